@@ -1,0 +1,200 @@
+//! Serializable views for shells (CLI `--json`, the app over IPC).
+
+use std::collections::HashSet;
+
+use chrono::{DateTime, Utc};
+use rehydra_core::backend::FileKind;
+use rehydra_core::contentmap::{Extent, MapEvent};
+use rehydra_core::manifest::Snapshot;
+use rehydra_core::Id;
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::Session;
+
+/// An item as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemDto {
+    /// Name.
+    pub name: String,
+    /// Kind (`tree`, `stream`, `disk`, `document`).
+    pub kind: String,
+    /// Logical bytes.
+    pub size: u64,
+}
+
+/// A restore point as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotDto {
+    /// Full id.
+    pub id: String,
+    /// First 8 hex digits.
+    pub short_id: String,
+    /// Time.
+    pub time: DateTime<Utc>,
+    /// Workload.
+    pub workload: String,
+    /// Asset.
+    pub asset: String,
+    /// Host.
+    pub hostname: String,
+    /// Plugin.
+    pub plugin_id: String,
+    /// Plugin version.
+    pub plugin_version: String,
+    /// Consistency.
+    pub consistency: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Parent id.
+    pub parent: Option<String>,
+    /// Items.
+    pub items: Vec<ItemDto>,
+    /// Logical bytes.
+    pub bytes: u64,
+    /// New plaintext bytes added.
+    pub new_bytes: u64,
+    /// Bytes written to packs.
+    pub stored_bytes: u64,
+    /// Seconds the backup took.
+    pub seconds: f64,
+}
+
+impl SnapshotDto {
+    /// From the engine's manifest.
+    pub fn from_core(id: &Id, s: &Snapshot) -> Self {
+        Self {
+            id: id.to_hex(),
+            short_id: id.short(),
+            time: s.time,
+            workload: s.workload.clone(),
+            asset: s.asset.clone(),
+            hostname: s.hostname.clone(),
+            plugin_id: s.plugin.id.clone(),
+            plugin_version: s.plugin.version.clone(),
+            consistency: s.consistency.clone(),
+            tags: s.tags.clone(),
+            parent: s.parent.map(|p| p.to_hex()),
+            items: s.items.iter().map(|i| ItemDto { name: i.name.clone(), kind: serde_json::to_value(i.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(), size: i.size }).collect(),
+            bytes: s.summary.bytes,
+            new_bytes: s.summary.new_bytes,
+            stored_bytes: s.summary.stored_bytes,
+            seconds: s.summary.seconds,
+        }
+    }
+}
+
+/// Which restore points a listing or `latest` considers.
+#[derive(Debug, Clone, Default)]
+pub struct SnapshotFilter {
+    /// Asset equals.
+    pub asset: Option<String>,
+    /// Workload equals.
+    pub workload: Option<String>,
+    /// Has all these tags.
+    pub tags: Vec<String>,
+    /// Host equals.
+    pub hostname: Option<String>,
+    /// Not older than.
+    pub since: Option<DateTime<Utc>>,
+    /// Not newer than.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl SnapshotFilter {
+    /// True when `d` passes.
+    pub fn matches(&self, d: &SnapshotDto) -> bool {
+        self.asset.as_ref().is_none_or(|a| &d.asset == a)
+            && self.workload.as_ref().is_none_or(|w| &d.workload == w)
+            && self.hostname.as_ref().is_none_or(|h| &d.hostname == h)
+            && self.tags.iter().all(|t| d.tags.contains(t))
+            && self.since.is_none_or(|t| d.time >= t)
+            && self.until.is_none_or(|t| d.time <= t)
+    }
+}
+
+/// Result of a backup.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupOutcome {
+    /// The new restore point.
+    pub snapshot: SnapshotDto,
+    /// Files that could not be read, and other warnings.
+    pub warnings: Vec<String>,
+}
+
+/// Repository statistics.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoStats {
+    /// Repository id.
+    pub id: String,
+    /// Location.
+    pub location: String,
+    /// Format version.
+    pub version: u32,
+    /// Restore points.
+    pub snapshots: usize,
+    /// Packs.
+    pub packs: usize,
+    /// Bytes in packs.
+    pub pack_bytes: u64,
+    /// Index files.
+    pub index_files: usize,
+    /// Distinct chunks referenced by restore points.
+    pub chunks: u64,
+    /// Plaintext bytes of those chunks.
+    pub unique_bytes: u64,
+    /// Logical bytes over all restore points.
+    pub logical_bytes: u64,
+    /// Zero bytes over all restore points (holes, never stored).
+    pub zero_bytes: u64,
+    /// logical / pack bytes.
+    pub reduction_ratio: f64,
+    /// Chunk-index entries on disk and in memory.
+    pub index: rehydra_core::index::IndexStats,
+}
+
+pub(crate) fn stats(s: &Session) -> Result<RepoStats> {
+    let repo = s.repository();
+    let b = repo.backend();
+    let packs = b.list(FileKind::Pack)?;
+    let index_files = b.list(FileKind::Index)?.len();
+    let (idx, _) = repo.load_index()?;
+    let (snaps, _) = repo.snapshots()?;
+    let mut seen: HashSet<Id> = HashSet::new();
+    let (mut unique, mut logical, mut zero) = (0u64, 0u64, 0u64);
+    for (_, snap) in &snaps {
+        for item in &snap.items {
+            for ev in rehydra_core::restorer::read_map(repo, &idx, item) {
+                if let MapEvent::Extents(xs) = ev? {
+                    for x in xs {
+                        logical += x.len();
+                        match x {
+                            Extent::Data(id, len) => {
+                                if seen.insert(id) {
+                                    unique += u64::from(len);
+                                }
+                            }
+                            Extent::Zero(n) => zero += n,
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let pack_bytes: u64 = packs.iter().map(|p| p.size).sum();
+    Ok(RepoStats {
+        id: s.id(),
+        location: b.location(),
+        version: repo.config().version,
+        snapshots: snaps.len(),
+        packs: packs.len(),
+        pack_bytes,
+        index_files,
+        chunks: seen.len() as u64,
+        unique_bytes: unique,
+        logical_bytes: logical,
+        zero_bytes: zero,
+        reduction_ratio: if pack_bytes == 0 { 0.0 } else { logical as f64 / pack_bytes as f64 },
+        index: idx.stats(),
+    })
+}

@@ -1,0 +1,287 @@
+//! Rehydra's use-cases: the one API that the CLI and the desktop app both call.
+//!
+//! Shells stay thin: they parse input, call a function here, and render the DTO it
+//! returns. Everything here is synchronous; the catalog (async sqlx) runs on a small
+//! private runtime.
+
+mod catalog_sync;
+mod diff;
+mod dto;
+mod error;
+mod location;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use diff::{DiffEntry, DiffReport};
+pub use dto::{BackupOutcome, RepoStats, SnapshotDto, SnapshotFilter};
+pub use error::{ApiError, Code, Result};
+pub use location::backend_for;
+pub use rehydra_catalog::JobRun;
+pub use rehydra_core::archiver::{BackupOptions, Source, SourceItem};
+pub use rehydra_core::check::{CheckOptions, CheckReport};
+pub use rehydra_core::keys::KdfParams;
+pub use rehydra_core::progress::{Cancel, NoProgress, Progress};
+pub use rehydra_core::prune::{PruneOptions, PruneReport};
+pub use rehydra_core::restorer::{RestoreOptions, RestoreSummary};
+pub use rehydra_core::retention::{Decision, KeepPolicy};
+pub use rehydra_core::{InitOptions, KeyInfo};
+
+use rehydra_core::{OpenOptions, Repository};
+
+/// Where local state lives (catalog, chunk-index cache).
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// Catalog file; `None` disables the catalog.
+    pub catalog: Option<PathBuf>,
+    /// Cache folder; `None` uses a temporary one per run.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Context {
+    /// The defaults: catalog in the user's data folder, cache in the user's cache folder.
+    pub fn user_default() -> Self {
+        Self {
+            catalog: dirs::data_local_dir().map(|d| d.join("rehydra").join("catalog.db")),
+            cache_dir: dirs::cache_dir().map(|d| d.join("rehydra")),
+        }
+    }
+}
+
+/// An open repository plus the context around it.
+pub struct Session {
+    repo: Repository,
+    ctx: Context,
+    location: String,
+}
+
+/// Create a repository.
+///
+/// # Errors
+/// The location holds a repository already or cannot be written.
+pub fn init(ctx: &Context, location: &str, password: &[u8], opts: InitOptions) -> Result<Session> {
+    let backend = location::create_backend(location)?;
+    let repo = Repository::init(backend, password, opts, OpenOptions { cache_dir: ctx.cache_dir.clone() })?;
+    let s = Session { repo, ctx: ctx.clone(), location: location.to_string() };
+    s.catalog_touch();
+    Ok(s)
+}
+
+/// Open a repository.
+///
+/// # Errors
+/// Not a repository, wrong password, newer format.
+pub fn open(ctx: &Context, location: &str, password: &[u8]) -> Result<Session> {
+    let backend = backend_for(location)?;
+    let repo = Repository::open(backend, password, OpenOptions { cache_dir: ctx.cache_dir.clone() })?;
+    Ok(Session { repo, ctx: ctx.clone(), location: location.to_string() })
+}
+
+impl Session {
+    /// The engine repository (for advanced callers and tests).
+    pub fn repository(&self) -> &Repository {
+        &self.repo
+    }
+
+    /// Repository id.
+    pub fn id(&self) -> String {
+        self.repo.config().id.to_hex()
+    }
+
+    /// Back up sources as one restore point; the catalog records it.
+    ///
+    /// # Errors
+    /// Source unreadable, storage failure, cancelled.
+    pub fn backup(&self, items: Vec<SourceItem>, opts: &BackupOptions, progress: &dyn Progress, cancel: &Cancel) -> Result<BackupOutcome> {
+        let run = self.catalog_start("backup");
+        let r = rehydra_core::archiver::backup(&self.repo, items, opts, progress, cancel);
+        match r {
+            Ok(res) => {
+                let dto = SnapshotDto::from_core(&res.id, &res.snapshot);
+                let mut warnings = res.warnings;
+                if let Err(e) = self.catalog_put(&dto) {
+                    warnings.push(format!("catalog not updated: {e}"));
+                }
+                let status = if warnings.is_empty() { "succeeded" } else { "succeeded-with-warnings" };
+                self.catalog_finish(run, status, &warnings.join("; "), Some(&dto.id), res.snapshot.summary.bytes);
+                Ok(BackupOutcome { snapshot: dto, warnings })
+            }
+            Err(e) => {
+                let e = ApiError::from(e);
+                self.catalog_finish(run, if e.code == Code::Cancelled { "cancelled" } else { "failed" }, &e.message, None, 0);
+                Err(e)
+            }
+        }
+    }
+
+    /// Restore points, oldest first, filtered; refreshes the catalog in passing.
+    ///
+    /// # Errors
+    /// Listing failed.
+    pub fn snapshots(&self, filter: &SnapshotFilter) -> Result<Vec<SnapshotDto>> {
+        let (all, _bad) = self.repo.snapshots()?;
+        let dtos: Vec<SnapshotDto> = all.iter().map(|(id, s)| SnapshotDto::from_core(id, s)).collect();
+        let _ = self.catalog_replace(&dtos);
+        Ok(dtos.into_iter().filter(|d| filter.matches(d)).collect())
+    }
+
+    /// Resolve `spec` (id prefix or `latest`, optionally within a filter).
+    ///
+    /// # Errors
+    /// No or ambiguous match.
+    pub fn resolve(&self, spec: &str, filter: &SnapshotFilter) -> Result<(rehydra_core::Id, rehydra_core::manifest::Snapshot)> {
+        Ok(self.repo.find_snapshot(spec, |s| filter.matches(&SnapshotDto::from_core(&rehydra_core::Id::default(), s)))?)
+    }
+
+    /// Restore a restore point.
+    ///
+    /// # Errors
+    /// Target exists (without overwrite), corrupt data, cancelled.
+    pub fn restore(&self, spec: &str, filter: &SnapshotFilter, target: &std::path::Path, opts: &RestoreOptions, progress: &dyn Progress, cancel: &Cancel) -> Result<RestoreSummary> {
+        let (id, snap) = self.resolve(spec, filter)?;
+        let run = if opts.dry_run { None } else { self.catalog_start("restore") };
+        let r = rehydra_core::restorer::restore(&self.repo, &snap, target, opts, progress, cancel).map_err(ApiError::from);
+        match &r {
+            Ok(s) => self.catalog_finish(run, "succeeded", &target.display().to_string(), Some(&id.to_hex()), s.bytes),
+            Err(e) => self.catalog_finish(run, "failed", &e.message, Some(&id.to_hex()), 0),
+        }
+        r
+    }
+
+    /// Compare two restore points.
+    ///
+    /// # Errors
+    /// Unknown ids or unreadable data.
+    pub fn diff(&self, a: &str, b: &str) -> Result<DiffReport> {
+        diff::diff(self, a, b)
+    }
+
+    /// Check the repository.
+    ///
+    /// # Errors
+    /// The repository cannot be listed.
+    pub fn check(&self, opts: &CheckOptions, progress: &dyn Progress) -> Result<CheckReport> {
+        let run = self.catalog_start("check");
+        let r = rehydra_core::check::check(&self.repo, opts, progress)?;
+        self.catalog_finish(run, if r.ok() { "succeeded" } else { "failed" }, &r.errors.join("; "), None, 0);
+        Ok(r)
+    }
+
+    /// Apply a retention policy; with `dry_run`, only report.
+    ///
+    /// # Errors
+    /// Empty policy, listing or delete failure.
+    pub fn forget(&self, policy: &KeepPolicy, filter: &SnapshotFilter, dry_run: bool) -> Result<Vec<Decision>> {
+        if policy.is_empty() {
+            return Err(ApiError::new(Code::InvalidInput, "no retention rule given: use --keep-last, --keep-daily … or --keep-within (forget never removes everything by default)"));
+        }
+        let (all, _) = self.repo.snapshots()?;
+        let selected: Vec<(rehydra_core::Id, rehydra_core::manifest::Snapshot)> = all.into_iter().filter(|(id, s)| filter.matches(&SnapshotDto::from_core(id, s))).collect();
+        let decisions = rehydra_core::retention::apply(&selected, policy, chrono::Utc::now());
+        if !dry_run {
+            for d in decisions.iter().filter(|d| !d.keep) {
+                self.repo.remove_snapshot(&rehydra_core::Id::parse(&d.id)?)?;
+            }
+            let _ = self.snapshots(&SnapshotFilter::default());
+        }
+        Ok(decisions)
+    }
+
+    /// Remove unused data.
+    ///
+    /// # Errors
+    /// Locked, damaged repository, storage failure.
+    pub fn prune(&self, opts: &PruneOptions, progress: &dyn Progress) -> Result<PruneReport> {
+        let run = self.catalog_start("prune");
+        let r = rehydra_core::prune::prune(&self.repo, opts, progress).map_err(ApiError::from);
+        match &r {
+            Ok(p) => self.catalog_finish(run, "succeeded", &format!("{} packs deleted", p.deleted_packs), None, p.freed_bytes),
+            Err(e) => self.catalog_finish(run, "failed", &e.message, None, 0),
+        }
+        r
+    }
+
+    /// Key slots.
+    ///
+    /// # Errors
+    /// Listing failed.
+    pub fn keys(&self) -> Result<Vec<KeyInfo>> {
+        Ok(self.repo.list_keys()?)
+    }
+
+    /// Add a key slot.
+    ///
+    /// # Errors
+    /// Write failure.
+    pub fn add_key(&self, password: &[u8], kdf: KdfParams, label: &str) -> Result<String> {
+        Ok(self.repo.add_key(password, kdf, label)?)
+    }
+
+    /// Remove a key slot.
+    ///
+    /// # Errors
+    /// Unknown or current slot.
+    pub fn remove_key(&self, prefix: &str) -> Result<String> {
+        Ok(self.repo.remove_key(prefix)?)
+    }
+
+    /// Change the current slot's password.
+    ///
+    /// # Errors
+    /// Write failure.
+    pub fn change_password(&mut self, password: &[u8], kdf: KdfParams) -> Result<String> {
+        Ok(self.repo.change_password(password, kdf)?)
+    }
+
+    /// Repository statistics.
+    ///
+    /// # Errors
+    /// Listing failed.
+    pub fn stats(&self) -> Result<RepoStats> {
+        dto::stats(self)
+    }
+
+    /// Recreate this repository's catalog rows from the repository.
+    ///
+    /// # Errors
+    /// No catalog configured, or database failure.
+    pub fn catalog_rebuild(&self) -> Result<usize> {
+        if self.ctx.catalog.is_none() {
+            return Err(ApiError::new(Code::InvalidInput, "no catalog is configured (--no-catalog was given)"));
+        }
+        let (all, _) = self.repo.snapshots()?;
+        let dtos: Vec<SnapshotDto> = all.iter().map(|(id, s)| SnapshotDto::from_core(id, s)).collect();
+        self.catalog_replace(&dtos)?;
+        Ok(dtos.len())
+    }
+
+    /// Restore points as the catalog has them (no repository access).
+    ///
+    /// # Errors
+    /// No catalog or database failure.
+    pub fn catalog_restore_points(&self) -> Result<Vec<rehydra_catalog::RestorePointRow>> {
+        catalog_sync::with_catalog(&self.ctx, |c| {
+            let id = self.id();
+            async move { c.restore_points(&id, None).await }
+        })
+    }
+
+    /// Job history.
+    ///
+    /// # Errors
+    /// No catalog or database failure.
+    pub fn catalog_runs(&self, limit: i64) -> Result<Vec<JobRun>> {
+        job_runs(&self.ctx, limit)
+    }
+}
+
+/// Job history without opening a repository.
+///
+/// # Errors
+/// No catalog or database failure.
+pub fn job_runs(ctx: &Context, limit: i64) -> Result<Vec<JobRun>> {
+    catalog_sync::with_catalog(ctx, |c| async move { c.runs(limit).await })
+}
+
+/// Shared reference-counted backend, for callers that build their own.
+pub type SharedBackend = Arc<dyn rehydra_core::backend::Backend>;

@@ -1,0 +1,330 @@
+//! Rehydra's catalog: a SQLite cache (through sqlx, with migrations) of repositories,
+//! restore points and job runs, for fast listings and job history.
+//!
+//! **It is a cache.** The repository is the source of truth: [`Catalog::replace_restore_points`]
+//! rewrites a repository's rows from what the repository holds, so deleting the catalog
+//! file loses nothing but job history.
+
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+
+/// Catalog errors.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The database could not be opened or queried.
+    #[error("catalog {path}: {source}")]
+    Db {
+        /// The catalog file.
+        path: String,
+        /// Cause.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Schema migration failed.
+    #[error("catalog {path}: migration failed: {source} (delete the file to rebuild it; it is only a cache)")]
+    Migrate {
+        /// The catalog file.
+        path: String,
+        /// Cause.
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, CatalogError>;
+
+/// A restore point row.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RestorePointRow {
+    /// Manifest id.
+    pub id: String,
+    /// Repository id.
+    pub repository_id: String,
+    /// RFC 3339 time.
+    pub time: String,
+    /// Workload.
+    pub workload: String,
+    /// Asset.
+    pub asset: String,
+    /// Plugin id.
+    pub plugin_id: String,
+    /// Plugin version.
+    pub plugin_version: String,
+    /// Consistency.
+    pub consistency: String,
+    /// Host.
+    pub hostname: String,
+    /// Parent id.
+    pub parent: Option<String>,
+    /// Tags (JSON array).
+    pub tags: String,
+    /// Items (JSON array).
+    pub items: String,
+    /// Logical bytes.
+    pub bytes: i64,
+    /// New plaintext bytes.
+    pub new_bytes: i64,
+    /// Stored bytes.
+    pub stored_bytes: i64,
+}
+
+/// A job run row.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobRun {
+    /// Row id.
+    pub id: i64,
+    /// Repository id.
+    pub repository_id: Option<String>,
+    /// Kind.
+    pub kind: String,
+    /// Start time.
+    pub started: String,
+    /// End time.
+    pub finished: Option<String>,
+    /// Status.
+    pub status: String,
+    /// Message.
+    pub message: String,
+    /// Restore point made or used.
+    pub restore_point_id: Option<String>,
+    /// Bytes processed.
+    pub bytes: i64,
+}
+
+/// An open catalog.
+#[derive(Clone)]
+pub struct Catalog {
+    pool: SqlitePool,
+    path: String,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339()
+}
+
+impl Catalog {
+    /// Open (creating and migrating) the catalog at `path`.
+    ///
+    /// # Errors
+    /// The file cannot be opened or migrated.
+    pub async fn open(path: &Path) -> Result<Self> {
+        let p = path.display().to_string();
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let db = |source| CatalogError::Db { path: p.clone(), source };
+        let opts = SqliteConnectOptions::from_str("sqlite://").map_err(db)?.filename(path).create_if_missing(true).journal_mode(SqliteJournalMode::Wal).foreign_keys(true);
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(db)?;
+        sqlx::migrate!("./migrations").run(&pool).await.map_err(|source| CatalogError::Migrate { path: p.clone(), source })?;
+        Ok(Self { pool, path: p })
+    }
+
+    fn db(&self) -> impl Fn(sqlx::Error) -> CatalogError + '_ {
+        |source| CatalogError::Db { path: self.path.clone(), source }
+    }
+
+    /// Record that a repository was used.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn upsert_repository(&self, id: &str, location: &str) -> Result<()> {
+        let t = now();
+        sqlx::query("INSERT INTO repositories (id, location, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3) ON CONFLICT(id) DO UPDATE SET location = ?2, last_seen = ?3")
+            .bind(id)
+            .bind(location)
+            .bind(&t)
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Insert or replace one restore point.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn put_restore_point(&self, r: &RestorePointRow) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(self.db())?;
+        insert_rp(&mut tx, r).await.map_err(self.db())?;
+        tx.commit().await.map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Replace every restore point of a repository (rebuild from the source of truth).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn replace_restore_points(&self, repository_id: &str, rows: &[RestorePointRow]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(self.db())?;
+        sqlx::query("DELETE FROM restore_points WHERE repository_id = ?1").bind(repository_id).execute(&mut *tx).await.map_err(self.db())?;
+        for r in rows {
+            insert_rp(&mut tx, r).await.map_err(self.db())?;
+        }
+        tx.commit().await.map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Restore points of a repository, oldest first, optionally for one asset.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn restore_points(&self, repository_id: &str, asset: Option<&str>) -> Result<Vec<RestorePointRow>> {
+        let rows = sqlx::query("SELECT * FROM restore_points WHERE repository_id = ?1 AND (?2 IS NULL OR asset = ?2) ORDER BY time, id")
+            .bind(repository_id)
+            .bind(asset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| RestorePointRow {
+                id: r.get("id"),
+                repository_id: r.get("repository_id"),
+                time: r.get("time"),
+                workload: r.get("workload"),
+                asset: r.get("asset"),
+                plugin_id: r.get("plugin_id"),
+                plugin_version: r.get("plugin_version"),
+                consistency: r.get("consistency"),
+                hostname: r.get("hostname"),
+                parent: r.get("parent"),
+                tags: r.get("tags"),
+                items: r.get("items"),
+                bytes: r.get("bytes"),
+                new_bytes: r.get("new_bytes"),
+                stored_bytes: r.get("stored_bytes"),
+            })
+            .collect())
+    }
+
+    /// Start a job run; returns its id.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn start_run(&self, repository_id: Option<&str>, kind: &str) -> Result<i64> {
+        let r = sqlx::query("INSERT INTO job_runs (repository_id, kind, started, status) VALUES (?1, ?2, ?3, 'running')")
+            .bind(repository_id)
+            .bind(kind)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(r.last_insert_rowid())
+    }
+
+    /// Finish a job run.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn finish_run(&self, id: i64, status: &str, message: &str, restore_point: Option<&str>, bytes: u64) -> Result<()> {
+        sqlx::query("UPDATE job_runs SET finished = ?2, status = ?3, message = ?4, restore_point_id = ?5, bytes = ?6 WHERE id = ?1")
+            .bind(id)
+            .bind(now())
+            .bind(status)
+            .bind(message)
+            .bind(restore_point)
+            .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// The newest job runs.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn runs(&self, limit: i64) -> Result<Vec<JobRun>> {
+        let rows = sqlx::query("SELECT * FROM job_runs ORDER BY id DESC LIMIT ?1").bind(limit).fetch_all(&self.pool).await.map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| JobRun {
+                id: r.get("id"),
+                repository_id: r.get("repository_id"),
+                kind: r.get("kind"),
+                started: r.get("started"),
+                finished: r.get("finished"),
+                status: r.get("status"),
+                message: r.get("message"),
+                restore_point_id: r.get("restore_point_id"),
+                bytes: r.get("bytes"),
+            })
+            .collect())
+    }
+
+    /// Close the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn insert_rp(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, r: &RestorePointRow) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT OR REPLACE INTO restore_points (id, repository_id, time, workload, asset, plugin_id, plugin_version, consistency, hostname, parent, tags, items, bytes, new_bytes, stored_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )
+    .bind(&r.id)
+    .bind(&r.repository_id)
+    .bind(&r.time)
+    .bind(&r.workload)
+    .bind(&r.asset)
+    .bind(&r.plugin_id)
+    .bind(&r.plugin_version)
+    .bind(&r.consistency)
+    .bind(&r.hostname)
+    .bind(&r.parent)
+    .bind(&r.tags)
+    .bind(&r.items)
+    .bind(r.bytes)
+    .bind(r.new_bytes)
+    .bind(r.stored_bytes)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, asset: &str) -> RestorePointRow {
+        RestorePointRow {
+            id: id.into(),
+            repository_id: "r1".into(),
+            time: format!("2026-01-01T00:00:0{id}Z"),
+            workload: "files".into(),
+            asset: asset.into(),
+            plugin_id: "builtin".into(),
+            plugin_version: "0.1.0".into(),
+            consistency: "crash".into(),
+            hostname: "h".into(),
+            parent: None,
+            tags: "[]".into(),
+            items: "[]".into(),
+            bytes: 1,
+            new_bytes: 1,
+            stored_bytes: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn catalog_roundtrip_and_replace() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+        c.upsert_repository("r1", "/x").await.unwrap();
+        c.put_restore_point(&row("1", "a")).await.unwrap();
+        c.put_restore_point(&row("2", "b")).await.unwrap();
+        assert_eq!(c.restore_points("r1", None).await.unwrap().len(), 2);
+        assert_eq!(c.restore_points("r1", Some("a")).await.unwrap().len(), 1);
+        c.replace_restore_points("r1", &[row("3", "a")]).await.unwrap();
+        let all = c.restore_points("r1", None).await.unwrap();
+        assert_eq!(all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["3"]);
+        let run = c.start_run(Some("r1"), "backup").await.unwrap();
+        c.finish_run(run, "succeeded", "", Some("3"), 10).await.unwrap();
+        assert_eq!(c.runs(10).await.unwrap()[0].status, "succeeded");
+    }
+}

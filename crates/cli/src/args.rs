@@ -1,0 +1,281 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Backup and disaster recovery for Azure Local and Hyper-V.
+///
+/// The repository is chosen with -r/--repo or REHYDRA_REPOSITORY. The password comes from
+/// REHYDRA_PASSWORD, --password-file (REHYDRA_PASSWORD_FILE), or a prompt.
+///
+/// Exit codes: 0 success; 1 failure; 2 bad input; 3 backup made but some files could not
+/// be read; 10 not a repository; 11 wrong password; 12 locked; 13 restore target exists;
+/// 14 damaged data (or check found errors); 15 repository format too new; 16 no space;
+/// 130 cancelled.
+#[derive(Parser, Debug)]
+#[command(name = "rehydra", version, about, long_about)]
+pub struct Cli {
+    /// Repository location (a folder or an SMB/UNC path).
+    #[arg(short = 'r', long = "repo", env = "REHYDRA_REPOSITORY", global = true, default_value = "")]
+    pub repo: String,
+    /// Read the password from this file (first line).
+    #[arg(long, env = "REHYDRA_PASSWORD_FILE", global = true)]
+    pub password_file: Option<PathBuf>,
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Folder for the local chunk-index cache (default: the user's cache folder).
+    #[arg(long, env = "REHYDRA_CACHE_DIR", global = true)]
+    pub cache_dir: Option<PathBuf>,
+    /// Do not use a local cache (slower: the index is read from the repository every run).
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+    /// Catalog file (default: catalog.db in the user's data folder).
+    #[arg(long, env = "REHYDRA_CATALOG", global = true)]
+    pub catalog: Option<PathBuf>,
+    /// Do not record anything in the catalog.
+    #[arg(long, global = true)]
+    pub no_catalog: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new, encrypted repository.
+    Init(InitArgs),
+    /// Back up folders, files, a stream from stdin, or raw disk images.
+    Backup(BackupArgs),
+    /// List restore points.
+    Snapshots(FilterArgs),
+    /// Restore a restore point (or part of it) to a folder or file.
+    Restore(RestoreArgs),
+    /// Show what changed between two restore points.
+    Diff {
+        /// First restore point (id prefix or `latest`).
+        from: String,
+        /// Second restore point.
+        to: String,
+    },
+    /// Verify the repository: structure, and with --read-data every byte.
+    Check(CheckArgs),
+    /// Remove restore points by a retention policy (data is freed by prune).
+    Forget(ForgetArgs),
+    /// Delete data no restore point uses (safe while backups run).
+    Prune(PruneArgs),
+    /// Manage key slots (passwords).
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Repository statistics: sizes, deduplication, index.
+    Stats,
+    /// The local catalog (a cache of restore points and job history).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+/// `init`.
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Target pack size in MiB (16 suits object storage).
+    #[arg(long, default_value_t = 16)]
+    pub pack_size_mib: u32,
+    /// Average chunk size in KiB (min is a quarter, max four times).
+    #[arg(long, default_value_t = 16)]
+    pub chunk_avg_kib: u32,
+    /// zstd level for chunks (0 turns compression off).
+    #[arg(long, default_value_t = 3)]
+    pub compression: i32,
+    /// Label for the first key slot.
+    #[arg(long, default_value = "")]
+    pub label: String,
+    /// Argon2id memory in KiB for the key slot (advanced).
+    #[arg(long, default_value_t = 65536, hide = true)]
+    pub kdf_memory_kib: u32,
+    /// Argon2id iterations for the key slot (advanced).
+    #[arg(long, default_value_t = 3, hide = true)]
+    pub kdf_iterations: u32,
+}
+
+/// `backup`.
+#[derive(Args, Debug)]
+pub struct BackupArgs {
+    /// Folders or files to back up (each becomes one item).
+    pub paths: Vec<PathBuf>,
+    /// Back up a file as a raw byte stream (no file metadata beyond its own).
+    #[arg(long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
+    /// Back up a raw disk image with the disk chunker (4 KiB-aligned, holes skipped).
+    #[arg(long = "disk", value_name = "PATH")]
+    pub disks: Vec<PathBuf>,
+    /// Read a stream from standard input.
+    #[arg(long)]
+    pub stdin: bool,
+    /// Item name for --stdin.
+    #[arg(long, default_value = "stdin")]
+    pub stdin_name: String,
+    /// Asset id the restore point belongs to (default: the first source's absolute path).
+    #[arg(long)]
+    pub asset: Option<String>,
+    /// Workload name (default: files, or disk for --disk).
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Tag (repeatable).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Host name to record (default: this machine's).
+    #[arg(long)]
+    pub host: Option<String>,
+}
+
+/// Filters for listings and `latest`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct FilterArgs {
+    /// Only this asset.
+    #[arg(long)]
+    pub asset: Option<String>,
+    /// Only this workload.
+    #[arg(long)]
+    pub workload: Option<String>,
+    /// Only with this tag (repeatable: all must match).
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Only from this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only newer than this (RFC 3339 time, or a duration like 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Only older than this.
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+/// `restore`.
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Restore point: id prefix or `latest`.
+    pub snapshot: String,
+    /// Where to restore (a folder; a file path for a single stream or disk).
+    #[arg(short, long)]
+    pub target: PathBuf,
+    /// Only this item of the restore point.
+    #[arg(long)]
+    pub item: Option<String>,
+    /// Only this path inside a folder item (and what is below it).
+    #[arg(long)]
+    pub path: Option<String>,
+    /// Replace existing files (they are replaced only once the new copy is complete).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Show the plan (what would be written, conflicts) and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Filters for `latest`.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// `check`.
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Decrypt and hash every chunk.
+    #[arg(long)]
+    pub read_data: bool,
+    /// Read only subset n/m of the packs (for example 1/7 on Mondays).
+    #[arg(long, value_name = "n/m")]
+    pub read_data_subset: Option<String>,
+}
+
+/// `forget`.
+#[derive(Args, Debug)]
+pub struct ForgetArgs {
+    /// Keep the newest n.
+    #[arg(long, default_value_t = 0)]
+    pub keep_last: u32,
+    /// Keep the newest of each of the last n hours.
+    #[arg(long, default_value_t = 0)]
+    pub keep_hourly: u32,
+    /// … days.
+    #[arg(long, default_value_t = 0)]
+    pub keep_daily: u32,
+    /// … ISO weeks.
+    #[arg(long, default_value_t = 0)]
+    pub keep_weekly: u32,
+    /// … months.
+    #[arg(long, default_value_t = 0)]
+    pub keep_monthly: u32,
+    /// … years.
+    #[arg(long, default_value_t = 0)]
+    pub keep_yearly: u32,
+    /// Keep everything younger than this (for example 7d, 36h).
+    #[arg(long)]
+    pub keep_within: Option<String>,
+    /// Only show what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run prune afterwards.
+    #[arg(long)]
+    pub prune: bool,
+    /// Which restore points the policy applies to.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// `prune`.
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Only show what would be done.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Repack a pack when more than this percentage of it is unused.
+    #[arg(long, default_value_t = 30)]
+    pub repack_threshold: u32,
+}
+
+/// `key`.
+#[derive(Subcommand, Debug)]
+pub enum KeyCommand {
+    /// List key slots.
+    List,
+    /// Add a password (new key slot). The new password comes from REHYDRA_NEW_PASSWORD, --new-password-file or a prompt.
+    Add {
+        /// Label.
+        #[arg(long, default_value = "")]
+        label: String,
+        /// File holding the new password.
+        #[arg(long)]
+        new_password_file: Option<PathBuf>,
+    },
+    /// Remove a key slot by id prefix.
+    Remove {
+        /// Slot id prefix.
+        id: String,
+    },
+    /// Change the password of the slot in use.
+    Passwd {
+        /// File holding the new password.
+        #[arg(long)]
+        new_password_file: Option<PathBuf>,
+    },
+}
+
+/// `catalog`.
+#[derive(Subcommand, Debug)]
+pub enum CatalogCommand {
+    /// Recreate this repository's catalog rows from the repository.
+    Rebuild,
+    /// Restore points as the catalog holds them.
+    Show,
+    /// Job history (backups, restores, checks, prunes).
+    Runs {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+}

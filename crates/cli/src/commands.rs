@@ -1,0 +1,346 @@
+//! One function per subcommand; each is a thin call into `rehydra-api`.
+
+use std::path::Path;
+
+use anyhow::{bail, Context as _, Result};
+use chrono::{DateTime, Utc};
+use rehydra_api::{self as api, BackupOptions, Cancel, CheckOptions, Context, InitOptions, KdfParams, KeepPolicy, PruneOptions, RestoreOptions, Session, SnapshotFilter, Source, SourceItem};
+
+use crate::args::{CatalogCommand, Cli, Command, FilterArgs, KeyCommand};
+use crate::output::{bytes, json, Bar};
+use crate::password;
+
+fn context(cli: &Cli) -> Context {
+    let d = Context::user_default();
+    Context {
+        catalog: if cli.no_catalog { None } else { cli.catalog.clone().or(d.catalog) },
+        cache_dir: if cli.no_cache { None } else { cli.cache_dir.clone().or(d.cache_dir) },
+    }
+}
+
+fn open(cli: &Cli) -> Result<Session> {
+    // check the location before asking for a password
+    api::backend_for(&cli.repo)?;
+    let pw = password::current(cli.password_file.as_deref())?;
+    Ok(api::open(&context(cli), &cli.repo, &pw)?)
+}
+
+fn cancel_on_ctrl_c() -> std::sync::Arc<Cancel> {
+    let c = std::sync::Arc::new(Cancel::default());
+    let c2 = c.clone();
+    let _ = ctrlc::set_handler(move || c2.cancel());
+    c
+}
+
+fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let d = humantime::parse_duration(s).with_context(|| format!("`{s}` is neither an RFC 3339 time nor a duration like 7d"))?;
+    Ok(Utc::now() - chrono::Duration::from_std(d)?)
+}
+
+fn filter(f: &FilterArgs) -> Result<SnapshotFilter> {
+    Ok(SnapshotFilter {
+        asset: f.asset.clone(),
+        workload: f.workload.clone(),
+        tags: f.tags.clone(),
+        hostname: f.host.clone(),
+        since: f.since.as_deref().map(parse_time).transpose()?,
+        until: f.until.as_deref().map(parse_time).transpose()?,
+    })
+}
+
+fn absolute(p: &Path) -> String {
+    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+}
+
+/// Run a command; returns the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match &cli.command {
+        Command::Init(a) => {
+            let pw = password::new(None, cli.password_file.as_deref())?;
+            let avg = a.chunk_avg_kib.clamp(4, 4096) * 1024;
+            let mut opts = InitOptions {
+                pack_size: a.pack_size_mib.clamp(1, 1024) << 20,
+                zstd_level: a.compression,
+                kdf: KdfParams { m_kib: a.kdf_memory_kib, t: a.kdf_iterations, p: 1 },
+                label: a.label.clone(),
+                ..InitOptions::default()
+            };
+            opts.chunker.avg = avg;
+            opts.chunker.min = (avg / 4).max(4096);
+            opts.chunker.max = avg * 4;
+            let s = api::init(&context(&cli), &cli.repo, &pw, opts)?;
+            if cli.json {
+                json(&serde_json::json!({"id": s.id(), "location": cli.repo}))?;
+            } else {
+                println!("created repository {} at {}", &s.id()[..8], cli.repo);
+                println!("keep the password safe: without it the data cannot be restored");
+            }
+            Ok(0)
+        }
+        Command::Backup(a) => {
+            let s = open(&cli)?;
+            let mut items = Vec::new();
+            for p in &a.paths {
+                items.push(SourceItem { name: absolute(p), source: Source::Path(p.clone()) });
+            }
+            for p in &a.files {
+                items.push(SourceItem { name: absolute(p), source: Source::File(p.clone()) });
+            }
+            for p in &a.disks {
+                items.push(SourceItem { name: absolute(p), source: Source::Disk(p.clone()) });
+            }
+            if a.stdin {
+                items.push(SourceItem { name: a.stdin_name.clone(), source: Source::Reader(Box::new(std::io::stdin())) });
+            }
+            let mut names = std::collections::HashSet::new();
+            for i in &items {
+                if !names.insert(i.name.clone()) {
+                    bail!("`{}` is given twice", i.name);
+                }
+            }
+            let asset = a.asset.clone().or_else(|| items.first().map(|i| i.name.clone())).unwrap_or_default();
+            let workload = a.workload.clone().unwrap_or_else(|| if !a.disks.is_empty() && a.paths.is_empty() { "disk".into() } else { "files".into() });
+            let opts = BackupOptions { workload, asset, tags: a.tags.clone(), hostname: a.host.clone(), ..BackupOptions::default() };
+            let bar = Bar::new(cli.quiet, cli.json);
+            let cancel = cancel_on_ctrl_c();
+            let out = s.backup(items, &opts, &bar, &cancel)?;
+            if cli.json {
+                json(&out)?;
+            } else {
+                for w in &out.warnings {
+                    eprintln!("warning: {w}");
+                }
+                let sn = &out.snapshot;
+                println!(
+                    "restore point {} saved: {} read, {} new ({} stored), {:.1} s",
+                    sn.short_id,
+                    bytes(sn.bytes),
+                    bytes(sn.new_bytes),
+                    bytes(sn.stored_bytes),
+                    sn.seconds
+                );
+            }
+            Ok(if out.warnings.is_empty() { 0 } else { 3 })
+        }
+        Command::Snapshots(f) => {
+            let s = open(&cli)?;
+            let list = s.snapshots(&filter(f)?)?;
+            if cli.json {
+                json(&list)?;
+            } else {
+                println!("{:<9} {:<20} {:<8} {:<10} {:>10}  asset", "id", "time (UTC)", "workload", "host", "size");
+                for d in &list {
+                    println!("{:<9} {:<20} {:<8} {:<10} {:>10}  {}{}", d.short_id, d.time.format("%Y-%m-%d %H:%M:%S"), d.workload, d.hostname, bytes(d.bytes), d.asset, if d.tags.is_empty() { String::new() } else { format!(" [{}]", d.tags.join(",")) });
+                }
+                println!("{} restore point(s)", list.len());
+            }
+            Ok(0)
+        }
+        Command::Restore(a) => {
+            let s = open(&cli)?;
+            let opts = RestoreOptions { overwrite: a.overwrite, item: a.item.clone(), subpath: a.path.clone(), dry_run: a.dry_run };
+            let bar = Bar::new(cli.quiet, cli.json);
+            let cancel = cancel_on_ctrl_c();
+            let r = s.restore(&a.snapshot, &filter(&a.filter)?, &a.target, &opts, &bar, &cancel)?;
+            if cli.json {
+                json(&r)?;
+            } else if a.dry_run {
+                println!("would restore {} to {}; {} existing target(s){}", bytes(r.bytes), a.target.display(), r.conflicts.len(), if r.conflicts.is_empty() || a.overwrite { "" } else { " (use --overwrite to replace them)" });
+                for c in r.conflicts.iter().take(20) {
+                    println!("  exists: {c}");
+                }
+            } else {
+                println!("restored {} file(s), {} folder(s), {} ({} as holes) to {}", r.files, r.dirs, bytes(r.bytes), bytes(r.hole_bytes), a.target.display());
+            }
+            Ok(0)
+        }
+        Command::Diff { from, to } => {
+            let s = open(&cli)?;
+            let d = s.diff(from, to)?;
+            if cli.json {
+                json(&d)?;
+            } else {
+                for c in &d.changes {
+                    println!("{}  {}", c.change, c.path);
+                }
+                println!("{} added, {} removed, {} modified", d.added, d.removed, d.modified);
+            }
+            Ok(0)
+        }
+        Command::Check(a) => {
+            let s = open(&cli)?;
+            let subset = match &a.read_data_subset {
+                None => None,
+                Some(t) => {
+                    let (n, m) = t.split_once('/').context("--read-data-subset takes n/m, for example 1/7")?;
+                    let (n, m): (u32, u32) = (n.trim().parse()?, m.trim().parse()?);
+                    if n == 0 || m == 0 || n > m {
+                        bail!("--read-data-subset {t}: n must be between 1 and m");
+                    }
+                    Some((n, m))
+                }
+            };
+            let bar = Bar::new(cli.quiet, cli.json);
+            let r = s.check(&CheckOptions { read_data: a.read_data || subset.is_some(), subset }, &bar)?;
+            if cli.json {
+                json(&r)?;
+            } else {
+                for w in &r.warnings {
+                    println!("warning: {w}");
+                }
+                for e in &r.errors {
+                    println!("error: {e}");
+                }
+                println!("{} restore point(s), {} pack(s){}: {}", r.snapshots, r.packs, if r.packs_read > 0 { format!(", {} read ({} chunks verified)", r.packs_read, r.chunks_read) } else { String::new() }, if r.ok() { "no errors" } else { "DAMAGED" });
+                if !r.damaged_snapshots.is_empty() {
+                    println!("affected restore points: {}", r.damaged_snapshots.iter().map(|s| &s[..8]).collect::<Vec<_>>().join(" "));
+                }
+            }
+            Ok(if r.ok() { 0 } else { 14 })
+        }
+        Command::Forget(a) => {
+            let s = open(&cli)?;
+            let within = a.keep_within.as_deref().map(|w| humantime::parse_duration(w).with_context(|| format!("--keep-within `{w}`: expected a duration like 7d"))).transpose()?;
+            let policy = KeepPolicy {
+                last: a.keep_last,
+                hourly: a.keep_hourly,
+                daily: a.keep_daily,
+                weekly: a.keep_weekly,
+                monthly: a.keep_monthly,
+                yearly: a.keep_yearly,
+                within: within.map(chrono::Duration::from_std).transpose()?,
+            };
+            let d = s.forget(&policy, &filter(&a.filter)?, a.dry_run)?;
+            let removed = d.iter().filter(|x| !x.keep).count();
+            if cli.json {
+                json(&d)?;
+            } else {
+                for x in &d {
+                    println!("{} {} {} {}{}", if x.keep { "keep  " } else { "remove" }, &x.id[..8], x.time.format("%Y-%m-%d %H:%M:%S"), x.group, if x.keep { format!(" ({})", x.reasons.join(", ")) } else { String::new() });
+                }
+                println!("{} kept, {} {}", d.len() - removed, removed, if a.dry_run { "would be removed" } else { "removed" });
+            }
+            if a.prune && !a.dry_run {
+                let r = s.prune(&PruneOptions::default(), &Bar::new(cli.quiet, cli.json))?;
+                if !cli.json {
+                    print_prune(&r);
+                }
+            }
+            Ok(0)
+        }
+        Command::Prune(a) => {
+            let s = open(&cli)?;
+            let r = s.prune(&PruneOptions { repack_threshold_percent: a.repack_threshold, dry_run: a.dry_run }, &Bar::new(cli.quiet, cli.json))?;
+            if cli.json {
+                json(&r)?;
+            } else {
+                print_prune(&r);
+            }
+            Ok(0)
+        }
+        Command::Key(k) => key(&cli, k),
+        Command::Stats => {
+            let s = open(&cli)?;
+            let st = s.stats()?;
+            if cli.json {
+                json(&st)?;
+            } else {
+                println!("repository {} (format v{}) at {}", &st.id[..8], st.version, st.location);
+                println!("restore points: {}", st.snapshots);
+                println!("logical data:   {} ({} of it zeros, never stored)", bytes(st.logical_bytes), bytes(st.zero_bytes));
+                println!("unique data:    {} in {} chunks", bytes(st.unique_bytes), st.chunks);
+                println!("stored:         {} in {} packs, {} index files", bytes(st.pack_bytes), st.packs, st.index_files);
+                println!("reduction:      {:.2}x", st.reduction_ratio);
+                println!("chunk index:    {} entries on disk in {} run(s), {} of fences in memory", st.index.on_disk, st.index.runs, bytes(st.index.fence_bytes));
+            }
+            Ok(0)
+        }
+        Command::Catalog(c) => catalog(&cli, c),
+    }
+}
+
+fn print_prune(r: &rehydra_api::PruneReport) {
+    for n in &r.notes {
+        println!("note: {n}");
+    }
+    println!(
+        "{} pack(s) examined: {} unused, {} left by interrupted runs, {} repacked ({} chunks copied); deleted {} pack(s) and {} index file(s), {} freed{}",
+        r.packs,
+        r.unused_packs,
+        r.orphan_packs,
+        r.repacked_packs,
+        r.repacked_chunks,
+        r.deleted_packs,
+        r.deleted_index_files,
+        bytes(r.freed_bytes),
+        if r.deferred_plans > 0 { format!("; {} plan(s) deferred until running backups end", r.deferred_plans) } else { String::new() }
+    );
+}
+
+fn key(cli: &Cli, k: &KeyCommand) -> Result<i32> {
+    let mut s = open(cli)?;
+    let kdf = KdfParams::default();
+    match k {
+        KeyCommand::List => {
+            let keys = s.keys()?;
+            if cli.json {
+                json(&keys)?;
+            } else {
+                for k in keys {
+                    println!("{} {:<8} {:<20} {} {}", if k.current { "*" } else { " " }, &k.id[..8], k.hostname, k.created, k.label);
+                }
+            }
+        }
+        KeyCommand::Add { label, new_password_file } => {
+            let pw = password::new(new_password_file.as_deref(), None)?;
+            let id = s.add_key(&pw, kdf, label)?;
+            println!("added key slot {}", &id[..8]);
+        }
+        KeyCommand::Remove { id } => {
+            let id = s.remove_key(id)?;
+            println!("removed key slot {}", &id[..8]);
+        }
+        KeyCommand::Passwd { new_password_file } => {
+            let pw = password::new(new_password_file.as_deref(), None)?;
+            let id = s.change_password(&pw, kdf)?;
+            println!("password changed (new key slot {})", &id[..8]);
+        }
+    }
+    Ok(0)
+}
+
+fn catalog(cli: &Cli, c: &CatalogCommand) -> Result<i32> {
+    match c {
+        CatalogCommand::Rebuild => {
+            let s = open(cli)?;
+            let n = s.catalog_rebuild()?;
+            println!("catalog rebuilt from the repository: {n} restore point(s)");
+        }
+        CatalogCommand::Show => {
+            let s = open(cli)?;
+            let rows = s.catalog_restore_points()?;
+            if cli.json {
+                json(&rows)?;
+            } else {
+                for r in &rows {
+                    println!("{} {} {} {}", &r.id[..8], r.time, r.workload, r.asset);
+                }
+                println!("{} restore point(s) in the catalog", rows.len());
+            }
+        }
+        CatalogCommand::Runs { limit } => {
+            let runs = api::job_runs(&context(cli), *limit)?;
+            if cli.json {
+                json(&runs)?;
+            } else {
+                for r in &runs {
+                    println!("{:>5} {:<8} {:<24} {:<10} {}", r.id, r.kind, r.started, r.status, r.message);
+                }
+            }
+        }
+    }
+    Ok(0)
+}

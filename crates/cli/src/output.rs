@@ -1,0 +1,71 @@
+//! Rendering: progress bars on a terminal, tables, JSON.
+
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rehydra_api::Progress;
+use serde::Serialize;
+
+/// Progress bar with throughput and ETA on a terminal; silent otherwise.
+pub struct Bar {
+    bar: Mutex<Option<ProgressBar>>,
+    enabled: bool,
+}
+
+impl Bar {
+    /// A bar that draws only when stderr is a terminal and output is not quiet/JSON.
+    pub fn new(quiet: bool, json: bool) -> Self {
+        Self { bar: Mutex::new(None), enabled: !quiet && !json && std::io::stderr().is_terminal() }
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, phase: &str, total: u64) {
+        if !self.enabled {
+            return;
+        }
+        let pb = ProgressBar::new(total);
+        pb.set_style(
+            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        pb.set_prefix(phase.to_string());
+        if let Ok(mut b) = self.bar.lock() {
+            *b = Some(pb);
+        }
+    }
+    fn inc(&self, bytes: u64) {
+        if let Ok(b) = self.bar.lock() {
+            if let Some(pb) = b.as_ref() {
+                pb.inc(bytes);
+            }
+        }
+    }
+    fn message(&self, msg: &str) {
+        if let Ok(b) = self.bar.lock() {
+            if let Some(pb) = b.as_ref() {
+                pb.set_message(msg.to_string());
+            }
+        }
+    }
+    fn finish(&self) {
+        if let Ok(mut b) = self.bar.lock() {
+            if let Some(pb) = b.take() {
+                pb.finish_and_clear();
+            }
+        }
+    }
+}
+
+/// Print a value as pretty JSON.
+pub fn json<T: Serialize>(v: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Human bytes.
+pub fn bytes(n: u64) -> String {
+    indicatif::HumanBytes(n).to_string()
+}

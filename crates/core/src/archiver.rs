@@ -1,0 +1,355 @@
+//! Backup: read sources, chunk them, store chunks, write content maps and the manifest.
+
+use std::fs::{self, File};
+use std::io::{Read, Seek};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use crossbeam_channel::bounded;
+
+use crate::chunker::{AlignedChunker, ChunkerParams, Piece, StreamChunker};
+use crate::contentmap::{Extent, MapWriter, Node, NodeKind};
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::Id;
+use crate::lock::Lock;
+use crate::manifest::{Item, ItemKind, PluginRef, Snapshot, Summary, MANIFEST_VERSION};
+use crate::progress::{Cancel, Progress};
+use crate::repository::Repository;
+use crate::writer::ChunkWriter;
+
+/// What to back up as one item.
+pub enum Source {
+    /// A directory tree (or a single file, kept with its metadata).
+    Path(PathBuf),
+    /// One file read as a byte stream (FastCDC).
+    File(PathBuf),
+    /// A disk image read through the aligned chunker (raw images in this version).
+    Disk(PathBuf),
+    /// Any reader as a named stream (stdin).
+    Reader(Box<dyn Read + Send>),
+}
+
+/// One source and the item name it is stored under.
+pub struct SourceItem {
+    /// Item name (unique in the restore point).
+    pub name: String,
+    /// The source.
+    pub source: Source,
+}
+
+/// Options for [`backup`].
+#[derive(Debug, Clone)]
+pub struct BackupOptions {
+    /// Workload (`files`, `disk` …).
+    pub workload: String,
+    /// Asset id.
+    pub asset: String,
+    /// Plugin that drives the backup.
+    pub plugin: PluginRef,
+    /// Consistency level.
+    pub consistency: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Host name recorded (defaults to this machine's).
+    pub hostname: Option<String>,
+}
+
+impl Default for BackupOptions {
+    fn default() -> Self {
+        Self {
+            workload: "files".into(),
+            asset: String::new(),
+            plugin: PluginRef { id: "builtin".into(), version: env!("CARGO_PKG_VERSION").into() },
+            consistency: "crash".into(),
+            tags: Vec::new(),
+            hostname: None,
+        }
+    }
+}
+
+/// Result of a backup.
+#[derive(Debug)]
+pub struct BackupResult {
+    /// New restore point id.
+    pub id: Id,
+    /// Its manifest.
+    pub snapshot: Snapshot,
+    /// Files that could not be read (the restore point is incomplete when non-empty).
+    pub warnings: Vec<String>,
+}
+
+const BATCH_BYTES: usize = 4 << 20;
+const BATCH_PIECES: usize = 1024;
+
+struct Run<'a, 'p> {
+    writer: ChunkWriter<'a>,
+    params: ChunkerParams,
+    seed: u64,
+    progress: &'p dyn Progress,
+    cancel: &'p Cancel,
+    summary: Summary,
+    warnings: Vec<String>,
+    lock: Lock,
+}
+
+impl Run<'_, '_> {
+    /// Chunk `reader` on a helper thread and store the pieces; extents go to `map`.
+    fn feed<R: Read + Send>(&mut self, reader: R, aligned: bool, map: &mut MapWriter<File>) -> Result<u64> {
+        let (params, seed) = (self.params, self.seed);
+        let mut total = 0u64;
+        std::thread::scope(|s| -> Result<()> {
+            let (tx, rx) = bounded::<std::io::Result<Vec<Piece>>>(2);
+            let producer = s.spawn(move || {
+                let mut batch = Vec::new();
+                let mut bytes = 0usize;
+                let it: Box<dyn Iterator<Item = std::io::Result<Piece>>> = if aligned {
+                    Box::new(AlignedChunker::new(reader, params, seed))
+                } else {
+                    Box::new(StreamChunker::new(reader, params, seed))
+                };
+                for p in it {
+                    match p {
+                        Ok(p) => {
+                            bytes += match &p {
+                                Piece::Data(d) => d.len(),
+                                Piece::Zero(_) => 64,
+                            };
+                            batch.push(p);
+                            if bytes >= BATCH_BYTES || batch.len() >= BATCH_PIECES {
+                                if tx.send(Ok(std::mem::take(&mut batch))).is_err() {
+                                    return;
+                                }
+                                bytes = 0;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+                if !batch.is_empty() {
+                    let _ = tx.send(Ok(batch));
+                }
+            });
+            for batch in rx.iter() {
+                if self.cancel.is_cancelled() {
+                    return Err(Error::new(ErrorKind::Cancelled, "backup cancelled; nothing was committed (stored packs are cleaned up by prune)"));
+                }
+                let batch = batch.map_err(|e| Error::io("reading source", e))?;
+                let extents = self.writer.write(batch)?;
+                for e in extents {
+                    total += e.len();
+                    self.progress.inc(e.len());
+                    map.extent(e).map_err(|e| Error::io("writing content map", e))?;
+                }
+                self.lock.refresh()?;
+            }
+            drop(rx);
+            let _ = producer.join();
+            Ok(())
+        })?;
+        Ok(total)
+    }
+
+    /// Store a finished content map file and return its chunk ids.
+    fn store_map(&mut self, mut file: File) -> Result<Vec<Id>> {
+        file.rewind().map_err(|e| Error::io("content map", e))?;
+        let mut ids = Vec::new();
+        let mut batch = Vec::new();
+        for p in StreamChunker::new(file, self.params, self.seed) {
+            let p = p.map_err(|e| Error::io("reading content map", e))?;
+            // a content map is JSON text and never all zero; store zero runs as data anyway
+            batch.push(match p {
+                Piece::Zero(n) => Piece::Data(vec![0u8; n as usize]),
+                d => d,
+            });
+        }
+        for e in self.writer.write(batch)? {
+            if let Extent::Data(id, _) = e {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
+    fn stream_file(&mut self, path: &Path, aligned: bool, map: &mut MapWriter<File>) -> Result<u64> {
+        let f = File::open(path).map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
+        let md = f.metadata().map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
+        if md.is_dir() {
+            return Err(Error::new(ErrorKind::InvalidInput, format!("{} is a directory; back it up as a path, not as a file or disk", path.display())));
+        }
+        map.node(node_from_metadata("", &md)).map_err(|e| Error::io("content map", e))?;
+        self.progress.message(&path.display().to_string());
+        let n = self.feed(f, aligned, map)?;
+        self.summary.files += 1;
+        self.summary.bytes += n;
+        Ok(n)
+    }
+
+    fn walk(&mut self, root: &Path, rel: &str, map: &mut MapWriter<File>) -> Result<()> {
+        let path = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
+        let md = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                if rel.is_empty() {
+                    return Err(Error::io(format!("backup source {}", path.display()), e));
+                }
+                self.warnings.push(format!("{}: {e}", path.display()));
+                return Ok(());
+            }
+        };
+        let mut node = node_from_metadata(rel, &md);
+        let ft = md.file_type();
+        if ft.is_symlink() {
+            node.kind = NodeKind::Symlink;
+            node.target = fs::read_link(&path).ok().map(|t| t.to_string_lossy().into_owned());
+            map.node(node).map_err(|e| Error::io("content map", e))?;
+        } else if ft.is_dir() {
+            node.kind = NodeKind::Dir;
+            map.node(node).map_err(|e| Error::io("content map", e))?;
+            self.summary.dirs += 1;
+            let mut names: Vec<std::ffi::OsString> = match fs::read_dir(&path) {
+                Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
+                Err(e) => {
+                    self.warnings.push(format!("{}: {e}", path.display()));
+                    return Ok(());
+                }
+            };
+            names.sort();
+            for n in names {
+                let child = match n.to_str() {
+                    Some(s) => if rel.is_empty() { s.to_string() } else { format!("{rel}/{s}") },
+                    None => {
+                        self.warnings.push(format!("{}: file name is not UTF-8; skipped", path.join(&n).display()));
+                        continue;
+                    }
+                };
+                self.walk(root, &child, map)?;
+            }
+        } else if ft.is_file() {
+            self.progress.message(&path.display().to_string());
+            match File::open(&path) {
+                Ok(f) => {
+                    map.node(node).map_err(|e| Error::io("content map", e))?;
+                    let n = self.feed(f, false, map)?;
+                    self.summary.files += 1;
+                    self.summary.bytes += n;
+                    if n != md.len() {
+                        self.warnings.push(format!("{}: size changed while reading ({} → {n} bytes)", path.display(), md.len()));
+                    }
+                }
+                Err(e) => self.warnings.push(format!("{}: {e}", path.display())),
+            }
+        } else {
+            self.warnings.push(format!("{}: special file (device, fifo or socket) skipped", path.display()));
+        }
+        Ok(())
+    }
+}
+
+fn node_from_metadata(rel: &str, md: &fs::Metadata) -> Node {
+    #[cfg(unix)]
+    let mode = std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o7777;
+    #[cfg(not(unix))]
+    let mode = if md.permissions().readonly() { 0o444 } else { 0o644 };
+    let mtime_ns = md
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    Node { path: rel.to_string(), path_hex: None, kind: NodeKind::File, mode, mtime_ns, size: md.len(), target: None }
+}
+
+/// Back up `items` into `repo` as one restore point.
+///
+/// # Errors
+/// A source cannot be opened, storage fails, or the run was cancelled. Nothing is
+/// committed unless the whole backup succeeds; packs already stored are removed by prune.
+pub fn backup(repo: &Repository, items: Vec<SourceItem>, opts: &BackupOptions, progress: &dyn Progress, cancel: &Cancel) -> Result<BackupResult> {
+    let started = Instant::now();
+    let time = chrono::Utc::now();
+    if items.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidInput, "nothing to back up: give at least one path, --stdin, or --disk"));
+    }
+    // presence first, then the index: prune relies on this order
+    let lock = Lock::backup(repo.backend().clone())?;
+    let (index, _bad) = repo.load_index()?;
+    let parent = repo.snapshots()?.0.into_iter().rev().find(|(_, s)| s.asset == opts.asset && s.workload == opts.workload).map(|(id, _)| id);
+    let mut total = 0u64;
+    for it in &items {
+        if let Source::Path(p) | Source::File(p) | Source::Disk(p) = &it.source {
+            total += dir_size(p);
+        }
+    }
+    progress.start("backup", total);
+    let mut run = Run {
+        writer: ChunkWriter::new(repo, &index),
+        params: repo.config().chunker.into(),
+        seed: repo.keys().cdc_seed(),
+        progress,
+        cancel,
+        summary: Summary::default(),
+        warnings: Vec::new(),
+        lock,
+    };
+    let mut out_items = Vec::new();
+    for it in items {
+        let tmp = tempfile::tempfile().map_err(|e| Error::io("creating a temporary content map", e))?;
+        let mut map = MapWriter::new(tmp);
+        let (kind, size) = match it.source {
+            Source::Path(p) => {
+                let before = run.summary.bytes;
+                run.walk(&p, "", &mut map)?;
+                (ItemKind::Tree, run.summary.bytes - before)
+            }
+            Source::File(p) => (ItemKind::Stream, run.stream_file(&p, false, &mut map)?),
+            Source::Disk(p) => (ItemKind::Disk, run.stream_file(&p, true, &mut map)?),
+            Source::Reader(r) => {
+                map.node(Node { path: String::new(), path_hex: None, kind: NodeKind::File, mode: 0o600, mtime_ns: time.timestamp_nanos_opt().unwrap_or(0), size: 0, target: None })
+                    .map_err(|e| Error::io("content map", e))?;
+                let n = run.feed(r, false, &mut map)?;
+                run.summary.files += 1;
+                run.summary.bytes += n;
+                (ItemKind::Stream, n)
+            }
+        };
+        let file = map.finish().map_err(|e| Error::io("content map", e))?;
+        let ids = run.store_map(file)?;
+        out_items.push(Item { name: it.name, kind, size, map: ids });
+    }
+    progress.finish();
+    let Run { writer, mut summary, warnings, lock, .. } = run;
+    let (_index_files, stats) = writer.finish()?;
+    summary.new_chunks = stats.new_chunks;
+    summary.new_bytes = stats.new_bytes;
+    summary.stored_bytes = stats.stored_bytes;
+    summary.packs = stats.packs;
+    summary.zero_bytes = stats.zero_bytes;
+    summary.seconds = started.elapsed().as_secs_f64();
+    let snapshot = Snapshot {
+        version: MANIFEST_VERSION,
+        time,
+        workload: opts.workload.clone(),
+        asset: opts.asset.clone(),
+        plugin: opts.plugin.clone(),
+        consistency: opts.consistency.clone(),
+        hostname: opts.hostname.clone().unwrap_or_else(crate::lock::hostname),
+        items: out_items,
+        parent,
+        tags: opts.tags.clone(),
+        summary,
+    };
+    let id = repo.save_snapshot(&snapshot)?;
+    drop(lock);
+    Ok(BackupResult { id, snapshot, warnings })
+}
+
+fn dir_size(p: &Path) -> u64 {
+    match fs::symlink_metadata(p) {
+        Ok(m) if m.is_dir() => fs::read_dir(p).map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum()).unwrap_or(0),
+        Ok(m) if m.is_file() => m.len(),
+        _ => 0,
+    }
+}

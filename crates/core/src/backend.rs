@@ -1,0 +1,104 @@
+//! Storage backends: where repository files live.
+//!
+//! The trait is shaped for object stores: whole-object create (never partial, never
+//! overwrite), whole or ranged reads, listing that may lag behind writes, delete. There
+//! is no rename and no append. The local backend (a folder, including SMB/UNC paths on
+//! Windows) gets atomicity from write-temp, fsync, rename.
+
+mod local;
+
+pub use local::LocalBackend;
+
+use crate::error::Result;
+
+/// The kinds of file a repository holds, each in its own folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FileKind {
+    /// `config` (one file, plaintext JSON).
+    Config,
+    /// `keys/<id>`: key slots.
+    Key,
+    /// `packs/<2 hex>/<id>`: pack files.
+    Pack,
+    /// `index/<id>`: index files.
+    Index,
+    /// `snapshots/<id>`: restore-point manifests.
+    Snapshot,
+    /// `locks/<id>`: lock and presence files.
+    Lock,
+    /// `prune/<id>`: pending deletion plans (two-phase delete).
+    PrunePlan,
+}
+
+impl FileKind {
+    /// Folder name in the repository.
+    pub fn dir(self) -> &'static str {
+        match self {
+            FileKind::Config => "",
+            FileKind::Key => "keys",
+            FileKind::Pack => "packs",
+            FileKind::Index => "index",
+            FileKind::Snapshot => "snapshots",
+            FileKind::Lock => "locks",
+            FileKind::PrunePlan => "prune",
+        }
+    }
+}
+
+/// A listed file: name and size in bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Name (hex id, or `config`).
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A place that stores repository files.
+pub trait Backend: Send + Sync {
+    /// Where this is, for messages.
+    fn location(&self) -> String;
+
+    /// Store a whole file atomically and durably. Readers see all of it or nothing.
+    ///
+    /// # Errors
+    /// I/O failure or no space; a partial object is never left visible.
+    fn create(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()>;
+
+    /// Read a whole file.
+    ///
+    /// # Errors
+    /// [`crate::ErrorKind::Missing`] when absent, or I/O failure.
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;
+
+    /// Read `len` bytes at `offset`.
+    ///
+    /// # Errors
+    /// Missing file, short read, I/O failure.
+    fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u32) -> Result<Vec<u8>>;
+
+    /// Size of a file.
+    ///
+    /// # Errors
+    /// Missing file or I/O failure.
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64>;
+
+    /// All files of a kind (may lag behind recent creates on object stores).
+    ///
+    /// # Errors
+    /// I/O failure.
+    fn list(&self, kind: FileKind) -> Result<Vec<FileInfo>>;
+
+    /// Delete a file; deleting a missing file is not an error.
+    ///
+    /// # Errors
+    /// I/O failure.
+    fn remove(&self, kind: FileKind, name: &str) -> Result<()>;
+
+    /// Remove leftovers of interrupted writes older than `age` (temporary files).
+    /// Returns how many were removed.
+    ///
+    /// # Errors
+    /// I/O failure.
+    fn clean_leftovers(&self, age: std::time::Duration) -> Result<usize>;
+}

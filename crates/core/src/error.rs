@@ -1,0 +1,94 @@
+//! The engine's one public error type.
+//!
+//! Every error carries a [`ErrorKind`] (what went wrong, stable for callers and exit codes)
+//! and a message that names the object concerned and, where there is one, the fix.
+
+use std::fmt;
+
+/// What class of failure an [`Error`] is. Shells map these to exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The password opened no key slot.
+    WrongPassword,
+    /// The path holds no Rehydra repository.
+    NotARepository,
+    /// The repository was written by a newer format version than this build reads.
+    UnsupportedVersion,
+    /// Stored data failed authentication or its hash: corruption or tampering.
+    Corrupt,
+    /// A referenced object is missing from the repository.
+    Missing,
+    /// A restore target already exists and overwriting was not allowed.
+    TargetExists,
+    /// Another process holds the exclusive lock.
+    Locked,
+    /// The caller gave input that cannot be used (bad id, bad path, bad option).
+    InvalidInput,
+    /// The storage ran out of space.
+    NoSpace,
+    /// Any other I/O failure.
+    Io,
+    /// The operation was cancelled by the caller.
+    Cancelled,
+}
+
+/// The engine's error: a kind plus a human message with guidance.
+#[derive(Debug)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// Result alias used throughout the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error of `kind` with `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self { kind, message: message.into(), source: None }
+    }
+
+    /// Attach the underlying cause.
+    #[must_use]
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// What class of failure this is.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Corruption error naming the object.
+    pub(crate) fn corrupt(what: impl fmt::Display) -> Self {
+        Self::new(ErrorKind::Corrupt, format!("{what}: data is corrupt or was tampered with (authentication failed); run `rehydra check --read-data` to find the affected restore points"))
+    }
+
+    /// Wrap an I/O error with the path or object it concerned.
+    pub(crate) fn io(context: impl fmt::Display, err: std::io::Error) -> Self {
+        let kind = match err.raw_os_error() {
+            Some(code) if code == 28 || code == 122 => ErrorKind::NoSpace, // ENOSPC, EDQUOT
+            _ => match err.kind() {
+                std::io::ErrorKind::NotFound => ErrorKind::Missing,
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => ErrorKind::NoSpace,
+                _ => ErrorKind::Io,
+            },
+        };
+        let hint = if kind == ErrorKind::NoSpace { " (no space left: free space or choose another location; nothing already stored was lost)" } else { "" };
+        Self::new(kind, format!("{context}: {err}{hint}")).with_source(err)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}

@@ -1,0 +1,94 @@
+//! Restore points ("snapshots"): encrypted JSON manifests under `snapshots/`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::id::Id;
+
+/// Manifest format version.
+pub const MANIFEST_VERSION: u32 = 1;
+
+/// The plugin (or built-in source) that made a restore point.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PluginRef {
+    /// Plugin id (`builtin` for the engine's own sources).
+    pub id: String,
+    /// Plugin version.
+    pub version: String,
+}
+
+/// What an item holds.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ItemKind {
+    /// A directory tree.
+    Tree,
+    /// One file or stream.
+    Stream,
+    /// A disk image (aligned chunking).
+    Disk,
+    /// A metadata document (small, written by a plugin).
+    Document,
+}
+
+/// One item of a restore point. Its content map (nodes and extents) is stored as chunks.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Item {
+    /// Item name, unique within the restore point.
+    pub name: String,
+    /// Kind.
+    pub kind: ItemKind,
+    /// Logical bytes (sum of file sizes, or the disk size).
+    pub size: u64,
+    /// Chunk ids of the content map, in order.
+    pub map: Vec<Id>,
+}
+
+/// Counters of one backup.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Summary {
+    /// Files (or streams) read.
+    pub files: u64,
+    /// Directories.
+    pub dirs: u64,
+    /// Logical bytes read.
+    pub bytes: u64,
+    /// Bytes in zero runs (never stored).
+    pub zero_bytes: u64,
+    /// Chunks not already in the repository.
+    pub new_chunks: u64,
+    /// Plaintext bytes of those chunks.
+    pub new_bytes: u64,
+    /// Bytes written to packs (compressed, sealed).
+    pub stored_bytes: u64,
+    /// Packs written.
+    pub packs: u64,
+    /// Wall time in seconds.
+    pub seconds: f64,
+}
+
+/// A restore-point manifest.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Manifest version.
+    pub version: u32,
+    /// When the backup started (RFC 3339, UTC).
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// Workload (`files`, `disk`, `hyperv-vm`, …).
+    pub workload: String,
+    /// Asset id (what was protected: a path, a VM id …).
+    pub asset: String,
+    /// Who made it.
+    pub plugin: PluginRef,
+    /// `crash`, `application`, or `none`.
+    pub consistency: String,
+    /// Host that ran the backup.
+    pub hostname: String,
+    /// Items.
+    pub items: Vec<Item>,
+    /// Previous restore point of the same asset, if any.
+    pub parent: Option<Id>,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Counters.
+    pub summary: Summary,
+}

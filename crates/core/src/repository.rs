@@ -1,0 +1,346 @@
+//! An open repository: config, keys, restore points, chunk index, chunk reads.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::backend::{Backend, FileKind};
+use crate::config::{ChunkerConfig, Config, FORMAT_NAME, FORMAT_VERSION};
+use crate::crypto::{aad, Keys};
+use crate::error::{Error, ErrorKind, Result};
+use crate::id::Id;
+use crate::index::{self, ChunkIndex, Location};
+use crate::keys::{KdfParams, KeySlot};
+use crate::manifest::{Snapshot, MANIFEST_VERSION};
+use crate::pack;
+
+/// Options for [`Repository::init`].
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Chunk sizes.
+    pub chunker: ChunkerConfig,
+    /// Target pack size.
+    pub pack_size: u32,
+    /// zstd level (0 = off).
+    pub zstd_level: i32,
+    /// Argon2id cost for the first key slot.
+    pub kdf: KdfParams,
+    /// Label of the first key slot.
+    pub label: String,
+}
+
+impl Default for InitOptions {
+    fn default() -> Self {
+        Self {
+            chunker: ChunkerConfig { min: 4096, avg: 16384, max: 65536 },
+            pack_size: 16 << 20,
+            zstd_level: 3,
+            kdf: KdfParams::default(),
+            label: String::new(),
+        }
+    }
+}
+
+/// Options for [`Repository::open`].
+#[derive(Debug, Clone, Default)]
+pub struct OpenOptions {
+    /// Folder for the local chunk-index cache; `None` uses a temporary folder per run.
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// A key slot as listed.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyInfo {
+    /// File name (id).
+    pub id: String,
+    /// Label.
+    pub label: String,
+    /// Host that created it.
+    pub hostname: String,
+    /// Creation time.
+    pub created: String,
+    /// True for the slot that opened this session.
+    pub current: bool,
+}
+
+/// An open repository.
+pub struct Repository {
+    backend: Arc<dyn Backend>,
+    config: Config,
+    keys: Keys,
+    master: zeroize::Zeroizing<[u8; 32]>,
+    key_slot: String,
+    opts: OpenOptions,
+}
+
+impl Repository {
+    /// Create a new repository in an empty location.
+    ///
+    /// # Errors
+    /// The location already holds a repository, or writing failed.
+    pub fn init(backend: Arc<dyn Backend>, password: &[u8], opts: InitOptions, open: OpenOptions) -> Result<Self> {
+        if !backend.list(FileKind::Config)?.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidInput, format!("{} already holds a repository; use it as it is, or choose an empty location", backend.location())));
+        }
+        if password.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidInput, "an empty password is not allowed: set REHYDRA_PASSWORD, use --password-file, or type one"));
+        }
+        let master = zeroize::Zeroizing::new(rand::random::<[u8; 32]>());
+        let slot = KeySlot::wrap(&master, password, opts.kdf, &opts.label)?;
+        let slot_name = Id::random().to_hex();
+        backend.create(FileKind::Key, &slot_name, &serde_json::to_vec_pretty(&slot).expect("slot serializes"))?;
+        let config = Config {
+            format: FORMAT_NAME.into(),
+            version: FORMAT_VERSION,
+            id: Id::random(),
+            created: chrono::Utc::now().to_rfc3339(),
+            chunker: opts.chunker,
+            pack_size: opts.pack_size,
+            zstd_level: opts.zstd_level,
+        };
+        // config last: a location without it is not a repository yet
+        backend.create(FileKind::Config, "config", &serde_json::to_vec_pretty(&config).expect("config serializes"))?;
+        Ok(Self { keys: Keys::derive(&master), backend, config, master, key_slot: slot_name, opts: open })
+    }
+
+    /// Open an existing repository with a password.
+    ///
+    /// # Errors
+    /// [`ErrorKind::NotARepository`], [`ErrorKind::UnsupportedVersion`], [`ErrorKind::WrongPassword`].
+    pub fn open(backend: Arc<dyn Backend>, password: &[u8], opts: OpenOptions) -> Result<Self> {
+        let loc = backend.location();
+        let cfg = match backend.read(FileKind::Config, "config") {
+            Ok(b) => b,
+            Err(e) if e.kind() == ErrorKind::Missing => {
+                return Err(Error::new(ErrorKind::NotARepository, format!("{loc} is not a Rehydra repository (no `config` file); check -r/--repo or REHYDRA_REPOSITORY, or create one with `rehydra init`")));
+            }
+            Err(e) => return Err(e),
+        };
+        let config = Config::parse(&cfg, &loc)?;
+        for f in backend.list(FileKind::Key)? {
+            let bytes = backend.read(FileKind::Key, &f.name)?;
+            let Ok(slot) = serde_json::from_slice::<KeySlot>(&bytes) else { continue };
+            if let Some(master) = slot.unwrap_master(password)? {
+                return Ok(Self { keys: Keys::derive(&master), backend, config, master, key_slot: f.name, opts });
+            }
+        }
+        Err(Error::new(ErrorKind::WrongPassword, format!("wrong password for repository {loc}: no key slot opens with it (check REHYDRA_PASSWORD or --password-file)")))
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// The config.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The derived keys.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    // ---- key slots ----
+
+    /// List key slots.
+    ///
+    /// # Errors
+    /// Listing or reading failed.
+    pub fn list_keys(&self) -> Result<Vec<KeyInfo>> {
+        let mut out = Vec::new();
+        for f in self.backend.list(FileKind::Key)? {
+            let bytes = self.backend.read(FileKind::Key, &f.name)?;
+            let slot: KeySlot = serde_json::from_slice(&bytes).map_err(|e| Error::new(ErrorKind::Corrupt, format!("key slot {}: {e}", f.name)))?;
+            out.push(KeyInfo { current: f.name == self.key_slot, id: f.name, label: slot.label, hostname: slot.hostname, created: slot.created });
+        }
+        Ok(out)
+    }
+
+    /// Add a key slot for another password; returns its id.
+    ///
+    /// # Errors
+    /// Empty password or write failure.
+    pub fn add_key(&self, password: &[u8], kdf: KdfParams, label: &str) -> Result<String> {
+        if password.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidInput, "an empty password is not allowed"));
+        }
+        let slot = KeySlot::wrap(&self.master, password, kdf, label)?;
+        let name = Id::random().to_hex();
+        self.backend.create(FileKind::Key, &name, &serde_json::to_vec_pretty(&slot).expect("slot serializes"))?;
+        Ok(name)
+    }
+
+    /// Remove a key slot by id prefix. The slot in use and the last slot cannot be removed.
+    ///
+    /// # Errors
+    /// Unknown, ambiguous, current or last slot.
+    pub fn remove_key(&self, prefix: &str) -> Result<String> {
+        let keys = self.list_keys()?;
+        let matches: Vec<&KeyInfo> = keys.iter().filter(|k| k.id.starts_with(prefix)).collect();
+        let k = match matches.as_slice() {
+            [k] => *k,
+            [] => return Err(Error::new(ErrorKind::InvalidInput, format!("no key slot starts with `{prefix}` (see `rehydra key list`)"))),
+            _ => return Err(Error::new(ErrorKind::InvalidInput, format!("`{prefix}` matches several key slots; give more digits"))),
+        };
+        if k.current {
+            return Err(Error::new(ErrorKind::InvalidInput, "refusing to remove the key slot this session was opened with; open with another password first"));
+        }
+        self.backend.remove(FileKind::Key, &k.id)?;
+        Ok(k.id.clone())
+    }
+
+    /// Change the password of the current slot: add a new slot, then remove the old one.
+    ///
+    /// # Errors
+    /// Write failure.
+    pub fn change_password(&mut self, new_password: &[u8], kdf: KdfParams) -> Result<String> {
+        let label = self.list_keys()?.into_iter().find(|k| k.current).map(|k| k.label).unwrap_or_default();
+        let new = self.add_key(new_password, kdf, &label)?;
+        let old = std::mem::replace(&mut self.key_slot, new.clone());
+        self.backend.remove(FileKind::Key, &old)?;
+        Ok(new)
+    }
+
+    // ---- restore points ----
+
+    /// Write a manifest; returns its id.
+    ///
+    /// # Errors
+    /// Write failure.
+    pub fn save_snapshot(&self, snap: &Snapshot) -> Result<Id> {
+        let id = Id::random();
+        let json = serde_json::to_vec(snap).expect("manifest serializes");
+        self.backend.create(FileKind::Snapshot, &id.to_hex(), &self.keys.seal(aad::SNAPSHOT, &json))?;
+        Ok(id)
+    }
+
+    /// Read one manifest.
+    ///
+    /// # Errors
+    /// Missing, corrupt or newer manifest.
+    pub fn load_snapshot(&self, id: &Id) -> Result<Snapshot> {
+        let sealed = self.backend.read(FileKind::Snapshot, &id.to_hex())?;
+        let what = format!("restore point {}", id.short());
+        let plain = self.keys.open(aad::SNAPSHOT, &sealed, &what)?;
+        let snap: Snapshot = serde_json::from_slice(&plain).map_err(|e| Error::new(ErrorKind::Corrupt, format!("{what}: manifest is malformed: {e}")))?;
+        if snap.version > MANIFEST_VERSION {
+            return Err(Error::new(ErrorKind::UnsupportedVersion, format!("{what}: manifest version {} is newer than this build reads", snap.version)));
+        }
+        Ok(snap)
+    }
+
+    /// All restore points, oldest first. Unreadable manifests are returned as errors in the second list.
+    ///
+    /// # Errors
+    /// Listing failed.
+    pub fn snapshots(&self) -> Result<(Vec<(Id, Snapshot)>, Vec<(Id, Error)>)> {
+        let files = self.backend.list(FileKind::Snapshot)?;
+        let results: Vec<(Id, Result<Snapshot>)> = files
+            .par_iter()
+            .filter_map(|f| Id::parse(&f.name).ok())
+            .map(|id| (id, self.load_snapshot(&id)))
+            .collect();
+        let mut ok = Vec::new();
+        let mut bad = Vec::new();
+        for (id, r) in results {
+            match r {
+                Ok(s) => ok.push((id, s)),
+                Err(e) => bad.push((id, e)),
+            }
+        }
+        ok.sort_by(|a, b| a.1.time.cmp(&b.1.time).then(a.0.cmp(&b.0)));
+        Ok((ok, bad))
+    }
+
+    /// Find a restore point by id prefix or `latest` (optionally among those matching `filter`).
+    ///
+    /// # Errors
+    /// No match or an ambiguous prefix.
+    pub fn find_snapshot(&self, spec: &str, filter: impl Fn(&Snapshot) -> bool) -> Result<(Id, Snapshot)> {
+        let (all, _) = self.snapshots()?;
+        if spec == "latest" {
+            return all.into_iter().rev().find(|(_, s)| filter(s)).ok_or_else(|| Error::new(ErrorKind::InvalidInput, "no restore point matches (the repository has none, or none for this asset/filter)"));
+        }
+        let spec_l = spec.to_ascii_lowercase();
+        if spec_l.is_empty() || !spec_l.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::new(ErrorKind::InvalidInput, format!("`{spec}` is neither a restore point id (hex prefix) nor `latest`")));
+        }
+        let mut m: Vec<(Id, Snapshot)> = all.into_iter().filter(|(id, _)| id.to_hex().starts_with(&spec_l)).collect();
+        match m.len() {
+            1 => Ok(m.remove(0)),
+            0 => Err(Error::new(ErrorKind::InvalidInput, format!("no restore point id starts with `{spec}` (see `rehydra snapshots`)"))),
+            n => Err(Error::new(ErrorKind::InvalidInput, format!("`{spec}` matches {n} restore points; give more digits"))),
+        }
+    }
+
+    /// Delete a manifest (the data stays until `prune`).
+    ///
+    /// # Errors
+    /// Delete failed.
+    pub fn remove_snapshot(&self, id: &Id) -> Result<()> {
+        self.backend.remove(FileKind::Snapshot, &id.to_hex())
+    }
+
+    // ---- index ----
+
+    fn cache_dir(&self) -> (PathBuf, bool) {
+        match &self.opts.cache_dir {
+            Some(d) => (d.join(self.config.id.to_hex()).join("index-v1"), false),
+            None => (std::env::temp_dir().join(format!("rehydra-index-{}", Id::random().short())), true),
+        }
+    }
+
+    /// Load the chunk index: reuse the local cache, read only new index files.
+    /// Index files that fail to decode are returned in the second list (reported by check).
+    ///
+    /// # Errors
+    /// Listing failed or the cache cannot be written.
+    pub fn load_index(&self) -> Result<(ChunkIndex, Vec<(String, Error)>)> {
+        let (dir, ephemeral) = self.cache_dir();
+        let mut idx = ChunkIndex::open(dir, ephemeral)?;
+        let listed: Vec<String> = self.backend.list(FileKind::Index)?.into_iter().map(|f| f.name).collect();
+        let listed_set: std::collections::HashSet<&String> = listed.iter().collect();
+        if idx.known_files().any(|f| !listed_set.contains(f)) {
+            idx.reset()?; // some index file was removed (prune): rebuild
+        }
+        let known: std::collections::HashSet<String> = idx.known_files().cloned().collect();
+        let new: Vec<&String> = listed.iter().filter(|f| !known.contains(*f)).collect();
+        let mut bad = Vec::new();
+        for group in new.chunks(64) {
+            let decoded: Vec<(String, Result<Vec<(Id, Location)>>)> = group
+                .par_iter()
+                .map(|name| ((*name).clone(), self.backend.read(FileKind::Index, name).and_then(|b| index::decode(&self.keys, name, &b))))
+                .collect();
+            for (name, r) in decoded {
+                match r {
+                    Ok(entries) => idx.add_file(&name, &entries)?,
+                    Err(e) => bad.push((name, e)),
+                }
+            }
+        }
+        idx.compact()?;
+        Ok((idx, bad))
+    }
+
+    /// Read one chunk: fetch, decrypt, decompress, verify its hash.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Missing`] when no index knows it; [`ErrorKind::Corrupt`] on any mismatch.
+    pub fn read_chunk(&self, index: &ChunkIndex, id: &Id) -> Result<Vec<u8>> {
+        let loc = index.get(id)?.ok_or_else(|| Error::new(ErrorKind::Missing, format!("chunk {} is not in any index: the repository is damaged; run `rehydra check`", id.short())))?;
+        self.read_chunk_at(id, &loc)
+    }
+
+    /// Read a chunk at a known location.
+    ///
+    /// # Errors
+    /// As [`Repository::read_chunk`].
+    pub fn read_chunk_at(&self, id: &Id, loc: &Location) -> Result<Vec<u8>> {
+        let sealed = self.backend.read_range(FileKind::Pack, &loc.pack.to_hex(), u64::from(loc.offset), loc.length)?;
+        pack::open_chunk(&self.keys, id, &sealed, loc.raw_len, loc.flags, &loc.pack)
+    }
+}
