@@ -55,22 +55,21 @@ impl CheckReport {
 /// Only when the repository cannot be listed at all; damage is reported in the report.
 pub fn check(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> Result<CheckReport> {
     let mut r = CheckReport::default();
-    let (index, bad_index) = repo.load_index()?;
-    for (name, e) in bad_index {
-        r.errors.push(format!("index file {name}: {e}"));
-    }
+    let (index, _) = repo.load_index()?;
     let packs: HashMap<Id, u64> = repo.backend().list(FileKind::Pack)?.into_iter().filter_map(|f| Id::parse(&f.name).ok().map(|id| (id, f.size))).collect();
     r.packs = packs.len();
 
     // packs named by the index, and which are missing
     let mut indexed_packs: HashMap<Id, Vec<(Id, crate::index::Location)>> = HashMap::new();
     for name in repo.backend().list(FileKind::Index)?.into_iter().map(|f| f.name) {
-        if let Ok(bytes) = repo.backend().read(FileKind::Index, &name) {
-            if let Ok(entries) = crate::index::decode(repo.keys(), &name, &bytes) {
+        // read every index file itself: the local cache may predate damage
+        match repo.backend().read(FileKind::Index, &name).and_then(|b| crate::index::decode(repo.keys(), &name, &b)) {
+            Ok(entries) => {
                 for (id, loc) in entries {
                     indexed_packs.entry(loc.pack).or_default().push((id, loc));
                 }
             }
+            Err(e) => r.errors.push(format!("index file {}: {e}", &name[..8.min(name.len())])),
         }
     }
     let mut damaged_chunks: HashSet<Id> = HashSet::new();

@@ -188,14 +188,28 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
     }
     rep.orphan_packs = plan_packs.len();
 
-    // classify indexed packs
-    let mut repack: Vec<Id> = Vec::new();
-    for (p, entries) in &inv.packs {
-        if !inv.sizes.contains_key(p) {
-            continue; // missing pack: check reports it
+    // one canonical copy per used chunk: packs holding the most used chunks win, so the
+    // duplicates that concurrent writers leave end up in packs that become unused
+    let mut order: Vec<(usize, Id)> = inv
+        .packs
+        .iter()
+        .filter(|(p, _)| inv.sizes.contains_key(*p))
+        .map(|(p, e)| (e.iter().filter(|(id, _)| used.contains(id)).count(), *p))
+        .collect();
+    order.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut canonical: HashMap<Id, Id> = HashMap::new();
+    for (_, p) in &order {
+        for (id, _) in &inv.packs[p] {
+            if used.contains(id) {
+                canonical.entry(*id).or_insert(*p);
+            }
         }
+    }
+    let mut repack: Vec<Id> = Vec::new();
+    for (_, p) in &order {
+        let entries = &inv.packs[p];
         let total: u64 = entries.iter().map(|(_, l)| u64::from(l.length)).sum();
-        let used_bytes: u64 = entries.iter().filter(|(id, _)| used.contains(id)).map(|(_, l)| u64::from(l.length)).sum();
+        let used_bytes: u64 = entries.iter().filter(|(id, _)| canonical.get(id) == Some(p)).map(|(_, l)| u64::from(l.length)).sum();
         if used_bytes == 0 {
             if !orphans.contains(p) {
                 rep.unused_packs += 1;
@@ -220,7 +234,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
         progress.start("prune: repacking", 0);
         for p in &repack {
             for (id, loc) in &inv.packs[p] {
-                if used.contains(id) && copied.insert(*id) {
+                if canonical.get(id) == Some(p) && copied.insert(*id) {
                     let data = repo.read_chunk_at(id, loc)?;
                     w.write(vec![Piece::Data(data)])?;
                     rep.repacked_chunks += 1;

@@ -1,0 +1,8 @@
+//! Workspace integration tests (one binary).
+
+mod backup_restore;
+mod catalog;
+mod corruption;
+mod keys;
+mod prune;
+mod retention;
