@@ -65,6 +65,14 @@ pub fn encode(keys: &Keys, entries: &[(Id, Location)]) -> Vec<u8> {
 /// [`ErrorKind::Corrupt`] when it fails authentication or is malformed.
 pub fn decode(keys: &Keys, name: &str, sealed: &[u8]) -> Result<Vec<(Id, Location)>> {
     let b = keys.open(aad::INDEX, sealed, &format!("index file {name}"))?;
+    decode_body(name, &b)
+}
+
+/// Parse a decrypted index file (exposed for fuzzing).
+///
+/// # Errors
+/// [`ErrorKind::Corrupt`] or [`ErrorKind::UnsupportedVersion`] for a malformed body.
+pub fn decode_body(name: &str, b: &[u8]) -> Result<Vec<(Id, Location)>> {
     let bad = |why: &str| Error::new(ErrorKind::Corrupt, format!("index file {name}: {why}"));
     if b.len() < 13 || &b[..4] != MAGIC {
         return Err(bad("wrong signature"));
@@ -84,7 +92,7 @@ pub fn decode(keys: &Keys, name: &str, sealed: &[u8]) -> Result<Vec<(Id, Locatio
     if body.len() != ne.checked_mul(ENTRY_LEN).ok_or_else(|| bad("bad entry count"))? {
         return Err(bad("wrong length"));
     }
-    let mut out = Vec::with_capacity(ne);
+    let mut out = Vec::with_capacity(ne.min(1 << 20));
     for rec in body.chunks_exact(ENTRY_LEN) {
         let v = |i: usize| u32::from_le_bytes([rec[i], rec[i + 1], rec[i + 2], rec[i + 3]]);
         let pack = *packs.get(v(32) as usize).ok_or_else(|| bad("entry names a pack outside the list"))?;

@@ -92,3 +92,17 @@ pub struct Snapshot {
     /// Counters.
     pub summary: Summary,
 }
+
+impl Snapshot {
+    /// Parse a decrypted manifest (exposed for fuzzing; [`crate::Repository::load_snapshot`] uses it).
+    ///
+    /// # Errors
+    /// Malformed JSON or a newer manifest version.
+    pub fn parse(plain: &[u8], what: &str) -> crate::Result<Self> {
+        let snap: Snapshot = serde_json::from_slice(plain).map_err(|e| crate::Error::new(crate::ErrorKind::Corrupt, format!("{what}: manifest is malformed: {e}")))?;
+        if snap.version > MANIFEST_VERSION {
+            return Err(crate::Error::new(crate::ErrorKind::UnsupportedVersion, format!("{what}: manifest version {} is newer than this build reads", snap.version)));
+        }
+        Ok(snap)
+    }
+}

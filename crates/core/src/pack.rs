@@ -144,6 +144,14 @@ pub fn header_range(pack_size: u64, trailer: [u8; 4], pack: &Id) -> Result<(u64,
 /// [`ErrorKind::Corrupt`] for a header that fails authentication or is malformed.
 pub fn parse_header(keys: &Keys, sealed: &[u8], blob_area: u64, pack: &Id) -> Result<Vec<PackEntry>> {
     let h = keys.open(aad::PACK_HEADER, sealed, &format!("header of pack {}", pack.short()))?;
+    parse_header_body(&h, blob_area, pack)
+}
+
+/// Parse a decrypted pack header (exposed for fuzzing).
+///
+/// # Errors
+/// [`ErrorKind::Corrupt`] or [`ErrorKind::UnsupportedVersion`] for a malformed header.
+pub fn parse_header_body(h: &[u8], blob_area: u64, pack: &Id) -> Result<Vec<PackEntry>> {
     let bad = |why: &str| Error::new(ErrorKind::Corrupt, format!("pack {}: header {why}", pack.short()));
     if h.len() < 9 || &h[..4] != MAGIC {
         return Err(bad("has a wrong signature"));
@@ -152,10 +160,10 @@ pub fn parse_header(keys: &Keys, sealed: &[u8], blob_area: u64, pack: &Id) -> Re
         return Err(Error::new(ErrorKind::UnsupportedVersion, format!("pack {}: header version {} is newer than this build reads", pack.short(), h[4])));
     }
     let count = u32::from_le_bytes(h[5..9].try_into().map_err(|_| bad("is short"))?) as usize;
-    if h.len() != 9 + count * ENTRY_LEN {
+    if Some(h.len()) != count.checked_mul(ENTRY_LEN).and_then(|n| n.checked_add(9)) {
         return Err(bad("has a wrong length"));
     }
-    let mut out = Vec::with_capacity(count);
+    let mut out = Vec::with_capacity(count.min(1 << 20));
     for rec in h[9..].chunks_exact(ENTRY_LEN) {
         let e = decode_entry(rec);
         if u64::from(e.offset) + u64::from(e.length) > blob_area {

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::index::{self, ChunkIndex, Location};
 use crate::keys::{KdfParams, KeySlot};
-use crate::manifest::{Snapshot, MANIFEST_VERSION};
+use crate::manifest::Snapshot;
 use crate::pack;
 
 /// Options for [`Repository::init`].
@@ -226,11 +226,7 @@ impl Repository {
         let sealed = self.backend.read(FileKind::Snapshot, &id.to_hex())?;
         let what = format!("restore point {}", id.short());
         let plain = self.keys.open(aad::SNAPSHOT, &sealed, &what)?;
-        let snap: Snapshot = serde_json::from_slice(&plain).map_err(|e| Error::new(ErrorKind::Corrupt, format!("{what}: manifest is malformed: {e}")))?;
-        if snap.version > MANIFEST_VERSION {
-            return Err(Error::new(ErrorKind::UnsupportedVersion, format!("{what}: manifest version {} is newer than this build reads", snap.version)));
-        }
-        Ok(snap)
+        Snapshot::parse(&plain, &what)
     }
 
     /// All restore points, oldest first. Unreadable manifests are returned as errors in the second list.
@@ -310,6 +306,7 @@ impl Repository {
         let known: std::collections::HashSet<String> = idx.known_files().cloned().collect();
         let new: Vec<&String> = listed.iter().filter(|f| !known.contains(*f)).collect();
         let mut bad = Vec::new();
+        idx.begin_bulk();
         for group in new.chunks(64) {
             let decoded: Vec<(String, Result<Vec<(Id, Location)>>)> = group
                 .par_iter()

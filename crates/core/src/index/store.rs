@@ -55,11 +55,26 @@ struct Run {
 }
 
 impl Run {
+    fn fence_path(path: &std::path::Path) -> PathBuf {
+        let mut p = path.as_os_str().to_owned();
+        p.push(".fence");
+        PathBuf::from(p)
+    }
+
     fn open(path: PathBuf) -> std::io::Result<Run> {
         let file = File::open(&path)?;
         let n = file.metadata()?.len() / REC as u64;
-        // one pass to build the fence
         let bits = fence_bits(n);
+        // the fence is saved beside the run, so opening a large cache reads a few MiB only
+        if let Ok(bytes) = fs::read(Self::fence_path(&path)) {
+            if bytes.len() == ((1usize << bits) + 1) * 8 {
+                let fence: Vec<u64> = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
+                if fence.last() == Some(&n) {
+                    return Ok(Run { path, file, n, bits, fence });
+                }
+            }
+        }
+        // one pass to build the fence
         let mut fence = vec![0u64; (1usize << bits) + 1];
         let mut r = BufReader::with_capacity(1 << 20, File::open(&path)?);
         let mut rec = [0u8; REC];
@@ -76,6 +91,8 @@ impl Run {
             fence[next_bucket] = n;
             next_bucket += 1;
         }
+        let bytes: Vec<u8> = fence.iter().flat_map(|v| v.to_le_bytes()).collect();
+        fs::write(Self::fence_path(&path), bytes)?;
         Ok(Run { path, file, n, bits, fence })
     }
 
@@ -159,6 +176,8 @@ pub struct ChunkIndex {
     files_in_runs: Vec<String>,
     /// Index files whose entries are in `mem`.
     files_in_mem: Vec<String>,
+    /// While loading many files: spill without merging, merge once in `compact`.
+    bulk: bool,
 }
 
 fn cache_err(dir: &std::path::Path, e: std::io::Error) -> Error {
@@ -172,7 +191,7 @@ impl ChunkIndex {
     /// The folder cannot be created.
     pub fn open(dir: PathBuf, ephemeral: bool) -> Result<Self> {
         fs::create_dir_all(&dir).map_err(|e| cache_err(&dir, e))?;
-        let mut idx = Self { dir, ephemeral, packs: Vec::new(), pack_nos: HashMap::new(), runs: Vec::new(), mem: HashMap::new(), files_in_runs: Vec::new(), files_in_mem: Vec::new() };
+        let mut idx = Self { dir, ephemeral, packs: Vec::new(), pack_nos: HashMap::new(), runs: Vec::new(), mem: HashMap::new(), files_in_runs: Vec::new(), files_in_mem: Vec::new(), bulk: false };
         if let Err(e) = idx.load_meta() {
             // a damaged cache is rebuilt, never trusted
             let _ = e;
@@ -220,6 +239,11 @@ impl ChunkIndex {
             }
         }
         Ok(())
+    }
+
+    /// Start loading many index files: runs are merged once, by [`ChunkIndex::compact`].
+    pub fn begin_bulk(&mut self) {
+        self.bulk = true;
     }
 
     /// Index files already included.
@@ -325,7 +349,7 @@ impl ChunkIndex {
         self.runs.push(Run::open(path).map_err(|e| cache_err(&self.dir, e))?);
         self.files_in_runs.append(&mut self.files_in_mem);
         // binary-counter merging: merge while the newest run is at least half the previous
-        while self.runs.len() >= 2 && self.runs[self.runs.len() - 1].n * 2 >= self.runs[self.runs.len() - 2].n {
+        while !self.bulk && self.runs.len() >= 2 && self.runs[self.runs.len() - 1].n * 2 >= self.runs[self.runs.len() - 2].n {
             let b = self.runs.pop().expect("two runs");
             let a = self.runs.pop().expect("two runs");
             let merged = self.merge(vec![a, b])?;
@@ -340,6 +364,7 @@ impl ChunkIndex {
     /// Writing the cache failed.
     pub fn compact(&mut self) -> Result<()> {
         self.spill()?;
+        self.bulk = false;
         if self.runs.len() > 1 {
             let runs = std::mem::take(&mut self.runs);
             let merged = self.merge(runs)?;
@@ -354,9 +379,11 @@ impl ChunkIndex {
         let path = self.dir.join(&name);
         let io = |e| cache_err(&self.dir, e);
         {
+            // bounded read buffers: about 32 MiB in all, however many runs
+            let cap = (32usize << 20).checked_div(runs.len()).unwrap_or(0).clamp(16 << 10, 256 << 10);
             let mut readers: Vec<BufReader<File>> = Vec::new();
             for r in &runs {
-                readers.push(BufReader::with_capacity(256 * 1024, File::open(&r.path).map_err(io)?));
+                readers.push(BufReader::with_capacity(cap, File::open(&r.path).map_err(io)?));
             }
             let mut w = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(io)?);
             let mut heap = BinaryHeap::new();
@@ -390,6 +417,7 @@ impl ChunkIndex {
         }
         for r in runs {
             let _ = fs::remove_file(&r.path);
+            let _ = fs::remove_file(Run::fence_path(&r.path));
         }
         Run::open(path).map_err(io)
     }
@@ -418,7 +446,7 @@ impl ChunkIndex {
         if let Ok(rd) = fs::read_dir(&self.dir) {
             for e in rd.flatten() {
                 let n = e.file_name().to_string_lossy().into_owned();
-                let keep = n == "meta.json" || n == packs_name || meta.runs.contains(&n);
+                let keep = n == "meta.json" || n == packs_name || meta.runs.iter().any(|r| n == *r || n == format!("{r}.fence"));
                 if !keep && (n.starts_with("run-") || n.starts_with("packs-")) {
                     let _ = fs::remove_file(e.path());
                 }

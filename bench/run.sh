@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Rehydra vs restic vs borg on the shared VHDX dataset, in one run, same data, same method.
+#
+# Usage: bench/run.sh            (env: RBENCH_DIR dataset dir, default /tmp/rbench;
+#                                  RBENCH_WORK work dir, default /tmp/rbench-work;
+#                                  TOOLS peers, default "restic borg-lz4 borg-zstd3";
+#                                  VARIANTS rehydra variants, default "rehydra-disk rehydra-file")
+# Phases per tool, each under /usr/bin/time -v after sync + warm read of the source:
+#   full (vm1.vhdx), incr (vm1-changed.vhdx, 1 % rewritten in place), vm2 (70 % shared
+#   content at other offsets), restore (vm1 restore point to a file, verified with cmp),
+#   final repository size. Rows go to $RBENCH_WORK/peers.tsv; bench/report.py renders them.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(dirname "$HERE")
+SHARED=${SHARED:-$ROOT/../shared}
+export RBENCH_DIR=${RBENCH_DIR:-/tmp/rbench}
+export RBENCH_WORK=${RBENCH_WORK:-/tmp/rbench-work}
+export RUN_LABEL=${RUN_LABEL:-$(date -u +%Y%m%dT%H%M%S)}
+export OUT_TSV=${OUT_TSV:-$RBENCH_WORK/peers.tsv}
+"$ROOT/scripts/setup.sh" --bench
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}
+(cd "$ROOT" && cargo build --release --locked -p rehydra-cli)
+BIN=$CARGO_TARGET_DIR/release/rehydra
+[ -f "$RBENCH_DIR/vm2.vhdx" ] || bash "$SHARED/bench/make-dataset.sh" "$RBENCH_DIR"
+mkdir -p "$RBENCH_WORK"
+[ -f "$OUT_TSV" ] || printf 'run\ttool\tphase\tlogical_bytes\twall_s\tMBps\tuser_s\tsys_s\tcpu_pct\tmaxrss_kib\trepo_bytes_after\trepo_added_bytes\tpost_sync_s\tcache\tother_cpu_s\tsteal_s\tverify\n' > "$OUT_TSV"
+
+V1=$RBENCH_DIR/vm1.vhdx; V1C=$RBENCH_DIR/vm1-changed.vhdx; V2=$RBENCH_DIR/vm2.vhdx
+W=$RBENCH_WORK
+export REHYDRA_PASSWORD=rbench-fixed-password-0001
+
+# timed TOOL PHASE LOGICAL REPO -- cmd...   (one TSV row, same columns as shared/bench/peers.sh)
+timed () {
+  local tool=$1 phase=$2 logical=$3 repo=$4; shift 5
+  local tf="$W/time.$tool.$phase.txt" log="$W/log.$RUN_LABEL.$tool.$phase.txt"
+  local before; before=$(du -sb "$repo" | cut -f1)
+  echo "+ $*" > "$log"
+  if ! /usr/bin/time -v -o "$tf" "$@" >> "$log" 2>&1; then echo "FAILED: $tool $phase" >&2; tail -20 "$log" >&2; return 1; fi
+  local t0 t1; t0=$(date +%s.%N); sync; t1=$(date +%s.%N)
+  local after; after=$(du -sb "$repo" | cut -f1)
+  python3 "$HERE/row.py" "$tf" "$RUN_LABEL" "$tool" "$phase" "$logical" "$before" "$after" "$t0" "$t1" >> "$OUT_TSV"
+  tail -1 "$OUT_TSV" | cut -f2-12
+}
+
+for variant in ${VARIANTS:-rehydra-disk rehydra-file}; do
+  echo "=== run $RUN_LABEL: $variant"
+  repo=$W/repo-$variant; rst=$W/restore-$variant
+  rm -rf "$repo" "$rst" "$W/cache-$variant"; mkdir -p "$rst"
+  export REHYDRA_REPOSITORY=$repo REHYDRA_CACHE_DIR=$W/cache-$variant
+  "$BIN" --no-catalog init > /dev/null
+  mode=--disk; [ "$variant" = rehydra-file ] && mode=--file
+  bk () { CMD=("$BIN" --no-catalog --quiet --json backup "$mode" "$1" --asset "$2"); }
+  sync; cat "$V1" > /dev/null;  bk "$V1" vm1;  timed "$variant" full "$(stat -c %s "$V1")"  "$repo" -- "${CMD[@]}"
+  sync; cat "$V1C" > /dev/null; bk "$V1C" vm1; timed "$variant" incr "$(stat -c %s "$V1C")" "$repo" -- "${CMD[@]}"
+  sync; cat "$V2" > /dev/null;  bk "$V2" vm2;  timed "$variant" vm2  "$(stat -c %s "$V2")"  "$repo" -- "${CMD[@]}"
+  first=$("$BIN" --no-catalog --json snapshots --asset vm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+  sync; find "$repo" -type f -exec cat {} + > /dev/null
+  timed "$variant" restore "$(stat -c %s "$V1")" "$repo" -- "$BIN" --no-catalog --quiet restore "$first" --target "$rst/vm1.vhdx"
+  python3 - "$OUT_TSV" "$(cmp -s "$V1" "$rst/vm1.vhdx" && echo cmp-identical || echo CMP-DIFFERS)" <<'PY'
+import sys
+p, v = sys.argv[1:3]
+lines = open(p).read().splitlines(); cols = lines[-1].split("\t"); cols[-1] = v; lines[-1] = "\t".join(cols)
+open(p, "w").write("\n".join(lines) + "\n")
+PY
+  printf '%s\t%s\tfinal\t-\t-\t-\t-\t-\t-\t-\t%s\t-\t-\twarm\t-\t-\t-\n' "$RUN_LABEL" "$variant" "$(du -sb "$repo" | cut -f1)" >> "$OUT_TSV"
+  rm -rf "$rst" "$repo" "$W/cache-$variant"
+done
+
+TOOLS=${TOOLS:-restic borg-lz4 borg-zstd3} bash "$SHARED/bench/peers.sh" "$RBENCH_DIR"
+python3 "$HERE/report.py" "$OUT_TSV" "$RUN_LABEL"

@@ -1,0 +1,7 @@
+#![no_main]
+//! Decrypted index files: never panic.
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = rehydra_core::index::decode_body("fuzz", data);
+});

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install what building and testing Rehydra needs on Debian 12 (idempotent).
+# Usage: scripts/setup.sh [--bench]   (--bench adds restic, borg and the dataset tools)
+set -euo pipefail
+SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+pkgs=(build-essential pkg-config curl ca-certificates qemu-utils e2fsprogs python3)
+[ "${1:-}" = "--bench" ] && pkgs+=(restic borgbackup b3sum time)
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  $SUDO apt-get update -qq
+  $SUDO DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if ! command -v cargo >/dev/null; then
+  # Debian 12's own cargo is too old for edition 2024: use rustup
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Set up, then run the whole test suite: unit, integration and CLI tests, plus the fuzz
+# targets (built, then each run briefly).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}"
+export CARGO_TERM_COLOR=never
+
+echo "== cargo test (workspace)"
+cargo test --workspace --locked 2>&1 | tee /tmp/rehydra-test.log
+
+echo "== fuzz targets (cargo fuzz on stable via RUSTC_BOOTSTRAP)"
+command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
+(
+  cd fuzz
+  export RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$CARGO_TARGET_DIR-fuzz"
+  cargo fuzz build
+  for t in $(cargo fuzz list); do
+    cargo fuzz run "$t" -- -max_total_time="${FUZZ_SECONDS:-10}" -rss_limit_mb=2048 >/tmp/rehydra-fuzz-$t.log 2>&1 \
+      || { echo "fuzz target $t failed:"; tail -40 /tmp/rehydra-fuzz-$t.log; exit 1; }
+    echo "fuzz $t: $(grep -Eo 'Done [0-9]+ runs' /tmp/rehydra-fuzz-$t.log || echo ok)"
+  done
+)
+
+# one closing line summing every cargo test result
+awk '/^test result:/ { for (i=1;i<=NF;i++) { if ($i ~ /^passed;?$/) p+=$(i-1); if ($i ~ /^failed;?$/) f+=$(i-1) } } END { printf "%d passed, %d failed\n", p, f }' /tmp/rehydra-test.log
