@@ -78,7 +78,7 @@ pub struct BackupResult {
     pub warnings: Vec<String>,
 }
 
-const BATCH_BYTES: usize = 4 << 20;
+const BATCH_BYTES: usize = 2 << 20;
 const BATCH_PIECES: usize = 1024;
 
 struct Run<'a, 'p> {
@@ -98,7 +98,7 @@ impl Run<'_, '_> {
         let (params, seed) = (self.params, self.seed);
         let mut total = 0u64;
         std::thread::scope(|s| -> Result<()> {
-            let (tx, rx) = bounded::<std::io::Result<Vec<Piece>>>(2);
+            let (tx, rx) = bounded::<std::io::Result<Vec<Piece>>>(1);
             let producer = s.spawn(move || {
                 let mut batch = Vec::new();
                 let mut bytes = 0usize;

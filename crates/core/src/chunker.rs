@@ -92,7 +92,7 @@ impl<R: Read> AlignedChunker<R> {
             params,
             seed,
             mask: extra - 1,
-            buf: vec![0u8; 4 << 20],
+            buf: vec![0u8; 1 << 20],
             pos: 0,
             len: 0,
             cur: Vec::with_capacity(params.max as usize),

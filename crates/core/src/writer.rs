@@ -52,11 +52,12 @@ pub struct ChunkWriter<'a> {
     pack_target: usize,
     zstd_level: i32,
     tx: Option<Sender<PackJob>>,
+    spare: crossbeam_channel::Receiver<Vec<u8>>,
     thread: Option<JoinHandle<Result<Vec<String>>>>,
     stats: WriteStats,
 }
 
-fn store_thread(backend: Arc<dyn Backend>, keys_master: Arc<Keys>, rx: crossbeam_channel::Receiver<PackJob>) -> Result<Vec<String>> {
+fn store_thread(backend: Arc<dyn Backend>, keys_master: Arc<Keys>, rx: crossbeam_channel::Receiver<PackJob>, spare: Sender<Vec<u8>>) -> Result<Vec<String>> {
     let mut pending: Vec<(Id, Location)> = Vec::new();
     let mut packs_pending = 0;
     let mut written = Vec::new();
@@ -72,7 +73,7 @@ fn store_thread(backend: Arc<dyn Backend>, keys_master: Arc<Keys>, rx: crossbeam
     };
     for (pack_id, bytes, entries) in rx {
         backend.create(FileKind::Pack, &pack_id.to_hex(), &bytes)?;
-        drop(bytes);
+        let _ = spare.try_send(bytes); // hand the buffer back for the next pack
         pending.extend(entries.into_iter().map(|e| (e.id, Location { pack: pack_id, offset: e.offset, length: e.length, raw_len: e.raw_len, flags: e.flags })));
         packs_pending += 1;
         if packs_pending >= PACKS_PER_INDEX {
@@ -87,13 +88,14 @@ fn store_thread(backend: Arc<dyn Backend>, keys_master: Arc<Keys>, rx: crossbeam
 impl<'a> ChunkWriter<'a> {
     /// A writer into `repo`, deduplicating against `index`.
     pub fn new(repo: &'a Repository, index: &'a ChunkIndex) -> Self {
-        let (tx, rx) = bounded::<PackJob>(1);
+        let (tx, rx) = bounded::<PackJob>(0); // rendezvous: one pack built, one being stored
+        let (spare_tx, spare_rx) = bounded::<Vec<u8>>(1);
         let backend = repo.backend().clone();
         // the store thread needs its own handle to the keys for sealing index files
         let keys = Arc::new(repo.keys().clone());
         let thread = std::thread::Builder::new()
             .name("rehydra-store".into())
-            .spawn(move || store_thread(backend, keys, rx))
+            .spawn(move || store_thread(backend, keys, rx, spare_tx))
             .expect("spawning the store thread");
         let target = repo.config().pack_size as usize;
         Self {
@@ -104,6 +106,7 @@ impl<'a> ChunkWriter<'a> {
             pack_target: target,
             zstd_level: repo.config().zstd_level,
             tx: Some(tx),
+            spare: spare_rx,
             thread: Some(thread),
             stats: WriteStats::default(),
         }
@@ -127,7 +130,8 @@ impl<'a> ChunkWriter<'a> {
         if self.pack.is_empty() {
             return Ok(());
         }
-        let full = std::mem::replace(&mut self.pack, PackBuilder::new(self.pack_target));
+        let buf = self.spare.try_recv().unwrap_or_default();
+        let full = std::mem::replace(&mut self.pack, PackBuilder::with_buffer(buf, self.pack_target));
         let (bytes, entries) = full.finish(self.keys);
         self.stats.stored_bytes += bytes.len() as u64;
         self.stats.packs += 1;

@@ -178,6 +178,8 @@ pub struct ChunkIndex {
     files_in_mem: Vec<String>,
     /// While loading many files: spill without merging, merge once in `compact`.
     bulk: bool,
+    /// Held for the life of the index: one process per cache folder.
+    _lock: Option<File>,
 }
 
 fn cache_err(dir: &std::path::Path, e: std::io::Error) -> Error {
@@ -191,7 +193,21 @@ impl ChunkIndex {
     /// The folder cannot be created.
     pub fn open(dir: PathBuf, ephemeral: bool) -> Result<Self> {
         fs::create_dir_all(&dir).map_err(|e| cache_err(&dir, e))?;
-        let mut idx = Self { dir, ephemeral, packs: Vec::new(), pack_nos: HashMap::new(), runs: Vec::new(), mem: HashMap::new(), files_in_runs: Vec::new(), files_in_mem: Vec::new(), bulk: false };
+        let lock = if ephemeral {
+            None
+        } else {
+            let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock")).map_err(|e| cache_err(&dir, e))?;
+            match f.try_lock() {
+                Ok(()) => Some(f),
+                // another process of ours uses this cache: work from a private one instead
+                Err(fs::TryLockError::WouldBlock) => {
+                    let private = std::env::temp_dir().join(format!("rehydra-index-{}", Id::random().short()));
+                    return Self::open(private, true);
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(cache_err(&dir, e)),
+            }
+        };
+        let mut idx = Self { dir, ephemeral, packs: Vec::new(), pack_nos: HashMap::new(), runs: Vec::new(), mem: HashMap::new(), files_in_runs: Vec::new(), files_in_mem: Vec::new(), bulk: false, _lock: lock };
         if let Err(e) = idx.load_meta() {
             // a damaged cache is rebuilt, never trusted
             let _ = e;
@@ -235,7 +251,9 @@ impl ChunkIndex {
         self.files_in_mem.clear();
         if let Ok(rd) = fs::read_dir(&self.dir) {
             for e in rd.flatten() {
-                let _ = fs::remove_file(e.path());
+                if e.file_name() != "lock" {
+                    let _ = fs::remove_file(e.path());
+                }
             }
         }
         Ok(())
@@ -490,6 +508,10 @@ mod tests {
         drop(idx);
         let mut idx = ChunkIndex::open(path, false).unwrap();
         assert_eq!(idx.known_files().count(), 5);
+        // a second user of the same folder gets a private cache, not a shared one
+        let other = ChunkIndex::open(dir.path().join("c"), false).unwrap();
+        assert!(other.ephemeral && other.known_files().count() == 0);
+        drop(other);
         idx.compact().unwrap();
         assert_eq!(idx.stats().runs, 1);
         for (id, l) in all.iter().step_by(1009) {
