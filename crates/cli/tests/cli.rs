@@ -120,6 +120,10 @@ fn special_file_gives_exit_3_and_keeps_the_rest() {
     assert!(e.ok(&["snapshots"]).contains("1 restore point"));
 }
 
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()).unwrap_or(0)
+}
+
 fn kill_at(e: &Env, args: &[&str], after: Duration) -> bool {
     let mut child = e.cmd().args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
     std::thread::sleep(after);
@@ -139,16 +143,21 @@ fn sigkill_during_backup_and_prune_leaves_a_consistent_repository() {
     }
     e.ok(&["backup", src.to_str().unwrap()]);
     let first: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "snapshots"])).unwrap();
-    let mut killed = 0;
-    for (round, ms) in [30u64, 120, 250, 400, 700].into_iter().enumerate() {
-        write_random(&src.join(format!("new{round}")), 6 << 20, 100 + round as u64);
-        if kill_at(&e, &["backup", src.to_str().unwrap()], Duration::from_millis(ms)) {
-            killed += 1;
+    // kill each backup after it stored 1, 3, 5 … new packs: always mid-backup, at different points
+    for (round, packs) in [1usize, 3, 5, 8, 12].into_iter().enumerate() {
+        write_random(&src.join(format!("new{round}")), 24 << 20, 100 + round as u64);
+        let before = count_files(&e.repo().join("packs"));
+        let mut child = e.cmd().args(["backup", src.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let t = std::time::Instant::now();
+        while count_files(&e.repo().join("packs")) < before + packs && t.elapsed() < Duration::from_secs(60) {
+            assert!(child.try_wait().unwrap().is_none(), "backup finished before {packs} packs were stored: make the data larger");
+            std::thread::sleep(Duration::from_millis(1));
         }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
         let o = e.run(&["check"]);
-        assert!(o.status.success(), "check after SIGKILL at {ms} ms: {}", String::from_utf8_lossy(&o.stdout));
+        assert!(o.status.success(), "check after SIGKILL at {packs} packs: {}", String::from_utf8_lossy(&o.stdout));
     }
-    assert!(killed >= 2, "the kills must land while backups run");
     // earlier restore point intact, next backup succeeds
     let id = first[0]["id"].as_str().unwrap();
     e.ok(&["restore", id, "--target", e.path("r1").to_str().unwrap()]);
