@@ -280,6 +280,16 @@ fn print_prune(r: &rehydra_api::PruneReport) {
     );
 }
 
+/// Report a key-slot change as text or JSON.
+fn done(cli: &Cli, what: &str, id: &str) -> Result<()> {
+    if cli.json {
+        json(&serde_json::json!({ "result": what, "key_slot": id }))
+    } else {
+        println!("{what} {}", &id[..8.min(id.len())]);
+        Ok(())
+    }
+}
+
 fn key(cli: &Cli, k: &KeyCommand) -> Result<i32> {
     let mut s = open(cli)?;
     let kdf = KdfParams::default();
@@ -297,16 +307,16 @@ fn key(cli: &Cli, k: &KeyCommand) -> Result<i32> {
         KeyCommand::Add { label, new_password_file } => {
             let pw = password::new(new_password_file.as_deref(), None)?;
             let id = s.add_key(&pw, kdf, label)?;
-            println!("added key slot {}", &id[..8]);
+            done(cli, "added key slot", &id)?;
         }
         KeyCommand::Remove { id } => {
             let id = s.remove_key(id)?;
-            println!("removed key slot {}", &id[..8]);
+            done(cli, "removed key slot", &id)?;
         }
         KeyCommand::Passwd { new_password_file } => {
             let pw = password::new(new_password_file.as_deref(), None)?;
             let id = s.change_password(&pw, kdf)?;
-            println!("password changed (new key slot {})", &id[..8]);
+            done(cli, "password changed; new key slot", &id)?;
         }
     }
     Ok(0)
@@ -317,7 +327,11 @@ fn catalog(cli: &Cli, c: &CatalogCommand) -> Result<i32> {
         CatalogCommand::Rebuild => {
             let s = open(cli)?;
             let n = s.catalog_rebuild()?;
-            println!("catalog rebuilt from the repository: {n} restore point(s)");
+            if cli.json {
+                json(&serde_json::json!({ "restore_points": n }))?;
+            } else {
+                println!("catalog rebuilt from the repository: {n} restore point(s)");
+            }
         }
         CatalogCommand::Show => {
             let s = open(cli)?;

@@ -25,6 +25,7 @@ fn chunks(path: &str, scheme: &str) -> Vec<Vec<u8>> {
         "aligned-64k" => Box::new(AlignedChunker::new(f, params(64 << 10), 7)),
         "fixed-64k" => Box::new(AlignedChunker::new(f, ChunkerParams { min: 64 << 10, avg: 64 << 10, max: 64 << 10 }, 7)),
         "fixed-1m" => Box::new(AlignedChunker::new(f, ChunkerParams { min: 1 << 20, avg: 1 << 20, max: 1 << 20 }, 7)),
+        "cdc-8k" => Box::new(StreamChunker::new(f, params(8 << 10), 7)),
         "cdc-16k" => Box::new(StreamChunker::new(f, params(16 << 10), 7)),
         "cdc-64k" => Box::new(StreamChunker::new(f, params(64 << 10), 7)),
         "cdc-1m" => Box::new(StreamChunker::new(f, params(1 << 20), 7)),

@@ -83,10 +83,11 @@ pub struct AlignedChunker<R> {
 impl<R: Read> AlignedChunker<R> {
     /// A chunker over `reader`, whose offset 0 is the disk's offset 0.
     pub fn new(reader: R, params: ChunkerParams, seed: u64) -> Self {
+        // After `min`, each block ends the chunk with probability 1/2^k; the expected size is
+        // then about min + (2^k - 1) blocks, so pick 2^k nearest to avg - min + 1 blocks.
         let blocks = (params.avg as usize / BLOCK).max(1) as u64;
-        // boundary probability per block beyond the minimum ~ 1 / (avg/min) blocks
         let min_blocks = (params.min as usize / BLOCK).max(1) as u64;
-        let extra = blocks.saturating_sub(min_blocks).max(1).next_power_of_two();
+        let extra = (blocks + 1).saturating_sub(min_blocks).max(1).next_power_of_two();
         Self {
             reader,
             params,

@@ -9,6 +9,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -276,13 +277,124 @@ fn set_meta(path: &Path, n: &Node) {
     let _ = filetime::set_file_mtime(path, t);
 }
 
+/// Fetch the data of `ext` in order (`None` for holes): reads are coalesced per pack
+/// (neighbouring chunks in one request, as packs are written in backup order), then
+/// decrypted, decompressed and verified in parallel.
+pub(crate) fn fetch_extents(repo: &Repository, index: &ChunkIndex, ext: &[Extent]) -> Result<Vec<Option<Vec<u8>>>> {
+    use crate::index::Location;
+    // resolve and de-duplicate
+    let mut wanted: Vec<(Id, Location)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for e in ext {
+        if let Extent::Data(id, _) = e {
+            if seen.insert(*id) {
+                let loc = index.get(id)?.ok_or_else(|| Error::new(ErrorKind::Missing, format!("chunk {} is not in any index: the repository is damaged; run `rehydra check`", id.short())))?;
+                wanted.push((*id, loc));
+            }
+        }
+    }
+    wanted.sort_by(|a, b| (a.1.pack, a.1.offset).cmp(&(b.1.pack, b.1.offset)));
+    // coalesce into ranges: same pack, gap below 256 KiB, at most 8 MiB per read
+    let mut ranges: Vec<(usize, usize)> = Vec::new(); // [start, end) into `wanted`
+    let mut i = 0;
+    while i < wanted.len() {
+        let mut j = i + 1;
+        let start = u64::from(wanted[i].1.offset);
+        let mut end = start + u64::from(wanted[i].1.length);
+        while j < wanted.len() && wanted[j].1.pack == wanted[i].1.pack {
+            let (o, l) = (u64::from(wanted[j].1.offset), u64::from(wanted[j].1.length));
+            if o < end || o > end + (256 << 10) || o + l - start > 8 << 20 {
+                break;
+            }
+            end = o + l;
+            j += 1;
+        }
+        ranges.push((i, j));
+        i = j;
+    }
+    // read the ranges (in parallel), then open every chunk in parallel
+    let bufs: Vec<Result<Vec<u8>>> = ranges
+        .par_iter()
+        .map(|&(a, b)| {
+            let first = &wanted[a].1;
+            let start = u64::from(first.offset);
+            let end = u64::from(wanted[b - 1].1.offset) + u64::from(wanted[b - 1].1.length);
+            repo.backend().read_range(crate::backend::FileKind::Pack, &first.pack.to_hex(), start, (end - start) as u32)
+        })
+        .collect();
+    let bufs: Vec<Vec<u8>> = bufs.into_iter().collect::<Result<_>>()?;
+    let jobs: Vec<(usize, usize)> = ranges.iter().enumerate().flat_map(|(r, &(a, b))| (a..b).map(move |k| (r, k))).collect();
+    let decoded: Vec<Result<(Id, Vec<u8>)>> = jobs
+        .par_iter()
+        .map(|&(r, k)| {
+            let (id, l) = &wanted[k];
+            let off = (u64::from(l.offset) - u64::from(wanted[ranges[r].0].1.offset)) as usize;
+            let sealed = &bufs[r][off..off + l.length as usize];
+            crate::pack::open_chunk(repo.keys(), id, sealed, l.raw_len, l.flags, &l.pack).map(|d| (*id, d))
+        })
+        .collect();
+    drop(bufs);
+    let mut by_id: std::collections::HashMap<Id, Vec<u8>> = std::collections::HashMap::with_capacity(wanted.len());
+    for r in decoded {
+        let (id, d) = r?;
+        by_id.insert(id, d);
+    }
+    // hand out in order; a chunk used twice in the batch is cloned for its later uses
+    let mut uses: std::collections::HashMap<Id, usize> = std::collections::HashMap::new();
+    for e in ext {
+        if let Extent::Data(id, _) = e {
+            *uses.entry(*id).or_default() += 1;
+        }
+    }
+    let mut out = Vec::with_capacity(ext.len());
+    for e in ext {
+        match e {
+            Extent::Zero(_) => out.push(None),
+            Extent::Data(id, _) => {
+                let n = uses.get_mut(id).expect("counted");
+                *n -= 1;
+                let d = if *n == 0 { by_id.remove(id) } else { by_id.get(id).cloned() };
+                out.push(Some(d.expect("fetched")));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A file being restored: a writer thread owns the file, the caller fetches.
 struct FileOut {
     dest: PathBuf,
     tmp: PathBuf,
-    file: File,
     node: Node,
     pos: u64,
     holes: u64,
+    tx: Option<crossbeam_channel::Sender<Vec<(u64, Option<Vec<u8>>)>>>,
+    writer: Option<std::thread::JoinHandle<std::io::Result<File>>>,
+}
+
+fn write_loop(file: File, rx: crossbeam_channel::Receiver<Vec<(u64, Option<Vec<u8>>)>>) -> std::io::Result<File> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+    let mut seek_needed = false;
+    let mut pos = 0u64;
+    for batch in rx {
+        for (len, data) in batch {
+            match data {
+                Some(bytes) => {
+                    if seek_needed {
+                        w.seek(SeekFrom::Start(pos))?;
+                        seek_needed = false;
+                    }
+                    w.write_all(&bytes)?;
+                }
+                None => seek_needed = true,
+            }
+            pos += len;
+        }
+    }
+    if seek_needed {
+        w.seek(SeekFrom::Start(pos))?;
+    }
+    w.into_inner().map_err(|e| e.into_error())
 }
 
 impl FileOut {
@@ -292,54 +404,64 @@ impl FileOut {
         let name = dest.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = parent.join(format!(".{name}.rehydra-{}", Id::random().short()));
         let file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-        Ok(Self { dest, tmp, file, node, pos: 0, holes: 0 })
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let writer = std::thread::Builder::new().name("rehydra-restore-write".into()).spawn(move || write_loop(file, rx)).map_err(|e| Error::io("starting the restore writer", e))?;
+        Ok(Self { dest, tmp, node, pos: 0, holes: 0, tx: Some(tx), writer: Some(writer) })
     }
 
     fn write_extents(&mut self, repo: &Repository, index: &ChunkIndex, ext: &[Extent], progress: &dyn Progress) -> Result<()> {
-        // fetch and verify in parallel, write in order
-        for group in ext.chunks(64) {
-            let data: Vec<Result<Option<Vec<u8>>>> = group
-                .par_iter()
-                .map(|e| match e {
-                    Extent::Data(id, _) => repo.read_chunk(index, id).map(Some),
-                    Extent::Zero(_) => Ok(None),
-                })
-                .collect();
-            let mut seek_needed = false;
-            for (e, d) in group.iter().zip(data) {
-                match d? {
-                    Some(bytes) => {
-                        if seek_needed {
-                            self.file.seek(SeekFrom::Start(self.pos)).map_err(|e| Error::io(self.dest.display(), e))?;
-                            seek_needed = false;
-                        }
-                        self.file.write_all(&bytes).map_err(|e| Error::io(format!("writing {}", self.dest.display()), e))?;
-                        self.pos += bytes.len() as u64;
-                    }
-                    None => {
-                        self.pos += e.len();
-                        self.holes += e.len();
-                        seek_needed = true;
-                    }
-                }
-                progress.inc(e.len());
-            }
-            if seek_needed {
-                self.file.seek(SeekFrom::Start(self.pos)).map_err(|e| Error::io(self.dest.display(), e))?;
-            }
+        // about 4 MiB per fetch keeps memory bounded (one batch fetching, one being written)
+        for part in ext.chunks(256) {
+            self.write_part(repo, index, part, progress)?;
         }
         Ok(())
     }
 
-    fn finish(self, summary: &mut RestoreSummary) -> Result<()> {
+    fn write_part(&mut self, repo: &Repository, index: &ChunkIndex, ext: &[Extent], progress: &dyn Progress) -> Result<()> {
+        let data = fetch_extents(repo, index, ext)?;
+        let mut batch = Vec::with_capacity(ext.len());
+        for (e, d) in ext.iter().zip(data) {
+            if d.is_none() {
+                self.holes += e.len();
+            }
+            self.pos += e.len();
+            batch.push((e.len(), d));
+        }
+        let total: u64 = ext.iter().map(Extent::len).sum();
+        let sent = self.tx.as_ref().map(|tx| tx.send(batch).is_ok()).unwrap_or(false);
+        if !sent {
+            // the writer stopped: its error says why
+            return Err(self.join_writer().err().unwrap_or_else(|| Error::new(ErrorKind::Io, "restore writer stopped")));
+        }
+        progress.inc(total);
+        Ok(())
+    }
+
+    fn join_writer(&mut self) -> Result<File> {
+        self.tx = None;
+        match self.writer.take().map(|w| w.join()) {
+            Some(Ok(Ok(f))) => Ok(f),
+            Some(Ok(Err(e))) => Err(Error::io(format!("writing {}", self.dest.display()), e)),
+            _ => Err(Error::new(ErrorKind::Io, format!("writing {}: the writer thread failed", self.dest.display()))),
+        }
+    }
+
+    fn finish(mut self, summary: &mut RestoreSummary) -> Result<()> {
+        let file = match self.join_writer() {
+            Ok(f) => f,
+            Err(e) => {
+                let _ = fs::remove_file(&self.tmp);
+                return Err(e);
+            }
+        };
         let io = |e| Error::io(format!("writing {}", self.dest.display()), e);
         if self.pos != self.node.size && self.node.size != 0 {
             let _ = fs::remove_file(&self.tmp);
             return Err(Error::new(ErrorKind::Corrupt, format!("{}: restored {} bytes but the restore point records {}", self.dest.display(), self.pos, self.node.size)));
         }
-        self.file.set_len(self.pos).map_err(io)?;
-        self.file.sync_all().map_err(io)?;
-        drop(self.file);
+        file.set_len(self.pos).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        drop(file);
         set_meta(&self.tmp, &self.node);
         fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(format!("moving into {}", self.dest.display()), e))?;
         summary.files += 1;
@@ -348,8 +470,8 @@ impl FileOut {
         Ok(())
     }
 
-    fn abort(self) {
-        drop(self.file);
+    fn abort(mut self) {
+        let _ = self.join_writer();
         let _ = fs::remove_file(&self.tmp);
     }
 }
