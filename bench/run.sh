@@ -48,8 +48,10 @@ for variant in ${VARIANTS:-rehydra-disk rehydra-file}; do
   rm -rf "$repo" "$rst" "$W/cache-$variant"; mkdir -p "$rst"
   export REHYDRA_REPOSITORY=$repo REHYDRA_CACHE_DIR=$W/cache-$variant
   "$BIN" --no-catalog init > /dev/null
-  mode=--disk; [ "$variant" = rehydra-file ] && mode=--file
-  bk () { CMD=("$BIN" --no-catalog --quiet --json backup "$mode" "$1" --asset "$2"); }
+  # rehydra-disk: the .vhdx container as a raw disk (byte-identical restore, as the peers);
+  # rehydra-file: the .vhdx as a file (FastCDC)
+  mode=(--disk-format raw --disk); [ "$variant" = rehydra-file ] && mode=(--file)
+  bk () { CMD=("$BIN" --no-catalog --quiet --json backup "${mode[@]}" "$1" --asset "$2"); }
   sync; cat "$V1" > /dev/null;  bk "$V1" vm1;  timed "$variant" full "$(stat -c %s "$V1")"  "$repo" -- "${CMD[@]}"
   sync; cat "$V1C" > /dev/null; bk "$V1C" vm1; timed "$variant" incr "$(stat -c %s "$V1C")" "$repo" -- "${CMD[@]}"
   sync; cat "$V2" > /dev/null;  bk "$V2" vm2;  timed "$variant" vm2  "$(stat -c %s "$V2")"  "$repo" -- "${CMD[@]}"

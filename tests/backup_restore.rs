@@ -105,7 +105,7 @@ fn disk_image_and_stream_items() {
     let s = r.open();
     let stream = text_bytes(1_234_567, 6);
     let items = vec![
-        SourceItem { name: "disk.raw".into(), source: Source::Disk(src.join("disk.raw")) },
+        SourceItem { name: "disk.raw".into(), source: Source::Disk { path: src.join("disk.raw"), format: rehydra_api::DiskFormat::Auto } },
         SourceItem { name: "stdin".into(), source: Source::Reader(Box::new(std::io::Cursor::new(stream.clone()))) },
     ];
     let out = s.backup(items, &BackupOptions { workload: "disk".into(), asset: "vm-1".into(), ..Default::default() }, &NoProgress, &Cancel::default()).unwrap();

@@ -3,6 +3,7 @@
 mod backup_restore;
 mod catalog;
 mod corruption;
+mod disk_images;
 mod keys;
 mod prune;
 mod retention;

@@ -25,6 +25,7 @@ pub use rehydra_core::progress::{Cancel, NoProgress, Progress};
 pub use rehydra_core::prune::{PruneOptions, PruneReport};
 pub use rehydra_core::restorer::{RestoreOptions, RestoreSummary};
 pub use rehydra_core::retention::{Decision, KeepPolicy};
+pub use rehydra_core::disk::Format as DiskFormat;
 pub use rehydra_core::{InitOptions, KeyInfo};
 
 use rehydra_core::{OpenOptions, Repository};

@@ -110,9 +110,13 @@ pub struct BackupArgs {
     /// Back up a file as a raw byte stream (no file metadata beyond its own).
     #[arg(long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
-    /// Back up a raw disk image with the disk chunker (4 KiB-aligned, holes skipped).
+    /// Back up a disk image: VHDX is read natively (only allocated blocks, by virtual
+    /// offset; restores give the raw virtual disk), anything else as a raw image.
     #[arg(long = "disk", value_name = "PATH")]
     pub disks: Vec<PathBuf>,
+    /// Format of --disk images: auto, vhdx, or raw (raw keeps a container file byte for byte).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "vhdx", "raw"])]
+    pub disk_format: String,
     /// Read a stream from standard input.
     #[arg(long)]
     pub stdin: bool,

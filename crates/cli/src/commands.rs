@@ -89,8 +89,13 @@ pub fn run(cli: Cli) -> Result<i32> {
             for p in &a.files {
                 items.push(SourceItem { name: absolute(p), source: Source::File(p.clone()) });
             }
+            let format = match a.disk_format.as_str() {
+                "vhdx" => api::DiskFormat::Vhdx,
+                "raw" => api::DiskFormat::Raw,
+                _ => api::DiskFormat::Auto,
+            };
             for p in &a.disks {
-                items.push(SourceItem { name: absolute(p), source: Source::Disk(p.clone()) });
+                items.push(SourceItem { name: absolute(p), source: Source::Disk { path: p.clone(), format } });
             }
             if a.stdin {
                 items.push(SourceItem { name: a.stdin_name.clone(), source: Source::Reader(Box::new(std::io::stdin())) });

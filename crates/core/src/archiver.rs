@@ -23,8 +23,14 @@ pub enum Source {
     Path(PathBuf),
     /// One file read as a byte stream (FastCDC).
     File(PathBuf),
-    /// A disk image read through the aligned chunker (raw images in this version).
-    Disk(PathBuf),
+    /// A disk image: its *virtual* disk is read (only allocated blocks, for VHDX) through
+    /// the aligned chunker. `format` is usually `Auto`; `Raw` keeps a container file as is.
+    Disk {
+        /// Image file.
+        path: PathBuf,
+        /// Format (auto-detected by default).
+        format: rehydra_disk::Format,
+    },
     /// Any reader as a named stream (stdin).
     Reader(Box<dyn Read + Send>),
 }
@@ -187,6 +193,19 @@ impl Run<'_, '_> {
         Ok(n)
     }
 
+    fn disk(&mut self, path: &Path, format: rehydra_disk::Format, map: &mut MapWriter<File>) -> Result<u64> {
+        let img = rehydra_disk::open(path, format).map_err(disk_error)?;
+        let md = fs::metadata(path).map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
+        let mut node = node_from_metadata("", &md);
+        node.size = img.virtual_size();
+        map.node(node).map_err(|e| Error::io("content map", e))?;
+        self.progress.message(&format!("{} ({})", path.display(), img.format()));
+        let n = self.feed(rehydra_disk::VirtualReader::new(img), true, map)?;
+        self.summary.files += 1;
+        self.summary.bytes += n;
+        Ok(n)
+    }
+
     fn walk(&mut self, root: &Path, rel: &str, map: &mut MapWriter<File>) -> Result<()> {
         let path = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
         let md = match fs::symlink_metadata(&path) {
@@ -279,8 +298,10 @@ pub fn backup(repo: &Repository, items: Vec<SourceItem>, opts: &BackupOptions, p
     let parent = repo.snapshots()?.0.into_iter().rev().find(|(_, s)| s.asset == opts.asset && s.workload == opts.workload).map(|(id, _)| id);
     let mut total = 0u64;
     for it in &items {
-        if let Source::Path(p) | Source::File(p) | Source::Disk(p) = &it.source {
-            total += dir_size(p);
+        match &it.source {
+            Source::Path(p) | Source::File(p) => total += dir_size(p),
+            Source::Disk { path, format } => total += rehydra_disk::open(path, *format).map(|i| i.virtual_size()).unwrap_or(0),
+            Source::Reader(_) => {}
         }
     }
     progress.start("backup", total);
@@ -305,7 +326,7 @@ pub fn backup(repo: &Repository, items: Vec<SourceItem>, opts: &BackupOptions, p
                 (ItemKind::Tree, run.summary.bytes - before)
             }
             Source::File(p) => (ItemKind::Stream, run.stream_file(&p, false, &mut map)?),
-            Source::Disk(p) => (ItemKind::Disk, run.stream_file(&p, true, &mut map)?),
+            Source::Disk { path, format } => (ItemKind::Disk, run.disk(&path, format, &mut map)?),
             Source::Reader(r) => {
                 map.node(Node { path: String::new(), path_hex: None, kind: NodeKind::File, mode: 0o600, mtime_ns: time.timestamp_nanos_opt().unwrap_or(0), size: 0, target: None })
                     .map_err(|e| Error::io("content map", e))?;
@@ -351,5 +372,12 @@ fn dir_size(p: &Path) -> u64 {
         Ok(m) if m.is_dir() => fs::read_dir(p).map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum()).unwrap_or(0),
         Ok(m) if m.is_file() => m.len(),
         _ => 0,
+    }
+}
+
+fn disk_error(e: rehydra_disk::DiskError) -> Error {
+    match e {
+        rehydra_disk::DiskError::Io { .. } => Error::new(ErrorKind::Io, e.to_string()),
+        _ => Error::new(ErrorKind::InvalidInput, e.to_string()),
     }
 }

@@ -37,4 +37,5 @@ pub mod writer;
 
 pub use error::{Error, ErrorKind, Result};
 pub use id::Id;
+pub use rehydra_disk as disk;
 pub use repository::{InitOptions, KeyInfo, OpenOptions, Repository};

@@ -1,0 +1,198 @@
+//! Disk images as virtual disks: what the guest sees, and which parts are allocated.
+//!
+//! A [`DiskImage`] exposes the virtual disk (offset 0 = the guest's first sector), reads
+//! from it, and lists its allocation as [`Extent`]s, so the engine reads only allocated
+//! blocks and feeds the disk chunker by *virtual* offset: the same guest data
+//! deduplicates whatever the container layout.
+//!
+//! Formats: raw, and VHDX (fixed and dynamic; see [`vhdx`]). VHD, differencing chains
+//! and qcow2 are not implemented yet and are refused with a clear error.
+
+mod error;
+pub mod vhdx;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+pub use error::{DiskError, Result};
+
+/// A run of the virtual disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extent {
+    /// `len` bytes at virtual offset `offset` are stored and must be read.
+    Data {
+        /// Virtual offset.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+    /// `len` bytes at `offset` read as zeros and need not be read.
+    Zero {
+        /// Virtual offset.
+        offset: u64,
+        /// Length.
+        len: u64,
+    },
+}
+
+/// Image formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Guess from the file's signature.
+    Auto,
+    /// The file is the disk.
+    Raw,
+    /// MS-VHDX.
+    Vhdx,
+}
+
+/// A readable virtual disk.
+pub trait DiskImage: Send {
+    /// Format name.
+    fn format(&self) -> &'static str;
+    /// Size of the virtual disk in bytes.
+    fn virtual_size(&self) -> u64;
+    /// Allocation map, in order, covering the whole virtual disk.
+    fn extents(&self) -> Vec<Extent>;
+    /// Read `buf.len()` bytes at virtual offset `offset`.
+    ///
+    /// # Errors
+    /// I/O failure, or an offset past the end.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()>;
+}
+
+/// A raw image: the file is the disk; everything is "allocated".
+pub struct RawImage {
+    file: File,
+    size: u64,
+    path: PathBuf,
+}
+
+impl RawImage {
+    /// Open a raw image.
+    ///
+    /// # Errors
+    /// The file cannot be opened.
+    pub fn open(path: &Path) -> Result<Self> {
+        let file = File::open(path).map_err(|e| DiskError::io(path, e))?;
+        let size = file.metadata().map_err(|e| DiskError::io(path, e))?.len();
+        Ok(Self { file, size, path: path.to_path_buf() })
+    }
+}
+
+impl DiskImage for RawImage {
+    fn format(&self) -> &'static str {
+        "raw"
+    }
+    fn virtual_size(&self) -> u64 {
+        self.size
+    }
+    fn extents(&self) -> Vec<Extent> {
+        vec![Extent::Data { offset: 0, len: self.size }]
+    }
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        read_exact_at(&self.file, buf, offset).map_err(|e| DiskError::io(&self.path, e))
+    }
+}
+
+pub(crate) fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            match f.seek_read(buf, offset)? {
+                0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                n => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Open an image, detecting the format when `format` is [`Format::Auto`].
+///
+/// # Errors
+/// Unreadable file, a format this build does not read, or a malformed image.
+pub fn open(path: &Path, format: Format) -> Result<Box<dyn DiskImage>> {
+    let fmt = match format {
+        Format::Auto => detect(path)?,
+        f => f,
+    };
+    Ok(match fmt {
+        Format::Vhdx => Box::new(vhdx::Vhdx::open(path)?),
+        _ => Box::new(RawImage::open(path)?),
+    })
+}
+
+fn detect(path: &Path) -> Result<Format> {
+    let f = File::open(path).map_err(|e| DiskError::io(path, e))?;
+    let len = f.metadata().map_err(|e| DiskError::io(path, e))?.len();
+    let mut sig = [0u8; 8];
+    if len >= 8 {
+        read_exact_at(&f, &mut sig, 0).map_err(|e| DiskError::io(path, e))?;
+    }
+    if &sig == b"vhdxfile" {
+        return Ok(Format::Vhdx);
+    }
+    if &sig[..4] == b"QFI\xfb" {
+        return Err(DiskError::unsupported(path, "qcow2 images are not read by this build yet; convert with `qemu-img convert -O raw` or back it up with --file"));
+    }
+    if len >= 512 {
+        let mut footer = [0u8; 8];
+        read_exact_at(&f, &mut footer, len - 512).map_err(|e| DiskError::io(path, e))?;
+        if &footer == b"conectix" {
+            return Err(DiskError::unsupported(path, "VHD images are not read by this build yet; convert with `qemu-img convert -O raw` or back it up with --file"));
+        }
+    }
+    Ok(Format::Raw)
+}
+
+/// A [`std::io::Read`] over a whole virtual disk that reads only allocated extents
+/// (zero extents are produced without touching the file).
+pub struct VirtualReader {
+    image: Box<dyn DiskImage>,
+    extents: Vec<Extent>,
+    idx: usize,
+    pos_in: u64,
+}
+
+impl VirtualReader {
+    /// A reader from virtual offset 0 to the end.
+    pub fn new(image: Box<dyn DiskImage>) -> Self {
+        let extents = image.extents();
+        Self { image, extents, idx: 0, pos_in: 0 }
+    }
+}
+
+impl std::io::Read for VirtualReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let Some(e) = self.extents.get(self.idx).copied() else { return Ok(0) };
+            let (offset, len, data) = match e {
+                Extent::Data { offset, len } => (offset, len, true),
+                Extent::Zero { offset, len } => (offset, len, false),
+            };
+            if self.pos_in >= len {
+                self.idx += 1;
+                self.pos_in = 0;
+                continue;
+            }
+            let n = out.len().min((len - self.pos_in) as usize);
+            if data {
+                self.image.read_at(offset + self.pos_in, &mut out[..n]).map_err(std::io::Error::other)?;
+            } else {
+                out[..n].fill(0);
+            }
+            self.pos_in += n as u64;
+            return Ok(n);
+        }
+    }
+}
