@@ -48,11 +48,10 @@ pub(crate) fn create_backend(location: &str) -> Result<Arc<dyn Backend>> {
     if p.join("config").exists() {
         return Err(ApiError::new(Code::InvalidInput, format!("{location} already holds a repository")));
     }
-    if let Ok(mut rd) = std::fs::read_dir(p) {
-        if rd.next().is_some() {
+    if let Ok(mut rd) = std::fs::read_dir(p)
+        && rd.next().is_some() {
             return Err(ApiError::new(Code::InvalidInput, format!("{location} is not empty; choose an empty or new folder for a repository")));
         }
-    }
     let b = LocalBackend::new(p);
     b.create_layout()?;
     Ok(Arc::new(b))

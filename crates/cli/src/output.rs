@@ -37,25 +37,22 @@ impl Progress for Bar {
         }
     }
     fn inc(&self, bytes: u64) {
-        if let Ok(b) = self.bar.lock() {
-            if let Some(pb) = b.as_ref() {
+        if let Ok(b) = self.bar.lock()
+            && let Some(pb) = b.as_ref() {
                 pb.inc(bytes);
             }
-        }
     }
     fn message(&self, msg: &str) {
-        if let Ok(b) = self.bar.lock() {
-            if let Some(pb) = b.as_ref() {
+        if let Ok(b) = self.bar.lock()
+            && let Some(pb) = b.as_ref() {
                 pb.set_message(msg.to_string());
             }
-        }
     }
     fn finish(&self) {
-        if let Ok(mut b) = self.bar.lock() {
-            if let Some(pb) = b.take() {
+        if let Ok(mut b) = self.bar.lock()
+            && let Some(pb) = b.take() {
                 pb.finish_and_clear();
             }
-        }
     }
 }
 

@@ -132,11 +132,10 @@ impl<R: Read> Iterator for AlignedChunker<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if self.len - self.pos < BLOCK && !self.eof {
-                if let Err(e) = self.fill() {
+            if self.len - self.pos < BLOCK && !self.eof
+                && let Err(e) = self.fill() {
                     return Some(Err(e));
                 }
-            }
             let avail = self.len - self.pos;
             if avail == 0 {
                 if self.zeros > 0 {
@@ -251,7 +250,7 @@ mod tests {
             .filter(|d| !a.contains(d))
             .map(|d| d.len())
             .sum();
-        assert!(new_bytes >= 65536 && new_bytes <= 65536 + 2 * 64 * 1024, "new bytes {new_bytes}");
+        assert!((65536..=65536 + 2 * 64 * 1024).contains(&new_bytes), "new bytes {new_bytes}");
     }
 
     #[test]

@@ -83,11 +83,10 @@ pub struct Lock {
 pub fn list_locks(backend: &dyn Backend) -> Result<Vec<(String, LockInfo)>> {
     let mut out = Vec::new();
     for f in backend.list(FileKind::Lock)? {
-        if let Ok(bytes) = backend.read(FileKind::Lock, &f.name) {
-            if let Ok(info) = serde_json::from_slice::<LockInfo>(&bytes) {
+        if let Ok(bytes) = backend.read(FileKind::Lock, &f.name)
+            && let Ok(info) = serde_json::from_slice::<LockInfo>(&bytes) {
                 out.push((f.name, info));
             }
-        }
     }
     Ok(out)
 }

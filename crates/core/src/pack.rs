@@ -74,15 +74,14 @@ fn decompress(data: &[u8], raw_len: usize) -> Option<Vec<u8>> {
 pub fn seal_chunk(keys: &Keys, id: Id, data: &[u8], zstd_level: i32) -> SealedChunk {
     let mut flags = 0;
     let mut stored: std::borrow::Cow<'_, [u8]> = data.into();
-    if zstd_level != 0 {
-        if let Some(c) = compress(data, zstd_level) {
+    if zstd_level != 0
+        && let Some(c) = compress(data, zstd_level) {
             // keep it only when it saves at least 1/32 of the chunk
             if c.len() + data.len() / 32 < data.len() {
                 stored = c.into();
                 flags = FLAG_ZSTD;
             }
         }
-    }
     SealedChunk { id, sealed: keys.seal(aad::CHUNK, &stored), raw_len: data.len() as u32, flags }
 }
 

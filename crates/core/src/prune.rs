@@ -258,7 +258,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
             }
         }
     }
-    reindex.sort_by(|a, b| (a.1.pack, a.0).cmp(&(b.1.pack, b.0)));
+    reindex.sort_by_key(|a| (a.1.pack, a.0));
     reindex.dedup_by(|a, b| a.0 == b.0 && a.1.pack == b.1.pack);
     for part in reindex.chunks(64 * 1024) {
         repo.backend().create(FileKind::Index, &Id::random().to_hex(), &index::encode(repo.keys(), part))?;

@@ -214,14 +214,13 @@ pub fn restore(repo: &Repository, snap: &Snapshot, target: &Path, opts: &Restore
                     }
                 }
                 MapEvent::Extents(ext) => {
-                    if let Some(f) = current.as_mut() {
-                        if let Err(e) = f.write_extents(repo, &index, &ext, progress) {
+                    if let Some(f) = current.as_mut()
+                        && let Err(e) = f.write_extents(repo, &index, &ext, progress) {
                             if let Some(f) = current.take() {
                                 f.abort();
                             }
                             return Err(e);
                         }
-                    }
                 }
             }
         }
@@ -286,14 +285,13 @@ pub(crate) fn fetch_extents(repo: &Repository, index: &ChunkIndex, ext: &[Extent
     let mut wanted: Vec<(Id, Location)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for e in ext {
-        if let Extent::Data(id, _) = e {
-            if seen.insert(*id) {
+        if let Extent::Data(id, _) = e
+            && seen.insert(*id) {
                 let loc = index.get(id)?.ok_or_else(|| Error::new(ErrorKind::Missing, format!("chunk {} is not in any index: the repository is damaged; run `rehydra check`", id.short())))?;
                 wanted.push((*id, loc));
             }
-        }
     }
-    wanted.sort_by(|a, b| (a.1.pack, a.1.offset).cmp(&(b.1.pack, b.1.offset)));
+    wanted.sort_by_key(|a| (a.1.pack, a.1.offset));
     // coalesce into ranges: same pack, gap below 256 KiB, at most 8 MiB per read
     let mut ranges: Vec<(usize, usize)> = Vec::new(); // [start, end) into `wanted`
     let mut i = 0;

@@ -78,11 +78,10 @@ pub fn apply(snaps: &[(Id, Snapshot)], policy: &KeepPolicy, now: DateTime<Utc>) 
             if (i as u32) < policy.last {
                 reasons.push("last".to_string());
             }
-            if let Some(w) = policy.within {
-                if now.signed_duration_since(s.time) <= w {
+            if let Some(w) = policy.within
+                && now.signed_duration_since(s.time) <= w {
                     reasons.push("within".to_string());
                 }
-            }
             for (k, (name, _, key)) in rules.iter().enumerate() {
                 let bucket = key(&s.time);
                 if left[k] > 0 && seen[k].insert(bucket) {

@@ -172,8 +172,8 @@ impl<'a> ChunkWriter<'a> {
             match ext {
                 Extent::Zero(n) => self.stats.zero_bytes += n,
                 Extent::Data(id, len) => {
-                    if let Some(s) = sealed {
-                        if self.session.insert(id) {
+                    if let Some(s) = sealed
+                        && self.session.insert(id) {
                             self.stats.new_chunks += 1;
                             self.stats.new_bytes += u64::from(len);
                             self.pack.add(s);
@@ -181,7 +181,6 @@ impl<'a> ChunkWriter<'a> {
                                 self.flush_pack()?;
                             }
                         }
-                    }
                 }
             }
             out.push(ext);

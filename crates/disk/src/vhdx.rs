@@ -268,7 +268,7 @@ impl<S: Source> Vhdx<S> {
         if ![512, 4096].contains(&logical_sector_size) || ![512, 4096].contains(&physical_sector_size) {
             return Err(bad(format!("sector sizes {logical_sector_size}/{physical_sector_size} are invalid (512 or 4096)")));
         }
-        if virtual_size == 0 || virtual_size > 64 * 1024 * 1024 * MIB || virtual_size % u64::from(logical_sector_size) != 0 {
+        if virtual_size == 0 || virtual_size > 64 * 1024 * 1024 * MIB || !virtual_size.is_multiple_of(u64::from(logical_sector_size)) {
             return Err(bad(format!("virtual size {virtual_size} is invalid")));
         }
 

@@ -89,11 +89,10 @@ impl Backend for LocalBackend {
             let _ = fs::remove_file(&tmp);
             return Err(Error::io(format!("writing {}", dest.display()), e));
         }
-        if let Some(parent) = dest.parent() {
-            if !parent.exists() {
+        if let Some(parent) = dest.parent()
+            && !parent.exists() {
                 fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
             }
-        }
         if let Err(e) = fs::rename(&tmp, &dest) {
             let _ = fs::remove_file(&tmp);
             return Err(Error::io(format!("renaming into {}", dest.display()), e));

@@ -66,14 +66,13 @@ impl Run {
         let n = file.metadata()?.len() / REC as u64;
         let bits = fence_bits(n);
         // the fence is saved beside the run, so opening a large cache reads a few MiB only
-        if let Ok(bytes) = fs::read(Self::fence_path(&path)) {
-            if bytes.len() == ((1usize << bits) + 1) * 8 {
+        if let Ok(bytes) = fs::read(Self::fence_path(&path))
+            && bytes.len() == ((1usize << bits) + 1) * 8 {
                 let fence: Vec<u64> = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
                 if fence.last() == Some(&n) {
                     return Ok(Run { path, file, n, bits, fence });
                 }
             }
-        }
         // one pass to build the fence
         let mut fence = vec![0u64; (1usize << bits) + 1];
         let mut r = BufReader::with_capacity(1 << 20, File::open(&path)?);
@@ -350,7 +349,7 @@ impl ChunkIndex {
             return self.save_meta();
         }
         let mut v: Vec<(Id, Loc)> = self.mem.drain().collect();
-        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        v.sort_unstable_by_key(|a| a.0);
         let name = format!("run-{}", Id::random().short());
         let path = self.dir.join(&name);
         {
