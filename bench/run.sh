@@ -4,7 +4,7 @@
 # Usage: bench/run.sh            (env: RBENCH_DIR dataset dir, default /tmp/rbench;
 #                                  RBENCH_WORK work dir, default /tmp/rbench-work;
 #                                  TOOLS peers, default "restic borg-lz4 borg-zstd3";
-#                                  VARIANTS rehydra variants, default "rehydra-disk rehydra-file")
+#                                  VARIANTS rehydra variants, default "rehydra-vhdx rehydra-disk rehydra-file")
 # Phases per tool, each under /usr/bin/time -v after sync + warm read of the source:
 #   full (vm1.vhdx), incr (vm1-changed.vhdx, 1 % rewritten in place), vm2 (70 % shared
 #   content at other offsets), restore (vm1 restore point to a file, verified with cmp),
@@ -42,7 +42,7 @@ timed () {
   tail -1 "$OUT_TSV" | cut -f2-12
 }
 
-for variant in ${VARIANTS:-rehydra-disk rehydra-file}; do
+for variant in ${VARIANTS:-rehydra-vhdx rehydra-disk rehydra-file}; do
   echo "=== run $RUN_LABEL: $variant"
   repo=$W/repo-$variant; rst=$W/restore-$variant
   rm -rf "$repo" "$rst" "$W/cache-$variant"; mkdir -p "$rst"
@@ -50,7 +50,13 @@ for variant in ${VARIANTS:-rehydra-disk rehydra-file}; do
   "$BIN" --no-catalog init > /dev/null
   # rehydra-disk: the .vhdx container as a raw disk (byte-identical restore, as the peers);
   # rehydra-file: the .vhdx as a file (FastCDC)
-  mode=(--disk-format raw --disk); [ "$variant" = rehydra-file ] && mode=(--file)
+  # rehydra-vhdx: the VHDX parsed natively (allocated blocks by virtual offset; the restore
+  # is the raw virtual disk, checked with qemu-img compare)
+  case $variant in
+    rehydra-file) mode=(--file) ;;
+    rehydra-vhdx) mode=(--disk-format vhdx --disk) ;;
+    *) mode=(--disk-format raw --disk) ;;
+  esac
   bk () { CMD=("$BIN" --no-catalog --quiet --json backup "${mode[@]}" "$1" --asset "$2"); }
   sync; cat "$V1" > /dev/null;  bk "$V1" vm1;  timed "$variant" full "$(stat -c %s "$V1")"  "$repo" -- "${CMD[@]}"
   sync; cat "$V1C" > /dev/null; bk "$V1C" vm1; timed "$variant" incr "$(stat -c %s "$V1C")" "$repo" -- "${CMD[@]}"
@@ -58,7 +64,12 @@ for variant in ${VARIANTS:-rehydra-disk rehydra-file}; do
   first=$("$BIN" --no-catalog --json snapshots --asset vm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
   sync; find "$repo" -type f -exec cat {} + > /dev/null
   timed "$variant" restore "$(stat -c %s "$V1")" "$repo" -- "$BIN" --no-catalog --quiet restore "$first" --target "$rst/vm1.vhdx"
-  python3 - "$OUT_TSV" "$(cmp -s "$V1" "$rst/vm1.vhdx" && echo cmp-identical || echo CMP-DIFFERS)" <<'PY'
+  if [ "$variant" = rehydra-vhdx ]; then
+    verdict=$(qemu-img compare -q -f raw -F vhdx "$rst/vm1.vhdx" "$V1" && echo qemu-img-compare-identical || echo COMPARE-DIFFERS)
+  else
+    verdict=$(cmp -s "$V1" "$rst/vm1.vhdx" && echo cmp-identical || echo CMP-DIFFERS)
+  fi
+  python3 - "$OUT_TSV" "$verdict" <<'PY'
 import sys
 p, v = sys.argv[1:3]
 lines = open(p).read().splitlines(); cols = lines[-1].split("\t"); cols[-1] = v; lines[-1] = "\t".join(cols)
