@@ -96,6 +96,8 @@ struct Run<'a, 'p> {
     summary: Summary,
     warnings: Vec<String>,
     lock: Lock,
+    /// Unallocated disk extents recorded as holes without reading them.
+    hole_bytes: u64,
 }
 
 impl Run<'_, '_> {
@@ -200,7 +202,21 @@ impl Run<'_, '_> {
         node.size = img.virtual_size();
         map.node(node).map_err(|e| Error::io("content map", e))?;
         self.progress.message(&format!("{} ({})", path.display(), img.format()));
-        let n = self.feed(rehydra_disk::VirtualReader::new(img), true, map)?;
+        // Unallocated extents go straight into the map as holes, never read or scanned.
+        // Chunking stays the same as reading the whole disk: a zero run always ends a chunk.
+        let mut img = img;
+        let mut n = 0;
+        for e in img.extents() {
+            match e {
+                rehydra_disk::Extent::Zero { len, .. } => {
+                    map.extent(Extent::Zero(len)).map_err(|e| Error::io("content map", e))?;
+                    self.progress.inc(len);
+                    self.hole_bytes += len;
+                    n += len;
+                }
+                rehydra_disk::Extent::Data { offset, len } => n += self.feed(rehydra_disk::ExtentReader::new(img.as_mut(), offset, len), true, map)?,
+            }
+        }
         self.summary.files += 1;
         self.summary.bytes += n;
         Ok(n)
@@ -314,6 +330,7 @@ pub fn backup(repo: &Repository, items: Vec<SourceItem>, opts: &BackupOptions, p
         summary: Summary::default(),
         warnings: Vec::new(),
         lock,
+        hole_bytes: 0,
     };
     let mut out_items = Vec::new();
     for it in items {
@@ -341,13 +358,13 @@ pub fn backup(repo: &Repository, items: Vec<SourceItem>, opts: &BackupOptions, p
         out_items.push(Item { name: it.name, kind, size, map: ids });
     }
     progress.finish();
-    let Run { writer, mut summary, warnings, lock, .. } = run;
+    let Run { writer, mut summary, warnings, lock, hole_bytes, .. } = run;
     let (_index_files, stats) = writer.finish()?;
     summary.new_chunks = stats.new_chunks;
     summary.new_bytes = stats.new_bytes;
     summary.stored_bytes = stats.stored_bytes;
     summary.packs = stats.packs;
-    summary.zero_bytes = stats.zero_bytes;
+    summary.zero_bytes = stats.zero_bytes + hole_bytes;
     summary.seconds = started.elapsed().as_secs_f64();
     let snapshot = Snapshot {
         version: MANIFEST_VERSION,

@@ -155,6 +155,32 @@ fn detect(path: &Path) -> Result<Format> {
     Ok(Format::Raw)
 }
 
+/// A [`std::io::Read`] over one range of a virtual disk.
+pub struct ExtentReader<'a> {
+    image: &'a mut dyn DiskImage,
+    pos: u64,
+    end: u64,
+}
+
+impl<'a> ExtentReader<'a> {
+    /// Read `len` bytes of `image` from virtual offset `offset`.
+    pub fn new(image: &'a mut dyn DiskImage, offset: u64, len: u64) -> Self {
+        Self { image, pos: offset, end: offset + len }
+    }
+}
+
+impl std::io::Read for ExtentReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = out.len().min((self.end - self.pos) as usize);
+        if n == 0 {
+            return Ok(0);
+        }
+        self.image.read_at(self.pos, &mut out[..n]).map_err(std::io::Error::other)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// A [`std::io::Read`] over a whole virtual disk that reads only allocated extents
 /// (zero extents are produced without touching the file).
 pub struct VirtualReader {
