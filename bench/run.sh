@@ -29,12 +29,25 @@ V1=$RBENCH_DIR/vm1.vhdx; V1C=$RBENCH_DIR/vm1-changed.vhdx; V2=$RBENCH_DIR/vm2.vh
 W=$RBENCH_WORK
 export REHYDRA_PASSWORD=rbench-fixed-password-0001
 
+# wait_idle: as shared/bench/peers.sh, wait (up to 900 s) until other processes use < 10 % of
+# a core over two consecutive 3-s windows, so writeback or a build does not skew a phase
+cpu_busy () { awk '/^cpu /{print $2+$3+$4+$7+$8}' /proc/stat; }
+wait_idle () {
+  local waited=0 a b ok=0
+  while [ "$waited" -lt 900 ]; do
+    a=$(cpu_busy); sleep 3; b=$(cpu_busy); waited=$((waited + 3))
+    if [ $(( (b - a) * 100 / $(getconf CLK_TCK) / 3 )) -lt 10 ]; then ok=$((ok + 1)); [ "$ok" -ge 2 ] && return 0; else ok=0; fi
+  done
+  echo "WARNING: machine still busy, measuring anyway" >&2
+}
+
 # timed TOOL PHASE LOGICAL REPO -- cmd...   (one TSV row, same columns as shared/bench/peers.sh)
 timed () {
   local tool=$1 phase=$2 logical=$3 repo=$4; shift 5
   local tf="$W/time.$tool.$phase.txt" log="$W/log.$RUN_LABEL.$tool.$phase.txt"
   local before; before=$(du -sb "$repo" | cut -f1)
   echo "+ $*" > "$log"
+  wait_idle
   if ! /usr/bin/time -v -o "$tf" "$@" >> "$log" 2>&1; then echo "FAILED: $tool $phase" >&2; tail -20 "$log" >&2; return 1; fi
   local t0 t1; t0=$(date +%s.%N); sync; t1=$(date +%s.%N)
   local after; after=$(du -sb "$repo" | cut -f1)

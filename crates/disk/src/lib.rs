@@ -95,7 +95,12 @@ impl DiskImage for RawImage {
     }
 }
 
-pub(crate) fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+/// Read exactly `buf.len()` bytes at `offset` without moving a file cursor (pread on
+/// Unix, `seek_read` on Windows), so one file handle serves several threads.
+///
+/// # Errors
+/// Short read (`UnexpectedEof`) or I/O failure.
+pub fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)

@@ -114,7 +114,7 @@ impl Backend for LocalBackend {
         let p = self.path(kind, name);
         let f = File::open(&p).map_err(|e| Error::io(format!("opening {}", p.display()), e))?;
         let mut buf = vec![0u8; len as usize];
-        read_exact_at(&f, &mut buf, offset).map_err(|e| {
+        rehydra_disk::read_exact_at(&f, &mut buf, offset).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
                 Error::new(ErrorKind::Corrupt, format!("{} is truncated: wanted {len} bytes at offset {offset}", p.display()))
             } else {
@@ -196,22 +196,3 @@ impl Backend for LocalBackend {
     }
 }
 
-#[cfg(unix)]
-fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(f, buf, offset)
-}
-
-#[cfg(windows)]
-fn read_exact_at(f: &File, mut buf: &mut [u8], mut offset: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match f.seek_read(buf, offset)? {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                buf = &mut buf[n..];
-                offset += n as u64;
-            }
-        }
-    }
-    Ok(())
-}

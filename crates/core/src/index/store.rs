@@ -102,7 +102,7 @@ impl Run {
             return Ok(None);
         }
         let mut buf = vec![0u8; ((hi - lo) as usize) * REC];
-        read_at(&self.file, &mut buf, lo * REC as u64)?;
+        rehydra_disk::read_exact_at(&self.file, &mut buf, lo * REC as u64)?;
         let recs: Vec<&[u8]> = buf.chunks_exact(REC).collect();
         match recs.binary_search_by(|r| r[..32].cmp(id.as_bytes())) {
             Ok(i) => Ok(Some(decode_loc(recs[i]))),
@@ -133,25 +133,6 @@ fn encode_rec(id: &Id, l: &Loc, out: &mut [u8]) {
     }
 }
 
-#[cfg(unix)]
-fn read_at(f: &File, buf: &mut [u8], off: u64) -> std::io::Result<()> {
-    std::os::unix::fs::FileExt::read_exact_at(f, buf, off)
-}
-
-#[cfg(windows)]
-fn read_at(f: &File, mut buf: &mut [u8], mut off: u64) -> std::io::Result<()> {
-    use std::os::windows::fs::FileExt;
-    while !buf.is_empty() {
-        match f.seek_read(buf, off)? {
-            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            n => {
-                buf = &mut buf[n..];
-                off += n as u64;
-            }
-        }
-    }
-    Ok(())
-}
 
 /// What the cache folder records about itself.
 #[derive(Serialize, Deserialize, Default)]
