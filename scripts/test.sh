@@ -17,8 +17,13 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
   cd fuzz
   export RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$CARGO_TARGET_DIR-fuzz"
   cargo fuzz build
+  # seed the VHDX target with a real image (its CRCs are re-sealed after each mutation)
+  mkdir -p corpus/vhdx
+  [ -f corpus/vhdx/seed-qemu.vhdx ] || { qemu-img create -q -f vhdx -o subformat=dynamic,block_size=1M corpus/vhdx/seed-qemu.vhdx 8M \
+    && qemu-io -f vhdx -c "write -q -P 0x5a 2M 1M" corpus/vhdx/seed-qemu.vhdx; }
   for t in $(cargo fuzz list); do
-    cargo fuzz run "$t" -- -max_total_time="${FUZZ_SECONDS:-10}" -rss_limit_mb=2048 >/tmp/rehydra-fuzz-$t.log 2>&1 \
+    extra=(); [ "$t" = vhdx ] && extra=(-max_len=12582912)  # the seed image is 9 MiB
+    cargo fuzz run "$t" -- -max_total_time="${FUZZ_SECONDS:-10}" -rss_limit_mb=4096 "${extra[@]}" >/tmp/rehydra-fuzz-$t.log 2>&1 \
       || { echo "fuzz target $t failed:"; tail -40 /tmp/rehydra-fuzz-$t.log; exit 1; }
     echo "fuzz $t: $(grep -Eo 'Done [0-9]+ runs' /tmp/rehydra-fuzz-$t.log || echo ok)"
   done
