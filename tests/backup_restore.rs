@@ -3,7 +3,6 @@ use std::io::Write;
 
 use proptest::prelude::*;
 use rehydra_api::{BackupOptions, Cancel, NoProgress, RestoreOptions, SnapshotFilter, Source, SourceItem};
-use rehydra_core::ErrorKind;
 use rehydra_integration_tests::{assert_same_tree, random_bytes, text_bytes, TestRepo};
 
 fn backup_path(r: &TestRepo, p: &std::path::Path) -> rehydra_api::BackupOutcome {
@@ -155,7 +154,6 @@ fn cancelled_backup_commits_nothing() {
     let e = s.backup(vec![SourceItem { name: "x".into(), source: Source::Path(src.clone()) }], &BackupOptions::default(), &NoProgress, &c).unwrap_err();
     assert_eq!(e.code, rehydra_api::Code::Cancelled);
     assert!(s.snapshots(&SnapshotFilter::default()).unwrap().is_empty());
-    let _ = ErrorKind::Cancelled;
 }
 
 proptest! {

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::backend::FileKind;
 use crate::contentmap::{Extent, MapEvent};
-use crate::error::{ErrorKind, Result};
+use crate::error::Result;
 use crate::id::Id;
 use crate::pack;
 use crate::progress::Progress;
@@ -186,6 +186,5 @@ fn verify_pack(repo: &Repository, p: &Id, indexed: &[(Id, crate::index::Location
     if !bad.is_empty() {
         errs.push(format!("pack {}: {} chunk(s) fail authentication or their hash", p.short(), bad.len()));
     }
-    let _ = ErrorKind::Corrupt;
     (errs, bad, n)
 }
