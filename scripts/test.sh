@@ -21,8 +21,12 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
   mkdir -p corpus/vhdx
   [ -f corpus/vhdx/seed-qemu.vhdx ] || { qemu-img create -q -f vhdx -o subformat=dynamic,block_size=1M corpus/vhdx/seed-qemu.vhdx 8M \
     && qemu-io -f vhdx -c "write -q -P 0x5a 2M 1M" corpus/vhdx/seed-qemu.vhdx; }
+  mkdir -p corpus/vhd
+  [ -f corpus/vhd/seed-qemu.vhd ] || { qemu-img create -q -f vpc corpus/vhd/seed-qemu.vhd 4M \
+    && qemu-io -f vpc -c "write -q -P 0x5a 0 64k" corpus/vhd/seed-qemu.vhd; }
   for t in $(cargo fuzz list); do
-    extra=(); [ "$t" = vhdx ] && extra=(-max_len=12582912)  # the seed image is 9 MiB
+    extra=(); [ "$t" = vhdx ] && extra=(-max_len=12582912)  # the seed images are 9 MiB …
+    [ "$t" = vhd ] && extra=(-max_len=4194304)               # … and 2 MiB
     cargo fuzz run "$t" -- -max_total_time="${FUZZ_SECONDS:-10}" -rss_limit_mb=4096 "${extra[@]}" >/tmp/rehydra-fuzz-$t.log 2>&1 \
       || { echo "fuzz target $t failed:"; tail -40 /tmp/rehydra-fuzz-$t.log; exit 1; }
     echo "fuzz $t: $(grep -Eo 'Done [0-9]+ runs' /tmp/rehydra-fuzz-$t.log || echo ok)"

@@ -62,3 +62,23 @@ fn hostile_vhdx_is_refused_before_anything_is_stored() {
     assert!(e.message.contains("bad.vhdx") && e.message.contains("truncated"), "{}", e.message);
     assert!(r.open().snapshots(&SnapshotFilter::default()).unwrap().is_empty());
 }
+
+#[test]
+fn vhd_backup_restores_the_virtual_disk_and_dedups_with_the_same_guest_in_vhdx() {
+    let r = TestRepo::new();
+    let d = r.scratch("img");
+    let a = d.join("a.vhdx");
+    run(Command::new("qemu-img").args(["create", "-q", "-f", "vhdx", "-o", "subformat=dynamic,block_size=1M"]).arg(&a).arg("32M"));
+    let pat = d.join("pat");
+    std::fs::write(&pat, rehydra_integration_tests::random_bytes(2 << 20, 9)).unwrap();
+    run(Command::new("qemu-io").args(["-f", "vhdx", "-c", &format!("write -q -s {} 4M 2M", pat.display())]).arg(&a));
+    backup_disk(&r, &a, "vm");
+    // the same guest disk converted to a dynamic VHD by qemu-img: nothing new to store
+    let v = d.join("a.vhd");
+    run(Command::new("qemu-img").args(["convert", "-f", "vhdx", "-O", "vpc", "-o", "subformat=dynamic,force_size=on"]).arg(&a).arg(&v));
+    let out = backup_disk(&r, &v, "vm-vhd");
+    assert!(out.snapshot.new_bytes < 256 << 10, "{} new bytes", out.snapshot.new_bytes);
+    let restored = d.join("r.raw");
+    r.open().restore(&out.snapshot.short_id, &SnapshotFilter::default(), &restored, &RestoreOptions::default(), &NoProgress, &Cancel::default()).unwrap();
+    run(Command::new("qemu-img").args(["compare", "-q", "-f", "raw", "-F", "vpc"]).arg(&restored).arg(&v));
+}

@@ -110,12 +110,12 @@ pub struct BackupArgs {
     /// Back up a file as a raw byte stream (no file metadata beyond its own).
     #[arg(long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
-    /// Back up a disk image: VHDX is read natively (only allocated blocks, by virtual
-    /// offset; restores give the raw virtual disk), anything else as a raw image.
+    /// Back up a disk image: VHDX and VHD are read natively (only allocated blocks, by
+    /// virtual offset; restores give the raw virtual disk), anything else as a raw image.
     #[arg(long = "disk", value_name = "PATH")]
     pub disks: Vec<PathBuf>,
-    /// Format of --disk images: auto, vhdx, or raw (raw keeps a container file byte for byte).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "vhdx", "raw"])]
+    /// Format of --disk images: auto, vhdx, vhd, or raw (raw keeps a container file byte for byte).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "vhdx", "vhd", "raw"])]
     pub disk_format: String,
     /// Read a stream from standard input.
     #[arg(long)]

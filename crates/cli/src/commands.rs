@@ -91,6 +91,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             let format = match a.disk_format.as_str() {
                 "vhdx" => api::DiskFormat::Vhdx,
+                "vhd" => api::DiskFormat::Vhd,
                 "raw" => api::DiskFormat::Raw,
                 _ => api::DiskFormat::Auto,
             };

@@ -5,10 +5,12 @@
 //! blocks and feeds the disk chunker by *virtual* offset: the same guest data
 //! deduplicates whatever the container layout.
 //!
-//! Formats: raw, and VHDX (fixed and dynamic; see [`vhdx`]). VHD, differencing chains
-//! and qcow2 are not implemented yet and are refused with a clear error.
+//! Formats: raw, VHDX (fixed and dynamic; see [`vhdx`]) and VHD (fixed and dynamic; see
+//! [`vhd`]). Differencing chains and qcow2 are not implemented yet and are refused with a
+//! clear error.
 
 mod error;
+pub mod vhd;
 pub mod vhdx;
 
 use std::fs::File;
@@ -44,6 +46,8 @@ pub enum Format {
     Raw,
     /// MS-VHDX.
     Vhdx,
+    /// VHD (fixed or dynamic).
+    Vhd,
 }
 
 /// A readable virtual disk.
@@ -133,6 +137,7 @@ pub fn open(path: &Path, format: Format) -> Result<Box<dyn DiskImage>> {
     };
     Ok(match fmt {
         Format::Vhdx => Box::new(vhdx::Vhdx::open(path)?),
+        Format::Vhd => Box::new(vhd::Vhd::open(path)?),
         _ => Box::new(RawImage::open(path)?),
     })
 }
@@ -154,7 +159,7 @@ fn detect(path: &Path) -> Result<Format> {
         let mut footer = [0u8; 8];
         read_exact_at(&f, &mut footer, len - 512).map_err(|e| DiskError::io(path, e))?;
         if &footer == b"conectix" {
-            return Err(DiskError::unsupported(path, "VHD images are not read by this build yet; convert with `qemu-img convert -O raw` or back it up with --file"));
+            return Ok(Format::Vhd);
         }
     }
     Ok(Format::Raw)

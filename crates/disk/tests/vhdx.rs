@@ -141,9 +141,6 @@ fn other_formats_are_named() {
     let q = d.path().join("x.qcow2");
     run(Command::new("qemu-img").args(["create", "-q", "-f", "qcow2"]).arg(&q).arg("1M"));
     assert!(open(&q, Format::Auto).err().unwrap().to_string().contains("qcow2"));
-    let v = d.path().join("x.vhd");
-    run(Command::new("qemu-img").args(["create", "-q", "-f", "vpc"]).arg(&v).arg("1M"));
-    assert!(open(&v, Format::Auto).err().unwrap().to_string().contains("VHD"));
     let r = d.path().join("x.raw");
     std::fs::write(&r, vec![7u8; 10_000]).unwrap();
     assert_eq!(read_all(open(&r, Format::Auto).unwrap()), vec![7u8; 10_000]);
