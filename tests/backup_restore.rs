@@ -173,3 +173,19 @@ proptest! {
         assert_same_tree(&src, &dst);
     }
 }
+
+#[test]
+fn restore_never_replaces_a_device_or_fifo_node() {
+    let r = TestRepo::new();
+    let src = r.scratch("src");
+    fs::write(src.join("disk.raw"), random_bytes(100_000, 3)).unwrap();
+    let s = r.open();
+    let items = vec![SourceItem { name: "disk".into(), source: Source::Disk { path: src.join("disk.raw"), format: rehydra_api::DiskFormat::Raw } }];
+    s.backup(items, &BackupOptions::default(), &NoProgress, &Cancel::default()).unwrap();
+    let fifo = r.dir.path().join("node");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let e = s.restore("latest", &SnapshotFilter::default(), &fifo, &RestoreOptions { overwrite: true, ..Default::default() }, &NoProgress, &Cancel::default()).unwrap_err();
+    assert_eq!(e.code, rehydra_api::Code::InvalidInput, "{}", e.message);
+    use std::os::unix::fs::FileTypeExt;
+    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the node is untouched");
+}

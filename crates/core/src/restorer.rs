@@ -159,8 +159,18 @@ pub fn restore(repo: &Repository, snap: &Snapshot, target: &Path, opts: &Restore
                 if n.kind == NodeKind::File {
                     total += n.size;
                 }
-                if n.kind != NodeKind::Dir && fs::symlink_metadata(&dest).is_ok() {
-                    summary.conflicts.push(dest.display().to_string());
+                if n.kind != NodeKind::Dir {
+                    if let Ok(md) = fs::symlink_metadata(&dest) {
+                        if !(md.is_file() || md.is_symlink()) {
+                            // a device, FIFO or socket (or a folder where a file goes): the
+                            // rename-into-place used for files would replace the node itself
+                            return Err(Error::new(
+                                ErrorKind::InvalidInput,
+                                format!("restore target {} exists and is not a regular file (a device, FIFO, socket or folder); restoring onto devices is not supported yet: restore to a file, then copy it onto the device", dest.display()),
+                            ));
+                        }
+                        summary.conflicts.push(dest.display().to_string());
+                    }
                 }
             }
         }
