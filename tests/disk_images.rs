@@ -42,7 +42,15 @@ fn vhdx_backup_restores_the_virtual_disk_and_dedups_across_layouts() {
     let out = d.join("restored.raw");
     r.open().restore(&first.snapshot.short_id, &SnapshotFilter::default(), &out, &RestoreOptions::default(), &NoProgress, &Cancel::default()).unwrap();
     run(Command::new("qemu-img").args(["compare", "-q", "-f", "raw", "-F", "vhdx"]).arg(&out).arg(&a));
-    run(Command::new("qemu-img").args(["check", "-q", "-f", "vhdx"]).arg(&a));
+
+    // and as a dynamic VHDX written by us: qemu-img checks it and finds the same disk
+    let vx = d.join("restored.vhdx");
+    r.open().restore(&first.snapshot.short_id, &SnapshotFilter::default(), &vx, &RestoreOptions { to_vhdx: true, ..Default::default() }, &NoProgress, &Cancel::default()).unwrap();
+    run(Command::new("qemu-img").args(["check", "-q", "-f", "vhdx"]).arg(&vx));
+    run(Command::new("qemu-img").args(["compare", "-q", "-f", "vhdx", "-F", "vhdx"]).arg(&vx).arg(&a));
+    // 32 MiB blocks: the data at 0 and 7 MiB, 40 MiB and 127 MiB lies in 3 of the 4 blocks
+    let written = rehydra_core::disk::vhdx::Vhdx::open(&vx).unwrap();
+    assert_eq!(written.info().allocated_blocks, 3, "only blocks holding data are allocated");
 }
 
 #[test]

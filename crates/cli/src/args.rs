@@ -180,6 +180,10 @@ pub struct RestoreArgs {
     /// Show the plan (what would be written, conflicts) and stop.
     #[arg(long)]
     pub dry_run: bool,
+    /// Output format for disk items: raw (default) or vhdx (a dynamic VHDX; only written
+    /// blocks are allocated).
+    #[arg(long, default_value = "raw", value_parser = ["raw", "vhdx"])]
+    pub to_format: String,
     /// Filters for `latest`.
     #[command(flatten)]
     pub filter: FilterArgs,

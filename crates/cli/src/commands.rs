@@ -147,7 +147,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Restore(a) => {
             let s = open(&cli)?;
-            let opts = RestoreOptions { overwrite: a.overwrite, item: a.item.clone(), subpath: a.path.clone(), dry_run: a.dry_run };
+            let opts = RestoreOptions { overwrite: a.overwrite, item: a.item.clone(), subpath: a.path.clone(), dry_run: a.dry_run, to_vhdx: a.to_format == "vhdx" };
             let bar = Bar::new(cli.quiet, cli.json);
             let cancel = cancel_on_ctrl_c();
             let r = s.restore(&a.snapshot, &filter(&a.filter)?, &a.target, &opts, &bar, &cancel)?;

@@ -69,6 +69,8 @@ pub struct RestoreOptions {
     pub subpath: Option<String>,
     /// Only plan: report what would be written.
     pub dry_run: bool,
+    /// Write disk items as a dynamic VHDX instead of a raw image.
+    pub to_vhdx: bool,
 }
 
 /// What a restore did (or, for a dry run, would do).
@@ -142,6 +144,11 @@ pub fn restore(repo: &Repository, snap: &Snapshot, target: &Path, opts: &Restore
             target.to_path_buf()
         }
     };
+    if opts.to_vhdx {
+        if let Some(i) = items.iter().find(|i| i.kind != ItemKind::Disk) {
+            return Err(Error::new(ErrorKind::InvalidInput, format!("item `{}` is not a disk image: only disk items can be restored as VHDX", i.name)));
+        }
+    }
     // plan: conflicts and totals
     let mut summary = RestoreSummary::default();
     let mut total = 0u64;
@@ -220,7 +227,7 @@ pub fn restore(repo: &Repository, snap: &Snapshot, target: &Path, opts: &Restore
                             restore_symlink(&dest, &n, opts.overwrite)?;
                             summary.symlinks += 1;
                         }
-                        NodeKind::File => current = Some(FileOut::create(dest, n)?),
+                        NodeKind::File => current = Some(FileOut::create(dest, n, opts.to_vhdx)?),
                     }
                 }
                 MapEvent::Extents(ext) => {
@@ -378,43 +385,68 @@ struct FileOut {
     holes: u64,
     tx: Option<crossbeam_channel::Sender<Vec<(u64, Option<Vec<u8>>)>>>,
     writer: Option<std::thread::JoinHandle<std::io::Result<File>>>,
+    /// The file is a VHDX container: its length is not the virtual size.
+    vhdx: bool,
 }
 
-fn write_loop(file: File, rx: crossbeam_channel::Receiver<Vec<(u64, Option<Vec<u8>>)>>) -> std::io::Result<File> {
-    let mut w = std::io::BufWriter::with_capacity(1 << 20, file);
+/// Where a restored file's bytes go: a plain file (holes by seeking) or a VHDX writer.
+enum Sink {
+    Raw(std::io::BufWriter<File>),
+    Vhdx(rehydra_disk::vhdx_write::VhdxWriter),
+}
+
+fn write_loop(mut sink: Sink, rx: crossbeam_channel::Receiver<Vec<(u64, Option<Vec<u8>>)>>) -> std::io::Result<File> {
     let mut seek_needed = false;
     let mut pos = 0u64;
     for batch in rx {
         for (len, data) in batch {
-            match data {
-                Some(bytes) => {
+            match (data, &mut sink) {
+                (Some(bytes), Sink::Raw(w)) => {
                     if seek_needed {
                         w.seek(SeekFrom::Start(pos))?;
                         seek_needed = false;
                     }
                     w.write_all(&bytes)?;
                 }
-                None => seek_needed = true,
+                (Some(bytes), Sink::Vhdx(w)) => w.write_at(pos, &bytes).map_err(std::io::Error::other)?,
+                (None, _) => seek_needed = true,
             }
             pos += len;
         }
     }
-    if seek_needed {
-        w.seek(SeekFrom::Start(pos))?;
+    match sink {
+        Sink::Raw(mut w) => {
+            if seek_needed {
+                w.seek(SeekFrom::Start(pos))?;
+            }
+            w.into_inner().map_err(|e| e.into_error())
+        }
+        Sink::Vhdx(w) => w.finish().map_err(std::io::Error::other),
     }
-    w.into_inner().map_err(|e| e.into_error())
 }
 
 impl FileOut {
-    fn create(dest: PathBuf, node: Node) -> Result<Self> {
+    fn create(dest: PathBuf, node: Node, vhdx: bool) -> Result<Self> {
         let parent = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
         fs::create_dir_all(&parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         let name = dest.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = parent.join(format!(".{name}.rehydra-{}", Id::random().short()));
         let file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let sink = if vhdx {
+            // 32 MiB blocks, as Hyper-V makes dynamic disks
+            match rehydra_disk::vhdx_write::VhdxWriter::new(file, &dest, node.size, 32 << 20) {
+                Ok(w) => Sink::Vhdx(w),
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(Error::new(ErrorKind::InvalidInput, e.to_string()));
+                }
+            }
+        } else {
+            Sink::Raw(std::io::BufWriter::with_capacity(1 << 20, file))
+        };
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let writer = std::thread::Builder::new().name("rehydra-restore-write".into()).spawn(move || write_loop(file, rx)).map_err(|e| Error::io("starting the restore writer", e))?;
-        Ok(Self { dest, tmp, node, pos: 0, holes: 0, tx: Some(tx), writer: Some(writer) })
+        let writer = std::thread::Builder::new().name("rehydra-restore-write".into()).spawn(move || write_loop(sink, rx)).map_err(|e| Error::io("starting the restore writer", e))?;
+        Ok(Self { dest, tmp, node, pos: 0, holes: 0, tx: Some(tx), writer: Some(writer), vhdx })
     }
 
     fn write_extents(&mut self, repo: &Repository, index: &ChunkIndex, ext: &[Extent], progress: &dyn Progress) -> Result<()> {
@@ -467,7 +499,9 @@ impl FileOut {
             let _ = fs::remove_file(&self.tmp);
             return Err(Error::new(ErrorKind::Corrupt, format!("{}: restored {} bytes but the restore point records {}", self.dest.display(), self.pos, self.node.size)));
         }
-        file.set_len(self.pos).map_err(io)?;
+        if !self.vhdx {
+            file.set_len(self.pos).map_err(io)?;
+        }
         file.sync_all().map_err(io)?;
         drop(file);
         set_meta(&self.tmp, &self.node);

@@ -12,6 +12,7 @@
 mod error;
 pub mod vhd;
 pub mod vhdx;
+pub mod vhdx_write;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
