@@ -9,6 +9,7 @@
 //! [`vhd`]). Differencing chains and qcow2 are not implemented yet and are refused with a
 //! clear error.
 
+mod blockmap;
 mod error;
 pub mod vhd;
 pub mod vhdx;

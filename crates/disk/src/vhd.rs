@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use crate::blockmap::{BlockMap, read_bounded};
 use crate::vhdx::Source;
 use crate::{DiskError, DiskImage, Extent, Result};
 
@@ -36,8 +37,8 @@ pub struct Vhd<S: Source = File> {
     src: S,
     path: PathBuf,
     size: u64,
-    /// For dynamic disks: block size and per block the file offset of its data.
-    blocks: Option<(u64, Vec<Option<u64>>)>,
+    /// Dynamic disks: where each block's data is (`None` for fixed disks).
+    map: Option<BlockMap>,
 }
 
 impl Vhd<File> {
@@ -60,14 +61,7 @@ impl<S: Source> Vhd<S> {
     pub fn from_source(src: S, path: &Path) -> Result<Self> {
         let bad = |what: String| DiskError::malformed(path, what);
         let len = src.len();
-        let read = |off: u64, n: u64| -> Result<Vec<u8>> {
-            if off.checked_add(n).is_none_or(|end| end > len) {
-                return Err(DiskError::malformed(path, format!("truncated: needs {n} bytes at offset {off}, the file has {len}")));
-            }
-            let mut b = vec![0u8; n as usize];
-            src.read_at(&mut b, off).map_err(|e| DiskError::io(path, e))?;
-            Ok(b)
-        };
+        let read = |off: u64, n: u64| read_bounded(&src, path, off, n);
         if len < 512 {
             return Err(bad(format!("truncated: {len} bytes, smaller than a VHD footer")));
         }
@@ -95,7 +89,7 @@ impl<S: Source> Vhd<S> {
                 if len - 512 < size {
                     return Err(bad(format!("truncated: a fixed VHD of {size} bytes needs {} bytes before its footer, the file has {}", size, len - 512)));
                 }
-                Ok(Self { src, path: path.to_path_buf(), size, blocks: None })
+                Ok(Self { src, path: path.to_path_buf(), size, map: None })
             }
             DIFFERENCING => Err(DiskError::unsupported(path, "differencing VHD chains are not read by this build yet: merge the chain first (Hyper-V Edit Disk, or `qemu-img convert`)")),
             DYNAMIC => {
@@ -120,7 +114,6 @@ impl<S: Source> Vhd<S> {
                 let bat = read(bat_off, needed * 4)?;
                 let bitmap = (block / 512).div_ceil(8).div_ceil(512) * 512;
                 let mut blocks = Vec::with_capacity(needed as usize);
-                let mut used = Vec::new();
                 for i in 0..needed {
                     let e = be32(&bat, (i * 4) as usize);
                     if e == u32::MAX {
@@ -132,14 +125,12 @@ impl<S: Source> Vhd<S> {
                     if data.checked_add(want).is_none_or(|end| end > len - 512) {
                         return Err(bad(format!("BAT entry for block {i} points outside the file")));
                     }
-                    used.push(data);
                     blocks.push(Some(data));
                 }
-                used.sort_unstable();
-                if used.windows(2).any(|w| w[1] < w[0] + block) {
-                    return Err(bad("two BAT entries point at overlapping data".into()));
-                }
-                Ok(Self { src, path: path.to_path_buf(), size, blocks: Some((block, blocks)) })
+                // dynamic disks: allocated blocks are read whole (their sector bitmap only
+                // matters for differencing disks); unallocated blocks read as zeros
+                let map = BlockMap::new(path, block, size, blocks)?;
+                Ok(Self { src, path: path.to_path_buf(), size, map: Some(map) })
             }
             t => Err(bad(format!("disk type {t} is invalid (2 fixed, 3 dynamic, 4 differencing)"))),
         }
@@ -156,44 +147,21 @@ impl<S: Source> DiskImage for Vhd<S> {
     }
 
     fn extents(&self) -> Vec<Extent> {
-        let Some((bs, blocks)) = &self.blocks else {
-            return vec![Extent::Data { offset: 0, len: self.size }];
-        };
-        let bs = *bs;
-        let mut out: Vec<Extent> = Vec::new();
-        for (i, b) in blocks.iter().enumerate() {
-            let offset = i as u64 * bs;
-            let len = bs.min(self.size - offset);
-            match (b, out.last_mut()) {
-                (Some(_), Some(Extent::Data { len: l, .. })) | (None, Some(Extent::Zero { len: l, .. })) => *l += len,
-                (Some(_), _) => out.push(Extent::Data { offset, len }),
-                (None, _) => out.push(Extent::Zero { offset, len }),
-            }
+        match &self.map {
+            Some(m) => m.extents(),
+            None => vec![Extent::Data { offset: 0, len: self.size }],
         }
-        out
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        if offset.checked_add(buf.len() as u64).is_none_or(|end| end > self.size) {
-            return Err(DiskError::malformed(&self.path, format!("read past the end of the virtual disk (offset {offset})")));
-        }
-        let Some((bs, blocks)) = &self.blocks else {
-            return self.src.read_at(buf, offset).map_err(|e| DiskError::io(&self.path, e));
-        };
-        let bs = *bs;
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let within = pos % bs;
-            let n = ((bs - within) as usize).min(buf.len() - done);
-            match blocks[(pos / bs) as usize] {
-                // dynamic disks: allocated blocks are read whole (their sector bitmap only
-                // matters for differencing disks); unallocated blocks read as zeros
-                Some(data) => self.src.read_at(&mut buf[done..done + n], data + within).map_err(|e| DiskError::io(&self.path, e))?,
-                None => buf[done..done + n].fill(0),
+        match &self.map {
+            Some(m) => m.read_at(&self.src, &self.path, offset, buf),
+            None => {
+                if offset.checked_add(buf.len() as u64).is_none_or(|end| end > self.size) {
+                    return Err(DiskError::malformed(&self.path, format!("read past the end of the virtual disk (offset {offset})")));
+                }
+                self.src.read_at(buf, offset).map_err(|e| DiskError::io(&self.path, e))
             }
-            done += n;
         }
-        Ok(())
     }
 }

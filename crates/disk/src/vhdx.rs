@@ -9,6 +9,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use crate::blockmap::{BlockMap, read_bounded};
 use crate::{DiskError, DiskImage, Extent, Result};
 
 const KIB: u64 = 1024;
@@ -124,8 +125,7 @@ pub struct Vhdx<S: Source = File> {
     src: S,
     path: PathBuf,
     info: VhdxInfo,
-    /// Per payload block: file offset of its data, or `None` (reads as zeros).
-    blocks: Vec<Option<u64>>,
+    map: BlockMap,
 }
 
 impl Vhdx<File> {
@@ -148,14 +148,7 @@ impl<S: Source> Vhdx<S> {
     pub fn from_source(src: S, path: &Path) -> Result<Self> {
         let bad = |what: String| DiskError::malformed(path, what);
         let len = src.len();
-        let read = |off: u64, n: u64| -> Result<Vec<u8>> {
-            if off.checked_add(n).is_none_or(|end| end > len) {
-                return Err(DiskError::malformed(path, format!("truncated: needs {n} bytes at offset {off}, the file has {len}")));
-            }
-            let mut b = vec![0u8; n as usize];
-            src.read_at(&mut b, off).map_err(|e| DiskError::io(path, e))?;
-            Ok(b)
-        };
+        let read = |off: u64, n: u64| read_bounded(&src, path, off, n);
         if len < HEADER_SECTION {
             return Err(bad(format!("truncated: {len} bytes, smaller than the 1 MiB VHDX header section")));
         }
@@ -287,7 +280,6 @@ impl<S: Source> Vhdx<S> {
         }
         let table = read(bat_off, entries * 8)?;
         let mut blocks = Vec::with_capacity(data_blocks as usize);
-        let mut used: Vec<u64> = Vec::new();
         for i in 0..data_blocks {
             let e = le64(&table, ((i + i / chunk_ratio) * 8) as usize);
             let state = e & 7;
@@ -302,19 +294,19 @@ impl<S: Source> Vhdx<S> {
                     if off < meta_off + meta_len && meta_off < off + need || off < bat_off + bat_len && bat_off < off + need {
                         return Err(bad(format!("BAT entry for block {i} overlaps the BAT or metadata region")));
                     }
-                    used.push(off);
                     blocks.push(Some(off));
                 }
-                PARTIALLY_PRESENT => return Err(bad(format!("block {i} is marked partially present, which only differencing disks may use"))),
-                s => return Err(bad(format!("BAT entry for block {i} has the invalid state {s}"))),
+                PARTIALLY_PRESENT => {
+                    return Err(bad(format!("block {i} is marked partially present, which only differencing disks may use")));
+                }
+                s => {
+                    return Err(bad(format!("BAT entry for block {i} has the invalid state {s}")));
+                }
             }
         }
-        used.sort_unstable();
-        if used.windows(2).any(|w| w[1] < w[0] + u64::from(block_size)) {
-            return Err(bad("two BAT entries point at overlapping data".into()));
-        }
-        let info = VhdxInfo { virtual_size, block_size, logical_sector_size, physical_sector_size, header_sequence, allocated_blocks: used.len() as u64 };
-        Ok(Self { src, path: path.to_path_buf(), info, blocks })
+        let map = BlockMap::new(path, u64::from(block_size), virtual_size, blocks)?;
+        let info = VhdxInfo { virtual_size, block_size, logical_sector_size, physical_sector_size, header_sequence, allocated_blocks: map.allocated() };
+        Ok(Self { src, path: path.to_path_buf(), info, map })
     }
 
     /// What was parsed.
@@ -333,38 +325,10 @@ impl<S: Source> DiskImage for Vhdx<S> {
     }
 
     fn extents(&self) -> Vec<Extent> {
-        let bs = u64::from(self.info.block_size);
-        let mut out: Vec<Extent> = Vec::new();
-        for (i, b) in self.blocks.iter().enumerate() {
-            let offset = i as u64 * bs;
-            let len = bs.min(self.info.virtual_size - offset);
-            match (b, out.last_mut()) {
-                (Some(_), Some(Extent::Data { len: l, .. })) => *l += len,
-                (None, Some(Extent::Zero { len: l, .. })) => *l += len,
-                (Some(_), _) => out.push(Extent::Data { offset, len }),
-                (None, _) => out.push(Extent::Zero { offset, len }),
-            }
-        }
-        out
+        self.map.extents()
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        let bs = u64::from(self.info.block_size);
-        if offset.checked_add(buf.len() as u64).is_none_or(|end| end > self.info.virtual_size) {
-            return Err(DiskError::malformed(&self.path, format!("read past the end of the virtual disk (offset {offset})")));
-        }
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let block = (pos / bs) as usize;
-            let within = pos % bs;
-            let n = ((bs - within) as usize).min(buf.len() - done);
-            match self.blocks[block] {
-                Some(file_off) => self.src.read_at(&mut buf[done..done + n], file_off + within).map_err(|e| DiskError::io(&self.path, e))?,
-                None => buf[done..done + n].fill(0),
-            }
-            done += n;
-        }
-        Ok(())
+        self.map.read_at(&self.src, &self.path, offset, buf)
     }
 }

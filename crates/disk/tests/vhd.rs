@@ -1,15 +1,13 @@
 //! VHD reading checked against qemu-img (format `vpc`).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{qemu_raw, read_all, run};
 use rehydra_disk::vhd::Vhd;
-use rehydra_disk::{open, DiskImage, Extent, Format, VirtualReader};
-
-fn run(cmd: &mut Command) {
-    let o = cmd.output().expect("qemu-utils must be installed (scripts/setup.sh)");
-    assert!(o.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
-}
+use rehydra_disk::{DiskImage, Extent, Format, open};
 
 fn make_vhd(dir: &Path, subformat: &str, size: &str, writes: &[(u64, u64, u8)]) -> PathBuf {
     let p = dir.join(format!("{subformat}.vhd"));
@@ -20,18 +18,6 @@ fn make_vhd(dir: &Path, subformat: &str, size: &str, writes: &[(u64, u64, u8)]) 
     p
 }
 
-fn qemu_raw(p: &Path) -> Vec<u8> {
-    let raw = p.with_extension("raw");
-    run(Command::new("qemu-img").args(["convert", "-f", "vpc", "-O", "raw"]).arg(p).arg(&raw));
-    std::fs::read(raw).unwrap()
-}
-
-fn read_all(img: Box<dyn DiskImage>) -> Vec<u8> {
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut VirtualReader::new(img), &mut out).unwrap();
-    out
-}
-
 #[test]
 fn dynamic_vhd_matches_qemu_and_skips_unallocated_blocks() {
     let d = tempfile::tempdir().unwrap();
@@ -40,14 +26,14 @@ fn dynamic_vhd_matches_qemu_and_skips_unallocated_blocks() {
     let data: u64 = v.extents().iter().map(|e| if let Extent::Data { len, .. } = e { *len } else { 0 }).sum();
     assert!(data <= 4 * (2 << 20), "only the written 2 MiB blocks are read: {data}");
     let ours = read_all(open(&p, Format::Auto).unwrap());
-    assert!(ours == qemu_raw(&p), "virtual content differs from qemu-img's");
+    assert!(ours == qemu_raw(&p, "vpc"), "virtual content differs from qemu-img's");
 }
 
 #[test]
 fn fixed_vhd_matches_qemu() {
     let d = tempfile::tempdir().unwrap();
     let p = make_vhd(d.path(), "fixed", "8M", &[(1 << 20, 65536, 0x5a)]);
-    assert!(read_all(open(&p, Format::Auto).unwrap()) == qemu_raw(&p));
+    assert!(read_all(open(&p, Format::Auto).unwrap()) == qemu_raw(&p, "vpc"));
 }
 
 #[test]

@@ -1,15 +1,13 @@
 //! VHDX reading checked against qemu-img, the independent implementation.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{qemu_raw, read_all, run};
 use rehydra_disk::vhdx::Vhdx;
-use rehydra_disk::{open, DiskError, DiskImage, Extent, Format, VirtualReader};
-
-fn run(cmd: &mut Command) {
-    let o = cmd.output().expect("qemu-utils must be installed (scripts/setup.sh)");
-    assert!(o.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
-}
+use rehydra_disk::{DiskError, DiskImage, Extent, Format, open};
 
 /// A VHDX made by qemu-img with data written by qemu-io at several offsets.
 fn make_vhdx(dir: &Path, subformat: &str, size: &str, writes: &[(&str, &str, u8)]) -> PathBuf {
@@ -19,18 +17,6 @@ fn make_vhdx(dir: &Path, subformat: &str, size: &str, writes: &[(&str, &str, u8)
         run(Command::new("qemu-io").args(["-f", "vhdx", "-c", &format!("write -q -P {pat} {off} {len}")]).arg(&p));
     }
     p
-}
-
-fn qemu_raw(p: &Path) -> Vec<u8> {
-    let raw = p.with_extension("raw");
-    run(Command::new("qemu-img").args(["convert", "-f", "vhdx", "-O", "raw"]).arg(p).arg(&raw));
-    std::fs::read(raw).unwrap()
-}
-
-fn read_all(img: Box<dyn DiskImage>) -> Vec<u8> {
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut VirtualReader::new(img), &mut out).unwrap();
-    out
 }
 
 #[test]
@@ -44,7 +30,7 @@ fn dynamic_vhdx_matches_qemu_and_skips_unallocated_blocks() {
     let data: u64 = ext.iter().map(|e| if let Extent::Data { len, .. } = e { *len } else { 0 }).sum();
     assert_eq!(data, 3 << 20, "only the three written 1 MiB blocks are read: {ext:?}");
     let ours = read_all(open(&p, Format::Auto).unwrap());
-    assert!(ours == qemu_raw(&p), "virtual content differs from qemu-img's");
+    assert!(ours == qemu_raw(&p, "vhdx"), "virtual content differs from qemu-img's");
 }
 
 #[test]
@@ -52,7 +38,7 @@ fn fixed_vhdx_and_odd_size_match_qemu() {
     let d = tempfile::tempdir().unwrap();
     let p = make_vhdx(d.path(), "fixed", "10M", &[("1M", "64k", 0x5a), ("9961472", "512k", 0x7e)]);
     let ours = read_all(open(&p, Format::Auto).unwrap());
-    assert!(ours == qemu_raw(&p));
+    assert!(ours == qemu_raw(&p, "vhdx"));
 }
 
 fn corrupt(src: &Path, dst: &Path, f: impl FnOnce(&mut Vec<u8>)) -> PathBuf {

@@ -1,16 +1,13 @@
 //! VHDX written by us, checked by qemu-img (check and compare) and read back by us.
 
+mod common;
+
 use std::process::Command;
 
+use common::run;
+use rehydra_disk::DiskImage;
 use rehydra_disk::vhdx::Vhdx;
 use rehydra_disk::vhdx_write::VhdxWriter;
-use rehydra_disk::DiskImage;
-
-fn run(cmd: &mut Command) -> String {
-    let o = cmd.output().expect("qemu-utils must be installed (scripts/setup.sh)");
-    assert!(o.status.success(), "{cmd:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 #[test]
 fn written_vhdx_passes_qemu_img_check_and_compare() {
