@@ -29,6 +29,10 @@ pub enum Code {
     Io,
     /// Cancelled.
     Cancelled,
+    /// A plugin was refused (unsigned, untrusted, tampered, wrong contract, malformed).
+    PluginRejected,
+    /// A plugin failed, crashed or was stopped at a limit.
+    PluginFailed,
 }
 
 impl Code {
@@ -44,6 +48,8 @@ impl Code {
             Code::UnsupportedVersion => 15,
             Code::NoSpace => 16,
             Code::Cancelled => 130,
+            Code::PluginRejected => 17,
+            Code::PluginFailed => 18,
             Code::Io => 1,
         }
     }

@@ -9,6 +9,7 @@ mod diff;
 mod dto;
 mod error;
 mod location;
+pub mod plugins;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -96,6 +96,25 @@ pub struct JobRun {
     pub bytes: i64,
 }
 
+/// One plugin audit-log entry.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct AuditRow {
+    /// RFC 3339 time (UTC).
+    pub time: String,
+    /// Plugin id.
+    pub plugin_id: String,
+    /// Verb.
+    pub verb: String,
+    /// Capability.
+    pub capability: String,
+    /// Path, host or command.
+    pub target: String,
+    /// Allowed or denied.
+    pub allowed: bool,
+    /// Detail.
+    pub detail: String,
+}
+
 /// An open catalog.
 #[derive(Clone)]
 pub struct Catalog {
@@ -253,6 +272,123 @@ impl Catalog {
                 message: r.get("message"),
                 restore_point_id: r.get("restore_point_id"),
                 bytes: r.get("bytes"),
+            })
+            .collect())
+    }
+
+    /// Grants of `plugin` (`kind[:scope]` strings), sorted.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn grants(&self, plugin: &str) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT grant_spec FROM plugin_grants WHERE plugin_id = ?1 ORDER BY grant_spec").bind(plugin).fetch_all(&self.pool).await.map_err(self.db())?;
+        Ok(rows.iter().map(|r| r.get("grant_spec")).collect())
+    }
+
+    /// Add a grant (idempotent).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn grant(&self, plugin: &str, spec: &str) -> Result<()> {
+        sqlx::query("INSERT OR IGNORE INTO plugin_grants (plugin_id, grant_spec, granted_at) VALUES (?1, ?2, ?3)")
+            .bind(plugin)
+            .bind(spec)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Remove a grant, or all grants of `plugin` when `spec` is `None`; returns how many.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn revoke(&self, plugin: &str, spec: Option<&str>) -> Result<u64> {
+        let r = match spec {
+            Some(s) => sqlx::query("DELETE FROM plugin_grants WHERE plugin_id = ?1 AND grant_spec = ?2").bind(plugin).bind(s).execute(&self.pool).await,
+            None => sqlx::query("DELETE FROM plugin_grants WHERE plugin_id = ?1").bind(plugin).execute(&self.pool).await,
+        };
+        Ok(r.map_err(self.db())?.rows_affected())
+    }
+
+    /// Trusted publisher keys as (publisher, key).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn trusted(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT publisher, key FROM trusted_publishers ORDER BY publisher, key").fetch_all(&self.pool).await.map_err(self.db())?;
+        Ok(rows.iter().map(|r| (r.get("publisher"), r.get("key"))).collect())
+    }
+
+    /// Trust `key` for `publisher` (idempotent).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn trust(&self, publisher: &str, key: &str) -> Result<()> {
+        sqlx::query("INSERT OR IGNORE INTO trusted_publishers (publisher, key, added_at) VALUES (?1, ?2, ?3)")
+            .bind(publisher)
+            .bind(key)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Stop trusting `key` of `publisher`; returns how many entries went.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn untrust(&self, publisher: &str, key: &str) -> Result<u64> {
+        let r = sqlx::query("DELETE FROM trusted_publishers WHERE publisher = ?1 AND key = ?2").bind(publisher).bind(key).execute(&self.pool).await.map_err(self.db())?;
+        Ok(r.rows_affected())
+    }
+
+    /// Append audit entries.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit(&self, entries: &[AuditRow]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(self.db())?;
+        for e in entries {
+            sqlx::query("INSERT INTO plugin_audit (time, plugin_id, verb, capability, target, allowed, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+                .bind(&e.time)
+                .bind(&e.plugin_id)
+                .bind(&e.verb)
+                .bind(&e.capability)
+                .bind(&e.target)
+                .bind(e.allowed)
+                .bind(&e.detail)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db())?;
+        }
+        tx.commit().await.map_err(self.db())?;
+        Ok(())
+    }
+
+    /// The newest audit entries, optionally of one plugin.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn audit_log(&self, plugin: Option<&str>, limit: i64) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query("SELECT * FROM plugin_audit WHERE ?1 IS NULL OR plugin_id = ?1 ORDER BY id DESC LIMIT ?2")
+            .bind(plugin)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| AuditRow {
+                time: r.get("time"),
+                plugin_id: r.get("plugin_id"),
+                verb: r.get("verb"),
+                capability: r.get("capability"),
+                target: r.get("target"),
+                allowed: r.get("allowed"),
+                detail: r.get("detail"),
             })
             .collect())
     }

@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand};
 /// Exit codes: 0 success; 1 failure; 2 bad input; 3 backup made but some files could not
 /// be read; 10 not a repository; 11 wrong password; 12 locked; 13 restore target exists;
 /// 14 damaged data (or check found errors); 15 repository format too new; 16 no space;
-/// 130 cancelled.
+/// 17 plugin refused (unsigned, untrusted, tampered, wrong contract); 18 plugin failed or
+/// was stopped at a limit; 130 cancelled.
 #[derive(Parser, Debug)]
 #[command(name = "rehydra", version, about, long_about)]
 pub struct Cli {
@@ -40,6 +41,12 @@ pub struct Cli {
     /// Do not record anything in the catalog.
     #[arg(long, global = true)]
     pub no_catalog: bool,
+    /// Extra plugin folders, searched before the user's and the system's.
+    #[arg(long = "plugin-dir", env = "REHYDRA_PLUGIN_PATH", global = true, value_delimiter = ':')]
+    pub plugin_dirs: Vec<PathBuf>,
+    /// Developer mode: load unsigned plugins and untrusted publishers (never tampered files).
+    #[arg(long = "dev", env = "REHYDRA_PLUGIN_DEV", global = true)]
+    pub developer_mode: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -77,6 +84,146 @@ pub enum Command {
     /// The local catalog (a cache of restore points and job history).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Workload plugins: install, trust, grant capabilities, run their verbs.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+}
+
+/// `plugins`.
+#[derive(Subcommand, Debug)]
+pub enum PluginsCommand {
+    /// Installed plugins (and why any cannot load).
+    List,
+    /// A plugin's manifest, requested capabilities with reasons, and grants.
+    Info {
+        /// Plugin id.
+        id: String,
+    },
+    /// Verify a plugin file (signature, publisher, contract) and install it for this user.
+    Install {
+        /// The `.wasm` file.
+        file: PathBuf,
+        /// Replace an installed plugin with the same id (upgrade).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Grant capabilities: engine, files:<folder>, files-write:<folder>, http:<host>, command:<program>[@<target>].
+    Grant {
+        /// Plugin id.
+        id: String,
+        /// Grants.
+        #[arg(required = true)]
+        grants: Vec<String>,
+    },
+    /// Revoke grants (all of the plugin's when none are given).
+    Revoke {
+        /// Plugin id.
+        id: String,
+        /// Grants.
+        grants: Vec<String>,
+    },
+    /// Trust a publisher's signing key (ed25519 public key, 64 hex digits).
+    Trust {
+        /// Publisher name as in plugin manifests.
+        publisher: String,
+        /// Public key.
+        key: String,
+    },
+    /// Stop trusting a publisher's key.
+    Untrust {
+        /// Publisher.
+        publisher: String,
+        /// Public key.
+        key: String,
+    },
+    /// Trusted publisher keys.
+    Trusted,
+    /// Capability decisions: denials and sensitive uses.
+    Audit {
+        /// Only this plugin.
+        #[arg(long)]
+        plugin: Option<String>,
+        /// How many (newest first).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// Create a signing key for publishing plugins (prints its public key).
+    Keygen {
+        /// Key file to create (never overwritten).
+        file: PathBuf,
+    },
+    /// Embed a manifest into a component and sign it: the file you ship.
+    Pack {
+        /// Component built for wasm32-wasip2.
+        component: PathBuf,
+        /// Manifest (TOML).
+        #[arg(long)]
+        manifest: PathBuf,
+        /// Signing key file (omit for an unsigned developer build).
+        #[arg(long)]
+        key: Option<PathBuf>,
+        /// Output file.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+    /// Run a verb of a plugin.
+    Run {
+        /// Plugin id.
+        id: String,
+        /// The verb.
+        #[command(subcommand)]
+        verb: VerbCommand,
+    },
+}
+
+/// Plugin verbs.
+#[derive(Subcommand, Debug)]
+pub enum VerbCommand {
+    /// Who the plugin is.
+    Describe,
+    /// Inventory: the assets the plugin finds.
+    Discover {
+        /// Settings as name=value (e.g. root=/srv).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        settings: Vec<String>,
+    },
+    /// Discover, then assess risks of what was found.
+    Assess {
+        /// Settings as name=value.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        settings: Vec<String>,
+    },
+    /// Back up one asset into the repository (-r).
+    Backup {
+        /// Asset id (as discover reports it).
+        #[arg(long)]
+        asset: String,
+        /// Options as name=value.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        options: Vec<String>,
+        /// Tags.
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+    },
+    /// Plan, check, then restore a restore point the plugin made.
+    Restore {
+        /// Restore point (id prefix or `latest`).
+        snapshot: String,
+        /// Target (a folder for file-like workloads).
+        #[arg(long)]
+        target: String,
+        /// Options as name=value (overwrite=true …).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        options: Vec<String>,
+        /// Only compute and check the plan.
+        #[arg(long)]
+        plan_only: bool,
+    },
+    /// Prove a restore point can come back (read-only).
+    Verify {
+        /// Restore point (id prefix or `latest`).
+        snapshot: String,
+    },
 }
 
 /// `init`.

@@ -10,7 +10,7 @@ use crate::args::{CatalogCommand, Cli, Command, FilterArgs, KeyCommand};
 use crate::output::{bytes, json, Bar};
 use crate::password;
 
-fn context(cli: &Cli) -> Context {
+pub(crate) fn context(cli: &Cli) -> Context {
     let d = Context::user_default();
     Context {
         catalog: if cli.no_catalog { None } else { cli.catalog.clone().or(d.catalog) },
@@ -18,14 +18,14 @@ fn context(cli: &Cli) -> Context {
     }
 }
 
-fn open(cli: &Cli) -> Result<Session> {
+pub(crate) fn open(cli: &Cli) -> Result<Session> {
     // check the location before asking for a password
     api::backend_for(&cli.repo)?;
     let pw = password::current(cli.password_file.as_deref())?;
     Ok(api::open(&context(cli), &cli.repo, &pw)?)
 }
 
-fn cancel_on_ctrl_c() -> std::sync::Arc<Cancel> {
+pub(crate) fn cancel_on_ctrl_c() -> std::sync::Arc<Cancel> {
     let c = std::sync::Arc::new(Cancel::default());
     let c2 = c.clone();
     let _ = ctrlc::set_handler(move || c2.cancel());
@@ -265,6 +265,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Catalog(c) => catalog(&cli, c),
+        Command::Plugins(c) => crate::plugins::run(&cli, c),
     }
 }
 

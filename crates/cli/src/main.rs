@@ -4,6 +4,7 @@ mod args;
 mod commands;
 mod output;
 mod password;
+mod plugins;
 
 use clap::Parser;
 

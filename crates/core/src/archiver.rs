@@ -31,8 +31,19 @@ pub enum Source {
         /// Format (auto-detected by default).
         format: rehydra_disk::Format,
     },
-    /// Any reader as a named stream (stdin).
+    /// Any reader as a named stream (stdin, a spooled plugin stream).
     Reader(Box<dyn Read + Send>),
+    /// `length` bytes of a file from `offset`, as a stream.
+    Range {
+        /// File.
+        path: PathBuf,
+        /// Start.
+        offset: u64,
+        /// Length.
+        length: u64,
+    },
+    /// A small metadata document (kept out of full restores).
+    Document(Vec<u8>),
 }
 
 /// One source and the item name it is stored under.
@@ -98,6 +109,10 @@ struct Run<'a, 'p> {
     lock: Lock,
     /// Unallocated disk extents recorded as holes without reading them.
     hole_bytes: u64,
+    /// Items stored so far.
+    items: Vec<Item>,
+    /// Time of the restore point.
+    time: chrono::DateTime<chrono::Utc>,
 }
 
 impl Run<'_, '_> {
@@ -297,30 +312,83 @@ fn node_from_metadata(rel: &str, md: &fs::Metadata) -> Node {
     Node { path: rel.to_string(), path_hex: None, kind: NodeKind::File, mode, mtime_ns, size: md.len(), target: None }
 }
 
+/// What one added item stored.
+#[derive(Debug, Clone)]
+pub struct ItemReport {
+    /// Item name.
+    pub name: String,
+    /// Kind.
+    pub kind: ItemKind,
+    /// Logical bytes.
+    pub size: u64,
+    /// Bytes new to the repository (plaintext).
+    pub new_bytes: u64,
+}
+
+/// Receives items of a restore point being written (see [`backup_with`]).
+pub trait ItemSink {
+    /// Store one item now.
+    ///
+    /// # Errors
+    /// Duplicate name, unreadable source, storage failure, cancelled.
+    fn add(&mut self, item: SourceItem) -> Result<ItemReport>;
+}
+
+/// How the caller of [`backup_with`] ends the session.
+#[derive(Debug, Clone, Default)]
+pub struct Finish {
+    /// Consistency reached, overriding [`BackupOptions::consistency`].
+    pub consistency: Option<String>,
+    /// Warnings to report with the result.
+    pub warnings: Vec<String>,
+}
+
 /// Back up `items` into `repo` as one restore point.
 ///
 /// # Errors
 /// A source cannot be opened, storage fails, or the run was cancelled. Nothing is
 /// committed unless the whole backup succeeds; packs already stored are removed by prune.
 pub fn backup(repo: &Repository, items: Vec<SourceItem>, opts: &BackupOptions, progress: &dyn Progress, cancel: &Cancel) -> Result<BackupResult> {
-    let started = Instant::now();
-    let time = chrono::Utc::now();
     if items.is_empty() {
         return Err(Error::new(ErrorKind::InvalidInput, "nothing to back up: give at least one path, --stdin, or --disk"));
     }
-    // presence first, then the index: prune relies on this order
-    let lock = Lock::backup(repo.backend().clone())?;
-    let (index, _bad) = repo.load_index()?;
-    let parent = repo.snapshots()?.0.into_iter().rev().find(|(_, s)| s.asset == opts.asset && s.workload == opts.workload).map(|(id, _)| id);
     let mut total = 0u64;
     for it in &items {
         match &it.source {
             Source::Path(p) | Source::File(p) => total += dir_size(p),
             Source::Disk { path, format } => total += rehydra_disk::open(path, *format).map(|i| i.virtual_size()).unwrap_or(0),
-            Source::Reader(_) => {}
+            Source::Range { length, .. } => total += length,
+            Source::Reader(_) | Source::Document(_) => {}
         }
     }
     progress.start("backup", total);
+    backup_with(repo, opts, progress, cancel, |sink| {
+        for it in items {
+            sink.add(it)?;
+        }
+        Ok(Finish::default())
+    })
+}
+
+/// Write one restore point whose items are produced by `produce` as it goes (a plugin
+/// drives this). The manifest is saved only if `produce` succeeds and stored at least
+/// one item; otherwise nothing is committed.
+///
+/// # Errors
+/// `produce` failed, an item failed, storage failed, or nothing was stored.
+pub fn backup_with(
+    repo: &Repository,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+    produce: impl FnOnce(&mut dyn ItemSink) -> Result<Finish>,
+) -> Result<BackupResult> {
+    let started = Instant::now();
+    let time = chrono::Utc::now();
+    // presence first, then the index: prune relies on this order
+    let lock = Lock::backup(repo.backend().clone())?;
+    let (index, _bad) = repo.load_index()?;
+    let parent = repo.snapshots()?.0.into_iter().rev().find(|(_, s)| s.asset == opts.asset && s.workload == opts.workload).map(|(id, _)| id);
     let mut run = Run {
         writer: ChunkWriter::new(repo, &index),
         params: repo.config().chunker.into(),
@@ -331,34 +399,16 @@ pub fn backup(repo: &Repository, items: Vec<SourceItem>, opts: &BackupOptions, p
         warnings: Vec::new(),
         lock,
         hole_bytes: 0,
+        items: Vec::new(),
+        time,
     };
-    let mut out_items = Vec::new();
-    for it in items {
-        let tmp = tempfile::tempfile().map_err(|e| Error::io("creating a temporary content map", e))?;
-        let mut map = MapWriter::new(tmp);
-        let (kind, size) = match it.source {
-            Source::Path(p) => {
-                let before = run.summary.bytes;
-                run.walk(&p, "", &mut map)?;
-                (ItemKind::Tree, run.summary.bytes - before)
-            }
-            Source::File(p) => (ItemKind::Stream, run.stream_file(&p, false, &mut map)?),
-            Source::Disk { path, format } => (ItemKind::Disk, run.disk(&path, format, &mut map)?),
-            Source::Reader(r) => {
-                map.node(Node { path: String::new(), path_hex: None, kind: NodeKind::File, mode: 0o600, mtime_ns: time.timestamp_nanos_opt().unwrap_or(0), size: 0, target: None })
-                    .map_err(|e| Error::io("content map", e))?;
-                let n = run.feed(r, false, &mut map)?;
-                run.summary.files += 1;
-                run.summary.bytes += n;
-                (ItemKind::Stream, n)
-            }
-        };
-        let file = map.finish().map_err(|e| Error::io("content map", e))?;
-        let ids = run.store_map(file)?;
-        out_items.push(Item { name: it.name, kind, size, map: ids });
+    let finish = produce(&mut run)?;
+    if run.items.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidInput, "nothing was stored, so no restore point was written"));
     }
     progress.finish();
-    let Run { writer, mut summary, warnings, lock, hole_bytes, .. } = run;
+    let Run { writer, mut summary, mut warnings, lock, hole_bytes, items: out_items, .. } = run;
+    warnings.extend(finish.warnings);
     let (_index_files, stats) = writer.finish()?;
     summary.new_chunks = stats.new_chunks;
     summary.new_bytes = stats.new_bytes;
@@ -372,7 +422,7 @@ pub fn backup(repo: &Repository, items: Vec<SourceItem>, opts: &BackupOptions, p
         workload: opts.workload.clone(),
         asset: opts.asset.clone(),
         plugin: opts.plugin.clone(),
-        consistency: opts.consistency.clone(),
+        consistency: finish.consistency.unwrap_or_else(|| opts.consistency.clone()),
         hostname: opts.hostname.clone().unwrap_or_else(crate::lock::hostname),
         items: out_items,
         parent,
@@ -382,6 +432,53 @@ pub fn backup(repo: &Repository, items: Vec<SourceItem>, opts: &BackupOptions, p
     let id = repo.save_snapshot(&snapshot)?;
     drop(lock);
     Ok(BackupResult { id, snapshot, warnings })
+}
+
+impl ItemSink for Run<'_, '_> {
+    fn add(&mut self, it: SourceItem) -> Result<ItemReport> {
+        if it.name.is_empty() || self.items.iter().any(|i| i.name == it.name) {
+            return Err(Error::new(ErrorKind::InvalidInput, format!("item name `{}` is empty or already used in this restore point", it.name)));
+        }
+        if self.cancel.is_cancelled() {
+            return Err(Error::new(ErrorKind::Cancelled, "backup cancelled; nothing was committed (stored packs are cleaned up by prune)"));
+        }
+        let new_before = self.writer.stats().new_bytes;
+        let tmp = tempfile::tempfile().map_err(|e| Error::io("creating a temporary content map", e))?;
+        let mut map = MapWriter::new(tmp);
+        let mtime = self.time.timestamp_nanos_opt().unwrap_or(0);
+        let pushed = |run: &mut Self, r: Box<dyn Read + Send>, map: &mut MapWriter<File>| -> Result<u64> {
+            map.node(Node { path: String::new(), path_hex: None, kind: NodeKind::File, mode: 0o600, mtime_ns: mtime, size: 0, target: None })
+                .map_err(|e| Error::io("content map", e))?;
+            let n = run.feed(r, false, map)?;
+            run.summary.files += 1;
+            run.summary.bytes += n;
+            Ok(n)
+        };
+        let (kind, size) = match it.source {
+            Source::Path(p) => {
+                let before = self.summary.bytes;
+                self.walk(&p, "", &mut map)?;
+                (ItemKind::Tree, self.summary.bytes - before)
+            }
+            Source::File(p) => (ItemKind::Stream, self.stream_file(&p, false, &mut map)?),
+            Source::Disk { path, format } => (ItemKind::Disk, self.disk(&path, format, &mut map)?),
+            Source::Reader(r) => (ItemKind::Stream, pushed(self, r, &mut map)?),
+            Source::Document(d) => (ItemKind::Document, pushed(self, Box::new(std::io::Cursor::new(d)), &mut map)?),
+            Source::Range { path, offset, length } => {
+                let mut f = File::open(&path).map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
+                let len = f.metadata().map_err(|e| Error::io(format!("backup source {}", path.display()), e))?.len();
+                if offset.checked_add(length).is_none_or(|end| end > len) {
+                    return Err(Error::new(ErrorKind::InvalidInput, format!("range {offset}+{length} lies beyond the end of {} ({len} bytes)", path.display())));
+                }
+                f.seek(std::io::SeekFrom::Start(offset)).map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
+                (ItemKind::Stream, pushed(self, Box::new(f.take(length)), &mut map)?)
+            }
+        };
+        let file = map.finish().map_err(|e| Error::io("content map", e))?;
+        let ids = self.store_map(file)?;
+        self.items.push(Item { name: it.name.clone(), kind, size, map: ids });
+        Ok(ItemReport { name: it.name, kind, size, new_bytes: self.writer.stats().new_bytes - new_before })
+    }
 }
 
 fn dir_size(p: &Path) -> u64 {

@@ -1,0 +1,257 @@
+//! `rehydra plugins …`: thin calls into `rehydra_api::plugins`.
+
+use anyhow::{bail, Context as _, Result};
+use rehydra_api::plugins::{PluginSettings, Plugins, Property};
+use rehydra_plugin_host::package;
+
+use crate::args::{Cli, PluginsCommand, VerbCommand};
+use crate::commands::{cancel_on_ctrl_c, context, open};
+use crate::output::{bytes, json, Bar};
+
+fn props(kv: &[String]) -> Result<Vec<Property>> {
+    kv.iter()
+        .map(|s| {
+            let (n, v) = s.split_once('=').with_context(|| format!("`{s}` is not NAME=VALUE"))?;
+            Ok(Property { name: n.trim().to_string(), value: v.to_string() })
+        })
+        .collect()
+}
+
+fn platform(cli: &Cli) -> Result<Plugins> {
+    Ok(Plugins::new(&context(cli), PluginSettings::with_defaults(&cli.plugin_dirs, cli.developer_mode))?)
+}
+
+fn print_log(log: &[String]) {
+    for l in log {
+        eprintln!("{l}");
+    }
+}
+
+/// Run a `plugins` subcommand; returns the exit code.
+pub fn run(cli: &Cli, cmd: &PluginsCommand) -> Result<i32> {
+    match cmd {
+        PluginsCommand::Keygen { file } => {
+            let key = package::create_signing_key(file)?;
+            let public = hex::encode(key.verifying_key().as_bytes());
+            if cli.json {
+                json(&serde_json::json!({"key_file": file, "public_key": public}))?;
+            } else {
+                println!("signing key written to {} (keep it secret, keep a backup)", file.display());
+                println!("public key: {public}");
+                println!("admins trust it with: rehydra plugins trust <publisher> {public}");
+            }
+            return Ok(0);
+        }
+        PluginsCommand::Pack { component, manifest, key, output } => {
+            let wasm = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
+            let text = std::fs::read(manifest).with_context(|| format!("reading {}", manifest.display()))?;
+            let key = key.as_deref().map(package::load_signing_key).transpose()?;
+            let out = package::pack(component, &wasm, &text, key.as_ref())?;
+            let tmp = output.with_extension("tmp");
+            std::fs::write(&tmp, &out).and_then(|()| std::fs::rename(&tmp, output)).with_context(|| format!("writing {}", output.display()))?;
+            if cli.json {
+                json(&serde_json::json!({"file": output, "bytes": out.len(), "signed": key.is_some()}))?;
+            } else {
+                println!("{} written ({}, {})", output.display(), bytes(out.len() as u64), if key.is_some() { "signed" } else { "UNSIGNED: loads only in developer mode" });
+            }
+            return Ok(0);
+        }
+        _ => {}
+    }
+    let p = platform(cli)?;
+    match cmd {
+        PluginsCommand::List => {
+            let list = p.list()?;
+            if cli.json {
+                json(&list)?;
+            } else if list.is_empty() {
+                println!("no plugins installed (rehydra plugins install <file.wasm>)");
+            } else {
+                for e in &list {
+                    match &e.error {
+                        None => println!("{:<20} {:<10} {:<14} {}  {}", e.id, e.version.as_deref().unwrap_or(""), e.publisher.as_deref().unwrap_or(""), e.workloads.join(","), e.path.display()),
+                        Some(err) => println!("{:<20} NOT LOADABLE: {err}", e.id),
+                    }
+                }
+            }
+        }
+        PluginsCommand::Info { id } => {
+            let d = p.info(id)?;
+            if cli.json {
+                json(&d)?;
+            } else {
+                let m = &d.manifest;
+                println!("{} {} by {} — {}", m.id, m.version, m.publisher, m.name);
+                println!("  {}", m.description);
+                println!("  file: {}  signer: {:?}", d.entry.path.display(), d.entry.signer);
+                println!("  workloads: {}  contract: {}  limits: {} MiB, {} s per call", m.workloads.join(", "), m.contract, m.limits.memory_mib, m.limits.timeout_secs);
+                println!("  capabilities requested:");
+                for c in &d.capabilities {
+                    let granted = if c.granted.is_empty() { "NOT GRANTED".to_string() } else { format!("granted: {}", c.granted.join(", ")) };
+                    println!("    {:<12} {} — {} [{}]", c.kind, c.allows, c.reason, granted);
+                }
+            }
+        }
+        PluginsCommand::Install { file, replace } => {
+            let e = p.install(file, *replace)?;
+            if cli.json {
+                json(&e)?;
+            } else {
+                println!("installed {} {} to {}", e.id, e.version.as_deref().unwrap_or(""), e.path.display());
+                println!("it can do nothing until you grant capabilities: rehydra plugins info {}", e.id);
+            }
+        }
+        PluginsCommand::Grant { id, grants } => {
+            let g = p.grant(id, grants)?;
+            if cli.json {
+                json(&g)?;
+            } else {
+                println!("granted to {id}: {}", g.join(", "));
+            }
+        }
+        PluginsCommand::Revoke { id, grants } => {
+            let n = p.revoke(id, grants)?;
+            if cli.json {
+                json(&serde_json::json!({"revoked": n}))?;
+            } else {
+                println!("{n} grant(s) revoked from {id}");
+            }
+        }
+        PluginsCommand::Trust { publisher, key } => {
+            p.trust(publisher, key)?;
+            if !cli.json {
+                println!("plugins signed by {publisher} with {key} now load");
+            }
+        }
+        PluginsCommand::Untrust { publisher, key } => {
+            if !p.untrust(publisher, key)? {
+                bail!("{publisher} {key} was not trusted");
+            }
+        }
+        PluginsCommand::Trusted => {
+            let t = p.trusted_keys()?;
+            if cli.json {
+                json(&t)?;
+            } else {
+                for k in t {
+                    println!("{:<20} {}", k.publisher, k.key);
+                }
+            }
+        }
+        PluginsCommand::Audit { plugin, limit } => {
+            let rows = p.audit_log(plugin.as_deref(), *limit)?;
+            if cli.json {
+                json(&rows)?;
+            } else {
+                for r in rows {
+                    println!("{} {:<16} {:<10} {:<8} {} {} — {}", r.time, r.plugin_id, r.verb, if r.allowed { "allowed" } else { "DENIED" }, r.capability, r.target, r.detail);
+                }
+            }
+        }
+        PluginsCommand::Run { id, verb } => return run_verb(cli, &p, id, verb),
+        PluginsCommand::Keygen { .. } | PluginsCommand::Pack { .. } => {}
+    }
+    Ok(0)
+}
+
+fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32> {
+    match verb {
+        VerbCommand::Describe => {
+            let i = p.describe(id)?;
+            if cli.json {
+                json(&i)?;
+            } else {
+                println!("{} {} — {} (workloads: {})", i.id, i.version, i.description, i.workloads.join(", "));
+            }
+        }
+        VerbCommand::Discover { settings } => {
+            let (assets, log) = p.discover(id, &props(settings)?)?;
+            print_log(&log);
+            if cli.json {
+                json(&assets)?;
+            } else {
+                for a in assets {
+                    println!("{:<10} {:<40} {}{}", a.kind, a.id, a.name, if a.flags.is_empty() { String::new() } else { format!(" [{}]", a.flags.join(",")) });
+                }
+            }
+        }
+        VerbCommand::Assess { settings } => {
+            let (findings, log) = p.assess(id, &props(settings)?)?;
+            print_log(&log);
+            if cli.json {
+                json(&findings)?;
+            } else if findings.is_empty() {
+                println!("no findings");
+            } else {
+                for f in findings {
+                    println!("[{}] {} ({}): {}\n    {}\n    → {}", f.severity, f.title, f.rule, f.asset.unwrap_or_default(), f.detail, f.recommendation);
+                }
+            }
+        }
+        VerbCommand::Backup { asset, options, tags } => {
+            let s = open(cli)?;
+            let bar = Bar::new(cli.quiet, cli.json);
+            let cancel = cancel_on_ctrl_c();
+            let out = p.backup(&s, id, asset, &props(options)?, tags, &bar, &cancel)?;
+            print_log(&out.log);
+            if cli.json {
+                json(&out)?;
+            } else {
+                for w in &out.warnings {
+                    eprintln!("warning: {w}");
+                }
+                let sn = &out.snapshot;
+                println!("restore point {} saved by {id}: {} items, {} read, {} new, consistency {}, {:.1} s", sn.short_id, sn.items.len(), bytes(sn.bytes), bytes(sn.new_bytes), sn.consistency, sn.seconds);
+            }
+            return Ok(if out.warnings.is_empty() { 0 } else { 3 });
+        }
+        VerbCommand::Restore { snapshot, target, options, plan_only } => {
+            let s = open(cli)?;
+            let bar = Bar::new(cli.quiet, cli.json);
+            let cancel = cancel_on_ctrl_c();
+            check_owner(&s, id, snapshot)?;
+            let out = p.restore(&s, snapshot, target, &props(options)?, !plan_only, &bar, &cancel)?;
+            print_log(&out.log);
+            if cli.json {
+                json(&out)?;
+            } else {
+                println!("plan:");
+                for st in &out.plan.steps {
+                    println!("  {}: {} — {}", st.id, st.title, st.detail);
+                }
+                for w in &out.plan.warnings {
+                    println!("  warning: {w}");
+                }
+                match &out.report {
+                    Some(r) => println!("restored {} to {target}", bytes(r.bytes)),
+                    None => println!("plan only: nothing was touched"),
+                }
+            }
+        }
+        VerbCommand::Verify { snapshot } => {
+            let s = open(cli)?;
+            check_owner(&s, id, snapshot)?;
+            let (r, log) = p.verify(&s, snapshot)?;
+            print_log(&log);
+            if cli.json {
+                json(&r)?;
+            } else {
+                println!("{}", if r.ok { "verified: the restore point can come back" } else { "VERIFICATION FAILED" });
+                for f in &r.findings {
+                    println!("  [{}] {}: {}", f.severity, f.title, f.detail);
+                }
+            }
+            return Ok(if r.ok { 0 } else { 14 });
+        }
+    }
+    Ok(0)
+}
+
+/// Restore and verify go to the plugin that made the restore point; say so if another was named.
+fn check_owner(s: &rehydra_api::Session, id: &str, spec: &str) -> Result<()> {
+    let (_, snap) = s.resolve(spec, &rehydra_api::SnapshotFilter::default())?;
+    if snap.plugin.id != id {
+        bail!(rehydra_api::ApiError::new(rehydra_api::Code::InvalidInput, format!("restore point {spec} was made by `{}`, not `{id}`", snap.plugin.id)));
+    }
+    Ok(())
+}

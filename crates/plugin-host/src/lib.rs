@@ -1,0 +1,190 @@
+//! The plugin host: loads workload plugins (WebAssembly components built against
+//! `plugin-sdk/wit`) and calls their verbs under capability grants and limits.
+//!
+//! - A plugin file is one component with its manifest embedded and an ed25519 signature
+//!   over everything ([`package`]); unsigned plugins load only in developer mode, signed
+//!   ones only if the admin trusts the publisher's key.
+//! - Capabilities are denied by default; [`Grants`] decides every call, a denial is an
+//!   error for the plugin and an [`AuditEvent`] for the admin.
+//! - Each call gets a fresh instance with a memory limit, a time limit on the plugin's
+//!   own code (epoch interruption; time in the engine does not count) and a slot in a
+//!   bounded pool. Traps, endless loops and memory bombs end that call with a
+//!   [`PluginError`]; the host carries on.
+//! - Bulk data never enters the plugin: the engine capability hands paths to an
+//!   [`EngineCapability`] supplied by the caller, which moves the bytes natively.
+//! - Compiled components are cached on disk, keyed by the file's hash and the engine's
+//!   compatibility hash.
+//!
+//! This crate knows nothing about repositories or the catalog: callers pass grants,
+//! trusted keys and an engine in, and take DTOs and audit events out.
+
+mod bindings;
+mod cache;
+mod dto;
+mod error;
+mod manifest;
+pub mod package;
+mod policy;
+mod runtime;
+mod state;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+pub use dto::*;
+pub use error::{PluginError, Result};
+pub use manifest::{CapabilityRequest, Limits, Manifest, CONTRACT_VERSION};
+pub use policy::{parse_public_key, CapabilityKind, Grant, Grants, TrustedKey};
+pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
+
+/// Disk image formats the engine reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskFormat {
+    /// Detect.
+    Auto,
+    /// Raw.
+    Raw,
+    /// VHDX.
+    Vhdx,
+    /// VHD.
+    Vhd,
+}
+
+/// What a plugin asked the engine to store; paths are already checked and resolved.
+#[derive(Debug)]
+pub enum Ingest {
+    /// A folder tree (or a file with its metadata).
+    Tree(PathBuf),
+    /// One file as a stream.
+    File(PathBuf),
+    /// A byte range of a file.
+    Range {
+        /// File.
+        path: PathBuf,
+        /// Start.
+        offset: u64,
+        /// Length.
+        length: u64,
+    },
+    /// A disk image.
+    Disk {
+        /// Image file.
+        path: PathBuf,
+        /// Format.
+        format: DiskFormat,
+    },
+    /// A small document pushed by the plugin.
+    Document(Vec<u8>),
+    /// A pushed stream, spooled to a temporary file (positioned at its start).
+    Spooled(File),
+}
+
+/// The engine behind the `engine` capability, supplied per call by the caller.
+pub trait EngineCapability: Send {
+    /// Store `source` as item `item` of the restore point being written.
+    ///
+    /// # Errors
+    /// No backup in progress, unreadable source, storage failure.
+    fn ingest(&mut self, item: &str, source: Ingest) -> Result<ItemSummary, HostError>;
+    /// Items of the restore point in hand.
+    ///
+    /// # Errors
+    /// No restore point in hand.
+    fn items(&mut self) -> Result<Vec<ItemInfo>, HostError>;
+    /// Contents of a small item (document or stream), at most `max` bytes.
+    ///
+    /// # Errors
+    /// Unknown item, too large, corrupt data.
+    fn read_item(&mut self, item: &str, max: u64) -> Result<Vec<u8>, HostError>;
+    /// Restore `item` to `target` (already checked against the write grants).
+    ///
+    /// # Errors
+    /// Target exists without overwrite, corrupt data.
+    fn restore_item(&mut self, item: &str, target: &Path, overwrite: bool) -> Result<u64, HostError>;
+}
+
+/// Supplies authentication for hosts; plugins never see what it returns.
+pub trait Credentials: Send + Sync {
+    /// Value of the `Authorization` header for `host`, if any.
+    fn authorization(&self, host: &str) -> Option<String>;
+}
+
+/// No credentials.
+pub struct NoCredentials;
+impl Credentials for NoCredentials {
+    fn authorization(&self, _host: &str) -> Option<String> {
+        None
+    }
+}
+
+/// Log levels of plugin messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    /// Trace.
+    Trace,
+    /// Debug.
+    Debug,
+    /// Info.
+    Info,
+    /// Warning.
+    Warn,
+    /// Error.
+    Error,
+}
+
+/// One audit-log entry: a capability use that was denied, or a sensitive one allowed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct AuditEvent {
+    /// RFC 3339 time (UTC).
+    pub time: String,
+    /// Plugin id.
+    pub plugin: String,
+    /// Verb being run.
+    pub verb: String,
+    /// Capability kind.
+    pub capability: String,
+    /// Path, host or command.
+    pub target: String,
+    /// Allowed or denied.
+    pub allowed: bool,
+    /// Reason or detail.
+    pub detail: String,
+}
+
+/// Receives what plugins report while they run. All methods default to doing nothing.
+pub trait Events: Send + Sync {
+    /// A log line from the plugin.
+    fn log(&self, _plugin: &str, _level: LogLevel, _message: &str) {}
+    /// Progress of the current verb.
+    fn progress(&self, _plugin: &str, _done: u64, _total: u64, _message: &str) {}
+    /// A capability decision worth auditing.
+    fn audit(&self, _event: &AuditEvent) {}
+}
+
+/// Ignores everything.
+pub struct NoEvents;
+impl Events for NoEvents {}
+
+/// Everything one call runs with.
+pub struct Invocation {
+    /// What the admin granted this plugin.
+    pub grants: Grants,
+    /// The engine (for backup, restore, verify).
+    pub engine: Option<Box<dyn EngineCapability>>,
+    /// Authentication for granted hosts.
+    pub credentials: Arc<dyn Credentials>,
+    /// Log, progress and audit sink.
+    pub events: Arc<dyn Events>,
+    /// Set to ask the plugin to stop.
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Invocation {
+    /// An invocation with `grants` and nothing else.
+    pub fn new(grants: Grants) -> Self {
+        Self { grants, engine: None, credentials: Arc::new(NoCredentials), events: Arc::new(NoEvents), cancel: Arc::new(AtomicBool::new(false)) }
+    }
+}

@@ -1,0 +1,257 @@
+//! Capabilities, grants and trusted publishers: the data the admin controls.
+//!
+//! Everything is denied by default. A grant is `kind[:scope]`:
+//!
+//! | grant | allows |
+//! |---|---|
+//! | `engine` | storing into / reading from the repository of the current job |
+//! | `files:/srv/data` | reading under `/srv/data` (symlinks resolved first) |
+//! | `files-write:/restore` | writing under `/restore` |
+//! | `http:management.azure.com` | requests to that host (`*.vault.azure.net` for subdomains) |
+//! | `command:qemu-img` | running `qemu-img` on this machine (`command:pwsh@hv01` for a target) |
+
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::PluginError;
+
+/// A kind of capability.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum CapabilityKind {
+    /// The backup engine.
+    Engine,
+    /// Read files under roots.
+    Files,
+    /// Write files under roots.
+    FilesWrite,
+    /// HTTP(S) to hosts.
+    Http,
+    /// Commands / PowerShell on targets.
+    Command,
+}
+
+impl CapabilityKind {
+    /// Name as written in grants and manifests.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Engine => "engine",
+            Self::Files => "files",
+            Self::FilesWrite => "files-write",
+            Self::Http => "http",
+            Self::Command => "command",
+        }
+    }
+
+    /// What it lets a plugin do, for the consent screen.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::Engine => "store data in and read data from the repository of the job",
+            Self::Files => "read files and folders",
+            Self::FilesWrite => "create and replace files and folders",
+            Self::Http => "send web requests (the host adds your credentials)",
+            Self::Command => "run programs or PowerShell",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Engine, Self::Files, Self::FilesWrite, Self::Http, Self::Command].into_iter().find(|k| k.name() == s)
+    }
+}
+
+/// One capability granted to a plugin.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Grant {
+    /// Kind.
+    pub kind: CapabilityKind,
+    /// Scope: a root folder, a host name, `program[@target]`; empty for `engine`.
+    pub scope: String,
+}
+
+impl Grant {
+    /// Parse `kind[:scope]`, normalising the scope (folders must be absolute).
+    ///
+    /// # Errors
+    /// Unknown kind, missing or malformed scope.
+    pub fn parse(spec: &str) -> Result<Self, PluginError> {
+        let (kind, scope) = spec.split_once(':').map_or((spec, ""), |(k, s)| (k, s));
+        let kind = CapabilityKind::parse(kind).ok_or_else(|| {
+            PluginError::Invalid(format!("unknown capability `{kind}` in `{spec}`; use engine, files:<folder>, files-write:<folder>, http:<host>, command:<program>[@<target>]"))
+        })?;
+        let scope = match kind {
+            CapabilityKind::Engine if scope.is_empty() => String::new(),
+            CapabilityKind::Engine => return Err(PluginError::Invalid("`engine` takes no scope".into())),
+            _ if scope.is_empty() => return Err(PluginError::Invalid(format!("`{}` needs a scope, e.g. {}", kind.name(), example(kind)))),
+            CapabilityKind::Files | CapabilityKind::FilesWrite => {
+                let p = Path::new(scope);
+                if !p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
+                    return Err(PluginError::Invalid(format!("folder `{scope}` must be an absolute path without `..`")));
+                }
+                // canonical when it exists, so symlinked roots compare like the paths checked against them
+                std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).to_string_lossy().into_owned()
+            }
+            CapabilityKind::Http => {
+                let h = scope.to_ascii_lowercase();
+                let bare = h.strip_prefix("*.").unwrap_or(&h);
+                if bare.is_empty() || !bare.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b':') {
+                    return Err(PluginError::Invalid(format!("`{scope}` is not a host name (e.g. management.azure.com, *.vault.azure.net, 127.0.0.1:8080)")));
+                }
+                h
+            }
+            CapabilityKind::Command => {
+                let (prog, target) = scope.split_once('@').unwrap_or((scope, "local"));
+                if prog.is_empty() || prog.contains('/') || prog.contains('\\') || target.is_empty() {
+                    return Err(PluginError::Invalid(format!("`{scope}` must be a program name (no path) with an optional @target")));
+                }
+                format!("{prog}@{target}")
+            }
+        };
+        Ok(Self { kind, scope })
+    }
+
+    /// `kind:scope` as the admin writes it.
+    pub fn spec(&self) -> String {
+        if self.scope.is_empty() { self.kind.name().to_string() } else { format!("{}:{}", self.kind.name(), self.scope) }
+    }
+}
+
+fn example(kind: CapabilityKind) -> &'static str {
+    match kind {
+        CapabilityKind::Files => "files:/srv/data",
+        CapabilityKind::FilesWrite => "files-write:/srv/restore",
+        CapabilityKind::Http => "http:management.azure.com",
+        CapabilityKind::Command => "command:qemu-img",
+        CapabilityKind::Engine => "engine",
+    }
+}
+
+/// The grants of one plugin, with the checks the capability calls use.
+#[derive(Debug, Clone, Default)]
+pub struct Grants(pub Vec<Grant>);
+
+impl Grants {
+    /// True if `kind` is granted at all.
+    pub fn has(&self, kind: CapabilityKind) -> bool {
+        self.0.iter().any(|g| g.kind == kind)
+    }
+
+    /// The resolved path if `path` lies under a granted root of `kind`.
+    ///
+    /// Symlinks are resolved (for a path that does not exist yet, its nearest existing
+    /// ancestor), so a link inside a root cannot lead outside it.
+    pub fn path(&self, kind: CapabilityKind, path: &str) -> Result<PathBuf, String> {
+        let p = Path::new(path);
+        if !p.is_absolute() {
+            return Err(format!("`{path}` is not an absolute path"));
+        }
+        let resolved = resolve(p).ok_or_else(|| format!("`{path}` cannot be resolved"))?;
+        // a write grant includes reading (and checking) what is under it
+        let counts = |g: &&Grant| g.kind == kind || (kind == CapabilityKind::Files && g.kind == CapabilityKind::FilesWrite);
+        let ok = self.0.iter().filter(counts).any(|g| resolved.starts_with(Path::new(&g.scope)));
+        if ok {
+            Ok(resolved)
+        } else {
+            Err(format!("`{path}` is outside the folders granted for `{}` (grant with: rehydra plugins grant <plugin> {}:<folder>)", kind.name(), kind.name()))
+        }
+    }
+
+    /// True if requests to `host` (optionally with `:port`) are granted.
+    pub fn host(&self, host: &str, port: Option<u16>) -> bool {
+        let host = host.to_ascii_lowercase();
+        let with_port = port.map(|p| format!("{host}:{p}"));
+        self.0.iter().filter(|g| g.kind == CapabilityKind::Http).any(|g| {
+            g.scope == host
+                || with_port.as_deref() == Some(g.scope.as_str())
+                || g.scope.strip_prefix("*.").is_some_and(|d| host.ends_with(&format!(".{d}")))
+        })
+    }
+
+    /// True if `program` on `target` is granted.
+    pub fn command(&self, program: &str, target: &str) -> bool {
+        let want = format!("{program}@{target}");
+        self.0.iter().any(|g| g.kind == CapabilityKind::Command && g.scope == want)
+    }
+}
+
+/// Canonical form of `p`; for a path that does not exist, the canonical nearest existing
+/// ancestor joined with the rest (which may not contain `..`).
+fn resolve(p: &Path) -> Option<PathBuf> {
+    if let Ok(c) = std::fs::canonicalize(p) {
+        return Some(c);
+    }
+    let mut rest = Vec::new();
+    let mut cur = p;
+    loop {
+        let name = cur.file_name()?;
+        rest.push(name.to_owned());
+        cur = cur.parent()?;
+        if let Ok(c) = std::fs::canonicalize(cur) {
+            if rest.iter().any(|n| n == "..") || p.components().any(|c| matches!(c, Component::ParentDir)) {
+                return None;
+            }
+            let mut out = c;
+            for n in rest.iter().rev() {
+                out.push(n);
+            }
+            return Some(out);
+        }
+    }
+}
+
+/// A publisher key the admin trusts.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TrustedKey {
+    /// Publisher name (as in plugin manifests).
+    pub publisher: String,
+    /// ed25519 public key, hex.
+    pub key: String,
+}
+
+/// Parse a 32-byte ed25519 public key in hex.
+///
+/// # Errors
+/// Not 64 hex digits or not a valid point.
+pub fn parse_public_key(hex_key: &str) -> Result<ed25519_dalek::VerifyingKey, PluginError> {
+    let bytes: [u8; 32] = hex::decode(hex_key.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| PluginError::Invalid(format!("`{hex_key}` is not an ed25519 public key (64 hex digits)")))?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| PluginError::Invalid(format!("`{hex_key}` is not a valid ed25519 public key")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grants_parse_and_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(root.join("in")).unwrap();
+        std::fs::create_dir(root.join("out")).unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(root.join("out"), root.join("in/escape")).unwrap();
+        let g = Grants(vec![
+            Grant::parse(&format!("files:{}", root.join("in").display())).unwrap(),
+            Grant::parse("http:*.vault.azure.net").unwrap(),
+            Grant::parse("command:qemu-img").unwrap(),
+        ]);
+        assert!(g.path(CapabilityKind::Files, root.join("in/new/file").to_str().unwrap()).is_ok());
+        assert!(g.path(CapabilityKind::Files, root.join("out").to_str().unwrap()).is_err());
+        assert!(g.path(CapabilityKind::Files, root.join("in/../out").to_str().unwrap()).is_err());
+        #[cfg(unix)]
+        assert!(g.path(CapabilityKind::Files, root.join("in/escape/x").to_str().unwrap()).is_err());
+        assert!(g.path(CapabilityKind::FilesWrite, root.join("in").to_str().unwrap()).is_err());
+        let w = Grants(vec![Grant::parse(&format!("files-write:{}", root.join("out").display())).unwrap()]);
+        assert!(w.path(CapabilityKind::Files, root.join("out/x").to_str().unwrap()).is_ok(), "write implies read");
+        assert!(g.host("kv1.vault.azure.net", None));
+        assert!(!g.host("vault.azure.net.evil.com", None));
+        assert!(g.command("qemu-img", "local"));
+        assert!(!g.command("qemu-img", "hv01"));
+        assert!(Grant::parse("files:relative").is_err());
+        assert!(Grant::parse("root").is_err());
+        assert!(Grant::parse("command:/bin/sh").is_err());
+        assert_eq!(Grant::parse("engine").unwrap().spec(), "engine");
+    }
+}

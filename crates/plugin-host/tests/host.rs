@@ -1,0 +1,308 @@
+//! Host tests against the real fixture and example plugins (built by `cargo xtask plugins`).
+//! Every failure mode must give its own error while the host keeps working.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rehydra_plugin_host::*;
+
+fn built() -> PathBuf {
+    let dir = std::env::var_os("REHYDRA_TEST_PLUGINS").map(PathBuf::from).unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"), PathBuf::from);
+        target.join("plugins")
+    });
+    assert!(dir.join("fixture.wasm").exists(), "plugins not built in {}: run `cargo xtask plugins` first", dir.display());
+    dir
+}
+
+fn dev_key() -> TrustedKey {
+    let pubfile = built().join("../rehydra-dev/publisher.pub");
+    TrustedKey { publisher: "rehydra-dev".into(), key: std::fs::read_to_string(pubfile).unwrap().trim().to_string() }
+}
+
+fn host(dev: bool) -> PluginHost {
+    PluginHost::new(HostConfig { developer_mode: dev, ..HostConfig::default() }).unwrap()
+}
+
+fn props(p: &[(&str, &str)]) -> Vec<Property> {
+    p.iter().map(|(n, v)| Property { name: (*n).into(), value: (*v).into() }).collect()
+}
+
+fn grants(specs: &[&str]) -> Grants {
+    Grants(specs.iter().map(|s| Grant::parse(s).unwrap()).collect())
+}
+
+#[derive(Default)]
+struct Audit(Mutex<Vec<AuditEvent>>);
+impl Events for Audit {
+    fn audit(&self, e: &AuditEvent) {
+        self.0.lock().unwrap().push(e.clone());
+    }
+}
+
+fn fixture(h: &PluginHost) -> LoadedPlugin {
+    h.load(&built().join("fixture.wasm"), &[dev_key()]).unwrap()
+}
+
+#[test]
+fn signed_plugin_loads_and_answers() {
+    let h = host(false);
+    let p = fixture(&h);
+    assert!(matches!(p.signer, Signer::Trusted { .. }));
+    let info = h.describe(&p, Invocation::new(Grants::default())).unwrap();
+    assert_eq!(info.id, "fixture");
+    let assets = h.discover(&p, Invocation::new(Grants::default()), &props(&[("mode", "echo"), ("a", "b")])).unwrap();
+    assert_eq!(assets.len(), 2);
+    assert_eq!(assets[1].name, "b");
+}
+
+#[test]
+fn trap_loop_and_memory_bomb_are_stopped_and_host_survives() {
+    let h = host(false);
+    let p = fixture(&h);
+    let e = h.discover(&p, Invocation::new(Grants::default()), &props(&[("mode", "trap")])).unwrap_err();
+    assert!(matches!(e, PluginError::Trap { .. }), "{e}");
+    assert!(e.to_string().contains("asked to trap"), "panic message reaches the admin: {e}");
+
+    let t = std::time::Instant::now();
+    let e = h.discover(&p, Invocation::new(Grants::default()), &props(&[("mode", "loop")])).unwrap_err();
+    assert!(matches!(e, PluginError::Timeout { secs: 5, .. }), "{e}");
+    assert!(t.elapsed().as_secs() < 30);
+
+    let e = h.discover(&p, Invocation::new(Grants::default()), &props(&[("mode", "alloc")])).unwrap_err();
+    assert!(matches!(e, PluginError::MemoryLimit { mib: 32, .. }), "{e}");
+
+    // still serving
+    assert_eq!(h.describe(&p, Invocation::new(Grants::default())).unwrap().id, "fixture");
+}
+
+#[test]
+fn capability_denials_are_errors_and_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let inside = dir.path().join("granted");
+    std::fs::create_dir(&inside).unwrap();
+    std::fs::write(inside.join("ok.txt"), "hello").unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "top secret").unwrap();
+    let h = host(false);
+    let p = fixture(&h);
+    let g = || grants(&[&format!("files:{}", inside.display())]);
+
+    let ok = h.discover(&p, Invocation::new(g()), &props(&[("mode", "read"), ("path", inside.join("ok.txt").to_str().unwrap())])).unwrap();
+    assert_eq!(ok[0].name, "hello");
+
+    let audit = Arc::new(Audit::default());
+    let mut inv = Invocation::new(g());
+    inv.events = audit.clone();
+    let outside = dir.path().join("secret.txt");
+    let e = h.discover(&p, inv, &props(&[("mode", "read"), ("path", outside.to_str().unwrap())])).unwrap_err();
+    assert!(matches!(e, PluginError::Failed { code: ErrorCode::Denied, .. }), "{e}");
+    assert!(e.to_string().contains("outside the folders granted"), "{e}");
+    let traversal = format!("{}/../secret.txt", inside.display());
+    assert!(h.discover(&p, Invocation::new(g()), &props(&[("mode", "read"), ("path", &traversal)])).is_err());
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&outside, inside.join("link")).unwrap();
+        let e = h.discover(&p, Invocation::new(g()), &props(&[("mode", "read"), ("path", inside.join("link").to_str().unwrap())])).unwrap_err();
+        assert!(e.to_string().contains("outside"), "a symlink must not lead out of a root: {e}");
+    }
+    // read grant does not allow writing
+    let e = h.discover(&p, Invocation::new(g()), &props(&[("mode", "write"), ("path", inside.join("new.txt").to_str().unwrap())])).unwrap_err();
+    assert!(e.to_string().contains("files-write"), "{e}");
+    assert!(!inside.join("new.txt").exists());
+
+    let e = h.discover(&p, Invocation::new(g()), &props(&[("mode", "http"), ("url", "http://127.0.0.1:9/x")])).unwrap_err();
+    assert!(e.to_string().contains("host `127.0.0.1` is not granted"), "{e}");
+    let e = h.discover(&p, Invocation::new(g()), &props(&[("mode", "command"), ("program", "id")])).unwrap_err();
+    assert!(e.to_string().contains("`id` on `local` is not granted"), "{e}");
+    let e = h.discover(&p, Invocation::new(g()), &props(&[("mode", "ingest"), ("path", inside.to_str().unwrap())])).unwrap_err();
+    assert!(e.to_string().contains("`engine` capability is not granted"), "{e}");
+
+    let events = audit.0.lock().unwrap();
+    assert_eq!(events.len(), 1);
+    assert!(!events[0].allowed && events[0].capability == "files" && events[0].target.ends_with("secret.txt"));
+}
+
+#[test]
+fn granted_command_runs_without_inherited_secrets() {
+    let h = host(false);
+    let p = fixture(&h);
+    let out = h.discover(&p, Invocation::new(grants(&["command:env"])), &props(&[("mode", "command"), ("program", "env")])).unwrap();
+    let mut vars: Vec<&str> = out[0].name.lines().filter_map(|l| l.split('=').next()).collect();
+    vars.sort_unstable();
+    assert_eq!(vars, ["LANG", "PATH"], "the environment (passwords, tokens) is not inherited");
+    let e = h.discover(&p, Invocation::new(grants(&["command:env@hv01"])), &props(&[("mode", "command"), ("program", "env"), ("target", "hv01")])).unwrap_err();
+    assert!(matches!(e, PluginError::Failed { code: ErrorCode::Unsupported, .. }), "remote targets are reported as not built: {e}");
+}
+
+fn tamper(src: &Path, dst: &Path, f: impl FnOnce(&mut Vec<u8>)) {
+    let mut b = std::fs::read(src).unwrap();
+    f(&mut b);
+    std::fs::write(dst, b).unwrap();
+}
+
+#[test]
+fn signatures_publishers_and_malformed_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = built().join("fixture.wasm");
+    let h = host(false);
+
+    // one flipped byte in the code
+    let bad = dir.path().join("tampered.wasm");
+    tamper(&src, &bad, |b| b[200] ^= 1);
+    assert!(matches!(h.load(&bad, &[dev_key()]), Err(PluginError::BadSignature { .. })));
+    // tampered is refused in developer mode too
+    assert!(matches!(host(true).load(&bad, &[]), Err(PluginError::BadSignature { .. })));
+
+    // valid signature, key not trusted
+    let e = h.load(&src, &[]).err().unwrap();
+    assert!(matches!(e, PluginError::UnknownPublisher { .. }), "{e}");
+    assert!(e.to_string().contains("rehydra plugins trust rehydra-dev"));
+    // right key, other publisher name
+    let other = TrustedKey { publisher: "someone-else".into(), ..dev_key() };
+    assert!(matches!(h.load(&src, &[other]), Err(PluginError::UnknownPublisher { .. })));
+
+    // unsigned: refused unless developer mode
+    let wasm = std::fs::read(&src).unwrap();
+    let pkg = package::parse(&src, &wasm).unwrap();
+    let (_, covered) = pkg.signature.unwrap();
+    let unsigned = dir.path().join("unsigned.wasm");
+    std::fs::write(&unsigned, covered).unwrap();
+    assert!(matches!(h.load(&unsigned, &[dev_key()]), Err(PluginError::Unsigned { .. })));
+    assert!(matches!(host(true).load(&unsigned, &[]).unwrap().signer, Signer::Unsigned));
+
+    // bytes appended after the signature
+    let appended = dir.path().join("appended.wasm");
+    tamper(&src, &appended, |b| b.extend_from_slice(&[0, 3, 1, b'x', 0]));
+    assert!(matches!(h.load(&appended, &[dev_key()]), Err(PluginError::Malformed { .. })));
+
+    // malformed: garbage, truncated, a core module
+    for (name, bytes) in [
+        ("garbage.wasm", b"not wasm at all".to_vec()),
+        ("truncated.wasm", wasm[..wasm.len() / 2].to_vec()),
+        ("module.wasm", vec![0, 0x61, 0x73, 0x6d, 1, 0, 0, 0]),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let e = h.load(&p, &[dev_key()]).err().unwrap();
+        assert!(matches!(e, PluginError::Malformed { .. }), "{name}: {e}");
+    }
+}
+
+#[test]
+fn contract_version_mismatch_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = built().join("fixture.wasm");
+    let wasm = std::fs::read(&src).unwrap();
+    let (_, covered) = package::parse(&src, &wasm).unwrap().signature.unwrap();
+    // the same component built against "rehydra:plugin@0.9.0": rewrite every interface name
+    let mut b = covered.to_vec();
+    let (from, to) = (b"rehydra:plugin/".as_slice(), b"@0.1.0".as_slice());
+    let mut i = 0;
+    while i + from.len() < b.len() {
+        if b[i..].starts_with(from) {
+            if let Some(at) = b[i..(i + 64).min(b.len())].windows(to.len()).position(|w| w == to) {
+                b[i + at + 3] = b'9';
+            }
+        }
+        i += 1;
+    }
+    let p = dir.path().join("future.wasm");
+    std::fs::write(&p, &b).unwrap();
+    let e = host(true).load(&p, &[]).err().unwrap();
+    assert!(matches!(e, PluginError::ContractMismatch { .. }), "{e}");
+    assert!(e.to_string().contains("0.9.0") && e.to_string().contains("0.1.0"), "{e}");
+}
+
+#[test]
+fn compiled_components_are_cached() {
+    let cache = tempfile::tempdir().unwrap();
+    let cfg = HostConfig { cache_dir: Some(cache.path().join("c")), ..HostConfig::default() };
+    let h = PluginHost::new(cfg.clone()).unwrap();
+    let cold = h.load(&built().join("example-files.wasm"), &[dev_key()]).unwrap();
+    assert!(!cold.load.cached);
+    let h2 = PluginHost::new(cfg).unwrap();
+    let warm = h2.load(&built().join("example-files.wasm"), &[dev_key()]).unwrap();
+    assert!(warm.load.cached);
+    assert_eq!(h2.describe(&warm, Invocation::new(Grants::default())).unwrap().id, "example-files");
+    // a damaged cache file is replaced, never trusted
+    for e in std::fs::read_dir(cache.path().join("c")).unwrap() {
+        std::fs::write(e.unwrap().path(), b"junk").unwrap();
+    }
+    let again = h2.load(&built().join("example-files.wasm"), &[dev_key()]).unwrap();
+    assert!(!again.load.cached);
+    assert_eq!(h2.describe(&again, Invocation::new(Grants::default())).unwrap().id, "example-files");
+}
+
+#[test]
+fn concurrency_is_bounded() {
+    let h = Arc::new(PluginHost::new(HostConfig { max_concurrency: 2, ..HostConfig::default() }).unwrap());
+    let p = Arc::new(fixture(&h));
+    let threads: Vec<_> = (0..6)
+        .map(|_| {
+            let (h, p) = (h.clone(), p.clone());
+            std::thread::spawn(move || h.discover(&p, Invocation::new(grants(&["command:sleep"])), &props(&[("mode", "command"), ("program", "sleep"), ("args", "0.2")])).unwrap())
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(h.peak_concurrency(), 2);
+}
+
+struct Token;
+impl Credentials for Token {
+    fn authorization(&self, host: &str) -> Option<String> {
+        (host == "127.0.0.1").then(|| "Bearer s3cret-token".to_string())
+    }
+}
+
+/// One-shot HTTP server: answers whether the expected token arrived, and sets a cookie.
+fn server() -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/vaults", l.local_addr().unwrap());
+    let t = std::thread::spawn(move || {
+        let (s, _) = l.accept().unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut head = String::new();
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            head.push_str(&line);
+        }
+        let authed = head.to_ascii_lowercase().contains("authorization: bearer s3cret-token");
+        let body = if authed { "authenticated" } else { "anonymous" };
+        let mut s = s;
+        write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nSet-Cookie: session=abc\r\nX-Ms-Request-Id: 42\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
+        head
+    });
+    (url, t)
+}
+
+#[test]
+fn http_to_granted_host_gets_credentials_the_plugin_never_sees() {
+    let h = host(false);
+    let p = fixture(&h);
+    let (url, srv) = server();
+    let mut inv = Invocation::new(grants(&["http:127.0.0.1"]));
+    inv.credentials = Arc::new(Token);
+    let a = h.discover(&p, inv, &props(&[("mode", "http"), ("url", &url)])).unwrap();
+    srv.join().unwrap();
+    assert_eq!(a[0].name, "authenticated", "the host injected the token");
+    let seen = format!("{:?}", a[0].properties);
+    assert!(seen.contains("42") && seen.contains("200"), "{seen}");
+    assert!(!seen.to_ascii_lowercase().contains("session=abc"), "cookies are hidden from the plugin: {seen}");
+    assert!(!seen.contains("s3cret"));
+
+    // a plugin may not bring its own credentials
+    let mut inv = Invocation::new(grants(&["http:127.0.0.1"]));
+    inv.credentials = Arc::new(Token);
+    let e = h.discover(&p, inv, &props(&[("mode", "http"), ("url", &url), ("header", "Authorization")])).unwrap_err();
+    assert!(matches!(e, PluginError::Failed { code: ErrorCode::Denied, .. }), "{e}");
+    // unreachable endpoint: a clear error, not a hang
+    let e = h.discover(&p, Invocation::new(grants(&["http:127.0.0.1:9"])), &props(&[("mode", "http"), ("url", "http://127.0.0.1:9/")])).unwrap_err();
+    assert!(matches!(e, PluginError::Failed { code: ErrorCode::Unavailable, .. }), "{e}");
+}

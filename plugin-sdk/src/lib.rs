@@ -1,0 +1,215 @@
+//! Write Rehydra workload plugins in Rust.
+//!
+//! A plugin is a WebAssembly component (`wasm32-wasip2`) that implements the
+//! `rehydra:plugin@0.1.0` contract in `plugin-sdk/wit`. With this crate you implement one
+//! trait, [`Plugin`], whose methods all have defaults except [`Plugin::describe`], and
+//! export it with [`export_plugin!`]:
+//!
+//! ```ignore
+//! use rehydra_plugin_sdk::{engine, export_plugin, prelude::*};
+//!
+//! struct Hello;
+//! impl Plugin for Hello {
+//!     fn describe() -> PluginInfo {
+//!         info("hello", "Hello", env!("CARGO_PKG_VERSION"), &["files"], "says hello")
+//!     }
+//!     fn backup(req: BackupRequest) -> Result<BackupReport> {
+//!         engine::ingest_path("files", &req.asset.id)?;   // needs the `files` grant
+//!         Ok(BackupReport { consistency: "crash".into(), warnings: vec![] })
+//!     }
+//! }
+//! export_plugin!(Hello);
+//! ```
+//!
+//! The host calls come from the modules [`engine`], [`files`], [`http`], [`commands`]
+//! and [`host`]. Each says which capability it needs; a call the admin did not grant
+//! returns an [`Error`] with [`ErrorCode::Denied`].
+
+#![allow(unsafe_code)]
+
+/// Raw bindings generated from the WIT contract.
+#[allow(missing_docs, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "plugin",
+        pub_export_macro: true,
+        export_macro_name: "__rehydra_export",
+        default_bindings_module: "rehydra_plugin_sdk::bindings",
+        generate_all,
+    });
+}
+
+pub use bindings::rehydra::plugin::types::*;
+
+/// The backup engine (capability `engine`): ingest by path, push small streams and
+/// documents, read and restore items of the restore point in hand.
+pub mod engine {
+    pub use crate::bindings::rehydra::plugin::engine::*;
+}
+
+/// Files under granted roots (capability `files`, and `files-write` to write).
+pub mod files {
+    pub use crate::bindings::rehydra::plugin::files::*;
+}
+
+/// HTTP(S) to granted hosts (capability `http`); the host adds authentication.
+pub mod http {
+    pub use crate::bindings::rehydra::plugin::http::*;
+}
+
+/// Commands and PowerShell on granted targets (capability `command`).
+pub mod commands {
+    pub use crate::bindings::rehydra::plugin::commands::*;
+}
+
+/// Log, progress and cancellation (always available).
+pub mod host {
+    pub use crate::bindings::rehydra::plugin::host::*;
+
+    /// Log at info level.
+    pub fn info(msg: &str) {
+        log(Level::Info, msg);
+    }
+}
+
+/// Result of plugin calls.
+pub type Result<T> = core::result::Result<T, Error>;
+
+/// Everything a plugin usually needs.
+pub mod prelude {
+    pub use crate::{
+        info, setting, Asset, BackupReport, BackupRequest, Error, ErrorCode, Finding, ItemInfo, ItemKind, Plugin,
+        PluginInfo, Property, ProtectionFlags, RestorePlan, RestoreReport, RestoreRequest, Result, Severity, Step,
+        VerifyReport,
+    };
+}
+
+impl Error {
+    /// An error with `code` and `message`.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+}
+
+/// Build a [`PluginInfo`].
+pub fn info(id: &str, name: &str, version: &str, workloads: &[&str], description: &str) -> PluginInfo {
+    PluginInfo {
+        id: id.into(),
+        name: name.into(),
+        version: version.into(),
+        workloads: workloads.iter().map(|w| (*w).to_string()).collect(),
+        description: description.into(),
+    }
+}
+
+/// The value of setting or option `name`, if given.
+pub fn setting<'a>(props: &'a [Property], name: &str) -> Option<&'a str> {
+    props.iter().find(|p| p.name == name).map(|p| p.value.as_str())
+}
+
+fn unsupported(verb: &str) -> Error {
+    Error::new(ErrorCode::Unsupported, format!("this plugin does not implement `{verb}`"))
+}
+
+/// A workload plugin. Only [`Plugin::describe`] is required; every other verb answers
+/// `unsupported` (or nothing to report) until you implement it.
+pub trait Plugin {
+    /// Who the plugin is; must match its manifest.
+    fn describe() -> PluginInfo;
+
+    /// The assets this plugin can protect.
+    ///
+    /// # Errors
+    /// Whatever the inventory source reports.
+    fn discover(_settings: Vec<Property>) -> Result<Vec<Asset>> {
+        Err(unsupported("discover"))
+    }
+
+    /// Read-only risk assessment. Default: no findings.
+    ///
+    /// # Errors
+    /// Whatever the inventory source reports.
+    fn assess(_assets: Vec<Asset>, _settings: Vec<Property>) -> Result<Vec<Finding>> {
+        Ok(Vec::new())
+    }
+
+    /// Back up one asset through [`engine`].
+    ///
+    /// # Errors
+    /// The engine or a capability call failed.
+    fn backup(_req: BackupRequest) -> Result<BackupReport> {
+        Err(unsupported("backup"))
+    }
+
+    /// Plan a restore without touching anything. Default: restore every item to the target.
+    ///
+    /// # Errors
+    /// The request cannot be planned.
+    fn plan_restore(req: RestoreRequest) -> Result<RestorePlan> {
+        let steps = req
+            .restore_point
+            .items
+            .iter()
+            .filter(|i| i.kind != ItemKind::Document)
+            .map(|i| Step {
+                id: format!("restore:{}", i.name),
+                title: format!("Restore {}", i.name),
+                detail: format!("{} bytes to {}", i.size, req.target),
+                depends_on: Vec::new(),
+            })
+            .collect();
+        Ok(RestorePlan { steps, warnings: Vec::new(), blockers: Vec::new() })
+    }
+
+    /// Execute a restore.
+    ///
+    /// # Errors
+    /// The engine or a capability call failed.
+    fn restore(_req: RestoreRequest) -> Result<RestoreReport> {
+        Err(unsupported("restore"))
+    }
+
+    /// Prove a restore point can come back (read-only).
+    ///
+    /// # Errors
+    /// The restore point cannot be read.
+    fn verify(_req: RestoreRequest) -> Result<VerifyReport> {
+        Err(unsupported("verify"))
+    }
+}
+
+/// Export a type implementing [`Plugin`] as the component's `workload` interface.
+/// Call it once, at the crate root of the plugin.
+#[macro_export]
+macro_rules! export_plugin {
+    ($t:ty) => {
+        const _: () = {
+            struct RehydraExport;
+            impl $crate::bindings::exports::rehydra::plugin::workload::Guest for RehydraExport {
+                fn describe() -> $crate::PluginInfo {
+                    <$t as $crate::Plugin>::describe()
+                }
+                fn discover(s: ::std::vec::Vec<$crate::Property>) -> $crate::Result<::std::vec::Vec<$crate::Asset>> {
+                    <$t as $crate::Plugin>::discover(s)
+                }
+                fn assess(a: ::std::vec::Vec<$crate::Asset>, s: ::std::vec::Vec<$crate::Property>) -> $crate::Result<::std::vec::Vec<$crate::Finding>> {
+                    <$t as $crate::Plugin>::assess(a, s)
+                }
+                fn backup(r: $crate::BackupRequest) -> $crate::Result<$crate::BackupReport> {
+                    <$t as $crate::Plugin>::backup(r)
+                }
+                fn plan_restore(r: $crate::RestoreRequest) -> $crate::Result<$crate::RestorePlan> {
+                    <$t as $crate::Plugin>::plan_restore(r)
+                }
+                fn restore(r: $crate::RestoreRequest) -> $crate::Result<$crate::RestoreReport> {
+                    <$t as $crate::Plugin>::restore(r)
+                }
+                fn verify(r: $crate::RestoreRequest) -> $crate::Result<$crate::VerifyReport> {
+                    <$t as $crate::Plugin>::verify(r)
+                }
+            }
+            $crate::bindings::__rehydra_export!(RehydraExport with_types_in $crate::bindings);
+        };
+    };
+}
