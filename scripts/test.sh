@@ -8,8 +8,11 @@ scripts/setup.sh
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}"
 export CARGO_TERM_COLOR=never
 
-echo "== cargo test (workspace)"
-cargo test --workspace --locked 2>&1 | tee /tmp/rehydra-test.log
+echo "== plugins (wasm32-wasip2 components, signed with the development key)"
+COMPONENTIZE_PY="$HOME/.cache/rehydra/venv/bin/componentize-py" cargo xtask plugins
+
+echo "== cargo test (host crates; plugins are tested through the host)"
+cargo test --locked 2>&1 | tee /tmp/rehydra-test.log
 
 echo "== fuzz targets (cargo fuzz on stable via RUSTC_BOOTSTRAP)"
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz

@@ -5,5 +5,6 @@ mod catalog;
 mod corruption;
 mod disk_images;
 mod keys;
+mod plugins;
 mod prune;
 mod retention;

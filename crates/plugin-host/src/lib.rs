@@ -18,14 +18,20 @@
 //! This crate knows nothing about repositories or the catalog: callers pass grants,
 //! trusted keys and an engine in, and take DTOs and audit events out.
 
+#[cfg(feature = "runtime")]
 mod bindings;
+#[cfg(feature = "runtime")]
 mod cache;
+#[cfg(feature = "runtime")]
+mod convert;
 mod dto;
 mod error;
 mod manifest;
 pub mod package;
 mod policy;
+#[cfg(feature = "runtime")]
 mod runtime;
+#[cfg(feature = "runtime")]
 mod state;
 
 use std::fs::File;
@@ -37,6 +43,7 @@ pub use dto::*;
 pub use error::{PluginError, Result};
 pub use manifest::{CapabilityRequest, Limits, Manifest, CONTRACT_VERSION};
 pub use policy::{parse_public_key, CapabilityKind, Grant, Grants, TrustedKey};
+#[cfg(feature = "runtime")]
 pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
 
 /// Disk image formats the engine reads.

@@ -188,7 +188,8 @@ fn signed_message(covered: &[u8]) -> Vec<u8> {
 }
 
 /// Check `block` over `covered`; returns the verifying key on success.
-pub(crate) fn verify(block: &SignatureBlock, covered: &[u8]) -> Option<VerifyingKey> {
+/// (Also used by the fuzz target.)
+pub fn verify(block: &SignatureBlock, covered: &[u8]) -> Option<VerifyingKey> {
     let key: [u8; 32] = hex::decode(&block.key).ok()?.try_into().ok()?;
     let sig: [u8; 64] = hex::decode(&block.signature).ok()?.try_into().ok()?;
     let key = VerifyingKey::from_bytes(&key).ok()?;

@@ -11,7 +11,8 @@ use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use crate::bindings::{Plugin as Bindings, PluginPre};
-use crate::dto::{self, Asset, BackupReport, Finding, PluginInfo, Property, RestorePlan, RestoreReport, RestoreRequest, VerifyReport};
+use crate::convert as dto;
+use crate::dto::{Asset, BackupReport, Finding, PluginInfo, Property, RestorePlan, RestoreReport, RestoreRequest, VerifyReport};
 use crate::error::{PluginError, Result};
 use crate::manifest::{Manifest, CONTRACT_VERSION};
 use crate::package;

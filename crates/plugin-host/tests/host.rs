@@ -306,3 +306,27 @@ fn http_to_granted_host_gets_credentials_the_plugin_never_sees() {
     let e = h.discover(&p, Invocation::new(grants(&["http:127.0.0.1:9"])), &props(&[("mode", "http"), ("url", "http://127.0.0.1:9/")])).unwrap_err();
     assert!(matches!(e, PluginError::Failed { code: ErrorCode::Unavailable, .. }), "{e}");
 }
+
+#[test]
+fn python_plugin_answers_describe_and_discover() {
+    // built by `cargo xtask plugins` with componentize-py: same contract, another language
+    let file = built().join("hello-python.wasm");
+    assert!(file.exists(), "hello-python.wasm not built: install componentize-py (scripts/setup.sh) and run `cargo xtask plugins`");
+    let h = PluginHost::new(HostConfig { cache_dir: Some(built().join("../plugin-cache")), ..HostConfig::default() }).unwrap();
+    let p = h.load(&file, &[dev_key()]).unwrap();
+    eprintln!("hello-python: {} KiB, load {:.0} ms (cached: {})", std::fs::metadata(&file).unwrap().len() / 1024, p.load.millis, p.load.cached);
+    let info = h.describe(&p, Invocation::new(Grants::default())).unwrap();
+    assert_eq!((info.id.as_str(), info.workloads.as_slice()), ("hello-python", ["files".to_string()].as_slice()));
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("vm-configs")).unwrap();
+    std::fs::write(dir.path().join("file.txt"), b"x").unwrap();
+    let root = dir.path().to_str().unwrap();
+    let e = h.discover(&p, Invocation::new(Grants::default()), &props(&[("root", root)])).unwrap_err();
+    assert!(matches!(e, PluginError::Failed { code: ErrorCode::Denied, .. }), "{e}");
+    let assets = h.discover(&p, Invocation::new(grants(&[&format!("files:{root}")])), &props(&[("root", root)])).unwrap();
+    assert_eq!(assets.len(), 1);
+    assert_eq!(assets[0].name, "vm-configs");
+    let e = h.discover(&p, Invocation::new(Grants::default()), &[]).unwrap_err();
+    assert!(matches!(e, PluginError::Failed { code: ErrorCode::InvalidInput, .. }), "{e}");
+}
