@@ -37,10 +37,13 @@ python3 - "$TSV" "$cold" "$warm" <<'PY'
 import csv, sys, statistics as st
 rows = list(csv.DictReader(open(sys.argv[1]), delimiter='\t'))
 print(f"plugin load (example-files, 98 KiB): cold {sys.argv[2]} ms, cached {sys.argv[3]} ms\n")
-print("| phase | direct (median s) | example-files plugin (median s) | overhead |")
-print("|---|---|---|---|")
+print("| phase | direct (median s) | example-files plugin (median s) | overhead of medians | paired mean (plugin - direct) / direct | spread of direct runs |")
+print("|---|---|---|---|---|---|")
 for ph in ("full", "incremental"):
-    d = st.median(float(r["wall_s"]) for r in rows if r["phase"] == ph and r["path"] == "direct")
-    p = st.median(float(r["wall_s"]) for r in rows if r["phase"] == ph and r["path"] == "plugin")
-    print(f"| {ph} | {d:.2f} | {p:.2f} | {100*(p-d)/d:+.1f} % |")
+    dv = {r["trial"]: float(r["wall_s"]) for r in rows if r["phase"] == ph and r["path"] == "direct"}
+    pv = {r["trial"]: float(r["wall_s"]) for r in rows if r["phase"] == ph and r["path"] == "plugin"}
+    d, p = st.median(dv.values()), st.median(pv.values())
+    paired = st.mean((pv[t] - dv[t]) / dv[t] for t in dv)
+    spread = (max(dv.values()) - min(dv.values())) / d
+    print(f"| {ph} | {d:.2f} | {p:.2f} | {100*(p-d)/d:+.1f} % | {100*paired:+.1f} % | {100*spread:.0f} % |")
 PY
