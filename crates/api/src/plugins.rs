@@ -589,6 +589,7 @@ impl Plugins {
             ..BackupOptions::default()
         };
         let mut report = None;
+        let mut plugin_failure = None;
         let run = session.catalog_start("backup");
         let r = rehydra_core::archiver::backup_with(session.repository(), &opts, progress, cancel, |sink| {
             let out = std::thread::scope(|s| {
@@ -602,7 +603,11 @@ impl Plugins {
                     report = Some(rep);
                     Ok(finish)
                 }
-                Ok(Err(e)) => Err(rehydra_core::Error::new(rehydra_core::ErrorKind::InvalidInput, e.to_string())),
+                Ok(Err(e)) => {
+                    let msg = e.to_string();
+                    plugin_failure = Some(e);
+                    Err(rehydra_core::Error::new(rehydra_core::ErrorKind::InvalidInput, msg))
+                }
                 Err(_) => Err(rehydra_core::Error::new(rehydra_core::ErrorKind::Io, "the plugin thread panicked")),
             }
         });
@@ -610,10 +615,8 @@ impl Plugins {
         let res = match r {
             Ok(res) => res,
             Err(e) => {
-                let mut e = ApiError::from(e);
-                if e.code == Code::InvalidInput && e.message.starts_with("plugin `") {
-                    e.code = Code::PluginFailed;
-                }
+                // the plugin's own error keeps its code (failed, stopped at a limit, cancelled)
+                let e = plugin_failure.map_or_else(|| ApiError::from(e), plugin_err);
                 session.catalog_finish(run, "failed", &e.message, None, 0);
                 return Err(e);
             }
