@@ -3,7 +3,7 @@
 # Usage: scripts/setup.sh [--bench]   (--bench adds restic, borg and the dataset tools)
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-pkgs=(build-essential pkg-config curl ca-certificates qemu-utils e2fsprogs python3 python3-venv)
+pkgs=(build-essential pkg-config curl ca-certificates qemu-utils e2fsprogs python3 python3-venv openssh-client openssh-server libvhdi-utils python3-libvhdi ntfs-3g)
 [ "${1:-}" = "--bench" ] && pkgs+=(restic borgbackup b3sum time)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -19,6 +19,9 @@ if ! command -v cargo >/dev/null; then
 fi
 # plugins are WebAssembly components
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
-# componentize-py builds the Python example plugin (the contract is language-neutral)
 VENV="$HOME/.cache/rehydra/venv"
-[ -x "$VENV/bin/componentize-py" ] || { python3 -m venv "$VENV" && "$VENV/bin/pip" install -q componentize-py==0.25.1; }
+# componentize-py builds the Python example plugin (the contract is language-neutral);
+# libvhdi-python is the independent reader our differencing-disk tests compare against
+# (Debian 12's python3-libvhdi is from 2021 and cannot open VHDX differencing chains)
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -c "import componentize_py, pyvhdi" 2>/dev/null || "$VENV/bin/pip" install -q componentize-py==0.25.1 libvhdi-python==20260901

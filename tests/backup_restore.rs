@@ -2,19 +2,37 @@ use std::fs;
 use std::io::Write;
 
 use proptest::prelude::*;
-use rehydra_api::{BackupOptions, Cancel, NoProgress, RestoreOptions, SnapshotFilter, Source, SourceItem};
-use rehydra_integration_tests::{assert_same_tree, random_bytes, text_bytes, TestRepo};
+use rehydra_api::{
+    BackupOptions, Cancel, NoProgress, RestoreOptions, SnapshotFilter, Source, SourceItem,
+};
+use rehydra_integration_tests::{TestRepo, assert_same_tree, random_bytes, text_bytes};
 
 fn backup_path(r: &TestRepo, p: &std::path::Path) -> rehydra_api::BackupOutcome {
     let s = r.open();
-    let opts = BackupOptions { asset: p.display().to_string(), ..BackupOptions::default() };
-    s.backup(vec![SourceItem { name: p.display().to_string(), source: Source::Path(p.to_path_buf()) }], &opts, &NoProgress, &Cancel::default()).expect("backup")
+    let opts = BackupOptions {
+        asset: p.display().to_string(),
+        ..BackupOptions::default()
+    };
+    s.backup(
+        vec![SourceItem {
+            name: p.display().to_string(),
+            source: Source::Path(p.to_path_buf()),
+        }],
+        &opts,
+        &NoProgress,
+        &Cancel::default(),
+    )
+    .expect("backup")
 }
 
 fn make_tree(root: &std::path::Path) {
     fs::create_dir_all(root.join("etc/deep/er")).unwrap();
     fs::write(root.join("etc/hosts"), b"127.0.0.1 localhost\n").unwrap();
-    fs::write(root.join("etc/deep/er/random.bin"), random_bytes(700_000, 1)).unwrap();
+    fs::write(
+        root.join("etc/deep/er/random.bin"),
+        random_bytes(700_000, 1),
+    )
+    .unwrap();
     fs::write(root.join("text.log"), text_bytes(2_000_000, 2)).unwrap();
     fs::write(root.join("empty"), b"").unwrap();
     std::os::unix::fs::symlink("etc/hosts", root.join("hosts-link")).unwrap();
@@ -38,10 +56,26 @@ fn tree_roundtrip_with_metadata_symlinks_and_holes() {
     assert!(out.snapshot.bytes >= (32 << 20));
     let dst = r.dir.path().join("dst");
     let s = r.open();
-    let sum = s.restore("latest", &SnapshotFilter::default(), &dst, &RestoreOptions::default(), &NoProgress, &Cancel::default()).unwrap();
+    let sum = s
+        .restore(
+            "latest",
+            &SnapshotFilter::default(),
+            &dst,
+            &RestoreOptions::default(),
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
     assert!(sum.hole_bytes >= 30 << 20, "holes {}", sum.hole_bytes);
     assert_same_tree(&src, &dst);
-    assert_eq!(fs::metadata(dst.join("etc/hosts")).unwrap().permissions().mode() & 0o777, 0o640);
+    assert_eq!(
+        fs::metadata(dst.join("etc/hosts"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o640
+    );
     // the restored sparse file really is sparse
     use std::os::unix::fs::MetadataExt;
     assert!(fs::metadata(dst.join("sparse.img")).unwrap().blocks() * 512 < 4 << 20);
@@ -55,10 +89,17 @@ fn second_backup_adds_only_changes() {
     let first = backup_path(&r, &src);
     let second = backup_path(&r, &src);
     assert_eq!(second.snapshot.new_bytes, 0);
-    assert_eq!(second.snapshot.parent.as_deref(), Some(first.snapshot.id.as_str()));
+    assert_eq!(
+        second.snapshot.parent.as_deref(),
+        Some(first.snapshot.id.as_str())
+    );
     fs::write(src.join("new.txt"), text_bytes(50_000, 9)).unwrap();
     let third = backup_path(&r, &src);
-    assert!(third.snapshot.new_bytes > 0 && third.snapshot.new_bytes < 200_000, "{}", third.snapshot.new_bytes);
+    assert!(
+        third.snapshot.new_bytes > 0 && third.snapshot.new_bytes < 200_000,
+        "{}",
+        third.snapshot.new_bytes
+    );
 }
 
 #[test]
@@ -71,11 +112,38 @@ fn restore_refuses_existing_target_unless_overwrite() {
     fs::create_dir_all(dst.join("etc")).unwrap();
     fs::write(dst.join("etc/hosts"), b"precious").unwrap();
     let s = r.open();
-    let e = s.restore("latest", &SnapshotFilter::default(), &dst, &RestoreOptions::default(), &NoProgress, &Cancel::default()).unwrap_err();
+    let e = s
+        .restore(
+            "latest",
+            &SnapshotFilter::default(),
+            &dst,
+            &RestoreOptions::default(),
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap_err();
     assert_eq!(e.code, rehydra_api::Code::TargetExists);
-    assert_eq!(fs::read(dst.join("etc/hosts")).unwrap(), b"precious", "nothing touched");
-    assert!(!dst.join("text.log").exists(), "nothing written before refusing");
-    s.restore("latest", &SnapshotFilter::default(), &dst, &RestoreOptions { overwrite: true, ..Default::default() }, &NoProgress, &Cancel::default()).unwrap();
+    assert_eq!(
+        fs::read(dst.join("etc/hosts")).unwrap(),
+        b"precious",
+        "nothing touched"
+    );
+    assert!(
+        !dst.join("text.log").exists(),
+        "nothing written before refusing"
+    );
+    s.restore(
+        "latest",
+        &SnapshotFilter::default(),
+        &dst,
+        &RestoreOptions {
+            overwrite: true,
+            ..Default::default()
+        },
+        &NoProgress,
+        &Cancel::default(),
+    )
+    .unwrap();
     assert_same_tree(&src, &dst);
 }
 
@@ -87,8 +155,22 @@ fn restore_sub_path() {
     backup_path(&r, &src);
     let dst = r.dir.path().join("dst");
     let s = r.open();
-    s.restore("latest", &SnapshotFilter::default(), &dst, &RestoreOptions { subpath: Some("etc/deep".into()), ..Default::default() }, &NoProgress, &Cancel::default()).unwrap();
-    assert_eq!(fs::read(dst.join("deep/er/random.bin")).unwrap(), random_bytes(700_000, 1));
+    s.restore(
+        "latest",
+        &SnapshotFilter::default(),
+        &dst,
+        &RestoreOptions {
+            subpath: Some("etc/deep".into()),
+            ..Default::default()
+        },
+        &NoProgress,
+        &Cancel::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read(dst.join("deep/er/random.bin")).unwrap(),
+        random_bytes(700_000, 1)
+    );
     assert!(!dst.join("text.log").exists());
 }
 
@@ -104,15 +186,60 @@ fn disk_image_and_stream_items() {
     let s = r.open();
     let stream = text_bytes(1_234_567, 6);
     let items = vec![
-        SourceItem { name: "disk.raw".into(), source: Source::Disk { path: src.join("disk.raw"), format: rehydra_api::DiskFormat::Auto } },
-        SourceItem { name: "stdin".into(), source: Source::Reader(Box::new(std::io::Cursor::new(stream.clone()))) },
+        SourceItem {
+            name: "disk.raw".into(),
+            source: Source::Disk {
+                path: src.join("disk.raw"),
+                format: rehydra_api::DiskFormat::Auto,
+            },
+        },
+        SourceItem {
+            name: "stdin".into(),
+            source: Source::Reader(Box::new(std::io::Cursor::new(stream.clone()))),
+        },
     ];
-    let out = s.backup(items, &BackupOptions { workload: "disk".into(), asset: "vm-1".into(), ..Default::default() }, &NoProgress, &Cancel::default()).unwrap();
-    assert!(out.snapshot.new_bytes < disk.len() as u64, "zeros are not stored");
+    let out = s
+        .backup(
+            items,
+            &BackupOptions {
+                workload: "disk".into(),
+                asset: "vm-1".into(),
+                ..Default::default()
+            },
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
+    assert!(
+        out.snapshot.new_bytes < disk.len() as u64,
+        "zeros are not stored"
+    );
     let dst = r.scratch("dst");
-    s.restore(&out.snapshot.short_id, &SnapshotFilter::default(), &dst.join("d.raw"), &RestoreOptions { item: Some("disk.raw".into()), ..Default::default() }, &NoProgress, &Cancel::default()).unwrap();
+    s.restore(
+        &out.snapshot.short_id,
+        &SnapshotFilter::default(),
+        &dst.join("d.raw"),
+        &RestoreOptions {
+            item: Some("disk.raw".into()),
+            ..Default::default()
+        },
+        &NoProgress,
+        &Cancel::default(),
+    )
+    .unwrap();
     assert!(fs::read(dst.join("d.raw")).unwrap() == disk);
-    s.restore(&out.snapshot.short_id, &SnapshotFilter::default(), &dst.join("s.bin"), &RestoreOptions { item: Some("stdin".into()), ..Default::default() }, &NoProgress, &Cancel::default()).unwrap();
+    s.restore(
+        &out.snapshot.short_id,
+        &SnapshotFilter::default(),
+        &dst.join("s.bin"),
+        &RestoreOptions {
+            item: Some("stdin".into()),
+            ..Default::default()
+        },
+        &NoProgress,
+        &Cancel::default(),
+    )
+    .unwrap();
     assert_eq!(fs::read(dst.join("s.bin")).unwrap(), stream);
 }
 
@@ -126,9 +253,20 @@ fn diff_reports_changes() {
     fs::remove_file(src.join("empty")).unwrap();
     fs::write(src.join("added"), b"x").unwrap();
     let b = backup_path(&r, &src);
-    let d = r.open().diff(&a.snapshot.short_id, &b.snapshot.short_id).unwrap();
-    let has = |c: &str, p: &str| d.changes.iter().any(|e| e.change == c && e.path.ends_with(p));
-    assert!(has("M", ":text.log") && has("-", ":empty") && has("+", ":added"), "{:?}", d.changes);
+    let d = r
+        .open()
+        .diff(&a.snapshot.short_id, &b.snapshot.short_id)
+        .unwrap();
+    let has = |c: &str, p: &str| {
+        d.changes
+            .iter()
+            .any(|e| e.change == c && e.path.ends_with(p))
+    };
+    assert!(
+        has("M", ":text.log") && has("-", ":empty") && has("+", ":added"),
+        "{:?}",
+        d.changes
+    );
 }
 
 #[test]
@@ -138,9 +276,31 @@ fn find_snapshot_by_prefix_latest_and_errors() {
     fs::write(src.join("f"), b"1").unwrap();
     let a = backup_path(&r, &src);
     let s = r.open();
-    assert_eq!(s.resolve(&a.snapshot.id[..6], &SnapshotFilter::default()).unwrap().0.to_hex(), a.snapshot.id);
-    assert_eq!(s.resolve("zz", &SnapshotFilter::default()).unwrap_err().code, rehydra_api::Code::InvalidInput);
-    assert_eq!(s.resolve("latest", &SnapshotFilter { asset: Some("nope".into()), ..Default::default() }).unwrap_err().code, rehydra_api::Code::InvalidInput);
+    assert_eq!(
+        s.resolve(&a.snapshot.id[..6], &SnapshotFilter::default())
+            .unwrap()
+            .0
+            .to_hex(),
+        a.snapshot.id
+    );
+    assert_eq!(
+        s.resolve("zz", &SnapshotFilter::default())
+            .unwrap_err()
+            .code,
+        rehydra_api::Code::InvalidInput
+    );
+    assert_eq!(
+        s.resolve(
+            "latest",
+            &SnapshotFilter {
+                asset: Some("nope".into()),
+                ..Default::default()
+            }
+        )
+        .unwrap_err()
+        .code,
+        rehydra_api::Code::InvalidInput
+    );
 }
 
 #[test]
@@ -151,7 +311,17 @@ fn cancelled_backup_commits_nothing() {
     let s = r.open();
     let c = Cancel::default();
     c.cancel();
-    let e = s.backup(vec![SourceItem { name: "x".into(), source: Source::Path(src.clone()) }], &BackupOptions::default(), &NoProgress, &c).unwrap_err();
+    let e = s
+        .backup(
+            vec![SourceItem {
+                name: "x".into(),
+                source: Source::Path(src.clone()),
+            }],
+            &BackupOptions::default(),
+            &NoProgress,
+            &c,
+        )
+        .unwrap_err();
     assert_eq!(e.code, rehydra_api::Code::Cancelled);
     assert!(s.snapshots(&SnapshotFilter::default()).unwrap().is_empty());
 }
@@ -180,12 +350,45 @@ fn restore_never_replaces_a_device_or_fifo_node() {
     let src = r.scratch("src");
     fs::write(src.join("disk.raw"), random_bytes(100_000, 3)).unwrap();
     let s = r.open();
-    let items = vec![SourceItem { name: "disk".into(), source: Source::Disk { path: src.join("disk.raw"), format: rehydra_api::DiskFormat::Raw } }];
-    s.backup(items, &BackupOptions::default(), &NoProgress, &Cancel::default()).unwrap();
+    let items = vec![SourceItem {
+        name: "disk".into(),
+        source: Source::Disk {
+            path: src.join("disk.raw"),
+            format: rehydra_api::DiskFormat::Raw,
+        },
+    }];
+    s.backup(
+        items,
+        &BackupOptions::default(),
+        &NoProgress,
+        &Cancel::default(),
+    )
+    .unwrap();
     let fifo = r.dir.path().join("node");
-    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
-    let e = s.restore("latest", &SnapshotFilter::default(), &fifo, &RestoreOptions { overwrite: true, ..Default::default() }, &NoProgress, &Cancel::default()).unwrap_err();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let e = s
+        .restore(
+            "latest",
+            &SnapshotFilter::default(),
+            &fifo,
+            &RestoreOptions {
+                overwrite: true,
+                ..Default::default()
+            },
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap_err();
     assert_eq!(e.code, rehydra_api::Code::InvalidInput, "{}", e.message);
     use std::os::unix::fs::FileTypeExt;
-    assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "the node is untouched");
+    assert!(
+        fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(),
+        "the node is untouched"
+    );
 }

@@ -1,7 +1,7 @@
 use std::fs;
 
 use rehydra_api::{BackupOptions, Cancel, NoProgress, SnapshotFilter, Source, SourceItem};
-use rehydra_integration_tests::{random_bytes, TestRepo};
+use rehydra_integration_tests::{TestRepo, random_bytes};
 
 #[test]
 fn catalog_deleted_then_rebuilt() {
@@ -10,11 +10,25 @@ fn catalog_deleted_then_rebuilt() {
     fs::write(src.join("f"), random_bytes(10_000, 1)).unwrap();
     let s = r.open();
     for _ in 0..3 {
-        s.backup(vec![SourceItem { name: "f".into(), source: Source::Path(src.clone()) }], &BackupOptions::default(), &NoProgress, &Cancel::default()).unwrap();
+        s.backup(
+            vec![SourceItem {
+                name: "f".into(),
+                source: Source::Path(src.clone()),
+            }],
+            &BackupOptions::default(),
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
     }
     let before = s.catalog_restore_points().unwrap();
     assert_eq!(before.len(), 3);
-    assert!(s.catalog_runs(10).unwrap().iter().all(|r| r.status == "succeeded"));
+    assert!(
+        s.catalog_runs(10)
+            .unwrap()
+            .iter()
+            .all(|r| r.status == "succeeded")
+    );
     let db = r.ctx.catalog.clone().unwrap();
     for suffix in ["", "-wal", "-shm"] {
         let _ = fs::remove_file(format!("{}{suffix}", db.display()));
@@ -25,5 +39,11 @@ fn catalog_deleted_then_rebuilt() {
     assert_eq!(s.catalog_restore_points().unwrap(), before);
     // deleting the index cache loses nothing either
     fs::remove_dir_all(r.ctx.cache_dir.clone().unwrap()).unwrap();
-    assert_eq!(r.open().snapshots(&SnapshotFilter::default()).unwrap().len(), 3);
+    assert_eq!(
+        r.open()
+            .snapshots(&SnapshotFilter::default())
+            .unwrap()
+            .len(),
+        3
+    );
 }

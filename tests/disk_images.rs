@@ -1,17 +1,41 @@
 use std::path::Path;
 use std::process::Command;
 
-use rehydra_api::{BackupOptions, Cancel, Code, DiskFormat, NoProgress, RestoreOptions, SnapshotFilter, Source, SourceItem};
+use rehydra_api::{
+    BackupOptions, Cancel, Code, DiskFormat, DiskOutput, NoProgress, RestoreOptions,
+    SnapshotFilter, Source, SourceItem,
+};
 use rehydra_integration_tests::TestRepo;
 
 fn run(cmd: &mut Command) {
-    let o = cmd.output().expect("qemu-utils must be installed (scripts/setup.sh)");
-    assert!(o.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&o.stderr));
+    let o = cmd
+        .output()
+        .expect("qemu-utils must be installed (scripts/setup.sh)");
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 fn backup_disk(r: &TestRepo, p: &Path, asset: &str) -> rehydra_api::BackupOutcome {
     r.open()
-        .backup(vec![SourceItem { name: p.display().to_string(), source: Source::Disk { path: p.to_path_buf(), format: DiskFormat::Auto } }], &BackupOptions { workload: "disk".into(), asset: asset.into(), ..Default::default() }, &NoProgress, &Cancel::default())
+        .backup(
+            vec![SourceItem {
+                name: p.display().to_string(),
+                source: Source::Disk {
+                    path: p.to_path_buf(),
+                    format: DiskFormat::Auto,
+                },
+            }],
+            &BackupOptions {
+                workload: "disk".into(),
+                asset: asset.into(),
+                ..Default::default()
+            },
+            &NoProgress,
+            &Cancel::default(),
+        )
         .unwrap()
 }
 
@@ -21,36 +45,112 @@ fn vhdx_backup_restores_the_virtual_disk_and_dedups_across_layouts() {
     let d = r.scratch("img");
     // a guest disk with data in a few places, as a dynamic VHDX with 1 MiB blocks
     let a = d.join("a.vhdx");
-    run(Command::new("qemu-img").args(["create", "-q", "-f", "vhdx", "-o", "subformat=dynamic,block_size=1M"]).arg(&a).arg("128M"));
+    run(Command::new("qemu-img")
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "vhdx",
+            "-o",
+            "subformat=dynamic,block_size=1M",
+        ])
+        .arg(&a)
+        .arg("128M"));
     for (i, off) in [0u64, 7 << 20, 40 << 20, 127 << 20].iter().enumerate() {
         // random-looking data so that dedup proves layout independence, not compressibility
         let pat = d.join(format!("pat{i}"));
-        std::fs::write(&pat, rehydra_integration_tests::random_bytes(1 << 20, i as u64)).unwrap();
-        run(Command::new("qemu-io").args(["-f", "vhdx", "-c", &format!("write -q -s {} {off} 1M", pat.display())]).arg(&a));
+        std::fs::write(
+            &pat,
+            rehydra_integration_tests::random_bytes(1 << 20, i as u64),
+        )
+        .unwrap();
+        run(Command::new("qemu-io")
+            .args([
+                "-f",
+                "vhdx",
+                "-c",
+                &format!("write -q -s {} {off} 1M", pat.display()),
+            ])
+            .arg(&a));
     }
     let first = backup_disk(&r, &a, "vm-a");
-    assert!(first.snapshot.bytes == 128 << 20, "the virtual size is recorded");
-    assert!(first.snapshot.new_bytes <= (4 << 20) + (1 << 20), "only allocated blocks are stored: {}", first.snapshot.new_bytes);
+    assert!(
+        first.snapshot.bytes == 128 << 20,
+        "the virtual size is recorded"
+    );
+    assert!(
+        first.snapshot.new_bytes <= (4 << 20) + (1 << 20),
+        "only allocated blocks are stored: {}",
+        first.snapshot.new_bytes
+    );
 
     // the same guest content in another container layout (8 MiB blocks, written by qemu-img convert)
     let b = d.join("b.vhdx");
-    run(Command::new("qemu-img").args(["convert", "-f", "vhdx", "-O", "vhdx", "-o", "subformat=dynamic,block_size=8M"]).arg(&a).arg(&b));
+    run(Command::new("qemu-img")
+        .args([
+            "convert",
+            "-f",
+            "vhdx",
+            "-O",
+            "vhdx",
+            "-o",
+            "subformat=dynamic,block_size=8M",
+        ])
+        .arg(&a)
+        .arg(&b));
     let second = backup_disk(&r, &b, "vm-b");
-    assert!(second.snapshot.new_bytes < 256 << 10, "same guest data dedups whatever the container layout: {} new bytes", second.snapshot.new_bytes);
+    assert!(
+        second.snapshot.new_bytes < 256 << 10,
+        "same guest data dedups whatever the container layout: {} new bytes",
+        second.snapshot.new_bytes
+    );
 
     // restore gives the raw virtual disk; qemu-img (independent) finds it identical
     let out = d.join("restored.raw");
-    r.open().restore(&first.snapshot.short_id, &SnapshotFilter::default(), &out, &RestoreOptions::default(), &NoProgress, &Cancel::default()).unwrap();
-    run(Command::new("qemu-img").args(["compare", "-q", "-f", "raw", "-F", "vhdx"]).arg(&out).arg(&a));
+    r.open()
+        .restore(
+            &first.snapshot.short_id,
+            &SnapshotFilter::default(),
+            &out,
+            &RestoreOptions::default(),
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
+    run(Command::new("qemu-img")
+        .args(["compare", "-q", "-f", "raw", "-F", "vhdx"])
+        .arg(&out)
+        .arg(&a));
 
     // and as a dynamic VHDX written by us: qemu-img checks it and finds the same disk
     let vx = d.join("restored.vhdx");
-    r.open().restore(&first.snapshot.short_id, &SnapshotFilter::default(), &vx, &RestoreOptions { to_vhdx: true, ..Default::default() }, &NoProgress, &Cancel::default()).unwrap();
-    run(Command::new("qemu-img").args(["check", "-q", "-f", "vhdx"]).arg(&vx));
-    run(Command::new("qemu-img").args(["compare", "-q", "-f", "vhdx", "-F", "vhdx"]).arg(&vx).arg(&a));
+    r.open()
+        .restore(
+            &first.snapshot.short_id,
+            &SnapshotFilter::default(),
+            &vx,
+            &RestoreOptions {
+                disk_format: DiskOutput::Vhdx,
+                ..Default::default()
+            },
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
+    run(Command::new("qemu-img")
+        .args(["check", "-q", "-f", "vhdx"])
+        .arg(&vx));
+    run(Command::new("qemu-img")
+        .args(["compare", "-q", "-f", "vhdx", "-F", "vhdx"])
+        .arg(&vx)
+        .arg(&a));
     // 32 MiB blocks: the data at 0 and 7 MiB, 40 MiB and 127 MiB lies in 3 of the 4 blocks
     let written = rehydra_core::disk::vhdx::Vhdx::open(&vx).unwrap();
-    assert_eq!(written.info().allocated_blocks, 3, "only blocks holding data are allocated");
+    assert_eq!(
+        written.info().allocated_blocks,
+        3,
+        "only blocks holding data are allocated"
+    );
 }
 
 #[test]
@@ -58,17 +158,40 @@ fn hostile_vhdx_is_refused_before_anything_is_stored() {
     let r = TestRepo::new();
     let d = r.scratch("img");
     let a = d.join("bad.vhdx");
-    run(Command::new("qemu-img").args(["create", "-q", "-f", "vhdx"]).arg(&a).arg("16M"));
+    run(Command::new("qemu-img")
+        .args(["create", "-q", "-f", "vhdx"])
+        .arg(&a)
+        .arg("16M"));
     let mut bytes = std::fs::read(&a).unwrap();
     bytes.truncate(200_000);
     std::fs::write(&a, bytes).unwrap();
     let e = r
         .open()
-        .backup(vec![SourceItem { name: "bad".into(), source: Source::Disk { path: a.clone(), format: DiskFormat::Auto } }], &BackupOptions::default(), &NoProgress, &Cancel::default())
+        .backup(
+            vec![SourceItem {
+                name: "bad".into(),
+                source: Source::Disk {
+                    path: a.clone(),
+                    format: DiskFormat::Auto,
+                },
+            }],
+            &BackupOptions::default(),
+            &NoProgress,
+            &Cancel::default(),
+        )
         .unwrap_err();
     assert_eq!(e.code, Code::InvalidInput);
-    assert!(e.message.contains("bad.vhdx") && e.message.contains("truncated"), "{}", e.message);
-    assert!(r.open().snapshots(&SnapshotFilter::default()).unwrap().is_empty());
+    assert!(
+        e.message.contains("bad.vhdx") && e.message.contains("truncated"),
+        "{}",
+        e.message
+    );
+    assert!(
+        r.open()
+            .snapshots(&SnapshotFilter::default())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -76,17 +199,166 @@ fn vhd_backup_restores_the_virtual_disk_and_dedups_with_the_same_guest_in_vhdx()
     let r = TestRepo::new();
     let d = r.scratch("img");
     let a = d.join("a.vhdx");
-    run(Command::new("qemu-img").args(["create", "-q", "-f", "vhdx", "-o", "subformat=dynamic,block_size=1M"]).arg(&a).arg("32M"));
+    run(Command::new("qemu-img")
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "vhdx",
+            "-o",
+            "subformat=dynamic,block_size=1M",
+        ])
+        .arg(&a)
+        .arg("32M"));
     let pat = d.join("pat");
     std::fs::write(&pat, rehydra_integration_tests::random_bytes(2 << 20, 9)).unwrap();
-    run(Command::new("qemu-io").args(["-f", "vhdx", "-c", &format!("write -q -s {} 4M 2M", pat.display())]).arg(&a));
+    run(Command::new("qemu-io")
+        .args([
+            "-f",
+            "vhdx",
+            "-c",
+            &format!("write -q -s {} 4M 2M", pat.display()),
+        ])
+        .arg(&a));
     backup_disk(&r, &a, "vm");
     // the same guest disk converted to a dynamic VHD by qemu-img: nothing new to store
     let v = d.join("a.vhd");
-    run(Command::new("qemu-img").args(["convert", "-f", "vhdx", "-O", "vpc", "-o", "subformat=dynamic,force_size=on"]).arg(&a).arg(&v));
+    run(Command::new("qemu-img")
+        .args([
+            "convert",
+            "-f",
+            "vhdx",
+            "-O",
+            "vpc",
+            "-o",
+            "subformat=dynamic,force_size=on",
+        ])
+        .arg(&a)
+        .arg(&v));
     let out = backup_disk(&r, &v, "vm-vhd");
-    assert!(out.snapshot.new_bytes < 256 << 10, "{} new bytes", out.snapshot.new_bytes);
+    assert!(
+        out.snapshot.new_bytes < 256 << 10,
+        "{} new bytes",
+        out.snapshot.new_bytes
+    );
     let restored = d.join("r.raw");
-    r.open().restore(&out.snapshot.short_id, &SnapshotFilter::default(), &restored, &RestoreOptions::default(), &NoProgress, &Cancel::default()).unwrap();
-    run(Command::new("qemu-img").args(["compare", "-q", "-f", "raw", "-F", "vpc"]).arg(&restored).arg(&v));
+    r.open()
+        .restore(
+            &out.snapshot.short_id,
+            &SnapshotFilter::default(),
+            &restored,
+            &RestoreOptions::default(),
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
+    run(Command::new("qemu-img")
+        .args(["compare", "-q", "-f", "raw", "-F", "vpc"])
+        .arg(&restored)
+        .arg(&v));
+}
+
+#[test]
+fn avhdx_chain_is_backed_up_as_the_merged_disk_and_restores_to_vhd() {
+    use rehydra_core::disk::vhdx_write::VhdxWriter;
+    let r = TestRepo::new();
+    let d = r.scratch("img");
+    let base = d.join("vm.vhdx");
+    run(Command::new("qemu-img")
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "vhdx",
+            "-o",
+            "subformat=dynamic,block_size=1M",
+        ])
+        .arg(&base)
+        .arg("32M"));
+    let pat = d.join("pat");
+    std::fs::write(&pat, rehydra_integration_tests::random_bytes(4 << 20, 3)).unwrap();
+    run(Command::new("qemu-io")
+        .args([
+            "-f",
+            "vhdx",
+            "-c",
+            &format!("write -q -s {} 2M 4M", pat.display()),
+        ])
+        .arg(&base));
+    let first = backup_disk(&r, &base, "vm");
+    // a checkpoint: the VM now writes into an AVHDX over the base
+    let child = d.join("vm_1F2E.avhdx");
+    let file = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&child)
+        .unwrap();
+    let mut w = VhdxWriter::differencing(file, &child, &base, r".\vm.vhdx", 2 << 20).unwrap();
+    let change = rehydra_integration_tests::random_bytes(64 << 10, 4);
+    w.write_at(3 << 20, &change).unwrap();
+    w.finish().unwrap().sync_all().unwrap();
+    let second = backup_disk(&r, &child, "vm");
+    assert_eq!(
+        second.snapshot.bytes,
+        32 << 20,
+        "the chain is the whole virtual disk"
+    );
+    assert!(
+        second.snapshot.new_bytes < 512 << 10,
+        "only the change is new: {}",
+        second.snapshot.new_bytes
+    );
+    // restored as a dynamic VHD: qemu-img reads it as the merged disk
+    let mut expect = Vec::new();
+    let raw = d.join("base.raw");
+    run(Command::new("qemu-img")
+        .args(["convert", "-f", "vhdx", "-O", "raw"])
+        .arg(&base)
+        .arg(&raw));
+    expect.extend(std::fs::read(&raw).unwrap());
+    expect[3 << 20..(3 << 20) + change.len()].copy_from_slice(&change);
+    std::fs::write(&raw, &expect).unwrap();
+    let vhd = d.join("restored.vhd");
+    r.open()
+        .restore(
+            &second.snapshot.short_id,
+            &SnapshotFilter::default(),
+            &vhd,
+            &RestoreOptions {
+                disk_format: DiskOutput::Vhd,
+                ..Default::default()
+            },
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
+    run(Command::new("qemu-img")
+        .args(["compare", "-q", "-f", "vpc", "-F", "raw"])
+        .arg(&vhd)
+        .arg(&raw));
+    assert!(first.snapshot.new_bytes >= 4 << 20);
+    // a chain whose parent is gone is refused before anything is stored
+    std::fs::remove_file(&base).unwrap();
+    let e = r
+        .open()
+        .backup(
+            vec![SourceItem {
+                name: "c".into(),
+                source: Source::Disk {
+                    path: child.clone(),
+                    format: DiskFormat::Auto,
+                },
+            }],
+            &BackupOptions::default(),
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap_err();
+    assert_eq!(e.code, Code::InvalidInput);
+    assert!(
+        e.message.contains("parent disk was not found"),
+        "{}",
+        e.message
+    );
 }

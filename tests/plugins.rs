@@ -9,31 +9,51 @@ use rehydra_api::{Cancel, Code, NoProgress, SnapshotFilter};
 use rehydra_integration_tests::TestRepo;
 
 fn built() -> PathBuf {
-    let dir = std::env::var_os("REHYDRA_TEST_PLUGINS").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"), PathBuf::from);
-        target.join("plugins")
-    });
-    assert!(dir.join("example-files.wasm").exists(), "plugins not built in {}: run `cargo xtask plugins` first", dir.display());
+    let dir = std::env::var_os("REHYDRA_TEST_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+                || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+                PathBuf::from,
+            );
+            target.join("plugins")
+        });
+    assert!(
+        dir.join("example-files.wasm").exists(),
+        "plugins not built in {}: run `cargo xtask plugins` first",
+        dir.display()
+    );
     dir
 }
 
 fn dev_key() -> String {
-    std::fs::read_to_string(built().join("../rehydra-dev/publisher.pub")).unwrap().trim().to_string()
+    std::fs::read_to_string(built().join("../rehydra-dev/publisher.pub"))
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 /// A plugin platform whose only plugin folder is a private one, with both plugins installed and trusted.
 fn platform(t: &TestRepo) -> Plugins {
     let dir = t.scratch("plugins");
-    let settings = PluginSettings { dirs: vec![dir.clone()], install_dir: Some(dir), developer_mode: false };
+    let settings = PluginSettings {
+        dirs: vec![dir.clone()],
+        install_dir: Some(dir),
+        developer_mode: false,
+    };
     let p = Plugins::new(&t.ctx, settings).unwrap();
     p.trust("rehydra-dev", &dev_key()).unwrap();
-    p.install(&built().join("example-files.wasm"), false).unwrap();
+    p.install(&built().join("example-files.wasm"), false)
+        .unwrap();
     p.install(&built().join("fixture.wasm"), false).unwrap();
     p
 }
 
 fn prop(n: &str, v: &str) -> Property {
-    Property { name: n.into(), value: v.into() }
+    Property {
+        name: n.into(),
+        value: v.into(),
+    }
 }
 
 #[test]
@@ -43,27 +63,68 @@ fn example_plugin_backs_up_verifies_and_restores_a_folder() {
     let src = t.scratch("data/projects");
     std::fs::create_dir_all(src.join("a/b")).unwrap();
     std::fs::write(src.join("a/b/report.txt"), b"quarterly numbers").unwrap();
-    std::fs::write(src.join("big.bin"), (0..2_000_000u32).map(|i| (i * 7 % 251) as u8).collect::<Vec<u8>>()).unwrap();
+    std::fs::write(
+        src.join("big.bin"),
+        (0..2_000_000u32)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect::<Vec<u8>>(),
+    )
+    .unwrap();
     let out = t.dir.path().join("restored");
     std::fs::create_dir_all(&out).unwrap();
     let root = t.dir.path().join("data");
 
     // denied by default
-    let e = p.discover("example-files", &[prop("root", root.to_str().unwrap())]).unwrap_err();
+    let e = p
+        .discover("example-files", &[prop("root", root.to_str().unwrap())])
+        .unwrap_err();
     assert_eq!(e.code, Code::PluginFailed);
     assert!(e.message.contains("denied"), "{}", e.message);
-    let e = p.grant("example-files", &["http:example.com".into()]).unwrap_err();
-    assert!(e.message.contains("did not ask for `http`"), "{}", e.message);
+    let e = p
+        .grant("example-files", &["http:example.com".into()])
+        .unwrap_err();
+    assert!(
+        e.message.contains("did not ask for `http`"),
+        "{}",
+        e.message
+    );
 
-    p.grant("example-files", &[format!("files:{}", root.display()), "engine".into(), format!("files-write:{}", out.display())]).unwrap();
-    let (assets, _) = p.discover("example-files", &[prop("root", root.to_str().unwrap())]).unwrap();
-    assert!(assets.iter().any(|a| a.id.ends_with("/projects") && a.parent.is_some()));
+    p.grant(
+        "example-files",
+        &[
+            format!("files:{}", root.display()),
+            "engine".into(),
+            format!("files-write:{}", out.display()),
+        ],
+    )
+    .unwrap();
+    let (assets, _) = p
+        .discover("example-files", &[prop("root", root.to_str().unwrap())])
+        .unwrap();
+    assert!(
+        assets
+            .iter()
+            .any(|a| a.id.ends_with("/projects") && a.parent.is_some())
+    );
 
     let s = t.open();
-    let o = p.backup(&s, "example-files", src.to_str().unwrap(), &[], &["weekly".into()], &NoProgress, &Cancel::default()).unwrap();
+    let o = p
+        .backup(
+            &s,
+            "example-files",
+            src.to_str().unwrap(),
+            &[],
+            &["weekly".into()],
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
     assert_eq!(o.snapshot.plugin_id, "example-files");
     assert_eq!(o.snapshot.consistency, "crash");
-    assert!(o.snapshot.items.iter().any(|i| i.name == "files") && o.snapshot.items.iter().any(|i| i.name == "asset.json"));
+    assert!(
+        o.snapshot.items.iter().any(|i| i.name == "files")
+            && o.snapshot.items.iter().any(|i| i.name == "asset.json")
+    );
     assert!(o.snapshot.bytes >= 2_000_000);
 
     let (v, _) = p.verify(&s, "latest").unwrap();
@@ -73,25 +134,70 @@ fn example_plugin_backs_up_verifies_and_restores_a_folder() {
     let existing = out.join("existing");
     std::fs::create_dir_all(&existing).unwrap();
     std::fs::write(existing.join("keep.txt"), b"mine").unwrap();
-    let e = p.restore(&s, "latest", existing.to_str().unwrap(), &[], true, &NoProgress, &Cancel::default()).unwrap_err();
+    let e = p
+        .restore(
+            &s,
+            "latest",
+            existing.to_str().unwrap(),
+            &[],
+            true,
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap_err();
     assert!(e.message.contains("blocked"), "{}", e.message);
     assert_eq!(std::fs::read(existing.join("keep.txt")).unwrap(), b"mine");
 
     // outside the write grant: denied
     let elsewhere = t.dir.path().join("elsewhere");
-    assert!(p.restore(&s, "latest", elsewhere.to_str().unwrap(), &[], true, &NoProgress, &Cancel::default()).is_err());
+    assert!(
+        p.restore(
+            &s,
+            "latest",
+            elsewhere.to_str().unwrap(),
+            &[],
+            true,
+            &NoProgress,
+            &Cancel::default()
+        )
+        .is_err()
+    );
     assert!(!elsewhere.exists());
 
     let target = out.join("projects");
-    let r = p.restore(&s, "latest", target.to_str().unwrap(), &[], true, &NoProgress, &Cancel::default()).unwrap();
+    let r = p
+        .restore(
+            &s,
+            "latest",
+            target.to_str().unwrap(),
+            &[],
+            true,
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
     assert!(r.report.unwrap().bytes >= 2_000_000);
-    assert_eq!(std::fs::read(target.join("a/b/report.txt")).unwrap(), b"quarterly numbers");
-    assert_eq!(std::fs::read(target.join("big.bin")).unwrap(), std::fs::read(src.join("big.bin")).unwrap());
+    assert_eq!(
+        std::fs::read(target.join("a/b/report.txt")).unwrap(),
+        b"quarterly numbers"
+    );
+    assert_eq!(
+        std::fs::read(target.join("big.bin")).unwrap(),
+        std::fs::read(src.join("big.bin")).unwrap()
+    );
 
     // the denials are in the audit log
     let audit = p.audit_log(Some("example-files"), 100).unwrap();
-    assert!(audit.iter().any(|a| !a.allowed && a.capability == "files" && a.verb == "discover"));
-    assert!(audit.iter().any(|a| !a.allowed && a.target == elsewhere.to_str().unwrap()));
+    assert!(
+        audit
+            .iter()
+            .any(|a| !a.allowed && a.capability == "files" && a.verb == "discover")
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|a| !a.allowed && a.target == elsewhere.to_str().unwrap())
+    );
 }
 
 #[test]
@@ -100,23 +206,74 @@ fn failed_plugin_backup_commits_nothing_and_pushed_streams_round_trip() {
     let p = platform(&t);
     let s = t.open();
     // fixture backup pushes a stream and a document through the engine: needs `engine`
-    let e = p.backup(&s, "fixture", "vm-1", &[prop("k", "payload bytes")], &[], &NoProgress, &Cancel::default()).unwrap_err();
+    let e = p
+        .backup(
+            &s,
+            "fixture",
+            "vm-1",
+            &[prop("k", "payload bytes")],
+            &[],
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap_err();
     assert_eq!(e.code, Code::PluginFailed, "{}", e.message);
-    assert!(s.snapshots(&SnapshotFilter::default()).unwrap().is_empty(), "nothing committed");
+    assert!(
+        s.snapshots(&SnapshotFilter::default()).unwrap().is_empty(),
+        "nothing committed"
+    );
 
     p.grant("fixture", &["engine".into()]).unwrap();
-    let o = p.backup(&s, "fixture", "vm-1", &[prop("a", "key blob "), prop("b", "and more")], &[], &NoProgress, &Cancel::default()).unwrap();
+    let o = p
+        .backup(
+            &s,
+            "fixture",
+            "vm-1",
+            &[prop("a", "key blob "), prop("b", "and more")],
+            &[],
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
     assert_eq!(o.snapshot.asset, "vm-1");
-    let payload = o.snapshot.items.iter().find(|i| i.name == "payload").unwrap();
+    let payload = o
+        .snapshot
+        .items
+        .iter()
+        .find(|i| i.name == "payload")
+        .unwrap();
     assert_eq!(payload.size, "key blob and more".len() as u64);
     let (v, _) = p.verify(&s, &o.snapshot.id).unwrap();
     assert!(v.ok, "verify read the pushed stream back");
 
     // grants live in the catalog: a new platform sees them; revoke removes them
-    let again = Plugins::new(&t.ctx, PluginSettings { dirs: vec![t.dir.path().join("plugins")], install_dir: None, developer_mode: false }).unwrap();
-    assert_eq!(again.info("fixture").unwrap().grants, vec!["engine".to_string()]);
+    let again = Plugins::new(
+        &t.ctx,
+        PluginSettings {
+            dirs: vec![t.dir.path().join("plugins")],
+            install_dir: None,
+            developer_mode: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(
+        again.info("fixture").unwrap().grants,
+        vec!["engine".to_string()]
+    );
     assert_eq!(again.revoke("fixture", &[]).unwrap(), 1);
-    assert!(again.backup(&s, "fixture", "vm-1", &[], &[], &NoProgress, &Cancel::default()).is_err());
+    assert!(
+        again
+            .backup(
+                &s,
+                "fixture",
+                "vm-1",
+                &[],
+                &[],
+                &NoProgress,
+                &Cancel::default()
+            )
+            .is_err()
+    );
     assert_eq!(s.snapshots(&SnapshotFilter::default()).unwrap().len(), 1);
 }
 
@@ -124,18 +281,98 @@ fn failed_plugin_backup_commits_nothing_and_pushed_streams_round_trip() {
 fn install_refuses_untrusted_and_tampered_files_and_keeps_the_installed_one() {
     let t = TestRepo::new();
     let dir = t.scratch("plugins");
-    let p = Plugins::new(&t.ctx, PluginSettings { dirs: vec![dir.clone()], install_dir: Some(dir.clone()), developer_mode: false }).unwrap();
-    let e = p.install(&built().join("example-files.wasm"), false).unwrap_err();
+    let p = Plugins::new(
+        &t.ctx,
+        PluginSettings {
+            dirs: vec![dir.clone()],
+            install_dir: Some(dir.clone()),
+            developer_mode: false,
+        },
+    )
+    .unwrap();
+    let e = p
+        .install(&built().join("example-files.wasm"), false)
+        .unwrap_err();
     assert_eq!(e.code, Code::PluginRejected);
     assert!(!dir.join("example-files.wasm").exists());
     p.trust("rehydra-dev", &dev_key()).unwrap();
-    p.install(&built().join("example-files.wasm"), false).unwrap();
+    p.install(&built().join("example-files.wasm"), false)
+        .unwrap();
     let mut bytes = std::fs::read(built().join("example-files.wasm")).unwrap();
     bytes[300] ^= 0xff;
     let bad = t.dir.path().join("example-files.wasm");
     std::fs::write(&bad, &bytes).unwrap();
-    assert_eq!(p.install(&bad, true).unwrap_err().code, Code::PluginRejected);
-    assert_eq!(std::fs::read(dir.join("example-files.wasm")).unwrap(), std::fs::read(built().join("example-files.wasm")).unwrap());
+    assert_eq!(
+        p.install(&bad, true).unwrap_err().code,
+        Code::PluginRejected
+    );
+    assert_eq!(
+        std::fs::read(dir.join("example-files.wasm")).unwrap(),
+        std::fs::read(built().join("example-files.wasm")).unwrap()
+    );
     assert_eq!(p.describe("example-files").unwrap().id, "example-files");
     assert!(p.trust("rehydra-dev", "not-a-key").is_err());
+}
+
+#[test]
+fn command_targets_are_kept_in_the_catalog_and_reach_the_host() {
+    use rehydra_api::plugins::{RemoteShell, Target};
+    let t = TestRepo::new();
+    let p = platform(&t);
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let lab = Target {
+        name: "lab".into(),
+        ssh: "admin@127.0.0.1".into(),
+        port: Some(closed),
+        identity: None,
+        known_hosts: None,
+        shell: RemoteShell::Posix,
+        powershell: "pwsh".into(),
+    };
+    let e = p
+        .set_target(&Target {
+            ssh: "-oProxyCommand=x".into(),
+            ..lab.clone()
+        })
+        .unwrap_err();
+    assert_eq!(e.code, Code::InvalidInput);
+    assert!(e.message.contains("ssh destination"), "{}", e.message);
+    p.set_target(&lab).unwrap();
+    assert_eq!(p.targets().unwrap(), vec![lab.clone()]);
+
+    p.grant("fixture", &["command:printf@lab".into()]).unwrap();
+    let call = |target: &str| {
+        p.discover(
+            "fixture",
+            &[
+                prop("mode", "command"),
+                prop("program", "printf"),
+                prop("argv", "x"),
+                prop("target", target),
+            ],
+        )
+        .unwrap_err()
+    };
+    // the configured target is used (and, with nothing listening, named in the error)
+    let e = call("lab");
+    assert_eq!(e.code, Code::PluginFailed);
+    assert!(
+        e.message
+            .contains("command target `lab` (admin@127.0.0.1) could not be reached over SSH"),
+        "{}",
+        e.message
+    );
+    assert!(p.remove_target("lab").unwrap());
+    assert!(!p.remove_target("lab").unwrap());
+    p.grant("fixture", &["command:printf@lab".into()]).unwrap();
+    let e = call("lab");
+    assert!(
+        e.message.contains("target `lab` is not configured"),
+        "{}",
+        e.message
+    );
 }

@@ -1,15 +1,38 @@
 use std::fs;
 
-use rehydra_api::{BackupOptions, Cancel, CheckOptions, KeepPolicy, NoProgress, PruneOptions, RestoreOptions, SnapshotFilter, Source, SourceItem};
+use rehydra_api::{
+    BackupOptions, Cancel, CheckOptions, KeepPolicy, NoProgress, PruneOptions, RestoreOptions,
+    SnapshotFilter, Source, SourceItem,
+};
 use rehydra_core::backend::FileKind;
-use rehydra_integration_tests::{assert_same_tree, random_bytes, TestRepo};
+use rehydra_integration_tests::{TestRepo, assert_same_tree, random_bytes};
 
 fn backup(r: &TestRepo, src: &std::path::Path) {
-    r.open().backup(vec![SourceItem { name: "src".into(), source: Source::Path(src.to_path_buf()) }], &BackupOptions { asset: "a".into(), ..Default::default() }, &NoProgress, &Cancel::default()).unwrap();
+    r.open()
+        .backup(
+            vec![SourceItem {
+                name: "src".into(),
+                source: Source::Path(src.to_path_buf()),
+            }],
+            &BackupOptions {
+                asset: "a".into(),
+                ..Default::default()
+            },
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
 }
 
 fn pack_bytes(r: &TestRepo) -> u64 {
-    r.open().repository().backend().list(FileKind::Pack).unwrap().iter().map(|f| f.size).sum()
+    r.open()
+        .repository()
+        .backend()
+        .list(FileKind::Pack)
+        .unwrap()
+        .iter()
+        .map(|f| f.size)
+        .sum()
 }
 
 #[test]
@@ -25,17 +48,50 @@ fn forget_then_prune_frees_space_and_keeps_the_rest_restorable() {
     }
     let before = pack_bytes(&r);
     let s = r.open();
-    let d = s.forget(&KeepPolicy { last: 1, ..Default::default() }, &SnapshotFilter::default(), false).unwrap();
+    let d = s
+        .forget(
+            &KeepPolicy {
+                last: 1,
+                ..Default::default()
+            },
+            &SnapshotFilter::default(),
+            false,
+        )
+        .unwrap();
     assert_eq!(d.iter().filter(|x| !x.keep).count(), 3);
     let rep = s.prune(&PruneOptions::default(), &NoProgress).unwrap();
     assert!(rep.deleted_packs > 0, "{rep:?}");
     let after = pack_bytes(&r);
     assert!(after < before / 2, "before {before} after {after}");
-    assert!(s.check(&CheckOptions { read_data: true, subset: None }, &NoProgress).unwrap().ok());
+    assert!(
+        s.check(
+            &CheckOptions {
+                read_data: true,
+                subset: None
+            },
+            &NoProgress
+        )
+        .unwrap()
+        .ok()
+    );
     let dst = r.dir.path().join("dst");
-    s.restore("latest", &SnapshotFilter::default(), &dst, &RestoreOptions::default(), &NoProgress, &Cancel::default()).unwrap();
+    s.restore(
+        "latest",
+        &SnapshotFilter::default(),
+        &dst,
+        &RestoreOptions::default(),
+        &NoProgress,
+        &Cancel::default(),
+    )
+    .unwrap();
     assert_same_tree(&src, &dst);
-    assert!(fs::read_dir(r.path().join("prune")).unwrap().next().is_none(), "plan executed and removed");
+    assert!(
+        fs::read_dir(r.path().join("prune"))
+            .unwrap()
+            .next()
+            .is_none(),
+        "plan executed and removed"
+    );
 }
 
 #[test]
@@ -47,19 +103,41 @@ fn prune_defers_deletion_while_a_backup_runs() {
     fs::write(src.join("x"), random_bytes(2 << 20, 2)).unwrap();
     backup(&r, &src);
     let s = r.open();
-    s.forget(&KeepPolicy { last: 1, ..Default::default() }, &SnapshotFilter::default(), false).unwrap();
+    s.forget(
+        &KeepPolicy {
+            last: 1,
+            ..Default::default()
+        },
+        &SnapshotFilter::default(),
+        false,
+    )
+    .unwrap();
     // a backup announces itself
     let presence = rehydra_core::lock::Lock::backup(s.repository().backend().clone()).unwrap();
     let before = pack_bytes(&r);
     let rep = s.prune(&PruneOptions::default(), &NoProgress).unwrap();
     assert_eq!(rep.deleted_packs, 0);
     assert_eq!(rep.deferred_plans, 1);
-    assert_eq!(pack_bytes(&r), before, "nothing deleted while a backup runs");
+    assert_eq!(
+        pack_bytes(&r),
+        before,
+        "nothing deleted while a backup runs"
+    );
     assert!(s.check(&CheckOptions::default(), &NoProgress).unwrap().ok());
     drop(presence);
     let rep = s.prune(&PruneOptions::default(), &NoProgress).unwrap();
     assert!(rep.deleted_packs > 0, "{rep:?}");
-    assert!(s.check(&CheckOptions { read_data: true, subset: None }, &NoProgress).unwrap().ok());
+    assert!(
+        s.check(
+            &CheckOptions {
+                read_data: true,
+                subset: None
+            },
+            &NoProgress
+        )
+        .unwrap()
+        .ok()
+    );
 }
 
 #[test]
@@ -74,11 +152,34 @@ fn concurrent_writers_both_succeed_and_prune_dedups() {
     });
     let s = r.open();
     assert_eq!(s.snapshots(&SnapshotFilter::default()).unwrap().len(), 2);
-    assert!(s.check(&CheckOptions { read_data: true, subset: None }, &NoProgress).unwrap().ok());
+    assert!(
+        s.check(
+            &CheckOptions {
+                read_data: true,
+                subset: None
+            },
+            &NoProgress
+        )
+        .unwrap()
+        .ok()
+    );
     s.prune(&PruneOptions::default(), &NoProgress).unwrap();
     let st = s.stats().unwrap();
-    assert!(st.pack_bytes < st.unique_bytes + st.unique_bytes / 10, "after prune every shared chunk is stored once: {st:?}");
-    assert!(s.check(&CheckOptions { read_data: true, subset: None }, &NoProgress).unwrap().ok());
+    assert!(
+        st.pack_bytes < st.unique_bytes + st.unique_bytes / 10,
+        "after prune every shared chunk is stored once: {st:?}"
+    );
+    assert!(
+        s.check(
+            &CheckOptions {
+                read_data: true,
+                subset: None
+            },
+            &NoProgress
+        )
+        .unwrap()
+        .ok()
+    );
 }
 
 #[test]
@@ -86,5 +187,10 @@ fn second_prune_is_refused_while_one_holds_the_lock() {
     let r = TestRepo::new();
     let s = r.open();
     let _l = rehydra_core::lock::Lock::exclusive(s.repository().backend().clone()).unwrap();
-    assert_eq!(s.prune(&PruneOptions::default(), &NoProgress).unwrap_err().code, rehydra_api::Code::Locked);
+    assert_eq!(
+        s.prune(&PruneOptions::default(), &NoProgress)
+            .unwrap_err()
+            .code,
+        rehydra_api::Code::Locked
+    );
 }

@@ -19,13 +19,20 @@ pub struct TestRepo {
 impl TestRepo {
     /// A new repository with cheap key derivation and small packs (many packs per test).
     pub fn new() -> Self {
-        Self::with(InitOptions { kdf: KdfParams::insecure_for_tests(), pack_size: 1 << 20, ..InitOptions::default() })
+        Self::with(InitOptions {
+            kdf: KdfParams::insecure_for_tests(),
+            pack_size: 1 << 20,
+            ..InitOptions::default()
+        })
     }
 
     /// A new repository with the given options.
     pub fn with(opts: InitOptions) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ctx = Context { catalog: Some(dir.path().join("catalog.db")), cache_dir: Some(dir.path().join("cache")) };
+        let ctx = Context {
+            catalog: Some(dir.path().join("catalog.db")),
+            cache_dir: Some(dir.path().join("cache")),
+        };
         rehydra_api::init(&ctx, &Self::loc(dir.path()), PW, opts).expect("init");
         Self { dir, ctx }
     }
@@ -73,7 +80,9 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
 
 /// Compressible text-like bytes.
 pub fn text_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let words = ["alpha ", "bravo ", "charlie ", "delta ", "echo ", "foxtrot ", "golf\n", "hotel "];
+    let words = [
+        "alpha ", "bravo ", "charlie ", "delta ", "echo ", "foxtrot ", "golf\n", "hotel ",
+    ];
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut v = Vec::with_capacity(len + 8);
     while v.len() < len {
@@ -85,22 +94,45 @@ pub fn text_bytes(len: usize, seed: u64) -> Vec<u8> {
 
 /// Compare two trees (content, type, symlink targets); panics with the first difference.
 pub fn assert_same_tree(a: &Path, b: &Path) {
-    let mut ea: Vec<_> = std::fs::read_dir(a).expect("read a").map(|e| e.expect("entry").file_name()).collect();
-    let mut eb: Vec<_> = std::fs::read_dir(b).expect("read b").map(|e| e.expect("entry").file_name()).collect();
+    let mut ea: Vec<_> = std::fs::read_dir(a)
+        .expect("read a")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    let mut eb: Vec<_> = std::fs::read_dir(b)
+        .expect("read b")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
     ea.sort();
     eb.sort();
     assert_eq!(ea, eb, "entries of {} vs {}", a.display(), b.display());
     for n in ea {
         let (pa, pb) = (a.join(&n), b.join(&n));
-        let (ma, mb) = (std::fs::symlink_metadata(&pa).expect("stat"), std::fs::symlink_metadata(&pb).expect("stat"));
-        assert_eq!(ma.file_type().is_dir(), mb.file_type().is_dir(), "{}", pa.display());
+        let (ma, mb) = (
+            std::fs::symlink_metadata(&pa).expect("stat"),
+            std::fs::symlink_metadata(&pb).expect("stat"),
+        );
+        assert_eq!(
+            ma.file_type().is_dir(),
+            mb.file_type().is_dir(),
+            "{}",
+            pa.display()
+        );
         if ma.file_type().is_symlink() {
             assert_eq!(std::fs::read_link(&pa).ok(), std::fs::read_link(&pb).ok());
         } else if ma.is_dir() {
             assert_same_tree(&pa, &pb);
         } else {
-            assert!(std::fs::read(&pa).expect("read") == std::fs::read(&pb).expect("read"), "content of {} differs", pb.display());
-            assert_eq!(ma.modified().ok(), mb.modified().ok(), "mtime of {}", pb.display());
+            assert!(
+                std::fs::read(&pa).expect("read") == std::fs::read(&pb).expect("read"),
+                "content of {} differs",
+                pb.display()
+            );
+            assert_eq!(
+                ma.modified().ok(),
+                mb.modified().ok(),
+                "mtime of {}",
+                pb.display()
+            );
         }
     }
 }

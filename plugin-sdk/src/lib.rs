@@ -79,21 +79,30 @@ pub type Result<T> = core::result::Result<T, Error>;
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        info, setting, Asset, BackupReport, BackupRequest, Error, ErrorCode, Finding, ItemInfo, ItemKind, Plugin,
-        PluginInfo, Property, ProtectionFlags, RestorePlan, RestoreReport, RestoreRequest, Result, Severity, Step,
-        VerifyReport,
+        Asset, BackupReport, BackupRequest, Error, ErrorCode, Finding, ItemInfo, ItemKind, Plugin,
+        PluginInfo, Property, ProtectionFlags, RestorePlan, RestoreReport, RestoreRequest, Result,
+        Severity, Step, VerifyReport, info, setting,
     };
 }
 
 impl Error {
     /// An error with `code` and `message`.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
 /// Build a [`PluginInfo`].
-pub fn info(id: &str, name: &str, version: &str, workloads: &[&str], description: &str) -> PluginInfo {
+pub fn info(
+    id: &str,
+    name: &str,
+    version: &str,
+    workloads: &[&str],
+    description: &str,
+) -> PluginInfo {
     PluginInfo {
         id: id.into(),
         name: name.into(),
@@ -105,11 +114,17 @@ pub fn info(id: &str, name: &str, version: &str, workloads: &[&str], description
 
 /// The value of setting or option `name`, if given.
 pub fn setting<'a>(props: &'a [Property], name: &str) -> Option<&'a str> {
-    props.iter().find(|p| p.name == name).map(|p| p.value.as_str())
+    props
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.value.as_str())
 }
 
 fn unsupported(verb: &str) -> Error {
-    Error::new(ErrorCode::Unsupported, format!("this plugin does not implement `{verb}`"))
+    Error::new(
+        ErrorCode::Unsupported,
+        format!("this plugin does not implement `{verb}`"),
+    )
 }
 
 /// A workload plugin. Only [`Plugin::describe`] is required; every other verb answers
@@ -159,7 +174,11 @@ pub trait Plugin {
                 depends_on: Vec::new(),
             })
             .collect();
-        Ok(RestorePlan { steps, warnings: Vec::new(), blockers: Vec::new() })
+        Ok(RestorePlan {
+            steps,
+            warnings: Vec::new(),
+            blockers: Vec::new(),
+        })
     }
 
     /// Execute a restore.
@@ -190,10 +209,15 @@ macro_rules! export_plugin {
                 fn describe() -> $crate::PluginInfo {
                     <$t as $crate::Plugin>::describe()
                 }
-                fn discover(s: ::std::vec::Vec<$crate::Property>) -> $crate::Result<::std::vec::Vec<$crate::Asset>> {
+                fn discover(
+                    s: ::std::vec::Vec<$crate::Property>,
+                ) -> $crate::Result<::std::vec::Vec<$crate::Asset>> {
                     <$t as $crate::Plugin>::discover(s)
                 }
-                fn assess(a: ::std::vec::Vec<$crate::Asset>, s: ::std::vec::Vec<$crate::Property>) -> $crate::Result<::std::vec::Vec<$crate::Finding>> {
+                fn assess(
+                    a: ::std::vec::Vec<$crate::Asset>,
+                    s: ::std::vec::Vec<$crate::Property>,
+                ) -> $crate::Result<::std::vec::Vec<$crate::Finding>> {
                     <$t as $crate::Plugin>::assess(a, s)
                 }
                 fn backup(r: $crate::BackupRequest) -> $crate::Result<$crate::BackupReport> {
@@ -204,7 +228,7 @@ macro_rules! export_plugin {
                 }
                 fn restore(r: $crate::RestoreRequest) -> $crate::Result<$crate::RestoreReport> {
                     <$t as $crate::Plugin>::restore(r)
-                }
+        }
                 fn verify(r: $crate::RestoreRequest) -> $crate::Result<$crate::VerifyReport> {
                     <$t as $crate::Plugin>::verify(r)
                 }

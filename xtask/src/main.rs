@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use rehydra_plugin_host::package;
 
 fn main() -> Result<()> {
@@ -18,14 +18,19 @@ fn main() -> Result<()> {
     match args.first().map(String::as_str) {
         Some("plugins") => plugins(args.get(1).map(String::as_str)),
         _ => {
-            eprintln!("usage: cargo xtask plugins [<name>]\n\nBuilds every plugin under plugins/ (or just <name>) to <target>/plugins/<id>.wasm, signed with the development key.");
+            eprintln!(
+                "usage: cargo xtask plugins [<name>]\n\nBuilds every plugin under plugins/ (or just <name>) to <target>/plugins/<id>.wasm, signed with the development key."
+            );
             std::process::exit(2);
         }
     }
 }
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn target_dir() -> PathBuf {
@@ -36,9 +41,16 @@ fn plugins(only: Option<&str>) -> Result<()> {
     let root = root();
     let target = target_dir();
     let key_path = target.join("rehydra-dev/signing.key");
-    let key = if key_path.exists() { package::load_signing_key(&key_path)? } else { package::create_signing_key(&key_path)? };
+    let key = if key_path.exists() {
+        package::load_signing_key(&key_path)?
+    } else {
+        package::create_signing_key(&key_path)?
+    };
     let public = hex::encode(key.verifying_key().as_bytes());
-    std::fs::write(target.join("rehydra-dev/publisher.pub"), format!("{public}\n"))?;
+    std::fs::write(
+        target.join("rehydra-dev/publisher.pub"),
+        format!("{public}\n"),
+    )?;
     let out_dir = target.join("plugins");
     std::fs::create_dir_all(&out_dir)?;
 
@@ -51,50 +63,82 @@ fn plugins(only: Option<&str>) -> Result<()> {
     if dirs.is_empty() {
         bail!("no plugin folder (with a rehydra-plugin.toml) matched");
     }
-    let rust: Vec<String> = dirs.iter().filter(|d| d.join("Cargo.toml").exists()).map(|d| crate_name(d)).collect::<Result<_>>()?;
+    let rust: Vec<String> = dirs
+        .iter()
+        .filter(|d| d.join("Cargo.toml").exists())
+        .map(|d| crate_name(d))
+        .collect::<Result<_>>()?;
     if !rust.is_empty() {
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.current_dir(&root).args(["build", "--quiet", "--target", "wasm32-wasip2", "--profile", "plugin"]);
+        cmd.current_dir(&root).args([
+            "build",
+            "--quiet",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "plugin",
+        ]);
         for r in &rust {
             cmd.args(["-p", r]);
         }
         let st = cmd.status().context("running cargo")?;
         if !st.success() {
-            bail!("building the Rust plugins failed (is the wasm32-wasip2 target installed? rustup target add wasm32-wasip2)");
+            bail!(
+                "building the Rust plugins failed (is the wasm32-wasip2 target installed? rustup target add wasm32-wasip2)"
+            );
         }
     }
     for d in &dirs {
         let manifest = std::fs::read(d.join("rehydra-plugin.toml"))?;
         let wasm_path = if d.join("Cargo.toml").exists() {
-            target.join("wasm32-wasip2/plugin").join(format!("{}.wasm", crate_name(d)?.replace('-', "_")))
+            target
+                .join("wasm32-wasip2/plugin")
+                .join(format!("{}.wasm", crate_name(d)?.replace('-', "_")))
         } else if d.join("app.py").exists() {
             componentize_py(&root, d, &target)?
         } else {
             bail!("{}: neither Cargo.toml nor app.py", d.display());
         };
-        let wasm = std::fs::read(&wasm_path).with_context(|| format!("reading {}", wasm_path.display()))?;
+        let wasm = std::fs::read(&wasm_path)
+            .with_context(|| format!("reading {}", wasm_path.display()))?;
         let signed = package::pack(&wasm_path, &wasm, &manifest, Some(&key))?;
-        let id = rehydra_plugin_host::Manifest::parse(&manifest).map_err(anyhow::Error::msg)?.id;
+        let id = rehydra_plugin_host::Manifest::parse(&manifest)
+            .map_err(anyhow::Error::msg)?
+            .id;
         let out = out_dir.join(format!("{id}.wasm"));
         let tmp = out.with_extension("wasm.tmp");
         std::fs::write(&tmp, &signed)?;
         std::fs::rename(&tmp, &out)?;
-        println!("{}", serde_json::json!({"plugin": id, "file": out, "bytes": signed.len()}));
+        println!(
+            "{}",
+            serde_json::json!({"plugin": id, "file": out, "bytes": signed.len()})
+        );
     }
-    println!("{}", serde_json::json!({"publisher": "rehydra-dev", "key": public, "key_file": key_path}));
+    println!(
+        "{}",
+        serde_json::json!({"publisher": "rehydra-dev", "key": public, "key_file": key_path})
+    );
     Ok(())
 }
 
 fn crate_name(dir: &Path) -> Result<String> {
     let text = std::fs::read_to_string(dir.join("Cargo.toml"))?;
     text.lines()
-        .find_map(|l| l.trim().strip_prefix("name").and_then(|r| r.trim().strip_prefix('=')).map(|v| v.trim().trim_matches('"').to_string()))
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("name")
+                .and_then(|r| r.trim().strip_prefix('='))
+                .map(|v| v.trim().trim_matches('"').to_string())
+        })
         .with_context(|| format!("{}: no package name", dir.display()))
 }
 
 fn componentize_py(root: &Path, dir: &Path, target: &Path) -> Result<PathBuf> {
     let tool = std::env::var("COMPONENTIZE_PY").unwrap_or_else(|_| "componentize-py".into());
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let out = target.join("wasm-py").join(format!("{name}.wasm"));
     std::fs::create_dir_all(out.parent().unwrap_or(target))?;
     let st = Command::new(&tool)

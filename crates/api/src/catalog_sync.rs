@@ -9,7 +9,10 @@ use crate::error::{ApiError, Code, Result};
 use crate::{Context, Session};
 
 fn rt() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| ApiError::new(Code::Io, format!("starting the catalog runtime: {e}")))
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ApiError::new(Code::Io, format!("starting the catalog runtime: {e}")))
 }
 
 /// Run `f` against the catalog of `ctx`.
@@ -19,12 +22,19 @@ where
     Fut: Future<Output = std::result::Result<T, CatalogError>>,
 {
     let Some(path) = &ctx.catalog else {
-        return Err(ApiError::new(Code::InvalidInput, "no catalog is configured"));
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            "no catalog is configured",
+        ));
     };
     let rt = rt()?;
     rt.block_on(async {
-        let c = Catalog::open(path).await.map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
-        let r = f(c.clone()).await.map_err(|e| ApiError::new(Code::Io, e.to_string()));
+        let c = Catalog::open(path)
+            .await
+            .map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
+        let r = f(c.clone())
+            .await
+            .map_err(|e| ApiError::new(Code::Io, e.to_string()));
         c.close().await;
         r
     })
@@ -54,7 +64,9 @@ impl Session {
     pub(crate) fn catalog_touch(&self) {
         if self.ctx.catalog.is_some() {
             let (id, loc) = (self.id(), self.location.clone());
-            let _ = with_catalog(&self.ctx, |c| async move { c.upsert_repository(&id, &loc).await });
+            let _ = with_catalog(&self.ctx, |c| async move {
+                c.upsert_repository(&id, &loc).await
+            });
         }
     }
 
@@ -91,10 +103,24 @@ impl Session {
         .ok()
     }
 
-    pub(crate) fn catalog_finish(&self, run: Option<i64>, status: &str, message: &str, rp: Option<&str>, bytes: u64) {
+    pub(crate) fn catalog_finish(
+        &self,
+        run: Option<i64>,
+        status: &str,
+        message: &str,
+        rp: Option<&str>,
+        bytes: u64,
+    ) {
         if let Some(run) = run {
-            let (status, message, rp) = (status.to_string(), message.to_string(), rp.map(str::to_string));
-            let _ = with_catalog(&self.ctx, |c| async move { c.finish_run(run, &status, &message, rp.as_deref(), bytes).await });
+            let (status, message, rp) = (
+                status.to_string(),
+                message.to_string(),
+                rp.map(str::to_string),
+            );
+            let _ = with_catalog(&self.ctx, |c| async move {
+                c.finish_run(run, &status, &message, rp.as_deref(), bytes)
+                    .await
+            });
         }
     }
 }

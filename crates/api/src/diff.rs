@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use rehydra_core::contentmap::{Extent, MapEvent, NodeKind};
 use serde::Serialize;
 
+use crate::Session;
 use crate::dto::SnapshotFilter;
 use crate::error::Result;
-use crate::Session;
 
 /// One changed path.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -52,7 +52,8 @@ fn signatures(s: &Session, spec: &str) -> Result<(String, BTreeMap<String, Sig>)
     let mut out = BTreeMap::new();
     for item in &snap.items {
         let mut cur: Option<(String, Sig, blake3::Hasher)> = None;
-        let flush = |cur: &mut Option<(String, Sig, blake3::Hasher)>, out: &mut BTreeMap<String, Sig>| {
+        let flush = |cur: &mut Option<(String, Sig, blake3::Hasher)>,
+                     out: &mut BTreeMap<String, Sig>| {
             if let Some((p, mut sig, h)) = cur.take() {
                 sig.content = h.finalize();
                 out.insert(p, sig);
@@ -62,8 +63,23 @@ fn signatures(s: &Session, spec: &str) -> Result<(String, BTreeMap<String, Sig>)
             match ev? {
                 MapEvent::Node(n) => {
                     flush(&mut cur, &mut out);
-                    let path = if n.path.is_empty() { item.name.clone() } else { format!("{}:{}", item.name, n.path) };
-                    cur = Some((path, Sig { kind: n.kind, size: n.size, mode: n.mode, mtime: n.mtime_ns, target: n.target, content: blake3::hash(b"") }, blake3::Hasher::new()));
+                    let path = if n.path.is_empty() {
+                        item.name.clone()
+                    } else {
+                        format!("{}:{}", item.name, n.path)
+                    };
+                    cur = Some((
+                        path,
+                        Sig {
+                            kind: n.kind,
+                            size: n.size,
+                            mode: n.mode,
+                            mtime: n.mtime_ns,
+                            target: n.target,
+                            content: blake3::hash(b""),
+                        },
+                        blake3::Hasher::new(),
+                    ));
                 }
                 MapEvent::Extents(xs) => {
                     if let Some((_, _, h)) = cur.as_mut() {
@@ -97,24 +113,46 @@ pub(crate) fn diff(s: &Session, a: &str, b: &str) -> Result<DiffReport> {
         match sb.get(p) {
             None => {
                 removed += 1;
-                changes.push(DiffEntry { change: "-".into(), path: p.clone() });
+                changes.push(DiffEntry {
+                    change: "-".into(),
+                    path: p.clone(),
+                });
             }
             Some(y) if x.kind != y.kind => {
                 modified += 1;
-                changes.push(DiffEntry { change: "T".into(), path: p.clone() });
+                changes.push(DiffEntry {
+                    change: "T".into(),
+                    path: p.clone(),
+                });
             }
             Some(y) if x.content != y.content || x.size != y.size || x.target != y.target => {
                 modified += 1;
-                changes.push(DiffEntry { change: "M".into(), path: p.clone() });
+                changes.push(DiffEntry {
+                    change: "M".into(),
+                    path: p.clone(),
+                });
             }
-            Some(y) if x.mode != y.mode || x.mtime != y.mtime => changes.push(DiffEntry { change: "U".into(), path: p.clone() }),
+            Some(y) if x.mode != y.mode || x.mtime != y.mtime => changes.push(DiffEntry {
+                change: "U".into(),
+                path: p.clone(),
+            }),
             Some(_) => {}
         }
     }
     for p in sb.keys().filter(|p| !sa.contains_key(*p)) {
         added += 1;
-        changes.push(DiffEntry { change: "+".into(), path: p.clone() });
+        changes.push(DiffEntry {
+            change: "+".into(),
+            path: p.clone(),
+        });
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(DiffReport { from: ida, to: idb, changes, added, removed, modified })
+    Ok(DiffReport {
+        from: ida,
+        to: idb,
+        changes,
+        added,
+        removed,
+        modified,
+    })
 }

@@ -3,14 +3,14 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
+use rehydra_core::Id;
 use rehydra_core::backend::FileKind;
 use rehydra_core::contentmap::{Extent, MapEvent};
 use rehydra_core::manifest::Snapshot;
-use rehydra_core::Id;
 use serde::Serialize;
 
-use crate::error::Result;
 use crate::Session;
+use crate::error::Result;
 
 /// An item as listed.
 #[derive(Debug, Clone, Serialize)]
@@ -75,7 +75,18 @@ impl SnapshotDto {
             consistency: s.consistency.clone(),
             tags: s.tags.clone(),
             parent: s.parent.map(|p| p.to_hex()),
-            items: s.items.iter().map(|i| ItemDto { name: i.name.clone(), kind: serde_json::to_value(i.kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(), size: i.size }).collect(),
+            items: s
+                .items
+                .iter()
+                .map(|i| ItemDto {
+                    name: i.name.clone(),
+                    kind: serde_json::to_value(i.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    size: i.size,
+                })
+                .collect(),
             bytes: s.summary.bytes,
             new_bytes: s.summary.new_bytes,
             stored_bytes: s.summary.stored_bytes,
@@ -194,7 +205,11 @@ pub(crate) fn stats(s: &Session) -> Result<RepoStats> {
         unique_bytes: unique,
         logical_bytes: logical,
         zero_bytes: zero,
-        reduction_ratio: if pack_bytes == 0 { 0.0 } else { logical as f64 / pack_bytes as f64 },
+        reduction_ratio: if pack_bytes == 0 {
+            0.0
+        } else {
+            logical as f64 / pack_bytes as f64
+        },
         index: idx.stats(),
     })
 }

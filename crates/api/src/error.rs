@@ -68,7 +68,10 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a code and message.
     pub fn new(code: Code, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 }
 
@@ -87,7 +90,10 @@ impl From<rehydra_core::Error> for ApiError {
             ErrorKind::Io => Code::Io,
             ErrorKind::Cancelled => Code::Cancelled,
         };
-        Self { code, message: e.to_string() }
+        Self {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 

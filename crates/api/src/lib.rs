@@ -21,12 +21,12 @@ pub use location::backend_for;
 pub use rehydra_catalog::JobRun;
 pub use rehydra_core::archiver::{BackupOptions, Source, SourceItem};
 pub use rehydra_core::check::{CheckOptions, CheckReport};
+pub use rehydra_core::disk::Format as DiskFormat;
 pub use rehydra_core::keys::KdfParams;
 pub use rehydra_core::progress::{Cancel, NoProgress, Progress};
 pub use rehydra_core::prune::{PruneOptions, PruneReport};
-pub use rehydra_core::restorer::{RestoreOptions, RestoreSummary};
+pub use rehydra_core::restorer::{DiskOutput, RestoreOptions, RestoreSummary};
 pub use rehydra_core::retention::{Decision, KeepPolicy};
-pub use rehydra_core::disk::Format as DiskFormat;
 pub use rehydra_core::{InitOptions, KeyInfo};
 
 use rehydra_core::{OpenOptions, Repository};
@@ -63,8 +63,19 @@ pub struct Session {
 /// The location holds a repository already or cannot be written.
 pub fn init(ctx: &Context, location: &str, password: &[u8], opts: InitOptions) -> Result<Session> {
     let backend = location::create_backend(location)?;
-    let repo = Repository::init(backend, password, opts, OpenOptions { cache_dir: ctx.cache_dir.clone() })?;
-    let s = Session { repo, ctx: ctx.clone(), location: location.to_string() };
+    let repo = Repository::init(
+        backend,
+        password,
+        opts,
+        OpenOptions {
+            cache_dir: ctx.cache_dir.clone(),
+        },
+    )?;
+    let s = Session {
+        repo,
+        ctx: ctx.clone(),
+        location: location.to_string(),
+    };
     s.catalog_touch();
     Ok(s)
 }
@@ -75,8 +86,18 @@ pub fn init(ctx: &Context, location: &str, password: &[u8], opts: InitOptions) -
 /// Not a repository, wrong password, newer format.
 pub fn open(ctx: &Context, location: &str, password: &[u8]) -> Result<Session> {
     let backend = backend_for(location)?;
-    let repo = Repository::open(backend, password, OpenOptions { cache_dir: ctx.cache_dir.clone() })?;
-    Ok(Session { repo, ctx: ctx.clone(), location: location.to_string() })
+    let repo = Repository::open(
+        backend,
+        password,
+        OpenOptions {
+            cache_dir: ctx.cache_dir.clone(),
+        },
+    )?;
+    Ok(Session {
+        repo,
+        ctx: ctx.clone(),
+        location: location.to_string(),
+    })
 }
 
 impl Session {
@@ -94,7 +115,13 @@ impl Session {
     ///
     /// # Errors
     /// Source unreadable, storage failure, cancelled.
-    pub fn backup(&self, items: Vec<SourceItem>, opts: &BackupOptions, progress: &dyn Progress, cancel: &Cancel) -> Result<BackupOutcome> {
+    pub fn backup(
+        &self,
+        items: Vec<SourceItem>,
+        opts: &BackupOptions,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<BackupOutcome> {
         let run = self.catalog_start("backup");
         let r = rehydra_core::archiver::backup(&self.repo, items, opts, progress, cancel);
         match r {
@@ -104,13 +131,36 @@ impl Session {
                 if let Err(e) = self.catalog_put(&dto) {
                     warnings.push(format!("catalog not updated: {e}"));
                 }
-                let status = if warnings.is_empty() { "succeeded" } else { "succeeded-with-warnings" };
-                self.catalog_finish(run, status, &warnings.join("; "), Some(&dto.id), res.snapshot.summary.bytes);
-                Ok(BackupOutcome { snapshot: dto, warnings })
+                let status = if warnings.is_empty() {
+                    "succeeded"
+                } else {
+                    "succeeded-with-warnings"
+                };
+                self.catalog_finish(
+                    run,
+                    status,
+                    &warnings.join("; "),
+                    Some(&dto.id),
+                    res.snapshot.summary.bytes,
+                );
+                Ok(BackupOutcome {
+                    snapshot: dto,
+                    warnings,
+                })
             }
             Err(e) => {
                 let e = ApiError::from(e);
-                self.catalog_finish(run, if e.code == Code::Cancelled { "cancelled" } else { "failed" }, &e.message, None, 0);
+                self.catalog_finish(
+                    run,
+                    if e.code == Code::Cancelled {
+                        "cancelled"
+                    } else {
+                        "failed"
+                    },
+                    &e.message,
+                    None,
+                    0,
+                );
                 Err(e)
             }
         }
@@ -122,7 +172,10 @@ impl Session {
     /// Listing failed.
     pub fn snapshots(&self, filter: &SnapshotFilter) -> Result<Vec<SnapshotDto>> {
         let (all, _bad) = self.repo.snapshots()?;
-        let dtos: Vec<SnapshotDto> = all.iter().map(|(id, s)| SnapshotDto::from_core(id, s)).collect();
+        let dtos: Vec<SnapshotDto> = all
+            .iter()
+            .map(|(id, s)| SnapshotDto::from_core(id, s))
+            .collect();
         let _ = self.catalog_replace(&dtos);
         Ok(dtos.into_iter().filter(|d| filter.matches(d)).collect())
     }
@@ -131,20 +184,45 @@ impl Session {
     ///
     /// # Errors
     /// No or ambiguous match.
-    pub fn resolve(&self, spec: &str, filter: &SnapshotFilter) -> Result<(rehydra_core::Id, rehydra_core::manifest::Snapshot)> {
-        Ok(self.repo.find_snapshot(spec, |s| filter.matches(&SnapshotDto::from_core(&rehydra_core::Id::default(), s)))?)
+    pub fn resolve(
+        &self,
+        spec: &str,
+        filter: &SnapshotFilter,
+    ) -> Result<(rehydra_core::Id, rehydra_core::manifest::Snapshot)> {
+        Ok(self.repo.find_snapshot(spec, |s| {
+            filter.matches(&SnapshotDto::from_core(&rehydra_core::Id::default(), s))
+        })?)
     }
 
     /// Restore a restore point.
     ///
     /// # Errors
     /// Target exists (without overwrite), corrupt data, cancelled.
-    pub fn restore(&self, spec: &str, filter: &SnapshotFilter, target: &std::path::Path, opts: &RestoreOptions, progress: &dyn Progress, cancel: &Cancel) -> Result<RestoreSummary> {
+    pub fn restore(
+        &self,
+        spec: &str,
+        filter: &SnapshotFilter,
+        target: &std::path::Path,
+        opts: &RestoreOptions,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<RestoreSummary> {
         let (id, snap) = self.resolve(spec, filter)?;
-        let run = if opts.dry_run { None } else { self.catalog_start("restore") };
-        let r = rehydra_core::restorer::restore(&self.repo, &snap, target, opts, progress, cancel).map_err(ApiError::from);
+        let run = if opts.dry_run {
+            None
+        } else {
+            self.catalog_start("restore")
+        };
+        let r = rehydra_core::restorer::restore(&self.repo, &snap, target, opts, progress, cancel)
+            .map_err(ApiError::from);
         match &r {
-            Ok(s) => self.catalog_finish(run, "succeeded", &target.display().to_string(), Some(&id.to_hex()), s.bytes),
+            Ok(s) => self.catalog_finish(
+                run,
+                "succeeded",
+                &target.display().to_string(),
+                Some(&id.to_hex()),
+                s.bytes,
+            ),
             Err(e) => self.catalog_finish(run, "failed", &e.message, Some(&id.to_hex()), 0),
         }
         r
@@ -165,7 +243,13 @@ impl Session {
     pub fn check(&self, opts: &CheckOptions, progress: &dyn Progress) -> Result<CheckReport> {
         let run = self.catalog_start("check");
         let r = rehydra_core::check::check(&self.repo, opts, progress)?;
-        self.catalog_finish(run, if r.ok() { "succeeded" } else { "failed" }, &r.errors.join("; "), None, 0);
+        self.catalog_finish(
+            run,
+            if r.ok() { "succeeded" } else { "failed" },
+            &r.errors.join("; "),
+            None,
+            0,
+        );
         Ok(r)
     }
 
@@ -173,16 +257,28 @@ impl Session {
     ///
     /// # Errors
     /// Empty policy, listing or delete failure.
-    pub fn forget(&self, policy: &KeepPolicy, filter: &SnapshotFilter, dry_run: bool) -> Result<Vec<Decision>> {
+    pub fn forget(
+        &self,
+        policy: &KeepPolicy,
+        filter: &SnapshotFilter,
+        dry_run: bool,
+    ) -> Result<Vec<Decision>> {
         if policy.is_empty() {
-            return Err(ApiError::new(Code::InvalidInput, "no retention rule given: use --keep-last, --keep-daily … or --keep-within (forget never removes everything by default)"));
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                "no retention rule given: use --keep-last, --keep-daily … or --keep-within (forget never removes everything by default)",
+            ));
         }
         let (all, _) = self.repo.snapshots()?;
-        let selected: Vec<(rehydra_core::Id, rehydra_core::manifest::Snapshot)> = all.into_iter().filter(|(id, s)| filter.matches(&SnapshotDto::from_core(id, s))).collect();
+        let selected: Vec<(rehydra_core::Id, rehydra_core::manifest::Snapshot)> = all
+            .into_iter()
+            .filter(|(id, s)| filter.matches(&SnapshotDto::from_core(id, s)))
+            .collect();
         let decisions = rehydra_core::retention::apply(&selected, policy, chrono::Utc::now());
         if !dry_run {
             for d in decisions.iter().filter(|d| !d.keep) {
-                self.repo.remove_snapshot(&rehydra_core::Id::parse(&d.id)?)?;
+                self.repo
+                    .remove_snapshot(&rehydra_core::Id::parse(&d.id)?)?;
             }
             let _ = self.snapshots(&SnapshotFilter::default());
         }
@@ -197,7 +293,13 @@ impl Session {
         let run = self.catalog_start("prune");
         let r = rehydra_core::prune::prune(&self.repo, opts, progress).map_err(ApiError::from);
         match &r {
-            Ok(p) => self.catalog_finish(run, "succeeded", &format!("{} packs deleted", p.deleted_packs), None, p.freed_bytes),
+            Ok(p) => self.catalog_finish(
+                run,
+                "succeeded",
+                &format!("{} packs deleted", p.deleted_packs),
+                None,
+                p.freed_bytes,
+            ),
             Err(e) => self.catalog_finish(run, "failed", &e.message, None, 0),
         }
         r
@@ -249,10 +351,16 @@ impl Session {
     /// No catalog configured, or database failure.
     pub fn catalog_rebuild(&self) -> Result<usize> {
         if self.ctx.catalog.is_none() {
-            return Err(ApiError::new(Code::InvalidInput, "no catalog is configured (--no-catalog was given)"));
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                "no catalog is configured (--no-catalog was given)",
+            ));
         }
         let (all, _) = self.repo.snapshots()?;
-        let dtos: Vec<SnapshotDto> = all.iter().map(|(id, s)| SnapshotDto::from_core(id, s)).collect();
+        let dtos: Vec<SnapshotDto> = all
+            .iter()
+            .map(|(id, s)| SnapshotDto::from_core(id, s))
+            .collect();
         self.catalog_replace(&dtos)?;
         Ok(dtos.len())
     }

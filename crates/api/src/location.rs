@@ -9,7 +9,12 @@ use crate::error::{ApiError, Code, Result};
 fn unsupported(location: &str) -> Option<ApiError> {
     for scheme in ["azure://", "az://", "s3://", "https://", "http://"] {
         if location.starts_with(scheme) {
-            return Some(ApiError::new(Code::InvalidInput, format!("repository location `{location}`: the {scheme} backend is not available in this build yet; use a local folder or an SMB path")));
+            return Some(ApiError::new(
+                Code::InvalidInput,
+                format!(
+                    "repository location `{location}`: the {scheme} backend is not available in this build yet; use a local folder or an SMB path"
+                ),
+            ));
         }
     }
     None
@@ -24,11 +29,19 @@ pub fn backend_for(location: &str) -> Result<Arc<dyn Backend>> {
         return Err(e);
     }
     if location.is_empty() {
-        return Err(ApiError::new(Code::InvalidInput, "no repository given: use -r/--repo or set REHYDRA_REPOSITORY"));
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            "no repository given: use -r/--repo or set REHYDRA_REPOSITORY",
+        ));
     }
     let p = std::path::Path::new(location);
     if !p.exists() {
-        return Err(ApiError::new(Code::NotARepository, format!("repository {location} does not exist; check the path, or create it with `rehydra init`")));
+        return Err(ApiError::new(
+            Code::NotARepository,
+            format!(
+                "repository {location} does not exist; check the path, or create it with `rehydra init`"
+            ),
+        ));
     }
     Ok(Arc::new(LocalBackend::new(p)))
 }
@@ -42,16 +55,26 @@ pub(crate) fn create_backend(location: &str) -> Result<Arc<dyn Backend>> {
         return Err(e);
     }
     if location.is_empty() {
-        return Err(ApiError::new(Code::InvalidInput, "no repository given: use -r/--repo or set REHYDRA_REPOSITORY"));
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            "no repository given: use -r/--repo or set REHYDRA_REPOSITORY",
+        ));
     }
     let p = std::path::Path::new(location);
     if p.join("config").exists() {
-        return Err(ApiError::new(Code::InvalidInput, format!("{location} already holds a repository")));
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!("{location} already holds a repository"),
+        ));
     }
     if let Ok(mut rd) = std::fs::read_dir(p)
-        && rd.next().is_some() {
-            return Err(ApiError::new(Code::InvalidInput, format!("{location} is not empty; choose an empty or new folder for a repository")));
-        }
+        && rd.next().is_some()
+    {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!("{location} is not empty; choose an empty or new folder for a repository"),
+        ));
+    }
     let b = LocalBackend::new(p);
     b.create_layout()?;
     Ok(Arc::new(b))

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use rehydra_catalog::AuditRow;
 use rehydra_core::archiver::{BackupOptions, Finish, ItemSink, Source, SourceItem};
 use rehydra_core::manifest::{ItemKind as CoreKind, PluginRef, Snapshot};
@@ -18,7 +18,10 @@ use rehydra_core::restorer::RestoreOptions;
 use rehydra_plugin_host as host;
 use serde::Serialize;
 
-pub use host::{Asset, AuditEvent, BackupReport, Finding, Grant, LoadInfo, Manifest, PluginInfo, Property, RestorePlan, RestoreReport, Signer, VerifyReport};
+pub use host::{
+    Asset, AuditEvent, BackupReport, Finding, Grant, LoadInfo, Manifest, PluginInfo, Property,
+    RemoteShell, RestorePlan, RestoreReport, Signer, Target, VerifyReport,
+};
 
 use crate::catalog_sync::with_catalog;
 use crate::dto::SnapshotDto;
@@ -113,11 +116,20 @@ impl PluginSettings {
     /// Configured folders (`REHYDRA_PLUGIN_PATH`-style list), then the user's, then the system's.
     pub fn with_defaults(configured: &[PathBuf], developer_mode: bool) -> Self {
         let user = dirs::data_local_dir().map(|d| d.join("rehydra").join("plugins"));
-        let system = if cfg!(windows) { std::env::var_os("ProgramData").map(|p| PathBuf::from(p).join("Rehydra").join("plugins")) } else { Some(PathBuf::from("/usr/lib/rehydra/plugins")) };
+        let system = if cfg!(windows) {
+            std::env::var_os("ProgramData")
+                .map(|p| PathBuf::from(p).join("Rehydra").join("plugins"))
+        } else {
+            Some(PathBuf::from("/usr/lib/rehydra/plugins"))
+        };
         let mut dirs = configured.to_vec();
         dirs.extend(user.clone());
         dirs.extend(system);
-        Self { dirs, install_dir: user, developer_mode }
+        Self {
+            dirs,
+            install_dir: user,
+            developer_mode,
+        }
     }
 }
 
@@ -126,9 +138,20 @@ fn plugin_err(e: host::PluginError) -> ApiError {
     let code = match &e {
         E::NotInstalled(_) | E::Invalid(_) => Code::InvalidInput,
         E::Io { .. } => Code::Io,
-        E::Malformed { .. } | E::Manifest { .. } | E::Unsigned { .. } | E::BadSignature { .. } | E::UnknownPublisher { .. } | E::ContractMismatch { .. } | E::Link { .. } => Code::PluginRejected,
-        E::Failed { code: host::ErrorCode::Cancelled, .. } => Code::Cancelled,
-        E::Trap { .. } | E::Timeout { .. } | E::MemoryLimit { .. } | E::Failed { .. } => Code::PluginFailed,
+        E::Malformed { .. }
+        | E::Manifest { .. }
+        | E::Unsigned { .. }
+        | E::BadSignature { .. }
+        | E::UnknownPublisher { .. }
+        | E::ContractMismatch { .. }
+        | E::Link { .. } => Code::PluginRejected,
+        E::Failed {
+            code: host::ErrorCode::Cancelled,
+            ..
+        } => Code::Cancelled,
+        E::Trap { .. } | E::Timeout { .. } | E::MemoryLimit { .. } | E::Failed { .. } => {
+            Code::PluginFailed
+        }
     };
     ApiError::new(code, e.to_string())
 }
@@ -181,23 +204,47 @@ pub struct EnvCredentials;
 impl EnvCredentials {
     /// The variable consulted for `host`.
     pub fn variable(host: &str) -> String {
-        let h: String = host.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
+        let h: String = host
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
         format!("REHYDRA_HTTP_AUTH_{h}")
     }
 }
 
 impl host::Credentials for EnvCredentials {
     fn authorization(&self, host: &str) -> Option<String> {
-        std::env::var(Self::variable(host)).ok().filter(|v| !v.is_empty())
+        std::env::var(Self::variable(host))
+            .ok()
+            .filter(|v| !v.is_empty())
     }
 }
 
 /// Requests from the plugin thread to the engine thread.
 enum Req {
-    Ingest(String, host::Ingest, Sender<std::result::Result<host::ItemSummary, host::HostError>>),
+    Ingest(
+        String,
+        host::Ingest,
+        Sender<std::result::Result<host::ItemSummary, host::HostError>>,
+    ),
     Items(Sender<std::result::Result<Vec<host::ItemInfo>, host::HostError>>),
-    Read(String, u64, Sender<std::result::Result<Vec<u8>, host::HostError>>),
-    Restore(String, PathBuf, bool, Sender<std::result::Result<u64, host::HostError>>),
+    Read(
+        String,
+        u64,
+        Sender<std::result::Result<Vec<u8>, host::HostError>>,
+    ),
+    Restore(
+        String,
+        PathBuf,
+        bool,
+        Sender<std::result::Result<u64, host::HostError>>,
+    ),
 }
 
 /// The plugin's end of the engine channel.
@@ -208,7 +255,10 @@ fn gone() -> host::HostError {
 }
 
 impl Link {
-    fn ask<T>(&self, make: impl FnOnce(Sender<std::result::Result<T, host::HostError>>) -> Req) -> std::result::Result<T, host::HostError> {
+    fn ask<T>(
+        &self,
+        make: impl FnOnce(Sender<std::result::Result<T, host::HostError>>) -> Req,
+    ) -> std::result::Result<T, host::HostError> {
         let (tx, rx) = bounded(1);
         self.0.send(make(tx)).map_err(|_| gone())?;
         rx.recv().map_err(|_| gone())?
@@ -216,7 +266,11 @@ impl Link {
 }
 
 impl host::EngineCapability for Link {
-    fn ingest(&mut self, item: &str, source: host::Ingest) -> std::result::Result<host::ItemSummary, host::HostError> {
+    fn ingest(
+        &mut self,
+        item: &str,
+        source: host::Ingest,
+    ) -> std::result::Result<host::ItemSummary, host::HostError> {
         self.ask(|tx| Req::Ingest(item.to_string(), source, tx))
     }
     fn items(&mut self) -> std::result::Result<Vec<host::ItemInfo>, host::HostError> {
@@ -225,20 +279,36 @@ impl host::EngineCapability for Link {
     fn read_item(&mut self, item: &str, max: u64) -> std::result::Result<Vec<u8>, host::HostError> {
         self.ask(|tx| Req::Read(item.to_string(), max, tx))
     }
-    fn restore_item(&mut self, item: &str, target: &Path, overwrite: bool) -> std::result::Result<u64, host::HostError> {
+    fn restore_item(
+        &mut self,
+        item: &str,
+        target: &Path,
+        overwrite: bool,
+    ) -> std::result::Result<u64, host::HostError> {
         self.ask(|tx| Req::Restore(item.to_string(), target.to_path_buf(), overwrite, tx))
     }
 }
 
 fn not_now(what: &str) -> host::HostError {
-    host::HostError::new(host::ErrorCode::Unsupported, format!("{what} is not available in this verb"))
+    host::HostError::new(
+        host::ErrorCode::Unsupported,
+        format!("{what} is not available in this verb"),
+    )
 }
 
 fn source(i: host::Ingest) -> Source {
     match i {
         host::Ingest::Tree(p) => Source::Path(p),
         host::Ingest::File(p) => Source::File(p),
-        host::Ingest::Range { path, offset, length } => Source::Range { path, offset, length },
+        host::Ingest::Range {
+            path,
+            offset,
+            length,
+        } => Source::Range {
+            path,
+            offset,
+            length,
+        },
         host::Ingest::Disk { path, format } => Source::Disk {
             path,
             format: match format {
@@ -258,8 +328,18 @@ fn serve_backup(rx: &Receiver<Req>, sink: &mut dyn ItemSink) {
     for req in rx.iter() {
         match req {
             Req::Ingest(name, src, reply) => {
-                let r = sink.add(SourceItem { name, source: source(src) }).map_err(|e| host_err(&ApiError::from(e)));
-                let _ = reply.send(r.map(|r| host::ItemSummary { name: r.name, kind: kind(r.kind), size: r.size, new_bytes: r.new_bytes }));
+                let r = sink
+                    .add(SourceItem {
+                        name,
+                        source: source(src),
+                    })
+                    .map_err(|e| host_err(&ApiError::from(e)));
+                let _ = reply.send(r.map(|r| host::ItemSummary {
+                    name: r.name,
+                    kind: kind(r.kind),
+                    size: r.size,
+                    new_bytes: r.new_bytes,
+                }));
             }
             Req::Items(reply) => drop(reply.send(Err(not_now("reading items")))),
             Req::Read(_, _, reply) => drop(reply.send(Err(not_now("reading items")))),
@@ -269,18 +349,45 @@ fn serve_backup(rx: &Receiver<Req>, sink: &mut dyn ItemSink) {
 }
 
 /// Serve restore / verify requests from one restore point.
-fn serve_restore(rx: &Receiver<Req>, session: &Session, snap: &Snapshot, progress: &dyn Progress, cancel: &Cancel) {
+fn serve_restore(
+    rx: &Receiver<Req>,
+    session: &Session,
+    snap: &Snapshot,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) {
     for req in rx.iter() {
         match req {
             Req::Ingest(_, _, reply) => drop(reply.send(Err(not_now("storing")))),
             Req::Items(reply) => {
-                let items = snap.items.iter().map(|i| host::ItemInfo { name: i.name.clone(), kind: kind(i.kind), size: i.size }).collect();
+                let items = snap
+                    .items
+                    .iter()
+                    .map(|i| host::ItemInfo {
+                        name: i.name.clone(),
+                        kind: kind(i.kind),
+                        size: i.size,
+                    })
+                    .collect();
                 let _ = reply.send(Ok(items));
             }
             Req::Read(name, max, reply) => drop(reply.send(read_item(session, snap, &name, max))),
             Req::Restore(name, target, overwrite, reply) => {
-                let opts = RestoreOptions { overwrite, item: Some(name), ..RestoreOptions::default() };
-                let r = rehydra_core::restorer::restore(session.repository(), snap, &target, &opts, progress, cancel).map(|s| s.bytes).map_err(|e| host_err(&ApiError::from(e)));
+                let opts = RestoreOptions {
+                    overwrite,
+                    item: Some(name),
+                    ..RestoreOptions::default()
+                };
+                let r = rehydra_core::restorer::restore(
+                    session.repository(),
+                    snap,
+                    &target,
+                    &opts,
+                    progress,
+                    cancel,
+                )
+                .map(|s| s.bytes)
+                .map_err(|e| host_err(&ApiError::from(e)));
                 let _ = reply.send(r);
             }
         }
@@ -288,16 +395,48 @@ fn serve_restore(rx: &Receiver<Req>, session: &Session, snap: &Snapshot, progres
 }
 
 /// A small item, restored (and verified chunk by chunk) into a private temporary folder.
-fn read_item(session: &Session, snap: &Snapshot, name: &str, max: u64) -> std::result::Result<Vec<u8>, host::HostError> {
-    let item = snap.items.iter().find(|i| i.name == name).ok_or_else(|| host::HostError::new(host::ErrorCode::NotFound, format!("the restore point has no item `{name}`")))?;
+fn read_item(
+    session: &Session,
+    snap: &Snapshot,
+    name: &str,
+    max: u64,
+) -> std::result::Result<Vec<u8>, host::HostError> {
+    let item = snap.items.iter().find(|i| i.name == name).ok_or_else(|| {
+        host::HostError::new(
+            host::ErrorCode::NotFound,
+            format!("the restore point has no item `{name}`"),
+        )
+    })?;
     if !matches!(item.kind, CoreKind::Document | CoreKind::Stream) || item.size > max {
-        return Err(host::HostError::new(host::ErrorCode::InvalidInput, format!("item `{name}` is not a document or stream of at most {max} bytes; restore it instead")));
+        return Err(host::HostError::new(
+            host::ErrorCode::InvalidInput,
+            format!(
+                "item `{name}` is not a document or stream of at most {max} bytes; restore it instead"
+            ),
+        ));
     }
-    let dir = tempfile::tempdir().map_err(|e| host::HostError::new(host::ErrorCode::Failed, e.to_string()))?;
+    let dir = tempfile::tempdir()
+        .map_err(|e| host::HostError::new(host::ErrorCode::Failed, e.to_string()))?;
     let out = dir.path().join("item");
-    let opts = RestoreOptions { item: Some(name.to_string()), ..RestoreOptions::default() };
-    rehydra_core::restorer::restore(session.repository(), snap, &out, &opts, &NoProgress, &Cancel::default()).map_err(|e| host_err(&ApiError::from(e)))?;
-    std::fs::read(&out).map_err(|e| host::HostError::new(host::ErrorCode::Failed, format!("reading restored item: {e}")))
+    let opts = RestoreOptions {
+        item: Some(name.to_string()),
+        ..RestoreOptions::default()
+    };
+    rehydra_core::restorer::restore(
+        session.repository(),
+        snap,
+        &out,
+        &opts,
+        &NoProgress,
+        &Cancel::default(),
+    )
+    .map_err(|e| host_err(&ApiError::from(e)))?;
+    std::fs::read(&out).map_err(|e| {
+        host::HostError::new(
+            host::ErrorCode::Failed,
+            format!("reading restored item: {e}"),
+        )
+    })
 }
 
 /// The plugin platform for one process: a host, plus the context's folders and catalog.
@@ -314,28 +453,47 @@ impl Plugins {
     /// No catalog configured (grants live there), or the runtime cannot start.
     pub fn new(ctx: &Context, settings: PluginSettings) -> Result<Self> {
         if ctx.catalog.is_none() {
-            return Err(ApiError::new(Code::InvalidInput, "plugins need the catalog (grants and trusted publishers are kept there); do not combine them with --no-catalog"));
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                "plugins need the catalog (grants and trusted publishers are kept there); do not combine them with --no-catalog",
+            ));
         }
-        let cfg = host::HostConfig { cache_dir: ctx.cache_dir.as_ref().map(|d| d.join("plugins")), developer_mode: settings.developer_mode, max_concurrency: 4 };
-        Ok(Self { ctx: ctx.clone(), settings, host: host::PluginHost::new(cfg).map_err(plugin_err)? })
+        let cfg = host::HostConfig {
+            cache_dir: ctx.cache_dir.as_ref().map(|d| d.join("plugins")),
+            developer_mode: settings.developer_mode,
+            max_concurrency: 4,
+        };
+        Ok(Self {
+            ctx: ctx.clone(),
+            settings,
+            host: host::PluginHost::new(cfg).map_err(plugin_err)?,
+        })
     }
 
     fn trusted(&self) -> Result<Vec<host::TrustedKey>> {
         let t = with_catalog(&self.ctx, |c| async move { c.trusted().await })?;
-        Ok(t.into_iter().map(|(publisher, key)| host::TrustedKey { publisher, key }).collect())
+        Ok(t.into_iter()
+            .map(|(publisher, key)| host::TrustedKey { publisher, key })
+            .collect())
     }
 
     fn grants(&self, id: &str) -> Result<host::Grants> {
         let id = id.to_string();
         let specs = with_catalog(&self.ctx, |c| async move { c.grants(&id).await })?;
-        Ok(host::Grants(specs.iter().filter_map(|s| Grant::parse(s).ok()).collect()))
+        Ok(host::Grants(
+            specs.iter().filter_map(|s| Grant::parse(s).ok()).collect(),
+        ))
     }
 
     fn files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();
         for d in &self.settings.dirs {
             if let Ok(rd) = std::fs::read_dir(d) {
-                let mut v: Vec<PathBuf> = rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "wasm")).collect();
+                let mut v: Vec<PathBuf> = rd
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "wasm"))
+                    .collect();
                 v.sort();
                 out.extend(v);
             }
@@ -344,7 +502,12 @@ impl Plugins {
     }
 
     fn find(&self, id: &str) -> Result<PathBuf> {
-        self.settings.dirs.iter().map(|d| d.join(format!("{id}.wasm"))).find(|p| p.is_file()).ok_or_else(|| plugin_err(host::PluginError::NotInstalled(id.into())))
+        self.settings
+            .dirs
+            .iter()
+            .map(|d| d.join(format!("{id}.wasm")))
+            .find(|p| p.is_file())
+            .ok_or_else(|| plugin_err(host::PluginError::NotInstalled(id.into())))
     }
 
     /// Load an installed plugin.
@@ -353,15 +516,28 @@ impl Plugins {
     /// Not installed, or refused (signature, publisher, contract, malformed).
     pub fn load(&self, id: &str) -> Result<host::LoadedPlugin> {
         let path = self.find(id)?;
-        let p = self.host.load(&path, &self.trusted()?).map_err(plugin_err)?;
+        let p = self
+            .host
+            .load(&path, &self.trusted()?)
+            .map_err(plugin_err)?;
         if p.manifest.id != id {
-            return Err(ApiError::new(Code::PluginRejected, format!("{} holds plugin `{}`, not `{id}`; reinstall it with `rehydra plugins install`", path.display(), p.manifest.id)));
+            return Err(ApiError::new(
+                Code::PluginRejected,
+                format!(
+                    "{} holds plugin `{}`, not `{id}`; reinstall it with `rehydra plugins install`",
+                    path.display(),
+                    p.manifest.id
+                ),
+            ));
         }
         Ok(p)
     }
 
     fn entry(path: &Path, r: std::result::Result<&host::LoadedPlugin, String>) -> PluginEntry {
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         match r {
             Ok(p) => PluginEntry {
                 id: p.manifest.id.clone(),
@@ -372,7 +548,15 @@ impl Plugins {
                 signer: Some(p.signer.clone()),
                 error: None,
             },
-            Err(e) => PluginEntry { id: stem, path: path.to_path_buf(), version: None, publisher: None, workloads: vec![], signer: None, error: Some(e) },
+            Err(e) => PluginEntry {
+                id: stem,
+                path: path.to_path_buf(),
+                version: None,
+                publisher: None,
+                workloads: vec![],
+                signer: None,
+                error: Some(e),
+            },
         }
     }
 
@@ -382,7 +566,19 @@ impl Plugins {
     /// Catalog failure.
     pub fn list(&self) -> Result<Vec<PluginEntry>> {
         let trusted = self.trusted()?;
-        Ok(self.files().iter().map(|f| Self::entry(f, self.host.load(f, &trusted).as_ref().map_err(ToString::to_string))).collect())
+        Ok(self
+            .files()
+            .iter()
+            .map(|f| {
+                Self::entry(
+                    f,
+                    self.host
+                        .load(f, &trusted)
+                        .as_ref()
+                        .map_err(ToString::to_string),
+                )
+            })
+            .collect())
     }
 
     /// Manifest, capabilities and grants of an installed plugin.
@@ -401,10 +597,21 @@ impl Plugins {
                 allows: c.kind.display_name().into(),
                 scope: c.scope.clone(),
                 reason: c.reason.clone(),
-                granted: grants.0.iter().filter(|g| g.kind == c.kind).map(Grant::spec).collect(),
+                granted: grants
+                    .0
+                    .iter()
+                    .filter(|g| g.kind == c.kind)
+                    .map(Grant::spec)
+                    .collect(),
             })
             .collect();
-        Ok(PluginDetails { entry: Self::entry(&p.path, Ok(&p)), manifest: p.manifest.clone(), capabilities, grants: grants.0.iter().map(Grant::spec).collect(), load: p.load })
+        Ok(PluginDetails {
+            entry: Self::entry(&p.path, Ok(&p)),
+            manifest: p.manifest.clone(),
+            capabilities,
+            grants: grants.0.iter().map(Grant::spec).collect(),
+            load: p.load,
+        })
     }
 
     /// Verify a plugin file and copy it into the user's plugin folder as `<id>.wasm`.
@@ -413,19 +620,41 @@ impl Plugins {
     /// Refused by the host; a different file with that id is installed and `replace` is off.
     pub fn install(&self, file: &Path, replace: bool) -> Result<PluginEntry> {
         let p = self.host.load(file, &self.trusted()?).map_err(plugin_err)?;
-        let dir = self.settings.install_dir.clone().ok_or_else(|| ApiError::new(Code::InvalidInput, "no user plugin folder is known on this system"))?;
-        std::fs::create_dir_all(&dir).map_err(|e| ApiError::new(Code::Io, format!("creating {}: {e}", dir.display())))?;
+        let dir = self.settings.install_dir.clone().ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidInput,
+                "no user plugin folder is known on this system",
+            )
+        })?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ApiError::new(Code::Io, format!("creating {}: {e}", dir.display())))?;
         let dest = dir.join(format!("{}.wasm", p.manifest.id));
-        let bytes = std::fs::read(file).map_err(|e| ApiError::new(Code::Io, format!("reading {}: {e}", file.display())))?;
+        let bytes = std::fs::read(file)
+            .map_err(|e| ApiError::new(Code::Io, format!("reading {}: {e}", file.display())))?;
         if let Ok(old) = std::fs::read(&dest) {
             if old != bytes && !replace {
-                return Err(ApiError::new(Code::TargetExists, format!("plugin `{}` is already installed at {}; pass --replace to upgrade it", p.manifest.id, dest.display())));
+                return Err(ApiError::new(
+                    Code::TargetExists,
+                    format!(
+                        "plugin `{}` is already installed at {}; pass --replace to upgrade it",
+                        p.manifest.id,
+                        dest.display()
+                    ),
+                ));
             }
         }
-        let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&dir)
+            .map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
         use std::io::Write;
-        tmp.write_all(&bytes).and_then(|()| tmp.as_file().sync_all()).map_err(|e| ApiError::new(Code::Io, format!("writing {}: {e}", dest.display())))?;
-        tmp.persist(&dest).map_err(|e| ApiError::new(Code::Io, format!("installing {}: {}", dest.display(), e.error)))?;
+        tmp.write_all(&bytes)
+            .and_then(|()| tmp.as_file().sync_all())
+            .map_err(|e| ApiError::new(Code::Io, format!("writing {}: {e}", dest.display())))?;
+        tmp.persist(&dest).map_err(|e| {
+            ApiError::new(
+                Code::Io,
+                format!("installing {}: {}", dest.display(), e.error),
+            )
+        })?;
         Ok(Self::entry(&dest, Ok(&p)))
     }
 
@@ -439,7 +668,19 @@ impl Plugins {
         for s in specs {
             let g = Grant::parse(s).map_err(plugin_err)?;
             if !p.manifest.requests(g.kind) {
-                return Err(ApiError::new(Code::InvalidInput, format!("plugin `{id}` did not ask for `{}`; it asks for: {}", g.kind.name(), p.manifest.capabilities.iter().map(|c| c.kind.name()).collect::<Vec<_>>().join(", "))));
+                return Err(ApiError::new(
+                    Code::InvalidInput,
+                    format!(
+                        "plugin `{id}` did not ask for `{}`; it asks for: {}",
+                        g.kind.name(),
+                        p.manifest
+                            .capabilities
+                            .iter()
+                            .map(|c| c.kind.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
             }
             parsed.push(g.spec());
         }
@@ -459,7 +700,11 @@ impl Plugins {
     /// Malformed grant, catalog failure.
     pub fn revoke(&self, id: &str, specs: &[String]) -> Result<u64> {
         let id = id.to_string();
-        let parsed: Vec<String> = specs.iter().map(|s| Grant::parse(s).map(|g| g.spec())).collect::<std::result::Result<_, _>>().map_err(plugin_err)?;
+        let parsed: Vec<String> = specs
+            .iter()
+            .map(|s| Grant::parse(s).map(|g| g.spec()))
+            .collect::<std::result::Result<_, _>>()
+            .map_err(plugin_err)?;
         with_catalog(&self.ctx, |c| async move {
             if parsed.is_empty() {
                 return c.revoke(&id, None).await;
@@ -499,18 +744,61 @@ impl Plugins {
         self.trusted()
     }
 
+    /// Configure how to reach a command target (replaces one with the same name).
+    ///
+    /// # Errors
+    /// Invalid target fields; catalog failure.
+    pub fn set_target(&self, target: &host::Target) -> Result<()> {
+        target.validate().map_err(plugin_err)?;
+        let spec =
+            serde_json::to_string(target).map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
+        let name = target.name.clone();
+        with_catalog(
+            &self.ctx,
+            |c| async move { c.set_target(&name, &spec).await },
+        )
+    }
+
+    /// Forget a command target; returns whether it was configured.
+    ///
+    /// # Errors
+    /// Catalog failure.
+    pub fn remove_target(&self, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        with_catalog(&self.ctx, |c| async move { c.remove_target(&name).await })
+    }
+
+    /// Configured command targets.
+    ///
+    /// # Errors
+    /// Catalog failure; a stored target that no longer parses.
+    pub fn targets(&self) -> Result<Vec<host::Target>> {
+        let rows = with_catalog(&self.ctx, |c| async move { c.targets().await })?;
+        rows.into_iter()
+            .map(|(name, spec)| serde_json::from_str(&spec).map_err(|e| ApiError::new(Code::Io, format!("command target `{name}` in the catalog is damaged ({e}); add it again with `rehydra plugins target add`"))))
+            .collect()
+    }
+
     /// The newest audit entries.
     ///
     /// # Errors
     /// Catalog failure.
     pub fn audit_log(&self, plugin: Option<&str>, limit: i64) -> Result<Vec<AuditRow>> {
         let p = plugin.map(str::to_string);
-        with_catalog(&self.ctx, |c| async move { c.audit_log(p.as_deref(), limit).await })
+        with_catalog(&self.ctx, |c| async move {
+            c.audit_log(p.as_deref(), limit).await
+        })
     }
 
-    fn invocation(&self, id: &str, engine: Option<Box<dyn host::EngineCapability>>, cancel: Option<Arc<std::sync::atomic::AtomicBool>>) -> Result<(host::Invocation, Arc<Collector>)> {
+    fn invocation(
+        &self,
+        id: &str,
+        engine: Option<Box<dyn host::EngineCapability>>,
+        cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<(host::Invocation, Arc<Collector>)> {
         let events = Arc::new(Collector::default());
         let mut inv = host::Invocation::new(self.grants(id)?);
+        inv.targets = self.targets()?;
         inv.engine = engine;
         inv.credentials = Arc::new(EnvCredentials);
         inv.events = events.clone();
@@ -527,7 +815,15 @@ impl Plugins {
             .lock()
             .map(|a| {
                 a.iter()
-                    .map(|e| AuditRow { time: e.time.clone(), plugin_id: e.plugin.clone(), verb: e.verb.clone(), capability: e.capability.clone(), target: e.target.clone(), allowed: e.allowed, detail: e.detail.clone() })
+                    .map(|e| AuditRow {
+                        time: e.time.clone(),
+                        plugin_id: e.plugin.clone(),
+                        verb: e.verb.clone(),
+                        capability: e.capability.clone(),
+                        target: e.target.clone(),
+                        allowed: e.allowed,
+                        detail: e.detail.clone(),
+                    })
                     .collect()
             })
             .unwrap_or_default();
@@ -537,7 +833,12 @@ impl Plugins {
         events.log.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    fn run<T>(&self, id: &str, engine: Option<Box<dyn host::EngineCapability>>, f: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>) -> Result<(T, Vec<String>)> {
+    fn run<T>(
+        &self,
+        id: &str,
+        engine: Option<Box<dyn host::EngineCapability>>,
+        f: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>,
+    ) -> Result<(T, Vec<String>)> {
         let p = self.load(id)?;
         let (inv, events) = self.invocation(id, engine, None)?;
         let r = f(&self.host, &p, inv);
@@ -576,41 +877,75 @@ impl Plugins {
     ///
     /// # Errors
     /// Load or call failure, engine failure; nothing is committed unless the plugin succeeds.
-    pub fn backup(&self, session: &Session, id: &str, asset: &str, options: &[Property], tags: &[String], progress: &dyn Progress, cancel: &Cancel) -> Result<PluginBackupOutcome> {
+    pub fn backup(
+        &self,
+        session: &Session,
+        id: &str,
+        asset: &str,
+        options: &[Property],
+        tags: &[String],
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<PluginBackupOutcome> {
         let p = self.load(id)?;
-        let asset = Asset { kind: String::new(), id: asset.into(), name: asset.into(), parent: None, properties: vec![], flags: vec![] };
+        let asset = Asset {
+            kind: String::new(),
+            id: asset.into(),
+            name: asset.into(),
+            parent: None,
+            properties: vec![],
+            flags: vec![],
+        };
         let (tx, rx) = unbounded();
         let (inv, events) = self.invocation(id, Some(Box::new(Link(tx))), None)?;
         let opts = BackupOptions {
             workload: p.manifest.workloads.first().cloned().unwrap_or_default(),
             asset: asset.id.clone(),
-            plugin: PluginRef { id: p.manifest.id.clone(), version: p.manifest.version.clone() },
+            plugin: PluginRef {
+                id: p.manifest.id.clone(),
+                version: p.manifest.version.clone(),
+            },
             tags: tags.to_vec(),
             ..BackupOptions::default()
         };
         let mut report = None;
         let mut plugin_failure = None;
         let run = session.catalog_start("backup");
-        let r = rehydra_core::archiver::backup_with(session.repository(), &opts, progress, cancel, |sink| {
-            let out = std::thread::scope(|s| {
-                let plugin_thread = s.spawn(|| self.host.backup(&p, inv, &asset, options));
-                serve_backup(&rx, sink);
-                plugin_thread.join()
-            });
-            match out {
-                Ok(Ok(rep)) => {
-                    let finish = Finish { consistency: Some(rep.consistency.clone()), warnings: rep.warnings.clone() };
-                    report = Some(rep);
-                    Ok(finish)
+        let r = rehydra_core::archiver::backup_with(
+            session.repository(),
+            &opts,
+            progress,
+            cancel,
+            |sink| {
+                let out = std::thread::scope(|s| {
+                    let plugin_thread = s.spawn(|| self.host.backup(&p, inv, &asset, options));
+                    serve_backup(&rx, sink);
+                    plugin_thread.join()
+                });
+                match out {
+                    Ok(Ok(rep)) => {
+                        let finish = Finish {
+                            consistency: Some(rep.consistency.clone()),
+                            warnings: rep.warnings.clone(),
+                        };
+                        report = Some(rep);
+                        Ok(finish)
+                    }
+                    Ok(Err(e)) => {
+                        let msg = e.to_string();
+                        plugin_failure = Some(e);
+                        Err(rehydra_core::Error::new(
+                            rehydra_core::ErrorKind::InvalidInput,
+                            msg,
+                        ))
+                    }
+                    Err(_) => Err(rehydra_core::Error::new(
+                        rehydra_core::ErrorKind::Io,
+                        "the plugin thread panicked",
+                    )),
                 }
-                Ok(Err(e)) => {
-                    let msg = e.to_string();
-                    plugin_failure = Some(e);
-                    Err(rehydra_core::Error::new(rehydra_core::ErrorKind::InvalidInput, msg))
-                }
-                Err(_) => Err(rehydra_core::Error::new(rehydra_core::ErrorKind::Io, "the plugin thread panicked")),
-            }
-        });
+            },
+        );
         let log = self.settle(&events);
         let res = match r {
             Ok(res) => res,
@@ -626,12 +961,35 @@ impl Plugins {
         if let Err(e) = session.catalog_put(&dto) {
             warnings.push(format!("catalog not updated: {e}"));
         }
-        session.catalog_finish(run, if warnings.is_empty() { "succeeded" } else { "succeeded-with-warnings" }, &warnings.join("; "), Some(&dto.id), res.snapshot.summary.bytes);
-        let report = report.unwrap_or(BackupReport { consistency: res.snapshot.consistency.clone(), warnings: vec![] });
-        Ok(PluginBackupOutcome { snapshot: dto, report, warnings, log })
+        session.catalog_finish(
+            run,
+            if warnings.is_empty() {
+                "succeeded"
+            } else {
+                "succeeded-with-warnings"
+            },
+            &warnings.join("; "),
+            Some(&dto.id),
+            res.snapshot.summary.bytes,
+        );
+        let report = report.unwrap_or(BackupReport {
+            consistency: res.snapshot.consistency.clone(),
+            warnings: vec![],
+        });
+        Ok(PluginBackupOutcome {
+            snapshot: dto,
+            report,
+            warnings,
+            log,
+        })
     }
 
-    fn request(session: &Session, spec: &str, target: &str, options: &[Property]) -> Result<(Snapshot, host::RestoreRequest)> {
+    fn request(
+        session: &Session,
+        spec: &str,
+        target: &str,
+        options: &[Property],
+    ) -> Result<(Snapshot, host::RestoreRequest)> {
         let (id, snap) = session.resolve(spec, &SnapshotFilter::default())?;
         let rp = host::RestorePointInfo {
             id: id.to_hex(),
@@ -641,10 +999,25 @@ impl Plugins {
             plugin_id: snap.plugin.id.clone(),
             plugin_version: snap.plugin.version.clone(),
             consistency: snap.consistency.clone(),
-            items: snap.items.iter().map(|i| host::ItemInfo { name: i.name.clone(), kind: kind(i.kind), size: i.size }).collect(),
+            items: snap
+                .items
+                .iter()
+                .map(|i| host::ItemInfo {
+                    name: i.name.clone(),
+                    kind: kind(i.kind),
+                    size: i.size,
+                })
+                .collect(),
             tags: snap.tags.clone(),
         };
-        Ok((snap, host::RestoreRequest { restore_point: rp, target: target.into(), options: options.to_vec() }))
+        Ok((
+            snap,
+            host::RestoreRequest {
+                restore_point: rp,
+                target: target.into(),
+                options: options.to_vec(),
+            },
+        ))
     }
 
     fn with_restore_engine<T: Send>(
@@ -653,11 +1026,15 @@ impl Plugins {
         snap: &Snapshot,
         progress: &dyn Progress,
         cancel: &Cancel,
-        call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T> + Send,
+        call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
+        + Send,
     ) -> Result<(T, Vec<String>)> {
         let id = snap.plugin.id.clone();
         if id == "builtin" {
-            return Err(ApiError::new(Code::InvalidInput, "this restore point was made by the engine itself, not a plugin; use `rehydra restore`"));
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                "this restore point was made by the engine itself, not a plugin; use `rehydra restore`",
+            ));
         }
         let p = self.load(&id)?;
         let (tx, rx) = unbounded();
@@ -679,22 +1056,56 @@ impl Plugins {
     ///
     /// # Errors
     /// Blockers in the plan (nothing touched), load or call failure.
-    pub fn restore(&self, session: &Session, spec: &str, target: &str, options: &[Property], execute: bool, progress: &dyn Progress, cancel: &Cancel) -> Result<PluginRestoreOutcome> {
+    pub fn restore(
+        &self,
+        session: &Session,
+        spec: &str,
+        target: &str,
+        options: &[Property],
+        execute: bool,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<PluginRestoreOutcome> {
         let (snap, req) = Self::request(session, spec, target, options)?;
-        let (plan, mut log) = self.with_restore_engine(session, &snap, progress, cancel, |h, p, inv| h.plan_restore(p, inv, &req))?;
+        let (plan, mut log) =
+            self.with_restore_engine(session, &snap, progress, cancel, |h, p, inv| {
+                h.plan_restore(p, inv, &req)
+            })?;
         if !plan.blockers.is_empty() {
-            return Err(ApiError::new(Code::TargetExists, format!("the restore plan is blocked, nothing was touched: {}", plan.blockers.join("; "))));
+            return Err(ApiError::new(
+                Code::TargetExists,
+                format!(
+                    "the restore plan is blocked, nothing was touched: {}",
+                    plan.blockers.join("; ")
+                ),
+            ));
         }
         if !execute {
-            return Ok(PluginRestoreOutcome { plan, report: None, log });
+            return Ok(PluginRestoreOutcome {
+                plan,
+                report: None,
+                log,
+            });
         }
         let run = session.catalog_start("restore");
-        let r = self.with_restore_engine(session, &snap, progress, cancel, |h, p, inv| h.restore(p, inv, &req));
+        let r = self.with_restore_engine(session, &snap, progress, cancel, |h, p, inv| {
+            h.restore(p, inv, &req)
+        });
         match r {
             Ok((report, l)) => {
                 log.extend(l);
-                session.catalog_finish(run, "succeeded", target, Some(&req.restore_point.id), report.bytes);
-                Ok(PluginRestoreOutcome { plan, report: Some(report), log })
+                session.catalog_finish(
+                    run,
+                    "succeeded",
+                    target,
+                    Some(&req.restore_point.id),
+                    report.bytes,
+                );
+                Ok(PluginRestoreOutcome {
+                    plan,
+                    report: Some(report),
+                    log,
+                })
             }
             Err(e) => {
                 session.catalog_finish(run, "failed", &e.message, Some(&req.restore_point.id), 0);
@@ -709,6 +1120,12 @@ impl Plugins {
     /// Load or call failure.
     pub fn verify(&self, session: &Session, spec: &str) -> Result<(VerifyReport, Vec<String>)> {
         let (snap, req) = Self::request(session, spec, "", &[])?;
-        self.with_restore_engine(session, &snap, &NoProgress, &Cancel::default(), |h, p, inv| h.verify(p, inv, &req))
+        self.with_restore_engine(
+            session,
+            &snap,
+            &NoProgress,
+            &Cancel::default(),
+            |h, p, inv| h.verify(p, inv, &req),
+        )
     }
 }

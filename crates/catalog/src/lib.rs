@@ -25,7 +25,9 @@ pub enum CatalogError {
         source: sqlx::Error,
     },
     /// Schema migration failed.
-    #[error("catalog {path}: migration failed: {source} (delete the file to rebuild it; it is only a cache)")]
+    #[error(
+        "catalog {path}: migration failed: {source} (delete the file to rebuild it; it is only a cache)"
+    )]
     Migrate {
         /// The catalog file.
         path: String,
@@ -136,15 +138,36 @@ impl Catalog {
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        let db = |source| CatalogError::Db { path: p.clone(), source };
-        let opts = SqliteConnectOptions::from_str("sqlite://").map_err(db)?.filename(path).create_if_missing(true).journal_mode(SqliteJournalMode::Wal).foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await.map_err(db)?;
-        sqlx::migrate!("./migrations").run(&pool).await.map_err(|source| CatalogError::Migrate { path: p.clone(), source })?;
+        let db = |source| CatalogError::Db {
+            path: p.clone(),
+            source,
+        };
+        let opts = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(db)?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(db)?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|source| CatalogError::Migrate {
+                path: p.clone(),
+                source,
+            })?;
         Ok(Self { pool, path: p })
     }
 
     fn db(&self) -> impl Fn(sqlx::Error) -> CatalogError + '_ {
-        |source| CatalogError::Db { path: self.path.clone(), source }
+        |source| CatalogError::Db {
+            path: self.path.clone(),
+            source,
+        }
     }
 
     /// Record that a repository was used.
@@ -178,9 +201,17 @@ impl Catalog {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn replace_restore_points(&self, repository_id: &str, rows: &[RestorePointRow]) -> Result<()> {
+    pub async fn replace_restore_points(
+        &self,
+        repository_id: &str,
+        rows: &[RestorePointRow],
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(self.db())?;
-        sqlx::query("DELETE FROM restore_points WHERE repository_id = ?1").bind(repository_id).execute(&mut *tx).await.map_err(self.db())?;
+        sqlx::query("DELETE FROM restore_points WHERE repository_id = ?1")
+            .bind(repository_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db())?;
         for r in rows {
             insert_rp(&mut tx, r).await.map_err(self.db())?;
         }
@@ -192,7 +223,11 @@ impl Catalog {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn restore_points(&self, repository_id: &str, asset: Option<&str>) -> Result<Vec<RestorePointRow>> {
+    pub async fn restore_points(
+        &self,
+        repository_id: &str,
+        asset: Option<&str>,
+    ) -> Result<Vec<RestorePointRow>> {
         let rows = sqlx::query("SELECT * FROM restore_points WHERE repository_id = ?1 AND (?2 IS NULL OR asset = ?2) ORDER BY time, id")
             .bind(repository_id)
             .bind(asset)
@@ -240,7 +275,14 @@ impl Catalog {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn finish_run(&self, id: i64, status: &str, message: &str, restore_point: Option<&str>, bytes: u64) -> Result<()> {
+    pub async fn finish_run(
+        &self,
+        id: i64,
+        status: &str,
+        message: &str,
+        restore_point: Option<&str>,
+        bytes: u64,
+    ) -> Result<()> {
         sqlx::query("UPDATE job_runs SET finished = ?2, status = ?3, message = ?4, restore_point_id = ?5, bytes = ?6 WHERE id = ?1")
             .bind(id)
             .bind(now())
@@ -259,7 +301,11 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn runs(&self, limit: i64) -> Result<Vec<JobRun>> {
-        let rows = sqlx::query("SELECT * FROM job_runs ORDER BY id DESC LIMIT ?1").bind(limit).fetch_all(&self.pool).await.map_err(self.db())?;
+        let rows = sqlx::query("SELECT * FROM job_runs ORDER BY id DESC LIMIT ?1")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.db())?;
         Ok(rows
             .iter()
             .map(|r| JobRun {
@@ -281,7 +327,13 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn grants(&self, plugin: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT grant_spec FROM plugin_grants WHERE plugin_id = ?1 ORDER BY grant_spec").bind(plugin).fetch_all(&self.pool).await.map_err(self.db())?;
+        let rows = sqlx::query(
+            "SELECT grant_spec FROM plugin_grants WHERE plugin_id = ?1 ORDER BY grant_spec",
+        )
+        .bind(plugin)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(self.db())?;
         Ok(rows.iter().map(|r| r.get("grant_spec")).collect())
     }
 
@@ -306,10 +358,64 @@ impl Catalog {
     /// Database failure.
     pub async fn revoke(&self, plugin: &str, spec: Option<&str>) -> Result<u64> {
         let r = match spec {
-            Some(s) => sqlx::query("DELETE FROM plugin_grants WHERE plugin_id = ?1 AND grant_spec = ?2").bind(plugin).bind(s).execute(&self.pool).await,
-            None => sqlx::query("DELETE FROM plugin_grants WHERE plugin_id = ?1").bind(plugin).execute(&self.pool).await,
+            Some(s) => {
+                sqlx::query("DELETE FROM plugin_grants WHERE plugin_id = ?1 AND grant_spec = ?2")
+                    .bind(plugin)
+                    .bind(s)
+                    .execute(&self.pool)
+                    .await
+            }
+            None => {
+                sqlx::query("DELETE FROM plugin_grants WHERE plugin_id = ?1")
+                    .bind(plugin)
+                    .execute(&self.pool)
+                    .await
+            }
         };
         Ok(r.map_err(self.db())?.rows_affected())
+    }
+
+    /// Command targets as (name, JSON spec).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn targets(&self) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query("SELECT name, spec FROM command_targets ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("name"), r.get("spec")))
+            .collect())
+    }
+
+    /// Add or replace a command target.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn set_target(&self, name: &str, spec: &str) -> Result<()> {
+        sqlx::query("INSERT INTO command_targets (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at")
+            .bind(name)
+            .bind(spec)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Remove a command target; returns whether it existed.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn remove_target(&self, name: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM command_targets WHERE name = ?1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(r.rows_affected() > 0)
     }
 
     /// Trusted publisher keys as (publisher, key).
@@ -317,8 +423,15 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn trusted(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT publisher, key FROM trusted_publishers ORDER BY publisher, key").fetch_all(&self.pool).await.map_err(self.db())?;
-        Ok(rows.iter().map(|r| (r.get("publisher"), r.get("key"))).collect())
+        let rows =
+            sqlx::query("SELECT publisher, key FROM trusted_publishers ORDER BY publisher, key")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("publisher"), r.get("key")))
+            .collect())
     }
 
     /// Trust `key` for `publisher` (idempotent).
@@ -341,7 +454,12 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn untrust(&self, publisher: &str, key: &str) -> Result<u64> {
-        let r = sqlx::query("DELETE FROM trusted_publishers WHERE publisher = ?1 AND key = ?2").bind(publisher).bind(key).execute(&self.pool).await.map_err(self.db())?;
+        let r = sqlx::query("DELETE FROM trusted_publishers WHERE publisher = ?1 AND key = ?2")
+            .bind(publisher)
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
         Ok(r.rows_affected())
     }
 
@@ -399,7 +517,10 @@ impl Catalog {
     }
 }
 
-async fn insert_rp(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, r: &RestorePointRow) -> std::result::Result<(), sqlx::Error> {
+async fn insert_rp(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    r: &RestorePointRow,
+) -> std::result::Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT OR REPLACE INTO restore_points (id, repository_id, time, workload, asset, plugin_id, plugin_version, consistency, hostname, parent, tags, items, bytes, new_bytes, stored_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
     )
@@ -456,11 +577,18 @@ mod tests {
         c.put_restore_point(&row("2", "b")).await.unwrap();
         assert_eq!(c.restore_points("r1", None).await.unwrap().len(), 2);
         assert_eq!(c.restore_points("r1", Some("a")).await.unwrap().len(), 1);
-        c.replace_restore_points("r1", &[row("3", "a")]).await.unwrap();
+        c.replace_restore_points("r1", &[row("3", "a")])
+            .await
+            .unwrap();
         let all = c.restore_points("r1", None).await.unwrap();
-        assert_eq!(all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), vec!["3"]);
+        assert_eq!(
+            all.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+            vec!["3"]
+        );
         let run = c.start_run(Some("r1"), "backup").await.unwrap();
-        c.finish_run(run, "succeeded", "", Some("3"), 10).await.unwrap();
+        c.finish_run(run, "succeeded", "", Some("3"), 10)
+            .await
+            .unwrap();
         assert_eq!(c.runs(10).await.unwrap()[0].status, "succeeded");
     }
 }

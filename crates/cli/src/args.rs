@@ -18,7 +18,13 @@ use clap::{Args, Parser, Subcommand};
 #[command(name = "rehydra", version, about, long_about)]
 pub struct Cli {
     /// Repository location (a folder or an SMB/UNC path).
-    #[arg(short = 'r', long = "repo", env = "REHYDRA_REPOSITORY", global = true, default_value = "")]
+    #[arg(
+        short = 'r',
+        long = "repo",
+        env = "REHYDRA_REPOSITORY",
+        global = true,
+        default_value = ""
+    )]
     pub repo: String,
     /// Read the password from this file (first line).
     #[arg(long, env = "REHYDRA_PASSWORD_FILE", global = true)]
@@ -42,7 +48,12 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_catalog: bool,
     /// Extra plugin folders, searched before the user's and the system's.
-    #[arg(long = "plugin-dir", env = "REHYDRA_PLUGIN_PATH", global = true, value_delimiter = ':')]
+    #[arg(
+        long = "plugin-dir",
+        env = "REHYDRA_PLUGIN_PATH",
+        global = true,
+        value_delimiter = ':'
+    )]
     pub plugin_dirs: Vec<PathBuf>,
     /// Developer mode: load unsigned plugins and untrusted publishers (never tampered files).
     #[arg(long = "dev", env = "REHYDRA_PLUGIN_DEV", global = true)]
@@ -138,6 +149,9 @@ pub enum PluginsCommand {
     },
     /// Trusted publisher keys.
     Trusted,
+    /// Machines other than this one where granted commands run (over SSH).
+    #[command(subcommand)]
+    Target(TargetCommand),
     /// Capability decisions: denials and sensitive uses.
     Audit {
         /// Only this plugin.
@@ -174,6 +188,53 @@ pub enum PluginsCommand {
         #[command(subcommand)]
         verb: VerbCommand,
     },
+}
+
+/// `plugins target`.
+#[derive(Subcommand, Debug)]
+pub enum TargetCommand {
+    /// Add (or replace) a target: plugins granted `command:<program>@<name>` run that
+    /// program there over SSH. The key and known-hosts files stay with Rehydra; plugins
+    /// only ever see the target's name.
+    Add {
+        /// Name plugins use, e.g. hv01 (`local` means this machine and is not a target).
+        name: String,
+        /// SSH destination, `[user@]host` (Windows: OpenSSH server with PowerShell 7).
+        #[arg(long)]
+        ssh: String,
+        /// SSH port.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Private key file for this target (default: your SSH configuration).
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// Known-hosts file holding the target's host key (default: yours). Unknown
+        /// host keys are always refused.
+        #[arg(long)]
+        known_hosts: Option<PathBuf>,
+        /// The target's login shell: windows (cmd.exe, the Windows OpenSSH default) or posix.
+        #[arg(long, value_enum, default_value_t = ShellArg::Windows)]
+        shell: ShellArg,
+        /// PowerShell executable on the target: pwsh (7) or powershell (5.1).
+        #[arg(long, default_value = "pwsh")]
+        powershell: String,
+    },
+    /// Configured targets.
+    List,
+    /// Forget a target.
+    Remove {
+        /// Target name.
+        name: String,
+    },
+}
+
+/// A target's login shell.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ShellArg {
+    /// Windows OpenSSH (cmd.exe).
+    Windows,
+    /// A POSIX shell.
+    Posix,
 }
 
 /// Plugin verbs.
@@ -327,9 +388,9 @@ pub struct RestoreArgs {
     /// Show the plan (what would be written, conflicts) and stop.
     #[arg(long)]
     pub dry_run: bool,
-    /// Output format for disk items: raw (default) or vhdx (a dynamic VHDX; only written
-    /// blocks are allocated).
-    #[arg(long, default_value = "raw", value_parser = ["raw", "vhdx"])]
+    /// Output format for disk items: raw (default), vhdx (a dynamic VHDX) or vhd (a
+    /// dynamic VHD); in both containers only written blocks are allocated.
+    #[arg(long, default_value = "raw", value_parser = ["raw", "vhdx", "vhd"])]
     pub to_format: String,
     /// Filters for `latest`.
     #[command(flatten)]

@@ -2,19 +2,30 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
-use rehydra_api::{self as api, BackupOptions, Cancel, CheckOptions, Context, InitOptions, KdfParams, KeepPolicy, PruneOptions, RestoreOptions, Session, SnapshotFilter, Source, SourceItem};
+use rehydra_api::{
+    self as api, BackupOptions, Cancel, CheckOptions, Context, DiskOutput, InitOptions, KdfParams,
+    KeepPolicy, PruneOptions, RestoreOptions, Session, SnapshotFilter, Source, SourceItem,
+};
 
 use crate::args::{CatalogCommand, Cli, Command, FilterArgs, KeyCommand};
-use crate::output::{bytes, json, Bar};
+use crate::output::{Bar, bytes, json};
 use crate::password;
 
 pub(crate) fn context(cli: &Cli) -> Context {
     let d = Context::user_default();
     Context {
-        catalog: if cli.no_catalog { None } else { cli.catalog.clone().or(d.catalog) },
-        cache_dir: if cli.no_cache { None } else { cli.cache_dir.clone().or(d.cache_dir) },
+        catalog: if cli.no_catalog {
+            None
+        } else {
+            cli.catalog.clone().or(d.catalog)
+        },
+        cache_dir: if cli.no_cache {
+            None
+        } else {
+            cli.cache_dir.clone().or(d.cache_dir)
+        },
     }
 }
 
@@ -36,7 +47,8 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
-    let d = humantime::parse_duration(s).with_context(|| format!("`{s}` is neither an RFC 3339 time nor a duration like 7d"))?;
+    let d = humantime::parse_duration(s)
+        .with_context(|| format!("`{s}` is neither an RFC 3339 time nor a duration like 7d"))?;
     Ok(Utc::now() - chrono::Duration::from_std(d)?)
 }
 
@@ -52,7 +64,10 @@ fn filter(f: &FilterArgs) -> Result<SnapshotFilter> {
 }
 
 fn absolute(p: &Path) -> String {
-    std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string()
+    std::path::absolute(p)
+        .unwrap_or_else(|_| p.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// Run a command; returns the exit code.
@@ -64,7 +79,11 @@ pub fn run(cli: Cli) -> Result<i32> {
             let mut opts = InitOptions {
                 pack_size: a.pack_size_mib.clamp(1, 1024) << 20,
                 zstd_level: a.compression,
-                kdf: KdfParams { m_kib: a.kdf_memory_kib, t: a.kdf_iterations, p: 1 },
+                kdf: KdfParams {
+                    m_kib: a.kdf_memory_kib,
+                    t: a.kdf_iterations,
+                    p: 1,
+                },
                 label: a.label.clone(),
                 ..InitOptions::default()
             };
@@ -84,10 +103,16 @@ pub fn run(cli: Cli) -> Result<i32> {
             let s = open(&cli)?;
             let mut items = Vec::new();
             for p in &a.paths {
-                items.push(SourceItem { name: absolute(p), source: Source::Path(p.clone()) });
+                items.push(SourceItem {
+                    name: absolute(p),
+                    source: Source::Path(p.clone()),
+                });
             }
             for p in &a.files {
-                items.push(SourceItem { name: absolute(p), source: Source::File(p.clone()) });
+                items.push(SourceItem {
+                    name: absolute(p),
+                    source: Source::File(p.clone()),
+                });
             }
             let format = match a.disk_format.as_str() {
                 "vhdx" => api::DiskFormat::Vhdx,
@@ -96,10 +121,19 @@ pub fn run(cli: Cli) -> Result<i32> {
                 _ => api::DiskFormat::Auto,
             };
             for p in &a.disks {
-                items.push(SourceItem { name: absolute(p), source: Source::Disk { path: p.clone(), format } });
+                items.push(SourceItem {
+                    name: absolute(p),
+                    source: Source::Disk {
+                        path: p.clone(),
+                        format,
+                    },
+                });
             }
             if a.stdin {
-                items.push(SourceItem { name: a.stdin_name.clone(), source: Source::Reader(Box::new(std::io::stdin())) });
+                items.push(SourceItem {
+                    name: a.stdin_name.clone(),
+                    source: Source::Reader(Box::new(std::io::stdin())),
+                });
             }
             let mut names = std::collections::HashSet::new();
             for i in &items {
@@ -107,9 +141,25 @@ pub fn run(cli: Cli) -> Result<i32> {
                     bail!("`{}` is given twice", i.name);
                 }
             }
-            let asset = a.asset.clone().or_else(|| items.first().map(|i| i.name.clone())).unwrap_or_default();
-            let workload = a.workload.clone().unwrap_or_else(|| if !a.disks.is_empty() && a.paths.is_empty() { "disk".into() } else { "files".into() });
-            let opts = BackupOptions { workload, asset, tags: a.tags.clone(), hostname: a.host.clone(), ..BackupOptions::default() };
+            let asset = a
+                .asset
+                .clone()
+                .or_else(|| items.first().map(|i| i.name.clone()))
+                .unwrap_or_default();
+            let workload = a.workload.clone().unwrap_or_else(|| {
+                if !a.disks.is_empty() && a.paths.is_empty() {
+                    "disk".into()
+                } else {
+                    "files".into()
+                }
+            });
+            let opts = BackupOptions {
+                workload,
+                asset,
+                tags: a.tags.clone(),
+                hostname: a.host.clone(),
+                ..BackupOptions::default()
+            };
             let bar = Bar::new(cli.quiet, cli.json);
             let cancel = cancel_on_ctrl_c();
             let out = s.backup(items, &opts, &bar, &cancel)?;
@@ -137,9 +187,25 @@ pub fn run(cli: Cli) -> Result<i32> {
             if cli.json {
                 json(&list)?;
             } else {
-                println!("{:<9} {:<20} {:<8} {:<10} {:>10}  asset", "id", "time (UTC)", "workload", "host", "size");
+                println!(
+                    "{:<9} {:<20} {:<8} {:<10} {:>10}  asset",
+                    "id", "time (UTC)", "workload", "host", "size"
+                );
                 for d in &list {
-                    println!("{:<9} {:<20} {:<8} {:<10} {:>10}  {}{}", d.short_id, d.time.format("%Y-%m-%d %H:%M:%S"), d.workload, d.hostname, bytes(d.bytes), d.asset, if d.tags.is_empty() { String::new() } else { format!(" [{}]", d.tags.join(",")) });
+                    println!(
+                        "{:<9} {:<20} {:<8} {:<10} {:>10}  {}{}",
+                        d.short_id,
+                        d.time.format("%Y-%m-%d %H:%M:%S"),
+                        d.workload,
+                        d.hostname,
+                        bytes(d.bytes),
+                        d.asset,
+                        if d.tags.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [{}]", d.tags.join(","))
+                        }
+                    );
                 }
                 println!("{} restore point(s)", list.len());
             }
@@ -147,19 +213,53 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Restore(a) => {
             let s = open(&cli)?;
-            let opts = RestoreOptions { overwrite: a.overwrite, item: a.item.clone(), subpath: a.path.clone(), dry_run: a.dry_run, to_vhdx: a.to_format == "vhdx" };
+            let opts = RestoreOptions {
+                overwrite: a.overwrite,
+                item: a.item.clone(),
+                subpath: a.path.clone(),
+                dry_run: a.dry_run,
+                disk_format: match a.to_format.as_str() {
+                    "vhdx" => DiskOutput::Vhdx,
+                    "vhd" => DiskOutput::Vhd,
+                    _ => DiskOutput::Raw,
+                },
+            };
             let bar = Bar::new(cli.quiet, cli.json);
             let cancel = cancel_on_ctrl_c();
-            let r = s.restore(&a.snapshot, &filter(&a.filter)?, &a.target, &opts, &bar, &cancel)?;
+            let r = s.restore(
+                &a.snapshot,
+                &filter(&a.filter)?,
+                &a.target,
+                &opts,
+                &bar,
+                &cancel,
+            )?;
             if cli.json {
                 json(&r)?;
             } else if a.dry_run {
-                println!("would restore {} to {}; {} existing target(s){}", bytes(r.bytes), a.target.display(), r.conflicts.len(), if r.conflicts.is_empty() || a.overwrite { "" } else { " (use --overwrite to replace them)" });
+                println!(
+                    "would restore {} to {}; {} existing target(s){}",
+                    bytes(r.bytes),
+                    a.target.display(),
+                    r.conflicts.len(),
+                    if r.conflicts.is_empty() || a.overwrite {
+                        ""
+                    } else {
+                        " (use --overwrite to replace them)"
+                    }
+                );
                 for c in r.conflicts.iter().take(20) {
                     println!("  exists: {c}");
                 }
             } else {
-                println!("restored {} file(s), {} folder(s), {} ({} as holes) to {}", r.files, r.dirs, bytes(r.bytes), bytes(r.hole_bytes), a.target.display());
+                println!(
+                    "restored {} file(s), {} folder(s), {} ({} as holes) to {}",
+                    r.files,
+                    r.dirs,
+                    bytes(r.bytes),
+                    bytes(r.hole_bytes),
+                    a.target.display()
+                );
             }
             Ok(0)
         }
@@ -172,7 +272,10 @@ pub fn run(cli: Cli) -> Result<i32> {
                 for c in &d.changes {
                     println!("{}  {}", c.change, c.path);
                 }
-                println!("{} added, {} removed, {} modified", d.added, d.removed, d.modified);
+                println!(
+                    "{} added, {} removed, {} modified",
+                    d.added, d.removed, d.modified
+                );
             }
             Ok(0)
         }
@@ -181,7 +284,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             let subset = match &a.read_data_subset {
                 None => None,
                 Some(t) => {
-                    let (n, m) = t.split_once('/').context("--read-data-subset takes n/m, for example 1/7")?;
+                    let (n, m) = t
+                        .split_once('/')
+                        .context("--read-data-subset takes n/m, for example 1/7")?;
                     let (n, m): (u32, u32) = (n.trim().parse()?, m.trim().parse()?);
                     if n == 0 || m == 0 || n > m {
                         bail!("--read-data-subset {t}: n must be between 1 and m");
@@ -190,7 +295,13 @@ pub fn run(cli: Cli) -> Result<i32> {
                 }
             };
             let bar = Bar::new(cli.quiet, cli.json);
-            let r = s.check(&CheckOptions { read_data: a.read_data || subset.is_some(), subset }, &bar)?;
+            let r = s.check(
+                &CheckOptions {
+                    read_data: a.read_data || subset.is_some(),
+                    subset,
+                },
+                &bar,
+            )?;
             if cli.json {
                 json(&r)?;
             } else {
@@ -200,16 +311,44 @@ pub fn run(cli: Cli) -> Result<i32> {
                 for e in &r.errors {
                     println!("error: {e}");
                 }
-                println!("{} restore point(s), {} pack(s){}: {}", r.snapshots, r.packs, if r.packs_read > 0 { format!(", {} read ({} chunks verified)", r.packs_read, r.chunks_read) } else { String::new() }, if r.ok() { "no errors" } else { "DAMAGED" });
+                println!(
+                    "{} restore point(s), {} pack(s){}: {}",
+                    r.snapshots,
+                    r.packs,
+                    if r.packs_read > 0 {
+                        format!(
+                            ", {} read ({} chunks verified)",
+                            r.packs_read, r.chunks_read
+                        )
+                    } else {
+                        String::new()
+                    },
+                    if r.ok() { "no errors" } else { "DAMAGED" }
+                );
                 if !r.damaged_snapshots.is_empty() {
-                    println!("affected restore points: {}", r.damaged_snapshots.iter().map(|s| &s[..8]).collect::<Vec<_>>().join(" "));
+                    println!(
+                        "affected restore points: {}",
+                        r.damaged_snapshots
+                            .iter()
+                            .map(|s| &s[..8])
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    );
                 }
             }
             Ok(if r.ok() { 0 } else { 14 })
         }
         Command::Forget(a) => {
             let s = open(&cli)?;
-            let within = a.keep_within.as_deref().map(|w| humantime::parse_duration(w).with_context(|| format!("--keep-within `{w}`: expected a duration like 7d"))).transpose()?;
+            let within = a
+                .keep_within
+                .as_deref()
+                .map(|w| {
+                    humantime::parse_duration(w).with_context(|| {
+                        format!("--keep-within `{w}`: expected a duration like 7d")
+                    })
+                })
+                .transpose()?;
             let policy = KeepPolicy {
                 last: a.keep_last,
                 hourly: a.keep_hourly,
@@ -225,9 +364,29 @@ pub fn run(cli: Cli) -> Result<i32> {
                 json(&d)?;
             } else {
                 for x in &d {
-                    println!("{} {} {} {}{}", if x.keep { "keep  " } else { "remove" }, &x.id[..8], x.time.format("%Y-%m-%d %H:%M:%S"), x.group, if x.keep { format!(" ({})", x.reasons.join(", ")) } else { String::new() });
+                    println!(
+                        "{} {} {} {}{}",
+                        if x.keep { "keep  " } else { "remove" },
+                        &x.id[..8],
+                        x.time.format("%Y-%m-%d %H:%M:%S"),
+                        x.group,
+                        if x.keep {
+                            format!(" ({})", x.reasons.join(", "))
+                        } else {
+                            String::new()
+                        }
+                    );
                 }
-                println!("{} kept, {} {}", d.len() - removed, removed, if a.dry_run { "would be removed" } else { "removed" });
+                println!(
+                    "{} kept, {} {}",
+                    d.len() - removed,
+                    removed,
+                    if a.dry_run {
+                        "would be removed"
+                    } else {
+                        "removed"
+                    }
+                );
             }
             if a.prune && !a.dry_run {
                 let r = s.prune(&PruneOptions::default(), &Bar::new(cli.quiet, cli.json))?;
@@ -239,7 +398,13 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Prune(a) => {
             let s = open(&cli)?;
-            let r = s.prune(&PruneOptions { repack_threshold_percent: a.repack_threshold, dry_run: a.dry_run }, &Bar::new(cli.quiet, cli.json))?;
+            let r = s.prune(
+                &PruneOptions {
+                    repack_threshold_percent: a.repack_threshold,
+                    dry_run: a.dry_run,
+                },
+                &Bar::new(cli.quiet, cli.json),
+            )?;
             if cli.json {
                 json(&r)?;
             } else {
@@ -254,13 +419,36 @@ pub fn run(cli: Cli) -> Result<i32> {
             if cli.json {
                 json(&st)?;
             } else {
-                println!("repository {} (format v{}) at {}", &st.id[..8], st.version, st.location);
+                println!(
+                    "repository {} (format v{}) at {}",
+                    &st.id[..8],
+                    st.version,
+                    st.location
+                );
                 println!("restore points: {}", st.snapshots);
-                println!("logical data:   {} ({} of it zeros, never stored)", bytes(st.logical_bytes), bytes(st.zero_bytes));
-                println!("unique data:    {} in {} chunks", bytes(st.unique_bytes), st.chunks);
-                println!("stored:         {} in {} packs, {} index files", bytes(st.pack_bytes), st.packs, st.index_files);
+                println!(
+                    "logical data:   {} ({} of it zeros, never stored)",
+                    bytes(st.logical_bytes),
+                    bytes(st.zero_bytes)
+                );
+                println!(
+                    "unique data:    {} in {} chunks",
+                    bytes(st.unique_bytes),
+                    st.chunks
+                );
+                println!(
+                    "stored:         {} in {} packs, {} index files",
+                    bytes(st.pack_bytes),
+                    st.packs,
+                    st.index_files
+                );
                 println!("reduction:      {:.2}x", st.reduction_ratio);
-                println!("chunk index:    {} entries on disk in {} run(s), {} of fences in memory", st.index.on_disk, st.index.runs, bytes(st.index.fence_bytes));
+                println!(
+                    "chunk index:    {} entries on disk in {} run(s), {} of fences in memory",
+                    st.index.on_disk,
+                    st.index.runs,
+                    bytes(st.index.fence_bytes)
+                );
             }
             Ok(0)
         }
@@ -283,7 +471,14 @@ fn print_prune(r: &rehydra_api::PruneReport) {
         r.deleted_packs,
         r.deleted_index_files,
         bytes(r.freed_bytes),
-        if r.deferred_plans > 0 { format!("; {} plan(s) deferred until running backups end", r.deferred_plans) } else { String::new() }
+        if r.deferred_plans > 0 {
+            format!(
+                "; {} plan(s) deferred until running backups end",
+                r.deferred_plans
+            )
+        } else {
+            String::new()
+        }
     );
 }
 
@@ -307,11 +502,21 @@ fn key(cli: &Cli, k: &KeyCommand) -> Result<i32> {
                 json(&keys)?;
             } else {
                 for k in keys {
-                    println!("{} {:<8} {:<20} {} {}", if k.current { "*" } else { " " }, &k.id[..8], k.hostname, k.created, k.label);
+                    println!(
+                        "{} {:<8} {:<20} {} {}",
+                        if k.current { "*" } else { " " },
+                        &k.id[..8],
+                        k.hostname,
+                        k.created,
+                        k.label
+                    );
                 }
             }
         }
-        KeyCommand::Add { label, new_password_file } => {
+        KeyCommand::Add {
+            label,
+            new_password_file,
+        } => {
             let pw = password::new(new_password_file.as_deref(), None)?;
             let id = s.add_key(&pw, kdf, label)?;
             done(cli, "added key slot", &id)?;
@@ -358,7 +563,10 @@ fn catalog(cli: &Cli, c: &CatalogCommand) -> Result<i32> {
                 json(&runs)?;
             } else {
                 for r in &runs {
-                    println!("{:>5} {:<8} {:<24} {:<10} {}", r.id, r.kind, r.started, r.status, r.message);
+                    println!(
+                        "{:>5} {:<8} {:<24} {:<10} {}",
+                        r.id, r.kind, r.started, r.status, r.message
+                    );
                 }
             }
         }

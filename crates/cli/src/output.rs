@@ -16,7 +16,10 @@ pub struct Bar {
 impl Bar {
     /// A bar that draws only when stderr is a terminal and output is not quiet/JSON.
     pub fn new(quiet: bool, json: bool) -> Self {
-        Self { bar: Mutex::new(None), enabled: !quiet && !json && std::io::stderr().is_terminal() }
+        Self {
+            bar: Mutex::new(None),
+            enabled: !quiet && !json && std::io::stderr().is_terminal(),
+        }
     }
 }
 
@@ -27,9 +30,11 @@ impl Progress for Bar {
         }
         let pb = ProgressBar::new(total);
         pb.set_style(
-            ProgressStyle::with_template("{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {wide_msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            ProgressStyle::with_template(
+                "{prefix:>8} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {wide_msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
         );
         pb.set_prefix(phase.to_string());
         if let Ok(mut b) = self.bar.lock() {
@@ -38,21 +43,24 @@ impl Progress for Bar {
     }
     fn inc(&self, bytes: u64) {
         if let Ok(b) = self.bar.lock()
-            && let Some(pb) = b.as_ref() {
-                pb.inc(bytes);
-            }
+            && let Some(pb) = b.as_ref()
+        {
+            pb.inc(bytes);
+        }
     }
     fn message(&self, msg: &str) {
         if let Ok(b) = self.bar.lock()
-            && let Some(pb) = b.as_ref() {
-                pb.set_message(msg.to_string());
-            }
+            && let Some(pb) = b.as_ref()
+        {
+            pb.set_message(msg.to_string());
+        }
     }
     fn finish(&self) {
         if let Ok(mut b) = self.bar.lock()
-            && let Some(pb) = b.take() {
-                pb.finish_and_clear();
-            }
+            && let Some(pb) = b.take()
+        {
+            pb.finish_and_clear();
+        }
     }
 }
 

@@ -2,10 +2,11 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 
 fn from_file(p: &Path) -> Result<Vec<u8>> {
-    let text = std::fs::read_to_string(p).with_context(|| format!("reading password file {}", p.display()))?;
+    let text = std::fs::read_to_string(p)
+        .with_context(|| format!("reading password file {}", p.display()))?;
     Ok(text.lines().next().unwrap_or("").as_bytes().to_vec())
 }
 
@@ -18,7 +19,9 @@ pub fn current(file: Option<&Path>) -> Result<Vec<u8>> {
         return Ok(p.into_bytes());
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        bail!("no password: set REHYDRA_PASSWORD or use --password-file (no terminal to prompt on)");
+        bail!(
+            "no password: set REHYDRA_PASSWORD or use --password-file (no terminal to prompt on)"
+        );
     }
     Ok(rpassword::prompt_password("repository password: ")?.into_bytes())
 }
@@ -38,7 +41,9 @@ pub fn new(file: Option<&Path>, fallback_file: Option<&Path>) -> Result<Vec<u8>>
         return Ok(p.into_bytes());
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        bail!("no new password: set REHYDRA_NEW_PASSWORD or use a password file (no terminal to prompt on)");
+        bail!(
+            "no new password: set REHYDRA_NEW_PASSWORD or use a password file (no terminal to prompt on)"
+        );
     }
     let a = rpassword::prompt_password("new password: ")?;
     let b = rpassword::prompt_password("new password again: ")?;

@@ -1,24 +1,33 @@
 //! `rehydra plugins …`: thin calls into `rehydra_api::plugins`.
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use rehydra_api::plugins::{PluginSettings, Plugins, Property};
-use rehydra_plugin_host::package;
+use rehydra_plugin_host::{self as host, package};
+use std::path::PathBuf;
 
-use crate::args::{Cli, PluginsCommand, VerbCommand};
+use crate::args::{Cli, PluginsCommand, ShellArg, TargetCommand, VerbCommand};
 use crate::commands::{cancel_on_ctrl_c, context, open};
-use crate::output::{bytes, json, Bar};
+use crate::output::{Bar, bytes, json};
 
 fn props(kv: &[String]) -> Result<Vec<Property>> {
     kv.iter()
         .map(|s| {
-            let (n, v) = s.split_once('=').with_context(|| format!("`{s}` is not NAME=VALUE"))?;
-            Ok(Property { name: n.trim().to_string(), value: v.to_string() })
+            let (n, v) = s
+                .split_once('=')
+                .with_context(|| format!("`{s}` is not NAME=VALUE"))?;
+            Ok(Property {
+                name: n.trim().to_string(),
+                value: v.to_string(),
+            })
         })
         .collect()
 }
 
 fn platform(cli: &Cli) -> Result<Plugins> {
-    Ok(Plugins::new(&context(cli), PluginSettings::with_defaults(&cli.plugin_dirs, cli.developer_mode))?)
+    Ok(Plugins::new(
+        &context(cli),
+        PluginSettings::with_defaults(&cli.plugin_dirs, cli.developer_mode),
+    )?)
 }
 
 fn print_log(log: &[String]) {
@@ -36,23 +45,46 @@ pub fn run(cli: &Cli, cmd: &PluginsCommand) -> Result<i32> {
             if cli.json {
                 json(&serde_json::json!({"key_file": file, "public_key": public}))?;
             } else {
-                println!("signing key written to {} (keep it secret, keep a backup)", file.display());
+                println!(
+                    "signing key written to {} (keep it secret, keep a backup)",
+                    file.display()
+                );
                 println!("public key: {public}");
                 println!("admins trust it with: rehydra plugins trust <publisher> {public}");
             }
             return Ok(0);
         }
-        PluginsCommand::Pack { component, manifest, key, output } => {
-            let wasm = std::fs::read(component).with_context(|| format!("reading {}", component.display()))?;
-            let text = std::fs::read(manifest).with_context(|| format!("reading {}", manifest.display()))?;
+        PluginsCommand::Pack {
+            component,
+            manifest,
+            key,
+            output,
+        } => {
+            let wasm = std::fs::read(component)
+                .with_context(|| format!("reading {}", component.display()))?;
+            let text = std::fs::read(manifest)
+                .with_context(|| format!("reading {}", manifest.display()))?;
             let key = key.as_deref().map(package::load_signing_key).transpose()?;
             let out = package::pack(component, &wasm, &text, key.as_ref())?;
             let tmp = output.with_extension("tmp");
-            std::fs::write(&tmp, &out).and_then(|()| std::fs::rename(&tmp, output)).with_context(|| format!("writing {}", output.display()))?;
+            std::fs::write(&tmp, &out)
+                .and_then(|()| std::fs::rename(&tmp, output))
+                .with_context(|| format!("writing {}", output.display()))?;
             if cli.json {
-                json(&serde_json::json!({"file": output, "bytes": out.len(), "signed": key.is_some()}))?;
+                json(
+                    &serde_json::json!({"file": output, "bytes": out.len(), "signed": key.is_some()}),
+                )?;
             } else {
-                println!("{} written ({}, {})", output.display(), bytes(out.len() as u64), if key.is_some() { "signed" } else { "UNSIGNED: loads only in developer mode" });
+                println!(
+                    "{} written ({}, {})",
+                    output.display(),
+                    bytes(out.len() as u64),
+                    if key.is_some() {
+                        "signed"
+                    } else {
+                        "UNSIGNED: loads only in developer mode"
+                    }
+                );
             }
             return Ok(0);
         }
@@ -69,7 +101,14 @@ pub fn run(cli: &Cli, cmd: &PluginsCommand) -> Result<i32> {
             } else {
                 for e in &list {
                     match &e.error {
-                        None => println!("{:<20} {:<10} {:<14} {}  {}", e.id, e.version.as_deref().unwrap_or(""), e.publisher.as_deref().unwrap_or(""), e.workloads.join(","), e.path.display()),
+                        None => println!(
+                            "{:<20} {:<10} {:<14} {}  {}",
+                            e.id,
+                            e.version.as_deref().unwrap_or(""),
+                            e.publisher.as_deref().unwrap_or(""),
+                            e.workloads.join(","),
+                            e.path.display()
+                        ),
                         Some(err) => println!("{:<20} NOT LOADABLE: {err}", e.id),
                     }
                 }
@@ -83,12 +122,29 @@ pub fn run(cli: &Cli, cmd: &PluginsCommand) -> Result<i32> {
                 let m = &d.manifest;
                 println!("{} {} by {} — {}", m.id, m.version, m.publisher, m.name);
                 println!("  {}", m.description);
-                println!("  file: {}  signer: {:?}", d.entry.path.display(), d.entry.signer);
-                println!("  workloads: {}  contract: {}  limits: {} MiB, {} s per call", m.workloads.join(", "), m.contract, m.limits.memory_mib, m.limits.timeout_secs);
+                println!(
+                    "  file: {}  signer: {:?}",
+                    d.entry.path.display(),
+                    d.entry.signer
+                );
+                println!(
+                    "  workloads: {}  contract: {}  limits: {} MiB, {} s per call",
+                    m.workloads.join(", "),
+                    m.contract,
+                    m.limits.memory_mib,
+                    m.limits.timeout_secs
+                );
                 println!("  capabilities requested:");
                 for c in &d.capabilities {
-                    let granted = if c.granted.is_empty() { "NOT GRANTED".to_string() } else { format!("granted: {}", c.granted.join(", ")) };
-                    println!("    {:<12} {} — {} [{}]", c.kind, c.allows, c.reason, granted);
+                    let granted = if c.granted.is_empty() {
+                        "NOT GRANTED".to_string()
+                    } else {
+                        format!("granted: {}", c.granted.join(", "))
+                    };
+                    println!(
+                        "    {:<12} {} — {} [{}]",
+                        c.kind, c.allows, c.reason, granted
+                    );
                 }
             }
         }
@@ -97,8 +153,16 @@ pub fn run(cli: &Cli, cmd: &PluginsCommand) -> Result<i32> {
             if cli.json {
                 json(&e)?;
             } else {
-                println!("installed {} {} to {}", e.id, e.version.as_deref().unwrap_or(""), e.path.display());
-                println!("it can do nothing until you grant capabilities: rehydra plugins info {}", e.id);
+                println!(
+                    "installed {} {} to {}",
+                    e.id,
+                    e.version.as_deref().unwrap_or(""),
+                    e.path.display()
+                );
+                println!(
+                    "it can do nothing until you grant capabilities: rehydra plugins info {}",
+                    e.id
+                );
             }
         }
         PluginsCommand::Grant { id, grants } => {
@@ -138,13 +202,23 @@ pub fn run(cli: &Cli, cmd: &PluginsCommand) -> Result<i32> {
                 }
             }
         }
+        PluginsCommand::Target(t) => target(cli, &p, t)?,
         PluginsCommand::Audit { plugin, limit } => {
             let rows = p.audit_log(plugin.as_deref(), *limit)?;
             if cli.json {
                 json(&rows)?;
             } else {
                 for r in rows {
-                    println!("{} {:<16} {:<10} {:<8} {} {} — {}", r.time, r.plugin_id, r.verb, if r.allowed { "allowed" } else { "DENIED" }, r.capability, r.target, r.detail);
+                    println!(
+                        "{} {:<16} {:<10} {:<8} {} {} — {}",
+                        r.time,
+                        r.plugin_id,
+                        r.verb,
+                        if r.allowed { "allowed" } else { "DENIED" },
+                        r.capability,
+                        r.target,
+                        r.detail
+                    );
                 }
             }
         }
@@ -154,6 +228,65 @@ pub fn run(cli: &Cli, cmd: &PluginsCommand) -> Result<i32> {
     Ok(0)
 }
 
+fn target(cli: &Cli, p: &Plugins, cmd: &TargetCommand) -> Result<()> {
+    match cmd {
+        TargetCommand::Add {
+            name,
+            ssh,
+            port,
+            identity,
+            known_hosts,
+            shell,
+            powershell,
+        } => {
+            let abs = |f: &Option<PathBuf>| -> Result<Option<PathBuf>> {
+                f.as_ref()
+                    .map(|f| std::path::absolute(f).with_context(|| format!("{}", f.display())))
+                    .transpose()
+            };
+            let shell = match shell {
+                ShellArg::Windows => host::RemoteShell::Windows,
+                ShellArg::Posix => host::RemoteShell::Posix,
+            };
+            let t = host::Target {
+                name: name.clone(),
+                ssh: ssh.clone(),
+                port: *port,
+                identity: abs(identity)?,
+                known_hosts: abs(known_hosts)?,
+                shell,
+                powershell: powershell.clone(),
+            };
+            p.set_target(&t)?;
+            if !cli.json {
+                println!(
+                    "target {name} = ssh {ssh}; grant programs on it with: rehydra plugins grant <plugin> command:<program>@{name}"
+                );
+            }
+        }
+        TargetCommand::List => {
+            let ts = p.targets()?;
+            if cli.json {
+                json(&ts)?;
+            } else {
+                for t in ts {
+                    let port = t.port.map(|p| format!(":{p}")).unwrap_or_default();
+                    println!(
+                        "{:<16} ssh {}{port} ({:?} shell, {})",
+                        t.name, t.ssh, t.shell, t.powershell
+                    );
+                }
+            }
+        }
+        TargetCommand::Remove { name } => {
+            if !p.remove_target(name)? {
+                bail!("no command target named {name}");
+            }
+        }
+    }
+    Ok(())
+}
+
 fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32> {
     match verb {
         VerbCommand::Describe => {
@@ -161,7 +294,13 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
             if cli.json {
                 json(&i)?;
             } else {
-                println!("{} {} — {} (workloads: {})", i.id, i.version, i.description, i.workloads.join(", "));
+                println!(
+                    "{} {} — {} (workloads: {})",
+                    i.id,
+                    i.version,
+                    i.description,
+                    i.workloads.join(", ")
+                );
             }
         }
         VerbCommand::Discover { settings } => {
@@ -171,7 +310,17 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
                 json(&assets)?;
             } else {
                 for a in assets {
-                    println!("{:<10} {:<40} {}{}", a.kind, a.id, a.name, if a.flags.is_empty() { String::new() } else { format!(" [{}]", a.flags.join(",")) });
+                    println!(
+                        "{:<10} {:<40} {}{}",
+                        a.kind,
+                        a.id,
+                        a.name,
+                        if a.flags.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" [{}]", a.flags.join(","))
+                        }
+                    );
                 }
             }
         }
@@ -184,11 +333,23 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
                 println!("no findings");
             } else {
                 for f in findings {
-                    println!("[{}] {} ({}): {}\n    {}\n    → {}", f.severity, f.title, f.rule, f.asset.unwrap_or_default(), f.detail, f.recommendation);
+                    println!(
+                        "[{}] {} ({}): {}\n    {}\n    → {}",
+                        f.severity,
+                        f.title,
+                        f.rule,
+                        f.asset.unwrap_or_default(),
+                        f.detail,
+                        f.recommendation
+                    );
                 }
             }
         }
-        VerbCommand::Backup { asset, options, tags } => {
+        VerbCommand::Backup {
+            asset,
+            options,
+            tags,
+        } => {
             let s = open(cli)?;
             let bar = Bar::new(cli.quiet, cli.json);
             let cancel = cancel_on_ctrl_c();
@@ -201,16 +362,37 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
                     eprintln!("warning: {w}");
                 }
                 let sn = &out.snapshot;
-                println!("restore point {} saved by {id}: {} items, {} read, {} new, consistency {}, {:.1} s", sn.short_id, sn.items.len(), bytes(sn.bytes), bytes(sn.new_bytes), sn.consistency, sn.seconds);
+                println!(
+                    "restore point {} saved by {id}: {} items, {} read, {} new, consistency {}, {:.1} s",
+                    sn.short_id,
+                    sn.items.len(),
+                    bytes(sn.bytes),
+                    bytes(sn.new_bytes),
+                    sn.consistency,
+                    sn.seconds
+                );
             }
             return Ok(if out.warnings.is_empty() { 0 } else { 3 });
         }
-        VerbCommand::Restore { snapshot, target, options, plan_only } => {
+        VerbCommand::Restore {
+            snapshot,
+            target,
+            options,
+            plan_only,
+        } => {
             let s = open(cli)?;
             let bar = Bar::new(cli.quiet, cli.json);
             let cancel = cancel_on_ctrl_c();
             check_owner(&s, id, snapshot)?;
-            let out = p.restore(&s, snapshot, target, &props(options)?, !plan_only, &bar, &cancel)?;
+            let out = p.restore(
+                &s,
+                snapshot,
+                target,
+                &props(options)?,
+                !plan_only,
+                &bar,
+                &cancel,
+            )?;
             print_log(&out.log);
             if cli.json {
                 json(&out)?;
@@ -236,7 +418,14 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
             if cli.json {
                 json(&r)?;
             } else {
-                println!("{}", if r.ok { "verified: the restore point can come back" } else { "VERIFICATION FAILED" });
+                println!(
+                    "{}",
+                    if r.ok {
+                        "verified: the restore point can come back"
+                    } else {
+                        "VERIFICATION FAILED"
+                    }
+                );
                 for f in &r.findings {
                     println!("  [{}] {}: {}", f.severity, f.title, f.detail);
                 }
@@ -251,7 +440,13 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
 fn check_owner(s: &rehydra_api::Session, id: &str, spec: &str) -> Result<()> {
     let (_, snap) = s.resolve(spec, &rehydra_api::SnapshotFilter::default())?;
     if snap.plugin.id != id {
-        bail!(rehydra_api::ApiError::new(rehydra_api::Code::InvalidInput, format!("restore point {spec} was made by `{}`, not `{id}`", snap.plugin.id)));
+        bail!(rehydra_api::ApiError::new(
+            rehydra_api::Code::InvalidInput,
+            format!(
+                "restore point {spec} was made by `{}`, not `{id}`",
+                snap.plugin.id
+            )
+        ));
     }
     Ok(())
 }

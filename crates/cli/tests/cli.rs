@@ -10,9 +10,23 @@ struct Env {
 
 impl Env {
     fn new() -> Self {
-        let e = Self { dir: tempfile::tempdir().unwrap() };
-        let out = e.run(&["init", "--kdf-memory-kib", "1024", "--kdf-iterations", "1", "--pack-size-mib", "1"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let e = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let out = e.run(&[
+            "init",
+            "--kdf-memory-kib",
+            "1024",
+            "--kdf-iterations",
+            "1",
+            "--pack-size-mib",
+            "1",
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         e
     }
     fn repo(&self) -> PathBuf {
@@ -33,7 +47,11 @@ impl Env {
     }
     fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
-        assert!(o.status.success(), "rehydra {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "rehydra {args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8(o.stdout).unwrap()
     }
     fn path(&self, p: &str) -> PathBuf {
@@ -64,27 +82,80 @@ fn main_job_backup_restore_json_and_exit_codes() {
     let src = e.path("src");
     std::fs::create_dir_all(&src).unwrap();
     write_random(&src.join("a"), 300_000, 1);
-    let out = e.ok(&["--json", "backup", src.to_str().unwrap(), "--tag", "nightly"]);
+    let out = e.ok(&[
+        "--json",
+        "backup",
+        src.to_str().unwrap(),
+        "--tag",
+        "nightly",
+    ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let id = v["snapshot"]["id"].as_str().unwrap().to_string();
-    let list: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "snapshots", "--tag", "nightly"])).unwrap();
+    let list: serde_json::Value =
+        serde_json::from_str(&e.ok(&["--json", "snapshots", "--tag", "nightly"])).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
-    e.ok(&["restore", &id[..8], "--target", e.path("out").to_str().unwrap()]);
-    assert_eq!(std::fs::read(e.path("out/a")).unwrap(), std::fs::read(src.join("a")).unwrap());
+    e.ok(&[
+        "restore",
+        &id[..8],
+        "--target",
+        e.path("out").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(e.path("out/a")).unwrap(),
+        std::fs::read(src.join("a")).unwrap()
+    );
     // restore target exists → 13, nothing changed
-    assert_eq!(code(&e.run(&["restore", "latest", "--target", e.path("out").to_str().unwrap()])), 13);
+    assert_eq!(
+        code(&e.run(&[
+            "restore",
+            "latest",
+            "--target",
+            e.path("out").to_str().unwrap()
+        ])),
+        13
+    );
     // wrong password → 11
-    assert_eq!(code(&e.cmd().env("REHYDRA_PASSWORD", "nope").args(["snapshots"]).output().unwrap()), 11);
+    assert_eq!(
+        code(
+            &e.cmd()
+                .env("REHYDRA_PASSWORD", "nope")
+                .args(["snapshots"])
+                .output()
+                .unwrap()
+        ),
+        11
+    );
     // not a repository → 10
-    assert_eq!(code(&e.cmd().env("REHYDRA_REPOSITORY", e.path("src")).args(["snapshots"]).output().unwrap()), 10);
+    assert_eq!(
+        code(
+            &e.cmd()
+                .env("REHYDRA_REPOSITORY", e.path("src"))
+                .args(["snapshots"])
+                .output()
+                .unwrap()
+        ),
+        10
+    );
     // unknown restore point → 2
     assert_eq!(code(&e.run(&["restore", "ffffffffff", "--target", "x"])), 2);
     // password file
     std::fs::write(e.path("pwfile"), "pw\n").unwrap();
-    let o = e.cmd().env_remove("REHYDRA_PASSWORD").arg("--password-file").arg(e.path("pwfile")).arg("snapshots").output().unwrap();
+    let o = e
+        .cmd()
+        .env_remove("REHYDRA_PASSWORD")
+        .arg("--password-file")
+        .arg(e.path("pwfile"))
+        .arg("snapshots")
+        .output()
+        .unwrap();
     assert!(o.status.success());
     // no password and no terminal → clear error
-    let o = e.cmd().env_remove("REHYDRA_PASSWORD").arg("snapshots").output().unwrap();
+    let o = e
+        .cmd()
+        .env_remove("REHYDRA_PASSWORD")
+        .arg("snapshots")
+        .output()
+        .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("REHYDRA_PASSWORD"));
     // check, stats, catalog, key list
     e.ok(&["check", "--read-data"]);
@@ -99,10 +170,19 @@ fn stdin_stream_roundtrip() {
     let e = Env::new();
     write_random(&e.path("blob"), 2_000_000, 3);
     let mut c = e.cmd();
-    c.args(["backup", "--stdin", "--stdin-name", "db.bak"]).stdin(std::fs::File::open(e.path("blob")).unwrap());
+    c.args(["backup", "--stdin", "--stdin-name", "db.bak"])
+        .stdin(std::fs::File::open(e.path("blob")).unwrap());
     assert!(c.output().unwrap().status.success());
-    e.ok(&["restore", "latest", "--target", e.path("restored.bak").to_str().unwrap()]);
-    assert_eq!(std::fs::read(e.path("restored.bak")).unwrap(), std::fs::read(e.path("blob")).unwrap());
+    e.ok(&[
+        "restore",
+        "latest",
+        "--target",
+        e.path("restored.bak").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(e.path("restored.bak")).unwrap(),
+        std::fs::read(e.path("blob")).unwrap()
+    );
 }
 
 #[test]
@@ -112,7 +192,10 @@ fn special_file_gives_exit_3_and_keeps_the_rest() {
     std::fs::create_dir_all(&src).unwrap();
     write_random(&src.join("ok"), 1000, 1);
     // a FIFO is not backed up: reported, restore point still made
-    let st = Command::new("mkfifo").arg(src.join("pipe")).status().unwrap();
+    let st = Command::new("mkfifo")
+        .arg(src.join("pipe"))
+        .status()
+        .unwrap();
     assert!(st.success());
     let o = e.run(&["backup", src.to_str().unwrap()]);
     assert_eq!(code(&o), 3, "{}", String::from_utf8_lossy(&o.stderr));
@@ -121,11 +204,29 @@ fn special_file_gives_exit_3_and_keeps_the_rest() {
 }
 
 fn count_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map(|rd| rd.flatten().map(|e| if e.path().is_dir() { count_files(&e.path()) } else { 1 }).sum()).unwrap_or(0)
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    if e.path().is_dir() {
+                        count_files(&e.path())
+                    } else {
+                        1
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn kill_at(e: &Env, args: &[&str], after: Duration) -> bool {
-    let mut child = e.cmd().args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = e
+        .cmd()
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     std::thread::sleep(after);
     let finished = child.try_wait().unwrap().is_some();
     let _ = child.kill(); // SIGKILL
@@ -145,40 +246,77 @@ fn sigkill_during_backup_and_prune_leaves_a_consistent_repository() {
     let first: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "snapshots"])).unwrap();
     // kill each backup after it stored 1, 3, 5 … new packs: always mid-backup, at different points
     for (round, packs) in [1usize, 3, 5, 8, 12].into_iter().enumerate() {
-        write_random(&src.join(format!("new{round}")), 24 << 20, 100 + round as u64);
+        write_random(
+            &src.join(format!("new{round}")),
+            24 << 20,
+            100 + round as u64,
+        );
         let before = count_files(&e.repo().join("packs"));
-        let mut child = e.cmd().args(["backup", src.to_str().unwrap()]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut child = e
+            .cmd()
+            .args(["backup", src.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let t = std::time::Instant::now();
-        while count_files(&e.repo().join("packs")) < before + packs && t.elapsed() < Duration::from_secs(60) {
-            assert!(child.try_wait().unwrap().is_none(), "backup finished before {packs} packs were stored: make the data larger");
+        while count_files(&e.repo().join("packs")) < before + packs
+            && t.elapsed() < Duration::from_secs(60)
+        {
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "backup finished before {packs} packs were stored: make the data larger"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let o = e.run(&["check"]);
-        assert!(o.status.success(), "check after SIGKILL at {packs} packs: {}", String::from_utf8_lossy(&o.stdout));
+        assert!(
+            o.status.success(),
+            "check after SIGKILL at {packs} packs: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
     }
     // earlier restore point intact, next backup succeeds
     let id = first[0]["id"].as_str().unwrap();
     e.ok(&["restore", id, "--target", e.path("r1").to_str().unwrap()]);
-    assert_eq!(std::fs::read(e.path("r1/f3")).unwrap(), std::fs::read(src.join("f3")).unwrap());
+    assert_eq!(
+        std::fs::read(e.path("r1/f3")).unwrap(),
+        std::fs::read(src.join("f3")).unwrap()
+    );
     e.ok(&["backup", src.to_str().unwrap()]);
     // prune killed at several points
     e.ok(&["forget", "--keep-last", "1"]);
     for ms in [5u64, 40, 100, 200] {
         kill_at(&e, &["prune"], Duration::from_millis(ms));
         let o = e.run(&["check"]);
-        assert!(o.status.success(), "check after prune SIGKILL at {ms} ms: {}", String::from_utf8_lossy(&o.stdout));
+        assert!(
+            o.status.success(),
+            "check after prune SIGKILL at {ms} ms: {}",
+            String::from_utf8_lossy(&o.stdout)
+        );
     }
     // a stale prune lock from a killed process is detected
     let p = e.ok(&["prune"]);
     assert!(p.contains("freed") || p.contains("deleted"), "{p}");
     let o = e.ok(&["check", "--read-data"]);
-    assert!(o.contains("no errors") && !o.contains("not named by any index"), "{o}");
-    e.ok(&["restore", "latest", "--target", e.path("r2").to_str().unwrap()]);
+    assert!(
+        o.contains("no errors") && !o.contains("not named by any index"),
+        "{o}"
+    );
+    e.ok(&[
+        "restore",
+        "latest",
+        "--target",
+        e.path("r2").to_str().unwrap(),
+    ]);
     for f in std::fs::read_dir(&src).unwrap().flatten() {
         let name = f.file_name();
-        assert_eq!(std::fs::read(e.path("r2").join(&name)).unwrap(), std::fs::read(f.path()).unwrap());
+        assert_eq!(
+            std::fs::read(e.path("r2").join(&name)).unwrap(),
+            std::fs::read(f.path()).unwrap()
+        );
     }
 }
 
@@ -190,22 +328,41 @@ fn two_processes_back_up_at_once() {
     for i in 0..3 {
         write_random(&src.join(format!("f{i}")), 4 << 20, i);
     }
-    let a = e.cmd().args(["backup", src.to_str().unwrap()]).spawn().unwrap();
-    let b = e.cmd().args(["backup", src.to_str().unwrap(), "--tag", "b"]).spawn().unwrap();
+    let a = e
+        .cmd()
+        .args(["backup", src.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    let b = e
+        .cmd()
+        .args(["backup", src.to_str().unwrap(), "--tag", "b"])
+        .spawn()
+        .unwrap();
     assert!(a.wait_with_output().unwrap().status.success());
     assert!(b.wait_with_output().unwrap().status.success());
     assert!(e.ok(&["snapshots"]).contains("2 restore point"));
     e.ok(&["check", "--read-data"]);
     e.ok(&["prune"]);
     let st: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "stats"])).unwrap();
-    let (packs, unique) = (st["pack_bytes"].as_u64().unwrap(), st["unique_bytes"].as_u64().unwrap());
-    assert!(packs < unique + unique / 10, "shared chunks stored once after prune: {packs} vs {unique}");
+    let (packs, unique) = (
+        st["pack_bytes"].as_u64().unwrap(),
+        st["unique_bytes"].as_u64().unwrap(),
+    );
+    assert!(
+        packs < unique + unique / 10,
+        "shared chunks stored once after prune: {packs} vs {unique}"
+    );
 }
 
 #[test]
 fn disk_full_is_a_clear_error_and_loses_nothing() {
     let mnt = tempfile::tempdir().unwrap();
-    let ok = Command::new("mount").args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"]).arg(mnt.path()).status().map(|s| s.success()).unwrap_or(false);
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=6m", "tmpfs"])
+        .arg(mnt.path())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
     if !ok {
         eprintln!("SKIP disk_full: cannot mount a small tmpfs here (needs root)");
         return;
@@ -229,7 +386,19 @@ fn disk_full_is_a_clear_error_and_loses_nothing() {
             .output()
             .unwrap()
     };
-    assert!(run(&["init", "--kdf-memory-kib", "1024", "--kdf-iterations", "1", "--pack-size-mib", "1"]).status.success());
+    assert!(
+        run(&[
+            "init",
+            "--kdf-memory-kib",
+            "1024",
+            "--kdf-iterations",
+            "1",
+            "--pack-size-mib",
+            "1"
+        ])
+        .status
+        .success()
+    );
     let src = work.path().join("src");
     std::fs::create_dir_all(&src).unwrap();
     write_random(&src.join("small"), 500_000, 1);
@@ -241,6 +410,11 @@ fn disk_full_is_a_clear_error_and_loses_nothing() {
     std::fs::remove_file(src.join("big")).unwrap();
     let c = run(&["check", "--read-data"]);
     assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stdout));
-    let r = run(&["restore", "latest", "--target", work.path().join("out").to_str().unwrap()]);
+    let r = run(&[
+        "restore",
+        "latest",
+        "--target",
+        work.path().join("out").to_str().unwrap(),
+    ]);
     assert!(r.status.success());
 }

@@ -8,8 +8,8 @@
 
 use std::time::Instant;
 
-use rehydra_core::index::{ChunkIndex, Location};
 use rehydra_core::Id;
+use rehydra_core::index::{ChunkIndex, Location};
 
 fn id(i: u64) -> Id {
     Id(*blake3::hash(&i.to_le_bytes()).as_bytes())
@@ -18,20 +18,39 @@ fn id(i: u64) -> Id {
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+        })
         .map(|kib| kib / 1024.0)
         .unwrap_or(0.0)
 }
 
 fn dir_size(p: &std::path::Path) -> u64 {
-    std::fs::read_dir(p).map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.len()).sum()).unwrap_or(0)
+    std::fs::read_dir(p)
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
 }
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: u64 = args.next().and_then(|a| a.replace('_', "").parse().ok()).unwrap_or(100_000_000);
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.replace('_', "").parse().ok())
+        .unwrap_or(100_000_000);
     let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = args.next().map(std::path::PathBuf::from).unwrap_or_else(|| tmp.path().to_path_buf()).join("index");
+    let dir = args
+        .next()
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| tmp.path().to_path_buf())
+        .join("index");
     let _ = std::fs::remove_dir_all(&dir);
     let t = Instant::now();
     let mut idx = ChunkIndex::open(dir.clone(), false).expect("open");
@@ -43,9 +62,21 @@ fn main() {
     while i < n {
         let end = (i + per_file).min(n);
         let entries: Vec<(Id, Location)> = (i..end)
-            .map(|k| (id(k), Location { pack: id(u64::MAX - k / pack_every), offset: (k % pack_every) as u32 * 16_000, length: 16_000, raw_len: 16_384, flags: 1 }))
+            .map(|k| {
+                (
+                    id(k),
+                    Location {
+                        pack: id(u64::MAX - k / pack_every),
+                        offset: (k % pack_every) as u32 * 16_000,
+                        length: 16_000,
+                        raw_len: 16_384,
+                        flags: 1,
+                    },
+                )
+            })
             .collect();
-        idx.add_file(&format!("{file_no:016x}"), &entries).expect("add");
+        idx.add_file(&format!("{file_no:016x}"), &entries)
+            .expect("add");
         i = end;
         file_no += 1;
     }
@@ -81,7 +112,9 @@ fn main() {
     assert_eq!(found, lookups, "every stored id is found");
     assert_eq!(false_hits, 0, "no absent id is found");
     let st = idx.stats();
-    println!("| entries | build s | build peak RSS MiB | reopen s | lookup (stored) µs | lookup (absent) µs | cache on disk MiB | fences in RAM MiB | peak RSS MiB |");
+    println!(
+        "| entries | build s | build peak RSS MiB | reopen s | lookup (stored) µs | lookup (absent) µs | cache on disk MiB | fences in RAM MiB | peak RSS MiB |"
+    );
     println!("|---|---|---|---|---|---|---|---|---|");
     println!(
         "| {n} | {build:.1} | {rss_build:.0} | {reopen:.2} | {:.2} | {:.2} | {:.0} | {:.1} | {:.0} |",

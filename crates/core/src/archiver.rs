@@ -12,7 +12,7 @@ use crate::contentmap::{Extent, MapWriter, Node, NodeKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::lock::Lock;
-use crate::manifest::{Item, ItemKind, PluginRef, Snapshot, Summary, MANIFEST_VERSION};
+use crate::manifest::{Item, ItemKind, MANIFEST_VERSION, PluginRef, Snapshot, Summary};
 use crate::progress::{Cancel, Progress};
 use crate::repository::Repository;
 use crate::writer::ChunkWriter;
@@ -76,7 +76,10 @@ impl Default for BackupOptions {
         Self {
             workload: "files".into(),
             asset: String::new(),
-            plugin: PluginRef { id: "builtin".into(), version: env!("CARGO_PKG_VERSION").into() },
+            plugin: PluginRef {
+                id: "builtin".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
             consistency: "crash".into(),
             tags: Vec::new(),
             hostname: None,
@@ -117,7 +120,12 @@ struct Run<'a, 'p> {
 
 impl Run<'_, '_> {
     /// Chunk `reader` on a helper thread and store the pieces; extents go to `map`.
-    fn feed<R: Read + Send>(&mut self, reader: R, aligned: bool, map: &mut MapWriter<File>) -> Result<u64> {
+    fn feed<R: Read + Send>(
+        &mut self,
+        reader: R,
+        aligned: bool,
+        map: &mut MapWriter<File>,
+    ) -> Result<u64> {
         let (params, seed) = (self.params, self.seed);
         let mut total = 0u64;
         std::thread::scope(|s| -> Result<()> {
@@ -157,14 +165,18 @@ impl Run<'_, '_> {
             });
             for batch in rx.iter() {
                 if self.cancel.is_cancelled() {
-                    return Err(Error::new(ErrorKind::Cancelled, "backup cancelled; nothing was committed (stored packs are cleaned up by prune)"));
+                    return Err(Error::new(
+                        ErrorKind::Cancelled,
+                        "backup cancelled; nothing was committed (stored packs are cleaned up by prune)",
+                    ));
                 }
                 let batch = batch.map_err(|e| Error::io("reading source", e))?;
                 let extents = self.writer.write(batch)?;
                 for e in extents {
                     total += e.len();
                     self.progress.inc(e.len());
-                    map.extent(e).map_err(|e| Error::io("writing content map", e))?;
+                    map.extent(e)
+                        .map_err(|e| Error::io("writing content map", e))?;
                 }
                 self.lock.refresh()?;
             }
@@ -196,13 +208,28 @@ impl Run<'_, '_> {
         Ok(ids)
     }
 
-    fn stream_file(&mut self, path: &Path, aligned: bool, map: &mut MapWriter<File>) -> Result<u64> {
-        let f = File::open(path).map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
-        let md = f.metadata().map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
+    fn stream_file(
+        &mut self,
+        path: &Path,
+        aligned: bool,
+        map: &mut MapWriter<File>,
+    ) -> Result<u64> {
+        let f = File::open(path)
+            .map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
+        let md = f
+            .metadata()
+            .map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
         if md.is_dir() {
-            return Err(Error::new(ErrorKind::InvalidInput, format!("{} is a directory; back it up as a path, not as a file or disk", path.display())));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{} is a directory; back it up as a path, not as a file or disk",
+                    path.display()
+                ),
+            ));
         }
-        map.node(node_from_metadata("", &md)).map_err(|e| Error::io("content map", e))?;
+        map.node(node_from_metadata("", &md))
+            .map_err(|e| Error::io("content map", e))?;
         self.progress.message(&path.display().to_string());
         let n = self.feed(f, aligned, map)?;
         self.summary.files += 1;
@@ -210,13 +237,20 @@ impl Run<'_, '_> {
         Ok(n)
     }
 
-    fn disk(&mut self, path: &Path, format: rehydra_disk::Format, map: &mut MapWriter<File>) -> Result<u64> {
+    fn disk(
+        &mut self,
+        path: &Path,
+        format: rehydra_disk::Format,
+        map: &mut MapWriter<File>,
+    ) -> Result<u64> {
         let img = rehydra_disk::open(path, format).map_err(disk_error)?;
-        let md = fs::metadata(path).map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
+        let md = fs::metadata(path)
+            .map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
         let mut node = node_from_metadata("", &md);
         node.size = img.virtual_size();
         map.node(node).map_err(|e| Error::io("content map", e))?;
-        self.progress.message(&format!("{} ({})", path.display(), img.format()));
+        self.progress
+            .message(&format!("{} ({})", path.display(), img.format()));
         // Unallocated extents go straight into the map as holes, never read or scanned.
         // Chunking stays the same as reading the whole disk: a zero run always ends a chunk.
         let mut img = img;
@@ -224,12 +258,19 @@ impl Run<'_, '_> {
         for e in img.extents() {
             match e {
                 rehydra_disk::Extent::Zero { len, .. } => {
-                    map.extent(Extent::Zero(len)).map_err(|e| Error::io("content map", e))?;
+                    map.extent(Extent::Zero(len))
+                        .map_err(|e| Error::io("content map", e))?;
                     self.progress.inc(len);
                     self.hole_bytes += len;
                     n += len;
                 }
-                rehydra_disk::Extent::Data { offset, len } => n += self.feed(rehydra_disk::ExtentReader::new(img.as_mut(), offset, len), true, map)?,
+                rehydra_disk::Extent::Data { offset, len } => {
+                    n += self.feed(
+                        rehydra_disk::ExtentReader::new(img.as_mut(), offset, len),
+                        true,
+                        map,
+                    )?
+                }
             }
         }
         self.summary.files += 1;
@@ -238,7 +279,11 @@ impl Run<'_, '_> {
     }
 
     fn walk(&mut self, root: &Path, rel: &str, map: &mut MapWriter<File>) -> Result<()> {
-        let path = if rel.is_empty() { root.to_path_buf() } else { root.join(rel) };
+        let path = if rel.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(rel)
+        };
         let md = match fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) => {
@@ -253,7 +298,9 @@ impl Run<'_, '_> {
         let ft = md.file_type();
         if ft.is_symlink() {
             node.kind = NodeKind::Symlink;
-            node.target = fs::read_link(&path).ok().map(|t| t.to_string_lossy().into_owned());
+            node.target = fs::read_link(&path)
+                .ok()
+                .map(|t| t.to_string_lossy().into_owned());
             map.node(node).map_err(|e| Error::io("content map", e))?;
         } else if ft.is_dir() {
             node.kind = NodeKind::Dir;
@@ -269,9 +316,18 @@ impl Run<'_, '_> {
             names.sort();
             for n in names {
                 let child = match n.to_str() {
-                    Some(s) => if rel.is_empty() { s.to_string() } else { format!("{rel}/{s}") },
+                    Some(s) => {
+                        if rel.is_empty() {
+                            s.to_string()
+                        } else {
+                            format!("{rel}/{s}")
+                        }
+                    }
                     None => {
-                        self.warnings.push(format!("{}: file name is not UTF-8; skipped", path.join(&n).display()));
+                        self.warnings.push(format!(
+                            "{}: file name is not UTF-8; skipped",
+                            path.join(&n).display()
+                        ));
                         continue;
                     }
                 };
@@ -286,13 +342,20 @@ impl Run<'_, '_> {
                     self.summary.files += 1;
                     self.summary.bytes += n;
                     if n != md.len() {
-                        self.warnings.push(format!("{}: size changed while reading ({} → {n} bytes)", path.display(), md.len()));
+                        self.warnings.push(format!(
+                            "{}: size changed while reading ({} → {n} bytes)",
+                            path.display(),
+                            md.len()
+                        ));
                     }
                 }
                 Err(e) => self.warnings.push(format!("{}: {e}", path.display())),
             }
         } else {
-            self.warnings.push(format!("{}: special file (device, fifo or socket) skipped", path.display()));
+            self.warnings.push(format!(
+                "{}: special file (device, fifo or socket) skipped",
+                path.display()
+            ));
         }
         Ok(())
     }
@@ -302,14 +365,26 @@ fn node_from_metadata(rel: &str, md: &fs::Metadata) -> Node {
     #[cfg(unix)]
     let mode = std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o7777;
     #[cfg(not(unix))]
-    let mode = if md.permissions().readonly() { 0o444 } else { 0o644 };
+    let mode = if md.permissions().readonly() {
+        0o444
+    } else {
+        0o644
+    };
     let mtime_ns = md
         .modified()
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
-    Node { path: rel.to_string(), path_hex: None, kind: NodeKind::File, mode, mtime_ns, size: md.len(), target: None }
+    Node {
+        path: rel.to_string(),
+        path_hex: None,
+        kind: NodeKind::File,
+        mode,
+        mtime_ns,
+        size: md.len(),
+        target: None,
+    }
 }
 
 /// What one added item stored.
@@ -348,15 +423,28 @@ pub struct Finish {
 /// # Errors
 /// A source cannot be opened, storage fails, or the run was cancelled. Nothing is
 /// committed unless the whole backup succeeds; packs already stored are removed by prune.
-pub fn backup(repo: &Repository, items: Vec<SourceItem>, opts: &BackupOptions, progress: &dyn Progress, cancel: &Cancel) -> Result<BackupResult> {
+pub fn backup(
+    repo: &Repository,
+    items: Vec<SourceItem>,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<BackupResult> {
     if items.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidInput, "nothing to back up: give at least one path, --stdin, or --disk"));
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "nothing to back up: give at least one path, --stdin, or --disk",
+        ));
     }
     let mut total = 0u64;
     for it in &items {
         match &it.source {
             Source::Path(p) | Source::File(p) => total += dir_size(p),
-            Source::Disk { path, format } => total += rehydra_disk::open(path, *format).map(|i| i.virtual_size()).unwrap_or(0),
+            Source::Disk { path, format } => {
+                total += rehydra_disk::open(path, *format)
+                    .map(|i| i.virtual_size())
+                    .unwrap_or(0)
+            }
             Source::Range { length, .. } => total += length,
             Source::Reader(_) | Source::Document(_) => {}
         }
@@ -388,7 +476,13 @@ pub fn backup_with(
     // presence first, then the index: prune relies on this order
     let lock = Lock::backup(repo.backend().clone())?;
     let (index, _bad) = repo.load_index()?;
-    let parent = repo.snapshots()?.0.into_iter().rev().find(|(_, s)| s.asset == opts.asset && s.workload == opts.workload).map(|(id, _)| id);
+    let parent = repo
+        .snapshots()?
+        .0
+        .into_iter()
+        .rev()
+        .find(|(_, s)| s.asset == opts.asset && s.workload == opts.workload)
+        .map(|(id, _)| id);
     let mut run = Run {
         writer: ChunkWriter::new(repo, &index),
         params: repo.config().chunker.into(),
@@ -404,10 +498,21 @@ pub fn backup_with(
     };
     let finish = produce(&mut run)?;
     if run.items.is_empty() {
-        return Err(Error::new(ErrorKind::InvalidInput, "nothing was stored, so no restore point was written"));
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "nothing was stored, so no restore point was written",
+        ));
     }
     progress.finish();
-    let Run { writer, mut summary, mut warnings, lock, hole_bytes, items: out_items, .. } = run;
+    let Run {
+        writer,
+        mut summary,
+        mut warnings,
+        lock,
+        hole_bytes,
+        items: out_items,
+        ..
+    } = run;
     warnings.extend(finish.warnings);
     let (_index_files, stats) = writer.finish()?;
     summary.new_chunks = stats.new_chunks;
@@ -422,7 +527,9 @@ pub fn backup_with(
         workload: opts.workload.clone(),
         asset: opts.asset.clone(),
         plugin: opts.plugin.clone(),
-        consistency: finish.consistency.unwrap_or_else(|| opts.consistency.clone()),
+        consistency: finish
+            .consistency
+            .unwrap_or_else(|| opts.consistency.clone()),
         hostname: opts.hostname.clone().unwrap_or_else(crate::lock::hostname),
         items: out_items,
         parent,
@@ -431,29 +538,52 @@ pub fn backup_with(
     };
     let id = repo.save_snapshot(&snapshot)?;
     drop(lock);
-    Ok(BackupResult { id, snapshot, warnings })
+    Ok(BackupResult {
+        id,
+        snapshot,
+        warnings,
+    })
 }
 
 impl ItemSink for Run<'_, '_> {
     fn add(&mut self, it: SourceItem) -> Result<ItemReport> {
         if it.name.is_empty() || self.items.iter().any(|i| i.name == it.name) {
-            return Err(Error::new(ErrorKind::InvalidInput, format!("item name `{}` is empty or already used in this restore point", it.name)));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "item name `{}` is empty or already used in this restore point",
+                    it.name
+                ),
+            ));
         }
         if self.cancel.is_cancelled() {
-            return Err(Error::new(ErrorKind::Cancelled, "backup cancelled; nothing was committed (stored packs are cleaned up by prune)"));
+            return Err(Error::new(
+                ErrorKind::Cancelled,
+                "backup cancelled; nothing was committed (stored packs are cleaned up by prune)",
+            ));
         }
         let new_before = self.writer.stats().new_bytes;
-        let tmp = tempfile::tempfile().map_err(|e| Error::io("creating a temporary content map", e))?;
+        let tmp =
+            tempfile::tempfile().map_err(|e| Error::io("creating a temporary content map", e))?;
         let mut map = MapWriter::new(tmp);
         let mtime = self.time.timestamp_nanos_opt().unwrap_or(0);
-        let pushed = |run: &mut Self, r: Box<dyn Read + Send>, map: &mut MapWriter<File>| -> Result<u64> {
-            map.node(Node { path: String::new(), path_hex: None, kind: NodeKind::File, mode: 0o600, mtime_ns: mtime, size: 0, target: None })
+        let pushed =
+            |run: &mut Self, r: Box<dyn Read + Send>, map: &mut MapWriter<File>| -> Result<u64> {
+                map.node(Node {
+                    path: String::new(),
+                    path_hex: None,
+                    kind: NodeKind::File,
+                    mode: 0o600,
+                    mtime_ns: mtime,
+                    size: 0,
+                    target: None,
+                })
                 .map_err(|e| Error::io("content map", e))?;
-            let n = run.feed(r, false, map)?;
-            run.summary.files += 1;
-            run.summary.bytes += n;
-            Ok(n)
-        };
+                let n = run.feed(r, false, map)?;
+                run.summary.files += 1;
+                run.summary.bytes += n;
+                Ok(n)
+            };
         let (kind, size) = match it.source {
             Source::Path(p) => {
                 let before = self.summary.bytes;
@@ -463,27 +593,60 @@ impl ItemSink for Run<'_, '_> {
             Source::File(p) => (ItemKind::Stream, self.stream_file(&p, false, &mut map)?),
             Source::Disk { path, format } => (ItemKind::Disk, self.disk(&path, format, &mut map)?),
             Source::Reader(r) => (ItemKind::Stream, pushed(self, r, &mut map)?),
-            Source::Document(d) => (ItemKind::Document, pushed(self, Box::new(std::io::Cursor::new(d)), &mut map)?),
-            Source::Range { path, offset, length } => {
-                let mut f = File::open(&path).map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
-                let len = f.metadata().map_err(|e| Error::io(format!("backup source {}", path.display()), e))?.len();
+            Source::Document(d) => (
+                ItemKind::Document,
+                pushed(self, Box::new(std::io::Cursor::new(d)), &mut map)?,
+            ),
+            Source::Range {
+                path,
+                offset,
+                length,
+            } => {
+                let mut f = File::open(&path)
+                    .map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
+                let len = f
+                    .metadata()
+                    .map_err(|e| Error::io(format!("backup source {}", path.display()), e))?
+                    .len();
                 if offset.checked_add(length).is_none_or(|end| end > len) {
-                    return Err(Error::new(ErrorKind::InvalidInput, format!("range {offset}+{length} lies beyond the end of {} ({len} bytes)", path.display())));
+                    return Err(Error::new(
+                        ErrorKind::InvalidInput,
+                        format!(
+                            "range {offset}+{length} lies beyond the end of {} ({len} bytes)",
+                            path.display()
+                        ),
+                    ));
                 }
-                f.seek(std::io::SeekFrom::Start(offset)).map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
-                (ItemKind::Stream, pushed(self, Box::new(f.take(length)), &mut map)?)
+                f.seek(std::io::SeekFrom::Start(offset))
+                    .map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
+                (
+                    ItemKind::Stream,
+                    pushed(self, Box::new(f.take(length)), &mut map)?,
+                )
             }
         };
         let file = map.finish().map_err(|e| Error::io("content map", e))?;
         let ids = self.store_map(file)?;
-        self.items.push(Item { name: it.name.clone(), kind, size, map: ids });
-        Ok(ItemReport { name: it.name, kind, size, new_bytes: self.writer.stats().new_bytes - new_before })
+        self.items.push(Item {
+            name: it.name.clone(),
+            kind,
+            size,
+            map: ids,
+        });
+        Ok(ItemReport {
+            name: it.name,
+            kind,
+            size,
+            new_bytes: self.writer.stats().new_bytes - new_before,
+        })
     }
 }
 
 fn dir_size(p: &Path) -> u64 {
     match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => fs::read_dir(p).map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum()).unwrap_or(0),
+        Ok(m) if m.is_dir() => fs::read_dir(p)
+            .map(|rd| rd.flatten().map(|e| dir_size(&e.path())).sum())
+            .unwrap_or(0),
         Ok(m) if m.is_file() => m.len(),
         _ => 0,
     }

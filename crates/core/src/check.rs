@@ -53,42 +53,77 @@ impl CheckReport {
 ///
 /// # Errors
 /// Only when the repository cannot be listed at all; damage is reported in the report.
-pub fn check(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) -> Result<CheckReport> {
+pub fn check(
+    repo: &Repository,
+    opts: &CheckOptions,
+    progress: &dyn Progress,
+) -> Result<CheckReport> {
     let mut r = CheckReport::default();
     let (index, _) = repo.load_index()?;
-    let packs: HashMap<Id, u64> = repo.backend().list(FileKind::Pack)?.into_iter().filter_map(|f| Id::parse(&f.name).ok().map(|id| (id, f.size))).collect();
+    let packs: HashMap<Id, u64> = repo
+        .backend()
+        .list(FileKind::Pack)?
+        .into_iter()
+        .filter_map(|f| Id::parse(&f.name).ok().map(|id| (id, f.size)))
+        .collect();
     r.packs = packs.len();
 
     // packs named by the index, and which are missing
     let mut indexed_packs: HashMap<Id, Vec<(Id, crate::index::Location)>> = HashMap::new();
-    for name in repo.backend().list(FileKind::Index)?.into_iter().map(|f| f.name) {
+    for name in repo
+        .backend()
+        .list(FileKind::Index)?
+        .into_iter()
+        .map(|f| f.name)
+    {
         // read every index file itself: the local cache may predate damage
-        match repo.backend().read(FileKind::Index, &name).and_then(|b| crate::index::decode(repo.keys(), &name, &b)) {
+        match repo
+            .backend()
+            .read(FileKind::Index, &name)
+            .and_then(|b| crate::index::decode(repo.keys(), &name, &b))
+        {
             Ok(entries) => {
                 for (id, loc) in entries {
                     indexed_packs.entry(loc.pack).or_default().push((id, loc));
                 }
             }
-            Err(e) => r.errors.push(format!("index file {}: {e}", &name[..8.min(name.len())])),
+            Err(e) => r
+                .errors
+                .push(format!("index file {}: {e}", &name[..8.min(name.len())])),
         }
     }
     let mut damaged_chunks: HashSet<Id> = HashSet::new();
     for (p, entries) in &indexed_packs {
         if !packs.contains_key(p) {
-            r.errors.push(format!("pack {} is named by the index but missing ({} chunks)", p.short(), entries.len()));
+            r.errors.push(format!(
+                "pack {} is named by the index but missing ({} chunks)",
+                p.short(),
+                entries.len()
+            ));
             damaged_chunks.extend(entries.iter().map(|(id, _)| *id));
         }
     }
-    let unindexed = packs.keys().filter(|p| !indexed_packs.contains_key(*p)).count();
+    let unindexed = packs
+        .keys()
+        .filter(|p| !indexed_packs.contains_key(*p))
+        .count();
     if unindexed > 0 {
         r.warnings.push(format!("{unindexed} pack(s) are not named by any index (left by an interrupted backup or prune, or written by a backup still running); `rehydra prune` removes them"));
     }
 
     if opts.read_data {
-        let mut ids: Vec<&Id> = indexed_packs.keys().filter(|p| packs.contains_key(*p)).collect();
+        let mut ids: Vec<&Id> = indexed_packs
+            .keys()
+            .filter(|p| packs.contains_key(*p))
+            .collect();
         ids.sort();
         if let Some((n, m)) = opts.subset {
-            ids = ids.into_iter().enumerate().filter(|(i, _)| (*i as u32 % m) + 1 == n).map(|(_, p)| p).collect();
+            ids = ids
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| (*i as u32 % m) + 1 == n)
+                .map(|(_, p)| p)
+                .collect();
         }
         let total: u64 = ids.iter().map(|p| packs[*p]).sum();
         progress.start("read data", total);
@@ -130,9 +165,17 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) ->
                         for x in xs {
                             if let Extent::Data(cid, _) = x {
                                 if damaged_chunks.contains(&cid) {
-                                    problems.push(format!("chunk {} of `{}` is damaged", cid.short(), item.name));
+                                    problems.push(format!(
+                                        "chunk {} of `{}` is damaged",
+                                        cid.short(),
+                                        item.name
+                                    ));
                                 } else if !index.contains(&cid)? {
-                                    problems.push(format!("chunk {} of `{}` is missing", cid.short(), item.name));
+                                    problems.push(format!(
+                                        "chunk {} of `{}` is missing",
+                                        cid.short(),
+                                        item.name
+                                    ));
                                 }
                             }
                         }
@@ -147,7 +190,18 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) ->
         }
         if !problems.is_empty() {
             let shown: Vec<String> = problems.iter().take(5).cloned().collect();
-            r.errors.push(format!("restore point {} ({} {}): {}{}", sid.short(), snap.workload, snap.asset, shown.join("; "), if problems.len() > 5 { format!("; and {} more", problems.len() - 5) } else { String::new() }));
+            r.errors.push(format!(
+                "restore point {} ({} {}): {}{}",
+                sid.short(),
+                snap.workload,
+                snap.asset,
+                shown.join("; "),
+                if problems.len() > 5 {
+                    format!("; and {} more", problems.len() - 5)
+                } else {
+                    String::new()
+                }
+            ));
             r.damaged_snapshots.push(sid.to_hex());
         }
     }
@@ -155,19 +209,40 @@ pub fn check(repo: &Repository, opts: &CheckOptions, progress: &dyn Progress) ->
 }
 
 /// Read one pack whole: header against index, every chunk decrypted and hashed.
-fn verify_pack(repo: &Repository, p: &Id, indexed: &[(Id, crate::index::Location)]) -> (Vec<String>, Vec<Id>, u64) {
+fn verify_pack(
+    repo: &Repository,
+    p: &Id,
+    indexed: &[(Id, crate::index::Location)],
+) -> (Vec<String>, Vec<Id>, u64) {
     let all_bad = |msg: String| (vec![msg], indexed.iter().map(|(id, _)| *id).collect(), 0);
     let bytes = match repo.backend().read(FileKind::Pack, &p.to_hex()) {
         Ok(b) => b,
         Err(e) => return all_bad(format!("pack {}: {e}", p.short())),
     };
-    let header = pack::header_range(bytes.len() as u64, bytes[bytes.len().saturating_sub(4)..].try_into().unwrap_or([0; 4]), p)
-        .and_then(|(off, len)| pack::parse_header(repo.keys(), &bytes[off as usize..off as usize + len as usize], off, p));
+    let header = pack::header_range(
+        bytes.len() as u64,
+        bytes[bytes.len().saturating_sub(4)..]
+            .try_into()
+            .unwrap_or([0; 4]),
+        p,
+    )
+    .and_then(|(off, len)| {
+        pack::parse_header(
+            repo.keys(),
+            &bytes[off as usize..off as usize + len as usize],
+            off,
+            p,
+        )
+    });
     let mut errs = Vec::new();
     match header {
         Ok(h) => {
-            let hs: HashSet<(Id, u32, u32)> = h.iter().map(|e| (e.id, e.offset, e.length)).collect();
-            if indexed.iter().any(|(id, l)| !hs.contains(&(*id, l.offset, l.length))) {
+            let hs: HashSet<(Id, u32, u32)> =
+                h.iter().map(|e| (e.id, e.offset, e.length)).collect();
+            if indexed
+                .iter()
+                .any(|(id, l)| !hs.contains(&(*id, l.offset, l.length)))
+            {
                 errs.push(format!("pack {}: header and index disagree", p.short()));
             }
         }
@@ -178,13 +253,26 @@ fn verify_pack(repo: &Repository, p: &Id, indexed: &[(Id, crate::index::Location
     for (id, l) in indexed {
         n += 1;
         let end = l.offset as usize + l.length as usize;
-        let ok = end <= bytes.len() && pack::open_chunk(repo.keys(), id, &bytes[l.offset as usize..end], l.raw_len, l.flags, p).is_ok();
+        let ok = end <= bytes.len()
+            && pack::open_chunk(
+                repo.keys(),
+                id,
+                &bytes[l.offset as usize..end],
+                l.raw_len,
+                l.flags,
+                p,
+            )
+            .is_ok();
         if !ok {
             bad.push(*id);
         }
     }
     if !bad.is_empty() {
-        errs.push(format!("pack {}: {} chunk(s) fail authentication or their hash", p.short(), bad.len()));
+        errs.push(format!(
+            "pack {}: {} chunk(s) fail authentication or their hash",
+            p.short(),
+            bad.len()
+        ));
     }
     (errs, bad, n)
 }

@@ -29,7 +29,11 @@ pub struct ChunkerParams {
 
 impl Default for ChunkerParams {
     fn default() -> Self {
-        Self { min: 4 * 1024, avg: 16 * 1024, max: 64 * 1024 }
+        Self {
+            min: 4 * 1024,
+            avg: 16 * 1024,
+            max: 64 * 1024,
+        }
     }
 }
 
@@ -59,7 +63,9 @@ fn block_fingerprint(block: &[u8], seed: u64) -> u64 {
     while i + 8 <= block.len() {
         let mut w = [0u8; 8];
         w.copy_from_slice(&block[i..i + 8]);
-        h = (h ^ u64::from_le_bytes(w)).wrapping_mul(0xff51_afd7_ed55_8ccd).rotate_left(29);
+        h = (h ^ u64::from_le_bytes(w))
+            .wrapping_mul(0xff51_afd7_ed55_8ccd)
+            .rotate_left(29);
         i += step;
     }
     h ^= h >> 33;
@@ -87,7 +93,10 @@ impl<R: Read> AlignedChunker<R> {
         // then about min + (2^k - 1) blocks, so pick 2^k nearest to avg - min + 1 blocks.
         let blocks = (params.avg as usize / BLOCK).max(1) as u64;
         let min_blocks = (params.min as usize / BLOCK).max(1) as u64;
-        let extra = (blocks + 1).saturating_sub(min_blocks).max(1).next_power_of_two();
+        let extra = (blocks + 1)
+            .saturating_sub(min_blocks)
+            .max(1)
+            .next_power_of_two();
         Self {
             reader,
             params,
@@ -132,10 +141,12 @@ impl<R: Read> Iterator for AlignedChunker<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if self.len - self.pos < BLOCK && !self.eof
-                && let Err(e) = self.fill() {
-                    return Some(Err(e));
-                }
+            if self.len - self.pos < BLOCK
+                && !self.eof
+                && let Err(e) = self.fill()
+            {
+                return Some(Err(e));
+            }
             let avail = self.len - self.pos;
             if avail == 0 {
                 if self.zeros > 0 {
@@ -159,7 +170,8 @@ impl<R: Read> Iterator for AlignedChunker<R> {
             if self.zeros > 0 {
                 return Some(Ok(Piece::Zero(std::mem::take(&mut self.zeros))));
             }
-            let boundary = self.cur.len() + n >= self.params.min as usize && block_fingerprint(block, self.seed) & self.mask == 0;
+            let boundary = self.cur.len() + n >= self.params.min as usize
+                && block_fingerprint(block, self.seed) & self.mask == 0;
             self.cur.extend_from_slice(block);
             self.pos += n;
             if boundary || self.cur.len() + BLOCK > self.params.max as usize {
@@ -178,7 +190,9 @@ impl<R: Read> StreamChunker<R> {
     /// A chunker over `reader`.
     pub fn new(reader: R, params: ChunkerParams, seed: u64) -> Self {
         let _ = seed; // FastCDC's gear table is fixed in this crate version; see docs/repository-format.md
-        Self { inner: fastcdc::v2020::StreamCDC::new(reader, params.min, params.avg, params.max) }
+        Self {
+            inner: fastcdc::v2020::StreamCDC::new(reader, params.min, params.avg, params.max),
+        }
     }
 }
 
@@ -240,17 +254,37 @@ mod tests {
         let data = noise(4 << 20, 5);
         let mut changed = data.clone();
         changed[1 << 21..(1 << 21) + 65536].copy_from_slice(&noise(65536, 77));
-        let a: std::collections::HashSet<Vec<u8>> = pieces(AlignedChunker::new(&data[..], ChunkerParams::default(), 1))
-            .into_iter()
-            .filter_map(|p| if let Piece::Data(d) = p { Some(d) } else { None })
-            .collect();
-        let new_bytes: usize = pieces(AlignedChunker::new(&changed[..], ChunkerParams::default(), 1))
-            .into_iter()
-            .filter_map(|p| if let Piece::Data(d) = p { Some(d) } else { None })
-            .filter(|d| !a.contains(d))
-            .map(|d| d.len())
-            .sum();
-        assert!((65536..=65536 + 2 * 64 * 1024).contains(&new_bytes), "new bytes {new_bytes}");
+        let a: std::collections::HashSet<Vec<u8>> =
+            pieces(AlignedChunker::new(&data[..], ChunkerParams::default(), 1))
+                .into_iter()
+                .filter_map(|p| {
+                    if let Piece::Data(d) = p {
+                        Some(d)
+                    } else {
+                        None
+                    }
+                })
+                .collect();
+        let new_bytes: usize = pieces(AlignedChunker::new(
+            &changed[..],
+            ChunkerParams::default(),
+            1,
+        ))
+        .into_iter()
+        .filter_map(|p| {
+            if let Piece::Data(d) = p {
+                Some(d)
+            } else {
+                None
+            }
+        })
+        .filter(|d| !a.contains(d))
+        .map(|d| d.len())
+        .sum();
+        assert!(
+            (65536..=65536 + 2 * 64 * 1024).contains(&new_bytes),
+            "new bytes {new_bytes}"
+        );
     }
 
     #[test]
@@ -264,7 +298,13 @@ mod tests {
         let set = |d: &[u8]| -> std::collections::HashSet<Vec<u8>> {
             pieces(AlignedChunker::new(d, ChunkerParams::default(), 4))
                 .into_iter()
-                .filter_map(|p| if let Piece::Data(d) = p { Some(d) } else { None })
+                .filter_map(|p| {
+                    if let Piece::Data(d) = p {
+                        Some(d)
+                    } else {
+                        None
+                    }
+                })
                 .collect()
         };
         let (s1, s2) = (set(&d1), set(&d2));

@@ -24,7 +24,11 @@ pub struct ChunkerConfig {
 
 impl From<ChunkerConfig> for ChunkerParams {
     fn from(c: ChunkerConfig) -> Self {
-        ChunkerParams { min: c.min, avg: c.avg, max: c.max }
+        ChunkerParams {
+            min: c.min,
+            avg: c.avg,
+            max: c.max,
+        }
     }
 }
 
@@ -53,18 +57,46 @@ impl Config {
     /// # Errors
     /// Not a Rehydra config, or a newer version.
     pub fn parse(bytes: &[u8], location: &str) -> Result<Self> {
-        let not_repo = || Error::new(ErrorKind::NotARepository, format!("{location} is not a Rehydra repository (its `config` file is not ours); check the path or run `rehydra init`"));
+        let not_repo = || {
+            Error::new(
+                ErrorKind::NotARepository,
+                format!(
+                    "{location} is not a Rehydra repository (its `config` file is not ours); check the path or run `rehydra init`"
+                ),
+            )
+        };
         let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| not_repo())?;
         if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {
             return Err(not_repo());
         }
-        let version = v.get("version").and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let version = v
+            .get("version")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(0);
         if version > u64::from(FORMAT_VERSION) {
-            return Err(Error::new(ErrorKind::UnsupportedVersion, format!("{location} uses repository format version {version}; this build of rehydra reads up to version {FORMAT_VERSION}: upgrade rehydra")));
+            return Err(Error::new(
+                ErrorKind::UnsupportedVersion,
+                format!(
+                    "{location} uses repository format version {version}; this build of rehydra reads up to version {FORMAT_VERSION}: upgrade rehydra"
+                ),
+            ));
         }
-        let c: Config = serde_json::from_value(v).map_err(|e| Error::new(ErrorKind::Corrupt, format!("{location}: config is malformed: {e}")))?;
-        if c.chunker.min == 0 || c.chunker.min > c.chunker.avg || c.chunker.avg > c.chunker.max || c.chunker.max > 16 << 20 || c.pack_size < 1 << 16 {
-            return Err(Error::new(ErrorKind::Corrupt, format!("{location}: config has invalid chunker or pack parameters")));
+        let c: Config = serde_json::from_value(v).map_err(|e| {
+            Error::new(
+                ErrorKind::Corrupt,
+                format!("{location}: config is malformed: {e}"),
+            )
+        })?;
+        if c.chunker.min == 0
+            || c.chunker.min > c.chunker.avg
+            || c.chunker.avg > c.chunker.max
+            || c.chunker.max > 16 << 20
+            || c.pack_size < 1 << 16
+        {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!("{location}: config has invalid chunker or pack parameters"),
+            ));
         }
         Ok(c)
     }

@@ -106,7 +106,10 @@ pub struct MapWriter<W: Write> {
 impl<W: Write> MapWriter<W> {
     /// A writer into `out`.
     pub fn new(out: W) -> Self {
-        Self { out: BufWriter::with_capacity(256 * 1024, out), pending: Vec::new() }
+        Self {
+            out: BufWriter::with_capacity(256 * 1024, out),
+            pending: Vec::new(),
+        }
     }
 
     fn line(&mut self, l: &Line) -> std::io::Result<()> {
@@ -117,7 +120,10 @@ impl<W: Write> MapWriter<W> {
     fn flush_extents(&mut self) -> std::io::Result<()> {
         if !self.pending.is_empty() {
             let x = std::mem::take(&mut self.pending);
-            self.line(&Line { n: None, x: Some(x) })?;
+            self.line(&Line {
+                n: None,
+                x: Some(x),
+            })?;
         }
         Ok(())
     }
@@ -128,7 +134,10 @@ impl<W: Write> MapWriter<W> {
     /// Write failure.
     pub fn node(&mut self, n: Node) -> std::io::Result<()> {
         self.flush_extents()?;
-        self.line(&Line { n: Some(n), x: None })
+        self.line(&Line {
+            n: Some(n),
+            x: None,
+        })
     }
 
     /// Append an extent to the current node (adjacent zero runs are merged).
@@ -181,7 +190,11 @@ pub struct MapReader<R: BufRead> {
 impl<R: BufRead> MapReader<R> {
     /// A reader; `what` names the map in errors.
     pub fn new(input: R, what: impl Into<String>) -> Self {
-        Self { input, line: String::new(), what: what.into() }
+        Self {
+            input,
+            line: String::new(),
+            what: what.into(),
+        }
     }
 }
 
@@ -206,7 +219,12 @@ impl<R: BufRead> Iterator for MapReader<R> {
             }
             let parsed: Line = match serde_json::from_str(&self.line) {
                 Ok(l) => l,
-                Err(e) => return Some(Err(Error::new(ErrorKind::Corrupt, format!("{}: malformed content map line: {e}", self.what)))),
+                Err(e) => {
+                    return Some(Err(Error::new(
+                        ErrorKind::Corrupt,
+                        format!("{}: malformed content map line: {e}", self.what),
+                    )));
+                }
             };
             return Some(Ok(match (parsed.n, parsed.x) {
                 (Some(n), None) => MapEvent::Node(n),
@@ -218,7 +236,15 @@ impl<R: BufRead> Iterator for MapReader<R> {
                         })
                         .collect(),
                 ),
-                _ => return Some(Err(Error::new(ErrorKind::Corrupt, format!("{}: content map line is neither a node nor extents", self.what)))),
+                _ => {
+                    return Some(Err(Error::new(
+                        ErrorKind::Corrupt,
+                        format!(
+                            "{}: content map line is neither a node nor extents",
+                            self.what
+                        ),
+                    )));
+                }
             }));
         }
     }
@@ -231,15 +257,36 @@ mod tests {
     #[test]
     fn map_roundtrip() {
         let mut w = MapWriter::new(Vec::new());
-        let n = Node { path: "a/b".into(), path_hex: None, kind: NodeKind::File, mode: 0o644, mtime_ns: 5, size: 10, target: None };
+        let n = Node {
+            path: "a/b".into(),
+            path_hex: None,
+            kind: NodeKind::File,
+            mode: 0o644,
+            mtime_ns: 5,
+            size: 10,
+            target: None,
+        };
         w.node(n.clone()).unwrap();
         let id = Id::random();
         w.extent(Extent::Data(id, 6)).unwrap();
         w.extent(Extent::Zero(2)).unwrap();
         w.extent(Extent::Zero(2)).unwrap();
         let bytes = w.finish().unwrap();
-        let ev: Vec<MapEvent> = MapReader::new(&bytes[..], "t").map(|e| e.unwrap()).collect();
-        assert_eq!(ev, vec![MapEvent::Node(n), MapEvent::Extents(vec![Extent::Data(id, 6), Extent::Zero(4)])]);
-        assert!(MapReader::new(&b"{\"q\":1}\n"[..], "t").next().unwrap().is_err());
+        let ev: Vec<MapEvent> = MapReader::new(&bytes[..], "t")
+            .map(|e| e.unwrap())
+            .collect();
+        assert_eq!(
+            ev,
+            vec![
+                MapEvent::Node(n),
+                MapEvent::Extents(vec![Extent::Data(id, 6), Extent::Zero(4)])
+            ]
+        );
+        assert!(
+            MapReader::new(&b"{\"q\":1}\n"[..], "t")
+                .next()
+                .unwrap()
+                .is_err()
+        );
     }
 }

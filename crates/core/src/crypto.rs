@@ -58,7 +58,12 @@ pub(crate) fn open_with(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec
     let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
     let mut buf = ct.to_vec();
     cipher
-        .decrypt_in_place_detached(XNonce::from_slice(nonce), aad, &mut buf, Tag::from_slice(tag))
+        .decrypt_in_place_detached(
+            XNonce::from_slice(nonce),
+            aad,
+            &mut buf,
+            Tag::from_slice(tag),
+        )
         .ok()?;
     Some(buf)
 }
@@ -79,7 +84,11 @@ impl Keys {
         let seed = blake3::derive_key("rehydra 2026-11 repository v1 chunker seed", master);
         let mut s = [0u8; 8];
         s.copy_from_slice(&seed[..8]);
-        Self { enc: Zeroizing::new(enc), chunk_id: Zeroizing::new(chunk_id), cdc_seed: u64::from_le_bytes(s) }
+        Self {
+            enc: Zeroizing::new(enc),
+            chunk_id: Zeroizing::new(chunk_id),
+            cdc_seed: u64::from_le_bytes(s),
+        }
     }
 
     /// Chunk id: keyed BLAKE3 of the plaintext.
@@ -115,7 +124,10 @@ mod tests {
         let keys = Keys::derive(&[7u8; 32]);
         let sealed = keys.seal(aad::CHUNK, b"hello");
         assert_eq!(keys.open(aad::CHUNK, &sealed, "x").unwrap(), b"hello");
-        assert!(keys.open(aad::INDEX, &sealed, "x").is_err(), "wrong type label must fail");
+        assert!(
+            keys.open(aad::INDEX, &sealed, "x").is_err(),
+            "wrong type label must fail"
+        );
         let mut bad = sealed.clone();
         bad[30] ^= 1;
         assert!(keys.open(aad::CHUNK, &bad, "x").is_err());

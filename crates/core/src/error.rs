@@ -46,7 +46,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// A new error of `kind` with `message`.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into(), source: None }
+        Self {
+            kind,
+            message: message.into(),
+            source: None,
+        }
     }
 
     /// Attach the underlying cause.
@@ -63,7 +67,12 @@ impl Error {
 
     /// Corruption error naming the object.
     pub(crate) fn corrupt(what: impl fmt::Display) -> Self {
-        Self::new(ErrorKind::Corrupt, format!("{what}: data is corrupt or was tampered with (authentication failed); run `rehydra check --read-data` to find the affected restore points"))
+        Self::new(
+            ErrorKind::Corrupt,
+            format!(
+                "{what}: data is corrupt or was tampered with (authentication failed); run `rehydra check --read-data` to find the affected restore points"
+            ),
+        )
     }
 
     /// Wrap an I/O error with the path or object it concerned.
@@ -72,11 +81,17 @@ impl Error {
             Some(code) if code == 28 || code == 122 => ErrorKind::NoSpace, // ENOSPC, EDQUOT
             _ => match err.kind() {
                 std::io::ErrorKind::NotFound => ErrorKind::Missing,
-                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => ErrorKind::NoSpace,
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                    ErrorKind::NoSpace
+                }
                 _ => ErrorKind::Io,
             },
         };
-        let hint = if kind == ErrorKind::NoSpace { " (no space left: free space or choose another location; nothing already stored was lost)" } else { "" };
+        let hint = if kind == ErrorKind::NoSpace {
+            " (no space left: free space or choose another location; nothing already stored was lost)"
+        } else {
+            ""
+        };
         Self::new(kind, format!("{context}: {err}{hint}")).with_source(err)
     }
 }
@@ -89,6 +104,8 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }

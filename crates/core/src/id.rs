@@ -36,8 +36,12 @@ impl Id {
     /// [`ErrorKind::InvalidInput`] when the text is not 64 hex digits.
     pub fn parse(s: &str) -> crate::Result<Self> {
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out)
-            .map_err(|_| Error::new(ErrorKind::InvalidInput, format!("`{s}` is not a 64-digit hex id")))?;
+        hex::decode_to_slice(s, &mut out).map_err(|_| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("`{s}` is not a 64-digit hex id"),
+            )
+        })?;
         Ok(Self(out))
     }
 }

@@ -13,7 +13,7 @@ mod store;
 
 pub use store::{ChunkIndex, IndexStats};
 
-use crate::crypto::{aad, Keys};
+use crate::crypto::{Keys, aad};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 
@@ -78,25 +78,55 @@ pub fn decode_body(name: &str, b: &[u8]) -> Result<Vec<(Id, Location)>> {
         return Err(bad("wrong signature"));
     }
     if b[4] != 1 {
-        return Err(Error::new(ErrorKind::UnsupportedVersion, format!("index file {name}: version {} is newer than this build reads", b[4])));
+        return Err(Error::new(
+            ErrorKind::UnsupportedVersion,
+            format!(
+                "index file {name}: version {} is newer than this build reads",
+                b[4]
+            ),
+        ));
     }
-    let u = |i: usize| -> Result<u32> { b.get(i..i + 4).map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]])).ok_or_else(|| bad("truncated")) };
+    let u = |i: usize| -> Result<u32> {
+        b.get(i..i + 4)
+            .map(|s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+            .ok_or_else(|| bad("truncated"))
+    };
     let np = u(5)? as usize;
-    let packs_end = 9usize.checked_add(np.checked_mul(32).ok_or_else(|| bad("bad pack count"))?).ok_or_else(|| bad("bad pack count"))?;
+    let packs_end = 9usize
+        .checked_add(np.checked_mul(32).ok_or_else(|| bad("bad pack count"))?)
+        .ok_or_else(|| bad("bad pack count"))?;
     if packs_end + 4 > b.len() {
         return Err(bad("truncated pack list"));
     }
-    let packs: Vec<Id> = b[9..packs_end].chunks_exact(32).map(|c| Id(c.try_into().expect("32 bytes"))).collect();
+    let packs: Vec<Id> = b[9..packs_end]
+        .chunks_exact(32)
+        .map(|c| Id(c.try_into().expect("32 bytes")))
+        .collect();
     let ne = u(packs_end)? as usize;
     let body = &b[packs_end + 4..];
-    if body.len() != ne.checked_mul(ENTRY_LEN).ok_or_else(|| bad("bad entry count"))? {
+    if body.len()
+        != ne
+            .checked_mul(ENTRY_LEN)
+            .ok_or_else(|| bad("bad entry count"))?
+    {
         return Err(bad("wrong length"));
     }
     let mut out = Vec::with_capacity(ne.min(1 << 20));
     for rec in body.chunks_exact(ENTRY_LEN) {
         let v = |i: usize| u32::from_le_bytes([rec[i], rec[i + 1], rec[i + 2], rec[i + 3]]);
-        let pack = *packs.get(v(32) as usize).ok_or_else(|| bad("entry names a pack outside the list"))?;
-        out.push((Id(rec[..32].try_into().expect("32 bytes")), Location { pack, offset: v(36), length: v(40), raw_len: v(44), flags: rec[48] }));
+        let pack = *packs
+            .get(v(32) as usize)
+            .ok_or_else(|| bad("entry names a pack outside the list"))?;
+        out.push((
+            Id(rec[..32].try_into().expect("32 bytes")),
+            Location {
+                pack,
+                offset: v(36),
+                length: v(40),
+                raw_len: v(44),
+                flags: rec[48],
+            },
+        ));
     }
     Ok(out)
 }
@@ -109,12 +139,36 @@ mod tests {
     fn index_roundtrip_and_garbage() {
         let keys = Keys::derive(&[2; 32]);
         let p = Id::random();
-        let entries = vec![(Id::random(), Location { pack: p, offset: 0, length: 100, raw_len: 90, flags: 1 }), (Id::random(), Location { pack: Id::random(), offset: 100, length: 5, raw_len: 5, flags: 0 })];
+        let entries = vec![
+            (
+                Id::random(),
+                Location {
+                    pack: p,
+                    offset: 0,
+                    length: 100,
+                    raw_len: 90,
+                    flags: 1,
+                },
+            ),
+            (
+                Id::random(),
+                Location {
+                    pack: Id::random(),
+                    offset: 100,
+                    length: 5,
+                    raw_len: 5,
+                    flags: 0,
+                },
+            ),
+        ];
         let sealed = encode(&keys, &entries);
         assert_eq!(decode(&keys, "x", &sealed).unwrap(), entries);
         let mut bad = sealed.clone();
         let n = bad.len();
         bad[n / 2] ^= 4;
-        assert_eq!(decode(&keys, "x", &bad).unwrap_err().kind(), ErrorKind::Corrupt);
+        assert_eq!(
+            decode(&keys, "x", &bad).unwrap_err().kind(),
+            ErrorKind::Corrupt
+        );
     }
 }

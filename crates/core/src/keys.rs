@@ -25,14 +25,22 @@ pub struct KdfParams {
 impl Default for KdfParams {
     /// 64 MiB, 3 passes, 1 lane: about 0.2-0.4 s on one core.
     fn default() -> Self {
-        Self { m_kib: 64 * 1024, t: 3, p: 1 }
+        Self {
+            m_kib: 64 * 1024,
+            t: 3,
+            p: 1,
+        }
     }
 }
 
 impl KdfParams {
     /// Cheap parameters for tests only (never offered by the CLI).
     pub fn insecure_for_tests() -> Self {
-        Self { m_kib: 64, t: 1, p: 1 }
+        Self {
+            m_kib: 64,
+            t: 1,
+            p: 1,
+        }
     }
 }
 
@@ -58,13 +66,22 @@ pub struct KeySlot {
 }
 
 fn derive_kek(password: &[u8], salt: &[u8], p: KdfParams) -> Result<Zeroizing<[u8; 32]>> {
-    let params = argon2::Params::new(p.m_kib, p.t, p.p, Some(32))
-        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("invalid Argon2id parameters in key slot: {e}")))?;
+    let params = argon2::Params::new(p.m_kib, p.t, p.p, Some(32)).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("invalid Argon2id parameters in key slot: {e}"),
+        )
+    })?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = Zeroizing::new([0u8; 32]);
     argon
         .hash_password_into(password, salt, out.as_mut())
-        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("key derivation failed: {e}")))?;
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("key derivation failed: {e}"),
+            )
+        })?;
     Ok(out)
 }
 
@@ -73,7 +90,12 @@ impl KeySlot {
     ///
     /// # Errors
     /// Invalid Argon2 parameters.
-    pub fn wrap(master: &[u8; 32], password: &[u8], params: KdfParams, label: &str) -> Result<Self> {
+    pub fn wrap(
+        master: &[u8; 32],
+        password: &[u8],
+        params: KdfParams,
+        label: &str,
+    ) -> Result<Self> {
         let salt: [u8; 32] = rand::random();
         let kek = derive_kek(password, &salt, params)?;
         let wrapped = seal_with(&kek, aad::KEY_SLOT, master);
@@ -96,12 +118,20 @@ impl KeySlot {
     pub fn unwrap_master(&self, password: &[u8]) -> Result<Option<Zeroizing<[u8; 32]>>> {
         let bad = || Error::new(ErrorKind::Corrupt, "key slot is malformed");
         if self.version != 1 || self.kdf != "argon2id" {
-            return Err(Error::new(ErrorKind::UnsupportedVersion, format!("key slot version {} / kdf {} is not supported by this build", self.version, self.kdf)));
+            return Err(Error::new(
+                ErrorKind::UnsupportedVersion,
+                format!(
+                    "key slot version {} / kdf {} is not supported by this build",
+                    self.version, self.kdf
+                ),
+            ));
         }
         let salt = hex::decode(&self.salt).map_err(|_| bad())?;
         let wrapped = hex::decode(&self.wrapped).map_err(|_| bad())?;
         let kek = derive_kek(password, &salt, self.params)?;
-        let Some(plain) = open_with(&kek, aad::KEY_SLOT, &wrapped) else { return Ok(None) };
+        let Some(plain) = open_with(&kek, aad::KEY_SLOT, &wrapped) else {
+            return Ok(None);
+        };
         let master: [u8; 32] = plain.as_slice().try_into().map_err(|_| bad())?;
         Ok(Some(Zeroizing::new(master)))
     }

@@ -46,7 +46,9 @@ pub struct LockInfo {
 
 /// This machine's host name.
 pub fn hostname() -> String {
-    hostname::get().map(|h| h.to_string_lossy().into_owned()).unwrap_or_else(|_| "unknown".into())
+    hostname::get()
+        .map(|h| h.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 fn pid_alive(pid: u32) -> bool {
@@ -84,9 +86,10 @@ pub fn list_locks(backend: &dyn Backend) -> Result<Vec<(String, LockInfo)>> {
     let mut out = Vec::new();
     for f in backend.list(FileKind::Lock)? {
         if let Ok(bytes) = backend.read(FileKind::Lock, &f.name)
-            && let Ok(info) = serde_json::from_slice::<LockInfo>(&bytes) {
-                out.push((f.name, info));
-            }
+            && let Ok(info) = serde_json::from_slice::<LockInfo>(&bytes)
+        {
+            out.push((f.name, info));
+        }
     }
     Ok(out)
 }
@@ -94,10 +97,25 @@ pub fn list_locks(backend: &dyn Backend) -> Result<Vec<(String, LockInfo)>> {
 impl Lock {
     fn write(backend: Arc<dyn Backend>, kind: LockKind) -> Result<Self> {
         let now = chrono::Utc::now();
-        let info = LockInfo { kind, hostname: hostname(), pid: std::process::id(), started: now, refreshed: now };
+        let info = LockInfo {
+            kind,
+            hostname: hostname(),
+            pid: std::process::id(),
+            started: now,
+            refreshed: now,
+        };
         let name = Id::random().to_hex();
-        backend.create(FileKind::Lock, &name, &serde_json::to_vec(&info).expect("lock serializes"))?;
-        Ok(Self { backend, name, info, last_refresh: std::time::Instant::now() })
+        backend.create(
+            FileKind::Lock,
+            &name,
+            &serde_json::to_vec(&info).expect("lock serializes"),
+        )?;
+        Ok(Self {
+            backend,
+            name,
+            info,
+            last_refresh: std::time::Instant::now(),
+        })
     }
 
     /// Announce a running backup.
@@ -113,7 +131,18 @@ impl Lock {
     /// # Errors
     /// [`ErrorKind::Locked`] when another prune runs.
     pub fn exclusive(backend: Arc<dyn Backend>) -> Result<Self> {
-        let busy = |l: &LockInfo| Error::new(ErrorKind::Locked, format!("repository is locked by a prune on {} (pid {}) since {}; wait for it to finish (a lock from a crashed process becomes stale after {} minutes)", l.hostname, l.pid, l.started.format("%Y-%m-%d %H:%M:%S UTC"), STALE_AFTER.as_secs() / 60));
+        let busy = |l: &LockInfo| {
+            Error::new(
+                ErrorKind::Locked,
+                format!(
+                    "repository is locked by a prune on {} (pid {}) since {}; wait for it to finish (a lock from a crashed process becomes stale after {} minutes)",
+                    l.hostname,
+                    l.pid,
+                    l.started.format("%Y-%m-%d %H:%M:%S UTC"),
+                    STALE_AFTER.as_secs() / 60
+                ),
+            )
+        };
         for (name, l) in list_locks(backend.as_ref())? {
             if l.is_stale() {
                 backend.remove(FileKind::Lock, &name)?;
@@ -146,7 +175,11 @@ impl Lock {
         }
         self.info.refreshed = chrono::Utc::now();
         let new_name = Id::random().to_hex();
-        self.backend.create(FileKind::Lock, &new_name, &serde_json::to_vec(&self.info).expect("lock serializes"))?;
+        self.backend.create(
+            FileKind::Lock,
+            &new_name,
+            &serde_json::to_vec(&self.info).expect("lock serializes"),
+        )?;
         let old = std::mem::replace(&mut self.name, new_name);
         self.backend.remove(FileKind::Lock, &old)?;
         self.last_refresh = std::time::Instant::now();
@@ -165,5 +198,9 @@ impl Drop for Lock {
 /// # Errors
 /// Listing failed.
 pub fn live_backups(backend: &dyn Backend) -> Result<Vec<LockInfo>> {
-    Ok(list_locks(backend)?.into_iter().map(|(_, l)| l).filter(|l| l.kind == LockKind::Backup && !l.is_stale()).collect())
+    Ok(list_locks(backend)?
+        .into_iter()
+        .map(|(_, l)| l)
+        .filter(|l| l.kind == LockKind::Backup && !l.is_stale())
+        .collect())
 }

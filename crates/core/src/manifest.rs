@@ -99,9 +99,20 @@ impl Snapshot {
     /// # Errors
     /// Malformed JSON or a newer manifest version.
     pub fn parse(plain: &[u8], what: &str) -> crate::Result<Self> {
-        let snap: Snapshot = serde_json::from_slice(plain).map_err(|e| crate::Error::new(crate::ErrorKind::Corrupt, format!("{what}: manifest is malformed: {e}")))?;
+        let snap: Snapshot = serde_json::from_slice(plain).map_err(|e| {
+            crate::Error::new(
+                crate::ErrorKind::Corrupt,
+                format!("{what}: manifest is malformed: {e}"),
+            )
+        })?;
         if snap.version > MANIFEST_VERSION {
-            return Err(crate::Error::new(crate::ErrorKind::UnsupportedVersion, format!("{what}: manifest version {} is newer than this build reads", snap.version)));
+            return Err(crate::Error::new(
+                crate::ErrorKind::UnsupportedVersion,
+                format!(
+                    "{what}: manifest version {} is newer than this build reads",
+                    snap.version
+                ),
+            ));
         }
         Ok(snap)
     }

@@ -7,7 +7,7 @@
 //! entry   = id:[u8;32] offset:u32le length:u32le raw_len:u32le flags:u8   (flags bit 0 = zstd)
 //! ```
 
-use crate::crypto::{aad, Keys};
+use crate::crypto::{Keys, aad};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 
@@ -75,21 +75,34 @@ pub fn seal_chunk(keys: &Keys, id: Id, data: &[u8], zstd_level: i32) -> SealedCh
     let mut flags = 0;
     let mut stored: std::borrow::Cow<'_, [u8]> = data.into();
     if zstd_level != 0
-        && let Some(c) = compress(data, zstd_level) {
-            // keep it only when it saves at least 1/32 of the chunk
-            if c.len() + data.len() / 32 < data.len() {
-                stored = c.into();
-                flags = FLAG_ZSTD;
-            }
+        && let Some(c) = compress(data, zstd_level)
+    {
+        // keep it only when it saves at least 1/32 of the chunk
+        if c.len() + data.len() / 32 < data.len() {
+            stored = c.into();
+            flags = FLAG_ZSTD;
         }
-    SealedChunk { id, sealed: keys.seal(aad::CHUNK, &stored), raw_len: data.len() as u32, flags }
+    }
+    SealedChunk {
+        id,
+        sealed: keys.seal(aad::CHUNK, &stored),
+        raw_len: data.len() as u32,
+        flags,
+    }
 }
 
 /// Open a sealed chunk, decompress it and check its id.
 ///
 /// # Errors
 /// [`ErrorKind::Corrupt`] when authentication, decompression or the id check fails.
-pub fn open_chunk(keys: &Keys, entry_id: &Id, sealed: &[u8], raw_len: u32, flags: u8, pack: &Id) -> Result<Vec<u8>> {
+pub fn open_chunk(
+    keys: &Keys,
+    entry_id: &Id,
+    sealed: &[u8],
+    raw_len: u32,
+    flags: u8,
+    pack: &Id,
+) -> Result<Vec<u8>> {
     let what = || format!("chunk {} in pack {}", entry_id.short(), pack.short());
     let stored = keys.open(aad::CHUNK, sealed, &what())?;
     let data = if flags & FLAG_ZSTD != 0 {
@@ -98,7 +111,10 @@ pub fn open_chunk(keys: &Keys, entry_id: &Id, sealed: &[u8], raw_len: u32, flags
         stored
     };
     if data.len() != raw_len as usize || keys.chunk_id(&data) != *entry_id {
-        return Err(Error::new(ErrorKind::Corrupt, format!("{}: content does not match its id (hash mismatch)", what())));
+        return Err(Error::new(
+            ErrorKind::Corrupt,
+            format!("{}: content does not match its id (hash mismatch)", what()),
+        ));
     }
     Ok(data)
 }
@@ -120,7 +136,10 @@ impl PackBuilder {
     pub fn with_buffer(mut buf: Vec<u8>, target: usize) -> Self {
         buf.clear();
         buf.reserve(target + 64 * 1024);
-        Self { buf, entries: Vec::new() }
+        Self {
+            buf,
+            entries: Vec::new(),
+        }
     }
 
     /// Bytes so far.
@@ -135,7 +154,13 @@ impl PackBuilder {
 
     /// Append a sealed chunk.
     pub fn add(&mut self, c: SealedChunk) {
-        self.entries.push(PackEntry { id: c.id, offset: self.buf.len() as u32, length: c.sealed.len() as u32, raw_len: c.raw_len, flags: c.flags });
+        self.entries.push(PackEntry {
+            id: c.id,
+            offset: self.buf.len() as u32,
+            length: c.sealed.len() as u32,
+            raw_len: c.raw_len,
+            flags: c.flags,
+        });
         self.buf.extend_from_slice(&c.sealed);
     }
 
@@ -154,7 +179,8 @@ impl PackBuilder {
         }
         let sealed = keys.seal(aad::PACK_HEADER, &h);
         self.buf.extend_from_slice(&sealed);
-        self.buf.extend_from_slice(&(sealed.len() as u32).to_le_bytes());
+        self.buf
+            .extend_from_slice(&(sealed.len() as u32).to_le_bytes());
         (self.buf, self.entries)
     }
 }
@@ -165,8 +191,17 @@ impl PackBuilder {
 /// [`ErrorKind::Corrupt`] when the length field does not fit the pack.
 pub fn header_range(pack_size: u64, trailer: [u8; 4], pack: &Id) -> Result<(u64, u32)> {
     let hlen = u32::from_le_bytes(trailer);
-    if pack_size < 4 || u64::from(hlen) > pack_size - 4 || (hlen as usize) < crate::crypto::SEAL_OVERHEAD + 9 {
-        return Err(Error::new(ErrorKind::Corrupt, format!("pack {}: header length field is invalid (truncated or damaged pack)", pack.short())));
+    if pack_size < 4
+        || u64::from(hlen) > pack_size - 4
+        || (hlen as usize) < crate::crypto::SEAL_OVERHEAD + 9
+    {
+        return Err(Error::new(
+            ErrorKind::Corrupt,
+            format!(
+                "pack {}: header length field is invalid (truncated or damaged pack)",
+                pack.short()
+            ),
+        ));
     }
     Ok((pack_size - 4 - u64::from(hlen), hlen))
 }
@@ -175,8 +210,17 @@ pub fn header_range(pack_size: u64, trailer: [u8; 4], pack: &Id) -> Result<(u64,
 ///
 /// # Errors
 /// [`ErrorKind::Corrupt`] for a header that fails authentication or is malformed.
-pub fn parse_header(keys: &Keys, sealed: &[u8], blob_area: u64, pack: &Id) -> Result<Vec<PackEntry>> {
-    let h = keys.open(aad::PACK_HEADER, sealed, &format!("header of pack {}", pack.short()))?;
+pub fn parse_header(
+    keys: &Keys,
+    sealed: &[u8],
+    blob_area: u64,
+    pack: &Id,
+) -> Result<Vec<PackEntry>> {
+    let h = keys.open(
+        aad::PACK_HEADER,
+        sealed,
+        &format!("header of pack {}", pack.short()),
+    )?;
     parse_header_body(&h, blob_area, pack)
 }
 
@@ -185,12 +229,24 @@ pub fn parse_header(keys: &Keys, sealed: &[u8], blob_area: u64, pack: &Id) -> Re
 /// # Errors
 /// [`ErrorKind::Corrupt`] or [`ErrorKind::UnsupportedVersion`] for a malformed header.
 pub fn parse_header_body(h: &[u8], blob_area: u64, pack: &Id) -> Result<Vec<PackEntry>> {
-    let bad = |why: &str| Error::new(ErrorKind::Corrupt, format!("pack {}: header {why}", pack.short()));
+    let bad = |why: &str| {
+        Error::new(
+            ErrorKind::Corrupt,
+            format!("pack {}: header {why}", pack.short()),
+        )
+    };
     if h.len() < 9 || &h[..4] != MAGIC {
         return Err(bad("has a wrong signature"));
     }
     if h[4] != 1 {
-        return Err(Error::new(ErrorKind::UnsupportedVersion, format!("pack {}: header version {} is newer than this build reads", pack.short(), h[4])));
+        return Err(Error::new(
+            ErrorKind::UnsupportedVersion,
+            format!(
+                "pack {}: header version {} is newer than this build reads",
+                pack.short(),
+                h[4]
+            ),
+        ));
     }
     let count = u32::from_le_bytes(h[5..9].try_into().map_err(|_| bad("is short"))?) as usize;
     if Some(h.len()) != count.checked_mul(ENTRY_LEN).and_then(|n| n.checked_add(9)) {
@@ -211,7 +267,13 @@ fn decode_entry(rec: &[u8]) -> PackEntry {
     let u = |i: usize| u32::from_le_bytes([rec[i], rec[i + 1], rec[i + 2], rec[i + 3]]);
     let mut id = [0u8; 32];
     id.copy_from_slice(&rec[..32]);
-    PackEntry { id: Id(id), offset: u(32), length: u(36), raw_len: u(40), flags: rec[44] }
+    PackEntry {
+        id: Id(id),
+        offset: u(32),
+        length: u(36),
+        raw_len: u(40),
+        flags: rec[44],
+    }
 }
 
 #[cfg(test)]
@@ -222,18 +284,35 @@ mod tests {
     fn pack_roundtrip() {
         let keys = Keys::derive(&[1; 32]);
         let mut b = PackBuilder::new(1 << 20);
-        let chunks: Vec<Vec<u8>> = vec![vec![1u8; 5000], (0..3000u32).map(|i| (i * 7) as u8).collect()];
+        let chunks: Vec<Vec<u8>> = vec![
+            vec![1u8; 5000],
+            (0..3000u32).map(|i| (i * 7) as u8).collect(),
+        ];
         for c in &chunks {
             b.add(seal_chunk(&keys, keys.chunk_id(c), c, 3));
         }
         let (bytes, entries) = b.finish(&keys);
         let pid = Id::random();
-        let (off, len) = header_range(bytes.len() as u64, bytes[bytes.len() - 4..].try_into().unwrap(), &pid).unwrap();
-        let parsed = parse_header(&keys, &bytes[off as usize..off as usize + len as usize], off, &pid).unwrap();
+        let (off, len) = header_range(
+            bytes.len() as u64,
+            bytes[bytes.len() - 4..].try_into().unwrap(),
+            &pid,
+        )
+        .unwrap();
+        let parsed = parse_header(
+            &keys,
+            &bytes[off as usize..off as usize + len as usize],
+            off,
+            &pid,
+        )
+        .unwrap();
         assert_eq!(parsed, entries);
         for (e, c) in parsed.iter().zip(&chunks) {
             let s = &bytes[e.offset as usize..(e.offset + e.length) as usize];
-            assert_eq!(&open_chunk(&keys, &e.id, s, e.raw_len, e.flags, &pid).unwrap(), c);
+            assert_eq!(
+                &open_chunk(&keys, &e.id, s, e.raw_len, e.flags, &pid).unwrap(),
+                c
+            );
         }
         assert_eq!(parsed[0].flags, FLAG_ZSTD);
     }

@@ -28,7 +28,7 @@ use crate::crypto::aad;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::index::{self, ChunkIndex, Location};
-use crate::lock::{live_backups, Lock};
+use crate::lock::{Lock, live_backups};
 use crate::pack;
 use crate::progress::Progress;
 use crate::repository::Repository;
@@ -46,7 +46,10 @@ pub struct PruneOptions {
 
 impl Default for PruneOptions {
     fn default() -> Self {
-        Self { repack_threshold_percent: 30, dry_run: false }
+        Self {
+            repack_threshold_percent: 30,
+            dry_run: false,
+        }
     }
 }
 
@@ -95,7 +98,11 @@ struct Inventory {
 }
 
 fn inventory(repo: &Repository) -> Result<Inventory> {
-    let mut inv = Inventory { packs: HashMap::new(), files: HashMap::new(), sizes: HashMap::new() };
+    let mut inv = Inventory {
+        packs: HashMap::new(),
+        files: HashMap::new(),
+        sizes: HashMap::new(),
+    };
     for f in repo.backend().list(FileKind::Index)? {
         let bytes = repo.backend().read(FileKind::Index, &f.name)?;
         let entries = index::decode(repo.keys(), &f.name, &bytes)?;
@@ -120,15 +127,29 @@ fn inventory(repo: &Repository) -> Result<Inventory> {
 fn used_chunks(repo: &Repository, index: &ChunkIndex) -> Result<HashSet<Id>> {
     let (snaps, bad) = repo.snapshots()?;
     if let Some((id, e)) = bad.first() {
-        return Err(Error::new(ErrorKind::Corrupt, format!("refusing to prune: restore point {} cannot be read ({e}); run `rehydra check`", id.short())));
+        return Err(Error::new(
+            ErrorKind::Corrupt,
+            format!(
+                "refusing to prune: restore point {} cannot be read ({e}); run `rehydra check`",
+                id.short()
+            ),
+        ));
     }
     let mut used = HashSet::new();
     for (_, s) in &snaps {
         for item in &s.items {
             used.extend(item.map.iter().copied());
             for ev in read_map(repo, index, item) {
-                if let MapEvent::Extents(xs) = ev.map_err(|e| Error::new(e.kind(), format!("refusing to prune: {e}")))? {
-                    used.extend(xs.into_iter().filter_map(|x| if let Extent::Data(id, _) = x { Some(id) } else { None }));
+                if let MapEvent::Extents(xs) =
+                    ev.map_err(|e| Error::new(e.kind(), format!("refusing to prune: {e}")))?
+                {
+                    used.extend(xs.into_iter().filter_map(|x| {
+                        if let Extent::Data(id, _) = x {
+                            Some(id)
+                        } else {
+                            None
+                        }
+                    }));
                 }
             }
         }
@@ -138,12 +159,29 @@ fn used_chunks(repo: &Repository, index: &ChunkIndex) -> Result<HashSet<Id>> {
 
 /// Entries of a pack read from its own header (for packs no index names).
 fn header_entries(repo: &Repository, p: &Id, size: u64) -> Result<Vec<(Id, Location)>> {
-    let trailer: [u8; 4] = repo.backend().read_range(FileKind::Pack, &p.to_hex(), size.saturating_sub(4), 4)?.try_into().map_err(|_| Error::corrupt(format!("pack {}", p.short())))?;
+    let trailer: [u8; 4] = repo
+        .backend()
+        .read_range(FileKind::Pack, &p.to_hex(), size.saturating_sub(4), 4)?
+        .try_into()
+        .map_err(|_| Error::corrupt(format!("pack {}", p.short())))?;
     let (off, len) = pack::header_range(size, trailer, p)?;
-    let sealed = repo.backend().read_range(FileKind::Pack, &p.to_hex(), off, len)?;
+    let sealed = repo
+        .backend()
+        .read_range(FileKind::Pack, &p.to_hex(), off, len)?;
     Ok(pack::parse_header(repo.keys(), &sealed, off, p)?
         .into_iter()
-        .map(|e| (e.id, Location { pack: *p, offset: e.offset, length: e.length, raw_len: e.raw_len, flags: e.flags }))
+        .map(|e| {
+            (
+                e.id,
+                Location {
+                    pack: *p,
+                    offset: e.offset,
+                    length: e.length,
+                    raw_len: e.raw_len,
+                    flags: e.flags,
+                },
+            )
+        })
         .collect())
 }
 
@@ -152,12 +190,19 @@ fn header_entries(repo: &Repository, p: &Id, size: u64) -> Result<Vec<(Id, Locat
 /// # Errors
 /// [`ErrorKind::Locked`] when another prune runs; [`ErrorKind::Corrupt`] when the
 /// repository is damaged (prune refuses to decide on incomplete information).
-pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) -> Result<PruneReport> {
+pub fn prune(
+    repo: &Repository,
+    opts: &PruneOptions,
+    progress: &dyn Progress,
+) -> Result<PruneReport> {
     let _lock = Lock::exclusive(repo.backend().clone())?;
     let mut rep = PruneReport::default();
     let (idx, bad) = repo.load_index()?;
     if let Some((name, e)) = bad.first() {
-        return Err(Error::new(ErrorKind::Corrupt, format!("refusing to prune: index file {name} is damaged ({e}); run `rehydra check`")));
+        return Err(Error::new(
+            ErrorKind::Corrupt,
+            format!("refusing to prune: index file {name} is damaged ({e}); run `rehydra check`"),
+        ));
     }
     progress.start("prune: finding used chunks", 0);
     let used = used_chunks(repo, &idx)?;
@@ -166,23 +211,40 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
     rep.packs = inv.sizes.len();
 
     // packs no index names: left by interrupted backups (or a backup still running)
-    let orphans: Vec<Id> = inv.sizes.keys().filter(|p| !inv.packs.contains_key(*p)).copied().collect();
+    let orphans: Vec<Id> = inv
+        .sizes
+        .keys()
+        .filter(|p| !inv.packs.contains_key(*p))
+        .copied()
+        .collect();
     let mut plan_packs: Vec<Id> = Vec::new();
     let mut reindex: Vec<(Id, Location)> = Vec::new();
     for p in &orphans {
         match header_entries(repo, p, inv.sizes[p]) {
             Ok(entries) => {
-                let needed: Vec<(Id, Location)> = entries.iter().filter(|(id, _)| used.contains(id) && !inv.packs.values().flatten().any(|(i, _)| i == id)).copied().collect();
+                let needed: Vec<(Id, Location)> = entries
+                    .iter()
+                    .filter(|(id, _)| {
+                        used.contains(id) && !inv.packs.values().flatten().any(|(i, _)| i == id)
+                    })
+                    .copied()
+                    .collect();
                 if needed.is_empty() {
                     plan_packs.push(*p);
                 } else {
-                    rep.notes.push(format!("pack {} held chunks a restore point uses but no index named; re-indexed", p.short()));
+                    rep.notes.push(format!(
+                        "pack {} held chunks a restore point uses but no index named; re-indexed",
+                        p.short()
+                    ));
                     reindex.extend(entries.iter().copied());
                     inv.packs.insert(*p, entries);
                 }
             }
             Err(e) => {
-                rep.notes.push(format!("pack {} is unreadable ({e}); left in place for `check`", p.short()));
+                rep.notes.push(format!(
+                    "pack {} is unreadable ({e}); left in place for `check`",
+                    p.short()
+                ));
             }
         }
     }
@@ -209,7 +271,11 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
     for (_, p) in &order {
         let entries = &inv.packs[p];
         let total: u64 = entries.iter().map(|(_, l)| u64::from(l.length)).sum();
-        let used_bytes: u64 = entries.iter().filter(|(id, _)| canonical.get(id) == Some(p)).map(|(_, l)| u64::from(l.length)).sum();
+        let used_bytes: u64 = entries
+            .iter()
+            .filter(|(id, _)| canonical.get(id) == Some(p))
+            .map(|(_, l)| u64::from(l.length))
+            .sum();
         if used_bytes == 0 {
             if !orphans.contains(p) {
                 rep.unused_packs += 1;
@@ -221,7 +287,11 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
     }
     rep.repacked_packs = repack.len();
     if opts.dry_run {
-        rep.planned_bytes = plan_packs.iter().chain(repack.iter()).map(|p| inv.sizes.get(p).copied().unwrap_or(0)).sum();
+        rep.planned_bytes = plan_packs
+            .iter()
+            .chain(repack.iter())
+            .map(|p| inv.sizes.get(p).copied().unwrap_or(0))
+            .sum();
         return Ok(rep);
     }
 
@@ -261,18 +331,35 @@ pub fn prune(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) ->
     reindex.sort_by_key(|a| (a.1.pack, a.0));
     reindex.dedup_by(|a, b| a.0 == b.0 && a.1.pack == b.1.pack);
     for part in reindex.chunks(64 * 1024) {
-        repo.backend().create(FileKind::Index, &Id::random().to_hex(), &index::encode(repo.keys(), part))?;
+        repo.backend().create(
+            FileKind::Index,
+            &Id::random().to_hex(),
+            &index::encode(repo.keys(), part),
+        )?;
     }
-    rep.planned_bytes = plan_packs.iter().map(|p| inv.sizes.get(p).copied().unwrap_or(0)).sum();
+    rep.planned_bytes = plan_packs
+        .iter()
+        .map(|p| inv.sizes.get(p).copied().unwrap_or(0))
+        .sum();
     if !plan_packs.is_empty() || !plan_files.is_empty() {
-        let plan = Plan { created: chrono::Utc::now(), packs: plan_packs, index_files: plan_files };
+        let plan = Plan {
+            created: chrono::Utc::now(),
+            packs: plan_packs,
+            index_files: plan_files,
+        };
         let json = serde_json::to_vec(&plan).expect("plan serializes");
-        repo.backend().create(FileKind::PrunePlan, &Id::random().to_hex(), &repo.keys().seal(aad::PRUNE_PLAN, &json))?;
+        repo.backend().create(
+            FileKind::PrunePlan,
+            &Id::random().to_hex(),
+            &repo.keys().seal(aad::PRUNE_PLAN, &json),
+        )?;
     }
 
     // phase 2
     execute_plans(repo, &used, &mut rep)?;
-    rep.leftovers_removed = repo.backend().clean_leftovers(std::time::Duration::from_secs(3600))?;
+    rep.leftovers_removed = repo
+        .backend()
+        .clean_leftovers(std::time::Duration::from_secs(3600))?;
     progress.finish();
     Ok(rep)
 }
@@ -285,13 +372,18 @@ fn execute_plans(repo: &Repository, used: &HashSet<Id>, rep: &mut PruneReport) -
     }
     if !live_backups(backend.as_ref())?.is_empty() {
         rep.deferred_plans = plans.len();
-        rep.notes.push("a backup is running: deletion is deferred to the next prune".into());
+        rep.notes
+            .push("a backup is running: deletion is deferred to the next prune".into());
         return Ok(());
     }
     for f in plans {
         let sealed = backend.read(FileKind::PrunePlan, &f.name)?;
-        let plan: Plan = serde_json::from_slice(&repo.keys().open(aad::PRUNE_PLAN, &sealed, &format!("prune plan {}", f.name))?)
-            .map_err(|e| Error::new(ErrorKind::Corrupt, format!("prune plan {}: {e}", f.name)))?;
+        let plan: Plan = serde_json::from_slice(&repo.keys().open(
+            aad::PRUNE_PLAN,
+            &sealed,
+            &format!("prune plan {}", f.name),
+        )?)
+        .map_err(|e| Error::new(ErrorKind::Corrupt, format!("prune plan {}: {e}", f.name)))?;
         let inv = inventory(repo)?;
         let doomed_files: HashSet<&String> = plan.index_files.iter().collect();
         // where each used chunk can be found outside the plan
@@ -308,9 +400,14 @@ fn execute_plans(repo: &Repository, used: &HashSet<Id>, rep: &mut PruneReport) -
         let mut delete = Vec::new();
         let mut rescue = Vec::new();
         for p in &plan.packs {
-            let named_elsewhere = inv.files.iter().any(|(file, named)| !doomed_files.contains(file) && named.contains(p));
+            let named_elsewhere = inv
+                .files
+                .iter()
+                .any(|(file, named)| !doomed_files.contains(file) && named.contains(p));
             let entries = inv.packs.get(p).cloned().unwrap_or_default();
-            let needed = entries.iter().any(|(id, _)| used.contains(id) && !available.contains(id));
+            let needed = entries
+                .iter()
+                .any(|(id, _)| used.contains(id) && !available.contains(id));
             if named_elsewhere {
                 continue;
             } else if needed {
@@ -320,8 +417,13 @@ fn execute_plans(repo: &Repository, used: &HashSet<Id>, rep: &mut PruneReport) -
             }
         }
         if !rescue.is_empty() {
-            backend.create(FileKind::Index, &Id::random().to_hex(), &index::encode(repo.keys(), &rescue))?;
-            rep.notes.push("some planned packs are used by a newer restore point and were kept".into());
+            backend.create(
+                FileKind::Index,
+                &Id::random().to_hex(),
+                &index::encode(repo.keys(), &rescue),
+            )?;
+            rep.notes
+                .push("some planned packs are used by a newer restore point and were kept".into());
         }
         for file in &plan.index_files {
             backend.remove(FileKind::Index, file)?;
@@ -329,12 +431,20 @@ fn execute_plans(repo: &Repository, used: &HashSet<Id>, rep: &mut PruneReport) -
         }
         if !live_backups(backend.as_ref())?.is_empty() {
             // a backup started meanwhile: keep every planned pack reachable
-            let keep: Vec<(Id, Location)> = delete.iter().flat_map(|p| inv.packs.get(p).cloned().unwrap_or_default()).collect();
+            let keep: Vec<(Id, Location)> = delete
+                .iter()
+                .flat_map(|p| inv.packs.get(p).cloned().unwrap_or_default())
+                .collect();
             if !keep.is_empty() {
-                backend.create(FileKind::Index, &Id::random().to_hex(), &index::encode(repo.keys(), &keep))?;
+                backend.create(
+                    FileKind::Index,
+                    &Id::random().to_hex(),
+                    &index::encode(repo.keys(), &keep),
+                )?;
             }
             rep.deferred_plans += 1;
-            rep.notes.push("a backup started during prune: pack deletion deferred".into());
+            rep.notes
+                .push("a backup started during prune: pack deletion deferred".into());
             return Ok(());
         }
         for p in &delete {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::backend::{Backend, FileKind};
 use crate::config::{ChunkerConfig, Config, FORMAT_NAME, FORMAT_VERSION};
-use crate::crypto::{aad, Keys};
+use crate::crypto::{Keys, aad};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::index::{self, ChunkIndex, Location};
@@ -34,7 +34,11 @@ pub struct InitOptions {
 impl Default for InitOptions {
     fn default() -> Self {
         Self {
-            chunker: ChunkerConfig { min: 4096, avg: 16384, max: 65536 },
+            chunker: ChunkerConfig {
+                min: 4096,
+                avg: 16384,
+                max: 65536,
+            },
             pack_size: 16 << 20,
             zstd_level: 3,
             kdf: KdfParams::default(),
@@ -80,17 +84,35 @@ impl Repository {
     ///
     /// # Errors
     /// The location already holds a repository, or writing failed.
-    pub fn init(backend: Arc<dyn Backend>, password: &[u8], opts: InitOptions, open: OpenOptions) -> Result<Self> {
+    pub fn init(
+        backend: Arc<dyn Backend>,
+        password: &[u8],
+        opts: InitOptions,
+        open: OpenOptions,
+    ) -> Result<Self> {
         if !backend.list(FileKind::Config)?.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidInput, format!("{} already holds a repository; use it as it is, or choose an empty location", backend.location())));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{} already holds a repository; use it as it is, or choose an empty location",
+                    backend.location()
+                ),
+            ));
         }
         if password.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidInput, "an empty password is not allowed: set REHYDRA_PASSWORD, use --password-file, or type one"));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "an empty password is not allowed: set REHYDRA_PASSWORD, use --password-file, or type one",
+            ));
         }
         let master = zeroize::Zeroizing::new(rand::random::<[u8; 32]>());
         let slot = KeySlot::wrap(&master, password, opts.kdf, &opts.label)?;
         let slot_name = Id::random().to_hex();
-        backend.create(FileKind::Key, &slot_name, &serde_json::to_vec_pretty(&slot).expect("slot serializes"))?;
+        backend.create(
+            FileKind::Key,
+            &slot_name,
+            &serde_json::to_vec_pretty(&slot).expect("slot serializes"),
+        )?;
         let config = Config {
             format: FORMAT_NAME.into(),
             version: FORMAT_VERSION,
@@ -101,8 +123,19 @@ impl Repository {
             zstd_level: opts.zstd_level,
         };
         // config last: a location without it is not a repository yet
-        backend.create(FileKind::Config, "config", &serde_json::to_vec_pretty(&config).expect("config serializes"))?;
-        Ok(Self { keys: Keys::derive(&master), backend, config, master, key_slot: slot_name, opts: open })
+        backend.create(
+            FileKind::Config,
+            "config",
+            &serde_json::to_vec_pretty(&config).expect("config serializes"),
+        )?;
+        Ok(Self {
+            keys: Keys::derive(&master),
+            backend,
+            config,
+            master,
+            key_slot: slot_name,
+            opts: open,
+        })
     }
 
     /// Open an existing repository with a password.
@@ -114,19 +147,38 @@ impl Repository {
         let cfg = match backend.read(FileKind::Config, "config") {
             Ok(b) => b,
             Err(e) if e.kind() == ErrorKind::Missing => {
-                return Err(Error::new(ErrorKind::NotARepository, format!("{loc} is not a Rehydra repository (no `config` file); check -r/--repo or REHYDRA_REPOSITORY, or create one with `rehydra init`")));
+                return Err(Error::new(
+                    ErrorKind::NotARepository,
+                    format!(
+                        "{loc} is not a Rehydra repository (no `config` file); check -r/--repo or REHYDRA_REPOSITORY, or create one with `rehydra init`"
+                    ),
+                ));
             }
             Err(e) => return Err(e),
         };
         let config = Config::parse(&cfg, &loc)?;
         for f in backend.list(FileKind::Key)? {
             let bytes = backend.read(FileKind::Key, &f.name)?;
-            let Ok(slot) = serde_json::from_slice::<KeySlot>(&bytes) else { continue };
+            let Ok(slot) = serde_json::from_slice::<KeySlot>(&bytes) else {
+                continue;
+            };
             if let Some(master) = slot.unwrap_master(password)? {
-                return Ok(Self { keys: Keys::derive(&master), backend, config, master, key_slot: f.name, opts });
+                return Ok(Self {
+                    keys: Keys::derive(&master),
+                    backend,
+                    config,
+                    master,
+                    key_slot: f.name,
+                    opts,
+                });
             }
         }
-        Err(Error::new(ErrorKind::WrongPassword, format!("wrong password for repository {loc}: no key slot opens with it (check REHYDRA_PASSWORD or --password-file)")))
+        Err(Error::new(
+            ErrorKind::WrongPassword,
+            format!(
+                "wrong password for repository {loc}: no key slot opens with it (check REHYDRA_PASSWORD or --password-file)"
+            ),
+        ))
     }
 
     /// The backend.
@@ -154,8 +206,15 @@ impl Repository {
         let mut out = Vec::new();
         for f in self.backend.list(FileKind::Key)? {
             let bytes = self.backend.read(FileKind::Key, &f.name)?;
-            let slot: KeySlot = serde_json::from_slice(&bytes).map_err(|e| Error::new(ErrorKind::Corrupt, format!("key slot {}: {e}", f.name)))?;
-            out.push(KeyInfo { current: f.name == self.key_slot, id: f.name, label: slot.label, hostname: slot.hostname, created: slot.created });
+            let slot: KeySlot = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::new(ErrorKind::Corrupt, format!("key slot {}: {e}", f.name)))?;
+            out.push(KeyInfo {
+                current: f.name == self.key_slot,
+                id: f.name,
+                label: slot.label,
+                hostname: slot.hostname,
+                created: slot.created,
+            });
         }
         Ok(out)
     }
@@ -166,11 +225,18 @@ impl Repository {
     /// Empty password or write failure.
     pub fn add_key(&self, password: &[u8], kdf: KdfParams, label: &str) -> Result<String> {
         if password.is_empty() {
-            return Err(Error::new(ErrorKind::InvalidInput, "an empty password is not allowed"));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "an empty password is not allowed",
+            ));
         }
         let slot = KeySlot::wrap(&self.master, password, kdf, label)?;
         let name = Id::random().to_hex();
-        self.backend.create(FileKind::Key, &name, &serde_json::to_vec_pretty(&slot).expect("slot serializes"))?;
+        self.backend.create(
+            FileKind::Key,
+            &name,
+            &serde_json::to_vec_pretty(&slot).expect("slot serializes"),
+        )?;
         Ok(name)
     }
 
@@ -183,11 +249,24 @@ impl Repository {
         let matches: Vec<&KeyInfo> = keys.iter().filter(|k| k.id.starts_with(prefix)).collect();
         let k = match matches.as_slice() {
             [k] => *k,
-            [] => return Err(Error::new(ErrorKind::InvalidInput, format!("no key slot starts with `{prefix}` (see `rehydra key list`)"))),
-            _ => return Err(Error::new(ErrorKind::InvalidInput, format!("`{prefix}` matches several key slots; give more digits"))),
+            [] => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("no key slot starts with `{prefix}` (see `rehydra key list`)"),
+                ));
+            }
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("`{prefix}` matches several key slots; give more digits"),
+                ));
+            }
         };
         if k.current {
-            return Err(Error::new(ErrorKind::InvalidInput, "refusing to remove the key slot this session was opened with; open with another password first"));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                "refusing to remove the key slot this session was opened with; open with another password first",
+            ));
         }
         self.backend.remove(FileKind::Key, &k.id)?;
         Ok(k.id.clone())
@@ -198,7 +277,12 @@ impl Repository {
     /// # Errors
     /// Write failure.
     pub fn change_password(&mut self, new_password: &[u8], kdf: KdfParams) -> Result<String> {
-        let label = self.list_keys()?.into_iter().find(|k| k.current).map(|k| k.label).unwrap_or_default();
+        let label = self
+            .list_keys()?
+            .into_iter()
+            .find(|k| k.current)
+            .map(|k| k.label)
+            .unwrap_or_default();
         let new = self.add_key(new_password, kdf, &label)?;
         let old = std::mem::replace(&mut self.key_slot, new.clone());
         self.backend.remove(FileKind::Key, &old)?;
@@ -214,7 +298,11 @@ impl Repository {
     pub fn save_snapshot(&self, snap: &Snapshot) -> Result<Id> {
         let id = Id::random();
         let json = serde_json::to_vec(snap).expect("manifest serializes");
-        self.backend.create(FileKind::Snapshot, &id.to_hex(), &self.keys.seal(aad::SNAPSHOT, &json))?;
+        self.backend.create(
+            FileKind::Snapshot,
+            &id.to_hex(),
+            &self.keys.seal(aad::SNAPSHOT, &json),
+        )?;
         Ok(id)
     }
 
@@ -256,20 +344,36 @@ impl Repository {
     ///
     /// # Errors
     /// No match or an ambiguous prefix.
-    pub fn find_snapshot(&self, spec: &str, filter: impl Fn(&Snapshot) -> bool) -> Result<(Id, Snapshot)> {
+    pub fn find_snapshot(
+        &self,
+        spec: &str,
+        filter: impl Fn(&Snapshot) -> bool,
+    ) -> Result<(Id, Snapshot)> {
         let (all, _) = self.snapshots()?;
         if spec == "latest" {
             return all.into_iter().rev().find(|(_, s)| filter(s)).ok_or_else(|| Error::new(ErrorKind::InvalidInput, "no restore point matches (the repository has none, or none for this asset/filter)"));
         }
         let spec_l = spec.to_ascii_lowercase();
         if spec_l.is_empty() || !spec_l.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::new(ErrorKind::InvalidInput, format!("`{spec}` is neither a restore point id (hex prefix) nor `latest`")));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("`{spec}` is neither a restore point id (hex prefix) nor `latest`"),
+            ));
         }
-        let mut m: Vec<(Id, Snapshot)> = all.into_iter().filter(|(id, _)| id.to_hex().starts_with(&spec_l)).collect();
+        let mut m: Vec<(Id, Snapshot)> = all
+            .into_iter()
+            .filter(|(id, _)| id.to_hex().starts_with(&spec_l))
+            .collect();
         match m.len() {
             1 => Ok(m.remove(0)),
-            0 => Err(Error::new(ErrorKind::InvalidInput, format!("no restore point id starts with `{spec}` (see `rehydra snapshots`)"))),
-            n => Err(Error::new(ErrorKind::InvalidInput, format!("`{spec}` matches {n} restore points; give more digits"))),
+            0 => Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("no restore point id starts with `{spec}` (see `rehydra snapshots`)"),
+            )),
+            n => Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("`{spec}` matches {n} restore points; give more digits"),
+            )),
         }
     }
 
@@ -286,7 +390,10 @@ impl Repository {
     fn cache_dir(&self) -> (PathBuf, bool) {
         match &self.opts.cache_dir {
             Some(d) => (d.join(self.config.id.to_hex()).join("index-v1"), false),
-            None => (std::env::temp_dir().join(format!("rehydra-index-{}", Id::random().short())), true),
+            None => (
+                std::env::temp_dir().join(format!("rehydra-index-{}", Id::random().short())),
+                true,
+            ),
         }
     }
 
@@ -298,7 +405,12 @@ impl Repository {
     pub fn load_index(&self) -> Result<(ChunkIndex, Vec<(String, Error)>)> {
         let (dir, ephemeral) = self.cache_dir();
         let mut idx = ChunkIndex::open(dir, ephemeral)?;
-        let listed: Vec<String> = self.backend.list(FileKind::Index)?.into_iter().map(|f| f.name).collect();
+        let listed: Vec<String> = self
+            .backend
+            .list(FileKind::Index)?
+            .into_iter()
+            .map(|f| f.name)
+            .collect();
         let listed_set: std::collections::HashSet<&String> = listed.iter().collect();
         if idx.known_files().any(|f| !listed_set.contains(f)) {
             idx.reset()?; // some index file was removed (prune): rebuild
@@ -310,7 +422,14 @@ impl Repository {
         for group in new.chunks(64) {
             let decoded: Vec<(String, Result<Vec<(Id, Location)>>)> = group
                 .par_iter()
-                .map(|name| ((*name).clone(), self.backend.read(FileKind::Index, name).and_then(|b| index::decode(&self.keys, name, &b))))
+                .map(|name| {
+                    (
+                        (*name).clone(),
+                        self.backend
+                            .read(FileKind::Index, name)
+                            .and_then(|b| index::decode(&self.keys, name, &b)),
+                    )
+                })
                 .collect();
             for (name, r) in decoded {
                 match r {
@@ -328,7 +447,15 @@ impl Repository {
     /// # Errors
     /// [`ErrorKind::Missing`] when no index knows it; [`ErrorKind::Corrupt`] on any mismatch.
     pub fn read_chunk(&self, index: &ChunkIndex, id: &Id) -> Result<Vec<u8>> {
-        let loc = index.get(id)?.ok_or_else(|| Error::new(ErrorKind::Missing, format!("chunk {} is not in any index: the repository is damaged; run `rehydra check`", id.short())))?;
+        let loc = index.get(id)?.ok_or_else(|| {
+            Error::new(
+                ErrorKind::Missing,
+                format!(
+                    "chunk {} is not in any index: the repository is damaged; run `rehydra check`",
+                    id.short()
+                ),
+            )
+        })?;
         self.read_chunk_at(id, &loc)
     }
 
@@ -337,7 +464,12 @@ impl Repository {
     /// # Errors
     /// As [`Repository::read_chunk`].
     pub fn read_chunk_at(&self, id: &Id, loc: &Location) -> Result<Vec<u8>> {
-        let sealed = self.backend.read_range(FileKind::Pack, &loc.pack.to_hex(), u64::from(loc.offset), loc.length)?;
+        let sealed = self.backend.read_range(
+            FileKind::Pack,
+            &loc.pack.to_hex(),
+            u64::from(loc.offset),
+            loc.length,
+        )?;
         pack::open_chunk(&self.keys, id, &sealed, loc.raw_len, loc.flags, &loc.pack)
     }
 }

@@ -35,15 +35,26 @@ pub struct ChunkStream<'a> {
 impl<'a> ChunkStream<'a> {
     /// A reader over `ids`.
     pub fn new(repo: &'a Repository, index: &'a ChunkIndex, ids: &'a [Id]) -> Self {
-        Self { repo, index, ids: ids.iter(), buf: Vec::new(), pos: 0 }
+        Self {
+            repo,
+            index,
+            ids: ids.iter(),
+            buf: Vec::new(),
+            pos: 0,
+        }
     }
 }
 
 impl Read for ChunkStream<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.pos >= self.buf.len() {
-            let Some(id) = self.ids.next() else { return Ok(0) };
-            self.buf = self.repo.read_chunk(self.index, id).map_err(std::io::Error::other)?;
+            let Some(id) = self.ids.next() else {
+                return Ok(0);
+            };
+            self.buf = self
+                .repo
+                .read_chunk(self.index, id)
+                .map_err(std::io::Error::other)?;
             self.pos = 0;
         }
         let n = out.len().min(self.buf.len() - self.pos);
@@ -54,8 +65,15 @@ impl Read for ChunkStream<'_> {
 }
 
 /// The content map of an item as events.
-pub fn read_map<'a>(repo: &'a Repository, index: &'a ChunkIndex, item: &'a Item) -> MapReader<BufReader<ChunkStream<'a>>> {
-    MapReader::new(BufReader::with_capacity(256 * 1024, ChunkStream::new(repo, index, &item.map)), format!("content map of item `{}`", item.name))
+pub fn read_map<'a>(
+    repo: &'a Repository,
+    index: &'a ChunkIndex,
+    item: &'a Item,
+) -> MapReader<BufReader<ChunkStream<'a>>> {
+    MapReader::new(
+        BufReader::with_capacity(256 * 1024, ChunkStream::new(repo, index, &item.map)),
+        format!("content map of item `{}`", item.name),
+    )
 }
 
 /// Options for [`restore`].
@@ -69,8 +87,21 @@ pub struct RestoreOptions {
     pub subpath: Option<String>,
     /// Only plan: report what would be written.
     pub dry_run: bool,
-    /// Write disk items as a dynamic VHDX instead of a raw image.
-    pub to_vhdx: bool,
+    /// Container for disk items: the raw virtual disk (default), a dynamic VHDX or a
+    /// dynamic VHD.
+    pub disk_format: DiskOutput,
+}
+
+/// What a disk item is restored as.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DiskOutput {
+    /// The raw virtual disk (holes stay sparse).
+    #[default]
+    Raw,
+    /// A dynamic VHDX with 32 MiB blocks, only written blocks allocated.
+    Vhdx,
+    /// A dynamic VHD with 2 MiB blocks, only written blocks allocated.
+    Vhd,
 }
 
 /// What a restore did (or, for a dry run, would do).
@@ -93,17 +124,35 @@ pub struct RestoreSummary {
 /// Which item(s) of a snapshot to restore.
 fn select_items<'s>(snap: &'s Snapshot, name: Option<&str>) -> Result<Vec<&'s Item>> {
     match name {
-        Some(n) => snap.items.iter().find(|i| i.name == n).map(|i| vec![i]).ok_or_else(|| {
-            let names: Vec<&str> = snap.items.iter().map(|i| i.name.as_str()).collect();
-            Error::new(ErrorKind::InvalidInput, format!("the restore point has no item `{n}`; its items are: {}", names.join(", ")))
-        }),
-        None => Ok(snap.items.iter().filter(|i| i.kind != ItemKind::Document).collect()),
+        Some(n) => snap
+            .items
+            .iter()
+            .find(|i| i.name == n)
+            .map(|i| vec![i])
+            .ok_or_else(|| {
+                let names: Vec<&str> = snap.items.iter().map(|i| i.name.as_str()).collect();
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!(
+                        "the restore point has no item `{n}`; its items are: {}",
+                        names.join(", ")
+                    ),
+                )
+            }),
+        None => Ok(snap
+            .items
+            .iter()
+            .filter(|i| i.kind != ItemKind::Document)
+            .collect()),
     }
 }
 
 /// Target of a node given the selection; `None` when it is not selected.
 fn node_target(base: &Path, node_path: &str, subpath: Option<&str>) -> Option<PathBuf> {
-    let rel = match subpath.map(|s| s.trim_matches('/')).filter(|s| !s.is_empty()) {
+    let rel = match subpath
+        .map(|s| s.trim_matches('/'))
+        .filter(|s| !s.is_empty())
+    {
         None => node_path.to_string(),
         Some(sp) => {
             if node_path != sp && !node_path.starts_with(&format!("{sp}/")) {
@@ -132,21 +181,44 @@ fn node_target(base: &Path, node_path: &str, subpath: Option<&str>) -> Option<Pa
 /// # Errors
 /// [`ErrorKind::TargetExists`] before anything is written; [`ErrorKind::Corrupt`] when any
 /// chunk fails verification (the partial file is removed).
-pub fn restore(repo: &Repository, snap: &Snapshot, target: &Path, opts: &RestoreOptions, progress: &dyn Progress, cancel: &Cancel) -> Result<RestoreSummary> {
+pub fn restore(
+    repo: &Repository,
+    snap: &Snapshot,
+    target: &Path,
+    opts: &RestoreOptions,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<RestoreSummary> {
     let (index, _) = repo.load_index()?;
     let items = select_items(snap, opts.item.as_deref())?;
     let multi = items.len() > 1;
     let base_for = |item: &Item| -> PathBuf {
         if multi {
-            let safe: String = item.name.chars().map(|c| if c == '/' || c == '\\' || c == ':' { '_' } else { c }).collect();
+            let safe: String = item
+                .name
+                .chars()
+                .map(|c| {
+                    if c == '/' || c == '\\' || c == ':' {
+                        '_'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
             target.join(safe.trim_matches('_'))
         } else {
             target.to_path_buf()
         }
     };
-    if opts.to_vhdx {
+    if opts.disk_format != DiskOutput::Raw {
         if let Some(i) = items.iter().find(|i| i.kind != ItemKind::Disk) {
-            return Err(Error::new(ErrorKind::InvalidInput, format!("item `{}` is not a disk image: only disk items can be restored as VHDX", i.name)));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "item `{}` is not a disk image: only disk items can be restored as {:?}",
+                    i.name, opts.disk_format
+                ),
+            ));
         }
     }
     // plan: conflicts and totals
@@ -173,7 +245,10 @@ pub fn restore(repo: &Repository, snap: &Snapshot, target: &Path, opts: &Restore
                             // rename-into-place used for files would replace the node itself
                             return Err(Error::new(
                                 ErrorKind::InvalidInput,
-                                format!("restore target {} exists and is not a regular file (a device, FIFO, socket or folder); restoring onto devices is not supported yet: restore to a file, then copy it onto the device", dest.display()),
+                                format!(
+                                    "restore target {} exists and is not a regular file (a device, FIFO, socket or folder); restoring onto devices is not supported yet: restore to a file, then copy it onto the device",
+                                    dest.display()
+                                ),
                             ));
                         }
                         summary.conflicts.push(dest.display().to_string());
@@ -186,7 +261,20 @@ pub fn restore(repo: &Repository, snap: &Snapshot, target: &Path, opts: &Restore
         let first: Vec<&String> = summary.conflicts.iter().take(3).collect();
         return Err(Error::new(
             ErrorKind::TargetExists,
-            format!("{} restore target(s) already exist ({}{}); nothing was written. Choose an empty target, or pass --overwrite to replace them", summary.conflicts.len(), first.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "), if summary.conflicts.len() > 3 { ", …" } else { "" }),
+            format!(
+                "{} restore target(s) already exist ({}{}); nothing was written. Choose an empty target, or pass --overwrite to replace them",
+                summary.conflicts.len(),
+                first
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                if summary.conflicts.len() > 3 {
+                    ", …"
+                } else {
+                    ""
+                }
+            ),
         ));
     }
     if opts.dry_run {
@@ -203,7 +291,10 @@ pub fn restore(repo: &Repository, snap: &Snapshot, target: &Path, opts: &Restore
                 if let Some(f) = current.take() {
                     f.abort();
                 }
-                return Err(Error::new(ErrorKind::Cancelled, "restore cancelled; the file being written was removed"));
+                return Err(Error::new(
+                    ErrorKind::Cancelled,
+                    "restore cancelled; the file being written was removed",
+                ));
             }
             match ev? {
                 MapEvent::Node(n) => {
@@ -211,15 +302,19 @@ pub fn restore(repo: &Repository, snap: &Snapshot, target: &Path, opts: &Restore
                         f.finish(&mut summary)?;
                     }
                     let dest = match item.kind {
-                        ItemKind::Tree => match node_target(&base, &n.path, opts.subpath.as_deref()) {
-                            Some(d) => d,
-                            None => continue,
-                        },
+                        ItemKind::Tree => {
+                            match node_target(&base, &n.path, opts.subpath.as_deref()) {
+                                Some(d) => d,
+                                None => continue,
+                            }
+                        }
                         _ => single_target(&base, item),
                     };
                     match n.kind {
                         NodeKind::Dir => {
-                            fs::create_dir_all(&dest).map_err(|e| Error::io(format!("creating {}", dest.display()), e))?;
+                            fs::create_dir_all(&dest).map_err(|e| {
+                                Error::io(format!("creating {}", dest.display()), e)
+                            })?;
                             summary.dirs += 1;
                             dirs.push((dest, n));
                         }
@@ -227,17 +322,20 @@ pub fn restore(repo: &Repository, snap: &Snapshot, target: &Path, opts: &Restore
                             restore_symlink(&dest, &n, opts.overwrite)?;
                             summary.symlinks += 1;
                         }
-                        NodeKind::File => current = Some(FileOut::create(dest, n, opts.to_vhdx)?),
+                        NodeKind::File => {
+                            current = Some(FileOut::create(dest, n, opts.disk_format)?)
+                        }
                     }
                 }
                 MapEvent::Extents(ext) => {
                     if let Some(f) = current.as_mut()
-                        && let Err(e) = f.write_extents(repo, &index, &ext, progress) {
-                            if let Some(f) = current.take() {
-                                f.abort();
-                            }
-                            return Err(e);
+                        && let Err(e) = f.write_extents(repo, &index, &ext, progress)
+                    {
+                        if let Some(f) = current.take() {
+                            f.abort();
                         }
+                        return Err(e);
+                    }
                 }
             }
         }
@@ -255,7 +353,10 @@ pub fn restore(repo: &Repository, snap: &Snapshot, target: &Path, opts: &Restore
 
 fn single_target(base: &Path, item: &Item) -> PathBuf {
     if base.is_dir() {
-        let name = Path::new(&item.name).file_name().map(|s| s.to_os_string()).unwrap_or_else(|| "restored".into());
+        let name = Path::new(&item.name)
+            .file_name()
+            .map(|s| s.to_os_string())
+            .unwrap_or_else(|| "restored".into());
         base.join(name)
     } else {
         base.to_path_buf()
@@ -264,7 +365,8 @@ fn single_target(base: &Path, item: &Item) -> PathBuf {
 
 fn restore_symlink(dest: &Path, n: &Node, overwrite: bool) -> Result<()> {
     if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        fs::create_dir_all(parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
     }
     if overwrite && fs::symlink_metadata(dest).is_ok() {
         fs::remove_file(dest).map_err(|e| Error::io(format!("replacing {}", dest.display()), e))?;
@@ -272,7 +374,8 @@ fn restore_symlink(dest: &Path, n: &Node, overwrite: bool) -> Result<()> {
     #[cfg(unix)]
     {
         let t = n.target.clone().unwrap_or_default();
-        std::os::unix::fs::symlink(&t, dest).map_err(|e| Error::io(format!("creating symlink {}", dest.display()), e))?;
+        std::os::unix::fs::symlink(&t, dest)
+            .map_err(|e| Error::io(format!("creating symlink {}", dest.display()), e))?;
     }
     #[cfg(not(unix))]
     {
@@ -289,24 +392,32 @@ fn set_meta(path: &Path, n: &Node) {
             let _ = fs::set_permissions(path, fs::Permissions::from_mode(n.mode));
         }
     }
-    let t = filetime::FileTime::from_unix_time(n.mtime_ns.div_euclid(1_000_000_000), n.mtime_ns.rem_euclid(1_000_000_000) as u32);
+    let t = filetime::FileTime::from_unix_time(
+        n.mtime_ns.div_euclid(1_000_000_000),
+        n.mtime_ns.rem_euclid(1_000_000_000) as u32,
+    );
     let _ = filetime::set_file_mtime(path, t);
 }
 
 /// Fetch the data of `ext` in order (`None` for holes): reads are coalesced per pack
 /// (neighbouring chunks in one request, as packs are written in backup order), then
 /// decrypted, decompressed and verified in parallel.
-pub(crate) fn fetch_extents(repo: &Repository, index: &ChunkIndex, ext: &[Extent]) -> Result<Vec<Option<Vec<u8>>>> {
+pub(crate) fn fetch_extents(
+    repo: &Repository,
+    index: &ChunkIndex,
+    ext: &[Extent],
+) -> Result<Vec<Option<Vec<u8>>>> {
     use crate::index::Location;
     // resolve and de-duplicate
     let mut wanted: Vec<(Id, Location)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for e in ext {
         if let Extent::Data(id, _) = e
-            && seen.insert(*id) {
-                let loc = index.get(id)?.ok_or_else(|| Error::new(ErrorKind::Missing, format!("chunk {} is not in any index: the repository is damaged; run `rehydra check`", id.short())))?;
-                wanted.push((*id, loc));
-            }
+            && seen.insert(*id)
+        {
+            let loc = index.get(id)?.ok_or_else(|| Error::new(ErrorKind::Missing, format!("chunk {} is not in any index: the repository is damaged; run `rehydra check`", id.short())))?;
+            wanted.push((*id, loc));
+        }
     }
     wanted.sort_by_key(|a| (a.1.pack, a.1.offset));
     // coalesce into ranges: same pack, gap below 256 KiB, at most 8 MiB per read
@@ -334,22 +445,33 @@ pub(crate) fn fetch_extents(repo: &Repository, index: &ChunkIndex, ext: &[Extent
             let first = &wanted[a].1;
             let start = u64::from(first.offset);
             let end = u64::from(wanted[b - 1].1.offset) + u64::from(wanted[b - 1].1.length);
-            repo.backend().read_range(crate::backend::FileKind::Pack, &first.pack.to_hex(), start, (end - start) as u32)
+            repo.backend().read_range(
+                crate::backend::FileKind::Pack,
+                &first.pack.to_hex(),
+                start,
+                (end - start) as u32,
+            )
         })
         .collect();
     let bufs: Vec<Vec<u8>> = bufs.into_iter().collect::<Result<_>>()?;
-    let jobs: Vec<(usize, usize)> = ranges.iter().enumerate().flat_map(|(r, &(a, b))| (a..b).map(move |k| (r, k))).collect();
+    let jobs: Vec<(usize, usize)> = ranges
+        .iter()
+        .enumerate()
+        .flat_map(|(r, &(a, b))| (a..b).map(move |k| (r, k)))
+        .collect();
     let decoded: Vec<Result<(Id, Vec<u8>)>> = jobs
         .par_iter()
         .map(|&(r, k)| {
             let (id, l) = &wanted[k];
             let off = (u64::from(l.offset) - u64::from(wanted[ranges[r].0].1.offset)) as usize;
             let sealed = &bufs[r][off..off + l.length as usize];
-            crate::pack::open_chunk(repo.keys(), id, sealed, l.raw_len, l.flags, &l.pack).map(|d| (*id, d))
+            crate::pack::open_chunk(repo.keys(), id, sealed, l.raw_len, l.flags, &l.pack)
+                .map(|d| (*id, d))
         })
         .collect();
     drop(bufs);
-    let mut by_id: std::collections::HashMap<Id, Vec<u8>> = std::collections::HashMap::with_capacity(wanted.len());
+    let mut by_id: std::collections::HashMap<Id, Vec<u8>> =
+        std::collections::HashMap::with_capacity(wanted.len());
     for r in decoded {
         let (id, d) = r?;
         by_id.insert(id, d);
@@ -368,7 +490,11 @@ pub(crate) fn fetch_extents(repo: &Repository, index: &ChunkIndex, ext: &[Extent
             Extent::Data(id, _) => {
                 let n = uses.get_mut(id).expect("counted");
                 *n -= 1;
-                let d = if *n == 0 { by_id.remove(id) } else { by_id.get(id).cloned() };
+                let d = if *n == 0 {
+                    by_id.remove(id)
+                } else {
+                    by_id.get(id).cloned()
+                };
                 out.push(Some(d.expect("fetched")));
             }
         }
@@ -385,17 +511,21 @@ struct FileOut {
     holes: u64,
     tx: Option<crossbeam_channel::Sender<Vec<(u64, Option<Vec<u8>>)>>>,
     writer: Option<std::thread::JoinHandle<std::io::Result<File>>>,
-    /// The file is a VHDX container: its length is not the virtual size.
-    vhdx: bool,
+    /// The file is a VHDX or VHD container: its length is not the virtual size.
+    container: bool,
 }
 
-/// Where a restored file's bytes go: a plain file (holes by seeking) or a VHDX writer.
+/// Where a restored file's bytes go: a plain file (holes by seeking) or a container writer.
 enum Sink {
     Raw(std::io::BufWriter<File>),
     Vhdx(rehydra_disk::vhdx_write::VhdxWriter),
+    Vhd(rehydra_disk::vhd_write::VhdWriter),
 }
 
-fn write_loop(mut sink: Sink, rx: crossbeam_channel::Receiver<Vec<(u64, Option<Vec<u8>>)>>) -> std::io::Result<File> {
+fn write_loop(
+    mut sink: Sink,
+    rx: crossbeam_channel::Receiver<Vec<(u64, Option<Vec<u8>>)>>,
+) -> std::io::Result<File> {
     let mut seek_needed = false;
     let mut pos = 0u64;
     for batch in rx {
@@ -408,7 +538,12 @@ fn write_loop(mut sink: Sink, rx: crossbeam_channel::Receiver<Vec<(u64, Option<V
                     }
                     w.write_all(&bytes)?;
                 }
-                (Some(bytes), Sink::Vhdx(w)) => w.write_at(pos, &bytes).map_err(std::io::Error::other)?,
+                (Some(bytes), Sink::Vhdx(w)) => {
+                    w.write_at(pos, &bytes).map_err(std::io::Error::other)?
+                }
+                (Some(bytes), Sink::Vhd(w)) => {
+                    w.write_at(pos, &bytes).map_err(std::io::Error::other)?
+                }
                 (None, _) => seek_needed = true,
             }
             pos += len;
@@ -422,34 +557,70 @@ fn write_loop(mut sink: Sink, rx: crossbeam_channel::Receiver<Vec<(u64, Option<V
             w.into_inner().map_err(|e| e.into_error())
         }
         Sink::Vhdx(w) => w.finish().map_err(std::io::Error::other),
+        Sink::Vhd(w) => w.finish().map_err(std::io::Error::other),
     }
 }
 
 impl FileOut {
-    fn create(dest: PathBuf, node: Node, vhdx: bool) -> Result<Self> {
-        let parent = dest.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        fs::create_dir_all(&parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
-        let name = dest.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    fn create(dest: PathBuf, node: Node, format: DiskOutput) -> Result<Self> {
+        let parent = dest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        fs::create_dir_all(&parent)
+            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        let name = dest
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = parent.join(format!(".{name}.rehydra-{}", Id::random().short()));
-        let file = OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-        let sink = if vhdx {
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
+        let sink = match format {
             // 32 MiB blocks, as Hyper-V makes dynamic disks
-            match rehydra_disk::vhdx_write::VhdxWriter::new(file, &dest, node.size, 32 << 20) {
-                Ok(w) => Sink::Vhdx(w),
-                Err(e) => {
-                    let _ = fs::remove_file(&tmp);
-                    return Err(Error::new(ErrorKind::InvalidInput, e.to_string()));
-                }
+            DiskOutput::Vhdx => {
+                rehydra_disk::vhdx_write::VhdxWriter::new(file, &dest, node.size, 32 << 20)
+                    .map(Sink::Vhdx)
             }
-        } else {
-            Sink::Raw(std::io::BufWriter::with_capacity(1 << 20, file))
+            DiskOutput::Vhd => {
+                rehydra_disk::vhd_write::VhdWriter::new(file, &dest, node.size).map(Sink::Vhd)
+            }
+            DiskOutput::Raw => Ok(Sink::Raw(std::io::BufWriter::with_capacity(1 << 20, file))),
+        };
+        let sink = match sink {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(Error::new(ErrorKind::InvalidInput, e.to_string()));
+            }
         };
         let (tx, rx) = crossbeam_channel::bounded(1);
-        let writer = std::thread::Builder::new().name("rehydra-restore-write".into()).spawn(move || write_loop(sink, rx)).map_err(|e| Error::io("starting the restore writer", e))?;
-        Ok(Self { dest, tmp, node, pos: 0, holes: 0, tx: Some(tx), writer: Some(writer), vhdx })
+        let writer = std::thread::Builder::new()
+            .name("rehydra-restore-write".into())
+            .spawn(move || write_loop(sink, rx))
+            .map_err(|e| Error::io("starting the restore writer", e))?;
+        Ok(Self {
+            dest,
+            tmp,
+            node,
+            pos: 0,
+            holes: 0,
+            tx: Some(tx),
+            writer: Some(writer),
+            container: format != DiskOutput::Raw,
+        })
     }
 
-    fn write_extents(&mut self, repo: &Repository, index: &ChunkIndex, ext: &[Extent], progress: &dyn Progress) -> Result<()> {
+    fn write_extents(
+        &mut self,
+        repo: &Repository,
+        index: &ChunkIndex,
+        ext: &[Extent],
+        progress: &dyn Progress,
+    ) -> Result<()> {
         // about 4 MiB per fetch keeps memory bounded (one batch fetching, one being written)
         for part in ext.chunks(256) {
             self.write_part(repo, index, part, progress)?;
@@ -457,7 +628,13 @@ impl FileOut {
         Ok(())
     }
 
-    fn write_part(&mut self, repo: &Repository, index: &ChunkIndex, ext: &[Extent], progress: &dyn Progress) -> Result<()> {
+    fn write_part(
+        &mut self,
+        repo: &Repository,
+        index: &ChunkIndex,
+        ext: &[Extent],
+        progress: &dyn Progress,
+    ) -> Result<()> {
         let data = fetch_extents(repo, index, ext)?;
         let mut batch = Vec::with_capacity(ext.len());
         for (e, d) in ext.iter().zip(data) {
@@ -468,10 +645,17 @@ impl FileOut {
             batch.push((e.len(), d));
         }
         let total: u64 = ext.iter().map(Extent::len).sum();
-        let sent = self.tx.as_ref().map(|tx| tx.send(batch).is_ok()).unwrap_or(false);
+        let sent = self
+            .tx
+            .as_ref()
+            .map(|tx| tx.send(batch).is_ok())
+            .unwrap_or(false);
         if !sent {
             // the writer stopped: its error says why
-            return Err(self.join_writer().err().unwrap_or_else(|| Error::new(ErrorKind::Io, "restore writer stopped")));
+            return Err(self
+                .join_writer()
+                .err()
+                .unwrap_or_else(|| Error::new(ErrorKind::Io, "restore writer stopped")));
         }
         progress.inc(total);
         Ok(())
@@ -482,7 +666,10 @@ impl FileOut {
         match self.writer.take().map(|w| w.join()) {
             Some(Ok(Ok(f))) => Ok(f),
             Some(Ok(Err(e))) => Err(Error::io(format!("writing {}", self.dest.display()), e)),
-            _ => Err(Error::new(ErrorKind::Io, format!("writing {}: the writer thread failed", self.dest.display()))),
+            _ => Err(Error::new(
+                ErrorKind::Io,
+                format!("writing {}: the writer thread failed", self.dest.display()),
+            )),
         }
     }
 
@@ -497,15 +684,24 @@ impl FileOut {
         let io = |e| Error::io(format!("writing {}", self.dest.display()), e);
         if self.pos != self.node.size && self.node.size != 0 {
             let _ = fs::remove_file(&self.tmp);
-            return Err(Error::new(ErrorKind::Corrupt, format!("{}: restored {} bytes but the restore point records {}", self.dest.display(), self.pos, self.node.size)));
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{}: restored {} bytes but the restore point records {}",
+                    self.dest.display(),
+                    self.pos,
+                    self.node.size
+                ),
+            ));
         }
-        if !self.vhdx {
+        if !self.container {
             file.set_len(self.pos).map_err(io)?;
         }
         file.sync_all().map_err(io)?;
         drop(file);
         set_meta(&self.tmp, &self.node);
-        fs::rename(&self.tmp, &self.dest).map_err(|e| Error::io(format!("moving into {}", self.dest.display()), e))?;
+        fs::rename(&self.tmp, &self.dest)
+            .map_err(|e| Error::io(format!("moving into {}", self.dest.display()), e))?;
         summary.files += 1;
         summary.bytes += self.pos;
         summary.hole_bytes += self.holes;

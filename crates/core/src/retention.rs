@@ -35,7 +35,8 @@ pub struct KeepPolicy {
 impl KeepPolicy {
     /// True when no rule is set.
     pub fn is_empty(&self) -> bool {
-        self.last + self.hourly + self.daily + self.weekly + self.monthly + self.yearly == 0 && self.within.is_none()
+        self.last + self.hourly + self.daily + self.weekly + self.monthly + self.yearly == 0
+            && self.within.is_none()
     }
 }
 
@@ -58,17 +59,28 @@ pub struct Decision {
 pub fn apply(snaps: &[(Id, Snapshot)], policy: &KeepPolicy, now: DateTime<Utc>) -> Vec<Decision> {
     let mut groups: BTreeMap<String, Vec<&(Id, Snapshot)>> = BTreeMap::new();
     for s in snaps {
-        groups.entry(format!("{}/{}", s.1.workload, s.1.asset)).or_default().push(s);
+        groups
+            .entry(format!("{}/{}", s.1.workload, s.1.asset))
+            .or_default()
+            .push(s);
     }
     let mut out = Vec::new();
     for (g, mut list) in groups {
         list.sort_by(|a, b| b.1.time.cmp(&a.1.time)); // newest first
         type Key = fn(&DateTime<Utc>) -> i64;
         let rules: [(&str, u32, Key); 5] = [
-            ("hourly", policy.hourly, |t| i64::from(t.year()) * 1_000_000 + i64::from(t.ordinal()) * 100 + i64::from(t.hour())),
-            ("daily", policy.daily, |t| i64::from(t.year()) * 1000 + i64::from(t.ordinal())),
-            ("weekly", policy.weekly, |t| i64::from(t.iso_week().year()) * 100 + i64::from(t.iso_week().week())),
-            ("monthly", policy.monthly, |t| i64::from(t.year()) * 100 + i64::from(t.month())),
+            ("hourly", policy.hourly, |t| {
+                i64::from(t.year()) * 1_000_000 + i64::from(t.ordinal()) * 100 + i64::from(t.hour())
+            }),
+            ("daily", policy.daily, |t| {
+                i64::from(t.year()) * 1000 + i64::from(t.ordinal())
+            }),
+            ("weekly", policy.weekly, |t| {
+                i64::from(t.iso_week().year()) * 100 + i64::from(t.iso_week().week())
+            }),
+            ("monthly", policy.monthly, |t| {
+                i64::from(t.year()) * 100 + i64::from(t.month())
+            }),
             ("yearly", policy.yearly, |t| i64::from(t.year())),
         ];
         let mut left: Vec<u32> = rules.iter().map(|r| r.1).collect();
@@ -79,9 +91,10 @@ pub fn apply(snaps: &[(Id, Snapshot)], policy: &KeepPolicy, now: DateTime<Utc>) 
                 reasons.push("last".to_string());
             }
             if let Some(w) = policy.within
-                && now.signed_duration_since(s.time) <= w {
-                    reasons.push("within".to_string());
-                }
+                && now.signed_duration_since(s.time) <= w
+            {
+                reasons.push("within".to_string());
+            }
             for (k, (name, _, key)) in rules.iter().enumerate() {
                 let bucket = key(&s.time);
                 if left[k] > 0 && seen[k].insert(bucket) {
@@ -89,7 +102,13 @@ pub fn apply(snaps: &[(Id, Snapshot)], policy: &KeepPolicy, now: DateTime<Utc>) 
                     reasons.push((*name).to_string());
                 }
             }
-            out.push(Decision { id: id.to_hex(), group: g.clone(), time: s.time, keep: !reasons.is_empty(), reasons });
+            out.push(Decision {
+                id: id.to_hex(),
+                group: g.clone(),
+                time: s.time,
+                keep: !reasons.is_empty(),
+                reasons,
+            });
         }
     }
     out

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::{Sender, bounded};
 use rayon::prelude::*;
 
 use crate::backend::{Backend, FileKind};
@@ -20,7 +20,7 @@ use crate::crypto::Keys;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::index::{self, ChunkIndex, Location};
-use crate::pack::{seal_chunk, PackBuilder, PackEntry, SealedChunk};
+use crate::pack::{PackBuilder, PackEntry, SealedChunk, seal_chunk};
 use crate::repository::Repository;
 
 /// Packs per index file.
@@ -57,7 +57,12 @@ pub struct ChunkWriter<'a> {
     stats: WriteStats,
 }
 
-fn store_thread(backend: Arc<dyn Backend>, keys_master: Arc<Keys>, rx: crossbeam_channel::Receiver<PackJob>, spare: Sender<Vec<u8>>) -> Result<Vec<String>> {
+fn store_thread(
+    backend: Arc<dyn Backend>,
+    keys_master: Arc<Keys>,
+    rx: crossbeam_channel::Receiver<PackJob>,
+    spare: Sender<Vec<u8>>,
+) -> Result<Vec<String>> {
     let mut pending: Vec<(Id, Location)> = Vec::new();
     let mut packs_pending = 0;
     let mut written = Vec::new();
@@ -66,7 +71,11 @@ fn store_thread(backend: Arc<dyn Backend>, keys_master: Arc<Keys>, rx: crossbeam
             return Ok(());
         }
         let name = Id::random().to_hex();
-        backend.create(FileKind::Index, &name, &index::encode(&keys_master, pending))?;
+        backend.create(
+            FileKind::Index,
+            &name,
+            &index::encode(&keys_master, pending),
+        )?;
         pending.clear();
         written.push(name);
         Ok(())
@@ -74,7 +83,18 @@ fn store_thread(backend: Arc<dyn Backend>, keys_master: Arc<Keys>, rx: crossbeam
     for (pack_id, bytes, entries) in rx {
         backend.create(FileKind::Pack, &pack_id.to_hex(), &bytes)?;
         let _ = spare.try_send(bytes); // hand the buffer back for the next pack
-        pending.extend(entries.into_iter().map(|e| (e.id, Location { pack: pack_id, offset: e.offset, length: e.length, raw_len: e.raw_len, flags: e.flags })));
+        pending.extend(entries.into_iter().map(|e| {
+            (
+                e.id,
+                Location {
+                    pack: pack_id,
+                    offset: e.offset,
+                    length: e.length,
+                    raw_len: e.raw_len,
+                    flags: e.flags,
+                },
+            )
+        }));
         packs_pending += 1;
         if packs_pending >= PACKS_PER_INDEX {
             flush(&mut pending, &mut written)?;
@@ -131,7 +151,10 @@ impl<'a> ChunkWriter<'a> {
             return Ok(());
         }
         let buf = self.spare.try_recv().unwrap_or_default();
-        let full = std::mem::replace(&mut self.pack, PackBuilder::with_buffer(buf, self.pack_target));
+        let full = std::mem::replace(
+            &mut self.pack,
+            PackBuilder::with_buffer(buf, self.pack_target),
+        );
         let (bytes, entries) = full.finish(self.keys);
         self.stats.stored_bytes += bytes.len() as u64;
         self.stats.packs += 1;
@@ -173,14 +196,15 @@ impl<'a> ChunkWriter<'a> {
                 Extent::Zero(n) => self.stats.zero_bytes += n,
                 Extent::Data(id, len) => {
                     if let Some(s) = sealed
-                        && self.session.insert(id) {
-                            self.stats.new_chunks += 1;
-                            self.stats.new_bytes += u64::from(len);
-                            self.pack.add(s);
-                            if self.pack.len() >= self.pack_target {
-                                self.flush_pack()?;
-                            }
+                        && self.session.insert(id)
+                    {
+                        self.stats.new_chunks += 1;
+                        self.stats.new_bytes += u64::from(len);
+                        self.pack.add(s);
+                        if self.pack.len() >= self.pack_target {
+                            self.flush_pack()?;
                         }
+                    }
                 }
             }
             out.push(ext);

@@ -34,13 +34,22 @@ pub enum DiskError {
 
 impl DiskError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.display().to_string(), source }
+        Self::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
     pub(crate) fn malformed(path: &Path, what: impl Into<String>) -> Self {
-        Self::Malformed { path: path.display().to_string(), what: what.into() }
+        Self::Malformed {
+            path: path.display().to_string(),
+            what: what.into(),
+        }
     }
     pub(crate) fn unsupported(path: &Path, what: impl Into<String>) -> Self {
-        Self::Unsupported { path: path.display().to_string(), what: what.into() }
+        Self::Unsupported {
+            path: path.display().to_string(),
+            what: what.into(),
+        }
     }
 }
 

@@ -5,14 +5,19 @@
 //! blocks and feeds the disk chunker by *virtual* offset: the same guest data
 //! deduplicates whatever the container layout.
 //!
-//! Formats: raw, VHDX (fixed and dynamic; see [`vhdx`]) and VHD (fixed and dynamic; see
-//! [`vhd`]). Differencing chains and qcow2 are not implemented yet and are refused with a
-//! clear error.
+//! Formats: raw, VHDX (fixed, dynamic and differencing, with log replay; see [`vhdx`]) and
+//! VHD (fixed, dynamic and differencing; see [`vhd`]). Differencing disks are read with
+//! their parents as one merged disk ([`chain`]). qcow2 is not implemented yet and is
+//! refused with a clear error.
 
 mod blockmap;
+pub mod chain;
 mod error;
 pub mod vhd;
+/// Writing VHD (dynamic, differencing).
+pub mod vhd_write;
 pub mod vhdx;
+mod vhdx_log;
 pub mod vhdx_write;
 
 use std::fs::File;
@@ -82,7 +87,11 @@ impl RawImage {
     pub fn open(path: &Path) -> Result<Self> {
         let file = File::open(path).map_err(|e| DiskError::io(path, e))?;
         let size = file.metadata().map_err(|e| DiskError::io(path, e))?.len();
-        Ok(Self { file, size, path: path.to_path_buf() })
+        Ok(Self {
+            file,
+            size,
+            path: path.to_path_buf(),
+        })
     }
 }
 
@@ -94,7 +103,10 @@ impl DiskImage for RawImage {
         self.size
     }
     fn extents(&self) -> Vec<Extent> {
-        vec![Extent::Data { offset: 0, len: self.size }]
+        vec![Extent::Data {
+            offset: 0,
+            len: self.size,
+        }]
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
         read_exact_at(&self.file, buf, offset).map_err(|e| DiskError::io(&self.path, e))
@@ -137,10 +149,30 @@ pub fn open(path: &Path, format: Format) -> Result<Box<dyn DiskImage>> {
         Format::Auto => detect(path)?,
         f => f,
     };
-    Ok(match fmt {
+    if fmt == Format::Raw {
+        return Ok(Box::new(RawImage::open(path)?));
+    }
+    let image: Box<dyn chain::Layer> = match fmt {
+        Format::Vhdx => Box::new(vhdx::Vhdx::open(path)?),
+        _ => Box::new(vhd::Vhd::open(path)?),
+    };
+    if image.parent().is_some() {
+        return Ok(Box::new(chain::Chain::build(image, path)?));
+    }
+    Ok(image)
+}
+
+/// Open a VHDX or VHD as one layer of a chain (parents are never raw).
+pub(crate) fn open_layer(path: &Path) -> Result<Box<dyn chain::Layer>> {
+    Ok(match detect(path)? {
         Format::Vhdx => Box::new(vhdx::Vhdx::open(path)?),
         Format::Vhd => Box::new(vhd::Vhd::open(path)?),
-        _ => Box::new(RawImage::open(path)?),
+        _ => {
+            return Err(DiskError::malformed(
+                path,
+                "a differencing disk's parent must be a VHDX or VHD",
+            ));
+        }
     })
 }
 
@@ -155,7 +187,10 @@ fn detect(path: &Path) -> Result<Format> {
         return Ok(Format::Vhdx);
     }
     if &sig[..4] == b"QFI\xfb" {
-        return Err(DiskError::unsupported(path, "qcow2 images are not read by this build yet; convert with `qemu-img convert -O raw` or back it up with --file"));
+        return Err(DiskError::unsupported(
+            path,
+            "qcow2 images are not read by this build yet; convert with `qemu-img convert -O raw` or back it up with --file",
+        ));
     }
     if len >= 512 {
         let mut footer = [0u8; 8];
@@ -177,7 +212,11 @@ pub struct ExtentReader<'a> {
 impl<'a> ExtentReader<'a> {
     /// Read `len` bytes of `image` from virtual offset `offset`.
     pub fn new(image: &'a mut dyn DiskImage, offset: u64, len: u64) -> Self {
-        Self { image, pos: offset, end: offset + len }
+        Self {
+            image,
+            pos: offset,
+            end: offset + len,
+        }
     }
 }
 
@@ -187,7 +226,9 @@ impl std::io::Read for ExtentReader<'_> {
         if n == 0 {
             return Ok(0);
         }
-        self.image.read_at(self.pos, &mut out[..n]).map_err(std::io::Error::other)?;
+        self.image
+            .read_at(self.pos, &mut out[..n])
+            .map_err(std::io::Error::other)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -206,14 +247,21 @@ impl VirtualReader {
     /// A reader from virtual offset 0 to the end.
     pub fn new(image: Box<dyn DiskImage>) -> Self {
         let extents = image.extents();
-        Self { image, extents, idx: 0, pos_in: 0 }
+        Self {
+            image,
+            extents,
+            idx: 0,
+            pos_in: 0,
+        }
     }
 }
 
 impl std::io::Read for VirtualReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         loop {
-            let Some(e) = self.extents.get(self.idx).copied() else { return Ok(0) };
+            let Some(e) = self.extents.get(self.idx).copied() else {
+                return Ok(0);
+            };
             let (offset, len, data) = match e {
                 Extent::Data { offset, len } => (offset, len, true),
                 Extent::Zero { offset, len } => (offset, len, false),
@@ -225,7 +273,9 @@ impl std::io::Read for VirtualReader {
             }
             let n = out.len().min((len - self.pos_in) as usize);
             if data {
-                self.image.read_at(offset + self.pos_in, &mut out[..n]).map_err(std::io::Error::other)?;
+                self.image
+                    .read_at(offset + self.pos_in, &mut out[..n])
+                    .map_err(std::io::Error::other)?;
             } else {
                 out[..n].fill(0);
             }

@@ -4,12 +4,15 @@
 //! disks); dynamic disks add a 1024-byte "cxsparse" header and a block allocation table of
 //! big-endian sector offsets, each block being a sector bitmap followed by the data.
 //! Footer and header checksums are verified; every offset is checked against the file.
-//! Differencing VHDs are refused with a clear error (not implemented yet).
+//! Differencing VHDs keep their sector bitmaps (bit 7 of each byte is the first sector)
+//! and parent locators (`W2ru` relative, `W2ku` absolute, `MacX` URL); [`crate::chain`]
+//! reads them with their parents.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::blockmap::{BlockMap, read_bounded};
+use crate::blockmap::{Bitmaps, BlockMap, Slot, read_bounded};
+use crate::chain::{Layer, ParentRef};
 use crate::vhdx::Source;
 use crate::{DiskError, DiskImage, Extent, Result};
 
@@ -24,7 +27,11 @@ fn be64(b: &[u8], i: usize) -> u64 {
 
 /// One's complement of the byte sum, with the checksum field (4 bytes at `at`) as zero.
 fn checksum(b: &[u8], at: usize) -> u32 {
-    let sum: u32 = b.iter().enumerate().filter(|(i, _)| !(at..at + 4).contains(i)).fold(0u32, |s, (_, &x)| s.wrapping_add(u32::from(x)));
+    let sum: u32 = b
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !(at..at + 4).contains(i))
+        .fold(0u32, |s, (_, &x)| s.wrapping_add(u32::from(x)));
     !sum
 }
 
@@ -37,16 +44,18 @@ pub struct Vhd<S: Source = File> {
     src: S,
     path: PathBuf,
     size: u64,
-    /// Dynamic disks: where each block's data is (`None` for fixed disks).
-    map: Option<BlockMap>,
+    /// Where each block's data is (a fixed disk is one block at offset 0).
+    map: BlockMap,
+    unique_id: [u8; 16],
+    timestamp: u32,
+    parent: Option<ParentRef>,
 }
 
 impl Vhd<File> {
     /// Open and validate a VHD file.
     ///
     /// # Errors
-    /// [`DiskError::Malformed`] for a damaged or hostile file; [`DiskError::Unsupported`]
-    /// for a differencing disk.
+    /// [`DiskError::Malformed`] for a damaged or hostile file.
     pub fn open(path: &Path) -> Result<Self> {
         let f = File::open(path).map_err(|e| DiskError::io(path, e))?;
         Self::from_source(f, path)
@@ -63,43 +72,72 @@ impl<S: Source> Vhd<S> {
         let len = src.len();
         let read = |off: u64, n: u64| read_bounded(&src, path, off, n);
         if len < 512 {
-            return Err(bad(format!("truncated: {len} bytes, smaller than a VHD footer")));
+            return Err(bad(format!(
+                "truncated: {len} bytes, smaller than a VHD footer"
+            )));
         }
         let footer = read(len - 512, 512)?;
         if &footer[..8] != b"conectix" {
-            return Err(bad("not a VHD file (the footer cookie `conectix` is missing)".into()));
+            return Err(bad(
+                "not a VHD file (the footer cookie `conectix` is missing)".into(),
+            ));
         }
         if be32(&footer, 64) != checksum(&footer, 64) {
-            return Err(bad("the VHD footer checksum is wrong (damaged footer)".into()));
+            return Err(bad(
+                "the VHD footer checksum is wrong (damaged footer)".into()
+            ));
         }
         let current_size = be64(&footer, 48);
         // Virtual PC and qemu's own images size the disk by CHS geometry; Hyper-V and
         // others by current_size. For images qemu-img creates both agree.
-        let chs = u64::from(be32(&footer, 56) >> 16) * u64::from(footer[58]) * u64::from(footer[59]) * 512;
+        let chs = u64::from(be32(&footer, 56) >> 16)
+            * u64::from(footer[58])
+            * u64::from(footer[59])
+            * 512;
         let size = match &footer[28..32] {
             b"vpc " | b"qemu" if chs != 0 && chs <= current_size => chs,
             _ => current_size,
         };
         if size == 0 || size > 2040 << 30 || size % 512 != 0 {
-            return Err(bad(format!("virtual size {size} is invalid (a VHD holds at most 2040 GiB, in whole sectors)")));
+            return Err(bad(format!(
+                "virtual size {size} is invalid (a VHD holds at most 2040 GiB, in whole sectors)"
+            )));
         }
         let disk_type = be32(&footer, 60);
+        let mut unique_id = [0u8; 16];
+        unique_id.copy_from_slice(&footer[68..84]);
+        let timestamp = be32(&footer, 24);
         match disk_type {
             FIXED => {
                 if len - 512 < size {
-                    return Err(bad(format!("truncated: a fixed VHD of {size} bytes needs {} bytes before its footer, the file has {}", size, len - 512)));
+                    return Err(bad(format!(
+                        "truncated: a fixed VHD of {size} bytes needs {} bytes before its footer, the file has {}",
+                        size,
+                        len - 512
+                    )));
                 }
-                Ok(Self { src, path: path.to_path_buf(), size, map: None })
+                let map = BlockMap::new(path, size, size, vec![Slot::Full(0)], None)?;
+                Ok(Self {
+                    src,
+                    path: path.to_path_buf(),
+                    size,
+                    map,
+                    unique_id,
+                    timestamp,
+                    parent: None,
+                })
             }
-            DIFFERENCING => Err(DiskError::unsupported(path, "differencing VHD chains are not read by this build yet: merge the chain first (Hyper-V Edit Disk, or `qemu-img convert`)")),
-            DYNAMIC => {
+            DYNAMIC | DIFFERENCING => {
+                let differencing = disk_type == DIFFERENCING;
                 let hdr_off = be64(&footer, 16);
                 let h = read(hdr_off, 1024)?;
                 if &h[..8] != b"cxsparse" {
                     return Err(bad("dynamic header cookie `cxsparse` is missing".into()));
                 }
                 if be32(&h, 36) != checksum(&h, 36) {
-                    return Err(bad("the dynamic header checksum is wrong (damaged header)".into()));
+                    return Err(bad(
+                        "the dynamic header checksum is wrong (damaged header)".into()
+                    ));
                 }
                 let bat_off = be64(&h, 16);
                 let entries = u64::from(be32(&h, 28));
@@ -109,7 +147,9 @@ impl<S: Source> Vhd<S> {
                 }
                 let needed = size.div_ceil(block);
                 if entries < needed {
-                    return Err(bad(format!("the BAT has {entries} entries, {needed} are needed for the virtual size")));
+                    return Err(bad(format!(
+                        "the BAT has {entries} entries, {needed} are needed for the virtual size"
+                    )));
                 }
                 let bat = read(bat_off, needed * 4)?;
                 let bitmap = (block / 512).div_ceil(8).div_ceil(512) * 512;
@@ -117,23 +157,60 @@ impl<S: Source> Vhd<S> {
                 for i in 0..needed {
                     let e = be32(&bat, (i * 4) as usize);
                     if e == u32::MAX {
-                        blocks.push(None);
+                        blocks.push(Slot::Absent);
                         continue;
                     }
                     let data = u64::from(e) * 512 + bitmap;
                     let want = block.min(size - i * block);
-                    if data.checked_add(want).is_none_or(|end| end > len - 512) {
-                        return Err(bad(format!("BAT entry for block {i} points outside the file")));
+                    if data.checked_add(want).is_none_or(|end| end > len - 512)
+                        || u64::from(e) * 512 < 512
+                    {
+                        return Err(bad(format!(
+                            "BAT entry for block {i} points outside the file"
+                        )));
                     }
-                    blocks.push(Some(data));
+                    // dynamic disks: allocated blocks are read whole; differencing disks
+                    // take the sectors whose bitmap bit is clear from the parent
+                    blocks.push(if differencing {
+                        Slot::Partial {
+                            data,
+                            bitmap: u64::from(e) * 512,
+                        }
+                    } else {
+                        Slot::Full(data)
+                    });
                 }
-                // dynamic disks: allocated blocks are read whole (their sector bitmap only
-                // matters for differencing disks); unallocated blocks read as zeros
-                let map = BlockMap::new(path, block, size, blocks)?;
-                Ok(Self { src, path: path.to_path_buf(), size, map: Some(map) })
+                let bitmaps = differencing.then_some(Bitmaps {
+                    sector: 512,
+                    msb_first: true,
+                });
+                let map = BlockMap::new(path, block, size, blocks, bitmaps)?;
+                let parent = if differencing {
+                    Some(parent_locators(&src, path, &h)?)
+                } else {
+                    None
+                };
+                Ok(Self {
+                    src,
+                    path: path.to_path_buf(),
+                    size,
+                    map,
+                    unique_id,
+                    timestamp,
+                    parent,
+                })
             }
-            t => Err(bad(format!("disk type {t} is invalid (2 fixed, 3 dynamic, 4 differencing)"))),
+            t => Err(bad(format!(
+                "disk type {t} is invalid (2 fixed, 3 dynamic, 4 differencing)"
+            ))),
         }
+    }
+}
+
+impl<S: Source> Vhd<S> {
+    /// The footer's unique id (what a child's parent id names) and time stamp.
+    pub fn identity_and_timestamp(&self) -> ([u8; 16], u32) {
+        (self.unique_id, self.timestamp)
     }
 }
 
@@ -147,21 +224,82 @@ impl<S: Source> DiskImage for Vhd<S> {
     }
 
     fn extents(&self) -> Vec<Extent> {
-        match &self.map {
-            Some(m) => m.extents(),
-            None => vec![Extent::Data { offset: 0, len: self.size }],
-        }
+        self.map.extents()
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        match &self.map {
-            Some(m) => m.read_at(&self.src, &self.path, offset, buf),
-            None => {
-                if offset.checked_add(buf.len() as u64).is_none_or(|end| end > self.size) {
-                    return Err(DiskError::malformed(&self.path, format!("read past the end of the virtual disk (offset {offset})")));
-                }
-                self.src.read_at(buf, offset).map_err(|e| DiskError::io(&self.path, e))
-            }
+        self.map.read_at(&self.src, &self.path, offset, buf)
+    }
+}
+
+impl<S: Source + 'static> Layer for Vhd<S> {
+    fn parts(&mut self) -> (&mut BlockMap, &dyn Source, &Path) {
+        (&mut self.map, &self.src, &self.path)
+    }
+    fn map_ref(&self) -> &BlockMap {
+        &self.map
+    }
+    fn identity(&self) -> [u8; 16] {
+        self.unique_id
+    }
+    fn parent(&self) -> Option<&ParentRef> {
+        self.parent.as_ref()
+    }
+}
+
+/// The parent of a differencing VHD: unique id from the dynamic header `h`, paths from
+/// its locator entries (relative first).
+fn parent_locators<S: Source>(src: &S, path: &Path, h: &[u8]) -> Result<ParentRef> {
+    let mut linkage = [0u8; 16];
+    linkage.copy_from_slice(&h[40..56]);
+    let mut rel = Vec::new();
+    let mut abs = Vec::new();
+    for i in 0..8 {
+        let e = &h[576 + i * 24..600 + i * 24];
+        let (code, len, off) = (&e[..4], be32(e, 8) as u64, be64(e, 16));
+        if code == [0u8; 4] || len == 0 {
+            continue;
+        }
+        if len > 64 * 1024 {
+            return Err(DiskError::malformed(
+                path,
+                format!("parent locator {i} claims {len} bytes"),
+            ));
+        }
+        let data = read_bounded(src, path, off, len)?;
+        let utf16 = || {
+            let units: Vec<u16> = data
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .collect();
+            String::from_utf16(&units).map_err(|_| {
+                DiskError::malformed(path, format!("parent locator {i} is not UTF-16"))
+            })
+        };
+        match code {
+            b"W2ru" => rel.push(utf16()?),
+            b"W2ku" => abs.push(utf16()?),
+            b"MacX" => abs.push(
+                String::from_utf8_lossy(&data)
+                    .trim_start_matches("file://")
+                    .to_string(),
+            ),
+            _ => {}
         }
     }
+    let paths: Vec<String> = rel
+        .into_iter()
+        .chain(abs)
+        .map(|p| p.trim_end_matches('\0').to_string())
+        .collect();
+    if paths.is_empty() {
+        return Err(DiskError::malformed(
+            path,
+            "a differencing VHD without a usable parent locator (W2ru, W2ku or MacX)",
+        ));
+    }
+    Ok(ParentRef {
+        paths,
+        linkage: vec![linkage],
+    })
 }

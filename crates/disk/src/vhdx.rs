@@ -3,13 +3,17 @@
 //! block allocation table (BAT).
 //!
 //! Every structure is validated before use; a damaged or hostile file gives an error
-//! naming the problem, never a panic or a wrong read. Not implemented yet, and refused
-//! with a clear error: log replay (a disk not closed cleanly), differencing disks (AVHDX).
+//! naming the problem, never a panic or a wrong read. A disk that was not closed cleanly
+//! (non-empty log) has its log replayed in memory (see [`crate::vhdx_log`]); the file is
+//! never written. Differencing disks (AVHDX) expose their sector bitmaps and parent
+//! locator; [`crate::chain`] reads them together with their parents.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::blockmap::{BlockMap, read_bounded};
+use crate::blockmap::{Bitmaps, BlockMap, Slot, read_bounded};
+use crate::chain::{Layer, ParentRef};
+use crate::vhdx_log::Replayed;
 use crate::{DiskError, DiskImage, Extent, Result};
 
 const KIB: u64 = 1024;
@@ -40,14 +44,28 @@ impl Source for File {
     }
 }
 
+impl<T: Source + ?Sized> Source for Box<T> {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        (**self).read_at(buf, offset)
+    }
+}
+
 impl Source for Vec<u8> {
     fn len(&self) -> u64 {
         self.as_slice().len() as u64
     }
     fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        let start = usize::try_from(offset).map_err(|_| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
-        let end = start.checked_add(buf.len()).ok_or(std::io::ErrorKind::UnexpectedEof)?;
-        let src = self.get(start..end).ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        let start = usize::try_from(offset)
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+        let end = start
+            .checked_add(buf.len())
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        let src = self
+            .get(start..end)
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
         buf.copy_from_slice(src);
         Ok(())
     }
@@ -58,7 +76,10 @@ const fn guid(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> [u8; 16] {
     let a = d1.to_le_bytes();
     let b = d2.to_le_bytes();
     let c = d3.to_le_bytes();
-    [a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4], d4[5], d4[6], d4[7]]
+    [
+        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4], d4[5],
+        d4[6], d4[7],
+    ]
 }
 
 use guids::*;
@@ -66,14 +87,61 @@ use guids::*;
 /// GUIDs of regions and metadata items (shared with the writer).
 pub(crate) mod guids {
     use super::guid;
-    pub(crate) const BAT_REGION: [u8; 16] = guid(0x2DC2_7766, 0xF623, 0x4200, [0x9D, 0x64, 0x11, 0x5E, 0x9B, 0xFD, 0x4A, 0x08]);
-    pub(crate) const METADATA_REGION: [u8; 16] = guid(0x8B7C_A206, 0x4790, 0x4B9A, [0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E]);
-    pub(crate) const FILE_PARAMETERS: [u8; 16] = guid(0xCAA1_6737, 0xFA36, 0x4D43, [0xB3, 0xB6, 0x33, 0xF0, 0xAA, 0x44, 0xE7, 0x6B]);
-    pub(crate) const VIRTUAL_DISK_SIZE: [u8; 16] = guid(0x2FA5_4224, 0xCD1B, 0x4876, [0xB2, 0x11, 0x5D, 0xBE, 0xD8, 0x3B, 0xF4, 0xB8]);
-    pub(crate) const VIRTUAL_DISK_ID: [u8; 16] = guid(0xBECA_12AB, 0xB2E6, 0x4523, [0x93, 0xEF, 0xC3, 0x09, 0xE0, 0x00, 0xC7, 0x46]);
-    pub(crate) const LOGICAL_SECTOR_SIZE: [u8; 16] = guid(0x8141_BF1D, 0xA96F, 0x4709, [0xBA, 0x47, 0xF2, 0x33, 0xA8, 0xFA, 0xAB, 0x5F]);
-    pub(crate) const PHYSICAL_SECTOR_SIZE: [u8; 16] = guid(0xCDA3_48C7, 0x445D, 0x4471, [0x9C, 0xC9, 0xE9, 0x88, 0x52, 0x51, 0xC5, 0x56]);
-    pub(crate) const PARENT_LOCATOR: [u8; 16] = guid(0xA8D3_5F2D, 0xB30B, 0x454D, [0xAB, 0xF7, 0xD3, 0xD8, 0x48, 0x34, 0xAB, 0x0C]);
+    pub(crate) const BAT_REGION: [u8; 16] = guid(
+        0x2DC2_7766,
+        0xF623,
+        0x4200,
+        [0x9D, 0x64, 0x11, 0x5E, 0x9B, 0xFD, 0x4A, 0x08],
+    );
+    pub(crate) const METADATA_REGION: [u8; 16] = guid(
+        0x8B7C_A206,
+        0x4790,
+        0x4B9A,
+        [0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E],
+    );
+    pub(crate) const FILE_PARAMETERS: [u8; 16] = guid(
+        0xCAA1_6737,
+        0xFA36,
+        0x4D43,
+        [0xB3, 0xB6, 0x33, 0xF0, 0xAA, 0x44, 0xE7, 0x6B],
+    );
+    pub(crate) const VIRTUAL_DISK_SIZE: [u8; 16] = guid(
+        0x2FA5_4224,
+        0xCD1B,
+        0x4876,
+        [0xB2, 0x11, 0x5D, 0xBE, 0xD8, 0x3B, 0xF4, 0xB8],
+    );
+    pub(crate) const VIRTUAL_DISK_ID: [u8; 16] = guid(
+        0xBECA_12AB,
+        0xB2E6,
+        0x4523,
+        [0x93, 0xEF, 0xC3, 0x09, 0xE0, 0x00, 0xC7, 0x46],
+    );
+    pub(crate) const LOGICAL_SECTOR_SIZE: [u8; 16] = guid(
+        0x8141_BF1D,
+        0xA96F,
+        0x4709,
+        [0xBA, 0x47, 0xF2, 0x33, 0xA8, 0xFA, 0xAB, 0x5F],
+    );
+    pub(crate) const PHYSICAL_SECTOR_SIZE: [u8; 16] = guid(
+        0xCDA3_48C7,
+        0x445D,
+        0x4471,
+        [0x9C, 0xC9, 0xE9, 0x88, 0x52, 0x51, 0xC5, 0x56],
+    );
+    pub(crate) const PARENT_LOCATOR: [u8; 16] = guid(
+        0xA8D3_5F2D,
+        0xB30B,
+        0x454D,
+        [0xAB, 0xF7, 0xD3, 0xD8, 0x48, 0x34, 0xAB, 0x0C],
+    );
+    /// Locator type of a VHDX parent locator.
+    pub(crate) const PARENT_LOCATOR_TYPE: [u8; 16] = guid(
+        0xB04A_EFB7,
+        0xD19E,
+        0x4A81,
+        [0xB7, 0x89, 0x25, 0xB8, 0xE9, 0x44, 0x59, 0x13],
+    );
 }
 
 /// Payload block states (BAT entry bits 0-2).
@@ -83,21 +151,23 @@ const ZERO: u64 = 2;
 const UNMAPPED: u64 = 3;
 const FULLY_PRESENT: u64 = 6;
 const PARTIALLY_PRESENT: u64 = 7;
+/// Sector bitmap block state: present.
+const SB_BLOCK_PRESENT: u64 = 6;
 
-fn le16(b: &[u8], i: usize) -> u16 {
+pub(crate) fn le16(b: &[u8], i: usize) -> u16 {
     u16::from_le_bytes([b[i], b[i + 1]])
 }
-fn le32(b: &[u8], i: usize) -> u32 {
+pub(crate) fn le32(b: &[u8], i: usize) -> u32 {
     u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
 }
-fn le64(b: &[u8], i: usize) -> u64 {
+pub(crate) fn le64(b: &[u8], i: usize) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[i..i + 8]);
     u64::from_le_bytes(a)
 }
 
 /// CRC-32C of `data` with the 4-byte checksum field at `at` taken as zero.
-fn crc_with_hole(data: &[u8], at: usize) -> u32 {
+pub(crate) fn crc_with_hole(data: &[u8], at: usize) -> u32 {
     let c = crc32c::crc32c(&data[..at]);
     let c = crc32c::crc32c_append(c, &[0u8; 4]);
     crc32c::crc32c_append(c, &data[at + 4..])
@@ -118,22 +188,29 @@ pub struct VhdxInfo {
     pub header_sequence: u64,
     /// Payload blocks stored in the file.
     pub allocated_blocks: u64,
+    /// A differencing disk (AVHDX).
+    pub differencing: bool,
+    /// Log entries replayed in memory when opening (0: the disk was closed cleanly).
+    pub replayed_log_entries: usize,
+    /// The header's DataWriteGuid (what a child's `parent_linkage` names).
+    pub data_write_guid: [u8; 16],
 }
 
 /// An open VHDX.
 pub struct Vhdx<S: Source = File> {
-    src: S,
+    src: Replayed<S>,
     path: PathBuf,
     info: VhdxInfo,
     map: BlockMap,
+    parent: Option<ParentRef>,
 }
 
 impl Vhdx<File> {
     /// Open and validate a VHDX file.
     ///
     /// # Errors
-    /// [`DiskError::Malformed`] for a damaged or hostile file, [`DiskError::Unsupported`]
-    /// for a non-empty log or a differencing disk.
+    /// [`DiskError::Malformed`] for a damaged or hostile file (including a log that
+    /// cannot be replayed), [`DiskError::Unsupported`] for features this build lacks.
     pub fn open(path: &Path) -> Result<Self> {
         let f = File::open(path).map_err(|e| DiskError::io(path, e))?;
         Self::from_source(f, path)
@@ -150,11 +227,15 @@ impl<S: Source> Vhdx<S> {
         let len = src.len();
         let read = |off: u64, n: u64| read_bounded(&src, path, off, n);
         if len < HEADER_SECTION {
-            return Err(bad(format!("truncated: {len} bytes, smaller than the 1 MiB VHDX header section")));
+            return Err(bad(format!(
+                "truncated: {len} bytes, smaller than the 1 MiB VHDX header section"
+            )));
         }
         let head = read(0, HEADER_SECTION)?;
         if &head[..8] != b"vhdxfile" {
-            return Err(bad("not a VHDX file (the file identifier signature `vhdxfile` is missing)".into()));
+            return Err(bad(
+                "not a VHDX file (the file identifier signature `vhdxfile` is missing)".into(),
+            ));
         }
 
         // headers: the valid one with the highest sequence number wins
@@ -169,19 +250,28 @@ impl<S: Source> Vhdx<S> {
             }
         }
         let Some((header_sequence, h)) = best else {
-            return Err(bad("both VHDX headers are damaged (bad signature or CRC-32C)".into()));
+            return Err(bad(
+                "both VHDX headers are damaged (bad signature or CRC-32C)".into(),
+            ));
         };
         let version = le16(h, 66);
         if version != 1 {
-            return Err(DiskError::unsupported(path, format!("VHDX header version {version} is not supported (only version 1)")));
-        }
-        if h[48..64].iter().any(|&b| b != 0) {
             return Err(DiskError::unsupported(
                 path,
-                "the VHDX log is not empty (the disk was not closed cleanly) and log replay is not implemented yet: attach and detach the disk in Hyper-V, or run `qemu-img check -r all` on a copy, then back it up",
+                format!("VHDX header version {version} is not supported (only version 1)"),
             ));
         }
-
+        let mut data_write_guid = [0u8; 16];
+        data_write_guid.copy_from_slice(&h[32..48]);
+        let (log_guid, log_len, log_off) = (&h[48..64], le32(h, 68), le64(h, 72));
+        let src = if log_guid.iter().any(|&b| b != 0) {
+            Replayed::replay(src, path, log_guid, log_off, u64::from(log_len))?
+        } else {
+            Replayed::clean(src)
+        };
+        let len = src.len();
+        let head = read_bounded(&src, path, 0, HEADER_SECTION)?;
+        let read = |off: u64, n: u64| read_bounded(&src, path, off, n);
         // region table (two copies; the first valid one is used)
         let mut regions: Option<Vec<([u8; 16], u64, u32, bool)>> = None;
         for off in [192 * KIB, 256 * KIB] {
@@ -191,7 +281,9 @@ impl<S: Source> Vhdx<S> {
             }
             let count = le32(r, 8) as usize;
             if count > 2047 {
-                return Err(bad(format!("region table claims {count} entries (at most 2047)")));
+                return Err(bad(format!(
+                    "region table claims {count} entries (at most 2047)"
+                )));
             }
             let mut v = Vec::with_capacity(count);
             for i in 0..count {
@@ -203,19 +295,31 @@ impl<S: Source> Vhdx<S> {
             regions = Some(v);
             break;
         }
-        let regions = regions.ok_or_else(|| bad("both region tables are damaged (bad signature or CRC-32C)".into()))?;
+        let regions = regions.ok_or_else(|| {
+            bad("both region tables are damaged (bad signature or CRC-32C)".into())
+        })?;
         let mut bat = None;
         let mut meta = None;
         for (g, off, rlen, required) in &regions {
-            if *off < HEADER_SECTION || off % MIB != 0 || *rlen == 0 || u64::from(*rlen) % MIB != 0 || off.checked_add(u64::from(*rlen)).is_none_or(|e| e > len) {
-                return Err(bad(format!("a region lies outside the file or is misaligned (offset {off}, length {rlen})")));
+            if *off < HEADER_SECTION
+                || off % MIB != 0
+                || *rlen == 0
+                || u64::from(*rlen) % MIB != 0
+                || off.checked_add(u64::from(*rlen)).is_none_or(|e| e > len)
+            {
+                return Err(bad(format!(
+                    "a region lies outside the file or is misaligned (offset {off}, length {rlen})"
+                )));
             }
             if *g == BAT_REGION {
                 bat = Some((*off, u64::from(*rlen)));
             } else if *g == METADATA_REGION {
                 meta = Some((*off, u64::from(*rlen)));
             } else if *required {
-                return Err(DiskError::unsupported(path, "the VHDX has a required region this build does not know"));
+                return Err(DiskError::unsupported(
+                    path,
+                    "the VHDX has a required region this build does not know",
+                ));
             }
         }
         let (bat_off, bat_len) = bat.ok_or_else(|| bad("no BAT region".into()))?;
@@ -238,8 +342,14 @@ impl<S: Source> Vhdx<S> {
                 let e = &m[32 + i * 32..64 + i * 32];
                 if &e[..16] == id {
                     let (o, l) = (le32(e, 16) as usize, le32(e, 20) as usize);
-                    if o < 64 * KIB as usize || l < want || o.checked_add(l).is_none_or(|end| end > m.len()) {
-                        return Err(DiskError::malformed(path, "a metadata item lies outside the metadata region"));
+                    if o < 64 * KIB as usize
+                        || l < want
+                        || o.checked_add(l).is_none_or(|end| end > m.len())
+                    {
+                        return Err(DiskError::malformed(
+                            path,
+                            "a metadata item lies outside the metadata region",
+                        ));
                     }
                     return Ok(Some(&m[o..o + l]));
                 }
@@ -248,65 +358,169 @@ impl<S: Source> Vhdx<S> {
         };
         for i in 0..count {
             let e = &m[32 + i * 32..64 + i * 32];
-            let known = [FILE_PARAMETERS, VIRTUAL_DISK_SIZE, VIRTUAL_DISK_ID, LOGICAL_SECTOR_SIZE, PHYSICAL_SECTOR_SIZE, PARENT_LOCATOR];
+            let known = [
+                FILE_PARAMETERS,
+                VIRTUAL_DISK_SIZE,
+                VIRTUAL_DISK_ID,
+                LOGICAL_SECTOR_SIZE,
+                PHYSICAL_SECTOR_SIZE,
+                PARENT_LOCATOR,
+            ];
             if le32(e, 24) & 4 != 0 && !known.iter().any(|k| &e[..16] == k) {
-                return Err(DiskError::unsupported(path, "the VHDX has a required metadata item this build does not know"));
+                return Err(DiskError::unsupported(
+                    path,
+                    "the VHDX has a required metadata item this build does not know",
+                ));
             }
         }
         let fp = item(&FILE_PARAMETERS, 8)?.ok_or_else(|| bad("no file parameters".into()))?;
         let block_size = le32(fp, 0);
-        if le32(fp, 4) & 2 != 0 {
-            return Err(DiskError::unsupported(path, "differencing VHDX (AVHDX) is not read by this build yet: merge the chain (Hyper-V Edit Disk, or `qemu-img convert`) first"));
-        }
+        let differencing = le32(fp, 4) & 2 != 0;
+        let parent = if differencing {
+            let loc = item(&PARENT_LOCATOR, 20)?
+                .ok_or_else(|| bad("a differencing VHDX without a parent locator".into()))?;
+            Some(parent_locator(path, loc)?)
+        } else {
+            None
+        };
         if !(MIB..=256 * MIB).contains(&u64::from(block_size)) || !block_size.is_power_of_two() {
-            return Err(bad(format!("block size {block_size} is invalid (1 MiB to 256 MiB, a power of two)")));
+            return Err(bad(format!(
+                "block size {block_size} is invalid (1 MiB to 256 MiB, a power of two)"
+            )));
         }
-        let virtual_size = le64(item(&VIRTUAL_DISK_SIZE, 8)?.ok_or_else(|| bad("no virtual disk size".into()))?, 0);
-        let logical_sector_size = le32(item(&LOGICAL_SECTOR_SIZE, 4)?.ok_or_else(|| bad("no logical sector size".into()))?, 0);
-        let physical_sector_size = le32(item(&PHYSICAL_SECTOR_SIZE, 4)?.ok_or_else(|| bad("no physical sector size".into()))?, 0);
-        if ![512, 4096].contains(&logical_sector_size) || ![512, 4096].contains(&physical_sector_size) {
-            return Err(bad(format!("sector sizes {logical_sector_size}/{physical_sector_size} are invalid (512 or 4096)")));
+        let virtual_size = le64(
+            item(&VIRTUAL_DISK_SIZE, 8)?.ok_or_else(|| bad("no virtual disk size".into()))?,
+            0,
+        );
+        let logical_sector_size = le32(
+            item(&LOGICAL_SECTOR_SIZE, 4)?.ok_or_else(|| bad("no logical sector size".into()))?,
+            0,
+        );
+        let physical_sector_size = le32(
+            item(&PHYSICAL_SECTOR_SIZE, 4)?.ok_or_else(|| bad("no physical sector size".into()))?,
+            0,
+        );
+        if ![512, 4096].contains(&logical_sector_size)
+            || ![512, 4096].contains(&physical_sector_size)
+        {
+            return Err(bad(format!(
+                "sector sizes {logical_sector_size}/{physical_sector_size} are invalid (512 or 4096)"
+            )));
         }
-        if virtual_size == 0 || virtual_size > 64 * 1024 * 1024 * MIB || !virtual_size.is_multiple_of(u64::from(logical_sector_size)) {
+        if virtual_size == 0
+            || virtual_size > 64 * 1024 * 1024 * MIB
+            || !virtual_size.is_multiple_of(u64::from(logical_sector_size))
+        {
             return Err(bad(format!("virtual size {virtual_size} is invalid")));
         }
 
         // BAT: payload entries interleaved with one sector-bitmap entry per chunk
         let chunk_ratio = ((1u64 << 23) * u64::from(logical_sector_size)) / u64::from(block_size);
         let data_blocks = virtual_size.div_ceil(u64::from(block_size));
-        let entries = data_blocks + (data_blocks - 1) / chunk_ratio;
+        // a differencing disk also has the sector bitmap entry of its last chunk
+        let entries = if differencing {
+            data_blocks.div_ceil(chunk_ratio) * (chunk_ratio + 1)
+        } else {
+            data_blocks + (data_blocks - 1) / chunk_ratio
+        };
         if entries * 8 > bat_len {
-            return Err(bad(format!("the BAT region ({bat_len} bytes) is too small for {entries} entries")));
+            return Err(bad(format!(
+                "the BAT region ({bat_len} bytes) is too small for {entries} entries"
+            )));
         }
         let table = read(bat_off, entries * 8)?;
         let mut blocks = Vec::with_capacity(data_blocks as usize);
+        let sector_bitmap_bytes = u64::from(block_size) / u64::from(logical_sector_size) / 8;
+        let check_range = |what: &str, off: u64, need: u64| -> Result<()> {
+            if off < HEADER_SECTION || off.checked_add(need).is_none_or(|end| end > len) {
+                return Err(bad(format!(
+                    "BAT entry for {what} points outside the file (offset {off})"
+                )));
+            }
+            if off < meta_off + meta_len && meta_off < off + need
+                || off < bat_off + bat_len && bat_off < off + need
+            {
+                return Err(bad(format!(
+                    "BAT entry for {what} overlaps the BAT or metadata region"
+                )));
+            }
+            Ok(())
+        };
+        let absent = |s: u64| {
+            if differencing {
+                Slot::Absent
+            } else if s == ZERO {
+                Slot::Zero
+            } else {
+                Slot::Absent
+            }
+        };
         for i in 0..data_blocks {
             let e = le64(&table, ((i + i / chunk_ratio) * 8) as usize);
             let state = e & 7;
             let off = (e >> 20) * MIB;
+            let need = u64::from(block_size).min(virtual_size - i * u64::from(block_size));
             match state {
-                NOT_PRESENT | UNDEFINED | ZERO | UNMAPPED => blocks.push(None),
+                ZERO => blocks.push(Slot::Zero),
+                NOT_PRESENT | UNDEFINED | UNMAPPED => blocks.push(absent(state)),
                 FULLY_PRESENT => {
-                    let need = u64::from(block_size).min(virtual_size - i * u64::from(block_size));
-                    if off < HEADER_SECTION || off.checked_add(need).is_none_or(|end| end > len) {
-                        return Err(bad(format!("BAT entry for block {i} points outside the file (offset {off})")));
+                    check_range(&format!("block {i}"), off, need)?;
+                    blocks.push(Slot::Full(off));
+                }
+                PARTIALLY_PRESENT if differencing => {
+                    check_range(&format!("block {i}"), off, need)?;
+                    let chunk = i / chunk_ratio;
+                    let sb = le64(
+                        &table,
+                        ((chunk * (chunk_ratio + 1) + chunk_ratio) * 8) as usize,
+                    );
+                    if sb & 7 != SB_BLOCK_PRESENT {
+                        return Err(bad(format!(
+                            "block {i} is partially present but its sector bitmap block is not"
+                        )));
                     }
-                    if off < meta_off + meta_len && meta_off < off + need || off < bat_off + bat_len && bat_off < off + need {
-                        return Err(bad(format!("BAT entry for block {i} overlaps the BAT or metadata region")));
-                    }
-                    blocks.push(Some(off));
+                    let sb_off = (sb >> 20) * MIB;
+                    check_range(&format!("the sector bitmap of chunk {chunk}"), sb_off, MIB)?;
+                    blocks.push(Slot::Partial {
+                        data: off,
+                        bitmap: sb_off + (i % chunk_ratio) * sector_bitmap_bytes,
+                    });
                 }
                 PARTIALLY_PRESENT => {
-                    return Err(bad(format!("block {i} is marked partially present, which only differencing disks may use")));
+                    return Err(bad(format!(
+                        "block {i} is marked partially present, which only differencing disks may use"
+                    )));
                 }
                 s => {
-                    return Err(bad(format!("BAT entry for block {i} has the invalid state {s}")));
+                    return Err(bad(format!(
+                        "BAT entry for block {i} has the invalid state {s}"
+                    )));
                 }
             }
         }
-        let map = BlockMap::new(path, u64::from(block_size), virtual_size, blocks)?;
-        let info = VhdxInfo { virtual_size, block_size, logical_sector_size, physical_sector_size, header_sequence, allocated_blocks: map.allocated() };
-        Ok(Self { src, path: path.to_path_buf(), info, map })
+        let bitmaps = differencing.then_some(Bitmaps {
+            sector: u64::from(logical_sector_size),
+            msb_first: false,
+        });
+        let map = BlockMap::new(path, u64::from(block_size), virtual_size, blocks, bitmaps)?;
+        let info = VhdxInfo {
+            virtual_size,
+            block_size,
+            logical_sector_size,
+            physical_sector_size,
+            header_sequence,
+            allocated_blocks: map.allocated(),
+            differencing,
+            replayed_log_entries: src.entries(),
+            data_write_guid,
+        };
+        Ok(Self {
+            src,
+            path: path.to_path_buf(),
+            info,
+            map,
+            parent,
+        })
     }
 
     /// What was parsed.
@@ -331,4 +545,77 @@ impl<S: Source> DiskImage for Vhdx<S> {
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
         self.map.read_at(&self.src, &self.path, offset, buf)
     }
+}
+
+impl<S: Source + 'static> Layer for Vhdx<S> {
+    fn parts(&mut self) -> (&mut BlockMap, &dyn Source, &Path) {
+        (&mut self.map, &self.src, &self.path)
+    }
+    fn map_ref(&self) -> &BlockMap {
+        &self.map
+    }
+    fn identity(&self) -> [u8; 16] {
+        self.info.data_write_guid
+    }
+    fn parent(&self) -> Option<&ParentRef> {
+        self.parent.as_ref()
+    }
+}
+
+/// Parse a parent locator item: the linkage GUIDs and the recorded paths, in the order
+/// MS-VHDX says to try them (relative, volume, absolute).
+fn parent_locator(path: &Path, loc: &[u8]) -> Result<ParentRef> {
+    let bad = |w: &str| DiskError::malformed(path, format!("parent locator: {w}"));
+    if loc[..16] != PARENT_LOCATOR_TYPE {
+        return Err(DiskError::unsupported(
+            path,
+            "the parent locator is not of the VHDX type",
+        ));
+    }
+    let count = le16(loc, 18) as usize;
+    if 20 + count * 12 > loc.len() {
+        return Err(bad("more entries than the item holds"));
+    }
+    let text = |off: u32, n: u16| -> Result<String> {
+        let (o, n) = (off as usize, n as usize);
+        let b = loc
+            .get(o..o.checked_add(n).ok_or_else(|| bad("entry out of range"))?)
+            .ok_or_else(|| bad("entry out of range"))?;
+        let units: Vec<u16> = b
+            .chunks_exact(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        String::from_utf16(&units).map_err(|_| bad("entry is not UTF-16"))
+    };
+    let mut kv = Vec::with_capacity(count);
+    for i in 0..count {
+        let e = &loc[20 + i * 12..32 + i * 12];
+        kv.push((
+            text(le32(e, 0), le16(e, 8))?,
+            text(le32(e, 4), le16(e, 10))?,
+        ));
+    }
+    let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    let mut linkage = Vec::new();
+    for k in ["parent_linkage", "parent_linkage2"] {
+        if let Some(v) = get(k) {
+            linkage.push(
+                crate::chain::parse_guid(&v)
+                    .ok_or_else(|| bad(&format!("{k} `{v}` is not a GUID")))?,
+            );
+        }
+    }
+    if linkage.is_empty() {
+        return Err(bad("no parent_linkage"));
+    }
+    let paths: Vec<String> = ["relative_path", "volume_path", "absolute_win32_path"]
+        .iter()
+        .filter_map(|k| get(k))
+        .collect();
+    if paths.is_empty() {
+        return Err(bad(
+            "no parent path (relative_path, volume_path or absolute_win32_path)",
+        ));
+    }
+    Ok(ParentRef { paths, linkage })
 }

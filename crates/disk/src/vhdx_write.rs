@@ -1,5 +1,9 @@
-//! Writing a dynamic VHDX: payload blocks are allocated as data arrives (holes stay
-//! unallocated), the BAT, metadata, region tables and both headers are written at the end.
+//! Writing a dynamic or differencing VHDX: payload blocks are allocated as data arrives
+//! (holes stay unallocated), the BAT, metadata, region tables and both headers are written
+//! at the end. A differencing disk (AVHDX) records which 512-byte sectors it holds in
+//! sector bitmaps; blocks written only in part are marked partially present, the rest is
+//! read from the parent, which the parent locator names (linkage GUID, relative and
+//! absolute path).
 //!
 //! Layout: identifier at 0, headers at 64 and 128 KiB, region tables at 192 and 256 KiB,
 //! an empty 1 MiB log at 1 MiB, metadata at 2 MiB, the BAT at 3 MiB, then 1 MiB-aligned
@@ -16,6 +20,9 @@ const LOG_OFFSET: u64 = MIB;
 const META_OFFSET: u64 = 2 * MIB;
 const BAT_OFFSET: u64 = 3 * MIB;
 const FULLY_PRESENT: u64 = 6;
+const PARTIALLY_PRESENT: u64 = 7;
+const SB_BLOCK_PRESENT: u64 = 6;
+const SECTOR: u64 = 512;
 
 fn put16(b: &mut [u8], i: usize, v: u16) {
     b[i..i + 2].copy_from_slice(&v.to_le_bytes());
@@ -27,12 +34,8 @@ fn put64(b: &mut [u8], i: usize, v: u64) {
     b[i..i + 8].copy_from_slice(&v.to_le_bytes());
 }
 
-fn random_guid() -> [u8; 16] {
-    // not security relevant: identifies the disk, as Hyper-V's random GUIDs do
-    let mut g = [0u8; 16];
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    let h = crc32c::crc32c(&t.to_le_bytes());
-    g[..16].copy_from_slice(&(t ^ (u128::from(h) << 64) ^ u128::from(std::process::id())).to_le_bytes());
+pub(crate) fn random_guid() -> [u8; 16] {
+    let mut g: [u8; 16] = rand::random();
     g[7] = (g[7] & 0x0f) | 0x40; // version 4
     g[8] = (g[8] & 0x3f) | 0x80;
     g
@@ -53,6 +56,16 @@ pub struct VhdxWriter {
     blocks: Vec<Option<u64>>,
     next_free: u64,
     bat_len: u64,
+    /// Differencing disks: the parent, and per block the sectors written (bit 0 first).
+    parent: Option<ParentLink>,
+    written: Vec<Vec<u8>>,
+}
+
+/// How a differencing disk names its parent.
+struct ParentLink {
+    linkage: [u8; 16],
+    relative: String,
+    absolute: String,
 }
 
 impl VhdxWriter {
@@ -64,16 +77,61 @@ impl VhdxWriter {
     pub fn new(file: File, path: &Path, virtual_size: u64, block_size: u32) -> Result<Self> {
         let bs = u64::from(block_size);
         if !block_size.is_power_of_two() || !(MIB..=256 * MIB).contains(&bs) {
-            return Err(DiskError::unsupported(path, format!("block size {block_size} is not valid for VHDX")));
+            return Err(DiskError::unsupported(
+                path,
+                format!("block size {block_size} is not valid for VHDX"),
+            ));
         }
         if virtual_size == 0 || virtual_size % 512 != 0 || virtual_size > 64 * 1024 * 1024 * MIB {
-            return Err(DiskError::unsupported(path, format!("a VHDX cannot hold a virtual disk of {virtual_size} bytes (whole 512-byte sectors, at most 64 TiB)")));
+            return Err(DiskError::unsupported(
+                path,
+                format!(
+                    "a VHDX cannot hold a virtual disk of {virtual_size} bytes (whole 512-byte sectors, at most 64 TiB)"
+                ),
+            ));
         }
         let blocks = virtual_size.div_ceil(bs);
         let chunk_ratio = ((1u64 << 23) * 512) / bs;
-        let entries = blocks + (blocks - 1) / chunk_ratio;
+        // room for every chunk's sector bitmap entry, as a differencing disk needs
+        let entries = blocks.div_ceil(chunk_ratio) * (chunk_ratio + 1);
         let bat_len = (entries * 8).div_ceil(MIB) * MIB;
-        Ok(Self { file, path: path.to_path_buf(), virtual_size, block_size: bs, blocks: vec![None; blocks as usize], next_free: BAT_OFFSET + bat_len, bat_len })
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+            virtual_size,
+            block_size: bs,
+            blocks: vec![None; blocks as usize],
+            next_free: BAT_OFFSET + bat_len,
+            bat_len,
+            parent: None,
+            written: Vec::new(),
+        })
+    }
+
+    /// Start a differencing disk (AVHDX) over `parent` (a VHDX), recording it as
+    /// `relative` (to the child's folder, as Hyper-V writes `.\\parent.vhdx`) and by its
+    /// absolute path. Writes must be whole 512-byte sectors.
+    ///
+    /// # Errors
+    /// A parent that is not a readable VHDX; invalid sizes.
+    pub fn differencing(
+        file: File,
+        path: &Path,
+        parent: &Path,
+        relative: &str,
+        block_size: u32,
+    ) -> Result<Self> {
+        let p = crate::vhdx::Vhdx::open(parent)?;
+        let size = crate::DiskImage::virtual_size(&p);
+        let mut w = Self::new(file, path, size, block_size)?;
+        let abs = std::fs::canonicalize(parent).map_err(|e| DiskError::io(parent, e))?;
+        w.parent = Some(ParentLink {
+            linkage: p.info().data_write_guid,
+            relative: relative.to_string(),
+            absolute: abs.display().to_string(),
+        });
+        w.written = vec![Vec::new(); w.blocks.len()];
+        Ok(w)
     }
 
     fn io(&self, e: std::io::Error) -> DiskError {
@@ -85,8 +143,22 @@ impl VhdxWriter {
     /// # Errors
     /// A write past the virtual size, or I/O failure.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
-        if offset.checked_add(data.len() as u64).is_none_or(|e| e > self.virtual_size) {
-            return Err(DiskError::malformed(&self.path, format!("write past the end of the virtual disk (offset {offset})")));
+        if offset
+            .checked_add(data.len() as u64)
+            .is_none_or(|e| e > self.virtual_size)
+        {
+            return Err(DiskError::malformed(
+                &self.path,
+                format!("write past the end of the virtual disk (offset {offset})"),
+            ));
+        }
+        if self.parent.is_some()
+            && (!offset.is_multiple_of(SECTOR) || !(data.len() as u64).is_multiple_of(SECTOR))
+        {
+            return Err(DiskError::unsupported(
+                &self.path,
+                "writes to a differencing disk must be whole 512-byte sectors",
+            ));
         }
         let mut done = 0usize;
         while done < data.len() {
@@ -94,6 +166,15 @@ impl VhdxWriter {
             let b = (pos / self.block_size) as usize;
             let within = pos % self.block_size;
             let n = ((self.block_size - within) as usize).min(data.len() - done);
+            if self.parent.is_some() {
+                let bits = &mut self.written[b];
+                if bits.is_empty() {
+                    bits.resize((self.block_size / SECTOR / 8) as usize, 0);
+                }
+                for s in within / SECTOR..(within + n as u64) / SECTOR {
+                    bits[(s / 8) as usize] |= 1 << (s % 8);
+                }
+            }
             let base = match self.blocks[b] {
                 Some(o) => o,
                 None => {
@@ -103,7 +184,8 @@ impl VhdxWriter {
                     o
                 }
             };
-            write_all_at(&self.file, &data[done..done + n], base + within).map_err(|e| self.io(e))?;
+            write_all_at(&self.file, &data[done..done + n], base + within)
+                .map_err(|e| self.io(e))?;
             done += n;
         }
         Ok(())
@@ -113,10 +195,37 @@ impl VhdxWriter {
     ///
     /// # Errors
     /// I/O failure.
-    pub fn finish(self) -> Result<File> {
+    pub fn finish(mut self) -> Result<File> {
         use crate::vhdx::guids::*;
+        let chunk_ratio = ((1u64 << 23) * 512) / self.block_size;
+        // differencing: one sector bitmap block (1 MiB) per chunk that has a partial block
+        let mut bitmaps: Vec<(u64, u64)> = Vec::new(); // (chunk, file offset)
+        if self.parent.is_some() {
+            for (i, bits) in self.written.iter().enumerate() {
+                let chunk = i as u64 / chunk_ratio;
+                let partial = !bits.is_empty() && bits.iter().any(|&b| b != 0xff);
+                if partial && bitmaps.last().is_none_or(|(c, _)| *c != chunk) {
+                    bitmaps.push((chunk, self.next_free));
+                    self.next_free += MIB;
+                }
+            }
+        }
         let io = |e| DiskError::io(&self.path, e);
         self.file.set_len(self.next_free).map_err(io)?;
+        for (chunk, off) in &bitmaps {
+            let mut sb = vec![0u8; MIB as usize];
+            let per = (self.block_size / SECTOR / 8) as usize;
+            for k in 0..chunk_ratio as usize {
+                if let Some(bits) = self
+                    .written
+                    .get(*chunk as usize * chunk_ratio as usize + k)
+                    .filter(|b| !b.is_empty())
+                {
+                    sb[k * per..(k + 1) * per].copy_from_slice(bits);
+                }
+            }
+            write_all_at(&self.file, &sb, *off).map_err(io)?;
+        }
         // file identifier
         let mut ident = vec![0u8; 64 * KIB as usize];
         ident[..8].copy_from_slice(b"vhdxfile");
@@ -158,13 +267,17 @@ impl VhdxWriter {
         // metadata: table, then items at 64 KiB
         let mut m = vec![0u8; MIB as usize];
         m[..8].copy_from_slice(b"metadata");
-        let items: [(&[u8; 16], u32, u32, u32); 5] = [
+        let locator = self.parent.as_ref().map(parent_locator);
+        let mut items: Vec<(&[u8; 16], u32, u32, u32)> = vec![
             (&FILE_PARAMETERS, 0, 8, 4),
             (&VIRTUAL_DISK_SIZE, 8, 8, 6),
             (&VIRTUAL_DISK_ID, 16, 16, 6),
             (&LOGICAL_SECTOR_SIZE, 32, 4, 6),
             (&PHYSICAL_SECTOR_SIZE, 36, 4, 6),
         ];
+        if let Some(l) = &locator {
+            items.push((&PARENT_LOCATOR, 64, l.len() as u32, 4));
+        }
         put16(&mut m, 10, items.len() as u16);
         for (i, (g, off, len, flags)) in items.iter().enumerate() {
             let e = 32 + i * 32;
@@ -175,27 +288,75 @@ impl VhdxWriter {
         }
         let d = 64 * KIB as usize;
         put32(&mut m, d, self.block_size as u32);
-        put32(&mut m, d + 4, 0);
+        put32(&mut m, d + 4, if self.parent.is_some() { 2 } else { 0 }); // HasParent
         put64(&mut m, d + 8, self.virtual_size);
         m[d + 16..d + 32].copy_from_slice(&random_guid());
         put32(&mut m, d + 32, 512);
         put32(&mut m, d + 36, 4096);
+        if let Some(l) = &locator {
+            m[d + 64..d + 64 + l.len()].copy_from_slice(l);
+        }
         write_all_at(&self.file, &m, META_OFFSET).map_err(io)?;
         // BAT
-        let chunk_ratio = ((1u64 << 23) * 512) / self.block_size;
         let mut bat = vec![0u8; self.bat_len as usize];
         for (i, b) in self.blocks.iter().enumerate() {
             if let Some(off) = b {
+                let partial = self
+                    .written
+                    .get(i)
+                    .is_some_and(|bits| bits.iter().any(|&b| b != 0xff));
+                let state = if partial {
+                    PARTIALLY_PRESENT
+                } else {
+                    FULLY_PRESENT
+                };
                 let i = i as u64;
-                put64(&mut bat, ((i + i / chunk_ratio) * 8) as usize, FULLY_PRESENT | ((off / MIB) << 20));
+                put64(
+                    &mut bat,
+                    ((i + i / chunk_ratio) * 8) as usize,
+                    state | ((off / MIB) << 20),
+                );
             }
+        }
+        for (chunk, off) in &bitmaps {
+            put64(
+                &mut bat,
+                ((chunk * (chunk_ratio + 1) + chunk_ratio) * 8) as usize,
+                SB_BLOCK_PRESENT | ((off / MIB) << 20),
+            );
         }
         write_all_at(&self.file, &bat, BAT_OFFSET).map_err(io)?;
         Ok(self.file)
     }
 }
 
-fn write_all_at(f: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+/// The parent locator item: VHDX locator type, then key/value pairs in UTF-16LE.
+fn parent_locator(p: &ParentLink) -> Vec<u8> {
+    let kv = [
+        ("parent_linkage", crate::chain::format_guid(&p.linkage)),
+        ("relative_path", p.relative.clone()),
+        ("absolute_win32_path", p.absolute.clone()),
+    ];
+    let utf16 = |s: &str| -> Vec<u8> { s.encode_utf16().flat_map(u16::to_le_bytes).collect() };
+    let mut out = vec![0u8; 20 + kv.len() * 12];
+    out[..16].copy_from_slice(&crate::vhdx::guids::PARENT_LOCATOR_TYPE);
+    put16(&mut out, 18, kv.len() as u16);
+    for (i, (k, v)) in kv.iter().enumerate() {
+        let (k, v) = (utf16(k), utf16(v));
+        let e = 20 + i * 12;
+        let at = out.len() as u32;
+        put32(&mut out, e, at);
+        put16(&mut out, e + 8, k.len() as u16);
+        out.extend_from_slice(&k);
+        let at = out.len() as u32;
+        put32(&mut out, e + 4, at);
+        put16(&mut out, e + 10, v.len() as u16);
+        out.extend_from_slice(&v);
+    }
+    out
+}
+
+pub(crate) fn write_all_at(f: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
     #[cfg(unix)]
     {
         std::os::unix::fs::FileExt::write_all_at(f, buf, offset)

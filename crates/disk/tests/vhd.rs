@@ -11,9 +11,21 @@ use rehydra_disk::{DiskImage, Extent, Format, open};
 
 fn make_vhd(dir: &Path, subformat: &str, size: &str, writes: &[(u64, u64, u8)]) -> PathBuf {
     let p = dir.join(format!("{subformat}.vhd"));
-    run(Command::new("qemu-img").args(["create", "-q", "-f", "vpc", "-o", &format!("subformat={subformat}")]).arg(&p).arg(size));
+    run(Command::new("qemu-img")
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "vpc",
+            "-o",
+            &format!("subformat={subformat}"),
+        ])
+        .arg(&p)
+        .arg(size));
     for (off, len, pat) in writes {
-        run(Command::new("qemu-io").args(["-f", "vpc", "-c", &format!("write -q -P {pat} {off} {len}")]).arg(&p));
+        run(Command::new("qemu-io")
+            .args(["-f", "vpc", "-c", &format!("write -q -P {pat} {off} {len}")])
+            .arg(&p));
     }
     p
 }
@@ -21,12 +33,37 @@ fn make_vhd(dir: &Path, subformat: &str, size: &str, writes: &[(u64, u64, u8)]) 
 #[test]
 fn dynamic_vhd_matches_qemu_and_skips_unallocated_blocks() {
     let d = tempfile::tempdir().unwrap();
-    let p = make_vhd(d.path(), "dynamic", "64M", &[(0, 4096, 0x11), (10 << 20, 1 << 20, 0x22), (40 << 20, 8192, 0x33)]);
+    let p = make_vhd(
+        d.path(),
+        "dynamic",
+        "64M",
+        &[
+            (0, 4096, 0x11),
+            (10 << 20, 1 << 20, 0x22),
+            (40 << 20, 8192, 0x33),
+        ],
+    );
     let v = Vhd::open(&p).unwrap();
-    let data: u64 = v.extents().iter().map(|e| if let Extent::Data { len, .. } = e { *len } else { 0 }).sum();
-    assert!(data <= 4 * (2 << 20), "only the written 2 MiB blocks are read: {data}");
+    let data: u64 = v
+        .extents()
+        .iter()
+        .map(|e| {
+            if let Extent::Data { len, .. } = e {
+                *len
+            } else {
+                0
+            }
+        })
+        .sum();
+    assert!(
+        data <= 4 * (2 << 20),
+        "only the written 2 MiB blocks are read: {data}"
+    );
     let ours = read_all(open(&p, Format::Auto).unwrap());
-    assert!(ours == qemu_raw(&p, "vpc"), "virtual content differs from qemu-img's");
+    assert!(
+        ours == qemu_raw(&p, "vpc"),
+        "virtual content differs from qemu-img's"
+    );
 }
 
 #[test]

@@ -17,7 +17,11 @@ use wasmtime::component::Component;
 
 /// Compile `bytes` or load them from `dir`; returns the component and whether it came
 /// from the cache.
-pub(crate) fn load(engine: &Engine, dir: Option<&Path>, bytes: &[u8]) -> wasmtime::Result<(Component, bool)> {
+pub(crate) fn load(
+    engine: &Engine,
+    dir: Option<&Path>,
+    bytes: &[u8],
+) -> wasmtime::Result<(Component, bool)> {
     let Some(dir) = dir else {
         return Ok((Component::from_binary(engine, bytes)?, false));
     };
@@ -56,7 +60,8 @@ fn owned_private(p: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    std::fs::symlink_metadata(p).is_ok_and(|m| m.uid() == me && m.mode() & 0o022 == 0 && !m.file_type().is_symlink())
+    std::fs::symlink_metadata(p)
+        .is_ok_and(|m| m.uid() == me && m.mode() & 0o022 == 0 && !m.file_type().is_symlink())
 }
 
 #[cfg(not(unix))]

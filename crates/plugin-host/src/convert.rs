@@ -3,7 +3,6 @@
 use crate::bindings::wit;
 use crate::dto::*;
 
-
 impl From<wit::ErrorCode> for ErrorCode {
     fn from(c: wit::ErrorCode) -> Self {
         match c {
@@ -29,16 +28,29 @@ impl From<HostError> for wit::Error {
             ErrorCode::Unsupported => wit::ErrorCode::Unsupported,
             ErrorCode::Failed => wit::ErrorCode::Failed,
         };
-        wit::Error { code, message: e.message }
+        wit::Error {
+            code,
+            message: e.message,
+        }
     }
 }
 
 fn props_in(p: Vec<wit::Property>) -> Vec<Property> {
-    p.into_iter().map(|p| Property { name: p.name, value: p.value }).collect()
+    p.into_iter()
+        .map(|p| Property {
+            name: p.name,
+            value: p.value,
+        })
+        .collect()
 }
 
 pub(crate) fn props_out(p: &[Property]) -> Vec<wit::Property> {
-    p.iter().map(|p| wit::Property { name: p.name.clone(), value: p.value.clone() }).collect()
+    p.iter()
+        .map(|p| wit::Property {
+            name: p.name.clone(),
+            value: p.value.clone(),
+        })
+        .collect()
 }
 
 const FLAG_NAMES: [(wit::ProtectionFlags, &str); 6] = [
@@ -52,8 +64,19 @@ const FLAG_NAMES: [(wit::ProtectionFlags, &str); 6] = [
 
 impl From<wit::Asset> for Asset {
     fn from(a: wit::Asset) -> Self {
-        let flags = FLAG_NAMES.iter().filter(|(f, _)| a.flags.contains(*f)).map(|(_, n)| (*n).to_string()).collect();
-        Self { kind: a.kind, id: a.id, name: a.name, parent: a.parent, properties: props_in(a.properties), flags }
+        let flags = FLAG_NAMES
+            .iter()
+            .filter(|(f, _)| a.flags.contains(*f))
+            .map(|(_, n)| (*n).to_string())
+            .collect();
+        Self {
+            kind: a.kind,
+            id: a.id,
+            name: a.name,
+            parent: a.parent,
+            properties: props_in(a.properties),
+            flags,
+        }
     }
 }
 
@@ -64,7 +87,14 @@ pub(crate) fn asset_out(a: &Asset) -> wit::Asset {
             flags |= f;
         }
     }
-    wit::Asset { kind: a.kind.clone(), id: a.id.clone(), name: a.name.clone(), parent: a.parent.clone(), properties: props_out(&a.properties), flags }
+    wit::Asset {
+        kind: a.kind.clone(),
+        id: a.id.clone(),
+        name: a.name.clone(),
+        parent: a.parent.clone(),
+        properties: props_out(&a.properties),
+        flags,
+    }
 }
 
 impl From<wit::Finding> for Finding {
@@ -76,13 +106,26 @@ impl From<wit::Finding> for Finding {
             wit::Severity::High => "high",
             wit::Severity::Critical => "critical",
         };
-        Self { rule: f.rule, severity: severity.into(), asset: f.asset, title: f.title, detail: f.detail, recommendation: f.recommendation }
+        Self {
+            rule: f.rule,
+            severity: severity.into(),
+            asset: f.asset,
+            title: f.title,
+            detail: f.detail,
+            recommendation: f.recommendation,
+        }
     }
 }
 
 impl From<wit::PluginInfo> for PluginInfo {
     fn from(i: wit::PluginInfo) -> Self {
-        Self { id: i.id, name: i.name, version: i.version, workloads: i.workloads, description: i.description }
+        Self {
+            id: i.id,
+            name: i.name,
+            version: i.version,
+            workloads: i.workloads,
+            description: i.description,
+        }
     }
 }
 
@@ -99,13 +142,22 @@ impl From<ItemKind> for wit::ItemKind {
 
 impl From<ItemInfo> for wit::ItemInfo {
     fn from(i: ItemInfo) -> Self {
-        Self { name: i.name, kind: i.kind.into(), size: i.size }
+        Self {
+            name: i.name,
+            kind: i.kind.into(),
+            size: i.size,
+        }
     }
 }
 
 impl From<ItemSummary> for wit::ItemSummary {
     fn from(i: ItemSummary) -> Self {
-        Self { name: i.name, kind: i.kind.into(), size: i.size, new_bytes: i.new_bytes }
+        Self {
+            name: i.name,
+            kind: i.kind.into(),
+            size: i.size,
+            new_bytes: i.new_bytes,
+        }
     }
 }
 
@@ -131,7 +183,16 @@ pub(crate) fn restore_request_out(r: &RestoreRequest) -> wit::RestoreRequest {
 impl From<wit::RestorePlan> for RestorePlan {
     fn from(p: wit::RestorePlan) -> Self {
         Self {
-            steps: p.steps.into_iter().map(|s| Step { id: s.id, title: s.title, detail: s.detail, depends_on: s.depends_on }).collect(),
+            steps: p
+                .steps
+                .into_iter()
+                .map(|s| Step {
+                    id: s.id,
+                    title: s.title,
+                    detail: s.detail,
+                    depends_on: s.depends_on,
+                })
+                .collect(),
             warnings: p.warnings,
             blockers: p.blockers,
         }
@@ -140,18 +201,27 @@ impl From<wit::RestorePlan> for RestorePlan {
 
 impl From<wit::BackupReport> for BackupReport {
     fn from(r: wit::BackupReport) -> Self {
-        Self { consistency: r.consistency, warnings: r.warnings }
+        Self {
+            consistency: r.consistency,
+            warnings: r.warnings,
+        }
     }
 }
 
 impl From<wit::RestoreReport> for RestoreReport {
     fn from(r: wit::RestoreReport) -> Self {
-        Self { bytes: r.bytes, warnings: r.warnings }
+        Self {
+            bytes: r.bytes,
+            warnings: r.warnings,
+        }
     }
 }
 
 impl From<wit::VerifyReport> for VerifyReport {
     fn from(r: wit::VerifyReport) -> Self {
-        Self { ok: r.ok, findings: r.findings.into_iter().map(Into::into).collect() }
+        Self {
+            ok: r.ok,
+            findings: r.findings.into_iter().map(Into::into).collect(),
+        }
     }
 }

@@ -33,19 +33,25 @@ pub enum PluginError {
         reason: String,
     },
     /// No signature and developer mode is off.
-    #[error("plugin `{id}` is not signed; only signed plugins load (for your own builds, enable developer mode with --dev or REHYDRA_PLUGIN_DEV=1)")]
+    #[error(
+        "plugin `{id}` is not signed; only signed plugins load (for your own builds, enable developer mode with --dev or REHYDRA_PLUGIN_DEV=1)"
+    )]
     Unsigned {
         /// Plugin id.
         id: String,
     },
     /// The signature does not match the bytes: the file was changed after signing.
-    #[error("plugin `{id}`: signature does not match the file (it was modified after signing); reinstall it from its publisher")]
+    #[error(
+        "plugin `{id}`: signature does not match the file (it was modified after signing); reinstall it from its publisher"
+    )]
     BadSignature {
         /// Plugin id.
         id: String,
     },
     /// Signed by a key that is not trusted for its publisher.
-    #[error("plugin `{id}` is signed by publisher `{publisher}` with key {key}, which is not trusted; if you trust it: rehydra plugins trust {publisher} {key}")]
+    #[error(
+        "plugin `{id}` is signed by publisher `{publisher}` with key {key}, which is not trusted; if you trust it: rehydra plugins trust {publisher} {key}"
+    )]
     UnknownPublisher {
         /// Plugin id.
         id: String,
@@ -55,7 +61,9 @@ pub enum PluginError {
         key: String,
     },
     /// Built against a contract this host does not speak.
-    #[error("plugin `{id}` was built for {found}; this Rehydra speaks rehydra:plugin@{supported} (rebuild the plugin with a matching plugin-sdk, or update Rehydra)")]
+    #[error(
+        "plugin `{id}` was built for {found}; this Rehydra speaks rehydra:plugin@{supported} (rebuild the plugin with a matching plugin-sdk, or update Rehydra)"
+    )]
     ContractMismatch {
         /// Plugin id.
         id: String,
@@ -124,6 +132,9 @@ pub enum PluginError {
 
 impl PluginError {
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> Self {
-        Self::Io { what: what.into(), source }
+        Self::Io {
+            what: what.into(),
+            source,
+        }
     }
 }

@@ -33,6 +33,7 @@ mod policy;
 mod runtime;
 #[cfg(feature = "runtime")]
 mod state;
+mod targets;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -41,10 +42,11 @@ use std::sync::atomic::AtomicBool;
 
 pub use dto::*;
 pub use error::{PluginError, Result};
-pub use manifest::{CapabilityRequest, Limits, Manifest, CONTRACT_VERSION};
-pub use policy::{parse_public_key, CapabilityKind, Grant, Grants, TrustedKey};
+pub use manifest::{CONTRACT_VERSION, CapabilityRequest, Limits, Manifest};
+pub use policy::{CapabilityKind, Grant, Grants, TrustedKey, parse_public_key};
 #[cfg(feature = "runtime")]
 pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
+pub use targets::{RemoteShell, Target};
 
 /// Disk image formats the engine reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +111,12 @@ pub trait EngineCapability: Send {
     ///
     /// # Errors
     /// Target exists without overwrite, corrupt data.
-    fn restore_item(&mut self, item: &str, target: &Path, overwrite: bool) -> Result<u64, HostError>;
+    fn restore_item(
+        &mut self,
+        item: &str,
+        target: &Path,
+        overwrite: bool,
+    ) -> Result<u64, HostError>;
 }
 
 /// Supplies authentication for hosts; plugins never see what it returns.
@@ -179,6 +186,8 @@ impl Events for NoEvents {}
 pub struct Invocation {
     /// What the admin granted this plugin.
     pub grants: Grants,
+    /// Machines other than this one that granted commands may run on.
+    pub targets: Vec<Target>,
     /// The engine (for backup, restore, verify).
     pub engine: Option<Box<dyn EngineCapability>>,
     /// Authentication for granted hosts.
@@ -192,6 +201,13 @@ pub struct Invocation {
 impl Invocation {
     /// An invocation with `grants` and nothing else.
     pub fn new(grants: Grants) -> Self {
-        Self { grants, engine: None, credentials: Arc::new(NoCredentials), events: Arc::new(NoEvents), cancel: Arc::new(AtomicBool::new(false)) }
+        Self {
+            grants,
+            targets: Vec::new(),
+            engine: None,
+            credentials: Arc::new(NoCredentials),
+            events: Arc::new(NoEvents),
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
     }
 }

@@ -68,7 +68,10 @@ fn default_timeout() -> u64 {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { memory_mib: default_memory(), timeout_secs: default_timeout() }
+        Self {
+            memory_mib: default_memory(),
+            timeout_secs: default_timeout(),
+        }
     }
 }
 
@@ -90,11 +93,28 @@ impl Manifest {
     }
 
     fn validate(&self) -> Result<(), String> {
-        if self.id.is_empty() || self.id.len() > 64 || !self.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
-            return Err(format!("id `{}` must be 1-64 characters of a-z, 0-9 and -", self.id));
+        if self.id.is_empty()
+            || self.id.len() > 64
+            || !self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(format!(
+                "id `{}` must be 1-64 characters of a-z, 0-9 and -",
+                self.id
+            ));
         }
-        if self.publisher.is_empty() || !self.publisher.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-            return Err(format!("publisher `{}` must be letters, digits, '-' and '.'", self.publisher));
+        if self.publisher.is_empty()
+            || !self
+                .publisher
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        {
+            return Err(format!(
+                "publisher `{}` must be letters, digits, '-' and '.'",
+                self.publisher
+            ));
         }
         if self.workloads.is_empty() {
             return Err("`workloads` must name at least one workload".into());
@@ -103,11 +123,16 @@ impl Manifest {
             return Err(format!("limits.memory_mib must be 1..={MAX_MEMORY_MIB}"));
         }
         if !(1..=MAX_TIMEOUT_SECS).contains(&self.limits.timeout_secs) {
-            return Err(format!("limits.timeout_secs must be 1..={MAX_TIMEOUT_SECS}"));
+            return Err(format!(
+                "limits.timeout_secs must be 1..={MAX_TIMEOUT_SECS}"
+            ));
         }
         for c in &self.capabilities {
             if c.reason.trim().is_empty() {
-                return Err(format!("capability `{}` needs a reason for the admin", c.kind.name()));
+                return Err(format!(
+                    "capability `{}` needs a reason for the admin",
+                    c.kind.name()
+                ));
             }
         }
         Ok(())

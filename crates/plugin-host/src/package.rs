@@ -58,15 +58,22 @@ fn leb_encode(mut v: usize, out: &mut Vec<u8>) {
 }
 
 fn sections<'a>(path: &Path, b: &'a [u8]) -> Result<Vec<Section<'a>>> {
-    let bad = |reason: &str| PluginError::Malformed { path: path.to_path_buf(), reason: reason.to_string() };
+    let bad = |reason: &str| PluginError::Malformed {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    };
     if b.len() < 8 || b[..4] != COMPONENT_HEADER[..4] {
         return Err(bad("not a WebAssembly file (no \\0asm header)"));
     }
     if b[..8] == MODULE_HEADER {
-        return Err(bad("this is a core WebAssembly module, not a component; build with --target wasm32-wasip2 (or wrap it with `wasm-tools component new`)"));
+        return Err(bad(
+            "this is a core WebAssembly module, not a component; build with --target wasm32-wasip2 (or wrap it with `wasm-tools component new`)",
+        ));
     }
     if b[..8] != COMPONENT_HEADER {
-        return Err(bad("unsupported WebAssembly version or layer (a component model binary is expected)"));
+        return Err(bad(
+            "unsupported WebAssembly version or layer (a component model binary is expected)",
+        ));
     }
     let mut out = Vec::new();
     let mut pos = 8;
@@ -75,12 +82,19 @@ fn sections<'a>(path: &Path, b: &'a [u8]) -> Result<Vec<Section<'a>>> {
         let id = b[pos];
         pos += 1;
         let size = leb_u32(b, &mut pos).ok_or_else(|| bad("truncated section header"))? as usize;
-        let end = pos.checked_add(size).filter(|e| *e <= b.len()).ok_or_else(|| bad("section runs past the end of the file (truncated?)"))?;
+        let end = pos
+            .checked_add(size)
+            .filter(|e| *e <= b.len())
+            .ok_or_else(|| bad("section runs past the end of the file (truncated?)"))?;
         let (name, data) = if id == 0 {
             let mut p = pos;
             let n = leb_u32(b, &mut p).ok_or_else(|| bad("bad custom section name"))? as usize;
-            let name_end = p.checked_add(n).filter(|e| *e <= end).ok_or_else(|| bad("bad custom section name"))?;
-            let name = std::str::from_utf8(&b[p..name_end]).map_err(|_| bad("custom section name is not UTF-8"))?;
+            let name_end = p
+                .checked_add(n)
+                .filter(|e| *e <= end)
+                .ok_or_else(|| bad("bad custom section name"))?;
+            let name = std::str::from_utf8(&b[p..name_end])
+                .map_err(|_| bad("custom section name is not UTF-8"))?;
             (Some(name), &b[name_end..end])
         } else {
             (None, &b[pos..end])
@@ -136,14 +150,20 @@ pub fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<Package<'a>> {
                 if i + 1 != secs.len() {
                     return Err(PluginError::Malformed { path: path.to_path_buf(), reason: "the signature section is not the last section (bytes were appended after signing)".into() });
                 }
-                let block: SignatureBlock = serde_json::from_slice(s.data)
-                    .map_err(|e| PluginError::Malformed { path: path.to_path_buf(), reason: format!("unreadable signature section: {e}") })?;
+                let block: SignatureBlock =
+                    serde_json::from_slice(s.data).map_err(|e| PluginError::Malformed {
+                        path: path.to_path_buf(),
+                        reason: format!("unreadable signature section: {e}"),
+                    })?;
                 signature = Some((block, &bytes[..s.start]));
             }
             _ => {}
         }
     }
-    Ok(Package { manifest, signature })
+    Ok(Package {
+        manifest,
+        signature,
+    })
 }
 
 /// `wasm` with its manifest replaced by `manifest` and any signature removed.
@@ -171,10 +191,17 @@ pub fn embed_manifest(path: &Path, wasm: &[u8], manifest: &[u8]) -> Result<Vec<u
 /// Not a component, or already signed.
 pub fn sign(path: &Path, wasm: &[u8], key: &SigningKey) -> Result<Vec<u8>> {
     if parse(path, wasm)?.signature.is_some() {
-        return Err(PluginError::Invalid(format!("{} is already signed", path.display())));
+        return Err(PluginError::Invalid(format!(
+            "{} is already signed",
+            path.display()
+        )));
     }
     let sig = key.sign(&signed_message(wasm));
-    let block = SignatureBlock { version: 1, key: hex::encode(key.verifying_key().as_bytes()), signature: hex::encode(sig.to_bytes()) };
+    let block = SignatureBlock {
+        version: 1,
+        key: hex::encode(key.verifying_key().as_bytes()),
+        signature: hex::encode(sig.to_bytes()),
+    };
     let json = serde_json::to_vec(&block).map_err(|e| PluginError::Invalid(e.to_string()))?;
     let mut out = wasm.to_vec();
     out.extend_from_slice(&custom_section(SIGNATURE_SECTION, &json));
@@ -193,7 +220,11 @@ pub fn verify(block: &SignatureBlock, covered: &[u8]) -> Option<VerifyingKey> {
     let key: [u8; 32] = hex::decode(&block.key).ok()?.try_into().ok()?;
     let sig: [u8; 64] = hex::decode(&block.signature).ok()?.try_into().ok()?;
     let key = VerifyingKey::from_bytes(&key).ok()?;
-    key.verify(&signed_message(covered), &ed25519_dalek::Signature::from_bytes(&sig)).ok()?;
+    key.verify(
+        &signed_message(covered),
+        &ed25519_dalek::Signature::from_bytes(&sig),
+    )
+    .ok()?;
     Some(key)
 }
 
@@ -207,11 +238,26 @@ pub fn verify(block: &SignatureBlock, covered: &[u8]) -> Option<VerifyingKey> {
 pub fn create_signing_key(path: &Path) -> Result<SigningKey> {
     use std::io::Write;
     let key = SigningKey::generate(&mut rand::rngs::OsRng);
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| PluginError::io(format!("creating {}", dir.display()), e))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| PluginError::io(format!("writing {}", path.display()), e))?;
-    tmp.write_all(hex::encode(key.to_bytes()).as_bytes()).and_then(|()| tmp.as_file().sync_all()).map_err(|e| PluginError::io(format!("writing {}", path.display()), e))?;
-    tmp.persist_noclobber(path).map_err(|e| PluginError::io(format!("{} exists already (keys are never overwritten)", path.display()), e.error))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)
+        .map_err(|e| PluginError::io(format!("creating {}", dir.display()), e))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(|e| PluginError::io(format!("writing {}", path.display()), e))?;
+    tmp.write_all(hex::encode(key.to_bytes()).as_bytes())
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| PluginError::io(format!("writing {}", path.display()), e))?;
+    tmp.persist_noclobber(path).map_err(|e| {
+        PluginError::io(
+            format!(
+                "{} exists already (keys are never overwritten)",
+                path.display()
+            ),
+            e.error,
+        )
+    })?;
     Ok(key)
 }
 
@@ -220,11 +266,17 @@ pub fn create_signing_key(path: &Path) -> Result<SigningKey> {
 /// # Errors
 /// Missing or malformed file.
 pub fn load_signing_key(path: &Path) -> Result<SigningKey> {
-    let text = std::fs::read_to_string(path).map_err(|e| PluginError::io(format!("reading signing key {}", path.display()), e))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| PluginError::io(format!("reading signing key {}", path.display()), e))?;
     let seed: [u8; 32] = hex::decode(text.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| PluginError::Invalid(format!("{} is not a signing key (64 hex digits expected)", path.display())))?;
+        .ok_or_else(|| {
+            PluginError::Invalid(format!(
+                "{} is not a signing key (64 hex digits expected)",
+                path.display()
+            ))
+        })?;
     Ok(SigningKey::from_bytes(&seed))
 }
 
@@ -232,8 +284,16 @@ pub fn load_signing_key(path: &Path) -> Result<SigningKey> {
 ///
 /// # Errors
 /// Invalid manifest, not a component.
-pub fn pack(path: &Path, wasm: &[u8], manifest: &[u8], key: Option<&SigningKey>) -> Result<Vec<u8>> {
-    crate::Manifest::parse(manifest).map_err(|reason| PluginError::Manifest { path: path.to_path_buf(), reason })?;
+pub fn pack(
+    path: &Path,
+    wasm: &[u8],
+    manifest: &[u8],
+    key: Option<&SigningKey>,
+) -> Result<Vec<u8>> {
+    crate::Manifest::parse(manifest).map_err(|reason| PluginError::Manifest {
+        path: path.to_path_buf(),
+        reason,
+    })?;
     let out = embed_manifest(path, wasm, manifest)?;
     match key {
         Some(k) => sign(path, &out, k),

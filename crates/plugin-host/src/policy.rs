@@ -56,7 +56,15 @@ impl CapabilityKind {
     }
 
     fn parse(s: &str) -> Option<Self> {
-        [Self::Engine, Self::Files, Self::FilesWrite, Self::Http, Self::Command].into_iter().find(|k| k.name() == s)
+        [
+            Self::Engine,
+            Self::Files,
+            Self::FilesWrite,
+            Self::Http,
+            Self::Command,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
     }
 }
 
@@ -81,28 +89,50 @@ impl Grant {
         })?;
         let scope = match kind {
             CapabilityKind::Engine if scope.is_empty() => String::new(),
-            CapabilityKind::Engine => return Err(PluginError::Invalid("`engine` takes no scope".into())),
-            _ if scope.is_empty() => return Err(PluginError::Invalid(format!("`{}` needs a scope, e.g. {}", kind.name(), example(kind)))),
+            CapabilityKind::Engine => {
+                return Err(PluginError::Invalid("`engine` takes no scope".into()));
+            }
+            _ if scope.is_empty() => {
+                return Err(PluginError::Invalid(format!(
+                    "`{}` needs a scope, e.g. {}",
+                    kind.name(),
+                    example(kind)
+                )));
+            }
             CapabilityKind::Files | CapabilityKind::FilesWrite => {
                 let p = Path::new(scope);
                 if !p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
-                    return Err(PluginError::Invalid(format!("folder `{scope}` must be an absolute path without `..`")));
+                    return Err(PluginError::Invalid(format!(
+                        "folder `{scope}` must be an absolute path without `..`"
+                    )));
                 }
                 // canonical when it exists, so symlinked roots compare like the paths checked against them
-                std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).to_string_lossy().into_owned()
+                std::fs::canonicalize(p)
+                    .unwrap_or_else(|_| p.to_path_buf())
+                    .to_string_lossy()
+                    .into_owned()
             }
             CapabilityKind::Http => {
                 let h = scope.to_ascii_lowercase();
                 let bare = h.strip_prefix("*.").unwrap_or(&h);
-                if bare.is_empty() || !bare.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b':') {
-                    return Err(PluginError::Invalid(format!("`{scope}` is not a host name (e.g. management.azure.com, *.vault.azure.net, 127.0.0.1:8080)")));
+                if bare.is_empty()
+                    || !bare
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b':')
+                {
+                    return Err(PluginError::Invalid(format!(
+                        "`{scope}` is not a host name (e.g. management.azure.com, *.vault.azure.net, 127.0.0.1:8080)"
+                    )));
                 }
                 h
             }
             CapabilityKind::Command => {
                 let (prog, target) = scope.split_once('@').unwrap_or((scope, "local"));
-                if prog.is_empty() || prog.contains('/') || prog.contains('\\') || target.is_empty() {
-                    return Err(PluginError::Invalid(format!("`{scope}` must be a program name (no path) with an optional @target")));
+                if prog.is_empty() || prog.contains('/') || prog.contains('\\') || target.is_empty()
+                {
+                    return Err(PluginError::Invalid(format!(
+                        "`{scope}` must be a program name (no path) with an optional @target"
+                    )));
                 }
                 format!("{prog}@{target}")
             }
@@ -112,7 +142,11 @@ impl Grant {
 
     /// `kind:scope` as the admin writes it.
     pub fn spec(&self) -> String {
-        if self.scope.is_empty() { self.kind.name().to_string() } else { format!("{}:{}", self.kind.name(), self.scope) }
+        if self.scope.is_empty() {
+            self.kind.name().to_string()
+        } else {
+            format!("{}:{}", self.kind.name(), self.scope)
+        }
     }
 }
 
@@ -147,12 +181,23 @@ impl Grants {
         }
         let resolved = resolve(p).ok_or_else(|| format!("`{path}` cannot be resolved"))?;
         // a write grant includes reading (and checking) what is under it
-        let counts = |g: &&Grant| g.kind == kind || (kind == CapabilityKind::Files && g.kind == CapabilityKind::FilesWrite);
-        let ok = self.0.iter().filter(counts).any(|g| resolved.starts_with(Path::new(&g.scope)));
+        let counts = |g: &&Grant| {
+            g.kind == kind
+                || (kind == CapabilityKind::Files && g.kind == CapabilityKind::FilesWrite)
+        };
+        let ok = self
+            .0
+            .iter()
+            .filter(counts)
+            .any(|g| resolved.starts_with(Path::new(&g.scope)));
         if ok {
             Ok(resolved)
         } else {
-            Err(format!("`{path}` is outside the folders granted for `{}` (grant with: rehydra plugins grant <plugin> {}:<folder>)", kind.name(), kind.name()))
+            Err(format!(
+                "`{path}` is outside the folders granted for `{}` (grant with: rehydra plugins grant <plugin> {}:<folder>)",
+                kind.name(),
+                kind.name()
+            ))
         }
     }
 
@@ -160,17 +205,24 @@ impl Grants {
     pub fn host(&self, host: &str, port: Option<u16>) -> bool {
         let host = host.to_ascii_lowercase();
         let with_port = port.map(|p| format!("{host}:{p}"));
-        self.0.iter().filter(|g| g.kind == CapabilityKind::Http).any(|g| {
-            g.scope == host
-                || with_port.as_deref() == Some(g.scope.as_str())
-                || g.scope.strip_prefix("*.").is_some_and(|d| host.ends_with(&format!(".{d}")))
-        })
+        self.0
+            .iter()
+            .filter(|g| g.kind == CapabilityKind::Http)
+            .any(|g| {
+                g.scope == host
+                    || with_port.as_deref() == Some(g.scope.as_str())
+                    || g.scope
+                        .strip_prefix("*.")
+                        .is_some_and(|d| host.ends_with(&format!(".{d}")))
+            })
     }
 
     /// True if `program` on `target` is granted.
     pub fn command(&self, program: &str, target: &str) -> bool {
         let want = format!("{program}@{target}");
-        self.0.iter().any(|g| g.kind == CapabilityKind::Command && g.scope == want)
+        self.0
+            .iter()
+            .any(|g| g.kind == CapabilityKind::Command && g.scope == want)
     }
 }
 
@@ -187,7 +239,9 @@ fn resolve(p: &Path) -> Option<PathBuf> {
         rest.push(name.to_owned());
         cur = cur.parent()?;
         if let Ok(c) = std::fs::canonicalize(cur) {
-            if rest.iter().any(|n| n == "..") || p.components().any(|c| matches!(c, Component::ParentDir)) {
+            if rest.iter().any(|n| n == "..")
+                || p.components().any(|c| matches!(c, Component::ParentDir))
+            {
                 return None;
             }
             let mut out = c;
@@ -216,8 +270,13 @@ pub fn parse_public_key(hex_key: &str) -> Result<ed25519_dalek::VerifyingKey, Pl
     let bytes: [u8; 32] = hex::decode(hex_key.trim())
         .ok()
         .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| PluginError::Invalid(format!("`{hex_key}` is not an ed25519 public key (64 hex digits)")))?;
-    ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| PluginError::Invalid(format!("`{hex_key}` is not a valid ed25519 public key")))
+        .ok_or_else(|| {
+            PluginError::Invalid(format!(
+                "`{hex_key}` is not an ed25519 public key (64 hex digits)"
+            ))
+        })?;
+    ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+        .map_err(|_| PluginError::Invalid(format!("`{hex_key}` is not a valid ed25519 public key")))
 }
 
 #[cfg(test)]
@@ -237,14 +296,47 @@ mod tests {
             Grant::parse("http:*.vault.azure.net").unwrap(),
             Grant::parse("command:qemu-img").unwrap(),
         ]);
-        assert!(g.path(CapabilityKind::Files, root.join("in/new/file").to_str().unwrap()).is_ok());
-        assert!(g.path(CapabilityKind::Files, root.join("out").to_str().unwrap()).is_err());
-        assert!(g.path(CapabilityKind::Files, root.join("in/../out").to_str().unwrap()).is_err());
+        assert!(
+            g.path(
+                CapabilityKind::Files,
+                root.join("in/new/file").to_str().unwrap()
+            )
+            .is_ok()
+        );
+        assert!(
+            g.path(CapabilityKind::Files, root.join("out").to_str().unwrap())
+                .is_err()
+        );
+        assert!(
+            g.path(
+                CapabilityKind::Files,
+                root.join("in/../out").to_str().unwrap()
+            )
+            .is_err()
+        );
         #[cfg(unix)]
-        assert!(g.path(CapabilityKind::Files, root.join("in/escape/x").to_str().unwrap()).is_err());
-        assert!(g.path(CapabilityKind::FilesWrite, root.join("in").to_str().unwrap()).is_err());
-        let w = Grants(vec![Grant::parse(&format!("files-write:{}", root.join("out").display())).unwrap()]);
-        assert!(w.path(CapabilityKind::Files, root.join("out/x").to_str().unwrap()).is_ok(), "write implies read");
+        assert!(
+            g.path(
+                CapabilityKind::Files,
+                root.join("in/escape/x").to_str().unwrap()
+            )
+            .is_err()
+        );
+        assert!(
+            g.path(
+                CapabilityKind::FilesWrite,
+                root.join("in").to_str().unwrap()
+            )
+            .is_err()
+        );
+        let w = Grants(vec![
+            Grant::parse(&format!("files-write:{}", root.join("out").display())).unwrap(),
+        ]);
+        assert!(
+            w.path(CapabilityKind::Files, root.join("out/x").to_str().unwrap())
+                .is_ok(),
+            "write implies read"
+        );
         assert!(g.host("kv1.vault.azure.net", None));
         assert!(!g.host("vault.azure.net.evil.com", None));
         assert!(g.command("qemu-img", "local"));

@@ -10,15 +10,18 @@ use wasmtime::{Config, Engine, Store, UpdateDeadline};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
+use crate::Invocation;
 use crate::bindings::{Plugin as Bindings, PluginPre};
 use crate::convert as dto;
-use crate::dto::{Asset, BackupReport, Finding, PluginInfo, Property, RestorePlan, RestoreReport, RestoreRequest, VerifyReport};
+use crate::dto::{
+    Asset, BackupReport, Finding, PluginInfo, Property, RestorePlan, RestoreReport, RestoreRequest,
+    VerifyReport,
+};
 use crate::error::{PluginError, Result};
-use crate::manifest::{Manifest, CONTRACT_VERSION};
+use crate::manifest::{CONTRACT_VERSION, Manifest};
 use crate::package;
 use crate::policy::TrustedKey;
 use crate::state::{Limiter, State};
-use crate::Invocation;
 
 const TICK: Duration = Duration::from_millis(10);
 const STDERR_CAPACITY: usize = 1 << 20;
@@ -36,7 +39,11 @@ pub struct HostConfig {
 
 impl Default for HostConfig {
     fn default() -> Self {
-        Self { cache_dir: None, developer_mode: false, max_concurrency: 4 }
+        Self {
+            cache_dir: None,
+            developer_mode: false,
+            max_concurrency: 4,
+        }
     }
 }
 
@@ -106,8 +113,10 @@ impl PluginHost {
         c.wasm_component_model(true);
         let engine = Engine::new(&c).map_err(|e| PluginError::Invalid(format!("wasmtime: {e}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| PluginError::Invalid(format!("wasi: {e}")))?;
-        Bindings::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s).map_err(|e| PluginError::Invalid(format!("linker: {e}")))?;
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| PluginError::Invalid(format!("wasi: {e}")))?;
+        Bindings::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)
+            .map_err(|e| PluginError::Invalid(format!("linker: {e}")))?;
         let weak = engine.weak();
         std::thread::Builder::new()
             .name("plugin-epoch".into())
@@ -120,7 +129,15 @@ impl PluginHost {
             })
             .map_err(|e| PluginError::io("starting the plugin timer", e))?;
         let max = cfg.max_concurrency.max(1);
-        Ok(Self { engine, linker, cfg: HostConfig { max_concurrency: max, ..cfg }, slots: Arc::new((Mutex::new(Slots { active: 0, peak: 0 }), Condvar::new())) })
+        Ok(Self {
+            engine,
+            linker,
+            cfg: HostConfig {
+                max_concurrency: max,
+                ..cfg
+            },
+            slots: Arc::new((Mutex::new(Slots { active: 0, peak: 0 }), Condvar::new())),
+        })
     }
 
     /// Highest number of instances that ran at once so far.
@@ -135,36 +152,78 @@ impl PluginHost {
     /// contract mismatch, imports this host does not provide.
     pub fn load(&self, path: &Path, trusted: &[TrustedKey]) -> Result<LoadedPlugin> {
         let started = Instant::now();
-        let bytes = std::fs::read(path).map_err(|e| PluginError::io(format!("reading plugin {}", path.display()), e))?;
+        let bytes = std::fs::read(path)
+            .map_err(|e| PluginError::io(format!("reading plugin {}", path.display()), e))?;
         let pkg = package::parse(path, &bytes)?;
         let text = pkg.manifest.ok_or_else(|| PluginError::Manifest {
             path: path.to_path_buf(),
             reason: "no embedded manifest (package the component with `rehydra plugins pack` or `cargo xtask plugins`)".into(),
         })?;
-        let manifest = Manifest::parse(text).map_err(|reason| PluginError::Manifest { path: path.to_path_buf(), reason })?;
+        let manifest = Manifest::parse(text).map_err(|reason| PluginError::Manifest {
+            path: path.to_path_buf(),
+            reason,
+        })?;
         let id = manifest.id.clone();
         let signer = match pkg.signature {
             None if self.cfg.developer_mode => Signer::Unsigned,
             None => return Err(PluginError::Unsigned { id }),
             Some((block, covered)) => {
-                let key = package::verify(&block, covered).ok_or_else(|| PluginError::BadSignature { id: id.clone() })?;
+                let key = package::verify(&block, covered)
+                    .ok_or_else(|| PluginError::BadSignature { id: id.clone() })?;
                 let key = hex::encode(key.as_bytes());
-                if trusted.iter().any(|t| t.publisher == manifest.publisher && t.key == key) {
-                    Signer::Trusted { publisher: manifest.publisher.clone(), key }
+                if trusted
+                    .iter()
+                    .any(|t| t.publisher == manifest.publisher && t.key == key)
+                {
+                    Signer::Trusted {
+                        publisher: manifest.publisher.clone(),
+                        key,
+                    }
                 } else if self.cfg.developer_mode {
                     Signer::Untrusted { key }
                 } else {
-                    return Err(PluginError::UnknownPublisher { id, publisher: manifest.publisher.clone(), key });
+                    return Err(PluginError::UnknownPublisher {
+                        id,
+                        publisher: manifest.publisher.clone(),
+                        key,
+                    });
                 }
             }
         };
-        check_version(&id, &manifest.contract, &format!("rehydra:plugin@{}", manifest.contract))?;
-        let (component, cached) = crate::cache::load(&self.engine, self.cfg.cache_dir.as_deref(), &bytes)
-            .map_err(|e| PluginError::Malformed { path: path.to_path_buf(), reason: format!("{e:#}") })?;
+        check_version(
+            &id,
+            &manifest.contract,
+            &format!("rehydra:plugin@{}", manifest.contract),
+        )?;
+        let (component, cached) =
+            crate::cache::load(&self.engine, self.cfg.cache_dir.as_deref(), &bytes).map_err(
+                |e| PluginError::Malformed {
+                    path: path.to_path_buf(),
+                    reason: format!("{e:#}"),
+                },
+            )?;
         self.check_contract(&id, &component)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| PluginError::Link { id: id.clone(), reason: format!("{e:#}") })?;
-        let pre = PluginPre::new(pre).map_err(|e| PluginError::Link { id: id.clone(), reason: format!("{e:#}") })?;
-        Ok(LoadedPlugin { manifest, path: path.to_path_buf(), signer, load: LoadInfo { cached, millis: started.elapsed().as_secs_f64() * 1e3 }, pre })
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| PluginError::Link {
+                id: id.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        let pre = PluginPre::new(pre).map_err(|e| PluginError::Link {
+            id: id.clone(),
+            reason: format!("{e:#}"),
+        })?;
+        Ok(LoadedPlugin {
+            manifest,
+            path: path.to_path_buf(),
+            signer,
+            load: LoadInfo {
+                cached,
+                millis: started.elapsed().as_secs_f64() * 1e3,
+            },
+            pre,
+        })
     }
 
     /// Every `rehydra:plugin` import and the `workload` export must be of a compatible
@@ -184,11 +243,18 @@ impl PluginHost {
             if name.starts_with("rehydra:plugin/") {
                 check_version(id, name.rsplit('@').next().unwrap_or(""), name)?;
             } else if !name.starts_with("wasi:") {
-                return Err(PluginError::Link { id: id.into(), reason: format!("it imports `{name}`, which this host does not provide") });
+                return Err(PluginError::Link {
+                    id: id.into(),
+                    reason: format!("it imports `{name}`, which this host does not provide"),
+                });
             }
         }
         if !exports_workload {
-            return Err(PluginError::ContractMismatch { id: id.into(), found: "a component that does not export rehydra:plugin/workload".into(), supported: CONTRACT_VERSION.into() });
+            return Err(PluginError::ContractMismatch {
+                id: id.into(),
+                found: "a component that does not export rehydra:plugin/workload".into(),
+                supported: CONTRACT_VERSION.into(),
+            });
         }
         Ok(())
     }
@@ -198,7 +264,10 @@ impl PluginHost {
         plugin: &LoadedPlugin,
         verb: &'static str,
         inv: Invocation,
-        f: impl FnOnce(&Bindings, &mut Store<State>) -> wasmtime::Result<std::result::Result<T, crate::bindings::wit::Error>>,
+        f: impl FnOnce(
+            &Bindings,
+            &mut Store<State>,
+        ) -> wasmtime::Result<std::result::Result<T, crate::bindings::wit::Error>>,
     ) -> Result<T> {
         let _slot = self.acquire();
         let limits = plugin.manifest.limits;
@@ -207,10 +276,14 @@ impl PluginHost {
         let state = State {
             wasi,
             table: ResourceTable::new(),
-            limiter: Limiter { max_bytes: usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX), hit: false },
+            limiter: Limiter {
+                max_bytes: usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX),
+                hit: false,
+            },
             plugin: plugin.manifest.id.clone(),
             verb,
             grants: inv.grants,
+            targets: inv.targets,
             engine: inv.engine,
             credentials: inv.credentials,
             events: inv.events,
@@ -232,25 +305,52 @@ impl PluginHost {
             Ok(UpdateDeadline::Continue(1))
         });
         let id = plugin.manifest.id.clone();
-        let outcome = plugin.pre.instantiate(&mut store).and_then(|b| f(&b, &mut store));
+        let outcome = plugin
+            .pre
+            .instantiate(&mut store)
+            .and_then(|b| f(&b, &mut store));
         match outcome {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(PluginError::Failed { plugin: id, verb: verb.into(), code: e.code.into(), message: e.message }),
+            Ok(Err(e)) => Err(PluginError::Failed {
+                plugin: id,
+                verb: verb.into(),
+                code: e.code.into(),
+                message: e.message,
+            }),
             Err(e) => {
                 let s = store.data();
                 if s.timed_out {
-                    Err(PluginError::Timeout { plugin: id, verb: verb.into(), secs: limits.timeout_secs })
+                    Err(PluginError::Timeout {
+                        plugin: id,
+                        verb: verb.into(),
+                        secs: limits.timeout_secs,
+                    })
                 } else if s.limiter.hit {
-                    Err(PluginError::MemoryLimit { plugin: id, verb: verb.into(), mib: limits.memory_mib })
+                    Err(PluginError::MemoryLimit {
+                        plugin: id,
+                        verb: verb.into(),
+                        mib: limits.memory_mib,
+                    })
                 } else {
                     let out = stderr.contents();
                     let text = String::from_utf8_lossy(&out);
-                    let tail: Vec<&str> = text.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+                    let tail: Vec<&str> = text
+                        .lines()
+                        .rev()
+                        .take(5)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                        .rev()
+                        .collect();
                     let mut message = e.root_cause().to_string();
                     if !tail.is_empty() {
                         message = format!("{message}; plugin said: {}", tail.join(" | "));
                     }
-                    Err(PluginError::Trap { plugin: id, verb: verb.into(), message })
+                    Err(PluginError::Trap {
+                        plugin: id,
+                        verb: verb.into(),
+                        message,
+                    })
                 }
             }
         }
@@ -258,9 +358,13 @@ impl PluginHost {
 
     fn acquire(&self) -> SlotGuard {
         let (lock, cv) = &*self.slots;
-        let mut s = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         while s.active >= self.cfg.max_concurrency {
-            s = cv.wait(s).unwrap_or_else(std::sync::PoisonError::into_inner);
+            s = cv
+                .wait(s)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         s.active += 1;
         s.peak = s.peak.max(s.active);
@@ -272,9 +376,19 @@ impl PluginHost {
     /// # Errors
     /// The plugin failed, or names itself differently from its manifest.
     pub fn describe(&self, p: &LoadedPlugin, inv: Invocation) -> Result<PluginInfo> {
-        let info: PluginInfo = self.call(p, "describe", inv, |b, s| b.rehydra_plugin_workload().call_describe(s).map(Ok))?.into();
+        let info: PluginInfo = self
+            .call(p, "describe", inv, |b, s| {
+                b.rehydra_plugin_workload().call_describe(s).map(Ok)
+            })?
+            .into();
         if info.id != p.manifest.id {
-            return Err(PluginError::Manifest { path: p.path.clone(), reason: format!("the component calls itself `{}` but its manifest says `{}`", info.id, p.manifest.id) });
+            return Err(PluginError::Manifest {
+                path: p.path.clone(),
+                reason: format!(
+                    "the component calls itself `{}` but its manifest says `{}`",
+                    info.id, p.manifest.id
+                ),
+            });
         }
         Ok(info)
     }
@@ -283,9 +397,16 @@ impl PluginHost {
     ///
     /// # Errors
     /// See [`PluginError`].
-    pub fn discover(&self, p: &LoadedPlugin, inv: Invocation, settings: &[Property]) -> Result<Vec<Asset>> {
+    pub fn discover(
+        &self,
+        p: &LoadedPlugin,
+        inv: Invocation,
+        settings: &[Property],
+    ) -> Result<Vec<Asset>> {
         let s = dto::props_out(settings);
-        let v = self.call(p, "discover", inv, |b, st| b.rehydra_plugin_workload().call_discover(st, &s))?;
+        let v = self.call(p, "discover", inv, |b, st| {
+            b.rehydra_plugin_workload().call_discover(st, &s)
+        })?;
         Ok(v.into_iter().map(Into::into).collect())
     }
 
@@ -293,10 +414,18 @@ impl PluginHost {
     ///
     /// # Errors
     /// See [`PluginError`].
-    pub fn assess(&self, p: &LoadedPlugin, inv: Invocation, assets: &[Asset], settings: &[Property]) -> Result<Vec<Finding>> {
+    pub fn assess(
+        &self,
+        p: &LoadedPlugin,
+        inv: Invocation,
+        assets: &[Asset],
+        settings: &[Property],
+    ) -> Result<Vec<Finding>> {
         let a: Vec<_> = assets.iter().map(dto::asset_out).collect();
         let s = dto::props_out(settings);
-        let v = self.call(p, "assess", inv, |b, st| b.rehydra_plugin_workload().call_assess(st, &a, &s))?;
+        let v = self.call(p, "assess", inv, |b, st| {
+            b.rehydra_plugin_workload().call_assess(st, &a, &s)
+        })?;
         Ok(v.into_iter().map(Into::into).collect())
     }
 
@@ -304,36 +433,76 @@ impl PluginHost {
     ///
     /// # Errors
     /// See [`PluginError`].
-    pub fn backup(&self, p: &LoadedPlugin, inv: Invocation, asset: &Asset, options: &[Property]) -> Result<BackupReport> {
-        let req = crate::bindings::wit::BackupRequest { asset: dto::asset_out(asset), options: dto::props_out(options) };
-        Ok(self.call(p, "backup", inv, |b, st| b.rehydra_plugin_workload().call_backup(st, &req))?.into())
+    pub fn backup(
+        &self,
+        p: &LoadedPlugin,
+        inv: Invocation,
+        asset: &Asset,
+        options: &[Property],
+    ) -> Result<BackupReport> {
+        let req = crate::bindings::wit::BackupRequest {
+            asset: dto::asset_out(asset),
+            options: dto::props_out(options),
+        };
+        Ok(self
+            .call(p, "backup", inv, |b, st| {
+                b.rehydra_plugin_workload().call_backup(st, &req)
+            })?
+            .into())
     }
 
     /// Call `plan-restore`.
     ///
     /// # Errors
     /// See [`PluginError`].
-    pub fn plan_restore(&self, p: &LoadedPlugin, inv: Invocation, req: &RestoreRequest) -> Result<RestorePlan> {
+    pub fn plan_restore(
+        &self,
+        p: &LoadedPlugin,
+        inv: Invocation,
+        req: &RestoreRequest,
+    ) -> Result<RestorePlan> {
         let r = dto::restore_request_out(req);
-        Ok(self.call(p, "plan-restore", inv, |b, st| b.rehydra_plugin_workload().call_plan_restore(st, &r))?.into())
+        Ok(self
+            .call(p, "plan-restore", inv, |b, st| {
+                b.rehydra_plugin_workload().call_plan_restore(st, &r)
+            })?
+            .into())
     }
 
     /// Call `restore`.
     ///
     /// # Errors
     /// See [`PluginError`].
-    pub fn restore(&self, p: &LoadedPlugin, inv: Invocation, req: &RestoreRequest) -> Result<RestoreReport> {
+    pub fn restore(
+        &self,
+        p: &LoadedPlugin,
+        inv: Invocation,
+        req: &RestoreRequest,
+    ) -> Result<RestoreReport> {
         let r = dto::restore_request_out(req);
-        Ok(self.call(p, "restore", inv, |b, st| b.rehydra_plugin_workload().call_restore(st, &r))?.into())
+        Ok(self
+            .call(p, "restore", inv, |b, st| {
+                b.rehydra_plugin_workload().call_restore(st, &r)
+            })?
+            .into())
     }
 
     /// Call `verify`.
     ///
     /// # Errors
     /// See [`PluginError`].
-    pub fn verify(&self, p: &LoadedPlugin, inv: Invocation, req: &RestoreRequest) -> Result<VerifyReport> {
+    pub fn verify(
+        &self,
+        p: &LoadedPlugin,
+        inv: Invocation,
+        req: &RestoreRequest,
+    ) -> Result<VerifyReport> {
         let r = dto::restore_request_out(req);
-        Ok(self.call(p, "verify", inv, |b, st| b.rehydra_plugin_workload().call_verify(st, &r))?.into())
+        Ok(self
+            .call(p, "verify", inv, |b, st| {
+                b.rehydra_plugin_workload().call_verify(st, &r)
+            })?
+            .into())
     }
 }
 
@@ -342,7 +511,9 @@ struct SlotGuard(Arc<(Mutex<Slots>, Condvar)>);
 impl Drop for SlotGuard {
     fn drop(&mut self) {
         let (lock, cv) = &*self.0;
-        let mut s = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut s = lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         s.active -= 1;
         cv.notify_one();
     }
@@ -357,6 +528,10 @@ fn check_version(id: &str, found: &str, what: &str) -> Result<()> {
     let ours = parse(CONTRACT_VERSION).unwrap_or((0, 1, 0));
     match parse(found) {
         Some((a, b, c)) if (a, b) == (ours.0, ours.1) && c <= ours.2 => Ok(()),
-        _ => Err(PluginError::ContractMismatch { id: id.into(), found: what.into(), supported: CONTRACT_VERSION.into() }),
+        _ => Err(PluginError::ContractMismatch {
+            id: id.into(),
+            found: what.into(),
+            supported: CONTRACT_VERSION.into(),
+        }),
     }
 }

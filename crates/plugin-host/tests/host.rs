@@ -7,25 +7,46 @@ use std::sync::{Arc, Mutex};
 use rehydra_plugin_host::*;
 
 fn built() -> PathBuf {
-    let dir = std::env::var_os("REHYDRA_TEST_PLUGINS").map(PathBuf::from).unwrap_or_else(|| {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"), PathBuf::from);
-        target.join("plugins")
-    });
-    assert!(dir.join("fixture.wasm").exists(), "plugins not built in {}: run `cargo xtask plugins` first", dir.display());
+    let dir = std::env::var_os("REHYDRA_TEST_PLUGINS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+                || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
+                PathBuf::from,
+            );
+            target.join("plugins")
+        });
+    assert!(
+        dir.join("fixture.wasm").exists(),
+        "plugins not built in {}: run `cargo xtask plugins` first",
+        dir.display()
+    );
     dir
 }
 
 fn dev_key() -> TrustedKey {
     let pubfile = built().join("../rehydra-dev/publisher.pub");
-    TrustedKey { publisher: "rehydra-dev".into(), key: std::fs::read_to_string(pubfile).unwrap().trim().to_string() }
+    TrustedKey {
+        publisher: "rehydra-dev".into(),
+        key: std::fs::read_to_string(pubfile).unwrap().trim().to_string(),
+    }
 }
 
 fn host(dev: bool) -> PluginHost {
-    PluginHost::new(HostConfig { developer_mode: dev, ..HostConfig::default() }).unwrap()
+    PluginHost::new(HostConfig {
+        developer_mode: dev,
+        ..HostConfig::default()
+    })
+    .unwrap()
 }
 
 fn props(p: &[(&str, &str)]) -> Vec<Property> {
-    p.iter().map(|(n, v)| Property { name: (*n).into(), value: (*v).into() }).collect()
+    p.iter()
+        .map(|(n, v)| Property {
+            name: (*n).into(),
+            value: (*v).into(),
+        })
+        .collect()
 }
 
 fn grants(specs: &[&str]) -> Grants {
@@ -51,7 +72,13 @@ fn signed_plugin_loads_and_answers() {
     assert!(matches!(p.signer, Signer::Trusted { .. }));
     let info = h.describe(&p, Invocation::new(Grants::default())).unwrap();
     assert_eq!(info.id, "fixture");
-    let assets = h.discover(&p, Invocation::new(Grants::default()), &props(&[("mode", "echo"), ("a", "b")])).unwrap();
+    let assets = h
+        .discover(
+            &p,
+            Invocation::new(Grants::default()),
+            &props(&[("mode", "echo"), ("a", "b")]),
+        )
+        .unwrap();
     assert_eq!(assets.len(), 2);
     assert_eq!(assets[1].name, "b");
 }
@@ -60,20 +87,46 @@ fn signed_plugin_loads_and_answers() {
 fn trap_loop_and_memory_bomb_are_stopped_and_host_survives() {
     let h = host(false);
     let p = fixture(&h);
-    let e = h.discover(&p, Invocation::new(Grants::default()), &props(&[("mode", "trap")])).unwrap_err();
+    let e = h
+        .discover(
+            &p,
+            Invocation::new(Grants::default()),
+            &props(&[("mode", "trap")]),
+        )
+        .unwrap_err();
     assert!(matches!(e, PluginError::Trap { .. }), "{e}");
-    assert!(e.to_string().contains("asked to trap"), "panic message reaches the admin: {e}");
+    assert!(
+        e.to_string().contains("asked to trap"),
+        "panic message reaches the admin: {e}"
+    );
 
     let t = std::time::Instant::now();
-    let e = h.discover(&p, Invocation::new(Grants::default()), &props(&[("mode", "loop")])).unwrap_err();
+    let e = h
+        .discover(
+            &p,
+            Invocation::new(Grants::default()),
+            &props(&[("mode", "loop")]),
+        )
+        .unwrap_err();
     assert!(matches!(e, PluginError::Timeout { secs: 5, .. }), "{e}");
     assert!(t.elapsed().as_secs() < 30);
 
-    let e = h.discover(&p, Invocation::new(Grants::default()), &props(&[("mode", "alloc")])).unwrap_err();
+    let e = h
+        .discover(
+            &p,
+            Invocation::new(Grants::default()),
+            &props(&[("mode", "alloc")]),
+        )
+        .unwrap_err();
     assert!(matches!(e, PluginError::MemoryLimit { mib: 32, .. }), "{e}");
 
     // still serving
-    assert_eq!(h.describe(&p, Invocation::new(Grants::default())).unwrap().id, "fixture");
+    assert_eq!(
+        h.describe(&p, Invocation::new(Grants::default()))
+            .unwrap()
+            .id,
+        "fixture"
+    );
 }
 
 #[test]
@@ -87,51 +140,163 @@ fn capability_denials_are_errors_and_audited() {
     let p = fixture(&h);
     let g = || grants(&[&format!("files:{}", inside.display())]);
 
-    let ok = h.discover(&p, Invocation::new(g()), &props(&[("mode", "read"), ("path", inside.join("ok.txt").to_str().unwrap())])).unwrap();
+    let ok = h
+        .discover(
+            &p,
+            Invocation::new(g()),
+            &props(&[
+                ("mode", "read"),
+                ("path", inside.join("ok.txt").to_str().unwrap()),
+            ]),
+        )
+        .unwrap();
     assert_eq!(ok[0].name, "hello");
 
     let audit = Arc::new(Audit::default());
     let mut inv = Invocation::new(g());
     inv.events = audit.clone();
     let outside = dir.path().join("secret.txt");
-    let e = h.discover(&p, inv, &props(&[("mode", "read"), ("path", outside.to_str().unwrap())])).unwrap_err();
-    assert!(matches!(e, PluginError::Failed { code: ErrorCode::Denied, .. }), "{e}");
+    let e = h
+        .discover(
+            &p,
+            inv,
+            &props(&[("mode", "read"), ("path", outside.to_str().unwrap())]),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PluginError::Failed {
+                code: ErrorCode::Denied,
+                ..
+            }
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("outside the folders granted"), "{e}");
     let traversal = format!("{}/../secret.txt", inside.display());
-    assert!(h.discover(&p, Invocation::new(g()), &props(&[("mode", "read"), ("path", &traversal)])).is_err());
+    assert!(
+        h.discover(
+            &p,
+            Invocation::new(g()),
+            &props(&[("mode", "read"), ("path", &traversal)])
+        )
+        .is_err()
+    );
     #[cfg(unix)]
     {
         std::os::unix::fs::symlink(&outside, inside.join("link")).unwrap();
-        let e = h.discover(&p, Invocation::new(g()), &props(&[("mode", "read"), ("path", inside.join("link").to_str().unwrap())])).unwrap_err();
-        assert!(e.to_string().contains("outside"), "a symlink must not lead out of a root: {e}");
+        let e = h
+            .discover(
+                &p,
+                Invocation::new(g()),
+                &props(&[
+                    ("mode", "read"),
+                    ("path", inside.join("link").to_str().unwrap()),
+                ]),
+            )
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("outside"),
+            "a symlink must not lead out of a root: {e}"
+        );
     }
     // read grant does not allow writing
-    let e = h.discover(&p, Invocation::new(g()), &props(&[("mode", "write"), ("path", inside.join("new.txt").to_str().unwrap())])).unwrap_err();
+    let e = h
+        .discover(
+            &p,
+            Invocation::new(g()),
+            &props(&[
+                ("mode", "write"),
+                ("path", inside.join("new.txt").to_str().unwrap()),
+            ]),
+        )
+        .unwrap_err();
     assert!(e.to_string().contains("files-write"), "{e}");
     assert!(!inside.join("new.txt").exists());
 
-    let e = h.discover(&p, Invocation::new(g()), &props(&[("mode", "http"), ("url", "http://127.0.0.1:9/x")])).unwrap_err();
-    assert!(e.to_string().contains("host `127.0.0.1` is not granted"), "{e}");
-    let e = h.discover(&p, Invocation::new(g()), &props(&[("mode", "command"), ("program", "id")])).unwrap_err();
-    assert!(e.to_string().contains("`id` on `local` is not granted"), "{e}");
-    let e = h.discover(&p, Invocation::new(g()), &props(&[("mode", "ingest"), ("path", inside.to_str().unwrap())])).unwrap_err();
-    assert!(e.to_string().contains("`engine` capability is not granted"), "{e}");
+    let e = h
+        .discover(
+            &p,
+            Invocation::new(g()),
+            &props(&[("mode", "http"), ("url", "http://127.0.0.1:9/x")]),
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("host `127.0.0.1` is not granted"),
+        "{e}"
+    );
+    let e = h
+        .discover(
+            &p,
+            Invocation::new(g()),
+            &props(&[("mode", "command"), ("program", "id")]),
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("`id` on `local` is not granted"),
+        "{e}"
+    );
+    let e = h
+        .discover(
+            &p,
+            Invocation::new(g()),
+            &props(&[("mode", "ingest"), ("path", inside.to_str().unwrap())]),
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("`engine` capability is not granted"),
+        "{e}"
+    );
 
     let events = audit.0.lock().unwrap();
     assert_eq!(events.len(), 1);
-    assert!(!events[0].allowed && events[0].capability == "files" && events[0].target.ends_with("secret.txt"));
+    assert!(
+        !events[0].allowed
+            && events[0].capability == "files"
+            && events[0].target.ends_with("secret.txt")
+    );
 }
 
 #[test]
 fn granted_command_runs_without_inherited_secrets() {
     let h = host(false);
     let p = fixture(&h);
-    let out = h.discover(&p, Invocation::new(grants(&["command:env"])), &props(&[("mode", "command"), ("program", "env")])).unwrap();
-    let mut vars: Vec<&str> = out[0].name.lines().filter_map(|l| l.split('=').next()).collect();
+    let out = h
+        .discover(
+            &p,
+            Invocation::new(grants(&["command:env"])),
+            &props(&[("mode", "command"), ("program", "env")]),
+        )
+        .unwrap();
+    let mut vars: Vec<&str> = out[0]
+        .name
+        .lines()
+        .filter_map(|l| l.split('=').next())
+        .collect();
     vars.sort_unstable();
-    assert_eq!(vars, ["LANG", "PATH"], "the environment (passwords, tokens) is not inherited");
-    let e = h.discover(&p, Invocation::new(grants(&["command:env@hv01"])), &props(&[("mode", "command"), ("program", "env"), ("target", "hv01")])).unwrap_err();
-    assert!(matches!(e, PluginError::Failed { code: ErrorCode::Unsupported, .. }), "remote targets are reported as not built: {e}");
+    assert_eq!(
+        vars,
+        ["LANG", "PATH"],
+        "the environment (passwords, tokens) is not inherited"
+    );
+    let e = h
+        .discover(
+            &p,
+            Invocation::new(grants(&["command:env@hv01"])),
+            &props(&[("mode", "command"), ("program", "env"), ("target", "hv01")]),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PluginError::Failed {
+                code: ErrorCode::NotFound,
+                ..
+            }
+        ) && e.to_string().contains("target `hv01` is not configured"),
+        "{e}"
+    );
 }
 
 fn tamper(src: &Path, dst: &Path, f: impl FnOnce(&mut Vec<u8>)) {
@@ -149,17 +314,29 @@ fn signatures_publishers_and_malformed_files() {
     // one flipped byte in the code
     let bad = dir.path().join("tampered.wasm");
     tamper(&src, &bad, |b| b[200] ^= 1);
-    assert!(matches!(h.load(&bad, &[dev_key()]), Err(PluginError::BadSignature { .. })));
+    assert!(matches!(
+        h.load(&bad, &[dev_key()]),
+        Err(PluginError::BadSignature { .. })
+    ));
     // tampered is refused in developer mode too
-    assert!(matches!(host(true).load(&bad, &[]), Err(PluginError::BadSignature { .. })));
+    assert!(matches!(
+        host(true).load(&bad, &[]),
+        Err(PluginError::BadSignature { .. })
+    ));
 
     // valid signature, key not trusted
     let e = h.load(&src, &[]).err().unwrap();
     assert!(matches!(e, PluginError::UnknownPublisher { .. }), "{e}");
     assert!(e.to_string().contains("rehydra plugins trust rehydra-dev"));
     // right key, other publisher name
-    let other = TrustedKey { publisher: "someone-else".into(), ..dev_key() };
-    assert!(matches!(h.load(&src, &[other]), Err(PluginError::UnknownPublisher { .. })));
+    let other = TrustedKey {
+        publisher: "someone-else".into(),
+        ..dev_key()
+    };
+    assert!(matches!(
+        h.load(&src, &[other]),
+        Err(PluginError::UnknownPublisher { .. })
+    ));
 
     // unsigned: refused unless developer mode
     let wasm = std::fs::read(&src).unwrap();
@@ -167,13 +344,24 @@ fn signatures_publishers_and_malformed_files() {
     let (_, covered) = pkg.signature.unwrap();
     let unsigned = dir.path().join("unsigned.wasm");
     std::fs::write(&unsigned, covered).unwrap();
-    assert!(matches!(h.load(&unsigned, &[dev_key()]), Err(PluginError::Unsigned { .. })));
-    assert!(matches!(host(true).load(&unsigned, &[]).unwrap().signer, Signer::Unsigned));
+    assert!(matches!(
+        h.load(&unsigned, &[dev_key()]),
+        Err(PluginError::Unsigned { .. })
+    ));
+    assert!(matches!(
+        host(true).load(&unsigned, &[]).unwrap().signer,
+        Signer::Unsigned
+    ));
 
     // bytes appended after the signature
     let appended = dir.path().join("appended.wasm");
-    tamper(&src, &appended, |b| b.extend_from_slice(&[0, 3, 1, b'x', 0]));
-    assert!(matches!(h.load(&appended, &[dev_key()]), Err(PluginError::Malformed { .. })));
+    tamper(&src, &appended, |b| {
+        b.extend_from_slice(&[0, 3, 1, b'x', 0])
+    });
+    assert!(matches!(
+        h.load(&appended, &[dev_key()]),
+        Err(PluginError::Malformed { .. })
+    ));
 
     // malformed: garbage, truncated, a core module
     for (name, bytes) in [
@@ -200,7 +388,10 @@ fn contract_version_mismatch_is_named() {
     let mut i = 0;
     while i + from.len() < b.len() {
         if b[i..].starts_with(from) {
-            if let Some(at) = b[i..(i + 64).min(b.len())].windows(to.len()).position(|w| w == to) {
+            if let Some(at) = b[i..(i + 64).min(b.len())]
+                .windows(to.len())
+                .position(|w| w == to)
+            {
                 b[i + at + 3] = b'9';
             }
         }
@@ -210,37 +401,72 @@ fn contract_version_mismatch_is_named() {
     std::fs::write(&p, &b).unwrap();
     let e = host(true).load(&p, &[]).err().unwrap();
     assert!(matches!(e, PluginError::ContractMismatch { .. }), "{e}");
-    assert!(e.to_string().contains("0.9.0") && e.to_string().contains("0.1.0"), "{e}");
+    assert!(
+        e.to_string().contains("0.9.0") && e.to_string().contains("0.1.0"),
+        "{e}"
+    );
 }
 
 #[test]
 fn compiled_components_are_cached() {
     let cache = tempfile::tempdir().unwrap();
-    let cfg = HostConfig { cache_dir: Some(cache.path().join("c")), ..HostConfig::default() };
+    let cfg = HostConfig {
+        cache_dir: Some(cache.path().join("c")),
+        ..HostConfig::default()
+    };
     let h = PluginHost::new(cfg.clone()).unwrap();
-    let cold = h.load(&built().join("example-files.wasm"), &[dev_key()]).unwrap();
+    let cold = h
+        .load(&built().join("example-files.wasm"), &[dev_key()])
+        .unwrap();
     assert!(!cold.load.cached);
     let h2 = PluginHost::new(cfg).unwrap();
-    let warm = h2.load(&built().join("example-files.wasm"), &[dev_key()]).unwrap();
+    let warm = h2
+        .load(&built().join("example-files.wasm"), &[dev_key()])
+        .unwrap();
     assert!(warm.load.cached);
-    assert_eq!(h2.describe(&warm, Invocation::new(Grants::default())).unwrap().id, "example-files");
+    assert_eq!(
+        h2.describe(&warm, Invocation::new(Grants::default()))
+            .unwrap()
+            .id,
+        "example-files"
+    );
     // a damaged cache file is replaced, never trusted
     for e in std::fs::read_dir(cache.path().join("c")).unwrap() {
         std::fs::write(e.unwrap().path(), b"junk").unwrap();
     }
-    let again = h2.load(&built().join("example-files.wasm"), &[dev_key()]).unwrap();
+    let again = h2
+        .load(&built().join("example-files.wasm"), &[dev_key()])
+        .unwrap();
     assert!(!again.load.cached);
-    assert_eq!(h2.describe(&again, Invocation::new(Grants::default())).unwrap().id, "example-files");
+    assert_eq!(
+        h2.describe(&again, Invocation::new(Grants::default()))
+            .unwrap()
+            .id,
+        "example-files"
+    );
 }
 
 #[test]
 fn concurrency_is_bounded() {
-    let h = Arc::new(PluginHost::new(HostConfig { max_concurrency: 2, ..HostConfig::default() }).unwrap());
+    let h = Arc::new(
+        PluginHost::new(HostConfig {
+            max_concurrency: 2,
+            ..HostConfig::default()
+        })
+        .unwrap(),
+    );
     let p = Arc::new(fixture(&h));
     let threads: Vec<_> = (0..6)
         .map(|_| {
             let (h, p) = (h.clone(), p.clone());
-            std::thread::spawn(move || h.discover(&p, Invocation::new(grants(&["command:sleep"])), &props(&[("mode", "command"), ("program", "sleep"), ("args", "0.2")])).unwrap())
+            std::thread::spawn(move || {
+                h.discover(
+                    &p,
+                    Invocation::new(grants(&["command:sleep"])),
+                    &props(&[("mode", "command"), ("program", "sleep"), ("args", "0.2")]),
+                )
+                .unwrap()
+            })
         })
         .collect();
     for t in threads {
@@ -273,7 +499,9 @@ fn server() -> (String, std::thread::JoinHandle<String>) {
             }
             head.push_str(&line);
         }
-        let authed = head.to_ascii_lowercase().contains("authorization: bearer s3cret-token");
+        let authed = head
+            .to_ascii_lowercase()
+            .contains("authorization: bearer s3cret-token");
         let body = if authed { "authenticated" } else { "anonymous" };
         let mut s = s;
         write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nSet-Cookie: session=abc\r\nX-Ms-Request-Id: 42\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
@@ -289,44 +517,366 @@ fn http_to_granted_host_gets_credentials_the_plugin_never_sees() {
     let (url, srv) = server();
     let mut inv = Invocation::new(grants(&["http:127.0.0.1"]));
     inv.credentials = Arc::new(Token);
-    let a = h.discover(&p, inv, &props(&[("mode", "http"), ("url", &url)])).unwrap();
+    let a = h
+        .discover(&p, inv, &props(&[("mode", "http"), ("url", &url)]))
+        .unwrap();
     srv.join().unwrap();
     assert_eq!(a[0].name, "authenticated", "the host injected the token");
     let seen = format!("{:?}", a[0].properties);
     assert!(seen.contains("42") && seen.contains("200"), "{seen}");
-    assert!(!seen.to_ascii_lowercase().contains("session=abc"), "cookies are hidden from the plugin: {seen}");
+    assert!(
+        !seen.to_ascii_lowercase().contains("session=abc"),
+        "cookies are hidden from the plugin: {seen}"
+    );
     assert!(!seen.contains("s3cret"));
 
     // a plugin may not bring its own credentials
     let mut inv = Invocation::new(grants(&["http:127.0.0.1"]));
     inv.credentials = Arc::new(Token);
-    let e = h.discover(&p, inv, &props(&[("mode", "http"), ("url", &url), ("header", "Authorization")])).unwrap_err();
-    assert!(matches!(e, PluginError::Failed { code: ErrorCode::Denied, .. }), "{e}");
+    let e = h
+        .discover(
+            &p,
+            inv,
+            &props(&[("mode", "http"), ("url", &url), ("header", "Authorization")]),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PluginError::Failed {
+                code: ErrorCode::Denied,
+                ..
+            }
+        ),
+        "{e}"
+    );
     // unreachable endpoint: a clear error, not a hang
-    let e = h.discover(&p, Invocation::new(grants(&["http:127.0.0.1:9"])), &props(&[("mode", "http"), ("url", "http://127.0.0.1:9/")])).unwrap_err();
-    assert!(matches!(e, PluginError::Failed { code: ErrorCode::Unavailable, .. }), "{e}");
+    let e = h
+        .discover(
+            &p,
+            Invocation::new(grants(&["http:127.0.0.1:9"])),
+            &props(&[("mode", "http"), ("url", "http://127.0.0.1:9/")]),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PluginError::Failed {
+                code: ErrorCode::Unavailable,
+                ..
+            }
+        ),
+        "{e}"
+    );
 }
 
 #[test]
 fn python_plugin_answers_describe_and_discover() {
     // built by `cargo xtask plugins` with componentize-py: same contract, another language
     let file = built().join("hello-python.wasm");
-    assert!(file.exists(), "hello-python.wasm not built: install componentize-py (scripts/setup.sh) and run `cargo xtask plugins`");
-    let h = PluginHost::new(HostConfig { cache_dir: Some(built().join("../plugin-cache")), ..HostConfig::default() }).unwrap();
+    assert!(
+        file.exists(),
+        "hello-python.wasm not built: install componentize-py (scripts/setup.sh) and run `cargo xtask plugins`"
+    );
+    let h = PluginHost::new(HostConfig {
+        cache_dir: Some(built().join("../plugin-cache")),
+        ..HostConfig::default()
+    })
+    .unwrap();
     let p = h.load(&file, &[dev_key()]).unwrap();
-    eprintln!("hello-python: {} KiB, load {:.0} ms (cached: {})", std::fs::metadata(&file).unwrap().len() / 1024, p.load.millis, p.load.cached);
+    eprintln!(
+        "hello-python: {} KiB, load {:.0} ms (cached: {})",
+        std::fs::metadata(&file).unwrap().len() / 1024,
+        p.load.millis,
+        p.load.cached
+    );
     let info = h.describe(&p, Invocation::new(Grants::default())).unwrap();
-    assert_eq!((info.id.as_str(), info.workloads.as_slice()), ("hello-python", ["files".to_string()].as_slice()));
+    assert_eq!(
+        (info.id.as_str(), info.workloads.as_slice()),
+        ("hello-python", ["files".to_string()].as_slice())
+    );
 
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("vm-configs")).unwrap();
     std::fs::write(dir.path().join("file.txt"), b"x").unwrap();
     let root = dir.path().to_str().unwrap();
-    let e = h.discover(&p, Invocation::new(Grants::default()), &props(&[("root", root)])).unwrap_err();
-    assert!(matches!(e, PluginError::Failed { code: ErrorCode::Denied, .. }), "{e}");
-    let assets = h.discover(&p, Invocation::new(grants(&[&format!("files:{root}")])), &props(&[("root", root)])).unwrap();
+    let e = h
+        .discover(
+            &p,
+            Invocation::new(Grants::default()),
+            &props(&[("root", root)]),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PluginError::Failed {
+                code: ErrorCode::Denied,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let assets = h
+        .discover(
+            &p,
+            Invocation::new(grants(&[&format!("files:{root}")])),
+            &props(&[("root", root)]),
+        )
+        .unwrap();
     assert_eq!(assets.len(), 1);
     assert_eq!(assets[0].name, "vm-configs");
-    let e = h.discover(&p, Invocation::new(Grants::default()), &[]).unwrap_err();
-    assert!(matches!(e, PluginError::Failed { code: ErrorCode::InvalidInput, .. }), "{e}");
+    let e = h
+        .discover(&p, Invocation::new(Grants::default()), &[])
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PluginError::Failed {
+                code: ErrorCode::InvalidInput,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+/// A real OpenSSH server on loopback, with its own host key and one authorised client key.
+struct Sshd {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Sshd {
+    fn start() -> Self {
+        let bin = Path::new("/usr/sbin/sshd");
+        assert!(
+            bin.exists(),
+            "openssh-server is needed for the remote-target tests (scripts/setup.sh installs it)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        for k in ["host", "client"] {
+            let st = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(d.join(k))
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nPidFile none\nAuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nLogLevel ERROR\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("sshd_config"), config).unwrap();
+        if is_root() {
+            std::fs::create_dir_all("/run/sshd").unwrap();
+        }
+        let child = std::process::Command::new(bin)
+            .arg("-D")
+            .arg("-e")
+            .arg("-f")
+            .arg(d.join("sshd_config"))
+            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed().as_secs() < 10,
+                "sshd did not start: {}",
+                std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let host_pub = std::fs::read_to_string(d.join("host.pub")).unwrap();
+        let mut f = host_pub.split_whitespace();
+        std::fs::write(
+            d.join("known_hosts"),
+            format!(
+                "[127.0.0.1]:{port} {} {}\n",
+                f.next().unwrap(),
+                f.next().unwrap()
+            ),
+        )
+        .unwrap();
+        std::fs::write(d.join("fake-pwsh"), "#!/bin/sh\n# stands in for pwsh on the target: prints the script it was sent\n[ \"$1 $2 $3\" = \"-NoProfile -NonInteractive -EncodedCommand\" ] || { echo \"unexpected: $*\" >&2; exit 2; }\nprintf %s \"$4\" | base64 -d | iconv -f UTF-16LE -t UTF-8\n").unwrap();
+        std::fs::set_permissions(
+            d.join("fake-pwsh"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        Self { child, port, dir }
+    }
+
+    fn target(&self, name: &str) -> Target {
+        let user = std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap();
+        let d = self.dir.path();
+        Target {
+            name: name.into(),
+            ssh: format!("{}@127.0.0.1", String::from_utf8_lossy(&user.stdout).trim()),
+            port: Some(self.port),
+            identity: Some(d.join("client")),
+            known_hosts: Some(d.join("known_hosts")),
+            shell: RemoteShell::Posix,
+            powershell: d.join("fake-pwsh").display().to_string(),
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
+#[test]
+fn granted_commands_run_on_remote_targets_over_ssh() {
+    let sshd = Sshd::start();
+    let h = host(false);
+    let p = fixture(&h);
+    let inv = |g: &[&str], t: Vec<Target>| {
+        let mut i = Invocation::new(grants(g));
+        i.targets = t;
+        i
+    };
+    let lab = || vec![sshd.target("lab")];
+    // arguments arrive intact: nothing a plugin passes is interpreted by the remote shell
+    let argv = "[%s]\na b\nit's $(id) `id` ;|& *\n";
+    let out = h
+        .discover(
+            &p,
+            inv(&["command:printf@lab"], lab()),
+            &props(&[
+                ("mode", "command"),
+                ("program", "printf"),
+                ("argv", argv),
+                ("target", "lab"),
+            ]),
+        )
+        .unwrap();
+    assert_eq!(out[0].name, "[a b][it's $(id) `id` ;|& *][]");
+    let out = h
+        .discover(
+            &p,
+            inv(&["command:false@lab"], lab()),
+            &props(&[("mode", "command"), ("program", "false"), ("target", "lab")]),
+        )
+        .unwrap();
+    assert!(
+        out[0]
+            .properties
+            .iter()
+            .any(|p| p.name == "status" && p.value == "1"),
+        "the remote exit status reaches the plugin"
+    );
+    // PowerShell scripts travel encoded, byte for byte
+    let script = "Get-VM | Select-Object Name, State | ConvertTo-Json # it's ünïcode; $x = \"q\"";
+    let out = h
+        .discover(
+            &p,
+            inv(&["command:powershell@lab"], lab()),
+            &props(&[
+                ("mode", "powershell"),
+                ("script", script),
+                ("target", "lab"),
+            ]),
+        )
+        .unwrap();
+    assert_eq!(out[0].name, script);
+    // a grant for one program on one target allows only that
+    let e = h
+        .discover(
+            &p,
+            inv(&["command:printf@lab"], lab()),
+            &props(&[("mode", "command"), ("program", "id"), ("target", "lab")]),
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("`id` on `lab` is not granted"),
+        "{e}"
+    );
+    let e = h
+        .discover(
+            &p,
+            inv(&["command:printf@lab"], lab()),
+            &props(&[
+                ("mode", "command"),
+                ("program", "printf"),
+                ("argv", "x"),
+                ("target", "local"),
+            ]),
+        )
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("`printf` on `local` is not granted"),
+        "{e}"
+    );
+    // an unknown host key is refused, never accepted silently
+    let mut wrong = sshd.target("lab");
+    let empty = sshd.dir.path().join("empty_known_hosts");
+    std::fs::write(&empty, "").unwrap();
+    wrong.known_hosts = Some(empty);
+    let e = h
+        .discover(
+            &p,
+            inv(&["command:printf@lab"], vec![wrong]),
+            &props(&[
+                ("mode", "command"),
+                ("program", "printf"),
+                ("argv", "x"),
+                ("target", "lab"),
+            ]),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PluginError::Failed {
+                code: ErrorCode::Unavailable,
+                ..
+            }
+        ) && e.to_string().contains("could not be reached over SSH"),
+        "{e}"
+    );
+    // an unreachable target names itself
+    let mut gone = sshd.target("lab");
+    gone.port = Some(
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+    );
+    let e = h
+        .discover(
+            &p,
+            inv(&["command:printf@lab"], vec![gone]),
+            &props(&[
+                ("mode", "command"),
+                ("program", "printf"),
+                ("argv", "x"),
+                ("target", "lab"),
+            ]),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("command target `lab`"), "{e}");
 }

@@ -30,13 +30,23 @@ impl LocalBackend {
     /// # Errors
     /// I/O failure.
     pub fn create_layout(&self) -> Result<()> {
-        for d in ["keys", "packs", "index", "snapshots", "locks", "prune", TMP_DIR] {
+        for d in [
+            "keys",
+            "packs",
+            "index",
+            "snapshots",
+            "locks",
+            "prune",
+            TMP_DIR,
+        ] {
             let p = self.root.join(d);
-            fs::create_dir_all(&p).map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
+            fs::create_dir_all(&p)
+                .map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
         }
         for b in 0..=255u8 {
             let p = self.root.join("packs").join(format!("{b:02x}"));
-            fs::create_dir_all(&p).map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
+            fs::create_dir_all(&p)
+                .map_err(|e| Error::io(format!("creating {}", p.display()), e))?;
         }
         sync_dir(&self.root);
         Ok(())
@@ -45,7 +55,11 @@ impl LocalBackend {
     fn path(&self, kind: FileKind, name: &str) -> PathBuf {
         match kind {
             FileKind::Config => self.root.join("config"),
-            FileKind::Pack => self.root.join("packs").join(name.get(..2).unwrap_or("00")).join(name),
+            FileKind::Pack => self
+                .root
+                .join("packs")
+                .join(name.get(..2).unwrap_or("00"))
+                .join(name),
             _ => self.root.join(kind.dir()).join(name),
         }
     }
@@ -63,8 +77,17 @@ fn sync_dir(dir: &Path) {
 fn sync_dir(_dir: &Path) {}
 
 fn valid_name(name: &str) -> Result<()> {
-    if name.is_empty() || name.len() > 128 || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') || name.starts_with('.') {
-        return Err(Error::new(ErrorKind::InvalidInput, format!("invalid repository file name `{name}`")));
+    if name.is_empty()
+        || name.len() > 128
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        || name.starts_with('.')
+    {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("invalid repository file name `{name}`"),
+        ));
     }
     Ok(())
 }
@@ -90,9 +113,11 @@ impl Backend for LocalBackend {
             return Err(Error::io(format!("writing {}", dest.display()), e));
         }
         if let Some(parent) = dest.parent()
-            && !parent.exists() {
-                fs::create_dir_all(parent).map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
-            }
+            && !parent.exists()
+        {
+            fs::create_dir_all(parent)
+                .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
+        }
         if let Err(e) = fs::rename(&tmp, &dest) {
             let _ = fs::remove_file(&tmp);
             return Err(Error::io(format!("renaming into {}", dest.display()), e));
@@ -116,7 +141,13 @@ impl Backend for LocalBackend {
         let mut buf = vec![0u8; len as usize];
         rehydra_disk::read_exact_at(&f, &mut buf, offset).map_err(|e| {
             if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                Error::new(ErrorKind::Corrupt, format!("{} is truncated: wanted {len} bytes at offset {offset}", p.display()))
+                Error::new(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "{} is truncated: wanted {len} bytes at offset {offset}",
+                        p.display()
+                    ),
+                )
             } else {
                 Error::io(format!("reading {}", p.display()), e)
             }
@@ -126,7 +157,9 @@ impl Backend for LocalBackend {
 
     fn size(&self, kind: FileKind, name: &str) -> Result<u64> {
         let p = self.path(kind, name);
-        Ok(fs::metadata(&p).map_err(|e| Error::io(format!("stat {}", p.display()), e))?.len())
+        Ok(fs::metadata(&p)
+            .map_err(|e| Error::io(format!("stat {}", p.display()), e))?
+            .len())
     }
 
     fn list(&self, kind: FileKind) -> Result<Vec<FileInfo>> {
@@ -138,14 +171,22 @@ impl Backend for LocalBackend {
                 Err(e) => return Err(Error::io(format!("listing {}", dir.display()), e)),
             };
             for entry in rd {
-                let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
-                let Ok(name) = entry.file_name().into_string() else { continue };
+                let entry =
+                    entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+                let Ok(name) = entry.file_name().into_string() else {
+                    continue;
+                };
                 if name.starts_with('.') {
                     continue;
                 }
-                let md = entry.metadata().map_err(|e| Error::io(format!("stat {name}"), e))?;
+                let md = entry
+                    .metadata()
+                    .map_err(|e| Error::io(format!("stat {name}"), e))?;
                 if md.is_file() {
-                    out.push(FileInfo { name, size: md.len() });
+                    out.push(FileInfo {
+                        name,
+                        size: md.len(),
+                    });
                 }
             }
             Ok(())
@@ -153,14 +194,19 @@ impl Backend for LocalBackend {
         match kind {
             FileKind::Config => {
                 if let Ok(md) = fs::metadata(self.root.join("config")) {
-                    out.push(FileInfo { name: "config".into(), size: md.len() });
+                    out.push(FileInfo {
+                        name: "config".into(),
+                        size: md.len(),
+                    });
                 }
             }
             FileKind::Pack => {
                 let packs = self.root.join("packs");
-                let rd = fs::read_dir(&packs).map_err(|e| Error::io(format!("listing {}", packs.display()), e))?;
+                let rd = fs::read_dir(&packs)
+                    .map_err(|e| Error::io(format!("listing {}", packs.display()), e))?;
                 for sub in rd {
-                    let sub = sub.map_err(|e| Error::io(format!("listing {}", packs.display()), e))?;
+                    let sub =
+                        sub.map_err(|e| Error::io(format!("listing {}", packs.display()), e))?;
                     if sub.path().is_dir() {
                         visit(&sub.path())?;
                     }
@@ -185,9 +231,15 @@ impl Backend for LocalBackend {
     fn clean_leftovers(&self, age: std::time::Duration) -> Result<usize> {
         let dir = self.root.join(TMP_DIR);
         let mut n = 0;
-        let Ok(rd) = fs::read_dir(&dir) else { return Ok(0) };
+        let Ok(rd) = fs::read_dir(&dir) else {
+            return Ok(0);
+        };
         for entry in rd.flatten() {
-            let old = entry.metadata().and_then(|m| m.modified()).map(|t| t.elapsed().map(|e| e >= age).unwrap_or(false)).unwrap_or(false);
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .map(|t| t.elapsed().map(|e| e >= age).unwrap_or(false))
+                .unwrap_or(false);
             if old && fs::remove_file(entry.path()).is_ok() {
                 n += 1;
             }
@@ -195,4 +247,3 @@ impl Backend for LocalBackend {
         Ok(n)
     }
 }
-

@@ -67,12 +67,22 @@ impl Run {
         let bits = fence_bits(n);
         // the fence is saved beside the run, so opening a large cache reads a few MiB only
         if let Ok(bytes) = fs::read(Self::fence_path(&path))
-            && bytes.len() == ((1usize << bits) + 1) * 8 {
-                let fence: Vec<u64> = bytes.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().expect("8"))).collect();
-                if fence.last() == Some(&n) {
-                    return Ok(Run { path, file, n, bits, fence });
-                }
+            && bytes.len() == ((1usize << bits) + 1) * 8
+        {
+            let fence: Vec<u64> = bytes
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes(c.try_into().expect("8")))
+                .collect();
+            if fence.last() == Some(&n) {
+                return Ok(Run {
+                    path,
+                    file,
+                    n,
+                    bits,
+                    fence,
+                });
             }
+        }
         // one pass to build the fence
         let mut fence = vec![0u64; (1usize << bits) + 1];
         let mut r = BufReader::with_capacity(1 << 20, File::open(&path)?);
@@ -92,7 +102,13 @@ impl Run {
         }
         let bytes: Vec<u8> = fence.iter().flat_map(|v| v.to_le_bytes()).collect();
         fs::write(Self::fence_path(&path), bytes)?;
-        Ok(Run { path, file, n, bits, fence })
+        Ok(Run {
+            path,
+            file,
+            n,
+            bits,
+            fence,
+        })
     }
 
     fn get(&self, id: &Id) -> std::io::Result<Option<Loc>> {
@@ -123,16 +139,23 @@ fn bucket(id: &[u8], bits: u32) -> usize {
 
 fn decode_loc(r: &[u8]) -> Loc {
     let v = |i: usize| u32::from_le_bytes([r[i], r[i + 1], r[i + 2], r[i + 3]]);
-    Loc { pack: v(32), offset: v(36), length: v(40), raw_flags: v(44) }
+    Loc {
+        pack: v(32),
+        offset: v(36),
+        length: v(40),
+        raw_flags: v(44),
+    }
 }
 
 fn encode_rec(id: &Id, l: &Loc, out: &mut [u8]) {
     out[..32].copy_from_slice(id.as_bytes());
-    for (i, v) in [l.pack, l.offset, l.length, l.raw_flags].into_iter().enumerate() {
+    for (i, v) in [l.pack, l.offset, l.length, l.raw_flags]
+        .into_iter()
+        .enumerate()
+    {
         out[32 + i * 4..36 + i * 4].copy_from_slice(&v.to_le_bytes());
     }
 }
-
 
 /// What the cache folder records about itself.
 #[derive(Serialize, Deserialize, Default)]
@@ -176,18 +199,35 @@ impl ChunkIndex {
         let lock = if ephemeral {
             None
         } else {
-            let f = fs::OpenOptions::new().create(true).truncate(false).write(true).open(dir.join("lock")).map_err(|e| cache_err(&dir, e))?;
+            let f = fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join("lock"))
+                .map_err(|e| cache_err(&dir, e))?;
             match f.try_lock() {
                 Ok(()) => Some(f),
                 // another process of ours uses this cache: work from a private one instead
                 Err(fs::TryLockError::WouldBlock) => {
-                    let private = std::env::temp_dir().join(format!("rehydra-index-{}", Id::random().short()));
+                    let private = std::env::temp_dir()
+                        .join(format!("rehydra-index-{}", Id::random().short()));
                     return Self::open(private, true);
                 }
                 Err(fs::TryLockError::Error(e)) => return Err(cache_err(&dir, e)),
             }
         };
-        let mut idx = Self { dir, ephemeral, packs: Vec::new(), pack_nos: HashMap::new(), runs: Vec::new(), mem: HashMap::new(), files_in_runs: Vec::new(), files_in_mem: Vec::new(), bulk: false, _lock: lock };
+        let mut idx = Self {
+            dir,
+            ephemeral,
+            packs: Vec::new(),
+            pack_nos: HashMap::new(),
+            runs: Vec::new(),
+            mem: HashMap::new(),
+            files_in_runs: Vec::new(),
+            files_in_mem: Vec::new(),
+            bulk: false,
+            _lock: lock,
+        };
         if let Err(e) = idx.load_meta() {
             // a damaged cache is rebuilt, never trusted
             let _ = e;
@@ -197,7 +237,9 @@ impl ChunkIndex {
     }
 
     fn load_meta(&mut self) -> std::io::Result<()> {
-        let Ok(text) = fs::read(self.dir.join("meta.json")) else { return Ok(()) };
+        let Ok(text) = fs::read(self.dir.join("meta.json")) else {
+            return Ok(());
+        };
         let meta: Meta = serde_json::from_slice(&text).map_err(std::io::Error::other)?;
         if meta.version != 1 {
             return Err(std::io::Error::other("cache version"));
@@ -277,7 +319,15 @@ impl ChunkIndex {
         for (id, l) in entries {
             let pack = self.pack_no(l.pack);
             let raw_flags = l.raw_len | if l.flags != 0 { FLAG_BIT } else { 0 };
-            self.mem.insert(*id, Loc { pack, offset: l.offset, length: l.length, raw_flags });
+            self.mem.insert(
+                *id,
+                Loc {
+                    pack,
+                    offset: l.offset,
+                    length: l.length,
+                    raw_flags,
+                },
+            );
         }
         self.files_in_mem.push(name.to_string());
         if self.mem.len() >= SPILL {
@@ -344,10 +394,14 @@ impl ChunkIndex {
             w.flush().map_err(|e| cache_err(&self.dir, e))?;
         }
         drop(v);
-        self.runs.push(Run::open(path).map_err(|e| cache_err(&self.dir, e))?);
+        self.runs
+            .push(Run::open(path).map_err(|e| cache_err(&self.dir, e))?);
         self.files_in_runs.append(&mut self.files_in_mem);
         // binary-counter merging: merge while the newest run is at least half the previous
-        while !self.bulk && self.runs.len() >= 2 && self.runs[self.runs.len() - 1].n * 2 >= self.runs[self.runs.len() - 2].n {
+        while !self.bulk
+            && self.runs.len() >= 2
+            && self.runs[self.runs.len() - 1].n * 2 >= self.runs[self.runs.len() - 2].n
+        {
             let b = self.runs.pop().expect("two runs");
             let a = self.runs.pop().expect("two runs");
             let merged = self.merge(vec![a, b])?;
@@ -378,15 +432,24 @@ impl ChunkIndex {
         let io = |e| cache_err(&self.dir, e);
         {
             // bounded read buffers: about 32 MiB in all, however many runs
-            let cap = (32usize << 20).checked_div(runs.len()).unwrap_or(0).clamp(16 << 10, 256 << 10);
+            let cap = (32usize << 20)
+                .checked_div(runs.len())
+                .unwrap_or(0)
+                .clamp(16 << 10, 256 << 10);
             let mut readers: Vec<BufReader<File>> = Vec::new();
             for r in &runs {
-                readers.push(BufReader::with_capacity(cap, File::open(&r.path).map_err(io)?));
+                readers.push(BufReader::with_capacity(
+                    cap,
+                    File::open(&r.path).map_err(io)?,
+                ));
             }
             let mut w = BufWriter::with_capacity(1 << 20, File::create(&path).map_err(io)?);
             let mut heap = BinaryHeap::new();
             let mut left: Vec<u64> = runs.iter().map(|r| r.n).collect();
-            let next = |i: usize, readers: &mut Vec<BufReader<File>>, left: &mut Vec<u64>| -> std::io::Result<Option<[u8; REC]>> {
+            let next = |i: usize,
+                        readers: &mut Vec<BufReader<File>>,
+                        left: &mut Vec<u64>|
+             -> std::io::Result<Option<[u8; REC]>> {
                 if left[i] == 0 {
                     return Ok(None);
                 }
@@ -434,7 +497,17 @@ impl ChunkIndex {
         let meta = Meta {
             version: 1,
             files: self.files_in_runs.clone(),
-            runs: self.runs.iter().map(|r| r.path.file_name().expect("name").to_string_lossy().into_owned()).collect(),
+            runs: self
+                .runs
+                .iter()
+                .map(|r| {
+                    r.path
+                        .file_name()
+                        .expect("name")
+                        .to_string_lossy()
+                        .into_owned()
+                })
+                .collect(),
             packs: packs_name.clone(),
         };
         let tmp = self.dir.join("meta.json.tmp");
@@ -444,7 +517,12 @@ impl ChunkIndex {
         if let Ok(rd) = fs::read_dir(&self.dir) {
             for e in rd.flatten() {
                 let n = e.file_name().to_string_lossy().into_owned();
-                let keep = n == "meta.json" || n == packs_name || meta.runs.iter().any(|r| n == *r || n == format!("{r}.fence"));
+                let keep = n == "meta.json"
+                    || n == packs_name
+                    || meta
+                        .runs
+                        .iter()
+                        .any(|r| n == *r || n == format!("{r}.fence"));
                 if !keep && (n.starts_with("run-") || n.starts_with("packs-")) {
                     let _ = fs::remove_file(e.path());
                 }
@@ -475,7 +553,18 @@ mod tests {
         let mut all = Vec::new();
         for f in 0..5 {
             let entries: Vec<(Id, Location)> = (0..(SPILL / 2 + 7))
-                .map(|i| (Id::random(), Location { pack, offset: i as u32, length: 10, raw_len: 7, flags: (i % 2) as u8 }))
+                .map(|i| {
+                    (
+                        Id::random(),
+                        Location {
+                            pack,
+                            offset: i as u32,
+                            length: 10,
+                            raw_len: 7,
+                            flags: (i % 2) as u8,
+                        },
+                    )
+                })
                 .collect();
             idx.add_file(&format!("f{f}"), &entries).unwrap();
             all.extend(entries);

@@ -9,15 +9,25 @@ use rehydra_disk::{DiskImage, VirtualReader};
 
 /// Run a command that must succeed; returns its standard output.
 pub fn run(cmd: &mut Command) -> String {
-    let o = cmd.output().expect("qemu-utils must be installed (scripts/setup.sh)");
-    assert!(o.status.success(), "{cmd:?}: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    let o = cmd
+        .output()
+        .expect("qemu-utils must be installed (scripts/setup.sh)");
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// The virtual disk of `p` as qemu-img decodes it (`fmt`: a qemu format name).
 pub fn qemu_raw(p: &Path, fmt: &str) -> Vec<u8> {
     let raw = p.with_extension("raw");
-    run(Command::new("qemu-img").args(["convert", "-f", fmt, "-O", "raw"]).arg(p).arg(&raw));
+    run(Command::new("qemu-img")
+        .args(["convert", "-f", fmt, "-O", "raw"])
+        .arg(p)
+        .arg(&raw));
     std::fs::read(raw).unwrap()
 }
 

@@ -1,0 +1,265 @@
+//! Command targets: the machines other than this one on which a plugin may run granted
+//! commands (`command:<program>@<target>`).
+//!
+//! A target is configured by the admin, never by a plugin: the plugin names a target,
+//! the host looks up how to reach it. The transport is OpenSSH (the remoting transport
+//! PowerShell 7 supports on Windows and Linux); the identity file and known-hosts file
+//! stay on the host, so a plugin never sees a credential. Commands run without a shell
+//! on the plugin's side; on the target side every argument is quoted for that target's
+//! shell, and PowerShell scripts travel as `-EncodedCommand` (base64 of UTF-16LE), so no
+//! argument can inject a second command.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{PluginError, Result};
+
+/// The shell that runs commands on a target (what `sshd` starts there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum RemoteShell {
+    /// Windows OpenSSH (`cmd.exe` as the default shell): programs are started through
+    /// PowerShell with quoted arguments.
+    #[default]
+    Windows,
+    /// A POSIX shell (Linux nodes, test machines): arguments are single-quoted.
+    Posix,
+}
+
+/// How to reach one command target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Name plugins use (`hv01`); `local` is reserved for this machine.
+    pub name: String,
+    /// SSH destination, `[user@]host`.
+    pub ssh: String,
+    /// SSH port (default 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// Private key used for this target (default: the user's SSH configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<PathBuf>,
+    /// Known-hosts file to check the target's host key against (default: the user's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_hosts: Option<PathBuf>,
+    /// The target's shell.
+    #[serde(default)]
+    pub shell: RemoteShell,
+    /// PowerShell executable on the target (`pwsh`, or `powershell` for Windows
+    /// PowerShell 5.1).
+    #[serde(default = "default_pwsh")]
+    pub powershell: String,
+}
+
+fn default_pwsh() -> String {
+    "pwsh".into()
+}
+
+impl Target {
+    /// Check the fields an admin typed.
+    ///
+    /// # Errors
+    /// [`PluginError::Invalid`] naming the field and what is allowed.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(PluginError::Invalid(m));
+        if self.name == "local"
+            || self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return bad(format!(
+                "target name `{}` must be letters, digits, `-`, `_` or `.`, and not `local`",
+                self.name
+            ));
+        }
+        if self.ssh.is_empty()
+            || self.ssh.starts_with('-')
+            || self
+                .ssh
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control())
+        {
+            return bad(format!(
+                "ssh destination `{}` must be `[user@]host` without spaces and not start with `-`",
+                self.ssh
+            ));
+        }
+        if self.powershell.is_empty()
+            || self
+                .powershell
+                .chars()
+                .any(|c| c.is_whitespace() || "'\"`;&|<>$".contains(c))
+        {
+            return bad(format!(
+                "PowerShell program `{}` must be a plain program name or path",
+                self.powershell
+            ));
+        }
+        for p in [&self.identity, &self.known_hosts].into_iter().flatten() {
+            if !p.is_absolute() {
+                return bad(format!("{} must be an absolute path", p.display()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The `ssh` arguments (without the remote command) for this target. Options given
+    /// here override the user's SSH configuration: no password prompts, no agent or X11
+    /// forwarding, host keys must be known.
+    #[must_use]
+    pub fn ssh_args(&self) -> Vec<String> {
+        let mut a: Vec<String> = [
+            "-T",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "ConnectTimeout=15",
+            "-o",
+            "ForwardAgent=no",
+            "-o",
+            "ForwardX11=no",
+            "-o",
+            "ClearAllForwardings=yes",
+            "-o",
+            "LogLevel=ERROR",
+        ]
+        .map(String::from)
+        .to_vec();
+        if let Some(p) = self.port {
+            a.extend(["-p".into(), p.to_string()]);
+        }
+        if let Some(i) = &self.identity {
+            a.extend([
+                "-o".into(),
+                "IdentitiesOnly=yes".into(),
+                "-i".into(),
+                i.display().to_string(),
+            ]);
+        }
+        if let Some(k) = &self.known_hosts {
+            a.extend(["-o".into(), format!("UserKnownHostsFile={}", k.display())]);
+        }
+        a.extend(["--".into(), self.ssh.clone()]);
+        a
+    }
+
+    /// The command line the target's shell runs for `program args…`.
+    #[must_use]
+    pub fn program_line(&self, program: &str, args: &[String]) -> String {
+        match self.shell {
+            RemoteShell::Posix => std::iter::once(program)
+                .chain(args.iter().map(String::as_str))
+                .map(posix_quote)
+                .collect::<Vec<_>>()
+                .join(" "),
+            RemoteShell::Windows => {
+                let call = std::iter::once(program)
+                    .chain(args.iter().map(String::as_str))
+                    .map(ps_quote)
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.powershell_line(&format!("& {call}; exit $LASTEXITCODE"))
+            }
+        }
+    }
+
+    /// The command line the target's shell runs for a PowerShell `script`.
+    #[must_use]
+    pub fn powershell_line(&self, script: &str) -> String {
+        format!(
+            "{} -NoProfile -NonInteractive -EncodedCommand {}",
+            self.powershell,
+            encode_command(script)
+        )
+    }
+}
+
+/// `'…'` with embedded quotes closed, escaped and reopened.
+fn posix_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A PowerShell single-quoted string (`'` doubled; PowerShell also treats the typographic
+/// single quotes as quotes, so they are doubled as well).
+fn ps_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if matches!(c, '\'' | '\u{2018}' | '\u{2019}' | '\u{201a}' | '\u{201b}') {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
+}
+
+/// `-EncodedCommand` form: base64 of the script in UTF-16LE.
+fn encode_command(script: &str) -> String {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = script.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(shell: RemoteShell) -> Target {
+        Target {
+            name: "hv01".into(),
+            ssh: "admin@hv01".into(),
+            port: Some(2222),
+            identity: None,
+            known_hosts: None,
+            shell,
+            powershell: "pwsh".into(),
+        }
+    }
+
+    #[test]
+    fn posix_arguments_cannot_escape_their_quotes() {
+        let line = t(RemoteShell::Posix)
+            .program_line("printf", &["%s|".into(), "it's $(id); rm -rf /".into()]);
+        assert_eq!(line, r"'printf' '%s|' 'it'\''s $(id); rm -rf /'");
+    }
+
+    #[test]
+    fn windows_programs_go_through_encoded_powershell() {
+        let line = t(RemoteShell::Windows).program_line("Get-VM", &["it's".into()]);
+        let b64 = line.rsplit(' ').next().unwrap();
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let u16s: Vec<u16> = raw
+            .chunks(2)
+            .map(|c| u16::from_le_bytes([c[0], c[1]]))
+            .collect();
+        assert_eq!(
+            String::from_utf16(&u16s).unwrap(),
+            "& 'Get-VM' 'it''s'; exit $LASTEXITCODE"
+        );
+        assert!(line.starts_with("pwsh -NoProfile -NonInteractive -EncodedCommand "));
+    }
+
+    #[test]
+    fn bad_targets_are_refused() {
+        let mut x = t(RemoteShell::Posix);
+        x.ssh = "-oProxyCommand=sh".into();
+        assert!(x.validate().is_err());
+        let mut x = t(RemoteShell::Posix);
+        x.name = "local".into();
+        assert!(x.validate().is_err());
+        let mut x = t(RemoteShell::Posix);
+        x.identity = Some("key".into());
+        assert!(x.validate().is_err());
+        assert!(t(RemoteShell::Windows).validate().is_ok());
+    }
+}
