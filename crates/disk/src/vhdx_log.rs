@@ -85,9 +85,11 @@ impl<S: Source> Replayed<S> {
         let log = read_bounded(&inner, path, log_off, log_len)?;
         let at = |pos: u64, n: u64| -> Vec<u8> {
             // the log is circular: an entry may wrap around its end
-            (0..n)
-                .map(|i| log[((pos + i) % log_len) as usize])
-                .collect()
+            let (pos, n) = ((pos % log_len) as usize, n.min(log_len) as usize);
+            let first = n.min(log.len() - pos);
+            let mut v = log[pos..pos + first].to_vec();
+            v.extend_from_slice(&log[..n - first]);
+            v
         };
         let mut entries = Vec::new();
         for pos in (0..log_len).step_by(SECTOR as usize) {
@@ -168,10 +170,10 @@ fn parse_entry(
     log_len: u64,
     guid: &[u8],
 ) -> Option<Entry> {
-    let h = at(pos, SECTOR);
-    if &h[..4] != b"loge" {
+    if at(pos, 4) != b"loge" {
         return None;
     }
+    let h = at(pos, SECTOR);
     let len = u64::from(le32(&h, 8));
     let tail = u64::from(le32(&h, 12));
     let seq = le64(&h, 16);
