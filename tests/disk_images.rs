@@ -2,7 +2,7 @@ use std::path::Path;
 use std::process::Command;
 
 use rehydra_api::{
-    BackupOptions, Cancel, Code, DiskFormat, DiskOutput, NoProgress, RestoreOptions,
+    BackupOptions, Cancel, ChangedRanges, Code, DiskFormat, DiskOutput, NoProgress, RestoreOptions,
     SnapshotFilter, Source, SourceItem,
 };
 use rehydra_integration_tests::TestRepo;
@@ -361,4 +361,155 @@ fn avhdx_chain_is_backed_up_as_the_merged_disk_and_restores_to_vhd() {
         "{}",
         e.message
     );
+}
+
+#[test]
+fn changed_range_hints_read_only_the_ranges_and_take_the_rest_from_the_parent() {
+    let r = TestRepo::new();
+    let d = r.scratch("img");
+    let img = d.join("vm.vhdx");
+    run(Command::new("qemu-img")
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "vhdx",
+            "-o",
+            "subformat=dynamic,block_size=1M",
+        ])
+        .arg(&img)
+        .arg("64M"));
+    let write = |off: u64, len: usize, seed: u64| {
+        let pat = d.join(format!("w{seed}"));
+        std::fs::write(&pat, rehydra_integration_tests::random_bytes(len, seed)).unwrap();
+        run(Command::new("qemu-io")
+            .args([
+                "-f",
+                "vhdx",
+                "-c",
+                &format!("write -q -s {} {off} {len}", pat.display()),
+            ])
+            .arg(&img));
+    };
+    write(0, 8 << 20, 1);
+    write(20 << 20, 4 << 20, 2);
+    let full = backup_disk(&r, &img, "vm");
+    let since = r
+        .open()
+        .resolve(&full.snapshot.short_id, &SnapshotFilter::default())
+        .unwrap()
+        .0;
+    let name = img.display().to_string();
+    let hinted = |since: &rehydra_core::Id, ranges: Vec<(u64, u64)>| {
+        r.open().backup(
+            vec![SourceItem {
+                name: name.clone(),
+                source: Source::DiskChanged {
+                    path: img.clone(),
+                    format: DiskFormat::Auto,
+                    changes: ChangedRanges {
+                        since: since.clone(),
+                        item: name.clone(),
+                        ranges,
+                    },
+                },
+            }],
+            &BackupOptions {
+                workload: "disk".into(),
+                asset: "vm".into(),
+                ..Default::default()
+            },
+            &NoProgress,
+            &Cancel::default(),
+        )
+    };
+    let current = |out: &Path| {
+        run(Command::new("qemu-img")
+            .args(["convert", "-f", "vhdx", "-O", "raw"])
+            .arg(&img)
+            .arg(out));
+        std::fs::read(out).unwrap()
+    };
+    let restore = |id: &str, out: &Path| {
+        r.open()
+            .restore(
+                id,
+                &SnapshotFilter::default(),
+                out,
+                &RestoreOptions::default(),
+                &NoProgress,
+                &Cancel::default(),
+            )
+            .unwrap();
+        std::fs::read(out).unwrap()
+    };
+
+    // in place, inside a chunk run, and in a region that was a hole
+    write((1 << 20) + 4096, 64 << 10, 3);
+    write((20 << 20) + 8192, 16 << 10, 4);
+    write(40 << 20, 4096, 5);
+    let inc = hinted(
+        &since,
+        vec![
+            (40 << 20, 4096),
+            ((1 << 20) + 4096, 64 << 10),
+            ((20 << 20) + 8192, 16 << 10),
+        ],
+    )
+    .unwrap();
+    assert_eq!(inc.snapshot.bytes, 64 << 20);
+    assert!(
+        inc.snapshot.new_bytes < 1 << 20,
+        "only the changes are new: {}",
+        inc.snapshot.new_bytes
+    );
+    assert!(
+        restore(&inc.snapshot.short_id, &d.join("r1.raw")) == current(&d.join("c1.raw")),
+        "hinted restore point equals the disk"
+    );
+
+    // bytes outside the hints are not read: a change left out of the list is not seen
+    write(30 << 20, 4096, 6);
+    let since_inc = r
+        .open()
+        .resolve(&inc.snapshot.short_id, &SnapshotFilter::default())
+        .unwrap()
+        .0;
+    let missed = hinted(&since_inc, vec![(40 << 20, 4096)]).unwrap();
+    let got = restore(&missed.snapshot.short_id, &d.join("r2.raw"));
+    let now = current(&d.join("c2.raw"));
+    assert!(
+        got[30 << 20..(30 << 20) + 4096].iter().all(|&b| b == 0),
+        "the unlisted change was not read"
+    );
+    assert!(now[30 << 20..(30 << 20) + 4096].iter().any(|&b| b != 0));
+    assert!(
+        got[..30 << 20] == now[..30 << 20] && got[(30 << 20) + 4096..] == now[(30 << 20) + 4096..]
+    );
+
+    // bad hints are refused
+    let e = hinted(&since, vec![(64 << 20, 1)]).unwrap_err();
+    assert_eq!(e.code, Code::InvalidInput);
+    assert!(e.message.contains("beyond the end"), "{}", e.message);
+    let e = r
+        .open()
+        .backup(
+            vec![SourceItem {
+                name: "x".into(),
+                source: Source::DiskChanged {
+                    path: img.clone(),
+                    format: DiskFormat::Auto,
+                    changes: ChangedRanges {
+                        since: since.clone(),
+                        item: "other".into(),
+                        ranges: vec![],
+                    },
+                },
+            }],
+            &BackupOptions::default(),
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap_err();
+    assert!(e.message.contains("no disk item `other`"), "{}", e.message);
 }

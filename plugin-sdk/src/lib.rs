@@ -228,12 +228,12 @@ macro_rules! export_plugin {
                 }
                 fn restore(r: $crate::RestoreRequest) -> $crate::Result<$crate::RestoreReport> {
                     <$t as $crate::Plugin>::restore(r)
-        }
+                }
                 fn verify(r: $crate::RestoreRequest) -> $crate::Result<$crate::VerifyReport> {
                     <$t as $crate::Plugin>::verify(r)
                 }
             }
-            $crate::bindings::__rehydra_export!(RehydraExport with_types_in $crate::bindings);
+    $crate::bindings::__rehydra_export!(RehydraExport with_types_in $crate::bindings);
         };
     };
 }

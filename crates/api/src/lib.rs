@@ -19,7 +19,7 @@ pub use dto::{BackupOutcome, RepoStats, SnapshotDto, SnapshotFilter};
 pub use error::{ApiError, Code, Result};
 pub use location::backend_for;
 pub use rehydra_catalog::JobRun;
-pub use rehydra_core::archiver::{BackupOptions, Source, SourceItem};
+pub use rehydra_core::archiver::{BackupOptions, ChangedRanges, Source, SourceItem};
 pub use rehydra_core::check::{CheckOptions, CheckReport};
 pub use rehydra_core::disk::Format as DiskFormat;
 pub use rehydra_core::keys::KdfParams;

@@ -322,6 +322,16 @@ pub struct BackupArgs {
     /// virtual offset; restores give the raw virtual disk), anything else as a raw image.
     #[arg(long = "disk", value_name = "PATH")]
     pub disks: Vec<PathBuf>,
+    /// Changed-range hints for the --disk image: a file of `offset length` lines (bytes,
+    /// decimal or 0x-hex; `#` comments), e.g. from Hyper-V Resilient Change Tracking. Only
+    /// those ranges are read; the rest is taken from the restore point given by
+    /// --changed-since. A wrong list gives a wrong restore point: use it only with a
+    /// change tracker's output.
+    #[arg(long, value_name = "FILE", requires = "changed_since")]
+    pub changed_ranges: Option<PathBuf>,
+    /// The restore point the changed ranges count from (id prefix or `latest`).
+    #[arg(long, value_name = "SNAPSHOT", requires = "changed_ranges")]
+    pub changed_since: Option<String>,
     /// Format of --disk images: auto, vhdx, vhd, or raw (raw keeps a container file byte for byte).
     #[arg(long, default_value = "auto", value_parser = ["auto", "vhdx", "vhd", "raw"])]
     pub disk_format: String,

@@ -120,13 +120,31 @@ pub fn run(cli: Cli) -> Result<i32> {
                 "raw" => api::DiskFormat::Raw,
                 _ => api::DiskFormat::Auto,
             };
+            if a.changed_ranges.is_some() && a.disks.len() != 1 {
+                bail!("--changed-ranges applies to exactly one --disk");
+            }
             for p in &a.disks {
-                items.push(SourceItem {
-                    name: absolute(p),
-                    source: Source::Disk {
+                let source = match (&a.changed_ranges, &a.changed_since) {
+                    (Some(file), Some(since)) => {
+                        let (id, _) = s.resolve(since, &SnapshotFilter::default())?;
+                        Source::DiskChanged {
+                            path: p.clone(),
+                            format,
+                            changes: api::ChangedRanges {
+                                since: id,
+                                item: absolute(p),
+                                ranges: read_ranges(file)?,
+                            },
+                        }
+                    }
+                    _ => Source::Disk {
                         path: p.clone(),
                         format,
                     },
+                };
+                items.push(SourceItem {
+                    name: absolute(p),
+                    source,
                 });
             }
             if a.stdin {
@@ -572,4 +590,31 @@ fn catalog(cli: &Cli, c: &CatalogCommand) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// `offset length` per line (decimal or 0x-hex), `#` comments and blank lines ignored.
+fn read_ranges(file: &Path) -> Result<Vec<(u64, u64)>> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("reading changed ranges from {}", file.display()))?;
+    let num = |t: &str| match t.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => t.parse().ok(),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        if line.is_empty() {
+            continue;
+        }
+        let mut f = line.split_whitespace();
+        match (f.next().and_then(num), f.next().and_then(num), f.next()) {
+            (Some(o), Some(l), None) => out.push((o, l)),
+            _ => bail!(
+                "{} line {}: `{line}` is not `offset length`",
+                file.display(),
+                i + 1
+            ),
+        }
+    }
+    Ok(out)
 }

@@ -11,6 +11,7 @@ use crate::chunker::{AlignedChunker, ChunkerParams, Piece, StreamChunker};
 use crate::contentmap::{Extent, MapWriter, Node, NodeKind};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
+use crate::index::ChunkIndex;
 use crate::lock::Lock;
 use crate::manifest::{Item, ItemKind, MANIFEST_VERSION, PluginRef, Snapshot, Summary};
 use crate::progress::{Cancel, Progress};
@@ -44,6 +45,32 @@ pub enum Source {
     },
     /// A small metadata document (kept out of full restores).
     Document(Vec<u8>),
+    /// A disk image of which only `changes` are read; everything else is taken from an
+    /// earlier restore point of the same disk (changed-range hints, e.g. Hyper-V
+    /// Resilient Change Tracking).
+    DiskChanged {
+        /// Image file.
+        path: PathBuf,
+        /// Format (auto-detected by default).
+        format: rehydra_disk::Format,
+        /// What changed since when.
+        changes: ChangedRanges,
+    },
+}
+
+/// Ranges of a disk that changed since an earlier restore point.
+///
+/// The caller vouches for the ranges: bytes outside them are not read and are taken
+/// from `since`. A wrong list gives a wrong restore point, so only a change tracker
+/// should produce one (a full backup without hints reads everything).
+#[derive(Debug, Clone)]
+pub struct ChangedRanges {
+    /// The earlier restore point.
+    pub since: Id,
+    /// Its disk item holding the same disk.
+    pub item: String,
+    /// Changed `(offset, length)` byte ranges of the virtual disk, in any order.
+    pub ranges: Vec<(u64, u64)>,
 }
 
 /// One source and the item name it is stored under.
@@ -102,6 +129,8 @@ const BATCH_BYTES: usize = 2 << 20;
 const BATCH_PIECES: usize = 1024;
 
 struct Run<'a, 'p> {
+    repo: &'a Repository,
+    index: &'a ChunkIndex,
     writer: ChunkWriter<'a>,
     params: ChunkerParams,
     seed: u64,
@@ -251,31 +280,211 @@ impl Run<'_, '_> {
         map.node(node).map_err(|e| Error::io("content map", e))?;
         self.progress
             .message(&format!("{} ({})", path.display(), img.format()));
-        // Unallocated extents go straight into the map as holes, never read or scanned.
-        // Chunking stays the same as reading the whole disk: a zero run always ends a chunk.
         let mut img = img;
+        let size = img.virtual_size();
+        let n = self.disk_range(img.as_mut(), 0, size, map)?;
+        self.summary.files += 1;
+        self.summary.bytes += n;
+        Ok(n)
+    }
+
+    /// Chunk the virtual disk from `start` to `end`. Unallocated extents go straight into
+    /// the map as holes, never read or scanned; chunking stays the same as reading them,
+    /// since a zero run always ends a chunk.
+    fn disk_range(
+        &mut self,
+        img: &mut dyn rehydra_disk::DiskImage,
+        start: u64,
+        end: u64,
+        map: &mut MapWriter<File>,
+    ) -> Result<u64> {
         let mut n = 0;
         for e in img.extents() {
-            match e {
-                rehydra_disk::Extent::Zero { len, .. } => {
-                    map.extent(Extent::Zero(len))
-                        .map_err(|e| Error::io("content map", e))?;
-                    self.progress.inc(len);
-                    self.hole_bytes += len;
-                    n += len;
-                }
-                rehydra_disk::Extent::Data { offset, len } => {
-                    n += self.feed(
-                        rehydra_disk::ExtentReader::new(img.as_mut(), offset, len),
-                        true,
-                        map,
-                    )?
+            let (offset, len, data) = match e {
+                rehydra_disk::Extent::Zero { offset, len } => (offset, len, false),
+                rehydra_disk::Extent::Data { offset, len } => (offset, len, true),
+            };
+            let (a, b) = (offset.max(start), (offset + len).min(end));
+            if a >= b {
+                continue;
+            }
+            if data {
+                n += self.feed(rehydra_disk::ExtentReader::new(img, a, b - a), true, map)?;
+            } else {
+                map.extent(Extent::Zero(b - a))
+                    .map_err(|e| Error::io("content map", e))?;
+                self.progress.inc(b - a);
+                self.hole_bytes += b - a;
+                n += b - a;
+            }
+        }
+        Ok(n)
+    }
+
+    /// A disk backed up from changed-range hints: the earlier restore point's content map
+    /// is streamed in order; its extents outside the changed ranges are copied (their
+    /// chunks are checked to be in the repository), and each run of extents that a range
+    /// touches is read again from the image, widened to the old chunk boundaries so the new
+    /// chunks line up with the old ones (a hole is only widened to 4 KiB).
+    fn disk_changed(
+        &mut self,
+        path: &Path,
+        format: rehydra_disk::Format,
+        ch: ChangedRanges,
+        map: &mut MapWriter<File>,
+    ) -> Result<u64> {
+        let bad = |m: String| Error::new(ErrorKind::InvalidInput, m);
+        let mut img = rehydra_disk::open(path, format).map_err(disk_error)?;
+        let size = img.virtual_size();
+        let snap = self.repo.load_snapshot(&ch.since)?;
+        let item = snap
+            .items
+            .iter()
+            .find(|i| i.name == ch.item && i.kind == ItemKind::Disk)
+            .ok_or_else(|| {
+                bad(format!(
+                    "restore point {} has no disk item `{}`: changed-range hints need the restore point the tracker counted from; back up without hints",
+                    ch.since.short(),
+                    ch.item
+                ))
+            })?
+            .clone();
+        if item.size != size {
+            return Err(bad(format!(
+                "{} is {size} bytes but was {} in restore point {}: the disk was resized, so changed-range hints do not apply; back up without hints",
+                path.display(),
+                item.size,
+                ch.since.short()
+            )));
+        }
+        // sorted, merged, clipped
+        let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(ch.ranges.len());
+        let mut sorted = ch.ranges.clone();
+        sorted.sort_unstable();
+        for (o, l) in sorted {
+            if l == 0 {
+                continue;
+            }
+            if o >= size {
+                return Err(bad(format!(
+                    "changed range {o}+{l} starts beyond the end of {} ({size} bytes)",
+                    path.display()
+                )));
+            }
+            let e = o.saturating_add(l).min(size);
+            match ranges.last_mut() {
+                Some((_, pe)) if o <= *pe => *pe = (*pe).max(e),
+                _ => ranges.push((o, e)),
+            }
+        }
+        let md = fs::metadata(path)
+            .map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
+        let mut node = node_from_metadata("", &md);
+        node.size = size;
+        map.node(node).map_err(|e| Error::io("content map", e))?;
+        self.progress.message(&format!(
+            "{} ({}, {} changed range(s))",
+            path.display(),
+            img.format(),
+            ranges.len()
+        ));
+        const ALIGN: u64 = 4096;
+        let touches = |a: u64, b: u64, ri: &mut usize| -> bool {
+            while *ri < ranges.len() && ranges[*ri].1 <= a {
+                *ri += 1;
+            }
+            *ri < ranges.len() && ranges[*ri].0 < b
+        };
+        let (mut pos, mut ri, mut n) = (0u64, 0usize, 0u64);
+        let mut dirty: Option<(u64, u64)> = None;
+        let (repo, index) = (self.repo, self.index);
+        for ev in crate::restorer::read_map(repo, index, &item) {
+            let crate::contentmap::MapEvent::Extents(exts) = ev? else {
+                continue;
+            };
+            for e in exts {
+                let (a, b) = (pos, pos + e.len());
+                pos = b;
+                if let Extent::Zero(_) = e {
+                    // a hole: only the changed parts (to 4 KiB) are read, the rest stays a hole
+                    let mut at = a;
+                    while touches(at, b, &mut ri) {
+                        let (rs, re) = ranges[ri];
+                        let ds = (rs.max(at) / ALIGN * ALIGN).max(at);
+                        let de = re.div_ceil(ALIGN).saturating_mul(ALIGN).min(b);
+                        if ds > at {
+                            n += self.flush_dirty(img.as_mut(), &mut dirty, map)?;
+                            self.copy_extent(Extent::Zero(ds - at), map)?;
+                            n += ds - at;
+                        }
+                        dirty = Some(dirty.map_or((ds, de), |(s, _)| (s, de)));
+                        at = de;
+                        if re > de || at >= b {
+                            break;
+                        }
+                    }
+                    if at < b {
+                        n += self.flush_dirty(img.as_mut(), &mut dirty, map)?;
+                        self.copy_extent(Extent::Zero(b - at), map)?;
+                        n += b - at;
+                    }
+                } else if touches(a, b, &mut ri) {
+                    dirty = Some(dirty.map_or((a, b), |(s, _)| (s, b)));
+                } else {
+                    n += self.flush_dirty(img.as_mut(), &mut dirty, map)?;
+                    if let Extent::Data(id, _) = &e {
+                        if !index.contains(id)? {
+                            return Err(Error::new(
+                                ErrorKind::Missing,
+                                format!(
+                                    "restore point {} uses chunk {} that the repository no longer has; back up without hints (and run check)",
+                                    ch.since.short(),
+                                    id.short()
+                                ),
+                            ));
+                        }
+                    }
+                    self.copy_extent(e, map)?;
+                    n += b - a;
                 }
             }
+        }
+        n += self.flush_dirty(img.as_mut(), &mut dirty, map)?;
+        if pos != size {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "the content map of `{}` in restore point {} covers {pos} bytes, not {size}",
+                    ch.item,
+                    ch.since.short()
+                ),
+            ));
         }
         self.summary.files += 1;
         self.summary.bytes += n;
         Ok(n)
+    }
+
+    fn flush_dirty(
+        &mut self,
+        img: &mut dyn rehydra_disk::DiskImage,
+        dirty: &mut Option<(u64, u64)>,
+        map: &mut MapWriter<File>,
+    ) -> Result<u64> {
+        match dirty.take() {
+            Some((a, b)) => self.disk_range(img, a, b, map),
+            None => Ok(0),
+        }
+    }
+
+    /// An extent taken unchanged from an earlier restore point.
+    fn copy_extent(&mut self, e: Extent, map: &mut MapWriter<File>) -> Result<()> {
+        let len = e.len();
+        if let Extent::Zero(_) = e {
+            self.hole_bytes += len;
+        }
+        self.progress.inc(len);
+        map.extent(e).map_err(|e| Error::io("content map", e))
     }
 
     fn walk(&mut self, root: &Path, rel: &str, map: &mut MapWriter<File>) -> Result<()> {
@@ -440,7 +649,7 @@ pub fn backup(
     for it in &items {
         match &it.source {
             Source::Path(p) | Source::File(p) => total += dir_size(p),
-            Source::Disk { path, format } => {
+            Source::Disk { path, format } | Source::DiskChanged { path, format, .. } => {
                 total += rehydra_disk::open(path, *format)
                     .map(|i| i.virtual_size())
                     .unwrap_or(0)
@@ -484,6 +693,8 @@ pub fn backup_with(
         .find(|(_, s)| s.asset == opts.asset && s.workload == opts.workload)
         .map(|(id, _)| id);
     let mut run = Run {
+        repo,
+        index: &index,
         writer: ChunkWriter::new(repo, &index),
         params: repo.config().chunker.into(),
         seed: repo.keys().cdc_seed(),
@@ -592,6 +803,14 @@ impl ItemSink for Run<'_, '_> {
             }
             Source::File(p) => (ItemKind::Stream, self.stream_file(&p, false, &mut map)?),
             Source::Disk { path, format } => (ItemKind::Disk, self.disk(&path, format, &mut map)?),
+            Source::DiskChanged {
+                path,
+                format,
+                changes,
+            } => (
+                ItemKind::Disk,
+                self.disk_changed(&path, format, changes, &mut map)?,
+            ),
             Source::Reader(r) => (ItemKind::Stream, pushed(self, r, &mut map)?),
             Source::Document(d) => (
                 ItemKind::Document,
