@@ -513,3 +513,124 @@ fn changed_range_hints_read_only_the_ranges_and_take_the_rest_from_the_parent() 
         .unwrap_err();
     assert!(e.message.contains("no disk item `other`"), "{}", e.message);
 }
+
+#[test]
+fn disk_restores_in_place_onto_an_existing_file_or_block_device_only_with_consent() {
+    let r = TestRepo::new();
+    let d = r.scratch("img");
+    let img = d.join("vm.vhdx");
+    run(Command::new("qemu-img")
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "vhdx",
+            "-o",
+            "subformat=dynamic,block_size=1M",
+        ])
+        .arg(&img)
+        .arg("16M"));
+    let pat = d.join("pat");
+    std::fs::write(&pat, rehydra_integration_tests::random_bytes(3 << 20, 7)).unwrap();
+    run(Command::new("qemu-io")
+        .args([
+            "-f",
+            "vhdx",
+            "-c",
+            &format!("write -q -s {} 4M 3M", pat.display()),
+        ])
+        .arg(&img));
+    let b = backup_disk(&r, &img, "vm");
+    let raw = d.join("vm.raw");
+    run(Command::new("qemu-img")
+        .args(["convert", "-f", "vhdx", "-O", "raw"])
+        .arg(&img)
+        .arg(&raw));
+    let in_place = |target: &Path, overwrite: bool| {
+        r.open().restore(
+            &b.snapshot.short_id,
+            &SnapshotFilter::default(),
+            target,
+            &RestoreOptions {
+                overwrite,
+                in_place: true,
+                ..Default::default()
+            },
+            &NoProgress,
+            &Cancel::default(),
+        )
+    };
+    // an existing file full of old data: refused without consent, untouched
+    let target = d.join("lun.img");
+    std::fs::write(&target, vec![0xEEu8; 20 << 20]).unwrap();
+    let e = in_place(&target, false).unwrap_err();
+    assert_eq!(e.code, Code::TargetExists);
+    assert!(
+        std::fs::read(&target).unwrap().iter().all(|&x| x == 0xEE),
+        "nothing written without consent"
+    );
+    // with consent: every byte, holes included, is the disk's
+    in_place(&target, true).unwrap();
+    assert!(std::fs::read(&target).unwrap() == std::fs::read(&raw).unwrap());
+    // a target that does not exist is not created by --in-place
+    let e = in_place(&d.join("nope.img"), true).unwrap_err();
+    assert!(
+        e.message.contains("needs an existing file or block device"),
+        "{}",
+        e.message
+    );
+
+    // a block device (loop device over a file of old data), as a VM's LUN would be
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+    if !is_root {
+        eprintln!("not root: the block-device half of this test needs losetup");
+        return;
+    }
+    let backing = d.join("backing.img");
+    std::fs::write(&backing, vec![0xABu8; 16 << 20]).unwrap();
+    let out = Command::new("losetup")
+        .args(["-f", "--show"])
+        .arg(&backing)
+        .output()
+        .expect("losetup (util-linux)");
+    assert!(
+        out.status.success(),
+        "losetup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dev = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    struct Detach(std::path::PathBuf);
+    impl Drop for Detach {
+        fn drop(&mut self) {
+            let _ = Command::new("losetup").arg("-d").arg(&self.0).status();
+        }
+    }
+    let _guard = Detach(dev.clone());
+    // a plain restore onto the device is refused (it would replace the device node)
+    let e = r
+        .open()
+        .restore(
+            &b.snapshot.short_id,
+            &SnapshotFilter::default(),
+            &dev,
+            &RestoreOptions {
+                overwrite: true,
+                ..Default::default()
+            },
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap_err();
+    assert!(e.message.contains("--in-place"), "{}", e.message);
+    in_place(&dev, true).unwrap();
+    assert!(dev.exists(), "the device node is still there");
+    let mut on_dev = vec![0u8; 16 << 20];
+    std::io::Read::read_exact(&mut std::fs::File::open(&dev).unwrap(), &mut on_dev).unwrap();
+    assert!(
+        on_dev == std::fs::read(&raw).unwrap(),
+        "the device holds the disk, holes zeroed"
+    );
+}

@@ -395,6 +395,12 @@ pub struct RestoreArgs {
     /// Replace existing files (they are replaced only once the new copy is complete).
     #[arg(long)]
     pub overwrite: bool,
+    /// Write a disk item into an existing file or block device (at least the disk's
+    /// size) instead of a new file, e.g. a VM's disk LUN; needs --overwrite too. Unlike a
+    /// file restore this cannot be atomic: an interrupted run leaves the target partly
+    /// written.
+    #[arg(long)]
+    pub in_place: bool,
     /// Show the plan (what would be written, conflicts) and stop.
     #[arg(long)]
     pub dry_run: bool,

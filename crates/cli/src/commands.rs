@@ -241,6 +241,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     "vhd" => DiskOutput::Vhd,
                     _ => DiskOutput::Raw,
                 },
+                in_place: a.in_place,
             };
             let bar = Bar::new(cli.quiet, cli.json);
             let cancel = cancel_on_ctrl_c();

@@ -90,6 +90,10 @@ pub struct RestoreOptions {
     /// Container for disk items: the raw virtual disk (default), a dynamic VHDX or a
     /// dynamic VHD.
     pub disk_format: DiskOutput,
+    /// Write a disk item into an existing file or block device (at least the disk's
+    /// size) instead of creating a new file; needs `overwrite` as well. Holes are
+    /// written as zeros, since the target holds old data.
+    pub in_place: bool,
 }
 
 /// What a disk item is restored as.
@@ -238,6 +242,11 @@ pub fn restore(
                 if n.kind == NodeKind::File {
                     total += n.size;
                 }
+                if opts.in_place {
+                    check_in_place(item, &dest, n.size, opts.overwrite)?;
+                    summary.conflicts.push(dest.display().to_string());
+                    continue;
+                }
                 if n.kind != NodeKind::Dir {
                     if let Ok(md) = fs::symlink_metadata(&dest) {
                         if !(md.is_file() || md.is_symlink()) {
@@ -246,7 +255,7 @@ pub fn restore(
                             return Err(Error::new(
                                 ErrorKind::InvalidInput,
                                 format!(
-                                    "restore target {} exists and is not a regular file (a device, FIFO, socket or folder); restoring onto devices is not supported yet: restore to a file, then copy it onto the device",
+                                    "restore target {} exists and is not a regular file (a device, FIFO, socket or folder); to write a disk onto a block device pass --overwrite --in-place",
                                     dest.display()
                                 ),
                             ));
@@ -322,6 +331,9 @@ pub fn restore(
                             restore_symlink(&dest, &n, opts.overwrite)?;
                             summary.symlinks += 1;
                         }
+                        NodeKind::File if opts.in_place => {
+                            current = Some(FileOut::in_place(dest, n)?)
+                        }
                         NodeKind::File => {
                             current = Some(FileOut::create(dest, n, opts.disk_format)?)
                         }
@@ -349,6 +361,60 @@ pub fn restore(
     }
     progress.finish();
     Ok(summary)
+}
+
+/// Everything an in-place restore needs before a byte is written: a disk item, an
+/// existing regular file or block device big enough, and consent.
+fn check_in_place(item: &Item, dest: &Path, size: u64, overwrite: bool) -> Result<()> {
+    let bad = |m: String| Err(Error::new(ErrorKind::InvalidInput, m));
+    if item.kind != ItemKind::Disk {
+        return bad(format!(
+            "item `{}` is not a disk image: only disks are restored in place",
+            item.name
+        ));
+    }
+    let md = match fs::metadata(dest) {
+        Ok(m) => m,
+        Err(_) => {
+            return bad(format!(
+                "--in-place needs an existing file or block device at {}",
+                dest.display()
+            ));
+        }
+    };
+    #[cfg(unix)]
+    let block = std::os::unix::fs::FileTypeExt::is_block_device(&md.file_type());
+    #[cfg(not(unix))]
+    let block = false;
+    if !md.is_file() && !block {
+        return bad(format!(
+            "{} is neither a regular file nor a block device",
+            dest.display()
+        ));
+    }
+    if block {
+        let mut f =
+            File::open(dest).map_err(|e| Error::io(format!("opening {}", dest.display()), e))?;
+        let have = f
+            .seek(SeekFrom::End(0))
+            .map_err(|e| Error::io(format!("sizing {}", dest.display()), e))?;
+        if have < size {
+            return bad(format!(
+                "{} holds {have} bytes, the disk needs {size}",
+                dest.display()
+            ));
+        }
+    }
+    if !overwrite {
+        return Err(Error::new(
+            ErrorKind::TargetExists,
+            format!(
+                "restoring in place overwrites everything on {}; nothing was written. Pass --overwrite with --in-place to do it",
+                dest.display()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn single_target(base: &Path, item: &Item) -> PathBuf {
@@ -513,6 +579,9 @@ struct FileOut {
     writer: Option<std::thread::JoinHandle<std::io::Result<File>>>,
     /// The file is a VHDX or VHD container: its length is not the virtual size.
     container: bool,
+    /// Writing into an existing file or device (`tmp` is `dest`): never removed, never
+    /// renamed.
+    in_place: bool,
 }
 
 /// Where a restored file's bytes go: a plain file (holes by seeking) or a container writer.
@@ -520,6 +589,8 @@ enum Sink {
     Raw(std::io::BufWriter<File>),
     Vhdx(rehydra_disk::vhdx_write::VhdxWriter),
     Vhd(rehydra_disk::vhd_write::VhdWriter),
+    /// An existing file or device: data and zeros at their offsets.
+    InPlace(File),
 }
 
 fn write_loop(
@@ -544,6 +615,17 @@ fn write_loop(
                 (Some(bytes), Sink::Vhd(w)) => {
                     w.write_at(pos, &bytes).map_err(std::io::Error::other)?
                 }
+                (Some(bytes), Sink::InPlace(f)) => rehydra_disk::write_all_at(f, &bytes, pos)?,
+                (None, Sink::InPlace(f)) => {
+                    // the target holds old data: a hole is written as zeros
+                    let zeros = vec![0u8; len.min(1 << 20) as usize];
+                    let mut at = 0;
+                    while at < len {
+                        let n = (len - at).min(zeros.len() as u64) as usize;
+                        rehydra_disk::write_all_at(f, &zeros[..n], pos + at)?;
+                        at += n as u64;
+                    }
+                }
                 (None, _) => seek_needed = true,
             }
             pos += len;
@@ -558,10 +640,35 @@ fn write_loop(
         }
         Sink::Vhdx(w) => w.finish().map_err(std::io::Error::other),
         Sink::Vhd(w) => w.finish().map_err(std::io::Error::other),
+        Sink::InPlace(f) => Ok(f),
     }
 }
 
 impl FileOut {
+    /// Write into the existing file or device `dest` (checked by `check_in_place`).
+    fn in_place(dest: PathBuf, node: Node) -> Result<Self> {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&dest)
+            .map_err(|e| Error::io(format!("opening {}", dest.display()), e))?;
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let writer = std::thread::Builder::new()
+            .name("rehydra-restore-write".into())
+            .spawn(move || write_loop(Sink::InPlace(file), rx))
+            .map_err(|e| Error::io("starting the restore writer", e))?;
+        Ok(Self {
+            tmp: dest.clone(),
+            dest,
+            node,
+            pos: 0,
+            holes: 0,
+            tx: Some(tx),
+            writer: Some(writer),
+            container: false,
+            in_place: true,
+        })
+    }
+
     fn create(dest: PathBuf, node: Node, format: DiskOutput) -> Result<Self> {
         let parent = dest
             .parent()
@@ -611,6 +718,7 @@ impl FileOut {
             tx: Some(tx),
             writer: Some(writer),
             container: format != DiskOutput::Raw,
+            in_place: false,
         })
     }
 
@@ -677,7 +785,9 @@ impl FileOut {
         let file = match self.join_writer() {
             Ok(f) => f,
             Err(e) => {
-                let _ = fs::remove_file(&self.tmp);
+                if !self.in_place {
+                    let _ = fs::remove_file(&self.tmp);
+                }
                 return Err(e);
             }
         };
@@ -693,6 +803,17 @@ impl FileOut {
                     self.node.size
                 ),
             ));
+        }
+        if self.in_place {
+            let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
+            if is_file {
+                file.set_len(self.pos).map_err(io)?;
+            }
+            file.sync_all().map_err(io)?;
+            summary.files += 1;
+            summary.bytes += self.pos;
+            summary.hole_bytes += self.holes;
+            return Ok(());
         }
         if !self.container {
             file.set_len(self.pos).map_err(io)?;
@@ -710,6 +831,8 @@ impl FileOut {
 
     fn abort(mut self) {
         let _ = self.join_writer();
-        let _ = fs::remove_file(&self.tmp);
+        if !self.in_place {
+            let _ = fs::remove_file(&self.tmp);
+        }
     }
 }

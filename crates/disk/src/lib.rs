@@ -140,6 +140,28 @@ pub fn read_exact_at(f: &File, buf: &mut [u8], offset: u64) -> std::io::Result<(
     }
 }
 
+/// Write all of `buf` at `offset` without moving a file cursor (pwrite on Unix).
+///
+/// # Errors
+/// I/O failure.
+pub fn write_all_at(f: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(f, buf, offset)
+    }
+    #[cfg(windows)]
+    {
+        use std::os::windows::fs::FileExt;
+        let (mut buf, mut offset) = (buf, offset);
+        while !buf.is_empty() {
+            let n = f.seek_write(buf, offset)?;
+            buf = &buf[n..];
+            offset += n as u64;
+        }
+        Ok(())
+    }
+}
+
 /// Open an image, detecting the format when `format` is [`Format::Auto`].
 ///
 /// # Errors

@@ -10,8 +10,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::vhdx_write::write_all_at;
-use crate::{DiskError, Result};
+use crate::{DiskError, Result, write_all_at};
 
 const SECTOR: u64 = 512;
 const BLOCK: u64 = 2 << 20;

@@ -12,7 +12,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::{DiskError, Result};
+use crate::{DiskError, Result, write_all_at};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -354,22 +354,4 @@ fn parent_locator(p: &ParentLink) -> Vec<u8> {
         out.extend_from_slice(&v);
     }
     out
-}
-
-pub(crate) fn write_all_at(f: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        std::os::unix::fs::FileExt::write_all_at(f, buf, offset)
-    }
-    #[cfg(windows)]
-    {
-        use std::os::windows::fs::FileExt;
-        let (mut buf, mut offset) = (buf, offset);
-        while !buf.is_empty() {
-            let n = f.seek_write(buf, offset)?;
-            buf = &buf[n..];
-            offset += n as u64;
-        }
-        Ok(())
-    }
 }
