@@ -27,6 +27,11 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
   mkdir -p corpus/vhd
   [ -f corpus/vhd/seed-qemu.vhd ] || { qemu-img create -q -f vpc corpus/vhd/seed-qemu.vhd 4M \
     && qemu-io -f vpc -c "write -q -P 0x5a 0 64k" corpus/vhd/seed-qemu.vhd; }
+  mkdir -p corpus/qcow2
+  [ -f corpus/qcow2/seed.qcow2 ] || { qemu-img create -q -f qcow2 -o cluster_size=512 corpus/qcow2/seed.qcow2 64k \
+    && qemu-io -f qcow2 -c "write -q -P 0x5a 1k 2k" -c "write -q -z 8k 1k" corpus/qcow2/seed.qcow2 \
+    && head -c 32768 /dev/zero | tr '\0' 'q' > corpus/qcow2.raw \
+    && qemu-img convert -c -f raw -O qcow2 -o cluster_size=512 corpus/qcow2.raw corpus/qcow2/seed-compressed.qcow2; }
   for t in $(cargo fuzz list); do
     extra=(); [ "$t" = vhdx ] && extra=(-max_len=12582912)  # the seed images are 9 MiB …
     [ "$t" = vhd ] && extra=(-max_len=4194304)               # … and 2 MiB

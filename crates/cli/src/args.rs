@@ -332,8 +332,8 @@ pub struct BackupArgs {
     /// The restore point the changed ranges count from (id prefix or `latest`).
     #[arg(long, value_name = "SNAPSHOT", requires = "changed_ranges")]
     pub changed_since: Option<String>,
-    /// Format of --disk images: auto, vhdx, vhd, or raw (raw keeps a container file byte for byte).
-    #[arg(long, default_value = "auto", value_parser = ["auto", "vhdx", "vhd", "raw"])]
+    /// Format of --disk images: auto, vhdx, vhd, qcow2, or raw (raw keeps a container file byte for byte).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "vhdx", "vhd", "qcow2", "raw"])]
     pub disk_format: String,
     /// Read a stream from standard input.
     #[arg(long)]

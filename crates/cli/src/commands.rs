@@ -117,6 +117,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let format = match a.disk_format.as_str() {
                 "vhdx" => api::DiskFormat::Vhdx,
                 "vhd" => api::DiskFormat::Vhd,
+                "qcow2" => api::DiskFormat::Qcow2,
                 "raw" => api::DiskFormat::Raw,
                 _ => api::DiskFormat::Auto,
             };

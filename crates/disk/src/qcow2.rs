@@ -1,0 +1,451 @@
+//! qcow2 (versions 2 and 3), read-only: KVM, Proxmox and OpenStack sources.
+//!
+//! Header (big-endian), then the two-level cluster table: the L1 table names L2 tables,
+//! each L2 entry is a standard cluster (host offset, or the v3 "reads as zeros" flag) or a
+//! compressed cluster (deflate, or zstd when the header says so). A cluster that is not
+//! allocated reads from the backing file (itself any format we read, found relative to the
+//! image) or as zeros. Refused with a clear error: encryption, external data files,
+//! extended L2 entries, the "corrupt" flag, unknown incompatible features. Every table
+//! offset is checked against the file; backing chains are limited to 64 files and loops
+//! are refused.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::blockmap::{push_extent, read_bounded};
+use crate::vhdx::Source;
+use crate::{DiskError, DiskImage, Extent, Result};
+
+const MAX_DEPTH: usize = 64;
+const L2_COPIED_MASK: u64 = 0x00ff_ffff_ffff_fe00;
+
+fn be32(b: &[u8], i: usize) -> u32 {
+    u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+fn be64(b: &[u8], i: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[i..i + 8]);
+    u64::from_be_bytes(a)
+}
+
+/// Where one cluster's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cluster {
+    /// Not allocated: the backing file, or zeros.
+    Unallocated,
+    /// Reads as zeros.
+    Zero,
+    /// Stored at this host offset.
+    Data(u64),
+    /// Compressed: host offset and the bytes to read.
+    Compressed(u64, u64),
+}
+
+/// An open qcow2 image (with its backing chain).
+pub struct Qcow2<S: Source = File> {
+    src: S,
+    path: PathBuf,
+    size: u64,
+    cluster_bits: u32,
+    l1: Vec<u64>,
+    zstd: bool,
+    backing: Option<Box<dyn DiskImage>>,
+    /// The last L2 table read (L1 index, entries).
+    l2_cache: Option<(usize, Vec<u64>)>,
+    /// The last compressed cluster decompressed (host offset, bytes).
+    zcache: Option<(u64, Vec<u8>)>,
+}
+
+impl Qcow2<File> {
+    /// Open a qcow2 file and its backing chain.
+    ///
+    /// # Errors
+    /// Damaged or hostile file, unsupported feature, missing backing file, loop.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_chain(path, &mut Vec::new())
+    }
+
+    fn open_chain(path: &Path, seen: &mut Vec<PathBuf>) -> Result<Self> {
+        let canon = std::fs::canonicalize(path).map_err(|e| DiskError::io(path, e))?;
+        if seen.contains(&canon) {
+            return Err(DiskError::malformed(
+                path,
+                "the backing chain loops back to this file",
+            ));
+        }
+        if seen.len() >= MAX_DEPTH {
+            return Err(DiskError::unsupported(
+                path,
+                format!("the backing chain is deeper than {MAX_DEPTH} files"),
+            ));
+        }
+        seen.push(canon);
+        let f = File::open(path).map_err(|e| DiskError::io(path, e))?;
+        let (mut q, backing) = Self::parse(f, path)?;
+        if let Some(name) = backing {
+            let p = Path::new(&name);
+            let bp = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                path.parent().unwrap_or(Path::new(".")).join(p)
+            };
+            if !bp.is_file() {
+                return Err(DiskError::malformed(
+                    path,
+                    format!("its backing file {} was not found", bp.display()),
+                ));
+            }
+            let img: Box<dyn DiskImage> = match crate::detect(&bp)? {
+                crate::Format::Qcow2 => Box::new(Qcow2::open_chain(&bp, seen)?),
+                _ => crate::open(&bp, crate::Format::Auto)?,
+            };
+            q.backing = Some(img);
+        }
+        Ok(q)
+    }
+}
+
+impl<S: Source> Qcow2<S> {
+    /// Parse and validate from any source (no backing file is opened; its name is
+    /// returned); `path` names it in errors.
+    ///
+    /// # Errors
+    /// As [`Qcow2::open`].
+    pub fn parse(src: S, path: &Path) -> Result<(Self, Option<String>)> {
+        let bad = |w: String| DiskError::malformed(path, w);
+        let unsupported = |w: &str| DiskError::unsupported(path, w.to_string());
+        let len = src.len();
+        if len < 72 {
+            return Err(bad(format!(
+                "truncated: {len} bytes, smaller than a qcow2 header"
+            )));
+        }
+        let h = read_bounded(&src, path, 0, 104.min(len))?;
+        if &h[..4] != b"QFI\xfb" {
+            return Err(bad("not a qcow2 file (magic `QFI\\xfb` is missing)".into()));
+        }
+        let version = be32(&h, 4);
+        if version != 2 && version != 3 {
+            return Err(unsupported(&format!(
+                "qcow2 version {version} is not supported (2 or 3)"
+            )));
+        }
+        let (backing_off, backing_len) = (be64(&h, 8), be32(&h, 16));
+        let cluster_bits = be32(&h, 20);
+        let size = be64(&h, 24);
+        let crypt = be32(&h, 32);
+        let l1_size = u64::from(be32(&h, 36));
+        let l1_off = be64(&h, 40);
+        if !(9..=21).contains(&cluster_bits) {
+            return Err(bad(format!(
+                "cluster size 2^{cluster_bits} is invalid (512 B to 2 MiB)"
+            )));
+        }
+        if crypt != 0 {
+            return Err(unsupported(
+                "the image is encrypted; decrypt it with qemu-img convert first",
+            ));
+        }
+        if size > 1 << 56 {
+            return Err(bad(format!("virtual size {size} is invalid")));
+        }
+        let mut zstd = false;
+        if version == 3 {
+            if h.len() < 104 {
+                return Err(bad("truncated version 3 header".into()));
+            }
+            let incompatible = be64(&h, 72);
+            if incompatible & 2 != 0 {
+                return Err(bad("the image is marked corrupt by qemu; repair a copy with `qemu-img check -r all`".into()));
+            }
+            if incompatible & 4 != 0 {
+                return Err(unsupported(
+                    "images with an external data file are not read by this build",
+                ));
+            }
+            if incompatible & 16 != 0 {
+                return Err(unsupported(
+                    "extended L2 entries (subclusters) are not read by this build",
+                ));
+            }
+            if incompatible & !0b1_1111 != 0 {
+                return Err(unsupported(&format!(
+                    "unknown incompatible features {incompatible:#x}"
+                )));
+            }
+            if incompatible & 8 != 0 {
+                let hl = be32(&h, 100);
+                if hl < 105 {
+                    return Err(bad(
+                        "compression type flag set but the header has no compression type".into(),
+                    ));
+                }
+                let t = read_bounded(&src, path, 104, 1)?[0];
+                match t {
+                    0 => {}
+                    1 => zstd = true,
+                    t => return Err(unsupported(&format!("compression type {t} is unknown"))),
+                }
+            }
+        }
+        let cluster = 1u64 << cluster_bits;
+        let per_l2 = cluster / 8;
+        let clusters = size.div_ceil(cluster);
+        let need = clusters.div_ceil(per_l2);
+        if l1_size < need {
+            return Err(bad(format!(
+                "the L1 table has {l1_size} entries, the virtual size needs {need}"
+            )));
+        }
+        if l1_off % cluster != 0 || l1_off.checked_add(need * 8).is_none_or(|e| e > len) {
+            return Err(bad(format!(
+                "the L1 table (offset {l1_off}) lies outside the file or is misaligned"
+            )));
+        }
+        let raw = read_bounded(&src, path, l1_off, need * 8)?;
+        let mut l1 = Vec::with_capacity(need as usize);
+        for i in 0..need as usize {
+            let off = be64(&raw, i * 8) & L2_COPIED_MASK;
+            if off != 0 && (off % cluster != 0 || off.checked_add(cluster).is_none_or(|e| e > len))
+            {
+                return Err(bad(format!(
+                    "L1 entry {i} points outside the file or is misaligned (offset {off})"
+                )));
+            }
+            l1.push(off);
+        }
+        let backing = if backing_off != 0 && backing_len != 0 {
+            if backing_len > 1023 {
+                return Err(bad(format!(
+                    "backing file name of {backing_len} bytes (at most 1023)"
+                )));
+            }
+            let b = read_bounded(&src, path, backing_off, u64::from(backing_len))?;
+            Some(String::from_utf8(b).map_err(|_| bad("backing file name is not UTF-8".into()))?)
+        } else {
+            None
+        };
+        Ok((
+            Self {
+                src,
+                path: path.to_path_buf(),
+                size,
+                cluster_bits,
+                l1,
+                zstd,
+                backing: None,
+                l2_cache: None,
+                zcache: None,
+            },
+            backing,
+        ))
+    }
+
+    fn cluster_size(&self) -> u64 {
+        1 << self.cluster_bits
+    }
+
+    /// The L2 table `i` (all entries), validated.
+    fn l2(&self, i: usize) -> Result<Option<Vec<u64>>> {
+        let off = self.l1[i];
+        if off == 0 {
+            return Ok(None);
+        }
+        let cs = self.cluster_size();
+        let raw = read_bounded(&self.src, &self.path, off, cs)?;
+        Ok(Some(
+            (0..(cs / 8) as usize).map(|k| be64(&raw, k * 8)).collect(),
+        ))
+    }
+
+    fn classify(&self, entry: u64) -> Result<Cluster> {
+        let cs = self.cluster_size();
+        let len = self.src.len();
+        if entry & (1 << 62) != 0 {
+            let x = 62 - (self.cluster_bits - 8);
+            let off = entry & ((1u64 << x) - 1);
+            let sectors = (entry >> x) & ((1u64 << (62 - x)) - 1);
+            let n = (sectors + 1) * 512 - (off & 511);
+            let n = n.min(len.saturating_sub(off));
+            if off >= len || n == 0 {
+                return Err(DiskError::malformed(
+                    &self.path,
+                    format!("a compressed cluster points outside the file (offset {off})"),
+                ));
+            }
+            return Ok(Cluster::Compressed(off, n));
+        }
+        let off = entry & L2_COPIED_MASK;
+        if entry & 1 != 0 {
+            return Ok(Cluster::Zero);
+        }
+        if off == 0 {
+            return Ok(Cluster::Unallocated);
+        }
+        if off % cs != 0 || off.checked_add(cs).is_none_or(|e| e > len) {
+            return Err(DiskError::malformed(
+                &self.path,
+                format!("an L2 entry points outside the file or is misaligned (offset {off})"),
+            ));
+        }
+        Ok(Cluster::Data(off))
+    }
+
+    fn cluster_at(&mut self, vcluster: u64) -> Result<Cluster> {
+        let per_l2 = self.cluster_size() / 8;
+        let (i, k) = ((vcluster / per_l2) as usize, (vcluster % per_l2) as usize);
+        if self.l2_cache.as_ref().is_none_or(|(c, _)| *c != i) {
+            let t = self.l2(i)?.unwrap_or_default();
+            self.l2_cache = Some((i, t));
+        }
+        let entry = self
+            .l2_cache
+            .as_ref()
+            .and_then(|(_, t)| t.get(k).copied())
+            .unwrap_or(0);
+        self.classify(entry)
+    }
+
+    fn decompress(&mut self, off: u64, n: u64) -> Result<&[u8]> {
+        if self.zcache.as_ref().is_none_or(|(o, _)| *o != off) {
+            let cs = self.cluster_size() as usize;
+            let data = read_bounded(&self.src, &self.path, off, n)?;
+            let mut out = Vec::with_capacity(cs);
+            let r: std::io::Result<()> = if self.zstd {
+                zstd::stream::read::Decoder::new(&data[..]).and_then(|d| {
+                    std::io::Read::read_to_end(&mut std::io::Read::take(d, cs as u64), &mut out)
+                        .map(|_| ())
+                })
+            } else {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(
+                        flate2::read::DeflateDecoder::new(&data[..]),
+                        cs as u64,
+                    ),
+                    &mut out,
+                )
+                .map(|_| ())
+            };
+            r.map_err(|e| {
+                DiskError::malformed(
+                    &self.path,
+                    format!("a compressed cluster at offset {off} does not decompress: {e}"),
+                )
+            })?;
+            if out.len() != cs {
+                return Err(DiskError::malformed(
+                    &self.path,
+                    format!(
+                        "a compressed cluster at offset {off} gives {} bytes, not {cs}",
+                        out.len()
+                    ),
+                ));
+            }
+            self.zcache = Some((off, out));
+        }
+        Ok(self
+            .zcache
+            .as_ref()
+            .map(|(_, v)| v.as_slice())
+            .unwrap_or_default())
+    }
+}
+
+impl<S: Source> DiskImage for Qcow2<S> {
+    fn format(&self) -> &'static str {
+        "qcow2"
+    }
+
+    fn virtual_size(&self) -> u64 {
+        self.size
+    }
+
+    fn extents(&self) -> Vec<Extent> {
+        let cs = self.cluster_size();
+        let backing = self
+            .backing
+            .as_ref()
+            .map(|b| b.extents())
+            .unwrap_or_default();
+        // backing extents are in order: find the first one ending after `a`, walk from there
+        let backing_has_data = |a: u64, b: u64| {
+            let end = |e: &Extent| match e {
+                Extent::Data { offset, len } | Extent::Zero { offset, len } => offset + len,
+            };
+            let i = backing.partition_point(|e| end(e) <= a);
+            backing[i..]
+                .iter()
+                .take_while(|e| matches!(e, Extent::Data { offset, .. } | Extent::Zero { offset, .. } if *offset < b))
+                .any(|e| matches!(e, Extent::Data { .. }))
+        };
+        let per_l2 = cs / 8;
+        let mut out = Vec::new();
+        let clusters = self.size.div_ceil(cs);
+        let mut table: Option<(usize, Vec<u64>)> = None;
+        for c in 0..clusters {
+            let (i, k) = ((c / per_l2) as usize, (c % per_l2) as usize);
+            if table.as_ref().is_none_or(|(t, _)| *t != i) {
+                // a table that cannot be read counts as data: read_at reports the error
+                table = Some((i, self.l2(i).ok().flatten().unwrap_or_default()));
+            }
+            let entry = table
+                .as_ref()
+                .and_then(|(_, t)| t.get(k).copied())
+                .unwrap_or(0);
+            let off = c * cs;
+            let len = cs.min(self.size - off);
+            let data = match self.classify(entry) {
+                Ok(Cluster::Zero) => false,
+                Ok(Cluster::Unallocated) => backing_has_data(off, off + len),
+                _ => true,
+            };
+            push_extent(&mut out, off, len, data);
+        }
+        out
+    }
+
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|e| e > self.size)
+        {
+            return Err(DiskError::malformed(
+                &self.path,
+                format!("read past the end of the virtual disk (offset {offset})"),
+            ));
+        }
+        let cs = self.cluster_size();
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let within = pos % cs;
+            let n = ((cs - within) as usize).min(buf.len() - done);
+            let out = &mut buf[done..done + n];
+            match self.cluster_at(pos / cs)? {
+                Cluster::Zero => out.fill(0),
+                Cluster::Unallocated => match self.backing.as_mut() {
+                    // a backing file smaller than the image reads as zeros past its end
+                    Some(b) => {
+                        let bsize = b.virtual_size();
+                        let have = bsize.saturating_sub(pos).min(n as u64) as usize;
+                        if have > 0 {
+                            b.read_at(pos, &mut out[..have])?;
+                        }
+                        out[have..].fill(0);
+                    }
+                    None => out.fill(0),
+                },
+                Cluster::Data(host) => self
+                    .src
+                    .read_at(out, host + within)
+                    .map_err(|e| DiskError::io(&self.path, e))?,
+                Cluster::Compressed(off, len) => {
+                    let data = self.decompress(off, len)?;
+                    out.copy_from_slice(&data[within as usize..within as usize + n]);
+                }
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
