@@ -8,6 +8,7 @@ mod catalog_sync;
 mod diff;
 mod dto;
 mod error;
+mod instant;
 mod location;
 pub mod plugins;
 
@@ -17,6 +18,7 @@ use std::sync::Arc;
 pub use diff::{DiffEntry, DiffReport};
 pub use dto::{BackupOutcome, RepoStats, SnapshotDto, SnapshotFilter};
 pub use error::{ApiError, Code, Result};
+pub use instant::NbdSummary;
 pub use location::backend_for;
 pub use rehydra_catalog::JobRun;
 pub use rehydra_core::archiver::{BackupOptions, ChangedRanges, Source, SourceItem};

@@ -92,6 +92,31 @@ pub enum Command {
     Key(KeyCommand),
     /// Repository statistics: sizes, deduplication, index.
     Stats,
+    /// Instant recovery: serve a restore point's disk over NBD until Ctrl-C, so a
+    /// hypervisor or qemu-img can use it before any restore (only the chunks read are
+    /// fetched). Read-only unless --overlay is given: writes then go to that new file,
+    /// never to the repository.
+    Nbd {
+        /// Restore point (id prefix or `latest`).
+        snapshot: String,
+        /// The disk item (needed when the restore point holds several disks).
+        #[arg(long)]
+        item: Option<String>,
+        /// Address to listen on (keep it on loopback or a trusted network: NBD has no
+        /// authentication).
+        #[arg(long, default_value = "127.0.0.1:10809")]
+        listen: String,
+        /// Export name (nbd://ADDRESS/NAME).
+        #[arg(long, default_value = "disk")]
+        export: String,
+        /// Make the export writable, keeping every write in this new file (outside the
+        /// repository; never an existing file).
+        #[arg(long, value_name = "FILE")]
+        overlay: Option<PathBuf>,
+        /// Filters for `latest`.
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
     /// The local catalog (a cache of restore points and job history).
     #[command(subcommand)]
     Catalog(CatalogCommand),

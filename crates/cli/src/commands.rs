@@ -433,6 +433,48 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Key(k) => key(&cli, k),
+        Command::Nbd {
+            snapshot,
+            item,
+            listen,
+            export,
+            overlay,
+            filter: f,
+        } => {
+            let s = open(&cli)?;
+            let listener = std::net::TcpListener::bind(listen)
+                .with_context(|| format!("listening on {listen}"))?;
+            let addr = listener.local_addr()?;
+            let cancel = cancel_on_ctrl_c();
+            if !cli.quiet {
+                eprintln!(
+                    "serving nbd://{addr}/{export} ({}); Ctrl-C stops",
+                    if overlay.is_some() {
+                        "writable, writes go to the overlay"
+                    } else {
+                        "read-only"
+                    }
+                );
+            }
+            let r = s.serve_nbd(
+                snapshot,
+                &filter(f)?,
+                item.as_deref(),
+                &listener,
+                export,
+                overlay.as_deref(),
+                &cancel,
+            )?;
+            if cli.json {
+                json(&r)?;
+            } else if !cli.quiet {
+                eprintln!(
+                    "stopped; {} block(s) of 4 KiB were written to the overlay",
+                    r.written_blocks
+                );
+            }
+            Ok(0)
+        }
         Command::Stats => {
             let s = open(&cli)?;
             let st = s.stats()?;

@@ -33,6 +33,7 @@ pub mod prune;
 mod repository;
 pub mod restorer;
 pub mod retention;
+pub mod vdisk;
 pub mod writer;
 
 pub use error::{Error, ErrorKind, Result};

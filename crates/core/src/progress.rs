@@ -32,4 +32,9 @@ impl Cancel {
     pub fn is_cancelled(&self) -> bool {
         self.0.load(Ordering::Relaxed)
     }
+
+    /// The flag itself, for loops that poll it (the NBD server).
+    pub fn flag(&self) -> &AtomicBool {
+        &self.0
+    }
 }

@@ -13,6 +13,7 @@
 mod blockmap;
 pub mod chain;
 mod error;
+pub mod nbd;
 pub mod qcow2;
 pub mod vhd;
 /// Writing VHD (dynamic, differencing).

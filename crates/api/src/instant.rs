@@ -1,0 +1,117 @@
+//! Instant recovery: a restore point's disk served over NBD before any restore.
+
+use std::net::TcpListener;
+use std::path::Path;
+
+use rehydra_core::disk::nbd::{self, Export, Overlay};
+use rehydra_core::manifest::ItemKind;
+use rehydra_core::progress::Cancel;
+use rehydra_core::vdisk::RestorePointDisk;
+use serde::Serialize;
+
+use crate::error::{ApiError, Code, Result};
+use crate::{Session, SnapshotFilter};
+
+/// What an NBD session served.
+#[derive(Debug, Clone, Serialize)]
+pub struct NbdSummary {
+    /// Export name.
+    pub export: String,
+    /// The disk item served.
+    pub item: String,
+    /// Virtual size.
+    pub size: u64,
+    /// 4 KiB blocks written into the overlay (0 for read-only).
+    pub written_blocks: usize,
+}
+
+impl Session {
+    /// Serve the disk item `item` (or the restore point's only disk) of `spec` on
+    /// `listener` as NBD export `export`, until `cancel`. With `overlay` (a new file
+    /// outside the repository) the export is writable and every write lands there; the
+    /// repository is only read.
+    ///
+    /// # Errors
+    /// No such restore point or disk item; an overlay that exists or lies in the
+    /// repository; the listener fails.
+    pub fn serve_nbd(
+        &self,
+        spec: &str,
+        filter: &SnapshotFilter,
+        item: Option<&str>,
+        listener: &TcpListener,
+        export: &str,
+        overlay: Option<&Path>,
+        cancel: &Cancel,
+    ) -> Result<NbdSummary> {
+        let (_, snap) = self.resolve(spec, filter)?;
+        let disks: Vec<_> = snap
+            .items
+            .iter()
+            .filter(|i| i.kind == ItemKind::Disk)
+            .collect();
+        let chosen = match item {
+            Some(name) => disks.iter().find(|i| i.name == name).copied(),
+            None if disks.len() == 1 => Some(disks[0]),
+            None => None,
+        };
+        let Some(chosen) = chosen else {
+            let names: Vec<&str> = disks.iter().map(|i| i.name.as_str()).collect();
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                if names.is_empty() {
+                    format!("restore point {spec} holds no disk image")
+                } else {
+                    format!("choose the disk with --item: {}", names.join(", "))
+                },
+            ));
+        };
+        let overlay = match overlay {
+            Some(p) => {
+                let repo = Path::new(&self.location);
+                let parent = p
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                if let (Ok(r), Ok(d)) = (std::fs::canonicalize(repo), std::fs::canonicalize(parent))
+                {
+                    if d.starts_with(&r) {
+                        return Err(ApiError::new(
+                            Code::InvalidInput,
+                            format!(
+                                "the overlay {} must lie outside the repository",
+                                p.display()
+                            ),
+                        ));
+                    }
+                }
+                Some(Overlay::create(p, chosen.size).map_err(|e| {
+                    ApiError::new(
+                        if e.kind() == std::io::ErrorKind::AlreadyExists {
+                            Code::TargetExists
+                        } else {
+                            Code::Io
+                        },
+                        format!("overlay {}: {e}", p.display()),
+                    )
+                })?)
+            }
+            None => None,
+        };
+        let (index, _) = self.repo.load_index()?;
+        let mut disk = RestorePointDisk::open(&self.repo, &index, chosen)?;
+        let mut ex = Export {
+            name: export.to_string(),
+            disk: &mut disk,
+            overlay,
+        };
+        nbd::serve(listener, &mut ex, cancel.flag())
+            .map_err(|e| ApiError::new(Code::Io, format!("NBD server: {e}")))?;
+        Ok(NbdSummary {
+            export: export.to_string(),
+            item: chosen.name.clone(),
+            size: chosen.size,
+            written_blocks: ex.overlay.as_ref().map_or(0, Overlay::blocks),
+        })
+    }
+}
