@@ -32,9 +32,15 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
     && qemu-io -f qcow2 -c "write -q -P 0x5a 1k 2k" -c "write -q -z 8k 1k" corpus/qcow2/seed.qcow2 \
     && head -c 32768 /dev/zero | tr '\0' 'q' > corpus/qcow2.raw \
     && qemu-img convert -c -f raw -O qcow2 -o cluster_size=512 corpus/qcow2.raw corpus/qcow2/seed-compressed.qcow2; }
+  mkdir -p corpus/partitions
+  [ -f corpus/partitions/gpt ] || { truncate -s 1M corpus/partitions/gpt \
+    && printf 'label: gpt\nstart=64, size=256\nstart=512, size=128\n' | sfdisk -q corpus/partitions/gpt >/dev/null; }
+  [ -f corpus/partitions/mbr ] || { truncate -s 256K corpus/partitions/mbr \
+    && printf 'label: dos\nstart=8, size=64, type=83\nstart=100, size=300, type=5\nstart=120, size=50, type=7\n' | sfdisk -q corpus/partitions/mbr >/dev/null; }
   for t in $(cargo fuzz list); do
     extra=(); [ "$t" = vhdx ] && extra=(-max_len=12582912)  # the seed images are 9 MiB …
     [ "$t" = vhd ] && extra=(-max_len=4194304)               # … and 2 MiB
+    [ "$t" = partitions ] && extra=(-max_len=1048576)
     cargo fuzz run "$t" -- -max_total_time="${FUZZ_SECONDS:-10}" -rss_limit_mb=4096 "${extra[@]}" >/tmp/rehydra-fuzz-$t.log 2>&1 \
       || { echo "fuzz target $t failed:"; tail -40 /tmp/rehydra-fuzz-$t.log; exit 1; }
     echo "fuzz $t: $(grep -Eo 'Done [0-9]+ runs' /tmp/rehydra-fuzz-$t.log || echo ok)"
