@@ -3,8 +3,8 @@
 # Usage: scripts/setup.sh [--bench]   (--bench adds restic, borg and the dataset tools)
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
-pkgs=(build-essential pkg-config curl ca-certificates qemu-utils e2fsprogs python3 python3-venv openssh-client openssh-server libvhdi-utils python3-libvhdi ntfs-3g fdisk valgrind)
-[ "${1:-}" = "--bench" ] && pkgs+=(restic borgbackup b3sum time)
+pkgs=(build-essential pkg-config curl ca-certificates qemu-utils e2fsprogs python3 python3-venv openssh-client openssh-server libvhdi-utils python3-libvhdi ntfs-3g fdisk)
+[ "${1:-}" = "--bench" ] && pkgs+=(restic borgbackup b3sum time valgrind)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

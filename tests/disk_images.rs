@@ -782,3 +782,110 @@ fn instant_recovery_serves_a_restore_point_over_nbd_and_writes_stay_in_the_overl
         .unwrap_err();
     assert_eq!(e.code, Code::TargetExists);
 }
+
+#[test]
+fn files_are_browsed_and_restored_from_inside_a_backed_up_disk() {
+    use rehydra_api::{DiskLocation, FileEntryKind};
+    let r = TestRepo::new();
+    let d = r.scratch("img");
+    // an ext4 volume (mkfs.ext4 -d) in the second partition of a GPT disk (sfdisk)
+    let tree = d.join("tree");
+    std::fs::create_dir_all(tree.join("srv/www")).unwrap();
+    std::fs::write(tree.join("srv/www/index.html"), b"<h1>it works</h1>").unwrap();
+    std::fs::write(
+        tree.join("srv/db.bin"),
+        rehydra_integration_tests::random_bytes(1 << 20, 21),
+    )
+    .unwrap();
+    filetime::set_file_mtime(
+        tree.join("srv/www/index.html"),
+        filetime::FileTime::from_unix_time(1_700_000_000, 0),
+    )
+    .unwrap();
+    let fs_img = d.join("vol.ext4");
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-d"])
+        .arg(&tree)
+        .arg(&fs_img)
+        .arg("16M"));
+    let raw = d.join("disk.raw");
+    std::fs::File::create(&raw)
+        .unwrap()
+        .set_len(24 << 20)
+        .unwrap();
+    let mut sf = Command::new("sfdisk")
+        .arg("-q")
+        .arg(&raw)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        sf.stdin.as_mut().unwrap(),
+        b"label: gpt\nstart=2048, size=4096, name=boot\nstart=8192, size=32768, name=data\n",
+    )
+    .unwrap();
+    assert!(sf.wait().unwrap().success());
+    run(Command::new("dd")
+        .args(["conv=notrunc", "status=none", "bs=1M", "seek=4"])
+        .arg(format!("if={}", fs_img.display()))
+        .arg(format!("of={}", raw.display())));
+    let vhdx = d.join("vm.vhdx");
+    run(Command::new("qemu-img")
+        .args(["convert", "-f", "raw", "-O", "vhdx"])
+        .arg(&raw)
+        .arg(&vhdx));
+    let b = backup_disk(&r, &vhdx, "vm");
+    let s = r.open();
+    let at = DiskLocation {
+        snapshot: b.snapshot.short_id.clone(),
+        ..Default::default()
+    };
+    let parts = s.disk_partitions(&at).unwrap();
+    assert_eq!(
+        parts
+            .iter()
+            .map(|p| (p.number, p.name.as_str(), p.filesystem.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, "boot", ""), (2, "data", "ext4")]
+    );
+    // the only partition with a file system is chosen without --partition
+    let root = s.list_files(&at, "/srv").unwrap();
+    assert!(
+        root.iter()
+            .any(|e| e.name == "www" && e.kind == FileEntryKind::Dir)
+            && root.iter().any(|e| e.name == "db.bin" && e.size == 1 << 20)
+    );
+    let out = d.join("out");
+    let sum = s.restore_files(&at, "/srv", &out, false).unwrap();
+    assert_eq!((sum.files, sum.dirs), (2, 2));
+    assert_eq!(
+        std::fs::read(out.join("srv/www/index.html")).unwrap(),
+        b"<h1>it works</h1>"
+    );
+    assert!(
+        std::fs::read(out.join("srv/db.bin")).unwrap()
+            == rehydra_integration_tests::random_bytes(1 << 20, 21)
+    );
+    let m = std::fs::metadata(out.join("srv/www/index.html")).unwrap();
+    assert_eq!(
+        filetime::FileTime::from_last_modification_time(&m).unix_seconds(),
+        1_700_000_000
+    );
+    let e = s.restore_files(&at, "/srv", &out, false).unwrap_err();
+    assert_eq!(e.code, Code::TargetExists);
+    let e = s
+        .list_files(
+            &DiskLocation {
+                partition: Some(1),
+                ..at.clone()
+            },
+            "/",
+        )
+        .unwrap_err();
+    assert!(
+        e.message.contains("partition 1 holds no NTFS or ext2/3/4"),
+        "{}",
+        e.message
+    );
+}

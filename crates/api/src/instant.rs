@@ -25,6 +25,40 @@ pub struct NbdSummary {
     pub written_blocks: usize,
 }
 
+/// The disk item named `item`, or the restore point's only disk.
+pub(crate) fn choose_disk<'s>(
+    snap: &'s rehydra_core::manifest::Snapshot,
+    spec: &str,
+    item: Option<&str>,
+) -> Result<&'s rehydra_core::manifest::Item> {
+    let disks: Vec<_> = snap
+        .items
+        .iter()
+        .filter(|i| i.kind == ItemKind::Disk)
+        .collect();
+    let chosen = match item {
+        Some(name) => disks.iter().find(|i| i.name == name).copied(),
+        None if disks.len() == 1 => Some(disks[0]),
+        None => None,
+    };
+    chosen.ok_or_else(|| {
+        let names: Vec<&str> = disks.iter().map(|i| i.name.as_str()).collect();
+        ApiError::new(
+            Code::InvalidInput,
+            if names.is_empty() {
+                format!("restore point {spec} holds no disk image")
+            } else if let Some(i) = item {
+                format!(
+                    "restore point {spec} has no disk `{i}`; its disks: {}",
+                    names.join(", ")
+                )
+            } else {
+                format!("choose the disk with --item: {}", names.join(", "))
+            },
+        )
+    })
+}
+
 impl Session {
     /// Serve the disk item `item` (or the restore point's only disk) of `spec` on
     /// `listener` as NBD export `export`, until `cancel`. With `overlay` (a new file
@@ -45,27 +79,7 @@ impl Session {
         cancel: &Cancel,
     ) -> Result<NbdSummary> {
         let (_, snap) = self.resolve(spec, filter)?;
-        let disks: Vec<_> = snap
-            .items
-            .iter()
-            .filter(|i| i.kind == ItemKind::Disk)
-            .collect();
-        let chosen = match item {
-            Some(name) => disks.iter().find(|i| i.name == name).copied(),
-            None if disks.len() == 1 => Some(disks[0]),
-            None => None,
-        };
-        let Some(chosen) = chosen else {
-            let names: Vec<&str> = disks.iter().map(|i| i.name.as_str()).collect();
-            return Err(ApiError::new(
-                Code::InvalidInput,
-                if names.is_empty() {
-                    format!("restore point {spec} holds no disk image")
-                } else {
-                    format!("choose the disk with --item: {}", names.join(", "))
-                },
-            ));
-        };
+        let chosen = choose_disk(&snap, spec, item)?;
         let overlay = match overlay {
             Some(p) => {
                 let repo = Path::new(&self.location);

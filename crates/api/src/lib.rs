@@ -8,6 +8,7 @@ mod catalog_sync;
 mod diff;
 mod dto;
 mod error;
+mod files;
 mod instant;
 mod location;
 pub mod plugins;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 pub use diff::{DiffEntry, DiffReport};
 pub use dto::{BackupOutcome, RepoStats, SnapshotDto, SnapshotFilter};
 pub use error::{ApiError, Code, Result};
+pub use files::DiskLocation;
 pub use instant::NbdSummary;
 pub use location::backend_for;
 pub use rehydra_catalog::JobRun;
@@ -30,6 +32,9 @@ pub use rehydra_core::prune::{PruneOptions, PruneReport};
 pub use rehydra_core::restorer::{DiskOutput, RestoreOptions, RestoreSummary};
 pub use rehydra_core::retention::{Decision, KeepPolicy};
 pub use rehydra_core::{InitOptions, KeyInfo};
+pub use rehydra_fs::{
+    Entry as FileEntry, EntryKind as FileEntryKind, FileRestoreSummary, Partition,
+};
 
 use rehydra_core::{OpenOptions, Repository};
 

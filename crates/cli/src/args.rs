@@ -92,6 +92,10 @@ pub enum Command {
     Key(KeyCommand),
     /// Repository statistics: sizes, deduplication, index.
     Stats,
+    /// File-level restore from a restore point's disk (GPT/MBR; NTFS, ext2/3/4) without
+    /// restoring the disk: only the chunks needed are read.
+    #[command(subcommand)]
+    Files(FilesCommand),
     /// Instant recovery: serve a restore point's disk over NBD until Ctrl-C, so a
     /// hypervisor or qemu-img can use it before any restore (only the chunks read are
     /// fetched). Read-only unless --overlay is given: writes then go to that new file,
@@ -123,6 +127,54 @@ pub enum Command {
     /// Workload plugins: install, trust, grant capabilities, run their verbs.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+}
+
+/// Which disk and partition of a restore point.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DiskAt {
+    /// Restore point (id prefix or `latest`).
+    pub snapshot: String,
+    /// The disk item (needed when the restore point holds several disks).
+    #[arg(long)]
+    pub item: Option<String>,
+    /// Partition number as `files partitions` shows it (needed when several hold a
+    /// file system).
+    #[arg(long)]
+    pub partition: Option<u32>,
+    /// Filters for `latest`.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
+/// `files`.
+#[derive(Subcommand, Debug)]
+pub enum FilesCommand {
+    /// Partitions of the disk and the file system in each.
+    Partitions(DiskAt),
+    /// List a folder inside the disk (default: its root).
+    Ls {
+        /// Where.
+        #[command(flatten)]
+        at: DiskAt,
+        /// Folder or file inside the volume, `/`-separated.
+        #[arg(long, default_value = "/")]
+        path: String,
+    },
+    /// Copy a file or folder out of the disk into a folder, with modification times.
+    Restore {
+        /// Where.
+        #[command(flatten)]
+        at: DiskAt,
+        /// File or folder inside the volume, `/`-separated.
+        #[arg(long)]
+        path: String,
+        /// Folder to restore into (created).
+        #[arg(long)]
+        target: PathBuf,
+        /// Replace files that exist (they are replaced only once the new copy is complete).
+        #[arg(long)]
+        overwrite: bool,
+    },
 }
 
 /// `plugins`.

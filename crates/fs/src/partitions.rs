@@ -7,7 +7,7 @@ use rehydra_disk::DiskImage;
 use crate::{FsError, Result};
 
 /// One partition (or the whole disk when it has no table).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Partition {
     /// 1-based number as the OS numbers it (0: the whole disk).
     pub number: u32,
