@@ -4,7 +4,7 @@
 # Usage: bench/run.sh            (env: RBENCH_DIR dataset dir, default /tmp/rbench;
 #                                  RBENCH_WORK work dir, default /tmp/rbench-work;
 #                                  TOOLS peers, default "restic borg-lz4 borg-zstd3";
-#                                  VARIANTS rehydra variants, default "rehydra-vhdx rehydra-disk rehydra-file")
+#                                  VARIANTS rehydra variants, default "rehydra-vhdx rehydra-vhdx-rct rehydra-disk rehydra-file")
 # Phases per tool, each under /usr/bin/time -v after sync + warm read of the source:
 #   full (vm1.vhdx), incr (vm1-changed.vhdx, 1 % rewritten in place), vm2 (70 % shared
 #   content at other offsets), restore (vm1 restore point to a file, verified with cmp),
@@ -55,7 +55,7 @@ timed () {
   tail -1 "$OUT_TSV" | cut -f2-12
 }
 
-for variant in ${VARIANTS:-rehydra-vhdx rehydra-disk rehydra-file}; do
+for variant in ${VARIANTS:-rehydra-vhdx rehydra-vhdx-rct rehydra-disk rehydra-file}; do
   echo "=== run $RUN_LABEL: $variant"
   repo=$W/repo-$variant; rst=$W/restore-$variant
   rm -rf "$repo" "$rst" "$W/cache-$variant"; mkdir -p "$rst"
@@ -65,19 +65,35 @@ for variant in ${VARIANTS:-rehydra-vhdx rehydra-disk rehydra-file}; do
   # rehydra-file: the .vhdx as a file (FastCDC)
   # rehydra-vhdx: the VHDX parsed natively (allocated blocks by virtual offset; the restore
   # is the raw virtual disk, checked with qemu-img compare)
+  # rehydra-vhdx-rct: as rehydra-vhdx, but the incremental gets changed-range hints (the
+  # dataset's list of rewritten 64 KiB slots, as Hyper-V Resilient Change Tracking would
+  # report them): only those ranges are read, the rest comes from the full backup
   case $variant in
     rehydra-file) mode=(--file) ;;
-    rehydra-vhdx) mode=(--disk-format vhdx --disk) ;;
+    rehydra-vhdx|rehydra-vhdx-rct) mode=(--disk-format vhdx --disk) ;;
     *) mode=(--disk-format raw --disk) ;;
   esac
   bk () { CMD=("$BIN" --no-catalog --quiet --json backup "${mode[@]}" "$1" --asset "$2"); }
   sync; cat "$V1" > /dev/null;  bk "$V1" vm1;  timed "$variant" full "$(stat -c %s "$V1")"  "$repo" -- "${CMD[@]}"
-  sync; cat "$V1C" > /dev/null; bk "$V1C" vm1; timed "$variant" incr "$(stat -c %s "$V1C")" "$repo" -- "${CMD[@]}"
+  sync; cat "$V1C" > /dev/null; bk "$V1C" vm1
+  if [ "$variant" = rehydra-vhdx-rct ]; then
+    full_id=$("$BIN" --no-catalog --json snapshots --asset vm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+    awk '{print $1, 65536}' "$RBENCH_DIR/manifest/vm1-changed.offsets" > "$W/changes.txt"
+    CMD+=(--changed-ranges "$W/changes.txt" --changed-since "$full_id")
+  fi
+  timed "$variant" incr "$(stat -c %s "$V1C")" "$repo" -- "${CMD[@]}"
   sync; cat "$V2" > /dev/null;  bk "$V2" vm2;  timed "$variant" vm2  "$(stat -c %s "$V2")"  "$repo" -- "${CMD[@]}"
   first=$("$BIN" --no-catalog --json snapshots --asset vm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
   sync; find "$repo" -type f -exec cat {} + > /dev/null
   timed "$variant" restore "$(stat -c %s "$V1")" "$repo" -- "$BIN" --no-catalog --quiet restore "$first" --target "$rst/vm1.vhdx"
-  if [ "$variant" = rehydra-vhdx ]; then
+  if [ "$variant" = rehydra-vhdx-rct ]; then
+    # the hinted restore point must be the changed disk, byte for byte
+    last=$("$BIN" --no-catalog --json snapshots --asset vm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+    "$BIN" --no-catalog --quiet restore "$last" --target "$rst/vm1c.raw"
+    qemu-img compare -q -f raw -F vhdx "$rst/vm1c.raw" "$V1C" || { echo "HINTED INCREMENTAL DIFFERS" >&2; exit 1; }
+    rm -f "$rst/vm1c.raw"
+  fi
+  if [ "${variant%-rct}" = rehydra-vhdx ]; then
     verdict=$(qemu-img compare -q -f raw -F vhdx "$rst/vm1.vhdx" "$V1" && echo qemu-img-compare-identical || echo COMPARE-DIFFERS)
   else
     verdict=$(cmp -s "$V1" "$rst/vm1.vhdx" && echo cmp-identical || echo CMP-DIFFERS)

@@ -127,13 +127,27 @@ pub fn run(cli: Cli) -> Result<i32> {
             for p in &a.disks {
                 let source = match (&a.changed_ranges, &a.changed_since) {
                     (Some(file), Some(since)) => {
-                        let (id, _) = s.resolve(since, &SnapshotFilter::default())?;
+                        let (id, snap) = s.resolve(since, &SnapshotFilter::default())?;
+                        // the same disk under its own name, else the restore point's only disk
+                        // (a checkpoint chain is backed up under the name of its newest file)
+                        let name = absolute(p);
+                        let disks: Vec<&str> = snap
+                            .items
+                            .iter()
+                            .filter(|i| i.kind == api::ItemKind::Disk)
+                            .map(|i| i.name.as_str())
+                            .collect();
+                        let item = if disks.contains(&name.as_str()) || disks.len() != 1 {
+                            name
+                        } else {
+                            disks[0].to_string()
+                        };
                         Source::DiskChanged {
                             path: p.clone(),
                             format,
                             changes: api::ChangedRanges {
                                 since: id,
-                                item: absolute(p),
+                                item,
                                 ranges: read_ranges(file)?,
                             },
                         }
