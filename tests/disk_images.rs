@@ -788,7 +788,7 @@ fn files_are_browsed_and_restored_from_inside_a_backed_up_disk() {
     use rehydra_api::{DiskLocation, FileEntryKind};
     let r = TestRepo::new();
     let d = r.scratch("img");
-    // an ext4 volume (mkfs.ext4 -d) in the second partition of a GPT disk (sfdisk)
+    // an ext4 volume (mkfs.ext4 -d) and an NTFS volume (mkntfs, ntfscp) in a GPT disk (sfdisk)
     let tree = d.join("tree");
     std::fs::create_dir_all(tree.join("srv/www")).unwrap();
     std::fs::write(tree.join("srv/www/index.html"), b"<h1>it works</h1>").unwrap();
@@ -802,12 +802,27 @@ fn files_are_browsed_and_restored_from_inside_a_backed_up_disk() {
         filetime::FileTime::from_unix_time(1_700_000_000, 0),
     )
     .unwrap();
-    let fs_img = d.join("vol.ext4");
+    let ext4 = d.join("vol.ext4");
     run(Command::new("mkfs.ext4")
         .args(["-q", "-F", "-d"])
         .arg(&tree)
-        .arg(&fs_img)
+        .arg(&ext4)
         .arg("16M"));
+    let ntfs = d.join("vol.ntfs");
+    std::fs::File::create(&ntfs)
+        .unwrap()
+        .set_len(3 << 20)
+        .unwrap();
+    run(Command::new("mkntfs")
+        .args(["-q", "-F", "-Q", "-p", "2048", "-L", "SYSTEM"])
+        .arg(&ntfs));
+    let doc = d.join("doc");
+    std::fs::write(&doc, rehydra_integration_tests::random_bytes(300 << 10, 22)).unwrap();
+    run(Command::new("ntfscp")
+        .arg("-q")
+        .arg(&ntfs)
+        .arg(&doc)
+        .arg("Budget 2026.xlsx"));
     let raw = d.join("disk.raw");
     std::fs::File::create(&raw)
         .unwrap()
@@ -822,14 +837,21 @@ fn files_are_browsed_and_restored_from_inside_a_backed_up_disk() {
         .unwrap();
     std::io::Write::write_all(
         sf.stdin.as_mut().unwrap(),
-        b"label: gpt\nstart=2048, size=4096, name=boot\nstart=8192, size=32768, name=data\n",
+        b"label: gpt\nstart=2048, size=6144, name=boot\nstart=8192, size=32768, name=data\n",
     )
     .unwrap();
     assert!(sf.wait().unwrap().success());
-    run(Command::new("dd")
-        .args(["conv=notrunc", "status=none", "bs=1M", "seek=4"])
-        .arg(format!("if={}", fs_img.display()))
-        .arg(format!("of={}", raw.display())));
+    for (img, mib) in [(&ntfs, 1), (&ext4, 4)] {
+        run(Command::new("dd")
+            .args([
+                "conv=notrunc",
+                "status=none",
+                "bs=1M",
+                &format!("seek={mib}"),
+            ])
+            .arg(format!("if={}", img.display()))
+            .arg(format!("of={}", raw.display())));
+    }
     let vhdx = d.join("vm.vhdx");
     run(Command::new("qemu-img")
         .args(["convert", "-f", "raw", "-O", "vhdx"])
@@ -837,24 +859,37 @@ fn files_are_browsed_and_restored_from_inside_a_backed_up_disk() {
         .arg(&vhdx));
     let b = backup_disk(&r, &vhdx, "vm");
     let s = r.open();
-    let at = DiskLocation {
+    let any = DiskLocation {
         snapshot: b.snapshot.short_id.clone(),
         ..Default::default()
     };
-    let parts = s.disk_partitions(&at).unwrap();
-    assert_eq!(
-        parts
-            .iter()
-            .map(|p| (p.number, p.name.as_str(), p.filesystem.as_str()))
-            .collect::<Vec<_>>(),
-        vec![(1, "boot", ""), (2, "data", "ext4")]
-    );
-    // the only partition with a file system is chosen without --partition
-    let root = s.list_files(&at, "/srv").unwrap();
+    let parts = s.disk_partitions(&any).unwrap();
+    let seen: Vec<_> = parts
+        .iter()
+        .map(|p| (p.number, p.name.as_str(), p.filesystem.as_str()))
+        .collect();
+    assert_eq!(seen, vec![(1, "boot", "ntfs"), (2, "data", "ext4")]);
+    // two volumes: the partition must be named
+    let e = s.list_files(&any, "/").unwrap_err();
     assert!(
-        root.iter()
+        e.message
+            .contains("choose a partition with --partition: 1 (ntfs), 2 (ext4)"),
+        "{}",
+        e.message
+    );
+
+    let at = DiskLocation {
+        partition: Some(2),
+        ..any.clone()
+    };
+    let listed = s.list_files(&at, "/srv").unwrap();
+    assert!(
+        listed
+            .iter()
             .any(|e| e.name == "www" && e.kind == FileEntryKind::Dir)
-            && root.iter().any(|e| e.name == "db.bin" && e.size == 1 << 20)
+            && listed
+                .iter()
+                .any(|e| e.name == "db.bin" && e.size == 1 << 20)
     );
     let out = d.join("out");
     let sum = s.restore_files(&at, "/srv", &out, false).unwrap();
@@ -872,20 +907,90 @@ fn files_are_browsed_and_restored_from_inside_a_backed_up_disk() {
         filetime::FileTime::from_last_modification_time(&m).unix_seconds(),
         1_700_000_000
     );
-    let e = s.restore_files(&at, "/srv", &out, false).unwrap_err();
-    assert_eq!(e.code, Code::TargetExists);
-    let e = s
-        .list_files(
-            &DiskLocation {
-                partition: Some(1),
-                ..at.clone()
-            },
-            "/",
-        )
-        .unwrap_err();
-    assert!(
-        e.message.contains("partition 1 holds no NTFS or ext2/3/4"),
-        "{}",
-        e.message
+    assert_eq!(
+        s.restore_files(&at, "/srv", &out, false).unwrap_err().code,
+        Code::TargetExists
     );
+
+    // the NTFS volume: names compare case-insensitively, the file keeps its stored name
+    let win = DiskLocation {
+        partition: Some(1),
+        ..any.clone()
+    };
+    assert!(
+        s.list_files(&win, "/")
+            .unwrap()
+            .iter()
+            .any(|e| e.name == "Budget 2026.xlsx" && e.size == 300 << 10)
+    );
+    s.restore_files(&win, "/budget 2026.XLSX", &out, false)
+        .unwrap();
+    assert!(
+        std::fs::read(out.join("Budget 2026.xlsx")).unwrap()
+            == rehydra_integration_tests::random_bytes(300 << 10, 22)
+    );
+}
+
+#[test]
+fn qcow2_backs_up_and_restores_as_a_vhdx_that_qemu_img_checks() {
+    let r = TestRepo::new();
+    let d = r.scratch("img");
+    let base = d.join("base.qcow2");
+    run(Command::new("qemu-img")
+        .args(["create", "-q", "-f", "qcow2"])
+        .arg(&base)
+        .arg("40M"));
+    run(Command::new("qemu-io")
+        .args(["-f", "qcow2", "-c", "write -q -P 0x3c 1M 3M"])
+        .arg(&base));
+    let top = d.join("top.qcow2");
+    run(Command::new("qemu-img")
+        .args([
+            "create",
+            "-q",
+            "-f",
+            "qcow2",
+            "-b",
+            "base.qcow2",
+            "-F",
+            "qcow2",
+        ])
+        .arg(&top));
+    run(Command::new("qemu-io")
+        .args([
+            "-f",
+            "qcow2",
+            "-c",
+            "write -q -P 0x4d 2M 64k",
+            "-c",
+            "write -q -P 0x5e 30M 1M",
+        ])
+        .arg(&top));
+    let b = backup_disk(&r, &top, "kvm-vm");
+    assert!(
+        b.snapshot.new_bytes < 6 << 20,
+        "only allocated clusters are read: {}",
+        b.snapshot.new_bytes
+    );
+    let vx = d.join("restored.vhdx");
+    r.open()
+        .restore(
+            &b.snapshot.short_id,
+            &SnapshotFilter::default(),
+            &vx,
+            &RestoreOptions {
+                disk_format: DiskOutput::Vhdx,
+                ..Default::default()
+            },
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
+    run(Command::new("qemu-img")
+        .args(["check", "-q", "-f", "vhdx"])
+        .arg(&vx));
+    run(Command::new("qemu-img")
+        .args(["compare", "-q", "-f", "vhdx", "-F", "qcow2"])
+        .arg(&vx)
+        .arg(&top));
 }

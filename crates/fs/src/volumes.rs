@@ -82,7 +82,17 @@ fn ntfs_err(path: &str) -> impl Fn(ntfs::NtfsError) -> FsError + '_ {
 
 impl NtfsVolume<'_> {
     fn resolve<'n>(ntfs: &'n Ntfs, fs: &mut PartReader<'_>, path: &str) -> Result<NtfsFile<'n>> {
+        Self::resolve_named(ntfs, fs, path).map(|(f, _)| f)
+    }
+
+    /// The file at `path` and its name as stored (NTFS compares names case-insensitively).
+    fn resolve_named<'n>(
+        ntfs: &'n Ntfs,
+        fs: &mut PartReader<'_>,
+        path: &str,
+    ) -> Result<(NtfsFile<'n>, String)> {
         let mut file = ntfs.root_directory(fs).map_err(ntfs_err(path))?;
+        let mut name = String::new();
         for c in components(path) {
             if !file.is_directory() {
                 return Err(FsError::NotFound(format!("{path}: `{c}` is below a file")));
@@ -92,9 +102,12 @@ impl NtfsVolume<'_> {
             let entry = NtfsFileNameIndex::find(&mut finder, ntfs, fs, c)
                 .ok_or_else(|| FsError::NotFound(format!("{path}: no `{c}`")))?
                 .map_err(ntfs_err(path))?;
+            if let Some(Ok(key)) = entry.key() {
+                name = key.name().to_string_lossy();
+            }
             file = entry.to_file(ntfs, fs).map_err(ntfs_err(path))?;
         }
-        Ok(file)
+        Ok((file, name))
     }
 }
 
@@ -176,11 +189,7 @@ impl Volume for NtfsVolume<'_> {
     }
 
     fn stat(&mut self, path: &str) -> Result<Entry> {
-        let name = components(path)
-            .last()
-            .map(|s| (*s).to_string())
-            .unwrap_or_default();
-        let f = Self::resolve(&self.ntfs, &mut self.fs, path)?;
+        let (f, name) = Self::resolve_named(&self.ntfs, &mut self.fs, path)?;
         entry_of(&mut self.fs, &f, name, path)
     }
 
