@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up, build, then run the main job: back up a folder and a raw disk image into a new
-# local repository, list, check, and restore both, comparing them with the originals.
+# local repository, list, check, and restore both, comparing them with the originals;
+# then restore one file from inside the disk's restore point.
 # Usage: scripts/demo.sh [FOLDER]   (default: /usr/share/doc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,5 +31,12 @@ echo "folder restored identically (content, symlinks)"
 "$BIN" restore latest --workload disk --target "$W/disk-restored.raw"
 cmp "$W/disk.raw" "$W/disk-restored.raw"
 echo "disk image restored identically"
+echo "== file-level restore from inside the disk's restore point (no disk restore)"
+"$BIN" files partitions latest --workload disk
+"$BIN" files ls latest --workload disk --path /
+one=$(cd "$SRC" && find . -type f | head -1 | cut -c3-)
+"$BIN" files restore latest --workload disk --path "/$one" --target "$W/one-file"
+cmp "$SRC/$one" "$W/one-file/$(basename "$one")"
+echo "$one restored from inside the disk"
 "$BIN" stats
 echo "== done; everything is under $W (rm -rf it when finished)"
