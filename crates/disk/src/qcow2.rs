@@ -381,25 +381,49 @@ impl<S: Source> DiskImage for Qcow2<S> {
         let per_l2 = cs / 8;
         let mut out = Vec::new();
         let clusters = self.size.div_ceil(cs);
-        let mut table: Option<(usize, Vec<u64>)> = None;
-        for c in 0..clusters {
-            let (i, k) = ((c / per_l2) as usize, (c % per_l2) as usize);
-            if table.as_ref().is_none_or(|(t, _)| *t != i) {
-                // a table that cannot be read counts as data: read_at reports the error
-                table = Some((i, self.l2(i).ok().flatten().unwrap_or_default()));
+        // table by table: an L1 entry without an L2 table is one unallocated run, so the
+        // work is bounded by the tables in the file, not by the virtual size it claims
+        for (i, &l2_off) in self.l1.iter().enumerate() {
+            let first = i as u64 * per_l2;
+            if first >= clusters {
+                break;
             }
-            let entry = table
-                .as_ref()
-                .and_then(|(_, t)| t.get(k).copied())
-                .unwrap_or(0);
-            let off = c * cs;
-            let len = cs.min(self.size - off);
-            let data = match self.classify(entry) {
-                Ok(Cluster::Zero) => false,
-                Ok(Cluster::Unallocated) => backing_has_data(off, off + len),
-                _ => true,
-            };
-            push_extent(&mut out, off, len, data);
+            let last = (first + per_l2).min(clusters);
+            if l2_off == 0 {
+                let (off, end) = (first * cs, (last * cs).min(self.size));
+                // split along the backing file's extents
+                let mut at = off;
+                for e in &backing {
+                    let (eo, el, data) = match e {
+                        Extent::Data { offset, len } => (*offset, *len, true),
+                        Extent::Zero { offset, len } => (*offset, *len, false),
+                    };
+                    let (a, b) = (eo.max(at), (eo + el).min(end));
+                    if a < b {
+                        push_extent(&mut out, a, b - a, data);
+                        at = b;
+                    }
+                }
+                if at < end {
+                    push_extent(&mut out, at, end - at, false);
+                }
+                continue;
+            }
+            // a table that cannot be read counts as data: read_at reports the error
+            let table = self.l2(i).ok().flatten();
+            for c in first..last {
+                let entry = table
+                    .as_ref()
+                    .and_then(|t| t.get((c - first) as usize).copied());
+                let off = c * cs;
+                let len = cs.min(self.size - off);
+                let data = match entry.map(|e| self.classify(e)) {
+                    Some(Ok(Cluster::Zero)) => false,
+                    Some(Ok(Cluster::Unallocated)) => backing_has_data(off, off + len),
+                    _ => true,
+                };
+                push_extent(&mut out, off, len, data);
+            }
         }
         out
     }

@@ -140,7 +140,19 @@ impl<S: Source> Replayed<S> {
                         e.seq, p.offset
                     )));
                 }
-                len = len.max(p.offset + p.len);
+                // a hostile zero descriptor could claim any length: bound it by the file
+                // the VHDX format can describe (64 TiB of data plus its metadata)
+                let end = p
+                    .offset
+                    .checked_add(p.len)
+                    .filter(|&e| e <= 1 << 47)
+                    .ok_or_else(|| {
+                        bad(format!(
+                            "entry {} writes {} bytes at offset {}, past any VHDX file",
+                            e.seq, p.len, p.offset
+                        ))
+                    })?;
+                len = len.max(end);
                 patches.push(p.clone());
             }
         }
@@ -269,7 +281,10 @@ impl<S: Source> Source for Replayed<S> {
         buf[in_file..].fill(0);
         // later log writes win
         for p in &self.patches {
-            let (s, e) = (p.offset.max(offset), (p.offset + p.len).min(end));
+            let (s, e) = (
+                p.offset.max(offset),
+                p.offset.saturating_add(p.len).min(end),
+            );
             if s >= e {
                 continue;
             }
