@@ -1,0 +1,299 @@
+//! The `hyperv-vm` plugin through the `rehydra` binary: PowerShell inventory from a node
+//! (a stand-in `pwsh` that prints fixture JSON shaped like the real cmdlets' output) and
+//! Azure Resource Manager answered by a local replay server from the official
+//! `VirtualMachineInstances_Get` example.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn plugins_built() -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let dir = std::env::var_os("REHYDRA_TEST_PLUGINS")
+        .map_or_else(|| target.join("plugins"), PathBuf::from);
+    assert!(
+        dir.join("hyperv-vm.wasm").exists(),
+        "plugins not built in {}: run `cargo xtask plugins`",
+        dir.display()
+    );
+    dir
+}
+
+/// A folder with a `pwsh` that prints `fixture` for the inventory script (or fails).
+fn fake_pwsh(dir: &Path, fixture: Option<&str>) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let body = match fixture {
+        Some(f) => format!("#!/bin/sh\ncase \"$4\" in *Get-VMHardDiskDrive*) cat '{}' ;; *) echo unexpected script >&2; exit 3 ;; esac\n", root().join("tests/fixtures/hyperv").join(f).display()),
+        None => "#!/bin/sh\necho 'Get-VM : You do not have the required permission to complete this task.' >&2\nexit 1\n".to_string(),
+    };
+    std::fs::write(bin.join("pwsh"), body).unwrap();
+    std::fs::set_permissions(
+        bin.join("pwsh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    bin
+}
+
+/// Serves ARM GETs: `machines/<arc_vm>/…/virtualMachineInstances/default` from the official
+/// example, anything else 404 as ARM answers. Records (path, authorization) per request.
+fn arm_replay(arc_vm: &'static str) -> (String, Arc<Mutex<Vec<(String, String)>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let example: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            root().join("tests/fixtures/arm/VirtualMachineInstances_Get.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let body = example["responses"]["200"]["body"].to_string();
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { return };
+            let mut r = BufReader::new(c.try_clone().unwrap());
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            let path = line.split(' ').nth(1).unwrap_or_default().to_string();
+            let mut auth = String::new();
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).unwrap();
+                if h.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = h
+                    .strip_prefix("authorization: ")
+                    .or_else(|| h.strip_prefix("Authorization: "))
+                {
+                    auth = v.trim().to_string();
+                }
+            }
+            let want = format!(
+                "/providers/Microsoft.HybridCompute/machines/{arc_vm}/providers/Microsoft.AzureStackHCI/virtualMachineInstances/default?api-version=2025-06-01-preview"
+            );
+            let (status, b) = if path.ends_with(&want) {
+                ("200 OK", body.clone())
+            } else {
+                ("404 Not Found", r#"{"error":{"code":"ResourceNotFound","message":"The Resource was not found."}}"#.to_string())
+            };
+            s2.lock().unwrap().push((path, auth));
+            let _ = write!(
+                c,
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+                b.len()
+            );
+            let _ = c.read(&mut [0u8; 1]);
+        }
+    });
+    (base, seen)
+}
+
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Self {
+        let c = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(c.dir.path().join("plugins")).unwrap();
+        let key =
+            std::fs::read_to_string(plugins_built().join("../rehydra-dev/publisher.pub")).unwrap();
+        c.ok(None, &["plugins", "trust", "rehydra-dev", key.trim()]);
+        c.ok(
+            None,
+            &[
+                "plugins",
+                "install",
+                plugins_built().join("hyperv-vm.wasm").to_str().unwrap(),
+            ],
+        );
+        c
+    }
+    fn cmd(&self, path: Option<&Path>) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rehydra"));
+        let sys = std::env::var("PATH").unwrap_or_default();
+        c.env("REHYDRA_CATALOG", self.dir.path().join("catalog.db"))
+            .env("REHYDRA_PLUGIN_PATH", self.dir.path().join("plugins"))
+            .env("HOME", self.dir.path())
+            .env("REHYDRA_HTTP_AUTH_127_0_0_1", "Bearer test-token")
+            .env(
+                "PATH",
+                path.map_or(sys.clone(), |p| format!("{}:{sys}", p.display())),
+            )
+            .stdin(Stdio::null());
+        c
+    }
+    fn ok(&self, path: Option<&Path>, args: &[&str]) -> String {
+        let o = self.cmd(path).args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "rehydra {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+}
+
+fn props(a: &serde_json::Value) -> std::collections::HashMap<String, String> {
+    a["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn flags(a: &serde_json::Value) -> Vec<String> {
+    a["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn hyperv_discovery_reads_the_nodes_and_asks_arm_which_vms_are_arc_vms() {
+    let cli = Cli::new();
+    let (arm, seen) = arm_replay("web01");
+    let settings = [
+        "--set",
+        "cluster=hci-prod",
+        "--set",
+        "nodes=local",
+        "--set",
+        "subscription=fd3c3665-1729-4b7b-9a38-238e83b0f98b",
+        "--set",
+        "resource-group=testrg",
+    ];
+    let arm_set = format!("arm={arm}");
+    let discover = |bin: &Path| {
+        let mut args = vec![
+            "--json",
+            "plugins",
+            "run",
+            "hyperv-vm",
+            "discover",
+            "--set",
+            arm_set.as_str(),
+        ];
+        args.extend(settings);
+        cli.cmd(Some(bin)).args(&args).output().unwrap()
+    };
+    // nothing granted: PowerShell is denied and the admin is told which grant is missing
+    let bin = fake_pwsh(&cli.dir.path().join("two"), Some("two-vms.json"));
+    let o = discover(&bin);
+    assert_eq!(o.status.code(), Some(18));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("command:powershell@local"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "grant",
+            "hyperv-vm",
+            "command:powershell@local",
+            "http:127.0.0.1",
+        ],
+    );
+
+    let o = discover(&bin);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let assets: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let by_name = |n: &str| {
+        assets
+            .iter()
+            .find(|a| a["name"] == n)
+            .unwrap_or_else(|| panic!("no {n} in {assets:?}"))
+    };
+    assert_eq!(by_name("hci-prod")["kind"], "cluster");
+    assert_eq!(by_name("local")["parent"], "cluster/hci-prod");
+    let web = by_name("web01");
+    assert_eq!(web["parent"], "node/local");
+    assert_eq!(web["id"], "8e3a5c0b-9c1b-4c4e-a3d9-2f7d1b6a4e10");
+    let mut f = flags(web);
+    f.sort();
+    assert_eq!(
+        f,
+        [
+            "arc-managed",
+            "clustered",
+            "has-checkpoints",
+            "trusted-launch"
+        ]
+    );
+    let p = props(web);
+    assert_eq!(
+        p["arc-resource-id"],
+        "/subscriptions/fd3c3665-1729-4b7b-9a38-238e83b0f98b/resourceGroups/testrg/providers/Microsoft.HybridCompute/machines/DemoVM/providers/Microsoft.AzureStackHCI/virtualMachineInstances/default"
+    );
+    assert!(p["custom-location"].ends_with("/customLocations/dogfood-location"));
+    assert!(p["arc-nics"].ends_with("/networkInterfaces/test-nic"));
+    assert_eq!(
+        (
+            p["generation"].as_str(),
+            p["cpu"].as_str(),
+            p["memory-mib"].as_str(),
+            p["owner-node"].as_str()
+        ),
+        ("2", "4", "8192", "HV01")
+    );
+    assert!(
+        p["disk.0"].ends_with(".avhdx (1 0:0)")
+            && p["nic.0"] == "Network Adapter 00155D0A0B01 on ConvergedSwitch(compute), VLAN 120",
+        "{p:?}"
+    );
+    let sql = by_name("sql01");
+    assert!(
+        flags(sql).is_empty(),
+        "a local, untracked, TPM-less VM: {:?}",
+        flags(sql)
+    );
+    assert_eq!(props(sql)["arc-resource-id"], "");
+    assert!(props(sql)["nic.0"].ends_with("on (not connected)"));
+    // every ARM call carried the host's credential; the plugin never saw it
+    let calls = seen.lock().unwrap().clone();
+    assert_eq!(calls.len(), 2);
+    assert!(
+        calls.iter().all(|(_, auth)| auth == "Bearer test-token"),
+        "{calls:?}"
+    );
+
+    // a node with one VM: ConvertTo-Json gives an object, not an array
+    let one = fake_pwsh(&cli.dir.path().join("one"), Some("one-vm.json"));
+    let o = discover(&one);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let assets: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(assets.iter().any(|a| a["name"] == "dc01"
+        && props(a)["disk.0"].starts_with("C:\\ClusterStorage\\Volume2\\dc01\\dc01.vhdx")));
+    // a failing inventory names the node and PowerShell's message
+    let bad = fake_pwsh(&cli.dir.path().join("bad"), None);
+    let o = discover(&bad);
+    assert_eq!(o.status.code(), Some(18));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("node local") && err.contains("required permission"),
+        "{err}"
+    );
+}
