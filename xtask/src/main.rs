@@ -26,11 +26,23 @@ fn main() -> Result<()> {
     }
 }
 
+/// The workspace being built: found from the current folder at run time (cargo runs the
+/// alias there), not baked in at compile time — two clones sharing one target folder
+/// share this binary too.
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+    let start = std::env::current_dir().unwrap_or_default();
+    start
+        .ancestors()
+        .find(|d| {
+            d.join("plugins").is_dir() && d.join("xtask").is_dir() && d.join("Cargo.toml").is_file()
+        })
         .map(Path::to_path_buf)
-        .unwrap_or_default()
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        })
 }
 
 fn target_dir() -> PathBuf {

@@ -297,3 +297,167 @@ fn hyperv_discovery_reads_the_nodes_and_asks_arm_which_vms_are_arc_vms() {
         "{err}"
     );
 }
+
+/// A `pwsh` that answers the checkpoint script with `answer`, logs every script it runs
+/// (checkpoint / remove) to `log`, and fails the removal when `fail_remove`.
+fn fake_node(dir: &Path, answer: &Path, log: &Path, fail_remove: bool) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let remove = if fail_remove {
+        "echo 'Remove-VMSnapshot : The operation failed.' >&2; exit 1"
+    } else {
+        "true"
+    };
+    let body = format!(
+        "#!/bin/sh\ncase \"$4\" in\n *Checkpoint-VM*ProductionOnly*|*ProductionOnly*Checkpoint-VM*) echo checkpoint >> '{log}'; cat '{answer}' ;;\n *Remove-VMSnapshot*) echo remove >> '{log}'; {remove} ;;\n *) echo \"unexpected: $4\" >&2; exit 3 ;;\nesac\n",
+        log = log.display(),
+        answer = answer.display()
+    );
+    std::fs::write(bin.join("pwsh"), body).unwrap();
+    std::fs::set_permissions(
+        bin.join("pwsh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    bin
+}
+
+#[test]
+fn hyperv_backup_takes_a_production_checkpoint_stores_its_disks_and_always_removes_it() {
+    let cli = Cli::new();
+    let d = cli.dir.path();
+    let repo = d.join("repo");
+    let with_repo = |bin: Option<&Path>, args: &[&str]| {
+        let mut c = cli.cmd(bin);
+        c.env("REHYDRA_REPOSITORY", &repo)
+            .env("REHYDRA_PASSWORD", "pw")
+            .env("REHYDRA_CACHE_DIR", d.join("cache"));
+        c.args(args).output().unwrap()
+    };
+    assert!(
+        with_repo(
+            None,
+            &["init", "--kdf-memory-kib", "1024", "--kdf-iterations", "1"]
+        )
+        .status
+        .success()
+    );
+    // the cluster volume as this machine mounts it
+    let vmdir = d.join("csv/Volume1/web01");
+    std::fs::create_dir_all(&vmdir).unwrap();
+    let disk = vmdir.join("web01.vhdx");
+    let run = |c: &mut Command| assert!(c.output().unwrap().status.success(), "{c:?}");
+    run(Command::new("qemu-img")
+        .args(["create", "-q", "-f", "vhdx"])
+        .arg(&disk)
+        .arg("16M"));
+    run(Command::new("qemu-io")
+        .args(["-f", "vhdx", "-c", "write -q -P 0x61 1M 2M"])
+        .arg(&disk));
+    let answer = d.join("answer.json");
+    std::fs::write(&answer, serde_json::json!({
+        "Checkpoint": "5F0E9D8C-7B6A-4958-8372-615243342516",
+        "Disks": [{ "Path": "C:\\ClusterStorage\\Volume1\\web01\\web01.vhdx", "ControllerType": 1, "ControllerNumber": 0, "ControllerLocation": 0 }],
+        "Config": { "Name": "web01", "Id": "8e3a5c0b-9c1b-4c4e-a3d9-2f7d1b6a4e10", "Generation": 2, "ProcessorCount": 4, "MemoryStartup": 8589934592u64, "Path": "C:\\ClusterStorage\\Volume1\\web01", "Version": "12.0" }
+    }).to_string()).unwrap();
+    let log = d.join("calls.log");
+    let map = format!("path-map=C:\\ClusterStorage\\={}/csv/", d.display());
+    let backup = |bin: &Path| {
+        with_repo(
+            Some(bin),
+            &[
+                "--json",
+                "plugins",
+                "run",
+                "hyperv-vm",
+                "backup",
+                "--asset",
+                "8e3a5c0b-9c1b-4c4e-a3d9-2f7d1b6a4e10",
+                "--set",
+                "node=local",
+                "--set",
+                &map,
+            ],
+        )
+    };
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "grant",
+            "hyperv-vm",
+            "engine",
+            &format!("files:{}", d.join("csv").display()),
+            "command:powershell@local",
+        ],
+    );
+
+    let ok_node = fake_node(&d.join("ok"), &answer, &log, false);
+    let o = backup(&ok_node);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "checkpoint\nremove\n"
+    );
+    let snap: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let snap = if snap.get("snapshot").is_some() {
+        snap["snapshot"].clone()
+    } else {
+        snap
+    };
+    assert_eq!(snap["consistency"], "application");
+    let items: Vec<&str> = snap["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(items, ["disk-0", "vm.json"]);
+    // the disk item is the VM's virtual disk: restored, qemu-img finds it identical
+    let out = d.join("restored.raw");
+    let r = with_repo(
+        None,
+        &[
+            "restore",
+            "latest",
+            "--item",
+            "disk-0",
+            "--target",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    run(Command::new("qemu-img")
+        .args(["compare", "-q", "-f", "raw", "-F", "vhdx"])
+        .arg(&out)
+        .arg(&disk));
+
+    // the disk cannot be read: nothing is committed, and the checkpoint is still removed
+    std::fs::remove_file(&log).unwrap();
+    std::fs::remove_file(&disk).unwrap();
+    let o = backup(&ok_node);
+    assert!(!o.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "checkpoint\nremove\n",
+        "the checkpoint is removed after a failure too"
+    );
+    let list: Vec<serde_json::Value> =
+        serde_json::from_slice(&with_repo(None, &["--json", "snapshots"]).stdout).unwrap();
+    assert_eq!(list.len(), 1, "a failed VM backup commits no restore point");
+
+    // a checkpoint that cannot be removed is reported, never silently left behind
+    run(Command::new("qemu-img")
+        .args(["create", "-q", "-f", "vhdx"])
+        .arg(&disk)
+        .arg("16M"));
+    let stuck = fake_node(&d.join("stuck"), &answer, &log, true);
+    let o = backup(&stuck);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("could not be removed")
+            && err.contains("Remove-VMSnapshot : The operation failed"),
+        "{err}"
+    );
+}

@@ -1,12 +1,17 @@
-//! Hyper-V and Arc VMs on Azure Local: discovery (this version).
+//! Hyper-V and Arc VMs on Azure Local: discovery and backup (this version).
 //!
 //! Each cluster node is asked for its VMs with one PowerShell script (run by the host on
 //! a granted command target), whose JSON this plugin parses; Azure Resource Manager is
 //! then asked, per VM, whether it is an Arc VM (`virtualMachineInstances/default` under
 //! `Microsoft.HybridCompute/machines/<name>`), which gives its custom location, NICs and
-//! security profile. Backup, restore and rehydration are not in this version: those verbs
-//! answer `unsupported`.
-use rehydra_plugin_sdk::{commands, export_plugin, http, prelude::*};
+//! security profile.
+//!
+//! Backup takes a production checkpoint on the VM's node, backs up the checkpoint's
+//! (now frozen) disks through the engine's disk path — read on this machine through a
+//! path map such as `C:\ClusterStorage\=/mnt/csv/` — stores the VM's configuration as a
+//! document, and removes the checkpoint again whatever happened. Restore and rehydration
+//! are not in this version: those verbs answer `unsupported`.
+use rehydra_plugin_sdk::{commands, engine, export_plugin, http, prelude::*};
 use serde::Deserialize;
 
 /// The inventory script: one JSON array of VMs with what protection needs. `@(...)` and
@@ -170,6 +175,46 @@ fn arm_lookup(base: &str, sub: &str, rg: &str, vm: &str) -> Result<Option<Arc>> 
             .and_then(|x| x.as_bool())
             .unwrap_or(false),
     }))
+}
+
+/// PowerShell single-quoted string.
+fn ps_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `C:\ClusterStorage\Volume1\vm\disk.vhdx` → the same file as this machine sees it,
+/// through `map` (`prefix=replacement` pairs separated by `;`, first match wins;
+/// backslashes become slashes after a replacement).
+fn map_path(map: &str, path: &str) -> Result<String> {
+    if map.is_empty() {
+        return Ok(path.to_string());
+    }
+    for pair in map.split(';').filter(|p| !p.is_empty()) {
+        let (from, to) = pair.split_once('=').ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidInput,
+                format!("path-map entry `{pair}` is not prefix=replacement"),
+            )
+        })?;
+        if path.len() >= from.len() && path[..from.len()].eq_ignore_ascii_case(from) {
+            return Ok(format!("{to}{}", path[from.len()..].replace('\\', "/")));
+        }
+    }
+    Err(Error::new(
+        ErrorCode::InvalidInput,
+        format!(
+            "no path-map entry covers {path}; add one such as `{}=/mnt/...`",
+            path.split('\\').take(2).collect::<Vec<_>>().join("\\")
+        ),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Checkpointed {
+    checkpoint: String,
+    disks: Vec<Drive>,
+    config: serde_json::Value,
 }
 
 fn prop(name: &str, value: impl Into<String>) -> Property {
@@ -337,6 +382,106 @@ impl Plugin for HyperV {
         }
         Ok(out)
     }
+
+    /// Options: `node` (the command target the VM runs on; default `local`), `path-map`
+    /// (how this machine reaches the node's disk paths).
+    fn backup(req: BackupRequest) -> Result<BackupReport> {
+        let node = setting(&req.options, "node").unwrap_or("local");
+        let map = setting(&req.options, "path-map").unwrap_or("");
+        let id = ps_quote(&req.asset.id);
+        let name = format!(
+            "rehydra-{}",
+            req.asset
+                .id
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(8)
+                .collect::<String>()
+        );
+        let take = format!(
+            "$ErrorActionPreference = 'Stop'\n$vm = Get-VM -Id {id}\nSet-VM -VM $vm -CheckpointType ProductionOnly\n$cp = Checkpoint-VM -VM $vm -SnapshotName {n} -Passthru\n[pscustomobject]@{{ Checkpoint = $cp.Id.ToString(); Disks = @(Get-VMHardDiskDrive -VMSnapshot $cp | Select-Object Path, ControllerType, ControllerNumber, ControllerLocation); Config = ($vm | Select-Object Name, Id, Generation, ProcessorCount, MemoryStartup, Path, Version) }} | ConvertTo-Json -Depth 4",
+            n = ps_quote(&name)
+        );
+        let r = commands::powershell(node, &take)?;
+        if r.status != 0 {
+            let why = String::from_utf8_lossy(&r.stderr)
+                .trim()
+                .chars()
+                .take(400)
+                .collect::<String>();
+            return Err(Error::new(
+                ErrorCode::Failed,
+                format!(
+                    "node {node}: the production checkpoint of VM {} failed (exit {}): {why}",
+                    req.asset.id, r.status
+                ),
+            ));
+        }
+        // from here on the checkpoint exists: it is removed whatever the backup does
+        let result = (|| -> Result<Vec<String>> {
+            let cp: Checkpointed = serde_json::from_slice(&r.stdout).map_err(|e| {
+                Error::new(
+                    ErrorCode::Failed,
+                    format!("node {node}: the checkpoint answer is not the expected JSON ({e})"),
+                )
+            })?;
+            host_log(&format!(
+                "checkpoint {} of VM {} on {node}",
+                cp.checkpoint, req.asset.id
+            ));
+            for (i, d) in cp.disks.iter().enumerate() {
+                engine::ingest_disk(
+                    &format!("disk-{i}"),
+                    &map_path(map, &d.path)?,
+                    engine::DiskFormat::Auto,
+                )?;
+            }
+            let doc = serde_json::json!({ "vm": cp.config, "node": node, "checkpoint": cp.checkpoint, "disks": cp.disks.iter().map(|d| &d.path).collect::<Vec<_>>() });
+            engine::put_document("vm.json", doc.to_string().as_bytes())?;
+            Ok(vec![])
+        })();
+        let remove = format!(
+            "$ErrorActionPreference = 'Stop'\nGet-VM -Id {id} | Get-VMSnapshot -Name {} | Remove-VMSnapshot",
+            ps_quote(&name)
+        );
+        let removed = commands::powershell(node, &remove);
+        let removal_problem = match &removed {
+            Ok(o) if o.status == 0 => None,
+            Ok(o) => Some(
+                String::from_utf8_lossy(&o.stderr)
+                    .trim()
+                    .chars()
+                    .take(300)
+                    .collect::<String>(),
+            ),
+            Err(e) => Some(e.message.clone()),
+        };
+        match (result, removal_problem) {
+            (Ok(warnings), None) => Ok(BackupReport {
+                consistency: "application".into(),
+                warnings,
+            }),
+            (Ok(_), Some(why)) => Err(Error::new(
+                ErrorCode::Failed,
+                format!(
+                    "the backup of VM {} was taken but its checkpoint {name} could not be removed on {node} ({why}); remove it in Hyper-V Manager, then back up again",
+                    req.asset.id
+                ),
+            )),
+            (Err(e), None) => Err(e),
+            (Err(e), Some(why)) => Err(Error::new(
+                e.code,
+                format!(
+                    "{} — and the checkpoint {name} could not be removed on {node} ({why}); remove it in Hyper-V Manager",
+                    e.message
+                ),
+            )),
+        }
+    }
+}
+
+fn host_log(msg: &str) {
+    rehydra_plugin_sdk::host::log(rehydra_plugin_sdk::host::Level::Info, msg);
 }
 
 export_plugin!(HyperV);
