@@ -57,6 +57,15 @@ fn arm_replay(arc_vm: &'static str) -> (String, Arc<Mutex<Vec<(String, String)>>
     )
     .unwrap();
     let body = example["responses"]["200"]["body"].to_string();
+    let nic_example: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            root()
+                .join("tests/fixtures/arm/NetworkInterfaces__CreateOrUpdate_CreateFromLocal.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let nic = nic_example["responses"]["200"]["body"].to_string();
     let s2 = seen.clone();
     std::thread::spawn(move || {
         for c in l.incoming() {
@@ -84,6 +93,8 @@ fn arm_replay(arc_vm: &'static str) -> (String, Arc<Mutex<Vec<(String, String)>>
             );
             let (status, b) = if path.ends_with(&want) {
                 ("200 OK", body.clone())
+            } else if path.ends_with("/providers/Microsoft.AzureStackHCI/networkInterfaces/test-nic?api-version=2025-06-01-preview") {
+                ("200 OK", nic.clone())
             } else {
                 ("404 Not Found", r#"{"error":{"code":"ResourceNotFound","message":"The Resource was not found."}}"#.to_string())
             };
@@ -362,6 +373,8 @@ fn hyperv_backup_takes_a_production_checkpoint_stores_its_disks_and_always_remov
     }).to_string()).unwrap();
     let log = d.join("calls.log");
     let map = format!("path-map=C:\\ClusterStorage\\={}/csv/", d.display());
+    let (arm, seen) = arm_replay("web01");
+    let arm = format!("arm={arm}");
     let backup = |bin: &Path| {
         with_repo(
             Some(bin),
@@ -377,6 +390,12 @@ fn hyperv_backup_takes_a_production_checkpoint_stores_its_disks_and_always_remov
                 "node=local",
                 "--set",
                 &map,
+                "--set",
+                &arm,
+                "--set",
+                "subscription=fd3c3665-1729-4b7b-9a38-238e83b0f98b",
+                "--set",
+                "resource-group=testrg",
             ],
         )
     };
@@ -389,6 +408,7 @@ fn hyperv_backup_takes_a_production_checkpoint_stores_its_disks_and_always_remov
             "engine",
             &format!("files:{}", d.join("csv").display()),
             "command:powershell@local",
+            "http:127.0.0.1",
         ],
     );
 
@@ -431,6 +451,45 @@ fn hyperv_backup_takes_a_production_checkpoint_stores_its_disks_and_always_remov
         .args(["compare", "-q", "-f", "raw", "-F", "vhdx"])
         .arg(&out)
         .arg(&disk));
+    // the VM's Arc identity is in the restore point: resource, custom location, logical networks
+    let doc = d.join("vm.json");
+    assert!(
+        with_repo(
+            None,
+            &[
+                "restore",
+                "latest",
+                "--item",
+                "vm.json",
+                "--target",
+                doc.to_str().unwrap()
+            ]
+        )
+        .status
+        .success()
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&doc).unwrap()).unwrap();
+    assert_eq!(doc["vm"]["Name"], "web01");
+    assert!(
+        doc["arc"]["customLocation"]
+            .as_str()
+            .unwrap()
+            .ends_with("/customLocations/dogfood-location")
+    );
+    assert_eq!(
+        doc["arc"]["networkInterfaces"][0]["logicalNetworks"][0],
+        "/subscriptions/a95612cb-f1fa-4daa-a4fd-272844fa512c/resourceGroups/dogfoodarc/providers/Microsoft.AzureStackHCI/logicalNetworks/test-lnet"
+    );
+    assert_eq!(
+        doc["arc"]["resource"]["type"],
+        "Microsoft.AzureStackHCI/virtualMachineInstances"
+    );
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|(_, a)| a == "Bearer test-token")
+    );
 
     // the disk cannot be read: nothing is committed, and the checkpoint is still removed
     std::fs::remove_file(&log).unwrap();

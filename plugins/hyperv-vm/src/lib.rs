@@ -117,11 +117,8 @@ struct Arc {
     tpm: bool,
 }
 
-fn arm_lookup(base: &str, sub: &str, rg: &str, vm: &str) -> Result<Option<Arc>> {
-    let url = format!(
-        "{}/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.HybridCompute/machines/{vm}/providers/Microsoft.AzureStackHCI/virtualMachineInstances/default?api-version={ARM_API}",
-        base.trim_end_matches('/')
-    );
+/// GET an ARM resource: `None` on 404.
+fn arm_get(url: String, what: &str) -> Result<Option<serde_json::Value>> {
     let r = http::send(&http::Request {
         method: "GET".into(),
         url,
@@ -139,41 +136,90 @@ fn arm_lookup(base: &str, sub: &str, rg: &str, vm: &str) -> Result<Option<Arc>> 
         return Err(Error::new(
             ErrorCode::Failed,
             format!(
-                "Azure Resource Manager answered {} for VM {vm}: {msg}",
+                "Azure Resource Manager answered {} for {what}: {msg}",
                 r.status
             ),
         ));
     }
-    let v: serde_json::Value = serde_json::from_slice(&r.body).map_err(|e| {
+    serde_json::from_slice(&r.body).map(Some).map_err(|e| {
         Error::new(
             ErrorCode::Failed,
-            format!("ARM response for VM {vm} is not JSON: {e}"),
+            format!("ARM response for {what} is not JSON: {e}"),
         )
-    })?;
+    })
+}
+
+/// The Arc VM resource of the machine `vm`, if it is one.
+fn arm_vm(base: &str, sub: &str, rg: &str, vm: &str) -> Result<Option<serde_json::Value>> {
+    let url = format!(
+        "{}/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.HybridCompute/machines/{vm}/providers/Microsoft.AzureStackHCI/virtualMachineInstances/default?api-version={ARM_API}",
+        base.trim_end_matches('/')
+    );
+    arm_get(url, &format!("VM {vm}"))
+}
+
+fn arm_lookup(base: &str, sub: &str, rg: &str, vm: &str) -> Result<Option<Arc>> {
+    let Some(v) = arm_vm(base, sub, rg, vm)? else {
+        return Ok(None);
+    };
     let s = |p: &str| {
         v.pointer(p)
             .and_then(|x| x.as_str())
             .unwrap_or_default()
             .to_string()
     };
-    let nics = v
-        .pointer("/properties/networkProfile/networkInterfaces")
+    Ok(Some(Arc {
+        id: s("/id"),
+        custom_location: s("/extendedLocation/name"),
+        nics: nic_ids(&v),
+        security_type: s("/properties/securityProfile/securityType"),
+        tpm: v
+            .pointer("/properties/securityProfile/enableTPM")
+            .and_then(|x| x.as_bool())
+            .unwrap_or(false),
+    }))
+}
+
+fn nic_ids(vmi: &serde_json::Value) -> Vec<String> {
+    vmi.pointer("/properties/networkProfile/networkInterfaces")
         .and_then(|x| x.as_array())
         .map(|a| {
             a.iter()
                 .filter_map(|n| n.get("id").and_then(|i| i.as_str()).map(String::from))
                 .collect()
         })
-        .unwrap_or_default();
-    Ok(Some(Arc {
-        id: s("/id"),
-        custom_location: s("/extendedLocation/name"),
-        nics,
-        security_type: s("/properties/securityProfile/securityType"),
-        tpm: v
-            .pointer("/properties/securityProfile/enableTPM")
-            .and_then(|x| x.as_bool())
-            .unwrap_or(false),
+        .unwrap_or_default()
+}
+
+/// What a rehydration elsewhere needs to know about an Arc VM: its resource, custom
+/// location, and per NIC the logical networks it is attached to.
+fn arc_identity(base: &str, sub: &str, rg: &str, vm: &str) -> Result<serde_json::Value> {
+    let Some(v) = arm_vm(base, sub, rg, vm)? else {
+        return Ok(serde_json::Value::Null);
+    };
+    let mut nics = Vec::new();
+    for id in nic_ids(&v) {
+        let url = format!("{}{id}?api-version={ARM_API}", base.trim_end_matches('/'));
+        let nic =
+            arm_get(url, &format!("network interface {id}"))?.unwrap_or(serde_json::Value::Null);
+        let lnets: Vec<&str> = nic
+            .pointer("/properties/ipConfigurations")
+            .and_then(|x| x.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c.pointer("/properties/subnet/id").and_then(|x| x.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        nics.push(
+            serde_json::json!({ "id": id, "logicalNetworks": lnets, "found": !nic.is_null() }),
+        );
+    }
+    Ok(serde_json::json!({
+        "id": v.pointer("/id"),
+        "customLocation": v.pointer("/extendedLocation/name"),
+        "networkInterfaces": nics,
+        "resource": v,
     }))
 }
 
@@ -384,7 +430,8 @@ impl Plugin for HyperV {
     }
 
     /// Options: `node` (the command target the VM runs on; default `local`), `path-map`
-    /// (how this machine reaches the node's disk paths).
+    /// (how this machine reaches the node's disk paths), and for Arc VMs `subscription`,
+    /// `resource-group`, optionally `arm`: the VM's Arc identity is then recorded.
     fn backup(req: BackupRequest) -> Result<BackupReport> {
         let node = setting(&req.options, "node").unwrap_or("local");
         let map = setting(&req.options, "path-map").unwrap_or("");
@@ -436,7 +483,21 @@ impl Plugin for HyperV {
                     engine::DiskFormat::Auto,
                 )?;
             }
-            let doc = serde_json::json!({ "vm": cp.config, "node": node, "checkpoint": cp.checkpoint, "disks": cp.disks.iter().map(|d| &d.path).collect::<Vec<_>>() });
+            // the Arc identity, so a restore elsewhere can rehydrate the VM
+            let arc = match (
+                setting(&req.options, "subscription"),
+                setting(&req.options, "resource-group"),
+                cp.config.get("Name").and_then(|n| n.as_str()),
+            ) {
+                (Some(sub), Some(rg), Some(name)) => arc_identity(
+                    setting(&req.options, "arm").unwrap_or("https://management.azure.com"),
+                    sub,
+                    rg,
+                    name,
+                )?,
+                _ => serde_json::Value::Null,
+            };
+            let doc = serde_json::json!({ "vm": cp.config, "node": node, "checkpoint": cp.checkpoint, "disks": cp.disks.iter().map(|d| &d.path).collect::<Vec<_>>(), "arc": arc });
             engine::put_document("vm.json", doc.to_string().as_bytes())?;
             Ok(vec![])
         })();
