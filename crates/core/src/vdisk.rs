@@ -157,15 +157,9 @@ impl rehydra_disk::DiskImage for RestorePointDisk<'_> {
     }
 
     fn extents(&self) -> Vec<rehydra_disk::Extent> {
-        let mut out: Vec<rehydra_disk::Extent> = Vec::new();
+        let mut out = Vec::new();
         for (s, e) in self.starts.iter().zip(&self.extents) {
-            let (offset, len, data) = (*s, e.len(), matches!(e, Extent::Data(..)));
-            match (data, out.last_mut()) {
-                (true, Some(rehydra_disk::Extent::Data { len: l, .. }))
-                | (false, Some(rehydra_disk::Extent::Zero { len: l, .. })) => *l += len,
-                (true, _) => out.push(rehydra_disk::Extent::Data { offset, len }),
-                (false, _) => out.push(rehydra_disk::Extent::Zero { offset, len }),
-            }
+            rehydra_disk::push_extent(&mut out, *s, e.len(), matches!(e, Extent::Data(..)));
         }
         out
     }

@@ -246,7 +246,7 @@ impl BlockMap {
 }
 
 /// Append a run to extents, merging with the previous one of the same kind.
-pub(crate) fn push_extent(out: &mut Vec<Extent>, offset: u64, len: u64, data: bool) {
+pub fn push_extent(out: &mut Vec<Extent>, offset: u64, len: u64, data: bool) {
     match (data, out.last_mut()) {
         (true, Some(Extent::Data { len: l, .. })) | (false, Some(Extent::Zero { len: l, .. })) => {
             *l += len

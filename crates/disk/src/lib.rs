@@ -11,6 +11,7 @@
 //! clusters and backing chains ([`qcow2`]).
 
 mod blockmap;
+mod bytes;
 pub mod chain;
 mod error;
 pub mod nbd;
@@ -25,6 +26,7 @@ pub mod vhdx_write;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+pub use blockmap::push_extent;
 pub use error::{DiskError, Result};
 
 /// A run of the virtual disk.

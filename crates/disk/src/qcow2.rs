@@ -13,20 +13,12 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::blockmap::{push_extent, read_bounded};
+use crate::bytes::{be32, be64};
 use crate::vhdx::Source;
 use crate::{DiskError, DiskImage, Extent, Result};
 
 const MAX_DEPTH: usize = 64;
 const L2_COPIED_MASK: u64 = 0x00ff_ffff_ffff_fe00;
-
-fn be32(b: &[u8], i: usize) -> u32 {
-    u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
-fn be64(b: &[u8], i: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[i..i + 8]);
-    u64::from_be_bytes(a)
-}
 
 /// Where one cluster's bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,18 +12,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::blockmap::{Bitmaps, BlockMap, Slot, read_bounded};
+use crate::bytes::{be32, be64};
 use crate::chain::{Layer, ParentRef};
 use crate::vhdx::Source;
 use crate::{DiskError, DiskImage, Extent, Result};
-
-fn be32(b: &[u8], i: usize) -> u32 {
-    u32::from_be_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
-fn be64(b: &[u8], i: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[i..i + 8]);
-    u64::from_be_bytes(a)
-}
 
 /// One's complement of the byte sum, with the checksum field (4 bytes at `at`) as zero.
 fn checksum(b: &[u8], at: usize) -> u32 {

@@ -12,6 +12,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::blockmap::{Bitmaps, BlockMap, Slot, read_bounded};
+use crate::bytes::{le16, le32, le64};
 use crate::chain::{Layer, ParentRef};
 use crate::vhdx_log::Replayed;
 use crate::{DiskError, DiskImage, Extent, Result};
@@ -153,18 +154,6 @@ const FULLY_PRESENT: u64 = 6;
 const PARTIALLY_PRESENT: u64 = 7;
 /// Sector bitmap block state: present.
 const SB_BLOCK_PRESENT: u64 = 6;
-
-pub(crate) fn le16(b: &[u8], i: usize) -> u16 {
-    u16::from_le_bytes([b[i], b[i + 1]])
-}
-pub(crate) fn le32(b: &[u8], i: usize) -> u32 {
-    u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
-}
-pub(crate) fn le64(b: &[u8], i: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[i..i + 8]);
-    u64::from_le_bytes(a)
-}
 
 /// CRC-32C of `data` with the 4-byte checksum field at `at` taken as zero.
 pub(crate) fn crc_with_hole(data: &[u8], at: usize) -> u32 {

@@ -17,7 +17,8 @@
 use std::path::Path;
 
 use crate::blockmap::read_bounded;
-use crate::vhdx::{Source, crc_with_hole, le32, le64};
+use crate::bytes::{le32, le64};
+use crate::vhdx::{Source, crc_with_hole};
 use crate::{DiskError, Result};
 
 const SECTOR: u64 = 4096;
