@@ -39,12 +39,8 @@ fn backup_disk(r: &TestRepo, p: &Path, asset: &str) -> rehydra_api::BackupOutcom
         .unwrap()
 }
 
-#[test]
-fn vhdx_backup_restores_the_virtual_disk_and_dedups_across_layouts() {
-    let r = TestRepo::new();
-    let d = r.scratch("img");
-    // a guest disk with data in a few places, as a dynamic VHDX with 1 MiB blocks
-    let a = d.join("a.vhdx");
+/// A dynamic VHDX with 1 MiB blocks, made by qemu-img.
+fn qemu_vhdx(path: &Path, size: &str) {
     run(Command::new("qemu-img")
         .args([
             "create",
@@ -54,24 +50,34 @@ fn vhdx_backup_restores_the_virtual_disk_and_dedups_across_layouts() {
             "-o",
             "subformat=dynamic,block_size=1M",
         ])
-        .arg(&a)
-        .arg("128M"));
+        .arg(path)
+        .arg(size));
+}
+
+/// `len` random bytes (from `seed`) written by qemu-io at virtual offset `off` of a VHDX.
+fn qemu_write(img: &Path, off: u64, len: usize, seed: u64) {
+    let pat = img.with_extension(format!("pattern{seed}"));
+    std::fs::write(&pat, rehydra_integration_tests::random_bytes(len, seed)).unwrap();
+    run(Command::new("qemu-io")
+        .args([
+            "-f",
+            "vhdx",
+            "-c",
+            &format!("write -q -s {} {off} {len}", pat.display()),
+        ])
+        .arg(img));
+}
+
+#[test]
+fn vhdx_backup_restores_the_virtual_disk_and_dedups_across_layouts() {
+    let r = TestRepo::new();
+    let d = r.scratch("img");
+    // a guest disk with data in a few places, as a dynamic VHDX with 1 MiB blocks
+    let a = d.join("a.vhdx");
+    qemu_vhdx(&a, "128M");
     for (i, off) in [0u64, 7 << 20, 40 << 20, 127 << 20].iter().enumerate() {
         // random-looking data so that dedup proves layout independence, not compressibility
-        let pat = d.join(format!("pat{i}"));
-        std::fs::write(
-            &pat,
-            rehydra_integration_tests::random_bytes(1 << 20, i as u64),
-        )
-        .unwrap();
-        run(Command::new("qemu-io")
-            .args([
-                "-f",
-                "vhdx",
-                "-c",
-                &format!("write -q -s {} {off} 1M", pat.display()),
-            ])
-            .arg(&a));
+        qemu_write(&a, *off, 1 << 20, i as u64);
     }
     let first = backup_disk(&r, &a, "vm-a");
     assert!(
@@ -199,27 +205,8 @@ fn vhd_backup_restores_the_virtual_disk_and_dedups_with_the_same_guest_in_vhdx()
     let r = TestRepo::new();
     let d = r.scratch("img");
     let a = d.join("a.vhdx");
-    run(Command::new("qemu-img")
-        .args([
-            "create",
-            "-q",
-            "-f",
-            "vhdx",
-            "-o",
-            "subformat=dynamic,block_size=1M",
-        ])
-        .arg(&a)
-        .arg("32M"));
-    let pat = d.join("pat");
-    std::fs::write(&pat, rehydra_integration_tests::random_bytes(2 << 20, 9)).unwrap();
-    run(Command::new("qemu-io")
-        .args([
-            "-f",
-            "vhdx",
-            "-c",
-            &format!("write -q -s {} 4M 2M", pat.display()),
-        ])
-        .arg(&a));
+    qemu_vhdx(&a, "32M");
+    qemu_write(&a, 4 << 20, 2 << 20, 9);
     backup_disk(&r, &a, "vm");
     // the same guest disk converted to a dynamic VHD by qemu-img: nothing new to store
     let v = d.join("a.vhd");
@@ -264,27 +251,8 @@ fn avhdx_chain_is_backed_up_as_the_merged_disk_and_restores_to_vhd() {
     let r = TestRepo::new();
     let d = r.scratch("img");
     let base = d.join("vm.vhdx");
-    run(Command::new("qemu-img")
-        .args([
-            "create",
-            "-q",
-            "-f",
-            "vhdx",
-            "-o",
-            "subformat=dynamic,block_size=1M",
-        ])
-        .arg(&base)
-        .arg("32M"));
-    let pat = d.join("pat");
-    std::fs::write(&pat, rehydra_integration_tests::random_bytes(4 << 20, 3)).unwrap();
-    run(Command::new("qemu-io")
-        .args([
-            "-f",
-            "vhdx",
-            "-c",
-            &format!("write -q -s {} 2M 4M", pat.display()),
-        ])
-        .arg(&base));
+    qemu_vhdx(&base, "32M");
+    qemu_write(&base, 2 << 20, 4 << 20, 3);
     let first = backup_disk(&r, &base, "vm");
     // a checkpoint: the VM now writes into an AVHDX over the base
     let child = d.join("vm_1F2E.avhdx");
@@ -368,29 +336,9 @@ fn changed_range_hints_read_only_the_ranges_and_take_the_rest_from_the_parent() 
     let r = TestRepo::new();
     let d = r.scratch("img");
     let img = d.join("vm.vhdx");
-    run(Command::new("qemu-img")
-        .args([
-            "create",
-            "-q",
-            "-f",
-            "vhdx",
-            "-o",
-            "subformat=dynamic,block_size=1M",
-        ])
-        .arg(&img)
-        .arg("64M"));
-    let write = |off: u64, len: usize, seed: u64| {
-        let pat = d.join(format!("w{seed}"));
-        std::fs::write(&pat, rehydra_integration_tests::random_bytes(len, seed)).unwrap();
-        run(Command::new("qemu-io")
-            .args([
-                "-f",
-                "vhdx",
-                "-c",
-                &format!("write -q -s {} {off} {len}", pat.display()),
-            ])
-            .arg(&img));
-    };
+    qemu_vhdx(&img, "64M");
+    let write = |off: u64, len: usize, seed: u64| qemu_write(&img, off, len, seed);
+
     write(0, 8 << 20, 1);
     write(20 << 20, 4 << 20, 2);
     let full = backup_disk(&r, &img, "vm");
@@ -519,27 +467,8 @@ fn disk_restores_in_place_onto_an_existing_file_or_block_device_only_with_consen
     let r = TestRepo::new();
     let d = r.scratch("img");
     let img = d.join("vm.vhdx");
-    run(Command::new("qemu-img")
-        .args([
-            "create",
-            "-q",
-            "-f",
-            "vhdx",
-            "-o",
-            "subformat=dynamic,block_size=1M",
-        ])
-        .arg(&img)
-        .arg("16M"));
-    let pat = d.join("pat");
-    std::fs::write(&pat, rehydra_integration_tests::random_bytes(3 << 20, 7)).unwrap();
-    run(Command::new("qemu-io")
-        .args([
-            "-f",
-            "vhdx",
-            "-c",
-            &format!("write -q -s {} 4M 3M", pat.display()),
-        ])
-        .arg(&img));
+    qemu_vhdx(&img, "16M");
+    qemu_write(&img, 4 << 20, 3 << 20, 7);
     let b = backup_disk(&r, &img, "vm");
     let raw = d.join("vm.raw");
     run(Command::new("qemu-img")
@@ -640,27 +569,8 @@ fn instant_recovery_serves_a_restore_point_over_nbd_and_writes_stay_in_the_overl
     let r = TestRepo::new();
     let d = r.scratch("img");
     let img = d.join("vm.vhdx");
-    run(Command::new("qemu-img")
-        .args([
-            "create",
-            "-q",
-            "-f",
-            "vhdx",
-            "-o",
-            "subformat=dynamic,block_size=1M",
-        ])
-        .arg(&img)
-        .arg("24M"));
-    let pat = d.join("pat");
-    std::fs::write(&pat, rehydra_integration_tests::random_bytes(5 << 20, 11)).unwrap();
-    run(Command::new("qemu-io")
-        .args([
-            "-f",
-            "vhdx",
-            "-c",
-            &format!("write -q -s {} 3M 5M", pat.display()),
-        ])
-        .arg(&img));
+    qemu_vhdx(&img, "24M");
+    qemu_write(&img, 3 << 20, 5 << 20, 11);
     let b = backup_disk(&r, &img, "vm");
     let s = r.open();
     let serve = |overlay: Option<&Path>, client: &dyn Fn(&str)| {
