@@ -13,6 +13,8 @@ COMPONENTIZE_PY="$HOME/.cache/rehydra/venv/bin/componentize-py" cargo xtask plug
 
 echo "== cargo test (host crates; plugins are tested through the host)"
 cargo test --locked 2>&1 | tee /tmp/rehydra-test.log
+echo "== plugin and SDK unit tests (pure logic, built for this machine)"
+cargo test --locked -p rehydra-plugin-sdk -p hyperv-vm -p tvm-keys -p cluster-files 2>&1 | tee -a /tmp/rehydra-test.log
 
 echo "== fuzz targets (cargo fuzz on stable via RUSTC_BOOTSTRAP)"
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz

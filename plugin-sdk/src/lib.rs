@@ -73,6 +73,9 @@ pub mod host {
     }
 }
 
+/// Helpers for plugins that manage Windows nodes (PowerShell, path maps).
+pub mod windows;
+
 /// Result of plugin calls.
 pub type Result<T> = core::result::Result<T, Error>;
 

@@ -14,7 +14,7 @@ use rehydra_catalog::AuditRow;
 use rehydra_core::archiver::{BackupOptions, Finish, ItemSink, Source, SourceItem};
 use rehydra_core::manifest::{ItemKind as CoreKind, PluginRef, Snapshot};
 use rehydra_core::progress::{Cancel, NoProgress, Progress};
-use rehydra_core::restorer::RestoreOptions;
+use rehydra_core::restorer::{DiskOutput, RestoreOptions};
 use rehydra_plugin_host as host;
 use serde::Serialize;
 
@@ -375,6 +375,7 @@ fn serve_restore(
             Req::Restore(name, target, overwrite, reply) => {
                 let opts = RestoreOptions {
                     overwrite,
+                    disk_format: disk_output_for(&target),
                     item: Some(name),
                     ..RestoreOptions::default()
                 };
@@ -391,6 +392,21 @@ fn serve_restore(
                 let _ = reply.send(r);
             }
         }
+    }
+}
+
+/// A disk item restored to `*.vhdx` / `*.vhd` is written as that container, anything
+/// else as the raw virtual disk (the contract documents this on `restore-item`).
+fn disk_output_for(target: &Path) -> DiskOutput {
+    match target
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("vhdx") => DiskOutput::Vhdx,
+        Some("vhd") => DiskOutput::Vhd,
+        _ => DiskOutput::Raw,
     }
 }
 

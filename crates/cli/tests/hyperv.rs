@@ -6,25 +6,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn plugins_built() -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    let dir = std::env::var_os("REHYDRA_TEST_PLUGINS")
-        .map_or_else(|| target.join("plugins"), PathBuf::from);
-    assert!(
-        dir.join("hyperv-vm.wasm").exists(),
-        "plugins not built in {}: run `cargo xtask plugins`",
-        dir.display()
-    );
-    dir
-}
+mod support;
+use support::{Cli, root};
 
 /// A folder with a `pwsh` that prints `fixture` for the inventory script (or fails).
 fn fake_pwsh(dir: &Path, fixture: Option<&str>) -> PathBuf {
@@ -110,54 +96,6 @@ fn arm_replay(arc_vm: &'static str) -> (String, Arc<Mutex<Vec<(String, String)>>
     (base, seen)
 }
 
-struct Cli {
-    dir: tempfile::TempDir,
-}
-
-impl Cli {
-    fn new() -> Self {
-        let c = Self {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        std::fs::create_dir_all(c.dir.path().join("plugins")).unwrap();
-        let key =
-            std::fs::read_to_string(plugins_built().join("../rehydra-dev/publisher.pub")).unwrap();
-        c.ok(None, &["plugins", "trust", "rehydra-dev", key.trim()]);
-        c.ok(
-            None,
-            &[
-                "plugins",
-                "install",
-                plugins_built().join("hyperv-vm.wasm").to_str().unwrap(),
-            ],
-        );
-        c
-    }
-    fn cmd(&self, path: Option<&Path>) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_rehydra"));
-        let sys = std::env::var("PATH").unwrap_or_default();
-        c.env("REHYDRA_CATALOG", self.dir.path().join("catalog.db"))
-            .env("REHYDRA_PLUGIN_PATH", self.dir.path().join("plugins"))
-            .env("HOME", self.dir.path())
-            .env("REHYDRA_HTTP_AUTH_127_0_0_1", "Bearer test-token")
-            .env(
-                "PATH",
-                path.map_or(sys.clone(), |p| format!("{}:{sys}", p.display())),
-            )
-            .stdin(Stdio::null());
-        c
-    }
-    fn ok(&self, path: Option<&Path>, args: &[&str]) -> String {
-        let o = self.cmd(path).args(args).output().unwrap();
-        assert!(
-            o.status.success(),
-            "rehydra {args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8(o.stdout).unwrap()
-    }
-}
-
 fn props(a: &serde_json::Value) -> std::collections::HashMap<String, String> {
     a["properties"]
         .as_array()
@@ -183,7 +121,7 @@ fn flags(a: &serde_json::Value) -> Vec<String> {
 
 #[test]
 fn hyperv_discovery_reads_the_nodes_and_asks_arm_which_vms_are_arc_vms() {
-    let cli = Cli::new();
+    let cli = Cli::new(&["hyperv-vm"]);
     let (arm, seen) = arm_replay("web01");
     let settings = [
         "--set",
@@ -268,7 +206,8 @@ fn hyperv_discovery_reads_the_nodes_and_asks_arm_which_vms_are_arc_vms() {
             p["memory-mib"].as_str(),
             p["owner-node"].as_str()
         ),
-        ("2", "4", "8192", "HV01")
+        ("2", "4", "8192", "HV02"),
+        "the owner node is the cluster's (Get-ClusterGroup), not the host the VM reports"
     );
     assert!(
         p["disk.0"].ends_with(".avhdx (1 0:0)")
@@ -282,6 +221,11 @@ fn hyperv_discovery_reads_the_nodes_and_asks_arm_which_vms_are_arc_vms() {
         flags(sql)
     );
     assert_eq!(props(sql)["arc-resource-id"], "");
+    assert_eq!(
+        props(sql)["owner-node"],
+        "HV01",
+        "outside the cluster: its host"
+    );
     assert!(props(sql)["nic.0"].ends_with("on (not connected)"));
     // every ARM call carried the host's credential; the plugin never saw it
     let calls = seen.lock().unwrap().clone();
@@ -335,7 +279,7 @@ fn fake_node(dir: &Path, answer: &Path, log: &Path, fail_remove: bool) -> PathBu
 
 #[test]
 fn hyperv_backup_takes_a_production_checkpoint_stores_its_disks_and_always_removes_it() {
-    let cli = Cli::new();
+    let cli = Cli::new(&["hyperv-vm"]);
     let d = cli.dir.path();
     let repo = d.join("repo");
     let with_repo = |bin: Option<&Path>, args: &[&str]| {

@@ -1,0 +1,414 @@
+//! Shared by the VM workload tests: the `rehydra` binary with plugins installed, a
+//! stand-in Hyper-V node (`fake_node.py` as `pwsh`), and an Azure Resource Manager replay
+//! server that checks request bodies against the official examples.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+pub fn plugins_built() -> PathBuf {
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
+    let dir = std::env::var_os("REHYDRA_TEST_PLUGINS")
+        .map_or_else(|| target.join("plugins"), PathBuf::from);
+    assert!(
+        dir.join("hyperv-vm.wasm").exists(),
+        "plugins not built in {}: run `cargo xtask plugins`",
+        dir.display()
+    );
+    dir
+}
+
+pub fn fixture(rel: &str) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join("tests/fixtures").join(rel)).unwrap())
+        .unwrap()
+}
+
+/// The binary with a catalog, a plugin folder and the given plugins installed.
+pub struct Cli {
+    pub dir: tempfile::TempDir,
+}
+
+impl Cli {
+    pub fn new(plugins: &[&str]) -> Self {
+        let c = Self {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::create_dir_all(c.dir.path().join("plugins")).unwrap();
+        let key =
+            std::fs::read_to_string(plugins_built().join("../rehydra-dev/publisher.pub")).unwrap();
+        c.ok(None, &["plugins", "trust", "rehydra-dev", key.trim()]);
+        for p in plugins {
+            let file = plugins_built().join(format!("{p}.wasm"));
+            c.ok(None, &["plugins", "install", file.to_str().unwrap()]);
+        }
+        c
+    }
+    pub fn cmd(&self, path: Option<&Path>) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rehydra"));
+        let sys = std::env::var("PATH").unwrap_or_default();
+        c.env("REHYDRA_CATALOG", self.dir.path().join("catalog.db"))
+            .env("REHYDRA_PLUGIN_PATH", self.dir.path().join("plugins"))
+            .env("HOME", self.dir.path())
+            .env("REHYDRA_HTTP_AUTH_127_0_0_1", "Bearer test-token")
+            .env("REHYDRA_REPOSITORY", self.dir.path().join("repo"))
+            .env("REHYDRA_PASSWORD", "pw")
+            .env("REHYDRA_CACHE_DIR", self.dir.path().join("cache"))
+            .env(
+                "PATH",
+                path.map_or(sys.clone(), |p| format!("{}:{sys}", p.display())),
+            )
+            .stdin(Stdio::null());
+        c
+    }
+    pub fn run(&self, path: Option<&Path>, args: &[&str]) -> Output {
+        self.cmd(path).args(args).output().unwrap()
+    }
+    pub fn ok(&self, path: Option<&Path>, args: &[&str]) -> String {
+        let o = self.run(path, args);
+        assert!(
+            o.status.success(),
+            "rehydra {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stderr),
+            String::from_utf8_lossy(&o.stdout)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    }
+    pub fn init_repo(&self) {
+        self.ok(
+            None,
+            &["init", "--kdf-memory-kib", "1024", "--kdf-iterations", "1"],
+        );
+    }
+}
+
+/// A stand-in node: a folder with `pwsh` (fake_node.py), its state and its call log.
+pub struct Node {
+    pub bin: PathBuf,
+}
+
+impl Node {
+    pub fn new(dir: &Path, state: &Value) -> Self {
+        let bin = dir.to_path_buf();
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_node.py"),
+            bin.join("pwsh"),
+        )
+        .unwrap();
+        std::fs::set_permissions(
+            bin.join("pwsh"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        let n = Self { bin };
+        n.set_state(state);
+        n
+    }
+    pub fn state(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.bin.join("state.json")).unwrap()).unwrap()
+    }
+    pub fn set_state(&self, v: &Value) {
+        std::fs::write(self.bin.join("state.json"), v.to_string()).unwrap();
+    }
+    pub fn edit(&self, f: impl FnOnce(&mut Value)) {
+        let mut s = self.state();
+        f(&mut s);
+        self.set_state(&s);
+    }
+    /// The calls so far (first word of each log line), and the full lines.
+    pub fn log(&self) -> Vec<String> {
+        std::fs::read_to_string(self.bin.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(String::from)
+            .collect()
+    }
+    pub fn clear_log(&self) {
+        let _ = std::fs::remove_file(self.bin.join("calls.log"));
+    }
+}
+
+/// One request the ARM replay server saw.
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub method: String,
+    pub path: String,
+    pub api: String,
+    pub body: Value,
+    pub auth: String,
+    pub status: u16,
+}
+
+/// An ARM replay server: resources in memory, PUT bodies checked against the official
+/// examples (`tests/fixtures/arm`), a PUT answered `Accepted` and the next GET
+/// `Succeeded`, like ARM's asynchronous provisioning.
+pub struct Arm {
+    pub base: String,
+    pub calls: Arc<Mutex<Vec<Call>>>,
+    pub resources: Arc<Mutex<HashMap<String, Value>>>,
+    /// Path fragments whose next PUT fails with 500 (once each).
+    pub fail_put: Arc<Mutex<Vec<String>>>,
+}
+
+fn type_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// Leaf paths (`a.b[].c`) and their JSON types.
+fn leaves(v: &Value, prefix: &str, out: &mut Vec<(String, &'static str)>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(x, &p, out);
+            }
+        }
+        Value::Array(a) if !a.is_empty() => {
+            for x in a {
+                leaves(x, &format!("{prefix}[]"), out);
+            }
+        }
+        _ => out.push((prefix.to_string(), type_of(v))),
+    }
+}
+
+/// Fields the OpenAPI (stable/2024-01-01 and 2025-06-01-preview
+/// virtualMachineInstances.json) defines but the examples leave out.
+const VMI_EXTRA: &[&str] = &[
+    "properties.hardwareProfile.processors",
+    "properties.hardwareProfile.memoryMB",
+    "properties.storageProfile.dataDisks[].id",
+    "properties.securityProfile.securityType",
+];
+
+/// Check a PUT body against the official example for that resource type.
+pub fn check_shape(kind: &str, body: &Value) -> Result<(), String> {
+    let (example, extra): (Value, &[&str]) = match kind {
+        "virtualHardDisks" => (
+            fixture("arm/VirtualHardDisks__CreateOrUpdate_CreateFromLocal.json"),
+            &[],
+        ),
+        "networkInterfaces" => (
+            fixture("arm/NetworkInterfaces__CreateOrUpdate_CreateFromLocal.json"),
+            &[],
+        ),
+        "virtualMachineInstances" => (
+            fixture(
+                "arm/VirtualMachineInstances_CreateOrUpdate_Put_Virtual_Machine_Instance_With_Os_Disk.json",
+            ),
+            VMI_EXTRA,
+        ),
+        "machines" => {
+            // Microsoft.HybridCompute machines: location, kind HCI, system identity
+            return if body["location"].is_string()
+                && body["kind"] == "HCI"
+                && body["identity"]["type"] == "SystemAssigned"
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "machine body lacks location / kind HCI / identity: {body}"
+                ))
+            };
+        }
+        other => return Err(format!("no PUT of {other} is expected")),
+    };
+    let req = &example["parameters"]["resource"];
+    let mut want = Vec::new();
+    leaves(req, "", &mut want);
+    let mut allowed = want.clone();
+    for code in ["200", "201"] {
+        leaves(&example["responses"][code]["body"], "", &mut allowed);
+    }
+    let mut have = Vec::new();
+    leaves(body, "", &mut have);
+    for (p, t) in &want {
+        if !have.iter().any(|(q, u)| q == p && u == t) {
+            return Err(format!(
+                "field {p} ({t}) of the official example is missing"
+            ));
+        }
+    }
+    for (p, t) in &have {
+        let known = allowed.iter().any(|(q, u)| q == p && u == t)
+            || extra.contains(&p.as_str())
+            || p.starts_with("tags.");
+        if !known {
+            return Err(format!(
+                "field {p} ({t}) is in neither the example nor the spec list"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn resource_kind(path: &str) -> &str {
+    if path.contains("/virtualMachineInstances/") {
+        "virtualMachineInstances"
+    } else if path.contains("/Microsoft.AzureStackHCI/") {
+        path.split("/Microsoft.AzureStackHCI/")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .unwrap_or("")
+    } else if path.contains("/Microsoft.HybridCompute/machines/") {
+        "machines"
+    } else {
+        "other"
+    }
+}
+
+impl Arm {
+    pub fn start() -> Self {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = Self {
+            base: format!("http://127.0.0.1:{}", l.local_addr().unwrap().port()),
+            calls: Arc::default(),
+            resources: Arc::default(),
+            fail_put: Arc::default(),
+        };
+        let (calls, res, fail) = (s.calls.clone(), s.resources.clone(), s.fail_put.clone());
+        std::thread::spawn(move || {
+            for c in l.incoming() {
+                let Ok(mut c) = c else { return };
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut line = String::new();
+                if r.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut parts = line.split(' ');
+                let method = parts.next().unwrap_or_default().to_string();
+                let target = parts.next().unwrap_or_default().to_string();
+                let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+                let api = query
+                    .strip_prefix("api-version=")
+                    .unwrap_or_default()
+                    .to_string();
+                let (mut auth, mut len) = (String::new(), 0usize);
+                loop {
+                    let mut h = String::new();
+                    r.read_line(&mut h).unwrap();
+                    if h.trim().is_empty() {
+                        break;
+                    }
+                    let (k, v) = h.split_once(':').unwrap_or((&h, ""));
+                    match k.to_ascii_lowercase().as_str() {
+                        "authorization" => auth = v.trim().to_string(),
+                        "content-length" => len = v.trim().parse().unwrap_or(0),
+                        _ => {}
+                    }
+                }
+                let mut raw = vec![0; len];
+                r.read_exact(&mut raw).unwrap();
+                let body: Value = serde_json::from_slice(&raw).unwrap_or(Value::Null);
+                let key = path.to_ascii_lowercase();
+                let (status, answer) = {
+                    let mut res = res.lock().unwrap();
+                    match method.as_str() {
+                        "GET" => match res.get_mut(&key) {
+                            Some(v) => {
+                                let out = v.clone();
+                                if v["properties"]["provisioningState"] == "Accepted" {
+                                    v["properties"]["provisioningState"] = json!("Succeeded");
+                                }
+                                (200, out)
+                            }
+                            None => (
+                                404,
+                                json!({"error": {"code": "ResourceNotFound", "message": "The Resource was not found."}}),
+                            ),
+                        },
+                        "PUT" => {
+                            let kind = resource_kind(path);
+                            let mut f = fail.lock().unwrap();
+                            if let Some(i) = f.iter().position(|frag| path.contains(frag.as_str()))
+                            {
+                                f.remove(i);
+                                (
+                                    500,
+                                    json!({"error": {"code": "InternalServerError", "message": "injected failure"}}),
+                                )
+                            } else if let Err(why) = check_shape(kind, &body) {
+                                (
+                                    400,
+                                    json!({"error": {"code": "InvalidRequestContent", "message": why}}),
+                                )
+                            } else {
+                                let mut v = body.clone();
+                                v["id"] = json!(path);
+                                v["name"] = json!(path.rsplit('/').next().unwrap_or_default());
+                                if v.get("properties").is_none() {
+                                    v["properties"] = json!({});
+                                }
+                                v["properties"]["provisioningState"] = json!("Accepted");
+                                res.insert(key.clone(), v.clone());
+                                (201, v)
+                            }
+                        }
+                        "DELETE" => match res.remove(&key) {
+                            Some(_) => (200, Value::Null),
+                            None => (204, Value::Null),
+                        },
+                        _ => (405, Value::Null),
+                    }
+                };
+                calls.lock().unwrap().push(Call {
+                    method,
+                    path: path.to_string(),
+                    api,
+                    body,
+                    auth,
+                    status,
+                });
+                let text = if answer.is_null() {
+                    String::new()
+                } else {
+                    answer.to_string()
+                };
+                let _ = write!(
+                    c,
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        s
+    }
+    pub fn put_resource(&self, id: &str, v: Value) {
+        self.resources
+            .lock()
+            .unwrap()
+            .insert(id.to_ascii_lowercase(), v);
+    }
+    pub fn get(&self, id: &str) -> Option<Value> {
+        self.resources
+            .lock()
+            .unwrap()
+            .get(&id.to_ascii_lowercase())
+            .cloned()
+    }
+    pub fn calls(&self) -> Vec<Call> {
+        self.calls.lock().unwrap().clone()
+    }
+}
