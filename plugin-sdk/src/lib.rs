@@ -1,7 +1,7 @@
 //! Write Rehydra workload plugins in Rust.
 //!
 //! A plugin is a WebAssembly component (`wasm32-wasip2`) that implements the
-//! `rehydra:plugin@0.1.0` contract in `plugin-sdk/wit`. With this crate you implement one
+//! `rehydra:plugin@0.1.1` contract in `plugin-sdk/wit`. With this crate you implement one
 //! trait, [`Plugin`], whose methods all have defaults except [`Plugin::describe`], and
 //! export it with [`export_plugin!`]:
 //!
@@ -82,9 +82,9 @@ pub type Result<T> = core::result::Result<T, Error>;
 /// Everything a plugin usually needs.
 pub mod prelude {
     pub use crate::{
-        Asset, BackupReport, BackupRequest, Error, ErrorCode, Finding, ItemInfo, ItemKind, Plugin,
-        PluginInfo, Property, ProtectionFlags, RestorePlan, RestoreReport, RestoreRequest, Result,
-        Severity, Step, VerifyReport, info, setting,
+        Asset, BackupReport, BackupRequest, DiskRange, Error, ErrorCode, Finding, ItemInfo,
+        ItemKind, Plugin, PluginInfo, Property, ProtectionFlags, RestorePlan, RestorePoint,
+        RestoreReport, RestoreRequest, Result, Severity, Step, VerifyReport, info, setting,
     };
 }
 

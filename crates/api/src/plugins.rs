@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use rehydra_catalog::AuditRow;
-use rehydra_core::archiver::{BackupOptions, Finish, ItemSink, Source, SourceItem};
+use rehydra_core::archiver::{BackupOptions, ChangedRanges, Finish, ItemSink, Source, SourceItem};
 use rehydra_core::manifest::{ItemKind as CoreKind, PluginRef, Snapshot};
 use rehydra_core::progress::{Cancel, NoProgress, Progress};
 use rehydra_core::restorer::{DiskOutput, RestoreOptions};
@@ -234,6 +234,12 @@ enum Req {
         Sender<std::result::Result<host::ItemSummary, host::HostError>>,
     ),
     Items(Sender<std::result::Result<Vec<host::ItemInfo>, host::HostError>>),
+    Previous(Sender<std::result::Result<Option<host::RestorePointInfo>, host::HostError>>),
+    ReadPrevious(
+        String,
+        u64,
+        Sender<std::result::Result<Vec<u8>, host::HostError>>,
+    ),
     Read(
         String,
         u64,
@@ -276,6 +282,16 @@ impl host::EngineCapability for Link {
     fn items(&mut self) -> std::result::Result<Vec<host::ItemInfo>, host::HostError> {
         self.ask(Req::Items)
     }
+    fn previous(&mut self) -> std::result::Result<Option<host::RestorePointInfo>, host::HostError> {
+        self.ask(Req::Previous)
+    }
+    fn read_previous(
+        &mut self,
+        item: &str,
+        max: u64,
+    ) -> std::result::Result<Vec<u8>, host::HostError> {
+        self.ask(|tx| Req::ReadPrevious(item.to_string(), max, tx))
+    }
     fn read_item(&mut self, item: &str, max: u64) -> std::result::Result<Vec<u8>, host::HostError> {
         self.ask(|tx| Req::Read(item.to_string(), max, tx))
     }
@@ -296,8 +312,11 @@ fn not_now(what: &str) -> host::HostError {
     )
 }
 
-fn source(i: host::Ingest) -> Source {
-    match i {
+fn source(
+    i: host::Ingest,
+    previous: Option<&rehydra_core::Id>,
+) -> std::result::Result<Source, host::HostError> {
+    Ok(match i {
         host::Ingest::Tree(p) => Source::Path(p),
         host::Ingest::File(p) => Source::File(p),
         host::Ingest::Range {
@@ -311,29 +330,57 @@ fn source(i: host::Ingest) -> Source {
         },
         host::Ingest::Disk { path, format } => Source::Disk {
             path,
-            format: match format {
-                host::DiskFormat::Auto => rehydra_core::disk::Format::Auto,
-                host::DiskFormat::Raw => rehydra_core::disk::Format::Raw,
-                host::DiskFormat::Vhdx => rehydra_core::disk::Format::Vhdx,
-                host::DiskFormat::Vhd => rehydra_core::disk::Format::Vhd,
+            format: core_format(format),
+        },
+        host::Ingest::DiskChanged {
+            path,
+            format,
+            since_item,
+            ranges,
+        } => Source::DiskChanged {
+            path,
+            format: core_format(format),
+            changes: ChangedRanges {
+                since: *previous.ok_or_else(|| {
+                    host::HostError::new(
+                        host::ErrorCode::NotFound,
+                        "there is no previous restore point of this asset to take unchanged data from; ingest the whole disk",
+                    )
+                })?,
+                item: since_item,
+                ranges,
             },
         },
         host::Ingest::Document(d) => Source::Document(d),
         host::Ingest::Spooled(f) => Source::Reader(Box::new(f)),
+    })
+}
+
+fn core_format(f: host::DiskFormat) -> rehydra_core::disk::Format {
+    match f {
+        host::DiskFormat::Auto => rehydra_core::disk::Format::Auto,
+        host::DiskFormat::Raw => rehydra_core::disk::Format::Raw,
+        host::DiskFormat::Vhdx => rehydra_core::disk::Format::Vhdx,
+        host::DiskFormat::Vhd => rehydra_core::disk::Format::Vhd,
     }
 }
 
+/// The newest restore point of an asset (same workload), for incremental backups.
+struct Previous<'a> {
+    session: &'a Session,
+    id: rehydra_core::Id,
+    snap: Snapshot,
+}
+
 /// Serve backup requests into `sink` until the plugin's end hangs up.
-fn serve_backup(rx: &Receiver<Req>, sink: &mut dyn ItemSink) {
+fn serve_backup(rx: &Receiver<Req>, sink: &mut dyn ItemSink, previous: Option<&Previous<'_>>) {
     for req in rx.iter() {
         match req {
             Req::Ingest(name, src, reply) => {
-                let r = sink
-                    .add(SourceItem {
-                        name,
-                        source: source(src),
-                    })
-                    .map_err(|e| host_err(&ApiError::from(e)));
+                let r = source(src, previous.map(|p| &p.id)).and_then(|source| {
+                    sink.add(SourceItem { name, source })
+                        .map_err(|e| host_err(&ApiError::from(e)))
+                });
                 let _ = reply.send(r.map(|r| host::ItemSummary {
                     name: r.name,
                     kind: kind(r.kind),
@@ -344,7 +391,40 @@ fn serve_backup(rx: &Receiver<Req>, sink: &mut dyn ItemSink) {
             Req::Items(reply) => drop(reply.send(Err(not_now("reading items")))),
             Req::Read(_, _, reply) => drop(reply.send(Err(not_now("reading items")))),
             Req::Restore(_, _, _, reply) => drop(reply.send(Err(not_now("restoring")))),
+            Req::Previous(reply) => {
+                drop(reply.send(Ok(previous.map(|p| point_info(&p.id, &p.snap)))));
+            }
+            Req::ReadPrevious(name, max, reply) => drop(reply.send(match previous {
+                Some(p) => read_item(p.session, &p.snap, &name, max),
+                None => Err(host::HostError::new(
+                    host::ErrorCode::NotFound,
+                    "there is no previous restore point of this asset",
+                )),
+            })),
         }
+    }
+}
+
+/// A restore point as the plugin contract describes it.
+fn point_info(id: &rehydra_core::Id, snap: &Snapshot) -> host::RestorePointInfo {
+    host::RestorePointInfo {
+        id: id.to_hex(),
+        time: snap.time.to_rfc3339(),
+        workload: snap.workload.clone(),
+        asset: snap.asset.clone(),
+        plugin_id: snap.plugin.id.clone(),
+        plugin_version: snap.plugin.version.clone(),
+        consistency: snap.consistency.clone(),
+        items: snap
+            .items
+            .iter()
+            .map(|i| host::ItemInfo {
+                name: i.name.clone(),
+                kind: kind(i.kind),
+                size: i.size,
+            })
+            .collect(),
+        tags: snap.tags.clone(),
     }
 }
 
@@ -359,6 +439,10 @@ fn serve_restore(
     for req in rx.iter() {
         match req {
             Req::Ingest(_, _, reply) => drop(reply.send(Err(not_now("storing")))),
+            Req::Previous(reply) => drop(reply.send(Err(not_now("the previous restore point")))),
+            Req::ReadPrevious(_, _, reply) => {
+                drop(reply.send(Err(not_now("the previous restore point"))));
+            }
             Req::Items(reply) => {
                 let items = snap
                     .items
@@ -924,6 +1008,19 @@ impl Plugins {
             tags: tags.to_vec(),
             ..BackupOptions::default()
         };
+        // the newest restore point of this asset and workload: the base for incremental work
+        let previous = session
+            .resolve(
+                "latest",
+                &SnapshotFilter {
+                    asset: Some(opts.asset.clone()),
+                    workload: Some(opts.workload.clone()),
+                    ..SnapshotFilter::default()
+                },
+            )
+            .ok()
+            .filter(|(_, s)| s.plugin.id == p.manifest.id)
+            .map(|(id, snap)| Previous { session, id, snap });
         let mut report = None;
         let mut plugin_failure = None;
         let run = session.catalog_start("backup");
@@ -935,7 +1032,7 @@ impl Plugins {
             |sink| {
                 let out = std::thread::scope(|s| {
                     let plugin_thread = s.spawn(|| self.host.backup(&p, inv, &asset, options));
-                    serve_backup(&rx, sink);
+                    serve_backup(&rx, sink, previous.as_ref());
                     plugin_thread.join()
                 });
                 match out {
@@ -1007,25 +1104,7 @@ impl Plugins {
         options: &[Property],
     ) -> Result<(Snapshot, host::RestoreRequest)> {
         let (id, snap) = session.resolve(spec, &SnapshotFilter::default())?;
-        let rp = host::RestorePointInfo {
-            id: id.to_hex(),
-            time: snap.time.to_rfc3339(),
-            workload: snap.workload.clone(),
-            asset: snap.asset.clone(),
-            plugin_id: snap.plugin.id.clone(),
-            plugin_version: snap.plugin.version.clone(),
-            consistency: snap.consistency.clone(),
-            items: snap
-                .items
-                .iter()
-                .map(|i| host::ItemInfo {
-                    name: i.name.clone(),
-                    kind: kind(i.kind),
-                    size: i.size,
-                })
-                .collect(),
-            tags: snap.tags.clone(),
-        };
+        let rp = point_info(&id, &snap);
         Ok((
             snap,
             host::RestoreRequest {

@@ -161,20 +161,23 @@ impl From<ItemSummary> for wit::ItemSummary {
     }
 }
 
+pub(crate) fn restore_point_out(p: &RestorePointInfo) -> wit::RestorePoint {
+    wit::RestorePoint {
+        id: p.id.clone(),
+        time: p.time.clone(),
+        workload: p.workload.clone(),
+        asset: p.asset.clone(),
+        plugin_id: p.plugin_id.clone(),
+        plugin_version: p.plugin_version.clone(),
+        consistency: p.consistency.clone(),
+        items: p.items.iter().cloned().map(Into::into).collect(),
+        tags: p.tags.clone(),
+    }
+}
+
 pub(crate) fn restore_request_out(r: &RestoreRequest) -> wit::RestoreRequest {
-    let p = &r.restore_point;
     wit::RestoreRequest {
-        restore_point: wit::RestorePoint {
-            id: p.id.clone(),
-            time: p.time.clone(),
-            workload: p.workload.clone(),
-            asset: p.asset.clone(),
-            plugin_id: p.plugin_id.clone(),
-            plugin_version: p.plugin_version.clone(),
-            consistency: p.consistency.clone(),
-            items: p.items.iter().cloned().map(Into::into).collect(),
-            tags: p.tags.clone(),
-        },
+        restore_point: restore_point_out(&r.restore_point),
         target: r.target.clone(),
         options: props_out(&r.options),
     }

@@ -84,6 +84,17 @@ pub enum Ingest {
         /// Format.
         format: DiskFormat,
     },
+    /// A disk image read only where it changed since the previous restore point.
+    DiskChanged {
+        /// Image file.
+        path: PathBuf,
+        /// Format.
+        format: DiskFormat,
+        /// The previous restore point's item holding the same disk.
+        since_item: String,
+        /// Changed `(offset, length)` byte ranges of the virtual disk.
+        ranges: Vec<(u64, u64)>,
+    },
     /// A small document pushed by the plugin.
     Document(Vec<u8>),
     /// A pushed stream, spooled to a temporary file (positioned at its start).
@@ -97,6 +108,16 @@ pub trait EngineCapability: Send {
     /// # Errors
     /// No backup in progress, unreadable source, storage failure.
     fn ingest(&mut self, item: &str, source: Ingest) -> Result<ItemSummary, HostError>;
+    /// The newest restore point of the asset being backed up (same workload), if any.
+    ///
+    /// # Errors
+    /// Not during a backup, or the repository cannot be read.
+    fn previous(&mut self) -> Result<Option<RestorePointInfo>, HostError>;
+    /// Contents of a small item of that previous restore point, at most `max` bytes.
+    ///
+    /// # Errors
+    /// No previous restore point, unknown item, too large, corrupt data.
+    fn read_previous(&mut self, item: &str, max: u64) -> Result<Vec<u8>, HostError>;
     /// Items of the restore point in hand.
     ///
     /// # Errors

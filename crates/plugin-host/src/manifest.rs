@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::policy::CapabilityKind;
 
 /// Contract version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
 
 /// A plugin's manifest (TOML, embedded in the component).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub struct Manifest {
     /// What it does.
     #[serde(default)]
     pub description: String,
-    /// Contract version the plugin was written against (`0.1.0`).
+    /// Contract version the plugin was written against (`0.1.1`; 0.1.0 plugins run too).
     pub contract: String,
     /// Workloads it protects.
     pub workloads: Vec<String>,

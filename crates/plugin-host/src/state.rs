@@ -223,13 +223,36 @@ impl engine::Host for State {
         path: String,
         format: wit::DiskFormat,
     ) -> Res<wit::ItemSummary> {
-        let format = match format {
-            wit::DiskFormat::Auto => crate::DiskFormat::Auto,
-            wit::DiskFormat::Raw => crate::DiskFormat::Raw,
-            wit::DiskFormat::Vhdx => crate::DiskFormat::Vhdx,
-            wit::DiskFormat::Vhd => crate::DiskFormat::Vhd,
-        };
+        let format = disk_format(format);
         self.ingest(item, &path, |path| Ingest::Disk { path, format })
+    }
+    fn ingest_disk_changed(
+        &mut self,
+        item: String,
+        path: String,
+        format: wit::DiskFormat,
+        since_item: String,
+        changed: Vec<wit::DiskRange>,
+    ) -> Res<wit::ItemSummary> {
+        let format = disk_format(format);
+        let ranges: Vec<(u64, u64)> = changed.iter().map(|r| (r.offset, r.length)).collect();
+        self.ingest(item, &path, |path| Ingest::DiskChanged {
+            path,
+            format,
+            since_item,
+            ranges,
+        })
+    }
+    fn previous(&mut self) -> Res<Option<wit::RestorePoint>> {
+        self.timed(|s| {
+            Ok(s.engine("previous")?
+                .previous()?
+                .as_ref()
+                .map(crate::convert::restore_point_out))
+        })
+    }
+    fn read_previous_document(&mut self, item: String) -> Res<Vec<u8>> {
+        self.timed(|s| Ok(s.engine(&item)?.read_previous(&item, SMALL_MAX)?))
     }
     fn put_document(&mut self, item: String, body: Vec<u8>) -> Res<wit::ItemSummary> {
         if body.len() as u64 > SMALL_MAX {
@@ -725,5 +748,14 @@ impl host::Host for State {
     }
     fn cancelled(&mut self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+fn disk_format(f: wit::DiskFormat) -> crate::DiskFormat {
+    match f {
+        wit::DiskFormat::Auto => crate::DiskFormat::Auto,
+        wit::DiskFormat::Raw => crate::DiskFormat::Raw,
+        wit::DiskFormat::Vhdx => crate::DiskFormat::Vhdx,
+        wit::DiskFormat::Vhd => crate::DiskFormat::Vhd,
     }
 }

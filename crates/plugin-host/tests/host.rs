@@ -376,34 +376,65 @@ fn signatures_publishers_and_malformed_files() {
     }
 }
 
-#[test]
-fn contract_version_mismatch_is_named() {
-    let dir = tempfile::tempdir().unwrap();
+/// The fixture component (unsigned) with every contract version rewritten from the
+/// current `0.1.1` to `to` (same length): interface names and the manifest's `contract`.
+fn fixture_built_for(to: &str) -> Vec<u8> {
     let src = built().join("fixture.wasm");
     let wasm = std::fs::read(&src).unwrap();
     let (_, covered) = package::parse(&src, &wasm).unwrap().signature.unwrap();
-    // the same component built against "rehydra:plugin@0.9.0": rewrite every interface name
     let mut b = covered.to_vec();
-    let (from, to) = (b"rehydra:plugin/".as_slice(), b"@0.1.0".as_slice());
+    let (from, at_ver) = (b"rehydra:plugin/".as_slice(), b"@0.1.1".as_slice());
     let mut i = 0;
     while i + from.len() < b.len() {
         if b[i..].starts_with(from) {
             if let Some(at) = b[i..(i + 64).min(b.len())]
-                .windows(to.len())
-                .position(|w| w == to)
+                .windows(at_ver.len())
+                .position(|w| w == at_ver)
             {
-                b[i + at + 3] = b'9';
+                b[i + at + 1..i + at + 6].copy_from_slice(to.as_bytes());
             }
         }
         i += 1;
     }
+    let key = b"contract = \"0.1.1\"".as_slice();
+    if let Some(at) = b.windows(key.len()).position(|w| w == key) {
+        b[at + 12..at + 17].copy_from_slice(to.as_bytes());
+    }
+    b
+}
+
+#[test]
+fn contract_version_mismatch_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    // the same component built against "rehydra:plugin@0.9.0"
     let p = dir.path().join("future.wasm");
-    std::fs::write(&p, &b).unwrap();
+    std::fs::write(&p, fixture_built_for("0.9.0")).unwrap();
     let e = host(true).load(&p, &[]).err().unwrap();
     assert!(matches!(e, PluginError::ContractMismatch { .. }), "{e}");
     assert!(
-        e.to_string().contains("0.9.0") && e.to_string().contains("0.1.0"),
+        e.to_string().contains("0.9.0") && e.to_string().contains("0.1.1"),
         "{e}"
+    );
+}
+
+#[test]
+fn plugins_built_for_the_earlier_contract_still_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("old.wasm");
+    let old = fixture_built_for("0.1.0");
+    assert!(
+        !old.windows(6).any(|w| w == b"@0.1.1"),
+        "every interface name was rewritten"
+    );
+    std::fs::write(&p, &old).unwrap();
+    let h = host(true);
+    let loaded = h.load(&p, &[]).unwrap();
+    assert_eq!(loaded.manifest.contract, "0.1.0");
+    assert_eq!(
+        h.describe(&loaded, Invocation::new(Grants::default()))
+            .unwrap()
+            .id,
+        "fixture"
     );
 }
 

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use crate::arm::{self, Arm};
 use crate::inventory::Drive;
+use crate::rct::{self, Rct};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -41,8 +42,96 @@ $fw = if ($vm.Generation -eq 2) {{ Get-VMFirmware -VM $vm }} else {{ $null }}
     )
 }
 
+/// The previous restore point and the RCT state its `vm.json` recorded, if any.
+fn previous_rct() -> Result<Option<(RestorePoint, Rct)>> {
+    let Some(rp) = engine::previous()? else {
+        rehydra_plugin_sdk::host::info(
+            "no earlier restore point of this VM: every disk is read whole",
+        );
+        return Ok(None);
+    };
+    let doc: serde_json::Value =
+        serde_json::from_slice(&engine::read_previous_document("vm.json")?)
+            .unwrap_or(serde_json::Value::Null);
+    match doc.get("rct").cloned().map(serde_json::from_value::<Rct>) {
+        Some(Ok(r)) => Ok(Some((rp, r))),
+        _ => {
+            rehydra_plugin_sdk::host::info(&format!(
+                "restore point {} has no change-tracking reference: every disk is read whole",
+                rp.id
+            ));
+            Ok(None)
+        }
+    }
+}
+
+/// Changed ranges of checkpoint disk `d` (backed up as `item`) since the previous restore
+/// point, or `None` (read it whole) with the reason in `warnings`.
+fn hint(
+    node: &str,
+    prev: &(RestorePoint, Rct),
+    item: &str,
+    d: &Drive,
+    warnings: &mut Vec<String>,
+) -> Option<Vec<DiskRange>> {
+    let (rp, r) = prev;
+    let old = rp
+        .items
+        .iter()
+        .find(|x| x.name == item && x.kind == ItemKind::Disk)?;
+    let Some(id) = r.disks.iter().find(|x| x.slot == rct::slot(d)) else {
+        warnings.push(format!(
+            "{} ({}) is new since the last backup: read whole",
+            d.path,
+            rct::slot(d)
+        ));
+        return None;
+    };
+    match rct::changes(node, &d.path, &id.rct_id) {
+        Ok(c) if c.size != old.size => {
+            warnings.push(format!(
+                "{} changed size since the last backup: read whole",
+                d.path
+            ));
+            None
+        }
+        Ok(c) => match c.ranges() {
+            Some(ranges) => {
+                let bytes: u64 = ranges.iter().map(|r| r.1).sum();
+                rehydra_plugin_sdk::host::info(&format!(
+                    "{}: {} changed ranges, {bytes} bytes, since restore point {}",
+                    d.path,
+                    ranges.len(),
+                    rp.id
+                ));
+                Some(
+                    ranges
+                        .into_iter()
+                        .map(|(offset, length)| DiskRange { offset, length })
+                        .collect(),
+                )
+            }
+            None => {
+                warnings.push(format!(
+                    "the changed blocks of {} did not add up: read whole",
+                    d.path
+                ));
+                None
+            }
+        },
+        Err(e) => {
+            warnings.push(format!(
+                "changed blocks of {} unavailable ({}): read whole",
+                d.path, e.message
+            ));
+            None
+        }
+    }
+}
+
 /// Options: `node` (the command target the VM runs on; default `local`), `path-map`
-/// (how this machine reaches the node's disk paths), and for Arc VMs `subscription`,
+/// (how this machine reaches the node's disk paths), `rct=true` (keep a reference point
+/// and read only changed blocks next time), and for Arc VMs `subscription`,
 /// `resource-group`, optionally `arm`: the VM's Arc identity is then recorded.
 pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     let node = setting(&req.options, "node").unwrap_or("local");
@@ -56,6 +145,8 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             .take(8)
             .collect::<String>()
     );
+    let use_rct = setting(&req.options, "rct").is_some_and(|v| v == "true");
+    let prev = if use_rct { previous_rct()? } else { None };
     let r = commands::powershell(node, &checkpoint_script(vm_id, &name))?;
     if r.status != 0 {
         return Err(Error::new(
@@ -67,7 +158,9 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             ),
         ));
     }
-    // from here on the checkpoint exists: it is removed whatever the backup does
+    // from here on the checkpoint exists: it is removed whatever the backup does (unless
+    // it became the RCT reference point for the next backup)
+    let mut converted = false;
     let result = (|| -> Result<Vec<String>> {
         let cp: Checkpointed = serde_json::from_slice(&r.stdout).map_err(|e| {
             Error::new(
@@ -79,12 +172,23 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             "checkpoint {} of VM {vm_id} on {node}",
             cp.checkpoint
         ));
+        let mut warnings = Vec::new();
         for (i, d) in cp.disks.iter().enumerate() {
-            engine::ingest_disk(
-                &format!("disk-{i}"),
-                &map_path(map, &d.path)?,
-                engine::DiskFormat::Auto,
-            )?;
+            let item = format!("disk-{i}");
+            let local = map_path(map, &d.path)?;
+            match prev
+                .as_ref()
+                .and_then(|p| hint(node, p, &item, d, &mut warnings))
+            {
+                Some(ranges) => engine::ingest_disk_changed(
+                    &item,
+                    &local,
+                    engine::DiskFormat::Auto,
+                    &item,
+                    &ranges,
+                )?,
+                None => engine::ingest_disk(&item, &local, engine::DiskFormat::Auto)?,
+            };
         }
         // the Arc identity, so a restore elsewhere can rehydrate the VM
         let arc = match (
@@ -97,12 +201,39 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             }
             _ => serde_json::Value::Null,
         };
+        let rct = if use_rct {
+            let keep = prev
+                .as_ref()
+                .map(|p| p.1.reference_point.as_str())
+                .unwrap_or("");
+            match rct::convert(node, vm_id, &cp.checkpoint, keep, &cp.disks) {
+                Ok(r) => {
+                    converted = true;
+                    Some(r)
+                }
+                Err(e) => {
+                    warnings.push(format!(
+                        "no change tracking for the next backup, it reads every disk whole: {}",
+                        e.message
+                    ));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let doc = serde_json::json!({
-            "vm": cp.config, "node": node, "checkpoint": cp.checkpoint, "disks": cp.disks, "arc": arc,
+            "vm": cp.config, "node": node, "checkpoint": cp.checkpoint, "disks": cp.disks, "arc": arc, "rct": rct,
         });
         engine::put_document("vm.json", doc.to_string().as_bytes())?;
-        Ok(vec![])
+        Ok(warnings)
     })();
+    if converted {
+        return result.map(|warnings| BackupReport {
+            consistency: "application".into(),
+            warnings,
+        });
+    }
     let remove = format!(
         "$ErrorActionPreference = 'Stop'\nGet-VM -Id {} | Get-VMSnapshot -Name {} | Remove-VMSnapshot",
         ps_quote(vm_id),

@@ -20,6 +20,7 @@ use rehydra_plugin_sdk::windows::powershell;
 mod arm;
 mod backup;
 mod inventory;
+mod rct;
 mod rehydrate;
 mod restore;
 

@@ -82,6 +82,22 @@ elif "Checkpoint-VM" in script and "ProductionOnly" in script:
     }
 elif "Remove-VMSnapshot" in script:
     log("remove-checkpoint")
+elif "GetVirtualDiskChanges" in script:
+    path = quoted("$path =")
+    log("rct-changes " + path)
+    if st.get("rct_fail"):
+        fail("Invoke-CimMethod : The method call failed. (GetVirtualDiskChanges returned 32768)")
+    c = st.get("rct", {}).get(path)
+    if c is None:
+        fail("Invoke-CimMethod : The change tracking identifier is not valid")
+    out = c
+elif "ConvertToReferencePoint" in script:
+    vm = vm_by_id(re.search(r"Name = '([^']*)'", script).group(1))
+    rp = "Microsoft:" + str(uuid.uuid4()).upper()
+    log("reference-point " + vm["Name"])
+    st.setdefault("reference_points", []).append(rp)
+    save()
+    out = {"ReferencePoint": rp, "RctIds": ["rctid:%s:%d" % (rp, i) for i in range(len(vm["HardDrives"]))]}
 elif "Get-VMSwitch" in script:
     name = quoted("Get-VM -Name")
     log("probe " + name)
