@@ -152,7 +152,7 @@ fn vm_workloads_end_to_end() {
             "engine",
             "command:powershell@local",
             "http:127.0.0.1",
-            &format!("files:{}", csv_a.display()),
+            &format!("files-write:{}", csv_a.display()),
             &format!("files-write:{}", csv_b.display()),
             &format!("files-write:{}", journal.display()),
         ],
@@ -376,6 +376,125 @@ fn vm_workloads_end_to_end() {
             .any(|l| l.starts_with("new-vm") || l.starts_with("remove-vm")),
         "{:?}",
         node_b.log()
+    );
+
+    // ---- restore to the original location on cluster A: the VM is still there, so only
+    // with consent (replace-vm, overwrite); new MAC addresses on request
+    node_a.clear_log();
+    let original = |extra: &[&str]| {
+        let mut a = vec![
+            "--json",
+            "plugins",
+            "run",
+            "hyperv-vm",
+            "restore",
+            &arc_snap,
+            "--target",
+            "original",
+            "--set",
+            "node=local",
+            "--set",
+            &map_a,
+        ];
+        a.extend(extra);
+        cli.run(Some(&node_a.bin), &a)
+    };
+    let o = original(&[]);
+    assert!(
+        !o.status.success() && err(&o).contains("replace-vm=true"),
+        "{}",
+        err(&o)
+    );
+    assert!(
+        node_a.log().iter().all(|l| l.starts_with("probe")),
+        "{:?}",
+        node_a.log()
+    );
+    let out = json_out(&original(&[
+        "--set",
+        "replace-vm=true",
+        "--set",
+        "overwrite=true",
+        "--set",
+        "mac=new",
+    ]));
+    let script = out["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "create-vm")
+        .unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        !script.contains("StaticMacAddress")
+            && script.contains("-Path 'C:\\ClusterStorage\\Volume1'"),
+        "{script}"
+    );
+    assert!(
+        script.contains("'C:\\ClusterStorage\\Volume1\\arc01\\Virtual Hard Disks\\arc01.vhdx'"),
+        "{script}"
+    );
+    let log = node_a.log();
+    let pos = |p: &str| {
+        log.iter()
+            .position(|l| l.starts_with(p))
+            .unwrap_or_else(|| panic!("{p} not in {log:?}"))
+    };
+    assert!(pos("remove-vm arc01") < pos("new-vm arc01"), "{log:?}");
+    assert!(
+        out["plan"]["warnings"]
+            .to_string()
+            .contains("new MAC addresses")
+    );
+    let o = Command::new("qemu-img")
+        .args(["compare", "-q", "-f", "vhdx", "-F", "vhdx"])
+        .arg(&sources[0])
+        .arg(&restored_disk)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "the disk restored in place equals the backup"
+    );
+    // verify and assess
+    let v = json_out(&cli.run(
+        None,
+        &["--json", "plugins", "run", "hyperv-vm", "verify", &tvm_snap],
+    ));
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(
+        v["findings"].to_string().contains("tvm-keys restore point"),
+        "{v}"
+    );
+    let findings = json_out(&cli.run(
+        Some(&node_a.bin),
+        &[
+            "--json",
+            "plugins",
+            "run",
+            "hyperv-vm",
+            "assess",
+            "--set",
+            "nodes=local",
+            "--set",
+            &format!("subscription={SUB}"),
+            "--set",
+            "resource-group=rg-a",
+            "--set",
+            &arm_set,
+        ],
+    ));
+    let rules: Vec<&str> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert!(
+        rules.contains(&"hyperv.tvm-key") && rules.contains(&"hyperv.arc-rehydration"),
+        "{findings}"
     );
 
     // ---- rehydrate it as an Arc VM on cluster B

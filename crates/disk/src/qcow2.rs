@@ -189,7 +189,7 @@ impl<S: Source> Qcow2<S> {
                 "the L1 table has {l1_size} entries, the virtual size needs {need}"
             )));
         }
-        if l1_off % cluster != 0 || l1_off.checked_add(need * 8).is_none_or(|e| e > len) {
+        if !l1_off.is_multiple_of(cluster) || l1_off.checked_add(need * 8).is_none_or(|e| e > len) {
             return Err(bad(format!(
                 "the L1 table (offset {l1_off}) lies outside the file or is misaligned"
             )));
@@ -198,7 +198,9 @@ impl<S: Source> Qcow2<S> {
         let mut l1 = Vec::with_capacity(need as usize);
         for i in 0..need as usize {
             let off = be64(&raw, i * 8) & L2_COPIED_MASK;
-            if off != 0 && (off % cluster != 0 || off.checked_add(cluster).is_none_or(|e| e > len))
+            if off != 0
+                && (!off.is_multiple_of(cluster)
+                    || off.checked_add(cluster).is_none_or(|e| e > len))
             {
                 return Err(bad(format!(
                     "L1 entry {i} points outside the file or is misaligned (offset {off})"
@@ -274,7 +276,7 @@ impl<S: Source> Qcow2<S> {
         if off == 0 {
             return Ok(Cluster::Unallocated);
         }
-        if off % cs != 0 || off.checked_add(cs).is_none_or(|e| e > len) {
+        if !off.is_multiple_of(cs) || off.checked_add(cs).is_none_or(|e| e > len) {
             return Err(DiskError::malformed(
                 &self.path,
                 format!("an L2 entry points outside the file or is misaligned (offset {off})"),

@@ -82,7 +82,10 @@ impl VhdxWriter {
                 format!("block size {block_size} is not valid for VHDX"),
             ));
         }
-        if virtual_size == 0 || virtual_size % 512 != 0 || virtual_size > 64 * 1024 * 1024 * MIB {
+        if virtual_size == 0
+            || !virtual_size.is_multiple_of(512)
+            || virtual_size > 64 * 1024 * 1024 * MIB
+        {
             return Err(DiskError::unsupported(
                 path,
                 format!(

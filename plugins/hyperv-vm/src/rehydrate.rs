@@ -107,10 +107,10 @@ fn need<'a>(req: &'a RestoreRequest, name: &str, hint: &str) -> Result<&'a str> 
 fn lnet_for(req: &RestoreRequest, old: &str) -> Option<String> {
     let old_name = old.rsplit('/').next().unwrap_or(old);
     for pair in setting(&req.options, "lnet-map").unwrap_or("").split(';') {
-        if let Some((from, to)) = pair.split_once('=') {
-            if from.eq_ignore_ascii_case(old) || from.eq_ignore_ascii_case(old_name) {
-                return Some(to.to_string());
-            }
+        if let Some((from, to)) = pair.split_once('=')
+            && (from.eq_ignore_ascii_case(old) || from.eq_ignore_ascii_case(old_name))
+        {
+            return Some(to.to_string());
         }
     }
     setting(&req.options, "logical-network").map(String::from)
@@ -472,9 +472,9 @@ pub fn execute(mut p: Planned) -> Result<RestoreReport> {
         } else {
             p.arm.put(&put.id, put.api, &put.body).map(|_| "done")
         };
-        run["steps"].as_array_mut().map(|s| {
+        if let Some(s) = run["steps"].as_array_mut() {
             s.push(json!({ "step": put.step, "id": put.id, "result": r.as_ref().map_or_else(|e| e.message.clone(), |m| (*m).to_string()) }))
-        });
+        }
         run["calls"] = Value::Array(p.arm.journal.clone());
         save_journal(&p.journal, &earlier, &run)?;
         if let Err(e) = r {

@@ -205,10 +205,10 @@ fn probe(node: &str, name: &str) -> Result<Target> {
 fn switch_for(map: &str, old: Option<&str>) -> Option<String> {
     let old = old?;
     for pair in map.split(';') {
-        if let Some((from, to)) = pair.split_once('=') {
-            if from.trim().eq_ignore_ascii_case(old) {
-                return Some(to.trim().to_string());
-            }
+        if let Some((from, to)) = pair.split_once('=')
+            && from.trim().eq_ignore_ascii_case(old)
+        {
+            return Some(to.trim().to_string());
         }
     }
     Some(old.to_string())

@@ -483,16 +483,17 @@ impl Plugin for TvmKeys {
             serde_json::from_slice(&raw).map_err(|e| bad_json(node, "the key export", &e))?;
         let e = check_export(&x.export)
             .map_err(|m| Error::new(ErrorCode::Failed, format!("VM {}: {m}", req.asset.id)))?;
-        if let Some(w) = &e.wrapping {
-            if !w.key_name.is_empty() && w.key_name != wrap {
-                return Err(Error::new(
-                    ErrorCode::Failed,
-                    format!(
-                        "the key export names wrapping key `{}`, not `{wrap}`",
-                        w.key_name
-                    ),
-                ));
-            }
+        if let Some(w) = &e.wrapping
+            && !w.key_name.is_empty()
+            && w.key_name != wrap
+        {
+            return Err(Error::new(
+                ErrorCode::Failed,
+                format!(
+                    "the key export names wrapping key `{}`, not `{wrap}`",
+                    w.key_name
+                ),
+            ));
         }
         // guest state files: the VMGS must come along, the VMRS exists only for some states
         let dir = join(&x.configuration_location, "Virtual Machines");
