@@ -89,6 +89,30 @@ fn vm_workloads_end_to_end() {
         qemu(&["qemu-io", "-f", "vhdx", "-c", &w], &disk, &[]);
         sources.push(disk);
     }
+    // the TVM runs on a checkpoint: its disk is a differencing AVHDX over the VHDX,
+    // written by the disk-image layer (cross-checked with libvhdi in crates/disk/tests)
+    let tvm_child_name = "tvm01_6B1F0E4B-7A3D-4D51-9E6B-0C1A2B3C4D5E.avhdx";
+    let tvm_child = sources[1].with_file_name(tvm_child_name);
+    let mut w = rehydra_disk::vhdx_write::VhdxWriter::differencing(
+        std::fs::File::create(&tvm_child).unwrap(),
+        &tvm_child,
+        &sources[1],
+        r".\tvm01.vhdx",
+        1 << 20,
+    )
+    .unwrap();
+    let mut tvm_expect = vec![0u8; 24 << 20];
+    tvm_expect[2 << 20..5 << 20].fill(0x74);
+    for (off, len, byte) in [
+        (4u64 << 20, 65536usize, 0x75u8),
+        (8 << 20, 4096, 0x76),
+        (3 << 20, 512, 0x77),
+    ] {
+        let data = vec![byte; len];
+        w.write_at(off, &data).unwrap();
+        tvm_expect[off as usize..off as usize + len].copy_from_slice(&data);
+    }
+    w.finish().unwrap().sync_all().unwrap();
     let vmgs_dir = csv_a.join("Volume1/tvm01/Virtual Machines");
     std::fs::create_dir_all(&vmgs_dir).unwrap();
     let vmgs: Vec<u8> = (0..1_048_576u32)
@@ -106,10 +130,14 @@ fn vm_workloads_end_to_end() {
     )
     .unwrap();
 
+    let mut tvm_vm = vm("tvm01", TVM_ID, true, "00155D0A0C02");
+    tvm_vm["HardDrives"][0]["Path"] = json!(format!(
+        "C:\\ClusterStorage\\Volume1\\tvm01\\Virtual Hard Disks\\{tvm_child_name}"
+    ));
     let node_a = Node::new(
         &d.join("clusterA"),
         &json!({
-            "vms": [vm("arc01", ARC_ID, false, "00155D0A0C01"), vm("tvm01", TVM_ID, true, "00155D0A0C02")],
+            "vms": [vm("arc01", ARC_ID, false, "00155D0A0C01"), tvm_vm],
             "switches": ["ConvergedSwitch(compute)"],
             "keys": [TVM_ID],
         }),
@@ -736,6 +764,20 @@ fn vm_workloads_end_to_end() {
     assert_eq!(new_tvm["State"], "Off");
     assert_eq!(new_tvm["TpmEnabled"], true);
     let new_id = new_tvm["Id"].as_str().unwrap().to_string();
+    // the checkpoint chain came back as one merged VHDX, named after its base
+    let merged = csv_b.join("Volume9/restored/tvm01/Virtual Hard Disks/tvm01.vhdx");
+    let raw = d.join("tvm01-merged.raw");
+    let o = Command::new("qemu-img")
+        .args(["convert", "-f", "vhdx", "-O", "raw"])
+        .arg(&merged)
+        .arg(&raw)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        std::fs::read(&raw).unwrap() == tvm_expect,
+        "the restored TVM disk is the merged chain"
+    );
     let vm_id_set = format!("vm-id={new_id}");
     let key_restore = |extra: &[&str]| {
         let mut a = vec![
