@@ -287,9 +287,14 @@ impl Plugin for HyperV {
                 }
             }
             if s.trusted_launch() {
-                findings.push(Finding { rule: "hyperv.tvm-key".into(), severity: Severity::Info, asset: Some(req.restore_point.asset.clone()),
-                    title: "Trusted launch VM".into(), detail: "this restore point holds the disks and configuration; the guest state key is in the VM's tvm-keys restore point".into(),
-                    recommendation: "verify the matching tvm-keys restore point too".into() });
+                findings.push(Finding {
+                    rule: "hyperv.tvm-key".into(),
+                    severity: Severity::High,
+                    asset: Some(req.restore_point.asset.clone()),
+                    title: "Trusted launch VM: not restorable on its own".into(),
+                    detail: "this restore point holds the VM's disks and configuration, not its guest state protection key: the VM boots only after the key from its tvm-keys restore point is imported".into(),
+                    recommendation: "keep a tvm-keys restore point of this VM next to this one, and verify it too".into(),
+                });
             }
         }
         let ok = !findings.iter().any(|f| f.severity == Severity::Critical);
