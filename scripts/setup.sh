@@ -4,6 +4,10 @@
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 pkgs=(build-essential pkg-config curl ca-certificates qemu-utils e2fsprogs python3 python3-venv openssh-client openssh-server libvhdi-utils python3-libvhdi ntfs-3g fdisk)
+# the desktop app (Tauri 2 on WebKitGTK) and its end-to-end tests (Xvfb, WebKitWebDriver)
+pkgs+=(libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev xvfb xauth webkit2gtk-driver)
+# the UI is built with Vite (Node 18 or newer; Debian's nodejs unless one is installed)
+command -v npm >/dev/null || pkgs+=(nodejs npm)
 [ "${1:-}" = "--bench" ] && pkgs+=(restic borgbackup b3sum time valgrind)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -17,6 +21,8 @@ if ! command -v cargo >/dev/null; then
   # shellcheck disable=SC1091
   . "$HOME/.cargo/env"
 fi
+# the app's end-to-end tests talk WebDriver to tauri-driver, which fronts WebKitWebDriver
+command -v tauri-driver >/dev/null || cargo install --locked --quiet tauri-driver
 # plugins are WebAssembly components
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 VENV="$HOME/.cache/rehydra/venv"

@@ -16,6 +16,12 @@ cargo test --locked 2>&1 | tee /tmp/rehydra-test.log
 echo "== plugin and SDK unit tests (pure logic, built for this machine)"
 cargo test --locked -p rehydra-plugin-sdk -p hyperv-vm -p tvm-keys -p cluster-files 2>&1 | tee -a /tmp/rehydra-test.log
 
+echo "== desktop app: UI (Vite + TypeScript), the Tauri binary, end-to-end under Xvfb"
+npm ci --prefix ui --no-audit --no-fund --loglevel=error
+npm --prefix ui run build
+cargo build --locked -p rehydra-app
+xvfb-run -a node ui/e2e/app.e2e.mjs 2>&1 | tee /tmp/rehydra-e2e.log
+
 echo "== fuzz targets (cargo fuzz on stable via RUSTC_BOOTSTRAP)"
 command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
 (
@@ -49,5 +55,6 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
   done
 )
 
+echo "app end-to-end: $(grep -c '^ok - ' /tmp/rehydra-e2e.log) checks passed"
 # one closing line summing every cargo test result
 awk '/^test result:/ { for (i=1;i<=NF;i++) { if ($i ~ /^passed;?$/) p+=$(i-1); if ($i ~ /^failed;?$/) f+=$(i-1) } } END { printf "%d passed, %d failed\n", p, f }' /tmp/rehydra-test.log

@@ -10,8 +10,10 @@ mod dto;
 mod error;
 mod files;
 mod instant;
+pub mod inventory;
 mod location;
 pub mod plugins;
+pub mod wizard;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 pub use host::{
     Asset, AuditEvent, BackupReport, Finding, Grant, LoadInfo, Manifest, PluginInfo, Property,
-    RemoteShell, RestorePlan, RestoreReport, Signer, Target, VerifyReport,
+    RemoteShell, RestorePlan, RestoreReport, Signer, Step, Target, VerifyReport,
 };
 
 use crate::catalog_sync::with_catalog;

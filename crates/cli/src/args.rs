@@ -92,6 +92,20 @@ pub enum Command {
     Key(KeyCommand),
     /// Repository statistics: sizes, deduplication, index.
     Stats,
+    /// The estate as the desktop app's inventory shows it: assets a plugin discovers (with
+    /// --discover) and everything the repository holds, with protection status, age of
+    /// the last restore point against the RPO, and risk badges.
+    Inventory {
+        /// Hours a restore point stays fresh.
+        #[arg(long, default_value_t = 24.0)]
+        rpo_hours: f64,
+        /// Run this plugin's discovery first.
+        #[arg(long)]
+        discover: Option<String>,
+        /// Discovery settings as name=value.
+        #[arg(long = "set", value_name = "NAME=VALUE", requires = "discover")]
+        settings: Vec<String>,
+    },
     /// File-level restore from a restore point's disk (GPT/MBR; NTFS, ext2/3/4) without
     /// restoring the disk: only the chunks needed are read.
     #[command(subcommand)]

@@ -567,6 +567,53 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Inventory {
+            rpo_hours,
+            discover,
+            settings,
+        } => {
+            let mut discovered = Vec::new();
+            if let Some(id) = discover {
+                let (assets, log) = crate::plugins::platform(&cli)?
+                    .discover(id, &crate::plugins::props(settings)?)?;
+                crate::plugins::print_log(&log);
+                discovered.push((id.clone(), assets));
+            }
+            let snaps = open(&cli)?.snapshots(&api::SnapshotFilter::default())?;
+            let restored: std::collections::HashSet<String> =
+                api::job_runs(&context(&cli), 100_000)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|r| r.kind == "restore" && r.status == "succeeded")
+                    .filter_map(|r| r.restore_point_id)
+                    .collect();
+            let inv = api::inventory::build(
+                &discovered,
+                &snaps,
+                &restored,
+                *rpo_hours,
+                api::inventory::now(),
+            );
+            if cli.json {
+                json(&inv)?;
+            } else {
+                for a in &inv {
+                    let age = a
+                        .age_hours
+                        .map_or_else(|| "never".to_string(), |h| format!("{h:.1} h ago"));
+                    let risks: Vec<&str> = a.risks.iter().map(|r| r.title.as_str()).collect();
+                    println!(
+                        "{:<11} {:<8} {:<40} last {:<12} {}",
+                        a.status,
+                        a.kind,
+                        a.name,
+                        age,
+                        risks.join("; ")
+                    );
+                }
+            }
+            Ok(0)
+        }
         Command::Stats => {
             let s = open(&cli)?;
             let st = s.stats()?;

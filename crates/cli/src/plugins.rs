@@ -9,7 +9,7 @@ use crate::args::{Cli, PluginsCommand, ShellArg, TargetCommand, VerbCommand};
 use crate::commands::{cancel_on_ctrl_c, context, open};
 use crate::output::{Bar, bytes, json};
 
-fn props(kv: &[String]) -> Result<Vec<Property>> {
+pub(crate) fn props(kv: &[String]) -> Result<Vec<Property>> {
     kv.iter()
         .map(|s| {
             let (n, v) = s
@@ -23,14 +23,14 @@ fn props(kv: &[String]) -> Result<Vec<Property>> {
         .collect()
 }
 
-fn platform(cli: &Cli) -> Result<Plugins> {
+pub(crate) fn platform(cli: &Cli) -> Result<Plugins> {
     Ok(Plugins::new(
         &context(cli),
         PluginSettings::with_defaults(&cli.plugin_dirs, cli.developer_mode),
     )?)
 }
 
-fn print_log(log: &[String]) {
+pub(crate) fn print_log(log: &[String]) {
     for l in log {
         eprintln!("{l}");
     }

@@ -315,6 +315,51 @@ fn vm_workloads_end_to_end() {
     ));
     assert_eq!(verify["ok"], true, "{verify}");
 
+    // ---- the inventory joins discovery with the restore points: risk badges
+    let inv = json_out(&cli.run(
+        Some(&node_a.bin),
+        &[
+            "--json",
+            "inventory",
+            "--discover",
+            "hyperv-vm",
+            "--set",
+            "nodes=local",
+            "--set",
+            &format!("subscription={SUB}"),
+            "--set",
+            "resource-group=rg-a",
+            "--set",
+            &arm_set,
+        ],
+    ));
+    let risks = |id: &str| -> Vec<String> {
+        let a = inv
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("{id} not in {inv}"));
+        a["risks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        risks(ARC_ID).contains(&"needs-rehydration".to_string()),
+        "{inv}"
+    );
+    assert!(
+        !risks(TVM_ID).contains(&"tvm-key-missing".to_string()),
+        "the TVM's key is backed up: {inv}"
+    );
+    assert!(
+        risks(TVM_ID).contains(&"never-test-restored".to_string()),
+        "{inv}"
+    );
+
     // ---- restore the Arc VM to another cluster's path, as a Hyper-V VM
     let target = "C:\\ClusterStorage\\Volume9\\restored";
     let restore = |node: &Node, extra: &[&str]| {

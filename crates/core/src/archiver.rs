@@ -98,13 +98,17 @@ pub struct BackupOptions {
     pub hostname: Option<String>,
 }
 
+/// The plugin id recorded for restore points the engine made itself (folders, files,
+/// streams, disk images), as opposed to a workload plugin.
+pub const BUILTIN: &str = "builtin";
+
 impl Default for BackupOptions {
     fn default() -> Self {
         Self {
             workload: "files".into(),
             asset: String::new(),
             plugin: PluginRef {
-                id: "builtin".into(),
+                id: BUILTIN.into(),
                 version: env!("CARGO_PKG_VERSION").into(),
             },
             consistency: "crash".into(),

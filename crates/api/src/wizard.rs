@@ -1,0 +1,259 @@
+//! The restore wizard's two calls, for any restore point: compute the plan (steps,
+//! warnings, blockers; nothing touched), then run it. Restore points made by a plugin go
+//! to that plugin's `plan-restore` / `restore`; the others (folders, files, disks) are
+//! planned by a dry run of the engine's restore, whose conflicts become blockers unless
+//! the user chose to overwrite.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, Code, Result};
+use crate::plugins::{Plugins, Property, RestorePlan, Step};
+use crate::{Cancel, Progress, RestoreOptions, Session, SnapshotFilter};
+
+/// What the user chose in the wizard.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RestoreChoice {
+    /// Restore point (id or prefix).
+    pub snapshot: String,
+    /// Only this path inside the restore point (engine restores).
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Target folder or file (a plugin may read it differently: a cluster path …).
+    pub target: String,
+    /// Replace what exists.
+    #[serde(default)]
+    pub overwrite: bool,
+    /// Plugin options (`name=value`), for restore points made by a plugin.
+    #[serde(default)]
+    pub options: Vec<(String, String)>,
+}
+
+/// The plan shown before anything runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanView {
+    /// `plugin` (the plugin's own plan) or `engine`.
+    pub kind: String,
+    /// The plugin that plans and runs it, if any.
+    pub plugin: Option<String>,
+    /// The plan.
+    pub plan: RestorePlan,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunView {
+    /// Bytes written.
+    pub bytes: u64,
+    /// Files written (engine restores).
+    pub files: u64,
+    /// Warnings and plugin log lines.
+    pub notes: Vec<String>,
+}
+
+fn plugin_of(session: &Session, spec: &str) -> Result<Option<String>> {
+    let (_, snap) = session.resolve(spec, &SnapshotFilter::default())?;
+    Ok(Some(snap.plugin.id).filter(|p| !p.is_empty() && p != rehydra_core::archiver::BUILTIN))
+}
+
+fn props(c: &RestoreChoice) -> Vec<Property> {
+    let mut p: Vec<Property> = c
+        .options
+        .iter()
+        .map(|(name, value)| Property {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect();
+    if c.overwrite && !p.iter().any(|x| x.name == "overwrite") {
+        p.push(Property {
+            name: "overwrite".into(),
+            value: "true".into(),
+        });
+    }
+    p
+}
+
+fn engine_options(c: &RestoreChoice, dry_run: bool) -> RestoreOptions {
+    RestoreOptions {
+        overwrite: c.overwrite,
+        subpath: c.path.clone().filter(|p| !p.is_empty()),
+        dry_run,
+        ..RestoreOptions::default()
+    }
+}
+
+/// Compute the plan; touches nothing.
+///
+/// # Errors
+/// Unknown restore point, unreadable repository, plugin failure.
+pub fn plan(session: &Session, plugins: Option<&Plugins>, c: &RestoreChoice) -> Result<PlanView> {
+    if c.target.trim().is_empty() {
+        return Err(ApiError::new(Code::InvalidInput, "choose a restore target"));
+    }
+    if let Some(id) = plugin_of(session, &c.snapshot)? {
+        let p = plugins.ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidInput,
+                format!("restore point made by plugin `{id}`: plugins are not available"),
+            )
+        })?;
+        let plan = match p.restore(
+            session,
+            &c.snapshot,
+            &c.target,
+            &props(c),
+            false,
+            &crate::NoProgress,
+            &Cancel::default(),
+        ) {
+            Ok(out) => out.plan,
+            // a plan with blockers comes back as an error naming them: show it as a plan
+            Err(e) if e.code == Code::TargetExists => RestorePlan {
+                steps: vec![],
+                warnings: vec![],
+                blockers: e
+                    .message
+                    .split_once(": ")
+                    .map_or(e.message.as_str(), |(_, b)| b)
+                    .split("; ")
+                    .map(String::from)
+                    .collect(),
+            },
+            Err(e) => return Err(e),
+        };
+        return Ok(PlanView {
+            kind: "plugin".into(),
+            plugin: Some(id),
+            plan,
+        });
+    }
+    let mut blockers = Vec::new();
+    let mut warnings = Vec::new();
+    let dry = match session.restore(
+        &c.snapshot,
+        &SnapshotFilter::default(),
+        std::path::Path::new(&c.target),
+        &engine_options(c, true),
+        &crate::NoProgress,
+        &Cancel::default(),
+    ) {
+        Ok(d) => d,
+        // the engine refuses existing targets before anything else: a blocker
+        Err(e) if e.code == Code::TargetExists => {
+            let what = e
+                .message
+                .split("; nothing was written")
+                .next()
+                .unwrap_or(&e.message);
+            blockers.push(format!("{what}; choose another target or allow replacing"));
+            crate::RestoreSummary::default()
+        }
+        Err(e) => return Err(e),
+    };
+    if !dry.conflicts.is_empty() {
+        let list = dry
+            .conflicts
+            .iter()
+            .take(5)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        let more = dry.conflicts.len().saturating_sub(5);
+        let text = format!(
+            "{} target(s) exist already: {list}{}",
+            dry.conflicts.len(),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+        if c.overwrite {
+            warnings.push(format!("{text}; they will be replaced"));
+        } else {
+            blockers.push(format!(
+                "{text}; choose another target or allow overwriting"
+            ));
+        }
+    }
+    Ok(PlanView {
+        kind: "engine".into(),
+        plugin: None,
+        plan: RestorePlan {
+            steps: vec![Step {
+                id: "restore".into(),
+                title: format!(
+                    "Restore {} to {}",
+                    c.path
+                        .as_deref()
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or("everything"),
+                    c.target
+                ),
+                detail: format!(
+                    "{} files, {} folders, {} bytes; every chunk verified against its hash; files written under a temporary name and renamed when complete",
+                    dry.files, dry.dirs, dry.bytes
+                ),
+                depends_on: vec![],
+            }],
+            warnings,
+            blockers,
+        },
+    })
+}
+
+/// Re-plan, refuse if anything blocks, then run.
+///
+/// # Errors
+/// Blockers (nothing touched), restore failure, cancelled.
+pub fn run(
+    session: &Session,
+    plugins: Option<&Plugins>,
+    c: &RestoreChoice,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<RunView> {
+    let p = plan(session, plugins, c)?;
+    if !p.plan.blockers.is_empty() {
+        return Err(ApiError::new(
+            Code::TargetExists,
+            format!(
+                "the restore plan is blocked, nothing was touched: {}",
+                p.plan.blockers.join("; ")
+            ),
+        ));
+    }
+    if let (Some(_), Some(pl)) = (&p.plugin, plugins) {
+        let out = pl.restore(
+            session,
+            &c.snapshot,
+            &c.target,
+            &props(c),
+            true,
+            progress,
+            cancel,
+        )?;
+        let mut notes = out.log;
+        if let Some(r) = &out.report {
+            notes.extend(r.warnings.iter().cloned());
+        }
+        return Ok(RunView {
+            bytes: out.report.map_or(0, |r| r.bytes),
+            files: 0,
+            notes,
+        });
+    }
+    let s = session.restore(
+        &c.snapshot,
+        &SnapshotFilter::default(),
+        std::path::Path::new(&c.target),
+        &engine_options(c, false),
+        progress,
+        cancel,
+    )?;
+    Ok(RunView {
+        bytes: s.bytes,
+        files: s.files,
+        notes: vec![],
+    })
+}

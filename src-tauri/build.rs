@@ -1,0 +1,29 @@
+//! Tauri's build step: reads `tauri.conf.json`, and declares the app's commands so that
+//! each needs an explicit permission in `capabilities/` (nothing is allowed by default).
+fn main() {
+    let commands = &[
+        "default_location",
+        "repo_create",
+        "repo_connect",
+        "repo_status",
+        "repo_check",
+        "snapshots",
+        "inventory",
+        "discover",
+        "backup_folder",
+        "cancel_job",
+        "job_history",
+        "restore_plan",
+        "restore_run",
+        "verify_restore_point",
+        "plugins_list",
+        "plugin_info",
+        "plugin_grant",
+        "plugin_revoke",
+    ];
+    tauri_build::try_build(
+        tauri_build::Attributes::new()
+            .app_manifest(tauri_build::AppManifest::new().commands(commands)),
+    )
+    .expect("tauri build step");
+}

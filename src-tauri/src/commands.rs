@@ -1,0 +1,325 @@
+//! The commands the UI calls. Each is a few lines over `rehydra-api`; long work runs on
+//! a blocking thread and reports progress over a channel.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use rehydra_api::inventory::{self, InventoryAsset};
+use rehydra_api::plugins::{Asset, PluginDetails, PluginEntry, Property};
+use rehydra_api::wizard::{self, PlanView, RestoreChoice, RunView};
+use rehydra_api::{
+    BackupOptions, BackupOutcome, CheckOptions, CheckReport, Code, InitOptions, JobRun, NoProgress,
+    SnapshotDto, SnapshotFilter, Source, SourceItem,
+};
+use serde::Serialize;
+use tauri::ipc::Channel;
+use tauri::{AppHandle, Manager};
+
+use crate::progress::{ChannelProgress, ProgressEvent};
+use crate::state::{App, Open, Res, UiError};
+
+/// Run `f` on a blocking thread with the app state.
+async fn blocking<T: Send + 'static>(
+    app: AppHandle,
+    f: impl FnOnce(&App) -> Res<T> + Send + 'static,
+) -> Res<T> {
+    tauri::async_runtime::spawn_blocking(move || f(&app.state::<App>()))
+        .await
+        .map_err(|e| UiError::new(Code::Io, format!("the job stopped unexpectedly: {e}")))?
+}
+
+/// The repository the app offers by default: a folder in the user's data folder.
+#[tauri::command]
+pub fn default_location() -> String {
+    dirs::data_local_dir()
+        .map(|d| d.join("rehydra").join("repository"))
+        .unwrap_or_else(|| PathBuf::from("rehydra-repository"))
+        .display()
+        .to_string()
+}
+
+/// The open repository.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RepoInfo {
+    location: String,
+    id: String,
+    restore_points: usize,
+}
+
+fn opened(st: &App, location: String, s: rehydra_api::Session) -> Res<RepoInfo> {
+    let info = RepoInfo {
+        id: s.id(),
+        restore_points: s.snapshots(&SnapshotFilter::default())?.len(),
+        location: location.clone(),
+    };
+    st.set_repo(Open {
+        location,
+        session: std::sync::Arc::new(s),
+    });
+    Ok(info)
+}
+
+/// Create a repository (local path or SMB path) and open it.
+#[tauri::command]
+pub async fn repo_create(app: AppHandle, location: String, password: String) -> Res<RepoInfo> {
+    blocking(app, move |st| {
+        if password.chars().count() < 8 {
+            return Err(UiError::new(
+                Code::InvalidInput,
+                "choose a password of at least 8 characters",
+            ));
+        }
+        let s = rehydra_api::init(
+            &st.ctx,
+            &location,
+            password.as_bytes(),
+            InitOptions::default(),
+        )?;
+        opened(st, location, s)
+    })
+    .await
+}
+
+/// Open an existing repository.
+#[tauri::command]
+pub async fn repo_connect(app: AppHandle, location: String, password: String) -> Res<RepoInfo> {
+    blocking(app, move |st| {
+        let s = rehydra_api::open(&st.ctx, &location, password.as_bytes())?;
+        opened(st, location, s)
+    })
+    .await
+}
+
+/// The open repository, if any.
+#[tauri::command]
+pub async fn repo_status(app: AppHandle) -> Res<Option<RepoInfo>> {
+    blocking(app, |st| {
+        let Some(location) = st.location() else {
+            return Ok(None);
+        };
+        let s = st.session()?;
+        Ok(Some(RepoInfo {
+            id: s.id(),
+            restore_points: s.snapshots(&SnapshotFilter::default())?.len(),
+            location,
+        }))
+    })
+    .await
+}
+
+/// Check the repository (structure, and every chunk with `read_data`).
+#[tauri::command]
+pub async fn repo_check(app: AppHandle, read_data: bool) -> Res<CheckReport> {
+    blocking(app, move |st| {
+        let opts = CheckOptions {
+            read_data,
+            ..CheckOptions::default()
+        };
+        Ok(st.session()?.check(&opts, &NoProgress)?)
+    })
+    .await
+}
+
+/// Restore points, newest last; of one asset when given.
+#[tauri::command]
+pub async fn snapshots(app: AppHandle, asset: Option<String>) -> Res<Vec<SnapshotDto>> {
+    blocking(app, move |st| {
+        let filter = SnapshotFilter {
+            asset,
+            ..SnapshotFilter::default()
+        };
+        Ok(st.session()?.snapshots(&filter)?)
+    })
+    .await
+}
+
+/// The estate: discovered assets joined with their restore points and risks.
+#[tauri::command]
+pub async fn inventory(app: AppHandle, rpo_hours: f64) -> Res<Vec<InventoryAsset>> {
+    blocking(app, move |st| {
+        let snaps = match st.session() {
+            Ok(s) => s.snapshots(&SnapshotFilter::default())?,
+            Err(_) => vec![],
+        };
+        let restored: HashSet<String> = rehydra_api::job_runs(&st.ctx, 100_000)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.kind == "restore" && r.status == "succeeded")
+            .filter_map(|r| r.restore_point_id)
+            .collect();
+        Ok(inventory::build(
+            &st.discovered(),
+            &snaps,
+            &restored,
+            rpo_hours,
+            chrono_now(),
+        ))
+    })
+    .await
+}
+
+fn chrono_now() -> rehydra_api::inventory::Now {
+    rehydra_api::inventory::now()
+}
+
+/// Run a plugin's discovery with settings; the inventory shows the result.
+#[tauri::command]
+pub async fn discover(
+    app: AppHandle,
+    plugin: String,
+    settings: Vec<(String, String)>,
+) -> Res<Vec<Asset>> {
+    blocking(app, move |st| {
+        let props: Vec<Property> = settings
+            .into_iter()
+            .map(|(name, value)| Property { name, value })
+            .collect();
+        let (assets, _log) = st.plugins()?.discover(&plugin, &props)?;
+        st.remember(&plugin, assets.clone());
+        Ok(assets)
+    })
+    .await
+}
+
+/// Back up a folder now, with live progress; `job` names it for `cancel_job`.
+#[tauri::command]
+pub async fn backup_folder(
+    app: AppHandle,
+    path: String,
+    tags: Vec<String>,
+    job: String,
+    on_progress: Channel<ProgressEvent>,
+) -> Res<BackupOutcome> {
+    blocking(app, move |st| {
+        let cancel = st.start_job(&job);
+        let opts = BackupOptions {
+            workload: "files".into(),
+            asset: path.clone(),
+            tags,
+            ..BackupOptions::default()
+        };
+        let items = vec![SourceItem {
+            name: path.clone(),
+            source: Source::Path(path.into()),
+        }];
+        let r = st.session().and_then(|s| {
+            Ok(s.backup(items, &opts, &ChannelProgress::new(on_progress), &cancel)?)
+        });
+        st.end_job(&job);
+        r
+    })
+    .await
+}
+
+/// Ask a running job to stop.
+#[tauri::command]
+pub fn cancel_job(app: AppHandle, job: String) -> bool {
+    app.state::<App>().cancel(&job)
+}
+
+/// Job runs, newest first.
+#[tauri::command]
+pub async fn job_history(app: AppHandle, limit: i64) -> Res<Vec<JobRun>> {
+    blocking(app, move |st| Ok(rehydra_api::job_runs(&st.ctx, limit)?)).await
+}
+
+/// The restore plan: steps, warnings, blockers. Touches nothing.
+#[tauri::command]
+pub async fn restore_plan(app: AppHandle, choice: RestoreChoice) -> Res<PlanView> {
+    blocking(app, move |st| {
+        let plugins = st.plugins().ok();
+        Ok(wizard::plan(&*st.session()?, plugins.as_ref(), &choice)?)
+    })
+    .await
+}
+
+/// Run the restore (re-planned first; refused if anything blocks).
+#[tauri::command]
+pub async fn restore_run(
+    app: AppHandle,
+    choice: RestoreChoice,
+    job: String,
+    on_progress: Channel<ProgressEvent>,
+) -> Res<RunView> {
+    blocking(app, move |st| {
+        let cancel = st.start_job(&job);
+        let plugins = st.plugins().ok();
+        let r = st.session().and_then(|s| {
+            Ok(wizard::run(
+                &s,
+                plugins.as_ref(),
+                &choice,
+                &ChannelProgress::new(on_progress),
+                &cancel,
+            )?)
+        });
+        st.end_job(&job);
+        r
+    })
+    .await
+}
+
+/// Verification of a restore point.
+#[derive(Serialize)]
+pub struct VerifyView {
+    ok: bool,
+    findings: Vec<String>,
+}
+
+/// Prove a restore point can come back: its plugin's `verify`, or every chunk read and
+/// checked.
+#[tauri::command]
+pub async fn verify_restore_point(app: AppHandle, snapshot: String) -> Res<VerifyView> {
+    blocking(app, move |st| {
+        let s = st.session()?;
+        let (_, snap) = s.resolve(&snapshot, &SnapshotFilter::default())?;
+        if snap.plugin.id.is_empty() || snap.plugin.id == "builtin" {
+            let r = s.check(
+                &CheckOptions {
+                    read_data: true,
+                    ..CheckOptions::default()
+                },
+                &NoProgress,
+            )?;
+            return Ok(VerifyView {
+                ok: r.errors.is_empty(),
+                findings: r.errors,
+            });
+        }
+        let (r, _log) = st.plugins()?.verify(&s, &snapshot)?;
+        Ok(VerifyView {
+            ok: r.ok,
+            findings: r
+                .findings
+                .into_iter()
+                .map(|f| format!("[{}] {}: {}", f.severity, f.title, f.detail))
+                .collect(),
+        })
+    })
+    .await
+}
+
+/// Installed plugins.
+#[tauri::command]
+pub async fn plugins_list(app: AppHandle) -> Res<Vec<PluginEntry>> {
+    blocking(app, |st| Ok(st.plugins()?.list()?)).await
+}
+
+/// One plugin: publisher, signature, requested and granted capabilities.
+#[tauri::command]
+pub async fn plugin_info(app: AppHandle, id: String) -> Res<PluginDetails> {
+    blocking(app, move |st| Ok(st.plugins()?.info(&id)?)).await
+}
+
+/// Grant capabilities (`files:/srv`, `http:host` …).
+#[tauri::command]
+pub async fn plugin_grant(app: AppHandle, id: String, specs: Vec<String>) -> Res<Vec<String>> {
+    blocking(app, move |st| Ok(st.plugins()?.grant(&id, &specs)?)).await
+}
+
+/// Revoke capabilities.
+#[tauri::command]
+pub async fn plugin_revoke(app: AppHandle, id: String, specs: Vec<String>) -> Res<u64> {
+    blocking(app, move |st| Ok(st.plugins()?.revoke(&id, &specs)?)).await
+}

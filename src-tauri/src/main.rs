@@ -1,0 +1,51 @@
+//! Rehydra desktop app: a thin Tauri shell. Every command in `commands.rs` is a few lines
+//! calling `rehydra-api`, the same crate the CLI calls; progress streams over Tauri
+//! channels; errors reach the UI as `{code, message}`.
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod commands;
+mod progress;
+mod state;
+
+fn main() {
+    if cfg!(target_os = "linux")
+        && std::env::var_os("DISPLAY").is_none()
+        && std::env::var_os("WAYLAND_DISPLAY").is_none()
+    {
+        eprintln!(
+            "rehydra-app: no display (neither DISPLAY nor WAYLAND_DISPLAY is set); the desktop app needs one. \
+             Everything it does, the CLI does too: run `rehydra --help`."
+        );
+        std::process::exit(2);
+    }
+    let app = tauri::Builder::default()
+        .manage(state::App::from_env())
+        .invoke_handler(tauri::generate_handler![
+            commands::default_location,
+            commands::repo_create,
+            commands::repo_connect,
+            commands::repo_status,
+            commands::repo_check,
+            commands::snapshots,
+            commands::inventory,
+            commands::discover,
+            commands::backup_folder,
+            commands::cancel_job,
+            commands::job_history,
+            commands::restore_plan,
+            commands::restore_run,
+            commands::verify_restore_point,
+            commands::plugins_list,
+            commands::plugin_info,
+            commands::plugin_grant,
+            commands::plugin_revoke,
+        ])
+        .build(tauri::generate_context!());
+    match app {
+        Ok(app) => app.run(|_, _| {}),
+        Err(e) => {
+            eprintln!("rehydra-app: cannot start: {e}");
+            std::process::exit(1);
+        }
+    }
+}

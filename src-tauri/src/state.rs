@@ -1,0 +1,132 @@
+//! What the app keeps between commands: where local state lives, the open repository,
+//! the last discovery per plugin, and cancellation flags of running jobs.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rehydra_api::plugins::{Asset, PluginSettings, Plugins};
+use rehydra_api::{ApiError, Cancel, Code, Context, Session};
+use serde::Serialize;
+
+/// An error as the UI receives it.
+#[derive(Debug, Serialize)]
+pub struct UiError {
+    /// `WrongPassword`, `NotARepository`, `InvalidInput`, … (the API's codes).
+    pub code: String,
+    /// What happened and what to do.
+    pub message: String,
+}
+
+impl From<ApiError> for UiError {
+    fn from(e: ApiError) -> Self {
+        Self {
+            code: format!("{:?}", e.code),
+            message: e.message,
+        }
+    }
+}
+
+impl UiError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        ApiError::new(code, message).into()
+    }
+}
+
+/// Result of a command.
+pub type Res<T> = Result<T, UiError>;
+
+/// The open repository.
+pub struct Open {
+    pub location: String,
+    pub session: Arc<Session>,
+}
+
+/// App state (managed by Tauri).
+pub struct App {
+    pub ctx: Context,
+    plugin_dirs: Vec<PathBuf>,
+    pub repo: Mutex<Option<Open>>,
+    pub discovered: Mutex<Vec<(String, Vec<Asset>)>>,
+    pub jobs: Mutex<HashMap<String, Arc<Cancel>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl App {
+    /// The user's defaults, overridden by the same variables the CLI reads
+    /// (`REHYDRA_CATALOG`, `REHYDRA_CACHE_DIR`, `REHYDRA_PLUGIN_PATH`).
+    pub fn from_env() -> Self {
+        let mut ctx = Context::user_default();
+        if let Some(c) = std::env::var_os("REHYDRA_CATALOG") {
+            ctx.catalog = Some(c.into());
+        }
+        if let Some(c) = std::env::var_os("REHYDRA_CACHE_DIR") {
+            ctx.cache_dir = Some(c.into());
+        }
+        let plugin_dirs = std::env::var_os("REHYDRA_PLUGIN_PATH")
+            .map(|p| std::env::split_paths(&p).collect())
+            .unwrap_or_default();
+        Self {
+            ctx,
+            plugin_dirs,
+            repo: Mutex::default(),
+            discovered: Mutex::default(),
+            jobs: Mutex::default(),
+        }
+    }
+
+    /// The open repository, or an error that tells the user to open one.
+    pub fn session(&self) -> Res<Arc<Session>> {
+        lock(&self.repo)
+            .as_ref()
+            .map(|o| o.session.clone())
+            .ok_or_else(|| {
+                UiError::new(
+                    Code::NotARepository,
+                    "no repository is open: create or connect one under Repositories",
+                )
+            })
+    }
+
+    pub fn set_repo(&self, o: Open) {
+        *lock(&self.repo) = Some(o);
+    }
+
+    pub fn location(&self) -> Option<String> {
+        lock(&self.repo).as_ref().map(|o| o.location.clone())
+    }
+
+    pub fn plugins(&self) -> Res<Plugins> {
+        Ok(Plugins::new(
+            &self.ctx,
+            PluginSettings::with_defaults(&self.plugin_dirs, false),
+        )?)
+    }
+
+    pub fn remember(&self, plugin: &str, assets: Vec<Asset>) {
+        let mut d = lock(&self.discovered);
+        d.retain(|(p, _)| p != plugin);
+        d.push((plugin.to_string(), assets));
+    }
+
+    pub fn discovered(&self) -> Vec<(String, Vec<Asset>)> {
+        lock(&self.discovered).clone()
+    }
+
+    pub fn start_job(&self, job: &str) -> Arc<Cancel> {
+        let c = Arc::new(Cancel::default());
+        lock(&self.jobs).insert(job.to_string(), c.clone());
+        c
+    }
+
+    pub fn end_job(&self, job: &str) {
+        lock(&self.jobs).remove(job);
+    }
+
+    pub fn cancel(&self, job: &str) -> bool {
+        lock(&self.jobs).get(job).map(|c| c.cancel()).is_some()
+    }
+}

@@ -1,0 +1,197 @@
+// Every call to the Rust side goes through this module: one typed function per Tauri
+// command, errors normalised to {code, message}.
+import { Channel, invoke } from "@tauri-apps/api/core";
+
+export interface ApiError {
+  code: string;
+  message: string;
+}
+
+export interface RepoInfo {
+  location: string;
+  id: string;
+  restorePoints: number;
+}
+
+export interface Item {
+  name: string;
+  kind: string;
+  size: number;
+}
+
+export interface Snapshot {
+  id: string;
+  short_id: string;
+  time: string;
+  workload: string;
+  asset: string;
+  hostname: string;
+  plugin_id: string;
+  plugin_version: string;
+  consistency: string;
+  tags: string[];
+  items: Item[];
+  bytes: number;
+  new_bytes: number;
+  stored_bytes: number;
+  seconds: number;
+}
+
+export interface Risk {
+  code: string;
+  title: string;
+}
+
+export interface InventoryAsset {
+  id: string;
+  name: string;
+  kind: string;
+  parent: string | null;
+  plugin: string;
+  flags: string[];
+  restore_points: number;
+  last_backup: string | null;
+  age_hours: number | null;
+  status: "protected" | "stale" | "unprotected" | "container";
+  risks: Risk[];
+}
+
+export interface Progress {
+  phase: string;
+  done: number;
+  total: number;
+  bytesPerSec: number;
+  etaSeconds: number | null;
+  message: string;
+  finished: boolean;
+}
+
+export interface Step {
+  id: string;
+  title: string;
+  detail: string;
+  depends_on: string[];
+}
+
+export interface PlanView {
+  kind: "engine" | "plugin";
+  plugin: string | null;
+  plan: { steps: Step[]; warnings: string[]; blockers: string[] };
+}
+
+export interface RunView {
+  bytes: number;
+  files: number;
+  notes: string[];
+}
+
+export interface RestoreChoice {
+  snapshot: string;
+  path?: string;
+  target: string;
+  overwrite: boolean;
+  options: [string, string][];
+}
+
+export interface JobRun {
+  id: number;
+  kind: string;
+  started: string;
+  finished: string | null;
+  status: string;
+  message: string;
+  restore_point_id: string | null;
+  bytes: number;
+}
+
+export interface PluginEntry {
+  id: string;
+  path: string;
+  version: string | null;
+  publisher: string | null;
+  workloads: string[];
+  signer: { kind: string; publisher?: string; key?: string } | null;
+  error: string | null;
+}
+
+export interface CapabilityView {
+  kind: string;
+  allows: string;
+  scope: string | null;
+  reason: string;
+  granted: string[];
+}
+
+export interface PluginDetails {
+  entry: PluginEntry;
+  manifest: { id: string; name: string; version: string; publisher: string; description: string; contract: string };
+  capabilities: CapabilityView[];
+  grants: string[];
+}
+
+export interface Asset {
+  kind: string;
+  id: string;
+  name: string;
+  parent: string | null;
+  flags: string[];
+}
+
+export interface VerifyView {
+  ok: boolean;
+  findings: string[];
+}
+
+export interface BackupOutcome {
+  snapshot: Snapshot;
+  warnings: string[];
+}
+
+/** Any error as {code, message}. */
+export function asError(e: unknown): ApiError {
+  if (e && typeof e === "object" && "message" in e) {
+    const o = e as { code?: string; message: string };
+    return { code: o.code ?? "Io", message: o.message };
+  }
+  return { code: "Io", message: String(e) };
+}
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (e) {
+    throw asError(e);
+  }
+}
+
+function channel(onProgress: (p: Progress) => void): Channel<Progress> {
+  const ch = new Channel<Progress>();
+  ch.onmessage = onProgress;
+  return ch;
+}
+
+export const newJobId = () => `job-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
+
+export const api = {
+  defaultLocation: () => call<string>("default_location"),
+  repoCreate: (location: string, password: string) => call<RepoInfo>("repo_create", { location, password }),
+  repoConnect: (location: string, password: string) => call<RepoInfo>("repo_connect", { location, password }),
+  repoStatus: () => call<RepoInfo | null>("repo_status"),
+  repoCheck: (readData: boolean) =>
+    call<{ errors: string[]; warnings: string[]; snapshots: number; packs: number }>("repo_check", { readData }),
+  snapshots: (asset?: string) => call<Snapshot[]>("snapshots", { asset: asset ?? null }),
+  inventory: (rpoHours: number) => call<InventoryAsset[]>("inventory", { rpoHours }),
+  discover: (plugin: string, settings: [string, string][]) => call<Asset[]>("discover", { plugin, settings }),
+  backupFolder: (path: string, tags: string[], job: string, onProgress: (p: Progress) => void) =>
+    call<BackupOutcome>("backup_folder", { path, tags, job, onProgress: channel(onProgress) }),
+  cancelJob: (job: string) => call<boolean>("cancel_job", { job }),
+  jobHistory: (limit: number) => call<JobRun[]>("job_history", { limit }),
+  restorePlan: (choice: RestoreChoice) => call<PlanView>("restore_plan", { choice }),
+  restoreRun: (choice: RestoreChoice, job: string, onProgress: (p: Progress) => void) =>
+    call<RunView>("restore_run", { choice, job, onProgress: channel(onProgress) }),
+  verify: (snapshot: string) => call<VerifyView>("verify_restore_point", { snapshot }),
+  plugins: () => call<PluginEntry[]>("plugins_list"),
+  pluginInfo: (id: string) => call<PluginDetails>("plugin_info", { id }),
+  pluginGrant: (id: string, specs: string[]) => call<string[]>("plugin_grant", { id, specs }),
+  pluginRevoke: (id: string, specs: string[]) => call<number>("plugin_revoke", { id, specs }),
+};

@@ -1,0 +1,88 @@
+import { useEffect, useState } from "react";
+import { api, asError, type ApiError, type RepoInfo } from "../ipc";
+import { ErrorBox } from "../components/common";
+
+export default function Repositories({ repo, onChange }: { repo: RepoInfo | null; onChange: () => void }) {
+  const [location, setLocation] = useState("");
+  const [password, setPassword] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [check, setCheck] = useState<string | null>(null);
+  useEffect(() => {
+    api.defaultLocation().then((l) => setLocation((cur) => cur || l));
+  }, []);
+  const act = async (f: () => Promise<unknown>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await f();
+      setPassword("");
+      onChange();
+    } catch (e) {
+      setError(asError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <section aria-labelledby="repo-h">
+      <h1 id="repo-h">Repositories</h1>
+      <div className="card" data-testid="repo-status">
+        {repo ? (
+          <>
+            <p>
+              Open: <code>{repo.location}</code> · id <code>{repo.id.slice(0, 12)}</code> · {repo.restorePoints}{" "}
+              restore points
+            </p>
+            <button
+              disabled={busy}
+              data-testid="repo-check"
+              onClick={() =>
+                act(async () => {
+                  const r = await api.repoCheck(false);
+                  setCheck(
+                    r.errors.length === 0
+                      ? `Structure OK: ${r.snapshots} restore points, ${r.packs} packs`
+                      : `${r.errors.length} problem(s): ${r.errors.join("; ")}`,
+                  );
+                })
+              }
+            >
+              Check structure
+            </button>
+            {check && <p data-testid="repo-check-result">{check}</p>}
+          </>
+        ) : (
+          <p className="muted">No repository open. Create one (a local folder first; an SMB path works too) or connect to an existing one.</p>
+        )}
+      </div>
+      <form className="card form" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Location
+          <input data-testid="repo-location" value={location} onChange={(e) => setLocation(e.target.value)} />
+        </label>
+        <label>
+          Password
+          <input
+            data-testid="repo-password"
+            type="password"
+            autoComplete="new-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+          />
+        </label>
+        <p className="muted small">The password encrypts the repository; it stays in memory only while the app runs. Without it nothing can be restored.</p>
+        <div className="row">
+          <button data-testid="repo-create" disabled={busy || !location} onClick={() => act(() => api.repoCreate(location, password))}>
+            Create
+          </button>
+          <button data-testid="repo-connect" disabled={busy || !location} onClick={() => act(() => api.repoConnect(location, password))}>
+            Connect
+          </button>
+        </div>
+        {busy && <p role="status">Working…</p>}
+        <ErrorBox error={error} />
+      </form>
+    </section>
+  );
+}

@@ -1,0 +1,256 @@
+import { useEffect, useMemo, useRef, useState } from "react";
+import {
+  api,
+  asError,
+  newJobId,
+  type ApiError,
+  type PlanView,
+  type Progress,
+  type RepoInfo,
+  type RunView,
+  type Snapshot,
+  type VerifyView,
+} from "../ipc";
+import { bytes } from "../format";
+import { Empty, ErrorBox, Loading, ProgressBar } from "../components/common";
+
+const STEPS = ["Asset", "Restore point", "Kind", "Target", "Plan", "Run", "Verify"];
+
+/** The kinds of restore a restore point offers, and which are available here. */
+function kinds(s: Snapshot | undefined): { id: string; label: string; available: boolean; hint?: string }[] {
+  if (!s) return [];
+  if (s.plugin_id && s.plugin_id !== "builtin") {
+    return [
+      { id: "plugin", label: `As ${s.plugin_id} plans it (original or alternate location; options such as mode=rehydrate)`, available: true },
+    ];
+  }
+  const disk = s.items.some((i) => i.kind === "disk");
+  return [
+    { id: "files", label: disk ? "The whole disk image to a file" : "Files and folders to a folder", available: true },
+    { id: "inside", label: "Files from inside a disk", available: false, hint: "rehydra files ls|restore (CLI)" },
+    { id: "instant", label: "Instant recovery (serve the disk over NBD)", available: false, hint: "rehydra nbd (CLI)" },
+  ].filter((k) => disk || k.id === "files");
+}
+
+export default function Restore({ repo }: { repo: RepoInfo | null }) {
+  const [step, setStep] = useState(0);
+  const [snaps, setSnaps] = useState<Snapshot[] | null>(null);
+  const [asset, setAsset] = useState("");
+  const [snapshot, setSnapshot] = useState("");
+  const [kind, setKind] = useState("");
+  const [target, setTarget] = useState("");
+  const [subpath, setSubpath] = useState("");
+  const [overwrite, setOverwrite] = useState(false);
+  const [options, setOptions] = useState("");
+  const [plan, setPlan] = useState<PlanView | null>(null);
+  const [confirmed, setConfirmed] = useState(false);
+  const [progress, setProgress] = useState<Progress | null>(null);
+  const [run, setRun] = useState<RunView | null>(null);
+  const [verify, setVerify] = useState<VerifyView | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ApiError | null>(null);
+  const job = useRef("");
+
+  useEffect(() => {
+    if (!repo) return;
+    api.snapshots().then(setSnaps).catch((e) => setError(asError(e)));
+  }, [repo]);
+  const assets = useMemo(() => [...new Set((snaps ?? []).map((s) => s.asset))].sort(), [snaps]);
+  const points = useMemo(
+    () => (snaps ?? []).filter((s) => s.asset === asset).sort((a, b) => b.time.localeCompare(a.time)),
+    [snaps, asset],
+  );
+  const chosen = points.find((s) => s.id === snapshot);
+  const choice = () => ({
+    snapshot,
+    path: subpath || undefined,
+    target,
+    overwrite,
+    options: options
+      .split("\n")
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .map((l) => {
+        const i = l.indexOf("=");
+        return (i < 0 ? [l, "true"] : [l.slice(0, i), l.slice(i + 1)]) as [string, string];
+      }),
+  });
+  const guard = async (f: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try {
+      await f();
+    } catch (e) {
+      setError(asError(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  const computePlan = () =>
+    guard(async () => {
+      setPlan(null);
+      setConfirmed(false);
+      setPlan(await api.restorePlan(choice()));
+      setStep(4);
+    });
+  const execute = () =>
+    guard(async () => {
+      job.current = newJobId();
+      setStep(5);
+      setRun(await api.restoreRun(choice(), job.current, setProgress));
+    });
+
+  if (!repo) return <Empty>Open a repository first (Repositories).</Empty>;
+  if (snaps === null) return <Loading what="restore points" />;
+  if (snaps.length === 0) return <Empty>The repository has no restore point yet.</Empty>;
+  const canNext = [asset !== "", snapshot !== "", kind !== "", target !== ""][step] ?? false;
+  return (
+    <section aria-labelledby="rst-h">
+      <h1 id="rst-h">Restore</h1>
+      <ol className="wizard-steps" aria-label="Wizard steps">
+        {STEPS.map((s, i) => (
+          <li key={s} aria-current={i === step ? "step" : undefined} className={i < step ? "done" : ""}>
+            {s}
+          </li>
+        ))}
+      </ol>
+      <div className="card form">
+        {step === 0 && (
+          <label>
+            Asset
+            <select data-testid="wizard-asset" value={asset} onChange={(e) => { setAsset(e.target.value); setSnapshot(""); }}>
+              <option value="">choose…</option>
+              {assets.map((a) => (
+                <option key={a} value={a}>{a}</option>
+              ))}
+            </select>
+          </label>
+        )}
+        {step === 1 && (
+          <fieldset>
+            <legend>Restore point (newest first)</legend>
+            <ul className="timeline">
+              {points.map((s) => (
+                <li key={s.id}>
+                  <label>
+                    <input type="radio" name="point" data-testid="wizard-point" value={s.id} checked={snapshot === s.id} onChange={() => setSnapshot(s.id)} />
+                    {new Date(s.time).toLocaleString()} · {s.short_id} · {s.workload} · {bytes(s.bytes)} · {s.consistency}
+                  </label>
+                </li>
+              ))}
+            </ul>
+          </fieldset>
+        )}
+        {step === 2 && (
+          <fieldset>
+            <legend>Kind of restore</legend>
+            {kinds(chosen).map((k) => (
+              <label key={k.id} className={k.available ? "" : "muted"}>
+                <input type="radio" name="kind" data-testid={`wizard-kind-${k.id}`} disabled={!k.available} checked={kind === k.id} onChange={() => setKind(k.id)} />
+                {k.label}
+                {k.hint && <span className="small"> — here: {k.hint}</span>}
+              </label>
+            ))}
+          </fieldset>
+        )}
+        {step === 3 && (
+          <>
+            <label>
+              Target
+              <input data-testid="wizard-target" value={target} onChange={(e) => setTarget(e.target.value)} placeholder={kind === "plugin" ? "a folder, a cluster path, or `original`" : "/restore/here"} />
+            </label>
+            {kind === "files" && (
+              <label>
+                Only this path inside the restore point (optional)
+                <input data-testid="wizard-subpath" value={subpath} onChange={(e) => setSubpath(e.target.value)} />
+              </label>
+            )}
+            {kind === "plugin" && (
+              <label>
+                Plugin options (name=value per line)
+                <textarea rows={4} value={options} onChange={(e) => setOptions(e.target.value)} />
+              </label>
+            )}
+            <label>
+              <input type="checkbox" data-testid="wizard-overwrite" checked={overwrite} onChange={(e) => setOverwrite(e.target.checked)} />
+              Replace what exists at the target (never done without this)
+            </label>
+          </>
+        )}
+        {step === 4 && plan && (
+          <div data-testid="plan">
+            <h2>Plan {plan.plugin ? `(by ${plan.plugin})` : ""}</h2>
+            <ol>
+              {plan.plan.steps.map((s) => (
+                <li key={s.id} data-testid="plan-step">
+                  <strong>{s.title}</strong>
+                  <pre className="detail">{s.detail}</pre>
+                </li>
+              ))}
+            </ol>
+            {plan.plan.warnings.map((w) => (
+              <p key={w} className="warning" data-testid="plan-warning">⚠ {w}</p>
+            ))}
+            {plan.plan.blockers.length > 0 ? (
+              <div className="error" role="alert" data-testid="plan-blockers">
+                <strong>Cannot run as chosen:</strong>
+                <ul>{plan.plan.blockers.map((b) => <li key={b}>{b}</li>)}</ul>
+              </div>
+            ) : (
+              <label>
+                <input type="checkbox" data-testid="plan-confirm" checked={confirmed} onChange={(e) => setConfirmed(e.target.checked)} />
+                I reviewed this plan; nothing has been touched yet
+              </label>
+            )}
+            <div className="row">
+              <button onClick={() => setStep(3)}>Change target or options</button>
+              <button data-testid="plan-run" disabled={busy || !confirmed || plan.plan.blockers.length > 0} onClick={execute}>
+                Run this plan
+              </button>
+            </div>
+          </div>
+        )}
+        {step === 5 && (
+          <div>
+            <ProgressBar p={progress} />
+            {busy && <p role="status">Restoring…</p>}
+            {run && (
+              <>
+                <p data-testid="run-result" role="status">
+                  Restored {bytes(run.bytes)}{run.files ? ` in ${run.files} files` : ""}.
+                </p>
+                {run.notes.map((n) => <p key={n} className="small">{n}</p>)}
+                <button data-testid="wizard-to-verify" onClick={() => setStep(6)}>Verify</button>
+              </>
+            )}
+            {!busy && !run && <button onClick={() => api.cancelJob(job.current)}>Cancel</button>}
+          </div>
+        )}
+        {step === 6 && (
+          <div>
+            <button data-testid="verify-run" disabled={busy} onClick={() => guard(async () => setVerify(await api.verify(snapshot)))}>
+              Verify the restore point
+            </button>
+            {verify && (
+              <div data-testid="verify-result" className={verify.ok ? "ok" : "error"}>
+                {verify.ok ? "Verified: the restore point can come back." : "Verification failed."}
+                <ul>{verify.findings.map((f) => <li key={f}>{f}</li>)}</ul>
+              </div>
+            )}
+          </div>
+        )}
+        <ErrorBox error={error} />
+        {step < 4 && (
+          <div className="row">
+            <button disabled={step === 0} onClick={() => setStep(step - 1)}>Back</button>
+            {step < 3 ? (
+              <button data-testid="wizard-next" disabled={!canNext} onClick={() => setStep(step + 1)}>Next</button>
+            ) : (
+              <button data-testid="wizard-plan" disabled={!canNext || busy} onClick={computePlan}>Compute the plan</button>
+            )}
+          </div>
+        )}
+      </div>
+    </section>
+  );
+}
