@@ -11,6 +11,7 @@ fn main() {
         "inventory",
         "discover",
         "backup_folder",
+        "plugin_backup",
         "cancel_job",
         "job_history",
         "restore_plan",

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use rehydra_api::inventory::{self, InventoryAsset};
-use rehydra_api::plugins::{Asset, PluginDetails, PluginEntry, Property};
+use rehydra_api::plugins::{Asset, PluginBackupOutcome, PluginDetails, PluginEntry, Property};
 use rehydra_api::wizard::{self, PlanView, RestoreChoice, RunView};
 use rehydra_api::{
     BackupOptions, BackupOutcome, CheckOptions, CheckReport, Code, InitOptions, JobRun, NoProgress,
@@ -205,6 +205,39 @@ pub async fn backup_folder(
         }];
         let r = st.session().and_then(|s| {
             Ok(s.backup(items, &opts, &ChannelProgress::new(on_progress), &cancel)?)
+        });
+        st.end_job(&job);
+        r
+    })
+    .await
+}
+
+/// Back up an asset a plugin discovered (a VM, a node's folders …) through that plugin.
+#[tauri::command]
+pub async fn plugin_backup(
+    app: AppHandle,
+    plugin: String,
+    asset: String,
+    options: Vec<(String, String)>,
+    job: String,
+    on_progress: Channel<ProgressEvent>,
+) -> Res<PluginBackupOutcome> {
+    blocking(app, move |st| {
+        let cancel = st.start_job(&job);
+        let props: Vec<Property> = options
+            .into_iter()
+            .map(|(name, value)| Property { name, value })
+            .collect();
+        let r = st.session().and_then(|s| {
+            Ok(st.plugins()?.backup(
+                &s,
+                &plugin,
+                &asset,
+                &props,
+                &[],
+                &ChannelProgress::new(on_progress),
+                &cancel,
+            )?)
         });
         st.end_job(&job);
         r

@@ -30,6 +30,7 @@ fn main() {
             commands::inventory,
             commands::discover,
             commands::backup_folder,
+            commands::plugin_backup,
             commands::cancel_job,
             commands::job_history,
             commands::restore_plan,

@@ -9,6 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import crypto from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { Session, startDriver } from "./webdriver.mjs";
 
 const target = process.env.CARGO_TARGET_DIR ?? path.resolve("target");
@@ -29,6 +30,13 @@ fs.writeFileSync(path.join(data, "sub", "blob.bin"), crypto.randomBytes(3 << 20)
 const env = { ...process.env, HOME: home, XDG_DATA_HOME: path.join(home, ".local/share"), XDG_CACHE_HOME: path.join(home, ".cache") };
 delete env.REHYDRA_CATALOG;
 delete env.REHYDRA_PLUGIN_PATH;
+// a plugin installed for this user with the CLI (trust, install, grant), as an admin would
+const cli = path.join(target, "debug", "rehydra");
+const plugins = process.env.REHYDRA_TEST_PLUGINS ?? path.join(target, "plugins");
+const runCli = (...args) => execFileSync(cli, args, { env, stdio: ["ignore", "pipe", "inherit"] });
+runCli("plugins", "trust", "rehydra-dev", fs.readFileSync(path.join(target, "rehydra-dev", "publisher.pub"), "utf8").trim());
+runCli("plugins", "install", path.join(plugins, "example-files.wasm"));
+runCli("plugins", "grant", "example-files", "engine", `files:${tmp}`);
 const driver = await startDriver(env);
 let s;
 let failed = false;
@@ -113,13 +121,23 @@ try {
   check(fs.readFileSync(path.join(restored, "hello.txt"), "utf8") === "changed after the restore\n", "nothing was overwritten");
   await shot("8-restore-blocked");
 
-  // ---- inventory again: test-restored now; plugins screen (empty state)
+  // ---- inventory again: test-restored now
   await s.click('[data-testid="nav-inventory"]');
   const row2 = await s.wait(`[data-testid="inventory-row"][data-asset="${data}"]`);
   check(!(await s.text(row2)).includes("Never test-restored"), "after the restore the risk badge is gone");
+
+  // ---- plugins: the installed plugin, its signer and capabilities; a backup through it
   await s.click('[data-testid="nav-plugins"]');
-  await s.wait("main", (t) => t.includes("No plugin is installed"));
+  await s.wait('[data-testid="plugin-list"]', (t) => t.includes("example-files") && t.includes("trusted"));
+  await s.click('[data-testid="plugin-details-example-files"]');
+  await s.wait('[data-testid="plugin-details"]', (t) => t.includes("engine") && t.includes(`files:${tmp}`));
+  check(true, "the Plugins screen shows the plugin, its trusted signature and its grants");
   await shot("9-plugins");
+  await s.click('[data-testid="nav-protection"]');
+  await s.type('[data-testid="plugin-asset"]', path.join(data, "sub"));
+  await s.click('[data-testid="plugin-backup-run"]');
+  await s.wait('[data-testid="backup-result"]', (t) => t.includes("Restore point"), 60000);
+  check(true, "a plugin backup runs from the Protection screen");
   console.log(`screenshots in ${out}`);
 } catch (e) {
   failed = true;

@@ -31,7 +31,7 @@ export default function App() {
           </button>
         ))}
         <div className="repo-chip" data-testid="repo-chip" title={repo?.location}>
-          {repo ? `${repo.restorePoints} restore points` : "no repository open"}
+          {repo ? `${repo.restorePoints} restore point${repo.restorePoints === 1 ? "" : "s"}` : "no repository open"}
         </div>
       </nav>
       <main>

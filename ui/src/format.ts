@@ -21,3 +21,15 @@ export function duration(s: number | null): string {
   if (s < 60) return `${Math.round(s)} s`;
   return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
 }
+
+/** `name=value` lines (blank lines ignored) → pairs; a bare `name` gets `missing`. */
+export function parsePairs(text: string, missing = ""): [string, string][] {
+  return text
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => {
+      const i = l.indexOf("=");
+      return (i < 0 ? [l, missing] : [l.slice(0, i), l.slice(i + 1)]) as [string, string];
+    });
+}

@@ -184,6 +184,8 @@ export const api = {
   discover: (plugin: string, settings: [string, string][]) => call<Asset[]>("discover", { plugin, settings }),
   backupFolder: (path: string, tags: string[], job: string, onProgress: (p: Progress) => void) =>
     call<BackupOutcome>("backup_folder", { path, tags, job, onProgress: channel(onProgress) }),
+  pluginBackup: (plugin: string, asset: string, options: [string, string][], job: string, onProgress: (p: Progress) => void) =>
+    call<BackupOutcome>("plugin_backup", { plugin, asset, options, job, onProgress: channel(onProgress) }),
   cancelJob: (job: string) => call<boolean>("cancel_job", { job }),
   jobHistory: (limit: number) => call<JobRun[]>("job_history", { limit }),
   restorePlan: (choice: RestoreChoice) => call<PlanView>("restore_plan", { choice }),

@@ -415,17 +415,21 @@ fn point_info(id: &rehydra_core::Id, snap: &Snapshot) -> host::RestorePointInfo 
         plugin_id: snap.plugin.id.clone(),
         plugin_version: snap.plugin.version.clone(),
         consistency: snap.consistency.clone(),
-        items: snap
-            .items
-            .iter()
-            .map(|i| host::ItemInfo {
-                name: i.name.clone(),
-                kind: kind(i.kind),
-                size: i.size,
-            })
-            .collect(),
+        items: item_infos(snap),
         tags: snap.tags.clone(),
     }
+}
+
+/// The items of a restore point as the plugin contract lists them.
+fn item_infos(snap: &Snapshot) -> Vec<host::ItemInfo> {
+    snap.items
+        .iter()
+        .map(|i| host::ItemInfo {
+            name: i.name.clone(),
+            kind: kind(i.kind),
+            size: i.size,
+        })
+        .collect()
 }
 
 /// Serve restore / verify requests from one restore point.
@@ -443,18 +447,7 @@ fn serve_restore(
             Req::ReadPrevious(_, _, reply) => {
                 drop(reply.send(Err(not_now("the previous restore point"))));
             }
-            Req::Items(reply) => {
-                let items = snap
-                    .items
-                    .iter()
-                    .map(|i| host::ItemInfo {
-                        name: i.name.clone(),
-                        kind: kind(i.kind),
-                        size: i.size,
-                    })
-                    .collect();
-                let _ = reply.send(Ok(items));
-            }
+            Req::Items(reply) => drop(reply.send(Ok(item_infos(snap)))),
             Req::Read(name, max, reply) => drop(reply.send(read_item(session, snap, &name, max))),
             Req::Restore(name, target, overwrite, reply) => {
                 let opts = RestoreOptions {

@@ -191,8 +191,13 @@ pub fn plan(session: &Session, plugins: Option<&Plugins>, c: &RestoreChoice) -> 
                     c.target
                 ),
                 detail: format!(
-                    "{} files, {} folders, {} bytes; every chunk verified against its hash; files written under a temporary name and renamed when complete",
-                    dry.files, dry.dirs, dry.bytes
+                    "{:.1} MiB{}; every chunk verified against its hash; files written under a temporary name and renamed when complete",
+                    dry.bytes as f64 / 1_048_576.0,
+                    if dry.files > 0 {
+                        format!(" in {} files and {} folders", dry.files, dry.dirs)
+                    } else {
+                        String::new()
+                    }
                 ),
                 depends_on: vec![],
             }],

@@ -1,6 +1,6 @@
 import { useEffect, useMemo, useState } from "react";
 import { api, asError, type ApiError, type InventoryAsset, type PluginEntry, type RepoInfo } from "../ipc";
-import { age } from "../format";
+import { age, parsePairs } from "../format";
 import { Empty, ErrorBox, Loading } from "../components/common";
 
 /** Depth-first order of the tree given by `parent` links (unknown parents become roots). */
@@ -96,15 +96,7 @@ export default function Inventory({ repo }: { repo: RepoInfo | null }) {
     setBusy(true);
     setError(null);
     try {
-      const pairs = settings
-        .split("\n")
-        .map((l) => l.trim())
-        .filter(Boolean)
-        .map((l) => {
-          const i = l.indexOf("=");
-          return (i < 0 ? [l, ""] : [l.slice(0, i), l.slice(i + 1)]) as [string, string];
-        });
-      await api.discover(plugin, pairs);
+      await api.discover(plugin, parsePairs(settings));
       load();
     } catch (e) {
       setError(asError(e));

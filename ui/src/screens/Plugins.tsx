@@ -45,7 +45,7 @@ export default function Plugins() {
                 <td>{p.version ?? "—"}</td>
                 <td>{p.publisher ?? "—"}</td>
                 <td>{p.error ? <span className="badge risk">{p.error}</span> : p.signer?.kind ?? "unsigned"}</td>
-                <td><button onClick={() => open(p.id)}>Details</button></td>
+                <td><button data-testid={`plugin-details-${p.id}`} onClick={() => open(p.id)}>Details</button></td>
               </tr>
             ))}
           </tbody>

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from "react";
-import { api, asError, newJobId, type ApiError, type JobRun, type Progress, type RepoInfo } from "../ipc";
-import { bytes } from "../format";
+import { api, asError, newJobId, type ApiError, type BackupOutcome, type JobRun, type PluginEntry, type Progress, type RepoInfo } from "../ipc";
+import { bytes, parsePairs } from "../format";
 import { Empty, ErrorBox, ProgressBar } from "../components/common";
 
 export default function Protection({ repo, onChange }: { repo: RepoInfo | null; onChange: () => void }) {
@@ -16,19 +16,24 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
   useEffect(() => {
     loadHistory();
   }, []);
-  const run = async () => {
+  const [plugins, setPlugins] = useState<PluginEntry[]>([]);
+  const [plugin, setPlugin] = useState("");
+  const [asset, setAsset] = useState("");
+  const [options, setOptions] = useState("");
+  useEffect(() => {
+    api.plugins().then((p) => {
+      setPlugins(p.filter((x) => !x.error));
+      if (p.length) setPlugin((cur) => cur || p[0].id);
+    }).catch(() => setPlugins([]));
+  }, []);
+  const run = (start: (job: string) => Promise<BackupOutcome>) => async () => {
     setRunning(true);
     setError(null);
     setResult(null);
     setProgress(null);
     job.current = newJobId();
     try {
-      const out = await api.backupFolder(
-        path,
-        tags.split(",").map((t) => t.trim()).filter(Boolean),
-        job.current,
-        setProgress,
-      );
+      const out = await start(job.current);
       setResult(
         `Restore point ${out.snapshot.short_id} saved: ${bytes(out.snapshot.bytes)} read, ${bytes(out.snapshot.new_bytes)} new` +
           (out.warnings.length ? ` — warnings: ${out.warnings.join("; ")}` : ""),
@@ -56,7 +61,11 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
           <input value={tags} onChange={(e) => setTags(e.target.value)} />
         </label>
         <div className="row">
-          <button data-testid="backup-run" disabled={!repo || !path || running} onClick={run}>
+          <button
+            data-testid="backup-run"
+            disabled={!repo || !path || running}
+            onClick={run((j) => api.backupFolder(path, tags.split(",").map((t) => t.trim()).filter(Boolean), j, setProgress))}
+          >
             Run now
           </button>
           <button disabled={!running} onClick={() => api.cancelJob(job.current)}>
@@ -70,6 +79,32 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
           </p>
         )}
         <ErrorBox error={error} />
+      </div>
+      <div className="card form">
+        <h2>Back up a workload asset now</h2>
+        {plugins.length === 0 ? (
+          <p className="muted">No plugin is installed: VMs, Trusted launch keys and node folders are protected through plugins.</p>
+        ) : (
+          <>
+            <label>
+              Plugin
+              <select value={plugin} onChange={(e) => setPlugin(e.target.value)}>
+                {plugins.map((p) => <option key={p.id}>{p.id}</option>)}
+              </select>
+            </label>
+            <label>
+              Asset id (as the Inventory shows it after discovery)
+              <input data-testid="plugin-asset" value={asset} onChange={(e) => setAsset(e.target.value)} />
+            </label>
+            <label>
+              Options (name=value per line, e.g. node=hv01, path-map=…, rct=true)
+              <textarea rows={3} value={options} onChange={(e) => setOptions(e.target.value)} />
+            </label>
+            <button data-testid="plugin-backup-run" disabled={!repo || !plugin || !asset || running} onClick={run((j) => api.pluginBackup(plugin, asset, parsePairs(options), j, setProgress))}>
+              Run now
+            </button>
+          </>
+        )}
       </div>
       <div className="card">
         <h2>Policies</h2>

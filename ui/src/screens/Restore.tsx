@@ -11,7 +11,7 @@ import {
   type Snapshot,
   type VerifyView,
 } from "../ipc";
-import { bytes } from "../format";
+import { bytes, parsePairs } from "../format";
 import { Empty, ErrorBox, Loading, ProgressBar } from "../components/common";
 
 const STEPS = ["Asset", "Restore point", "Kind", "Target", "Plan", "Run", "Verify"];
@@ -66,14 +66,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
     path: subpath || undefined,
     target,
     overwrite,
-    options: options
-      .split("\n")
-      .map((l) => l.trim())
-      .filter(Boolean)
-      .map((l) => {
-        const i = l.indexOf("=");
-        return (i < 0 ? [l, "true"] : [l.slice(0, i), l.slice(i + 1)]) as [string, string];
-      }),
+    options: parsePairs(options, "true"),
   });
   const guard = async (f: () => Promise<void>) => {
     setBusy(true);
