@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use rehydra_api::inventory::{self, InventoryAsset};
 use rehydra_api::plugins::{Asset, PluginBackupOutcome, PluginDetails, PluginEntry, Property};
+use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
 use rehydra_api::wizard::{self, PlanView, RestoreChoice, RunView};
 use rehydra_api::{
     BackupOptions, BackupOutcome, CheckOptions, CheckReport, Code, InitOptions, JobRun, NoProgress,
@@ -235,6 +236,54 @@ pub async fn plugin_backup(
                 &asset,
                 &props,
                 &[],
+                &ChannelProgress::new(on_progress),
+                &cancel,
+            )?)
+        });
+        st.end_job(&job);
+        r
+    })
+    .await
+}
+
+/// Protection policies with their last run and next due time.
+#[tauri::command]
+pub async fn policies_list(app: AppHandle) -> Res<Vec<PolicyStatus>> {
+    blocking(app, |st| {
+        Ok(policies::list(&st.ctx, rehydra_api::inventory::now())?)
+    })
+    .await
+}
+
+/// Add or replace a policy (for the open repository).
+#[tauri::command]
+pub async fn policy_save(app: AppHandle, policy: Policy) -> Res<()> {
+    blocking(app, move |st| Ok(policies::save(&st.ctx, &policy)?)).await
+}
+
+/// Remove a policy (its restore points stay).
+#[tauri::command]
+pub async fn policy_remove(app: AppHandle, name: String) -> Res<bool> {
+    blocking(app, move |st| Ok(policies::remove(&st.ctx, &name)?)).await
+}
+
+/// Run a policy now (backup, then its retention), with live progress.
+#[tauri::command]
+pub async fn policy_run(
+    app: AppHandle,
+    name: String,
+    job: String,
+    on_progress: Channel<ProgressEvent>,
+) -> Res<PolicyRun> {
+    blocking(app, move |st| {
+        let cancel = st.start_job(&job);
+        let plugins = st.plugins().ok();
+        let r = st.session().and_then(|s| {
+            Ok(policies::run(
+                &st.ctx,
+                &s,
+                plugins.as_ref(),
+                &name,
                 &ChannelProgress::new(on_progress),
                 &cancel,
             )?)

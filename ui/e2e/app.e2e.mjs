@@ -126,6 +126,18 @@ try {
   const row2 = await s.wait(`[data-testid="inventory-row"][data-asset="${data}"]`);
   check(!(await s.text(row2)).includes("Never test-restored"), "after the restore the risk badge is gone");
 
+  // ---- a protection policy: saved, run now, its retention applied
+  await s.click('[data-testid="nav-protection"]');
+  await s.type('[data-testid="policy-name"]', "nightly");
+  await s.type('[data-testid="policy-path"]', data);
+  await s.click('[data-testid="policy-save"]');
+  await s.wait('[data-testid="policy-list"]', (t) => t.includes("nightly") && t.includes("never"));
+  await s.click('[data-testid="policy-run-nightly"]');
+  await s.wait('[data-testid="backup-result"]', (t) => t.includes("Policy nightly: restore point"), 60000);
+  await s.wait('[data-testid="policy-list"]', (t) => t.includes("min ago"));
+  check(true, "a policy is saved, runs now, and shows its last run");
+  await shot("10-policies");
+
   // ---- plugins: the installed plugin, its signer and capabilities; a backup through it
   await s.click('[data-testid="nav-plugins"]');
   await s.wait('[data-testid="plugin-list"]', (t) => t.includes("example-files") && t.includes("trusted"));

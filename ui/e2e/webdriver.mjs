@@ -94,13 +94,20 @@ export class Session {
     throw new Error(`timed out waiting for ${css}${last ? ` (last text: ${last})` : ""}`);
   }
 
+  /** Scroll an element to the middle of its scrolling container (the UI scrolls `main`). */
+  async reveal(el) {
+    await this.exec("arguments[0].scrollIntoView({ block: 'center' });", [{ [ELEMENT]: el }]);
+  }
+
   async click(css) {
     const el = typeof css === "string" ? await this.wait(css) : css;
+    await this.reveal(el);
     await this.cmd("POST", `/element/${el}/click`, {});
   }
 
   async type(css, text, { clear = true } = {}) {
     const el = await this.wait(css);
+    await this.reveal(el);
     if (clear) await this.cmd("POST", `/element/${el}/clear`, {});
     await this.cmd("POST", `/element/${el}/value`, { text });
   }

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { api, type RepoInfo } from "./ipc";
+import { api, newJobId, type RepoInfo } from "./ipc";
 import Repositories from "./screens/Repositories";
 import Inventory from "./screens/Inventory";
 import Protection from "./screens/Protection";
@@ -16,6 +16,29 @@ export default function App() {
     api.repoStatus().then(setRepo).catch(() => setRepo(null));
   }, []);
   useEffect(refresh, [refresh]);
+  // while the app is open, run the open repository's due policies (one at a time)
+  useEffect(() => {
+    if (!repo) return;
+    let running = false;
+    const tick = async () => {
+      if (running) return;
+      running = true;
+      try {
+        for (const s of await api.policies()) {
+          if (s.due && s.policy.repository === repo.location) {
+            await api.policyRun(s.policy.name, newJobId(), () => {}).catch(() => {});
+          }
+        }
+      } catch {
+        // the Protection screen shows policy errors
+      } finally {
+        running = false;
+        refresh();
+      }
+    };
+    const t = window.setInterval(tick, 60_000);
+    return () => window.clearInterval(t);
+  }, [repo?.location]); // eslint-disable-line react-hooks/exhaustive-deps
   return (
     <div className="app">
       <nav aria-label="Screens">

@@ -137,6 +137,40 @@ export interface Asset {
   flags: string[];
 }
 
+export type What =
+  | { kind: "folder"; path: string }
+  | { kind: "plugin"; plugin: string; asset: string; options: [string, string][] };
+
+export interface Keep {
+  last: number;
+  daily: number;
+  weekly: number;
+  monthly: number;
+  yearly: number;
+}
+
+export interface Policy {
+  name: string;
+  what: What;
+  every_hours: number;
+  keep: Keep;
+  repository: string;
+  tags: string[];
+}
+
+export interface PolicyStatus {
+  policy: Policy;
+  last_run: string | null;
+  next_due: string;
+  due: boolean;
+}
+
+export interface PolicyRun {
+  snapshot: Snapshot;
+  forgotten: string[];
+  warnings: string[];
+}
+
 export interface VerifyView {
   ok: boolean;
   findings: string[];
@@ -186,6 +220,11 @@ export const api = {
     call<BackupOutcome>("backup_folder", { path, tags, job, onProgress: channel(onProgress) }),
   pluginBackup: (plugin: string, asset: string, options: [string, string][], job: string, onProgress: (p: Progress) => void) =>
     call<BackupOutcome>("plugin_backup", { plugin, asset, options, job, onProgress: channel(onProgress) }),
+  policies: () => call<PolicyStatus[]>("policies_list"),
+  policySave: (policy: Policy) => call<void>("policy_save", { policy }),
+  policyRemove: (name: string) => call<boolean>("policy_remove", { name }),
+  policyRun: (name: string, job: string, onProgress: (p: Progress) => void) =>
+    call<PolicyRun>("policy_run", { name, job, onProgress: channel(onProgress) }),
   cancelJob: (job: string) => call<boolean>("cancel_job", { job }),
   jobHistory: (limit: number) => call<JobRun[]>("job_history", { limit }),
   restorePlan: (choice: RestoreChoice) => call<PlanView>("restore_plan", { choice }),

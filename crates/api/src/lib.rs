@@ -13,6 +13,7 @@ mod instant;
 pub mod inventory;
 mod location;
 pub mod plugins;
+pub mod policies;
 pub mod wizard;
 
 use std::path::PathBuf;
@@ -114,6 +115,11 @@ impl Session {
     /// The engine repository (for advanced callers and tests).
     pub fn repository(&self) -> &Repository {
         &self.repo
+    }
+
+    /// The location it was opened from.
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     /// Repository id.

@@ -418,6 +418,63 @@ impl Catalog {
         Ok(r.rows_affected() > 0)
     }
 
+    /// Protection policies as (name, spec JSON, last successful run).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn policies(&self) -> Result<Vec<(String, String, Option<String>)>> {
+        let rows = sqlx::query("SELECT name, spec, last_run FROM policies ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get("name"), r.get("spec"), r.get("last_run")))
+            .collect())
+    }
+
+    /// Add or replace a policy (its last run is kept).
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn set_policy(&self, name: &str, spec: &str) -> Result<()> {
+        sqlx::query("INSERT INTO policies (name, spec, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at")
+            .bind(name)
+            .bind(spec)
+            .bind(now())
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Record a successful run of a policy.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn policy_ran(&self, name: &str, at: &str) -> Result<()> {
+        sqlx::query("UPDATE policies SET last_run = ?2 WHERE name = ?1")
+            .bind(name)
+            .bind(at)
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    /// Remove a policy; returns whether it existed.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn remove_policy(&self, name: &str) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM policies WHERE name = ?1")
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(r.rows_affected() > 0)
+    }
+
     /// Trusted publisher keys as (publisher, key).
     ///
     /// # Errors

@@ -138,6 +138,10 @@ pub enum Command {
     /// The local catalog (a cache of restore points and job history).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Protection policies: what to back up, how often, what to keep (GFS). Run them from a
+    /// timer with `rehydra policy run --due`.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// Workload plugins: install, trust, grant capabilities, run their verbs.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -585,6 +589,65 @@ pub enum KeyCommand {
         /// File holding the new password.
         #[arg(long)]
         new_password_file: Option<PathBuf>,
+    },
+}
+
+/// `policy`.
+#[derive(Subcommand, Debug)]
+pub enum PolicyCommand {
+    /// Add or replace a policy for the repository given with -r.
+    Add {
+        /// Policy name.
+        name: String,
+        /// Back up this folder (or file).
+        #[arg(long, conflicts_with = "plugin")]
+        folder: Option<String>,
+        /// Back up an asset through this plugin.
+        #[arg(long, requires = "asset")]
+        plugin: Option<String>,
+        /// The asset id (as the plugin's discover reports it).
+        #[arg(long)]
+        asset: Option<String>,
+        /// Plugin backup options as name=value.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        options: Vec<String>,
+        /// Run when the last run is older than this many hours.
+        #[arg(long, default_value_t = 24.0)]
+        every_hours: f64,
+        /// Keep the newest N.
+        #[arg(long, default_value_t = 0)]
+        keep_last: u32,
+        /// Keep one a day for N days.
+        #[arg(long, default_value_t = 0)]
+        keep_daily: u32,
+        /// Keep one a week for N weeks.
+        #[arg(long, default_value_t = 0)]
+        keep_weekly: u32,
+        /// Keep one a month for N months.
+        #[arg(long, default_value_t = 0)]
+        keep_monthly: u32,
+        /// Keep one a year for N years.
+        #[arg(long, default_value_t = 0)]
+        keep_yearly: u32,
+        /// Extra tags for its restore points.
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+    },
+    /// Policies, last run and when each is due.
+    List,
+    /// Run a policy now (backup, then its retention), or every due one with --due.
+    Run {
+        /// Policy name.
+        #[arg(required_unless_present = "due")]
+        name: Option<String>,
+        /// Run every policy of this repository that is due.
+        #[arg(long)]
+        due: bool,
+    },
+    /// Remove a policy (its restore points stay).
+    Remove {
+        /// Policy name.
+        name: String,
     },
 }
 

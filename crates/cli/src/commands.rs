@@ -654,6 +654,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Catalog(c) => catalog(&cli, c),
+        Command::Policy(c) => policy(&cli, c),
         Command::Plugins(c) => crate::plugins::run(&cli, c),
     }
 }
@@ -800,4 +801,137 @@ fn read_ranges(file: &Path) -> Result<Vec<(u64, u64)>> {
         }
     }
     Ok(out)
+}
+
+fn policy(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
+    use crate::args::PolicyCommand as P;
+    use api::policies::{self, Keep, Policy, What};
+    let ctx = context(cli);
+    match c {
+        P::Add {
+            name,
+            folder,
+            plugin,
+            asset,
+            options,
+            every_hours,
+            keep_last,
+            keep_daily,
+            keep_weekly,
+            keep_monthly,
+            keep_yearly,
+            tags,
+        } => {
+            if cli.repo.is_empty() {
+                bail!(
+                    "name the repository the policy backs up into with -r/--repo or REHYDRA_REPOSITORY"
+                );
+            }
+            let what = match (folder, plugin, asset) {
+                (Some(path), None, _) => What::Folder {
+                    path: absolute(std::path::Path::new(path)),
+                },
+                (None, Some(plugin), Some(asset)) => What::Plugin {
+                    plugin: plugin.clone(),
+                    asset: asset.clone(),
+                    options: crate::plugins::props(options)?
+                        .into_iter()
+                        .map(|p| (p.name, p.value))
+                        .collect(),
+                },
+                _ => bail!("give --folder PATH, or --plugin ID --asset ASSET"),
+            };
+            let p = Policy {
+                name: name.clone(),
+                what,
+                every_hours: *every_hours,
+                keep: Keep {
+                    last: *keep_last,
+                    daily: *keep_daily,
+                    weekly: *keep_weekly,
+                    monthly: *keep_monthly,
+                    yearly: *keep_yearly,
+                },
+                repository: cli.repo.clone(),
+                tags: tags.clone(),
+            };
+            policies::save(&ctx, &p)?;
+            if !cli.json {
+                println!(
+                    "policy {name} saved; run it with: rehydra policy run {name} (or --due from a timer)"
+                );
+            }
+        }
+        P::List => {
+            let l = policies::list(&ctx, chrono::Utc::now())?;
+            if cli.json {
+                json(&l)?;
+            } else {
+                for s in &l {
+                    let what = match &s.policy.what {
+                        What::Folder { path } => path.clone(),
+                        What::Plugin { plugin, asset, .. } => format!("{plugin}:{asset}"),
+                    };
+                    println!(
+                        "{:<20} {:<40} every {} h, last {}, {}",
+                        s.policy.name,
+                        what,
+                        s.policy.every_hours,
+                        s.last_run
+                            .map_or_else(|| "never".into(), |t| t.to_rfc3339()),
+                        if s.due {
+                            "due".into()
+                        } else {
+                            format!("next {}", s.next_due.to_rfc3339())
+                        }
+                    );
+                }
+            }
+        }
+        P::Run { name, due } => {
+            let s = open(cli)?;
+            let names: Vec<String> = if *due {
+                policies::list(&ctx, chrono::Utc::now())?
+                    .into_iter()
+                    .filter(|p| p.due && p.policy.repository == cli.repo)
+                    .map(|p| p.policy.name)
+                    .collect()
+            } else {
+                name.iter().cloned().collect()
+            };
+            let plugins = crate::plugins::platform(cli).ok();
+            let bar = Bar::new(cli.quiet, cli.json);
+            let cancel = cancel_on_ctrl_c();
+            let mut runs = Vec::new();
+            for n in &names {
+                let r = policies::run(&ctx, &s, plugins.as_ref(), n, &bar, &cancel)?;
+                if !cli.json {
+                    println!(
+                        "policy {n}: restore point {} saved ({} read, {} new); retention removed {}",
+                        r.snapshot.short_id,
+                        bytes(r.snapshot.bytes),
+                        bytes(r.snapshot.new_bytes),
+                        r.forgotten.len()
+                    );
+                }
+                runs.push(r);
+            }
+            if cli.json {
+                json(&runs)?;
+            } else if names.is_empty() {
+                println!("no policy is due");
+            }
+            return Ok(if runs.iter().any(|r| !r.warnings.is_empty()) {
+                3
+            } else {
+                0
+            });
+        }
+        P::Remove { name } => {
+            if !policies::remove(&ctx, name)? {
+                bail!("no policy named {name}");
+            }
+        }
+    }
+    Ok(0)
 }

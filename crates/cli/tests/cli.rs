@@ -418,3 +418,77 @@ fn disk_full_is_a_clear_error_and_loses_nothing() {
     ]);
     assert!(r.status.success());
 }
+
+#[test]
+fn policies_back_up_on_schedule_and_keep_what_their_retention_says() {
+    let e = Env::new();
+    let data = e.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_random(&data.join("a.bin"), 100_000, 1);
+    let d = data.to_str().unwrap();
+    // a policy must keep something, and name a folder or a plugin asset
+    let o = e.run(&["policy", "add", "nightly", "--folder", d]);
+    assert_ne!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("keeps something"));
+    e.ok(&[
+        "policy",
+        "add",
+        "nightly",
+        "--folder",
+        d,
+        "--every-hours",
+        "24",
+        "--keep-last",
+        "2",
+    ]);
+    let l: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "policy", "list"])).unwrap();
+    assert_eq!(l[0]["due"], true, "never run: due");
+    // due → runs; then not due any more
+    e.ok(&["policy", "run", "--due"]);
+    let l: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "policy", "list"])).unwrap();
+    assert_eq!(l[0]["due"], false);
+    assert!(
+        e.ok(&["policy", "run", "--due"])
+            .contains("no policy is due")
+    );
+    // run now three more times: retention keeps the newest two of the policy's own points
+    e.ok(&["backup", d]); // not the policy's: never touched by its retention
+    for i in 0..3 {
+        write_random(&data.join("a.bin"), 100_000, 10 + i);
+        e.ok(&["policy", "run", "nightly"]);
+    }
+    let snaps: Vec<serde_json::Value> =
+        serde_json::from_str(&e.ok(&["--json", "snapshots"])).unwrap();
+    let tagged = snaps
+        .iter()
+        .filter(|s| {
+            s["tags"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|t| t == "policy:nightly")
+        })
+        .count();
+    assert_eq!(tagged, 2, "keep-last 2 of the policy's restore points");
+    assert_eq!(snaps.len(), 3, "the manual backup is kept");
+    // a policy for another repository does not run against this one
+    let other = e.path("other-repo");
+    e.cmd()
+        .env("REHYDRA_REPOSITORY", &other)
+        .args([
+            "policy",
+            "add",
+            "elsewhere",
+            "--folder",
+            d,
+            "--keep-daily",
+            "7",
+        ])
+        .output()
+        .unwrap();
+    let o = e.run(&["policy", "run", "elsewhere"]);
+    assert_ne!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("backs up into"));
+    e.ok(&["policy", "remove", "elsewhere"]);
+    assert_ne!(code(&e.run(&["policy", "remove", "elsewhere"])), 0);
+}

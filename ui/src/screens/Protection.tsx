@@ -2,6 +2,7 @@ import { useEffect, useRef, useState } from "react";
 import { api, asError, newJobId, type ApiError, type BackupOutcome, type JobRun, type PluginEntry, type Progress, type RepoInfo } from "../ipc";
 import { bytes, parsePairs } from "../format";
 import { Empty, ErrorBox, ProgressBar } from "../components/common";
+import Policies from "../components/Policies";
 
 export default function Protection({ repo, onChange }: { repo: RepoInfo | null; onChange: () => void }) {
   const [path, setPath] = useState("");
@@ -106,13 +107,18 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
           </>
         )}
       </div>
-      <div className="card">
-        <h2>Policies</h2>
-        <p className="muted">
-          Not in this build: schedules, GFS retention and copy targets are run from the CLI today (a timer running{" "}
-          <code>rehydra backup …</code> and <code>rehydra forget --keep-daily 7 --keep-weekly 4 --keep-monthly 12 --prune</code>).
-        </p>
-      </div>
+      <Policies
+        repo={repo}
+        plugins={plugins}
+        onRun={(p, msg) => {
+          setProgress(p);
+          if (msg) {
+            setResult(msg);
+            onChange();
+            loadHistory();
+          }
+        }}
+      />
       <div className="card">
         <h2>Job history</h2>
         {history === null ? null : history.length === 0 ? (
@@ -131,7 +137,7 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
             <tbody>
               {history.map((j) => (
                 <tr key={j.id}>
-                  <td>{j.started}</td>
+                  <td>{new Date(j.started).toLocaleString()}</td>
                   <td>{j.kind}</td>
                   <td>{j.status}</td>
                   <td>{bytes(j.bytes)}</td>

@@ -1,0 +1,330 @@
+//! Protection policies: what to back up (a folder, or an asset through its plugin), how
+//! often, and which restore points to keep (GFS). Kept in the catalog. A policy run =
+//! back up (tagged `policy:<name>`), then apply its retention to the restore points that
+//! carry that tag; data is freed by `prune` as always. `rehydra policy run --due` from a
+//! timer (cron, systemd) and the desktop app's "Run now" both call [`run`].
+//!
+//! Not here yet: copy targets (a second repository each run is copied to).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::catalog_sync::with_catalog;
+use crate::error::{ApiError, Code, Result};
+use crate::plugins::{Plugins, Property};
+use crate::{
+    BackupOptions, Cancel, Context, KeepPolicy, Progress, Session, SnapshotDto, SnapshotFilter,
+    Source, SourceItem,
+};
+
+/// What a policy protects.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum What {
+    /// A folder or file on this machine.
+    Folder {
+        /// Path.
+        path: String,
+    },
+    /// An asset through the plugin that discovered it.
+    Plugin {
+        /// Plugin id.
+        plugin: String,
+        /// Asset id.
+        asset: String,
+        /// Backup options (`name=value`).
+        #[serde(default)]
+        options: Vec<(String, String)>,
+    },
+}
+
+/// How many restore points to keep (grandfather-father-son).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Keep {
+    /// The newest N.
+    #[serde(default)]
+    pub last: u32,
+    /// One per day for N days.
+    #[serde(default)]
+    pub daily: u32,
+    /// One per week for N weeks.
+    #[serde(default)]
+    pub weekly: u32,
+    /// One per month for N months.
+    #[serde(default)]
+    pub monthly: u32,
+    /// One per year for N years.
+    #[serde(default)]
+    pub yearly: u32,
+}
+
+/// A protection policy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Policy {
+    /// Unique name.
+    pub name: String,
+    /// What to back up.
+    pub what: What,
+    /// Run when the last successful run is older than this many hours.
+    pub every_hours: f64,
+    /// Retention.
+    pub keep: Keep,
+    /// The repository location it backs up into.
+    pub repository: String,
+    /// Extra tags for its restore points.
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// A policy and where it stands.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyStatus {
+    /// The policy.
+    pub policy: Policy,
+    /// Last successful run.
+    pub last_run: Option<DateTime<Utc>>,
+    /// When it is due next (now if never run).
+    pub next_due: DateTime<Utc>,
+    /// Due now.
+    pub due: bool,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyRun {
+    /// The restore point made.
+    pub snapshot: SnapshotDto,
+    /// Restore points the retention removed (ids).
+    pub forgotten: Vec<String>,
+    /// Warnings of the backup.
+    pub warnings: Vec<String>,
+}
+
+impl Policy {
+    /// The tag its restore points carry.
+    #[must_use]
+    pub fn tag(&self) -> String {
+        format!("policy:{}", self.name)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(ApiError::new(Code::InvalidInput, m.to_string()));
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return bad("a policy name is letters, digits, '-', '_' or '.'");
+        }
+        if !(self.every_hours.is_finite() && self.every_hours > 0.0) {
+            return bad("the schedule must be a positive number of hours");
+        }
+        if self.keep == Keep::default() {
+            return bad(
+                "a policy keeps something: give at least one of last, daily, weekly, monthly, yearly",
+            );
+        }
+        if self.repository.is_empty() {
+            return bad("a policy names the repository it backs up into");
+        }
+        match &self.what {
+            What::Folder { path } if path.is_empty() => bad("the policy's folder is empty"),
+            What::Plugin { plugin, asset, .. } if plugin.is_empty() || asset.is_empty() => {
+                bad("a plugin policy names the plugin and the asset")
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn keep_policy(&self) -> KeepPolicy {
+        KeepPolicy {
+            last: self.keep.last,
+            daily: self.keep.daily,
+            weekly: self.keep.weekly,
+            monthly: self.keep.monthly,
+            yearly: self.keep.yearly,
+            ..KeepPolicy::default()
+        }
+    }
+}
+
+fn damaged(name: &str, e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::new(
+        Code::Io,
+        format!("policy `{name}` in the catalog is damaged ({e}); save it again"),
+    )
+}
+
+/// Every policy with its last run and next due time.
+///
+/// # Errors
+/// Catalog failure or a damaged entry.
+pub fn list(ctx: &Context, now: DateTime<Utc>) -> Result<Vec<PolicyStatus>> {
+    let rows = with_catalog(ctx, |c| async move { c.policies().await })?;
+    rows.into_iter()
+        .map(|(name, spec, last)| {
+            let policy: Policy = serde_json::from_str(&spec).map_err(|e| damaged(&name, &e))?;
+            let last_run = last
+                .as_deref()
+                .map(DateTime::parse_from_rfc3339)
+                .transpose()
+                .map_err(|e| damaged(&name, &e))?
+                .map(|t| t.with_timezone(&Utc));
+            let next_due = last_run.map_or(now, |t| {
+                t + chrono::Duration::seconds((policy.every_hours * 3600.0) as i64)
+            });
+            Ok(PolicyStatus {
+                due: next_due <= now,
+                policy,
+                last_run,
+                next_due,
+            })
+        })
+        .collect()
+}
+
+/// Add or replace a policy.
+///
+/// # Errors
+/// Invalid policy, catalog failure.
+pub fn save(ctx: &Context, p: &Policy) -> Result<()> {
+    p.validate()?;
+    let spec = serde_json::to_string(p).map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
+    let name = p.name.clone();
+    with_catalog(ctx, |c| async move { c.set_policy(&name, &spec).await })
+}
+
+/// Remove a policy; returns whether it existed. Its restore points stay.
+///
+/// # Errors
+/// Catalog failure.
+pub fn remove(ctx: &Context, name: &str) -> Result<bool> {
+    let name = name.to_string();
+    with_catalog(ctx, |c| async move { c.remove_policy(&name).await })
+}
+
+/// Run a policy now: back up, then apply its retention to its own restore points.
+///
+/// # Errors
+/// Unknown policy, the open repository is not the policy's, backup failure.
+pub fn run(
+    ctx: &Context,
+    session: &Session,
+    plugins: Option<&Plugins>,
+    name: &str,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<PolicyRun> {
+    let st = list(ctx, Utc::now())?
+        .into_iter()
+        .find(|s| s.policy.name == name)
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidInput,
+                format!("no policy named `{name}` (rehydra policy list)"),
+            )
+        })?;
+    let p = st.policy;
+    if p.repository != session.location() {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "policy `{name}` backs up into {}, but the open repository is {}",
+                p.repository,
+                session.location()
+            ),
+        ));
+    }
+    let mut tags = p.tags.clone();
+    tags.push(p.tag());
+    let (snapshot, warnings) = match &p.what {
+        What::Folder { path } => {
+            let opts = BackupOptions {
+                workload: "files".into(),
+                asset: path.clone(),
+                tags,
+                ..BackupOptions::default()
+            };
+            let items = vec![SourceItem {
+                name: path.clone(),
+                source: Source::Path(path.into()),
+            }];
+            let out = session.backup(items, &opts, progress, cancel)?;
+            (out.snapshot, out.warnings)
+        }
+        What::Plugin {
+            plugin,
+            asset,
+            options,
+        } => {
+            let pl = plugins.ok_or_else(|| {
+                ApiError::new(Code::InvalidInput, "plugins are not available here")
+            })?;
+            let props: Vec<Property> = options
+                .iter()
+                .map(|(n, v)| Property {
+                    name: n.clone(),
+                    value: v.clone(),
+                })
+                .collect();
+            let out = pl.backup(session, plugin, asset, &props, &tags, progress, cancel)?;
+            (out.snapshot, out.warnings)
+        }
+    };
+    let filter = SnapshotFilter {
+        tags: vec![p.tag()],
+        ..SnapshotFilter::default()
+    };
+    let forgotten = session
+        .forget(&p.keep_policy(), &filter, false)?
+        .into_iter()
+        .filter(|d| !d.keep)
+        .map(|d| d.id)
+        .collect();
+    let at = snapshot.time.to_rfc3339();
+    let n = name.to_string();
+    with_catalog(ctx, |c| async move { c.policy_ran(&n, &at).await })?;
+    Ok(PolicyRun {
+        snapshot,
+        forgotten,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_problem() {
+        let ok = Policy {
+            name: "nightly-data".into(),
+            what: What::Folder {
+                path: "/srv/data".into(),
+            },
+            every_hours: 24.0,
+            keep: Keep {
+                daily: 7,
+                ..Keep::default()
+            },
+            repository: "/srv/repo".into(),
+            tags: vec![],
+        };
+        assert!(ok.validate().is_ok());
+        let mut p = ok.clone();
+        p.keep = Keep::default();
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .message
+                .contains("keeps something")
+        );
+        let mut p = ok.clone();
+        p.name = "a b".into();
+        assert!(p.validate().is_err());
+        let mut p = ok;
+        p.every_hours = 0.0;
+        assert!(p.validate().is_err());
+    }
+}

@@ -1,0 +1,101 @@
+import { useEffect, useState } from "react";
+import { api, asError, newJobId, type ApiError, type PluginEntry, type PolicyStatus, type Progress, type RepoInfo, type What } from "../ipc";
+import { age, parsePairs } from "../format";
+import { Empty, ErrorBox } from "./common";
+
+/** Protection policies: list, add, run now, remove. */
+export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | null; plugins: PluginEntry[]; onRun: (p: Progress | null, msg: string | null) => void }) {
+  const [list, setList] = useState<PolicyStatus[] | null>(null);
+  const [error, setError] = useState<ApiError | null>(null);
+  const [name, setName] = useState("");
+  const [source, setSource] = useState("folder");
+  const [path, setPath] = useState("");
+  const [asset, setAsset] = useState("");
+  const [options, setOptions] = useState("");
+  const [every, setEvery] = useState(24);
+  const [keep, setKeep] = useState({ last: 0, daily: 7, weekly: 4, monthly: 12, yearly: 0 });
+  const [busy, setBusy] = useState(false);
+  const load = () => api.policies().then(setList).catch((e) => { setList([]); setError(asError(e)); });
+  useEffect(() => { load(); }, []);
+  const guard = async (f: () => Promise<void>) => {
+    setBusy(true);
+    setError(null);
+    try { await f(); } catch (e) { setError(asError(e)); } finally { setBusy(false); load(); }
+  };
+  const save = () =>
+    guard(async () => {
+      if (!repo) throw { code: "InvalidInput", message: "open the repository the policy backs up into first" };
+      const what: What = source === "folder" ? { kind: "folder", path } : { kind: "plugin", plugin: source, asset, options: parsePairs(options) };
+      await api.policySave({ name, what, every_hours: every, keep, repository: repo.location, tags: [] });
+      setName("");
+    });
+  const runNow = (n: string) =>
+    guard(async () => {
+      const r = await api.policyRun(n, newJobId(), (p) => onRun(p, null));
+      onRun(null, `Policy ${n}: restore point ${r.snapshot.short_id} saved; retention removed ${r.forgotten.length}`);
+    });
+  const num = (k: keyof typeof keep) => (
+    <label key={k}>
+      Keep {k}
+      <input type="number" min={0} value={keep[k]} onChange={(e) => setKeep({ ...keep, [k]: Number(e.target.value) || 0 })} />
+    </label>
+  );
+  return (
+    <div className="card" data-testid="policies">
+      <h2>Policies</h2>
+      <p className="muted small">
+        A policy backs up on its schedule while the app is open; for unattended runs call <code>rehydra policy run --due</code> from a timer.
+        Retention (GFS) applies to the policy's own restore points; <code>rehydra prune</code> frees the space. Copy targets are not in this build.
+      </p>
+      <ErrorBox error={error} />
+      {list === null ? null : list.length === 0 ? (
+        <Empty>No policy yet.</Empty>
+      ) : (
+        <table data-testid="policy-list">
+          <thead>
+            <tr><th scope="col">Policy</th><th scope="col">What</th><th scope="col">Every</th><th scope="col">Keep</th><th scope="col">Last run</th><th scope="col"></th></tr>
+          </thead>
+          <tbody>
+            {list.map((s) => (
+              <tr key={s.policy.name}>
+                <td>{s.policy.name}</td>
+                <td>{s.policy.what.kind === "folder" ? s.policy.what.path : `${s.policy.what.plugin}: ${s.policy.what.asset}`}</td>
+                <td>{s.policy.every_hours} h</td>
+                <td className="small">{Object.entries(s.policy.keep).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ")}</td>
+                <td>{s.last_run ? age((Date.now() - Date.parse(s.last_run)) / 3.6e6) : "never"}{s.due ? " · due" : ""}</td>
+                <td className="row">
+                  <button data-testid={`policy-run-${s.policy.name}`} disabled={busy || !repo} onClick={() => runNow(s.policy.name)}>Run now</button>
+                  <button disabled={busy} onClick={() => guard(async () => { await api.policyRemove(s.policy.name); })}>Remove</button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      <details open={list !== null && list.length === 0 ? true : undefined}>
+        <summary>Add a policy</summary>
+        <div className="form">
+          <label>Name <input data-testid="policy-name" value={name} onChange={(e) => setName(e.target.value)} /></label>
+          <label>
+            What
+            <select value={source} onChange={(e) => setSource(e.target.value)}>
+              <option value="folder">a folder on this machine</option>
+              {plugins.map((p) => <option key={p.id} value={p.id}>an asset through {p.id}</option>)}
+            </select>
+          </label>
+          {source === "folder" ? (
+            <label>Folder <input data-testid="policy-path" value={path} onChange={(e) => setPath(e.target.value)} /></label>
+          ) : (
+            <>
+              <label>Asset id <input value={asset} onChange={(e) => setAsset(e.target.value)} /></label>
+              <label>Options (name=value per line) <textarea rows={2} value={options} onChange={(e) => setOptions(e.target.value)} /></label>
+            </>
+          )}
+          <label>Every (hours) <input type="number" min={1} value={every} onChange={(e) => setEvery(Number(e.target.value) || 24)} /></label>
+          <div className="row">{(["last", "daily", "weekly", "monthly", "yearly"] as const).map(num)}</div>
+          <button data-testid="policy-save" disabled={busy || !name} onClick={save}>Save policy</button>
+        </div>
+      </details>
+    </div>
+  );
+}
