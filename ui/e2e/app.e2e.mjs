@@ -27,16 +27,43 @@ fs.mkdirSync(path.join(data, "sub"), { recursive: true });
 fs.writeFileSync(path.join(data, "hello.txt"), "hello from the e2e test\n");
 fs.writeFileSync(path.join(data, "sub", "blob.bin"), crypto.randomBytes(3 << 20));
 
-const env = { ...process.env, HOME: home, XDG_DATA_HOME: path.join(home, ".local/share"), XDG_CACHE_HOME: path.join(home, ".cache") };
+// a stand-in Hyper-V node (the CLI tests' fake_node.py as `pwsh`) with one Trusted
+// launch VM whose disk is a real VHDX; PATH leads the app's plugin commands to it
+const here = path.dirname(new URL(import.meta.url).pathname);
+const nodeDir = path.join(tmp, "node");
+fs.mkdirSync(nodeDir);
+fs.copyFileSync(path.join(here, "../../crates/cli/tests/support/fake_node.py"), path.join(nodeDir, "pwsh"));
+fs.chmodSync(path.join(nodeDir, "pwsh"), 0o755);
+const TVM = "7c6b5a49-3827-4165-9e0d-1f2a3b4c5d6e";
+const vmPath = "C:\\ClusterStorage\\Volume1\\tvm01";
+fs.writeFileSync(path.join(nodeDir, "state.json"), JSON.stringify({
+  vms: [{
+    Name: "tvm01", Id: TVM.toUpperCase(), State: "Running", Generation: 2, ProcessorCount: 2, MemoryStartup: 4294967296,
+    ComputerName: "HV01", OwnerNode: "HV01", IsClustered: true, Path: vmPath, ConfigurationLocation: vmPath,
+    HardDrives: [{ Path: `${vmPath}\\Virtual Hard Disks\\tvm01.vhdx`, ControllerType: 1, ControllerNumber: 0, ControllerLocation: 0 }],
+    NetworkAdapters: [{ Name: "Network Adapter", MacAddress: "00155D0A0C02", SwitchName: "ConvergedSwitch(compute)", VlanId: 0 }],
+    Checkpoints: 0, TpmEnabled: true,
+  }],
+  switches: ["ConvergedSwitch(compute)"], keys: [TVM],
+}));
+const csv = path.join(tmp, "csv");
+fs.mkdirSync(path.join(csv, "Volume1/tvm01/Virtual Hard Disks"), { recursive: true });
+execFileSync("qemu-img", ["create", "-q", "-f", "vhdx", path.join(csv, "Volume1/tvm01/Virtual Hard Disks/tvm01.vhdx"), "16M"]);
+const csvB = path.join(tmp, "csvB");
+fs.mkdirSync(csvB);
+
+const env = { ...process.env, PATH: `${nodeDir}:${process.env.PATH}`, HOME: home, XDG_DATA_HOME: path.join(home, ".local/share"), XDG_CACHE_HOME: path.join(home, ".cache") };
 delete env.REHYDRA_CATALOG;
 delete env.REHYDRA_PLUGIN_PATH;
 // a plugin installed for this user with the CLI (trust, install, grant), as an admin would
-const cli = path.join(target, "debug", "rehydra");
+const cli = process.env.REHYDRA_CLI ?? path.join(target, "debug", "rehydra");
 const plugins = process.env.REHYDRA_TEST_PLUGINS ?? path.join(target, "plugins");
 const runCli = (...args) => execFileSync(cli, args, { env, stdio: ["ignore", "pipe", "inherit"] });
-runCli("plugins", "trust", "rehydra-dev", fs.readFileSync(path.join(target, "rehydra-dev", "publisher.pub"), "utf8").trim());
+runCli("plugins", "trust", "rehydra-dev", fs.readFileSync(path.join(plugins, "..", "rehydra-dev", "publisher.pub"), "utf8").trim());
 runCli("plugins", "install", path.join(plugins, "example-files.wasm"));
 runCli("plugins", "grant", "example-files", "engine", `files:${tmp}`);
+runCli("plugins", "install", path.join(plugins, "hyperv-vm.wasm"));
+runCli("plugins", "grant", "hyperv-vm", "engine", "command:powershell@local", `files:${csv}`, `files-write:${csvB}`);
 const driver = await startDriver(env);
 let s;
 let failed = false;
@@ -150,6 +177,36 @@ try {
   await s.click('[data-testid="plugin-backup-run"]');
   await s.wait('[data-testid="backup-result"]', (t) => t.includes("Restore point"), 60000);
   check(true, "a plugin backup runs from the Protection screen");
+
+  // ---- VM workloads: the TVM backed up (by the CLI, into the same repository), the
+  // inventory tree from the plugin's discovery, and a plan that refuses to start a TVM
+  // before its key is imported
+  execFileSync(cli, ["plugins", "run", "hyperv-vm", "backup", "--asset", TVM, "--set", "node=local", "--set", `path-map=C:\\ClusterStorage\\=${csv}/`], {
+    env: { ...env, REHYDRA_REPOSITORY: repo, REHYDRA_PASSWORD: "correct horse battery staple" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  await s.click('[data-testid="nav-inventory"]');
+  await s.click("main details summary");
+  await s.click('main details select option[value="hyperv-vm"]');
+  await s.type("main details textarea", "cluster=hci-a\nnodes=local");
+  await s.click("main details button");
+  const tvmRow = await s.wait(`[data-testid="inventory-row"][data-asset="${TVM}"]`, (t) => t.includes("tvm01"));
+  check((await s.text(tvmRow)).includes("Trusted launch VM without a key backup"), "the inventory shows the discovered TVM with its missing-key badge");
+  await s.wait(`[data-testid="inventory-row"][data-asset="cluster/hci-a"]`);
+  await shot("11-inventory-vms");
+  await s.click('[data-testid="nav-restore"]');
+  await s.click(`[data-testid="wizard-asset"] option[value="${TVM}"]`);
+  await s.click('[data-testid="wizard-next"]');
+  await s.click('[data-testid="wizard-point"]');
+  await s.click('[data-testid="wizard-next"]');
+  await s.click('[data-testid="wizard-kind-plugin"]');
+  await s.click('[data-testid="wizard-next"]');
+  await s.type('[data-testid="wizard-target"]', "C:\\ClusterStorage\\Volume9\\restored");
+  await s.type('[data-testid="wizard-options"]', `node=local\npath-map=C:\\ClusterStorage\\=${csvB}/\nstart=true`);
+  await s.click('[data-testid="wizard-plan"]');
+  await s.wait('[data-testid="plan-blockers"]', (t) => t.includes("start=true is refused for a Trusted launch VM"));
+  check(!(await s.enabled('[data-testid="plan-run"]')), "the plan refuses to start a Trusted launch VM before its key import, and cannot run");
+  await shot("12-restore-tvm-refused");
   console.log(`screenshots in ${out}`);
 } catch (e) {
   failed = true;

@@ -109,7 +109,8 @@ export class Session {
     const el = await this.wait(css);
     await this.reveal(el);
     if (clear) await this.cmd("POST", `/element/${el}/clear`, {});
-    await this.cmd("POST", `/element/${el}/value`, { text });
+    // WebKitWebDriver types "\n" as nothing: send the Enter key, which a textarea turns into a newline
+    await this.cmd("POST", `/element/${el}/value`, { text: text.replace(/\n/g, "\uE007") });
   }
 
   async text(el) {

@@ -1139,6 +1139,27 @@ impl Plugins {
         }
     }
 
+    /// The plugin's restore plan (steps, warnings, blockers) and its log; touches nothing.
+    ///
+    /// # Errors
+    /// Unknown restore point, load or call failure.
+    pub fn plan_restore(
+        &self,
+        session: &Session,
+        spec: &str,
+        target: &str,
+        options: &[Property],
+    ) -> Result<(RestorePlan, Vec<String>)> {
+        let (snap, req) = Self::request(session, spec, target, options)?;
+        self.with_restore_engine(
+            session,
+            &snap,
+            &NoProgress,
+            &Cancel::default(),
+            |h, p, inv| h.plan_restore(p, inv, &req),
+        )
+    }
+
     /// Plan a restore with the plugin that made the restore point; with `execute`, and
     /// only if the plan has no blockers, run it.
     ///
@@ -1154,11 +1175,8 @@ impl Plugins {
         progress: &dyn Progress,
         cancel: &Cancel,
     ) -> Result<PluginRestoreOutcome> {
+        let (plan, mut log) = self.plan_restore(session, spec, target, options)?;
         let (snap, req) = Self::request(session, spec, target, options)?;
-        let (plan, mut log) =
-            self.with_restore_engine(session, &snap, progress, cancel, |h, p, inv| {
-                h.plan_restore(p, inv, &req)
-            })?;
         if !plan.blockers.is_empty() {
             return Err(ApiError::new(
                 Code::TargetExists,

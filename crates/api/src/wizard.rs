@@ -97,30 +97,7 @@ pub fn plan(session: &Session, plugins: Option<&Plugins>, c: &RestoreChoice) -> 
                 format!("restore point made by plugin `{id}`: plugins are not available"),
             )
         })?;
-        let plan = match p.restore(
-            session,
-            &c.snapshot,
-            &c.target,
-            &props(c),
-            false,
-            &crate::NoProgress,
-            &Cancel::default(),
-        ) {
-            Ok(out) => out.plan,
-            // a plan with blockers comes back as an error naming them: show it as a plan
-            Err(e) if e.code == Code::TargetExists => RestorePlan {
-                steps: vec![],
-                warnings: vec![],
-                blockers: e
-                    .message
-                    .split_once(": ")
-                    .map_or(e.message.as_str(), |(_, b)| b)
-                    .split("; ")
-                    .map(String::from)
-                    .collect(),
-            },
-            Err(e) => return Err(e),
-        };
+        let (plan, _log) = p.plan_restore(session, &c.snapshot, &c.target, &props(c))?;
         return Ok(PlanView {
             kind: "plugin".into(),
             plugin: Some(id),

@@ -133,7 +133,7 @@ export default function Inventory({ repo }: { repo: RepoInfo | null }) {
               Plugin
               <select value={plugin} onChange={(e) => setPlugin(e.target.value)}>
                 {plugins.map((p) => (
-                  <option key={p.id}>{p.id}</option>
+                  <option key={p.id} value={p.id}>{p.id}</option>
                 ))}
               </select>
             </label>

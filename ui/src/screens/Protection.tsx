@@ -90,7 +90,7 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
             <label>
               Plugin
               <select value={plugin} onChange={(e) => setPlugin(e.target.value)}>
-                {plugins.map((p) => <option key={p.id}>{p.id}</option>)}
+                {plugins.map((p) => <option key={p.id} value={p.id}>{p.id}</option>)}
               </select>
             </label>
             <label>

@@ -161,7 +161,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
             {kind === "plugin" && (
               <label>
                 Plugin options (name=value per line)
-                <textarea rows={4} value={options} onChange={(e) => setOptions(e.target.value)} />
+                <textarea rows={4} data-testid="wizard-options" value={options} onChange={(e) => setOptions(e.target.value)} />
               </label>
             )}
             <label>
