@@ -91,6 +91,7 @@ export interface RestoreChoice {
   target: string;
   overwrite: boolean;
   options: [string, string][];
+  inside_disk?: boolean;
 }
 
 export interface JobRun {

@@ -27,7 +27,7 @@ function kinds(s: Snapshot | undefined): { id: string; label: string; available:
   const disk = s.items.some((i) => i.kind === "disk");
   return [
     { id: "files", label: disk ? "The whole disk image to a file" : "Files and folders to a folder", available: true },
-    { id: "inside", label: "Files from inside a disk", available: false, hint: "rehydra files ls|restore (CLI)" },
+    { id: "inside", label: "Files from inside the disk (NTFS, ext4; only the chunks they use are read)", available: true },
     { id: "instant", label: "Instant recovery (serve the disk over NBD)", available: false, hint: "rehydra nbd (CLI)" },
   ].filter((k) => disk || k.id === "files");
 }
@@ -66,6 +66,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
     path: subpath || undefined,
     target,
     overwrite,
+    inside_disk: kind === "inside",
     options: parsePairs(options, "true"),
   });
   const guard = async (f: () => Promise<void>) => {
@@ -152,6 +153,12 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
               Target
               <input data-testid="wizard-target" value={target} onChange={(e) => setTarget(e.target.value)} placeholder={kind === "plugin" ? "a folder, a cluster path, or `original`" : "/restore/here"} />
             </label>
+            {kind === "inside" && (
+              <label>
+                Path inside the disk (a file or folder, e.g. /etc or /Users/alice)
+                <input data-testid="wizard-inside-path" value={subpath} onChange={(e) => setSubpath(e.target.value)} />
+              </label>
+            )}
             {kind === "files" && (
               <label>
                 Only this path inside the restore point (optional)
