@@ -48,7 +48,10 @@ export default function App() {
             key={s}
             data-testid={`nav-${s.toLowerCase()}`}
             aria-current={screen === s ? "page" : undefined}
-            onClick={() => setScreen(s)}
+            onClick={() => {
+              setScreen(s);
+              refresh();
+            }}
           >
             {s}
           </button>
