@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use rehydra_api::inventory::{self, InventoryAsset};
-use rehydra_api::plugins::{Asset, PluginBackupOutcome, PluginDetails, PluginEntry, Property};
+use rehydra_api::plugins::{Asset, PluginBackupOutcome, PluginDetails, PluginEntry, properties};
 use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
 use rehydra_api::wizard::{self, PlanView, RestoreChoice, RunView};
 use rehydra_api::{
@@ -172,11 +172,7 @@ pub async fn discover(
     settings: Vec<(String, String)>,
 ) -> Res<Vec<Asset>> {
     blocking(app, move |st| {
-        let props: Vec<Property> = settings
-            .into_iter()
-            .map(|(name, value)| Property { name, value })
-            .collect();
-        let (assets, _log) = st.plugins()?.discover(&plugin, &props)?;
+        let (assets, _log) = st.plugins()?.discover(&plugin, &properties(&settings))?;
         st.remember(&plugin, assets.clone());
         Ok(assets)
     })
@@ -193,7 +189,6 @@ pub async fn backup_folder(
     on_progress: Channel<ProgressEvent>,
 ) -> Res<BackupOutcome> {
     blocking(app, move |st| {
-        let cancel = st.start_job(&job);
         let opts = BackupOptions {
             workload: "files".into(),
             asset: path.clone(),
@@ -204,11 +199,9 @@ pub async fn backup_folder(
             name: path.clone(),
             source: Source::Path(path.into()),
         }];
-        let r = st.session().and_then(|s| {
-            Ok(s.backup(items, &opts, &ChannelProgress::new(on_progress), &cancel)?)
-        });
-        st.end_job(&job);
-        r
+        st.job(&job, |s, cancel| {
+            Ok(s.backup(items, &opts, &ChannelProgress::new(on_progress), cancel)?)
+        })
     })
     .await
 }
@@ -224,24 +217,17 @@ pub async fn plugin_backup(
     on_progress: Channel<ProgressEvent>,
 ) -> Res<PluginBackupOutcome> {
     blocking(app, move |st| {
-        let cancel = st.start_job(&job);
-        let props: Vec<Property> = options
-            .into_iter()
-            .map(|(name, value)| Property { name, value })
-            .collect();
-        let r = st.session().and_then(|s| {
+        st.job(&job, |s, cancel| {
             Ok(st.plugins()?.backup(
-                &s,
+                s,
                 &plugin,
                 &asset,
-                &props,
+                &properties(&options),
                 &[],
                 &ChannelProgress::new(on_progress),
-                &cancel,
+                cancel,
             )?)
-        });
-        st.end_job(&job);
-        r
+        })
     })
     .await
 }
@@ -276,20 +262,17 @@ pub async fn policy_run(
     on_progress: Channel<ProgressEvent>,
 ) -> Res<PolicyRun> {
     blocking(app, move |st| {
-        let cancel = st.start_job(&job);
         let plugins = st.plugins().ok();
-        let r = st.session().and_then(|s| {
+        st.job(&job, |s, cancel| {
             Ok(policies::run(
                 &st.ctx,
-                &s,
+                s,
                 plugins.as_ref(),
                 &name,
                 &ChannelProgress::new(on_progress),
-                &cancel,
+                cancel,
             )?)
-        });
-        st.end_job(&job);
-        r
+        })
     })
     .await
 }
@@ -325,19 +308,16 @@ pub async fn restore_run(
     on_progress: Channel<ProgressEvent>,
 ) -> Res<RunView> {
     blocking(app, move |st| {
-        let cancel = st.start_job(&job);
         let plugins = st.plugins().ok();
-        let r = st.session().and_then(|s| {
+        st.job(&job, |s, cancel| {
             Ok(wizard::run(
-                &s,
+                s,
                 plugins.as_ref(),
                 &choice,
                 &ChannelProgress::new(on_progress),
-                &cancel,
+                cancel,
             )?)
-        });
-        st.end_job(&job);
-        r
+        })
     })
     .await
 }

@@ -116,14 +116,14 @@ impl App {
         lock(&self.discovered).clone()
     }
 
-    pub fn start_job(&self, job: &str) -> Arc<Cancel> {
+    /// Run `f` on the open repository as job `job`: `cancel_job(job)` reaches its
+    /// cancellation flag until it returns.
+    pub fn job<T>(&self, job: &str, f: impl FnOnce(&Session, &Cancel) -> Res<T>) -> Res<T> {
         let c = Arc::new(Cancel::default());
         lock(&self.jobs).insert(job.to_string(), c.clone());
-        c
-    }
-
-    pub fn end_job(&self, job: &str) {
+        let r = self.session().and_then(|s| f(&s, &c));
         lock(&self.jobs).remove(job);
+        r
     }
 
     pub fn cancel(&self, job: &str) -> bool {

@@ -133,6 +133,18 @@ impl PluginSettings {
     }
 }
 
+/// `(name, value)` pairs (as shells and policies hold options) as plugin properties.
+#[must_use]
+pub fn properties(pairs: &[(String, String)]) -> Vec<Property> {
+    pairs
+        .iter()
+        .map(|(name, value)| Property {
+            name: name.clone(),
+            value: value.clone(),
+        })
+        .collect()
+}
+
 fn plugin_err(e: host::PluginError) -> ApiError {
     use host::PluginError as E;
     let code = match &e {

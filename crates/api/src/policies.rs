@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog_sync::with_catalog;
 use crate::error::{ApiError, Code, Result};
-use crate::plugins::{Plugins, Property};
+use crate::plugins::{Plugins, properties};
 use crate::{
     BackupOptions, Cancel, Context, KeepPolicy, Progress, Session, SnapshotDto, SnapshotFilter,
     Source, SourceItem,
@@ -261,14 +261,15 @@ pub fn run(
             let pl = plugins.ok_or_else(|| {
                 ApiError::new(Code::InvalidInput, "plugins are not available here")
             })?;
-            let props: Vec<Property> = options
-                .iter()
-                .map(|(n, v)| Property {
-                    name: n.clone(),
-                    value: v.clone(),
-                })
-                .collect();
-            let out = pl.backup(session, plugin, asset, &props, &tags, progress, cancel)?;
+            let out = pl.backup(
+                session,
+                plugin,
+                asset,
+                &properties(options),
+                &tags,
+                progress,
+                cancel,
+            )?;
             (out.snapshot, out.warnings)
         }
     };

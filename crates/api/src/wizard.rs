@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, Code, Result};
-use crate::plugins::{Plugins, Property, RestorePlan, Step};
+use crate::plugins::{Plugins, Property, RestorePlan, Step, properties};
 use crate::{Cancel, DiskLocation, Progress, RestoreOptions, Session, SnapshotFilter};
 
 /// What the user chose in the wizard.
@@ -60,14 +60,7 @@ fn plugin_of(session: &Session, spec: &str) -> Result<Option<String>> {
 }
 
 fn props(c: &RestoreChoice) -> Vec<Property> {
-    let mut p: Vec<Property> = c
-        .options
-        .iter()
-        .map(|(name, value)| Property {
-            name: name.clone(),
-            value: value.clone(),
-        })
-        .collect();
+    let mut p = properties(&c.options);
     if c.overwrite && !p.iter().any(|x| x.name == "overwrite") {
         p.push(Property {
             name: "overwrite".into(),
