@@ -15,6 +15,8 @@ fn main() {
         "policies_list",
         "policy_save",
         "policy_remove",
+        "copy_target_unlock",
+        "copy_targets_unlocked",
         "policy_run",
         "cancel_job",
         "job_history",

@@ -2,6 +2,7 @@
 
 mod backup_restore;
 mod catalog;
+mod copy;
 mod corruption;
 mod disk_images;
 mod keys;

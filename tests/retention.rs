@@ -21,6 +21,7 @@ fn snap(t: chrono::DateTime<Utc>, asset: &str) -> (Id, Snapshot) {
             parent: None,
             tags: vec![],
             summary: Summary::default(),
+            copied_from: None,
         },
     )
 }

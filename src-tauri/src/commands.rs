@@ -247,6 +247,24 @@ pub async fn policy_save(app: AppHandle, policy: Policy) -> Res<()> {
     blocking(app, move |st| Ok(policies::save(&st.ctx, &policy)?)).await
 }
 
+/// Open a policy's copy target with its password (checks it) and keep the password in
+/// memory for this session, so policy runs can copy there. Never written anywhere.
+#[tauri::command]
+pub async fn copy_target_unlock(app: AppHandle, location: String, password: String) -> Res<()> {
+    blocking(app, move |st| {
+        rehydra_api::open(&st.ctx, &location, password.as_bytes())?;
+        st.unlock_copy_target(&location, password.into_bytes());
+        Ok(())
+    })
+    .await
+}
+
+/// Copy targets unlocked in this session.
+#[tauri::command]
+pub fn copy_targets_unlocked(app: AppHandle) -> Vec<String> {
+    app.state::<App>().unlocked_copy_targets()
+}
+
 /// Remove a policy (its restore points stay).
 #[tauri::command]
 pub async fn policy_remove(app: AppHandle, name: String) -> Res<bool> {
@@ -263,12 +281,18 @@ pub async fn policy_run(
 ) -> Res<PolicyRun> {
     blocking(app, move |st| {
         let plugins = st.plugins().ok();
+        let copy_password = policies::list(&st.ctx, rehydra_api::inventory::now())?
+            .into_iter()
+            .find(|p| p.policy.name == name)
+            .and_then(|p| p.policy.copy_to)
+            .and_then(|t| st.copy_password(&t.repository));
         st.job(&job, |s, cancel| {
             Ok(policies::run(
                 &st.ctx,
                 s,
                 plugins.as_ref(),
                 &name,
+                copy_password.as_deref(),
                 &ChannelProgress::new(on_progress),
                 cancel,
             )?)

@@ -34,6 +34,8 @@ fn main() {
             commands::policies_list,
             commands::policy_save,
             commands::policy_remove,
+            commands::copy_target_unlock,
+            commands::copy_targets_unlocked,
             commands::policy_run,
             commands::cancel_job,
             commands::job_history,

@@ -49,6 +49,8 @@ pub struct App {
     pub repo: Mutex<Option<Open>>,
     pub discovered: Mutex<Vec<(String, Vec<Asset>)>>,
     pub jobs: Mutex<HashMap<String, Arc<Cancel>>>,
+    /// Passwords of policy copy targets, by location: in memory only, for this session.
+    copy_passwords: Mutex<HashMap<String, Vec<u8>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -75,6 +77,7 @@ impl App {
             repo: Mutex::default(),
             discovered: Mutex::default(),
             jobs: Mutex::default(),
+            copy_passwords: Mutex::default(),
         }
     }
 
@@ -104,6 +107,21 @@ impl App {
             &self.ctx,
             PluginSettings::with_defaults(&self.plugin_dirs, false),
         )?)
+    }
+
+    /// Keep a copy target's password for this session (after it opened the target).
+    pub fn unlock_copy_target(&self, location: &str, password: Vec<u8>) {
+        lock(&self.copy_passwords).insert(location.to_string(), password);
+    }
+
+    /// The copy target's password, when it was unlocked in this session.
+    pub fn copy_password(&self, location: &str) -> Option<Vec<u8>> {
+        lock(&self.copy_passwords).get(location).cloned()
+    }
+
+    /// Copy targets unlocked in this session.
+    pub fn unlocked_copy_targets(&self) -> Vec<String> {
+        lock(&self.copy_passwords).keys().cloned().collect()
     }
 
     pub fn remember(&self, plugin: &str, assets: Vec<Asset>) {

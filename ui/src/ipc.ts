@@ -157,6 +157,20 @@ export interface Policy {
   keep: Keep;
   repository: string;
   tags: string[];
+  copy_to?: CopyTarget | null;
+}
+
+/** A second repository a policy copies every restore point to. */
+export interface CopyTarget {
+  repository: string;
+  password_file?: string | null;
+}
+
+export interface CopyReport {
+  repository: string;
+  copied: string[];
+  forgotten: string[];
+  error: string | null;
 }
 
 export interface PolicyStatus {
@@ -170,6 +184,7 @@ export interface PolicyRun {
   snapshot: Snapshot;
   forgotten: string[];
   warnings: string[];
+  copy: CopyReport | null;
 }
 
 export interface VerifyView {
@@ -224,6 +239,8 @@ export const api = {
   policies: () => call<PolicyStatus[]>("policies_list"),
   policySave: (policy: Policy) => call<void>("policy_save", { policy }),
   policyRemove: (name: string) => call<boolean>("policy_remove", { name }),
+  copyTargetUnlock: (location: string, password: string) => call<void>("copy_target_unlock", { location, password }),
+  copyTargetsUnlocked: () => call<string[]>("copy_targets_unlocked"),
   policyRun: (name: string, job: string, onProgress: (p: Progress) => void) =>
     call<PolicyRun>("policy_run", { name, job, onProgress: channel(onProgress) }),
   cancelJob: (job: string) => call<boolean>("cancel_job", { job }),

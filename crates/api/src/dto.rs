@@ -58,6 +58,8 @@ pub struct SnapshotDto {
     pub stored_bytes: u64,
     /// Seconds the backup took.
     pub seconds: f64,
+    /// For a copy: the source restore point's id (`rehydra copy`, policy copy targets).
+    pub copied_from: Option<String>,
 }
 
 impl SnapshotDto {
@@ -91,6 +93,7 @@ impl SnapshotDto {
             new_bytes: s.summary.new_bytes,
             stored_bytes: s.summary.stored_bytes,
             seconds: s.summary.seconds,
+            copied_from: s.copied_from.as_ref().map(|c| c.snapshot.to_hex()),
         }
     }
 }

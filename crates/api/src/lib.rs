@@ -5,6 +5,7 @@
 //! private runtime.
 
 mod catalog_sync;
+mod copy;
 mod diff;
 mod dto;
 mod error;
@@ -19,6 +20,7 @@ pub mod wizard;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use copy::CopyOutcome;
 pub use diff::{DiffEntry, DiffReport};
 pub use dto::{BackupOutcome, RepoStats, SnapshotDto, SnapshotFilter};
 pub use error::{ApiError, Code, Result};

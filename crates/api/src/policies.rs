@@ -4,7 +4,11 @@
 //! carry that tag; data is freed by `prune` as always. `rehydra policy run --due` from a
 //! timer (cron, systemd) and the desktop app's "Run now" both call [`run`].
 //!
-//! Not here yet: copy targets (a second repository each run is copied to).
+//! A policy may name a copy target: a second repository (another disk, an SMB share,
+//! Azure Blob, S3) that every restore point of the policy is copied to after the backup
+//! (see [`crate::Session::copy_to`]), with the same retention applied there. A copy that
+//! fails leaves the backup in place and is reported; the next run copies whatever the
+//! target is still missing.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -74,6 +78,34 @@ pub struct Policy {
     /// Extra tags for its restore points.
     #[serde(default)]
     pub tags: Vec<String>,
+    /// A second repository every restore point is copied to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copy_to: Option<CopyTarget>,
+}
+
+/// A policy's copy target.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CopyTarget {
+    /// Repository location (created beforehand with `rehydra init`).
+    pub repository: String,
+    /// A file holding its password (first line), read at each run. Without it the
+    /// password must be given to the run (the app keeps it in memory; the CLI takes
+    /// `--copy-password-file` or REHYDRA_COPY_PASSWORD).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+}
+
+/// What the copy step of a run did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyReport {
+    /// The target repository.
+    pub repository: String,
+    /// Restore points copied now (ids in the source); earlier copies are not listed.
+    pub copied: Vec<String>,
+    /// Restore points the retention removed in the target.
+    pub forgotten: Vec<String>,
+    /// Why the copy failed (the backup itself stands).
+    pub error: Option<String>,
 }
 
 /// A policy and where it stands.
@@ -98,6 +130,8 @@ pub struct PolicyRun {
     pub forgotten: Vec<String>,
     /// Warnings of the backup.
     pub warnings: Vec<String>,
+    /// The copy step, when the policy has a copy target.
+    pub copy: Option<CopyReport>,
 }
 
 impl Policy {
@@ -127,6 +161,14 @@ impl Policy {
         }
         if self.repository.is_empty() {
             return bad("a policy names the repository it backs up into");
+        }
+        if let Some(c) = &self.copy_to {
+            if c.repository.is_empty() {
+                return bad("the copy target names a repository location");
+            }
+            if c.repository == self.repository {
+                return bad("the copy target must be another repository than the one backed up into");
+            }
         }
         match &self.what {
             What::Folder { path } if path.is_empty() => bad("the policy's folder is empty"),
@@ -208,11 +250,15 @@ pub fn remove(ctx: &Context, name: &str) -> Result<bool> {
 ///
 /// # Errors
 /// Unknown policy, the open repository is not the policy's, backup failure.
+///
+/// `copy_password` opens the copy target when the policy has one and names no password
+/// file.
 pub fn run(
     ctx: &Context,
     session: &Session,
     plugins: Option<&Plugins>,
     name: &str,
+    copy_password: Option<&[u8]>,
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<PolicyRun> {
@@ -286,11 +332,75 @@ pub fn run(
     let at = snapshot.time.to_rfc3339();
     let n = name.to_string();
     with_catalog(ctx, |c| async move { c.policy_ran(&n, &at).await })?;
+    let copy = p.copy_to.as_ref().map(|t| {
+        copy_step(ctx, session, &p, t, &filter, copy_password, progress, cancel)
+    });
     Ok(PolicyRun {
         snapshot,
         forgotten,
         warnings,
+        copy,
     })
+}
+
+/// Copy every restore point of the policy the target lacks, then apply the retention there.
+#[allow(clippy::too_many_arguments)]
+fn copy_step(
+    ctx: &Context,
+    session: &Session,
+    p: &Policy,
+    t: &CopyTarget,
+    filter: &SnapshotFilter,
+    copy_password: Option<&[u8]>,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> CopyReport {
+    let mut report = CopyReport {
+        repository: t.repository.clone(),
+        copied: Vec::new(),
+        forgotten: Vec::new(),
+        error: None,
+    };
+    let r = (|| -> Result<()> {
+        let pw = match (&t.password_file, copy_password) {
+            (Some(f), _) => {
+                let text = std::fs::read_to_string(f).map_err(|e| {
+                    ApiError::new(
+                        Code::Io,
+                        format!("password file {f} of the copy target: {e}"),
+                    )
+                })?;
+                text.lines().next().unwrap_or("").as_bytes().to_vec()
+            }
+            (None, Some(pw)) => pw.to_vec(),
+            (None, None) => {
+                return Err(ApiError::new(
+                    Code::InvalidInput,
+                    format!(
+                        "policy `{}` copies to {}, but no password for it was given (a password file in the policy, or the run's copy password)",
+                        p.name, t.repository
+                    ),
+                ));
+            }
+        };
+        let target = crate::open(ctx, &t.repository, &pw)?;
+        for c in session.copy_to(&target, &[], filter, progress, cancel)? {
+            if !c.already_copied {
+                report.copied.push(c.source);
+            }
+        }
+        report.forgotten = target
+            .forget(&p.keep_policy(), filter, false)?
+            .into_iter()
+            .filter(|d| !d.keep)
+            .map(|d| d.id)
+            .collect();
+        Ok(())
+    })();
+    if let Err(e) = r {
+        report.error = Some(format!("copy to {} failed: {}", t.repository, e.message));
+    }
+    report
 }
 
 #[cfg(test)]
@@ -311,6 +421,7 @@ mod tests {
             },
             repository: "/srv/repo".into(),
             tags: vec![],
+            copy_to: None,
         };
         assert!(ok.validate().is_ok());
         let mut p = ok.clone();
@@ -324,8 +435,19 @@ mod tests {
         let mut p = ok.clone();
         p.name = "a b".into();
         assert!(p.validate().is_err());
-        let mut p = ok;
+        let mut p = ok.clone();
         p.every_hours = 0.0;
         assert!(p.validate().is_err());
+        let mut p = ok;
+        p.copy_to = Some(CopyTarget {
+            repository: "/srv/repo".into(),
+            password_file: None,
+        });
+        assert!(
+            p.validate()
+                .unwrap_err()
+                .message
+                .contains("another repository")
+        );
     }
 }

@@ -85,6 +85,11 @@ pub enum Command {
     Check(CheckArgs),
     /// Remove restore points by a retention policy (data is freed by prune).
     Forget(ForgetArgs),
+    /// Copy restore points into another repository (an offsite or second copy). Every
+    /// chunk is read and verified here, then sealed with the target's keys; restore points
+    /// already copied are skipped, and chunks the previous copy of the same asset holds
+    /// are not read again. Nothing is committed in the target until a copy is complete.
+    Copy(CopyArgs),
     /// Delete data no restore point uses (safe while backups run).
     Prune(PruneArgs),
     /// Manage key slots (passwords).
@@ -554,6 +559,23 @@ pub struct ForgetArgs {
     pub filter: FilterArgs,
 }
 
+/// `copy`.
+#[derive(Args, Debug)]
+pub struct CopyArgs {
+    /// Restore points to copy (id prefixes or `latest`); none: every one the filter matches.
+    pub snapshots: Vec<String>,
+    /// The target repository (created beforehand with `rehydra init`).
+    #[arg(long = "to", value_name = "REPO", env = "REHYDRA_COPY_REPOSITORY")]
+    pub to: String,
+    /// The target's password, from this file (first line); else REHYDRA_COPY_PASSWORD,
+    /// else a prompt.
+    #[arg(long, env = "REHYDRA_COPY_PASSWORD_FILE", value_name = "FILE")]
+    pub to_password_file: Option<PathBuf>,
+    /// Which restore points (also limits `latest`).
+    #[command(flatten)]
+    pub filter: FilterArgs,
+}
+
 /// `prune`.
 #[derive(Args, Debug)]
 pub struct PruneArgs {
@@ -632,10 +654,20 @@ pub enum PolicyCommand {
         /// Extra tags for its restore points.
         #[arg(long = "tag")]
         tags: Vec<String>,
+        /// Copy target: a second repository every restore point of the policy is copied
+        /// to after the backup, with the same retention (create it first with `init`).
+        #[arg(long, value_name = "REPO")]
+        copy_to: Option<String>,
+        /// A file holding the copy target's password, read at each run (else give it
+        /// to `policy run` with --copy-password-file or REHYDRA_COPY_PASSWORD).
+        #[arg(long, value_name = "FILE", requires = "copy_to")]
+        copy_password_file: Option<PathBuf>,
     },
     /// Policies, last run and when each is due.
     List,
-    /// Run a policy now (backup, then its retention), or every due one with --due.
+    /// Run a policy now (backup, retention, then the copy to its copy target), or every
+    /// due one with --due. Exits 1 when a copy failed (the backup stands; the next run
+    /// copies what the target lacks).
     Run {
         /// Policy name.
         #[arg(required_unless_present = "due")]
@@ -643,6 +675,9 @@ pub enum PolicyCommand {
         /// Run every policy of this repository that is due.
         #[arg(long)]
         due: bool,
+        /// The copy target's password, from this file (when the policy names none).
+        #[arg(long, env = "REHYDRA_COPY_PASSWORD_FILE", value_name = "FILE")]
+        copy_password_file: Option<PathBuf>,
     },
     /// Remove a policy (its restore points stay).
     Remove {

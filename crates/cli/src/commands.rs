@@ -36,6 +36,15 @@ pub(crate) fn open(cli: &Cli) -> Result<Session> {
     Ok(api::open(&context(cli), &cli.repo, &pw)?)
 }
 
+/// Open a copy target (its own password: file, REHYDRA_COPY_PASSWORD, or a prompt).
+pub(crate) fn open_copy_target(cli: &Cli, location: &str, file: Option<&Path>) -> Result<Session> {
+    api::backend_for(location)
+        .with_context(|| format!("copy target `{location}`"))?;
+    let pw = password::copy_target(file)?;
+    api::open(&context(cli), location, &pw)
+        .with_context(|| format!("copy target `{location}`"))
+}
+
 pub(crate) fn cancel_on_ctrl_c() -> std::sync::Arc<Cancel> {
     let c = std::sync::Arc::new(Cancel::default());
     let c2 = c.clone();
@@ -371,6 +380,37 @@ pub fn run(cli: Cli) -> Result<i32> {
                 }
             }
             Ok(if r.ok() { 0 } else { 14 })
+        }
+        Command::Copy(a) => {
+            let s = open(&cli)?;
+            let t = open_copy_target(&cli, &a.to, a.to_password_file.as_deref())?;
+            let bar = Bar::new(cli.quiet, cli.json);
+            let cancel = cancel_on_ctrl_c();
+            let out = s.copy_to(&t, &a.snapshots, &filter(&a.filter)?, &bar, &cancel)?;
+            if cli.json {
+                json(&out)?;
+            } else {
+                for c in &out {
+                    if c.already_copied {
+                        println!(
+                            "{} already copied as {}",
+                            &c.source[..8],
+                            c.copy.short_id
+                        );
+                    } else {
+                        println!(
+                            "{} copied as {}: {} chunks read, {} reused from the previous copy, {} new ({} stored)",
+                            &c.source[..8],
+                            c.copy.short_id,
+                            c.chunks_read,
+                            c.chunks_reused,
+                            c.new_chunks,
+                            bytes(c.stored_bytes)
+                        );
+                    }
+                }
+            }
+            Ok(0)
         }
         Command::Forget(a) => {
             let s = open(&cli)?;
@@ -821,6 +861,8 @@ fn policy(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
             keep_monthly,
             keep_yearly,
             tags,
+            copy_to,
+            copy_password_file,
         } => {
             if cli.repo.is_empty() {
                 bail!(
@@ -854,6 +896,12 @@ fn policy(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                 },
                 repository: cli.repo.clone(),
                 tags: tags.clone(),
+                copy_to: copy_to.as_ref().map(|r| policies::CopyTarget {
+                    repository: r.clone(),
+                    password_file: copy_password_file
+                        .as_deref()
+                        .map(|f| absolute(f)),
+                }),
             };
             policies::save(&ctx, &p)?;
             if !cli.json {
@@ -888,7 +936,11 @@ fn policy(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                 }
             }
         }
-        P::Run { name, due } => {
+        P::Run {
+            name,
+            due,
+            copy_password_file,
+        } => {
             let s = open(cli)?;
             let names: Vec<String> = if *due {
                 policies::list(&ctx, chrono::Utc::now())?
@@ -902,9 +954,23 @@ fn policy(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
             let plugins = crate::plugins::platform(cli).ok();
             let bar = Bar::new(cli.quiet, cli.json);
             let cancel = cancel_on_ctrl_c();
+            let copy_pw = match copy_password_file {
+                Some(f) => Some(password::copy_target(Some(f))?),
+                None => std::env::var("REHYDRA_COPY_PASSWORD")
+                    .ok()
+                    .map(String::into_bytes),
+            };
             let mut runs = Vec::new();
             for n in &names {
-                let r = policies::run(&ctx, &s, plugins.as_ref(), n, &bar, &cancel)?;
+                let r = policies::run(
+                    &ctx,
+                    &s,
+                    plugins.as_ref(),
+                    n,
+                    copy_pw.as_deref(),
+                    &bar,
+                    &cancel,
+                )?;
                 if !cli.json {
                     println!(
                         "policy {n}: restore point {} saved ({} read, {} new); retention removed {}",
@@ -913,6 +979,17 @@ fn policy(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                         bytes(r.snapshot.new_bytes),
                         r.forgotten.len()
                     );
+                    if let Some(c) = &r.copy {
+                        match &c.error {
+                            Some(e) => eprintln!("policy {n}: {e}"),
+                            None => println!(
+                                "policy {n}: {} restore point(s) copied to {}; retention removed {} there",
+                                c.copied.len(),
+                                c.repository,
+                                c.forgotten.len()
+                            ),
+                        }
+                    }
                 }
                 runs.push(r);
             }
@@ -921,7 +998,12 @@ fn policy(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
             } else if names.is_empty() {
                 println!("no policy is due");
             }
-            return Ok(if runs.iter().any(|r| !r.warnings.is_empty()) {
+            return Ok(if runs
+                .iter()
+                .any(|r| r.copy.as_ref().is_some_and(|c| c.error.is_some()))
+            {
+                1
+            } else if runs.iter().any(|r| !r.warnings.is_empty()) {
                 3
             } else {
                 0

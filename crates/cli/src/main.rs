@@ -13,10 +13,11 @@ fn main() {
     let code = match commands::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let (code, msg) = match e.downcast_ref::<rehydra_api::ApiError>() {
-                Some(api) => (api.code.exit_code(), api.message.clone()),
-                None => (1, format!("{e:#}")),
-            };
+            // the API error's code survives any context added on the way (`{e:#}` shows both)
+            let code = e
+                .downcast_ref::<rehydra_api::ApiError>()
+                .map_or(1, |api| api.code.exit_code());
+            let msg = format!("{e:#}");
             eprintln!("error: {msg}");
             code
         }

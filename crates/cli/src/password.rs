@@ -26,6 +26,22 @@ pub fn current(file: Option<&Path>) -> Result<Vec<u8>> {
     Ok(rpassword::prompt_password("repository password: ")?.into_bytes())
 }
 
+/// The password of a copy target (`rehydra copy --to`, policy copy targets).
+pub fn copy_target(file: Option<&Path>) -> Result<Vec<u8>> {
+    if let Some(f) = file {
+        return from_file(f);
+    }
+    if let Ok(p) = std::env::var("REHYDRA_COPY_PASSWORD") {
+        return Ok(p.into_bytes());
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!(
+            "no password for the copy target: set REHYDRA_COPY_PASSWORD or use --to-password-file (no terminal to prompt on)"
+        );
+    }
+    Ok(rpassword::prompt_password("copy target password: ")?.into_bytes())
+}
+
 /// A new password (init, key add, passwd): env, file, or a prompt typed twice.
 pub fn new(file: Option<&Path>, fallback_file: Option<&Path>) -> Result<Vec<u8>> {
     if let Some(f) = file {

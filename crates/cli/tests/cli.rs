@@ -492,3 +492,84 @@ fn policies_back_up_on_schedule_and_keep_what_their_retention_says() {
     e.ok(&["policy", "remove", "elsewhere"]);
     assert_ne!(code(&e.run(&["policy", "remove", "elsewhere"])), 0);
 }
+
+#[test]
+fn copy_and_policy_copy_targets() {
+    let e = Env::new();
+    let data = e.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_random(&data.join("a.bin"), 300_000, 1);
+    let d = data.to_str().unwrap();
+    let offsite = e.path("offsite");
+    let off = offsite.to_str().unwrap();
+    let pwfile = e.path("offsite.pw");
+    std::fs::write(&pwfile, "other secret\n").unwrap();
+    let pwf = pwfile.to_str().unwrap();
+    e.cmd()
+        .env("REHYDRA_REPOSITORY", off)
+        .env("REHYDRA_PASSWORD", "other secret")
+        .args(["init", "--kdf-memory-kib", "1024", "--kdf-iterations", "1"])
+        .output()
+        .unwrap();
+    e.ok(&["backup", d]);
+    // the target's own password is needed: none given, then a wrong one
+    let o = e.run(&["copy", "--to", off]);
+    assert_eq!(code(&o), 1);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("REHYDRA_COPY_PASSWORD"));
+    let o = e
+        .cmd()
+        .env("REHYDRA_COPY_PASSWORD", "nope")
+        .args(["copy", "--to", off])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 11, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("copy target"));
+    let o = e.run(&["copy", "--to", e.path("nowhere").to_str().unwrap(), "--to-password-file", pwf]);
+    assert_eq!(code(&o), 10, "{}", String::from_utf8_lossy(&o.stderr));
+    let out = e.ok(&["copy", "--to", off, "--to-password-file", pwf]);
+    assert!(out.contains("copied as"), "{out}");
+    assert!(e.ok(&["copy", "--to", off, "--to-password-file", pwf]).contains("already copied"));
+    // restore from the copy
+    let back = e.path("back");
+    e.cmd()
+        .env("REHYDRA_REPOSITORY", off)
+        .env("REHYDRA_PASSWORD", "other secret")
+        .args(["restore", "latest", "--target", back.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(
+        std::fs::read(back.join("a.bin")).unwrap(),
+        std::fs::read(data.join("a.bin")).unwrap()
+    );
+
+    // a policy with a copy target: backup, retention, copy, retention there
+    let o = e.run(&["policy", "add", "p", "--folder", d, "--keep-last", "1", "--copy-to", &e.repo().display().to_string()]);
+    assert_ne!(code(&o), 0);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("another repository"));
+    e.ok(&["policy", "add", "p", "--folder", d, "--keep-last", "2", "--copy-to", off]);
+    // no password for the target: the backup stands, the copy failure is reported, exit 1
+    let o = e.run(&["policy", "run", "p"]);
+    assert_eq!(code(&o), 1, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("restore point"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no password"));
+    for i in 0..2 {
+        write_random(&data.join("a.bin"), 300_000, 20 + i);
+        let out = e.ok(&["policy", "run", "p", "--copy-password-file", pwf]);
+        assert!(out.contains("copied to"), "{out}");
+    }
+    let snaps: Vec<serde_json::Value> = serde_json::from_str(
+        &String::from_utf8(
+            e.cmd()
+                .env("REHYDRA_REPOSITORY", off)
+                .env("REHYDRA_PASSWORD", "other secret")
+                .args(["--json", "snapshots", "--tag", "policy:p"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(snaps.len(), 2, "the target keeps the policy's retention (last 2)");
+    assert!(snaps.iter().all(|s| s["copied_from"].is_string()));
+}

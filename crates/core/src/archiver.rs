@@ -221,24 +221,8 @@ impl Run<'_, '_> {
     }
 
     /// Store a finished content map file and return its chunk ids.
-    fn store_map(&mut self, mut file: File) -> Result<Vec<Id>> {
-        file.rewind().map_err(|e| Error::io("content map", e))?;
-        let mut ids = Vec::new();
-        let mut batch = Vec::new();
-        for p in StreamChunker::new(file, self.params, self.seed) {
-            let p = p.map_err(|e| Error::io("reading content map", e))?;
-            // a content map is JSON text and never all zero; store zero runs as data anyway
-            batch.push(match p {
-                Piece::Zero(n) => Piece::Data(vec![0u8; n as usize]),
-                d => d,
-            });
-        }
-        for e in self.writer.write(batch)? {
-            if let Extent::Data(id, _) = e {
-                ids.push(id);
-            }
-        }
-        Ok(ids)
+    fn store_map(&mut self, file: File) -> Result<Vec<Id>> {
+        store_map(&mut self.writer, file, self.params, self.seed)
     }
 
     fn stream_file(
@@ -574,6 +558,32 @@ impl Run<'_, '_> {
     }
 }
 
+/// Store a finished content map file through `writer` and return its chunk ids.
+pub(crate) fn store_map(
+    writer: &mut ChunkWriter<'_>,
+    mut file: File,
+    params: ChunkerParams,
+    seed: u64,
+) -> Result<Vec<Id>> {
+    file.rewind().map_err(|e| Error::io("content map", e))?;
+    let mut ids = Vec::new();
+    let mut batch = Vec::new();
+    for p in StreamChunker::new(file, params, seed) {
+        let p = p.map_err(|e| Error::io("reading content map", e))?;
+        // a content map is JSON text and never all zero; store zero runs as data anyway
+        batch.push(match p {
+            Piece::Zero(n) => Piece::Data(vec![0u8; n as usize]),
+            d => d,
+        });
+    }
+    for e in writer.write(batch)? {
+        if let Extent::Data(id, _) = e {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
 fn node_from_metadata(rel: &str, md: &fs::Metadata) -> Node {
     #[cfg(unix)]
     let mode = std::os::unix::fs::PermissionsExt::mode(&md.permissions()) & 0o7777;
@@ -750,6 +760,7 @@ pub fn backup_with(
         parent,
         tags: opts.tags.clone(),
         summary,
+        copied_from: None,
     };
     let id = repo.save_snapshot(&snapshot)?;
     drop(lock);

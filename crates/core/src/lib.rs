@@ -20,6 +20,7 @@ pub mod check;
 pub mod chunker;
 pub mod config;
 pub mod contentmap;
+pub mod copy;
 pub mod crypto;
 mod error;
 mod id;

@@ -91,6 +91,18 @@ pub struct Snapshot {
     pub tags: Vec<String>,
     /// Counters.
     pub summary: Summary,
+    /// Set on a restore point copied from another repository (`rehydra copy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<CopiedFrom>,
+}
+
+/// Where a copied restore point came from.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct CopiedFrom {
+    /// Id of the source repository.
+    pub repository: Id,
+    /// Id of the restore point in the source repository.
+    pub snapshot: Id,
 }
 
 impl Snapshot {

@@ -14,8 +14,15 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
   const [options, setOptions] = useState("");
   const [every, setEvery] = useState(24);
   const [keep, setKeep] = useState({ last: 0, daily: 7, weekly: 4, monthly: 12, yearly: 0 });
+  const [copyTo, setCopyTo] = useState("");
+  const [copyPassword, setCopyPassword] = useState("");
+  const [unlocked, setUnlocked] = useState<string[]>([]);
+  const [unlockPw, setUnlockPw] = useState<Record<string, string>>({});
   const [busy, setBusy] = useState(false);
-  const load = () => api.policies().then(setList).catch((e) => { setList([]); setError(asError(e)); });
+  const load = () => {
+    api.copyTargetsUnlocked().then(setUnlocked).catch(() => setUnlocked([]));
+    return api.policies().then(setList).catch((e) => { setList([]); setError(asError(e)); });
+  };
   useEffect(() => { load(); }, []);
   const guard = async (f: () => Promise<void>) => {
     setBusy(true);
@@ -26,13 +33,21 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
     guard(async () => {
       if (!repo) throw { code: "InvalidInput", message: "open the repository the policy backs up into first" };
       const what: What = source === "folder" ? { kind: "folder", path } : { kind: "plugin", plugin: source, asset, options: parsePairs(options) };
-      await api.policySave({ name, what, every_hours: every, keep, repository: repo.location, tags: [] });
+      const target = copyTo.trim();
+      if (target) {
+        // opens the target with the password first: a wrong password or a missing repository stops here
+        await api.copyTargetUnlock(target, copyPassword);
+      }
+      await api.policySave({ name, what, every_hours: every, keep, repository: repo.location, tags: [], copy_to: target ? { repository: target } : null });
       setName("");
+      setCopyPassword("");
     });
   const runNow = (n: string) =>
     guard(async () => {
       const r = await api.policyRun(n, newJobId(), (p) => onRun(p, null));
-      onRun(null, `Policy ${n}: restore point ${r.snapshot.short_id} saved; retention removed ${r.forgotten.length}`);
+      const copy = r.copy ? (r.copy.error ? ` COPY FAILED: ${r.copy.error}` : `; ${r.copy.copied.length} copied to ${r.copy.repository}`) : "";
+      onRun(null, `Policy ${n}: restore point ${r.snapshot.short_id} saved; retention removed ${r.forgotten.length}${copy}`);
+      if (r.copy?.error) throw { code: "Io", message: `Policy ${n}: the backup is saved, but ${r.copy.error}. The next run copies what the target lacks.` };
     });
   const num = (k: keyof typeof keep) => (
     <label key={k}>
@@ -45,7 +60,8 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
       <h2>Policies</h2>
       <p className="muted small">
         A policy backs up on its schedule while the app is open; for unattended runs call <code>rehydra policy run --due</code> from a timer.
-        Retention (GFS) applies to the policy's own restore points; <code>rehydra prune</code> frees the space. Copy targets are not in this build.
+        Retention (GFS) applies to the policy's own restore points, in the repository and in the copy target; <code>rehydra prune</code> frees the space.
+        A copy target's password stays in memory for this session only.
       </p>
       <ErrorBox error={error} />
       {list === null ? null : list.length === 0 ? (
@@ -53,7 +69,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
       ) : (
         <table data-testid="policy-list">
           <thead>
-            <tr><th scope="col">Policy</th><th scope="col">What</th><th scope="col">Every</th><th scope="col">Keep</th><th scope="col">Last run</th><th scope="col"></th></tr>
+            <tr><th scope="col">Policy</th><th scope="col">What</th><th scope="col">Every</th><th scope="col">Keep</th><th scope="col">Copy to</th><th scope="col">Last run</th><th scope="col"></th></tr>
           </thead>
           <tbody>
             {list.map((s) => (
@@ -62,6 +78,21 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
                 <td>{s.policy.what.kind === "folder" ? s.policy.what.path : `${s.policy.what.plugin}: ${s.policy.what.asset}`}</td>
                 <td>{s.policy.every_hours} h</td>
                 <td className="small">{Object.entries(s.policy.keep).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ")}</td>
+                <td className="small">
+                  {!s.policy.copy_to ? "—" : (
+                    <>
+                      <span data-testid={`policy-copy-${s.policy.name}`}>{s.policy.copy_to.repository}</span>
+                      {s.policy.copy_to.password_file || unlocked.includes(s.policy.copy_to.repository) ? null : (
+                        <span className="row">
+                          <label>Password of the copy target
+                            <input type="password" value={unlockPw[s.policy.name] ?? ""} onChange={(e) => setUnlockPw({ ...unlockPw, [s.policy.name]: e.target.value })} />
+                          </label>
+                          <button disabled={busy} onClick={() => guard(async () => { await api.copyTargetUnlock(s.policy.copy_to!.repository, unlockPw[s.policy.name] ?? ""); })}>Unlock</button>
+                        </span>
+                      )}
+                    </>
+                  )}
+                </td>
                 <td>{s.last_run ? age((Date.now() - Date.parse(s.last_run)) / 3.6e6) : "never"}{s.due ? " · due" : ""}</td>
                 <td className="row">
                   <button data-testid={`policy-run-${s.policy.name}`} disabled={busy || !repo} onClick={() => runNow(s.policy.name)}>Run now</button>
@@ -93,6 +124,12 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
           )}
           <label>Every (hours) <input type="number" min={1} value={every} onChange={(e) => setEvery(Number(e.target.value) || 24)} /></label>
           <div className="row">{(["last", "daily", "weekly", "monthly", "yearly"] as const).map(num)}</div>
+          <label>Copy to repository (optional: another disk, share or cloud repository, created beforehand)
+            <input data-testid="policy-copy-to" value={copyTo} onChange={(e) => setCopyTo(e.target.value)} />
+          </label>
+          {copyTo.trim() ? (
+            <label>Its password <input data-testid="policy-copy-password" type="password" value={copyPassword} onChange={(e) => setCopyPassword(e.target.value)} /></label>
+          ) : null}
           <button data-testid="policy-save" disabled={busy || !name} onClick={save}>Save policy</button>
         </div>
       </details>

@@ -1,0 +1,103 @@
+//! Copying restore points to another repository (`rehydra copy`, policy copy targets).
+
+use serde::Serialize;
+
+use crate::dto::{SnapshotDto, SnapshotFilter};
+use crate::error::{ApiError, Code, Result};
+use crate::{Cancel, Progress, Session};
+
+/// One restore point copied (or found already copied).
+#[derive(Debug, Clone, Serialize)]
+pub struct CopyOutcome {
+    /// Id of the restore point in the source repository.
+    pub source: String,
+    /// The copy in the target repository.
+    pub copy: SnapshotDto,
+    /// The target held it already; nothing was written.
+    pub already_copied: bool,
+    /// Chunks read from the source.
+    pub chunks_read: u64,
+    /// Chunks reused from the previous copy of the same asset without reading them.
+    pub chunks_reused: u64,
+    /// Chunks new to the target.
+    pub new_chunks: u64,
+    /// Bytes written to the target's packs.
+    pub stored_bytes: u64,
+}
+
+impl Session {
+    /// Copy the restore points named by `specs` (ids, prefixes or `latest`, within
+    /// `filter`), or every restore point matching `filter` when `specs` is empty, into
+    /// `target`. Restore points already there are skipped. Oldest first, so each copy
+    /// can reuse the one before.
+    ///
+    /// # Errors
+    /// Same repository, unknown restore point, damaged source data, target storage
+    /// failure, cancelled. Copies finished before the error stay committed.
+    pub fn copy_to(
+        &self,
+        target: &Session,
+        specs: &[String],
+        filter: &SnapshotFilter,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<Vec<CopyOutcome>> {
+        let mut ids = Vec::new();
+        if specs.is_empty() {
+            for d in self.snapshots(filter)? {
+                ids.push((d.time, rehydra_core::Id::parse(&d.id)?));
+            }
+        } else {
+            for s in specs {
+                let (id, snap) = self.resolve(s, filter)?;
+                ids.push((snap.time, id));
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        if ids.is_empty() {
+            return Err(ApiError::new(
+                Code::Missing,
+                "no restore point matches; nothing to copy",
+            ));
+        }
+        let mut out = Vec::with_capacity(ids.len());
+        for (_, id) in ids {
+            let run = self.catalog_start("copy");
+            match rehydra_core::copy::copy_snapshot(
+                self.repository(),
+                &id,
+                target.repository(),
+                progress,
+                cancel,
+            ) {
+                Ok(r) => {
+                    let copy = SnapshotDto::from_core(&r.id, &r.snapshot);
+                    let _ = target.catalog_put(&copy);
+                    self.catalog_finish(
+                        run,
+                        "succeeded",
+                        &format!("to {}", target.location()),
+                        Some(&id.to_hex()),
+                        r.snapshot.summary.bytes,
+                    );
+                    out.push(CopyOutcome {
+                        source: id.to_hex(),
+                        copy,
+                        already_copied: r.already_copied,
+                        chunks_read: r.chunks_read,
+                        chunks_reused: r.chunks_reused,
+                        new_chunks: r.new_chunks,
+                        stored_bytes: r.stored_bytes,
+                    });
+                }
+                Err(e) => {
+                    let e = ApiError::from(e);
+                    self.catalog_finish(run, "failed", &e.message, Some(&id.to_hex()), 0);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
