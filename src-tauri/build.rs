@@ -22,6 +22,8 @@ fn main() {
         "job_history",
         "restore_plan",
         "restore_run",
+        "instant_start",
+        "instant_list",
         "verify_restore_point",
         "plugins_list",
         "plugin_info",

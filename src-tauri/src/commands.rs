@@ -3,13 +3,14 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use rehydra_api::inventory::{self, InventoryAsset};
 use rehydra_api::plugins::{Asset, PluginBackupOutcome, PluginDetails, PluginEntry, properties};
 use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
-use rehydra_api::wizard::{self, PlanView, RestoreChoice, RunView};
+use rehydra_api::wizard::{self, InstantExport, PlanView, RestoreChoice, RunView};
 use rehydra_api::{
-    BackupOptions, BackupOutcome, CheckOptions, CheckReport, Code, InitOptions, JobRun, NoProgress,
+    BackupOptions, BackupOutcome, Cancel, CheckOptions, CheckReport, Code, InitOptions, JobRun, NoProgress,
     SnapshotDto, SnapshotFilter, Source, SourceItem,
 };
 use serde::Serialize;
@@ -17,7 +18,7 @@ use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager};
 
 use crate::progress::{ChannelProgress, ProgressEvent};
-use crate::state::{App, Open, Res, UiError};
+use crate::state::{App, ExportEntry, Open, Res, UiError};
 
 /// Run `f` on a blocking thread with the app state.
 async fn blocking<T: Send + 'static>(
@@ -344,6 +345,45 @@ pub async fn restore_run(
         })
     })
     .await
+}
+
+/// Instant recovery: serve the chosen disk over NBD (re-planned first; refused if
+/// anything blocks) until `cancel_job(job)`. Returns as soon as the address is bound.
+#[tauri::command]
+pub async fn instant_start(app: AppHandle, choice: RestoreChoice, job: String) -> Res<InstantExport> {
+    let handle = app.clone();
+    blocking(app, move |st| {
+        let s = st.session()?;
+        let (listener, export) = wizard::bind_instant(&s, &choice)?;
+        let cancel = Arc::new(Cancel::default());
+        st.export_started(
+            ExportEntry {
+                job: job.clone(),
+                snapshot: choice.snapshot.clone(),
+                export: export.clone(),
+                running: true,
+                error: None,
+            },
+            cancel.clone(),
+        );
+        std::thread::Builder::new()
+            .name("rehydra-nbd".into())
+            .spawn(move || {
+                let r = wizard::serve_instant(&s, &choice, &listener, &cancel);
+                handle
+                    .state::<App>()
+                    .export_ended(&job, r.err().map(|e| e.message));
+            })
+            .map_err(|e| UiError::new(Code::Io, format!("starting the NBD server: {e}")))?;
+        Ok(export)
+    })
+    .await
+}
+
+/// Instant-recovery exports of this session (running, stopped, failed).
+#[tauri::command]
+pub fn instant_list(app: AppHandle) -> Vec<ExportEntry> {
+    app.state::<App>().exports()
 }
 
 /// Verification of a restore point.

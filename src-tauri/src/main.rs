@@ -41,6 +41,8 @@ fn main() {
             commands::job_history,
             commands::restore_plan,
             commands::restore_run,
+            commands::instant_start,
+            commands::instant_list,
             commands::verify_restore_point,
             commands::plugins_list,
             commands::plugin_info,

@@ -42,6 +42,21 @@ pub struct Open {
     pub session: Arc<Session>,
 }
 
+/// An instant-recovery export and whether it still runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportEntry {
+    /// Job id (`cancel_job` stops it).
+    pub job: String,
+    /// The restore point it serves.
+    pub snapshot: String,
+    /// What is served where.
+    pub export: rehydra_api::wizard::InstantExport,
+    /// Still serving.
+    pub running: bool,
+    /// Why it stopped, when it failed.
+    pub error: Option<String>,
+}
+
 /// App state (managed by Tauri).
 pub struct App {
     pub ctx: Context,
@@ -49,6 +64,8 @@ pub struct App {
     pub repo: Mutex<Option<Open>>,
     pub discovered: Mutex<Vec<(String, Vec<Asset>)>>,
     pub jobs: Mutex<HashMap<String, Arc<Cancel>>>,
+    /// Instant-recovery exports started in this session, by job id.
+    pub exports: Mutex<Vec<ExportEntry>>,
     /// Passwords of policy copy targets, by location: in memory only, for this session.
     copy_passwords: Mutex<HashMap<String, Vec<u8>>>,
 }
@@ -78,6 +95,7 @@ impl App {
             discovered: Mutex::default(),
             jobs: Mutex::default(),
             copy_passwords: Mutex::default(),
+            exports: Mutex::default(),
         }
     }
 
@@ -142,6 +160,27 @@ impl App {
         let r = self.session().and_then(|s| f(&s, &c));
         lock(&self.jobs).remove(job);
         r
+    }
+
+    /// Record a started export; `cancel` stops it through `cancel_job`.
+    pub fn export_started(&self, entry: ExportEntry, cancel: Arc<Cancel>) {
+        lock(&self.jobs).insert(entry.job.clone(), cancel);
+        let mut l = lock(&self.exports);
+        l.retain(|e| e.running);
+        l.push(entry);
+    }
+
+    /// Record that an export stopped (and why, when it failed).
+    pub fn export_ended(&self, job: &str, error: Option<String>) {
+        lock(&self.jobs).remove(job);
+        for e in lock(&self.exports).iter_mut().filter(|e| e.job == job) {
+            e.running = false;
+            e.error.clone_from(&error);
+        }
+    }
+
+    pub fn exports(&self) -> Vec<ExportEntry> {
+        lock(&self.exports).clone()
     }
 
     pub fn cancel(&self, job: &str) -> bool {

@@ -193,6 +193,8 @@ try {
   const tvmRow = await s.wait(`[data-testid="inventory-row"][data-asset="${TVM}"]`, (t) => t.includes("tvm01"));
   check((await s.text(tvmRow)).includes("Trusted launch VM without a key backup"), "the inventory shows the discovered TVM with its missing-key badge");
   await s.wait(`[data-testid="inventory-row"][data-asset="cluster/hci-a"]`);
+  const depth = (id) => s.exec(`return document.querySelector('[data-testid="inventory-row"][data-asset="' + arguments[0] + '"]').dataset.depth`, [id]);
+  check((await depth("cluster/hci-a")) === "0" && (await depth("node/local")) === "1" && (await depth(TVM)) === "2", "the inventory is a tree: cluster, node, VM");
   await shot("11-inventory-vms");
   await s.click('[data-testid="nav-restore"]');
   await s.click(`[data-testid="wizard-asset"] option[value="${TVM}"]`);
@@ -235,6 +237,42 @@ try {
   await s.wait('[data-testid="run-result"]', (t) => t.includes("Restored"), 60000);
   check(sameTree(path.join(fsSrc, "docs"), path.join(fromDisk, "docs")), "a folder restored from inside a disk image equals the original");
   await shot("13-restore-from-inside-disk");
+
+  // ---- instant recovery: the same disk served over NBD from the wizard, read by qemu-img
+  await s.click('[data-testid="nav-inventory"]');
+  await s.click('[data-testid="nav-restore"]');
+  await s.click(`[data-testid="wizard-asset"] option[value="${img}"]`);
+  await s.click('[data-testid="wizard-next"]');
+  await s.click('[data-testid="wizard-point"]');
+  await s.click('[data-testid="wizard-next"]');
+  await s.click('[data-testid="wizard-kind-instant"]');
+  await s.click('[data-testid="wizard-next"]');
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  await s.type('[data-testid="wizard-target"]', `127.0.0.1:${port}`);
+  await s.type('[data-testid="wizard-overlay"]', path.join(repo, "overlay.img"));
+  await s.click('[data-testid="wizard-plan"]');
+  await s.wait('[data-testid="plan-blockers"]', (t) => t.includes("outside the repository"));
+  check(!(await s.enabled('[data-testid="plan-run"]')), "instant recovery refuses an overlay inside the repository");
+  await s.click('[data-testid="plan-change"]');
+  const overlayFile = path.join(tmp, "overlay.img");
+  await s.type('[data-testid="wizard-overlay"]', overlayFile);
+  await s.click('[data-testid="wizard-plan"]');
+  await s.wait('[data-testid="plan"]', (t) => t.includes(`nbd://127.0.0.1:${port}/disk`) && t.includes("writes kept in the new file"));
+  await s.click('[data-testid="plan-confirm"]');
+  await s.click('[data-testid="plan-run"]');
+  await s.wait('[data-testid="export"][data-running="yes"]', (t) => t.includes(`nbd://127.0.0.1:${port}/disk`));
+  execFileSync("qemu-img", ["compare", "-q", "-f", "raw", "-F", "raw", img, `nbd://127.0.0.1:${port}/disk`]);
+  check(true, "instant recovery from the wizard serves the disk over NBD; qemu-img compares it equal to the original");
+  await shot("14-instant-recovery");
+  await s.click('[data-testid="export-stop"]');
+  await s.wait('[data-testid="export"][data-running="no"]');
+  let refused = false;
+  try {
+    execFileSync("qemu-img", ["info", `nbd://127.0.0.1:${port}/disk`], { stdio: "ignore" });
+  } catch {
+    refused = true;
+  }
+  check(refused && fs.existsSync(overlayFile), "stopping the export closes it; writes had their own overlay file");
   console.log(`screenshots in ${out}`);
 } catch (e) {
   failed = true;

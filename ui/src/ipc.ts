@@ -85,6 +85,23 @@ export interface RunView {
   notes: string[];
 }
 
+/** An instant-recovery export (a restore point's disk served over NBD). */
+export interface InstantExport {
+  url: string;
+  address: string;
+  item: string;
+  size: number;
+  overlay: string | null;
+}
+
+export interface ExportEntry {
+  job: string;
+  snapshot: string;
+  export: InstantExport;
+  running: boolean;
+  error: string | null;
+}
+
 export interface RestoreChoice {
   snapshot: string;
   path?: string;
@@ -92,6 +109,9 @@ export interface RestoreChoice {
   overwrite: boolean;
   options: [string, string][];
   inside_disk?: boolean;
+  instant?: boolean;
+  item?: string;
+  overlay?: string;
 }
 
 export interface JobRun {
@@ -249,6 +269,8 @@ export const api = {
   restoreRun: (choice: RestoreChoice, job: string, onProgress: (p: Progress) => void) =>
     call<RunView>("restore_run", { choice, job, onProgress: channel(onProgress) }),
   verify: (snapshot: string) => call<VerifyView>("verify_restore_point", { snapshot }),
+  instantStart: (choice: RestoreChoice, job: string) => call<InstantExport>("instant_start", { choice, job }),
+  instantList: () => call<ExportEntry[]>("instant_list"),
   plugins: () => call<PluginEntry[]>("plugins_list"),
   pluginInfo: (id: string) => call<PluginDetails>("plugin_info", { id }),
   pluginGrant: (id: string, specs: string[]) => call<string[]>("plugin_grant", { id, specs }),

@@ -60,6 +60,32 @@ pub(crate) fn choose_disk<'s>(
 }
 
 impl Session {
+    /// Why `p` cannot be an overlay file: it exists, or it lies inside the repository.
+    pub(crate) fn overlay_problem(&self, p: &Path) -> Option<String> {
+        if p.exists() {
+            return Some(format!(
+                "the overlay {} exists already; name a new file (an overlay is never reused or replaced)",
+                p.display()
+            ));
+        }
+        let repo = Path::new(&self.location);
+        let parent = p
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        match (std::fs::canonicalize(repo), std::fs::canonicalize(parent)) {
+            (Ok(r), Ok(d)) if d.starts_with(&r) => Some(format!(
+                "the overlay {} must lie outside the repository",
+                p.display()
+            )),
+            (_, Err(e)) => Some(format!(
+                "the overlay's folder {} cannot be used: {e}",
+                parent.display()
+            )),
+            _ => None,
+        }
+    }
+
     /// Serve the disk item `item` (or the restore point's only disk) of `spec` on
     /// `listener` as NBD export `export`, until `cancel`. With `overlay` (a new file
     /// outside the repository) the export is writable and every write lands there; the
@@ -82,21 +108,9 @@ impl Session {
         let chosen = choose_disk(&snap, spec, item)?;
         let overlay = match overlay {
             Some(p) => {
-                let repo = Path::new(&self.location);
-                let parent = p
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
-                if let (Ok(r), Ok(d)) = (std::fs::canonicalize(repo), std::fs::canonicalize(parent))
-                {
-                    if d.starts_with(&r) {
-                        return Err(ApiError::new(
-                            Code::InvalidInput,
-                            format!(
-                                "the overlay {} must lie outside the repository",
-                                p.display()
-                            ),
-                        ));
+                if let Some(problem) = self.overlay_problem(p) {
+                    if !p.exists() {
+                        return Err(ApiError::new(Code::InvalidInput, problem));
                     }
                 }
                 Some(Overlay::create(p, chosen.size).map_err(|e| {

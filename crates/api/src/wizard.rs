@@ -30,6 +30,16 @@ pub struct RestoreChoice {
     /// restore) instead of restoring the disk itself.
     #[serde(default)]
     pub inside_disk: bool,
+    /// Instant recovery: serve the restore point's disk over NBD (`target` is then the
+    /// address to listen on) instead of restoring it.
+    #[serde(default)]
+    pub instant: bool,
+    /// The disk item, when the restore point holds several (instant recovery).
+    #[serde(default)]
+    pub item: Option<String>,
+    /// Instant recovery: make the export writable, keeping writes in this new file.
+    #[serde(default)]
+    pub overlay: Option<String>,
 }
 
 /// The plan shown before anything runs.
@@ -86,6 +96,9 @@ fn engine_options(c: &RestoreChoice, dry_run: bool) -> RestoreOptions {
 pub fn plan(session: &Session, plugins: Option<&Plugins>, c: &RestoreChoice) -> Result<PlanView> {
     if c.target.trim().is_empty() {
         return Err(ApiError::new(Code::InvalidInput, "choose a restore target"));
+    }
+    if c.instant {
+        return plan_instant(session, c);
     }
     if let Some(id) = plugin_of(session, &c.snapshot)? {
         let p = plugins.ok_or_else(|| {
@@ -235,6 +248,166 @@ fn plan_inside(session: &Session, c: &RestoreChoice) -> Result<PlanView> {
     })
 }
 
+/// An instant-recovery export being served.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstantExport {
+    /// `nbd://ADDRESS/disk`.
+    pub url: String,
+    /// The address actually bound (a port of 0 is resolved).
+    pub address: String,
+    /// The disk item served.
+    pub item: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Where writes go, when writable.
+    pub overlay: Option<String>,
+}
+
+/// Export name used by the wizard.
+const EXPORT: &str = "disk";
+
+fn listen_addr(c: &RestoreChoice) -> Result<std::net::SocketAddr> {
+    c.target.trim().parse().map_err(|_| {
+        ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "`{}` is not an address to listen on: give IP:PORT, for example 127.0.0.1:10809",
+                c.target.trim()
+            ),
+        )
+    })
+}
+
+fn overlay_of(c: &RestoreChoice) -> Option<&std::path::Path> {
+    c.overlay
+        .as_deref()
+        .map(str::trim)
+        .filter(|o| !o.is_empty())
+        .map(std::path::Path::new)
+}
+
+/// Instant recovery: which disk, where it is served, read-only or with an overlay.
+fn plan_instant(session: &Session, c: &RestoreChoice) -> Result<PlanView> {
+    let (_, snap) = session.resolve(&c.snapshot, &SnapshotFilter::default())?;
+    let disk = crate::instant::choose_disk(&snap, &c.snapshot, c.item.as_deref())?;
+    let addr = listen_addr(c)?;
+    let mut blockers = Vec::new();
+    let mut warnings = Vec::new();
+    if let Err(e) = std::net::TcpListener::bind(addr) {
+        blockers.push(format!(
+            "cannot listen on {addr} ({e}); choose another address or port"
+        ));
+    }
+    if !addr.ip().is_loopback() {
+        warnings.push(format!(
+            "NBD has no authentication or encryption: anyone who reaches {addr} can read the disk; keep it on a trusted network"
+        ));
+    }
+    let overlay = overlay_of(c);
+    match overlay {
+        Some(o) => {
+            if let Some(problem) = session.overlay_problem(o) {
+                blockers.push(problem);
+            }
+        }
+        None => warnings.push(
+            "read-only: a VM or tool using the export cannot write to it; give an overlay file to make it writable (writes go there, never to the repository)".into(),
+        ),
+    }
+    let url = format!("nbd://{addr}/{EXPORT}");
+    Ok(PlanView {
+        kind: "instant".into(),
+        plugin: None,
+        plan: RestorePlan {
+            steps: vec![
+                Step {
+                    id: "serve".into(),
+                    title: format!("Serve disk `{}` at {url}", disk.name),
+                    detail: format!(
+                        "{:.1} MiB, {}; only the chunks a client reads are fetched and verified; runs until you stop it",
+                        disk.size as f64 / 1_048_576.0,
+                        overlay.map_or_else(
+                            || "read-only".to_string(),
+                            |o| format!("writes kept in the new file {}", o.display())
+                        )
+                    ),
+                    depends_on: vec![],
+                },
+                Step {
+                    id: "use".into(),
+                    title: "Use it from a Linux or KVM host".into(),
+                    detail: format!(
+                        "qemu-img convert -O vhdx {url} disk.vhdx (a full restore while it runs), or qemu-nbd --connect=/dev/nbd0 {url} to mount or boot it; a Hyper-V host cannot attach NBD directly"
+                    ),
+                    depends_on: vec!["serve".into()],
+                },
+            ],
+            warnings,
+            blockers,
+        },
+    })
+}
+
+/// Bind the export's address after re-planning (blockers refuse). Serve it with
+/// [`serve_instant`] on a thread of its own.
+///
+/// # Errors
+/// Blockers, no disk, address unavailable.
+pub fn bind_instant(
+    session: &Session,
+    c: &RestoreChoice,
+) -> Result<(std::net::TcpListener, InstantExport)> {
+    let p = plan_instant(session, c)?;
+    if !p.plan.blockers.is_empty() {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "instant recovery is blocked, nothing was started: {}",
+                p.plan.blockers.join("; ")
+            ),
+        ));
+    }
+    let (_, snap) = session.resolve(&c.snapshot, &SnapshotFilter::default())?;
+    let disk = crate::instant::choose_disk(&snap, &c.snapshot, c.item.as_deref())?;
+    let addr = listen_addr(c)?;
+    let l = std::net::TcpListener::bind(addr)
+        .map_err(|e| ApiError::new(Code::Io, format!("listening on {addr}: {e}")))?;
+    let bound = l
+        .local_addr()
+        .map_err(|e| ApiError::new(Code::Io, format!("listening on {addr}: {e}")))?;
+    Ok((
+        l,
+        InstantExport {
+            url: format!("nbd://{bound}/{EXPORT}"),
+            address: bound.to_string(),
+            item: disk.name.clone(),
+            size: disk.size,
+            overlay: overlay_of(c).map(|o| o.display().to_string()),
+        },
+    ))
+}
+
+/// Serve a bound export until `cancel`.
+///
+/// # Errors
+/// Overlay cannot be created, repository unreadable, socket failure.
+pub fn serve_instant(
+    session: &Session,
+    c: &RestoreChoice,
+    listener: &std::net::TcpListener,
+    cancel: &Cancel,
+) -> Result<crate::NbdSummary> {
+    session.serve_nbd(
+        &c.snapshot,
+        &SnapshotFilter::default(),
+        c.item.as_deref(),
+        listener,
+        EXPORT,
+        overlay_of(c),
+        cancel,
+    )
+}
+
 /// Re-plan, refuse if anything blocks, then run.
 ///
 /// # Errors
@@ -246,6 +419,12 @@ pub fn run(
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<RunView> {
+    if c.instant {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            "instant recovery is started with bind_instant and serve_instant, not run",
+        ));
+    }
     let p = plan(session, plugins, c)?;
     if !p.plan.blockers.is_empty() {
         return Err(ApiError::new(

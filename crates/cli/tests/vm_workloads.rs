@@ -237,6 +237,20 @@ fn vm_workloads_end_to_end() {
         flags("arc01").contains(&"arc-managed".to_string()),
         "{assets}"
     );
+    // the tree: subscription / cluster / node / VM
+    let by_id = |id: &str| {
+        assets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {assets}"))
+            .clone()
+    };
+    assert_eq!(by_id(&format!("subscription/{SUB}"))["kind"], "subscription");
+    assert_eq!(by_id(&format!("subscription/{SUB}"))["parent"], serde_json::Value::Null);
+    assert_eq!(by_id("cluster/hci-a")["parent"], format!("subscription/{SUB}"));
+    assert_eq!(by_id("node/local")["parent"], "cluster/hci-a");
     assert!(
         flags("tvm01").contains(&"trusted-launch".to_string()),
         "{assets}"

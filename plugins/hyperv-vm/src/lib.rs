@@ -81,6 +81,8 @@ impl Plugin for HyperV {
     /// Settings: `cluster` (name shown as the tree's root), `nodes` (comma-separated
     /// command targets; `local` for this machine), and for the Arc lookup `subscription`,
     /// `resource-group` and optionally `arm` (default `https://management.azure.com`).
+    /// With a subscription the tree's root is the subscription (`subscription-name` to
+    /// show a name instead of the id), then the cluster, its nodes and their VMs.
     fn discover(s: Vec<Property>) -> Result<Vec<Asset>> {
         let cluster = setting(&s, "cluster").unwrap_or("cluster").to_string();
         let nodes: Vec<&str> = setting(&s, "nodes")
@@ -95,14 +97,27 @@ impl Plugin for HyperV {
         };
         let mut client = Arm::new(setting(&s, "arm"));
         let empty = ProtectionFlags::empty();
-        let mut out = vec![Asset {
+        let mut out = Vec::new();
+        // the tree's top level: the Azure subscription the cluster is registered in
+        let subscription = arm.map(|(sub, _)| format!("subscription/{sub}"));
+        if let (Some(id), Some((sub, rg))) = (&subscription, arm) {
+            out.push(Asset {
+                kind: "subscription".into(),
+                id: id.clone(),
+                name: setting(&s, "subscription-name").unwrap_or(sub).to_string(),
+                parent: None,
+                properties: vec![prop("subscription-id", sub.to_string()), prop("resource-group", rg.to_string())],
+                flags: empty,
+            });
+        }
+        out.push(Asset {
             kind: "cluster".into(),
             id: format!("cluster/{cluster}"),
             name: cluster.clone(),
-            parent: None,
+            parent: subscription,
             properties: vec![],
             flags: ProtectionFlags::CLUSTERED,
-        }];
+        });
         for node in nodes {
             let inv = powershell(node, INVENTORY, "the inventory script")?;
             let node_id = format!("node/{node}");

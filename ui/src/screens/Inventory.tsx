@@ -48,7 +48,7 @@ export function InventoryTable({ assets, query, filter }: { assets: InventoryAss
       </thead>
       <tbody>
         {rows.map(({ a, depth }) => (
-          <tr key={`${a.plugin}/${a.id}`} data-testid="inventory-row" data-asset={a.id}>
+          <tr key={`${a.plugin}/${a.id}`} data-testid="inventory-row" data-asset={a.id} data-depth={depth}>
             <td style={{ paddingLeft: `${0.5 + depth * 1.25}rem` }}>{a.name}</td>
             <td>{a.kind}</td>
             <td>

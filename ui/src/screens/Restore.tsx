@@ -4,6 +4,7 @@ import {
   asError,
   newJobId,
   type ApiError,
+  type ExportEntry,
   type PlanView,
   type Progress,
   type RepoInfo,
@@ -19,16 +20,18 @@ const STEPS = ["Asset", "Restore point", "Kind", "Target", "Plan", "Run", "Verif
 /** The kinds of restore a restore point offers, and which are available here. */
 function kinds(s: Snapshot | undefined): { id: string; label: string; available: boolean; hint?: string }[] {
   if (!s) return [];
+  const disk = s.items.some((i) => i.kind === "disk");
+  const instant = { id: "instant", label: "Instant recovery: serve the disk over NBD now, before any restore (only the chunks read are fetched)", available: true };
   if (s.plugin_id && s.plugin_id !== "builtin") {
     return [
       { id: "plugin", label: `As ${s.plugin_id} plans it (original or alternate location; options such as mode=rehydrate)`, available: true },
+      ...(disk ? [instant] : []),
     ];
   }
-  const disk = s.items.some((i) => i.kind === "disk");
   return [
     { id: "files", label: disk ? "The whole disk image to a file" : "Files and folders to a folder", available: true },
     { id: "inside", label: "Files from inside the disk (NTFS, ext4; only the chunks they use are read)", available: true },
-    { id: "instant", label: "Instant recovery (serve the disk over NBD)", available: false, hint: "rehydra nbd (CLI)" },
+    instant,
   ].filter((k) => disk || k.id === "files");
 }
 
@@ -46,6 +49,9 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
   const [confirmed, setConfirmed] = useState(false);
   const [progress, setProgress] = useState<Progress | null>(null);
   const [run, setRun] = useState<RunView | null>(null);
+  const [item, setItem] = useState("");
+  const [overlay, setOverlay] = useState("");
+  const [exports, setExports] = useState<ExportEntry[]>([]);
   const [verify, setVerify] = useState<VerifyView | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
@@ -68,7 +74,18 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
     overwrite,
     inside_disk: kind === "inside",
     options: parsePairs(options, "true"),
+    instant: kind === "instant",
+    item: kind === "instant" && item ? item : undefined,
+    overlay: kind === "instant" && overlay.trim() ? overlay.trim() : undefined,
   });
+  const disks = (chosen?.items ?? []).filter((i) => i.kind === "disk");
+  // instant-recovery exports keep running while the app is open: show them live
+  useEffect(() => {
+    const load = () => api.instantList().then(setExports).catch(() => {});
+    load();
+    const t = setInterval(load, 1500);
+    return () => clearInterval(t);
+  }, []);
   const guard = async (f: () => Promise<void>) => {
     setBusy(true);
     setError(null);
@@ -91,16 +108,41 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
     guard(async () => {
       job.current = newJobId();
       setStep(5);
+      if (kind === "instant") {
+        await api.instantStart(choice(), job.current);
+        setExports(await api.instantList());
+        return;
+      }
       setRun(await api.restoreRun(choice(), job.current, setProgress));
     });
+  const running = exports.filter((e) => e.running);
 
   if (!repo) return <Empty>Open a repository first (Repositories).</Empty>;
   if (snaps === null) return <Loading what="restore points" />;
   if (snaps.length === 0) return <Empty>The repository has no restore point yet.</Empty>;
-  const canNext = [asset !== "", snapshot !== "", kind !== "", target !== ""][step] ?? false;
+  const canNext = [asset !== "", snapshot !== "", kind !== "", target !== "" && (kind !== "instant" || disks.length <= 1 || item !== "")][step] ?? false;
   return (
     <section aria-labelledby="rst-h">
       <h1 id="rst-h">Restore</h1>
+      {exports.length > 0 && (
+        <div className="card" data-testid="exports">
+          <h2>Instant recovery</h2>
+          <ul>
+            {exports.map((e) => (
+              <li key={e.job} data-testid="export" data-running={e.running ? "yes" : "no"}>
+                <code data-testid="export-url">{e.export.url}</code> · disk {e.export.item} · {bytes(e.export.size)} ·{" "}
+                {e.export.overlay ? `writes to ${e.export.overlay}` : "read-only"} ·{" "}
+                {e.running ? (
+                  <button data-testid="export-stop" onClick={() => api.cancelJob(e.job).then(() => api.instantList().then(setExports))}>Stop serving</button>
+                ) : (
+                  <span className={e.error ? "error" : "muted"}>{e.error ? `stopped: ${e.error}` : "stopped"}</span>
+                )}
+              </li>
+            ))}
+          </ul>
+          {running.length > 0 && <p className="small muted">Served from this app: it stops when you stop it or close the app.</p>}
+        </div>
+      )}
       <ol className="wizard-steps" aria-label="Wizard steps">
         {STEPS.map((s, i) => (
           <li key={s} aria-current={i === step ? "step" : undefined} className={i < step ? "done" : ""}>
@@ -150,9 +192,26 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
         {step === 3 && (
           <>
             <label>
-              Target
-              <input data-testid="wizard-target" value={target} onChange={(e) => setTarget(e.target.value)} placeholder={kind === "plugin" ? "a folder, a cluster path, or `original`" : "/restore/here"} />
+              {kind === "instant" ? "Address to serve on (IP:PORT; keep it on loopback or a trusted network)" : "Target"}
+              <input data-testid="wizard-target" value={target} onChange={(e) => setTarget(e.target.value)} placeholder={kind === "instant" ? "127.0.0.1:10809" : kind === "plugin" ? "a folder, a cluster path, or `original`" : "/restore/here"} />
             </label>
+            {kind === "instant" && (
+              <>
+                {disks.length > 1 && (
+                  <label>
+                    Disk
+                    <select data-testid="wizard-item" value={item} onChange={(e) => setItem(e.target.value)}>
+                      <option value="">choose…</option>
+                      {disks.map((d) => <option key={d.name} value={d.name}>{d.name} ({bytes(d.size)})</option>)}
+                    </select>
+                  </label>
+                )}
+                <label>
+                  Overlay file for writes (optional; a new file outside the repository — without it the export is read-only)
+                  <input data-testid="wizard-overlay" value={overlay} onChange={(e) => setOverlay(e.target.value)} />
+                </label>
+              </>
+            )}
             {kind === "inside" && (
               <label>
                 Path inside the disk (a file or folder, e.g. /etc or /Users/alice)
@@ -171,10 +230,12 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
                 <textarea rows={4} data-testid="wizard-options" value={options} onChange={(e) => setOptions(e.target.value)} />
               </label>
             )}
-            <label>
-              <input type="checkbox" data-testid="wizard-overwrite" checked={overwrite} onChange={(e) => setOverwrite(e.target.checked)} />
-              Replace what exists at the target (never done without this)
-            </label>
+            {kind !== "instant" && (
+              <label>
+                <input type="checkbox" data-testid="wizard-overwrite" checked={overwrite} onChange={(e) => setOverwrite(e.target.checked)} />
+                Replace what exists at the target (never done without this)
+              </label>
+            )}
           </>
         )}
         {step === 4 && plan && (
@@ -203,7 +264,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
               </label>
             )}
             <div className="row">
-              <button onClick={() => setStep(3)}>Change target or options</button>
+              <button data-testid="plan-change" onClick={() => setStep(3)}>Change target or options</button>
               <button data-testid="plan-run" disabled={busy || !confirmed || plan.plan.blockers.length > 0} onClick={execute}>
                 Run this plan
               </button>
@@ -213,7 +274,13 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
         {step === 5 && (
           <div>
             <ProgressBar p={progress} />
-            {busy && <p role="status">Restoring…</p>}
+            {busy && <p role="status">{kind === "instant" ? "Starting the export…" : "Restoring…"}</p>}
+            {kind === "instant" && !busy && exports.some((e) => e.job === job.current) && (
+              <>
+                <p data-testid="run-result" role="status">Serving: the address is under Instant recovery above.</p>
+                <button data-testid="wizard-to-verify" onClick={() => setStep(6)}>Verify</button>
+              </>
+            )}
             {run && (
               <>
                 <p data-testid="run-result" role="status">
@@ -223,7 +290,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
                 <button data-testid="wizard-to-verify" onClick={() => setStep(6)}>Verify</button>
               </>
             )}
-            {!busy && !run && <button onClick={() => api.cancelJob(job.current)}>Cancel</button>}
+            {!busy && !run && kind !== "instant" && <button onClick={() => api.cancelJob(job.current)}>Cancel</button>}
           </div>
         )}
         {step === 6 && (
