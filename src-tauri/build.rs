@@ -20,6 +20,7 @@ fn main() {
         "policy_run",
         "cancel_job",
         "job_history",
+        "job_log",
         "restore_plan",
         "restore_run",
         "instant_start",

@@ -347,6 +347,12 @@ pub async fn restore_run(
     .await
 }
 
+/// The log of one job run.
+#[tauri::command]
+pub async fn job_log(app: AppHandle, run: i64) -> Res<Vec<String>> {
+    blocking(app, move |st| Ok(rehydra_api::job_log(&st.ctx, run)?)).await
+}
+
 /// Instant recovery: serve the chosen disk over NBD (re-planned first; refused if
 /// anything blocks) until `cancel_job(job)`. Returns as soon as the address is bound.
 #[tauri::command]

@@ -39,6 +39,7 @@ fn main() {
             commands::policy_run,
             commands::cancel_job,
             commands::job_history,
+            commands::job_log,
             commands::restore_plan,
             commands::restore_run,
             commands::instant_start,

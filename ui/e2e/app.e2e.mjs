@@ -67,6 +67,32 @@ runCli("plugins", "grant", "hyperv-vm", "engine", "command:powershell@local", `f
 const driver = await startDriver(env);
 let s;
 let failed = false;
+// the lowest contrast between a visible text and the background behind it
+const CONTRAST = `
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const bgOf = (el) => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0.5)) return c;
+    }
+    return [255, 255, 255];
+  };
+  let worst = { ratio: 99, what: "" };
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.closest("[disabled], :disabled, option, script, style")) continue;
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.getClientRects().length) continue;
+    const st = getComputedStyle(el);
+    if (st.visibility === "hidden" || Number(st.opacity) === 0) continue;
+    const a = lum(rgb(st.color)), b = lum(bgOf(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < worst.ratio) worst = { ratio, what: el.tagName + "." + el.className + " '" + el.textContent.trim().slice(0, 40) + "'" };
+  }
+  return worst;`;
 const shot = async (name) => fs.writeFileSync(path.join(out, `${name}.png`), await s.screenshot());
 const check = (cond, msg) => {
   if (!cond) throw new Error(`check failed: ${msg}`);
@@ -103,6 +129,9 @@ try {
   await s.wait('[data-testid="backup-result"]', (t) => t.includes("Restore point"), 60000);
   await s.wait('[data-testid="job-history"]', (t) => t.includes("backup") && t.includes("succeeded"));
   check(true, "a backup ran from the Protection screen and shows in the job history");
+  await s.click('[data-testid="job-log-toggle"]');
+  await s.wait('[data-testid="job-log"]', (t) => /restore point [0-9a-f]{8} of .*: .* read, .* new/.test(t));
+  check(true, "the job's log opens from the history");
   await shot("3-protection");
 
   // ---- inventory: the folder is protected, never test-restored
@@ -154,15 +183,27 @@ try {
   check(!(await s.text(row2)).includes("Never test-restored"), "after the restore the risk badge is gone");
 
   // ---- a protection policy: saved, run now, its retention applied
+  // with a copy target: a second repository (its own password) every run is copied to
+  const offsite = path.join(tmp, "offsite");
+  const offsiteEnv = { ...env, REHYDRA_REPOSITORY: offsite, REHYDRA_PASSWORD: "offsite pass phrase 2026" };
+  execFileSync(cli, ["init", "--kdf-memory-kib", "1024", "--kdf-iterations", "1"], { env: offsiteEnv, stdio: "ignore" });
   await s.click('[data-testid="nav-protection"]');
   await s.type('[data-testid="policy-name"]', "nightly");
   await s.type('[data-testid="policy-path"]', data);
+  await s.type('[data-testid="policy-copy-to"]', offsite);
+  await s.type('[data-testid="policy-copy-password"]', "not the password");
   await s.click('[data-testid="policy-save"]');
-  await s.wait('[data-testid="policy-list"]', (t) => t.includes("nightly") && t.includes("never"));
+  await s.wait('[data-testid="policies"] [data-testid="error"]', (t) => /password/i.test(t));
+  check(!(await s.exec("return !!document.querySelector('[data-testid=\"policy-list\"]')")), "a copy target with a wrong password is refused before the policy is saved");
+  await s.type('[data-testid="policy-copy-password"]', "offsite pass phrase 2026");
+  await s.click('[data-testid="policy-save"]');
+  await s.wait('[data-testid="policy-list"]', (t) => t.includes("nightly") && t.includes("never") && t.includes(offsite));
   await s.click('[data-testid="policy-run-nightly"]');
-  await s.wait('[data-testid="backup-result"]', (t) => t.includes("Policy nightly: restore point"), 60000);
+  await s.wait('[data-testid="backup-result"]', (t) => t.includes("Policy nightly: restore point") && t.includes(`1 copied to ${offsite}`), 60000);
   await s.wait('[data-testid="policy-list"]', (t) => t.includes("min ago"));
   check(true, "a policy is saved, runs now, and shows its last run");
+  const copies = JSON.parse(execFileSync(cli, ["--json", "snapshots"], { env: offsiteEnv }).toString());
+  check(copies.length === 1 && copies[0].copied_from && copies[0].tags.includes("policy:nightly"), "the policy's run was copied to its copy target");
   await shot("10-policies");
 
   // ---- plugins: the installed plugin, its signer and capabilities; a backup through it
@@ -273,6 +314,22 @@ try {
     refused = true;
   }
   check(refused && fs.existsSync(overlayFile), "stopping the export closes it; writes had their own overlay file");
+
+  // ---- themes: every screen in light and dark, and its text contrast measured (WCAG AA:
+  // 4.5:1 for text; disabled controls are exempt)
+  for (const theme of ["light", "dark"]) {
+    await s.click(`[data-testid="theme"] option[value="${theme}"]`);
+    let worst = { ratio: 99, what: "" };
+    for (const screen of ["inventory", "protection", "restore", "repositories", "plugins"]) {
+      await s.click(`[data-testid="nav-${screen}"]`);
+      await s.wait("main h1");
+      await new Promise((r) => setTimeout(r, 300));
+      await shot(`${theme}-${screen}`);
+      const w = await s.exec(CONTRAST);
+      if (w.ratio < worst.ratio) worst = { ratio: w.ratio, what: `${screen}: ${w.what}` };
+    }
+    check(worst.ratio >= 4.5, `${theme} theme: every text on every screen has contrast >= 4.5:1 (lowest ${worst.ratio.toFixed(2)}, ${worst.what})`);
+  }
   console.log(`screenshots in ${out}`);
 } catch (e) {
   failed = true;

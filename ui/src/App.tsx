@@ -9,8 +9,22 @@ import Plugins from "./screens/Plugins";
 const SCREENS = ["Inventory", "Protection", "Restore", "Repositories", "Plugins"] as const;
 type Screen = (typeof SCREENS)[number];
 
+type Theme = "system" | "light" | "dark";
+
+/** The theme the user chose (kept in this app's local storage), applied to <html>. */
+function useTheme(): [Theme, (t: Theme) => void] {
+  const [theme, setTheme] = useState<Theme>(() => (localStorage.getItem("rehydra.theme") as Theme | null) ?? "system");
+  useEffect(() => {
+    if (theme === "system") document.documentElement.removeAttribute("data-theme");
+    else document.documentElement.setAttribute("data-theme", theme);
+    localStorage.setItem("rehydra.theme", theme);
+  }, [theme]);
+  return [theme, setTheme];
+}
+
 export default function App() {
   const [screen, setScreen] = useState<Screen>("Repositories");
+  const [theme, setTheme] = useTheme();
   const [repo, setRepo] = useState<RepoInfo | null>(null);
   const refresh = useCallback(() => {
     api.repoStatus().then(setRepo).catch(() => setRepo(null));
@@ -59,6 +73,14 @@ export default function App() {
         <div className="repo-chip" data-testid="repo-chip" title={repo?.location}>
           {repo ? `${repo.restorePoints} restore point${repo.restorePoints === 1 ? "" : "s"}` : "no repository open"}
         </div>
+        <label className="theme">
+          Theme
+          <select data-testid="theme" value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
+            <option value="system">as the system</option>
+            <option value="light">light</option>
+            <option value="dark">dark</option>
+          </select>
+        </label>
       </nav>
       <main>
         {screen === "Repositories" && <Repositories repo={repo} onChange={refresh} />}

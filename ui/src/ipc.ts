@@ -265,6 +265,7 @@ export const api = {
     call<PolicyRun>("policy_run", { name, job, onProgress: channel(onProgress) }),
   cancelJob: (job: string) => call<boolean>("cancel_job", { job }),
   jobHistory: (limit: number) => call<JobRun[]>("job_history", { limit }),
+  jobLog: (run: number) => call<string[]>("job_log", { run }),
   restorePlan: (choice: RestoreChoice) => call<PlanView>("restore_plan", { choice }),
   restoreRun: (choice: RestoreChoice, job: string, onProgress: (p: Progress) => void) =>
     call<RunView>("restore_run", { choice, job, onProgress: channel(onProgress) }),

@@ -161,6 +161,9 @@ impl Session {
                     Some(&dto.id),
                     res.snapshot.summary.bytes,
                 );
+                let mut log = vec![summary_line(&dto)];
+                log.extend(warnings.iter().map(|w| format!("warning: {w}")));
+                self.catalog_log(run, &log);
                 Ok(BackupOutcome {
                     snapshot: dto,
                     warnings,
@@ -168,6 +171,7 @@ impl Session {
             }
             Err(e) => {
                 let e = ApiError::from(e);
+                self.catalog_log(run, &[format!("error: {}", e.message)]);
                 self.catalog_finish(
                     run,
                     if e.code == Code::Cancelled {
@@ -234,14 +238,30 @@ impl Session {
         let r = rehydra_core::restorer::restore(&self.repo, &snap, target, opts, progress, cancel)
             .map_err(ApiError::from);
         match &r {
-            Ok(s) => self.catalog_finish(
-                run,
-                "succeeded",
-                &target.display().to_string(),
-                Some(&id.to_hex()),
-                s.bytes,
-            ),
-            Err(e) => self.catalog_finish(run, "failed", &e.message, Some(&id.to_hex()), 0),
+            Ok(s) => {
+                self.catalog_log(
+                    run,
+                    &[format!(
+                        "restored {} of {} to {} ({} files, {} folders); every chunk verified",
+                        human_bytes(s.bytes),
+                        id.short(),
+                        target.display(),
+                        s.files,
+                        s.dirs
+                    )],
+                );
+                self.catalog_finish(
+                    run,
+                    "succeeded",
+                    &target.display().to_string(),
+                    Some(&id.to_hex()),
+                    s.bytes,
+                );
+            }
+            Err(e) => {
+                self.catalog_log(run, &[format!("error: {}", e.message)]);
+                self.catalog_finish(run, "failed", &e.message, Some(&id.to_hex()), 0);
+            }
         }
         r
     }
@@ -261,6 +281,14 @@ impl Session {
     pub fn check(&self, opts: &CheckOptions, progress: &dyn Progress) -> Result<CheckReport> {
         let run = self.catalog_start("check");
         let r = rehydra_core::check::check(&self.repo, opts, progress)?;
+        let mut log: Vec<String> = r.errors.iter().map(|e| format!("error: {e}")).collect();
+        if r.ok() {
+            log.push(format!(
+                "no problem found{}",
+                if opts.read_data { " (all data read)" } else { " (structure)" }
+            ));
+        }
+        self.catalog_log(run, &log);
         self.catalog_finish(
             run,
             if r.ok() { "succeeded" } else { "failed" },
@@ -409,6 +437,44 @@ impl Session {
 /// No catalog or database failure.
 pub fn job_runs(ctx: &Context, limit: i64) -> Result<Vec<JobRun>> {
     catalog_sync::with_catalog(ctx, |c| async move { c.runs(limit).await })
+}
+
+/// The log of one job run (from the catalog), in order.
+///
+/// # Errors
+/// No catalog, or it cannot be read.
+pub fn job_log(ctx: &Context, run: i64) -> Result<Vec<String>> {
+    catalog_sync::with_catalog(ctx, |c| async move { c.job_log(run).await })
+}
+
+/// One line describing a restore point made.
+pub(crate) fn summary_line(d: &SnapshotDto) -> String {
+    format!(
+        "restore point {} of {} ({}): {} read, {} new, {} stored, {:.1} s",
+        d.short_id,
+        d.asset,
+        d.workload,
+        human_bytes(d.bytes),
+        human_bytes(d.new_bytes),
+        human_bytes(d.stored_bytes),
+        d.seconds
+    )
+}
+
+/// Bytes for people (binary units).
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
 }
 
 /// Shared reference-counted backend, for callers that build their own.

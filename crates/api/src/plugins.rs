@@ -1070,6 +1070,9 @@ impl Plugins {
             Err(e) => {
                 // the plugin's own error keeps its code (failed, stopped at a limit, cancelled)
                 let e = plugin_failure.map_or_else(|| ApiError::from(e), plugin_err);
+                let mut lines = log.clone();
+                lines.push(format!("error: {}", e.message));
+                session.catalog_log(run, &lines);
                 session.catalog_finish(run, "failed", &e.message, None, 0);
                 return Err(e);
             }
@@ -1079,6 +1082,10 @@ impl Plugins {
         if let Err(e) = session.catalog_put(&dto) {
             warnings.push(format!("catalog not updated: {e}"));
         }
+        let mut lines = log.clone();
+        lines.push(crate::summary_line(&dto));
+        lines.extend(warnings.iter().map(|w| format!("warning: {w}")));
+        session.catalog_log(run, &lines);
         session.catalog_finish(
             run,
             if warnings.is_empty() {
@@ -1129,6 +1136,36 @@ impl Plugins {
         call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
         + Send,
     ) -> Result<(T, Vec<String>)> {
+        let (r, log) = self.with_restore_engine_logged(session, snap, progress, cancel, call);
+        Ok((r?, log))
+    }
+
+    /// As [`Self::with_restore_engine`], keeping the plugin's log also when it fails.
+    fn with_restore_engine_logged<T: Send>(
+        &self,
+        session: &Session,
+        snap: &Snapshot,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+        call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
+        + Send,
+    ) -> (Result<T>, Vec<String>) {
+        match self.restore_engine_inner(session, snap, progress, cancel, call) {
+            Ok((r, log)) => (r, log),
+            Err(e) => (Err(e), Vec::new()),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn restore_engine_inner<T: Send>(
+        &self,
+        session: &Session,
+        snap: &Snapshot,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+        call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
+        + Send,
+    ) -> Result<(Result<T>, Vec<String>)> {
         let id = snap.plugin.id.clone();
         if id == "builtin" {
             return Err(ApiError::new(
@@ -1146,7 +1183,7 @@ impl Plugins {
         });
         let log = self.settle(&events);
         match out {
-            Ok(r) => Ok((r.map_err(plugin_err)?, log)),
+            Ok(r) => Ok((r.map_err(plugin_err), log)),
             Err(_) => Err(ApiError::new(Code::Io, "the plugin thread panicked")),
         }
     }
@@ -1206,12 +1243,20 @@ impl Plugins {
             });
         }
         let run = session.catalog_start("restore");
-        let r = self.with_restore_engine(session, &snap, progress, cancel, |h, p, inv| {
+        let (r, l) = self.with_restore_engine_logged(session, &snap, progress, cancel, |h, p, inv| {
             h.restore(p, inv, &req)
         });
+        log.extend(l);
         match r {
-            Ok((report, l)) => {
-                log.extend(l);
+            Ok(report) => {
+                let mut lines = log.clone();
+                lines.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
+                lines.push(format!(
+                    "restored {} of {} to {target}",
+                    crate::human_bytes(report.bytes),
+                    &req.restore_point.id[..8.min(req.restore_point.id.len())]
+                ));
+                session.catalog_log(run, &lines);
                 session.catalog_finish(
                     run,
                     "succeeded",
@@ -1226,6 +1271,9 @@ impl Plugins {
                 })
             }
             Err(e) => {
+                let mut lines = log.clone();
+                lines.push(format!("error: {}", e.message));
+                session.catalog_log(run, &lines);
                 session.catalog_finish(run, "failed", &e.message, Some(&req.restore_point.id), 0);
                 Err(e)
             }

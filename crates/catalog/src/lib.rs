@@ -448,6 +448,44 @@ impl Catalog {
         Ok(())
     }
 
+    /// Append lines to a job run's log.
+    ///
+    /// # Errors
+    /// Database failure, or no such run.
+    pub async fn append_job_log(&self, run: i64, lines: &[String]) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(self.db())?;
+        let next: i64 = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM job_log WHERE run_id = ?1")
+            .bind(run)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(self.db())?
+            .get("n");
+        for (i, line) in lines.iter().enumerate() {
+            sqlx::query("INSERT INTO job_log (run_id, seq, line) VALUES (?1, ?2, ?3)")
+                .bind(run)
+                .bind(next + i as i64)
+                .bind(line)
+                .execute(&mut *tx)
+                .await
+                .map_err(self.db())?;
+        }
+        tx.commit().await.map_err(self.db())?;
+        Ok(())
+    }
+
+    /// A job run's log, in order.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn job_log(&self, run: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT line FROM job_log WHERE run_id = ?1 ORDER BY seq")
+            .bind(run)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(rows.iter().map(|r| r.get("line")).collect())
+    }
+
     /// Record a successful run of a policy.
     ///
     /// # Errors
@@ -647,5 +685,14 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(c.runs(10).await.unwrap()[0].status, "succeeded");
+        // a run's log keeps its order across appends, and belongs to that run only
+        c.append_job_log(run, &["one".into(), "two".into()])
+            .await
+            .unwrap();
+        c.append_job_log(run, &["three".into()]).await.unwrap();
+        let other = c.start_run(Some("r1"), "check").await.unwrap();
+        c.append_job_log(other, &["elsewhere".into()]).await.unwrap();
+        assert_eq!(c.job_log(run).await.unwrap(), vec!["one", "two", "three"]);
+        assert!(c.append_job_log(9999, &["x".into()]).await.is_err(), "no such run");
     }
 }

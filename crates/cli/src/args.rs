@@ -693,10 +693,16 @@ pub enum CatalogCommand {
     Rebuild,
     /// Restore points as the catalog holds them.
     Show,
-    /// Job history (backups, restores, checks, prunes).
+    /// Job history (backups, restores, copies, checks, prunes), newest first, with ids.
     Runs {
         /// How many.
         #[arg(long, default_value_t = 20)]
         limit: i64,
+    },
+    /// The log of one job run: what the engine and the plugin reported (warnings, plugin
+    /// log lines such as the ARM requests of a rehydration, errors).
+    Log {
+        /// The run's id, as `catalog runs` shows it.
+        run: i64,
     },
 }

@@ -812,6 +812,18 @@ fn catalog(cli: &Cli, c: &CatalogCommand) -> Result<i32> {
                 }
             }
         }
+        CatalogCommand::Log { run } => {
+            let lines = api::job_log(&context(cli), *run)?;
+            if cli.json {
+                json(&lines)?;
+            } else if lines.is_empty() {
+                println!("job run {run} has no log lines (see `rehydra catalog runs`)");
+            } else {
+                for l in &lines {
+                    println!("{l}");
+                }
+            }
+        }
     }
     Ok(0)
 }

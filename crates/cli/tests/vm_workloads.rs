@@ -702,6 +702,22 @@ fn vm_workloads_end_to_end() {
     // run again: what was made is recognised and skipped, the rest completes
     let out = json_out(&rehydrate(&["--set", "delete-original=true"]));
     assert!(out["report"].is_object());
+    // the job history keeps each run's log: the ARM requests and answers, never the token
+    let runs = json_out(&cli.run(None, &["--json", "catalog", "runs", "--limit", "5"]));
+    let restores: Vec<&Value> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "restore")
+        .collect();
+    let log_of = |r: &Value| -> String {
+        cli.ok(None, &["catalog", "log", &r["id"].to_string()])
+    };
+    let (done, failed) = (log_of(restores[0]), log_of(restores[1]));
+    assert_eq!(restores[0]["status"], "succeeded");
+    assert!(done.contains("ARM PUT") && done.contains("virtualMachineInstances/default"), "{done}");
+    assert!(failed.contains("ARM 500") && failed.contains("error:"), "{failed}");
+    assert!(!done.contains("test-token") && !failed.contains("test-token"), "no secret in logs");
     let puts = puts();
     let count = |frag: &str| {
         puts.iter()

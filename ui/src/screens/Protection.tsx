@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from "react";
+import { Fragment, useEffect, useRef, useState } from "react";
 import { api, asError, newJobId, type ApiError, type BackupOutcome, type JobRun, type PluginEntry, type Progress, type RepoInfo } from "../ipc";
 import { bytes, parsePairs } from "../format";
 import { Empty, ErrorBox, ProgressBar } from "../components/common";
@@ -12,6 +12,15 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
   const [result, setResult] = useState<string | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [history, setHistory] = useState<JobRun[] | null>(null);
+  const [logs, setLogs] = useState<Record<number, string[]>>({});
+  const toggleLog = (id: number) => {
+    if (logs[id] !== undefined) {
+      const { [id]: _, ...rest } = logs;
+      setLogs(rest);
+      return;
+    }
+    api.jobLog(id).then((l) => setLogs((m) => ({ ...m, [id]: l }))).catch((e) => setLogs((m) => ({ ...m, [id]: [`error: ${asError(e).message}`] })));
+  };
   const job = useRef("");
   const loadHistory = () => api.jobHistory(50).then(setHistory).catch(() => setHistory([]));
   useEffect(() => {
@@ -136,13 +145,27 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
             </thead>
             <tbody>
               {history.map((j) => (
-                <tr key={j.id}>
-                  <td>{new Date(j.started).toLocaleString()}</td>
-                  <td>{j.kind}</td>
-                  <td>{j.status}</td>
-                  <td>{bytes(j.bytes)}</td>
-                  <td>{j.message}</td>
-                </tr>
+                <Fragment key={j.id}>
+                  <tr data-testid="job-row" data-kind={j.kind}>
+                    <td>{new Date(j.started).toLocaleString()}</td>
+                    <td>{j.kind}</td>
+                    <td>{j.status}</td>
+                    <td>{bytes(j.bytes)}</td>
+                    <td>
+                      {j.message}{" "}
+                      <button className="chip" data-testid="job-log-toggle" aria-expanded={logs[j.id] !== undefined} onClick={() => toggleLog(j.id)}>
+                        {logs[j.id] !== undefined ? "Hide log" : "Log"}
+                      </button>
+                    </td>
+                  </tr>
+                  {logs[j.id] !== undefined && (
+                    <tr>
+                      <td colSpan={5}>
+                        <pre className="detail" data-testid="job-log">{logs[j.id].length ? logs[j.id].join("\n") : "(no log lines)"}</pre>
+                      </td>
+                    </tr>
+                  )}
+                </Fragment>
               ))}
             </tbody>
           </table>
