@@ -74,7 +74,10 @@ fn a_copy_restores_the_same_bytes_keeps_the_metadata_and_is_idempotent() {
     assert_eq!(c.chunks_reused, 0, "nothing to reuse on the first copy");
     assert_eq!(c.copy.copied_from.as_deref(), Some(id.as_str()));
     let orig = &a.open().snapshots(&SnapshotFilter::default()).unwrap()[0];
-    assert_eq!(c.copy.time, orig.time, "the copy keeps the time of the backup");
+    assert_eq!(
+        c.copy.time, orig.time,
+        "the copy keeps the time of the backup"
+    );
     assert_eq!(c.copy.asset, "srv-data");
     assert_eq!(c.copy.tags, vec!["nightly".to_string()]);
     assert_ne!(c.copy.id, id, "ids are per repository");
@@ -97,7 +100,13 @@ fn a_copy_restores_the_same_bytes_keeps_the_metadata_and_is_idempotent() {
     let again = copy_all(&a, &b);
     assert!(again[0].already_copied);
     assert_eq!(again[0].copy.id, c.copy.id);
-    assert_eq!(b.open().snapshots(&SnapshotFilter::default()).unwrap().len(), 1);
+    assert_eq!(
+        b.open()
+            .snapshots(&SnapshotFilter::default())
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -155,7 +164,10 @@ fn a_disk_item_copies_with_its_holes() {
         )
         .unwrap();
     let c = copy_all(&a, &b).remove(0);
-    assert!(c.copy.new_bytes <= (3 << 20) + (1 << 20), "holes are not stored");
+    assert!(
+        c.copy.new_bytes <= (3 << 20) + (1 << 20),
+        "holes are not stored"
+    );
     let out = b.scratch("out").join("d.raw");
     b.open()
         .restore(
@@ -184,10 +196,21 @@ fn damaged_source_data_or_a_cancel_commits_nothing_in_the_target() {
     cancel.cancel();
     let e = a
         .open()
-        .copy_to(&b.open(), &[], &SnapshotFilter::default(), &NoProgress, &cancel)
+        .copy_to(
+            &b.open(),
+            &[],
+            &SnapshotFilter::default(),
+            &NoProgress,
+            &cancel,
+        )
         .unwrap_err();
     assert_eq!(e.code, Code::Cancelled, "{}", e.message);
-    assert!(b.open().snapshots(&SnapshotFilter::default()).unwrap().is_empty());
+    assert!(
+        b.open()
+            .snapshots(&SnapshotFilter::default())
+            .unwrap()
+            .is_empty()
+    );
 
     let mut packs: Vec<_> = walk(&a.path().join("packs"));
     packs.sort();
@@ -206,7 +229,10 @@ fn damaged_source_data_or_a_cancel_commits_nothing_in_the_target() {
         .unwrap_err();
     assert_eq!(e.code, Code::Corrupt, "{}", e.message);
     assert!(
-        b.open().snapshots(&SnapshotFilter::default()).unwrap().is_empty(),
+        b.open()
+            .snapshots(&SnapshotFilter::default())
+            .unwrap()
+            .is_empty(),
         "a damaged chunk is never copied as if it were good"
     );
 }

@@ -10,12 +10,12 @@ use rehydra_api::plugins::{Asset, PluginBackupOutcome, PluginDetails, PluginEntr
 use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
 use rehydra_api::wizard::{self, InstantExport, PlanView, RestoreChoice, RunView};
 use rehydra_api::{
-    BackupOptions, BackupOutcome, Cancel, CheckOptions, CheckReport, Code, InitOptions, JobRun, NoProgress,
-    SnapshotDto, SnapshotFilter, Source, SourceItem,
+    BackupOptions, BackupOutcome, Cancel, CheckOptions, CheckReport, Code, InitOptions, JobRun,
+    NoProgress, SnapshotDto, SnapshotFilter, Source, SourceItem,
 };
 use serde::Serialize;
 use tauri::ipc::Channel;
-use tauri::{AppHandle, Manager};
+use tauri::{AppHandle, Emitter, Manager};
 
 use crate::progress::{ChannelProgress, ProgressEvent};
 use crate::state::{App, ExportEntry, Open, Res, UiError};
@@ -28,6 +28,31 @@ async fn blocking<T: Send + 'static>(
     tauri::async_runtime::spawn_blocking(move || f(&app.state::<App>()))
         .await
         .map_err(|e| UiError::new(Code::Io, format!("the job stopped unexpectedly: {e}")))?
+}
+
+/// What changed, as the `state-changed` event tells the UI (which then reloads that part).
+#[derive(Clone, Serialize)]
+pub struct StateChanged {
+    /// `repository`, `restore-points`, `jobs`, `policies`, `exports` or `plugins`.
+    pub what: &'static str,
+}
+
+/// Tell the UI that `what` changed.
+pub fn changed(app: &AppHandle, what: &'static str) {
+    let _ = app.emit("state-changed", StateChanged { what });
+}
+
+/// [`blocking`], then the `state-changed` event for `what` (also after a failure: a
+/// failed job is in the history too).
+async fn changing<T: Send + 'static>(
+    app: AppHandle,
+    what: &'static str,
+    f: impl FnOnce(&App) -> Res<T> + Send + 'static,
+) -> Res<T> {
+    let handle = app.clone();
+    let r = blocking(app, f).await;
+    changed(&handle, what);
+    r
 }
 
 /// The repository the app offers by default: a folder in the user's data folder.
@@ -65,7 +90,7 @@ fn opened(st: &App, location: String, s: rehydra_api::Session) -> Res<RepoInfo> 
 /// Create a repository (local path or SMB path) and open it.
 #[tauri::command]
 pub async fn repo_create(app: AppHandle, location: String, password: String) -> Res<RepoInfo> {
-    blocking(app, move |st| {
+    changing(app, "repository", move |st| {
         if password.chars().count() < 8 {
             return Err(UiError::new(
                 Code::InvalidInput,
@@ -86,7 +111,7 @@ pub async fn repo_create(app: AppHandle, location: String, password: String) -> 
 /// Open an existing repository.
 #[tauri::command]
 pub async fn repo_connect(app: AppHandle, location: String, password: String) -> Res<RepoInfo> {
-    blocking(app, move |st| {
+    changing(app, "repository", move |st| {
         let s = rehydra_api::open(&st.ctx, &location, password.as_bytes())?;
         opened(st, location, s)
     })
@@ -113,7 +138,7 @@ pub async fn repo_status(app: AppHandle) -> Res<Option<RepoInfo>> {
 /// Check the repository (structure, and every chunk with `read_data`).
 #[tauri::command]
 pub async fn repo_check(app: AppHandle, read_data: bool) -> Res<CheckReport> {
-    blocking(app, move |st| {
+    changing(app, "jobs", move |st| {
         let opts = CheckOptions {
             read_data,
             ..CheckOptions::default()
@@ -189,7 +214,7 @@ pub async fn backup_folder(
     job: String,
     on_progress: Channel<ProgressEvent>,
 ) -> Res<BackupOutcome> {
-    blocking(app, move |st| {
+    changing(app, "restore-points", move |st| {
         let opts = BackupOptions {
             workload: "files".into(),
             asset: path.clone(),
@@ -217,7 +242,7 @@ pub async fn plugin_backup(
     job: String,
     on_progress: Channel<ProgressEvent>,
 ) -> Res<PluginBackupOutcome> {
-    blocking(app, move |st| {
+    changing(app, "restore-points", move |st| {
         st.job(&job, |s, cancel| {
             Ok(st.plugins()?.backup(
                 s,
@@ -245,14 +270,17 @@ pub async fn policies_list(app: AppHandle) -> Res<Vec<PolicyStatus>> {
 /// Add or replace a policy (for the open repository).
 #[tauri::command]
 pub async fn policy_save(app: AppHandle, policy: Policy) -> Res<()> {
-    blocking(app, move |st| Ok(policies::save(&st.ctx, &policy)?)).await
+    changing(app, "policies", move |st| {
+        Ok(policies::save(&st.ctx, &policy)?)
+    })
+    .await
 }
 
 /// Open a policy's copy target with its password (checks it) and keep the password in
 /// memory for this session, so policy runs can copy there. Never written anywhere.
 #[tauri::command]
 pub async fn copy_target_unlock(app: AppHandle, location: String, password: String) -> Res<()> {
-    blocking(app, move |st| {
+    changing(app, "policies", move |st| {
         rehydra_api::open(&st.ctx, &location, password.as_bytes())?;
         st.unlock_copy_target(&location, password.into_bytes());
         Ok(())
@@ -269,7 +297,10 @@ pub fn copy_targets_unlocked(app: AppHandle) -> Vec<String> {
 /// Remove a policy (its restore points stay).
 #[tauri::command]
 pub async fn policy_remove(app: AppHandle, name: String) -> Res<bool> {
-    blocking(app, move |st| Ok(policies::remove(&st.ctx, &name)?)).await
+    changing(app, "policies", move |st| {
+        Ok(policies::remove(&st.ctx, &name)?)
+    })
+    .await
 }
 
 /// Run a policy now (backup, then its retention), with live progress.
@@ -280,7 +311,7 @@ pub async fn policy_run(
     job: String,
     on_progress: Channel<ProgressEvent>,
 ) -> Res<PolicyRun> {
-    blocking(app, move |st| {
+    changing(app, "restore-points", move |st| {
         let plugins = st.plugins().ok();
         let copy_password = policies::list(&st.ctx, rehydra_api::inventory::now())?
             .into_iter()
@@ -332,7 +363,7 @@ pub async fn restore_run(
     job: String,
     on_progress: Channel<ProgressEvent>,
 ) -> Res<RunView> {
-    blocking(app, move |st| {
+    changing(app, "jobs", move |st| {
         let plugins = st.plugins().ok();
         st.job(&job, |s, cancel| {
             Ok(wizard::run(
@@ -356,9 +387,13 @@ pub async fn job_log(app: AppHandle, run: i64) -> Res<Vec<String>> {
 /// Instant recovery: serve the chosen disk over NBD (re-planned first; refused if
 /// anything blocks) until `cancel_job(job)`. Returns as soon as the address is bound.
 #[tauri::command]
-pub async fn instant_start(app: AppHandle, choice: RestoreChoice, job: String) -> Res<InstantExport> {
+pub async fn instant_start(
+    app: AppHandle,
+    choice: RestoreChoice,
+    job: String,
+) -> Res<InstantExport> {
     let handle = app.clone();
-    blocking(app, move |st| {
+    changing(app, "exports", move |st| {
         let s = st.session()?;
         let (listener, export) = wizard::bind_instant(&s, &choice)?;
         let cancel = Arc::new(Cancel::default());
@@ -379,6 +414,7 @@ pub async fn instant_start(app: AppHandle, choice: RestoreChoice, job: String) -
                 handle
                     .state::<App>()
                     .export_ended(&job, r.err().map(|e| e.message));
+                changed(&handle, "exports");
             })
             .map_err(|e| UiError::new(Code::Io, format!("starting the NBD server: {e}")))?;
         Ok(export)
@@ -447,11 +483,17 @@ pub async fn plugin_info(app: AppHandle, id: String) -> Res<PluginDetails> {
 /// Grant capabilities (`files:/srv`, `http:host` …).
 #[tauri::command]
 pub async fn plugin_grant(app: AppHandle, id: String, specs: Vec<String>) -> Res<Vec<String>> {
-    blocking(app, move |st| Ok(st.plugins()?.grant(&id, &specs)?)).await
+    changing(app, "plugins", move |st| {
+        Ok(st.plugins()?.grant(&id, &specs)?)
+    })
+    .await
 }
 
 /// Revoke capabilities.
 #[tauri::command]
 pub async fn plugin_revoke(app: AppHandle, id: String, specs: Vec<String>) -> Res<u64> {
-    blocking(app, move |st| Ok(st.plugins()?.revoke(&id, &specs)?)).await
+    changing(app, "plugins", move |st| {
+        Ok(st.plugins()?.revoke(&id, &specs)?)
+    })
+    .await
 }

@@ -317,6 +317,14 @@ try {
 
   // ---- themes: every screen in light and dark, and its text contrast measured (WCAG AA:
   // 4.5:1 for text; disabled controls are exempt)
+  // keyboard: the screens are reached with Tab and Enter from the navigation
+  await s.exec(`document.querySelector('[data-testid="nav-inventory"]').focus()`);
+  await s.keys("\uE007");
+  await s.wait("main h1", (t) => t.includes("Inventory"));
+  await s.keys("\uE004", "\uE007");
+  await s.wait("main h1", (t) => t.includes("Protection"));
+  check(true, "the screens are reachable by keyboard (Tab, Enter)");
+  const unlabelled = [];
   for (const theme of ["light", "dark"]) {
     await s.click(`[data-testid="theme"] option[value="${theme}"]`);
     let worst = { ratio: 99, what: "" };
@@ -327,9 +335,14 @@ try {
       await shot(`${theme}-${screen}`);
       const w = await s.exec(CONTRAST);
       if (w.ratio < worst.ratio) worst = { ratio: w.ratio, what: `${screen}: ${w.what}` };
+      unlabelled.push(...(await s.exec(`return [...document.querySelectorAll("input, select, textarea, button")]
+        .filter((e) => e.type !== "hidden" && e.getClientRects().length)
+        .filter((e) => e.tagName === "BUTTON" ? !e.textContent.trim() && !e.getAttribute("aria-label") : !(e.labels && e.labels.length) && !e.getAttribute("aria-label"))
+        .map((e) => "${screen}: " + e.outerHTML.slice(0, 100))`)));
     }
     check(worst.ratio >= 4.5, `${theme} theme: every text on every screen has contrast >= 4.5:1 (lowest ${worst.ratio.toFixed(2)}, ${worst.what})`);
   }
+  check(unlabelled.length === 0, `every control on every screen has a label${unlabelled.length ? ": " + unlabelled.join(" | ") : ""}`);
   console.log(`screenshots in ${out}`);
 } catch (e) {
   failed = true;

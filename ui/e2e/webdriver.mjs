@@ -113,6 +113,12 @@ export class Session {
     await this.cmd("POST", `/element/${el}/value`, { text: text.replace(/\n/g, "\uE007") });
   }
 
+  /** Press keys (WebDriver key codes, e.g. "\uE004" Tab, "\uE007" Enter) on the focused element. */
+  async keys(...keys) {
+    const actions = keys.flatMap((k) => [{ type: "keyDown", value: k }, { type: "keyUp", value: k }]);
+    await this.cmd("POST", "/actions", { actions: [{ type: "key", id: "keyboard", actions }] });
+  }
+
   async text(el) {
     return this.cmd("GET", `/element/${el}/text`);
   }

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { api, newJobId, type RepoInfo } from "./ipc";
+import { api, newJobId, onStateChanged, type RepoInfo } from "./ipc";
 import Repositories from "./screens/Repositories";
 import Inventory from "./screens/Inventory";
 import Protection from "./screens/Protection";
@@ -30,6 +30,7 @@ export default function App() {
     api.repoStatus().then(setRepo).catch(() => setRepo(null));
   }, []);
   useEffect(refresh, [refresh]);
+  useEffect(() => onStateChanged(["repository", "restore-points", "jobs"], refresh), [refresh]);
   // while the app is open, run the open repository's due policies (one at a time)
   useEffect(() => {
     if (!repo) return;

@@ -1,6 +1,7 @@
 // Every call to the Rust side goes through this module: one typed function per Tauri
 // command, errors normalised to {code, message}.
 import { Channel, invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
 
 export interface ApiError {
   code: string;
@@ -277,3 +278,21 @@ export const api = {
   pluginGrant: (id: string, specs: string[]) => call<string[]>("plugin_grant", { id, specs }),
   pluginRevoke: (id: string, specs: string[]) => call<number>("plugin_revoke", { id, specs }),
 };
+
+/** What the `state-changed` event says changed. */
+export type Changed = "repository" | "restore-points" | "jobs" | "policies" | "exports" | "plugins";
+
+/** Call `cb` whenever the app reports that one of `whats` changed; returns the unsubscribe. */
+export function onStateChanged(whats: Changed[], cb: (what: Changed) => void): () => void {
+  let unlisten: (() => void) | null = null;
+  let stopped = false;
+  listen<{ what: Changed }>("state-changed", (e) => {
+    if (whats.includes(e.payload.what)) cb(e.payload.what);
+  })
+    .then((u) => (stopped ? u() : (unlisten = u)))
+    .catch(() => {});
+  return () => {
+    stopped = true;
+    unlisten?.();
+  };
+}

@@ -128,7 +128,10 @@ impl Session {
     pub(crate) fn catalog_log(&self, run: Option<i64>, lines: &[String]) {
         if let (Some(run), false) = (run, lines.is_empty()) {
             let lines = lines.to_vec();
-            let _ = with_catalog(&self.ctx, |c| async move { c.append_job_log(run, &lines).await });
+            let _ = with_catalog(
+                &self.ctx,
+                |c| async move { c.append_job_log(run, &lines).await },
+            );
         }
     }
 }

@@ -108,10 +108,11 @@ impl Session {
         let chosen = choose_disk(&snap, spec, item)?;
         let overlay = match overlay {
             Some(p) => {
-                if let Some(problem) = self.overlay_problem(p) {
-                    if !p.exists() {
-                        return Err(ApiError::new(Code::InvalidInput, problem));
-                    }
+                // an existing file is refused below by `Overlay::create` (TargetExists)
+                if let Some(problem) = self.overlay_problem(p)
+                    && !p.exists()
+                {
+                    return Err(ApiError::new(Code::InvalidInput, problem));
                 }
                 Some(Overlay::create(p, chosen.size).map_err(|e| {
                     ApiError::new(

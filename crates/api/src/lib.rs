@@ -285,7 +285,11 @@ impl Session {
         if r.ok() {
             log.push(format!(
                 "no problem found{}",
-                if opts.read_data { " (all data read)" } else { " (structure)" }
+                if opts.read_data {
+                    " (all data read)"
+                } else {
+                    " (structure)"
+                }
             ));
         }
         self.catalog_log(run, &log);

@@ -1243,9 +1243,10 @@ impl Plugins {
             });
         }
         let run = session.catalog_start("restore");
-        let (r, l) = self.with_restore_engine_logged(session, &snap, progress, cancel, |h, p, inv| {
-            h.restore(p, inv, &req)
-        });
+        let (r, l) =
+            self.with_restore_engine_logged(session, &snap, progress, cancel, |h, p, inv| {
+                h.restore(p, inv, &req)
+            });
         log.extend(l);
         match r {
             Ok(report) => {

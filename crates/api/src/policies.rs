@@ -167,7 +167,9 @@ impl Policy {
                 return bad("the copy target names a repository location");
             }
             if c.repository == self.repository {
-                return bad("the copy target must be another repository than the one backed up into");
+                return bad(
+                    "the copy target must be another repository than the one backed up into",
+                );
             }
         }
         match &self.what {
@@ -333,7 +335,16 @@ pub fn run(
     let n = name.to_string();
     with_catalog(ctx, |c| async move { c.policy_ran(&n, &at).await })?;
     let copy = p.copy_to.as_ref().map(|t| {
-        copy_step(ctx, session, &p, t, &filter, copy_password, progress, cancel)
+        copy_step(
+            ctx,
+            session,
+            &p,
+            t,
+            &filter,
+            copy_password,
+            progress,
+            cancel,
+        )
     });
     Ok(PolicyRun {
         snapshot,

@@ -454,12 +454,13 @@ impl Catalog {
     /// Database failure, or no such run.
     pub async fn append_job_log(&self, run: i64, lines: &[String]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(self.db())?;
-        let next: i64 = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM job_log WHERE run_id = ?1")
-            .bind(run)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(self.db())?
-            .get("n");
+        let next: i64 =
+            sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM job_log WHERE run_id = ?1")
+                .bind(run)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(self.db())?
+                .get("n");
         for (i, line) in lines.iter().enumerate() {
             sqlx::query("INSERT INTO job_log (run_id, seq, line) VALUES (?1, ?2, ?3)")
                 .bind(run)
@@ -691,8 +692,13 @@ mod tests {
             .unwrap();
         c.append_job_log(run, &["three".into()]).await.unwrap();
         let other = c.start_run(Some("r1"), "check").await.unwrap();
-        c.append_job_log(other, &["elsewhere".into()]).await.unwrap();
+        c.append_job_log(other, &["elsewhere".into()])
+            .await
+            .unwrap();
         assert_eq!(c.job_log(run).await.unwrap(), vec!["one", "two", "three"]);
-        assert!(c.append_job_log(9999, &["x".into()]).await.is_err(), "no such run");
+        assert!(
+            c.append_job_log(9999, &["x".into()]).await.is_err(),
+            "no such run"
+        );
     }
 }

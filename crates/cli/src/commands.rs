@@ -38,11 +38,9 @@ pub(crate) fn open(cli: &Cli) -> Result<Session> {
 
 /// Open a copy target (its own password: file, REHYDRA_COPY_PASSWORD, or a prompt).
 pub(crate) fn open_copy_target(cli: &Cli, location: &str, file: Option<&Path>) -> Result<Session> {
-    api::backend_for(location)
-        .with_context(|| format!("copy target `{location}`"))?;
+    api::backend_for(location).with_context(|| format!("copy target `{location}`"))?;
     let pw = password::copy_target(file)?;
-    api::open(&context(cli), location, &pw)
-        .with_context(|| format!("copy target `{location}`"))
+    api::open(&context(cli), location, &pw).with_context(|| format!("copy target `{location}`"))
 }
 
 pub(crate) fn cancel_on_ctrl_c() -> std::sync::Arc<Cancel> {
@@ -392,11 +390,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             } else {
                 for c in &out {
                     if c.already_copied {
-                        println!(
-                            "{} already copied as {}",
-                            &c.source[..8],
-                            c.copy.short_id
-                        );
+                        println!("{} already copied as {}", &c.source[..8], c.copy.short_id);
                     } else {
                         println!(
                             "{} copied as {}: {} chunks read, {} reused from the previous copy, {} new ({} stored)",
@@ -910,9 +904,7 @@ fn policy(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                 tags: tags.clone(),
                 copy_to: copy_to.as_ref().map(|r| policies::CopyTarget {
                     repository: r.clone(),
-                    password_file: copy_password_file
-                        .as_deref()
-                        .map(|f| absolute(f)),
+                    password_file: copy_password_file.as_deref().map(absolute),
                 }),
             };
             policies::save(&ctx, &p)?;
@@ -1010,16 +1002,18 @@ fn policy(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
             } else if names.is_empty() {
                 println!("no policy is due");
             }
-            return Ok(if runs
-                .iter()
-                .any(|r| r.copy.as_ref().is_some_and(|c| c.error.is_some()))
-            {
-                1
-            } else if runs.iter().any(|r| !r.warnings.is_empty()) {
-                3
-            } else {
-                0
-            });
+            return Ok(
+                if runs
+                    .iter()
+                    .any(|r| r.copy.as_ref().is_some_and(|c| c.error.is_some()))
+                {
+                    1
+                } else if runs.iter().any(|r| !r.warnings.is_empty()) {
+                    3
+                } else {
+                    0
+                },
+            );
         }
         P::Remove { name } => {
             if !policies::remove(&ctx, name)? {

@@ -524,11 +524,20 @@ fn copy_and_policy_copy_targets() {
         .unwrap();
     assert_eq!(code(&o), 11, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("copy target"));
-    let o = e.run(&["copy", "--to", e.path("nowhere").to_str().unwrap(), "--to-password-file", pwf]);
+    let o = e.run(&[
+        "copy",
+        "--to",
+        e.path("nowhere").to_str().unwrap(),
+        "--to-password-file",
+        pwf,
+    ]);
     assert_eq!(code(&o), 10, "{}", String::from_utf8_lossy(&o.stderr));
     let out = e.ok(&["copy", "--to", off, "--to-password-file", pwf]);
     assert!(out.contains("copied as"), "{out}");
-    assert!(e.ok(&["copy", "--to", off, "--to-password-file", pwf]).contains("already copied"));
+    assert!(
+        e.ok(&["copy", "--to", off, "--to-password-file", pwf])
+            .contains("already copied")
+    );
     // restore from the copy
     let back = e.path("back");
     e.cmd()
@@ -543,10 +552,30 @@ fn copy_and_policy_copy_targets() {
     );
 
     // a policy with a copy target: backup, retention, copy, retention there
-    let o = e.run(&["policy", "add", "p", "--folder", d, "--keep-last", "1", "--copy-to", &e.repo().display().to_string()]);
+    let o = e.run(&[
+        "policy",
+        "add",
+        "p",
+        "--folder",
+        d,
+        "--keep-last",
+        "1",
+        "--copy-to",
+        &e.repo().display().to_string(),
+    ]);
     assert_ne!(code(&o), 0);
     assert!(String::from_utf8_lossy(&o.stderr).contains("another repository"));
-    e.ok(&["policy", "add", "p", "--folder", d, "--keep-last", "2", "--copy-to", off]);
+    e.ok(&[
+        "policy",
+        "add",
+        "p",
+        "--folder",
+        d,
+        "--keep-last",
+        "2",
+        "--copy-to",
+        off,
+    ]);
     // no password for the target: the backup stands, the copy failure is reported, exit 1
     let o = e.run(&["policy", "run", "p"]);
     assert_eq!(code(&o), 1, "{}", String::from_utf8_lossy(&o.stderr));
@@ -570,6 +599,10 @@ fn copy_and_policy_copy_targets() {
         .unwrap(),
     )
     .unwrap();
-    assert_eq!(snaps.len(), 2, "the target keeps the policy's retention (last 2)");
+    assert_eq!(
+        snaps.len(),
+        2,
+        "the target keeps the policy's retention (last 2)"
+    );
     assert!(snaps.iter().all(|s| s["copied_from"].is_string()));
 }

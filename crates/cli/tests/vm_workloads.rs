@@ -247,9 +247,18 @@ fn vm_workloads_end_to_end() {
             .unwrap_or_else(|| panic!("no {id} in {assets}"))
             .clone()
     };
-    assert_eq!(by_id(&format!("subscription/{SUB}"))["kind"], "subscription");
-    assert_eq!(by_id(&format!("subscription/{SUB}"))["parent"], serde_json::Value::Null);
-    assert_eq!(by_id("cluster/hci-a")["parent"], format!("subscription/{SUB}"));
+    assert_eq!(
+        by_id(&format!("subscription/{SUB}"))["kind"],
+        "subscription"
+    );
+    assert_eq!(
+        by_id(&format!("subscription/{SUB}"))["parent"],
+        serde_json::Value::Null
+    );
+    assert_eq!(
+        by_id("cluster/hci-a")["parent"],
+        format!("subscription/{SUB}")
+    );
     assert_eq!(by_id("node/local")["parent"], "cluster/hci-a");
     assert!(
         flags("tvm01").contains(&"trusted-launch".to_string()),
@@ -710,14 +719,21 @@ fn vm_workloads_end_to_end() {
         .iter()
         .filter(|r| r["kind"] == "restore")
         .collect();
-    let log_of = |r: &Value| -> String {
-        cli.ok(None, &["catalog", "log", &r["id"].to_string()])
-    };
+    let log_of = |r: &Value| -> String { cli.ok(None, &["catalog", "log", &r["id"].to_string()]) };
     let (done, failed) = (log_of(restores[0]), log_of(restores[1]));
     assert_eq!(restores[0]["status"], "succeeded");
-    assert!(done.contains("ARM PUT") && done.contains("virtualMachineInstances/default"), "{done}");
-    assert!(failed.contains("ARM 500") && failed.contains("error:"), "{failed}");
-    assert!(!done.contains("test-token") && !failed.contains("test-token"), "no secret in logs");
+    assert!(
+        done.contains("ARM PUT") && done.contains("virtualMachineInstances/default"),
+        "{done}"
+    );
+    assert!(
+        failed.contains("ARM 500") && failed.contains("error:"),
+        "{failed}"
+    );
+    assert!(
+        !done.contains("test-token") && !failed.contains("test-token"),
+        "no secret in logs"
+    );
     let puts = puts();
     let count = |frag: &str| {
         puts.iter()

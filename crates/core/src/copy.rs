@@ -112,7 +112,8 @@ pub fn copy_snapshot(
     let mut items = Vec::with_capacity(snap.items.len());
     for item in &snap.items {
         progress.message(&format!("item {}", item.name));
-        let tmp = tempfile::tempfile().map_err(|e| Error::io("creating a temporary content map", e))?;
+        let tmp =
+            tempfile::tempfile().map_err(|e| Error::io("creating a temporary content map", e))?;
         let mut map = MapWriter::new(tmp);
         for ev in read_map(src, &src_index, item) {
             match ev? {
@@ -264,7 +265,7 @@ fn previous_pairs(
     let Some((prev_dst, prev_src_id)) = dst_snaps.iter().rev().find_map(|(_, s)| {
         let from = s.copied_from.as_ref()?;
         (from.repository == src_repo && s.asset == snap.asset && s.workload == snap.workload)
-            .then(|| (s, from.snapshot))
+            .then_some((s, from.snapshot))
     }) else {
         return Ok(pairs);
     };
@@ -275,25 +276,26 @@ fn previous_pairs(
         let Some(b) = prev_dst.items.iter().find(|b| b.name == a.name) else {
             continue;
         };
-        let mut left = flat_data(src, src_index, a)?;
+        let left = flat_data(src, src_index, a)?;
         let right = flat_data(dst, dst_index, b)?;
-        if left.len() != right.len() {
+        // the copy has the source's shape, extent for extent; anything else is not a pair
+        if left.len() != right.len() || left.iter().zip(&right).any(|(l, r)| l.1 != r.1) {
             continue;
         }
-        for (s, d) in left.drain(..).zip(right) {
+        for ((s, _), (d, _)) in left.into_iter().zip(right) {
             pairs.insert(s, d);
         }
     }
     Ok(pairs)
 }
 
-/// The data chunk ids of an item's content map, in order.
-fn flat_data(repo: &Repository, index: &ChunkIndex, item: &Item) -> Result<Vec<Id>> {
+/// The data chunks (id, length) of an item's content map, in order.
+fn flat_data(repo: &Repository, index: &ChunkIndex, item: &Item) -> Result<Vec<(Id, u32)>> {
     let mut ids = Vec::new();
     for ev in read_map(repo, index, item) {
         if let MapEvent::Extents(xs) = ev? {
             ids.extend(xs.into_iter().filter_map(|e| match e {
-                Extent::Data(id, _) => Some(id),
+                Extent::Data(id, len) => Some((id, len)),
                 Extent::Zero(_) => None,
             }));
         }

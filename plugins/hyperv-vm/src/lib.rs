@@ -106,7 +106,10 @@ impl Plugin for HyperV {
                 id: id.clone(),
                 name: setting(&s, "subscription-name").unwrap_or(sub).to_string(),
                 parent: None,
-                properties: vec![prop("subscription-id", sub.to_string()), prop("resource-group", rg.to_string())],
+                properties: vec![
+                    prop("subscription-id", sub.to_string()),
+                    prop("resource-group", rg.to_string()),
+                ],
                 flags: empty,
             });
         }

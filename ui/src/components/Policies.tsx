@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { api, asError, newJobId, type ApiError, type PluginEntry, type PolicyStatus, type Progress, type RepoInfo, type What } from "../ipc";
+import { api, asError, newJobId, onStateChanged, type ApiError, type PluginEntry, type PolicyStatus, type Progress, type RepoInfo, type What } from "../ipc";
 import { age, parsePairs } from "../format";
 import { Empty, ErrorBox } from "./common";
 
@@ -23,7 +23,12 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
     api.copyTargetsUnlocked().then(setUnlocked).catch(() => setUnlocked([]));
     return api.policies().then(setList).catch((e) => { setList([]); setError(asError(e)); });
   };
-  useEffect(() => { load(); }, []);
+  useEffect(() => {
+    load();
+    return onStateChanged(["policies", "restore-points"], () => {
+      load();
+    });
+  }, []);
   const guard = async (f: () => Promise<void>) => {
     setBusy(true);
     setError(null);

@@ -1,5 +1,5 @@
 import { Fragment, useEffect, useRef, useState } from "react";
-import { api, asError, newJobId, type ApiError, type BackupOutcome, type JobRun, type PluginEntry, type Progress, type RepoInfo } from "../ipc";
+import { api, asError, newJobId, onStateChanged, type ApiError, type BackupOutcome, type JobRun, type PluginEntry, type Progress, type RepoInfo } from "../ipc";
 import { bytes, parsePairs } from "../format";
 import { Empty, ErrorBox, ProgressBar } from "../components/common";
 import Policies from "../components/Policies";
@@ -25,6 +25,10 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
   const loadHistory = () => api.jobHistory(50).then(setHistory).catch(() => setHistory([]));
   useEffect(() => {
     loadHistory();
+    // jobs started elsewhere (the policy runner, another screen) show up as they end
+    return onStateChanged(["restore-points", "jobs"], () => {
+      loadHistory();
+    });
   }, []);
   const [plugins, setPlugins] = useState<PluginEntry[]>([]);
   const [plugin, setPlugin] = useState("");

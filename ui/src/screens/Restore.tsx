@@ -3,6 +3,7 @@ import {
   api,
   asError,
   newJobId,
+  onStateChanged,
   type ApiError,
   type ExportEntry,
   type PlanView,
@@ -81,10 +82,11 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
   const disks = (chosen?.items ?? []).filter((i) => i.kind === "disk");
   // instant-recovery exports keep running while the app is open: show them live
   useEffect(() => {
-    const load = () => api.instantList().then(setExports).catch(() => {});
+    const load = () => {
+      api.instantList().then(setExports).catch(() => {});
+    };
     load();
-    const t = setInterval(load, 1500);
-    return () => clearInterval(t);
+    return onStateChanged(["exports"], load);
   }, []);
   const guard = async (f: () => Promise<void>) => {
     setBusy(true);
