@@ -223,6 +223,7 @@ mod tests {
             new_bytes: 0,
             stored_bytes: 0,
             seconds: 0.0,
+            copied_from: None,
         }
     }
 
