@@ -6,7 +6,7 @@ use rehydra_api::{
     BackupOptions, Cancel, CheckOptions, Code, NoProgress, RestoreOptions, SnapshotFilter, Source,
     SourceItem,
 };
-use rehydra_integration_tests::{TestRepo, assert_same_tree, random_bytes, text_bytes};
+use rehydra_integration_tests::{TestRepo, assert_same_tree, files_in, random_bytes, text_bytes};
 
 fn backup_tree(r: &TestRepo, src: &std::path::Path) -> String {
     r.open()
@@ -28,16 +28,30 @@ fn backup_tree(r: &TestRepo, src: &std::path::Path) -> String {
         .id
 }
 
+fn try_copy(
+    a: &TestRepo,
+    b: &TestRepo,
+    specs: &[String],
+    cancel: &Cancel,
+) -> Result<Vec<rehydra_api::CopyOutcome>, rehydra_api::ApiError> {
+    a.open().copy_to(
+        &b.open(),
+        specs,
+        &SnapshotFilter::default(),
+        &NoProgress,
+        cancel,
+    )
+}
+
 fn copy_all(a: &TestRepo, b: &TestRepo) -> Vec<rehydra_api::CopyOutcome> {
-    a.open()
-        .copy_to(
-            &b.open(),
-            &[],
-            &SnapshotFilter::default(),
-            &NoProgress,
-            &Cancel::default(),
-        )
+    try_copy(a, b, &[], &Cancel::default()).unwrap()
+}
+
+fn count(r: &TestRepo) -> usize {
+    r.open()
+        .snapshots(&SnapshotFilter::default())
         .unwrap()
+        .len()
 }
 
 fn restore_latest(r: &TestRepo, into: &std::path::Path) {
@@ -100,13 +114,7 @@ fn a_copy_restores_the_same_bytes_keeps_the_metadata_and_is_idempotent() {
     let again = copy_all(&a, &b);
     assert!(again[0].already_copied);
     assert_eq!(again[0].copy.id, c.copy.id);
-    assert_eq!(
-        b.open()
-            .snapshots(&SnapshotFilter::default())
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(count(&b), 1);
 }
 
 #[test]
@@ -194,45 +202,18 @@ fn damaged_source_data_or_a_cancel_commits_nothing_in_the_target() {
 
     let cancel = Cancel::default();
     cancel.cancel();
-    let e = a
-        .open()
-        .copy_to(
-            &b.open(),
-            &[],
-            &SnapshotFilter::default(),
-            &NoProgress,
-            &cancel,
-        )
-        .unwrap_err();
+    let e = try_copy(&a, &b, &[], &cancel).unwrap_err();
     assert_eq!(e.code, Code::Cancelled, "{}", e.message);
-    assert!(
-        b.open()
-            .snapshots(&SnapshotFilter::default())
-            .unwrap()
-            .is_empty()
-    );
+    assert!(count(&b) == 0);
 
-    let mut packs: Vec<_> = walk(&a.path().join("packs"));
-    packs.sort();
+    let packs = files_in(&a.path().join("packs"));
     let mut bytes = fs::read(&packs[0]).unwrap();
     bytes[1000] ^= 0x40;
     fs::write(&packs[0], bytes).unwrap();
-    let e = a
-        .open()
-        .copy_to(
-            &b.open(),
-            &[],
-            &SnapshotFilter::default(),
-            &NoProgress,
-            &Cancel::default(),
-        )
-        .unwrap_err();
+    let e = try_copy(&a, &b, &[], &Cancel::default()).unwrap_err();
     assert_eq!(e.code, Code::Corrupt, "{}", e.message);
     assert!(
-        b.open()
-            .snapshots(&SnapshotFilter::default())
-            .unwrap()
-            .is_empty(),
+        count(&b) == 0,
         "a damaged chunk is never copied as if it were good"
     );
 }
@@ -243,40 +224,10 @@ fn copying_into_the_same_repository_or_an_unknown_restore_point_is_refused() {
     let src = a.scratch("src");
     fs::write(src.join("x"), b"x").unwrap();
     backup_tree(&a, &src);
-    let e = a
-        .open()
-        .copy_to(
-            &a.open(),
-            &[],
-            &SnapshotFilter::default(),
-            &NoProgress,
-            &Cancel::default(),
-        )
-        .unwrap_err();
+    let e = try_copy(&a, &a, &[], &Cancel::default()).unwrap_err();
     assert_eq!(e.code, Code::InvalidInput);
     assert!(e.message.contains("same repository"), "{}", e.message);
     let b = TestRepo::new();
-    let e = a
-        .open()
-        .copy_to(
-            &b.open(),
-            &["ffffffff".into()],
-            &SnapshotFilter::default(),
-            &NoProgress,
-            &Cancel::default(),
-        )
-        .unwrap_err();
+    let e = try_copy(&a, &b, &["ffffffff".into()], &Cancel::default()).unwrap_err();
     assert!(e.message.contains("ffffffff"), "{}", e.message);
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v = Vec::new();
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        if e.path().is_dir() {
-            v.extend(walk(&e.path()));
-        } else {
-            v.push(e.path());
-        }
-    }
-    v
 }

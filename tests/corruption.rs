@@ -4,7 +4,7 @@ use rehydra_api::{
     BackupOptions, Cancel, CheckOptions, Code, Context, NoProgress, RestoreOptions, SnapshotFilter,
     Source, SourceItem,
 };
-use rehydra_integration_tests::{PW, TestRepo, random_bytes};
+use rehydra_integration_tests::{PW, TestRepo, files_in, random_bytes};
 
 fn setup() -> (TestRepo, std::path::PathBuf) {
     let r = TestRepo::new();
@@ -22,27 +22,6 @@ fn setup() -> (TestRepo, std::path::PathBuf) {
     )
     .unwrap();
     (r, src)
-}
-
-fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in walk(dir) {
-        out.push(e);
-    }
-    out.sort();
-    out
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v = Vec::new();
-    for e in fs::read_dir(dir).unwrap().flatten() {
-        if e.path().is_dir() {
-            v.extend(walk(&e.path()));
-        } else {
-            v.push(e.path());
-        }
-    }
-    v
 }
 
 fn flip(path: &std::path::Path, at: usize) {

@@ -92,6 +92,23 @@ pub fn text_bytes(len: usize, seed: u64) -> Vec<u8> {
     v
 }
 
+/// Every file under `dir` (recursively), sorted.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
+            if e.path().is_dir() {
+                walk(&e.path(), out);
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(dir, &mut v);
+    v.sort();
+    v
+}
+
 /// Compare two trees (content, type, symlink targets); panics with the first difference.
 pub fn assert_same_tree(a: &Path, b: &Path) {
     let mut ea: Vec<_> = std::fs::read_dir(a)

@@ -93,6 +93,15 @@ const CONTRAST = `
     if (ratio < worst.ratio) worst = { ratio, what: el.tagName + "." + el.className + " '" + el.textContent.trim().slice(0, 40) + "'" };
   }
   return worst;`;
+// the restore wizard up to its target step: asset, its newest restore point, the kind
+const wizardTo = async (asset, kind) => {
+  await s.click(`[data-testid="wizard-asset"] option[value="${asset}"]`);
+  await s.click('[data-testid="wizard-next"]');
+  await s.click('[data-testid="wizard-point"]');
+  await s.click('[data-testid="wizard-next"]');
+  await s.click(`[data-testid="wizard-kind-${kind}"]`);
+  await s.click('[data-testid="wizard-next"]');
+};
 const shot = async (name) => fs.writeFileSync(path.join(out, `${name}.png`), await s.screenshot());
 const check = (cond, msg) => {
   if (!cond) throw new Error(`check failed: ${msg}`);
@@ -144,12 +153,7 @@ try {
   const wizard = async (target) => {
     await s.click('[data-testid="nav-inventory"]');
     await s.click('[data-testid="nav-restore"]');
-    await s.click(`[data-testid="wizard-asset"] option[value="${data}"]`);
-    await s.click('[data-testid="wizard-next"]');
-    await s.click('[data-testid="wizard-point"]');
-    await s.click('[data-testid="wizard-next"]');
-    await s.click('[data-testid="wizard-kind-files"]');
-    await s.click('[data-testid="wizard-next"]');
+    await wizardTo(data, "files");
     await s.type('[data-testid="wizard-target"]', target);
     await s.click('[data-testid="wizard-plan"]');
     return s.wait('[data-testid="plan"]');
@@ -238,12 +242,7 @@ try {
   check((await depth("cluster/hci-a")) === "0" && (await depth("node/local")) === "1" && (await depth(TVM)) === "2", "the inventory is a tree: cluster, node, VM");
   await shot("11-inventory-vms");
   await s.click('[data-testid="nav-restore"]');
-  await s.click(`[data-testid="wizard-asset"] option[value="${TVM}"]`);
-  await s.click('[data-testid="wizard-next"]');
-  await s.click('[data-testid="wizard-point"]');
-  await s.click('[data-testid="wizard-next"]');
-  await s.click('[data-testid="wizard-kind-plugin"]');
-  await s.click('[data-testid="wizard-next"]');
+  await wizardTo(TVM, "plugin");
   await s.type('[data-testid="wizard-target"]', "C:\\ClusterStorage\\Volume9\\restored");
   await s.type('[data-testid="wizard-options"]', `node=local\npath-map=C:\\ClusterStorage\\=${csvB}/\nstart=true`);
   await s.click('[data-testid="wizard-plan"]');
@@ -261,12 +260,7 @@ try {
   execFileSync(cli, ["backup", "--disk", img], { env: { ...env, REHYDRA_REPOSITORY: repo, REHYDRA_PASSWORD: "correct horse battery staple" }, stdio: "ignore" });
   await s.click('[data-testid="nav-inventory"]');
   await s.click('[data-testid="nav-restore"]');
-  await s.click(`[data-testid="wizard-asset"] option[value="${img}"]`);
-  await s.click('[data-testid="wizard-next"]');
-  await s.click('[data-testid="wizard-point"]');
-  await s.click('[data-testid="wizard-next"]');
-  await s.click('[data-testid="wizard-kind-inside"]');
-  await s.click('[data-testid="wizard-next"]');
+  await wizardTo(img, "inside");
   const fromDisk = path.join(tmp, "from-disk");
   fs.mkdirSync(fromDisk);
   await s.type('[data-testid="wizard-target"]', fromDisk);
@@ -282,12 +276,7 @@ try {
   // ---- instant recovery: the same disk served over NBD from the wizard, read by qemu-img
   await s.click('[data-testid="nav-inventory"]');
   await s.click('[data-testid="nav-restore"]');
-  await s.click(`[data-testid="wizard-asset"] option[value="${img}"]`);
-  await s.click('[data-testid="wizard-next"]');
-  await s.click('[data-testid="wizard-point"]');
-  await s.click('[data-testid="wizard-next"]');
-  await s.click('[data-testid="wizard-kind-instant"]');
-  await s.click('[data-testid="wizard-next"]');
+  await wizardTo(img, "instant");
   const port = 20000 + Math.floor(Math.random() * 20000);
   await s.type('[data-testid="wizard-target"]', `127.0.0.1:${port}`);
   await s.type('[data-testid="wizard-overlay"]', path.join(repo, "overlay.img"));

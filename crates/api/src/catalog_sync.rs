@@ -103,6 +103,7 @@ impl Session {
         .ok()
     }
 
+    /// End a job run: its log lines, then status, message, restore point and bytes.
     pub(crate) fn catalog_finish(
         &self,
         run: Option<i64>,
@@ -110,7 +111,9 @@ impl Session {
         message: &str,
         rp: Option<&str>,
         bytes: u64,
+        log: &[String],
     ) {
+        self.catalog_log(run, log);
         if let Some(run) = run {
             let (status, message, rp) = (
                 status.to_string(),
@@ -124,8 +127,26 @@ impl Session {
         }
     }
 
+    /// End a job run that failed (or was cancelled): `log`, then the error as its last line.
+    pub(crate) fn catalog_failed(
+        &self,
+        run: Option<i64>,
+        e: &crate::ApiError,
+        rp: Option<&str>,
+        log: &[String],
+    ) {
+        let mut lines = log.to_vec();
+        lines.push(format!("error: {}", e.message));
+        let status = if e.code == crate::Code::Cancelled {
+            "cancelled"
+        } else {
+            "failed"
+        };
+        self.catalog_finish(run, status, &e.message, rp, 0, &lines);
+    }
+
     /// Append lines to a job run's log (best effort: the catalog is a cache).
-    pub(crate) fn catalog_log(&self, run: Option<i64>, lines: &[String]) {
+    fn catalog_log(&self, run: Option<i64>, lines: &[String]) {
         if let (Some(run), false) = (run, lines.is_empty()) {
             let lines = lines.to_vec();
             let _ = with_catalog(

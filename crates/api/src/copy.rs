@@ -74,29 +74,32 @@ impl Session {
                 Ok(r) => {
                     let copy = SnapshotDto::from_core(&r.id, &r.snapshot);
                     let _ = target.catalog_put(&copy);
-                    self.catalog_log(
-                        run,
-                        &[if r.already_copied {
-                            format!("{} already in {} as {}", id.short(), target.location(), copy.short_id)
-                        } else {
-                            format!(
-                                "{} copied to {} as {}: {} chunks read and verified, {} reused from the previous copy, {} new, {} stored",
-                                id.short(),
-                                target.location(),
-                                copy.short_id,
-                                r.chunks_read,
-                                r.chunks_reused,
-                                r.new_chunks,
-                                crate::human_bytes(r.stored_bytes)
-                            )
-                        }],
-                    );
+                    let line = if r.already_copied {
+                        format!(
+                            "{} already in {} as {}",
+                            id.short(),
+                            target.location(),
+                            copy.short_id
+                        )
+                    } else {
+                        format!(
+                            "{} copied to {} as {}: {} chunks read and verified, {} reused from the previous copy, {} new, {} stored",
+                            id.short(),
+                            target.location(),
+                            copy.short_id,
+                            r.chunks_read,
+                            r.chunks_reused,
+                            r.new_chunks,
+                            crate::human_bytes(r.stored_bytes)
+                        )
+                    };
                     self.catalog_finish(
                         run,
                         "succeeded",
                         &format!("to {}", target.location()),
                         Some(&id.to_hex()),
                         r.snapshot.summary.bytes,
+                        &[line],
                     );
                     out.push(CopyOutcome {
                         source: id.to_hex(),
@@ -110,8 +113,7 @@ impl Session {
                 }
                 Err(e) => {
                     let e = ApiError::from(e);
-                    self.catalog_log(run, &[format!("error: {}", e.message)]);
-                    self.catalog_finish(run, "failed", &e.message, Some(&id.to_hex()), 0);
+                    self.catalog_failed(run, &e, Some(&id.to_hex()), &[]);
                     return Err(e);
                 }
             }

@@ -154,16 +154,16 @@ impl Session {
                 } else {
                     "succeeded-with-warnings"
                 };
+                let mut log = vec![summary_line(&dto)];
+                log.extend(warnings.iter().map(|w| format!("warning: {w}")));
                 self.catalog_finish(
                     run,
                     status,
                     &warnings.join("; "),
                     Some(&dto.id),
                     res.snapshot.summary.bytes,
+                    &log,
                 );
-                let mut log = vec![summary_line(&dto)];
-                log.extend(warnings.iter().map(|w| format!("warning: {w}")));
-                self.catalog_log(run, &log);
                 Ok(BackupOutcome {
                     snapshot: dto,
                     warnings,
@@ -171,18 +171,7 @@ impl Session {
             }
             Err(e) => {
                 let e = ApiError::from(e);
-                self.catalog_log(run, &[format!("error: {}", e.message)]);
-                self.catalog_finish(
-                    run,
-                    if e.code == Code::Cancelled {
-                        "cancelled"
-                    } else {
-                        "failed"
-                    },
-                    &e.message,
-                    None,
-                    0,
-                );
+                self.catalog_failed(run, &e, None, &[]);
                 Err(e)
             }
         }
@@ -238,30 +227,22 @@ impl Session {
         let r = rehydra_core::restorer::restore(&self.repo, &snap, target, opts, progress, cancel)
             .map_err(ApiError::from);
         match &r {
-            Ok(s) => {
-                self.catalog_log(
-                    run,
-                    &[format!(
-                        "restored {} of {} to {} ({} files, {} folders); every chunk verified",
-                        human_bytes(s.bytes),
-                        id.short(),
-                        target.display(),
-                        s.files,
-                        s.dirs
-                    )],
-                );
-                self.catalog_finish(
-                    run,
-                    "succeeded",
-                    &target.display().to_string(),
-                    Some(&id.to_hex()),
-                    s.bytes,
-                );
-            }
-            Err(e) => {
-                self.catalog_log(run, &[format!("error: {}", e.message)]);
-                self.catalog_finish(run, "failed", &e.message, Some(&id.to_hex()), 0);
-            }
+            Ok(s) => self.catalog_finish(
+                run,
+                "succeeded",
+                &target.display().to_string(),
+                Some(&id.to_hex()),
+                s.bytes,
+                &[format!(
+                    "restored {} of {} to {} ({} files, {} folders); every chunk verified",
+                    human_bytes(s.bytes),
+                    id.short(),
+                    target.display(),
+                    s.files,
+                    s.dirs
+                )],
+            ),
+            Err(e) => self.catalog_failed(run, e, Some(&id.to_hex()), &[]),
         }
         r
     }
@@ -292,13 +273,13 @@ impl Session {
                 }
             ));
         }
-        self.catalog_log(run, &log);
         self.catalog_finish(
             run,
             if r.ok() { "succeeded" } else { "failed" },
             &r.errors.join("; "),
             None,
             0,
+            &log,
         );
         Ok(r)
     }
@@ -349,8 +330,9 @@ impl Session {
                 &format!("{} packs deleted", p.deleted_packs),
                 None,
                 p.freed_bytes,
+                &[],
             ),
-            Err(e) => self.catalog_finish(run, "failed", &e.message, None, 0),
+            Err(e) => self.catalog_failed(run, e, None, &[]),
         }
         r
     }

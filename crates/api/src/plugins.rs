@@ -1070,10 +1070,7 @@ impl Plugins {
             Err(e) => {
                 // the plugin's own error keeps its code (failed, stopped at a limit, cancelled)
                 let e = plugin_failure.map_or_else(|| ApiError::from(e), plugin_err);
-                let mut lines = log.clone();
-                lines.push(format!("error: {}", e.message));
-                session.catalog_log(run, &lines);
-                session.catalog_finish(run, "failed", &e.message, None, 0);
+                session.catalog_failed(run, &e, None, &log);
                 return Err(e);
             }
         };
@@ -1085,7 +1082,6 @@ impl Plugins {
         let mut lines = log.clone();
         lines.push(crate::summary_line(&dto));
         lines.extend(warnings.iter().map(|w| format!("warning: {w}")));
-        session.catalog_log(run, &lines);
         session.catalog_finish(
             run,
             if warnings.is_empty() {
@@ -1096,6 +1092,7 @@ impl Plugins {
             &warnings.join("; "),
             Some(&dto.id),
             res.snapshot.summary.bytes,
+            &lines,
         );
         let report = report.unwrap_or(BackupReport {
             consistency: res.snapshot.consistency.clone(),
@@ -1140,7 +1137,8 @@ impl Plugins {
         Ok((r?, log))
     }
 
-    /// As [`Self::with_restore_engine`], keeping the plugin's log also when it fails.
+    /// As [`Self::with_restore_engine`], keeping the plugin's log also when it fails (the
+    /// log is empty when the plugin could not be started).
     fn with_restore_engine_logged<T: Send>(
         &self,
         session: &Session,
@@ -1150,32 +1148,23 @@ impl Plugins {
         call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
         + Send,
     ) -> (Result<T>, Vec<String>) {
-        match self.restore_engine_inner(session, snap, progress, cancel, call) {
-            Ok((r, log)) => (r, log),
-            Err(e) => (Err(e), Vec::new()),
-        }
-    }
-
-    #[allow(clippy::type_complexity)]
-    fn restore_engine_inner<T: Send>(
-        &self,
-        session: &Session,
-        snap: &Snapshot,
-        progress: &dyn Progress,
-        cancel: &Cancel,
-        call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
-        + Send,
-    ) -> Result<(Result<T>, Vec<String>)> {
         let id = snap.plugin.id.clone();
         if id == "builtin" {
-            return Err(ApiError::new(
+            let e = ApiError::new(
                 Code::InvalidInput,
                 "this restore point was made by the engine itself, not a plugin; use `rehydra restore`",
-            ));
+            );
+            return (Err(e), Vec::new());
         }
-        let p = self.load(&id)?;
-        let (tx, rx) = unbounded();
-        let (inv, events) = self.invocation(&id, Some(Box::new(Link(tx))), None)?;
+        let started = self.load(&id).and_then(|p| {
+            let (tx, rx) = unbounded();
+            let (inv, events) = self.invocation(&id, Some(Box::new(Link(tx))), None)?;
+            Ok((p, rx, inv, events))
+        });
+        let (p, rx, inv, events) = match started {
+            Ok(s) => s,
+            Err(e) => return (Err(e), Vec::new()),
+        };
         let out = std::thread::scope(|s| {
             let t = s.spawn(|| call(&self.host, &p, inv));
             serve_restore(&rx, session, snap, progress, cancel);
@@ -1183,8 +1172,11 @@ impl Plugins {
         });
         let log = self.settle(&events);
         match out {
-            Ok(r) => Ok((r.map_err(plugin_err), log)),
-            Err(_) => Err(ApiError::new(Code::Io, "the plugin thread panicked")),
+            Ok(r) => (r.map_err(plugin_err), log),
+            Err(_) => (
+                Err(ApiError::new(Code::Io, "the plugin thread panicked")),
+                log,
+            ),
         }
     }
 
@@ -1257,13 +1249,13 @@ impl Plugins {
                     crate::human_bytes(report.bytes),
                     &req.restore_point.id[..8.min(req.restore_point.id.len())]
                 ));
-                session.catalog_log(run, &lines);
                 session.catalog_finish(
                     run,
                     "succeeded",
                     target,
                     Some(&req.restore_point.id),
                     report.bytes,
+                    &lines,
                 );
                 Ok(PluginRestoreOutcome {
                     plan,
@@ -1272,10 +1264,7 @@ impl Plugins {
                 })
             }
             Err(e) => {
-                let mut lines = log.clone();
-                lines.push(format!("error: {}", e.message));
-                session.catalog_log(run, &lines);
-                session.catalog_finish(run, "failed", &e.message, Some(&req.restore_point.id), 0);
+                session.catalog_failed(run, &e, Some(&req.restore_point.id), &log);
                 Err(e)
             }
         }
