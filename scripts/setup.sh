@@ -31,3 +31,7 @@ VENV="$HOME/.cache/rehydra/venv"
 # (Debian 12's python3-libvhdi is from 2021 and cannot open VHDX differencing chains)
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -c "import componentize_py, pyvhdi" 2>/dev/null || "$VENV/bin/pip" install -q componentize-py==0.25.1 libvhdi-python==20260901
+# object-storage repositories are tested against real servers on loopback: moto's S3
+# server, and Azurite (Azure Blob; azure-storage-blob creates the test containers)
+{ [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import azure.storage.blob" 2>/dev/null; } || "$VENV/bin/pip" install -q "moto[server]==5.2.5" "azure-storage-blob==12.31.1"
+[ -x "$HOME/.cache/rehydra/azurite/node_modules/.bin/azurite-blob" ] || npm install --silent --no-audit --no-fund --prefix "$HOME/.cache/rehydra/azurite" azurite@3.35.0

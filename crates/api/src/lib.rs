@@ -13,6 +13,7 @@ mod files;
 mod instant;
 pub mod inventory;
 mod location;
+mod object_backend;
 pub mod plugins;
 pub mod policies;
 pub mod wizard;

@@ -2,17 +2,24 @@
 
 use std::sync::Arc;
 
-use rehydra_core::backend::{Backend, LocalBackend};
+use rehydra_core::backend::{Backend, FileKind, LocalBackend};
 
 use crate::error::{ApiError, Code, Result};
+use crate::object_backend::ObjectBackend;
+
+fn object_store(location: &str) -> bool {
+    ["azure://", "az://", "s3://"]
+        .iter()
+        .any(|s| location.starts_with(s))
+}
 
 fn unsupported(location: &str) -> Option<ApiError> {
-    for scheme in ["azure://", "az://", "s3://", "https://", "http://"] {
+    for scheme in ["https://", "http://"] {
         if location.starts_with(scheme) {
             return Some(ApiError::new(
                 Code::InvalidInput,
                 format!(
-                    "repository location `{location}`: the {scheme} backend is not available in this build yet; use a local folder or an SMB path"
+                    "repository location `{location}`: {scheme} locations are not supported; use a folder, an SMB path, azure://CONTAINER/PREFIX or s3://BUCKET/PREFIX"
                 ),
             ));
         }
@@ -27,6 +34,19 @@ fn unsupported(location: &str) -> Option<ApiError> {
 pub fn backend_for(location: &str) -> Result<Arc<dyn Backend>> {
     if let Some(e) = unsupported(location) {
         return Err(e);
+    }
+    if object_store(location) {
+        let b = ObjectBackend::new(location)?;
+        return match b.size(FileKind::Config, "config") {
+            Ok(_) => Ok(Arc::new(b)),
+            Err(e) if e.kind() == rehydra_core::ErrorKind::Missing => Err(ApiError::new(
+                Code::NotARepository,
+                format!(
+                    "no repository at {location} (no config object); check the container and prefix, or create it with `rehydra init`"
+                ),
+            )),
+            Err(e) => Err(e.into()),
+        };
     }
     if location.is_empty() {
         return Err(ApiError::new(
@@ -53,6 +73,18 @@ pub fn backend_for(location: &str) -> Result<Arc<dyn Backend>> {
 pub(crate) fn create_backend(location: &str) -> Result<Arc<dyn Backend>> {
     if let Some(e) = unsupported(location) {
         return Err(e);
+    }
+    if object_store(location) {
+        let b = ObjectBackend::new(location)?;
+        if !b.is_empty()? {
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                format!(
+                    "{location} is not empty; choose an empty container or a new prefix for a repository"
+                ),
+            ));
+        }
+        return Ok(Arc::new(b));
     }
     if location.is_empty() {
         return Err(ApiError::new(

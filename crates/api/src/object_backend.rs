@@ -1,0 +1,209 @@
+//! Repositories in object storage: `azure://CONTAINER/PREFIX` (Azure Blob) and
+//! `s3://BUCKET/PREFIX` (S3 and compatible stores), through the `object_store` crate.
+//!
+//! The layout is the same as on disk (`config`, `keys/`, `packs/<2 hex>/`, `index/`, …),
+//! so a repository can be moved between a folder and a container with any copy tool.
+//! Credentials never appear in the location: they come from the environment the
+//! `object_store` builders read (`AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY`
+//! or `AZURE_STORAGE_SAS_KEY`, `AZURE_STORAGE_USE_EMULATOR` with `AZURITE_BLOB_STORAGE_URL`;
+//! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT`,
+//! `AWS_ALLOW_HTTP`). A put is atomic (readers see the whole object or none), which is
+//! the guarantee the engine needs from `create`; there are no temporary files to clean.
+
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use object_store::path::Path;
+use rehydra_core::backend::{Backend, FileInfo, FileKind};
+use rehydra_core::{Error, ErrorKind};
+
+/// A repository under a prefix of a container or bucket.
+pub(crate) struct ObjectBackend {
+    store: Arc<dyn ObjectStore>,
+    prefix: String,
+    location: String,
+    rt: tokio::runtime::Runtime,
+}
+
+fn err(what: String, e: object_store::Error) -> Error {
+    match e {
+        object_store::Error::NotFound { .. } => {
+            Error::new(ErrorKind::Missing, format!("{what}: not found"))
+        }
+        e => Error::new(ErrorKind::Io, format!("{what}: {e}")),
+    }
+}
+
+impl ObjectBackend {
+    /// Connect to `location` (`azure://…` or `s3://…`); nothing is read yet.
+    pub(crate) fn new(location: &str) -> Result<Self, Error> {
+        let bad = |e: String| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("repository location `{location}`: {e}"),
+            )
+        };
+        let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
+        let prefix = url.path().trim_matches('/').to_string();
+        let store: Arc<dyn ObjectStore> = match url.scheme() {
+            "azure" | "az" => Arc::new(
+                object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(location)
+                    .build()
+                    .map_err(|e| bad(format!("{e} (set AZURE_STORAGE_ACCOUNT_NAME and a key or SAS, see the README)")))?,
+            ),
+            "s3" => Arc::new(
+                object_store::aws::AmazonS3Builder::from_env()
+                    .with_url(location)
+                    .build()
+                    .map_err(|e| bad(format!("{e} (set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION or AWS_ENDPOINT, see the README)")))?,
+            ),
+            s => return Err(bad(format!("unknown scheme `{s}`"))),
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("rehydra-object-store")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::Io,
+                    format!("starting the object-store runtime: {e}"),
+                )
+            })?;
+        Ok(Self {
+            store,
+            prefix,
+            location: location.trim_end_matches('/').to_string(),
+            rt,
+        })
+    }
+
+    fn path(&self, kind: FileKind, name: &str) -> Path {
+        let rel = match kind {
+            FileKind::Config => name.to_string(),
+            FileKind::Pack => format!("packs/{}/{name}", name.get(..2).unwrap_or("00")),
+            _ => format!("{}/{name}", kind.dir()),
+        };
+        if self.prefix.is_empty() {
+            Path::from(rel)
+        } else {
+            Path::from(format!("{}/{rel}", self.prefix))
+        }
+    }
+
+    fn what(&self, p: &Path) -> String {
+        let rel = p.as_ref().strip_prefix(&self.prefix).unwrap_or(p.as_ref());
+        format!("{}/{}", self.location, rel.trim_start_matches('/'))
+    }
+
+    /// Whether anything at all lies under the prefix (for `init`).
+    pub(crate) fn is_empty(&self) -> Result<bool, Error> {
+        let prefix = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
+        let r = self
+            .rt
+            .block_on(self.store.list_with_delimiter(prefix.as_ref()))
+            .map_err(|e| err(self.location.clone(), e))?;
+        Ok(r.objects.is_empty() && r.common_prefixes.is_empty())
+    }
+}
+
+impl Backend for ObjectBackend {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn create(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), Error> {
+        let p = self.path(kind, name);
+        self.rt
+            .block_on(self.store.put(&p, data.to_vec().into()))
+            .map(|_| ())
+            .map_err(|e| err(format!("writing {}", self.what(&p)), e))
+    }
+
+    fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>, Error> {
+        let p = self.path(kind, name);
+        self.rt
+            .block_on(async { self.store.get(&p).await?.bytes().await })
+            .map(|b| b.to_vec())
+            .map_err(|e| err(format!("reading {}", self.what(&p)), e))
+    }
+
+    fn read_range(
+        &self,
+        kind: FileKind,
+        name: &str,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, Error> {
+        let p = self.path(kind, name);
+        let b = self
+            .rt
+            .block_on(self.store.get_range(&p, offset..offset + u64::from(len)))
+            .map_err(|e| err(format!("reading {}", self.what(&p)), e))?;
+        if b.len() != len as usize {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{}: {} bytes at {offset} asked, {} there (truncated object)",
+                    self.what(&p),
+                    len,
+                    b.len()
+                ),
+            ));
+        }
+        Ok(b.to_vec())
+    }
+
+    fn size(&self, kind: FileKind, name: &str) -> Result<u64, Error> {
+        let p = self.path(kind, name);
+        self.rt
+            .block_on(self.store.head(&p))
+            .map(|m| m.size)
+            .map_err(|e| err(format!("reading {}", self.what(&p)), e))
+    }
+
+    fn list(&self, kind: FileKind) -> Result<Vec<FileInfo>, Error> {
+        let dir = [self.prefix.as_str(), kind.dir()]
+            .into_iter()
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("/");
+        let prefix = (!dir.is_empty()).then(|| Path::from(dir.as_str()));
+        let metas: Vec<object_store::ObjectMeta> = self
+            .rt
+            .block_on(async {
+                if kind == FileKind::Config {
+                    // the top level only
+                    Ok(self
+                        .store
+                        .list_with_delimiter(prefix.as_ref())
+                        .await?
+                        .objects)
+                } else {
+                    self.store.list(prefix.as_ref()).try_collect().await
+                }
+            })
+            .map_err(|e| err(format!("listing {}", self.location), e))?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                let name = m.location.filename()?.to_string();
+                Some(FileInfo { name, size: m.size })
+            })
+            .collect())
+    }
+
+    fn remove(&self, kind: FileKind, name: &str) -> Result<(), Error> {
+        let p = self.path(kind, name);
+        match self.rt.block_on(self.store.delete(&p)) {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(err(format!("deleting {}", self.what(&p)), e)),
+        }
+    }
+
+    fn clean_leftovers(&self, _age: std::time::Duration) -> Result<usize, Error> {
+        Ok(0) // puts are atomic: an interrupted write leaves nothing
+    }
+}
