@@ -10,8 +10,8 @@ use rehydra_api::plugins::{Asset, PluginBackupOutcome, PluginDetails, PluginEntr
 use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
 use rehydra_api::wizard::{self, InstantExport, PlanView, RestoreChoice, RunView};
 use rehydra_api::{
-    BackupOptions, BackupOutcome, Cancel, CheckOptions, CheckReport, Code, InitOptions, JobRun,
-    NoProgress, SnapshotDto, SnapshotFilter, Source, SourceItem,
+    BackupOutcome, Cancel, CheckOptions, CheckReport, Code, InitOptions, JobRun, NoProgress,
+    SnapshotDto, SnapshotFilter,
 };
 use serde::Serialize;
 use tauri::ipc::Channel;
@@ -215,18 +215,8 @@ pub async fn backup_folder(
     on_progress: Channel<ProgressEvent>,
 ) -> Res<BackupOutcome> {
     changing(app, "restore-points", move |st| {
-        let opts = BackupOptions {
-            workload: "files".into(),
-            asset: path.clone(),
-            tags,
-            ..BackupOptions::default()
-        };
-        let items = vec![SourceItem {
-            name: path.clone(),
-            source: Source::Path(path.into()),
-        }];
         st.job(&job, |s, cancel| {
-            Ok(s.backup(items, &opts, &ChannelProgress::new(on_progress), cancel)?)
+            Ok(s.backup_folder(&path, tags, &ChannelProgress::new(on_progress), cancel)?)
         })
     })
     .await

@@ -178,6 +178,30 @@ impl Session {
         }
     }
 
+    /// Back up one folder (or file) as the `files` workload; the asset is its path.
+    ///
+    /// # Errors
+    /// As [`Session::backup`].
+    pub fn backup_folder(
+        &self,
+        path: &str,
+        tags: Vec<String>,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<BackupOutcome> {
+        let opts = BackupOptions {
+            workload: "files".into(),
+            asset: path.to_string(),
+            tags,
+            ..BackupOptions::default()
+        };
+        let items = vec![SourceItem {
+            name: path.to_string(),
+            source: Source::Path(path.into()),
+        }];
+        self.backup(items, &opts, progress, cancel)
+    }
+
     /// Restore points, oldest first, filtered; refreshes the catalog in passing.
     ///
     /// # Errors

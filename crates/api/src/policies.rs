@@ -16,10 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog_sync::with_catalog;
 use crate::error::{ApiError, Code, Result};
 use crate::plugins::{Plugins, properties};
-use crate::{
-    BackupOptions, Cancel, Context, KeepPolicy, Progress, Session, SnapshotDto, SnapshotFilter,
-    Source, SourceItem,
-};
+use crate::{Cancel, Context, KeepPolicy, Progress, Session, SnapshotDto, SnapshotFilter};
 
 /// What a policy protects.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -288,17 +285,7 @@ pub fn run(
     tags.push(p.tag());
     let (snapshot, warnings) = match &p.what {
         What::Folder { path } => {
-            let opts = BackupOptions {
-                workload: "files".into(),
-                asset: path.clone(),
-                tags,
-                ..BackupOptions::default()
-            };
-            let items = vec![SourceItem {
-                name: path.clone(),
-                source: Source::Path(path.into()),
-            }];
-            let out = session.backup(items, &opts, progress, cancel)?;
+            let out = session.backup_folder(path, tags, progress, cancel)?;
             (out.snapshot, out.warnings)
         }
         What::Plugin {

@@ -84,6 +84,31 @@ impl Env {
     }
 }
 
+impl Env {
+    /// A new repository with cheap key derivation (the same password everywhere).
+    fn init(&self, repo: &str) {
+        self.ok(&[
+            "-r",
+            repo,
+            "init",
+            "--kdf-memory-kib",
+            "1024",
+            "--kdf-iterations",
+            "1",
+        ]);
+    }
+    /// `rehydra copy` from one repository to another.
+    fn copy(&self, from: &str, to: &str) {
+        let o = self
+            .cmd()
+            .env("REHYDRA_COPY_PASSWORD", "object pw")
+            .args(["-r", from, "copy", "--to", to])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "copy {from} -> {to}: {}", err(&o));
+    }
+}
+
 fn err(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -152,38 +177,10 @@ fn life_cycle(e: &Env, repo: &str, other_empty: &str) {
     // copy into a local repository and back into another prefix
     let local = e.dir.path().join("local");
     let l = local.to_str().unwrap();
-    e.ok(&[
-        "-r",
-        l,
-        "init",
-        "--kdf-memory-kib",
-        "1024",
-        "--kdf-iterations",
-        "1",
-    ]);
-    let copied = e
-        .cmd()
-        .env("REHYDRA_COPY_PASSWORD", "object pw")
-        .args(["-r", repo, "copy", "--to", l])
-        .output()
-        .unwrap();
-    assert!(copied.status.success(), "{}", err(&copied));
-    e.ok(&[
-        "-r",
-        other_empty,
-        "init",
-        "--kdf-memory-kib",
-        "1024",
-        "--kdf-iterations",
-        "1",
-    ]);
-    let back = e
-        .cmd()
-        .env("REHYDRA_COPY_PASSWORD", "object pw")
-        .args(["-r", l, "copy", "--to", other_empty])
-        .output()
-        .unwrap();
-    assert!(back.status.success(), "{}", err(&back));
+    e.init(l);
+    e.copy(repo, l);
+    e.init(other_empty);
+    e.copy(l, other_empty);
     let out2 = e.dir.path().join("restored2");
     e.ok(&[
         "-r",
