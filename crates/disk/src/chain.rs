@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::blockmap::{BlockMap, Run, Slot, push_extent};
 use crate::vhdx::Source;
-use crate::{DiskError, DiskImage, Extent, Result};
+use crate::{DiskError, DiskImage, Extent, OpenOptions, Result};
 
 /// Longest chain followed.
 const MAX_DEPTH: usize = 64;
@@ -108,9 +108,16 @@ fn candidates(child: &Path, recorded: &str) -> Vec<PathBuf> {
     out
 }
 
-/// Find and open the parent of `child`; returns it and where it was found.
-fn open_parent(child: &Path, r: &ParentRef) -> Result<(Box<dyn Layer>, PathBuf)> {
+/// Find and open the parent of `child`; returns it and where it was found. Every
+/// candidate goes through `opts` first: a refused one is never opened (the next one is
+/// tried, and checked the same way).
+fn open_parent(
+    child: &Path,
+    r: &ParentRef,
+    opts: &OpenOptions<'_>,
+) -> Result<(Box<dyn Layer>, PathBuf)> {
     let mut tried = Vec::new();
+    let mut refused = Vec::new();
     let mut mismatch = None;
     for recorded in &r.paths {
         for c in candidates(child, recorded) {
@@ -118,6 +125,13 @@ fn open_parent(child: &Path, r: &ParentRef) -> Result<(Box<dyn Layer>, PathBuf)>
                 continue;
             }
             tried.push(c.clone());
+            let c = match opts.confine(&c) {
+                Ok(p) => p,
+                Err(why) => {
+                    refused.push(format!("{} may not be opened: {why}", c.display()));
+                    continue;
+                }
+            };
             if !c.is_file() {
                 continue;
             }
@@ -135,6 +149,16 @@ fn open_parent(child: &Path, r: &ParentRef) -> Result<(Box<dyn Layer>, PathBuf)>
                 "its parent {} does not match the child's parent linkage {}: the parent was modified or replaced after the child was created",
                 m.display(),
                 r.linkage.first().map(format_guid).unwrap_or_default()
+            ),
+        ));
+    }
+    if !refused.is_empty() {
+        return Err(DiskError::malformed(
+            child,
+            format!(
+                "its parent disk (recorded as {}) may not be used: {}",
+                r.paths.join(", "),
+                refused.join("; ")
             ),
         ));
     }
@@ -159,7 +183,11 @@ pub struct Chain {
 
 impl Chain {
     /// Follow `child`'s parents to the base disk.
-    pub(crate) fn build(child: Box<dyn Layer>, child_path: &Path) -> Result<Self> {
+    pub(crate) fn build(
+        child: Box<dyn Layer>,
+        child_path: &Path,
+        opts: &OpenOptions<'_>,
+    ) -> Result<Self> {
         let size = child.virtual_size();
         let format = child.format();
         let mut seen =
@@ -173,7 +201,7 @@ impl Chain {
                     format!("the differencing chain is deeper than {MAX_DEPTH} disks"),
                 ));
             }
-            let (parent, ppath) = open_parent(&path, &r)?;
+            let (parent, ppath) = open_parent(&path, &r, opts)?;
             let canon = std::fs::canonicalize(&ppath).unwrap_or_else(|_| ppath.clone());
             if seen.contains(&canon) {
                 return Err(DiskError::malformed(

@@ -8,7 +8,10 @@
 //! Formats: raw, VHDX (fixed, dynamic and differencing, with log replay; see [`vhdx`]) and
 //! VHD (fixed, dynamic and differencing; see [`vhd`]). Differencing disks are read with
 //! their parents as one merged disk ([`chain`]), and qcow2 v2/v3 with compressed
-//! clusters and backing chains ([`qcow2`]).
+//! clusters and backing chains ([`qcow2`]). An image opened on someone else's behalf (a
+//! plugin's) is opened with [`open_with`], whose [`OpenOptions::confine`] vets every other
+//! file the image makes us open (parents, backing files), so an image cannot point the
+//! engine at any file of the host.
 
 mod blockmap;
 mod bytes;
@@ -168,18 +171,68 @@ pub fn write_all_at(f: &File, buf: &[u8], offset: u64) -> std::io::Result<()> {
     }
 }
 
-/// Open an image, detecting the format when `format` is [`Format::Auto`].
+/// Decides whether a file an image refers to may be opened: called with the path as
+/// found (a parent or backing file), it returns the path to open, or why that file may
+/// not be opened.
+pub type Confine<'a> = &'a (dyn Fn(&Path) -> std::result::Result<PathBuf, String> + Sync);
+
+/// How [`open_with`] opens an image and the files it refers to.
+#[derive(Clone, Copy, Default)]
+pub struct OpenOptions<'a> {
+    /// Called for every file opened besides the image itself (differencing parents, qcow2
+    /// backing files, at any depth), with the path as found; returns the path to open, or
+    /// why it may not be opened (that reason goes into the error). A refused file is never
+    /// opened. `None`: every file the image names may be opened (the administrator's own
+    /// command line).
+    pub confine: Option<Confine<'a>>,
+}
+
+impl std::fmt::Debug for OpenOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenOptions")
+            .field("confine", &self.confine.map(|_| "Fn"))
+            .finish()
+    }
+}
+
+impl OpenOptions<'_> {
+    /// The path to open for `found`, a file an image refers to, or why it may not be
+    /// opened.
+    pub(crate) fn confine(&self, found: &Path) -> std::result::Result<PathBuf, String> {
+        match self.confine {
+            None => Ok(found.to_path_buf()),
+            Some(f) => f(found),
+        }
+    }
+}
+
+/// Open an image, detecting the format when `format` is [`Format::Auto`]. Every file it
+/// refers to is opened without a check: see [`open_with`].
 ///
 /// # Errors
 /// Unreadable file, a format this build does not read, or a malformed image.
 pub fn open(path: &Path, format: Format) -> Result<Box<dyn DiskImage>> {
+    open_with(path, format, &OpenOptions::default())
+}
+
+/// Open an image as [`open`] does, with every other file it refers to (parents,
+/// backing files) checked by `opts`.
+///
+/// # Errors
+/// As [`open`]; a refused parent or backing file is [`DiskError::Malformed`] naming the
+/// file and the reason.
+pub fn open_with(
+    path: &Path,
+    format: Format,
+    opts: &OpenOptions<'_>,
+) -> Result<Box<dyn DiskImage>> {
     let fmt = match format {
         Format::Auto => detect(path)?,
         f => f,
     };
     match fmt {
         Format::Raw => return Ok(Box::new(RawImage::open(path)?)),
-        Format::Qcow2 => return Ok(Box::new(qcow2::Qcow2::open(path)?)),
+        Format::Qcow2 => return Ok(Box::new(qcow2::Qcow2::open_with(path, opts)?)),
         _ => {}
     }
     let image: Box<dyn chain::Layer> = match fmt {
@@ -187,7 +240,7 @@ pub fn open(path: &Path, format: Format) -> Result<Box<dyn DiskImage>> {
         _ => Box::new(vhd::Vhd::open(path)?),
     };
     if image.parent().is_some() {
-        return Ok(Box::new(chain::Chain::build(image, path)?));
+        return Ok(Box::new(chain::Chain::build(image, path, opts)?));
     }
     Ok(image)
 }
@@ -206,7 +259,7 @@ pub(crate) fn open_layer(path: &Path) -> Result<Box<dyn chain::Layer>> {
     })
 }
 
-fn detect(path: &Path) -> Result<Format> {
+pub(crate) fn detect(path: &Path) -> Result<Format> {
     let f = File::open(path).map_err(|e| DiskError::io(path, e))?;
     let len = f.metadata().map_err(|e| DiskError::io(path, e))?.len();
     let mut sig = [0u8; 8];

@@ -7,14 +7,24 @@
 //! `INFO`, `EXPORT_NAME`, `LIST`, `ABORT`; others get `ERR_UNSUP` (clients then fall back
 //! to simple replies). Commands: `READ`, `WRITE`, `WRITE_ZEROES`, `FLUSH`, `TRIM` (a
 //! no-op), `DISC`. Requests are bounded (32 MiB) and checked against the export size.
+//!
+//! Clients ([`ServeOptions`]): each connection has a thread of its own, up to
+//! `max_clients` at once (more are closed as soon as accepted). A read-only export serves
+//! all of them at once (requests take turns on the disk). A writable export has one
+//! client at a time, so two guests never write one overlay: while one is connected,
+//! another's `GO` gets `NBD_REP_ERR_POLICY` ("in use") and its `EXPORT_NAME` a closed
+//! connection; it can connect again once the first has gone. A client that keeps the
+//! server waiting longer than `idle_timeout` — for its next request, or in the middle of
+//! the handshake or of a request — is disconnected, as is one that does not read its
+//! replies for that long.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::DiskImage;
 
@@ -33,6 +43,7 @@ const REP_ACK: u32 = 1;
 const REP_SERVER: u32 = 2;
 const REP_INFO: u32 = 3;
 const REP_ERR_UNSUP: u32 = (1 << 31) + 1;
+const REP_ERR_POLICY: u32 = (1 << 31) + 2;
 const REP_ERR_INVALID: u32 = (1 << 31) + 3;
 const REP_ERR_UNKNOWN: u32 = (1 << 31) + 6;
 
@@ -57,15 +68,37 @@ const ENOSPC: u32 = 28;
 const MAX_REQUEST: u32 = 32 << 20;
 const BLOCK: u64 = 4096;
 
-/// Writes kept outside the source: a sparse file the size of the disk plus the set of
-/// 4 KiB blocks it holds.
+/// Bytes of one page of the dirty bitmap (it covers 32 768 blocks, 128 MiB of disk).
+const PAGE: u64 = 4096;
+/// Blocks one bitmap page covers.
+const PAGE_BLOCKS: u64 = PAGE * 8;
+/// Bitmap pages kept in memory.
+const CACHE_PAGES: usize = 16;
+
+/// Writes kept outside the source: a sparse file holding the disk's written 4 KiB blocks
+/// at their own offsets, followed (at the disk's size rounded up to 4 KiB) by the dirty
+/// bitmap, one bit per block (bit `b % 8` of byte `b / 8` is block `b`).
+///
+/// Memory budget: at most 16 bitmap pages of 4 KiB (64 KiB) are held in memory, whatever
+/// the disk's size and however many blocks are written; the bitmap itself is in the file
+/// (32 MiB per TiB of disk, and sparse: only pages of regions written take room).
 pub struct Overlay {
     file: File,
-    dirty: HashSet<u64>,
+    /// Offset of the bitmap in `file`.
+    bitmap_at: u64,
+    /// Bitmap pages recently used: page index, bytes, last use. Always what the file
+    /// holds (bits are written through).
+    cache: Vec<(u64, Vec<u8>, u64)>,
+    tick: u64,
+    written: u64,
+    /// False once a write failed part-way: the data area may then hold bytes of blocks
+    /// not marked dirty, so zero writes over clean blocks are written out instead of
+    /// trusting the area's holes.
+    holes_clean: bool,
 }
 
 impl Overlay {
-    /// Create the overlay file `path` (never an existing one).
+    /// Create the overlay file `path` (never an existing one) for a disk of `size` bytes.
     ///
     /// # Errors
     /// The file exists or cannot be created.
@@ -75,16 +108,80 @@ impl Overlay {
             .write(true)
             .create_new(true)
             .open(path)?;
-        file.set_len(size)?;
+        let bitmap_at = size.div_ceil(BLOCK) * BLOCK;
+        let pages = size.div_ceil(BLOCK).div_ceil(PAGE_BLOCKS);
+        file.set_len(bitmap_at + pages * PAGE)?;
         Ok(Self {
             file,
-            dirty: HashSet::new(),
+            bitmap_at,
+            cache: Vec::with_capacity(CACHE_PAGES),
+            tick: 0,
+            written: 0,
+            holes_clean: true,
         })
     }
 
     /// Blocks written so far.
     pub fn blocks(&self) -> usize {
-        self.dirty.len()
+        self.written as usize
+    }
+
+    /// Index in `cache` of bitmap page `p`, read from the file if need be (evicting the
+    /// least recently used page).
+    fn page(&mut self, p: u64) -> std::io::Result<usize> {
+        self.tick += 1;
+        if let Some(i) = self.cache.iter().position(|c| c.0 == p) {
+            self.cache[i].2 = self.tick;
+            return Ok(i);
+        }
+        let mut bytes = vec![0u8; PAGE as usize];
+        crate::read_exact_at(&self.file, &mut bytes, self.bitmap_at + p * PAGE)?;
+        if self.cache.len() < CACHE_PAGES {
+            self.cache.push((p, bytes, self.tick));
+            return Ok(self.cache.len() - 1);
+        }
+        let i = (0..self.cache.len())
+            .min_by_key(|&i| self.cache[i].2)
+            .unwrap_or(0);
+        self.cache[i] = (p, bytes, self.tick);
+        Ok(i)
+    }
+
+    /// Whether block `b` was written.
+    fn is_dirty(&mut self, b: u64) -> std::io::Result<bool> {
+        let i = self.page(b / PAGE_BLOCKS)?;
+        let bit = b % PAGE_BLOCKS;
+        Ok(self.cache[i].1[(bit / 8) as usize] >> (bit % 8) & 1 == 1)
+    }
+
+    /// Mark blocks `first..end` written, in memory and in the file.
+    fn mark(&mut self, first: u64, end: u64) -> std::io::Result<()> {
+        let mut b = first;
+        while b < end {
+            let p = b / PAGE_BLOCKS;
+            let stop = ((p + 1) * PAGE_BLOCKS).min(end);
+            let i = self.page(p)?;
+            let page = &mut self.cache[i].1;
+            let (mut lo, mut hi, mut new) = (usize::MAX, 0, 0);
+            for k in b - p * PAGE_BLOCKS..stop - p * PAGE_BLOCKS {
+                let (byte, m) = ((k / 8) as usize, 1u8 << (k % 8));
+                if page[byte] & m == 0 {
+                    page[byte] |= m;
+                    (lo, hi, new) = (lo.min(byte), byte + 1, new + 1);
+                }
+            }
+            if new > 0 {
+                let at = self.bitmap_at + p * PAGE + lo as u64;
+                if let Err(e) = crate::write_all_at(&self.file, &page[lo..hi], at) {
+                    // the file is what counts: forget the page
+                    self.cache.swap_remove(i);
+                    return Err(e);
+                }
+                self.written += new;
+            }
+            b = stop;
+        }
+        Ok(())
     }
 }
 
@@ -100,148 +197,385 @@ pub struct Export<'a> {
 
 impl Export<'_> {
     fn read(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
-        let Some(ov) = self.overlay.as_ref() else {
+        let Some(ov) = self.overlay.as_mut() else {
             return self
                 .disk
                 .read_at(offset, buf)
                 .map_err(std::io::Error::other);
         };
-        // block by block: dirty blocks from the overlay, the rest from the disk
-        let mut done = 0usize;
-        while done < buf.len() {
-            let pos = offset + done as u64;
-            let n = ((BLOCK - pos % BLOCK) as usize).min(buf.len() - done);
-            if ov.dirty.contains(&(pos / BLOCK)) {
-                crate::read_exact_at(&ov.file, &mut buf[done..done + n], pos)?;
-            } else {
-                self.disk
-                    .read_at(pos, &mut buf[done..done + n])
-                    .map_err(std::io::Error::other)?;
+        // runs of written blocks from the overlay, the rest from the disk
+        let end = offset + buf.len() as u64;
+        let mut pos = offset;
+        while pos < end {
+            let dirty = ov.is_dirty(pos / BLOCK)?;
+            let mut run_end = (pos / BLOCK + 1) * BLOCK;
+            while run_end < end && ov.is_dirty(run_end / BLOCK)? == dirty {
+                run_end += BLOCK;
             }
-            done += n;
+            let run_end = run_end.min(end);
+            let out = &mut buf[(pos - offset) as usize..(run_end - offset) as usize];
+            if dirty {
+                crate::read_exact_at(&ov.file, out, pos)?;
+            } else {
+                self.disk.read_at(pos, out).map_err(std::io::Error::other)?;
+            }
+            pos = run_end;
         }
         Ok(())
     }
 
-    fn write(&mut self, offset: u64, data: &[u8]) -> std::io::Result<()> {
-        let mut done = 0usize;
-        while done < data.len() {
-            let pos = offset + done as u64;
-            let block = pos / BLOCK;
-            let within = (pos % BLOCK) as usize;
-            let n = (BLOCK as usize - within).min(data.len() - done);
-            let whole = within == 0 && n == BLOCK as usize;
-            let clean = self
-                .overlay
-                .as_ref()
-                .is_some_and(|o| !o.dirty.contains(&block));
-            if clean && !whole {
-                // copy the block up before changing part of it
-                let start = block * BLOCK;
-                let len = BLOCK.min(self.disk.virtual_size() - start) as usize;
-                let mut b = vec![0u8; len];
-                self.disk
-                    .read_at(start, &mut b)
-                    .map_err(std::io::Error::other)?;
-                if let Some(o) = self.overlay.as_ref() {
-                    crate::write_all_at(&o.file, &b, start)?;
-                }
-            }
-            let Some(ov) = self.overlay.as_mut() else {
-                return Err(std::io::ErrorKind::PermissionDenied.into());
-            };
-            crate::write_all_at(&ov.file, &data[done..done + n], pos)?;
-            ov.dirty.insert(block);
-            done += n;
+    /// Write `data`, or `len` zeros when `data` is `None`, at `offset` (in range).
+    fn write(&mut self, offset: u64, data: Option<&[u8]>, len: u64) -> std::io::Result<()> {
+        let size = self.disk.virtual_size();
+        let Some(ov) = self.overlay.as_mut() else {
+            return Err(std::io::ErrorKind::PermissionDenied.into());
+        };
+        if len == 0 {
+            return Ok(());
         }
-        Ok(())
+        let r = write_overlay(ov, &mut *self.disk, size, offset, data, len);
+        if r.is_err() {
+            ov.holes_clean = false;
+        }
+        r
     }
 }
 
-/// Serve `export` on `listener`, one client at a time, until `stop` is set.
+fn write_overlay(
+    ov: &mut Overlay,
+    disk: &mut dyn DiskImage,
+    size: u64,
+    offset: u64,
+    data: Option<&[u8]>,
+    len: u64,
+) -> std::io::Result<()> {
+    let end = offset + len;
+    let (first, last) = (offset / BLOCK, (end - 1) / BLOCK);
+    let span = |b: u64| (b * BLOCK, ((b + 1) * BLOCK).min(size));
+    let whole = |b: u64| {
+        let (s, e) = span(b);
+        offset <= s && end >= e
+    };
+    // the blocks written in part, copied up from the disk before their first write
+    for &b in &[first, last][..1 + usize::from(last != first)] {
+        if whole(b) || ov.is_dirty(b)? {
+            continue;
+        }
+        let (s, e) = span(b);
+        let mut copy = vec![0u8; (e - s) as usize];
+        disk.read_at(s, &mut copy).map_err(std::io::Error::other)?;
+        crate::write_all_at(&ov.file, &copy, s)?;
+    }
+    match data {
+        Some(d) => crate::write_all_at(&ov.file, d, offset)?,
+        None => {
+            const ZEROS: [u8; BLOCK as usize] = [0; BLOCK as usize];
+            for b in first..=last {
+                // a whole block never written is still a hole of the new file: zeros
+                if whole(b) && ov.holes_clean && !ov.is_dirty(b)? {
+                    continue;
+                }
+                let (s, e) = span(b);
+                let (s, e) = (s.max(offset), e.min(end));
+                crate::write_all_at(&ov.file, &ZEROS[..(e - s) as usize], s)?;
+            }
+        }
+    }
+    ov.mark(first, last + 1)
+}
+
+/// How [`serve_with`] treats its clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// A client that keeps the server waiting this long (for its next request, in the
+    /// middle of the handshake or of a request, or by not reading its replies) is
+    /// disconnected. Default: 10 minutes.
+    pub idle_timeout: Duration,
+    /// Most connections at once; further ones are closed as soon as accepted. Default: 8.
+    pub max_clients: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(600),
+            max_clients: 8,
+        }
+    }
+}
+
+/// Serve `export` on `listener` with the default [`ServeOptions`] until `stop` is set.
 ///
 /// # Errors
-/// The listener fails. A client that misbehaves only ends its own connection.
+/// As [`serve_with`].
 pub fn serve(
     listener: &TcpListener,
     export: &mut Export<'_>,
     stop: &AtomicBool,
 ) -> std::io::Result<()> {
-    listener.set_nonblocking(true)?;
-    while !stop.load(Ordering::Relaxed) {
-        match listener.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false)?;
-                s.set_nodelay(true)?;
-                s.set_read_timeout(Some(Duration::from_millis(200)))?;
-                // a client's protocol error ends its connection, not the server
-                let _ = client(s, export, stop);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    serve_with(listener, export, stop, &ServeOptions::default())
 }
 
-/// Read exactly `buf.len()` bytes, riding out read timeouts (used to notice `stop`).
-fn read_full(r: &mut impl Read, buf: &mut [u8], stop: &AtomicBool) -> std::io::Result<()> {
-    let mut done = 0;
-    while done < buf.len() {
-        match r.read(&mut buf[done..]) {
-            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
-            Ok(n) => done += n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock
-                        | std::io::ErrorKind::TimedOut
-                        | std::io::ErrorKind::Interrupted
-                ) =>
-            {
-                if stop.load(Ordering::Relaxed) {
-                    return Err(std::io::ErrorKind::Interrupted.into());
+/// What the client threads share.
+struct Shared<'e, 'a> {
+    export: Mutex<&'e mut Export<'a>>,
+    name: String,
+    size: u64,
+    writable: bool,
+    /// A client of a writable export is in transmission.
+    writer: AtomicBool,
+    stop: &'e AtomicBool,
+    /// The listener failed: clients end too.
+    failed: AtomicBool,
+    timeout: Duration,
+}
+
+impl Shared<'_, '_> {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.failed.load(Ordering::Relaxed)
+    }
+
+    /// Run `f` on the export (requests take turns).
+    fn with<T>(&self, f: impl FnOnce(&mut Export<'_>) -> std::io::Result<T>) -> std::io::Result<T> {
+        let mut g = self
+            .export
+            .lock()
+            .map_err(|_| std::io::Error::other("an earlier request failed mid-way"))?;
+        f(&mut g)
+    }
+}
+
+/// Releases a slot when dropped.
+struct Release<'a>(&'a AtomicUsize);
+
+impl Drop for Release<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Frees the writable export when dropped.
+struct Writer<'a>(&'a AtomicBool);
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
+
+/// Serve `export` on `listener` until `stop` is set, each client on a thread of its own
+/// (see the module documentation for who is served when).
+///
+/// # Errors
+/// The listener fails. A client that misbehaves only ends its own connection.
+pub fn serve_with(
+    listener: &TcpListener,
+    export: &mut Export<'_>,
+    stop: &AtomicBool,
+    opts: &ServeOptions,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let shared = Shared {
+        name: export.name.clone(),
+        size: export.disk.virtual_size(),
+        writable: export.overlay.is_some(),
+        export: Mutex::new(export),
+        writer: AtomicBool::new(false),
+        stop,
+        failed: AtomicBool::new(false),
+        timeout: opts.idle_timeout,
+    };
+    let connected = AtomicUsize::new(0);
+    std::thread::scope(|sc| {
+        while !stop.load(Ordering::Relaxed) {
+            match listener.accept() {
+                Ok((s, _)) => {
+                    if connected.load(Ordering::Relaxed) >= opts.max_clients {
+                        drop(s);
+                        continue;
+                    }
+                    connected.fetch_add(1, Ordering::Relaxed);
+                    let release = Release(&connected);
+                    let shared = &shared;
+                    sc.spawn(move || {
+                        let _release = release;
+                        // a client's protocol error ends its connection, not the server
+                        let _ = client(s, shared);
+                    });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::ConnectionAborted
+                            | std::io::ErrorKind::ConnectionReset
+                            | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(e) => {
+                    shared.failed.store(true, Ordering::Relaxed);
+                    return Err(e);
                 }
             }
-            Err(e) => return Err(e),
+        }
+        Ok(())
+    })
+}
+
+/// The sending half of a connection: short socket timeouts, retried until the server
+/// stops or the deadline of the message being sent passes.
+struct Sender<'s, 'e, 'a> {
+    s: TcpStream,
+    deadline: Instant,
+    shared: &'s Shared<'e, 'a>,
+}
+
+impl Write for Sender<'_, '_, '_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        loop {
+            match self.s.write(buf) {
+                Err(e) if waiting(&e) => {
+                    if self.shared.stopping() {
+                        return Err(std::io::ErrorKind::Interrupted.into());
+                    }
+                    if Instant::now() >= self.deadline {
+                        return Err(std::io::ErrorKind::TimedOut.into());
+                    }
+                }
+                r => return r,
+            }
         }
     }
-    Ok(())
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.s.flush()
+    }
 }
 
-fn opt_reply(w: &mut impl Write, opt: u32, kind: u32, data: &[u8]) -> std::io::Result<()> {
-    w.write_all(&REPLY_MAGIC.to_be_bytes())?;
-    w.write_all(&opt.to_be_bytes())?;
-    w.write_all(&kind.to_be_bytes())?;
-    w.write_all(&(data.len() as u32).to_be_bytes())?;
-    w.write_all(data)?;
-    w.flush()
+/// A socket timeout (or interruption): try again unless the server stops or the
+/// deadline has passed.
+fn waiting(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
+    )
 }
 
-fn client(s: TcpStream, export: &mut Export<'_>, stop: &AtomicBool) -> std::io::Result<()> {
-    let mut r = BufReader::new(s.try_clone()?);
-    let mut w = BufWriter::new(s);
-    let flags = FLAG_HAS_FLAGS
-        | FLAG_SEND_FLUSH
-        | if export.overlay.is_some() {
-            FLAG_SEND_TRIM | FLAG_SEND_WRITE_ZEROES
-        } else {
-            FLAG_READ_ONLY
-        };
-    let size = export.disk.virtual_size();
-    w.write_all(&NBDMAGIC.to_be_bytes())?;
-    w.write_all(&IHAVEOPT.to_be_bytes())?;
-    w.write_all(&3u16.to_be_bytes())?; // fixed newstyle, no zeroes
-    w.flush()?;
+/// One connection's reading and writing halves.
+struct Conn<'s, 'e, 'a> {
+    r: BufReader<TcpStream>,
+    w: BufWriter<Sender<'s, 'e, 'a>>,
+    shared: &'s Shared<'e, 'a>,
+}
+
+impl Conn<'_, '_, '_> {
+    /// Read exactly `buf.len()` bytes within the idle timeout, riding out the short read
+    /// timeouts used to notice `stop`.
+    fn read_full(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        let deadline = Instant::now() + self.shared.timeout;
+        let mut done = 0;
+        while done < buf.len() {
+            match self.r.read(&mut buf[done..]) {
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => done += n,
+                Err(e) if waiting(&e) => {
+                    if self.shared.stopping() {
+                        return Err(std::io::ErrorKind::Interrupted.into());
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(std::io::ErrorKind::TimedOut.into());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Send one message (its parts in order) within the idle timeout.
+    fn send(&mut self, parts: &[&[u8]]) -> std::io::Result<()> {
+        self.w.get_mut().deadline = Instant::now() + self.shared.timeout;
+        for p in parts {
+            self.w.write_all(p)?;
+        }
+        self.w.flush()
+    }
+
+    fn opt_reply(&mut self, opt: u32, kind: u32, data: &[u8]) -> std::io::Result<()> {
+        self.send(&[
+            &REPLY_MAGIC.to_be_bytes(),
+            &opt.to_be_bytes(),
+            &kind.to_be_bytes(),
+            &(data.len() as u32).to_be_bytes(),
+            data,
+        ])
+    }
+
+    fn reply(&mut self, handle: u64, err: u32, data: &[u8]) -> std::io::Result<()> {
+        self.send(&[
+            &SIMPLE_REPLY_MAGIC.to_be_bytes(),
+            &err.to_be_bytes(),
+            &handle.to_be_bytes(),
+            data,
+        ])
+    }
+}
+
+fn client(s: TcpStream, shared: &Shared<'_, '_>) -> std::io::Result<()> {
+    s.set_nonblocking(false)?;
+    s.set_nodelay(true)?;
+    // short socket timeouts, so `stop` is noticed; the idle timeout is kept by deadlines
+    let poll = Duration::from_millis(200)
+        .min(shared.timeout)
+        .max(Duration::from_millis(1));
+    s.set_read_timeout(Some(poll))?;
+    s.set_write_timeout(Some(poll))?;
+    let mut c = Conn {
+        r: BufReader::new(s.try_clone()?),
+        w: BufWriter::new(Sender {
+            s,
+            deadline: Instant::now(),
+            shared,
+        }),
+        shared,
+    };
+    let Some(_writer) = handshake(&mut c)? else {
+        return Ok(());
+    };
+    transmission(&mut c)
+}
+
+/// The option haggling; `None` when the client ended it, else the client is in
+/// transmission (holding the writable export, if it is one).
+fn handshake<'s>(c: &mut Conn<'s, '_, '_>) -> std::io::Result<Option<Option<Writer<'s>>>> {
+    let shared = c.shared;
+    let flags = transmission_flags(shared.writable);
+    // fixed newstyle, no zeroes
+    c.send(&[
+        &NBDMAGIC.to_be_bytes(),
+        &IHAVEOPT.to_be_bytes(),
+        &3u16.to_be_bytes(),
+    ])?;
     let mut b4 = [0u8; 4];
-    read_full(&mut r, &mut b4, stop)?;
+    c.read_full(&mut b4)?;
     let no_zeroes = u32::from_be_bytes(b4) & 2 != 0;
-    // option haggling
+    // the writable export goes to one client at a time
+    let take = || -> Option<Option<Writer<'s>>> {
+        if !shared.writable {
+            return Some(None);
+        }
+        shared
+            .writer
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+            .then(|| Some(Writer(&shared.writer)))
+    };
     loop {
         let mut h = [0u8; 16];
-        read_full(&mut r, &mut h, stop)?;
+        c.read_full(&mut h)?;
         let (magic, opt, len) = (
             u64::from_be_bytes(h[..8].try_into().unwrap_or_default()),
             u32::from_be_bytes(h[8..12].try_into().unwrap_or_default()),
@@ -251,19 +585,17 @@ fn client(s: TcpStream, export: &mut Export<'_>, stop: &AtomicBool) -> std::io::
             return Err(std::io::ErrorKind::InvalidData.into());
         }
         let mut data = vec![0u8; len as usize];
-        read_full(&mut r, &mut data, stop)?;
+        c.read_full(&mut data)?;
         match opt {
             OPT_EXPORT_NAME => {
-                if data != export.name.as_bytes() && !data.is_empty() {
+                if data != shared.name.as_bytes() && !data.is_empty() {
                     return Err(std::io::ErrorKind::NotFound.into());
                 }
-                w.write_all(&size.to_be_bytes())?;
-                w.write_all(&flags.to_be_bytes())?;
-                if !no_zeroes {
-                    w.write_all(&[0u8; 124])?;
-                }
-                w.flush()?;
-                break;
+                // no error reply exists for EXPORT_NAME: a busy export closes
+                let writer = take().ok_or(std::io::ErrorKind::ResourceBusy)?;
+                let zeroes: &[u8] = if no_zeroes { &[] } else { &[0u8; 124] };
+                c.send(&[&shared.size.to_be_bytes(), &flags.to_be_bytes(), zeroes])?;
+                return Ok(Some(writer));
             }
             OPT_GO | OPT_INFO => {
                 let name_len = data
@@ -271,43 +603,64 @@ fn client(s: TcpStream, export: &mut Export<'_>, stop: &AtomicBool) -> std::io::
                     .map(|b| u32::from_be_bytes(b.try_into().unwrap_or_default()) as usize);
                 let name = name_len.and_then(|n| data.get(4..4 + n));
                 match name {
-                    None => opt_reply(&mut w, opt, REP_ERR_INVALID, b"malformed request")?,
-                    Some(n) if !n.is_empty() && n != export.name.as_bytes() => opt_reply(
-                        &mut w,
-                        opt,
-                        REP_ERR_UNKNOWN,
-                        format!("no export named {}", String::from_utf8_lossy(n)).as_bytes(),
-                    )?,
+                    None => c.opt_reply(opt, REP_ERR_INVALID, b"malformed request")?,
+                    Some(n) if !n.is_empty() && n != shared.name.as_bytes() => {
+                        let msg = format!("no export named {}", String::from_utf8_lossy(n));
+                        c.opt_reply(opt, REP_ERR_UNKNOWN, msg.as_bytes())?
+                    }
                     Some(_) => {
+                        let writer = if opt == OPT_GO { take() } else { Some(None) };
+                        let Some(writer) = writer else {
+                            c.opt_reply(
+                                opt,
+                                REP_ERR_POLICY,
+                                b"the export is writable and in use by another client; connect again once it has gone",
+                            )?;
+                            continue;
+                        };
                         let mut info = Vec::with_capacity(12);
                         info.extend_from_slice(&0u16.to_be_bytes()); // NBD_INFO_EXPORT
-                        info.extend_from_slice(&size.to_be_bytes());
+                        info.extend_from_slice(&shared.size.to_be_bytes());
                         info.extend_from_slice(&flags.to_be_bytes());
-                        opt_reply(&mut w, opt, REP_INFO, &info)?;
-                        opt_reply(&mut w, opt, REP_ACK, &[])?;
+                        c.opt_reply(opt, REP_INFO, &info)?;
+                        c.opt_reply(opt, REP_ACK, &[])?;
                         if opt == OPT_GO {
-                            break;
+                            return Ok(Some(writer));
                         }
                     }
                 }
             }
             OPT_LIST => {
-                let mut d = (export.name.len() as u32).to_be_bytes().to_vec();
-                d.extend_from_slice(export.name.as_bytes());
-                opt_reply(&mut w, opt, REP_SERVER, &d)?;
-                opt_reply(&mut w, opt, REP_ACK, &[])?;
+                let mut d = (shared.name.len() as u32).to_be_bytes().to_vec();
+                d.extend_from_slice(shared.name.as_bytes());
+                c.opt_reply(opt, REP_SERVER, &d)?;
+                c.opt_reply(opt, REP_ACK, &[])?;
             }
             OPT_ABORT => {
-                opt_reply(&mut w, opt, REP_ACK, &[])?;
-                return Ok(());
+                c.opt_reply(opt, REP_ACK, &[])?;
+                return Ok(None);
             }
-            _ => opt_reply(&mut w, opt, REP_ERR_UNSUP, &[])?,
+            _ => c.opt_reply(opt, REP_ERR_UNSUP, &[])?,
         }
     }
-    // transmission
+}
+
+fn transmission_flags(writable: bool) -> u16 {
+    FLAG_HAS_FLAGS
+        | FLAG_SEND_FLUSH
+        | if writable {
+            FLAG_SEND_TRIM | FLAG_SEND_WRITE_ZEROES
+        } else {
+            FLAG_READ_ONLY
+        }
+}
+
+fn transmission(c: &mut Conn<'_, '_, '_>) -> std::io::Result<()> {
+    let shared = c.shared;
+    let size = shared.size;
     loop {
         let mut q = [0u8; 28];
-        match read_full(&mut r, &mut q, stop) {
+        match c.read_full(&mut q) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
@@ -319,25 +672,23 @@ fn client(s: TcpStream, export: &mut Export<'_>, stop: &AtomicBool) -> std::io::
         }
         let kind = u16::from_be_bytes([q[6], q[7]]);
         let (handle, offset, len) = (be64(8), be64(16), be32(24));
-        let reply = |w: &mut BufWriter<TcpStream>, err: u32, data: &[u8]| -> std::io::Result<()> {
-            w.write_all(&SIMPLE_REPLY_MAGIC.to_be_bytes())?;
-            w.write_all(&err.to_be_bytes())?;
-            w.write_all(&handle.to_be_bytes())?;
-            w.write_all(data)?;
-            w.flush()
-        };
         let in_range = len <= MAX_REQUEST
             && offset
                 .checked_add(u64::from(len))
                 .is_some_and(|e| e <= size);
+        let write_err = |r: std::io::Result<()>| match r {
+            Ok(()) => 0,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => EPERM,
+            Err(_) => EIO,
+        };
         match kind {
             CMD_DISC => return Ok(()),
-            CMD_READ if !in_range => reply(&mut w, EINVAL, &[])?,
+            CMD_READ if !in_range => c.reply(handle, EINVAL, &[])?,
             CMD_READ => {
                 let mut buf = vec![0u8; len as usize];
-                match export.read(offset, &mut buf) {
-                    Ok(()) => reply(&mut w, 0, &buf)?,
-                    Err(_) => reply(&mut w, EIO, &[])?,
+                match shared.with(|ex| ex.read(offset, &mut buf)) {
+                    Ok(()) => c.reply(handle, 0, &buf)?,
+                    Err(_) => c.reply(handle, EIO, &[])?,
                 }
             }
             CMD_WRITE => {
@@ -345,43 +696,35 @@ fn client(s: TcpStream, export: &mut Export<'_>, stop: &AtomicBool) -> std::io::
                     return Err(std::io::ErrorKind::InvalidData.into());
                 }
                 let mut buf = vec![0u8; len as usize];
-                read_full(&mut r, &mut buf, stop)?;
-                let err = if export.overlay.is_none() {
+                c.read_full(&mut buf)?;
+                let err = if !shared.writable {
                     EPERM
                 } else if !in_range {
                     ENOSPC
-                } else if export.write(offset, &buf).is_err() {
-                    EIO
                 } else {
-                    0
+                    write_err(shared.with(|ex| ex.write(offset, Some(&buf), u64::from(len))))
                 };
-                reply(&mut w, err, &[])?;
+                c.reply(handle, err, &[])?;
             }
             CMD_WRITE_ZEROES => {
-                let err = if export.overlay.is_none() {
+                let err = if !shared.writable {
                     EPERM
                 } else if !in_range {
                     ENOSPC
-                } else if export.write(offset, &vec![0u8; len as usize]).is_err() {
-                    EIO
                 } else {
-                    0
+                    write_err(shared.with(|ex| ex.write(offset, None, u64::from(len))))
                 };
-                reply(&mut w, err, &[])?;
+                c.reply(handle, err, &[])?;
             }
             CMD_FLUSH => {
-                let err = match export.overlay.as_ref().map(|o| o.file.sync_data()) {
-                    Some(Err(_)) => EIO,
-                    _ => 0,
-                };
-                reply(&mut w, err, &[])?;
+                let r = shared.with(|ex| match ex.overlay.as_ref() {
+                    Some(o) => o.file.sync_data(),
+                    None => Ok(()),
+                });
+                c.reply(handle, if r.is_err() { EIO } else { 0 }, &[])?;
             }
-            CMD_TRIM => reply(
-                &mut w,
-                if export.overlay.is_some() { 0 } else { EPERM },
-                &[],
-            )?,
-            _ => reply(&mut w, EINVAL, &[])?,
+            CMD_TRIM => c.reply(handle, if shared.writable { 0 } else { EPERM }, &[])?,
+            _ => c.reply(handle, EINVAL, &[])?,
         }
     }
 }

@@ -4,10 +4,14 @@
 //! each L2 entry is a standard cluster (host offset, or the v3 "reads as zeros" flag) or a
 //! compressed cluster (deflate, or zstd when the header says so). A cluster that is not
 //! allocated reads from the backing file (itself any format we read, found relative to the
-//! image) or as zeros. Refused with a clear error: encryption, external data files,
-//! extended L2 entries, the "corrupt" flag, unknown incompatible features. Every table
-//! offset is checked against the file; backing chains are limited to 64 files and loops
-//! are refused.
+//! image) or as zeros. As in qemu, a backing file is taken as raw only when the image
+//! names that format (header extension `0xe2792aca`), and a named format must be what the
+//! file is. Refused with a clear error: encryption, external data files, extended L2
+//! entries, the "corrupt" flag, unknown incompatible features. Every table offset is
+//! checked against the file, and an L2 table may not be shared by two L1 entries nor
+//! overlap the L1 or refcount table, so the work of reading the tables is bounded by the
+//! file's size; backing chains are limited to 64 files, loops are refused, and every
+//! backing file goes through the caller's confinement ([`crate::OpenOptions`]).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -15,10 +19,12 @@ use std::path::{Path, PathBuf};
 use crate::blockmap::{push_extent, read_bounded};
 use crate::bytes::{be32, be64};
 use crate::vhdx::Source;
-use crate::{DiskError, DiskImage, Extent, Result};
+use crate::{DiskError, DiskImage, Extent, Format, OpenOptions, Result};
 
 const MAX_DEPTH: usize = 64;
 const L2_COPIED_MASK: u64 = 0x00ff_ffff_ffff_fe00;
+/// Header extension: the backing file's format name.
+const EXT_BACKING_FORMAT: u32 = 0xe279_2aca;
 
 /// Where one cluster's bytes are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +47,8 @@ pub struct Qcow2<S: Source = File> {
     cluster_bits: u32,
     l1: Vec<u64>,
     zstd: bool,
+    /// The backing file's format as the image names it.
+    backing_format: Option<String>,
     backing: Option<Box<dyn DiskImage>>,
     /// The last L2 table read (L1 index, entries).
     l2_cache: Option<(usize, Vec<u64>)>,
@@ -54,10 +62,19 @@ impl Qcow2<File> {
     /// # Errors
     /// Damaged or hostile file, unsupported feature, missing backing file, loop.
     pub fn open(path: &Path) -> Result<Self> {
-        Self::open_chain(path, &mut Vec::new())
+        Self::open_with(path, &OpenOptions::default())
     }
 
-    fn open_chain(path: &Path, seen: &mut Vec<PathBuf>) -> Result<Self> {
+    /// Open a qcow2 file and its backing chain, every backing file (at any depth, and
+    /// the parents of a VHDX or VHD backing file) checked by `opts`.
+    ///
+    /// # Errors
+    /// As [`Qcow2::open`]; a refused backing file names the file and the reason.
+    pub fn open_with(path: &Path, opts: &OpenOptions<'_>) -> Result<Self> {
+        Self::open_chain(path, &mut Vec::new(), opts)
+    }
+
+    fn open_chain(path: &Path, seen: &mut Vec<PathBuf>, opts: &OpenOptions<'_>) -> Result<Self> {
         let canon = std::fs::canonicalize(path).map_err(|e| DiskError::io(path, e))?;
         if seen.contains(&canon) {
             return Err(DiskError::malformed(
@@ -76,25 +93,90 @@ impl Qcow2<File> {
         let (mut q, backing) = Self::parse(f, path)?;
         if let Some(name) = backing {
             let p = Path::new(&name);
-            let bp = if p.is_absolute() {
+            let found = if p.is_absolute() {
                 p.to_path_buf()
             } else {
                 path.parent().unwrap_or(Path::new(".")).join(p)
             };
+            // a refused file is never looked at
+            let bp = opts.confine(&found).map_err(|why| {
+                DiskError::malformed(
+                    path,
+                    format!(
+                        "its backing file {} may not be opened: {why}",
+                        found.display()
+                    ),
+                )
+            })?;
             if !bp.is_file() {
                 return Err(DiskError::malformed(
                     path,
                     format!("its backing file {} was not found", bp.display()),
                 ));
             }
-            let img: Box<dyn DiskImage> = match crate::detect(&bp)? {
-                crate::Format::Qcow2 => Box::new(Qcow2::open_chain(&bp, seen)?),
-                _ => crate::open(&bp, crate::Format::Auto)?,
+            let format = backing_format(path, &bp, &name, q.backing_format.as_deref())?;
+            let img: Box<dyn DiskImage> = match format {
+                Format::Qcow2 => Box::new(Qcow2::open_chain(&bp, seen, opts)?),
+                f => crate::open_with(&bp, f, opts)?,
             };
             q.backing = Some(img);
         }
         Ok(q)
     }
+}
+
+/// qemu's name of a format.
+fn qemu_name(f: Format) -> &'static str {
+    match f {
+        Format::Raw => "raw",
+        Format::Qcow2 => "qcow2",
+        Format::Vhdx => "vhdx",
+        Format::Vhd => "vpc",
+        Format::Auto => "auto",
+    }
+}
+
+/// The format to open the backing file `bp` (recorded as `name`) of `image` with: the
+/// one the image names, which the file must have; else the probed one, except raw (as in
+/// qemu: a raw file probes as whatever its first sector says, which its guest wrote).
+fn backing_format(image: &Path, bp: &Path, name: &str, named: Option<&str>) -> Result<Format> {
+    let probed = crate::detect(bp)?;
+    let Some(named) = named else {
+        if probed == Format::Raw {
+            return Err(DiskError::malformed(
+                image,
+                format!(
+                    "its backing file {} has no backing format; a raw backing file is used only when the image names its format: qemu-img rebase -F raw -u -b {name} {}",
+                    bp.display(),
+                    image.display()
+                ),
+            ));
+        }
+        return Ok(probed);
+    };
+    let want = [Format::Raw, Format::Qcow2, Format::Vhdx, Format::Vhd]
+        .into_iter()
+        .find(|f| qemu_name(*f) == named)
+        .ok_or_else(|| {
+            DiskError::unsupported(
+                image,
+                format!(
+                    "its backing file {} has the format `{named}`, which this build does not read",
+                    bp.display()
+                ),
+            )
+        })?;
+    if want != probed {
+        return Err(DiskError::malformed(
+            image,
+            format!(
+                "its backing file {} is a {} image, not {named} as the image says",
+                bp.display(),
+                qemu_name(probed)
+            ),
+        ));
+    }
+    Ok(want)
 }
 
 impl<S: Source> Qcow2<S> {
@@ -208,6 +290,42 @@ impl<S: Source> Qcow2<S> {
             }
             l1.push(off);
         }
+        let tables = [
+            (
+                l1_off,
+                (l1_size * 8).div_ceil(cluster) * cluster,
+                "the L1 table",
+            ),
+            (
+                be64(&h, 48),
+                u64::from(be32(&h, 56)) * cluster,
+                "the refcount table",
+            ),
+        ];
+        check_l2_tables(&l1, cluster, &tables).map_err(bad)?;
+        let header_length = if version == 3 {
+            u64::from(be32(&h, 100))
+        } else {
+            72
+        };
+        if version == 3 && !(104..=cluster).contains(&header_length) {
+            return Err(bad(format!(
+                "header length {header_length} is invalid (104 to the cluster size)"
+            )));
+        }
+        // header extensions run from the header to the backing file name (or the end of
+        // the first cluster)
+        let ext_end = match backing_off {
+            0 => cluster,
+            o => o.min(cluster),
+        }
+        .min(len);
+        let ext = if ext_end > header_length {
+            read_bounded(&src, path, header_length, ext_end - header_length)?
+        } else {
+            Vec::new()
+        };
+        let backing_format = backing_format_extension(&ext).map_err(bad)?;
         let backing = if backing_off != 0 && backing_len != 0 {
             if backing_len > 1023 {
                 return Err(bad(format!(
@@ -227,6 +345,7 @@ impl<S: Source> Qcow2<S> {
                 cluster_bits,
                 l1,
                 zstd,
+                backing_format,
                 backing: None,
                 l2_cache: None,
                 zcache: None,
@@ -237,6 +356,12 @@ impl<S: Source> Qcow2<S> {
 
     fn cluster_size(&self) -> u64 {
         1 << self.cluster_bits
+    }
+
+    /// The backing file's format as the image names it (qemu's name: `raw`, `qcow2`…),
+    /// `None` when it names none.
+    pub fn backing_format(&self) -> Option<&str> {
+        self.backing_format.as_deref()
     }
 
     /// The L2 table `i` (all entries), validated.
@@ -345,6 +470,76 @@ impl<S: Source> Qcow2<S> {
     }
 }
 
+/// Refuse L2 tables that two L1 entries share or that overlap `tables` (offset, length,
+/// name): with every table distinct, reading them all reads each byte of the file at most
+/// once.
+fn check_l2_tables(
+    l1: &[u64],
+    cluster: u64,
+    tables: &[(u64, u64, &str)],
+) -> std::result::Result<(), String> {
+    let mut used: Vec<(u64, usize)> = Vec::with_capacity(l1.len());
+    for (i, &off) in l1.iter().enumerate().filter(|(_, o)| **o != 0) {
+        if let Some((_, _, what)) = tables
+            .iter()
+            .find(|(t, n, _)| off < t.saturating_add(*n) && *t < off + cluster)
+        {
+            return Err(format!(
+                "L1 entry {i} points at offset {off}, which overlaps {what}"
+            ));
+        }
+        used.push((off, i));
+    }
+    used.sort_unstable();
+    match used.windows(2).find(|w| w[0].0 == w[1].0) {
+        Some(w) => Err(format!(
+            "L1 entries {} and {} point at the same L2 table (offset {})",
+            w[0].1, w[1].1, w[0].0
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The backing format named in the header extension area `ext` (qemu's layout: type,
+/// length, data padded to 8 bytes, until type 0).
+fn backing_format_extension(ext: &[u8]) -> std::result::Result<Option<String>, String> {
+    let mut format = None;
+    let mut i = 0usize;
+    while i < ext.len() {
+        if ext.len() - i < 8 {
+            return Err(format!(
+                "a header extension at offset {i} of the extension area is truncated"
+            ));
+        }
+        let (kind, n) = (be32(ext, i), be32(ext, i + 4) as usize);
+        if kind == 0 {
+            break;
+        }
+        let data = ext.get(i + 8..).and_then(|d| d.get(..n)).ok_or_else(|| {
+            format!("header extension {kind:#x} of {n} bytes runs past the header")
+        })?;
+        if kind == EXT_BACKING_FORMAT {
+            if n >= 16 {
+                return Err(format!("backing format name of {n} bytes (at most 15)"));
+            }
+            format = Some(
+                String::from_utf8(data.to_vec())
+                    .map_err(|_| "the backing format name is not UTF-8".to_string())?,
+            );
+        }
+        i += 8 + n.div_ceil(8) * 8;
+    }
+    Ok(format)
+}
+
+/// Offset, length and kind of an extent.
+fn span(e: &Extent) -> (u64, u64, bool) {
+    match *e {
+        Extent::Data { offset, len } => (offset, len, true),
+        Extent::Zero { offset, len } => (offset, len, false),
+    }
+}
+
 impl<S: Source> DiskImage for Qcow2<S> {
     fn format(&self) -> &'static str {
         "qcow2"
@@ -362,16 +557,18 @@ impl<S: Source> DiskImage for Qcow2<S> {
             .map(|b| b.extents())
             .unwrap_or_default();
         // backing extents are in order: find the first one ending after `a`, walk from there
-        let backing_has_data = |a: u64, b: u64| {
-            let end = |e: &Extent| match e {
-                Extent::Data { offset, len } | Extent::Zero { offset, len } => offset + len,
-            };
-            let i = backing.partition_point(|e| end(e) <= a);
+        // the backing extents overlapping [a, b)
+        let backing_in = |a: u64, b: u64| {
+            let i = backing.partition_point(|e| {
+                let (o, l, _) = span(e);
+                o + l <= a
+            });
             backing[i..]
                 .iter()
-                .take_while(|e| matches!(e, Extent::Data { offset, .. } | Extent::Zero { offset, .. } if *offset < b))
-                .any(|e| matches!(e, Extent::Data { .. }))
+                .map(span)
+                .take_while(move |(o, _, _)| *o < b)
         };
+        let backing_has_data = |a: u64, b: u64| backing_in(a, b).any(|(_, _, d)| d);
         let per_l2 = cs / 8;
         let mut out = Vec::new();
         let clusters = self.size.div_ceil(cs);
@@ -387,11 +584,7 @@ impl<S: Source> DiskImage for Qcow2<S> {
                 let (off, end) = (first * cs, (last * cs).min(self.size));
                 // split along the backing file's extents
                 let mut at = off;
-                for e in &backing {
-                    let (eo, el, data) = match e {
-                        Extent::Data { offset, len } => (*offset, *len, true),
-                        Extent::Zero { offset, len } => (*offset, *len, false),
-                    };
+                for (eo, el, data) in backing_in(off, end) {
                     let (a, b) = (eo.max(at), (eo + el).min(end));
                     if a < b {
                         push_extent(&mut out, a, b - a, data);
@@ -465,5 +658,79 @@ impl<S: Source> DiskImage for Qcow2<S> {
             done += n;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A backing disk with the given extents, reading as zeros.
+    struct Striped {
+        size: u64,
+        extents: Vec<Extent>,
+    }
+
+    impl DiskImage for Striped {
+        fn format(&self) -> &'static str {
+            "raw"
+        }
+        fn virtual_size(&self) -> u64 {
+            self.size
+        }
+        fn extents(&self) -> Vec<Extent> {
+            self.extents.clone()
+        }
+        fn read_at(&mut self, _offset: u64, buf: &mut [u8]) -> Result<()> {
+            buf.fill(0);
+            Ok(())
+        }
+    }
+
+    /// A version 2 header: `size` bytes of `1 << bits` clusters, `l1` entries at cluster 1.
+    fn image(size: u64, bits: u32, l1: u64) -> Vec<u8> {
+        let cs = 1u64 << bits;
+        let mut b = vec![0u8; (cs + (l1 * 8).div_ceil(cs) * cs) as usize];
+        b[..4].copy_from_slice(b"QFI\xfb");
+        b[4..8].copy_from_slice(&2u32.to_be_bytes());
+        b[20..24].copy_from_slice(&bits.to_be_bytes());
+        b[24..32].copy_from_slice(&size.to_be_bytes());
+        b[36..40].copy_from_slice(&(l1 as u32).to_be_bytes());
+        b[40..48].copy_from_slice(&cs.to_be_bytes());
+        b
+    }
+
+    #[test]
+    fn unallocated_tables_over_a_fragmented_backing_file_take_linear_time() {
+        // 512-byte clusters: an L1 entry covers 32 KiB; 100 000 entries, none allocated
+        let n = 100_000u64;
+        let size = n * 32 * 1024;
+        let (mut q, _) = Qcow2::parse(image(size, 9, n), Path::new("t.qcow2")).unwrap();
+        // a backing file of 200 000 extents: 16 KiB of data, 16 KiB of zeros, …
+        let extents: Vec<Extent> = (0..size / 16384)
+            .map(|i| match i % 2 {
+                0 => Extent::Data {
+                    offset: i * 16384,
+                    len: 16384,
+                },
+                _ => Extent::Zero {
+                    offset: i * 16384,
+                    len: 16384,
+                },
+            })
+            .collect();
+        q.backing = Some(Box::new(Striped {
+            size,
+            extents: extents.clone(),
+        }));
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(q.extents());
+        });
+        let got = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|e| panic!("extents() did not finish within 10 s ({e})"));
+        assert!(got == extents, "the backing file's extents show through");
     }
 }

@@ -162,6 +162,9 @@ pub(crate) fn crc_with_hole(data: &[u8], at: usize) -> u32 {
     crc32c::crc32c_append(c, &data[at + 4..])
 }
 
+/// A region table entry: GUID, file offset, length, required.
+type Region = ([u8; 16], u64, u32, bool);
+
 /// The facts parsed from a VHDX.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VhdxInfo {
@@ -262,7 +265,7 @@ impl<S: Source> Vhdx<S> {
         let head = read_bounded(&src, path, 0, HEADER_SECTION)?;
         let read = |off: u64, n: u64| read_bounded(&src, path, off, n);
         // region table (two copies; the first valid one is used)
-        let mut regions: Option<Vec<([u8; 16], u64, u32, bool)>> = None;
+        let mut regions: Option<Vec<Region>> = None;
         for off in [192 * KIB, 256 * KIB] {
             let r = &head[off as usize..(off + 64 * KIB) as usize];
             if &r[..4] != b"regi" || le32(r, 4) != crc_with_hole(r, 4) {

@@ -350,7 +350,7 @@ fn dirty_log(path: &Path, block: u64, page: &[u8]) {
     {
         let dsc = 64 + i * 32;
         e[dsc..dsc + 4].copy_from_slice(b"desc");
-        e[dsc + 4..dsc + 8].copy_from_slice(&data[4092..].to_vec());
+        e[dsc + 4..dsc + 8].copy_from_slice(&data[4092..]);
         e[dsc + 8..dsc + 16].copy_from_slice(&data[..8]);
         e[dsc + 16..dsc + 24].copy_from_slice(&off.to_le_bytes());
         e[dsc + 24..dsc + 32].copy_from_slice(&seq.to_le_bytes());
