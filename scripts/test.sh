@@ -45,6 +45,11 @@ command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz
     && printf 'label: gpt\nstart=64, size=256\nstart=512, size=128\n' | sfdisk -q corpus/partitions/gpt >/dev/null; }
   [ -f corpus/partitions/mbr ] || { truncate -s 256K corpus/partitions/mbr \
     && printf 'label: dos\nstart=8, size=64, type=83\nstart=100, size=300, type=5\nstart=120, size=50, type=7\n' | sfdisk -q corpus/partitions/mbr >/dev/null; }
+  # hostile content maps: a link then a path through it, `..` and absolute paths
+  mkdir -p corpus/restore_map
+  printf 'd a\nf a/x\nl b>@\nd b/c\nf b/c/x\n' > corpus/restore_map/seed-link
+  printf 'd ..\nf ../x\nf /etc/x\nd a\nd a\nf a/y\n' > corpus/restore_map/seed-dots
+  printf 'l a>@\nf a/x\nl c>../../outside\nf c\n' > corpus/restore_map/seed-through
   for t in $(cargo fuzz list); do
     extra=(); [ "$t" = vhdx ] && extra=(-max_len=12582912)  # the seed images are 9 MiB …
     [ "$t" = vhd ] && extra=(-max_len=4194304)               # … and 2 MiB

@@ -356,7 +356,7 @@ fn changed_range_hints_read_only_the_ranges_and_take_the_rest_from_the_parent() 
                     path: img.clone(),
                     format: DiskFormat::Auto,
                     changes: ChangedRanges {
-                        since: since.clone(),
+                        since: *since,
                         item: name.clone(),
                         ranges,
                     },
@@ -448,7 +448,7 @@ fn changed_range_hints_read_only_the_ranges_and_take_the_rest_from_the_parent() 
                     path: img.clone(),
                     format: DiskFormat::Auto,
                     changes: ChangedRanges {
-                        since: since.clone(),
+                        since,
                         item: "other".into(),
                         ranges: vec![],
                     },

@@ -64,3 +64,79 @@ fn key_slot_holds_no_clear_key() {
         );
     }
 }
+
+/// Key slots written by a hostile or broken host: garbage, parameters beyond the bounds,
+/// and a very expensive slot named to come first. None of them blocks the real slot,
+/// none is run when it is out of bounds, and each is reported and can be removed.
+#[test]
+fn hostile_key_slots_never_block_the_others() {
+    let r = TestRepo::new();
+    let keys = r.path().join("keys");
+    let real = std::fs::read_dir(&keys)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let slot: serde_json::Value = serde_json::from_slice(&std::fs::read(&real).unwrap()).unwrap();
+    let with = |m: u64, t: u64, p: u64| {
+        let mut s = slot.clone();
+        s["params"] = serde_json::json!({"m_kib": m, "t": t, "p": p});
+        serde_json::to_vec(&s).unwrap()
+    };
+    // listed first: the most a slot may cost (256 MiB × 16 passes: seconds of work), then
+    // one far beyond the bounds (4 GiB × 64 passes: minutes), then garbage
+    std::fs::write(keys.join(format!("{:064}", 0)), with(256 << 10, 16, 1)).unwrap();
+    std::fs::write(keys.join(format!("{:064}", 3)), with(4 << 20, 64, 1)).unwrap();
+    std::fs::write(
+        keys.join(format!("{:064}", 1)),
+        with(u64::from(u32::MAX), 1000, 1),
+    )
+    .unwrap();
+    std::fs::write(keys.join(format!("{:064}", 2)), b"{not json").unwrap();
+    let started = std::time::Instant::now();
+    let s = rehydra_api::open(&r.ctx, &r.location(), PW).unwrap();
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "the cheap slot is tried first"
+    );
+    let w = s.repository().warnings();
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(w.iter().any(|w| w.contains("exceeds the bound")), "{w:?}");
+    assert!(w.iter().any(|w| w.contains("not a key slot")), "{w:?}");
+    let listed = s.keys().unwrap();
+    assert_eq!(listed.len(), 5);
+    let bad = listed
+        .iter()
+        .find(|k| k.label.contains("unusable"))
+        .unwrap();
+    s.remove_key(&bad.id).unwrap();
+    // a wrong password tries every usable slot, and still ends in seconds
+    let started = std::time::Instant::now();
+    let e = rehydra_api::open(&r.ctx, &r.location(), b"nope")
+        .err()
+        .unwrap();
+    assert_eq!(e.code, Code::WrongPassword);
+    assert!(started.elapsed().as_secs() < 30, "{:?}", started.elapsed());
+}
+
+/// A config asking for gigabyte packs or an impossible zstd level is refused: every
+/// writer would otherwise build such a pack in memory.
+#[test]
+fn config_bounds() {
+    let r = TestRepo::new();
+    let path = r.path().join("config");
+    let good: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for (field, value) in [
+        ("pack_size", serde_json::json!(1u64 << 30)),
+        ("zstd_level", serde_json::json!(99)),
+    ] {
+        let mut c = good.clone();
+        c[field] = value;
+        std::fs::write(&path, serde_json::to_vec(&c).unwrap()).unwrap();
+        let e = rehydra_api::open(&r.ctx, &r.location(), PW).err().unwrap();
+        assert_eq!(e.code, Code::Corrupt, "{field}: {}", e.message);
+    }
+    std::fs::write(&path, serde_json::to_vec(&good).unwrap()).unwrap();
+    rehydra_api::open(&r.ctx, &r.location(), PW).unwrap();
+}

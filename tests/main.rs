@@ -8,4 +8,5 @@ mod disk_images;
 mod keys;
 mod plugins;
 mod prune;
+mod restore_attacks;
 mod retention;

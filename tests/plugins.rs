@@ -43,9 +43,10 @@ fn platform(t: &TestRepo) -> Plugins {
     };
     let p = Plugins::new(&t.ctx, settings).unwrap();
     p.trust("rehydra-dev", &dev_key()).unwrap();
-    p.install(&built().join("example-files.wasm"), false)
+    p.install(&built().join("example-files.wasm"), false, false)
         .unwrap();
-    p.install(&built().join("fixture.wasm"), false).unwrap();
+    p.install(&built().join("fixture.wasm"), false, false)
+        .unwrap();
     p
 }
 
@@ -291,19 +292,19 @@ fn install_refuses_untrusted_and_tampered_files_and_keeps_the_installed_one() {
     )
     .unwrap();
     let e = p
-        .install(&built().join("example-files.wasm"), false)
+        .install(&built().join("example-files.wasm"), false, false)
         .unwrap_err();
     assert_eq!(e.code, Code::PluginRejected);
     assert!(!dir.join("example-files.wasm").exists());
     p.trust("rehydra-dev", &dev_key()).unwrap();
-    p.install(&built().join("example-files.wasm"), false)
+    p.install(&built().join("example-files.wasm"), false, false)
         .unwrap();
     let mut bytes = std::fs::read(built().join("example-files.wasm")).unwrap();
     bytes[300] ^= 0xff;
     let bad = t.dir.path().join("example-files.wasm");
     std::fs::write(&bad, &bytes).unwrap();
     assert_eq!(
-        p.install(&bad, true).unwrap_err().code,
+        p.install(&bad, true, false).unwrap_err().code,
         Code::PluginRejected
     );
     assert_eq!(
@@ -375,4 +376,279 @@ fn command_targets_are_kept_in_the_catalog_and_reach_the_host() {
         "{}",
         e.message
     );
+}
+
+/// The fixture re-packed with its manifest edited by `edit` and signed with the key in `key`.
+fn repack(out: &Path, key: &Path, edit: impl Fn(&str) -> String) {
+    use rehydra_plugin_host::package;
+    let key = package::load_signing_key(key).unwrap();
+    let src = built().join("fixture.wasm");
+    let wasm = std::fs::read(&src).unwrap();
+    let manifest = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/fixture/rehydra-plugin.toml"),
+    )
+    .unwrap();
+    let packed = package::pack(&src, &wasm, edit(&manifest).as_bytes(), Some(&key)).unwrap();
+    std::fs::write(out, packed).unwrap();
+}
+
+#[test]
+fn grants_belong_to_the_signer_and_downgrades_need_consent() {
+    use rehydra_plugin_host::package;
+    let t = TestRepo::new();
+    let p = platform(&t);
+    p.grant("fixture", &["engine".into()]).unwrap();
+    assert_eq!(p.info("fixture").unwrap().grants, vec!["engine"]);
+
+    // another trusted publisher ships a package claiming the same id
+    let mallory_key = t.dir.path().join("mallory.key");
+    let mallory = package::create_signing_key(&mallory_key).unwrap();
+    let public: String = mallory
+        .verifying_key()
+        .as_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    p.trust("mallory", &public).unwrap();
+    let theirs = t.dir.path().join("fixture-mallory.wasm");
+    repack(&theirs, &mallory_key, |m| {
+        m.replace("publisher = \"rehydra-dev\"", "publisher = \"mallory\"")
+            .replace("version = \"0.1.0\"", "version = \"9.0.0\"")
+    });
+    p.install(&theirs, true, false).unwrap();
+    assert!(
+        p.info("fixture").unwrap().grants.is_empty(),
+        "another publisher's package of the same id gets no grants"
+    );
+    let s = t.open();
+    let e = p
+        .backup(
+            &s,
+            "fixture",
+            "vm-1",
+            &[],
+            &[],
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap_err();
+    assert!(
+        e.message.contains("`engine` capability is not granted"),
+        "{}",
+        e.message
+    );
+
+    // a downgrade (back to the dev publisher's 0.1.0) needs consent
+    let e = p
+        .install(&built().join("fixture.wasm"), true, false)
+        .unwrap_err();
+    assert_eq!(e.code, Code::InvalidInput);
+    assert!(e.message.contains("--allow-downgrade"), "{}", e.message);
+    p.install(&built().join("fixture.wasm"), true, true)
+        .unwrap();
+    // the original signer's grants apply again
+    assert_eq!(p.info("fixture").unwrap().grants, vec!["engine"]);
+
+    // an upgrade of the same publisher keeps them; a lower version is refused
+    let dev = built().join("../rehydra-dev/signing.key");
+    let newer = t.dir.path().join("fixture-0.2.wasm");
+    repack(&newer, &dev, |m| {
+        m.replace("version = \"0.1.0\"", "version = \"0.2.0\"")
+    });
+    p.install(&newer, true, false).unwrap();
+    assert_eq!(p.info("fixture").unwrap().grants, vec!["engine"]);
+    let older = t.dir.path().join("fixture-0.0.9.wasm");
+    repack(&older, &dev, |m| {
+        m.replace("version = \"0.1.0\"", "version = \"0.0.9\"")
+    });
+    assert!(p.install(&older, true, false).is_err());
+    assert_eq!(p.info("fixture").unwrap().manifest.version, "0.2.0");
+}
+
+#[test]
+fn restore_item_does_not_write_through_a_symlink_in_the_granted_folder() {
+    let t = TestRepo::new();
+    let p = platform(&t);
+    let s = t.open();
+    // a tree with a folder `link` holding a file
+    let src = t.scratch("src");
+    std::fs::create_dir_all(src.join("link")).unwrap();
+    std::fs::write(src.join("link/planted.txt"), b"attacker data").unwrap();
+    std::fs::write(src.join("top.txt"), b"top").unwrap();
+    p.grant(
+        "fixture",
+        &["engine".into(), format!("files:{}", src.display())],
+    )
+    .unwrap();
+    let o = p
+        .backup(
+            &s,
+            "fixture",
+            "tree",
+            &[prop("tree", src.to_str().unwrap())],
+            &[],
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
+    // the writable folder W holds `link -> <outside>`
+    let w = t.scratch("w");
+    let outside = t.scratch("outside");
+    std::fs::create_dir_all(&w).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, w.join("link")).unwrap();
+    p.grant("fixture", &[format!("files-write:{}", w.display())])
+        .unwrap();
+    let restore = |target: &Path| {
+        p.restore(
+            &s,
+            &o.snapshot.id,
+            target.to_str().unwrap(),
+            &[prop("item", "tree"), prop("overwrite", "true")],
+            true,
+            &NoProgress,
+            &Cancel::default(),
+        )
+    };
+    // a target through the link is refused by the grant check
+    let e = restore(&w.join("link/sub")).unwrap_err();
+    assert!(e.message.contains("outside"), "{}", e.message);
+    // a tree whose paths go through the link: whatever happens, nothing lands outside W
+    let r = restore(&w);
+    let escaped: Vec<_> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        escaped.is_empty(),
+        "restore-item wrote {escaped:?} outside the granted folder through W/link (restore: {:?})",
+        r.as_ref().map(|_| ()).map_err(|e| &e.message)
+    );
+    assert!(
+        std::fs::symlink_metadata(w.join("link"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+            || !w.join("link").exists(),
+        "the link is replaced or kept, never followed"
+    );
+}
+
+/// A disk image a plugin names may refer only to files the plugin may read itself: a
+/// qcow2 in the granted folder whose backing file lies elsewhere is refused (the engine
+/// would otherwise read any host file for the plugin), one whose backing file is inside
+/// is stored whole.
+#[test]
+fn a_disk_image_cannot_pull_in_files_outside_the_grants() {
+    let t = TestRepo::new();
+    let p = platform(&t);
+    let s = t.open();
+    let granted = t.scratch("granted");
+    let outside = t.scratch("outside");
+    let qemu = |args: &[&str]| {
+        let st = std::process::Command::new("qemu-img")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(st.success(), "qemu-img {args:?}");
+    };
+    let secret = outside.join("secret.qcow2");
+    qemu(&[
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        secret.to_str().unwrap(),
+        "1M",
+    ]);
+    let child = granted.join("child.qcow2");
+    qemu(&[
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-b",
+        secret.to_str().unwrap(),
+        "-F",
+        "qcow2",
+        child.to_str().unwrap(),
+    ]);
+    p.grant(
+        "fixture",
+        &["engine".into(), format!("files:{}", granted.display())],
+    )
+    .unwrap();
+    let backup = |image: &Path| {
+        p.backup(
+            &s,
+            "fixture",
+            "disk",
+            &[prop("disk", image.to_str().unwrap())],
+            &[],
+            &NoProgress,
+            &Cancel::default(),
+        )
+    };
+    let e = backup(&child).unwrap_err();
+    assert!(
+        e.message
+            .contains("outside the folders the plugin may read"),
+        "{}",
+        e.message
+    );
+    let base = granted.join("base.qcow2");
+    qemu(&["create", "-q", "-f", "qcow2", base.to_str().unwrap(), "1M"]);
+    let inside = granted.join("inside.qcow2");
+    qemu(&[
+        "create",
+        "-q",
+        "-f",
+        "qcow2",
+        "-b",
+        "base.qcow2",
+        "-F",
+        "qcow2",
+        inside.to_str().unwrap(),
+    ]);
+    let o = backup(&inside).unwrap();
+    assert!(
+        o.snapshot.items.iter().any(|i| i.name == "disk"),
+        "{:?}",
+        o.snapshot.items.len()
+    );
+}
+
+/// Cancelling a job stops the plugin working for it, even inside a blocking wait.
+#[test]
+fn cancel_reaches_a_plugin_backup() {
+    let t = TestRepo::new();
+    let p = platform(&t);
+    let s = t.open();
+    p.grant("fixture", &["engine".into()]).unwrap();
+    let cancel = std::sync::Arc::new(Cancel::default());
+    let c2 = cancel.clone();
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        c2.cancel();
+    });
+    let started = std::time::Instant::now();
+    let e = p
+        .backup(
+            &s,
+            "fixture",
+            "a",
+            &[prop("sleep", "60")],
+            &[],
+            &NoProgress,
+            &cancel,
+        )
+        .unwrap_err();
+    stopper.join().unwrap();
+    assert_eq!(e.code, Code::Cancelled, "{}", e.message);
+    assert!(
+        started.elapsed().as_secs_f64() < 3.0,
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(s.snapshots(&SnapshotFilter::default()).unwrap().is_empty());
 }

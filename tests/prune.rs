@@ -194,3 +194,117 @@ fn second_prune_is_refused_while_one_holds_the_lock() {
         rehydra_api::Code::Locked
     );
 }
+
+/// A backup that starts after prune's phase 1 read the manifests, deduplicates against
+/// chunks of packs the plan deletes, and commits before phase 2 must keep its chunks.
+#[test]
+fn backup_committed_between_plan_and_execute_keeps_its_chunks() {
+    let r = TestRepo::new();
+    let src = r.scratch("src");
+    fs::write(src.join("x"), random_bytes(3 << 20, 11)).unwrap();
+    backup(&r, &src); // A
+    let s = r.open();
+    let repo = s.repository();
+    let (snaps, _) = repo.snapshots().unwrap();
+    repo.remove_snapshot(&snaps[0].0).unwrap(); // forget A
+    let planned = rehydra_core::prune::plan(repo, &PruneOptions::default(), &NoProgress).unwrap();
+    assert!(
+        planned.report().unused_packs > 0,
+        "A's packs are planned: {:?}",
+        planned.report()
+    );
+    backup(&r, &src); // B: same data, deduplicates against A's chunks
+    let rep = rehydra_core::prune::execute(repo, planned, &NoProgress).unwrap();
+    let check = s
+        .check(
+            &CheckOptions {
+                read_data: true,
+                subset: None,
+            },
+            &NoProgress,
+        )
+        .unwrap();
+    assert!(check.ok(), "prune report {rep:?}; check {check:?}");
+    let dst = r.dir.path().join("dst");
+    s.restore(
+        "latest",
+        &SnapshotFilter::default(),
+        &dst,
+        &RestoreOptions::default(),
+        &NoProgress,
+        &Cancel::default(),
+    )
+    .unwrap();
+    assert_same_tree(&src, &dst);
+}
+
+/// Serving a disk over NBD announces itself like a backup: prune deletes no pack meanwhile.
+#[test]
+fn prune_waits_while_a_disk_is_served_over_nbd() {
+    use rehydra_api::DiskFormat;
+    let r = TestRepo::new();
+    let src = r.scratch("src");
+    fs::write(src.join("old"), random_bytes(2 << 20, 31)).unwrap();
+    backup(&r, &src); // forgotten below: its packs are what prune would delete
+    let img = r.scratch("img").join("disk.raw");
+    fs::write(&img, random_bytes(1 << 20, 32)).unwrap();
+    let s = r.open();
+    s.backup(
+        vec![SourceItem {
+            name: "disk".into(),
+            source: Source::Disk {
+                path: img,
+                format: DiskFormat::Auto,
+            },
+        }],
+        &BackupOptions {
+            workload: "disk".into(),
+            asset: "d".into(),
+            ..Default::default()
+        },
+        &NoProgress,
+        &Cancel::default(),
+    )
+    .unwrap();
+    let old = s
+        .snapshots(&SnapshotFilter::default())
+        .unwrap()
+        .into_iter()
+        .find(|d| d.asset == "a")
+        .unwrap();
+    let repo = s.repository();
+    repo.remove_snapshot(&rehydra_core::Id::parse(&old.id).unwrap())
+        .unwrap();
+    let backend = repo.backend().clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let cancel = Cancel::default();
+    let rep = std::thread::scope(|sc| {
+        let server = sc.spawn(|| {
+            s.serve_nbd(
+                "latest",
+                &SnapshotFilter::default(),
+                None,
+                &listener,
+                "vm",
+                None,
+                &cancel,
+            )
+        });
+        // wait (at most 10 s) for the presence file, then prune while serving
+        let t = std::time::Instant::now();
+        while rehydra_core::lock::live_backups(backend.as_ref())
+            .unwrap()
+            .is_empty()
+            && t.elapsed() < std::time::Duration::from_secs(10)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let rep = s.prune(&PruneOptions::default(), &NoProgress);
+        cancel.cancel();
+        server.join().unwrap().unwrap();
+        rep.unwrap()
+    });
+    assert_eq!((rep.deleted_packs, rep.deferred_plans), (0, 1), "{rep:?}");
+    let rep = s.prune(&PruneOptions::default(), &NoProgress).unwrap();
+    assert!(rep.deleted_packs > 0, "{rep:?}");
+}

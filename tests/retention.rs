@@ -8,6 +8,7 @@ fn snap(t: chrono::DateTime<Utc>, asset: &str) -> (Id, Snapshot) {
         Id::random(),
         Snapshot {
             version: 1,
+            id: None,
             time: t,
             workload: "files".into(),
             asset: asset.into(),

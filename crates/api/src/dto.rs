@@ -178,7 +178,7 @@ pub(crate) fn stats(s: &Session) -> Result<RepoStats> {
     let (mut unique, mut logical, mut zero) = (0u64, 0u64, 0u64);
     for (_, snap) in &snaps {
         for item in &snap.items {
-            for ev in rehydra_core::restorer::read_map(repo, &idx, item) {
+            for ev in rehydra_core::contentmap::read_map(repo, &idx, item) {
                 if let MapEvent::Extents(xs) = ev? {
                     for x in xs {
                         logical += x.len();

@@ -42,6 +42,7 @@ impl Session {
     ) -> Result<T> {
         let (_, snap) = self.resolve(&at.snapshot, &at.filter)?;
         let item = choose_disk(&snap, &at.snapshot, at.item.as_deref())?;
+        let _presence = self.reading();
         let (index, _) = self.repo.load_index()?;
         let mut disk = RestorePointDisk::open(&self.repo, &index, item)?;
         f(&mut disk)
@@ -85,14 +86,18 @@ impl Session {
     /// # Errors
     /// No such restore point, disk, partition or path; an unreadable file system.
     pub fn list_files(&self, at: &DiskLocation, path: &str) -> Result<Vec<Entry>> {
-        self.with_volume(at, |v| {
+        let mut entries = self.with_volume(at, |v| {
             let e = v.stat(path)?;
             if e.kind == rehydra_fs::EntryKind::Dir {
                 v.list(path)
             } else {
                 Ok(vec![e])
             }
-        })
+        })?;
+        for e in &mut entries {
+            e.note = e.restore_note();
+        }
+        Ok(entries)
     }
 
     /// Copy the file or folder `path` from inside the disk into the folder `target`,

@@ -127,6 +127,7 @@ impl Session {
             }
             None => None,
         };
+        let _presence = self.reading();
         let (index, _) = self.repo.load_index()?;
         let mut disk = RestorePointDisk::open(&self.repo, &index, chosen)?;
         let mut ex = Export {

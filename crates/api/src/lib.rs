@@ -115,6 +115,14 @@ pub fn open(ctx: &Context, location: &str, password: &[u8]) -> Result<Session> {
 }
 
 impl Session {
+    /// Announce a job that reads packs (restore, file-level access, instant recovery,
+    /// a plugin's restore), like a backup: while the returned lock lives (it refreshes
+    /// itself), no prune deletes a pack. Taken before the index is loaded. Best effort: a
+    /// repository this process cannot write is read unannounced.
+    pub(crate) fn reading(&self) -> Option<rehydra_core::lock::Lock> {
+        rehydra_core::lock::Lock::backup(self.repo.backend().clone()).ok()
+    }
+
     /// The engine repository (for advanced callers and tests).
     pub fn repository(&self) -> &Repository {
         &self.repo
@@ -249,8 +257,10 @@ impl Session {
         } else {
             self.catalog_start("restore")
         };
+        let presence = self.reading();
         let r = rehydra_core::restorer::restore(&self.repo, &snap, target, opts, progress, cancel)
             .map_err(ApiError::from);
+        drop(presence);
         match &r {
             Ok(s) => self.catalog_finish(
                 run,

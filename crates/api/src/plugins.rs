@@ -186,18 +186,43 @@ fn kind(k: CoreKind) -> host::ItemKind {
     }
 }
 
-/// Collects audit events and log lines of one call.
+/// Most log lines kept of one call; later ones are counted and reported in one line.
+const LOG_MAX: usize = 10_000;
+
+/// Collects audit events and log lines of one call. The host caps audit events per call;
+/// log lines past [`LOG_MAX`] are dropped and counted.
 #[derive(Default)]
 struct Collector {
     audit: Mutex<Vec<AuditEvent>>,
-    log: Mutex<Vec<String>>,
+    log: Mutex<(Vec<String>, u64)>,
+}
+
+impl Collector {
+    /// The kept log lines, plus one final line saying how many were dropped, if any.
+    fn lines(&self) -> Vec<String> {
+        self.log
+            .lock()
+            .map(|l| {
+                let (lines, dropped) = &*l;
+                let mut out = lines.clone();
+                if *dropped > 0 {
+                    out.push(format!(
+                        "{dropped} further plugin log lines were dropped (at most {LOG_MAX} are kept per call)"
+                    ));
+                }
+                out
+            })
+            .unwrap_or_default()
+    }
 }
 
 impl host::Events for Collector {
     fn log(&self, plugin: &str, level: host::LogLevel, message: &str) {
         if let Ok(mut l) = self.log.lock() {
-            if l.len() < 10_000 {
-                l.push(format!("[{plugin}] {level:?}: {message}"));
+            if l.0.len() < LOG_MAX {
+                l.0.push(format!("[{plugin}] {level:?}: {message}"));
+            } else {
+                l.1 += 1;
             }
         }
     }
@@ -211,30 +236,61 @@ impl host::Events for Collector {
 /// Credentials from the environment: `REHYDRA_HTTP_AUTH_<HOST>` holds the whole
 /// `Authorization` value for that host (`management.azure.com` → `..._MANAGEMENT_AZURE_COM`).
 /// Values are passed to requests and never logged or shown to plugins.
+///
+/// The name is built so that two hosts never share a variable: the host must be a valid
+/// RFC 1123 name (labels of letters, digits and inner hyphens, dot-separated, optionally
+/// `:port`); `.` becomes `_`, `-` becomes `__`, `:` becomes `___`, letters are uppercased
+/// (`a-b.example` → `A__B_EXAMPLE`, `a.b.example` → `A_B_EXAMPLE`). Hosts that are not
+/// valid names (IPv6 literals, `_` in a label, a trailing dot …) get no credentials.
 pub struct EnvCredentials;
 
 impl EnvCredentials {
-    /// The variable consulted for `host`.
-    pub fn variable(host: &str) -> String {
-        let h: String = host
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("REHYDRA_HTTP_AUTH_{h}")
+    /// The variable consulted for `host` (`name[:port]`), or `None` for a host that is not
+    /// a valid RFC 1123 name (and so never gets credentials).
+    #[must_use]
+    pub fn variable(host: &str) -> Option<String> {
+        let (name, port) = match host.split_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (host, None),
+        };
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
+            return None;
+        }
+        if let Some(p) = port
+            && (p.is_empty() || p.len() > 5 || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return None;
+        }
+        let mut v = String::from("REHYDRA_HTTP_AUTH_");
+        for c in host.chars() {
+            match c {
+                '.' => v.push('_'),
+                '-' => v.push_str("__"),
+                ':' => v.push_str("___"),
+                c => v.push(c.to_ascii_uppercase()),
+            }
+        }
+        Some(v)
+    }
+
+    /// The `Authorization` value for `host` from `env` (a variable lookup).
+    fn lookup(host: &str, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+        Self::variable(host)
+            .and_then(|v| env(&v))
+            .filter(|v| !v.is_empty())
     }
 }
 
 impl host::Credentials for EnvCredentials {
     fn authorization(&self, host: &str) -> Option<String> {
-        std::env::var(Self::variable(host))
-            .ok()
-            .filter(|v| !v.is_empty())
+        Self::lookup(host, |v| std::env::var(v).ok())
     }
 }
 
@@ -544,6 +600,27 @@ fn read_item(
     })
 }
 
+/// Refuse to replace `installed` by a lower version (or one that cannot be compared with
+/// it) unless `allow_downgrade`.
+fn check_upgrade(installed: &Manifest, new: &Manifest, allow_downgrade: bool) -> Result<()> {
+    if allow_downgrade {
+        return Ok(());
+    }
+    let parse = |v: &str| semver::Version::parse(v.trim_start_matches('v')).ok();
+    let why = match (parse(&installed.version), parse(&new.version)) {
+        (Some(old), Some(n)) if n >= old => return Ok(()),
+        (Some(_), Some(_)) => "is older than",
+        _ => "cannot be compared with",
+    };
+    Err(ApiError::new(
+        Code::InvalidInput,
+        format!(
+            "plugin `{}` {} {why} the installed {}; pass --allow-downgrade to install it anyway",
+            new.id, new.version, installed.version
+        ),
+    ))
+}
+
 /// The plugin platform for one process: a host, plus the context's folders and catalog.
 pub struct Plugins {
     ctx: Context,
@@ -582,9 +659,15 @@ impl Plugins {
             .collect())
     }
 
-    fn grants(&self, id: &str) -> Result<host::Grants> {
-        let id = id.to_string();
-        let specs = with_catalog(&self.ctx, |c| async move { c.grants(&id).await })?;
+    /// The grants of a loaded plugin: only those given to its id *and* its signer. Legacy
+    /// grants (from before grants recorded their signer) are bound to the signer of the
+    /// file loaded now, the first time it is used (see migration 0006).
+    fn grants(&self, p: &host::LoadedPlugin) -> Result<host::Grants> {
+        let (id, signer) = (p.manifest.id.clone(), p.signer.grant_key());
+        let specs = with_catalog(&self.ctx, |c| async move {
+            c.claim_legacy_grants(&id, &signer).await?;
+            c.grants(&id, &signer).await
+        })?;
         Ok(host::Grants(
             specs.iter().filter_map(|s| Grant::parse(s).ok()).collect(),
         ))
@@ -692,7 +775,7 @@ impl Plugins {
     /// Not installed or refused.
     pub fn info(&self, id: &str) -> Result<PluginDetails> {
         let p = self.load(id)?;
-        let grants = self.grants(id)?;
+        let grants = self.grants(&p)?;
         let capabilities = p
             .manifest
             .capabilities
@@ -720,11 +803,21 @@ impl Plugins {
     }
 
     /// Verify a plugin file and copy it into the user's plugin folder as `<id>.wasm`.
+    /// Replacing an installed plugin needs `replace`; replacing it with a lower version
+    /// (semver of the manifests) also needs `allow_downgrade`. Grants stay with the signer
+    /// they were given to: a file signed by another key starts with none.
     ///
     /// # Errors
-    /// Refused by the host; a different file with that id is installed and `replace` is off.
-    pub fn install(&self, file: &Path, replace: bool) -> Result<PluginEntry> {
-        let p = self.host.load(file, &self.trusted()?).map_err(plugin_err)?;
+    /// Refused by the host; a different file with that id is installed and `replace` is
+    /// off; a downgrade (or versions that cannot be compared) without `allow_downgrade`.
+    pub fn install(
+        &self,
+        file: &Path,
+        replace: bool,
+        allow_downgrade: bool,
+    ) -> Result<PluginEntry> {
+        let trusted = self.trusted()?;
+        let p = self.host.load(file, &trusted).map_err(plugin_err)?;
         let dir = self.settings.install_dir.clone().ok_or_else(|| {
             ApiError::new(
                 Code::InvalidInput,
@@ -747,6 +840,16 @@ impl Plugins {
                     ),
                 ));
             }
+            if old != bytes
+                && let Ok(installed) = self.host.load(&dest, &trusted)
+            {
+                check_upgrade(&installed.manifest, &p.manifest, allow_downgrade)?;
+                // legacy grants belong to the file installed until now, not to this one
+                let (id, signer) = (installed.manifest.id.clone(), installed.signer.grant_key());
+                with_catalog(&self.ctx, |c| async move {
+                    c.claim_legacy_grants(&id, &signer).await
+                })?;
+            }
         }
         let mut tmp = tempfile::NamedTempFile::new_in(&dir)
             .map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
@@ -763,7 +866,9 @@ impl Plugins {
         Ok(Self::entry(&dest, Ok(&p)))
     }
 
-    /// Grant capabilities (`kind[:scope]`) the plugin's manifest asks for.
+    /// Grant capabilities (`kind[:scope]`) the plugin's manifest asks for. Grants belong
+    /// to the plugin id *and* the key that signed the installed file: a package of the same
+    /// id from another publisher gets none of them.
     ///
     /// # Errors
     /// Unknown plugin, malformed grant, a kind the plugin did not ask for.
@@ -789,10 +894,11 @@ impl Plugins {
             }
             parsed.push(g.spec());
         }
-        let (id2, specs2) = (id.to_string(), parsed.clone());
+        let (id2, signer, specs2) = (id.to_string(), p.signer.grant_key(), parsed.clone());
         with_catalog(&self.ctx, |c| async move {
+            c.claim_legacy_grants(&id2, &signer).await?;
             for s in &specs2 {
-                c.grant(&id2, s).await?;
+                c.grant(&id2, &signer, s).await?;
             }
             Ok(())
         })?;
@@ -897,12 +1003,12 @@ impl Plugins {
 
     fn invocation(
         &self,
-        id: &str,
+        p: &host::LoadedPlugin,
         engine: Option<Box<dyn host::EngineCapability>>,
         cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
     ) -> Result<(host::Invocation, Arc<Collector>)> {
         let events = Arc::new(Collector::default());
-        let mut inv = host::Invocation::new(self.grants(id)?);
+        let mut inv = host::Invocation::new(self.grants(p)?);
         inv.targets = self.targets()?;
         inv.engine = engine;
         inv.credentials = Arc::new(EnvCredentials);
@@ -935,7 +1041,7 @@ impl Plugins {
         if !audit.is_empty() {
             let _ = with_catalog(&self.ctx, |c| async move { c.audit(&audit).await });
         }
-        events.log.lock().map(|l| l.clone()).unwrap_or_default()
+        events.lines()
     }
 
     fn run<T>(
@@ -945,7 +1051,7 @@ impl Plugins {
         f: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>,
     ) -> Result<(T, Vec<String>)> {
         let p = self.load(id)?;
-        let (inv, events) = self.invocation(id, engine, None)?;
+        let (inv, events) = self.invocation(&p, engine, None)?;
         let r = f(&self.host, &p, inv);
         let log = self.settle(&events);
         Ok((r.map_err(plugin_err)?, log))
@@ -1002,7 +1108,7 @@ impl Plugins {
             flags: vec![],
         };
         let (tx, rx) = unbounded();
-        let (inv, events) = self.invocation(id, Some(Box::new(Link(tx))), None)?;
+        let (inv, events) = self.invocation(&p, Some(Box::new(Link(tx))), Some(cancel.shared()))?;
         let opts = BackupOptions {
             workload: p.manifest.workloads.first().cloned().unwrap_or_default(),
             asset: asset.id.clone(),
@@ -1011,6 +1117,8 @@ impl Plugins {
                 version: p.manifest.version.clone(),
             },
             tags: tags.to_vec(),
+            // a disk image the plugin names may refer only to files it may read itself
+            confine: Some(inv.grants.read_roots()),
             ..BackupOptions::default()
         };
         // the newest restore point of this asset and workload: the base for incremental work
@@ -1158,18 +1266,21 @@ impl Plugins {
         }
         let started = self.load(&id).and_then(|p| {
             let (tx, rx) = unbounded();
-            let (inv, events) = self.invocation(&id, Some(Box::new(Link(tx))), None)?;
+            let (inv, events) =
+                self.invocation(&p, Some(Box::new(Link(tx))), Some(cancel.shared()))?;
             Ok((p, rx, inv, events))
         });
         let (p, rx, inv, events) = match started {
             Ok(s) => s,
             Err(e) => return (Err(e), Vec::new()),
         };
+        let presence = session.reading();
         let out = std::thread::scope(|s| {
             let t = s.spawn(|| call(&self.host, &p, inv));
             serve_restore(&rx, session, snap, progress, cancel);
             t.join()
         });
+        drop(presence);
         let log = self.settle(&events);
         match out {
             Ok(r) => (r.map_err(plugin_err), log),
@@ -1283,5 +1394,72 @@ impl Plugins {
             &Cancel::default(),
             |h, p, inv| h.verify(p, inv, &req),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_variables_are_unambiguous() {
+        let v = |h: &str| EnvCredentials::variable(h);
+        assert_eq!(
+            v("management.azure.com").as_deref(),
+            Some("REHYDRA_HTTP_AUTH_MANAGEMENT_AZURE_COM"),
+            "the variable of ordinary hosts is unchanged"
+        );
+        assert_eq!(
+            v("127.0.0.1").as_deref(),
+            Some("REHYDRA_HTTP_AUTH_127_0_0_1")
+        );
+        assert_eq!(
+            v("a-b.example").as_deref(),
+            Some("REHYDRA_HTTP_AUTH_A__B_EXAMPLE")
+        );
+        assert_eq!(
+            v("a.b.example").as_deref(),
+            Some("REHYDRA_HTTP_AUTH_A_B_EXAMPLE")
+        );
+        assert_ne!(v("management-azure.com"), v("management.azure.com"));
+        assert_eq!(
+            v("h.example:8443").as_deref(),
+            Some("REHYDRA_HTTP_AUTH_H_EXAMPLE___8443")
+        );
+        assert_ne!(v("a--b.c"), v("a.b.c"));
+        for bad in [
+            "", "-a.b", "a-.b", "a..b", "a.b.", "a_b.c", "[::1]", "a.b:", "a.b:x", "a b",
+        ] {
+            assert_eq!(v(bad), None, "{bad:?} gets no credentials");
+        }
+        // a request to the hyphenated host does not carry the dotted host's token
+        let env = |var: &str| {
+            (var == "REHYDRA_HTTP_AUTH_MANAGEMENT_AZURE_COM").then(|| "Bearer arm".to_string())
+        };
+        assert_eq!(
+            EnvCredentials::lookup("management.azure.com", env).as_deref(),
+            Some("Bearer arm")
+        );
+        assert_eq!(EnvCredentials::lookup("management-azure.com", env), None);
+        assert_eq!(EnvCredentials::lookup("management_azure.com", env), None);
+    }
+
+    #[test]
+    fn collector_says_how_many_log_lines_it_dropped() {
+        use host::Events as _;
+        let c = Collector::default();
+        for i in 0..LOG_MAX + 5 {
+            c.log("p", host::LogLevel::Info, &format!("line {i}"));
+        }
+        let lines = c.lines();
+        assert_eq!(lines.len(), LOG_MAX + 1);
+        assert!(
+            lines[LOG_MAX].starts_with("5 further plugin log lines were dropped"),
+            "{}",
+            lines[LOG_MAX]
+        );
+        let quiet = Collector::default();
+        quiet.log("p", host::LogLevel::Info, "one");
+        assert_eq!(quiet.lines().len(), 1);
     }
 }

@@ -467,10 +467,14 @@ pub fn run(
             std::path::Path::new(&c.target),
             c.overwrite,
         )?;
+        let mut notes = s.warnings.clone();
+        if s.skipped as usize > s.warnings.len() {
+            notes.push(format!("{} entries skipped in all", s.skipped));
+        }
         return Ok(RunView {
             bytes: s.bytes,
             files: s.files,
-            notes: vec![],
+            notes,
         });
     }
     let s = session.restore(
@@ -484,6 +488,6 @@ pub fn run(
     Ok(RunView {
         bytes: s.bytes,
         files: s.files,
-        notes: vec![],
+        notes: s.warnings,
     })
 }

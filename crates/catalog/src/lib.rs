@@ -117,6 +117,11 @@ pub struct AuditRow {
     pub detail: String,
 }
 
+/// The `signer` of grants made before grants recorded who signed the plugin (migration
+/// 0006): bound to a real signer by [`Catalog::claim_legacy_grants`], never returned
+/// by [`Catalog::grants`].
+pub const LEGACY_SIGNER: &str = "";
+
 /// An open catalog.
 #[derive(Clone)]
 pub struct Catalog {
@@ -322,28 +327,35 @@ impl Catalog {
             .collect())
     }
 
-    /// Grants of `plugin` (`kind[:scope]` strings), sorted.
+    /// Grants of `plugin` signed by `signer` (`kind[:scope]` strings), sorted. Grants
+    /// given to another signer of the same id, and legacy rows not yet bound to a signer
+    /// ([`Catalog::claim_legacy_grants`]), are not included.
     ///
     /// # Errors
     /// Database failure.
-    pub async fn grants(&self, plugin: &str) -> Result<Vec<String>> {
+    pub async fn grants(&self, plugin: &str, signer: &str) -> Result<Vec<String>> {
+        if signer == LEGACY_SIGNER {
+            return Ok(Vec::new());
+        }
         let rows = sqlx::query(
-            "SELECT grant_spec FROM plugin_grants WHERE plugin_id = ?1 ORDER BY grant_spec",
+            "SELECT grant_spec FROM plugin_grants WHERE plugin_id = ?1 AND signer = ?2 ORDER BY grant_spec",
         )
         .bind(plugin)
+        .bind(signer)
         .fetch_all(&self.pool)
         .await
         .map_err(self.db())?;
         Ok(rows.iter().map(|r| r.get("grant_spec")).collect())
     }
 
-    /// Add a grant (idempotent).
+    /// Add a grant for `plugin` as signed by `signer` (idempotent).
     ///
     /// # Errors
     /// Database failure.
-    pub async fn grant(&self, plugin: &str, spec: &str) -> Result<()> {
-        sqlx::query("INSERT OR IGNORE INTO plugin_grants (plugin_id, grant_spec, granted_at) VALUES (?1, ?2, ?3)")
+    pub async fn grant(&self, plugin: &str, signer: &str, spec: &str) -> Result<()> {
+        sqlx::query("INSERT OR IGNORE INTO plugin_grants (plugin_id, signer, grant_spec, granted_at) VALUES (?1, ?2, ?3, ?4)")
             .bind(plugin)
+            .bind(signer)
             .bind(spec)
             .bind(now())
             .execute(&self.pool)
@@ -352,7 +364,35 @@ impl Catalog {
         Ok(())
     }
 
-    /// Remove a grant, or all grants of `plugin` when `spec` is `None`; returns how many.
+    /// Bind `plugin`'s legacy grants (made before grants recorded their signer, migration
+    /// 0006) to `signer`, the signer of the plugin file installed now; returns how many.
+    /// Called on every load, so it happens at the first use after the upgrade.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn claim_legacy_grants(&self, plugin: &str, signer: &str) -> Result<u64> {
+        if signer == LEGACY_SIGNER {
+            return Ok(0);
+        }
+        let mut tx = self.pool.begin().await.map_err(self.db())?;
+        sqlx::query("INSERT OR IGNORE INTO plugin_grants (plugin_id, signer, grant_spec, granted_at) SELECT plugin_id, ?2, grant_spec, granted_at FROM plugin_grants WHERE plugin_id = ?1 AND signer = ''")
+            .bind(plugin)
+            .bind(signer)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db())?;
+        let n = sqlx::query("DELETE FROM plugin_grants WHERE plugin_id = ?1 AND signer = ''")
+            .bind(plugin)
+            .execute(&mut *tx)
+            .await
+            .map_err(self.db())?
+            .rows_affected();
+        tx.commit().await.map_err(self.db())?;
+        Ok(n)
+    }
+
+    /// Remove a grant, or all grants of `plugin` when `spec` is `None`, whoever signed the
+    /// plugin they were given to; returns how many.
     ///
     /// # Errors
     /// Database failure.
@@ -699,6 +739,53 @@ mod tests {
         assert!(
             c.append_job_log(9999, &["x".into()]).await.is_err(),
             "no such run"
+        );
+    }
+
+    #[tokio::test]
+    async fn grants_belong_to_a_signer_and_legacy_grants_go_to_the_first_claimant() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        // a catalog from before migration 0006, with one grant
+        {
+            let opts = SqliteConnectOptions::from_str("sqlite://")
+                .unwrap()
+                .filename(&path)
+                .create_if_missing(true);
+            let pool = SqlitePoolOptions::new().connect_with(opts).await.unwrap();
+            let mut m = sqlx::migrate!("./migrations");
+            m.migrations = std::borrow::Cow::Owned(
+                m.migrations
+                    .iter()
+                    .filter(|m| m.version < 6)
+                    .cloned()
+                    .collect(),
+            );
+            m.run(&pool).await.unwrap();
+            sqlx::query("INSERT INTO plugin_grants (plugin_id, grant_spec, granted_at) VALUES ('p', 'engine', 'then')")
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+        }
+        let c = Catalog::open(&path).await.unwrap();
+        assert!(
+            c.grants("p", "aaaa").await.unwrap().is_empty(),
+            "legacy rows apply to nobody until claimed"
+        );
+        assert!(c.grants("p", LEGACY_SIGNER).await.unwrap().is_empty());
+        assert_eq!(c.claim_legacy_grants("p", "aaaa").await.unwrap(), 1);
+        assert_eq!(c.grants("p", "aaaa").await.unwrap(), vec!["engine"]);
+        // a later claimant (another publisher's file with the same id) gets nothing
+        assert_eq!(c.claim_legacy_grants("p", "bbbb").await.unwrap(), 0);
+        assert!(c.grants("p", "bbbb").await.unwrap().is_empty());
+        c.grant("p", "bbbb", "files:/x").await.unwrap();
+        assert_eq!(c.grants("p", "aaaa").await.unwrap(), vec!["engine"]);
+        assert_eq!(c.grants("p", "bbbb").await.unwrap(), vec!["files:/x"]);
+        assert_eq!(
+            c.revoke("p", None).await.unwrap(),
+            2,
+            "revoke covers every signer"
         );
     }
 }

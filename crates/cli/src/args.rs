@@ -217,6 +217,9 @@ pub enum PluginsCommand {
         /// Replace an installed plugin with the same id (upgrade).
         #[arg(long)]
         replace: bool,
+        /// With --replace: also install a lower version than the installed one.
+        #[arg(long, requires = "replace")]
+        allow_downgrade: bool,
     },
     /// Grant capabilities: engine, files:<folder>, files-write:<folder>, http:<host>, command:<program>[@<target>].
     Grant {

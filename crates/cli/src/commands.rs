@@ -33,7 +33,11 @@ pub(crate) fn open(cli: &Cli) -> Result<Session> {
     // check the location before asking for a password
     api::backend_for(&cli.repo)?;
     let pw = password::current(cli.password_file.as_deref())?;
-    Ok(api::open(&context(cli), &cli.repo, &pw)?)
+    let s = api::open(&context(cli), &cli.repo, &pw)?;
+    for w in s.repository().warnings() {
+        eprintln!("warning: {w}");
+    }
+    Ok(s)
 }
 
 /// Open a copy target (its own password: file, REHYDRA_COPY_PASSWORD, or a prompt).
@@ -302,6 +306,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                     a.target.display()
                 );
             }
+            for w in &r.warnings {
+                eprintln!("warning: {w}");
+            }
             Ok(0)
         }
         Command::Diff { from, to } => {
@@ -532,7 +539,14 @@ pub fn run(cli: Cli) -> Result<i32> {
                                 api::FileEntryKind::Other => "?",
                                 api::FileEntryKind::File => "-",
                             };
-                            println!("{kind} {:>10}  {t}  {}", bytes(e.size), e.name);
+                            match &e.note {
+                                Some(note) => println!(
+                                    "{kind} {:>10}  {t}  {}  ({note})",
+                                    bytes(e.size),
+                                    e.name
+                                ),
+                                None => println!("{kind} {:>10}  {t}  {}", bytes(e.size), e.name),
+                            }
                         }
                     }
                 }
@@ -554,6 +568,14 @@ pub fn run(cli: Cli) -> Result<i32> {
                             bytes(r.bytes),
                             target.display()
                         );
+                    }
+                    if !cli.json {
+                        if r.skipped > 0 {
+                            eprintln!("warning: {} entries skipped:", r.skipped);
+                        }
+                        for w in &r.warnings {
+                            eprintln!("  {w}");
+                        }
                     }
                 }
             }

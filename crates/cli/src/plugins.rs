@@ -148,8 +148,12 @@ pub fn run(cli: &Cli, cmd: &PluginsCommand) -> Result<i32> {
                 }
             }
         }
-        PluginsCommand::Install { file, replace } => {
-            let e = p.install(file, *replace)?;
+        PluginsCommand::Install {
+            file,
+            replace,
+            allow_downgrade,
+        } => {
+            let e = p.install(file, *replace, *allow_downgrade)?;
             if cli.json {
                 json(&e)?;
             } else {

@@ -134,6 +134,8 @@ fn hyperv_discovery_reads_the_nodes_and_asks_arm_which_vms_are_arc_vms() {
         "resource-group=testrg",
     ];
     let arm_set = format!("arm={arm}");
+    // a grant without a port is for the default port only; the replay listens elsewhere
+    let arm_grant = format!("http:{}", arm.trim_start_matches("http://"));
     let discover = |bin: &Path| {
         let mut args = vec![
             "--json",
@@ -163,7 +165,7 @@ fn hyperv_discovery_reads_the_nodes_and_asks_arm_which_vms_are_arc_vms() {
             "grant",
             "hyperv-vm",
             "command:powershell@local",
-            "http:127.0.0.1",
+            &arm_grant,
         ],
     );
 
@@ -318,6 +320,7 @@ fn hyperv_backup_takes_a_production_checkpoint_stores_its_disks_and_always_remov
     let log = d.join("calls.log");
     let map = format!("path-map=C:\\ClusterStorage\\={}/csv/", d.display());
     let (arm, seen) = arm_replay("web01");
+    let arm_grant = format!("http:{}", arm.trim_start_matches("http://"));
     let arm = format!("arm={arm}");
     let backup = |bin: &Path| {
         with_repo(
@@ -352,7 +355,7 @@ fn hyperv_backup_takes_a_production_checkpoint_stores_its_disks_and_always_remov
             "engine",
             &format!("files:{}", d.join("csv").display()),
             "command:powershell@local",
-            "http:127.0.0.1",
+            &arm_grant,
         ],
     );
 

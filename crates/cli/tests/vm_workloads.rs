@@ -179,7 +179,7 @@ fn vm_workloads_end_to_end() {
             "hyperv-vm",
             "engine",
             "command:powershell@local",
-            "http:127.0.0.1",
+            &format!("http:{}", arm.base.trim_start_matches("http://")),
             &format!("files-write:{}", csv_a.display()),
             &format!("files-write:{}", csv_b.display()),
             &format!("files-write:{}", journal.display()),

@@ -96,6 +96,35 @@ pub struct BackupOptions {
     pub tags: Vec<String>,
     /// Host name recorded (defaults to this machine's).
     pub hostname: Option<String>,
+    /// Folders every file a disk image refers to (differencing parents, qcow2 backing
+    /// files) must lie in, after resolving links: a plugin's read grants, so that an
+    /// image it names cannot make the engine read other files. `None`: no limit (the
+    /// admin's own command line).
+    pub confine: Option<Vec<PathBuf>>,
+}
+
+/// Open a disk image, confined to `roots` when given.
+fn open_disk(
+    path: &Path,
+    format: rehydra_disk::Format,
+    roots: Option<&[PathBuf]>,
+) -> rehydra_disk::Result<Box<dyn rehydra_disk::DiskImage>> {
+    let confine = |p: &Path| -> std::result::Result<PathBuf, String> {
+        let roots = roots.unwrap_or_default();
+        let real = fs::canonicalize(p).map_err(|e| format!("cannot be resolved ({e})"))?;
+        if roots.iter().any(|r| real.starts_with(r)) {
+            Ok(real)
+        } else {
+            Err(format!(
+                "{} is outside the folders the plugin may read",
+                real.display()
+            ))
+        }
+    };
+    let opts = rehydra_disk::OpenOptions {
+        confine: roots.map(|_| &confine as rehydra_disk::Confine<'_>),
+    };
+    rehydra_disk::open_with(path, format, &opts)
 }
 
 /// The plugin id recorded for restore points the engine made itself (folders, files,
@@ -114,6 +143,7 @@ impl Default for BackupOptions {
             consistency: "crash".into(),
             tags: Vec::new(),
             hostname: None,
+            confine: None,
         }
     }
 }
@@ -142,6 +172,7 @@ struct Run<'a, 'p> {
     cancel: &'p Cancel,
     summary: Summary,
     warnings: Vec<String>,
+    /// Presence for the whole session (a plugin's whole call), kept fresh by its own thread.
     lock: Lock,
     /// Unallocated disk extents recorded as holes without reading them.
     hole_bytes: u64,
@@ -149,9 +180,24 @@ struct Run<'a, 'p> {
     items: Vec<Item>,
     /// Time of the restore point.
     time: chrono::DateTime<chrono::Utc>,
+    /// Owner names by id, looked up once per backup.
+    names: rehydra_target::NameCache,
+    /// See [`BackupOptions::confine`].
+    confine: Option<Vec<PathBuf>>,
 }
 
 impl Run<'_, '_> {
+    /// The node of a file or folder: kind, mode, time, size and owner from `md`.
+    fn node_of(&mut self, rel: &str, md: &fs::Metadata) -> Node {
+        let mut n = node_from_metadata(rel, md);
+        #[cfg(unix)]
+        {
+            let o = rehydra_target::Owner::of(md, &mut self.names);
+            (n.uid, n.gid, n.user, n.group) = (Some(o.uid), Some(o.gid), o.user, o.group);
+        }
+        n
+    }
+
     /// Chunk `reader` on a helper thread and store the pieces; extents go to `map`.
     fn feed<R: Read + Send>(
         &mut self,
@@ -211,7 +257,6 @@ impl Run<'_, '_> {
                     map.extent(e)
                         .map_err(|e| Error::io("writing content map", e))?;
                 }
-                self.lock.refresh()?;
             }
             drop(rx);
             let _ = producer.join();
@@ -245,8 +290,8 @@ impl Run<'_, '_> {
                 ),
             ));
         }
-        map.node(node_from_metadata("", &md))
-            .map_err(|e| Error::io("content map", e))?;
+        let node = self.node_of("", &md);
+        map.node(node).map_err(|e| Error::io("content map", e))?;
         self.progress.message(&path.display().to_string());
         let n = self.feed(f, aligned, map)?;
         self.summary.files += 1;
@@ -260,10 +305,10 @@ impl Run<'_, '_> {
         format: rehydra_disk::Format,
         map: &mut MapWriter<File>,
     ) -> Result<u64> {
-        let img = rehydra_disk::open(path, format).map_err(disk_error)?;
+        let img = open_disk(path, format, self.confine.as_deref()).map_err(disk_error)?;
         let md = fs::metadata(path)
             .map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
-        let mut node = node_from_metadata("", &md);
+        let mut node = self.node_of("", &md);
         node.size = img.virtual_size();
         map.node(node).map_err(|e| Error::io("content map", e))?;
         self.progress
@@ -322,7 +367,7 @@ impl Run<'_, '_> {
         map: &mut MapWriter<File>,
     ) -> Result<u64> {
         let bad = |m: String| Error::new(ErrorKind::InvalidInput, m);
-        let mut img = rehydra_disk::open(path, format).map_err(disk_error)?;
+        let mut img = open_disk(path, format, self.confine.as_deref()).map_err(disk_error)?;
         let size = img.virtual_size();
         let snap = self.repo.load_snapshot(&ch.since)?;
         let item = snap
@@ -367,7 +412,7 @@ impl Run<'_, '_> {
         }
         let md = fs::metadata(path)
             .map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
-        let mut node = node_from_metadata("", &md);
+        let mut node = self.node_of("", &md);
         node.size = size;
         map.node(node).map_err(|e| Error::io("content map", e))?;
         self.progress.message(&format!(
@@ -386,7 +431,7 @@ impl Run<'_, '_> {
         let (mut pos, mut ri, mut n) = (0u64, 0usize, 0u64);
         let mut dirty: Option<(u64, u64)> = None;
         let (repo, index) = (self.repo, self.index);
-        for ev in crate::restorer::read_map(repo, index, &item) {
+        for ev in crate::contentmap::read_map(repo, index, &item) {
             let crate::contentmap::MapEvent::Extents(exts) = ev? else {
                 continue;
             };
@@ -420,17 +465,17 @@ impl Run<'_, '_> {
                     dirty = Some(dirty.map_or((a, b), |(s, _)| (s, b)));
                 } else {
                     n += self.flush_dirty(img.as_mut(), &mut dirty, map)?;
-                    if let Extent::Data(id, _) = &e {
-                        if !index.contains(id)? {
-                            return Err(Error::new(
-                                ErrorKind::Missing,
-                                format!(
-                                    "restore point {} uses chunk {} that the repository no longer has; back up without hints (and run check)",
-                                    ch.since.short(),
-                                    id.short()
-                                ),
-                            ));
-                        }
+                    if let Extent::Data(id, _) = &e
+                        && !index.contains(id)?
+                    {
+                        return Err(Error::new(
+                            ErrorKind::Missing,
+                            format!(
+                                "restore point {} uses chunk {} that the repository no longer has; back up without hints (and run check)",
+                                ch.since.short(),
+                                id.short()
+                            ),
+                        ));
                     }
                     self.copy_extent(e, map)?;
                     n += b - a;
@@ -491,7 +536,7 @@ impl Run<'_, '_> {
                 return Ok(());
             }
         };
-        let mut node = node_from_metadata(rel, &md);
+        let mut node = self.node_of(rel, &md);
         let ft = md.file_type();
         if ft.is_symlink() {
             node.kind = NodeKind::Symlink;
@@ -606,7 +651,7 @@ fn node_from_metadata(rel: &str, md: &fs::Metadata) -> Node {
         mode,
         mtime_ns,
         size: md.len(),
-        target: None,
+        ..Node::default()
     }
 }
 
@@ -664,7 +709,7 @@ pub fn backup(
         match &it.source {
             Source::Path(p) | Source::File(p) => total += dir_size(p),
             Source::Disk { path, format } | Source::DiskChanged { path, format, .. } => {
-                total += rehydra_disk::open(path, *format)
+                total += open_disk(path, *format, opts.confine.as_deref())
                     .map(|i| i.virtual_size())
                     .unwrap_or(0)
             }
@@ -696,7 +741,8 @@ pub fn backup_with(
 ) -> Result<BackupResult> {
     let started = Instant::now();
     let time = chrono::Utc::now();
-    // presence first, then the index: prune relies on this order
+    // presence first, then the index: prune relies on this order. The presence refreshes
+    // itself until dropped after the manifest is saved, however long `produce` takes.
     let lock = Lock::backup(repo.backend().clone())?;
     let (index, _bad) = repo.load_index()?;
     let parent = repo
@@ -720,6 +766,8 @@ pub fn backup_with(
         hole_bytes: 0,
         items: Vec::new(),
         time,
+        names: rehydra_target::NameCache::default(),
+        confine: opts.confine.clone(),
     };
     let finish = produce(&mut run)?;
     if run.items.is_empty() {
@@ -748,6 +796,7 @@ pub fn backup_with(
     summary.seconds = started.elapsed().as_secs_f64();
     let snapshot = Snapshot {
         version: MANIFEST_VERSION,
+        id: None,
         time,
         workload: opts.workload.clone(),
         asset: opts.asset.clone(),
@@ -802,7 +851,7 @@ impl ItemSink for Run<'_, '_> {
                     mode: 0o600,
                     mtime_ns: mtime,
                     size: 0,
-                    target: None,
+                    ..Node::default()
                 })
                 .map_err(|e| Error::io("content map", e))?;
                 let n = run.feed(r, false, map)?;

@@ -6,13 +6,14 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::backend::FileKind;
+use crate::contentmap::read_map;
 use crate::contentmap::{Extent, MapEvent};
 use crate::error::Result;
 use crate::id::Id;
+use crate::lock::Lock;
 use crate::pack;
 use crate::progress::Progress;
 use crate::repository::Repository;
-use crate::restorer::read_map;
 
 /// Options for [`check`].
 #[derive(Debug, Clone, Default)]
@@ -59,14 +60,21 @@ pub fn check(
     progress: &dyn Progress,
 ) -> Result<CheckReport> {
     let mut r = CheckReport::default();
+    // presence first, like a backup: a prune defers deleting packs and index files while
+    // check reads them. Then manifests, index files, packs, each listed after what refers
+    // to it, so what backups or a prune's repacking write meanwhile is never taken for
+    // missing. A repository this process cannot write is checked unannounced.
+    let _presence = match Lock::backup(repo.backend().clone()) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            r.warnings.push(format!(
+                "check could not announce itself ({e}); a prune running meanwhile may show up as missing packs"
+            ));
+            None
+        }
+    };
+    let (snaps, bad_snaps) = repo.snapshots()?;
     let (index, _) = repo.load_index()?;
-    let packs: HashMap<Id, u64> = repo
-        .backend()
-        .list(FileKind::Pack)?
-        .into_iter()
-        .filter_map(|f| Id::parse(&f.name).ok().map(|id| (id, f.size)))
-        .collect();
-    r.packs = packs.len();
 
     // packs named by the index, and which are missing
     let mut indexed_packs: HashMap<Id, Vec<(Id, crate::index::Location)>> = HashMap::new();
@@ -92,6 +100,13 @@ pub fn check(
                 .push(format!("index file {}: {e}", &name[..8.min(name.len())])),
         }
     }
+    let packs: HashMap<Id, u64> = repo
+        .backend()
+        .list(FileKind::Pack)?
+        .into_iter()
+        .filter_map(|f| Id::parse(&f.name).ok().map(|id| (id, f.size)))
+        .collect();
+    r.packs = packs.len();
     let mut damaged_chunks: HashSet<Id> = HashSet::new();
     for (p, entries) in &indexed_packs {
         if !packs.contains_key(p) {
@@ -144,7 +159,6 @@ pub fn check(
         }
     }
 
-    let (snaps, bad_snaps) = repo.snapshots()?;
     for (id, e) in bad_snaps {
         r.errors.push(format!("restore point {}: {e}", id.short()));
         r.damaged_snapshots.push(id.to_hex());

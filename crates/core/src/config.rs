@@ -10,6 +10,9 @@ use crate::id::Id;
 pub const FORMAT_VERSION: u32 = 1;
 /// Value of the `format` field.
 pub const FORMAT_NAME: &str = "rehydra-repository";
+/// Largest pack size a config may ask for: a pack is built in memory, so a config
+/// written by a hostile host must not make every writer hold gigabytes.
+pub const MAX_PACK_SIZE: u32 = 128 << 20;
 
 /// Chunker parameters as stored.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -92,10 +95,15 @@ impl Config {
             || c.chunker.avg > c.chunker.max
             || c.chunker.max > 16 << 20
             || c.pack_size < 1 << 16
+            || c.pack_size > MAX_PACK_SIZE
+            || !(-7..=22).contains(&c.zstd_level)
         {
             return Err(Error::new(
                 ErrorKind::Corrupt,
-                format!("{location}: config has invalid chunker or pack parameters"),
+                format!(
+                    "{location}: config has invalid chunker, pack or compression parameters (packs of 64 KiB to {} MiB, zstd levels -7 to 22)",
+                    MAX_PACK_SIZE >> 20
+                ),
             ));
         }
         Ok(c)

@@ -5,21 +5,32 @@
 //! {"x":[["<chunk id hex>",16384],[null,4096],…]}                               extents of the last node
 //! ```
 //! A node's extents follow it in order (at most 1024 per line). `null` marks a run of
-//! zeros (a hole, never stored). Paths are relative, `/`-separated, UTF-8; a name that is
-//! not UTF-8 is stored hex-encoded in `path_hex` instead.
+//! zeros (a hole, never stored). Paths are relative, `/`-separated, UTF-8 (`path_hex`, a
+//! hex form for names that are not UTF-8, is reserved: no writer produces it and readers
+//! refuse it).
+//!
+//! A tree's nodes come depth first, each folder's entries sorted by name, so paths are
+//! strictly increasing when compared component by component, and every node's parent is
+//! a folder node met before it. Readers of a repository written by another host check
+//! exactly that ([`TreeCheck`]): a map out of order, with a duplicate, or with a path
+//! through a link or a file is refused before it can steer a restore.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
+use crate::index::ChunkIndex;
+use crate::manifest::Item;
+use crate::repository::Repository;
 
 /// Node types.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeKind {
     /// Regular file (or a stream, or a disk image).
+    #[default]
     File,
     /// Directory.
     Dir,
@@ -28,7 +39,7 @@ pub enum NodeKind {
 }
 
 /// One entry of a content map.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Default)]
 pub struct Node {
     /// Relative path (`""` for the item's root).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -51,16 +62,167 @@ pub struct Node {
     /// Symlink target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// Owner's user id (Unix sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
+    /// Owner's group id (Unix sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gid: Option<u32>,
+    /// Owner's user name on the machine that was backed up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Owner's group name on the machine that was backed up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 impl Node {
-    /// The path as bytes.
-    pub fn path_bytes(&self) -> Vec<u8> {
-        match &self.path_hex {
-            Some(h) => hex::decode(h).unwrap_or_default(),
-            None => self.path.as_bytes().to_vec(),
+    /// The recorded owner, when the backup recorded one.
+    pub fn owner(&self) -> Option<rehydra_target::Owner> {
+        Some(rehydra_target::Owner {
+            uid: self.uid?,
+            gid: self.gid?,
+            user: self.user.clone(),
+            group: self.group.clone(),
+        })
+    }
+
+    /// Mode, time and owner as a restore applies them.
+    pub fn meta(&self) -> rehydra_target::Meta {
+        rehydra_target::Meta {
+            mode: Some(self.mode),
+            mtime_ns: Some(self.mtime_ns),
+            owner: self.owner(),
         }
     }
+}
+
+/// Deepest folder nesting a tree may have (a hostile map cannot make a restore recurse or
+/// hold handles without bound).
+pub const MAX_DEPTH: usize = 256;
+
+/// Checks the nodes of one tree item as they are read (see the module documentation):
+/// valid names, strictly increasing paths, every parent a folder node already seen.
+#[derive(Debug, Default)]
+pub struct TreeCheck {
+    /// Path of the previous node.
+    prev: Option<Vec<String>>,
+    /// Folders enclosing the previous node, outermost first.
+    open: Vec<Vec<String>>,
+    /// The root node was not a folder: nothing may follow it.
+    closed: bool,
+}
+
+impl TreeCheck {
+    /// Check `n`, the next node, and return its path components.
+    ///
+    /// # Errors
+    /// [`ErrorKind::Corrupt`] naming the node: a reserved `path_hex`, a bad name, a path
+    /// out of order or repeated, a parent that is not a folder node, too deep.
+    pub fn next(&mut self, n: &Node, what: &str) -> Result<Vec<String>> {
+        let bad = |why: String| {
+            Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{what}: node `{}` {why}; the repository was written by a damaged or hostile writer, nothing is restored from this item",
+                    n.path
+                ),
+            ))
+        };
+        if n.path_hex.is_some() {
+            return bad("has a hex-encoded path, which this build does not write or read".into());
+        }
+        if self.closed {
+            return bad("follows a root that is not a folder".into());
+        }
+        let comps: Vec<String> = if n.path.is_empty() {
+            Vec::new()
+        } else {
+            n.path.split('/').map(str::to_string).collect()
+        };
+        for c in &comps {
+            if let Err(why) = rehydra_target::names::check(c) {
+                return bad(format!("has {why}"));
+            }
+        }
+        if comps.len() > MAX_DEPTH {
+            return bad(format!("is nested deeper than {MAX_DEPTH} folders"));
+        }
+        match &self.prev {
+            None if !comps.is_empty() => return bad("comes before the item's root".into()),
+            None => {}
+            Some(p) if comps <= *p => return bad("is out of order or repeated".into()),
+            Some(_) => {}
+        }
+        if let Some((_, parent)) = comps.split_last() {
+            while self.open.last().is_some_and(|d| !comps.starts_with(d)) {
+                self.open.pop();
+            }
+            if self.open.last().map(Vec::as_slice) != Some(parent) {
+                return bad("lies below a link, a file or a folder the map does not hold".into());
+            }
+        } else if n.kind != NodeKind::Dir {
+            self.closed = true;
+        }
+        if n.kind == NodeKind::Dir {
+            self.open.push(comps.clone());
+        }
+        self.prev = Some(comps.clone());
+        Ok(comps)
+    }
+}
+
+/// Reads the concatenated chunks of a content map.
+pub struct ChunkStream<'a> {
+    repo: &'a Repository,
+    index: &'a ChunkIndex,
+    ids: std::slice::Iter<'a, Id>,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl<'a> ChunkStream<'a> {
+    /// A reader over `ids`.
+    pub fn new(repo: &'a Repository, index: &'a ChunkIndex, ids: &'a [Id]) -> Self {
+        Self {
+            repo,
+            index,
+            ids: ids.iter(),
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl Read for ChunkStream<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos >= self.buf.len() {
+            let Some(id) = self.ids.next() else {
+                return Ok(0);
+            };
+            self.buf = self
+                .repo
+                .read_chunk(self.index, id)
+                .map_err(std::io::Error::other)?;
+            self.pos = 0;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// The content map of an item as events.
+pub fn read_map<'a>(
+    repo: &'a Repository,
+    index: &'a ChunkIndex,
+    item: &'a Item,
+) -> MapReader<BufReader<ChunkStream<'a>>> {
+    MapReader::new(
+        BufReader::with_capacity(256 * 1024, ChunkStream::new(repo, index, &item.map)),
+        format!("content map of item `{}`", item.name),
+    )
 }
 
 /// A piece of a node's content.
@@ -264,7 +426,7 @@ mod tests {
             mode: 0o644,
             mtime_ns: 5,
             size: 10,
-            target: None,
+            ..Node::default()
         };
         w.node(n.clone()).unwrap();
         let id = Id::random();
@@ -288,5 +450,86 @@ mod tests {
                 .unwrap()
                 .is_err()
         );
+    }
+
+    fn node(path: &str, kind: NodeKind) -> Node {
+        Node {
+            path: path.into(),
+            kind,
+            ..Node::default()
+        }
+    }
+
+    fn check(nodes: &[Node]) -> std::result::Result<(), String> {
+        let mut c = TreeCheck::default();
+        for n in nodes {
+            c.next(n, "test map").map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn tree_check_accepts_what_the_archiver_writes() {
+        use NodeKind::*;
+        // depth first, names sorted: "a" < "a b" as names, so "a/b" comes before "a b"
+        check(&[
+            node("", Dir),
+            node("a", Dir),
+            node("a/b", File),
+            node("a/c", Symlink),
+            node("a b", File),
+            node("z", Dir),
+            node("z/y", Dir),
+            node("z/y/x", File),
+        ])
+        .unwrap();
+        check(&[node("", File)]).unwrap();
+    }
+
+    #[test]
+    fn tree_check_refuses_hostile_maps() {
+        use NodeKind::*;
+        for (nodes, why) in [
+            (
+                vec![node("", Dir), node("a", Symlink), node("a/cron.d", Dir)],
+                "below a link",
+            ),
+            (
+                vec![node("", Dir), node("a", File), node("a/x", File)],
+                "below a link",
+            ),
+            (
+                vec![node("", Dir), node("b", File), node("a", File)],
+                "out of order",
+            ),
+            (
+                vec![node("", Dir), node("a", File), node("a", File)],
+                "out of order",
+            ),
+            (vec![node("", Dir), node("x/y", File)], "below a link"),
+            (vec![node("", Dir), node("..", Dir)], "`..`"),
+            (vec![node("", Dir), node("a//b", File)], "empty name"),
+            (vec![node("a", File)], "before the item's root"),
+            (vec![node("", File), node("a", File)], "not a folder"),
+            (
+                vec![
+                    node("", Dir),
+                    node("a", Dir),
+                    node("b", File),
+                    node("a/c", File),
+                ],
+                "out of order",
+            ),
+        ] {
+            let e = check(&nodes).unwrap_err();
+            assert!(e.contains(why), "{e} (wanted {why})");
+        }
+        let mut hex = node("", Dir);
+        hex.path_hex = Some("2e2e".into());
+        assert!(check(&[hex]).unwrap_err().contains("hex"));
+        let deep: Vec<Node> = std::iter::once(node("", Dir))
+            .chain((1..=MAX_DEPTH + 1).map(|d| node(&vec!["d"; d].join("/"), Dir)))
+            .collect();
+        assert!(check(&deep).unwrap_err().contains("deeper"));
     }
 }

@@ -21,6 +21,7 @@ use std::fs::File;
 use rayon::prelude::*;
 
 use crate::chunker::Piece;
+use crate::contentmap::read_map;
 use crate::contentmap::{Extent, MapEvent, MapWriter};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
@@ -29,7 +30,6 @@ use crate::lock::Lock;
 use crate::manifest::{CopiedFrom, Item, Snapshot};
 use crate::progress::{Cancel, Progress};
 use crate::repository::Repository;
-use crate::restorer::read_map;
 use crate::writer::ChunkWriter;
 
 /// Chunks read from the source per batch (they are verified in parallel).

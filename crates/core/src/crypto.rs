@@ -79,14 +79,21 @@ pub struct Keys {
 impl Keys {
     /// Derive all sub-keys from the 32-byte master key.
     pub(crate) fn derive(master: &[u8; 32]) -> Self {
-        let enc = blake3::derive_key("rehydra 2026-11 repository v1 object encryption", master);
-        let chunk_id = blake3::derive_key("rehydra 2026-11 repository v1 chunk id", master);
-        let seed = blake3::derive_key("rehydra 2026-11 repository v1 chunker seed", master);
+        let seed = Zeroizing::new(blake3::derive_key(
+            "rehydra 2026-11 repository v1 chunker seed",
+            master,
+        ));
         let mut s = [0u8; 8];
         s.copy_from_slice(&seed[..8]);
         Self {
-            enc: Zeroizing::new(enc),
-            chunk_id: Zeroizing::new(chunk_id),
+            enc: Zeroizing::new(blake3::derive_key(
+                "rehydra 2026-11 repository v1 object encryption",
+                master,
+            )),
+            chunk_id: Zeroizing::new(blake3::derive_key(
+                "rehydra 2026-11 repository v1 chunk id",
+                master,
+            )),
             cdc_seed: u64::from_le_bytes(s),
         }
     }

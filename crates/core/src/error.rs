@@ -109,3 +109,21 @@ impl std::error::Error for Error {
             .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
+
+impl From<rehydra_target::TargetError> for Error {
+    fn from(e: rehydra_target::TargetError) -> Self {
+        use rehydra_target::TargetError as T;
+        match e {
+            T::Io { what, source } => {
+                if source.kind() == std::io::ErrorKind::AlreadyExists {
+                    Self::new(ErrorKind::TargetExists, format!("{what}: {source}"))
+                } else {
+                    Self::io(what, source)
+                }
+            }
+            e @ (T::NotAFolder { .. } | T::BadName { .. }) => {
+                Self::new(ErrorKind::InvalidInput, e.to_string())
+            }
+        }
+    }
+}

@@ -33,7 +33,53 @@ impl Default for KdfParams {
     }
 }
 
+/// Highest Argon2id cost a key slot may ask for: 4 GiB of memory, 64 passes, 64 lanes,
+/// and memory × passes at most 4 GiB (4 GiB once, or 64 MiB 64 times: a few seconds).
+/// A slot beyond that (written by a hostile or broken writer) is skipped, not tried.
+pub const KDF_MAX: KdfParams = KdfParams {
+    m_kib: 4 * 1024 * 1024,
+    t: 64,
+    p: 64,
+};
+
+/// Most key slots tried when opening (cheapest first); the rest are skipped with a
+/// warning, so a repository stuffed with slots cannot make a wrong password take hours.
+pub const SLOTS_TRIED: usize = 32;
+
 impl KdfParams {
+    /// Relative cost (memory × passes), to try cheap slots first.
+    pub fn cost(&self) -> u64 {
+        u64::from(self.m_kib) * u64::from(self.t)
+    }
+
+    /// Within [`KDF_MAX`] and what Argon2id accepts.
+    ///
+    /// # Errors
+    /// [`ErrorKind::InvalidInput`] naming the parameter.
+    pub fn check(&self) -> Result<()> {
+        if self.m_kib > KDF_MAX.m_kib
+            || self.t > KDF_MAX.t
+            || self.p > KDF_MAX.p
+            || self.cost() > u64::from(KDF_MAX.m_kib)
+        {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "Argon2id cost m={} KiB, t={}, p={} exceeds the bound m≤{} KiB, t≤{}, p≤{}, m×t≤{} KiB",
+                    self.m_kib, self.t, self.p, KDF_MAX.m_kib, KDF_MAX.t, KDF_MAX.p, KDF_MAX.m_kib
+                ),
+            ));
+        }
+        argon2::Params::new(self.m_kib, self.t, self.p, Some(32))
+            .map(|_| ())
+            .map_err(|e| {
+                Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("invalid Argon2id parameters: {e}"),
+                )
+            })
+    }
+
     /// Cheap parameters for tests only (never offered by the CLI).
     pub fn insecure_for_tests() -> Self {
         Self {
@@ -86,6 +132,26 @@ fn derive_kek(password: &[u8], salt: &[u8], p: KdfParams) -> Result<Zeroizing<[u
 }
 
 impl KeySlot {
+    /// The slot's format and parameters are ones this build reads and within bounds.
+    ///
+    /// # Errors
+    /// Another version or KDF, malformed salt, parameters out of bounds.
+    pub fn check(&self) -> Result<()> {
+        if self.version != 1 || self.kdf != "argon2id" {
+            return Err(Error::new(
+                ErrorKind::UnsupportedVersion,
+                format!(
+                    "key slot version {} / kdf {} is not supported by this build",
+                    self.version, self.kdf
+                ),
+            ));
+        }
+        if hex::decode(&self.salt).map_or(true, |s| s.len() < 8 || s.len() > 64) {
+            return Err(Error::new(ErrorKind::Corrupt, "key slot salt is malformed"));
+        }
+        self.params.check()
+    }
+
     /// Wrap `master` under `password`.
     ///
     /// # Errors
@@ -117,19 +183,11 @@ impl KeySlot {
     /// A malformed slot.
     pub fn unwrap_master(&self, password: &[u8]) -> Result<Option<Zeroizing<[u8; 32]>>> {
         let bad = || Error::new(ErrorKind::Corrupt, "key slot is malformed");
-        if self.version != 1 || self.kdf != "argon2id" {
-            return Err(Error::new(
-                ErrorKind::UnsupportedVersion,
-                format!(
-                    "key slot version {} / kdf {} is not supported by this build",
-                    self.version, self.kdf
-                ),
-            ));
-        }
+        self.check()?;
         let salt = hex::decode(&self.salt).map_err(|_| bad())?;
         let wrapped = hex::decode(&self.wrapped).map_err(|_| bad())?;
         let kek = derive_kek(password, &salt, self.params)?;
-        let Some(plain) = open_with(&kek, aad::KEY_SLOT, &wrapped) else {
+        let Some(plain) = open_with(&kek, aad::KEY_SLOT, &wrapped).map(Zeroizing::new) else {
             return Ok(None);
         };
         let master: [u8; 32] = plain.as_slice().try_into().map_err(|_| bad())?;

@@ -71,6 +71,11 @@ pub struct Summary {
 pub struct Snapshot {
     /// Manifest version.
     pub version: u32,
+    /// The id the manifest is stored under, sealed inside it so that a manifest stored
+    /// again under another name is detected ([`crate::Repository::load_snapshot`]).
+    /// Absent in manifests written before this field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Id>,
     /// When the backup started (RFC 3339, UTC).
     pub time: chrono::DateTime<chrono::Utc>,
     /// Workload (`files`, `disk`, `hyperv-vm`, …).

@@ -18,9 +18,10 @@ pub trait Progress: Send + Sync {
 pub struct NoProgress;
 impl Progress for NoProgress {}
 
-/// A cancellation flag checked between batches of work.
+/// A cancellation flag checked between batches of work (shared with whatever else must
+/// stop with it, such as a plugin running on the job's behalf).
 #[derive(Default)]
-pub struct Cancel(AtomicBool);
+pub struct Cancel(std::sync::Arc<AtomicBool>);
 
 impl Cancel {
     /// Ask the running operation to stop.
@@ -36,5 +37,10 @@ impl Cancel {
     /// The flag itself, for loops that poll it (the NBD server).
     pub fn flag(&self) -> &AtomicBool {
         &self.0
+    }
+
+    /// The flag, shared: setting this cancels too, and it sees [`Cancel::cancel`].
+    pub fn shared(&self) -> std::sync::Arc<AtomicBool> {
+        self.0.clone()
     }
 }

@@ -7,13 +7,22 @@
 //! delete. Nothing is deleted in phase 1.
 //!
 //! Phase 2 executes plans, immediately when no backup is running, otherwise at the next
-//! prune. Backups announce themselves (`locks/`) *before* loading the index, so:
+//! prune. [`prune`] runs both; [`plan`] and [`execute`] run them one at a time. Backups
+//! (and every other long reader of packs) announce themselves (`locks/`) *before* loading
+//! the index, and save their manifest *before* removing their presence file, so per plan:
 //! 1. with a live backup, plans wait (that backup may reference a chunk the plan deletes);
-//! 2. planned packs that a new restore point now needs, or that a surviving index names,
-//!    are taken out of the plan (and re-indexed when needed);
-//! 3. the plan's index files are deleted, then backups are checked again: if one started
-//!    meanwhile, the plan's packs are re-indexed and kept for later;
-//! 4. only then are the packs deleted, and the plan last.
+//! 2. every restore point saved since phase 1 read the manifests (a backup that started
+//!    after that, deduplicated against a chunk the plan deletes and has finished) is read
+//!    now, its content maps included, and its chunks count as used. Its chunks are still
+//!    found: the plan's index files are not deleted yet;
+//! 3. planned packs that a restore point now needs, or that a surviving index names, are
+//!    taken out of the plan (and re-indexed when needed);
+//! 4. the plan's index files are deleted, then backups are checked again, then the
+//!    manifests: if a backup started meanwhile, or a restore point was saved that step 2
+//!    did not read (a backup that loaded the index before the deletion and ended), the
+//!    plan's packs are re-indexed and kept for a later prune. A backup that starts after
+//!    this check loads an index without the plan's packs;
+//! 5. only then are the packs deleted, and the plan last.
 //!
 //! A prune killed at any point leaves only extra files, never a missing one.
 
@@ -23,16 +32,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::FileKind;
 use crate::chunker::Piece;
+use crate::contentmap::read_map;
 use crate::contentmap::{Extent, MapEvent};
 use crate::crypto::aad;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::index::{self, ChunkIndex, Location};
 use crate::lock::{Lock, live_backups};
+use crate::manifest::Snapshot;
 use crate::pack;
 use crate::progress::Progress;
 use crate::repository::Repository;
-use crate::restorer::read_map;
 use crate::writer::ChunkWriter;
 
 /// Options for [`prune`].
@@ -124,37 +134,50 @@ fn inventory(repo: &Repository) -> Result<Inventory> {
     Ok(inv)
 }
 
-fn used_chunks(repo: &Repository, index: &ChunkIndex) -> Result<HashSet<Id>> {
+/// Chunks used by every restore point, and the restore points read.
+fn used_chunks(repo: &Repository, index: &ChunkIndex) -> Result<(HashSet<Id>, HashSet<Id>)> {
     let (snaps, bad) = repo.snapshots()?;
     if let Some((id, e)) = bad.first() {
-        return Err(Error::new(
-            ErrorKind::Corrupt,
-            format!(
-                "refusing to prune: restore point {} cannot be read ({e}); run `rehydra check`",
-                id.short()
-            ),
-        ));
+        return Err(unreadable(id, e));
     }
     let mut used = HashSet::new();
     for (_, s) in &snaps {
-        for item in &s.items {
-            used.extend(item.map.iter().copied());
-            for ev in read_map(repo, index, item) {
-                if let MapEvent::Extents(xs) =
-                    ev.map_err(|e| Error::new(e.kind(), format!("refusing to prune: {e}")))?
-                {
-                    used.extend(xs.into_iter().filter_map(|x| {
-                        if let Extent::Data(id, _) = x {
-                            Some(id)
-                        } else {
-                            None
-                        }
-                    }));
-                }
+        account(repo, index, s, &mut used)?;
+    }
+    Ok((used, snaps.into_iter().map(|(id, _)| id).collect()))
+}
+
+fn unreadable(id: &Id, e: &Error) -> Error {
+    Error::new(
+        ErrorKind::Corrupt,
+        format!(
+            "refusing to prune: restore point {} cannot be read ({e}); run `rehydra check`",
+            id.short()
+        ),
+    )
+}
+
+/// Add the chunks `snap` uses (content maps and data) to `used`.
+fn account(
+    repo: &Repository,
+    index: &ChunkIndex,
+    snap: &Snapshot,
+    used: &mut HashSet<Id>,
+) -> Result<()> {
+    for item in &snap.items {
+        used.extend(item.map.iter().copied());
+        for ev in read_map(repo, index, item) {
+            if let MapEvent::Extents(xs) =
+                ev.map_err(|e| Error::new(e.kind(), format!("refusing to prune: {e}")))?
+            {
+                used.extend(xs.into_iter().filter_map(|x| match x {
+                    Extent::Data(id, _) => Some(id),
+                    Extent::Zero(_) => None,
+                }));
             }
         }
     }
-    Ok(used)
+    Ok(())
 }
 
 /// Entries of a pack read from its own header (for packs no index names).
@@ -185,7 +208,26 @@ fn header_entries(repo: &Repository, p: &Id, size: u64) -> Result<Vec<(Id, Locat
         .collect())
 }
 
-/// Run prune.
+/// Phase 1 of a prune, done: the deletion plan is written (unless it was a dry run) and
+/// the exclusive lock is held until [`execute`] consumes this.
+pub struct Planned {
+    _lock: Lock,
+    report: PruneReport,
+    dry_run: bool,
+    /// Chunks used by the restore points phase 1 read.
+    used: HashSet<Id>,
+    /// The restore points phase 1 read.
+    seen: HashSet<Id>,
+}
+
+impl Planned {
+    /// What phase 1 found and planned.
+    pub fn report(&self) -> &PruneReport {
+        &self.report
+    }
+}
+
+/// Run prune: [`plan`] then [`execute`].
 ///
 /// # Errors
 /// [`ErrorKind::Locked`] when another prune runs; [`ErrorKind::Corrupt`] when the
@@ -195,7 +237,16 @@ pub fn prune(
     opts: &PruneOptions,
     progress: &dyn Progress,
 ) -> Result<PruneReport> {
-    let _lock = Lock::exclusive(repo.backend().clone())?;
+    execute(repo, plan(repo, opts, progress)?, progress)
+}
+
+/// Phase 1: take the exclusive lock, find what no restore point uses, repack, re-index
+/// and write the deletion plan. Nothing is deleted.
+///
+/// # Errors
+/// As [`prune`].
+pub fn plan(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) -> Result<Planned> {
+    let lock = Lock::exclusive(repo.backend().clone())?;
     let mut rep = PruneReport::default();
     let (idx, bad) = repo.load_index()?;
     if let Some((name, e)) = bad.first() {
@@ -205,8 +256,54 @@ pub fn prune(
         ));
     }
     progress.start("prune: finding used chunks", 0);
-    let used = used_chunks(repo, &idx)?;
+    let (used, seen) = used_chunks(repo, &idx)?;
     drop(idx);
+    write_plan(repo, opts, progress, &used, &mut rep)?;
+    Ok(Planned {
+        _lock: lock,
+        report: rep,
+        dry_run: opts.dry_run,
+        used,
+        seen,
+    })
+}
+
+/// Phase 2: execute every deletion plan (this run's and deferred ones) unless a backup
+/// runs, then remove old temporary leftovers. Releases the exclusive lock.
+///
+/// # Errors
+/// Storage failure, or a new restore point that cannot be read.
+pub fn execute(
+    repo: &Repository,
+    planned: Planned,
+    progress: &dyn Progress,
+) -> Result<PruneReport> {
+    let Planned {
+        _lock,
+        mut report,
+        dry_run,
+        mut used,
+        mut seen,
+    } = planned;
+    if dry_run {
+        return Ok(report);
+    }
+    execute_plans(repo, &mut used, &mut seen, &mut report)?;
+    report.leftovers_removed = repo
+        .backend()
+        .clean_leftovers(std::time::Duration::from_secs(3600))?;
+    progress.finish();
+    Ok(report)
+}
+
+/// Find unused and partly used packs, repack, re-index survivors, write the plan.
+fn write_plan(
+    repo: &Repository,
+    opts: &PruneOptions,
+    progress: &dyn Progress,
+    used: &HashSet<Id>,
+    rep: &mut PruneReport,
+) -> Result<()> {
     let mut inv = inventory(repo)?;
     rep.packs = inv.sizes.len();
 
@@ -292,7 +389,7 @@ pub fn prune(
             .chain(repack.iter())
             .map(|p| inv.sizes.get(p).copied().unwrap_or(0))
             .sum();
-        return Ok(rep);
+        return Ok(());
     }
 
     // copy still-used chunks out of packs to repack (each chunk once)
@@ -355,104 +452,353 @@ pub fn prune(
         )?;
     }
 
-    // phase 2
-    execute_plans(repo, &used, &mut rep)?;
-    rep.leftovers_removed = repo
-        .backend()
-        .clean_leftovers(std::time::Duration::from_secs(3600))?;
-    progress.finish();
-    Ok(rep)
+    Ok(())
 }
 
-fn execute_plans(repo: &Repository, used: &HashSet<Id>, rep: &mut PruneReport) -> Result<()> {
+/// Execute every plan under `prune/`, one at a time, each only while no backup runs.
+fn execute_plans(
+    repo: &Repository,
+    used: &mut HashSet<Id>,
+    seen: &mut HashSet<Id>,
+    rep: &mut PruneReport,
+) -> Result<()> {
     let backend = repo.backend();
     let plans = backend.list(FileKind::PrunePlan)?;
-    if plans.is_empty() {
-        return Ok(());
-    }
-    if !live_backups(backend.as_ref())?.is_empty() {
-        rep.deferred_plans = plans.len();
-        rep.notes
-            .push("a backup is running: deletion is deferred to the next prune".into());
-        return Ok(());
-    }
-    for f in plans {
-        let sealed = backend.read(FileKind::PrunePlan, &f.name)?;
-        let plan: Plan = serde_json::from_slice(&repo.keys().open(
-            aad::PRUNE_PLAN,
-            &sealed,
-            &format!("prune plan {}", f.name),
-        )?)
-        .map_err(|e| Error::new(ErrorKind::Corrupt, format!("prune plan {}: {e}", f.name)))?;
-        let inv = inventory(repo)?;
-        let doomed_files: HashSet<&String> = plan.index_files.iter().collect();
-        // where each used chunk can be found outside the plan
-        let planned: HashSet<Id> = plan.packs.iter().copied().collect();
-        let mut available: HashSet<Id> = HashSet::new();
-        for (file, named) in &inv.files {
-            if doomed_files.contains(file) {
-                continue;
-            }
-            for p in named.iter().filter(|p| !planned.contains(*p)) {
-                available.extend(inv.packs.get(p).into_iter().flatten().map(|(id, _)| *id));
-            }
-        }
-        let mut delete = Vec::new();
-        let mut rescue = Vec::new();
-        for p in &plan.packs {
-            let named_elsewhere = inv
-                .files
-                .iter()
-                .any(|(file, named)| !doomed_files.contains(file) && named.contains(p));
-            let entries = inv.packs.get(p).cloned().unwrap_or_default();
-            let needed = entries
-                .iter()
-                .any(|(id, _)| used.contains(id) && !available.contains(id));
-            if named_elsewhere {
-                continue;
-            } else if needed {
-                rescue.extend(entries);
-            } else {
-                delete.push(*p);
-            }
-        }
-        if !rescue.is_empty() {
-            backend.create(
-                FileKind::Index,
-                &Id::random().to_hex(),
-                &index::encode(repo.keys(), &rescue),
-            )?;
-            rep.notes
-                .push("some planned packs are used by a newer restore point and were kept".into());
-        }
-        for file in &plan.index_files {
-            backend.remove(FileKind::Index, file)?;
-            rep.deleted_index_files += 1;
-        }
+    for (i, f) in plans.iter().enumerate() {
+        // live backups first, then the manifests: a backup saves its manifest before it
+        // removes its presence file, so one that ended in between is seen as a manifest
         if !live_backups(backend.as_ref())?.is_empty() {
-            // a backup started meanwhile: keep every planned pack reachable
-            let keep: Vec<(Id, Location)> = delete
-                .iter()
-                .flat_map(|p| inv.packs.get(p).cloned().unwrap_or_default())
-                .collect();
-            if !keep.is_empty() {
-                backend.create(
-                    FileKind::Index,
-                    &Id::random().to_hex(),
-                    &index::encode(repo.keys(), &keep),
-                )?;
-            }
-            rep.deferred_plans += 1;
+            rep.deferred_plans += plans.len() - i;
             rep.notes
-                .push("a backup started during prune: pack deletion deferred".into());
+                .push("a backup is running: deletion is deferred to the next prune".into());
             return Ok(());
         }
-        for p in &delete {
-            rep.freed_bytes += inv.sizes.get(p).copied().unwrap_or(0);
-            backend.remove(FileKind::Pack, &p.to_hex())?;
-            rep.deleted_packs += 1;
+        account_new(repo, used, seen)?;
+        if !execute_plan(repo, &f.name, used, seen, rep)? {
+            rep.deferred_plans += plans.len() - i;
+            return Ok(());
         }
-        backend.remove(FileKind::PrunePlan, &f.name)?;
     }
     Ok(())
+}
+
+/// Add the chunks of every restore point committed since phase 1 read them to `used`.
+fn account_new(repo: &Repository, used: &mut HashSet<Id>, seen: &mut HashSet<Id>) -> Result<()> {
+    let new = new_manifests(repo, seen)?;
+    if new.is_empty() {
+        return Ok(());
+    }
+    // the plan's index files still exist, so every chunk a new restore point uses is found
+    let (index, _) = repo.load_index()?;
+    for id in new {
+        let snap = repo.load_snapshot(&id).map_err(|e| unreadable(&id, &e))?;
+        account(repo, &index, &snap, used)?;
+        seen.insert(id);
+    }
+    Ok(())
+}
+
+/// Restore points not in `seen`.
+fn new_manifests(repo: &Repository, seen: &HashSet<Id>) -> Result<Vec<Id>> {
+    Ok(repo
+        .backend()
+        .list(FileKind::Snapshot)?
+        .into_iter()
+        .filter_map(|f| Id::parse(&f.name).ok())
+        .filter(|id| !seen.contains(id))
+        .collect())
+}
+
+fn read_plan(repo: &Repository, name: &str) -> Result<Plan> {
+    let sealed = repo.backend().read(FileKind::PrunePlan, name)?;
+    let plain = repo
+        .keys()
+        .open(aad::PRUNE_PLAN, &sealed, &format!("prune plan {name}"))?;
+    serde_json::from_slice(&plain)
+        .map_err(|e| Error::new(ErrorKind::Corrupt, format!("prune plan {name}: {e}")))
+}
+
+/// The plan's packs sorted out: those to delete, and the entries of those a restore
+/// point still needs (to re-index). Packs a surviving index names are neither.
+fn sort_out(plan: &Plan, inv: &Inventory, used: &HashSet<Id>) -> (Vec<Id>, Vec<(Id, Location)>) {
+    let doomed_files: HashSet<&String> = plan.index_files.iter().collect();
+    let planned: HashSet<Id> = plan.packs.iter().copied().collect();
+    // where each used chunk can be found outside the plan
+    let mut available: HashSet<Id> = HashSet::new();
+    for (file, named) in &inv.files {
+        if doomed_files.contains(file) {
+            continue;
+        }
+        for p in named.iter().filter(|p| !planned.contains(*p)) {
+            available.extend(inv.packs.get(p).into_iter().flatten().map(|(id, _)| *id));
+        }
+    }
+    let mut delete = Vec::new();
+    let mut rescue = Vec::new();
+    for p in &plan.packs {
+        let named_elsewhere = inv
+            .files
+            .iter()
+            .any(|(file, named)| !doomed_files.contains(file) && named.contains(p));
+        let entries = inv.packs.get(p).cloned().unwrap_or_default();
+        let needed = entries
+            .iter()
+            .any(|(id, _)| used.contains(id) && !available.contains(id));
+        if named_elsewhere {
+            continue;
+        } else if needed {
+            rescue.extend(entries);
+        } else {
+            delete.push(*p);
+        }
+    }
+    (delete, rescue)
+}
+
+fn write_index(repo: &Repository, entries: &[(Id, Location)]) -> Result<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    repo.backend().create(
+        FileKind::Index,
+        &Id::random().to_hex(),
+        &index::encode(repo.keys(), entries),
+    )
+}
+
+/// Execute one plan; false when it was deferred (its packs re-indexed and kept).
+fn execute_plan(
+    repo: &Repository,
+    name: &str,
+    used: &HashSet<Id>,
+    seen: &HashSet<Id>,
+    rep: &mut PruneReport,
+) -> Result<bool> {
+    let backend = repo.backend();
+    let plan = read_plan(repo, name)?;
+    let inv = inventory(repo)?;
+    let (delete, rescue) = sort_out(&plan, &inv, used);
+    if !rescue.is_empty() {
+        write_index(repo, &rescue)?;
+        rep.notes
+            .push("some planned packs are used by a newer restore point and were kept".into());
+    }
+    for file in &plan.index_files {
+        backend.remove(FileKind::Index, file)?;
+        rep.deleted_index_files += 1;
+    }
+    // a backup that loaded the index before the deletion above is either still running
+    // or has saved a manifest that phase 1 and `account_new` did not see
+    let running = !live_backups(backend.as_ref())?.is_empty();
+    if running || !new_manifests(repo, seen)?.is_empty() {
+        let keep: Vec<(Id, Location)> = delete
+            .iter()
+            .flat_map(|p| inv.packs.get(p).cloned().unwrap_or_default())
+            .collect();
+        write_index(repo, &keep)?;
+        rep.notes.push(if running {
+            "a backup started during prune: pack deletion deferred".into()
+        } else {
+            "a restore point was saved during prune: pack deletion deferred".into()
+        });
+        return Ok(false);
+    }
+    for p in &delete {
+        rep.freed_bytes += inv.sizes.get(p).copied().unwrap_or(0);
+        backend.remove(FileKind::Pack, &p.to_hex())?;
+        rep.deleted_packs += 1;
+    }
+    backend.remove(FileKind::PrunePlan, name)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rand::{RngCore, SeedableRng};
+
+    use super::*;
+    use crate::archiver::{BackupOptions, Source, SourceItem, backup};
+    use crate::backend::LocalBackend;
+    use crate::check::{CheckOptions, check};
+    use crate::keys::KdfParams;
+    use crate::progress::{Cancel, NoProgress};
+    use crate::repository::{InitOptions, OpenOptions};
+    use crate::restorer::{RestoreOptions, restore};
+
+    fn repo(dir: &std::path::Path) -> Repository {
+        let backend = Arc::new(LocalBackend::new(dir.join("repo")));
+        backend.create_layout().unwrap();
+        let opts = InitOptions {
+            kdf: KdfParams::insecure_for_tests(),
+            pack_size: 1 << 20,
+            ..InitOptions::default()
+        };
+        Repository::init(backend, b"pw", opts, OpenOptions::default()).unwrap()
+    }
+
+    fn back_up(repo: &Repository, src: &std::path::Path) -> Id {
+        let items = vec![SourceItem {
+            name: "src".into(),
+            source: Source::Path(src.to_path_buf()),
+        }];
+        backup(
+            repo,
+            items,
+            &BackupOptions::default(),
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap()
+        .id
+    }
+
+    /// A backup's presence file last written two hours ago (the machine slept, or the
+    /// clock moved forward) by a process of this host that still runs keeps prune off.
+    #[test]
+    fn an_old_presence_file_of_a_live_process_defers_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(dir.path());
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        std::fs::write(src.join("x"), vec![7u8; 1 << 20]).unwrap();
+        let a = back_up(&repo, &src);
+        repo.remove_snapshot(&a).unwrap();
+        let mut info = Lock::backup(repo.backend().clone()).unwrap().info(); // this process
+        info.refreshed = chrono::Utc::now() - chrono::Duration::hours(2);
+        info.started = info.refreshed;
+        let json = serde_json::to_vec(&info).unwrap();
+        repo.backend()
+            .create(FileKind::Lock, &Id::random().to_hex(), &json)
+            .unwrap();
+        let rep = prune(&repo, &PruneOptions::default(), &NoProgress).unwrap();
+        assert_eq!((rep.deleted_packs, rep.deferred_plans), (0, 1), "{rep:?}");
+        assert_eq!(
+            crate::lock::list_locks(repo.backend().as_ref())
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    /// A restore point saved after phase 2 read the new manifests (its backup loaded the
+    /// index before the plan's index files went) defers the deletion.
+    #[test]
+    fn restore_point_saved_during_phase_2_defers_deletion() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(dir.path());
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        let mut data = vec![0u8; 2 << 20];
+        rand::rngs::StdRng::seed_from_u64(8).fill_bytes(&mut data);
+        std::fs::write(src.join("x"), &data).unwrap();
+        let a = back_up(&repo, &src);
+        repo.remove_snapshot(&a).unwrap();
+        let Planned {
+            _lock, used, seen, ..
+        } = plan(&repo, &PruneOptions::default(), &NoProgress).unwrap();
+        let b = back_up(&repo, &src); // not accounted: as if saved after `account_new`
+        let name = repo.backend().list(FileKind::PrunePlan).unwrap()[0]
+            .name
+            .clone();
+        let mut rep = PruneReport::default();
+        assert!(!execute_plan(&repo, &name, &used, &seen, &mut rep).unwrap());
+        assert_eq!(
+            (rep.deleted_packs, rep.deleted_index_files),
+            (0, 1),
+            "{rep:?}"
+        );
+        drop(_lock);
+        let opts = CheckOptions {
+            read_data: true,
+            subset: None,
+        };
+        let report = check(&repo, &opts, &NoProgress).unwrap();
+        assert!(report.ok(), "{report:?}");
+        // the next prune sees B and keeps what it uses
+        prune(&repo, &PruneOptions::default(), &NoProgress).unwrap();
+        assert!(check(&repo, &opts, &NoProgress).unwrap().ok());
+        let dst = dir.path().join("dst");
+        let snap = repo.load_snapshot(&b).unwrap();
+        let opts = RestoreOptions::default();
+        restore(&repo, &snap, &dst, &opts, &NoProgress, &Cancel::default()).unwrap();
+        assert!(std::fs::read(dst.join("x")).unwrap() == data);
+    }
+
+    /// Runs a whole prune when check starts reading pack data.
+    struct PruneMidway<'r> {
+        repo: &'r Repository,
+        report: std::sync::Mutex<Option<PruneReport>>,
+    }
+
+    impl Progress for PruneMidway<'_> {
+        fn start(&self, phase: &str, _total: u64) {
+            if phase == "read data" {
+                let rep = prune(self.repo, &PruneOptions::default(), &NoProgress).unwrap();
+                *self.report.lock().unwrap() = Some(rep);
+            }
+        }
+    }
+
+    /// `check --read-data` announces itself like a backup: a prune meanwhile deletes no
+    /// pack that check is about to read (which check would report as damage).
+    #[test]
+    fn prune_waits_for_a_running_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(dir.path());
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        let mut data = vec![0u8; 2 << 20];
+        rand::rngs::StdRng::seed_from_u64(6).fill_bytes(&mut data);
+        std::fs::write(src.join("x"), &data).unwrap();
+        let a = back_up(&repo, &src);
+        std::fs::write(src.join("x"), b"other").unwrap();
+        back_up(&repo, &src);
+        repo.remove_snapshot(&a).unwrap();
+        let midway = PruneMidway {
+            repo: &repo,
+            report: std::sync::Mutex::new(None),
+        };
+        let opts = CheckOptions {
+            read_data: true,
+            subset: None,
+        };
+        let report = check(&repo, &opts, &midway).unwrap();
+        let pruned = midway.report.lock().unwrap().take().unwrap();
+        assert!(report.ok(), "prune {pruned:?}; check {report:?}");
+        assert_eq!((pruned.deleted_packs, pruned.deferred_plans), (0, 1));
+        let later = prune(&repo, &PruneOptions::default(), &NoProgress).unwrap();
+        assert!(later.deleted_packs > 0, "{later:?}");
+    }
+
+    /// A backup that starts after phase 1 read the manifests, deduplicates against chunks
+    /// of packs the plan deletes, and commits before phase 2, keeps its chunks.
+    #[test]
+    fn restore_point_saved_between_plan_and_execute_stays_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = repo(dir.path());
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        let mut data = vec![0u8; 3 << 20];
+        rand::rngs::StdRng::seed_from_u64(5).fill_bytes(&mut data);
+        std::fs::write(src.join("x"), &data).unwrap();
+        let a = back_up(&repo, &src);
+        repo.remove_snapshot(&a).unwrap(); // forget A
+        let planned = plan(&repo, &PruneOptions::default(), &NoProgress).unwrap();
+        assert!(planned.report().unused_packs > 0, "{:?}", planned.report());
+        let b = back_up(&repo, &src); // same data: only references A's chunks
+        let rep = execute(&repo, planned, &NoProgress).unwrap();
+        let opts = CheckOptions {
+            read_data: true,
+            subset: None,
+        };
+        let report = check(&repo, &opts, &NoProgress).unwrap();
+        assert!(report.ok(), "prune {rep:?}; check {report:?}");
+        let dst = dir.path().join("dst");
+        let snap = repo.load_snapshot(&b).unwrap();
+        let opts = RestoreOptions::default();
+        restore(&repo, &snap, &dst, &opts, &NoProgress, &Cancel::default()).unwrap();
+        assert!(std::fs::read(dst.join("x")).unwrap() == data);
+    }
 }

@@ -77,6 +77,8 @@ pub struct Repository {
     master: zeroize::Zeroizing<[u8; 32]>,
     key_slot: String,
     opts: OpenOptions,
+    /// What opening noticed but did not stop for (key slots skipped).
+    warnings: Vec<String>,
 }
 
 impl Repository {
@@ -135,6 +137,7 @@ impl Repository {
             master,
             key_slot: slot_name,
             opts: open,
+            warnings: Vec::new(),
         })
     }
 
@@ -157,21 +160,54 @@ impl Repository {
             Err(e) => return Err(e),
         };
         let config = Config::parse(&cfg, &loc)?;
+        // a slot another writer made unreadable or absurdly expensive never blocks the
+        // others: it is skipped with a warning, and cheap slots are tried first
+        let mut warnings = Vec::new();
+        let mut slots = Vec::new();
         for f in backend.list(FileKind::Key)? {
-            let bytes = backend.read(FileKind::Key, &f.name)?;
-            let Ok(slot) = serde_json::from_slice::<KeySlot>(&bytes) else {
-                continue;
-            };
-            if let Some(master) = slot.unwrap_master(password)? {
-                return Ok(Self {
-                    keys: Keys::derive(&master),
-                    backend,
-                    config,
-                    master,
-                    key_slot: f.name,
-                    opts,
-                });
+            let parsed = backend.read(FileKind::Key, &f.name).and_then(|b| {
+                serde_json::from_slice::<KeySlot>(&b)
+                    .map_err(|e| Error::new(ErrorKind::Corrupt, format!("not a key slot: {e}")))
+            });
+            match parsed.and_then(|s| s.check().map(|()| s)) {
+                Ok(s) => slots.push((f.name, s)),
+                Err(e) => warnings.push(format!("key slot {} skipped: {e}", f.name)),
             }
+        }
+        slots.sort_by_key(|(name, s)| (s.params.cost(), name.clone()));
+        if slots.len() > crate::keys::SLOTS_TRIED {
+            warnings.push(format!(
+                "{} key slots beyond the {} cheapest were not tried",
+                slots.len() - crate::keys::SLOTS_TRIED,
+                crate::keys::SLOTS_TRIED
+            ));
+            slots.truncate(crate::keys::SLOTS_TRIED);
+        }
+        for (name, slot) in slots {
+            match slot.unwrap_master(password) {
+                Ok(Some(master)) => {
+                    return Ok(Self {
+                        keys: Keys::derive(&master),
+                        backend,
+                        config,
+                        master,
+                        key_slot: name,
+                        opts,
+                        warnings,
+                    });
+                }
+                Ok(None) => {}
+                Err(e) => warnings.push(format!("key slot {name} skipped: {e}")),
+            }
+        }
+        if let Some(w) = warnings.first() {
+            return Err(Error::new(
+                ErrorKind::WrongPassword,
+                format!(
+                    "wrong password for repository {loc}: no usable key slot opens with it ({w}{})",
+                    if warnings.len() > 1 { ", …" } else { "" }
+                ),
+            ));
         }
         Err(Error::new(
             ErrorKind::WrongPassword,
@@ -179,6 +215,12 @@ impl Repository {
                 "wrong password for repository {loc}: no key slot opens with it (check REHYDRA_PASSWORD or --password-file)"
             ),
         ))
+    }
+
+    /// What opening the repository noticed but did not stop for (key slots that could
+    /// not be read or whose cost is out of bounds, each skipped).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 
     /// The backend.
@@ -206,14 +248,24 @@ impl Repository {
         let mut out = Vec::new();
         for f in self.backend.list(FileKind::Key)? {
             let bytes = self.backend.read(FileKind::Key, &f.name)?;
-            let slot: KeySlot = serde_json::from_slice(&bytes)
-                .map_err(|e| Error::new(ErrorKind::Corrupt, format!("key slot {}: {e}", f.name)))?;
+            // an unreadable slot is listed (so that it can be removed), never an error
+            let (label, hostname, created) = match serde_json::from_slice::<KeySlot>(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|s| s.check().map(|()| s).map_err(|e| e.to_string()))
+            {
+                Ok(slot) => (slot.label, slot.hostname, slot.created),
+                Err(e) => (
+                    format!("(unusable key slot: {e})"),
+                    String::new(),
+                    String::new(),
+                ),
+            };
             out.push(KeyInfo {
                 current: f.name == self.key_slot,
                 id: f.name,
-                label: slot.label,
-                hostname: slot.hostname,
-                created: slot.created,
+                label,
+                hostname,
+                created,
             });
         }
         Ok(out)
@@ -297,7 +349,11 @@ impl Repository {
     /// Write failure.
     pub fn save_snapshot(&self, snap: &Snapshot) -> Result<Id> {
         let id = Id::random();
-        let json = serde_json::to_vec(snap).expect("manifest serializes");
+        let bound = Snapshot {
+            id: Some(id),
+            ..snap.clone()
+        };
+        let json = serde_json::to_vec(&bound).expect("manifest serializes");
         self.backend.create(
             FileKind::Snapshot,
             &id.to_hex(),
@@ -309,12 +365,24 @@ impl Repository {
     /// Read one manifest.
     ///
     /// # Errors
-    /// Missing, corrupt or newer manifest.
+    /// Missing, corrupt or newer manifest; a manifest sealed for another id (stored again
+    /// under this name: replayed or renamed).
     pub fn load_snapshot(&self, id: &Id) -> Result<Snapshot> {
         let sealed = self.backend.read(FileKind::Snapshot, &id.to_hex())?;
         let what = format!("restore point {}", id.short());
         let plain = self.keys.open(aad::SNAPSHOT, &sealed, &what)?;
-        Snapshot::parse(&plain, &what)
+        let snap = Snapshot::parse(&plain, &what)?;
+        match snap.id {
+            Some(own) if own != *id => Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{what} is restore point {} stored again under another name (replayed or renamed by whoever can write the repository); it is ignored: remove snapshots/{} after checking",
+                    own.short(),
+                    id.to_hex()
+                ),
+            )),
+            _ => Ok(snap),
+        }
     }
 
     /// All restore points, oldest first. Unreadable manifests are returned as errors in the second list.

@@ -1,80 +1,38 @@
 //! Restore: bring a restore point (or part of it) back to files.
 //!
-//! Planning comes first: the content map is read once to list what will be written and
-//! to find conflicts; nothing is touched when a target exists and overwriting was not
-//! allowed. Files are written under a temporary name beside the target and renamed into
-//! place only when complete and verified, so a failed restore never leaves a half file
-//! under a real name. Every chunk is authenticated and its hash checked before it is
-//! written; zero runs become holes.
+//! A restore is planned, then executed ([`plan`] → [`RestorePlan`] → [`execute`];
+//! [`restore`] does both). Planning reads each item's content map once, checks it as a
+//! repository written by another host must be checked ([`TreeCheck`]: names, order, no
+//! path through a link or a file), finds where each node goes and what is already there,
+//! and totals the bytes; it touches nothing. Execution reads the maps again (checking
+//! them again) and refuses to start when targets exist and overwriting was not allowed.
+//!
+//! Everything is written through a [`TargetDir`]: below the target the admin chose, no
+//! link is ever followed, including a folder the admin's user replaced with a link and a
+//! link the restore itself just created. Files are written under an exclusive random
+//! temporary name, verified chunk by chunk, synced, given their mode, time and (as root)
+//! owner on the open handle, then renamed into place; folders that received files are
+//! synced before the restore reports success. A failed restore never leaves a half file
+//! under a real name. Zero runs become holes.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+mod fetch;
+mod fileout;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
+use rehydra_target::names::{self, System};
+use rehydra_target::{Cursor, Existing, Meta, TargetDir};
 use serde::Serialize;
 
-use crate::contentmap::{Extent, MapEvent, MapReader, Node, NodeKind};
+pub use crate::contentmap::{ChunkStream, read_map};
+use crate::contentmap::{MapEvent, Node, NodeKind, TreeCheck};
 use crate::error::{Error, ErrorKind, Result};
-use crate::id::Id;
 use crate::index::ChunkIndex;
 use crate::manifest::{Item, ItemKind, Snapshot};
 use crate::progress::{Cancel, Progress};
 use crate::repository::Repository;
-
-/// Reads the concatenated chunks of a content map.
-pub struct ChunkStream<'a> {
-    repo: &'a Repository,
-    index: &'a ChunkIndex,
-    ids: std::slice::Iter<'a, Id>,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl<'a> ChunkStream<'a> {
-    /// A reader over `ids`.
-    pub fn new(repo: &'a Repository, index: &'a ChunkIndex, ids: &'a [Id]) -> Self {
-        Self {
-            repo,
-            index,
-            ids: ids.iter(),
-            buf: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl Read for ChunkStream<'_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos >= self.buf.len() {
-            let Some(id) = self.ids.next() else {
-                return Ok(0);
-            };
-            self.buf = self
-                .repo
-                .read_chunk(self.index, id)
-                .map_err(std::io::Error::other)?;
-            self.pos = 0;
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
-}
-
-/// The content map of an item as events.
-pub fn read_map<'a>(
-    repo: &'a Repository,
-    index: &'a ChunkIndex,
-    item: &'a Item,
-) -> MapReader<BufReader<ChunkStream<'a>>> {
-    MapReader::new(
-        BufReader::with_capacity(256 * 1024, ChunkStream::new(repo, index, &item.map)),
-        format!("content map of item `{}`", item.name),
-    )
-}
+use fileout::FileOut;
 
 /// Options for [`restore`].
 #[derive(Debug, Clone, Default)]
@@ -108,7 +66,7 @@ pub enum DiskOutput {
     Vhd,
 }
 
-/// What a restore did (or, for a dry run, would do).
+/// What a restore did (or, for a plan, would do).
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct RestoreSummary {
     /// Files written.
@@ -123,6 +81,34 @@ pub struct RestoreSummary {
     pub hole_bytes: u64,
     /// Targets that already existed (replaced only with overwrite).
     pub conflicts: Vec<String>,
+    /// What was not restored as recorded, and why (links on a system that cannot make
+    /// them, folder metadata that could not be applied).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Where an item's nodes go: `anchor` (the admin's folder, links in it followed), then
+/// `prefix` (names below it, never followed), then the node's own path.
+#[derive(Debug, Clone)]
+struct Placement {
+    anchor: PathBuf,
+    prefix: Vec<String>,
+}
+
+/// A checked restore, ready to [`execute`].
+pub struct RestorePlan {
+    index: ChunkIndex,
+    items: Vec<(Item, Placement)>,
+    target: PathBuf,
+    opts: RestoreOptions,
+    summary: RestoreSummary,
+}
+
+impl RestorePlan {
+    /// What the restore will write (`bytes`, `files`…) and what exists already.
+    pub fn summary(&self) -> &RestoreSummary {
+        &self.summary
+    }
 }
 
 /// Which item(s) of a snapshot to restore.
@@ -151,40 +137,327 @@ fn select_items<'s>(snap: &'s Snapshot, name: Option<&str>) -> Result<Vec<&'s It
     }
 }
 
-/// Target of a node given the selection; `None` when it is not selected.
-fn node_target(base: &Path, node_path: &str, subpath: Option<&str>) -> Option<PathBuf> {
-    let rel = match subpath
-        .map(|s| s.trim_matches('/'))
-        .filter(|s| !s.is_empty())
-    {
-        None => node_path.to_string(),
-        Some(sp) => {
-            if node_path != sp && !node_path.starts_with(&format!("{sp}/")) {
-                return None;
-            }
-            let parent_len = sp.rfind('/').map(|i| i + 1).unwrap_or(0);
-            node_path[parent_len..].to_string()
-        }
-    };
-    let mut p = base.to_path_buf();
-    for comp in rel.split('/').filter(|c| !c.is_empty()) {
-        if comp == ".." || comp == "." {
-            return None; // never write outside the target
-        }
-        p.push(comp);
-    }
-    Some(p)
+fn invalid(m: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidInput, m)
 }
 
-/// Restore `snap` (id `snap_id`) into `target`.
+/// Whether `item` is a folder tree (a tree item whose root node is a folder); a tree
+/// item of one backed-up file is placed like a stream.
+fn is_folder(repo: &Repository, index: &ChunkIndex, item: &Item) -> Result<bool> {
+    if item.kind != ItemKind::Tree {
+        return Ok(false);
+    }
+    match read_map(repo, index, item).next() {
+        Some(Ok(MapEvent::Node(n))) => Ok(n.kind == NodeKind::Dir),
+        Some(Err(e)) => Err(e),
+        _ => Ok(true),
+    }
+}
+
+/// Where `item` goes in `target`.
+fn place(target: &Path, item: &Item, folder: bool, multi: bool) -> Result<Placement> {
+    if multi {
+        let folder = names::item_folder(&item.name).map_err(|why| {
+            invalid(format!(
+                "item `{}` cannot be restored beside the others ({why}); restore it alone with --item",
+                item.name
+            ))
+        })?;
+        return Ok(Placement {
+            anchor: target.to_path_buf(),
+            prefix: vec![folder],
+        });
+    }
+    if folder {
+        return Ok(Placement {
+            anchor: target.to_path_buf(),
+            prefix: Vec::new(),
+        });
+    }
+    if target.is_dir() {
+        // into the folder, under the item's own file name (item names are often paths,
+        // from Windows or Unix)
+        let last = item.name.rsplit(['/', '\\']).next().unwrap_or_default();
+        let name =
+            names::component(last).map_or_else(|_| "restored".to_string(), |c| c.into_owned());
+        return Ok(Placement {
+            anchor: target.to_path_buf(),
+            prefix: vec![name],
+        });
+    }
+    let name = target.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        invalid(format!(
+            "restore target {} has no usable file name",
+            target.display()
+        ))
+    })?;
+    let parent = target.parent().filter(|p| !p.as_os_str().is_empty());
+    Ok(Placement {
+        anchor: parent.map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        prefix: vec![name.to_string()],
+    })
+}
+
+/// The selected sub-path as components.
+fn subpath(opts: &RestoreOptions) -> Result<Vec<String>> {
+    let Some(sp) = opts.subpath.as_deref() else {
+        return Ok(Vec::new());
+    };
+    sp.split('/')
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            names::check(c)
+                .map(|()| c.to_string())
+                .map_err(|why| invalid(format!("path `{sp}` cannot be selected: it has {why}")))
+        })
+        .collect()
+}
+
+/// Reads an item's nodes, checked, with the names they are written under.
+struct Walker<'a> {
+    item: &'a Item,
+    place: &'a Placement,
+    sub: &'a [String],
+    check: TreeCheck,
+    siblings: Siblings,
+    seen: bool,
+    matched: bool,
+}
+
+impl<'a> Walker<'a> {
+    fn new(item: &'a Item, place: &'a Placement, sub: &'a [String]) -> Self {
+        Self {
+            item,
+            place,
+            sub,
+            check: TreeCheck::default(),
+            siblings: Siblings::default(),
+            seen: false,
+            matched: false,
+        }
+    }
+
+    /// The target names of `n` below the anchor, or `None` when it is not selected.
+    fn dest(&mut self, n: &Node) -> Result<Option<Vec<String>>> {
+        let what = format!("content map of item `{}`", self.item.name);
+        let rel: Vec<String> = if self.item.kind == ItemKind::Tree {
+            let comps = self.check.next(n, &what)?;
+            match select(&comps, self.sub) {
+                Some(r) => r.to_vec(),
+                None => return Ok(None),
+            }
+        } else {
+            if self.seen || !n.path.is_empty() || n.kind != NodeKind::File {
+                return Err(Error::new(
+                    ErrorKind::Corrupt,
+                    format!(
+                        "{what}: a stream or disk holds exactly one file node; the repository was written by a damaged or hostile writer"
+                    ),
+                ));
+            }
+            Vec::new()
+        };
+        self.seen = true;
+        self.matched = true;
+        let mut dest = self.place.prefix.clone();
+        for c in &rel {
+            dest.push(
+                names::component(c)
+                    .map_err(|why| invalid(format!("{what}: `{c}` cannot be restored: {why}")))?
+                    .into_owned(),
+            );
+        }
+        self.siblings.add(&dest)?;
+        Ok(Some(dest))
+    }
+}
+
+/// `comps` relative to the parent of the selected `sub` path (so the selection itself is
+/// restored by its own name), or `None` when outside the selection.
+fn select<'c>(comps: &'c [String], sub: &[String]) -> Option<&'c [String]> {
+    if sub.is_empty() {
+        return Some(comps);
+    }
+    comps.starts_with(sub).then(|| &comps[sub.len() - 1..])
+}
+
+/// Names already used in each folder on the current path: two entries must never land
+/// on one target (Windows escapes some names and ignores case). Bounded by the fan-out
+/// along one path, not by the tree's size.
+#[derive(Default)]
+struct Siblings {
+    levels: Vec<(Vec<String>, HashSet<String>)>,
+}
+
+impl Siblings {
+    fn add(&mut self, dest: &[String]) -> Result<()> {
+        let Some((name, parent)) = dest.split_last() else {
+            return Ok(());
+        };
+        while self
+            .levels
+            .last()
+            .is_some_and(|(d, _)| !parent.starts_with(d))
+        {
+            self.levels.pop();
+        }
+        if self
+            .levels
+            .last()
+            .is_none_or(|(d, _)| d.as_slice() != parent)
+        {
+            self.levels.push((parent.to_vec(), HashSet::new()));
+        }
+        let key = names::collision_key(name, System::host());
+        let set = &mut self.levels.last_mut().expect("pushed").1;
+        if !set.insert(key) {
+            return Err(invalid(format!(
+                "two entries of the restore point would be written as `{}` (this system does not tell their names apart); restore them separately",
+                dest.join("/")
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn show(anchor: &Path, dest: &[String]) -> String {
+    let mut p = anchor.to_path_buf();
+    p.extend(dest);
+    p.display().to_string()
+}
+
+/// Plan restoring `snap` into `target`: which items, where each node goes, conflicts and
+/// totals. Touches nothing.
 ///
 /// A single stream or disk item is written to `target` as a file (or inside it, when
-/// `target` is an existing directory); tree items are written below `target`; with several
+/// `target` is an existing folder); tree items are written below `target`; with several
 /// items, each goes to its own folder named after the item.
 ///
 /// # Errors
+/// A damaged or hostile content map ([`ErrorKind::Corrupt`]); a link, file or device
+/// where a folder or file must go; options that do not fit the items.
+pub fn plan(
+    repo: &Repository,
+    snap: &Snapshot,
+    target: &Path,
+    opts: &RestoreOptions,
+) -> Result<RestorePlan> {
+    let (index, _) = repo.load_index()?;
+    let items = select_items(snap, opts.item.as_deref())?;
+    let multi = items.len() > 1;
+    if opts.disk_format != DiskOutput::Raw
+        && let Some(i) = items.iter().find(|i| i.kind != ItemKind::Disk)
+    {
+        return Err(invalid(format!(
+            "item `{}` is not a disk image: only disk items can be restored as {:?}",
+            i.name, opts.disk_format
+        )));
+    }
+    if opts.in_place && multi {
+        return Err(invalid(
+            "an in-place restore writes one disk: choose it with --item",
+        ));
+    }
+    let sub = subpath(opts)?;
+    let mut summary = RestoreSummary::default();
+    let mut placed = Vec::new();
+    let mut folders = HashSet::new();
+    for item in items {
+        let place = place(target, item, is_folder(repo, &index, item)?, multi)?;
+        if multi && !folders.insert(names::collision_key(&place.prefix[0], System::host())) {
+            return Err(invalid(format!(
+                "two items would be restored into `{}`; restore them one at a time with --item",
+                place.prefix[0]
+            )));
+        }
+        plan_item(repo, &index, item, &place, &sub, target, opts, &mut summary)?;
+        placed.push((item.clone(), place));
+    }
+    Ok(RestorePlan {
+        index,
+        items: placed,
+        target: target.to_path_buf(),
+        opts: opts.clone(),
+        summary,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn plan_item(
+    repo: &Repository,
+    index: &ChunkIndex,
+    item: &Item,
+    place: &Placement,
+    sub: &[String],
+    target: &Path,
+    opts: &RestoreOptions,
+    summary: &mut RestoreSummary,
+) -> Result<()> {
+    let anchor = if opts.in_place {
+        None
+    } else {
+        match TargetDir::open(&place.anchor) {
+            Ok(d) => Some(d),
+            Err(_) if !place.anchor.exists() => None,
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let mut walker = Walker::new(item, place, sub);
+    for ev in read_map(repo, index, item) {
+        let MapEvent::Node(n) = ev? else { continue };
+        let Some(dest) = walker.dest(&n)? else {
+            continue;
+        };
+        if n.kind == NodeKind::File {
+            summary.bytes += n.size;
+            summary.files += 1;
+        }
+        if opts.in_place {
+            check_in_place(item, target, n.size, opts.overwrite)?;
+            summary.conflicts.push(target.display().to_string());
+            continue;
+        }
+        let refs: Vec<&str> = dest.iter().map(String::as_str).collect();
+        let existing = match &anchor {
+            Some(a) => a.existing_at(&refs)?,
+            None => Existing::Missing,
+        };
+        match (n.kind, existing) {
+            (NodeKind::Dir, Existing::Missing | Existing::Dir) | (_, Existing::Missing) => {}
+            (NodeKind::Dir, what) => {
+                return Err(invalid(format!(
+                    "{} is {} where the restore point has a folder; nothing was written. Remove it or choose another target",
+                    show(&place.anchor, &dest),
+                    what.describe()
+                )));
+            }
+            (_, Existing::File | Existing::Symlink) => {
+                summary.conflicts.push(show(&place.anchor, &dest))
+            }
+            (_, what) => {
+                // the rename into place would replace the node itself
+                return Err(invalid(format!(
+                    "restore target {} exists and is {}, not a regular file; to write a disk onto a block device pass --overwrite --in-place",
+                    show(&place.anchor, &dest),
+                    what.describe()
+                )));
+            }
+        }
+    }
+    if !walker.matched {
+        return Err(invalid(match &opts.subpath {
+            Some(sp) => format!("item `{}` has no path `{sp}`", item.name),
+            None => format!("item `{}` holds nothing to restore", item.name),
+        }));
+    }
+    Ok(())
+}
+
+/// Restore `snap` into `target` (see [`plan`] for where things go).
+///
+/// # Errors
 /// [`ErrorKind::TargetExists`] before anything is written; [`ErrorKind::Corrupt`] when any
-/// chunk fails verification (the partial file is removed).
+/// chunk fails verification (the partial file is removed); as [`plan`].
 pub fn restore(
     repo: &Repository,
     snap: &Snapshot,
@@ -193,92 +466,45 @@ pub fn restore(
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<RestoreSummary> {
-    let (index, _) = repo.load_index()?;
-    let items = select_items(snap, opts.item.as_deref())?;
-    let multi = items.len() > 1;
-    let base_for = |item: &Item| -> PathBuf {
-        if multi {
-            let safe: String = item
-                .name
-                .chars()
-                .map(|c| {
-                    if c == '/' || c == '\\' || c == ':' {
-                        '_'
-                    } else {
-                        c
-                    }
-                })
-                .collect();
-            target.join(safe.trim_matches('_'))
-        } else {
-            target.to_path_buf()
-        }
-    };
-    if opts.disk_format != DiskOutput::Raw {
-        if let Some(i) = items.iter().find(|i| i.kind != ItemKind::Disk) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "item `{}` is not a disk image: only disk items can be restored as {:?}",
-                    i.name, opts.disk_format
-                ),
-            ));
-        }
+    let p = plan(repo, snap, target, opts)?;
+    if opts.dry_run {
+        return Ok(p.summary);
     }
-    // plan: conflicts and totals
-    let mut summary = RestoreSummary::default();
-    let mut total = 0u64;
-    for item in &items {
-        let base = base_for(item);
-        for ev in read_map(repo, &index, item) {
-            if let MapEvent::Node(n) = ev? {
-                let dest = match item.kind {
-                    ItemKind::Tree => match node_target(&base, &n.path, opts.subpath.as_deref()) {
-                        Some(d) => d,
-                        None => continue,
-                    },
-                    _ => single_target(&base, item),
-                };
-                if n.kind == NodeKind::File {
-                    total += n.size;
-                }
-                if opts.in_place {
-                    check_in_place(item, &dest, n.size, opts.overwrite)?;
-                    summary.conflicts.push(dest.display().to_string());
-                    continue;
-                }
-                if n.kind != NodeKind::Dir {
-                    if let Ok(md) = fs::symlink_metadata(&dest) {
-                        if !(md.is_file() || md.is_symlink()) {
-                            // a device, FIFO or socket (or a folder where a file goes): the
-                            // rename-into-place used for files would replace the node itself
-                            return Err(Error::new(
-                                ErrorKind::InvalidInput,
-                                format!(
-                                    "restore target {} exists and is not a regular file (a device, FIFO, socket or folder); to write a disk onto a block device pass --overwrite --in-place",
-                                    dest.display()
-                                ),
-                            ));
-                        }
-                        summary.conflicts.push(dest.display().to_string());
-                    }
-                }
-            }
-        }
-    }
-    if !summary.conflicts.is_empty() && !opts.overwrite {
-        let first: Vec<&String> = summary.conflicts.iter().take(3).collect();
+    execute(repo, p, progress, cancel)
+}
+
+/// Carry out a plan: refuse when targets exist and overwriting was not allowed, then
+/// write every item, checking the content maps again as they are read.
+///
+/// # Errors
+/// As [`restore`].
+pub fn execute(
+    repo: &Repository,
+    plan: RestorePlan,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<RestoreSummary> {
+    let RestorePlan {
+        index,
+        items,
+        target,
+        opts,
+        summary: planned,
+    } = plan;
+    if !planned.conflicts.is_empty() && !opts.overwrite {
+        let first: Vec<&str> = planned
+            .conflicts
+            .iter()
+            .take(3)
+            .map(String::as_str)
+            .collect();
         return Err(Error::new(
             ErrorKind::TargetExists,
             format!(
                 "{} restore target(s) already exist ({}{}); nothing was written. Choose an empty target, or pass --overwrite to replace them",
-                summary.conflicts.len(),
-                first
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                if summary.conflicts.len() > 3 {
+                planned.conflicts.len(),
+                first.join(", "),
+                if planned.conflicts.len() > 3 {
                     ", …"
                 } else {
                     ""
@@ -286,20 +512,54 @@ pub fn restore(
             ),
         ));
     }
-    if opts.dry_run {
-        summary.bytes = total;
-        return Ok(summary);
+    let sub = subpath(&opts)?;
+    let mut summary = RestoreSummary {
+        conflicts: planned.conflicts,
+        ..RestoreSummary::default()
+    };
+    progress.start("restore", planned.bytes);
+    for (item, place) in &items {
+        restore_item(
+            repo,
+            &index,
+            item,
+            place,
+            &sub,
+            &target,
+            &opts,
+            &mut summary,
+            progress,
+            cancel,
+        )?;
     }
-    progress.start("restore", total);
-    for item in items {
-        let base = base_for(item);
-        let mut dirs: Vec<(PathBuf, Node)> = Vec::new();
-        let mut current: Option<FileOut> = None;
-        for ev in read_map(repo, &index, item) {
+    progress.finish();
+    Ok(summary)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn restore_item(
+    repo: &Repository,
+    index: &ChunkIndex,
+    item: &Item,
+    place: &Placement,
+    sub: &[String],
+    target: &Path,
+    opts: &RestoreOptions,
+    summary: &mut RestoreSummary,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<()> {
+    let mut cursor = if opts.in_place {
+        None
+    } else {
+        Some(Cursor::new(TargetDir::create(&place.anchor)?))
+    };
+    let mut walker = Walker::new(item, place, sub);
+    let mut dirs: Vec<(Vec<String>, Meta)> = Vec::new();
+    let mut current: Option<FileOut> = None;
+    let result = (|| -> Result<()> {
+        for ev in read_map(repo, index, item) {
             if cancel.is_cancelled() {
-                if let Some(f) = current.take() {
-                    f.abort();
-                }
                 return Err(Error::new(
                     ErrorKind::Cancelled,
                     "restore cancelled; the file being written was removed",
@@ -308,101 +568,121 @@ pub fn restore(
             match ev? {
                 MapEvent::Node(n) => {
                     if let Some(f) = current.take() {
-                        f.finish(&mut summary)?;
+                        f.finish(summary, opts.overwrite)?;
                     }
-                    let dest = match item.kind {
-                        ItemKind::Tree => {
-                            match node_target(&base, &n.path, opts.subpath.as_deref()) {
-                                Some(d) => d,
-                                None => continue,
-                            }
-                        }
-                        _ => single_target(&base, item),
+                    let Some(dest) = walker.dest(&n)? else {
+                        continue;
                     };
+                    if opts.in_place {
+                        check_in_place(item, target, n.size, opts.overwrite)?;
+                        current = Some(FileOut::in_place(target.to_path_buf(), n)?);
+                        continue;
+                    }
+                    let cursor = cursor.as_mut().expect("not in place");
                     match n.kind {
                         NodeKind::Dir => {
-                            fs::create_dir_all(&dest).map_err(|e| {
-                                Error::io(format!("creating {}", dest.display()), e)
-                            })?;
+                            cursor.cd(&dest)?;
                             summary.dirs += 1;
-                            dirs.push((dest, n));
+                            dirs.push((dest, n.meta()));
                         }
                         NodeKind::Symlink => {
-                            restore_symlink(&dest, &n, opts.overwrite)?;
-                            summary.symlinks += 1;
-                        }
-                        NodeKind::File if opts.in_place => {
-                            current = Some(FileOut::in_place(dest, n)?)
+                            let (name, parent) = dest.split_last().expect("a link has a name");
+                            let dir = cursor.cd(parent)?;
+                            if cfg!(unix) {
+                                dir.symlink(
+                                    name,
+                                    n.target.as_deref().unwrap_or_default(),
+                                    opts.overwrite,
+                                    n.owner().as_ref(),
+                                )?;
+                                summary.symlinks += 1;
+                                cursor.mark_dirty();
+                            } else {
+                                summary.warnings.push(format!(
+                                    "{}: symbolic link to `{}` not created (this system needs a privilege for links)",
+                                    show(&place.anchor, &dest),
+                                    n.target.as_deref().unwrap_or_default()
+                                ));
+                            }
                         }
                         NodeKind::File => {
-                            current = Some(FileOut::create(dest, n, opts.disk_format)?)
+                            let (name, parent) = dest.split_last().expect("a file has a name");
+                            let dir = cursor.cd(parent)?;
+                            current = Some(FileOut::create(dir, name, n, opts.disk_format)?);
+                            cursor.mark_dirty();
                         }
                     }
                 }
                 MapEvent::Extents(ext) => {
-                    if let Some(f) = current.as_mut()
-                        && let Err(e) = f.write_extents(repo, &index, &ext, progress)
-                    {
-                        if let Some(f) = current.take() {
-                            f.abort();
-                        }
-                        return Err(e);
+                    if let Some(f) = current.as_mut() {
+                        f.write_extents(repo, index, &ext, progress)?;
                     }
                 }
             }
         }
         if let Some(f) = current.take() {
-            f.finish(&mut summary)?;
+            f.finish(summary, opts.overwrite)?;
         }
-        // directory times last, deepest first, so writing children does not change them
-        for (d, n) in dirs.iter().rev() {
-            set_meta(d, n);
+        Ok(())
+    })();
+    if let Err(e) = result {
+        if let Some(f) = current.take() {
+            f.abort();
+        }
+        return Err(e);
+    }
+    let Some(cursor) = cursor else { return Ok(()) };
+    // folder metadata last, deepest first, so writing children does not change it
+    for (d, meta) in dirs.iter().rev() {
+        let refs: Vec<&str> = d.iter().map(String::as_str).collect();
+        let r = cursor
+            .root()
+            .walk(&refs, false)
+            .map_err(Error::from)
+            .and_then(|dir| match dir {
+                Some(dir) => dir.set_meta(meta).map(|_| ()).map_err(Error::from),
+                None => Ok(()),
+            });
+        if let Err(e) = r {
+            summary.warnings.push(format!(
+                "{}: folder metadata not applied: {e}",
+                show(&place.anchor, d)
+            ));
         }
     }
-    progress.finish();
-    Ok(summary)
+    Ok(cursor.close()?)
 }
 
 /// Everything an in-place restore needs before a byte is written: a disk item, an
 /// existing regular file or block device big enough, and consent.
 fn check_in_place(item: &Item, dest: &Path, size: u64, overwrite: bool) -> Result<()> {
-    let bad = |m: String| Err(Error::new(ErrorKind::InvalidInput, m));
     if item.kind != ItemKind::Disk {
-        return bad(format!(
+        return Err(invalid(format!(
             "item `{}` is not a disk image: only disks are restored in place",
             item.name
-        ));
+        )));
     }
-    let md = match fs::metadata(dest) {
-        Ok(m) => m,
-        Err(_) => {
-            return bad(format!(
-                "--in-place needs an existing file or block device at {}",
-                dest.display()
-            ));
-        }
-    };
-    #[cfg(unix)]
-    let block = std::os::unix::fs::FileTypeExt::is_block_device(&md.file_type());
-    #[cfg(not(unix))]
-    let block = false;
+    // the target is the admin's explicit choice: links to it are followed
+    let md = std::fs::metadata(dest).map_err(|_| {
+        invalid(format!(
+            "--in-place needs an existing file or block device at {}",
+            dest.display()
+        ))
+    })?;
+    let block = fileout::is_block_device(&md);
     if !md.is_file() && !block {
-        return bad(format!(
+        return Err(invalid(format!(
             "{} is neither a regular file nor a block device",
             dest.display()
-        ));
+        )));
     }
     if block {
-        let mut f =
-            File::open(dest).map_err(|e| Error::io(format!("opening {}", dest.display()), e))?;
-        let have = f
-            .seek(SeekFrom::End(0))
-            .map_err(|e| Error::io(format!("sizing {}", dest.display()), e))?;
+        let have = fileout::device_size(dest)?;
         if have < size {
-            return bad(format!(
+            return Err(invalid(format!(
                 "{} holds {have} bytes, the disk needs {size}",
                 dest.display()
-            ));
+            )));
         }
     }
     if !overwrite {
@@ -415,424 +695,4 @@ fn check_in_place(item: &Item, dest: &Path, size: u64, overwrite: bool) -> Resul
         ));
     }
     Ok(())
-}
-
-fn single_target(base: &Path, item: &Item) -> PathBuf {
-    if base.is_dir() {
-        let name = Path::new(&item.name)
-            .file_name()
-            .map(|s| s.to_os_string())
-            .unwrap_or_else(|| "restored".into());
-        base.join(name)
-    } else {
-        base.to_path_buf()
-    }
-}
-
-fn restore_symlink(dest: &Path, n: &Node, overwrite: bool) -> Result<()> {
-    if let Some(parent) = dest.parent() {
-        fs::create_dir_all(parent)
-            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
-    }
-    if overwrite && fs::symlink_metadata(dest).is_ok() {
-        fs::remove_file(dest).map_err(|e| Error::io(format!("replacing {}", dest.display()), e))?;
-    }
-    #[cfg(unix)]
-    {
-        let t = n.target.clone().unwrap_or_default();
-        std::os::unix::fs::symlink(&t, dest)
-            .map_err(|e| Error::io(format!("creating symlink {}", dest.display()), e))?;
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = n;
-    }
-    Ok(())
-}
-
-fn set_meta(path: &Path, n: &Node) {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        if n.mode != 0 {
-            let _ = fs::set_permissions(path, fs::Permissions::from_mode(n.mode));
-        }
-    }
-    let t = filetime::FileTime::from_unix_time(
-        n.mtime_ns.div_euclid(1_000_000_000),
-        n.mtime_ns.rem_euclid(1_000_000_000) as u32,
-    );
-    let _ = filetime::set_file_mtime(path, t);
-}
-
-/// Fetch the data of `ext` in order (`None` for holes): reads are coalesced per pack
-/// (neighbouring chunks in one request, as packs are written in backup order), then
-/// decrypted, decompressed and verified in parallel.
-pub(crate) fn fetch_extents(
-    repo: &Repository,
-    index: &ChunkIndex,
-    ext: &[Extent],
-) -> Result<Vec<Option<Vec<u8>>>> {
-    use crate::index::Location;
-    // resolve and de-duplicate
-    let mut wanted: Vec<(Id, Location)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for e in ext {
-        if let Extent::Data(id, _) = e
-            && seen.insert(*id)
-        {
-            let loc = index.get(id)?.ok_or_else(|| Error::new(ErrorKind::Missing, format!("chunk {} is not in any index: the repository is damaged; run `rehydra check`", id.short())))?;
-            wanted.push((*id, loc));
-        }
-    }
-    wanted.sort_by_key(|a| (a.1.pack, a.1.offset));
-    // coalesce into ranges: same pack, gap below 256 KiB, at most 8 MiB per read
-    let mut ranges: Vec<(usize, usize)> = Vec::new(); // [start, end) into `wanted`
-    let mut i = 0;
-    while i < wanted.len() {
-        let mut j = i + 1;
-        let start = u64::from(wanted[i].1.offset);
-        let mut end = start + u64::from(wanted[i].1.length);
-        while j < wanted.len() && wanted[j].1.pack == wanted[i].1.pack {
-            let (o, l) = (u64::from(wanted[j].1.offset), u64::from(wanted[j].1.length));
-            if o < end || o > end + (256 << 10) || o + l - start > 8 << 20 {
-                break;
-            }
-            end = o + l;
-            j += 1;
-        }
-        ranges.push((i, j));
-        i = j;
-    }
-    // read the ranges (in parallel), then open every chunk in parallel
-    let bufs: Vec<Result<Vec<u8>>> = ranges
-        .par_iter()
-        .map(|&(a, b)| {
-            let first = &wanted[a].1;
-            let start = u64::from(first.offset);
-            let end = u64::from(wanted[b - 1].1.offset) + u64::from(wanted[b - 1].1.length);
-            repo.backend().read_range(
-                crate::backend::FileKind::Pack,
-                &first.pack.to_hex(),
-                start,
-                (end - start) as u32,
-            )
-        })
-        .collect();
-    let bufs: Vec<Vec<u8>> = bufs.into_iter().collect::<Result<_>>()?;
-    let jobs: Vec<(usize, usize)> = ranges
-        .iter()
-        .enumerate()
-        .flat_map(|(r, &(a, b))| (a..b).map(move |k| (r, k)))
-        .collect();
-    let decoded: Vec<Result<(Id, Vec<u8>)>> = jobs
-        .par_iter()
-        .map(|&(r, k)| {
-            let (id, l) = &wanted[k];
-            let off = (u64::from(l.offset) - u64::from(wanted[ranges[r].0].1.offset)) as usize;
-            let sealed = &bufs[r][off..off + l.length as usize];
-            crate::pack::open_chunk(repo.keys(), id, sealed, l.raw_len, l.flags, &l.pack)
-                .map(|d| (*id, d))
-        })
-        .collect();
-    drop(bufs);
-    let mut by_id: std::collections::HashMap<Id, Vec<u8>> =
-        std::collections::HashMap::with_capacity(wanted.len());
-    for r in decoded {
-        let (id, d) = r?;
-        by_id.insert(id, d);
-    }
-    // hand out in order; a chunk used twice in the batch is cloned for its later uses
-    let mut uses: std::collections::HashMap<Id, usize> = std::collections::HashMap::new();
-    for e in ext {
-        if let Extent::Data(id, _) = e {
-            *uses.entry(*id).or_default() += 1;
-        }
-    }
-    let mut out = Vec::with_capacity(ext.len());
-    for e in ext {
-        match e {
-            Extent::Zero(_) => out.push(None),
-            Extent::Data(id, _) => {
-                let n = uses.get_mut(id).expect("counted");
-                *n -= 1;
-                let d = if *n == 0 {
-                    by_id.remove(id)
-                } else {
-                    by_id.get(id).cloned()
-                };
-                out.push(Some(d.expect("fetched")));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// A file being restored: a writer thread owns the file, the caller fetches.
-struct FileOut {
-    dest: PathBuf,
-    tmp: PathBuf,
-    node: Node,
-    pos: u64,
-    holes: u64,
-    tx: Option<crossbeam_channel::Sender<Vec<(u64, Option<Vec<u8>>)>>>,
-    writer: Option<std::thread::JoinHandle<std::io::Result<File>>>,
-    /// The file is a VHDX or VHD container: its length is not the virtual size.
-    container: bool,
-    /// Writing into an existing file or device (`tmp` is `dest`): never removed, never
-    /// renamed.
-    in_place: bool,
-}
-
-/// Where a restored file's bytes go: a plain file (holes by seeking) or a container writer.
-enum Sink {
-    Raw(std::io::BufWriter<File>),
-    Vhdx(rehydra_disk::vhdx_write::VhdxWriter),
-    Vhd(rehydra_disk::vhd_write::VhdWriter),
-    /// An existing file or device: data and zeros at their offsets.
-    InPlace(File),
-}
-
-fn write_loop(
-    mut sink: Sink,
-    rx: crossbeam_channel::Receiver<Vec<(u64, Option<Vec<u8>>)>>,
-) -> std::io::Result<File> {
-    let mut seek_needed = false;
-    let mut pos = 0u64;
-    for batch in rx {
-        for (len, data) in batch {
-            match (data, &mut sink) {
-                (Some(bytes), Sink::Raw(w)) => {
-                    if seek_needed {
-                        w.seek(SeekFrom::Start(pos))?;
-                        seek_needed = false;
-                    }
-                    w.write_all(&bytes)?;
-                }
-                (Some(bytes), Sink::Vhdx(w)) => {
-                    w.write_at(pos, &bytes).map_err(std::io::Error::other)?
-                }
-                (Some(bytes), Sink::Vhd(w)) => {
-                    w.write_at(pos, &bytes).map_err(std::io::Error::other)?
-                }
-                (Some(bytes), Sink::InPlace(f)) => rehydra_disk::write_all_at(f, &bytes, pos)?,
-                (None, Sink::InPlace(f)) => {
-                    // the target holds old data: a hole is written as zeros
-                    let zeros = vec![0u8; len.min(1 << 20) as usize];
-                    let mut at = 0;
-                    while at < len {
-                        let n = (len - at).min(zeros.len() as u64) as usize;
-                        rehydra_disk::write_all_at(f, &zeros[..n], pos + at)?;
-                        at += n as u64;
-                    }
-                }
-                (None, _) => seek_needed = true,
-            }
-            pos += len;
-        }
-    }
-    match sink {
-        Sink::Raw(mut w) => {
-            if seek_needed {
-                w.seek(SeekFrom::Start(pos))?;
-            }
-            w.into_inner().map_err(|e| e.into_error())
-        }
-        Sink::Vhdx(w) => w.finish().map_err(std::io::Error::other),
-        Sink::Vhd(w) => w.finish().map_err(std::io::Error::other),
-        Sink::InPlace(f) => Ok(f),
-    }
-}
-
-impl FileOut {
-    /// Write into the existing file or device `dest` (checked by `check_in_place`).
-    fn in_place(dest: PathBuf, node: Node) -> Result<Self> {
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&dest)
-            .map_err(|e| Error::io(format!("opening {}", dest.display()), e))?;
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let writer = std::thread::Builder::new()
-            .name("rehydra-restore-write".into())
-            .spawn(move || write_loop(Sink::InPlace(file), rx))
-            .map_err(|e| Error::io("starting the restore writer", e))?;
-        Ok(Self {
-            tmp: dest.clone(),
-            dest,
-            node,
-            pos: 0,
-            holes: 0,
-            tx: Some(tx),
-            writer: Some(writer),
-            container: false,
-            in_place: true,
-        })
-    }
-
-    fn create(dest: PathBuf, node: Node, format: DiskOutput) -> Result<Self> {
-        let parent = dest
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        fs::create_dir_all(&parent)
-            .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
-        let name = dest
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = parent.join(format!(".{name}.rehydra-{}", Id::random().short()));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| Error::io(format!("creating {}", tmp.display()), e))?;
-        let sink = match format {
-            // 32 MiB blocks, as Hyper-V makes dynamic disks
-            DiskOutput::Vhdx => {
-                rehydra_disk::vhdx_write::VhdxWriter::new(file, &dest, node.size, 32 << 20)
-                    .map(Sink::Vhdx)
-            }
-            DiskOutput::Vhd => {
-                rehydra_disk::vhd_write::VhdWriter::new(file, &dest, node.size).map(Sink::Vhd)
-            }
-            DiskOutput::Raw => Ok(Sink::Raw(std::io::BufWriter::with_capacity(1 << 20, file))),
-        };
-        let sink = match sink {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(Error::new(ErrorKind::InvalidInput, e.to_string()));
-            }
-        };
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let writer = std::thread::Builder::new()
-            .name("rehydra-restore-write".into())
-            .spawn(move || write_loop(sink, rx))
-            .map_err(|e| Error::io("starting the restore writer", e))?;
-        Ok(Self {
-            dest,
-            tmp,
-            node,
-            pos: 0,
-            holes: 0,
-            tx: Some(tx),
-            writer: Some(writer),
-            container: format != DiskOutput::Raw,
-            in_place: false,
-        })
-    }
-
-    fn write_extents(
-        &mut self,
-        repo: &Repository,
-        index: &ChunkIndex,
-        ext: &[Extent],
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        // about 4 MiB per fetch keeps memory bounded (one batch fetching, one being written)
-        for part in ext.chunks(256) {
-            self.write_part(repo, index, part, progress)?;
-        }
-        Ok(())
-    }
-
-    fn write_part(
-        &mut self,
-        repo: &Repository,
-        index: &ChunkIndex,
-        ext: &[Extent],
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        let data = fetch_extents(repo, index, ext)?;
-        let mut batch = Vec::with_capacity(ext.len());
-        for (e, d) in ext.iter().zip(data) {
-            if d.is_none() {
-                self.holes += e.len();
-            }
-            self.pos += e.len();
-            batch.push((e.len(), d));
-        }
-        let total: u64 = ext.iter().map(Extent::len).sum();
-        let sent = self
-            .tx
-            .as_ref()
-            .map(|tx| tx.send(batch).is_ok())
-            .unwrap_or(false);
-        if !sent {
-            // the writer stopped: its error says why
-            return Err(self
-                .join_writer()
-                .err()
-                .unwrap_or_else(|| Error::new(ErrorKind::Io, "restore writer stopped")));
-        }
-        progress.inc(total);
-        Ok(())
-    }
-
-    fn join_writer(&mut self) -> Result<File> {
-        self.tx = None;
-        match self.writer.take().map(|w| w.join()) {
-            Some(Ok(Ok(f))) => Ok(f),
-            Some(Ok(Err(e))) => Err(Error::io(format!("writing {}", self.dest.display()), e)),
-            _ => Err(Error::new(
-                ErrorKind::Io,
-                format!("writing {}: the writer thread failed", self.dest.display()),
-            )),
-        }
-    }
-
-    fn finish(mut self, summary: &mut RestoreSummary) -> Result<()> {
-        let file = match self.join_writer() {
-            Ok(f) => f,
-            Err(e) => {
-                if !self.in_place {
-                    let _ = fs::remove_file(&self.tmp);
-                }
-                return Err(e);
-            }
-        };
-        let io = |e| Error::io(format!("writing {}", self.dest.display()), e);
-        if self.pos != self.node.size && self.node.size != 0 {
-            let _ = fs::remove_file(&self.tmp);
-            return Err(Error::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "{}: restored {} bytes but the restore point records {}",
-                    self.dest.display(),
-                    self.pos,
-                    self.node.size
-                ),
-            ));
-        }
-        if self.in_place {
-            let is_file = file.metadata().map(|m| m.is_file()).unwrap_or(false);
-            if is_file {
-                file.set_len(self.pos).map_err(io)?;
-            }
-            file.sync_all().map_err(io)?;
-            summary.files += 1;
-            summary.bytes += self.pos;
-            summary.hole_bytes += self.holes;
-            return Ok(());
-        }
-        if !self.container {
-            file.set_len(self.pos).map_err(io)?;
-        }
-        file.sync_all().map_err(io)?;
-        drop(file);
-        set_meta(&self.tmp, &self.node);
-        fs::rename(&self.tmp, &self.dest)
-            .map_err(|e| Error::io(format!("moving into {}", self.dest.display()), e))?;
-        summary.files += 1;
-        summary.bytes += self.pos;
-        summary.hole_bytes += self.holes;
-        Ok(())
-    }
-
-    fn abort(mut self) {
-        let _ = self.join_writer();
-        if !self.in_place {
-            let _ = fs::remove_file(&self.tmp);
-        }
-    }
 }

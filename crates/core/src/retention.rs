@@ -66,7 +66,7 @@ pub fn apply(snaps: &[(Id, Snapshot)], policy: &KeepPolicy, now: DateTime<Utc>) 
     }
     let mut out = Vec::new();
     for (g, mut list) in groups {
-        list.sort_by(|a, b| b.1.time.cmp(&a.1.time)); // newest first
+        list.sort_by_key(|e| std::cmp::Reverse(e.1.time)); // newest first
         type Key = fn(&DateTime<Utc>) -> i64;
         let rules: [(&str, u32, Key); 5] = [
             ("hourly", policy.hourly, |t| {

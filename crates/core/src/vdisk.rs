@@ -8,13 +8,13 @@
 
 use std::collections::VecDeque;
 
+use crate::contentmap::read_map;
 use crate::contentmap::{Extent, MapEvent};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::index::ChunkIndex;
 use crate::manifest::{Item, ItemKind};
 use crate::repository::Repository;
-use crate::restorer::read_map;
 
 /// Chunks kept decrypted (16 KiB average: about 4 MiB).
 const CACHE_CHUNKS: usize = 256;
@@ -120,7 +120,7 @@ impl<'a> RestorePointDisk<'a> {
             .saturating_sub(1);
         while done < buf.len() {
             let pos = offset + done as u64;
-            let (start, e) = (self.starts[i], self.extents[i].clone());
+            let (start, e) = (self.starts[i], self.extents[i]);
             let within = (pos - start) as usize;
             let n = (e.len() as usize - within).min(buf.len() - done);
             match e {

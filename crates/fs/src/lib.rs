@@ -5,8 +5,13 @@
 //!
 //! [`with_volume`] opens the file system of one partition and hands a [`Volume`] to a
 //! closure: list a folder, stat a path, copy a file out. [`restore_path`] copies a file or
-//! a folder tree out with modification times, crash-safe (temporary name, fsync, rename)
-//! and never over an existing file unless asked.
+//! a folder tree out with modification times, crash-safe (temporary name, fsync, rename),
+//! never through a link and never over an existing file unless asked.
+//!
+//! A guest's file system is hostile input: names that cannot be one path component are
+//! skipped (the listing marks them), NTFS paths may use `\` as a separator but ext4
+//! names may contain it (it is then an ordinary character), folders that loop and trees
+//! deeper than [`MAX_DEPTH`] are cut off.
 
 pub mod partitions;
 mod volumes;
@@ -67,6 +72,26 @@ pub struct Entry {
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
+    /// The file system's own identity of the entry (NTFS file record number), when it
+    /// has one: a folder met twice is a loop.
+    #[serde(skip)]
+    pub id: Option<u64>,
+    /// [`Entry::restore_note`], filled in for listings shown to people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Entry {
+    /// How a restore on this system writes this entry's name, when not as it is:
+    /// `restored as …` (escaped for Windows) or `cannot be restored: …` (see
+    /// `rehydra_target::names`). Listings show it, so what they show is what a restore does.
+    pub fn restore_note(&self) -> Option<String> {
+        match rehydra_target::names::component(&self.name) {
+            Ok(n) if n == self.name => None,
+            Ok(n) => Some(format!("restored as `{n}`")),
+            Err(why) => Some(format!("cannot be restored: {why}")),
+        }
+    }
 }
 
 /// A mounted (read-only) file system.
@@ -106,21 +131,194 @@ pub struct FileRestoreSummary {
     pub symlinks: u64,
     /// Bytes written.
     pub bytes: u64,
-    /// Entries skipped (devices, reparse points).
+    /// Entries skipped (devices, reparse points, names that cannot be written, folders
+    /// met twice).
     pub skipped: u64,
+    /// Why entries were skipped (the first [`MAX_WARNINGS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
+
+/// Warnings kept in a [`FileRestoreSummary`] (the count of skipped entries is exact).
+pub const MAX_WARNINGS: usize = 100;
+/// Deepest folder nesting restored from a guest's file system.
+pub const MAX_DEPTH: usize = 256;
+/// Most entries one file-level restore visits (a hostile file system whose folders
+/// loop back on themselves stops here with an error, not a full disk).
+pub const MAX_ENTRIES: u64 = 20_000_000;
 
 fn join(path: &str, name: &str) -> String {
     format!("{}/{name}", path.trim_end_matches('/'))
 }
 
+/// One entry met by [`walk`].
+struct Visit<'a> {
+    /// Path in the volume.
+    src: &'a str,
+    /// Names below the target (as written on this system).
+    dest: &'a [String],
+    entry: &'a Entry,
+}
+
+type Visitor<'v> =
+    dyn FnMut(&mut dyn Volume, Visit<'_>, &mut FileRestoreSummary) -> Result<()> + 'v;
+
+/// Depth-first walk of `path` (its own entry `top` first, then each folder's entries in
+/// name order), with the target names of every entry. Entries whose names cannot be
+/// written, folders that loop back (met twice by identity, or, where the file system
+/// gives no identity, holding exactly what an enclosing folder holds) and anything past
+/// [`MAX_DEPTH`] are skipped with a warning; more than [`MAX_ENTRIES`] is an error.
+fn walk(
+    vol: &mut dyn Volume,
+    path: &str,
+    top: &Entry,
+    s: &mut FileRestoreSummary,
+    visit: &mut Visitor<'_>,
+) -> Result<()> {
+    let name = if top.name.is_empty() {
+        "volume"
+    } else {
+        top.name.as_str()
+    };
+    let name = rehydra_target::names::component(name)
+        .map_err(|why| FsError::Unsupported(format!("`{name}` cannot be restored: {why}")))?;
+    let mut w = Walk {
+        count: 0,
+        ids: std::collections::HashSet::new(),
+        listings: Vec::new(),
+    };
+    w.entry(vol, path, &[name.into_owned()], top, s, visit)
+}
+
+struct Walk {
+    count: u64,
+    /// Identities of the folders entered (file systems that have them).
+    ids: std::collections::HashSet<u64>,
+    /// Fingerprints of the listings of the enclosing folders.
+    listings: Vec<u64>,
+}
+
+impl Walk {
+    fn entry(
+        &mut self,
+        vol: &mut dyn Volume,
+        src: &str,
+        dest: &[String],
+        e: &Entry,
+        s: &mut FileRestoreSummary,
+        visit: &mut Visitor<'_>,
+    ) -> Result<()> {
+        self.count += 1;
+        if self.count > MAX_ENTRIES {
+            return Err(FsError::Malformed(format!(
+                "more than {MAX_ENTRIES} entries: the file system is damaged (folders that loop) or the selection is too large; restore a smaller folder"
+            )));
+        }
+        if e.kind == EntryKind::Dir && e.id.is_some_and(|id| !self.ids.insert(id)) {
+            skip(
+                s,
+                format!("{src}: this folder was met before (the file system loops); skipped"),
+            );
+            return Ok(());
+        }
+        let children = if e.kind == EntryKind::Dir && dest.len() < MAX_DEPTH {
+            let c = vol.list(src)?;
+            let print = fingerprint(&c);
+            if !c.is_empty() && e.id.is_none() && self.listings.contains(&print) {
+                skip(
+                    s,
+                    format!(
+                        "{src}: holds exactly what an enclosing folder holds (the file system loops); skipped"
+                    ),
+                );
+                return Ok(());
+            }
+            Some((c, print))
+        } else {
+            None
+        };
+        visit(
+            vol,
+            Visit {
+                src,
+                dest,
+                entry: e,
+            },
+            s,
+        )?;
+        if e.kind != EntryKind::Dir {
+            return Ok(());
+        }
+        let Some((children, print)) = children else {
+            skip(
+                s,
+                format!("{src}: deeper than {MAX_DEPTH} folders; its contents are skipped"),
+            );
+            return Ok(());
+        };
+        self.listings.push(print);
+        for child in &children {
+            match rehydra_target::names::component(&child.name) {
+                Ok(n) => {
+                    let mut d = dest.to_vec();
+                    d.push(n.into_owned());
+                    self.entry(vol, &join(src, &child.name), &d, child, s, visit)?;
+                }
+                Err(why) => skip(
+                    s,
+                    format!(
+                        "{src}: an entry named {:?} cannot be restored: {why}",
+                        child.name
+                    ),
+                ),
+            }
+        }
+        self.listings.pop();
+        Ok(())
+    }
+}
+
+/// A fingerprint of a folder's listing (names, kinds, sizes, times).
+fn fingerprint(entries: &[Entry]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for e in entries {
+        (&e.name, e.kind as u8, e.size, e.mtime_ns).hash(&mut h);
+    }
+    h.finish()
+}
+
+fn skip(s: &mut FileRestoreSummary, why: String) {
+    s.skipped += 1;
+    if s.warnings.len() < MAX_WARNINGS {
+        s.warnings.push(why);
+    }
+}
+
+fn target_err(e: rehydra_target::TargetError) -> FsError {
+    match e {
+        rehydra_target::TargetError::Io { ref source, .. }
+            if source.kind() == std::io::ErrorKind::AlreadyExists =>
+        {
+            FsError::Exists(format!(
+                "{e}; nothing more was written. Choose another target, or pass --overwrite"
+            ))
+        }
+        e => FsError::Io(e.to_string()),
+    }
+}
+
 /// Copy the file or folder `path` of `vol` into the folder `target` (which is created),
-/// keeping modification times. Files are written under a temporary name, synced and
-/// renamed; an existing file is replaced only with `overwrite`, and conflicts are found
-/// before anything is written.
+/// keeping modification times. Conflicts are found before anything is written (a first
+/// walk), then a second walk writes: every name below `target` is opened without
+/// following links, files go to exclusive temporary files that are synced and renamed,
+/// links from the guest are created but never written through, an existing file is
+/// replaced only with `overwrite`. Modes and owners from the guest are not applied: the
+/// files belong to whoever restores them.
 ///
 /// # Errors
-/// Not found, a conflict without `overwrite`, damaged file system, write failure.
+/// Not found, a conflict without `overwrite`, a link or file in the target where a
+/// folder must go, damaged file system, write failure.
 pub fn restore_path(
     vol: &mut dyn Volume,
     path: &str,
@@ -128,112 +326,86 @@ pub fn restore_path(
     overwrite: bool,
 ) -> Result<FileRestoreSummary> {
     let top = vol.stat(path)?;
-    // plan first: every conflict before any write
-    let mut plan = Vec::new();
-    collect(vol, path, &top, target, &mut plan)?;
-    if !overwrite {
-        if let Some((_, dest, _)) = plan
-            .iter()
-            .find(|(_, d, e)| e.kind != EntryKind::Dir && std::fs::symlink_metadata(d).is_ok())
-        {
-            return Err(FsError::Exists(format!(
-                "{} exists; nothing was written. Choose another target, or pass --overwrite",
-                dest.display()
-            )));
+    let root = rehydra_target::TargetDir::create(target).map_err(target_err)?;
+    // plan: every conflict before any write
+    let mut plan = FileRestoreSummary::default();
+    let mut conflict: Option<String> = None;
+    walk(vol, path, &top, &mut plan, &mut |_, v, _| {
+        let refs: Vec<&str> = v.dest.iter().map(String::as_str).collect();
+        let existing = root.existing_at(&refs).map_err(target_err)?;
+        use rehydra_target::Existing as X;
+        match (v.entry.kind, existing) {
+            (_, X::Missing) | (EntryKind::Dir, X::Dir) | (EntryKind::Other, _) => Ok(()),
+            (EntryKind::Dir, what) => Err(FsError::Exists(format!(
+                "{} is {} where the restore has a folder; nothing was written. Remove it or choose another target",
+                target.join(v.dest.join("/")).display(),
+                what.describe()
+            ))),
+            (_, X::File | X::Symlink) => {
+                conflict.get_or_insert_with(|| target.join(v.dest.join("/")).display().to_string());
+                Ok(())
+            }
+            (_, what) => Err(FsError::Exists(format!(
+                "{} is {} where the restore has a file; nothing was written",
+                target.join(v.dest.join("/")).display(),
+                what.describe()
+            ))),
         }
+    })?;
+    if let (Some(c), false) = (&conflict, overwrite) {
+        return Err(FsError::Exists(format!(
+            "{c} exists; nothing was written. Choose another target, or pass --overwrite"
+        )));
     }
-    let io = |what: &Path, e: std::io::Error| FsError::Io(format!("{}: {e}", what.display()));
+    let mut cursor = rehydra_target::Cursor::new(root);
+    let mut dirs: Vec<(Vec<String>, i64)> = Vec::new();
     let mut s = FileRestoreSummary::default();
-    std::fs::create_dir_all(target).map_err(|e| io(target, e))?;
-    let mut dirs = Vec::new();
-    for (src, dest, e) in &plan {
-        match e.kind {
+    walk(vol, path, &top, &mut s, &mut |vol, v, s| {
+        let meta = rehydra_target::Meta {
+            mtime_ns: Some(v.entry.mtime_ns),
+            ..rehydra_target::Meta::default()
+        };
+        let (name, parent) = v.dest.split_last().expect("never empty");
+        match v.entry.kind {
             EntryKind::Dir => {
-                std::fs::create_dir_all(dest).map_err(|x| io(dest, x))?;
+                cursor.cd(v.dest).map_err(target_err)?;
                 s.dirs += 1;
-                dirs.push((dest.clone(), e.mtime_ns));
+                dirs.push((v.dest.to_vec(), v.entry.mtime_ns));
             }
             EntryKind::File => {
-                let name = dest
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let tmp = dest.with_file_name(format!(".{name}.rehydra-tmp"));
-                let mut f = std::fs::File::options()
-                    .write(true)
-                    .create(true)
-                    .truncate(true)
-                    .open(&tmp)
-                    .map_err(|x| io(&tmp, x))?;
-                let n = match vol.read(src, &mut f) {
-                    Ok(n) => n,
-                    Err(err) => {
-                        drop(f);
-                        let _ = std::fs::remove_file(&tmp);
-                        return Err(err);
-                    }
-                };
-                f.sync_all().map_err(|x| io(&tmp, x))?;
-                drop(f);
-                set_mtime(&tmp, e.mtime_ns);
-                std::fs::rename(&tmp, dest).map_err(|x| io(dest, x))?;
+                let dir = cursor.cd(parent).map_err(target_err)?;
+                let (mut f, pending) = dir.create_file(name).map_err(target_err)?;
+                let n = vol.read(v.src, &mut f)?; // on error `pending` drops: the temporary file goes
+                pending.commit(f, &meta, overwrite).map_err(target_err)?;
+                cursor.mark_dirty();
                 s.files += 1;
                 s.bytes += n;
             }
-            EntryKind::Symlink => {
-                let t = vol.read_link(src)?;
-                if overwrite {
-                    let _ = std::fs::remove_file(dest);
-                }
-                #[cfg(unix)]
-                std::os::unix::fs::symlink(&t, dest).map_err(|x| io(dest, x))?;
+            EntryKind::Symlink if cfg!(unix) => {
+                let t = vol.read_link(v.src)?;
+                let dir = cursor.cd(parent).map_err(target_err)?;
+                dir.symlink(name, &t, overwrite, None).map_err(target_err)?;
+                cursor.mark_dirty();
                 s.symlinks += 1;
             }
-            EntryKind::Other => s.skipped += 1,
+            EntryKind::Symlink | EntryKind::Other => {
+                skip(s, format!("{}: not a file or folder; skipped", v.src))
+            }
         }
-    }
+        Ok(())
+    })?;
     // folder times last, deepest first
     for (d, t) in dirs.iter().rev() {
-        set_mtime(d, *t);
-    }
-    Ok(s)
-}
-
-fn set_mtime(p: &Path, ns: i64) {
-    let t = filetime::FileTime::from_unix_time(
-        ns.div_euclid(1_000_000_000),
-        ns.rem_euclid(1_000_000_000) as u32,
-    );
-    let _ = filetime::set_file_mtime(p, t);
-}
-
-type Plan = Vec<(String, std::path::PathBuf, Entry)>;
-
-fn collect(
-    vol: &mut dyn Volume,
-    path: &str,
-    e: &Entry,
-    dest_dir: &Path,
-    plan: &mut Plan,
-) -> Result<()> {
-    let name = if e.name.is_empty() {
-        "volume".to_string()
-    } else {
-        e.name.clone()
-    };
-    if name.contains('/') || name == ".." || name == "." {
-        return Err(FsError::Malformed(format!(
-            "entry name `{name}` in {path} is not a plain name"
-        )));
-    }
-    let dest = dest_dir.join(&name);
-    plan.push((path.to_string(), dest.clone(), e.clone()));
-    if e.kind == EntryKind::Dir {
-        for child in vol.list(path)? {
-            collect(vol, &join(path, &child.name), &child, &dest, plan)?;
+        let refs: Vec<&str> = d.iter().map(String::as_str).collect();
+        if let Ok(Some(dir)) = cursor.root().walk(&refs, false) {
+            let _ = dir.set_meta(&rehydra_target::Meta {
+                mtime_ns: Some(*t),
+                ..rehydra_target::Meta::default()
+            });
         }
     }
-    Ok(())
+    cursor.close().map_err(target_err)?;
+    Ok(s)
 }
 
 /// A [`std::io::Read`] + [`std::io::Seek`] window onto one partition of a disk.

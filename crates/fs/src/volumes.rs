@@ -60,8 +60,16 @@ pub fn with_volume<T>(
     }
 }
 
-fn components(path: &str) -> Vec<&str> {
+/// The names of an NTFS path: `/` or `\\` separate them (NTFS allows neither in a name).
+fn ntfs_components(path: &str) -> Vec<&str> {
     path.split(['/', '\\'])
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect()
+}
+
+/// The names of an ext4 path: only `/` separates them (`\\` is an ordinary character).
+fn ext_components(path: &str) -> Vec<&str> {
+    path.split('/')
         .filter(|c| !c.is_empty() && *c != ".")
         .collect()
 }
@@ -93,7 +101,7 @@ impl NtfsVolume<'_> {
     ) -> Result<(NtfsFile<'n>, String)> {
         let mut file = ntfs.root_directory(fs).map_err(ntfs_err(path))?;
         let mut name = String::new();
-        for c in components(path) {
+        for c in ntfs_components(path) {
             if !file.is_directory() {
                 return Err(FsError::NotFound(format!("{path}: `{c}` is below a file")));
             }
@@ -119,12 +127,26 @@ fn entry_of(
 ) -> Result<Entry> {
     let info = file.info().map_err(ntfs_err(path))?;
     let mtime_ns = nt_to_unix_ns(info.modification_time());
+    let id = Some(file.file_record_number());
+    if name.contains(['/', '\\']) {
+        // NTFS allows neither: a damaged or hostile index; never resolved as a path
+        return Ok(Entry {
+            name,
+            kind: EntryKind::Other,
+            size: 0,
+            mtime_ns,
+            id,
+            note: None,
+        });
+    }
     if file.is_directory() {
         return Ok(Entry {
             name,
             kind: EntryKind::Dir,
             size: 0,
             mtime_ns,
+            id,
+            note: None,
         });
     }
     let size = match file.data(fs, "") {
@@ -139,6 +161,8 @@ fn entry_of(
                 kind: EntryKind::Other,
                 size: 0,
                 mtime_ns,
+                id,
+                note: None,
             });
         }
     };
@@ -147,6 +171,8 @@ fn entry_of(
         kind: EntryKind::File,
         size,
         mtime_ns,
+        id,
+        note: None,
     })
 }
 
@@ -181,6 +207,18 @@ impl Volume for NtfsVolume<'_> {
         names.dedup();
         let mut out = Vec::with_capacity(names.len());
         for n in names {
+            if n.contains(['/', '\\']) {
+                // NTFS allows neither in a name: never resolve it as a path
+                out.push(Entry {
+                    name: n,
+                    kind: EntryKind::Other,
+                    size: 0,
+                    mtime_ns: 0,
+                    id: None,
+                    note: None,
+                });
+                continue;
+            }
             let child = format!("{}/{n}", path.trim_end_matches('/'));
             let f = Self::resolve(&self.ntfs, &mut self.fs, &child)?;
             out.push(entry_of(&mut self.fs, &f, n, &child)?);
@@ -272,11 +310,14 @@ fn ext_entry(name: String, m: &ext4_view::Metadata) -> Entry {
         kind,
         size: if kind == EntryKind::File { m.len() } else { 0 },
         mtime_ns: t.seconds() * 1_000_000_000 + i64::from(t.nanoseconds()),
+        // ext4-view does not tell inode numbers: loops are cut off by depth and count
+        id: None,
+        note: None,
     }
 }
 
 fn ext_path(path: &str) -> String {
-    format!("/{}", components(path).join("/"))
+    format!("/{}", ext_components(path).join("/"))
 }
 
 impl Volume for Ext4Volume {
@@ -311,7 +352,7 @@ impl Volume for Ext4Volume {
             .symlink_metadata(p.as_str())
             .map_err(ext_err(path))?;
         Ok(ext_entry(
-            components(path)
+            ext_components(path)
                 .last()
                 .map(|s| (*s).to_string())
                 .unwrap_or_default(),

@@ -273,3 +273,121 @@ fn damaged_partition_tables_are_refused() {
     let e = partitions(disk.as_mut()).unwrap_err().to_string();
     assert!(e.contains("past the end"), "{e}");
 }
+
+/// An ext4 partition (whole disk, no table) made from `src` by mkfs.ext4 -d.
+fn ext4_disk(d: &Path, src: &Path) -> PathBuf {
+    let part = d.join("guest.ext4");
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-b", "4096", "-d"])
+        .arg(src)
+        .arg(&part)
+        .arg("16M"));
+    part
+}
+
+/// A guest plants what an attacker would: a name with a backslash beside the folder it
+/// would be split into, and the old fixed temporary name as a link to a host file next to
+/// the file it is the temporary of. The restore writes each file's own bytes, follows no
+/// link, and the host file keeps its contents.
+#[test]
+fn guest_names_and_links_cannot_reach_the_host() {
+    let d = tempfile::tempdir().unwrap();
+    let host_file = d.path().join("victim");
+    std::fs::write(&host_file, b"precious host data\n").unwrap();
+    let src = d.path().join("src");
+    std::fs::create_dir_all(src.join("x")).unwrap();
+    std::fs::write(src.join("x\\y"), b"one").unwrap();
+    std::fs::write(src.join("x/y"), b"two").unwrap();
+    std::fs::write(src.join("victim"), b"guest data\n").unwrap();
+    std::os::unix::fs::symlink(&host_file, src.join(".victim.rehydra-tmp")).unwrap();
+    let part = ext4_disk(d.path(), &src);
+    let mut disk = rehydra_disk::open(&part, rehydra_disk::Format::Raw).unwrap();
+    let parts = partitions(disk.as_mut()).unwrap();
+    let out = d.path().join("out");
+    with_volume(disk.as_mut(), &parts[0], |v| {
+        let names: Vec<String> = v.list("/")?.into_iter().map(|e| e.name).collect();
+        assert!(names.contains(&"x\\y".to_string()), "{names:?}");
+        let s = restore_path(v, "/", &out, false)?;
+        assert_eq!(s.files, 3, "{s:?}");
+        assert_eq!(s.symlinks, 1, "{s:?}");
+        Ok(())
+    })
+    .unwrap();
+    let vol = out.join("volume");
+    assert_eq!(std::fs::read(vol.join("x\\y")).unwrap(), b"one");
+    assert_eq!(std::fs::read(vol.join("x/y")).unwrap(), b"two");
+    assert_eq!(std::fs::read(vol.join("victim")).unwrap(), b"guest data\n");
+    assert_eq!(std::fs::read(&host_file).unwrap(), b"precious host data\n");
+    assert!(
+        std::fs::symlink_metadata(vol.join(".victim.rehydra-tmp"))
+            .unwrap()
+            .is_symlink()
+    );
+    // a second restore over the first, with consent: the links it made are replaced,
+    // never written through
+    with_volume(disk.as_mut(), &parts[0], |v| {
+        restore_path(v, "/", &out, true)
+    })
+    .unwrap();
+    assert_eq!(std::fs::read(&host_file).unwrap(), b"precious host data\n");
+}
+
+/// A target folder that a user replaced with a link is refused, and nothing is written
+/// where it points.
+#[test]
+fn a_linked_folder_in_the_target_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    std::fs::create_dir_all(src.join("docs")).unwrap();
+    std::fs::write(src.join("docs/cron"), b"* * * * * evil").unwrap();
+    let part = ext4_disk(d.path(), &src);
+    let outside = d.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let out = d.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::os::unix::fs::symlink(&outside, out.join("docs")).unwrap();
+    let mut disk = rehydra_disk::open(&part, rehydra_disk::Format::Raw).unwrap();
+    let parts = partitions(disk.as_mut()).unwrap();
+    for overwrite in [false, true] {
+        let r = with_volume(disk.as_mut(), &parts[0], |v| {
+            restore_path(v, "/docs", &out, overwrite)
+        });
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+    }
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+}
+
+/// A folder entry that points back at its own folder (made with debugfs, as a hostile
+/// guest would) is cut off: the restore ends, with a warning, instead of recursing.
+#[test]
+fn a_looping_folder_is_cut_off() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    std::fs::create_dir_all(src.join("d")).unwrap();
+    std::fs::write(src.join("d/f"), b"data").unwrap();
+    let part = ext4_disk(d.path(), &src);
+    run(Command::new("debugfs")
+        .args(["-w", "-R", "ln /d /d/loop"])
+        .arg(&part));
+    let mut disk = rehydra_disk::open(&part, rehydra_disk::Format::Raw).unwrap();
+    let parts = partitions(disk.as_mut()).unwrap();
+    let out = d.path().join("out");
+    let s = with_volume(disk.as_mut(), &parts[0], |v| {
+        let kinds: Vec<(String, EntryKind)> = v
+            .list("/d")?
+            .into_iter()
+            .map(|e| (e.name, e.kind))
+            .collect();
+        assert!(
+            kinds.contains(&("loop".into(), EntryKind::Dir)),
+            "{kinds:?}"
+        );
+        restore_path(v, "/d", &out, false)
+    })
+    .unwrap();
+    assert_eq!(s.files, 1, "{s:?}");
+    assert_eq!(s.skipped, 1, "{s:?}");
+    assert!(s.warnings[0].contains("loops"), "{s:?}");
+    assert_eq!(std::fs::read(out.join("d/f")).unwrap(), b"data");
+}

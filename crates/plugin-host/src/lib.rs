@@ -6,10 +6,12 @@
 //!   ones only if the admin trusts the publisher's key.
 //! - Capabilities are denied by default; [`Grants`] decides every call, a denial is an
 //!   error for the plugin and an [`AuditEvent`] for the admin.
-//! - Each call gets a fresh instance with a memory limit, a time limit on the plugin's
-//!   own code (epoch interruption; time in the engine does not count) and a slot in a
-//!   bounded pool. Traps, endless loops and memory bombs end that call with a
-//!   [`PluginError`]; the host carries on.
+//! - Each call gets a fresh instance with limits on memory (all memories together),
+//!   instances, tables, streams and spooled bytes, a time limit on wall time (its code,
+//!   WASI waits and host calls; engine bulk work counts only 50 ms per call) that also
+//!   ends waits, a cancel flag that does the same, and a slot in a bounded pool. Traps,
+//!   endless loops, sleeps and memory bombs end that call with a [`PluginError`]; the
+//!   host carries on. Audit events are capped per call (then summed up).
 //! - Bulk data never enters the plugin: the engine capability hands paths to an
 //!   [`EngineCapability`] supplied by the caller, which moves the bytes natively.
 //! - Compiled components are cached on disk, keyed by the file's hash and the engine's
@@ -26,6 +28,8 @@ mod cache;
 mod convert;
 mod dto;
 mod error;
+#[cfg(feature = "runtime")]
+mod limits;
 mod manifest;
 pub mod package;
 mod policy;
@@ -142,7 +146,8 @@ pub trait EngineCapability: Send {
 
 /// Supplies authentication for hosts; plugins never see what it returns.
 pub trait Credentials: Send + Sync {
-    /// Value of the `Authorization` header for `host`, if any.
+    /// Value of the `Authorization` header for `host` (the URL's host name, without
+    /// port: which ports may be reached is decided by the grants), if any.
     fn authorization(&self, host: &str) -> Option<String>;
 }
 
@@ -215,7 +220,8 @@ pub struct Invocation {
     pub credentials: Arc<dyn Credentials>,
     /// Log, progress and audit sink.
     pub events: Arc<dyn Events>,
-    /// Set to ask the plugin to stop.
+    /// Set to stop the call: host calls refuse from then on, and the plugin is stopped
+    /// at its next instruction or wait (the call ends as cancelled).
     pub cancel: Arc<AtomicBool>,
 }
 

@@ -51,10 +51,12 @@ pub struct CapabilityRequest {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Linear memory per instance, MiB.
+    /// Linear memory per call (all memories of all its instances together), MiB.
     #[serde(default = "default_memory")]
     pub memory_mib: u64,
-    /// Time per call spent in the plugin's own code (not in the engine), seconds.
+    /// Wall time per call, seconds: the plugin's code, its WASI waits and its host calls
+    /// (commands, HTTP, files, denied calls); engine bulk work (ingest, restore-item,
+    /// item reads and writes) counts only 50 ms per call.
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
 }

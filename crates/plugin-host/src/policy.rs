@@ -7,7 +7,7 @@
 //! | `engine` | storing into / reading from the repository of the current job |
 //! | `files:/srv/data` | reading under `/srv/data` (symlinks resolved first) |
 //! | `files-write:/restore` | writing under `/restore` |
-//! | `http:management.azure.com` | requests to that host (`*.vault.azure.net` for subdomains) |
+//! | `http:management.azure.com` | requests to that host on the scheme's default port (`*.vault.azure.net` for subdomains, `host:8443` for another port) |
 //! | `command:qemu-img` | running `qemu-img` on this machine (`command:pwsh@hv01` for a target) |
 
 use std::path::{Component, Path, PathBuf};
@@ -15,6 +15,11 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::PluginError;
+
+/// Longest path a plugin may name, in bytes; checked before anything touches the disk.
+pub const PATH_MAX_BYTES: usize = 4096;
+/// Most components a path a plugin names may have.
+pub const PATH_MAX_DEPTH: usize = 128;
 
 /// A kind of capability.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -124,6 +129,13 @@ impl Grant {
                         "`{scope}` is not a host name (e.g. management.azure.com, *.vault.azure.net, 127.0.0.1:8080)"
                     )));
                 }
+                if let Some((_, port)) = bare.split_once(':')
+                    && port.parse::<u16>().is_err()
+                {
+                    return Err(PluginError::Invalid(format!(
+                        "`{scope}`: the port must be a number (e.g. 127.0.0.1:8080)"
+                    )));
+                }
                 h
             }
             CapabilityKind::Command => {
@@ -170,21 +182,64 @@ impl Grants {
         self.0.iter().any(|g| g.kind == kind)
     }
 
+    /// The folders the plugin may read (its `files` and `files-write` roots): every file
+    /// the engine opens on its behalf, such as a disk image's parents, must lie in them.
+    pub fn read_roots(&self) -> Vec<PathBuf> {
+        self.0
+            .iter()
+            .filter(|g| matches!(g.kind, CapabilityKind::Files | CapabilityKind::FilesWrite))
+            .map(|g| PathBuf::from(&g.scope))
+            .collect()
+    }
+
     /// The resolved path if `path` lies under a granted root of `kind`.
     ///
+    /// Paths longer than [`PATH_MAX_BYTES`] or deeper than [`PATH_MAX_DEPTH`], and any
+    /// path when nothing of `kind` is granted, are refused before the disk is touched.
     /// Symlinks are resolved (for a path that does not exist yet, its nearest existing
     /// ancestor), so a link inside a root cannot lead outside it.
     pub fn path(&self, kind: CapabilityKind, path: &str) -> Result<PathBuf, String> {
+        let shown = || {
+            let mut end = path.len().min(120);
+            while !path.is_char_boundary(end) {
+                end -= 1;
+            }
+            if end < path.len() {
+                format!("{}…", &path[..end])
+            } else {
+                path.to_string()
+            }
+        };
+        if path.len() > PATH_MAX_BYTES {
+            return Err(format!(
+                "path `{}` is too long ({} bytes; at most {PATH_MAX_BYTES})",
+                shown(),
+                path.len()
+            ));
+        }
         let p = Path::new(path);
+        if p.components().nth(PATH_MAX_DEPTH).is_some() {
+            return Err(format!(
+                "path `{}` is too deep (more than {PATH_MAX_DEPTH} components)",
+                shown()
+            ));
+        }
         if !p.is_absolute() {
             return Err(format!("`{path}` is not an absolute path"));
         }
-        let resolved = resolve(p).ok_or_else(|| format!("`{path}` cannot be resolved"))?;
         // a write grant includes reading (and checking) what is under it
         let counts = |g: &&Grant| {
             g.kind == kind
                 || (kind == CapabilityKind::Files && g.kind == CapabilityKind::FilesWrite)
         };
+        if !self.0.iter().any(|g| counts(&g)) {
+            return Err(format!(
+                "`{path}` is outside the folders granted for `{}` (nothing is granted; grant with: rehydra plugins grant <plugin> {}:<folder>)",
+                kind.name(),
+                kind.name()
+            ));
+        }
+        let resolved = resolve(p).ok_or_else(|| format!("`{path}` cannot be resolved"))?;
         let ok = self
             .0
             .iter()
@@ -201,19 +256,27 @@ impl Grants {
         }
     }
 
-    /// True if requests to `host` (optionally with `:port`) are granted.
-    pub fn host(&self, host: &str, port: Option<u16>) -> bool {
+    /// True if requests to `host` on `port` are granted. A grant without a port allows
+    /// only `default_port` (the scheme's: 443 for https, 80 for http); `host:8443` allows
+    /// that port only.
+    pub fn host(&self, host: &str, port: u16, default_port: u16) -> bool {
         let host = host.to_ascii_lowercase();
-        let with_port = port.map(|p| format!("{host}:{p}"));
         self.0
             .iter()
             .filter(|g| g.kind == CapabilityKind::Http)
             .any(|g| {
-                g.scope == host
-                    || with_port.as_deref() == Some(g.scope.as_str())
-                    || g.scope
-                        .strip_prefix("*.")
-                        .is_some_and(|d| host.ends_with(&format!(".{d}")))
+                let (pattern, granted_port) = match g.scope.rsplit_once(':') {
+                    Some((h, p)) => match p.parse::<u16>() {
+                        Ok(p) => (h, p),
+                        Err(_) => return false,
+                    },
+                    None => (g.scope.as_str(), default_port),
+                };
+                granted_port == port
+                    && (pattern == host
+                        || pattern
+                            .strip_prefix("*.")
+                            .is_some_and(|d| host.ends_with(&format!(".{d}"))))
             })
     }
 
@@ -337,10 +400,48 @@ mod tests {
                 .is_ok(),
             "write implies read"
         );
-        assert!(g.host("kv1.vault.azure.net", None));
-        assert!(!g.host("vault.azure.net.evil.com", None));
+        assert!(g.host("kv1.vault.azure.net", 443, 443));
+        assert!(!g.host("vault.azure.net.evil.com", 443, 443));
+        assert!(
+            !g.host("kv1.vault.azure.net", 8443, 443),
+            "no port: the default only"
+        );
+        let arm = Grants(vec![
+            Grant::parse("http:management.azure.com").unwrap(),
+            Grant::parse("http:127.0.0.1:8080").unwrap(),
+        ]);
+        assert!(arm.host("management.azure.com", 443, 443));
+        assert!(arm.host("management.azure.com", 80, 80));
+        assert!(!arm.host("management.azure.com", 8443, 443));
+        assert!(!arm.host("management.azure.com", 443, 80));
+        assert!(arm.host("127.0.0.1", 8080, 80) && arm.host("127.0.0.1", 8080, 443));
+        assert!(!arm.host("127.0.0.1", 80, 80));
+        // long and deep paths are refused before anything is resolved
+        let long = format!("{}/{}", root.display(), "x".repeat(PATH_MAX_BYTES));
+        assert!(
+            w.path(CapabilityKind::Files, &long)
+                .unwrap_err()
+                .contains("too long")
+        );
+        let deep = format!(
+            "{}{}",
+            root.join("out").display(),
+            "/a".repeat(PATH_MAX_DEPTH)
+        );
+        assert!(
+            w.path(CapabilityKind::Files, &deep)
+                .unwrap_err()
+                .contains("too deep")
+        );
+        assert!(
+            Grants::default()
+                .path(CapabilityKind::Files, "/etc/passwd")
+                .unwrap_err()
+                .contains("nothing is granted")
+        );
         assert!(g.command("qemu-img", "local"));
         assert!(!g.command("qemu-img", "hv01"));
+        assert!(Grant::parse("http:host:x").is_err() && Grant::parse("http:a:1:2").is_err());
         assert!(Grant::parse("files:relative").is_err());
         assert!(Grant::parse("root").is_err());
         assert!(Grant::parse("command:/bin/sh").is_err());

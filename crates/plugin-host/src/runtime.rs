@@ -1,6 +1,12 @@
 //! Loading plugins (signature, manifest, contract, compile cache) and calling their verbs
 //! under limits.
+//!
+//! Calls run asynchronously inside wasmtime (WASI waits are futures) on a small tokio
+//! runtime owned by the host, raced against the call's time budget and cancel flag:
+//! wasm code is stopped by epoch interruption, a pending WASI wait by dropping the call's
+//! future, and host calls check the budget themselves. The public API stays synchronous.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -18,10 +24,11 @@ use crate::dto::{
     VerifyReport,
 };
 use crate::error::{PluginError, Result};
+use crate::limits::{AuditGate, Budget, Limiter, MAX_RESOURCES, Stop};
 use crate::manifest::{CONTRACT_VERSION, Manifest};
 use crate::package;
 use crate::policy::TrustedKey;
-use crate::state::{Limiter, State};
+use crate::state::State;
 
 const TICK: Duration = Duration::from_millis(10);
 const STDERR_CAPACITY: usize = 1 << 20;
@@ -67,6 +74,18 @@ pub enum Signer {
     Unsigned,
 }
 
+impl Signer {
+    /// Who the admin's grants are bound to: the signing key (hex), or `unsigned` for an
+    /// unsigned developer-mode plugin. Grants of another signer of the same plugin id do
+    /// not apply.
+    pub fn grant_key(&self) -> String {
+        match self {
+            Self::Trusted { key, .. } | Self::Untrusted { key } => key.clone(),
+            Self::Unsigned => "unsigned".into(),
+        }
+    }
+}
+
 /// How a load went.
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct LoadInfo {
@@ -100,6 +119,27 @@ pub struct PluginHost {
     linker: Linker<State>,
     cfg: HostConfig,
     slots: Arc<(Mutex<Slots>, Condvar)>,
+    rt: Runtime,
+}
+
+/// The host's tokio runtime (timers for WASI waits and the watchdog); shut down without
+/// waiting, so that dropping the host never blocks or panics inside another runtime.
+struct Runtime(Option<tokio::runtime::Runtime>);
+
+impl Runtime {
+    fn get(&self) -> &tokio::runtime::Runtime {
+        self.0
+            .as_ref()
+            .expect("the runtime lives as long as the host")
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl PluginHost {
@@ -113,7 +153,7 @@ impl PluginHost {
         c.wasm_component_model(true);
         let engine = Engine::new(&c).map_err(|e| PluginError::Invalid(format!("wasmtime: {e}")))?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| PluginError::Invalid(format!("wasi: {e}")))?;
         Bindings::add_to_linker::<State, wasmtime::component::HasSelf<State>>(&mut linker, |s| s)
             .map_err(|e| PluginError::Invalid(format!("linker: {e}")))?;
@@ -129,7 +169,14 @@ impl PluginHost {
             })
             .map_err(|e| PluginError::io("starting the plugin timer", e))?;
         let max = cfg.max_concurrency.max(1);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("plugin-io")
+            .enable_all()
+            .build()
+            .map_err(|e| PluginError::io("starting the plugin runtime", e))?;
         Ok(Self {
+            rt: Runtime(Some(rt)),
             engine,
             linker,
             cfg: HostConfig {
@@ -264,22 +311,26 @@ impl PluginHost {
         plugin: &LoadedPlugin,
         verb: &'static str,
         inv: Invocation,
-        f: impl FnOnce(
+        f: impl AsyncFnOnce(
             &Bindings,
             &mut Store<State>,
-        ) -> wasmtime::Result<std::result::Result<T, crate::bindings::wit::Error>>,
+        )
+            -> wasmtime::Result<std::result::Result<T, crate::bindings::wit::Error>>,
     ) -> Result<T> {
         let _slot = self.acquire();
         let limits = plugin.manifest.limits;
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
+        let budget = Arc::new(Budget::new(
+            Duration::from_secs(limits.timeout_secs),
+            inv.cancel,
+        ));
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
         let state = State {
             wasi,
-            table: ResourceTable::new(),
-            limiter: Limiter {
-                max_bytes: usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX),
-                hit: false,
-            },
+            table,
+            limiter: Limiter::new(usize::try_from(limits.memory_mib << 20).unwrap_or(usize::MAX)),
             plugin: plugin.manifest.id.clone(),
             verb,
             grants: inv.grants,
@@ -287,72 +338,81 @@ impl PluginHost {
             engine: inv.engine,
             credentials: inv.credentials,
             events: inv.events,
-            cancel: inv.cancel,
-            started: Instant::now(),
-            host_time: Duration::ZERO,
-            timeout: Duration::from_secs(limits.timeout_secs),
-            timed_out: false,
+            budget: budget.clone(),
+            audit_gate: AuditGate::default(),
+            streams_opened: 0,
+            spooled: 0,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(|mut ctx| {
-            let s = ctx.data_mut();
-            if s.started.elapsed().saturating_sub(s.host_time) > s.timeout {
-                s.timed_out = true;
+        store.epoch_deadline_callback(|ctx| {
+            if ctx.data().budget.check().is_err() {
                 return Ok(UpdateDeadline::Interrupt);
             }
             Ok(UpdateDeadline::Continue(1))
         });
         let id = plugin.manifest.id.clone();
-        let outcome = plugin
-            .pre
-            .instantiate(&mut store)
-            .and_then(|b| f(&b, &mut store));
-        match outcome {
-            Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(PluginError::Failed {
+        let outcome = self.rt.get().block_on(watchdog(
+            async {
+                let b = plugin.pre.instantiate_async(&mut store).await?;
+                f(&b, &mut store).await
+            },
+            &budget,
+        ));
+        store.data_mut().finish_audit();
+        match (budget.stopped(), outcome) {
+            (Some(Stop::Timeout), _) => Err(PluginError::Timeout {
+                plugin: id,
+                verb: verb.into(),
+                secs: limits.timeout_secs,
+            }),
+            (Some(Stop::Cancelled), _) => Err(PluginError::Failed {
+                plugin: id,
+                verb: verb.into(),
+                code: crate::ErrorCode::Cancelled,
+                message: "cancelled by the user; the plugin was stopped".into(),
+            }),
+            (None, Some(Ok(Ok(v)))) => Ok(v),
+            (None, Some(Ok(Err(e)))) => Err(PluginError::Failed {
                 plugin: id,
                 verb: verb.into(),
                 code: e.code.into(),
                 message: e.message,
             }),
-            Err(e) => {
-                let s = store.data();
-                if s.timed_out {
-                    Err(PluginError::Timeout {
-                        plugin: id,
-                        verb: verb.into(),
-                        secs: limits.timeout_secs,
-                    })
-                } else if s.limiter.hit {
-                    Err(PluginError::MemoryLimit {
-                        plugin: id,
-                        verb: verb.into(),
-                        mib: limits.memory_mib,
-                    })
-                } else {
-                    let out = stderr.contents();
-                    let text = String::from_utf8_lossy(&out);
-                    let tail: Vec<&str> = text
-                        .lines()
-                        .rev()
-                        .take(5)
-                        .collect::<Vec<_>>()
-                        .into_iter()
-                        .rev()
-                        .collect();
-                    let mut message = e.root_cause().to_string();
-                    if !tail.is_empty() {
-                        message = format!("{message}; plugin said: {}", tail.join(" | "));
-                    }
-                    Err(PluginError::Trap {
-                        plugin: id,
-                        verb: verb.into(),
-                        message,
-                    })
-                }
+            (None, Some(Err(_)) | None) if store.data().limiter.hit => {
+                Err(PluginError::MemoryLimit {
+                    plugin: id,
+                    verb: verb.into(),
+                    mib: limits.memory_mib,
+                })
             }
+            (None, Some(Err(e))) => {
+                let out = stderr.contents();
+                let text = String::from_utf8_lossy(&out);
+                let tail: Vec<&str> = text
+                    .lines()
+                    .rev()
+                    .take(5)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
+                let mut message = e.root_cause().to_string();
+                if !tail.is_empty() {
+                    message = format!("{message}; plugin said: {}", tail.join(" | "));
+                }
+                Err(PluginError::Trap {
+                    plugin: id,
+                    verb: verb.into(),
+                    message,
+                })
+            }
+            (None, None) => Err(PluginError::Trap {
+                plugin: id,
+                verb: verb.into(),
+                message: "stopped by the host".into(),
+            }),
         }
     }
 
@@ -377,8 +437,8 @@ impl PluginHost {
     /// The plugin failed, or names itself differently from its manifest.
     pub fn describe(&self, p: &LoadedPlugin, inv: Invocation) -> Result<PluginInfo> {
         let info: PluginInfo = self
-            .call(p, "describe", inv, |b, s| {
-                b.rehydra_plugin_workload().call_describe(s).map(Ok)
+            .call(p, "describe", inv, async |b, s| {
+                b.rehydra_plugin_workload().call_describe(s).await.map(Ok)
             })?
             .into();
         if info.id != p.manifest.id {
@@ -404,8 +464,8 @@ impl PluginHost {
         settings: &[Property],
     ) -> Result<Vec<Asset>> {
         let s = dto::props_out(settings);
-        let v = self.call(p, "discover", inv, |b, st| {
-            b.rehydra_plugin_workload().call_discover(st, &s)
+        let v = self.call(p, "discover", inv, async |b, st| {
+            b.rehydra_plugin_workload().call_discover(st, &s).await
         })?;
         Ok(v.into_iter().map(Into::into).collect())
     }
@@ -423,8 +483,8 @@ impl PluginHost {
     ) -> Result<Vec<Finding>> {
         let a: Vec<_> = assets.iter().map(dto::asset_out).collect();
         let s = dto::props_out(settings);
-        let v = self.call(p, "assess", inv, |b, st| {
-            b.rehydra_plugin_workload().call_assess(st, &a, &s)
+        let v = self.call(p, "assess", inv, async |b, st| {
+            b.rehydra_plugin_workload().call_assess(st, &a, &s).await
         })?;
         Ok(v.into_iter().map(Into::into).collect())
     }
@@ -445,8 +505,8 @@ impl PluginHost {
             options: dto::props_out(options),
         };
         Ok(self
-            .call(p, "backup", inv, |b, st| {
-                b.rehydra_plugin_workload().call_backup(st, &req)
+            .call(p, "backup", inv, async |b, st| {
+                b.rehydra_plugin_workload().call_backup(st, &req).await
             })?
             .into())
     }
@@ -463,8 +523,8 @@ impl PluginHost {
     ) -> Result<RestorePlan> {
         let r = dto::restore_request_out(req);
         Ok(self
-            .call(p, "plan-restore", inv, |b, st| {
-                b.rehydra_plugin_workload().call_plan_restore(st, &r)
+            .call(p, "plan-restore", inv, async |b, st| {
+                b.rehydra_plugin_workload().call_plan_restore(st, &r).await
             })?
             .into())
     }
@@ -481,8 +541,8 @@ impl PluginHost {
     ) -> Result<RestoreReport> {
         let r = dto::restore_request_out(req);
         Ok(self
-            .call(p, "restore", inv, |b, st| {
-                b.rehydra_plugin_workload().call_restore(st, &r)
+            .call(p, "restore", inv, async |b, st| {
+                b.rehydra_plugin_workload().call_restore(st, &r).await
             })?
             .into())
     }
@@ -499,8 +559,8 @@ impl PluginHost {
     ) -> Result<VerifyReport> {
         let r = dto::restore_request_out(req);
         Ok(self
-            .call(p, "verify", inv, |b, st| {
-                b.rehydra_plugin_workload().call_verify(st, &r)
+            .call(p, "verify", inv, async |b, st| {
+                b.rehydra_plugin_workload().call_verify(st, &r).await
             })?
             .into())
     }
@@ -516,6 +576,26 @@ impl Drop for SlotGuard {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         s.active -= 1;
         cv.notify_one();
+    }
+}
+
+/// Run `call` until it finishes, or until `budget` says stop (checked every tick while the
+/// call waits); `None` when stopped. Dropping the call's future cancels what it waits for
+/// (a WASI sleep or poll) and unwinds the plugin.
+async fn watchdog<F: Future>(call: F, budget: &Budget) -> Option<F::Output> {
+    let mut call = std::pin::pin!(call);
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            biased;
+            out = &mut call => return Some(out),
+            _ = tick.tick() => {
+                if budget.check().is_err() {
+                    return None;
+                }
+            }
+        }
     }
 }
 

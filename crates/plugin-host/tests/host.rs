@@ -1,69 +1,13 @@
 //! Host tests against the real fixture and example plugins (built by `cargo xtask plugins`).
 //! Every failure mode must give its own error while the host keeps working.
 
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
 
 use rehydra_plugin_host::*;
-
-fn built() -> PathBuf {
-    let dir = std::env::var_os("REHYDRA_TEST_PLUGINS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-                || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-                PathBuf::from,
-            );
-            target.join("plugins")
-        });
-    assert!(
-        dir.join("fixture.wasm").exists(),
-        "plugins not built in {}: run `cargo xtask plugins` first",
-        dir.display()
-    );
-    dir
-}
-
-fn dev_key() -> TrustedKey {
-    let pubfile = built().join("../rehydra-dev/publisher.pub");
-    TrustedKey {
-        publisher: "rehydra-dev".into(),
-        key: std::fs::read_to_string(pubfile).unwrap().trim().to_string(),
-    }
-}
-
-fn host(dev: bool) -> PluginHost {
-    PluginHost::new(HostConfig {
-        developer_mode: dev,
-        ..HostConfig::default()
-    })
-    .unwrap()
-}
-
-fn props(p: &[(&str, &str)]) -> Vec<Property> {
-    p.iter()
-        .map(|(n, v)| Property {
-            name: (*n).into(),
-            value: (*v).into(),
-        })
-        .collect()
-}
-
-fn grants(specs: &[&str]) -> Grants {
-    Grants(specs.iter().map(|s| Grant::parse(s).unwrap()).collect())
-}
-
-#[derive(Default)]
-struct Audit(Mutex<Vec<AuditEvent>>);
-impl Events for Audit {
-    fn audit(&self, e: &AuditEvent) {
-        self.0.lock().unwrap().push(e.clone());
-    }
-}
-
-fn fixture(h: &PluginHost) -> LoadedPlugin {
-    h.load(&built().join("fixture.wasm"), &[dev_key()]).unwrap()
-}
+use support::*;
 
 #[test]
 fn signed_plugin_loads_and_answers() {
@@ -223,7 +167,8 @@ fn capability_denials_are_errors_and_audited() {
         )
         .unwrap_err();
     assert!(
-        e.to_string().contains("host `127.0.0.1` is not granted"),
+        e.to_string()
+            .contains("host `127.0.0.1` port 9 is not granted"),
         "{e}"
     );
     let e = h
@@ -386,13 +331,12 @@ fn fixture_built_for(to: &str) -> Vec<u8> {
     let (from, at_ver) = (b"rehydra:plugin/".as_slice(), b"@0.1.1".as_slice());
     let mut i = 0;
     while i + from.len() < b.len() {
-        if b[i..].starts_with(from) {
-            if let Some(at) = b[i..(i + 64).min(b.len())]
+        if b[i..].starts_with(from)
+            && let Some(at) = b[i..(i + 64).min(b.len())]
                 .windows(at_ver.len())
                 .position(|w| w == at_ver)
-            {
-                b[i + at + 1..i + at + 6].copy_from_slice(to.as_bytes());
-            }
+        {
+            b[i + at + 1..i + at + 6].copy_from_slice(to.as_bytes());
         }
         i += 1;
     }
@@ -506,47 +450,15 @@ fn concurrency_is_bounded() {
     assert_eq!(h.peak_concurrency(), 2);
 }
 
-struct Token;
-impl Credentials for Token {
-    fn authorization(&self, host: &str) -> Option<String> {
-        (host == "127.0.0.1").then(|| "Bearer s3cret-token".to_string())
-    }
-}
-
-/// One-shot HTTP server: answers whether the expected token arrived, and sets a cookie.
-fn server() -> (String, std::thread::JoinHandle<String>) {
-    use std::io::{BufRead, BufReader, Write};
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/vaults", l.local_addr().unwrap());
-    let t = std::thread::spawn(move || {
-        let (s, _) = l.accept().unwrap();
-        let mut r = BufReader::new(s.try_clone().unwrap());
-        let mut head = String::new();
-        loop {
-            let mut line = String::new();
-            r.read_line(&mut line).unwrap();
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            head.push_str(&line);
-        }
-        let authed = head
-            .to_ascii_lowercase()
-            .contains("authorization: bearer s3cret-token");
-        let body = if authed { "authenticated" } else { "anonymous" };
-        let mut s = s;
-        write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nSet-Cookie: session=abc\r\nX-Ms-Request-Id: 42\r\nConnection: close\r\n\r\n{body}", body.len()).unwrap();
-        head
-    });
-    (url, t)
-}
-
 #[test]
 fn http_to_granted_host_gets_credentials_the_plugin_never_sees() {
     let h = host(false);
     let p = fixture(&h);
     let (url, srv) = server();
-    let mut inv = Invocation::new(grants(&["http:127.0.0.1"]));
+    // a grant without a port is for the default port only: this server needs its port
+    let port = url.split(':').nth(2).unwrap().split('/').next().unwrap();
+    let granted = format!("http:127.0.0.1:{port}");
+    let mut inv = Invocation::new(grants(&[&granted]));
     inv.credentials = Arc::new(Token);
     let a = h
         .discover(&p, inv, &props(&[("mode", "http"), ("url", &url)]))
@@ -562,7 +474,7 @@ fn http_to_granted_host_gets_credentials_the_plugin_never_sees() {
     assert!(!seen.contains("s3cret"));
 
     // a plugin may not bring its own credentials
-    let mut inv = Invocation::new(grants(&["http:127.0.0.1"]));
+    let mut inv = Invocation::new(grants(&[&granted]));
     inv.credentials = Arc::new(Token);
     let e = h
         .discover(

@@ -1,0 +1,291 @@
+//! One file being restored: a writer thread owns the file (a plain file with holes, a
+//! VHDX or VHD container, or an existing file or device written in place) while the
+//! caller fetches and verifies chunks.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use rehydra_target::{PendingFile, TargetDir};
+
+use super::fetch::fetch_extents;
+use super::{DiskOutput, RestoreSummary};
+use crate::contentmap::{Extent, Node};
+use crate::error::{Error, ErrorKind, Result};
+use crate::index::ChunkIndex;
+use crate::progress::Progress;
+use crate::repository::Repository;
+
+type Batch = Vec<(u64, Option<Vec<u8>>)>;
+
+/// Where the finished file goes.
+enum Dest {
+    /// A new file: renamed over its name in its folder when complete.
+    New(PendingFile),
+    /// An existing file or device written in place: never removed, never renamed.
+    InPlace,
+}
+
+/// A file being restored.
+pub(super) struct FileOut {
+    path: PathBuf,
+    dest: Option<Dest>,
+    node: Node,
+    pos: u64,
+    holes: u64,
+    tx: Option<crossbeam_channel::Sender<Batch>>,
+    writer: Option<std::thread::JoinHandle<std::io::Result<File>>>,
+    /// The file is a VHDX or VHD container: its length is not the virtual size.
+    container: bool,
+}
+
+/// Where a restored file's bytes go: a plain file (holes by seeking) or a container writer.
+enum Sink {
+    Raw(std::io::BufWriter<File>),
+    Vhdx(rehydra_disk::vhdx_write::VhdxWriter),
+    Vhd(rehydra_disk::vhd_write::VhdWriter),
+    /// An existing file or device: data and zeros at their offsets.
+    InPlace(File),
+}
+
+fn write_loop(mut sink: Sink, rx: crossbeam_channel::Receiver<Batch>) -> std::io::Result<File> {
+    let mut seek_needed = false;
+    let mut pos = 0u64;
+    for batch in rx {
+        for (len, data) in batch {
+            match (data, &mut sink) {
+                (Some(bytes), Sink::Raw(w)) => {
+                    if seek_needed {
+                        w.seek(SeekFrom::Start(pos))?;
+                        seek_needed = false;
+                    }
+                    w.write_all(&bytes)?;
+                }
+                (Some(bytes), Sink::Vhdx(w)) => {
+                    w.write_at(pos, &bytes).map_err(std::io::Error::other)?
+                }
+                (Some(bytes), Sink::Vhd(w)) => {
+                    w.write_at(pos, &bytes).map_err(std::io::Error::other)?
+                }
+                (Some(bytes), Sink::InPlace(f)) => rehydra_disk::write_all_at(f, &bytes, pos)?,
+                (None, Sink::InPlace(f)) => {
+                    // the target holds old data: a hole is written as zeros
+                    let zeros = vec![0u8; len.min(1 << 20) as usize];
+                    let mut at = 0;
+                    while at < len {
+                        let n = (len - at).min(zeros.len() as u64) as usize;
+                        rehydra_disk::write_all_at(f, &zeros[..n], pos + at)?;
+                        at += n as u64;
+                    }
+                }
+                (None, _) => seek_needed = true,
+            }
+            pos += len;
+        }
+    }
+    match sink {
+        Sink::Raw(mut w) => {
+            if seek_needed {
+                w.seek(SeekFrom::Start(pos))?;
+            }
+            w.into_inner().map_err(|e| e.into_error())
+        }
+        Sink::Vhdx(w) => w.finish().map_err(std::io::Error::other),
+        Sink::Vhd(w) => w.finish().map_err(std::io::Error::other),
+        Sink::InPlace(f) => Ok(f),
+    }
+}
+
+fn spawn(
+    sink: Sink,
+) -> Result<(
+    crossbeam_channel::Sender<Batch>,
+    std::thread::JoinHandle<std::io::Result<File>>,
+)> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    let writer = std::thread::Builder::new()
+        .name("rehydra-restore-write".into())
+        .spawn(move || write_loop(sink, rx))
+        .map_err(|e| Error::io("starting the restore writer", e))?;
+    Ok((tx, writer))
+}
+
+impl FileOut {
+    /// Write into the existing file or device `path` (checked by the plan).
+    pub(super) fn in_place(path: PathBuf, node: Node) -> Result<Self> {
+        let file = OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+        let (tx, writer) = spawn(Sink::InPlace(file))?;
+        Ok(Self {
+            path,
+            dest: Some(Dest::InPlace),
+            node,
+            pos: 0,
+            holes: 0,
+            tx: Some(tx),
+            writer: Some(writer),
+            container: false,
+        })
+    }
+
+    /// A new file `name` in `dir`, written under an exclusive temporary name.
+    pub(super) fn create(
+        dir: &TargetDir,
+        name: &str,
+        node: Node,
+        format: DiskOutput,
+    ) -> Result<Self> {
+        let path = dir.path().join(name);
+        let (file, pending) = dir.create_file(name).map_err(Error::from)?;
+        let sink = match format {
+            // 32 MiB blocks, as Hyper-V makes dynamic disks
+            DiskOutput::Vhdx => {
+                rehydra_disk::vhdx_write::VhdxWriter::new(file, &path, node.size, 32 << 20)
+                    .map(Sink::Vhdx)
+            }
+            DiskOutput::Vhd => {
+                rehydra_disk::vhd_write::VhdWriter::new(file, &path, node.size).map(Sink::Vhd)
+            }
+            DiskOutput::Raw => Ok(Sink::Raw(std::io::BufWriter::with_capacity(1 << 20, file))),
+        };
+        let sink = sink.map_err(|e| Error::new(ErrorKind::InvalidInput, e.to_string()))?;
+        let (tx, writer) = spawn(sink)?;
+        Ok(Self {
+            path,
+            dest: Some(Dest::New(pending)),
+            node,
+            pos: 0,
+            holes: 0,
+            tx: Some(tx),
+            writer: Some(writer),
+            container: format != DiskOutput::Raw,
+        })
+    }
+
+    pub(super) fn write_extents(
+        &mut self,
+        repo: &Repository,
+        index: &ChunkIndex,
+        ext: &[Extent],
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        // about 4 MiB per fetch keeps memory bounded (one batch fetching, one being written)
+        for part in ext.chunks(256) {
+            self.write_part(repo, index, part, progress)?;
+        }
+        Ok(())
+    }
+
+    fn write_part(
+        &mut self,
+        repo: &Repository,
+        index: &ChunkIndex,
+        ext: &[Extent],
+        progress: &dyn Progress,
+    ) -> Result<()> {
+        let data = fetch_extents(repo, index, ext)?;
+        let mut batch = Vec::with_capacity(ext.len());
+        for (e, d) in ext.iter().zip(data) {
+            if d.is_none() {
+                self.holes += e.len();
+            }
+            self.pos += e.len();
+            batch.push((e.len(), d));
+        }
+        let total: u64 = ext.iter().map(Extent::len).sum();
+        let sent = self
+            .tx
+            .as_ref()
+            .map(|tx| tx.send(batch).is_ok())
+            .unwrap_or(false);
+        if !sent {
+            // the writer stopped: its error says why
+            return Err(self
+                .join_writer()
+                .err()
+                .unwrap_or_else(|| Error::new(ErrorKind::Io, "restore writer stopped")));
+        }
+        progress.inc(total);
+        Ok(())
+    }
+
+    fn join_writer(&mut self) -> Result<File> {
+        self.tx = None;
+        match self.writer.take().map(|w| w.join()) {
+            Some(Ok(Ok(f))) => Ok(f),
+            Some(Ok(Err(e))) => Err(Error::io(format!("writing {}", self.path.display()), e)),
+            _ => Err(Error::new(
+                ErrorKind::Io,
+                format!("writing {}: the writer thread failed", self.path.display()),
+            )),
+        }
+    }
+
+    /// Complete the file: check its length, sync, metadata, rename into place. `replace`
+    /// allows replacing an existing file or link of that name (never writing through it).
+    pub(super) fn finish(mut self, summary: &mut RestoreSummary, replace: bool) -> Result<()> {
+        let file = self.join_writer()?; // on error `dest` drops: the temporary file goes
+        if self.pos != self.node.size && self.node.size != 0 {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{}: restored {} bytes but the restore point records {}",
+                    self.path.display(),
+                    self.pos,
+                    self.node.size
+                ),
+            ));
+        }
+        let io = |e| Error::io(format!("writing {}", self.path.display()), e);
+        match self.dest.take() {
+            Some(Dest::InPlace) => {
+                if file.metadata().map(|m| m.is_file()).unwrap_or(false) {
+                    file.set_len(self.pos).map_err(io)?;
+                }
+                file.sync_all().map_err(io)?;
+            }
+            Some(Dest::New(pending)) => {
+                if !self.container {
+                    file.set_len(self.pos).map_err(io)?;
+                }
+                pending
+                    .commit(file, &self.node.meta(), replace)
+                    .map_err(Error::from)?;
+            }
+            None => unreachable!("finish is called once"),
+        }
+        summary.files += 1;
+        summary.bytes += self.pos;
+        summary.hole_bytes += self.holes;
+        Ok(())
+    }
+
+    /// Stop writing; a new file's temporary name is removed.
+    pub(super) fn abort(mut self) {
+        let _ = self.join_writer();
+        drop(self.dest.take());
+    }
+}
+
+/// Whether `path` is a block device (in-place restores onto disks).
+pub(super) fn is_block_device(md: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileTypeExt::is_block_device(&md.file_type())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = md;
+        false
+    }
+}
+
+/// Size of a block device (seek to its end).
+pub(super) fn device_size(path: &Path) -> Result<u64> {
+    let mut f =
+        File::open(path).map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
+    f.seek(SeekFrom::End(0))
+        .map_err(|e| Error::io(format!("sizing {}", path.display()), e))
+}

@@ -1,0 +1,184 @@
+//! The `command` capability: programs and PowerShell, here or on a target over SSH. A
+//! command is killed when the call runs out of time or is cancelled.
+
+use std::io::Read;
+use std::time::Duration;
+
+use super::{Res, State, blocking, err, io_err, stop_err};
+use crate::bindings::rehydra::plugin::commands;
+use crate::bindings::wit;
+use crate::dto::ErrorCode;
+use crate::limits::Budget;
+use crate::policy::CapabilityKind;
+use crate::targets::Target;
+
+/// Output kept per stream of a command.
+const OUTPUT_MAX: u64 = 16 << 20;
+
+impl State {
+    /// Check the grant for `program` on `target` and say where it runs: `None` for this
+    /// machine, the configured target otherwise.
+    fn command_check(&mut self, target: &str, program: &str) -> Res<Option<Target>> {
+        self.enter()?;
+        let allowed = if self.grants.command(program, target) {
+            Ok(())
+        } else {
+            Err(format!(
+                "`{program}` on `{target}` is not granted (rehydra plugins grant {} command:{program}@{target})",
+                self.plugin
+            ))
+        };
+        self.check(
+            CapabilityKind::Command,
+            &format!("{program}@{target}"),
+            allowed,
+        )?;
+        if target == "local" {
+            return Ok(None);
+        }
+        match self.targets.iter().find(|t| t.name == target) {
+            Some(t) => Ok(Some(t.clone())),
+            None => Err(err(
+                ErrorCode::NotFound,
+                format!(
+                    "command target `{target}` is not configured (rehydra plugins target add {target} --ssh <user@host>)"
+                ),
+            )),
+        }
+    }
+}
+
+impl commands::Host for State {
+    fn run(&mut self, target: String, program: String, args: Vec<String>) -> Res<commands::Output> {
+        let remote = self.command_check(&target, &program)?;
+        self.audit(
+            CapabilityKind::Command,
+            &format!("{program}@{target}"),
+            true,
+            &args.join(" "),
+        );
+        let budget = self.budget.clone();
+        blocking(|| match remote {
+            None => run_command(&program, &args, &budget),
+            Some(t) => run_remote(&t, &t.program_line(&program, &args), &budget),
+        })
+    }
+    fn powershell(&mut self, target: String, script: String) -> Res<commands::Output> {
+        let remote = self.command_check(&target, "powershell")?;
+        self.audit(
+            CapabilityKind::Command,
+            &format!("powershell@{target}"),
+            true,
+            "script",
+        );
+        let budget = self.budget.clone();
+        blocking(|| match remote {
+            None => match run_command(
+                "pwsh",
+                &[
+                    "-NoProfile".into(),
+                    "-NonInteractive".into(),
+                    "-Command".into(),
+                    script,
+                ],
+                &budget,
+            ) {
+                Err(e) if e.code == wit::ErrorCode::NotFound => Err(err(
+                    ErrorCode::Unsupported,
+                    "PowerShell 7 (pwsh) is not installed on this machine",
+                )),
+                r => r,
+            },
+            Some(t) => run_remote(&t, &t.powershell_line(&script), &budget),
+        })
+    }
+}
+
+/// Run `line` on `target` over SSH. Exit status 255 is ssh's own failure (unreachable,
+/// host key unknown, authentication refused) and is reported as the target being
+/// unavailable, with ssh's message.
+fn run_remote(target: &Target, line: &str, budget: &Budget) -> Res<commands::Output> {
+    let mut args = target.ssh_args();
+    args.push(line.to_string());
+    let out = run_command("ssh", &args, budget).map_err(|e| {
+        if budget.stopped().is_some() {
+            return e;
+        }
+        err(
+            ErrorCode::Unavailable,
+            format!(
+                "command target `{}` ({}): {}",
+                target.name, target.ssh, e.message
+            ),
+        )
+    })?;
+    if out.status == 255 {
+        let why = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        return Err(err(
+            ErrorCode::Unavailable,
+            format!(
+                "command target `{}` ({}) could not be reached over SSH: {why}",
+                target.name, target.ssh
+            ),
+        ));
+    }
+    Ok(out)
+}
+
+/// Run a program without a shell and with a clean environment (no secrets inherited),
+/// killing it when the call runs out of time or is cancelled; output is capped at 16 MiB
+/// per stream.
+fn run_command(program: &str, args: &[String], budget: &Budget) -> Res<commands::Output> {
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+        )
+        .env("LANG", "C")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| io_err(&format!("starting {program}"), &e))?;
+    let reader = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(r) = r {
+                let _ = r.take(OUTPUT_MAX).read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let out = reader(
+        child
+            .stdout
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let errs = reader(
+        child
+            .stderr
+            .take()
+            .map(|r| Box::new(r) as Box<dyn Read + Send>),
+    );
+    let status = loop {
+        match child.try_wait().map_err(|e| io_err(program, &e))? {
+            Some(st) => break st,
+            None => {
+                if let Err(stop) = budget.check() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(stop_err(stop, budget));
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+    };
+    Ok(commands::Output {
+        status: status.code().unwrap_or(-1),
+        stdout: out.join().unwrap_or_default(),
+        stderr: errs.join().unwrap_or_default(),
+    })
+}
