@@ -130,6 +130,8 @@ fn config_bounds() {
     for (field, value) in [
         ("pack_size", serde_json::json!(1u64 << 30)),
         ("zstd_level", serde_json::json!(99)),
+        // accepted by a naive check, but the chunker itself would abort on it
+        ("chunker", serde_json::json!({"min": 1, "avg": 1, "max": 1})),
     ] {
         let mut c = good.clone();
         c[field] = value;
@@ -139,4 +141,34 @@ fn config_bounds() {
     }
     std::fs::write(&path, serde_json::to_vec(&good).unwrap()).unwrap();
     rehydra_api::open(&r.ctx, &r.location(), PW).unwrap();
+}
+
+/// Someone who can only add files plants many cheap slots (any password they like): the
+/// owner's slot is still tried, on a machine that never opened the repository before.
+#[test]
+fn many_cheap_slots_do_not_hide_the_real_one() {
+    let r = TestRepo::new();
+    let keys = r.path().join("keys");
+    let real = std::fs::read_dir(&keys)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let slot: serde_json::Value = serde_json::from_slice(&std::fs::read(&real).unwrap()).unwrap();
+    for i in 0..64 {
+        let mut s = slot.clone();
+        s["params"] = serde_json::json!({"m_kib": 8, "t": 1, "p": 1});
+        s["wrapped"] = serde_json::json!(hex::encode([i as u8; 72]));
+        std::fs::write(
+            keys.join(format!("{i:064x}")),
+            serde_json::to_vec(&s).unwrap(),
+        )
+        .unwrap();
+    }
+    let fresh = rehydra_api::Context {
+        catalog: None,
+        cache_dir: None,
+    };
+    rehydra_api::open(&fresh, &r.location(), PW).unwrap();
 }

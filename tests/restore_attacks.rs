@@ -336,3 +336,107 @@ fn a_replayed_manifest_is_detected() {
         bad[0].1
     );
 }
+
+/// Restoring into folders that exist (the target itself, a folder inside it) never
+/// rewrites their owner or mode, whatever the restore point says, unless the admin
+/// allowed replacing; the target folder itself never changes.
+#[test]
+fn existing_folders_keep_their_mode() {
+    let r = TestRepo::new();
+    let mut root = node("", NodeKind::Dir);
+    root.mode = 0o7777;
+    let mut sub = node("existing", NodeKind::Dir);
+    sub.mode = 0o2777;
+    let id = hostile_point(
+        &r,
+        vec![(
+            "tree",
+            ItemKind::Tree,
+            vec![
+                (root, vec![]),
+                (sub, vec![]),
+                (node("existing/f", NodeKind::File), b"x".to_vec()),
+            ],
+        )],
+    );
+    let dst = r.scratch("dst");
+    fs::create_dir(dst.join("existing")).unwrap();
+    for p in [&dst, &dst.join("existing")] {
+        fs::set_permissions(p, fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    restore(&r, &id, &dst, false).unwrap();
+    let mode = |p: &Path| fs::metadata(p).unwrap().mode() & 0o7777;
+    assert_eq!(mode(&dst), 0o700, "the target keeps its mode");
+    assert_eq!(
+        mode(&dst.join("existing")),
+        0o700,
+        "an existing folder keeps its mode"
+    );
+    // with consent, folders inside the target take the restore point's mode (never set-ID
+    // bits without their owner); the target itself still does not
+    restore(&r, &id, &dst, true).unwrap();
+    assert_eq!(mode(&dst), 0o700);
+    assert_eq!(mode(&dst.join("existing")), 0o777);
+}
+
+/// A file node holds exactly the bytes it records: more data than recorded (or data in
+/// a node that records none) stops the restore at once instead of filling the disk.
+#[test]
+fn a_file_holds_no_more_than_it_records() {
+    let r = TestRepo::new();
+    let big = vec![7u8; 4 << 20];
+    for recorded in [0u64, 10] {
+        let s = r.open();
+        let repo = s.repository();
+        let (index, _) = repo.load_index().unwrap();
+        let mut w = ChunkWriter::new(repo, &index);
+        let mut map = MapWriter::new(Vec::new());
+        map.node(node("", NodeKind::Dir)).unwrap();
+        let mut f = node("f", NodeKind::File);
+        f.size = recorded;
+        map.node(f).unwrap();
+        for e in w.write(vec![Piece::Data(big.clone())]).unwrap() {
+            map.extent(e).unwrap();
+        }
+        let ids = w
+            .write(vec![Piece::Data(map.finish().unwrap())])
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e {
+                Extent::Data(id, _) => Some(id),
+                Extent::Zero(_) => None,
+            })
+            .collect();
+        w.finish().unwrap();
+        let id = repo
+            .save_snapshot(&Snapshot {
+                version: 1,
+                id: None,
+                time: chrono::Utc::now(),
+                workload: "files".into(),
+                asset: "big".into(),
+                plugin: PluginRef {
+                    id: "builtin".into(),
+                    version: "0".into(),
+                },
+                consistency: "crash".into(),
+                hostname: "h".into(),
+                items: vec![Item {
+                    name: "tree".into(),
+                    kind: ItemKind::Tree,
+                    size: recorded,
+                    map: ids,
+                }],
+                parent: None,
+                tags: vec![],
+                summary: Summary::default(),
+                copied_from: None,
+            })
+            .unwrap();
+        let dst = r.dir.path().join(format!("dst-{recorded}"));
+        let e = restore(&r, &id, &dst, false).unwrap_err();
+        assert_eq!(e.code, Code::Corrupt, "{}", e.message);
+        assert!(e.message.contains("more data"), "{}", e.message);
+        assert!(!dst.join("f").exists(), "no partial file");
+    }
+}

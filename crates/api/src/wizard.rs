@@ -150,7 +150,7 @@ pub fn plan(session: &Session, plugins: Option<&Plugins>, c: &RestoreChoice) -> 
             .join(", ");
         let more = dry.conflicts.len().saturating_sub(5);
         let text = format!(
-            "{} target(s) exist already: {list}{}",
+            "{} target(s) already exist: {list}{}",
             dry.conflicts.len(),
             if more > 0 {
                 format!(" and {more} more")

@@ -90,10 +90,13 @@ impl Config {
                 format!("{location}: config is malformed: {e}"),
             )
         })?;
-        if c.chunker.min == 0
+        use fastcdc::v2020 as cdc;
+        if !(cdc::MINIMUM_MIN..=cdc::MINIMUM_MAX).contains(&c.chunker.min)
+            || !(cdc::AVERAGE_MIN..=cdc::AVERAGE_MAX).contains(&c.chunker.avg)
+            || !(cdc::MAXIMUM_MIN..=cdc::MAXIMUM_MAX.min(crate::pack::MAX_CHUNK))
+                .contains(&c.chunker.max)
             || c.chunker.min > c.chunker.avg
             || c.chunker.avg > c.chunker.max
-            || c.chunker.max > 16 << 20
             || c.pack_size < 1 << 16
             || c.pack_size > MAX_PACK_SIZE
             || !(-7..=22).contains(&c.zstd_level)

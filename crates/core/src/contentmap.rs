@@ -258,6 +258,9 @@ struct Line {
 }
 
 const EXTENTS_PER_LINE: usize = 1024;
+/// Longest content map line a reader accepts (written lines are about 100 KiB at most):
+/// a map from a hostile writer cannot make a reader hold more.
+pub const MAX_LINE: u64 = 4 << 20;
 
 /// Writes a content map.
 pub struct MapWriter<W: Write> {
@@ -366,8 +369,21 @@ impl<R: BufRead> Iterator for MapReader<R> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             self.line.clear();
-            match self.input.read_line(&mut self.line) {
+            match (&mut self.input)
+                .take(MAX_LINE + 1)
+                .read_line(&mut self.line)
+            {
                 Ok(0) => return None,
+                Ok(n) if n as u64 > MAX_LINE => {
+                    return Some(Err(Error::new(
+                        ErrorKind::Corrupt,
+                        format!(
+                            "{}: a content map line is longer than {} MiB (this build writes lines of at most about 100 KiB)",
+                            self.what,
+                            MAX_LINE >> 20
+                        ),
+                    )));
+                }
                 Ok(_) => {}
                 Err(e) => {
                     if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
@@ -531,5 +547,12 @@ mod tests {
             .chain((1..=MAX_DEPTH + 1).map(|d| node(&vec!["d"; d].join("/"), Dir)))
             .collect();
         assert!(check(&deep).unwrap_err().contains("deeper"));
+    }
+
+    #[test]
+    fn an_endless_line_is_refused_not_held() {
+        let line = vec![b'x'; (MAX_LINE + 10) as usize];
+        let e = MapReader::new(&line[..], "t").next().unwrap().unwrap_err();
+        assert!(e.to_string().contains("longer than"), "{e}");
     }
 }

@@ -117,6 +117,9 @@ pub fn decode_body(name: &str, b: &[u8]) -> Result<Vec<(Id, Location)>> {
         let pack = *packs
             .get(v(32) as usize)
             .ok_or_else(|| bad("entry names a pack outside the list"))?;
+        if !crate::pack::plausible(v(40), v(44)) {
+            return Err(bad("entry claims a chunk larger than any chunk"));
+        }
         out.push((
             Id(rec[..32].try_into().expect("32 bytes")),
             Location {

@@ -42,9 +42,10 @@ pub const KDF_MAX: KdfParams = KdfParams {
     p: 64,
 };
 
-/// Most key slots tried when opening (cheapest first); the rest are skipped with a
+/// Key derivation one open may spend over all slots it tries (memory × passes, in KiB:
+/// four slots at the bound, or hundreds at the default cost); the rest are skipped with a
 /// warning, so a repository stuffed with slots cannot make a wrong password take hours.
-pub const SLOTS_TRIED: usize = 32;
+pub const KDF_BUDGET: u64 = 4 * 4 * 1024 * 1024;
 
 impl KdfParams {
     /// Relative cost (memory × passes), to try cheap slots first.

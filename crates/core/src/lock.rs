@@ -62,6 +62,13 @@ pub struct LockInfo {
     /// when the OS could not tell, and in locks written before this field existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub process_started: Option<u64>,
+    /// Which process table `pid` belongs to: this boot of this machine and its PID
+    /// namespace (Linux: the boot id and `/proc/self/ns/pid`; elsewhere the boot time),
+    /// so that a container or a cloned machine with the same host name never judges this
+    /// holder by its own processes. `None` in locks written before this field existed;
+    /// such locks are judged by age.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processes: Option<String>,
     /// When the holder started.
     pub started: DateTime<Utc>,
     /// When it was last refreshed.
@@ -104,6 +111,20 @@ fn process_start(pid: u32) -> std::result::Result<Option<(u64, bool)>, ()> {
     }))
 }
 
+/// This process table's identity (see [`LockInfo::processes`]).
+pub fn process_table() -> Option<String> {
+    #[cfg(target_os = "linux")]
+    {
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+        let ns = std::fs::read_link("/proc/self/ns/pid").ok()?;
+        Some(format!("{} {}", boot.trim(), ns.display()))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        Some(format!("boot {}", sysinfo::System::boot_time()))
+    }
+}
+
 /// This process's start time, recorded in its locks.
 fn own_start() -> Option<u64> {
     match process_start(std::process::id()) {
@@ -130,27 +151,40 @@ pub fn process_liveness(pid: u32, started: Option<u64>) -> Liveness {
 impl LockInfo {
     /// True when the holder is gone (see the module documentation).
     pub fn is_stale(&self) -> bool {
-        self.is_stale_at(Utc::now(), &hostname(), process_liveness)
+        self.is_stale_at(
+            Utc::now(),
+            &hostname(),
+            process_table().as_deref(),
+            process_liveness,
+        )
     }
 
-    /// True when the holder is gone, judged at `now` on host `this_host`, whose processes
+    /// True when the holder is gone, judged at `now` on host `this_host` with process
+    /// table `table` (see [`LockInfo::processes`]), whose processes
     /// `liveness(pid, process_started)` describes. A pure function of its inputs.
+    ///
+    /// Only a lock of this very process table is judged by its process; any other by
+    /// age: stale when not refreshed for [`STALE_AFTER`], and also when its refresh time
+    /// lies more than [`STALE_AFTER`] in the future (a forged lock, or a clock so wrong
+    /// that its holder's other writes cannot be trusted either), so that no lock file
+    /// blocks prune forever.
     pub fn is_stale_at(
         &self,
         now: DateTime<Utc>,
         this_host: &str,
+        table: Option<&str>,
         liveness: impl Fn(u32, Option<u64>) -> Liveness,
     ) -> bool {
-        if self.hostname == this_host {
+        if self.hostname == this_host && table.is_some() && self.processes.as_deref() == table {
             match liveness(self.pid, self.process_started) {
                 Liveness::Alive => return false,
                 Liveness::Dead => return true,
                 Liveness::Unknown => {}
             }
         }
-        now.signed_duration_since(self.refreshed)
-            .to_std()
-            .is_ok_and(|age| age > STALE_AFTER)
+        let age = now.signed_duration_since(self.refreshed);
+        let limit = chrono::Duration::from_std(STALE_AFTER).expect("30 minutes");
+        age > limit || age < -limit
     }
 }
 
@@ -234,6 +268,7 @@ impl Lock {
             hostname: hostname(),
             pid: std::process::id(),
             process_started: own_start(),
+            processes: process_table(),
             started: now,
             refreshed: now,
         };
@@ -365,11 +400,14 @@ pub fn live_backups(backend: &dyn Backend) -> Result<Vec<LockInfo>> {
 /// # Errors
 /// Listing failed.
 pub fn live_backups_at(backend: &dyn Backend, now: DateTime<Utc>) -> Result<Vec<LockInfo>> {
-    let host = hostname();
+    let (host, table) = (hostname(), process_table());
     Ok(list_locks(backend)?
         .into_iter()
         .map(|(_, l)| l)
-        .filter(|l| l.kind == LockKind::Backup && !l.is_stale_at(now, &host, process_liveness))
+        .filter(|l| {
+            l.kind == LockKind::Backup
+                && !l.is_stale_at(now, &host, table.as_deref(), process_liveness)
+        })
         .collect())
 }
 
@@ -403,8 +441,14 @@ mod tests {
         let lock = Lock::backup(backend(dir.path())).unwrap();
         let info = lock.info();
         let later = Utc::now() + hours(2);
-        assert!(!info.is_stale_at(later, &hostname(), process_liveness));
-        assert!(!info.is_stale_at(later + hours(100), &hostname(), process_liveness));
+        let t = process_table();
+        assert!(!info.is_stale_at(later, &hostname(), t.as_deref(), process_liveness));
+        assert!(!info.is_stale_at(
+            later + hours(100),
+            &hostname(),
+            t.as_deref(),
+            process_liveness
+        ));
     }
 
     #[test]
@@ -422,10 +466,16 @@ mod tests {
             hostname: hostname(),
             pid,
             process_started: None,
+            processes: process_table(),
             started: now,
             refreshed: now,
         };
-        assert!(info.is_stale_at(now, &hostname(), process_liveness));
+        assert!(info.is_stale_at(
+            now,
+            &hostname(),
+            process_table().as_deref(),
+            process_liveness
+        ));
     }
 
     #[test]
@@ -435,7 +485,12 @@ mod tests {
         let mut info = lock.info();
         // this process's pid, but a process that started at another time
         info.process_started = Some(info.process_started.map_or(1, |t| t - 1000));
-        assert!(info.is_stale_at(Utc::now(), &hostname(), process_liveness));
+        assert!(info.is_stale_at(
+            Utc::now(),
+            &hostname(),
+            process_table().as_deref(),
+            process_liveness
+        ));
     }
 
     #[test]
@@ -446,6 +501,7 @@ mod tests {
             hostname: "elsewhere".into(),
             pid: 1,
             process_started: Some(1),
+            processes: Some("boot-a ns-a".into()),
             started: now,
             refreshed: now,
         };
@@ -453,12 +509,68 @@ mod tests {
         let host = hostname();
         let fresh = now + chrono::Duration::minutes(29);
         let old = now + chrono::Duration::minutes(31);
-        assert!(!info.is_stale_at(fresh, &host, never));
-        assert!(info.is_stale_at(old, &host, never));
+        assert!(!info.is_stale_at(fresh, &host, Some("boot-a ns-a"), never));
+        assert!(info.is_stale_at(old, &host, Some("boot-a ns-a"), never));
         // where this host cannot tell, its own locks age the same way
         let unknown = |_: u32, _: Option<u64>| Liveness::Unknown;
-        assert!(!info.is_stale_at(fresh, "elsewhere", unknown));
-        assert!(info.is_stale_at(old, "elsewhere", unknown));
+        let t = Some("boot-a ns-a");
+        assert!(!info.is_stale_at(fresh, "elsewhere", t, unknown));
+        assert!(info.is_stale_at(old, "elsewhere", t, unknown));
+    }
+
+    /// A container (or a cloned machine) with the same host name but its own process
+    /// table: its holder is never judged by this table's processes, only by age.
+    #[test]
+    fn another_process_table_with_the_same_host_name_is_judged_by_age() {
+        let now = Utc::now();
+        let info = LockInfo {
+            kind: LockKind::Backup,
+            hostname: hostname(),
+            pid: 1,
+            process_started: Some(1),
+            processes: Some("boot-x pid:[4026532999]".into()),
+            started: now,
+            refreshed: now,
+        };
+        let dead = |_: u32, _: Option<u64>| Liveness::Dead;
+        let t = Some("boot-x pid:[4026531836]");
+        assert!(
+            !info.is_stale_at(now, &hostname(), t, dead),
+            "not this table: age decides"
+        );
+        assert!(info.is_stale_at(now + hours(1), &hostname(), t, dead));
+        // a lock written before the field existed is judged by age too
+        let old = LockInfo {
+            processes: None,
+            ..info.clone()
+        };
+        assert!(!old.is_stale_at(now, &hostname(), t, dead));
+    }
+
+    /// A lock whose refresh time lies far in the future (forged, or a wild clock) does
+    /// not block prune forever.
+    #[test]
+    fn a_lock_from_the_future_is_stale() {
+        let now = Utc::now();
+        let info = LockInfo {
+            kind: LockKind::Prune,
+            hostname: "elsewhere".into(),
+            pid: 1,
+            process_started: None,
+            processes: None,
+            started: now + hours(24 * 365 * 100),
+            refreshed: now + hours(24 * 365 * 100),
+        };
+        let never = |_: u32, _: Option<u64>| -> Liveness { panic!("not this host's process") };
+        assert!(info.is_stale_at(now, &hostname(), None, never));
+        let skewed = LockInfo {
+            refreshed: now + chrono::Duration::minutes(10),
+            ..info
+        };
+        assert!(
+            !skewed.is_stale_at(now, &hostname(), None, never),
+            "a small skew is tolerated"
+        );
     }
 
     #[test]

@@ -258,9 +258,23 @@ pub fn parse_header_body(h: &[u8], blob_area: u64, pack: &Id) -> Result<Vec<Pack
         if u64::from(e.offset) + u64::from(e.length) > blob_area {
             return Err(bad("points outside the pack"));
         }
+        if !plausible(e.length, e.raw_len) {
+            return Err(bad("has an entry larger than any chunk"));
+        }
         out.push(e);
     }
     Ok(out)
+}
+
+/// Largest chunk any writer makes (the chunkers' maximum, bounded by `config`).
+pub const MAX_CHUNK: u32 = 16 << 20;
+
+/// An entry's stored and plain lengths are possible: no chunk is larger than
+/// [`MAX_CHUNK`], and a stored chunk is its plain bytes (or fewer, compressed) plus the
+/// seal. Readers check this before allocating what a hostile index or header claims.
+pub fn plausible(length: u32, raw_len: u32) -> bool {
+    raw_len <= MAX_CHUNK
+        && u64::from(length) <= u64::from(raw_len) + crate::crypto::SEAL_OVERHEAD as u64
 }
 
 fn decode_entry(rec: &[u8]) -> PackEntry {

@@ -174,18 +174,35 @@ impl Repository {
                 Err(e) => warnings.push(format!("key slot {} skipped: {e}", f.name)),
             }
         }
-        slots.sort_by_key(|(name, s)| (s.params.cost(), name.clone()));
-        if slots.len() > crate::keys::SLOTS_TRIED {
-            warnings.push(format!(
-                "{} key slots beyond the {} cheapest were not tried",
-                slots.len() - crate::keys::SLOTS_TRIED,
-                crate::keys::SLOTS_TRIED
-            ));
-            slots.truncate(crate::keys::SLOTS_TRIED);
-        }
+        // the slot that opened last time on this machine first, then cheapest first, until
+        // the work budget is spent: neither expensive nor numerous slots planted by
+        // someone who can write the storage keep the admin out for long
+        let last = opts
+            .cache_dir
+            .as_ref()
+            .map(|d| d.join(config.id.to_hex()).join("key-slot"));
+        let last_name = last.as_ref().and_then(|p| std::fs::read_to_string(p).ok());
+        slots.sort_by_key(|(name, s)| {
+            (
+                Some(name.as_str()) != last_name.as_deref().map(str::trim),
+                s.params.cost(),
+                name.clone(),
+            )
+        });
+        let mut spent = 0u64;
+        let mut untried = 0usize;
         for (name, slot) in slots {
+            spent += slot.params.cost();
+            if spent > crate::keys::KDF_BUDGET {
+                untried += 1;
+                continue;
+            }
             match slot.unwrap_master(password) {
                 Ok(Some(master)) => {
+                    if let Some(p) = &last {
+                        let _ = p.parent().map(std::fs::create_dir_all);
+                        let _ = std::fs::write(p, &name);
+                    }
                     return Ok(Self {
                         keys: Keys::derive(&master),
                         backend,
@@ -199,6 +216,11 @@ impl Repository {
                 Ok(None) => {}
                 Err(e) => warnings.push(format!("key slot {name} skipped: {e}")),
             }
+        }
+        if untried > 0 {
+            warnings.push(format!(
+                "{untried} key slot(s) not tried: together they would cost more key derivation than one open may spend"
+            ));
         }
         if let Some(w) = warnings.first() {
             return Err(Error::new(

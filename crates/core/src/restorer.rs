@@ -409,11 +409,11 @@ fn plan_item(
             continue;
         };
         if n.kind == NodeKind::File {
-            summary.bytes += n.size;
+            summary.bytes += recorded_size(item, &n);
             summary.files += 1;
         }
         if opts.in_place {
-            check_in_place(item, target, n.size, opts.overwrite)?;
+            check_in_place(item, target, recorded_size(item, &n), opts.overwrite)?;
             summary.conflicts.push(target.display().to_string());
             continue;
         }
@@ -552,7 +552,8 @@ fn restore_item(
     let mut cursor = if opts.in_place {
         None
     } else {
-        Some(Cursor::new(TargetDir::create(&place.anchor)?))
+        let (root, made) = TargetDir::create_made(&place.anchor)?;
+        Some(Cursor::new(root, made))
     };
     let mut walker = Walker::new(item, place, sub);
     let mut dirs: Vec<(Vec<String>, Meta)> = Vec::new();
@@ -573,9 +574,10 @@ fn restore_item(
                     let Some(dest) = walker.dest(&n)? else {
                         continue;
                     };
+                    let size = recorded_size(item, &n);
                     if opts.in_place {
-                        check_in_place(item, target, n.size, opts.overwrite)?;
-                        current = Some(FileOut::in_place(target.to_path_buf(), n)?);
+                        check_in_place(item, target, size, opts.overwrite)?;
+                        current = Some(FileOut::in_place(target.to_path_buf(), n, size)?);
                         continue;
                     }
                     let cursor = cursor.as_mut().expect("not in place");
@@ -583,7 +585,11 @@ fn restore_item(
                         NodeKind::Dir => {
                             cursor.cd(&dest)?;
                             summary.dirs += 1;
-                            dirs.push((dest, n.meta()));
+                            // a folder that was there keeps its owner and mode, unless the
+                            // admin consented to replacing; the target itself always does
+                            if cursor.made() || (opts.overwrite && !dest.is_empty()) {
+                                dirs.push((dest, n.meta()));
+                            }
                         }
                         NodeKind::Symlink => {
                             let (name, parent) = dest.split_last().expect("a link has a name");
@@ -608,7 +614,7 @@ fn restore_item(
                         NodeKind::File => {
                             let (name, parent) = dest.split_last().expect("a file has a name");
                             let dir = cursor.cd(parent)?;
-                            current = Some(FileOut::create(dir, name, n, opts.disk_format)?);
+                            current = Some(FileOut::create(dir, name, n, size, opts.disk_format)?);
                             cursor.mark_dirty();
                         }
                     }
@@ -651,6 +657,16 @@ fn restore_item(
         }
     }
     Ok(cursor.close()?)
+}
+
+/// The bytes a file node must hold: its own size, except a stream pushed without a
+/// known length, whose node says 0 and whose item holds the size.
+fn recorded_size(item: &Item, n: &Node) -> u64 {
+    if n.size == 0 && item.kind != ItemKind::Tree {
+        item.size
+    } else {
+        n.size
+    }
 }
 
 /// Everything an in-place restore needs before a byte is written: a disk item, an

@@ -72,8 +72,9 @@ pub struct Entry {
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
-    /// The file system's own identity of the entry (NTFS file record number), when it
-    /// has one: a folder met twice is a loop.
+    /// The entry's identity, when the file system gives one: the NTFS file record number
+    /// (exact); for ext4, whose reader keeps inode numbers to itself, a hash of the
+    /// inode's times, mode and owner (it tells folders apart, but two may share it).
     #[serde(skip)]
     pub id: Option<u64>,
     /// [`Entry::restore_note`], filled in for listings shown to people.
@@ -118,6 +119,29 @@ pub trait Volume {
     /// # Errors
     /// Not a link.
     fn read_link(&mut self, path: &str) -> Result<String>;
+    /// Whether [`Entry::id`] names one file exactly (NTFS file record numbers), so that a
+    /// folder met twice is a loop; otherwise ids only describe the entry.
+    fn exact_ids(&self) -> bool;
+    /// The [`folder_identity`] of what the folder `path`'s own parent entry (`..`)
+    /// names, where the file system keeps one: in a sound tree, the folder `path` was
+    /// found in.
+    ///
+    /// # Errors
+    /// As [`Volume::list`].
+    fn parent_id(&mut self, path: &str) -> Result<Option<u64>>;
+}
+
+/// A folder's identity where the file system gives no exact one: its own entry's id
+/// (a hash of its metadata) and the names it holds. One folder always has one identity;
+/// two folders share it only if they hold the same names with the same metadata.
+pub fn folder_identity<'a>(id: u64, names: impl Iterator<Item = &'a str>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    id.hash(&mut h);
+    for n in names {
+        n.hash(&mut h);
+    }
+    h.finish()
 }
 
 /// What [`restore_path`] wrote.
@@ -185,26 +209,25 @@ fn walk(
     let mut w = Walk {
         count: 0,
         ids: std::collections::HashSet::new(),
-        listings: Vec::new(),
     };
-    w.entry(vol, path, &[name.into_owned()], top, s, visit)
+    w.entry(vol, path, &[name.into_owned()], top, None, s, visit)
 }
 
 struct Walk {
     count: u64,
-    /// Identities of the folders entered (file systems that have them).
+    /// Exact identities of the folders entered.
     ids: std::collections::HashSet<u64>,
-    /// Fingerprints of the listings of the enclosing folders.
-    listings: Vec<u64>,
 }
 
 impl Walk {
+    #[allow(clippy::too_many_arguments)]
     fn entry(
         &mut self,
         vol: &mut dyn Volume,
         src: &str,
         dest: &[String],
         e: &Entry,
+        parent: Option<u64>,
         s: &mut FileRestoreSummary,
         visit: &mut Visitor<'_>,
     ) -> Result<()> {
@@ -214,26 +237,12 @@ impl Walk {
                 "more than {MAX_ENTRIES} entries: the file system is damaged (folders that loop) or the selection is too large; restore a smaller folder"
             )));
         }
-        if e.kind == EntryKind::Dir && e.id.is_some_and(|id| !self.ids.insert(id)) {
-            skip(
-                s,
-                format!("{src}: this folder was met before (the file system loops); skipped"),
-            );
-            return Ok(());
-        }
         let children = if e.kind == EntryKind::Dir && dest.len() < MAX_DEPTH {
-            let c = vol.list(src)?;
-            let print = fingerprint(&c);
-            if !c.is_empty() && e.id.is_none() && self.listings.contains(&print) {
-                skip(
-                    s,
-                    format!(
-                        "{src}: holds exactly what an enclosing folder holds (the file system loops); skipped"
-                    ),
-                );
+            if let Some(why) = self.loops(vol, src, e, parent)? {
+                skip(s, format!("{src}: {why} (the file system loops); skipped"));
                 return Ok(());
             }
-            Some((c, print))
+            Some(vol.list(src)?)
         } else {
             None
         };
@@ -249,20 +258,22 @@ impl Walk {
         if e.kind != EntryKind::Dir {
             return Ok(());
         }
-        let Some((children, print)) = children else {
+        let Some(children) = children else {
             skip(
                 s,
                 format!("{src}: deeper than {MAX_DEPTH} folders; its contents are skipped"),
             );
             return Ok(());
         };
-        self.listings.push(print);
+        // what the children's `..` must name
+        let here =
+            e.id.map(|id| folder_identity(id, children.iter().map(|c| c.name.as_str())));
         for child in &children {
             match rehydra_target::names::component(&child.name) {
                 Ok(n) => {
                     let mut d = dest.to_vec();
                     d.push(n.into_owned());
-                    self.entry(vol, &join(src, &child.name), &d, child, s, visit)?;
+                    self.entry(vol, &join(src, &child.name), &d, child, here, s, visit)?;
                 }
                 Err(why) => skip(
                     s,
@@ -273,19 +284,34 @@ impl Walk {
                 ),
             }
         }
-        self.listings.pop();
         Ok(())
     }
-}
 
-/// A fingerprint of a folder's listing (names, kinds, sizes, times).
-fn fingerprint(entries: &[Entry]) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for e in entries {
-        (&e.name, e.kind as u8, e.size, e.mtime_ns).hash(&mut h);
+    /// Why the folder `e` at `src`, found in `parent`, is a way back into the tree, if it
+    /// is: with exact ids, a folder met before; otherwise a folder whose own parent entry
+    /// does not name the folder it was found in (a directory entry linking to a folder
+    /// elsewhere: ext4 keeps `..`, the reader keeps inode numbers to itself).
+    fn loops(
+        &mut self,
+        vol: &mut dyn Volume,
+        src: &str,
+        e: &Entry,
+        parent: Option<u64>,
+    ) -> Result<Option<&'static str>> {
+        if vol.exact_ids() {
+            return Ok(e
+                .id
+                .is_some_and(|id| !self.ids.insert(id))
+                .then_some("this folder was met before"));
+        }
+        let Some(expected) = parent else {
+            return Ok(None);
+        };
+        Ok(match vol.parent_id(src)? {
+            Some(found) if found != expected => Some("its parent entry names another folder"),
+            _ => None,
+        })
     }
-    h.finish()
 }
 
 fn skip(s: &mut FileRestoreSummary, why: String) {
@@ -326,7 +352,7 @@ pub fn restore_path(
     overwrite: bool,
 ) -> Result<FileRestoreSummary> {
     let top = vol.stat(path)?;
-    let root = rehydra_target::TargetDir::create(target).map_err(target_err)?;
+    let (root, root_made) = rehydra_target::TargetDir::create_made(target).map_err(target_err)?;
     // plan: every conflict before any write
     let mut plan = FileRestoreSummary::default();
     let mut conflict: Option<String> = None;
@@ -357,7 +383,7 @@ pub fn restore_path(
             "{c} exists; nothing was written. Choose another target, or pass --overwrite"
         )));
     }
-    let mut cursor = rehydra_target::Cursor::new(root);
+    let mut cursor = rehydra_target::Cursor::new(root, root_made);
     let mut dirs: Vec<(Vec<String>, i64)> = Vec::new();
     let mut s = FileRestoreSummary::default();
     walk(vol, path, &top, &mut s, &mut |vol, v, s| {
@@ -370,12 +396,20 @@ pub fn restore_path(
             EntryKind::Dir => {
                 cursor.cd(v.dest).map_err(target_err)?;
                 s.dirs += 1;
-                dirs.push((v.dest.to_vec(), v.entry.mtime_ns));
+                // a folder that was there keeps its time unless replacing was allowed
+                if cursor.made() || overwrite {
+                    dirs.push((v.dest.to_vec(), v.entry.mtime_ns));
+                }
             }
             EntryKind::File => {
                 let dir = cursor.cd(parent).map_err(target_err)?;
-                let (mut f, pending) = dir.create_file(name).map_err(target_err)?;
-                let n = vol.read(v.src, &mut f)?; // on error `pending` drops: the temporary file goes
+                let (f, pending) = dir.create_file(name).map_err(target_err)?;
+                // zero blocks stay holes: a guest's sparse file costs no space here
+                let mut w = rehydra_target::SparseWriter::new(f);
+                let n = vol.read(v.src, &mut w)?; // on error `pending` drops: the temporary file goes
+                let f = w
+                    .finish()
+                    .map_err(|e| FsError::Io(format!("{}: {e}", pending.path().display())))?;
                 pending.commit(f, &meta, overwrite).map_err(target_err)?;
                 cursor.mark_dirty();
                 s.files += 1;

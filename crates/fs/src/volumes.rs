@@ -261,6 +261,14 @@ impl Volume for NtfsVolume<'_> {
             "{path}: NTFS reparse points are not restored"
         )))
     }
+
+    fn exact_ids(&self) -> bool {
+        true
+    }
+
+    fn parent_id(&mut self, _path: &str) -> Result<Option<u64>> {
+        Ok(None)
+    }
 }
 
 /// An `Ext4Read` that asks the reader thread for bytes.
@@ -310,10 +318,27 @@ fn ext_entry(name: String, m: &ext4_view::Metadata) -> Entry {
         kind,
         size: if kind == EntryKind::File { m.len() } else { 0 },
         mtime_ns: t.seconds() * 1_000_000_000 + i64::from(t.nanoseconds()),
-        // ext4-view does not tell inode numbers: loops are cut off by depth and count
-        id: None,
+        id: Some(ext_identity(m)),
         note: None,
     }
+}
+
+/// An ext4 inode's identity from what `ext4-view` tells (it keeps inode numbers to
+/// itself): times to the nanosecond, creation time included, mode and owner.
+fn ext_identity(m: &ext4_view::Metadata) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let t = |t: ext4_view::Timestamp| (t.seconds(), t.nanoseconds());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (
+        t(m.modified()),
+        t(m.accessed()),
+        m.created().map(t),
+        m.mode(),
+        m.uid(),
+        m.gid(),
+    )
+        .hash(&mut h);
+    h.finish()
 }
 
 fn ext_path(path: &str) -> String {
@@ -374,6 +399,24 @@ impl Volume for Ext4Volume {
                 .map_err(|e| FsError::Io(e.to_string()))?;
             total += n as u64;
         }
+    }
+
+    fn exact_ids(&self) -> bool {
+        false
+    }
+
+    fn parent_id(&mut self, path: &str) -> Result<Option<u64>> {
+        // `..` as a path component follows the folder's own parent entry
+        let up = format!("{}/..", path.trim_end_matches('/'));
+        let meta = self
+            .fs
+            .symlink_metadata(ext_path(&up).as_str())
+            .map_err(ext_err(path))?;
+        let names: Vec<String> = self.list(&up)?.into_iter().map(|e| e.name).collect();
+        Ok(Some(crate::folder_identity(
+            ext_identity(&meta),
+            names.iter().map(String::as_str),
+        )))
     }
 
     fn read_link(&mut self, path: &str) -> Result<String> {

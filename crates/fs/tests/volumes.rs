@@ -391,3 +391,57 @@ fn a_looping_folder_is_cut_off() {
     assert!(s.warnings[0].contains("loops"), "{s:?}");
     assert_eq!(std::fs::read(out.join("d/f")).unwrap(), b"data");
 }
+
+/// A guest's sparse file stays sparse in the target: restoring it costs what its data
+/// costs, not its length.
+#[test]
+fn sparse_guest_files_stay_sparse() {
+    use std::os::unix::fs::MetadataExt;
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let f = std::fs::File::create(src.join("sparse")).unwrap();
+    f.set_len(1 << 30).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, b"data", 1 << 29).unwrap();
+    drop(f);
+    let part = ext4_disk(d.path(), &src);
+    let mut disk = rehydra_disk::open(&part, rehydra_disk::Format::Raw).unwrap();
+    let parts = partitions(disk.as_mut()).unwrap();
+    let out = d.path().join("out");
+    with_volume(disk.as_mut(), &parts[0], |v| {
+        restore_path(v, "/sparse", &out, false)
+    })
+    .unwrap();
+    let md = std::fs::metadata(out.join("sparse")).unwrap();
+    assert_eq!(md.len(), 1 << 30);
+    assert!(md.blocks() * 512 <= 64 << 10, "{} blocks", md.blocks());
+    let back = std::fs::read(out.join("sparse")).unwrap();
+    assert_eq!(&back[1 << 29..(1 << 29) + 4], b"data");
+}
+
+/// An ordinary folder holding a folder of the same name, times preserved (as tar or
+/// rsync leave them), is restored whole: only true loops are cut off.
+#[test]
+fn a_nested_folder_of_the_same_name_is_not_a_loop() {
+    let d = tempfile::tempdir().unwrap();
+    let src = d.path().join("src");
+    std::fs::create_dir_all(src.join("proj/a/a")).unwrap();
+    std::fs::write(src.join("proj/a/a/notes.txt"), b"notes").unwrap();
+    let t = filetime::FileTime::from_unix_time(1_600_000_000, 0);
+    for p in ["proj/a/a/notes.txt", "proj/a/a", "proj/a", "proj"] {
+        filetime::set_file_times(src.join(p), t, t).unwrap();
+    }
+    let part = ext4_disk(d.path(), &src);
+    let mut disk = rehydra_disk::open(&part, rehydra_disk::Format::Raw).unwrap();
+    let parts = partitions(disk.as_mut()).unwrap();
+    let out = d.path().join("out");
+    let s = with_volume(disk.as_mut(), &parts[0], |v| {
+        restore_path(v, "/proj", &out, false)
+    })
+    .unwrap();
+    assert_eq!((s.files, s.skipped), (1, 0), "{s:?}");
+    assert_eq!(
+        std::fs::read(out.join("proj/a/a/notes.txt")).unwrap(),
+        b"notes"
+    );
+}

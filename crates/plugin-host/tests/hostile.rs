@@ -305,3 +305,41 @@ fn a_grant_without_port_allows_only_the_default_port() {
     srv.join().unwrap();
     assert_eq!(a[0].name, "anonymous");
 }
+
+/// A command that leaves children behind (a daemon started with `&`): when the call ends,
+/// at its time limit or normally, they end with it.
+#[test]
+fn what_a_command_starts_ends_with_it() {
+    let h = host(false);
+    let p = fixture(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("child.pid");
+    let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+    let t = Instant::now();
+    let r = h.discover(
+        &p,
+        Invocation::new(grants(&["command:sh"])),
+        &props(&[
+            ("mode", "command"),
+            ("program", "sh"),
+            ("argv", &format!("-c\n{script}")),
+        ]),
+    );
+    assert!(
+        is_timeout(&r) && t.elapsed() < Duration::from_secs(8),
+        "{r:?}"
+    );
+    let pid = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(200));
+    let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ");
+    assert!(
+        !alive,
+        "the background child {pid} outlived the plugin's call"
+    );
+}

@@ -8,17 +8,26 @@ use crate::{Result, TargetDir};
 pub struct Cursor {
     root: TargetDir,
     root_dirty: bool,
-    stack: Vec<(String, TargetDir, bool)>,
+    root_made: bool,
+    /// Name, handle, received entries, made by this cursor.
+    stack: Vec<(String, TargetDir, bool, bool)>,
 }
 
 impl Cursor {
-    /// A cursor at `root`.
-    pub fn new(root: TargetDir) -> Self {
+    /// A cursor at `root`; `root_made` says whether the caller just created it.
+    pub fn new(root: TargetDir, root_made: bool) -> Self {
         Self {
             root,
             root_dirty: false,
+            root_made,
             stack: Vec::new(),
         }
+    }
+
+    /// Whether the current folder was made by this restore (only such folders, or
+    /// existing ones with the admin's consent, take the metadata of the restore point).
+    pub fn made(&self) -> bool {
+        self.stack.last().map_or(self.root_made, |e| e.3)
     }
 
     /// The folder the cursor starts from.
@@ -36,28 +45,28 @@ impl Cursor {
             .stack
             .iter()
             .zip(comps)
-            .take_while(|((n, _, _), c)| n == c.as_ref())
+            .take_while(|((n, _, _, _), c)| n == c.as_ref())
             .count();
         while self.stack.len() > common {
-            let (_, d, dirty) = self.stack.pop().expect("non-empty");
+            let (_, d, dirty, _) = self.stack.pop().expect("non-empty");
             if dirty {
                 d.sync()?;
             }
         }
         for c in &comps[common..] {
-            let parent = self.stack.last().map_or(&self.root, |(_, d, _)| d);
-            let d = parent
-                .child(c.as_ref(), true)?
+            let parent = self.stack.last().map_or(&self.root, |e| &e.1);
+            let (d, made) = parent
+                .child_made(c.as_ref(), true)?
                 .expect("created when missing");
-            self.stack.push((c.as_ref().to_string(), d, false));
+            self.stack.push((c.as_ref().to_string(), d, false, made));
         }
-        Ok(self.stack.last().map_or(&self.root, |(_, d, _)| d))
+        Ok(self.stack.last().map_or(&self.root, |e| &e.1))
     }
 
     /// Note that an entry was renamed into (or created in) the current folder.
     pub fn mark_dirty(&mut self) {
         match self.stack.last_mut() {
-            Some((_, _, dirty)) => *dirty = true,
+            Some((_, _, dirty, _)) => *dirty = true,
             None => self.root_dirty = true,
         }
     }

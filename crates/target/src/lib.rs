@@ -23,6 +23,7 @@
 mod cursor;
 pub mod names;
 mod owner;
+mod sparse;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use cap_std::fs::{Dir, OpenOptions};
 
 pub use cursor::Cursor;
 pub use owner::{NameCache, Owner, running_as_root};
+pub use sparse::SparseWriter;
 
 /// A target error.
 #[derive(Debug, thiserror::Error)]
@@ -152,9 +154,19 @@ impl TargetDir {
     /// # Errors
     /// It cannot be created or opened, or it is not a folder.
     pub fn create(path: &Path) -> Result<Self> {
+        Self::create_made(path).map(|(d, _)| d)
+    }
+
+    /// As [`TargetDir::create`], also saying whether the folder was made now (a folder
+    /// that existed keeps its owner and mode: a restore never rewrites the admin's).
+    ///
+    /// # Errors
+    /// As [`TargetDir::create`].
+    pub fn create_made(path: &Path) -> Result<(Self, bool)> {
+        let made = !path.exists();
         std::fs::create_dir_all(path)
             .map_err(|e| TargetError::io(format!("creating {}", path.display()), e))?;
-        Self::open(path)
+        Ok((Self::open(path)?, made))
     }
 
     /// Open the existing folder `path`.
@@ -215,9 +227,17 @@ impl TargetDir {
     /// # Errors
     /// A link or a file in its place; an I/O failure.
     pub fn child(&self, name: &str, create: bool) -> Result<Option<TargetDir>> {
+        Ok(self.child_made(name, create)?.map(|(d, _)| d))
+    }
+
+    /// As [`TargetDir::child`], also saying whether this call created the folder.
+    ///
+    /// # Errors
+    /// As [`TargetDir::child`].
+    pub fn child_made(&self, name: &str, create: bool) -> Result<Option<(TargetDir, bool)>> {
         let path = self.child_path(name);
         match self.dir.open_dir_nofollow(name) {
-            Ok(dir) => return Ok(Some(TargetDir { dir, path })),
+            Ok(dir) => return Ok(Some((TargetDir { dir, path }, false))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 return match self.existing(name)? {
@@ -234,13 +254,13 @@ impl TargetDir {
         if !create {
             return Ok(None);
         }
-        match self.dir.create_dir(name) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        let made = match self.dir.create_dir(name) {
+            Ok(()) => true,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(TargetError::io(format!("creating {}", path.display()), e)),
-        }
+        };
         // opened again without following: a link planted between the two calls is refused
-        self.child(name, false)
+        Ok(self.child_made(name, false)?.map(|(d, _)| (d, made)))
     }
 
     /// The folder at `rel` below this one, each component opened without following

@@ -56,9 +56,10 @@ impl System {
     }
 }
 
-const RESERVED: [&str; 22] = [
-    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
-    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+const RESERVED: [&str; 32] = [
+    "CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$", "COM0", "COM1", "COM2", "COM3", "COM4",
+    "COM5", "COM6", "COM7", "COM8", "COM9", "COM¹", "COM²", "COM³", "LPT0", "LPT1", "LPT2", "LPT3",
+    "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9", "LPT¹", "LPT²", "LPT³",
 ];
 
 /// Check `name` as one path component; the reason when it can never be one.
@@ -132,7 +133,18 @@ pub fn component_on(name: &str, system: System) -> Result<Cow<'_, str>, BadName>
 pub fn collision_key(written: &str, system: System) -> String {
     match system {
         System::Unix => written.to_string(),
-        System::Windows => written.to_lowercase(),
+        // NTFS compares through its upcase table: each character's simple (one to one)
+        // uppercase, so `ſ` meets `s` and `µ` meets `μ`, but `ß` stays `ß`
+        System::Windows => written
+            .chars()
+            .map(|c| {
+                let mut up = c.to_uppercase();
+                match (up.next(), up.next()) {
+                    (Some(u), None) => u,
+                    _ => c,
+                }
+            })
+            .collect(),
     }
 }
 
@@ -153,9 +165,8 @@ pub fn item_folder(item: &str) -> Result<String, BadName> {
             }
         })
         .collect();
-    let flat = flat.trim_matches('_').to_string();
-    component(&flat)?;
-    Ok(flat)
+    let flat = flat.trim_matches('_');
+    Ok(component(flat)?.into_owned())
 }
 
 #[cfg(test)]
@@ -199,6 +210,30 @@ mod tests {
         assert_eq!(w("é?"), "é%3F");
         // injective: the escaped form of one name is never another name written as is
         assert_ne!(w("a:b"), w("a%3Ab"));
+    }
+
+    #[test]
+    fn windows_names_meet_as_ntfs_compares_them() {
+        let k = |n| collision_key(n, System::Windows);
+        for (a, b) in [
+            ("Ab", "aB"),
+            ("ſ", "s"),
+            ("ı", "I"),
+            ("µ", "μ"),
+            ("ς", "σ"),
+            ("ϐ", "β"),
+        ] {
+            assert_eq!(k(a), k(b), "{a} {b}");
+        }
+        assert_ne!(k("ß"), k("ss"));
+        assert_ne!(
+            collision_key("Ab", System::Unix),
+            collision_key("aB", System::Unix)
+        );
+        let w = |n| component_on(n, System::Windows).unwrap().into_owned();
+        for n in ["COM0", "lpt¹", "CONIN$", "conout$.log"] {
+            assert!(w(n).starts_with('%'), "{n} → {}", w(n));
+        }
     }
 
     #[test]

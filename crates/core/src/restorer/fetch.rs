@@ -97,15 +97,26 @@ pub(crate) fn fetch_extents(
     for e in ext {
         match e {
             Extent::Zero(_) => out.push(None),
-            Extent::Data(id, _) => {
+            Extent::Data(id, len) => {
                 let n = uses.get_mut(id).expect("counted");
                 *n -= 1;
                 let d = if *n == 0 {
                     by_id.remove(id)
                 } else {
                     by_id.get(id).cloned()
-                };
-                out.push(Some(d.expect("fetched")));
+                }
+                .expect("fetched");
+                if d.len() != *len as usize {
+                    return Err(Error::new(
+                        ErrorKind::Corrupt,
+                        format!(
+                            "chunk {} holds {} bytes but the content map says {len}: the repository was written by a damaged or hostile writer",
+                            id.short(),
+                            d.len()
+                        ),
+                    ));
+                }
+                out.push(Some(d));
             }
         }
     }

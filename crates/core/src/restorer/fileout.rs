@@ -31,6 +31,9 @@ pub(super) struct FileOut {
     path: PathBuf,
     dest: Option<Dest>,
     node: Node,
+    /// The bytes the restore point records for this file: no more are written, and
+    /// fewer are an error.
+    size: u64,
     pos: u64,
     holes: u64,
     tx: Option<crossbeam_channel::Sender<Batch>>,
@@ -112,7 +115,7 @@ fn spawn(
 
 impl FileOut {
     /// Write into the existing file or device `path` (checked by the plan).
-    pub(super) fn in_place(path: PathBuf, node: Node) -> Result<Self> {
+    pub(super) fn in_place(path: PathBuf, node: Node, size: u64) -> Result<Self> {
         let file = OpenOptions::new()
             .write(true)
             .open(&path)
@@ -122,6 +125,7 @@ impl FileOut {
             path,
             dest: Some(Dest::InPlace),
             node,
+            size,
             pos: 0,
             holes: 0,
             tx: Some(tx),
@@ -135,6 +139,7 @@ impl FileOut {
         dir: &TargetDir,
         name: &str,
         node: Node,
+        size: u64,
         format: DiskOutput,
     ) -> Result<Self> {
         let path = dir.path().join(name);
@@ -142,11 +147,11 @@ impl FileOut {
         let sink = match format {
             // 32 MiB blocks, as Hyper-V makes dynamic disks
             DiskOutput::Vhdx => {
-                rehydra_disk::vhdx_write::VhdxWriter::new(file, &path, node.size, 32 << 20)
+                rehydra_disk::vhdx_write::VhdxWriter::new(file, &path, size, 32 << 20)
                     .map(Sink::Vhdx)
             }
             DiskOutput::Vhd => {
-                rehydra_disk::vhd_write::VhdWriter::new(file, &path, node.size).map(Sink::Vhd)
+                rehydra_disk::vhd_write::VhdWriter::new(file, &path, size).map(Sink::Vhd)
             }
             DiskOutput::Raw => Ok(Sink::Raw(std::io::BufWriter::with_capacity(1 << 20, file))),
         };
@@ -156,6 +161,7 @@ impl FileOut {
             path,
             dest: Some(Dest::New(pending)),
             node,
+            size,
             pos: 0,
             holes: 0,
             tx: Some(tx),
@@ -185,6 +191,17 @@ impl FileOut {
         ext: &[Extent],
         progress: &dyn Progress,
     ) -> Result<()> {
+        let total: u64 = ext.iter().map(Extent::len).sum();
+        if self.pos.saturating_add(total) > self.size {
+            return Err(Error::new(
+                ErrorKind::Corrupt,
+                format!(
+                    "{}: the restore point holds more data than the {} bytes it records; it was written by a damaged or hostile writer",
+                    self.path.display(),
+                    self.size
+                ),
+            ));
+        }
         let data = fetch_extents(repo, index, ext)?;
         let mut batch = Vec::with_capacity(ext.len());
         for (e, d) in ext.iter().zip(data) {
@@ -194,7 +211,6 @@ impl FileOut {
             self.pos += e.len();
             batch.push((e.len(), d));
         }
-        let total: u64 = ext.iter().map(Extent::len).sum();
         let sent = self
             .tx
             .as_ref()
@@ -227,14 +243,14 @@ impl FileOut {
     /// allows replacing an existing file or link of that name (never writing through it).
     pub(super) fn finish(mut self, summary: &mut RestoreSummary, replace: bool) -> Result<()> {
         let file = self.join_writer()?; // on error `dest` drops: the temporary file goes
-        if self.pos != self.node.size && self.node.size != 0 {
+        if self.pos != self.size {
             return Err(Error::new(
                 ErrorKind::Corrupt,
                 format!(
                     "{}: restored {} bytes but the restore point records {}",
                     self.path.display(),
                     self.pos,
-                    self.node.size
+                    self.size
                 ),
             ));
         }
