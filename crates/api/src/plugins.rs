@@ -289,8 +289,8 @@ impl EnvCredentials {
 }
 
 impl host::Credentials for EnvCredentials {
-    fn authorization(&self, host: &str) -> Option<String> {
-        Self::lookup(host, |v| std::env::var(v).ok())
+    fn authorization(&self, host: &str) -> std::result::Result<Option<String>, String> {
+        Ok(Self::lookup(host, |v| std::env::var(v).ok()))
     }
 }
 

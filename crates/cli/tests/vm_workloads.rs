@@ -683,11 +683,12 @@ fn vm_workloads_end_to_end() {
             .contains("new MAC addresses"),
         "{plan}"
     );
-    // ARM fails the NIC once: the run stops there, the journal records it
+    // ARM fails the NIC on every try the host makes (it retries a PUT five times): the
+    // run stops there, the journal records it
     arm.fail_put
         .lock()
         .unwrap()
-        .push("/networkInterfaces/".into());
+        .extend(std::iter::repeat_n("/networkInterfaces/".to_string(), 5));
     let o = rehydrate(&[]);
     assert!(!o.status.success());
     assert!(

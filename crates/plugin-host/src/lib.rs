@@ -147,15 +147,20 @@ pub trait EngineCapability: Send {
 /// Supplies authentication for hosts; plugins never see what it returns.
 pub trait Credentials: Send + Sync {
     /// Value of the `Authorization` header for `host` (the URL's host name, without
-    /// port: which ports may be reached is decided by the grants), if any.
-    fn authorization(&self, host: &str) -> Option<String>;
+    /// port: which ports may be reached is decided by the grants), if any. Asked again
+    /// for every try of a request, so a token that expired meanwhile is replaced.
+    ///
+    /// # Errors
+    /// The host should carry credentials but none can be had (sign-in failed); the
+    /// message says why in the admin's words and never contains a secret.
+    fn authorization(&self, host: &str) -> Result<Option<String>, String>;
 }
 
 /// No credentials.
 pub struct NoCredentials;
 impl Credentials for NoCredentials {
-    fn authorization(&self, _host: &str) -> Option<String> {
-        None
+    fn authorization(&self, _host: &str) -> Result<Option<String>, String> {
+        Ok(None)
     }
 }
 

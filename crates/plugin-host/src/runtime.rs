@@ -120,6 +120,7 @@ pub struct PluginHost {
     cfg: HostConfig,
     slots: Arc<(Mutex<Slots>, Condvar)>,
     rt: Runtime,
+    http: reqwest::Client,
 }
 
 /// The host's tokio runtime (timers for WASI waits and the watchdog); shut down without
@@ -175,7 +176,9 @@ impl PluginHost {
             .enable_all()
             .build()
             .map_err(|e| PluginError::io("starting the plugin runtime", e))?;
+        let http = crate::state::http_client().map_err(PluginError::Invalid)?;
         Ok(Self {
+            http,
             rt: Runtime(Some(rt)),
             engine,
             linker,
@@ -337,6 +340,7 @@ impl PluginHost {
             targets: inv.targets,
             engine: inv.engine,
             credentials: inv.credentials,
+            http: self.http.clone(),
             events: inv.events,
             budget: budget.clone(),
             audit_gate: AuditGate::default(),

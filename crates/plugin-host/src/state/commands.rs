@@ -129,7 +129,11 @@ fn run_remote(target: &Target, line: &str, budget: &Budget) -> Res<commands::Out
 /// killing it when the call runs out of time or is cancelled; output is capped at 16 MiB
 /// per stream.
 fn run_command(program: &str, args: &[String], budget: &Budget) -> Res<commands::Output> {
-    let mut child = std::process::Command::new(program)
+    let mut cmd = std::process::Command::new(program);
+    // its own process group, so that what it starts ends with it (see `end_group`)
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
         .args(args)
         .env_clear()
         .env(
@@ -163,22 +167,63 @@ fn run_command(program: &str, args: &[String], budget: &Budget) -> Res<commands:
             .take()
             .map(|r| Box::new(r) as Box<dyn Read + Send>),
     );
-    let status = loop {
-        match child.try_wait().map_err(|e| io_err(program, &e))? {
-            Some(st) => break st,
-            None => {
-                if let Err(stop) = budget.check() {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(stop_err(stop, budget));
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            }
+    loop {
+        if exited(&mut child).map_err(|e| io_err(program, &e))? {
+            break;
         }
-    };
+        if let Err(stop) = budget.check() {
+            end_group(&child);
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(stop_err(stop, budget));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // nothing a plugin's command started outlives the call (nor keeps its output open);
+    // the command is not reaped yet, so its group id cannot have been given to another
+    #[cfg(target_os = "linux")]
+    end_group(&child);
+    let status = child.wait().map_err(|e| io_err(program, &e))?;
     Ok(commands::Output {
         status: status.code().unwrap_or(-1),
         stdout: out.join().unwrap_or_default(),
         stderr: errs.join().unwrap_or_default(),
     })
+}
+
+/// Whether the command has ended, without reaping it where the system allows (so its
+/// process group id stays its own until [`end_group`] has run).
+fn exited(child: &mut std::process::Child) -> std::io::Result<bool> {
+    #[cfg(target_os = "linux")]
+    {
+        use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
+        let flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+        match waitid(
+            Id::Pid(nix::unistd::Pid::from_raw(child.id() as i32)),
+            flags,
+        ) {
+            Ok(WaitStatus::StillAlive) => Ok(false),
+            Ok(_) => Ok(true),
+            Err(e) => Err(std::io::Error::from(e)),
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        // elsewhere `try_wait` reaps; `end_group` then finds the group gone or empty
+        child.try_wait().map(|s| s.is_some())
+    }
+}
+
+/// Kill the process group the command leads (its children and theirs). On Windows only
+/// the command itself is stopped (job objects would be the equivalent; not done yet).
+fn end_group(child: &std::process::Child) {
+    #[cfg(unix)]
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    #[cfg(not(unix))]
+    let _ = child;
 }

@@ -1,22 +1,47 @@
 //! The `http` capability: requests to granted hosts (and ports), credentials added by the
 //! host, never seen by the plugin.
+//!
+//! One HTTP stack (`reqwest`, rustls; `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` honoured;
+//! redirects never followed). A request that may safely be sent again (an idempotent
+//! method, or a `POST` carrying `Repeatability-Request-ID`, Azure's repeatable-request
+//! header) is retried on 408, 429, 500, 502, 503 and 504 and on connection failures, at
+//! most [`ATTEMPTS`] times, waiting what `Retry-After` (or `x-ms-retry-after-ms`) asks,
+//! else an exponential backoff; every wait counts against the plugin's time limit and
+//! ends when the user cancels.
 
-use std::io::Read;
 use std::time::Duration;
 
 use super::{Res, State, blocking, err};
 use crate::bindings::rehydra::plugin::http;
 use crate::dto::ErrorCode;
+use crate::limits::Budget;
 use crate::policy::CapabilityKind;
+use crate::{Credentials, Events, LogLevel};
 
-const HTTP_BODY_MAX: u64 = 64 << 20;
+const HTTP_BODY_MAX: usize = 64 << 20;
 const HTTP_TIMEOUT_MAX: Duration = Duration::from_secs(120);
+/// Tries of one retryable request.
+pub(crate) const ATTEMPTS: u32 = 5;
+/// Longest single wait between tries (a longer `Retry-After` ends the retries: the
+/// plugin gets the answer and decides).
+const WAIT_MAX: Duration = Duration::from_secs(60);
 
 /// Request headers only the host sets: credentials, and `Host` (which would send a
 /// granted host's credentials to whatever virtual host the plugin names).
 const FORBIDDEN_REQUEST_HEADERS: [&str; 4] =
     ["authorization", "proxy-authorization", "cookie", "host"];
 const HIDDEN_RESPONSE_HEADERS: [&str; 2] = ["set-cookie", "authorization"];
+
+/// The client every plugin request goes through: rustls with the system's roots (so
+/// `SSL_CERT_FILE` works), proxies from the environment, no redirects.
+pub(crate) fn client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(20))
+        .user_agent(concat!("rehydra/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("starting the HTTP client: {e}"))
+}
 
 impl http::Host for State {
     fn send(&mut self, req: http::Request) -> Res<http::Response> {
@@ -66,66 +91,272 @@ impl http::Host for State {
             );
             self.check(CapabilityKind::Http, &target, Err(reason))?;
         }
-        let timeout = self.budget.remaining().min(HTTP_TIMEOUT_MAX);
-        let agent = ureq::AgentBuilder::new()
-            .redirects(0)
-            .timeout(timeout)
-            .build();
-        let mut r = agent.request(&req.method, url.as_str());
-        for (n, v) in &req.headers {
-            r = r.set(n, v);
-        }
-        let loopback = url.host().is_some_and(|h| match h {
-            url::Host::Ipv4(a) => a.is_loopback(),
-            url::Host::Ipv6(a) => a.is_loopback(),
-            url::Host::Domain(d) => d == "localhost",
-        });
+        let request = Outgoing::new(&req, url, host)?;
         self.audit(
             CapabilityKind::Http,
             &target,
             true,
-            &format!("{} {}", req.method, url.path()),
+            &format!("{} {}", req.method, request.url.path()),
         );
-        let credentials = self.credentials.clone();
+        let (client, credentials) = (self.http.clone(), self.credentials.clone());
+        let (budget, events, plugin) = (
+            self.budget.clone(),
+            self.events.clone(),
+            self.plugin.clone(),
+        );
         blocking(move || {
-            // credentials only travel encrypted (or stay on this machine)
-            if (url.scheme() == "https" || loopback)
-                && let Some(auth) = credentials.authorization(&host)
-            {
-                r = r.set("Authorization", &auth);
-            }
-            let resp = match r.send_bytes(&req.body) {
-                Ok(resp) | Err(ureq::Error::Status(_, resp)) => resp,
-                Err(e) => return Err(err(ErrorCode::Unavailable, format!("{host}: {e}"))),
-            };
-            let status = resp.status();
-            let headers = resp
-                .headers_names()
-                .into_iter()
-                .filter(|n| !HIDDEN_RESPONSE_HEADERS.contains(&n.to_ascii_lowercase().as_str()))
-                .flat_map(|n| {
-                    resp.all(&n)
-                        .into_iter()
-                        .map(|v| (n.clone(), v.to_string()))
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            let mut body = Vec::new();
-            resp.into_reader()
-                .take(HTTP_BODY_MAX + 1)
-                .read_to_end(&mut body)
-                .map_err(|e| err(ErrorCode::Unavailable, format!("{host}: {e}")))?;
-            if body.len() as u64 > HTTP_BODY_MAX {
-                return Err(err(
-                    ErrorCode::InvalidInput,
-                    format!("response from {host} is larger than 64 MiB"),
-                ));
-            }
-            Ok(http::Response {
-                status,
-                headers,
-                body,
-            })
+            block_on(request.send(
+                &client,
+                credentials.as_ref(),
+                &budget,
+                events.as_ref(),
+                &plugin,
+            ))
         })
+    }
+}
+
+/// A checked request, ready to be sent (and sent again).
+struct Outgoing {
+    method: reqwest::Method,
+    url: url::Url,
+    host: String,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+    retryable: bool,
+}
+
+impl Outgoing {
+    fn new(req: &http::Request, url: url::Url, host: String) -> Res<Self> {
+        let bad = |m: String| err(ErrorCode::InvalidInput, m);
+        let method = reqwest::Method::from_bytes(req.method.as_bytes())
+            .map_err(|_| bad(format!("`{}` is not an HTTP method", req.method)))?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        for (n, v) in &req.headers {
+            let name = reqwest::header::HeaderName::from_bytes(n.trim().as_bytes())
+                .map_err(|_| bad(format!("`{n}` is not a header name")))?;
+            let value = reqwest::header::HeaderValue::from_str(v)
+                .map_err(|_| bad(format!("the value of header `{n}` is not allowed")))?;
+            headers.append(name, value);
+        }
+        let retryable = method.is_idempotent() || headers.contains_key("repeatability-request-id");
+        Ok(Self {
+            method,
+            url,
+            host,
+            headers,
+            body: req.body.clone(),
+            retryable,
+        })
+    }
+
+    /// Credentials only travel encrypted, or stay on this machine.
+    fn may_carry_credentials(&self) -> bool {
+        self.url.scheme() == "https"
+            || self.url.host().is_some_and(|h| match h {
+                url::Host::Ipv4(a) => a.is_loopback(),
+                url::Host::Ipv6(a) => a.is_loopback(),
+                url::Host::Domain(d) => d == "localhost",
+            })
+    }
+
+    async fn send(
+        &self,
+        client: &reqwest::Client,
+        credentials: &dyn Credentials,
+        budget: &Budget,
+        events: &dyn Events,
+        plugin: &str,
+    ) -> Res<http::Response> {
+        let mut attempt = 1;
+        loop {
+            // a token is asked for on every try: one that expired meanwhile is refreshed
+            let auth = if self.may_carry_credentials() {
+                credentials
+                    .authorization(&self.host)
+                    .map_err(|e| err(ErrorCode::Unavailable, e))?
+            } else {
+                None
+            };
+            let timeout = budget.remaining().min(HTTP_TIMEOUT_MAX);
+            if timeout.is_zero() {
+                return Err(err(ErrorCode::Failed, "the plugin's time limit is used up"));
+            }
+            let mut rb = client
+                .request(self.method.clone(), self.url.clone())
+                .headers(self.headers.clone())
+                .body(self.body.clone())
+                .timeout(timeout);
+            if let Some(a) = auth {
+                rb = rb.header(reqwest::header::AUTHORIZATION, a);
+            }
+            let outcome = match rb.send().await {
+                Ok(resp) => Ok(read(resp, &self.host).await?),
+                Err(e) => Err(e),
+            };
+            let wait = match &outcome {
+                Ok(r) if self.retryable && retryable_status(r.status) => {
+                    Some(retry_after(&r.headers).unwrap_or_else(|| backoff(attempt)))
+                }
+                Err(e)
+                    if self.retryable && (e.is_connect() || e.is_timeout() || e.is_request()) =>
+                {
+                    Some(backoff(attempt))
+                }
+                _ => None,
+            };
+            match (wait, outcome) {
+                (Some(w), outcome)
+                    if attempt < ATTEMPTS && w <= WAIT_MAX && w < budget.remaining() =>
+                {
+                    let why = match &outcome {
+                        Ok(r) => format!("HTTP {}", r.status),
+                        Err(e) => e.to_string(),
+                    };
+                    events.log(
+                        plugin,
+                        LogLevel::Warn,
+                        &format!(
+                            "{} {}: {why}; try {} of {ATTEMPTS} in {:.1} s",
+                            self.method,
+                            self.host,
+                            attempt + 1,
+                            w.as_secs_f64()
+                        ),
+                    );
+                    budget_sleep(budget, w).await?;
+                    attempt += 1;
+                }
+                (_, Ok(r)) => return Ok(r),
+                (_, Err(e)) => {
+                    return Err(err(ErrorCode::Unavailable, format!("{}: {e}", self.host)));
+                }
+            }
+        }
+    }
+}
+
+fn retryable_status(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
+}
+
+/// Exponential backoff from 0.8 s, with ±20 % jitter.
+fn backoff(attempt: u32) -> Duration {
+    let base = 0.8 * f64::from(1u32 << (attempt - 1).min(6));
+    let jitter = 0.8 + 0.4 * rand::random::<f64>();
+    Duration::from_secs_f64(base * jitter)
+}
+
+/// What the answer asks for: `retry-after-ms` / `x-ms-retry-after-ms` (milliseconds), or
+/// `Retry-After` in seconds or as an HTTP date.
+pub(crate) fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.trim())
+    };
+    for ms in ["retry-after-ms", "x-ms-retry-after-ms"] {
+        if let Some(v) = get(ms).and_then(|v| v.parse::<u64>().ok()) {
+            return Some(Duration::from_millis(v));
+        }
+    }
+    let v = get("retry-after")?;
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s));
+    }
+    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
+    let secs = when
+        .signed_duration_since(chrono::Utc::now())
+        .num_milliseconds();
+    Some(Duration::from_millis(u64::try_from(secs).unwrap_or(0)))
+}
+
+/// Sleep `d`, but end with an error as soon as the call is cancelled or out of time.
+async fn budget_sleep(budget: &Budget, d: Duration) -> Res<()> {
+    let until = tokio::time::Instant::now() + d;
+    while tokio::time::Instant::now() < until {
+        budget
+            .check()
+            .map_err(|stop| super::stop_err(stop, budget))?;
+        tokio::time::sleep(Duration::from_millis(50).min(until - tokio::time::Instant::now()))
+            .await;
+    }
+    Ok(())
+}
+
+/// Status, visible headers and a body of at most 64 MiB.
+async fn read(mut resp: reqwest::Response, host: &str) -> Res<http::Response> {
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .filter(|(n, _)| !HIDDEN_RESPONSE_HEADERS.contains(&n.as_str()))
+        .map(|(n, v)| {
+            (
+                n.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| err(ErrorCode::Unavailable, format!("{host}: {e}")))?
+    {
+        if body.len() + chunk.len() > HTTP_BODY_MAX {
+            return Err(err(
+                ErrorCode::InvalidInput,
+                format!("response from {host} is larger than 64 MiB"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(http::Response {
+        status,
+        headers,
+        body,
+    })
+}
+
+/// Drive `fut` to completion from blocking host code: on the host's runtime when the
+/// call runs on one (inside `block_in_place`), else on a small runtime of its own.
+fn block_on<T>(fut: impl std::future::Future<Output = T>) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => h.block_on(fut),
+        Err(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime starts")
+            .block_on(fut),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        let h = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
+        assert_eq!(
+            retry_after(&h("Retry-After", "3")),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            retry_after(&h("x-ms-retry-after-ms", "250")),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            retry_after(&h("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT")),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_after(&h("Retry-After", "soon")), None);
+        assert_eq!(retry_after(&[]), None);
+        assert!(
+            backoff(1) >= Duration::from_millis(640) && backoff(1) <= Duration::from_millis(960)
+        );
+        assert!(backoff(3) >= Duration::from_millis(2560));
     }
 }

@@ -13,6 +13,8 @@ mod engine;
 mod files;
 mod http;
 
+pub(crate) use http::client as http_client;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -46,6 +48,8 @@ pub(crate) struct State {
     pub(crate) targets: Vec<Target>,
     pub(crate) engine: Option<Box<dyn EngineCapability>>,
     pub(crate) credentials: Arc<dyn Credentials>,
+    /// The host's HTTP client (shared by every call).
+    pub(crate) http: reqwest::Client,
     pub(crate) events: Arc<dyn Events>,
     pub(crate) budget: Arc<Budget>,
     pub(crate) audit_gate: AuditGate,

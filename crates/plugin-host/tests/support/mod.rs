@@ -67,8 +67,8 @@ pub fn fixture(h: &PluginHost) -> LoadedPlugin {
 
 pub struct Token;
 impl Credentials for Token {
-    fn authorization(&self, host: &str) -> Option<String> {
-        (host == "127.0.0.1").then(|| "Bearer s3cret-token".to_string())
+    fn authorization(&self, host: &str) -> Result<Option<String>, String> {
+        Ok((host == "127.0.0.1").then(|| "Bearer s3cret-token".to_string()))
     }
 }
 
