@@ -30,6 +30,9 @@ fn main() {
         "plugin_info",
         "plugin_grant",
         "plugin_revoke",
+        "azure_status",
+        "azure_settings",
+        "azure_set_identity",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

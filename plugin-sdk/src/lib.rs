@@ -76,6 +76,9 @@ pub mod host {
 /// Helpers for plugins that manage Windows nodes (PowerShell, path maps).
 pub mod windows;
 
+/// Helpers for Azure: Resource Manager long-running operations ([`azure::arm`]).
+pub mod azure;
+
 /// Result of plugin calls.
 pub type Result<T> = core::result::Result<T, Error>;
 

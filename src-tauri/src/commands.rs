@@ -487,3 +487,29 @@ pub async fn plugin_revoke(app: AppHandle, id: String, specs: Vec<String>) -> Re
     })
     .await
 }
+
+/// How Rehydra signs in to Azure: the identity in use, its tenant and subscriptions, and
+/// why each source failed (what `rehydra azure status` shows).
+#[tauri::command]
+pub async fn azure_status(app: AppHandle) -> Res<rehydra_api::azure::AzureStatus> {
+    blocking(app, |st| Ok(rehydra_api::azure::status(&st.ctx)?)).await
+}
+
+/// The Azure sign-in settings (identity, ARM endpoint, extra audiences).
+#[tauri::command]
+pub async fn azure_settings(app: AppHandle) -> Res<rehydra_api::azure::AzureSettings> {
+    blocking(app, |st| Ok(rehydra_api::azure::settings(&st.ctx)?)).await
+}
+
+/// Choose the identity jobs sign in with (checked by building it; never a secret: a client
+/// secret is named by its file or environment variable).
+#[tauri::command]
+pub async fn azure_set_identity(
+    app: AppHandle,
+    identity: rehydra_api::azure::IdentitySetting,
+) -> Res<()> {
+    blocking(app, move |st| {
+        Ok(rehydra_api::azure::set_identity(&st.ctx, &identity)?)
+    })
+    .await
+}

@@ -49,6 +49,9 @@ fn main() {
             commands::plugin_info,
             commands::plugin_grant,
             commands::plugin_revoke,
+            commands::azure_status,
+            commands::azure_settings,
+            commands::azure_set_identity,
         ])
         .build(tauri::generate_context!());
     match app {

@@ -223,6 +223,20 @@ try {
   await s.wait('[data-testid="backup-result"]', (t) => t.includes("Restore point"), 60000);
   check(true, "a plugin backup runs from the Protection screen");
 
+  // ---- Settings → Azure: what is configured, why each source of the chain failed (no
+  // Azure here), and choosing the Azure CLI sign-in, checked at once
+  await s.click('[data-testid="nav-settings"]');
+  await s.wait('[data-testid="azure-configured"]', (t) => t.includes("automatic"), 60000);
+  await s.wait('[data-testid="azure-attempts"]', (t) => t.includes("Azure CLI"), 60000);
+  await s.click('[data-testid="azure-kind"] option[value="azure-cli"]');
+  await s.click('[data-testid="azure-save"]');
+  await s.wait('[data-testid="azure-configured"]', (t) => t.includes("Azure CLI sign-in"), 60000);
+  check(true, "Settings → Azure shows the identity in use, each failed source with its reason, and saves a choice");
+  await shot("10-settings-azure");
+  await s.click('[data-testid="azure-kind"] option[value="auto"]');
+  await s.click('[data-testid="azure-save"]');
+  await s.wait('[data-testid="azure-configured"]', (t) => t.includes("automatic"), 60000);
+
   // ---- VM workloads: the TVM backed up (by the CLI, into the same repository), the
   // inventory tree from the plugin's discovery, and a plan that refuses to start a TVM
   // before its key is imported
@@ -317,7 +331,7 @@ try {
   for (const theme of ["light", "dark"]) {
     await s.click(`[data-testid="theme"] option[value="${theme}"]`);
     let worst = { ratio: 99, what: "" };
-    for (const screen of ["inventory", "protection", "restore", "repositories", "plugins"]) {
+    for (const screen of ["inventory", "protection", "restore", "repositories", "plugins", "settings"]) {
       await s.click(`[data-testid="nav-${screen}"]`);
       await s.wait("main h1");
       await new Promise((r) => setTimeout(r, 300));

@@ -5,8 +5,9 @@ import Inventory from "./screens/Inventory";
 import Protection from "./screens/Protection";
 import Restore from "./screens/Restore";
 import Plugins from "./screens/Plugins";
+import Settings from "./screens/Settings";
 
-const SCREENS = ["Inventory", "Protection", "Restore", "Repositories", "Plugins"] as const;
+const SCREENS = ["Inventory", "Protection", "Restore", "Repositories", "Plugins", "Settings"] as const;
 type Screen = (typeof SCREENS)[number];
 
 type Theme = "system" | "light" | "dark";
@@ -89,6 +90,7 @@ export default function App() {
         {screen === "Protection" && <Protection repo={repo} onChange={refresh} />}
         {screen === "Restore" && <Restore repo={repo} />}
         {screen === "Plugins" && <Plugins />}
+        {screen === "Settings" && <Settings />}
       </main>
     </div>
   );

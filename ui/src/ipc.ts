@@ -243,6 +243,40 @@ function channel(onProgress: (p: Progress) => void): Channel<Progress> {
 
 export const newJobId = () => `job-${Date.now()}-${Math.floor(Math.random() * 1e6)}`;
 
+/** Where a service principal's secret is read from (never the secret itself). */
+export type SecretSetting = { file: string } | { env: string } | { keychain: string };
+
+/** The Azure identity jobs sign in with (kept in the catalog). */
+export type IdentitySetting =
+  | { kind: "auto" }
+  | { kind: "azure-cli" }
+  | { kind: "azure-developer-cli" }
+  | { kind: "service-principal"; tenant: string; client_id: string; secret: SecretSetting }
+  | { kind: "certificate"; tenant: string; client_id: string; certificate: string }
+  | { kind: "managed-identity"; client_id?: string };
+
+export interface AzureSettings {
+  identity: IdentitySetting;
+  arm_endpoint: string;
+  audiences: [string, string][];
+}
+
+export interface AzureStatus {
+  configured: string;
+  source: string | null;
+  tenant: string | null;
+  user: string | null;
+  app_id: string | null;
+  object_id: string | null;
+  expires: string | null;
+  attempts: { source: string; failure: string | null }[];
+  error: string | null;
+  arm_endpoint: string;
+  subscriptions: { id: string; name: string; state: string; tenant: string | null }[];
+  subscriptions_error: string | null;
+  audiences: [string, string][];
+}
+
 export const api = {
   defaultLocation: () => call<string>("default_location"),
   repoCreate: (location: string, password: string) => call<RepoInfo>("repo_create", { location, password }),
@@ -277,6 +311,9 @@ export const api = {
   pluginInfo: (id: string) => call<PluginDetails>("plugin_info", { id }),
   pluginGrant: (id: string, specs: string[]) => call<string[]>("plugin_grant", { id, specs }),
   pluginRevoke: (id: string, specs: string[]) => call<number>("plugin_revoke", { id, specs }),
+  azureStatus: () => call<AzureStatus>("azure_status"),
+  azureSettings: () => call<AzureSettings>("azure_settings"),
+  azureSetIdentity: (identity: IdentitySetting) => call<void>("azure_set_identity", { identity }),
 };
 
 /** What the `state-changed` event says changed. */

@@ -4,6 +4,7 @@
 //! returns. Everything here is synchronous; the catalog (async sqlx) runs on a small
 //! private runtime.
 
+pub mod azure;
 mod catalog_sync;
 mod copy;
 mod diff;
@@ -76,7 +77,7 @@ pub struct Session {
 /// # Errors
 /// The location holds a repository already or cannot be written.
 pub fn init(ctx: &Context, location: &str, password: &[u8], opts: InitOptions) -> Result<Session> {
-    let backend = location::create_backend(location)?;
+    let backend = location::create_backend(ctx, location)?;
     let repo = Repository::init(
         backend,
         password,
@@ -99,7 +100,7 @@ pub fn init(ctx: &Context, location: &str, password: &[u8], opts: InitOptions) -
 /// # Errors
 /// Not a repository, wrong password, newer format.
 pub fn open(ctx: &Context, location: &str, password: &[u8]) -> Result<Session> {
-    let backend = backend_for(location)?;
+    let backend = backend_for(ctx, location)?;
     let repo = Repository::open(
         backend,
         password,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use rehydra_core::backend::{Backend, FileKind, LocalBackend};
 
+use crate::Context;
 use crate::error::{ApiError, Code, Result};
 use crate::object_backend::ObjectBackend;
 
@@ -31,12 +32,12 @@ fn unsupported(location: &str) -> Option<ApiError> {
 ///
 /// # Errors
 /// Unsupported scheme or a location that does not exist.
-pub fn backend_for(location: &str) -> Result<Arc<dyn Backend>> {
+pub fn backend_for(ctx: &Context, location: &str) -> Result<Arc<dyn Backend>> {
     if let Some(e) = unsupported(location) {
         return Err(e);
     }
     if object_store(location) {
-        let b = ObjectBackend::new(location)?;
+        let b = ObjectBackend::new(location, || crate::azure::current(ctx).ok())?;
         return match b.size(FileKind::Config, "config") {
             Ok(_) => Ok(Arc::new(b)),
             Err(e) if e.kind() == rehydra_core::ErrorKind::Missing => Err(ApiError::new(
@@ -70,12 +71,12 @@ pub fn backend_for(location: &str) -> Result<Arc<dyn Backend>> {
 ///
 /// # Errors
 /// Unsupported scheme, a non-empty folder, or a folder that cannot be created.
-pub(crate) fn create_backend(location: &str) -> Result<Arc<dyn Backend>> {
+pub(crate) fn create_backend(ctx: &Context, location: &str) -> Result<Arc<dyn Backend>> {
     if let Some(e) = unsupported(location) {
         return Err(e);
     }
     if object_store(location) {
-        let b = ObjectBackend::new(location)?;
+        let b = ObjectBackend::new(location, || crate::azure::current(ctx).ok())?;
         if !b.is_empty()? {
             return Err(ApiError::new(
                 Code::InvalidInput,

@@ -37,7 +37,10 @@ fn err(what: String, e: object_store::Error) -> Error {
 
 impl ObjectBackend {
     /// Connect to `location` (`azure://…` or `s3://…`); nothing is read yet.
-    pub(crate) fn new(location: &str) -> Result<Self, Error> {
+    pub(crate) fn new(
+        location: &str,
+        identity: impl FnOnce() -> Option<rehydra_azure::Identity>,
+    ) -> Result<Self, Error> {
         let bad = |e: String| {
             Error::new(
                 ErrorKind::InvalidInput,
@@ -47,12 +50,22 @@ impl ObjectBackend {
         let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
         let prefix = url.path().trim_matches('/').to_string();
         let store: Arc<dyn ObjectStore> = match url.scheme() {
-            "azure" | "az" => Arc::new(
-                object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_url(location)
-                    .build()
-                    .map_err(|e| bad(format!("{e} (set AZURE_STORAGE_ACCOUNT_NAME and a key or SAS, see the README)")))?,
-            ),
+            "azure" | "az" => {
+                use object_store::azure::AzureConfigKey as K;
+                let b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(location);
+                // a key, a SAS, a token or the emulator in the environment decide; else the
+                // admin's Azure identity (the one plugins use) signs the requests
+                let explicit = [K::AccessKey, K::SasKey, K::Token, K::UseEmulator]
+                    .iter()
+                    .any(|k| b.get_config_value(k).is_some_and(|v| !v.is_empty() && v != "false"));
+                let b = match (explicit, identity()) {
+                    (false, Some(id)) => b.with_credentials(Arc::new(IdentityCredentials(id))),
+                    _ => b,
+                };
+                Arc::new(b.build().map_err(|e| {
+                    bad(format!("{e} (set AZURE_STORAGE_ACCOUNT_NAME, and sign in with `rehydra azure login` or set a key or SAS; see the README)"))
+                })?)
+            }
             "s3" => Arc::new(
                 object_store::aws::AmazonS3Builder::from_env()
                     .with_url(location)
@@ -205,5 +218,32 @@ impl Backend for ObjectBackend {
 
     fn clean_leftovers(&self, _age: std::time::Duration) -> Result<usize, Error> {
         Ok(0) // puts are atomic: an interrupted write leaves nothing
+    }
+}
+
+/// Azure Blob requests signed with the admin's Azure identity (Storage audience).
+#[derive(Debug)]
+struct IdentityCredentials(rehydra_azure::Identity);
+
+/// The token scope of Azure Storage.
+const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
+
+#[async_trait::async_trait]
+impl object_store::CredentialProvider for IdentityCredentials {
+    type Credential = object_store::azure::AzureCredential;
+
+    async fn get_credential(&self) -> object_store::Result<Arc<Self::Credential>> {
+        let id = self.0.clone();
+        let fail = |e: String| object_store::Error::Generic {
+            store: "MicrosoftAzure",
+            source: format!("signing in to Azure Storage: {e}").into(),
+        };
+        let token = tokio::task::spawn_blocking(move || id.token(STORAGE_SCOPE))
+            .await
+            .map_err(|e| fail(e.to_string()))?
+            .map_err(|e| fail(e.to_string()))?;
+        Ok(Arc::new(object_store::azure::AzureCredential::BearerToken(
+            token.secret().to_string(),
+        )))
     }
 }

@@ -1011,7 +1011,7 @@ impl Plugins {
         let mut inv = host::Invocation::new(self.grants(p)?);
         inv.targets = self.targets()?;
         inv.engine = engine;
-        inv.credentials = Arc::new(EnvCredentials);
+        inv.credentials = crate::azure::AzureCredentials::new(&self.ctx)?;
         inv.events = events.clone();
         if let Some(c) = cancel {
             inv.cancel = c;

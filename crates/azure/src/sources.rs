@@ -9,7 +9,7 @@ mod arc;
 mod certificate;
 mod cli;
 mod imds;
-mod secret;
+pub(crate) mod secret;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,6 +5,8 @@
 //! rewrites a repository's rows from what the repository holds, so deleting the catalog
 //! file loses nothing but job history.
 
+mod settings;
+
 use std::path::Path;
 use std::str::FromStr;
 
@@ -129,7 +131,7 @@ pub struct Catalog {
     path: String,
 }
 
-fn now() -> String {
+pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339()
 }
 
@@ -168,7 +170,7 @@ impl Catalog {
         Ok(Self { pool, path: p })
     }
 
-    fn db(&self) -> impl Fn(sqlx::Error) -> CatalogError + '_ {
+    pub(crate) fn db(&self) -> impl Fn(sqlx::Error) -> CatalogError + '_ {
         |source| CatalogError::Db {
             path: self.path.clone(),
             source,

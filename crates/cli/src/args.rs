@@ -150,6 +150,11 @@ pub enum Command {
     /// Workload plugins: install, trust, grant capabilities, run their verbs.
     #[command(subcommand)]
     Plugins(PluginsCommand),
+    /// How Rehydra signs in to Azure (for plugins that call Azure, such as rehydration,
+    /// Key Vault and AKS): status, login, endpoint, extra audiences. Plugins never see a
+    /// token; the host adds it to their requests.
+    #[command(subcommand)]
+    Azure(crate::azure::AzureCommand),
 }
 
 /// Which disk and partition of a restore point.

@@ -31,7 +31,7 @@ pub(crate) fn context(cli: &Cli) -> Context {
 
 pub(crate) fn open(cli: &Cli) -> Result<Session> {
     // check the location before asking for a password
-    api::backend_for(&cli.repo)?;
+    api::backend_for(&context(cli), &cli.repo)?;
     let pw = password::current(cli.password_file.as_deref())?;
     let s = api::open(&context(cli), &cli.repo, &pw)?;
     for w in s.repository().warnings() {
@@ -42,7 +42,8 @@ pub(crate) fn open(cli: &Cli) -> Result<Session> {
 
 /// Open a copy target (its own password: file, REHYDRA_COPY_PASSWORD, or a prompt).
 pub(crate) fn open_copy_target(cli: &Cli, location: &str, file: Option<&Path>) -> Result<Session> {
-    api::backend_for(location).with_context(|| format!("copy target `{location}`"))?;
+    api::backend_for(&context(cli), location)
+        .with_context(|| format!("copy target `{location}`"))?;
     let pw = password::copy_target(file)?;
     api::open(&context(cli), location, &pw).with_context(|| format!("copy target `{location}`"))
 }
@@ -712,6 +713,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Catalog(c) => catalog(&cli, c),
         Command::Policy(c) => policy(&cli, c),
         Command::Plugins(c) => crate::plugins::run(&cli, c),
+        Command::Azure(c) => crate::azure::run(&cli, c),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `rehydra`: back up and restore Azure Local / Hyper-V workloads from the command line.
 
 mod args;
+mod azure;
 mod commands;
 mod output;
 mod password;

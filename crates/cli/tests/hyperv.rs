@@ -74,12 +74,13 @@ fn arm_replay(arc_vm: &'static str) -> (String, Arc<Mutex<Vec<(String, String)>>
                     auth = v.trim().to_string();
                 }
             }
+            // the plugin reads Arc VMs and their NICs with the GA api-version
             let want = format!(
-                "/providers/Microsoft.HybridCompute/machines/{arc_vm}/providers/Microsoft.AzureStackHCI/virtualMachineInstances/default?api-version=2025-06-01-preview"
+                "/providers/Microsoft.HybridCompute/machines/{arc_vm}/providers/Microsoft.AzureStackHCI/virtualMachineInstances/default?api-version=2024-01-01"
             );
             let (status, b) = if path.ends_with(&want) {
                 ("200 OK", body.clone())
-            } else if path.ends_with("/providers/Microsoft.AzureStackHCI/networkInterfaces/test-nic?api-version=2025-06-01-preview") {
+            } else if path.ends_with("/providers/Microsoft.AzureStackHCI/networkInterfaces/test-nic?api-version=2024-01-01") {
                 ("200 OK", nic.clone())
             } else {
                 ("404 Not Found", r#"{"error":{"code":"ResourceNotFound","message":"The Resource was not found."}}"#.to_string())

@@ -291,3 +291,149 @@ fn s3_repository_on_moto() {
         err(&o)
     );
 }
+
+/// A token shaped as Entra ID issues them for Azure Storage (Azurite's OAuth mode checks
+/// the audience, issuer and validity times, not the signature).
+fn storage_jwt() -> String {
+    use base64::Engine;
+    let b = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({
+        "aud": "https://storage.azure.com",
+        "iss": "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/",
+        "tid": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "iat": now - 60, "nbf": now - 60, "exp": now + 3600,
+        "oid": "0b4f5a3e-0000-4000-8000-00000000000a", "appid": "00000000-0000-0000-0000-00000000c11e",
+    });
+    format!(
+        "{}.{}.{}",
+        b(br#"{"alg":"RS256","typ":"JWT"}"#),
+        b(claims.to_string().as_bytes()),
+        b(b"sig")
+    )
+}
+
+/// An `azure://` repository signed in the way plugins are (here `az login`, through a
+/// stand-in `az` that hands out a Storage token only when asked for that scope), on
+/// Azurite over HTTPS with OAuth: no account key or SAS anywhere.
+#[test]
+fn azure_blob_repository_with_the_admins_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // a test CA and a server certificate it signed (rustls refuses a self-signed leaf)
+    let (ca, cert, key) = (d.join("ca.pem"), d.join("cert.pem"), d.join("key.pem"));
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    let sh = format!(
+        "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=rehydra-test-ca -keyout ca.key -out ca.pem 2>/dev/null && \
+         openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout key.pem -out leaf.csr 2>/dev/null && \
+         openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile ext.cnf -out cert.pem 2>/dev/null"
+    );
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(&sh)
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", err(&o));
+    let port = free_port();
+    let _azurite = start(
+        &cache().join("azurite/node_modules/.bin/azurite-blob"),
+        &[
+            "--blobPort",
+            &port.to_string(),
+            "--inMemoryPersistence",
+            "--silent",
+            "--skipApiVersionCheck",
+            "--loose",
+            "--oauth",
+            "basic",
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+        port,
+        d,
+    );
+    let conn = format!(
+        "DefaultEndpointsProtocol=https;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=https://127.0.0.1:{port}/devstoreaccount1;"
+    );
+    let made = Command::new(cache().join("venv/bin/python"))
+        .args(["-c", "import sys; from azure.storage.blob import BlobServiceClient as B; B.from_connection_string(sys.argv[1], connection_verify=False).create_container('backups')", &conn])
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "creating the container: {}",
+        err(&made)
+    );
+    let azbin = d.join("azbin");
+    std::fs::create_dir(&azbin).unwrap();
+    let script = format!(
+        "#!/bin/sh\ncase \"$*\" in *https://storage.azure.com/.default*) ;; *) echo \"ERROR: unexpected scope: $*\" >&2; exit 1 ;; esac\nexp=$(( $(date +%s) + 3600 ))\nprintf '{{\"accessToken\": \"{}\", \"expiresOn\": \"x\", \"expires_on\": %s, \"tokenType\": \"Bearer\"}}\\n' \"$exp\"\n",
+        storage_jwt()
+    );
+    std::fs::write(azbin.join("az"), script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(azbin.join("az"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        azbin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let e = Env {
+        dir,
+        vars: vec![
+            ("PATH".into(), path),
+            ("SSL_CERT_FILE".into(), ca.display().to_string()),
+            (
+                "AZURE_STORAGE_ACCOUNT_NAME".into(),
+                "devstoreaccount1".into(),
+            ),
+            (
+                "AZURE_ENDPOINT".into(),
+                format!("https://127.0.0.1:{port}/devstoreaccount1"),
+            ),
+        ],
+    };
+    e.ok(&["azure", "login", "--cli"]);
+    let repo = "azure://backups/signed-in";
+    e.init(repo);
+    let data = e.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("f.txt"), b"signed in, no key\n").unwrap();
+    e.ok(&["-r", repo, "backup", data.to_str().unwrap()]);
+    let out = e.dir.path().join("out");
+    e.ok(&[
+        "-r",
+        repo,
+        "restore",
+        "latest",
+        "--target",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read(out.join("f.txt")).unwrap(),
+        b"signed in, no key\n"
+    );
+    // signed out (no az): a clear error that says how to sign in
+    let o = e
+        .cmd()
+        .env("PATH", "/usr/bin:/bin")
+        .args(["-r", repo, "snapshots"])
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        err(&o).contains("signing in to Azure Storage"),
+        "{}",
+        err(&o)
+    );
+}

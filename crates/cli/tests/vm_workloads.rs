@@ -802,13 +802,25 @@ fn vm_workloads_end_to_end() {
     .unwrap();
     assert_eq!(j["runs"].as_array().unwrap().len(), 2);
     assert_eq!(j["runs"][1]["outcome"], "succeeded");
-    // idempotent: a third run changes nothing in Azure
+    // idempotent: a third run changes nothing in Azure. Its tokens expire within a minute
+    // of being handed out: each request of the one job gets a fresh one, nobody pastes it
     let before = arm.calls().iter().filter(|c| c.method != "GET").count();
+    let calls_before = arm.calls().len();
+    cli.short_lived_tokens(true);
     json_out(&rehydrate(&[]));
+    cli.short_lived_tokens(false);
     assert_eq!(
         arm.calls().iter().filter(|c| c.method != "GET").count(),
         before,
         "a finished rehydration writes nothing again"
+    );
+    let tokens: std::collections::BTreeSet<String> = arm.calls()[calls_before..]
+        .iter()
+        .map(|c| c.auth.clone())
+        .collect();
+    assert!(
+        tokens.len() >= 2 && tokens.iter().all(|t| t.starts_with("Bearer test-token-")),
+        "expired tokens are replaced within the job: {tokens:?}"
     );
 
     // ---- the TVM: restored off, its key imported before it starts

@@ -16,7 +16,10 @@ use rehydra_plugin_sdk::{files, prelude::*};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::arm::{self, Arm, HCI_API, MACHINES_API, provisioning};
+use crate::arm::{
+    self, Arm, CUSTOM_LOCATION_API, LNET_API, MACHINES_API, NIC_CREATE_API, NIC_GET_API,
+    STORAGE_CONTAINER_API, VHD_CREATE_API, VHD_GET_API, VMI_API, provisioning,
+};
 use crate::restore::Saved;
 
 const TAG: &str = "rehydra-rehydration";
@@ -75,7 +78,10 @@ struct Put {
     step: String,
     title: String,
     id: String,
+    /// API version of the PUT.
     api: &'static str,
+    /// API version of the GET that checks what exists (GA where the PUT needs a preview).
+    get_api: &'static str,
     body: Value,
     /// Already provisioned by an earlier run: skipped.
     done: bool,
@@ -119,6 +125,26 @@ fn lnet_for(req: &RestoreRequest, old: &str) -> Option<String> {
 /// Is `v` a resource this rehydration (restore point `snap`) made?
 fn ours(v: &Value, snap: &str) -> bool {
     v.pointer(&format!("/tags/{TAG}")).and_then(Value::as_str) == Some(snap)
+}
+
+/// The original security profile `p` (over `out`, what the Hyper-V configuration says)
+/// as the GA schema the VM instance is PUT with ([`VMI_API`]) knows it: `enableTPM`,
+/// `uefiSettings.secureBootEnabled`, `securityType` (a restore point may hold a profile
+/// read with a preview version, with more fields).
+fn ga_security_profile(p: &Value, mut out: Value) -> Value {
+    if let Some(v) = p.get("enableTPM").filter(|v| v.is_boolean()) {
+        out["enableTPM"] = v.clone();
+    }
+    if let Some(v) = p
+        .pointer("/uefiSettings/secureBootEnabled")
+        .filter(|v| v.is_boolean())
+    {
+        out["uefiSettings"] = json!({ "secureBootEnabled": v });
+    }
+    if let Some(v) = p.get("securityType").filter(|v| v.is_string()) {
+        out["securityType"] = v.clone();
+    }
+    out
 }
 
 /// Compute and check the rehydration; reads ARM and the node, changes nothing.
@@ -196,8 +222,8 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         );
     }
     for (what, id, api) in [
-        ("custom location", cl, "2021-08-15"),
-        ("storage container", container, HCI_API),
+        ("custom location", cl, CUSTOM_LOCATION_API),
+        ("storage container", container, STORAGE_CONTAINER_API),
     ] {
         if arm.get(id, api)?.is_none() {
             blockers.push(format!("the target {what} {id} does not exist"));
@@ -213,6 +239,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         title: format!("Create Arc machine {machine}"),
         id: machine_id.clone(),
         api: MACHINES_API,
+        get_api: MACHINES_API,
         body: json!({ "location": location, "kind": "HCI", "identity": { "type": "SystemAssigned" }, "tags": tags }),
         done: false,
     });
@@ -224,7 +251,8 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             step: format!("disk-{i}"),
             title: format!("Create virtual hard disk {name} from {path}"),
             id: id.clone(),
-            api: HCI_API,
+            api: VHD_CREATE_API,
+            get_api: VHD_GET_API,
             body: json!({
                 "extendedLocation": ext, "location": location, "tags": tags,
                 "properties": { "createFromLocal": true, "containerId": container, "diskFileFormat": "vhdx", "dynamic": true,
@@ -254,7 +282,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             ));
             continue;
         };
-        if arm.get(&lnet, HCI_API)?.is_none() {
+        if arm.get(&lnet, LNET_API)?.is_none() {
             blockers.push(format!("the target logical network {lnet} does not exist"));
         }
         let name = format!("{machine}-nic-{i}");
@@ -263,7 +291,8 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             step: format!("nic-{i}"),
             title: format!("Create network interface {name} on {}", lnet.rsplit('/').next().unwrap_or(&lnet)),
             id: id.clone(),
-            api: HCI_API,
+            api: NIC_CREATE_API,
+            get_api: NIC_GET_API,
             body: json!({
                 "extendedLocation": ext, "location": location, "tags": tags,
                 "properties": { "createFromLocal": true, "ipConfigurations": [ { "name": format!("ipconfig-{i}"), "properties": { "subnet": { "id": lnet } } } ] },
@@ -284,9 +313,10 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         .pointer("/resource/properties")
         .cloned()
         .unwrap_or(Value::Null);
-    let mut security = old.get("securityProfile").cloned().unwrap_or_else(|| {
-        json!({ "enableTPM": saved.vm.tpm_enabled, "uefiSettings": { "secureBootEnabled": saved.vm.secure_boot } })
-    });
+    let mut security = ga_security_profile(
+        old.get("securityProfile").unwrap_or(&Value::Null),
+        json!({ "enableTPM": saved.vm.tpm_enabled, "uefiSettings": { "secureBootEnabled": saved.vm.secure_boot } }),
+    );
     if saved.trusted_launch() && security.get("securityType").is_none() {
         security["securityType"] = json!("TrustedLaunch");
     }
@@ -304,7 +334,8 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         step: "vmi".into(),
         title: format!("Create the Arc VM instance of {machine}"),
         id: vmi.clone(),
-        api: HCI_API,
+        api: VMI_API,
+        get_api: VMI_API,
         body: json!({
             "extendedLocation": ext,
             "properties": {
@@ -319,7 +350,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
 
     // what exists already: ours (resume), or somebody else's (never taken over)
     for p in &mut puts {
-        if let Some(v) = arm.get(&p.id, p.api)? {
+        if let Some(v) = arm.get(&p.id, p.get_api)? {
             let mine = if p.step == "vmi" {
                 v.pointer("/properties/storageProfile/osDisk/id")
                     .and_then(Value::as_str)
@@ -493,7 +524,7 @@ pub fn execute(mut p: Planned) -> Result<RestoreReport> {
             if let Err(e) = p.arm.delete(
                 id,
                 if id.contains("virtualMachineInstances") {
-                    HCI_API
+                    VMI_API
                 } else {
                     MACHINES_API
                 },

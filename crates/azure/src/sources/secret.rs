@@ -95,6 +95,40 @@ fn from_keyring(service: &str, user: &str) -> Result<Zeroizing<String>, Identity
         .map_err(failed)
 }
 
+/// Keep `secret` in the OS keychain as `service`/`user` (what
+/// [`SecretSource::Keyring`] reads back).
+///
+/// # Errors
+/// No keychain reachable (a service on Linux has no D-Bus session), or no keychain support
+/// in this build.
+#[cfg(all(
+    feature = "keychain",
+    any(target_os = "linux", target_os = "macos", windows)
+))]
+pub fn store_in_keychain(service: &str, user: &str, secret: &str) -> Result<(), IdentityError> {
+    keyring::Entry::new(service, user)
+        .and_then(|entry| entry.set_password(secret))
+        .map_err(|e| {
+            IdentityError::Secret(format!(
+                "keeping the secret in the OS keychain as {service}/{user} failed ({e}); use a secret file instead"
+            ))
+        })
+}
+
+/// See the keychain build: this build has none.
+///
+/// # Errors
+/// Always.
+#[cfg(not(all(
+    feature = "keychain",
+    any(target_os = "linux", target_os = "macos", windows)
+)))]
+pub fn store_in_keychain(service: &str, user: &str, _secret: &str) -> Result<(), IdentityError> {
+    Err(IdentityError::Secret(format!(
+        "keychain entry {service}/{user}: this build has no OS keychain support"
+    )))
+}
+
 #[cfg(not(all(
     feature = "keychain",
     any(target_os = "linux", target_os = "macos", windows)

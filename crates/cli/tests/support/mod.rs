@@ -45,6 +45,7 @@ impl Cli {
             dir: tempfile::tempdir().unwrap(),
         };
         std::fs::create_dir_all(c.dir.path().join("plugins")).unwrap();
+        stand_in_az(&c.azbin());
         let key =
             std::fs::read_to_string(plugins_built().join("../rehydra-dev/publisher.pub")).unwrap();
         c.ok(None, &["plugins", "trust", "rehydra-dev", key.trim()]);
@@ -52,7 +53,36 @@ impl Cli {
             let file = plugins_built().join(format!("{p}.wasm"));
             c.ok(None, &["plugins", "install", file.to_str().unwrap()]);
         }
+        // Azure sign-in as an admin does it (`az login`), and the replay server on
+        // loopback gets ARM's token audience
+        c.ok(None, &["azure", "login", "--cli"]);
+        c.ok(
+            None,
+            &[
+                "azure",
+                "audience",
+                "add",
+                "127.0.0.1",
+                "https://management.azure.com/.default",
+            ],
+        );
         c
+    }
+
+    /// Where the stand-in `az` lives (first on every command's PATH).
+    pub fn azbin(&self) -> std::path::PathBuf {
+        self.dir.path().join("azbin")
+    }
+
+    /// Make the stand-in `az` hand out tokens that expire within a minute, numbered
+    /// `test-token-1`, `test-token-2`… (every request then needs a fresh one).
+    pub fn short_lived_tokens(&self, on: bool) {
+        let flag = self.azbin().join("az-short");
+        if on {
+            std::fs::write(flag, "").unwrap();
+        } else {
+            let _ = std::fs::remove_file(flag);
+        }
     }
     pub fn cmd(&self, path: Option<&Path>) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_rehydra"));
@@ -60,13 +90,16 @@ impl Cli {
         c.env("REHYDRA_CATALOG", self.dir.path().join("catalog.db"))
             .env("REHYDRA_PLUGIN_PATH", self.dir.path().join("plugins"))
             .env("HOME", self.dir.path())
-            .env("REHYDRA_HTTP_AUTH_127_0_0_1", "Bearer test-token")
             .env("REHYDRA_REPOSITORY", self.dir.path().join("repo"))
             .env("REHYDRA_PASSWORD", "pw")
             .env("REHYDRA_CACHE_DIR", self.dir.path().join("cache"))
             .env(
                 "PATH",
-                path.map_or(sys.clone(), |p| format!("{}:{sys}", p.display())),
+                format!(
+                    "{}:{}",
+                    self.azbin().display(),
+                    path.map_or(sys.clone(), |p| format!("{}:{sys}", p.display()))
+                ),
             )
             .stdin(Stdio::null());
         c
@@ -90,6 +123,31 @@ impl Cli {
             &["init", "--kdf-memory-kib", "1024", "--kdf-iterations", "1"],
         );
     }
+}
+
+/// A stand-in Azure CLI in `dir`: `az account get-access-token` printing what the real
+/// one prints (`accessToken`, `expiresOn` in local time, `expires_on`, `subscription`,
+/// `tenant`, `tokenType`): `test-token` for an hour, or, with the `az-short` flag file,
+/// numbered tokens that expire within a minute.
+fn stand_in_az(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let script = r#"#!/bin/sh
+dir=$(dirname "$0")
+case "$*" in *get-access-token*) ;; *) echo "stand-in az: $*" >&2; exit 2 ;; esac
+now=$(date +%s)
+if [ -f "$dir/az-short" ]; then
+  n=$(( $(cat "$dir/az-count" 2>/dev/null || echo 0) + 1 )); echo $n > "$dir/az-count"
+  tok="test-token-$n"; exp=$((now + 60))
+else
+  tok="test-token"; exp=$((now + 3600))
+fi
+printf '{"accessToken": "%s", "expiresOn": "%s", "expires_on": %s, "subscription": "%s", "tenant": "%s", "tokenType": "Bearer"}
+'   "$tok" "$(date -d "@$exp" '+%Y-%m-%d %H:%M:%S.000000')" "$exp"   "6b2f9d1e-0000-4000-8000-000000000001" "72f988bf-86f1-41af-91ab-2d7cd011db47"
+"#;
+    let az = dir.join("az");
+    std::fs::write(&az, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// A stand-in node: a folder with `pwsh` (fake_node.py), its state and its call log.
