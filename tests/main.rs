@@ -10,3 +10,4 @@ mod plugins;
 mod prune;
 mod restore_attacks;
 mod retention;
+mod unchanged;

@@ -36,6 +36,8 @@ export interface Snapshot {
   new_bytes: number;
   stored_bytes: number;
   seconds: number;
+  unchanged_files: number;
+  unchanged_bytes: number;
 }
 
 export interface Risk {

@@ -58,11 +58,30 @@ pub struct SnapshotDto {
     pub stored_bytes: u64,
     /// Seconds the backup took.
     pub seconds: f64,
+    /// Files found unchanged since the previous restore point and not read again.
+    pub unchanged_files: u64,
+    /// Their bytes (part of `bytes`).
+    pub unchanged_bytes: u64,
     /// For a copy: the source restore point's id (`rehydra copy`, policy copy targets).
     pub copied_from: Option<String>,
 }
 
 impl SnapshotDto {
+    /// What the backup read, for people: `12 MiB read`, and the files it did not read
+    /// again when there were any.
+    pub fn read_summary(&self) -> String {
+        let read = crate::human_bytes(self.bytes - self.unchanged_bytes.min(self.bytes));
+        if self.unchanged_files == 0 {
+            format!("{read} read")
+        } else {
+            format!(
+                "{read} read ({} unchanged files, {}, not read again)",
+                self.unchanged_files,
+                crate::human_bytes(self.unchanged_bytes)
+            )
+        }
+    }
+
     /// From the engine's manifest.
     pub fn from_core(id: &Id, s: &Snapshot) -> Self {
         Self {
@@ -93,6 +112,8 @@ impl SnapshotDto {
             new_bytes: s.summary.new_bytes,
             stored_bytes: s.summary.stored_bytes,
             seconds: s.summary.seconds,
+            unchanged_files: s.summary.unchanged_files,
+            unchanged_bytes: s.summary.unchanged_bytes,
             copied_from: s.copied_from.as_ref().map(|c| c.snapshot.to_hex()),
         }
     }

@@ -223,6 +223,8 @@ mod tests {
             new_bytes: 0,
             stored_bytes: 0,
             seconds: 0.0,
+            unchanged_files: 0,
+            unchanged_bytes: 0,
             copied_from: None,
         }
     }

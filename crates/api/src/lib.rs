@@ -472,11 +472,11 @@ pub fn job_log(ctx: &Context, run: i64) -> Result<Vec<String>> {
 /// One line describing a restore point made.
 pub(crate) fn summary_line(d: &SnapshotDto) -> String {
     format!(
-        "restore point {} of {} ({}): {} read, {} new, {} stored, {:.1} s",
+        "restore point {} of {} ({}): {}, {} new, {} stored, {:.1} s",
         d.short_id,
         d.asset,
         d.workload,
-        human_bytes(d.bytes),
+        d.read_summary(),
         human_bytes(d.new_bytes),
         human_bytes(d.stored_bytes),
         d.seconds

@@ -461,6 +461,11 @@ pub struct BackupArgs {
     /// Host name to record (default: this machine's).
     #[arg(long)]
     pub host: Option<String>,
+    /// Read every file of a folder again. Without it, a file whose size, modification
+    /// time, change time and inode match the previous restore point of the same asset
+    /// is taken from there unread (as restic does).
+    #[arg(long)]
+    pub read_all: bool,
 }
 
 /// Filters for listings and `latest`.

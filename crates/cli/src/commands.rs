@@ -203,6 +203,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 asset,
                 tags: a.tags.clone(),
                 hostname: a.host.clone(),
+                read_all: a.read_all,
                 ..BackupOptions::default()
             };
             let bar = Bar::new(cli.quiet, cli.json);
@@ -216,9 +217,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                 }
                 let sn = &out.snapshot;
                 println!(
-                    "restore point {} saved: {} read, {} new ({} stored), {:.1} s",
+                    "restore point {} saved: {}, {} new ({} stored), {:.1} s",
                     sn.short_id,
-                    bytes(sn.bytes),
+                    sn.read_summary(),
                     bytes(sn.new_bytes),
                     bytes(sn.stored_bytes),
                     sn.seconds

@@ -18,6 +18,9 @@ use crate::progress::{Cancel, Progress};
 use crate::repository::Repository;
 use crate::writer::ChunkWriter;
 
+mod disk;
+mod previous;
+
 /// What to back up as one item.
 pub enum Source {
     /// A directory tree (or a single file, kept with its metadata).
@@ -101,6 +104,9 @@ pub struct BackupOptions {
     /// image it names cannot make the engine read other files. `None`: no limit (the
     /// admin's own command line).
     pub confine: Option<Vec<PathBuf>>,
+    /// Read every file of a folder item, even those the previous restore point of the
+    /// same asset holds unchanged (restic's `--force`).
+    pub read_all: bool,
 }
 
 /// Open a disk image, confined to `roots` when given.
@@ -144,6 +150,7 @@ impl Default for BackupOptions {
             tags: Vec::new(),
             hostname: None,
             confine: None,
+            read_all: false,
         }
     }
 }
@@ -184,6 +191,9 @@ struct Run<'a, 'p> {
     names: rehydra_target::NameCache,
     /// See [`BackupOptions::confine`].
     confine: Option<Vec<PathBuf>>,
+    /// The previous restore point of the same asset and workload, whose folder items let
+    /// unchanged files go unread (`None` with [`BackupOptions::read_all`]).
+    previous: Option<Snapshot>,
 }
 
 impl Run<'_, '_> {
@@ -299,228 +309,13 @@ impl Run<'_, '_> {
         Ok(n)
     }
 
-    fn disk(
+    fn walk(
         &mut self,
-        path: &Path,
-        format: rehydra_disk::Format,
+        root: &Path,
+        rel: &str,
         map: &mut MapWriter<File>,
-    ) -> Result<u64> {
-        let img = open_disk(path, format, self.confine.as_deref()).map_err(disk_error)?;
-        let md = fs::metadata(path)
-            .map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
-        let mut node = self.node_of("", &md);
-        node.size = img.virtual_size();
-        map.node(node).map_err(|e| Error::io("content map", e))?;
-        self.progress
-            .message(&format!("{} ({})", path.display(), img.format()));
-        let mut img = img;
-        let size = img.virtual_size();
-        let n = self.disk_range(img.as_mut(), 0, size, map)?;
-        self.summary.files += 1;
-        self.summary.bytes += n;
-        Ok(n)
-    }
-
-    /// Chunk the virtual disk from `start` to `end`. Unallocated extents go straight into
-    /// the map as holes, never read or scanned; chunking stays the same as reading them,
-    /// since a zero run always ends a chunk.
-    fn disk_range(
-        &mut self,
-        img: &mut dyn rehydra_disk::DiskImage,
-        start: u64,
-        end: u64,
-        map: &mut MapWriter<File>,
-    ) -> Result<u64> {
-        let mut n = 0;
-        for e in img.extents() {
-            let (offset, len, data) = match e {
-                rehydra_disk::Extent::Zero { offset, len } => (offset, len, false),
-                rehydra_disk::Extent::Data { offset, len } => (offset, len, true),
-            };
-            let (a, b) = (offset.max(start), (offset + len).min(end));
-            if a >= b {
-                continue;
-            }
-            if data {
-                n += self.feed(rehydra_disk::ExtentReader::new(img, a, b - a), true, map)?;
-            } else {
-                map.extent(Extent::Zero(b - a))
-                    .map_err(|e| Error::io("content map", e))?;
-                self.progress.inc(b - a);
-                self.hole_bytes += b - a;
-                n += b - a;
-            }
-        }
-        Ok(n)
-    }
-
-    /// A disk backed up from changed-range hints: the earlier restore point's content map
-    /// is streamed in order; its extents outside the changed ranges are copied (their
-    /// chunks are checked to be in the repository), and each run of extents that a range
-    /// touches is read again from the image, widened to the old chunk boundaries so the new
-    /// chunks line up with the old ones (a hole is only widened to 4 KiB).
-    fn disk_changed(
-        &mut self,
-        path: &Path,
-        format: rehydra_disk::Format,
-        ch: ChangedRanges,
-        map: &mut MapWriter<File>,
-    ) -> Result<u64> {
-        let bad = |m: String| Error::new(ErrorKind::InvalidInput, m);
-        let mut img = open_disk(path, format, self.confine.as_deref()).map_err(disk_error)?;
-        let size = img.virtual_size();
-        let snap = self.repo.load_snapshot(&ch.since)?;
-        let item = snap
-            .items
-            .iter()
-            .find(|i| i.name == ch.item && i.kind == ItemKind::Disk)
-            .ok_or_else(|| {
-                bad(format!(
-                    "restore point {} has no disk item `{}`: changed-range hints need the restore point the tracker counted from; back up without hints",
-                    ch.since.short(),
-                    ch.item
-                ))
-            })?
-            .clone();
-        if item.size != size {
-            return Err(bad(format!(
-                "{} is {size} bytes but was {} in restore point {}: the disk was resized, so changed-range hints do not apply; back up without hints",
-                path.display(),
-                item.size,
-                ch.since.short()
-            )));
-        }
-        // sorted, merged, clipped
-        let mut ranges: Vec<(u64, u64)> = Vec::with_capacity(ch.ranges.len());
-        let mut sorted = ch.ranges.clone();
-        sorted.sort_unstable();
-        for (o, l) in sorted {
-            if l == 0 {
-                continue;
-            }
-            if o >= size {
-                return Err(bad(format!(
-                    "changed range {o}+{l} starts beyond the end of {} ({size} bytes)",
-                    path.display()
-                )));
-            }
-            let e = o.saturating_add(l).min(size);
-            match ranges.last_mut() {
-                Some((_, pe)) if o <= *pe => *pe = (*pe).max(e),
-                _ => ranges.push((o, e)),
-            }
-        }
-        let md = fs::metadata(path)
-            .map_err(|e| Error::io(format!("backup source {}", path.display()), e))?;
-        let mut node = self.node_of("", &md);
-        node.size = size;
-        map.node(node).map_err(|e| Error::io("content map", e))?;
-        self.progress.message(&format!(
-            "{} ({}, {} changed range(s))",
-            path.display(),
-            img.format(),
-            ranges.len()
-        ));
-        const ALIGN: u64 = 4096;
-        let touches = |a: u64, b: u64, ri: &mut usize| -> bool {
-            while *ri < ranges.len() && ranges[*ri].1 <= a {
-                *ri += 1;
-            }
-            *ri < ranges.len() && ranges[*ri].0 < b
-        };
-        let (mut pos, mut ri, mut n) = (0u64, 0usize, 0u64);
-        let mut dirty: Option<(u64, u64)> = None;
-        let (repo, index) = (self.repo, self.index);
-        for ev in crate::contentmap::read_map(repo, index, &item) {
-            let crate::contentmap::MapEvent::Extents(exts) = ev? else {
-                continue;
-            };
-            for e in exts {
-                let (a, b) = (pos, pos + e.len());
-                pos = b;
-                if let Extent::Zero(_) = e {
-                    // a hole: only the changed parts (to 4 KiB) are read, the rest stays a hole
-                    let mut at = a;
-                    while touches(at, b, &mut ri) {
-                        let (rs, re) = ranges[ri];
-                        let ds = (rs.max(at) / ALIGN * ALIGN).max(at);
-                        let de = re.div_ceil(ALIGN).saturating_mul(ALIGN).min(b);
-                        if ds > at {
-                            n += self.flush_dirty(img.as_mut(), &mut dirty, map)?;
-                            self.copy_extent(Extent::Zero(ds - at), map)?;
-                            n += ds - at;
-                        }
-                        dirty = Some(dirty.map_or((ds, de), |(s, _)| (s, de)));
-                        at = de;
-                        if re > de || at >= b {
-                            break;
-                        }
-                    }
-                    if at < b {
-                        n += self.flush_dirty(img.as_mut(), &mut dirty, map)?;
-                        self.copy_extent(Extent::Zero(b - at), map)?;
-                        n += b - at;
-                    }
-                } else if touches(a, b, &mut ri) {
-                    dirty = Some(dirty.map_or((a, b), |(s, _)| (s, b)));
-                } else {
-                    n += self.flush_dirty(img.as_mut(), &mut dirty, map)?;
-                    if let Extent::Data(id, _) = &e
-                        && !index.contains(id)?
-                    {
-                        return Err(Error::new(
-                            ErrorKind::Missing,
-                            format!(
-                                "restore point {} uses chunk {} that the repository no longer has; back up without hints (and run check)",
-                                ch.since.short(),
-                                id.short()
-                            ),
-                        ));
-                    }
-                    self.copy_extent(e, map)?;
-                    n += b - a;
-                }
-            }
-        }
-        n += self.flush_dirty(img.as_mut(), &mut dirty, map)?;
-        if pos != size {
-            return Err(Error::new(
-                ErrorKind::Corrupt,
-                format!(
-                    "the content map of `{}` in restore point {} covers {pos} bytes, not {size}",
-                    ch.item,
-                    ch.since.short()
-                ),
-            ));
-        }
-        self.summary.files += 1;
-        self.summary.bytes += n;
-        Ok(n)
-    }
-
-    fn flush_dirty(
-        &mut self,
-        img: &mut dyn rehydra_disk::DiskImage,
-        dirty: &mut Option<(u64, u64)>,
-        map: &mut MapWriter<File>,
-    ) -> Result<u64> {
-        match dirty.take() {
-            Some((a, b)) => self.disk_range(img, a, b, map),
-            None => Ok(0),
-        }
-    }
-
-    /// An extent taken unchanged from an earlier restore point.
-    fn copy_extent(&mut self, e: Extent, map: &mut MapWriter<File>) -> Result<()> {
-        let len = e.len();
-        if let Extent::Zero(_) = e {
-            self.hole_bytes += len;
-        }
-        self.progress.inc(len);
-        map.extent(e).map_err(|e| Error::io("content map", e))
-    }
-
-    fn walk(&mut self, root: &Path, rel: &str, map: &mut MapWriter<File>) -> Result<()> {
+        prev: &mut Option<previous::Previous<'_>>,
+    ) -> Result<()> {
         let path = if rel.is_empty() {
             root.to_path_buf()
         } else {
@@ -573,9 +368,20 @@ impl Run<'_, '_> {
                         continue;
                     }
                 };
-                self.walk(root, &child, map)?;
+                self.walk(root, &child, map, prev)?;
             }
         } else if ft.is_file() {
+            if let Some(extents) = prev.as_mut().and_then(|p| p.unchanged(&node)) {
+                map.node(node).map_err(|e| Error::io("content map", e))?;
+                for e in extents {
+                    self.copy_extent(e, map)?;
+                }
+                self.summary.files += 1;
+                self.summary.bytes += md.len();
+                self.summary.unchanged_files += 1;
+                self.summary.unchanged_bytes += md.len();
+                return Ok(());
+            }
             self.progress.message(&path.display().to_string());
             match File::open(&path) {
                 Ok(f) => {
@@ -644,6 +450,16 @@ fn node_from_metadata(rel: &str, md: &fs::Metadata) -> Node {
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
+    #[cfg(unix)]
+    let (ctime_ns, inode) = {
+        use std::os::unix::fs::MetadataExt;
+        (
+            Some(md.ctime().saturating_mul(1_000_000_000) + md.ctime_nsec()),
+            Some(md.ino()),
+        )
+    };
+    #[cfg(not(unix))]
+    let (ctime_ns, inode) = (None, None);
     Node {
         path: rel.to_string(),
         path_hex: None,
@@ -651,6 +467,8 @@ fn node_from_metadata(rel: &str, md: &fs::Metadata) -> Node {
         mode,
         mtime_ns,
         size: md.len(),
+        ctime_ns,
+        inode,
         ..Node::default()
     }
 }
@@ -745,13 +563,14 @@ pub fn backup_with(
     // itself until dropped after the manifest is saved, however long `produce` takes.
     let lock = Lock::backup(repo.backend().clone())?;
     let (index, _bad) = repo.load_index()?;
-    let parent = repo
+    let previous = repo
         .snapshots()?
         .0
         .into_iter()
         .rev()
-        .find(|(_, s)| s.asset == opts.asset && s.workload == opts.workload)
-        .map(|(id, _)| id);
+        .find(|(_, s)| s.asset == opts.asset && s.workload == opts.workload);
+    let parent = previous.as_ref().map(|(id, _)| *id);
+    let previous = previous.map(|(_, s)| s).filter(|_| !opts.read_all);
     let mut run = Run {
         repo,
         index: &index,
@@ -768,6 +587,7 @@ pub fn backup_with(
         time,
         names: rehydra_target::NameCache::default(),
         confine: opts.confine.clone(),
+        previous,
     };
     let finish = produce(&mut run)?;
     if run.items.is_empty() {
@@ -862,7 +682,17 @@ impl ItemSink for Run<'_, '_> {
         let (kind, size) = match it.source {
             Source::Path(p) => {
                 let before = self.summary.bytes;
-                self.walk(&p, "", &mut map)?;
+                let item = previous::item(self.previous.as_ref(), &it.name).cloned();
+                let mut prev = item
+                    .as_ref()
+                    .map(|i| previous::Previous::new(self.repo, self.index, i));
+                self.walk(&p, "", &mut map, &mut prev)?;
+                if let Some(why) = prev.and_then(|p| p.failed) {
+                    self.warnings.push(format!(
+                        "the previous restore point's map of `{}` could not be read ({why}); every file after that point was read again",
+                        it.name
+                    ));
+                }
                 (ItemKind::Tree, self.summary.bytes - before)
             }
             Source::File(p) => (ItemKind::Stream, self.stream_file(&p, false, &mut map)?),

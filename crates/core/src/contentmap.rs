@@ -74,6 +74,14 @@ pub struct Node {
     /// Owner's group name on the machine that was backed up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Status-change time (Unix `ctime`), nanoseconds since the Unix epoch. With the
+    /// inode, size and `mtime_ns`, how the next backup knows a file did not change
+    /// without reading it. Never restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctime_ns: Option<i64>,
+    /// Inode number (Unix sources). Never restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inode: Option<u64>,
 }
 
 impl Node {

@@ -64,6 +64,14 @@ pub struct Summary {
     pub packs: u64,
     /// Wall time in seconds.
     pub seconds: f64,
+    /// Files of folder items found unchanged since the previous restore point (same
+    /// size, modification and status-change time, inode) and not read again; they are
+    /// counted in `files` and `bytes` too.
+    #[serde(default)]
+    pub unchanged_files: u64,
+    /// Their bytes.
+    #[serde(default)]
+    pub unchanged_bytes: u64,
 }
 
 /// A restore-point manifest.

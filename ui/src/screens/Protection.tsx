@@ -48,8 +48,12 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
     job.current = newJobId();
     try {
       const out = await start(job.current);
+      const sn = out.snapshot;
+      const unchanged = sn.unchanged_files
+        ? ` (${sn.unchanged_files} unchanged files, ${bytes(sn.unchanged_bytes)}, not read again)`
+        : "";
       setResult(
-        `Restore point ${out.snapshot.short_id} saved: ${bytes(out.snapshot.bytes)} read, ${bytes(out.snapshot.new_bytes)} new` +
+        `Restore point ${sn.short_id} saved: ${bytes(sn.bytes - sn.unchanged_bytes)} read${unchanged}, ${bytes(sn.new_bytes)} new` +
           (out.warnings.length ? ` — warnings: ${out.warnings.join("; ")}` : ""),
       );
       onChange();
