@@ -86,6 +86,7 @@ fn bit_flip_in_index_is_found() {
         &Context {
             catalog: None,
             cache_dir: None,
+            ..Default::default()
         },
         &r.location(),
         PW,

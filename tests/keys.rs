@@ -169,6 +169,7 @@ fn many_cheap_slots_do_not_hide_the_real_one() {
     let fresh = rehydra_api::Context {
         catalog: None,
         cache_dir: None,
+        ..Default::default()
     };
     rehydra_api::open(&fresh, &r.location(), PW).unwrap();
 }

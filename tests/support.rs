@@ -32,6 +32,7 @@ impl TestRepo {
         let ctx = Context {
             catalog: Some(dir.path().join("catalog.db")),
             cache_dir: Some(dir.path().join("cache")),
+            ..Context::default()
         };
         rehydra_api::init(&ctx, &Self::loc(dir.path()), PW, opts).expect("init");
         Self { dir, ctx }

@@ -1,6 +1,8 @@
 //! Bridge from the synchronous API to the async catalog.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use rehydra_catalog::{Catalog, CatalogError, RestorePointRow};
 
@@ -8,11 +10,87 @@ use crate::dto::SnapshotDto;
 use crate::error::{ApiError, Code, Result};
 use crate::{Context, Session};
 
-fn rt() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ApiError::new(Code::Io, format!("starting the catalog runtime: {e}")))
+/// The catalog of a [`Context`], opened once (its runtime, connection pool and migration
+/// check) on first use and shared by the context's clones.
+#[derive(Clone, Default)]
+pub struct CatalogHandle(Arc<Mutex<Option<Arc<Opened>>>>);
+
+impl std::fmt::Debug for CatalogHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CatalogHandle")
+    }
+}
+
+struct Opened {
+    path: PathBuf,
+    /// Which file was opened: a catalog deleted or replaced meanwhile is opened again.
+    file: Option<FileId>,
+    catalog: Catalog,
+    /// One worker: the catalog's I/O is small and the callers are synchronous.
+    rt: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        // never blocks, so a context may be dropped anywhere (even inside async code)
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl CatalogHandle {
+    /// The open catalog at `path` (opened now if it is not, or if the context's catalog
+    /// path changed since).
+    fn get(&self, path: &Path) -> Result<Arc<Opened>> {
+        let mut slot = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(o) = slot
+            .as_ref()
+            .filter(|o| o.path == path && o.file.is_some() && o.file == file_id(path))
+        {
+            return Ok(o.clone());
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rehydra-catalog")
+            .enable_all()
+            .build()
+            .map_err(|e| ApiError::new(Code::Io, format!("starting the catalog runtime: {e}")))?;
+        let catalog = rt
+            .block_on(Catalog::open(path))
+            .map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
+        let o = Arc::new(Opened {
+            path: path.to_path_buf(),
+            file: file_id(path),
+            catalog,
+            rt: Some(rt),
+        });
+        *slot = Some(o.clone());
+        Ok(o)
+    }
+}
+
+/// What identifies the catalog file on disk.
+type FileId = (u64, u64);
+
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<FileId> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(path: &Path) -> Option<FileId> {
+    let m = std::fs::metadata(path).ok()?;
+    let created = m
+        .created()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    Some((created.as_secs(), u64::from(created.subsec_nanos())))
 }
 
 /// Run `f` against the catalog of `ctx`.
@@ -27,17 +105,12 @@ where
             "no catalog is configured",
         ));
     };
-    let rt = rt()?;
-    rt.block_on(async {
-        let c = Catalog::open(path)
-            .await
-            .map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
-        let r = f(c.clone())
-            .await
-            .map_err(|e| ApiError::new(Code::Io, e.to_string()));
-        c.close().await;
-        r
-    })
+    let o = ctx.catalog_handle.get(path)?;
+    let rt =
+        o.rt.as_ref()
+            .expect("the runtime lives as long as the handle");
+    rt.block_on(f(o.catalog.clone()))
+        .map_err(|e| ApiError::new(Code::Io, e.to_string()))
 }
 
 fn row(repo: &str, d: &SnapshotDto) -> RestorePointRow {
@@ -154,5 +227,33 @@ impl Session {
                 |c| async move { c.append_job_log(run, &lines).await },
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_catalog_per_context_opened_again_when_its_file_goes() {
+        let d = tempfile::tempdir().unwrap();
+        let db = d.path().join("catalog.db");
+        let ctx = Context {
+            catalog: Some(db.clone()),
+            ..Context::default()
+        };
+        let a = ctx.catalog_handle.get(&db).unwrap();
+        // every call and every clone of the context shares one runtime, pool and migration
+        assert!(Arc::ptr_eq(&a, &ctx.clone().catalog_handle.get(&db).unwrap()));
+        with_catalog(&ctx, |c| async move { c.runs(1).await }).unwrap();
+        assert!(Arc::ptr_eq(&a, &ctx.catalog_handle.get(&db).unwrap()));
+        // deleted under a running app: a fresh catalog, as before the handle was kept
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+        }
+        let b = ctx.catalog_handle.get(&db).unwrap();
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert!(db.exists());
+        drop((a, b));
     }
 }

@@ -22,6 +22,7 @@ pub mod wizard;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use catalog_sync::CatalogHandle;
 pub use copy::CopyOutcome;
 pub use diff::{DiffEntry, DiffReport};
 pub use dto::{BackupOutcome, RepoStats, SnapshotDto, SnapshotFilter};
@@ -53,6 +54,8 @@ pub struct Context {
     pub catalog: Option<PathBuf>,
     /// Cache folder; `None` uses a temporary one per run.
     pub cache_dir: Option<PathBuf>,
+    /// The catalog, once opened (leave it `Default::default()`).
+    pub catalog_handle: catalog_sync::CatalogHandle,
 }
 
 impl Context {
@@ -61,6 +64,7 @@ impl Context {
         Self {
             catalog: dirs::data_local_dir().map(|d| d.join("rehydra").join("catalog.db")),
             cache_dir: dirs::cache_dir().map(|d| d.join("rehydra")),
+            catalog_handle: Default::default(),
         }
     }
 }

@@ -26,6 +26,7 @@ pub(crate) fn context(cli: &Cli) -> Context {
         } else {
             cli.cache_dir.clone().or(d.cache_dir)
         },
+        ..Context::default()
     }
 }
 

@@ -81,6 +81,9 @@ pub struct Repository {
     warnings: Vec<String>,
 }
 
+/// Restore points that could be read (oldest first), and those that could not.
+pub type Snapshots = (Vec<(Id, Snapshot)>, Vec<(Id, Error)>);
+
 impl Repository {
     /// Create a new repository in an empty location.
     ///
@@ -411,7 +414,7 @@ impl Repository {
     ///
     /// # Errors
     /// Listing failed.
-    pub fn snapshots(&self) -> Result<(Vec<(Id, Snapshot)>, Vec<(Id, Error)>)> {
+    pub fn snapshots(&self) -> Result<Snapshots> {
         let files = self.backend.list(FileKind::Snapshot)?;
         let results: Vec<(Id, Result<Snapshot>)> = files
             .par_iter()
@@ -510,7 +513,8 @@ impl Repository {
         let mut bad = Vec::new();
         idx.begin_bulk();
         for group in new.chunks(64) {
-            let decoded: Vec<(String, Result<Vec<(Id, Location)>>)> = group
+            type Decoded = (String, Result<Vec<(Id, Location)>>);
+            let decoded: Vec<Decoded> = group
                 .par_iter()
                 .map(|name| {
                     (

@@ -1,0 +1,401 @@
+//! Running a plugin's verbs (describe, discover, assess, backup, plan, restore,
+//! verify) against a repository.
+
+use super::*;
+
+impl Plugins {
+    pub(super) fn invocation(
+        &self,
+        p: &host::LoadedPlugin,
+        engine: Option<Box<dyn host::EngineCapability>>,
+        cancel: Option<Arc<std::sync::atomic::AtomicBool>>,
+    ) -> Result<(host::Invocation, Arc<Collector>)> {
+        let events = Arc::new(Collector::default());
+        let mut inv = host::Invocation::new(self.grants(p)?);
+        inv.targets = self.targets()?;
+        inv.engine = engine;
+        inv.credentials = crate::azure::AzureCredentials::new(&self.ctx)?;
+        inv.events = events.clone();
+        if let Some(c) = cancel {
+            inv.cancel = c;
+        }
+        Ok((inv, events))
+    }
+
+    /// Write the audit events of a call to the catalog and return its log lines.
+    pub(super) fn settle(&self, events: &Collector) -> Vec<String> {
+        let audit: Vec<AuditRow> = events
+            .audit
+            .lock()
+            .map(|a| {
+                a.iter()
+                    .map(|e| AuditRow {
+                        time: e.time.clone(),
+                        plugin_id: e.plugin.clone(),
+                        verb: e.verb.clone(),
+                        capability: e.capability.clone(),
+                        target: e.target.clone(),
+                        allowed: e.allowed,
+                        detail: e.detail.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !audit.is_empty() {
+            let _ = with_catalog(&self.ctx, |c| async move { c.audit(&audit).await });
+        }
+        events.lines()
+    }
+
+    pub(super) fn run<T>(
+        &self,
+        id: &str,
+        engine: Option<Box<dyn host::EngineCapability>>,
+        f: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>,
+    ) -> Result<(T, Vec<String>)> {
+        let p = self.load(id)?;
+        let (inv, events) = self.invocation(&p, engine, None)?;
+        let r = f(&self.host, &p, inv);
+        let log = self.settle(&events);
+        Ok((r.map_err(plugin_err)?, log))
+    }
+
+    /// `describe`.
+    ///
+    /// # Errors
+    /// Load or call failure.
+    pub fn describe(&self, id: &str) -> Result<PluginInfo> {
+        Ok(self.run(id, None, |h, p, inv| h.describe(p, inv))?.0)
+    }
+
+    /// `discover` with settings.
+    ///
+    /// # Errors
+    /// Load or call failure.
+    pub fn discover(&self, id: &str, settings: &[Property]) -> Result<(Vec<Asset>, Vec<String>)> {
+        self.run(id, None, |h, p, inv| h.discover(p, inv, settings))
+    }
+
+    /// `discover`, then `assess` everything found.
+    ///
+    /// # Errors
+    /// Load or call failure.
+    pub fn assess(&self, id: &str, settings: &[Property]) -> Result<(Vec<Finding>, Vec<String>)> {
+        let (assets, mut log) = self.discover(id, settings)?;
+        let (f, l) = self.run(id, None, |h, p, inv| h.assess(p, inv, &assets, settings))?;
+        log.extend(l);
+        Ok((f, log))
+    }
+
+    /// Back up `asset` (an asset id as `discover` reports it) through the plugin.
+    ///
+    /// # Errors
+    /// Load or call failure, engine failure; nothing is committed unless the plugin succeeds.
+    pub fn backup(
+        &self,
+        session: &Session,
+        id: &str,
+        asset: &str,
+        options: &[Property],
+        tags: &[String],
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<PluginBackupOutcome> {
+        let p = self.load(id)?;
+        let asset = Asset {
+            kind: String::new(),
+            id: asset.into(),
+            name: asset.into(),
+            parent: None,
+            properties: vec![],
+            flags: vec![],
+        };
+        let (tx, rx) = unbounded();
+        let (inv, events) = self.invocation(&p, Some(Box::new(Link(tx))), Some(cancel.shared()))?;
+        let opts = BackupOptions {
+            workload: p.manifest.workloads.first().cloned().unwrap_or_default(),
+            asset: asset.id.clone(),
+            plugin: PluginRef {
+                id: p.manifest.id.clone(),
+                version: p.manifest.version.clone(),
+            },
+            tags: tags.to_vec(),
+            // a disk image the plugin names may refer only to files it may read itself
+            confine: Some(inv.grants.read_roots()),
+            ..BackupOptions::default()
+        };
+        // the newest restore point of this asset and workload: the base for incremental work
+        let previous = session
+            .resolve(
+                "latest",
+                &SnapshotFilter {
+                    asset: Some(opts.asset.clone()),
+                    workload: Some(opts.workload.clone()),
+                    ..SnapshotFilter::default()
+                },
+            )
+            .ok()
+            .filter(|(_, s)| s.plugin.id == p.manifest.id)
+            .map(|(id, snap)| Previous { session, id, snap });
+        let mut report = None;
+        let mut plugin_failure = None;
+        let run = session.catalog_start("backup");
+        let r = rehydra_core::archiver::backup_with(
+            session.repository(),
+            &opts,
+            progress,
+            cancel,
+            |sink| {
+                let out = std::thread::scope(|s| {
+                    let plugin_thread = s.spawn(|| self.host.backup(&p, inv, &asset, options));
+                    serve_backup(&rx, sink, previous.as_ref());
+                    plugin_thread.join()
+                });
+                match out {
+                    Ok(Ok(rep)) => {
+                        let finish = Finish {
+                            consistency: Some(rep.consistency.clone()),
+                            warnings: rep.warnings.clone(),
+                        };
+                        report = Some(rep);
+                        Ok(finish)
+                    }
+                    Ok(Err(e)) => {
+                        let msg = e.to_string();
+                        plugin_failure = Some(e);
+                        Err(rehydra_core::Error::new(
+                            rehydra_core::ErrorKind::InvalidInput,
+                            msg,
+                        ))
+                    }
+                    Err(_) => Err(rehydra_core::Error::new(
+                        rehydra_core::ErrorKind::Io,
+                        "the plugin thread panicked",
+                    )),
+                }
+            },
+        );
+        let log = self.settle(&events);
+        let res = match r {
+            Ok(res) => res,
+            Err(e) => {
+                // the plugin's own error keeps its code (failed, stopped at a limit, cancelled)
+                let e = plugin_failure.map_or_else(|| ApiError::from(e), plugin_err);
+                session.catalog_failed(run, &e, None, &log);
+                return Err(e);
+            }
+        };
+        let dto = SnapshotDto::from_core(&res.id, &res.snapshot);
+        let mut warnings = res.warnings;
+        if let Err(e) = session.catalog_put(&dto) {
+            warnings.push(format!("catalog not updated: {e}"));
+        }
+        let mut lines = log.clone();
+        lines.push(crate::summary_line(&dto));
+        lines.extend(warnings.iter().map(|w| format!("warning: {w}")));
+        session.catalog_finish(
+            run,
+            if warnings.is_empty() {
+                "succeeded"
+            } else {
+                "succeeded-with-warnings"
+            },
+            &warnings.join("; "),
+            Some(&dto.id),
+            res.snapshot.summary.bytes,
+            &lines,
+        );
+        let report = report.unwrap_or(BackupReport {
+            consistency: res.snapshot.consistency.clone(),
+            warnings: vec![],
+        });
+        Ok(PluginBackupOutcome {
+            snapshot: dto,
+            report,
+            warnings,
+            log,
+        })
+    }
+
+    pub(super) fn request(
+        session: &Session,
+        spec: &str,
+        target: &str,
+        options: &[Property],
+    ) -> Result<(Snapshot, host::RestoreRequest)> {
+        let (id, snap) = session.resolve(spec, &SnapshotFilter::default())?;
+        let rp = point_info(&id, &snap);
+        Ok((
+            snap,
+            host::RestoreRequest {
+                restore_point: rp,
+                target: target.into(),
+                options: options.to_vec(),
+            },
+        ))
+    }
+
+    pub(super) fn with_restore_engine<T: Send>(
+        &self,
+        session: &Session,
+        snap: &Snapshot,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+        call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
+        + Send,
+    ) -> Result<(T, Vec<String>)> {
+        let (r, log) = self.with_restore_engine_logged(session, snap, progress, cancel, call);
+        Ok((r?, log))
+    }
+
+    /// As [`Self::with_restore_engine`], keeping the plugin's log also when it fails (the
+    /// log is empty when the plugin could not be started).
+    pub(super) fn with_restore_engine_logged<T: Send>(
+        &self,
+        session: &Session,
+        snap: &Snapshot,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+        call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
+        + Send,
+    ) -> (Result<T>, Vec<String>) {
+        let id = snap.plugin.id.clone();
+        if id == "builtin" {
+            let e = ApiError::new(
+                Code::InvalidInput,
+                "this restore point was made by the engine itself, not a plugin; use `rehydra restore`",
+            );
+            return (Err(e), Vec::new());
+        }
+        let started = self.load(&id).and_then(|p| {
+            let (tx, rx) = unbounded();
+            let (inv, events) =
+                self.invocation(&p, Some(Box::new(Link(tx))), Some(cancel.shared()))?;
+            Ok((p, rx, inv, events))
+        });
+        let (p, rx, inv, events) = match started {
+            Ok(s) => s,
+            Err(e) => return (Err(e), Vec::new()),
+        };
+        let presence = session.reading();
+        let out = std::thread::scope(|s| {
+            let t = s.spawn(|| call(&self.host, &p, inv));
+            serve_restore(&rx, session, snap, progress, cancel);
+            t.join()
+        });
+        drop(presence);
+        let log = self.settle(&events);
+        match out {
+            Ok(r) => (r.map_err(plugin_err), log),
+            Err(_) => (
+                Err(ApiError::new(Code::Io, "the plugin thread panicked")),
+                log,
+            ),
+        }
+    }
+
+    /// The plugin's restore plan (steps, warnings, blockers) and its log; touches nothing.
+    ///
+    /// # Errors
+    /// Unknown restore point, load or call failure.
+    pub fn plan_restore(
+        &self,
+        session: &Session,
+        spec: &str,
+        target: &str,
+        options: &[Property],
+    ) -> Result<(RestorePlan, Vec<String>)> {
+        let (snap, req) = Self::request(session, spec, target, options)?;
+        self.with_restore_engine(
+            session,
+            &snap,
+            &NoProgress,
+            &Cancel::default(),
+            |h, p, inv| h.plan_restore(p, inv, &req),
+        )
+    }
+
+    /// Plan a restore with the plugin that made the restore point; with `execute`, and
+    /// only if the plan has no blockers, run it.
+    ///
+    /// # Errors
+    /// Blockers in the plan (nothing touched), load or call failure.
+    pub fn restore(
+        &self,
+        session: &Session,
+        spec: &str,
+        target: &str,
+        options: &[Property],
+        execute: bool,
+        progress: &dyn Progress,
+        cancel: &Cancel,
+    ) -> Result<PluginRestoreOutcome> {
+        let (plan, mut log) = self.plan_restore(session, spec, target, options)?;
+        let (snap, req) = Self::request(session, spec, target, options)?;
+        if !plan.blockers.is_empty() {
+            return Err(ApiError::new(
+                Code::TargetExists,
+                format!(
+                    "the restore plan is blocked, nothing was touched: {}",
+                    plan.blockers.join("; ")
+                ),
+            ));
+        }
+        if !execute {
+            return Ok(PluginRestoreOutcome {
+                plan,
+                report: None,
+                log,
+            });
+        }
+        let run = session.catalog_start("restore");
+        let (r, l) =
+            self.with_restore_engine_logged(session, &snap, progress, cancel, |h, p, inv| {
+                h.restore(p, inv, &req)
+            });
+        log.extend(l);
+        match r {
+            Ok(report) => {
+                let mut lines = log.clone();
+                lines.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
+                lines.push(format!(
+                    "restored {} of {} to {target}",
+                    crate::human_bytes(report.bytes),
+                    &req.restore_point.id[..8.min(req.restore_point.id.len())]
+                ));
+                session.catalog_finish(
+                    run,
+                    "succeeded",
+                    target,
+                    Some(&req.restore_point.id),
+                    report.bytes,
+                    &lines,
+                );
+                Ok(PluginRestoreOutcome {
+                    plan,
+                    report: Some(report),
+                    log,
+                })
+            }
+            Err(e) => {
+                session.catalog_failed(run, &e, Some(&req.restore_point.id), &log);
+                Err(e)
+            }
+        }
+    }
+
+    /// Verify a restore point with the plugin that made it.
+    ///
+    /// # Errors
+    /// Load or call failure.
+    pub fn verify(&self, session: &Session, spec: &str) -> Result<(VerifyReport, Vec<String>)> {
+        let (snap, req) = Self::request(session, spec, "", &[])?;
+        self.with_restore_engine(
+            session,
+            &snap,
+            &NoProgress,
+            &Cancel::default(),
+            |h, p, inv| h.verify(p, inv, &req),
+        )
+    }
+}
