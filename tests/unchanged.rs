@@ -38,6 +38,15 @@ impl Reads {
 }
 
 fn backup(r: &TestRepo, src: &Path, read_all: bool) -> (rehydra_api::BackupOutcome, Vec<String>) {
+    backup_as(r, src, "tree", read_all)
+}
+
+fn backup_as(
+    r: &TestRepo,
+    src: &Path,
+    asset: &str,
+    read_all: bool,
+) -> (rehydra_api::BackupOutcome, Vec<String>) {
     let reads = Reads::default();
     let out = r
         .open()
@@ -47,7 +56,7 @@ fn backup(r: &TestRepo, src: &Path, read_all: bool) -> (rehydra_api::BackupOutco
                 source: Source::Path(src.to_path_buf()),
             }],
             &BackupOptions {
-                asset: "tree".into(),
+                asset: asset.into(),
                 read_all,
                 ..BackupOptions::default()
             },
@@ -162,22 +171,7 @@ fn another_asset_or_item_never_lends_its_files() {
     fs::write(src.join("f"), text_bytes(10_000, 4)).unwrap();
     backup(&r, &src, false);
     // the same tree under another asset: no previous restore point, everything read
-    let reads = Reads::default();
-    let out = r
-        .open()
-        .backup(
-            vec![SourceItem {
-                name: "tree".into(),
-                source: Source::Path(src.clone()),
-            }],
-            &BackupOptions {
-                asset: "other".into(),
-                ..BackupOptions::default()
-            },
-            &reads,
-            &Cancel::default(),
-        )
-        .unwrap();
+    let (out, read) = backup_as(&r, &src, "other", false);
     assert_eq!(out.snapshot.unchanged_files, 0);
-    assert_eq!(reads.files(&src), ["f"]);
+    assert_eq!(read, ["f"]);
 }

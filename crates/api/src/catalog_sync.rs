@@ -244,7 +244,10 @@ mod tests {
         };
         let a = ctx.catalog_handle.get(&db).unwrap();
         // every call and every clone of the context shares one runtime, pool and migration
-        assert!(Arc::ptr_eq(&a, &ctx.clone().catalog_handle.get(&db).unwrap()));
+        assert!(Arc::ptr_eq(
+            &a,
+            &ctx.clone().catalog_handle.get(&db).unwrap()
+        ));
         with_catalog(&ctx, |c| async move { c.runs(1).await }).unwrap();
         assert!(Arc::ptr_eq(&a, &ctx.catalog_handle.get(&db).unwrap()));
         // deleted under a running app: a fresh catalog, as before the handle was kept

@@ -9,7 +9,7 @@ use rehydra_api::{
     KeepPolicy, PruneOptions, RestoreOptions, Session, SnapshotFilter, Source, SourceItem,
 };
 
-use crate::args::{CatalogCommand, Cli, Command, FilterArgs, KeyCommand};
+use crate::args::{Cli, Command, FilterArgs};
 use crate::output::{Bar, bytes, json};
 use crate::password;
 
@@ -56,7 +56,7 @@ pub(crate) fn cancel_on_ctrl_c() -> std::sync::Arc<Cancel> {
     c
 }
 
-fn parse_time(s: &str) -> Result<DateTime<Utc>> {
+pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Ok(t.with_timezone(&Utc));
     }
@@ -65,7 +65,7 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>> {
     Ok(Utc::now() - chrono::Duration::from_std(d)?)
 }
 
-fn filter(f: &FilterArgs) -> Result<SnapshotFilter> {
+pub(crate) fn filter(f: &FilterArgs) -> Result<SnapshotFilter> {
     Ok(SnapshotFilter {
         asset: f.asset.clone(),
         workload: f.workload.clone(),
@@ -76,7 +76,7 @@ fn filter(f: &FilterArgs) -> Result<SnapshotFilter> {
     })
 }
 
-fn absolute(p: &Path) -> String {
+pub(crate) fn absolute(p: &Path) -> String {
     std::path::absolute(p)
         .unwrap_or_else(|_| p.to_path_buf())
         .display()
@@ -490,100 +490,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Key(k) => key(&cli, k),
-        Command::Files(fc) => {
-            let s = open(&cli)?;
-            let at = |a: &crate::args::DiskAt| -> Result<api::DiskLocation> {
-                Ok(api::DiskLocation {
-                    snapshot: a.snapshot.clone(),
-                    filter: filter(&a.filter)?,
-                    item: a.item.clone(),
-                    partition: a.partition,
-                })
-            };
-            match fc {
-                crate::args::FilesCommand::Partitions(a) => {
-                    let parts = s.disk_partitions(&at(a)?)?;
-                    if cli.json {
-                        json(&parts)?;
-                    } else {
-                        for p in parts {
-                            println!(
-                                "{:>3}  {:>12}  {:>10}  {:<6} {} {}",
-                                p.number,
-                                p.start,
-                                bytes(p.size),
-                                if p.filesystem.is_empty() {
-                                    "-"
-                                } else {
-                                    &p.filesystem
-                                },
-                                p.kind,
-                                p.name
-                            );
-                        }
-                    }
-                }
-                crate::args::FilesCommand::Ls { at: a, path } => {
-                    let entries = s.list_files(&at(a)?, path)?;
-                    if cli.json {
-                        json(&entries)?;
-                    } else {
-                        for e in entries {
-                            let t = DateTime::<Utc>::from_timestamp(
-                                e.mtime_ns.div_euclid(1_000_000_000),
-                                0,
-                            )
-                            .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-                            .unwrap_or_default();
-                            let kind = match e.kind {
-                                api::FileEntryKind::Dir => "d",
-                                api::FileEntryKind::Symlink => "l",
-                                api::FileEntryKind::Other => "?",
-                                api::FileEntryKind::File => "-",
-                            };
-                            match &e.note {
-                                Some(note) => println!(
-                                    "{kind} {:>10}  {t}  {}  ({note})",
-                                    bytes(e.size),
-                                    e.name
-                                ),
-                                None => println!("{kind} {:>10}  {t}  {}", bytes(e.size), e.name),
-                            }
-                        }
-                    }
-                }
-                crate::args::FilesCommand::Restore {
-                    at: a,
-                    path,
-                    target,
-                    overwrite,
-                } => {
-                    let r = s.restore_files(&at(a)?, path, target, *overwrite)?;
-                    if cli.json {
-                        json(&r)?;
-                    } else if !cli.quiet {
-                        println!(
-                            "restored {} file(s), {} folder(s), {} link(s), {} into {}",
-                            r.files,
-                            r.dirs,
-                            r.symlinks,
-                            bytes(r.bytes),
-                            target.display()
-                        );
-                    }
-                    if !cli.json {
-                        if r.skipped > 0 {
-                            eprintln!("warning: {} entries skipped:", r.skipped);
-                        }
-                        for w in &r.warnings {
-                            eprintln!("  {w}");
-                        }
-                    }
-                }
-            }
-            Ok(0)
-        }
+        Command::Key(k) => crate::keys::run(&cli, k),
+        Command::Files(fc) => crate::files::run(&cli, fc),
         Command::Nbd {
             snapshot,
             item,
@@ -712,14 +620,14 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Catalog(c) => catalog(&cli, c),
-        Command::Policy(c) => policy(&cli, c),
+        Command::Catalog(c) => crate::catalog::run(&cli, c),
+        Command::Policy(c) => crate::policy::run(&cli, c),
         Command::Plugins(c) => crate::plugins::run(&cli, c),
         Command::Azure(c) => crate::azure::run(&cli, c),
     }
 }
 
-fn print_prune(r: &rehydra_api::PruneReport) {
+pub(crate) fn print_prune(r: &rehydra_api::PruneReport) {
     for n in &r.notes {
         println!("note: {n}");
     }
@@ -745,7 +653,7 @@ fn print_prune(r: &rehydra_api::PruneReport) {
 }
 
 /// Report a key-slot change as text or JSON.
-fn done(cli: &Cli, what: &str, id: &str) -> Result<()> {
+pub(crate) fn done(cli: &Cli, what: &str, id: &str) -> Result<()> {
     if cli.json {
         json(&serde_json::json!({ "result": what, "key_slot": id }))
     } else {
@@ -754,102 +662,8 @@ fn done(cli: &Cli, what: &str, id: &str) -> Result<()> {
     }
 }
 
-fn key(cli: &Cli, k: &KeyCommand) -> Result<i32> {
-    let mut s = open(cli)?;
-    let kdf = KdfParams::default();
-    match k {
-        KeyCommand::List => {
-            let keys = s.keys()?;
-            if cli.json {
-                json(&keys)?;
-            } else {
-                for k in keys {
-                    println!(
-                        "{} {:<8} {:<20} {} {}",
-                        if k.current { "*" } else { " " },
-                        &k.id[..8],
-                        k.hostname,
-                        k.created,
-                        k.label
-                    );
-                }
-            }
-        }
-        KeyCommand::Add {
-            label,
-            new_password_file,
-        } => {
-            let pw = password::new(new_password_file.as_deref(), None)?;
-            let id = s.add_key(&pw, kdf, label)?;
-            done(cli, "added key slot", &id)?;
-        }
-        KeyCommand::Remove { id } => {
-            let id = s.remove_key(id)?;
-            done(cli, "removed key slot", &id)?;
-        }
-        KeyCommand::Passwd { new_password_file } => {
-            let pw = password::new(new_password_file.as_deref(), None)?;
-            let id = s.change_password(&pw, kdf)?;
-            done(cli, "password changed; new key slot", &id)?;
-        }
-    }
-    Ok(0)
-}
-
-fn catalog(cli: &Cli, c: &CatalogCommand) -> Result<i32> {
-    match c {
-        CatalogCommand::Rebuild => {
-            let s = open(cli)?;
-            let n = s.catalog_rebuild()?;
-            if cli.json {
-                json(&serde_json::json!({ "restore_points": n }))?;
-            } else {
-                println!("catalog rebuilt from the repository: {n} restore point(s)");
-            }
-        }
-        CatalogCommand::Show => {
-            let s = open(cli)?;
-            let rows = s.catalog_restore_points()?;
-            if cli.json {
-                json(&rows)?;
-            } else {
-                for r in &rows {
-                    println!("{} {} {} {}", &r.id[..8], r.time, r.workload, r.asset);
-                }
-                println!("{} restore point(s) in the catalog", rows.len());
-            }
-        }
-        CatalogCommand::Runs { limit } => {
-            let runs = api::job_runs(&context(cli), *limit)?;
-            if cli.json {
-                json(&runs)?;
-            } else {
-                for r in &runs {
-                    println!(
-                        "{:>5} {:<8} {:<24} {:<10} {}",
-                        r.id, r.kind, r.started, r.status, r.message
-                    );
-                }
-            }
-        }
-        CatalogCommand::Log { run } => {
-            let lines = api::job_log(&context(cli), *run)?;
-            if cli.json {
-                json(&lines)?;
-            } else if lines.is_empty() {
-                println!("job run {run} has no log lines (see `rehydra catalog runs`)");
-            } else {
-                for l in &lines {
-                    println!("{l}");
-                }
-            }
-        }
-    }
-    Ok(0)
-}
-
 /// `offset length` per line (decimal or 0x-hex), `#` comments and blank lines ignored.
-fn read_ranges(file: &Path) -> Result<Vec<(u64, u64)>> {
+pub(crate) fn read_ranges(file: &Path) -> Result<Vec<(u64, u64)>> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("reading changed ranges from {}", file.display()))?;
     let num = |t: &str| match t.strip_prefix("0x") {
@@ -873,179 +687,4 @@ fn read_ranges(file: &Path) -> Result<Vec<(u64, u64)>> {
         }
     }
     Ok(out)
-}
-
-fn policy(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
-    use crate::args::PolicyCommand as P;
-    use api::policies::{self, Keep, Policy, What};
-    let ctx = context(cli);
-    match c {
-        P::Add {
-            name,
-            folder,
-            plugin,
-            asset,
-            options,
-            every_hours,
-            keep_last,
-            keep_daily,
-            keep_weekly,
-            keep_monthly,
-            keep_yearly,
-            tags,
-            copy_to,
-            copy_password_file,
-        } => {
-            if cli.repo.is_empty() {
-                bail!(
-                    "name the repository the policy backs up into with -r/--repo or REHYDRA_REPOSITORY"
-                );
-            }
-            let what = match (folder, plugin, asset) {
-                (Some(path), None, _) => What::Folder {
-                    path: absolute(std::path::Path::new(path)),
-                },
-                (None, Some(plugin), Some(asset)) => What::Plugin {
-                    plugin: plugin.clone(),
-                    asset: asset.clone(),
-                    options: crate::plugins::props(options)?
-                        .into_iter()
-                        .map(|p| (p.name, p.value))
-                        .collect(),
-                },
-                _ => bail!("give --folder PATH, or --plugin ID --asset ASSET"),
-            };
-            let p = Policy {
-                name: name.clone(),
-                what,
-                every_hours: *every_hours,
-                keep: Keep {
-                    last: *keep_last,
-                    daily: *keep_daily,
-                    weekly: *keep_weekly,
-                    monthly: *keep_monthly,
-                    yearly: *keep_yearly,
-                },
-                repository: cli.repo.clone(),
-                tags: tags.clone(),
-                copy_to: copy_to.as_ref().map(|r| policies::CopyTarget {
-                    repository: r.clone(),
-                    password_file: copy_password_file.as_deref().map(absolute),
-                }),
-            };
-            policies::save(&ctx, &p)?;
-            if !cli.json {
-                println!(
-                    "policy {name} saved; run it with: rehydra policy run {name} (or --due from a timer)"
-                );
-            }
-        }
-        P::List => {
-            let l = policies::list(&ctx, chrono::Utc::now())?;
-            if cli.json {
-                json(&l)?;
-            } else {
-                for s in &l {
-                    let what = match &s.policy.what {
-                        What::Folder { path } => path.clone(),
-                        What::Plugin { plugin, asset, .. } => format!("{plugin}:{asset}"),
-                    };
-                    println!(
-                        "{:<20} {:<40} every {} h, last {}, {}",
-                        s.policy.name,
-                        what,
-                        s.policy.every_hours,
-                        s.last_run
-                            .map_or_else(|| "never".into(), |t| t.to_rfc3339()),
-                        if s.due {
-                            "due".into()
-                        } else {
-                            format!("next {}", s.next_due.to_rfc3339())
-                        }
-                    );
-                }
-            }
-        }
-        P::Run {
-            name,
-            due,
-            copy_password_file,
-        } => {
-            let s = open(cli)?;
-            let names: Vec<String> = if *due {
-                policies::list(&ctx, chrono::Utc::now())?
-                    .into_iter()
-                    .filter(|p| p.due && p.policy.repository == cli.repo)
-                    .map(|p| p.policy.name)
-                    .collect()
-            } else {
-                name.iter().cloned().collect()
-            };
-            let plugins = crate::plugins::platform(cli).ok();
-            let bar = Bar::new(cli.quiet, cli.json);
-            let cancel = cancel_on_ctrl_c();
-            let copy_pw = match copy_password_file {
-                Some(f) => Some(password::copy_target(Some(f))?),
-                None => std::env::var("REHYDRA_COPY_PASSWORD")
-                    .ok()
-                    .map(String::into_bytes),
-            };
-            let mut runs = Vec::new();
-            for n in &names {
-                let r = policies::run(
-                    &ctx,
-                    &s,
-                    plugins.as_ref(),
-                    n,
-                    copy_pw.as_deref(),
-                    &bar,
-                    &cancel,
-                )?;
-                if !cli.json {
-                    println!(
-                        "policy {n}: restore point {} saved ({} read, {} new); retention removed {}",
-                        r.snapshot.short_id,
-                        bytes(r.snapshot.bytes),
-                        bytes(r.snapshot.new_bytes),
-                        r.forgotten.len()
-                    );
-                    if let Some(c) = &r.copy {
-                        match &c.error {
-                            Some(e) => eprintln!("policy {n}: {e}"),
-                            None => println!(
-                                "policy {n}: {} restore point(s) copied to {}; retention removed {} there",
-                                c.copied.len(),
-                                c.repository,
-                                c.forgotten.len()
-                            ),
-                        }
-                    }
-                }
-                runs.push(r);
-            }
-            if cli.json {
-                json(&runs)?;
-            } else if names.is_empty() {
-                println!("no policy is due");
-            }
-            return Ok(
-                if runs
-                    .iter()
-                    .any(|r| r.copy.as_ref().is_some_and(|c| c.error.is_some()))
-                {
-                    1
-                } else if runs.iter().any(|r| !r.warnings.is_empty()) {
-                    3
-                } else {
-                    0
-                },
-            );
-        }
-        P::Remove { name } => {
-            if !policies::remove(&ctx, name)? {
-                bail!("no policy named {name}");
-            }
-        }
-    }
-    Ok(0)
 }

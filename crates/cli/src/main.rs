@@ -2,10 +2,14 @@
 
 mod args;
 mod azure;
+mod catalog;
 mod commands;
+mod files;
+mod keys;
 mod output;
 mod password;
 mod plugins;
+mod policy;
 
 use clap::Parser;
 

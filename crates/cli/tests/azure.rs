@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -45,23 +45,7 @@ fn arm_subscriptions(token: String) -> (String, Arc<Mutex<Vec<String>>>) {
     std::thread::spawn(move || {
         for c in l.incoming() {
             let Ok(mut c) = c else { return };
-            let mut r = BufReader::new(c.try_clone().unwrap());
-            let mut line = String::new();
-            r.read_line(&mut line).unwrap();
-            let path = line.split(' ').nth(1).unwrap_or_default().to_string();
-            let mut auth = String::new();
-            loop {
-                let mut h = String::new();
-                r.read_line(&mut h).unwrap();
-                if h.trim().is_empty() {
-                    break;
-                }
-                if let Some((n, v)) = h.split_once(':')
-                    && n.eq_ignore_ascii_case("authorization")
-                {
-                    auth = v.trim().to_string();
-                }
-            }
+            let (path, auth) = support::read_head(&mut BufReader::new(c.try_clone().unwrap()));
             s2.lock().unwrap().push(auth.clone());
             let sub = |id: &str, name: &str| serde_json::json!({"id": format!("/subscriptions/{id}"), "subscriptionId": id, "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47", "displayName": name, "state": "Enabled", "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "Internal_2014-09-01", "spendingLimit": "Off"}, "authorizationSource": "RoleBased"});
             let (status, body) = if auth != format!("Bearer {token}") {

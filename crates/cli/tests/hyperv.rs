@@ -3,7 +3,7 @@
 //! Azure Resource Manager answered by a local replay server from the official
 //! `VirtualMachineInstances_Get` example.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,24 +56,7 @@ fn arm_replay(arc_vm: &'static str) -> (String, Arc<Mutex<Vec<(String, String)>>
     std::thread::spawn(move || {
         for c in l.incoming() {
             let Ok(mut c) = c else { return };
-            let mut r = BufReader::new(c.try_clone().unwrap());
-            let mut line = String::new();
-            r.read_line(&mut line).unwrap();
-            let path = line.split(' ').nth(1).unwrap_or_default().to_string();
-            let mut auth = String::new();
-            loop {
-                let mut h = String::new();
-                r.read_line(&mut h).unwrap();
-                if h.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = h
-                    .strip_prefix("authorization: ")
-                    .or_else(|| h.strip_prefix("Authorization: "))
-                {
-                    auth = v.trim().to_string();
-                }
-            }
+            let (path, auth) = support::read_head(&mut BufReader::new(c.try_clone().unwrap()));
             // the plugin reads Arc VMs and their NICs with the GA api-version
             let want = format!(
                 "/providers/Microsoft.HybridCompute/machines/{arc_vm}/providers/Microsoft.AzureStackHCI/virtualMachineInstances/default?api-version=2024-01-01"

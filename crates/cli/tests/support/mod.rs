@@ -211,6 +211,27 @@ pub struct Call {
 /// An ARM replay server: resources in memory, PUT bodies checked against the official
 /// examples (`tests/fixtures/arm`), a PUT answered `Accepted` and the next GET
 /// `Succeeded`, like ARM's asynchronous provisioning.
+/// The request line's path and the `Authorization` header of one HTTP/1.1 request head.
+pub fn read_head(r: &mut impl BufRead) -> (String, String) {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let path = line.split(' ').nth(1).unwrap_or_default().to_string();
+    let mut auth = String::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).unwrap();
+        if h.trim().is_empty() {
+            break;
+        }
+        if let Some((n, v)) = h.split_once(':')
+            && n.eq_ignore_ascii_case("authorization")
+        {
+            auth = v.trim().to_string();
+        }
+    }
+    (path, auth)
+}
+
 pub struct Arm {
     pub base: String,
     pub calls: Arc<Mutex<Vec<Call>>>,
