@@ -33,6 +33,8 @@ pub enum Code {
     PluginRejected,
     /// A plugin failed, crashed or was stopped at a limit.
     PluginFailed,
+    /// A plan has blockers (a prerequisite is missing): nothing was touched.
+    Blocked,
 }
 
 impl Code {
@@ -50,6 +52,7 @@ impl Code {
             Code::Cancelled => 130,
             Code::PluginRejected => 17,
             Code::PluginFailed => 18,
+            Code::Blocked => 19,
             Code::Io => 1,
         }
     }

@@ -123,9 +123,12 @@ pub fn run(cli: &Cli, cmd: &PluginsCommand) -> Result<i32> {
                 println!("{} {} by {} — {}", m.id, m.version, m.publisher, m.name);
                 println!("  {}", m.description);
                 println!(
-                    "  file: {}  signer: {:?}",
+                    "  file: {}  signer: {}",
                     d.entry.path.display(),
-                    d.entry.signer
+                    d.entry
+                        .signer
+                        .as_ref()
+                        .map_or_else(|| "not loaded".to_string(), ToString::to_string)
                 );
                 println!(
                     "  workloads: {}  contract: {}  limits: {} MiB, {} s per call",
@@ -409,7 +412,12 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
                     println!("  warning: {w}");
                 }
                 match &out.report {
-                    Some(r) => println!("restored {} to {target}", bytes(r.bytes)),
+                    Some(r) => {
+                        for w in &r.warnings {
+                            eprintln!("warning: {w}");
+                        }
+                        println!("restored {} to {target}", bytes(r.bytes));
+                    }
                     None => println!("plan only: nothing was touched"),
                 }
             }

@@ -656,7 +656,11 @@ fn vm_workloads_end_to_end() {
     // the Connected Machine agent is still in the guest: refused before any ARM write
     node_b.edit(|s| s["agent_in_guest"] = json!("E:\\Program Files\\AzureConnectedMachineAgent"));
     let o = rehydrate(&[]);
-    assert!(!o.status.success());
+    assert_eq!(
+        o.status.code(),
+        Some(19),
+        "a blocked plan has its own exit code"
+    );
     assert!(
         err(&o).contains("Connected Machine agent is installed in the guest"),
         "{}",

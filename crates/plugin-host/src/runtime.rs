@@ -74,6 +74,26 @@ pub enum Signer {
     Unsigned,
 }
 
+impl std::fmt::Display for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Trusted { publisher, key } => {
+                write!(
+                    f,
+                    "trusted key {}… of {publisher}",
+                    &key[..key.len().min(16)]
+                )
+            }
+            Self::Untrusted { key } => write!(
+                f,
+                "key {}…, NOT trusted (developer mode)",
+                &key[..key.len().min(16)]
+            ),
+            Self::Unsigned => f.write_str("unsigned (developer mode)"),
+        }
+    }
+}
+
 impl Signer {
     /// Who the admin's grants are bound to: the signing key (hex), or `unsigned` for an
     /// unsigned developer-mode plugin. Grants of another signer of the same plugin id do

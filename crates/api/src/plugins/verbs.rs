@@ -334,7 +334,7 @@ impl Plugins {
         let (snap, req) = Self::request(session, spec, target, options)?;
         if !plan.blockers.is_empty() {
             return Err(ApiError::new(
-                Code::TargetExists,
+                Code::Blocked,
                 format!(
                     "the restore plan is blocked, nothing was touched: {}",
                     plan.blockers.join("; ")
