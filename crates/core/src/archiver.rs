@@ -167,6 +167,8 @@ pub struct BackupResult {
 }
 
 const BATCH_BYTES: usize = 2 << 20;
+/// Files up to this size are chunked on the walking thread (see `Run::feed_small`).
+const SMALL_FILE: u64 = 1 << 20;
 const BATCH_PIECES: usize = 1024;
 
 struct Run<'a, 'p> {
@@ -206,6 +208,28 @@ impl Run<'_, '_> {
             (n.uid, n.gid, n.user, n.group) = (Some(o.uid), Some(o.gid), o.user, o.group);
         }
         n
+    }
+
+    /// Chunk a small file (at most [`SMALL_FILE`] bytes) on this thread and store its
+    /// pieces; extents go to `map`. A helper thread per file costs more than the file.
+    fn feed_small<R: Read>(&mut self, reader: R, map: &mut MapWriter<File>) -> Result<u64> {
+        if self.cancel.is_cancelled() {
+            return Err(Error::new(
+                ErrorKind::Cancelled,
+                "backup cancelled; nothing was committed (stored packs are cleaned up by prune)",
+            ));
+        }
+        let pieces = StreamChunker::new(reader.take(SMALL_FILE + 1), self.params, self.seed)
+            .collect::<std::io::Result<Vec<Piece>>>()
+            .map_err(|e| Error::io("reading source", e))?;
+        let mut total = 0;
+        for e in self.writer.write(pieces)? {
+            total += e.len();
+            self.progress.inc(e.len());
+            map.extent(e)
+                .map_err(|e| Error::io("writing content map", e))?;
+        }
+        Ok(total)
     }
 
     /// Chunk `reader` on a helper thread and store the pieces; extents go to `map`.
@@ -386,7 +410,18 @@ impl Run<'_, '_> {
             match File::open(&path) {
                 Ok(f) => {
                     map.node(node).map_err(|e| Error::io("content map", e))?;
-                    let n = self.feed(f, false, map)?;
+                    // a file that grew past the limit since it was listed is read whole below
+                    let n = if md.len() <= SMALL_FILE {
+                        let mut f = f;
+                        let n = self.feed_small(&mut f, map)?;
+                        if n > SMALL_FILE {
+                            n + self.feed(f, false, map)?
+                        } else {
+                            n
+                        }
+                    } else {
+                        self.feed(f, false, map)?
+                    };
                     self.summary.files += 1;
                     self.summary.bytes += n;
                     if n != md.len() {

@@ -174,9 +174,8 @@ impl<'a> ChunkWriter<'a> {
         let index = self.index;
         let session = &self.session;
         let level = self.zstd_level;
-        let prepared: Vec<Result<(Extent, Option<SealedChunk>)>> = pieces
-            .into_par_iter()
-            .map(|p| match p {
+        let prepare = |p: Piece| -> Result<(Extent, Option<SealedChunk>)> {
+            match p {
                 Piece::Zero(n) => Ok((Extent::Zero(n), None)),
                 Piece::Data(d) => {
                     let id = keys.chunk_id(&d);
@@ -187,8 +186,15 @@ impl<'a> ChunkWriter<'a> {
                         Ok((ext, Some(seal_chunk(keys, id, &d, level))))
                     }
                 }
-            })
-            .collect();
+            }
+        };
+        // a batch of one or two pieces (a small file) is prepared right here: handing it
+        // to the thread pool costs more in wake-ups than the work itself
+        let prepared: Vec<Result<(Extent, Option<SealedChunk>)>> = if pieces.len() <= 2 {
+            pieces.into_iter().map(prepare).collect()
+        } else {
+            pieces.into_par_iter().map(prepare).collect()
+        };
         let mut out = Vec::with_capacity(prepared.len());
         for r in prepared {
             let (ext, sealed) = r?;

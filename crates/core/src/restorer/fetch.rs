@@ -48,37 +48,43 @@ pub(crate) fn fetch_extents(
         ranges.push((i, j));
         i = j;
     }
-    // read the ranges (in parallel), then open every chunk in parallel
-    let bufs: Vec<Result<Vec<u8>>> = ranges
-        .par_iter()
-        .map(|&(a, b)| {
-            let first = &wanted[a].1;
-            let start = u64::from(first.offset);
-            let end = u64::from(wanted[b - 1].1.offset) + u64::from(wanted[b - 1].1.length);
-            repo.backend().read_range(
-                crate::backend::FileKind::Pack,
-                &first.pack.to_hex(),
-                start,
-                (end - start) as u32,
-            )
-        })
-        .collect();
+    // read the ranges (in parallel), then open every chunk in parallel; a chunk or two
+    // (a small file) is done right here, where the thread pool's wake-ups would cost more
+    let small = wanted.len() <= 2;
+    let read = |&(a, b): &(usize, usize)| {
+        let first = &wanted[a].1;
+        let start = u64::from(first.offset);
+        let end = u64::from(wanted[b - 1].1.offset) + u64::from(wanted[b - 1].1.length);
+        repo.backend().read_range(
+            crate::backend::FileKind::Pack,
+            &first.pack.to_hex(),
+            start,
+            (end - start) as u32,
+        )
+    };
+    let bufs: Vec<Result<Vec<u8>>> = if small {
+        ranges.iter().map(read).collect()
+    } else {
+        ranges.par_iter().map(read).collect()
+    };
     let bufs: Vec<Vec<u8>> = bufs.into_iter().collect::<Result<_>>()?;
     let jobs: Vec<(usize, usize)> = ranges
         .iter()
         .enumerate()
         .flat_map(|(r, &(a, b))| (a..b).map(move |k| (r, k)))
         .collect();
-    let decoded: Vec<Result<(Id, Vec<u8>)>> = jobs
-        .par_iter()
-        .map(|&(r, k)| {
-            let (id, l) = &wanted[k];
-            let off = (u64::from(l.offset) - u64::from(wanted[ranges[r].0].1.offset)) as usize;
-            let sealed = &bufs[r][off..off + l.length as usize];
-            crate::pack::open_chunk(repo.keys(), id, sealed, l.raw_len, l.flags, &l.pack)
-                .map(|d| (*id, d))
-        })
-        .collect();
+    let open = |&(r, k): &(usize, usize)| {
+        let (id, l) = &wanted[k];
+        let off = (u64::from(l.offset) - u64::from(wanted[ranges[r].0].1.offset)) as usize;
+        let sealed = &bufs[r][off..off + l.length as usize];
+        crate::pack::open_chunk(repo.keys(), id, sealed, l.raw_len, l.flags, &l.pack)
+            .map(|d| (*id, d))
+    };
+    let decoded: Vec<Result<(Id, Vec<u8>)>> = if small {
+        jobs.iter().map(open).collect()
+    } else {
+        jobs.par_iter().map(open).collect()
+    };
     drop(bufs);
     let mut by_id: std::collections::HashMap<Id, Vec<u8>> =
         std::collections::HashMap::with_capacity(wanted.len());

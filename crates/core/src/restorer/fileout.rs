@@ -1,6 +1,7 @@
 //! One file being restored: a writer thread owns the file (a plain file with holes, a
 //! VHDX or VHD container, or an existing file or device written in place) while the
-//! caller fetches and verifies chunks.
+//! caller fetches and verifies chunks. Small plain files are written on the caller's
+//! thread: a thread per file costs more than the file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
@@ -36,8 +37,7 @@ pub(super) struct FileOut {
     size: u64,
     pos: u64,
     holes: u64,
-    tx: Option<crossbeam_channel::Sender<Batch>>,
-    writer: Option<std::thread::JoinHandle<std::io::Result<File>>>,
+    writer: Option<Writer>,
     /// The file is a VHDX or VHD container: its length is not the virtual size.
     container: bool,
 }
@@ -51,66 +51,106 @@ enum Sink {
     InPlace(File),
 }
 
-fn write_loop(mut sink: Sink, rx: crossbeam_channel::Receiver<Batch>) -> std::io::Result<File> {
-    let mut seek_needed = false;
-    let mut pos = 0u64;
+/// Who writes the file: a thread fed through a channel, or the caller itself.
+enum Writer {
+    Thread(
+        crossbeam_channel::Sender<Batch>,
+        std::thread::JoinHandle<std::io::Result<File>>,
+    ),
+    Inline(Box<SinkState>),
+}
+
+/// Plain files up to this size are written on the caller's thread.
+const INLINE_FILE: u64 = 1 << 20;
+
+/// A sink and where the next bytes go.
+struct SinkState {
+    sink: Sink,
+    pos: u64,
+    seek_needed: bool,
+}
+
+fn write_loop(sink: Sink, rx: crossbeam_channel::Receiver<Batch>) -> std::io::Result<File> {
+    let mut s = SinkState {
+        sink,
+        pos: 0,
+        seek_needed: false,
+    };
     for batch in rx {
+        s.put(batch)?;
+    }
+    s.finish()
+}
+
+impl SinkState {
+    fn put(&mut self, batch: Batch) -> std::io::Result<()> {
+        let (sink, pos, seek_needed) = (&mut self.sink, &mut self.pos, &mut self.seek_needed);
         for (len, data) in batch {
-            match (data, &mut sink) {
+            let pos_now = *pos;
+            match (data, &mut *sink) {
                 (Some(bytes), Sink::Raw(w)) => {
-                    if seek_needed {
-                        w.seek(SeekFrom::Start(pos))?;
-                        seek_needed = false;
+                    if *seek_needed {
+                        w.seek(SeekFrom::Start(pos_now))?;
+                        *seek_needed = false;
                     }
                     w.write_all(&bytes)?;
                 }
                 (Some(bytes), Sink::Vhdx(w)) => {
-                    w.write_at(pos, &bytes).map_err(std::io::Error::other)?
+                    w.write_at(pos_now, &bytes).map_err(std::io::Error::other)?
                 }
                 (Some(bytes), Sink::Vhd(w)) => {
-                    w.write_at(pos, &bytes).map_err(std::io::Error::other)?
+                    w.write_at(pos_now, &bytes).map_err(std::io::Error::other)?
                 }
-                (Some(bytes), Sink::InPlace(f)) => rehydra_disk::write_all_at(f, &bytes, pos)?,
+                (Some(bytes), Sink::InPlace(f)) => rehydra_disk::write_all_at(f, &bytes, pos_now)?,
                 (None, Sink::InPlace(f)) => {
                     // the target holds old data: a hole is written as zeros
                     let zeros = vec![0u8; len.min(1 << 20) as usize];
                     let mut at = 0;
                     while at < len {
                         let n = (len - at).min(zeros.len() as u64) as usize;
-                        rehydra_disk::write_all_at(f, &zeros[..n], pos + at)?;
+                        rehydra_disk::write_all_at(f, &zeros[..n], pos_now + at)?;
                         at += n as u64;
                     }
                 }
-                (None, _) => seek_needed = true,
+                (None, _) => *seek_needed = true,
             }
-            pos += len;
+            *pos += len;
         }
+        Ok(())
     }
-    match sink {
-        Sink::Raw(mut w) => {
-            if seek_needed {
-                w.seek(SeekFrom::Start(pos))?;
+
+    fn finish(self) -> std::io::Result<File> {
+        let (sink, pos, seek_needed) = (self.sink, self.pos, self.seek_needed);
+        match sink {
+            Sink::Raw(mut w) => {
+                if seek_needed {
+                    w.seek(SeekFrom::Start(pos))?;
+                }
+                w.into_inner().map_err(|e| e.into_error())
             }
-            w.into_inner().map_err(|e| e.into_error())
+            Sink::Vhdx(w) => w.finish().map_err(std::io::Error::other),
+            Sink::Vhd(w) => w.finish().map_err(std::io::Error::other),
+            Sink::InPlace(f) => Ok(f),
         }
-        Sink::Vhdx(w) => w.finish().map_err(std::io::Error::other),
-        Sink::Vhd(w) => w.finish().map_err(std::io::Error::other),
-        Sink::InPlace(f) => Ok(f),
     }
 }
 
-fn spawn(
-    sink: Sink,
-) -> Result<(
-    crossbeam_channel::Sender<Batch>,
-    std::thread::JoinHandle<std::io::Result<File>>,
-)> {
+/// A writer thread for `sink`, or the caller itself for a plain file of `size` up to
+/// [`INLINE_FILE`].
+fn spawn(sink: Sink, size: u64) -> Result<Writer> {
+    if size <= INLINE_FILE && matches!(sink, Sink::Raw(_)) {
+        return Ok(Writer::Inline(Box::new(SinkState {
+            sink,
+            pos: 0,
+            seek_needed: false,
+        })));
+    }
     let (tx, rx) = crossbeam_channel::bounded(1);
     let writer = std::thread::Builder::new()
         .name("rehydra-restore-write".into())
         .spawn(move || write_loop(sink, rx))
         .map_err(|e| Error::io("starting the restore writer", e))?;
-    Ok((tx, writer))
+    Ok(Writer::Thread(tx, writer))
 }
 
 impl FileOut {
@@ -120,7 +160,7 @@ impl FileOut {
             .write(true)
             .open(&path)
             .map_err(|e| Error::io(format!("opening {}", path.display()), e))?;
-        let (tx, writer) = spawn(Sink::InPlace(file))?;
+        let writer = spawn(Sink::InPlace(file), size)?;
         Ok(Self {
             path,
             dest: Some(Dest::InPlace),
@@ -128,7 +168,6 @@ impl FileOut {
             size,
             pos: 0,
             holes: 0,
-            tx: Some(tx),
             writer: Some(writer),
             container: false,
         })
@@ -156,7 +195,7 @@ impl FileOut {
             DiskOutput::Raw => Ok(Sink::Raw(std::io::BufWriter::with_capacity(1 << 20, file))),
         };
         let sink = sink.map_err(|e| Error::new(ErrorKind::InvalidInput, e.to_string()))?;
-        let (tx, writer) = spawn(sink)?;
+        let writer = spawn(sink, size)?;
         Ok(Self {
             path,
             dest: Some(Dest::New(pending)),
@@ -164,7 +203,6 @@ impl FileOut {
             size,
             pos: 0,
             holes: 0,
-            tx: Some(tx),
             writer: Some(writer),
             container: format != DiskOutput::Raw,
         })
@@ -211,11 +249,17 @@ impl FileOut {
             self.pos += e.len();
             batch.push((e.len(), d));
         }
-        let sent = self
-            .tx
-            .as_ref()
-            .map(|tx| tx.send(batch).is_ok())
-            .unwrap_or(false);
+        let sent = match self.writer.as_mut() {
+            Some(Writer::Thread(tx, _)) => tx.send(batch).is_ok(),
+            Some(Writer::Inline(s)) => match s.put(batch) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.writer = None;
+                    return Err(Error::io(format!("writing {}", self.path.display()), e));
+                }
+            },
+            None => false,
+        };
         if !sent {
             // the writer stopped: its error says why
             return Err(self
@@ -228,10 +272,17 @@ impl FileOut {
     }
 
     fn join_writer(&mut self) -> Result<File> {
-        self.tx = None;
-        match self.writer.take().map(|w| w.join()) {
-            Some(Ok(Ok(f))) => Ok(f),
-            Some(Ok(Err(e))) => Err(Error::io(format!("writing {}", self.path.display()), e)),
+        let done = match self.writer.take() {
+            Some(Writer::Thread(tx, handle)) => {
+                drop(tx);
+                handle.join().ok()
+            }
+            Some(Writer::Inline(s)) => Some(s.finish()),
+            None => None,
+        };
+        match done {
+            Some(Ok(f)) => Ok(f),
+            Some(Err(e)) => Err(Error::io(format!("writing {}", self.path.display()), e)),
             _ => Err(Error::new(
                 ErrorKind::Io,
                 format!("writing {}: the writer thread failed", self.path.display()),
