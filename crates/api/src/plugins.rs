@@ -106,7 +106,7 @@ pub struct PluginRestoreOutcome {
 pub struct PluginSettings {
     /// Folders searched for `<id>.wasm`, first match wins (configured, user, system).
     pub dirs: Vec<PathBuf>,
-    /// Where `install` puts plugins (the user folder).
+    /// Where `install` puts plugins (the first configured folder, else the user folder).
     pub install_dir: Option<PathBuf>,
     /// Load unsigned plugins and untrusted publishers (never tampered files).
     pub developer_mode: bool,
@@ -127,7 +127,8 @@ impl PluginSettings {
         dirs.extend(system);
         Self {
             dirs,
-            install_dir: user,
+            // `plugins install` writes where the admin pointed first, else the user folder
+            install_dir: configured.first().cloned().or(user),
             developer_mode,
         }
     }

@@ -47,7 +47,8 @@ pub struct Cli {
     /// Do not record anything in the catalog.
     #[arg(long, global = true)]
     pub no_catalog: bool,
-    /// Extra plugin folders, searched before the user's and the system's.
+    /// Extra plugin folders, searched before the user's and the system's; `plugins install`
+    /// writes into the first of them (default: the user's plugin folder).
     #[arg(
         long = "plugin-dir",
         env = "REHYDRA_PLUGIN_PATH",

@@ -306,12 +306,22 @@ impl Plugins {
         options: &[Property],
     ) -> Result<(RestorePlan, Vec<String>)> {
         let (snap, req) = Self::request(session, spec, target, options)?;
+        self.plan_request(session, &snap, &req)
+    }
+
+    /// The plugin's plan for `req`, a restore of `snap`.
+    fn plan_request(
+        &self,
+        session: &Session,
+        snap: &Snapshot,
+        req: &host::RestoreRequest,
+    ) -> Result<(RestorePlan, Vec<String>)> {
         self.with_restore_engine(
             session,
-            &snap,
+            snap,
             &NoProgress,
             &Cancel::default(),
-            |h, p, inv| h.plan_restore(p, inv, &req),
+            |h, p, inv| h.plan_restore(p, inv, req),
         )
     }
 
@@ -330,8 +340,9 @@ impl Plugins {
         progress: &dyn Progress,
         cancel: &Cancel,
     ) -> Result<PluginRestoreOutcome> {
-        let (plan, mut log) = self.plan_restore(session, spec, target, options)?;
+        // the restore point is resolved (and its manifest read) once for plan and restore
         let (snap, req) = Self::request(session, spec, target, options)?;
+        let (plan, mut log) = self.plan_request(session, &snap, &req)?;
         if !plan.blockers.is_empty() {
             return Err(ApiError::new(
                 Code::Blocked,

@@ -52,6 +52,14 @@ impl Cli {
         for p in plugins {
             let file = plugins_built().join(format!("{p}.wasm"));
             c.ok(None, &["plugins", "install", file.to_str().unwrap()]);
+            assert!(
+                c.dir
+                    .path()
+                    .join("plugins")
+                    .join(format!("{p}.wasm"))
+                    .is_file(),
+                "plugins install writes into the first plugin folder given"
+            );
         }
         // Azure sign-in as an admin does it (`az login`), and the replay server on
         // loopback gets ARM's token audience
