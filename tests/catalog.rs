@@ -27,7 +27,7 @@ fn catalog_deleted_then_rebuilt() {
         s.catalog_runs(10)
             .unwrap()
             .iter()
-            .all(|r| r.status == "succeeded")
+            .all(|r| r.status == rehydra_api::JobStatus::Succeeded)
     );
     let db = r.ctx.catalog.clone().unwrap();
     for suffix in ["", "-wal", "-shm"] {

@@ -172,7 +172,7 @@ pub async fn inventory(app: AppHandle, rpo_hours: f64) -> Res<Vec<InventoryAsset
         let restored: HashSet<String> = rehydra_api::job_runs(&st.ctx, 100_000)
             .unwrap_or_default()
             .into_iter()
-            .filter(|r| r.kind == "restore" && r.status == "succeeded")
+            .filter(|r| r.kind == "restore" && r.status == rehydra_api::JobStatus::Succeeded)
             .filter_map(|r| r.restore_point_id)
             .collect();
         Ok(inventory::build(

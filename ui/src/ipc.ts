@@ -117,12 +117,15 @@ export interface RestoreChoice {
   overlay?: string;
 }
 
+/** rehydra_catalog::JobStatus */
+export type JobStatus = "running" | "succeeded" | "succeeded-with-warnings" | "failed" | "cancelled" | "unknown";
+
 export interface JobRun {
   id: number;
   kind: string;
   started: string;
   finished: string | null;
-  status: string;
+  status: JobStatus;
   message: string;
   restore_point_id: string | null;
   bytes: number;

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rehydra_catalog::{Catalog, CatalogError, RestorePointRow};
+use rehydra_catalog::{Catalog, CatalogError, JobStatus, RestorePointRow};
 
 use crate::dto::SnapshotDto;
 use crate::error::{ApiError, Code, Result};
@@ -180,7 +180,7 @@ impl Session {
     pub(crate) fn catalog_finish(
         &self,
         run: Option<i64>,
-        status: &str,
+        status: JobStatus,
         message: &str,
         rp: Option<&str>,
         bytes: u64,
@@ -188,13 +188,9 @@ impl Session {
     ) {
         self.catalog_log(run, log);
         if let Some(run) = run {
-            let (status, message, rp) = (
-                status.to_string(),
-                message.to_string(),
-                rp.map(str::to_string),
-            );
+            let (message, rp) = (message.to_string(), rp.map(str::to_string));
             let _ = with_catalog(&self.ctx, |c| async move {
-                c.finish_run(run, &status, &message, rp.as_deref(), bytes)
+                c.finish_run(run, status, &message, rp.as_deref(), bytes)
                     .await
             });
         }
@@ -211,9 +207,9 @@ impl Session {
         let mut lines = log.to_vec();
         lines.push(format!("error: {}", e.message));
         let status = if e.code == crate::Code::Cancelled {
-            "cancelled"
+            JobStatus::Cancelled
         } else {
-            "failed"
+            JobStatus::Failed
         };
         self.catalog_finish(run, status, &e.message, rp, 0, &lines);
     }

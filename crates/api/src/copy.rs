@@ -95,7 +95,7 @@ impl Session {
                     };
                     self.catalog_finish(
                         run,
-                        "succeeded",
+                        rehydra_catalog::JobStatus::Succeeded,
                         &format!("to {}", target.location()),
                         Some(&id.to_hex()),
                         r.snapshot.summary.bytes,

@@ -30,7 +30,7 @@ pub use error::{ApiError, Code, Result};
 pub use files::DiskLocation;
 pub use instant::NbdSummary;
 pub use location::backend_for;
-pub use rehydra_catalog::JobRun;
+pub use rehydra_catalog::{JobRun, JobStatus};
 pub use rehydra_core::archiver::{BackupOptions, ChangedRanges, Source, SourceItem};
 pub use rehydra_core::check::{CheckOptions, CheckReport};
 pub use rehydra_core::disk::Format as DiskFormat;
@@ -164,9 +164,9 @@ impl Session {
                     warnings.push(format!("catalog not updated: {e}"));
                 }
                 let status = if warnings.is_empty() {
-                    "succeeded"
+                    rehydra_catalog::JobStatus::Succeeded
                 } else {
-                    "succeeded-with-warnings"
+                    rehydra_catalog::JobStatus::SucceededWithWarnings
                 };
                 let mut log = vec![summary_line(&dto)];
                 log.extend(warnings.iter().map(|w| format!("warning: {w}")));
@@ -269,7 +269,7 @@ impl Session {
         match &r {
             Ok(s) => self.catalog_finish(
                 run,
-                "succeeded",
+                rehydra_catalog::JobStatus::Succeeded,
                 &target.display().to_string(),
                 Some(&id.to_hex()),
                 s.bytes,
@@ -315,7 +315,11 @@ impl Session {
         }
         self.catalog_finish(
             run,
-            if r.ok() { "succeeded" } else { "failed" },
+            if r.ok() {
+                rehydra_catalog::JobStatus::Succeeded
+            } else {
+                rehydra_catalog::JobStatus::Failed
+            },
             &r.errors.join("; "),
             None,
             0,
@@ -366,7 +370,7 @@ impl Session {
         match &r {
             Ok(p) => self.catalog_finish(
                 run,
-                "succeeded",
+                rehydra_catalog::JobStatus::Succeeded,
                 &format!("{} packs deleted", p.deleted_packs),
                 None,
                 p.freed_bytes,

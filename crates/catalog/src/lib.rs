@@ -77,6 +77,52 @@ pub struct RestorePointRow {
     pub stored_bytes: i64,
 }
 
+/// How a job run stands. Stored as its kebab-case name (`succeeded-with-warnings`);
+/// a name this build does not know reads as [`JobStatus::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobStatus {
+    /// Started, not finished (or the process ended without saying).
+    Running,
+    /// Done.
+    Succeeded,
+    /// Done, with warnings (files that could not be read …).
+    SucceededWithWarnings,
+    /// Failed: the message says why.
+    Failed,
+    /// Cancelled by the user.
+    Cancelled,
+    /// Written by a newer build.
+    Unknown,
+}
+
+impl JobStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::SucceededWithWarnings => "succeeded-with-warnings",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+            Self::Unknown => "unknown",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        [
+            Self::Running,
+            Self::Succeeded,
+            Self::SucceededWithWarnings,
+            Self::Failed,
+            Self::Cancelled,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .unwrap_or(Self::Unknown)
+    }
+}
+
 /// A job run row.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobRun {
@@ -91,7 +137,7 @@ pub struct JobRun {
     /// End time.
     pub finished: Option<String>,
     /// Status.
-    pub status: String,
+    pub status: JobStatus,
     /// Message.
     pub message: String,
     /// Restore point made or used.
@@ -285,7 +331,7 @@ impl Catalog {
     pub async fn finish_run(
         &self,
         id: i64,
-        status: &str,
+        status: JobStatus,
         message: &str,
         restore_point: Option<&str>,
         bytes: u64,
@@ -293,7 +339,7 @@ impl Catalog {
         sqlx::query("UPDATE job_runs SET finished = ?2, status = ?3, message = ?4, restore_point_id = ?5, bytes = ?6 WHERE id = ?1")
             .bind(id)
             .bind(now())
-            .bind(status)
+            .bind(status.as_str())
             .bind(message)
             .bind(restore_point)
             .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
@@ -321,7 +367,7 @@ impl Catalog {
                 kind: r.get("kind"),
                 started: r.get("started"),
                 finished: r.get("finished"),
-                status: r.get("status"),
+                status: JobStatus::parse(r.get("status")),
                 message: r.get("message"),
                 restore_point_id: r.get("restore_point_id"),
                 bytes: r.get("bytes"),
@@ -706,6 +752,24 @@ mod tests {
         }
     }
 
+    #[test]
+    fn job_status_names_round_trip_and_unknown_ones_are_said_so() {
+        for st in [
+            JobStatus::Running,
+            JobStatus::Succeeded,
+            JobStatus::SucceededWithWarnings,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ] {
+            assert_eq!(JobStatus::parse(st.as_str()), st);
+            assert_eq!(
+                serde_json::to_value(st).unwrap(),
+                serde_json::Value::String(st.as_str().into())
+            );
+        }
+        assert_eq!(JobStatus::parse("paused-by-a-newer-build"), JobStatus::Unknown);
+    }
+
     #[tokio::test]
     async fn catalog_roundtrip_and_replace() {
         let dir = tempfile::tempdir().unwrap();
@@ -724,10 +788,10 @@ mod tests {
             vec!["3"]
         );
         let run = c.start_run(Some("r1"), "backup").await.unwrap();
-        c.finish_run(run, "succeeded", "", Some("3"), 10)
+        c.finish_run(run, JobStatus::Succeeded, "", Some("3"), 10)
             .await
             .unwrap();
-        assert_eq!(c.runs(10).await.unwrap()[0].status, "succeeded");
+        assert_eq!(c.runs(10).await.unwrap()[0].status, JobStatus::Succeeded);
         // a run's log keeps its order across appends, and belongs to that run only
         c.append_job_log(run, &["one".into(), "two".into()])
             .await

@@ -551,7 +551,9 @@ pub fn run(cli: Cli) -> Result<i32> {
                 api::job_runs(&context(&cli), 100_000)
                     .unwrap_or_default()
                     .into_iter()
-                    .filter(|r| r.kind == "restore" && r.status == "succeeded")
+                    .filter(|r| {
+                        r.kind == "restore" && r.status == rehydra_api::JobStatus::Succeeded
+                    })
                     .filter_map(|r| r.restore_point_id)
                     .collect();
             let inv = api::inventory::build(

@@ -196,9 +196,9 @@ impl Plugins {
         session.catalog_finish(
             run,
             if warnings.is_empty() {
-                "succeeded"
+                rehydra_catalog::JobStatus::Succeeded
             } else {
-                "succeeded-with-warnings"
+                rehydra_catalog::JobStatus::SucceededWithWarnings
             },
             &warnings.join("; "),
             Some(&dto.id),
@@ -376,7 +376,7 @@ impl Plugins {
                 ));
                 session.catalog_finish(
                     run,
-                    "succeeded",
+                    rehydra_catalog::JobStatus::Succeeded,
                     target,
                     Some(&req.restore_point.id),
                     report.bytes,
