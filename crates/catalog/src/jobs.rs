@@ -21,6 +21,12 @@ pub enum JobStatus {
     Unknown,
 }
 
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 impl JobStatus {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
