@@ -20,6 +20,7 @@ use crate::writer::ChunkWriter;
 
 mod disk;
 mod previous;
+mod tree;
 
 /// What to back up as one item.
 pub enum Source {
@@ -213,15 +214,18 @@ impl Run<'_, '_> {
     /// Chunk a small file (at most [`SMALL_FILE`] bytes) on this thread and store its
     /// pieces; extents go to `map`. A helper thread per file costs more than the file.
     fn feed_small<R: Read>(&mut self, reader: R, map: &mut MapWriter<File>) -> Result<u64> {
-        if self.cancel.is_cancelled() {
-            return Err(Error::new(
-                ErrorKind::Cancelled,
-                "backup cancelled; nothing was committed (stored packs are cleaned up by prune)",
-            ));
-        }
         let pieces = StreamChunker::new(reader.take(SMALL_FILE + 1), self.params, self.seed)
             .collect::<std::io::Result<Vec<Piece>>>()
             .map_err(|e| Error::io("reading source", e))?;
+        self.store(pieces, map)
+    }
+
+    /// Store one batch of pieces (unless the backup was cancelled); extents go to `map`.
+    /// Returns the bytes stored.
+    fn store(&mut self, pieces: Vec<Piece>, map: &mut MapWriter<File>) -> Result<u64> {
+        if self.cancel.is_cancelled() {
+            return Err(cancelled());
+        }
         let mut total = 0;
         for e in self.writer.write(pieces)? {
             total += e.len();
@@ -277,20 +281,8 @@ impl Run<'_, '_> {
                 }
             });
             for batch in rx.iter() {
-                if self.cancel.is_cancelled() {
-                    return Err(Error::new(
-                        ErrorKind::Cancelled,
-                        "backup cancelled; nothing was committed (stored packs are cleaned up by prune)",
-                    ));
-                }
                 let batch = batch.map_err(|e| Error::io("reading source", e))?;
-                let extents = self.writer.write(batch)?;
-                for e in extents {
-                    total += e.len();
-                    self.progress.inc(e.len());
-                    map.extent(e)
-                        .map_err(|e| Error::io("writing content map", e))?;
-                }
+                total += self.store(batch, map)?;
             }
             drop(rx);
             let _ = producer.join();
@@ -332,116 +324,14 @@ impl Run<'_, '_> {
         self.summary.bytes += n;
         Ok(n)
     }
+}
 
-    fn walk(
-        &mut self,
-        root: &Path,
-        rel: &str,
-        map: &mut MapWriter<File>,
-        prev: &mut Option<previous::Previous<'_>>,
-    ) -> Result<()> {
-        let path = if rel.is_empty() {
-            root.to_path_buf()
-        } else {
-            root.join(rel)
-        };
-        let md = match fs::symlink_metadata(&path) {
-            Ok(m) => m,
-            Err(e) => {
-                if rel.is_empty() {
-                    return Err(Error::io(format!("backup source {}", path.display()), e));
-                }
-                self.warnings.push(format!("{}: {e}", path.display()));
-                return Ok(());
-            }
-        };
-        let mut node = self.node_of(rel, &md);
-        let ft = md.file_type();
-        if ft.is_symlink() {
-            node.kind = NodeKind::Symlink;
-            node.target = fs::read_link(&path)
-                .ok()
-                .map(|t| t.to_string_lossy().into_owned());
-            map.node(node).map_err(|e| Error::io("content map", e))?;
-        } else if ft.is_dir() {
-            node.kind = NodeKind::Dir;
-            map.node(node).map_err(|e| Error::io("content map", e))?;
-            self.summary.dirs += 1;
-            let mut names: Vec<std::ffi::OsString> = match fs::read_dir(&path) {
-                Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
-                Err(e) => {
-                    self.warnings.push(format!("{}: {e}", path.display()));
-                    return Ok(());
-                }
-            };
-            names.sort();
-            for n in names {
-                let child = match n.to_str() {
-                    Some(s) => {
-                        if rel.is_empty() {
-                            s.to_string()
-                        } else {
-                            format!("{rel}/{s}")
-                        }
-                    }
-                    None => {
-                        self.warnings.push(format!(
-                            "{}: file name is not UTF-8; skipped",
-                            path.join(&n).display()
-                        ));
-                        continue;
-                    }
-                };
-                self.walk(root, &child, map, prev)?;
-            }
-        } else if ft.is_file() {
-            if let Some(extents) = prev.as_mut().and_then(|p| p.unchanged(&node)) {
-                map.node(node).map_err(|e| Error::io("content map", e))?;
-                for e in extents {
-                    self.copy_extent(e, map)?;
-                }
-                self.summary.files += 1;
-                self.summary.bytes += md.len();
-                self.summary.unchanged_files += 1;
-                self.summary.unchanged_bytes += md.len();
-                return Ok(());
-            }
-            self.progress.message(&path.display().to_string());
-            match File::open(&path) {
-                Ok(f) => {
-                    map.node(node).map_err(|e| Error::io("content map", e))?;
-                    // a file that grew past the limit since it was listed is read whole below
-                    let n = if md.len() <= SMALL_FILE {
-                        let mut f = f;
-                        let n = self.feed_small(&mut f, map)?;
-                        if n > SMALL_FILE {
-                            n + self.feed(f, false, map)?
-                        } else {
-                            n
-                        }
-                    } else {
-                        self.feed(f, false, map)?
-                    };
-                    self.summary.files += 1;
-                    self.summary.bytes += n;
-                    if n != md.len() {
-                        self.warnings.push(format!(
-                            "{}: size changed while reading ({} → {n} bytes)",
-                            path.display(),
-                            md.len()
-                        ));
-                    }
-                }
-                Err(e) => self.warnings.push(format!("{}: {e}", path.display())),
-            }
-        } else {
-            self.warnings.push(format!(
-                "{}: special file (device, fifo or socket) skipped",
-                path.display()
-            ));
-        }
-        Ok(())
-    }
+/// The error of a cancelled backup.
+fn cancelled() -> Error {
+    Error::new(
+        ErrorKind::Cancelled,
+        "backup cancelled; nothing was committed (stored packs are cleaned up by prune)",
+    )
 }
 
 /// Store a finished content map file through `writer` and return its chunk ids.
@@ -687,10 +577,7 @@ impl ItemSink for Run<'_, '_> {
             ));
         }
         if self.cancel.is_cancelled() {
-            return Err(Error::new(
-                ErrorKind::Cancelled,
-                "backup cancelled; nothing was committed (stored packs are cleaned up by prune)",
-            ));
+            return Err(cancelled());
         }
         let new_before = self.writer.stats().new_bytes;
         let tmp =

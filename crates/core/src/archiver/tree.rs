@@ -1,0 +1,121 @@
+//! Folder items: the tree walked in path order, each file read or, when unchanged since
+//! the previous restore point, taken from it (`previous.rs`).
+
+use std::fs::{self, File};
+use std::path::Path;
+
+use super::{Run, SMALL_FILE, previous};
+use crate::contentmap::{MapWriter, NodeKind};
+use crate::error::{Error, Result};
+
+impl Run<'_, '_> {
+    pub(super) fn walk(
+        &mut self,
+        root: &Path,
+        rel: &str,
+        map: &mut MapWriter<File>,
+        prev: &mut Option<previous::Previous<'_>>,
+    ) -> Result<()> {
+        let path = if rel.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(rel)
+        };
+        let md = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) => {
+                if rel.is_empty() {
+                    return Err(Error::io(format!("backup source {}", path.display()), e));
+                }
+                self.warnings.push(format!("{}: {e}", path.display()));
+                return Ok(());
+            }
+        };
+        let mut node = self.node_of(rel, &md);
+        let ft = md.file_type();
+        if ft.is_symlink() {
+            node.kind = NodeKind::Symlink;
+            node.target = fs::read_link(&path)
+                .ok()
+                .map(|t| t.to_string_lossy().into_owned());
+            map.node(node).map_err(|e| Error::io("content map", e))?;
+        } else if ft.is_dir() {
+            node.kind = NodeKind::Dir;
+            map.node(node).map_err(|e| Error::io("content map", e))?;
+            self.summary.dirs += 1;
+            let mut names: Vec<std::ffi::OsString> = match fs::read_dir(&path) {
+                Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
+                Err(e) => {
+                    self.warnings.push(format!("{}: {e}", path.display()));
+                    return Ok(());
+                }
+            };
+            names.sort();
+            for n in names {
+                let child = match n.to_str() {
+                    Some(s) => {
+                        if rel.is_empty() {
+                            s.to_string()
+                        } else {
+                            format!("{rel}/{s}")
+                        }
+                    }
+                    None => {
+                        self.warnings.push(format!(
+                            "{}: file name is not UTF-8; skipped",
+                            path.join(&n).display()
+                        ));
+                        continue;
+                    }
+                };
+                self.walk(root, &child, map, prev)?;
+            }
+        } else if ft.is_file() {
+            if let Some(extents) = prev.as_mut().and_then(|p| p.unchanged(&node)) {
+                map.node(node).map_err(|e| Error::io("content map", e))?;
+                for e in extents {
+                    self.copy_extent(e, map)?;
+                }
+                self.summary.files += 1;
+                self.summary.bytes += md.len();
+                self.summary.unchanged_files += 1;
+                self.summary.unchanged_bytes += md.len();
+                return Ok(());
+            }
+            self.progress.message(&path.display().to_string());
+            match File::open(&path) {
+                Ok(f) => {
+                    map.node(node).map_err(|e| Error::io("content map", e))?;
+                    // a file that grew past the limit since it was listed is read whole below
+                    let n = if md.len() <= SMALL_FILE {
+                        let mut f = f;
+                        let n = self.feed_small(&mut f, map)?;
+                        if n > SMALL_FILE {
+                            n + self.feed(f, false, map)?
+                        } else {
+                            n
+                        }
+                    } else {
+                        self.feed(f, false, map)?
+                    };
+                    self.summary.files += 1;
+                    self.summary.bytes += n;
+                    if n != md.len() {
+                        self.warnings.push(format!(
+                            "{}: size changed while reading ({} → {n} bytes)",
+                            path.display(),
+                            md.len()
+                        ));
+                    }
+                }
+                Err(e) => self.warnings.push(format!("{}: {e}", path.display())),
+            }
+        } else {
+            self.warnings.push(format!(
+                "{}: special file (device, fifo or socket) skipped",
+                path.display()
+            ));
+        }
+        Ok(())
+    }
+}
