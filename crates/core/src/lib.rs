@@ -29,6 +29,7 @@ pub mod keys;
 pub mod lock;
 pub mod manifest;
 pub mod pack;
+mod par;
 pub mod progress;
 pub mod prune;
 mod repository;

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Sender, bounded};
-use rayon::prelude::*;
 
 use crate::backend::{Backend, FileKind};
 use crate::chunker::Piece;
@@ -188,13 +187,7 @@ impl<'a> ChunkWriter<'a> {
                 }
             }
         };
-        // a batch of one or two pieces (a small file) is prepared right here: handing it
-        // to the thread pool costs more in wake-ups than the work itself
-        let prepared: Vec<Result<(Extent, Option<SealedChunk>)>> = if pieces.len() <= 2 {
-            pieces.into_iter().map(prepare).collect()
-        } else {
-            pieces.into_par_iter().map(prepare).collect()
-        };
+        let prepared: Vec<Result<(Extent, Option<SealedChunk>)>> = crate::par::map(pieces, prepare);
         let mut out = Vec::with_capacity(prepared.len());
         for r in prepared {
             let (ext, sealed) = r?;

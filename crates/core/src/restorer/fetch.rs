@@ -1,8 +1,6 @@
 //! Fetching the chunks of a run of extents: one ranged read per neighbourhood of a pack,
 //! then decryption and verification in parallel.
 
-use rayon::prelude::*;
-
 use crate::contentmap::Extent;
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
@@ -48,9 +46,7 @@ pub(crate) fn fetch_extents(
         ranges.push((i, j));
         i = j;
     }
-    // read the ranges (in parallel), then open every chunk in parallel; a chunk or two
-    // (a small file) is done right here, where the thread pool's wake-ups would cost more
-    let small = wanted.len() <= 2;
+    // read the ranges (in parallel), then open every chunk in parallel
     let read = |&(a, b): &(usize, usize)| {
         let first = &wanted[a].1;
         let start = u64::from(first.offset);
@@ -62,11 +58,7 @@ pub(crate) fn fetch_extents(
             (end - start) as u32,
         )
     };
-    let bufs: Vec<Result<Vec<u8>>> = if small {
-        ranges.iter().map(read).collect()
-    } else {
-        ranges.par_iter().map(read).collect()
-    };
+    let bufs: Vec<Result<Vec<u8>>> = crate::par::map_ref(&ranges, read);
     let bufs: Vec<Vec<u8>> = bufs.into_iter().collect::<Result<_>>()?;
     let jobs: Vec<(usize, usize)> = ranges
         .iter()
@@ -80,11 +72,7 @@ pub(crate) fn fetch_extents(
         crate::pack::open_chunk(repo.keys(), id, sealed, l.raw_len, l.flags, &l.pack)
             .map(|d| (*id, d))
     };
-    let decoded: Vec<Result<(Id, Vec<u8>)>> = if small {
-        jobs.iter().map(open).collect()
-    } else {
-        jobs.par_iter().map(open).collect()
-    };
+    let decoded: Vec<Result<(Id, Vec<u8>)>> = crate::par::map_ref(&jobs, open);
     drop(bufs);
     let mut by_id: std::collections::HashMap<Id, Vec<u8>> =
         std::collections::HashMap::with_capacity(wanted.len());
