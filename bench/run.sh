@@ -77,18 +77,18 @@ for variant in ${VARIANTS:-rehydra-vhdx rehydra-vhdx-rct rehydra-disk rehydra-fi
   sync; cat "$V1" > /dev/null;  bk "$V1" vm1;  timed "$variant" full "$(stat -c %s "$V1")"  "$repo" -- "${CMD[@]}"
   sync; cat "$V1C" > /dev/null; bk "$V1C" vm1
   if [ "$variant" = rehydra-vhdx-rct ]; then
-    full_id=$("$BIN" --no-catalog --json snapshots --asset vm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+    full_id=$("$BIN" --no-catalog --json restore-points --asset vm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
     awk '{print $1, 65536}' "$RBENCH_DIR/manifest/vm1-changed.offsets" > "$W/changes.txt"
     CMD+=(--changed-ranges "$W/changes.txt" --changed-since "$full_id")
   fi
   timed "$variant" incr "$(stat -c %s "$V1C")" "$repo" -- "${CMD[@]}"
   sync; cat "$V2" > /dev/null;  bk "$V2" vm2;  timed "$variant" vm2  "$(stat -c %s "$V2")"  "$repo" -- "${CMD[@]}"
-  first=$("$BIN" --no-catalog --json snapshots --asset vm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+  first=$("$BIN" --no-catalog --json restore-points --asset vm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
   sync; find "$repo" -type f -exec cat {} + > /dev/null
   timed "$variant" restore "$(stat -c %s "$V1")" "$repo" -- "$BIN" --no-catalog --quiet restore "$first" --target "$rst/vm1.vhdx"
   if [ "$variant" = rehydra-vhdx-rct ]; then
     # the hinted restore point must be the changed disk, byte for byte
-    last=$("$BIN" --no-catalog --json snapshots --asset vm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
+    last=$("$BIN" --no-catalog --json restore-points --asset vm1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[-1]["id"])')
     "$BIN" --no-catalog --quiet restore "$last" --target "$rst/vm1c.raw"
     qemu-img compare -q -f raw -F vhdx "$rst/vm1c.raw" "$V1C" || { echo "HINTED INCREMENTAL DIFFERS" >&2; exit 1; }
     rm -f "$rst/vm1c.raw"

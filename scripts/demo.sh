@@ -22,7 +22,7 @@ echo "== a raw disk image: 1 GiB, ext4 holding a copy of $SRC, mostly empty"
 truncate -s 1G "$W/disk.raw"
 mkfs.ext4 -q -F -d "$SRC" "$W/disk.raw"
 "$BIN" backup --disk "$W/disk.raw"
-"$BIN" snapshots
+"$BIN" restore-points
 "$BIN" check --read-data
 echo "== restore"
 "$BIN" restore latest --asset "$(realpath "$SRC")" --target "$W/restored"

@@ -7,7 +7,7 @@ fn main() {
         "repo_connect",
         "repo_status",
         "repo_check",
-        "snapshots",
+        "restore_points",
         "inventory",
         "discover",
         "backup_folder",

@@ -3,7 +3,7 @@ use std::io::Write;
 
 use proptest::prelude::*;
 use rehydra_api::{
-    BackupOptions, Cancel, NoProgress, RestoreOptions, SnapshotFilter, Source, SourceItem,
+    BackupOptions, Cancel, NoProgress, RestoreOptions, RestorePointFilter, Source, SourceItem,
 };
 use rehydra_integration_tests::{TestRepo, assert_same_tree, random_bytes, text_bytes};
 
@@ -53,13 +53,13 @@ fn tree_roundtrip_with_metadata_symlinks_and_holes() {
     fs::set_permissions(src.join("etc/hosts"), fs::Permissions::from_mode(0o640)).unwrap();
     let out = backup_path(&r, &src);
     assert!(out.warnings.is_empty(), "{:?}", out.warnings);
-    assert!(out.snapshot.bytes >= (32 << 20));
+    assert!(out.restore_point.bytes >= (32 << 20));
     let dst = r.dir.path().join("dst");
     let s = r.open();
     let sum = s
         .restore(
             "latest",
-            &SnapshotFilter::default(),
+            &RestorePointFilter::default(),
             &dst,
             &RestoreOptions::default(),
             &NoProgress,
@@ -88,17 +88,17 @@ fn second_backup_adds_only_changes() {
     make_tree(&src);
     let first = backup_path(&r, &src);
     let second = backup_path(&r, &src);
-    assert_eq!(second.snapshot.new_bytes, 0);
+    assert_eq!(second.restore_point.new_bytes, 0);
     assert_eq!(
-        second.snapshot.parent.as_deref(),
-        Some(first.snapshot.id.as_str())
+        second.restore_point.parent.as_deref(),
+        Some(first.restore_point.id.as_str())
     );
     fs::write(src.join("new.txt"), text_bytes(50_000, 9)).unwrap();
     let third = backup_path(&r, &src);
     assert!(
-        third.snapshot.new_bytes > 0 && third.snapshot.new_bytes < 200_000,
+        third.restore_point.new_bytes > 0 && third.restore_point.new_bytes < 200_000,
         "{}",
-        third.snapshot.new_bytes
+        third.restore_point.new_bytes
     );
 }
 
@@ -115,7 +115,7 @@ fn restore_refuses_existing_target_unless_overwrite() {
     let e = s
         .restore(
             "latest",
-            &SnapshotFilter::default(),
+            &RestorePointFilter::default(),
             &dst,
             &RestoreOptions::default(),
             &NoProgress,
@@ -134,7 +134,7 @@ fn restore_refuses_existing_target_unless_overwrite() {
     );
     s.restore(
         "latest",
-        &SnapshotFilter::default(),
+        &RestorePointFilter::default(),
         &dst,
         &RestoreOptions {
             overwrite: true,
@@ -157,7 +157,7 @@ fn restore_sub_path() {
     let s = r.open();
     s.restore(
         "latest",
-        &SnapshotFilter::default(),
+        &RestorePointFilter::default(),
         &dst,
         &RestoreOptions {
             subpath: Some("etc/deep".into()),
@@ -211,13 +211,13 @@ fn disk_image_and_stream_items() {
         )
         .unwrap();
     assert!(
-        out.snapshot.new_bytes < disk.len() as u64,
+        out.restore_point.new_bytes < disk.len() as u64,
         "zeros are not stored"
     );
     let dst = r.scratch("dst");
     s.restore(
-        &out.snapshot.short_id,
-        &SnapshotFilter::default(),
+        &out.restore_point.short_id,
+        &RestorePointFilter::default(),
         &dst.join("d.raw"),
         &RestoreOptions {
             item: Some("disk.raw".into()),
@@ -229,8 +229,8 @@ fn disk_image_and_stream_items() {
     .unwrap();
     assert!(fs::read(dst.join("d.raw")).unwrap() == disk);
     s.restore(
-        &out.snapshot.short_id,
-        &SnapshotFilter::default(),
+        &out.restore_point.short_id,
+        &RestorePointFilter::default(),
         &dst.join("s.bin"),
         &RestoreOptions {
             item: Some("stdin".into()),
@@ -255,7 +255,7 @@ fn diff_reports_changes() {
     let b = backup_path(&r, &src);
     let d = r
         .open()
-        .diff(&a.snapshot.short_id, &b.snapshot.short_id)
+        .diff(&a.restore_point.short_id, &b.restore_point.short_id)
         .unwrap();
     let has = |c: &str, p: &str| {
         d.changes
@@ -270,21 +270,21 @@ fn diff_reports_changes() {
 }
 
 #[test]
-fn find_snapshot_by_prefix_latest_and_errors() {
+fn find_restore_point_by_prefix_latest_and_errors() {
     let r = TestRepo::new();
     let src = r.scratch("src");
     fs::write(src.join("f"), b"1").unwrap();
     let a = backup_path(&r, &src);
     let s = r.open();
     assert_eq!(
-        s.resolve(&a.snapshot.id[..6], &SnapshotFilter::default())
+        s.resolve(&a.restore_point.id[..6], &RestorePointFilter::default())
             .unwrap()
             .0
             .to_hex(),
-        a.snapshot.id
+        a.restore_point.id
     );
     assert_eq!(
-        s.resolve("zz", &SnapshotFilter::default())
+        s.resolve("zz", &RestorePointFilter::default())
             .unwrap_err()
             .code,
         rehydra_api::Code::InvalidInput
@@ -292,7 +292,7 @@ fn find_snapshot_by_prefix_latest_and_errors() {
     assert_eq!(
         s.resolve(
             "latest",
-            &SnapshotFilter {
+            &RestorePointFilter {
                 asset: Some("nope".into()),
                 ..Default::default()
             }
@@ -323,7 +323,11 @@ fn cancelled_backup_commits_nothing() {
         )
         .unwrap_err();
     assert_eq!(e.code, rehydra_api::Code::Cancelled);
-    assert!(s.snapshots(&SnapshotFilter::default()).unwrap().is_empty());
+    assert!(
+        s.restore_points(&RestorePointFilter::default())
+            .unwrap()
+            .is_empty()
+    );
 }
 
 proptest! {
@@ -339,7 +343,7 @@ proptest! {
         }
         backup_path(&r, &src);
         let dst = r.dir.path().join("dst");
-        r.open().restore("latest", &SnapshotFilter::default(), &dst, &RestoreOptions::default(), &NoProgress, &Cancel::default()).unwrap();
+        r.open().restore("latest", &RestorePointFilter::default(), &dst, &RestoreOptions::default(), &NoProgress, &Cancel::default()).unwrap();
         assert_same_tree(&src, &dst);
     }
 }
@@ -375,7 +379,7 @@ fn restore_never_replaces_a_device_or_fifo_node() {
     let e = s
         .restore(
             "latest",
-            &SnapshotFilter::default(),
+            &RestorePointFilter::default(),
             &fifo,
             &RestoreOptions {
                 overwrite: true,

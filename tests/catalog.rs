@@ -1,6 +1,6 @@
 use std::fs;
 
-use rehydra_api::{BackupOptions, Cancel, NoProgress, SnapshotFilter, Source, SourceItem};
+use rehydra_api::{BackupOptions, Cancel, NoProgress, RestorePointFilter, Source, SourceItem};
 use rehydra_integration_tests::{TestRepo, random_bytes};
 
 #[test]
@@ -41,7 +41,7 @@ fn catalog_deleted_then_rebuilt() {
     fs::remove_dir_all(r.ctx.cache_dir.clone().unwrap()).unwrap();
     assert_eq!(
         r.open()
-            .snapshots(&SnapshotFilter::default())
+            .restore_points(&RestorePointFilter::default())
             .unwrap()
             .len(),
         3

@@ -3,8 +3,8 @@
 use std::fs;
 
 use rehydra_api::{
-    BackupOptions, Cancel, CheckOptions, Code, NoProgress, RestoreOptions, SnapshotFilter, Source,
-    SourceItem,
+    BackupOptions, Cancel, CheckOptions, Code, NoProgress, RestoreOptions, RestorePointFilter,
+    Source, SourceItem,
 };
 use rehydra_integration_tests::{TestRepo, assert_same_tree, files_in, random_bytes, text_bytes};
 
@@ -24,7 +24,7 @@ fn backup_tree(r: &TestRepo, src: &std::path::Path) -> String {
             &Cancel::default(),
         )
         .unwrap()
-        .snapshot
+        .restore_point
         .id
 }
 
@@ -37,7 +37,7 @@ fn try_copy(
     a.open().copy_to(
         &b.open(),
         specs,
-        &SnapshotFilter::default(),
+        &RestorePointFilter::default(),
         &NoProgress,
         cancel,
     )
@@ -49,7 +49,7 @@ fn copy_all(a: &TestRepo, b: &TestRepo) -> Vec<rehydra_api::CopyOutcome> {
 
 fn count(r: &TestRepo) -> usize {
     r.open()
-        .snapshots(&SnapshotFilter::default())
+        .restore_points(&RestorePointFilter::default())
         .unwrap()
         .len()
 }
@@ -58,7 +58,7 @@ fn restore_latest(r: &TestRepo, into: &std::path::Path) {
     r.open()
         .restore(
             "latest",
-            &SnapshotFilter::default(),
+            &RestorePointFilter::default(),
             into,
             &RestoreOptions::default(),
             &NoProgress,
@@ -87,7 +87,10 @@ fn a_copy_restores_the_same_bytes_keeps_the_metadata_and_is_idempotent() {
     assert!(c.chunks_read > 0 && c.new_chunks > 0);
     assert_eq!(c.chunks_reused, 0, "nothing to reuse on the first copy");
     assert_eq!(c.copy.copied_from.as_deref(), Some(id.as_str()));
-    let orig = &a.open().snapshots(&SnapshotFilter::default()).unwrap()[0];
+    let orig = &a
+        .open()
+        .restore_points(&RestorePointFilter::default())
+        .unwrap()[0];
     assert_eq!(
         c.copy.time, orig.time,
         "the copy keeps the time of the backup"
@@ -180,7 +183,7 @@ fn a_disk_item_copies_with_its_holes() {
     b.open()
         .restore(
             "latest",
-            &SnapshotFilter::default(),
+            &RestorePointFilter::default(),
             &out,
             &RestoreOptions {
                 item: Some("disk0".into()),

@@ -1,8 +1,8 @@
 use std::fs;
 
 use rehydra_api::{
-    BackupOptions, Cancel, CheckOptions, Code, Context, NoProgress, RestoreOptions, SnapshotFilter,
-    Source, SourceItem,
+    BackupOptions, Cancel, CheckOptions, Code, Context, NoProgress, RestoreOptions,
+    RestorePointFilter, Source, SourceItem,
 };
 use rehydra_integration_tests::{PW, TestRepo, files_in, random_bytes};
 
@@ -52,12 +52,12 @@ fn bit_flip_in_pack_is_found_by_check_and_restore() {
         )
         .unwrap();
     assert!(!rep.ok());
-    assert_eq!(rep.damaged_snapshots.len(), 1, "{:?}", rep.errors);
+    assert_eq!(rep.damaged_restore_points.len(), 1, "{:?}", rep.errors);
     let dst = r.dir.path().join("dst");
     let e = s
         .restore(
             "latest",
-            &SnapshotFilter::default(),
+            &RestorePointFilter::default(),
             &dst,
             &RestoreOptions::default(),
             &NoProgress,
@@ -95,7 +95,7 @@ fn bit_flip_in_index_is_found() {
     let e = cold
         .restore(
             "latest",
-            &SnapshotFilter::default(),
+            &RestorePointFilter::default(),
             &r.dir.path().join("dst"),
             &RestoreOptions::default(),
             &NoProgress,
@@ -115,7 +115,7 @@ fn missing_pack_names_the_affected_restore_points() {
         .check(&CheckOptions::default(), &NoProgress)
         .unwrap();
     assert!(!rep.ok());
-    assert_eq!(rep.damaged_snapshots.len(), 1);
+    assert_eq!(rep.damaged_restore_points.len(), 1);
 }
 
 #[test]

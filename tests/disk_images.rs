@@ -3,7 +3,7 @@ use std::process::Command;
 
 use rehydra_api::{
     BackupOptions, Cancel, ChangedRanges, Code, DiskFormat, DiskOutput, NoProgress, RestoreOptions,
-    SnapshotFilter, Source, SourceItem,
+    RestorePointFilter, Source, SourceItem,
 };
 use rehydra_integration_tests::TestRepo;
 
@@ -81,13 +81,13 @@ fn vhdx_backup_restores_the_virtual_disk_and_dedups_across_layouts() {
     }
     let first = backup_disk(&r, &a, "vm-a");
     assert!(
-        first.snapshot.bytes == 128 << 20,
+        first.restore_point.bytes == 128 << 20,
         "the virtual size is recorded"
     );
     assert!(
-        first.snapshot.new_bytes <= (4 << 20) + (1 << 20),
+        first.restore_point.new_bytes <= (4 << 20) + (1 << 20),
         "only allocated blocks are stored: {}",
-        first.snapshot.new_bytes
+        first.restore_point.new_bytes
     );
 
     // the same guest content in another container layout (8 MiB blocks, written by qemu-img convert)
@@ -106,17 +106,17 @@ fn vhdx_backup_restores_the_virtual_disk_and_dedups_across_layouts() {
         .arg(&b));
     let second = backup_disk(&r, &b, "vm-b");
     assert!(
-        second.snapshot.new_bytes < 256 << 10,
+        second.restore_point.new_bytes < 256 << 10,
         "same guest data dedups whatever the container layout: {} new bytes",
-        second.snapshot.new_bytes
+        second.restore_point.new_bytes
     );
 
     // restore gives the raw virtual disk; qemu-img (independent) finds it identical
     let out = d.join("restored.raw");
     r.open()
         .restore(
-            &first.snapshot.short_id,
-            &SnapshotFilter::default(),
+            &first.restore_point.short_id,
+            &RestorePointFilter::default(),
             &out,
             &RestoreOptions::default(),
             &NoProgress,
@@ -132,8 +132,8 @@ fn vhdx_backup_restores_the_virtual_disk_and_dedups_across_layouts() {
     let vx = d.join("restored.vhdx");
     r.open()
         .restore(
-            &first.snapshot.short_id,
-            &SnapshotFilter::default(),
+            &first.restore_point.short_id,
+            &RestorePointFilter::default(),
             &vx,
             &RestoreOptions {
                 disk_format: DiskOutput::Vhdx,
@@ -194,7 +194,7 @@ fn hostile_vhdx_is_refused_before_anything_is_stored() {
     );
     assert!(
         r.open()
-            .snapshots(&SnapshotFilter::default())
+            .restore_points(&RestorePointFilter::default())
             .unwrap()
             .is_empty()
     );
@@ -224,15 +224,15 @@ fn vhd_backup_restores_the_virtual_disk_and_dedups_with_the_same_guest_in_vhdx()
         .arg(&v));
     let out = backup_disk(&r, &v, "vm-vhd");
     assert!(
-        out.snapshot.new_bytes < 256 << 10,
+        out.restore_point.new_bytes < 256 << 10,
         "{} new bytes",
-        out.snapshot.new_bytes
+        out.restore_point.new_bytes
     );
     let restored = d.join("r.raw");
     r.open()
         .restore(
-            &out.snapshot.short_id,
-            &SnapshotFilter::default(),
+            &out.restore_point.short_id,
+            &RestorePointFilter::default(),
             &restored,
             &RestoreOptions::default(),
             &NoProgress,
@@ -268,14 +268,14 @@ fn avhdx_chain_is_backed_up_as_the_merged_disk_and_restores_to_vhd() {
     w.finish().unwrap().sync_all().unwrap();
     let second = backup_disk(&r, &child, "vm");
     assert_eq!(
-        second.snapshot.bytes,
+        second.restore_point.bytes,
         32 << 20,
         "the chain is the whole virtual disk"
     );
     assert!(
-        second.snapshot.new_bytes < 512 << 10,
+        second.restore_point.new_bytes < 512 << 10,
         "only the change is new: {}",
-        second.snapshot.new_bytes
+        second.restore_point.new_bytes
     );
     // restored as a dynamic VHD: qemu-img reads it as the merged disk
     let mut expect = Vec::new();
@@ -290,8 +290,8 @@ fn avhdx_chain_is_backed_up_as_the_merged_disk_and_restores_to_vhd() {
     let vhd = d.join("restored.vhd");
     r.open()
         .restore(
-            &second.snapshot.short_id,
-            &SnapshotFilter::default(),
+            &second.restore_point.short_id,
+            &RestorePointFilter::default(),
             &vhd,
             &RestoreOptions {
                 disk_format: DiskOutput::Vhd,
@@ -305,7 +305,7 @@ fn avhdx_chain_is_backed_up_as_the_merged_disk_and_restores_to_vhd() {
         .args(["compare", "-q", "-f", "vpc", "-F", "raw"])
         .arg(&vhd)
         .arg(&raw));
-    assert!(first.snapshot.new_bytes >= 4 << 20);
+    assert!(first.restore_point.new_bytes >= 4 << 20);
     // a chain whose parent is gone is refused before anything is stored
     std::fs::remove_file(&base).unwrap();
     let e = r
@@ -344,7 +344,7 @@ fn changed_range_hints_read_only_the_ranges_and_take_the_rest_from_the_parent() 
     let full = backup_disk(&r, &img, "vm");
     let since = r
         .open()
-        .resolve(&full.snapshot.short_id, &SnapshotFilter::default())
+        .resolve(&full.restore_point.short_id, &RestorePointFilter::default())
         .unwrap()
         .0;
     let name = img.display().to_string();
@@ -382,7 +382,7 @@ fn changed_range_hints_read_only_the_ranges_and_take_the_rest_from_the_parent() 
         r.open()
             .restore(
                 id,
-                &SnapshotFilter::default(),
+                &RestorePointFilter::default(),
                 out,
                 &RestoreOptions::default(),
                 &NoProgress,
@@ -405,14 +405,14 @@ fn changed_range_hints_read_only_the_ranges_and_take_the_rest_from_the_parent() 
         ],
     )
     .unwrap();
-    assert_eq!(inc.snapshot.bytes, 64 << 20);
+    assert_eq!(inc.restore_point.bytes, 64 << 20);
     assert!(
-        inc.snapshot.new_bytes < 1 << 20,
+        inc.restore_point.new_bytes < 1 << 20,
         "only the changes are new: {}",
-        inc.snapshot.new_bytes
+        inc.restore_point.new_bytes
     );
     assert!(
-        restore(&inc.snapshot.short_id, &d.join("r1.raw")) == current(&d.join("c1.raw")),
+        restore(&inc.restore_point.short_id, &d.join("r1.raw")) == current(&d.join("c1.raw")),
         "hinted restore point equals the disk"
     );
 
@@ -420,11 +420,11 @@ fn changed_range_hints_read_only_the_ranges_and_take_the_rest_from_the_parent() 
     write(30 << 20, 4096, 6);
     let since_inc = r
         .open()
-        .resolve(&inc.snapshot.short_id, &SnapshotFilter::default())
+        .resolve(&inc.restore_point.short_id, &RestorePointFilter::default())
         .unwrap()
         .0;
     let missed = hinted(&since_inc, vec![(40 << 20, 4096)]).unwrap();
-    let got = restore(&missed.snapshot.short_id, &d.join("r2.raw"));
+    let got = restore(&missed.restore_point.short_id, &d.join("r2.raw"));
     let now = current(&d.join("c2.raw"));
     assert!(
         got[30 << 20..(30 << 20) + 4096].iter().all(|&b| b == 0),
@@ -477,8 +477,8 @@ fn disk_restores_in_place_onto_an_existing_file_or_block_device_only_with_consen
         .arg(&raw));
     let in_place = |target: &Path, overwrite: bool| {
         r.open().restore(
-            &b.snapshot.short_id,
-            &SnapshotFilter::default(),
+            &b.restore_point.short_id,
+            &RestorePointFilter::default(),
             target,
             &RestoreOptions {
                 overwrite,
@@ -542,8 +542,8 @@ fn disk_restores_in_place_onto_an_existing_file_or_block_device_only_with_consen
     let e = r
         .open()
         .restore(
-            &b.snapshot.short_id,
-            &SnapshotFilter::default(),
+            &b.restore_point.short_id,
+            &RestorePointFilter::default(),
             &dev,
             &RestoreOptions {
                 overwrite: true,
@@ -583,8 +583,8 @@ fn instant_recovery_serves_a_restore_point_over_nbd_and_writes_stay_in_the_overl
         std::thread::scope(|sc| {
             let server = sc.spawn(|| {
                 s.serve_nbd(
-                    &b.snapshot.short_id,
-                    &SnapshotFilter::default(),
+                    &b.restore_point.short_id,
+                    &RestorePointFilter::default(),
                     None,
                     &listener,
                     "vm",
@@ -665,8 +665,8 @@ fn instant_recovery_serves_a_restore_point_over_nbd_and_writes_stay_in_the_overl
     let out = d.join("restored.raw");
     r.open()
         .restore(
-            &b.snapshot.short_id,
-            &SnapshotFilter::default(),
+            &b.restore_point.short_id,
+            &RestorePointFilter::default(),
             &out,
             &RestoreOptions::default(),
             &NoProgress,
@@ -681,8 +681,8 @@ fn instant_recovery_serves_a_restore_point_over_nbd_and_writes_stay_in_the_overl
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let e = s
         .serve_nbd(
-            &b.snapshot.short_id,
-            &SnapshotFilter::default(),
+            &b.restore_point.short_id,
+            &RestorePointFilter::default(),
             None,
             &l,
             "vm",
@@ -770,7 +770,7 @@ fn files_are_browsed_and_restored_from_inside_a_backed_up_disk() {
     let b = backup_disk(&r, &vhdx, "vm");
     let s = r.open();
     let any = DiskLocation {
-        snapshot: b.snapshot.short_id.clone(),
+        restore_point: b.restore_point.short_id.clone(),
         ..Default::default()
     };
     let parts = s.disk_partitions(&any).unwrap();
@@ -878,15 +878,15 @@ fn qcow2_backs_up_and_restores_as_a_vhdx_that_qemu_img_checks() {
         .arg(&top));
     let b = backup_disk(&r, &top, "kvm-vm");
     assert!(
-        b.snapshot.new_bytes < 6 << 20,
+        b.restore_point.new_bytes < 6 << 20,
         "only allocated clusters are read: {}",
-        b.snapshot.new_bytes
+        b.restore_point.new_bytes
     );
     let vx = d.join("restored.vhdx");
     r.open()
         .restore(
-            &b.snapshot.short_id,
-            &SnapshotFilter::default(),
+            &b.restore_point.short_id,
+            &RestorePointFilter::default(),
             &vx,
             &RestoreOptions {
                 disk_format: DiskOutput::Vhdx,

@@ -11,3 +11,4 @@ mod prune;
 mod restore_attacks;
 mod retention;
 mod unchanged;
+mod vocabulary;

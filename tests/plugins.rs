@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use rehydra_api::plugins::{PluginSettings, Plugins, Property};
-use rehydra_api::{Cancel, Code, NoProgress, SnapshotFilter};
+use rehydra_api::{Cancel, Code, NoProgress, RestorePointFilter};
 
 use rehydra_integration_tests::TestRepo;
 
@@ -120,13 +120,13 @@ fn example_plugin_backs_up_verifies_and_restores_a_folder() {
             &Cancel::default(),
         )
         .unwrap();
-    assert_eq!(o.snapshot.plugin_id, "example-files");
-    assert_eq!(o.snapshot.consistency, "crash");
+    assert_eq!(o.restore_point.plugin_id, "example-files");
+    assert_eq!(o.restore_point.consistency, "crash");
     assert!(
-        o.snapshot.items.iter().any(|i| i.name == "files")
-            && o.snapshot.items.iter().any(|i| i.name == "asset.json")
+        o.restore_point.items.iter().any(|i| i.name == "files")
+            && o.restore_point.items.iter().any(|i| i.name == "asset.json")
     );
-    assert!(o.snapshot.bytes >= 2_000_000);
+    assert!(o.restore_point.bytes >= 2_000_000);
 
     let (v, _) = p.verify(&s, "latest").unwrap();
     assert!(v.ok);
@@ -220,7 +220,9 @@ fn failed_plugin_backup_commits_nothing_and_pushed_streams_round_trip() {
         .unwrap_err();
     assert_eq!(e.code, Code::PluginFailed, "{}", e.message);
     assert!(
-        s.snapshots(&SnapshotFilter::default()).unwrap().is_empty(),
+        s.restore_points(&RestorePointFilter::default())
+            .unwrap()
+            .is_empty(),
         "nothing committed"
     );
 
@@ -236,15 +238,15 @@ fn failed_plugin_backup_commits_nothing_and_pushed_streams_round_trip() {
             &Cancel::default(),
         )
         .unwrap();
-    assert_eq!(o.snapshot.asset, "vm-1");
+    assert_eq!(o.restore_point.asset, "vm-1");
     let payload = o
-        .snapshot
+        .restore_point
         .items
         .iter()
         .find(|i| i.name == "payload")
         .unwrap();
     assert_eq!(payload.size, "key blob and more".len() as u64);
-    let (v, _) = p.verify(&s, &o.snapshot.id).unwrap();
+    let (v, _) = p.verify(&s, &o.restore_point.id).unwrap();
     assert!(v.ok, "verify read the pushed stream back");
 
     // grants live in the catalog: a new platform sees them; revoke removes them
@@ -275,7 +277,12 @@ fn failed_plugin_backup_commits_nothing_and_pushed_streams_round_trip() {
             )
             .is_err()
     );
-    assert_eq!(s.snapshots(&SnapshotFilter::default()).unwrap().len(), 1);
+    assert_eq!(
+        s.restore_points(&RestorePointFilter::default())
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[test]
@@ -502,7 +509,7 @@ fn restore_item_does_not_write_through_a_symlink_in_the_granted_folder() {
     let restore = |target: &Path| {
         p.restore(
             &s,
-            &o.snapshot.id,
+            &o.restore_point.id,
             target.to_str().unwrap(),
             &[prop("item", "tree"), prop("overwrite", "true")],
             true,
@@ -612,9 +619,9 @@ fn a_disk_image_cannot_pull_in_files_outside_the_grants() {
     ]);
     let o = backup(&inside).unwrap();
     assert!(
-        o.snapshot.items.iter().any(|i| i.name == "disk"),
+        o.restore_point.items.iter().any(|i| i.name == "disk"),
         "{:?}",
-        o.snapshot.items.len()
+        o.restore_point.items.len()
     );
 }
 
@@ -650,5 +657,9 @@ fn cancel_reaches_a_plugin_backup() {
         "{:?}",
         started.elapsed()
     );
-    assert!(s.snapshots(&SnapshotFilter::default()).unwrap().is_empty());
+    assert!(
+        s.restore_points(&RestorePointFilter::default())
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -2,7 +2,7 @@ use std::fs;
 
 use rehydra_api::{
     BackupOptions, Cancel, CheckOptions, KeepPolicy, NoProgress, PruneOptions, RestoreOptions,
-    SnapshotFilter, Source, SourceItem,
+    RestorePointFilter, Source, SourceItem,
 };
 use rehydra_core::backend::FileKind;
 use rehydra_integration_tests::{TestRepo, assert_same_tree, random_bytes};
@@ -54,7 +54,7 @@ fn forget_then_prune_frees_space_and_keeps_the_rest_restorable() {
                 last: 1,
                 ..Default::default()
             },
-            &SnapshotFilter::default(),
+            &RestorePointFilter::default(),
             false,
         )
         .unwrap();
@@ -77,7 +77,7 @@ fn forget_then_prune_frees_space_and_keeps_the_rest_restorable() {
     let dst = r.dir.path().join("dst");
     s.restore(
         "latest",
-        &SnapshotFilter::default(),
+        &RestorePointFilter::default(),
         &dst,
         &RestoreOptions::default(),
         &NoProgress,
@@ -108,7 +108,7 @@ fn prune_defers_deletion_while_a_backup_runs() {
             last: 1,
             ..Default::default()
         },
-        &SnapshotFilter::default(),
+        &RestorePointFilter::default(),
         false,
     )
     .unwrap();
@@ -151,7 +151,12 @@ fn concurrent_writers_both_succeed_and_prune_dedups() {
         }
     });
     let s = r.open();
-    assert_eq!(s.snapshots(&SnapshotFilter::default()).unwrap().len(), 2);
+    assert_eq!(
+        s.restore_points(&RestorePointFilter::default())
+            .unwrap()
+            .len(),
+        2
+    );
     assert!(
         s.check(
             &CheckOptions {
@@ -205,8 +210,8 @@ fn backup_committed_between_plan_and_execute_keeps_its_chunks() {
     backup(&r, &src); // A
     let s = r.open();
     let repo = s.repository();
-    let (snaps, _) = repo.snapshots().unwrap();
-    repo.remove_snapshot(&snaps[0].0).unwrap(); // forget A
+    let (snaps, _) = repo.restore_points().unwrap();
+    repo.remove_restore_point(&snaps[0].0).unwrap(); // forget A
     let planned = rehydra_core::prune::plan(repo, &PruneOptions::default(), &NoProgress).unwrap();
     assert!(
         planned.report().unused_packs > 0,
@@ -228,7 +233,7 @@ fn backup_committed_between_plan_and_execute_keeps_its_chunks() {
     let dst = r.dir.path().join("dst");
     s.restore(
         "latest",
-        &SnapshotFilter::default(),
+        &RestorePointFilter::default(),
         &dst,
         &RestoreOptions::default(),
         &NoProgress,
@@ -267,13 +272,13 @@ fn prune_waits_while_a_disk_is_served_over_nbd() {
     )
     .unwrap();
     let old = s
-        .snapshots(&SnapshotFilter::default())
+        .restore_points(&RestorePointFilter::default())
         .unwrap()
         .into_iter()
         .find(|d| d.asset == "a")
         .unwrap();
     let repo = s.repository();
-    repo.remove_snapshot(&rehydra_core::Id::parse(&old.id).unwrap())
+    repo.remove_restore_point(&rehydra_core::Id::parse(&old.id).unwrap())
         .unwrap();
     let backend = repo.backend().clone();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -282,7 +287,7 @@ fn prune_waits_while_a_disk_is_served_over_nbd() {
         let server = sc.spawn(|| {
             s.serve_nbd(
                 "latest",
-                &SnapshotFilter::default(),
+                &RestorePointFilter::default(),
                 None,
                 &listener,
                 "vm",

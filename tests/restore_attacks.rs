@@ -8,12 +8,12 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
 use rehydra_api::{
-    BackupOptions, Cancel, Code, NoProgress, RestoreOptions, SnapshotFilter, Source, SourceItem,
+    BackupOptions, Cancel, Code, NoProgress, RestoreOptions, RestorePointFilter, Source, SourceItem,
 };
 use rehydra_core::Id;
 use rehydra_core::chunker::Piece;
 use rehydra_core::contentmap::{Extent, MapWriter, Node, NodeKind};
-use rehydra_core::manifest::{Item, ItemKind, PluginRef, Snapshot, Summary};
+use rehydra_core::manifest::{Item, ItemKind, PluginRef, RestorePoint, Summary};
 use rehydra_core::writer::ChunkWriter;
 use rehydra_integration_tests::TestRepo;
 
@@ -59,7 +59,7 @@ fn hostile_point(r: &TestRepo, items: Vec<HostileItem<'_>>) -> Id {
         });
     }
     w.finish().unwrap();
-    repo.save_snapshot(&Snapshot {
+    repo.save_restore_point(&RestorePoint {
         version: 1,
         id: None,
         time: chrono::Utc::now(),
@@ -97,7 +97,7 @@ fn restore(
 ) -> rehydra_api::Result<rehydra_api::RestoreSummary> {
     r.open().restore(
         &id.to_hex(),
-        &SnapshotFilter::default(),
+        &RestorePointFilter::default(),
         target,
         &RestoreOptions {
             overwrite,
@@ -134,7 +134,13 @@ fn a_folder_replaced_by_a_link_is_not_written_through() {
     let dst = r.scratch("dst");
     std::os::unix::fs::symlink(&outside, dst.join("docs")).unwrap();
     for overwrite in [false, true] {
-        let e = restore(&r, &Id::parse(&b.snapshot.id).unwrap(), &dst, overwrite).unwrap_err();
+        let e = restore(
+            &r,
+            &Id::parse(&b.restore_point.id).unwrap(),
+            &dst,
+            overwrite,
+        )
+        .unwrap_err();
         assert_eq!(e.code, Code::InvalidInput, "{}", e.message);
         assert!(e.message.contains("symbolic link"), "{}", e.message);
     }
@@ -263,7 +269,7 @@ fn setuid_files_keep_their_owner_or_lose_the_bit() {
         )
         .unwrap();
     let dst = r.scratch("dst");
-    restore(&r, &Id::parse(&b.snapshot.id).unwrap(), &dst, false).unwrap();
+    restore(&r, &Id::parse(&b.restore_point.id).unwrap(), &dst, false).unwrap();
     let md = fs::metadata(dst.join("myshell")).unwrap();
     if root {
         assert_eq!((md.uid(), md.gid()), (4321, 4321), "owner restored");
@@ -322,8 +328,8 @@ fn a_replayed_manifest_is_detected() {
         .unwrap();
     let snaps = r.path().join("snapshots");
     let other = Id::random().to_hex();
-    fs::copy(snaps.join(&b.snapshot.id), snaps.join(&other)).unwrap();
-    let (ok, bad) = r.open().repository().snapshots().unwrap();
+    fs::copy(snaps.join(&b.restore_point.id), snaps.join(&other)).unwrap();
+    let (ok, bad) = r.open().repository().restore_points().unwrap();
     assert_eq!(ok.len(), 1);
     assert_eq!(bad.len(), 1);
     assert_eq!(bad[0].0.to_hex(), other);
@@ -409,7 +415,7 @@ fn a_file_holds_no_more_than_it_records() {
             .collect();
         w.finish().unwrap();
         let id = repo
-            .save_snapshot(&Snapshot {
+            .save_restore_point(&RestorePoint {
                 version: 1,
                 id: None,
                 time: chrono::Utc::now(),

@@ -1,12 +1,12 @@
 use chrono::{TimeZone, Utc};
 use rehydra_core::Id;
-use rehydra_core::manifest::{PluginRef, Snapshot, Summary};
+use rehydra_core::manifest::{PluginRef, RestorePoint, Summary};
 use rehydra_core::retention::{KeepPolicy, apply};
 
-fn snap(t: chrono::DateTime<Utc>, asset: &str) -> (Id, Snapshot) {
+fn snap(t: chrono::DateTime<Utc>, asset: &str) -> (Id, RestorePoint) {
     (
         Id::random(),
-        Snapshot {
+        RestorePoint {
             version: 1,
             id: None,
             time: t,

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use rehydra_api::{
-    BackupOptions, Cancel, NoProgress, Progress, RestoreOptions, SnapshotFilter, Source, SourceItem,
+    BackupOptions, Cancel, NoProgress, Progress, RestoreOptions, RestorePointFilter, Source,
+    SourceItem,
 };
 use rehydra_integration_tests::{TestRepo, assert_same_tree, random_bytes, text_bytes};
 
@@ -74,7 +75,7 @@ fn restore_equals(r: &TestRepo, id: &str, src: &Path, to: &str) {
     r.open()
         .restore(
             id,
-            &SnapshotFilter::default(),
+            &RestorePointFilter::default(),
             &dst,
             &RestoreOptions::default(),
             &NoProgress,
@@ -106,16 +107,19 @@ fn unchanged_files_are_not_read_again() {
 
     let (first, read) = backup(&r, &src, false);
     assert_eq!(read, all, "a first backup reads everything");
-    assert_eq!(first.snapshot.unchanged_files, 0);
+    assert_eq!(first.restore_point.unchanged_files, 0);
 
     // nothing changed: nothing is read, the restore point is whole
     let (second, read) = backup(&r, &src, false);
     assert!(read.is_empty(), "read again: {read:?}");
-    assert_eq!(second.snapshot.unchanged_files, 5);
-    assert_eq!(second.snapshot.unchanged_bytes, first.snapshot.bytes);
-    assert_eq!(second.snapshot.bytes, first.snapshot.bytes);
-    assert_eq!(second.snapshot.new_bytes, 0);
-    restore_equals(&r, &second.snapshot.id, &src, "second");
+    assert_eq!(second.restore_point.unchanged_files, 5);
+    assert_eq!(
+        second.restore_point.unchanged_bytes,
+        first.restore_point.bytes
+    );
+    assert_eq!(second.restore_point.bytes, first.restore_point.bytes);
+    assert_eq!(second.restore_point.new_bytes, 0);
+    restore_equals(&r, &second.restore_point.id, &src, "second");
 
     // a changed file (new content, same size and modification time put back), a
     // replaced file (same name, new inode) and a new one are read; the others are not
@@ -145,8 +149,8 @@ fn unchanged_files_are_not_read_again() {
     fs::write(src.join("a/new.txt"), b"new").unwrap();
     let (third, read) = backup(&r, &src, false);
     assert_eq!(read, ["a/new.txt", "a/notes.txt", "placeholder", "z.log"]);
-    assert_eq!(third.snapshot.unchanged_files, 3);
-    restore_equals(&r, &third.snapshot.id, &src, "third");
+    assert_eq!(third.restore_point.unchanged_files, 3);
+    restore_equals(&r, &third.restore_point.id, &src, "third");
 
     // --read-all reads everything again
     let (_, read) = backup(&r, &src, true);
@@ -172,6 +176,6 @@ fn another_asset_or_item_never_lends_its_files() {
     backup(&r, &src, false);
     // the same tree under another asset: no previous restore point, everything read
     let (out, read) = backup_as(&r, &src, "other", false);
-    assert_eq!(out.snapshot.unchanged_files, 0);
+    assert_eq!(out.restore_point.unchanged_files, 0);
     assert_eq!(read, ["f"]);
 }

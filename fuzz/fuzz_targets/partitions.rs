@@ -2,7 +2,7 @@
 //! GPT and MBR partition tables from arbitrary bytes: never panic; every partition lies
 //! inside the disk. The GPT CRCs are re-sealed so inputs get past them.
 use libfuzzer_sys::fuzz_target;
-use rehydra_disk::{DiskImage, Extent};
+use rehydra_disk::{DiskImage, Span};
 
 struct Mem(Vec<u8>);
 
@@ -13,8 +13,8 @@ impl DiskImage for Mem {
     fn virtual_size(&self) -> u64 {
         self.0.len() as u64
     }
-    fn extents(&self) -> Vec<Extent> {
-        vec![Extent::Data { offset: 0, len: self.0.len() as u64 }]
+    fn spans(&self) -> Vec<Span> {
+        vec![Span::Data { offset: 0, len: self.0.len() as u64 }]
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> rehydra_disk::Result<()> {
         let s = offset as usize;

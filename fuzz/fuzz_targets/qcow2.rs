@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok((mut q, _backing)) = Qcow2::parse(data.to_vec(), std::path::Path::new("fuzz.qcow2")) {
         let size = q.virtual_size();
         // the extent walk is bounded by the L2 tables in the input, not the claimed size
-        let _ = q.extents();
+        let _ = q.spans();
         let mut buf = vec![0u8; 8192];
         let n = size.min(8192) as usize;
         let _ = q.read_at(0, &mut buf[..n]);

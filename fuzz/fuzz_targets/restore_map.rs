@@ -12,7 +12,7 @@ use rehydra_core::backend::LocalBackend;
 use rehydra_core::chunker::Piece;
 use rehydra_core::contentmap::{Extent, MapWriter, Node, NodeKind};
 use rehydra_core::keys::KdfParams;
-use rehydra_core::manifest::{Item, ItemKind, PluginRef, Snapshot, Summary};
+use rehydra_core::manifest::{Item, ItemKind, PluginRef, RestorePoint, Summary};
 use rehydra_core::progress::{Cancel, NoProgress};
 use rehydra_core::{InitOptions, OpenOptions, Repository};
 use rehydra_core::restorer::{RestoreOptions, restore};
@@ -96,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     w.finish().unwrap();
     drop(index);
-    let snap = Snapshot {
+    let snap = RestorePoint {
         version: 1,
         id: None,
         time: chrono::Utc::now(),

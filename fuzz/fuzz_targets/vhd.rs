@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(mut v) = Vhd::from_source(img, std::path::Path::new("fuzz.vhd")) {
         let size = v.virtual_size();
-        let _ = v.extents();
+        let _ = v.spans();
         let mut buf = vec![0u8; 4096];
         let n = size.min(4096) as usize;
         let _ = v.read_at(0, &mut buf[..n]);

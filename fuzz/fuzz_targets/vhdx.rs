@@ -28,8 +28,8 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(mut v) = Vhdx::from_source(img, std::path::Path::new("fuzz.vhdx")) {
         let size = v.virtual_size();
-        let ext = v.extents();
-        assert_eq!(ext.iter().map(|e| match e { rehydra_disk::Extent::Data { len, .. } | rehydra_disk::Extent::Zero { len, .. } => *len }).sum::<u64>(), size);
+        let ext = v.spans();
+        assert_eq!(ext.iter().map(|e| match e { rehydra_disk::Span::Data { len, .. } | rehydra_disk::Span::Zero { len, .. } => *len }).sum::<u64>(), size);
         let mut buf = vec![0u8; 64 << 10];
         let n = size.min(buf.len() as u64) as usize;
         let _ = v.read_at(0, &mut buf[..n]);

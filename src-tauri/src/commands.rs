@@ -11,7 +11,7 @@ use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
 use rehydra_api::wizard::{self, InstantExport, PlanView, RestoreChoice, RunView};
 use rehydra_api::{
     BackupOutcome, Cancel, CheckOptions, CheckReport, Code, InitOptions, JobRun, NoProgress,
-    SnapshotDto, SnapshotFilter,
+    RestorePointDto, RestorePointFilter,
 };
 use serde::Serialize;
 use tauri::ipc::Channel;
@@ -77,7 +77,7 @@ pub struct RepoInfo {
 fn opened(st: &App, location: String, s: rehydra_api::Session) -> Res<RepoInfo> {
     let info = RepoInfo {
         id: s.id(),
-        restore_points: s.snapshots(&SnapshotFilter::default())?.len(),
+        restore_points: s.restore_points(&RestorePointFilter::default())?.len(),
         location: location.clone(),
     };
     st.set_repo(Open {
@@ -128,7 +128,7 @@ pub async fn repo_status(app: AppHandle) -> Res<Option<RepoInfo>> {
         let s = st.session()?;
         Ok(Some(RepoInfo {
             id: s.id(),
-            restore_points: s.snapshots(&SnapshotFilter::default())?.len(),
+            restore_points: s.restore_points(&RestorePointFilter::default())?.len(),
             location,
         }))
     })
@@ -150,13 +150,13 @@ pub async fn repo_check(app: AppHandle, read_data: bool) -> Res<CheckReport> {
 
 /// Restore points, newest last; of one asset when given.
 #[tauri::command]
-pub async fn snapshots(app: AppHandle, asset: Option<String>) -> Res<Vec<SnapshotDto>> {
+pub async fn restore_points(app: AppHandle, asset: Option<String>) -> Res<Vec<RestorePointDto>> {
     blocking(app, move |st| {
-        let filter = SnapshotFilter {
+        let filter = RestorePointFilter {
             asset,
-            ..SnapshotFilter::default()
+            ..RestorePointFilter::default()
         };
-        Ok(st.session()?.snapshots(&filter)?)
+        Ok(st.session()?.restore_points(&filter)?)
     })
     .await
 }
@@ -166,7 +166,7 @@ pub async fn snapshots(app: AppHandle, asset: Option<String>) -> Res<Vec<Snapsho
 pub async fn inventory(app: AppHandle, rpo_hours: f64) -> Res<Vec<InventoryAsset>> {
     blocking(app, move |st| {
         let snaps = match st.session() {
-            Ok(s) => s.snapshots(&SnapshotFilter::default())?,
+            Ok(s) => s.restore_points(&RestorePointFilter::default())?,
             Err(_) => vec![],
         };
         let restored: HashSet<String> = rehydra_api::job_runs(&st.ctx, 100_000)
@@ -390,7 +390,7 @@ pub async fn instant_start(
         st.export_started(
             ExportEntry {
                 job: job.clone(),
-                snapshot: choice.snapshot.clone(),
+                restore_point: choice.restore_point.clone(),
                 export: export.clone(),
                 running: true,
                 error: None,
@@ -428,10 +428,10 @@ pub struct VerifyView {
 /// Prove a restore point can come back: its plugin's `verify`, or every chunk read and
 /// checked.
 #[tauri::command]
-pub async fn verify_restore_point(app: AppHandle, snapshot: String) -> Res<VerifyView> {
+pub async fn verify_restore_point(app: AppHandle, restore_point: String) -> Res<VerifyView> {
     blocking(app, move |st| {
         let s = st.session()?;
-        let (_, snap) = s.resolve(&snapshot, &SnapshotFilter::default())?;
+        let (_, snap) = s.resolve(&restore_point, &RestorePointFilter::default())?;
         if snap.plugin.id.is_empty() || snap.plugin.id == "builtin" {
             let r = s.check(
                 &CheckOptions {
@@ -445,7 +445,7 @@ pub async fn verify_restore_point(app: AppHandle, snapshot: String) -> Res<Verif
                 findings: r.errors,
             });
         }
-        let (r, _log) = st.plugins()?.verify(&s, &snapshot)?;
+        let (r, _log) = st.plugins()?.verify(&s, &restore_point)?;
         Ok(VerifyView {
             ok: r.ok,
             findings: r

@@ -26,7 +26,7 @@ fn main() {
             commands::repo_connect,
             commands::repo_status,
             commands::repo_check,
-            commands::snapshots,
+            commands::restore_points,
             commands::inventory,
             commands::discover,
             commands::backup_folder,

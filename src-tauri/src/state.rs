@@ -48,7 +48,7 @@ pub struct ExportEntry {
     /// Job id (`cancel_job` stops it).
     pub job: String,
     /// The restore point it serves.
-    pub snapshot: String,
+    pub restore_point: String,
     /// What is served where.
     pub export: rehydra_api::wizard::InstantExport,
     /// Still serving.

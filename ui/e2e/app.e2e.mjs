@@ -206,7 +206,7 @@ try {
   await s.wait('[data-testid="backup-result"]', (t) => t.includes("Policy nightly: restore point") && t.includes(`1 copied to ${offsite}`), 60000);
   await s.wait('[data-testid="policy-list"]', (t) => t.includes("min ago"));
   check(true, "a policy is saved, runs now, and shows its last run");
-  const copies = JSON.parse(execFileSync(cli, ["--json", "snapshots"], { env: offsiteEnv }).toString());
+  const copies = JSON.parse(execFileSync(cli, ["--json", "restore-points"], { env: offsiteEnv }).toString());
   check(copies.length === 1 && copies[0].copied_from && copies[0].tags.includes("policy:nightly"), "the policy's run was copied to its copy target");
   await shot("10-policies");
 

@@ -20,7 +20,7 @@ export interface Item {
   size: number;
 }
 
-export interface Snapshot {
+export interface RestorePoint {
   id: string;
   short_id: string;
   time: string;
@@ -99,14 +99,14 @@ export interface InstantExport {
 
 export interface ExportEntry {
   job: string;
-  snapshot: string;
+  restore_point: string;
   export: InstantExport;
   running: boolean;
   error: string | null;
 }
 
 export interface RestoreChoice {
-  snapshot: string;
+  restore_point: string;
   path?: string;
   target: string;
   overwrite: boolean;
@@ -207,7 +207,7 @@ export interface PolicyStatus {
 }
 
 export interface PolicyRun {
-  snapshot: Snapshot;
+  restore_point: RestorePoint;
   forgotten: string[];
   warnings: string[];
   copy: CopyReport | null;
@@ -219,7 +219,7 @@ export interface VerifyView {
 }
 
 export interface BackupOutcome {
-  snapshot: Snapshot;
+  restore_point: RestorePoint;
   warnings: string[];
 }
 
@@ -288,8 +288,8 @@ export const api = {
   repoConnect: (location: string, password: string) => call<RepoInfo>("repo_connect", { location, password }),
   repoStatus: () => call<RepoInfo | null>("repo_status"),
   repoCheck: (readData: boolean) =>
-    call<{ errors: string[]; warnings: string[]; snapshots: number; packs: number }>("repo_check", { readData }),
-  snapshots: (asset?: string) => call<Snapshot[]>("snapshots", { asset: asset ?? null }),
+    call<{ errors: string[]; warnings: string[]; restore_points: number; packs: number }>("repo_check", { readData }),
+  restore_points: (asset?: string) => call<RestorePoint[]>("restore_points", { asset: asset ?? null }),
   inventory: (rpoHours: number) => call<InventoryAsset[]>("inventory", { rpoHours }),
   discover: (plugin: string, settings: [string, string][]) => call<Asset[]>("discover", { plugin, settings }),
   backupFolder: (path: string, tags: string[], job: string, onProgress: (p: Progress) => void) =>
@@ -309,7 +309,7 @@ export const api = {
   restorePlan: (choice: RestoreChoice) => call<PlanView>("restore_plan", { choice }),
   restoreRun: (choice: RestoreChoice, job: string, onProgress: (p: Progress) => void) =>
     call<RunView>("restore_run", { choice, job, onProgress: channel(onProgress) }),
-  verify: (snapshot: string) => call<VerifyView>("verify_restore_point", { snapshot }),
+  verify: (point: string) => call<VerifyView>("verify_restore_point", { restorePoint: point }),
   instantStart: (choice: RestoreChoice, job: string) => call<InstantExport>("instant_start", { choice, job }),
   instantList: () => call<ExportEntry[]>("instant_list"),
   plugins: () => call<PluginEntry[]>("plugins_list"),

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use rehydra_catalog::{Catalog, CatalogError, JobStatus, RestorePointRow};
 
-use crate::dto::SnapshotDto;
+use crate::dto::RestorePointDto;
 use crate::error::{ApiError, Code, Result};
 use crate::{Context, Session};
 
@@ -113,7 +113,7 @@ where
         .map_err(|e| ApiError::new(Code::Io, e.to_string()))
 }
 
-fn row(repo: &str, d: &SnapshotDto) -> RestorePointRow {
+fn row(repo: &str, d: &RestorePointDto) -> RestorePointRow {
     RestorePointRow {
         id: d.id.clone(),
         repository_id: repo.to_string(),
@@ -143,7 +143,7 @@ impl Session {
         }
     }
 
-    pub(crate) fn catalog_put(&self, d: &SnapshotDto) -> Result<()> {
+    pub(crate) fn catalog_put(&self, d: &RestorePointDto) -> Result<()> {
         if self.ctx.catalog.is_none() {
             return Ok(());
         }
@@ -154,7 +154,7 @@ impl Session {
         })
     }
 
-    pub(crate) fn catalog_replace(&self, all: &[SnapshotDto]) -> Result<()> {
+    pub(crate) fn catalog_replace(&self, all: &[RestorePointDto]) -> Result<()> {
         if self.ctx.catalog.is_none() {
             return Ok(());
         }

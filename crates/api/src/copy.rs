@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::dto::{SnapshotDto, SnapshotFilter};
+use crate::dto::{RestorePointDto, RestorePointFilter};
 use crate::error::{ApiError, Code, Result};
 use crate::{Cancel, Progress, Session};
 
@@ -12,7 +12,7 @@ pub struct CopyOutcome {
     /// Id of the restore point in the source repository.
     pub source: String,
     /// The copy in the target repository.
-    pub copy: SnapshotDto,
+    pub copy: RestorePointDto,
     /// The target held it already; nothing was written.
     pub already_copied: bool,
     /// Chunks read from the source.
@@ -38,13 +38,13 @@ impl Session {
         &self,
         target: &Session,
         specs: &[String],
-        filter: &SnapshotFilter,
+        filter: &RestorePointFilter,
         progress: &dyn Progress,
         cancel: &Cancel,
     ) -> Result<Vec<CopyOutcome>> {
         let mut ids = Vec::new();
         if specs.is_empty() {
-            for d in self.snapshots(filter)? {
+            for d in self.restore_points(filter)? {
                 ids.push((d.time, rehydra_core::Id::parse(&d.id)?));
             }
         } else {
@@ -64,7 +64,7 @@ impl Session {
         let mut out = Vec::with_capacity(ids.len());
         for (_, id) in ids {
             let run = self.catalog_start("copy");
-            match rehydra_core::copy::copy_snapshot(
+            match rehydra_core::copy::copy_restore_point(
                 self.repository(),
                 &id,
                 target.repository(),
@@ -72,7 +72,7 @@ impl Session {
                 cancel,
             ) {
                 Ok(r) => {
-                    let copy = SnapshotDto::from_core(&r.id, &r.snapshot);
+                    let copy = RestorePointDto::from_core(&r.id, &r.restore_point);
                     let _ = target.catalog_put(&copy);
                     let line = if r.already_copied {
                         format!(
@@ -98,7 +98,7 @@ impl Session {
                         rehydra_catalog::JobStatus::Succeeded,
                         &format!("to {}", target.location()),
                         Some(&id.to_hex()),
-                        r.snapshot.summary.bytes,
+                        r.restore_point.summary.bytes,
                         &[line],
                     );
                     out.push(CopyOutcome {

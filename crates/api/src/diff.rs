@@ -6,7 +6,7 @@ use rehydra_core::contentmap::{Extent, MapEvent, NodeKind};
 use serde::Serialize;
 
 use crate::Session;
-use crate::dto::SnapshotFilter;
+use crate::dto::RestorePointFilter;
 use crate::error::Result;
 
 /// One changed path.
@@ -46,7 +46,7 @@ struct Sig {
 }
 
 fn signatures(s: &Session, spec: &str) -> Result<(String, BTreeMap<String, Sig>)> {
-    let (id, snap) = s.resolve(spec, &SnapshotFilter::default())?;
+    let (id, snap) = s.resolve(spec, &RestorePointFilter::default())?;
     let repo = s.repository();
     let (idx, _) = repo.load_index()?;
     let mut out = BTreeMap::new();

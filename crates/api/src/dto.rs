@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rehydra_core::Id;
 use rehydra_core::backend::FileKind;
 use rehydra_core::contentmap::{Extent, MapEvent};
-use rehydra_core::manifest::Snapshot;
+use rehydra_core::manifest::RestorePoint;
 use serde::Serialize;
 
 use crate::Session;
@@ -25,7 +25,7 @@ pub struct ItemDto {
 
 /// A restore point as listed.
 #[derive(Debug, Clone, Serialize)]
-pub struct SnapshotDto {
+pub struct RestorePointDto {
     /// Full id.
     pub id: String,
     /// First 8 hex digits.
@@ -66,7 +66,7 @@ pub struct SnapshotDto {
     pub copied_from: Option<String>,
 }
 
-impl SnapshotDto {
+impl RestorePointDto {
     /// What the backup read, for people: `12 MiB read`, and the files it did not read
     /// again when there were any.
     pub fn read_summary(&self) -> String {
@@ -83,7 +83,7 @@ impl SnapshotDto {
     }
 
     /// From the engine's manifest.
-    pub fn from_core(id: &Id, s: &Snapshot) -> Self {
+    pub fn from_core(id: &Id, s: &RestorePoint) -> Self {
         Self {
             id: id.to_hex(),
             short_id: id.short(),
@@ -114,14 +114,14 @@ impl SnapshotDto {
             seconds: s.summary.seconds,
             unchanged_files: s.summary.unchanged_files,
             unchanged_bytes: s.summary.unchanged_bytes,
-            copied_from: s.copied_from.as_ref().map(|c| c.snapshot.to_hex()),
+            copied_from: s.copied_from.as_ref().map(|c| c.restore_point.to_hex()),
         }
     }
 }
 
 /// Which restore points a listing or `latest` considers.
 #[derive(Debug, Clone, Default)]
-pub struct SnapshotFilter {
+pub struct RestorePointFilter {
     /// Asset equals.
     pub asset: Option<String>,
     /// Workload equals.
@@ -136,9 +136,9 @@ pub struct SnapshotFilter {
     pub until: Option<DateTime<Utc>>,
 }
 
-impl SnapshotFilter {
+impl RestorePointFilter {
     /// True when `d` passes.
-    pub fn matches(&self, d: &SnapshotDto) -> bool {
+    pub fn matches(&self, d: &RestorePointDto) -> bool {
         self.asset.as_ref().is_none_or(|a| &d.asset == a)
             && self.workload.as_ref().is_none_or(|w| &d.workload == w)
             && self.hostname.as_ref().is_none_or(|h| &d.hostname == h)
@@ -152,7 +152,7 @@ impl SnapshotFilter {
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupOutcome {
     /// The new restore point.
-    pub snapshot: SnapshotDto,
+    pub restore_point: RestorePointDto,
     /// Files that could not be read, and other warnings.
     pub warnings: Vec<String>,
 }
@@ -167,7 +167,7 @@ pub struct RepoStats {
     /// Format version.
     pub version: u32,
     /// Restore points.
-    pub snapshots: usize,
+    pub restore_points: usize,
     /// Packs.
     pub packs: usize,
     /// Bytes in packs.
@@ -194,7 +194,7 @@ pub(crate) fn stats(s: &Session) -> Result<RepoStats> {
     let packs = b.list(FileKind::Pack)?;
     let index_files = b.list(FileKind::Index)?.len();
     let (idx, _) = repo.load_index()?;
-    let (snaps, _) = repo.snapshots()?;
+    let (snaps, _) = repo.restore_points()?;
     let mut seen: HashSet<Id> = HashSet::new();
     let (mut unique, mut logical, mut zero) = (0u64, 0u64, 0u64);
     for (_, snap) in &snaps {
@@ -221,7 +221,7 @@ pub(crate) fn stats(s: &Session) -> Result<RepoStats> {
         id: s.id(),
         location: b.location(),
         version: repo.config().version,
-        snapshots: snaps.len(),
+        restore_points: snaps.len(),
         packs: packs.len(),
         pack_bytes,
         index_files,

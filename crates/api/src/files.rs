@@ -8,7 +8,7 @@ use rehydra_fs::{Entry, FileRestoreSummary, FsError, Partition};
 
 use crate::error::{ApiError, Code, Result};
 use crate::instant::choose_disk;
-use crate::{Session, SnapshotFilter};
+use crate::{RestorePointFilter, Session};
 
 fn fs_err(e: FsError) -> ApiError {
     let code = match e {
@@ -24,9 +24,9 @@ fn fs_err(e: FsError) -> ApiError {
 #[derive(Debug, Clone, Default)]
 pub struct DiskLocation {
     /// Restore point (id prefix or `latest`).
-    pub snapshot: String,
+    pub restore_point: String,
     /// Filter for `latest`.
-    pub filter: SnapshotFilter,
+    pub filter: RestorePointFilter,
     /// Disk item (needed when there are several).
     pub item: Option<String>,
     /// Partition number (needed when several hold a file system; 0 = whole disk).
@@ -40,8 +40,8 @@ impl Session {
         at: &DiskLocation,
         f: impl FnOnce(&mut RestorePointDisk<'_>) -> Result<T>,
     ) -> Result<T> {
-        let (_, snap) = self.resolve(&at.snapshot, &at.filter)?;
-        let item = choose_disk(&snap, &at.snapshot, at.item.as_deref())?;
+        let (_, snap) = self.resolve(&at.restore_point, &at.filter)?;
+        let item = choose_disk(&snap, &at.restore_point, at.item.as_deref())?;
         let _presence = self.reading();
         let (index, _) = self.repo.load_index()?;
         let mut disk = RestorePointDisk::open(&self.repo, &index, item)?;

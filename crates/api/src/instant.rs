@@ -10,7 +10,7 @@ use rehydra_core::vdisk::RestorePointDisk;
 use serde::Serialize;
 
 use crate::error::{ApiError, Code, Result};
-use crate::{Session, SnapshotFilter};
+use crate::{RestorePointFilter, Session};
 
 /// What an NBD session served.
 #[derive(Debug, Clone, Serialize)]
@@ -27,7 +27,7 @@ pub struct NbdSummary {
 
 /// The disk item named `item`, or the restore point's only disk.
 pub(crate) fn choose_disk<'s>(
-    snap: &'s rehydra_core::manifest::Snapshot,
+    snap: &'s rehydra_core::manifest::RestorePoint,
     spec: &str,
     item: Option<&str>,
 ) -> Result<&'s rehydra_core::manifest::Item> {
@@ -97,7 +97,7 @@ impl Session {
     pub fn serve_nbd(
         &self,
         spec: &str,
-        filter: &SnapshotFilter,
+        filter: &RestorePointFilter,
         item: Option<&str>,
         listener: &TcpListener,
         export: &str,

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::SnapshotDto;
+use crate::RestorePointDto;
 use crate::plugins::Asset;
 
 /// A risk badge.
@@ -70,13 +70,13 @@ fn risk(code: &str, title: &str) -> Risk {
 /// recovery point objective.
 pub fn build(
     discovered: &[(String, Vec<Asset>)],
-    snapshots: &[SnapshotDto],
+    restore_points: &[RestorePointDto],
     restored: &HashSet<String>,
     rpo_hours: f64,
     now: DateTime<Utc>,
 ) -> Vec<InventoryAsset> {
-    let mut by_asset: HashMap<&str, Vec<&SnapshotDto>> = HashMap::new();
-    for s in snapshots {
+    let mut by_asset: HashMap<&str, Vec<&RestorePointDto>> = HashMap::new();
+    for s in restore_points {
         by_asset.entry(s.asset.as_str()).or_default().push(s);
     }
     let mut out = Vec::new();
@@ -158,7 +158,7 @@ fn row(
     parent: Option<String>,
     plugin: &str,
     flags: Vec<String>,
-    points: &[&SnapshotDto],
+    points: &[&RestorePointDto],
     restored: &HashSet<String>,
     rpo_hours: f64,
     now: DateTime<Utc>,
@@ -205,8 +205,8 @@ mod tests {
         workload: &str,
         hours_ago: i64,
         now: DateTime<Utc>,
-    ) -> SnapshotDto {
-        SnapshotDto {
+    ) -> RestorePointDto {
+        RestorePointDto {
             id: id.into(),
             short_id: id.into(),
             time: now - chrono::Duration::hours(hours_ago),

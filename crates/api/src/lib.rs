@@ -25,7 +25,7 @@ use std::sync::Arc;
 pub use catalog_sync::CatalogHandle;
 pub use copy::CopyOutcome;
 pub use diff::{DiffEntry, DiffReport};
-pub use dto::{BackupOutcome, RepoStats, SnapshotDto, SnapshotFilter};
+pub use dto::{BackupOutcome, RepoStats, RestorePointDto, RestorePointFilter};
 pub use error::{ApiError, Code, Result};
 pub use files::DiskLocation;
 pub use instant::NbdSummary;
@@ -158,7 +158,7 @@ impl Session {
         let r = rehydra_core::archiver::backup(&self.repo, items, opts, progress, cancel);
         match r {
             Ok(res) => {
-                let dto = SnapshotDto::from_core(&res.id, &res.snapshot);
+                let dto = RestorePointDto::from_core(&res.id, &res.restore_point);
                 let mut warnings = res.warnings;
                 if let Err(e) = self.catalog_put(&dto) {
                     warnings.push(format!("catalog not updated: {e}"));
@@ -175,11 +175,11 @@ impl Session {
                     status,
                     &warnings.join("; "),
                     Some(&dto.id),
-                    res.snapshot.summary.bytes,
+                    res.restore_point.summary.bytes,
                     &log,
                 );
                 Ok(BackupOutcome {
-                    snapshot: dto,
+                    restore_point: dto,
                     warnings,
                 })
             }
@@ -219,11 +219,11 @@ impl Session {
     ///
     /// # Errors
     /// Listing failed.
-    pub fn snapshots(&self, filter: &SnapshotFilter) -> Result<Vec<SnapshotDto>> {
-        let (all, _bad) = self.repo.snapshots()?;
-        let dtos: Vec<SnapshotDto> = all
+    pub fn restore_points(&self, filter: &RestorePointFilter) -> Result<Vec<RestorePointDto>> {
+        let (all, _bad) = self.repo.restore_points()?;
+        let dtos: Vec<RestorePointDto> = all
             .iter()
-            .map(|(id, s)| SnapshotDto::from_core(id, s))
+            .map(|(id, s)| RestorePointDto::from_core(id, s))
             .collect();
         let _ = self.catalog_replace(&dtos);
         Ok(dtos.into_iter().filter(|d| filter.matches(d)).collect())
@@ -236,10 +236,10 @@ impl Session {
     pub fn resolve(
         &self,
         spec: &str,
-        filter: &SnapshotFilter,
-    ) -> Result<(rehydra_core::Id, rehydra_core::manifest::Snapshot)> {
-        Ok(self.repo.find_snapshot(spec, |s| {
-            filter.matches(&SnapshotDto::from_core(&rehydra_core::Id::default(), s))
+        filter: &RestorePointFilter,
+    ) -> Result<(rehydra_core::Id, rehydra_core::manifest::RestorePoint)> {
+        Ok(self.repo.find_restore_point(spec, |s| {
+            filter.matches(&RestorePointDto::from_core(&rehydra_core::Id::default(), s))
         })?)
     }
 
@@ -250,7 +250,7 @@ impl Session {
     pub fn restore(
         &self,
         spec: &str,
-        filter: &SnapshotFilter,
+        filter: &RestorePointFilter,
         target: &std::path::Path,
         opts: &RestoreOptions,
         progress: &dyn Progress,
@@ -335,7 +335,7 @@ impl Session {
     pub fn forget(
         &self,
         policy: &KeepPolicy,
-        filter: &SnapshotFilter,
+        filter: &RestorePointFilter,
         dry_run: bool,
     ) -> Result<Vec<Decision>> {
         if policy.is_empty() {
@@ -344,18 +344,18 @@ impl Session {
                 "no retention rule given: use --keep-last, --keep-daily … or --keep-within (forget never removes everything by default)",
             ));
         }
-        let (all, _) = self.repo.snapshots()?;
-        let selected: Vec<(rehydra_core::Id, rehydra_core::manifest::Snapshot)> = all
+        let (all, _) = self.repo.restore_points()?;
+        let selected: Vec<(rehydra_core::Id, rehydra_core::manifest::RestorePoint)> = all
             .into_iter()
-            .filter(|(id, s)| filter.matches(&SnapshotDto::from_core(id, s)))
+            .filter(|(id, s)| filter.matches(&RestorePointDto::from_core(id, s)))
             .collect();
         let decisions = rehydra_core::retention::apply(&selected, policy, chrono::Utc::now());
         if !dry_run {
             for d in decisions.iter().filter(|d| !d.keep) {
                 self.repo
-                    .remove_snapshot(&rehydra_core::Id::parse(&d.id)?)?;
+                    .remove_restore_point(&rehydra_core::Id::parse(&d.id)?)?;
             }
-            let _ = self.snapshots(&SnapshotFilter::default());
+            let _ = self.restore_points(&RestorePointFilter::default());
         }
         Ok(decisions)
     }
@@ -432,10 +432,10 @@ impl Session {
                 "no catalog is configured (--no-catalog was given)",
             ));
         }
-        let (all, _) = self.repo.snapshots()?;
-        let dtos: Vec<SnapshotDto> = all
+        let (all, _) = self.repo.restore_points()?;
+        let dtos: Vec<RestorePointDto> = all
             .iter()
-            .map(|(id, s)| SnapshotDto::from_core(id, s))
+            .map(|(id, s)| RestorePointDto::from_core(id, s))
             .collect();
         self.catalog_replace(&dtos)?;
         Ok(dtos.len())
@@ -478,7 +478,7 @@ pub fn job_log(ctx: &Context, run: i64) -> Result<Vec<String>> {
 }
 
 /// One line describing a restore point made.
-pub(crate) fn summary_line(d: &SnapshotDto) -> String {
+pub(crate) fn summary_line(d: &RestorePointDto) -> String {
     format!(
         "restore point {} of {} ({}): {}, {} new, {} stored, {:.1} s",
         d.short_id,

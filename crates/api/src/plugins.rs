@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use rehydra_catalog::AuditRow;
 use rehydra_core::archiver::{BackupOptions, ChangedRanges, Finish, ItemSink, Source, SourceItem};
-use rehydra_core::manifest::{ItemKind as CoreKind, PluginRef, Snapshot};
+use rehydra_core::manifest::{ItemKind as CoreKind, PluginRef, RestorePoint};
 use rehydra_core::progress::{Cancel, NoProgress, Progress};
 use rehydra_core::restorer::{DiskOutput, RestoreOptions};
 use rehydra_plugin_host as host;
@@ -24,9 +24,9 @@ pub use host::{
 };
 
 use crate::catalog_sync::with_catalog;
-use crate::dto::SnapshotDto;
+use crate::dto::RestorePointDto;
 use crate::error::{ApiError, Code, Result};
-use crate::{Context, Session, SnapshotFilter};
+use crate::{Context, RestorePointFilter, Session};
 
 /// An installed plugin as listed.
 #[derive(Debug, Clone, Serialize)]
@@ -81,7 +81,7 @@ pub struct CapabilityView {
 #[derive(Debug, Clone, Serialize)]
 pub struct PluginBackupOutcome {
     /// The restore point written.
-    pub snapshot: SnapshotDto,
+    pub restore_point: RestorePointDto,
     /// What the plugin reported.
     pub report: BackupReport,
     /// Warnings.

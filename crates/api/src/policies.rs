@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalog_sync::with_catalog;
 use crate::error::{ApiError, Code, Result};
 use crate::plugins::{Plugins, properties};
-use crate::{Cancel, Context, KeepPolicy, Progress, Session, SnapshotDto, SnapshotFilter};
+use crate::{Cancel, Context, KeepPolicy, Progress, RestorePointDto, RestorePointFilter, Session};
 
 /// What a policy protects.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -122,7 +122,7 @@ pub struct PolicyStatus {
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicyRun {
     /// The restore point made.
-    pub snapshot: SnapshotDto,
+    pub restore_point: RestorePointDto,
     /// Restore points the retention removed (ids).
     pub forgotten: Vec<String>,
     /// Warnings of the backup.
@@ -283,10 +283,10 @@ pub fn run(
     }
     let mut tags = p.tags.clone();
     tags.push(p.tag());
-    let (snapshot, warnings) = match &p.what {
+    let (restore_point, warnings) = match &p.what {
         What::Folder { path } => {
             let out = session.backup_folder(path, tags, progress, cancel)?;
-            (out.snapshot, out.warnings)
+            (out.restore_point, out.warnings)
         }
         What::Plugin {
             plugin,
@@ -305,12 +305,12 @@ pub fn run(
                 progress,
                 cancel,
             )?;
-            (out.snapshot, out.warnings)
+            (out.restore_point, out.warnings)
         }
     };
-    let filter = SnapshotFilter {
+    let filter = RestorePointFilter {
         tags: vec![p.tag()],
-        ..SnapshotFilter::default()
+        ..RestorePointFilter::default()
     };
     let forgotten = session
         .forget(&p.keep_policy(), &filter, false)?
@@ -318,7 +318,7 @@ pub fn run(
         .filter(|d| !d.keep)
         .map(|d| d.id)
         .collect();
-    let at = snapshot.time.to_rfc3339();
+    let at = restore_point.time.to_rfc3339();
     let n = name.to_string();
     with_catalog(ctx, |c| async move { c.policy_ran(&n, &at).await })?;
     let copy = p.copy_to.as_ref().map(|t| {
@@ -334,7 +334,7 @@ pub fn run(
         )
     });
     Ok(PolicyRun {
-        snapshot,
+        restore_point,
         forgotten,
         warnings,
         copy,
@@ -348,7 +348,7 @@ fn copy_step(
     session: &Session,
     p: &Policy,
     t: &CopyTarget,
-    filter: &SnapshotFilter,
+    filter: &RestorePointFilter,
     copy_password: Option<&[u8]>,
     progress: &dyn Progress,
     cancel: &Cancel,

@@ -8,13 +8,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, Code, Result};
 use crate::plugins::{Plugins, Property, RestorePlan, Step, properties};
-use crate::{Cancel, DiskLocation, Progress, RestoreOptions, Session, SnapshotFilter};
+use crate::{Cancel, DiskLocation, Progress, RestoreOptions, RestorePointFilter, Session};
 
 /// What the user chose in the wizard.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RestoreChoice {
     /// Restore point (id or prefix).
-    pub snapshot: String,
+    pub restore_point: String,
     /// Only this path inside the restore point (engine restores).
     #[serde(default)]
     pub path: Option<String>,
@@ -65,7 +65,7 @@ pub struct RunView {
 }
 
 fn plugin_of(session: &Session, spec: &str) -> Result<Option<String>> {
-    let (_, snap) = session.resolve(spec, &SnapshotFilter::default())?;
+    let (_, snap) = session.resolve(spec, &RestorePointFilter::default())?;
     Ok(Some(snap.plugin.id).filter(|p| !p.is_empty() && p != rehydra_core::archiver::BUILTIN))
 }
 
@@ -100,14 +100,14 @@ pub fn plan(session: &Session, plugins: Option<&Plugins>, c: &RestoreChoice) -> 
     if c.instant {
         return plan_instant(session, c);
     }
-    if let Some(id) = plugin_of(session, &c.snapshot)? {
+    if let Some(id) = plugin_of(session, &c.restore_point)? {
         let p = plugins.ok_or_else(|| {
             ApiError::new(
                 Code::InvalidInput,
                 format!("restore point made by plugin `{id}`: plugins are not available"),
             )
         })?;
-        let (plan, _log) = p.plan_restore(session, &c.snapshot, &c.target, &props(c))?;
+        let (plan, _log) = p.plan_restore(session, &c.restore_point, &c.target, &props(c))?;
         return Ok(PlanView {
             kind: "plugin".into(),
             plugin: Some(id),
@@ -120,8 +120,8 @@ pub fn plan(session: &Session, plugins: Option<&Plugins>, c: &RestoreChoice) -> 
     let mut blockers = Vec::new();
     let mut warnings = Vec::new();
     let dry = match session.restore(
-        &c.snapshot,
-        &SnapshotFilter::default(),
+        &c.restore_point,
+        &RestorePointFilter::default(),
         std::path::Path::new(&c.target),
         &engine_options(c, true),
         &crate::NoProgress,
@@ -199,8 +199,8 @@ pub fn plan(session: &Session, plugins: Option<&Plugins>, c: &RestoreChoice) -> 
 
 fn disk_at(c: &RestoreChoice) -> DiskLocation {
     DiskLocation {
-        snapshot: c.snapshot.clone(),
-        filter: SnapshotFilter::default(),
+        restore_point: c.restore_point.clone(),
+        filter: RestorePointFilter::default(),
         item: None,
         partition: None,
     }
@@ -288,8 +288,8 @@ fn overlay_of(c: &RestoreChoice) -> Option<&std::path::Path> {
 
 /// Instant recovery: which disk, where it is served, read-only or with an overlay.
 fn plan_instant(session: &Session, c: &RestoreChoice) -> Result<PlanView> {
-    let (_, snap) = session.resolve(&c.snapshot, &SnapshotFilter::default())?;
-    let disk = crate::instant::choose_disk(&snap, &c.snapshot, c.item.as_deref())?;
+    let (_, snap) = session.resolve(&c.restore_point, &RestorePointFilter::default())?;
+    let disk = crate::instant::choose_disk(&snap, &c.restore_point, c.item.as_deref())?;
     let addr = listen_addr(c)?;
     let mut blockers = Vec::new();
     let mut warnings = Vec::new();
@@ -367,8 +367,8 @@ pub fn bind_instant(
             ),
         ));
     }
-    let (_, snap) = session.resolve(&c.snapshot, &SnapshotFilter::default())?;
-    let disk = crate::instant::choose_disk(&snap, &c.snapshot, c.item.as_deref())?;
+    let (_, snap) = session.resolve(&c.restore_point, &RestorePointFilter::default())?;
+    let disk = crate::instant::choose_disk(&snap, &c.restore_point, c.item.as_deref())?;
     let addr = listen_addr(c)?;
     let l = std::net::TcpListener::bind(addr)
         .map_err(|e| ApiError::new(Code::Io, format!("listening on {addr}: {e}")))?;
@@ -398,8 +398,8 @@ pub fn serve_instant(
     cancel: &Cancel,
 ) -> Result<crate::NbdSummary> {
     session.serve_nbd(
-        &c.snapshot,
-        &SnapshotFilter::default(),
+        &c.restore_point,
+        &RestorePointFilter::default(),
         c.item.as_deref(),
         listener,
         EXPORT,
@@ -438,7 +438,7 @@ pub fn run(
     if let (Some(_), Some(pl)) = (&p.plugin, plugins) {
         let out = pl.restore(
             session,
-            &c.snapshot,
+            &c.restore_point,
             &c.target,
             &props(c),
             true,
@@ -478,8 +478,8 @@ pub fn run(
         });
     }
     let s = session.restore(
-        &c.snapshot,
-        &SnapshotFilter::default(),
+        &c.restore_point,
+        &RestorePointFilter::default(),
         std::path::Path::new(&c.target),
         &engine_options(c, false),
         progress,

@@ -71,8 +71,9 @@ pub enum Command {
     Init(InitArgs),
     /// Back up folders, files, a stream from stdin, or raw disk images.
     Backup(BackupArgs),
-    /// List restore points.
-    Snapshots(FilterArgs),
+    /// List restore points (`snapshots`, restic's word, is accepted too).
+    #[command(visible_alias = "points", alias = "snapshots")]
+    RestorePoints(FilterArgs),
     /// Restore a restore point (or part of it) to a folder or file.
     Restore(RestoreArgs),
     /// Show what changed between two restore points.
@@ -122,7 +123,7 @@ pub enum Command {
     /// never to the repository.
     Nbd {
         /// Restore point (id prefix or `latest`).
-        snapshot: String,
+        restore_point: String,
         /// The disk item (needed when the restore point holds several disks).
         #[arg(long)]
         item: Option<String>,
@@ -162,7 +163,7 @@ pub enum Command {
 #[derive(clap::Args, Debug, Clone)]
 pub struct DiskAt {
     /// Restore point (id prefix or `latest`).
-    pub snapshot: String,
+    pub restore_point: String,
     /// The disk item (needed when the restore point holds several disks).
     #[arg(long)]
     pub item: Option<String>,
@@ -378,7 +379,7 @@ pub enum VerbCommand {
     /// Plan, check, then restore a restore point the plugin made.
     Restore {
         /// Restore point (id prefix or `latest`).
-        snapshot: String,
+        restore_point: String,
         /// Target (a folder for file-like workloads).
         #[arg(long)]
         target: String,
@@ -392,7 +393,7 @@ pub enum VerbCommand {
     /// Prove a restore point can come back (read-only).
     Verify {
         /// Restore point (id prefix or `latest`).
-        snapshot: String,
+        restore_point: String,
     },
 }
 
@@ -439,7 +440,7 @@ pub struct BackupArgs {
     #[arg(long, value_name = "FILE", requires = "changed_since")]
     pub changed_ranges: Option<PathBuf>,
     /// The restore point the changed ranges count from (id prefix or `latest`).
-    #[arg(long, value_name = "SNAPSHOT", requires = "changed_ranges")]
+    #[arg(long, value_name = "RESTORE_POINT", requires = "changed_ranges")]
     pub changed_since: Option<String>,
     /// Format of --disk images: auto, vhdx, vhd, qcow2, or raw (raw keeps a container file byte for byte).
     #[arg(long, default_value = "auto", value_parser = ["auto", "vhdx", "vhd", "qcow2", "raw"])]
@@ -496,7 +497,7 @@ pub struct FilterArgs {
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
     /// Restore point: id prefix or `latest`.
-    pub snapshot: String,
+    pub restore_point: String,
     /// Where to restore (a folder; a file path for a single stream or disk).
     #[arg(short, long)]
     pub target: PathBuf,
@@ -577,7 +578,7 @@ pub struct ForgetArgs {
 #[derive(Args, Debug)]
 pub struct CopyArgs {
     /// Restore points to copy (id prefixes or `latest`); none: every one the filter matches.
-    pub snapshots: Vec<String>,
+    pub restore_points: Vec<String>,
     /// The target repository (created beforehand with `rehydra init`).
     #[arg(long = "to", value_name = "REPO", env = "REHYDRA_COPY_REPOSITORY")]
     pub to: String,

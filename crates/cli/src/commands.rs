@@ -6,7 +6,7 @@ use anyhow::{Context as _, Result, bail};
 use chrono::{DateTime, Utc};
 use rehydra_api::{
     self as api, BackupOptions, Cancel, CheckOptions, Context, DiskOutput, InitOptions, KdfParams,
-    KeepPolicy, PruneOptions, RestoreOptions, Session, SnapshotFilter, Source, SourceItem,
+    KeepPolicy, PruneOptions, RestoreOptions, RestorePointFilter, Session, Source, SourceItem,
 };
 
 use crate::args::{Cli, Command, FilterArgs};
@@ -65,8 +65,8 @@ pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>> {
     Ok(Utc::now() - chrono::Duration::from_std(d)?)
 }
 
-pub(crate) fn filter(f: &FilterArgs) -> Result<SnapshotFilter> {
-    Ok(SnapshotFilter {
+pub(crate) fn filter(f: &FilterArgs) -> Result<RestorePointFilter> {
+    Ok(RestorePointFilter {
         asset: f.asset.clone(),
         workload: f.workload.clone(),
         tags: f.tags.clone(),
@@ -140,7 +140,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             for p in &a.disks {
                 let source = match (&a.changed_ranges, &a.changed_since) {
                     (Some(file), Some(since)) => {
-                        let (id, snap) = s.resolve(since, &SnapshotFilter::default())?;
+                        let (id, snap) = s.resolve(since, &RestorePointFilter::default())?;
                         // the same disk under its own name, else the restore point's only disk
                         // (a checkpoint chain is backed up under the name of its newest file)
                         let name = absolute(p);
@@ -216,7 +216,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 for w in &out.warnings {
                     eprintln!("warning: {w}");
                 }
-                let sn = &out.snapshot;
+                let sn = &out.restore_point;
                 println!(
                     "restore point {} saved: {}, {} new ({} stored), {:.1} s",
                     sn.short_id,
@@ -228,9 +228,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(if out.warnings.is_empty() { 0 } else { 3 })
         }
-        Command::Snapshots(f) => {
+        Command::RestorePoints(f) => {
             let s = open(&cli)?;
-            let list = s.snapshots(&filter(f)?)?;
+            let list = s.restore_points(&filter(f)?)?;
             if cli.json {
                 json(&list)?;
             } else {
@@ -275,7 +275,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let bar = Bar::new(cli.quiet, cli.json);
             let cancel = cancel_on_ctrl_c();
             let r = s.restore(
-                &a.snapshot,
+                &a.restore_point,
                 &filter(&a.filter)?,
                 &a.target,
                 &opts,
@@ -364,7 +364,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 }
                 println!(
                     "{} restore point(s), {} pack(s){}: {}",
-                    r.snapshots,
+                    r.restore_points,
                     r.packs,
                     if r.packs_read > 0 {
                         format!(
@@ -376,10 +376,10 @@ pub fn run(cli: Cli) -> Result<i32> {
                     },
                     if r.ok() { "no errors" } else { "DAMAGED" }
                 );
-                if !r.damaged_snapshots.is_empty() {
+                if !r.damaged_restore_points.is_empty() {
                     println!(
                         "affected restore points: {}",
-                        r.damaged_snapshots
+                        r.damaged_restore_points
                             .iter()
                             .map(|s| &s[..8])
                             .collect::<Vec<_>>()
@@ -394,7 +394,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             let t = open_copy_target(&cli, &a.to, a.to_password_file.as_deref())?;
             let bar = Bar::new(cli.quiet, cli.json);
             let cancel = cancel_on_ctrl_c();
-            let out = s.copy_to(&t, &a.snapshots, &filter(&a.filter)?, &bar, &cancel)?;
+            let out = s.copy_to(&t, &a.restore_points, &filter(&a.filter)?, &bar, &cancel)?;
             if cli.json {
                 json(&out)?;
             } else {
@@ -493,7 +493,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Key(k) => crate::keys::run(&cli, k),
         Command::Files(fc) => crate::files::run(&cli, fc),
         Command::Nbd {
-            snapshot,
+            restore_point,
             item,
             listen,
             export,
@@ -516,7 +516,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 );
             }
             let r = s.serve_nbd(
-                snapshot,
+                restore_point,
                 &filter(f)?,
                 item.as_deref(),
                 &listener,
@@ -546,7 +546,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 crate::plugins::print_log(&log);
                 discovered.push((id.clone(), assets));
             }
-            let snaps = open(&cli)?.snapshots(&api::SnapshotFilter::default())?;
+            let snaps = open(&cli)?.restore_points(&api::RestorePointFilter::default())?;
             let restored: std::collections::HashSet<String> =
                 api::job_runs(&context(&cli), 100_000)
                     .unwrap_or_default()
@@ -595,7 +595,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     st.version,
                     st.location
                 );
-                println!("restore points: {}", st.snapshots);
+                println!("restore points: {}", st.restore_points);
                 println!(
                     "logical data:   {} ({} of it zeros, never stored)",
                     bytes(st.logical_bytes),

@@ -12,7 +12,7 @@ pub(crate) fn run(cli: &Cli, fc: &crate::args::FilesCommand) -> Result<i32> {
     let s = open(cli)?;
     let at = |a: &crate::args::DiskAt| -> Result<api::DiskLocation> {
         Ok(api::DiskLocation {
-            snapshot: a.snapshot.clone(),
+            restore_point: a.restore_point.clone(),
             filter: filter(&a.filter)?,
             item: a.item.clone(),
             partition: a.partition,

@@ -368,7 +368,7 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
                 for w in &out.warnings {
                     eprintln!("warning: {w}");
                 }
-                let sn = &out.snapshot;
+                let sn = &out.restore_point;
                 println!(
                     "restore point {} saved by {id}: {} items, {} read, {} new, consistency {}, {:.1} s",
                     sn.short_id,
@@ -382,7 +382,7 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
             return Ok(if out.warnings.is_empty() { 0 } else { 3 });
         }
         VerbCommand::Restore {
-            snapshot,
+            restore_point,
             target,
             options,
             plan_only,
@@ -390,10 +390,10 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
             let s = open(cli)?;
             let bar = Bar::new(cli.quiet, cli.json);
             let cancel = cancel_on_ctrl_c();
-            check_owner(&s, id, snapshot)?;
+            check_owner(&s, id, restore_point)?;
             let out = p.restore(
                 &s,
-                snapshot,
+                restore_point,
                 target,
                 &props(options)?,
                 !plan_only,
@@ -422,10 +422,10 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
                 }
             }
         }
-        VerbCommand::Verify { snapshot } => {
+        VerbCommand::Verify { restore_point } => {
             let s = open(cli)?;
-            check_owner(&s, id, snapshot)?;
-            let (r, log) = p.verify(&s, snapshot)?;
+            check_owner(&s, id, restore_point)?;
+            let (r, log) = p.verify(&s, restore_point)?;
             print_log(&log);
             if cli.json {
                 json(&r)?;
@@ -450,7 +450,7 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
 
 /// Restore and verify go to the plugin that made the restore point; say so if another was named.
 fn check_owner(s: &rehydra_api::Session, id: &str, spec: &str) -> Result<()> {
-    let (_, snap) = s.resolve(spec, &rehydra_api::SnapshotFilter::default())?;
+    let (_, snap) = s.resolve(spec, &rehydra_api::RestorePointFilter::default())?;
     if snap.plugin.id != id {
         bail!(rehydra_api::ApiError::new(
             rehydra_api::Code::InvalidInput,

@@ -137,9 +137,9 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                 if !cli.json {
                     println!(
                         "policy {n}: restore point {} saved ({} read, {} new); retention removed {}",
-                        r.snapshot.short_id,
-                        bytes(r.snapshot.bytes),
-                        bytes(r.snapshot.new_bytes),
+                        r.restore_point.short_id,
+                        bytes(r.restore_point.bytes),
+                        bytes(r.restore_point.new_bytes),
                         r.forgotten.len()
                     );
                     if let Some(c) = &r.copy {

@@ -90,9 +90,9 @@ fn main_job_backup_restore_json_and_exit_codes() {
         "nightly",
     ]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let id = v["snapshot"]["id"].as_str().unwrap().to_string();
+    let id = v["restore_point"]["id"].as_str().unwrap().to_string();
     let list: serde_json::Value =
-        serde_json::from_str(&e.ok(&["--json", "snapshots", "--tag", "nightly"])).unwrap();
+        serde_json::from_str(&e.ok(&["--json", "restore-points", "--tag", "nightly"])).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1);
     e.ok(&[
         "restore",
@@ -119,7 +119,7 @@ fn main_job_backup_restore_json_and_exit_codes() {
         code(
             &e.cmd()
                 .env("REHYDRA_PASSWORD", "nope")
-                .args(["snapshots"])
+                .args(["restore-points"])
                 .output()
                 .unwrap()
         ),
@@ -130,7 +130,7 @@ fn main_job_backup_restore_json_and_exit_codes() {
         code(
             &e.cmd()
                 .env("REHYDRA_REPOSITORY", e.path("src"))
-                .args(["snapshots"])
+                .args(["restore-points"])
                 .output()
                 .unwrap()
         ),
@@ -145,7 +145,7 @@ fn main_job_backup_restore_json_and_exit_codes() {
         .env_remove("REHYDRA_PASSWORD")
         .arg("--password-file")
         .arg(e.path("pwfile"))
-        .arg("snapshots")
+        .arg("restore-points")
         .output()
         .unwrap();
     assert!(o.status.success());
@@ -153,7 +153,7 @@ fn main_job_backup_restore_json_and_exit_codes() {
     let o = e
         .cmd()
         .env_remove("REHYDRA_PASSWORD")
-        .arg("snapshots")
+        .arg("restore-points")
         .output()
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("REHYDRA_PASSWORD"));
@@ -200,7 +200,7 @@ fn special_file_gives_exit_3_and_keeps_the_rest() {
     let o = e.run(&["backup", src.to_str().unwrap()]);
     assert_eq!(code(&o), 3, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("special file"));
-    assert!(e.ok(&["snapshots"]).contains("1 restore point"));
+    assert!(e.ok(&["restore-points"]).contains("1 restore point"));
 }
 
 fn count_files(dir: &Path) -> usize {
@@ -243,7 +243,8 @@ fn sigkill_during_backup_and_prune_leaves_a_consistent_repository() {
         write_random(&src.join(format!("f{i}")), 8 << 20, i);
     }
     e.ok(&["backup", src.to_str().unwrap()]);
-    let first: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "snapshots"])).unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(&e.ok(&["--json", "restore-points"])).unwrap();
     // kill each backup after it stored 1, 3, 5 … new packs: always mid-backup, at different points
     for (round, packs) in [1usize, 3, 5, 8, 12].into_iter().enumerate() {
         write_random(
@@ -340,7 +341,7 @@ fn two_processes_back_up_at_once() {
         .unwrap();
     assert!(a.wait_with_output().unwrap().status.success());
     assert!(b.wait_with_output().unwrap().status.success());
-    assert!(e.ok(&["snapshots"]).contains("2 restore point"));
+    assert!(e.ok(&["restore-points"]).contains("2 restore point"));
     e.ok(&["check", "--read-data"]);
     e.ok(&["prune"]);
     let st: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "stats"])).unwrap();
@@ -458,7 +459,7 @@ fn policies_back_up_on_schedule_and_keep_what_their_retention_says() {
         e.ok(&["policy", "run", "nightly"]);
     }
     let snaps: Vec<serde_json::Value> =
-        serde_json::from_str(&e.ok(&["--json", "snapshots"])).unwrap();
+        serde_json::from_str(&e.ok(&["--json", "restore-points"])).unwrap();
     let tagged = snaps
         .iter()
         .filter(|s| {
@@ -591,7 +592,7 @@ fn copy_and_policy_copy_targets() {
             e.cmd()
                 .env("REHYDRA_REPOSITORY", off)
                 .env("REHYDRA_PASSWORD", "other secret")
-                .args(["--json", "snapshots", "--tag", "policy:p"])
+                .args(["--json", "restore-points", "--tag", "policy:p"])
                 .output()
                 .unwrap()
                 .stdout,

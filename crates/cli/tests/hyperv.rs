@@ -351,8 +351,8 @@ fn hyperv_backup_takes_a_production_checkpoint_stores_its_disks_and_always_remov
         "checkpoint\nremove\n"
     );
     let snap: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    let snap = if snap.get("snapshot").is_some() {
-        snap["snapshot"].clone()
+    let snap = if snap.get("restore_point").is_some() {
+        snap["restore_point"].clone()
     } else {
         snap
     };
@@ -433,7 +433,7 @@ fn hyperv_backup_takes_a_production_checkpoint_stores_its_disks_and_always_remov
         "the checkpoint is removed after a failure too"
     );
     let list: Vec<serde_json::Value> =
-        serde_json::from_slice(&with_repo(None, &["--json", "snapshots"]).stdout).unwrap();
+        serde_json::from_slice(&with_repo(None, &["--json", "restore-points"]).stdout).unwrap();
     assert_eq!(list.len(), 1, "a failed VM backup commits no restore point");
 
     // a checkpoint that cannot be removed is reported, never silently left behind

@@ -124,7 +124,7 @@ fn life_cycle(e: &Env, repo: &str, other_empty: &str) {
     std::fs::write(data.join("big.bin"), &bytes).unwrap();
     std::fs::write(data.join("sub/note.txt"), b"hello object storage\n").unwrap();
     let d = data.to_str().unwrap();
-    let o = e.run(&["-r", repo, "snapshots"]);
+    let o = e.run(&["-r", repo, "restore-points"]);
     assert_eq!(o.status.code(), Some(10), "no repository yet: {}", err(&o));
     e.ok(&[
         "-r",
@@ -154,7 +154,7 @@ fn life_cycle(e: &Env, repo: &str, other_empty: &str) {
     let o = e
         .cmd()
         .env("REHYDRA_PASSWORD", "wrong")
-        .args(["-r", repo, "snapshots"])
+        .args(["-r", repo, "restore-points"])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(11), "{}", err(&o));
@@ -194,7 +194,7 @@ fn life_cycle(e: &Env, repo: &str, other_empty: &str) {
     // retention and prune free space in the bucket, the rest stays restorable
     e.ok(&["-r", repo, "forget", "--keep-last", "1", "--prune"]);
     let snaps: Vec<serde_json::Value> =
-        serde_json::from_str(&e.ok(&["-r", repo, "--json", "snapshots"])).unwrap();
+        serde_json::from_str(&e.ok(&["-r", repo, "--json", "restore-points"])).unwrap();
     assert_eq!(snaps.len(), 1);
     let o = e.run(&["-r", repo, "check", "--read-data"]);
     assert!(o.status.success(), "{}", err(&o));
@@ -241,11 +241,11 @@ fn azure_blob_repository_on_azurite() {
     };
     life_cycle(&e, "azure://backups/hci01", "azure://second/copy");
     // a container that does not exist, and a server that is down: clear errors
-    let o = e.run(&["-r", "azure://nosuch/x", "snapshots"]);
+    let o = e.run(&["-r", "azure://nosuch/x", "restore-points"]);
     assert_ne!(o.status.code(), Some(0));
     assert!(err(&o).contains("azure://nosuch/x"), "{}", err(&o));
     drop(_azurite);
-    let o = e.run(&["-r", "azure://backups/hci01", "snapshots"]);
+    let o = e.run(&["-r", "azure://backups/hci01", "restore-points"]);
     assert_ne!(o.status.code(), Some(0));
     assert!(err(&o).contains("azure://backups/hci01"), "{}", err(&o));
 }
@@ -283,7 +283,7 @@ fn s3_repository_on_moto() {
         ],
     };
     life_cycle(&e, "s3://backups/hci01", "s3://second/copy");
-    let o = e.run(&["-r", "s3://backups", "snapshots"]);
+    let o = e.run(&["-r", "s3://backups", "restore-points"]);
     assert_eq!(
         o.status.code(),
         Some(10),
@@ -427,7 +427,7 @@ fn azure_blob_repository_with_the_admins_identity() {
     let o = e
         .cmd()
         .env("PATH", "/usr/bin:/bin")
-        .args(["-r", repo, "snapshots"])
+        .args(["-r", repo, "restore-points"])
         .output()
         .unwrap();
     assert_ne!(o.status.code(), Some(0));

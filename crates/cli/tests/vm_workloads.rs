@@ -57,8 +57,8 @@ fn json_out(o: &std::process::Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
-fn snapshot_id(v: &Value) -> String {
-    let s = v.get("snapshot").unwrap_or(v);
+fn restore_point_id(v: &Value) -> String {
+    let s = v.get("restore_point").unwrap_or(v);
     s["id"].as_str().unwrap().to_string()
 }
 
@@ -274,7 +274,7 @@ fn vm_workloads_end_to_end() {
 
     // ---- back up both VMs, and the TVM's key
     let backup = |id: &str| {
-        snapshot_id(&json_out(&cli.run(
+        restore_point_id(&json_out(&cli.run(
             Some(&node_a.bin),
             &[
                 "--json",
@@ -324,7 +324,7 @@ fn vm_workloads_end_to_end() {
     assert!(!o.status.success());
     assert!(err(&o).contains("not wrapped"), "{}", err(&o));
     node_a.edit(|s| s["export_clear"] = json!(false));
-    let key_snap = snapshot_id(&json_out(&key_backup(&[])));
+    let key_snap = restore_point_id(&json_out(&key_backup(&[])));
     let log_a = node_a.log();
     assert!(
         log_a
@@ -1088,7 +1088,7 @@ fn cluster_files_keeps_the_node_folders_and_refuses_the_whole_cluster_storage() 
         "saved with warnings (missing folders): {}",
         err(&o)
     );
-    let snap = snapshot_id(&serde_json::from_slice(&o.stdout).unwrap());
+    let snap = restore_point_id(&serde_json::from_slice(&o.stdout).unwrap());
     let out = d.join("out");
     json_out(&cli.run(
         None,
@@ -1219,7 +1219,7 @@ fn hyperv_incremental_backup_reads_only_the_blocks_rct_reports() {
         std::fs::read(out).unwrap()
     };
     // first backup: whole disk, and the checkpoint becomes the RCT reference point
-    let first = snapshot_id(&json_out(&backup()));
+    let first = restore_point_id(&json_out(&backup()));
     let log = node.log();
     assert!(
         log.contains(&"reference-point arc01".to_string())
@@ -1240,7 +1240,7 @@ fn hyperv_incremental_backup_reads_only_the_blocks_rct_reports() {
     let win = "C:\\ClusterStorage\\Volume1\\arc01\\Virtual Hard Disks\\arc01.vhdx";
     node.edit(|s| s["rct"] = json!({ win: { "Size": 24u64 << 20, "Offsets": [10u64 << 20], "Lengths": [1u64 << 20] } }));
     node.clear_log();
-    let second = snapshot_id(&json_out(&backup()));
+    let second = restore_point_id(&json_out(&backup()));
     assert!(
         node.log().contains(&format!("rct-changes {win}")),
         "{:?}",
@@ -1278,7 +1278,7 @@ fn hyperv_incremental_backup_reads_only_the_blocks_rct_reports() {
         warned.contains("unavailable") && warned.contains("read whole"),
         "{warned}"
     );
-    let third = snapshot_id(&serde_json::from_slice(&o.stdout).unwrap());
+    let third = restore_point_id(&serde_json::from_slice(&o.stdout).unwrap());
     let raw = d.join("third.raw");
     std::fs::write(&raw, restored(&third, "third-out.raw")).unwrap();
     let c = Command::new("qemu-img")

@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::index::ChunkIndex;
 use crate::lock::Lock;
-use crate::manifest::{Item, ItemKind, MANIFEST_VERSION, PluginRef, Snapshot, Summary};
+use crate::manifest::{Item, ItemKind, MANIFEST_VERSION, PluginRef, RestorePoint, Summary};
 use crate::progress::{Cancel, Progress};
 use crate::repository::Repository;
 use crate::writer::ChunkWriter;
@@ -162,7 +162,7 @@ pub struct BackupResult {
     /// New restore point id.
     pub id: Id,
     /// Its manifest.
-    pub snapshot: Snapshot,
+    pub restore_point: RestorePoint,
     /// Files that could not be read (the restore point is incomplete when non-empty).
     pub warnings: Vec<String>,
 }
@@ -196,7 +196,7 @@ struct Run<'a, 'p> {
     confine: Option<Vec<PathBuf>>,
     /// The previous restore point of the same asset and workload, whose folder items let
     /// unchanged files go unread (`None` with [`BackupOptions::read_all`]).
-    previous: Option<Snapshot>,
+    previous: Option<RestorePoint>,
 }
 
 impl Run<'_, '_> {
@@ -489,7 +489,7 @@ pub fn backup_with(
     let lock = Lock::backup(repo.backend().clone())?;
     let (index, _bad) = repo.load_index()?;
     let previous = repo
-        .snapshots()?
+        .restore_points()?
         .0
         .into_iter()
         .rev()
@@ -539,7 +539,7 @@ pub fn backup_with(
     summary.packs = stats.packs;
     summary.zero_bytes = stats.zero_bytes + hole_bytes;
     summary.seconds = started.elapsed().as_secs_f64();
-    let snapshot = Snapshot {
+    let restore_point = RestorePoint {
         version: MANIFEST_VERSION,
         id: None,
         time,
@@ -556,11 +556,11 @@ pub fn backup_with(
         summary,
         copied_from: None,
     };
-    let id = repo.save_snapshot(&snapshot)?;
+    let id = repo.save_restore_point(&restore_point)?;
     drop(lock);
     Ok(BackupResult {
         id,
-        snapshot,
+        restore_point,
         warnings,
     })
 }

@@ -22,8 +22,8 @@ pub enum FileKind {
     Pack,
     /// `index/<id>`: index files.
     Index,
-    /// `snapshots/<id>`: restore-point manifests.
-    Snapshot,
+    /// `snapshots/<id>`: restore-point manifests (the folder keeps its first name: format).
+    RestorePoint,
     /// `locks/<id>`: lock and presence files.
     Lock,
     /// `prune/<id>`: pending deletion plans (two-phase delete).
@@ -38,7 +38,7 @@ impl FileKind {
             FileKind::Key => "keys",
             FileKind::Pack => "packs",
             FileKind::Index => "index",
-            FileKind::Snapshot => "snapshots",
+            FileKind::RestorePoint => "snapshots",
             FileKind::Lock => "locks",
             FileKind::PrunePlan => "prune",
         }

@@ -32,9 +32,9 @@ pub struct CheckReport {
     /// Problems that lose nothing (leftovers, duplicates).
     pub warnings: Vec<String>,
     /// Restore points that cannot be fully restored.
-    pub damaged_snapshots: Vec<String>,
+    pub damaged_restore_points: Vec<String>,
     /// Restore points checked.
-    pub snapshots: usize,
+    pub restore_points: usize,
     /// Packs listed.
     pub packs: usize,
     /// Packs whose data was read.
@@ -46,7 +46,7 @@ pub struct CheckReport {
 impl CheckReport {
     /// True when nothing is damaged.
     pub fn ok(&self) -> bool {
-        self.errors.is_empty() && self.damaged_snapshots.is_empty()
+        self.errors.is_empty() && self.damaged_restore_points.is_empty()
     }
 }
 
@@ -73,7 +73,7 @@ pub fn check(
             None
         }
     };
-    let (snaps, bad_snaps) = repo.snapshots()?;
+    let (snaps, bad_snaps) = repo.restore_points()?;
     let (index, _) = repo.load_index()?;
 
     // packs named by the index, and which are missing
@@ -161,9 +161,9 @@ pub fn check(
 
     for (id, e) in bad_snaps {
         r.errors.push(format!("restore point {}: {e}", id.short()));
-        r.damaged_snapshots.push(id.to_hex());
+        r.damaged_restore_points.push(id.to_hex());
     }
-    r.snapshots = snaps.len();
+    r.restore_points = snaps.len();
     for (sid, snap) in &snaps {
         let mut problems = Vec::new();
         'items: for item in &snap.items {
@@ -216,7 +216,7 @@ pub fn check(
                     String::new()
                 }
             ));
-            r.damaged_snapshots.push(sid.to_hex());
+            r.damaged_restore_points.push(sid.to_hex());
         }
     }
     Ok(r)

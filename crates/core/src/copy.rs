@@ -27,7 +27,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::index::ChunkIndex;
 use crate::lock::Lock;
-use crate::manifest::{CopiedFrom, Item, Snapshot};
+use crate::manifest::{CopiedFrom, Item, RestorePoint};
 use crate::progress::{Cancel, Progress};
 use crate::repository::Repository;
 use crate::writer::ChunkWriter;
@@ -41,7 +41,7 @@ pub struct CopyResult {
     /// The restore point in the destination.
     pub id: Id,
     /// Its manifest.
-    pub snapshot: Snapshot,
+    pub restore_point: RestorePoint,
     /// True when the destination already held this copy (nothing was written).
     pub already_copied: bool,
     /// Chunks read from the source.
@@ -59,7 +59,7 @@ pub struct CopyResult {
 /// # Errors
 /// Same repository on both sides, unknown restore point, a damaged source chunk (nothing
 /// is committed), storage failure in the destination, or cancellation.
-pub fn copy_snapshot(
+pub fn copy_restore_point(
     src: &Repository,
     id: &Id,
     dst: &Repository,
@@ -72,19 +72,19 @@ pub fn copy_snapshot(
             "the copy target is the same repository as the source; name another repository",
         ));
     }
-    let snap = src.load_snapshot(id)?;
+    let snap = src.load_restore_point(id)?;
     let origin = CopiedFrom {
         repository: src.config().id,
-        snapshot: *id,
+        restore_point: *id,
     };
-    let (dst_snaps, _) = dst.snapshots()?;
+    let (dst_snaps, _) = dst.restore_points()?;
     if let Some((did, ds)) = dst_snaps
         .iter()
         .find(|(_, s)| s.copied_from.as_ref() == Some(&origin))
     {
         return Ok(CopyResult {
             id: *did,
-            snapshot: ds.clone(),
+            restore_point: ds.clone(),
             already_copied: true,
             chunks_read: 0,
             chunks_reused: 0,
@@ -159,18 +159,18 @@ pub fn copy_snapshot(
         .rev()
         .find(|(_, s)| s.asset == snap.asset && s.workload == snap.workload)
         .map(|(id, _)| *id);
-    let copy = Snapshot {
+    let copy = RestorePoint {
         items,
         parent,
         copied_from: Some(origin),
         ..snap
     };
-    let new_id = dst.save_snapshot(&copy)?;
+    let new_id = dst.save_restore_point(&copy)?;
     drop(dst_lock);
     drop(src_lock);
     Ok(CopyResult {
         id: new_id,
-        snapshot: copy,
+        restore_point: copy,
         already_copied: false,
         chunks_read: counts.read,
         chunks_reused: counts.reused,
@@ -257,19 +257,19 @@ fn previous_pairs(
     src_index: &ChunkIndex,
     dst: &Repository,
     dst_index: &ChunkIndex,
-    snap: &Snapshot,
-    dst_snaps: &[(Id, Snapshot)],
+    snap: &RestorePoint,
+    dst_snaps: &[(Id, RestorePoint)],
 ) -> Result<HashMap<Id, Id>> {
     let mut pairs = HashMap::new();
     let src_repo = src.config().id;
     let Some((prev_dst, prev_src_id)) = dst_snaps.iter().rev().find_map(|(_, s)| {
         let from = s.copied_from.as_ref()?;
         (from.repository == src_repo && s.asset == snap.asset && s.workload == snap.workload)
-            .then_some((s, from.snapshot))
+            .then_some((s, from.restore_point))
     }) else {
         return Ok(pairs);
     };
-    let Ok(prev_src) = src.load_snapshot(&prev_src_id) else {
+    let Ok(prev_src) = src.load_restore_point(&prev_src_id) else {
         return Ok(pairs); // forgotten in the source since: read everything
     };
     for a in &prev_src.items {

@@ -27,7 +27,7 @@ pub mod aad {
     /// An index file.
     pub const INDEX: &[u8] = b"rehydra-v1:index";
     /// A restore-point manifest.
-    pub const SNAPSHOT: &[u8] = b"rehydra-v1:snapshot";
+    pub const RESTORE_POINT: &[u8] = b"rehydra-v1:snapshot";
     /// A master key wrapped by a key slot.
     pub const KEY_SLOT: &[u8] = b"rehydra-v1:key-slot";
     /// A prune deletion plan.

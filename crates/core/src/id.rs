@@ -10,7 +10,7 @@ use crate::error::{Error, ErrorKind};
 pub struct Id(pub [u8; 32]);
 
 impl Id {
-    /// A fresh random id (for packs, index files, snapshots, locks).
+    /// A fresh random id (for packs, index files, restore points, locks).
     pub fn random() -> Self {
         Self(rand::random())
     }

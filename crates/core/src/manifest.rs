@@ -1,4 +1,4 @@
-//! Restore points ("snapshots"): encrypted JSON manifests under `snapshots/`.
+//! Restore points: encrypted JSON manifests under `snapshots/` (the folder name is format).
 
 use serde::{Deserialize, Serialize};
 
@@ -76,11 +76,11 @@ pub struct Summary {
 
 /// A restore-point manifest.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Snapshot {
+pub struct RestorePoint {
     /// Manifest version.
     pub version: u32,
     /// The id the manifest is stored under, sealed inside it so that a manifest stored
-    /// again under another name is detected ([`crate::Repository::load_snapshot`]).
+    /// again under another name is detected ([`crate::Repository::load_restore_point`]).
     /// Absent in manifests written before this field existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<Id>,
@@ -115,16 +115,16 @@ pub struct CopiedFrom {
     /// Id of the source repository.
     pub repository: Id,
     /// Id of the restore point in the source repository.
-    pub snapshot: Id,
+    pub restore_point: Id,
 }
 
-impl Snapshot {
-    /// Parse a decrypted manifest (exposed for fuzzing; [`crate::Repository::load_snapshot`] uses it).
+impl RestorePoint {
+    /// Parse a decrypted manifest (exposed for fuzzing; [`crate::Repository::load_restore_point`] uses it).
     ///
     /// # Errors
     /// Malformed JSON or a newer manifest version.
     pub fn parse(plain: &[u8], what: &str) -> crate::Result<Self> {
-        let snap: Snapshot = serde_json::from_slice(plain).map_err(|e| {
+        let snap: RestorePoint = serde_json::from_slice(plain).map_err(|e| {
             crate::Error::new(
                 crate::ErrorKind::Corrupt,
                 format!("{what}: manifest is malformed: {e}"),

@@ -39,7 +39,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::index::{self, ChunkIndex, Location};
 use crate::lock::{Lock, live_backups};
-use crate::manifest::Snapshot;
+use crate::manifest::RestorePoint;
 use crate::pack;
 use crate::progress::Progress;
 use crate::repository::Repository;
@@ -136,7 +136,7 @@ fn inventory(repo: &Repository) -> Result<Inventory> {
 
 /// Chunks used by every restore point, and the restore points read.
 fn used_chunks(repo: &Repository, index: &ChunkIndex) -> Result<(HashSet<Id>, HashSet<Id>)> {
-    let (snaps, bad) = repo.snapshots()?;
+    let (snaps, bad) = repo.restore_points()?;
     if let Some((id, e)) = bad.first() {
         return Err(unreadable(id, e));
     }
@@ -161,7 +161,7 @@ fn unreadable(id: &Id, e: &Error) -> Error {
 fn account(
     repo: &Repository,
     index: &ChunkIndex,
-    snap: &Snapshot,
+    snap: &RestorePoint,
     used: &mut HashSet<Id>,
 ) -> Result<()> {
     for item in &snap.items {
@@ -491,7 +491,9 @@ fn account_new(repo: &Repository, used: &mut HashSet<Id>, seen: &mut HashSet<Id>
     // the plan's index files still exist, so every chunk a new restore point uses is found
     let (index, _) = repo.load_index()?;
     for id in new {
-        let snap = repo.load_snapshot(&id).map_err(|e| unreadable(&id, &e))?;
+        let snap = repo
+            .load_restore_point(&id)
+            .map_err(|e| unreadable(&id, &e))?;
         account(repo, &index, &snap, used)?;
         seen.insert(id);
     }
@@ -502,7 +504,7 @@ fn account_new(repo: &Repository, used: &mut HashSet<Id>, seen: &mut HashSet<Id>
 fn new_manifests(repo: &Repository, seen: &HashSet<Id>) -> Result<Vec<Id>> {
     Ok(repo
         .backend()
-        .list(FileKind::Snapshot)?
+        .list(FileKind::RestorePoint)?
         .into_iter()
         .filter_map(|f| Id::parse(&f.name).ok())
         .filter(|id| !seen.contains(id))

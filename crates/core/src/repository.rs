@@ -13,7 +13,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::index::{self, ChunkIndex, Location};
 use crate::keys::{KdfParams, KeySlot};
-use crate::manifest::Snapshot;
+use crate::manifest::RestorePoint;
 use crate::pack;
 
 /// Options for [`Repository::init`].
@@ -82,7 +82,7 @@ pub struct Repository {
 }
 
 /// Restore points that could be read (oldest first), and those that could not.
-pub type Snapshots = (Vec<(Id, Snapshot)>, Vec<(Id, Error)>);
+pub type RestorePoints = (Vec<(Id, RestorePoint)>, Vec<(Id, Error)>);
 
 impl Repository {
     /// Create a new repository in an empty location.
@@ -372,17 +372,17 @@ impl Repository {
     ///
     /// # Errors
     /// Write failure.
-    pub fn save_snapshot(&self, snap: &Snapshot) -> Result<Id> {
+    pub fn save_restore_point(&self, snap: &RestorePoint) -> Result<Id> {
         let id = Id::random();
-        let bound = Snapshot {
+        let bound = RestorePoint {
             id: Some(id),
             ..snap.clone()
         };
         let json = serde_json::to_vec(&bound).expect("manifest serializes");
         self.backend.create(
-            FileKind::Snapshot,
+            FileKind::RestorePoint,
             &id.to_hex(),
-            &self.keys.seal(aad::SNAPSHOT, &json),
+            &self.keys.seal(aad::RESTORE_POINT, &json),
         )?;
         Ok(id)
     }
@@ -392,11 +392,11 @@ impl Repository {
     /// # Errors
     /// Missing, corrupt or newer manifest; a manifest sealed for another id (stored again
     /// under this name: replayed or renamed).
-    pub fn load_snapshot(&self, id: &Id) -> Result<Snapshot> {
-        let sealed = self.backend.read(FileKind::Snapshot, &id.to_hex())?;
+    pub fn load_restore_point(&self, id: &Id) -> Result<RestorePoint> {
+        let sealed = self.backend.read(FileKind::RestorePoint, &id.to_hex())?;
         let what = format!("restore point {}", id.short());
-        let plain = self.keys.open(aad::SNAPSHOT, &sealed, &what)?;
-        let snap = Snapshot::parse(&plain, &what)?;
+        let plain = self.keys.open(aad::RESTORE_POINT, &sealed, &what)?;
+        let snap = RestorePoint::parse(&plain, &what)?;
         match snap.id {
             Some(own) if own != *id => Err(Error::new(
                 ErrorKind::Corrupt,
@@ -414,12 +414,12 @@ impl Repository {
     ///
     /// # Errors
     /// Listing failed.
-    pub fn snapshots(&self) -> Result<Snapshots> {
-        let files = self.backend.list(FileKind::Snapshot)?;
-        let results: Vec<(Id, Result<Snapshot>)> = files
+    pub fn restore_points(&self) -> Result<RestorePoints> {
+        let files = self.backend.list(FileKind::RestorePoint)?;
+        let results: Vec<(Id, Result<RestorePoint>)> = files
             .par_iter()
             .filter_map(|f| Id::parse(&f.name).ok())
-            .map(|id| (id, self.load_snapshot(&id)))
+            .map(|id| (id, self.load_restore_point(&id)))
             .collect();
         let mut ok = Vec::new();
         let mut bad = Vec::new();
@@ -437,12 +437,12 @@ impl Repository {
     ///
     /// # Errors
     /// No match or an ambiguous prefix.
-    pub fn find_snapshot(
+    pub fn find_restore_point(
         &self,
         spec: &str,
-        filter: impl Fn(&Snapshot) -> bool,
-    ) -> Result<(Id, Snapshot)> {
-        let (all, _) = self.snapshots()?;
+        filter: impl Fn(&RestorePoint) -> bool,
+    ) -> Result<(Id, RestorePoint)> {
+        let (all, _) = self.restore_points()?;
         if spec == "latest" {
             return all.into_iter().rev().find(|(_, s)| filter(s)).ok_or_else(|| Error::new(ErrorKind::InvalidInput, "no restore point matches (the repository has none, or none for this asset/filter)"));
         }
@@ -453,7 +453,7 @@ impl Repository {
                 format!("`{spec}` is neither a restore point id (hex prefix) nor `latest`"),
             ));
         }
-        let mut m: Vec<(Id, Snapshot)> = all
+        let mut m: Vec<(Id, RestorePoint)> = all
             .into_iter()
             .filter(|(id, _)| id.to_hex().starts_with(&spec_l))
             .collect();
@@ -461,7 +461,7 @@ impl Repository {
             1 => Ok(m.remove(0)),
             0 => Err(Error::new(
                 ErrorKind::InvalidInput,
-                format!("no restore point id starts with `{spec}` (see `rehydra snapshots`)"),
+                format!("no restore point id starts with `{spec}` (see `rehydra restore-points`)"),
             )),
             n => Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -474,8 +474,8 @@ impl Repository {
     ///
     /// # Errors
     /// Delete failed.
-    pub fn remove_snapshot(&self, id: &Id) -> Result<()> {
-        self.backend.remove(FileKind::Snapshot, &id.to_hex())
+    pub fn remove_restore_point(&self, id: &Id) -> Result<()> {
+        self.backend.remove(FileKind::RestorePoint, &id.to_hex())
     }
 
     // ---- index ----

@@ -29,7 +29,7 @@ pub use crate::contentmap::{ChunkStream, read_map};
 use crate::contentmap::{MapEvent, Node, NodeKind, TreeCheck};
 use crate::error::{Error, ErrorKind, Result};
 use crate::index::ChunkIndex;
-use crate::manifest::{Item, ItemKind, Snapshot};
+use crate::manifest::{Item, ItemKind, RestorePoint};
 use crate::progress::{Cancel, Progress};
 use crate::repository::Repository;
 use fileout::FileOut;
@@ -111,8 +111,8 @@ impl RestorePlan {
     }
 }
 
-/// Which item(s) of a snapshot to restore.
-fn select_items<'s>(snap: &'s Snapshot, name: Option<&str>) -> Result<Vec<&'s Item>> {
+/// Which item(s) of a restore point to restore.
+fn select_items<'s>(snap: &'s RestorePoint, name: Option<&str>) -> Result<Vec<&'s Item>> {
     match name {
         Some(n) => snap
             .items
@@ -338,7 +338,7 @@ fn show(anchor: &Path, dest: &[String]) -> String {
 /// where a folder or file must go; options that do not fit the items.
 pub fn plan(
     repo: &Repository,
-    snap: &Snapshot,
+    snap: &RestorePoint,
     target: &Path,
     opts: &RestoreOptions,
 ) -> Result<RestorePlan> {
@@ -460,7 +460,7 @@ fn plan_item(
 /// chunk fails verification (the partial file is removed); as [`plan`].
 pub fn restore(
     repo: &Repository,
-    snap: &Snapshot,
+    snap: &RestorePoint,
     target: &Path,
     opts: &RestoreOptions,
     progress: &dyn Progress,

@@ -11,7 +11,7 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 use serde::Serialize;
 
 use crate::id::Id;
-use crate::manifest::Snapshot;
+use crate::manifest::RestorePoint;
 
 /// A GFS policy. All zero keeps nothing (the caller refuses that).
 #[derive(Debug, Clone, Default)]
@@ -56,8 +56,12 @@ pub struct Decision {
 }
 
 /// Apply `policy` at time `now`.
-pub fn apply(snaps: &[(Id, Snapshot)], policy: &KeepPolicy, now: DateTime<Utc>) -> Vec<Decision> {
-    let mut groups: BTreeMap<String, Vec<&(Id, Snapshot)>> = BTreeMap::new();
+pub fn apply(
+    snaps: &[(Id, RestorePoint)],
+    policy: &KeepPolicy,
+    now: DateTime<Utc>,
+) -> Vec<Decision> {
+    let mut groups: BTreeMap<String, Vec<&(Id, RestorePoint)>> = BTreeMap::new();
     for s in snaps {
         groups
             .entry(format!("{}/{}", s.1.workload, s.1.asset))

@@ -156,10 +156,10 @@ impl rehydra_disk::DiskImage for RestorePointDisk<'_> {
         self.size
     }
 
-    fn extents(&self) -> Vec<rehydra_disk::Extent> {
+    fn spans(&self) -> Vec<rehydra_disk::Span> {
         let mut out = Vec::new();
         for (s, e) in self.starts.iter().zip(&self.extents) {
-            rehydra_disk::push_extent(&mut out, *s, e.len(), matches!(e, Extent::Data(..)));
+            rehydra_disk::push_span(&mut out, *s, e.len(), matches!(e, Extent::Data(..)));
         }
         out
     }

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use crate::vhdx::Source;
-use crate::{DiskError, Extent, Result};
+use crate::{DiskError, Result, Span};
 
 /// Read exactly `n` bytes at `off` of `src`, refusing ranges past its end.
 pub(crate) fn read_bounded<S: Source + ?Sized>(
@@ -123,13 +123,13 @@ impl BlockMap {
             .count() as u64
     }
 
-    /// Adjacent blocks of the same kind merged into extents (a single, non-differencing
+    /// Adjacent blocks of the same kind merged into spans (a single, non-differencing
     /// image; chains combine layers in [`crate::chain`]).
-    pub(crate) fn extents(&self) -> Vec<Extent> {
-        let mut out: Vec<Extent> = Vec::new();
+    pub(crate) fn spans(&self) -> Vec<Span> {
+        let mut out: Vec<Span> = Vec::new();
         for (i, s) in self.blocks.iter().enumerate() {
             let offset = i as u64 * self.block_size;
-            push_extent(
+            push_span(
                 &mut out,
                 offset,
                 self.block_size.min(self.virtual_size - offset),
@@ -245,13 +245,13 @@ impl BlockMap {
     }
 }
 
-/// Append a run to extents, merging with the previous one of the same kind.
-pub fn push_extent(out: &mut Vec<Extent>, offset: u64, len: u64, data: bool) {
+/// Append a run to spans, merging with the previous one of the same kind.
+pub fn push_span(out: &mut Vec<Span>, offset: u64, len: u64, data: bool) {
     match (data, out.last_mut()) {
-        (true, Some(Extent::Data { len: l, .. })) | (false, Some(Extent::Zero { len: l, .. })) => {
+        (true, Some(Span::Data { len: l, .. })) | (false, Some(Span::Zero { len: l, .. })) => {
             *l += len
         }
-        (true, _) => out.push(Extent::Data { offset, len }),
-        (false, _) => out.push(Extent::Zero { offset, len }),
+        (true, _) => out.push(Span::Data { offset, len }),
+        (false, _) => out.push(Span::Zero { offset, len }),
     }
 }

@@ -12,9 +12,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::blockmap::{BlockMap, Run, Slot, push_extent};
+use crate::blockmap::{BlockMap, Run, Slot, push_span};
 use crate::vhdx::Source;
-use crate::{DiskError, DiskImage, Extent, OpenOptions, Result};
+use crate::{DiskError, DiskImage, OpenOptions, Result, Span};
 
 /// Longest chain followed.
 const MAX_DEPTH: usize = 64;
@@ -272,7 +272,7 @@ impl DiskImage for Chain {
 
     /// A run is data if some layer, before one that says zero, stores it; the step is the
     /// smallest block size in the chain.
-    fn extents(&self) -> Vec<Extent> {
+    fn spans(&self) -> Vec<Span> {
         let maps: Vec<&BlockMap> = self.layers.iter().map(|l| l.map_ref()).collect();
         let step = maps
             .iter()
@@ -295,7 +295,7 @@ impl DiskImage for Chain {
                     _ => break,
                 }
             }
-            push_extent(&mut out, off, len, data);
+            push_span(&mut out, off, len, data);
             off += len;
         }
         out

@@ -1,7 +1,7 @@
 //! Disk images as virtual disks: what the guest sees, and which parts are allocated.
 //!
 //! A [`DiskImage`] exposes the virtual disk (offset 0 = the guest's first sector), reads
-//! from it, and lists its allocation as [`Extent`]s, so the engine reads only allocated
+//! from it, and lists its allocation as [`Span`]s, so the engine reads only allocated
 //! blocks and feeds the disk chunker by *virtual* offset: the same guest data
 //! deduplicates whatever the container layout.
 //!
@@ -29,12 +29,13 @@ pub mod vhdx_write;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-pub use blockmap::push_extent;
+pub use blockmap::push_span;
 pub use error::{DiskError, Result};
 
-/// A run of the virtual disk.
+/// A span of the virtual disk, as its image describes it (the glossary's *span*; stored
+/// content is described by extents, `rehydra_core::contentmap::Extent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Extent {
+pub enum Span {
     /// `len` bytes at virtual offset `offset` are stored and must be read.
     Data {
         /// Virtual offset.
@@ -73,7 +74,7 @@ pub trait DiskImage: Send {
     /// Size of the virtual disk in bytes.
     fn virtual_size(&self) -> u64;
     /// Allocation map, in order, covering the whole virtual disk.
-    fn extents(&self) -> Vec<Extent>;
+    fn spans(&self) -> Vec<Span>;
     /// Read `buf.len()` bytes at virtual offset `offset`.
     ///
     /// # Errors
@@ -111,8 +112,8 @@ impl DiskImage for RawImage {
     fn virtual_size(&self) -> u64 {
         self.size
     }
-    fn extents(&self) -> Vec<Extent> {
-        vec![Extent::Data {
+    fn spans(&self) -> Vec<Span> {
+        vec![Span::Data {
             offset: 0,
             len: self.size,
         }]
@@ -283,13 +284,13 @@ pub(crate) fn detect(path: &Path) -> Result<Format> {
 }
 
 /// A [`std::io::Read`] over one range of a virtual disk.
-pub struct ExtentReader<'a> {
+pub struct RangeReader<'a> {
     image: &'a mut dyn DiskImage,
     pos: u64,
     end: u64,
 }
 
-impl<'a> ExtentReader<'a> {
+impl<'a> RangeReader<'a> {
     /// Read `len` bytes of `image` from virtual offset `offset`.
     pub fn new(image: &'a mut dyn DiskImage, offset: u64, len: u64) -> Self {
         Self {
@@ -300,7 +301,7 @@ impl<'a> ExtentReader<'a> {
     }
 }
 
-impl std::io::Read for ExtentReader<'_> {
+impl std::io::Read for RangeReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         let n = out.len().min((self.end - self.pos) as usize);
         if n == 0 {
@@ -314,11 +315,11 @@ impl std::io::Read for ExtentReader<'_> {
     }
 }
 
-/// A [`std::io::Read`] over a whole virtual disk that reads only allocated extents
-/// (zero extents are produced without touching the file).
+/// A [`std::io::Read`] over a whole virtual disk that reads only allocated spans
+/// (zero spans are produced without touching the file).
 pub struct VirtualReader {
     image: Box<dyn DiskImage>,
-    extents: Vec<Extent>,
+    spans: Vec<Span>,
     idx: usize,
     pos_in: u64,
 }
@@ -326,10 +327,10 @@ pub struct VirtualReader {
 impl VirtualReader {
     /// A reader from virtual offset 0 to the end.
     pub fn new(image: Box<dyn DiskImage>) -> Self {
-        let extents = image.extents();
+        let spans = image.spans();
         Self {
             image,
-            extents,
+            spans,
             idx: 0,
             pos_in: 0,
         }
@@ -339,12 +340,12 @@ impl VirtualReader {
 impl std::io::Read for VirtualReader {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         loop {
-            let Some(e) = self.extents.get(self.idx).copied() else {
+            let Some(e) = self.spans.get(self.idx).copied() else {
                 return Ok(0);
             };
             let (offset, len, data) = match e {
-                Extent::Data { offset, len } => (offset, len, true),
-                Extent::Zero { offset, len } => (offset, len, false),
+                Span::Data { offset, len } => (offset, len, true),
+                Span::Zero { offset, len } => (offset, len, false),
             };
             if self.pos_in >= len {
                 self.idx += 1;

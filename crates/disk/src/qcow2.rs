@@ -16,10 +16,10 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::blockmap::{push_extent, read_bounded};
+use crate::blockmap::{push_span, read_bounded};
 use crate::bytes::{be32, be64};
 use crate::vhdx::Source;
-use crate::{DiskError, DiskImage, Extent, Format, OpenOptions, Result};
+use crate::{DiskError, DiskImage, Format, OpenOptions, Result, Span};
 
 const MAX_DEPTH: usize = 64;
 const L2_COPIED_MASK: u64 = 0x00ff_ffff_ffff_fe00;
@@ -532,11 +532,11 @@ fn backing_format_extension(ext: &[u8]) -> std::result::Result<Option<String>, S
     Ok(format)
 }
 
-/// Offset, length and kind of an extent.
-fn span(e: &Extent) -> (u64, u64, bool) {
+/// Offset, length and kind of a span.
+fn span(e: &Span) -> (u64, u64, bool) {
     match *e {
-        Extent::Data { offset, len } => (offset, len, true),
-        Extent::Zero { offset, len } => (offset, len, false),
+        Span::Data { offset, len } => (offset, len, true),
+        Span::Zero { offset, len } => (offset, len, false),
     }
 }
 
@@ -549,15 +549,11 @@ impl<S: Source> DiskImage for Qcow2<S> {
         self.size
     }
 
-    fn extents(&self) -> Vec<Extent> {
+    fn spans(&self) -> Vec<Span> {
         let cs = self.cluster_size();
-        let backing = self
-            .backing
-            .as_ref()
-            .map(|b| b.extents())
-            .unwrap_or_default();
-        // backing extents are in order: find the first one ending after `a`, walk from there
-        // the backing extents overlapping [a, b)
+        let backing = self.backing.as_ref().map(|b| b.spans()).unwrap_or_default();
+        // backing spans are in order: find the first one ending after `a`, walk from there
+        // the backing spans overlapping [a, b)
         let backing_in = |a: u64, b: u64| {
             let i = backing.partition_point(|e| {
                 let (o, l, _) = span(e);
@@ -582,17 +578,17 @@ impl<S: Source> DiskImage for Qcow2<S> {
             let last = (first + per_l2).min(clusters);
             if l2_off == 0 {
                 let (off, end) = (first * cs, (last * cs).min(self.size));
-                // split along the backing file's extents
+                // split along the backing file's spans
                 let mut at = off;
                 for (eo, el, data) in backing_in(off, end) {
                     let (a, b) = (eo.max(at), (eo + el).min(end));
                     if a < b {
-                        push_extent(&mut out, a, b - a, data);
+                        push_span(&mut out, a, b - a, data);
                         at = b;
                     }
                 }
                 if at < end {
-                    push_extent(&mut out, at, end - at, false);
+                    push_span(&mut out, at, end - at, false);
                 }
                 continue;
             }
@@ -609,7 +605,7 @@ impl<S: Source> DiskImage for Qcow2<S> {
                     Some(Ok(Cluster::Unallocated)) => backing_has_data(off, off + len),
                     _ => true,
                 };
-                push_extent(&mut out, off, len, data);
+                push_span(&mut out, off, len, data);
             }
         }
         out
@@ -666,10 +662,10 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
-    /// A backing disk with the given extents, reading as zeros.
+    /// A backing disk with the given spans, reading as zeros.
     struct Striped {
         size: u64,
-        extents: Vec<Extent>,
+        spans: Vec<Span>,
     }
 
     impl DiskImage for Striped {
@@ -679,8 +675,8 @@ mod tests {
         fn virtual_size(&self) -> u64 {
             self.size
         }
-        fn extents(&self) -> Vec<Extent> {
-            self.extents.clone()
+        fn spans(&self) -> Vec<Span> {
+            self.spans.clone()
         }
         fn read_at(&mut self, _offset: u64, buf: &mut [u8]) -> Result<()> {
             buf.fill(0);
@@ -707,14 +703,14 @@ mod tests {
         let n = 100_000u64;
         let size = n * 32 * 1024;
         let (mut q, _) = Qcow2::parse(image(size, 9, n), Path::new("t.qcow2")).unwrap();
-        // a backing file of 200 000 extents: 16 KiB of data, 16 KiB of zeros, …
-        let extents: Vec<Extent> = (0..size / 16384)
+        // a backing file of 200 000 spans: 16 KiB of data, 16 KiB of zeros, …
+        let spans: Vec<Span> = (0..size / 16384)
             .map(|i| match i % 2 {
-                0 => Extent::Data {
+                0 => Span::Data {
                     offset: i * 16384,
                     len: 16384,
                 },
-                _ => Extent::Zero {
+                _ => Span::Zero {
                     offset: i * 16384,
                     len: 16384,
                 },
@@ -722,15 +718,15 @@ mod tests {
             .collect();
         q.backing = Some(Box::new(Striped {
             size,
-            extents: extents.clone(),
+            spans: spans.clone(),
         }));
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let _ = tx.send(q.extents());
+            let _ = tx.send(q.spans());
         });
         let got = rx
             .recv_timeout(Duration::from_secs(10))
-            .unwrap_or_else(|e| panic!("extents() did not finish within 10 s ({e})"));
-        assert!(got == extents, "the backing file's extents show through");
+            .unwrap_or_else(|e| panic!("spans() did not finish within 10 s ({e})"));
+        assert!(got == spans, "the backing file's spans show through");
     }
 }

@@ -15,7 +15,7 @@ use crate::blockmap::{Bitmaps, BlockMap, Slot, read_bounded};
 use crate::bytes::{be32, be64};
 use crate::chain::{Layer, ParentRef};
 use crate::vhdx::Source;
-use crate::{DiskError, DiskImage, Extent, Result};
+use crate::{DiskError, DiskImage, Result, Span};
 
 /// One's complement of the byte sum, with the checksum field (4 bytes at `at`) as zero.
 fn checksum(b: &[u8], at: usize) -> u32 {
@@ -215,8 +215,8 @@ impl<S: Source> DiskImage for Vhd<S> {
         self.size
     }
 
-    fn extents(&self) -> Vec<Extent> {
-        self.map.extents()
+    fn spans(&self) -> Vec<Span> {
+        self.map.spans()
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {

@@ -15,7 +15,7 @@ use crate::blockmap::{Bitmaps, BlockMap, Slot, read_bounded};
 use crate::bytes::{le16, le32, le64};
 use crate::chain::{Layer, ParentRef};
 use crate::vhdx_log::Replayed;
-use crate::{DiskError, DiskImage, Extent, Result};
+use crate::{DiskError, DiskImage, Result, Span};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -530,8 +530,8 @@ impl<S: Source> DiskImage for Vhdx<S> {
         self.info.virtual_size
     }
 
-    fn extents(&self) -> Vec<Extent> {
-        self.map.extents()
+    fn spans(&self) -> Vec<Span> {
+        self.map.spans()
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {

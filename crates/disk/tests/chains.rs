@@ -8,7 +8,7 @@ use std::process::Command;
 
 use rehydra_disk::vhd_write::VhdWriter;
 use rehydra_disk::vhdx_write::VhdxWriter;
-use rehydra_disk::{Extent, Format};
+use rehydra_disk::{Format, Span};
 
 const MIB: u64 = 1 << 20;
 
@@ -42,8 +42,8 @@ fn read_all(path: &Path) -> Vec<u8> {
     let mut img = rehydra_disk::open(path, Format::Auto).unwrap();
     let mut buf = vec![0u8; img.virtual_size() as usize];
     img.read_at(0, &mut buf).unwrap();
-    for e in img.extents() {
-        if let Extent::Zero { offset, len } = e {
+    for e in img.spans() {
+        if let Span::Zero { offset, len } = e {
             assert!(
                 buf[offset as usize..(offset + len) as usize]
                     .iter()
@@ -186,10 +186,7 @@ fn vhdx_differencing_chain_reads_as_the_merged_disk_here_and_in_libvhdi() {
     );
     let chain = rehydra_disk::open(&c2, Format::Auto).unwrap();
     assert!(
-        chain
-            .extents()
-            .iter()
-            .any(|e| matches!(e, Extent::Zero { .. })),
+        chain.spans().iter().any(|e| matches!(e, Span::Zero { .. })),
         "unallocated space in every layer stays a hole"
     );
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 
 use nbd_client::{CMD_DISC, CMD_READ, CMD_WRITE, CMD_WRITE_ZEROES, Nbd, StopOnDrop};
 use rehydra_disk::nbd::{Export, Overlay, ServeOptions, serve_with};
-use rehydra_disk::{DiskImage, Extent};
+use rehydra_disk::{DiskImage, Span};
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
@@ -52,8 +52,8 @@ impl DiskImage for Filled {
     fn virtual_size(&self) -> u64 {
         self.0
     }
-    fn extents(&self) -> Vec<Extent> {
-        vec![Extent::Data {
+    fn spans(&self) -> Vec<Span> {
+        vec![Span::Data {
             offset: 0,
             len: self.0,
         }]

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rehydra_disk::{Extent, Format};
+use rehydra_disk::{Format, Span};
 
 fn run(cmd: &mut Command) {
     let o = cmd
@@ -30,8 +30,8 @@ fn read_all(p: &Path) -> Vec<u8> {
     assert_eq!(img.format(), "qcow2");
     let mut buf = vec![0u8; img.virtual_size() as usize];
     img.read_at(0, &mut buf).unwrap();
-    for e in img.extents() {
-        if let Extent::Zero { offset, len } = e {
+    for e in img.spans() {
+        if let Span::Zero { offset, len } = e {
             assert!(
                 buf[offset as usize..(offset + len) as usize]
                     .iter()
@@ -55,10 +55,10 @@ fn qemu_raw(p: &Path) -> Vec<u8> {
 fn data_bytes(p: &Path) -> u64 {
     rehydra_disk::open(p, Format::Auto)
         .unwrap()
-        .extents()
+        .spans()
         .iter()
         .map(|e| {
-            if let Extent::Data { len, .. } = e {
+            if let Span::Data { len, .. } = e {
                 *len
             } else {
                 0
@@ -359,7 +359,7 @@ fn l1_entries_sharing_or_overlapping_tables_are_refused_before_any_repeated_work
     };
     let parsed = rehydra_disk::qcow2::Qcow2::parse(src, &aliased);
     if let Ok((q, _)) = &parsed {
-        let _ = rehydra_disk::DiskImage::extents(q);
+        let _ = rehydra_disk::DiskImage::spans(q);
     }
     let n = read.load(std::sync::atomic::Ordering::Relaxed);
     assert!(

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::{qemu_raw, read_all, run};
 use rehydra_disk::vhd::Vhd;
-use rehydra_disk::{DiskImage, Extent, Format, open};
+use rehydra_disk::{DiskImage, Format, Span, open};
 
 fn make_vhd(dir: &Path, subformat: &str, size: &str, writes: &[(u64, u64, u8)]) -> PathBuf {
     let p = dir.join(format!("{subformat}.vhd"));
@@ -45,10 +45,10 @@ fn dynamic_vhd_matches_qemu_and_skips_unallocated_blocks() {
     );
     let v = Vhd::open(&p).unwrap();
     let data: u64 = v
-        .extents()
+        .spans()
         .iter()
         .map(|e| {
-            if let Extent::Data { len, .. } = e {
+            if let Span::Data { len, .. } = e {
                 *len
             } else {
                 0

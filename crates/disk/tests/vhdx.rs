@@ -7,7 +7,7 @@ use std::process::Command;
 
 use common::{qemu_raw, read_all, run};
 use rehydra_disk::vhdx::Vhdx;
-use rehydra_disk::{DiskError, DiskImage, Extent, Format, open};
+use rehydra_disk::{DiskError, DiskImage, Format, Span, open};
 
 /// A VHDX made by qemu-img with data written by qemu-io at several offsets.
 fn make_vhdx(dir: &Path, subformat: &str, size: &str, writes: &[(&str, &str, u8)]) -> PathBuf {
@@ -53,11 +53,11 @@ fn dynamic_vhdx_matches_qemu_and_skips_unallocated_blocks() {
     let v = Vhdx::open(&p).unwrap();
     assert_eq!(v.info().virtual_size, 64 << 20);
     assert_eq!(v.info().allocated_blocks, 3);
-    let ext = v.extents();
+    let ext = v.spans();
     let data: u64 = ext
         .iter()
         .map(|e| {
-            if let Extent::Data { len, .. } = e {
+            if let Span::Data { len, .. } = e {
                 *len
             } else {
                 0

@@ -94,7 +94,7 @@ pub struct Planned {
     delete: Vec<String>,
     arm: Arm,
     journal: String,
-    snapshot: String,
+    restore_point: String,
 }
 
 fn need<'a>(req: &'a RestoreRequest, name: &str, hint: &str) -> Result<&'a str> {
@@ -461,7 +461,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         delete,
         arm,
         journal,
-        snapshot: snap,
+        restore_point: snap,
     })
 }
 
@@ -493,7 +493,8 @@ pub fn execute(mut p: Planned) -> Result<RestoreReport> {
         .and_then(|v| v.get("runs").and_then(Value::as_array).cloned())
         .unwrap_or_default();
     // the plan's own GETs are part of the record
-    let mut run = json!({ "restorePoint": p.snapshot, "started": now(), "steps": [], "calls": [] });
+    let mut run =
+        json!({ "restorePoint": p.restore_point, "started": now(), "steps": [], "calls": [] });
     let total = (p.puts.len() + p.delete.len()) as u64;
     let mut outcome: Result<()> = Ok(());
     for (i, put) in p.puts.iter().enumerate() {

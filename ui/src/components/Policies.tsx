@@ -51,7 +51,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
     guard(async () => {
       const r = await api.policyRun(n, newJobId(), (p) => onRun(p, null));
       const copy = r.copy ? (r.copy.error ? ` COPY FAILED: ${r.copy.error}` : `; ${r.copy.copied.length} copied to ${r.copy.repository}`) : "";
-      onRun(null, `Policy ${n}: restore point ${r.snapshot.short_id} saved; retention removed ${r.forgotten.length}${copy}`);
+      onRun(null, `Policy ${n}: restore point ${r.restore_point.short_id} saved; retention removed ${r.forgotten.length}${copy}`);
       if (r.copy?.error) throw { code: "Io", message: `Policy ${n}: the backup is saved, but ${r.copy.error}. The next run copies what the target lacks.` };
     });
   const num = (k: keyof typeof keep) => (

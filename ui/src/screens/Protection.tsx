@@ -48,7 +48,7 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
     job.current = newJobId();
     try {
       const out = await start(job.current);
-      const sn = out.snapshot;
+      const sn = out.restore_point;
       const unchanged = sn.unchanged_files
         ? ` (${sn.unchanged_files} unchanged files, ${bytes(sn.unchanged_bytes)}, not read again)`
         : "";

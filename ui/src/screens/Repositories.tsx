@@ -42,7 +42,7 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
                   const r = await api.repoCheck(false);
                   setCheck(
                     r.errors.length === 0
-                      ? `Structure OK: ${r.snapshots} restore points, ${r.packs} packs`
+                      ? `Structure OK: ${r.restore_points} restore points, ${r.packs} packs`
                       : `${r.errors.length} problem(s): ${r.errors.join("; ")}`,
                   );
                 })

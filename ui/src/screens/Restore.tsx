@@ -10,7 +10,7 @@ import {
   type Progress,
   type RepoInfo,
   type RunView,
-  type Snapshot,
+  type RestorePoint,
   type VerifyView,
 } from "../ipc";
 import { bytes, parsePairs } from "../format";
@@ -19,7 +19,7 @@ import { Empty, ErrorBox, Loading, ProgressBar } from "../components/common";
 const STEPS = ["Asset", "Restore point", "Kind", "Target", "Plan", "Run", "Verify"];
 
 /** The kinds of restore a restore point offers, and which are available here. */
-function kinds(s: Snapshot | undefined): { id: string; label: string; available: boolean; hint?: string }[] {
+function kinds(s: RestorePoint | undefined): { id: string; label: string; available: boolean; hint?: string }[] {
   if (!s) return [];
   const disk = s.items.some((i) => i.kind === "disk");
   const instant = { id: "instant", label: "Instant recovery: serve the disk over NBD now, before any restore (only the chunks read are fetched)", available: true };
@@ -38,9 +38,9 @@ function kinds(s: Snapshot | undefined): { id: string; label: string; available:
 
 export default function Restore({ repo }: { repo: RepoInfo | null }) {
   const [step, setStep] = useState(0);
-  const [snaps, setSnaps] = useState<Snapshot[] | null>(null);
+  const [snaps, setSnaps] = useState<RestorePoint[] | null>(null);
   const [asset, setAsset] = useState("");
-  const [snapshot, setSnapshot] = useState("");
+  const [point, setPoint] = useState("");
   const [kind, setKind] = useState("");
   const [target, setTarget] = useState("");
   const [subpath, setSubpath] = useState("");
@@ -60,16 +60,16 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
 
   useEffect(() => {
     if (!repo) return;
-    api.snapshots().then(setSnaps).catch((e) => setError(asError(e)));
+    api.restore_points().then(setSnaps).catch((e) => setError(asError(e)));
   }, [repo]);
   const assets = useMemo(() => [...new Set((snaps ?? []).map((s) => s.asset))].sort(), [snaps]);
   const points = useMemo(
     () => (snaps ?? []).filter((s) => s.asset === asset).sort((a, b) => b.time.localeCompare(a.time)),
     [snaps, asset],
   );
-  const chosen = points.find((s) => s.id === snapshot);
+  const chosen = points.find((s) => s.id === point);
   const choice = () => ({
-    snapshot,
+    restore_point: point,
     path: subpath || undefined,
     target,
     overwrite,
@@ -122,7 +122,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
   if (!repo) return <Empty>Open a repository first (Repositories).</Empty>;
   if (snaps === null) return <Loading what="restore points" />;
   if (snaps.length === 0) return <Empty>The repository has no restore point yet.</Empty>;
-  const canNext = [asset !== "", snapshot !== "", kind !== "", target !== "" && (kind !== "instant" || disks.length <= 1 || item !== "")][step] ?? false;
+  const canNext = [asset !== "", point !== "", kind !== "", target !== "" && (kind !== "instant" || disks.length <= 1 || item !== "")][step] ?? false;
   return (
     <section aria-labelledby="rst-h">
       <h1 id="rst-h">Restore</h1>
@@ -156,7 +156,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
         {step === 0 && (
           <label>
             Asset
-            <select data-testid="wizard-asset" value={asset} onChange={(e) => { setAsset(e.target.value); setSnapshot(""); }}>
+            <select data-testid="wizard-asset" value={asset} onChange={(e) => { setAsset(e.target.value); setPoint(""); }}>
               <option value="">choose…</option>
               {assets.map((a) => (
                 <option key={a} value={a}>{a}</option>
@@ -171,7 +171,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
               {points.map((s) => (
                 <li key={s.id}>
                   <label>
-                    <input type="radio" name="point" data-testid="wizard-point" value={s.id} checked={snapshot === s.id} onChange={() => setSnapshot(s.id)} />
+                    <input type="radio" name="point" data-testid="wizard-point" value={s.id} checked={point === s.id} onChange={() => setPoint(s.id)} />
                     {new Date(s.time).toLocaleString()} · {s.short_id} · {s.workload} · {bytes(s.bytes)} · {s.consistency}
                   </label>
                 </li>
@@ -297,7 +297,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
         )}
         {step === 6 && (
           <div>
-            <button data-testid="verify-run" disabled={busy} onClick={() => guard(async () => setVerify(await api.verify(snapshot)))}>
+            <button data-testid="verify-run" disabled={busy} onClick={() => guard(async () => setVerify(await api.verify(point)))}>
               Verify the restore point
             </button>
             {verify && (

@@ -167,7 +167,7 @@ pub(super) fn core_format(f: host::DiskFormat) -> rehydra_core::disk::Format {
 pub(super) struct Previous<'a> {
     pub(super) session: &'a Session,
     pub(super) id: rehydra_core::Id,
-    pub(super) snap: Snapshot,
+    pub(super) snap: RestorePoint,
 }
 
 /// Serve backup requests into `sink` until the plugin's end hangs up.
@@ -208,7 +208,7 @@ pub(super) fn serve_backup(
 }
 
 /// A restore point as the plugin contract describes it.
-pub(super) fn point_info(id: &rehydra_core::Id, snap: &Snapshot) -> host::RestorePointInfo {
+pub(super) fn point_info(id: &rehydra_core::Id, snap: &RestorePoint) -> host::RestorePointInfo {
     host::RestorePointInfo {
         id: id.to_hex(),
         time: snap.time.to_rfc3339(),
@@ -223,7 +223,7 @@ pub(super) fn point_info(id: &rehydra_core::Id, snap: &Snapshot) -> host::Restor
 }
 
 /// The items of a restore point as the plugin contract lists them.
-pub(super) fn item_infos(snap: &Snapshot) -> Vec<host::ItemInfo> {
+pub(super) fn item_infos(snap: &RestorePoint) -> Vec<host::ItemInfo> {
     snap.items
         .iter()
         .map(|i| host::ItemInfo {
@@ -238,7 +238,7 @@ pub(super) fn item_infos(snap: &Snapshot) -> Vec<host::ItemInfo> {
 pub(super) fn serve_restore(
     rx: &Receiver<Req>,
     session: &Session,
-    snap: &Snapshot,
+    snap: &RestorePoint,
     progress: &dyn Progress,
     cancel: &Cancel,
 ) {
@@ -292,7 +292,7 @@ pub(super) fn disk_output_for(target: &Path) -> DiskOutput {
 /// A small item, restored (and verified chunk by chunk) into a private temporary folder.
 pub(super) fn read_item(
     session: &Session,
-    snap: &Snapshot,
+    snap: &RestorePoint,
     name: &str,
     max: u64,
 ) -> std::result::Result<Vec<u8>, host::HostError> {

@@ -128,10 +128,10 @@ impl Plugins {
         let previous = session
             .resolve(
                 "latest",
-                &SnapshotFilter {
+                &RestorePointFilter {
                     asset: Some(opts.asset.clone()),
                     workload: Some(opts.workload.clone()),
-                    ..SnapshotFilter::default()
+                    ..RestorePointFilter::default()
                 },
             )
             .ok()
@@ -185,7 +185,7 @@ impl Plugins {
                 return Err(e);
             }
         };
-        let dto = SnapshotDto::from_core(&res.id, &res.snapshot);
+        let dto = RestorePointDto::from_core(&res.id, &res.restore_point);
         let mut warnings = res.warnings;
         if let Err(e) = session.catalog_put(&dto) {
             warnings.push(format!("catalog not updated: {e}"));
@@ -202,15 +202,15 @@ impl Plugins {
             },
             &warnings.join("; "),
             Some(&dto.id),
-            res.snapshot.summary.bytes,
+            res.restore_point.summary.bytes,
             &lines,
         );
         let report = report.unwrap_or(BackupReport {
-            consistency: res.snapshot.consistency.clone(),
+            consistency: res.restore_point.consistency.clone(),
             warnings: vec![],
         });
         Ok(PluginBackupOutcome {
-            snapshot: dto,
+            restore_point: dto,
             report,
             warnings,
             log,
@@ -222,8 +222,8 @@ impl Plugins {
         spec: &str,
         target: &str,
         options: &[Property],
-    ) -> Result<(Snapshot, host::RestoreRequest)> {
-        let (id, snap) = session.resolve(spec, &SnapshotFilter::default())?;
+    ) -> Result<(RestorePoint, host::RestoreRequest)> {
+        let (id, snap) = session.resolve(spec, &RestorePointFilter::default())?;
         let rp = point_info(&id, &snap);
         Ok((
             snap,
@@ -238,7 +238,7 @@ impl Plugins {
     pub(super) fn with_restore_engine<T: Send>(
         &self,
         session: &Session,
-        snap: &Snapshot,
+        snap: &RestorePoint,
         progress: &dyn Progress,
         cancel: &Cancel,
         call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
@@ -253,7 +253,7 @@ impl Plugins {
     pub(super) fn with_restore_engine_logged<T: Send>(
         &self,
         session: &Session,
-        snap: &Snapshot,
+        snap: &RestorePoint,
         progress: &dyn Progress,
         cancel: &Cancel,
         call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
@@ -313,7 +313,7 @@ impl Plugins {
     fn plan_request(
         &self,
         session: &Session,
-        snap: &Snapshot,
+        snap: &RestorePoint,
         req: &host::RestoreRequest,
     ) -> Result<(RestorePlan, Vec<String>)> {
         self.with_restore_engine(

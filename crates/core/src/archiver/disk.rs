@@ -43,17 +43,17 @@ impl Run<'_, '_> {
         map: &mut MapWriter<File>,
     ) -> Result<u64> {
         let mut n = 0;
-        for e in img.extents() {
+        for e in img.spans() {
             let (offset, len, data) = match e {
-                rehydra_disk::Extent::Zero { offset, len } => (offset, len, false),
-                rehydra_disk::Extent::Data { offset, len } => (offset, len, true),
+                rehydra_disk::Span::Zero { offset, len } => (offset, len, false),
+                rehydra_disk::Span::Data { offset, len } => (offset, len, true),
             };
             let (a, b) = (offset.max(start), (offset + len).min(end));
             if a >= b {
                 continue;
             }
             if data {
-                n += self.feed(rehydra_disk::ExtentReader::new(img, a, b - a), true, map)?;
+                n += self.feed(rehydra_disk::RangeReader::new(img, a, b - a), true, map)?;
             } else {
                 map.extent(Extent::Zero(b - a))
                     .map_err(|e| Error::io("content map", e))?;
@@ -80,7 +80,7 @@ impl Run<'_, '_> {
         let bad = |m: String| Error::new(ErrorKind::InvalidInput, m);
         let mut img = open_disk(path, format, self.confine.as_deref()).map_err(disk_error)?;
         let size = img.virtual_size();
-        let snap = self.repo.load_snapshot(&ch.since)?;
+        let snap = self.repo.load_restore_point(&ch.since)?;
         let item = snap
             .items
             .iter()

@@ -126,12 +126,12 @@ fn split(path: &str) -> Vec<&str> {
     }
 }
 
-/// The item of `snapshot` a tree item named `name` continues, if any.
+/// The item of `restore_point` a tree item named `name` continues, if any.
 pub(super) fn item<'s>(
-    snapshot: Option<&'s crate::manifest::Snapshot>,
+    restore_point: Option<&'s crate::manifest::RestorePoint>,
     name: &str,
 ) -> Option<&'s Item> {
-    snapshot?
+    restore_point?
         .items
         .iter()
         .find(|i| i.name == name && i.kind == crate::manifest::ItemKind::Tree)

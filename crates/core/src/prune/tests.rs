@@ -48,7 +48,7 @@ fn an_old_presence_file_of_a_live_process_defers_deletion() {
     std::fs::create_dir(&src).unwrap();
     std::fs::write(src.join("x"), vec![7u8; 1 << 20]).unwrap();
     let a = back_up(&repo, &src);
-    repo.remove_snapshot(&a).unwrap();
+    repo.remove_restore_point(&a).unwrap();
     let mut info = Lock::backup(repo.backend().clone()).unwrap().info(); // this process
     info.refreshed = chrono::Utc::now() - chrono::Duration::hours(2);
     info.started = info.refreshed;
@@ -78,7 +78,7 @@ fn restore_point_saved_during_phase_2_defers_deletion() {
     rand::rngs::StdRng::seed_from_u64(8).fill_bytes(&mut data);
     std::fs::write(src.join("x"), &data).unwrap();
     let a = back_up(&repo, &src);
-    repo.remove_snapshot(&a).unwrap();
+    repo.remove_restore_point(&a).unwrap();
     let Planned {
         _lock, used, seen, ..
     } = plan(&repo, &PruneOptions::default(), &NoProgress).unwrap();
@@ -104,7 +104,7 @@ fn restore_point_saved_during_phase_2_defers_deletion() {
     prune(&repo, &PruneOptions::default(), &NoProgress).unwrap();
     assert!(check(&repo, &opts, &NoProgress).unwrap().ok());
     let dst = dir.path().join("dst");
-    let snap = repo.load_snapshot(&b).unwrap();
+    let snap = repo.load_restore_point(&b).unwrap();
     let opts = RestoreOptions::default();
     restore(&repo, &snap, &dst, &opts, &NoProgress, &Cancel::default()).unwrap();
     assert!(std::fs::read(dst.join("x")).unwrap() == data);
@@ -139,7 +139,7 @@ fn prune_waits_for_a_running_check() {
     let a = back_up(&repo, &src);
     std::fs::write(src.join("x"), b"other").unwrap();
     back_up(&repo, &src);
-    repo.remove_snapshot(&a).unwrap();
+    repo.remove_restore_point(&a).unwrap();
     let midway = PruneMidway {
         repo: &repo,
         report: std::sync::Mutex::new(None),
@@ -168,7 +168,7 @@ fn restore_point_saved_between_plan_and_execute_stays_whole() {
     rand::rngs::StdRng::seed_from_u64(5).fill_bytes(&mut data);
     std::fs::write(src.join("x"), &data).unwrap();
     let a = back_up(&repo, &src);
-    repo.remove_snapshot(&a).unwrap(); // forget A
+    repo.remove_restore_point(&a).unwrap(); // forget A
     let planned = plan(&repo, &PruneOptions::default(), &NoProgress).unwrap();
     assert!(planned.report().unused_packs > 0, "{:?}", planned.report());
     let b = back_up(&repo, &src); // same data: only references A's chunks
@@ -180,7 +180,7 @@ fn restore_point_saved_between_plan_and_execute_stays_whole() {
     let report = check(&repo, &opts, &NoProgress).unwrap();
     assert!(report.ok(), "prune {rep:?}; check {report:?}");
     let dst = dir.path().join("dst");
-    let snap = repo.load_snapshot(&b).unwrap();
+    let snap = repo.load_restore_point(&b).unwrap();
     let opts = RestoreOptions::default();
     restore(&repo, &snap, &dst, &opts, &NoProgress, &Cancel::default()).unwrap();
     assert!(std::fs::read(dst.join("x")).unwrap() == data);
