@@ -20,6 +20,8 @@ echo "== desktop app: UI (Vite + TypeScript), the Tauri binary, end-to-end under
 npm ci --prefix ui --no-audit --no-fund --loglevel=error
 npm --prefix ui run build
 cargo build --locked -p rehydra-app
+# the UI's TypeScript types are generated from the Rust ones; this fails when they drifted
+cargo test --locked -p rehydra-app 2>&1 | tee -a /tmp/rehydra-test.log
 xvfb-run -a node ui/e2e/app.e2e.mjs 2>&1 | tee /tmp/rehydra-e2e.log
 
 echo "== fuzz targets (cargo fuzz on stable via RUSTC_BOOTSTRAP)"

@@ -31,14 +31,32 @@ async fn blocking<T: Send + 'static>(
 }
 
 /// What changed, as the `state-changed` event tells the UI (which then reloads that part).
-#[derive(Clone, Serialize)]
+#[derive(Clone, Copy, Serialize, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum Changed {
+    /// The open repository.
+    Repository,
+    /// Its restore points.
+    RestorePoints,
+    /// Job history.
+    Jobs,
+    /// Policies.
+    Policies,
+    /// Instant-recovery exports.
+    Exports,
+    /// Installed plugins and grants.
+    Plugins,
+}
+
+/// The `state-changed` event's payload.
+#[derive(Clone, Serialize, ts_rs::TS)]
 pub struct StateChanged {
-    /// `repository`, `restore-points`, `jobs`, `policies`, `exports` or `plugins`.
-    pub what: &'static str,
+    /// What changed.
+    pub what: Changed,
 }
 
 /// Tell the UI that `what` changed.
-pub fn changed(app: &AppHandle, what: &'static str) {
+pub fn changed(app: &AppHandle, what: Changed) {
     let _ = app.emit("state-changed", StateChanged { what });
 }
 
@@ -46,7 +64,7 @@ pub fn changed(app: &AppHandle, what: &'static str) {
 /// failed job is in the history too).
 async fn changing<T: Send + 'static>(
     app: AppHandle,
-    what: &'static str,
+    what: Changed,
     f: impl FnOnce(&App) -> Res<T> + Send + 'static,
 ) -> Res<T> {
     let handle = app.clone();
@@ -66,7 +84,7 @@ pub fn default_location() -> String {
 }
 
 /// The open repository.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
 pub struct RepoInfo {
     location: String,
@@ -90,7 +108,7 @@ fn opened(st: &App, location: String, s: rehydra_api::Session) -> Res<RepoInfo> 
 /// Create a repository (local path or SMB path) and open it.
 #[tauri::command]
 pub async fn repo_create(app: AppHandle, location: String, password: String) -> Res<RepoInfo> {
-    changing(app, "repository", move |st| {
+    changing(app, Changed::Repository, move |st| {
         if password.chars().count() < 8 {
             return Err(UiError::new(
                 Code::InvalidInput,
@@ -111,7 +129,7 @@ pub async fn repo_create(app: AppHandle, location: String, password: String) -> 
 /// Open an existing repository.
 #[tauri::command]
 pub async fn repo_connect(app: AppHandle, location: String, password: String) -> Res<RepoInfo> {
-    changing(app, "repository", move |st| {
+    changing(app, Changed::Repository, move |st| {
         let s = rehydra_api::open(&st.ctx, &location, password.as_bytes())?;
         opened(st, location, s)
     })
@@ -138,7 +156,7 @@ pub async fn repo_status(app: AppHandle) -> Res<Option<RepoInfo>> {
 /// Check the repository (structure, and every chunk with `read_data`).
 #[tauri::command]
 pub async fn repo_check(app: AppHandle, read_data: bool) -> Res<CheckReport> {
-    changing(app, "jobs", move |st| {
+    changing(app, Changed::Jobs, move |st| {
         let opts = CheckOptions {
             read_data,
             ..CheckOptions::default()
@@ -214,7 +232,7 @@ pub async fn backup_folder(
     job: String,
     on_progress: Channel<ProgressEvent>,
 ) -> Res<BackupOutcome> {
-    changing(app, "restore-points", move |st| {
+    changing(app, Changed::RestorePoints, move |st| {
         st.job(&job, |s, cancel| {
             Ok(s.backup_folder(&path, tags, &ChannelProgress::new(on_progress), cancel)?)
         })
@@ -232,7 +250,7 @@ pub async fn plugin_backup(
     job: String,
     on_progress: Channel<ProgressEvent>,
 ) -> Res<PluginBackupOutcome> {
-    changing(app, "restore-points", move |st| {
+    changing(app, Changed::RestorePoints, move |st| {
         st.job(&job, |s, cancel| {
             Ok(st.plugins()?.backup(
                 s,
@@ -260,7 +278,7 @@ pub async fn policies_list(app: AppHandle) -> Res<Vec<PolicyStatus>> {
 /// Add or replace a policy (for the open repository).
 #[tauri::command]
 pub async fn policy_save(app: AppHandle, policy: Policy) -> Res<()> {
-    changing(app, "policies", move |st| {
+    changing(app, Changed::Policies, move |st| {
         Ok(policies::save(&st.ctx, &policy)?)
     })
     .await
@@ -270,7 +288,7 @@ pub async fn policy_save(app: AppHandle, policy: Policy) -> Res<()> {
 /// memory for this session, so policy runs can copy there. Never written anywhere.
 #[tauri::command]
 pub async fn copy_target_unlock(app: AppHandle, location: String, password: String) -> Res<()> {
-    changing(app, "policies", move |st| {
+    changing(app, Changed::Policies, move |st| {
         rehydra_api::open(&st.ctx, &location, password.as_bytes())?;
         st.unlock_copy_target(&location, password.into_bytes());
         Ok(())
@@ -287,7 +305,7 @@ pub fn copy_targets_unlocked(app: AppHandle) -> Vec<String> {
 /// Remove a policy (its restore points stay).
 #[tauri::command]
 pub async fn policy_remove(app: AppHandle, name: String) -> Res<bool> {
-    changing(app, "policies", move |st| {
+    changing(app, Changed::Policies, move |st| {
         Ok(policies::remove(&st.ctx, &name)?)
     })
     .await
@@ -301,7 +319,7 @@ pub async fn policy_run(
     job: String,
     on_progress: Channel<ProgressEvent>,
 ) -> Res<PolicyRun> {
-    changing(app, "restore-points", move |st| {
+    changing(app, Changed::RestorePoints, move |st| {
         let plugins = st.plugins().ok();
         let copy_password = policies::list(&st.ctx, rehydra_api::inventory::now())?
             .into_iter()
@@ -353,7 +371,7 @@ pub async fn restore_run(
     job: String,
     on_progress: Channel<ProgressEvent>,
 ) -> Res<RunView> {
-    changing(app, "jobs", move |st| {
+    changing(app, Changed::Jobs, move |st| {
         let plugins = st.plugins().ok();
         st.job(&job, |s, cancel| {
             Ok(wizard::run(
@@ -383,7 +401,7 @@ pub async fn instant_start(
     job: String,
 ) -> Res<InstantExport> {
     let handle = app.clone();
-    changing(app, "exports", move |st| {
+    changing(app, Changed::Exports, move |st| {
         let s = st.session()?;
         let (listener, export) = wizard::bind_instant(&s, &choice)?;
         let cancel = Arc::new(Cancel::default());
@@ -404,7 +422,7 @@ pub async fn instant_start(
                 handle
                     .state::<App>()
                     .export_ended(&job, r.err().map(|e| e.message));
-                changed(&handle, "exports");
+                changed(&handle, Changed::Exports);
             })
             .map_err(|e| UiError::new(Code::Io, format!("starting the NBD server: {e}")))?;
         Ok(export)
@@ -419,7 +437,7 @@ pub fn instant_list(app: AppHandle) -> Vec<ExportEntry> {
 }
 
 /// Verification of a restore point.
-#[derive(Serialize)]
+#[derive(Serialize, ts_rs::TS)]
 pub struct VerifyView {
     ok: bool,
     findings: Vec<String>,
@@ -473,7 +491,7 @@ pub async fn plugin_info(app: AppHandle, id: String) -> Res<PluginDetails> {
 /// Grant capabilities (`files:/srv`, `http:host` …).
 #[tauri::command]
 pub async fn plugin_grant(app: AppHandle, id: String, specs: Vec<String>) -> Res<Vec<String>> {
-    changing(app, "plugins", move |st| {
+    changing(app, Changed::Plugins, move |st| {
         Ok(st.plugins()?.grant(&id, &specs)?)
     })
     .await
@@ -482,7 +500,7 @@ pub async fn plugin_grant(app: AppHandle, id: String, specs: Vec<String>) -> Res
 /// Revoke capabilities.
 #[tauri::command]
 pub async fn plugin_revoke(app: AppHandle, id: String, specs: Vec<String>) -> Res<u64> {
-    changing(app, "plugins", move |st| {
+    changing(app, Changed::Plugins, move |st| {
         Ok(st.plugins()?.revoke(&id, &specs)?)
     })
     .await

@@ -3,6 +3,7 @@
 //! channels; errors reach the UI as `{code, message}`.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod bindings;
 mod commands;
 mod progress;
 mod state;

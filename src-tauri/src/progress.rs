@@ -8,8 +8,9 @@ use serde::Serialize;
 use tauri::ipc::Channel;
 
 /// One progress event.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Serialize, ts_rs::TS)]
 #[serde(rename_all = "camelCase")]
+#[ts(rename = "Progress")]
 pub struct ProgressEvent {
     pub phase: String,
     pub done: u64,

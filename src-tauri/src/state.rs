@@ -10,7 +10,8 @@ use rehydra_api::{ApiError, Cancel, Code, Context, Session};
 use serde::Serialize;
 
 /// An error as the UI receives it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
+#[ts(rename = "ApiError")]
 pub struct UiError {
     /// `WrongPassword`, `NotARepository`, `InvalidInput`, … (the API's codes).
     pub code: String,
@@ -43,7 +44,7 @@ pub struct Open {
 }
 
 /// An instant-recovery export and whether it still runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct ExportEntry {
     /// Job id (`cancel_job` stops it).
     pub job: String,

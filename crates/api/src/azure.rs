@@ -26,7 +26,7 @@ pub const PUBLIC_ARM: &str = "https://management.azure.com";
 pub const KEYCHAIN_SERVICE: &str = "rehydra";
 
 /// The identity the admin chose, as kept in the catalog.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum IdentitySetting {
     /// The first that works: environment service principal, Azure CLI, Azure Developer
@@ -64,7 +64,7 @@ pub enum IdentitySetting {
 }
 
 /// Where a service principal's secret is read from (never the secret itself).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum SecretSetting {
     /// A file only its owner can read.
@@ -148,7 +148,7 @@ impl IdentitySetting {
 }
 
 /// Everything about signing in to Azure that the admin set.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default, ts_rs::TS)]
 pub struct AzureSettings {
     /// The identity.
     pub identity: IdentitySetting,
@@ -359,7 +359,8 @@ impl host::Credentials for AzureCredentials {
 }
 
 /// One source the identity tried, and why it failed (`None`: it worked).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(rename = "Attempt")]
 pub struct AttemptDto {
     /// Source name.
     pub source: String,
@@ -368,7 +369,8 @@ pub struct AttemptDto {
 }
 
 /// A subscription the identity can see.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(rename = "Subscription")]
 pub struct SubscriptionDto {
     /// Subscription id.
     pub id: String,
@@ -381,7 +383,7 @@ pub struct SubscriptionDto {
 }
 
 /// `rehydra azure status`: what is configured, what is in use, what failed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct AzureStatus {
     /// The identity as configured, in words.
     pub configured: String,

@@ -13,7 +13,8 @@ use crate::Session;
 use crate::error::Result;
 
 /// An item as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(rename = "Item")]
 pub struct ItemDto {
     /// Name.
     pub name: String,
@@ -24,7 +25,8 @@ pub struct ItemDto {
 }
 
 /// A restore point as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[ts(rename = "RestorePoint")]
 pub struct RestorePointDto {
     /// Full id.
     pub id: String,
@@ -149,7 +151,7 @@ impl RestorePointFilter {
 }
 
 /// Result of a backup.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct BackupOutcome {
     /// The new restore point.
     pub restore_point: RestorePointDto,

@@ -13,7 +13,7 @@ use crate::RestorePointDto;
 use crate::plugins::Asset;
 
 /// A risk badge.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct Risk {
     /// Stable code: `tvm-key-missing`, `needs-rehydration`, `never-test-restored`, `rpo-missed`, `unprotected`.
     pub code: String,
@@ -22,7 +22,7 @@ pub struct Risk {
 }
 
 /// One row of the inventory.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct InventoryAsset {
     /// Asset id (as the plugin reports it, or the restore points' asset).
     pub id: String,

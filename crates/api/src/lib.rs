@@ -25,7 +25,7 @@ use std::sync::Arc;
 pub use catalog_sync::CatalogHandle;
 pub use copy::CopyOutcome;
 pub use diff::{DiffEntry, DiffReport};
-pub use dto::{BackupOutcome, RepoStats, RestorePointDto, RestorePointFilter};
+pub use dto::{BackupOutcome, ItemDto, RepoStats, RestorePointDto, RestorePointFilter};
 pub use error::{ApiError, Code, Result};
 pub use files::DiskLocation;
 pub use instant::NbdSummary;

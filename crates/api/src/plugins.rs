@@ -29,7 +29,7 @@ use crate::error::{ApiError, Code, Result};
 use crate::{Context, RestorePointFilter, Session};
 
 /// An installed plugin as listed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct PluginEntry {
     /// Plugin id (file stem when it cannot be loaded).
     pub id: String,
@@ -48,7 +48,7 @@ pub struct PluginEntry {
 }
 
 /// Details of one plugin: its manifest, requested capabilities and what is granted.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct PluginDetails {
     /// Summary.
     pub entry: PluginEntry,
@@ -63,7 +63,7 @@ pub struct PluginDetails {
 }
 
 /// A requested capability as the admin sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct CapabilityView {
     /// Kind.
     pub kind: String,

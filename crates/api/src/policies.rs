@@ -19,7 +19,7 @@ use crate::plugins::{Plugins, properties};
 use crate::{Cancel, Context, KeepPolicy, Progress, RestorePointDto, RestorePointFilter, Session};
 
 /// What a policy protects.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum What {
     /// A folder or file on this machine.
@@ -40,7 +40,7 @@ pub enum What {
 }
 
 /// How many restore points to keep (grandfather-father-son).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
 pub struct Keep {
     /// The newest N.
     #[serde(default)]
@@ -60,7 +60,7 @@ pub struct Keep {
 }
 
 /// A protection policy.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ts_rs::TS)]
 pub struct Policy {
     /// Unique name.
     pub name: String,
@@ -81,7 +81,7 @@ pub struct Policy {
 }
 
 /// A policy's copy target.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
 pub struct CopyTarget {
     /// Repository location (created beforehand with `rehydra init`).
     pub repository: String,
@@ -93,7 +93,7 @@ pub struct CopyTarget {
 }
 
 /// What the copy step of a run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct CopyReport {
     /// The target repository.
     pub repository: String,
@@ -106,7 +106,7 @@ pub struct CopyReport {
 }
 
 /// A policy and where it stands.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct PolicyStatus {
     /// The policy.
     pub policy: Policy,
@@ -119,7 +119,7 @@ pub struct PolicyStatus {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct PolicyRun {
     /// The restore point made.
     pub restore_point: RestorePointDto,

@@ -11,7 +11,7 @@ use crate::plugins::{Plugins, Property, RestorePlan, Step, properties};
 use crate::{Cancel, DiskLocation, Progress, RestoreOptions, RestorePointFilter, Session};
 
 /// What the user chose in the wizard.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
 pub struct RestoreChoice {
     /// Restore point (id or prefix).
     pub restore_point: String,
@@ -43,7 +43,7 @@ pub struct RestoreChoice {
 }
 
 /// The plan shown before anything runs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct PlanView {
     /// `plugin` (the plugin's own plan) or `engine`.
     pub kind: String,
@@ -54,7 +54,7 @@ pub struct PlanView {
 }
 
 /// What a run did.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct RunView {
     /// Bytes written.
     pub bytes: u64,
@@ -249,7 +249,7 @@ fn plan_inside(session: &Session, c: &RestoreChoice) -> Result<PlanView> {
 }
 
 /// An instant-recovery export being served.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct InstantExport {
     /// `nbd://ADDRESS/disk`.
     pub url: String,

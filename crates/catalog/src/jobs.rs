@@ -4,7 +4,7 @@ use serde::Serialize;
 
 /// How a job run stands. Stored as its kebab-case name (`succeeded-with-warnings`);
 /// a name this build does not know reads as [`JobStatus::Unknown`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobStatus {
     /// Started, not finished (or the process ended without saying).

@@ -81,7 +81,7 @@ pub struct RestorePointRow {
 }
 
 /// A job run row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct JobRun {
     /// Row id.
     pub id: i64,

@@ -25,7 +25,7 @@ pub struct CheckOptions {
 }
 
 /// What check found.
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default, Serialize, ts_rs::TS)]
 pub struct CheckReport {
     /// Problems that make data unrestorable.
     pub errors: Vec<String>,

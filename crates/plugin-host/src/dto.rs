@@ -43,7 +43,7 @@ impl HostError {
 }
 
 /// A name/value pair.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
 pub struct Property {
     /// Name.
     pub name: String,
@@ -52,7 +52,7 @@ pub struct Property {
 }
 
 /// An inventory asset.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
 pub struct Asset {
     /// Kind within the workload.
     pub kind: String,
@@ -182,7 +182,7 @@ pub struct RestoreRequest {
 }
 
 /// One plan step.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
 pub struct Step {
     /// Id.
     pub id: String,
@@ -195,7 +195,7 @@ pub struct Step {
 }
 
 /// A restore plan.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
 pub struct RestorePlan {
     /// Steps in order.
     pub steps: Vec<Step>,

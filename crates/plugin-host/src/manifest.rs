@@ -8,7 +8,7 @@ use crate::policy::CapabilityKind;
 pub const CONTRACT_VERSION: &str = "0.1.1";
 
 /// A plugin's manifest (TOML, embedded in the component).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// Plugin id: lowercase letters, digits and `-`.
@@ -35,7 +35,7 @@ pub struct Manifest {
 }
 
 /// One requested capability, shown to the admin with its reason.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct CapabilityRequest {
     /// Kind.
@@ -48,7 +48,7 @@ pub struct CapabilityRequest {
 }
 
 /// Limits a plugin asks for.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Linear memory per call (all memories of all its instances together), MiB.

@@ -22,7 +22,9 @@ pub const PATH_MAX_BYTES: usize = 4096;
 pub const PATH_MAX_DEPTH: usize = 128;
 
 /// A kind of capability.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, PartialOrd, Ord, ts_rs::TS,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum CapabilityKind {
     /// The backup engine.

@@ -55,7 +55,7 @@ impl Default for HostConfig {
 }
 
 /// Who vouches for a loaded plugin.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Signer {
     /// Signed with a key the admin trusts for the manifest's publisher.
@@ -107,7 +107,7 @@ impl Signer {
 }
 
 /// How a load went.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, serde::Serialize, ts_rs::TS)]
 pub struct LoadInfo {
     /// Compiled code came from the cache.
     pub cached: bool,

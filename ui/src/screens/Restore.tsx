@@ -10,6 +10,7 @@ import {
   type Progress,
   type RepoInfo,
   type RunView,
+  type RestoreChoice,
   type RestorePoint,
   type VerifyView,
 } from "../ipc";
@@ -68,16 +69,16 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
     [snaps, asset],
   );
   const chosen = points.find((s) => s.id === point);
-  const choice = () => ({
+  const choice = (): RestoreChoice => ({
     restore_point: point,
-    path: subpath || undefined,
+    path: subpath || null,
     target,
     overwrite,
     inside_disk: kind === "inside",
     options: parsePairs(options, "true"),
     instant: kind === "instant",
-    item: kind === "instant" && item ? item : undefined,
-    overlay: kind === "instant" && overlay.trim() ? overlay.trim() : undefined,
+    item: kind === "instant" && item ? item : null,
+    overlay: kind === "instant" && overlay.trim() ? overlay.trim() : null,
   });
   const disks = (chosen?.items ?? []).filter((i) => i.kind === "disk");
   // instant-recovery exports keep running while the app is open: show them live

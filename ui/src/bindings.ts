@@ -1,0 +1,863 @@
+// Generated from the Rust types by src-tauri/src/bindings.rs (ts-rs): do not edit.
+// Regenerate with `UPDATE_BINDINGS=1 cargo test -p rehydra-app bindings`.
+
+export type ApiError = { 
+/**
+ * `WrongPassword`, `NotARepository`, `InvalidInput`, … (the API's codes).
+ */
+code: string, 
+/**
+ * What happened and what to do.
+ */
+message: string, };
+
+export type RepoInfo = { location: string, id: string, restorePoints: number, };
+
+export type Changed = "repository" | "restore-points" | "jobs" | "policies" | "exports" | "plugins";
+
+export type StateChanged = { 
+/**
+ * What changed.
+ */
+what: Changed, };
+
+export type VerifyView = { ok: boolean, findings: Array<string>, };
+
+export type Progress = { phase: string, done: number, total: number, bytesPerSec: number, etaSeconds: number | null, message: string, finished: boolean, };
+
+export type ExportEntry = { 
+/**
+ * Job id (`cancel_job` stops it).
+ */
+job: string, 
+/**
+ * The restore point it serves.
+ */
+restore_point: string, 
+/**
+ * What is served where.
+ */
+export: InstantExport, 
+/**
+ * Still serving.
+ */
+running: boolean, 
+/**
+ * Why it stopped, when it failed.
+ */
+error: string | null, };
+
+export type CheckReport = { 
+/**
+ * Problems that make data unrestorable.
+ */
+errors: Array<string>, 
+/**
+ * Problems that lose nothing (leftovers, duplicates).
+ */
+warnings: Array<string>, 
+/**
+ * Restore points that cannot be fully restored.
+ */
+damaged_restore_points: Array<string>, 
+/**
+ * Restore points checked.
+ */
+restore_points: number, 
+/**
+ * Packs listed.
+ */
+packs: number, 
+/**
+ * Packs whose data was read.
+ */
+packs_read: number, 
+/**
+ * Chunks verified by reading.
+ */
+chunks_read: number, };
+
+export type JobStatus = "running" | "succeeded" | "succeeded-with-warnings" | "failed" | "cancelled" | "unknown";
+
+export type JobRun = { 
+/**
+ * Row id.
+ */
+id: number, 
+/**
+ * Repository id.
+ */
+repository_id: string | null, 
+/**
+ * Kind.
+ */
+kind: string, 
+/**
+ * Start time.
+ */
+started: string, 
+/**
+ * End time.
+ */
+finished: string | null, 
+/**
+ * Status.
+ */
+status: JobStatus, 
+/**
+ * Message.
+ */
+message: string, 
+/**
+ * Restore point made or used.
+ */
+restore_point_id: string | null, 
+/**
+ * Bytes processed.
+ */
+bytes: number, };
+
+export type Property = { 
+/**
+ * Name.
+ */
+name: string, 
+/**
+ * Value.
+ */
+value: string, };
+
+export type Asset = { 
+/**
+ * Kind within the workload.
+ */
+kind: string, 
+/**
+ * Stable id.
+ */
+id: string, 
+/**
+ * Display name.
+ */
+name: string, 
+/**
+ * Parent asset id.
+ */
+parent: string | null, 
+/**
+ * Properties.
+ */
+properties: Array<Property>, 
+/**
+ * Protection-relevant flags (`trusted-launch`, `arc-managed` …).
+ */
+flags: Array<string>, };
+
+export type Step = { 
+/**
+ * Id.
+ */
+id: string, 
+/**
+ * Title.
+ */
+title: string, 
+/**
+ * Detail.
+ */
+detail: string, 
+/**
+ * Prerequisite step ids.
+ */
+depends_on: Array<string>, };
+
+export type RestorePlan = { 
+/**
+ * Steps in order.
+ */
+steps: Array<Step>, 
+/**
+ * Warnings.
+ */
+warnings: Array<string>, 
+/**
+ * Reasons it cannot proceed.
+ */
+blockers: Array<string>, };
+
+export type CapabilityKind = "engine" | "files" | "files-write" | "http" | "command";
+
+export type CapabilityRequest = { 
+/**
+ * Kind.
+ */
+kind: CapabilityKind, 
+/**
+ * Scope asked for (`*` = whatever the admin chooses); ignored for `engine`.
+ */
+scope: string | null, 
+/**
+ * Why, in words an admin understands.
+ */
+reason: string, };
+
+export type Limits = { 
+/**
+ * Linear memory per call (all memories of all its instances together), MiB.
+ */
+memory_mib: number, 
+/**
+ * Wall time per call, seconds: the plugin's code, its WASI waits and its host calls
+ * (commands, HTTP, files, denied calls); engine bulk work (ingest, restore-item,
+ * item reads and writes) counts only 50 ms per call.
+ */
+timeout_secs: number, };
+
+export type Manifest = { 
+/**
+ * Plugin id: lowercase letters, digits and `-`.
+ */
+id: string, 
+/**
+ * Display name.
+ */
+name: string, 
+/**
+ * Plugin version.
+ */
+version: string, 
+/**
+ * Publisher name; its signing keys are trusted with `rehydra plugins trust`.
+ */
+publisher: string, 
+/**
+ * What it does.
+ */
+description: string, 
+/**
+ * Contract version the plugin was written against (`0.1.1`; 0.1.0 plugins run too).
+ */
+contract: string, 
+/**
+ * Workloads it protects.
+ */
+workloads: Array<string>, 
+/**
+ * Capabilities it asks for.
+ */
+capabilities: Array<CapabilityRequest>, 
+/**
+ * Resource limits it asks for (the host caps them).
+ */
+limits: Limits, };
+
+export type Signer = { "kind": "trusted", 
+/**
+ * Publisher.
+ */
+publisher: string, 
+/**
+ * Key (hex).
+ */
+key: string, } | { "kind": "untrusted", 
+/**
+ * Key (hex).
+ */
+key: string, } | { "kind": "unsigned" };
+
+export type LoadInfo = { 
+/**
+ * Compiled code came from the cache.
+ */
+cached: boolean, 
+/**
+ * Wall time of the load, milliseconds.
+ */
+millis: number, };
+
+export type Item = { 
+/**
+ * Name.
+ */
+name: string, 
+/**
+ * Kind (`tree`, `stream`, `disk`, `document`).
+ */
+kind: string, 
+/**
+ * Logical bytes.
+ */
+size: number, };
+
+export type RestorePoint = { 
+/**
+ * Full id.
+ */
+id: string, 
+/**
+ * First 8 hex digits.
+ */
+short_id: string, 
+/**
+ * Time.
+ */
+time: string, 
+/**
+ * Workload.
+ */
+workload: string, 
+/**
+ * Asset.
+ */
+asset: string, 
+/**
+ * Host.
+ */
+hostname: string, 
+/**
+ * Plugin.
+ */
+plugin_id: string, 
+/**
+ * Plugin version.
+ */
+plugin_version: string, 
+/**
+ * Consistency.
+ */
+consistency: string, 
+/**
+ * Tags.
+ */
+tags: Array<string>, 
+/**
+ * Parent id.
+ */
+parent: string | null, 
+/**
+ * Items.
+ */
+items: Array<Item>, 
+/**
+ * Logical bytes.
+ */
+bytes: number, 
+/**
+ * New plaintext bytes added.
+ */
+new_bytes: number, 
+/**
+ * Bytes written to packs.
+ */
+stored_bytes: number, 
+/**
+ * Seconds the backup took.
+ */
+seconds: number, 
+/**
+ * Files found unchanged since the previous restore point and not read again.
+ */
+unchanged_files: number, 
+/**
+ * Their bytes (part of `bytes`).
+ */
+unchanged_bytes: number, 
+/**
+ * For a copy: the source restore point's id (`rehydra copy`, policy copy targets).
+ */
+copied_from: string | null, };
+
+export type BackupOutcome = { 
+/**
+ * The new restore point.
+ */
+restore_point: RestorePoint, 
+/**
+ * Files that could not be read, and other warnings.
+ */
+warnings: Array<string>, };
+
+export type Risk = { 
+/**
+ * Stable code: `tvm-key-missing`, `needs-rehydration`, `never-test-restored`, `rpo-missed`, `unprotected`.
+ */
+code: string, 
+/**
+ * What the admin reads.
+ */
+title: string, };
+
+export type InventoryAsset = { 
+/**
+ * Asset id (as the plugin reports it, or the restore points' asset).
+ */
+id: string, 
+/**
+ * Display name.
+ */
+name: string, 
+/**
+ * `cluster`, `node`, `vm`, `folder` … (`backup` for an asset known only from restore points).
+ */
+kind: string, 
+/**
+ * Id of the containing asset.
+ */
+parent: string | null, 
+/**
+ * The plugin that discovered it (empty when only restore points know it).
+ */
+plugin: string, 
+/**
+ * Protection flags from discovery.
+ */
+flags: Array<string>, 
+/**
+ * Restore points of this asset (any workload).
+ */
+restore_points: number, 
+/**
+ * Time of the newest one.
+ */
+last_backup: string | null, 
+/**
+ * Hours since then.
+ */
+age_hours: number | null, 
+/**
+ * `protected` (within the RPO), `stale` (older), `unprotected` (none), or
+ * `container` for clusters and nodes.
+ */
+status: string, 
+/**
+ * Risk badges.
+ */
+risks: Array<Risk>, };
+
+export type What = { "kind": "folder", 
+/**
+ * Path.
+ */
+path: string, } | { "kind": "plugin", 
+/**
+ * Plugin id.
+ */
+plugin: string, 
+/**
+ * Asset id.
+ */
+asset: string, 
+/**
+ * Backup options (`name=value`).
+ */
+options: Array<[string, string]>, };
+
+export type Keep = { 
+/**
+ * The newest N.
+ */
+last: number, 
+/**
+ * One per day for N days.
+ */
+daily: number, 
+/**
+ * One per week for N weeks.
+ */
+weekly: number, 
+/**
+ * One per month for N months.
+ */
+monthly: number, 
+/**
+ * One per year for N years.
+ */
+yearly: number, };
+
+export type Policy = { 
+/**
+ * Unique name.
+ */
+name: string, 
+/**
+ * What to back up.
+ */
+what: What, 
+/**
+ * Run when the last successful run is older than this many hours.
+ */
+every_hours: number, 
+/**
+ * Retention.
+ */
+keep: Keep, 
+/**
+ * The repository location it backs up into.
+ */
+repository: string, 
+/**
+ * Extra tags for its restore points.
+ */
+tags: Array<string>, 
+/**
+ * A second repository every restore point is copied to.
+ */
+copy_to?: CopyTarget | null, };
+
+export type CopyTarget = { 
+/**
+ * Repository location (created beforehand with `rehydra init`).
+ */
+repository: string, 
+/**
+ * A file holding its password (first line), read at each run. Without it the
+ * password must be given to the run (the app keeps it in memory; the CLI takes
+ * `--copy-password-file` or REHYDRA_COPY_PASSWORD).
+ */
+password_file?: string | null, };
+
+export type CopyReport = { 
+/**
+ * The target repository.
+ */
+repository: string, 
+/**
+ * Restore points copied now (ids in the source); earlier copies are not listed.
+ */
+copied: Array<string>, 
+/**
+ * Restore points the retention removed in the target.
+ */
+forgotten: Array<string>, 
+/**
+ * Why the copy failed (the backup itself stands).
+ */
+error: string | null, };
+
+export type PolicyStatus = { 
+/**
+ * The policy.
+ */
+policy: Policy, 
+/**
+ * Last successful run.
+ */
+last_run: string | null, 
+/**
+ * When it is due next (now if never run).
+ */
+next_due: string, 
+/**
+ * Due now.
+ */
+due: boolean, };
+
+export type PolicyRun = { 
+/**
+ * The restore point made.
+ */
+restore_point: RestorePoint, 
+/**
+ * Restore points the retention removed (ids).
+ */
+forgotten: Array<string>, 
+/**
+ * Warnings of the backup.
+ */
+warnings: Array<string>, 
+/**
+ * The copy step, when the policy has a copy target.
+ */
+copy: CopyReport | null, };
+
+export type RestoreChoice = { 
+/**
+ * Restore point (id or prefix).
+ */
+restore_point: string, 
+/**
+ * Only this path inside the restore point (engine restores).
+ */
+path: string | null, 
+/**
+ * Target folder or file (a plugin may read it differently: a cluster path …).
+ */
+target: string, 
+/**
+ * Replace what exists.
+ */
+overwrite: boolean, 
+/**
+ * Plugin options (`name=value`), for restore points made by a plugin.
+ */
+options: Array<[string, string]>, 
+/**
+ * Copy `path` out of the file system inside the restore point's disk (file-level
+ * restore) instead of restoring the disk itself.
+ */
+inside_disk: boolean, 
+/**
+ * Instant recovery: serve the restore point's disk over NBD (`target` is then the
+ * address to listen on) instead of restoring it.
+ */
+instant: boolean, 
+/**
+ * The disk item, when the restore point holds several (instant recovery).
+ */
+item: string | null, 
+/**
+ * Instant recovery: make the export writable, keeping writes in this new file.
+ */
+overlay: string | null, };
+
+export type PlanView = { 
+/**
+ * `plugin` (the plugin's own plan) or `engine`.
+ */
+kind: string, 
+/**
+ * The plugin that plans and runs it, if any.
+ */
+plugin: string | null, 
+/**
+ * The plan.
+ */
+plan: RestorePlan, };
+
+export type RunView = { 
+/**
+ * Bytes written.
+ */
+bytes: number, 
+/**
+ * Files written (engine restores).
+ */
+files: number, 
+/**
+ * Warnings and plugin log lines.
+ */
+notes: Array<string>, };
+
+export type InstantExport = { 
+/**
+ * `nbd://ADDRESS/disk`.
+ */
+url: string, 
+/**
+ * The address actually bound (a port of 0 is resolved).
+ */
+address: string, 
+/**
+ * The disk item served.
+ */
+item: string, 
+/**
+ * Its size in bytes.
+ */
+size: number, 
+/**
+ * Where writes go, when writable.
+ */
+overlay: string | null, };
+
+export type PluginEntry = { 
+/**
+ * Plugin id (file stem when it cannot be loaded).
+ */
+id: string, 
+/**
+ * File.
+ */
+path: string, 
+/**
+ * Version, if loadable.
+ */
+version: string | null, 
+/**
+ * Publisher, if loadable.
+ */
+publisher: string | null, 
+/**
+ * Workloads.
+ */
+workloads: Array<string>, 
+/**
+ * Who vouches for it.
+ */
+signer: Signer | null, 
+/**
+ * Why it cannot be loaded, if so.
+ */
+error: string | null, };
+
+export type PluginDetails = { 
+/**
+ * Summary.
+ */
+entry: PluginEntry, 
+/**
+ * Manifest.
+ */
+manifest: Manifest, 
+/**
+ * Requested capabilities with the admin-facing description and whether granted.
+ */
+capabilities: Array<CapabilityView>, 
+/**
+ * Grants in force.
+ */
+grants: Array<string>, 
+/**
+ * Load time.
+ */
+load: LoadInfo, };
+
+export type CapabilityView = { 
+/**
+ * Kind.
+ */
+kind: string, 
+/**
+ * What it allows.
+ */
+allows: string, 
+/**
+ * Scope asked for.
+ */
+scope: string | null, 
+/**
+ * The plugin's reason.
+ */
+reason: string, 
+/**
+ * Granted scopes of this kind.
+ */
+granted: Array<string>, };
+
+export type IdentitySetting = { "kind": "auto" } | { "kind": "azure-cli" } | { "kind": "azure-developer-cli" } | { "kind": "service-principal", 
+/**
+ * Directory (tenant) id or domain.
+ */
+tenant: string, 
+/**
+ * Application (client) id.
+ */
+client_id: string, 
+/**
+ * Where the secret is read from.
+ */
+secret: SecretSetting, } | { "kind": "certificate", 
+/**
+ * Directory (tenant) id or domain.
+ */
+tenant: string, 
+/**
+ * Application (client) id.
+ */
+client_id: string, 
+/**
+ * The PEM file.
+ */
+certificate: string, } | { "kind": "managed-identity", 
+/**
+ * A user-assigned identity's client id (IMDS only).
+ */
+client_id?: string | null, };
+
+export type SecretSetting = { "file": string } | { "env": string } | { "keychain": string };
+
+export type AzureSettings = { 
+/**
+ * The identity.
+ */
+identity: IdentitySetting, 
+/**
+ * The ARM endpoint (`https://management.azure.com` unless set).
+ */
+arm_endpoint: string, 
+/**
+ * Extra hosts and the token scope each gets (`host` or `*.suffix`).
+ */
+audiences: Array<[string, string]>, };
+
+export type Attempt = { 
+/**
+ * Source name.
+ */
+source: string, 
+/**
+ * Why it failed.
+ */
+failure: string | null, };
+
+export type Subscription = { 
+/**
+ * Subscription id.
+ */
+id: string, 
+/**
+ * Display name.
+ */
+name: string, 
+/**
+ * State (`Enabled`, `Disabled`, …).
+ */
+state: string, 
+/**
+ * Its tenant.
+ */
+tenant: string | null, };
+
+export type AzureStatus = { 
+/**
+ * The identity as configured, in words.
+ */
+configured: string, 
+/**
+ * The source that gave a token.
+ */
+source: string | null, 
+/**
+ * Tenant of the token.
+ */
+tenant: string | null, 
+/**
+ * User (UPN) of the token, for a person.
+ */
+user: string | null, 
+/**
+ * Application id of the token, for a service principal or managed identity.
+ */
+app_id: string | null, 
+/**
+ * Object id of the signed-in principal.
+ */
+object_id: string | null, 
+/**
+ * When the current token expires (RFC 3339).
+ */
+expires: string | null, 
+/**
+ * Every source tried, in order.
+ */
+attempts: Array<Attempt>, 
+/**
+ * Why no token could be had.
+ */
+error: string | null, 
+/**
+ * The ARM endpoint.
+ */
+arm_endpoint: string, 
+/**
+ * Subscriptions the identity sees.
+ */
+subscriptions: Array<Subscription>, 
+/**
+ * Why they could not be listed.
+ */
+subscriptions_error: string | null, 
+/**
+ * Extra audiences set by the admin.
+ */
+audiences: Array<[string, string]>, };
