@@ -12,6 +12,7 @@ mod tests {
         use rehydra_api as api;
         use rehydra_plugin_host as host;
         vec![
+            rehydra_api::Code::decl(cfg),
             crate::state::UiError::decl(cfg),
             crate::commands::RepoInfo::decl(cfg),
             crate::commands::Changed::decl(cfg),

@@ -13,8 +13,9 @@ use serde::Serialize;
 #[derive(Debug, Serialize, ts_rs::TS)]
 #[ts(rename = "ApiError")]
 pub struct UiError {
-    /// `WrongPassword`, `NotARepository`, `InvalidInput`, … (the API's codes).
-    pub code: String,
+    /// The API's stable code (`wrong-password`, `not-a-repository`, …), the same
+    /// spelling the CLI's `--json` errors use.
+    pub code: Code,
     /// What happened and what to do.
     pub message: String,
 }
@@ -22,7 +23,7 @@ pub struct UiError {
 impl From<ApiError> for UiError {
     fn from(e: ApiError) -> Self {
         Self {
-            code: format!("{:?}", e.code),
+            code: e.code,
             message: e.message,
         }
     }

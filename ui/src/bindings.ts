@@ -1,11 +1,14 @@
 // Generated from the Rust types by src-tauri/src/bindings.rs (ts-rs): do not edit.
 // Regenerate with `UPDATE_BINDINGS=1 cargo test -p rehydra-app bindings`.
 
+export type Code = "wrong-password" | "not-a-repository" | "unsupported-version" | "corrupt" | "missing" | "target-exists" | "locked" | "invalid-input" | "no-space" | "io" | "cancelled" | "plugin-rejected" | "plugin-failed" | "blocked";
+
 export type ApiError = { 
 /**
- * `WrongPassword`, `NotARepository`, `InvalidInput`, … (the API's codes).
+ * The API's stable code (`wrong-password`, `not-a-repository`, …), the same
+ * spelling the CLI's `--json` errors use.
  */
-code: string, 
+code: Code, 
 /**
  * What happened and what to do.
  */

@@ -12,6 +12,7 @@ import type {
   AzureStatus,
   BackupOutcome,
   Changed,
+  Code,
   CheckReport,
   ExportEntry,
   IdentitySetting,
@@ -37,10 +38,10 @@ export type * from "./bindings";
 /** Any error as {code, message}. */
 export function asError(e: unknown): ApiError {
   if (e && typeof e === "object" && "message" in e) {
-    const o = e as { code?: string; message: string };
-    return { code: o.code ?? "Io", message: o.message };
+    const o = e as { code?: Code; message: string };
+    return { code: o.code ?? "io", message: o.message };
   }
-  return { code: "Io", message: String(e) };
+  return { code: "io", message: String(e) };
 }
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {

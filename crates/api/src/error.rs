@@ -4,7 +4,7 @@ use rehydra_core::ErrorKind;
 use serde::Serialize;
 
 /// Stable error codes. Shells switch on these, never on message text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum Code {
     /// Wrong password.

@@ -36,7 +36,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
   };
   const save = () =>
     guard(async () => {
-      if (!repo) throw { code: "InvalidInput", message: "open the repository the policy backs up into first" };
+      if (!repo) throw { code: "invalid-input", message: "open the repository the policy backs up into first" };
       const what: What = source === "folder" ? { kind: "folder", path } : { kind: "plugin", plugin: source, asset, options: parsePairs(options) };
       const target = copyTo.trim();
       if (target) {
@@ -52,7 +52,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
       const r = await api.policyRun(n, newJobId(), (p) => onRun(p, null));
       const copy = r.copy ? (r.copy.error ? ` COPY FAILED: ${r.copy.error}` : `; ${r.copy.copied.length} copied to ${r.copy.repository}`) : "";
       onRun(null, `Policy ${n}: restore point ${r.restore_point.short_id} saved; retention removed ${r.forgotten.length}${copy}`);
-      if (r.copy?.error) throw { code: "Io", message: `Policy ${n}: the backup is saved, but ${r.copy.error}. The next run copies what the target lacks.` };
+      if (r.copy?.error) throw { code: "io", message: `Policy ${n}: the backup is saved, but ${r.copy.error}. The next run copies what the target lacks.` };
     });
   const num = (k: keyof typeof keep) => (
     <label key={k}>
