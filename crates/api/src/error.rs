@@ -78,6 +78,12 @@ impl ApiError {
     }
 }
 
+impl From<rehydra_storage::StorageError> for ApiError {
+    fn from(e: rehydra_storage::StorageError) -> Self {
+        rehydra_core::Error::from(e).into()
+    }
+}
+
 impl From<rehydra_core::Error> for ApiError {
     fn from(e: rehydra_core::Error) -> Self {
         let code = match e.kind() {

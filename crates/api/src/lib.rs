@@ -14,7 +14,6 @@ mod files;
 mod instant;
 pub mod inventory;
 mod location;
-mod object_backend;
 pub mod plugins;
 pub mod policies;
 pub mod wizard;
@@ -29,7 +28,7 @@ pub use dto::{BackupOutcome, ItemDto, RepoStats, RestorePointDto, RestorePointFi
 pub use error::{ApiError, Code, Result};
 pub use files::DiskLocation;
 pub use instant::NbdSummary;
-pub use location::backend_for;
+pub use location::{StorageCheck, backend_for, check_storage};
 pub use rehydra_catalog::{JobRun, JobStatus};
 pub use rehydra_core::archiver::{BackupOptions, ChangedRanges, Source, SourceItem};
 pub use rehydra_core::check::{CheckOptions, CheckReport};

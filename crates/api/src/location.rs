@@ -2,11 +2,41 @@
 
 use std::sync::Arc;
 
-use rehydra_core::backend::{Backend, FileKind, LocalBackend};
+use rehydra_storage::{
+    Backend, FileKind, LocalBackend, ObjectBackend, RetryPolicy, Retrying, StorageErrorKind,
+    TokenSource,
+};
 
 use crate::Context;
 use crate::error::{ApiError, Code, Result};
-use crate::object_backend::ObjectBackend;
+
+/// The admin's Azure identity as the storage crate asks for it.
+#[derive(Debug)]
+struct AzureIdentity(rehydra_azure::Identity);
+
+impl TokenSource for AzureIdentity {
+    fn bearer(&self, scope: &str) -> std::result::Result<String, String> {
+        self.0
+            .token(scope)
+            .map(|t| t.secret().to_string())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Connect to an object-store location, signing Azure requests with the admin's identity
+/// when the environment names no key.
+fn object_backend(ctx: &Context, location: &str) -> Result<ObjectBackend> {
+    Ok(ObjectBackend::new(location, || {
+        crate::azure::current(ctx)
+            .ok()
+            .map(|id| std::sync::Arc::new(AzureIdentity(id)) as std::sync::Arc<dyn TokenSource>)
+    })?)
+}
+
+/// Every backend behind the one retry policy (an SMB share hiccups as an object store does).
+fn retrying(b: impl Backend + 'static) -> Arc<dyn Backend> {
+    Arc::new(Retrying::new(b, RetryPolicy::default()))
+}
 
 fn object_store(location: &str) -> bool {
     ["azure://", "az://", "s3://"]
@@ -37,10 +67,10 @@ pub fn backend_for(ctx: &Context, location: &str) -> Result<Arc<dyn Backend>> {
         return Err(e);
     }
     if object_store(location) {
-        let b = ObjectBackend::new(location, || crate::azure::current(ctx).ok())?;
+        let b = retrying(object_backend(ctx, location)?);
         return match b.size(FileKind::Config, "config") {
-            Ok(_) => Ok(Arc::new(b)),
-            Err(e) if e.kind() == rehydra_core::ErrorKind::Missing => Err(ApiError::new(
+            Ok(_) => Ok(b),
+            Err(e) if e.kind() == StorageErrorKind::Missing => Err(ApiError::new(
                 Code::NotARepository,
                 format!(
                     "no repository at {location} (no config object); check the container and prefix, or create it with `rehydra init`"
@@ -64,7 +94,7 @@ pub fn backend_for(ctx: &Context, location: &str) -> Result<Arc<dyn Backend>> {
             ),
         ));
     }
-    Ok(Arc::new(LocalBackend::new(p)))
+    Ok(retrying(LocalBackend::new(p)))
 }
 
 /// A backend for a new repository: the folder must be absent or empty.
@@ -76,8 +106,8 @@ pub(crate) fn create_backend(ctx: &Context, location: &str) -> Result<Arc<dyn Ba
         return Err(e);
     }
     if object_store(location) {
-        let b = ObjectBackend::new(location, || crate::azure::current(ctx).ok())?;
-        if !b.is_empty()? {
+        let b = object_backend(ctx, location)?;
+        if !RetryPolicy::default().run(|| b.is_empty())? {
             return Err(ApiError::new(
                 Code::InvalidInput,
                 format!(
@@ -85,7 +115,7 @@ pub(crate) fn create_backend(ctx: &Context, location: &str) -> Result<Arc<dyn Ba
                 ),
             ));
         }
-        return Ok(Arc::new(b));
+        return Ok(retrying(b));
     }
     if location.is_empty() {
         return Err(ApiError::new(
@@ -110,5 +140,57 @@ pub(crate) fn create_backend(ctx: &Context, location: &str) -> Result<Arc<dyn Ba
     }
     let b = LocalBackend::new(p);
     b.create_layout()?;
-    Ok(Arc::new(b))
+    Ok(retrying(b))
+}
+
+/// What `check --storage` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StorageCheck {
+    /// The location checked.
+    pub location: String,
+    /// The scratch folder or prefix the checks ran in (removed afterwards).
+    pub scratch: String,
+    /// The rules of the storage contract it broke; empty when it can hold a repository.
+    pub broken: Vec<String>,
+}
+
+/// Check that the storage at `location` (a folder, SMB path, container or bucket) behaves
+/// as a repository needs: the conformance suite every backend passes, run in a new scratch
+/// folder or prefix below it that is removed afterwards. No repository or password is needed.
+///
+/// # Errors
+/// The location cannot be used at all (a missing folder, bad credentials, unreachable).
+pub fn check_storage(ctx: &Context, location: &str) -> Result<StorageCheck> {
+    if let Some(e) = unsupported(location) {
+        return Err(e);
+    }
+    let name = format!(
+        "rehydra-storage-check-{}",
+        rehydra_core::Id::random().short()
+    );
+    let local = !object_store(location);
+    let scratch = if local {
+        let p = std::path::Path::new(location);
+        if !p.is_dir() {
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                format!(
+                    "{location} is not a folder; check the path (the storage check writes below it)"
+                ),
+            ));
+        }
+        p.join(&name).to_string_lossy().into_owned()
+    } else {
+        format!("{}/{name}", location.trim_end_matches('/'))
+    };
+    let b = create_backend(ctx, &scratch)?;
+    let broken = rehydra_storage::conformance::check(b.as_ref());
+    if local {
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    Ok(StorageCheck {
+        location: location.to_string(),
+        scratch,
+        broken,
+    })
 }

@@ -537,6 +537,13 @@ pub struct CheckArgs {
     /// Read only subset n/m of the packs (for example 1/7 on Mondays).
     #[arg(long, value_name = "n/m")]
     pub read_data_subset: Option<String>,
+    /// Check the storage at -r instead of a repository: whether a folder, share, container
+    /// or bucket behaves as a repository needs (atomic, never-overwriting writes; exact
+    /// ranged reads; listing; deletes), in a scratch folder or prefix below it that is
+    /// removed afterwards. Needs no password; run it before trusting a NAS or an
+    /// S3-compatible appliance with backups.
+    #[arg(long, conflicts_with_all = ["read_data", "read_data_subset"])]
+    pub storage: bool,
 }
 
 /// `forget`.

@@ -330,6 +330,27 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Check(a) if a.storage => {
+            let r = api::check_storage(&context(&cli), &cli.repo)?;
+            if cli.json {
+                json(&r)?;
+            } else if r.broken.is_empty() {
+                println!(
+                    "{}: the storage behaves as a repository needs (checked in {}, removed)",
+                    r.location, r.scratch
+                );
+            } else {
+                println!(
+                    "{}: the storage breaks {} rule(s) a repository relies on:",
+                    r.location,
+                    r.broken.len()
+                );
+                for b in &r.broken {
+                    println!("  {b}");
+                }
+            }
+            Ok(if r.broken.is_empty() { 0 } else { 14 })
+        }
         Command::Check(a) => {
             let s = open(&cli)?;
             let subset = match &a.read_data_subset {

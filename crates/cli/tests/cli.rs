@@ -607,3 +607,33 @@ fn copy_and_policy_copy_targets() {
     );
     assert!(snaps.iter().all(|s| s["copied_from"].is_string()));
 }
+
+#[test]
+fn check_storage_runs_the_backend_contract_without_a_repository() {
+    let e = Env::new();
+    let share = e.path("share");
+    std::fs::create_dir(&share).unwrap();
+    std::fs::write(share.join("someone-elses.txt"), b"kept").unwrap();
+    let s = share.to_str().unwrap();
+    let out = e.ok(&["-r", s, "check", "--storage"]);
+    assert!(out.contains("behaves as a repository needs"), "{out}");
+    let left: Vec<_> = std::fs::read_dir(&share)
+        .unwrap()
+        .flatten()
+        .map(|d| d.file_name())
+        .collect();
+    assert_eq!(
+        left,
+        vec![std::ffi::OsString::from("someone-elses.txt")],
+        "only what was there before"
+    );
+    // no password is asked for, and a folder that is not there is a clear error
+    let o = e
+        .cmd()
+        .env_remove("REHYDRA_PASSWORD")
+        .args(["-r", e.path("nope").to_str().unwrap(), "check", "--storage"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is not a folder"));
+}

@@ -200,6 +200,22 @@ fn life_cycle(e: &Env, repo: &str, other_empty: &str) {
     assert!(o.status.success(), "{}", err(&o));
 }
 
+/// The storage passes the conformance suite every backend passes (`check --storage`), and
+/// leaves nothing behind.
+fn conforms(e: &Env, location: &str) {
+    let out = e.ok(&["-r", location, "--json", "check", "--storage"]);
+    let r: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["broken"], serde_json::json!([]), "{out}");
+    let scratch = r["scratch"].as_str().unwrap();
+    let o = e.run(&["-r", scratch, "restore-points"]);
+    assert_eq!(
+        o.status.code(),
+        Some(10),
+        "the scratch prefix is empty again: {}",
+        err(&o)
+    );
+}
+
 #[test]
 fn azure_blob_repository_on_azurite() {
     let dir = tempfile::tempdir().unwrap();
@@ -240,6 +256,7 @@ fn azure_blob_repository_on_azurite() {
         ],
     };
     life_cycle(&e, "azure://backups/hci01", "azure://second/copy");
+    conforms(&e, "azure://backups");
     // a container that does not exist, and a server that is down: clear errors
     let o = e.run(&["-r", "azure://nosuch/x", "restore-points"]);
     assert_ne!(o.status.code(), Some(0));
@@ -283,6 +300,7 @@ fn s3_repository_on_moto() {
         ],
     };
     life_cycle(&e, "s3://backups/hci01", "s3://second/copy");
+    conforms(&e, "s3://backups");
     let o = e.run(&["-r", "s3://backups", "restore-points"]);
     assert_eq!(
         o.status.code(),

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::backend::FileKind;
 use crate::contentmap::read_map;
 use crate::contentmap::{Extent, MapEvent};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::id::Id;
 use crate::lock::Lock;
 use crate::pack;
@@ -88,6 +88,7 @@ pub fn check(
         match repo
             .backend()
             .read(FileKind::Index, &name)
+            .map_err(Error::from)
             .and_then(|b| crate::index::decode(repo.keys(), &name, &b))
         {
             Ok(entries) => {

@@ -110,6 +110,20 @@ impl std::error::Error for Error {
     }
 }
 
+impl From<rehydra_storage::StorageError> for Error {
+    fn from(e: rehydra_storage::StorageError) -> Self {
+        use rehydra_storage::StorageErrorKind as S;
+        let kind = match e.kind() {
+            S::Missing => ErrorKind::Missing,
+            S::Truncated => ErrorKind::Corrupt,
+            S::NoSpace => ErrorKind::NoSpace,
+            S::InvalidInput => ErrorKind::InvalidInput,
+            S::AlreadyExists | S::Temporary | S::Permanent => ErrorKind::Io,
+        };
+        Self::new(kind, e.to_string()).with_source(e)
+    }
+}
+
 impl From<rehydra_target::TargetError> for Error {
     fn from(e: rehydra_target::TargetError) -> Self {
         use rehydra_target::TargetError as T;

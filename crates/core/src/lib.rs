@@ -15,7 +15,8 @@
 //! ```
 
 pub mod archiver;
-pub mod backend;
+/// Where repositories live (the `rehydra-storage` crate: the contract, local, object stores).
+pub use rehydra_storage as backend;
 pub mod check;
 pub mod chunker;
 pub mod config;

@@ -229,7 +229,7 @@ impl Held {
         self.backend.create(FileKind::Lock, &name, &encode(&info))?;
         let old = std::mem::replace(&mut cur.name, name);
         cur.info = info;
-        self.backend.remove(FileKind::Lock, &old)
+        Ok(self.backend.remove(FileKind::Lock, &old)?)
     }
 }
 

@@ -561,11 +561,11 @@ fn write_index(repo: &Repository, entries: &[(Id, Location)]) -> Result<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    repo.backend().create(
+    Ok(repo.backend().create(
         FileKind::Index,
         &Id::random().to_hex(),
         &index::encode(repo.keys(), entries),
-    )
+    )?)
 }
 
 /// Execute one plan; false when it was deferred (its packs re-indexed and kept).

@@ -152,7 +152,7 @@ impl Repository {
         let loc = backend.location();
         let cfg = match backend.read(FileKind::Config, "config") {
             Ok(b) => b,
-            Err(e) if e.kind() == ErrorKind::Missing => {
+            Err(e) if e.kind() == crate::backend::StorageErrorKind::Missing => {
                 return Err(Error::new(
                     ErrorKind::NotARepository,
                     format!(
@@ -160,7 +160,7 @@ impl Repository {
                     ),
                 ));
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         let config = Config::parse(&cfg, &loc)?;
         // a slot another writer made unreadable or absurdly expensive never blocks the
@@ -168,10 +168,13 @@ impl Repository {
         let mut warnings = Vec::new();
         let mut slots = Vec::new();
         for f in backend.list(FileKind::Key)? {
-            let parsed = backend.read(FileKind::Key, &f.name).and_then(|b| {
-                serde_json::from_slice::<KeySlot>(&b)
-                    .map_err(|e| Error::new(ErrorKind::Corrupt, format!("not a key slot: {e}")))
-            });
+            let parsed = backend
+                .read(FileKind::Key, &f.name)
+                .map_err(Error::from)
+                .and_then(|b| {
+                    serde_json::from_slice::<KeySlot>(&b)
+                        .map_err(|e| Error::new(ErrorKind::Corrupt, format!("not a key slot: {e}")))
+                });
             match parsed.and_then(|s| s.check().map(|()| s)) {
                 Ok(s) => slots.push((f.name, s)),
                 Err(e) => warnings.push(format!("key slot {} skipped: {e}", f.name)),
@@ -475,7 +478,7 @@ impl Repository {
     /// # Errors
     /// Delete failed.
     pub fn remove_restore_point(&self, id: &Id) -> Result<()> {
-        self.backend.remove(FileKind::RestorePoint, &id.to_hex())
+        Ok(self.backend.remove(FileKind::RestorePoint, &id.to_hex())?)
     }
 
     // ---- index ----
@@ -521,6 +524,7 @@ impl Repository {
                         (*name).clone(),
                         self.backend
                             .read(FileKind::Index, name)
+                            .map_err(Error::from)
                             .and_then(|b| index::decode(&self.keys, name, &b)),
                     )
                 })

@@ -51,12 +51,14 @@ pub(crate) fn fetch_extents(
         let first = &wanted[a].1;
         let start = u64::from(first.offset);
         let end = u64::from(wanted[b - 1].1.offset) + u64::from(wanted[b - 1].1.length);
-        repo.backend().read_range(
-            crate::backend::FileKind::Pack,
-            &first.pack.to_hex(),
-            start,
-            (end - start) as u32,
-        )
+        repo.backend()
+            .read_range(
+                crate::backend::FileKind::Pack,
+                &first.pack.to_hex(),
+                start,
+                (end - start) as u32,
+            )
+            .map_err(Error::from)
     };
     let bufs: Vec<Result<Vec<u8>>> = crate::par::map_ref(&ranges, read);
     let bufs: Vec<Vec<u8>> = bufs.into_iter().collect::<Result<_>>()?;

@@ -1,11 +1,12 @@
 //! A repository in a local folder (or an SMB share mounted or addressed by UNC path).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Backend, FileInfo, FileKind};
-use crate::error::{Error, ErrorKind, Result};
+use crate::{
+    Backend, FileInfo, FileKind, Result, StorageError as Error, StorageErrorKind as ErrorKind,
+};
 
 /// Repository files under one folder.
 pub struct LocalBackend {
@@ -65,6 +66,19 @@ impl LocalBackend {
     }
 }
 
+/// Put the finished temporary file `tmp` at `dest` without replacing anything there: a hard
+/// link fails atomically when `dest` exists. Where the file system has no hard links (some
+/// SMB servers, FAT), a rename after a check; the names are random ids and one writer
+/// creates each, so the window is for bugs, not for races.
+fn place(tmp: &Path, dest: &Path) -> std::io::Result<()> {
+    match fs::hard_link(tmp, dest) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) if dest.exists() => Err(std::io::ErrorKind::AlreadyExists.into()),
+        Err(_) => fs::rename(tmp, dest),
+    }
+}
+
 #[cfg(unix)]
 fn sync_dir(dir: &Path) {
     // Make the rename durable. Best effort: some network file systems refuse it.
@@ -101,7 +115,7 @@ impl Backend for LocalBackend {
         valid_name(name)?;
         let dest = self.path(kind, name);
         let tmp_dir = self.root.join(TMP_DIR);
-        let tmp = tmp_dir.join(format!("{}.tmp", crate::id::Id::random().short()));
+        let tmp = tmp_dir.join(format!("{:016x}.tmp", rand::random::<u64>()));
         let write = || -> std::io::Result<()> {
             let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
             f.write_all(data)?;
@@ -118,10 +132,9 @@ impl Backend for LocalBackend {
             fs::create_dir_all(parent)
                 .map_err(|e| Error::io(format!("creating {}", parent.display()), e))?;
         }
-        if let Err(e) = fs::rename(&tmp, &dest) {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::io(format!("renaming into {}", dest.display()), e));
-        }
+        let placed = place(&tmp, &dest);
+        let _ = fs::remove_file(&tmp);
+        placed.map_err(|e| Error::io(format!("writing {}", dest.display()), e))?;
         if let Some(parent) = dest.parent() {
             sync_dir(parent);
         }
@@ -137,21 +150,24 @@ impl Backend for LocalBackend {
     fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u32) -> Result<Vec<u8>> {
         valid_name(name)?;
         let p = self.path(kind, name);
-        let f = File::open(&p).map_err(|e| Error::io(format!("opening {}", p.display()), e))?;
+        let mut f = File::open(&p).map_err(|e| Error::io(format!("opening {}", p.display()), e))?;
         let mut buf = vec![0u8; len as usize];
-        rehydra_disk::read_exact_at(&f, &mut buf, offset).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                Error::new(
-                    ErrorKind::Corrupt,
-                    format!(
-                        "{} is truncated: wanted {len} bytes at offset {offset}",
-                        p.display()
-                    ),
-                )
-            } else {
-                Error::io(format!("reading {}", p.display()), e)
-            }
-        })?;
+        // the file is opened for this read alone, so its cursor is ours
+        f.seek(SeekFrom::Start(offset))
+            .and_then(|_| f.read_exact(&mut buf))
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    Error::new(
+                        ErrorKind::Truncated,
+                        format!(
+                            "{} is truncated: wanted {len} bytes at offset {offset}",
+                            p.display()
+                        ),
+                    )
+                } else {
+                    Error::io(format!("reading {}", p.display()), e)
+                }
+            })?;
         Ok(buf)
     }
 

@@ -1,15 +1,23 @@
-//! Storage backends: where repository files live.
+//! Where repositories live: the [`Backend`] contract and its implementations.
 //!
-//! The trait is shaped for object stores: whole-object create (never partial, never
-//! overwrite), whole or ranged reads, listing that may lag behind writes, delete. There
-//! is no rename and no append. The local backend (a folder, including SMB/UNC paths on
-//! Windows) gets atomicity from write-temp, fsync, rename.
+//! The contract is shaped for object stores: whole-object create (never partial, never
+//! overwrite), whole or ranged reads, listing that may lag behind writes, delete. There is
+//! no rename and no append. [`LocalBackend`] (a folder, including SMB/UNC paths on Windows)
+//! gets atomicity from write-temp, fsync, link; [`ObjectBackend`] (Azure Blob, S3) from
+//! conditional puts. Every failure says whether it may pass ([`StorageError::is_temporary`]);
+//! [`Retrying`] is the one retry policy, and [`conformance`] is the suite every backend
+//! passes (the local one here, Azurite and moto in the CLI's object-storage tests).
 
+pub mod conformance;
+mod error;
 mod local;
+mod object;
+mod retry;
 
+pub use error::{Result, StorageError, StorageErrorKind};
 pub use local::LocalBackend;
-
-use crate::error::Result;
+pub use object::{ObjectBackend, TokenSource};
+pub use retry::{RetryPolicy, Retrying};
 
 /// The kinds of file a repository holds, each in its own folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,22 +67,24 @@ pub trait Backend: Send + Sync {
     /// Where this is, for messages.
     fn location(&self) -> String;
 
-    /// Store a whole file atomically and durably. Readers see all of it or nothing.
+    /// Store a whole file atomically and durably. Readers see all of it or nothing; an
+    /// existing file of that name is never replaced.
     ///
     /// # Errors
-    /// I/O failure or no space; a partial object is never left visible.
+    /// [`StorageErrorKind::AlreadyExists`] when the name is taken, I/O failure or no
+    /// space; a partial object is never left visible.
     fn create(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()>;
 
     /// Read a whole file.
     ///
     /// # Errors
-    /// [`crate::ErrorKind::Missing`] when absent, or I/O failure.
+    /// [`StorageErrorKind::Missing`] when absent, or I/O failure.
     fn read(&self, kind: FileKind, name: &str) -> Result<Vec<u8>>;
 
     /// Read `len` bytes at `offset`.
     ///
     /// # Errors
-    /// Missing file, short read, I/O failure.
+    /// Missing file, [`StorageErrorKind::Truncated`] on a short read, I/O failure.
     fn read_range(&self, kind: FileKind, name: &str, offset: u64, len: u32) -> Result<Vec<u8>>;
 
     /// Size of a file.

@@ -8,38 +8,77 @@
 //! or `AZURE_STORAGE_SAS_KEY`, `AZURE_STORAGE_USE_EMULATOR` with `AZURITE_BLOB_STORAGE_URL`;
 //! `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT`,
 //! `AWS_ALLOW_HTTP`). A put is atomic (readers see the whole object or none), which is
-//! the guarantee the engine needs from `create`; there are no temporary files to clean.
+//! the guarantee the engine needs from `create`, and conditional (`If-None-Match: *`), so
+//! an object is never replaced; there are no temporary files to clean. HTTP retries are
+//! not object_store's: every failure is classified and [`crate::Retrying`] decides.
 
 use std::sync::Arc;
 
 use futures::TryStreamExt;
-use object_store::ObjectStore;
 use object_store::path::Path;
-use rehydra_core::backend::{Backend, FileInfo, FileKind};
-use rehydra_core::{Error, ErrorKind};
+use object_store::{ObjectStore, PutMode, PutOptions, RetryConfig};
+
+use crate::{Backend, FileInfo, FileKind, StorageError as Error, StorageErrorKind as ErrorKind};
+
+/// Bearer tokens for Azure Storage from the admin's Azure identity (the one plugins use),
+/// for when no key, SAS or emulator is configured.
+pub trait TokenSource: Send + Sync + std::fmt::Debug {
+    /// A token for `scope`, or why there is none.
+    ///
+    /// # Errors
+    /// No identity signed in, or the sign-in failed.
+    fn bearer(&self, scope: &str) -> Result<String, String>;
+}
 
 /// A repository under a prefix of a container or bucket.
-pub(crate) struct ObjectBackend {
+pub struct ObjectBackend {
     store: Arc<dyn ObjectStore>,
     prefix: String,
     location: String,
     rt: tokio::runtime::Runtime,
 }
 
+/// Classify an object_store failure. Its own retries are off, so a 429, a 5xx, a timeout
+/// or a reset connection arrives here as `Generic` and may pass.
 fn err(what: String, e: object_store::Error) -> Error {
-    match e {
-        object_store::Error::NotFound { .. } => {
-            Error::new(ErrorKind::Missing, format!("{what}: not found"))
-        }
-        e => Error::new(ErrorKind::Io, format!("{what}: {e}")),
+    use object_store::Error as E;
+    let kind = match &e {
+        E::NotFound { .. } => ErrorKind::Missing,
+        E::AlreadyExists { .. } | E::Precondition { .. } => ErrorKind::AlreadyExists,
+        E::InvalidPath { .. } | E::UnknownConfigurationKey { .. } => ErrorKind::InvalidInput,
+        E::PermissionDenied { .. }
+        | E::Unauthenticated { .. }
+        | E::NotSupported { .. }
+        | E::NotImplemented
+        | E::NotModified { .. } => ErrorKind::Permanent,
+        _ => ErrorKind::Temporary,
+    };
+    let message = match kind {
+        ErrorKind::Missing => format!("{what}: not found"),
+        ErrorKind::AlreadyExists => format!("{what}: already exists (objects are never replaced)"),
+        _ => format!("{what}: {e}"),
+    };
+    Error::new(kind, message).with_source(e)
+}
+
+/// No HTTP retries of object_store's own: the caller's policy decides. (The client options
+/// stay the ones the builder read from the environment, `AWS_ALLOW_HTTP` among them.)
+fn no_retries() -> RetryConfig {
+    RetryConfig {
+        max_retries: 0,
+        ..RetryConfig::default()
     }
 }
 
 impl ObjectBackend {
-    /// Connect to `location` (`azure://…` or `s3://…`); nothing is read yet.
-    pub(crate) fn new(
+    /// Connect to `location` (`azure://…` or `s3://…`); nothing is read yet. `identity`
+    /// signs Azure requests when the environment names no key, SAS or emulator.
+    ///
+    /// # Errors
+    /// A malformed location, an unknown scheme, or settings the store's builder refuses.
+    pub fn new(
         location: &str,
-        identity: impl FnOnce() -> Option<rehydra_azure::Identity>,
+        identity: impl FnOnce() -> Option<Arc<dyn TokenSource>>,
     ) -> Result<Self, Error> {
         let bad = |e: String| {
             Error::new(
@@ -52,7 +91,9 @@ impl ObjectBackend {
         let store: Arc<dyn ObjectStore> = match url.scheme() {
             "azure" | "az" => {
                 use object_store::azure::AzureConfigKey as K;
-                let b = object_store::azure::MicrosoftAzureBuilder::from_env().with_url(location);
+                let b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_url(location)
+                    .with_retry(no_retries());
                 // a key, a SAS, a token or the emulator in the environment decide; else the
                 // admin's Azure identity (the one plugins use) signs the requests
                 let explicit = [K::AccessKey, K::SasKey, K::Token, K::UseEmulator]
@@ -69,6 +110,7 @@ impl ObjectBackend {
             "s3" => Arc::new(
                 object_store::aws::AmazonS3Builder::from_env()
                     .with_url(location)
+                    .with_retry(no_retries())
                     .build()
                     .map_err(|e| bad(format!("{e} (set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION or AWS_ENDPOINT, see the README)")))?,
             ),
@@ -79,12 +121,7 @@ impl ObjectBackend {
             .thread_name("rehydra-object-store")
             .enable_all()
             .build()
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Io,
-                    format!("starting the object-store runtime: {e}"),
-                )
-            })?;
+            .map_err(|e| Error::io("starting the object-store runtime", e))?;
         Ok(Self {
             store,
             prefix,
@@ -112,7 +149,10 @@ impl ObjectBackend {
     }
 
     /// Whether anything at all lies under the prefix (for `init`).
-    pub(crate) fn is_empty(&self) -> Result<bool, Error> {
+    ///
+    /// # Errors
+    /// The listing failed.
+    pub fn is_empty(&self) -> Result<bool, Error> {
         let prefix = (!self.prefix.is_empty()).then(|| Path::from(self.prefix.as_str()));
         let r = self
             .rt
@@ -129,8 +169,12 @@ impl Backend for ObjectBackend {
 
     fn create(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<(), Error> {
         let p = self.path(kind, name);
+        let create = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
         self.rt
-            .block_on(self.store.put(&p, data.to_vec().into()))
+            .block_on(self.store.put_opts(&p, data.to_vec().into(), create))
             .map(|_| ())
             .map_err(|e| err(format!("writing {}", self.what(&p)), e))
     }
@@ -157,7 +201,7 @@ impl Backend for ObjectBackend {
             .map_err(|e| err(format!("reading {}", self.what(&p)), e))?;
         if b.len() != len as usize {
             return Err(Error::new(
-                ErrorKind::Corrupt,
+                ErrorKind::Truncated,
                 format!(
                     "{}: {} bytes at {offset} asked, {} there (truncated object)",
                     self.what(&p),
@@ -223,7 +267,7 @@ impl Backend for ObjectBackend {
 
 /// Azure Blob requests signed with the admin's Azure identity (Storage audience).
 #[derive(Debug)]
-struct IdentityCredentials(rehydra_azure::Identity);
+struct IdentityCredentials(Arc<dyn TokenSource>);
 
 /// The token scope of Azure Storage.
 const STORAGE_SCOPE: &str = "https://storage.azure.com/.default";
@@ -238,12 +282,12 @@ impl object_store::CredentialProvider for IdentityCredentials {
             store: "MicrosoftAzure",
             source: format!("signing in to Azure Storage: {e}").into(),
         };
-        let token = tokio::task::spawn_blocking(move || id.token(STORAGE_SCOPE))
+        let token = tokio::task::spawn_blocking(move || id.bearer(STORAGE_SCOPE))
             .await
             .map_err(|e| fail(e.to_string()))?
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(fail)?;
         Ok(Arc::new(object_store::azure::AzureCredential::BearerToken(
-            token.secret().to_string(),
+            token,
         )))
     }
 }
