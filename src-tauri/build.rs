@@ -8,6 +8,7 @@ fn main() {
         "repo_status",
         "repo_check",
         "restore_points",
+        "storage_check",
         "inventory",
         "discover",
         "backup_folder",

@@ -21,6 +21,7 @@ mod tests {
             crate::progress::ProgressEvent::decl(cfg),
             crate::state::ExportEntry::decl(cfg),
             rehydra_core::check::CheckReport::decl(cfg),
+            rehydra_api::StorageCheck::decl(cfg),
             rehydra_catalog::JobStatus::decl(cfg),
             rehydra_catalog::JobRun::decl(cfg),
             host::Property::decl(cfg),

@@ -11,7 +11,7 @@ use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
 use rehydra_api::wizard::{self, InstantExport, PlanView, RestoreChoice, RunView};
 use rehydra_api::{
     BackupOutcome, Cancel, CheckOptions, CheckReport, Code, InitOptions, JobRun, NoProgress,
-    RestorePointDto, RestorePointFilter,
+    RestorePointDto, RestorePointFilter, StorageCheck,
 };
 use serde::Serialize;
 use tauri::ipc::Channel;
@@ -149,6 +149,15 @@ pub async fn repo_status(app: AppHandle) -> Res<Option<RepoInfo>> {
             restore_points: s.restore_points(&RestorePointFilter::default())?.len(),
             location,
         }))
+    })
+    .await
+}
+
+/// Check that the storage at `location` behaves as a repository needs (`check --storage`).
+#[tauri::command]
+pub async fn storage_check(app: AppHandle, location: String) -> Res<StorageCheck> {
+    blocking(app, move |st| {
+        Ok(rehydra_api::check_storage(&st.ctx, &location)?)
     })
     .await
 }

@@ -27,6 +27,7 @@ fn main() {
             commands::repo_connect,
             commands::repo_status,
             commands::repo_check,
+            commands::storage_check,
             commands::restore_points,
             commands::inventory,
             commands::discover,

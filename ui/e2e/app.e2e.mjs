@@ -119,6 +119,11 @@ try {
   // ---- repositories: create a local repository
   await s.wait('[data-testid="repo-status"]');
   await shot("1-repositories-empty");
+  // the storage check runs the backend contract below a folder and leaves it as it was
+  await s.type('[data-testid="repo-location"]', tmp);
+  await s.click('[data-testid="storage-check"]');
+  await s.wait('[data-testid="storage-check-result"]', (t) => t.includes("behaves as a repository needs"), 60000);
+  check(!fs.readdirSync(tmp).some((f) => f.startsWith("rehydra-storage-check")), "Check storage passes on a local folder and leaves nothing behind");
   const repo = path.join(tmp, "repo");
   await s.type('[data-testid="repo-location"]', repo);
   await s.type('[data-testid="repo-password"]', "short");

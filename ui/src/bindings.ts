@@ -80,6 +80,20 @@ packs_read: number,
  */
 chunks_read: number, };
 
+export type StorageCheck = { 
+/**
+ * The location checked.
+ */
+location: string, 
+/**
+ * The scratch folder or prefix the checks ran in (removed afterwards).
+ */
+scratch: string, 
+/**
+ * The rules of the storage contract it broke; empty when it can hold a repository.
+ */
+broken: Array<string>, };
+
 export type JobStatus = "running" | "succeeded" | "succeeded-with-warnings" | "failed" | "cancelled" | "unknown";
 
 export type JobRun = { 

@@ -30,6 +30,7 @@ import type {
   RestoreChoice,
   RestorePoint,
   RunView,
+  StorageCheck,
   VerifyView,
 } from "./bindings";
 
@@ -67,6 +68,7 @@ export const api = {
   repoStatus: () => call<RepoInfo | null>("repo_status"),
   repoCheck: (readData: boolean) =>
     call<CheckReport>("repo_check", { readData }),
+  storageCheck: (location: string) => call<StorageCheck>("storage_check", { location }),
   restore_points: (asset?: string) => call<RestorePoint[]>("restore_points", { asset: asset ?? null }),
   inventory: (rpoHours: number) => call<InventoryAsset[]>("inventory", { rpoHours }),
   discover: (plugin: string, settings: [string, string][]) => call<Asset[]>("discover", { plugin, settings }),

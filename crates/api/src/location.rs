@@ -144,7 +144,7 @@ pub(crate) fn create_backend(ctx: &Context, location: &str) -> Result<Arc<dyn Ba
 }
 
 /// What `check --storage` found.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, ts_rs::TS)]
 pub struct StorageCheck {
     /// The location checked.
     pub location: String,

@@ -8,6 +8,7 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<ApiError | null>(null);
   const [check, setCheck] = useState<string | null>(null);
+  const [storage, setStorage] = useState<string | null>(null);
   useEffect(() => {
     api.defaultLocation().then((l) => setLocation((cur) => cur || l));
   }, []);
@@ -79,7 +80,25 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
           <button data-testid="repo-connect" disabled={busy || !location} onClick={() => act(() => api.repoConnect(location, password))}>
             Connect
           </button>
+          <button
+            data-testid="storage-check"
+            disabled={busy || !location}
+            title="Does this folder, share, container or bucket behave as a repository needs? Runs in a scratch folder below it, removed afterwards; no password needed."
+            onClick={() =>
+              act(async () => {
+                const r = await api.storageCheck(location);
+                setStorage(
+                  r.broken.length === 0
+                    ? `${r.location}: the storage behaves as a repository needs`
+                    : `${r.location} breaks ${r.broken.length} rule(s): ${r.broken.join("; ")}`,
+                );
+              })
+            }
+          >
+            Check storage
+          </button>
         </div>
+        {storage && <p data-testid="storage-check-result">{storage}</p>}
         {busy && <p role="status">Working…</p>}
         <ErrorBox error={error} />
       </form>
