@@ -75,24 +75,17 @@ impl Error {
         )
     }
 
-    /// Wrap an I/O error with the path or object it concerned.
+    /// Wrap an I/O error with the path or object it concerned. What counts as "no space"
+    /// (and its hint) is decided once, by the storage crate.
     pub(crate) fn io(context: impl fmt::Display, err: std::io::Error) -> Self {
-        let kind = match err.raw_os_error() {
-            Some(code) if code == 28 || code == 122 => ErrorKind::NoSpace, // ENOSPC, EDQUOT
-            _ => match err.kind() {
-                std::io::ErrorKind::NotFound => ErrorKind::Missing,
-                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
-                    ErrorKind::NoSpace
-                }
-                _ => ErrorKind::Io,
-            },
+        use rehydra_storage::StorageErrorKind as S;
+        let e = rehydra_storage::StorageError::io(context, err);
+        let kind = match e.kind() {
+            S::NoSpace => ErrorKind::NoSpace,
+            S::Missing => ErrorKind::Missing,
+            _ => ErrorKind::Io,
         };
-        let hint = if kind == ErrorKind::NoSpace {
-            " (no space left: free space or choose another location; nothing already stored was lost)"
-        } else {
-            ""
-        };
-        Self::new(kind, format!("{context}: {err}{hint}")).with_source(err)
+        Self::new(kind, e.to_string()).with_source(e)
     }
 }
 
