@@ -473,6 +473,61 @@ fn grants_belong_to_the_signer_and_downgrades_need_consent() {
 }
 
 #[test]
+fn planning_a_plugin_restore_writes_nothing_even_when_the_plugin_tries() {
+    let t = TestRepo::new();
+    let p = platform(&t);
+    let s = t.open();
+    let src = t.scratch("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("a.txt"), b"a").unwrap();
+    let w = t.scratch("w");
+    std::fs::create_dir_all(&w).unwrap();
+    p.grant(
+        "fixture",
+        &[
+            "engine".into(),
+            format!("files:{}", src.display()),
+            format!("files-write:{}", w.display()),
+        ],
+    )
+    .unwrap();
+    let o = p
+        .backup(
+            &s,
+            "fixture",
+            "tree",
+            &[prop("tree", src.to_str().unwrap())],
+            &[],
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap();
+    let target = w.join("planned");
+    let e = p
+        .plan_restore(
+            &s,
+            &o.restore_point.id,
+            target.to_str().unwrap(),
+            &[prop("write-while-planning", "true")],
+        )
+        .unwrap_err();
+    assert!(e.message.contains("only `restore` writes"), "{}", e.message);
+    assert!(!target.exists(), "planning wrote {}", target.display());
+    // the same plugin restores when asked to restore
+    p.restore(
+        &s,
+        &o.restore_point.id,
+        target.to_str().unwrap(),
+        &[prop("item", "tree")],
+        true,
+        &NoProgress,
+        &Cancel::default(),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(target.join("a.txt")).unwrap(), b"a");
+}
+
+#[test]
 fn restore_item_does_not_write_through_a_symlink_in_the_granted_folder() {
     let t = TestRepo::new();
     let p = platform(&t);

@@ -34,7 +34,7 @@ pub use rehydra_core::archiver::{BackupOptions, ChangedRanges, Source, SourceIte
 pub use rehydra_core::check::{CheckOptions, CheckReport};
 pub use rehydra_core::disk::Format as DiskFormat;
 pub use rehydra_core::keys::KdfParams;
-pub use rehydra_core::manifest::ItemKind;
+pub use rehydra_core::manifest::{ItemKind, check_item_names};
 pub use rehydra_core::progress::{Cancel, NoProgress, Progress};
 pub use rehydra_core::prune::{PruneOptions, PruneReport};
 pub use rehydra_core::restorer::{DiskOutput, RestoreOptions, RestoreSummary};

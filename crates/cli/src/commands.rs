@@ -181,12 +181,8 @@ pub fn run(cli: Cli) -> Result<i32> {
                     source: Source::Reader(Box::new(std::io::stdin())),
                 });
             }
-            let mut names = std::collections::HashSet::new();
-            for i in &items {
-                if !names.insert(i.name.clone()) {
-                    bail!("`{}` is given twice", i.name);
-                }
-            }
+            // before anything is read: the engine's rule for item names
+            api::check_item_names(items.iter().map(|i| i.name.as_str()))?;
             let asset = a
                 .asset
                 .clone()

@@ -637,3 +637,18 @@ fn check_storage_runs_the_backend_contract_without_a_repository() {
     assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a folder"));
 }
+
+#[test]
+fn an_item_name_given_twice_is_refused_before_anything_is_read() {
+    let e = Env::new();
+    let data = e.path("data");
+    std::fs::create_dir(&data).unwrap();
+    let d = data.to_str().unwrap();
+    let o = e.run(&["backup", d, d]);
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("used twice"));
+    assert!(
+        e.ok(&["restore-points"]).contains("0 restore point"),
+        "nothing saved"
+    );
+}

@@ -567,15 +567,12 @@ pub fn backup_with(
 
 impl ItemSink for Run<'_, '_> {
     fn add(&mut self, it: SourceItem) -> Result<ItemReport> {
-        if it.name.is_empty() || self.items.iter().any(|i| i.name == it.name) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "item name `{}` is empty or already used in this restore point",
-                    it.name
-                ),
-            ));
-        }
+        crate::manifest::check_item_names(
+            self.items
+                .iter()
+                .map(|i| i.name.as_str())
+                .chain([it.name.as_str()]),
+        )?;
         if self.cancel.is_cancelled() {
             return Err(cancelled());
         }

@@ -142,3 +142,53 @@ impl RestorePoint {
         Ok(snap)
     }
 }
+
+/// The longest item name, in bytes.
+pub const MAX_ITEM_NAME: usize = 4096;
+
+/// The item names of one restore point, checked: each 1 to [`MAX_ITEM_NAME`] bytes with no
+/// control characters (names are often paths, and they are shown in listings and logs, so
+/// nothing in them may steer a terminal), and no name twice (trees, streams, disks and
+/// documents share one namespace). The one rule for the CLI, the engine and plugins.
+///
+/// # Errors
+/// [`crate::ErrorKind::InvalidInput`] naming the first bad name.
+pub fn check_item_names<'a>(names: impl IntoIterator<Item = &'a str>) -> crate::Result<()> {
+    let bad = |why: String| Err(crate::Error::new(crate::ErrorKind::InvalidInput, why));
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        if name.is_empty() || name.len() > MAX_ITEM_NAME {
+            return bad(format!(
+                "item name of {} bytes: an item name has 1 to {MAX_ITEM_NAME}",
+                name.len()
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return bad(format!(
+                "item name {name:?} holds a control character; name items with printable text"
+            ));
+        }
+        if !seen.insert(name) {
+            return bad(format!(
+                "item name `{name}` is used twice in one restore point; give each item its own name"
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod item_name_tests {
+    use super::*;
+
+    #[test]
+    fn item_names_are_printable_bounded_and_unique() {
+        assert!(check_item_names(["C:\\VMs\\a.vhdx", "/srv/data", "tpm-key"]).is_ok());
+        assert!(check_item_names([""]).is_err());
+        assert!(check_item_names(["a\u{1b}[2Jb"]).is_err());
+        assert!(check_item_names(["line\nbreak"]).is_err());
+        assert!(check_item_names(["same", "same"]).is_err());
+        let long = "x".repeat(MAX_ITEM_NAME + 1);
+        assert!(check_item_names([long.as_str()]).is_err());
+    }
+}

@@ -235,10 +235,20 @@ pub(super) fn item_infos(snap: &RestorePoint) -> Vec<host::ItemInfo> {
 }
 
 /// Serve restore / verify requests from one restore point.
+/// Whether a verb may restore items (only `restore` does; `plan-restore` and `verify` read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Writes {
+    /// `restore`.
+    Yes,
+    /// `plan-restore`, `verify`.
+    No,
+}
+
 pub(super) fn serve_restore(
     rx: &Receiver<Req>,
     session: &Session,
     snap: &RestorePoint,
+    writes: Writes,
     progress: &dyn Progress,
     cancel: &Cancel,
 ) {
@@ -251,6 +261,9 @@ pub(super) fn serve_restore(
             }
             Req::Items(reply) => drop(reply.send(Ok(item_infos(snap)))),
             Req::Read(name, max, reply) => drop(reply.send(read_item(session, snap, &name, max))),
+            Req::Restore(_, _, _, reply) if writes == Writes::No => {
+                drop(reply.send(Err(not_now("restoring an item (only `restore` writes)"))));
+            }
             Req::Restore(name, target, overwrite, reply) => {
                 let opts = RestoreOptions {
                     overwrite,

@@ -235,32 +235,41 @@ impl Plugins {
         ))
     }
 
-    pub(super) fn with_restore_engine<T: Send>(
+    /// Run a verb that reads `snap` (`plan-restore`, `verify`): the plugin may list and
+    /// read its items, never restore one.
+    pub(super) fn with_reading_engine<T: Send>(
         &self,
         session: &Session,
         snap: &RestorePoint,
-        progress: &dyn Progress,
-        cancel: &Cancel,
         call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
         + Send,
     ) -> Result<(T, Vec<String>)> {
-        let (r, log) = self.with_restore_engine_logged(session, snap, progress, cancel, call);
+        let (r, log) = self.with_restore_engine_logged(
+            session,
+            snap,
+            Writes::No,
+            &NoProgress,
+            &Cancel::default(),
+            call,
+        );
         Ok((r?, log))
     }
 
-    /// As [`Self::with_restore_engine`], keeping the plugin's log also when it fails (the
-    /// log is empty when the plugin could not be started).
+    /// Run a verb with the engine serving `snap`, keeping the plugin's log also when it
+    /// fails (the log is empty when the plugin could not be started). Only `restore`
+    /// gets an engine that writes.
     pub(super) fn with_restore_engine_logged<T: Send>(
         &self,
         session: &Session,
         snap: &RestorePoint,
+        writes: Writes,
         progress: &dyn Progress,
         cancel: &Cancel,
         call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
         + Send,
     ) -> (Result<T>, Vec<String>) {
         let id = snap.plugin.id.clone();
-        if id == "builtin" {
+        if id == rehydra_core::archiver::BUILTIN {
             let e = ApiError::new(
                 Code::InvalidInput,
                 "this restore point was made by the engine itself, not a plugin; use `rehydra restore`",
@@ -280,7 +289,7 @@ impl Plugins {
         let presence = session.reading();
         let out = std::thread::scope(|s| {
             let t = s.spawn(|| call(&self.host, &p, inv));
-            serve_restore(&rx, session, snap, progress, cancel);
+            serve_restore(&rx, session, snap, writes, progress, cancel);
             t.join()
         });
         drop(presence);
@@ -316,13 +325,7 @@ impl Plugins {
         snap: &RestorePoint,
         req: &host::RestoreRequest,
     ) -> Result<(RestorePlan, Vec<String>)> {
-        self.with_restore_engine(
-            session,
-            snap,
-            &NoProgress,
-            &Cancel::default(),
-            |h, p, inv| h.plan_restore(p, inv, req),
-        )
+        self.with_reading_engine(session, snap, |h, p, inv| h.plan_restore(p, inv, req))
     }
 
     /// Plan a restore with the plugin that made the restore point; with `execute`, and
@@ -360,10 +363,14 @@ impl Plugins {
             });
         }
         let run = session.catalog_start("restore");
-        let (r, l) =
-            self.with_restore_engine_logged(session, &snap, progress, cancel, |h, p, inv| {
-                h.restore(p, inv, &req)
-            });
+        let (r, l) = self.with_restore_engine_logged(
+            session,
+            &snap,
+            Writes::Yes,
+            progress,
+            cancel,
+            |h, p, inv| h.restore(p, inv, &req),
+        );
         log.extend(l);
         match r {
             Ok(report) => {
@@ -401,12 +408,6 @@ impl Plugins {
     /// Load or call failure.
     pub fn verify(&self, session: &Session, spec: &str) -> Result<(VerifyReport, Vec<String>)> {
         let (snap, req) = Self::request(session, spec, "", &[])?;
-        self.with_restore_engine(
-            session,
-            &snap,
-            &NoProgress,
-            &Cancel::default(),
-            |h, p, inv| h.verify(p, inv, &req),
-        )
+        self.with_reading_engine(session, &snap, |h, p, inv| h.verify(p, inv, &req))
     }
 }
