@@ -34,7 +34,7 @@ pub use rehydra_core::archiver::{BackupOptions, ChangedRanges, Source, SourceIte
 pub use rehydra_core::check::{CheckOptions, CheckReport};
 pub use rehydra_core::disk::Format as DiskFormat;
 pub use rehydra_core::keys::KdfParams;
-pub use rehydra_core::manifest::{ItemKind, check_item_names};
+pub use rehydra_core::manifest::ItemKind;
 pub use rehydra_core::progress::{Cancel, NoProgress, Progress};
 pub use rehydra_core::prune::{PruneOptions, PruneReport};
 pub use rehydra_core::restorer::{DiskOutput, RestoreOptions, RestoreSummary};
@@ -45,6 +45,14 @@ pub use rehydra_fs::{
 };
 
 use rehydra_core::{OpenOptions, Repository};
+
+/// The engine's rule for item names, as the shells call it before reading anything.
+///
+/// # Errors
+/// [`Code::InvalidInput`] naming the first bad name.
+pub fn check_item_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    Ok(rehydra_core::manifest::check_item_names(names)?)
+}
 
 /// Where local state lives (catalog, chunk-index cache).
 #[derive(Debug, Clone, Default)]
