@@ -87,7 +87,8 @@ pub mod prelude {
     pub use crate::{
         Asset, BackupReport, BackupRequest, DiskRange, Error, ErrorCode, Finding, ItemInfo,
         ItemKind, Plugin, PluginInfo, Property, ProtectionFlags, RestorePlan, RestorePoint,
-        RestoreReport, RestoreRequest, Result, Severity, Step, VerifyReport, info, setting,
+        RestoreReport, RestoreRequest, Result, Severity, Step, VerifyReport, asset, empty_plan,
+        flag, info, require, setting, setting_or,
     };
 }
 
@@ -124,6 +125,102 @@ pub fn setting<'a>(props: &'a [Property], name: &str) -> Option<&'a str> {
         .iter()
         .find(|p| p.name == name)
         .map(|p| p.value.as_str())
+}
+
+/// The value of `name` if given and not empty, else `default`.
+pub fn setting_or<'a>(props: &'a [Property], name: &str, default: &'a str) -> &'a str {
+    setting(props, name)
+        .filter(|v| !v.is_empty())
+        .unwrap_or(default)
+}
+
+/// The value of a required setting or option: an `invalid-input` error naming it and what
+/// it should hold (`hint`) when it is absent or empty.
+///
+/// # Errors
+/// `invalid-input`.
+pub fn require<'a>(props: &'a [Property], name: &str, hint: &str) -> Result<&'a str> {
+    setting(props, name)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidInput,
+                format!("`{name}` is required: {hint}"),
+            )
+        })
+}
+
+/// Whether option `name` is on. The one truthiness rule of every plugin: `true`, `yes`,
+/// `on` or `1` in any case; absent or anything else is off.
+pub fn flag(props: &[Property], name: &str) -> bool {
+    setting(props, name).is_some_and(|v| {
+        ["true", "yes", "on", "1"]
+            .iter()
+            .any(|t| v.trim().eq_ignore_ascii_case(t))
+    })
+}
+
+/// An asset with no properties and no flags.
+pub fn asset(kind: &str, id: &str, name: &str, parent: Option<&str>) -> Asset {
+    Asset {
+        kind: kind.into(),
+        id: id.into(),
+        name: name.into(),
+        parent: parent.map(Into::into),
+        properties: vec![],
+        flags: ProtectionFlags::empty(),
+    }
+}
+
+impl BackupReport {
+    /// A report of `consistency` (`crash`, `application`, …) with no warnings.
+    pub fn new(consistency: &str) -> Self {
+        Self {
+            consistency: consistency.into(),
+            warnings: vec![],
+        }
+    }
+}
+
+impl RestoreReport {
+    /// `bytes` written, no warnings.
+    pub fn new(bytes: u64) -> Self {
+        Self {
+            bytes,
+            warnings: vec![],
+        }
+    }
+}
+
+impl VerifyReport {
+    /// `ok` or not, no findings.
+    pub fn new(ok: bool) -> Self {
+        Self {
+            ok,
+            findings: vec![],
+        }
+    }
+}
+
+impl Step {
+    /// A step depending on no other.
+    pub fn new(id: &str, title: &str, detail: String) -> Self {
+        Self {
+            id: id.into(),
+            title: title.into(),
+            detail,
+            depends_on: vec![],
+        }
+    }
+}
+
+/// A plan with nothing in it yet.
+pub fn empty_plan() -> RestorePlan {
+    RestorePlan {
+        steps: vec![],
+        warnings: vec![],
+        blockers: vec![],
+    }
 }
 
 fn unsupported(verb: &str) -> Error {
@@ -242,4 +339,43 @@ macro_rules! export_plugin {
     $crate::bindings::__rehydra_export!(RehydraExport with_types_in $crate::bindings);
         };
     };
+}
+
+#[cfg(test)]
+mod option_tests {
+    use super::*;
+
+    fn props(pairs: &[(&str, &str)]) -> Vec<Property> {
+        pairs
+            .iter()
+            .map(|(n, v)| Property {
+                name: (*n).into(),
+                value: (*v).into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_truthiness_rule_and_required_settings_name_themselves() {
+        let p = props(&[
+            ("a", "TRUE"),
+            ("b", "yes"),
+            ("c", " on "),
+            ("d", "1"),
+            ("e", "no"),
+            ("f", ""),
+        ]);
+        for on in ["a", "b", "c", "d"] {
+            assert!(flag(&p, on), "{on}");
+        }
+        for off in ["e", "f", "absent"] {
+            assert!(!flag(&p, off), "{off}");
+        }
+        assert_eq!(setting_or(&p, "f", "dflt"), "dflt");
+        assert_eq!(setting_or(&p, "b", "dflt"), "yes");
+        let e = require(&p, "root", "a folder").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        assert!(e.message.contains("`root`") && e.message.contains("a folder"));
+        assert_eq!(require(&p, "b", "x").unwrap(), "yes");
+    }
 }

@@ -198,7 +198,7 @@ impl Plugin for ClusterFiles {
     /// Every folder goes to `<target>/<its path without the drive>`; existing files are
     /// kept unless `overwrite=true`.
     fn restore(req: RestoreRequest) -> Result<RestoreReport> {
-        let overwrite = setting(&req.options, "overwrite").is_some_and(|v| v == "true");
+        let overwrite = flag(&req.options, "overwrite");
         let target = req.target.trim_end_matches('/');
         if target.is_empty() {
             return Err(Error::new(

@@ -5,24 +5,9 @@ use rehydra_plugin_sdk::{engine, export_plugin, files, prelude::*};
 
 struct Folders;
 
-fn folder(path: &str, parent: Option<String>) -> Asset {
-    let name = path
-        .rsplit('/')
-        .find(|s| !s.is_empty())
-        .unwrap_or(path)
-        .to_string();
-    Asset {
-        kind: "folder".into(),
-        id: path.into(),
-        name,
-        parent,
-        properties: vec![],
-        flags: ProtectionFlags::empty(),
-    }
-}
-
-fn opt(req: &RestoreRequest, name: &str) -> bool {
-    setting(&req.options, name) == Some("true")
+fn folder(path: &str, parent: Option<&str>) -> Asset {
+    let name = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or(path);
+    asset("folder", path, name, parent)
 }
 
 impl Plugin for Folders {
@@ -37,19 +22,12 @@ impl Plugin for Folders {
     }
 
     fn discover(settings: Vec<Property>) -> Result<Vec<Asset>> {
-        let root = setting(&settings, "root").ok_or_else(|| {
-            Error::new(
-                ErrorCode::InvalidInput,
-                "setting `root` (a folder) is required",
-            )
-        })?;
+        let root = require(&settings, "root", "the folder whose sub-folders to list")?;
         let mut assets = vec![folder(root, None)];
         for e in files::list_dir(root)? {
             if e.kind == files::EntryKind::Directory {
-                assets.push(folder(
-                    &format!("{}/{}", root.trim_end_matches('/'), e.name),
-                    Some(root.into()),
-                ));
+                let path = format!("{}/{}", root.trim_end_matches('/'), e.name);
+                assets.push(folder(&path, Some(root)));
             }
         }
         Ok(assets)
@@ -78,25 +56,18 @@ impl Plugin for Folders {
             "asset.json",
             format!("{{\"path\":{:?},\"bytes\":{}}}", req.asset.id, stored.size).as_bytes(),
         )?;
-        Ok(BackupReport {
-            consistency: "crash".into(),
-            warnings: vec![],
-        })
+        Ok(BackupReport::new("crash"))
     }
 
     fn plan_restore(req: RestoreRequest) -> Result<RestorePlan> {
-        let mut plan = RestorePlan {
-            steps: vec![],
-            warnings: vec![],
-            blockers: vec![],
-        };
+        let mut plan = empty_plan();
         let Some(item) = req.restore_point.items.iter().find(|i| i.name == "files") else {
             plan.blockers
                 .push("the restore point has no `files` item".into());
             return Ok(plan);
         };
         match files::stat(&req.target) {
-            Ok(_) if !opt(&req, "overwrite") => plan.blockers.push(format!(
+            Ok(_) if !flag(&req.options, "overwrite") => plan.blockers.push(format!(
                 "{} exists; choose another target or allow overwrite",
                 req.target
             )),
@@ -106,31 +77,22 @@ impl Plugin for Folders {
             Err(e) if e.code == ErrorCode::NotFound => {}
             Err(e) => return Err(e),
         }
-        plan.steps.push(Step {
-            id: "files".into(),
-            title: "Restore folder".into(),
-            detail: format!("{} bytes to {}", item.size, req.target),
-            depends_on: vec![],
-        });
+        let detail = format!("{} bytes to {}", item.size, req.target);
+        plan.steps
+            .push(Step::new("files", "Restore folder", detail));
         Ok(plan)
     }
 
     fn restore(req: RestoreRequest) -> Result<RestoreReport> {
-        let bytes = engine::restore_item("files", &req.target, opt(&req, "overwrite"))?;
-        Ok(RestoreReport {
-            bytes,
-            warnings: vec![],
-        })
+        let bytes = engine::restore_item("files", &req.target, flag(&req.options, "overwrite"))?;
+        Ok(RestoreReport::new(bytes))
     }
 
     fn verify(_req: RestoreRequest) -> Result<VerifyReport> {
         let doc = engine::read_document("asset.json")?;
         let ok =
             engine::items()?.iter().any(|i| i.name == "files") && doc.starts_with(b"{\"path\":");
-        Ok(VerifyReport {
-            ok,
-            findings: vec![],
-        })
+        Ok(VerifyReport::new(ok))
     }
 }
 

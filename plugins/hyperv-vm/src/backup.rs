@@ -145,7 +145,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             .take(8)
             .collect::<String>()
     );
-    let use_rct = setting(&req.options, "rct").is_some_and(|v| v == "true");
+    let use_rct = flag(&req.options, "rct");
     let prev = if use_rct { previous_rct()? } else { None };
     let r = commands::powershell(node, &checkpoint_script(vm_id, &name))?;
     if r.status != 0 {

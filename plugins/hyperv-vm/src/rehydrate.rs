@@ -97,17 +97,6 @@ pub struct Planned {
     restore_point: String,
 }
 
-fn need<'a>(req: &'a RestoreRequest, name: &str, hint: &str) -> Result<&'a str> {
-    setting(&req.options, name)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::InvalidInput,
-                format!("rehydration needs --set {name}=… ({hint})"),
-            )
-        })
-}
-
 /// `old=new;…` lookup of the target logical network for an original one (matched by
 /// full id or by name), else the default `logical-network`.
 fn lnet_for(req: &RestoreRequest, old: &str) -> Option<String> {
@@ -159,20 +148,20 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             saved.vm.name
         ));
     }
-    let sub = need(req, "subscription", "the target subscription id")?;
-    let rg = need(req, "resource-group", "the target resource group")?;
-    let location = need(
-        req,
+    let sub = require(&req.options, "subscription", "the target subscription id")?;
+    let rg = require(&req.options, "resource-group", "the target resource group")?;
+    let location = require(
+        &req.options,
         "location",
         "the Azure region of the target cluster's resources",
     )?;
-    let cl = need(
-        req,
+    let cl = require(
+        &req.options,
         "custom-location",
         "resource id of the target cluster's custom location",
     )?;
-    let container = need(
-        req,
+    let container = require(
+        &req.options,
         "storage-container",
         "resource id of the target storage container that holds the restored VHDX",
     )?;
@@ -383,7 +372,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             .next()
             .unwrap_or_default()
             .to_string();
-        let consent = setting(&req.options, "delete-original").is_some_and(|v| v == "true");
+        let consent = flag(&req.options, "delete-original");
         if original_machine.eq_ignore_ascii_case(&machine_id) {
             if consent {
                 blockers.push(

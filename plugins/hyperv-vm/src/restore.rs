@@ -307,10 +307,6 @@ fn create_script(saved: &Saved, l: &Layout, nics: &[(Nic, bool)], keep_mac: bool
     s.join("\n")
 }
 
-fn yes(req: &RestoreRequest, name: &str) -> bool {
-    setting(&req.options, name).is_some_and(|v| v == "true" || v == "yes")
-}
-
 /// Everything a restore will do, computed and checked; touches nothing.
 pub struct Planned {
     pub plan: RestorePlan,
@@ -329,9 +325,9 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     let t = probe(&l.node, &l.name)?;
     let mut warnings = Vec::new();
     let mut blockers = Vec::new();
-    let replace = yes(req, "replace-vm");
-    let overwrite = yes(req, "overwrite");
-    let start = yes(req, "start");
+    let replace = flag(&req.options, "replace-vm");
+    let overwrite = flag(&req.options, "overwrite");
+    let start = flag(&req.options, "start");
     let keep_mac = match setting(&req.options, "mac").unwrap_or("keep") {
         "keep" => true,
         "new" => false,
@@ -490,7 +486,7 @@ pub fn execute(req: &RestoreRequest, p: Planned) -> Result<RestoreReport> {
             &format!("removing the existing VM {}", l.name),
         )?;
     }
-    let overwrite = yes(req, "overwrite");
+    let overwrite = flag(&req.options, "overwrite");
     let mut bytes = 0;
     let total = l.disks.len() as u64 + 1;
     for (i, d) in l.disks.iter().enumerate() {

@@ -89,21 +89,6 @@ struct Exported {
     export: String,
 }
 
-fn opt<'a>(o: &'a [Property], name: &str, default: &'a str) -> &'a str {
-    setting(o, name)
-        .filter(|v| !v.is_empty())
-        .unwrap_or(default)
-}
-
-fn need<'a>(o: &'a [Property], name: &str, hint: &str) -> Result<&'a str> {
-    setting(o, name).filter(|v| !v.is_empty()).ok_or_else(|| {
-        Error::new(
-            ErrorCode::InvalidInput,
-            format!("tvm-keys needs --set {name}=… ({hint})"),
-        )
-    })
-}
-
 fn bad_json(node: &str, what: &str, e: &serde_json::Error) -> Error {
     Error::new(
         ErrorCode::Failed,
@@ -170,10 +155,6 @@ $vm = Get-VM -Id {id} -ErrorAction SilentlyContinue
     serde_json::from_slice(&out).map_err(|e| bad_json(node, "the target check", &e))
 }
 
-fn yes(o: &[Property], name: &str) -> bool {
-    setting(o, name).is_some_and(|v| v == "true" || v == "yes")
-}
-
 fn load_doc() -> Result<KeyDoc> {
     let raw = engine::read_document("gsp-key.json")?;
     serde_json::from_slice(&raw).map_err(|e| {
@@ -200,15 +181,15 @@ struct Planned {
 fn plan(req: &RestoreRequest) -> Result<Planned> {
     let o = &req.options;
     let doc = load_doc()?;
-    let node = opt(o, "node", "local").to_string();
-    let vm_id = opt(o, "vm-id", &doc.vm_id).to_ascii_lowercase();
-    let kv = opt(o, "key-vault", &doc.key_vault).to_string();
-    let group = opt(o, "group", &doc.group).to_string();
+    let node = setting_or(o, "node", "local").to_string();
+    let vm_id = setting_or(o, "vm-id", &doc.vm_id).to_ascii_lowercase();
+    let kv = setting_or(o, "key-vault", &doc.key_vault).to_string();
+    let group = setting_or(o, "group", &doc.group).to_string();
     let t = probe(&node, &vm_id, &doc, &kv, &group)?;
     let mut blockers = Vec::new();
     let mut warnings = Vec::new();
-    let remove_key = yes(o, "replace-key");
-    let start = yes(o, "start");
+    let remove_key = flag(o, "replace-key");
+    let start = flag(o, "start");
     let recovery = format!(
         "if the VM was started before its key was imported, the cluster generated a new key and its guest state cannot be opened with it: turn the VM off, remove that key (Remove-MocKey -name {vm_id} -group {group} -keyvaultName {kv}, or replace-key=true here), put the backed-up guest state back (guest-state=replace) and import again"
     );
@@ -259,8 +240,8 @@ fn plan(req: &RestoreRequest) -> Result<Planned> {
         });
         last = "remove-key".into();
     }
-    let map = opt(o, "path-map", "");
-    let guest_state = match opt(o, "guest-state", "keep") {
+    let map = setting_or(o, "path-map", "");
+    let guest_state = match setting_or(o, "guest-state", "keep") {
         "keep" => {
             warnings.push("the VM keeps the guest state file it has now (guest-state=replace puts the backed-up VMGS back, which a VM re-created by New-VM needs for its old vTPM contents)".into());
             None
@@ -405,7 +386,7 @@ impl Plugin for TvmKeys {
     /// Settings: `nodes` (comma-separated command targets). Assets: the VMs with a vTPM.
     fn discover(s: Vec<Property>) -> Result<Vec<Asset>> {
         let mut out = Vec::new();
-        for node in opt(&s, "nodes", "local")
+        for node in setting_or(&s, "nodes", "local")
             .split(',')
             .map(str::trim)
             .filter(|n| !n.is_empty())
@@ -465,15 +446,15 @@ impl Plugin for TvmKeys {
     /// the same), `wrapping-key` (default `rehydra-backup-wrap`), `path-map`.
     fn backup(req: BackupRequest) -> Result<BackupReport> {
         let o = &req.options;
-        let node = opt(o, "node", "local");
-        let kv = need(
+        let node = setting_or(o, "node", "local");
+        let kv = require(
             o,
             "key-vault",
             "the MOC key vault that holds the VM's guest state key",
         )?;
-        let group = need(o, "group", "the MOC group of that key vault")?;
-        let bkv = opt(o, "backup-key-vault", kv);
-        let wrap = opt(o, "wrapping-key", WRAP);
+        let group = require(o, "group", "the MOC group of that key vault")?;
+        let bkv = setting_or(o, "backup-key-vault", kv);
+        let wrap = setting_or(o, "wrapping-key", WRAP);
         let raw = powershell(
             node,
             &export_script(&req.asset.id, kv, bkv, group, wrap),
@@ -497,7 +478,7 @@ impl Plugin for TvmKeys {
         }
         // guest state files: the VMGS must come along, the VMRS exists only for some states
         let dir = join(&x.configuration_location, "Virtual Machines");
-        let map = opt(o, "path-map", "");
+        let map = setting_or(o, "path-map", "");
         let mut warnings = Vec::new();
         for (item, ext, required) in [("vmgs", "vmgs", true), ("vmrs", "VMRS", false)] {
             let win = join(&dir, &format!("{}.{ext}", x.vm_id.to_ascii_uppercase()));
