@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rehydra_api::plugins::{PluginSettings, Plugins, Property};
+use rehydra_api::plugins::{Limits, PluginSettings, Plugins, Property};
 use rehydra_api::{Cancel, Code, NoProgress, RestorePointFilter};
 
 use rehydra_integration_tests::TestRepo;
@@ -35,11 +35,17 @@ fn dev_key() -> String {
 
 /// A plugin platform whose only plugin folder is a private one, with both plugins installed and trusted.
 fn platform(t: &TestRepo) -> Plugins {
+    platform_capped(t, Limits::HIGHEST)
+}
+
+/// As [`platform`], under the admin's `caps`.
+fn platform_capped(t: &TestRepo, caps: Limits) -> Plugins {
     let dir = t.scratch("plugins");
     let settings = PluginSettings {
         dirs: vec![dir.clone()],
         install_dir: Some(dir),
         developer_mode: false,
+        caps,
     };
     let p = Plugins::new(&t.ctx, settings).unwrap();
     p.trust("rehydra-dev", &dev_key()).unwrap();
@@ -256,6 +262,7 @@ fn failed_plugin_backup_commits_nothing_and_pushed_streams_round_trip() {
             dirs: vec![t.dir.path().join("plugins")],
             install_dir: None,
             developer_mode: false,
+            caps: Limits::HIGHEST,
         },
     )
     .unwrap();
@@ -295,6 +302,7 @@ fn install_refuses_untrusted_and_tampered_files_and_keeps_the_installed_one() {
             dirs: vec![dir.clone()],
             install_dir: Some(dir.clone()),
             developer_mode: false,
+            caps: Limits::HIGHEST,
         },
     )
     .unwrap();
@@ -677,6 +685,52 @@ fn a_disk_image_cannot_pull_in_files_outside_the_grants() {
         o.restore_point.items.iter().any(|i| i.name == "disk"),
         "{:?}",
         o.restore_point.items.len()
+    );
+}
+
+/// The admin lowers what plugins may use: the fixture asks for 32 MiB and 5 s per call
+/// and gets 16 MiB and 1 s.
+#[test]
+fn the_admins_caps_lower_a_plugins_limits() {
+    let t = TestRepo::new();
+    let p = platform_capped(
+        &t,
+        Limits {
+            memory_mib: 16,
+            timeout_secs: 1,
+        },
+    );
+    let d = p.info("fixture").unwrap();
+    let asked = d.manifest.limits;
+    assert_eq!(
+        (asked.memory_mib, asked.timeout_secs),
+        (32, 5),
+        "what the manifest asks"
+    );
+    assert_eq!(
+        (d.limits.memory_mib, d.limits.timeout_secs),
+        (16, 1),
+        "what it gets"
+    );
+    let s = t.open();
+    p.grant("fixture", &["engine".into()]).unwrap();
+    let started = std::time::Instant::now();
+    let e = p
+        .backup(
+            &s,
+            "fixture",
+            "a",
+            &[prop("sleep", "60")],
+            &[],
+            &NoProgress,
+            &Cancel::default(),
+        )
+        .unwrap_err();
+    let took = started.elapsed().as_secs_f64();
+    assert!(e.message.contains("time limit"), "{}", e.message);
+    assert!(
+        (0.9..4.0).contains(&took),
+        "stopped after {took:.1} s, not at the 1 s cap"
     );
 }
 

@@ -125,7 +125,11 @@ impl App {
     pub fn plugins(&self) -> Res<Plugins> {
         Ok(Plugins::new(
             &self.ctx,
-            PluginSettings::with_defaults(&self.plugin_dirs, false),
+            // the same caps as the CLI's --plugin-max-memory-mib / --plugin-max-seconds
+            PluginSettings::with_defaults(&self.plugin_dirs, false).with_caps(
+                env_u64("REHYDRA_PLUGIN_MAX_MEMORY_MIB"),
+                env_u64("REHYDRA_PLUGIN_MAX_SECONDS"),
+            ),
         )?)
     }
 
@@ -188,4 +192,14 @@ impl App {
     pub fn cancel(&self, job: &str) -> bool {
         lock(&self.jobs).get(job).map(|c| c.cancel()).is_some()
     }
+}
+
+/// A positive number from the environment, if set.
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name)
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
 }

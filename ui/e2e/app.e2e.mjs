@@ -220,6 +220,8 @@ try {
   await s.wait('[data-testid="plugin-list"]', (t) => t.includes("example-files") && t.includes("trusted"));
   await s.click('[data-testid="plugin-details-example-files"]');
   await s.wait('[data-testid="plugin-details"]', (t) => t.includes("engine") && t.includes(`files:${tmp}`));
+  await s.wait('[data-testid="plugin-limits"]', (t) => /Limits per call: \d+ MiB, \d+ s/.test(t));
+  check(true, "plugin details show the limits in force and what the plugin asks for");
   check(true, "the Plugins screen shows the plugin, its trusted signature and its grants");
   await shot("9-plugins");
   await s.click('[data-testid="nav-protection"]');

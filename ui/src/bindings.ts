@@ -727,7 +727,11 @@ grants: Array<string>,
 /**
  * Load time.
  */
-load: LoadInfo, };
+load: LoadInfo, 
+/**
+ * The limits its calls run under: what the manifest asks, capped by the admin.
+ */
+limits: Limits, };
 
 export type CapabilityView = { 
 /**

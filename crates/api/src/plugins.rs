@@ -19,8 +19,8 @@ use rehydra_plugin_host as host;
 use serde::Serialize;
 
 pub use host::{
-    Asset, AuditEvent, BackupReport, Finding, Grant, LoadInfo, Manifest, PluginInfo, Property,
-    RemoteShell, RestorePlan, RestoreReport, Signer, Step, Target, VerifyReport,
+    Asset, AuditEvent, BackupReport, Finding, Grant, Limits, LoadInfo, Manifest, PluginInfo,
+    Property, RemoteShell, RestorePlan, RestoreReport, Signer, Step, Target, VerifyReport,
 };
 
 use crate::catalog_sync::with_catalog;
@@ -60,6 +60,8 @@ pub struct PluginDetails {
     pub grants: Vec<String>,
     /// Load time.
     pub load: LoadInfo,
+    /// The limits its calls run under: what the manifest asks, capped by the admin.
+    pub limits: host::Limits,
 }
 
 /// A requested capability as the admin sees it.
@@ -110,6 +112,9 @@ pub struct PluginSettings {
     pub install_dir: Option<PathBuf>,
     /// Load unsigned plugins and untrusted publishers (never tampered files).
     pub developer_mode: bool,
+    /// The admin's caps on every plugin call's memory and time (a plugin gets the lower of
+    /// what it asks and these; never above the host's own highest).
+    pub caps: host::Limits,
 }
 
 impl PluginSettings {
@@ -130,7 +135,20 @@ impl PluginSettings {
             // `plugins install` writes where the admin pointed first, else the user folder
             install_dir: configured.first().cloned().or(user),
             developer_mode,
+            caps: host::Limits::HIGHEST,
         }
+    }
+
+    /// Lower the caps on every plugin call (`None` keeps the host's own).
+    #[must_use]
+    pub fn with_caps(mut self, memory_mib: Option<u64>, seconds: Option<u64>) -> Self {
+        let highest = host::Limits::HIGHEST;
+        self.caps = host::Limits {
+            memory_mib: memory_mib.unwrap_or(highest.memory_mib),
+            timeout_secs: seconds.unwrap_or(highest.timeout_secs),
+        }
+        .capped(highest);
+        self
     }
 }
 
@@ -202,6 +220,7 @@ impl Plugins {
             cache_dir: ctx.cache_dir.as_ref().map(|d| d.join("plugins")),
             developer_mode: settings.developer_mode,
             max_concurrency: 4,
+            caps: settings.caps,
         };
         Ok(Self {
             ctx: ctx.clone(),

@@ -59,6 +59,16 @@ pub struct Cli {
     /// Developer mode: load unsigned plugins and untrusted publishers (never tampered files).
     #[arg(long = "dev", env = "REHYDRA_PLUGIN_DEV", global = true)]
     pub developer_mode: bool,
+    /// Cap on the memory of any plugin call, in MiB (a plugin gets the lower of what its
+    /// manifest asks and this; the host's own cap is 4096). `plugins info` shows both.
+    #[arg(long, env = "REHYDRA_PLUGIN_MAX_MEMORY_MIB", global = true, value_name = "MIB",
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub plugin_max_memory_mib: Option<u64>,
+    /// Cap on the time of any plugin call, in seconds (a plugin gets the lower of what its
+    /// manifest asks and this; the host's own cap is 86400).
+    #[arg(long, env = "REHYDRA_PLUGIN_MAX_SECONDS", global = true, value_name = "SECONDS",
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub plugin_max_seconds: Option<u64>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -24,10 +24,9 @@ pub(crate) fn props(kv: &[String]) -> Result<Vec<Property>> {
 }
 
 pub(crate) fn platform(cli: &Cli) -> Result<Plugins> {
-    Ok(Plugins::new(
-        &context(cli),
-        PluginSettings::with_defaults(&cli.plugin_dirs, cli.developer_mode),
-    )?)
+    let settings = PluginSettings::with_defaults(&cli.plugin_dirs, cli.developer_mode)
+        .with_caps(cli.plugin_max_memory_mib, cli.plugin_max_seconds);
+    Ok(Plugins::new(&context(cli), settings)?)
 }
 
 pub(crate) fn print_log(log: &[String]) {
@@ -131,9 +130,14 @@ pub fn run(cli: &Cli, cmd: &PluginsCommand) -> Result<i32> {
                         .map_or_else(|| "not loaded".to_string(), ToString::to_string)
                 );
                 println!(
-                    "  workloads: {}  contract: {}  limits: {} MiB, {} s per call",
+                    "  workloads: {}  contract: {}",
                     m.workloads.join(", "),
-                    m.contract,
+                    m.contract
+                );
+                println!(
+                    "  limits per call: {} MiB, {} s (asked for {} MiB, {} s; lower them with --plugin-max-memory-mib and --plugin-max-seconds)",
+                    d.limits.memory_mib,
+                    d.limits.timeout_secs,
                     m.limits.memory_mib,
                     m.limits.timeout_secs
                 );

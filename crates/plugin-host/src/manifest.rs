@@ -82,6 +82,22 @@ pub const MAX_MEMORY_MIB: u64 = 4096;
 /// Highest time limit any plugin may ask for.
 pub const MAX_TIMEOUT_SECS: u64 = 24 * 3600;
 
+impl Limits {
+    /// The most any plugin may ask for: the host's own caps.
+    pub const HIGHEST: Limits = Limits {
+        memory_mib: MAX_MEMORY_MIB,
+        timeout_secs: MAX_TIMEOUT_SECS,
+    };
+
+    /// What a plugin asking for `self` gets under the admin's `caps`: the lower of each.
+    pub fn capped(self, caps: Limits) -> Limits {
+        Limits {
+            memory_mib: self.memory_mib.min(caps.memory_mib),
+            timeout_secs: self.timeout_secs.min(caps.timeout_secs),
+        }
+    }
+}
+
 impl Manifest {
     /// Parse and validate manifest text.
     ///

@@ -42,6 +42,9 @@ pub struct HostConfig {
     pub developer_mode: bool,
     /// Plugin instances running at once; further calls wait.
     pub max_concurrency: usize,
+    /// The admin's caps on what any plugin's calls may use (never above
+    /// [`Limits::HIGHEST`]); a plugin gets the lower of what it asks and these.
+    pub caps: crate::Limits,
 }
 
 impl Default for HostConfig {
@@ -50,6 +53,7 @@ impl Default for HostConfig {
             cache_dir: None,
             developer_mode: false,
             max_concurrency: 4,
+            caps: crate::Limits::HIGHEST,
         }
     }
 }
@@ -164,6 +168,11 @@ impl Drop for Runtime {
 }
 
 impl PluginHost {
+    /// The limits `plugin`'s calls run under: what its manifest asks, capped by the admin.
+    pub fn limits(&self, plugin: &LoadedPlugin) -> crate::Limits {
+        plugin.manifest.limits.capped(self.cfg.caps)
+    }
+
     /// A host with `cfg`; starts the epoch ticker thread.
     ///
     /// # Errors
@@ -203,6 +212,7 @@ impl PluginHost {
             engine,
             linker,
             cfg: HostConfig {
+                caps: cfg.caps.capped(crate::Limits::HIGHEST),
                 max_concurrency: max,
                 ..cfg
             },
@@ -341,7 +351,7 @@ impl PluginHost {
             -> wasmtime::Result<std::result::Result<T, crate::bindings::wit::Error>>,
     ) -> Result<T> {
         let _slot = self.acquire();
-        let limits = plugin.manifest.limits;
+        let limits = self.limits(plugin);
         let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
         let wasi = WasiCtxBuilder::new().stderr(stderr.clone()).build();
         let budget = Arc::new(Budget::new(

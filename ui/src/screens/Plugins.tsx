@@ -55,6 +55,10 @@ export default function Plugins() {
         <div className="card" data-testid="plugin-details">
           <h2>{sel.manifest.name} <span className="muted small">{sel.manifest.id} {sel.manifest.version}, contract {sel.manifest.contract}</span></h2>
           <p>{sel.manifest.description}</p>
+          <p className="muted small" data-testid="plugin-limits">
+            Limits per call: {sel.limits.memory_mib} MiB, {sel.limits.timeout_secs} s (it asks for {sel.manifest.limits.memory_mib} MiB,{" "}
+            {sel.manifest.limits.timeout_secs} s; the admin lowers them with REHYDRA_PLUGIN_MAX_MEMORY_MIB and REHYDRA_PLUGIN_MAX_SECONDS)
+          </p>
           <h3>Capabilities it asks for</h3>
           <ul>
             {sel.capabilities.map((c) => (

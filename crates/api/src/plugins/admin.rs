@@ -178,6 +178,7 @@ impl Plugins {
             capabilities,
             grants: grants.0.iter().map(Grant::spec).collect(),
             load: p.load,
+            limits: self.host.limits(&p),
         })
     }
 
