@@ -56,6 +56,26 @@ fn platform_capped(t: &TestRepo, caps: Limits) -> Plugins {
     p
 }
 
+/// The fixture's backup of folder `src` as item `tree` (granting what it needs to read it).
+fn backup_tree(p: &Plugins, s: &rehydra_api::Session, src: &Path) -> rehydra_api::RestorePointDto {
+    p.grant(
+        "fixture",
+        &["engine".into(), format!("files:{}", src.display())],
+    )
+    .unwrap();
+    p.backup(
+        s,
+        "fixture",
+        "tree",
+        &[prop("tree", src.to_str().unwrap())],
+        &[],
+        &NoProgress,
+        &Cancel::default(),
+    )
+    .unwrap()
+    .restore_point
+}
+
 fn prop(n: &str, v: &str) -> Property {
     Property {
         name: n.into(),
@@ -490,31 +510,14 @@ fn planning_a_plugin_restore_writes_nothing_even_when_the_plugin_tries() {
     std::fs::write(src.join("a.txt"), b"a").unwrap();
     let w = t.scratch("w");
     std::fs::create_dir_all(&w).unwrap();
-    p.grant(
-        "fixture",
-        &[
-            "engine".into(),
-            format!("files:{}", src.display()),
-            format!("files-write:{}", w.display()),
-        ],
-    )
-    .unwrap();
-    let o = p
-        .backup(
-            &s,
-            "fixture",
-            "tree",
-            &[prop("tree", src.to_str().unwrap())],
-            &[],
-            &NoProgress,
-            &Cancel::default(),
-        )
+    let o = backup_tree(&p, &s, &src);
+    p.grant("fixture", &[format!("files-write:{}", w.display())])
         .unwrap();
     let target = w.join("planned");
     let e = p
         .plan_restore(
             &s,
-            &o.restore_point.id,
+            &o.id,
             target.to_str().unwrap(),
             &[prop("write-while-planning", "true")],
         )
@@ -524,7 +527,7 @@ fn planning_a_plugin_restore_writes_nothing_even_when_the_plugin_tries() {
     // the same plugin restores when asked to restore
     p.restore(
         &s,
-        &o.restore_point.id,
+        &o.id,
         target.to_str().unwrap(),
         &[prop("item", "tree")],
         true,
@@ -545,22 +548,7 @@ fn restore_item_does_not_write_through_a_symlink_in_the_granted_folder() {
     std::fs::create_dir_all(src.join("link")).unwrap();
     std::fs::write(src.join("link/planted.txt"), b"attacker data").unwrap();
     std::fs::write(src.join("top.txt"), b"top").unwrap();
-    p.grant(
-        "fixture",
-        &["engine".into(), format!("files:{}", src.display())],
-    )
-    .unwrap();
-    let o = p
-        .backup(
-            &s,
-            "fixture",
-            "tree",
-            &[prop("tree", src.to_str().unwrap())],
-            &[],
-            &NoProgress,
-            &Cancel::default(),
-        )
-        .unwrap();
+    let o = backup_tree(&p, &s, &src);
     // the writable folder W holds `link -> <outside>`
     let w = t.scratch("w");
     let outside = t.scratch("outside");
@@ -572,7 +560,7 @@ fn restore_item_does_not_write_through_a_symlink_in_the_granted_folder() {
     let restore = |target: &Path| {
         p.restore(
             &s,
-            &o.restore_point.id,
+            &o.id,
             target.to_str().unwrap(),
             &[prop("item", "tree"), prop("overwrite", "true")],
             true,

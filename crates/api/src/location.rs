@@ -29,7 +29,7 @@ fn object_backend(ctx: &Context, location: &str) -> Result<ObjectBackend> {
     Ok(ObjectBackend::new(location, || {
         crate::azure::current(ctx)
             .ok()
-            .map(|id| std::sync::Arc::new(AzureIdentity(id)) as std::sync::Arc<dyn TokenSource>)
+            .map(|id| Arc::new(AzureIdentity(id)) as Arc<dyn TokenSource>)
     })?)
 }
 

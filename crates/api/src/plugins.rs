@@ -139,15 +139,15 @@ impl PluginSettings {
         }
     }
 
-    /// Lower the caps on every plugin call (`None` keeps the host's own).
+    /// Lower the caps on every plugin call (`None` keeps the host's own; the host never
+    /// lets a cap exceed its highest).
     #[must_use]
     pub fn with_caps(mut self, memory_mib: Option<u64>, seconds: Option<u64>) -> Self {
         let highest = host::Limits::HIGHEST;
         self.caps = host::Limits {
             memory_mib: memory_mib.unwrap_or(highest.memory_mib),
             timeout_secs: seconds.unwrap_or(highest.timeout_secs),
-        }
-        .capped(highest);
+        };
         self
     }
 }
