@@ -8,6 +8,7 @@ mod disk_images;
 mod keys;
 mod plugins;
 mod prune;
+mod readahead;
 mod restore_attacks;
 mod retention;
 mod unchanged;

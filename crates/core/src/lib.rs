@@ -24,6 +24,7 @@ pub mod contentmap;
 pub mod copy;
 pub mod crypto;
 mod error;
+mod fetch;
 mod id;
 pub mod index;
 pub mod keys;

@@ -545,16 +545,7 @@ impl Repository {
     /// # Errors
     /// [`ErrorKind::Missing`] when no index knows it; [`ErrorKind::Corrupt`] on any mismatch.
     pub fn read_chunk(&self, index: &ChunkIndex, id: &Id) -> Result<Vec<u8>> {
-        let loc = index.get(id)?.ok_or_else(|| {
-            Error::new(
-                ErrorKind::Missing,
-                format!(
-                    "chunk {} is not in any index: the repository is damaged; run `rehydra check`",
-                    id.short()
-                ),
-            )
-        })?;
-        self.read_chunk_at(id, &loc)
+        self.read_chunk_at(id, &crate::fetch::locate(index, id)?)
     }
 
     /// Read a chunk at a known location.

@@ -17,6 +17,7 @@
 
 mod fetch;
 mod fileout;
+mod readahead;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ use crate::manifest::{Item, ItemKind, RestorePoint};
 use crate::progress::{Cancel, Progress};
 use crate::repository::Repository;
 use fileout::FileOut;
+use readahead::{ReadAhead, Step};
 
 /// Options for [`restore`].
 #[derive(Debug, Clone, Default)]
@@ -555,23 +557,24 @@ fn restore_item(
         let (root, made) = TargetDir::create_made(&place.anchor)?;
         Some(Cursor::new(root, made))
     };
-    let mut walker = Walker::new(item, place, sub);
+    let walker = Walker::new(item, place, sub);
     let mut dirs: Vec<(Vec<String>, Meta)> = Vec::new();
     let mut current: Option<FileOut> = None;
-    let result = (|| -> Result<()> {
-        for ev in read_map(repo, index, item) {
+    let result = std::thread::scope(|scope| -> Result<()> {
+        let mut steps = ReadAhead::new(scope, repo, index, read_map(repo, index, item), walker);
+        while let Some(step) = steps.next_step() {
             if cancel.is_cancelled() {
                 return Err(Error::new(
                     ErrorKind::Cancelled,
                     "restore cancelled; the file being written was removed",
                 ));
             }
-            match ev? {
-                MapEvent::Node(n) => {
+            match step? {
+                Step::Node(n, dest) => {
                     if let Some(f) = current.take() {
                         f.finish(summary, opts.overwrite)?;
                     }
-                    let Some(dest) = walker.dest(&n)? else {
+                    let Some(dest) = dest else {
                         continue;
                     };
                     let size = recorded_size(item, &n);
@@ -619,9 +622,9 @@ fn restore_item(
                         }
                     }
                 }
-                MapEvent::Extents(ext) => {
+                Step::Data(ext, data) => {
                     if let Some(f) = current.as_mut() {
-                        f.write_extents(repo, index, &ext, progress)?;
+                        f.write(&ext, data, progress)?;
                     }
                 }
             }
@@ -630,7 +633,7 @@ fn restore_item(
             f.finish(summary, opts.overwrite)?;
         }
         Ok(())
-    })();
+    });
     if let Err(e) = result {
         if let Some(f) = current.take() {
             f.abort();

@@ -9,13 +9,10 @@ use std::path::{Path, PathBuf};
 
 use rehydra_target::{PendingFile, TargetDir};
 
-use super::fetch::fetch_extents;
 use super::{DiskOutput, RestoreSummary};
 use crate::contentmap::{Extent, Node};
 use crate::error::{Error, ErrorKind, Result};
-use crate::index::ChunkIndex;
 use crate::progress::Progress;
-use crate::repository::Repository;
 
 type Batch = Vec<(u64, Option<Vec<u8>>)>;
 
@@ -208,25 +205,11 @@ impl FileOut {
         })
     }
 
-    pub(super) fn write_extents(
+    /// Write the next extents of the file and their data (`None` for holes), as fetched.
+    pub(super) fn write(
         &mut self,
-        repo: &Repository,
-        index: &ChunkIndex,
         ext: &[Extent],
-        progress: &dyn Progress,
-    ) -> Result<()> {
-        // about 4 MiB per fetch keeps memory bounded (one batch fetching, one being written)
-        for part in ext.chunks(256) {
-            self.write_part(repo, index, part, progress)?;
-        }
-        Ok(())
-    }
-
-    fn write_part(
-        &mut self,
-        repo: &Repository,
-        index: &ChunkIndex,
-        ext: &[Extent],
+        data: Vec<Option<Vec<u8>>>,
         progress: &dyn Progress,
     ) -> Result<()> {
         let total: u64 = ext.iter().map(Extent::len).sum();
@@ -240,7 +223,6 @@ impl FileOut {
                 ),
             ));
         }
-        let data = fetch_extents(repo, index, ext)?;
         let mut batch = Vec::with_capacity(ext.len());
         for (e, d) in ext.iter().zip(data) {
             if d.is_none() {
