@@ -2,70 +2,81 @@
 """A TCP relay that delays every byte sent to the server by a fixed time, as a network
 with that one-way delay would (netem-style: a delay line, not a rate limit, so bytes in
 flight overlap). Each HTTP request thus waits `delay` more before the server sees it.
+Answers flow back undelayed through splice(2), so the relay costs little CPU where the
+data is (this machine's kernel has no netem to do it for us).
 
 Usage: latency-proxy.py LISTEN_PORT TARGET_PORT [DELAY_MS, default 30]
 """
-import asyncio
+import os
+import queue
+import socket
 import sys
+import threading
 import time
 
+CHUNK = 1 << 20
 
-async def delayed(reader, writer, delay):
-    """Copy reader to writer, each piece released `delay` seconds after it arrived."""
-    queue = asyncio.Queue()
 
-    async def pump():
-        while True:
-            data = await reader.read(1 << 20)
-            await queue.put((time.monotonic() + delay, data))
-            if not data:
-                return
+def delayed(src, dst, delay):
+    """Copy src to dst, each piece released `delay` seconds after it arrived."""
+    line = queue.Queue()
 
-    task = asyncio.create_task(pump())
+    def pump():
+        try:
+            while data := src.recv(CHUNK):
+                line.put((time.monotonic() + delay, data))
+        except OSError:
+            pass
+        line.put((time.monotonic() + delay, b""))
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
         while True:
-            due, data = await queue.get()
-            wait = due - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            due, data = line.get()
+            if (wait := due - time.monotonic()) > 0:
+                time.sleep(wait)
             if not data:
                 break
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
+            dst.sendall(data)
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
         pass
-    finally:
-        task.cancel()
-        writer.close()
 
 
-async def plain(reader, writer):
+def spliced(src, dst):
+    """Copy src to dst in the kernel."""
+    r, w = os.pipe()
     try:
-        while data := await reader.read(1 << 20):
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, OSError):
+        while True:
+            n = os.splice(src.fileno(), w, CHUNK)
+            if n == 0:
+                break
+            while n:
+                n -= os.splice(r, dst.fileno(), n)
+        dst.shutdown(socket.SHUT_WR)
+    except OSError:
         pass
     finally:
-        writer.close()
+        os.close(r)
+        os.close(w)
 
 
-async def main():
+def main():
     listen, target = int(sys.argv[1]), int(sys.argv[2])
     delay = (float(sys.argv[3]) if len(sys.argv) > 3 else 30.0) / 1000
-
-    async def handle(cr, cw):
+    server = socket.create_server(("127.0.0.1", listen))
+    while True:
+        client, _ = server.accept()
         try:
-            sr, sw = await asyncio.open_connection("127.0.0.1", target)
+            upstream = socket.create_connection(("127.0.0.1", target))
         except OSError:
-            cw.close()
-            return
-        await asyncio.gather(delayed(cr, sw, delay), plain(sr, cw))
-
-    server = await asyncio.start_server(handle, "127.0.0.1", listen)
-    async with server:
-        await server.serve_forever()
+            client.close()
+            continue
+        for s in (client, upstream):
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        threading.Thread(target=delayed, args=(client, upstream, delay), daemon=True).start()
+        threading.Thread(target=spliced, args=(upstream, client), daemon=True).start()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

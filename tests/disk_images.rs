@@ -556,7 +556,8 @@ fn disk_restores_in_place_onto_an_existing_file_or_block_device_only_with_consen
             &Cancel::default(),
         )
         .unwrap_err();
-    assert!(e.message.contains("--in-place"), "{}", e.message);
+    assert!(e.message.contains("in place"), "{}", e.message);
+    assert_eq!(e.hint, Some(rehydra_api::Hint::OverwriteInPlace));
     in_place(&dev, true).unwrap();
     assert!(dev.exists(), "the device node is still there");
     let mut on_dev = vec![0u8; 16 << 20];

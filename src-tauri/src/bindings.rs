@@ -13,6 +13,7 @@ mod tests {
         use rehydra_plugin_host as host;
         vec![
             rehydra_api::Code::decl(cfg),
+            rehydra_api::Hint::decl(cfg),
             crate::state::UiError::decl(cfg),
             crate::commands::RepoInfo::decl(cfg),
             crate::commands::Changed::decl(cfg),

@@ -16,8 +16,12 @@ pub struct UiError {
     /// The API's stable code (`wrong-password`, `not-a-repository`, …), the same
     /// spelling the CLI's `--json` errors use.
     pub code: Code,
-    /// What happened and what to do.
+    /// What happened.
     pub message: String,
+    /// What the user can do about it; the UI says it in its own words.
+    #[ts(optional)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<rehydra_api::Hint>,
 }
 
 impl From<ApiError> for UiError {
@@ -25,6 +29,7 @@ impl From<ApiError> for UiError {
         Self {
             code: e.code,
             message: e.message,
+            hint: e.hint,
         }
     }
 }

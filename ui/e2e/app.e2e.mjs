@@ -124,6 +124,11 @@ try {
   await s.click('[data-testid="storage-check"]');
   await s.wait('[data-testid="storage-check-result"]', (t) => t.includes("behaves as a repository needs"), 60000);
   check(!fs.readdirSync(tmp).some((f) => f.startsWith("rehydra-storage-check")), "Check storage passes on a local folder and leaves nothing behind");
+  // an error says what to do in the app's words: the engine's hint, not a CLI flag
+  await s.type('[data-testid="repo-password"]', "correct horse battery staple");
+  await s.click('[data-testid="repo-connect"]');
+  const hint = await s.wait('[data-testid="error-hint"]', (t) => t.includes("create a repository there"));
+  check(!(await s.text(hint)).includes("--"), "connecting to a folder that is no repository says what to do, without CLI flags");
   const repo = path.join(tmp, "repo");
   await s.type('[data-testid="repo-location"]', repo);
   await s.type('[data-testid="repo-password"]', "short");
@@ -147,6 +152,10 @@ try {
   await s.wait('[data-testid="job-log"]', (t) => /restore point [0-9a-f]{8} of .*: .* read, .* new/.test(t));
   check(true, "the job's log opens from the history");
   await shot("3-protection");
+  await s.click('[data-testid="nav-repositories"]');
+  await s.click('[data-testid="repo-check-data"]');
+  await s.wait('[data-testid="repo-check-result"]', (t) => t.includes("All data OK: 1 restore points"), 60000);
+  check(true, "Check all data verifies every stored chunk from the app");
 
   // ---- inventory: the folder is protected, never test-restored
   await s.click('[data-testid="nav-inventory"]');

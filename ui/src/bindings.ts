@@ -3,6 +3,8 @@
 
 export type Code = "wrong-password" | "not-a-repository" | "unsupported-version" | "corrupt" | "missing" | "target-exists" | "locked" | "invalid-input" | "no-space" | "io" | "cancelled" | "plugin-rejected" | "plugin-failed" | "blocked";
 
+export type Hint = "check" | "check-read-data" | "location-or-init" | "password" | "list-key-slots" | "list-restore-points" | "one-item" | "overwrite" | "overwrite-in-place" | "sources";
+
 export type ApiError = { 
 /**
  * The API's stable code (`wrong-password`, `not-a-repository`, …), the same
@@ -10,9 +12,13 @@ export type ApiError = {
  */
 code: Code, 
 /**
- * What happened and what to do.
+ * What happened.
  */
-message: string, };
+message: string, 
+/**
+ * What the user can do about it; the UI says it in its own words.
+ */
+hint?: Hint, };
 
 export type RepoInfo = { location: string, id: string, restorePoints: number, };
 

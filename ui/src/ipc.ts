@@ -12,7 +12,6 @@ import type {
   AzureStatus,
   BackupOutcome,
   Changed,
-  Code,
   CheckReport,
   ExportEntry,
   IdentitySetting,
@@ -39,8 +38,8 @@ export type * from "./bindings";
 /** Any error as {code, message}. */
 export function asError(e: unknown): ApiError {
   if (e && typeof e === "object" && "message" in e) {
-    const o = e as { code?: Code; message: string };
-    return { code: o.code ?? "io", message: o.message };
+    const o = e as ApiError;
+    return { code: o.code ?? "io", message: o.message, hint: o.hint };
   }
   return { code: "io", message: String(e) };
 }

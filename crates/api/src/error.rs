@@ -1,5 +1,6 @@
 //! The API's error: a stable code (for exit codes and the UI) and a message.
 
+pub use rehydra_core::Hint;
 use rehydra_core::ErrorKind;
 use serde::Serialize;
 
@@ -64,8 +65,11 @@ impl Code {
 pub struct ApiError {
     /// Code.
     pub code: Code,
-    /// Message with guidance.
+    /// What went wrong, naming the object concerned.
     pub message: String,
+    /// What the user can do about it, for each shell to say in its own words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<Hint>,
 }
 
 impl ApiError {
@@ -74,7 +78,15 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            hint: None,
         }
+    }
+
+    /// Say what the user can do about it.
+    #[must_use]
+    pub fn with_hint(mut self, hint: Hint) -> Self {
+        self.hint = Some(hint);
+        self
     }
 }
 
@@ -102,6 +114,7 @@ impl From<rehydra_core::Error> for ApiError {
         Self {
             code,
             message: e.to_string(),
+            hint: e.hint(),
         }
     }
 }

@@ -25,7 +25,7 @@ pub use catalog_sync::CatalogHandle;
 pub use copy::CopyOutcome;
 pub use diff::{DiffEntry, DiffReport};
 pub use dto::{BackupOutcome, ItemDto, RepoStats, RestorePointDto, RestorePointFilter};
-pub use error::{ApiError, Code, Result};
+pub use error::{ApiError, Code, Hint, Result};
 pub use files::DiskLocation;
 pub use instant::NbdSummary;
 pub use location::{StorageCheck, backend_for, check_storage};

@@ -19,12 +19,12 @@ fn main() {
         Ok(code) => code,
         Err(e) => {
             // the API error's code survives any context added on the way (`{e:#}` shows both)
-            let code = e
-                .downcast_ref::<rehydra_api::ApiError>()
-                .map_or(1, |api| api.code.exit_code());
-            let msg = format!("{e:#}");
-            eprintln!("error: {msg}");
-            code
+            let api = e.downcast_ref::<rehydra_api::ApiError>();
+            eprintln!("error: {e:#}");
+            if let Some(hint) = api.and_then(|a| a.hint) {
+                eprintln!("hint: {}", output::hint(hint));
+            }
+            api.map_or(1, |api| api.code.exit_code())
         }
     };
     std::process::exit(code);

@@ -74,3 +74,22 @@ pub fn json<T: Serialize>(v: &T) -> anyhow::Result<()> {
 pub fn bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()
 }
+
+/// What the user can do about an error, in the CLI's words (its commands and flags).
+pub fn hint(hint: rehydra_api::Hint) -> &'static str {
+    use rehydra_api::Hint as H;
+    match hint {
+        H::Check => "run `rehydra check` to see what is damaged",
+        H::CheckReadData => "run `rehydra check --read-data` to find the affected restore points",
+        H::LocationOrInit => {
+            "check -r/--repo or REHYDRA_REPOSITORY, or create a repository there with `rehydra init`"
+        }
+        H::Password => "set REHYDRA_PASSWORD, use --password-file, or type it when asked",
+        H::ListKeySlots => "`rehydra key list` shows the key slots",
+        H::ListRestorePoints => "`rehydra restore-points` lists them",
+        H::OneItem => "restore one item at a time with --item",
+        H::Overwrite => "choose an empty target, or pass --overwrite to replace what is there",
+        H::OverwriteInPlace => "pass --overwrite with --in-place to write over the existing disk",
+        H::Sources => "give at least one path, --stdin, or --disk",
+    }
+}

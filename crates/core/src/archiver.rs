@@ -444,8 +444,9 @@ pub fn backup(
     if items.is_empty() {
         return Err(Error::new(
             ErrorKind::InvalidInput,
-            "nothing to back up: give at least one path, --stdin, or --disk",
-        ));
+            "nothing to back up",
+        )
+        .with_hint(crate::Hint::Sources));
     }
     let mut total = 0u64;
     for it in &items {

@@ -124,7 +124,7 @@ pub fn check(
         .filter(|p| !indexed_packs.contains_key(*p))
         .count();
     if unindexed > 0 {
-        r.warnings.push(format!("{unindexed} pack(s) are not named by any index (left by an interrupted backup or prune, or written by a backup still running); `rehydra prune` removes them"));
+        r.warnings.push(format!("{unindexed} pack(s) are not named by any index (left by an interrupted backup or prune, or written by a backup still running); a prune removes them"));
     }
 
     if opts.read_data {

@@ -64,9 +64,10 @@ impl Config {
             Error::new(
                 ErrorKind::NotARepository,
                 format!(
-                    "{location} is not a Rehydra repository (its `config` file is not ours); check the path or run `rehydra init`"
+                    "{location} is not a Rehydra repository (its `config` file is not ours)"
                 ),
             )
+            .with_hint(crate::Hint::LocationOrInit)
         };
         let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| not_repo())?;
         if v.get("format").and_then(|f| f.as_str()) != Some(FORMAT_NAME) {

@@ -1,7 +1,9 @@
 //! The engine's one public error type.
 //!
-//! Every error carries a [`ErrorKind`] (what went wrong, stable for callers and exit codes)
-//! and a message that names the object concerned and, where there is one, the fix.
+//! Every error carries a [`ErrorKind`] (what went wrong, stable for callers and exit codes),
+//! a message that names the object concerned, and where there is one a [`Hint`]: the fix,
+//! as a fact each shell says in its own words (the CLI names its flags, the app its
+//! controls). Engine messages never name a flag.
 
 use std::fmt;
 
@@ -32,11 +34,38 @@ pub enum ErrorKind {
     Cancelled,
 }
 
-/// The engine's error: a kind plus a human message with guidance.
+/// What the user can do about an [`Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum Hint {
+    /// Check the repository's structure.
+    Check,
+    /// Check the repository reading all data, to find the restore points concerned.
+    CheckReadData,
+    /// Check the repository location, or create a repository there.
+    LocationOrInit,
+    /// Give the repository's password.
+    Password,
+    /// List the key slots to find the right one.
+    ListKeySlots,
+    /// List the restore points to find the right one.
+    ListRestorePoints,
+    /// Restore one item at a time (choose the item).
+    OneItem,
+    /// Choose an empty target, or allow replacing what exists.
+    Overwrite,
+    /// Allow writing over the existing disk or device, in place.
+    OverwriteInPlace,
+    /// Say what to back up.
+    Sources,
+}
+
+/// The engine's error: a kind, a message naming what went wrong, and a hint.
 #[derive(Debug)]
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    hint: Option<Hint>,
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
@@ -49,8 +78,21 @@ impl Error {
         Self {
             kind,
             message: message.into(),
+            hint: None,
             source: None,
         }
+    }
+
+    /// Say what the user can do about it.
+    #[must_use]
+    pub fn with_hint(mut self, hint: Hint) -> Self {
+        self.hint = Some(hint);
+        self
+    }
+
+    /// What the user can do about it, if the engine knows.
+    pub fn hint(&self) -> Option<Hint> {
+        self.hint
     }
 
     /// Attach the underlying cause.
@@ -69,10 +111,9 @@ impl Error {
     pub(crate) fn corrupt(what: impl fmt::Display) -> Self {
         Self::new(
             ErrorKind::Corrupt,
-            format!(
-                "{what}: data is corrupt or was tampered with (authentication failed); run `rehydra check --read-data` to find the affected restore points"
-            ),
+            format!("{what}: data is corrupt or was tampered with (authentication failed)"),
         )
+        .with_hint(Hint::CheckReadData)
     }
 
     /// Wrap an I/O error with the path or object it concerned. What counts as "no space"

@@ -73,10 +73,11 @@ pub(crate) fn locate(index: &ChunkIndex, id: &Id) -> Result<Location> {
         Error::new(
             ErrorKind::Missing,
             format!(
-                "chunk {} is not in any index: the repository is damaged; run `rehydra check`",
+                "chunk {} is not in any index: the repository is damaged",
                 id.short()
             ),
         )
+        .with_hint(crate::Hint::Check)
     })
 }
 

@@ -40,7 +40,7 @@ pub mod retention;
 pub mod vdisk;
 pub mod writer;
 
-pub use error::{Error, ErrorKind, Result};
+pub use error::{Error, ErrorKind, Hint, Result};
 pub use id::Id;
 pub use rehydra_disk as disk;
 pub use repository::{InitOptions, KeyInfo, OpenOptions, Repository};

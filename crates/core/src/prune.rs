@@ -151,10 +151,11 @@ fn unreadable(id: &Id, e: &Error) -> Error {
     Error::new(
         ErrorKind::Corrupt,
         format!(
-            "refusing to prune: restore point {} cannot be read ({e}); run `rehydra check`",
+            "refusing to prune: restore point {} cannot be read ({e})",
             id.short()
         ),
     )
+    .with_hint(crate::Hint::Check)
 }
 
 /// Add the chunks `snap` uses (content maps and data) to `used`.
@@ -252,8 +253,9 @@ pub fn plan(repo: &Repository, opts: &PruneOptions, progress: &dyn Progress) -> 
     if let Some((name, e)) = bad.first() {
         return Err(Error::new(
             ErrorKind::Corrupt,
-            format!("refusing to prune: index file {name} is damaged ({e}); run `rehydra check`"),
-        ));
+            format!("refusing to prune: index file {name} is damaged ({e})"),
+        )
+        .with_hint(crate::Hint::Check));
     }
     progress.start("prune: finding used chunks", 0);
     let (used, seen) = used_chunks(repo, &idx)?;

@@ -107,8 +107,9 @@ impl Repository {
         if password.is_empty() {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                "an empty password is not allowed: set REHYDRA_PASSWORD, use --password-file, or type one",
-            ));
+                "an empty password is not allowed",
+            )
+            .with_hint(crate::Hint::Password));
         }
         let master = zeroize::Zeroizing::new(rand::random::<[u8; 32]>());
         let slot = KeySlot::wrap(&master, password, opts.kdf, &opts.label)?;
@@ -156,9 +157,10 @@ impl Repository {
                 return Err(Error::new(
                     ErrorKind::NotARepository,
                     format!(
-                        "{loc} is not a Rehydra repository (no `config` file); check -r/--repo or REHYDRA_REPOSITORY, or create one with `rehydra init`"
+                        "{loc} is not a Rehydra repository (no `config` file)"
                     ),
-                ));
+                )
+                .with_hint(crate::Hint::LocationOrInit));
             }
             Err(e) => return Err(e.into()),
         };
@@ -240,9 +242,10 @@ impl Repository {
         Err(Error::new(
             ErrorKind::WrongPassword,
             format!(
-                "wrong password for repository {loc}: no key slot opens with it (check REHYDRA_PASSWORD or --password-file)"
+                "wrong password for repository {loc}: no key slot opens with it"
             ),
-        ))
+        )
+        .with_hint(crate::Hint::Password))
     }
 
     /// What opening the repository noticed but did not stop for (key slots that could
@@ -332,8 +335,9 @@ impl Repository {
             [] => {
                 return Err(Error::new(
                     ErrorKind::InvalidInput,
-                    format!("no key slot starts with `{prefix}` (see `rehydra key list`)"),
-                ));
+                    format!("no key slot starts with `{prefix}`"),
+                )
+                .with_hint(crate::Hint::ListKeySlots));
             }
             _ => {
                 return Err(Error::new(
@@ -464,8 +468,9 @@ impl Repository {
             1 => Ok(m.remove(0)),
             0 => Err(Error::new(
                 ErrorKind::InvalidInput,
-                format!("no restore point id starts with `{spec}` (see `rehydra restore-points`)"),
-            )),
+                format!("no restore point id starts with `{spec}`"),
+            )
+            .with_hint(crate::Hint::ListRestorePoints)),
             n => Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!("`{spec}` matches {n} restore points; give more digits"),

@@ -161,9 +161,10 @@ fn place(target: &Path, item: &Item, folder: bool, multi: bool) -> Result<Placem
     if multi {
         let folder = names::item_folder(&item.name).map_err(|why| {
             invalid(format!(
-                "item `{}` cannot be restored beside the others ({why}); restore it alone with --item",
+                "item `{}` cannot be restored beside the others ({why})",
                 item.name
             ))
+            .with_hint(crate::Hint::OneItem)
         })?;
         return Ok(Placement {
             anchor: target.to_path_buf(),
@@ -356,9 +357,7 @@ pub fn plan(
         )));
     }
     if opts.in_place && multi {
-        return Err(invalid(
-            "an in-place restore writes one disk: choose it with --item",
-        ));
+        return Err(invalid("an in-place restore writes one disk").with_hint(crate::Hint::OneItem));
     }
     let sub = subpath(opts)?;
     let mut summary = RestoreSummary::default();
@@ -368,9 +367,10 @@ pub fn plan(
         let place = place(target, item, is_folder(repo, &index, item)?, multi)?;
         if multi && !folders.insert(names::collision_key(&place.prefix[0], System::host())) {
             return Err(invalid(format!(
-                "two items would be restored into `{}`; restore them one at a time with --item",
+                "two items would be restored into `{}`",
                 place.prefix[0]
-            )));
+            ))
+            .with_hint(crate::Hint::OneItem));
         }
         plan_item(repo, &index, item, &place, &sub, target, opts, &mut summary)?;
         placed.push((item.clone(), place));
@@ -439,10 +439,11 @@ fn plan_item(
             (_, what) => {
                 // the rename into place would replace the node itself
                 return Err(invalid(format!(
-                    "restore target {} exists and is {}, not a regular file; to write a disk onto a block device pass --overwrite --in-place",
+                    "restore target {} exists and is {}, not a regular file (a disk is written onto a block device in place)",
                     show(&place.anchor, &dest),
                     what.describe()
-                )));
+                ))
+                .with_hint(crate::Hint::OverwriteInPlace));
             }
         }
     }
@@ -503,7 +504,7 @@ pub fn execute(
         return Err(Error::new(
             ErrorKind::TargetExists,
             format!(
-                "{} restore target(s) already exist ({}{}); nothing was written. Choose an empty target, or pass --overwrite to replace them",
+                "{} restore target(s) already exist ({}{}); nothing was written",
                 planned.conflicts.len(),
                 first.join(", "),
                 if planned.conflicts.len() > 3 {
@@ -512,7 +513,8 @@ pub fn execute(
                     ""
                 }
             ),
-        ));
+        )
+        .with_hint(crate::Hint::Overwrite));
     }
     let sub = subpath(&opts)?;
     let mut summary = RestoreSummary {
@@ -684,7 +686,7 @@ fn check_in_place(item: &Item, dest: &Path, size: u64, overwrite: bool) -> Resul
     // the target is the admin's explicit choice: links to it are followed
     let md = std::fs::metadata(dest).map_err(|_| {
         invalid(format!(
-            "--in-place needs an existing file or block device at {}",
+            "an in-place restore needs an existing file or block device at {}",
             dest.display()
         ))
     })?;
@@ -708,10 +710,11 @@ fn check_in_place(item: &Item, dest: &Path, size: u64, overwrite: bool) -> Resul
         return Err(Error::new(
             ErrorKind::TargetExists,
             format!(
-                "restoring in place overwrites everything on {}; nothing was written. Pass --overwrite with --in-place to do it",
+                "restoring in place overwrites everything on {}; nothing was written",
                 dest.display()
             ),
-        ));
+        )
+        .with_hint(crate::Hint::OverwriteInPlace));
     }
     Ok(())
 }

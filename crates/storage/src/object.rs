@@ -183,7 +183,7 @@ impl Backend for ObjectBackend {
         let p = self.path(kind, name);
         self.rt
             .block_on(async { self.store.get(&p).await?.bytes().await })
-            .map(|b| b.to_vec())
+            .map(Vec::from)
             .map_err(|e| err(format!("reading {}", self.what(&p)), e))
     }
 
@@ -210,7 +210,7 @@ impl Backend for ObjectBackend {
                 ),
             ));
         }
-        Ok(b.to_vec())
+        Ok(Vec::from(b)) // no copy when the body is one buffer
     }
 
     fn size(&self, kind: FileKind, name: &str) -> Result<u64, Error> {

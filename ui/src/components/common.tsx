@@ -1,11 +1,26 @@
-import type { ApiError, Progress } from "../ipc";
+import type { ApiError, Hint, Progress } from "../ipc";
 import { bytes, duration } from "../format";
+
+/** What the user can do about an error, in the app's words (the CLI names its flags). */
+const HINTS: Record<Hint, string> = {
+  check: "Run “Check structure” on the Repositories screen to see what is damaged.",
+  "check-read-data": "Run “Check all data” on the Repositories screen to find the affected restore points.",
+  "location-or-init": "Check the location, or create a repository there.",
+  password: "Enter the repository’s password.",
+  "list-key-slots": "Key slots are managed with the CLI: rehydra key list.",
+  "list-restore-points": "Choose the restore point from the list.",
+  "one-item": "Restore one item at a time: choose the item in the wizard.",
+  overwrite: "Choose an empty target, or tick “Replace what exists at the target”.",
+  "overwrite-in-place": "Tick “Replace what exists at the target” to write over the existing disk.",
+  sources: "Choose at least one thing to back up.",
+};
 
 export function ErrorBox({ error }: { error: ApiError | null }) {
   if (!error) return null;
   return (
     <div className="error" role="alert" data-testid="error">
       <strong>{error.code}</strong>: {error.message}
+      {error.hint && <p data-testid="error-hint">{HINTS[error.hint]}</p>}
     </div>
   );
 }

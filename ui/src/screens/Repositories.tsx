@@ -25,6 +25,16 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
       setBusy(false);
     }
   };
+  const runCheck = (readData: boolean) =>
+    act(async () => {
+      const r = await api.repoCheck(readData);
+      const what = readData ? "All data OK" : "Structure OK";
+      setCheck(
+        r.errors.length === 0
+          ? `${what}: ${r.restore_points} restore points, ${r.packs} packs`
+          : `${r.errors.length} problem(s): ${r.errors.join("; ")}`,
+      );
+    });
   return (
     <section aria-labelledby="repo-h">
       <h1 id="repo-h">Repositories</h1>
@@ -35,21 +45,11 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
               Open: <code>{repo.location}</code> · id <code>{repo.id.slice(0, 12)}</code> · {repo.restorePoints}{" "}
               restore points
             </p>
-            <button
-              disabled={busy}
-              data-testid="repo-check"
-              onClick={() =>
-                act(async () => {
-                  const r = await api.repoCheck(false);
-                  setCheck(
-                    r.errors.length === 0
-                      ? `Structure OK: ${r.restore_points} restore points, ${r.packs} packs`
-                      : `${r.errors.length} problem(s): ${r.errors.join("; ")}`,
-                  );
-                })
-              }
-            >
+            <button disabled={busy} data-testid="repo-check" onClick={() => runCheck(false)}>
               Check structure
+            </button>{" "}
+            <button disabled={busy} data-testid="repo-check-data" onClick={() => runCheck(true)} title="Also reads and verifies every stored chunk: takes as long as reading the whole repository">
+              Check all data
             </button>
             {check && <p data-testid="repo-check-result">{check}</p>}
           </>
