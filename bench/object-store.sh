@@ -17,7 +17,7 @@ find /usr/share /usr/lib -type f -size -1M 2>/dev/null | head -20000 | xargs cat
 mkdir "$W/data"; mv "$W/random.bin" "$W/text.bin" "$W/data/"
 port () { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 AP=$(port); MP=$(port); PP=$(port)
-(cd "$W" && "$C/azurite/node_modules/.bin/azurite-blob" --blobPort "$AP" --inMemoryPersistence --silent --skipApiVersionCheck --loose >/dev/null 2>&1) & AZ=$!
+(cd "$W" && exec "$C/azurite/node_modules/.bin/azurite-blob" --blobPort "$AP" --inMemoryPersistence --silent --skipApiVersionCheck --loose >/dev/null 2>&1) & AZ=$!
 "$C/venv/bin/moto_server" -p "$MP" >/dev/null 2>&1 & MOTO=$!
 python3 "$HERE/latency-proxy.py" "$PP" "$AP" "$LATENCY_MS" & PROXY=$!
 sleep 4
