@@ -6,6 +6,7 @@ mod copy;
 mod corruption;
 mod disk_images;
 mod keys;
+mod plugin_settings;
 mod plugins;
 mod prune;
 mod readahead;

@@ -34,7 +34,7 @@ fn dev_key() -> String {
 }
 
 /// A plugin platform whose only plugin folder is a private one, with both plugins installed and trusted.
-fn platform(t: &TestRepo) -> Plugins {
+pub(crate) fn platform(t: &TestRepo) -> Plugins {
     platform_capped(t, Limits::HIGHEST)
 }
 

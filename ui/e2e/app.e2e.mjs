@@ -262,9 +262,11 @@ try {
   });
   await s.click('[data-testid="nav-inventory"]');
   await s.click("main details summary");
-  await s.click('main details select option[value="hyperv-vm"]');
-  await s.type("main details textarea", "cluster=hci-a\nnodes=local");
-  await s.click("main details button");
+  await s.click('[data-testid="discover-plugin"] option[value="hyperv-vm"]');
+  // the plugin's declared discovery settings, as a form
+  await s.type('[data-testid="setting-cluster"]', "hci-a");
+  await s.type('[data-testid="setting-nodes"]', "local");
+  await s.click('[data-testid="discover-run"]');
   const tvmRow = await s.wait(`[data-testid="inventory-row"][data-asset="${TVM}"]`, (t) => t.includes("tvm01"));
   check((await s.text(tvmRow)).includes("Trusted launch VM without a key backup"), "the inventory shows the discovered TVM with its missing-key badge");
   await s.wait(`[data-testid="inventory-row"][data-asset="cluster/hci-a"]`);
@@ -274,7 +276,12 @@ try {
   await s.click('[data-testid="nav-restore"]');
   await wizardTo(TVM, "plugin");
   await s.type('[data-testid="wizard-target"]', "C:\\ClusterStorage\\Volume9\\restored");
-  await s.type('[data-testid="wizard-options"]', `node=local\npath-map=C:\\ClusterStorage\\=${csvB}/\nstart=true`);
+  // the plugin's declared restore settings, as a form (the host checks them again)
+  await s.wait('[data-testid="wizard-options-form"]', (t) => t.includes("path-map") && t.includes("start"));
+  await s.type('[data-testid="setting-node"]', "local");
+  await s.type('[data-testid="setting-path-map"]', `C:\\ClusterStorage\\=${csvB}/`);
+  await s.click('[data-testid="setting-start"]');
+  check(await s.exec('return document.querySelector(\'[data-testid="setting-start"]\').type === "checkbox"'), "a plugin's restore settings render as a form from its declaration: a true/false setting is a checkbox");
   await s.click('[data-testid="wizard-plan"]');
   await s.wait('[data-testid="plan-blockers"]', (t) => t.includes("start=true is refused for a Trusted launch VM"));
   check(!(await s.enabled('[data-testid="plan-run"]')), "the plan refuses to start a Trusted launch VM before its key import, and cannot run");

@@ -69,15 +69,24 @@ fn plugin_of(session: &Session, spec: &str) -> Result<Option<String>> {
     Ok(Some(snap.plugin.id).filter(|p| !p.is_empty() && p != rehydra_core::archiver::BUILTIN))
 }
 
-fn props(c: &RestoreChoice) -> Vec<Property> {
+/// The options of a restore through plugin `id`: the admin's, plus `overwrite=true` when
+/// the "replace" box is ticked and the plugin reads `overwrite` on restore (or declares
+/// no settings, so nothing is checked).
+fn props(plugins: &Plugins, id: &str, c: &RestoreChoice) -> Result<Vec<Property>> {
     let mut p = properties(&c.options);
     if c.overwrite && !p.iter().any(|x| x.name == "overwrite") {
-        p.push(Property {
-            name: "overwrite".into(),
-            value: "true".into(),
-        });
+        let declared = plugins.load(id)?.manifest.settings;
+        let reads = |d: &rehydra_plugin_host::SettingDecl| {
+            d.name == "overwrite" && d.verbs.contains(&rehydra_plugin_host::SettingVerb::Restore)
+        };
+        if declared.is_empty() || declared.iter().any(reads) {
+            p.push(Property {
+                name: "overwrite".into(),
+                value: "true".into(),
+            });
+        }
     }
-    p
+    Ok(p)
 }
 
 fn engine_options(c: &RestoreChoice, dry_run: bool) -> RestoreOptions {
@@ -107,7 +116,8 @@ pub fn plan(session: &Session, plugins: Option<&Plugins>, c: &RestoreChoice) -> 
                 format!("restore point made by plugin `{id}`: plugins are not available"),
             )
         })?;
-        let (plan, _log) = p.plan_restore(session, &c.restore_point, &c.target, &props(c))?;
+        let (plan, _log) =
+            p.plan_restore(session, &c.restore_point, &c.target, &props(p, &id, c)?)?;
         return Ok(PlanView {
             kind: "plugin".into(),
             plugin: Some(id),
@@ -435,12 +445,12 @@ pub fn run(
             ),
         ));
     }
-    if let (Some(_), Some(pl)) = (&p.plugin, plugins) {
+    if let (Some(id), Some(pl)) = (&p.plugin, plugins) {
         let out = pl.restore(
             session,
             &c.restore_point,
             &c.target,
-            &props(c),
+            &props(pl, id, c)?,
             true,
             progress,
             cancel,

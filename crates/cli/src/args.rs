@@ -119,7 +119,8 @@ pub enum Command {
         /// Run this plugin's discovery first.
         #[arg(long)]
         discover: Option<String>,
-        /// Discovery settings as name=value.
+        /// Discovery settings as name=value, checked against what the plugin declares
+        /// (`rehydra plugins info ID` lists them).
         #[arg(long = "set", value_name = "NAME=VALUE", requires = "discover")]
         settings: Vec<String>,
     },
@@ -364,13 +365,14 @@ pub enum VerbCommand {
     Describe,
     /// Inventory: the assets the plugin finds.
     Discover {
-        /// Settings as name=value (e.g. root=/srv).
+        /// Settings as name=value (e.g. root=/srv), checked against what the plugin
+        /// declares (`rehydra plugins info ID` lists them).
         #[arg(long = "set", value_name = "NAME=VALUE")]
         settings: Vec<String>,
     },
     /// Discover, then assess risks of what was found.
     Assess {
-        /// Settings as name=value.
+        /// Settings as name=value, checked against the plugin's declarations.
         #[arg(long = "set", value_name = "NAME=VALUE")]
         settings: Vec<String>,
     },
@@ -379,7 +381,7 @@ pub enum VerbCommand {
         /// Asset id (as discover reports it).
         #[arg(long)]
         asset: String,
-        /// Options as name=value.
+        /// Options as name=value, checked against the plugin's declarations.
         #[arg(long = "set", value_name = "NAME=VALUE")]
         options: Vec<String>,
         /// Tags.
@@ -393,7 +395,8 @@ pub enum VerbCommand {
         /// Target (a folder for file-like workloads).
         #[arg(long)]
         target: String,
-        /// Options as name=value (overwrite=true …).
+        /// Options as name=value (overwrite=true …), checked against the plugin's
+        /// declarations.
         #[arg(long = "set", value_name = "NAME=VALUE")]
         options: Vec<String>,
         /// Only compute and check the plan.

@@ -153,6 +153,7 @@ pub fn run(cli: &Cli, cmd: &PluginsCommand) -> Result<i32> {
                         c.kind, c.allows, c.reason, granted
                     );
                 }
+                print_settings(&m.settings);
             }
         }
         PluginsCommand::Install {
@@ -465,4 +466,42 @@ fn check_owner(s: &rehydra_api::Session, id: &str, spec: &str) -> Result<()> {
         ));
     }
     Ok(())
+}
+
+/// The settings a plugin declares, as `plugins info` lists them (given with `--set`).
+fn print_settings(settings: &[rehydra_plugin_host::SettingDecl]) {
+    use rehydra_plugin_host::{SettingType, SettingVerb};
+    if settings.is_empty() {
+        println!("  settings: none declared (--set values are passed unchecked)");
+        return;
+    }
+    println!("  settings (--set NAME=VALUE):");
+    for s in settings {
+        let kind = match s.kind {
+            SettingType::String => "text".to_string(),
+            SettingType::Bool => "true/false".to_string(),
+            SettingType::Integer => "number".to_string(),
+            SettingType::Choice => s.choices.join("|"),
+        };
+        let verbs: Vec<&str> = s
+            .verbs
+            .iter()
+            .map(|v| match v {
+                SettingVerb::Discover => "discover",
+                SettingVerb::Backup => "backup",
+                SettingVerb::Restore => "restore",
+            })
+            .collect();
+        let mut notes = vec![verbs.join(", ")];
+        if s.required {
+            notes.push("required".into());
+        }
+        if let Some(d) = &s.default {
+            notes.push(format!("default {d}"));
+        }
+        if s.secret {
+            notes.push("secret".into());
+        }
+        println!("    {:<18} {:<20} {} ({})", s.name, kind, s.help, notes.join("; "));
+    }
 }

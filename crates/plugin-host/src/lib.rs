@@ -35,6 +35,7 @@ pub mod package;
 mod policy;
 #[cfg(feature = "runtime")]
 mod runtime;
+mod settings;
 #[cfg(feature = "runtime")]
 mod state;
 mod targets;
@@ -50,6 +51,7 @@ pub use manifest::{CONTRACT_VERSION, CapabilityRequest, Limits, Manifest};
 pub use policy::{CapabilityKind, Grant, Grants, TrustedKey, parse_public_key};
 #[cfg(feature = "runtime")]
 pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
+pub use settings::{SettingDecl, SettingType, SettingVerb, check_settings};
 pub use targets::{RemoteShell, Target};
 
 /// Disk image formats the engine reads.

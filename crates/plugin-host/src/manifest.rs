@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::policy::CapabilityKind;
+use crate::settings::SettingDecl;
 
 /// Contract version this host implements.
 pub const CONTRACT_VERSION: &str = "0.1.1";
@@ -32,6 +33,9 @@ pub struct Manifest {
     /// Resource limits it asks for (the host caps them).
     #[serde(default)]
     pub limits: Limits,
+    /// The settings its calls read (`[[settings]]`): the app's forms and the host's checks.
+    #[serde(default)]
+    pub settings: Vec<SettingDecl>,
 }
 
 /// One requested capability, shown to the admin with its reason.
@@ -153,7 +157,7 @@ impl Manifest {
                 ));
             }
         }
-        Ok(())
+        crate::settings::validate(&self.settings)
     }
 
     /// True if the manifest asks for `kind`.

@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import { api, asError, newJobId, onStateChanged, type ApiError, type PluginEntry, type PolicyStatus, type Progress, type RepoInfo, type What } from "../ipc";
-import { age, parsePairs } from "../format";
+import { age } from "../format";
+import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox } from "./common";
 
 /** Protection policies: list, add, run now, remove. */
@@ -11,7 +12,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
   const [source, setSource] = useState("folder");
   const [path, setPath] = useState("");
   const [asset, setAsset] = useState("");
-  const [options, setOptions] = useState("");
+  const [options, setOptions] = useState<[string, string][]>([]);
   const [every, setEvery] = useState(24);
   const [keep, setKeep] = useState({ last: 0, daily: 7, weekly: 4, monthly: 12, yearly: 0 });
   const [copyTo, setCopyTo] = useState("");
@@ -37,7 +38,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
   const save = () =>
     guard(async () => {
       if (!repo) throw { code: "invalid-input", message: "open the repository the policy backs up into first" };
-      const what: What = source === "folder" ? { kind: "folder", path } : { kind: "plugin", plugin: source, asset, options: parsePairs(options) };
+      const what: What = source === "folder" ? { kind: "folder", path } : { kind: "plugin", plugin: source, asset, options };
       const target = copyTo.trim();
       if (target) {
         // opens the target with the password first: a wrong password or a missing repository stops here
@@ -114,7 +115,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
           <label>Name <input data-testid="policy-name" value={name} onChange={(e) => setName(e.target.value)} /></label>
           <label>
             What
-            <select value={source} onChange={(e) => setSource(e.target.value)}>
+            <select value={source} onChange={(e) => { setSource(e.target.value); setOptions([]); }}>
               <option value="folder">a folder on this machine</option>
               {plugins.map((p) => <option key={p.id} value={p.id}>an asset through {p.id}</option>)}
             </select>
@@ -124,7 +125,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
           ) : (
             <>
               <label>Asset id <input value={asset} onChange={(e) => setAsset(e.target.value)} /></label>
-              <label>Options (name=value per line) <textarea rows={2} value={options} onChange={(e) => setOptions(e.target.value)} /></label>
+              <PluginSettings plugin={source} verb="backup" testid="policy-settings" value={options} onChange={setOptions} />
             </>
           )}
           <label>Every (hours) <input type="number" min={1} value={every} onChange={(e) => setEvery(Number(e.target.value) || 24)} /></label>

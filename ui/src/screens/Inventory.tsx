@@ -1,6 +1,7 @@
 import { useEffect, useMemo, useState } from "react";
 import { api, asError, type ApiError, type InventoryAsset, type PluginEntry, type RepoInfo } from "../ipc";
-import { age, parsePairs } from "../format";
+import { age } from "../format";
+import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, Loading } from "../components/common";
 
 /** Depth-first order of the tree given by `parent` links (unknown parents become roots). */
@@ -79,7 +80,7 @@ export default function Inventory({ repo }: { repo: RepoInfo | null }) {
   const [filter, setFilter] = useState("all");
   const [plugins, setPlugins] = useState<PluginEntry[]>([]);
   const [plugin, setPlugin] = useState("");
-  const [settings, setSettings] = useState("");
+  const [settings, setSettings] = useState<[string, string][]>([]);
   const [busy, setBusy] = useState(false);
   const load = () => {
     setError(null);
@@ -96,7 +97,7 @@ export default function Inventory({ repo }: { repo: RepoInfo | null }) {
     setBusy(true);
     setError(null);
     try {
-      await api.discover(plugin, parsePairs(settings));
+      await api.discover(plugin, settings);
       load();
     } catch (e) {
       setError(asError(e));
@@ -131,17 +132,14 @@ export default function Inventory({ repo }: { repo: RepoInfo | null }) {
           <div className="form">
             <label>
               Plugin
-              <select value={plugin} onChange={(e) => setPlugin(e.target.value)}>
+              <select data-testid="discover-plugin" value={plugin} onChange={(e) => { setPlugin(e.target.value); setSettings([]); }}>
                 {plugins.map((p) => (
                   <option key={p.id} value={p.id}>{p.id}</option>
                 ))}
               </select>
             </label>
-            <label>
-              Settings (name=value per line)
-              <textarea rows={3} value={settings} onChange={(e) => setSettings(e.target.value)} />
-            </label>
-            <button disabled={busy} onClick={discover}>
+            <PluginSettings plugin={plugin} verb="discover" testid="discover-settings" value={settings} onChange={setSettings} />
+            <button data-testid="discover-run" disabled={busy} onClick={discover}>
               Discover
             </button>
           </div>

@@ -1,6 +1,7 @@
 import { Fragment, useEffect, useRef, useState } from "react";
 import { api, asError, newJobId, onStateChanged, type ApiError, type BackupOutcome, type JobRun, type PluginEntry, type Progress, type RepoInfo } from "../ipc";
-import { bytes, parsePairs } from "../format";
+import { bytes } from "../format";
+import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, ProgressBar } from "../components/common";
 import Policies from "../components/Policies";
 
@@ -33,7 +34,7 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
   const [plugins, setPlugins] = useState<PluginEntry[]>([]);
   const [plugin, setPlugin] = useState("");
   const [asset, setAsset] = useState("");
-  const [options, setOptions] = useState("");
+  const [options, setOptions] = useState<[string, string][]>([]);
   useEffect(() => {
     api.plugins().then((p) => {
       setPlugins(p.filter((x) => !x.error));
@@ -106,7 +107,7 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
           <>
             <label>
               Plugin
-              <select value={plugin} onChange={(e) => setPlugin(e.target.value)}>
+              <select value={plugin} onChange={(e) => { setPlugin(e.target.value); setOptions([]); }}>
                 {plugins.map((p) => <option key={p.id} value={p.id}>{p.id}</option>)}
               </select>
             </label>
@@ -114,11 +115,8 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
               Asset id (as the Inventory shows it after discovery)
               <input data-testid="plugin-asset" value={asset} onChange={(e) => setAsset(e.target.value)} />
             </label>
-            <label>
-              Options (name=value per line, e.g. node=hv01, path-map=…, rct=true)
-              <textarea rows={3} value={options} onChange={(e) => setOptions(e.target.value)} />
-            </label>
-            <button data-testid="plugin-backup-run" disabled={!repo || !plugin || !asset || running} onClick={run((j) => api.pluginBackup(plugin, asset, parsePairs(options), j, setProgress))}>
+            <PluginSettings plugin={plugin} verb="backup" testid="backup-settings" value={options} onChange={setOptions} />
+            <button data-testid="plugin-backup-run" disabled={!repo || !plugin || !asset || running} onClick={run((j) => api.pluginBackup(plugin, asset, options, j, setProgress))}>
               Run now
             </button>
           </>

@@ -14,7 +14,8 @@ import {
   type RestorePoint,
   type VerifyView,
 } from "../ipc";
-import { bytes, parsePairs } from "../format";
+import { bytes } from "../format";
+import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, Loading, ProgressBar } from "../components/common";
 
 const STEPS = ["Asset", "Restore point", "Kind", "Target", "Plan", "Run", "Verify"];
@@ -46,7 +47,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
   const [target, setTarget] = useState("");
   const [subpath, setSubpath] = useState("");
   const [overwrite, setOverwrite] = useState(false);
-  const [options, setOptions] = useState("");
+  const [options, setOptions] = useState<[string, string][]>([]);
   const [plan, setPlan] = useState<PlanView | null>(null);
   const [confirmed, setConfirmed] = useState(false);
   const [progress, setProgress] = useState<Progress | null>(null);
@@ -75,7 +76,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
     target,
     overwrite,
     inside_disk: kind === "inside",
-    options: parsePairs(options, "true"),
+    options,
     instant: kind === "instant",
     item: kind === "instant" && item ? item : null,
     overlay: kind === "instant" && overlay.trim() ? overlay.trim() : null,
@@ -157,7 +158,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
         {step === 0 && (
           <label>
             Asset
-            <select data-testid="wizard-asset" value={asset} onChange={(e) => { setAsset(e.target.value); setPoint(""); }}>
+            <select data-testid="wizard-asset" value={asset} onChange={(e) => { setAsset(e.target.value); setPoint(""); setOptions([]); }}>
               <option value="">choose…</option>
               {assets.map((a) => (
                 <option key={a} value={a}>{a}</option>
@@ -227,11 +228,8 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
                 <input data-testid="wizard-subpath" value={subpath} onChange={(e) => setSubpath(e.target.value)} />
               </label>
             )}
-            {kind === "plugin" && (
-              <label>
-                Plugin options (name=value per line)
-                <textarea rows={4} data-testid="wizard-options" value={options} onChange={(e) => setOptions(e.target.value)} />
-              </label>
+            {kind === "plugin" && chosen && (
+              <PluginSettings plugin={chosen.plugin_id} verb="restore" testid="wizard-options" bare="true" value={options} onChange={setOptions} />
             )}
             {kind !== "instant" && (
               <label>

@@ -2,6 +2,7 @@
 //! verify) against a repository.
 
 use super::*;
+use host::SettingVerb;
 
 impl Plugins {
     pub(super) fn invocation(
@@ -53,9 +54,17 @@ impl Plugins {
         engine: Option<Box<dyn host::EngineCapability>>,
         f: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>,
     ) -> Result<(T, Vec<String>)> {
-        let p = self.load(id)?;
-        let (inv, events) = self.invocation(&p, engine, None)?;
-        let r = f(&self.host, &p, inv);
+        self.run_loaded(&self.load(id)?, engine, f)
+    }
+
+    fn run_loaded<T>(
+        &self,
+        p: &host::LoadedPlugin,
+        engine: Option<Box<dyn host::EngineCapability>>,
+        f: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>,
+    ) -> Result<(T, Vec<String>)> {
+        let (inv, events) = self.invocation(p, engine, None)?;
+        let r = f(&self.host, p, inv);
         let log = self.settle(&events);
         Ok((r.map_err(plugin_err)?, log))
     }
@@ -73,7 +82,9 @@ impl Plugins {
     /// # Errors
     /// Load or call failure.
     pub fn discover(&self, id: &str, settings: &[Property]) -> Result<(Vec<Asset>, Vec<String>)> {
-        self.run(id, None, |h, p, inv| h.discover(p, inv, settings))
+        let p = self.load(id)?;
+        let settings = settings_for(&p, SettingVerb::Discover, settings)?;
+        self.run_loaded(&p, None, |h, p, inv| h.discover(p, inv, &settings))
     }
 
     /// `discover`, then `assess` everything found.
@@ -81,8 +92,10 @@ impl Plugins {
     /// # Errors
     /// Load or call failure.
     pub fn assess(&self, id: &str, settings: &[Property]) -> Result<(Vec<Finding>, Vec<String>)> {
-        let (assets, mut log) = self.discover(id, settings)?;
-        let (f, l) = self.run(id, None, |h, p, inv| h.assess(p, inv, &assets, settings))?;
+        let p = self.load(id)?;
+        let settings = settings_for(&p, SettingVerb::Discover, settings)?;
+        let (assets, mut log) = self.run_loaded(&p, None, |h, p, inv| h.discover(p, inv, &settings))?;
+        let (f, l) = self.run_loaded(&p, None, |h, p, inv| h.assess(p, inv, &assets, &settings))?;
         log.extend(l);
         Ok((f, log))
     }
@@ -102,6 +115,7 @@ impl Plugins {
         cancel: &Cancel,
     ) -> Result<PluginBackupOutcome> {
         let p = self.load(id)?;
+        let options = settings_for(&p, SettingVerb::Backup, options)?;
         let asset = Asset {
             kind: String::new(),
             id: asset.into(),
@@ -147,7 +161,7 @@ impl Plugins {
             cancel,
             |sink| {
                 let out = std::thread::scope(|s| {
-                    let plugin_thread = s.spawn(|| self.host.backup(&p, inv, &asset, options));
+                    let plugin_thread = s.spawn(|| self.host.backup(&p, inv, &asset, &options));
                     serve_backup(&rx, sink, previous.as_ref());
                     plugin_thread.join()
                 });
@@ -235,6 +249,23 @@ impl Plugins {
         ))
     }
 
+    /// A restore request whose options are checked against the settings the plugin that
+    /// made the restore point declares, defaults filled in.
+    fn restore_request(
+        &self,
+        session: &Session,
+        spec: &str,
+        target: &str,
+        options: &[Property],
+    ) -> Result<(RestorePoint, host::RestoreRequest)> {
+        let (snap, mut req) = Self::request(session, spec, target, options)?;
+        if snap.plugin.id != rehydra_core::archiver::BUILTIN {
+            let p = self.load(&snap.plugin.id)?;
+            req.options = settings_for(&p, SettingVerb::Restore, &req.options)?;
+        }
+        Ok((snap, req))
+    }
+
     /// Run a verb that reads `snap` (`plan-restore`, `verify`): the plugin may list and
     /// read its items, never restore one.
     pub(super) fn with_reading_engine<T: Send>(
@@ -314,7 +345,7 @@ impl Plugins {
         target: &str,
         options: &[Property],
     ) -> Result<(RestorePlan, Vec<String>)> {
-        let (snap, req) = Self::request(session, spec, target, options)?;
+        let (snap, req) = self.restore_request(session, spec, target, options)?;
         self.plan_request(session, &snap, &req)
     }
 
@@ -344,7 +375,7 @@ impl Plugins {
         cancel: &Cancel,
     ) -> Result<PluginRestoreOutcome> {
         // the restore point is resolved (and its manifest read) once for plan and restore
-        let (snap, req) = Self::request(session, spec, target, options)?;
+        let (snap, req) = self.restore_request(session, spec, target, options)?;
         let (plan, mut log) = self.plan_request(session, &snap, &req)?;
         if !plan.blockers.is_empty() {
             return Err(ApiError::new(
@@ -410,4 +441,19 @@ impl Plugins {
         let (snap, req) = Self::request(session, spec, "", &[])?;
         self.with_reading_engine(session, &snap, |h, p, inv| h.verify(p, inv, &req))
     }
+}
+
+/// The settings `p` gets for a `verb` call: `given` checked against what its manifest
+/// declares, the declared defaults filled in.
+fn settings_for(
+    p: &host::LoadedPlugin,
+    verb: SettingVerb,
+    given: &[Property],
+) -> Result<Vec<Property>> {
+    host::check_settings(&p.manifest.settings, verb, given).map_err(|problems| {
+        ApiError::new(
+            Code::InvalidInput,
+            format!("plugin {}: {}", p.manifest.id, problems.join("; ")),
+        )
+    })
 }

@@ -1,0 +1,282 @@
+//! The settings a plugin reads, declared in its manifest (`[[settings]]`): the app renders
+//! a form from them and the host checks every call's settings against them before the
+//! plugin runs (unknown names, missing required ones, wrong types), then fills in the
+//! declared defaults. A plugin that declares none gets its settings unchecked, as before
+//! declarations existed.
+
+use serde::{Deserialize, Serialize};
+
+use crate::dto::Property;
+
+/// What a setting holds.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum SettingType {
+    /// Any text.
+    #[default]
+    String,
+    /// `true`/`false` (also `yes`/`no`, `on`/`off`, `1`/`0`, any case: the SDK's `flag`).
+    Bool,
+    /// A whole number.
+    Integer,
+    /// One of `choices`.
+    Choice,
+}
+
+/// The calls a setting is given to.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
+pub enum SettingVerb {
+    /// `discover` and `assess`.
+    Discover,
+    /// `backup`.
+    Backup,
+    /// `plan-restore` and `restore`.
+    Restore,
+}
+
+impl SettingVerb {
+    fn name(self) -> &'static str {
+        match self {
+            SettingVerb::Discover => "discovery",
+            SettingVerb::Backup => "backup",
+            SettingVerb::Restore => "restore",
+        }
+    }
+}
+
+/// One declared setting.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
+#[serde(deny_unknown_fields)]
+pub struct SettingDecl {
+    /// Name as given (`node`, `path-map`): a-z, 0-9 and `-`.
+    pub name: String,
+    /// What it holds.
+    #[serde(rename = "type", default)]
+    pub kind: SettingType,
+    /// The calls it is given to.
+    pub verbs: Vec<SettingVerb>,
+    /// What it means, for the form and for errors.
+    pub help: String,
+    /// A call without it is refused.
+    #[serde(default)]
+    pub required: bool,
+    /// Given to the plugin when the call does not set it.
+    #[serde(default)]
+    #[ts(optional)]
+    pub default: Option<String>,
+    /// The values a `choice` takes.
+    #[serde(default)]
+    pub choices: Vec<String>,
+    /// Entered masked in the app's forms. (Anything that grants access belongs with the
+    /// host, as a capability the admin grants, not in a setting.)
+    #[serde(default)]
+    pub secret: bool,
+}
+
+/// The most settings a manifest declares.
+const MAX_SETTINGS: usize = 64;
+
+/// Check the declarations of a manifest.
+pub(crate) fn validate(decls: &[SettingDecl]) -> Result<(), String> {
+    if decls.len() > MAX_SETTINGS {
+        return Err(format!("at most {MAX_SETTINGS} settings may be declared"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for d in decls {
+        let n = &d.name;
+        let well_formed = !n.is_empty()
+            && n.len() <= 64
+            && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !well_formed {
+            return Err(format!("setting `{n}`: a name is 1-64 characters of a-z, 0-9 and -"));
+        }
+        if !seen.insert(n.as_str()) {
+            return Err(format!("setting `{n}` is declared twice"));
+        }
+        if d.verbs.is_empty() {
+            return Err(format!("setting `{n}` names no verb (discover, backup, restore)"));
+        }
+        if d.help.trim().is_empty() {
+            return Err(format!("setting `{n}` needs help text for the admin"));
+        }
+        if d.kind == SettingType::Choice && d.choices.is_empty() {
+            return Err(format!("setting `{n}` is a choice without choices"));
+        }
+        if d.kind != SettingType::Choice && !d.choices.is_empty() {
+            return Err(format!("setting `{n}` has choices but is not a choice"));
+        }
+        if d.required && d.default.is_some() {
+            return Err(format!("setting `{n}` is required and has a default: one or the other"));
+        }
+        if let Some(v) = &d.default {
+            check_value(d, v).map_err(|why| format!("setting `{n}`: default {why}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether `value` fits `d`'s type; the reason when not.
+fn check_value(d: &SettingDecl, value: &str) -> Result<(), String> {
+    let ok = match d.kind {
+        SettingType::String => true,
+        SettingType::Bool => ["true", "false", "yes", "no", "on", "off", "1", "0"]
+            .iter()
+            .any(|b| value.eq_ignore_ascii_case(b)),
+        SettingType::Integer => value.trim().parse::<i64>().is_ok(),
+        SettingType::Choice => d.choices.iter().any(|c| c == value),
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(match d.kind {
+        SettingType::Bool => format!("`{value}` is not true or false"),
+        SettingType::Integer => format!("`{value}` is not a whole number"),
+        _ => format!("`{value}` is not one of: {}", d.choices.join(", ")),
+    })
+}
+
+/// Check `given` for a `verb` call against `decls` and return the settings the plugin
+/// gets: the given ones, then the declared defaults of those not given. With no
+/// declarations at all, `given` passes unchecked.
+///
+/// # Errors
+/// Every problem found, one message each, naming the setting and what it takes.
+pub fn check_settings(
+    decls: &[SettingDecl],
+    verb: SettingVerb,
+    given: &[Property],
+) -> Result<Vec<Property>, Vec<String>> {
+    if decls.is_empty() {
+        return Ok(given.to_vec());
+    }
+    let mine: Vec<&SettingDecl> = decls.iter().filter(|d| d.verbs.contains(&verb)).collect();
+    let mut problems = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for p in given {
+        if !seen.insert(p.name.as_str()) {
+            problems.push(format!("setting `{}` is given twice", p.name));
+            continue;
+        }
+        match mine.iter().find(|d| d.name == p.name) {
+            None => {
+                let known: Vec<&str> = mine.iter().map(|d| d.name.as_str()).collect();
+                problems.push(if known.is_empty() {
+                    format!("`{}` is not a setting: this plugin takes none for {}", p.name, verb.name())
+                } else {
+                    format!(
+                        "`{}` is not a {} setting of this plugin (it takes: {})",
+                        p.name,
+                        verb.name(),
+                        known.join(", ")
+                    )
+                });
+            }
+            Some(d) => {
+                if let Err(why) = check_value(d, &p.value) {
+                    problems.push(format!("setting `{}`: {why} ({})", p.name, d.help));
+                }
+            }
+        }
+    }
+    let mut out = given.to_vec();
+    for d in mine.iter().filter(|d| !seen.contains(d.name.as_str())) {
+        if d.required {
+            problems.push(format!("setting `{}` is required: {}", d.name, d.help));
+        } else if let Some(v) = &d.default {
+            out.push(Property {
+                name: d.name.clone(),
+                value: v.clone(),
+            });
+        }
+    }
+    if problems.is_empty() { Ok(out) } else { Err(problems) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decl(name: &str, kind: SettingType, verbs: &[SettingVerb]) -> SettingDecl {
+        SettingDecl {
+            name: name.into(),
+            kind,
+            verbs: verbs.to_vec(),
+            help: format!("the {name}"),
+            required: false,
+            default: None,
+            choices: vec![],
+            secret: false,
+        }
+    }
+
+    fn props(pairs: &[(&str, &str)]) -> Vec<Property> {
+        pairs
+            .iter()
+            .map(|(n, v)| Property {
+                name: (*n).into(),
+                value: (*v).into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn settings_are_checked_against_their_declaration_and_defaults_filled_in() {
+        use SettingVerb::*;
+        let mut mode = decl("mode", SettingType::Choice, &[Restore]);
+        mode.choices = vec!["hyperv".into(), "rehydrate".into()];
+        mode.default = Some("hyperv".into());
+        let mut group = decl("resource-group", SettingType::String, &[Restore]);
+        group.required = true;
+        let decls = vec![
+            mode,
+            group,
+            decl("start", SettingType::Bool, &[Restore]),
+            decl("cluster", SettingType::String, &[Discover]),
+            decl("retries", SettingType::Integer, &[Backup, Restore]),
+        ];
+        validate(&decls).unwrap();
+        let ok = check_settings(&decls, Restore, &props(&[("resource-group", "rg"), ("start", "Yes")]));
+        assert_eq!(
+            ok.unwrap(),
+            props(&[("resource-group", "rg"), ("start", "Yes"), ("mode", "hyperv")])
+        );
+        let bad = check_settings(
+            &decls,
+            Restore,
+            &props(&[("start", "maybe"), ("mode", "vmware"), ("cluster", "a"), ("retries", "x")]),
+        )
+        .unwrap_err();
+        assert_eq!(bad.len(), 5, "{bad:?}");
+        assert!(bad[0].contains("`maybe` is not true or false"));
+        assert!(bad[1].contains("hyperv, rehydrate"));
+        assert!(bad[2].contains("not a restore setting") && bad[2].contains("resource-group"));
+        assert!(bad[3].contains("whole number"));
+        assert!(bad[4].contains("`resource-group` is required"));
+        let twice = check_settings(&decls, Discover, &props(&[("cluster", "a"), ("cluster", "b")]));
+        assert!(twice.unwrap_err()[0].contains("twice"));
+        // no declarations: anything goes, as before
+        assert_eq!(check_settings(&[], Backup, &props(&[("x", "1")])).unwrap(), props(&[("x", "1")]));
+    }
+
+    #[test]
+    fn malformed_declarations_are_refused() {
+        use SettingVerb::*;
+        let mut required_default = decl("a", SettingType::String, &[Backup]);
+        required_default.required = true;
+        required_default.default = Some("x".into());
+        let mut bad_default = decl("b", SettingType::Bool, &[Backup]);
+        bad_default.default = Some("perhaps".into());
+        for (d, why) in [
+            (vec![decl("A b", SettingType::String, &[Backup])], "a-z"),
+            (vec![decl("a", SettingType::String, &[])], "no verb"),
+            (vec![decl("a", SettingType::Choice, &[Backup])], "without choices"),
+            (vec![required_default], "one or the other"),
+            (vec![bad_default], "default `perhaps`"),
+            (vec![decl("a", SettingType::String, &[Backup]), decl("a", SettingType::Bool, &[Restore])], "twice"),
+        ] {
+            let e = validate(&d).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        }
+    }
+}

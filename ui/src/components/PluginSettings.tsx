@@ -1,0 +1,115 @@
+import { useEffect, useState } from "react";
+import { api, type SettingDecl, type SettingVerb } from "../ipc";
+import { parsePairs } from "../format";
+
+type Pairs = [string, string][];
+
+/** The settings of one plugin for one kind of call, as a form built from what its
+ *  manifest declares (typed fields, required marks, defaults, choices); the host checks
+ *  the same declaration again. A plugin that declares none gets name=value lines.
+ *  Controlled: `value` holds the pairs to send (blank fields are left out, so the
+ *  declared default applies); the caller clears it when the plugin changes. */
+export function PluginSettings({
+  plugin,
+  verb,
+  testid,
+  bare = "",
+  value,
+  onChange,
+}: {
+  plugin: string;
+  verb: SettingVerb;
+  /** data-testid of the name=value box, for plugins that declare nothing. */
+  testid: string;
+  /** Value of a line without `=` in the name=value box. */
+  bare?: string;
+  value: Pairs;
+  onChange: (pairs: Pairs) => void;
+}) {
+  const [declared, setDeclared] = useState<SettingDecl[] | null>(null);
+  const [text, setText] = useState(() => value.map(([k, v]) => `${k}=${v}`).join("\n"));
+  useEffect(() => {
+    setDeclared(null);
+    if (!plugin) return;
+    api
+      .pluginInfo(plugin)
+      .then((d) => setDeclared(d.manifest.settings))
+      .catch(() => setDeclared([]));
+  }, [plugin]);
+  const mine = (declared ?? []).filter((s) => s.verbs.includes(verb));
+  const values: Record<string, string> = Object.fromEntries(value);
+  const set = (name: string, v: string) =>
+    onChange(Object.entries({ ...values, [name]: v }).filter(([, x]) => x !== ""));
+  if (declared === null) return null;
+  if (declared.length === 0) {
+    return (
+      <label>
+        Settings (name=value per line)
+        <textarea
+          rows={3}
+          data-testid={testid}
+          value={text}
+          onChange={(e) => {
+            setText(e.target.value);
+            onChange(parsePairs(e.target.value, bare));
+          }}
+        />
+      </label>
+    );
+  }
+  if (mine.length === 0) return <p className="muted">{plugin} takes no settings here.</p>;
+  return (
+    <fieldset className="settings" data-testid={`${testid}-form`}>
+      <legend>Settings</legend>
+      {mine.map((s) => (
+        <Field key={s.name} decl={s} value={values[s.name] ?? ""} onChange={(v) => set(s.name, v)} />
+      ))}
+    </fieldset>
+  );
+}
+
+function Field({ decl, value, onChange }: { decl: SettingDecl; value: string; onChange: (v: string) => void }) {
+  const id = `setting-${decl.name}`;
+  const label = (
+    <>
+      {decl.name}
+      {decl.required && <span aria-label="required"> *</span>}
+    </>
+  );
+  if (decl.type === "bool") {
+    const on = value === "" ? decl.default === "true" : value === "true";
+    return (
+      <label title={decl.help}>
+        <input type="checkbox" data-testid={id} checked={on} onChange={(e) => onChange(e.target.checked ? "true" : "false")} /> {label}
+        <small className="muted"> {decl.help}</small>
+      </label>
+    );
+  }
+  const hint = decl.default ? `default: ${decl.default}` : decl.required ? "required" : "optional";
+  return (
+    <label title={decl.help}>
+      {label}
+      {decl.type === "choice" ? (
+        <select data-testid={id} value={value} required={decl.required} onChange={(e) => onChange(e.target.value)}>
+          <option value="">{decl.default ? `(default: ${decl.default})` : "(choose)"}</option>
+          {decl.choices.map((c) => (
+            <option key={c} value={c}>
+              {c}
+            </option>
+          ))}
+        </select>
+      ) : (
+        <input
+          data-testid={id}
+          type={decl.secret ? "password" : decl.type === "integer" ? "number" : "text"}
+          step={decl.type === "integer" ? 1 : undefined}
+          required={decl.required}
+          placeholder={hint}
+          value={value}
+          onChange={(e) => onChange(e.target.value)}
+        />
+      )}
+      <small className="muted">{decl.help}</small>
+    </label>
+  );
+}
