@@ -236,6 +236,45 @@ memory_mib: number,
  */
 timeout_secs: number, };
 
+export type SettingType = "string" | "bool" | "integer" | "choice";
+
+export type SettingVerb = "discover" | "backup" | "restore";
+
+export type SettingDecl = { 
+/**
+ * Name as given (`node`, `path-map`): a-z, 0-9 and `-`.
+ */
+name: string, 
+/**
+ * What it holds.
+ */
+type: SettingType, 
+/**
+ * The calls it is given to.
+ */
+verbs: Array<SettingVerb>, 
+/**
+ * What it means, for the form and for errors.
+ */
+help: string, 
+/**
+ * A call without it is refused.
+ */
+required: boolean, 
+/**
+ * Given to the plugin when the call does not set it.
+ */
+default?: string, 
+/**
+ * The values a `choice` takes.
+ */
+choices: Array<string>, 
+/**
+ * Entered masked in the app's forms. (Anything that grants access belongs with the
+ * host, as a capability the admin grants, not in a setting.)
+ */
+secret: boolean, };
+
 export type Manifest = { 
 /**
  * Plugin id: lowercase letters, digits and `-`.
@@ -272,7 +311,11 @@ capabilities: Array<CapabilityRequest>,
 /**
  * Resource limits it asks for (the host caps them).
  */
-limits: Limits, };
+limits: Limits, 
+/**
+ * The settings its calls read (`[[settings]]`): the app's forms and the host's checks.
+ */
+settings: Array<SettingDecl>, };
 
 export type Signer = { "kind": "trusted", 
 /**
