@@ -10,16 +10,7 @@ use rehydra_integration_tests::TestRepo;
 mod files_inside;
 mod instant;
 
-fn run(cmd: &mut Command) {
-    let o = cmd
-        .output()
-        .expect("qemu-utils must be installed (scripts/setup.sh)");
-    assert!(
-        o.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use rehydra_test_support::run;
 
 fn backup_disk(r: &TestRepo, p: &Path, asset: &str) -> rehydra_api::BackupOutcome {
     r.open()

@@ -1,5 +1,6 @@
 //! Workspace integration tests (one binary).
 
+mod architecture;
 mod backup_restore;
 mod catalog;
 mod copy;

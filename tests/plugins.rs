@@ -1,37 +1,14 @@
 //! Plugins driving the engine through the API: the example plugin's full cycle, grants
 //! and trust kept in the catalog, and failed plugin backups that commit nothing.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rehydra_api::plugins::{Limits, PluginSettings, Plugins, Property};
 use rehydra_api::{Cancel, Code, NoProgress, RestorePointFilter};
 
 use rehydra_integration_tests::TestRepo;
 
-fn built() -> PathBuf {
-    let dir = std::env::var_os("REHYDRA_TEST_PLUGINS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-                || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
-                PathBuf::from,
-            );
-            target.join("plugins")
-        });
-    assert!(
-        dir.join("example-files.wasm").exists(),
-        "plugins not built in {}: run `cargo xtask plugins` first",
-        dir.display()
-    );
-    dir
-}
-
-fn dev_key() -> String {
-    std::fs::read_to_string(built().join("../rehydra-dev/publisher.pub"))
-        .unwrap()
-        .trim()
-        .to_string()
-}
+use rehydra_test_support::{built_plugins as built, dev_key};
 
 /// A plugin platform whose only plugin folder is a private one, with both plugins installed and trusted.
 pub(crate) fn platform(t: &TestRepo) -> Plugins {

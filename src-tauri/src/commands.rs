@@ -288,7 +288,7 @@ pub async fn policies_list(app: AppHandle) -> Res<Vec<PolicyStatus>> {
 #[tauri::command]
 pub async fn policy_save(app: AppHandle, policy: Policy) -> Res<()> {
     changing(app, Changed::Policies, move |st| {
-        Ok(policies::save(&st.ctx, &policy)?)
+        Ok(policies::save(&st.ctx, &st.plugins()?, &policy)?)
     })
     .await
 }

@@ -225,12 +225,20 @@ pub fn list(ctx: &Context, now: DateTime<Utc>) -> Result<Vec<PolicyStatus>> {
         .collect()
 }
 
-/// Add or replace a policy.
+/// Add or replace a policy. A plugin policy's options are checked against the settings
+/// the plugin declares for backup, so a mistake is refused now rather than failing every
+/// scheduled run (`plugins` is where the plugin is found).
 ///
 /// # Errors
-/// Invalid policy, catalog failure.
-pub fn save(ctx: &Context, p: &Policy) -> Result<()> {
+/// Invalid policy or options, plugin not installed, catalog failure.
+pub fn save(ctx: &Context, plugins: &Plugins, p: &Policy) -> Result<()> {
     p.validate()?;
+    if let What::Plugin {
+        plugin, options, ..
+    } = &p.what
+    {
+        plugins.check_settings(plugin, rehydra_plugin_host::SettingVerb::Backup, &properties(options))?;
+    }
     let spec = serde_json::to_string(p).map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
     let name = p.name.clone();
     with_catalog(ctx, |c| async move { c.set_policy(&name, &spec).await })

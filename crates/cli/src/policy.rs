@@ -66,7 +66,7 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                     password_file: copy_password_file.as_deref().map(absolute),
                 }),
             };
-            policies::save(&ctx, &p)?;
+            policies::save(&ctx, &crate::plugins::platform(cli)?, &p)?;
             if !cli.json {
                 println!(
                     "policy {name} saved; run it with: rehydra policy run {name} (or --due from a timer)"

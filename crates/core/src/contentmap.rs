@@ -218,12 +218,15 @@ impl Read for ChunkStream<'_> {
                     .repo
                     .read_chunks(self.index, batch)
                     .map_err(std::io::Error::other)?;
-                for id in batch {
-                    // a map may repeat a chunk: later uses take a copy
-                    let data = got.get(id).cloned().expect("read_chunks returns every id");
-                    self.ready.push_back(data);
+                for (k, id) in batch.iter().enumerate() {
+                    // a map may repeat a chunk: all but its last use in the batch copy it
+                    let data = if batch[k + 1..].contains(id) {
+                        got.get(id).cloned()
+                    } else {
+                        got.remove(id)
+                    };
+                    self.ready.push_back(data.expect("read_chunks returns every id"));
                 }
-                got.clear();
             }
             self.pos = 0;
         }

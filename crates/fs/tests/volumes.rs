@@ -7,16 +7,7 @@ use std::process::Command;
 
 use rehydra_fs::{EntryKind, FsError, partitions, restore_path, with_volume};
 
-fn run(cmd: &mut Command) {
-    let o = cmd.output().unwrap_or_else(|e| {
-        panic!("{cmd:?}: {e} (scripts/setup.sh installs e2fsprogs, ntfs-3g, fdisk, qemu-utils)")
-    });
-    assert!(
-        o.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use rehydra_test_support::run;
 
 fn sfdisk(disk: &Path, script: &str) {
     let mut c = Command::new("sfdisk");

@@ -122,7 +122,7 @@ fn check_value(d: &SettingDecl, value: &str) -> Result<(), String> {
         SettingType::String => true,
         SettingType::Bool => ["true", "false", "yes", "no", "on", "off", "1", "0"]
             .iter()
-            .any(|b| value.eq_ignore_ascii_case(b)),
+            .any(|b| value.trim().eq_ignore_ascii_case(b)),
         SettingType::Integer => value.trim().parse::<i64>().is_ok(),
         SettingType::Choice => d.choices.iter().any(|c| c == value),
     };

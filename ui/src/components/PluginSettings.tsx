@@ -77,7 +77,9 @@ function Field({ decl, value, onChange }: { decl: SettingDecl; value: string; on
     </>
   );
   if (decl.type === "bool") {
-    const on = value === "" ? decl.default === "true" : value === "true";
+    // the SDK's truthiness rule: true, yes, on or 1, any case
+    const truthy = (v: string) => ["true", "yes", "on", "1"].includes(v.trim().toLowerCase());
+    const on = truthy(value === "" ? (decl.default ?? "") : value);
     return (
       <label title={decl.help}>
         <input type="checkbox" data-testid={id} checked={on} onChange={(e) => onChange(e.target.checked ? "true" : "false")} /> {label}

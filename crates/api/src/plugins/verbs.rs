@@ -77,6 +77,15 @@ impl Plugins {
         Ok(self.run(id, None, |h, p, inv| h.describe(p, inv))?.0)
     }
 
+    /// Check `given` against the settings plugin `id` declares for `verb` (as every call
+    /// does before the plugin runs), for callers that store settings for later.
+    ///
+    /// # Errors
+    /// Not installed or refused; every problem with the settings, as invalid input.
+    pub fn check_settings(&self, id: &str, verb: SettingVerb, given: &[Property]) -> Result<()> {
+        settings_for(&self.load(id)?, verb, given).map(drop)
+    }
+
     /// `discover` with settings.
     ///
     /// # Errors

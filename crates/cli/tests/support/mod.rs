@@ -16,18 +16,7 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-pub fn plugins_built() -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from);
-    let dir = std::env::var_os("REHYDRA_TEST_PLUGINS")
-        .map_or_else(|| target.join("plugins"), PathBuf::from);
-    assert!(
-        dir.join("hyperv-vm.wasm").exists(),
-        "plugins not built in {}: run `cargo xtask plugins`",
-        dir.display()
-    );
-    dir
-}
+pub use rehydra_test_support::built_plugins as plugins_built;
 
 pub fn fixture(rel: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(root().join("tests/fixtures").join(rel)).unwrap())
@@ -46,9 +35,8 @@ impl Cli {
         };
         std::fs::create_dir_all(c.dir.path().join("plugins")).unwrap();
         stand_in_az(&c.azbin());
-        let key =
-            std::fs::read_to_string(plugins_built().join("../rehydra-dev/publisher.pub")).unwrap();
-        c.ok(None, &["plugins", "trust", "rehydra-dev", key.trim()]);
+        let key = rehydra_test_support::dev_key();
+        c.ok(None, &["plugins", "trust", "rehydra-dev", &key]);
         for p in plugins {
             let file = plugins_built().join(format!("{p}.wasm"));
             c.ok(None, &["plugins", "install", file.to_str().unwrap()]);

@@ -13,13 +13,18 @@ pub(crate) fn fetch_extents(
     index: &ChunkIndex,
     ext: &[Extent],
 ) -> Result<Vec<Option<Vec<u8>>>> {
-    let ids: Vec<Id> = ext
-        .iter()
-        .filter_map(|e| match e {
-            Extent::Data(id, _) => Some(*id),
-            Extent::Zero(_) => None,
-        })
-        .collect();
+    let mut ids: Vec<Id> = Vec::with_capacity(ext.len());
+    for e in ext {
+        if let Extent::Data(id, len) = e {
+            // the map's length against the index's before anything is read: a map that
+            // understates its chunks must not make a batch read far more than it says
+            let stored = crate::fetch::locate(index, id)?.raw_len;
+            if stored != *len {
+                return Err(wrong_length(id, stored as usize, *len));
+            }
+            ids.push(*id);
+        }
+    }
     let mut by_id = repo.read_chunks(index, &ids)?;
     // hand out in order; a chunk used twice in the batch is cloned for its earlier uses
     let mut uses: std::collections::HashMap<Id, usize> = std::collections::HashMap::new();
@@ -40,18 +45,21 @@ pub(crate) fn fetch_extents(
                 }
                 .expect("fetched");
                 if d.len() != *len as usize {
-                    return Err(Error::new(
-                        ErrorKind::Corrupt,
-                        format!(
-                            "chunk {} holds {} bytes but the content map says {len}: the repository was written by a damaged or hostile writer",
-                            id.short(),
-                            d.len()
-                        ),
-                    ));
+                    return Err(wrong_length(id, d.len(), *len));
                 }
                 out.push(Some(d));
             }
         }
     }
     Ok(out)
+}
+
+fn wrong_length(id: &Id, holds: usize, said: u32) -> Error {
+    Error::new(
+        ErrorKind::Corrupt,
+        format!(
+            "chunk {} holds {holds} bytes but the content map says {said}: the repository was written by a damaged or hostile writer",
+            id.short()
+        ),
+    )
 }

@@ -21,8 +21,13 @@ use crate::repository::Repository;
 const BATCH_CHUNKS: usize = 256;
 /// Data bytes per fetch at most (a batch of large disk chunks stops here).
 const BATCH_BYTES: u64 = 4 << 20;
-/// Data bytes fetched or being fetched ahead of the writer: the memory read-ahead costs.
+/// Bytes held ahead of the writer — data fetched or on its way, plus what queued nodes and
+/// extents cost to keep ([`weight`]) — the memory read-ahead costs. Checked per extent, so
+/// at most one chunk beyond it.
 const AHEAD: u64 = 16 << 20;
+/// What an extent or a node costs to keep queued, beyond its data (a hostile map of
+/// millions of one-byte holes or huge link targets must not fill memory).
+const ENTRY: u64 = 64;
 /// Fetches in flight at once.
 const READERS: usize = 4;
 /// Steps queued at most (a tree of empty files moves no data but still takes memory).
@@ -68,8 +73,10 @@ pub(super) struct ReadAhead<'w, I> {
     batches: VecDeque<Batch>,
     jobs: Option<Sender<Job>>,
     stop: Arc<AtomicBool>,
-    /// Data bytes in `batches`.
+    /// Bytes held ahead: data and [`ENTRY`] per extent in `batches`, and queued nodes.
     ahead: u64,
+    /// The rest of a map line not queued yet (the budget ran out in its middle).
+    line: std::vec::IntoIter<Extent>,
     /// The current node's extents are written (a selected file).
     wanted: bool,
     done: bool,
@@ -106,6 +113,7 @@ impl<'w, I: Iterator<Item = Result<MapEvent>>> ReadAhead<'w, I> {
             jobs: Some(tx),
             stop,
             ahead: 0,
+            line: Vec::new().into_iter(),
             wanted: false,
             done: false,
         }
@@ -115,7 +123,10 @@ impl<'w, I: Iterator<Item = Result<MapEvent>>> ReadAhead<'w, I> {
     pub(super) fn next_step(&mut self) -> Option<Result<Step>> {
         self.fill();
         match self.queue.pop_front()? {
-            Queued::Node(n, dest) => Some(Ok(Step::Node(n, dest))),
+            Queued::Node(n, dest) => {
+                self.ahead -= node_weight(&n);
+                Some(Ok(Step::Node(n, dest)))
+            }
             Queued::Fail(e) => Some(Err(e)),
             Queued::Data(len) => Some(self.take(len)),
         }
@@ -130,6 +141,10 @@ impl<'w, I: Iterator<Item = Result<MapEvent>>> ReadAhead<'w, I> {
             return;
         }
         while !self.done && self.ahead < AHEAD && self.queue.len() < QUEUED {
+            if let Some(e) = self.line.next() {
+                self.push(e);
+                continue;
+            }
             let Some(ev) = self.events.next() else {
                 self.done = true;
                 break;
@@ -138,11 +153,12 @@ impl<'w, I: Iterator<Item = Result<MapEvent>>> ReadAhead<'w, I> {
                 MapEvent::Node(n) => {
                     let dest = self.walker.dest(&n)?;
                     self.wanted = dest.is_some() && n.kind == NodeKind::File;
+                    self.ahead += node_weight(&n);
                     self.queue.push_back(Queued::Node(n, dest));
                     Ok(())
                 }
                 MapEvent::Extents(ext) if self.wanted => {
-                    ext.into_iter().for_each(|e| self.push(e));
+                    self.line = ext.into_iter();
                     Ok(())
                 }
                 MapEvent::Extents(_) => Ok(()),
@@ -177,10 +193,11 @@ impl<'w, I: Iterator<Item = Result<MapEvent>>> ReadAhead<'w, I> {
         };
         *len += 1;
         let b = self.batches.back_mut().expect("pushed above");
-        let bytes = match e {
-            Extent::Data(_, l) => u64::from(l),
-            Extent::Zero(_) => 0,
-        };
+        let bytes = ENTRY
+            + match e {
+                Extent::Data(_, l) => u64::from(l),
+                Extent::Zero(_) => 0,
+            };
         b.ext.push(e);
         b.bytes += bytes;
         self.ahead += bytes;
@@ -233,4 +250,15 @@ impl<I> Drop for ReadAhead<'_, I> {
         self.stop.store(true, Ordering::Relaxed);
         self.jobs = None;
     }
+}
+
+/// What a queued node costs to keep: its strings (a link target or owner name from a
+/// hostile map may be megabytes) and a fixed part.
+fn node_weight(n: &Node) -> u64 {
+    let text = [&n.target, &n.user, &n.group, &n.path_hex]
+        .iter()
+        .map(|s| s.as_ref().map_or(0, String::len))
+        .sum::<usize>()
+        + n.path.len();
+    ENTRY + text as u64
 }

@@ -7,19 +7,7 @@ use std::process::Command;
 
 use rehydra_disk::{DiskImage, VirtualReader};
 
-/// Run a command that must succeed; returns its standard output.
-pub fn run(cmd: &mut Command) -> String {
-    let o = cmd
-        .output()
-        .expect("qemu-utils must be installed (scripts/setup.sh)");
-    assert!(
-        o.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+pub use rehydra_test_support::run_text as run;
 
 /// The virtual disk of `p` as qemu-img decodes it (`fmt`: a qemu format name).
 pub fn qemu_raw(p: &Path, fmt: &str) -> Vec<u8> {

@@ -1,34 +1,16 @@
 //! Helpers shared by the host test binaries.
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use rehydra_plugin_host::*;
 
-pub fn built() -> PathBuf {
-    let dir = std::env::var_os("REHYDRA_TEST_PLUGINS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-                || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"),
-                PathBuf::from,
-            );
-            target.join("plugins")
-        });
-    assert!(
-        dir.join("fixture.wasm").exists(),
-        "plugins not built in {}: run `cargo xtask plugins` first",
-        dir.display()
-    );
-    dir
-}
+pub use rehydra_test_support::built_plugins as built;
 
 pub fn dev_key() -> TrustedKey {
-    let pubfile = built().join("../rehydra-dev/publisher.pub");
     TrustedKey {
         publisher: "rehydra-dev".into(),
-        key: std::fs::read_to_string(pubfile).unwrap().trim().to_string(),
+        key: rehydra_test_support::dev_key(),
     }
 }
 

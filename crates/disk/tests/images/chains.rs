@@ -12,17 +12,7 @@ use rehydra_disk::{Format, Span};
 
 const MIB: u64 = 1 << 20;
 
-fn run(cmd: &mut Command) -> Vec<u8> {
-    let o = cmd.output().unwrap_or_else(|e| {
-        panic!("{cmd:?}: {e} (scripts/setup.sh installs qemu-utils and python3-libvhdi)")
-    });
-    assert!(
-        o.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    o.stdout
-}
+use rehydra_test_support::run;
 
 fn pattern(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

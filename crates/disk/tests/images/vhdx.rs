@@ -1,11 +1,9 @@
 //! VHDX reading checked against qemu-img, the independent implementation.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{qemu_raw, read_all, run};
+use crate::common::{qemu_raw, read_all, run};
 use rehydra_disk::vhdx::Vhdx;
 use rehydra_disk::{DiskError, DiskImage, Format, Span, open};
 

@@ -1,11 +1,9 @@
 //! VHD reading checked against qemu-img (format `vpc`).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{qemu_raw, read_all, run};
+use crate::common::{qemu_raw, read_all, run};
 use rehydra_disk::vhd::Vhd;
 use rehydra_disk::{DiskImage, Format, Span, open};
 

@@ -5,16 +5,7 @@ use std::process::Command;
 
 use rehydra_disk::{Format, Span};
 
-fn run(cmd: &mut Command) {
-    let o = cmd
-        .output()
-        .expect("qemu-utils must be installed (scripts/setup.sh)");
-    assert!(
-        o.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use rehydra_test_support::run;
 
 fn io(img: &Path, cmds: &[&str]) {
     let mut c = Command::new("qemu-io");

@@ -2,14 +2,12 @@
 //! parents, qcow2 backing files, at any depth) goes through `OpenOptions::confine`; a
 //! refused file is an error naming it, never read.
 
-mod common;
-
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
-use common::{read_all, run};
+use crate::common::{read_all, run};
 use rehydra_disk::vhdx_write::VhdxWriter;
 use rehydra_disk::{Format, OpenOptions, open, open_with};
 

@@ -1,14 +1,12 @@
 //! The NBD server over real sockets: several clients, idle and stalled clients, and the
 //! copy-on-write overlay.
 
-mod nbd_client;
-
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use nbd_client::{CMD_DISC, CMD_READ, CMD_WRITE, CMD_WRITE_ZEROES, Nbd, StopOnDrop};
+use crate::nbd_client::{CMD_DISC, CMD_READ, CMD_WRITE, CMD_WRITE_ZEROES, Nbd, StopOnDrop};
 use rehydra_disk::RawImage;
 use rehydra_disk::nbd::{Export, Overlay, ServeOptions, serve_with};
 

@@ -1,10 +1,8 @@
 //! VHDX written by us, checked by qemu-img (check and compare) and read back by us.
 
-mod common;
-
 use std::process::Command;
 
-use common::run;
+use crate::common::run;
 use rehydra_disk::DiskImage;
 use rehydra_disk::vhdx::Vhdx;
 use rehydra_disk::vhdx_write::VhdxWriter;
