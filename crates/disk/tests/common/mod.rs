@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use rehydra_disk::{DiskImage, VirtualReader};
+use rehydra_disk::{DiskImage, Format, Span, VirtualReader};
 
 pub use rehydra_test_support::run_text as run;
 
@@ -24,4 +24,23 @@ pub fn read_all(img: Box<dyn DiskImage>) -> Vec<u8> {
     let mut out = Vec::new();
     std::io::Read::read_to_end(&mut VirtualReader::new(img), &mut out).unwrap();
     out
+}
+
+/// The whole virtual disk of the image at `p` through our reader, its spans checked:
+/// zero spans read as zeros.
+pub fn read_path(p: &Path) -> Vec<u8> {
+    let mut img = rehydra_disk::open(p, Format::Auto).unwrap();
+    let mut buf = vec![0u8; img.virtual_size() as usize];
+    img.read_at(0, &mut buf).unwrap();
+    for e in img.spans() {
+        if let Span::Zero { offset, len } = e {
+            assert!(
+                buf[offset as usize..(offset + len) as usize]
+                    .iter()
+                    .all(|&b| b == 0),
+                "zero extent at {offset} holds data"
+            );
+        }
+    }
+    buf
 }

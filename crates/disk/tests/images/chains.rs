@@ -26,24 +26,7 @@ fn pattern(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
-/// The whole virtual disk through our reader, with its extents checked: zero extents read
-/// as zeros.
-fn read_all(path: &Path) -> Vec<u8> {
-    let mut img = rehydra_disk::open(path, Format::Auto).unwrap();
-    let mut buf = vec![0u8; img.virtual_size() as usize];
-    img.read_at(0, &mut buf).unwrap();
-    for e in img.spans() {
-        if let Span::Zero { offset, len } = e {
-            assert!(
-                buf[offset as usize..(offset + len) as usize]
-                    .iter()
-                    .all(|&b| b == 0),
-                "zero extent at {offset} holds data"
-            );
-        }
-    }
-    buf
-}
+use crate::common::read_path as read_all;
 
 /// A Python with libvhdi's bindings: `REHYDRA_PYTHON`, else the venv scripts/setup.sh
 /// makes (a current `libvhdi-python` from PyPI; Debian 12's 2021 build cannot open VHDX

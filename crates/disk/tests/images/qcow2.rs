@@ -17,21 +17,8 @@ fn io(img: &Path, cmds: &[&str]) {
 }
 
 fn read_all(p: &Path) -> Vec<u8> {
-    let mut img = rehydra_disk::open(p, Format::Auto).unwrap();
-    assert_eq!(img.format(), "qcow2");
-    let mut buf = vec![0u8; img.virtual_size() as usize];
-    img.read_at(0, &mut buf).unwrap();
-    for e in img.spans() {
-        if let Span::Zero { offset, len } = e {
-            assert!(
-                buf[offset as usize..(offset + len) as usize]
-                    .iter()
-                    .all(|&b| b == 0),
-                "zero extent at {offset} holds data"
-            );
-        }
-    }
-    buf
+    assert_eq!(rehydra_disk::open(p, Format::Auto).unwrap().format(), "qcow2");
+    crate::common::read_path(p)
 }
 
 fn qemu_raw(p: &Path) -> Vec<u8> {
