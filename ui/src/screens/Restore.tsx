@@ -74,7 +74,9 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
     restore_point: point,
     path: subpath || null,
     target,
-    overwrite,
+    // a plugin restore replaces only through the plugin's own `overwrite` setting (in
+    // its form), so one control decides it
+    overwrite: kind !== "plugin" && overwrite,
     inside_disk: kind === "inside",
     options,
     instant: kind === "instant",
@@ -231,7 +233,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
             {kind === "plugin" && chosen && (
               <PluginSettings plugin={chosen.plugin_id} verb="restore" testid="wizard-options" bare="true" value={options} onChange={setOptions} />
             )}
-            {kind !== "instant" && (
+            {kind !== "instant" && kind !== "plugin" && (
               <label>
                 <input type="checkbox" data-testid="wizard-overwrite" checked={overwrite} onChange={(e) => setOverwrite(e.target.checked)} />
                 Replace what exists at the target (never done without this)
