@@ -650,7 +650,8 @@ path: string | null,
  */
 target: string, 
 /**
- * Replace what exists.
+ * Replace what exists (engine restores; a plugin restore replaces through the
+ * plugin's own `overwrite` setting, in `options`, so one control decides).
  */
 overwrite: boolean, 
 /**

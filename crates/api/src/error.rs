@@ -81,13 +81,6 @@ impl ApiError {
             hint: None,
         }
     }
-
-    /// Say what the user can do about it.
-    #[must_use]
-    pub fn with_hint(mut self, hint: Hint) -> Self {
-        self.hint = Some(hint);
-        self
-    }
 }
 
 impl From<rehydra_storage::StorageError> for ApiError {

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, Code, Result};
-use crate::plugins::{Plugins, Property, RestorePlan, Step, properties};
+use crate::plugins::{Plugins, RestorePlan, Step, properties};
 use crate::{Cancel, DiskLocation, Progress, RestoreOptions, RestorePointFilter, Session};
 
 /// What the user chose in the wizard.
@@ -20,7 +20,8 @@ pub struct RestoreChoice {
     pub path: Option<String>,
     /// Target folder or file (a plugin may read it differently: a cluster path …).
     pub target: String,
-    /// Replace what exists.
+    /// Replace what exists (engine restores; a plugin restore replaces through the
+    /// plugin's own `overwrite` setting, in `options`, so one control decides).
     #[serde(default)]
     pub overwrite: bool,
     /// Plugin options (`name=value`), for restore points made by a plugin.
@@ -69,26 +70,6 @@ fn plugin_of(session: &Session, spec: &str) -> Result<Option<String>> {
     Ok(Some(snap.plugin.id).filter(|p| !p.is_empty() && p != rehydra_core::archiver::BUILTIN))
 }
 
-/// The options of a restore through plugin `id`: the admin's, plus `overwrite=true` when
-/// the "replace" box is ticked and the plugin reads `overwrite` on restore (or declares
-/// no settings, so nothing is checked).
-fn props(plugins: &Plugins, id: &str, c: &RestoreChoice) -> Result<Vec<Property>> {
-    let mut p = properties(&c.options);
-    if c.overwrite && !p.iter().any(|x| x.name == "overwrite") {
-        let declared = plugins.load(id)?.manifest.settings;
-        let reads = |d: &rehydra_plugin_host::SettingDecl| {
-            d.name == "overwrite" && d.verbs.contains(&rehydra_plugin_host::SettingVerb::Restore)
-        };
-        if declared.is_empty() || declared.iter().any(reads) {
-            p.push(Property {
-                name: "overwrite".into(),
-                value: "true".into(),
-            });
-        }
-    }
-    Ok(p)
-}
-
 fn engine_options(c: &RestoreChoice, dry_run: bool) -> RestoreOptions {
     RestoreOptions {
         overwrite: c.overwrite,
@@ -117,7 +98,7 @@ pub fn plan(session: &Session, plugins: Option<&Plugins>, c: &RestoreChoice) -> 
             )
         })?;
         let (plan, _log) =
-            p.plan_restore(session, &c.restore_point, &c.target, &props(p, &id, c)?)?;
+            p.plan_restore(session, &c.restore_point, &c.target, &properties(&c.options))?;
         return Ok(PlanView {
             kind: "plugin".into(),
             plugin: Some(id),
@@ -445,12 +426,12 @@ pub fn run(
             ),
         ));
     }
-    if let (Some(id), Some(pl)) = (&p.plugin, plugins) {
+    if let (Some(_), Some(pl)) = (&p.plugin, plugins) {
         let out = pl.restore(
             session,
             &c.restore_point,
             &c.target,
-            &props(pl, id, c)?,
+            &properties(&c.options),
             true,
             progress,
             cancel,

@@ -31,13 +31,20 @@ impl Repository {
     /// [`ErrorKind::Missing`] when no index knows a chunk; [`ErrorKind::Corrupt`] on any
     /// mismatch; the backend's error when a read fails.
     pub fn read_chunks(&self, index: &ChunkIndex, ids: &[Id]) -> Result<HashMap<Id, Vec<u8>>> {
-        let mut wanted: Vec<(Id, Location)> = Vec::with_capacity(ids.len());
         let mut seen = std::collections::HashSet::with_capacity(ids.len());
-        for id in ids {
-            if seen.insert(*id) {
-                wanted.push((*id, locate(index, id)?));
-            }
-        }
+        let wanted = ids
+            .iter()
+            .filter(|id| seen.insert(**id))
+            .map(|id| Ok((*id, locate(index, id)?)))
+            .collect::<Result<_>>()?;
+        self.read_located(wanted)
+    }
+
+    /// As [`Repository::read_chunks`], for chunks already located (each once).
+    pub(crate) fn read_located(
+        &self,
+        mut wanted: Vec<(Id, Location)>,
+    ) -> Result<HashMap<Id, Vec<u8>>> {
         wanted.sort_by_key(|a| (a.1.pack, a.1.offset));
         let reads = coalesce(&wanted);
         let fetch = |r: &Read| {

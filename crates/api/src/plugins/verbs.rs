@@ -240,53 +240,57 @@ impl Plugins {
         })
     }
 
-    pub(super) fn request(
+    /// `spec` resolved, the plugin that made it loaded (once, for every call on it), and
+    /// the request that plugin gets.
+    fn request(
+        &self,
         session: &Session,
         spec: &str,
         target: &str,
         options: &[Property],
-    ) -> Result<(RestorePoint, host::RestoreRequest)> {
+    ) -> Result<Request> {
         let (id, snap) = session.resolve(spec, &RestorePointFilter::default())?;
-        let rp = point_info(&id, &snap);
-        Ok((
-            snap,
-            host::RestoreRequest {
-                restore_point: rp,
-                target: target.into(),
-                options: options.to_vec(),
-            },
-        ))
+        if snap.plugin.id == rehydra_core::archiver::BUILTIN {
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                "this restore point was made by the engine itself, not a plugin; use `rehydra restore`",
+            ));
+        }
+        let plugin = self.load(&snap.plugin.id)?;
+        let req = host::RestoreRequest {
+            restore_point: point_info(&id, &snap),
+            target: target.into(),
+            options: options.to_vec(),
+        };
+        Ok(Request { snap, plugin, req })
     }
 
-    /// A restore request whose options are checked against the settings the plugin that
-    /// made the restore point declares, defaults filled in.
+    /// As [`Self::request`], the options checked against the settings the plugin declares
+    /// for restores, defaults filled in.
     fn restore_request(
         &self,
         session: &Session,
         spec: &str,
         target: &str,
         options: &[Property],
-    ) -> Result<(RestorePoint, host::RestoreRequest)> {
-        let (snap, mut req) = Self::request(session, spec, target, options)?;
-        if snap.plugin.id != rehydra_core::archiver::BUILTIN {
-            let p = self.load(&snap.plugin.id)?;
-            req.options = settings_for(&p, SettingVerb::Restore, &req.options)?;
-        }
-        Ok((snap, req))
+    ) -> Result<Request> {
+        let mut r = self.request(session, spec, target, options)?;
+        r.req.options = settings_for(&r.plugin, SettingVerb::Restore, &r.req.options)?;
+        Ok(r)
     }
 
     /// Run a verb that reads `snap` (`plan-restore`, `verify`): the plugin may list and
     /// read its items, never restore one.
-    pub(super) fn with_reading_engine<T: Send>(
+    fn with_reading_engine<T: Send>(
         &self,
         session: &Session,
-        snap: &RestorePoint,
+        r: &Request,
         call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
         + Send,
     ) -> Result<(T, Vec<String>)> {
         let (r, log) = self.with_restore_engine_logged(
             session,
-            snap,
+            r,
             Writes::No,
             &NoProgress,
             &Cancel::default(),
@@ -298,38 +302,26 @@ impl Plugins {
     /// Run a verb with the engine serving `snap`, keeping the plugin's log also when it
     /// fails (the log is empty when the plugin could not be started). Only `restore`
     /// gets an engine that writes.
-    pub(super) fn with_restore_engine_logged<T: Send>(
+    fn with_restore_engine_logged<T: Send>(
         &self,
         session: &Session,
-        snap: &RestorePoint,
+        r: &Request,
         writes: Writes,
         progress: &dyn Progress,
         cancel: &Cancel,
         call: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>
         + Send,
     ) -> (Result<T>, Vec<String>) {
-        let id = snap.plugin.id.clone();
-        if id == rehydra_core::archiver::BUILTIN {
-            let e = ApiError::new(
-                Code::InvalidInput,
-                "this restore point was made by the engine itself, not a plugin; use `rehydra restore`",
-            );
-            return (Err(e), Vec::new());
-        }
-        let started = self.load(&id).and_then(|p| {
-            let (tx, rx) = unbounded();
-            let (inv, events) =
-                self.invocation(&p, Some(Box::new(Link(tx))), Some(cancel.shared()))?;
-            Ok((p, rx, inv, events))
-        });
-        let (p, rx, inv, events) = match started {
-            Ok(s) => s,
-            Err(e) => return (Err(e), Vec::new()),
-        };
+        let (tx, rx) = unbounded();
+        let (inv, events) =
+            match self.invocation(&r.plugin, Some(Box::new(Link(tx))), Some(cancel.shared())) {
+                Ok(started) => started,
+                Err(e) => return (Err(e), Vec::new()),
+            };
         let presence = session.reading();
         let out = std::thread::scope(|s| {
-            let t = s.spawn(|| call(&self.host, &p, inv));
-            serve_restore(&rx, session, snap, writes, progress, cancel);
+            let t = s.spawn(|| call(&self.host, &r.plugin, inv));
+            serve_restore(&rx, session, &r.snap, writes, progress, cancel);
             t.join()
         });
         drop(presence);
@@ -354,18 +346,13 @@ impl Plugins {
         target: &str,
         options: &[Property],
     ) -> Result<(RestorePlan, Vec<String>)> {
-        let (snap, req) = self.restore_request(session, spec, target, options)?;
-        self.plan_request(session, &snap, &req)
+        let r = self.restore_request(session, spec, target, options)?;
+        self.plan_request(session, &r)
     }
 
-    /// The plugin's plan for `req`, a restore of `snap`.
-    fn plan_request(
-        &self,
-        session: &Session,
-        snap: &RestorePoint,
-        req: &host::RestoreRequest,
-    ) -> Result<(RestorePlan, Vec<String>)> {
-        self.with_reading_engine(session, snap, |h, p, inv| h.plan_restore(p, inv, req))
+    /// The plugin's plan for `r`.
+    fn plan_request(&self, session: &Session, r: &Request) -> Result<(RestorePlan, Vec<String>)> {
+        self.with_reading_engine(session, r, |h, p, inv| h.plan_restore(p, inv, &r.req))
     }
 
     /// Plan a restore with the plugin that made the restore point; with `execute`, and
@@ -383,9 +370,11 @@ impl Plugins {
         progress: &dyn Progress,
         cancel: &Cancel,
     ) -> Result<PluginRestoreOutcome> {
-        // the restore point is resolved (and its manifest read) once for plan and restore
-        let (snap, req) = self.restore_request(session, spec, target, options)?;
-        let (plan, mut log) = self.plan_request(session, &snap, &req)?;
+        // the restore point is resolved (its manifest read) and its plugin loaded once for
+        // the settings check, the plan and the restore
+        let r = self.restore_request(session, spec, target, options)?;
+        let req = &r.req;
+        let (plan, mut log) = self.plan_request(session, &r)?;
         if !plan.blockers.is_empty() {
             return Err(ApiError::new(
                 Code::Blocked,
@@ -403,16 +392,16 @@ impl Plugins {
             });
         }
         let run = session.catalog_start("restore");
-        let (r, l) = self.with_restore_engine_logged(
+        let (out, l) = self.with_restore_engine_logged(
             session,
-            &snap,
+            &r,
             Writes::Yes,
             progress,
             cancel,
-            |h, p, inv| h.restore(p, inv, &req),
+            |h, p, inv| h.restore(p, inv, req),
         );
         log.extend(l);
-        match r {
+        match out {
             Ok(report) => {
                 let mut lines = log.clone();
                 lines.extend(report.warnings.iter().map(|w| format!("warning: {w}")));
@@ -447,9 +436,16 @@ impl Plugins {
     /// # Errors
     /// Load or call failure.
     pub fn verify(&self, session: &Session, spec: &str) -> Result<(VerifyReport, Vec<String>)> {
-        let (snap, req) = Self::request(session, spec, "", &[])?;
-        self.with_reading_engine(session, &snap, |h, p, inv| h.verify(p, inv, &req))
+        let r = self.request(session, spec, "", &[])?;
+        self.with_reading_engine(session, &r, |h, p, inv| h.verify(p, inv, &r.req))
     }
+}
+
+/// A restore point, the plugin that made it and the request that plugin gets.
+struct Request {
+    snap: RestorePoint,
+    plugin: host::LoadedPlugin,
+    req: host::RestoreRequest,
 }
 
 /// The settings `p` gets for a `verb` call: `given` checked against what its manifest

@@ -7,30 +7,31 @@ use crate::index::ChunkIndex;
 use crate::repository::Repository;
 
 /// The data of `ext` in order (`None` for holes), each chunk's length checked against the
-/// content map; chunks are read with [`Repository::read_chunks`].
+/// content map; chunks are read with [`Repository::read_located`].
 pub(crate) fn fetch_extents(
     repo: &Repository,
     index: &ChunkIndex,
     ext: &[Extent],
 ) -> Result<Vec<Option<Vec<u8>>>> {
-    let mut ids: Vec<Id> = Vec::with_capacity(ext.len());
+    // each chunk located once, and the map's length checked against the index's before
+    // anything is read: a map that understates its chunks must not make a batch read far
+    // more than it says. A chunk used twice in the batch is cloned for its earlier uses.
+    let mut wanted = Vec::with_capacity(ext.len());
+    let mut uses: std::collections::HashMap<Id, usize> = std::collections::HashMap::new();
     for e in ext {
         if let Extent::Data(id, len) = e {
-            // the map's length against the index's before anything is read: a map that
-            // understates its chunks must not make a batch read far more than it says
-            let stored = crate::fetch::locate(index, id)?.raw_len;
-            if stored != *len {
-                return Err(wrong_length(id, stored as usize, *len));
+            let n = uses.entry(*id).or_default();
+            *n += 1;
+            if *n == 1 {
+                let loc = crate::fetch::locate(index, id)?;
+                if loc.raw_len != *len {
+                    return Err(wrong_length(id, loc.raw_len as usize, *len));
+                }
+                wanted.push((*id, loc));
             }
-            ids.push(*id);
         }
     }
-    let mut by_id = repo.read_chunks(index, &ids)?;
-    // hand out in order; a chunk used twice in the batch is cloned for its earlier uses
-    let mut uses: std::collections::HashMap<Id, usize> = std::collections::HashMap::new();
-    for id in &ids {
-        *uses.entry(*id).or_default() += 1;
-    }
+    let mut by_id = repo.read_located(wanted)?;
     let mut out = Vec::with_capacity(ext.len());
     for e in ext {
         match e {

@@ -219,11 +219,9 @@ impl<'w, I: Iterator<Item = Result<MapEvent>>> ReadAhead<'w, I> {
         }
     }
 
-    /// The next `len` extents of the front batch, with their data.
+    /// The next `len` extents of the front batch, with their data. (Every batch is sealed
+    /// by the time the writer reaches it: each `fill` that queues extents seals its last.)
     fn take(&mut self, len: usize) -> Result<Step> {
-        if !self.batches.front().is_some_and(|b| b.sealed) {
-            self.seal_last(); // the writer reached the open batch: fetch it now
-        }
         let b = self.batches.front_mut().expect("data is queued with its batch");
         if b.data.is_none() {
             let fetched = b
@@ -236,7 +234,7 @@ impl<'w, I: Iterator<Item = Result<MapEvent>>> ReadAhead<'w, I> {
         let ext = b.ext[b.taken..b.taken + len].to_vec();
         let data: Vec<_> = b.data.as_mut().expect("set above").take(len).collect();
         b.taken += len;
-        if b.taken == b.ext.len() && b.sealed {
+        if b.taken == b.ext.len() {
             self.ahead -= b.bytes;
             self.batches.pop_front();
         }
