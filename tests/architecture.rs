@@ -100,3 +100,31 @@ fn the_check_sees_paths_and_expands_groups() {
         ["a/b.rs", "tests/x.rs", "tests/y.rs"]
     );
 }
+
+/// The plugin host takes only the engine's vocabulary from `rehydra-core` (what an item
+/// holds, which disk formats there are): never its operations, and nothing of `api` or
+/// the catalog, so the host stays a platform that any caller supplies grants and an
+/// engine to.
+#[test]
+fn the_plugin_host_takes_only_vocabulary_from_the_engine() {
+    const VOCABULARY: &[&str] = &["rehydra_core::ItemKind", "rehydra_core::disk::Format"];
+    let mut files = Vec::new();
+    let src = root().join("crates/plugin-host/src");
+    tree(&src, "", &mut files);
+    for f in files.iter().filter(|f| f.ends_with(".rs")) {
+        let text = std::fs::read_to_string(src.join(f)).expect("read");
+        for (at, _) in text.match_indices("rehydra_core") {
+            let rest = &text[at..];
+            assert!(
+                VOCABULARY.iter().any(|v| rest.starts_with(v)),
+                "crates/plugin-host/src/{f} uses `{}` from the engine; the host takes only {VOCABULARY:?}",
+                rest.split([';', ' ', '\n']).next().unwrap_or_default()
+            );
+        }
+        for other in ["rehydra_api", "rehydra_catalog"] {
+            assert!(!text.contains(other), "crates/plugin-host/src/{f} uses {other}");
+        }
+    }
+    let manifest = std::fs::read_to_string(root().join("crates/plugin-host/Cargo.toml")).unwrap();
+    assert!(!manifest.contains("rehydra-api") && !manifest.contains("rehydra-catalog"));
+}

@@ -113,7 +113,7 @@ fn prune_defers_deletion_while_a_backup_runs() {
     )
     .unwrap();
     // a backup announces itself
-    let presence = rehydra_core::lock::Lock::backup(s.repository().backend().clone()).unwrap();
+    let presence = rehydra_core::Lock::backup(s.repository().backend().clone()).unwrap();
     let before = pack_bytes(&r);
     let rep = s.prune(&PruneOptions::default(), &NoProgress).unwrap();
     assert_eq!(rep.deleted_packs, 0);
@@ -191,7 +191,7 @@ fn concurrent_writers_both_succeed_and_prune_dedups() {
 fn second_prune_is_refused_while_one_holds_the_lock() {
     let r = TestRepo::new();
     let s = r.open();
-    let _l = rehydra_core::lock::Lock::exclusive(s.repository().backend().clone()).unwrap();
+    let _l = rehydra_core::Lock::exclusive(s.repository().backend().clone()).unwrap();
     assert_eq!(
         s.prune(&PruneOptions::default(), &NoProgress)
             .unwrap_err()
@@ -297,7 +297,7 @@ fn prune_waits_while_a_disk_is_served_over_nbd() {
         });
         // wait (at most 10 s) for the presence file, then prune while serving
         let t = std::time::Instant::now();
-        while rehydra_core::lock::live_backups(backend.as_ref())
+        while rehydra_core::live_backups(backend.as_ref())
             .unwrap()
             .is_empty()
             && t.elapsed() < std::time::Duration::from_secs(10)

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use rehydra_core::archiver::{self, BackupOptions, Source, SourceItem};
 use rehydra_core::backend::{Backend, FileInfo, FileKind, LocalBackend, StorageError};
-use rehydra_core::keys::KdfParams;
-use rehydra_core::progress::{Cancel, NoProgress};
+use rehydra_core::KdfParams;
+use rehydra_core::{Cancel, NoProgress};
 use rehydra_core::restorer::{self, RestoreOptions};
 use rehydra_core::{InitOptions, OpenOptions, Repository};
 use rehydra_integration_tests::random_bytes;

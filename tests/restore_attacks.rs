@@ -11,10 +11,10 @@ use rehydra_api::{
     BackupOptions, Cancel, Code, NoProgress, RestoreOptions, RestorePointFilter, Source, SourceItem,
 };
 use rehydra_core::Id;
-use rehydra_core::chunker::Piece;
-use rehydra_core::contentmap::{Extent, MapWriter, Node, NodeKind};
-use rehydra_core::manifest::{Item, ItemKind, PluginRef, RestorePoint, Summary};
-use rehydra_core::writer::ChunkWriter;
+use rehydra_core::internals::Piece;
+use rehydra_core::{Extent, MapWriter, Node, NodeKind};
+use rehydra_core::{Item, ItemKind, PluginRef, RestorePoint, Summary};
+use rehydra_core::internals::ChunkWriter;
 use rehydra_integration_tests::TestRepo;
 
 /// An item of a hand-made restore point: name, kind, nodes with their bytes.

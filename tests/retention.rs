@@ -1,6 +1,6 @@
 use chrono::{TimeZone, Utc};
 use rehydra_core::Id;
-use rehydra_core::manifest::{PluginRef, RestorePoint, Summary};
+use rehydra_core::{PluginRef, RestorePoint, Summary};
 use rehydra_core::retention::{KeepPolicy, apply};
 
 fn snap(t: chrono::DateTime<Utc>, asset: &str) -> (Id, RestorePoint) {

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = rehydra_core::config::Config::parse(data, "fuzz");
+    let _ = rehydra_core::Config::parse(data, "fuzz");
 });

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = rehydra_core::index::decode_body("fuzz", data);
+    let _ = rehydra_core::internals::decode_index_body("fuzz", data);
 });

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = rehydra_core::manifest::RestorePoint::parse(data, "fuzz");
+    let _ = rehydra_core::RestorePoint::parse(data, "fuzz");
 });

@@ -9,14 +9,14 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use rehydra_core::backend::LocalBackend;
-use rehydra_core::chunker::Piece;
-use rehydra_core::contentmap::{Extent, MapWriter, Node, NodeKind};
-use rehydra_core::keys::KdfParams;
-use rehydra_core::manifest::{Item, ItemKind, PluginRef, RestorePoint, Summary};
-use rehydra_core::progress::{Cancel, NoProgress};
+use rehydra_core::internals::Piece;
+use rehydra_core::{Extent, MapWriter, Node, NodeKind};
+use rehydra_core::KdfParams;
+use rehydra_core::{Item, ItemKind, PluginRef, RestorePoint, Summary};
+use rehydra_core::{Cancel, NoProgress};
 use rehydra_core::{InitOptions, OpenOptions, Repository};
 use rehydra_core::restorer::{RestoreOptions, restore};
-use rehydra_core::writer::ChunkWriter;
+use rehydra_core::internals::ChunkWriter;
 
 fn nodes(data: &[u8], outside: &Path) -> Vec<Node> {
     let text = String::from_utf8_lossy(data);

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rehydra_core::contentmap::{Extent, MapEvent, NodeKind};
+use rehydra_core::{Extent, MapEvent, NodeKind};
 use serde::Serialize;
 
 use crate::Session;
@@ -59,7 +59,7 @@ fn signatures(s: &Session, spec: &str) -> Result<(String, BTreeMap<String, Sig>)
                 out.insert(p, sig);
             }
         };
-        for ev in rehydra_core::contentmap::read_map(repo, &idx, item) {
+        for ev in rehydra_core::read_map(repo, &idx, item) {
             match ev? {
                 MapEvent::Node(n) => {
                     flush(&mut cur, &mut out);

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use rehydra_core::Id;
 use rehydra_core::backend::FileKind;
-use rehydra_core::contentmap::{Extent, MapEvent};
-use rehydra_core::manifest::RestorePoint;
+use rehydra_core::{Extent, MapEvent};
+use rehydra_core::RestorePoint;
 use serde::Serialize;
 
 use crate::Session;
@@ -187,7 +187,7 @@ pub struct RepoStats {
     /// logical / pack bytes.
     pub reduction_ratio: f64,
     /// Chunk-index entries on disk and in memory.
-    pub index: rehydra_core::index::IndexStats,
+    pub index: rehydra_core::IndexStats,
 }
 
 pub(crate) fn stats(s: &Session) -> Result<RepoStats> {
@@ -201,7 +201,7 @@ pub(crate) fn stats(s: &Session) -> Result<RepoStats> {
     let (mut unique, mut logical, mut zero) = (0u64, 0u64, 0u64);
     for (_, snap) in &snaps {
         for item in &snap.items {
-            for ev in rehydra_core::contentmap::read_map(repo, &idx, item) {
+            for ev in rehydra_core::read_map(repo, &idx, item) {
                 if let MapEvent::Extents(xs) = ev? {
                     for x in xs {
                         logical += x.len();

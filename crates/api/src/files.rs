@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use rehydra_core::vdisk::RestorePointDisk;
+use rehydra_core::RestorePointDisk;
 use rehydra_fs::{Entry, FileRestoreSummary, FsError, Partition};
 
 use crate::error::{ApiError, Code, Result};

@@ -4,9 +4,9 @@ use std::net::TcpListener;
 use std::path::Path;
 
 use rehydra_core::disk::nbd::{self, Export, Overlay};
-use rehydra_core::manifest::ItemKind;
-use rehydra_core::progress::Cancel;
-use rehydra_core::vdisk::RestorePointDisk;
+use rehydra_core::ItemKind;
+use rehydra_core::Cancel;
+use rehydra_core::RestorePointDisk;
 use serde::Serialize;
 
 use crate::error::{ApiError, Code, Result};
@@ -27,10 +27,10 @@ pub struct NbdSummary {
 
 /// The disk item named `item`, or the restore point's only disk.
 pub(crate) fn choose_disk<'s>(
-    snap: &'s rehydra_core::manifest::RestorePoint,
+    snap: &'s rehydra_core::RestorePoint,
     spec: &str,
     item: Option<&str>,
-) -> Result<&'s rehydra_core::manifest::Item> {
+) -> Result<&'s rehydra_core::Item> {
     let disks: Vec<_> = snap
         .items
         .iter()

@@ -33,9 +33,9 @@ pub use rehydra_catalog::{JobRun, JobStatus};
 pub use rehydra_core::archiver::{BackupOptions, ChangedRanges, Source, SourceItem};
 pub use rehydra_core::check::{CheckOptions, CheckReport};
 pub use rehydra_core::disk::Format as DiskFormat;
-pub use rehydra_core::keys::KdfParams;
-pub use rehydra_core::manifest::ItemKind;
-pub use rehydra_core::progress::{Cancel, NoProgress, Progress};
+pub use rehydra_core::KdfParams;
+pub use rehydra_core::ItemKind;
+pub use rehydra_core::{Cancel, NoProgress, Progress};
 pub use rehydra_core::prune::{PruneOptions, PruneReport};
 pub use rehydra_core::restorer::{DiskOutput, RestoreOptions, RestoreSummary};
 pub use rehydra_core::retention::{Decision, KeepPolicy};
@@ -51,7 +51,7 @@ use rehydra_core::{OpenOptions, Repository};
 /// # Errors
 /// [`Code::InvalidInput`] naming the first bad name.
 pub fn check_item_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<()> {
-    Ok(rehydra_core::manifest::check_item_names(names)?)
+    Ok(rehydra_core::check_item_names(names)?)
 }
 
 /// Where local state lives (catalog, chunk-index cache).
@@ -131,8 +131,8 @@ impl Session {
     /// a plugin's restore), like a backup: while the returned lock lives (it refreshes
     /// itself), no prune deletes a pack. Taken before the index is loaded. Best effort: a
     /// repository this process cannot write is read unannounced.
-    pub(crate) fn reading(&self) -> Option<rehydra_core::lock::Lock> {
-        rehydra_core::lock::Lock::backup(self.repo.backend().clone()).ok()
+    pub(crate) fn reading(&self) -> Option<rehydra_core::Lock> {
+        rehydra_core::Lock::backup(self.repo.backend().clone()).ok()
     }
 
     /// The engine repository (for advanced callers and tests).
@@ -244,7 +244,7 @@ impl Session {
         &self,
         spec: &str,
         filter: &RestorePointFilter,
-    ) -> Result<(rehydra_core::Id, rehydra_core::manifest::RestorePoint)> {
+    ) -> Result<(rehydra_core::Id, rehydra_core::RestorePoint)> {
         Ok(self.repo.find_restore_point(spec, |s| {
             filter.matches(&RestorePointDto::from_core(&rehydra_core::Id::default(), s))
         })?)
@@ -352,7 +352,7 @@ impl Session {
             ));
         }
         let (all, _) = self.repo.restore_points()?;
-        let selected: Vec<(rehydra_core::Id, rehydra_core::manifest::RestorePoint)> = all
+        let selected: Vec<(rehydra_core::Id, rehydra_core::RestorePoint)> = all
             .into_iter()
             .filter(|(id, s)| filter.matches(&RestorePointDto::from_core(id, s)))
             .collect();

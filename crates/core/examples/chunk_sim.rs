@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::BufReader;
 
 use rayon::prelude::*;
-use rehydra_core::chunker::{AlignedChunker, ChunkerParams, Piece, StreamChunker};
+use rehydra_core::internals::{AlignedChunker, ChunkerParams, Piece, StreamChunker};
 
 fn params(avg: u32) -> ChunkerParams {
     ChunkerParams {

@@ -9,7 +9,7 @@
 use std::time::Instant;
 
 use rehydra_core::Id;
-use rehydra_core::index::{ChunkIndex, Location};
+use rehydra_core::{ChunkIndex, Location};
 
 fn id(i: u64) -> Id {
     Id(*blake3::hash(&i.to_le_bytes()).as_bytes())

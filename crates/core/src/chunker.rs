@@ -132,7 +132,10 @@ impl<R: Read> AlignedChunker<R> {
 
     fn take_cur(&mut self) -> Piece {
         let cap = self.params.max as usize;
-        Piece::Data(std::mem::replace(&mut self.cur, Vec::with_capacity(cap)))
+        let mut data = std::mem::replace(&mut self.cur, Vec::with_capacity(cap));
+        // a chunk is a quarter of the maximum on average: give the rest back (in place)
+        data.shrink_to_fit();
+        Piece::Data(data)
     }
 }
 

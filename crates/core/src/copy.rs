@@ -12,10 +12,13 @@
 //!   content maps have the same shape), so chunks that copy already holds are neither
 //!   read nor written again. Without such a pair every chunk is read once.
 //!
+//! The pairing is kept in a [`RunMap`] in a temporary folder (a bounded part in memory,
+//! the rest in sorted runs on local disk), so a copy's memory does not grow with the
+//! number of chunks; both content maps are streamed, never held whole.
+//!
 //! As with a backup, nothing is committed until the manifest is saved last; a killed
 //! copy leaves only unreferenced packs in the destination, which prune removes.
 
-use std::collections::HashMap;
 use std::fs::File;
 
 use rayon::prelude::*;
@@ -26,6 +29,7 @@ use crate::contentmap::{Extent, MapEvent, MapWriter};
 use crate::error::{Error, ErrorKind, Result};
 use crate::id::Id;
 use crate::index::ChunkIndex;
+use crate::index::runs::RunMap;
 use crate::lock::Lock;
 use crate::manifest::{CopiedFrom, Item, RestorePoint};
 use crate::progress::{Cancel, Progress};
@@ -34,6 +38,8 @@ use crate::writer::ChunkWriter;
 
 /// Chunks read from the source per batch (they are verified in parallel).
 const BATCH: usize = 64;
+/// Pairs held in memory before they are spilled (about 6 MiB).
+const PAIRS_SPILL: usize = 64 * 1024;
 
 /// What one copy did.
 #[derive(Debug, Clone)]
@@ -99,10 +105,10 @@ pub fn copy_restore_point(
     let (src_index, _) = src.load_index()?;
     let (dst_index, _) = dst.load_index()?;
 
-    let mut known = Known {
-        previous: previous_pairs(src, &src_index, dst, &dst_index, &snap, &dst_snaps)?,
-        fresh: HashMap::new(),
-    };
+    let mut known = Pairs::new()?;
+    previous_pairs(
+        &mut known, src, &src_index, dst, &dst_index, &snap, &dst_snaps,
+    )?;
     let total: u64 = snap.items.iter().map(|i| i.size).sum();
     progress.start("copy", total);
     let mut writer = ChunkWriter::new(dst, &dst_index);
@@ -129,7 +135,6 @@ pub fn copy_restore_point(
                         let out = copy_extents(
                             src,
                             &src_index,
-                            &dst_index,
                             &mut writer,
                             &mut known,
                             part,
@@ -179,12 +184,45 @@ pub fn copy_restore_point(
     })
 }
 
-/// Source id → destination id.
-struct Known {
-    /// From the previous copy; each is checked to still be in the destination's index.
-    previous: HashMap<Id, Id>,
-    /// Written by this copy (the writer holds them even before its index is durable).
-    fresh: HashMap<Id, Id>,
+/// Source id → destination id, with where the pair came from.
+struct Pairs {
+    map: RunMap<33>,
+    _dir: tempfile::TempDir,
+}
+
+/// A pair from the previous copy: its destination chunk must be checked to still exist.
+const FROM_PREVIOUS: u8 = 0;
+/// A pair written by this copy.
+const FROM_THIS_COPY: u8 = 1;
+
+impl Pairs {
+    fn new() -> Result<Self> {
+        let dir = tempfile::tempdir().map_err(|e| Error::io("temporary folder for a copy", e))?;
+        Ok(Self {
+            map: RunMap::new(dir.path().to_path_buf(), PAIRS_SPILL),
+            _dir: dir,
+        })
+    }
+
+    fn insert(&mut self, src: Id, dst: Id, from: u8) -> Result<()> {
+        let mut v = [0u8; 33];
+        v[..32].copy_from_slice(dst.as_bytes());
+        v[32] = from;
+        if self.map.insert(src, v) {
+            self.map
+                .spill()
+                .map_err(|e| Error::io("spilling a copy's chunk pairs to a temporary folder", e))?;
+        }
+        Ok(())
+    }
+
+    fn get(&self, src: &Id) -> Result<Option<(Id, u8)>> {
+        let v = self
+            .map
+            .get(src)
+            .map_err(|e| Error::io("reading a copy's chunk pairs", e))?;
+        Ok(v.map(|v| (Id(v[..32].try_into().expect("32 bytes")), v[32])))
+    }
 }
 
 #[derive(Default)]
@@ -198,9 +236,8 @@ struct Counts {
 fn copy_extents(
     src: &Repository,
     src_index: &ChunkIndex,
-    dst_index: &ChunkIndex,
     writer: &mut ChunkWriter<'_>,
-    known: &mut Known,
+    known: &mut Pairs,
     part: &[Extent],
     counts: &mut Counts,
 ) -> Result<Vec<Extent>> {
@@ -210,11 +247,11 @@ fn copy_extents(
         match e {
             Extent::Zero(n) => out.push(Some(Extent::Zero(*n))),
             Extent::Data(id, len) => {
-                let reuse = match (known.fresh.get(id), known.previous.get(id)) {
-                    (Some(d), _) => Some(*d),
-                    (None, Some(d)) if dst_index.contains(d)? => {
+                let reuse = match known.get(id)? {
+                    Some((d, FROM_THIS_COPY)) => Some(d),
+                    Some((d, _)) if writer.contains(&d)? => {
                         counts.reused += 1;
-                        Some(*d)
+                        Some(d)
                     }
                     _ => None,
                 };
@@ -243,7 +280,7 @@ fn copy_extents(
     let written = writer.write(pieces)?;
     for ((i, sid), e) in wanted.into_iter().zip(written) {
         if let Extent::Data(did, _) = e {
-            known.fresh.insert(sid, did);
+            known.insert(sid, did, FROM_THIS_COPY)?;
         }
         out[i] = Some(e);
     }
@@ -251,54 +288,67 @@ fn copy_extents(
 }
 
 /// Source id → destination id pairs from the previous copy of the same asset, by walking
-/// both content maps side by side. Only pairs whose shapes agree are taken.
+/// both content maps side by side. Only items whose shapes agree extent for extent give
+/// pairs: a first pass compares the shapes, a second takes the pairs (the maps are
+/// streamed twice rather than held).
 fn previous_pairs(
+    pairs: &mut Pairs,
     src: &Repository,
     src_index: &ChunkIndex,
     dst: &Repository,
     dst_index: &ChunkIndex,
     snap: &RestorePoint,
     dst_snaps: &[(Id, RestorePoint)],
-) -> Result<HashMap<Id, Id>> {
-    let mut pairs = HashMap::new();
+) -> Result<()> {
     let src_repo = src.config().id;
     let Some((prev_dst, prev_src_id)) = dst_snaps.iter().rev().find_map(|(_, s)| {
         let from = s.copied_from.as_ref()?;
         (from.repository == src_repo && s.asset == snap.asset && s.workload == snap.workload)
             .then_some((s, from.restore_point))
     }) else {
-        return Ok(pairs);
+        return Ok(());
     };
     let Ok(prev_src) = src.load_restore_point(&prev_src_id) else {
-        return Ok(pairs); // forgotten in the source since: read everything
+        return Ok(()); // forgotten in the source since: read everything
     };
     for a in &prev_src.items {
         let Some(b) = prev_dst.items.iter().find(|b| b.name == a.name) else {
             continue;
         };
-        let left = flat_data(src, src_index, a)?;
-        let right = flat_data(dst, dst_index, b)?;
-        // the copy has the source's shape, extent for extent; anything else is not a pair
-        if left.len() != right.len() || left.iter().zip(&right).any(|(l, r)| l.1 != r.1) {
-            continue;
-        }
-        for ((s, _), (d, _)) in left.into_iter().zip(right) {
-            pairs.insert(s, d);
+        let walk = |take: &mut dyn FnMut(Id, Id) -> Result<()>| -> Result<bool> {
+            let mut left = data_extents(src, src_index, a);
+            let mut right = data_extents(dst, dst_index, b);
+            loop {
+                match (left.next().transpose()?, right.next().transpose()?) {
+                    (None, None) => return Ok(true),
+                    (Some((s, ls)), Some((d, ld))) if ls == ld => take(s, d)?,
+                    // the copy has the source's shape, extent for extent; else no pairs
+                    _ => return Ok(false),
+                }
+            }
+        };
+        if walk(&mut |_, _| Ok(()))? {
+            walk(&mut |s, d| pairs.insert(s, d, FROM_PREVIOUS))?;
         }
     }
-    Ok(pairs)
+    Ok(())
 }
 
-/// The data chunks (id, length) of an item's content map, in order.
-fn flat_data(repo: &Repository, index: &ChunkIndex, item: &Item) -> Result<Vec<(Id, u32)>> {
-    let mut ids = Vec::new();
-    for ev in read_map(repo, index, item) {
-        if let MapEvent::Extents(xs) = ev? {
-            ids.extend(xs.into_iter().filter_map(|e| match e {
-                Extent::Data(id, len) => Some((id, len)),
+/// The data chunks (id, length) of an item's content map, in order, as they are read.
+fn data_extents<'a>(
+    repo: &'a Repository,
+    index: &'a ChunkIndex,
+    item: &'a Item,
+) -> impl Iterator<Item = Result<(Id, u32)>> + 'a {
+    read_map(repo, index, item).flat_map(|ev| match ev {
+        Ok(MapEvent::Extents(xs)) => xs
+            .into_iter()
+            .filter_map(|e| match e {
+                Extent::Data(id, len) => Some(Ok((id, len))),
                 Extent::Zero(_) => None,
-            }));
-        }
-    }
-    Ok(ids)
+            })
+            .collect(),
+        Ok(MapEvent::Node(_)) => Vec::new(),
+        Err(e) => vec![Err(e)],
+    })
 }

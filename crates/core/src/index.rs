@@ -9,6 +9,7 @@
 //! ```
 //! `pack` is a position in this file's own pack list.
 
+pub(crate) mod runs;
 mod store;
 
 pub use store::{ChunkIndex, IndexStats};

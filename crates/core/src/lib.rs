@@ -14,33 +14,55 @@
 //! # Ok::<(), rehydra_core::Error>(())
 //! ```
 
+// The operations, each a module with its options and reports.
 pub mod archiver;
-/// Where repositories live (the `rehydra-storage` crate: the contract, local, object stores).
-pub use rehydra_storage as backend;
 pub mod check;
-pub mod chunker;
-pub mod config;
-pub mod contentmap;
 pub mod copy;
-pub mod crypto;
+pub mod prune;
+pub mod restorer;
+pub mod retention;
+
+// The format's building blocks; what other crates use is re-exported below, by name.
+mod chunker;
+mod config;
+mod contentmap;
+mod crypto;
 mod error;
 mod fetch;
 mod id;
-pub mod index;
-pub mod keys;
-pub mod lock;
-pub mod manifest;
-pub mod pack;
+mod index;
+mod keys;
+mod lock;
+mod manifest;
+mod pack;
 mod par;
-pub mod progress;
-pub mod prune;
+mod progress;
 mod repository;
-pub mod restorer;
-pub mod retention;
-pub mod vdisk;
-pub mod writer;
+mod vdisk;
+mod writer;
 
+/// Where repositories live (the `rehydra-storage` crate: the contract, local, object stores).
+pub use rehydra_storage as backend;
+
+pub use config::Config;
+pub use contentmap::{Extent, MapEvent, MapReader, MapWriter, Node, NodeKind, read_map};
 pub use error::{Error, ErrorKind, Hint, Result};
 pub use id::Id;
 pub use rehydra_disk as disk;
+pub use index::{ChunkIndex, IndexStats, Location};
+pub use keys::KdfParams;
+pub use lock::{Lock, live_backups};
+pub use manifest::{CopiedFrom, Item, ItemKind, PluginRef, RestorePoint, Summary, check_item_names};
+pub use progress::{Cancel, NoProgress, Progress};
 pub use repository::{InitOptions, KeyInfo, OpenOptions, Repository};
+pub use vdisk::RestorePointDisk;
+
+/// Building blocks for fuzz targets, benchmarks and tests that forge repositories a
+/// writer of another host could have written. Not a stable surface.
+#[doc(hidden)]
+pub mod internals {
+    pub use crate::chunker::{AlignedChunker, ChunkerParams, Piece, StreamChunker};
+    pub use crate::index::decode_body as decode_index_body;
+    pub use crate::pack::parse_header_body as parse_pack_header_body;
+    pub use crate::writer::ChunkWriter;
+}

@@ -178,6 +178,8 @@ impl PackBuilder {
             h.push(e.flags);
         }
         let sealed = keys.seal(aad::PACK_HEADER, &h);
+        // exactly: an amortized growth past the reserved room would double the buffer
+        self.buf.reserve_exact(sealed.len() + 4);
         self.buf.extend_from_slice(&sealed);
         self.buf
             .extend_from_slice(&(sealed.len() as u32).to_le_bytes());

@@ -5,6 +5,11 @@
 //! the packs they describe are durable, the index files. A crash at any point leaves
 //! only whole files: packs without an index (removed later by prune) and, never, an index
 //! naming a pack that is not there.
+//!
+//! Memory does not grow with the size of a backup: a chunk written by this backup is
+//! remembered in a small in-memory set only until the index file naming it is durable;
+//! then it moves to a private [`ChunkIndex`] in a temporary folder (runs on disk, as the
+//! repository's own index), which answers "already written?" for the rest of the run.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,6 +29,8 @@ use crate::repository::Repository;
 
 /// Packs per index file.
 const PACKS_PER_INDEX: usize = 8;
+/// Entries of durable chunks kept in memory before they are spilled to disk (about 2 MiB).
+const WRITTEN_SPILL: usize = 32 * 1024;
 
 /// Counters of what was written.
 #[derive(Debug, Default, Clone, Copy)]
@@ -41,12 +48,18 @@ pub struct WriteStats {
 }
 
 type PackJob = (Id, Vec<u8>, Vec<PackEntry>);
+/// An index file made durable by the store thread, with its entries.
+type Durable = (String, Vec<(Id, Location)>);
 
 /// Stores chunks into a repository.
 pub struct ChunkWriter<'a> {
     keys: &'a Keys,
     index: &'a ChunkIndex,
+    /// Written by this run, index file not yet durable.
     session: HashSet<Id>,
+    /// Written by this run, index file durable (created at the first one).
+    written: Option<ChunkIndex>,
+    durable: crossbeam_channel::Receiver<Durable>,
     pack: PackBuilder,
     pack_target: usize,
     zstd_level: i32,
@@ -61,6 +74,7 @@ fn store_thread(
     keys_master: Arc<Keys>,
     rx: crossbeam_channel::Receiver<PackJob>,
     spare: Sender<Vec<u8>>,
+    durable: Sender<Durable>,
 ) -> Result<Vec<String>> {
     let mut pending: Vec<(Id, Location)> = Vec::new();
     let mut packs_pending = 0;
@@ -75,7 +89,8 @@ fn store_thread(
             &name,
             &index::encode(&keys_master, pending),
         )?;
-        pending.clear();
+        // the writer may be gone (finishing): then nobody needs the entries
+        let _ = durable.send((name.clone(), std::mem::take(pending)));
         written.push(name);
         Ok(())
     };
@@ -109,18 +124,21 @@ impl<'a> ChunkWriter<'a> {
     pub fn new(repo: &'a Repository, index: &'a ChunkIndex) -> Self {
         let (tx, rx) = bounded::<PackJob>(0); // rendezvous: one pack built, one being stored
         let (spare_tx, spare_rx) = bounded::<Vec<u8>>(1);
+        let (durable_tx, durable_rx) = crossbeam_channel::unbounded::<Durable>();
         let backend = repo.backend().clone();
         // the store thread needs its own handle to the keys for sealing index files
         let keys = Arc::new(repo.keys().clone());
         let thread = std::thread::Builder::new()
             .name("rehydra-store".into())
-            .spawn(move || store_thread(backend, keys, rx, spare_tx))
+            .spawn(move || store_thread(backend, keys, rx, spare_tx, durable_tx))
             .expect("spawning the store thread");
         let target = repo.config().pack_size as usize;
         Self {
             keys: repo.keys(),
             index,
             session: HashSet::new(),
+            written: None,
+            durable: durable_rx,
             pack: PackBuilder::new(target),
             pack_target: target,
             zstd_level: repo.config().zstd_level,
@@ -149,7 +167,14 @@ impl<'a> ChunkWriter<'a> {
         if self.pack.is_empty() {
             return Ok(());
         }
-        let buf = self.spare.try_recv().unwrap_or_default();
+        // Two pack buffers circulate: this one and the one the store thread writes. Once a
+        // pack is in flight, wait for its buffer rather than allocate a third: handing the
+        // next pack over would wait for that store anyway (a rendezvous).
+        let buf = if self.stats.packs > 0 {
+            self.spare.recv().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let full = std::mem::replace(
             &mut self.pack,
             PackBuilder::with_buffer(buf, self.pack_target),
@@ -164,22 +189,56 @@ impl<'a> ChunkWriter<'a> {
         Ok(())
     }
 
+    /// Move the chunks of index files made durable since the last call out of the
+    /// in-memory set.
+    fn settle(&mut self) -> Result<()> {
+        while let Ok((name, entries)) = self.durable.try_recv() {
+            let written = match &mut self.written {
+                Some(w) => w,
+                None => {
+                    let dir = std::env::temp_dir()
+                        .join(format!("rehydra-written-{}", Id::random().short()));
+                    self.written
+                        .insert(ChunkIndex::open_with_spill(dir, WRITTEN_SPILL)?)
+                }
+            };
+            written.add_file(&name, &entries)?;
+            for (id, _) in &entries {
+                self.session.remove(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// True when the chunk is in the repository or written by this run.
+    ///
+    /// # Errors
+    /// Index lookup failure.
+    pub fn contains(&self, id: &Id) -> Result<bool> {
+        Ok(self.session.contains(id)
+            || self.index.contains(id)?
+            || match &self.written {
+                Some(w) => w.contains(id)?,
+                None => false,
+            })
+    }
+
     /// Store a batch of pieces; returns their extents in order.
     ///
     /// # Errors
     /// Index lookup or storage failure.
     pub fn write(&mut self, pieces: Vec<Piece>) -> Result<Vec<Extent>> {
+        self.settle()?;
         let keys = self.keys;
-        let index = self.index;
-        let session = &self.session;
         let level = self.zstd_level;
+        let this = &*self;
         let prepare = |p: Piece| -> Result<(Extent, Option<SealedChunk>)> {
             match p {
                 Piece::Zero(n) => Ok((Extent::Zero(n), None)),
                 Piece::Data(d) => {
                     let id = keys.chunk_id(&d);
                     let ext = Extent::Data(id, d.len() as u32);
-                    if session.contains(&id) || index.contains(&id)? {
+                    if this.contains(&id)? {
                         Ok((ext, None))
                     } else {
                         Ok((ext, Some(seal_chunk(keys, id, &d, level))))
@@ -233,5 +292,61 @@ impl Drop for ChunkWriter<'_> {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use rand::RngCore;
+
+    use super::*;
+    use crate::backend::LocalBackend;
+    use crate::keys::KdfParams;
+    use crate::repository::{InitOptions, OpenOptions};
+
+    #[test]
+    fn chunks_written_earlier_in_a_run_are_not_written_again_once_their_index_is_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = Arc::new(LocalBackend::new(dir.path().join("repo")));
+        backend.create_layout().unwrap();
+        let opts = InitOptions {
+            kdf: KdfParams::insecure_for_tests(),
+            pack_size: 1 << 16,
+            ..InitOptions::default()
+        };
+        let repo = Repository::init(backend, b"pw", opts, OpenOptions::default()).unwrap();
+        let (index, _) = repo.load_index().unwrap();
+        let mut w = ChunkWriter::new(&repo, &index);
+        // 64 KiB packs of 4 KiB chunks: 16 chunks a pack, 128 an index file; 40 files' worth
+        let chunks: Vec<Vec<u8>> = (0..5120)
+            .map(|_| {
+                let mut c = vec![0u8; 4096];
+                rand::thread_rng().fill_bytes(&mut c);
+                c
+            })
+            .collect();
+        for batch in chunks.chunks(64) {
+            w.write(batch.iter().cloned().map(Piece::Data).collect()).unwrap();
+        }
+        // every index file so far is durable once the store thread has caught up
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        w.settle().unwrap();
+        assert!(
+            w.session.len() <= 3 * PACKS_PER_INDEX * 16,
+            "{} chunks still held in memory",
+            w.session.len()
+        );
+        assert!(w.written.is_some());
+        for batch in chunks.chunks(64) {
+            w.write(batch.iter().cloned().map(Piece::Data).collect()).unwrap();
+        }
+        let (files, stats) = w.finish().unwrap();
+        assert_eq!(stats.new_chunks, 5120, "each chunk written once");
+        assert!(files.len() >= 40);
+        // and the repository holds each once
+        let (index, _) = repo.load_index().unwrap();
+        assert_eq!(index.stats().on_disk + index.stats().in_memory, 5120);
     }
 }

@@ -33,7 +33,7 @@ pub use blockmap::push_span;
 pub use error::{DiskError, Result};
 
 /// A span of the virtual disk, as its image describes it (the glossary's *span*; stored
-/// content is described by extents, `rehydra_core::contentmap::Extent`).
+/// content is described by extents, `rehydra_core::Extent`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Span {
     /// `len` bytes at virtual offset `offset` are stored and must be read.

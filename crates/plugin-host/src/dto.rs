@@ -100,19 +100,9 @@ pub struct PluginInfo {
     pub description: String,
 }
 
-/// Item kinds.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum ItemKind {
-    /// Folder tree.
-    Tree,
-    /// Stream.
-    Stream,
-    /// Disk image.
-    Disk,
-    /// Metadata document.
-    Document,
-}
+/// What an item holds: the engine's own type (the contract's `item-kind` is converted
+/// to and from it in one place, `convert.rs`).
+pub use rehydra_core::ItemKind;
 
 /// An item of a restore point.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

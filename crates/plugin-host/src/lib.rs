@@ -54,18 +54,10 @@ pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
 pub use settings::{SettingDecl, SettingType, SettingVerb, check_settings};
 pub use targets::{RemoteShell, Target};
 
-/// Disk image formats the engine reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DiskFormat {
-    /// Detect.
-    Auto,
-    /// Raw.
-    Raw,
-    /// VHDX.
-    Vhdx,
-    /// VHD.
-    Vhd,
-}
+/// Disk image formats the engine reads: the disk crate's own type. A plugin names one of
+/// auto, raw, VHDX or VHD (the contract's `disk-format`); qcow2 images are read through
+/// auto, which detects them.
+pub use rehydra_core::disk::Format as DiskFormat;
 
 /// What a plugin asked the engine to store; paths are already checked and resolved.
 #[derive(Debug)]

@@ -12,15 +12,6 @@ pub(super) fn host_err(e: &ApiError) -> host::HostError {
     host::HostError::new(code, e.message.clone())
 }
 
-pub(super) fn kind(k: CoreKind) -> host::ItemKind {
-    match k {
-        CoreKind::Tree => host::ItemKind::Tree,
-        CoreKind::Stream => host::ItemKind::Stream,
-        CoreKind::Disk => host::ItemKind::Disk,
-        CoreKind::Document => host::ItemKind::Document,
-    }
-}
-
 /// Most log lines kept of one call; later ones are counted and reported in one line.
 pub(super) const LOG_MAX: usize = 10_000;
 
@@ -128,7 +119,7 @@ pub(super) fn source(
         },
         host::Ingest::Disk { path, format } => Source::Disk {
             path,
-            format: core_format(format),
+            format,
         },
         host::Ingest::DiskChanged {
             path,
@@ -137,7 +128,7 @@ pub(super) fn source(
             ranges,
         } => Source::DiskChanged {
             path,
-            format: core_format(format),
+            format,
             changes: ChangedRanges {
                 since: *previous.ok_or_else(|| {
                     host::HostError::new(
@@ -152,15 +143,6 @@ pub(super) fn source(
         host::Ingest::Document(d) => Source::Document(d),
         host::Ingest::Spooled(f) => Source::Reader(Box::new(f)),
     })
-}
-
-pub(super) fn core_format(f: host::DiskFormat) -> rehydra_core::disk::Format {
-    match f {
-        host::DiskFormat::Auto => rehydra_core::disk::Format::Auto,
-        host::DiskFormat::Raw => rehydra_core::disk::Format::Raw,
-        host::DiskFormat::Vhdx => rehydra_core::disk::Format::Vhdx,
-        host::DiskFormat::Vhd => rehydra_core::disk::Format::Vhd,
-    }
 }
 
 /// The newest restore point of an asset (same workload), for incremental backups.
@@ -185,7 +167,7 @@ pub(super) fn serve_backup(
                 });
                 let _ = reply.send(r.map(|r| host::ItemSummary {
                     name: r.name,
-                    kind: kind(r.kind),
+                    kind: r.kind,
                     size: r.size,
                     new_bytes: r.new_bytes,
                 }));
@@ -228,7 +210,7 @@ pub(super) fn item_infos(snap: &RestorePoint) -> Vec<host::ItemInfo> {
         .iter()
         .map(|i| host::ItemInfo {
             name: i.name.clone(),
-            kind: kind(i.kind),
+            kind: i.kind,
             size: i.size,
         })
         .collect()
@@ -315,7 +297,7 @@ pub(super) fn read_item(
             format!("the restore point has no item `{name}`"),
         )
     })?;
-    if !matches!(item.kind, CoreKind::Document | CoreKind::Stream) || item.size > max {
+    if !matches!(item.kind, ItemKind::Document | ItemKind::Stream) || item.size > max {
         return Err(host::HostError::new(
             host::ErrorCode::InvalidInput,
             format!(
