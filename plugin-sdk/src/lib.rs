@@ -24,6 +24,10 @@
 //! The host calls come from the modules [`engine`], [`files`], [`http`], [`commands`]
 //! and [`host`]. Each says which capability it needs; a call the admin did not grant
 //! returns an [`Error`] with [`ErrorCode::Denied`].
+//!
+//! Built for anything but `wasm32`, those modules are served by the mock host of the
+//! `mock` module instead, so `cargo test` runs a plugin's verbs natively (see
+//! `mock::MockHost` and "Test your plugin without a host" in the README).
 
 #![allow(unsafe_code)]
 
@@ -44,34 +48,76 @@ pub use bindings::rehydra::plugin::types::*;
 
 /// The backup engine (capability `engine`): ingest by path, push small streams and
 /// documents, read and restore items of the restore point in hand.
+///
+/// Natively (not `wasm32`) the same functions are served by the `mock::MockHost`
+/// running the current verb.
 pub mod engine {
+    #[cfg(target_arch = "wasm32")]
     pub use crate::bindings::rehydra::plugin::engine::*;
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::bindings::rehydra::plugin::engine::{
+        DiskFormat, DiskRange, Error, ItemInfo, ItemSummary, RestorePoint,
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::mock::engine::*;
 }
 
 /// Files under granted roots (capability `files`, and `files-write` to write).
+///
+/// Natively (not `wasm32`) served by the `mock::MockHost` running the current verb.
 pub mod files {
+    #[cfg(target_arch = "wasm32")]
     pub use crate::bindings::rehydra::plugin::files::*;
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::bindings::rehydra::plugin::files::{Entry, EntryKind, Error};
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::mock::files::*;
 }
 
 /// HTTP(S) to granted hosts (capability `http`); the host adds authentication.
+///
+/// Natively (not `wasm32`) served by the `mock::MockHost` running the current verb.
 pub mod http {
+    #[cfg(target_arch = "wasm32")]
     pub use crate::bindings::rehydra::plugin::http::*;
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::bindings::rehydra::plugin::http::{Error, Request, Response};
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::mock::http::*;
 }
 
 /// Commands and PowerShell on granted targets (capability `command`).
+///
+/// Natively (not `wasm32`) served by the `mock::MockHost` running the current verb.
 pub mod commands {
+    #[cfg(target_arch = "wasm32")]
     pub use crate::bindings::rehydra::plugin::commands::*;
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::bindings::rehydra::plugin::commands::{Error, Output};
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::mock::commands::*;
 }
 
 /// Log, progress and cancellation (always available).
+///
+/// Natively (not `wasm32`) served by the `mock::MockHost` running the current verb.
 pub mod host {
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::bindings::rehydra::plugin::host::Level;
+    #[cfg(target_arch = "wasm32")]
     pub use crate::bindings::rehydra::plugin::host::*;
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::mock::host::*;
 
     /// Log at info level.
     pub fn info(msg: &str) {
         log(Level::Info, msg);
     }
 }
+
+/// A mock host for native unit tests of a plugin's verbs (not compiled into plugins).
+#[cfg(not(target_arch = "wasm32"))]
+pub mod mock;
 
 /// Helpers for plugins that manage Windows nodes (PowerShell, path maps).
 pub mod windows;

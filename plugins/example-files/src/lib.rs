@@ -52,10 +52,8 @@ impl Plugin for Folders {
 
     fn backup(req: BackupRequest) -> Result<BackupReport> {
         let stored = engine::ingest_path("files", &req.asset.id)?;
-        engine::put_document(
-            "asset.json",
-            format!("{{\"path\":{:?},\"bytes\":{}}}", req.asset.id, stored.size).as_bytes(),
-        )?;
+        let doc = format!("{{\"path\":{:?},\"bytes\":{}}}", req.asset.id, stored.size);
+        engine::put_document("asset.json", doc.as_bytes())?;
         Ok(BackupReport::new("crash"))
     }
 
@@ -90,10 +88,12 @@ impl Plugin for Folders {
 
     fn verify(_req: RestoreRequest) -> Result<VerifyReport> {
         let doc = engine::read_document("asset.json")?;
-        let ok =
-            engine::items()?.iter().any(|i| i.name == "files") && doc.starts_with(b"{\"path\":");
-        Ok(VerifyReport::new(ok))
+        let stored = engine::items()?.iter().any(|i| i.name == "files");
+        Ok(VerifyReport::new(stored && doc.starts_with(b"{\"path\":")))
     }
 }
 
 export_plugin!(Folders);
+
+#[cfg(test)]
+mod tests;
