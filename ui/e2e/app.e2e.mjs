@@ -32,7 +32,7 @@ fs.writeFileSync(path.join(data, "sub", "blob.bin"), crypto.randomBytes(3 << 20)
 const here = path.dirname(new URL(import.meta.url).pathname);
 const nodeDir = path.join(tmp, "node");
 fs.mkdirSync(nodeDir);
-fs.copyFileSync(path.join(here, "../../crates/cli/tests/support/fake_node.py"), path.join(nodeDir, "pwsh"));
+fs.copyFileSync(path.join(here, "../../crates/cli/tests/cli/support/fake_node.py"), path.join(nodeDir, "pwsh"));
 fs.chmodSync(path.join(nodeDir, "pwsh"), 0o755);
 const TVM = "7c6b5a49-3827-4165-9e0d-1f2a3b4c5d6e";
 const vmPath = "C:\\ClusterStorage\\Volume1\\tvm01";

@@ -9,21 +9,16 @@
 //! agent is in the guest; resumed after an injected ARM failure), restore the TVM and
 //! import its key (the import precedes the start; a failed import blocks the start).
 
-#[path = "vm_workloads/cluster_files.rs"]
 mod cluster_files;
-#[path = "vm_workloads/incremental.rs"]
 mod incremental;
-#[path = "vm_workloads/rehydrate.rs"]
 mod rehydrate;
-mod support;
-#[path = "vm_workloads/tvm.rs"]
 mod tvm;
 
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::{Value, json};
-use support::{Arm, Cli, Node};
+use crate::support::{self, Arm, Cli, Node};
 
 const SUB: &str = "fd3c3665-1729-4b7b-9a38-238e83b0f98b";
 const ARC_ID: &str = "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b";

@@ -5,7 +5,6 @@
 //! real `tinyproxy`, in a child process, since the environment is read when the host is
 //! created).
 
-mod support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -13,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rehydra_plugin_host::*;
-use support::*;
+use crate::support::*;
 
 /// A request the server saw.
 #[derive(Clone, Debug)]

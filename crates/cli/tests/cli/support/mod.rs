@@ -156,7 +156,7 @@ impl Node {
         let bin = dir.to_path_buf();
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fake_node.py"),
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/support/fake_node.py"),
             bin.join("pwsh"),
         )
         .unwrap();

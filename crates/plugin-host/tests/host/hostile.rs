@@ -2,7 +2,6 @@
 //! calls, huge paths, stream floods, header and port tricks. Each must end at the
 //! plugin's limits (the fixture asks for 5 s and 32 MiB) with the host unharmed.
 
-mod support;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,7 +9,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use rehydra_plugin_host::*;
-use support::*;
+use crate::support::*;
 
 /// Accepts everything and stores nothing.
 struct NullEngine;

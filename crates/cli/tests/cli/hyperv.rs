@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 
-mod support;
-use support::{Cli, root};
+use crate::support::{self, Cli, root};
 
 /// A folder with a `pwsh` that prints `fixture` for the inventory script (or fails).
 fn fake_pwsh(dir: &Path, fixture: Option<&str>) -> PathBuf {

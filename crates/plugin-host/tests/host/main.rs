@@ -1,7 +1,8 @@
 //! Host tests against the real fixture and example plugins (built by `cargo xtask plugins`).
 //! Every failure mode must give its own error while the host keeps working.
 
-#[path = "host/ssh.rs"]
+mod hostile;
+mod http;
 mod ssh;
 mod support;
 

@@ -2,7 +2,6 @@
 //! says who is signed in, which subscriptions that identity sees (ARM's paged listing,
 //! served on loopback with the official shape), and why each source failed.
 
-mod support;
 
 use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
@@ -10,7 +9,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
-use support::Cli;
+use crate::support::{self, Cli};
 
 /// A JWT-shaped token (header.payload.signature) with the claims `az` tokens carry.
 fn jwt(claims: &Value) -> String {

@@ -1,0 +1,9 @@
+//! The `rehydra` binary as users, schedulers and plugins drive it: one test binary, a
+//! module per area (fewer binaries to link).
+
+mod azure;
+mod basics;
+mod hyperv;
+mod object_storage;
+mod support;
+mod vm_workloads;
