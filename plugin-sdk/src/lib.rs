@@ -11,7 +11,7 @@
 //! struct Hello;
 //! impl Plugin for Hello {
 //!     fn describe() -> PluginInfo {
-//!         info("hello", "Hello", env!("CARGO_PKG_VERSION"), &["files"], "says hello")
+//!         describe_from_manifest!() // from `rehydra-plugin.toml`, read when compiled
 //!     }
 //!     fn backup(req: BackupRequest) -> Result<BackupReport> {
 //!         engine::ingest_path("files", &req.asset.id)?;   // needs the `files` grant
@@ -133,8 +133,8 @@ pub mod prelude {
     pub use crate::{
         Asset, BackupReport, BackupRequest, DiskRange, Error, ErrorCode, Finding, ItemInfo,
         ItemKind, Plugin, PluginInfo, Property, ProtectionFlags, RestorePlan, RestorePoint,
-        RestoreReport, RestoreRequest, Result, Severity, Step, VerifyReport, asset, empty_plan,
-        flag, info, require, setting, setting_or,
+        RestoreReport, RestoreRequest, Result, Severity, Step, VerifyReport, asset,
+        describe_from_manifest, empty_plan, flag, info, require, setting, setting_or,
     };
 }
 
@@ -163,6 +163,62 @@ pub fn info(
         workloads: workloads.iter().map(|w| (*w).to_string()).collect(),
         description: description.into(),
     }
+}
+
+/// The plugin's identity as its manifest states it: `id`, `name`, `version`, `workloads`
+/// and `description` from the top of `rehydra-plugin.toml` (the part before the first
+/// table). Use it through [`describe_from_manifest!`], so the identity is written once.
+/// A key it cannot read comes back empty, and the host then refuses the plugin with a
+/// message naming both ids.
+pub fn info_from_manifest(manifest: &str) -> PluginInfo {
+    let mut info = info("", "", "", &[], "");
+    for line in manifest.lines().map(str::trim) {
+        if line.starts_with('[') {
+            break; // the first table: capabilities, limits, settings
+        }
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        // a TOML basic string or array of them reads as JSON; what follows (a comment) is not read
+        let mut values = serde_json::Deserializer::from_str(value.trim())
+            .into_iter::<serde_json::Value>();
+        let Some(Ok(value)) = values.next() else {
+            continue;
+        };
+        let text = || value.as_str().unwrap_or_default().to_string();
+        match key.trim() {
+            "id" => info.id = text(),
+            "name" => info.name = text(),
+            "version" => info.version = text(),
+            "description" => info.description = text(),
+            "workloads" => {
+                info.workloads = value
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|w| w.as_str().map(Into::into)).collect())
+                    .unwrap_or_default();
+            }
+            _ => {}
+        }
+    }
+    info
+}
+
+/// `describe`'s answer read from the plugin's own `rehydra-plugin.toml` (beside its
+/// `Cargo.toml`) when the plugin is compiled:
+///
+/// ```ignore
+/// fn describe() -> PluginInfo {
+///     rehydra_plugin_sdk::describe_from_manifest!()
+/// }
+/// ```
+#[macro_export]
+macro_rules! describe_from_manifest {
+    () => {
+        $crate::info_from_manifest(include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/rehydra-plugin.toml"
+        )))
+    };
 }
 
 /// The value of setting or option `name`, if given.
@@ -399,6 +455,21 @@ mod option_tests {
                 value: (*v).into(),
             })
             .collect()
+    }
+
+    #[test]
+    fn identity_is_read_from_the_manifest_top_only() {
+        let m = "# a comment\nid = \"my-folders\"   # trailing comment\nname = \"My \\\"folders\\\"\"\nversion = \"1.2.3\"\nworkloads = [\"files\", \"vm\"]\ndescription = \"C:\\\\x\"\n\n[[capabilities]]\nid = \"not-me\"\n";
+        let i = info_from_manifest(m);
+        assert_eq!(i.id, "my-folders");
+        assert_eq!(i.name, "My \"folders\"");
+        assert_eq!(i.version, "1.2.3");
+        assert_eq!(i.workloads, ["files", "vm"]);
+        assert_eq!(i.description, "C:\\x");
+        assert_eq!(info_from_manifest("id = 5\n").id, "", "not a string: empty, refused by the host");
+        // the SDK's own example plugin, as compiled
+        let example = include_str!("../../plugins/example-files/rehydra-plugin.toml");
+        assert_eq!(info_from_manifest(example).id, "example-files");
     }
 
     #[test]

@@ -102,13 +102,7 @@ struct ClusterFiles;
 
 impl Plugin for ClusterFiles {
     fn describe() -> PluginInfo {
-        info(
-            "cluster-files",
-            "Cluster node folders",
-            env!("CARGO_PKG_VERSION"),
-            &["cluster-files"],
-            "Backs up the Azure Local node folders worth keeping; never the whole C:\\ClusterStorage",
-        )
+        rehydra_plugin_sdk::describe_from_manifest!()
     }
 
     /// Settings: `nodes` (comma-separated command targets), `folders` (`;`-separated).

@@ -12,13 +12,7 @@ fn folder(path: &str, parent: Option<&str>) -> Asset {
 
 impl Plugin for Folders {
     fn describe() -> PluginInfo {
-        info(
-            "example-files",
-            "Example: folders",
-            env!("CARGO_PKG_VERSION"),
-            &["files"],
-            "Protects folder trees",
-        )
+        rehydra_plugin_sdk::describe_from_manifest!()
     }
 
     fn discover(settings: Vec<Property>) -> Result<Vec<Asset>> {

@@ -69,13 +69,7 @@ struct HyperV;
 
 impl Plugin for HyperV {
     fn describe() -> PluginInfo {
-        rehydra_plugin_sdk::info(
-            "hyperv-vm",
-            "Hyper-V and Arc VMs",
-            env!("CARGO_PKG_VERSION"),
-            &["hyperv-vm"],
-            "Discovers, backs up and restores Azure Local / Hyper-V VMs, and rehydrates restored Arc VMs",
-        )
+        rehydra_plugin_sdk::describe_from_manifest!()
     }
 
     /// Settings: `cluster` (name shown as the tree's root), `nodes` (comma-separated

@@ -374,13 +374,7 @@ struct TvmKeys;
 
 impl Plugin for TvmKeys {
     fn describe() -> PluginInfo {
-        info(
-            "tvm-keys",
-            "Trusted launch VM keys",
-            env!("CARGO_PKG_VERSION"),
-            &["tvm-keys"],
-            "Backs up the guest state protection key of Trusted launch VMs (wrapped) with their VMGS/VMRS files, and imports it before the VM starts",
-        )
+        rehydra_plugin_sdk::describe_from_manifest!()
     }
 
     /// Settings: `nodes` (comma-separated command targets). Assets: the VMs with a vTPM.
