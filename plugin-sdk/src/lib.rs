@@ -446,16 +446,7 @@ macro_rules! export_plugin {
 #[cfg(test)]
 mod option_tests {
     use super::*;
-
-    fn props(pairs: &[(&str, &str)]) -> Vec<Property> {
-        pairs
-            .iter()
-            .map(|(n, v)| Property {
-                name: (*n).into(),
-                value: (*v).into(),
-            })
-            .collect()
-    }
+    use crate::mock::props;
 
     #[test]
     fn identity_is_read_from_the_manifest_top_only() {
