@@ -1,7 +1,3 @@
 #![no_main]
-//! Repository config files: never panic.
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let _ = rehydra_core::Config::parse(data, "fuzz");
-});
+//! The body is `rehydra_fuzzing::config` (shared with the test suite's corpus run).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rehydra_fuzzing::config(data));

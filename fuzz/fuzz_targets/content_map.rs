@@ -1,12 +1,3 @@
 #![no_main]
-//! Content maps: never panic, whatever the lines hold.
-use libfuzzer_sys::fuzz_target;
-use rehydra_core::MapReader;
-
-fuzz_target!(|data: &[u8]| {
-    for ev in MapReader::new(data, "fuzz").take(10_000) {
-        if ev.is_err() {
-            break;
-        }
-    }
-});
+//! The body is `rehydra_fuzzing::content_map` (shared with the test suite's corpus run).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rehydra_fuzzing::content_map(data));

@@ -1,7 +1,3 @@
 #![no_main]
-//! Decrypted index files: never panic.
-use libfuzzer_sys::fuzz_target;
-
-fuzz_target!(|data: &[u8]| {
-    let _ = rehydra_core::internals::decode_index_body("fuzz", data);
-});
+//! The body is `rehydra_fuzzing::index_file` (shared with the test suite's corpus run).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rehydra_fuzzing::index_file(data));

@@ -1,0 +1,33 @@
+//! The body of every fuzz target, as a function of the input bytes. `fuzz/` runs them
+//! under libFuzzer (`scripts/fuzz.sh`, coverage-guided, as long as you like); the test
+//! suite runs them over seeds made by the real writers and tools and thousands of
+//! mutations of those seeds (`tests/corpus.rs`), so every parser of untrusted bytes is
+//! exercised on every run of the tests without a second, instrumented build.
+//!
+//! Each function panics when the code under test breaks its promise (a panic, a read
+//! outside the disk, a file created outside a restore target), and returns otherwise.
+
+mod disk;
+mod format;
+mod plugin;
+mod restore_map;
+
+pub use disk::{partitions, qcow2, vhd, vhdx};
+pub use format::{config, content_map, index_file, manifest, pack_header};
+pub use plugin::plugin_package;
+pub use restore_map::restore_map;
+
+/// Every target by name, as `fuzz/` names its binaries.
+pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+    ("config", config),
+    ("content_map", content_map),
+    ("index_file", index_file),
+    ("manifest", manifest),
+    ("pack_header", pack_header),
+    ("partitions", partitions),
+    ("plugin_package", plugin_package),
+    ("qcow2", qcow2),
+    ("restore_map", restore_map),
+    ("vhd", vhd),
+    ("vhdx", vhdx),
+];
