@@ -1,16 +1,9 @@
 //! Serializable views for shells (CLI `--json`, the app over IPC).
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 use rehydra_core::Id;
-use rehydra_core::backend::FileKind;
-use rehydra_core::{Extent, MapEvent};
 use rehydra_core::RestorePoint;
 use serde::Serialize;
-
-use crate::Session;
-use crate::error::Result;
 
 /// An item as listed.
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
@@ -159,83 +152,3 @@ pub struct BackupOutcome {
     pub warnings: Vec<String>,
 }
 
-/// Repository statistics.
-#[derive(Debug, Clone, Serialize)]
-pub struct RepoStats {
-    /// Repository id.
-    pub id: String,
-    /// Location.
-    pub location: String,
-    /// Format version.
-    pub version: u32,
-    /// Restore points.
-    pub restore_points: usize,
-    /// Packs.
-    pub packs: usize,
-    /// Bytes in packs.
-    pub pack_bytes: u64,
-    /// Index files.
-    pub index_files: usize,
-    /// Distinct chunks referenced by restore points.
-    pub chunks: u64,
-    /// Plaintext bytes of those chunks.
-    pub unique_bytes: u64,
-    /// Logical bytes over all restore points.
-    pub logical_bytes: u64,
-    /// Zero bytes over all restore points (holes, never stored).
-    pub zero_bytes: u64,
-    /// logical / pack bytes.
-    pub reduction_ratio: f64,
-    /// Chunk-index entries on disk and in memory.
-    pub index: rehydra_core::IndexStats,
-}
-
-pub(crate) fn stats(s: &Session) -> Result<RepoStats> {
-    let repo = s.repository();
-    let b = repo.backend();
-    let packs = b.list(FileKind::Pack)?;
-    let index_files = b.list(FileKind::Index)?.len();
-    let (idx, _) = repo.load_index()?;
-    let (snaps, _) = repo.restore_points()?;
-    let mut seen: HashSet<Id> = HashSet::new();
-    let (mut unique, mut logical, mut zero) = (0u64, 0u64, 0u64);
-    for (_, snap) in &snaps {
-        for item in &snap.items {
-            for ev in rehydra_core::read_map(repo, &idx, item) {
-                if let MapEvent::Extents(xs) = ev? {
-                    for x in xs {
-                        logical += x.len();
-                        match x {
-                            Extent::Data(id, len) => {
-                                if seen.insert(id) {
-                                    unique += u64::from(len);
-                                }
-                            }
-                            Extent::Zero(n) => zero += n,
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let pack_bytes: u64 = packs.iter().map(|p| p.size).sum();
-    Ok(RepoStats {
-        id: s.id(),
-        location: b.location(),
-        version: repo.config().version,
-        restore_points: snaps.len(),
-        packs: packs.len(),
-        pack_bytes,
-        index_files,
-        chunks: seen.len() as u64,
-        unique_bytes: unique,
-        logical_bytes: logical,
-        zero_bytes: zero,
-        reduction_ratio: if pack_bytes == 0 {
-            0.0
-        } else {
-            logical as f64 / pack_bytes as f64
-        },
-        index: idx.stats(),
-    })
-}

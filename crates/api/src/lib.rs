@@ -7,7 +7,6 @@
 pub mod azure;
 mod catalog_sync;
 mod copy;
-mod diff;
 mod dto;
 mod error;
 mod files;
@@ -23,8 +22,9 @@ use std::sync::Arc;
 
 pub use catalog_sync::CatalogHandle;
 pub use copy::CopyOutcome;
-pub use diff::{DiffEntry, DiffReport};
-pub use dto::{BackupOutcome, ItemDto, RepoStats, RestorePointDto, RestorePointFilter};
+pub use rehydra_core::diff::{DiffEntry, DiffReport};
+pub use rehydra_core::stats::RepoStats;
+pub use dto::{BackupOutcome, ItemDto, RestorePointDto, RestorePointFilter};
 pub use error::{ApiError, Code, Hint, Result};
 pub use files::DiskLocation;
 pub use instant::NbdSummary;
@@ -299,7 +299,10 @@ impl Session {
     /// # Errors
     /// Unknown ids or unreadable data.
     pub fn diff(&self, a: &str, b: &str) -> Result<DiffReport> {
-        diff::diff(self, a, b)
+        let filter = RestorePointFilter::default();
+        let (ida, sa) = self.resolve(a, &filter)?;
+        let (idb, sb) = self.resolve(b, &filter)?;
+        Ok(rehydra_core::diff::diff(self.repository(), (&ida, &sa), (&idb, &sb))?)
     }
 
     /// Check the repository.
@@ -425,7 +428,7 @@ impl Session {
     /// # Errors
     /// Listing failed.
     pub fn stats(&self) -> Result<RepoStats> {
-        dto::stats(self)
+        Ok(rehydra_core::stats::stats(self.repository())?)
     }
 
     /// Recreate this repository's catalog rows from the repository.

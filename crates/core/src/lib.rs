@@ -18,9 +18,11 @@
 pub mod archiver;
 pub mod check;
 pub mod copy;
+pub mod diff;
 pub mod prune;
 pub mod restorer;
 pub mod retention;
+pub mod stats;
 
 // The format's building blocks; what other crates use is re-exported below, by name.
 mod chunker;

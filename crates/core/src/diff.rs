@@ -2,12 +2,13 @@
 
 use std::collections::BTreeMap;
 
-use rehydra_core::{Extent, MapEvent, NodeKind};
 use serde::Serialize;
 
-use crate::Session;
-use crate::dto::RestorePointFilter;
+use crate::contentmap::{Extent, MapEvent, NodeKind, read_map};
 use crate::error::Result;
+use crate::id::Id;
+use crate::manifest::RestorePoint;
+use crate::repository::Repository;
 
 /// One changed path.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -35,6 +36,7 @@ pub struct DiffReport {
     pub modified: usize,
 }
 
+/// What a path is and holds, for comparing.
 #[derive(PartialEq, Eq)]
 struct Sig {
     kind: NodeKind,
@@ -45,10 +47,13 @@ struct Sig {
     content: blake3::Hash,
 }
 
-fn signatures(s: &Session, spec: &str) -> Result<(String, BTreeMap<String, Sig>)> {
-    let (id, snap) = s.resolve(spec, &RestorePointFilter::default())?;
-    let repo = s.repository();
-    let (idx, _) = repo.load_index()?;
+/// Every path of a restore point with what identifies its content (the chunk ids of
+/// its extents, hashed), without reading data.
+fn signatures(
+    repo: &Repository,
+    idx: &crate::index::ChunkIndex,
+    snap: &RestorePoint,
+) -> Result<BTreeMap<String, Sig>> {
     let mut out = BTreeMap::new();
     for item in &snap.items {
         let mut cur: Option<(String, Sig, blake3::Hasher)> = None;
@@ -59,7 +64,7 @@ fn signatures(s: &Session, spec: &str) -> Result<(String, BTreeMap<String, Sig>)
                 out.insert(p, sig);
             }
         };
-        for ev in rehydra_core::read_map(repo, &idx, item) {
+        for ev in read_map(repo, idx, item) {
             match ev? {
                 MapEvent::Node(n) => {
                     flush(&mut cur, &mut out);
@@ -101,12 +106,18 @@ fn signatures(s: &Session, spec: &str) -> Result<(String, BTreeMap<String, Sig>)
         }
         flush(&mut cur, &mut out);
     }
-    Ok((id.to_hex(), out))
+    Ok(out)
 }
 
-pub(crate) fn diff(s: &Session, a: &str, b: &str) -> Result<DiffReport> {
-    let (ida, sa) = signatures(s, a)?;
-    let (idb, sb) = signatures(s, b)?;
+/// What changed from restore point `a` to `b` (paths as `item:path`), from their content
+/// maps alone.
+///
+/// # Errors
+/// A content map cannot be read or is damaged.
+pub fn diff(repo: &Repository, a: (&Id, &RestorePoint), b: (&Id, &RestorePoint)) -> Result<DiffReport> {
+    let (idx, _) = repo.load_index()?;
+    let sa = signatures(repo, &idx, a.1)?;
+    let sb = signatures(repo, &idx, b.1)?;
     let mut changes = Vec::new();
     let (mut added, mut removed, mut modified) = (0, 0, 0);
     for (p, x) in &sa {
@@ -148,8 +159,8 @@ pub(crate) fn diff(s: &Session, a: &str, b: &str) -> Result<DiffReport> {
     }
     changes.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(DiffReport {
-        from: ida,
-        to: idb,
+        from: a.0.to_hex(),
+        to: b.0.to_hex(),
         changes,
         added,
         removed,
