@@ -19,6 +19,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# scripts/check-setup.sh plays a fresh machine up to here (as root and as a sudo user)
+[ "${REHYDRA_SETUP_STOP:-}" = packages ] && exit 0
 if ! command -v cargo >/dev/null; then
   # Debian 12's own cargo is too old for edition 2024: use rustup
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal

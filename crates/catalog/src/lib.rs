@@ -180,19 +180,30 @@ impl Catalog {
         }
     }
 
+    /// Run a statement whose parameters are all text; returns the rows it changed.
+    async fn exec(&self, sql: &'static str, args: &[&str]) -> Result<u64> {
+        let mut q = sqlx::query(sql);
+        for a in args {
+            q = q.bind(*a);
+        }
+        Ok(q.execute(&self.pool).await.map_err(self.db())?.rows_affected())
+    }
+
+    /// The first two (text) columns of every row, in the query's order.
+    async fn pairs(&self, sql: &'static str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(sql)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// Record that a repository was used.
     ///
     /// # Errors
     /// Database failure.
     pub async fn upsert_repository(&self, id: &str, location: &str) -> Result<()> {
-        let t = now();
-        sqlx::query("INSERT INTO repositories (id, location, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3) ON CONFLICT(id) DO UPDATE SET location = ?2, last_seen = ?3")
-            .bind(id)
-            .bind(location)
-            .bind(&t)
-            .execute(&self.pool)
-            .await
-            .map_err(self.db())?;
+        self.exec("INSERT INTO repositories (id, location, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3) ON CONFLICT(id) DO UPDATE SET location = ?2, last_seen = ?3", &[id, location, &now()]).await?;
         Ok(())
     }
 
@@ -358,14 +369,7 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn grant(&self, plugin: &str, signer: &str, spec: &str) -> Result<()> {
-        sqlx::query("INSERT OR IGNORE INTO plugin_grants (plugin_id, signer, grant_spec, granted_at) VALUES (?1, ?2, ?3, ?4)")
-            .bind(plugin)
-            .bind(signer)
-            .bind(spec)
-            .bind(now())
-            .execute(&self.pool)
-            .await
-            .map_err(self.db())?;
+        self.exec("INSERT OR IGNORE INTO plugin_grants (plugin_id, signer, grant_spec, granted_at) VALUES (?1, ?2, ?3, ?4)", &[plugin, signer, spec, &now()]).await?;
         Ok(())
     }
 
@@ -402,22 +406,12 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn revoke(&self, plugin: &str, spec: Option<&str>) -> Result<u64> {
-        let r = match spec {
+        match spec {
             Some(s) => {
-                sqlx::query("DELETE FROM plugin_grants WHERE plugin_id = ?1 AND grant_spec = ?2")
-                    .bind(plugin)
-                    .bind(s)
-                    .execute(&self.pool)
-                    .await
+                self.exec("DELETE FROM plugin_grants WHERE plugin_id = ?1 AND grant_spec = ?2", &[plugin, s]).await
             }
-            None => {
-                sqlx::query("DELETE FROM plugin_grants WHERE plugin_id = ?1")
-                    .bind(plugin)
-                    .execute(&self.pool)
-                    .await
-            }
-        };
-        Ok(r.map_err(self.db())?.rows_affected())
+            None => self.exec("DELETE FROM plugin_grants WHERE plugin_id = ?1", &[plugin]).await,
+        }
     }
 
     /// Command targets as (name, JSON spec).
@@ -425,14 +419,7 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn targets(&self) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query("SELECT name, spec FROM command_targets ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.db())?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get("name"), r.get("spec")))
-            .collect())
+        self.pairs("SELECT name, spec FROM command_targets ORDER BY name").await
     }
 
     /// Add or replace a command target.
@@ -440,13 +427,7 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn set_target(&self, name: &str, spec: &str) -> Result<()> {
-        sqlx::query("INSERT INTO command_targets (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at")
-            .bind(name)
-            .bind(spec)
-            .bind(now())
-            .execute(&self.pool)
-            .await
-            .map_err(self.db())?;
+        self.exec("INSERT INTO command_targets (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at", &[name, spec, &now()]).await?;
         Ok(())
     }
 
@@ -455,12 +436,7 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn remove_target(&self, name: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM command_targets WHERE name = ?1")
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(self.db())?;
-        Ok(r.rows_affected() > 0)
+        Ok(self.exec("DELETE FROM command_targets WHERE name = ?1", &[name]).await? > 0)
     }
 
     /// Protection policies as (name, spec JSON, last successful run).
@@ -483,13 +459,7 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn set_policy(&self, name: &str, spec: &str) -> Result<()> {
-        sqlx::query("INSERT INTO policies (name, spec, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at")
-            .bind(name)
-            .bind(spec)
-            .bind(now())
-            .execute(&self.pool)
-            .await
-            .map_err(self.db())?;
+        self.exec("INSERT INTO policies (name, spec, updated_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, updated_at = excluded.updated_at", &[name, spec, &now()]).await?;
         Ok(())
     }
 
@@ -537,12 +507,7 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn policy_ran(&self, name: &str, at: &str) -> Result<()> {
-        sqlx::query("UPDATE policies SET last_run = ?2 WHERE name = ?1")
-            .bind(name)
-            .bind(at)
-            .execute(&self.pool)
-            .await
-            .map_err(self.db())?;
+        self.exec("UPDATE policies SET last_run = ?2 WHERE name = ?1", &[name, at]).await?;
         Ok(())
     }
 
@@ -551,12 +516,7 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn remove_policy(&self, name: &str) -> Result<bool> {
-        let r = sqlx::query("DELETE FROM policies WHERE name = ?1")
-            .bind(name)
-            .execute(&self.pool)
-            .await
-            .map_err(self.db())?;
-        Ok(r.rows_affected() > 0)
+        Ok(self.exec("DELETE FROM policies WHERE name = ?1", &[name]).await? > 0)
     }
 
     /// Trusted publisher keys as (publisher, key).
@@ -564,15 +524,7 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn trusted(&self) -> Result<Vec<(String, String)>> {
-        let rows =
-            sqlx::query("SELECT publisher, key FROM trusted_publishers ORDER BY publisher, key")
-                .fetch_all(&self.pool)
-                .await
-                .map_err(self.db())?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get("publisher"), r.get("key")))
-            .collect())
+        self.pairs("SELECT publisher, key FROM trusted_publishers ORDER BY publisher, key").await
     }
 
     /// Trust `key` for `publisher` (idempotent).
@@ -580,13 +532,7 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn trust(&self, publisher: &str, key: &str) -> Result<()> {
-        sqlx::query("INSERT OR IGNORE INTO trusted_publishers (publisher, key, added_at) VALUES (?1, ?2, ?3)")
-            .bind(publisher)
-            .bind(key)
-            .bind(now())
-            .execute(&self.pool)
-            .await
-            .map_err(self.db())?;
+        self.exec("INSERT OR IGNORE INTO trusted_publishers (publisher, key, added_at) VALUES (?1, ?2, ?3)", &[publisher, key, &now()]).await?;
         Ok(())
     }
 
@@ -595,13 +541,7 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn untrust(&self, publisher: &str, key: &str) -> Result<u64> {
-        let r = sqlx::query("DELETE FROM trusted_publishers WHERE publisher = ?1 AND key = ?2")
-            .bind(publisher)
-            .bind(key)
-            .execute(&self.pool)
-            .await
-            .map_err(self.db())?;
-        Ok(r.rows_affected())
+        self.exec("DELETE FROM trusted_publishers WHERE publisher = ?1 AND key = ?2", &[publisher, key]).await
     }
 
     /// Append audit entries.

@@ -10,7 +10,7 @@ use rehydra_api::{
 };
 
 use crate::args::{Cli, Command, FilterArgs};
-use crate::output::{Bar, bytes, json};
+use crate::output::{Bar, bytes, json, warnings};
 use crate::password;
 
 pub(crate) fn context(cli: &Cli) -> Context {
@@ -35,9 +35,7 @@ pub(crate) fn open(cli: &Cli) -> Result<Session> {
     api::backend_for(&context(cli), &cli.repo)?;
     let pw = password::current(cli.password_file.as_deref())?;
     let s = api::open(&context(cli), &cli.repo, &pw)?;
-    for w in s.repository().warnings() {
-        eprintln!("warning: {w}");
-    }
+    warnings(s.repository().warnings());
     Ok(s)
 }
 
@@ -209,9 +207,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             if cli.json {
                 json(&out)?;
             } else {
-                for w in &out.warnings {
-                    eprintln!("warning: {w}");
-                }
+                warnings(&out.warnings);
                 let sn = &out.restore_point;
                 println!(
                     "restore point {} saved: {}, {} new ({} stored), {:.1} s",
@@ -305,9 +301,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     a.target.display()
                 );
             }
-            for w in &r.warnings {
-                eprintln!("warning: {w}");
-            }
+            warnings(&r.warnings);
             Ok(0)
         }
         Command::Diff { from, to } => {

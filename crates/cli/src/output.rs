@@ -64,6 +64,13 @@ impl Progress for Bar {
     }
 }
 
+/// Print warnings to standard error, one `warning:` line each.
+pub fn warnings<W: std::fmt::Display>(ws: impl IntoIterator<Item = W>) {
+    for w in ws {
+        eprintln!("warning: {w}");
+    }
+}
+
 /// Print a value as pretty JSON.
 pub fn json<T: Serialize>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::args::{Cli, PluginsCommand, ShellArg, TargetCommand, VerbCommand};
 use crate::commands::{cancel_on_ctrl_c, context, open};
-use crate::output::{Bar, bytes, json};
+use crate::output::{Bar, bytes, json, warnings};
 
 pub(crate) fn props(kv: &[String]) -> Result<Vec<Property>> {
     kv.iter()
@@ -370,9 +370,7 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
             if cli.json {
                 json(&out)?;
             } else {
-                for w in &out.warnings {
-                    eprintln!("warning: {w}");
-                }
+                warnings(&out.warnings);
                 let sn = &out.restore_point;
                 println!(
                     "restore point {} saved by {id}: {} items, {} read, {} new, consistency {}, {:.1} s",
@@ -418,9 +416,7 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
                 }
                 match &out.report {
                     Some(r) => {
-                        for w in &r.warnings {
-                            eprintln!("warning: {w}");
-                        }
+                        warnings(&r.warnings);
                         println!("restored {} to {target}", bytes(r.bytes));
                     }
                     None => println!("plan only: nothing was touched"),

@@ -372,7 +372,16 @@ pub fn plan(
             ))
             .with_hint(crate::Hint::OneItem));
         }
-        plan_item(repo, &index, item, &place, &sub, target, opts, &mut summary)?;
+        let run = ItemRun {
+            repo,
+            index: &index,
+            item,
+            place: &place,
+            sub: &sub,
+            target,
+            opts,
+        };
+        plan_item(&run, &mut summary)?;
         placed.push((item.clone(), place));
     }
     Ok(RestorePlan {
@@ -384,17 +393,28 @@ pub fn plan(
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn plan_item(
-    repo: &Repository,
-    index: &ChunkIndex,
-    item: &Item,
-    place: &Placement,
-    sub: &[String],
-    target: &Path,
-    opts: &RestoreOptions,
-    summary: &mut RestoreSummary,
-) -> Result<()> {
+/// One item and where it goes, with what planning and restoring it read.
+#[derive(Clone, Copy)]
+struct ItemRun<'a> {
+    repo: &'a Repository,
+    index: &'a ChunkIndex,
+    item: &'a Item,
+    place: &'a Placement,
+    sub: &'a [String],
+    target: &'a Path,
+    opts: &'a RestoreOptions,
+}
+
+fn plan_item(run: &ItemRun<'_>, summary: &mut RestoreSummary) -> Result<()> {
+    let ItemRun {
+        repo,
+        index,
+        item,
+        place,
+        sub,
+        target,
+        opts,
+    } = *run;
     let anchor = if opts.in_place {
         None
     } else {
@@ -523,36 +543,36 @@ pub fn execute(
     };
     progress.start("restore", planned.bytes);
     for (item, place) in &items {
-        restore_item(
+        let run = ItemRun {
             repo,
-            &index,
+            index: &index,
             item,
             place,
-            &sub,
-            &target,
-            &opts,
-            &mut summary,
-            progress,
-            cancel,
-        )?;
+            sub: &sub,
+            target: &target,
+            opts: &opts,
+        };
+        restore_item(&run, &mut summary, progress, cancel)?;
     }
     progress.finish();
     Ok(summary)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn restore_item(
-    repo: &Repository,
-    index: &ChunkIndex,
-    item: &Item,
-    place: &Placement,
-    sub: &[String],
-    target: &Path,
-    opts: &RestoreOptions,
+    run: &ItemRun<'_>,
     summary: &mut RestoreSummary,
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<()> {
+    let ItemRun {
+        repo,
+        index,
+        item,
+        place,
+        sub,
+        target,
+        opts,
+    } = *run;
     let mut cursor = if opts.in_place {
         None
     } else {

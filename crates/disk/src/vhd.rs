@@ -99,7 +99,7 @@ impl<S: Source> Vhd<S> {
         let mut unique_id = [0u8; 16];
         unique_id.copy_from_slice(&footer[68..84]);
         let timestamp = be32(&footer, 24);
-        match disk_type {
+        let (map, parent) = match disk_type {
             FIXED => {
                 if len - 512 < size {
                     return Err(bad(format!(
@@ -109,15 +109,7 @@ impl<S: Source> Vhd<S> {
                     )));
                 }
                 let map = BlockMap::new(path, size, size, vec![Slot::Full(0)], None)?;
-                Ok(Self {
-                    src,
-                    path: path.to_path_buf(),
-                    size,
-                    map,
-                    unique_id,
-                    timestamp,
-                    parent: None,
-                })
+                (map, None)
             }
             DYNAMIC | DIFFERENCING => {
                 let differencing = disk_type == DIFFERENCING;
@@ -182,20 +174,23 @@ impl<S: Source> Vhd<S> {
                 } else {
                     None
                 };
-                Ok(Self {
-                    src,
-                    path: path.to_path_buf(),
-                    size,
-                    map,
-                    unique_id,
-                    timestamp,
-                    parent,
-                })
+                (map, parent)
             }
-            t => Err(bad(format!(
-                "disk type {t} is invalid (2 fixed, 3 dynamic, 4 differencing)"
-            ))),
-        }
+            t => {
+                return Err(bad(format!(
+                    "disk type {t} is invalid (2 fixed, 3 dynamic, 4 differencing)"
+                )));
+            }
+        };
+        Ok(Self {
+            src,
+            path: path.to_path_buf(),
+            size,
+            map,
+            unique_id,
+            timestamp,
+            parent,
+        })
     }
 }
 

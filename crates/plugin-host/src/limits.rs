@@ -144,6 +144,17 @@ impl Limiter {
     }
 }
 
+/// Account one memory or table growing from `current` to `desired` in `total`; false (and
+/// `total` unchanged) when that would pass `max`.
+fn grow(total: &mut usize, current: usize, desired: usize, max: usize) -> bool {
+    let next = total.saturating_sub(current).saturating_add(desired);
+    if next > max {
+        return false;
+    }
+    *total = next;
+    true
+}
+
 impl wasmtime::ResourceLimiter for Limiter {
     fn memory_growing(
         &mut self,
@@ -151,16 +162,9 @@ impl wasmtime::ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self
-            .memory_bytes
-            .saturating_sub(current)
-            .saturating_add(desired);
-        if total > self.max_bytes {
-            self.hit = true;
-            return Ok(false);
-        }
-        self.memory_bytes = total;
-        Ok(true)
+        let ok = grow(&mut self.memory_bytes, current, desired, self.max_bytes);
+        self.hit |= !ok;
+        Ok(ok)
     }
 
     fn table_growing(
@@ -169,15 +173,12 @@ impl wasmtime::ResourceLimiter for Limiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self
-            .table_elements
-            .saturating_sub(current)
-            .saturating_add(desired);
-        if total > MAX_TABLE_ELEMENTS {
-            return Ok(false);
-        }
-        self.table_elements = total;
-        Ok(true)
+        Ok(grow(
+            &mut self.table_elements,
+            current,
+            desired,
+            MAX_TABLE_ELEMENTS,
+        ))
     }
 
     fn instances(&self) -> usize {

@@ -559,7 +559,7 @@ impl Drop for Tinyproxy {
 fn child(url: &str, env: &[(&str, &str)]) -> String {
     let mut c = std::process::Command::new(std::env::current_exe().unwrap());
     c.args([
-        "proxy_child",
+        "http::proxy_child", // this module's path in the `host` test binary
         "--exact",
         "--ignored",
         "--nocapture",

@@ -343,8 +343,12 @@ fn fixture_built_for(to: &str) -> Vec<u8> {
         }
         i += 1;
     }
+    // the manifest section, and the copy `describe_from_manifest!` compiled in
     let key = b"contract = \"0.1.1\"".as_slice();
-    if let Some(at) = b.windows(key.len()).position(|w| w == key) {
+    let found: Vec<usize> = (0..b.len().saturating_sub(key.len()))
+        .filter(|&at| b[at..].starts_with(key))
+        .collect();
+    for at in found {
         b[at + 12..at + 17].copy_from_slice(to.as_bytes());
     }
     b
