@@ -187,7 +187,6 @@ pub fn copy_restore_point(
 /// Source id → destination id, with where the pair came from.
 struct Pairs {
     map: RunMap<33>,
-    _dir: tempfile::TempDir,
 }
 
 /// A pair from the previous copy: its destination chunk must be checked to still exist.
@@ -197,11 +196,9 @@ const FROM_THIS_COPY: u8 = 1;
 
 impl Pairs {
     fn new() -> Result<Self> {
-        let dir = tempfile::tempdir().map_err(|e| Error::io("temporary folder for a copy", e))?;
-        Ok(Self {
-            map: RunMap::new(dir.path().to_path_buf(), PAIRS_SPILL),
-            _dir: dir,
-        })
+        let map = RunMap::temporary(PAIRS_SPILL)
+            .map_err(|e| Error::io("temporary folder for a copy", e))?;
+        Ok(Self { map })
     }
 
     fn insert(&mut self, src: Id, dst: Id, from: u8) -> Result<()> {

@@ -50,8 +50,8 @@ pub fn stats(repo: &Repository) -> Result<RepoStats> {
     let index_files = b.list(FileKind::Index)?.len();
     let (idx, _) = repo.load_index()?;
     let (snaps, _) = repo.restore_points()?;
-    let dir = tempfile::tempdir().map_err(|e| Error::io("temporary folder for stats", e))?;
-    let mut seen = RunMap::<0>::new(dir.path().to_path_buf(), 64 * 1024);
+    let mut seen = RunMap::<0>::temporary(64 * 1024)
+        .map_err(|e| Error::io("temporary folder for stats", e))?;
     let mut chunks = 0u64;
     let (mut unique, mut logical, mut zero) = (0u64, 0u64, 0u64);
     for (_, snap) in &snaps {

@@ -130,6 +130,8 @@ pub(crate) struct RunMap<const V: usize> {
     spill_at: usize,
     /// While loading many entries: spill without merging, merge once in `compact`.
     bulk: bool,
+    /// The folder, when this map made it and removes it when dropped.
+    _owned: Option<tempfile::TempDir>,
 }
 
 impl<const V: usize> RunMap<V> {
@@ -144,7 +146,16 @@ impl<const V: usize> RunMap<V> {
             mem: HashMap::new(),
             spill_at,
             bulk: false,
+            _owned: None,
         }
+    }
+
+    /// An empty map in a temporary folder of its own, removed with it.
+    pub(crate) fn temporary(spill_at: usize) -> std::io::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut map = Self::new(dir.path().to_path_buf(), spill_at);
+        map._owned = Some(dir);
+        Ok(map)
     }
 
     /// Take up runs written earlier under the same folder, oldest first.
