@@ -4,6 +4,7 @@
 mod azure;
 mod basics;
 mod hyperv;
+mod keyvault;
 mod object_storage;
 mod support;
 mod vm_workloads;

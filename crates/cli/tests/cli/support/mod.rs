@@ -124,7 +124,8 @@ impl Cli {
 /// A stand-in Azure CLI in `dir`: `az account get-access-token` printing what the real
 /// one prints (`accessToken`, `expiresOn` in local time, `expires_on`, `subscription`,
 /// `tenant`, `tokenType`): `test-token` for an hour, or, with the `az-short` flag file,
-/// numbered tokens that expire within a minute.
+/// numbered tokens that expire within a minute; Key Vault's audience gets them prefixed
+/// `vault-`.
 fn stand_in_az(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let script = r#"#!/bin/sh
@@ -137,6 +138,8 @@ if [ -f "$dir/az-short" ]; then
 else
   tok="test-token"; exp=$((now + 3600))
 fi
+# a token names its audience, as a real one does in `aud`: the Key Vault stand-in checks it
+case "$*" in *vault.azure.net*) tok="vault-$tok" ;; esac
 printf '{"accessToken": "%s", "expiresOn": "%s", "expires_on": %s, "subscription": "%s", "tenant": "%s", "tokenType": "Bearer"}
 '   "$tok" "$(date -d "@$exp" '+%Y-%m-%d %H:%M:%S.000000')" "$exp"   "6b2f9d1e-0000-4000-8000-000000000001" "72f988bf-86f1-41af-91ab-2d7cd011db47"
 "#;
