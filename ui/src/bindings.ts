@@ -516,6 +516,22 @@ asset: string,
 /**
  * Backup options (`name=value`).
  */
+options: Array<[string, string]>, } | { "kind": "discovered", 
+/**
+ * Plugin id.
+ */
+plugin: string, 
+/**
+ * Asset kind (`vault` …) as discover reports it.
+ */
+asset_kind: string, 
+/**
+ * Discover settings (`name=value`).
+ */
+discover: Array<[string, string]>, 
+/**
+ * Backup options (`name=value`), the same for every asset.
+ */
 options: Array<[string, string]>, };
 
 export type Keep = { 
@@ -620,9 +636,10 @@ due: boolean, };
 
 export type PolicyRun = { 
 /**
- * The restore point made.
+ * The restore points made (one per asset; a policy of discovered assets makes one
+ * for each asset that was backed up).
  */
-restore_point: RestorePoint, 
+restore_points: Array<RestorePoint>, 
 /**
  * Restore points the retention removed (ids).
  */

@@ -1,5 +1,6 @@
-//! Protection policies: what to back up (a folder, or an asset through its plugin), how
-//! often, and which restore points to keep (GFS). Kept in the catalog. A policy run =
+//! Protection policies: what to back up (a folder, an asset through its plugin, or every
+//! asset of a kind the plugin discovers at each run), how often, and which restore points
+//! to keep (GFS, per asset). Kept in the catalog. A policy run =
 //! back up (tagged `policy:<name>`), then apply its retention to the restore points that
 //! carry that tag; data is freed by `prune` as always. `rehydra policy run --due` from a
 //! timer (cron, systemd) and the desktop app's "Run now" both call [`run`].
@@ -34,6 +35,20 @@ pub enum What {
         /// Asset id.
         asset: String,
         /// Backup options (`name=value`).
+        #[serde(default)]
+        options: Vec<(String, String)>,
+    },
+    /// Every asset of one kind that the plugin discovers at each run (every key vault of
+    /// the subscriptions, say): new ones are protected from their first run on.
+    Discovered {
+        /// Plugin id.
+        plugin: String,
+        /// Asset kind (`vault` …) as discover reports it.
+        asset_kind: String,
+        /// Discover settings (`name=value`).
+        #[serde(default)]
+        discover: Vec<(String, String)>,
+        /// Backup options (`name=value`), the same for every asset.
         #[serde(default)]
         options: Vec<(String, String)>,
     },
@@ -121,8 +136,9 @@ pub struct PolicyStatus {
 /// What a run did.
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct PolicyRun {
-    /// The restore point made.
-    pub restore_point: RestorePointDto,
+    /// The restore points made (one per asset; a policy of discovered assets makes one
+    /// for each asset that was backed up).
+    pub restore_points: Vec<RestorePointDto>,
     /// Restore points the retention removed (ids).
     pub forgotten: Vec<String>,
     /// Warnings of the backup.
@@ -173,6 +189,11 @@ impl Policy {
             What::Folder { path } if path.is_empty() => bad("the policy's folder is empty"),
             What::Plugin { plugin, asset, .. } if plugin.is_empty() || asset.is_empty() => {
                 bad("a plugin policy names the plugin and the asset")
+            }
+            What::Discovered {
+                plugin, asset_kind, ..
+            } if plugin.is_empty() || asset_kind.is_empty() => {
+                bad("a policy of discovered assets names the plugin and the asset kind")
             }
             _ => Ok(()),
         }
@@ -233,11 +254,21 @@ pub fn list(ctx: &Context, now: DateTime<Utc>) -> Result<Vec<PolicyStatus>> {
 /// Invalid policy or options, plugin not installed, catalog failure.
 pub fn save(ctx: &Context, plugins: &Plugins, p: &Policy) -> Result<()> {
     p.validate()?;
-    if let What::Plugin {
-        plugin, options, ..
-    } = &p.what
-    {
-        plugins.check_settings(plugin, rehydra_plugin_host::SettingVerb::Backup, &properties(options))?;
+    use rehydra_plugin_host::SettingVerb;
+    match &p.what {
+        What::Folder { .. } => {}
+        What::Plugin {
+            plugin, options, ..
+        } => plugins.check_settings(plugin, SettingVerb::Backup, &properties(options))?,
+        What::Discovered {
+            plugin,
+            discover,
+            options,
+            ..
+        } => {
+            plugins.check_settings(plugin, SettingVerb::Discover, &properties(discover))?;
+            plugins.check_settings(plugin, SettingVerb::Backup, &properties(options))?;
+        }
     }
     let spec = serde_json::to_string(p).map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
     let name = p.name.clone();
@@ -291,20 +322,17 @@ pub fn run(
     }
     let mut tags = p.tags.clone();
     tags.push(p.tag());
-    let (restore_point, warnings) = match &p.what {
+    let (restore_points, warnings) = match &p.what {
         What::Folder { path } => {
             let out = session.backup_folder(path, tags, progress, cancel)?;
-            (out.restore_point, out.warnings)
+            (vec![out.restore_point], out.warnings)
         }
         What::Plugin {
             plugin,
             asset,
             options,
         } => {
-            let pl = plugins.ok_or_else(|| {
-                ApiError::new(Code::InvalidInput, "plugins are not available here")
-            })?;
-            let out = pl.backup(
+            let out = need(plugins)?.backup(
                 session,
                 plugin,
                 asset,
@@ -313,8 +341,22 @@ pub fn run(
                 progress,
                 cancel,
             )?;
-            (out.restore_point, out.warnings)
+            (vec![out.restore_point], out.warnings)
         }
+        What::Discovered {
+            plugin,
+            asset_kind,
+            discover,
+            options,
+        } => each_discovered(
+            session,
+            need(plugins)?,
+            (plugin, asset_kind),
+            (discover, options),
+            &tags,
+            progress,
+            cancel,
+        )?,
     };
     let filter = RestorePointFilter {
         tags: vec![p.tag()],
@@ -326,7 +368,12 @@ pub fn run(
         .filter(|d| !d.keep)
         .map(|d| d.id)
         .collect();
-    let at = restore_point.time.to_rfc3339();
+    let at = restore_points
+        .iter()
+        .map(|r| r.time)
+        .max()
+        .unwrap_or_else(Utc::now)
+        .to_rfc3339();
     let n = name.to_string();
     with_catalog(ctx, |c| async move { c.policy_ran(&n, &at).await })?;
     let copy = p.copy_to.as_ref().map(|t| {
@@ -342,11 +389,59 @@ pub fn run(
         )
     });
     Ok(PolicyRun {
-        restore_point,
+        restore_points,
         forgotten,
         warnings,
         copy,
     })
+}
+
+fn need(plugins: Option<&Plugins>) -> Result<&Plugins> {
+    plugins.ok_or_else(|| ApiError::new(Code::InvalidInput, "plugins are not available here"))
+}
+
+/// Discover, then back up every asset of the kind. One asset that fails is a warning and
+/// the others go on; none backed up is an error.
+fn each_discovered(
+    session: &Session,
+    pl: &Plugins,
+    (plugin, kind): (&str, &str),
+    (discover, options): (&[(String, String)], &[(String, String)]),
+    tags: &[String],
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<(Vec<RestorePointDto>, Vec<String>)> {
+    let (assets, _log) = pl.discover(plugin, &properties(discover))?;
+    let ids: Vec<String> = assets
+        .into_iter()
+        .filter(|a| a.kind == kind)
+        .map(|a| a.id)
+        .collect();
+    if ids.is_empty() {
+        return Err(ApiError::new(
+            Code::Missing,
+            format!("{plugin} discovered no asset of kind `{kind}` with these settings: nothing to back up"),
+        ));
+    }
+    let (mut points, mut warnings, mut failed) = (Vec::new(), Vec::new(), Vec::new());
+    for id in &ids {
+        match pl.backup(session, plugin, id, &properties(options), tags, progress, cancel) {
+            Ok(out) => {
+                points.push(out.restore_point);
+                warnings.extend(out.warnings.into_iter().map(|w| format!("{id}: {w}")));
+            }
+            Err(e) if e.code == Code::Cancelled => return Err(e),
+            Err(e) => failed.push(format!("{id}: {}", e.message)),
+        }
+    }
+    if points.is_empty() {
+        return Err(ApiError::new(
+            Code::PluginFailed,
+            format!("no asset of kind `{kind}` was backed up: {}", failed.join("; ")),
+        ));
+    }
+    warnings.extend(failed.into_iter().map(|f| format!("not backed up: {f}")));
+    Ok((points, warnings))
 }
 
 /// Copy every restore point of the policy the target lacks, then apply the retention there.

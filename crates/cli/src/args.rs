@@ -659,12 +659,20 @@ pub enum PolicyCommand {
         /// Back up this folder (or file).
         #[arg(long, conflicts_with = "plugin")]
         folder: Option<String>,
-        /// Back up an asset through this plugin.
-        #[arg(long, requires = "asset")]
+        /// Back up an asset through this plugin (with --asset), or every asset of a kind
+        /// it discovers (with --asset-kind).
+        #[arg(long)]
         plugin: Option<String>,
         /// The asset id (as the plugin's discover reports it).
-        #[arg(long)]
+        #[arg(long, requires = "plugin", conflicts_with = "asset_kind")]
         asset: Option<String>,
+        /// Every asset of this kind (`vault` …) the plugin discovers at each run: new ones
+        /// are protected from their first run on.
+        #[arg(long, requires = "plugin")]
+        asset_kind: Option<String>,
+        /// Discover settings for --asset-kind, as name=value.
+        #[arg(long = "discover-set", value_name = "NAME=VALUE", requires = "asset_kind")]
+        discover: Vec<String>,
         /// Plugin backup options as name=value.
         #[arg(long = "set", value_name = "NAME=VALUE")]
         options: Vec<String>,

@@ -18,6 +18,8 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
             folder,
             plugin,
             asset,
+            asset_kind,
+            discover,
             options,
             every_hours,
             keep_last,
@@ -34,19 +36,30 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                     "name the repository the policy backs up into with -r/--repo or REHYDRA_REPOSITORY"
                 );
             }
-            let what = match (folder, plugin, asset) {
-                (Some(path), None, _) => What::Folder {
+            let pairs = |v: &[String]| -> Result<Vec<(String, String)>> {
+                Ok(crate::plugins::props(v)?
+                    .into_iter()
+                    .map(|p| (p.name, p.value))
+                    .collect())
+            };
+            let what = match (folder, plugin, asset, asset_kind) {
+                (Some(path), None, None, None) => What::Folder {
                     path: absolute(std::path::Path::new(path)),
                 },
-                (None, Some(plugin), Some(asset)) => What::Plugin {
+                (None, Some(plugin), Some(asset), None) => What::Plugin {
                     plugin: plugin.clone(),
                     asset: asset.clone(),
-                    options: crate::plugins::props(options)?
-                        .into_iter()
-                        .map(|p| (p.name, p.value))
-                        .collect(),
+                    options: pairs(options)?,
                 },
-                _ => bail!("give --folder PATH, or --plugin ID --asset ASSET"),
+                (None, Some(plugin), None, Some(kind)) => What::Discovered {
+                    plugin: plugin.clone(),
+                    asset_kind: kind.clone(),
+                    discover: pairs(discover)?,
+                    options: pairs(options)?,
+                },
+                _ => bail!(
+                    "give --folder PATH, --plugin ID --asset ASSET, or --plugin ID --asset-kind KIND (every asset of that kind it discovers)"
+                ),
             };
             let p = Policy {
                 name: name.clone(),
@@ -82,6 +95,9 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                     let what = match &s.policy.what {
                         What::Folder { path } => path.clone(),
                         What::Plugin { plugin, asset, .. } => format!("{plugin}:{asset}"),
+                        What::Discovered {
+                            plugin, asset_kind, ..
+                        } => format!("{plugin}: every {asset_kind}"),
                     };
                     println!(
                         "{:<20} {:<40} every {} h, last {}, {}",
@@ -135,13 +151,19 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                     &cancel,
                 )?;
                 if !cli.json {
-                    println!(
-                        "policy {n}: restore point {} saved ({} read, {} new); retention removed {}",
-                        r.restore_point.short_id,
-                        bytes(r.restore_point.bytes),
-                        bytes(r.restore_point.new_bytes),
-                        r.forgotten.len()
-                    );
+                    for sn in &r.restore_points {
+                        println!(
+                            "policy {n}: restore point {} of {} saved ({} read, {} new)",
+                            sn.short_id,
+                            sn.asset,
+                            bytes(sn.bytes),
+                            bytes(sn.new_bytes)
+                        );
+                    }
+                    for w in &r.warnings {
+                        eprintln!("policy {n}: warning: {w}");
+                    }
+                    println!("policy {n}: retention removed {}", r.forgotten.len());
                     if let Some(c) = &r.copy {
                         match &c.error {
                             Some(e) => eprintln!("policy {n}: {e}"),

@@ -4,6 +4,15 @@ import { age } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox } from "./common";
 
+/** What a policy protects, in words. */
+function describeWhat(w: What): string {
+  switch (w.kind) {
+    case "folder": return w.path;
+    case "plugin": return `${w.plugin}: ${w.asset}`;
+    case "discovered": return `${w.plugin}: every ${w.asset_kind} it discovers`;
+  }
+}
+
 /** Protection policies: list, add, run now, remove. */
 export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | null; plugins: PluginEntry[]; onRun: (p: Progress | null, msg: string | null) => void }) {
   const [list, setList] = useState<PolicyStatus[] | null>(null);
@@ -12,6 +21,8 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
   const [source, setSource] = useState("folder");
   const [path, setPath] = useState("");
   const [asset, setAsset] = useState("");
+  const [assetKind, setAssetKind] = useState("");
+  const [discover, setDiscover] = useState<[string, string][]>([]);
   const [options, setOptions] = useState<[string, string][]>([]);
   const [every, setEvery] = useState(24);
   const [keep, setKeep] = useState({ last: 0, daily: 7, weekly: 4, monthly: 12, yearly: 0 });
@@ -38,7 +49,10 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
   const save = () =>
     guard(async () => {
       if (!repo) throw { code: "invalid-input", message: "open the repository the policy backs up into first" };
-      const what: What = source === "folder" ? { kind: "folder", path } : { kind: "plugin", plugin: source, asset, options };
+      const what: What =
+        source === "folder" ? { kind: "folder", path }
+        : assetKind.trim() ? { kind: "discovered", plugin: source, asset_kind: assetKind.trim(), discover, options }
+        : { kind: "plugin", plugin: source, asset, options };
       const target = copyTo.trim();
       if (target) {
         // opens the target with the password first: a wrong password or a missing repository stops here
@@ -52,7 +66,9 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
     guard(async () => {
       const r = await api.policyRun(n, newJobId(), (p) => onRun(p, null));
       const copy = r.copy ? (r.copy.error ? ` COPY FAILED: ${r.copy.error}` : `; ${r.copy.copied.length} copied to ${r.copy.repository}`) : "";
-      onRun(null, `Policy ${n}: restore point ${r.restore_point.short_id} saved; retention removed ${r.forgotten.length}${copy}`);
+      const points = r.restore_points.map((p) => p.short_id).join(", ");
+      const warned = r.warnings.length ? `; ${r.warnings.length} warning(s): ${r.warnings.join("; ")}` : "";
+      onRun(null, `Policy ${n}: restore point(s) ${points} saved; retention removed ${r.forgotten.length}${warned}${copy}`);
       if (r.copy?.error) throw { code: "io", message: `Policy ${n}: the backup is saved, but ${r.copy.error}. The next run copies what the target lacks.` };
     });
   const num = (k: keyof typeof keep) => (
@@ -81,7 +97,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
             {list.map((s) => (
               <tr key={s.policy.name}>
                 <td>{s.policy.name}</td>
-                <td>{s.policy.what.kind === "folder" ? s.policy.what.path : `${s.policy.what.plugin}: ${s.policy.what.asset}`}</td>
+                <td>{describeWhat(s.policy.what)}</td>
                 <td>{s.policy.every_hours} h</td>
                 <td className="small">{Object.entries(s.policy.keep).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ")}</td>
                 <td className="small">
@@ -115,7 +131,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
           <label>Name <input data-testid="policy-name" value={name} onChange={(e) => setName(e.target.value)} /></label>
           <label>
             What
-            <select value={source} onChange={(e) => { setSource(e.target.value); setOptions([]); }}>
+            <select value={source} onChange={(e) => { setSource(e.target.value); setOptions([]); setDiscover([]); }}>
               <option value="folder">a folder on this machine</option>
               {plugins.map((p) => <option key={p.id} value={p.id}>an asset through {p.id}</option>)}
             </select>
@@ -124,7 +140,11 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
             <label>Folder <input data-testid="policy-path" value={path} onChange={(e) => setPath(e.target.value)} /></label>
           ) : (
             <>
-              <label>Asset id <input value={asset} onChange={(e) => setAsset(e.target.value)} /></label>
+              <label>Asset id <input value={asset} disabled={!!assetKind.trim()} onChange={(e) => setAsset(e.target.value)} /></label>
+              <label>…or every asset of this kind it discovers at each run (e.g. <code>vault</code>)
+                <input data-testid="policy-asset-kind" value={assetKind} onChange={(e) => setAssetKind(e.target.value)} />
+              </label>
+              {assetKind.trim() ? <PluginSettings plugin={source} verb="discover" testid="policy-discover-settings" value={discover} onChange={setDiscover} /> : null}
               <PluginSettings plugin={source} verb="backup" testid="policy-settings" value={options} onChange={setOptions} />
             </>
           )}

@@ -317,6 +317,19 @@ fn key_vaults_backed_up_and_restored_in_place_and_elsewhere() {
     assert!(o.to_string().contains("re-create version"), "{o}");
     assert_eq!(values(&kv.state(), "hci-a-kv", "LocalAdminCredential-old"), ["admin-pw-1"]);
 
+    // ---- one policy protects every vault the subscriptions have, new ones included
+    let disc = [format!("subscriptions={SUB_A}"), arm.clone()];
+    let o = cli.run(None, &["policy", "add", "all-vaults", "--plugin", "keyvault", "--asset-kind", "vault", "--discover-set", &disc[0], "--discover-set", &disc[1], "--set", "portable=true", "--set", &arm, "--keep-last", "3"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = cli.run(None, &["policy", "add", "bad", "--plugin", "keyvault", "--asset-kind", "vault", "--discover-set", "no-such=1"]);
+    assert!(!o.status.success(), "a discover setting the plugin does not declare is refused when saved");
+    let list = json_out(&cli.run(None, &["--json", "policy", "list"]));
+    assert_eq!(list[0]["policy"]["what"]["kind"], "discovered", "{list}");
+    let runs = json_out(&cli.run(None, &["--json", "policy", "run", "all-vaults"]));
+    let mut assets: Vec<&str> = runs[0]["restore_points"].as_array().unwrap().iter().map(|r| r["asset"].as_str().unwrap()).collect();
+    assets.sort_unstable();
+    assert_eq!(assets, [apps.as_str(), hci.as_str()], "both vaults of subscription A, not B's: {runs}");
+
     // ---- verify: equal, then a value changed behind our back
     let v = json_out(&run(&["verify", &snap_latest]));
     assert_eq!(v["ok"], true, "{v}");
