@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::blockmap::{BlockMap, Run, Slot, push_span};
+use crate::blockmap::{BlockMap, Run, Slot, check_read, push_span};
 use crate::vhdx::Source;
 use crate::{DiskError, DiskImage, OpenOptions, Result, Span};
 
@@ -302,15 +302,7 @@ impl DiskImage for Chain {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        if offset
-            .checked_add(buf.len() as u64)
-            .is_none_or(|e| e > self.size)
-        {
-            return Err(DiskError::malformed(
-                Path::new(self.format),
-                format!("read past the end of the virtual disk (offset {offset})"),
-            ));
-        }
+        check_read(Path::new(self.format), self.size, offset, buf.len())?;
         self.read_layer(0, offset, buf)
     }
 }
