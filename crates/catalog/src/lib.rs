@@ -15,7 +15,11 @@ use std::str::FromStr;
 
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-use sqlx::{Row, SqlitePool};
+use sqlx::sqlite::{SqliteArguments, SqliteQueryResult, SqliteRow};
+use sqlx::{Row, Sqlite, SqlitePool};
+
+/// A query of the catalog, with its parameters bound.
+type Query<'q> = sqlx::query::Query<'q, Sqlite, SqliteArguments>;
 
 /// Catalog errors.
 #[derive(Debug, thiserror::Error)]
@@ -180,21 +184,28 @@ impl Catalog {
         }
     }
 
+    /// Run a query; its rows.
+    async fn fetch(&self, q: Query<'_>) -> Result<Vec<SqliteRow>> {
+        q.fetch_all(&self.pool).await.map_err(self.db())
+    }
+
+    /// Run a statement; what it changed.
+    async fn run(&self, q: Query<'_>) -> Result<SqliteQueryResult> {
+        q.execute(&self.pool).await.map_err(self.db())
+    }
+
     /// Run a statement whose parameters are all text; returns the rows it changed.
     async fn exec(&self, sql: &'static str, args: &[&str]) -> Result<u64> {
         let mut q = sqlx::query(sql);
         for a in args {
             q = q.bind(*a);
         }
-        Ok(q.execute(&self.pool).await.map_err(self.db())?.rows_affected())
+        Ok(self.run(q).await?.rows_affected())
     }
 
     /// The first two (text) columns of every row, in the query's order.
     async fn pairs(&self, sql: &'static str) -> Result<Vec<(String, String)>> {
-        let rows = sqlx::query(sql)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.db())?;
+        let rows = self.fetch(sqlx::query(sql)).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
@@ -249,12 +260,10 @@ impl Catalog {
         repository_id: &str,
         asset: Option<&str>,
     ) -> Result<Vec<RestorePointRow>> {
-        let rows = sqlx::query("SELECT * FROM restore_points WHERE repository_id = ?1 AND (?2 IS NULL OR asset = ?2) ORDER BY time, id")
+        let q = sqlx::query("SELECT * FROM restore_points WHERE repository_id = ?1 AND (?2 IS NULL OR asset = ?2) ORDER BY time, id")
             .bind(repository_id)
-            .bind(asset)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.db())?;
+            .bind(asset);
+        let rows = self.fetch(q).await?;
         Ok(rows
             .iter()
             .map(|r| RestorePointRow {
@@ -282,13 +291,11 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn start_run(&self, repository_id: Option<&str>, kind: &str) -> Result<i64> {
-        let r = sqlx::query("INSERT INTO job_runs (repository_id, kind, started, status) VALUES (?1, ?2, ?3, 'running')")
+        let q = sqlx::query("INSERT INTO job_runs (repository_id, kind, started, status) VALUES (?1, ?2, ?3, 'running')")
             .bind(repository_id)
             .bind(kind)
-            .bind(now())
-            .execute(&self.pool)
-            .await
-            .map_err(self.db())?;
+            .bind(now());
+        let r = self.run(q).await?;
         Ok(r.last_insert_rowid())
     }
 
@@ -304,16 +311,14 @@ impl Catalog {
         restore_point: Option<&str>,
         bytes: u64,
     ) -> Result<()> {
-        sqlx::query("UPDATE job_runs SET finished = ?2, status = ?3, message = ?4, restore_point_id = ?5, bytes = ?6 WHERE id = ?1")
+        let q = sqlx::query("UPDATE job_runs SET finished = ?2, status = ?3, message = ?4, restore_point_id = ?5, bytes = ?6 WHERE id = ?1")
             .bind(id)
             .bind(now())
             .bind(status.as_str())
             .bind(message)
             .bind(restore_point)
-            .bind(i64::try_from(bytes).unwrap_or(i64::MAX))
-            .execute(&self.pool)
-            .await
-            .map_err(self.db())?;
+            .bind(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self.run(q).await?;
         Ok(())
     }
 
@@ -322,11 +327,8 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn runs(&self, limit: i64) -> Result<Vec<JobRun>> {
-        let rows = sqlx::query("SELECT * FROM job_runs ORDER BY id DESC LIMIT ?1")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.db())?;
+        let q = sqlx::query("SELECT * FROM job_runs ORDER BY id DESC LIMIT ?1").bind(limit);
+        let rows = self.fetch(q).await?;
         Ok(rows
             .iter()
             .map(|r| JobRun {
@@ -353,14 +355,12 @@ impl Catalog {
         if signer == LEGACY_SIGNER {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query(
+        let q = sqlx::query(
             "SELECT grant_spec FROM plugin_grants WHERE plugin_id = ?1 AND signer = ?2 ORDER BY grant_spec",
         )
         .bind(plugin)
-        .bind(signer)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(self.db())?;
+        .bind(signer);
+        let rows = self.fetch(q).await?;
         Ok(rows.iter().map(|r| r.get("grant_spec")).collect())
     }
 
@@ -444,10 +444,8 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn policies(&self) -> Result<Vec<(String, String, Option<String>)>> {
-        let rows = sqlx::query("SELECT name, spec, last_run FROM policies ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.db())?;
+        let q = sqlx::query("SELECT name, spec, last_run FROM policies ORDER BY name");
+        let rows = self.fetch(q).await?;
         Ok(rows
             .iter()
             .map(|r| (r.get("name"), r.get("spec"), r.get("last_run")))
@@ -494,11 +492,8 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn job_log(&self, run: i64) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT line FROM job_log WHERE run_id = ?1 ORDER BY seq")
-            .bind(run)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.db())?;
+        let q = sqlx::query("SELECT line FROM job_log WHERE run_id = ?1 ORDER BY seq").bind(run);
+        let rows = self.fetch(q).await?;
         Ok(rows.iter().map(|r| r.get("line")).collect())
     }
 
@@ -572,12 +567,10 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn audit_log(&self, plugin: Option<&str>, limit: i64) -> Result<Vec<AuditRow>> {
-        let rows = sqlx::query("SELECT * FROM plugin_audit WHERE ?1 IS NULL OR plugin_id = ?1 ORDER BY id DESC LIMIT ?2")
+        let q = sqlx::query("SELECT * FROM plugin_audit WHERE ?1 IS NULL OR plugin_id = ?1 ORDER BY id DESC LIMIT ?2")
             .bind(plugin)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(self.db())?;
+            .bind(limit);
+        let rows = self.fetch(q).await?;
         Ok(rows
             .iter()
             .map(|r| AuditRow {

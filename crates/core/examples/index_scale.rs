@@ -53,7 +53,7 @@ fn main() {
         .join("index");
     let _ = std::fs::remove_dir_all(&dir);
     let t = Instant::now();
-    let mut idx = ChunkIndex::open(dir.clone(), false).expect("open");
+    let mut idx = ChunkIndex::open(dir.clone()).expect("open");
     idx.begin_bulk();
     let per_file = 64 * 1024u64;
     let mut i = 0u64;
@@ -86,7 +86,7 @@ fn main() {
     drop(idx);
 
     let t = Instant::now();
-    let idx = ChunkIndex::open(dir.clone(), false).expect("reopen");
+    let idx = ChunkIndex::open(dir.clone()).expect("reopen");
     let reopen = t.elapsed().as_secs_f64();
     let lookups = 1_000_000u64;
     let t = Instant::now();

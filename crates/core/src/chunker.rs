@@ -220,6 +220,17 @@ mod tests {
         it.map(|p| p.unwrap()).collect()
     }
 
+    /// The data chunks (zero runs left out) the aligned chunker keyed by `seed` cuts.
+    fn aligned_chunks(data: &[u8], seed: u64) -> Vec<Vec<u8>> {
+        pieces(AlignedChunker::new(data, ChunkerParams::default(), seed))
+            .into_iter()
+            .filter_map(|p| match p {
+                Piece::Data(d) => Some(d),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn noise(n: usize, seed: u64) -> Vec<u8> {
         let mut x = seed | 1;
         (0..n)
@@ -258,32 +269,12 @@ mod tests {
         let mut changed = data.clone();
         changed[1 << 21..(1 << 21) + 65536].copy_from_slice(&noise(65536, 77));
         let a: std::collections::HashSet<Vec<u8>> =
-            pieces(AlignedChunker::new(&data[..], ChunkerParams::default(), 1))
-                .into_iter()
-                .filter_map(|p| {
-                    if let Piece::Data(d) = p {
-                        Some(d)
-                    } else {
-                        None
-                    }
-                })
-                .collect();
-        let new_bytes: usize = pieces(AlignedChunker::new(
-            &changed[..],
-            ChunkerParams::default(),
-            1,
-        ))
-        .into_iter()
-        .filter_map(|p| {
-            if let Piece::Data(d) = p {
-                Some(d)
-            } else {
-                None
-            }
-        })
-        .filter(|d| !a.contains(d))
-        .map(|d| d.len())
-        .sum();
+            aligned_chunks(&data, 1).into_iter().collect();
+        let new_bytes: usize = aligned_chunks(&changed, 1)
+            .into_iter()
+            .filter(|d| !a.contains(d))
+            .map(|d| d.len())
+            .sum();
         assert!(
             (65536..=65536 + 2 * 64 * 1024).contains(&new_bytes),
             "new bytes {new_bytes}"
@@ -299,16 +290,7 @@ mod tests {
         let mut d2 = noise(13 * BLOCK, 2);
         d2.extend_from_slice(&file);
         let set = |d: &[u8]| -> std::collections::HashSet<Vec<u8>> {
-            pieces(AlignedChunker::new(d, ChunkerParams::default(), 4))
-                .into_iter()
-                .filter_map(|p| {
-                    if let Piece::Data(d) = p {
-                        Some(d)
-                    } else {
-                        None
-                    }
-                })
-                .collect()
+            aligned_chunks(d, 4).into_iter().collect()
         };
         let (s1, s2) = (set(&d1), set(&d2));
         let shared: usize = s1.intersection(&s2).map(|c| c.len()).sum();

@@ -396,8 +396,7 @@ fn write_plan(
 
     // copy still-used chunks out of packs to repack (each chunk once)
     if !repack.is_empty() {
-        let dir = tempfile::tempdir().map_err(|e| Error::io("temporary folder", e))?;
-        let empty = ChunkIndex::open(dir.path().join("x"), true)?;
+        let empty = ChunkIndex::temporary(ChunkIndex::SPILL)?;
         let mut w = ChunkWriter::new(repo, &empty);
         let mut copied = HashSet::new();
         progress.start("prune: repacking", 0);

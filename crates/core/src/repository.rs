@@ -488,15 +488,6 @@ impl Repository {
 
     // ---- index ----
 
-    fn cache_dir(&self) -> (PathBuf, bool) {
-        match &self.opts.cache_dir {
-            Some(d) => (d.join(self.config.id.to_hex()).join("index-v1"), false),
-            None => (
-                std::env::temp_dir().join(format!("rehydra-index-{}", Id::random().short())),
-                true,
-            ),
-        }
-    }
 
     /// Load the chunk index: reuse the local cache, read only new index files.
     /// Index files that fail to decode are returned in the second list (reported by check).
@@ -504,8 +495,10 @@ impl Repository {
     /// # Errors
     /// Listing failed or the cache cannot be written.
     pub fn load_index(&self) -> Result<(ChunkIndex, Vec<(String, Error)>)> {
-        let (dir, ephemeral) = self.cache_dir();
-        let mut idx = ChunkIndex::open(dir, ephemeral)?;
+        let mut idx = match &self.opts.cache_dir {
+            Some(d) => ChunkIndex::open(d.join(self.config.id.to_hex()).join("index-v1"))?,
+            None => ChunkIndex::temporary(ChunkIndex::SPILL)?,
+        };
         let listed: Vec<String> = self
             .backend
             .list(FileKind::Index)?

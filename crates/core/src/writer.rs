@@ -195,12 +195,7 @@ impl<'a> ChunkWriter<'a> {
         while let Ok((name, entries)) = self.durable.try_recv() {
             let written = match &mut self.written {
                 Some(w) => w,
-                None => {
-                    let dir = std::env::temp_dir()
-                        .join(format!("rehydra-written-{}", Id::random().short()));
-                    self.written
-                        .insert(ChunkIndex::open_with_spill(dir, WRITTEN_SPILL)?)
-                }
+                None => self.written.insert(ChunkIndex::temporary(WRITTEN_SPILL)?),
             };
             written.add_file(&name, &entries)?;
             for (id, _) in &entries {

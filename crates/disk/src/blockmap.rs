@@ -27,6 +27,23 @@ pub(crate) fn read_bounded<S: Source + ?Sized>(
     Ok(b)
 }
 
+/// The error of a read that goes past the end of the virtual disk.
+fn past_end(path: &Path, offset: u64) -> DiskError {
+    DiskError::malformed(
+        path,
+        format!("read past the end of the virtual disk (offset {offset})"),
+    )
+}
+
+/// Refuse a read of `len` bytes at `offset` that does not end within a virtual disk of
+/// `size` bytes.
+pub(crate) fn check_read(path: &Path, size: u64, offset: u64, len: usize) -> Result<()> {
+    if offset.checked_add(len as u64).is_none_or(|end| end > size) {
+        return Err(past_end(path, offset));
+    }
+    Ok(())
+}
+
 /// One block of a block-table image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Slot {
@@ -160,12 +177,7 @@ impl BlockMap {
             Run::Zero
         };
         Ok(match self.blocks.get(b).copied() {
-            None => {
-                return Err(DiskError::malformed(
-                    path,
-                    format!("read past the end of the virtual disk (offset {offset})"),
-                ));
-            }
+            None => return Err(past_end(path, offset)),
             Some(Slot::Absent) => (absent, n),
             Some(Slot::Zero) => (Run::Zero, n),
             Some(Slot::Full(d)) => (Run::Data(d + within), n),
@@ -219,15 +231,7 @@ impl BlockMap {
         offset: u64,
         buf: &mut [u8],
     ) -> Result<()> {
-        if offset
-            .checked_add(buf.len() as u64)
-            .is_none_or(|end| end > self.virtual_size)
-        {
-            return Err(DiskError::malformed(
-                path,
-                format!("read past the end of the virtual disk (offset {offset})"),
-            ));
-        }
+        check_read(path, self.virtual_size, offset, buf.len())?;
         let mut done = 0usize;
         while done < buf.len() {
             let pos = offset + done as u64;

@@ -12,7 +12,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::blockmap::{BlockMap, Run, Slot, push_span};
+use crate::blockmap::{BlockMap, Run, Slot, check_read, push_span};
 use crate::vhdx::Source;
 use crate::{DiskError, DiskImage, OpenOptions, Result, Span};
 
@@ -42,24 +42,50 @@ pub(crate) trait Layer: DiskImage {
 
 /// A GUID string (`{…}` optional) in on-disk byte order.
 pub(crate) fn parse_guid(s: &str) -> Option<[u8; 16]> {
-    let hex: String = s
-        .trim()
-        .trim_start_matches('{')
-        .trim_end_matches('}')
-        .chars()
-        .filter(|c| *c != '-')
-        .collect();
-    if hex.len() != 32 {
+    guid_bytes(s.trim().as_bytes())
+}
+
+/// The GUID `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (braces and dashes optional) in its
+/// on-disk byte order: the first three groups little-endian, the rest as written.
+pub(crate) const fn guid_bytes(s: &[u8]) -> Option<[u8; 16]> {
+    let (mut start, mut end) = (0, s.len());
+    while start < end && s[start] == b'{' {
+        start += 1;
+    }
+    while end > start && s[end - 1] == b'}' {
+        end -= 1;
+    }
+    let mut digits = [0u8; 32];
+    let mut n = 0;
+    while start < end {
+        let c = s[start];
+        start += 1;
+        if c == b'-' {
+            continue;
+        }
+        let d = match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => return None,
+        };
+        if n == 32 {
+            return None;
+        }
+        digits[n] = d;
+        n += 1;
+    }
+    if n != 32 {
         return None;
     }
-    let b: Vec<u8> = (0..16)
-        .map(|i| u8::from_str_radix(&hex[i * 2..i * 2 + 2], 16))
-        .collect::<std::result::Result<_, _>>()
-        .ok()?;
-    Some([
-        b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8], b[9], b[10], b[11], b[12], b[13],
-        b[14], b[15],
-    ])
+    const ORDER: [usize; 16] = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+    let mut g = [0u8; 16];
+    let mut i = 0;
+    while i < 16 {
+        g[i] = digits[ORDER[i] * 2] << 4 | digits[ORDER[i] * 2 + 1];
+        i += 1;
+    }
+    Some(g)
 }
 
 /// The `{xxxxxxxx-xxxx-…}` form of an on-disk GUID (lower case: libvhdi parses
@@ -302,15 +328,7 @@ impl DiskImage for Chain {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        if offset
-            .checked_add(buf.len() as u64)
-            .is_none_or(|e| e > self.size)
-        {
-            return Err(DiskError::malformed(
-                Path::new(self.format),
-                format!("read past the end of the virtual disk (offset {offset})"),
-            ));
-        }
+        check_read(Path::new(self.format), self.size, offset, buf.len())?;
         self.read_layer(0, offset, buf)
     }
 }

@@ -16,7 +16,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::blockmap::{push_span, read_bounded};
+use crate::blockmap::{check_read, push_span, read_bounded};
 use crate::bytes::{be32, be64};
 use crate::vhdx::Source;
 use crate::{DiskError, DiskImage, Format, OpenOptions, Result, Span};
@@ -612,15 +612,7 @@ impl<S: Source> DiskImage for Qcow2<S> {
     }
 
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
-        if offset
-            .checked_add(buf.len() as u64)
-            .is_none_or(|e| e > self.size)
-        {
-            return Err(DiskError::malformed(
-                &self.path,
-                format!("read past the end of the virtual disk (offset {offset})"),
-            ));
-        }
+        check_read(&self.path, self.size, offset, buf.len())?;
         let cs = self.cluster_size();
         let mut done = 0usize;
         while done < buf.len() {

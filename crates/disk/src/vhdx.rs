@@ -72,77 +72,27 @@ impl Source for Vec<u8> {
     }
 }
 
-/// A GUID in its on-disk (mixed-endian) byte order.
-const fn guid(d1: u32, d2: u16, d3: u16, d4: [u8; 8]) -> [u8; 16] {
-    let a = d1.to_le_bytes();
-    let b = d2.to_le_bytes();
-    let c = d3.to_le_bytes();
-    [
-        a[0], a[1], a[2], a[3], b[0], b[1], c[0], c[1], d4[0], d4[1], d4[2], d4[3], d4[4], d4[5],
-        d4[6], d4[7],
-    ]
-}
-
 use guids::*;
 
-/// GUIDs of regions and metadata items (shared with the writer).
+/// GUIDs of regions and metadata items (shared with the writer), as MS-VHDX writes them.
 pub(crate) mod guids {
-    use super::guid;
-    pub(crate) const BAT_REGION: [u8; 16] = guid(
-        0x2DC2_7766,
-        0xF623,
-        0x4200,
-        [0x9D, 0x64, 0x11, 0x5E, 0x9B, 0xFD, 0x4A, 0x08],
-    );
-    pub(crate) const METADATA_REGION: [u8; 16] = guid(
-        0x8B7C_A206,
-        0x4790,
-        0x4B9A,
-        [0xB8, 0xFE, 0x57, 0x5F, 0x05, 0x0F, 0x88, 0x6E],
-    );
-    pub(crate) const FILE_PARAMETERS: [u8; 16] = guid(
-        0xCAA1_6737,
-        0xFA36,
-        0x4D43,
-        [0xB3, 0xB6, 0x33, 0xF0, 0xAA, 0x44, 0xE7, 0x6B],
-    );
-    pub(crate) const VIRTUAL_DISK_SIZE: [u8; 16] = guid(
-        0x2FA5_4224,
-        0xCD1B,
-        0x4876,
-        [0xB2, 0x11, 0x5D, 0xBE, 0xD8, 0x3B, 0xF4, 0xB8],
-    );
-    pub(crate) const VIRTUAL_DISK_ID: [u8; 16] = guid(
-        0xBECA_12AB,
-        0xB2E6,
-        0x4523,
-        [0x93, 0xEF, 0xC3, 0x09, 0xE0, 0x00, 0xC7, 0x46],
-    );
-    pub(crate) const LOGICAL_SECTOR_SIZE: [u8; 16] = guid(
-        0x8141_BF1D,
-        0xA96F,
-        0x4709,
-        [0xBA, 0x47, 0xF2, 0x33, 0xA8, 0xFA, 0xAB, 0x5F],
-    );
-    pub(crate) const PHYSICAL_SECTOR_SIZE: [u8; 16] = guid(
-        0xCDA3_48C7,
-        0x445D,
-        0x4471,
-        [0x9C, 0xC9, 0xE9, 0x88, 0x52, 0x51, 0xC5, 0x56],
-    );
-    pub(crate) const PARENT_LOCATOR: [u8; 16] = guid(
-        0xA8D3_5F2D,
-        0xB30B,
-        0x454D,
-        [0xAB, 0xF7, 0xD3, 0xD8, 0x48, 0x34, 0xAB, 0x0C],
-    );
+    /// A GUID constant in its on-disk byte order.
+    const fn guid(s: &str) -> [u8; 16] {
+        match crate::chain::guid_bytes(s.as_bytes()) {
+            Some(g) => g,
+            None => panic!("not a GUID"),
+        }
+    }
+    pub(crate) const BAT_REGION: [u8; 16] = guid("2DC27766-F623-4200-9D64-115E9BFD4A08");
+    pub(crate) const METADATA_REGION: [u8; 16] = guid("8B7CA206-4790-4B9A-B8FE-575F050F886E");
+    pub(crate) const FILE_PARAMETERS: [u8; 16] = guid("CAA16737-FA36-4D43-B3B6-33F0AA44E76B");
+    pub(crate) const VIRTUAL_DISK_SIZE: [u8; 16] = guid("2FA54224-CD1B-4876-B211-5DBED83BF4B8");
+    pub(crate) const VIRTUAL_DISK_ID: [u8; 16] = guid("BECA12AB-B2E6-4523-93EF-C309E000C746");
+    pub(crate) const LOGICAL_SECTOR_SIZE: [u8; 16] = guid("8141BF1D-A96F-4709-BA47-F233A8FAAB5F");
+    pub(crate) const PHYSICAL_SECTOR_SIZE: [u8; 16] = guid("CDA348C7-445D-4471-9CC9-E9885251C556");
+    pub(crate) const PARENT_LOCATOR: [u8; 16] = guid("A8D35F2D-B30B-454D-ABF7-D3D84834AB0C");
     /// Locator type of a VHDX parent locator.
-    pub(crate) const PARENT_LOCATOR_TYPE: [u8; 16] = guid(
-        0xB04A_EFB7,
-        0xD19E,
-        0x4A81,
-        [0xB7, 0x89, 0x25, 0xB8, 0xE9, 0x44, 0x59, 0x13],
-    );
+    pub(crate) const PARENT_LOCATOR_TYPE: [u8; 16] = guid("B04AEFB7-D19E-4A81-B789-25B8E9445913");
 }
 
 /// Payload block states (BAT entry bits 0-2).

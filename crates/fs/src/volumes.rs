@@ -128,47 +128,25 @@ fn entry_of(
     let info = file.info().map_err(ntfs_err(path))?;
     let mtime_ns = nt_to_unix_ns(info.modification_time());
     let id = Some(file.file_record_number());
-    if name.contains(['/', '\\']) {
+    let (kind, size) = if name.contains(['/', '\\']) {
         // NTFS allows neither: a damaged or hostile index; never resolved as a path
-        return Ok(Entry {
-            name,
-            kind: EntryKind::Other,
-            size: 0,
-            mtime_ns,
-            id,
-            note: None,
-        });
-    }
-    if file.is_directory() {
-        return Ok(Entry {
-            name,
-            kind: EntryKind::Dir,
-            size: 0,
-            mtime_ns,
-            id,
-            note: None,
-        });
-    }
-    let size = match file.data(fs, "") {
-        Some(item) => {
-            let item = item.map_err(ntfs_err(path))?;
-            item.to_attribute().map_err(ntfs_err(path))?.value_length()
-        }
-        // no unnamed data stream: a reparse point or similar
-        None => {
-            return Ok(Entry {
-                name,
-                kind: EntryKind::Other,
-                size: 0,
-                mtime_ns,
-                id,
-                note: None,
-            });
+        (EntryKind::Other, 0)
+    } else if file.is_directory() {
+        (EntryKind::Dir, 0)
+    } else {
+        match file.data(fs, "") {
+            Some(item) => {
+                let item = item.map_err(ntfs_err(path))?;
+                let size = item.to_attribute().map_err(ntfs_err(path))?.value_length();
+                (EntryKind::File, size)
+            }
+            // no unnamed data stream: a reparse point or similar
+            None => (EntryKind::Other, 0),
         }
     };
     Ok(Entry {
         name,
-        kind: EntryKind::File,
+        kind,
         size,
         mtime_ns,
         id,

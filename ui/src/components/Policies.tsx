@@ -2,7 +2,7 @@ import { useEffect, useState } from "react";
 import { api, asError, newJobId, onStateChanged, type ApiError, type PluginEntry, type PolicyStatus, type Progress, type RepoInfo, type What } from "../ipc";
 import { age } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
-import { Empty, ErrorBox } from "./common";
+import { Empty, ErrorBox, TableHead } from "./common";
 
 /** What a policy protects, in words. */
 function describeWhat(w: What): string {
@@ -90,9 +90,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
         <Empty>No policy yet.</Empty>
       ) : (
         <table data-testid="policy-list">
-          <thead>
-            <tr><th scope="col">Policy</th><th scope="col">What</th><th scope="col">Every</th><th scope="col">Keep</th><th scope="col">Copy to</th><th scope="col">Last run</th><th scope="col"></th></tr>
-          </thead>
+          <TableHead cols={["Policy", "What", "Every", "Keep", "Copy to", "Last run", ""]} />
           <tbody>
             {list.map((s) => (
               <tr key={s.policy.name}>

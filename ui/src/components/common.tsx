@@ -33,6 +33,21 @@ export function Loading({ what }: { what: string }) {
   );
 }
 
+/** A table's header row: one column header a name ("" for an unnamed column). */
+export function TableHead({ cols }: { cols: string[] }) {
+  return (
+    <thead>
+      <tr>
+        {cols.map((c, i) => (
+          <th key={i} scope="col">
+            {c}
+          </th>
+        ))}
+      </tr>
+    </thead>
+  );
+}
+
 export function Empty({ children }: { children: React.ReactNode }) {
   return <div className="empty">{children}</div>;
 }

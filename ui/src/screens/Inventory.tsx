@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { api, asError, type ApiError, type InventoryAsset, type PluginEntry, type RepoInfo } from "../ipc";
 import { age } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
-import { Empty, ErrorBox, Loading } from "../components/common";
+import { Empty, ErrorBox, Loading, TableHead } from "../components/common";
 
 /** Depth-first order of the tree given by `parent` links (unknown parents become roots). */
 export function treeOrder(assets: InventoryAsset[]): { a: InventoryAsset; depth: number }[] {
@@ -38,15 +38,7 @@ export function InventoryTable({ assets, query, filter }: { assets: InventoryAss
   if (rows.length === 0) return <Empty>No asset matches.</Empty>;
   return (
     <table className="inventory" data-testid="inventory-table">
-      <thead>
-        <tr>
-          <th scope="col">Asset</th>
-          <th scope="col">Kind</th>
-          <th scope="col">Protection</th>
-          <th scope="col">Last restore point</th>
-          <th scope="col">Risks</th>
-        </tr>
-      </thead>
+      <TableHead cols={["Asset", "Kind", "Protection", "Last restore point", "Risks"]} />
       <tbody>
         {rows.map(({ a, depth }) => (
           <tr key={`${a.plugin}/${a.id}`} data-testid="inventory-row" data-asset={a.id} data-depth={depth}>

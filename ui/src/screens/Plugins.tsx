@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { api, asError, type ApiError, type PluginDetails, type PluginEntry } from "../ipc";
-import { Empty, ErrorBox, Loading } from "../components/common";
+import { Empty, ErrorBox, Loading, TableHead } from "../components/common";
 
 export default function Plugins() {
   const [list, setList] = useState<PluginEntry[] | null>(null);
@@ -29,15 +29,7 @@ export default function Plugins() {
         <Empty>No plugin is installed. Install one with <code>rehydra plugins install file.wasm</code>.</Empty>
       ) : (
         <table data-testid="plugin-list">
-          <thead>
-            <tr>
-              <th scope="col">Plugin</th>
-              <th scope="col">Version</th>
-              <th scope="col">Publisher</th>
-              <th scope="col">Signature</th>
-              <th scope="col"></th>
-            </tr>
-          </thead>
+          <TableHead cols={["Plugin", "Version", "Publisher", "Signature", ""]} />
           <tbody>
             {list.map((p) => (
               <tr key={p.id}>

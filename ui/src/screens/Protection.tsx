@@ -2,7 +2,7 @@ import { Fragment, useEffect, useRef, useState } from "react";
 import { api, asError, newJobId, onStateChanged, type ApiError, type BackupOutcome, type JobRun, type PluginEntry, type Progress, type RepoInfo } from "../ipc";
 import { bytes } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
-import { Empty, ErrorBox, ProgressBar } from "../components/common";
+import { Empty, ErrorBox, ProgressBar, TableHead } from "../components/common";
 import Policies from "../components/Policies";
 
 export default function Protection({ repo, onChange }: { repo: RepoInfo | null; onChange: () => void }) {
@@ -140,15 +140,7 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
           <Empty>No job has run yet.</Empty>
         ) : (
           <table data-testid="job-history">
-            <thead>
-              <tr>
-                <th scope="col">Started</th>
-                <th scope="col">Kind</th>
-                <th scope="col">Status</th>
-                <th scope="col">Bytes</th>
-                <th scope="col">Message</th>
-              </tr>
-            </thead>
+            <TableHead cols={["Started", "Kind", "Status", "Bytes", "Message"]} />
             <tbody>
               {history.map((j) => (
                 <Fragment key={j.id}>

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "react";
 import { api, asError, type ApiError, type AzureStatus, type IdentitySetting } from "../ipc";
-import { ErrorBox, Loading } from "../components/common";
+import { ErrorBox, Loading, TableHead } from "../components/common";
 
 type Kind = IdentitySetting["kind"];
 type SecretKind = "file" | "env";
@@ -120,9 +120,7 @@ export default function Settings() {
             {status.subscriptions_error && <p className="risk">Subscriptions not listed: {status.subscriptions_error}</p>}
             {status.subscriptions.length > 0 && (
               <table data-testid="azure-subscriptions">
-                <thead>
-                  <tr><th scope="col">Subscription</th><th scope="col">Name</th><th scope="col">State</th></tr>
-                </thead>
+                <TableHead cols={["Subscription", "Name", "State"]} />
                 <tbody>
                   {status.subscriptions.map((s) => (
                     <tr key={s.id}><td>{s.id}</td><td>{s.name}</td><td>{s.state}</td></tr>

@@ -241,14 +241,8 @@ impl Plugins {
     }
 
     /// `spec` resolved, the plugin that made it loaded (once, for every call on it), and
-    /// the request that plugin gets.
-    fn request(
-        &self,
-        session: &Session,
-        spec: &str,
-        target: &str,
-        options: &[Property],
-    ) -> Result<Request> {
+    /// the request that plugin gets (no target, no options).
+    fn request(&self, session: &Session, spec: &str) -> Result<Request> {
         let (id, snap) = session.resolve(spec, &RestorePointFilter::default())?;
         if snap.plugin.id == rehydra_core::archiver::BUILTIN {
             return Err(ApiError::new(
@@ -259,14 +253,14 @@ impl Plugins {
         let plugin = self.load(&snap.plugin.id)?;
         let req = host::RestoreRequest {
             restore_point: point_info(&id, &snap),
-            target: target.into(),
-            options: options.to_vec(),
+            target: String::new(),
+            options: Vec::new(),
         };
         Ok(Request { snap, plugin, req })
     }
 
-    /// As [`Self::request`], the options checked against the settings the plugin declares
-    /// for restores, defaults filled in.
+    /// As [`Self::request`], to `target`, with `options` checked against the settings the
+    /// plugin declares for restores, defaults filled in.
     fn restore_request(
         &self,
         session: &Session,
@@ -274,8 +268,9 @@ impl Plugins {
         target: &str,
         options: &[Property],
     ) -> Result<Request> {
-        let mut r = self.request(session, spec, target, options)?;
-        r.req.options = settings_for(&r.plugin, SettingVerb::Restore, &r.req.options)?;
+        let mut r = self.request(session, spec)?;
+        r.req.target = target.into();
+        r.req.options = settings_for(&r.plugin, SettingVerb::Restore, options)?;
         Ok(r)
     }
 
@@ -436,7 +431,7 @@ impl Plugins {
     /// # Errors
     /// Load or call failure.
     pub fn verify(&self, session: &Session, spec: &str) -> Result<(VerifyReport, Vec<String>)> {
-        let r = self.request(session, spec, "", &[])?;
+        let r = self.request(session, spec)?;
         self.with_reading_engine(session, &r, |h, p, inv| h.verify(p, inv, &r.req))
     }
 }

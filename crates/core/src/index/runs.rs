@@ -158,6 +158,11 @@ impl<const V: usize> RunMap<V> {
         Ok(map)
     }
 
+    /// The folder the runs are written in.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Take up runs written earlier under the same folder, oldest first.
     pub(crate) fn open_runs(&mut self, names: &[String]) -> std::io::Result<()> {
         for n in names {

@@ -17,8 +17,6 @@ use super::runs::RunMap;
 use crate::error::{Error, Result};
 use crate::id::Id;
 
-/// Entries held in memory before they are written out as a run.
-const SPILL: usize = 256 * 1024;
 const FLAG_BIT: u32 = 1 << 31;
 
 /// Counts for `stats`.
@@ -57,7 +55,6 @@ struct Meta {
 /// The chunk index of one repository.
 pub struct ChunkIndex {
     dir: PathBuf,
-    ephemeral: bool,
     packs: Vec<Id>,
     pack_nos: HashMap<Id, u32>,
     entries: RunMap<16>,
@@ -65,7 +62,8 @@ pub struct ChunkIndex {
     files_in_runs: Vec<String>,
     /// Index files whose entries are still in memory.
     files_in_mem: Vec<String>,
-    /// Held for the life of the index: one process per cache folder.
+    /// Held for the life of the index: one process per cache folder; `None` for a
+    /// temporary index, whose folder its [`RunMap`] owns.
     _lock: Option<File>,
 }
 
@@ -74,42 +72,29 @@ fn cache_err(dir: &std::path::Path, e: std::io::Error) -> Error {
 }
 
 impl ChunkIndex {
-    /// Open (or start) the cache in `dir`. With `ephemeral`, the folder is removed on drop.
+    /// Entries held in memory before they are written out as a run.
+    pub(crate) const SPILL: usize = 256 * 1024;
+
+    /// Open (or start) the cache in `dir`, kept for the next run. When another process of
+    /// ours holds it, a [`ChunkIndex::temporary`] one is used instead.
     ///
     /// # Errors
     /// The folder cannot be created.
-    pub fn open(dir: PathBuf, ephemeral: bool) -> Result<Self> {
+    pub fn open(dir: PathBuf) -> Result<Self> {
         fs::create_dir_all(&dir).map_err(|e| cache_err(&dir, e))?;
-        let lock = if ephemeral {
-            None
-        } else {
-            let f = fs::OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(dir.join("lock"))
-                .map_err(|e| cache_err(&dir, e))?;
-            match f.try_lock() {
-                Ok(()) => Some(f),
-                // another process of ours uses this cache: work from a private one instead
-                Err(fs::TryLockError::WouldBlock) => {
-                    let private = std::env::temp_dir()
-                        .join(format!("rehydra-index-{}", Id::random().short()));
-                    return Self::open(private, true);
-                }
-                Err(fs::TryLockError::Error(e)) => return Err(cache_err(&dir, e)),
-            }
-        };
-        let mut idx = Self {
-            entries: RunMap::new(dir.clone(), SPILL),
-            dir,
-            ephemeral,
-            packs: Vec::new(),
-            pack_nos: HashMap::new(),
-            files_in_runs: Vec::new(),
-            files_in_mem: Vec::new(),
-            _lock: lock,
-        };
+        let f = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("lock"))
+            .map_err(|e| cache_err(&dir, e))?;
+        match f.try_lock() {
+            Ok(()) => {}
+            // another process of ours uses this cache: work from a private one instead
+            Err(fs::TryLockError::WouldBlock) => return Self::temporary(Self::SPILL),
+            Err(fs::TryLockError::Error(e)) => return Err(cache_err(&dir, e)),
+        }
+        let mut idx = Self::with(RunMap::new(dir.clone(), Self::SPILL), dir, Some(f));
         if let Err(e) = idx.load_meta() {
             // a damaged cache is rebuilt, never trusted
             let _ = e;
@@ -118,15 +103,33 @@ impl ChunkIndex {
         Ok(idx)
     }
 
-    /// A private index in `dir`, removed on drop, that holds at most `spill_at` entries in
-    /// memory (a run's own record of what it wrote).
+    /// A private index, never saved, in a temporary folder of its own that goes with it,
+    /// holding at most `spill_at` entries in memory.
     ///
     /// # Errors
     /// The folder cannot be created.
-    pub(crate) fn open_with_spill(dir: PathBuf, spill_at: usize) -> Result<Self> {
-        let mut idx = Self::open(dir, true)?;
-        idx.entries = RunMap::new(idx.dir.clone(), spill_at);
-        Ok(idx)
+    pub fn temporary(spill_at: usize) -> Result<Self> {
+        let entries = RunMap::temporary(spill_at)
+            .map_err(|e| Error::io("temporary folder for a chunk index", e))?;
+        let dir = entries.dir().to_path_buf();
+        Ok(Self::with(entries, dir, None))
+    }
+
+    fn with(entries: RunMap<16>, dir: PathBuf, lock: Option<File>) -> Self {
+        Self {
+            entries,
+            dir,
+            packs: Vec::new(),
+            pack_nos: HashMap::new(),
+            files_in_runs: Vec::new(),
+            files_in_mem: Vec::new(),
+            _lock: lock,
+        }
+    }
+
+    /// True for a private index, removed with it ([`ChunkIndex::temporary`]).
+    fn ephemeral(&self) -> bool {
+        self._lock.is_none()
     }
 
     fn load_meta(&mut self) -> std::io::Result<()> {
@@ -271,7 +274,7 @@ impl ChunkIndex {
     }
 
     fn save_meta(&self) -> Result<()> {
-        if self.ephemeral {
+        if self.ephemeral() {
             return Ok(());
         }
         let io = |e| cache_err(&self.dir, e);
@@ -309,14 +312,6 @@ impl ChunkIndex {
     }
 }
 
-impl Drop for ChunkIndex {
-    fn drop(&mut self) {
-        if self.ephemeral {
-            let _ = fs::remove_dir_all(&self.dir);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,11 +320,11 @@ mod tests {
     fn lookups_across_spills_and_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c");
-        let mut idx = ChunkIndex::open(path.clone(), false).unwrap();
+        let mut idx = ChunkIndex::open(path.clone()).unwrap();
         let pack = Id::random();
         let mut all = Vec::new();
         for f in 0..5 {
-            let entries: Vec<(Id, Location)> = (0..(SPILL / 2 + 7))
+            let entries: Vec<(Id, Location)> = (0..(ChunkIndex::SPILL / 2 + 7))
                 .map(|i| {
                     (
                         Id::random(),
@@ -352,11 +347,11 @@ mod tests {
         }
         assert_eq!(idx.get(&Id::random()).unwrap(), None);
         drop(idx);
-        let mut idx = ChunkIndex::open(path, false).unwrap();
+        let mut idx = ChunkIndex::open(path).unwrap();
         assert_eq!(idx.known_files().count(), 5);
         // a second user of the same folder gets a private cache, not a shared one
-        let other = ChunkIndex::open(dir.path().join("c"), false).unwrap();
-        assert!(other.ephemeral && other.known_files().count() == 0);
+        let other = ChunkIndex::open(dir.path().join("c")).unwrap();
+        assert!(other.ephemeral() && other.known_files().count() == 0);
         drop(other);
         idx.compact().unwrap();
         assert_eq!(idx.stats().runs, 1);
