@@ -124,6 +124,49 @@ pub mod windows;
 
 /// Helpers for Azure: Resource Manager long-running operations ([`azure::arm`]).
 pub mod azure;
+/// Time as plugins print it (RFC 3339 UTC), without a date crate in every plugin.
+pub mod time {
+    /// Seconds since 1970-01-01 UTC as RFC 3339 (`2026-12-02T07:47:04Z`); before 1970 too.
+    #[must_use]
+    pub fn rfc3339(secs: i64) -> String {
+        let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        // civil from days (Howard Hinnant), days since 1970-01-01
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        format!(
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            rem / 3600,
+            rem % 3600 / 60,
+            rem % 60
+        )
+    }
+
+    /// Seconds since 1970-01-01 UTC now (0 if the clock is before it).
+    #[must_use]
+    pub fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn dates() {
+            assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+            assert_eq!(super::rfc3339(2_208_988_799), "2039-12-31T23:59:59Z");
+            assert_eq!(super::rfc3339(1_493_938_410), "2017-05-04T22:53:30Z");
+            assert_eq!(super::rfc3339(-1), "1969-12-31T23:59:59Z");
+        }
+    }
+}
 
 /// Result of plugin calls.
 pub type Result<T> = core::result::Result<T, Error>;

@@ -412,11 +412,13 @@ fn each_discovered(
     cancel: &Cancel,
 ) -> Result<(Vec<RestorePointDto>, Vec<String>)> {
     let (assets, _log) = pl.discover(plugin, &properties(discover))?;
-    let ids: Vec<String> = assets
-        .into_iter()
-        .filter(|a| a.kind == kind)
-        .map(|a| a.id)
-        .collect();
+    let mut ids: Vec<String> = Vec::new();
+    for a in assets.into_iter().filter(|a| a.kind == kind) {
+        // an asset listed twice is backed up once
+        if !ids.contains(&a.id) {
+            ids.push(a.id);
+        }
+    }
     if ids.is_empty() {
         return Err(ApiError::new(
             Code::Missing,

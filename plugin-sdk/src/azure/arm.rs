@@ -247,18 +247,23 @@ fn detail(body: &[u8]) -> String {
     }
 }
 
-/// The error for an HTTP failure answer to `what`.
+/// The error code for an Azure service's HTTP failure status (ARM and data planes alike).
 #[must_use]
-pub fn http_error(what: &str, r: &http::Response) -> Error {
-    let code = match r.status {
+pub fn status_code(status: u16) -> ErrorCode {
+    match status {
         401 | 403 => ErrorCode::Denied,
         404 => ErrorCode::NotFound,
         400 | 409 | 412 | 422 => ErrorCode::InvalidInput,
         408 | 429 | 500..=599 => ErrorCode::Unavailable,
         _ => ErrorCode::Failed,
-    };
+    }
+}
+
+/// The error for an HTTP failure answer to `what`.
+#[must_use]
+pub fn http_error(what: &str, r: &http::Response) -> Error {
     Error::new(
-        code,
+        status_code(r.status),
         format!(
             "Azure Resource Manager answered {} to {what}: {}",
             r.status,

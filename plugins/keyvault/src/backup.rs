@@ -12,8 +12,8 @@ use rehydra_plugin_sdk::{engine, host};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::client::{self, ARM_API, kv_url};
-use crate::inventory::{MAX_VERSIONS, arm_base, vault_id_ok, vault_props};
+use crate::client::{self, kv_url};
+use crate::inventory::{MAX_VERSIONS, arm_vault, value, vault_id_ok};
 use crate::model::{self, Kind, Object, VaultDoc};
 
 pub const DOC: &str = "vault.json";
@@ -31,7 +31,14 @@ pub fn sha256(value: &str) -> String {
 fn previous(id: &str) -> Option<VaultDoc> {
     engine::previous().ok().flatten()?;
     let raw = engine::read_previous_document(DOC).ok()?;
-    serde_json::from_slice::<VaultDoc>(&raw).ok().filter(|d| d.id.eq_ignore_ascii_case(id))
+    let doc = serde_json::from_slice::<VaultDoc>(&raw).ok().filter(|d| d.id.eq_ignore_ascii_case(id))?;
+    match doc.check() {
+        Ok(()) => Some(doc),
+        Err(why) => {
+            host::log(host::Level::Warn, &format!("the previous restore point's {DOC} is not used ({why}): every object is backed up from Key Vault"));
+            None
+        }
+    }
 }
 
 fn vault_doc(req: &BackupRequest, portable: bool) -> Result<VaultDoc> {
@@ -49,18 +56,13 @@ fn vault_doc(req: &BackupRequest, portable: bool) -> Result<VaultDoc> {
         return Err(Error::new(ErrorCode::InvalidInput, hint));
     }
     // the vault as ARM has it now: its URI, subscription and geography go into the point
-    let v = client::call("GET", &format!("{}{id}?api-version={ARM_API}", arm_base(&req.options)), None, &format!("reading vault {id}"))?;
-    let props = vault_props(&v);
-    let p = |n: &str| props.iter().find(|x| x.name == n).map(|x| x.value.clone()).unwrap_or_default();
-    let uri = p("vault-uri");
-    if client::origin(&uri).is_none() {
-        return Err(Error::new(ErrorCode::Failed, format!("vault {id} has no vaultUri in ARM's answer")));
-    }
+    let props = arm_vault(&req.options, id)?;
+    let p = |n: &str| value(&props, n);
     Ok(VaultDoc {
         format: FORMAT,
         id: id.to_string(),
         name: id.rsplit('/').next().unwrap_or_default().to_string(),
-        uri,
+        uri: p("vault-uri"),
         subscription: p("subscription"),
         location: p("location"),
         tenant: p("tenant"),
@@ -100,6 +102,11 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             }
         }
         doc.objects.push(o);
+    }
+    let own = doc.objects.iter().filter(|o| !o.managed).count();
+    if own > 0 && doc.objects.iter().filter(|o| !o.managed).all(|o| o.failed.is_some()) {
+        // a point with nothing in it must not count as a backup (retention would drop good ones)
+        return Err(Error::new(ErrorCode::Failed, format!("vault {}: no object could be backed up: {}", doc.name, warnings.join("; "))));
     }
     host::progress(total, total, "inventory");
     let body = serde_json::to_vec_pretty(&doc).map_err(|e| Error::new(ErrorCode::Failed, e.to_string()))?;
@@ -179,7 +186,7 @@ fn portable_copy(doc: &VaultDoc, o: &mut Object, old: Option<&Object>) -> Result
         // a certificate's value is its secret of the same name and version
         let url = kv_url(&doc.uri, &format!("secrets/{}/{}", o.name, v.id));
         let s = client::call("GET", &url, None, &format!("reading {} {} version {}", o.kind.one(), o.name, v.id))?;
-        let value = s["value"].as_str().unwrap_or_default();
+        let value = s["value"].as_str().ok_or_else(|| Error::new(ErrorCode::Failed, format!("{} {} version {}: the answer has no value", o.kind.one(), o.name, v.id)))?;
         v.sha256 = Some(sha256(value));
         let mut attributes = json!({"enabled": v.enabled});
         if let Some(n) = v.nbf {

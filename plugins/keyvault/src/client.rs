@@ -2,15 +2,15 @@
 //! through the host's HTTP capability.
 //!
 //! The host adds the token (the Key Vault audience for `*.vault.azure.net`) and retries
-//! idempotent requests on 429/5xx. Key Vault's `POST`s (backup, restore, recover,
-//! import) are retried here on 429 and 503, waiting what `Retry-After` asks: a backup
-//! reads, and the others fail with 409 when they already happened, which the caller
-//! reports. Every list follows `nextLink`, but only on the origin it started from: a
+//! idempotent requests on 429/5xx (a `PUT` of a secret too: a 5xx after the service
+//! wrote it would add the version twice, which verify shows). Key Vault's `POST`s are
+//! retried here on 429 and 503 only (nothing was done then), waiting what `Retry-After`
+//! asks. Every list follows `nextLink`, but only on the origin it started from: a
 //! hostile answer cannot send the next request (and its token) elsewhere.
 
 use std::time::Duration;
 
-use rehydra_plugin_sdk::azure::arm::{header, retry_after};
+use rehydra_plugin_sdk::azure::arm::{header, retry_after, status_code};
 use rehydra_plugin_sdk::windows::clip;
 use rehydra_plugin_sdk::{host, http, prelude::*};
 use serde_json::Value;
@@ -24,6 +24,8 @@ pub const ARM_API: &str = "2025-05-01";
 const POST_TRIES: u32 = 6;
 /// Pages of one list at the most (a vault holds at most a few hundred thousand objects).
 const MAX_PAGES: usize = 100_000;
+/// Items of one list at the most.
+const MAX_ITEMS: usize = 1_000_000;
 
 /// `scheme://authority` of a URL (lower case), or `None` when it is not absolute.
 pub fn origin(url: &str) -> Option<String> {
@@ -39,6 +41,39 @@ pub fn origin(url: &str) -> Option<String> {
         _ => authority,
     };
     Some(format!("{scheme}://{authority}"))
+}
+
+/// Key Vault's token audiences (public and sovereign clouds).
+const KV_AUDIENCES: &[&str] = &["vault.azure.net", "vault.usgovcloudapi.net", "vault.azure.cn"];
+
+/// Is `uri` a vault URI this plugin may send requests (and secret values) to? On Azure:
+/// `https://<name>.vault.azure.net/` (or a sovereign cloud's suffix), nothing after the
+/// host. On this machine (loopback, for tests and local stand-ins): `http(s)://` with a
+/// path of names only. Never a query, fragment, user info, escape or `..`: an answer or a
+/// restore point cannot turn the requests onto another object or vault.
+pub fn vault_uri_ok(uri: &str) -> bool {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return false;
+    };
+    if rest.contains(['?', '#', '@', '\\', '%', ' ']) {
+        return false;
+    }
+    let (authority, path) = rest.find('/').map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
+        Some(_) => return false,
+        None => (authority, None),
+    };
+    let host = host.to_ascii_lowercase();
+    let loopback = host == "localhost"
+        || (host.starts_with("127.") && host.split('.').count() == 4 && host.split('.').all(|x| x.parse::<u8>().is_ok()));
+    if loopback {
+        return matches!(scheme, "http" | "https") && path.split('/').filter(|x| !x.is_empty()).all(valid_name);
+    }
+    scheme == "https"
+        && matches!(path, "" | "/")
+        && port.is_none_or(|p| p == "443")
+        && KV_AUDIENCES.iter().any(|a| host.strip_suffix(a).and_then(|l| l.strip_suffix('.')).is_some_and(valid_name))
 }
 
 /// Object names: 1 to 127 letters, digits and dashes (Key Vault's rule). Anything else
@@ -60,7 +95,9 @@ fn detail(body: &[u8]) -> String {
             Some(i) => format!("{c} ({i}): {m}"),
             None => format!("{c}: {m}"),
         },
-        _ => clip(&String::from_utf8_lossy(body), 300),
+        // never the body itself: a proxy that echoes a request would echo a secret value
+        _ if body.is_empty() => "no details".into(),
+        _ => format!("no error document ({} bytes of something else)", body.len()),
     }
 }
 
@@ -71,6 +108,12 @@ pub fn answer_error(what: &str, r: &http::Response) -> Error {
             let resource = challenge_param(ch, "resource")
                 .or_else(|| challenge_param(ch, "scope"))
                 .unwrap_or_default();
+            // advice only for a Key Vault audience: a hostile answer cannot steer the admin
+            // into giving its host another service's token
+            let host = resource.split("://").nth(1).unwrap_or("").trim_end_matches(['/']).trim_end_matches("/.default");
+            if !KV_AUDIENCES.contains(&host) {
+                return Error::new(ErrorCode::Denied, format!("{what}: answered 401 with a challenge for `{}`, which is not Key Vault's audience", clip(&resource, 100)));
+            }
             let tenant = challenge_param(ch, "authorization")
                 .and_then(|a| a.trim_end_matches('/').rsplit('/').next().map(str::to_string))
                 .unwrap_or_default();
@@ -83,14 +126,7 @@ pub fn answer_error(what: &str, r: &http::Response) -> Error {
             );
         }
     }
-    let code = match r.status {
-        401 | 403 => ErrorCode::Denied,
-        404 => ErrorCode::NotFound,
-        400 | 409 | 412 | 422 => ErrorCode::InvalidInput,
-        408 | 429 | 500..=599 => ErrorCode::Unavailable,
-        _ => ErrorCode::Failed,
-    };
-    Error::new(code, format!("{what}: answered {}: {}", r.status, detail(&r.body)))
+    Error::new(status_code(r.status), format!("{what}: answered {}: {}", r.status, detail(&r.body)))
 }
 
 /// One parameter of a `WWW-Authenticate: Bearer a="…", b="…"` challenge.
@@ -170,11 +206,13 @@ pub fn list(first: &str, what: &str) -> Result<Vec<Value>> {
     })?;
     let mut out = Vec::new();
     let mut next = Some(first.to_string());
-    let mut pages = 0;
+    let mut seen = std::collections::HashSet::new();
     while let Some(url) = next.take() {
-        pages += 1;
-        if pages > MAX_PAGES {
-            return Err(Error::new(ErrorCode::Failed, format!("{what}: more than {MAX_PAGES} pages")));
+        if !seen.insert(url.clone()) {
+            return Err(Error::new(ErrorCode::Failed, format!("{what}: the next page is one already read; refused")));
+        }
+        if seen.len() > MAX_PAGES || out.len() > MAX_ITEMS {
+            return Err(Error::new(ErrorCode::Failed, format!("{what}: more than {MAX_PAGES} pages or {MAX_ITEMS} items")));
         }
         let v = call("GET", &url, None, what)?;
         match v["value"].as_array() {
@@ -217,6 +255,30 @@ mod tests {
         assert_ne!(origin("https://evil.example/x"), origin("https://myvault.vault.azure.net/"));
         assert_eq!(origin("file:///etc/passwd"), None);
         assert_eq!(origin("secrets"), None);
+    }
+
+    #[test]
+    fn vault_uris_name_a_vault_and_nothing_else() {
+        for ok in ["https://kv1.vault.azure.net/", "https://kv1.vault.azure.net", "https://KV1.vault.azure.net:443/", "https://kv.vault.usgovcloudapi.net/", "http://127.0.0.2:8080/kv1/", "http://localhost:9/"] {
+            assert!(vault_uri_ok(ok), "{ok}");
+        }
+        for bad in [
+            "https://v.vault.azure.net/deletedsecrets/CRITICAL?api-version=7.5&x=",
+            "https://v.vault.azure.net/secrets/OTHER",
+            "http://v.vault.azure.net/",
+            "https://evil.example/",
+            "https://vault.azure.net/",
+            "https://a.b.vault.azure.net/",
+            "https://v.vault.azure.net.evil.example/",
+            "https://user@v.vault.azure.net/",
+            "https://v.vault.azure.net:8443/",
+            "https://v.vault.azure.net/#x",
+            "http://127.0.0.2:80/kv/../x/",
+            "http://127.0.0.2:80/kv%2F..",
+            "ftp://127.0.0.1/",
+        ] {
+            assert!(!vault_uri_ok(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -28,6 +28,14 @@ pub fn get<'a>(a: &'a Asset, name: &str) -> Option<&'a str> {
     a.properties.iter().find(|p| p.name == name).map(|p| p.value.as_str())
 }
 
+/// Azure's rule for resource group names: 1 to 90 letters, digits, `._-()`, not ending
+/// in a dot.
+pub fn resource_group_ok(s: &str) -> bool {
+    (1..=90).contains(&s.len())
+        && !s.ends_with('.')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-()".contains(&b))
+}
+
 fn is_guid(s: &str) -> bool {
     s.len() == 36 && s.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
 }
@@ -60,12 +68,33 @@ pub fn vault_props(v: &Value) -> Vec<Property> {
     ]
 }
 
+/// The vault `id` (checked with [`vault_id_ok`] by the caller) as ARM has it now: its
+/// properties as discover lists them, with a usable `vault-uri`.
+pub fn arm_vault(s: &[Property], id: &str) -> Result<Vec<Property>> {
+    let v = client::call("GET", &format!("{}{id}?api-version={ARM_API}", arm_base(s)), None, &format!("reading vault {id}"))?;
+    let props = vault_props(&v);
+    if !client::vault_uri_ok(&value(&props, "vault-uri")) {
+        return Err(Error::new(ErrorCode::Failed, format!("vault {id}: ARM's answer has no vaultUri of a key vault (https://<name>.vault.azure.net/); refused")));
+    }
+    Ok(props)
+}
+
+/// The value of a property (empty when absent).
+pub fn value(props: &[Property], name: &str) -> String {
+    props.iter().find(|p| p.name == name).map(|p| p.value.clone()).unwrap_or_default()
+}
+
 /// Is this an ARM id of a key vault in `sub`?
 pub fn vault_id_ok(id: &str, sub: &str) -> bool {
     let parts: Vec<&str> = id.split('/').collect();
     parts.len() == 9
+        && parts[0].is_empty()
         && parts[1].eq_ignore_ascii_case("subscriptions")
         && parts[2].eq_ignore_ascii_case(sub)
+        && is_guid(sub)
+        && parts[3].eq_ignore_ascii_case("resourceGroups")
+        && resource_group_ok(parts[4])
+        && parts[5].eq_ignore_ascii_case("providers")
         && parts[6].eq_ignore_ascii_case("Microsoft.KeyVault")
         && parts[7].eq_ignore_ascii_case("vaults")
         && client::valid_name(parts[8])
@@ -75,6 +104,9 @@ pub fn discover(s: &[Property]) -> Result<Vec<Asset>> {
     let subs = require(s, "subscriptions", "the subscription ids whose key vaults to protect")?;
     let arm = arm_base(s);
     let rg = setting(s, "resource-group").filter(|v| !v.is_empty());
+    if let Some(rg) = rg.filter(|rg| !resource_group_ok(rg)) {
+        return Err(Error::new(ErrorCode::InvalidInput, format!("resource-group: `{rg}` is not a resource group name (letters, digits, . _ - ( ), up to 90)")));
+    }
     let mut out = Vec::new();
     for sub in subs.split(',').map(str::trim).filter(|x| !x.is_empty()) {
         if !is_guid(sub) {
@@ -106,9 +138,9 @@ fn vault_assets(v: &Value) -> Result<Vec<Asset>> {
     vault.properties = vault_props(v);
     let uri = get(&vault, "vault-uri").unwrap_or_default().to_string();
     let mut out = Vec::new();
-    if client::origin(&uri).is_none() {
+    if !client::vault_uri_ok(&uri) {
         vault.properties.push(prop("reachable", "false"));
-        vault.properties.push(prop("unreachable-reason", "ARM gives the vault no vaultUri"));
+        vault.properties.push(prop("unreachable-reason", "ARM gives the vault no vaultUri of a key vault (https://<name>.vault.azure.net/)"));
         return Ok(vec![vault]);
     }
     match model::read_objects(&uri) {
@@ -124,7 +156,12 @@ fn vault_assets(v: &Value) -> Result<Vec<Asset>> {
             }
             // deleted but recoverable: listed so a restore can be chosen before purge
             for kind in Kind::ALL {
-                for n in model::read_deleted(&uri, kind).unwrap_or_default() {
+                let deleted = model::read_deleted(&uri, kind).unwrap_or_else(|e| {
+                    // listing deleted objects needs its own right: said, and discovery goes on
+                    host::log(host::Level::Warn, &format!("vault {name}: {}", e.message));
+                    Vec::new()
+                });
+                for n in deleted {
                     let mut d = asset(&format!("deleted-{}", kind.one()), &format!("{id}/deleted{}/{n}", kind.path()), &n, Some(id));
                     d.properties = vec![prop("recoverable", "true")];
                     out.push(d);
@@ -238,6 +275,9 @@ mod tests {
         assert!(!vault_id_ok(&format!("/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Compute/vaults/kv1"), sub));
         assert!(!vault_id_ok("/subscriptions/other/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1", sub));
         assert!(!vault_id_ok(&format!("/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/../x"), sub));
+        assert!(!vault_id_ok(&format!("/subscriptions/{sub}/resourceGroups/r?g/providers/Microsoft.KeyVault/vaults/kv1"), sub));
+        assert!(!vault_id_ok(&format!("x/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1"), sub));
+        assert!(!vault_id_ok(&format!("/subscriptions/{sub}/resourceGroups/rg/other/Microsoft.KeyVault/vaults/kv1"), sub));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::client::{self, kv_url, last_segment, valid_name, valid_version};
 
 /// The three object collections of a vault.
-#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Debug, PartialOrd, Ord)]
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq, Hash, Debug, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Secrets,
@@ -145,6 +145,30 @@ impl VaultDoc {
     pub fn find(&self, kind: Kind, name: &str) -> Option<&Object> {
         self.objects.iter().find(|o| o.kind == kind && o.name == name)
     }
+
+    /// A record read from a repository is checked before anything uses it: names Key
+    /// Vault can hold, one entry per object, item names that are the object's own, a
+    /// vault URI that names a vault.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        if !crate::client::vault_uri_ok(&self.uri) {
+            return Err(format!("its vault URI `{}` is not a key vault's", rehydra_plugin_sdk::windows::clip(&self.uri, 200)));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for o in &self.objects {
+            if !valid_name(&o.name) || !seen.insert((o.kind, o.name.as_str())) {
+                return Err(format!("object `{}` is not a Key Vault name or is listed twice", rehydra_plugin_sdk::windows::clip(&o.name, 200)));
+            }
+            for (item, prefix) in [(&o.backup_item, "backup"), (&o.portable_item, "portable")] {
+                if item.as_ref().is_some_and(|i| *i != format!("{prefix}/{}", o.path())) {
+                    return Err(format!("{} names another object's item", o.path()));
+                }
+            }
+            if o.versions.iter().any(|v| !valid_version(&v.id)) {
+                return Err(format!("{} has a version id that is not one", o.path()));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A version from a list item (`id`/`kid` and `attributes`).
@@ -223,6 +247,13 @@ pub fn read_objects(uri: &str) -> Result<Vec<Object>> {
             out.push(o);
         }
     }
+    // a secret or key is a certificate's own only when that certificate is listed: an
+    // answer cannot hide a plain object from the backup by calling it managed
+    let certs: Vec<String> = out.iter().filter(|o| o.kind == Kind::Certificates).map(|o| o.name.clone()).collect();
+    for o in out.iter_mut().filter(|o| o.managed && !certs.contains(&o.name)) {
+        rehydra_plugin_sdk::host::log(rehydra_plugin_sdk::host::Level::Warn, &format!("{} {} says it belongs to a certificate, but no certificate of that name is listed: backed up on its own", o.kind.one(), o.name));
+        o.managed = false;
+    }
     Ok(out)
 }
 
@@ -237,39 +268,28 @@ pub fn read_deleted(uri: &str, kind: Kind) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Days from 1970-01-01 to a civil date, and back: RFC 3339 without a date crate.
-pub fn rfc3339(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
-}
-
-/// Seconds since 1970 now.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
+pub use rehydra_plugin_sdk::time::{now, rfc3339};
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn doc(uri: &str, objects: Vec<Object>) -> VaultDoc {
+        VaultDoc { format: 1, id: "/v".into(), name: "v".into(), uri: uri.into(), subscription: String::new(), location: String::new(), tenant: String::new(), soft_delete: true, purge_protection: false, portable: true, objects }
+    }
+
+    fn obj(name: &str, backup: Option<&str>) -> Object {
+        Object { kind: Kind::Secrets, name: name.into(), managed: false, key_type: None, exportable: None, versions: vec![], backup_item: backup.map(str::to_string), portable_item: None, not_portable: None, failed: None }
+    }
+
     #[test]
-    fn dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(2208988799), "2039-12-31T23:59:59Z");
-        assert_eq!(rfc3339(1493938410), "2017-05-04T22:53:30Z");
+    fn a_hostile_record_is_refused_before_use() {
+        assert!(doc("https://v.vault.azure.net/", vec![obj("a", Some("backup/secrets/a"))]).check().is_ok());
+        // another object's blob under this name, a URI that retargets the requests, a twice-listed name
+        assert!(doc("https://v.vault.azure.net/", vec![obj("a", Some("backup/secrets/b"))]).check().is_err());
+        assert!(doc("https://v.vault.azure.net/deletedsecrets/x?a=", vec![]).check().is_err());
+        assert!(doc("https://v.vault.azure.net/", vec![obj("a", None), obj("a", None)]).check().is_err());
+        assert!(doc("https://v.vault.azure.net/", vec![obj("../a", None)]).check().is_err());
     }
 
     #[test]

@@ -13,8 +13,8 @@ use rehydra_plugin_sdk::{engine, host};
 use serde_json::{Value, json};
 
 use crate::backup::{DOC, sha256};
-use crate::client::{self, ARM_API, kv_url, valid_name};
-use crate::inventory::{arm_base, vault_props};
+use crate::client::{self, kv_url, valid_name};
+use crate::inventory::{arm_vault, value};
 use crate::model::{self, Kind, Object, VaultDoc, Version};
 
 /// Geographies of the regions Key Vault backups move within (Azure's data residency
@@ -81,28 +81,29 @@ fn load_doc() -> Result<VaultDoc> {
     let raw = engine::read_document(DOC)?;
     let doc: VaultDoc = serde_json::from_slice(&raw)
         .map_err(|e| Error::new(ErrorCode::Failed, format!("{DOC} is not what this plugin wrote ({e})")))?;
-    if let Some(o) = doc.objects.iter().find(|o| !valid_name(&o.name)) {
-        return Err(Error::new(ErrorCode::Failed, format!("{DOC} names an object `{}` that Key Vault cannot hold; refused", o.name)));
-    }
+    doc.check().map_err(|why| Error::new(ErrorCode::Failed, format!("{DOC} of this restore point is refused: {why}")))?;
     Ok(doc)
 }
 
-fn target(req: &RestoreRequest, doc: &VaultDoc) -> Result<Target> {
-    let Some(id) = setting(&req.options, "vault").filter(|v| !v.is_empty()) else {
-        return Ok(Target { uri: doc.uri.clone(), subscription: doc.subscription.clone(), location: doc.location.clone(), name: doc.name.clone() });
+/// The target vault: `vault=<ARM id>`, else the original. With `resolve`, the original is
+/// looked up through ARM by its resource id (its URI now, not the one the restore point
+/// recorded); `verify`, which has no settings, reads the recorded URI (checked to be a
+/// vault's by [`VaultDoc::check`]).
+fn target(req: &RestoreRequest, doc: &VaultDoc, resolve: bool) -> Result<Target> {
+    let id = match setting(&req.options, "vault").filter(|v| !v.is_empty()) {
+        Some(id) => id,
+        None if !resolve => {
+            return Ok(Target { uri: doc.uri.clone(), subscription: doc.subscription.clone(), location: doc.location.clone(), name: doc.name.clone() });
+        }
+        None => doc.id.as_str(),
     };
     let sub = id.split('/').nth(2).unwrap_or_default();
     if !crate::inventory::vault_id_ok(id, sub) {
         return Err(Error::new(ErrorCode::InvalidInput, format!("vault: `{id}` is not the resource id of a key vault (/subscriptions/…/resourceGroups/…/providers/Microsoft.KeyVault/vaults/<name>)")));
     }
-    let v = client::call("GET", &format!("{}{id}?api-version={ARM_API}", arm_base(&req.options)), None, &format!("reading vault {id}"))?;
-    let props = vault_props(&v);
-    let p = |n: &str| props.iter().find(|x| x.name == n).map(|x| x.value.clone()).unwrap_or_default();
-    let uri = p("vault-uri");
-    if client::origin(&uri).is_none() {
-        return Err(Error::new(ErrorCode::Failed, format!("vault {id} has no vaultUri in ARM's answer")));
-    }
-    Ok(Target { uri, subscription: p("subscription"), location: p("location"), name: id.rsplit('/').next().unwrap_or_default().to_string() })
+    let props = arm_vault(&req.options, id)?;
+    let p = |n: &str| value(&props, n);
+    Ok(Target { uri: p("vault-uri"), subscription: p("subscription"), location: p("location"), name: id.rsplit('/').next().unwrap_or_default().to_string() })
 }
 
 /// `live`, `deleted` or `absent` in the target.
@@ -137,7 +138,7 @@ fn selected<'a>(doc: &'a VaultDoc, o: &[Property]) -> Result<Vec<&'a Object>> {
 pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     let o = &req.options;
     let doc = load_doc()?;
-    let target = target(req, &doc)?;
+    let target = target(req, &doc, true)?;
     let same_place = target.subscription.eq_ignore_ascii_case(&doc.subscription) && geography(&target.location) == geography(&doc.location);
     let mode = setting_or(o, "mode", "auto");
     let version = setting(o, "version").filter(|v| !v.is_empty()).map(str::to_string);
@@ -155,6 +156,9 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     let portable_mode = match mode {
         "portable" => true,
         "backup" => {
+            if version.is_some() || rename.is_some() {
+                blockers.push("mode=backup restores an object whole under its own name: version= and rename= need mode=portable (or auto)".into());
+            }
             if !same_place {
                 blockers.push(format!(
                     "mode=backup: Key Vault restores a backup only into a vault of the subscription and geography it was taken in ({} in {}); the target is {} in {}: use mode=portable",
@@ -203,7 +207,10 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
                 blockers.push(format!("{label} already exists in vault {} (existing=fail)", target.name));
                 continue;
             }
-            "live" if restore_how == How::Portable && version.is_some() => How::Portable,
+            "live" if restore_how == How::Portable && version.is_some() && target_name == obj.name => {
+                warnings.push(format!("{label} exists: the chosen version is added as its newest, so it becomes the current value"));
+                How::Portable
+            }
             "live" => {
                 warnings.push(format!("{label} already exists in vault {}: kept as it is (to restore it under another name: object=secrets/<name> rename=<new name>)", target.name));
                 continue;
@@ -224,7 +231,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             How::Recover => "recover the soft-deleted object".into(),
             How::PurgeThen(_) => "PURGE the soft-deleted object for good (purge=true), then restore it from this point".into(),
         };
-        steps.push(Step { id: format!("{}/{target_name}", obj.kind.path()), title: format!("Restore {label} into vault {}", target.name), detail, depends_on: vec![] });
+        steps.push(Step { id: format!("{}/{target_name}", obj.kind.path()), title: format!("Restore {label} into vault {} ({})", target.name, target.uri), detail, depends_on: vec![] });
         actions.push(Action { kind: obj.kind, name: obj.name.clone(), target_name, how, version: version.clone() });
     }
     if let Some(v) = &version {
@@ -261,6 +268,13 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     Ok(RestoreReport { bytes, warnings: p.plan.warnings })
 }
 
+/// What one object's write sends, read and checked before anything is touched.
+enum Ready {
+    Blob(String),
+    /// Method, path, body and value size of each request, oldest version first.
+    Portable(Vec<(&'static str, String, Value, u64)>),
+}
+
 fn run(p: &Planned, a: &Action) -> Result<u64> {
     let uri = &p.target.uri;
     let (kind, name) = (a.kind.path(), a.target_name.as_str());
@@ -271,17 +285,92 @@ fn run(p: &Planned, a: &Action) -> Result<u64> {
             Ok(0)
         }
         How::PurgeThen(portable) => {
+            // the data is read and checked first: a damaged point never costs the deleted object
+            let ready = prepare(p, a, portable)?;
             client::call("DELETE", &kv_url(uri, &format!("deleted{kind}/{name}")), None, &format!("purging {name}"))?;
             wait(uri, &format!("deleted{kind}/{name}"), false)?;
-            run(p, &Action { how: if portable { How::Portable } else { How::Blob }, version: a.version.clone(), target_name: a.target_name.clone(), name: a.name.clone(), kind: a.kind })
+            write(p, a, ready)
         }
-        How::Blob => {
-            let item = p.doc.find(a.kind, &a.name).and_then(|o| o.backup_item.clone()).unwrap_or_default();
-            let blob = String::from_utf8(engine::read_document(&item)?).map_err(|_| Error::new(ErrorCode::Failed, format!("{item} is not a backup blob")))?;
-            client::call("POST", &kv_url(uri, &format!("{kind}/restore")), Some(&json!({"value": blob})), &format!("restoring {name}"))?;
+        How::Blob => write(p, a, prepare(p, a, false)?),
+        How::Portable => write(p, a, prepare(p, a, true)?),
+    }
+}
+
+fn prepare(p: &Planned, a: &Action, portable: bool) -> Result<Ready> {
+    let o = p.doc.find(a.kind, &a.name).ok_or_else(|| Error::new(ErrorCode::NotFound, a.name.clone()))?;
+    if !portable {
+        let item = o.backup_item.clone().ok_or_else(|| Error::new(ErrorCode::NotFound, format!("{} has no backup in this restore point", o.path())))?;
+        let blob = String::from_utf8(engine::read_document(&item)?).map_err(|_| Error::new(ErrorCode::Failed, format!("{item} is not a backup blob")))?;
+        return Ok(Ready::Blob(blob));
+    }
+    let item = o.portable_item.clone().ok_or_else(|| Error::new(ErrorCode::NotFound, format!("{} has no portable copy", o.path())))?;
+    let copy: Value = serde_json::from_slice(&engine::read_document(&item)?).map_err(|e| Error::new(ErrorCode::Failed, format!("{item}: {e}")))?;
+    let entries = copy["versions"].as_array().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    // walk the versions vault.json recorded (oldest first): each needs exactly one entry of
+    // the copy with the value whose hash was taken at backup; attributes and tags come
+    // from vault.json, only the value from the copy
+    for v in o.versions.iter().filter(|v| v.sha256.is_some()) {
+        if a.version.as_deref().is_some_and(|want| want != v.id) {
+            continue;
+        }
+        let mut found = entries.iter().filter(|e| e["id"] == v.id.as_str());
+        let (Some(e), None) = (found.next(), found.next()) else {
+            return Err(Error::new(ErrorCode::Failed, format!("the portable copy of {} has not exactly one entry for version {}: damaged, nothing written", o.path(), v.id)));
+        };
+        let value = e["value"].as_str().unwrap_or_default();
+        if v.sha256.as_deref() != Some(sha256(value).as_str()) {
+            return Err(Error::new(ErrorCode::Failed, format!("the portable copy of {} version {} does not match its hash: damaged, nothing written", o.path(), v.id)));
+        }
+        let mut attributes = json!({"enabled": v.enabled});
+        if let Some(n) = v.nbf {
+            attributes["nbf"] = json!(n);
+        }
+        if let Some(x) = v.exp {
+            attributes["exp"] = json!(x);
+        }
+        let mut body = json!({"value": value, "attributes": attributes, "tags": v.tags});
+        let (method, path) = match a.kind {
+            Kind::Secrets => {
+                if let Some(ct) = &v.content_type {
+                    body["contentType"] = json!(ct);
+                }
+                ("PUT", format!("secrets/{}", a.target_name))
+            }
+            Kind::Certificates => {
+                if let Some(policy) = copy["policy"].as_object() {
+                    let mut policy = policy.clone();
+                    policy.remove("id");
+                    policy.remove("attributes");
+                    body["policy"] = Value::Object(policy);
+                }
+                ("POST", format!("certificates/{}/import", a.target_name))
+            }
+            Kind::Keys => return Err(Error::new(ErrorCode::Unsupported, "keys have no portable copy")),
+        };
+        out.push((method, path, body, value.len() as u64));
+    }
+    if out.is_empty() {
+        return Err(Error::new(ErrorCode::NotFound, format!("the portable copy of {} holds no {} to write", o.path(), a.version.as_deref().map_or("readable version".to_string(), |v| format!("version {v}")))));
+    }
+    Ok(Ready::Portable(out))
+}
+
+fn write(p: &Planned, a: &Action, ready: Ready) -> Result<u64> {
+    let uri = &p.target.uri;
+    match ready {
+        Ready::Blob(blob) => {
+            client::call("POST", &kv_url(uri, &format!("{}/restore", a.kind.path())), Some(&json!({"value": blob})), &format!("restoring {}", a.target_name))?;
             Ok(blob.len() as u64)
         }
-        How::Portable => portable(p, a),
+        Ready::Portable(requests) => {
+            let mut bytes = 0;
+            for (i, (method, path, body, n)) in requests.iter().enumerate() {
+                client::call(method, &kv_url(uri, path), Some(body), &format!("re-creating {} {} ({} of {})", a.kind.one(), a.target_name, i + 1, requests.len()))?;
+                bytes += n;
+            }
+            Ok(bytes)
+        }
     }
 }
 
@@ -297,53 +386,11 @@ fn wait(uri: &str, path: &str, present: bool) -> Result<()> {
     Err(Error::new(ErrorCode::Failed, format!("{path} did not {} within 60 s", if present { "come back" } else { "go away" })))
 }
 
-fn portable(p: &Planned, a: &Action) -> Result<u64> {
-    let o = p.doc.find(a.kind, &a.name).ok_or_else(|| Error::new(ErrorCode::NotFound, a.name.clone()))?;
-    let item = o.portable_item.clone().unwrap_or_default();
-    let copy: Value = serde_json::from_slice(&engine::read_document(&item)?).map_err(|e| Error::new(ErrorCode::Failed, format!("{item}: {e}")))?;
-    let mut bytes = 0;
-    for v in copy["versions"].as_array().into_iter().flatten() {
-        if a.version.as_deref().is_some_and(|want| v["id"] != want) {
-            continue;
-        }
-        let value = v["value"].as_str().unwrap_or_default();
-        // the copy is checked against the hash taken at backup before it is written back
-        let want = o.versions.iter().find(|x| v["id"] == x.id.as_str()).and_then(|x| x.sha256.clone());
-        if want.as_deref() != Some(sha256(value).as_str()) {
-            return Err(Error::new(ErrorCode::Failed, format!("the portable copy of {} version {} does not match its hash: damaged, not restored", a.name, v["id"])));
-        }
-        let mut body = json!({"value": value, "attributes": v["attributes"], "tags": v["tags"]});
-        let (method, path) = match a.kind {
-            Kind::Secrets => {
-                if let Some(ct) = v["contentType"].as_str() {
-                    body["contentType"] = json!(ct);
-                }
-                ("PUT", format!("secrets/{}", a.target_name))
-            }
-            Kind::Certificates => {
-                if !copy["policy"].is_null() {
-                    let mut policy = copy["policy"].clone();
-                    if let Some(m) = policy.as_object_mut() {
-                        m.remove("id");
-                        m.remove("attributes");
-                    }
-                    body["policy"] = policy;
-                }
-                ("POST", format!("certificates/{}/import", a.target_name))
-            }
-            Kind::Keys => return Err(Error::new(ErrorCode::Unsupported, "keys have no portable copy")),
-        };
-        client::call(method, &kv_url(&p.target.uri, &path), Some(&body), &format!("re-creating {} {} version {}", a.kind.one(), a.target_name, v["id"]))?;
-        bytes += value.len() as u64;
-    }
-    Ok(bytes)
-}
-
 /// Compare the vault with the restore point: every object there with at least its
 /// versions, and the portable copy's hashes equal to the values the vault holds now.
 pub fn verify(req: &RestoreRequest) -> Result<VerifyReport> {
     let doc = load_doc()?;
-    let target = target(req, &doc)?;
+    let target = target(req, &doc, false)?;
     let now = model::read_objects(&target.uri)?;
     let mut findings = Vec::new();
     let mut missing = |rule: &str, sev: Severity, o: &Object, title: String, rec: &str| {
