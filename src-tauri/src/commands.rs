@@ -225,8 +225,10 @@ pub async fn discover(
     settings: Vec<(String, String)>,
 ) -> Res<Vec<Asset>> {
     blocking(app, move |st| {
-        let (assets, _log) = st.plugins()?.discover(&plugin, &properties(&settings))?;
-        st.remember(&plugin, assets.clone());
+        // discovery and the plugin's assessment: the inventory shows both
+        let (d, _log) = st.plugins()?.survey(&plugin, &properties(&settings))?;
+        let assets = d.assets.clone();
+        st.remember(d);
         Ok(assets)
     })
     .await

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rehydra_api::plugins::{Asset, PluginSettings, Plugins};
+use rehydra_api::inventory::Discovery;
+use rehydra_api::plugins::{PluginSettings, Plugins};
 use rehydra_api::{ApiError, Cancel, Code, Context, Session};
 use serde::Serialize;
 
@@ -69,7 +70,7 @@ pub struct App {
     pub ctx: Context,
     plugin_dirs: Vec<PathBuf>,
     pub repo: Mutex<Option<Open>>,
-    pub discovered: Mutex<Vec<(String, Vec<Asset>)>>,
+    pub discovered: Mutex<Vec<Discovery>>,
     pub jobs: Mutex<HashMap<String, Arc<Cancel>>>,
     /// Instant-recovery exports started in this session, by job id.
     pub exports: Mutex<Vec<ExportEntry>>,
@@ -153,13 +154,13 @@ impl App {
         lock(&self.copy_passwords).keys().cloned().collect()
     }
 
-    pub fn remember(&self, plugin: &str, assets: Vec<Asset>) {
+    pub fn remember(&self, found: Discovery) {
         let mut d = lock(&self.discovered);
-        d.retain(|(p, _)| p != plugin);
-        d.push((plugin.to_string(), assets));
+        d.retain(|x| x.plugin != found.plugin);
+        d.push(found);
     }
 
-    pub fn discovered(&self) -> Vec<(String, Vec<Asset>)> {
+    pub fn discovered(&self) -> Vec<Discovery> {
         lock(&self.discovered).clone()
     }
 

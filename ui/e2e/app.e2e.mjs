@@ -9,7 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import crypto from "node:crypto";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { Session, startDriver } from "./webdriver.mjs";
 
 const target = process.env.CARGO_TARGET_DIR ?? path.resolve("target");
@@ -64,6 +64,42 @@ runCli("plugins", "install", path.join(plugins, "example-files.wasm"));
 runCli("plugins", "grant", "example-files", "engine", `files:${tmp}`);
 runCli("plugins", "install", path.join(plugins, "hyperv-vm.wasm"));
 runCli("plugins", "grant", "hyperv-vm", "engine", "command:powershell@local", `files:${csv}`, `files-write:${csvB}`);
+
+// a stand-in Key Vault and ARM (the CLI tests' keyvault_standin.py) with one vault of an
+// Azure Local deployment, and a stand-in `az` that signs the admin in: tokens name their
+// audience, as real ones do, and the stand-in vault checks it
+const SUB = "6b2f9d1e-0000-4000-8000-000000000001";
+const kvDir = path.join(tmp, "kv");
+fs.mkdirSync(kvDir);
+const kvVer = (id, value, created, exp) => ({ id: id.padEnd(32, "0"), value, attributes: { enabled: true, created, updated: created, ...(exp ? { exp } : {}) }, tags: {} });
+const soon = Math.floor(Date.now() / 1000) + 10 * 86400;
+fs.writeFileSync(path.join(kvDir, "state.json"), JSON.stringify({
+  tenant: "72f988bf-86f1-41af-91ab-2d7cd011db47",
+  vaults: { "hci-kv": {
+    subscription: SUB, resourceGroup: "rg-hci", location: "westus", geography: "US", softDelete: true, purgeProtection: true,
+    secrets: {
+      LocalAdminCredential: { versions: [kvVer("a1", "pw-1", 1690000000), kvVer("a2", "pw-2", 1690000100, soon)] },
+      "app-conn": { versions: [kvVer("b1", "Server=sql;Password=x", 1690000200)] },
+    },
+  } },
+}));
+const kvProc = spawn("python3", [path.join(here, "../../crates/cli/tests/cli/support/keyvault_standin.py"), kvDir], { stdio: ["ignore", "pipe", "inherit"] });
+const kvUrls = await new Promise((resolve, reject) => {
+  kvProc.stdout.once("data", (d) => resolve(JSON.parse(String(d).split("\n")[0])));
+  kvProc.once("exit", (c) => reject(new Error(`the Key Vault stand-in stopped (${c})`)));
+});
+const VAULT = `/subscriptions/${SUB}/resourceGroups/rg-hci/providers/Microsoft.KeyVault/vaults/hci-kv`;
+fs.writeFileSync(path.join(nodeDir, "az"), `#!/bin/sh
+case "$*" in *get-access-token*) ;; *) exit 2 ;; esac
+tok=test-token; case "$*" in *vault.azure.net*) tok=vault-test-token ;; esac
+exp=$(( $(date +%s) + 3600 ))
+printf '{"accessToken": "%s", "expiresOn": "%s", "expires_on": %s, "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47", "tokenType": "Bearer"}\n' "$tok" "$(date -d "@$exp" '+%Y-%m-%d %H:%M:%S.000000')" "$exp"
+`);
+fs.chmodSync(path.join(nodeDir, "az"), 0o755);
+runCli("plugins", "install", path.join(plugins, "keyvault.wasm"));
+runCli("plugins", "grant", "keyvault", "engine", `http:${kvUrls.arm.replace("http://", "")}`, `http:${kvUrls.vault.replace("http://", "")}`);
+runCli("azure", "audience", "add", "127.0.0.1", "https://management.azure.com/.default");
+runCli("azure", "audience", "add", "127.0.0.2", "https://vault.azure.net/.default");
 const driver = await startDriver(env);
 let s;
 let failed = false;
@@ -287,6 +323,44 @@ try {
   check(!(await s.enabled('[data-testid="plan-run"]')), "the plan refuses to start a Trusted launch VM before its key import, and cannot run");
   await shot("12-restore-tvm-refused");
 
+  // ---- Key Vault: the vault and its secrets in the inventory, the expiring deployment
+  // secret badged; backed up (by the CLI); a deleted and purged secret restored through
+  // the wizard with the plugin's own plan
+  runCli("azure", "login", "--cli");
+  await s.click('[data-testid="nav-inventory"]');
+  await s.click('[data-testid="discover-plugin"] option[value="keyvault"]');
+  await s.type('[data-testid="setting-subscriptions"]', SUB);
+  await s.type('[data-testid="setting-arm"]', kvUrls.arm);
+  await s.click('[data-testid="discover-run"]');
+  const secretRow = await s.wait(`[data-testid="inventory-row"][data-asset="${VAULT}/secrets/LocalAdminCredential"]`, (t) => t.includes("LocalAdminCredential"), 60000);
+  check(/expires in \d+ days/.test(await s.text(secretRow)), "the inventory shows the vault's secrets, the one about to expire with its badge");
+  execFileSync(cli, ["plugins", "run", "keyvault", "backup", "--asset", VAULT, "--set", `arm=${kvUrls.arm}`, "--set", "portable=true"], {
+    env: { ...env, REHYDRA_REPOSITORY: repo, REHYDRA_PASSWORD: "correct horse battery staple" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  await s.click('[data-testid="discover-run"]');
+  await s.wait(`[data-testid="inventory-row"][data-asset="${VAULT}/secrets/app-conn"]`, (t) => t.includes("protected"), 60000);
+  check(true, "after the vault's backup its secrets show protected with it");
+  await shot("13-inventory-keyvault");
+  const kvState = JSON.parse(fs.readFileSync(path.join(kvDir, "state.json"), "utf8"));
+  delete kvState.vaults["hci-kv"].secrets["app-conn"];
+  fs.writeFileSync(path.join(kvDir, "state.json"), JSON.stringify(kvState));
+  await s.click('[data-testid="nav-restore"]');
+  await wizardTo(VAULT, "plugin");
+  await s.type('[data-testid="wizard-target"]', "-");
+  await s.wait('[data-testid="wizard-options-form"]', (t) => t.includes("object") && t.includes("unportable"));
+  await s.type('[data-testid="setting-object"]', "secrets/app-conn");
+  await s.type('[data-testid="setting-arm"]', kvUrls.arm);
+  await s.click('[data-testid="wizard-plan"]');
+  await s.wait('[data-testid="plan"]', (t) => t.includes("Restore operation"));
+  check(!JSON.parse(fs.readFileSync(path.join(kvDir, "state.json"), "utf8")).vaults["hci-kv"].secrets["app-conn"], "the Key Vault plan touched nothing");
+  await s.click('[data-testid="plan-confirm"]');
+  await s.click('[data-testid="plan-run"]');
+  await s.wait('[data-testid="run-result"]', (t) => /restored/i.test(t), 60000);
+  const back = JSON.parse(fs.readFileSync(path.join(kvDir, "state.json"), "utf8")).vaults["hci-kv"].secrets["app-conn"];
+  check(back && back.versions[0].value === "Server=sql;Password=x", "a purged secret came back into its vault through the wizard, with its value");
+  await shot("14-restore-keyvault");
+
   // ---- files from inside a disk: an ext4 image backed up as a disk, one folder copied out
   const fsSrc = path.join(tmp, "ext4-src");
   fs.mkdirSync(path.join(fsSrc, "docs"), { recursive: true });
@@ -375,6 +449,7 @@ try {
   console.error(`not ok - ${e.message}`);
   if (s) await shot("failure").catch(() => {});
 } finally {
+  kvProc.kill();
   if (s) await s.close();
   driver.proc.kill();
   fs.rmSync(tmp, { recursive: true, force: true });

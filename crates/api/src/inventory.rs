@@ -1,8 +1,10 @@
 //! The estate as one list: assets the installed plugins discovered, joined with what the
 //! repository holds for them (restore points, age against the RPO) and the risks that
 //! follow (a Trusted launch VM without a key backup, an Arc VM whose restore elsewhere
-//! needs rehydration, never test-restored). The desktop app's inventory screen and
-//! `rehydra inventory` both render this.
+//! needs rehydration, never test-restored) and what the plugins' own `assess` found
+//! about each asset (a secret about to expire …). An asset whose plugin marks it
+//! `protected-with=<id>` (a secret of a key vault) is protected by that asset's restore
+//! points. The desktop app's inventory screen and `rehydra inventory` both render this.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,7 +12,21 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::RestorePointDto;
-use crate::plugins::Asset;
+use crate::plugins::{Asset, Finding};
+
+/// What one plugin's discovery found: its assets, and its `assess` findings about them.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// Plugin id.
+    pub plugin: String,
+    /// Assets discovered.
+    pub assets: Vec<Asset>,
+    /// Findings of its `assess` over those assets.
+    pub findings: Vec<Finding>,
+}
+
+/// Findings at these severities become risk badges on their asset's row.
+const BADGE_SEVERITIES: [&str; 3] = ["medium", "high", "critical"];
 
 /// A risk badge.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
@@ -69,7 +85,7 @@ fn risk(code: &str, title: &str) -> Risk {
 /// restore points that were ever restored (from the catalog's job runs); `rpo_hours` the
 /// recovery point objective.
 pub fn build(
-    discovered: &[(String, Vec<Asset>)],
+    discovered: &[Discovery],
     restore_points: &[RestorePointDto],
     restored: &HashSet<String>,
     rpo_hours: f64,
@@ -82,10 +98,17 @@ pub fn build(
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     let container = |k: &str| matches!(k, "cluster" | "node" | "subscription");
-    for (plugin, assets) in discovered {
-        for a in assets {
+    for d in discovered {
+        let plugin = &d.plugin;
+        for a in &d.assets {
             seen.insert(a.id.clone());
-            let points = by_asset.get(a.id.as_str()).cloned().unwrap_or_default();
+            // a part of another asset (a vault's secret) is protected by that asset's points
+            let with = a
+                .properties
+                .iter()
+                .find(|p| p.name == "protected-with")
+                .map_or(a.id.as_str(), |p| p.value.as_str());
+            let points = by_asset.get(with).cloned().unwrap_or_default();
             let mut row = row(
                 a.id.clone(),
                 a.name.clone(),
@@ -115,6 +138,12 @@ pub fn build(
                         "Arc VM: a restore elsewhere needs rehydration",
                     ));
                 }
+            }
+            for f in d.findings.iter().filter(|f| {
+                f.asset.as_deref() == Some(a.id.as_str())
+                    && BADGE_SEVERITIES.contains(&f.severity.as_str())
+            }) {
+                row.risks.push(risk(&f.rule, &f.title));
             }
             out.push(row);
         }
@@ -243,15 +272,16 @@ mod tests {
     #[test]
     fn status_age_and_risks() {
         let now = Utc::now();
-        let discovered = vec![(
-            "hyperv-vm".to_string(),
-            vec![
+        let discovered = vec![Discovery {
+            plugin: "hyperv-vm".to_string(),
+            assets: vec![
                 asset("cluster/a", "cluster", &[]),
                 asset("tvm", "vm", &["trusted-launch"]),
                 asset("arc", "vm", &["arc-managed"]),
                 asset("new", "vm", &[]),
             ],
-        )];
+            findings: vec![],
+        }];
         let snaps = vec![
             snap("s1", "tvm", "hyperv-vm", 2, now),
             snap("s2", "arc", "hyperv-vm", 30, now),
@@ -277,5 +307,36 @@ mod tests {
         assert_eq!(get("/srv/data").kind, "backup");
         assert_eq!(get("/srv/data").restore_points, 1);
         assert!((get("tvm").age_hours.unwrap() - 2.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn plugin_findings_are_badges_and_parts_share_their_whole() {
+        let now = Utc::now();
+        let mut secret = asset("kv/secrets/a", "secret", &[]);
+        secret.parent = Some("kv".into());
+        secret.properties = vec![crate::plugins::Property {
+            name: "protected-with".into(),
+            value: "kv".into(),
+        }];
+        let finding = |sev: &str, rule: &str| Finding {
+            rule: rule.into(),
+            severity: sev.into(),
+            asset: Some("kv/secrets/a".into()),
+            title: format!("{rule} title"),
+            detail: String::new(),
+            recommendation: String::new(),
+        };
+        let discovered = vec![Discovery {
+            plugin: "keyvault".into(),
+            assets: vec![asset("kv", "vault", &[]), secret],
+            findings: vec![finding("high", "keyvault.expiring"), finding("info", "keyvault.note")],
+        }];
+        let snaps = vec![snap("s1", "kv", "keyvault", 1, now)];
+        let inv = build(&discovered, &snaps, &HashSet::new(), 24.0, now);
+        let a = inv.iter().find(|a| a.id == "kv/secrets/a").unwrap();
+        assert_eq!(a.status, "protected", "a vault's secret is protected by the vault's points");
+        let codes: Vec<&str> = a.risks.iter().map(|r| r.code.as_str()).collect();
+        assert!(codes.contains(&"keyvault.expiring"), "{codes:?}");
+        assert!(!codes.contains(&"keyvault.note"), "info findings are not badges");
     }
 }

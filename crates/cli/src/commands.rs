@@ -552,10 +552,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         } => {
             let mut discovered = Vec::new();
             if let Some(id) = discover {
-                let (assets, log) = crate::plugins::platform(&cli)?
-                    .discover(id, &crate::plugins::props(settings)?)?;
+                let (d, log) = crate::plugins::platform(&cli)?
+                    .survey(id, &crate::plugins::props(settings)?)?;
                 crate::plugins::print_log(&log);
-                discovered.push((id.clone(), assets));
+                discovered.push(d);
             }
             let snaps = open(&cli)?.restore_points(&api::RestorePointFilter::default())?;
             let restored: std::collections::HashSet<String> =

@@ -163,7 +163,7 @@ fn vault_assets(v: &Value) -> Result<Vec<Asset>> {
                 });
                 for n in deleted {
                     let mut d = asset(&format!("deleted-{}", kind.one()), &format!("{id}/deleted{}/{n}", kind.path()), &n, Some(id));
-                    d.properties = vec![prop("recoverable", "true")];
+                    d.properties = vec![prop("protected-with", id), prop("recoverable", "true")];
                     out.push(d);
                 }
             }
@@ -181,7 +181,8 @@ fn vault_assets(v: &Value) -> Result<Vec<Asset>> {
 
 fn object_asset(vault_id: &str, o: &Object) -> Asset {
     let mut a = asset(o.kind.one(), &format!("{vault_id}/{}", o.path()), &o.name, Some(vault_id));
-    let mut p = vec![prop("versions", o.versions.len().to_string())];
+    // backed up with its vault: the inventory shows it protected by the vault's points
+    let mut p = vec![prop("protected-with", vault_id), prop("versions", o.versions.len().to_string())];
     if let Some(v) = o.versions.last() {
         p.push(prop("enabled", v.enabled.to_string()));
         if let Some(ct) = &v.content_type {

@@ -4,6 +4,8 @@
 use super::*;
 use host::SettingVerb;
 
+use crate::inventory::Discovery;
+
 impl Plugins {
     pub(super) fn invocation(
         &self,
@@ -101,12 +103,28 @@ impl Plugins {
     /// # Errors
     /// Load or call failure.
     pub fn assess(&self, id: &str, settings: &[Property]) -> Result<(Vec<Finding>, Vec<String>)> {
+        let (d, log) = self.survey(id, settings)?;
+        Ok((d.findings, log))
+    }
+
+    /// `discover`, then `assess` what was found: what the inventory shows.
+    ///
+    /// # Errors
+    /// Load or call failure.
+    pub fn survey(&self, id: &str, settings: &[Property]) -> Result<(Discovery, Vec<String>)> {
         let p = self.load(id)?;
         let settings = settings_for(&p, SettingVerb::Discover, settings)?;
         let (assets, mut log) = self.run_loaded(&p, None, |h, p, inv| h.discover(p, inv, &settings))?;
-        let (f, l) = self.run_loaded(&p, None, |h, p, inv| h.assess(p, inv, &assets, &settings))?;
+        let (findings, l) = self.run_loaded(&p, None, |h, p, inv| h.assess(p, inv, &assets, &settings))?;
         log.extend(l);
-        Ok((f, log))
+        Ok((
+            Discovery {
+                plugin: id.to_string(),
+                assets,
+                findings,
+            },
+            log,
+        ))
     }
 
     /// Back up `asset` (an asset id as `discover` reports it) through the plugin.
