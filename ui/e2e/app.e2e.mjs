@@ -328,6 +328,8 @@ try {
   // the wizard with the plugin's own plan
   runCli("azure", "login", "--cli");
   await s.click('[data-testid="nav-inventory"]');
+  await s.wait('[data-testid="discover-plugin"]');
+  await s.exec("document.querySelector('main details').open = true");
   await s.click('[data-testid="discover-plugin"] option[value="keyvault"]');
   await s.type('[data-testid="setting-subscriptions"]', SUB);
   await s.type('[data-testid="setting-arm"]', kvUrls.arm);
