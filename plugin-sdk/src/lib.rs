@@ -223,8 +223,8 @@ pub fn info_from_manifest(manifest: &str) -> PluginInfo {
             continue;
         };
         // a TOML basic string or array of them reads as JSON; what follows (a comment) is not read
-        let mut values = serde_json::Deserializer::from_str(value.trim())
-            .into_iter::<serde_json::Value>();
+        let mut values =
+            serde_json::Deserializer::from_str(value.trim()).into_iter::<serde_json::Value>();
         let Some(Ok(value)) = values.next() else {
             continue;
         };
@@ -237,7 +237,11 @@ pub fn info_from_manifest(manifest: &str) -> PluginInfo {
             "workloads" => {
                 info.workloads = value
                     .as_array()
-                    .map(|a| a.iter().filter_map(|w| w.as_str().map(Into::into)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|w| w.as_str().map(Into::into))
+                            .collect()
+                    })
                     .unwrap_or_default();
             }
             _ => {}
@@ -500,7 +504,11 @@ mod option_tests {
         assert_eq!(i.version, "1.2.3");
         assert_eq!(i.workloads, ["files", "vm"]);
         assert_eq!(i.description, "C:\\x");
-        assert_eq!(info_from_manifest("id = 5\n").id, "", "not a string: empty, refused by the host");
+        assert_eq!(
+            info_from_manifest("id = 5\n").id,
+            "",
+            "not a string: empty, refused by the host"
+        );
         // the SDK's own example plugin, as compiled
         let example = include_str!("../../plugins/example-files/rehydra-plugin.toml");
         assert_eq!(info_from_manifest(example).id, "example-files");

@@ -329,14 +329,23 @@ mod tests {
         let discovered = vec![Discovery {
             plugin: "keyvault".into(),
             assets: vec![asset("kv", "vault", &[]), secret],
-            findings: vec![finding("high", "keyvault.expiring"), finding("info", "keyvault.note")],
+            findings: vec![
+                finding("high", "keyvault.expiring"),
+                finding("info", "keyvault.note"),
+            ],
         }];
         let snaps = vec![snap("s1", "kv", "keyvault", 1, now)];
         let inv = build(&discovered, &snaps, &HashSet::new(), 24.0, now);
         let a = inv.iter().find(|a| a.id == "kv/secrets/a").unwrap();
-        assert_eq!(a.status, "protected", "a vault's secret is protected by the vault's points");
+        assert_eq!(
+            a.status, "protected",
+            "a vault's secret is protected by the vault's points"
+        );
         let codes: Vec<&str> = a.risks.iter().map(|r| r.code.as_str()).collect();
         assert!(codes.contains(&"keyvault.expiring"), "{codes:?}");
-        assert!(!codes.contains(&"keyvault.note"), "info findings are not badges");
+        assert!(
+            !codes.contains(&"keyvault.note"),
+            "info findings are not badges"
+        );
     }
 }

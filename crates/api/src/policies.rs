@@ -422,12 +422,22 @@ fn each_discovered(
     if ids.is_empty() {
         return Err(ApiError::new(
             Code::Missing,
-            format!("{plugin} discovered no asset of kind `{kind}` with these settings: nothing to back up"),
+            format!(
+                "{plugin} discovered no asset of kind `{kind}` with these settings: nothing to back up"
+            ),
         ));
     }
     let (mut points, mut warnings, mut failed) = (Vec::new(), Vec::new(), Vec::new());
     for id in &ids {
-        match pl.backup(session, plugin, id, &properties(options), tags, progress, cancel) {
+        match pl.backup(
+            session,
+            plugin,
+            id,
+            &properties(options),
+            tags,
+            progress,
+            cancel,
+        ) {
             Ok(out) => {
                 points.push(out.restore_point);
                 warnings.extend(out.warnings.into_iter().map(|w| format!("{id}: {w}")));
@@ -439,7 +449,10 @@ fn each_discovered(
     if points.is_empty() {
         return Err(ApiError::new(
             Code::PluginFailed,
-            format!("no asset of kind `{kind}` was backed up: {}", failed.join("; ")),
+            format!(
+                "no asset of kind `{kind}` was backed up: {}",
+                failed.join("; ")
+            ),
         ));
     }
     warnings.extend(failed.into_iter().map(|f| format!("not backed up: {f}")));

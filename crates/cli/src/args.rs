@@ -671,7 +671,11 @@ pub enum PolicyCommand {
         #[arg(long, requires = "plugin")]
         asset_kind: Option<String>,
         /// Discover settings for --asset-kind, as name=value.
-        #[arg(long = "discover-set", value_name = "NAME=VALUE", requires = "asset_kind")]
+        #[arg(
+            long = "discover-set",
+            value_name = "NAME=VALUE",
+            requires = "asset_kind"
+        )]
         discover: Vec<String>,
         /// Plugin backup options as name=value.
         #[arg(long = "set", value_name = "NAME=VALUE")]

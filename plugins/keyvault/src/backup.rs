@@ -31,11 +31,18 @@ pub fn sha256(value: &str) -> String {
 fn previous(id: &str) -> Option<VaultDoc> {
     engine::previous().ok().flatten()?;
     let raw = engine::read_previous_document(DOC).ok()?;
-    let doc = serde_json::from_slice::<VaultDoc>(&raw).ok().filter(|d| d.id.eq_ignore_ascii_case(id))?;
+    let doc = serde_json::from_slice::<VaultDoc>(&raw)
+        .ok()
+        .filter(|d| d.id.eq_ignore_ascii_case(id))?;
     match doc.check() {
         Ok(()) => Some(doc),
         Err(why) => {
-            host::log(host::Level::Warn, &format!("the previous restore point's {DOC} is not used ({why}): every object is backed up from Key Vault"));
+            host::log(
+                host::Level::Warn,
+                &format!(
+                    "the previous restore point's {DOC} is not used ({why}): every object is backed up from Key Vault"
+                ),
+            );
             None
         }
     }
@@ -91,48 +98,95 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             doc.objects.push(o);
             continue;
         }
-        let old = prev.as_ref().and_then(|p| p.find(o.kind, &o.name)).filter(|old| old.failed.is_none() && o.unchanged_since(old));
+        let old = prev
+            .as_ref()
+            .and_then(|p| p.find(o.kind, &o.name))
+            .filter(|old| old.failed.is_none() && o.unchanged_since(old));
         match one(&doc, &mut o, old, portable) {
             Ok(true) => carried += 1,
             Ok(false) => taken += 1,
             Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
             Err(e) => {
-                warnings.push(format!("{} {}: not backed up: {}", o.kind.one(), o.name, e.message));
+                warnings.push(format!(
+                    "{} {}: not backed up: {}",
+                    o.kind.one(),
+                    o.name,
+                    e.message
+                ));
                 o.failed = Some(e.message);
             }
         }
         doc.objects.push(o);
     }
     let own = doc.objects.iter().filter(|o| !o.managed).count();
-    if own > 0 && doc.objects.iter().filter(|o| !o.managed).all(|o| o.failed.is_some()) {
+    if own > 0
+        && doc
+            .objects
+            .iter()
+            .filter(|o| !o.managed)
+            .all(|o| o.failed.is_some())
+    {
         // a point with nothing in it must not count as a backup (retention would drop good ones)
-        return Err(Error::new(ErrorCode::Failed, format!("vault {}: no object could be backed up: {}", doc.name, warnings.join("; "))));
+        return Err(Error::new(
+            ErrorCode::Failed,
+            format!(
+                "vault {}: no object could be backed up: {}",
+                doc.name,
+                warnings.join("; ")
+            ),
+        ));
     }
     host::progress(total, total, "inventory");
-    let body = serde_json::to_vec_pretty(&doc).map_err(|e| Error::new(ErrorCode::Failed, e.to_string()))?;
+    let body = serde_json::to_vec_pretty(&doc)
+        .map_err(|e| Error::new(ErrorCode::Failed, e.to_string()))?;
     engine::put_document(DOC, &body)?;
     host::info(&format!(
         "vault {}: {} objects, {taken} backed up from Key Vault, {carried} unchanged and carried forward{}",
         doc.name,
         doc.objects.len(),
-        if portable { ", with portable copies" } else { "" }
+        if portable {
+            ", with portable copies"
+        } else {
+            ""
+        }
     ));
-    Ok(BackupReport { consistency: "application".into(), warnings })
+    Ok(BackupReport {
+        consistency: "application".into(),
+        warnings,
+    })
 }
 
 /// Back up one object; `Ok(true)` when carried forward from the previous point.
 fn one(doc: &VaultDoc, o: &mut Object, old: Option<&Object>, portable: bool) -> Result<bool> {
     let item = format!("backup/{}", o.path());
     if o.versions.len() > MAX_VERSIONS {
-        return Err(Error::new(ErrorCode::Failed, format!("{} versions: Key Vault backs up at most {MAX_VERSIONS}", o.versions.len())));
+        return Err(Error::new(
+            ErrorCode::Failed,
+            format!(
+                "{} versions: Key Vault backs up at most {MAX_VERSIONS}",
+                o.versions.len()
+            ),
+        ));
     }
-    let old_blob = old.and_then(|old| old.backup_item.as_deref()).and_then(|i| engine::read_previous_document(i).ok());
+    let old_blob = old
+        .and_then(|old| old.backup_item.as_deref())
+        .and_then(|i| engine::read_previous_document(i).ok());
     let carried = old_blob.is_some();
     let blob = match old_blob {
         Some(b) => b,
         None => {
-            let v = client::call("POST", &kv_url(&doc.uri, &format!("{}/backup", o.path())), None, &format!("backing up {} {}", o.kind.one(), o.name))?;
-            v["value"].as_str().filter(|b| !b.is_empty()).ok_or_else(|| Error::new(ErrorCode::Failed, "the backup answer has no value"))?.as_bytes().to_vec()
+            let v = client::call(
+                "POST",
+                &kv_url(&doc.uri, &format!("{}/backup", o.path())),
+                None,
+                &format!("backing up {} {}", o.kind.one(), o.name),
+            )?;
+            v["value"]
+                .as_str()
+                .filter(|b| !b.is_empty())
+                .ok_or_else(|| Error::new(ErrorCode::Failed, "the backup answer has no value"))?
+                .as_bytes()
+                .to_vec()
         }
     };
     engine::put_document(&item, &blob)?;
@@ -156,7 +210,10 @@ fn portable_copy(doc: &VaultDoc, o: &mut Object, old: Option<&Object>) -> Result
             return Ok(());
         }
         Kind::Certificates if o.exportable != Some(true) => {
-            o.not_portable = Some(format!("certificate {}: its policy makes the private key non-exportable", o.name));
+            o.not_portable = Some(format!(
+                "certificate {}: its policy makes the private key non-exportable",
+                o.name
+            ));
             return Ok(());
         }
         _ => {}
@@ -164,7 +221,9 @@ fn portable_copy(doc: &VaultDoc, o: &mut Object, old: Option<&Object>) -> Result
     let item = format!("portable/{}", o.path());
     // unchanged since the previous point: its copy and hashes stand
     if let Some(old) = old.filter(|old| old.portable_item.is_some()) {
-        if let Ok(raw) = engine::read_previous_document(old.portable_item.as_deref().unwrap_or_default()) {
+        if let Ok(raw) =
+            engine::read_previous_document(old.portable_item.as_deref().unwrap_or_default())
+        {
             engine::put_document(&item, &raw)?;
             for (v, ov) in o.versions.iter_mut().zip(&old.versions) {
                 v.sha256 = ov.sha256.clone();
@@ -176,17 +235,45 @@ fn portable_copy(doc: &VaultDoc, o: &mut Object, old: Option<&Object>) -> Result
     let mut versions = Vec::new();
     let mut policy = Value::Null;
     if o.kind == Kind::Certificates {
-        policy = client::call("GET", &kv_url(&doc.uri, &format!("certificates/{}/policy", o.name)), None, &format!("reading the policy of certificate {}", o.name))?;
+        policy = client::call(
+            "GET",
+            &kv_url(&doc.uri, &format!("certificates/{}/policy", o.name)),
+            None,
+            &format!("reading the policy of certificate {}", o.name),
+        )?;
     }
     for v in &mut o.versions {
         if !v.enabled {
-            host::log(host::Level::Warn, &format!("{} {} version {}: disabled, its value cannot be read; left out of the portable copy", o.kind.one(), o.name, v.id));
+            host::log(
+                host::Level::Warn,
+                &format!(
+                    "{} {} version {}: disabled, its value cannot be read; left out of the portable copy",
+                    o.kind.one(),
+                    o.name,
+                    v.id
+                ),
+            );
             continue;
         }
         // a certificate's value is its secret of the same name and version
         let url = kv_url(&doc.uri, &format!("secrets/{}/{}", o.name, v.id));
-        let s = client::call("GET", &url, None, &format!("reading {} {} version {}", o.kind.one(), o.name, v.id))?;
-        let value = s["value"].as_str().ok_or_else(|| Error::new(ErrorCode::Failed, format!("{} {} version {}: the answer has no value", o.kind.one(), o.name, v.id)))?;
+        let s = client::call(
+            "GET",
+            &url,
+            None,
+            &format!("reading {} {} version {}", o.kind.one(), o.name, v.id),
+        )?;
+        let value = s["value"].as_str().ok_or_else(|| {
+            Error::new(
+                ErrorCode::Failed,
+                format!(
+                    "{} {} version {}: the answer has no value",
+                    o.kind.one(),
+                    o.name,
+                    v.id
+                ),
+            )
+        })?;
         v.sha256 = Some(sha256(value));
         let mut attributes = json!({"enabled": v.enabled});
         if let Some(n) = v.nbf {
@@ -201,7 +288,8 @@ fn portable_copy(doc: &VaultDoc, o: &mut Object, old: Option<&Object>) -> Result
             "attributes": attributes, "tags": v.tags,
         }));
     }
-    let body = serde_json::to_vec(&json!({"policy": policy, "versions": versions})).map_err(|e| Error::new(ErrorCode::Failed, e.to_string()))?;
+    let body = serde_json::to_vec(&json!({"policy": policy, "versions": versions}))
+        .map_err(|e| Error::new(ErrorCode::Failed, e.to_string()))?;
     engine::put_document(&item, &body)?;
     o.portable_item = Some(item);
     Ok(())

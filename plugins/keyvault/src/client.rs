@@ -44,7 +44,11 @@ pub fn origin(url: &str) -> Option<String> {
 }
 
 /// Key Vault's token audiences (public and sovereign clouds).
-const KV_AUDIENCES: &[&str] = &["vault.azure.net", "vault.usgovcloudapi.net", "vault.azure.cn"];
+const KV_AUDIENCES: &[&str] = &[
+    "vault.azure.net",
+    "vault.usgovcloudapi.net",
+    "vault.azure.cn",
+];
 
 /// Is `uri` a vault URI this plugin may send requests (and secret values) to? On Azure:
 /// `https://<name>.vault.azure.net/` (or a sovereign cloud's suffix), nothing after the
@@ -58,7 +62,9 @@ pub fn vault_uri_ok(uri: &str) -> bool {
     if rest.contains(['?', '#', '@', '\\', '%', ' ']) {
         return false;
     }
-    let (authority, path) = rest.find('/').map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
+    let (authority, path) = rest
+        .find('/')
+        .map_or((rest, ""), |i| (&rest[..i], &rest[i..]));
     let (host, port) = match authority.rsplit_once(':') {
         Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => (h, Some(p)),
         Some(_) => return false,
@@ -66,14 +72,21 @@ pub fn vault_uri_ok(uri: &str) -> bool {
     };
     let host = host.to_ascii_lowercase();
     let loopback = host == "localhost"
-        || (host.starts_with("127.") && host.split('.').count() == 4 && host.split('.').all(|x| x.parse::<u8>().is_ok()));
+        || (host.starts_with("127.")
+            && host.split('.').count() == 4
+            && host.split('.').all(|x| x.parse::<u8>().is_ok()));
     if loopback {
-        return matches!(scheme, "http" | "https") && path.split('/').filter(|x| !x.is_empty()).all(valid_name);
+        return matches!(scheme, "http" | "https")
+            && path.split('/').filter(|x| !x.is_empty()).all(valid_name);
     }
     scheme == "https"
         && matches!(path, "" | "/")
         && port.is_none_or(|p| p == "443")
-        && KV_AUDIENCES.iter().any(|a| host.strip_suffix(a).and_then(|l| l.strip_suffix('.')).is_some_and(valid_name))
+        && KV_AUDIENCES.iter().any(|a| {
+            host.strip_suffix(a)
+                .and_then(|l| l.strip_suffix('.'))
+                .is_some_and(valid_name)
+        })
 }
 
 /// Object names: 1 to 127 letters, digits and dashes (Key Vault's rule). Anything else
@@ -104,18 +117,35 @@ fn detail(body: &[u8]) -> String {
 /// An error for a non-2xx answer, in the admin's words.
 pub fn answer_error(what: &str, r: &http::Response) -> Error {
     if r.status == 401 {
-        if let Some(ch) = header(&r.headers, "www-authenticate").filter(|c| c.starts_with("Bearer")) {
+        if let Some(ch) = header(&r.headers, "www-authenticate").filter(|c| c.starts_with("Bearer"))
+        {
             let resource = challenge_param(ch, "resource")
                 .or_else(|| challenge_param(ch, "scope"))
                 .unwrap_or_default();
             // advice only for a Key Vault audience: a hostile answer cannot steer the admin
             // into giving its host another service's token
-            let host = resource.split("://").nth(1).unwrap_or("").trim_end_matches(['/']).trim_end_matches("/.default");
+            let host = resource
+                .split("://")
+                .nth(1)
+                .unwrap_or("")
+                .trim_end_matches(['/'])
+                .trim_end_matches("/.default");
             if !KV_AUDIENCES.contains(&host) {
-                return Error::new(ErrorCode::Denied, format!("{what}: answered 401 with a challenge for `{}`, which is not Key Vault's audience", clip(&resource, 100)));
+                return Error::new(
+                    ErrorCode::Denied,
+                    format!(
+                        "{what}: answered 401 with a challenge for `{}`, which is not Key Vault's audience",
+                        clip(&resource, 100)
+                    ),
+                );
             }
             let tenant = challenge_param(ch, "authorization")
-                .and_then(|a| a.trim_end_matches('/').rsplit('/').next().map(str::to_string))
+                .and_then(|a| {
+                    a.trim_end_matches('/')
+                        .rsplit('/')
+                        .next()
+                        .map(str::to_string)
+                })
                 .unwrap_or_default();
             return Error::new(
                 ErrorCode::Denied,
@@ -126,7 +156,10 @@ pub fn answer_error(what: &str, r: &http::Response) -> Error {
             );
         }
     }
-    Error::new(status_code(r.status), format!("{what}: answered {}: {}", r.status, detail(&r.body)))
+    Error::new(
+        status_code(r.status),
+        format!("{what}: answered {}: {}", r.status, detail(&r.body)),
+    )
 }
 
 /// One parameter of a `WWW-Authenticate: Bearer a="…", b="…"` challenge.
@@ -163,7 +196,12 @@ pub fn send(method: &str, url: &str, body: Option<&Value>) -> Result<http::Respo
             .min(Duration::from_secs(60));
         host::log(
             host::Level::Warn,
-            &format!("{method} {url}: throttled ({}); try {} of {POST_TRIES} in {} s", r.status, attempt + 1, wait.as_secs()),
+            &format!(
+                "{method} {url}: throttled ({}); try {} of {POST_TRIES} in {} s",
+                r.status,
+                attempt + 1,
+                wait.as_secs()
+            ),
         );
         if host::cancelled() {
             return Err(Error::new(ErrorCode::Cancelled, "cancelled"));
@@ -183,7 +221,10 @@ pub fn call(method: &str, url: &str, body: Option<&Value>, what: &str) -> Result
         return Ok(Value::Null);
     }
     serde_json::from_slice(&r.body).map_err(|e| {
-        Error::new(ErrorCode::Failed, format!("{what}: the answer is not JSON ({e})"))
+        Error::new(
+            ErrorCode::Failed,
+            format!("{what}: the answer is not JSON ({e})"),
+        )
     })
 }
 
@@ -193,7 +234,10 @@ pub fn get_opt(url: &str, what: &str) -> Result<Option<Value>> {
     match r.status {
         404 => Ok(None),
         200..=299 => serde_json::from_slice(&r.body).map(Some).map_err(|e| {
-            Error::new(ErrorCode::Failed, format!("{what}: the answer is not JSON ({e})"))
+            Error::new(
+                ErrorCode::Failed,
+                format!("{what}: the answer is not JSON ({e})"),
+            )
         }),
         _ => Err(answer_error(what, &r)),
     }
@@ -202,28 +246,45 @@ pub fn get_opt(url: &str, what: &str) -> Result<Option<Value>> {
 /// Every item of a paged list (`value` + `nextLink`), staying on the first URL's origin.
 pub fn list(first: &str, what: &str) -> Result<Vec<Value>> {
     let home = origin(first).ok_or_else(|| {
-        Error::new(ErrorCode::InvalidInput, format!("{what}: `{first}` is not an http(s) URL"))
+        Error::new(
+            ErrorCode::InvalidInput,
+            format!("{what}: `{first}` is not an http(s) URL"),
+        )
     })?;
     let mut out = Vec::new();
     let mut next = Some(first.to_string());
     let mut seen = std::collections::HashSet::new();
     while let Some(url) = next.take() {
         if !seen.insert(url.clone()) {
-            return Err(Error::new(ErrorCode::Failed, format!("{what}: the next page is one already read; refused")));
+            return Err(Error::new(
+                ErrorCode::Failed,
+                format!("{what}: the next page is one already read; refused"),
+            ));
         }
         if seen.len() > MAX_PAGES || out.len() > MAX_ITEMS {
-            return Err(Error::new(ErrorCode::Failed, format!("{what}: more than {MAX_PAGES} pages or {MAX_ITEMS} items")));
+            return Err(Error::new(
+                ErrorCode::Failed,
+                format!("{what}: more than {MAX_PAGES} pages or {MAX_ITEMS} items"),
+            ));
         }
         let v = call("GET", &url, None, what)?;
         match v["value"].as_array() {
             Some(items) => out.extend(items.iter().cloned()),
-            None => return Err(Error::new(ErrorCode::Failed, format!("{what}: the answer has no `value` list"))),
+            None => {
+                return Err(Error::new(
+                    ErrorCode::Failed,
+                    format!("{what}: the answer has no `value` list"),
+                ));
+            }
         }
         if let Some(link) = v["nextLink"].as_str().filter(|l| !l.is_empty()) {
             if origin(link).as_deref() != Some(home.as_str()) {
                 return Err(Error::new(
                     ErrorCode::Failed,
-                    format!("{what}: the next page is on another host ({}); refused", clip(link, 200)),
+                    format!(
+                        "{what}: the next page is on another host ({}); refused",
+                        clip(link, 200)
+                    ),
                 ));
             }
             next = Some(link.to_string());
@@ -235,12 +296,21 @@ pub fn list(first: &str, what: &str) -> Result<Vec<Value>> {
 /// `https://v.vault.azure.net/` + `secrets?api-version=7.5` (one slash between).
 pub fn kv_url(vault_uri: &str, path: &str) -> String {
     let sep = if path.contains('?') { '&' } else { '?' };
-    format!("{}/{path}{sep}api-version={KV_API}", vault_uri.trim_end_matches('/'))
+    format!(
+        "{}/{path}{sep}api-version={KV_API}",
+        vault_uri.trim_end_matches('/')
+    )
 }
 
 /// The last path segment of an object or version id.
 pub fn last_segment(id: &str) -> &str {
-    id.split(['?', '#']).next().unwrap_or("").trim_end_matches('/').rsplit('/').next().unwrap_or("")
+    id.split(['?', '#'])
+        .next()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("")
 }
 
 #[cfg(test)]
@@ -249,17 +319,36 @@ mod tests {
 
     #[test]
     fn origins_compare_as_the_service_writes_them() {
-        assert_eq!(origin("https://myvault.vault.azure.net:443/secrets?x").as_deref(), Some("https://myvault.vault.azure.net"));
-        assert_eq!(origin("https://MyVault.vault.azure.net/").as_deref(), Some("https://myvault.vault.azure.net"));
-        assert_eq!(origin("http://127.0.0.2:9/kv/").as_deref(), Some("http://127.0.0.2:9"));
-        assert_ne!(origin("https://evil.example/x"), origin("https://myvault.vault.azure.net/"));
+        assert_eq!(
+            origin("https://myvault.vault.azure.net:443/secrets?x").as_deref(),
+            Some("https://myvault.vault.azure.net")
+        );
+        assert_eq!(
+            origin("https://MyVault.vault.azure.net/").as_deref(),
+            Some("https://myvault.vault.azure.net")
+        );
+        assert_eq!(
+            origin("http://127.0.0.2:9/kv/").as_deref(),
+            Some("http://127.0.0.2:9")
+        );
+        assert_ne!(
+            origin("https://evil.example/x"),
+            origin("https://myvault.vault.azure.net/")
+        );
         assert_eq!(origin("file:///etc/passwd"), None);
         assert_eq!(origin("secrets"), None);
     }
 
     #[test]
     fn vault_uris_name_a_vault_and_nothing_else() {
-        for ok in ["https://kv1.vault.azure.net/", "https://kv1.vault.azure.net", "https://KV1.vault.azure.net:443/", "https://kv.vault.usgovcloudapi.net/", "http://127.0.0.2:8080/kv1/", "http://localhost:9/"] {
+        for ok in [
+            "https://kv1.vault.azure.net/",
+            "https://kv1.vault.azure.net",
+            "https://KV1.vault.azure.net:443/",
+            "https://kv.vault.usgovcloudapi.net/",
+            "http://127.0.0.2:8080/kv1/",
+            "http://localhost:9/",
+        ] {
             assert!(vault_uri_ok(ok), "{ok}");
         }
         for bad in [
@@ -295,7 +384,10 @@ mod tests {
     #[test]
     fn the_bearer_challenge_is_read() {
         let ch = r#"Bearer authorization="https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47", resource="https://vault.azure.net""#;
-        assert_eq!(challenge_param(ch, "resource").as_deref(), Some("https://vault.azure.net"));
+        assert_eq!(
+            challenge_param(ch, "resource").as_deref(),
+            Some("https://vault.azure.net")
+        );
         let r = http::Response {
             status: 401,
             headers: vec![("WWW-Authenticate".into(), ch.into())],
@@ -303,14 +395,29 @@ mod tests {
         };
         let e = answer_error("listing secrets", &r);
         assert_eq!(e.code, ErrorCode::Denied);
-        assert!(e.message.contains("tenant 72f988bf-86f1-41af-91ab-2d7cd011db47"), "{}", e.message);
-        assert!(e.message.contains("https://vault.azure.net/.default"), "{}", e.message);
+        assert!(
+            e.message
+                .contains("tenant 72f988bf-86f1-41af-91ab-2d7cd011db47"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.message.contains("https://vault.azure.net/.default"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]
     fn urls_and_ids() {
-        assert_eq!(kv_url("https://v.vault.azure.net/", "secrets"), "https://v.vault.azure.net/secrets?api-version=7.5");
-        assert_eq!(last_segment("https://v.vault.azure.net/secrets/a/0123"), "0123");
+        assert_eq!(
+            kv_url("https://v.vault.azure.net/", "secrets"),
+            "https://v.vault.azure.net/secrets?api-version=7.5"
+        );
+        assert_eq!(
+            last_segment("https://v.vault.azure.net/secrets/a/0123"),
+            "0123"
+        );
         assert_eq!(last_segment("https://v.vault.azure.net/secrets/a"), "a");
     }
 }

@@ -20,12 +20,18 @@ const DEPLOYMENT_SECRETS: &[&str] = &[
 pub const MAX_VERSIONS: usize = 500;
 
 fn prop(name: &str, value: impl Into<String>) -> Property {
-    Property { name: name.into(), value: value.into() }
+    Property {
+        name: name.into(),
+        value: value.into(),
+    }
 }
 
 /// The value of an asset property.
 pub fn get<'a>(a: &'a Asset, name: &str) -> Option<&'a str> {
-    a.properties.iter().find(|p| p.name == name).map(|p| p.value.as_str())
+    a.properties
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.value.as_str())
 }
 
 /// Azure's rule for resource group names: 1 to 90 letters, digits, `._-()`, not ending
@@ -33,7 +39,8 @@ pub fn get<'a>(a: &'a Asset, name: &str) -> Option<&'a str> {
 pub fn resource_group_ok(s: &str) -> bool {
     (1..=90).contains(&s.len())
         && !s.ends_with('.')
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-()".contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-()".contains(&b))
 }
 
 fn is_guid(s: &str) -> bool {
@@ -41,7 +48,9 @@ fn is_guid(s: &str) -> bool {
 }
 
 pub fn arm_base(s: &[Property]) -> String {
-    setting_or(s, "arm", "https://management.azure.com").trim_end_matches('/').to_string()
+    setting_or(s, "arm", "https://management.azure.com")
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// The vault properties a backup and a restore need, from an ARM vault resource.
@@ -57,31 +66,60 @@ pub fn vault_props(v: &Value) -> Vec<Property> {
         prop("location", v["location"].as_str().unwrap_or_default()),
         prop("tenant", p["tenantId"].as_str().unwrap_or_default()),
         // soft delete is on unless the vault says otherwise (it cannot be turned off since 2020)
-        prop("soft-delete", p["enableSoftDelete"].as_bool().unwrap_or(true).to_string()),
+        prop(
+            "soft-delete",
+            p["enableSoftDelete"].as_bool().unwrap_or(true).to_string(),
+        ),
         prop("purge-protection", b(&p["enablePurgeProtection"])),
         prop(
             "permission-model",
-            if p["enableRbacAuthorization"].as_bool().unwrap_or(false) { "rbac" } else { "access-policies" },
+            if p["enableRbacAuthorization"].as_bool().unwrap_or(false) {
+                "rbac"
+            } else {
+                "access-policies"
+            },
         ),
-        prop("public-network-access", p["publicNetworkAccess"].as_str().unwrap_or("Enabled")),
-        prop("network-default-action", p["networkAcls"]["defaultAction"].as_str().unwrap_or("Allow")),
+        prop(
+            "public-network-access",
+            p["publicNetworkAccess"].as_str().unwrap_or("Enabled"),
+        ),
+        prop(
+            "network-default-action",
+            p["networkAcls"]["defaultAction"]
+                .as_str()
+                .unwrap_or("Allow"),
+        ),
     ]
 }
 
 /// The vault `id` (checked with [`vault_id_ok`] by the caller) as ARM has it now: its
 /// properties as discover lists them, with a usable `vault-uri`.
 pub fn arm_vault(s: &[Property], id: &str) -> Result<Vec<Property>> {
-    let v = client::call("GET", &format!("{}{id}?api-version={ARM_API}", arm_base(s)), None, &format!("reading vault {id}"))?;
+    let v = client::call(
+        "GET",
+        &format!("{}{id}?api-version={ARM_API}", arm_base(s)),
+        None,
+        &format!("reading vault {id}"),
+    )?;
     let props = vault_props(&v);
     if !client::vault_uri_ok(&value(&props, "vault-uri")) {
-        return Err(Error::new(ErrorCode::Failed, format!("vault {id}: ARM's answer has no vaultUri of a key vault (https://<name>.vault.azure.net/); refused")));
+        return Err(Error::new(
+            ErrorCode::Failed,
+            format!(
+                "vault {id}: ARM's answer has no vaultUri of a key vault (https://<name>.vault.azure.net/); refused"
+            ),
+        ));
     }
     Ok(props)
 }
 
 /// The value of a property (empty when absent).
 pub fn value(props: &[Property], name: &str) -> String {
-    props.iter().find(|p| p.name == name).map(|p| p.value.clone()).unwrap_or_default()
+    props
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.value.clone())
+        .unwrap_or_default()
 }
 
 /// Is this an ARM id of a key vault in `sub`?
@@ -101,26 +139,46 @@ pub fn vault_id_ok(id: &str, sub: &str) -> bool {
 }
 
 pub fn discover(s: &[Property]) -> Result<Vec<Asset>> {
-    let subs = require(s, "subscriptions", "the subscription ids whose key vaults to protect")?;
+    let subs = require(
+        s,
+        "subscriptions",
+        "the subscription ids whose key vaults to protect",
+    )?;
     let arm = arm_base(s);
     let rg = setting(s, "resource-group").filter(|v| !v.is_empty());
     if let Some(rg) = rg.filter(|rg| !resource_group_ok(rg)) {
-        return Err(Error::new(ErrorCode::InvalidInput, format!("resource-group: `{rg}` is not a resource group name (letters, digits, . _ - ( ), up to 90)")));
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "resource-group: `{rg}` is not a resource group name (letters, digits, . _ - ( ), up to 90)"
+            ),
+        ));
     }
     let mut out = Vec::new();
     for sub in subs.split(',').map(str::trim).filter(|x| !x.is_empty()) {
         if !is_guid(sub) {
-            return Err(Error::new(ErrorCode::InvalidInput, format!("subscriptions: `{sub}` is not a subscription id")));
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!("subscriptions: `{sub}` is not a subscription id"),
+            ));
         }
         let path = match rg {
-            Some(rg) => format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults"),
+            Some(rg) => format!(
+                "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults"
+            ),
             None => format!("/subscriptions/{sub}/providers/Microsoft.KeyVault/vaults"),
         };
         let what = format!("listing the key vaults of subscription {sub}");
         for v in client::list(&format!("{arm}{path}?api-version={ARM_API}"), &what)? {
             let id = v["id"].as_str().unwrap_or_default();
             if !vault_id_ok(id, sub) {
-                host::log(host::Level::Warn, &format!("{what}: skipped `{}`, not a key vault of this subscription", clip(id, 200)));
+                host::log(
+                    host::Level::Warn,
+                    &format!(
+                        "{what}: skipped `{}`, not a key vault of this subscription",
+                        clip(id, 200)
+                    ),
+                );
                 continue;
             }
             out.extend(vault_assets(&v)?);
@@ -140,17 +198,27 @@ fn vault_assets(v: &Value) -> Result<Vec<Asset>> {
     let mut out = Vec::new();
     if !client::vault_uri_ok(&uri) {
         vault.properties.push(prop("reachable", "false"));
-        vault.properties.push(prop("unreachable-reason", "ARM gives the vault no vaultUri of a key vault (https://<name>.vault.azure.net/)"));
+        vault.properties.push(prop(
+            "unreachable-reason",
+            "ARM gives the vault no vaultUri of a key vault (https://<name>.vault.azure.net/)",
+        ));
         return Ok(vec![vault]);
     }
     match model::read_objects(&uri) {
         Ok(objects) => {
-            let deployment = objects
-                .iter()
-                .any(|o| o.kind == Kind::Secrets && DEPLOYMENT_SECRETS.iter().any(|d| d.eq_ignore_ascii_case(&o.name)));
+            let deployment = objects.iter().any(|o| {
+                o.kind == Kind::Secrets
+                    && DEPLOYMENT_SECRETS
+                        .iter()
+                        .any(|d| d.eq_ignore_ascii_case(&o.name))
+            });
             vault.properties.push(prop("reachable", "true"));
-            vault.properties.push(prop("objects", objects.len().to_string()));
-            vault.properties.push(prop("deployment", deployment.to_string()));
+            vault
+                .properties
+                .push(prop("objects", objects.len().to_string()));
+            vault
+                .properties
+                .push(prop("deployment", deployment.to_string()));
             for o in &objects {
                 out.push(object_asset(id, o));
             }
@@ -162,7 +230,12 @@ fn vault_assets(v: &Value) -> Result<Vec<Asset>> {
                     Vec::new()
                 });
                 for n in deleted {
-                    let mut d = asset(&format!("deleted-{}", kind.one()), &format!("{id}/deleted{}/{n}", kind.path()), &n, Some(id));
+                    let mut d = asset(
+                        &format!("deleted-{}", kind.one()),
+                        &format!("{id}/deleted{}/{n}", kind.path()),
+                        &n,
+                        Some(id),
+                    );
                     d.properties = vec![prop("protected-with", id), prop("recoverable", "true")];
                     out.push(d);
                 }
@@ -180,9 +253,17 @@ fn vault_assets(v: &Value) -> Result<Vec<Asset>> {
 }
 
 fn object_asset(vault_id: &str, o: &Object) -> Asset {
-    let mut a = asset(o.kind.one(), &format!("{vault_id}/{}", o.path()), &o.name, Some(vault_id));
+    let mut a = asset(
+        o.kind.one(),
+        &format!("{vault_id}/{}", o.path()),
+        &o.name,
+        Some(vault_id),
+    );
     // backed up with its vault: the inventory shows it protected by the vault's points
-    let mut p = vec![prop("protected-with", vault_id), prop("versions", o.versions.len().to_string())];
+    let mut p = vec![
+        prop("protected-with", vault_id),
+        prop("versions", o.versions.len().to_string()),
+    ];
     if let Some(v) = o.versions.last() {
         p.push(prop("enabled", v.enabled.to_string()));
         if let Some(ct) = &v.content_type {
@@ -191,7 +272,10 @@ fn object_asset(vault_id: &str, o: &Object) -> Asset {
     }
     if let Some(exp) = o.expires() {
         p.push(prop("expires", rfc3339(exp)));
-        p.push(prop("expires-in-days", ((exp - now()).div_euclid(86_400)).to_string()));
+        p.push(prop(
+            "expires-in-days",
+            ((exp - now()).div_euclid(86_400)).to_string(),
+        ));
     }
     if let Some(k) = &o.key_type {
         p.push(prop("key-type", k.clone()));
@@ -206,7 +290,14 @@ fn object_asset(vault_id: &str, o: &Object) -> Asset {
     a
 }
 
-fn finding(rule: &str, severity: Severity, a: &Asset, title: String, detail: String, rec: &str) -> Finding {
+fn finding(
+    rule: &str,
+    severity: Severity,
+    a: &Asset,
+    title: String,
+    detail: String,
+    rec: &str,
+) -> Finding {
     Finding {
         rule: rule.into(),
         severity,
@@ -218,13 +309,18 @@ fn finding(rule: &str, severity: Severity, a: &Asset, title: String, detail: Str
 }
 
 pub fn assess(assets: &[Asset], s: &[Property]) -> Result<Vec<Finding>> {
-    let days: i64 = setting_or(s, "expiry-days", "60")
-        .parse()
-        .map_err(|_| Error::new(ErrorCode::InvalidInput, "expiry-days must be a whole number of days"))?;
+    let days: i64 = setting_or(s, "expiry-days", "60").parse().map_err(|_| {
+        Error::new(
+            ErrorCode::InvalidInput,
+            "expiry-days must be a whole number of days",
+        )
+    })?;
     let mut out = Vec::new();
     let deployment = |a: &Asset| {
         a.parent.as_ref().is_some_and(|p| {
-            assets.iter().any(|v| &v.id == p && get(v, "deployment") == Some("true"))
+            assets
+                .iter()
+                .any(|v| &v.id == p && get(v, "deployment") == Some("true"))
         })
     };
     for a in assets {
@@ -241,10 +337,16 @@ pub fn assess(assets: &[Asset], s: &[Property]) -> Result<Vec<Finding>> {
             }
             continue;
         }
-        if let Some(n) = get(a, "versions").and_then(|v| v.parse::<usize>().ok()).filter(|n| *n > MAX_VERSIONS) {
+        if let Some(n) = get(a, "versions")
+            .and_then(|v| v.parse::<usize>().ok())
+            .filter(|n| *n > MAX_VERSIONS)
+        {
             out.push(finding("keyvault.over-500-versions", Severity::High, a, format!("{} {} has {n} versions", a.kind, a.name), format!("Key Vault's Backup operation takes at most {MAX_VERSIONS} versions of one object"), "Remove old versions you no longer need (they are deleted with the object only), or keep the values with a portable copy (portable=true)"));
         }
-        if let Some(left) = get(a, "expires-in-days").and_then(|v| v.parse::<i64>().ok()).filter(|d| *d <= days) {
+        if let Some(left) = get(a, "expires-in-days")
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|d| *d <= days)
+        {
             let dep = deployment(a);
             let severity = if left < 0 {
                 Severity::Critical
@@ -253,13 +355,24 @@ pub fn assess(assets: &[Asset], s: &[Property]) -> Result<Vec<Finding>> {
             } else {
                 Severity::Medium
             };
-            let when = if left < 0 { format!("expired {} days ago", -left) } else { format!("expires in {left} days") };
+            let when = if left < 0 {
+                format!("expired {} days ago", -left)
+            } else {
+                format!("expires in {left} days")
+            };
             let rec = if dep {
                 "This is a secret of the Azure Local deployment vault (one-year lifetime): rotate it the way Azure Local documents for it before it expires, then take a new restore point"
             } else {
                 "Renew or rotate it before it expires, then take a new restore point"
             };
-            out.push(finding("keyvault.expiring", severity, a, format!("{} {} {when}", a.kind, a.name), format!("expires {}", get(a, "expires").unwrap_or_default()), rec));
+            out.push(finding(
+                "keyvault.expiring",
+                severity,
+                a,
+                format!("{} {} {when}", a.kind, a.name),
+                format!("expires {}", get(a, "expires").unwrap_or_default()),
+                rec,
+            ));
         }
     }
     Ok(out)
@@ -272,13 +385,44 @@ mod tests {
     #[test]
     fn vault_ids_are_checked() {
         let sub = "00000000-0000-0000-0000-000000000000";
-        assert!(vault_id_ok(&format!("/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1"), sub));
-        assert!(!vault_id_ok(&format!("/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Compute/vaults/kv1"), sub));
-        assert!(!vault_id_ok("/subscriptions/other/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1", sub));
-        assert!(!vault_id_ok(&format!("/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/../x"), sub));
-        assert!(!vault_id_ok(&format!("/subscriptions/{sub}/resourceGroups/r?g/providers/Microsoft.KeyVault/vaults/kv1"), sub));
-        assert!(!vault_id_ok(&format!("x/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1"), sub));
-        assert!(!vault_id_ok(&format!("/subscriptions/{sub}/resourceGroups/rg/other/Microsoft.KeyVault/vaults/kv1"), sub));
+        assert!(vault_id_ok(
+            &format!(
+                "/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1"
+            ),
+            sub
+        ));
+        assert!(!vault_id_ok(
+            &format!(
+                "/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Compute/vaults/kv1"
+            ),
+            sub
+        ));
+        assert!(!vault_id_ok(
+            "/subscriptions/other/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1",
+            sub
+        ));
+        assert!(!vault_id_ok(
+            &format!(
+                "/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/../x"
+            ),
+            sub
+        ));
+        assert!(!vault_id_ok(
+            &format!(
+                "/subscriptions/{sub}/resourceGroups/r?g/providers/Microsoft.KeyVault/vaults/kv1"
+            ),
+            sub
+        ));
+        assert!(!vault_id_ok(
+            &format!(
+                "x/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/kv1"
+            ),
+            sub
+        ));
+        assert!(!vault_id_ok(
+            &format!("/subscriptions/{sub}/resourceGroups/rg/other/Microsoft.KeyVault/vaults/kv1"),
+            sub
+        ));
     }
 
     #[test]
@@ -296,17 +440,36 @@ mod tests {
     #[test]
     fn expiring_and_unsafe_vaults_are_found() {
         let mut v = asset("vault", "/v", "kv", None);
-        v.properties = vec![prop("soft-delete", "false"), prop("purge-protection", "false"), prop("deployment", "true")];
-        let mut s = asset("secret", "/v/secrets/LocalAdminCredential", "LocalAdminCredential", Some("/v"));
+        v.properties = vec![
+            prop("soft-delete", "false"),
+            prop("purge-protection", "false"),
+            prop("deployment", "true"),
+        ];
+        let mut s = asset(
+            "secret",
+            "/v/secrets/LocalAdminCredential",
+            "LocalAdminCredential",
+            Some("/v"),
+        );
         s.properties = vec![prop("expires-in-days", "20"), prop("versions", "3")];
         let mut far = asset("secret", "/v/secrets/b", "b", Some("/v"));
         far.properties = vec![prop("expires-in-days", "200"), prop("versions", "501")];
         let f = assess(&[v, s, far], &[]).unwrap();
         let rules: Vec<_> = f.iter().map(|f| (f.rule.as_str(), f.severity)).collect();
-        assert!(rules.contains(&("keyvault.no-soft-delete", Severity::High)), "{rules:?}");
+        assert!(
+            rules.contains(&("keyvault.no-soft-delete", Severity::High)),
+            "{rules:?}"
+        );
         assert!(rules.contains(&("keyvault.no-purge-protection", Severity::Medium)));
-        assert!(rules.contains(&("keyvault.expiring", Severity::High)), "deployment secrets are high");
+        assert!(
+            rules.contains(&("keyvault.expiring", Severity::High)),
+            "deployment secrets are high"
+        );
         assert!(rules.contains(&("keyvault.over-500-versions", Severity::High)));
-        assert_eq!(f.iter().filter(|f| f.rule == "keyvault.expiring").count(), 1, "200 days is outside the default 60");
+        assert_eq!(
+            f.iter().filter(|f| f.rule == "keyvault.expiring").count(),
+            1,
+            "200 days is outside the default 60"
+        );
     }
 }

@@ -108,7 +108,11 @@ impl Object {
 
     /// The newest version's expiry.
     pub fn expires(&self) -> Option<i64> {
-        self.versions.iter().rev().find(|v| v.enabled).and_then(|v| v.exp)
+        self.versions
+            .iter()
+            .rev()
+            .find(|v| v.enabled)
+            .and_then(|v| v.exp)
     }
 
     /// Same versions, same update times: the backup taken then is still this object's.
@@ -143,7 +147,9 @@ pub struct VaultDoc {
 
 impl VaultDoc {
     pub fn find(&self, kind: Kind, name: &str) -> Option<&Object> {
-        self.objects.iter().find(|o| o.kind == kind && o.name == name)
+        self.objects
+            .iter()
+            .find(|o| o.kind == kind && o.name == name)
     }
 
     /// A record read from a repository is checked before anything uses it: names Key
@@ -151,15 +157,24 @@ impl VaultDoc {
     /// vault URI that names a vault.
     pub fn check(&self) -> std::result::Result<(), String> {
         if !crate::client::vault_uri_ok(&self.uri) {
-            return Err(format!("its vault URI `{}` is not a key vault's", rehydra_plugin_sdk::windows::clip(&self.uri, 200)));
+            return Err(format!(
+                "its vault URI `{}` is not a key vault's",
+                rehydra_plugin_sdk::windows::clip(&self.uri, 200)
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for o in &self.objects {
             if !valid_name(&o.name) || !seen.insert((o.kind, o.name.as_str())) {
-                return Err(format!("object `{}` is not a Key Vault name or is listed twice", rehydra_plugin_sdk::windows::clip(&o.name, 200)));
+                return Err(format!(
+                    "object `{}` is not a Key Vault name or is listed twice",
+                    rehydra_plugin_sdk::windows::clip(&o.name, 200)
+                ));
             }
             for (item, prefix) in [(&o.backup_item, "backup"), (&o.portable_item, "portable")] {
-                if item.as_ref().is_some_and(|i| *i != format!("{prefix}/{}", o.path())) {
+                if item
+                    .as_ref()
+                    .is_some_and(|i| *i != format!("{prefix}/{}", o.path()))
+                {
                     return Err(format!("{} names another object's item", o.path()));
                 }
             }
@@ -206,14 +221,26 @@ pub fn read_objects(uri: &str) -> Result<Vec<Object>> {
     for kind in Kind::ALL {
         let what = format!("listing the {} of {uri}", kind.path());
         for item in client::list(&kv_url(uri, kind.path()), &what)? {
-            let id = item["id"].as_str().or(item["kid"].as_str()).unwrap_or_default();
+            let id = item["id"]
+                .as_str()
+                .or(item["kid"].as_str())
+                .unwrap_or_default();
             let name = last_segment(id).to_string();
             if !valid_name(&name) {
-                return Err(bad(&what, &format!("the object id `{}` has no valid name", rehydra_plugin_sdk::windows::clip(id, 200))));
+                return Err(bad(
+                    &what,
+                    &format!(
+                        "the object id `{}` has no valid name",
+                        rehydra_plugin_sdk::windows::clip(id, 200)
+                    ),
+                ));
             }
             let what_v = format!("listing the versions of {}/{name} in {uri}", kind.path());
             let mut versions = Vec::new();
-            for v in client::list(&kv_url(uri, &format!("{}/{name}/versions", kind.path())), &what_v)? {
+            for v in client::list(
+                &kv_url(uri, &format!("{}/{name}/versions", kind.path())),
+                &what_v,
+            )? {
                 let v = version_of(&v).ok_or_else(|| bad(&what_v, "a version without an id"))?;
                 if !valid_version(&v.id) {
                     return Err(bad(&what_v, "a version id that is not one"));
@@ -235,11 +262,21 @@ pub fn read_objects(uri: &str) -> Result<Vec<Object>> {
             };
             match kind {
                 Kind::Keys if !o.managed => {
-                    let k = client::call("GET", &kv_url(uri, &format!("keys/{}", o.name)), None, &format!("reading key {}", o.name))?;
+                    let k = client::call(
+                        "GET",
+                        &kv_url(uri, &format!("keys/{}", o.name)),
+                        None,
+                        &format!("reading key {}", o.name),
+                    )?;
                     o.key_type = k["key"]["kty"].as_str().map(str::to_string);
                 }
                 Kind::Certificates => {
-                    let p = client::call("GET", &kv_url(uri, &format!("certificates/{}/policy", o.name)), None, &format!("reading the policy of certificate {}", o.name))?;
+                    let p = client::call(
+                        "GET",
+                        &kv_url(uri, &format!("certificates/{}/policy", o.name)),
+                        None,
+                        &format!("reading the policy of certificate {}", o.name),
+                    )?;
                     o.exportable = p["key_props"]["exportable"].as_bool();
                 }
                 _ => {}
@@ -249,9 +286,23 @@ pub fn read_objects(uri: &str) -> Result<Vec<Object>> {
     }
     // a secret or key is a certificate's own only when that certificate is listed: an
     // answer cannot hide a plain object from the backup by calling it managed
-    let certs: Vec<String> = out.iter().filter(|o| o.kind == Kind::Certificates).map(|o| o.name.clone()).collect();
-    for o in out.iter_mut().filter(|o| o.managed && !certs.contains(&o.name)) {
-        rehydra_plugin_sdk::host::log(rehydra_plugin_sdk::host::Level::Warn, &format!("{} {} says it belongs to a certificate, but no certificate of that name is listed: backed up on its own", o.kind.one(), o.name));
+    let certs: Vec<String> = out
+        .iter()
+        .filter(|o| o.kind == Kind::Certificates)
+        .map(|o| o.name.clone())
+        .collect();
+    for o in out
+        .iter_mut()
+        .filter(|o| o.managed && !certs.contains(&o.name))
+    {
+        rehydra_plugin_sdk::host::log(
+            rehydra_plugin_sdk::host::Level::Warn,
+            &format!(
+                "{} {} says it belongs to a certificate, but no certificate of that name is listed: backed up on its own",
+                o.kind.one(),
+                o.name
+            ),
+        );
         o.managed = false;
     }
     Ok(out)
@@ -260,12 +311,19 @@ pub fn read_objects(uri: &str) -> Result<Vec<Object>> {
 /// A soft-deleted object's name, as `deletedsecrets` lists it.
 pub fn read_deleted(uri: &str, kind: Kind) -> Result<Vec<String>> {
     let what = format!("listing the deleted {} of {uri}", kind.path());
-    Ok(client::list(&kv_url(uri, &format!("deleted{}", kind.path())), &what)?
-        .iter()
-        .filter_map(|i| i["recoveryId"].as_str().or(i["id"].as_str()).or(i["kid"].as_str()))
-        .map(|id| last_segment(id).to_string())
-        .filter(|n| valid_name(n))
-        .collect())
+    Ok(
+        client::list(&kv_url(uri, &format!("deleted{}", kind.path())), &what)?
+            .iter()
+            .filter_map(|i| {
+                i["recoveryId"]
+                    .as_str()
+                    .or(i["id"].as_str())
+                    .or(i["kid"].as_str())
+            })
+            .map(|id| last_segment(id).to_string())
+            .filter(|n| valid_name(n))
+            .collect(),
+    )
 }
 
 pub use rehydra_plugin_sdk::time::{now, rfc3339};
@@ -275,21 +333,73 @@ mod tests {
     use super::*;
 
     fn doc(uri: &str, objects: Vec<Object>) -> VaultDoc {
-        VaultDoc { format: 1, id: "/v".into(), name: "v".into(), uri: uri.into(), subscription: String::new(), location: String::new(), tenant: String::new(), soft_delete: true, purge_protection: false, portable: true, objects }
+        VaultDoc {
+            format: 1,
+            id: "/v".into(),
+            name: "v".into(),
+            uri: uri.into(),
+            subscription: String::new(),
+            location: String::new(),
+            tenant: String::new(),
+            soft_delete: true,
+            purge_protection: false,
+            portable: true,
+            objects,
+        }
     }
 
     fn obj(name: &str, backup: Option<&str>) -> Object {
-        Object { kind: Kind::Secrets, name: name.into(), managed: false, key_type: None, exportable: None, versions: vec![], backup_item: backup.map(str::to_string), portable_item: None, not_portable: None, failed: None }
+        Object {
+            kind: Kind::Secrets,
+            name: name.into(),
+            managed: false,
+            key_type: None,
+            exportable: None,
+            versions: vec![],
+            backup_item: backup.map(str::to_string),
+            portable_item: None,
+            not_portable: None,
+            failed: None,
+        }
     }
 
     #[test]
     fn a_hostile_record_is_refused_before_use() {
-        assert!(doc("https://v.vault.azure.net/", vec![obj("a", Some("backup/secrets/a"))]).check().is_ok());
+        assert!(
+            doc(
+                "https://v.vault.azure.net/",
+                vec![obj("a", Some("backup/secrets/a"))]
+            )
+            .check()
+            .is_ok()
+        );
         // another object's blob under this name, a URI that retargets the requests, a twice-listed name
-        assert!(doc("https://v.vault.azure.net/", vec![obj("a", Some("backup/secrets/b"))]).check().is_err());
-        assert!(doc("https://v.vault.azure.net/deletedsecrets/x?a=", vec![]).check().is_err());
-        assert!(doc("https://v.vault.azure.net/", vec![obj("a", None), obj("a", None)]).check().is_err());
-        assert!(doc("https://v.vault.azure.net/", vec![obj("../a", None)]).check().is_err());
+        assert!(
+            doc(
+                "https://v.vault.azure.net/",
+                vec![obj("a", Some("backup/secrets/b"))]
+            )
+            .check()
+            .is_err()
+        );
+        assert!(
+            doc("https://v.vault.azure.net/deletedsecrets/x?a=", vec![])
+                .check()
+                .is_err()
+        );
+        assert!(
+            doc(
+                "https://v.vault.azure.net/",
+                vec![obj("a", None), obj("a", None)]
+            )
+            .check()
+            .is_err()
+        );
+        assert!(
+            doc("https://v.vault.azure.net/", vec![obj("../a", None)])
+                .check()
+                .is_err()
+        );
     }
 
     #[test]

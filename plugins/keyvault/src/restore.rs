@@ -20,11 +20,32 @@ use crate::model::{self, Kind, Object, VaultDoc, Version};
 /// Geographies of the regions Key Vault backups move within (Azure's data residency
 /// boundaries); a region not listed is a geography of its own.
 const GEOGRAPHIES: &[(&str, &[&str])] = &[
-    ("us", &["eastus", "eastus2", "westus", "westus2", "westus3", "centralus", "northcentralus", "southcentralus", "westcentralus"]),
+    (
+        "us",
+        &[
+            "eastus",
+            "eastus2",
+            "westus",
+            "westus2",
+            "westus3",
+            "centralus",
+            "northcentralus",
+            "southcentralus",
+            "westcentralus",
+        ],
+    ),
     ("europe", &["northeurope", "westeurope"]),
     ("uk", &["uksouth", "ukwest"]),
     ("canada", &["canadacentral", "canadaeast"]),
-    ("australia", &["australiaeast", "australiasoutheast", "australiacentral", "australiacentral2"]),
+    (
+        "australia",
+        &[
+            "australiaeast",
+            "australiasoutheast",
+            "australiacentral",
+            "australiacentral2",
+        ],
+    ),
     ("asiapacific", &["eastasia", "southeastasia"]),
     ("japan", &["japaneast", "japanwest"]),
     ("india", &["centralindia", "southindia", "westindia"]),
@@ -79,9 +100,18 @@ pub struct Planned {
 
 fn load_doc() -> Result<VaultDoc> {
     let raw = engine::read_document(DOC)?;
-    let doc: VaultDoc = serde_json::from_slice(&raw)
-        .map_err(|e| Error::new(ErrorCode::Failed, format!("{DOC} is not what this plugin wrote ({e})")))?;
-    doc.check().map_err(|why| Error::new(ErrorCode::Failed, format!("{DOC} of this restore point is refused: {why}")))?;
+    let doc: VaultDoc = serde_json::from_slice(&raw).map_err(|e| {
+        Error::new(
+            ErrorCode::Failed,
+            format!("{DOC} is not what this plugin wrote ({e})"),
+        )
+    })?;
+    doc.check().map_err(|why| {
+        Error::new(
+            ErrorCode::Failed,
+            format!("{DOC} of this restore point is refused: {why}"),
+        )
+    })?;
     Ok(doc)
 }
 
@@ -93,17 +123,32 @@ fn target(req: &RestoreRequest, doc: &VaultDoc, resolve: bool) -> Result<Target>
     let id = match setting(&req.options, "vault").filter(|v| !v.is_empty()) {
         Some(id) => id,
         None if !resolve => {
-            return Ok(Target { uri: doc.uri.clone(), subscription: doc.subscription.clone(), location: doc.location.clone(), name: doc.name.clone() });
+            return Ok(Target {
+                uri: doc.uri.clone(),
+                subscription: doc.subscription.clone(),
+                location: doc.location.clone(),
+                name: doc.name.clone(),
+            });
         }
         None => doc.id.as_str(),
     };
     let sub = id.split('/').nth(2).unwrap_or_default();
     if !crate::inventory::vault_id_ok(id, sub) {
-        return Err(Error::new(ErrorCode::InvalidInput, format!("vault: `{id}` is not the resource id of a key vault (/subscriptions/…/resourceGroups/…/providers/Microsoft.KeyVault/vaults/<name>)")));
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "vault: `{id}` is not the resource id of a key vault (/subscriptions/…/resourceGroups/…/providers/Microsoft.KeyVault/vaults/<name>)"
+            ),
+        ));
     }
     let props = arm_vault(&req.options, id)?;
     let p = |n: &str| value(&props, n);
-    Ok(Target { uri: p("vault-uri"), subscription: p("subscription"), location: p("location"), name: id.rsplit('/').next().unwrap_or_default().to_string() })
+    Ok(Target {
+        uri: p("vault-uri"),
+        subscription: p("subscription"),
+        location: p("location"),
+        name: id.rsplit('/').next().unwrap_or_default().to_string(),
+    })
 }
 
 /// `live`, `deleted` or `absent` in the target.
@@ -112,7 +157,12 @@ fn state(uri: &str, kind: Kind, name: &str) -> Result<&'static str> {
     if client::get_opt(&kv_url(uri, &format!("{}/{name}", kind.path())), &what)?.is_some() {
         return Ok("live");
     }
-    if client::get_opt(&kv_url(uri, &format!("deleted{}/{name}", kind.path())), &what)?.is_some() {
+    if client::get_opt(
+        &kv_url(uri, &format!("deleted{}/{name}", kind.path())),
+        &what,
+    )?
+    .is_some()
+    {
         return Ok("deleted");
     }
     Ok("absent")
@@ -123,12 +173,22 @@ fn selected<'a>(doc: &'a VaultDoc, o: &[Property]) -> Result<Vec<&'a Object>> {
         None => Ok(doc.objects.iter().filter(|o| !o.managed).collect()),
         Some(sel) => {
             let (k, n) = sel.split_once('/').unwrap_or(("", sel));
-            let kind = Kind::parse(k).ok_or_else(|| Error::new(ErrorCode::InvalidInput, format!("object: `{sel}` is not secrets/<name>, keys/<name> or certificates/<name>")))?;
+            let kind = Kind::parse(k).ok_or_else(|| {
+                Error::new(
+                    ErrorCode::InvalidInput,
+                    format!(
+                        "object: `{sel}` is not secrets/<name>, keys/<name> or certificates/<name>"
+                    ),
+                )
+            })?;
             let obj = doc.find(kind, n).ok_or_else(|| {
                 Error::new(ErrorCode::NotFound, format!("object: no {} {n} in this restore point (it holds {} objects; `rehydra plugins run keyvault …` lists them in vault.json)", kind.one(), doc.objects.len()))
             })?;
             if obj.managed {
-                return Err(Error::new(ErrorCode::InvalidInput, format!("object: {sel} belongs to certificate {n}: restore certificates/{n}")));
+                return Err(Error::new(
+                    ErrorCode::InvalidInput,
+                    format!("object: {sel} belongs to certificate {n}: restore certificates/{n}"),
+                ));
             }
             Ok(vec![obj])
         }
@@ -139,18 +199,31 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     let o = &req.options;
     let doc = load_doc()?;
     let target = target(req, &doc, true)?;
-    let same_place = target.subscription.eq_ignore_ascii_case(&doc.subscription) && geography(&target.location) == geography(&doc.location);
+    let same_place = target.subscription.eq_ignore_ascii_case(&doc.subscription)
+        && geography(&target.location) == geography(&doc.location);
     let mode = setting_or(o, "mode", "auto");
-    let version = setting(o, "version").filter(|v| !v.is_empty()).map(str::to_string);
-    let rename = setting(o, "rename").filter(|v| !v.is_empty()).map(str::to_string);
-    let (mut warnings, mut blockers, mut steps, mut actions) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let version = setting(o, "version")
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
+    let rename = setting(o, "rename")
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
+    let (mut warnings, mut blockers, mut steps, mut actions) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let objects = selected(&doc, o)?;
-    if (version.is_some() || rename.is_some()) && !(objects.len() == 1 && objects[0].kind == Kind::Secrets && setting(o, "object").is_some()) {
-        blockers.push("version= and rename= take one secret: add object=secrets/<name>".to_string());
+    if (version.is_some() || rename.is_some())
+        && !(objects.len() == 1
+            && objects[0].kind == Kind::Secrets
+            && setting(o, "object").is_some())
+    {
+        blockers
+            .push("version= and rename= take one secret: add object=secrets/<name>".to_string());
     }
     if let Some(r) = &rename {
         if !valid_name(r) {
-            blockers.push(format!("rename: `{r}` is not a Key Vault name (1 to 127 letters, digits and dashes)"));
+            blockers.push(format!(
+                "rename: `{r}` is not a Key Vault name (1 to 127 letters, digits and dashes)"
+            ));
         }
     }
     let portable_mode = match mode {
@@ -168,7 +241,12 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             false
         }
         "auto" => !same_place || version.is_some() || rename.is_some(),
-        other => return Err(Error::new(ErrorCode::InvalidInput, format!("mode: `{other}` is not auto, backup or portable"))),
+        other => {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!("mode: `{other}` is not auto, backup or portable"),
+            ));
+        }
     };
     if portable_mode && !doc.portable {
         blockers.push("this restore point has no portable copy (it was backed up without portable=true): only the vault's own subscription and geography can take it back, with mode=backup".into());
@@ -182,7 +260,9 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         let target_name = rename.clone().unwrap_or_else(|| obj.name.clone());
         let label = format!("{} {target_name}", obj.kind.one());
         if let Some(f) = &obj.failed {
-            warnings.push(format!("{label} was not backed up in this restore point ({f}); left out"));
+            warnings.push(format!(
+                "{label} was not backed up in this restore point ({f}); left out"
+            ));
             continue;
         }
         let restore_how = if portable_mode {
@@ -190,7 +270,9 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
                 if leave_out {
                     warnings.push(format!("{why}: left out (unportable=leave-out)"));
                 } else {
-                    blockers.push(format!("{why} (unportable=leave-out restores the rest without it)"));
+                    blockers.push(format!(
+                        "{why} (unportable=leave-out restores the rest without it)"
+                    ));
                 }
                 continue;
             }
@@ -204,10 +286,15 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         };
         let how = match state(&target.uri, obj.kind, &target_name)? {
             "live" if existing_fail => {
-                blockers.push(format!("{label} already exists in vault {} (existing=fail)", target.name));
+                blockers.push(format!(
+                    "{label} already exists in vault {} (existing=fail)",
+                    target.name
+                ));
                 continue;
             }
-            "live" if restore_how == How::Portable && version.is_some() && target_name == obj.name => {
+            "live"
+                if restore_how == How::Portable && version.is_some() && target_name == obj.name =>
+            {
                 warnings.push(format!("{label} exists: the chosen version is added as its newest, so it becomes the current value"));
                 How::Portable
             }
@@ -231,31 +318,74 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             How::Recover => "recover the soft-deleted object".into(),
             How::PurgeThen(_) => "PURGE the soft-deleted object for good (purge=true), then restore it from this point".into(),
         };
-        steps.push(Step { id: format!("{}/{target_name}", obj.kind.path()), title: format!("Restore {label} into vault {} ({})", target.name, target.uri), detail, depends_on: vec![] });
-        actions.push(Action { kind: obj.kind, name: obj.name.clone(), target_name, how, version: version.clone() });
+        steps.push(Step {
+            id: format!("{}/{target_name}", obj.kind.path()),
+            title: format!(
+                "Restore {label} into vault {} ({})",
+                target.name, target.uri
+            ),
+            detail,
+            depends_on: vec![],
+        });
+        actions.push(Action {
+            kind: obj.kind,
+            name: obj.name.clone(),
+            target_name,
+            how,
+            version: version.clone(),
+        });
     }
     if let Some(v) = &version {
         if let Some(obj) = actions.first().and_then(|a| doc.find(a.kind, &a.name)) {
-            if !obj.versions.iter().any(|x| &x.id == v && x.sha256.is_some()) {
-                blockers.push(format!("version {v} of secret {} is not in the portable copy", obj.name));
+            if !obj
+                .versions
+                .iter()
+                .any(|x| &x.id == v && x.sha256.is_some())
+            {
+                blockers.push(format!(
+                    "version {v} of secret {} is not in the portable copy",
+                    obj.name
+                ));
             }
         }
     }
-    Ok(Planned { plan: RestorePlan { steps, warnings, blockers }, target, actions, doc })
+    Ok(Planned {
+        plan: RestorePlan {
+            steps,
+            warnings,
+            blockers,
+        },
+        target,
+        actions,
+        doc,
+    })
 }
 
 pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     let p = plan(req)?;
     if !p.plan.blockers.is_empty() {
-        return Err(Error::new(ErrorCode::InvalidInput, format!("restore refused, nothing written: {}", p.plan.blockers.join("; "))));
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "restore refused, nothing written: {}",
+                p.plan.blockers.join("; ")
+            ),
+        ));
     }
     let (mut bytes, mut failed) = (0u64, Vec::new());
     let total = p.actions.len() as u64;
     for (i, a) in p.actions.iter().enumerate() {
         if host::cancelled() {
-            return Err(Error::new(ErrorCode::Cancelled, format!("cancelled after {i} of {total} objects")));
+            return Err(Error::new(
+                ErrorCode::Cancelled,
+                format!("cancelled after {i} of {total} objects"),
+            ));
         }
-        host::progress(i as u64, total, &format!("{} {}", a.kind.one(), a.target_name));
+        host::progress(
+            i as u64,
+            total,
+            &format!("{} {}", a.kind.one(), a.target_name),
+        );
         match run(&p, a) {
             Ok(n) => bytes += n,
             Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
@@ -263,9 +393,19 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
         }
     }
     if !failed.is_empty() {
-        return Err(Error::new(ErrorCode::Failed, format!("{} of {total} objects were not restored (the others were): {}", failed.len(), failed.join("; "))));
+        return Err(Error::new(
+            ErrorCode::Failed,
+            format!(
+                "{} of {total} objects were not restored (the others were): {}",
+                failed.len(),
+                failed.join("; ")
+            ),
+        ));
     }
-    Ok(RestoreReport { bytes, warnings: p.plan.warnings })
+    Ok(RestoreReport {
+        bytes,
+        warnings: p.plan.warnings,
+    })
 }
 
 /// What one object's write sends, read and checked before anything is touched.
@@ -280,14 +420,24 @@ fn run(p: &Planned, a: &Action) -> Result<u64> {
     let (kind, name) = (a.kind.path(), a.target_name.as_str());
     match a.how {
         How::Recover => {
-            client::call("POST", &kv_url(uri, &format!("deleted{kind}/{name}/recover")), None, &format!("recovering {name}"))?;
+            client::call(
+                "POST",
+                &kv_url(uri, &format!("deleted{kind}/{name}/recover")),
+                None,
+                &format!("recovering {name}"),
+            )?;
             wait(uri, &format!("{kind}/{name}"), true)?;
             Ok(0)
         }
         How::PurgeThen(portable) => {
             // the data is read and checked first: a damaged point never costs the deleted object
             let ready = prepare(p, a, portable)?;
-            client::call("DELETE", &kv_url(uri, &format!("deleted{kind}/{name}")), None, &format!("purging {name}"))?;
+            client::call(
+                "DELETE",
+                &kv_url(uri, &format!("deleted{kind}/{name}")),
+                None,
+                &format!("purging {name}"),
+            )?;
             wait(uri, &format!("deleted{kind}/{name}"), false)?;
             write(p, a, ready)
         }
@@ -297,14 +447,29 @@ fn run(p: &Planned, a: &Action) -> Result<u64> {
 }
 
 fn prepare(p: &Planned, a: &Action, portable: bool) -> Result<Ready> {
-    let o = p.doc.find(a.kind, &a.name).ok_or_else(|| Error::new(ErrorCode::NotFound, a.name.clone()))?;
+    let o = p
+        .doc
+        .find(a.kind, &a.name)
+        .ok_or_else(|| Error::new(ErrorCode::NotFound, a.name.clone()))?;
     if !portable {
-        let item = o.backup_item.clone().ok_or_else(|| Error::new(ErrorCode::NotFound, format!("{} has no backup in this restore point", o.path())))?;
-        let blob = String::from_utf8(engine::read_document(&item)?).map_err(|_| Error::new(ErrorCode::Failed, format!("{item} is not a backup blob")))?;
+        let item = o.backup_item.clone().ok_or_else(|| {
+            Error::new(
+                ErrorCode::NotFound,
+                format!("{} has no backup in this restore point", o.path()),
+            )
+        })?;
+        let blob = String::from_utf8(engine::read_document(&item)?)
+            .map_err(|_| Error::new(ErrorCode::Failed, format!("{item} is not a backup blob")))?;
         return Ok(Ready::Blob(blob));
     }
-    let item = o.portable_item.clone().ok_or_else(|| Error::new(ErrorCode::NotFound, format!("{} has no portable copy", o.path())))?;
-    let copy: Value = serde_json::from_slice(&engine::read_document(&item)?).map_err(|e| Error::new(ErrorCode::Failed, format!("{item}: {e}")))?;
+    let item = o.portable_item.clone().ok_or_else(|| {
+        Error::new(
+            ErrorCode::NotFound,
+            format!("{} has no portable copy", o.path()),
+        )
+    })?;
+    let copy: Value = serde_json::from_slice(&engine::read_document(&item)?)
+        .map_err(|e| Error::new(ErrorCode::Failed, format!("{item}: {e}")))?;
     let entries = copy["versions"].as_array().cloned().unwrap_or_default();
     let mut out = Vec::new();
     // walk the versions vault.json recorded (oldest first): each needs exactly one entry of
@@ -316,11 +481,25 @@ fn prepare(p: &Planned, a: &Action, portable: bool) -> Result<Ready> {
         }
         let mut found = entries.iter().filter(|e| e["id"] == v.id.as_str());
         let (Some(e), None) = (found.next(), found.next()) else {
-            return Err(Error::new(ErrorCode::Failed, format!("the portable copy of {} has not exactly one entry for version {}: damaged, nothing written", o.path(), v.id)));
+            return Err(Error::new(
+                ErrorCode::Failed,
+                format!(
+                    "the portable copy of {} has not exactly one entry for version {}: damaged, nothing written",
+                    o.path(),
+                    v.id
+                ),
+            ));
         };
         let value = e["value"].as_str().unwrap_or_default();
         if v.sha256.as_deref() != Some(sha256(value).as_str()) {
-            return Err(Error::new(ErrorCode::Failed, format!("the portable copy of {} version {} does not match its hash: damaged, nothing written", o.path(), v.id)));
+            return Err(Error::new(
+                ErrorCode::Failed,
+                format!(
+                    "the portable copy of {} version {} does not match its hash: damaged, nothing written",
+                    o.path(),
+                    v.id
+                ),
+            ));
         }
         let mut attributes = json!({"enabled": v.enabled});
         if let Some(n) = v.nbf {
@@ -346,12 +525,26 @@ fn prepare(p: &Planned, a: &Action, portable: bool) -> Result<Ready> {
                 }
                 ("POST", format!("certificates/{}/import", a.target_name))
             }
-            Kind::Keys => return Err(Error::new(ErrorCode::Unsupported, "keys have no portable copy")),
+            Kind::Keys => {
+                return Err(Error::new(
+                    ErrorCode::Unsupported,
+                    "keys have no portable copy",
+                ));
+            }
         };
         out.push((method, path, body, value.len() as u64));
     }
     if out.is_empty() {
-        return Err(Error::new(ErrorCode::NotFound, format!("the portable copy of {} holds no {} to write", o.path(), a.version.as_deref().map_or("readable version".to_string(), |v| format!("version {v}")))));
+        return Err(Error::new(
+            ErrorCode::NotFound,
+            format!(
+                "the portable copy of {} holds no {} to write",
+                o.path(),
+                a.version
+                    .as_deref()
+                    .map_or("readable version".to_string(), |v| format!("version {v}"))
+            ),
+        ));
     }
     Ok(Ready::Portable(out))
 }
@@ -360,13 +553,29 @@ fn write(p: &Planned, a: &Action, ready: Ready) -> Result<u64> {
     let uri = &p.target.uri;
     match ready {
         Ready::Blob(blob) => {
-            client::call("POST", &kv_url(uri, &format!("{}/restore", a.kind.path())), Some(&json!({"value": blob})), &format!("restoring {}", a.target_name))?;
+            client::call(
+                "POST",
+                &kv_url(uri, &format!("{}/restore", a.kind.path())),
+                Some(&json!({"value": blob})),
+                &format!("restoring {}", a.target_name),
+            )?;
             Ok(blob.len() as u64)
         }
         Ready::Portable(requests) => {
             let mut bytes = 0;
             for (i, (method, path, body, n)) in requests.iter().enumerate() {
-                client::call(method, &kv_url(uri, path), Some(body), &format!("re-creating {} {} ({} of {})", a.kind.one(), a.target_name, i + 1, requests.len()))?;
+                client::call(
+                    method,
+                    &kv_url(uri, path),
+                    Some(body),
+                    &format!(
+                        "re-creating {} {} ({} of {})",
+                        a.kind.one(),
+                        a.target_name,
+                        i + 1,
+                        requests.len()
+                    ),
+                )?;
                 bytes += n;
             }
             Ok(bytes)
@@ -383,7 +592,13 @@ fn wait(uri: &str, path: &str, present: bool) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
-    Err(Error::new(ErrorCode::Failed, format!("{path} did not {} within 60 s", if present { "come back" } else { "go away" })))
+    Err(Error::new(
+        ErrorCode::Failed,
+        format!(
+            "{path} did not {} within 60 s",
+            if present { "come back" } else { "go away" }
+        ),
+    ))
 }
 
 /// Compare the vault with the restore point: every object there with at least its
@@ -394,15 +609,49 @@ pub fn verify(req: &RestoreRequest) -> Result<VerifyReport> {
     let now = model::read_objects(&target.uri)?;
     let mut findings = Vec::new();
     let mut missing = |rule: &str, sev: Severity, o: &Object, title: String, rec: &str| {
-        findings.push(Finding { rule: rule.into(), severity: sev, asset: Some(format!("{}/{}", doc.id, o.path())), title, detail: String::new(), recommendation: rec.into() });
+        findings.push(Finding {
+            rule: rule.into(),
+            severity: sev,
+            asset: Some(format!("{}/{}", doc.id, o.path())),
+            title,
+            detail: String::new(),
+            recommendation: rec.into(),
+        });
     };
-    for o in doc.objects.iter().filter(|o| !o.managed && o.failed.is_none()) {
+    for o in doc
+        .objects
+        .iter()
+        .filter(|o| !o.managed && o.failed.is_none())
+    {
         let Some(live) = now.iter().find(|x| x.kind == o.kind && x.name == o.name) else {
-            missing("keyvault.verify.missing", Severity::High, o, format!("{} {} is in the restore point but not in vault {}", o.kind.one(), o.name, target.name), "Restore it (object=…)");
+            missing(
+                "keyvault.verify.missing",
+                Severity::High,
+                o,
+                format!(
+                    "{} {} is in the restore point but not in vault {}",
+                    o.kind.one(),
+                    o.name,
+                    target.name
+                ),
+                "Restore it (object=…)",
+            );
             continue;
         };
         if live.versions.len() < o.versions.len() {
-            missing("keyvault.verify.versions", Severity::Medium, o, format!("{} {} has {} versions in the vault, {} in the restore point", o.kind.one(), o.name, live.versions.len(), o.versions.len()), "Restore the missing versions from the portable copy");
+            missing(
+                "keyvault.verify.versions",
+                Severity::Medium,
+                o,
+                format!(
+                    "{} {} has {} versions in the vault, {} in the restore point",
+                    o.kind.one(),
+                    o.name,
+                    live.versions.len(),
+                    o.versions.len()
+                ),
+                "Restore the missing versions from the portable copy",
+            );
         }
         let wanted: Vec<&Version> = o.versions.iter().filter(|v| v.sha256.is_some()).collect();
         if wanted.is_empty() {
@@ -411,12 +660,28 @@ pub fn verify(req: &RestoreRequest) -> Result<VerifyReport> {
         // a portable restore writes new version ids: values are compared, not ids
         let mut have = Vec::new();
         for lv in live.versions.iter().filter(|x| x.enabled) {
-            let s = client::call("GET", &kv_url(&target.uri, &format!("secrets/{}/{}", o.name, lv.id)), None, &format!("reading {} version {}", o.name, lv.id))?;
+            let s = client::call(
+                "GET",
+                &kv_url(&target.uri, &format!("secrets/{}/{}", o.name, lv.id)),
+                None,
+                &format!("reading {} version {}", o.name, lv.id),
+            )?;
             have.push(sha256(s["value"].as_str().unwrap_or_default()));
         }
         for v in wanted {
             if !have.iter().any(|h| Some(h) == v.sha256.as_ref()) {
-                missing("keyvault.verify.value", Severity::High, o, format!("{} {} version {} of the restore point has no equal in the vault", o.kind.one(), o.name, v.id), "Check who changed it; restore that version from the portable copy (object=secrets/<name> version=<id>)");
+                missing(
+                    "keyvault.verify.value",
+                    Severity::High,
+                    o,
+                    format!(
+                        "{} {} version {} of the restore point has no equal in the vault",
+                        o.kind.one(),
+                        o.name,
+                        v.id
+                    ),
+                    "Check who changed it; restore that version from the portable copy (object=secrets/<name> version=<id>)",
+                );
             }
         }
     }

@@ -114,8 +114,10 @@ impl Plugins {
     pub fn survey(&self, id: &str, settings: &[Property]) -> Result<(Discovery, Vec<String>)> {
         let p = self.load(id)?;
         let settings = settings_for(&p, SettingVerb::Discover, settings)?;
-        let (assets, mut log) = self.run_loaded(&p, None, |h, p, inv| h.discover(p, inv, &settings))?;
-        let (findings, l) = self.run_loaded(&p, None, |h, p, inv| h.assess(p, inv, &assets, &settings))?;
+        let (assets, mut log) =
+            self.run_loaded(&p, None, |h, p, inv| h.discover(p, inv, &settings))?;
+        let (findings, l) =
+            self.run_loaded(&p, None, |h, p, inv| h.assess(p, inv, &assets, &settings))?;
         log.extend(l);
         Ok((
             Discovery {

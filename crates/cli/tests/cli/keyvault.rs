@@ -31,7 +31,11 @@ impl Drop for StandIn {
 impl StandIn {
     fn start(dir: &Path, state: &Value) -> Self {
         std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(dir.join("state.json"), serde_json::to_vec_pretty(state).unwrap()).unwrap();
+        std::fs::write(
+            dir.join("state.json"),
+            serde_json::to_vec_pretty(state).unwrap(),
+        )
+        .unwrap();
         let script = support::root().join("crates/cli/tests/cli/support/keyvault_standin.py");
         let mut child = Command::new("python3")
             .arg(script)
@@ -40,8 +44,11 @@ impl StandIn {
             .spawn()
             .unwrap();
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let urls: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("stand-in: {e}: {line}"));
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let urls: Value =
+            serde_json::from_str(&line).unwrap_or_else(|e| panic!("stand-in: {e}: {line}"));
         Self {
             dir: dir.to_path_buf(),
             child,
@@ -88,7 +95,10 @@ fn version(id: &str, value: &str, created: i64, extra: Value) -> Value {
 }
 
 fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
 }
 
 /// Two vaults of an Azure Local deployment in subscription A (westus), an empty one in
@@ -146,14 +156,24 @@ fn estate() -> Value {
 }
 
 fn json_out(o: &std::process::Output) -> Value {
-    assert!(o.status.success(), "{}{}", String::from_utf8_lossy(&o.stderr), String::from_utf8_lossy(&o.stdout));
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 fn values(st: &Value, vault: &str, secret: &str) -> Vec<String> {
     st["vaults"][vault]["secrets"][secret]["versions"]
         .as_array()
-        .map(|a| a.iter().map(|v| v["value"].as_str().unwrap().to_string()).collect())
+        .map(|a| {
+            a.iter()
+                .map(|v| v["value"].as_str().unwrap().to_string())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -167,11 +187,25 @@ fn key_vaults_backed_up_and_restored_in_place_and_elsewhere() {
     cli.init_repo();
     let kv = StandIn::start(&cli.dir.path().join("kv"), &estate());
     let arm = format!("arm={}", kv.arm);
-    let vid = |sub: &str, rg: &str, name: &str| format!("/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}");
+    let vid = |sub: &str, rg: &str, name: &str| {
+        format!(
+            "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}"
+        )
+    };
     let hci = vid(SUB_A, "rg-hci", "hci-a-kv");
     let apps = vid(SUB_A, "rg-apps", "apps-kv");
     let dr = vid(SUB_B, "rg-dr", "dr-kv");
-    cli.ok(None, &["plugins", "grant", "keyvault", "engine", &format!("http:{}", kv.arm.trim_start_matches("http://")), &format!("http:{}", kv.vault.trim_start_matches("http://"))]);
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "grant",
+            "keyvault",
+            "engine",
+            &format!("http:{}", kv.arm.trim_start_matches("http://")),
+            &format!("http:{}", kv.vault.trim_start_matches("http://")),
+        ],
+    );
     let subs = format!("subscriptions={SUB_A},{SUB_B}");
     let run = |args: &[&str]| {
         let mut a = vec!["--json", "plugins", "run", "keyvault"];
@@ -182,36 +216,114 @@ fn key_vaults_backed_up_and_restored_in_place_and_elsewhere() {
     // ---- no Key Vault audience for the stand-in's host yet: the bearer challenge comes
     // back and discovery says which tenant and audience the vault wants
     let assets = json_out(&run(&["discover", "--set", &subs, "--set", &arm]));
-    let vault = |assets: &Value, name: &str| assets.as_array().unwrap().iter().find(|a| a["kind"] == "vault" && a["name"] == name).unwrap_or_else(|| panic!("no vault {name}: {assets}")).clone();
-    let prop = |a: &Value, n: &str| a["properties"].as_array().unwrap().iter().find(|p| p["name"] == n).map(|p| p["value"].as_str().unwrap().to_string());
+    let vault = |assets: &Value, name: &str| {
+        assets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "vault" && a["name"] == name)
+            .unwrap_or_else(|| panic!("no vault {name}: {assets}"))
+            .clone()
+    };
+    let prop = |a: &Value, n: &str| {
+        a["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == n)
+            .map(|p| p["value"].as_str().unwrap().to_string())
+    };
     let a = vault(&assets, "hci-a-kv");
     assert_eq!(prop(&a, "reachable").as_deref(), Some("false"), "{a}");
     let why = prop(&a, "unreachable-reason").unwrap();
-    assert!(why.contains(TENANT) && why.contains("https://vault.azure.net/.default"), "{why}");
-    assert!(kv.calls().iter().any(|c| c.contains(" vault ") && c.ends_with(" 401")));
-    cli.ok(None, &["azure", "audience", "add", "127.0.0.2", "https://vault.azure.net/.default"]);
+    assert!(
+        why.contains(TENANT) && why.contains("https://vault.azure.net/.default"),
+        "{why}"
+    );
+    assert!(
+        kv.calls()
+            .iter()
+            .any(|c| c.contains(" vault ") && c.ends_with(" 401"))
+    );
+    cli.ok(
+        None,
+        &[
+            "azure",
+            "audience",
+            "add",
+            "127.0.0.2",
+            "https://vault.azure.net/.default",
+        ],
+    );
 
     // ---- discover: three vaults over two ARM pages, objects with versions, expiry
     let assets = json_out(&run(&["discover", "--set", &subs, "--set", &arm]));
     let a = vault(&assets, "hci-a-kv");
     assert_eq!(prop(&a, "reachable").as_deref(), Some("true"), "{a}");
-    assert_eq!(prop(&a, "deployment").as_deref(), Some("true"), "the Azure Local deployment vault is flagged");
-    assert_eq!(prop(&vault(&assets, "apps-kv"), "deployment").as_deref(), Some("false"));
-    assert_eq!(prop(&vault(&assets, "dr-kv"), "subscription").as_deref(), Some(SUB_B));
-    let admin = assets.as_array().unwrap().iter().find(|a| a["name"] == "LocalAdminCredential").unwrap();
+    assert_eq!(
+        prop(&a, "deployment").as_deref(),
+        Some("true"),
+        "the Azure Local deployment vault is flagged"
+    );
+    assert_eq!(
+        prop(&vault(&assets, "apps-kv"), "deployment").as_deref(),
+        Some("false")
+    );
+    assert_eq!(
+        prop(&vault(&assets, "dr-kv"), "subscription").as_deref(),
+        Some(SUB_B)
+    );
+    let admin = assets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "LocalAdminCredential")
+        .unwrap();
     assert_eq!(admin["parent"], hci.as_str());
-    assert_eq!(prop(admin, "versions").as_deref(), Some("3"), "three versions over two pages");
-    assert!(prop(admin, "expires-in-days").unwrap().parse::<i64>().unwrap() <= 20);
-    let key = assets.as_array().unwrap().iter().find(|a| a["name"] == "data-key").unwrap();
+    assert_eq!(
+        prop(admin, "versions").as_deref(),
+        Some("3"),
+        "three versions over two pages"
+    );
+    assert!(
+        prop(admin, "expires-in-days")
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            <= 20
+    );
+    let key = assets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "data-key")
+        .unwrap();
     assert_eq!(prop(key, "key-type").as_deref(), Some("RSA-HSM"));
-    assert!(kv.calls().iter().any(|c| c.ends_with(" 429")), "the stand-in throttled");
+    assert!(
+        kv.calls().iter().any(|c| c.ends_with(" 429")),
+        "the stand-in throttled"
+    );
 
     // ---- assess: the expiring deployment secret, the vault without purge protection
     let findings = json_out(&run(&["assess", "--set", &subs, "--set", &arm]));
     let f = findings.to_string();
-    let expiring = findings.as_array().unwrap().iter().find(|f| f["rule"] == "keyvault.expiring").unwrap_or_else(|| panic!("{f}"));
-    assert!(expiring["title"].as_str().unwrap().contains("LocalAdminCredential"), "{expiring}");
-    assert_eq!(expiring["severity"], "high", "a deployment secret expiring is high");
+    let expiring = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "keyvault.expiring")
+        .unwrap_or_else(|| panic!("{f}"));
+    assert!(
+        expiring["title"]
+            .as_str()
+            .unwrap()
+            .contains("LocalAdminCredential"),
+        "{expiring}"
+    );
+    assert_eq!(
+        expiring["severity"], "high",
+        "a deployment secret expiring is high"
+    );
     assert!(f.contains("keyvault.no-purge-protection"), "{f}");
 
     // ---- back up both vaults with portable copies
@@ -220,120 +332,305 @@ fn key_vaults_backed_up_and_restored_in_place_and_elsewhere() {
         json_out(&run(&["backup", "--asset", id, "--set", &arm, "--set", &p]))
     };
     let first = backup(&hci, true);
-    let snap_hci = first.get("restore_point").unwrap_or(&first)["id"].as_str().unwrap().to_string();
+    let snap_hci = first.get("restore_point").unwrap_or(&first)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     backup(&apps, true);
-    let posts = |calls: &[String]| calls.iter().filter(|c| c.starts_with("POST vault") && c.ends_with("/backup 200")).count();
+    let posts = |calls: &[String]| {
+        calls
+            .iter()
+            .filter(|c| c.starts_with("POST vault") && c.ends_with("/backup 200"))
+            .count()
+    };
     // an object is its own item; the backup op ran for each non-managed object
     assert!(posts(&kv.calls()) >= 5, "{:?}", kv.calls());
 
     // ---- again, unchanged: nothing asked of the Backup operation
     kv.clear_calls();
     backup(&hci, true);
-    assert_eq!(posts(&kv.calls()), 0, "unchanged objects are carried forward: {:?}", kv.calls());
+    assert_eq!(
+        posts(&kv.calls()),
+        0,
+        "unchanged objects are carried forward: {:?}",
+        kv.calls()
+    );
     // a new version of one secret: only that one is backed up again
     kv.edit(|s| {
-        s["vaults"]["hci-a-kv"]["secrets"]["app-conn"]["versions"].as_array_mut().unwrap().push(version("d0000000000000000000000000000002", "Server=sql;Password=y", 1_690_000_500, json!({"contentType": "text/plain"})));
+        s["vaults"]["hci-a-kv"]["secrets"]["app-conn"]["versions"]
+            .as_array_mut()
+            .unwrap()
+            .push(version(
+                "d0000000000000000000000000000002",
+                "Server=sql;Password=y",
+                1_690_000_500,
+                json!({"contentType": "text/plain"}),
+            ));
     });
     kv.clear_calls();
     let latest = backup(&hci, true);
-    let snap_latest = latest.get("restore_point").unwrap_or(&latest)["id"].as_str().unwrap().to_string();
+    let snap_latest = latest.get("restore_point").unwrap_or(&latest)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(posts(&kv.calls()), 1, "{:?}", kv.calls());
 
     // ---- a secret deleted and purged in the vault: restored from the point, all versions
     kv.edit(|s| {
-        s["vaults"]["hci-a-kv"]["secrets"].as_object_mut().unwrap().remove("app-conn");
+        s["vaults"]["hci-a-kv"]["secrets"]
+            .as_object_mut()
+            .unwrap()
+            .remove("app-conn");
     });
     let one = |snap: &str, extra: &[&str]| {
         let mut a = vec!["restore", snap, "--target", "-", "--set", &arm];
         a.extend(extra);
         run(&a)
     };
-    let plan = json_out(&one(&snap_latest, &["--set", "object=secrets/app-conn", "--plan-only"]));
+    let plan = json_out(&one(
+        &snap_latest,
+        &["--set", "object=secrets/app-conn", "--plan-only"],
+    ));
     assert!(plan.to_string().contains("Restore operation"), "{plan}");
-    assert!(kv.state()["vaults"]["hci-a-kv"]["secrets"]["app-conn"].is_null(), "a plan writes nothing");
+    assert!(
+        kv.state()["vaults"]["hci-a-kv"]["secrets"]["app-conn"].is_null(),
+        "a plan writes nothing"
+    );
     json_out(&one(&snap_latest, &["--set", "object=secrets/app-conn"]));
-    assert_eq!(values(&kv.state(), "hci-a-kv", "app-conn"), ["Server=sql;Password=x", "Server=sql;Password=y"]);
+    assert_eq!(
+        values(&kv.state(), "hci-a-kv", "app-conn"),
+        ["Server=sql;Password=x", "Server=sql;Password=y"]
+    );
 
     // ---- soft-deleted: recovered, and the plan says so; live objects are kept
     kv.edit(|s| {
-        let o = s["vaults"]["hci-a-kv"]["secrets"].as_object_mut().unwrap().remove("AzureStackLCMUserCredential").unwrap();
+        let o = s["vaults"]["hci-a-kv"]["secrets"]
+            .as_object_mut()
+            .unwrap()
+            .remove("AzureStackLCMUserCredential")
+            .unwrap();
         let mut o = o;
         o["deletedDate"] = json!(now());
         s["vaults"]["hci-a-kv"]["deleted"] = json!({"secrets": {"AzureStackLCMUserCredential": o}});
     });
     let out = json_out(&one(&snap_latest, &[]));
     let text = out.to_string();
-    assert!(text.contains("soft-deleted") && text.contains("already exists"), "{text}");
+    assert!(
+        text.contains("soft-deleted") && text.contains("already exists"),
+        "{text}"
+    );
     let st = kv.state();
-    assert_eq!(values(&st, "hci-a-kv", "AzureStackLCMUserCredential"), ["lcm-old", "lcm-pw"]);
-    assert!(st["vaults"]["hci-a-kv"]["deleted"]["secrets"].as_object().unwrap().is_empty());
+    assert_eq!(
+        values(&st, "hci-a-kv", "AzureStackLCMUserCredential"),
+        ["lcm-old", "lcm-pw"]
+    );
+    assert!(
+        st["vaults"]["hci-a-kv"]["deleted"]["secrets"]
+            .as_object()
+            .unwrap()
+            .is_empty()
+    );
 
     // ---- soft-deleted, with consent to purge: purged, then restored from the point
     kv.edit(|s| {
-        let mut o = s["vaults"]["hci-a-kv"]["secrets"].as_object_mut().unwrap().remove("app-conn").unwrap();
+        let mut o = s["vaults"]["hci-a-kv"]["secrets"]
+            .as_object_mut()
+            .unwrap()
+            .remove("app-conn")
+            .unwrap();
         o["deletedDate"] = json!(now());
         o["versions"].as_array_mut().unwrap().truncate(1);
         s["vaults"]["hci-a-kv"]["deleted"]["secrets"]["app-conn"] = o;
     });
-    let plan = json_out(&one(&snap_latest, &["--set", "object=secrets/app-conn", "--set", "purge=true", "--plan-only"]));
+    let plan = json_out(&one(
+        &snap_latest,
+        &[
+            "--set",
+            "object=secrets/app-conn",
+            "--set",
+            "purge=true",
+            "--plan-only",
+        ],
+    ));
     assert!(plan.to_string().contains("PURGE"), "{plan}");
-    json_out(&one(&snap_latest, &["--set", "object=secrets/app-conn", "--set", "purge=true"]));
+    json_out(&one(
+        &snap_latest,
+        &["--set", "object=secrets/app-conn", "--set", "purge=true"],
+    ));
     let st = kv.state();
-    assert_eq!(values(&st, "hci-a-kv", "app-conn"), ["Server=sql;Password=x", "Server=sql;Password=y"]);
+    assert_eq!(
+        values(&st, "hci-a-kv", "app-conn"),
+        ["Server=sql;Password=x", "Server=sql;Password=y"]
+    );
     assert!(st["vaults"]["hci-a-kv"]["deleted"]["secrets"]["app-conn"].is_null());
 
     // ---- an object the identity may not back up: reported, the others saved (exit 3)
     kv.edit(|s| s["deny_backup"] = json!(["keys/data-key"]));
-    kv.edit(|s| s["vaults"]["hci-a-kv"]["keys"]["data-key"]["versions"][0]["attributes"]["updated"] = json!(1_690_000_999));
+    kv.edit(|s| {
+        s["vaults"]["hci-a-kv"]["keys"]["data-key"]["versions"][0]["attributes"]["updated"] =
+            json!(1_690_000_999)
+    });
     let o = run(&["backup", "--asset", &hci, "--set", &arm]);
-    assert_eq!(o.status.code(), Some(3), "saved with warnings: {}", String::from_utf8_lossy(&o.stderr));
-    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-    assert!(text.contains("key data-key: not backed up") && text.contains("ForbiddenByRbac"), "{text}");
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "saved with warnings: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        text.contains("key data-key: not backed up") && text.contains("ForbiddenByRbac"),
+        "{text}"
+    );
     kv.edit(|s| s["deny_backup"] = json!([]));
 
     // ---- into another subscription and region: the Backup operation cannot go there
     let to_dr = format!("vault={dr}");
     let o = one(&snap_latest, &["--set", &to_dr, "--set", "mode=backup"]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("use mode=portable"), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("use mode=portable"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     // portable: the HSM key cannot move, named before anything is written
     kv.clear_calls();
     let o = one(&snap_latest, &["--set", &to_dr]);
     let e = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(!o.status.success() && e.contains("key data-key (RSA-HSM) cannot leave Key Vault"), "{e}");
-    assert!(!kv.calls().iter().any(|c| c.starts_with("PUT") || c.starts_with("POST")), "nothing written: {:?}", kv.calls());
+    assert!(
+        !o.status.success() && e.contains("key data-key (RSA-HSM) cannot leave Key Vault"),
+        "{e}"
+    );
+    assert!(
+        !kv.calls()
+            .iter()
+            .any(|c| c.starts_with("PUT") || c.starts_with("POST")),
+        "nothing written: {:?}",
+        kv.calls()
+    );
     // leaving what cannot move out: secrets with every readable version in order, the certificate imported
-    json_out(&one(&snap_latest, &["--set", &to_dr, "--set", "unportable=leave-out"]));
+    json_out(&one(
+        &snap_latest,
+        &["--set", &to_dr, "--set", "unportable=leave-out"],
+    ));
     let st = kv.state();
-    assert_eq!(values(&st, "dr-kv", "LocalAdminCredential"), ["admin-pw-1", "admin-pw-2", "admin-pw-3"]);
-    assert_eq!(values(&st, "dr-kv", "AzureStackLCMUserCredential"), ["lcm-pw"], "a disabled version has no readable value");
-    assert_eq!(st["vaults"]["dr-kv"]["secrets"]["LocalAdminCredential"]["versions"][2]["tags"]["rotated"], "yes");
-    assert_eq!(st["vaults"]["dr-kv"]["certificates"]["web-cert"]["versions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        values(&st, "dr-kv", "LocalAdminCredential"),
+        ["admin-pw-1", "admin-pw-2", "admin-pw-3"]
+    );
+    assert_eq!(
+        values(&st, "dr-kv", "AzureStackLCMUserCredential"),
+        ["lcm-pw"],
+        "a disabled version has no readable value"
+    );
+    assert_eq!(
+        st["vaults"]["dr-kv"]["secrets"]["LocalAdminCredential"]["versions"][2]["tags"]["rotated"],
+        "yes"
+    );
+    assert_eq!(
+        st["vaults"]["dr-kv"]["certificates"]["web-cert"]["versions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     assert_eq!(values(&st, "dr-kv", "web-cert"), ["PFX-ONE", "PFX-TWO"]);
-    assert!(st["vaults"]["dr-kv"]["keys"].is_null() || st["vaults"]["dr-kv"]["keys"].as_object().unwrap().is_empty());
+    assert!(
+        st["vaults"]["dr-kv"]["keys"].is_null()
+            || st["vaults"]["dr-kv"]["keys"]
+                .as_object()
+                .unwrap()
+                .is_empty()
+    );
 
     // ---- one version, under another name
-    let o = json_out(&one(&snap_hci, &["--set", "object=secrets/LocalAdminCredential", "--set", "version=a0000000000000000000000000000001", "--set", "rename=LocalAdminCredential-old"]));
+    let o = json_out(&one(
+        &snap_hci,
+        &[
+            "--set",
+            "object=secrets/LocalAdminCredential",
+            "--set",
+            "version=a0000000000000000000000000000001",
+            "--set",
+            "rename=LocalAdminCredential-old",
+        ],
+    ));
     assert!(o.to_string().contains("re-create version"), "{o}");
-    assert_eq!(values(&kv.state(), "hci-a-kv", "LocalAdminCredential-old"), ["admin-pw-1"]);
+    assert_eq!(
+        values(&kv.state(), "hci-a-kv", "LocalAdminCredential-old"),
+        ["admin-pw-1"]
+    );
 
     // ---- one policy protects every vault the subscriptions have, new ones included
     let disc = [format!("subscriptions={SUB_A}"), arm.clone()];
-    let o = cli.run(None, &["policy", "add", "all-vaults", "--plugin", "keyvault", "--asset-kind", "vault", "--discover-set", &disc[0], "--discover-set", &disc[1], "--set", "portable=true", "--set", &arm, "--keep-last", "3"]);
+    let o = cli.run(
+        None,
+        &[
+            "policy",
+            "add",
+            "all-vaults",
+            "--plugin",
+            "keyvault",
+            "--asset-kind",
+            "vault",
+            "--discover-set",
+            &disc[0],
+            "--discover-set",
+            &disc[1],
+            "--set",
+            "portable=true",
+            "--set",
+            &arm,
+            "--keep-last",
+            "3",
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = cli.run(None, &["policy", "add", "bad", "--plugin", "keyvault", "--asset-kind", "vault", "--discover-set", "no-such=1"]);
-    assert!(!o.status.success(), "a discover setting the plugin does not declare is refused when saved");
+    let o = cli.run(
+        None,
+        &[
+            "policy",
+            "add",
+            "bad",
+            "--plugin",
+            "keyvault",
+            "--asset-kind",
+            "vault",
+            "--discover-set",
+            "no-such=1",
+        ],
+    );
+    assert!(
+        !o.status.success(),
+        "a discover setting the plugin does not declare is refused when saved"
+    );
     let list = json_out(&cli.run(None, &["--json", "policy", "list"]));
     assert_eq!(list[0]["policy"]["what"]["kind"], "discovered", "{list}");
     let runs = json_out(&cli.run(None, &["--json", "policy", "run", "all-vaults"]));
-    let mut assets: Vec<&str> = runs[0]["restore_points"].as_array().unwrap().iter().map(|r| r["asset"].as_str().unwrap()).collect();
+    let mut assets: Vec<&str> = runs[0]["restore_points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["asset"].as_str().unwrap())
+        .collect();
     assets.sort_unstable();
-    assert_eq!(assets, [apps.as_str(), hci.as_str()], "both vaults of subscription A, not B's: {runs}");
+    assert_eq!(
+        assets,
+        [apps.as_str(), hci.as_str()],
+        "both vaults of subscription A, not B's: {runs}"
+    );
 
     // ---- verify: equal, then a value changed behind our back
     let v = json_out(&run(&["verify", &snap_latest]));
     assert_eq!(v["ok"], true, "{v}");
-    kv.edit(|s| s["vaults"]["hci-a-kv"]["secrets"]["LocalAdminCredential"]["versions"][0]["value"] = json!("tampered"));
+    kv.edit(|s| {
+        s["vaults"]["hci-a-kv"]["secrets"]["LocalAdminCredential"]["versions"][0]["value"] =
+            json!("tampered")
+    });
     let o = run(&["verify", &snap_latest]);
     assert_eq!(o.status.code(), Some(14), "a failed verification exits 14");
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
