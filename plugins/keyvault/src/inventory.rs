@@ -280,6 +280,9 @@ fn object_asset(vault_id: &str, o: &Object) -> Asset {
     if let Some(k) = &o.key_type {
         p.push(prop("key-type", k.clone()));
     }
+    if let Some(i) = &o.issuer {
+        p.push(prop("issuer", i.clone()));
+    }
     if let Some(e) = o.exportable {
         p.push(prop("exportable", e.to_string()));
     }

@@ -84,6 +84,9 @@ pub struct Object {
     /// `key_props.exportable`; keys: `attributes.exportable`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exportable: Option<bool>,
+    /// Issuer of certificates (the policy's `issuer.name`: `Self`, `Unknown`, a CA's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
     /// Oldest first.
     pub versions: Vec<Version>,
     /// Item holding the service's backup blob.
@@ -254,6 +257,7 @@ pub fn read_objects(uri: &str) -> Result<Vec<Object>> {
                 managed: item["managed"].as_bool().unwrap_or(false),
                 key_type: None,
                 exportable: item["attributes"]["exportable"].as_bool(),
+                issuer: None,
                 versions,
                 backup_item: None,
                 portable_item: None,
@@ -278,6 +282,7 @@ pub fn read_objects(uri: &str) -> Result<Vec<Object>> {
                         &format!("reading the policy of certificate {}", o.name),
                     )?;
                     o.exportable = p["key_props"]["exportable"].as_bool();
+                    o.issuer = p["issuer"]["name"].as_str().map(str::to_string);
                 }
                 _ => {}
             }
@@ -355,6 +360,7 @@ mod tests {
             managed: false,
             key_type: None,
             exportable: None,
+            issuer: None,
             versions: vec![],
             backup_item: backup.map(str::to_string),
             portable_item: None,

@@ -137,7 +137,7 @@ fn estate() -> Value {
                 "keys": {"data-key": {"versions": [
                     {"id": "e0000000000000000000000000000001", "kty": "RSA-HSM", "attributes": {"enabled": true, "created": 1_690_000_000, "updated": 1_690_000_000}}
                 ]}},
-                "certificates": {"web-cert": {"versions": cert_versions, "policy": {"key_props": {"exportable": true, "kty": "RSA", "key_size": 2048, "reuse_key": false}, "secret_props": {"contentType": "application/x-pkcs12"}}}}
+                "certificates": {"web-cert": {"versions": cert_versions, "policy": {"key_props": {"exportable": true, "kty": "RSA", "key_size": 2048, "reuse_key": false}, "secret_props": {"contentType": "application/x-pkcs12"}, "issuer": {"name": "Self"}}}}
             },
             "apps-kv": {
                 "subscription": SUB_A, "resourceGroup": "rg-apps", "location": "westus2", "geography": "US",
@@ -299,6 +299,14 @@ fn key_vaults_backed_up_and_restored_in_place_and_elsewhere() {
         .find(|a| a["name"] == "data-key")
         .unwrap();
     assert_eq!(prop(key, "key-type").as_deref(), Some("RSA-HSM"));
+    let cert = assets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "certificate" && a["name"] == "web-cert")
+        .unwrap();
+    assert_eq!(prop(cert, "issuer").as_deref(), Some("Self"), "{cert}");
+    assert_eq!(prop(cert, "exportable").as_deref(), Some("true"));
     assert!(
         kv.calls().iter().any(|c| c.ends_with(" 429")),
         "the stand-in throttled"
