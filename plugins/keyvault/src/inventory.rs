@@ -1,5 +1,6 @@
 //! Discover (vaults through ARM, their objects through the data plane) and assess.
 
+use rehydra_plugin_sdk::host;
 use rehydra_plugin_sdk::prelude::*;
 use rehydra_plugin_sdk::windows::clip;
 use serde_json::Value;
@@ -28,10 +29,7 @@ fn prop(name: &str, value: impl Into<String>) -> Property {
 
 /// The value of an asset property.
 pub fn get<'a>(a: &'a Asset, name: &str) -> Option<&'a str> {
-    a.properties
-        .iter()
-        .find(|p| p.name == name)
-        .map(|p| p.value.as_str())
+    setting(&a.properties, name)
 }
 
 /// Azure's rule for resource group names: 1 to 90 letters, digits, `._-()`, not ending
@@ -115,11 +113,7 @@ pub fn arm_vault(s: &[Property], id: &str) -> Result<Vec<Property>> {
 
 /// The value of a property (empty when absent).
 pub fn value(props: &[Property], name: &str) -> String {
-    props
-        .iter()
-        .find(|p| p.name == name)
-        .map(|p| p.value.clone())
-        .unwrap_or_default()
+    setting(props, name).unwrap_or_default().to_string()
 }
 
 /// Is this an ARM id of a key vault in `sub`?
@@ -186,8 +180,6 @@ pub fn discover(s: &[Property]) -> Result<Vec<Asset>> {
     }
     Ok(out)
 }
-
-use rehydra_plugin_sdk::host;
 
 fn vault_assets(v: &Value) -> Result<Vec<Asset>> {
     let id = v["id"].as_str().unwrap_or_default();

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::support::{self, Cli};
+use crate::support::{self, Cli, json_out};
 
 const SUB_A: &str = "6b2f9d1e-0000-4000-8000-000000000001";
 const SUB_B: &str = "6b2f9d1e-0000-4000-8000-000000000002";
@@ -153,17 +153,6 @@ fn estate() -> Value {
             }
         }
     })
-}
-
-fn json_out(o: &std::process::Output) -> Value {
-    assert!(
-        o.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&o.stderr),
-        String::from_utf8_lossy(&o.stdout)
-    );
-    serde_json::from_slice(&o.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
 }
 
 fn values(st: &Value, vault: &str, secret: &str) -> Vec<String> {

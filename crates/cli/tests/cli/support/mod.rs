@@ -490,3 +490,16 @@ impl Arm {
         self.calls.lock().unwrap().clone()
     }
 }
+
+/// The JSON a successful `--json` run printed (the run failing, or printing something
+/// else, fails the test with what it printed).
+pub fn json_out(o: &std::process::Output) -> Value {
+    assert!(
+        o.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&o.stderr),
+        String::from_utf8_lossy(&o.stdout)
+    );
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
