@@ -20,7 +20,7 @@ cargo build --locked -p rehydra-cli -p rehydra-app
 cli="$CARGO_TARGET_DIR/debug/rehydra"
 # the first-party plugins, signed with this machine's development key
 "$cli" plugins trust rehydra-dev "$(cat "$CARGO_TARGET_DIR/rehydra-dev/publisher.pub")" >/dev/null
-for p in example-files hyperv-vm tvm-keys cluster-files keyvault; do
+for p in example-files hyperv-vm tvm-keys cluster-files keyvault active-directory; do
   "$cli" plugins install --replace "$CARGO_TARGET_DIR/plugins/$p.wasm" >/dev/null
 done
 echo "Starting Rehydra. Create the repository under Repositories (the location is filled in)."

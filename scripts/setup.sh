@@ -6,6 +6,8 @@ SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 pkgs=(build-essential pkg-config curl ca-certificates qemu-utils e2fsprogs python3 python3-venv openssh-client openssh-server libvhdi-utils python3-libvhdi ntfs-3g fdisk)
 # the plugin host's HTTP tests send requests through a real forward proxy on loopback
 pkgs+=(tinyproxy)
+# the Active Directory plugin's tests run a real Samba AD domain controller and OpenLDAP's tools
+pkgs+=(samba samba-ad-dc samba-ad-provision ldb-tools ldap-utils openssl)
 # the OS keychain (keyring's Secret Service client) links libdbus
 pkgs+=(libdbus-1-dev)
 # the desktop app (Tauri 2 on WebKitGTK) and its end-to-end tests (Xvfb, WebKitWebDriver)

@@ -1,7 +1,7 @@
 //! Write Rehydra workload plugins in Rust.
 //!
 //! A plugin is a WebAssembly component (`wasm32-wasip2`) that implements the
-//! `rehydra:plugin@0.1.1` contract in `plugin-sdk/wit`. With this crate you implement one
+//! `rehydra:plugin@0.1.2` contract in `plugin-sdk/wit`. With this crate you implement one
 //! trait, [`Plugin`], whose methods all have defaults except [`Plugin::describe`], and
 //! export it with [`export_plugin!`]:
 //!
@@ -21,8 +21,8 @@
 //! export_plugin!(Hello);
 //! ```
 //!
-//! The host calls come from the modules [`engine`], [`files`], [`http`], [`commands`]
-//! and [`host`]. Each says which capability it needs; a call the admin did not grant
+//! The host calls come from the modules [`engine`], [`files`], [`http`], [`commands`],
+//! [`ldap`] and [`host`]. Each says which capability it needs; a call the admin did not grant
 //! returns an [`Error`] with [`ErrorCode::Denied`].
 //!
 //! Built for anything but `wasm32`, those modules are served by the mock host of the
@@ -96,6 +96,52 @@ pub mod commands {
     pub use crate::bindings::rehydra::plugin::commands::{Error, Output};
     #[cfg(not(target_arch = "wasm32"))]
     pub use crate::mock::commands::*;
+}
+
+/// LDAP directories the admin configured (capability `ldap:<server>`); the host binds.
+///
+/// Natively (not `wasm32`) the mock host does not serve directories yet: every call
+/// returns [`ErrorCode::Unsupported`]. Test directory code against a real one (the
+/// `active-directory` plugin's tests provision a Samba domain controller).
+pub mod ldap {
+    #[cfg(target_arch = "wasm32")]
+    pub use crate::bindings::rehydra::plugin::ldap::*;
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::bindings::rehydra::plugin::ldap::{
+        Attribute, Change, ChangeOp, Controls, Entry, Error, Page, Query, Scope,
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::mock::ldap::*;
+
+    /// Every entry `query` finds, page by page (`page_size` 1 to 1000), handed to `each`
+    /// as they arrive; stops at the first error (its or the directory's).
+    ///
+    /// # Errors
+    /// As [`search`], or what `each` returns.
+    pub fn search_all(
+        directory: &str,
+        query: &Query,
+        page_size: u32,
+        mut each: impl FnMut(Entry) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let mut cookie = Vec::new();
+        loop {
+            let page = search(directory, query, page_size, &cookie)?;
+            for e in page.entries {
+                each(e)?;
+            }
+            if page.cookie.is_empty() {
+                return Ok(());
+            }
+            if crate::host::cancelled() {
+                return Err(Error {
+                    code: crate::ErrorCode::Cancelled,
+                    message: "cancelled by the user".into(),
+                });
+            }
+            cookie = page.cookie;
+        }
+    }
 }
 
 /// Log, progress and cancellation (always available).

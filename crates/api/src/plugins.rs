@@ -190,11 +190,13 @@ fn plugin_err(e: host::PluginError) -> ApiError {
 mod admin;
 mod bridge;
 mod credentials;
+mod directories;
 mod events;
 mod verbs;
 
 use bridge::*;
 pub use credentials::EnvCredentials;
+pub use directories::{Directory, PasswordSource};
 use events::*;
 
 /// The plugin platform for one process: a host, plus the context's folders and catalog.

@@ -57,6 +57,6 @@ mod transport;
 pub use config::{IdentityConfig, IdentityOptions, SecretSource};
 pub use error::IdentityError;
 pub use identity::Identity;
-pub use sources::secret::store_in_keychain;
+pub use sources::secret::{read as read_secret, store_in_keychain};
 pub use status::{Attempt, Claims, SourceKind, Status};
 pub use token::Token;

@@ -142,6 +142,15 @@ pub(crate) fn now() -> String {
     chrono::Utc::now().to_rfc3339()
 }
 
+/// Kinds of named admin settings kept as JSON specs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Specs {
+    /// Machines plugins may run granted commands on.
+    CommandTargets,
+    /// LDAP directories plugins may use.
+    Directories,
+}
+
 impl Catalog {
     /// Open (creating and migrating) the catalog at `path`.
     ///
@@ -414,29 +423,41 @@ impl Catalog {
         }
     }
 
-    /// Command targets as (name, JSON spec).
+    /// Named admin settings of `kind` as (name, JSON spec).
     ///
     /// # Errors
     /// Database failure.
-    pub async fn targets(&self) -> Result<Vec<(String, String)>> {
-        self.pairs("SELECT name, spec FROM command_targets ORDER BY name").await
+    pub async fn specs(&self, kind: Specs) -> Result<Vec<(String, String)>> {
+        self.pairs(match kind {
+            Specs::CommandTargets => "SELECT name, spec FROM command_targets ORDER BY name",
+            Specs::Directories => "SELECT name, spec FROM directories ORDER BY name",
+        })
+        .await
     }
 
-    /// Add or replace a command target.
+    /// Add or replace a named admin setting of `kind`.
     ///
     /// # Errors
     /// Database failure.
-    pub async fn set_target(&self, name: &str, spec: &str) -> Result<()> {
-        self.exec("INSERT INTO command_targets (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at", &[name, spec, &now()]).await?;
+    pub async fn set_spec(&self, kind: Specs, name: &str, spec: &str) -> Result<()> {
+        let sql = match kind {
+            Specs::CommandTargets => "INSERT INTO command_targets (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at",
+            Specs::Directories => "INSERT INTO directories (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at",
+        };
+        self.exec(sql, &[name, spec, &now()]).await?;
         Ok(())
     }
 
-    /// Remove a command target; returns whether it existed.
+    /// Remove a named admin setting of `kind`; returns whether it existed.
     ///
     /// # Errors
     /// Database failure.
-    pub async fn remove_target(&self, name: &str) -> Result<bool> {
-        Ok(self.exec("DELETE FROM command_targets WHERE name = ?1", &[name]).await? > 0)
+    pub async fn remove_spec(&self, kind: Specs, name: &str) -> Result<bool> {
+        let sql = match kind {
+            Specs::CommandTargets => "DELETE FROM command_targets WHERE name = ?1",
+            Specs::Directories => "DELETE FROM directories WHERE name = ?1",
+        };
+        Ok(self.exec(sql, &[name]).await? > 0)
     }
 
     /// Protection policies as (name, spec JSON, last successful run).

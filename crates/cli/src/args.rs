@@ -239,7 +239,7 @@ pub enum PluginsCommand {
         #[arg(long, requires = "replace")]
         allow_downgrade: bool,
     },
-    /// Grant capabilities: engine, files:<folder>, files-write:<folder>, http:<host>, command:<program>[@<target>].
+    /// Grant capabilities: engine, files:<folder>, files-write:<folder>, http:<host>, command:<program>[@<target>], ldap:<directory>.
     Grant {
         /// Plugin id.
         id: String,
@@ -273,6 +273,10 @@ pub enum PluginsCommand {
     /// Machines other than this one where granted commands run (over SSH).
     #[command(subcommand)]
     Target(TargetCommand),
+    /// LDAP directories plugins may be granted (`ldap:<name>`), and the account the
+    /// host binds with.
+    #[command(subcommand)]
+    Directory(crate::directory::DirectoryCommand),
     /// Capability decisions: denials and sensitive uses.
     Audit {
         /// Only this plugin.

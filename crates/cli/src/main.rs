@@ -4,6 +4,7 @@ mod args;
 mod azure;
 mod catalog;
 mod commands;
+mod directory;
 mod files;
 mod keys;
 mod output;

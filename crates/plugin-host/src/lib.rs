@@ -51,6 +51,8 @@ pub use manifest::{CONTRACT_VERSION, CapabilityRequest, Limits, Manifest};
 pub use policy::{CapabilityKind, Grant, Grants, TrustedKey, parse_public_key};
 #[cfg(feature = "runtime")]
 pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
+#[cfg(feature = "runtime")]
+pub use state::check_directory;
 pub use settings::{SettingDecl, SettingType, SettingVerb, check_settings};
 pub use targets::{RemoteShell, Target};
 
@@ -158,6 +160,49 @@ impl Credentials for NoCredentials {
     }
 }
 
+/// How the host reaches and binds to a directory the admin configured (see
+/// [`Directories`]). The password never reaches a plugin, a log or an event.
+pub struct DirectoryAccess {
+    /// `host:port` to connect to.
+    pub address: String,
+    /// StartTLS on the LDAP port instead of LDAPS.
+    pub starttls: bool,
+    /// The account to bind as (a DN or `user@domain`).
+    pub bind: String,
+    /// Its password (wiped from memory when dropped).
+    pub password: zeroize::Zeroizing<String>,
+    /// PEM certificates to trust for this directory instead of the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for DirectoryAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectoryAccess")
+            .field("address", &self.address)
+            .field("starttls", &self.starttls)
+            .field("bind", &self.bind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Supplies how to reach directories (`ldap:<server>` grants); plugins never see it.
+pub trait Directories: Send + Sync {
+    /// The access for `server` (as the admin named it, lower case), `None` if it is not
+    /// configured.
+    ///
+    /// # Errors
+    /// It is configured but its secret cannot be read; the message never holds a secret.
+    fn directory(&self, server: &str) -> Result<Option<DirectoryAccess>, String>;
+}
+
+/// No directories.
+pub struct NoDirectories;
+impl Directories for NoDirectories {
+    fn directory(&self, _server: &str) -> Result<Option<DirectoryAccess>, String> {
+        Ok(None)
+    }
+}
+
 /// Log levels of plugin messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -217,6 +262,8 @@ pub struct Invocation {
     pub engine: Option<Box<dyn EngineCapability>>,
     /// Authentication for granted hosts.
     pub credentials: Arc<dyn Credentials>,
+    /// Directories for `ldap` grants.
+    pub directories: Arc<dyn Directories>,
     /// Log, progress and audit sink.
     pub events: Arc<dyn Events>,
     /// Set to stop the call: host calls refuse from then on, and the plugin is stopped
@@ -232,6 +279,7 @@ impl Invocation {
             targets: Vec::new(),
             engine: None,
             credentials: Arc::new(NoCredentials),
+            directories: Arc::new(NoDirectories),
             events: Arc::new(NoEvents),
             cancel: Arc::new(AtomicBool::new(false)),
         }

@@ -9,6 +9,7 @@
 //! | `files-write:/restore` | writing under `/restore` |
 //! | `http:management.azure.com` | requests to that host on the scheme's default port (`*.vault.azure.net` for subdomains, `host:8443` for another port) |
 //! | `command:qemu-img` | running `qemu-img` on this machine (`command:pwsh@hv01` for a target) |
+//! | `ldap:dc1.contoso.local` | searching and changing that directory, as the account the admin configured for it |
 
 use std::path::{Component, Path, PathBuf};
 
@@ -37,6 +38,8 @@ pub enum CapabilityKind {
     Http,
     /// Commands / PowerShell on targets.
     Command,
+    /// LDAP directories the admin configured.
+    Ldap,
 }
 
 impl CapabilityKind {
@@ -48,6 +51,7 @@ impl CapabilityKind {
             Self::FilesWrite => "files-write",
             Self::Http => "http",
             Self::Command => "command",
+            Self::Ldap => "ldap",
         }
     }
 
@@ -59,6 +63,7 @@ impl CapabilityKind {
             Self::FilesWrite => "create and replace files and folders",
             Self::Http => "send web requests (the host adds your credentials)",
             Self::Command => "run programs or PowerShell",
+            Self::Ldap => "read and change directories (the host binds with your account)",
         }
     }
 
@@ -69,6 +74,7 @@ impl CapabilityKind {
             Self::FilesWrite,
             Self::Http,
             Self::Command,
+            Self::Ldap,
         ]
         .into_iter()
         .find(|k| k.name() == s)
@@ -92,7 +98,7 @@ impl Grant {
     pub fn parse(spec: &str) -> Result<Self, PluginError> {
         let (kind, scope) = spec.split_once(':').map_or((spec, ""), |(k, s)| (k, s));
         let kind = CapabilityKind::parse(kind).ok_or_else(|| {
-            PluginError::Invalid(format!("unknown capability `{kind}` in `{spec}`; use engine, files:<folder>, files-write:<folder>, http:<host>, command:<program>[@<target>]"))
+            PluginError::Invalid(format!("unknown capability `{kind}` in `{spec}`; use engine, files:<folder>, files-write:<folder>, http:<host>, command:<program>[@<target>], ldap:<server>"))
         })?;
         let scope = match kind {
             CapabilityKind::Engine if scope.is_empty() => String::new(),
@@ -140,6 +146,20 @@ impl Grant {
                 }
                 h
             }
+            CapabilityKind::Ldap => {
+                let (name, port) = scope.split_once(':').unwrap_or((scope, "636"));
+                if name.is_empty()
+                    || !name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                    || port.parse::<u16>().is_err()
+                {
+                    return Err(PluginError::Invalid(format!(
+                        "`{scope}` is not a directory server (a host name or address with an optional port, e.g. dc1.contoso.local)"
+                    )));
+                }
+                scope.to_ascii_lowercase()
+            }
             CapabilityKind::Command => {
                 let (prog, target) = scope.split_once('@').unwrap_or((scope, "local"));
                 if prog.is_empty() || prog.contains('/') || prog.contains('\\') || target.is_empty()
@@ -170,6 +190,7 @@ fn example(kind: CapabilityKind) -> &'static str {
         CapabilityKind::FilesWrite => "files-write:/srv/restore",
         CapabilityKind::Http => "http:management.azure.com",
         CapabilityKind::Command => "command:qemu-img",
+        CapabilityKind::Ldap => "ldap:dc1.contoso.local",
         CapabilityKind::Engine => "engine",
     }
 }
@@ -280,6 +301,14 @@ impl Grants {
                             .strip_prefix("*.")
                             .is_some_and(|d| host.ends_with(&format!(".{d}"))))
             })
+    }
+
+    /// True if the directory `server` (as the admin named it) is granted.
+    pub fn directory(&self, server: &str) -> bool {
+        let server = server.to_ascii_lowercase();
+        self.0
+            .iter()
+            .any(|g| g.kind == CapabilityKind::Ldap && g.scope == server)
     }
 
     /// True if `program` on `target` is granted.

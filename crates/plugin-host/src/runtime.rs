@@ -370,6 +370,8 @@ impl PluginHost {
             targets: inv.targets,
             engine: inv.engine,
             credentials: inv.credentials,
+            directories: inv.directories,
+            ldap: Default::default(),
             http: self.http.clone(),
             events: inv.events,
             budget: budget.clone(),

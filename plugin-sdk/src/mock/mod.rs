@@ -50,6 +50,7 @@ pub(crate) mod files;
 mod grants;
 pub(crate) mod host;
 pub(crate) mod http;
+pub(crate) mod ldap;
 mod state;
 mod store;
 #[cfg(test)]

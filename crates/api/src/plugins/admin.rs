@@ -341,13 +341,7 @@ impl Plugins {
     /// Invalid target fields; catalog failure.
     pub fn set_target(&self, target: &host::Target) -> Result<()> {
         target.validate().map_err(plugin_err)?;
-        let spec =
-            serde_json::to_string(target).map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
-        let name = target.name.clone();
-        with_catalog(
-            &self.ctx,
-            |c| async move { c.set_target(&name, &spec).await },
-        )
+        self.set_spec(rehydra_catalog::Specs::CommandTargets, &target.name, target)
     }
 
     /// Forget a command target; returns whether it was configured.
@@ -355,8 +349,7 @@ impl Plugins {
     /// # Errors
     /// Catalog failure.
     pub fn remove_target(&self, name: &str) -> Result<bool> {
-        let name = name.to_string();
-        with_catalog(&self.ctx, |c| async move { c.remove_target(&name).await })
+        self.remove_spec(rehydra_catalog::Specs::CommandTargets, name)
     }
 
     /// Configured command targets.
@@ -364,9 +357,49 @@ impl Plugins {
     /// # Errors
     /// Catalog failure; a stored target that no longer parses.
     pub fn targets(&self) -> Result<Vec<host::Target>> {
-        let rows = with_catalog(&self.ctx, |c| async move { c.targets().await })?;
+        self.specs(
+            rehydra_catalog::Specs::CommandTargets,
+            "command target",
+            "rehydra plugins target add",
+        )
+    }
+
+    pub(super) fn set_spec(
+        &self,
+        kind: rehydra_catalog::Specs,
+        name: &str,
+        spec: &impl serde::Serialize,
+    ) -> Result<()> {
+        let spec =
+            serde_json::to_string(spec).map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
+        let name = name.to_string();
+        with_catalog(&self.ctx, |c| async move {
+            c.set_spec(kind, &name, &spec).await
+        })
+    }
+
+    pub(super) fn remove_spec(&self, kind: rehydra_catalog::Specs, name: &str) -> Result<bool> {
+        let name = name.to_string();
+        with_catalog(&self.ctx, |c| async move { c.remove_spec(kind, &name).await })
+    }
+
+    /// The stored specs of `kind` (`what` and `fix` name them in the error for a damaged one).
+    pub(super) fn specs<T: serde::de::DeserializeOwned>(
+        &self,
+        kind: rehydra_catalog::Specs,
+        what: &str,
+        fix: &str,
+    ) -> Result<Vec<T>> {
+        let rows = with_catalog(&self.ctx, |c| async move { c.specs(kind).await })?;
         rows.into_iter()
-            .map(|(name, spec)| serde_json::from_str(&spec).map_err(|e| ApiError::new(Code::Io, format!("command target `{name}` in the catalog is damaged ({e}); add it again with `rehydra plugins target add`"))))
+            .map(|(name, spec)| {
+                serde_json::from_str(&spec).map_err(|e| {
+                    ApiError::new(
+                        Code::Io,
+                        format!("{what} `{name}` in the catalog is damaged ({e}); add it again with `{fix}`"),
+                    )
+                })
+            })
             .collect()
     }
 

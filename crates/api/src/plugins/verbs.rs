@@ -18,6 +18,7 @@ impl Plugins {
         inv.targets = self.targets()?;
         inv.engine = engine;
         inv.credentials = crate::azure::AzureCredentials::new(&self.ctx)?;
+        inv.directories = Arc::new(directories::Configured(self.directories()?));
         inv.events = events.clone();
         if let Some(c) = cancel {
             inv.cancel = c;

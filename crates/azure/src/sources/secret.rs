@@ -15,7 +15,7 @@ const MAX_SECRET: u64 = 64 * 1024;
 /// # Errors
 ///
 /// The source is missing, unreadable, empty, or (a file) readable by other users.
-pub(crate) fn read(source: &SecretSource) -> Result<Zeroizing<String>, IdentityError> {
+pub fn read(source: &SecretSource) -> Result<Zeroizing<String>, IdentityError> {
     let raw = match source {
         SecretSource::File(path) => from_file(path)?,
         SecretSource::Env(name) => Zeroizing::new(std::env::var(name).map_err(|_| {

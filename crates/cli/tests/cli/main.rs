@@ -1,6 +1,7 @@
 //! The `rehydra` binary as users, schedulers and plugins drive it: one test binary, a
 //! module per area (fewer binaries to link).
 
+mod active_directory;
 mod azure;
 mod basics;
 mod hyperv;

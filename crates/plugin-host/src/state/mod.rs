@@ -1,5 +1,5 @@
 //! The store data of one plugin call, and the capability imports it serves, one module
-//! per capability (`engine`, `files`, `http`, `commands`; log and progress here).
+//! per capability (`engine`, `files`, `http`, `commands`, `ldap`; log and progress here).
 //!
 //! Every capability call starts with [`State::enter`] (the call's time budget and the
 //! cancel flag) and goes through one check (`State::check`) that consults the plugin's
@@ -12,8 +12,10 @@ mod commands;
 mod engine;
 mod files;
 mod http;
+mod ldap;
 
 pub(crate) use http::client as http_client;
+pub use ldap::check_directory;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -28,7 +30,7 @@ use crate::dto::{ErrorCode, HostError};
 use crate::limits::{AuditGate, Budget, Limiter, Stop, clip};
 use crate::policy::{CapabilityKind, Grants};
 use crate::targets::Target;
-use crate::{AuditEvent, Credentials, EngineCapability, Events, LogLevel};
+use crate::{AuditEvent, Credentials, Directories, EngineCapability, Events, LogLevel};
 
 pub use engine::StreamWriter;
 
@@ -48,6 +50,9 @@ pub(crate) struct State {
     pub(crate) targets: Vec<Target>,
     pub(crate) engine: Option<Box<dyn EngineCapability>>,
     pub(crate) credentials: Arc<dyn Credentials>,
+    pub(crate) directories: Arc<dyn Directories>,
+    /// Connections to directories opened during this call.
+    pub(crate) ldap: ldap::Connections,
     /// The host's HTTP client (shared by every call).
     pub(crate) http: reqwest::Client,
     pub(crate) events: Arc<dyn Events>,

@@ -3,6 +3,8 @@
 //! server that checks request bodies against the official examples.
 #![allow(dead_code)]
 
+pub mod samba;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

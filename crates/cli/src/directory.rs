@@ -1,0 +1,158 @@
+//! `rehydra plugins directory`: the LDAP directories plugins may be granted
+//! (`ldap:<name>`), and the account the host binds to each with.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use rehydra_api::plugins::{Directory, PasswordSource, Plugins};
+
+use crate::args::Cli;
+use crate::output::json;
+
+/// `plugins directory`.
+#[derive(Subcommand, Debug)]
+pub enum DirectoryCommand {
+    /// Add (or replace) a directory, then connect and bind to check it (LDAPS, or
+    /// StartTLS; the server's certificate is always verified). Plugins granted
+    /// `ldap:<name>` search and change it as this account; they never see the password.
+    Add {
+        /// Name plugins and grants use: `host` or `host:port`, e.g. dc1.contoso.local.
+        name: String,
+        /// Connect to this `host[:port]` instead of the name.
+        #[arg(long)]
+        address: Option<String>,
+        /// StartTLS on port 389 instead of LDAPS on 636.
+        #[arg(long)]
+        starttls: bool,
+        /// Account to bind as: `user@domain` or a DN. Give it only the rights the
+        /// plugin needs (reading the directory; writing for restores).
+        #[arg(long)]
+        bind: String,
+        /// File holding the password (not readable by other users).
+        #[arg(long, group = "pw", required = true)]
+        password_file: Option<PathBuf>,
+        /// Environment variable holding the password (of the process that runs jobs).
+        #[arg(long, group = "pw")]
+        password_env: Option<String>,
+        /// OS keychain entry `service/user` holding the password.
+        #[arg(long, group = "pw")]
+        password_keychain: Option<String>,
+        /// PEM file of the CA certificates to trust for this directory (default: the
+        /// system's roots), e.g. your enterprise CA.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Keep it without connecting first.
+        #[arg(long)]
+        no_check: bool,
+    },
+    /// Configured directories.
+    List,
+    /// Connect and bind to a configured directory; writes nothing.
+    Check {
+        /// Directory name.
+        name: String,
+    },
+    /// Forget a directory.
+    Remove {
+        /// Directory name.
+        name: String,
+    },
+}
+
+fn absolute(p: &PathBuf) -> Result<PathBuf> {
+    Ok(std::path::absolute(p)?)
+}
+
+/// Run a `plugins directory` command.
+pub fn run(cli: &Cli, p: &Plugins, cmd: &DirectoryCommand) -> Result<()> {
+    match cmd {
+        DirectoryCommand::Add {
+            name,
+            address,
+            starttls,
+            bind,
+            password_file,
+            password_env,
+            password_keychain,
+            ca_file,
+            no_check,
+        } => {
+            let password = match (password_file, password_env, password_keychain) {
+                (Some(f), _, _) => PasswordSource::File(absolute(f)?),
+                (_, Some(v), _) => PasswordSource::Env(v.clone()),
+                (_, _, Some(k)) => match k.split_once('/') {
+                    Some((service, user)) if !service.is_empty() && !user.is_empty() => {
+                        PasswordSource::Keychain {
+                            service: service.into(),
+                            user: user.into(),
+                        }
+                    }
+                    _ => bail!("--password-keychain takes `service/user`, not `{k}`"),
+                },
+                _ => bail!(
+                    "say where the password is: --password-file, --password-env or --password-keychain"
+                ),
+            };
+            let dir = p.set_directory(Directory {
+                name: name.clone(),
+                address: address.clone(),
+                starttls: *starttls,
+                bind: bind.clone(),
+                password,
+                ca_file: ca_file.as_ref().map(absolute).transpose()?,
+            })?;
+            let checked = if *no_check {
+                None
+            } else {
+                match p.check_directory(&dir.name) {
+                    Ok(found) => Some(found),
+                    Err(e) => {
+                        p.remove_directory(&dir.name)?;
+                        bail!(
+                            "{}; nothing was kept (fix it, or add with --no-check)",
+                            e.message
+                        );
+                    }
+                }
+            };
+            if cli.json {
+                json(&dir)?;
+            } else {
+                if let Some((host, context)) = checked {
+                    println!("bound to {host} ({context}) as {bind}");
+                }
+                println!(
+                    "directory {} kept; grant it with: rehydra plugins grant <plugin> ldap:{}",
+                    dir.name, dir.name
+                );
+            }
+        }
+        DirectoryCommand::List => {
+            let dirs = p.directories()?;
+            if cli.json {
+                json(&dirs)?;
+            } else {
+                for d in dirs {
+                    let tls = if d.starttls { "StartTLS" } else { "LDAPS" };
+                    let at = d.address.as_deref().unwrap_or(&d.name);
+                    println!("{:<24} {tls} to {at} as {}", d.name, d.bind);
+                }
+            }
+        }
+        DirectoryCommand::Check { name } => {
+            let (host, context) = p.check_directory(name)?;
+            if cli.json {
+                json(&serde_json::json!({ "host": host, "naming-context": context }))?;
+            } else {
+                println!("bound to {host} ({context})");
+            }
+        }
+        DirectoryCommand::Remove { name } => {
+            if !p.remove_directory(name)? {
+                bail!("no directory named {name}");
+            }
+        }
+    }
+    Ok(())
+}

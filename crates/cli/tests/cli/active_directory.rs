@@ -1,0 +1,302 @@
+//! The `active-directory` plugin against a real Samba AD domain controller: objects made
+//! over LDAP, backed up, deleted and changed, then restored (reanimated with their SIDs,
+//! memberships linked again, attributes rolled back, an OU with what was in it), and the
+//! changes between two backups named.
+
+use serde_json::Value;
+
+use crate::support::samba::{BASE, Dc, PASSWORD};
+use crate::support::{Cli, json_out};
+
+fn prop(a: &Value, n: &str) -> String {
+    a["properties"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == n)
+        .map(|p| p["value"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no property {n}: {a}"))
+}
+
+/// The single value of `attr` in ldapsearch's LDIF (base64 kept as it is).
+fn value(ldif: &str, attr: &str) -> Option<String> {
+    ldif.lines().find_map(|l| {
+        l.strip_prefix(&format!("{attr}: "))
+            .or_else(|| l.strip_prefix(&format!("{attr}:: ")))
+            .map(str::to_string)
+    })
+}
+
+fn estate(dc: &Dc) {
+    dc.apply(&format!(
+        "dn: OU=Staff,{BASE}
+objectClass: organizationalUnit
+ou: Staff
+description: the staff
+
+dn: CN=Alice Smith,OU=Staff,{BASE}
+objectClass: user
+sAMAccountName: alice
+givenName: Alice
+sn: Smith
+title: Engineer
+userAccountControl: 514
+
+dn: CN=Carol King,OU=Staff,{BASE}
+objectClass: user
+sAMAccountName: carol
+givenName: Carol
+userAccountControl: 514
+
+dn: CN=Bob Jones,CN=Users,{BASE}
+objectClass: user
+sAMAccountName: bob
+givenName: Bob
+title: Operator
+userAccountControl: 514
+
+dn: CN=Ops,CN=Users,{BASE}
+objectClass: group
+sAMAccountName: ops
+member: CN=Alice Smith,OU=Staff,{BASE}
+member: CN=Bob Jones,CN=Users,{BASE}
+
+dn: CN=All Staff,CN=Users,{BASE}
+objectClass: group
+sAMAccountName: all-staff
+member: CN=Ops,CN=Users,{BASE}
+member: CN=Carol King,OU=Staff,{BASE}
+"
+    ));
+}
+
+#[test]
+#[allow(clippy::too_many_lines)]
+fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
+    let dc = Dc::start(false);
+    estate(&dc);
+    let cli = Cli::new(&["active-directory"]);
+    cli.init_repo();
+    let pw = cli.dir.path().join("bind-password");
+    std::fs::write(&pw, PASSWORD).unwrap();
+    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let ca = dc.ca();
+    // a wrong CA: the certificate is refused and nothing is kept
+    let o = cli.run(
+        None,
+        &[
+            "plugins",
+            "directory",
+            "add",
+            "127.0.0.1",
+            "--bind",
+            "Administrator@test.lan",
+            "--password-file",
+            pw.to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success(), "the test CA is not a system root");
+    let out = cli.ok(None, &["plugins", "directory", "list"]);
+    assert!(!out.contains("127.0.0.1"), "{out}");
+    let out = cli.ok(
+        None,
+        &[
+            "plugins",
+            "directory",
+            "add",
+            "127.0.0.1",
+            "--bind",
+            "Administrator@test.lan",
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--ca-file",
+            ca.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.contains("bound to dc1.test.lan (DC=test,DC=lan)"),
+        "{out}"
+    );
+    let run = |args: &[&str]| {
+        let mut a = vec!["--json", "plugins", "run", "active-directory"];
+        a.extend(args);
+        cli.run(None, &a)
+    };
+    // not granted yet: denied, and the audit log says so
+    let o = run(&["discover", "--set", "directory=127.0.0.1"]);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("ldap:127.0.0.1"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "grant",
+            "active-directory",
+            "engine",
+            "ldap:127.0.0.1",
+        ],
+    );
+
+    // ---- discover and assess
+    let assets = json_out(&run(&["discover", "--set", "directory=127.0.0.1"]));
+    let a = &assets[0];
+    assert_eq!(a["id"], "test.lan@127.0.0.1", "{a}");
+    assert_eq!(prop(a, "recycle-bin"), "disabled");
+    assert!(
+        prop(a, "domain-controllers").contains("dc1.test.lan"),
+        "{a}"
+    );
+    assert!(prop(a, "fsmo").contains("PDC emulator: DC1"), "{a}");
+    assert_eq!(
+        prop(a, "organizational-units"),
+        "2",
+        "Domain Controllers and Staff: {a}"
+    );
+    assert_eq!(prop(a, "tombstone-lifetime-days"), "180");
+    let users: u32 = prop(a, "users").parse().unwrap();
+    assert!(users >= 5, "Administrator, Guest, krbtgt and ours: {a}");
+    let findings = json_out(&run(&["assess", "--set", "directory=127.0.0.1"])).to_string();
+    assert!(
+        findings.contains("ad.single-dc") && findings.contains("ad.recycle-bin-off"),
+        "{findings}"
+    );
+
+    // ---- back up
+    let backup = || {
+        let o = run(&["backup", "--asset", "test.lan@127.0.0.1"]);
+        let log = String::from_utf8_lossy(&o.stderr).into_owned();
+        let v = json_out(&o);
+        let id = v.get("restore_point").unwrap_or(&v)["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (id, log)
+    };
+    let (first, _) = backup();
+    let alice_before = dc.search("(sAMAccountName=alice)", &["objectSid", "objectGUID"]);
+    let sid = value(&alice_before, "objectSid").unwrap();
+
+    // ---- someone deletes alice, demotes bob and takes him out of Ops
+    let o = dc.ldap("ldapdelete", &[&format!("CN=Alice Smith,OU=Staff,{BASE}")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    dc.apply(&format!(
+        "dn: CN=Bob Jones,CN=Users,{BASE}\nchangetype: modify\nreplace: title\ntitle: Intern\n\ndn: CN=Ops,CN=Users,{BASE}\nchangetype: modify\ndelete: member\nmember: CN=Bob Jones,CN=Users,{BASE}\n"
+    ));
+    // the next backup names what changed since the first
+    let (_second, log) = backup();
+    assert!(log.contains(": 0 added, 1 deleted, 2 changed"), "{log}");
+
+    // ---- alice comes back: reanimated, same SID, attributes and membership back
+    let restore = |snap: &str, extra: &[&str]| {
+        let mut a = vec!["restore", snap, "--target", "-"];
+        a.extend(extra);
+        run(&a)
+    };
+    let plan = json_out(&restore(&first, &["--set", "object=alice", "--plan-only"])).to_string();
+    assert!(
+        plan.contains("Reanimate CN=Alice Smith,OU=Staff,DC=test,DC=lan"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains(
+            "Add CN=Alice Smith,OU=Staff,DC=test,DC=lan to CN=Ops,CN=Users,DC=test,DC=lan"
+        ),
+        "{plan}"
+    );
+    assert!(
+        !dc.search("(sAMAccountName=alice)", &["cn"])
+            .contains("dn: "),
+        "a plan writes nothing"
+    );
+    json_out(&restore(&first, &["--set", "object=alice"]));
+    let alice = dc.search(
+        "(sAMAccountName=alice)",
+        &["objectSid", "givenName", "title", "memberOf"],
+    );
+    assert_eq!(
+        value(&alice, "objectSid").as_deref(),
+        Some(sid.as_str()),
+        "same SID: {alice}"
+    );
+    assert_eq!(
+        value(&alice, "givenName").as_deref(),
+        Some("Alice"),
+        "{alice}"
+    );
+    assert_eq!(
+        value(&alice, "title").as_deref(),
+        Some("Engineer"),
+        "{alice}"
+    );
+    assert!(
+        alice.contains("memberOf: CN=Ops,CN=Users,DC=test,DC=lan"),
+        "{alice}"
+    );
+
+    // ---- bob: title rolled back, shown old → new first; membership linked again
+    let plan = json_out(&restore(
+        &first,
+        &[
+            "--set",
+            "object=bob",
+            "--set",
+            "attributes=title",
+            "--plan-only",
+        ],
+    ))
+    .to_string();
+    assert!(plan.contains("title: Intern → Operator"), "{plan}");
+    json_out(&restore(
+        &first,
+        &["--set", "object=bob", "--set", "attributes=title"],
+    ));
+    let bob = dc.search("(sAMAccountName=bob)", &["title", "memberOf"]);
+    assert_eq!(value(&bob, "title").as_deref(), Some("Operator"), "{bob}");
+    assert!(
+        bob.contains("memberOf: CN=Ops,CN=Users,DC=test,DC=lan"),
+        "{bob}"
+    );
+
+    // ---- the whole Staff OU deleted with its users: back with everything in it
+    for dn in [
+        format!("CN=Alice Smith,OU=Staff,{BASE}"),
+        format!("CN=Carol King,OU=Staff,{BASE}"),
+        format!("OU=Staff,{BASE}"),
+    ] {
+        let o = dc.ldap("ldapdelete", &[&dn]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    json_out(&restore(
+        &first,
+        &[
+            "--set",
+            "object=OU=Staff,DC=test,DC=lan",
+            "--set",
+            "subtree=true",
+        ],
+    ));
+    let staff = dc.search(
+        "(|(sAMAccountName=alice)(sAMAccountName=carol))",
+        &["memberOf", "objectSid"],
+    );
+    assert!(
+        staff.contains("CN=Alice Smith,OU=Staff") && staff.contains("CN=Carol King,OU=Staff"),
+        "{staff}"
+    );
+    assert!(
+        staff.contains(&sid),
+        "alice keeps her SID through a second deletion: {staff}"
+    );
+    assert!(
+        staff.contains("memberOf: CN=All Staff,CN=Users,DC=test,DC=lan"),
+        "carol's group: {staff}"
+    );
+
+    // ---- verify reads every document back
+    let v = json_out(&run(&["verify", &first]));
+    assert_eq!(v["ok"], true, "{v}");
+}

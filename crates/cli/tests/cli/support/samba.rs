@@ -1,0 +1,247 @@
+//! A real Samba AD domain controller on loopback for one test: provisioned fresh
+//! (`samba-tool domain provision`, DNS off so the machine's resolver is not copied in),
+//! with an LDAPS certificate from a test CA that names 127.0.0.1, started in the
+//! foreground and stopped with its process group. Domain controllers listen on fixed
+//! ports, so tests that start one take a lock file and run one at a time.
+
+use std::fs::File;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rehydra_test_support::run;
+
+pub const REALM: &str = "TEST.LAN";
+pub const BASE: &str = "DC=test,DC=lan";
+pub const ADMIN: &str = "Administrator@test.lan";
+pub const PASSWORD: &str = "Rehydra-Test-1!";
+
+pub struct Dc {
+    pub dir: tempfile::TempDir,
+    child: Child,
+    _lock: File,
+}
+
+fn lock() -> File {
+    let f = File::create(std::env::temp_dir().join("rehydra-samba-dc.lock")).unwrap();
+    f.lock().unwrap();
+    f
+}
+
+impl Dc {
+    /// Provision and start a domain controller; with `recycle_bin` the Recycle Bin is
+    /// enabled (locally, through `ldbmodify` on `sam.ldb`, the only way Samba allows).
+    pub fn start(recycle_bin: bool) -> Self {
+        let lock = lock();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        run(Command::new("samba-tool")
+            .args([
+                "domain",
+                "provision",
+                "--realm",
+                REALM,
+                "--domain",
+                "TEST",
+                "--server-role",
+                "dc",
+                "--dns-backend",
+                "NONE",
+                "--host-name",
+                "dc1",
+                "--adminpass",
+                PASSWORD,
+                "--use-rfc2307",
+                "--targetdir",
+            ])
+            .arg(d)
+            .args([
+                "--option=interfaces=127.0.0.1",
+                "--option=bind interfaces only=yes",
+            ]));
+        certificates(d);
+        let conf = d.join("etc/smb.conf");
+        let text = std::fs::read_to_string(&conf).unwrap();
+        let extra = format!(
+            "[global]\n\ttls enabled = yes\n\ttls keyfile = {0}/tls/srv.key\n\ttls certfile = {0}/tls/srv.pem\n\ttls cafile = {0}/tls/ca.pem\n\tpid directory = {0}/run\n\tlog file = {0}/log.%m\n",
+            d.display()
+        );
+        let text = text
+            .replacen("[global]\n", &extra, 1)
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("server services") {
+                    "\tserver services = -dns"
+                } else {
+                    l
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(&conf, text).unwrap();
+        std::fs::create_dir_all(d.join("run")).unwrap();
+        if recycle_bin {
+            let ldif = d.join("recycle-bin.ldif");
+            std::fs::write(&ldif, format!("dn:\nchangetype: modify\nadd: enableOptionalFeature\nenableOptionalFeature: CN=Partitions,CN=Configuration,{BASE}:766ddcd8-acd0-445e-f3b9-a7f9b6744f2a\n")).unwrap();
+            run(Command::new("ldbmodify")
+                .arg("-H")
+                .arg(d.join("private/sam.ldb"))
+                .arg(&ldif));
+        }
+        let child = Command::new("samba")
+            .arg("-s")
+            .arg(&conf)
+            .args(["-i", "--no-process-group"])
+            .process_group(0)
+            .stdout(Stdio::null())
+            .stderr(File::create(d.join("samba.out")).unwrap())
+            .spawn()
+            .expect("samba starts (scripts/setup.sh installs samba-ad-dc)");
+        let dc = Self {
+            dir,
+            child,
+            _lock: lock,
+        };
+        dc.wait_for_ldaps();
+        dc
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("tls/ca.pem")
+    }
+
+    fn wait_for_ldaps(&self) {
+        let t = Instant::now();
+        loop {
+            let ok = self
+                .ldap("ldapsearch", &["-b", "", "-s", "base", "dnsHostName"])
+                .status
+                .success();
+            if ok {
+                return;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "samba did not answer LDAPS within 60 s: {}",
+                std::fs::read_to_string(self.dir.path().join("samba.out")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
+    /// An OpenLDAP client tool against the DC over LDAPS, bound as the administrator.
+    pub fn ldap(&self, tool: &str, args: &[&str]) -> std::process::Output {
+        Command::new(tool)
+            .env("LDAPTLS_CACERT", self.ca())
+            .args(["-H", "ldaps://127.0.0.1", "-x", "-D", ADMIN, "-w", PASSWORD])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// Apply LDIF changes (`ldapmodify -a`).
+    pub fn apply(&self, ldif: &str) {
+        let f = self.dir.path().join("change.ldif");
+        std::fs::write(&f, ldif).unwrap();
+        let o = self.ldap("ldapmodify", &["-a", "-f", f.to_str().unwrap()]);
+        assert!(
+            o.status.success(),
+            "{ldif}\n{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+
+    /// Attributes of the objects `filter` finds, as `ldapsearch` prints them (LDIF).
+    pub fn search(&self, filter: &str, attrs: &[&str]) -> String {
+        let mut a = vec!["-LLL", "-o", "ldif-wrap=no", "-b", BASE, filter];
+        a.extend(attrs);
+        let o = self.ldap("ldapsearch", &a);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+}
+
+impl Drop for Dc {
+    fn drop(&mut self) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill")
+            .args(["-TERM", "--", &format!("-{pid}")])
+            .status();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(10) {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A test CA and the DC's certificate for 127.0.0.1 and dc1.test.lan (openssl).
+fn certificates(d: &Path) {
+    let tls = d.join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let ssl = |args: &[&str]| {
+        run(Command::new("openssl").current_dir(&tls).args(args));
+    };
+    ssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Rehydra test CA",
+    ]);
+    ssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        "/CN=dc1.test.lan",
+    ]);
+    std::fs::write(
+        tls.join("ext"),
+        "subjectAltName=DNS:dc1.test.lan,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(tls.join("srv.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+}

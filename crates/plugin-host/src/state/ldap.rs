@@ -1,0 +1,536 @@
+//! The `ldap` capability: searches and writes on directories the admin configured and
+//! granted (`ldap:<server>`), bound as the admin's account, never seen by the plugin.
+//!
+//! One connection per directory and call (paged-search cookies belong to a connection),
+//! always TLS: LDAPS, or StartTLS before the bind, with the server's certificate checked
+//! against the system's roots or the CA file configured for that directory. Answers are
+//! hostile input: entries are decoded without panicking, a page is capped at
+//! [`PAGE_BYTES_MAX`], referrals are dropped. Every write is audited and logged with the
+//! DN it touched.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ldap3::asn1::{PL, StructureTag};
+use ldap3::controls::RawControl;
+use ldap3::{LdapConn, LdapConnSettings, LdapError, Mod, ResultEntry, Scope};
+
+use super::{Res, State, blocking, err};
+use crate::bindings::rehydra::plugin::ldap;
+use crate::dto::ErrorCode;
+use crate::policy::CapabilityKind;
+use crate::{DirectoryAccess, LogLevel};
+
+/// Largest page a plugin may ask for (Active Directory's default `MaxPageSize`).
+const PAGE_SIZE_MAX: u32 = 1000;
+/// Largest page returned, in bytes of values and names.
+const PAGE_BYTES_MAX: usize = 64 << 20;
+/// Time allowed to connect and for each operation.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(120);
+
+const SHOW_DELETED: &str = "1.2.840.113556.1.4.417";
+const SHOW_RECYCLED: &str = "1.2.840.113556.1.4.2064";
+const SD_FLAGS: &str = "1.2.840.113556.1.4.801";
+const TREE_DELETE: &str = "1.2.840.113556.1.4.805";
+const PAGED_RESULTS: &str = "1.2.840.113556.1.4.319";
+
+/// Open connections of one call, by directory.
+#[derive(Default)]
+pub(crate) struct Connections(HashMap<String, LdapConn>);
+
+impl Drop for Connections {
+    fn drop(&mut self) {
+        // each connection owns a runtime, which may not be dropped inside another's context
+        let conns = std::mem::take(&mut self.0);
+        blocking(move || {
+            for (_, mut c) in conns {
+                let _ = c.unbind();
+            }
+        });
+    }
+}
+
+fn ldap_err(what: &str, e: &LdapError) -> crate::bindings::wit::Error {
+    let (code, detail) = match e {
+        LdapError::LdapResult { result } => {
+            let code = match result.rc {
+                32 => ErrorCode::NotFound,
+                50 => ErrorCode::Denied,
+                // invalid credentials, unavailable, busy, unwilling to perform a bind
+                49 | 51 | 52 => ErrorCode::Unavailable,
+                // filter errors, bad DN syntax, constraint and schema violations, exists
+                2 | 17 | 19 | 20 | 21 | 34 | 64 | 65 | 66 | 67 | 68 | 69 | 87 => {
+                    ErrorCode::InvalidInput
+                }
+                _ => ErrorCode::Failed,
+            };
+            let text: String = result.text.chars().take(300).collect();
+            (code, format!("LDAP result {} ({})", result.rc, text.trim()))
+        }
+        LdapError::Timeout { .. } => (
+            ErrorCode::Unavailable,
+            "the directory did not answer in time".into(),
+        ),
+        LdapError::Io { source } => (ErrorCode::Unavailable, format!("connection: {source}")),
+        other => (ErrorCode::Failed, other.to_string()),
+    };
+    err(code, format!("{what}: {detail}"))
+}
+
+fn controls(c: ldap::Controls) -> Vec<RawControl> {
+    let raw = |oid: &str, val: Option<Vec<u8>>| RawControl {
+        ctype: oid.to_string(),
+        crit: true,
+        val,
+    };
+    let mut out = Vec::new();
+    if c.contains(ldap::Controls::SHOW_DELETED) {
+        out.push(raw(SHOW_DELETED, None));
+    }
+    if c.contains(ldap::Controls::SHOW_RECYCLED) {
+        out.push(raw(SHOW_RECYCLED, None));
+    }
+    if c.contains(ldap::Controls::SECURITY_DESCRIPTOR) {
+        // SEQUENCE { INTEGER 7 }: owner, group, DACL
+        out.push(raw(SD_FLAGS, Some(vec![0x30, 0x03, 0x02, 0x01, 0x07])));
+    }
+    if c.contains(ldap::Controls::TREE_DELETE) {
+        out.push(raw(TREE_DELETE, None));
+    }
+    out
+}
+
+/// The paged-results request control: SEQUENCE { INTEGER size, OCTET STRING cookie }.
+fn paged_request(size: u32, cookie: &[u8]) -> RawControl {
+    let mut body = ber(0x02, &int_bytes(size));
+    body.extend(ber(0x04, cookie));
+    RawControl {
+        ctype: PAGED_RESULTS.into(),
+        crit: true,
+        val: Some(ber(0x30, &body)),
+    }
+}
+
+fn int_bytes(n: u32) -> Vec<u8> {
+    let mut b: Vec<u8> = n
+        .to_be_bytes()
+        .into_iter()
+        .skip_while(|&x| x == 0)
+        .collect();
+    if b.first().is_none_or(|&x| x & 0x80 != 0) {
+        b.insert(0, 0);
+    }
+    b
+}
+
+fn ber(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 0x80 {
+        out.push(len as u8);
+    } else {
+        let l: Vec<u8> = (len as u64)
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&x| x == 0)
+            .collect();
+        out.push(0x80 | l.len() as u8);
+        out.extend(l);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+/// The cookie of a paged-results response control, without trusting its shape.
+fn paged_cookie(val: &[u8]) -> Option<Vec<u8>> {
+    let (_, tag) = ldap3::asn1::parse_tag(val).ok()?;
+    let PL::C(parts) = tag.payload else {
+        return None;
+    };
+    match parts.get(1)?.payload {
+        PL::P(ref cookie) => Some(cookie.clone()),
+        PL::C(_) => None,
+    }
+}
+
+/// An entry decoded without trusting its shape (ldap3's own decoder panics on bad data).
+fn entry(re: ResultEntry) -> Option<ldap::Entry> {
+    let tag: StructureTag = re.0;
+    if tag.id != 4 {
+        return None;
+    }
+    let PL::C(mut parts) = tag.payload else {
+        return None;
+    };
+    if parts.len() != 2 {
+        return None;
+    }
+    let attrs = parts.pop()?;
+    let PL::P(dn) = parts.pop()?.payload else {
+        return None;
+    };
+    let PL::C(attrs) = attrs.payload else {
+        return None;
+    };
+    let mut out = Vec::with_capacity(attrs.len());
+    for a in attrs {
+        let PL::C(mut av) = a.payload else {
+            return None;
+        };
+        if av.len() != 2 {
+            return None;
+        }
+        let PL::C(vals) = av.pop()?.payload else {
+            return None;
+        };
+        let PL::P(name) = av.pop()?.payload else {
+            return None;
+        };
+        let mut values = Vec::with_capacity(vals.len());
+        for v in vals {
+            let PL::P(v) = v.payload else { return None };
+            values.push(v);
+        }
+        out.push(ldap::Attribute {
+            name: String::from_utf8(name).ok()?,
+            values,
+        });
+    }
+    Some(ldap::Entry {
+        dn: String::from_utf8(dn).ok()?,
+        attributes: out,
+    })
+}
+
+fn size(e: &ldap::Entry) -> usize {
+    e.dn.len()
+        + e.attributes
+            .iter()
+            .map(|a| a.name.len() + a.values.iter().map(Vec::len).sum::<usize>())
+            .sum::<usize>()
+}
+
+/// Connect over TLS and bind as the configured account.
+fn connect(server: &str, access: &DirectoryAccess) -> Res<LdapConn> {
+    let mut settings = LdapConnSettings::new()
+        .set_conn_timeout(OPERATION_TIMEOUT)
+        .set_starttls(access.starttls);
+    if let Some(pem) = &access.ca_pem {
+        settings = settings.set_config(tls_config(server, pem)?);
+    }
+    let url = format!(
+        "{}://{}",
+        if access.starttls { "ldap" } else { "ldaps" },
+        access.address
+    );
+    let mut conn = LdapConn::with_settings(settings, &url)
+        .map_err(|e| ldap_err(&format!("connecting to directory `{server}`"), &e))?;
+    conn.with_timeout(OPERATION_TIMEOUT)
+        .simple_bind(&access.bind, &access.password)
+        .and_then(ldap3::LdapResult::success)
+        .map_err(|e| {
+            ldap_err(
+                &format!("binding to directory `{server}` as the configured account"),
+                &e,
+            )
+        })?;
+    Ok(conn)
+}
+
+fn tls_config(server: &str, pem: &[u8]) -> Res<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let bad = |m: String| err(ErrorCode::Unavailable, m);
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(pem) {
+        let cert = cert.map_err(|e| {
+            bad(format!(
+                "the CA file of directory `{server}` is not PEM: {e}"
+            ))
+        })?;
+        roots
+            .add(cert)
+            .map_err(|e| bad(format!("the CA file of directory `{server}`: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(format!(
+            "the CA file of directory `{server}` holds no certificate"
+        )));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// Connect to and bind to `server` as configured, and read its root DSE: the
+/// directory's DNS host name and default naming context, for the admin to see that the
+/// configuration works. Nothing is written.
+///
+/// # Errors
+/// Cannot connect, the certificate is not trusted, the bind is refused; in words.
+pub fn check_directory(server: &str, access: &DirectoryAccess) -> Result<(String, String), String> {
+    let mut conn = blocking(|| connect(server, access)).map_err(|e| e.message)?;
+    let found = blocking(|| {
+        conn.with_timeout(OPERATION_TIMEOUT).search(
+            "",
+            Scope::Base,
+            "(objectClass=*)",
+            vec!["dnsHostName", "defaultNamingContext"],
+        )
+    })
+    .and_then(ldap3::SearchResult::success)
+    .map_err(|e| ldap_err("reading the root DSE", &e).message)?;
+    let _ = blocking(|| conn.unbind());
+    let e = found
+        .0
+        .into_iter()
+        .find_map(entry)
+        .ok_or("the directory sent no root DSE")?;
+    let value = |n: &str| {
+        e.attributes
+            .iter()
+            .find(|a| a.name.eq_ignore_ascii_case(n))
+            .and_then(|a| a.values.first())
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .unwrap_or_default()
+    };
+    Ok((value("dnsHostName"), value("defaultNamingContext")))
+}
+
+impl State {
+    /// Check the grant, then the open connection to `server` (opened and bound on first use).
+    fn directory(&mut self, server: &str, what: &str) -> Res<&mut LdapConn> {
+        self.enter()?;
+        let server = server.to_ascii_lowercase();
+        let allowed = if self.grants.directory(&server) {
+            Ok(())
+        } else {
+            Err(format!(
+                "directory `{server}` is not granted (rehydra plugins grant {} ldap:{server})",
+                self.plugin
+            ))
+        };
+        self.check(CapabilityKind::Ldap, &server, allowed)?;
+        self.audit(CapabilityKind::Ldap, &server, true, what);
+        if !self.ldap.0.contains_key(&server) {
+            let directories = self.directories.clone();
+            let access = blocking(|| directories.directory(&server))
+                .map_err(|e| err(ErrorCode::Unavailable, e))?
+                .ok_or_else(|| {
+                    err(
+                        ErrorCode::Unavailable,
+                        format!("directory `{server}` is not configured (rehydra plugins directory add {server} --bind <account> --password-file <file>)"),
+                    )
+                })?;
+            let conn = blocking(|| connect(&server, &access))?;
+            self.ldap.0.insert(server.clone(), conn);
+        }
+        Ok(self.ldap.0.get_mut(&server).expect("inserted above"))
+    }
+
+    /// Run a write and record it in the job log.
+    fn write(
+        &mut self,
+        server: &str,
+        what: String,
+        f: impl FnOnce(&mut LdapConn) -> Result<ldap3::LdapResult, LdapError>,
+    ) -> Res<()> {
+        let conn = self.directory(server, &what)?;
+        let out = blocking(|| {
+            f(conn.with_timeout(OPERATION_TIMEOUT)).and_then(ldap3::LdapResult::success)
+        });
+        let outcome = match &out {
+            Ok(_) => "done".to_string(),
+            Err(e) => format!("failed: {e}"),
+        };
+        self.events.log(
+            &self.plugin,
+            LogLevel::Info,
+            &format!("ldap {server}: {what}: {outcome}"),
+        );
+        out.map(|_| ()).map_err(|e| ldap_err(&what, &e))
+    }
+}
+
+fn values(v: Vec<Vec<u8>>) -> HashSet<Vec<u8>> {
+    v.into_iter().collect()
+}
+
+impl ldap::Host for State {
+    fn search(
+        &mut self,
+        directory: String,
+        query: ldap::Query,
+        page_size: u32,
+        cookie: Vec<u8>,
+    ) -> Res<ldap::Page> {
+        if !(1..=PAGE_SIZE_MAX).contains(&page_size) {
+            return Err(err(
+                ErrorCode::InvalidInput,
+                format!("a page holds 1 to {PAGE_SIZE_MAX} entries, not {page_size}"),
+            ));
+        }
+        let what = format!("search {}", query.base);
+        let conn = self.directory(&directory, &what)?;
+        let scope = match query.scope {
+            ldap::Scope::Base => Scope::Base,
+            ldap::Scope::OneLevel => Scope::OneLevel,
+            ldap::Scope::Subtree => Scope::Subtree,
+        };
+        let mut ctrls = controls(query.controls);
+        ctrls.push(paged_request(page_size, &cookie));
+        let attrs: Vec<&str> = if query.attributes.is_empty() {
+            vec!["*"]
+        } else {
+            query.attributes.iter().map(String::as_str).collect()
+        };
+        let result = blocking(|| {
+            conn.with_timeout(OPERATION_TIMEOUT)
+                .with_controls(ctrls)
+                .search(&query.base, scope, &query.filter, attrs)
+        });
+        let (entries, res) = result
+            .and_then(ldap3::SearchResult::success)
+            .map_err(|e| ldap_err(&what, &e))?;
+        let mut page = Vec::with_capacity(entries.len());
+        let mut bytes = 0;
+        for re in entries {
+            if re.is_ref() || re.is_intermediate() {
+                continue;
+            }
+            let e = entry(re).ok_or_else(|| {
+                err(
+                    ErrorCode::Failed,
+                    format!("{what}: the directory sent a malformed entry"),
+                )
+            })?;
+            bytes += size(&e);
+            if bytes > PAGE_BYTES_MAX {
+                return Err(err(
+                    ErrorCode::InvalidInput,
+                    format!(
+                        "{what}: a page is over {} MiB; ask for smaller pages",
+                        PAGE_BYTES_MAX >> 20
+                    ),
+                ));
+            }
+            page.push(e);
+        }
+        let next = res
+            .ctrls
+            .iter()
+            .find(|c| c.1.ctype == PAGED_RESULTS)
+            .and_then(|c| c.1.val.as_deref())
+            .map(paged_cookie);
+        let cookie = match next {
+            Some(Some(c)) => c,
+            Some(None) => {
+                return Err(err(
+                    ErrorCode::Failed,
+                    format!("{what}: the directory sent a malformed paging control"),
+                ));
+            }
+            // a server that ignores paging sent everything at once
+            None => Vec::new(),
+        };
+        Ok(ldap::Page {
+            entries: page,
+            cookie,
+        })
+    }
+
+    fn add(&mut self, directory: String, dn: String, attributes: Vec<ldap::Attribute>) -> Res<()> {
+        let attrs: Vec<(Vec<u8>, HashSet<Vec<u8>>)> = attributes
+            .into_iter()
+            .map(|a| (a.name.into_bytes(), values(a.values)))
+            .collect();
+        self.write(&directory, format!("add {dn}"), |c| c.add(&dn, attrs))
+    }
+
+    fn modify(
+        &mut self,
+        directory: String,
+        dn: String,
+        changes: Vec<ldap::Change>,
+        controls_: ldap::Controls,
+    ) -> Res<()> {
+        let names: Vec<String> = changes.iter().map(|c| c.attribute.clone()).collect();
+        let mods: Vec<Mod<Vec<u8>>> = changes
+            .into_iter()
+            .map(|c| {
+                let (a, v) = (c.attribute.into_bytes(), values(c.values));
+                match c.op {
+                    ldap::ChangeOp::Add => Mod::Add(a, v),
+                    ldap::ChangeOp::Delete => Mod::Delete(a, v),
+                    ldap::ChangeOp::Replace => Mod::Replace(a, v),
+                }
+            })
+            .collect();
+        let ctrls = controls(controls_);
+        self.write(
+            &directory,
+            format!("modify {dn} ({})", names.join(", ")),
+            |c| c.with_controls(ctrls).modify(&dn, mods),
+        )
+    }
+
+    fn delete(&mut self, directory: String, dn: String, controls_: ldap::Controls) -> Res<()> {
+        let ctrls = controls(controls_);
+        self.write(&directory, format!("delete {dn}"), |c| {
+            c.with_controls(ctrls).delete(&dn)
+        })
+    }
+
+    fn rename(
+        &mut self,
+        directory: String,
+        dn: String,
+        new_rdn: String,
+        new_parent: Option<String>,
+    ) -> Res<()> {
+        let what = match &new_parent {
+            Some(p) => format!("rename {dn} to {new_rdn} under {p}"),
+            None => format!("rename {dn} to {new_rdn}"),
+        };
+        self.write(&directory, what, |c| {
+            c.modifydn(&dn, &new_rdn, true, new_parent.as_deref())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paged_control_round_trips() {
+        let c = paged_request(500, b"abc");
+        let v = c.val.unwrap();
+        assert_eq!(paged_cookie(&v), Some(b"abc".to_vec()));
+        assert_eq!(
+            paged_cookie(&paged_request(1000, b"").val.unwrap()),
+            Some(vec![])
+        );
+        assert_eq!(int_bytes(128), vec![0, 128]);
+        assert_eq!(int_bytes(1000), vec![3, 232]);
+    }
+
+    #[test]
+    fn malformed_paging_controls_are_refused_not_panicked_on() {
+        for bad in [
+            &b""[..],
+            &[0x30],
+            &[0x30, 0x05, 0x02],
+            &[0x04, 0x01, 0x00],
+            &[0x30, 0x03, 0x02, 0x01, 0x05],
+        ] {
+            assert_eq!(paged_cookie(bad), None, "{bad:?}");
+        }
+    }
+}

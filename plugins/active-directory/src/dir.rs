@@ -1,0 +1,226 @@
+//! Reading the directory: the root DSE, whole subtrees page by page, one object by
+//! GUID (deleted ones too), and the identifiers Active Directory keeps in binary.
+
+use rehydra_plugin_sdk::ldap::{self, Controls, Query, Scope};
+use rehydra_plugin_sdk::prelude::*;
+
+use crate::ldif::Obj;
+
+/// Entries per page (Active Directory's default `MaxPageSize`).
+const PAGE: u32 = 1000;
+
+fn obj(e: ldap::Entry) -> Obj {
+    let mut o = Obj {
+        dn: e.dn,
+        ..Obj::default()
+    };
+    for a in e.attributes {
+        o.attrs.entry(a.name).or_default().extend(a.values);
+    }
+    o
+}
+
+/// Every object `filter` finds under `base`, with `attributes` (empty: all user ones).
+pub fn search(
+    directory: &str,
+    base: &str,
+    scope: Scope,
+    filter: &str,
+    attributes: &[&str],
+    controls: Controls,
+    mut each: impl FnMut(Obj) -> Result<()>,
+) -> Result<()> {
+    let q = Query {
+        base: base.into(),
+        scope,
+        filter: filter.into(),
+        attributes: attributes.iter().map(|a| (*a).to_string()).collect(),
+        controls,
+    };
+    ldap::search_all(directory, &q, PAGE, |e| each(obj(e)))
+}
+
+/// Every object `filter` finds under `base`, collected.
+pub fn find(
+    directory: &str,
+    base: &str,
+    scope: Scope,
+    filter: &str,
+    attributes: &[&str],
+    controls: Controls,
+) -> Result<Vec<Obj>> {
+    let mut out = Vec::new();
+    search(directory, base, scope, filter, attributes, controls, |o| {
+        out.push(o);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The root DSE (naming contexts, functional levels, highest committed USN …).
+pub fn root_dse(directory: &str) -> Result<Obj> {
+    find(
+        directory,
+        "",
+        Scope::Base,
+        "(objectClass=*)",
+        &["*", "+"],
+        Controls::empty(),
+    )?
+    .into_iter()
+    .next()
+    .ok_or_else(|| Error {
+        code: ErrorCode::Failed,
+        message: format!("directory `{directory}` sent no root DSE"),
+    })
+}
+
+/// The object with `guid` under `base`, live or deleted (a tombstone, or with the Recycle
+/// Bin a deleted object).
+pub fn by_guid(directory: &str, base: &str, guid: &[u8]) -> Result<Option<Obj>> {
+    let filter = format!("(objectGUID={})", escape_bytes(guid));
+    Ok(find(
+        directory,
+        base,
+        Scope::Subtree,
+        &filter,
+        &["*", "isDeleted", "isRecycled", "lastKnownParent"],
+        Controls::SHOW_DELETED | Controls::SHOW_RECYCLED,
+    )?
+    .into_iter()
+    .next())
+}
+
+/// Bytes as an LDAP filter value (`\xx` each).
+pub fn escape_bytes(b: &[u8]) -> String {
+    b.iter().map(|x| format!("\\{x:02x}")).collect()
+}
+
+/// A GUID as Active Directory shows it (the first three fields little-endian).
+pub fn guid_text(b: &[u8]) -> Option<String> {
+    let b: &[u8; 16] = b.try_into().ok()?;
+    Some(format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[3],
+        b[2],
+        b[1],
+        b[0],
+        b[5],
+        b[4],
+        b[7],
+        b[6],
+        b[8],
+        b[9],
+        b[10],
+        b[11],
+        b[12],
+        b[13],
+        b[14],
+        b[15]
+    ))
+}
+
+/// A SID as text (`S-1-5-21-…`).
+pub fn sid_text(b: &[u8]) -> Option<String> {
+    let (&rev, rest) = b.split_first()?;
+    let (&count, rest) = rest.split_first()?;
+    let (auth, subs) = rest.split_at_checked(6)?;
+    if subs.len() != usize::from(count) * 4 {
+        return None;
+    }
+    let authority = auth.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x));
+    let mut s = format!("S-{rev}-{authority}");
+    for c in subs.chunks_exact(4) {
+        s.push_str(&format!(
+            "-{}",
+            u32::from_le_bytes([c[0], c[1], c[2], c[3]])
+        ));
+    }
+    Some(s)
+}
+
+/// The parent DN of `dn` (after its first unescaped comma).
+pub fn parent(dn: &str) -> Option<&str> {
+    let b = dn.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b',' => return Some(&dn[i + 1..]),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The first RDN of `dn` (`CN=Bob Jones`).
+pub fn rdn(dn: &str) -> &str {
+    parent(dn).map_or(dn, |p| &dn[..dn.len() - p.len() - 1])
+}
+
+/// True if `dn` is `base` or lies below it (compared without case).
+pub fn within(dn: &str, base: &str) -> bool {
+    let (d, b) = (dn.to_ascii_lowercase(), base.to_ascii_lowercase());
+    d == b || d.ends_with(&format!(",{b}"))
+}
+
+/// Depth of a DN (its number of RDNs), so parents sort before children.
+pub fn depth(dn: &str) -> usize {
+    let mut n = 1;
+    let mut cur = dn;
+    while let Some(p) = parent(cur) {
+        n += 1;
+        cur = p;
+    }
+    n
+}
+
+/// The domain's DNS name from its naming context (`DC=test,DC=lan` → `test.lan`).
+pub fn dns_name(nc: &str) -> String {
+    nc.split(',')
+        .filter_map(|p| {
+            let (k, v) = p.split_once('=')?;
+            k.trim()
+                .eq_ignore_ascii_case("dc")
+                .then(|| v.trim().to_ascii_lowercase())
+        })
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_read_as_windows_shows_them() {
+        // 97d65296-d28a-488b-9b11-e3040fd2929d, as the directory stores it
+        let g = [
+            0x96, 0x52, 0xd6, 0x97, 0x8a, 0xd2, 0x8b, 0x48, 0x9b, 0x11, 0xe3, 0x04, 0x0f, 0xd2,
+            0x92, 0x9d,
+        ];
+        assert_eq!(
+            guid_text(&g).unwrap(),
+            "97d65296-d28a-488b-9b11-e3040fd2929d"
+        );
+        assert_eq!(guid_text(&g[..15]), None);
+        let sid = [1, 2, 0, 0, 0, 0, 0, 5, 32, 0, 0, 0, 0x20, 0x02, 0, 0];
+        assert_eq!(sid_text(&sid).unwrap(), "S-1-5-32-544");
+        assert_eq!(sid_text(&sid[..15]), None);
+        assert_eq!(sid_text(&[1]), None);
+    }
+
+    #[test]
+    fn dns_walk_respects_escaped_commas() {
+        let dn = r"CN=Jones\, Bob,OU=Staff,DC=test,DC=lan";
+        assert_eq!(parent(dn), Some("OU=Staff,DC=test,DC=lan"));
+        assert_eq!(rdn(dn), r"CN=Jones\, Bob");
+        assert_eq!(depth(dn), 4);
+        assert!(within(dn, "ou=staff,dc=test,dc=lan"));
+        assert!(!within(
+            "OU=Staffing,DC=test,DC=lan",
+            "OU=Staff,DC=test,DC=lan"
+        ));
+        assert_eq!(dns_name("DC=Test,DC=lan"), "test.lan");
+    }
+}

@@ -1,0 +1,57 @@
+//! Active Directory: the objects of a domain, backed up over LDAP and restored one by one.
+//!
+//! - `discover` (setting `directory`, a directory the admin configured with `rehydra
+//!   plugins directory add`): the domain behind it with its naming contexts, functional
+//!   levels, domain controllers and sites, FSMO role holders, Recycle Bin, tombstone
+//!   lifetime and object counts. `assess`: see [`inventory`].
+//! - `backup`: every object of the domain, configuration and DNS partitions with all
+//!   attributes (binary ones and security descriptors included) as LDIF, the USN
+//!   high-watermark, and what changed since the previous restore point; see [`backup`].
+//! - `plan-restore` / `restore` / `verify`: one object or a subtree, reanimated from its
+//!   tombstone where the directory still has it (same SID), else re-created; attribute
+//!   rollback of existing objects; group memberships linked again; see [`restore`].
+//!
+//! The plugin never sees a credential: the host binds as the account the admin configured
+//! for the directory, over LDAPS or StartTLS, and logs every write.
+use rehydra_plugin_sdk::prelude::*;
+
+pub mod backup;
+pub mod changes;
+pub mod dir;
+pub mod inventory;
+pub mod ldif;
+pub mod restore;
+
+struct ActiveDirectory;
+
+impl Plugin for ActiveDirectory {
+    fn describe() -> PluginInfo {
+        describe_from_manifest!()
+    }
+
+    fn discover(s: Vec<Property>) -> Result<Vec<Asset>> {
+        inventory::discover(&s)
+    }
+
+    fn assess(assets: Vec<Asset>, s: Vec<Property>) -> Result<Vec<Finding>> {
+        inventory::assess(&assets, &s)
+    }
+
+    fn backup(req: BackupRequest) -> Result<BackupReport> {
+        backup::backup(&req)
+    }
+
+    fn plan_restore(req: RestoreRequest) -> Result<RestorePlan> {
+        restore::plan(&req).map(|p| p.plan)
+    }
+
+    fn restore(req: RestoreRequest) -> Result<RestoreReport> {
+        restore::restore(&req)
+    }
+
+    fn verify(req: RestoreRequest) -> Result<VerifyReport> {
+        restore::verify(&req)
+    }
+}
+
+rehydra_plugin_sdk::export_plugin!(ActiveDirectory);
