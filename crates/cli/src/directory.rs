@@ -94,28 +94,27 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &DirectoryCommand) -> Result<()> {
                     "say where the password is: --password-file, --password-env or --password-keychain"
                 ),
             };
-            let dir = p.set_directory(Directory {
+            let dir = Directory {
                 name: name.clone(),
                 address: address.clone(),
                 starttls: *starttls,
                 bind: bind.clone(),
                 password,
                 ca_file: ca_file.as_ref().map(absolute).transpose()?,
-            })?;
+            };
+            // checked before it is kept: a failed check leaves the configuration as it was
             let checked = if *no_check {
                 None
             } else {
-                match p.check_directory(&dir.name) {
+                match p.check_new_directory(dir.clone()) {
                     Ok(found) => Some(found),
-                    Err(e) => {
-                        p.remove_directory(&dir.name)?;
-                        bail!(
-                            "{}; nothing was kept (fix it, or add with --no-check)",
-                            e.message
-                        );
-                    }
+                    Err(e) => bail!(
+                        "{}; nothing was kept (fix it, or add with --no-check)",
+                        e.message
+                    ),
                 }
             };
+            let dir = p.set_directory(dir)?;
             if cli.json {
                 json(&dir)?;
             } else {

@@ -91,6 +91,12 @@ struct Shards {
 
 impl Shards {
     fn push(&mut self, o: &ldif::Obj) -> Result<()> {
+        if let Some(bad) = o.attrs.keys().find(|k| !ldif::valid_name(k)) {
+            return Err(Error::new(
+                ErrorCode::Failed,
+                format!("{}: the directory sent an attribute named {bad:?}", o.dn),
+            ));
+        }
         let mut rec = String::new();
         ldif::write(o, &mut rec);
         if rec.len() > SHARD_MAX {
@@ -166,7 +172,8 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             "(objectClass=*)",
             &["*", "nTSecurityDescriptor"],
             Controls::SECURITY_DESCRIPTOR,
-            |o| {
+            |mut o| {
+                dir::complete_ranges(directory, &mut o)?;
                 // a child partition (DNS zones below the domain) is its own
                 if others
                     .iter()

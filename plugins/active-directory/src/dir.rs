@@ -160,8 +160,77 @@ pub fn rdn(dn: &str) -> &str {
 
 /// True if `dn` is `base` or lies below it (compared without case).
 pub fn within(dn: &str, base: &str) -> bool {
-    let (d, b) = (dn.to_ascii_lowercase(), base.to_ascii_lowercase());
-    d == b || d.ends_with(&format!(",{b}"))
+    // walk the parents (escaped commas are not separators), so `CN=x\,OU=a,DC=t` is not
+    // under `OU=a,DC=t`
+    let mut cur = Some(dn);
+    while let Some(d) = cur {
+        if d.eq_ignore_ascii_case(base) {
+            return true;
+        }
+        cur = parent(d);
+    }
+    false
+}
+
+/// Values of `name` including those the directory sends in ranges (`member;range=0-1499`
+/// for large groups): the rest is asked for until the range ends with `*`.
+pub fn complete_ranges(directory: &str, o: &mut Obj) -> Result<()> {
+    let ranged: Vec<String> = o
+        .attrs
+        .keys()
+        .filter(|k| k.contains(";range="))
+        .cloned()
+        .collect();
+    for key in ranged {
+        let Some((name, range)) = key.split_once(";range=") else {
+            continue;
+        };
+        let mut values = o.attrs.remove(&key).unwrap_or_default();
+        let mut end = range
+            .split_once('-')
+            .map(|(_, e)| e.to_string())
+            .unwrap_or_default();
+        let mut rounds = 0;
+        while end != "*" {
+            let next: u64 = end.parse::<u64>().map_err(|_| {
+                Error::new(
+                    ErrorCode::Failed,
+                    format!("{}: the directory sent the range `{key}`", o.dn),
+                )
+            })? + 1;
+            rounds += 1;
+            if rounds > 100_000 {
+                return Err(Error::new(
+                    ErrorCode::Failed,
+                    format!("{}: too many ranges of {name}", o.dn),
+                ));
+            }
+            let ask = format!("{name};range={next}-*");
+            let got = find(
+                directory,
+                &o.dn,
+                Scope::Base,
+                "(objectClass=*)",
+                &[&ask],
+                Controls::empty(),
+            )?;
+            let Some((k, v)) = got.into_iter().next().and_then(|g| {
+                g.attrs.into_iter().find(|(k, _)| {
+                    k.to_ascii_lowercase()
+                        .starts_with(&format!("{};range=", name.to_ascii_lowercase()))
+                })
+            }) else {
+                break;
+            };
+            values.extend(v);
+            end = k
+                .rsplit_once('-')
+                .map(|(_, e)| e.to_string())
+                .unwrap_or_else(|| "*".into());
+        }
+        o.attrs.entry(name.to_string()).or_default().extend(values);
+    }
+    Ok(())
 }
 
 /// Depth of a DN (its number of RDNs), so parents sort before children.

@@ -93,6 +93,14 @@ fn line(name: &str, v: &[u8], out: &mut String) {
     fold(&l, out);
 }
 
+/// An attribute name LDIF can carry (letters, digits, `-`, `.`, `;` options).
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b';' || b == b'.')
+}
+
 /// One object as an LDIF record (ending in a blank line).
 pub fn write(o: &Obj, out: &mut String) {
     line("dn", o.dn.as_bytes(), out);
@@ -176,11 +184,7 @@ pub fn parse(text: &str) -> Result<Vec<Obj>, ParseError> {
         } else {
             value.strip_prefix(' ').unwrap_or(value).as_bytes().to_vec()
         };
-        if name.is_empty()
-            || !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b';' || b == b'.')
-        {
+        if !valid_name(name) {
             return Err(err("not an attribute name"));
         }
         match &mut cur {
@@ -195,6 +199,9 @@ pub fn parse(text: &str) -> Result<Vec<Obj>, ParseError> {
             None => return Err(err("a record must start with `dn:`")),
             Some(_) if name.eq_ignore_ascii_case("changetype") => {
                 return Err(err("change records are not read"));
+            }
+            Some(_) if name.eq_ignore_ascii_case("dn") => {
+                return Err(err("a second `dn:` in one record"));
             }
             Some(o) => {
                 // attribute names keep the spelling of their first appearance
@@ -307,6 +314,7 @@ mod tests {
             ("dn: a\nchangetype: delete\n", 2),
             (" cont\n", 1),
             ("dn: a\nbad name: v\n", 2),
+            ("dn: a\ndn: b\n", 2),
         ] {
             assert_eq!(parse(text).unwrap_err().line, line, "{text:?}");
         }

@@ -28,6 +28,7 @@ use crate::{dir, ldif::Obj};
 /// `userAccountControl` bits.
 const ACCOUNT_DISABLE: u32 = 0x2;
 const NORMAL_ACCOUNT: u32 = 0x200;
+const WORKSTATION_TRUST_ACCOUNT: u32 = 0x1000;
 
 /// Attributes the directory owns: never written back.
 const SYSTEM: [&str; 30] = [
@@ -63,8 +64,103 @@ const SYSTEM: [&str; 30] = [
     "objectClass",
 ];
 
+/// Credentials and delegation settings: never written back from a restore point (a
+/// crafted point could otherwise reset a password or grant delegation).
+const NEVER: [&str; 21] = [
+    "unicodePwd",
+    "userPassword",
+    "clearTextPassword",
+    "dBCSPwd",
+    "ntPwdHistory",
+    "lmPwdHistory",
+    "supplementalCredentials",
+    "msDS-KeyCredentialLink",
+    "msDS-AllowedToActOnBehalfOfOtherIdentity",
+    "msDS-AllowedToDelegateTo",
+    "altSecurityIdentities",
+    "sIDHistory",
+    "adminCount",
+    "ms-Mcs-AdmPwd",
+    "ms-Mcs-AdmPwdExpirationTime",
+    "msLAPS-Password",
+    "msLAPS-EncryptedPassword",
+    "msFVE-RecoveryPassword",
+    "msPKIAccountCredentials",
+    "msPKIDPAPIMasterKeys",
+    "msPKI-CredentialRoamingTokens",
+];
+
+/// Attributes that change what an account may do or run: written only when the admin
+/// names them in `attributes=` (not with `*`, not when reanimating or re-creating).
+const SENSITIVE: [&str; 6] = [
+    "userAccountControl",
+    "servicePrincipalName",
+    "scriptPath",
+    "gPLink",
+    "gPOptions",
+    "msDS-SupportedEncryptionTypes",
+];
+
+fn listed(list: &[&str], attr: &str) -> bool {
+    list.iter().any(|s| s.eq_ignore_ascii_case(attr))
+}
+
+/// True for an attribute a restore may write without being told to by name.
 fn writable(attr: &str) -> bool {
-    meaningful(attr) && !SYSTEM.iter().any(|s| s.eq_ignore_ascii_case(attr))
+    meaningful(attr)
+        && !attr.contains(';')
+        && !listed(&SYSTEM, attr)
+        && !listed(&NEVER, attr)
+        && !listed(&SENSITIVE, attr)
+}
+
+/// True for an attribute a rollback may write when the admin named it.
+fn writable_by_name(attr: &str) -> bool {
+    writable(attr) || (listed(&SENSITIVE, attr) && !attr.contains(';'))
+}
+
+/// RIDs of the groups that administer the domain (Domain Admins, Domain Controllers,
+/// Schema Admins, Enterprise Admins, Cert Publishers' neighbours …); with
+/// `S-1-5-32-*` (Administrators, Account/Server/Print/Backup Operators …).
+const PRIVILEGED_RIDS: [u32; 8] = [500, 502, 512, 516, 518, 519, 520, 521];
+
+/// True for a group that grants control of the domain: memberships in it are never
+/// linked by a restore (the plan says so; add them by hand if they are wanted).
+fn privileged(group: &Obj) -> bool {
+    let sid = group
+        .values("objectSid")
+        .first()
+        .and_then(|s| dir::sid_text(s))
+        .unwrap_or_default();
+    let rid = sid
+        .rsplit('-')
+        .next()
+        .and_then(|r| r.parse::<u32>().ok())
+        .unwrap_or(0);
+    sid.starts_with("S-1-5-32-")
+        || PRIVILEGED_RIDS.contains(&rid)
+        || group.text("adminCount").as_deref() == Some("1")
+        || group
+            .text("isCriticalSystemObject")
+            .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"))
+}
+
+/// The live object with the point's GUID must be the same account: same SID (when both
+/// have one) and the same most specific object class.
+fn same_identity(point: &Obj, live: &Obj) -> bool {
+    let sid_ok = match (
+        point.values("objectSid").first(),
+        live.values("objectSid").first(),
+    ) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    };
+    let class = |o: &Obj| {
+        o.texts("objectClass")
+            .last()
+            .map(|c| c.to_ascii_lowercase())
+    };
+    sid_ok && class(point) == class(live)
 }
 
 /// One write of a restore.
@@ -155,13 +251,25 @@ fn show(v: &[Vec<u8>]) -> String {
 
 /// Pick the objects `object` (and `subtree`) name in the restore point.
 fn select(point: &BTreeMap<Vec<u8>, Obj>, object: &str, subtree: bool) -> Result<Vec<Vec<u8>>> {
-    let hit = point.iter().find(|(g, o)| {
-        o.dn.eq_ignore_ascii_case(object)
-            || dir::guid_text(g).is_some_and(|t| t.eq_ignore_ascii_case(object))
-            || o.text("sAMAccountName")
-                .is_some_and(|s| s.eq_ignore_ascii_case(object))
-    });
-    let Some((g, o)) = hit else {
+    let hits: Vec<(&Vec<u8>, &Obj)> = point
+        .iter()
+        .filter(|(g, o)| {
+            o.dn.eq_ignore_ascii_case(object)
+                || dir::guid_text(g).is_some_and(|t| t.eq_ignore_ascii_case(object))
+                || o.text("sAMAccountName")
+                    .is_some_and(|s| s.eq_ignore_ascii_case(object))
+        })
+        .collect();
+    if hits.len() > 1 {
+        return Err(err(
+            ErrorCode::InvalidInput,
+            format!(
+                "`{object}` names {} objects of this restore point; give the DN or GUID",
+                hits.len()
+            ),
+        ));
+    }
+    let Some(&(g, o)) = hits.first() else {
         return Err(err(
             ErrorCode::NotFound,
             format!(
@@ -221,9 +329,21 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         });
     let point = backup::objects(engine::read_document, &meta)?;
     let chosen = select(&point, object, subtree)?;
+    let live_nc = dir::root_dse(&directory)?
+        .text("defaultNamingContext")
+        .unwrap_or_default();
+    if !live_nc.eq_ignore_ascii_case(&meta.naming_context) {
+        return Err(err(
+            ErrorCode::InvalidInput,
+            format!(
+                "directory `{directory}` serves {live_nc}, the restore point holds {}: restore into a directory of that domain",
+                meta.naming_context
+            ),
+        ));
+    }
     let mut cx = Ctx {
         directory: directory.clone(),
-        nc: meta.naming_context.clone(),
+        nc: live_nc,
         by_dn: point
             .iter()
             .map(|(g, o)| (o.dn.to_ascii_lowercase(), g.clone()))
@@ -245,6 +365,17 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         let b = &cx.point[g];
         let dn = b.dn.clone();
         let live = cx.live(g)?;
+        if let Some(l) = &live
+            && !same_identity(b, l)
+        {
+            blockers.push(format!(
+                "the directory's object with the GUID of {dn} is {} (SID {}), not the account of the restore point (SID {}): nothing is written to it",
+                l.dn,
+                l.values("objectSid").first().and_then(|s| dir::sid_text(s)).unwrap_or_else(|| "none".into()),
+                b.values("objectSid").first().and_then(|s| dir::sid_text(s)).unwrap_or_else(|| "none".into()),
+            ));
+            continue;
+        }
         match live {
             Some(l) if deleted(&l) => {
                 let put_back: Vec<(String, Vec<Vec<u8>>)> = b
@@ -258,7 +389,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
                 steps.push(step(steps.len() + 1, format!("Reanimate {dn}"), format!(
                     "from its tombstone (same objectGUID {} and SID {}); put back {} attribute(s): {}",
                     dir::guid_text(g).unwrap_or_default(),
-                    b.values("objectSid").first().and_then(|s| dir::sid_text(s)).unwrap_or_else(|| "none".into()),
+                    l.values("objectSid").first().and_then(|s| dir::sid_text(s)).unwrap_or_else(|| "none".into()),
                     put_back.len(),
                     put_back.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
                 )));
@@ -282,8 +413,11 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
                     .attrs
                     .iter()
                     .chain(l.attrs.iter().filter(|(k, _)| b.values(k).is_empty()))
-                    .filter(|(k, _)| writable(k) && !rdn_attr(&l.dn, k))
-                    .filter(|(k, _)| roll.contains("*") || roll.contains(&k.to_ascii_lowercase()))
+                    .filter(|(k, _)| !rdn_attr(&l.dn, k))
+                    .filter(|(k, _)| {
+                        (roll.contains("*") && writable(k))
+                            || (roll.contains(&k.to_ascii_lowercase()) && writable_by_name(k))
+                    })
                     .filter(|(k, _)| b.values(k) != l.values(k))
                     .map(|(k, _)| (k.clone(), b.values(k).to_vec()))
                     .collect();
@@ -332,18 +466,19 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
                     "re-created from the restore point with {} attribute(s): it gets a NEW SID (the old one is gone with its tombstone), so permissions granted to the old SID do not apply",
                     attrs.len()
                 );
-                if b.is("user") && !b.is("computer") {
-                    let uac: u32 = b
-                        .text("userAccountControl")
-                        .and_then(|v| v.parse().ok())
-                        .unwrap_or(NORMAL_ACCOUNT);
-                    attrs.retain(|(k, _)| !k.eq_ignore_ascii_case("userAccountControl"));
+                if b.is("user") {
+                    // only the account type, never trust or delegation bits of the point
+                    let kind = if b.is("computer") {
+                        WORKSTATION_TRUST_ACCOUNT
+                    } else {
+                        NORMAL_ACCOUNT
+                    };
                     attrs.push((
                         "userAccountControl".into(),
-                        vec![(uac | ACCOUNT_DISABLE).to_string().into_bytes()],
+                        vec![(kind | ACCOUNT_DISABLE).to_string().into_bytes()],
                     ));
                     detail.push_str(
-                        "; the account comes back disabled: set a password, then enable it",
+                        "; the account comes back disabled (passwords, delegation and service principal names are never restored): set a password, then enable it",
                     );
                 }
                 warnings.push(format!("{dn} is re-created with a new SID"));
@@ -358,7 +493,11 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     }
     if memberships {
         for g in &chosen {
-            for (group, member) in links(&mut cx, g)? {
+            for (group, member, admin) in links(&mut cx, g)? {
+                if admin {
+                    warnings.push(format!("{member} is not added back to {group}: it controls the domain, add it by hand if that is wanted"));
+                    continue;
+                }
                 steps.push(step(
                     steps.len() + 1,
                     format!("Add {member} to {group}"),
@@ -387,7 +526,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
 
 /// Memberships of the point to link again for a chosen object: its groups, and if it is a
 /// group its members, where both ends exist after the restore and the link does not.
-fn links(cx: &mut Ctx, g: &[u8]) -> Result<Vec<(String, String)>> {
+fn links(cx: &mut Ctx, g: &[u8]) -> Result<Vec<(String, String, bool)>> {
     let b = cx.point[g].clone();
     let Some(me) = cx.dn_after(g)? else {
         return Ok(vec![]);
@@ -415,13 +554,16 @@ fn links(cx: &mut Ctx, g: &[u8]) -> Result<Vec<(String, String)>> {
         ) else {
             continue;
         };
-        let already = cx.live(&gg)?.filter(|l| !deleted(l)).is_some_and(|l| {
+        let live_group = cx.live(&gg)?.filter(|l| !deleted(l));
+        let already = live_group.as_ref().is_some_and(|l| {
             l.texts("member")
                 .iter()
                 .any(|x| x.eq_ignore_ascii_case(&member))
         });
-        if !already && !out.contains(&(group.clone(), member.clone())) {
-            out.push((group, member));
+        // privileged by what the directory says of the group, or the point if it is restored too
+        let admin = live_group.as_ref().is_some_and(privileged) || privileged(&cx.point[&gg]);
+        if !already && !out.iter().any(|(a, b, _)| *a == group && *b == member) {
+            out.push((group, member, admin));
         }
     }
     Ok(out)
@@ -605,5 +747,60 @@ mod tests {
         assert!(rdn_attr("OU=Staff,DC=t", "ou"));
         assert!(!rdn_attr("CN=Bob,DC=t", "sn"));
         assert!(!writable("objectSid") && !writable("uSNChanged") && writable("givenName"));
+        for never in [
+            "unicodePwd",
+            "msDS-KeyCredentialLink",
+            "sIDHistory",
+            "member;range=0-1499",
+        ] {
+            assert!(!writable(never) && !writable_by_name(never), "{never}");
+        }
+        assert!(!writable("userAccountControl") && writable_by_name("userAccountControl"));
+    }
+
+    fn obj(attrs: &[(&str, &[u8])]) -> Obj {
+        let mut o = Obj::default();
+        for (k, v) in attrs {
+            o.attrs.entry((*k).into()).or_default().push(v.to_vec());
+        }
+        o
+    }
+
+    #[test]
+    fn privileged_groups_and_identities() {
+        let sid = |rid: u32| {
+            let mut s = vec![1, 5, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0];
+            for x in [1u32, 2, 3, rid] {
+                s.extend(x.to_le_bytes());
+            }
+            s
+        };
+        assert!(
+            privileged(&obj(&[("objectSid", &sid(512))])),
+            "Domain Admins"
+        );
+        assert!(privileged(&obj(&[
+            ("objectSid", &sid(1105)),
+            ("adminCount", b"1")
+        ])));
+        assert!(!privileged(&obj(&[("objectSid", &sid(1105))])));
+        let a = obj(&[
+            ("objectSid", &sid(1105)),
+            ("objectClass", b"top"),
+            ("objectClass", b"user"),
+        ]);
+        let b = obj(&[
+            ("objectSid", &sid(500)),
+            ("objectClass", b"top"),
+            ("objectClass", b"user"),
+        ]);
+        let g = obj(&[
+            ("objectSid", &sid(1105)),
+            ("objectClass", b"top"),
+            ("objectClass", b"group"),
+        ]);
+        assert!(same_identity(&a, &a.clone()));
+        assert!(!same_identity(&a, &b), "another account with that GUID");
+        assert!(!same_identity(&a, &g), "another class");
     }
 }

@@ -125,6 +125,17 @@ fn read_small(p: &std::path::Path) -> std::result::Result<Vec<u8>, String> {
             p.display()
         ));
     }
+    #[cfg(unix)]
+    {
+        // whoever may change it may put their own CA there and read the bind password
+        use std::os::unix::fs::PermissionsExt as _;
+        if meta.permissions().mode() & 0o002 != 0 {
+            return Err(format!(
+                "CA file {} may be changed by every user; run chmod o-w on it",
+                p.display()
+            ));
+        }
+    }
     std::fs::read(p).map_err(|e| format!("CA file {}: {e}", p.display()))
 }
 
@@ -184,6 +195,20 @@ impl Plugins {
                     format!("no directory named {name} (rehydra plugins directory list)"),
                 )
             })?;
+        Self::check(&dir)
+    }
+
+    /// Connect and bind as `dir` says, before it is kept (see [`Self::check_directory`]).
+    ///
+    /// # Errors
+    /// As [`Self::check_directory`], and invalid fields.
+    pub fn check_new_directory(&self, mut dir: Directory) -> Result<(String, String)> {
+        dir.validate()?;
+        Self::check(&dir)
+    }
+
+    fn check(dir: &Directory) -> Result<(String, String)> {
+        let name = dir.name.clone();
         let access = dir
             .access()
             .map_err(|e| ApiError::new(Code::InvalidInput, e))?;

@@ -61,6 +61,11 @@ sAMAccountName: ops
 member: CN=Alice Smith,OU=Staff,{BASE}
 member: CN=Bob Jones,CN=Users,{BASE}
 
+dn: CN=Domain Admins,CN=Users,{BASE}
+changetype: modify
+add: member
+member: CN=Alice Smith,OU=Staff,{BASE}
+
 dn: CN=All Staff,CN=Users,{BASE}
 objectClass: group
 sAMAccountName: all-staff

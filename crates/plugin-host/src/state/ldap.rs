@@ -286,7 +286,11 @@ pub fn check_directory(server: &str, access: &DirectoryAccess) -> Result<(String
     })
     .and_then(ldap3::SearchResult::success)
     .map_err(|e| ldap_err("reading the root DSE", &e).message)?;
-    let _ = blocking(|| conn.unbind());
+    // the connection owns a runtime: unbind and drop it outside any async context
+    blocking(move || {
+        let _ = conn.unbind();
+        drop(conn);
+    });
     let e = found
         .0
         .into_iter()
@@ -305,7 +309,7 @@ pub fn check_directory(server: &str, access: &DirectoryAccess) -> Result<(String
 
 impl State {
     /// Check the grant, then the open connection to `server` (opened and bound on first use).
-    fn directory(&mut self, server: &str, what: &str) -> Res<&mut LdapConn> {
+    fn directory(&mut self, server: &str, what: &str, write: bool) -> Res<&mut LdapConn> {
         self.enter()?;
         let server = server.to_ascii_lowercase();
         let allowed = if self.grants.directory(&server) {
@@ -317,11 +321,22 @@ impl State {
             ))
         };
         self.check(CapabilityKind::Ldap, &server, allowed)?;
-        self.audit(CapabilityKind::Ldap, &server, true, what);
-        if !self.ldap.0.contains_key(&server) {
+        // writes are audited one by one; reads once, when the connection opens
+        let opening = !self.ldap.0.contains_key(&server);
+        if write || opening {
+            self.audit(CapabilityKind::Ldap, &server, true, what);
+        }
+        if opening {
             let directories = self.directories.clone();
             let access = blocking(|| directories.directory(&server))
-                .map_err(|e| err(ErrorCode::Unavailable, e))?
+                .map_err(|e| {
+                    // where the secret is kept is the admin's business, not the plugin's
+                    self.events.log(&self.plugin, LogLevel::Error, &format!("host: ldap {server}: {e}"));
+                    err(
+                        ErrorCode::Unavailable,
+                        format!("directory `{server}` cannot be used: its configured password or CA file cannot be read (the job log says why)"),
+                    )
+                })?
                 .ok_or_else(|| {
                     err(
                         ErrorCode::Unavailable,
@@ -341,7 +356,7 @@ impl State {
         what: String,
         f: impl FnOnce(&mut LdapConn) -> Result<ldap3::LdapResult, LdapError>,
     ) -> Res<()> {
-        let conn = self.directory(server, &what)?;
+        let conn = self.directory(server, &what, true)?;
         let out = blocking(|| {
             f(conn.with_timeout(OPERATION_TIMEOUT)).and_then(ldap3::LdapResult::success)
         });
@@ -349,11 +364,12 @@ impl State {
             Ok(_) => "done".to_string(),
             Err(e) => format!("failed: {e}"),
         };
-        self.events.log(
-            &self.plugin,
-            LogLevel::Info,
-            &format!("ldap {server}: {what}: {outcome}"),
-        );
+        let line: String = format!("host: ldap {server}: {what}: {outcome}")
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(super::LOG_MESSAGE_MAX)
+            .collect();
+        self.events.log(&self.plugin, LogLevel::Info, &line);
         out.map(|_| ()).map_err(|e| ldap_err(&what, &e))
     }
 }
@@ -377,7 +393,7 @@ impl ldap::Host for State {
             ));
         }
         let what = format!("search {}", query.base);
-        let conn = self.directory(&directory, &what)?;
+        let conn = self.directory(&directory, &what, false)?;
         let scope = match query.scope {
             ldap::Scope::Base => Scope::Base,
             ldap::Scope::OneLevel => Scope::OneLevel,

@@ -37,7 +37,7 @@ pub use engine::StreamWriter;
 /// Largest small payload a plugin may read or write in one piece.
 pub(crate) const SMALL_MAX: u64 = 16 << 20;
 /// Longest log message kept, in characters.
-const LOG_MESSAGE_MAX: usize = 4096;
+pub(crate) const LOG_MESSAGE_MAX: usize = 4096;
 
 /// Per-call store data.
 pub(crate) struct State {
