@@ -21,6 +21,7 @@ pub mod dir;
 pub mod inventory;
 pub mod ldif;
 pub mod restore;
+mod rules;
 
 struct ActiveDirectory;
 
