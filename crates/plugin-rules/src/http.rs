@@ -9,6 +9,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use crate::error::{ErrorCode, HostError};
+
 /// Largest response body.
 pub const BODY_MAX: usize = 64 << 20;
 /// Tries of one retryable request.
@@ -21,6 +23,21 @@ pub const FORBIDDEN_REQUEST_HEADERS: [&str; 4] =
     ["authorization", "proxy-authorization", "cookie", "host"];
 /// Response headers the plugin never sees.
 pub const HIDDEN_RESPONSE_HEADERS: [&str; 2] = ["set-cookie", "authorization"];
+
+/// The port a URL of `scheme` means when it names none: 443 for https, 80 for http.
+///
+/// # Errors
+/// `invalid-input` for any other scheme.
+pub fn default_port(scheme: &str) -> Result<u16, HostError> {
+    match scheme.to_ascii_lowercase().as_str() {
+        "https" => Ok(443),
+        "http" => Ok(80),
+        other => Err(HostError::new(
+            ErrorCode::InvalidInput,
+            format!("only http and https are supported, not `{other}`"),
+        )),
+    }
+}
 
 /// Why the request's headers are refused: the first header only the host may set.
 pub fn forbidden_header(headers: &[(String, String)]) -> Option<String> {
@@ -100,5 +117,10 @@ mod tests {
         assert_eq!(forbidden_header(&h("x-ms-version")), None);
         assert!(idempotent("PUT") && !idempotent("POST"));
         assert!(retryable_status(503) && !retryable_status(501));
+        assert_eq!(default_port("HTTPS"), Ok(443));
+        assert_eq!(
+            default_port("ftp").unwrap_err().code,
+            ErrorCode::InvalidInput
+        );
     }
 }

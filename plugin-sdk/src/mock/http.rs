@@ -32,16 +32,7 @@ fn parse_url(url: &str) -> Res<Url> {
         return Err(bad("it holds spaces or control characters"));
     }
     let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "https" => 443,
-        "http" => 80,
-        other => {
-            return Err(err(
-                ErrorCode::InvalidInput,
-                format!("only http and https are supported, not `{other}`"),
-            ));
-        }
-    };
+    let default_port = rules::default_port(scheme)?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {

@@ -45,16 +45,7 @@ impl http::Host for State {
                 format!("`{}` is not a URL: {e}", req.url),
             )
         })?;
-        let default_port = match url.scheme() {
-            "https" => 443,
-            "http" => 80,
-            other => {
-                return Err(err(
-                    ErrorCode::InvalidInput,
-                    format!("only http and https are supported, not `{other}`"),
-                ));
-            }
-        };
+        let default_port = rules::default_port(url.scheme())?;
         let host = url.host_str().unwrap_or_default().to_string();
         let port = url.port_or_known_default().unwrap_or(default_port);
         let allowed = if self.grants.host(&host, port, default_port) {
