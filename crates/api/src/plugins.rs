@@ -155,17 +155,12 @@ impl PluginSettings {
 /// `(name, value)` pairs (as shells and policies hold options) as plugin properties.
 #[must_use]
 pub fn properties(pairs: &[(String, String)]) -> Vec<Property> {
-    pairs
-        .iter()
-        .map(|(name, value)| Property {
-            name: name.clone(),
-            value: value.clone(),
-        })
-        .collect()
+    Property::list(pairs)
 }
 
-fn plugin_err(e: host::PluginError) -> ApiError {
+fn plugin_err(e: impl Into<host::PluginError>) -> ApiError {
     use host::PluginError as E;
+    let e = e.into();
     let code = match &e {
         E::NotInstalled(_) | E::Invalid(_) => Code::InvalidInput,
         E::Io { .. } => Code::Io,

@@ -10,7 +10,7 @@ use rehydra_api::{
 };
 
 use crate::args::{Cli, Command, FilterArgs};
-use crate::output::{Bar, bytes, json, warnings};
+use crate::output::{Bar, backup_outcome, bytes, json, warnings};
 use crate::password;
 
 pub(crate) fn context(cli: &Cli) -> Context {
@@ -204,21 +204,17 @@ pub fn run(cli: Cli) -> Result<i32> {
             let bar = Bar::new(cli.quiet, cli.json);
             let cancel = cancel_on_ctrl_c();
             let out = s.backup(items, &opts, &bar, &cancel)?;
-            if cli.json {
-                json(&out)?;
-            } else {
-                warnings(&out.warnings);
-                let sn = &out.restore_point;
-                println!(
+            let sn = &out.restore_point;
+            backup_outcome(cli.json, &out, &out.warnings, || {
+                format!(
                     "restore point {} saved: {}, {} new ({} stored), {:.1} s",
                     sn.short_id,
                     sn.read_summary(),
                     bytes(sn.new_bytes),
                     bytes(sn.stored_bytes),
                     sn.seconds
-                );
-            }
-            Ok(if out.warnings.is_empty() { 0 } else { 3 })
+                )
+            })
         }
         Command::RestorePoints(f) => {
             let s = open(&cli)?;

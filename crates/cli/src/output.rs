@@ -77,6 +77,23 @@ pub fn json<T: Serialize>(v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A finished backup's answer: `out` as JSON, or its warnings and the `summary` line; the
+/// exit code, 3 when there were warnings (documented in the README).
+pub fn backup_outcome<T: Serialize>(
+    as_json: bool,
+    out: &T,
+    out_warnings: &[String],
+    summary: impl FnOnce() -> String,
+) -> anyhow::Result<i32> {
+    if as_json {
+        json(out)?;
+    } else {
+        warnings(out_warnings);
+        println!("{}", summary());
+    }
+    Ok(if out_warnings.is_empty() { 0 } else { 3 })
+}
+
 /// Human bytes.
 pub fn bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use crate::args::{Cli, PluginsCommand, ShellArg, TargetCommand, VerbCommand};
 use crate::commands::{cancel_on_ctrl_c, context, open};
-use crate::output::{Bar, bytes, json, warnings};
+use crate::output::{Bar, backup_outcome, bytes, json, warnings};
 
 pub(crate) fn props(kv: &[String]) -> Result<Vec<Property>> {
     kv.iter()
@@ -368,12 +368,9 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
             let cancel = cancel_on_ctrl_c();
             let out = p.backup(&s, id, asset, &props(options)?, tags, &bar, &cancel)?;
             print_log(&out.log);
-            if cli.json {
-                json(&out)?;
-            } else {
-                warnings(&out.warnings);
-                let sn = &out.restore_point;
-                println!(
+            let sn = &out.restore_point;
+            return backup_outcome(cli.json, &out, &out.warnings, || {
+                format!(
                     "restore point {} saved by {id}: {} items, {} read, {} new, consistency {}, {:.1} s",
                     sn.short_id,
                     sn.items.len(),
@@ -381,9 +378,8 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
                     bytes(sn.new_bytes),
                     sn.consistency,
                     sn.seconds
-                );
-            }
-            return Ok(if out.warnings.is_empty() { 0 } else { 3 });
+                )
+            });
         }
         VerbCommand::Restore {
             restore_point,

@@ -1,5 +1,6 @@
 //! Conversions between the generated binding types and the DTOs.
 
+use crate::bindings::rehydra::plugin::files as wit_files;
 use crate::bindings::wit;
 use crate::dto::*;
 
@@ -31,6 +32,24 @@ impl From<HostError> for wit::Error {
         wit::Error {
             code,
             message: e.message,
+        }
+    }
+}
+
+impl From<rehydra_plugin_rules::files::Entry> for wit_files::Entry {
+    fn from(e: rehydra_plugin_rules::files::Entry) -> Self {
+        use rehydra_plugin_rules::files::EntryKind as Kind;
+        let kind = match e.kind {
+            Kind::File => wit_files::EntryKind::File,
+            Kind::Directory => wit_files::EntryKind::Directory,
+            Kind::Symlink => wit_files::EntryKind::Symlink,
+            Kind::Other => wit_files::EntryKind::Other,
+        };
+        Self {
+            name: e.name,
+            kind,
+            size: e.size,
+            modified: e.modified,
         }
     }
 }

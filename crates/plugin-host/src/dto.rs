@@ -3,44 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Error codes of the contract.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "kebab-case")]
-pub enum ErrorCode {
-    /// Not granted.
-    Denied,
-    /// Does not exist.
-    NotFound,
-    /// Bad argument.
-    InvalidInput,
-    /// Endpoint unreachable.
-    Unavailable,
-    /// Cancelled by the user.
-    Cancelled,
-    /// Not supported here.
-    Unsupported,
-    /// Anything else.
-    Failed,
-}
-
-/// An error crossing the contract.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct HostError {
-    /// Code.
-    pub code: ErrorCode,
-    /// Message.
-    pub message: String,
-}
-
-impl HostError {
-    /// An error with `code`.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-        }
-    }
-}
+/// Error codes of the contract, and an error a host call returns to the plugin: the
+/// rules' own types (the SDK's mock host returns the same).
+pub use rehydra_plugin_rules::{ErrorCode, HostError};
 
 /// A name/value pair.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
@@ -49,6 +14,19 @@ pub struct Property {
     pub name: String,
     /// Value.
     pub value: String,
+}
+
+impl Property {
+    /// `(name, value)` pairs (as shells, policies and tests hold options) as properties.
+    pub fn list<N: AsRef<str>, V: AsRef<str>>(pairs: &[(N, V)]) -> Vec<Self> {
+        pairs
+            .iter()
+            .map(|(name, value)| Self {
+                name: name.as_ref().to_string(),
+                value: value.as_ref().to_string(),
+            })
+            .collect()
+    }
 }
 
 /// An inventory asset.

@@ -138,3 +138,9 @@ impl PluginError {
         }
     }
 }
+
+impl From<rehydra_plugin_rules::InvalidGrant> for PluginError {
+    fn from(e: rehydra_plugin_rules::InvalidGrant) -> Self {
+        Self::Invalid(e.0)
+    }
+}

@@ -211,13 +211,7 @@ mod tests {
     }
 
     fn props(pairs: &[(&str, &str)]) -> Vec<Property> {
-        pairs
-            .iter()
-            .map(|(n, v)| Property {
-                name: (*n).into(),
-                value: (*v).into(),
-            })
-            .collect()
+        Property::list(pairs)
     }
 
     #[test]

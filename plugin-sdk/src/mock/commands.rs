@@ -2,8 +2,9 @@
 //! host's checks (`state/commands.rs`): `command:<program>@<target>` granted, and the
 //! target configured.
 
+use rehydra_plugin_rules::CapabilityKind;
+
 use super::Command;
-use super::grants::Kind;
 use super::state::{Res, err, with};
 use crate::ErrorCode;
 use crate::commands::{Error, Output};
@@ -20,7 +21,7 @@ fn call(cmd: Command, detail: &str) -> Res<Output> {
             let reason = format!(
                 "`{program}` on `{target}` is not granted (rehydra plugins grant <plugin> command:{scope})"
             );
-            return Err(s.deny(Kind::Command, &scope, &reason));
+            return Err(s.deny(CapabilityKind::Command, &scope, &reason));
         }
         if target != "local" && !s.targets.iter().any(|t| t == target) {
             return Err(err(
@@ -30,7 +31,7 @@ fn call(cmd: Command, detail: &str) -> Res<Output> {
                 ),
             ));
         }
-        s.audit(Kind::Command, &scope, true, detail);
+        s.audit(CapabilityKind::Command, &scope, true, detail);
         s.record.commands.push(cmd.clone());
         Ok(s.commands.get(program).cloned())
     })?;

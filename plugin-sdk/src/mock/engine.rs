@@ -5,15 +5,16 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
+use rehydra_plugin_rules::CapabilityKind;
+// the largest document, and the largest item `read-document` returns
+use rehydra_plugin_rules::files::SMALL_MAX;
+
 use super::Verb;
-use super::grants::Kind;
 use super::state::{Inner, OpenStream, Res, err, with};
 use super::store::{self, Content, MockPoint, Node, StoredItem};
 use crate::engine::{DiskFormat, DiskRange, Error, ItemInfo, ItemSummary, RestorePoint};
 use crate::{ErrorCode, ItemKind};
 
-/// Largest document, and largest item `read-document` returns.
-const SMALL_MAX: u64 = 16 << 20;
 /// Largest pushed stream.
 const STREAM_MAX: u64 = 256 << 20;
 /// Most bytes of one `write`.
@@ -254,7 +255,7 @@ impl Inner {
 fn ingest(item: &str, path: &str, make: impl FnOnce(PathBuf) -> Source) -> Res<ItemSummary> {
     with(|s| {
         s.enter()?;
-        let p = s.path(Kind::Files, path)?;
+        let p = s.path(CapabilityKind::Files, path)?;
         s.engine(item)?;
         s.store(item, make(p))
     })
@@ -449,10 +450,10 @@ pub fn read_document(item: &str) -> Result<Vec<u8>, Error> {
 pub fn restore_item(item: &str, target: &str, overwrite: bool) -> Result<u64, Error> {
     with(|s| {
         s.enter()?;
-        let p = s.path(Kind::FilesWrite, target)?;
+        let p = s.path(CapabilityKind::FilesWrite, target)?;
         let verb = s.engine(item)?;
         s.audit(
-            Kind::FilesWrite,
+            CapabilityKind::FilesWrite,
             target,
             true,
             &format!("restore item {item}"),

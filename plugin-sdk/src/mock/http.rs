@@ -1,22 +1,18 @@
 //! The `http` import, answered by the test (per method and URL, or by a closure) under
-//! the real host's checks (`state/http.rs`): granted host and port, no credentials or
-//! `Host` header from the plugin, hidden `set-cookie`, retries of idempotent requests.
+//! the real host's checks (`state/http.rs`; its rules are `rehydra_plugin_rules::http`):
+//! granted host and port, no credentials or `Host` header from the plugin, hidden
+//! `set-cookie`, retries of idempotent requests.
 
-use super::grants::Kind;
+use rehydra_plugin_rules::CapabilityKind;
+use rehydra_plugin_rules::http::{
+    self as rules, ATTEMPTS, BODY_MAX, HIDDEN_RESPONSE_HEADERS, WAIT_MAX, retry_after,
+    retryable_status,
+};
+
 use super::state::{HttpHandler, Res, err, with};
 use crate::ErrorCode;
 use crate::host::Level;
 use crate::http::{Error, Request, Response};
-
-/// Largest response body.
-const HTTP_BODY_MAX: usize = 64 << 20;
-/// Tries of one retryable request.
-const ATTEMPTS: u32 = 5;
-/// Request headers only the host sets.
-const FORBIDDEN_REQUEST_HEADERS: [&str; 4] =
-    ["authorization", "proxy-authorization", "cookie", "host"];
-/// Response headers the plugin never sees.
-const HIDDEN_RESPONSE_HEADERS: [&str; 2] = ["set-cookie", "authorization"];
 
 /// The parts of a URL the host checks.
 struct Url {
@@ -36,16 +32,7 @@ fn parse_url(url: &str) -> Res<Url> {
         return Err(bad("it holds spaces or control characters"));
     }
     let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("no scheme"))?;
-    let default_port = match scheme.to_ascii_lowercase().as_str() {
-        "https" => 443,
-        "http" => 80,
-        other => {
-            return Err(err(
-                ErrorCode::InvalidInput,
-                format!("only http and https are supported, not `{other}`"),
-            ));
-        }
-    };
+    let default_port = rules::default_port(scheme)?;
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
@@ -75,27 +62,6 @@ fn is_token(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
-fn retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
-}
-
-/// Seconds the answer asks to wait (`retry-after-ms`, `x-ms-retry-after-ms`,
-/// `Retry-After` in seconds); the mock never waits, it only decides whether to retry.
-fn retry_after_secs(headers: &[(String, String)]) -> Option<f64> {
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim())
-    };
-    for ms in ["retry-after-ms", "x-ms-retry-after-ms"] {
-        if let Some(v) = get(ms).and_then(|v| v.parse::<u64>().ok()) {
-            return Some(v as f64 / 1000.0);
-        }
-    }
-    get("retry-after")?.parse::<u64>().ok().map(|s| s as f64)
 }
 
 /// Where the next answer comes from.
@@ -163,15 +129,10 @@ pub fn send(req: &Request) -> Result<Response, Error> {
                     url.host, url.port
                 )
             };
-            return Err(s.deny(Kind::Http, &target, &reason));
+            return Err(s.deny(CapabilityKind::Http, &target, &reason));
         }
-        if let Some((name, _)) = req.headers.iter().find(|(n, _)| {
-            FORBIDDEN_REQUEST_HEADERS.contains(&n.trim().to_ascii_lowercase().as_str())
-        }) {
-            let reason = format!(
-                "plugins may not set the `{name}` header; the host addresses and authenticates requests"
-            );
-            return Err(s.deny(Kind::Http, &target, &reason));
+        if let Some(reason) = rules::forbidden_header(&req.headers) {
+            return Err(s.deny(CapabilityKind::Http, &target, &reason));
         }
         let bad = |m: String| err(ErrorCode::InvalidInput, m);
         if !is_token(&req.method) {
@@ -187,7 +148,7 @@ pub fn send(req: &Request) -> Result<Response, Error> {
         }
         let path = req.url.splitn(4, '/').nth(3).unwrap_or_default();
         s.audit(
-            Kind::Http,
+            CapabilityKind::Http,
             &target,
             true,
             &format!(
@@ -199,11 +160,7 @@ pub fn send(req: &Request) -> Result<Response, Error> {
         s.record.http.push(req.clone());
         Ok(url)
     })?;
-    let idempotent = matches!(
-        req.method.as_str(),
-        "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
-    );
-    let retryable = idempotent
+    let retryable = rules::idempotent(&req.method)
         || req
             .headers
             .iter()
@@ -213,7 +170,7 @@ pub fn send(req: &Request) -> Result<Response, Error> {
         let outcome = answer(req);
         let retry = match &outcome {
             Ok(r) if retryable && retryable_status(r.status) => {
-                retry_after_secs(&r.headers).is_none_or(|s| s <= 60.0)
+                retry_after(&r.headers).is_none_or(|w| w <= WAIT_MAX)
             }
             Err(e) => retryable && e.code == ErrorCode::Unavailable,
             Ok(_) => false,
@@ -237,7 +194,7 @@ pub fn send(req: &Request) -> Result<Response, Error> {
         }
         return match outcome {
             Ok(mut r) => {
-                if r.body.len() > HTTP_BODY_MAX {
+                if r.body.len() > BODY_MAX {
                     return Err(err(
                         ErrorCode::InvalidInput,
                         format!("response from {} is larger than 64 MiB", url.host),

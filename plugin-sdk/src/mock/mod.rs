@@ -47,7 +47,6 @@
 pub(crate) mod commands;
 pub(crate) mod engine;
 pub(crate) mod files;
-mod grants;
 pub(crate) mod host;
 pub(crate) mod http;
 pub(crate) mod ldap;
@@ -207,7 +206,8 @@ impl MockHost {
     /// A malformed grant (the host refuses it too).
     #[must_use]
     pub fn grant(self, spec: &str) -> Self {
-        let g = grants::Grant::parse(spec).unwrap_or_else(|e| panic!("grant `{spec}`: {e}"));
+        let g = rehydra_plugin_rules::Grant::parse(spec)
+            .unwrap_or_else(|e| panic!("grant `{spec}`: {e}"));
         self.inner.borrow_mut().grants.0.push(g);
         self
     }

@@ -6,7 +6,8 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use super::grants::{Grants, Kind};
+use rehydra_plugin_rules::{CapabilityKind, Grants, HostError};
+
 use super::store::{MockPoint, StoredItem};
 use super::{AuditEntry, Command, MockHost, Verb};
 use crate::commands::Output;
@@ -80,13 +81,23 @@ pub(crate) fn err(code: ErrorCode, msg: impl Into<String>) -> Error {
 
 /// An OS error as the host reports it.
 pub(crate) fn io_err(what: &str, e: &std::io::Error) -> Error {
-    let code = match e.kind() {
-        std::io::ErrorKind::NotFound => ErrorCode::NotFound,
-        std::io::ErrorKind::PermissionDenied => ErrorCode::Denied,
-        std::io::ErrorKind::AlreadyExists => ErrorCode::InvalidInput,
-        _ => ErrorCode::Failed,
-    };
-    err(code, format!("{what}: {e}"))
+    HostError::io(what, e).into()
+}
+
+impl From<HostError> for Error {
+    fn from(e: HostError) -> Self {
+        use rehydra_plugin_rules::ErrorCode as Rule;
+        let code = match e.code {
+            Rule::Denied => ErrorCode::Denied,
+            Rule::NotFound => ErrorCode::NotFound,
+            Rule::InvalidInput => ErrorCode::InvalidInput,
+            Rule::Unavailable => ErrorCode::Unavailable,
+            Rule::Cancelled => ErrorCode::Cancelled,
+            Rule::Unsupported => ErrorCode::Unsupported,
+            Rule::Failed => ErrorCode::Failed,
+        };
+        Self::new(code, e.message)
+    }
 }
 
 impl Inner {
@@ -110,7 +121,13 @@ impl Inner {
     }
 
     /// Record a capability decision, as the host's audit log does.
-    pub(crate) fn audit(&mut self, kind: Kind, target: &str, allowed: bool, detail: &str) {
+    pub(crate) fn audit(
+        &mut self,
+        kind: CapabilityKind,
+        target: &str,
+        allowed: bool,
+        detail: &str,
+    ) {
         self.record.audit.push(AuditEntry {
             capability: kind.name().into(),
             target: target.into(),
@@ -120,14 +137,14 @@ impl Inner {
     }
 
     /// The one refusal: audited, and `denied` for the plugin.
-    pub(crate) fn deny(&mut self, kind: Kind, target: &str, reason: &str) -> Error {
+    pub(crate) fn deny(&mut self, kind: CapabilityKind, target: &str, reason: &str) -> Error {
         let reason = reason.replace("<plugin>", &self.plugin());
         self.audit(kind, target, false, &reason);
         err(ErrorCode::Denied, format!("denied: {reason}"))
     }
 
     /// `path` checked against the roots granted for `kind`, resolved.
-    pub(crate) fn path(&mut self, kind: Kind, path: &str) -> Res<PathBuf> {
+    pub(crate) fn path(&mut self, kind: CapabilityKind, path: &str) -> Res<PathBuf> {
         self.grants
             .path(kind, path)
             .map_err(|reason| self.deny(kind, path, &reason))
@@ -137,9 +154,9 @@ impl Inner {
     /// assess).
     pub(crate) fn engine(&mut self, what: &str) -> Res<Verb> {
         self.enter()?;
-        if !self.grants.has(Kind::Engine) {
+        if !self.grants.has(CapabilityKind::Engine) {
             return Err(self.deny(
-                Kind::Engine,
+                CapabilityKind::Engine,
                 what,
                 "the `engine` capability is not granted (rehydra plugins grant <plugin> engine)",
             ));

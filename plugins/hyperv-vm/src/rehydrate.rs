@@ -87,6 +87,28 @@ struct Put {
     done: bool,
 }
 
+impl Put {
+    /// Create resource `id` with `body` (PUT with `api`, checked with `get_api`).
+    fn new(
+        step: String,
+        title: String,
+        id: &str,
+        apis: (&'static str, &'static str),
+        body: Value,
+    ) -> Self {
+        let (api, get_api) = apis;
+        Self {
+            step,
+            title,
+            id: id.to_string(),
+            api,
+            get_api,
+            body,
+            done: false,
+        }
+    }
+}
+
 /// The computed rehydration.
 pub struct Planned {
     pub plan: RestorePlan,
@@ -223,32 +245,28 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     let ext = json!({ "name": cl, "type": "CustomLocation" });
     let mut puts = Vec::new();
     let machine_id = arm::machine_id(sub, rg, machine);
-    puts.push(Put {
-        step: "machine".into(),
-        title: format!("Create Arc machine {machine}"),
-        id: machine_id.clone(),
-        api: MACHINES_API,
-        get_api: MACHINES_API,
-        body: json!({ "location": location, "kind": "HCI", "identity": { "type": "SystemAssigned" }, "tags": tags }),
-        done: false,
-    });
+    puts.push(Put::new(
+        "machine".into(),
+        format!("Create Arc machine {machine}"),
+        &machine_id,
+        (MACHINES_API, MACHINES_API),
+        json!({ "location": location, "kind": "HCI", "identity": { "type": "SystemAssigned" }, "tags": tags }),
+    ));
     let mut disk_ids = Vec::new();
     for (i, path) in local.disks.iter().enumerate() {
         let name = format!("{machine}-disk-{i}");
         let id = arm::hci_id(sub, rg, "virtualHardDisks", &name);
-        puts.push(Put {
-            step: format!("disk-{i}"),
-            title: format!("Create virtual hard disk {name} from {path}"),
-            id: id.clone(),
-            api: VHD_CREATE_API,
-            get_api: VHD_GET_API,
-            body: json!({
+        puts.push(Put::new(
+            format!("disk-{i}"),
+            format!("Create virtual hard disk {name} from {path}"),
+            &id,
+            (VHD_CREATE_API, VHD_GET_API),
+            json!({
                 "extendedLocation": ext, "location": location, "tags": tags,
                 "properties": { "createFromLocal": true, "containerId": container, "diskFileFormat": "vhdx", "dynamic": true,
                     "hyperVGeneration": if saved.vm.generation == 1 { "V1" } else { "V2" } },
             }),
-            done: false,
-        });
+        ));
         disk_ids.push(id);
     }
     let old_nics = saved
@@ -276,18 +294,16 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         }
         let name = format!("{machine}-nic-{i}");
         let id = arm::hci_id(sub, rg, "networkInterfaces", &name);
-        puts.push(Put {
-            step: format!("nic-{i}"),
-            title: format!("Create network interface {name} on {}", lnet.rsplit('/').next().unwrap_or(&lnet)),
-            id: id.clone(),
-            api: NIC_CREATE_API,
-            get_api: NIC_GET_API,
-            body: json!({
+        puts.push(Put::new(
+            format!("nic-{i}"),
+            format!("Create network interface {name} on {}", lnet.rsplit('/').next().unwrap_or(&lnet)),
+            &id,
+            (NIC_CREATE_API, NIC_GET_API),
+            json!({
                 "extendedLocation": ext, "location": location, "tags": tags,
                 "properties": { "createFromLocal": true, "ipConfigurations": [ { "name": format!("ipconfig-{i}"), "properties": { "subnet": { "id": lnet } } } ] },
             }),
-            done: false,
-        });
+        ));
         nic_ids.push(id);
     }
     if !nic_ids.is_empty() {
@@ -319,13 +335,12 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         blockers.push(format!("VM `{vm_name}` has no disks to register"));
     }
     let vmi = arm::vmi_id(sub, rg, machine);
-    puts.push(Put {
-        step: "vmi".into(),
-        title: format!("Create the Arc VM instance of {machine}"),
-        id: vmi.clone(),
-        api: VMI_API,
-        get_api: VMI_API,
-        body: json!({
+    puts.push(Put::new(
+        "vmi".into(),
+        format!("Create the Arc VM instance of {machine}"),
+        &vmi,
+        (VMI_API, VMI_API),
+        json!({
             "extendedLocation": ext,
             "properties": {
                 "hardwareProfile": { "vmSize": "Custom", "processors": saved.vm.processor_count, "memoryMB": saved.vm.memory_startup >> 20 },
@@ -334,8 +349,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
                 "securityProfile": security,
             },
         }),
-        done: false,
-    });
+    ));
 
     // what exists already: ours (resume), or somebody else's (never taken over)
     for p in &mut puts {

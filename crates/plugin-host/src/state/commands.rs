@@ -175,7 +175,7 @@ fn run_command(program: &str, args: &[String], budget: &Budget) -> Res<commands:
             end_group(&child);
             let _ = child.kill();
             let _ = child.wait();
-            return Err(stop_err(stop, budget));
+            return Err(stop_err(stop, budget).into());
         }
         std::thread::sleep(Duration::from_millis(5));
     }

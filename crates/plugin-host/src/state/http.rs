@@ -11,6 +11,11 @@
 
 use std::time::Duration;
 
+use rehydra_plugin_rules::http::{
+    self as rules, ATTEMPTS, BODY_MAX, HIDDEN_RESPONSE_HEADERS, WAIT_MAX, retry_after,
+    retryable_status,
+};
+
 use super::{Res, State, blocking, err};
 use crate::bindings::rehydra::plugin::http;
 use crate::dto::ErrorCode;
@@ -18,19 +23,7 @@ use crate::limits::Budget;
 use crate::policy::CapabilityKind;
 use crate::{Credentials, Events, LogLevel};
 
-const HTTP_BODY_MAX: usize = 64 << 20;
 const HTTP_TIMEOUT_MAX: Duration = Duration::from_secs(120);
-/// Tries of one retryable request.
-pub(crate) const ATTEMPTS: u32 = 5;
-/// Longest single wait between tries (a longer `Retry-After` ends the retries: the
-/// plugin gets the answer and decides).
-const WAIT_MAX: Duration = Duration::from_secs(60);
-
-/// Request headers only the host sets: credentials, and `Host` (which would send a
-/// granted host's credentials to whatever virtual host the plugin names).
-const FORBIDDEN_REQUEST_HEADERS: [&str; 4] =
-    ["authorization", "proxy-authorization", "cookie", "host"];
-const HIDDEN_RESPONSE_HEADERS: [&str; 2] = ["set-cookie", "authorization"];
 
 /// The client every plugin request goes through: rustls with the system's roots (so
 /// `SSL_CERT_FILE` works), proxies from the environment, no redirects.
@@ -52,16 +45,7 @@ impl http::Host for State {
                 format!("`{}` is not a URL: {e}", req.url),
             )
         })?;
-        let default_port = match url.scheme() {
-            "https" => 443,
-            "http" => 80,
-            other => {
-                return Err(err(
-                    ErrorCode::InvalidInput,
-                    format!("only http and https are supported, not `{other}`"),
-                ));
-            }
-        };
+        let default_port = rules::default_port(url.scheme())?;
         let host = url.host_str().unwrap_or_default().to_string();
         let port = url.port_or_known_default().unwrap_or(default_port);
         let allowed = if self.grants.host(&host, port, default_port) {
@@ -83,12 +67,7 @@ impl http::Host for State {
             format!("{host}:{port}")
         };
         self.check(CapabilityKind::Http, &target, allowed)?;
-        if let Some((name, _)) = req.headers.iter().find(|(n, _)| {
-            FORBIDDEN_REQUEST_HEADERS.contains(&n.trim().to_ascii_lowercase().as_str())
-        }) {
-            let reason = format!(
-                "plugins may not set the `{name}` header; the host addresses and authenticates requests"
-            );
+        if let Some(reason) = rules::forbidden_header(&req.headers) {
             self.check(CapabilityKind::Http, &target, Err(reason))?;
         }
         let request = Outgoing::new(&req, url, host)?;
@@ -139,7 +118,8 @@ impl Outgoing {
                 .map_err(|_| bad(format!("the value of header `{n}` is not allowed")))?;
             headers.append(name, value);
         }
-        let retryable = method.is_idempotent() || headers.contains_key("repeatability-request-id");
+        let retryable =
+            rules::idempotent(method.as_str()) || headers.contains_key("repeatability-request-id");
         Ok(Self {
             method,
             url,
@@ -236,40 +216,11 @@ impl Outgoing {
     }
 }
 
-fn retryable_status(status: u16) -> bool {
-    matches!(status, 408 | 429 | 500 | 502 | 503 | 504)
-}
-
 /// Exponential backoff from 0.8 s, with ±20 % jitter.
 fn backoff(attempt: u32) -> Duration {
     let base = 0.8 * f64::from(1u32 << (attempt - 1).min(6));
     let jitter = 0.8 + 0.4 * rand::random::<f64>();
     Duration::from_secs_f64(base * jitter)
-}
-
-/// What the answer asks for: `retry-after-ms` / `x-ms-retry-after-ms` (milliseconds), or
-/// `Retry-After` in seconds or as an HTTP date.
-pub(crate) fn retry_after(headers: &[(String, String)]) -> Option<Duration> {
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.trim())
-    };
-    for ms in ["retry-after-ms", "x-ms-retry-after-ms"] {
-        if let Some(v) = get(ms).and_then(|v| v.parse::<u64>().ok()) {
-            return Some(Duration::from_millis(v));
-        }
-    }
-    let v = get("retry-after")?;
-    if let Ok(s) = v.parse::<u64>() {
-        return Some(Duration::from_secs(s));
-    }
-    let when = chrono::DateTime::parse_from_rfc2822(v).ok()?;
-    let secs = when
-        .signed_duration_since(chrono::Utc::now())
-        .num_milliseconds();
-    Some(Duration::from_millis(u64::try_from(secs).unwrap_or(0)))
 }
 
 /// Sleep `d`, but end with an error as soon as the call is cancelled or out of time.
@@ -305,7 +256,7 @@ async fn read(mut resp: reqwest::Response, host: &str) -> Res<http::Response> {
         .await
         .map_err(|e| err(ErrorCode::Unavailable, format!("{host}: {e}")))?
     {
-        if body.len() + chunk.len() > HTTP_BODY_MAX {
+        if body.len() + chunk.len() > BODY_MAX {
             return Err(err(
                 ErrorCode::InvalidInput,
                 format!("response from {host} is larger than 64 MiB"),
@@ -338,22 +289,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_forms() {
-        let h = |n: &str, v: &str| vec![(n.to_string(), v.to_string())];
-        assert_eq!(
-            retry_after(&h("Retry-After", "3")),
-            Some(Duration::from_secs(3))
-        );
-        assert_eq!(
-            retry_after(&h("x-ms-retry-after-ms", "250")),
-            Some(Duration::from_millis(250))
-        );
-        assert_eq!(
-            retry_after(&h("Retry-After", "Wed, 21 Oct 2015 07:28:00 GMT")),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(retry_after(&h("Retry-After", "soon")), None);
-        assert_eq!(retry_after(&[]), None);
+    fn backoff_grows_with_jitter() {
         assert!(
             backoff(1) >= Duration::from_millis(640) && backoff(1) <= Duration::from_millis(960)
         );

@@ -35,7 +35,7 @@ use crate::{AuditEvent, Credentials, Directories, EngineCapability, Events, LogL
 pub use engine::StreamWriter;
 
 /// Largest small payload a plugin may read or write in one piece.
-pub(crate) const SMALL_MAX: u64 = 16 << 20;
+pub(crate) use rehydra_plugin_rules::files::SMALL_MAX;
 /// Longest log message kept, in characters.
 pub(crate) const LOG_MESSAGE_MAX: usize = 4096;
 
@@ -78,20 +78,14 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> wit::Error {
 }
 
 fn io_err(what: &str, e: &std::io::Error) -> wit::Error {
-    let code = match e.kind() {
-        std::io::ErrorKind::NotFound => ErrorCode::NotFound,
-        std::io::ErrorKind::PermissionDenied => ErrorCode::Denied,
-        std::io::ErrorKind::AlreadyExists => ErrorCode::InvalidInput,
-        _ => ErrorCode::Failed,
-    };
-    err(code, format!("{what}: {e}"))
+    HostError::io(what, e).into()
 }
 
 /// The error a host call returns once the call has been stopped.
-fn stop_err(stop: Stop, budget: &Budget) -> wit::Error {
+fn stop_err(stop: Stop, budget: &Budget) -> HostError {
     match stop {
-        Stop::Cancelled => err(ErrorCode::Cancelled, "cancelled by the user"),
-        Stop::Timeout => err(
+        Stop::Cancelled => HostError::new(ErrorCode::Cancelled, "cancelled by the user"),
+        Stop::Timeout => HostError::new(
             ErrorCode::Failed,
             format!(
                 "the plugin's time limit of {} s is used up",
@@ -117,7 +111,7 @@ impl State {
     fn enter(&self) -> Res<()> {
         self.budget
             .check()
-            .map_err(|stop| stop_err(stop, &self.budget))
+            .map_err(|stop| stop_err(stop, &self.budget).into())
     }
 
     /// Run engine bulk work: only [`crate::limits::ENGINE_CALL_CHARGE`] of it counts.

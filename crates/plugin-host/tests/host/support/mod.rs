@@ -23,12 +23,7 @@ pub fn host(dev: bool) -> PluginHost {
 }
 
 pub fn props(p: &[(&str, &str)]) -> Vec<Property> {
-    p.iter()
-        .map(|(n, v)| Property {
-            name: (*n).into(),
-            value: (*v).into(),
-        })
-        .collect()
+    Property::list(p)
 }
 
 pub fn grants(specs: &[&str]) -> Grants {

@@ -1,0 +1,119 @@
+//! The grant and path rules.
+
+use super::*;
+
+#[test]
+fn grants_parse_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::create_dir(root.join("in")).unwrap();
+    std::fs::create_dir(root.join("out")).unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(root.join("out"), root.join("in/escape")).unwrap();
+    let g = Grants(vec![
+        Grant::parse(&format!("files:{}", root.join("in").display())).unwrap(),
+        Grant::parse("http:*.vault.azure.net").unwrap(),
+        Grant::parse("command:qemu-img").unwrap(),
+    ]);
+    assert!(
+        g.path(
+            CapabilityKind::Files,
+            root.join("in/new/file").to_str().unwrap()
+        )
+        .is_ok()
+    );
+    assert!(
+        g.path(CapabilityKind::Files, root.join("out").to_str().unwrap())
+            .is_err()
+    );
+    assert!(
+        g.path(
+            CapabilityKind::Files,
+            root.join("in/../out").to_str().unwrap()
+        )
+        .is_err()
+    );
+    #[cfg(unix)]
+    assert!(
+        g.path(
+            CapabilityKind::Files,
+            root.join("in/escape/x").to_str().unwrap()
+        )
+        .is_err()
+    );
+    assert!(
+        g.path(
+            CapabilityKind::FilesWrite,
+            root.join("in").to_str().unwrap()
+        )
+        .is_err()
+    );
+    let w = Grants(vec![
+        Grant::parse(&format!("files-write:{}", root.join("out").display())).unwrap(),
+    ]);
+    assert!(
+        w.path(CapabilityKind::Files, root.join("out/x").to_str().unwrap())
+            .is_ok(),
+        "write implies read"
+    );
+    assert!(g.host("kv1.vault.azure.net", 443, 443));
+    assert!(!g.host("vault.azure.net.evil.com", 443, 443));
+    assert!(
+        !g.host("kv1.vault.azure.net", 8443, 443),
+        "no port: the default only"
+    );
+    let arm = Grants(vec![
+        Grant::parse("http:management.azure.com").unwrap(),
+        Grant::parse("http:127.0.0.1:8080").unwrap(),
+    ]);
+    assert!(arm.host("management.azure.com", 443, 443));
+    assert!(arm.host("management.azure.com", 80, 80));
+    assert!(!arm.host("management.azure.com", 8443, 443));
+    assert!(!arm.host("management.azure.com", 443, 80));
+    assert!(arm.host("127.0.0.1", 8080, 80) && arm.host("127.0.0.1", 8080, 443));
+    assert!(!arm.host("127.0.0.1", 80, 80));
+    // long and deep paths are refused before anything is resolved
+    let long = format!("{}/{}", root.display(), "x".repeat(PATH_MAX_BYTES));
+    assert!(
+        w.path(CapabilityKind::Files, &long)
+            .unwrap_err()
+            .contains("too long")
+    );
+    let deep = format!(
+        "{}{}",
+        root.join("out").display(),
+        "/a".repeat(PATH_MAX_DEPTH)
+    );
+    assert!(
+        w.path(CapabilityKind::Files, &deep)
+            .unwrap_err()
+            .contains("too deep")
+    );
+    assert!(
+        Grants::default()
+            .path(CapabilityKind::Files, "/etc/passwd")
+            .unwrap_err()
+            .contains("nothing is granted")
+    );
+    assert!(g.command("qemu-img", "local"));
+    assert!(!g.command("qemu-img", "hv01"));
+    assert!(Grant::parse("http:host:x").is_err() && Grant::parse("http:a:1:2").is_err());
+    assert!(Grant::parse("files:relative").is_err());
+    assert!(Grant::parse("root").is_err());
+    assert!(Grant::parse("command:/bin/sh").is_err());
+    assert_eq!(Grant::parse("engine").unwrap().spec(), "engine");
+}
+
+#[test]
+fn directory_grants_name_one_server() {
+    let g = Grants(vec![Grant::parse("ldap:DC1.Contoso.local").unwrap()]);
+    assert_eq!(g.0[0].spec(), "ldap:dc1.contoso.local");
+    assert!(g.directory("dc1.contoso.local"));
+    assert!(g.directory("DC1.CONTOSO.LOCAL"));
+    assert!(!g.directory("dc2.contoso.local"));
+    assert!(Grant::parse("ldap:127.0.0.1:3269").is_ok());
+    for bad in ["ldap:", "ldap:dc1/x", "ldap:dc1:port", "ldap:dc 1"] {
+        assert!(Grant::parse(bad).is_err(), "{bad}");
+    }
+    assert!(Grant::parse("ldaps:dc1").unwrap_err().0.contains("ldap:<server>"));
+}
