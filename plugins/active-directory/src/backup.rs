@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::changes::{self, Digests};
 use crate::inventory::{self, directory_of};
-use crate::{dir, ldif};
+use crate::{dir, ldif, system_state};
 
 /// Largest LDIF document (documents are at most 16 MiB).
 pub const SHARD_MAX: usize = 12 << 20;
@@ -143,6 +143,7 @@ pub fn each_object(
 /// `backup` of a domain.
 pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     let directory = directory_of(&req.asset.id)?;
+    let system_state = system_state::requested(&req.options)?;
     let d = inventory::read(directory, 90, rehydra_plugin_sdk::time::now())?;
     let mut meta = Meta {
         domain: d.dns.clone(),
@@ -222,8 +223,13 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         "{total} objects of {} up to USN {}",
         meta.domain, meta.highest_usn
     ));
+    let mut consistency = format!("objects up to USN {}", meta.highest_usn);
+    if let Some(tool) = system_state {
+        let s = system_state::backup(&req.options, tool, &meta.domain, meta.tombstone_lifetime_days)?;
+        consistency.push_str(&format!("; system state of {} ({})", s.dc, s.item));
+    }
     Ok(BackupReport {
-        consistency: format!("objects up to USN {}", meta.highest_usn),
+        consistency,
         warnings,
     })
 }

@@ -10,6 +10,9 @@
 //! - `plan-restore` / `restore` / `verify`: one object or a subtree, reanimated from its
 //!   tombstone where the directory still has it (same SID), else re-created; attribute
 //!   rollback of existing objects; group memberships linked again; see [`restore`].
+//! - With `system-state`, the DC's own backup tool (samba-tool, wbadmin) runs through a
+//!   command target and its output goes into the same restore point; `whole-dc` restores
+//!   it, refusing a point older than the tombstone lifetime; see [`system_state`].
 //!
 //! The plugin never sees a credential: the host binds as the account the admin configured
 //! for the directory, over LDAPS or StartTLS, and logs every write.
@@ -22,6 +25,7 @@ pub mod inventory;
 pub mod ldif;
 pub mod restore;
 mod rules;
+pub mod system_state;
 
 struct ActiveDirectory;
 

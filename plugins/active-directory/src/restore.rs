@@ -26,7 +26,7 @@ use crate::rules::{
     ACCOUNT_DISABLE, NORMAL_ACCOUNT, WORKSTATION_TRUST_ACCOUNT, privileged, same_identity,
     writable, writable_by_name,
 };
-use crate::{dir, ldif::Obj};
+use crate::{dir, ldif::Obj, system_state};
 
 /// One write of a restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -171,6 +171,15 @@ fn step(n: usize, title: String, detail: String) -> Step {
 /// Plan a restore (reads the restore point and the live directory; writes nothing).
 pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     let o = &req.options;
+    if flag(o, "whole-dc") {
+        let now = rehydra_plugin_sdk::time::now();
+        let when = parse_time(&req.restore_point.time);
+        return Ok(Planned {
+            plan: system_state::plan(o, &req.target, when, now)?,
+            directory: String::new(),
+            actions: Vec::new(),
+        });
+    }
     let meta = Meta::parse(&engine::read_document(META)?)?;
     let directory = setting(o, "directory")
         .filter(|d| !d.is_empty())
@@ -512,6 +521,9 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     let p = plan(req)?;
     if !p.plan.blockers.is_empty() {
         return Err(err(ErrorCode::InvalidInput, p.plan.blockers.join("; ")));
+    }
+    if flag(&req.options, "whole-dc") {
+        return system_state::restore(&req.options, &req.target, p.plan.warnings);
     }
     let d = &p.directory;
     let mut warnings = p.plan.warnings.clone();

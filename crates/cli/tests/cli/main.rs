@@ -2,6 +2,7 @@
 //! module per area (fewer binaries to link).
 
 mod active_directory;
+mod active_directory_dc;
 mod azure;
 mod basics;
 mod hyperv;

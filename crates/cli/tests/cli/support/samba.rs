@@ -1,5 +1,5 @@
 //! A real Samba AD domain controller on loopback for one test: provisioned fresh
-//! (`samba-tool domain provision`, DNS off so the machine's resolver is not copied in),
+//! (`samba-tool domain provision` with the DNS partitions, the DNS server itself off),
 //! with an LDAPS certificate from a test CA that names 127.0.0.1, started in the
 //! foreground and stopped with its process group. Domain controllers listen on fixed
 //! ports, so tests that start one take a lock file and run one at a time.
@@ -47,7 +47,7 @@ impl Dc {
                 "--server-role",
                 "dc",
                 "--dns-backend",
-                "NONE",
+                "SAMBA_INTERNAL",
                 "--host-name",
                 "dc1",
                 "--adminpass",
@@ -89,15 +89,7 @@ impl Dc {
                 .arg(d.join("private/sam.ldb"))
                 .arg(&ldif));
         }
-        let child = Command::new("samba")
-            .arg("-s")
-            .arg(&conf)
-            .args(["-i", "--no-process-group"])
-            .process_group(0)
-            .stdout(Stdio::null())
-            .stderr(File::create(d.join("samba.out")).unwrap())
-            .spawn()
-            .expect("samba starts (scripts/setup.sh installs samba-ad-dc)");
+        let child = spawn(&conf, d);
         let dc = Self {
             dir,
             child,
@@ -105,6 +97,13 @@ impl Dc {
         };
         dc.wait_for_ldaps();
         dc
+    }
+
+    /// Stop this DC and start one from `conf` (a restored DC) on the same address.
+    pub fn restart_with(&mut self, conf: &Path) {
+        self.stop();
+        self.child = spawn(conf, self.dir.path());
+        self.wait_for_ldaps();
     }
 
     pub fn ca(&self) -> PathBuf {
@@ -164,6 +163,26 @@ impl Dc {
 
 impl Drop for Dc {
     fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Samba in the foreground with `conf`, in its own process group, its output in `dir`.
+fn spawn(conf: &Path, dir: &Path) -> Child {
+    Command::new("samba")
+        .arg("-s")
+        .arg(conf)
+        .args(["-i", "--no-process-group"])
+        .process_group(0)
+        .stdout(Stdio::null())
+        .stderr(File::create(dir.join("samba.out")).unwrap())
+        .spawn()
+        .expect("samba starts (scripts/setup.sh installs samba-ad-dc)")
+}
+
+impl Dc {
+    /// Stop the DC's process group: TERM, then KILL after 10 s.
+    fn stop(&mut self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill")
             .args(["-TERM", "--", &format!("-{pid}")])
