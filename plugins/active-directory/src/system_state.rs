@@ -224,15 +224,16 @@ pub fn plan(o: &[Property], to: &str, point_time: i64, now: i64) -> Result<Resto
     check_age(&mut plan, age_days, meta.tombstone_lifetime_days);
     if !to.starts_with('/') {
         plan.blockers.push(format!(
-            "system-state-to `{to}` must be an absolute folder path on this machine"
+            "--target `{to}` must be an absolute folder path on this machine"
         ));
     }
     let name = meta.item.rsplit('/').next().unwrap_or_default().to_string();
+    let dest = meta.destination(to);
     plan.steps.push(Step::new(
         "write",
         "Write the system-state backup",
         format!(
-            "{} ({} backup of {} taken on {}) into {to}/{name}; nothing there is overwritten",
+            "{} ({} backup of {} taken on {}) to {dest}; nothing there is overwritten",
             meta.item,
             match meta.tool {
                 Tool::Samba => "samba-tool",
@@ -242,9 +243,9 @@ pub fn plan(o: &[Property], to: &str, point_time: i64, now: i64) -> Result<Resto
             meta.dc
         ),
     ));
-    if files::stat(&format!("{}/{name}", to.trim_end_matches('/'))).is_ok() {
+    if files::stat(&dest).is_ok() {
         plan.blockers.push(format!(
-            "{to}/{name} already exists: choose an empty folder, nothing is overwritten"
+            "{dest} already exists: choose another folder, nothing is overwritten"
         ));
     }
     match meta.tool {
@@ -326,7 +327,8 @@ fn wbadmin_steps(plan: &mut RestorePlan, to: &str) {
             "restore-dc",
             "Bring the DC back (on the DC, by hand)",
             format!(
-                "Copy {to}/WindowsImageBackup to a volume or share the DC reads, start the DC in Directory Services Restore Mode, list the versions with wbadmin get versions -backupTarget:<that volume>, then run wbadmin start systemstaterecovery -version:<version> -backupTarget:<that volume> and restart. Rehydra does not boot a DC into DSRM."
+                "Copy {}/WindowsImageBackup to a volume or share the DC reads, start the DC in Directory Services Restore Mode, list the versions with wbadmin get versions -backupTarget:<that volume>, then run wbadmin start systemstaterecovery -version:<version> -backupTarget:<that volume> and restart. Rehydra does not boot a DC into DSRM.",
+                to.trim_end_matches('/')
             ),
         )
     });
@@ -336,9 +338,10 @@ fn wbadmin_steps(plan: &mut RestorePlan, to: &str) {
 pub fn restore(o: &[Property], to: &str, warnings: Vec<String>) -> Result<RestoreReport> {
     let mut report = RestoreReport { bytes: 0, warnings };
     let meta = StateMeta::read()?;
+    // a file goes into the folder, a tree becomes the folder
     let target = match meta.tool {
         Tool::Samba => to.to_string(),
-        Tool::Wbadmin => format!("{}/WindowsImageBackup", to.trim_end_matches('/')),
+        Tool::Wbadmin => meta.destination(to),
     };
     report.bytes += engine::restore_item(&meta.item, &target, false)?;
     let archive = meta.item.rsplit('/').next().unwrap_or_default();
@@ -380,6 +383,16 @@ pub fn restore(o: &[Property], to: &str, warnings: Vec<String>) -> Result<Restor
 }
 
 impl StateMeta {
+    /// Where a restore to the folder `to` puts the backup.
+    pub fn destination(&self, to: &str) -> String {
+        let name = self.item.rsplit('/').next().unwrap_or_default();
+        let to = to.trim_end_matches('/');
+        match self.tool {
+            Tool::Samba => format!("{to}/{name}"),
+            Tool::Wbadmin => format!("{to}/WindowsImageBackup/{name}"),
+        }
+    }
+
     /// `system-state.json` of the restore point being restored (written by any host).
     pub fn read() -> Result<Self> {
         let m: Self = serde_json::from_slice(&engine::read_document(META)?).map_err(|e| {

@@ -2,12 +2,15 @@
 //! through the command capability and its archive ingested with the objects; the restore
 //! plan explaining how a DC comes back; the restore writing the archive and running
 //! `samba-tool domain backup restore` into a new folder; the restored DC started in place
-//! of the old one and answering for the domain with the objects of the point.
+//! of the old one and answering for the domain with the objects of the point. A Windows
+//! DC's `wbadmin` runs against the stand-in node (no Windows DC runs here).
 
 use std::path::Path;
 
 use crate::support::samba::{BASE, Dc, PASSWORD};
-use crate::support::{Cli, json_out};
+use serde_json::json;
+
+use crate::support::{Cli, Node, json_out};
 
 /// A repository, the DC's directory configured, and the plugin granted `extra` too.
 pub fn configured(dc: &Dc, extra: &[&str]) -> Cli {
@@ -32,7 +35,13 @@ pub fn configured(dc: &Dc, extra: &[&str]) -> Cli {
             ca.to_str().unwrap(),
         ],
     );
-    let mut grant = vec!["plugins", "grant", "active-directory", "engine", "ldap:127.0.0.1"];
+    let mut grant = vec![
+        "plugins",
+        "grant",
+        "active-directory",
+        "engine",
+        "ldap:127.0.0.1",
+    ];
     grant.extend(extra);
     cli.ok(None, &grant);
     cli
@@ -105,7 +114,10 @@ fn a_samba_dc_comes_back_from_its_system_state_as_a_new_dc_of_the_domain() {
         .unwrap_or_else(|| panic!("{v}\n{log}"))
         .to_string();
     let archive = archive_in(&staging).expect("samba-tool wrote its archive to the staging folder");
-    assert!(log.contains("password hashes"), "the log says what the archive holds: {log}");
+    assert!(
+        log.contains("password hashes"),
+        "the log says what the archive holds: {log}"
+    );
     let items = cli.ok(None, &["--json", "restore-points"]);
     assert!(
         items.contains(&format!("system-state/{archive}")) && items.contains("system-state.json"),
@@ -114,7 +126,14 @@ fn a_samba_dc_comes_back_from_its_system_state_as_a_new_dc_of_the_domain() {
 
     // ---- the plan explains; it refuses a folder that is taken
     let restore = |extra: &[&str]| {
-        let mut a = vec!["restore", point.as_str(), "--target", to_s, "--set", "whole-dc=true"];
+        let mut a = vec![
+            "restore",
+            point.as_str(),
+            "--target",
+            to_s,
+            "--set",
+            "whole-dc=true",
+        ];
         a.extend(extra);
         run(&a)
     };
@@ -136,22 +155,111 @@ fn a_samba_dc_comes_back_from_its_system_state_as_a_new_dc_of_the_domain() {
     json_out(&restore(&["--set", "new-server-name=DC2"]));
     assert_eq!(archive_in(&to).as_deref(), Some(archive.as_str()));
     let new_conf = to.join("DC2/etc/smb.conf");
-    assert!(new_conf.exists(), "samba-tool restored the DC into restore/DC2");
+    assert!(
+        new_conf.exists(),
+        "samba-tool restored the DC into restore/DC2"
+    );
     // a second restore into the same folder is refused: nothing is overwritten
     assert!(!restore(&["--set", "new-server-name=DC2"]).status.success());
 
-    // ---- the restored DC starts in place of the old one and serves the domain
-    let o = dc.ldap(
-        "ldapdelete",
-        &[&format!("CN=Dana Lee,CN=Users,{BASE}")],
+    // ---- a Windows DC: wbadmin through PowerShell (the stand-in node, as no Windows DC
+    // runs here), its WindowsImageBackup folder ingested through path-map
+    let node = Node::new(
+        &work.path().join("node"),
+        &json!({"vms": [], "computer": "DC01", "paths": {"E:\\": format!("{}/", work.path().join("e").display())}}),
     );
+    std::fs::create_dir_all(work.path().join("e")).unwrap();
+    let to_win = work.path().join("restore-win");
+    std::fs::create_dir_all(&to_win).unwrap();
+    let e_read = format!("files:{}", work.path().join("e").display());
+    let win_write = format!("files-write:{}", to_win.display());
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "grant",
+            "active-directory",
+            "command:powershell@local",
+            &e_read,
+            &win_write,
+        ],
+    );
+    let run_on_node = |args: &[&str]| {
+        let mut a = vec!["--json", "plugins", "run", "active-directory"];
+        a.extend(args);
+        cli.run(Some(&node.bin), &a)
+    };
+    let wb = [
+        "backup",
+        "--asset",
+        "test.lan@127.0.0.1",
+        "--set",
+        "system-state=wbadmin",
+        "--set",
+        "staging=E:",
+        "--set",
+        &format!("path-map=E:\\={}/", work.path().join("e").display()),
+    ];
+    let v = json_out(&run_on_node(&wb));
+    let win_point = v.get("restore_point").unwrap_or(&v)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(node.log(), ["wbadmin E:"], "wbadmin ran once, on E:");
+    let win = |extra: &[&str]| {
+        let mut a = vec![
+            "restore",
+            win_point.as_str(),
+            "--target",
+            to_win.to_str().unwrap(),
+            "--set",
+            "whole-dc=true",
+        ];
+        a.extend(extra);
+        run_on_node(&a)
+    };
+    let plan = json_out(&win(&["--plan-only"])).to_string();
+    assert!(
+        plan.contains("Directory Services Restore Mode")
+            && plan.contains("wbadmin start systemstaterecovery"),
+        "{plan}"
+    );
+    json_out(&win(&[]));
+    let restored =
+        to_win.join("WindowsImageBackup/DC01/Backup 2026-12-02 020000/a1b2c3d4-system.vhdx");
+    assert_eq!(
+        std::fs::read(&restored).unwrap(),
+        std::fs::read(
+            work.path()
+                .join("e/WindowsImageBackup/DC01/Backup 2026-12-02 020000/a1b2c3d4-system.vhdx")
+        )
+        .unwrap()
+    );
+    // a failing wbadmin fails the backup and says why
+    node.edit(|s| {
+        s["wbadmin_fail"] = json!("There is not enough free space on the backup storage location")
+    });
+    let o = run_on_node(&wb);
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("not enough free space"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+
+    // ---- the restored DC starts in place of the old one and serves the domain
+    let o = dc.ldap("ldapdelete", &[&format!("CN=Dana Lee,CN=Users,{BASE}")]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     dc.restart_with(&new_conf);
-    let root = dc.ldap("ldapsearch", &["-LLL", "-b", "", "-s", "base", "dnsHostName"]);
+    let root = dc.ldap(
+        "ldapsearch",
+        &["-LLL", "-b", "", "-s", "base", "dnsHostName"],
+    );
     let root = String::from_utf8_lossy(&root.stdout).to_ascii_lowercase();
     assert!(root.contains("dnshostname: dc2.test.lan"), "{root}");
     assert!(
-        dc.search("(sAMAccountName=dana)", &["cn"]).contains("CN=Dana Lee"),
+        dc.search("(sAMAccountName=dana)", &["cn"])
+            .contains("CN=Dana Lee"),
         "the restored DC has the object deleted after the point"
     );
 }

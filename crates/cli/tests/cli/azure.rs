@@ -2,14 +2,13 @@
 //! says who is signed in, which subscriptions that identity sees (ARM's paged listing,
 //! served on loopback with the official shape), and why each source failed.
 
-
 use std::io::{BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use serde_json::Value;
 use crate::support::{self, Cli};
+use serde_json::Value;
 
 /// A JWT-shaped token (header.payload.signature) with the claims `az` tokens carry.
 fn jwt(claims: &Value) -> String {

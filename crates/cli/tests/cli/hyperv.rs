@@ -137,15 +137,32 @@ fn hyperv_discovery_reads_the_nodes_and_asks_arm_which_vms_are_arc_vms() {
     // settings are checked against what the plugin declares, before it runs
     let o = cli
         .cmd(Some(&bin))
-        .args(["plugins", "run", "hyperv-vm", "discover", "--set", "node-list=x"])
+        .args([
+            "plugins",
+            "run",
+            "hyperv-vm",
+            "discover",
+            "--set",
+            "node-list=x",
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("`node-list` is not a discovery setting") && err.contains("nodes"), "{err}");
-    let o = cli.cmd(None).args(["plugins", "info", "hyperv-vm"]).output().unwrap();
+    assert!(
+        err.contains("`node-list` is not a discovery setting") && err.contains("nodes"),
+        "{err}"
+    );
+    let o = cli
+        .cmd(None)
+        .args(["plugins", "info", "hyperv-vm"])
+        .output()
+        .unwrap();
     let info = String::from_utf8_lossy(&o.stdout);
-    assert!(info.contains("path-map") && info.contains("vm|rehydrate"), "{info}");
+    assert!(
+        info.contains("path-map") && info.contains("vm|rehydrate"),
+        "{info}"
+    );
     let o = discover(&bin);
     assert_eq!(o.status.code(), Some(18));
     assert!(

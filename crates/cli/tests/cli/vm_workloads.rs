@@ -17,8 +17,8 @@ mod tvm;
 use std::path::Path;
 use std::process::Command;
 
-use serde_json::{Value, json};
 use crate::support::{self, Arm, Cli, Node, json_out};
+use serde_json::{Value, json};
 
 const SUB: &str = "fd3c3665-1729-4b7b-9a38-238e83b0f98b";
 const ARC_ID: &str = "3f2a9c1e-5b7d-4e8f-9a0b-1c2d3e4f5a6b";
@@ -49,7 +49,6 @@ fn qemu(args: &[&str], file: &Path, tail: &[&str]) {
         String::from_utf8_lossy(&o.stderr)
     );
 }
-
 
 fn restore_point_id(v: &Value) -> String {
     let s = v.get("restore_point").unwrap_or(v);

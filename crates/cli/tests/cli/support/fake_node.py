@@ -214,6 +214,23 @@ elif "Test-Path -LiteralPath" in script:
     for p in paths:
         local = win_to_local(p)
         out.append({"Path": p, "Exists": bool(local and os.path.isdir(local))})
+elif "wbadmin start systemstatebackup" in script:
+    target = quoted("'-backupTarget:' +")
+    log("wbadmin " + str(target))
+    if st.get("wbadmin_fail"):
+        fail("ERROR - " + st["wbadmin_fail"], 2)
+    computer = st.get("computer", "DC01")
+    local = win_to_local(target + "\\WindowsImageBackup\\" + computer)
+    if local is None:
+        fail("fake node: no path for " + target, 3)
+    version = os.path.join(local, "Backup 2026-12-02 020000")
+    os.makedirs(version, exist_ok=True)
+    os.makedirs(os.path.join(local, "Catalog"), exist_ok=True)
+    with open(os.path.join(version, "a1b2c3d4-system.vhdx"), "wb") as f:
+        f.write(b"vhdxfile" + os.urandom(4096))
+    with open(os.path.join(local, "Catalog", "GlobalCatalog"), "wb") as f:
+        f.write(b"catalog")
+    out = {"computer": computer}
 else:
     fail("fake node: unexpected script:\n" + script, 3)
 
