@@ -67,7 +67,7 @@ impl Meta {
 
 /// The partitions worth keeping: the domain, configuration and DNS application partitions
 /// (the schema comes back with any domain controller).
-fn partitions(d: &inventory::Domain) -> Vec<(String, String)> {
+pub fn partitions(d: &inventory::Domain) -> Vec<(String, String)> {
     let mut out = vec![("domain".to_string(), d.nc.clone())];
     if !d.config_nc.is_empty() {
         out.push(("configuration".into(), d.config_nc.clone()));
@@ -140,6 +140,35 @@ pub fn each_object(
     Ok(())
 }
 
+/// Every object of the live partition `nc` with all attributes and its security
+/// descriptor, long member lists fetched whole; objects of the child partitions in
+/// `others` (DNS zones below the domain) are left to their own.
+pub fn read_partition(
+    directory: &str,
+    nc: &str,
+    others: &[String],
+    mut f: impl FnMut(ldif::Obj) -> Result<()>,
+) -> Result<()> {
+    dir::search(
+        directory,
+        nc,
+        Scope::Subtree,
+        "(objectClass=*)",
+        &["*", "nTSecurityDescriptor"],
+        Controls::SECURITY_DESCRIPTOR,
+        |mut o| {
+            dir::complete_ranges(directory, &mut o)?;
+            if others
+                .iter()
+                .any(|x| x != nc && dir::within(&o.dn, x) && x.len() > nc.len())
+            {
+                return Ok(());
+            }
+            f(o)
+        },
+    )
+}
+
 /// `backup` of a domain.
 pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     let directory = directory_of(&req.asset.id)?;
@@ -166,31 +195,15 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             names: Vec::new(),
         };
         let mut n = 0u64;
-        dir::search(
-            directory,
-            nc,
-            Scope::Subtree,
-            "(objectClass=*)",
-            &["*", "nTSecurityDescriptor"],
-            Controls::SECURITY_DESCRIPTOR,
-            |mut o| {
-                dir::complete_ranges(directory, &mut o)?;
-                // a child partition (DNS zones below the domain) is its own
-                if others
-                    .iter()
-                    .any(|x| x != nc && dir::within(&o.dn, x) && x.len() > nc.len())
-                {
-                    return Ok(());
-                }
-                n += 1;
-                total += 1;
-                if n.is_multiple_of(500) {
-                    host::progress(total, 0, &format!("{name}: {n} objects"));
-                }
-                digests.add(&o);
-                shards.push(&o)
-            },
-        )?;
+        read_partition(directory, nc, &others, |o| {
+            n += 1;
+            total += 1;
+            if n.is_multiple_of(500) {
+                host::progress(total, 0, &format!("{name}: {n} objects"));
+            }
+            digests.add(&o);
+            shards.push(&o)
+        })?;
         if !shards.text.is_empty() || shards.names.is_empty() {
             shards.flush()?;
         }
@@ -225,7 +238,12 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     ));
     let mut consistency = format!("objects up to USN {}", meta.highest_usn);
     if let Some(tool) = system_state {
-        let s = system_state::backup(&req.options, tool, &meta.domain, meta.tombstone_lifetime_days)?;
+        let s = system_state::backup(
+            &req.options,
+            tool,
+            &meta.domain,
+            meta.tombstone_lifetime_days,
+        )?;
         consistency.push_str(&format!("; system state of {} ({})", s.dc, s.item));
     }
     Ok(BackupReport {

@@ -163,6 +163,51 @@ pub fn compare(old: &Digests, new: &Digests, since: &str) -> Changes {
     c
 }
 
+/// Values for a person to read: text as it is (80 characters at most), binary by size.
+pub fn show(v: &[Vec<u8>]) -> String {
+    let s: Vec<String> = v
+        .iter()
+        .map(|x| match std::str::from_utf8(x) {
+            Ok(t) if t.chars().all(|c| !c.is_control()) => t.chars().take(80).collect(),
+            _ => format!("<{} bytes>", x.len()),
+        })
+        .collect();
+    if s.is_empty() {
+        "(none)".into()
+    } else {
+        s.join("; ")
+    }
+}
+
+/// The values of one attribute.
+pub type Values = Vec<Vec<u8>>;
+
+/// The meaningful attributes whose values differ between `old` and `new`, with both
+/// sides (values compared regardless of order).
+pub fn differences(old: &Obj, new: &Obj) -> Vec<(String, Values, Values)> {
+    let sorted = |v: &[Vec<u8>]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    let mut names: Vec<String> = old
+        .attrs
+        .keys()
+        .chain(new.attrs.keys())
+        .filter(|k| meaningful(k))
+        .map(|k| k.to_ascii_lowercase())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|k| {
+            let (a, b) = (sorted(old.values(&k)), sorted(new.values(&k)));
+            (a != b).then_some((k, a, b))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +277,37 @@ mod tests {
                 ..Changes::default()
             }
         );
+    }
+
+    #[test]
+    fn differences_show_both_sides_and_ignore_order_and_bookkeeping() {
+        let old = obj(
+            1,
+            "CN=a,DC=t",
+            &[
+                ("title", "Operator"),
+                ("member", "x"),
+                ("member", "y"),
+                ("logonCount", "1"),
+            ],
+        );
+        let new = obj(
+            1,
+            "CN=a,DC=t",
+            &[
+                ("Title", "Intern"),
+                ("member", "y"),
+                ("member", "x"),
+                ("logonCount", "9"),
+                ("mail", "a@t"),
+            ],
+        );
+        let d = differences(&old, &new);
+        let names: Vec<&str> = d.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(names, ["mail", "title"]);
+        assert_eq!(show(&d[1].1), "Operator");
+        assert_eq!(show(&d[1].2), "Intern");
+        assert_eq!(show(&d[0].1), "(none)");
+        assert_eq!(show(&[vec![0u8, 1, 2]]), "<3 bytes>");
     }
 }

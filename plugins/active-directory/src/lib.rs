@@ -10,6 +10,8 @@
 //! - `plan-restore` / `restore` / `verify`: one object or a subtree, reanimated from its
 //!   tombstone where the directory still has it (same SID), else re-created; attribute
 //!   rollback of existing objects; group memberships linked again; see [`restore`].
+//!   `compare=live` plans nothing but what changed in the directory since the point,
+//!   attribute by attribute; see [`compare`].
 //! - With `system-state`, the DC's own backup tool (samba-tool, wbadmin) runs through a
 //!   command target and its output goes into the same restore point; `whole-dc` restores
 //!   it, refusing a point older than the tombstone lifetime; see [`system_state`].
@@ -20,6 +22,7 @@ use rehydra_plugin_sdk::prelude::*;
 
 pub mod backup;
 pub mod changes;
+pub mod compare;
 pub mod dir;
 pub mod inventory;
 pub mod ldif;

@@ -21,12 +21,13 @@ use rehydra_plugin_sdk::prelude::*;
 use rehydra_plugin_sdk::{engine, host};
 
 use crate::backup::{self, META, Meta};
+use crate::changes::show;
 use crate::inventory::directory_of;
 use crate::rules::{
     ACCOUNT_DISABLE, NORMAL_ACCOUNT, WORKSTATION_TRUST_ACCOUNT, privileged, same_identity,
     writable, writable_by_name,
 };
-use crate::{dir, ldif::Obj, system_state};
+use crate::{compare, dir, ldif::Obj, system_state};
 
 /// One write of a restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,21 +100,6 @@ fn err(code: ErrorCode, m: impl Into<String>) -> Error {
     Error::new(code, m.into())
 }
 
-fn show(v: &[Vec<u8>]) -> String {
-    let s: Vec<String> = v
-        .iter()
-        .map(|x| match std::str::from_utf8(x) {
-            Ok(t) if t.chars().all(|c| !c.is_control()) => t.chars().take(80).collect(),
-            _ => format!("<{} bytes>", x.len()),
-        })
-        .collect();
-    if s.is_empty() {
-        "(none)".into()
-    } else {
-        s.join("; ")
-    }
-}
-
 /// Pick the objects `object` (and `subtree`) name in the restore point.
 fn select(point: &BTreeMap<Vec<u8>, Obj>, object: &str, subtree: bool) -> Result<Vec<Vec<u8>>> {
     let hits: Vec<(&Vec<u8>, &Obj)> = point
@@ -181,12 +167,14 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         });
     }
     let meta = Meta::parse(&engine::read_document(META)?)?;
-    let directory = setting(o, "directory")
-        .filter(|d| !d.is_empty())
-        .map_or_else(
-            || directory_of(&req.restore_point.asset).map(str::to_string),
-            |d| Ok(d.to_string()),
-        )?;
+    let (directory, live_nc) = live_directory(req, &meta)?;
+    if setting(o, "compare") == Some("live") {
+        return Ok(Planned {
+            plan: compare::with_live(&directory, &meta, &req.restore_point.time)?,
+            directory,
+            actions: Vec::new(),
+        });
+    }
     let object = require(
         o,
         "object",
@@ -203,18 +191,6 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         });
     let point = backup::objects(engine::read_document, &meta)?;
     let chosen = select(&point, object, subtree)?;
-    let live_nc = dir::root_dse(&directory)?
-        .text("defaultNamingContext")
-        .unwrap_or_default();
-    if !live_nc.eq_ignore_ascii_case(&meta.naming_context) {
-        return Err(err(
-            ErrorCode::InvalidInput,
-            format!(
-                "directory `{directory}` serves {live_nc}, the restore point holds {}: restore into a directory of that domain",
-                meta.naming_context
-            ),
-        ));
-    }
     let mut cx = Ctx {
         directory: directory.clone(),
         nc: live_nc,
@@ -516,6 +492,30 @@ fn put_back(
     Ok(())
 }
 
+/// The directory a restore of this point goes to (`directory`, else the one it came
+/// from) and its naming context, which must be the point's.
+fn live_directory(req: &RestoreRequest, meta: &Meta) -> Result<(String, String)> {
+    let directory = setting(&req.options, "directory")
+        .filter(|d| !d.is_empty())
+        .map_or_else(
+            || directory_of(&req.restore_point.asset).map(str::to_string),
+            |d| Ok(d.to_string()),
+        )?;
+    let live_nc = dir::root_dse(&directory)?
+        .text("defaultNamingContext")
+        .unwrap_or_default();
+    if !live_nc.eq_ignore_ascii_case(&meta.naming_context) {
+        return Err(err(
+            ErrorCode::InvalidInput,
+            format!(
+                "directory `{directory}` serves {live_nc}, the restore point holds {}: restore into a directory of that domain",
+                meta.naming_context
+            ),
+        ));
+    }
+    Ok((directory, live_nc))
+}
+
 /// Carry out a plan.
 pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     let p = plan(req)?;
@@ -524,6 +524,12 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     }
     if flag(&req.options, "whole-dc") {
         return system_state::restore(&req.options, &req.target, p.plan.warnings);
+    }
+    if setting(&req.options, "compare") == Some("live") {
+        return Err(err(
+            ErrorCode::InvalidInput,
+            "compare=live only shows what changed; run it with --plan-only",
+        ));
     }
     let d = &p.directory;
     let mut warnings = p.plan.warnings.clone();

@@ -103,7 +103,8 @@ pub fn backup(o: &[Property], tool: Tool, domain: &str, tombstone_days: u32) -> 
         tombstone_lifetime_days: tombstone_days,
         domain: domain.to_string(),
     };
-    let body = serde_json::to_vec_pretty(&meta).map_err(|e| err(ErrorCode::Failed, e.to_string()))?;
+    let body =
+        serde_json::to_vec_pretty(&meta).map_err(|e| err(ErrorCode::Failed, e.to_string()))?;
     engine::put_document(META, &body)?;
     Ok(meta)
 }
@@ -199,7 +200,10 @@ fn wbadmin_backup(dc: &str, staging: &str, map: &str) -> Result<(String, String)
     if !plain_name(&done.computer) || done.computer.len() > 63 {
         return Err(err(
             ErrorCode::Failed,
-            format!("{dc}: the computer name {:?} is not a host name", clip(&done.computer, 80)),
+            format!(
+                "{dc}: the computer name {:?} is not a host name",
+                clip(&done.computer, 80)
+            ),
         ));
     }
     let on_dc = rehydra_plugin_sdk::windows::join(
@@ -408,7 +412,10 @@ impl StateMeta {
         if !plain {
             return Err(err(
                 ErrorCode::InvalidInput,
-                format!("{META} names an item outside {PREFIX}: {:?}", clip(&m.item, 120)),
+                format!(
+                    "{META} names an item outside {PREFIX}: {:?}",
+                    clip(&m.item, 120)
+                ),
             ));
         }
         Ok(m)
@@ -436,7 +443,9 @@ mod tests {
 
     #[test]
     fn names_from_the_dc_are_plain() {
-        assert!(plain_name("samba-backup-test.lan-2026-12-02T14-30-00.1.tar.bz2"));
+        assert!(plain_name(
+            "samba-backup-test.lan-2026-12-02T14-30-00.1.tar.bz2"
+        ));
         assert!(plain_name("DC01"));
         for bad in ["", "..", ".hidden", "a/b", "a\\b", "a b", "x\u{1b}"] {
             assert!(!plain_name(bad), "{bad:?}");

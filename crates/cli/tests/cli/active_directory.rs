@@ -1,7 +1,7 @@
 //! The `active-directory` plugin against a real Samba AD domain controller: objects made
 //! over LDAP, backed up, deleted and changed, then restored (reanimated with their SIDs,
 //! memberships linked again, attributes rolled back, an OU with what was in it), and the
-//! changes between two backups named.
+//! changes between two backups, and between a backup and the live directory, named.
 
 use serde_json::Value;
 
@@ -202,6 +202,20 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
         a.extend(extra);
         run(&a)
     };
+    // ---- what changed in the live directory since the first point, value by value
+    let diff = json_out(&restore(&first, &["--set", "compare=live", "--plan-only"])).to_string();
+    for want in [
+        "0 added, 1 deleted, 3 changed",
+        "Deleted CN=Alice Smith,OU=Staff,DC=test,DC=lan",
+        "Changed CN=Bob Jones,CN=Users,DC=test,DC=lan",
+        "title: Operator → Intern",
+    ] {
+        assert!(diff.contains(want), "{want}: {diff}");
+    }
+    assert!(
+        !restore(&first, &["--set", "compare=live"]).status.success(),
+        "a comparison restores nothing"
+    );
     let plan = json_out(&restore(&first, &["--set", "object=alice", "--plan-only"])).to_string();
     assert!(
         plan.contains("Reanimate CN=Alice Smith,OU=Staff,DC=test,DC=lan"),
