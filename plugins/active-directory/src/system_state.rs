@@ -311,6 +311,19 @@ fn samba_steps(o: &[Property], plan: &mut RestorePlan, to: &str, archive: &str) 
             "{dir} already exists: samba-tool restores into a new folder"
         ));
     }
+    // both tools must be granted and present before anything is written
+    for tool in ["tar", "samba-tool"] {
+        match commands::run("local", tool, &["--version".to_string()]) {
+            Ok(r) if r.status == 0 => {}
+            Ok(r) => plan
+                .blockers
+                .push(format!("{tool} --version fails on this machine (exit {})", r.status)),
+            Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
+            Err(e) => plan
+                .blockers
+                .push(format!("{tool} cannot run here: {}", e.message)),
+        }
+    }
     plan.steps.push(Step {
         depends_on: vec!["write".into()],
         ..Step::new(
@@ -354,6 +367,7 @@ pub fn restore(o: &[Property], to: &str, warnings: Vec<String>) -> Result<Restor
         setting(o, "new-server-name").filter(|s| !s.is_empty()),
     ) {
         let dir = format!("{}/{server}", to.trim_end_matches('/'));
+        check_archive(&format!("{}/{archive}", to.trim_end_matches('/')))?;
         let args: Vec<String> = [
             "domain",
             "backup",
@@ -384,6 +398,90 @@ pub fn restore(o: &[Property], to: &str, warnings: Vec<String>) -> Result<Restor
         ));
     }
     Ok(report)
+}
+
+/// Most bytes of a listing `check_archive` reads (the host keeps 16 MiB of output).
+const LISTING_MAX: usize = 15 << 20;
+
+/// Refuse an archive samba-tool must not extract: samba-tool unpacks it as it is (Python's
+/// tarfile without a filter, as root), and a restore point may come from another host.
+/// Only folders and regular files with relative names free of `..` pass; links, devices
+/// and absolute names are refused. Listed with GNU tar (`command:tar@local`).
+fn check_archive(path: &str) -> Result<()> {
+    let args = [
+        "--list",
+        "--verbose",
+        "--numeric-owner",
+        "--bzip2",
+        "--quoting-style=escape",
+        "--file",
+        path,
+    ]
+    .map(String::from);
+    let r = commands::run("local", "tar", &args)?;
+    let refuse = |why: String| {
+        Err(err(
+            ErrorCode::InvalidInput,
+            format!("{path} is not restored as a DC: {why}"),
+        ))
+    };
+    if r.status != 0 {
+        return refuse(format!(
+            "tar cannot list it (exit {}): {}",
+            r.status,
+            clip(&String::from_utf8_lossy(&r.stderr), 300)
+        ));
+    }
+    if r.stdout.len() >= LISTING_MAX {
+        return refuse("it has too many members to check".into());
+    }
+    let listing = String::from_utf8_lossy(&r.stdout);
+    let mut members = 0usize;
+    for line in listing.lines().filter(|l| !l.is_empty()) {
+        if let Some(why) = unsafe_member(line) {
+            return refuse(why);
+        }
+        members += 1;
+    }
+    if members == 0 {
+        return refuse("it is empty".into());
+    }
+    Ok(())
+}
+
+/// Why one line of `tar --list --verbose --numeric-owner --quoting-style=escape` names a
+/// member samba-tool must not extract, if it does.
+fn unsafe_member(line: &str) -> Option<String> {
+    // mode, owner/group, size, date, time, then one space and the name; a line that does
+    // not read so is refused, never passed
+    let parsed = || -> Option<(char, &str)> {
+        let kind = line.chars().next()?;
+        let mut rest = line;
+        for _ in 0..5 {
+            rest = rest.trim_start();
+            rest = &rest[rest.find(char::is_whitespace)?..];
+        }
+        Some((kind, rest.strip_prefix(' ').filter(|n| !n.is_empty())?))
+    };
+    let Some((kind, name)) = parsed() else {
+        return Some(format!(
+            "a listing line is not understood: {}",
+            clip(line, 120)
+        ));
+    };
+    if !matches!(kind, '-' | 'd') {
+        return Some(format!(
+            "member {} is a link or special file",
+            clip(name, 120)
+        ));
+    }
+    if name.starts_with('/') || name.split('/').any(|c| c == "..") {
+        return Some(format!(
+            "member {} leads outside the folder",
+            clip(name, 120)
+        ));
+    }
+    None
 }
 
 impl StateMeta {
@@ -439,6 +537,30 @@ mod tests {
         let mut p = empty_plan();
         check_age(&mut p, 3, 180);
         assert!(p.blockers.is_empty() && p.warnings.is_empty());
+    }
+
+    #[test]
+    fn only_plain_relative_members_may_be_extracted() {
+        let ok = [
+            "drwxr-xr-x 0/0         0 2026-12-02 14:42 ./",
+            "-rw-r--r-- 0/0      1024 2026-12-02 14:42 ./private/sam.ldb",
+            "-rw-r--r-- 0/0         0 2026-12-02 14:42 ./a/we ird -> x",
+        ];
+        for l in ok {
+            assert_eq!(unsafe_member(l), None, "{l}");
+        }
+        let bad = [
+            "lrwxrwxrwx 0/0         0 2026-12-02 14:42 ./a/l -> ../x",
+            "hrw-r--r-- 0/0         0 2026-12-02 14:42 ./a/h link to ./b",
+            "crw-r--r-- 0/0       1,3 2026-12-02 14:42 ./null",
+            "-rw-r--r-- 0/0         1 2026-12-02 14:42 ../../etc/cron.d/x",
+            "-rw-r--r-- 0/0         1 2026-12-02 14:42 ./a/../../x",
+            "-rw-r--r-- 0/0         1 2026-12-02 14:42 /etc/passwd",
+            "-rw-r--r-- 0/0",
+        ];
+        for l in bad {
+            assert!(unsafe_member(l).is_some(), "{l}");
+        }
     }
 
     #[test]

@@ -137,6 +137,16 @@ fn a_samba_dc_comes_back_from_its_system_state_as_a_new_dc_of_the_domain() {
         a.extend(extra);
         run(&a)
     };
+    // tar checks the archive before samba-tool extracts it: not granted, nothing is written
+    let o = restore(&["--set", "new-server-name=DC2"]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("tar cannot run here"), "{e}");
+    assert!(archive_in(&to).is_none());
+    cli.ok(
+        None,
+        &["plugins", "grant", "active-directory", "command:tar@local"],
+    );
     let plan = json_out(&restore(&["--set", "new-server-name=DC2", "--plan-only"])).to_string();
     for want in [
         "Restore the domain into a new DC",
@@ -161,6 +171,67 @@ fn a_samba_dc_comes_back_from_its_system_state_as_a_new_dc_of_the_domain() {
     );
     // a second restore into the same folder is refused: nothing is overwritten
     assert!(!restore(&["--set", "new-server-name=DC2"]).status.success());
+
+    // ---- an archive that would write outside its folder (a stand-in samba-tool makes one,
+    // as a hostile host writing the repository could) is refused before extraction
+    let evil = work.path().join("evil-bin");
+    std::fs::create_dir_all(&evil).unwrap();
+    std::fs::write(
+        evil.join("samba-tool"),
+        "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\npython3 - \"$5\" <<'P'\nimport io, sys, tarfile, time\nt = tarfile.open(sys.argv[1] + '/samba-backup-evil-%d.tar.bz2' % time.time_ns(), 'w:bz2')\ni = tarfile.TarInfo('../../escaped')\ni.size = 5\nt.addfile(i, io.BytesIO(b'owned'))\nt.close()\nP\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        evil.join("samba-tool"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let to_evil = work.path().join("restore-evil");
+    std::fs::create_dir_all(&to_evil).unwrap();
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "grant",
+            "active-directory",
+            &format!("files-write:{}", to_evil.display()),
+        ],
+    );
+    let run_evil = |args: &[&str]| {
+        let mut a = vec!["--json", "plugins", "run", "active-directory"];
+        a.extend(args);
+        cli.run(Some(&evil), &a)
+    };
+    let v = json_out(&run_evil(&[
+        "backup",
+        "--asset",
+        "test.lan@127.0.0.1",
+        "--set",
+        "system-state=samba",
+        "--set",
+        &format!("staging={staging_s}"),
+    ]));
+    let evil_point = v.get("restore_point").unwrap_or(&v)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = run_evil(&[
+        "restore",
+        &evil_point,
+        "--target",
+        to_evil.to_str().unwrap(),
+        "--set",
+        "whole-dc=true",
+        "--set",
+        "new-server-name=DC3",
+    ]);
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("leads outside the folder"), "{e}");
+    assert!(!to_evil.join("DC3").exists());
+    assert!(
+        !work.path().join("escaped").exists() && !std::path::Path::new("/tmp/escaped").exists()
+    );
 
     // ---- a Windows DC: wbadmin through PowerShell (the stand-in node, as no Windows DC
     // runs here), its WindowsImageBackup folder ingested through path-map
