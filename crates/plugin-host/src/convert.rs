@@ -91,7 +91,7 @@ impl From<wit::Asset> for Asset {
         Self {
             kind: a.kind,
             id: a.id,
-            name: a.name,
+            name: shown(a.name),
             parent: a.parent,
             properties: props_in(a.properties),
             flags,
@@ -129,9 +129,9 @@ impl From<wit::Finding> for Finding {
             rule: f.rule,
             severity: severity.into(),
             asset: f.asset,
-            title: f.title,
-            detail: f.detail,
-            recommendation: f.recommendation,
+            title: shown(f.title),
+            detail: shown(f.detail),
+            recommendation: shown(f.recommendation),
         }
     }
 }
@@ -202,6 +202,29 @@ pub(crate) fn restore_request_out(r: &RestoreRequest) -> wit::RestoreRequest {
     }
 }
 
+/// Text a plugin wrote, safe to print: every control character but the line break becomes
+/// U+FFFD, so nothing a plugin (or the restore point or server it read) says can steer a
+/// terminal or forge a log line's prefix.
+pub(crate) fn shown(s: String) -> String {
+    if s.chars().any(|c| c.is_control() && c != '\n') {
+        s.chars()
+            .map(|c| {
+                if c.is_control() && c != '\n' {
+                    '\u{fffd}'
+                } else {
+                    c
+                }
+            })
+            .collect()
+    } else {
+        s
+    }
+}
+
+fn all_shown(v: Vec<String>) -> Vec<String> {
+    v.into_iter().map(shown).collect()
+}
+
 impl From<wit::RestorePlan> for RestorePlan {
     fn from(p: wit::RestorePlan) -> Self {
         Self {
@@ -209,14 +232,14 @@ impl From<wit::RestorePlan> for RestorePlan {
                 .steps
                 .into_iter()
                 .map(|s| Step {
-                    id: s.id,
-                    title: s.title,
-                    detail: s.detail,
-                    depends_on: s.depends_on,
+                    id: shown(s.id),
+                    title: shown(s.title),
+                    detail: shown(s.detail),
+                    depends_on: all_shown(s.depends_on),
                 })
                 .collect(),
-            warnings: p.warnings,
-            blockers: p.blockers,
+            warnings: all_shown(p.warnings),
+            blockers: all_shown(p.blockers),
         }
     }
 }
@@ -224,8 +247,8 @@ impl From<wit::RestorePlan> for RestorePlan {
 impl From<wit::BackupReport> for BackupReport {
     fn from(r: wit::BackupReport) -> Self {
         Self {
-            consistency: r.consistency,
-            warnings: r.warnings,
+            consistency: shown(r.consistency),
+            warnings: all_shown(r.warnings),
         }
     }
 }
@@ -234,7 +257,7 @@ impl From<wit::RestoreReport> for RestoreReport {
     fn from(r: wit::RestoreReport) -> Self {
         Self {
             bytes: r.bytes,
-            warnings: r.warnings,
+            warnings: all_shown(r.warnings),
         }
     }
 }
@@ -245,5 +268,16 @@ impl From<wit::VerifyReport> for VerifyReport {
             ok: r.ok,
             findings: r.findings.into_iter().map(Into::into).collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plugin_text_cannot_steer_a_terminal() {
+        assert_eq!(shown("plain\nline".into()), "plain\nline");
+        assert_eq!(shown("a\u{1b}[2Jb\rc".into()), "a\u{fffd}[2Jb\u{fffd}c");
     }
 }

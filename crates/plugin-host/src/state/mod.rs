@@ -217,14 +217,14 @@ impl host::Host for State {
             host::Level::Warn => LogLevel::Warn,
             host::Level::Error => LogLevel::Error,
         };
-        let msg: String = message.chars().take(LOG_MESSAGE_MAX).collect();
+        let msg = crate::convert::shown(message.chars().take(LOG_MESSAGE_MAX).collect());
         self.events.log(&self.plugin, level, &msg);
     }
     fn progress(&mut self, done: u64, total: u64, message: String) {
         if self.budget.check().is_err() {
             return;
         }
-        let msg: String = message.chars().take(LOG_MESSAGE_MAX).collect();
+        let msg = crate::convert::shown(message.chars().take(LOG_MESSAGE_MAX).collect());
         self.events.progress(&self.plugin, done, total, &msg);
     }
     fn cancelled(&mut self) -> bool {
