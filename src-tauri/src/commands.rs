@@ -6,13 +6,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rehydra_api::inventory::{self, InventoryAsset};
-use rehydra_api::plugins::{Asset, PluginBackupOutcome, PluginDetails, PluginEntry, properties};
+use rehydra_api::plugins::{
+    Asset, Directory, PluginBackupOutcome, PluginDetails, PluginEntry, properties,
+};
 use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
 use rehydra_api::wizard::{self, InstantExport, PlanView, RestoreChoice, RunView};
 use rehydra_api::{
     BackupOutcome, Cancel, CheckOptions, CheckReport, Code, InitOptions, JobRun, NoProgress,
     RestorePointDto, RestorePointFilter, StorageCheck,
 };
+use rehydra_plugin_host::Target;
 use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter, Manager};
@@ -513,6 +516,79 @@ pub async fn plugin_grant(app: AppHandle, id: String, specs: Vec<String>) -> Res
 pub async fn plugin_revoke(app: AppHandle, id: String, specs: Vec<String>) -> Res<u64> {
     changing(app, Changed::Plugins, move |st| {
         Ok(st.plugins()?.revoke(&id, &specs)?)
+    })
+    .await
+}
+
+/// Directories plugins may be granted (`ldap:<name>`), with where each password is kept
+/// (never the password).
+#[tauri::command]
+pub async fn directories_list(app: AppHandle) -> Res<Vec<Directory>> {
+    blocking(app, |st| Ok(st.plugins()?.directories()?)).await
+}
+
+/// Add or replace a directory. With `check` it is bound to and its root DSE read first,
+/// and one that fails is not kept (what `rehydra plugins directory add` does). Returns
+/// what the check found.
+#[tauri::command]
+pub async fn directory_add(app: AppHandle, directory: Directory, check: bool) -> Res<String> {
+    changing(app, Changed::Plugins, move |st| {
+        let p = st.plugins()?;
+        let found = if check {
+            let (host, context) = p.check_new_directory(directory.clone()).map_err(|e| {
+                let mut e = UiError::from(e);
+                e.message.push_str("; nothing was kept");
+                e
+            })?;
+            format!("bound to {host} ({context}) as {}", directory.bind)
+        } else {
+            "kept without a check".to_string()
+        };
+        p.set_directory(directory)?;
+        Ok(found)
+    })
+    .await
+}
+
+/// Bind to a configured directory and read its root DSE.
+#[tauri::command]
+pub async fn directory_check(app: AppHandle, name: String) -> Res<String> {
+    blocking(app, move |st| {
+        let (host, context) = st.plugins()?.check_directory(&name)?;
+        Ok(format!("bound to {host} ({context})"))
+    })
+    .await
+}
+
+/// Forget a directory; returns whether it was configured.
+#[tauri::command]
+pub async fn directory_remove(app: AppHandle, name: String) -> Res<bool> {
+    changing(app, Changed::Plugins, move |st| {
+        Ok(st.plugins()?.remove_directory(&name)?)
+    })
+    .await
+}
+
+/// Command targets (machines plugins run programs on over SSH).
+#[tauri::command]
+pub async fn targets_list(app: AppHandle) -> Res<Vec<Target>> {
+    blocking(app, |st| Ok(st.plugins()?.targets()?)).await
+}
+
+/// Add or replace a command target (checked: name, SSH destination, files).
+#[tauri::command]
+pub async fn target_add(app: AppHandle, target: Target) -> Res<()> {
+    changing(app, Changed::Plugins, move |st| {
+        Ok(st.plugins()?.set_target(&target)?)
+    })
+    .await
+}
+
+/// Forget a command target; returns whether it was configured.
+#[tauri::command]
+pub async fn target_remove(app: AppHandle, name: String) -> Res<bool> {
+    changing(app, Changed::Plugins, move |st| {
+        Ok(st.plugins()?.remove_target(&name)?)
     })
     .await
 }

@@ -822,6 +822,77 @@ reason: string,
  */
 granted: Array<string>, };
 
+export type PasswordSource = { "file": string } | { "env": string } | { "keychain": { 
+/**
+ * Service name.
+ */
+service: string, 
+/**
+ * User name.
+ */
+user: string, } };
+
+export type Directory = { 
+/**
+ * The name plugins and grants use: `host` or `host:port` (lower case).
+ */
+name: string, 
+/**
+ * `host:port` to connect to, when not the name itself (default port 636 for LDAPS,
+ * 389 for StartTLS).
+ */
+address?: string | null, 
+/**
+ * StartTLS on the LDAP port instead of LDAPS.
+ */
+starttls: boolean, 
+/**
+ * The account to bind as: a DN or `user@domain`.
+ */
+bind: string, 
+/**
+ * Where its password is kept.
+ */
+password: PasswordSource, 
+/**
+ * PEM file of the CA certificates to trust for this directory (default: the
+ * system's roots).
+ */
+"ca-file"?: string | null, };
+
+export type RemoteShell = "windows" | "posix";
+
+export type Target = { 
+/**
+ * Name plugins use (`hv01`); `local` is reserved for this machine.
+ */
+name: string, 
+/**
+ * SSH destination, `[user@]host`.
+ */
+ssh: string, 
+/**
+ * SSH port (default 22).
+ */
+port?: number | null, 
+/**
+ * Private key used for this target (default: the user's SSH configuration).
+ */
+identity?: string | null, 
+/**
+ * Known-hosts file to check the target's host key against (default: the user's).
+ */
+known_hosts?: string | null, 
+/**
+ * The target's shell.
+ */
+shell: RemoteShell, 
+/**
+ * PowerShell executable on the target (`pwsh`, or `powershell` for Windows
+ * PowerShell 5.1).
+ */
+powershell: string, };
+
 export type IdentitySetting = { "kind": "auto" } | { "kind": "azure-cli" } | { "kind": "azure-developer-cli" } | { "kind": "service-principal", 
 /**
  * Directory (tenant) id or domain.

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{PluginError, Result};
 
 /// The shell that runs commands on a target (what `sshd` starts there).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 pub enum RemoteShell {
     /// Windows OpenSSH (`cmd.exe` as the default shell): programs are started through
@@ -28,7 +28,7 @@ pub enum RemoteShell {
 }
 
 /// How to reach one command target.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
     /// Name plugins use (`hv01`); `local` is reserved for this machine.
