@@ -3,10 +3,21 @@
 
 use crate::{Error, ErrorCode, Result, commands};
 
-/// A PowerShell single-quoted string literal (quotes doubled): safe for any value.
+/// A PowerShell single-quoted string literal: safe for any value. PowerShell takes the
+/// typographic single quotes (U+2018 to U+201B) for `'` too, so each of them is doubled
+/// as well (a doubled quote stands for one of itself).
 #[must_use]
 pub fn ps_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for c in s.chars() {
+        if matches!(c, '\'' | '\u{2018}'..='\u{201b}') {
+            out.push(c);
+        }
+        out.push(c);
+    }
+    out.push('\'');
+    out
 }
 
 /// Run `script` on `target` (needs `command:powershell@<target>`) and return its
@@ -87,6 +98,10 @@ mod tests {
     #[test]
     fn quoting_and_mapping() {
         assert_eq!(ps_quote("it's"), "'it''s'");
+        assert_eq!(
+            ps_quote("a\u{2019}; x; \u{2019}"),
+            "'a\u{2019}\u{2019}; x; \u{2019}\u{2019}'"
+        );
         assert_eq!(
             map_path(
                 r"c:\clusterstorage\=/mnt/csv/",

@@ -55,6 +55,19 @@ impl Meta {
                 format!("{META} of the restore point is damaged: {e}"),
             )
         })?;
+        let mut ncs: Vec<String> = m
+            .partitions
+            .iter()
+            .map(|p| p.nc.to_ascii_lowercase())
+            .collect();
+        ncs.sort();
+        ncs.dedup();
+        if m.partitions.len() > 16 || ncs.len() != m.partitions.len() {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!("{META} names a partition twice, or more than 16"),
+            ));
+        }
         if m.partitions.iter().any(|p| p.shards.len() > 100_000) {
             return Err(Error::new(
                 ErrorCode::InvalidInput,

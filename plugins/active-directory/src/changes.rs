@@ -163,15 +163,21 @@ pub fn compare(old: &Digests, new: &Digests, since: &str) -> Changes {
     c
 }
 
-/// Values for a person to read: text as it is (80 characters at most), binary by size.
+/// Values for a person to read: text as it is (80 characters at most), binary by size,
+/// the first five of many.
 pub fn show(v: &[Vec<u8>]) -> String {
-    let s: Vec<String> = v
+    const MOST: usize = 5;
+    let mut s: Vec<String> = v
         .iter()
+        .take(MOST)
         .map(|x| match std::str::from_utf8(x) {
             Ok(t) if t.chars().all(|c| !c.is_control()) => t.chars().take(80).collect(),
             _ => format!("<{} bytes>", x.len()),
         })
         .collect();
+    if v.len() > MOST {
+        s.push(format!("… {} values in all", v.len()));
+    }
     if s.is_empty() {
         "(none)".into()
     } else {

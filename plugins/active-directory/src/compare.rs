@@ -1,7 +1,10 @@
 //! `compare=live`: what changed in the directory since a restore point, object by object
 //! and attribute by attribute (old → new), as the steps of a plan that writes nothing.
 //! Objects are matched by `objectGUID` in every partition of the point; a deleted object
-//! is one the directory no longer shows (tombstones are not searched).
+//! is one the directory no longer shows (tombstones are not searched). The values of
+//! credentials and secrets (LAPS, BitLocker recovery) are never shown, only that they
+//! changed. The point's objects are held in memory while comparing, as a restore plan
+//! holds them (within the plugin's 512 MiB).
 
 use std::collections::BTreeMap;
 
@@ -11,6 +14,7 @@ use rehydra_plugin_sdk::{engine, host};
 use crate::backup::{self, Meta};
 use crate::changes::{differences, show};
 use crate::ldif::Obj;
+use crate::rules::secret;
 
 /// Most objects named one by one; the rest are counted.
 const SHOWN: usize = 1000;
@@ -46,7 +50,13 @@ pub fn with_live(directory: &str, meta: &Meta, since: &str) -> Result<RestorePla
                     if moved || !diff.is_empty() {
                         let mut lines: Vec<String> = diff
                             .iter()
-                            .map(|(k, a, b)| format!("{k}: {} → {}", show(a), show(b)))
+                            .map(|(k, a, b)| {
+                                if secret(k) {
+                                    format!("{k}: changed (values hidden)")
+                                } else {
+                                    format!("{k}: {} → {}", show(a), show(b))
+                                }
+                            })
                             .collect();
                         if moved {
                             lines.insert(0, format!("was {}", old.dn));

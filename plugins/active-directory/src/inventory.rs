@@ -164,21 +164,7 @@ pub fn read(directory: &str, stale_days: u32, now: i64) -> Result<Domain> {
         }
     }
     let ds = format!("CN=Directory Service,CN=Windows NT,CN=Services,{config_nc}");
-    let ds_obj = dir::find(
-        directory,
-        &ds,
-        Scope::Base,
-        "(objectClass=*)",
-        &["tombstoneLifetime"],
-        Controls::empty(),
-    )
-    .unwrap_or_default();
-    // without the attribute Active Directory uses 60 days (forests from before 2003 SP1)
-    d.tombstone_days = ds_obj
-        .first()
-        .and_then(|o| o.text("tombstoneLifetime"))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60);
+    d.tombstone_days = tombstone_days(directory, &config_nc).unwrap_or(60);
     let rb = format!("CN=Recycle Bin Feature,CN=Optional Features,{ds}");
     d.recycle_bin = dir::find(
         directory,
@@ -368,4 +354,31 @@ pub fn assess(assets: &[Asset], _s: &[Property]) -> Result<Vec<Finding>> {
         }
     }
     Ok(out)
+}
+
+/// The forest's tombstone lifetime in days, as `directory` holds it in the configuration
+/// partition `config_nc`.
+pub fn tombstone_days(directory: &str, config_nc: &str) -> Result<u32> {
+    let ds = format!("CN=Directory Service,CN=Windows NT,CN=Services,{config_nc}");
+    let ds_obj = dir::find(
+        directory,
+        &ds,
+        Scope::Base,
+        "(objectClass=*)",
+        &["tombstoneLifetime"],
+        Controls::empty(),
+    )
+    .or_else(|e| {
+        if e.code == ErrorCode::NotFound {
+            Ok(Vec::new())
+        } else {
+            Err(e)
+        }
+    })?;
+    // without the attribute Active Directory uses 60 days (forests from before 2003 SP1)
+    Ok(ds_obj
+        .first()
+        .and_then(|o| o.text("tombstoneLifetime"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60))
 }

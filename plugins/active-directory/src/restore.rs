@@ -160,8 +160,9 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     if flag(o, "whole-dc") {
         let now = rehydra_plugin_sdk::time::now();
         let when = parse_time(&req.restore_point.time);
+        let live = live_tombstone(req);
         return Ok(Planned {
-            plan: system_state::plan(o, &req.target, when, now)?,
+            plan: system_state::plan(o, &req.target, when, now, live)?,
             directory: String::new(),
             actions: Vec::new(),
         });
@@ -490,6 +491,17 @@ fn put_back(
         }
     }
     Ok(())
+}
+
+/// The live forest's tombstone lifetime, when the directory of the point answers.
+fn live_tombstone(req: &RestoreRequest) -> Option<u32> {
+    let directory = setting(&req.options, "directory")
+        .filter(|d| !d.is_empty())
+        .map_or_else(|| directory_of(&req.restore_point.asset).ok(), Some)?;
+    let config = dir::root_dse(directory)
+        .ok()?
+        .text("configurationNamingContext")?;
+    crate::inventory::tombstone_days(directory, &config).ok()
 }
 
 /// The directory a restore of this point goes to (`directory`, else the one it came

@@ -96,6 +96,12 @@ pub(crate) fn writable(attr: &str) -> bool {
         && !listed(&SENSITIVE, attr)
 }
 
+/// True for a credential or secret (LAPS, BitLocker, password hashes): its values are
+/// never shown, only that it changed.
+pub(crate) fn secret(attr: &str) -> bool {
+    listed(&NEVER, attr)
+}
+
 /// True for an attribute a rollback may write when the admin named it.
 pub(crate) fn writable_by_name(attr: &str) -> bool {
     writable(attr) || (listed(&SENSITIVE, attr) && !attr.contains(';'))

@@ -137,15 +137,20 @@ fn a_samba_dc_comes_back_from_its_system_state_as_a_new_dc_of_the_domain() {
         a.extend(extra);
         run(&a)
     };
-    // tar checks the archive before samba-tool extracts it: not granted, nothing is written
+    // python3 checks the archive before samba-tool extracts it: not granted, nothing is written
     let o = restore(&["--set", "new-server-name=DC2"]);
     assert!(!o.status.success());
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(e.contains("tar cannot run here"), "{e}");
+    assert!(e.contains("python3 cannot run here"), "{e}");
     assert!(archive_in(&to).is_none());
     cli.ok(
         None,
-        &["plugins", "grant", "active-directory", "command:tar@local"],
+        &[
+            "plugins",
+            "grant",
+            "active-directory",
+            "command:python3@local",
+        ],
     );
     let plan = json_out(&restore(&["--set", "new-server-name=DC2", "--plan-only"])).to_string();
     for want in [
@@ -172,13 +177,14 @@ fn a_samba_dc_comes_back_from_its_system_state_as_a_new_dc_of_the_domain() {
     // a second restore into the same folder is refused: nothing is overwritten
     assert!(!restore(&["--set", "new-server-name=DC2"]).status.success());
 
-    // ---- an archive that would write outside its folder (a stand-in samba-tool makes one,
-    // as a hostile host writing the repository could) is refused before extraction
+    // ---- an archive whose sysvol.tar.gz would write outside its folder (a stand-in
+    // samba-tool makes one, as a hostile host writing the repository could) is refused
+    // before samba-tool sees it
     let evil = work.path().join("evil-bin");
     std::fs::create_dir_all(&evil).unwrap();
     std::fs::write(
         evil.join("samba-tool"),
-        "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\npython3 - \"$5\" <<'P'\nimport io, sys, tarfile, time\nt = tarfile.open(sys.argv[1] + '/samba-backup-evil-%d.tar.bz2' % time.time_ns(), 'w:bz2')\ni = tarfile.TarInfo('../../escaped')\ni.size = 5\nt.addfile(i, io.BytesIO(b'owned'))\nt.close()\nP\n",
+        "#!/bin/sh\n[ \"$1\" = --version ] && exit 0\nexec python3 - \"$5\" <<'P'\nimport io, sys, tarfile, time\ndef add(t, name, data):\n    i = tarfile.TarInfo(name)\n    i.size = len(data)\n    t.addfile(i, io.BytesIO(data))\ninner = io.BytesIO()\nwith tarfile.open(fileobj=inner, mode='w:gz') as t:\n    add(t, '../../../../escaped', b'owned')\nwith tarfile.open(sys.argv[1] + '/samba-backup-evil-%d.tar.bz2' % time.time_ns(), 'w:bz2') as t:\n    add(t, 'etc/smb.conf', b'[global]')\n    add(t, 'sysvol.tar.gz', inner.getvalue())\nP\n",
     )
     .unwrap();
     std::fs::set_permissions(
