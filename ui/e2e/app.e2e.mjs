@@ -289,6 +289,26 @@ try {
   await s.click('[data-testid="azure-save"]');
   await s.wait('[data-testid="azure-configured"]', (t) => t.includes("automatic"), 60000);
 
+  // ---- Settings → Connections: a command target kept, listed and removed; a directory
+  // whose check fails is refused with the reason, and nothing is kept
+  await s.type('[data-testid="target-name"]', "hv01");
+  await s.type('[data-testid="target-ssh"]', "admin@hv01.contoso.local");
+  await s.click('[data-testid="target-add"]');
+  await s.wait('[data-testid="targets"]', (t) => t.includes("hv01") && t.includes("admin@hv01.contoso.local"));
+  await s.click('[data-testid="target-remove-hv01"]');
+  await s.wait('[data-testid="connections-result"]', (t) => t.includes("command target hv01 removed"));
+  await s.type('[data-testid="dir-name"]', "127.0.0.1:1");
+  await s.type('[data-testid="dir-bind"]', "svc-rehydra@contoso.local");
+  await s.click('[data-testid="dir-pw-kind"] option[value="env"]');
+  await s.type('[data-testid="dir-pw-where"]', "REHYDRA_E2E_NO_SUCH_VARIABLE");
+  await s.click('[data-testid="dir-add"]');
+  await s.wait('[data-testid="connections"] [data-testid="error"]', (t) => t.includes("nothing was kept"), 60000);
+  check(
+    !(await s.exec('return !!document.querySelector(\'[data-testid="directories"]\')')),
+    "Settings → Connections keeps and removes a command target, and refuses a directory whose check fails, keeping nothing",
+  );
+  await shot("10b-settings-connections");
+
   // ---- VM workloads: the TVM backed up (by the CLI, into the same repository), the
   // inventory tree from the plugin's discovery, and a plan that refuses to start a TVM
   // before its key is imported

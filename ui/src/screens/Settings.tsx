@@ -1,6 +1,7 @@
 import { useEffect, useState } from "react";
 import { api, asError, type ApiError, type AzureStatus, type IdentitySetting } from "../ipc";
 import { ErrorBox, Loading, TableHead } from "../components/common";
+import Connections from "../components/Connections";
 
 type Kind = IdentitySetting["kind"];
 type SecretKind = "file" | "env";
@@ -14,7 +15,8 @@ const KINDS: [Kind, string][] = [
   ["managed-identity", "This machine's managed identity (Azure Arc or Azure VM)"],
 ];
 
-/** Settings → Azure: which identity is in use, what failed and why, and choosing one. */
+/** Settings: Azure sign-in (which identity is in use, what failed and why, choosing one), and
+ * the directories and command targets plugins reach. */
 export default function Settings() {
   const [status, setStatus] = useState<AzureStatus | null>(null);
   const [checking, setChecking] = useState(false);
@@ -187,6 +189,7 @@ export default function Settings() {
         )}
         <button data-testid="azure-save" onClick={save}>Save and check</button>
       </div>
+      <Connections />
     </section>
   );
 }
