@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rehydra_api::inventory::{self, InventoryAsset};
 use rehydra_api::plugins::{
-    Asset, Directory, PluginBackupOutcome, PluginDetails, PluginEntry, properties,
+    Asset, Directory, PluginBackupOutcome, PluginDetails, PluginEntry, Target, properties,
 };
 use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
 use rehydra_api::wizard::{self, InstantExport, PlanView, RestoreChoice, RunView};
@@ -15,7 +15,6 @@ use rehydra_api::{
     BackupOutcome, Cancel, CheckOptions, CheckReport, Code, InitOptions, JobRun, NoProgress,
     RestorePointDto, RestorePointFilter, StorageCheck,
 };
-use rehydra_plugin_host::Target;
 use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter, Manager};

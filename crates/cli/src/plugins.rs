@@ -495,6 +495,12 @@ fn print_settings(settings: &[rehydra_plugin_host::SettingDecl]) {
         if s.secret {
             notes.push("secret".into());
         }
-        println!("    {:<18} {:<20} {} ({})", s.name, kind, s.help, notes.join("; "));
+        println!(
+            "    {:<18} {:<20} {} ({})",
+            s.name,
+            kind,
+            s.help,
+            notes.join("; ")
+        );
     }
 }

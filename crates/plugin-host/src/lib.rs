@@ -51,9 +51,9 @@ pub use manifest::{CONTRACT_VERSION, CapabilityRequest, Limits, Manifest};
 pub use policy::{CapabilityKind, Grant, Grants, TrustedKey, parse_public_key};
 #[cfg(feature = "runtime")]
 pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
+pub use settings::{SettingDecl, SettingType, SettingVerb, check_settings};
 #[cfg(feature = "runtime")]
 pub use state::check_directory;
-pub use settings::{SettingDecl, SettingType, SettingVerb, check_settings};
 pub use targets::{RemoteShell, Target};
 
 /// Disk image formats the engine reads: the disk crate's own type. A plugin names one of

@@ -87,15 +87,20 @@ pub(crate) fn validate(decls: &[SettingDecl]) -> Result<(), String> {
         let n = &d.name;
         let well_formed = !n.is_empty()
             && n.len() <= 64
-            && n.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && n.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !well_formed {
-            return Err(format!("setting `{n}`: a name is 1-64 characters of a-z, 0-9 and -"));
+            return Err(format!(
+                "setting `{n}`: a name is 1-64 characters of a-z, 0-9 and -"
+            ));
         }
         if !seen.insert(n.as_str()) {
             return Err(format!("setting `{n}` is declared twice"));
         }
         if d.verbs.is_empty() {
-            return Err(format!("setting `{n}` names no verb (discover, backup, restore)"));
+            return Err(format!(
+                "setting `{n}` names no verb (discover, backup, restore)"
+            ));
         }
         if d.help.trim().is_empty() {
             return Err(format!("setting `{n}` needs help text for the admin"));
@@ -107,7 +112,9 @@ pub(crate) fn validate(decls: &[SettingDecl]) -> Result<(), String> {
             return Err(format!("setting `{n}` has choices but is not a choice"));
         }
         if d.required && d.default.is_some() {
-            return Err(format!("setting `{n}` is required and has a default: one or the other"));
+            return Err(format!(
+                "setting `{n}` is required and has a default: one or the other"
+            ));
         }
         if let Some(v) = &d.default {
             check_value(d, v).map_err(|why| format!("setting `{n}`: default {why}"))?;
@@ -162,7 +169,11 @@ pub fn check_settings(
             None => {
                 let known: Vec<&str> = mine.iter().map(|d| d.name.as_str()).collect();
                 problems.push(if known.is_empty() {
-                    format!("`{}` is not a setting: this plugin takes none for {}", p.name, verb.name())
+                    format!(
+                        "`{}` is not a setting: this plugin takes none for {}",
+                        p.name,
+                        verb.name()
+                    )
                 } else {
                     format!(
                         "`{}` is not a {} setting of this plugin (it takes: {})",
@@ -190,7 +201,11 @@ pub fn check_settings(
             });
         }
     }
-    if problems.is_empty() { Ok(out) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 #[cfg(test)]
@@ -230,15 +245,28 @@ mod tests {
             decl("retries", SettingType::Integer, &[Backup, Restore]),
         ];
         validate(&decls).unwrap();
-        let ok = check_settings(&decls, Restore, &props(&[("resource-group", "rg"), ("start", "Yes")]));
+        let ok = check_settings(
+            &decls,
+            Restore,
+            &props(&[("resource-group", "rg"), ("start", "Yes")]),
+        );
         assert_eq!(
             ok.unwrap(),
-            props(&[("resource-group", "rg"), ("start", "Yes"), ("mode", "hyperv")])
+            props(&[
+                ("resource-group", "rg"),
+                ("start", "Yes"),
+                ("mode", "hyperv")
+            ])
         );
         let bad = check_settings(
             &decls,
             Restore,
-            &props(&[("start", "maybe"), ("mode", "vmware"), ("cluster", "a"), ("retries", "x")]),
+            &props(&[
+                ("start", "maybe"),
+                ("mode", "vmware"),
+                ("cluster", "a"),
+                ("retries", "x"),
+            ]),
         )
         .unwrap_err();
         assert_eq!(bad.len(), 5, "{bad:?}");
@@ -247,10 +275,17 @@ mod tests {
         assert!(bad[2].contains("not a restore setting") && bad[2].contains("resource-group"));
         assert!(bad[3].contains("whole number"));
         assert!(bad[4].contains("`resource-group` is required"));
-        let twice = check_settings(&decls, Discover, &props(&[("cluster", "a"), ("cluster", "b")]));
+        let twice = check_settings(
+            &decls,
+            Discover,
+            &props(&[("cluster", "a"), ("cluster", "b")]),
+        );
         assert!(twice.unwrap_err()[0].contains("twice"));
         // no declarations: anything goes, as before
-        assert_eq!(check_settings(&[], Backup, &props(&[("x", "1")])).unwrap(), props(&[("x", "1")]));
+        assert_eq!(
+            check_settings(&[], Backup, &props(&[("x", "1")])).unwrap(),
+            props(&[("x", "1")])
+        );
     }
 
     #[test]
@@ -264,10 +299,19 @@ mod tests {
         for (d, why) in [
             (vec![decl("A b", SettingType::String, &[Backup])], "a-z"),
             (vec![decl("a", SettingType::String, &[])], "no verb"),
-            (vec![decl("a", SettingType::Choice, &[Backup])], "without choices"),
+            (
+                vec![decl("a", SettingType::Choice, &[Backup])],
+                "without choices",
+            ),
             (vec![required_default], "one or the other"),
             (vec![bad_default], "default `perhaps`"),
-            (vec![decl("a", SettingType::String, &[Backup]), decl("a", SettingType::Bool, &[Restore])], "twice"),
+            (
+                vec![
+                    decl("a", SettingType::String, &[Backup]),
+                    decl("a", SettingType::Bool, &[Restore]),
+                ],
+                "twice",
+            ),
         ] {
             let e = validate(&d).unwrap_err();
             assert!(e.contains(why), "{e}");

@@ -2,14 +2,13 @@
 //! calls, huge paths, stream floods, header and port tricks. Each must end at the
 //! plugin's limits (the fixture asks for 5 s and 32 MiB) with the host unharmed.
 
-
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use rehydra_plugin_host::*;
 use crate::support::*;
+use rehydra_plugin_host::*;
 
 /// Accepts everything and stores nothing.
 struct NullEngine;

@@ -5,14 +5,13 @@
 //! real `tinyproxy`, in a child process, since the environment is read when the host is
 //! created).
 
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rehydra_plugin_host::*;
 use crate::support::*;
+use rehydra_plugin_host::*;
 
 /// A request the server saw.
 #[derive(Clone, Debug)]
