@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::support::samba::{BASE, Dc, PASSWORD};
+use crate::support::samba::{BASE, Dc};
 use crate::support::{Cli, json_out};
 
 fn prop(a: &Value, n: &str) -> String {
@@ -82,45 +82,17 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
     estate(&dc);
     let cli = Cli::new(&["active-directory"]);
     cli.init_repo();
-    let pw = cli.dir.path().join("bind-password");
-    std::fs::write(&pw, PASSWORD).unwrap();
-    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let ca = dc.ca();
     // a wrong CA: the certificate is refused and nothing is kept
-    let o = cli.run(
-        None,
-        &[
-            "plugins",
-            "directory",
-            "add",
-            "127.0.0.1",
-            "--bind",
-            "Administrator@test.lan",
-            "--password-file",
-            pw.to_str().unwrap(),
-        ],
-    );
+    let o = dc.configure(&cli, false);
     assert!(!o.status.success(), "the test CA is not a system root");
     let out = cli.ok(None, &["plugins", "directory", "list"]);
     assert!(!out.contains("127.0.0.1"), "{out}");
-    let out = cli.ok(
-        None,
-        &[
-            "plugins",
-            "directory",
-            "add",
-            "127.0.0.1",
-            "--bind",
-            "Administrator@test.lan",
-            "--password-file",
-            pw.to_str().unwrap(),
-            "--ca-file",
-            ca.to_str().unwrap(),
-        ],
-    );
+    let o = dc.configure(&cli, true);
+    let out = String::from_utf8_lossy(&o.stdout);
     assert!(
-        out.contains("bound to dc1.test.lan (DC=test,DC=lan)"),
-        "{out}"
+        o.status.success() && out.contains("bound to dc1.test.lan (DC=test,DC=lan)"),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
     );
     let run = |args: &[&str]| {
         let mut a = vec!["--json", "plugins", "run", "active-directory"];

@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use crate::support::samba::{BASE, Dc, PASSWORD};
+use crate::support::samba::{BASE, Dc};
 use serde_json::json;
 
 use crate::support::{Cli, Node, json_out};
@@ -16,25 +16,8 @@ use crate::support::{Cli, Node, json_out};
 pub fn configured(dc: &Dc, extra: &[&str]) -> Cli {
     let cli = Cli::new(&["active-directory"]);
     cli.init_repo();
-    let pw = cli.dir.path().join("bind-password");
-    std::fs::write(&pw, PASSWORD).unwrap();
-    std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let ca = dc.ca();
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "directory",
-            "add",
-            "127.0.0.1",
-            "--bind",
-            "Administrator@test.lan",
-            "--password-file",
-            pw.to_str().unwrap(),
-            "--ca-file",
-            ca.to_str().unwrap(),
-        ],
-    );
+    let o = dc.configure(&cli, true);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut grant = vec![
         "plugins",
         "grant",

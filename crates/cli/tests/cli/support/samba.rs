@@ -106,6 +106,29 @@ impl Dc {
         self.wait_for_ldaps();
     }
 
+    /// `rehydra plugins directory add 127.0.0.1` for this DC, bound as the administrator
+    /// (the password in a private file); with `with_ca` the test CA is trusted.
+    pub fn configure(&self, cli: &super::Cli, with_ca: bool) -> std::process::Output {
+        let pw = cli.dir.path().join("bind-password");
+        std::fs::write(&pw, PASSWORD).unwrap();
+        std::fs::set_permissions(&pw, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let ca = self.ca();
+        let mut args = vec![
+            "plugins",
+            "directory",
+            "add",
+            "127.0.0.1",
+            "--bind",
+            ADMIN,
+            "--password-file",
+            pw.to_str().unwrap(),
+        ];
+        if with_ca {
+            args.extend(["--ca-file", ca.to_str().unwrap()]);
+        }
+        cli.run(None, &args)
+    }
+
     pub fn ca(&self) -> PathBuf {
         self.dir.path().join("tls/ca.pem")
     }
