@@ -65,6 +65,9 @@ export default function Connections() {
     }
   };
 
+  const remove = (what: string, name: string, f: (name: string) => Promise<boolean>) =>
+    act(async () => ((await f(name)) ? `${what} ${name} removed` : "nothing to remove"));
+
   const addDirectory = () =>
     act(() => {
       const password: Directory["password"] =
@@ -117,7 +120,7 @@ export default function Connections() {
                   <td>{passwordWhere(d)}</td>
                   <td>
                     <button disabled={busy} onClick={() => act(() => api.directoryCheck(d.name))}>Check</button>{" "}
-                    <button disabled={busy} onClick={() => act(async () => ((await api.directoryRemove(d.name)) ? `directory ${d.name} removed` : "nothing to remove"))}>
+                    <button disabled={busy} onClick={() => remove("directory", d.name, api.directoryRemove)}>
                       Remove
                     </button>
                   </td>
@@ -160,7 +163,7 @@ export default function Connections() {
                   <td>{t.ssh}{t.port ? `:${t.port}` : ""}{t.identity ? ` (key ${t.identity})` : ""}</td>
                   <td>{t.shell}</td>
                   <td>
-                    <button data-testid={`target-remove-${t.name}`} disabled={busy} onClick={() => act(async () => ((await api.targetRemove(t.name)) ? `command target ${t.name} removed` : "nothing to remove"))}>
+                    <button data-testid={`target-remove-${t.name}`} disabled={busy} onClick={() => remove("command target", t.name, api.targetRemove)}>
                       Remove
                     </button>
                   </td>
