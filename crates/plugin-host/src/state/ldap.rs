@@ -16,7 +16,7 @@ use ldap3::asn1::{PL, StructureTag};
 use ldap3::controls::RawControl;
 use ldap3::{LdapConn, LdapConnSettings, LdapError, Mod, ResultEntry, Scope};
 
-use super::{Res, State, blocking, err};
+use super::{Res, State, blocking, err, stop_err};
 use crate::bindings::rehydra::plugin::ldap;
 use crate::dto::ErrorCode;
 use crate::policy::CapabilityKind;
@@ -213,12 +213,10 @@ fn size(e: &ldap::Entry) -> usize {
 
 /// Connect over TLS and bind as the configured account.
 fn connect(server: &str, access: &DirectoryAccess) -> Res<LdapConn> {
-    let mut settings = LdapConnSettings::new()
+    let settings = LdapConnSettings::new()
         .set_conn_timeout(OPERATION_TIMEOUT)
-        .set_starttls(access.starttls);
-    if let Some(pem) = &access.ca_pem {
-        settings = settings.set_config(tls_config(server, pem)?);
-    }
+        .set_starttls(access.starttls)
+        .set_config(tls_config(server, access.ca_pem.as_deref())?);
     let url = format!(
         "{}://{}",
         if access.starttls { "ldap" } else { "ldaps" },
@@ -238,11 +236,23 @@ fn connect(server: &str, access: &DirectoryAccess) -> Res<LdapConn> {
     Ok(conn)
 }
 
-fn tls_config(server: &str, pem: &[u8]) -> Res<Arc<rustls::ClientConfig>> {
+/// Our own TLS configuration, always (ring, safe protocol versions, no client auth): the
+/// directory's CA file when the admin gave one, else the system's roots.
+fn tls_config(server: &str, pem: Option<&[u8]>) -> Res<Arc<rustls::ClientConfig>> {
     use rustls::pki_types::CertificateDer;
     use rustls::pki_types::pem::PemObject as _;
     let bad = |m: String| err(ErrorCode::Unavailable, m);
     let mut roots = rustls::RootCertStore::empty();
+    let Some(pem) = pem else {
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            return Err(bad(format!(
+                "no system root certificate can be read to verify directory `{server}`; give it a CA file (--ca-file)"
+            )));
+        }
+        return finish_tls(roots);
+    };
     for cert in CertificateDer::pem_slice_iter(pem) {
         let cert = cert.map_err(|e| {
             bad(format!(
@@ -258,6 +268,11 @@ fn tls_config(server: &str, pem: &[u8]) -> Res<Arc<rustls::ClientConfig>> {
             "the CA file of directory `{server}` holds no certificate"
         )));
     }
+    finish_tls(roots)
+}
+
+fn finish_tls(roots: rustls::RootCertStore) -> Res<Arc<rustls::ClientConfig>> {
+    let bad = |m: String| err(ErrorCode::Unavailable, m);
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -393,6 +408,7 @@ impl ldap::Host for State {
             ));
         }
         let what = format!("search {}", query.base);
+        let budget = self.budget.clone();
         let conn = self.directory(&directory, &what, false)?;
         let scope = match query.scope {
             ldap::Scope::Base => Scope::Base,
@@ -406,38 +422,55 @@ impl ldap::Host for State {
         } else {
             query.attributes.iter().map(String::as_str).collect()
         };
-        let result = blocking(|| {
-            conn.with_timeout(OPERATION_TIMEOUT)
+        // entries are read one by one as they arrive, so a page is measured before it is
+        // held whole, and the time limit and cancellation are checked between entries
+        let (page, res) = blocking(|| -> Res<(Vec<ldap::Entry>, ldap3::LdapResult)> {
+            let mut stream = conn
+                .with_timeout(OPERATION_TIMEOUT)
                 .with_controls(ctrls)
-                .search(&query.base, scope, &query.filter, attrs)
-        });
-        let (entries, res) = result
-            .and_then(ldap3::SearchResult::success)
-            .map_err(|e| ldap_err(&what, &e))?;
-        let mut page = Vec::with_capacity(entries.len());
-        let mut bytes = 0;
-        for re in entries {
-            if re.is_ref() || re.is_intermediate() {
-                continue;
-            }
-            let e = entry(re).ok_or_else(|| {
-                err(
-                    ErrorCode::Failed,
-                    format!("{what}: the directory sent a malformed entry"),
-                )
-            })?;
-            bytes += size(&e);
-            if bytes > PAGE_BYTES_MAX {
-                return Err(err(
-                    ErrorCode::InvalidInput,
-                    format!(
-                        "{what}: a page is over {} MiB; ask for smaller pages",
-                        PAGE_BYTES_MAX >> 20
-                    ),
-                ));
-            }
-            page.push(e);
-        }
+                .streaming_search(&query.base, scope, &query.filter, attrs)
+                .map_err(|e| ldap_err(&what, &e))?;
+            let mut page = Vec::new();
+            let mut bytes = 0;
+            let refused = loop {
+                if let Err(stop) = budget.check() {
+                    break stop_err(stop, &budget).into();
+                }
+                let re = match stream.next() {
+                    Ok(Some(re)) => re,
+                    Ok(None) => {
+                        let res = stream.result().success().map_err(|e| ldap_err(&what, &e))?;
+                        return Ok((page, res));
+                    }
+                    Err(e) => return Err(ldap_err(&what, &e)),
+                };
+                if re.is_ref() || re.is_intermediate() {
+                    continue;
+                }
+                let Some(e) = entry(re) else {
+                    break err(
+                        ErrorCode::Failed,
+                        format!("{what}: the directory sent a malformed entry"),
+                    );
+                };
+                bytes += size(&e);
+                if bytes > PAGE_BYTES_MAX || page.len() >= PAGE_SIZE_MAX as usize {
+                    break err(
+                        ErrorCode::InvalidInput,
+                        format!(
+                            "{what}: a page is over {} MiB or {PAGE_SIZE_MAX} entries; ask for smaller pages",
+                            PAGE_BYTES_MAX >> 20
+                        ),
+                    );
+                }
+                page.push(e);
+            };
+            // the rest of the answer is not waited for
+            let id = stream.last_id();
+            drop(stream);
+            let _ = conn.abandon(id);
+            Err(refused)
+        })?;
         let next = res
             .ctrls
             .iter()
