@@ -17,7 +17,9 @@ fn reseal_vhdx(img: &mut [u8], at: usize, len: usize, sig: &[u8]) {
 fn reseal_vhd(b: &mut [u8], start: usize, len: usize, at: usize) {
     if b.len() >= start + len {
         b[start + at..start + at + 4].fill(0);
-        let sum = b[start..start + len].iter().fold(0u32, |s, &x| s.wrapping_add(u32::from(x)));
+        let sum = b[start..start + len]
+            .iter()
+            .fold(0u32, |s, &x| s.wrapping_add(u32::from(x)));
         b[start + at..start + at + 4].copy_from_slice(&(!sum).to_be_bytes());
     }
 }
@@ -33,7 +35,10 @@ impl DiskImage for Mem {
         self.0.len() as u64
     }
     fn spans(&self) -> Vec<Span> {
-        vec![Span::Data { offset: 0, len: self.0.len() as u64 }]
+        vec![Span::Data {
+            offset: 0,
+            len: self.0.len() as u64,
+        }]
     }
     fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> rehydra_disk::Result<()> {
         let s = offset as usize;
@@ -42,7 +47,10 @@ impl DiskImage for Mem {
                 buf.copy_from_slice(b);
                 Ok(())
             }
-            None => Err(rehydra_disk::DiskError::Io { path: "fuzz".into(), source: std::io::ErrorKind::UnexpectedEof.into() }),
+            None => Err(rehydra_disk::DiskError::Io {
+                path: "fuzz".into(),
+                source: std::io::ErrorKind::UnexpectedEof.into(),
+            }),
         }
     }
 }
@@ -52,8 +60,15 @@ fn reseal_gpt(b: &mut [u8]) {
         return;
     }
     let le32 = |b: &[u8], i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
-    let (lba, count, size) = (u64::from_le_bytes(b[512 + 72..512 + 80].try_into().unwrap()), le32(b, 512 + 80) as usize, le32(b, 512 + 84) as usize);
-    if let Some(t) = (lba as usize).checked_mul(512).and_then(|s| b.get(s..s.checked_add(count.checked_mul(size)?)?)) {
+    let (lba, count, size) = (
+        u64::from_le_bytes(b[512 + 72..512 + 80].try_into().unwrap()),
+        le32(b, 512 + 80) as usize,
+        le32(b, 512 + 84) as usize,
+    );
+    if let Some(t) = (lba as usize)
+        .checked_mul(512)
+        .and_then(|s| b.get(s..s.checked_add(count.checked_mul(size)?)?))
+    {
         let c = crc32fast::hash(t);
         b[512 + 88..512 + 92].copy_from_slice(&c.to_le_bytes());
     }
@@ -78,7 +93,15 @@ pub fn vhdx(data: &[u8]) {
     if let Ok(mut v) = Vhdx::from_source(img, std::path::Path::new("fuzz.vhdx")) {
         let size = v.virtual_size();
         let ext = v.spans();
-        assert_eq!(ext.iter().map(|e| match e { rehydra_disk::Span::Data { len, .. } | rehydra_disk::Span::Zero { len, .. } => *len }).sum::<u64>(), size);
+        assert_eq!(
+            ext.iter()
+                .map(|e| match e {
+                    rehydra_disk::Span::Data { len, .. } | rehydra_disk::Span::Zero { len, .. } =>
+                        *len,
+                })
+                .sum::<u64>(),
+            size
+        );
         let mut buf = vec![0u8; 64 << 10];
         let n = size.min(buf.len() as u64) as usize;
         let _ = v.read_at(0, &mut buf[..n]);

@@ -1,8 +1,7 @@
 //! Parsers of the repository format: stored bytes another host may have written.
 
 use rehydra_core::MapReader;
-use rehydra_core::{internals::parse_pack_header_body, Id};
-
+use rehydra_core::{Id, internals::parse_pack_header_body};
 
 /// Repository config files: never panic.
 pub fn config(data: &[u8]) {

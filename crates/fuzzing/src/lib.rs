@@ -9,11 +9,13 @@
 
 mod disk;
 mod format;
+mod ldif;
 mod plugin;
 mod restore_map;
 
 pub use disk::{partitions, qcow2, vhd, vhdx};
 pub use format::{config, content_map, index_file, manifest, pack_header};
+pub use ldif::ldif;
 pub use plugin::plugin_package;
 pub use restore_map::restore_map;
 
@@ -22,6 +24,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("config", config),
     ("content_map", content_map),
     ("index_file", index_file),
+    ("ldif", ldif),
     ("manifest", manifest),
     ("pack_header", pack_header),
     ("partitions", partitions),

@@ -1,7 +1,6 @@
 //! Plugin files: untrusted downloads.
 
-use rehydra_plugin_host::{package, Manifest};
-
+use rehydra_plugin_host::{Manifest, package};
 
 /// Plugin files (untrusted downloads): the section walker, the embedded manifest and the signature block never panic, and a mutated file never passes signature verification unless its covered bytes are unchanged.
 pub fn plugin_package(data: &[u8]) {

@@ -125,10 +125,14 @@ pub fn restore_map(data: &[u8]) {
             &NoProgress,
             &Cancel::default(),
         );
-        assert!(listing(&outside).is_empty(), "something was created outside the target");
+        assert!(
+            listing(&outside).is_empty(),
+            "something was created outside the target"
+        );
         let top = listing(sandbox.path());
         assert!(
-            top.iter().all(|n| ["outside", "repo", "target"].contains(&n.as_str())),
+            top.iter()
+                .all(|n| ["outside", "repo", "target"].contains(&n.as_str())),
             "something was created beside the target: {top:?}"
         );
     }

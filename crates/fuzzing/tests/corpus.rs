@@ -130,7 +130,8 @@ fn content_map() -> Vec<u8> {
         ..Node::default()
     })
     .unwrap();
-    w.extent(Extent::Data(rehydra_core::Id([7; 32]), 16)).unwrap();
+    w.extent(Extent::Data(rehydra_core::Id([7; 32]), 16))
+        .unwrap();
     w.extent(Extent::Zero(4)).unwrap();
     w.node(Node {
         path: "l".into(),
@@ -208,6 +209,27 @@ fn format_parsers() {
 }
 
 #[test]
+fn directory_ldif() {
+    // Samba's own tombstones and reanimated objects, and what the plugin writes
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/active-directory");
+    let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            (p.extension().is_some_and(|x| x == "ldif")).then(|| std::fs::read(p).unwrap())
+        })
+        .collect();
+    assert!(
+        seeds.len() >= 3,
+        "the LDIF fixtures are in {}",
+        fixtures.display()
+    );
+    seeds.push(b"dn: CN=a\\,b,DC=t\nobjectGUID:: AAECAwQFBgcICQoLDA0ODw==\nmember;range=0-1: x\n description: folded\n\n".to_vec());
+    exercise("ldif", seeds, 3000);
+}
+
+#[test]
 fn restore_of_hostile_maps() {
     let seeds = [
         "d a\nf a/x\nl b>@\nd b/c\nf b/c/x\n",
@@ -241,8 +263,25 @@ fn disk_images() {
         d,
         "a.vhdx",
         &[
-            &["qemu-img", "create", "-q", "-f", "vhdx", "-o", "subformat=dynamic,block_size=1M", "{}", "8M"],
-            &["qemu-io", "-f", "vhdx", "-c", "write -q -P 0x5a 2M 1M", "{}"],
+            &[
+                "qemu-img",
+                "create",
+                "-q",
+                "-f",
+                "vhdx",
+                "-o",
+                "subformat=dynamic,block_size=1M",
+                "{}",
+                "8M",
+            ],
+            &[
+                "qemu-io",
+                "-f",
+                "vhdx",
+                "-c",
+                "write -q -P 0x5a 2M 1M",
+                "{}",
+            ],
         ],
     );
     exercise("vhdx", vec![vhdx], 300);
@@ -259,8 +298,27 @@ fn disk_images() {
         d,
         "a.qcow2",
         &[
-            &["qemu-img", "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", "{}", "64k"],
-            &["qemu-io", "-f", "qcow2", "-c", "write -q -P 0x5a 1k 2k", "-c", "write -q -z 8k 1k", "{}"],
+            &[
+                "qemu-img",
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-o",
+                "cluster_size=512",
+                "{}",
+                "64k",
+            ],
+            &[
+                "qemu-io",
+                "-f",
+                "qcow2",
+                "-c",
+                "write -q -P 0x5a 1k 2k",
+                "-c",
+                "write -q -z 8k 1k",
+                "{}",
+            ],
         ],
     );
     exercise("qcow2", vec![qcow2], 1500);
@@ -278,7 +336,11 @@ fn disk_images() {
         assert!(child.wait().unwrap().success(), "sfdisk {label}");
         std::fs::read(&path).unwrap()
     };
-    let gpt = table("gpt", "1M", "label: gpt\nstart=64, size=256\nstart=512, size=128\n");
+    let gpt = table(
+        "gpt",
+        "1M",
+        "label: gpt\nstart=64, size=256\nstart=512, size=128\n",
+    );
     let mbr = table(
         "mbr",
         "256K",
