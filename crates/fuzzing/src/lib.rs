@@ -19,8 +19,11 @@ pub use ldif::ldif;
 pub use plugin::plugin_package;
 pub use restore_map::restore_map;
 
+/// A target's body.
+pub type Body = fn(&[u8]);
+
 /// Every target by name, as `fuzz/` names its binaries.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("config", config),
     ("content_map", content_map),
     ("index_file", index_file),
