@@ -168,6 +168,21 @@ pub enum Command {
     /// token; the host adds it to their requests.
     #[command(subcommand)]
     Azure(crate::azure::AzureCommand),
+    /// Shell completions on standard output, e.g. `rehydra completions bash >
+    /// /etc/bash_completion.d/rehydra`, or for PowerShell `rehydra completions powershell |
+    /// Out-String | Invoke-Expression` in your profile.
+    Completions {
+        /// bash, zsh, fish, powershell or elvish.
+        shell: clap_complete::Shell,
+    },
+    /// Manual pages (roff) for rehydra and every subcommand, written into a folder, e.g.
+    /// `rehydra man --dir /usr/local/share/man/man1`. Pages named rehydra*.1 there are
+    /// replaced; nothing else is touched.
+    Man {
+        /// The folder (created when missing).
+        #[arg(long)]
+        dir: std::path::PathBuf,
+    },
 }
 
 /// Which disk and partition of a restore point.

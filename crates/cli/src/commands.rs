@@ -633,6 +633,22 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Policy(c) => crate::policy::run(&cli, c),
         Command::Plugins(c) => crate::plugins::run(&cli, c),
         Command::Azure(c) => crate::azure::run(&cli, c),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut cmd, "rehydra", &mut std::io::stdout());
+            Ok(0)
+        }
+        Command::Man { dir } => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let cmd = <Cli as clap::CommandFactory>::command();
+            clap_mangen::generate_to(cmd, dir)
+                .with_context(|| format!("cannot write the manual pages into {}", dir.display()))?;
+            if !cli.json {
+                println!("manual pages written to {}", dir.display());
+            }
+            Ok(0)
+        }
     }
 }
 

@@ -652,3 +652,46 @@ fn an_item_name_given_twice_is_refused_before_anything_is_read() {
         "nothing saved"
     );
 }
+
+#[test]
+fn completions_and_manual_pages_cover_every_command() {
+    let e = Env::new();
+    // the top-level commands, as --help lists them
+    let help = e.ok(&["--help"]);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() > 15, "{help}");
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let script = e.ok(&["completions", shell]);
+        for c in &commands {
+            assert!(script.contains(c), "{shell} completions lack `{c}`");
+        }
+    }
+    let o = e.run(&["completions", "tcsh"]);
+    assert_eq!(code(&o), 2, "an unknown shell is a usage error");
+    let man = e.path("man");
+    e.ok(&["man", "--dir", man.to_str().unwrap()]);
+    let mut pages = vec!["rehydra".to_string()];
+    pages.extend(commands.iter().map(|c| format!("rehydra-{c}")));
+    pages.push("rehydra-plugins-directory-add".into());
+    for p in &pages {
+        let page = std::fs::read_to_string(man.join(format!("{p}.1")))
+            .unwrap_or_else(|e| panic!("no manual page {p}.1: {e}"));
+        assert!(page.contains(".TH"), "{p}.1 is not roff");
+    }
+    // the pages render
+    let o = Command::new("man")
+        .arg("-l")
+        .arg(man.join("rehydra-backup.1"))
+        .env("MANPAGER", "cat")
+        .output();
+    if let Ok(o) = o {
+        assert!(String::from_utf8_lossy(&o.stdout).contains("SYNOPSIS"));
+    }
+}
