@@ -151,4 +151,3 @@ pub struct BackupOutcome {
     /// Files that could not be read, and other warnings.
     pub warnings: Vec<String>,
 }
-

@@ -1,7 +1,7 @@
 //! The API's error: a stable code (for exit codes and the UI) and a message.
 
-pub use rehydra_core::Hint;
 use rehydra_core::ErrorKind;
+pub use rehydra_core::Hint;
 use serde::Serialize;
 
 /// Stable error codes. Shells switch on these, never on message text.
@@ -44,8 +44,9 @@ impl Code {
         match self {
             Code::InvalidInput => 2,
             Code::NotARepository => 10,
-            Code::WrongPassword => 11,
-            Code::Locked => 12,
+            // restic's numbers: 10 no repository, 11 locked, 12 wrong password
+            Code::Locked => 11,
+            Code::WrongPassword => 12,
             Code::TargetExists => 13,
             Code::Corrupt | Code::Missing => 14,
             Code::UnsupportedVersion => 15,

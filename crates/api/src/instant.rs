@@ -3,10 +3,10 @@
 use std::net::TcpListener;
 use std::path::Path;
 
-use rehydra_core::disk::nbd::{self, Export, Overlay};
-use rehydra_core::ItemKind;
 use rehydra_core::Cancel;
+use rehydra_core::ItemKind;
 use rehydra_core::RestorePointDisk;
+use rehydra_core::disk::nbd::{self, Export, Overlay};
 use serde::Serialize;
 
 use crate::error::{ApiError, Code, Result};

@@ -22,23 +22,23 @@ use std::sync::Arc;
 
 pub use catalog_sync::CatalogHandle;
 pub use copy::CopyOutcome;
-pub use rehydra_core::diff::{DiffEntry, DiffReport};
-pub use rehydra_core::stats::RepoStats;
 pub use dto::{BackupOutcome, ItemDto, RestorePointDto, RestorePointFilter};
 pub use error::{ApiError, Code, Hint, Result};
 pub use files::DiskLocation;
 pub use instant::NbdSummary;
 pub use location::{StorageCheck, backend_for, check_storage};
 pub use rehydra_catalog::{JobRun, JobStatus};
+pub use rehydra_core::ItemKind;
+pub use rehydra_core::KdfParams;
 pub use rehydra_core::archiver::{BackupOptions, ChangedRanges, Source, SourceItem};
 pub use rehydra_core::check::{CheckOptions, CheckReport};
+pub use rehydra_core::diff::{DiffEntry, DiffReport};
 pub use rehydra_core::disk::Format as DiskFormat;
-pub use rehydra_core::KdfParams;
-pub use rehydra_core::ItemKind;
-pub use rehydra_core::{Cancel, NoProgress, Progress};
 pub use rehydra_core::prune::{PruneOptions, PruneReport};
 pub use rehydra_core::restorer::{DiskOutput, RestoreOptions, RestoreSummary};
 pub use rehydra_core::retention::{Decision, KeepPolicy};
+pub use rehydra_core::stats::RepoStats;
+pub use rehydra_core::{Cancel, NoProgress, Progress};
 pub use rehydra_core::{InitOptions, KeyInfo};
 pub use rehydra_fs::{
     Entry as FileEntry, EntryKind as FileEntryKind, FileRestoreSummary, Partition,
@@ -302,7 +302,11 @@ impl Session {
         let filter = RestorePointFilter::default();
         let (ida, sa) = self.resolve(a, &filter)?;
         let (idb, sb) = self.resolve(b, &filter)?;
-        Ok(rehydra_core::diff::diff(self.repository(), (&ida, &sa), (&idb, &sb))?)
+        Ok(rehydra_core::diff::diff(
+            self.repository(),
+            (&ida, &sa),
+            (&idb, &sb),
+        )?)
     }
 
     /// Check the repository.

@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use rehydra_catalog::AuditRow;
 use rehydra_core::archiver::{BackupOptions, ChangedRanges, Finish, ItemSink, Source, SourceItem};
-use rehydra_core::{ItemKind, PluginRef, RestorePoint};
-use rehydra_core::{Cancel, NoProgress, Progress};
 use rehydra_core::restorer::{DiskOutput, RestoreOptions};
+use rehydra_core::{Cancel, NoProgress, Progress};
+use rehydra_core::{ItemKind, PluginRef, RestorePoint};
 use rehydra_plugin_host as host;
 use serde::Serialize;
 

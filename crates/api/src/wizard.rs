@@ -97,8 +97,12 @@ pub fn plan(session: &Session, plugins: Option<&Plugins>, c: &RestoreChoice) -> 
                 format!("restore point made by plugin `{id}`: plugins are not available"),
             )
         })?;
-        let (plan, _log) =
-            p.plan_restore(session, &c.restore_point, &c.target, &properties(&c.options))?;
+        let (plan, _log) = p.plan_restore(
+            session,
+            &c.restore_point,
+            &c.target,
+            &properties(&c.options),
+        )?;
         return Ok(PlanView {
             kind: "plugin".into(),
             plugin: Some(id),

@@ -380,7 +380,10 @@ impl Plugins {
 
     pub(super) fn remove_spec(&self, kind: rehydra_catalog::Specs, name: &str) -> Result<bool> {
         let name = name.to_string();
-        with_catalog(&self.ctx, |c| async move { c.remove_spec(kind, &name).await })
+        with_catalog(
+            &self.ctx,
+            |c| async move { c.remove_spec(kind, &name).await },
+        )
     }
 
     /// The stored specs of `kind` (`what` and `fix` name them in the error for a damaged one).

@@ -523,7 +523,7 @@ fn copy_and_policy_copy_targets() {
         .args(["copy", "--to", off])
         .output()
         .unwrap();
-    assert_eq!(code(&o), 11, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(code(&o), 12, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("copy target"));
     let o = e.run(&[
         "copy",

@@ -157,7 +157,7 @@ fn life_cycle(e: &Env, repo: &str, other_empty: &str) {
         .args(["-r", repo, "restore-points"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(11), "{}", err(&o));
+    assert_eq!(o.status.code(), Some(12), "{}", err(&o));
     let out = e.dir.path().join("restored");
     e.ok(&[
         "-r",
