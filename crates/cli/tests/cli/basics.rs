@@ -114,7 +114,7 @@ fn main_job_backup_restore_json_and_exit_codes() {
         ])),
         13
     );
-    // wrong password → 11
+    // wrong password → 12 (as restic)
     assert_eq!(
         code(
             &e.cmd()
@@ -123,7 +123,7 @@ fn main_job_backup_restore_json_and_exit_codes() {
                 .output()
                 .unwrap()
         ),
-        11
+        12
     );
     // not a repository → 10
     assert_eq!(
