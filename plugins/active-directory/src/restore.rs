@@ -493,26 +493,27 @@ fn put_back(
     Ok(())
 }
 
+/// The directory a restore of this point goes to: `directory`, else the one it came from.
+fn target_directory(req: &RestoreRequest) -> Result<&str> {
+    match setting(&req.options, "directory").filter(|d| !d.is_empty()) {
+        Some(d) => Ok(d),
+        None => directory_of(&req.restore_point.asset),
+    }
+}
+
 /// The live forest's tombstone lifetime, when the directory of the point answers.
 fn live_tombstone(req: &RestoreRequest) -> Option<u32> {
-    let directory = setting(&req.options, "directory")
-        .filter(|d| !d.is_empty())
-        .map_or_else(|| directory_of(&req.restore_point.asset).ok(), Some)?;
+    let directory = target_directory(req).ok()?;
     let config = dir::root_dse(directory)
         .ok()?
         .text("configurationNamingContext")?;
     crate::inventory::tombstone_days(directory, &config).ok()
 }
 
-/// The directory a restore of this point goes to (`directory`, else the one it came
-/// from) and its naming context, which must be the point's.
+/// The directory a restore of this point goes to and its naming context, which must be
+/// the point's.
 fn live_directory(req: &RestoreRequest, meta: &Meta) -> Result<(String, String)> {
-    let directory = setting(&req.options, "directory")
-        .filter(|d| !d.is_empty())
-        .map_or_else(
-            || directory_of(&req.restore_point.asset).map(str::to_string),
-            |d| Ok(d.to_string()),
-        )?;
+    let directory = target_directory(req)?.to_string();
     let live_nc = dir::root_dse(&directory)?
         .text("defaultNamingContext")
         .unwrap_or_default();

@@ -282,7 +282,6 @@ pub fn plan(
             }
         ));
     }
-    let name = meta.item.rsplit('/').next().unwrap_or_default().to_string();
     let dest = meta.destination(to);
     plan.steps.push(Step::new(
         "write",
@@ -304,7 +303,7 @@ pub fn plan(
         ));
     }
     match meta.tool {
-        Tool::Samba => samba_steps(o, &mut plan, to, &name)?,
+        Tool::Samba => samba_steps(o, &mut plan, to, meta.name())?,
         Tool::Wbadmin => wbadmin_steps(&mut plan, to),
     }
     plan.steps.push(Step::new(
@@ -409,7 +408,7 @@ pub fn restore(o: &[Property], to: &str, warnings: Vec<String>) -> Result<Restor
     let meta = StateMeta::read()?;
     // the planned destination, a new file or folder (the plan checked it is free)
     report.bytes += engine::restore_item(&meta.item, &meta.destination(to), false)?;
-    let archive = meta.item.rsplit('/').next().unwrap_or_default();
+    let archive = meta.name();
     if let (Tool::Samba, Some(server)) = (
         meta.tool,
         setting(o, "new-server-name").filter(|s| !s.is_empty()),
@@ -502,9 +501,14 @@ fn check_archive(path: &str) -> Result<()> {
 }
 
 impl StateMeta {
+    /// The last component of the item's name: the archive, or the computer's folder.
+    pub fn name(&self) -> &str {
+        self.item.rsplit('/').next().unwrap_or_default()
+    }
+
     /// Where a restore to the folder `to` puts the backup.
     pub fn destination(&self, to: &str) -> String {
-        let name = self.item.rsplit('/').next().unwrap_or_default();
+        let name = self.name();
         let to = to.trim_end_matches('/');
         match self.tool {
             Tool::Samba => format!("{to}/{name}"),
