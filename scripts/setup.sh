@@ -42,4 +42,8 @@ VENV="$HOME/.cache/rehydra/venv"
 # object-storage repositories are tested against real servers on loopback: moto's S3
 # server, and Azurite (Azure Blob; azure-storage-blob creates the test containers)
 { [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import azure.storage.blob" 2>/dev/null; } || "$VENV/bin/pip" install -q "moto[server]==5.2.5" "azure-storage-blob==12.31.1"
+# SQL Server cannot run here: pysqlbridge is a real TDS server with TLS that answers SELECTs
+# from JSON tables; our stand-in (crates/cli/tests/cli/support/sql_standin.py) adds
+# BACKUP/RESTORE with SQL Server's side effects and errors
+"$VENV/bin/python" -c "import pysqlbridge" 2>/dev/null || "$VENV/bin/pip" install -q "pysqlbridge==2.1.3"
 [ -x "$HOME/.cache/rehydra/azurite/node_modules/.bin/azurite-blob" ] || npm install --silent --no-audit --no-fund --prefix "$HOME/.cache/rehydra/azurite" azurite@3.35.0

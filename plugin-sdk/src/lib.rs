@@ -1,7 +1,7 @@
 //! Write Rehydra workload plugins in Rust.
 //!
 //! A plugin is a WebAssembly component (`wasm32-wasip2`) that implements the
-//! `rehydra:plugin@0.1.2` contract in `plugin-sdk/wit`. With this crate you implement one
+//! `rehydra:plugin@0.1.3` contract in `plugin-sdk/wit`. With this crate you implement one
 //! trait, [`Plugin`], whose methods all have defaults except [`Plugin::describe`], and
 //! export it with [`export_plugin!`]:
 //!
@@ -22,7 +22,7 @@
 //! ```
 //!
 //! The host calls come from the modules [`engine`], [`files`], [`http`], [`commands`],
-//! [`ldap`] and [`host`]. Each says which capability it needs; a call the admin did not grant
+//! [`ldap`], [`sql`] and [`host`]. Each says which capability it needs; a call the admin did not grant
 //! returns an [`Error`] with [`ErrorCode::Denied`].
 //!
 //! Built for anything but `wasm32`, those modules are served by the mock host of the
@@ -141,6 +141,30 @@ pub mod ldap {
             }
             cookie = page.cookie;
         }
+    }
+}
+
+/// T-SQL on SQL Server instances the admin configured (capability `sql:<server>`); the
+/// host signs in.
+///
+/// Natively (not `wasm32`) served by the `mock::MockHost` running the current verb: the
+/// test answers each batch (`MockHost::on_sql`).
+pub mod sql {
+    #[cfg(target_arch = "wasm32")]
+    pub use crate::bindings::rehydra::plugin::sql::*;
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::bindings::rehydra::plugin::sql::{Error, ResultSet};
+    #[cfg(not(target_arch = "wasm32"))]
+    pub use crate::mock::sql::*;
+
+    /// T-SQL text for a string value: `N'…'` with quotes doubled (prefer parameters).
+    pub fn literal(s: &str) -> String {
+        format!("N'{}'", s.replace('\'', "''"))
+    }
+
+    /// T-SQL text for a name: `[…]` with `]` doubled, as `QUOTENAME` does.
+    pub fn name(s: &str) -> String {
+        format!("[{}]", s.replace(']', "]]"))
     }
 }
 

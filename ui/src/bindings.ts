@@ -208,7 +208,7 @@ warnings: Array<string>,
  */
 blockers: Array<string>, };
 
-export type CapabilityKind = "engine" | "files" | "files-write" | "http" | "command" | "ldap";
+export type CapabilityKind = "engine" | "files" | "files-write" | "http" | "command" | "ldap" | "sql";
 
 export type CapabilityRequest = { 
 /**
@@ -297,7 +297,7 @@ publisher: string,
  */
 description: string, 
 /**
- * Contract version the plugin was written against (`0.1.2`; 0.1.0 and 0.1.1 plugins run too).
+ * Contract version the plugin was written against (`0.1.3`; 0.1.0 to 0.1.2 plugins run too).
  */
 contract: string, 
 /**

@@ -187,12 +187,14 @@ mod bridge;
 mod credentials;
 mod directories;
 mod events;
+mod sql_servers;
 mod verbs;
 
 use bridge::*;
 pub use credentials::EnvCredentials;
 pub use directories::{Directory, PasswordSource};
 use events::*;
+pub use sql_servers::{SqlLoginKind, SqlServer};
 
 /// The plugin platform for one process: a host, plus the context's folders and catalog.
 pub struct Plugins {

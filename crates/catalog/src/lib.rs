@@ -14,8 +14,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::sqlite::{SqliteArguments, SqliteQueryResult, SqliteRow};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{Row, Sqlite, SqlitePool};
 
 /// A query of the catalog, with its parameters bound.
@@ -149,6 +149,8 @@ pub enum Specs {
     CommandTargets,
     /// LDAP directories plugins may use.
     Directories,
+    /// SQL Server instances plugins may use.
+    SqlServers,
 }
 
 impl Catalog {
@@ -417,9 +419,16 @@ impl Catalog {
     pub async fn revoke(&self, plugin: &str, spec: Option<&str>) -> Result<u64> {
         match spec {
             Some(s) => {
-                self.exec("DELETE FROM plugin_grants WHERE plugin_id = ?1 AND grant_spec = ?2", &[plugin, s]).await
+                self.exec(
+                    "DELETE FROM plugin_grants WHERE plugin_id = ?1 AND grant_spec = ?2",
+                    &[plugin, s],
+                )
+                .await
             }
-            None => self.exec("DELETE FROM plugin_grants WHERE plugin_id = ?1", &[plugin]).await,
+            None => {
+                self.exec("DELETE FROM plugin_grants WHERE plugin_id = ?1", &[plugin])
+                    .await
+            }
         }
     }
 
@@ -431,6 +440,7 @@ impl Catalog {
         self.pairs(match kind {
             Specs::CommandTargets => "SELECT name, spec FROM command_targets ORDER BY name",
             Specs::Directories => "SELECT name, spec FROM directories ORDER BY name",
+            Specs::SqlServers => "SELECT name, spec FROM sql_servers ORDER BY name",
         })
         .await
     }
@@ -441,8 +451,15 @@ impl Catalog {
     /// Database failure.
     pub async fn set_spec(&self, kind: Specs, name: &str, spec: &str) -> Result<()> {
         let sql = match kind {
-            Specs::CommandTargets => "INSERT INTO command_targets (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at",
-            Specs::Directories => "INSERT INTO directories (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at",
+            Specs::CommandTargets => {
+                "INSERT INTO command_targets (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at"
+            }
+            Specs::Directories => {
+                "INSERT INTO directories (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at"
+            }
+            Specs::SqlServers => {
+                "INSERT INTO sql_servers (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at"
+            }
         };
         self.exec(sql, &[name, spec, &now()]).await?;
         Ok(())
@@ -456,6 +473,7 @@ impl Catalog {
         let sql = match kind {
             Specs::CommandTargets => "DELETE FROM command_targets WHERE name = ?1",
             Specs::Directories => "DELETE FROM directories WHERE name = ?1",
+            Specs::SqlServers => "DELETE FROM sql_servers WHERE name = ?1",
         };
         Ok(self.exec(sql, &[name]).await? > 0)
     }
@@ -523,7 +541,11 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn policy_ran(&self, name: &str, at: &str) -> Result<()> {
-        self.exec("UPDATE policies SET last_run = ?2 WHERE name = ?1", &[name, at]).await?;
+        self.exec(
+            "UPDATE policies SET last_run = ?2 WHERE name = ?1",
+            &[name, at],
+        )
+        .await?;
         Ok(())
     }
 
@@ -532,7 +554,10 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn remove_policy(&self, name: &str) -> Result<bool> {
-        Ok(self.exec("DELETE FROM policies WHERE name = ?1", &[name]).await? > 0)
+        Ok(self
+            .exec("DELETE FROM policies WHERE name = ?1", &[name])
+            .await?
+            > 0)
     }
 
     /// Trusted publisher keys as (publisher, key).
@@ -540,7 +565,8 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn trusted(&self) -> Result<Vec<(String, String)>> {
-        self.pairs("SELECT publisher, key FROM trusted_publishers ORDER BY publisher, key").await
+        self.pairs("SELECT publisher, key FROM trusted_publishers ORDER BY publisher, key")
+            .await
     }
 
     /// Trust `key` for `publisher` (idempotent).
@@ -557,7 +583,11 @@ impl Catalog {
     /// # Errors
     /// Database failure.
     pub async fn untrust(&self, publisher: &str, key: &str) -> Result<u64> {
-        self.exec("DELETE FROM trusted_publishers WHERE publisher = ?1 AND key = ?2", &[publisher, key]).await
+        self.exec(
+            "DELETE FROM trusted_publishers WHERE publisher = ?1 AND key = ?2",
+            &[publisher, key],
+        )
+        .await
     }
 
     /// Append audit entries.

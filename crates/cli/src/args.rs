@@ -292,6 +292,10 @@ pub enum PluginsCommand {
     /// host binds with.
     #[command(subcommand)]
     Directory(crate::directory::DirectoryCommand),
+    /// SQL Server instances plugins may be granted (`sql:<name>`), and the login the
+    /// host signs in with.
+    #[command(subcommand)]
+    SqlServer(crate::sql_server::SqlServerCommand),
     /// Capability decisions: denials and sensitive uses.
     Audit {
         /// Only this plugin.

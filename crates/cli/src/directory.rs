@@ -60,8 +60,32 @@ pub enum DirectoryCommand {
     },
 }
 
-fn absolute(p: &PathBuf) -> Result<PathBuf> {
+pub(crate) fn absolute(p: &PathBuf) -> Result<PathBuf> {
     Ok(std::path::absolute(p)?)
+}
+
+/// Where a password is kept, from the three mutually exclusive flags.
+pub(crate) fn password_source(
+    file: &Option<PathBuf>,
+    env: &Option<String>,
+    keychain: &Option<String>,
+) -> Result<PasswordSource> {
+    Ok(match (file, env, keychain) {
+        (Some(f), _, _) => PasswordSource::File(absolute(f)?),
+        (_, Some(v), _) => PasswordSource::Env(v.clone()),
+        (_, _, Some(k)) => match k.split_once('/') {
+            Some((service, user)) if !service.is_empty() && !user.is_empty() => {
+                PasswordSource::Keychain {
+                    service: service.into(),
+                    user: user.into(),
+                }
+            }
+            _ => bail!("--password-keychain takes `service/user`, not `{k}`"),
+        },
+        _ => bail!(
+            "say where the password is: --password-file, --password-env or --password-keychain"
+        ),
+    })
 }
 
 /// Run a `plugins directory` command.
@@ -78,22 +102,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &DirectoryCommand) -> Result<()> {
             ca_file,
             no_check,
         } => {
-            let password = match (password_file, password_env, password_keychain) {
-                (Some(f), _, _) => PasswordSource::File(absolute(f)?),
-                (_, Some(v), _) => PasswordSource::Env(v.clone()),
-                (_, _, Some(k)) => match k.split_once('/') {
-                    Some((service, user)) if !service.is_empty() && !user.is_empty() => {
-                        PasswordSource::Keychain {
-                            service: service.into(),
-                            user: user.into(),
-                        }
-                    }
-                    _ => bail!("--password-keychain takes `service/user`, not `{k}`"),
-                },
-                _ => bail!(
-                    "say where the password is: --password-file, --password-env or --password-keychain"
-                ),
-            };
+            let password = password_source(password_file, password_env, password_keychain)?;
             let dir = Directory {
                 name: name.clone(),
                 address: address.clone(),

@@ -11,6 +11,7 @@ mod output;
 mod password;
 mod plugins;
 mod policy;
+mod sql_server;
 
 use clap::Parser;
 

@@ -60,6 +60,14 @@ pub enum Source {
         /// What changed since when.
         changes: ChangedRanges,
     },
+    /// An item of an earlier restore point, kept as it is (its content map is shared;
+    /// every chunk it names is checked to be in the repository first).
+    Carried {
+        /// The earlier restore point.
+        since: Id,
+        /// Its item.
+        item: String,
+    },
 }
 
 /// Ranges of a disk that changed since an earlier restore point.
@@ -451,11 +459,8 @@ pub fn backup(
     cancel: &Cancel,
 ) -> Result<BackupResult> {
     if items.is_empty() {
-        return Err(Error::new(
-            ErrorKind::InvalidInput,
-            "nothing to back up",
-        )
-        .with_hint(crate::Hint::Sources));
+        return Err(Error::new(ErrorKind::InvalidInput, "nothing to back up")
+            .with_hint(crate::Hint::Sources));
     }
     let mut total = 0u64;
     for it in &items {
@@ -467,7 +472,7 @@ pub fn backup(
                     .unwrap_or(0)
             }
             Source::Range { length, .. } => total += length,
-            Source::Reader(_) | Source::Document(_) => {}
+            Source::Reader(_) | Source::Document(_) | Source::Carried { .. } => {}
         }
     }
     progress.start("backup", total);
@@ -586,6 +591,21 @@ impl ItemSink for Run<'_, '_> {
         if self.cancel.is_cancelled() {
             return Err(cancelled());
         }
+        if let Source::Carried { since, item } = &it.source {
+            let (kind, size, map) = self.carried(since, item)?;
+            self.items.push(Item {
+                name: it.name.clone(),
+                kind,
+                size,
+                map,
+            });
+            return Ok(ItemReport {
+                name: it.name,
+                kind,
+                size,
+                new_bytes: 0,
+            });
+        }
         let new_before = self.writer.stats().new_bytes;
         let tmp =
             tempfile::tempfile().map_err(|e| Error::io("creating a temporary content map", e))?;
@@ -635,6 +655,7 @@ impl ItemSink for Run<'_, '_> {
                 self.disk_changed(&path, format, changes, &mut map)?,
             ),
             Source::Reader(r) => (ItemKind::Stream, pushed(self, r, &mut map)?),
+            Source::Carried { .. } => unreachable!("carried items return above"),
             Source::Document(d) => (
                 ItemKind::Document,
                 pushed(self, Box::new(std::io::Cursor::new(d)), &mut map)?,

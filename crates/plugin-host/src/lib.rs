@@ -53,7 +53,7 @@ pub use policy::{CapabilityKind, Grant, Grants, TrustedKey, parse_public_key};
 pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
 pub use settings::{SettingDecl, SettingType, SettingVerb, check_settings};
 #[cfg(feature = "runtime")]
-pub use state::check_directory;
+pub use state::{check_directory, check_sql_server};
 pub use targets::{RemoteShell, Target};
 
 /// Disk image formats the engine reads: the disk crate's own type. A plugin names one of
@@ -94,6 +94,11 @@ pub enum Ingest {
         since_item: String,
         /// Changed `(offset, length)` byte ranges of the virtual disk.
         ranges: Vec<(u64, u64)>,
+    },
+    /// An item of the previous restore point, kept without reading it again.
+    Carried {
+        /// The previous restore point's item.
+        since_item: String,
     },
     /// A small document pushed by the plugin.
     Document(Vec<u8>),
@@ -203,6 +208,56 @@ impl Directories for NoDirectories {
     }
 }
 
+/// How the host signs in to a SQL Server instance the admin configured (see
+/// [`SqlServers`]). The password never reaches a plugin, a log or an event.
+pub struct SqlAccess {
+    /// `host:port` to connect to.
+    pub address: String,
+    /// How to sign in.
+    pub login: SqlLogin,
+    /// Its password (wiped from memory when dropped).
+    pub password: zeroize::Zeroizing<String>,
+    /// PEM certificates to trust for this instance instead of the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+/// The kind of account the host signs in to SQL Server with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlLogin {
+    /// A SQL Server login.
+    Sql(String),
+    /// A Windows account (`DOMAIN\user`), signed in with NTLM.
+    Windows(String),
+}
+
+impl std::fmt::Debug for SqlAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlAccess")
+            .field("address", &self.address)
+            .field("login", &self.login)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Supplies how to reach SQL Server instances (`sql:<server>` grants); plugins never
+/// see it.
+pub trait SqlServers: Send + Sync {
+    /// The access for `server` (as the admin named it, lower case), `None` if it is not
+    /// configured.
+    ///
+    /// # Errors
+    /// It is configured but its secret cannot be read; the message never holds a secret.
+    fn sql_server(&self, server: &str) -> Result<Option<SqlAccess>, String>;
+}
+
+/// No SQL Server instances.
+pub struct NoSqlServers;
+impl SqlServers for NoSqlServers {
+    fn sql_server(&self, _server: &str) -> Result<Option<SqlAccess>, String> {
+        Ok(None)
+    }
+}
+
 /// Log levels of plugin messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -264,6 +319,8 @@ pub struct Invocation {
     pub credentials: Arc<dyn Credentials>,
     /// Directories for `ldap` grants.
     pub directories: Arc<dyn Directories>,
+    /// SQL Server instances for `sql` grants.
+    pub sql_servers: Arc<dyn SqlServers>,
     /// Log, progress and audit sink.
     pub events: Arc<dyn Events>,
     /// Set to stop the call: host calls refuse from then on, and the plugin is stopped
@@ -280,6 +337,7 @@ impl Invocation {
             engine: None,
             credentials: Arc::new(NoCredentials),
             directories: Arc::new(NoDirectories),
+            sql_servers: Arc::new(NoSqlServers),
             events: Arc::new(NoEvents),
             cancel: Arc::new(AtomicBool::new(false)),
         }

@@ -372,6 +372,7 @@ impl PluginHost {
             credentials: inv.credentials,
             directories: inv.directories,
             ldap: Default::default(),
+            sql_servers: inv.sql_servers,
             http: self.http.clone(),
             events: inv.events,
             budget: budget.clone(),

@@ -11,6 +11,7 @@
 //! | `http:management.azure.com` | requests to that host on the scheme's default port (`*.vault.azure.net` for subdomains, `host:8443` for another port) |
 //! | `command:qemu-img` | running `qemu-img` on this machine (`command:pwsh@hv01` for a target) |
 //! | `ldap:dc1.contoso.local` | searching and changing that directory, as the account the admin configured for it |
+//! | `sql:sql01.contoso.local` | running T-SQL on that SQL Server instance, as the login the admin configured for it |
 
 use std::path::{Component, Path, PathBuf};
 
@@ -37,17 +38,20 @@ pub enum CapabilityKind {
     Command,
     /// LDAP directories the admin configured.
     Ldap,
+    /// SQL Server instances the admin configured.
+    Sql,
 }
 
 impl CapabilityKind {
     /// Every kind.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Engine,
         Self::Files,
         Self::FilesWrite,
         Self::Http,
         Self::Command,
         Self::Ldap,
+        Self::Sql,
     ];
 
     /// Name as written in grants and manifests.
@@ -59,6 +63,7 @@ impl CapabilityKind {
             Self::Http => "http",
             Self::Command => "command",
             Self::Ldap => "ldap",
+            Self::Sql => "sql",
         }
     }
 
@@ -71,6 +76,7 @@ impl CapabilityKind {
             Self::Http => "send web requests (the host adds your credentials)",
             Self::Command => "run programs or PowerShell",
             Self::Ldap => "read and change directories (the host binds with your account)",
+            Self::Sql => "run T-SQL on SQL Server instances (the host signs in with your login)",
         }
     }
 
@@ -82,6 +88,7 @@ impl CapabilityKind {
             Self::Http => "http:management.azure.com",
             Self::Command => "command:qemu-img",
             Self::Ldap => "ldap:dc1.contoso.local",
+            Self::Sql => "sql:sql01.contoso.local",
             Self::Engine => "engine",
         }
     }
@@ -116,7 +123,7 @@ impl Grant {
         let (kind, scope) = spec.split_once(':').unwrap_or((spec, ""));
         let Some(kind) = CapabilityKind::parse(kind) else {
             return invalid(format!(
-                "unknown capability `{kind}` in `{spec}`; use engine, files:<folder>, files-write:<folder>, http:<host>, command:<program>[@<target>], ldap:<server>"
+                "unknown capability `{kind}` in `{spec}`; use engine, files:<folder>, files-write:<folder>, http:<host>, command:<program>[@<target>], ldap:<server>, sql:<server>"
             ));
         };
         let scope = match kind {
@@ -162,14 +169,20 @@ impl Grant {
                 }
                 h
             }
-            CapabilityKind::Ldap => {
-                let (name, port) = scope.split_once(':').unwrap_or((scope, "636"));
+            CapabilityKind::Ldap | CapabilityKind::Sql => {
+                let (name, port) = scope.split_once(':').unwrap_or((scope, "1"));
                 let name_chars = name
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
                 if name.is_empty() || !name_chars || port.parse::<u16>().is_err() {
+                    let what = if kind == CapabilityKind::Ldap {
+                        "a directory server"
+                    } else {
+                        "a SQL Server instance"
+                    };
                     return invalid(format!(
-                        "`{scope}` is not a directory server (a host name or address with an optional port, e.g. dc1.contoso.local)"
+                        "`{scope}` is not {what} (a host name or address with an optional port, e.g. {})",
+                        &kind.example()[kind.name().len() + 1..]
                     ));
                 }
                 scope.to_ascii_lowercase()
@@ -309,6 +322,14 @@ impl Grants {
         self.0
             .iter()
             .any(|g| g.kind == CapabilityKind::Ldap && g.scope == server)
+    }
+
+    /// True if the SQL Server instance `server` (as the admin named it) is granted.
+    pub fn sql_server(&self, server: &str) -> bool {
+        let server = server.to_ascii_lowercase();
+        self.0
+            .iter()
+            .any(|g| g.kind == CapabilityKind::Sql && g.scope == server)
     }
 
     /// True if `program` on `target` is granted.

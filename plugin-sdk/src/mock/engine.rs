@@ -367,6 +367,43 @@ pub fn read_previous_document(item: &str) -> Result<Vec<u8>, Error> {
     })
 }
 
+/// Keep item `since_item` of the previous restore point as `item`, without reading it
+/// again. Only during `backup`.
+///
+/// # Errors
+/// `denied` without `engine`, `unsupported` outside `backup`, `not-found` without a
+/// previous restore point or that item, `invalid-input` for a used name.
+pub fn carry_forward(item: &str, since_item: &str) -> Result<ItemSummary, Error> {
+    with(|s| {
+        s.enter()?;
+        s.engine(item)?;
+        if s.verb() != Some(Verb::Backup) {
+            return Err(not_now("storing"));
+        }
+        let old = s
+            .previous_point()
+            .and_then(|p| p.item(since_item))
+            .cloned()
+            .ok_or_else(|| {
+                err(
+                    ErrorCode::NotFound,
+                    format!("the previous restore point has no item `{since_item}` to keep"),
+                )
+            })?;
+        check_name(item, &s.pending)?;
+        let mut kept = old;
+        kept.info.name = item.into();
+        let summary = ItemSummary {
+            name: item.into(),
+            kind: kept.info.kind,
+            size: kept.info.size,
+            new_bytes: 0,
+        };
+        s.pending.push(kept);
+        Ok(summary)
+    })
+}
+
 /// Store a metadata document (at most 16 MiB).
 ///
 /// # Errors

@@ -50,6 +50,7 @@ pub(crate) mod files;
 pub(crate) mod host;
 pub(crate) mod http;
 pub(crate) mod ldap;
+pub(crate) mod sql;
 mod state;
 mod store;
 #[cfg(test)]
@@ -113,6 +114,17 @@ pub struct Command {
     pub args: Vec<String>,
     /// The PowerShell script, for [`crate::commands::powershell`].
     pub script: Option<String>,
+}
+
+/// A SQL batch the plugin ran, as the test's stand-in sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlBatch {
+    /// The instance, as granted (lower case).
+    pub server: String,
+    /// The T-SQL text.
+    pub batch: String,
+    /// The values bound to `@P1`, `@P2`, ….
+    pub params: Vec<String>,
 }
 
 /// A capability decision the host would write to the admin's audit log: every denial,
@@ -279,6 +291,17 @@ impl MockHost {
             .borrow_mut()
             .commands
             .insert(program.into(), Rc::new(RefCell::new(Box::new(f))));
+        self
+    }
+
+    /// Stand in for every SQL Server instance: `f` answers each batch (with its server,
+    /// text and parameters) that passes the host's checks.
+    #[must_use]
+    pub fn on_sql(
+        self,
+        f: impl FnMut(&SqlBatch) -> Result<Vec<crate::sql::ResultSet>> + 'static,
+    ) -> Self {
+        self.inner.borrow_mut().sql = Some(Rc::new(RefCell::new(Box::new(f))));
         self
     }
 
@@ -492,6 +515,11 @@ impl MockHost {
     /// Commands the last call ran (those the checks let through).
     pub fn commands(&self) -> Vec<Command> {
         self.inner.borrow().record.commands.clone()
+    }
+
+    /// The SQL batches run so far, in order.
+    pub fn sql_batches(&self) -> Vec<SqlBatch> {
+        self.inner.borrow().record.sql.clone()
     }
 
     /// Run `f` as one call of `verb`, this mock installed for the thread.

@@ -20,6 +20,8 @@ pub(crate) type Res<T> = Result<T, Error>;
 /// A test's answer to HTTP requests.
 pub(crate) type HttpHandler = Rc<RefCell<Box<dyn FnMut(&Request) -> Res<Response>>>>;
 /// A test's stand-in for a program.
+pub(crate) type SqlHandler =
+    Rc<RefCell<Box<dyn FnMut(&super::SqlBatch) -> Res<Vec<crate::sql::ResultSet>>>>>;
 pub(crate) type CommandHandler = Rc<RefCell<Box<dyn FnMut(&Command) -> Res<Output>>>>;
 
 /// A pushed stream being written.
@@ -38,6 +40,7 @@ pub(crate) struct Record {
     pub(crate) warnings: Vec<String>,
     pub(crate) http: Vec<Request>,
     pub(crate) commands: Vec<Command>,
+    pub(crate) sql: Vec<super::SqlBatch>,
 }
 
 /// The verb being run and what it runs on.
@@ -73,6 +76,7 @@ pub(crate) struct Inner {
     pub(crate) http_answers: BTreeMap<(String, String), VecDeque<Res<Response>>>,
     pub(crate) http_handler: Option<HttpHandler>,
     pub(crate) commands: BTreeMap<String, CommandHandler>,
+    pub(crate) sql: Option<SqlHandler>,
 }
 
 pub(crate) fn err(code: ErrorCode, msg: impl Into<String>) -> Error {

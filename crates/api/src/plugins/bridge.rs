@@ -140,6 +140,15 @@ pub(super) fn source(
                 ranges,
             },
         },
+        host::Ingest::Carried { since_item } => Source::Carried {
+            since: *previous.ok_or_else(|| {
+                host::HostError::new(
+                    host::ErrorCode::NotFound,
+                    "there is no previous restore point of this asset to keep items from",
+                )
+            })?,
+            item: since_item,
+        },
         host::Ingest::Document(d) => Source::Document(d),
         host::Ingest::Spooled(f) => Source::Reader(Box::new(f)),
     })

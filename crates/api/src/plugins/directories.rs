@@ -31,7 +31,7 @@ pub enum PasswordSource {
 }
 
 impl PasswordSource {
-    fn source(&self) -> SecretSource {
+    pub(super) fn source(&self) -> SecretSource {
         match self {
             Self::File(p) => SecretSource::File(p.clone()),
             Self::Env(v) => SecretSource::Env(v.clone()),
@@ -117,7 +117,7 @@ impl Directory {
     }
 }
 
-fn read_small(p: &std::path::Path) -> std::result::Result<Vec<u8>, String> {
+pub(super) fn read_small(p: &std::path::Path) -> std::result::Result<Vec<u8>, String> {
     let meta = std::fs::metadata(p).map_err(|e| format!("CA file {}: {e}", p.display()))?;
     if !meta.is_file() || meta.len() > CA_FILE_MAX {
         return Err(format!(

@@ -19,6 +19,7 @@ impl Plugins {
         inv.engine = engine;
         inv.credentials = crate::azure::AzureCredentials::new(&self.ctx)?;
         inv.directories = Arc::new(directories::Configured(self.directories()?));
+        inv.sql_servers = Arc::new(sql_servers::Configured(self.sql_servers()?));
         inv.events = events.clone();
         if let Some(c) = cancel {
             inv.cancel = c;

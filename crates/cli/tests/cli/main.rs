@@ -8,5 +8,6 @@ mod basics;
 mod hyperv;
 mod keyvault;
 mod object_storage;
+mod sql_server;
 mod support;
 mod vm_workloads;

@@ -136,3 +136,45 @@ pub(super) fn item<'s>(
         .iter()
         .find(|i| i.name == name && i.kind == crate::manifest::ItemKind::Tree)
 }
+
+impl super::Run<'_, '_> {
+    /// An item of restore point `since` to keep as it is: its kind, size and content map,
+    /// once every chunk the map names is known to be in the repository.
+    pub(super) fn carried(
+        &mut self,
+        since: &crate::Id,
+        name: &str,
+    ) -> crate::error::Result<(crate::manifest::ItemKind, u64, Vec<crate::Id>)> {
+        use crate::error::{Error, ErrorKind};
+        let snap = self.repo.load_restore_point(since)?;
+        let item = snap.items.iter().find(|i| i.name == name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Missing,
+                format!(
+                    "restore point {} has no item `{name}` to keep",
+                    since.short()
+                ),
+            )
+        })?;
+        for ev in read_map(self.repo, self.index, item) {
+            let MapEvent::Extents(exts) = ev? else {
+                continue;
+            };
+            for e in exts {
+                if let Extent::Data(id, _) = e
+                    && !self.index.contains(&id)?
+                {
+                    return Err(Error::new(
+                        ErrorKind::Corrupt,
+                        format!(
+                            "restore point {} keeps item `{name}` in chunk {} that the repository no longer has; back it up again (and run check)",
+                            since.short(),
+                            id.short()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok((item.kind, item.size, item.map.clone()))
+    }
+}

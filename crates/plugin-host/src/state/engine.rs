@@ -95,6 +95,15 @@ impl engine::Host for State {
             ranges,
         })
     }
+    fn carry_forward(&mut self, item: String, since_item: String) -> Res<wit::ItemSummary> {
+        self.engine(&item)?;
+        self.engine_work(|s| {
+            let e = s.engine(&item)?;
+            e.ingest(&item, Ingest::Carried { since_item })
+                .map(Into::into)
+                .map_err(Into::into)
+        })
+    }
     fn previous(&mut self) -> Res<Option<wit::RestorePoint>> {
         self.engine("previous")?;
         super::blocking(|| {

@@ -1,5 +1,5 @@
 //! The store data of one plugin call, and the capability imports it serves, one module
-//! per capability (`engine`, `files`, `http`, `commands`, `ldap`; log and progress here).
+//! per capability (`engine`, `files`, `http`, `commands`, `ldap`, `sql`; log and progress here).
 //!
 //! Every capability call starts with [`State::enter`] (the call's time budget and the
 //! cancel flag) and goes through one check (`State::check`) that consults the plugin's
@@ -13,9 +13,11 @@ mod engine;
 mod files;
 mod http;
 mod ldap;
+mod sql;
 
 pub(crate) use http::client as http_client;
 pub use ldap::check_directory;
+pub use sql::check_sql_server;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -30,7 +32,7 @@ use crate::dto::{ErrorCode, HostError};
 use crate::limits::{AuditGate, Budget, Limiter, Stop, clip};
 use crate::policy::{CapabilityKind, Grants};
 use crate::targets::Target;
-use crate::{AuditEvent, Credentials, Directories, EngineCapability, Events, LogLevel};
+use crate::{AuditEvent, Credentials, Directories, EngineCapability, Events, LogLevel, SqlServers};
 
 pub use engine::StreamWriter;
 
@@ -53,6 +55,7 @@ pub(crate) struct State {
     pub(crate) directories: Arc<dyn Directories>,
     /// Connections to directories opened during this call.
     pub(crate) ldap: ldap::Connections,
+    pub(crate) sql_servers: Arc<dyn SqlServers>,
     /// The host's HTTP client (shared by every call).
     pub(crate) http: reqwest::Client,
     pub(crate) events: Arc<dyn Events>,

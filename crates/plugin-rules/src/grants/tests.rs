@@ -115,5 +115,29 @@ fn directory_grants_name_one_server() {
     for bad in ["ldap:", "ldap:dc1/x", "ldap:dc1:port", "ldap:dc 1"] {
         assert!(Grant::parse(bad).is_err(), "{bad}");
     }
-    assert!(Grant::parse("ldaps:dc1").unwrap_err().0.contains("ldap:<server>"));
+    assert!(
+        Grant::parse("ldaps:dc1")
+            .unwrap_err()
+            .0
+            .contains("ldap:<server>")
+    );
+}
+
+#[test]
+fn sql_grants_name_one_instance_and_not_a_directory() {
+    let g = Grants(vec![Grant::parse("sql:SQL01.Contoso.local:1433").unwrap()]);
+    assert_eq!(g.0[0].spec(), "sql:sql01.contoso.local:1433");
+    assert!(g.sql_server("sql01.contoso.local:1433"));
+    assert!(!g.sql_server("sql01.contoso.local"));
+    // one kind does not grant the other
+    assert!(!g.directory("sql01.contoso.local:1433"));
+    let l = Grants(vec![Grant::parse("ldap:dc1").unwrap()]);
+    assert!(!l.sql_server("dc1"));
+    for bad in ["sql:", "sql:a\\inst", "sql:a:port", "sql:a b"] {
+        let e = Grant::parse(bad).unwrap_err().0;
+        assert!(
+            bad == "sql:" || e.contains("SQL Server instance"),
+            "{bad}: {e}"
+        );
+    }
 }

@@ -505,3 +505,68 @@ pub fn json_out(o: &std::process::Output) -> Value {
     serde_json::from_slice(&o.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
 }
+
+/// A test CA (`ca.pem`) and a server certificate for 127.0.0.1 and `dns` (`srv.pem`,
+/// `srv.key`) in `tls`, made with openssl.
+pub fn certificates(tls: &Path, dns: &str) {
+    let tls = tls.to_path_buf();
+    std::fs::create_dir_all(&tls).unwrap();
+    let ssl = |args: &[&str]| {
+        rehydra_test_support::run(Command::new("openssl").current_dir(&tls).args(args));
+    };
+    ssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Rehydra test CA",
+    ]);
+    ssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "srv.key",
+        "-out",
+        "srv.csr",
+        "-subj",
+        &format!("/CN={dns}"),
+    ]);
+    std::fs::write(
+        tls.join("ext"),
+        format!("subjectAltName=DNS:{dns},IP:127.0.0.1\n"),
+    )
+    .unwrap();
+    ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "srv.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "srv.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext",
+    ]);
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(tls.join("srv.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+}

@@ -60,7 +60,7 @@ impl Dc {
                 "--option=interfaces=127.0.0.1",
                 "--option=bind interfaces only=yes",
             ]));
-        certificates(d);
+        super::certificates(&d.join("tls"), "dc1.test.lan");
         let conf = d.join("etc/smb.conf");
         let text = std::fs::read_to_string(&conf).unwrap();
         let extra = format!(
@@ -222,68 +222,4 @@ impl Dc {
             .status();
         let _ = self.child.wait();
     }
-}
-
-/// A test CA and the DC's certificate for 127.0.0.1 and dc1.test.lan (openssl).
-fn certificates(d: &Path) {
-    let tls = d.join("tls");
-    std::fs::create_dir_all(&tls).unwrap();
-    let ssl = |args: &[&str]| {
-        run(Command::new("openssl").current_dir(&tls).args(args));
-    };
-    ssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "ca.key",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Rehydra test CA",
-    ]);
-    ssl(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "srv.key",
-        "-out",
-        "srv.csr",
-        "-subj",
-        "/CN=dc1.test.lan",
-    ]);
-    std::fs::write(
-        tls.join("ext"),
-        "subjectAltName=DNS:dc1.test.lan,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    ssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "srv.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "srv.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "ext",
-    ]);
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(tls.join("srv.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
 }

@@ -1,0 +1,143 @@
+//! `rehydra plugins sql-server`: the SQL Server instances plugins may be granted
+//! (`sql:<name>`), and the login the host signs in to each with.
+
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+use rehydra_api::plugins::{Plugins, SqlLoginKind, SqlServer};
+
+use crate::args::Cli;
+use crate::directory::{absolute, password_source};
+use crate::output::json;
+
+/// `plugins sql-server`.
+#[derive(Subcommand, Debug)]
+pub enum SqlServerCommand {
+    /// Add (or replace) an instance, then connect and sign in to check it (TDS with TLS
+    /// for the whole session; the instance's certificate is always verified). Plugins
+    /// granted `sql:<name>` run T-SQL there as this login; they never see the password.
+    Add {
+        /// Name plugins and grants use: `host` or `host:port`, e.g. sql01.contoso.local.
+        name: String,
+        /// Connect to this `host[:port]` instead of the name (default port 1433).
+        #[arg(long)]
+        address: Option<String>,
+        /// SQL login to sign in with. Give it only what the plugin needs: `db_backupoperator`
+        /// and `VIEW SERVER STATE` to back up; `dbcreator` to restore.
+        #[arg(long, group = "account", required = true)]
+        login: Option<String>,
+        /// Windows account (`DOMAIN\user`) to sign in with, over NTLM (when Rehydra runs
+        /// on Windows).
+        #[arg(long, group = "account")]
+        windows_login: Option<String>,
+        /// File holding the password (not readable by other users).
+        #[arg(long, group = "pw", required = true)]
+        password_file: Option<PathBuf>,
+        /// Environment variable holding the password (of the process that runs jobs).
+        #[arg(long, group = "pw")]
+        password_env: Option<String>,
+        /// OS keychain entry `service/user` holding the password.
+        #[arg(long, group = "pw")]
+        password_keychain: Option<String>,
+        /// PEM file of the CA certificates to trust for this instance (default: the
+        /// system's roots), e.g. your enterprise CA.
+        #[arg(long)]
+        ca_file: Option<PathBuf>,
+        /// Keep it without connecting first.
+        #[arg(long)]
+        no_check: bool,
+    },
+    /// Configured instances.
+    List,
+    /// Connect and sign in to a configured instance; writes nothing.
+    Check {
+        /// Instance name.
+        name: String,
+    },
+    /// Forget an instance.
+    Remove {
+        /// Instance name.
+        name: String,
+    },
+}
+
+/// Run a `plugins sql-server` command.
+pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
+    match cmd {
+        SqlServerCommand::Add {
+            name,
+            address,
+            login,
+            windows_login,
+            password_file,
+            password_env,
+            password_keychain,
+            ca_file,
+            no_check,
+        } => {
+            let (kind, login) = match (login, windows_login) {
+                (Some(l), _) => (SqlLoginKind::Sql, l.clone()),
+                (_, Some(w)) => (SqlLoginKind::Windows, w.clone()),
+                _ => bail!("say who signs in: --login or --windows-login"),
+            };
+            let server = SqlServer {
+                name: name.clone(),
+                address: address.clone(),
+                kind,
+                login: login.clone(),
+                password: password_source(password_file, password_env, password_keychain)?,
+                ca_file: ca_file.as_ref().map(absolute).transpose()?,
+            };
+            // checked before it is kept: a failed check leaves the configuration as it was
+            let checked = if *no_check {
+                None
+            } else {
+                match p.check_new_sql_server(server.clone()) {
+                    Ok(found) => Some(found),
+                    Err(e) => bail!(
+                        "{}; nothing was kept (fix it, or add with --no-check)",
+                        e.message
+                    ),
+                }
+            };
+            let server = p.set_sql_server(server)?;
+            if cli.json {
+                json(&server)?;
+            } else {
+                if let Some((host, version)) = checked {
+                    println!("signed in to {host} (SQL Server {version}) as {login}");
+                }
+                println!(
+                    "SQL Server {} kept; grant it with: rehydra plugins grant <plugin> sql:{}",
+                    server.name, server.name
+                );
+            }
+        }
+        SqlServerCommand::List => {
+            let all = p.sql_servers()?;
+            if cli.json {
+                json(&all)?;
+            } else {
+                for s in all {
+                    let at = s.address.as_deref().unwrap_or(&s.name);
+                    println!("{:<28} {at} as {}", s.name, s.login);
+                }
+            }
+        }
+        SqlServerCommand::Check { name } => {
+            let (host, version) = p.check_sql_server(name)?;
+            if cli.json {
+                json(&serde_json::json!({ "server": host, "version": version }))?;
+            } else {
+                println!("signed in to {host} (SQL Server {version})");
+            }
+        }
+        SqlServerCommand::Remove { name } => {
+            if !p.remove_sql_server(name)? {
+                bail!("no SQL Server named {name}");
+            }
+        }
+    }
+    Ok(())
+}

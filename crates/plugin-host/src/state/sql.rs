@@ -1,0 +1,454 @@
+//! The `sql` capability: T-SQL batches on SQL Server instances the admin configured and
+//! granted (`sql:<server>`), signed in as the admin's login, never seen by the plugin.
+//!
+//! One connection per call, TLS for the whole session (`EncryptionLevel::Required`), the
+//! server's certificate checked against the system's roots or the CA configured for
+//! that instance. Answers are hostile input: every value becomes text without panicking,
+//! the whole answer is capped at [`ANSWER_BYTES_MAX`], the batch at the plugin's time
+//! limit and its own timeout, and the call's cancellation is checked while it runs.
+//! Every batch is audited and its first line logged.
+
+use std::time::Duration;
+
+use futures_util::TryStreamExt as _;
+use tiberius::numeric::Numeric;
+use tiberius::time::{Date, DateTime2, Time};
+use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, QueryItem, ToSql};
+use tokio::net::TcpStream;
+use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt as _};
+
+use super::{Res, State, blocking, err, stop_err};
+use crate::bindings::rehydra::plugin::sql;
+use crate::dto::ErrorCode;
+use crate::limits::Budget;
+use crate::policy::CapabilityKind;
+use crate::{LogLevel, SqlAccess, SqlLogin};
+
+/// Largest answer (values and column names) returned to a plugin.
+const ANSWER_BYTES_MAX: usize = 64 << 20;
+/// Longest batch and longest parameter a plugin may send.
+const BATCH_BYTES_MAX: usize = 1 << 20;
+/// Most parameters of one batch.
+const PARAMS_MAX: usize = 256;
+/// Longest a batch may be given (a day: BACKUP of a large database).
+const TIMEOUT_SECS_MAX: u32 = 86_400;
+/// Time allowed to connect, secure the connection and sign in.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+type Conn = Client<Compat<TcpStream>>;
+
+/// The error of a failed SQL call, in the words an admin or a DBA reads.
+fn sql_err(what: &str, e: &tiberius::error::Error) -> crate::bindings::wit::Error {
+    use tiberius::error::Error as E;
+    let (code, detail) = match e {
+        E::Server(t) => {
+            let text: String = t.message().chars().take(500).collect();
+            let code = match t.code() {
+                // login failed, cannot open the database the login asks for
+                18456 | 18452 | 4060 => ErrorCode::Unavailable,
+                _ => ErrorCode::InvalidInput,
+            };
+            (
+                code,
+                format!("SQL Server error {}: {}", t.code(), text.trim()),
+            )
+        }
+        E::Io { message, .. } => (ErrorCode::Unavailable, format!("connection: {message}")),
+        E::Tls(m) => (
+            ErrorCode::Unavailable,
+            format!("TLS: {m} (is the instance's certificate trusted? give its CA with --ca-file)"),
+        ),
+        other => (ErrorCode::Failed, other.to_string()),
+    };
+    err(code, format!("{what}: {detail}"))
+}
+
+fn config(server: &str, access: &SqlAccess) -> Res<Config> {
+    let bad = |m: String| err(ErrorCode::Unavailable, m);
+    let (host, port) = match access.address.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse::<u16>().map_err(|_| {
+                bad(format!(
+                    "SQL Server `{server}`: the port of `{}` is not a number",
+                    access.address
+                ))
+            })?,
+        ),
+        None => (access.address.as_str(), 1433),
+    };
+    let mut c = Config::new();
+    c.host(host);
+    c.port(port);
+    c.application_name("Rehydra");
+    c.database("master");
+    // the whole session, not only the login packet; never a plain-text connection
+    c.encryption(EncryptionLevel::Required);
+    if let Some(pem) = &access.ca_pem {
+        c.trust_cert_ca_bundle(pem.clone());
+    }
+    let password: &str = &access.password;
+    c.authentication(match &access.login {
+        SqlLogin::Sql(user) => AuthMethod::sql_server(user, password),
+        #[cfg(windows)]
+        SqlLogin::Windows(user) => AuthMethod::windows(user, password),
+        #[cfg(not(windows))]
+        SqlLogin::Windows(_) => {
+            return Err(bad(format!(
+                "SQL Server `{server}` is configured with a Windows account, which this host signs in with only when it runs on Windows; configure a SQL login here"
+            )));
+        }
+    });
+    Ok(c)
+}
+
+/// Connect, secure the session and sign in.
+async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
+    let cfg = config(server, access)?;
+    let what = format!("connecting to SQL Server `{server}`");
+    let attempt = async {
+        let tcp = TcpStream::connect(cfg.get_addr())
+            .await
+            .map_err(|e| err(ErrorCode::Unavailable, format!("{what}: {e}")))?;
+        tcp.set_nodelay(true).ok();
+        Client::connect(cfg, tcp.compat_write())
+            .await
+            .map_err(|e| sql_err(&what, &e))
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .map_err(|_| err(ErrorCode::Unavailable, format!("{what}: no answer in 30 s")))?
+}
+
+/// Every result set of `batch`, within the answer cap.
+async fn run(conn: &mut Conn, batch: &str, params: &[String]) -> Res<Vec<sql::ResultSet>> {
+    let what = "running the batch";
+    let mut stream = if params.is_empty() {
+        conn.simple_query(batch).await
+    } else {
+        let p: Vec<&dyn ToSql> = params.iter().map(|v| v as &dyn ToSql).collect();
+        conn.query(batch, &p).await
+    }
+    .map_err(|e| sql_err(what, &e))?;
+    let mut sets: Vec<sql::ResultSet> = Vec::new();
+    let mut size = 0usize;
+    while let Some(item) = stream.try_next().await.map_err(|e| sql_err(what, &e))? {
+        match item {
+            QueryItem::Metadata(m) => {
+                let columns: Vec<String> =
+                    m.columns().iter().map(|c| c.name().to_string()).collect();
+                size += columns.iter().map(String::len).sum::<usize>();
+                sets.push(sql::ResultSet {
+                    columns,
+                    rows: Vec::new(),
+                });
+            }
+            QueryItem::Row(row) => {
+                let values: Vec<Option<String>> = row.into_iter().map(text).collect();
+                size += values
+                    .iter()
+                    .map(|v| v.as_ref().map_or(1, String::len))
+                    .sum::<usize>();
+                if size > ANSWER_BYTES_MAX {
+                    return Err(err(
+                        ErrorCode::Failed,
+                        "the answer is over 64 MiB; ask for fewer rows or columns",
+                    ));
+                }
+                match sets.last_mut() {
+                    Some(s) => s.rows.push(values),
+                    None => {
+                        return Err(err(
+                            ErrorCode::Failed,
+                            "the server sent a row before its columns",
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(sets)
+}
+
+/// A value as text (see the WIT contract); `None` for NULL.
+fn text(v: ColumnData<'static>) -> Option<String> {
+    use ColumnData as C;
+    match v {
+        C::U8(v) => v.map(|v| v.to_string()),
+        C::I16(v) => v.map(|v| v.to_string()),
+        C::I32(v) => v.map(|v| v.to_string()),
+        C::I64(v) => v.map(|v| v.to_string()),
+        C::F32(v) => v.map(|v| v.to_string()),
+        C::F64(v) => v.map(|v| v.to_string()),
+        C::Bit(v) => v.map(|v| if v { "1" } else { "0" }.to_string()),
+        C::String(v) => v.map(|v| v.into_owned()),
+        C::Guid(v) => v.map(|v| v.hyphenated().to_string().to_ascii_lowercase()),
+        C::Binary(v) => v.map(|v| hex::encode(v.as_ref())),
+        C::Numeric(v) => v.map(decimal),
+        C::Xml(v) => v.map(|v| v.to_string()),
+        C::DateTime(v) => v.map(|v| {
+            // days since 1900-01-01 and 1/300 s since midnight, to the nearest ms as SQL
+            // Server shows it (.003, .007, .010)
+            let ms = (i64::from(v.seconds_fragments()) * 10 + 1) / 3;
+            moment(1900, i64::from(v.days()), ms * 1_000_000, 3)
+        }),
+        C::SmallDateTime(v) => v.map(|v| {
+            moment(
+                1900,
+                i64::from(v.days()),
+                i64::from(v.seconds_fragments()) * 60_000_000_000,
+                0,
+            )
+        }),
+        C::Date(v) => v.map(|d| date(d).format("%Y-%m-%d").to_string()),
+        C::Time(v) => v.map(|t| {
+            let (secs, frac) = time(t);
+            let base = chrono::NaiveTime::MIN + chrono::Duration::nanoseconds(secs);
+            format!("{}{}", base.format("%H:%M:%S"), frac)
+        }),
+        C::DateTime2(v) => v.map(datetime2),
+        C::DateTimeOffset(v) => v.map(|v| {
+            // stored as UTC, shown in the offset it was written with
+            let off = i64::from(v.offset());
+            let (d, t) = (v.datetime2().date(), v.datetime2().time());
+            let (ns, frac) = time(t);
+            let at = date(d).and_time(chrono::NaiveTime::MIN)
+                + chrono::Duration::nanoseconds(ns)
+                + chrono::Duration::minutes(off);
+            let sign = if off < 0 { '-' } else { '+' };
+            format!(
+                "{}{}{sign}{:02}:{:02}",
+                at.format("%Y-%m-%dT%H:%M:%S"),
+                frac,
+                off.abs() / 60,
+                off.abs() % 60
+            )
+        }),
+    }
+}
+
+/// Exact decimal text of a numeric (numeric(25,0) LSNs do not fit a u64 or an f64).
+fn decimal(n: Numeric) -> String {
+    let (v, scale) = (n.value(), usize::from(n.scale()));
+    let digits = v.unsigned_abs().to_string();
+    let sign = if v < 0 { "-" } else { "" };
+    if scale == 0 {
+        return format!("{sign}{digits}");
+    }
+    let padded = format!("{digits:0>width$}", width = scale + 1);
+    let (int, frac) = padded.split_at(padded.len() - scale);
+    format!("{sign}{int}.{frac}")
+}
+
+fn date(d: Date) -> chrono::NaiveDate {
+    chrono::NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default()
+        + chrono::Duration::days(i64::from(d.days()))
+}
+
+/// Nanoseconds since midnight, and the fraction as SQL Server shows it (`.fffffff`).
+fn time(t: Time) -> (i64, String) {
+    let scale = u32::from(t.scale()).min(7);
+    let inc = i64::try_from(t.increments()).unwrap_or(0);
+    let per_sec = 10i64.pow(scale);
+    let (secs, part) = (inc / per_sec, inc % per_sec);
+    let ns = secs * 1_000_000_000 + part * 10i64.pow(9 - scale);
+    let frac = if scale == 0 {
+        String::new()
+    } else {
+        format!(".{part:0>w$}", w = scale as usize)
+    };
+    (ns.clamp(0, 86_399_999_999_999), frac)
+}
+
+fn datetime2(v: DateTime2) -> String {
+    let (ns, frac) = time(v.time());
+    let at = date(v.date()).and_time(chrono::NaiveTime::MIN) + chrono::Duration::nanoseconds(ns);
+    format!("{}{}", at.format("%Y-%m-%dT%H:%M:%S"), frac)
+}
+
+/// `days` after 1 January `epoch_year` plus `ns`, with `digits` of fraction.
+fn moment(epoch_year: i32, days: i64, ns: i64, digits: usize) -> String {
+    let at = chrono::NaiveDate::from_ymd_opt(epoch_year, 1, 1)
+        .unwrap_or_default()
+        .and_time(chrono::NaiveTime::MIN)
+        + chrono::Duration::days(days)
+        + chrono::Duration::nanoseconds(ns);
+    let mut s = at.format("%Y-%m-%dT%H:%M:%S").to_string();
+    if digits > 0 {
+        let frac = format!("{:09}", at.and_utc().timestamp_subsec_nanos());
+        s.push('.');
+        s.push_str(&frac[..digits]);
+    }
+    s
+}
+
+/// Run `fut` on a runtime of its own, checking the call's cancellation and time limit
+/// every quarter second, within `limit`.
+fn drive<T>(budget: &Budget, limit: Duration, fut: impl Future<Output = Res<T>>) -> Res<T> {
+    blocking(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| err(ErrorCode::Failed, format!("starting the SQL client: {e}")))?;
+        rt.block_on(async {
+            let watch = async {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    if let Err(stop) = budget.check() {
+                        return stop;
+                    }
+                }
+            };
+            tokio::select! {
+                out = tokio::time::timeout(limit, fut) => out.unwrap_or_else(|_| Err(err(
+                    ErrorCode::Failed,
+                    format!("the batch did not finish within its {} s", limit.as_secs()),
+                ))),
+                stop = watch => Err(stop_err(stop, budget).into()),
+            }
+        })
+    })
+}
+
+/// Connect to and sign in to `server` as configured, and read its name and version,
+/// for the admin to see that the configuration works. Nothing is written.
+///
+/// # Errors
+/// Cannot connect, the certificate is not trusted, the login is refused; in words.
+pub fn check_sql_server(server: &str, access: &SqlAccess) -> Result<(String, String), String> {
+    let budget = Budget::new(Duration::from_secs(60), Default::default());
+    let sets = drive(&budget, Duration::from_secs(60), async {
+        let mut conn = connect(server, access).await?;
+        run(
+            &mut conn,
+            "SELECT CAST(@@SERVERNAME AS nvarchar(256)) AS name, CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)) AS version",
+            &[],
+        )
+        .await
+    })
+    .map_err(|e| e.message)?;
+    let row = sets
+        .first()
+        .and_then(|s| s.rows.first())
+        .ok_or("the instance answered with no row")?;
+    let cell = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
+    Ok((cell(0), cell(1)))
+}
+
+impl sql::Host for State {
+    fn query(
+        &mut self,
+        server: String,
+        batch: String,
+        params: Vec<String>,
+        timeout_secs: u32,
+    ) -> Res<Vec<sql::ResultSet>> {
+        self.enter()?;
+        if !(1..=TIMEOUT_SECS_MAX).contains(&timeout_secs) {
+            return Err(err(
+                ErrorCode::InvalidInput,
+                format!("timeout-secs is 1 to {TIMEOUT_SECS_MAX}, not {timeout_secs}"),
+            ));
+        }
+        if batch.trim().is_empty()
+            || batch.len() > BATCH_BYTES_MAX
+            || params.len() > PARAMS_MAX
+            || params.iter().any(|p| p.len() > BATCH_BYTES_MAX)
+        {
+            return Err(err(
+                ErrorCode::InvalidInput,
+                format!(
+                    "a batch is 1 byte to 1 MiB with at most {PARAMS_MAX} parameters of at most 1 MiB"
+                ),
+            ));
+        }
+        let server = server.to_ascii_lowercase();
+        let allowed = if self.grants.sql_server(&server) {
+            Ok(())
+        } else {
+            Err(format!(
+                "SQL Server `{server}` is not granted (rehydra plugins grant {} sql:{server})",
+                self.plugin
+            ))
+        };
+        self.check(CapabilityKind::Sql, &server, allowed)?;
+        let first_line: String = batch
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or_default()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(300)
+            .collect();
+        self.audit(CapabilityKind::Sql, &server, true, &first_line);
+        let servers = self.sql_servers.clone();
+        let access = blocking(|| servers.sql_server(&server))
+            .map_err(|e| {
+                // where the secret is kept is the admin's business, not the plugin's
+                self.events.log(&self.plugin, LogLevel::Error, &format!("host: sql {server}: {e}"));
+                err(
+                    ErrorCode::Unavailable,
+                    format!("SQL Server `{server}` cannot be used: its configured password or CA file cannot be read (the job log says why)"),
+                )
+            })?
+            .ok_or_else(|| {
+                err(
+                    ErrorCode::Unavailable,
+                    format!("SQL Server `{server}` is not configured (rehydra plugins sql-server add {server} --login <login> --password-file <file>)"),
+                )
+            })?;
+        let limit = Duration::from_secs(u64::from(timeout_secs));
+        let budget = self.budget.clone();
+        let out = drive(&budget, limit, async {
+            let mut conn = connect(&server, &access).await?;
+            let sets = run(&mut conn, &batch, &params).await;
+            let _ = conn.close().await;
+            sets
+        });
+        let outcome = match &out {
+            Ok(sets) => format!("{} result set(s)", sets.len()),
+            Err(e) => format!("failed: {}", e.message),
+        };
+        let line: String = format!("host: sql {server}: {first_line}: {outcome}")
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(super::LOG_MESSAGE_MAX)
+            .collect();
+        self.events.log(&self.plugin, LogLevel::Debug, &line);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numerics_are_exact() {
+        assert_eq!(
+            decimal(Numeric::new_with_scale(17126658000000314200037, 0)),
+            "17126658000000314200037"
+        );
+        assert_eq!(decimal(Numeric::new_with_scale(-1205, 2)), "-12.05");
+        assert_eq!(decimal(Numeric::new_with_scale(5, 3)), "0.005");
+    }
+
+    #[test]
+    fn moments_read_as_sql_server_shows_them() {
+        // 2026-11-30 is day 46,354 after 1900-01-01; 14:37:15.5 is 15,790,650 300ths,
+        // and 119 300ths is .397 as SQL Server shows it (not .396)
+        let dt = |f| {
+            text(ColumnData::DateTime(Some(tiberius::time::DateTime::new(
+                46_354, f,
+            ))))
+        };
+        assert_eq!(dt(15_790_650).as_deref(), Some("2026-11-30T14:37:15.500"));
+        assert_eq!(dt(119).as_deref(), Some("2026-11-30T00:00:00.397"));
+        assert_eq!(dt(1).as_deref(), Some("2026-11-30T00:00:00.003"));
+        let t = Time::new(526_355_123_456, 7);
+        assert_eq!(time(t).1, ".5123456");
+        let d2 = DateTime2::new(Date::new(739_585), Time::new(52_635, 0));
+        assert_eq!(datetime2(d2), "2025-12-01T14:37:15");
+    }
+}

@@ -1,0 +1,297 @@
+//! `backup` of one database: SQL Server writes a native backup (`WITH CHECKSUM`) to the
+//! staging folder, the engine stores the file (read through `path-map`), and the chain
+//! document records it with the LSNs msdb gives for it.
+//!
+//! A restore point keeps the whole chain it can restore: a full starts a new chain; a
+//! differential or a log keeps the previous point's backups (carried forward, not read
+//! again) and adds itself. Before anything is taken, what would make the backup useless
+//! is refused: a log of a SIMPLE database, a differential or log with no full of ours
+//! before it, a differential whose base is a full someone else took.
+
+use rehydra_plugin_sdk::prelude::*;
+use rehydra_plugin_sdk::windows::map_path;
+use rehydra_plugin_sdk::{engine, host};
+
+use crate::chain::{self, Kind};
+use crate::model::{CHAIN_ITEM, ChainDoc, Kept, kind_name};
+use crate::tsql::{self, BULK_SECS, SET_NAME, show_time, split_asset};
+
+/// The chain of the previous restore point, if it is of this database.
+fn previous_chain(server: &str, db: &str) -> Result<Option<ChainDoc>> {
+    if engine::previous()?.is_none() {
+        return Ok(None);
+    }
+    let doc = ChainDoc::parse(&engine::read_previous_document(CHAIN_ITEM)?)?;
+    Ok((doc.server.eq_ignore_ascii_case(server) && doc.database == db).then_some(doc))
+}
+
+fn level(s: &str) -> Result<Kind> {
+    match s {
+        "full" => Ok(Kind::Full),
+        "diff" | "differential" => Ok(Kind::Diff),
+        "log" => Ok(Kind::Log),
+        other => Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!("level `{other}` is not full, diff or log"),
+        )),
+    }
+}
+
+/// A name for the backup file: the database's letters, the level and the time.
+fn file_name(db: &str, kind: Kind, now_ms: i64) -> String {
+    let safe: String = db
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let stamp: String = show_time(now_ms)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let ext = if kind == Kind::Log { "trn" } else { "bak" };
+    format!("{safe}_{}_{stamp}.{ext}", kind_name(kind))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// `folder` joined with `name` in the instance's own separator.
+pub fn on_instance(folder: &str, name: &str) -> String {
+    let sep = if folder.contains('\\') { '\\' } else { '/' };
+    format!("{}{sep}{name}", folder.trim_end_matches(['\\', '/']))
+}
+
+fn refuse(m: String) -> Error {
+    Error::new(ErrorCode::InvalidInput, m)
+}
+
+/// What stands in the way of a backup of `kind` after `prev`, given msdb's history.
+fn check_base(
+    kind: Kind,
+    copy_only: bool,
+    db: &tsql::Db,
+    prev: Option<&ChainDoc>,
+    history: &[tsql::HistoryRow],
+) -> Result<()> {
+    if kind == Kind::Log && db.simple() {
+        return Err(refuse(format!(
+            "database `{}` uses the SIMPLE recovery model, which keeps no log to back up; take full and differential backups (ALTER DATABASE … SET RECOVERY FULL for point-in-time restores)",
+            db.name
+        )));
+    }
+    if kind == Kind::Full {
+        return Ok(());
+    }
+    let Some(full) = prev.and_then(|p| p.backups.first()) else {
+        return Err(refuse(format!(
+            "there is no full backup of `{}` in this repository to build a {} backup on; take a full backup first (level=full)",
+            db.name,
+            kind_name(kind)
+        )));
+    };
+    if kind == Kind::Diff {
+        if copy_only {
+            return Err(refuse(
+                "a differential is always based on the last full backup that was not COPY_ONLY; with copy-only take full and log backups".into(),
+            ));
+        }
+        // SQL Server bases the differential on the newest full that was not copy-only
+        let base = history
+            .iter()
+            .rev()
+            .find(|h| h.backup.kind == Kind::Full && !h.backup.copy_only);
+        if let Some(b) = base
+            && b.backup.checkpoint_lsn.to_string() != full.checkpoint_lsn
+        {
+            return Err(refuse(format!(
+                "the last full backup of `{}` was taken by someone else ({} at {}, to {}); a differential now would be based on it and useless without it. Take a full backup here (level=full), or make the other product's fulls COPY_ONLY",
+                db.name,
+                if b.user.is_empty() {
+                    "another login"
+                } else {
+                    &b.user
+                },
+                show_time(b.backup.finish),
+                b.device
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Back up the database of `req.asset`.
+pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
+    let o = &req.options;
+    let (server, name) = split_asset(&req.asset.id)?;
+    let kind = level(setting_or(o, "level", "full"))?;
+    let copy_only = flag(o, "copy-only");
+    let staging = require(
+        o,
+        "staging",
+        "the folder SQL Server writes backups to, as it sees it, e.g. \\\\fs01\\sqlstage or /var/opt/mssql/backup",
+    )?;
+    let map = setting_or(o, "path-map", "");
+    let db = tsql::database(server, name)?.ok_or_else(|| {
+        Error::new(
+            ErrorCode::NotFound,
+            format!("database `{name}` is not on {server} (rehydra plugins run sql-server discover --set servers={server})"),
+        )
+    })?;
+    if !db.state.eq_ignore_ascii_case("ONLINE") {
+        return Err(Error::new(
+            ErrorCode::Unavailable,
+            format!(
+                "database `{name}` is {}, not ONLINE; it cannot be backed up now",
+                db.state
+            ),
+        ));
+    }
+    let prev = previous_chain(server, name)?;
+    let history = tsql::history(server, name)?;
+    check_base(kind, copy_only, &db, prev.as_ref(), &history)?;
+
+    let file = file_name(name, kind, now_ms());
+    let device = on_instance(staging, &file);
+    let host_path = map_path(map, &device)?;
+    let stmt = format!(
+        "BACKUP {} @P1 TO DISK = @P2 WITH CHECKSUM, INIT, FORMAT, NAME = @P3{}{}",
+        if kind == Kind::Log { "LOG" } else { "DATABASE" },
+        if kind == Kind::Diff {
+            ", DIFFERENTIAL"
+        } else {
+            ""
+        },
+        if copy_only { ", COPY_ONLY" } else { "" },
+    );
+    host::progress(
+        0,
+        3,
+        &format!("{} backup of {name} on {server}", kind_name(kind)),
+    );
+    let set_name = format!("{SET_NAME} {}", req.asset.id);
+    tsql::run(server, &stmt, &[name, &device, &set_name], BULK_SECS)?;
+    let written = tsql::written_to(server, name, &device)?.ok_or_else(|| {
+        Error::new(
+            ErrorCode::Failed,
+            format!(
+                "SQL Server reported the backup done but msdb has no backup of `{name}` to {device}"
+            ),
+        )
+    })?;
+    if written.backup.kind != kind {
+        return Err(Error::new(
+            ErrorCode::Failed,
+            format!(
+                "msdb records the backup to {device} as {}, not {}",
+                kind_name(written.backup.kind),
+                kind_name(kind)
+            ),
+        ));
+    }
+    host::progress(1, 3, &format!("storing {file}"));
+    let item = format!("backups/{file}");
+    engine::ingest_file(&item, &host_path)?;
+
+    let mut warnings = Vec::new();
+    let mut doc = match (kind, prev) {
+        (Kind::Full, _) | (_, None) => ChainDoc {
+            format: 1,
+            server: server.to_ascii_lowercase(),
+            database: name.into(),
+            recovery: db.recovery.clone(),
+            files: tsql::files(server, name)?,
+            backups: Vec::new(),
+        },
+        (_, Some(p)) => p,
+    };
+    host::progress(
+        2,
+        3,
+        &format!(
+            "keeping the {} earlier backup(s) of the chain",
+            doc.backups.len()
+        ),
+    );
+    for k in &doc.backups {
+        engine::carry_forward(&k.item, &k.item)?;
+    }
+    doc.recovery.clone_from(&db.recovery);
+    doc.backups.push(Kept::new(&item, &written.backup, &device));
+
+    // what the chain and msdb together say: a gap another product's log made, a fork
+    let mut ours = doc.history()?;
+    let sets: Vec<&str> = doc.backups.iter().map(|k| k.set.as_str()).collect();
+    let since = ours.first().map_or(0, |b| b.start);
+    ours.extend(
+        history
+            .iter()
+            .filter(|h| h.backup.finish >= since && !sets.contains(&h.backup.id.as_str()))
+            .map(|h| {
+                let mut b = h.backup.clone();
+                b.ours = false;
+                b
+            }),
+    );
+    ours.sort_by_key(|b| (b.finish, b.first_lsn));
+    for p in chain::problems(&ours) {
+        warnings.push(p.describe());
+    }
+    engine::put_document(
+        CHAIN_ITEM,
+        &serde_json::to_vec_pretty(&doc)
+            .map_err(|e| Error::new(ErrorCode::Failed, e.to_string()))?,
+    )?;
+
+    // the staged copy is in the repository now; SQL Server removes its own backup file
+    if let Err(e) = tsql::run(
+        server,
+        "EXECUTE master.dbo.xp_delete_file 0, @P1",
+        &[&device],
+        tsql::QUERY_SECS,
+    ) {
+        warnings.push(format!(
+            "the staged file {device} could not be removed ({}); remove it by hand",
+            e.message
+        ));
+    }
+    host::progress(3, 3, "done");
+    host::info(&format!(
+        "{} backup of {name}: LSN {} to {}, the chain now holds {} backup(s)",
+        kind_name(kind),
+        written.backup.first_lsn,
+        written.backup.last_lsn,
+        doc.backups.len()
+    ));
+    Ok(BackupReport {
+        consistency: "application".into(),
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_keep_only_safe_letters() {
+        let n = file_name("we]ird; DROP", Kind::Log, 0);
+        assert_eq!(n, "we_ird__DROP_log_19700101000000000.trn");
+        assert_eq!(
+            on_instance("\\\\fs01\\stage\\", "a.bak"),
+            "\\\\fs01\\stage\\a.bak"
+        );
+        assert_eq!(
+            on_instance("/var/opt/mssql/backup", "a.bak"),
+            "/var/opt/mssql/backup/a.bak"
+        );
+    }
+}

@@ -1,0 +1,55 @@
+//! SQL Server databases: native full, differential and log backups kept as chains, and
+//! restores to a point in time.
+//!
+//! - `discover` (`servers=`): the instances' user databases with recovery model, state,
+//!   size, AG membership, TDE and their last backups from msdb.
+//! - `assess`: broken chains (a log gap, a fork, a differential without its full), a full
+//!   someone else took that differentials now depend on, SIMPLE recovery's RPO, no full
+//!   backup, TDE.
+//! - `backup` (a database): see [`backup`]. `plan-restore` / `restore` / `verify`: see
+//!   [`restore`]. The chain rules are in [`chain`].
+//!
+//! The plugin never sees a login or password: the host signs in to the instances the
+//! admin configured and granted (`sql:<instance>`).
+use rehydra_plugin_sdk::prelude::*;
+
+mod backup;
+pub mod chain;
+mod inventory;
+mod model;
+mod restore;
+mod tsql;
+
+struct SqlServer;
+
+impl Plugin for SqlServer {
+    fn describe() -> PluginInfo {
+        describe_from_manifest!()
+    }
+
+    fn discover(s: Vec<Property>) -> Result<Vec<Asset>> {
+        inventory::discover(&s)
+    }
+
+    fn assess(assets: Vec<Asset>, s: Vec<Property>) -> Result<Vec<Finding>> {
+        inventory::assess(&assets, &s)
+    }
+
+    fn backup(req: BackupRequest) -> Result<BackupReport> {
+        backup::backup(&req)
+    }
+
+    fn plan_restore(req: RestoreRequest) -> Result<RestorePlan> {
+        restore::plan(&req).map(|p| p.plan)
+    }
+
+    fn restore(req: RestoreRequest) -> Result<RestoreReport> {
+        restore::restore(&req)
+    }
+
+    fn verify(req: RestoreRequest) -> Result<VerifyReport> {
+        restore::verify(&req)
+    }
+}
+
+rehydra_plugin_sdk::export_plugin!(SqlServer);

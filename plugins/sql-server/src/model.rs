@@ -1,0 +1,212 @@
+//! `chain.json`, the document every restore point holds: the database, its files, and
+//! every backup of the chain the point keeps (the full it starts from, and the
+//! differentials and logs after it), each with the item that holds it and its LSNs as
+//! msdb recorded them. Read back from a repository it is hostile input: checked whole
+//! before anything uses it.
+
+use rehydra_plugin_sdk::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::chain::{Backup, Kind, Lsn};
+use crate::tsql::{DbFile, parse_time, show_time};
+
+/// Item name of the chain document.
+pub const CHAIN_ITEM: &str = "chain.json";
+/// Most backups one chain keeps (a log every 5 minutes for over a month).
+const BACKUPS_MAX: usize = 10_000;
+
+/// The chain a restore point keeps.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainDoc {
+    pub format: u32,
+    pub server: String,
+    pub database: String,
+    pub recovery: String,
+    pub files: Vec<DbFile>,
+    pub backups: Vec<Kept>,
+}
+
+/// One backup of the chain, and the item of the restore point that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kept {
+    pub item: String,
+    pub kind: String,
+    pub set: String,
+    pub first_lsn: String,
+    pub last_lsn: String,
+    pub checkpoint_lsn: String,
+    pub database_backup_lsn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub differential_base_lsn: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fork: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_fork: Option<String>,
+    pub start: String,
+    pub finish: String,
+    pub copy_only: bool,
+    /// Where SQL Server wrote it.
+    pub device: String,
+}
+
+pub fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Full => "full",
+        Kind::Diff => "diff",
+        Kind::Log => "log",
+    }
+}
+
+impl Kept {
+    pub fn new(item: &str, b: &Backup, device: &str) -> Self {
+        Self {
+            item: item.into(),
+            kind: kind_name(b.kind).into(),
+            set: b.id.clone(),
+            first_lsn: b.first_lsn.to_string(),
+            last_lsn: b.last_lsn.to_string(),
+            checkpoint_lsn: b.checkpoint_lsn.to_string(),
+            database_backup_lsn: b.database_backup_lsn.to_string(),
+            differential_base_lsn: b.differential_base_lsn.map(|l| l.to_string()),
+            fork: b.fork.clone(),
+            first_fork: b.first_fork.clone(),
+            start: show_time(b.start),
+            finish: show_time(b.finish),
+            copy_only: b.copy_only,
+            device: device.into(),
+        }
+    }
+
+    /// As the chain rules see it (ours: the repository holds it).
+    pub fn backup(&self) -> Result<Backup> {
+        let bad = |what: &str| {
+            Error::new(
+                ErrorCode::InvalidInput,
+                format!("chain.json: backup `{}` has a malformed {what}", self.item),
+            )
+        };
+        let lsn = |s: &str, what: &str| s.parse::<Lsn>().map_err(|_| bad(what));
+        Ok(Backup {
+            id: self.item.clone(),
+            kind: match self.kind.as_str() {
+                "full" => Kind::Full,
+                "diff" => Kind::Diff,
+                "log" => Kind::Log,
+                _ => return Err(bad("kind")),
+            },
+            first_lsn: lsn(&self.first_lsn, "first LSN")?,
+            last_lsn: lsn(&self.last_lsn, "last LSN")?,
+            checkpoint_lsn: lsn(&self.checkpoint_lsn, "checkpoint LSN")?,
+            database_backup_lsn: lsn(&self.database_backup_lsn, "database backup LSN")?,
+            differential_base_lsn: self
+                .differential_base_lsn
+                .as_deref()
+                .map(|l| lsn(l, "differential base LSN"))
+                .transpose()?,
+            fork: self.fork.clone(),
+            first_fork: self.first_fork.clone(),
+            start: parse_time(&self.start).ok_or_else(|| bad("start time"))?,
+            finish: parse_time(&self.finish).ok_or_else(|| bad("finish time"))?,
+            copy_only: self.copy_only,
+            ours: true,
+        })
+    }
+}
+
+impl ChainDoc {
+    /// Parse and check a chain document read from a repository.
+    ///
+    /// # Errors
+    /// Not JSON of this shape, an unknown format, a malformed backup, item names that
+    /// repeat or lie outside `backups/`.
+    pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let doc: Self = serde_json::from_slice(bytes).map_err(|e| {
+            Error::new(
+                ErrorCode::InvalidInput,
+                format!("chain.json is damaged: {e}"),
+            )
+        })?;
+        if doc.format != 1 {
+            return Err(Error::new(
+                ErrorCode::Unsupported,
+                format!(
+                    "chain.json is of format {}; this plugin reads format 1",
+                    doc.format
+                ),
+            ));
+        }
+        if doc.backups.len() > BACKUPS_MAX {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                "chain.json lists too many backups",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for k in &doc.backups {
+            let name_ok = k.item.strip_prefix("backups/").is_some_and(|n| {
+                !n.is_empty()
+                    && n.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            });
+            if !name_ok || !seen.insert(k.item.clone()) {
+                return Err(Error::new(
+                    ErrorCode::InvalidInput,
+                    format!(
+                        "chain.json names item `{}` twice or outside backups/",
+                        k.item.chars().take(80).collect::<String>()
+                    ),
+                ));
+            }
+            k.backup()?;
+        }
+        Ok(doc)
+    }
+
+    /// The backups as the chain rules see them.
+    pub fn history(&self) -> Result<Vec<Backup>> {
+        self.backups.iter().map(Kept::backup).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(items: &[&str]) -> Vec<u8> {
+        let backups: Vec<serde_json::Value> = items
+            .iter()
+            .map(|i| {
+                serde_json::json!({"item": i, "kind": "full", "set": "x", "first_lsn": "1", "last_lsn": "2",
+                    "checkpoint_lsn": "1", "database_backup_lsn": "0", "start": "2026-12-01T10:00:00.000",
+                    "finish": "2026-12-01T10:00:01.000", "copy_only": false, "device": "/x"})
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"format": 1, "server": "s", "database": "d", "recovery": "FULL", "files": [], "backups": backups})).unwrap()
+    }
+
+    #[test]
+    fn hostile_chain_documents_are_refused() {
+        assert!(ChainDoc::parse(&doc(&["backups/a.bak"])).is_ok());
+        for bad in [
+            &["../x"][..],
+            &["backups/../../etc"],
+            &["backups/a.bak", "backups/a.bak"],
+            &["backups/"],
+        ] {
+            assert!(ChainDoc::parse(&doc(bad)).is_err(), "{bad:?}");
+        }
+        let mut v: serde_json::Value = serde_json::from_slice(&doc(&["backups/a.bak"])).unwrap();
+        v["backups"][0]["first_lsn"] = "12x".into();
+        assert!(ChainDoc::parse(&serde_json::to_vec(&v).unwrap()).is_err());
+        v["backups"][0]["first_lsn"] = "1".into();
+        v["format"] = 2.into();
+        assert_eq!(
+            ChainDoc::parse(&serde_json::to_vec(&v).unwrap())
+                .unwrap_err()
+                .code,
+            ErrorCode::Unsupported
+        );
+    }
+}

@@ -1,0 +1,414 @@
+//! `plan-restore`, `restore` and `verify`: a database back to a moment.
+//!
+//! The plan reads the point's chain, picks the full, the latest differential and the
+//! logs that reach `stop-at` (see [`crate::chain::plan`]), checks the target instance
+//! (the database exists: `replace=true` or another name; files under another name go
+//! next to the originals with the new name, or to `data-folder`/`log-folder`), and shows
+//! the `RESTORE … WITH NORECOVERY … STOPAT` script it will run. The restore puts the
+//! chosen backups in the staging folder, runs the script statement by statement, and
+//! removes the staged files. `mode=files` writes the backups and `restore.sql` to the
+//! target folder instead, for a DBA to run by hand.
+
+use rehydra_plugin_sdk::prelude::*;
+use rehydra_plugin_sdk::windows::map_path;
+use rehydra_plugin_sdk::{engine, host};
+
+use crate::backup::on_instance;
+use crate::chain::{self, Kind};
+use crate::model::{CHAIN_ITEM, ChainDoc, Kept};
+use crate::tsql::{self, BULK_SECS, DbFile, parse_time, show_time};
+
+/// One statement of the script.
+pub struct Statement {
+    pub sql: String,
+}
+
+/// A checked restore plan.
+pub struct Planned {
+    pub plan: RestorePlan,
+    pub server: String,
+    pub database: String,
+    pub script: Vec<Statement>,
+    /// (item, path on the instance) of every backup the script reads.
+    pub staged: Vec<(String, String)>,
+    pub files_mode: bool,
+}
+
+fn chain_of_point() -> Result<ChainDoc> {
+    ChainDoc::parse(&engine::read_document(CHAIN_ITEM)?)
+}
+
+fn lit(s: &str) -> String {
+    rehydra_plugin_sdk::sql::literal(s)
+}
+
+fn quoted(s: &str) -> String {
+    rehydra_plugin_sdk::sql::name(s)
+}
+
+/// The last component of a path written with either separator.
+fn base_name(p: &str) -> &str {
+    p.rsplit(['\\', '/']).next().unwrap_or(p)
+}
+
+fn dir_name(p: &str) -> &str {
+    p.rfind(['\\', '/']).map_or("", |i| &p[..i])
+}
+
+/// `MOVE` clauses: where each file goes on the target.
+fn moves(
+    files: &[DbFile],
+    from: &str,
+    to: &str,
+    data: Option<&str>,
+    log: Option<&str>,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in files {
+        let folder = match (f.kind.eq_ignore_ascii_case("LOG"), data, log) {
+            (true, _, Some(l)) | (true, Some(l), None) => l.to_string(),
+            (false, Some(d), _) => d.to_string(),
+            _ => dir_name(&f.physical).to_string(),
+        };
+        let name = base_name(&f.physical);
+        // under another name the files take it too, so the original's stay untouched
+        let new_name = if from == to {
+            name.to_string()
+        } else if let Some(rest) = name.strip_prefix(from) {
+            format!("{to}{rest}")
+        } else {
+            format!("{to}_{name}")
+        };
+        if data.is_some() || log.is_some() || from != to {
+            out.push(format!(
+                "MOVE {} TO {}",
+                lit(&f.logical),
+                lit(&on_instance(&folder, &new_name))
+            ));
+        }
+    }
+    out
+}
+
+/// Plan a restore of the point in hand.
+pub fn plan(req: &RestoreRequest) -> Result<Planned> {
+    let o = &req.options;
+    let doc = chain_of_point()?;
+    let history = doc.history()?;
+    let stop_at = match setting(o, "stop-at") {
+        Some(t) => Some(parse_time(t).ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidInput,
+                format!("stop-at `{t}` is not a time; write it as 2026-12-01T14:37:15 (the instance's clock)"),
+            )
+        })?),
+        None => None,
+    };
+    let server = setting_or(o, "server", &doc.server).to_ascii_lowercase();
+    let database = setting_or(o, "database", &doc.database).to_string();
+    let files_mode = match setting_or(o, "mode", "database") {
+        "database" => false,
+        "files" => true,
+        m => {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!("mode `{m}` is not database or files"),
+            ));
+        }
+    };
+    let mut p = empty_plan();
+    let chosen = match chain::plan(&history, stop_at, true) {
+        Ok(c) => c,
+        Err(why) => {
+            p.blockers.push(why.describe());
+            return Ok(Planned {
+                plan: p,
+                server,
+                database,
+                script: vec![],
+                staged: vec![],
+                files_mode,
+            });
+        }
+    };
+    let steps: Vec<&Kept> = chosen
+        .steps
+        .iter()
+        .filter_map(|&i| doc.backups.get(i))
+        .collect();
+    for (n, k) in steps.iter().enumerate() {
+        p.steps.push(Step::new(
+            &format!("backup-{n}"),
+            &format!("{} backup finished {}", k.kind, k.finish),
+            format!(
+                "{} (LSN {} to {}, set {})",
+                k.item, k.first_lsn, k.last_lsn, k.set
+            ),
+        ));
+    }
+    let reach = stop_at.map_or_else(|| show_time(chosen.reaches), show_time);
+    p.steps.push(Step::new(
+        "moment",
+        "restored to",
+        format!(
+            "{reach} on the instance's clock (the chain reaches {})",
+            show_time(chosen.reaches)
+        ),
+    ));
+
+    // the target
+    let replace = flag(o, "replace");
+    let tail = flag(o, "tail-log");
+    let staging = setting(o, "staging");
+    if !files_mode {
+        match tsql::database(&server, &database) {
+            Ok(Some(existing)) if !replace && !tail => p.blockers.push(format!(
+                "database `{database}` exists on {server} ({}); restore under another name (database=…), or replace it (replace=true, with tail-log=true to back up the end of its log first)",
+                existing.state
+            )),
+            Ok(None) if tail => p.blockers.push(format!(
+                "tail-log=true, but there is no database `{database}` on {server} to back up the tail of"
+            )),
+            Ok(_) => {}
+            Err(e) => p.blockers.push(format!("the target instance {server} cannot be read: {}", e.message)),
+        }
+        if staging.is_none() {
+            p.blockers.push(
+                "say where SQL Server reads the backups from: staging=<folder as the instance sees it> (and path-map for this machine)".into(),
+            );
+        }
+    }
+    if doc.recovery.eq_ignore_ascii_case("SIMPLE") && stop_at.is_some() {
+        p.warnings.push(format!(
+            "`{}` used the SIMPLE recovery model: there are no log backups, so it comes back as of its last full or differential backup before that moment",
+            doc.database
+        ));
+    }
+
+    // the script
+    let folder = if files_mode {
+        ".".to_string()
+    } else {
+        staging.unwrap_or_default().to_string()
+    };
+    let stage = |k: &Kept| on_instance(&folder, &k.item["backups/".len()..]);
+    let mv = moves(
+        &doc.files,
+        &doc.database,
+        &database,
+        setting(o, "data-folder"),
+        setting(o, "log-folder"),
+    );
+    let mut script = Vec::new();
+    if tail {
+        let device = on_instance(
+            &folder,
+            &format!(
+                "{}_tail.trn",
+                database.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            ),
+        );
+        script.push(Statement {
+            sql: format!(
+                "BACKUP LOG {} TO DISK = {} WITH NORECOVERY, NO_TRUNCATE, CHECKSUM, INIT, FORMAT",
+                quoted(&database),
+                lit(&device)
+            ),
+        });
+        p.warnings.push(format!("the tail of the log of `{database}` goes to {device} first; keep it until the restore is checked"));
+    }
+    let last = steps.len().saturating_sub(1);
+    for (n, k) in steps.iter().enumerate() {
+        let mut with = vec!["NORECOVERY".to_string(), "CHECKSUM".to_string()];
+        if k.kind != "log" {
+            with.extend(mv.iter().cloned());
+            if replace && n == 0 {
+                with.push("REPLACE".into());
+            }
+        }
+        if n == last
+            && k.kind == "log"
+            && let Some(t) = stop_at
+        {
+            with.push(format!("STOPAT = {}", lit(&show_time(t))));
+        }
+        script.push(Statement {
+            sql: format!(
+                "RESTORE {} {} FROM DISK = {} WITH {}",
+                if k.kind == "log" { "LOG" } else { "DATABASE" },
+                quoted(&database),
+                lit(&stage(k)),
+                with.join(", ")
+            ),
+        });
+    }
+    script.push(Statement {
+        sql: format!("RESTORE DATABASE {} WITH RECOVERY", quoted(&database)),
+    });
+    let shown: Vec<&str> = script.iter().map(|s| s.sql.as_str()).collect();
+    p.steps.push(Step::new(
+        "script",
+        if files_mode {
+            "restore.sql, for a DBA to run"
+        } else {
+            "the script that will run"
+        },
+        shown.join(";\n"),
+    ));
+    if !files_mode {
+        if let Some(map) = setting(o, "path-map")
+            && let Err(e) = steps
+                .iter()
+                .try_for_each(|k| map_path(map, &stage(k)).map(|_| ()))
+        {
+            p.blockers.push(e.message);
+        }
+        if server != doc.server
+            && chosen
+                .steps
+                .iter()
+                .any(|&i| history.get(i).is_some_and(|b| b.kind == Kind::Full))
+        {
+            p.warnings.push(format!(
+                "restoring to another instance ({server}): logins, jobs and, for an encrypted (TDE) database, its certificate are not part of a database backup"
+            ));
+        }
+    }
+    let staged = steps.iter().map(|k| (k.item.clone(), stage(k))).collect();
+    Ok(Planned {
+        plan: p,
+        server,
+        database,
+        script,
+        staged,
+        files_mode,
+    })
+}
+
+/// Restore the point in hand as planned.
+pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
+    let planned = plan(req)?;
+    if let Some(b) = planned.plan.blockers.first() {
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!("the restore cannot proceed: {b}"),
+        ));
+    }
+    let mut report = RestoreReport::new(0);
+    report.warnings.clone_from(&planned.plan.warnings);
+    if planned.files_mode {
+        if req.target.is_empty() || req.target == "-" {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                "mode=files writes the backups and restore.sql into --target <folder>",
+            ));
+        }
+        for (item, _) in &planned.staged {
+            report.bytes += engine::restore_item(item, &req.target, false)?;
+        }
+        let script: Vec<String> = planned
+            .script
+            .iter()
+            .map(|s| format!("{};\nGO\n", s.sql))
+            .collect();
+        let target = format!("{}/restore.sql", req.target.trim_end_matches('/'));
+        rehydra_plugin_sdk::files::write_file(&target, script.concat().as_bytes(), false)?;
+        host::info(&format!(
+            "{} backup(s) and restore.sql written to {}",
+            planned.staged.len(),
+            req.target
+        ));
+        return Ok(report);
+    }
+    let map = setting_or(&req.options, "path-map", "");
+    let total = planned.script.len() as u64 + planned.staged.len() as u64;
+    let mut done = 0u64;
+    // the backups where the instance reads them
+    for (item, device) in &planned.staged {
+        host::progress(done, total, &format!("staging {item}"));
+        let host_path = map_path(map, device)?;
+        report.bytes += engine::restore_item(item, &host_path, false)?;
+        done += 1;
+    }
+    let ran = run_script(&planned, &mut done, total);
+    for (_, device) in &planned.staged {
+        if let Err(e) = tsql::run(
+            &planned.server,
+            "EXECUTE master.dbo.xp_delete_file 0, @P1",
+            &[device],
+            tsql::QUERY_SECS,
+        ) {
+            report.warnings.push(format!(
+                "the staged file {device} could not be removed ({}); remove it by hand",
+                e.message
+            ));
+        }
+    }
+    ran?;
+    host::progress(total, total, "done");
+    host::info(&format!(
+        "database `{}` restored on {}",
+        planned.database, planned.server
+    ));
+    Ok(report)
+}
+
+fn run_script(planned: &Planned, done: &mut u64, total: u64) -> Result<()> {
+    for s in &planned.script {
+        host::progress(
+            *done,
+            total,
+            s.sql.split(" WITH").next().unwrap_or_default(),
+        );
+        tsql::run(&planned.server, &s.sql, &[], BULK_SECS).map_err(|e| {
+            Error::new(
+                e.code,
+                format!(
+                    "{}\nwhile running: {}\nthe database `{}` may be left RESTORING; run the rest of the plan's script by hand, or restore again with replace=true",
+                    e.message, s.sql, planned.database
+                ),
+            )
+        })?;
+        *done += 1;
+    }
+    Ok(())
+}
+
+/// The point's chain is whole: every backup it names is an item of the point with
+/// content, and the chain reaches its last backup.
+pub fn verify(_req: &RestoreRequest) -> Result<VerifyReport> {
+    let doc = chain_of_point()?;
+    let items = engine::items()?;
+    let mut report = VerifyReport::new(true);
+    let mut fail = |rule: &str, title: String, detail: String| {
+        report.ok = false;
+        report.findings.push(Finding {
+            rule: rule.into(),
+            severity: Severity::High,
+            asset: Some(format!("{}/{}", doc.server, doc.database)),
+            title,
+            detail,
+            recommendation: "take a full backup (level=full) so a new, whole chain starts".into(),
+        });
+    };
+    for k in &doc.backups {
+        if !items.iter().any(|i| i.name == k.item && i.size > 0) {
+            fail(
+                "sql.missing-backup",
+                format!("{} is not in the restore point", k.item),
+                format!(
+                    "chain.json names {} backup {} but the point holds no such item",
+                    k.kind, k.item
+                ),
+            );
+        }
+    }
+    if let Err(why) = chain::plan(&doc.history()?, None, true) {
+        fail(
+            "sql.chain-unusable",
+            "the chain cannot be restored".into(),
+            why.describe(),
+        );
+    }
+    Ok(report)
+}
