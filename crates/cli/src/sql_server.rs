@@ -40,8 +40,8 @@ pub enum SqlServerCommand {
         /// OS keychain entry `service/user` holding the password.
         #[arg(long, group = "pw")]
         password_keychain: Option<String>,
-        /// PEM file of the CA certificates to trust for this instance (default: the
-        /// system's roots), e.g. your enterprise CA.
+        /// PEM file of CA certificates to trust for this instance as well as the system's
+        /// roots, e.g. your enterprise CA.
         #[arg(long)]
         ca_file: Option<PathBuf>,
         /// Keep it without connecting first.

@@ -217,7 +217,8 @@ pub struct SqlAccess {
     pub login: SqlLogin,
     /// Its password (wiped from memory when dropped).
     pub password: zeroize::Zeroizing<String>,
-    /// PEM certificates to trust for this instance instead of the system's roots.
+    /// PEM certificates to trust for this instance besides the system's roots (the TLS
+    /// library adds them to the platform's store).
     pub ca_pem: Option<Vec<u8>>,
 }
 

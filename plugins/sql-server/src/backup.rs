@@ -58,7 +58,7 @@ fn file_name(db: &str, kind: Kind, now_ms: i64) -> String {
     format!("{safe}_{}_{stamp}.{ext}", kind_name(kind))
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -156,6 +156,16 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         ));
     }
     let prev = previous_chain(server, name)?;
+    if kind != Kind::Full
+        && prev
+            .as_ref()
+            .is_some_and(|p| p.backups.len() >= crate::model::BACKUPS_MAX)
+    {
+        return Err(refuse(format!(
+            "the chain of `{name}` holds {} backups, as many as a restore point keeps; take a full backup (level=full) to start a new one",
+            crate::model::BACKUPS_MAX
+        )));
+    }
     let history = tsql::history(server, name)?;
     check_base(kind, copy_only, &db, prev.as_ref(), &history)?;
 

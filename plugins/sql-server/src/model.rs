@@ -13,7 +13,7 @@ use crate::tsql::{DbFile, parse_time, show_time};
 /// Item name of the chain document.
 pub const CHAIN_ITEM: &str = "chain.json";
 /// Most backups one chain keeps (a log every 5 minutes for over a month).
-const BACKUPS_MAX: usize = 10_000;
+pub const BACKUPS_MAX: usize = 10_000;
 
 /// The chain a restore point keeps.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,6 +143,15 @@ impl ChainDoc {
                 "chain.json lists too many backups",
             ));
         }
+        let texts = [&doc.server, &doc.database, &doc.recovery]
+            .into_iter()
+            .chain(doc.files.iter().flat_map(|f| [&f.logical, &f.kind, &f.physical]));
+        if let Some(t) = texts.into_iter().find(|t| t.chars().any(char::is_control) || t.contains("$(")) {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!("chain.json holds a name with control characters or `$(`: {:?}", t.chars().take(80).collect::<String>()),
+            ));
+        }
         let mut seen = std::collections::HashSet::new();
         for k in &doc.backups {
             let name_ok = k.item.strip_prefix("backups/").is_some_and(|n| {
@@ -201,6 +210,9 @@ mod tests {
         v["backups"][0]["first_lsn"] = "12x".into();
         assert!(ChainDoc::parse(&serde_json::to_vec(&v).unwrap()).is_err());
         v["backups"][0]["first_lsn"] = "1".into();
+        v["database"] = "d\nGO\n:!! calc".into();
+        assert!(ChainDoc::parse(&serde_json::to_vec(&v).unwrap()).is_err());
+        v["database"] = "d".into();
         v["format"] = 2.into();
         assert_eq!(
             ChainDoc::parse(&serde_json::to_vec(&v).unwrap())

@@ -94,6 +94,18 @@ fn moves(
 pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     let o = &req.options;
     let doc = chain_of_point()?;
+    // the point's own asset decides what it is of; a chain.json that says otherwise is
+    // not trusted to pick a database or an instance to replace
+    let (asset_server, asset_db) = crate::tsql::split_asset(&req.restore_point.asset)?;
+    if !doc.server.eq_ignore_ascii_case(asset_server) || doc.database != asset_db {
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "chain.json of this restore point names {}/{}, but the point is of {}; the point is damaged or was written by something else",
+                doc.server, doc.database, req.restore_point.asset
+            ),
+        ));
+    }
     let history = doc.history()?;
     let stop_at = match setting(o, "stop-at") {
         Some(t) => Some(parse_time(t).ok_or_else(|| {
@@ -106,6 +118,12 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     };
     let server = setting_or(o, "server", &doc.server).to_ascii_lowercase();
     let database = setting_or(o, "database", &doc.database).to_string();
+    if database.is_empty() || database.len() > 128 || database.chars().any(char::is_control) || database.contains("$(") {
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            "database: a name of 1 to 128 characters, without control characters or `$(`",
+        ));
+    }
     let files_mode = match setting_or(o, "mode", "database") {
         "database" => false,
         "files" => true,
@@ -210,7 +228,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         );
         script.push(Statement {
             sql: format!(
-                "BACKUP LOG {} TO DISK = {} WITH NORECOVERY, NO_TRUNCATE, CHECKSUM, INIT, FORMAT",
+                "BACKUP LOG {} TO DISK = {} WITH NORECOVERY, NO_TRUNCATE, CHECKSUM, NOINIT",
                 quoted(&database),
                 lit(&device)
             ),

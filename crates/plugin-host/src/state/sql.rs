@@ -30,6 +30,13 @@ const ANSWER_BYTES_MAX: usize = 64 << 20;
 const BATCH_BYTES_MAX: usize = 1 << 20;
 /// Most parameters of one batch.
 const PARAMS_MAX: usize = 256;
+/// Most result sets of one answer.
+const SETS_MAX: usize = 10_000;
+/// What holding a result set, a row and a value costs beyond its text, counted against
+/// [`ANSWER_BYTES_MAX`] (so empty strings and empty result sets are not free).
+const SET_COST: usize = 64;
+const ROW_COST: usize = 32;
+const VALUE_COST: usize = 24;
 /// Longest a batch may be given (a day: BACKUP of a large database).
 const TIMEOUT_SECS_MAX: u32 = 86_400;
 /// Time allowed to connect, secure the connection and sign in.
@@ -132,12 +139,22 @@ async fn run(conn: &mut Conn, batch: &str, params: &[String]) -> Res<Vec<sql::Re
     .map_err(|e| sql_err(what, &e))?;
     let mut sets: Vec<sql::ResultSet> = Vec::new();
     let mut size = 0usize;
+    let over = || {
+        err(
+            ErrorCode::Failed,
+            "the answer is over 64 MiB (or 10,000 result sets); ask for fewer rows or columns",
+        )
+    };
     while let Some(item) = stream.try_next().await.map_err(|e| sql_err(what, &e))? {
         match item {
             QueryItem::Metadata(m) => {
                 let columns: Vec<String> =
                     m.columns().iter().map(|c| c.name().to_string()).collect();
-                size += columns.iter().map(String::len).sum::<usize>();
+                // what a result set, a row and a value cost to hold, not only their text
+                size += SET_COST + columns.iter().map(|c| c.len() + VALUE_COST).sum::<usize>();
+                if size > ANSWER_BYTES_MAX || sets.len() >= SETS_MAX {
+                    return Err(over());
+                }
                 sets.push(sql::ResultSet {
                     columns,
                     rows: Vec::new(),
@@ -145,15 +162,13 @@ async fn run(conn: &mut Conn, batch: &str, params: &[String]) -> Res<Vec<sql::Re
             }
             QueryItem::Row(row) => {
                 let values: Vec<Option<String>> = row.into_iter().map(text).collect();
-                size += values
-                    .iter()
-                    .map(|v| v.as_ref().map_or(1, String::len))
-                    .sum::<usize>();
+                size += ROW_COST
+                    + values
+                        .iter()
+                        .map(|v| VALUE_COST + v.as_ref().map_or(0, String::len))
+                        .sum::<usize>();
                 if size > ANSWER_BYTES_MAX {
-                    return Err(err(
-                        ErrorCode::Failed,
-                        "the answer is over 64 MiB; ask for fewer rows or columns",
-                    ));
+                    return Err(over());
                 }
                 match sets.last_mut() {
                     Some(s) => s.rows.push(values),
@@ -241,8 +256,10 @@ fn decimal(n: Numeric) -> String {
 }
 
 fn date(d: Date) -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(1, 1, 1).unwrap_or_default()
-        + chrono::Duration::days(i64::from(d.days()))
+    chrono::NaiveDate::from_ymd_opt(1, 1, 1)
+        .unwrap_or_default()
+        .checked_add_signed(chrono::Duration::days(i64::from(d.days())))
+        .unwrap_or(chrono::NaiveDate::MAX)
 }
 
 /// Nanoseconds since midnight, and the fraction as SQL Server shows it (`.fffffff`).
@@ -268,11 +285,13 @@ fn datetime2(v: DateTime2) -> String {
 
 /// `days` after 1 January `epoch_year` plus `ns`, with `digits` of fraction.
 fn moment(epoch_year: i32, days: i64, ns: i64, digits: usize) -> String {
+    // a hostile server's day count must not overflow (chrono's `+` panics): clamp
     let at = chrono::NaiveDate::from_ymd_opt(epoch_year, 1, 1)
         .unwrap_or_default()
         .and_time(chrono::NaiveTime::MIN)
-        + chrono::Duration::days(days)
-        + chrono::Duration::nanoseconds(ns);
+        .checked_add_signed(chrono::Duration::days(days.clamp(-1_000_000, 4_000_000)))
+        .and_then(|t| t.checked_add_signed(chrono::Duration::nanoseconds(ns)))
+        .unwrap_or(chrono::NaiveDateTime::MAX);
     let mut s = at.format("%Y-%m-%dT%H:%M:%S").to_string();
     if digits > 0 {
         let frac = format!("{:09}", at.and_utc().timestamp_subsec_nanos());
@@ -381,7 +400,15 @@ impl sql::Host for State {
             .map(|c| if c.is_control() { ' ' } else { c })
             .take(300)
             .collect();
-        self.audit(CapabilityKind::Sql, &server, true, &first_line);
+        // the first line alone may be a comment hiding what follows: the whole batch is
+        // named by its size and BLAKE3 digest too
+        let digest = blake3::hash(batch.as_bytes()).to_hex();
+        self.audit(
+            CapabilityKind::Sql,
+            &server,
+            true,
+            &format!("{first_line} ({} bytes, blake3 {})", batch.len(), &digest[..16]),
+        );
         let servers = self.sql_servers.clone();
         let access = blocking(|| servers.sql_server(&server))
             .map_err(|e| {
@@ -446,6 +473,11 @@ mod tests {
         assert_eq!(dt(15_790_650).as_deref(), Some("2026-11-30T14:37:15.500"));
         assert_eq!(dt(119).as_deref(), Some("2026-11-30T00:00:00.397"));
         assert_eq!(dt(1).as_deref(), Some("2026-11-30T00:00:00.003"));
+        // a hostile server's day count does not panic the host
+        let far = text(ColumnData::DateTime(Some(tiberius::time::DateTime::new(i32::MAX, 0))));
+        assert!(far.is_some());
+        let far = text(ColumnData::DateTime(Some(tiberius::time::DateTime::new(i32::MIN, 0))));
+        assert!(far.is_some());
         let t = Time::new(526_355_123_456, 7);
         assert_eq!(time(t).1, ".5123456");
         let d2 = DateTime2::new(Date::new(739_585), Time::new(52_635, 0));
