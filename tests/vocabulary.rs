@@ -14,6 +14,8 @@ const ALLOWED: &[&str] = &[
     "-SnapshotName",
     "AffectedSnapshot",
     "Msvm_VirtualSystemSnapshotService",
+    // a column of SQL Server's RESTORE HEADERONLY answer (the SQL stand-in serves it)
+    "IsSnapshot",
 ];
 
 /// The AEAD label of manifests (format).
