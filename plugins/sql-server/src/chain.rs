@@ -134,30 +134,20 @@ impl fmt::Display for BackupRef {
     }
 }
 
-/// `2017-07-16 17:43:20 UTC` (with `.mmm` when the milliseconds are not 0).
+/// `2017-07-16 17:43:20 UTC` (with `.mmm` when the milliseconds are not 0); the date
+/// itself is the SDK's (`time::rfc3339`).
 pub fn fmt_time(ms: i64) -> String {
-    let (days, rest) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
-    // Days to civil date (H. Hinnant's algorithm); i64 cannot overflow here.
-    let z = days + 719_468;
-    let (era, doe) = (z.div_euclid(146_097), z.rem_euclid(146_097));
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let (h, m, s, milli) = (
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1000 % 60,
-        rest % 1000,
-    );
+    let secs = rehydra_plugin_sdk::time::rfc3339(ms.div_euclid(1000));
+    let milli = ms.rem_euclid(1000);
     let frac = if milli == 0 {
         String::new()
     } else {
         format!(".{milli:03}")
     };
-    format!("{year:04}-{month:02}-{day:02} {h:02}:{m:02}:{s:02}{frac} UTC")
+    format!(
+        "{}{frac} UTC",
+        secs.trim_end_matches('Z').replacen('T', " ", 1)
+    )
 }
 
 /// A restore sequence.

@@ -145,11 +145,21 @@ impl ChainDoc {
         }
         let texts = [&doc.server, &doc.database, &doc.recovery]
             .into_iter()
-            .chain(doc.files.iter().flat_map(|f| [&f.logical, &f.kind, &f.physical]));
-        if let Some(t) = texts.into_iter().find(|t| t.chars().any(char::is_control) || t.contains("$(")) {
+            .chain(
+                doc.files
+                    .iter()
+                    .flat_map(|f| [&f.logical, &f.kind, &f.physical]),
+            );
+        if let Some(t) = texts
+            .into_iter()
+            .find(|t| t.chars().any(char::is_control) || t.contains("$("))
+        {
             return Err(Error::new(
                 ErrorCode::InvalidInput,
-                format!("chain.json holds a name with control characters or `$(`: {:?}", t.chars().take(80).collect::<String>()),
+                format!(
+                    "chain.json holds a name with control characters or `$(`: {:?}",
+                    t.chars().take(80).collect::<String>()
+                ),
             ));
         }
         let mut seen = std::collections::HashSet::new();

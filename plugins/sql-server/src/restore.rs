@@ -118,7 +118,11 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     };
     let server = setting_or(o, "server", &doc.server).to_ascii_lowercase();
     let database = setting_or(o, "database", &doc.database).to_string();
-    if database.is_empty() || database.len() > 128 || database.chars().any(char::is_control) || database.contains("$(") {
+    if database.is_empty()
+        || database.len() > 128
+        || database.chars().any(char::is_control)
+        || database.contains("$(")
+    {
         return Err(Error::new(
             ErrorCode::InvalidInput,
             "database: a name of 1 to 128 characters, without control characters or `$(`",
