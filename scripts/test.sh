@@ -11,6 +11,9 @@ scripts/check-setup.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}"
 export CARGO_TERM_COLOR=never
+# one build, never rebuilt in place: incremental state would only take disk space
+export CARGO_INCREMENTAL=0
+df -h "$(dirname "$CARGO_TARGET_DIR")" 2>/dev/null | tail -1 | awk '{ print "disk before the build: " $4 " free of " $2 }' || true
 
 echo "== plugins (wasm32-wasip2 components, signed with the development key)"
 COMPONENTIZE_PY="$HOME/.cache/rehydra/venv/bin/componentize-py" cargo xtask plugins
@@ -28,6 +31,7 @@ cargo build --locked -p rehydra-app
 cargo test --locked -p rehydra-app 2>&1 | tee -a /tmp/rehydra-test.log
 xvfb-run -a node ui/e2e/app.e2e.mjs 2>&1 | tee /tmp/rehydra-e2e.log
 
+du -sh "$CARGO_TARGET_DIR" 2>/dev/null | awk '{ print "build directory: " $1 }' || true
 echo "app end-to-end: $(grep -c '^ok - ' /tmp/rehydra-e2e.log) checks passed"
 # one closing line summing every cargo test result
 awk '/^test result:/ { for (i=1;i<=NF;i++) { if ($i ~ /^passed;?$/) p+=$(i-1); if ($i ~ /^failed;?$/) f+=$(i-1) } } END { printf "%d passed, %d failed\n", p, f }' /tmp/rehydra-test.log
