@@ -7,18 +7,17 @@
 //!   someone else took that differentials now depend on, SIMPLE recovery's RPO, no full
 //!   backup, TDE.
 //! - `backup` (a database): see [`backup`]. `plan-restore` / `restore` / `verify`: see
-//!   [`restore`]. The chain rules are in [`chain`].
+//!   [`restore`]. The chain rules are in `sql_common::chain`.
 //!
 //! The plugin never sees a login or password: the host signs in to the instances the
 //! admin configured and granted (`sql:<instance>`).
 use rehydra_plugin_sdk::prelude::*;
 
 mod backup;
-pub mod chain;
 mod inventory;
-mod model;
 mod restore;
-mod tsql;
+
+use sql_common::{chain, model, tsql};
 
 struct SqlServer;
 

@@ -328,7 +328,7 @@ pub fn split_asset(id: &str) -> Result<(&str, &str)> {
         .ok_or_else(|| {
             Error::new(
                 ErrorCode::InvalidInput,
-                format!("`{id}` is not a database asset (<instance>/<database>; rehydra plugins run sql-server discover lists them)"),
+                format!("`{id}` is not a database asset (<instance>/<database>; the plugin's discover lists them)"),
             )
         })
 }
