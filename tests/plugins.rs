@@ -131,7 +131,7 @@ fn example_plugin_backs_up_verifies_and_restores_a_folder() {
     );
     assert!(o.restore_point.bytes >= 2_000_000);
 
-    let (v, _) = p.verify(&s, "latest").unwrap();
+    let (v, _) = p.verify(&s, "latest", &[]).unwrap();
     assert!(v.ok);
 
     // existing target without overwrite: blocked by the plan, nothing touched
@@ -249,7 +249,7 @@ fn failed_plugin_backup_commits_nothing_and_pushed_streams_round_trip() {
         .find(|i| i.name == "payload")
         .unwrap();
     assert_eq!(payload.size, "key blob and more".len() as u64);
-    let (v, _) = p.verify(&s, &o.restore_point.id).unwrap();
+    let (v, _) = p.verify(&s, &o.restore_point.id, &[]).unwrap();
     assert!(v.ok, "verify read the pushed stream back");
 
     // grants live in the catalog: a new platform sees them; revoke removes them

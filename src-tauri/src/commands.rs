@@ -456,10 +456,14 @@ pub struct VerifyView {
     findings: Vec<String>,
 }
 
-/// Prove a restore point can come back: its plugin's `verify`, or every chunk read and
-/// checked.
+/// Prove a restore point can come back: its plugin's `verify` (given the wizard's restore
+/// options, so it can check the restore it would do), or every chunk read and checked.
 #[tauri::command]
-pub async fn verify_restore_point(app: AppHandle, restore_point: String) -> Res<VerifyView> {
+pub async fn verify_restore_point(
+    app: AppHandle,
+    restore_point: String,
+    options: Vec<(String, String)>,
+) -> Res<VerifyView> {
     blocking(app, move |st| {
         let s = st.session()?;
         let (_, snap) = s.resolve(&restore_point, &RestorePointFilter::default())?;
@@ -476,7 +480,7 @@ pub async fn verify_restore_point(app: AppHandle, restore_point: String) -> Res<
                 findings: r.errors,
             });
         }
-        let (r, _log) = st.plugins()?.verify(&s, &restore_point)?;
+        let (r, _log) = st.plugins()?.verify(&s, &restore_point, &properties(&options))?;
         Ok(VerifyView {
             ok: r.ok,
             findings: r

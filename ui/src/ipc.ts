@@ -90,7 +90,8 @@ export const api = {
   restorePlan: (choice: RestoreChoice) => call<PlanView>("restore_plan", { choice }),
   restoreRun: (choice: RestoreChoice, job: string, onProgress: (p: Progress) => void) =>
     call<RunView>("restore_run", { choice, job, onProgress: channel(onProgress) }),
-  verify: (point: string) => call<VerifyView>("verify_restore_point", { restorePoint: point }),
+  verify: (point: string, options: [string, string][]) =>
+    call<VerifyView>("verify_restore_point", { restorePoint: point, options }),
   instantStart: (choice: RestoreChoice, job: string) => call<InstantExport>("instant_start", { choice, job }),
   instantList: () => call<ExportEntry[]>("instant_list"),
   plugins: () => call<PluginEntry[]>("plugins_list"),

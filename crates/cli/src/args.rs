@@ -430,6 +430,10 @@ pub enum VerbCommand {
     Verify {
         /// Restore point (id prefix or `latest`).
         restore_point: String,
+        /// The plugin's restore settings as name=value, for a check of the restore it
+        /// would do (sql-server: server=, staging=, path-map= run RESTORE VERIFYONLY).
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        options: Vec<String>,
     },
 }
 

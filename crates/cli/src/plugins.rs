@@ -421,10 +421,13 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
                 }
             }
         }
-        VerbCommand::Verify { restore_point } => {
+        VerbCommand::Verify {
+            restore_point,
+            options,
+        } => {
             let s = open(cli)?;
             check_owner(&s, id, restore_point)?;
-            let (r, log) = p.verify(&s, restore_point)?;
+            let (r, log) = p.verify(&s, restore_point, &props(options)?)?;
             print_log(&log);
             if cli.json {
                 json(&r)?;

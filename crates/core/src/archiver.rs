@@ -205,6 +205,9 @@ struct Run<'a, 'p> {
     /// The previous restore point of the same asset and workload, whose folder items let
     /// unchanged files go unread (`None` with [`BackupOptions::read_all`]).
     previous: Option<RestorePoint>,
+    /// The restore point items are carried forward from, loaded once for every item kept
+    /// (a chain of a thousand backups decrypts one manifest, not a thousand).
+    carried_from: Option<(crate::Id, RestorePoint)>,
 }
 
 impl Run<'_, '_> {
@@ -528,6 +531,7 @@ pub fn backup_with(
         names: rehydra_target::NameCache::default(),
         confine: opts.confine.clone(),
         previous,
+        carried_from: None,
     };
     let finish = produce(&mut run)?;
     if run.items.is_empty() {

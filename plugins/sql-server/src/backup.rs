@@ -70,6 +70,24 @@ pub fn on_instance(folder: &str, name: &str) -> String {
     format!("{}{sep}{name}", folder.trim_end_matches(['\\', '/']))
 }
 
+/// Have `server` remove a backup file in the staging folder (it is in the repository);
+/// the warning to show when it cannot.
+pub fn unstage(server: &str, device: &str) -> Option<String> {
+    tsql::run(
+        server,
+        "EXECUTE master.dbo.xp_delete_file 0, @P1",
+        &[device],
+        tsql::QUERY_SECS,
+    )
+    .err()
+    .map(|e| {
+        format!(
+            "the staged file {device} could not be removed ({}); remove it by hand",
+            e.message
+        )
+    })
+}
+
 fn refuse(m: String) -> Error {
     Error::new(ErrorCode::InvalidInput, m)
 }
@@ -262,17 +280,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     )?;
 
     // the staged copy is in the repository now; SQL Server removes its own backup file
-    if let Err(e) = tsql::run(
-        server,
-        "EXECUTE master.dbo.xp_delete_file 0, @P1",
-        &[&device],
-        tsql::QUERY_SECS,
-    ) {
-        warnings.push(format!(
-            "the staged file {device} could not be removed ({}); remove it by hand",
-            e.message
-        ));
-    }
+    warnings.extend(unstage(server, &device));
     host::progress(3, 3, "done");
     host::info(&format!(
         "{} backup of {name}: LSN {} to {}, the chain now holds {} backup(s)",

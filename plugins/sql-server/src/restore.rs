@@ -13,7 +13,7 @@ use rehydra_plugin_sdk::prelude::*;
 use rehydra_plugin_sdk::windows::map_path;
 use rehydra_plugin_sdk::{engine, host};
 
-use crate::backup::on_instance;
+use crate::backup::{on_instance, unstage};
 use crate::chain::{self, Kind};
 use crate::model::{CHAIN_ITEM, ChainDoc, Kept};
 use crate::tsql::{self, BULK_SECS, DbFile, parse_time, show_time};
@@ -354,17 +354,7 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     }
     let ran = run_script(&planned, &mut done, total);
     for (_, device) in &planned.staged {
-        if let Err(e) = tsql::run(
-            &planned.server,
-            "EXECUTE master.dbo.xp_delete_file 0, @P1",
-            &[device],
-            tsql::QUERY_SECS,
-        ) {
-            report.warnings.push(format!(
-                "the staged file {device} could not be removed ({}); remove it by hand",
-                e.message
-            ));
-        }
+        report.warnings.extend(unstage(&planned.server, device));
     }
     ran?;
     host::progress(total, total, "done");
@@ -397,17 +387,20 @@ fn run_script(planned: &Planned, done: &mut u64, total: u64) -> Result<()> {
 }
 
 /// The point's chain is whole: every backup it names is an item of the point with
-/// content, and the chain reaches its last backup.
-pub fn verify(_req: &RestoreRequest) -> Result<VerifyReport> {
+/// content, and the chain reaches its last backup. Given `staging` (and `path-map`), the
+/// instance (`server`, default the one backed up) also reads every backup a restore of the
+/// latest moment uses, with `RESTORE VERIFYONLY … WITH CHECKSUM`.
+pub fn verify(req: &RestoreRequest) -> Result<VerifyReport> {
     let doc = chain_of_point()?;
     let items = engine::items()?;
     let mut report = VerifyReport::new(true);
-    let mut fail = |rule: &str, title: String, detail: String| {
+    let asset = format!("{}/{}", doc.server, doc.database);
+    let fail = |report: &mut VerifyReport, rule: &str, title: String, detail: String| {
         report.ok = false;
         report.findings.push(Finding {
             rule: rule.into(),
             severity: Severity::High,
-            asset: Some(format!("{}/{}", doc.server, doc.database)),
+            asset: Some(asset.clone()),
             title,
             detail,
             recommendation: "take a full backup (level=full) so a new, whole chain starts".into(),
@@ -416,6 +409,7 @@ pub fn verify(_req: &RestoreRequest) -> Result<VerifyReport> {
     for k in &doc.backups {
         if !items.iter().any(|i| i.name == k.item && i.size > 0) {
             fail(
+                &mut report,
                 "sql.missing-backup",
                 format!("{} is not in the restore point", k.item),
                 format!(
@@ -425,12 +419,62 @@ pub fn verify(_req: &RestoreRequest) -> Result<VerifyReport> {
             );
         }
     }
-    if let Err(why) = chain::plan(&doc.history()?, None, true) {
-        fail(
-            "sql.chain-unusable",
-            "the chain cannot be restored".into(),
-            why.describe(),
-        );
+    let history = doc.history()?;
+    let chosen = match chain::plan(&history, None, true) {
+        Ok(c) => c,
+        Err(why) => {
+            fail(
+                &mut report,
+                "sql.chain-unusable",
+                "the chain cannot be restored".into(),
+                why.describe(),
+            );
+            return Ok(report);
+        }
+    };
+    let Some(staging) = setting(&req.options, "staging") else {
+        report.findings.push(Finding {
+            rule: "sql.verifyonly-skipped".into(),
+            severity: Severity::Info,
+            asset: Some(asset),
+            title: "the backups were not read by an instance".into(),
+            detail: "verify checked the chain and the point's items; RESTORE VERIFYONLY needs the backups staged where an instance reads them".into(),
+            recommendation: "verify with staging=<folder as the instance sees it> (and path-map=, server=) to have SQL Server read every backup".into(),
+        });
+        return Ok(report);
+    };
+    if !report.ok {
+        return Ok(report);
     }
+    let server = setting_or(&req.options, "server", &doc.server).to_ascii_lowercase();
+    let map = setting_or(&req.options, "path-map", "");
+    let steps: Vec<&Kept> = chosen
+        .steps
+        .iter()
+        .filter_map(|&i| doc.backups.get(i))
+        .collect();
+    for (n, k) in steps.iter().enumerate() {
+        host::progress(n as u64, steps.len() as u64, &format!("reading {}", k.item));
+        let device = on_instance(staging, &k.item["backups/".len()..]);
+        engine::restore_item(&k.item, &map_path(map, &device)?, false)?;
+        let read = tsql::run(
+            &server,
+            "RESTORE VERIFYONLY FROM DISK = @P1 WITH CHECKSUM",
+            &[&device],
+            BULK_SECS,
+        );
+        if let Err(e) = read {
+            fail(
+                &mut report,
+                "sql.verifyonly-failed",
+                format!("{server} could not read {} back", k.item),
+                format!("RESTORE VERIFYONLY FROM DISK = {}: {}", lit(&device), e.message),
+            );
+        }
+        if let Some(w) = unstage(&server, &device) {
+            host::log(host::Level::Warn, &w);
+        }
+    }
+    host::progress(steps.len() as u64, steps.len() as u64, "done");
     Ok(report)
 }

@@ -298,7 +298,7 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
         )}
         {step === 6 && (
           <div>
-            <button data-testid="verify-run" disabled={busy} onClick={() => guard(async () => setVerify(await api.verify(point)))}>
+            <button data-testid="verify-run" disabled={busy} onClick={() => guard(async () => setVerify(await api.verify(point, kind === "plugin" ? options : [])))}>
               Verify the restore point
             </button>
             {verify && (

@@ -448,12 +448,21 @@ impl Plugins {
         }
     }
 
-    /// Verify a restore point with the plugin that made it.
+    /// Verify a restore point with the plugin that made it. `options` are the plugin's
+    /// restore settings (where a restore would go, how to reach it), checked as for a
+    /// restore, so a plugin can prove the restore it would do (SQL Server reads its
+    /// backups with `RESTORE VERIFYONLY` when told where to stage them); none is a check
+    /// of the point alone.
     ///
     /// # Errors
-    /// Load or call failure.
-    pub fn verify(&self, session: &Session, spec: &str) -> Result<(VerifyReport, Vec<String>)> {
-        let r = self.request(session, spec)?;
+    /// Load or call failure; an option the plugin does not declare for restores.
+    pub fn verify(
+        &self,
+        session: &Session,
+        spec: &str,
+        options: &[Property],
+    ) -> Result<(VerifyReport, Vec<String>)> {
+        let r = self.restore_request(session, spec, "", options)?;
         self.with_reading_engine(session, &r, |h, p, inv| h.verify(p, inv, &r.req))
     }
 }

@@ -574,7 +574,57 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
         "full, differential, log and the script"
     );
 
-    // ---- verify: the point's chain is whole
+    // ---- verify: the point's chain is whole; without staging the instance reads nothing
     let v = json_out(&go(&["verify", &last]));
     assert_eq!(v["ok"], true, "{v}");
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "sql.verifyonly-skipped"),
+        "{v}"
+    );
+
+    // ---- verify with staging: the instance reads every backup a restore would use
+    let before = sql.statements().len();
+    let v = json_out(&go(&["verify", &last, "--set", &staging]));
+    assert_eq!(v["ok"], true, "{v}");
+    let read: Vec<Value> = sql.statements()[before..]
+        .iter()
+        .filter(|s| s["sql"] == "RESTORE VERIFYONLY FROM DISK = @P1 WITH CHECKSUM")
+        .cloned()
+        .collect();
+    assert_eq!(read.len(), 3, "full, differential and log read back: {read:?}");
+    assert!(read.iter().all(|s| s["error"].is_null()), "{read:?}");
+    assert_eq!(
+        std::fs::read_dir(&stage).unwrap().count(),
+        0,
+        "the staged copies are removed"
+    );
+
+    // ---- staged where the instance does not look: verify fails and says which backup
+    let elsewhere = dir.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let map = format!("path-map={}={}", stage.display(), elsewhere.display());
+    let o = go(&["verify", &last, "--set", &staging, "--set", &map]);
+    assert_eq!(o.status.code(), Some(14), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], false, "{v}");
+    let failed: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == "sql.verifyonly-failed")
+        .collect();
+    assert_eq!(failed.len(), 3, "{v}");
+    assert!(
+        failed[0]["detail"].as_str().unwrap().contains("3201"),
+        "SQL Server's cannot-open-device error: {v}"
+    );
+
+    // ---- a setting verify does not know is refused, naming it
+    let o = go(&["verify", &last, "--set", "level=full"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("level"), "{}", text(&o));
 }

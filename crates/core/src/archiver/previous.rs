@@ -146,7 +146,10 @@ impl super::Run<'_, '_> {
         name: &str,
     ) -> crate::error::Result<(crate::manifest::ItemKind, u64, Vec<crate::Id>)> {
         use crate::error::{Error, ErrorKind};
-        let snap = self.repo.load_restore_point(since)?;
+        let snap = match &mut self.carried_from {
+            Some((id, snap)) if id == since => &*snap,
+            slot => &slot.insert((*since, self.repo.load_restore_point(since)?)).1,
+        };
         let item = snap.items.iter().find(|i| i.name == name).ok_or_else(|| {
             Error::new(
                 ErrorKind::Missing,
