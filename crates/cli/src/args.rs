@@ -14,6 +14,9 @@ use clap::{Args, Parser, Subcommand};
 /// 14 damaged data (or check found errors); 15 repository format too new; 16 no space;
 /// 17 plugin refused (unsigned, untrusted, tampered, wrong contract); 18 plugin failed or
 /// was stopped at a limit; 130 cancelled.
+/// What separates folders in a list of them, as in `PATH`: `:` would split `C:\…` apart.
+const PATH_LIST_SEPARATOR: char = if cfg!(windows) { ';' } else { ':' };
+
 #[derive(Parser, Debug)]
 #[command(name = "rehydra", version, about, long_about)]
 pub struct Cli {
@@ -48,12 +51,13 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub no_catalog: bool,
     /// Extra plugin folders, searched before the user's and the system's; `plugins install`
-    /// writes into the first of them (default: the user's plugin folder).
+    /// writes into the first of them (default: the user's plugin folder). In
+    /// REHYDRA_PLUGIN_PATH separated as in PATH (`:`, on Windows `;`).
     #[arg(
         long = "plugin-dir",
         env = "REHYDRA_PLUGIN_PATH",
         global = true,
-        value_delimiter = ':'
+        value_delimiter = PATH_LIST_SEPARATOR
     )]
     pub plugin_dirs: Vec<PathBuf>,
     /// Developer mode: load unsigned plugins and untrusted publishers (never tampered files).

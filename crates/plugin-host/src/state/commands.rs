@@ -125,6 +125,11 @@ fn run_remote(target: &Target, line: &str, budget: &Budget) -> Res<commands::Out
     Ok(out)
 }
 
+/// What a command keeps of this process's environment besides `PATH`: what Windows
+/// programs (ssh.exe among them) need to start and find the user's profile, and the SSH
+/// agent, so agent-held keys reach targets. No credential of Rehydra's is among them.
+const KEPT_ENV: &[&str] = &["SystemRoot", "USERPROFILE", "SSH_AUTH_SOCK"];
+
 /// Run a program without a shell and with a clean environment (no secrets inherited),
 /// killing it when the call runs out of time or is cancelled; output is capped at 16 MiB
 /// per stream.
@@ -141,6 +146,7 @@ fn run_command(program: &str, args: &[String], budget: &Budget) -> Res<commands:
             std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
         )
         .env("LANG", "C")
+        .envs(KEPT_ENV.iter().filter_map(|k| Some((k, std::env::var_os(k)?))))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

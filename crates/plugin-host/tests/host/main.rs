@@ -217,10 +217,16 @@ fn granted_command_runs_without_inherited_secrets() {
             &props(&[("mode", "command"), ("program", "env")]),
         )
         .unwrap();
-    let mut vars: Vec<&str> = out[0]
+    let kept = ["SystemRoot", "USERPROFILE", "SSH_AUTH_SOCK"];
+    let seen: Vec<&str> = out[0]
         .name
         .lines()
         .filter_map(|l| l.split('=').next())
+        .collect();
+    let mut vars: Vec<&str> = seen
+        .iter()
+        .copied()
+        .filter(|v| !kept.contains(v))
         .collect();
     vars.sort_unstable();
     assert_eq!(
@@ -228,6 +234,13 @@ fn granted_command_runs_without_inherited_secrets() {
         ["LANG", "PATH"],
         "the environment (passwords, tokens) is not inherited"
     );
+    for k in kept {
+        assert_eq!(
+            seen.contains(&k),
+            std::env::var_os(k).is_some(),
+            "{k} (Windows start-up, the user's profile, the SSH agent) is passed on as it is"
+        );
+    }
     let e = h
         .discover(
             &p,
