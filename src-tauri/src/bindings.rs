@@ -59,6 +59,8 @@ mod tests {
             api::plugins::CapabilityView::decl(cfg),
             api::plugins::PasswordSource::decl(cfg),
             api::plugins::Directory::decl(cfg),
+            api::plugins::SqlLoginKind::decl(cfg),
+            api::plugins::SqlServer::decl(cfg),
             host::RemoteShell::decl(cfg),
             host::Target::decl(cfg),
             api::azure::IdentitySetting::decl(cfg),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rehydra_api::inventory::{self, InventoryAsset};
 use rehydra_api::plugins::{
-    Asset, Directory, PluginBackupOutcome, PluginDetails, PluginEntry, Target, properties,
+    Asset, Directory, PluginBackupOutcome, SqlServer, PluginDetails, PluginEntry, Target, properties,
 };
 use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
 use rehydra_api::wizard::{self, InstantExport, PlanView, RestoreChoice, RunView};
@@ -568,6 +568,55 @@ pub async fn directory_check(app: AppHandle, name: String) -> Res<String> {
 pub async fn directory_remove(app: AppHandle, name: String) -> Res<bool> {
     changing(app, Changed::Plugins, move |st| {
         Ok(st.plugins()?.remove_directory(&name)?)
+    })
+    .await
+}
+
+/// SQL Server instances plugins may be granted (`sql:<name>`), with where each password
+/// is kept (never the password).
+#[tauri::command]
+pub async fn sql_servers_list(app: AppHandle) -> Res<Vec<SqlServer>> {
+    blocking(app, |st| Ok(st.plugins()?.sql_servers()?)).await
+}
+
+/// Add or replace an instance. With `check` the host signs in first (TLS verified) and
+/// one that fails is not kept (what `rehydra plugins sql-server add` does). Returns what
+/// the check found.
+#[tauri::command]
+pub async fn sql_server_add(app: AppHandle, server: SqlServer, check: bool) -> Res<String> {
+    changing(app, Changed::Plugins, move |st| {
+        let p = st.plugins()?;
+        let found = if check {
+            let (host, version) = p.check_new_sql_server(server.clone()).map_err(|e| {
+                let mut e = UiError::from(e);
+                e.message.push_str("; nothing was kept");
+                e
+            })?;
+            format!("signed in to {host} (SQL Server {version}) as {}", server.login)
+        } else {
+            "kept without a check".to_string()
+        };
+        p.set_sql_server(server)?;
+        Ok(found)
+    })
+    .await
+}
+
+/// Sign in to a configured instance: its server name and version.
+#[tauri::command]
+pub async fn sql_server_check(app: AppHandle, name: String) -> Res<String> {
+    blocking(app, move |st| {
+        let (host, version) = st.plugins()?.check_sql_server(&name)?;
+        Ok(format!("signed in to {host} (SQL Server {version})"))
+    })
+    .await
+}
+
+/// Forget an instance; returns whether it was configured.
+#[tauri::command]
+pub async fn sql_server_remove(app: AppHandle, name: String) -> Res<bool> {
+    changing(app, Changed::Plugins, move |st| {
+        Ok(st.plugins()?.remove_sql_server(&name)?)
     })
     .await
 }

@@ -307,6 +307,24 @@ try {
     !(await s.exec('return !!document.querySelector(\'[data-testid="directories"]\')')),
     "Settings → Connections keeps and removes a command target, and refuses a directory whose check fails, keeping nothing",
   );
+  // a SQL Server instance: signing in fails (nothing listens there), nothing is kept; kept
+  // without the check it is listed with where its password is, then removed
+  await s.type('[data-testid="sql-name"]', "127.0.0.1:1");
+  await s.type('[data-testid="sql-login"]', "svc-rehydra");
+  await s.click('[data-testid="sql-pw-kind"] option[value="env"]');
+  await s.type('[data-testid="sql-pw-where"]', "REHYDRA_E2E_SQL_PW");
+  await s.click('[data-testid="sql-add"]');
+  await s.wait('[data-testid="connections"] [data-testid="error"]', (t) => t.includes("SQL Server") && t.includes("nothing was kept"), 60000);
+  const keptAfterFailure = await s.exec('return !!document.querySelector(\'[data-testid="sql-servers"]\')');
+  await s.click('[data-testid="sql-check"]');
+  await s.click('[data-testid="sql-add"]');
+  await s.wait('[data-testid="sql-servers"]', (t) => t.includes("127.0.0.1:1") && t.includes("environment variable REHYDRA_E2E_SQL_PW"));
+  await s.click('[data-testid="sql-remove-127.0.0.1:1"]');
+  await s.wait('[data-testid="connections-result"]', (t) => t.includes("SQL Server 127.0.0.1:1 removed"));
+  check(
+    !keptAfterFailure && !(await s.exec('return !!document.querySelector(\'[data-testid="sql-servers"]\')')),
+    "Settings → Connections refuses a SQL Server instance it cannot sign in to, keeping nothing; keeps one unchecked, lists where its password is, removes it",
+  );
   await shot("10b-settings-connections");
 
   // ---- VM workloads: the TVM backed up (by the CLI, into the same repository), the

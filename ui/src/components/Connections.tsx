@@ -1,21 +1,52 @@
 import { useEffect, useState } from "react";
-import { api, asError, type ApiError, type Directory, type Target } from "../ipc";
+import { api, asError, type ApiError, type Directory, type PasswordSource, type SqlServer, type Target } from "../ipc";
 import { Empty, ErrorBox, TableHead } from "./common";
 
 type PasswordKind = "file" | "env" | "keychain";
 
-/** Where a directory's password is kept, as the admin reads it (never the password). */
-function passwordWhere(d: Directory): string {
-  const p = d.password;
+/** Where a password is kept, as the admin reads it (never the password). */
+function passwordWhere(p: PasswordSource): string {
   if ("file" in p) return `file ${p.file}`;
   if ("env" in p) return `environment variable ${p.env}`;
   return `keychain ${p.keychain.service}/${p.keychain.user}`;
 }
 
+/** Where a new connection's password is kept: the form's three fields. */
+type PasswordForm = { kind: PasswordKind; where: string; user: string };
+
+function passwordSource(f: PasswordForm): PasswordSource {
+  return f.kind === "file" ? { file: f.where } : f.kind === "env" ? { env: f.where } : { keychain: { service: f.where, user: f.user } };
+}
+
+function PasswordFields({ form, onChange, testid }: { form: PasswordForm; onChange: (f: PasswordForm) => void; testid: string }) {
+  return (
+    <>
+      <label>
+        Password from
+        <select data-testid={`${testid}-pw-kind`} value={form.kind} onChange={(e) => onChange({ ...form, kind: e.target.value as PasswordKind })}>
+          <option value="file">a file only its owner can read</option>
+          <option value="env">an environment variable</option>
+          <option value="keychain">the OS keychain</option>
+        </select>
+      </label>
+      <label>
+        {form.kind === "file" ? "Password file" : form.kind === "env" ? "Environment variable" : "Keychain service"}
+        <input data-testid={`${testid}-pw-where`} value={form.where} onChange={(e) => onChange({ ...form, where: e.target.value })} />
+      </label>
+      {form.kind === "keychain" && (
+        <label>Keychain user<input value={form.user} onChange={(e) => onChange({ ...form, user: e.target.value })} /></label>
+      )}
+    </>
+  );
+}
+
+const NO_PASSWORD: PasswordForm = { kind: "file", where: "", user: "" };
+
 /**
- * Settings → Connections: the LDAP directories plugins may be granted (`ldap:<name>`) and
- * the command targets they run programs on, as `rehydra plugins directory …` and
- * `rehydra plugins target …` manage them. A new directory is bound to before it is kept.
+ * Settings → Connections: the LDAP directories (`ldap:<name>`) and SQL Server instances
+ * (`sql:<name>`) plugins may be granted and the command targets they run programs on, as
+ * `rehydra plugins directory …`, `… sql-server …` and `… target …` manage them. A new
+ * directory is bound to, and a new instance signed in to, before it is kept.
  */
 export default function Connections() {
   const [dirs, setDirs] = useState<Directory[] | null>(null);
@@ -28,11 +59,18 @@ export default function Connections() {
   const [address, setAddress] = useState("");
   const [starttls, setStarttls] = useState(false);
   const [bind, setBind] = useState("");
-  const [pwKind, setPwKind] = useState<PasswordKind>("file");
-  const [pwWhere, setPwWhere] = useState("");
-  const [pwUser, setPwUser] = useState("");
+  const [pw, setPw] = useState<PasswordForm>(NO_PASSWORD);
   const [caFile, setCaFile] = useState("");
   const [check, setCheck] = useState(true);
+  // a new SQL Server instance
+  const [sqls, setSqls] = useState<SqlServer[] | null>(null);
+  const [sName, setSName] = useState("");
+  const [sAddress, setSAddress] = useState("");
+  const [sKind, setSKind] = useState<SqlServer["kind"]>("sql");
+  const [sLogin, setSLogin] = useState("");
+  const [sPw, setSPw] = useState<PasswordForm>(NO_PASSWORD);
+  const [sCa, setSCa] = useState("");
+  const [sCheck, setSCheck] = useState(true);
   // a new command target
   const [tName, setTName] = useState("");
   const [ssh, setSsh] = useState("");
@@ -42,6 +80,7 @@ export default function Connections() {
   const load = async () => {
     try {
       setDirs(await api.directories());
+      setSqls(await api.sqlServers());
       setTargets(await api.targets());
     } catch (e) {
       setError(asError(e));
@@ -70,18 +109,30 @@ export default function Connections() {
 
   const addDirectory = () =>
     act(() => {
-      const password: Directory["password"] =
-        pwKind === "file" ? { file: pwWhere } : pwKind === "env" ? { env: pwWhere } : { keychain: { service: pwWhere, user: pwUser } };
       const d: Directory = {
         name: name.trim(),
         address: address.trim() || null,
         starttls,
         bind: bind.trim(),
-        password,
+        password: passwordSource(pw),
         "ca-file": caFile.trim() || null,
       };
       return api.directoryAdd(d, check);
     });
+  const addSql = () =>
+    act(() =>
+      api.sqlServerAdd(
+        {
+          name: sName.trim(),
+          address: sAddress.trim() || null,
+          kind: sKind,
+          login: sLogin.trim(),
+          password: passwordSource(sPw),
+          "ca-file": sCa.trim() || null,
+        },
+        sCheck,
+      ),
+    );
   const addTarget = () =>
     act(async () => {
       await api.targetAdd({
@@ -117,7 +168,7 @@ export default function Connections() {
                   <td>{d.name}</td>
                   <td>{d.starttls ? "StartTLS" : "LDAPS"} to {d.address ?? d.name}{d["ca-file"] ? `, CA ${d["ca-file"]}` : ""}</td>
                   <td>{d.bind}</td>
-                  <td>{passwordWhere(d)}</td>
+                  <td>{passwordWhere(d.password)}</td>
                   <td>
                     <button disabled={busy} onClick={() => act(() => api.directoryCheck(d.name))}>Check</button>{" "}
                     <button disabled={busy} onClick={() => remove("directory", d.name, api.directoryRemove)}>
@@ -134,19 +185,55 @@ export default function Connections() {
         <label>Connect to (optional host:port)<input data-testid="dir-address" value={address} onChange={(e) => setAddress(e.target.value)} /></label>
         <label><input type="checkbox" checked={starttls} onChange={(e) => setStarttls(e.target.checked)} /> StartTLS on port 389 instead of LDAPS</label>
         <label>Bind as (user@domain or DN)<input data-testid="dir-bind" value={bind} onChange={(e) => setBind(e.target.value)} placeholder="svc-rehydra@contoso.local" /></label>
-        <label>
-          Password from
-          <select data-testid="dir-pw-kind" value={pwKind} onChange={(e) => setPwKind(e.target.value as PasswordKind)}>
-            <option value="file">a file only its owner can read</option>
-            <option value="env">an environment variable</option>
-            <option value="keychain">the OS keychain</option>
-          </select>
-        </label>
-        <label>{pwKind === "file" ? "Password file" : pwKind === "env" ? "Environment variable" : "Keychain service"}<input data-testid="dir-pw-where" value={pwWhere} onChange={(e) => setPwWhere(e.target.value)} /></label>
-        {pwKind === "keychain" && <label>Keychain user<input value={pwUser} onChange={(e) => setPwUser(e.target.value)} /></label>}
+        <PasswordFields form={pw} onChange={setPw} testid="dir" />
         <label>CA certificates (PEM; default: the system's roots)<input data-testid="dir-ca" value={caFile} onChange={(e) => setCaFile(e.target.value)} /></label>
         <label><input data-testid="dir-check" type="checkbox" checked={check} onChange={(e) => setCheck(e.target.checked)} /> Bind and read the directory before keeping it</label>
         <button data-testid="dir-add" disabled={busy} onClick={addDirectory}>{busy ? "Working…" : "Add directory"}</button>
+      </div>
+      <div className="card">
+        <h2>SQL Server instances</h2>
+        <p className="small muted">
+          Instances plugins may be granted as <code>sql:&lt;name&gt;</code>. Rehydra signs in over TLS (the certificate checked), and
+          keeps only where the password is: plugins never see the login.
+        </p>
+        {sqls === null ? null : sqls.length === 0 ? (
+          <Empty>No SQL Server instance yet.</Empty>
+        ) : (
+          <table data-testid="sql-servers">
+            <TableHead cols={["Name", "Connection", "Login", "Password from", ""]} />
+            <tbody>
+              {sqls.map((q) => (
+                <tr key={q.name}>
+                  <td>{q.name}</td>
+                  <td>TLS to {q.address ?? q.name}{q["ca-file"] ? `, CA ${q["ca-file"]}` : ""}</td>
+                  <td>{q.kind === "windows" ? `Windows ${q.login}` : q.login}</td>
+                  <td>{passwordWhere(q.password)}</td>
+                  <td>
+                    <button data-testid={`sql-check-${q.name}`} disabled={busy} onClick={() => act(() => api.sqlServerCheck(q.name))}>Check</button>{" "}
+                    <button data-testid={`sql-remove-${q.name}`} disabled={busy} onClick={() => remove("SQL Server", q.name, api.sqlServerRemove)}>
+                      Remove
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <h3>Add a SQL Server instance</h3>
+        <label>Name (host or host:port, as grants name it)<input data-testid="sql-name" value={sName} onChange={(e) => setSName(e.target.value)} placeholder="sql01.contoso.local" /></label>
+        <label>Connect to (optional host:port; default port 1433)<input data-testid="sql-address" value={sAddress} onChange={(e) => setSAddress(e.target.value)} /></label>
+        <label>
+          Sign in with
+          <select data-testid="sql-kind" value={sKind} onChange={(e) => setSKind(e.target.value as SqlServer["kind"])}>
+            <option value="sql">a SQL Server login</option>
+            <option value="windows">a Windows account (DOMAIN\user; from Windows only)</option>
+          </select>
+        </label>
+        <label>Login<input data-testid="sql-login" value={sLogin} onChange={(e) => setSLogin(e.target.value)} placeholder="svc-rehydra" /></label>
+        <PasswordFields form={sPw} onChange={setSPw} testid="sql" />
+        <label>CA certificates (PEM, added to the system's roots)<input data-testid="sql-ca" value={sCa} onChange={(e) => setSCa(e.target.value)} /></label>
+        <label><input data-testid="sql-check" type="checkbox" checked={sCheck} onChange={(e) => setSCheck(e.target.checked)} /> Sign in before keeping it</label>
+        <button data-testid="sql-add" disabled={busy} onClick={addSql}>{busy ? "Working…" : "Add SQL Server instance"}</button>
       </div>
       <div className="card">
         <h2>Command targets</h2>
