@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use rehydra_api::inventory::{self, InventoryAsset};
 use rehydra_api::plugins::{
-    Asset, Directory, PluginBackupOutcome, SqlServer, PluginDetails, PluginEntry, Target, properties,
+    Asset, Directory, PluginBackupOutcome, PluginDetails, PluginEntry, SqlServer, Target,
+    properties,
 };
 use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
 use rehydra_api::wizard::{self, InstantExport, PlanView, RestoreChoice, RunView};
@@ -480,7 +481,9 @@ pub async fn verify_restore_point(
                 findings: r.errors,
             });
         }
-        let (r, _log) = st.plugins()?.verify(&s, &restore_point, &properties(&options))?;
+        let (r, _log) = st
+            .plugins()?
+            .verify(&s, &restore_point, &properties(&options))?;
         Ok(VerifyView {
             ok: r.ok,
             findings: r
@@ -592,7 +595,10 @@ pub async fn sql_server_add(app: AppHandle, server: SqlServer, check: bool) -> R
                 e.message.push_str("; nothing was kept");
                 e
             })?;
-            format!("signed in to {host} (SQL Server {version}) as {}", server.login)
+            format!(
+                "signed in to {host} (SQL Server {version}) as {}",
+                server.login
+            )
         } else {
             "kept without a check".to_string()
         };

@@ -188,6 +188,32 @@ pub fn database(server: &str, name: &str) -> Result<Option<Db>> {
     Ok(found?.into_iter().find(|d| d.name == name))
 }
 
+/// Where `server` puts a new database's data and log files (`InstanceDefaultDataPath`,
+/// `InstanceDefaultLogPath`; SQL Server 2012 and later), each `None` when it does not say.
+pub fn default_folders(server: &str) -> Result<(Option<String>, Option<String>)> {
+    let sets = run(
+        server,
+        "SELECT CAST(SERVERPROPERTY('InstanceDefaultDataPath') AS nvarchar(260)) AS data_path, CAST(SERVERPROPERTY('InstanceDefaultLogPath') AS nvarchar(260)) AS log_path",
+        &[],
+        QUERY_SECS,
+    )?;
+    let rows = Rows::of(&sets, "reading the instance's default folders")?;
+    let Some(r) = rows.each().next() else {
+        return Ok((None, None));
+    };
+    // a folder is used in MOVE clauses a script shows: nothing a script could misread
+    let folder = |v: Option<&str>| {
+        v.map(|s| s.trim_end_matches(['\\', '/']).to_string())
+            .filter(|s| {
+                !s.is_empty()
+                    && s.len() <= 260
+                    && !s.chars().any(char::is_control)
+                    && !s.contains("$(")
+            })
+    };
+    Ok((folder(r.opt("data_path")?), folder(r.opt("log_path")?)))
+}
+
 /// The files of database `name` (for `MOVE`).
 pub fn files(server: &str, name: &str) -> Result<Vec<DbFile>> {
     let sets = run(

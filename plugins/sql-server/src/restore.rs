@@ -90,6 +90,47 @@ fn moves(
     out
 }
 
+/// Where the files go (`data-folder`, `log-folder`): as given; on another instance, where
+/// that instance puts new databases unless given (the original folders may not exist
+/// there); otherwise `None`, next to the originals.
+fn folders(
+    o: &[Property],
+    doc: &ChainDoc,
+    server: &str,
+    files_mode: bool,
+    p: &mut RestorePlan,
+) -> (Option<String>, Option<String>) {
+    let given = |n| setting(o, n).map(str::to_string);
+    let (data, log) = (given("data-folder"), given("log-folder"));
+    // a data-folder given alone takes the log files too, as on the same instance
+    if files_mode || server.eq_ignore_ascii_case(&doc.server) || data.is_some() {
+        return (data, log);
+    }
+    match tsql::default_folders(server) {
+        Ok((d, l)) => {
+            let (data, log) = (d, log.or(l));
+            if let Some(d) = &data {
+                p.steps.push(Step::new(
+                    "folders",
+                    "files on the target instance",
+                    format!(
+                        "data files in {d}, log files in {} ({server}'s default folders unless given)",
+                        log.as_deref().unwrap_or(d)
+                    ),
+                ));
+            }
+            (data, log)
+        }
+        Err(e) => {
+            p.warnings.push(format!(
+                "{server} did not say where it keeps new databases ({}); the files keep the folders they had on {}: give data-folder= and log-folder= if {server} has no such folders",
+                e.message, doc.server
+            ));
+            (data, log)
+        }
+    }
+}
+
 /// Plan a restore of the point in hand.
 pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     let o = &req.options;
@@ -214,12 +255,13 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         staging.unwrap_or_default().to_string()
     };
     let stage = |k: &Kept| on_instance(&folder, &k.item["backups/".len()..]);
+    let (data, log) = folders(o, &doc, &server, files_mode, &mut p);
     let mv = moves(
         &doc.files,
         &doc.database,
         &database,
-        setting(o, "data-folder"),
-        setting(o, "log-folder"),
+        data.as_deref(),
+        log.as_deref(),
     );
     let mut script = Vec::new();
     if tail {
@@ -468,7 +510,11 @@ pub fn verify(req: &RestoreRequest) -> Result<VerifyReport> {
                 &mut report,
                 "sql.verifyonly-failed",
                 format!("{server} could not read {} back", k.item),
-                format!("RESTORE VERIFYONLY FROM DISK = {}: {}", lit(&device), e.message),
+                format!(
+                    "RESTORE VERIFYONLY FROM DISK = {}: {}",
+                    lit(&device),
+                    e.message
+                ),
             );
         }
         if let Some(w) = unstage(&server, &device) {

@@ -234,6 +234,23 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
         text(&untrusted)
     );
     let ca = tls.join("ca.pem");
+    let add_as = |name: &str| {
+        run(
+            &cli,
+            &[
+                "plugins",
+                "sql-server",
+                "add",
+                name,
+                "--login",
+                "rehydra",
+                "--password-env",
+                "SQL_PW",
+                "--ca-file",
+                ca.to_str().unwrap(),
+            ],
+        )
+    };
     let o = add(&["--ca-file", ca.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("signed in to"), "{}", text(&o));
@@ -519,6 +536,59 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
         "staged files are removed after the restore"
     );
 
+    // ---- to another instance (the same stand-in, configured a second time as localhost):
+    // the files go where that instance puts new databases
+    let far = format!("localhost:{}", sql.port);
+    let o = add_as(&far);
+    assert!(o.status.success(), "{}", text(&o));
+    cli.ok(
+        None,
+        &["plugins", "grant", "sql-server", &format!("sql:{far}")],
+    );
+    let (data, log) = (dir.join("far/data"), dir.join("far/log"));
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&log).unwrap();
+    write(
+        &sql.state.join("server_properties.json"),
+        &json!({"InstanceDefaultDataPath": format!("{}/", data.display()), "InstanceDefaultLogPath": format!("{}/", log.display())}),
+    );
+    let to_far = format!("server={far}");
+    let plan = json_out(&restore(&[
+        "--set",
+        &to_far,
+        "--set",
+        "database=sales_far",
+        "--plan-only",
+    ]));
+    assert!(
+        plan.to_string().contains("default folders"),
+        "the plan says where the files go: {plan}"
+    );
+    let o = restore(&["--set", &to_far, "--set", "database=sales_far"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let id = sql
+        .table("databases.json")
+        .into_iter()
+        .find(|d| d["name"] == "sales_far")
+        .expect("restored")["database_id"]
+        .clone();
+    let placed: Vec<String> = sql
+        .table("master_files.json")
+        .into_iter()
+        .filter(|f| f["database_id"] == id)
+        .map(|f| f["physical_name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(placed.len(), 2, "{placed:?}");
+    assert!(
+        placed
+            .iter()
+            .any(|p| p.starts_with(&format!("{}/sales_far", data.display())))
+            && placed
+                .iter()
+                .any(|p| p.starts_with(&format!("{}/sales_far", log.display()))),
+        "data and log files in the instance's default folders, under the new name: {placed:?}"
+    );
+
     // ---- over the original: refused without consent
     let o = restore(&[]);
     assert!(
@@ -595,7 +665,11 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
         .filter(|s| s["sql"] == "RESTORE VERIFYONLY FROM DISK = @P1 WITH CHECKSUM")
         .cloned()
         .collect();
-    assert_eq!(read.len(), 3, "full, differential and log read back: {read:?}");
+    assert_eq!(
+        read.len(),
+        3,
+        "full, differential and log read back: {read:?}"
+    );
     assert!(read.iter().all(|s| s["error"].is_null()), "{read:?}");
     assert_eq!(
         std::fs::read_dir(&stage).unwrap().count(),

@@ -148,7 +148,11 @@ impl super::Run<'_, '_> {
         use crate::error::{Error, ErrorKind};
         let snap = match &mut self.carried_from {
             Some((id, snap)) if id == since => &*snap,
-            slot => &slot.insert((*since, self.repo.load_restore_point(since)?)).1,
+            slot => {
+                &slot
+                    .insert((*since, self.repo.load_restore_point(since)?))
+                    .1
+            }
         };
         let item = snap.items.iter().find(|i| i.name == name).ok_or_else(|| {
             Error::new(

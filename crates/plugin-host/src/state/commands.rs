@@ -146,7 +146,11 @@ fn run_command(program: &str, args: &[String], budget: &Budget) -> Res<commands:
             std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
         )
         .env("LANG", "C")
-        .envs(KEPT_ENV.iter().filter_map(|k| Some((k, std::env::var_os(k)?))))
+        .envs(
+            KEPT_ENV
+                .iter()
+                .filter_map(|k| Some((k, std::env::var_os(k)?))),
+        )
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

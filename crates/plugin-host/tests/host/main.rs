@@ -223,11 +223,7 @@ fn granted_command_runs_without_inherited_secrets() {
         .lines()
         .filter_map(|l| l.split('=').next())
         .collect();
-    let mut vars: Vec<&str> = seen
-        .iter()
-        .copied()
-        .filter(|v| !kept.contains(v))
-        .collect();
+    let mut vars: Vec<&str> = seen.iter().copied().filter(|v| !kept.contains(v)).collect();
     vars.sort_unstable();
     assert_eq!(
         vars,

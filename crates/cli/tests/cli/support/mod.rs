@@ -547,7 +547,7 @@ pub fn certificates(tls: &Path, dns: &str) {
     ]);
     std::fs::write(
         tls.join("ext"),
-        format!("subjectAltName=DNS:{dns},IP:127.0.0.1\n"),
+        format!("subjectAltName=DNS:{dns},DNS:localhost,IP:127.0.0.1\n"),
     )
     .unwrap();
     ssl(&[

@@ -10,6 +10,7 @@ Usage: sql_standin.py --state DIR --cert PEM --key PEM --user LOGIN --password-e
 DIR/{databases,master_files,backupset,backupmediafamily}.json serve sys.databases, sys.master_files,
 msdb.dbo.backupset and msdb.dbo.backupmediafamily (re-read on every query; BACKUP/RESTORE append to them).
 DIR/statements.jsonl: one JSON line per batch or RPC {at, kind, proc, sql, params, error}.
+DIR/server_properties.json: SERVERPROPERTY's answers (InstanceDefaultDataPath …), when a test writes it.
 DIR/standin.json: what SQL Server keeps inside itself (restoring databases; where a chain restarted).
 """
 import argparse, datetime as dt, decimal, hashlib, json, logging, os, re, socket, sys, threading, uuid
@@ -390,8 +391,17 @@ def delete_file(arg, params):
             os.remove(path)
     return QueryResult([], [])
 
+SERVERPROPERTY = re.compile(r"SERVERPROPERTY\('(\w+)'\)\s+AS\s+nvarchar\(\d+\)\)\s+AS\s+(\w+)", re.I)
+
+def server_properties(sql):
+    """SELECT CAST(SERVERPROPERTY('Name') AS nvarchar(n)) AS alias, ...: DIR/server_properties.json's values, NULL for a name it
+    does not hold (as SQL Server answers NULL for a property it does not know)."""
+    props, asked = load("server_properties.json", {}), SERVERPROPERTY.findall(sql)
+    return QueryResult([Column(alias, S(260)) for _, alias in asked], [[props.get(name) for name, _ in asked]])
+
 def answer(query):
     if query.procedure: return CATALOG.answer(query)
+    if SERVERPROPERTY.search(query.sql): return server_properties(query.sql)
     if XP_DELETE.match(query.sql): return delete_file(XP_DELETE.match(query.sql)[1], dict(query.parameters))
     sql = DOTDOT.sub(lambda m: m.group(1) or ".dbo.", query.sql)  # msdb..backupset means msdb.dbo.backupset
     parts = [[]]  # statements, split at ';' and before each BACKUP/RESTORE
