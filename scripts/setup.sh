@@ -12,6 +12,8 @@ pkgs+=(samba samba-ad-dc samba-ad-provision ldb-tools ldap-utils openssl)
 pkgs+=(libdbus-1-dev)
 # the desktop app (Tauri 2 on WebKitGTK) and its end-to-end tests (Xvfb, WebKitWebDriver)
 pkgs+=(libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev xvfb xauth webkit2gtk-driver)
+# the CLI is cross-built for Windows (MinGW-w64) and tested under Wine (scripts/windows-test.sh)
+pkgs+=(gcc-mingw-w64-x86-64 wine64)
 # the UI is built with Vite (Node 18 or newer; Debian's nodejs unless one is installed)
 command -v npm >/dev/null || pkgs+=(nodejs npm)
 [ "${1:-}" = "--bench" ] && pkgs+=(restic borgbackup b3sum time valgrind)
@@ -33,6 +35,8 @@ fi
 command -v tauri-driver >/dev/null || cargo install --locked --quiet tauri-driver
 # plugins are WebAssembly components
 rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+# the CLI and the engine also build for Windows
+rustup target list --installed 2>/dev/null | grep -qx x86_64-pc-windows-gnu || rustup target add x86_64-pc-windows-gnu
 VENV="$HOME/.cache/rehydra/venv"
 # componentize-py builds the Python example plugin (the contract is language-neutral);
 # libvhdi-python is the independent reader our differencing-disk tests compare against
