@@ -245,16 +245,13 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         .collect();
     let mut warnings = Vec::new();
     let ran = tsql::run(&p.server, &stmt, &[name, &device, &set_name], BULK_SECS).and_then(|_| {
-        keep(
-            &p,
-            &db,
-            prev,
-            &file,
-            &device,
-            &staged,
-            &host_path,
-            &mut warnings,
-        )
+        let paths = Paths {
+            file: &file,
+            device: &device,
+            staged: &staged,
+            host_path: &host_path,
+        };
+        keep(&p, &db, prev, &paths, &mut warnings)
     });
 
     // the pod's copy and the staged one go, whatever happened after BACKUP
@@ -295,17 +292,29 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     })
 }
 
+/// Where one backup file is: its name, in the pod, on the command target, on this machine.
+#[derive(Clone, Copy)]
+struct Paths<'a> {
+    file: &'a str,
+    device: &'a str,
+    staged: &'a str,
+    host_path: &'a str,
+}
+
 /// Steps 3 to 5: read the backup back from msdb, copy it out, store it and the chain.
 fn keep(
     p: &Plan,
     db: &tsql::Db,
     prev: Option<ChainDoc>,
-    file: &str,
-    device: &str,
-    staged: &str,
-    host_path: &str,
+    paths: &Paths<'_>,
     warnings: &mut Vec<String>,
 ) -> Result<usize> {
+    let Paths {
+        file,
+        device,
+        staged,
+        host_path,
+    } = *paths;
     let name = p.db.database.as_str();
     let written = tsql::written_to(&p.server, name, device)?.ok_or_else(|| {
         Error::new(

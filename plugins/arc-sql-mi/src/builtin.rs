@@ -82,7 +82,7 @@ impl Status {
     }
 
     fn describe(&self) -> String {
-        let mut m = format!("{}", shown(&self.state, 64));
+        let mut m = shown(&self.state, 64);
         if let Some(msg) = &self.message {
             m.push_str(": ");
             m.push_str(&shown(msg, 1000));

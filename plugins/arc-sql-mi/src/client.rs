@@ -125,7 +125,7 @@ pub fn json(what: &str, r: &http::Response) -> Result<Value> {
 
 /// A text field of an answer: absent, not text, over `max` characters or holding control
 /// characters reads as `None` (the answer is another machine's word).
-pub fn text<'a>(v: &'a Value, max: usize) -> Option<&'a str> {
+pub fn text(v: &Value, max: usize) -> Option<&str> {
     v.as_str()
         .filter(|s| s.chars().count() <= max && !s.chars().any(char::is_control))
 }

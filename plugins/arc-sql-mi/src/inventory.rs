@@ -155,9 +155,8 @@ fn finding(
 
 fn instance_findings(i: &Instance, out: &mut Vec<Finding>) {
     let id = i.key();
-    match i.ready() {
-        Some(false) => out.push(finding(&id, "arcsqlmi.not-ready", Severity::High, format!("{} is not Ready", i.name), format!("its status.state is `{}`: it may not serve its databases nor take its built-in backups", shown(i.state.as_deref().unwrap_or_default(), 64)), "kubectl describe sqlmi -n <namespace> <name> and the pod's events tell why")),
-        Some(true) | None => {}
+    if i.ready() == Some(false) {
+        out.push(finding(&id, "arcsqlmi.not-ready", Severity::High, format!("{} is not Ready", i.name), format!("its status.state is `{}`: it may not serve its databases nor take its built-in backups", shown(i.state.as_deref().unwrap_or_default(), 64)), "kubectl describe sqlmi -n <namespace> <name> and the pod's events tell why"));
     }
     if i.retention() == 0 {
         out.push(finding(&id, "arcsqlmi.pitr-off", Severity::High, format!("{} takes no built-in backups", i.name), "spec.backup.retentionPeriodInDays is 0: the instance keeps no backups and offers no point-in-time restore".into(), "set a retention (az sql mi-arc update --retention-days 7) and back the databases up with Rehydra to a repository off the cluster"));
