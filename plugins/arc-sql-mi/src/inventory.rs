@@ -69,8 +69,8 @@ fn database_asset(i: &Instance, db: &Db, history: &[HistoryRow]) -> Asset {
     let id = format!("{}/{}", i.key(), db.name);
     let mut a = asset("database", &id, &db.name, Some(&i.key()));
     a.properties = vec![
-        prop("recovery-model", db.recovery.clone()),
-        prop("state", db.state.clone()),
+        prop("recovery-model", shown(&db.recovery, 60)),
+        prop("state", shown(&db.state, 60)),
         prop("size-mib", (db.pages * 8 / 1024).to_string()),
         prop("built-in-backups", built_in(i)),
     ];
