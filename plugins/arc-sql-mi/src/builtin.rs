@@ -318,6 +318,20 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
                 "the instance's dry run",
                 format!("{}{window}", s.describe()),
             ));
+            let at = |t: Option<&str>| {
+                t.and_then(|t| t.strip_suffix('Z'))
+                    .and_then(tsql::parse_time)
+            };
+            if let (Some(e), Some(l), Some(w)) = (
+                at(s.earliest.as_deref()),
+                at(s.latest.as_deref()),
+                at(Some(&moment)),
+            ) && !(e..=l).contains(&w)
+            {
+                p.blockers.push(format!(
+                    "{moment} is outside the built-in backups' window{window}"
+                ));
+            }
         }
         Err(e) => p
             .blockers

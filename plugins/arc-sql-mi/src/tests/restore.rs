@@ -208,6 +208,23 @@ fn an_existing_target_and_a_refused_dry_run_are_blockers() {
 }
 
 #[test]
+fn a_moment_outside_the_window_the_dry_run_reports_is_a_blocker() {
+    let ctl = Rc::new(RefCell::new(Controller {
+        dry: dry_ok(),
+        ..Controller::default()
+    }));
+    let sim = Sim::new(&[("sales", "FULL")]);
+    let mock = host(&ctl, &sim);
+    let plan = mock
+        .plan_restore::<ArcSqlMi>(
+            mock.restore_request("-", &built_in(&[("stop-at", "2026-11-20T00:00:00Z")])),
+        )
+        .unwrap();
+    assert_eq!(plan.blockers.len(), 1, "{:?}", plan.blockers);
+    assert!(plan.blockers[0].starts_with("2026-11-20T00:00:00Z is outside the built-in backups' window; the built-in backups reach from 2026-11-26T04:00:00Z"), "{}", plan.blockers[0]);
+}
+
+#[test]
 fn the_restore_follows_the_task_until_it_completes() {
     let ctl = Rc::new(RefCell::new(Controller {
         dry: dry_ok(),
