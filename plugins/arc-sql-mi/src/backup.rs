@@ -1,0 +1,409 @@
+//! `backup` of one database (`<namespace>/<instance>/<database>`):
+//!
+//! 1. `kubectl exec … -- mkdir -p /var/opt/mssql/backups/rehydra` in the instance's pod;
+//! 2. `BACKUP DATABASE|LOG @P1 TO DISK = @P2 WITH COPY_ONLY, CHECKSUM, INIT, FORMAT,
+//!    NAME = @P3` over TDS (values as parameters); COPY_ONLY always, so the chain of the
+//!    instance's own backups is untouched;
+//! 3. the backup as msdb recorded it (LSNs, kind, copy-only);
+//! 4. `kubectl cp <ns>/<pod>:<file> <staging>/<file> -c arc-sqlmi` on the command target;
+//! 5. the engine stores the staged file (read through `path-map`), `chain.json` records
+//!    it (sql-common's model) after the previous point's backups, carried forward;
+//! 6. the file in the pod (`kubectl exec … -- rm -f`) and the staged copy (`rm -f`) are
+//!    removed, also when a step after 2 failed.
+//!
+//! A log backup needs a full of ours before it, a database not in SIMPLE recovery, and no
+//! log backup of the instance's own since our last backup: the instance's log backups
+//! (every few minutes while its built-in backups are on) truncate the log, so a copy-only
+//! log taken after one would not continue our chain. That is refused before anything runs.
+
+use rehydra_plugin_sdk::windows::map_path;
+use rehydra_plugin_sdk::{commands, engine, host, prelude::*};
+use sql_common::chain::{self, Kind, Lsn};
+use sql_common::model::{BACKUPS_MAX, CHAIN_ITEM, ChainDoc, Kept, kind_name};
+use sql_common::tsql::{self, BULK_SECS, SET_NAME, show_time};
+
+use crate::kubectl::{Pod, abs_path};
+use crate::names::{self, DbRef, server_of, shown};
+
+/// The folder in the pod the plugin's backups go to (on the instance's backups volume).
+pub const POD_FOLDER: &str = "/var/opt/mssql/backups/rehydra";
+/// The SQL Server container of an Arc SQL MI pod.
+pub const CONTAINER: &str = "arc-sqlmi";
+
+fn refuse(m: String) -> Error {
+    Error::new(ErrorCode::InvalidInput, m)
+}
+
+fn level(s: &str) -> Result<Kind> {
+    match s {
+        "full" => Ok(Kind::Full),
+        "log" => Ok(Kind::Log),
+        other => Err(refuse(format!(
+            "level `{}` is not full or log (a differential would build on the instance's own full backups, which the repository does not hold)",
+            shown(other, 40)
+        ))),
+    }
+}
+
+/// A name for the backup file: the database's safe letters, the level and the time.
+pub fn file_name(db: &str, kind: Kind, now_ms: i64) -> String {
+    let safe: String = db
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let stamp: String = show_time(now_ms)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let ext = if kind == Kind::Log { "trn" } else { "bak" };
+    format!("{safe}_{}_{stamp}.{ext}", kind_name(kind))
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The previous point's chain, if it is of this database.
+fn previous_chain(d: &DbRef) -> Result<Option<ChainDoc>> {
+    if engine::previous()?.is_none() {
+        return Ok(None);
+    }
+    let doc = ChainDoc::parse(&engine::read_previous_document(CHAIN_ITEM)?)?;
+    Ok((doc.server == d.instance_key() && doc.database == d.database).then_some(doc))
+}
+
+/// What stands in the way of a log backup after `prev`, given msdb's history.
+fn check_log(
+    kind: Kind,
+    db: &tsql::Db,
+    prev: Option<&ChainDoc>,
+    history: &[tsql::HistoryRow],
+) -> Result<()> {
+    if kind == Kind::Full {
+        return Ok(());
+    }
+    if db.simple() {
+        return Err(refuse(format!(
+            "database `{}` uses the SIMPLE recovery model, which keeps no log to back up; take full backups (level=full)",
+            shown(&db.name, 128)
+        )));
+    }
+    let Some(last) = prev.and_then(|p| p.backups.last()) else {
+        return Err(refuse(format!(
+            "there is no full backup of `{}` in this repository for a log backup to continue; take a full backup first (level=full)",
+            shown(&db.name, 128)
+        )));
+    };
+    let ours: Lsn = last
+        .last_lsn
+        .parse()
+        .map_err(|_| refuse("chain.json: a malformed last LSN".into()))?;
+    if let Some(h) = history.iter().find(|h| {
+        h.backup.kind == Kind::Log
+            && !h.backup.copy_only
+            && !h.backup.ours
+            && h.backup.last_lsn > ours
+    }) {
+        return Err(refuse(format!(
+            "the instance backed up the log of `{}` itself at {} (to {}) after Rehydra's last backup, which truncated it: a log backup now would leave a gap in the repository's chain. Take a full backup (level=full); log backups continue a chain only while the instance's built-in backups are off (retention 0)",
+            shown(&db.name, 128),
+            show_time(h.backup.finish),
+            shown(&h.device, 200)
+        )));
+    }
+    Ok(())
+}
+
+/// The settings of a backup, checked.
+struct Plan {
+    db: DbRef,
+    server: String,
+    kind: Kind,
+    pod: Pod,
+    staging: String,
+    map: String,
+}
+
+fn plan(req: &BackupRequest) -> Result<Plan> {
+    let o = &req.options;
+    let db = names::parse_db(&req.asset.id)?;
+    let servers = names::servers(setting_or(o, "servers", ""))?;
+    let server = server_of(&servers, &db.instance_key())
+        .ok_or_else(|| {
+            refuse(format!(
+                "no SQL endpoint is configured for instance {}: add servers={}=<endpoint> (configured with rehydra plugins sql-server add <status.primaryEndpoint>)",
+                db.instance_key(),
+                db.instance_key()
+            ))
+        })?
+        .to_string();
+    let kind = level(setting_or(o, "level", "full"))?;
+    let staging = abs_path(
+        "staging",
+        require(o, "staging", "an absolute folder on the command target where kubectl cp puts the backup, e.g. /var/lib/rehydra/stage")?,
+    )?
+    .trim_end_matches('/')
+    .to_string();
+    let default_pod = format!("{}-0", db.instance);
+    let pod = Pod::new(
+        setting_or(o, "command-target", "local"),
+        setting(o, "kube-context").filter(|c| !c.is_empty()),
+        &db.namespace,
+        setting_or(o, "pod", &default_pod),
+        setting_or(o, "container", CONTAINER),
+    )?;
+    Ok(Plan {
+        db,
+        server,
+        kind,
+        pod,
+        staging,
+        map: setting_or(o, "path-map", "").to_string(),
+    })
+}
+
+/// Back up the database of `req.asset`.
+///
+/// # Errors
+/// Refused settings or chain, and any step's failure (the files are removed first).
+pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
+    let p = plan(req)?;
+    let name = p.db.database.as_str();
+    let db = tsql::database(&p.server, name)?.ok_or_else(|| {
+        Error::new(
+            ErrorCode::NotFound,
+            format!(
+                "database `{}` is not on {} (discover lists the databases)",
+                shown(name, 128),
+                p.server
+            ),
+        )
+    })?;
+    if !db.state.eq_ignore_ascii_case("ONLINE") {
+        return Err(Error::new(
+            ErrorCode::Unavailable,
+            format!(
+                "database `{}` is {}, not ONLINE; it cannot be backed up now",
+                shown(name, 128),
+                shown(&db.state, 40)
+            ),
+        ));
+    }
+    let prev = previous_chain(&p.db)?;
+    if p.kind == Kind::Log
+        && prev
+            .as_ref()
+            .is_some_and(|c| c.backups.len() >= BACKUPS_MAX)
+    {
+        return Err(refuse(format!(
+            "the chain of `{}` holds {BACKUPS_MAX} backups, as many as a restore point keeps; take a full backup (level=full)",
+            shown(name, 128)
+        )));
+    }
+    let history = tsql::history(&p.server, name)?;
+    check_log(p.kind, &db, prev.as_ref(), &history)?;
+
+    let file = file_name(name, p.kind, now_ms());
+    let device = format!("{POD_FOLDER}/{file}");
+    let staged = format!("{}/{file}", p.staging);
+    let host_path = map_path(&p.map, &staged)?;
+    let total = 5;
+    host::progress(
+        0,
+        total,
+        &format!(
+            "{} backup of {} on {}",
+            kind_name(p.kind),
+            shown(name, 128),
+            p.server
+        ),
+    );
+    p.pod.run(
+        &p.pod.exec_args(&["mkdir", "-p", POD_FOLDER]),
+        "making the backup folder in the pod",
+    )?;
+    let stmt = format!(
+        "BACKUP {} @P1 TO DISK = @P2 WITH COPY_ONLY, CHECKSUM, INIT, FORMAT, NAME = @P3",
+        if p.kind == Kind::Log {
+            "LOG"
+        } else {
+            "DATABASE"
+        }
+    );
+    let set_name: String = format!("{SET_NAME} {}", p.db.id())
+        .chars()
+        .take(128)
+        .collect();
+    let mut warnings = Vec::new();
+    let ran = tsql::run(&p.server, &stmt, &[name, &device, &set_name], BULK_SECS).and_then(|_| {
+        let paths = Paths {
+            file: &file,
+            device: &device,
+            staged: &staged,
+            host_path: &host_path,
+        };
+        keep(&p, &db, prev, &paths, &mut warnings)
+    });
+
+    // the pod's copy and the staged one go, whatever happened after BACKUP
+    if let Err(e) = p.pod.run(
+        &p.pod.exec_args(&["rm", "-f", &device]),
+        "removing the backup file in the pod",
+    ) {
+        warnings.push(format!(
+            "{device} in pod {}/{} could not be removed ({}); remove it by hand",
+            p.pod.namespace, p.pod.pod, e.message
+        ));
+    }
+    let rm = ["-f".to_string(), "--".to_string(), staged.clone()];
+    match commands::run(&p.pod.target, "rm", &rm) {
+        Ok(o) if o.status == 0 => {}
+        Ok(o) => warnings.push(format!(
+            "the staged copy {staged} could not be removed (rm exited with {}); remove it by hand",
+            o.status
+        )),
+        Err(e) => warnings.push(format!(
+            "the staged copy {staged} could not be removed ({}); remove it by hand",
+            e.message
+        )),
+    }
+    let chain_len = ran?;
+    for w in &warnings {
+        host::log(host::Level::Warn, w);
+    }
+    host::progress(total, total, "done");
+    host::info(&format!(
+        "{} backup of {}: the chain now holds {chain_len} backup(s)",
+        kind_name(p.kind),
+        shown(name, 128)
+    ));
+    Ok(BackupReport {
+        consistency: "application".into(),
+        warnings,
+    })
+}
+
+/// Where one backup file is: its name, in the pod, on the command target, on this machine.
+#[derive(Clone, Copy)]
+struct Paths<'a> {
+    file: &'a str,
+    device: &'a str,
+    staged: &'a str,
+    host_path: &'a str,
+}
+
+/// Steps 3 to 5: read the backup back from msdb, copy it out, store it and the chain.
+fn keep(
+    p: &Plan,
+    db: &tsql::Db,
+    prev: Option<ChainDoc>,
+    paths: &Paths<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<usize> {
+    let Paths {
+        file,
+        device,
+        staged,
+        host_path,
+    } = *paths;
+    let name = p.db.database.as_str();
+    let written = tsql::written_to(&p.server, name, device)?.ok_or_else(|| {
+        Error::new(
+            ErrorCode::Failed,
+            format!(
+                "the instance reported the backup done but msdb has no backup of `{}` to {device}",
+                shown(name, 128)
+            ),
+        )
+    })?;
+    if written.backup.kind != p.kind || !written.backup.copy_only {
+        return Err(Error::new(
+            ErrorCode::Failed,
+            format!(
+                "msdb records the backup to {device} as a {} backup{}, not a copy-only {} backup",
+                kind_name(written.backup.kind),
+                if written.backup.copy_only {
+                    " (copy-only)"
+                } else {
+                    ""
+                },
+                kind_name(p.kind)
+            ),
+        ));
+    }
+    host::progress(
+        2,
+        5,
+        &format!(
+            "copying {file} out of pod {}/{}",
+            p.pod.namespace, p.pod.pod
+        ),
+    );
+    p.pod.run(
+        &p.pod.cp_args(device, staged)?,
+        "copying the backup out of the pod",
+    )?;
+    host::progress(3, 5, &format!("storing {file}"));
+    let item = format!("backups/{file}");
+    engine::ingest_file(&item, host_path)?;
+
+    let mut doc = match (p.kind, prev) {
+        (Kind::Full, _) | (_, None) => ChainDoc {
+            format: 1,
+            server: p.db.instance_key(),
+            database: name.into(),
+            recovery: db.recovery.clone(),
+            files: tsql::files(&p.server, name)?,
+            backups: Vec::new(),
+        },
+        (_, Some(c)) => c,
+    };
+    host::progress(
+        4,
+        5,
+        &format!(
+            "keeping the {} earlier backup(s) of the chain",
+            doc.backups.len()
+        ),
+    );
+    for k in &doc.backups {
+        engine::carry_forward(&k.item, &k.item)?;
+    }
+    doc.recovery.clone_from(&db.recovery);
+    doc.backups.push(Kept::new(&item, &written.backup, device));
+    let ours = doc.history()?;
+    for problem in chain::problems(&ours) {
+        warnings.push(problem.describe());
+    }
+    let body = serde_json::to_vec_pretty(&doc)
+        .map_err(|e| Error::new(ErrorCode::Failed, e.to_string()))?;
+    engine::put_document(CHAIN_ITEM, &body)?;
+    Ok(doc.backups.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_keep_only_safe_letters() {
+        assert_eq!(
+            file_name("we]ird; rm -rf /", Kind::Log, 0),
+            "we_ird__rm_-rf___log_19700101000000000.trn"
+        );
+        assert_eq!(
+            file_name("sales", Kind::Full, 1_000),
+            "sales_full_19700101000001000.bak"
+        );
+        assert!(level("diff").is_err() && level("").is_err());
+    }
+}

@@ -1,0 +1,213 @@
+//! kubectl on a command target (`command:kubectl@<target>`), always as an argument list
+//! (never a shell string), every name in it checked first: namespaces and pods are
+//! Kubernetes names, paths are absolute, free of control characters and never start with
+//! `-`, so no argument can turn into an option or a second command.
+
+use rehydra_plugin_sdk::commands;
+use rehydra_plugin_sdk::prelude::*;
+
+use crate::names::{is_label, is_subdomain, shown};
+
+/// Where a running kubectl is, and which pod and container it talks to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pod {
+    /// The command target that runs kubectl (`local` for this machine).
+    pub target: String,
+    /// kubectl `--context`, when set.
+    pub context: Option<String>,
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+}
+
+fn invalid(m: String) -> Error {
+    Error::new(ErrorCode::InvalidInput, m)
+}
+
+/// An absolute path for a kubectl argument: `/…`, no control characters, no `..`
+/// component, at most 1024 bytes.
+///
+/// # Errors
+/// `invalid-input` naming it.
+pub fn abs_path<'a>(what: &str, p: &'a str) -> Result<&'a str> {
+    let ok = p.starts_with('/')
+        && p.len() <= 1024
+        && !p.chars().any(char::is_control)
+        && !p.split('/').any(|c| c == "..");
+    if ok {
+        Ok(p)
+    } else {
+        Err(invalid(format!(
+            "{what} `{}` is not an absolute path without `..` or control characters",
+            shown(p, 120)
+        )))
+    }
+}
+
+impl Pod {
+    /// Check every name.
+    ///
+    /// # Errors
+    /// `invalid-input` naming the setting to fix.
+    pub fn new(
+        target: &str,
+        context: Option<&str>,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+    ) -> Result<Self> {
+        if target.is_empty()
+            || target.len() > 253
+            || !target
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            return Err(invalid(format!(
+                "command-target `{}` is not a target name",
+                shown(target, 80)
+            )));
+        }
+        if let Some(c) = context
+            && (c.is_empty()
+                || c.len() > 253
+                || c.starts_with('-')
+                || !c
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:@/".contains(&b)))
+        {
+            return Err(invalid(format!(
+                "kube-context `{}` is not a context name kubectl takes here (letters, digits, -_.:@/)",
+                shown(c, 80)
+            )));
+        }
+        if !is_label(namespace) || !is_subdomain(pod) || !is_label(container) {
+            return Err(invalid(format!(
+                "namespace `{}`, pod `{}` and container `{}` must be Kubernetes names (set pod= or container= to the right ones)",
+                shown(namespace, 80),
+                shown(pod, 80),
+                shown(container, 80)
+            )));
+        }
+        Ok(Self {
+            target: target.into(),
+            context: context.map(str::to_string),
+            namespace: namespace.into(),
+            pod: pod.into(),
+            container: container.into(),
+        })
+    }
+
+    fn with_context(&self, mut args: Vec<String>) -> Vec<String> {
+        if let Some(c) = &self.context {
+            args.push("--context".into());
+            args.push(c.clone());
+        }
+        args
+    }
+
+    /// `kubectl cp <ns>/<pod>:<from> <to> -c <container>`.
+    ///
+    /// # Errors
+    /// `invalid-input` for a path that is not absolute or holds control characters.
+    pub fn cp_args(&self, from: &str, to: &str) -> Result<Vec<String>> {
+        abs_path("the file in the pod", from)?;
+        abs_path("staging", to)?;
+        Ok(self.with_context(vec![
+            "cp".into(),
+            format!("{}/{}:{from}", self.namespace, self.pod),
+            to.into(),
+            "-c".into(),
+            self.container.clone(),
+        ]))
+    }
+
+    /// `kubectl exec <pod> -n <ns> -c <container> -- <command…>`.
+    pub fn exec_args(&self, command: &[&str]) -> Vec<String> {
+        let mut a = self.with_context(vec![
+            "exec".into(),
+            self.pod.clone(),
+            "-n".into(),
+            self.namespace.clone(),
+            "-c".into(),
+            self.container.clone(),
+        ]);
+        a.push("--".into());
+        a.extend(command.iter().map(|c| (*c).to_string()));
+        a
+    }
+
+    /// Run kubectl with `args`; a non-zero exit is an error with what kubectl said.
+    ///
+    /// # Errors
+    /// Not granted, kubectl missing, or its failure.
+    pub fn run(&self, args: &[String], what: &str) -> Result<()> {
+        let out = commands::run(&self.target, "kubectl", args).map_err(|e| {
+            Error::new(
+                e.code,
+                format!(
+                    "{what}: kubectl on {}: {} (grant command:kubectl@{})",
+                    self.target, e.message, self.target
+                ),
+            )
+        })?;
+        if out.status != 0 {
+            let said = String::from_utf8_lossy(&out.stderr);
+            return Err(Error::new(
+                ErrorCode::Failed,
+                format!(
+                    "{what}: kubectl exited with {}: {}",
+                    out.status,
+                    shown(said.trim(), 400)
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argument_lists_hold_checked_names_only() {
+        let p = Pod::new(
+            "local",
+            Some("arc-admin@cluster1"),
+            "arc",
+            "sqlmi1-0",
+            "arc-sqlmi",
+        )
+        .unwrap();
+        assert_eq!(
+            p.cp_args("/var/opt/mssql/backups/rehydra/a.bak", "/stage/a.bak")
+                .unwrap(),
+            [
+                "cp",
+                "arc/sqlmi1-0:/var/opt/mssql/backups/rehydra/a.bak",
+                "/stage/a.bak",
+                "-c",
+                "arc-sqlmi",
+                "--context",
+                "arc-admin@cluster1"
+            ]
+        );
+        assert!(p.cp_args("/x", "relative/a.bak").is_err());
+        assert!(p.cp_args("/x", "/stage/../etc/a").is_err());
+        assert!(p.cp_args("/x", "/stage/a\n.bak").is_err());
+        for (ns, pod, c) in [
+            ("arc;rm", "p", "c"),
+            ("arc", "-p", "c"),
+            ("arc", "p", "--all"),
+            ("..", "p", "c"),
+            ("arc", "p/x", "c"),
+        ] {
+            assert!(
+                Pod::new("local", None, ns, pod, c).is_err(),
+                "{ns} {pod} {c}"
+            );
+        }
+        assert!(Pod::new("local", Some("--kubeconfig=/x"), "arc", "p", "c").is_err());
+        assert!(Pod::new("a b", None, "arc", "p", "c").is_err());
+    }
+}

@@ -1,0 +1,405 @@
+//! What the tests replay: ARM's examples (`tests/fixtures/arc-sql-mi`), Kubernetes list
+//! answers shaped as the CRDs there declare them, and a stand-in for the instance that
+//! does what SQL Server and kubectl do: BACKUP writes a file in the pod and msdb rows whose
+//! LSNs continue (a copy-only log starts where the last log backup that was not copy-only
+//! ended, as on SQL Server), `kubectl cp` copies it to the staging folder, `kubectl exec
+//! … rm` removes it.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use rehydra_plugin_sdk::mock::{Command, MockHost, SqlBatch, output};
+use rehydra_plugin_sdk::prelude::*;
+use rehydra_plugin_sdk::sql::ResultSet;
+use serde_json::{Value, json};
+
+pub const KUBE: &str = "https://10.0.0.5:6443";
+pub const SERVER: &str = "sqlmi1.contoso.local:31433";
+pub const LIST_URL: &str =
+    "https://10.0.0.5:6443/apis/sql.arcdata.microsoft.com/v1/namespaces/arc/sqlmanagedinstances";
+
+/// An ARM example's `responses.200.body`.
+pub fn arm_example(name: &str) -> Value {
+    let text = match name {
+        "list-rg" => include_str!(
+            "../../../../tests/fixtures/arc-sql-mi/azurearcdata-ListByResourceGroupSqlManagedInstance.json"
+        ),
+        "list-sub" => include_str!(
+            "../../../../tests/fixtures/arc-sql-mi/azurearcdata-ListSubscriptionSqlManagedInstance.json"
+        ),
+        "get" => include_str!(
+            "../../../../tests/fixtures/arc-sql-mi/azurearcdata-GetSqlManagedInstance.json"
+        ),
+        _ => unreachable!("{name}"),
+    };
+    let v: Value = serde_json::from_str(text).unwrap();
+    v["responses"]["200"]["body"].clone()
+}
+
+/// The CRD file the Kubernetes answers are shaped after.
+pub const CRDS: &str = include_str!(
+    "../../../../tests/fixtures/arc-sql-mi/azure_arc-custom-resource-definitions.yaml"
+);
+
+/// A `SqlManagedInstance` as the API server returns it (`sql.arcdata.microsoft.com/v1`).
+pub fn cr(ns: &str, name: &str, spec: Value, status: Value) -> Value {
+    json!({
+        "apiVersion": "sql.arcdata.microsoft.com/v1",
+        "kind": "SqlManagedInstance",
+        "metadata": {"name": name, "namespace": ns, "uid": "7d3c0e4e-6b1a-4c44-9d7b-3f0c1a2b3c4d",
+            "resourceVersion": "81234", "creationTimestamp": "2026-11-01T08:00:00Z"},
+        "spec": spec,
+        "status": status,
+    })
+}
+
+/// A Ready General Purpose instance with one replica and the default retention.
+pub fn ready_gp(ns: &str, name: &str) -> Value {
+    cr(
+        ns,
+        name,
+        json!({"tier": "GeneralPurpose", "replicas": 1, "dev": false,
+            "backup": {"retentionPeriodInDays": 7},
+            "scheduling": {"default": {"resources": {"limits": {"cpu": "2", "memory": "8Gi"}}}}}),
+        json!({"state": "Ready", "readyReplicas": "1/1", "primaryEndpoint": "10.0.0.4,31433",
+            "observedGeneration": 1}),
+    )
+}
+
+/// One page of a list (`continue` when more follow).
+pub fn page(items: Vec<Value>, cont: Option<&str>) -> Vec<u8> {
+    let mut meta = json!({"resourceVersion": "81300"});
+    if let Some(c) = cont {
+        meta["continue"] = c.into();
+        meta["remainingItemCount"] = 1.into();
+    }
+    serde_json::to_vec(&json!({"apiVersion": "sql.arcdata.microsoft.com/v1",
+        "kind": "SqlManagedInstanceList", "metadata": meta, "items": items}))
+    .unwrap()
+}
+
+/// The API server's `Status` for an expired continue token.
+pub fn gone() -> Vec<u8> {
+    serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "message": "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+        "reason": "Expired", "code": 410}))
+    .unwrap()
+}
+
+pub fn set(columns: &[&str], rows: Vec<Vec<Option<String>>>) -> Vec<ResultSet> {
+    vec![ResultSet {
+        columns: columns.iter().map(|c| (*c).to_string()).collect(),
+        rows,
+    }]
+}
+
+/// A database of the stand-in.
+#[derive(Clone)]
+pub struct Db {
+    pub name: String,
+    pub recovery: String,
+}
+
+/// A backup msdb records.
+#[derive(Clone)]
+pub struct Row {
+    pub kind: &'static str,
+    pub copy_only: bool,
+    pub first: u128,
+    pub last: u128,
+    pub checkpoint: u128,
+    pub base: u128,
+    pub minute: u32,
+    pub set_name: String,
+    pub database: String,
+    pub device: String,
+}
+
+/// The instance behind the TDS endpoint and the pod.
+#[derive(Default)]
+pub struct Sim {
+    pub dbs: Vec<Db>,
+    pub msdb: Vec<Row>,
+    pub lsn: u128,
+    /// Where the next log backup starts (the log was truncated up to here).
+    pub log_point: u128,
+    pub minute: u32,
+    /// Files in the pod (`/var/opt/mssql/backups/…`).
+    pub pod_files: HashMap<String, Vec<u8>>,
+    /// A `kubectl cp` that fails.
+    pub cp_fails: bool,
+}
+
+fn time(minute: u32) -> String {
+    format!(
+        "2026-12-01T{:02}:{:02}:00.000",
+        10 + minute / 60,
+        minute % 60
+    )
+}
+
+impl Sim {
+    pub fn new(dbs: &[(&str, &str)]) -> Rc<RefCell<Self>> {
+        Rc::new(RefCell::new(Self {
+            dbs: dbs
+                .iter()
+                .map(|(n, r)| Db {
+                    name: (*n).into(),
+                    recovery: (*r).into(),
+                })
+                .collect(),
+            lsn: 38_000_000_040_800_001,
+            log_point: 38_000_000_040_800_001,
+            ..Self::default()
+        }))
+    }
+
+    /// The instance's own backup (what its built-in schedule does).
+    pub fn own_backup(&mut self, db: &str, kind: &'static str) {
+        self.backup(
+            db,
+            kind,
+            false,
+            "",
+            &format!("/var/opt/mssql/backups/current/{db}/{kind}.bak"),
+        );
+    }
+
+    fn backup(
+        &mut self,
+        db: &str,
+        kind: &'static str,
+        copy_only: bool,
+        set_name: &str,
+        device: &str,
+    ) {
+        self.lsn += 100;
+        self.minute += 5;
+        let last_full = self
+            .msdb
+            .iter()
+            .rev()
+            .find(|r| r.kind == "D" && r.database == db && !r.copy_only)
+            .map_or(0, |r| r.checkpoint);
+        let (first, last, checkpoint) = if kind == "D" {
+            (self.lsn, self.lsn + 1, self.lsn)
+        } else {
+            (self.log_point, self.lsn, self.log_point)
+        };
+        if kind == "L" && !copy_only {
+            self.log_point = self.lsn;
+        }
+        self.msdb.push(Row {
+            kind,
+            copy_only,
+            first,
+            last,
+            checkpoint,
+            base: last_full,
+            minute: self.minute,
+            set_name: set_name.into(),
+            database: db.into(),
+            device: device.into(),
+        });
+    }
+
+    fn history(&self, rows: Vec<&Row>) -> Vec<ResultSet> {
+        let cols = [
+            "backup_set_uuid",
+            "type",
+            "is_copy_only",
+            "first_lsn",
+            "last_lsn",
+            "checkpoint_lsn",
+            "database_backup_lsn",
+            "differential_base_lsn",
+            "first_recovery_fork_guid",
+            "last_recovery_fork_guid",
+            "backup_start_date",
+            "backup_finish_date",
+            "user_name",
+            "name",
+            "database_name",
+            "physical_device_name",
+        ];
+        let fork = Some("4faf3dab-af8f-4ede-9000-41a2344da82f".to_string());
+        let rows = rows
+            .into_iter()
+            .map(|r| {
+                let s = |v: &str| Some(v.to_string());
+                vec![
+                    s(&format!("a258a0e2-0f34-4bbc-ab33-{:012}", r.minute)),
+                    s(r.kind),
+                    s(if r.copy_only { "1" } else { "0" }),
+                    s(&r.first.to_string()),
+                    s(&r.last.to_string()),
+                    s(&r.checkpoint.to_string()),
+                    s(&r.base.to_string()),
+                    None,
+                    fork.clone(),
+                    fork.clone(),
+                    s(&time(r.minute)),
+                    s(&time(r.minute)),
+                    s(if r.set_name.is_empty() {
+                        "NT AUTHORITY\\SYSTEM"
+                    } else {
+                        "rehydra"
+                    }),
+                    s(&r.set_name),
+                    s(&r.database),
+                    s(&r.device),
+                ]
+            })
+            .collect();
+        set(&cols, rows)
+    }
+
+    /// Answer one batch as the instance would.
+    pub fn answer(&mut self, b: &SqlBatch) -> Result<Vec<ResultSet>> {
+        assert_eq!(b.server, SERVER, "only the configured endpoint is asked");
+        let p = |i: usize| b.params.get(i).cloned().unwrap_or_default();
+        if let Some(rest) = b.batch.strip_prefix("BACKUP ") {
+            assert!(
+                p(1).starts_with("/var/opt/mssql/backups/rehydra/"),
+                "BACKUP writes to the pod's rehydra folder: {}",
+                p(1)
+            );
+            let kind = if rest.starts_with("LOG") { "L" } else { "D" };
+            let copy_only = b.batch.contains("COPY_ONLY");
+            self.backup(&p(0), kind, copy_only, &p(2), &p(1));
+            self.pod_files.insert(
+                p(1),
+                format!("native {kind} backup of {}", p(0)).into_bytes(),
+            );
+            return Ok(vec![]);
+        }
+        if b.batch.contains("msdb.dbo.backupset") {
+            let db = p(0);
+            let mut rows: Vec<&Row> = self.msdb.iter().filter(|r| r.database == db).collect();
+            if b.batch.contains("TOP (1)") {
+                rows.retain(|r| r.device == p(1));
+            }
+            rows.reverse();
+            rows.truncate(if b.batch.contains("TOP (1)") { 1 } else { 2000 });
+            return Ok(self.history(rows));
+        }
+        if b.batch.contains("FROM sys.master_files f JOIN") {
+            let db = p(0);
+            return Ok(set(
+                &["name", "type_desc", "physical_name"],
+                vec![
+                    vec![
+                        Some(db.clone()),
+                        Some("ROWS".into()),
+                        Some(format!("/var/opt/mssql/data/{db}.mdf")),
+                    ],
+                    vec![
+                        Some(format!("{db}_log")),
+                        Some("LOG".into()),
+                        Some(format!("/var/opt/mssql/data-log/{db}_log.ldf")),
+                    ],
+                ],
+            ));
+        }
+        if b.batch.contains("FROM sys.databases d") {
+            let only = b.batch.contains("d.name = @P1").then(|| p(0));
+            let rows = self
+                .dbs
+                .iter()
+                .filter(|d| only.as_ref().is_none_or(|n| *n == d.name))
+                .map(|d| {
+                    vec![
+                        Some(d.name.clone()),
+                        Some(d.recovery.clone()),
+                        Some("ONLINE".into()),
+                        Some("160".into()),
+                        Some("0".into()),
+                        None,
+                        Some("1024".into()),
+                    ]
+                })
+                .collect();
+            return Ok(set(
+                &[
+                    "name",
+                    "recovery_model_desc",
+                    "state_desc",
+                    "compatibility_level",
+                    "is_encrypted",
+                    "group_database_id",
+                    "pages",
+                ],
+                rows,
+            ));
+        }
+        Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!("the stand-in does not know: {}", b.batch),
+        ))
+    }
+
+    /// Run kubectl as it would against this pod.
+    pub fn kubectl(&mut self, c: &Command) -> Result<rehydra_plugin_sdk::commands::Output> {
+        let fail = |m: &str| {
+            let mut o = output(1, "");
+            o.stderr = m.as_bytes().to_vec();
+            Ok(o)
+        };
+        match c.args.first().map(String::as_str) {
+            Some("exec") => {
+                let cmd: Vec<&str> = c
+                    .args
+                    .iter()
+                    .skip_while(|a| *a != "--")
+                    .skip(1)
+                    .map(String::as_str)
+                    .collect();
+                match cmd.as_slice() {
+                    ["mkdir", "-p", _] => Ok(output(0, "")),
+                    ["rm", "-f", path] => {
+                        self.pod_files.remove(*path);
+                        Ok(output(0, ""))
+                    }
+                    _ => fail("unexpected exec"),
+                }
+            }
+            Some("cp") => {
+                if self.cp_fails {
+                    return fail(
+                        "error: unable to upgrade connection: container not found (\"arc-sqlmi\")",
+                    );
+                }
+                let from = c.args[1]
+                    .strip_prefix("arc/sqlmi1-0:")
+                    .expect("the instance's pod");
+                let Some(bytes) = self.pod_files.get(from) else {
+                    return fail("tar: removing leading '/' from member names\nno such file");
+                };
+                std::fs::write(&c.args[2], bytes).unwrap();
+                Ok(output(0, ""))
+            }
+            _ => fail("unknown kubectl command"),
+        }
+    }
+}
+
+/// A mock host with the stand-in answering SQL, kubectl and rm, and the grants a backup
+/// into `stage` needs.
+pub fn host_with(sim: &Rc<RefCell<Sim>>, stage: &std::path::Path) -> MockHost {
+    let (a, b) = (sim.clone(), sim.clone());
+    MockHost::new()
+        .grant("engine")
+        .grant(&format!("sql:{SERVER}"))
+        .grant("command:kubectl")
+        .grant("command:rm")
+        .grant_files(stage)
+        .on_sql(move |q| a.borrow_mut().answer(q))
+        .on_command("kubectl", move |c| b.borrow_mut().kubectl(c))
+        .on_command("rm", |c| {
+            assert_eq!(c.args[..2], ["-f", "--"]);
+            std::fs::remove_file(&c.args[2])
+                .map(|()| output(0, ""))
+                .or_else(|_| Ok(output(1, "")))
+        })
+}
