@@ -107,12 +107,10 @@ fn check_log(
         .last_lsn
         .parse()
         .map_err(|_| refuse("chain.json: a malformed last LSN".into()))?;
-    if let Some(h) = history.iter().find(|h| {
-        h.backup.kind == Kind::Log
-            && !h.backup.copy_only
-            && !h.backup.ours
-            && h.backup.last_lsn > ours
-    }) {
+    if let Some(h) = history
+        .iter()
+        .find(|h| h.backup.kind == Kind::Log && !h.backup.copy_only && h.backup.last_lsn > ours)
+    {
         return Err(refuse(format!(
             "the instance backed up the log of `{}` itself at {} (to {}) after Rehydra's last backup, which truncated it: a log backup now would leave a gap in the repository's chain. Take a full backup (level=full); log backups continue a chain only while the instance's built-in backups are off (retention 0)",
             shown(&db.name, 128),
@@ -121,6 +119,17 @@ fn check_log(
         )));
     }
     Ok(())
+}
+
+/// The last LSN of the chain a point keeps.
+fn doc_last_lsn(prev: Option<&ChainDoc>) -> Result<Option<Lsn>> {
+    prev.and_then(|p| p.backups.last())
+        .map(|k| {
+            k.last_lsn
+                .parse()
+                .map_err(|_| refuse("chain.json: a malformed last LSN".into()))
+        })
+        .transpose()
 }
 
 /// The settings of a backup, checked.
@@ -198,7 +207,21 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             ),
         ));
     }
-    let prev = previous_chain(&p.db)?;
+    let prev = match previous_chain(&p.db) {
+        Ok(prev) => prev,
+        // a full starts a new chain: a previous one that cannot be read must not stop it
+        Err(e) if p.kind == Kind::Full => {
+            host::log(
+                host::Level::Warn,
+                &format!(
+                    "the previous restore point's chain.json cannot be read ({}); this full backup starts a new chain",
+                    e.message
+                ),
+            );
+            None
+        }
+        Err(e) => return Err(e),
+    };
     if p.kind == Kind::Log
         && prev
             .as_ref()
@@ -276,10 +299,11 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             e.message
         )),
     }
-    let chain_len = ran?;
+    // what was left behind is said even when the backup failed
     for w in &warnings {
         host::log(host::Level::Warn, w);
     }
+    let chain_len = ran?;
     host::progress(total, total, "done");
     host::info(&format!(
         "{} backup of {}: the chain now holds {chain_len} backup(s)",
@@ -340,6 +364,18 @@ fn keep(
             ),
         ));
     }
+    // the instance's own log backup may have run between the check and ours: a log that
+    // does not start where our chain ends is a gap, refused before anything is stored
+    if p.kind == Kind::Log
+        && let Some(last) = doc_last_lsn(prev.as_ref())?
+        && written.backup.first_lsn > last
+    {
+        return Err(refuse(format!(
+            "the log backup of `{}` starts at LSN {} but the repository's chain ends at {last}: the instance backed up its log meanwhile; take a full backup (level=full)",
+            shown(name, 128),
+            written.backup.first_lsn
+        )));
+    }
     host::progress(
         2,
         5,
@@ -384,6 +420,7 @@ fn keep(
     for problem in chain::problems(&ours) {
         warnings.push(problem.describe());
     }
+    doc.check_texts()?;
     let body = serde_json::to_vec_pretty(&doc)
         .map_err(|e| Error::new(ErrorCode::Failed, e.to_string()))?;
     engine::put_document(CHAIN_ITEM, &body)?;

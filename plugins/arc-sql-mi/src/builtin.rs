@@ -128,6 +128,10 @@ pub fn utc_moment(s: &str) -> Result<String> {
     Ok(rehydra_plugin_sdk::time::rfc3339(ms.div_euclid(1000)))
 }
 
+/// The shortest wait between two reads of a task's status, so that no setting turns the
+/// wait into a stream of requests to the API server (the unit tests poll without waiting).
+const MIN_POLL_SECS: u64 = if cfg!(test) { 0 } else { 2 };
+
 /// How often and how long to read a task's status.
 #[derive(Debug, Clone, Copy)]
 pub struct Wait {
@@ -136,7 +140,7 @@ pub struct Wait {
 }
 
 impl Wait {
-    /// From `poll-secs` (default 10, at most 600) and `wait-minutes` (default 240).
+    /// From `poll-secs` (default 10, 2 to 600) and `wait-minutes` (default 240).
     ///
     /// # Errors
     /// Values that are not whole numbers in range.
@@ -148,12 +152,12 @@ impl Wait {
                     .trim()
                     .parse::<u64>()
                     .ok()
-                    .filter(|n| *n <= max)
+                    .filter(|n| *n <= max && (k != "poll-secs" || *n >= MIN_POLL_SECS))
                     .ok_or_else(|| {
                         Error::new(
                             ErrorCode::InvalidInput,
                             format!(
-                                "{k} `{}` is not a whole number from 0 to {max}",
+                                "{k} `{}` is not a whole number up to {max} (poll-secs at least 2)",
                                 shown(v, 20)
                             ),
                         )
@@ -270,6 +274,13 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         dry_run: true,
     };
     let mut p = empty_plan();
+    if destination.eq_ignore_ascii_case(&source.database) || tsql::is_system_database(&destination)
+    {
+        p.blockers.push(format!(
+            "the instance restores only to a new database: name one other than `{}` and the system databases (database=…)",
+            shown(&destination, 128)
+        ));
+    }
     let servers = names::servers(setting_or(o, "servers", ""))?;
     match server_of(&servers, &source.instance_key()) {
         Some(server) => match tsql::database(server, &destination) {
@@ -280,15 +291,20 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
                 shown(&d.state, 40)
             )),
             Ok(None) => {}
-            Err(e) => p.warnings.push(format!("whether `{}` exists could not be checked: {}", shown(&destination, 128), e.message)),
+            Err(e) => p.blockers.push(format!("whether `{}` exists could not be checked: {}", shown(&destination, 128), e.message)),
         },
-        None => p.warnings.push(format!(
-            "no servers= entry for {}: whether `{}` exists was not checked (the task fails if it does)",
+        None => p.blockers.push(format!(
+            "no servers= entry for {}: whether `{}` exists cannot be checked; give servers=<namespace>/<instance>=<endpoint>",
             source.instance_key(),
             shown(&destination, 128)
         )),
     }
-    let dry = run(&base, &task, wait);
+    // a dry run answers in minutes: it gets ten at most, whatever wait-minutes says
+    let dry_wait = Wait {
+        poll: wait.poll,
+        polls: wait.polls.min((600 / wait.poll.as_secs().max(1)).max(1)),
+    };
+    let dry = run(&base, &task, dry_wait);
     let ns = &source.namespace;
     if let Err(e) = kube::delete(
         &kube::tasks_url(&base, ns, Some(&task.name)),

@@ -25,12 +25,15 @@ fn invalid(m: String) -> Error {
 }
 
 /// An absolute path for a kubectl argument: `/…`, no control characters, no `..`
-/// component, at most 1024 bytes.
+/// component, no `:` (kubectl cp reads `a:b` as a pod's path), not `/` itself, at most
+/// 1024 bytes.
 ///
 /// # Errors
 /// `invalid-input` naming it.
 pub fn abs_path<'a>(what: &str, p: &'a str) -> Result<&'a str> {
     let ok = p.starts_with('/')
+        && p.trim_end_matches('/') != ""
+        && !p.contains(':')
         && p.len() <= 1024
         && !p.chars().any(char::is_control)
         && !p.split('/').any(|c| c == "..");
@@ -38,7 +41,7 @@ pub fn abs_path<'a>(what: &str, p: &'a str) -> Result<&'a str> {
         Ok(p)
     } else {
         Err(invalid(format!(
-            "{what} `{}` is not an absolute path without `..` or control characters",
+            "{what} `{}` is not an absolute path (not `/` itself) without `..`, `:` or control characters",
             shown(p, 120)
         )))
     }

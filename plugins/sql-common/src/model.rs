@@ -143,25 +143,7 @@ impl ChainDoc {
                 "chain.json lists too many backups",
             ));
         }
-        let texts = [&doc.server, &doc.database, &doc.recovery]
-            .into_iter()
-            .chain(
-                doc.files
-                    .iter()
-                    .flat_map(|f| [&f.logical, &f.kind, &f.physical]),
-            );
-        if let Some(t) = texts
-            .into_iter()
-            .find(|t| t.chars().any(char::is_control) || t.contains("$("))
-        {
-            return Err(Error::new(
-                ErrorCode::InvalidInput,
-                format!(
-                    "chain.json holds a name with control characters or `$(`: {:?}",
-                    t.chars().take(80).collect::<String>()
-                ),
-            ));
-        }
+        doc.check_texts()?;
         let mut seen = std::collections::HashSet::new();
         for k in &doc.backups {
             let name_ok = k.item.strip_prefix("backups/").is_some_and(|n| {
@@ -181,6 +163,54 @@ impl ChainDoc {
             k.backup()?;
         }
         Ok(doc)
+    }
+
+    /// Every text a plan or script shows is free of control characters, and times read
+    /// back as what they say; run before writing a chain too, so that a point is never
+    /// written that a later backup or restore cannot read (`$(` is allowed: scripts run
+    /// over TDS, and a `restore.sql` holding it says to run sqlcmd with `-x`).
+    ///
+    /// # Errors
+    /// `invalid-input` naming the text.
+    pub fn check_texts(&self) -> Result<()> {
+        let texts = [&self.server, &self.database, &self.recovery]
+            .into_iter()
+            .chain(
+                self.files
+                    .iter()
+                    .flat_map(|f| [&f.logical, &f.kind, &f.physical]),
+            )
+            .chain(self.backups.iter().flat_map(|k| {
+                [&k.kind, &k.set, &k.start, &k.finish, &k.device]
+                    .into_iter()
+                    .chain(k.fork.as_ref())
+                    .chain(k.first_fork.as_ref())
+            }));
+        for t in texts {
+            if t.chars().any(char::is_control) || t.len() > 1024 {
+                return Err(Error::new(
+                    ErrorCode::InvalidInput,
+                    format!(
+                        "chain.json holds a name or value with control characters, or over 1 KiB: {:?}",
+                        t.chars().take(80).collect::<String>()
+                    ),
+                ));
+            }
+        }
+        for k in &self.backups {
+            for t in [&k.start, &k.finish] {
+                if parse_time(t).map(show_time).as_deref() != Some(t.as_str()) {
+                    return Err(Error::new(
+                        ErrorCode::InvalidInput,
+                        format!(
+                            "chain.json holds `{}` where a time is expected",
+                            t.chars().take(40).collect::<String>()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The backups as the chain rules see them.
@@ -223,6 +253,17 @@ mod tests {
         v["database"] = "d\nGO\n:!! calc".into();
         assert!(ChainDoc::parse(&serde_json::to_vec(&v).unwrap()).is_err());
         v["database"] = "d".into();
+        // a text a plan shows: a time that is not one, a set name that forges lines
+        v["backups"][0]["finish"] = "2026-12-01T10:00:01.000\n:!! rm -rf /".into();
+        assert!(ChainDoc::parse(&serde_json::to_vec(&v).unwrap()).is_err());
+        v["backups"][0]["finish"] = "2026-12-01T10:00:01.000".into();
+        v["backups"][0]["set"] = "x\nstep: forged".into();
+        assert!(ChainDoc::parse(&serde_json::to_vec(&v).unwrap()).is_err());
+        v["backups"][0]["set"] = "x".into();
+        // `$(` in a file name SQL Server allows: read (scripts run over TDS; restore.sql
+        // says to use sqlcmd -x), so such a database stays backed up
+        v["files"] = serde_json::json!([{"logical": "d$(x)", "kind": "ROWS", "physical": "/data/d$(x).mdf"}]);
+        assert!(ChainDoc::parse(&serde_json::to_vec(&v).unwrap()).is_ok());
         v["format"] = 2.into();
         assert_eq!(
             ChainDoc::parse(&serde_json::to_vec(&v).unwrap())

@@ -184,8 +184,16 @@ pub fn database(server: &str, name: &str) -> Result<Option<Db>> {
         QUERY_SECS,
     )?;
     let rows = Rows::of(&sets, "reading the database")?;
-    let found: Result<Vec<Db>> = rows.each().map(|r| db_of(&r)).collect();
-    Ok(found?.into_iter().find(|d| d.name == name))
+    // whatever the instance's collation matched is that database (`SALES` is `sales` on
+    // a case-insensitive instance)
+    rows.each().next().map(|r| db_of(&r)).transpose()
+}
+
+/// `master`, `model`, `msdb`, `tempdb`: never a restore's target, never listed.
+pub fn is_system_database(name: &str) -> bool {
+    ["master", "model", "msdb", "tempdb"]
+        .iter()
+        .any(|s| s.eq_ignore_ascii_case(name.trim()))
 }
 
 /// Where `server` puts a new database's data and log files (`InstanceDefaultDataPath`,
@@ -319,7 +327,33 @@ pub fn parse_time(s: &str) -> Option<i64> {
     let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
     let mut t = hms.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (h, mi, se) = (t.next()??, t.next()??, t.next().unwrap_or(Some(0))?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&da) || h > 23 || mi > 59 || se > 59 {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    // every field plain digits in range: `2026-02-31`, `-1` hours or junk after the
+    // fraction are not a time (they would quietly become another one)
+    if !date.splitn(3, '-').all(digits)
+        || !hms.split(':').all(digits)
+        || !(frac.is_empty() || (frac.len() <= 7 && digits(frac)))
+        || !(1..=12).contains(&mo)
+        || !(1..=month_days[(mo - 1) as usize]).contains(&da)
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&mi)
+        || !(0..=59).contains(&se)
+    {
         return None;
     }
     let ms = if frac.is_empty() {
@@ -375,9 +409,20 @@ mod tests {
             "2026-12-01",
             "x-y-zTa:b:c",
             "2026-12-01T25:00:00",
+            "2026-02-31T00:00:00",
+            "2025-02-29T00:00:00",
+            "2026-12-01T-1:00:00",
+            "2026-12-01T+1:00:00",
+            "2026-12-01T14:37:15.000\n:!! rm -rf /",
+            "2026-12-01T14:37:15.12x",
         ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
+        assert!(
+            parse_time("2024-02-29T23:59:59.9999999").is_some(),
+            "a leap day, datetime2's 7 digits"
+        );
+        assert!(is_system_database("MSDB") && !is_system_database("sales"));
     }
 
     #[test]

@@ -173,7 +173,21 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             ),
         ));
     }
-    let prev = previous_chain(server, name)?;
+    let prev = match previous_chain(server, name) {
+        Ok(prev) => prev,
+        // a full starts a new chain: a previous one that cannot be read must not stop it
+        Err(e) if kind == Kind::Full => {
+            host::log(
+                host::Level::Warn,
+                &format!(
+                    "the previous restore point's chain.json cannot be read ({}); this full backup starts a new chain",
+                    e.message
+                ),
+            );
+            None
+        }
+        Err(e) => return Err(e),
+    };
     if kind != Kind::Full
         && prev
             .as_ref()
@@ -273,6 +287,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     for p in chain::problems(&ours) {
         warnings.push(p.describe());
     }
+    doc.check_texts()?;
     engine::put_document(
         CHAIN_ITEM,
         &serde_json::to_vec_pretty(&doc)

@@ -163,10 +163,11 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         || database.len() > 128
         || database.chars().any(char::is_control)
         || database.contains("$(")
+        || tsql::is_system_database(&database)
     {
         return Err(Error::new(
             ErrorCode::InvalidInput,
-            "database: a name of 1 to 128 characters, without control characters or `$(`",
+            "database: a name of 1 to 128 characters, without control characters or `$(`, and not a system database (master, model, msdb, tempdb)",
         ));
     }
     let files_mode = match setting_or(o, "mode", "database") {
@@ -309,6 +310,11 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     script.push(Statement {
         sql: format!("RESTORE DATABASE {} WITH RECOVERY", quoted(&database)),
     });
+    if files_mode && script.iter().any(|s| s.sql.contains("$(")) {
+        p.warnings.push(
+            "a file name in restore.sql holds `$(`, which sqlcmd reads as a variable: run it with sqlcmd -x (or in SSMS without SQLCMD mode)".into(),
+        );
+    }
     let shown: Vec<&str> = script.iter().map(|s| s.sql.as_str()).collect();
     p.steps.push(Step::new(
         "script",

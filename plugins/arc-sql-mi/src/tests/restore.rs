@@ -189,11 +189,21 @@ fn an_existing_target_and_a_refused_dry_run_are_blockers() {
     let plan = mock
         .plan_restore::<ArcSqlMi>(mock.restore_request("-", &built_in(&[("database", "sales")])))
         .unwrap();
-    assert_eq!(plan.blockers.len(), 2, "{:?}", plan.blockers);
-    assert!(plan.blockers[0].contains("database `sales` exists on arc/sqlmi1"));
-    assert!(plan.blockers[1].contains(
+    assert_eq!(plan.blockers.len(), 3, "{:?}", plan.blockers);
+    assert!(plan.blockers[0].contains("only to a new database: name one other than `sales`"));
+    assert!(plan.blockers[1].contains("database `sales` exists on arc/sqlmi1"));
+    assert!(plan.blockers[2].contains(
         "dry run refuses the restore: Failed: The restore point 2026-12-01T14:37:15Z is earlier"
     ));
+    // a system database, in any case, is never a target
+    let plan = mock
+        .plan_restore::<ArcSqlMi>(mock.restore_request("-", &built_in(&[("database", "MSDB")])))
+        .unwrap();
+    assert!(
+        plan.blockers[0].contains("only to a new database"),
+        "{:?}",
+        plan.blockers
+    );
     // and the restore does not create a real task
     let e = mock
         .restore::<ArcSqlMi>(mock.restore_request("-", &built_in(&[("database", "sales")])))
