@@ -421,6 +421,27 @@ impl VerifyReport {
     }
 }
 
+impl Finding {
+    /// A finding of `rule` about `asset` (none: about the whole estate).
+    pub fn new(
+        rule: &str,
+        severity: Severity,
+        asset: Option<&str>,
+        title: impl Into<String>,
+        detail: impl Into<String>,
+        recommendation: impl Into<String>,
+    ) -> Self {
+        Self {
+            rule: rule.into(),
+            severity,
+            asset: asset.map(str::to_string),
+            title: title.into(),
+            detail: detail.into(),
+            recommendation: recommendation.into(),
+        }
+    }
+}
+
 impl Step {
     /// A step depending on no other.
     pub fn new(id: &str, title: &str, detail: String) -> Self {

@@ -299,14 +299,7 @@ fn finding(
     detail: String,
     fix: &str,
 ) -> Finding {
-    Finding {
-        rule: rule.into(),
-        severity,
-        asset: Some(a.id.clone()),
-        title,
-        detail,
-        recommendation: fix.into(),
-    }
+    Finding::new(rule, severity, Some(&a.id), title, detail, fix)
 }
 
 /// `assess`: one domain controller, the Recycle Bin off, every FSMO role on one DC,

@@ -19,7 +19,9 @@
 use rehydra_plugin_sdk::windows::map_path;
 use rehydra_plugin_sdk::{commands, engine, host, prelude::*};
 use sql_common::chain::{self, Kind, Lsn};
-use sql_common::model::{BACKUPS_MAX, CHAIN_ITEM, ChainDoc, Kept, kind_name};
+use sql_common::model::{
+    BACKUPS_MAX, CHAIN_ITEM, ChainDoc, Kept, backup_file_name as file_name, kind_name, now_ms,
+};
 use sql_common::tsql::{self, BULK_SECS, SET_NAME, show_time};
 
 use crate::kubectl::{Pod, abs_path};
@@ -43,33 +45,6 @@ fn level(s: &str) -> Result<Kind> {
             shown(other, 40)
         ))),
     }
-}
-
-/// A name for the backup file: the database's safe letters, the level and the time.
-pub fn file_name(db: &str, kind: Kind, now_ms: i64) -> String {
-    let safe: String = db
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
-    let stamp: String = show_time(now_ms)
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    let ext = if kind == Kind::Log { "trn" } else { "bak" };
-    format!("{safe}_{}_{stamp}.{ext}", kind_name(kind))
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The previous point's chain, if it is of this database.

@@ -143,14 +143,7 @@ fn finding(
     detail: String,
     fix: &str,
 ) -> Finding {
-    Finding {
-        rule: rule.into(),
-        severity,
-        asset: Some(asset.into()),
-        title,
-        detail,
-        recommendation: fix.into(),
-    }
+    Finding::new(rule, severity, Some(asset), title, detail, fix)
 }
 
 fn instance_findings(i: &Instance, out: &mut Vec<Finding>) {

@@ -55,14 +55,14 @@ fn finding(
     detail: String,
     recommendation: &str,
 ) -> Finding {
-    Finding {
-        rule: rule.into(),
+    Finding::new(
+        rule,
         severity,
-        asset: Some(asset.id.clone()),
-        title: title.into(),
+        Some(&asset.id),
+        title,
         detail,
-        recommendation: recommendation.into(),
-    }
+        recommendation,
+    )
 }
 
 struct HyperV;

@@ -293,14 +293,7 @@ fn finding(
     detail: String,
     rec: &str,
 ) -> Finding {
-    Finding {
-        rule: rule.into(),
-        severity,
-        asset: Some(a.id.clone()),
-        title,
-        detail,
-        recommendation: rec.into(),
-    }
+    Finding::new(rule, severity, Some(&a.id), title, detail, rec)
 }
 
 pub fn assess(assets: &[Asset], s: &[Property]) -> Result<Vec<Finding>> {

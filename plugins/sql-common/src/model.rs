@@ -219,6 +219,35 @@ impl ChainDoc {
     }
 }
 
+/// A name for a backup file: the database's safe letters (at most 64), the level and the
+/// time to the millisecond; nothing a path, a shell or T-SQL could misread.
+pub fn backup_file_name(db: &str, kind: Kind, now_ms: i64) -> String {
+    let safe: String = db
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let stamp: String = show_time(now_ms)
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let ext = if kind == Kind::Log { "trn" } else { "bak" };
+    format!("{safe}_{}_{stamp}.{ext}", kind_name(kind))
+}
+
+/// Milliseconds since 1970 now.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

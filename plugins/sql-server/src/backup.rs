@@ -13,7 +13,7 @@ use rehydra_plugin_sdk::windows::map_path;
 use rehydra_plugin_sdk::{engine, host};
 
 use crate::chain::{self, Kind};
-use crate::model::{CHAIN_ITEM, ChainDoc, Kept, kind_name};
+use crate::model::{CHAIN_ITEM, ChainDoc, Kept, backup_file_name as file_name, kind_name, now_ms};
 use crate::tsql::{self, BULK_SECS, SET_NAME, show_time, split_asset};
 
 /// The chain of the previous restore point, if it is of this database.
@@ -35,33 +35,6 @@ fn level(s: &str) -> Result<Kind> {
             format!("level `{other}` is not full, diff or log"),
         )),
     }
-}
-
-/// A name for the backup file: the database's letters, the level and the time.
-fn file_name(db: &str, kind: Kind, now_ms: i64) -> String {
-    let safe: String = db
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
-    let stamp: String = show_time(now_ms)
-        .chars()
-        .filter(char::is_ascii_digit)
-        .collect();
-    let ext = if kind == Kind::Log { "trn" } else { "bak" };
-    format!("{safe}_{}_{stamp}.{ext}", kind_name(kind))
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// `folder` joined with `name` in the instance's own separator.

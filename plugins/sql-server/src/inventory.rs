@@ -106,14 +106,7 @@ fn finding(
     detail: String,
     fix: &str,
 ) -> Finding {
-    Finding {
-        rule: rule.into(),
-        severity,
-        asset: Some(asset.into()),
-        title,
-        detail,
-        recommendation: fix.into(),
-    }
+    Finding::new(rule, severity, Some(asset), title, detail, fix)
 }
 
 /// Findings for the databases of `servers` (or of the assets given).
