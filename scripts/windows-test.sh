@@ -35,6 +35,12 @@ export REHYDRA_PASSWORD="wine-test-password"
 fail() { echo "windows: FAILED: $*" >&2; exit 1; }
 # the Windows build: every path it is given is a Windows path
 win() { wine "$bin/rehydra.exe" --no-catalog "$@"; }
+# a restore that must come back whole: no warning (a folder's time not applied is one)
+win_restore() {
+    local said
+    said="$(win "$@" 2>&1)" || fail "restore $*: $said"
+    ! grep -q "warning" <<<"$said" || fail "restore $* warned: $said"
+}
 
 # a source Windows can name, with one folder deep enough that its files' paths pass
 # MAX_PATH (260) once restored
@@ -45,6 +51,7 @@ printf 'unicode\n' >"$src/docs/Zürich – Übersicht.txt"
 deep="$src/$(printf 'd%.0s' {1..60})/$(printf 'e%.0s' {1..60})/$(printf 'f%.0s' {1..60})/$(printf 'g%.0s' {1..60})"
 mkdir -p "$deep"
 head -c 3000000 /dev/urandom >"$deep/data.bin"
+touch -d "2020-01-02 03:04:05" "$src/docs"
 src_win="Z:${src//\//\\}"
 
 echo "== windows: init, backup, restore-points, check --read-data on C:\\ paths"
@@ -54,7 +61,7 @@ win -r 'C:\rehydra\repo' --json restore-points | grep -q '"id"' || fail "restore
 win -r 'C:\rehydra\repo' check --read-data >/dev/null || fail "check --read-data"
 
 echo "== windows: restore to C:\\ (the deep file past MAX_PATH)"
-win -r 'C:\rehydra\repo' restore latest --target 'C:\restore' >/dev/null || fail "restore to C:\\restore"
+win_restore -r 'C:\rehydra\repo' restore latest --target 'C:\restore' 
 out="$drive_c/restore"
 check_file() { # <restored path> <original path>
     cmp -s "$1" "$2" || fail "restored $(basename "$1") differs from or misses $(basename "$2")"
@@ -62,12 +69,13 @@ check_file() { # <restored path> <original path>
 check_file "$out/docs/readme.txt" "$src/docs/readme.txt"
 check_file "$out/docs/Zürich – Übersicht.txt" "$src/docs/Zürich – Übersicht.txt"
 check_file "$out/${deep#"$src/"}/data.bin" "$deep/data.bin"
+[ "$(stat -c %Y "$out/docs")" = "$(stat -c %Y "$src/docs")" ] || fail "the folder docs keeps its modification time"
 
 echo "== windows: a repository on a long \\\\?\\ path"
 long='\\?\C:\rehydra\'"$(printf 'r%.0s' {1..120})"'\'"$(printf 's%.0s' {1..120})"
 win -r "$long" init >/dev/null || fail "init at a \\\\?\\ path"
 win -r "$long" backup "$src_win\\docs" >/dev/null || fail "backup into the \\\\?\\ repository"
-win -r "$long" restore latest --target 'C:\restore-long' >/dev/null || fail "restore from the \\\\?\\ repository"
+win_restore -r "$long" restore latest --target 'C:\restore-long' 
 check_file "$drive_c/restore-long/readme.txt" "$src/docs/readme.txt"
 
 echo "== windows: one repository, both systems"
@@ -85,7 +93,7 @@ printf 'pct\n' >"$odd/100%"
 printf 'question\n' >"$odd/why?"
 REHYDRA_CACHE_DIR="$work/cache" "$linux_exe" --no-catalog -r "$drive_c/rehydra/from-linux" init >/dev/null
 REHYDRA_CACHE_DIR="$work/cache" "$linux_exe" --no-catalog -r "$drive_c/rehydra/from-linux" backup "$odd" >/dev/null
-win -r 'C:\rehydra\from-linux' restore latest --target 'C:\from-linux' >/dev/null || fail "the Windows build restores what Linux wrote"
+win_restore -r 'C:\rehydra\from-linux' restore latest --target 'C:\from-linux' 
 check_file "$drive_c/from-linux/a%3Ab" "$odd/a:b"
 check_file "$drive_c/from-linux/%63on.txt" "$odd/con.txt"
 check_file "$drive_c/from-linux/trail%2E" "$odd/trail."

@@ -213,13 +213,23 @@ struct Run<'a, 'p> {
 impl Run<'_, '_> {
     /// The node of a file or folder: kind, mode, time, size and owner from `md`.
     fn node_of(&mut self, rel: &str, md: &fs::Metadata) -> Node {
-        let mut n = node_from_metadata(rel, md);
+        let n = node_from_metadata(rel, md);
         #[cfg(unix)]
         {
             let o = rehydra_target::Owner::of(md, &mut self.names);
-            (n.uid, n.gid, n.user, n.group) = (Some(o.uid), Some(o.gid), o.user, o.group);
+            Node {
+                uid: Some(o.uid),
+                gid: Some(o.gid),
+                user: o.user,
+                group: o.group,
+                ..n
+            }
         }
-        n
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self.names;
+            n
+        }
     }
 
     /// Chunk a small file (at most [`SMALL_FILE`] bytes) on this thread and store its

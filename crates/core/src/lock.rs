@@ -121,7 +121,7 @@ pub fn process_table() -> Option<String> {
     }
     #[cfg(not(target_os = "linux"))]
     {
-        Some(format!("boot {}", sysinfo::System::boot_time()))
+        Some(format!("boot {}", sysinfo::System::boot_time().ok()?))
     }
 }
 

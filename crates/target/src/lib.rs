@@ -429,10 +429,20 @@ impl TargetDir {
     }
 
     /// The folder opened for reading (folder handles of `cap-std` are `O_PATH` on Linux,
-    /// which can be neither synced nor given a mode).
+    /// which can be neither synced nor given a mode); on Windows for its attributes, with
+    /// the backup-semantics flag without which Windows opens no folder.
     fn handle(&self) -> Result<std::fs::File> {
         let mut opts = OpenOptions::new();
         opts.read(true);
+        #[cfg(windows)]
+        {
+            use cap_std::fs::OpenOptionsExt;
+            const FILE_READ_ATTRIBUTES: u32 = 0x80;
+            const FILE_WRITE_ATTRIBUTES: u32 = 0x100;
+            const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+            opts.access_mode(FILE_READ_ATTRIBUTES | FILE_WRITE_ATTRIBUTES)
+                .custom_flags(FILE_FLAG_BACKUP_SEMANTICS);
+        }
         self.dir
             .open_with(".", &opts)
             .map(cap_std::fs::File::into_std)
