@@ -860,6 +860,35 @@ password: PasswordSource,
  */
 "ca-file"?: string | null, };
 
+export type SqlLoginKind = "sql" | "windows";
+
+export type SqlServer = { 
+/**
+ * The name plugins and grants use: `host` or `host:port` (lower case).
+ */
+name: string, 
+/**
+ * `host:port` to connect to, when not the name itself (default port 1433).
+ */
+address?: string | null, 
+/**
+ * The kind of account.
+ */
+kind: SqlLoginKind, 
+/**
+ * The login (`sa`-like name, or `DOMAIN\user`).
+ */
+login: string, 
+/**
+ * Where its password is kept.
+ */
+password: PasswordSource, 
+/**
+ * PEM file of the CA certificates to trust for this instance (default: the
+ * system's roots).
+ */
+"ca-file"?: string | null, };
+
 export type RemoteShell = "windows" | "posix";
 
 export type Target = { 
