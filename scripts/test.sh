@@ -11,9 +11,19 @@ scripts/check-setup.sh
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}"
 export CARGO_TERM_COLOR=never
-# one build, never rebuilt in place: incremental state would only take disk space
+# one build, never rebuilt in place: incremental state would only take disk space (and
+# what an earlier incremental build left is removed)
 export CARGO_INCREMENTAL=0
-df -h "$(dirname "$CARGO_TARGET_DIR")" 2>/dev/null | tail -1 | awk '{ print "disk before the build: " $4 " free of " $2 }' || true
+rm -rf "$CARGO_TARGET_DIR/debug/incremental"
+mkdir -p "$CARGO_TARGET_DIR"
+free_gib=$(df -Pk "$CARGO_TARGET_DIR" | awk 'NR == 2 { print int($4 / 1048576) }')
+echo "disk before the build: ${free_gib} GiB free"
+# a build cache grown past what the disk holds would fail a link halfway: start afresh
+if [ "$free_gib" -lt 20 ]; then
+  echo "less than 20 GiB free: removing the build cache $CARGO_TARGET_DIR ($(du -sh "$CARGO_TARGET_DIR" | cut -f1)) for a clean build"
+  rm -rf "$CARGO_TARGET_DIR"
+  mkdir -p "$CARGO_TARGET_DIR"
+fi
 
 echo "== plugins (wasm32-wasip2 components, signed with the development key)"
 COMPONENTIZE_PY="$HOME/.cache/rehydra/venv/bin/componentize-py" cargo xtask plugins
