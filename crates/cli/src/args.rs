@@ -430,7 +430,9 @@ pub enum VerbCommand {
         #[arg(long)]
         plan_only: bool,
     },
-    /// Prove a restore point can come back (read-only).
+    /// Prove a restore point can come back: read-only, unless given restore settings, with
+    /// which the plugin may stage items where its grants allow (sql-server: staging= runs
+    /// RESTORE VERIFYONLY on each backup).
     Verify {
         /// Restore point (id prefix or `latest`).
         restore_point: String,

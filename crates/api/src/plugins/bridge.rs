@@ -229,9 +229,9 @@ pub(super) fn item_infos(snap: &RestorePoint) -> Vec<host::ItemInfo> {
 /// Whether a verb may restore items (only `restore` does; `plan-restore` and `verify` read).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Writes {
-    /// `restore`.
+    /// `restore`, and `verify` given restore settings.
     Yes,
-    /// `plan-restore`, `verify`.
+    /// `plan-restore`, `verify` without settings.
     No,
 }
 
@@ -253,7 +253,9 @@ pub(super) fn serve_restore(
             Req::Items(reply) => drop(reply.send(Ok(item_infos(snap)))),
             Req::Read(name, max, reply) => drop(reply.send(read_item(session, snap, &name, max))),
             Req::Restore(_, _, _, reply) if writes == Writes::No => {
-                drop(reply.send(Err(not_now("restoring an item (only `restore` writes)"))));
+                drop(reply.send(Err(not_now(
+                    "restoring an item (only `restore` writes, and `verify` given restore settings)",
+                ))));
             }
             Req::Restore(name, target, overwrite, reply) => {
                 let opts = RestoreOptions {

@@ -317,8 +317,8 @@ impl Plugins {
     }
 
     /// Run a verb with the engine serving `snap`, keeping the plugin's log also when it
-    /// fails (the log is empty when the plugin could not be started). Only `restore`
-    /// gets an engine that writes.
+    /// fails (the log is empty when the plugin could not be started). Only `restore`, and
+    /// `verify` given restore settings, get an engine that writes.
     fn with_restore_engine_logged<T: Send>(
         &self,
         session: &Session,
@@ -451,8 +451,10 @@ impl Plugins {
     /// Verify a restore point with the plugin that made it. `options` are the plugin's
     /// restore settings (where a restore would go, how to reach it), checked as for a
     /// restore, so a plugin can prove the restore it would do (SQL Server reads its
-    /// backups with `RESTORE VERIFYONLY` when told where to stage them); none is a check
-    /// of the point alone.
+    /// backups with `RESTORE VERIFYONLY` when told where to stage them). Without options
+    /// it is a check of the point alone and its engine writes nothing; with them the
+    /// plugin may put items where its grants allow, as a restore would (the admin's
+    /// settings are the consent).
     ///
     /// # Errors
     /// Load or call failure; an option the plugin does not declare for restores.
@@ -463,7 +465,18 @@ impl Plugins {
         options: &[Property],
     ) -> Result<(VerifyReport, Vec<String>)> {
         let r = self.restore_request(session, spec, "", options)?;
-        self.with_reading_engine(session, &r, |h, p, inv| h.verify(p, inv, &r.req))
+        if options.is_empty() {
+            return self.with_reading_engine(session, &r, |h, p, inv| h.verify(p, inv, &r.req));
+        }
+        let (v, log) = self.with_restore_engine_logged(
+            session,
+            &r,
+            Writes::Yes,
+            &NoProgress,
+            &Cancel::default(),
+            |h, p, inv| h.verify(p, inv, &r.req),
+        );
+        Ok((v?, log))
     }
 }
 
