@@ -667,8 +667,8 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
         .collect();
     assert_eq!(
         read.len(),
-        3,
-        "full, differential and log read back: {read:?}"
+        4,
+        "the full, the differential and the two logs after it read back: {read:?}"
     );
     assert!(read.iter().all(|s| s["error"].is_null()), "{read:?}");
     assert_eq!(
@@ -691,7 +691,7 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
         .iter()
         .filter(|f| f["rule"] == "sql.verifyonly-failed")
         .collect();
-    assert_eq!(failed.len(), 3, "{v}");
+    assert_eq!(failed.len(), 4, "{v}");
     assert!(
         failed[0]["detail"].as_str().unwrap().contains("3201"),
         "SQL Server's cannot-open-device error: {v}"
