@@ -57,7 +57,9 @@ src_win="Z:${src//\//\\}"
 echo "== windows: init, backup, restore-points, check --read-data on C:\\ paths"
 win -r 'C:\rehydra\repo' init >/dev/null || fail "init at C:\\rehydra\\repo"
 win -r 'C:\rehydra\repo' backup "$src_win" >/dev/null || fail "backup of $src_win"
-win -r 'C:\rehydra\repo' --json restore-points | grep -q '"id"' || fail "restore-points lists the backup"
+# (read whole, then searched: a reader that stops early would close the pipe on the writer)
+listed="$(win -r 'C:\rehydra\repo' --json restore-points)" || fail "restore-points"
+grep -q '"id"' <<<"$listed" || fail "restore-points lists the backup"
 win -r 'C:\rehydra\repo' check --read-data >/dev/null || fail "check --read-data"
 
 echo "== windows: restore to C:\\ (the deep file past MAX_PATH)"
