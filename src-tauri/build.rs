@@ -19,6 +19,7 @@ fn main() {
         "copy_target_unlock",
         "copy_targets_unlocked",
         "policy_run",
+        "service_status",
         "cancel_job",
         "job_history",
         "job_log",

@@ -35,6 +35,7 @@ fn main() {
             commands::plugin_backup,
             commands::policies_list,
             commands::policy_save,
+            commands::service_status,
             commands::policy_remove,
             commands::copy_target_unlock,
             commands::copy_targets_unlocked,

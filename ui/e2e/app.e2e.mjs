@@ -9,6 +9,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import crypto from "node:crypto";
+import http from "node:http";
 import { execFileSync, spawn } from "node:child_process";
 import { Session, startDriver } from "./webdriver.mjs";
 
@@ -242,8 +243,22 @@ try {
   const offsiteEnv = { ...env, REHYDRA_REPOSITORY: offsite, REHYDRA_PASSWORD: "offsite pass phrase 2026" };
   execFileSync(cli, ["init", "--kdf-memory-kib", "1024", "--kdf-iterations", "1"], { env: offsiteEnv, stdio: "ignore" });
   await s.click('[data-testid="nav-protection"]');
+  await s.wait('[data-testid="service-status"]', (t) => t.includes("No Rehydra service runs"));
+  // and tells a webhook (a server here) after every run
+  const hooks = [];
+  const hookServer = http.createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => { body += c; });
+    req.on("end", () => { hooks.push({ method: req.method, url: req.url, body }); res.end(); });
+  });
+  await new Promise((r) => hookServer.listen(0, "127.0.0.1", r));
+  const hookUrl = `http://127.0.0.1:${hookServer.address().port}/hook`;
   await s.type('[data-testid="policy-name"]', "nightly");
   await s.type('[data-testid="policy-path"]', data);
+  await s.type('[data-testid="policy-at"]', "02:00");
+  await s.click('[data-testid="policy-notify"] summary');
+  await s.click('[data-testid="policy-notify-when"] option[value="always"]');
+  await s.type('[data-testid="policy-webhook"]', hookUrl);
   await s.type('[data-testid="policy-copy-to"]', offsite);
   await s.type('[data-testid="policy-copy-password"]', "not the password");
   await s.click('[data-testid="policy-save"]');
@@ -256,6 +271,23 @@ try {
   await s.wait('[data-testid="backup-result"]', (t) => t.includes("Policy nightly: restore point") && t.includes(`1 copied to ${offsite}`), 60000);
   await s.wait('[data-testid="policy-list"]', (t) => t.includes("min ago"));
   check(true, "a policy is saved, runs now, and shows its last run");
+  const told = hooks.filter((h) => h.method === "POST" && h.url === "/hook").map((h) => JSON.parse(h.body));
+  check(told.length === 1 && told[0].policy === "nightly" && told[0].status === "succeeded" && told[0].restore_points.length === 1,
+    `the policy's webhook was told about the run (${JSON.stringify(told).slice(0, 300)})`);
+  check((await s.text(await s.wait('[data-testid="policy-notify-nightly"]'))).includes("webhook on always"), "the policy list says whom it tells");
+  check((await s.text(await s.wait('[data-testid="policy-schedule-nightly"]'))) === "at 02:00", "the policy list says when it runs (a time of day)");
+  hookServer.close();
+  // a service started from the command line (here for the copy target, which has no
+  // policy of its own) is seen by the app
+  const svc = spawn(cli, ["service", "--interval", "60"], { env: offsiteEnv, stdio: "ignore" });
+  for (let i = 0; i < 100 && !execFileSync(cli, ["service", "--status"], { env }).toString().includes("a service runs"); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await s.click('[data-testid="nav-inventory"]');
+  await s.click('[data-testid="nav-protection"]');
+  await s.wait('[data-testid="service-status"]', (t) => t.includes(`A Rehydra service runs (process ${svc.pid})`) && t.includes(offsite));
+  check(true, "the Protection screen shows the service that runs policies with the app closed");
+  svc.kill("SIGTERM");
   const copies = JSON.parse(execFileSync(cli, ["--json", "restore-points"], { env: offsiteEnv }).toString());
   check(copies.length === 1 && copies[0].copied_from && copies[0].tags.includes("policy:nightly"), "the policy's run was copied to its copy target");
   await shot("10-policies");

@@ -566,9 +566,23 @@ name: string,
  */
 what: What, 
 /**
- * Run when the last successful run is older than this many hours.
+ * Run when the last successful run is older than this many hours (when `at` is
+ * empty).
  */
 every_hours: number, 
+/**
+ * Run at these times of day (`HH:MM`, this machine's time zone) instead.
+ */
+at?: Array<string>, 
+/**
+ * …on these days of the week only (`mon` … `sun`); empty = every day.
+ */
+days?: Array<string>, 
+/**
+ * Start only inside this backup window (`HH:MM-HH:MM`, may cross midnight): a run
+ * due outside it waits for it to open.
+ */
+window?: string | null, 
 /**
  * Retention.
  */
@@ -584,7 +598,11 @@ tags: Array<string>,
 /**
  * A second repository every restore point is copied to.
  */
-copy_to?: CopyTarget | null, };
+copy_to?: CopyTarget | null, 
+/**
+ * Who is told about its runs, and when.
+ */
+notify?: Notify | null, };
 
 export type CopyTarget = { 
 /**
@@ -597,6 +615,69 @@ repository: string,
  * `--copy-password-file` or REHYDRA_COPY_PASSWORD).
  */
 password_file?: string | null, };
+
+export type NotifyWhen = "failure" | "warnings" | "always";
+
+export type SmtpSecurity = "starttls" | "tls" | "none";
+
+export type Email = { 
+/**
+ * SMTP server, `host` or `host:port`.
+ */
+server: string, 
+/**
+ * Connection security.
+ */
+security: SmtpSecurity, 
+/**
+ * Sender address.
+ */
+from: string, 
+/**
+ * Recipients.
+ */
+to: Array<string>, 
+/**
+ * User name for SMTP authentication.
+ */
+username?: string | null, 
+/**
+ * A file whose first line is the SMTP password, read at each send.
+ */
+password_file?: string | null, 
+/**
+ * A PEM file of extra certificate authorities to trust for this server (a company
+ * CA); the system's are trusted as well.
+ */
+ca_file?: string | null, };
+
+export type Notify = { 
+/**
+ * When the webhook and the mail are sent.
+ */
+when: NotifyWhen, 
+/**
+ * `http(s)://…`: the run's [`RunEvent`] is POSTed there as JSON.
+ */
+webhook?: string | null, 
+/**
+ * `http(s)://…`: GET after every run, with `/fail` appended when it failed.
+ */
+ping?: string | null, 
+/**
+ * Mail.
+ */
+email?: Email | null, };
+
+export type ServiceInfo = { 
+/**
+ * Its process id.
+ */
+pid: number, 
+/**
+ * The repository whose due policies it runs.
+ */
+repository: string, };
 
 export type CopyReport = { 
 /**
@@ -632,7 +713,11 @@ next_due: string,
 /**
  * Due now.
  */
-due: boolean, };
+due: boolean, 
+/**
+ * Its schedule in words (`every 24 h`, `at 02:00 on mon, fri, within 22:00-06:00`).
+ */
+schedule: string, };
 
 export type PolicyRun = { 
 /**
@@ -651,7 +736,11 @@ warnings: Array<string>,
 /**
  * The copy step, when the policy has a copy target.
  */
-copy: CopyReport | null, };
+copy: CopyReport | null, 
+/**
+ * Notifications that could not be sent (the run itself stands).
+ */
+notify_errors: Array<string>, };
 
 export type RestoreChoice = { 
 /**

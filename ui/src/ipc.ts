@@ -31,6 +31,7 @@ import type {
   RestoreChoice,
   RestorePoint,
   RunView,
+  ServiceInfo,
   StorageCheck,
   Target,
   VerifyView,
@@ -81,6 +82,7 @@ export const api = {
   policies: () => call<PolicyStatus[]>("policies_list"),
   policySave: (policy: Policy) => call<void>("policy_save", { policy }),
   policyRemove: (name: string) => call<boolean>("policy_remove", { name }),
+  serviceStatus: () => call<ServiceInfo | null>("service_status"),
   copyTargetUnlock: (location: string, password: string) => call<void>("copy_target_unlock", { location, password }),
   copyTargetsUnlocked: () => call<string[]>("copy_targets_unlocked"),
   policyRun: (name: string, job: string, onProgress: (p: Progress) => void) =>

@@ -13,8 +13,11 @@ mod files;
 mod instant;
 pub mod inventory;
 mod location;
+pub mod notify;
+pub mod service;
 pub mod plugins;
 pub mod policies;
+pub mod schedule;
 pub mod wizard;
 
 use std::path::PathBuf;

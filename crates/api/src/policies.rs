@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog_sync::with_catalog;
 use crate::error::{ApiError, Code, Result};
+use crate::notify::{EventPoint, Notify, RunEvent};
 use crate::plugins::{Plugins, properties};
+use crate::schedule::Schedule;
 use crate::{Cancel, Context, KeepPolicy, Progress, RestorePointDto, RestorePointFilter, Session};
 
 /// What a policy protects.
@@ -81,8 +83,19 @@ pub struct Policy {
     pub name: String,
     /// What to back up.
     pub what: What,
-    /// Run when the last successful run is older than this many hours.
+    /// Run when the last successful run is older than this many hours (when `at` is
+    /// empty).
     pub every_hours: f64,
+    /// Run at these times of day (`HH:MM`, this machine's time zone) instead.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub at: Vec<String>,
+    /// …on these days of the week only (`mon` … `sun`); empty = every day.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub days: Vec<String>,
+    /// Start only inside this backup window (`HH:MM-HH:MM`, may cross midnight): a run
+    /// due outside it waits for it to open.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window: Option<String>,
     /// Retention.
     pub keep: Keep,
     /// The repository location it backs up into.
@@ -93,6 +106,9 @@ pub struct Policy {
     /// A second repository every restore point is copied to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copy_to: Option<CopyTarget>,
+    /// Who is told about its runs, and when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
 }
 
 /// A policy's copy target.
@@ -131,6 +147,8 @@ pub struct PolicyStatus {
     pub next_due: DateTime<Utc>,
     /// Due now.
     pub due: bool,
+    /// Its schedule in words (`every 24 h`, `at 02:00 on mon, fri, within 22:00-06:00`).
+    pub schedule: String,
 }
 
 /// What a run did.
@@ -145,6 +163,8 @@ pub struct PolicyRun {
     pub warnings: Vec<String>,
     /// The copy step, when the policy has a copy target.
     pub copy: Option<CopyReport>,
+    /// Notifications that could not be sent (the run itself stands).
+    pub notify_errors: Vec<String>,
 }
 
 impl Policy {
@@ -164,9 +184,7 @@ impl Policy {
         {
             return bad("a policy name is letters, digits, '-', '_' or '.'");
         }
-        if !(self.every_hours.is_finite() && self.every_hours > 0.0) {
-            return bad("the schedule must be a positive number of hours");
-        }
+        self.schedule().validate()?;
         if self.keep == Keep::default() {
             return bad(
                 "a policy keeps something: give at least one of last, daily, weekly, monthly, yearly",
@@ -174,6 +192,9 @@ impl Policy {
         }
         if self.repository.is_empty() {
             return bad("a policy names the repository it backs up into");
+        }
+        if let Some(n) = &self.notify {
+            n.validate()?;
         }
         if let Some(c) = &self.copy_to {
             if c.repository.is_empty() {
@@ -196,6 +217,17 @@ impl Policy {
                 bad("a policy of discovered assets names the plugin and the asset kind")
             }
             _ => Ok(()),
+        }
+    }
+
+    /// When it runs.
+    #[must_use]
+    pub fn schedule(&self) -> Schedule<'_> {
+        Schedule {
+            every_hours: self.every_hours,
+            at: &self.at,
+            days: &self.days,
+            window: self.window.as_deref(),
         }
     }
 
@@ -233,11 +265,10 @@ pub fn list(ctx: &Context, now: DateTime<Utc>) -> Result<Vec<PolicyStatus>> {
                 .transpose()
                 .map_err(|e| damaged(&name, &e))?
                 .map(|t| t.with_timezone(&Utc));
-            let next_due = last_run.map_or(now, |t| {
-                t + chrono::Duration::seconds((policy.every_hours * 3600.0) as i64)
-            });
+            let next_due = policy.schedule().next_due(&chrono::Local, last_run, now);
             Ok(PolicyStatus {
                 due: next_due <= now,
+                schedule: policy.schedule().describe(),
                 policy,
                 last_run,
                 next_due,
@@ -310,6 +341,90 @@ pub fn run(
             )
         })?;
     let p = st.policy;
+    let started = Utc::now();
+    let r = run_policy(ctx, session, plugins, &p, copy_password, progress, cancel);
+    let Some(n) = &p.notify else { return r };
+    let failed = n.send(&event(&p, session, started, &r));
+    match r {
+        Ok(mut run) => {
+            run.notify_errors = failed;
+            Ok(run)
+        }
+        Err(mut e) if !failed.is_empty() => {
+            e.message = format!(
+                "{} (and telling people failed: {})",
+                e.message,
+                failed.join("; ")
+            );
+            Err(e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The run as a notification says it.
+fn event(p: &Policy, session: &Session, started: DateTime<Utc>, r: &Result<PolicyRun>) -> RunEvent {
+    use rehydra_catalog::JobStatus as S;
+    let (status, restore_points, mut warnings, error) = match r {
+        Ok(run) => {
+            let points = run
+                .restore_points
+                .iter()
+                .map(|rp| EventPoint {
+                    id: rp.id.clone(),
+                    asset: rp.asset.clone(),
+                    bytes: rp.bytes,
+                    new_bytes: rp.new_bytes,
+                })
+                .collect();
+            let copy_error = run.copy.as_ref().and_then(|c| c.error.clone());
+            let status = if copy_error.is_some() {
+                S::Failed
+            } else if run.warnings.is_empty() {
+                S::Succeeded
+            } else {
+                S::SucceededWithWarnings
+            };
+            (status, points, run.warnings.clone(), copy_error)
+        }
+        Err(e) if e.code == Code::Cancelled => {
+            (S::Cancelled, vec![], vec![], Some(e.message.clone()))
+        }
+        Err(e) => (S::Failed, vec![], vec![], Some(e.message.clone())),
+    };
+    if status == S::Failed && !restore_points.is_empty() {
+        warnings.push("the backup itself was saved; only the copy failed".into());
+    }
+    let mut ev = RunEvent {
+        event: "policy-run",
+        policy: p.name.clone(),
+        repository: session.location().to_string(),
+        host: hostname::get().map_or_else(
+            |_| "this machine".into(),
+            |h| h.to_string_lossy().into_owned(),
+        ),
+        status,
+        started,
+        finished: Utc::now(),
+        restore_points,
+        warnings,
+        error,
+        summary: String::new(),
+    };
+    ev.summary = crate::notify::summary(&ev);
+    ev
+}
+
+fn run_policy(
+    ctx: &Context,
+    session: &Session,
+    plugins: Option<&Plugins>,
+    p: &Policy,
+    copy_password: Option<&[u8]>,
+    progress: &dyn Progress,
+    cancel: &Cancel,
+) -> Result<PolicyRun> {
+    let name = p.name.as_str();
     if p.repository != session.location() {
         return Err(ApiError::new(
             Code::InvalidInput,
@@ -376,23 +491,16 @@ pub fn run(
         .to_rfc3339();
     let n = name.to_string();
     with_catalog(ctx, |c| async move { c.policy_ran(&n, &at).await })?;
-    let copy = p.copy_to.as_ref().map(|t| {
-        copy_step(
-            ctx,
-            session,
-            &p,
-            t,
-            &filter,
-            copy_password,
-            progress,
-            cancel,
-        )
-    });
+    let copy = p
+        .copy_to
+        .as_ref()
+        .map(|t| copy_step(ctx, session, p, t, &filter, copy_password, progress, cancel));
     Ok(PolicyRun {
         restore_points,
         forgotten,
         warnings,
         copy,
+        notify_errors: Vec::new(),
     })
 }
 
@@ -531,6 +639,9 @@ mod tests {
                 path: "/srv/data".into(),
             },
             every_hours: 24.0,
+            at: vec![],
+            days: vec![],
+            window: None,
             keep: Keep {
                 daily: 7,
                 ..Keep::default()
@@ -538,6 +649,7 @@ mod tests {
             repository: "/srv/repo".into(),
             tags: vec![],
             copy_to: None,
+            notify: None,
         };
         assert!(ok.validate().is_ok());
         let mut p = ok.clone();

@@ -164,6 +164,19 @@ pub enum Command {
     /// timer with `rehydra policy run --due`.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// The always-on service: runs the due policies of the repository given with -r on
+    /// their schedule, with nobody logged in (a systemd unit: packaging/systemd). Only
+    /// one runs per catalog. A failed policy is retried after its period, then twice
+    /// that, up to 6 h. On Ctrl-C or SIGTERM it cancels the job in progress (nothing
+    /// half-written is committed; the policy stays due) and stops.
+    Service {
+        /// How often to look for due policies, in seconds.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+        interval: u64,
+        /// Say whether a service runs (its process and repository) and exit.
+        #[arg(long)]
+        status: bool,
+    },
     /// Workload plugins: install, trust, grant capabilities, run their verbs.
     #[command(subcommand)]
     Plugins(PluginsCommand),
@@ -713,9 +726,20 @@ pub enum PolicyCommand {
         /// Plugin backup options as name=value.
         #[arg(long = "set", value_name = "NAME=VALUE")]
         options: Vec<String>,
-        /// Run when the last run is older than this many hours.
+        /// Run when the last run is older than this many hours (unless --at is given).
         #[arg(long, default_value_t = 24.0)]
         every_hours: f64,
+        /// Run at this time of day instead, HH:MM in this machine's time zone (repeat
+        /// for several); a time missed while the machine was off runs at the next look.
+        #[arg(long, value_name = "HH:MM")]
+        at: Vec<String>,
+        /// Only on these days with --at (mon,tue,wed,thu,fri,sat,sun).
+        #[arg(long, value_name = "DAYS", value_delimiter = ',', requires = "at")]
+        days: Vec<String>,
+        /// Start only inside this backup window, HH:MM-HH:MM (may cross midnight, e.g.
+        /// 22:00-06:00): a run due outside it waits for it to open.
+        #[arg(long, value_name = "HH:MM-HH:MM")]
+        window: Option<String>,
         /// Keep the newest N.
         #[arg(long, default_value_t = 0)]
         keep_last: u32,
@@ -742,12 +766,17 @@ pub enum PolicyCommand {
         /// to `policy run` with --copy-password-file or REHYDRA_COPY_PASSWORD).
         #[arg(long, value_name = "FILE", requires = "copy_to")]
         copy_password_file: Option<PathBuf>,
+        /// Who is told about its runs.
+        #[command(flatten)]
+        notify: NotifyArgs,
     },
     /// Policies, last run and when each is due.
     List,
     /// Run a policy now (backup, retention, then the copy to its copy target), or every
-    /// due one with --due. Exits 1 when a copy failed (the backup stands; the next run
-    /// copies what the target lacks).
+    /// due one with --due (a policy that fails does not stop the others; each is
+    /// reported). Then tells people as the policy says. Exits 1 when a policy or a copy
+    /// failed (a backup that was saved stands; the next run copies what the target
+    /// lacks), 3 when all ran but with warnings or a notification could not be sent.
     Run {
         /// Policy name.
         #[arg(required_unless_present = "due")]
@@ -764,6 +793,47 @@ pub enum PolicyCommand {
         /// Policy name.
         name: String,
     },
+}
+
+/// A policy's notifications (`policy add`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NotifyArgs {
+    /// When the webhook and the mail are sent: failure (also a cancelled run), warnings
+    /// (failure or warnings) or always.
+    #[arg(long, value_name = "WHEN", default_value = "failure", value_parser = ["failure", "warnings", "always"])]
+    pub notify_when: String,
+    /// POST the run as JSON to this http(s) URL (retried on 429, 5xx and connection
+    /// failures; the body is described in the README).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// GET this http(s) URL after every run, with /fail appended when it failed
+    /// (Healthchecks and similar dead man's switches).
+    #[arg(long, value_name = "URL")]
+    pub ping: Option<String>,
+    /// Mail a summary to this address (repeat for several); needs --mail-from and
+    /// --smtp-server.
+    #[arg(long, value_name = "ADDRESS", requires_all = ["mail_from", "smtp_server"])]
+    pub mail_to: Vec<String>,
+    /// The mail's sender address.
+    #[arg(long, value_name = "ADDRESS", requires = "mail_to")]
+    pub mail_from: Option<String>,
+    /// SMTP server as HOST or HOST:PORT (587 for starttls, 465 for tls, 25 for none).
+    #[arg(long, value_name = "HOST[:PORT]", requires = "mail_to")]
+    pub smtp_server: Option<String>,
+    /// starttls (required), tls (from the first byte) or none (a trusted relay only;
+    /// no password is sent over it).
+    #[arg(long, value_name = "MODE", default_value = "starttls", value_parser = ["starttls", "tls", "none"])]
+    pub smtp_security: String,
+    /// SMTP user name (with --smtp-password-file).
+    #[arg(long, value_name = "NAME", requires = "smtp_password_file")]
+    pub smtp_user: Option<String>,
+    /// A file whose first line is the SMTP password, read at each send (never copied
+    /// into the catalog).
+    #[arg(long, value_name = "FILE", requires = "smtp_user")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// Extra certificate authorities (PEM) to trust for the SMTP server.
+    #[arg(long, value_name = "FILE", requires = "mail_to")]
+    pub smtp_ca_file: Option<PathBuf>,
 }
 
 /// `catalog`.

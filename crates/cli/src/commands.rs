@@ -631,6 +631,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Catalog(c) => crate::catalog::run(&cli, c),
         Command::Policy(c) => crate::policy::run(&cli, c),
+        Command::Service { interval, status } => crate::service::run(&cli, *interval, *status),
         Command::Plugins(c) => crate::plugins::run(&cli, c),
         Command::Azure(c) => crate::azure::run(&cli, c),
         Command::Completions { shell } => {

@@ -22,6 +22,9 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
             discover,
             options,
             every_hours,
+            at,
+            days,
+            window,
             keep_last,
             keep_daily,
             keep_weekly,
@@ -30,6 +33,7 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
             tags,
             copy_to,
             copy_password_file,
+            notify,
         } => {
             if cli.repo.is_empty() {
                 bail!(
@@ -65,6 +69,9 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                 name: name.clone(),
                 what,
                 every_hours: *every_hours,
+                at: at.clone(),
+                days: days.clone(),
+                window: window.clone(),
                 keep: Keep {
                     last: *keep_last,
                     daily: *keep_daily,
@@ -78,6 +85,7 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                     repository: r.clone(),
                     password_file: copy_password_file.as_deref().map(absolute),
                 }),
+                notify: notify_settings(notify),
             };
             policies::save(&ctx, &crate::plugins::platform(cli)?, &p)?;
             if !cli.json {
@@ -100,10 +108,10 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                         } => format!("{plugin}: every {asset_kind}"),
                     };
                     println!(
-                        "{:<20} {:<40} every {} h, last {}, {}",
+                        "{:<20} {:<40} {}, last {}, {}",
                         s.policy.name,
                         what,
-                        s.policy.every_hours,
+                        s.schedule,
                         s.last_run
                             .map_or_else(|| "never".into(), |t| t.to_rfc3339()),
                         if s.due {
@@ -140,8 +148,9 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                     .map(String::into_bytes),
             };
             let mut runs = Vec::new();
+            let mut failures = 0;
             for n in &names {
-                let r = policies::run(
+                let r = match policies::run(
                     &ctx,
                     &s,
                     plugins.as_ref(),
@@ -149,32 +158,18 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                     copy_pw.as_deref(),
                     &bar,
                     &cancel,
-                )?;
+                ) {
+                    Ok(r) => r,
+                    // one policy that fails does not stop the others (unless cancelled)
+                    Err(e) if *due && e.code != api::Code::Cancelled => {
+                        eprintln!("policy {n}: failed: {}", e.message);
+                        failures += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 if !cli.json {
-                    for sn in &r.restore_points {
-                        println!(
-                            "policy {n}: restore point {} of {} saved ({} read, {} new)",
-                            sn.short_id,
-                            sn.asset,
-                            bytes(sn.bytes),
-                            bytes(sn.new_bytes)
-                        );
-                    }
-                    for w in &r.warnings {
-                        eprintln!("policy {n}: warning: {w}");
-                    }
-                    println!("policy {n}: retention removed {}", r.forgotten.len());
-                    if let Some(c) = &r.copy {
-                        match &c.error {
-                            Some(e) => eprintln!("policy {n}: {e}"),
-                            None => println!(
-                                "policy {n}: {} restore point(s) copied to {}; retention removed {} there",
-                                c.copied.len(),
-                                c.repository,
-                                c.forgotten.len()
-                            ),
-                        }
-                    }
+                    report(n, &r);
                 }
                 runs.push(r);
             }
@@ -184,12 +179,16 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
                 println!("no policy is due");
             }
             return Ok(
-                if runs
-                    .iter()
-                    .any(|r| r.copy.as_ref().is_some_and(|c| c.error.is_some()))
+                if failures > 0
+                    || runs
+                        .iter()
+                        .any(|r| r.copy.as_ref().is_some_and(|c| c.error.is_some()))
                 {
                     1
-                } else if runs.iter().any(|r| !r.warnings.is_empty()) {
+                } else if runs
+                    .iter()
+                    .any(|r| !r.warnings.is_empty() || !r.notify_errors.is_empty())
+                {
                     3
                 } else {
                     0
@@ -203,4 +202,63 @@ pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+/// What a run did, as lines for a person.
+fn report(n: &str, r: &api::policies::PolicyRun) {
+    for sn in &r.restore_points {
+        println!(
+            "policy {n}: restore point {} of {} saved ({} read, {} new)",
+            sn.short_id,
+            sn.asset,
+            bytes(sn.bytes),
+            bytes(sn.new_bytes)
+        );
+    }
+    for w in &r.warnings {
+        eprintln!("policy {n}: warning: {w}");
+    }
+    println!("policy {n}: retention removed {}", r.forgotten.len());
+    if let Some(c) = &r.copy {
+        match &c.error {
+            Some(e) => eprintln!("policy {n}: {e}"),
+            None => println!(
+                "policy {n}: {} restore point(s) copied to {}; retention removed {} there",
+                c.copied.len(),
+                c.repository,
+                c.forgotten.len()
+            ),
+        }
+    }
+    for e in &r.notify_errors {
+        eprintln!("policy {n}: warning: notification not sent: {e}");
+    }
+}
+
+/// The policy's notification settings from `policy add`'s flags (`None` when it has none).
+fn notify_settings(a: &crate::args::NotifyArgs) -> Option<api::notify::Notify> {
+    use api::notify::{Email, Notify, NotifyWhen, SmtpSecurity};
+    let email = (!a.mail_to.is_empty()).then(|| Email {
+        server: a.smtp_server.clone().unwrap_or_default(),
+        security: match a.smtp_security.as_str() {
+            "tls" => SmtpSecurity::Tls,
+            "none" => SmtpSecurity::None,
+            _ => SmtpSecurity::Starttls,
+        },
+        from: a.mail_from.clone().unwrap_or_default(),
+        to: a.mail_to.clone(),
+        username: a.smtp_user.clone(),
+        password_file: a.smtp_password_file.as_deref().map(absolute),
+        ca_file: a.smtp_ca_file.as_deref().map(absolute),
+    });
+    (a.webhook.is_some() || a.ping.is_some() || email.is_some()).then(|| Notify {
+        when: match a.notify_when.as_str() {
+            "always" => NotifyWhen::Always,
+            "warnings" => NotifyWhen::Warnings,
+            _ => NotifyWhen::Failure,
+        },
+        webhook: a.webhook.clone(),
+        ping: a.ping.clone(),
+        email,
+    })
 }

@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { api, asError, newJobId, onStateChanged, type ApiError, type PluginEntry, type PolicyStatus, type Progress, type RepoInfo, type What } from "../ipc";
+import { api, asError, newJobId, onStateChanged, type ApiError, type Notify, type NotifyWhen, type PluginEntry, type PolicyStatus, type Progress, type RepoInfo, type ServiceInfo, type SmtpSecurity, type What } from "../ipc";
 import { age } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, TableHead } from "./common";
@@ -11,6 +11,27 @@ function describeWhat(w: What): string {
     case "plugin": return `${w.plugin}: ${w.asset}`;
     case "discovered": return `${w.plugin}: every ${w.asset_kind} it discovers`;
   }
+}
+
+/** Who a policy tells, in words. */
+function describeNotify(n: Notify | null | undefined): string {
+  if (!n) return "—";
+  const ways = [n.webhook ? "webhook" : null, n.email ? `mail to ${n.email.to.join(", ")}` : null].filter(Boolean);
+  const told = ways.length ? `${ways.join(" and ")} on ${n.when}` : "";
+  return [told, n.ping ? "ping every run" : null].filter(Boolean).join("; ");
+}
+
+/** The notification settings of the form, or null when none is filled in. */
+type NotifyForm = { when: NotifyWhen; webhook: string; ping: string; mailTo: string; mailFrom: string; smtpServer: string; security: SmtpSecurity; smtpUser: string; smtpPasswordFile: string; caFile: string };
+const noNotify: NotifyForm = { when: "failure", webhook: "", ping: "", mailTo: "", mailFrom: "", smtpServer: "", security: "starttls", smtpUser: "", smtpPasswordFile: "", caFile: "" };
+function notifyOf(f: NotifyForm): Notify | null {
+  const to = f.mailTo.split(",").map((t) => t.trim()).filter(Boolean);
+  const opt = (v: string) => (v.trim() ? v.trim() : null);
+  const email = to.length
+    ? { server: f.smtpServer.trim(), security: f.security, from: f.mailFrom.trim(), to, username: opt(f.smtpUser), password_file: opt(f.smtpPasswordFile), ca_file: opt(f.caFile) }
+    : null;
+  if (!f.webhook.trim() && !f.ping.trim() && !email) return null;
+  return { when: f.when, webhook: opt(f.webhook), ping: opt(f.ping), email };
 }
 
 /** Protection policies: list, add, run now, remove. */
@@ -25,14 +46,20 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
   const [discover, setDiscover] = useState<[string, string][]>([]);
   const [options, setOptions] = useState<[string, string][]>([]);
   const [every, setEvery] = useState(24);
+  const [at, setAt] = useState("");
+  const [days, setDays] = useState<string[]>([]);
+  const [backupWindow, setBackupWindow] = useState("");
   const [keep, setKeep] = useState({ last: 0, daily: 7, weekly: 4, monthly: 12, yearly: 0 });
   const [copyTo, setCopyTo] = useState("");
   const [copyPassword, setCopyPassword] = useState("");
   const [unlocked, setUnlocked] = useState<string[]>([]);
   const [unlockPw, setUnlockPw] = useState<Record<string, string>>({});
+  const [notify, setNotify] = useState<NotifyForm>(noNotify);
+  const [service, setService] = useState<ServiceInfo | null>(null);
   const [busy, setBusy] = useState(false);
   const load = () => {
     api.copyTargetsUnlocked().then(setUnlocked).catch(() => setUnlocked([]));
+    api.serviceStatus().then(setService).catch(() => setService(null));
     return api.policies().then(setList).catch((e) => { setList([]); setError(asError(e)); });
   };
   useEffect(() => {
@@ -58,8 +85,13 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
         // opens the target with the password first: a wrong password or a missing repository stops here
         await api.copyTargetUnlock(target, copyPassword);
       }
-      await api.policySave({ name, what, every_hours: every, keep, repository: repo.location, tags: [], copy_to: target ? { repository: target } : null });
+      const times = at.split(",").map((t) => t.trim()).filter(Boolean);
+      await api.policySave({ name, what, every_hours: every, at: times, days: times.length ? days : [], window: backupWindow.trim() || null, keep, repository: repo.location, tags: [], copy_to: target ? { repository: target } : null, notify: notifyOf(notify) });
       setName("");
+      setAt("");
+      setDays([]);
+      setBackupWindow("");
+      setNotify(noNotify);
       setCopyPassword("");
     });
   const runNow = (n: string) =>
@@ -68,7 +100,8 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
       const copy = r.copy ? (r.copy.error ? ` COPY FAILED: ${r.copy.error}` : `; ${r.copy.copied.length} copied to ${r.copy.repository}`) : "";
       const points = r.restore_points.map((p) => p.short_id).join(", ");
       const warned = r.warnings.length ? `; ${r.warnings.length} warning(s): ${r.warnings.join("; ")}` : "";
-      onRun(null, `Policy ${n}: restore point(s) ${points} saved; retention removed ${r.forgotten.length}${warned}${copy}`);
+      const unsent = r.notify_errors.length ? `; notification not sent: ${r.notify_errors.join("; ")}` : "";
+      onRun(null, `Policy ${n}: restore point(s) ${points} saved; retention removed ${r.forgotten.length}${warned}${copy}${unsent}`);
       if (r.copy?.error) throw { code: "io", message: `Policy ${n}: the backup is saved, but ${r.copy.error}. The next run copies what the target lacks.` };
     });
   const num = (k: keyof typeof keep) => (
@@ -80,8 +113,12 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
   return (
     <div className="card" data-testid="policies">
       <h2>Policies</h2>
+      <p className="small" data-testid="service-status">
+        {service
+          ? <>A Rehydra service runs (process {service.pid}) for <code>{service.repository}</code>: its policies run on schedule with the app closed.</>
+          : <>No Rehydra service runs: policies back up on schedule only while the app is open. Start <code>rehydra -r REPOSITORY service</code> (or its systemd unit) for unattended runs.</>}
+      </p>
       <p className="muted small">
-        A policy backs up on its schedule while the app is open; for unattended runs call <code>rehydra policy run --due</code> from a timer.
         Retention (GFS) applies to the policy's own restore points, in the repository and in the copy target; <code>rehydra prune</code> frees the space.
         A copy target's password stays in memory for this session only.
       </p>
@@ -90,13 +127,13 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
         <Empty>No policy yet.</Empty>
       ) : (
         <table data-testid="policy-list">
-          <TableHead cols={["Policy", "What", "Every", "Keep", "Copy to", "Last run", ""]} />
+          <TableHead cols={["Policy", "What", "When", "Keep", "Copy to", "Tells", "Last run", ""]} />
           <tbody>
             {list.map((s) => (
               <tr key={s.policy.name}>
                 <td>{s.policy.name}</td>
                 <td>{describeWhat(s.policy.what)}</td>
-                <td>{s.policy.every_hours} h</td>
+                <td className="small" data-testid={`policy-schedule-${s.policy.name}`}>{s.schedule}</td>
                 <td className="small">{Object.entries(s.policy.keep).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ")}</td>
                 <td className="small">
                   {!s.policy.copy_to ? "—" : (
@@ -113,6 +150,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
                     </>
                   )}
                 </td>
+                <td className="small" data-testid={`policy-notify-${s.policy.name}`}>{describeNotify(s.policy.notify)}</td>
                 <td>{s.last_run ? age((Date.now() - Date.parse(s.last_run)) / 3.6e6) : "never"}{s.due ? " · due" : ""}</td>
                 <td className="row">
                   <button data-testid={`policy-run-${s.policy.name}`} disabled={busy || !repo} onClick={() => runNow(s.policy.name)}>Run now</button>
@@ -146,7 +184,24 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
               <PluginSettings plugin={source} verb="backup" testid="policy-settings" value={options} onChange={setOptions} />
             </>
           )}
-          <label>Every (hours) <input type="number" min={1} value={every} onChange={(e) => setEvery(Number(e.target.value) || 24)} /></label>
+          <label>At (times of day, HH:MM, comma-separated; empty: every N hours)
+            <input data-testid="policy-at" placeholder="02:00" value={at} onChange={(e) => setAt(e.target.value)} />
+          </label>
+          {at.trim() ? (
+            <fieldset className="row" data-testid="policy-days">
+              <legend>On (none ticked: every day)</legend>
+              {["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map((d) => (
+                <label key={d}>
+                  <input type="checkbox" checked={days.includes(d)} onChange={(e) => setDays(e.target.checked ? [...days, d] : days.filter((x) => x !== d))} /> {d}
+                </label>
+              ))}
+            </fieldset>
+          ) : (
+            <label>Every (hours) <input type="number" min={1} value={every} onChange={(e) => setEvery(Number(e.target.value) || 24)} /></label>
+          )}
+          <label>Backup window (optional, HH:MM-HH:MM; a run due outside it waits)
+            <input placeholder="22:00-06:00" value={backupWindow} onChange={(e) => setBackupWindow(e.target.value)} />
+          </label>
           <div className="row">{(["last", "daily", "weekly", "monthly", "yearly"] as const).map(num)}</div>
           <label>Copy to repository (optional: another disk, share or cloud repository, created beforehand)
             <input data-testid="policy-copy-to" value={copyTo} onChange={(e) => setCopyTo(e.target.value)} />
@@ -154,6 +209,39 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
           {copyTo.trim() ? (
             <label>Its password <input data-testid="policy-copy-password" type="password" value={copyPassword} onChange={(e) => setCopyPassword(e.target.value)} /></label>
           ) : null}
+          <details data-testid="policy-notify">
+            <summary>Tell people (optional)</summary>
+            <label>When
+              <select data-testid="policy-notify-when" value={notify.when} onChange={(e) => setNotify({ ...notify, when: e.target.value as NotifyWhen })}>
+                <option value="failure">when a run fails</option>
+                <option value="warnings">when a run fails or has warnings</option>
+                <option value="always">after every run</option>
+              </select>
+            </label>
+            <label>Webhook (the run is POSTed there as JSON)
+              <input data-testid="policy-webhook" placeholder="https://…" value={notify.webhook} onChange={(e) => setNotify({ ...notify, webhook: e.target.value })} />
+            </label>
+            <label>Ping URL (called after every run, /fail appended on failure)
+              <input placeholder="https://hc-ping.com/…" value={notify.ping} onChange={(e) => setNotify({ ...notify, ping: e.target.value })} />
+            </label>
+            <label>Mail to (comma-separated) <input value={notify.mailTo} onChange={(e) => setNotify({ ...notify, mailTo: e.target.value })} /></label>
+            {notify.mailTo.trim() ? (
+              <>
+                <label>From <input value={notify.mailFrom} onChange={(e) => setNotify({ ...notify, mailFrom: e.target.value })} /></label>
+                <label>SMTP server (host or host:port) <input value={notify.smtpServer} onChange={(e) => setNotify({ ...notify, smtpServer: e.target.value })} /></label>
+                <label>Security
+                  <select value={notify.security} onChange={(e) => setNotify({ ...notify, security: e.target.value as SmtpSecurity })}>
+                    <option value="starttls">STARTTLS (587)</option>
+                    <option value="tls">TLS (465)</option>
+                    <option value="none">none: a trusted relay only (25)</option>
+                  </select>
+                </label>
+                <label>User (optional) <input value={notify.smtpUser} onChange={(e) => setNotify({ ...notify, smtpUser: e.target.value })} /></label>
+                <label>Password file (its first line; read at each send, never stored) <input value={notify.smtpPasswordFile} onChange={(e) => setNotify({ ...notify, smtpPasswordFile: e.target.value })} /></label>
+                <label>Extra CA file (PEM, optional) <input value={notify.caFile} onChange={(e) => setNotify({ ...notify, caFile: e.target.value })} /></label>
+              </>
+            ) : null}
+          </details>
           <button data-testid="policy-save" disabled={busy || !name} onClick={save}>Save policy</button>
         </div>
       </details>

@@ -163,6 +163,27 @@ fn main_job_backup_restore_json_and_exit_codes() {
     assert!(e.ok(&["catalog", "rebuild"]).contains("1 restore point"));
     assert!(e.ok(&["catalog", "runs"]).contains("backup"));
     assert!(e.ok(&["key", "list"]).contains('*'));
+    // a reader that went away (`rehydra restore-points | head -0`): 141 and no panic
+    let mut c = e
+        .cmd()
+        .arg("restore-points")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(c.stdout.take());
+    let o = c.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(141),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 #[test]
@@ -442,6 +463,42 @@ fn policies_back_up_on_schedule_and_keep_what_their_retention_says() {
         "--keep-last",
         "2",
     ]);
+    // times of day, days and a window; a bad time is refused by name
+    let o = e.run(&[
+        "policy",
+        "add",
+        "x",
+        "--folder",
+        d,
+        "--keep-last",
+        "1",
+        "--at",
+        "25:00",
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`25:00` is not a time of day"));
+    e.ok(&[
+        "policy",
+        "add",
+        "weekdays",
+        "--folder",
+        d,
+        "--keep-last",
+        "1",
+        "--at",
+        "02:00",
+        "--days",
+        "mon,fri",
+        "--window",
+        "22:00-06:00",
+    ]);
+    assert!(
+        e.ok(&["policy", "list"])
+            .contains("at 02:00 on mon, fri, within 22:00-06:00"),
+        "{}",
+        e.ok(&["policy", "list"])
+    );
+    e.ok(&["policy", "remove", "weekdays"]);
     let l: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "policy", "list"])).unwrap();
     assert_eq!(l[0]["due"], true, "never run: due");
     // due → runs; then not due any more

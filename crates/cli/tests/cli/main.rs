@@ -8,6 +8,7 @@ mod basics;
 mod hyperv;
 mod keyvault;
 mod object_storage;
+mod service;
 mod sql_server;
 mod support;
 mod vm_workloads;

@@ -7,18 +7,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn cache() -> PathBuf {
+pub(crate) fn cache() -> PathBuf {
     PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/rehydra")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
 }
 
-struct Server(Child);
+pub(crate) struct Server(Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -27,7 +27,7 @@ impl Drop for Server {
     }
 }
 
-fn start(program: &Path, args: &[&str], port: u16, dir: &Path) -> Server {
+pub(crate) fn start(program: &Path, args: &[&str], port: u16, dir: &Path) -> Server {
     assert!(
         program.exists(),
         "{} is missing: run scripts/setup.sh (it installs Azurite and moto)",

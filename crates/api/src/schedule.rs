@@ -1,0 +1,314 @@
+//! When a policy is due: every N hours after its last successful run, or at times of day
+//! (`02:00`) on chosen days of the week, in this machine's time zone, and only inside its
+//! backup window when it has one (`22:00-06:00`; a window may cross midnight). A time
+//! missed while the machine was off is caught up at the next look, as anacron does; a time
+//! that a daylight-saving change skips runs an hour later.
+
+use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
+
+use crate::error::{ApiError, Code, Result};
+
+/// A policy's schedule.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule<'a> {
+    /// Hours between runs (used when `at` is empty).
+    pub every_hours: f64,
+    /// Times of day (`HH:MM`).
+    pub at: &'a [String],
+    /// Days of the week (`mon` … `sun`); empty = every day.
+    pub days: &'a [String],
+    /// Backup window (`HH:MM-HH:MM`).
+    pub window: Option<&'a str>,
+}
+
+fn bad(m: String) -> ApiError {
+    ApiError::new(Code::InvalidInput, m)
+}
+
+fn time(s: &str) -> Result<NaiveTime> {
+    NaiveTime::parse_from_str(s.trim(), "%H:%M").map_err(|_| {
+        bad(format!(
+            "`{s}` is not a time of day: give HH:MM, e.g. 02:00"
+        ))
+    })
+}
+
+fn weekday(s: &str) -> Result<Weekday> {
+    let d = s.trim().to_ascii_lowercase();
+    ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+        .iter()
+        .position(|w| d == *w)
+        .and_then(|i| Weekday::try_from(i as u8).ok())
+        .ok_or_else(|| {
+            bad(format!(
+                "`{s}` is not a day: give mon, tue, wed, thu, fri, sat or sun"
+            ))
+        })
+}
+
+fn window(s: &str) -> Result<(NaiveTime, NaiveTime)> {
+    let (a, b) = s.split_once('-').ok_or_else(|| {
+        bad(format!(
+            "the window `{s}` is not HH:MM-HH:MM, e.g. 22:00-06:00"
+        ))
+    })?;
+    let (a, b) = (time(a)?, time(b)?);
+    if a == b {
+        return Err(bad(format!(
+            "the window `{s}` is empty: its start and end differ"
+        )));
+    }
+    Ok((a, b))
+}
+
+impl Schedule<'_> {
+    /// Refuse a schedule that cannot work, naming the part.
+    ///
+    /// # Errors
+    /// [`Code::InvalidInput`].
+    pub fn validate(&self) -> Result<()> {
+        if self.at.is_empty() && !(self.every_hours.is_finite() && self.every_hours > 0.0) {
+            return Err(bad("the schedule must be a positive number of hours".into()));
+        }
+        if self.at.is_empty() && !self.days.is_empty() {
+            return Err(bad(
+                "days of the week go with times of day (at HH:MM)".into()
+            ));
+        }
+        for t in self.at {
+            time(t)?;
+        }
+        for d in self.days {
+            weekday(d)?;
+        }
+        if let Some(w) = self.window {
+            window(w)?;
+        }
+        Ok(())
+    }
+
+    /// The schedule in words (`every 24 h`, `at 02:00 on mon, fri, within 22:00-06:00`).
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut s = if self.at.is_empty() {
+            format!("every {} h", self.every_hours)
+        } else {
+            format!("at {}", self.at.join(", "))
+        };
+        if !self.days.is_empty() {
+            s += &format!(" on {}", self.days.join(", "));
+        }
+        if let Some(w) = self.window {
+            s += &format!(", within {w}");
+        }
+        s
+    }
+
+    /// When the next run is due, given the last successful one, in the time zone `tz`.
+    /// Never run: now (within the window). Settings that do not parse (a damaged catalog
+    /// entry) fall back to now, so a policy is never silently never run.
+    #[must_use]
+    pub fn next_due<Tz: TimeZone>(
+        &self,
+        tz: &Tz,
+        last: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let due = match last {
+            None => now,
+            Some(last) if self.at.is_empty() => {
+                last + Duration::seconds((self.every_hours * 3600.0) as i64)
+            }
+            Some(last) => self.next_slot(tz, last).unwrap_or(now),
+        };
+        match self.window.map(window) {
+            Some(Ok(w)) => window_start_from(tz, w, due),
+            _ => due,
+        }
+    }
+
+    /// The first time of day on an allowed day strictly after `after`.
+    fn next_slot<Tz: TimeZone>(&self, tz: &Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let times: Vec<NaiveTime> = self.at.iter().filter_map(|t| time(t).ok()).collect();
+        let days: Vec<Weekday> = self.days.iter().filter_map(|d| weekday(d).ok()).collect();
+        let start = after.with_timezone(tz).date_naive();
+        // eight days cover every weekly pattern
+        (0..9)
+            .filter_map(|i| start.checked_add_signed(Duration::days(i)))
+            .filter(|d| days.is_empty() || days.contains(&d.weekday()))
+            .flat_map(|d| times.iter().map(move |t| d.and_time(*t)))
+            .filter_map(|local| local_to_utc(tz, local))
+            .filter(|t| *t > after)
+            .min()
+    }
+}
+
+/// A local time as UTC; one that a daylight-saving change skips is taken an hour later.
+fn local_to_utc<Tz: TimeZone>(tz: &Tz, local: chrono::NaiveDateTime) -> Option<DateTime<Utc>> {
+    tz.from_local_datetime(&local)
+        .earliest()
+        .or_else(|| {
+            tz.from_local_datetime(&(local + Duration::hours(1)))
+                .earliest()
+        })
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// `t` when it falls inside the window, else the window's next start.
+fn window_start_from<Tz: TimeZone>(
+    tz: &Tz,
+    (from, to): (NaiveTime, NaiveTime),
+    t: DateTime<Utc>,
+) -> DateTime<Utc> {
+    let local = t.with_timezone(tz).time();
+    let inside = if from < to {
+        from <= local && local < to
+    } else {
+        local >= from || local < to
+    };
+    if inside {
+        return t;
+    }
+    let day = t.with_timezone(tz).date_naive();
+    (0..2)
+        .filter_map(|i| day.checked_add_signed(Duration::days(i)))
+        .filter_map(|d| local_to_utc(tz, d.and_time(from)))
+        .find(|s| *s > t)
+        .unwrap_or(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::FixedOffset;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn times_of_day_on_chosen_days_in_local_time() {
+        // Berlin in winter: UTC+1
+        let tz = FixedOffset::east_opt(3600).unwrap();
+        let at = strings(&["02:00"]);
+        let s = Schedule {
+            every_hours: 24.0,
+            at: &at,
+            days: &[],
+            window: None,
+        };
+        let now = utc("2026-12-03T12:00:00Z");
+        assert_eq!(s.next_due(&tz, None, now), now, "never run: now");
+        // last run 2026-12-03 01:00 UTC (02:00 local): next is the next night's 02:00 local
+        assert_eq!(
+            s.next_due(&tz, Some(utc("2026-12-03T01:00:00Z")), now),
+            utc("2026-12-04T01:00:00Z")
+        );
+        // weekdays only: a Friday (2026-12-04) night's run is followed by Monday's
+        let days = strings(&["mon", "tue", "wed", "thu", "fri"]);
+        let s = Schedule { days: &days, ..s };
+        assert_eq!(
+            s.next_due(&tz, Some(utc("2026-12-04T01:00:00Z")), now),
+            utc("2026-12-07T01:00:00Z")
+        );
+        assert_eq!(s.describe(), "at 02:00 on mon, tue, wed, thu, fri");
+        // two times a day
+        let at2 = strings(&["02:00", "14:30"]);
+        let s = Schedule {
+            at: &at2,
+            days: &[],
+            ..s
+        };
+        assert_eq!(
+            s.next_due(&tz, Some(utc("2026-12-03T01:00:00Z")), now),
+            utc("2026-12-03T13:30:00Z")
+        );
+        // missed while the machine was off: due at once (caught up)
+        assert!(s.next_due(&tz, Some(utc("2026-11-20T01:00:00Z")), now) <= now);
+    }
+
+    #[test]
+    fn a_window_holds_a_due_run_until_it_opens_and_may_cross_midnight() {
+        let tz = Utc;
+        let w = Some("22:00-06:00");
+        let s = Schedule {
+            every_hours: 4.0,
+            at: &[],
+            days: &[],
+            window: w,
+        };
+        // due at 12:00, outside the window: waits for 22:00
+        let last = utc("2026-12-03T08:00:00Z");
+        assert_eq!(
+            s.next_due(&tz, Some(last), utc("2026-12-03T12:00:00Z")),
+            utc("2026-12-03T22:00:00Z")
+        );
+        // due at 03:00, inside (after midnight): stays
+        assert_eq!(
+            s.next_due(
+                &tz,
+                Some(utc("2026-12-02T23:00:00Z")),
+                utc("2026-12-03T04:00:00Z")
+            ),
+            utc("2026-12-03T03:00:00Z")
+        );
+        // a plain daytime window
+        let s = Schedule {
+            window: Some("09:00-17:00"),
+            ..s
+        };
+        assert_eq!(
+            s.next_due(
+                &tz,
+                Some(utc("2026-12-03T16:00:00Z")),
+                utc("2026-12-03T12:00:00Z")
+            ),
+            utc("2026-12-04T09:00:00Z")
+        );
+    }
+
+    #[test]
+    fn bad_schedules_are_refused_by_name() {
+        let msg = |at: &[&str], days: &[&str], w: Option<&str>| {
+            let (at, days) = (strings(at), strings(days));
+            Schedule {
+                every_hours: 24.0,
+                at: &at,
+                days: &days,
+                window: w,
+            }
+            .validate()
+            .map_err(|e| e.message)
+        };
+        assert!(msg(&["02:00"], &["mon"], Some("22:00-06:00")).is_ok());
+        assert!(
+            msg(&["2am"], &[], None)
+                .unwrap_err()
+                .contains("`2am` is not a time of day")
+        );
+        assert!(
+            msg(&["02:00"], &["monday"], None)
+                .unwrap_err()
+                .contains("`monday` is not a day")
+        );
+        assert!(
+            msg(&[], &["mon"], None)
+                .unwrap_err()
+                .contains("go with times of day")
+        );
+        assert!(
+            msg(&[], &[], Some("22:00"))
+                .unwrap_err()
+                .contains("HH:MM-HH:MM")
+        );
+        assert!(
+            msg(&[], &[], Some("22:00-22:00"))
+                .unwrap_err()
+                .contains("empty")
+        );
+    }
+}
