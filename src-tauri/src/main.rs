@@ -19,8 +19,10 @@ fn main() {
         );
         std::process::exit(2);
     }
+    let state = state::App::from_env();
+    rehydra_api::logging::init(&state.ctx);
     let app = tauri::Builder::default()
-        .manage(state::App::from_env())
+        .manage(state)
         .invoke_handler(tauri::generate_handler![
             commands::default_location,
             commands::repo_create,

@@ -32,7 +32,10 @@ export default function App() {
   }, []);
   useEffect(refresh, [refresh]);
   useEffect(() => onStateChanged(["repository", "restore-points", "jobs"], refresh), [refresh]);
-  // while the app is open, run the open repository's due policies (one at a time)
+  // while the app is open, run the open repository's due policies (one at a time),
+  // unless a service does (`rehydra service`): then it runs them, and the app does not
+  // start the same backup a second time. A failed policy is not due again until its
+  // pause (kept in the catalog) is over.
   useEffect(() => {
     if (!repo) return;
     let running = false;
@@ -40,6 +43,7 @@ export default function App() {
       if (running) return;
       running = true;
       try {
+        if (await api.serviceStatus()) return;
         for (const s of await api.policies()) {
           if (s.due && s.policy.repository === repo.location) {
             await api.policyRun(s.policy.name, newJobId(), () => {}).catch(() => {});

@@ -169,11 +169,14 @@ impl Session {
     pub(crate) fn catalog_start(&self, kind: &str) -> Option<i64> {
         self.ctx.catalog.as_ref()?;
         let (id, loc, kind) = (self.id(), self.location.clone(), kind.to_string());
-        with_catalog(&self.ctx, |c| async move {
+        let k = kind.clone();
+        let run = with_catalog(&self.ctx, |c| async move {
             c.upsert_repository(&id, &loc).await?;
-            c.start_run(Some(&id), &kind).await
+            c.start_run(Some(&id), &k).await
         })
-        .ok()
+        .ok()?;
+        tracing::info!(job = run, kind = %kind, repository = %self.location, "job started");
+        Some(run)
     }
 
     /// End a job run: its log lines, then status, message, restore point and bytes.
@@ -188,6 +191,18 @@ impl Session {
     ) {
         self.catalog_log(run, log);
         if let Some(run) = run {
+            let rp_field = rp.unwrap_or("");
+            match status {
+                JobStatus::Failed => {
+                    tracing::error!(job = run, status = %status, "job finished: {message}");
+                }
+                JobStatus::SucceededWithWarnings | JobStatus::Cancelled => tracing::warn!(
+                    job = run, status = %status, restore_point = rp_field, bytes, "job finished: {message}"
+                ),
+                _ => tracing::info!(
+                    job = run, status = %status, restore_point = rp_field, bytes, "job finished: {message}"
+                ),
+            }
             let (message, rp) = (message.to_string(), rp.map(str::to_string));
             let _ = with_catalog(&self.ctx, |c| async move {
                 c.finish_run(run, status, &message, rp.as_deref(), bytes)
@@ -217,6 +232,9 @@ impl Session {
     /// Append lines to a job run's log (best effort: the catalog is a cache).
     fn catalog_log(&self, run: Option<i64>, lines: &[String]) {
         if let (Some(run), false) = (run, lines.is_empty()) {
+            for l in lines {
+                tracing::info!(job = run, "{l}");
+            }
             let lines = lines.to_vec();
             let _ = with_catalog(
                 &self.ctx,

@@ -13,6 +13,7 @@ mod files;
 mod instant;
 pub mod inventory;
 mod location;
+pub mod logging;
 pub mod notify;
 pub mod service;
 pub mod plugins;

@@ -128,6 +128,65 @@ pub struct RunEvent {
 }
 
 impl RunEvent {
+    /// The run of policy `policy` into `repository`, started at `started`, as told.
+    #[must_use]
+    pub fn of(
+        policy: &str,
+        repository: &str,
+        started: DateTime<Utc>,
+        r: &Result<crate::policies::PolicyRun>,
+    ) -> Self {
+        use rehydra_catalog::JobStatus as S;
+        let (status, restore_points, mut warnings, error) = match r {
+            Ok(run) => {
+                let points = run
+                    .restore_points
+                    .iter()
+                    .map(|rp| EventPoint {
+                        id: rp.id.clone(),
+                        asset: rp.asset.clone(),
+                        bytes: rp.bytes,
+                        new_bytes: rp.new_bytes,
+                    })
+                    .collect();
+                let copy_error = run.copy.as_ref().and_then(|c| c.error.clone());
+                let status = if copy_error.is_some() {
+                    S::Failed
+                } else if run.warnings.is_empty() {
+                    S::Succeeded
+                } else {
+                    S::SucceededWithWarnings
+                };
+                (status, points, run.warnings.clone(), copy_error)
+            }
+            Err(e) if e.code == Code::Cancelled => {
+                (S::Cancelled, vec![], vec![], Some(e.message.clone()))
+            }
+            Err(e) => (S::Failed, vec![], vec![], Some(e.message.clone())),
+        };
+        if status == S::Failed && !restore_points.is_empty() {
+            warnings.push("the backup itself was saved; only the copy failed".into());
+        }
+        let mut ev = RunEvent {
+            event: "policy-run",
+            policy: policy.to_string(),
+            repository: repository.to_string(),
+            host: hostname::get().map_or_else(
+                |_| "this machine".into(),
+                |h| h.to_string_lossy().into_owned(),
+            ),
+            status,
+            started,
+            finished: Utc::now(),
+            restore_points,
+            warnings,
+            error,
+            summary: String::new(),
+        };
+        ev.summary = summary(&ev);
+        ev
+    }
+
     /// The mail's subject line.
     #[must_use]
     pub fn subject(&self) -> String {
@@ -247,11 +306,7 @@ impl Notify {
                 ev.status,
                 rehydra_catalog::JobStatus::Failed | rehydra_catalog::JobStatus::Cancelled
             );
-            let url = if fail {
-                format!("{}/fail", p.trim_end_matches('/'))
-            } else {
-                p.clone()
-            };
+            let url = if fail { fail_url(p) } else { p.clone() };
             if let Err(e) = http()
                 .map_err(|e| e.to_string())
                 .and_then(|c| with_retries("ping", &url, || c.get(&url)))
@@ -275,11 +330,44 @@ impl Notify {
             }
         }
         if let Some(m) = &self.email
-            && let Err(e) = mail(m, ev)
+            && let Err(e) = mail_within(m, ev, MAIL_DEADLINE)
         {
             failed.push(e);
         }
         failed
+    }
+}
+
+/// The most a mail may take, all attempts included: lettre's timeout is per read, and a
+/// server that trickles bytes would otherwise hold the service for as long as it likes.
+const MAIL_DEADLINE: Duration = Duration::from_secs(90);
+
+/// [`mail`] on a thread of its own, given up after `deadline` (the thread ends with its
+/// connection's next timeout).
+fn mail_within(m: &Email, ev: &RunEvent, deadline: Duration) -> std::result::Result<(), String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (m2, ev2) = (m.clone(), ev.clone());
+    std::thread::spawn(move || {
+        let _ = tx.send(mail(&m2, &ev2));
+    });
+    rx.recv_timeout(deadline).unwrap_or_else(|_| {
+        Err(format!(
+            "mail through {}: no answer within {} s",
+            m.server,
+            deadline.as_secs()
+        ))
+    })
+}
+
+/// Healthchecks' failure signal: `/fail` appended to the path (a query stays a query).
+fn fail_url(ping: &str) -> String {
+    match url::Url::parse(ping) {
+        Ok(mut u) => {
+            let path = format!("{}/fail", u.path().trim_end_matches('/'));
+            u.set_path(&path);
+            u.to_string()
+        }
+        Err(_) => format!("{}/fail", ping.trim_end_matches('/')),
     }
 }
 
@@ -538,6 +626,46 @@ mod tests {
         n.email.as_mut().unwrap().server = "smtp.example.com:smtp".into();
         assert!(msg(n).contains("bad port"));
         assert_eq!(server(&mail).unwrap(), ("smtp.example.com".into(), 587));
+    }
+
+    #[test]
+    fn failure_pings_append_fail_to_the_path() {
+        assert_eq!(
+            fail_url("https://hc-ping.com/abc"),
+            "https://hc-ping.com/abc/fail"
+        );
+        assert_eq!(
+            fail_url("https://hc-ping.com/abc/"),
+            "https://hc-ping.com/abc/fail"
+        );
+        assert_eq!(
+            fail_url("https://hc-ping.com/abc?create=1"),
+            "https://hc-ping.com/abc/fail?create=1"
+        );
+    }
+
+    #[test]
+    fn a_mail_server_that_never_answers_is_given_up_on() {
+        // it accepts the connection and says nothing (no greeting)
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let _held: Vec<_> = l.incoming().take(3).collect();
+            std::thread::sleep(Duration::from_secs(60));
+        });
+        let m = Email {
+            server: format!("127.0.0.1:{port}"),
+            security: SmtpSecurity::None,
+            from: "a@example.com".into(),
+            to: vec!["b@example.com".into()],
+            username: None,
+            password_file: None,
+            ca_file: None,
+        };
+        let t = std::time::Instant::now();
+        let e = mail_within(&m, &event(JobStatus::Failed), Duration::from_secs(2)).unwrap_err();
+        assert!(e.contains("no answer within 2 s"), "{e}");
+        assert!(t.elapsed() < Duration::from_secs(10));
     }
 
     #[test]

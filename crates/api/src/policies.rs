@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog_sync::with_catalog;
 use crate::error::{ApiError, Code, Result};
-use crate::notify::{EventPoint, Notify, RunEvent};
+use crate::notify::{Notify, RunEvent};
 use crate::plugins::{Plugins, properties};
 use crate::schedule::Schedule;
 use crate::{Cancel, Context, KeepPolicy, Progress, RestorePointDto, RestorePointFilter, Session};
@@ -149,6 +149,11 @@ pub struct PolicyStatus {
     pub due: bool,
     /// Its schedule in words (`every 24 h`, `at 02:00 on mon, fri, within 22:00-06:00`).
     pub schedule: String,
+    /// Failed runs since the last success.
+    pub failures: u32,
+    /// After a failure: no attempt before this time (the pause doubles with each failure
+    /// in a row, up to six hours).
+    pub retry_after: Option<DateTime<Utc>>,
 }
 
 /// What a run did.
@@ -256,19 +261,27 @@ fn damaged(name: &str, e: &dyn std::fmt::Display) -> ApiError {
 /// Catalog failure or a damaged entry.
 pub fn list(ctx: &Context, now: DateTime<Utc>) -> Result<Vec<PolicyStatus>> {
     let rows = with_catalog(ctx, |c| async move { c.policies().await })?;
+    let time = |name: &str, t: Option<String>| -> Result<Option<DateTime<Utc>>> {
+        Ok(t.as_deref()
+            .map(DateTime::parse_from_rfc3339)
+            .transpose()
+            .map_err(|e| damaged(name, &e))?
+            .map(|t| t.with_timezone(&Utc)))
+    };
     rows.into_iter()
-        .map(|(name, spec, last)| {
-            let policy: Policy = serde_json::from_str(&spec).map_err(|e| damaged(&name, &e))?;
-            let last_run = last
-                .as_deref()
-                .map(DateTime::parse_from_rfc3339)
-                .transpose()
-                .map_err(|e| damaged(&name, &e))?
-                .map(|t| t.with_timezone(&Utc));
-            let next_due = policy.schedule().next_due(&chrono::Local, last_run, now);
+        .map(|row| {
+            let name = row.name;
+            let policy: Policy = serde_json::from_str(&row.spec).map_err(|e| damaged(&name, &e))?;
+            let last_run = time(&name, row.last_run)?;
+            let retry_after = time(&name, row.retry_after)?;
+            let next_due = policy
+                .schedule()
+                .next_due(&chrono::Local, last_run, retry_after, now);
             Ok(PolicyStatus {
                 due: next_due <= now,
                 schedule: policy.schedule().describe(),
+                failures: u32::try_from(row.failures).unwrap_or(u32::MAX),
+                retry_after,
                 policy,
                 last_run,
                 next_due,
@@ -343,8 +356,26 @@ pub fn run(
     let p = st.policy;
     let started = Utc::now();
     let r = run_policy(ctx, session, plugins, &p, copy_password, progress, cancel);
+    if let Err(e) = &r
+        && e.code != Code::Cancelled
+    {
+        failed(ctx, &p, st.failures);
+    }
+    match &r {
+        Ok(run) => tracing::info!(
+            policy = %p.name,
+            restore_points = run.restore_points.len(),
+            warnings = run.warnings.len(),
+            copy_failed = run.copy.as_ref().is_some_and(|c| c.error.is_some()),
+            "policy ran"
+        ),
+        Err(e) => tracing::error!(policy = %p.name, "policy failed: {}", e.message),
+    }
     let Some(n) = &p.notify else { return r };
-    let failed = n.send(&event(&p, session, started, &r));
+    let failed = n.send(&RunEvent::of(&p.name, session.location(), started, &r));
+    for f in &failed {
+        tracing::warn!(policy = %p.name, "notification not sent: {f}");
+    }
     match r {
         Ok(mut run) => {
             run.notify_errors = failed;
@@ -360,59 +391,6 @@ pub fn run(
         }
         Err(e) => Err(e),
     }
-}
-
-/// The run as a notification says it.
-fn event(p: &Policy, session: &Session, started: DateTime<Utc>, r: &Result<PolicyRun>) -> RunEvent {
-    use rehydra_catalog::JobStatus as S;
-    let (status, restore_points, mut warnings, error) = match r {
-        Ok(run) => {
-            let points = run
-                .restore_points
-                .iter()
-                .map(|rp| EventPoint {
-                    id: rp.id.clone(),
-                    asset: rp.asset.clone(),
-                    bytes: rp.bytes,
-                    new_bytes: rp.new_bytes,
-                })
-                .collect();
-            let copy_error = run.copy.as_ref().and_then(|c| c.error.clone());
-            let status = if copy_error.is_some() {
-                S::Failed
-            } else if run.warnings.is_empty() {
-                S::Succeeded
-            } else {
-                S::SucceededWithWarnings
-            };
-            (status, points, run.warnings.clone(), copy_error)
-        }
-        Err(e) if e.code == Code::Cancelled => {
-            (S::Cancelled, vec![], vec![], Some(e.message.clone()))
-        }
-        Err(e) => (S::Failed, vec![], vec![], Some(e.message.clone())),
-    };
-    if status == S::Failed && !restore_points.is_empty() {
-        warnings.push("the backup itself was saved; only the copy failed".into());
-    }
-    let mut ev = RunEvent {
-        event: "policy-run",
-        policy: p.name.clone(),
-        repository: session.location().to_string(),
-        host: hostname::get().map_or_else(
-            |_| "this machine".into(),
-            |h| h.to_string_lossy().into_owned(),
-        ),
-        status,
-        started,
-        finished: Utc::now(),
-        restore_points,
-        warnings,
-        error,
-        summary: String::new(),
-    };
-    ev.summary = crate::notify::summary(&ev);
-    ev
 }
 
 fn run_policy(
@@ -502,6 +480,43 @@ fn run_policy(
         copy,
         notify_errors: Vec::new(),
     })
+}
+
+/// Record a failed run: the failures in a row and the pause before the next attempt, in
+/// the catalog, so every runner (the service, the app, a timer) waits alike.
+fn failed(ctx: &Context, p: &Policy, before: u32) {
+    let n = before.saturating_add(1);
+    let until = (Utc::now() + p.schedule().retry_pause(n)).to_rfc3339();
+    let name = p.name.clone();
+    let _ = with_catalog(ctx, |c| async move {
+        c.policy_failed(&name, i64::from(n), &until).await
+    });
+}
+
+/// A due policy could not even start (its repository cannot be opened: a share offline,
+/// credentials expired): recorded as a failed run and told as its policy says, since this
+/// is the most common way an unattended backup stops. Returns the notifications that
+/// could not be sent.
+///
+/// # Errors
+/// Unknown policy, catalog failure.
+pub fn failed_before_start(ctx: &Context, name: &str, error: &ApiError) -> Result<Vec<String>> {
+    let st = list(ctx, Utc::now())?
+        .into_iter()
+        .find(|s| s.policy.name == name)
+        .ok_or_else(|| ApiError::new(Code::InvalidInput, format!("no policy named `{name}`")))?;
+    let p = st.policy;
+    failed(ctx, &p, st.failures);
+    tracing::error!(policy = %p.name, "policy failed: {}", error.message);
+    let Some(n) = &p.notify else {
+        return Ok(Vec::new());
+    };
+    let r: Result<PolicyRun> = Err(ApiError::new(error.code, error.message.clone()));
+    let unsent = n.send(&RunEvent::of(&p.name, &p.repository, Utc::now(), &r));
+    for f in &unsent {
+        tracing::warn!(policy = %p.name, "notification not sent: {f}");
+    }
+    Ok(unsent)
 }
 
 fn need(plugins: Option<&Plugins>) -> Result<&Plugins> {

@@ -8,6 +8,9 @@ use chrono::{DateTime, Datelike, Duration, NaiveTime, TimeZone, Utc, Weekday};
 
 use crate::error::{ApiError, Code, Result};
 
+/// The longest period: ten years (longer ones overflow date arithmetic, and mean "never").
+const MAX_HOURS: f64 = 24.0 * 366.0 * 10.0;
+
 /// A policy's schedule.
 #[derive(Debug, Clone, Copy)]
 pub struct Schedule<'a> {
@@ -67,8 +70,14 @@ impl Schedule<'_> {
     /// # Errors
     /// [`Code::InvalidInput`].
     pub fn validate(&self) -> Result<()> {
-        if self.at.is_empty() && !(self.every_hours.is_finite() && self.every_hours > 0.0) {
-            return Err(bad("the schedule must be a positive number of hours".into()));
+        if self.at.is_empty()
+            && !(self.every_hours.is_finite()
+                && self.every_hours > 0.0
+                && self.every_hours <= MAX_HOURS)
+        {
+            return Err(bad(format!(
+                "the schedule must be a positive number of hours, at most {MAX_HOURS} (ten years)"
+            )));
         }
         if self.at.is_empty() && !self.days.is_empty() {
             return Err(bad(
@@ -104,27 +113,47 @@ impl Schedule<'_> {
         s
     }
 
-    /// When the next run is due, given the last successful one, in the time zone `tz`.
-    /// Never run: now (within the window). Settings that do not parse (a damaged catalog
-    /// entry) fall back to now, so a policy is never silently never run.
+    /// When the next run is due, given the last successful one and the pause after a
+    /// failure, in the time zone `tz`. Never run: now. A run due in the past waits, from
+    /// now, for the window to open. Settings that do not parse (a damaged catalog entry)
+    /// fall back to now, so a policy is never silently never run.
     #[must_use]
     pub fn next_due<Tz: TimeZone>(
         &self,
         tz: &Tz,
         last: Option<DateTime<Utc>>,
+        retry_after: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> DateTime<Utc> {
         let due = match last {
             None => now,
             Some(last) if self.at.is_empty() => {
-                last + Duration::seconds((self.every_hours * 3600.0) as i64)
+                Duration::try_seconds((self.every_hours.clamp(0.0, MAX_HOURS) * 3600.0) as i64)
+                    .and_then(|d| last.checked_add_signed(d))
+                    .unwrap_or(now)
             }
             Some(last) => self.next_slot(tz, last).unwrap_or(now),
         };
+        let due = retry_after.map_or(due, |r| due.max(r));
         match self.window.map(window) {
-            Some(Ok(w)) => window_start_from(tz, w, due),
+            // a time already past is judged by now: a missed window is not "inside"
+            Some(Ok(w)) => window_start_from(tz, w, due.max(now)),
             _ => due,
         }
+    }
+
+    /// The pause after the `failures`-th failed run in a row: five minutes (or the period,
+    /// when it is shorter), doubling with each failure, at most six hours; a broken
+    /// nightly policy is neither retried nor told about at every look.
+    #[must_use]
+    pub fn retry_pause(&self, failures: u32) -> Duration {
+        let base = if self.at.is_empty() {
+            (self.every_hours.clamp(0.0, 1.0) * 3600.0).clamp(1.0, 300.0)
+        } else {
+            300.0
+        };
+        let secs = base * f64::from(2u32.pow(failures.clamp(1, 16) - 1));
+        Duration::seconds(secs.min(6.0 * 3600.0) as i64)
     }
 
     /// The first time of day on an allowed day strictly after `after`.
@@ -202,17 +231,17 @@ mod tests {
             window: None,
         };
         let now = utc("2026-12-03T12:00:00Z");
-        assert_eq!(s.next_due(&tz, None, now), now, "never run: now");
+        assert_eq!(s.next_due(&tz, None, None, now), now, "never run: now");
         // last run 2026-12-03 01:00 UTC (02:00 local): next is the next night's 02:00 local
         assert_eq!(
-            s.next_due(&tz, Some(utc("2026-12-03T01:00:00Z")), now),
+            s.next_due(&tz, Some(utc("2026-12-03T01:00:00Z")), None, now),
             utc("2026-12-04T01:00:00Z")
         );
         // weekdays only: a Friday (2026-12-04) night's run is followed by Monday's
         let days = strings(&["mon", "tue", "wed", "thu", "fri"]);
         let s = Schedule { days: &days, ..s };
         assert_eq!(
-            s.next_due(&tz, Some(utc("2026-12-04T01:00:00Z")), now),
+            s.next_due(&tz, Some(utc("2026-12-04T01:00:00Z")), None, now),
             utc("2026-12-07T01:00:00Z")
         );
         assert_eq!(s.describe(), "at 02:00 on mon, tue, wed, thu, fri");
@@ -224,11 +253,11 @@ mod tests {
             ..s
         };
         assert_eq!(
-            s.next_due(&tz, Some(utc("2026-12-03T01:00:00Z")), now),
+            s.next_due(&tz, Some(utc("2026-12-03T01:00:00Z")), None, now),
             utc("2026-12-03T13:30:00Z")
         );
         // missed while the machine was off: due at once (caught up)
-        assert!(s.next_due(&tz, Some(utc("2026-11-20T01:00:00Z")), now) <= now);
+        assert!(s.next_due(&tz, Some(utc("2026-11-20T01:00:00Z")), None, now) <= now);
     }
 
     #[test]
@@ -244,17 +273,35 @@ mod tests {
         // due at 12:00, outside the window: waits for 22:00
         let last = utc("2026-12-03T08:00:00Z");
         assert_eq!(
-            s.next_due(&tz, Some(last), utc("2026-12-03T12:00:00Z")),
+            s.next_due(&tz, Some(last), None, utc("2026-12-03T12:00:00Z")),
             utc("2026-12-03T22:00:00Z")
         );
-        // due at 03:00, inside (after midnight): stays
+        // due at 03:00, looked at 04:00, inside (after midnight): due now
+        let now = utc("2026-12-03T04:00:00Z");
+        assert_eq!(
+            s.next_due(&tz, Some(utc("2026-12-02T23:00:00Z")), None, now),
+            now
+        );
+        // due since 06:00 the day before, but the window was missed (the machine was
+        // off): at 07:00 it waits for tonight's, not runs at once
         assert_eq!(
             s.next_due(
                 &tz,
-                Some(utc("2026-12-02T23:00:00Z")),
+                Some(utc("2026-12-03T02:00:00Z")),
+                None,
+                utc("2026-12-04T07:00:00Z")
+            ),
+            utc("2026-12-04T22:00:00Z")
+        );
+        // after a failure: not before the pause ends, and then within the window
+        assert_eq!(
+            s.next_due(
+                &tz,
+                Some(utc("2026-12-02T20:00:00Z")),
+                Some(utc("2026-12-03T05:59:00Z")),
                 utc("2026-12-03T04:00:00Z")
             ),
-            utc("2026-12-03T03:00:00Z")
+            utc("2026-12-03T05:59:00Z")
         );
         // a plain daytime window
         let s = Schedule {
@@ -265,10 +312,52 @@ mod tests {
             s.next_due(
                 &tz,
                 Some(utc("2026-12-03T16:00:00Z")),
+                None,
                 utc("2026-12-03T12:00:00Z")
             ),
             utc("2026-12-04T09:00:00Z")
         );
+    }
+
+    #[test]
+    fn failures_pause_longer_each_time_and_huge_periods_neither_pass_nor_panic() {
+        let s = Schedule {
+            every_hours: 24.0,
+            at: &[],
+            days: &[],
+            window: None,
+        };
+        assert_eq!(s.retry_pause(1), Duration::minutes(5));
+        assert_eq!(s.retry_pause(2), Duration::minutes(10));
+        assert_eq!(s.retry_pause(7), Duration::hours(5) + Duration::minutes(20));
+        assert_eq!(s.retry_pause(8), Duration::hours(6));
+        assert_eq!(s.retry_pause(u32::MAX), Duration::hours(6));
+        // a test-sized period pauses for that period
+        let short = Schedule {
+            every_hours: 0.0005,
+            ..s
+        };
+        assert_eq!(short.retry_pause(1), Duration::seconds(1));
+        let huge = Schedule {
+            every_hours: 1e10,
+            ..s
+        };
+        assert!(huge.validate().unwrap_err().message.contains("at most"));
+        // a damaged entry with such a value still gives a time, not a panic
+        let now = utc("2026-12-03T12:00:00Z");
+        let last = Some(utc("2026-12-03T01:00:00Z"));
+        assert!(huge.next_due(&Utc, last, None, now) > now);
+        let inf = Schedule {
+            every_hours: f64::INFINITY,
+            ..s
+        };
+        let _ = inf.next_due(&Utc, last, None, now);
+        let nan = Schedule {
+            every_hours: f64::NAN,
+            ..s
+        };
+        let _ = nan.next_due(&Utc, last, None, now);
+        assert!(nan.retry_pause(1) <= Duration::hours(6));
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The always-on service's single-instance lock: one `rehydra service` per catalog (per
 //! machine and user), held as an OS file lock on `service.lock` next to the catalog, so
-//! it goes away with the process however it ends. The file names the process that holds
-//! it and the repository it serves; the app and `rehydra service --status` read it to
-//! say whether a service runs.
+//! it goes away with the process however it ends. `service.json` beside it names the
+//! process and the repository it serves (a separate file: Windows does not let others
+//! read a locked range); the app and `rehydra service --status` read both to say whether
+//! a service runs. Neither is followed if it is a symbolic link.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
 use crate::Context;
@@ -36,20 +37,23 @@ fn lock_path(ctx: &Context) -> Result<PathBuf> {
     Ok(catalog.with_file_name("service.lock"))
 }
 
-fn open(ctx: &Context) -> Result<(PathBuf, File)> {
-    let path = lock_path(ctx)?;
-    if let Some(d) = path.parent() {
-        std::fs::create_dir_all(d)
-            .map_err(|e| ApiError::new(Code::Io, format!("{}: {e}", d.display())))?;
+fn io(path: &std::path::Path, e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::new(Code::Io, format!("{}: {e}", path.display()))
+}
+
+/// Refuse a symbolic link where our own file belongs (it would lock, or truncate,
+/// whatever it points to).
+fn not_a_link(path: &std::path::Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "{} is a symbolic link, not Rehydra's own file: remove it",
+                path.display()
+            ),
+        )),
+        _ => Ok(()),
     }
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| ApiError::new(Code::Io, format!("{}: {e}", path.display())))?;
-    Ok((path, f))
 }
 
 /// Take the lock for a service serving `repository`.
@@ -57,39 +61,71 @@ fn open(ctx: &Context) -> Result<(PathBuf, File)> {
 /// # Errors
 /// [`Code::Locked`] when a service already runs (naming its process and repository).
 pub fn acquire(ctx: &Context, repository: &str) -> Result<ServiceLock> {
-    let (path, mut f) = open(ctx)?;
-    if let Err(e) = f.try_lock() {
-        let held = match e {
-            std::fs::TryLockError::WouldBlock => read_info(&mut f).map_or_else(String::new, |i| {
-                format!(" (process {}, for {})", i.pid, i.repository)
-            }),
-            std::fs::TryLockError::Error(e) => {
-                return Err(ApiError::new(Code::Io, format!("{}: {e}", path.display())));
+    let path = lock_path(ctx)?;
+    if let Some(d) = path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| io(d, &e))?;
+    }
+    not_a_link(&path)?;
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| io(&path, &e))?;
+    // a status query holds a shared lock for an instant: try for a second
+    let mut tries = 0;
+    loop {
+        match f.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if tries < 10 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
             }
-        };
-        return Err(ApiError::new(
-            Code::Locked,
-            format!(
-                "a Rehydra service already runs on this machine{held}: stop it first (only one runs per catalog, {})",
-                path.display()
-            ),
-        ));
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let held = read_info(&path).map_or_else(String::new, |i| {
+                    format!(" (process {}, for {})", i.pid, i.repository)
+                });
+                return Err(ApiError::new(
+                    Code::Locked,
+                    format!(
+                        "a Rehydra service already runs on this machine{held}: stop it first (only one runs per catalog, {})",
+                        path.display()
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&path, &e)),
+        }
     }
     let info = serde_json::json!({ "pid": std::process::id(), "repository": repository });
+    let json = path.with_file_name("service.json");
+    not_a_link(&json)?;
+    let tmp = path.with_file_name(format!("service.json.{}.tmp", std::process::id()));
     let w = (|| {
-        f.set_len(0)?;
-        f.rewind()?;
-        f.write_all(info.to_string().as_bytes())?;
-        f.sync_all()
+        let mut t = File::create(&tmp)?;
+        t.write_all(info.to_string().as_bytes())?;
+        t.sync_all()?;
+        std::fs::rename(&tmp, &json)
     })();
-    w.map_err(|e| ApiError::new(Code::Io, format!("{}: {e}", path.display())))?;
+    w.map_err(|e| io(&json, &e))?;
     Ok(ServiceLock { _file: f })
 }
 
-fn read_info(f: &mut File) -> Option<ServiceInfo> {
+fn read_info(lock: &std::path::Path) -> Option<ServiceInfo> {
+    let json = lock.with_file_name("service.json");
+    if std::fs::symlink_metadata(&json)
+        .ok()?
+        .file_type()
+        .is_symlink()
+    {
+        return None;
+    }
     let mut s = String::new();
-    f.rewind().ok()?;
-    f.take(4096).read_to_string(&mut s).ok()?;
+    File::open(&json)
+        .ok()?
+        .take(4096)
+        .read_to_string(&mut s)
+        .ok()?;
     let v: serde_json::Value = serde_json::from_str(&s).ok()?;
     Some(ServiceInfo {
         pid: u32::try_from(v["pid"].as_u64()?).ok()?,
@@ -97,22 +133,27 @@ fn read_info(f: &mut File) -> Option<ServiceInfo> {
     })
 }
 
-/// The service running for this catalog, if one does.
+/// The service running for this catalog, if one does. Creates nothing.
 ///
 /// # Errors
-/// The lock file cannot be opened.
+/// The lock file exists but cannot be opened.
 pub fn running(ctx: &Context) -> Result<Option<ServiceInfo>> {
-    let (_, mut f) = open(ctx)?;
+    let path = lock_path(ctx)?;
+    if std::fs::symlink_metadata(&path).is_err() {
+        return Ok(None);
+    }
+    not_a_link(&path)?;
+    let f = File::open(&path).map_err(|e| io(&path, &e))?;
     match f.try_lock_shared() {
         // nobody holds it: no service (the shared lock goes with `f`)
         Ok(()) => Ok(None),
         Err(std::fs::TryLockError::WouldBlock) => {
-            Ok(Some(read_info(&mut f).unwrap_or(ServiceInfo {
+            Ok(Some(read_info(&path).unwrap_or(ServiceInfo {
                 pid: 0,
                 repository: String::new(),
             })))
         }
-        Err(std::fs::TryLockError::Error(e)) => Err(ApiError::new(Code::Io, e.to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(&path, &e)),
     }
 }
 
@@ -146,6 +187,32 @@ mod tests {
         );
         drop(lock);
         assert_eq!(running(&ctx).unwrap(), None);
+        // a link where the lock belongs is refused, and what it points to is untouched
+        #[cfg(unix)]
+        {
+            std::fs::remove_file(d.path().join("service.lock")).unwrap();
+            std::fs::write(d.path().join("precious"), "keep").unwrap();
+            std::os::unix::fs::symlink(d.path().join("precious"), d.path().join("service.lock"))
+                .unwrap();
+            assert!(
+                acquire(&ctx, "/srv/repo")
+                    .unwrap_err()
+                    .message
+                    .contains("symbolic link")
+            );
+            assert_eq!(
+                std::fs::read_to_string(d.path().join("precious")).unwrap(),
+                "keep"
+            );
+        }
+        // a status query creates nothing
+        let fresh = tempfile::tempdir().unwrap();
+        let ctx2 = Context {
+            catalog: Some(fresh.path().join("catalog.db")),
+            ..Context::default()
+        };
+        assert_eq!(running(&ctx2).unwrap(), None);
+        assert_eq!(std::fs::read_dir(fresh.path()).unwrap().count(), 0);
         let no_catalog = Context::default();
         assert_eq!(
             acquire(&no_catalog, "x").unwrap_err().code,

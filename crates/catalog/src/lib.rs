@@ -49,6 +49,21 @@ pub enum CatalogError {
 /// Result alias.
 pub type Result<T> = std::result::Result<T, CatalogError>;
 
+/// A policy as the catalog keeps it.
+#[derive(Debug, Clone)]
+pub struct PolicyRow {
+    /// Name.
+    pub name: String,
+    /// The policy (JSON).
+    pub spec: String,
+    /// Last successful run (RFC 3339).
+    pub last_run: Option<String>,
+    /// Failed runs since the last success.
+    pub failures: i64,
+    /// No attempt before this time (RFC 3339).
+    pub retry_after: Option<String>,
+}
+
 /// A restore point row.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RestorePointRow {
@@ -162,6 +177,17 @@ impl Catalog {
         let p = path.display().to_string();
         if let Some(parent) = path.parent() {
             let _ = std::fs::create_dir_all(parent);
+        }
+        // it holds the admin's settings (a policy's webhook URL carries its token): readable
+        // by its owner only (SQLite gives its -wal and -shm files the same mode)
+        #[cfg(unix)]
+        if !path.exists() {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            let _ = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
         }
         let db = |source| CatalogError::Db {
             path: p.clone(),
@@ -482,13 +508,36 @@ impl Catalog {
     ///
     /// # Errors
     /// Database failure.
-    pub async fn policies(&self) -> Result<Vec<(String, String, Option<String>)>> {
-        let q = sqlx::query("SELECT name, spec, last_run FROM policies ORDER BY name");
+    pub async fn policies(&self) -> Result<Vec<PolicyRow>> {
+        let q = sqlx::query(
+            "SELECT name, spec, last_run, failures, retry_after FROM policies ORDER BY name",
+        );
         let rows = self.fetch(q).await?;
         Ok(rows
             .iter()
-            .map(|r| (r.get("name"), r.get("spec"), r.get("last_run")))
+            .map(|r| PolicyRow {
+                name: r.get("name"),
+                spec: r.get("spec"),
+                last_run: r.get("last_run"),
+                failures: r.get("failures"),
+                retry_after: r.get("retry_after"),
+            })
             .collect())
+    }
+
+    /// A policy run failed: the failures in a row and when it may be tried again.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn policy_failed(&self, name: &str, failures: i64, retry_after: &str) -> Result<()> {
+        sqlx::query("UPDATE policies SET failures = ?2, retry_after = ?3 WHERE name = ?1")
+            .bind(name)
+            .bind(failures)
+            .bind(retry_after)
+            .execute(&self.pool)
+            .await
+            .map_err(self.db())?;
+        Ok(())
     }
 
     /// Add or replace a policy (its last run is kept).
@@ -542,7 +591,7 @@ impl Catalog {
     /// Database failure.
     pub async fn policy_ran(&self, name: &str, at: &str) -> Result<()> {
         self.exec(
-            "UPDATE policies SET last_run = ?2 WHERE name = ?1",
+            "UPDATE policies SET last_run = ?2, failures = 0, retry_after = NULL WHERE name = ?1",
             &[name, at],
         )
         .await?;

@@ -166,9 +166,10 @@ pub enum Command {
     Policy(PolicyCommand),
     /// The always-on service: runs the due policies of the repository given with -r on
     /// their schedule, with nobody logged in (a systemd unit: packaging/systemd). Only
-    /// one runs per catalog. A failed policy is retried after its period, then twice
-    /// that, up to 6 h. On Ctrl-C or SIGTERM it cancels the job in progress (nothing
-    /// half-written is committed; the policy stays due) and stops.
+    /// one runs per catalog. A failed policy waits 5 minutes, then twice that after each
+    /// failure in a row, up to 6 h (kept in the catalog). On Ctrl-C or SIGTERM it cancels
+    /// the job in progress (nothing half-written is committed; the policy stays due) and
+    /// stops.
     Service {
         /// How often to look for due policies, in seconds.
         #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]

@@ -16,37 +16,36 @@ mod sql_server;
 
 use clap::Parser;
 
-/// `rehydra restore-points | head -1`: when whoever reads our standard output goes away,
-/// stop quietly with 141 (128 + SIGPIPE, what a shell reports for a pipe that closed)
-/// instead of a panic message. Rust's `println!` panics on that write error; SIGPIPE
-/// itself stays ignored, so a plugin command or a socket that closes is still an error
-/// the code handles, not a silent kill in the middle of a backup.
-fn quiet_on_closed_stdout() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        // EPIPE (32) on Unix; ERROR_NO_DATA (232) on Windows; any other write error (a
-        // full disk under a redirect) still panics loudly
-        if msg.starts_with("failed printing to stdout")
-            && (msg.contains("os error 32)") || msg.contains("os error 232)"))
-        {
-            std::process::exit(141);
-        }
-        default(info);
-    }));
+/// Whether a panic is Rust's `println!` failing because whoever read our standard output
+/// went away: EPIPE (32) on Unix, ERROR_NO_DATA (232) on Windows. Any other write error
+/// (a full disk under a redirect) still panics loudly.
+fn is_closed_stdout(payload: &(dyn std::any::Any + Send)) -> bool {
+    let msg = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    msg.starts_with("failed printing to stdout")
+        && (msg.contains("os error 32)") || msg.contains("os error 232)"))
 }
 
+/// `rehydra restore-points | head -1`: when the reader goes away, the panic unwinds (every
+/// lock, temporary file and catalog job is closed on the way, as for any error) and the
+/// process ends quietly with 141 (128 + SIGPIPE, what a shell reports). SIGPIPE itself
+/// stays ignored, so a plugin command or a socket that closes is an error the code
+/// handles, not a silent kill in the middle of a backup.
 fn main() {
-    quiet_on_closed_stdout();
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !is_closed_stdout(info.payload()) {
+            default(info);
+        }
+    }));
     let cli = args::Cli::parse();
-    let code = match commands::run(cli) {
-        Ok(code) => code,
-        Err(e) => {
+    rehydra_api::logging::init(&commands::context(&cli));
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commands::run(cli))) {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
             // the API error's code survives any context added on the way (`{e:#}` shows both)
             let api = e.downcast_ref::<rehydra_api::ApiError>();
             eprintln!("error: {e:#}");
@@ -55,6 +54,8 @@ fn main() {
             }
             api.map_or(1, |api| api.code.exit_code())
         }
+        Err(p) if is_closed_stdout(p.as_ref()) => 141,
+        Err(p) => std::panic::resume_unwind(p),
     };
     std::process::exit(code);
 }

@@ -18,8 +18,10 @@ use crate::args::Cli;
 use crate::commands::{cancel_on_ctrl_c, context, open};
 use crate::password;
 
+/// A line on standard error (the journal, under systemd) and in the JSON log.
 fn say(msg: &str) {
     eprintln!("{} {msg}", Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
+    tracing::info!(target: "rehydra::service", "{msg}");
 }
 
 pub(crate) fn run(cli: &Cli, interval: u64, status: bool) -> Result<i32> {
@@ -60,7 +62,6 @@ pub(crate) fn run(cli: &Cli, interval: u64, status: bool) -> Result<i32> {
         std::process::id()
     ));
     let cancel = cancel_on_ctrl_c();
-    let mut backoff = Backoff::default();
     while !cancel.is_cancelled() {
         let started = Instant::now();
         if let Err(e) = round(
@@ -68,7 +69,6 @@ pub(crate) fn run(cli: &Cli, interval: u64, status: bool) -> Result<i32> {
             &ctx,
             (&pw, copy_pw.as_deref()),
             plugins.as_ref(),
-            &mut backoff,
             &cancel,
         ) {
             say(&format!("error: {e:#} (trying again in {interval} s)"));
@@ -81,51 +81,37 @@ pub(crate) fn run(cli: &Cli, interval: u64, status: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// A failed policy stays due (its last successful run does not move), so it is tried
-/// again after a pause that doubles with each failure in a row: its own period at first,
-/// then twice that, up to six hours (a nightly policy that fails is not retried every
-/// minute, and does not mail someone every minute). A success forgets the failures.
-#[derive(Default)]
-struct Backoff {
-    failed: std::collections::HashMap<String, (u32, Instant)>,
-}
-
-impl Backoff {
-    fn waiting(&self, name: &str) -> bool {
-        self.failed
-            .get(name)
-            .is_some_and(|(_, until)| Instant::now() < *until)
-    }
-
-    fn failed(&mut self, name: &str, every_hours: f64) -> Duration {
-        let n = self.failed.get(name).map_or(0, |(n, _)| *n) + 1;
-        let period = Duration::from_secs_f64((every_hours * 3600.0).clamp(1.0, 6.0 * 3600.0));
-        let pause = (period * 2u32.pow(n.min(8) - 1)).min(Duration::from_secs(6 * 3600));
-        self.failed
-            .insert(name.to_string(), (n, Instant::now() + pause));
-        pause
-    }
-}
-
 /// One look: run every due policy of the repository.
 fn round(
     cli: &Cli,
     ctx: &api::Context,
     (pw, copy_pw): (&[u8], Option<&[u8]>),
     plugins: Option<&api::plugins::Plugins>,
-    backoff: &mut Backoff,
     cancel: &api::Cancel,
 ) -> Result<()> {
-    let due: Vec<(String, f64)> = api::policies::list(ctx, Utc::now())?
+    // a policy that failed is not due until its pause is over (kept in the catalog)
+    let due: Vec<String> = api::policies::list(ctx, Utc::now())?
         .into_iter()
-        .filter(|p| p.due && p.policy.repository == cli.repo && !backoff.waiting(&p.policy.name))
-        .map(|p| (p.policy.name, p.policy.every_hours))
+        .filter(|p| p.due && p.policy.repository == cli.repo)
+        .map(|p| p.policy.name)
         .collect();
     if due.is_empty() {
         return Ok(());
     }
-    let session = api::open(ctx, &cli.repo, pw)?;
-    for (name, every_hours) in due {
+    let session = match api::open(ctx, &cli.repo, pw) {
+        Ok(s) => s,
+        Err(e) => {
+            // every due policy failed: each is recorded and told as its policy says
+            for name in &due {
+                say(&format!("policy {name}: failed: {}", e.message));
+                for u in api::policies::failed_before_start(ctx, name, &e)? {
+                    say(&format!("policy {name}: notification not sent: {u}"));
+                }
+            }
+            return Err(e.into());
+        }
+    };
+    for name in due {
         if cancel.is_cancelled() {
             break;
         }
@@ -140,7 +126,6 @@ fn round(
             cancel,
         ) {
             Ok(r) => {
-                backoff.failed.remove(&name);
                 let copy_error = r.copy.as_ref().and_then(|c| c.error.as_deref());
                 say(&format!(
                     "policy {name}: {} ({} restore point(s), {} warning(s), retention removed {}){}",
@@ -165,11 +150,18 @@ fn round(
             }
             Err(e) if e.code == api::Code::Cancelled => say(&format!("policy {name}: cancelled")),
             Err(e) => {
-                let pause = backoff.failed(&name, every_hours);
+                let next = api::policies::list(ctx, Utc::now())
+                    .ok()
+                    .and_then(|l| l.into_iter().find(|p| p.policy.name == name))
+                    .and_then(|p| p.retry_after);
                 say(&format!(
-                    "policy {name}: failed: {} (tried again in {})",
+                    "policy {name}: failed: {}{}",
                     e.message,
-                    humantime::format_duration(Duration::from_secs(pause.as_secs()))
+                    next.map(|t| format!(
+                        " (next attempt after {})",
+                        t.format("%Y-%m-%dT%H:%M:%SZ")
+                    ))
+                    .unwrap_or_default()
                 ));
             }
         }

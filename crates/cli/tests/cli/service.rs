@@ -315,7 +315,7 @@ fn the_service_runs_due_policies_and_tells_people_when_one_fails() {
     });
     let log_text = service_log();
     assert!(log_text.contains("policy bad: failed:"), "{log_text}");
-    assert!(log_text.contains("tried again in"), "{log_text}");
+    assert!(log_text.contains("(next attempt after "), "{log_text}");
 
     // SIGTERM: it cancels what runs and stops, and the lock goes with it
     Command::new("kill")
@@ -337,8 +337,44 @@ fn the_service_runs_due_policies_and_tells_people_when_one_fails() {
     assert!(service_log().contains("service stopped"));
     assert!(e.ok(&["service", "--status"]).contains("no service runs"));
 
-    // no secret in the log, the mails or the webhook bodies
+    // the JSON log next to the catalog: every job's start and end with its id
+    let mut json_log = String::new();
+    for f in std::fs::read_dir(e.path("logs")).unwrap().flatten() {
+        json_log += &std::fs::read_to_string(f.path()).unwrap();
+    }
+    let events: Vec<serde_json::Value> = json_log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|err| panic!("{err}: {l}")))
+        .collect();
+    let finished: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|ev| {
+            ev["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("job finished"))
+        })
+        .collect();
+    assert!(
+        finished
+            .iter()
+            .any(|ev| ev["status"] == "succeeded" && ev["job"].as_i64().is_some()),
+        "{json_log}"
+    );
+    assert!(
+        events.iter().any(|ev| ev["policy"] == "bad"
+            && ev["level"] == "ERROR"
+            && ev["message"].as_str().unwrap().contains("gone")),
+        "the failed policy, and why: {json_log}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|ev| ev["message"].as_str().unwrap().contains("service started")),
+        "{json_log}"
+    );
+    // no secret in the logs, the mails or the webhook bodies
     let mut everything = service_log();
+    everything.push_str(&json_log);
     everything.extend(mails(&maildir));
     for r in seen.lock().unwrap().iter() {
         everything.push_str(&r.body);
