@@ -698,6 +698,7 @@ pub enum KeyCommand {
 
 /// `policy`.
 #[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 pub enum PolicyCommand {
     /// Add or replace a policy for the repository given with -r.
     Add {
