@@ -14,6 +14,7 @@ mod instant;
 pub mod inventory;
 mod location;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod service;
 pub mod plugins;

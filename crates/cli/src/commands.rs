@@ -631,7 +631,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Catalog(c) => crate::catalog::run(&cli, c),
         Command::Policy(c) => crate::policy::run(&cli, c),
-        Command::Service { interval, status } => crate::service::run(&cli, *interval, *status),
+        Command::Service {
+            interval,
+            status,
+            metrics,
+        } => crate::service::run(&cli, *interval, *status, metrics.as_deref()),
         Command::Plugins(c) => crate::plugins::run(&cli, c),
         Command::Azure(c) => crate::azure::run(&cli, c),
         Command::Completions { shell } => {

@@ -3,13 +3,159 @@
 use anyhow::{Result, bail};
 use rehydra_api as api;
 
+use std::path::PathBuf;
+
+use clap::Subcommand;
+
 use crate::args::Cli;
 use crate::commands::*;
 use crate::output::{Bar, bytes, json};
 use crate::password;
 
-pub(crate) fn run(cli: &Cli, c: &crate::args::PolicyCommand) -> Result<i32> {
-    use crate::args::PolicyCommand as P;
+/// `policy`.
+#[derive(Subcommand, Debug)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
+pub enum PolicyCommand {
+    /// Add or replace a policy for the repository given with -r.
+    Add {
+        /// Policy name.
+        name: String,
+        /// Back up this folder (or file).
+        #[arg(long, conflicts_with = "plugin")]
+        folder: Option<String>,
+        /// Back up an asset through this plugin (with --asset), or every asset of a kind
+        /// it discovers (with --asset-kind).
+        #[arg(long)]
+        plugin: Option<String>,
+        /// The asset id (as the plugin's discover reports it).
+        #[arg(long, requires = "plugin", conflicts_with = "asset_kind")]
+        asset: Option<String>,
+        /// Every asset of this kind (`vault` …) the plugin discovers at each run: new ones
+        /// are protected from their first run on.
+        #[arg(long, requires = "plugin")]
+        asset_kind: Option<String>,
+        /// Discover settings for --asset-kind, as name=value.
+        #[arg(
+            long = "discover-set",
+            value_name = "NAME=VALUE",
+            requires = "asset_kind"
+        )]
+        discover: Vec<String>,
+        /// Plugin backup options as name=value.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        options: Vec<String>,
+        /// Run when the last run is older than this many hours (unless --at is given).
+        #[arg(long, default_value_t = 24.0)]
+        every_hours: f64,
+        /// Run at this time of day instead, HH:MM in this machine's time zone (repeat
+        /// for several); a time missed while the machine was off runs at the next look.
+        #[arg(long, value_name = "HH:MM")]
+        at: Vec<String>,
+        /// Only on these days with --at (mon,tue,wed,thu,fri,sat,sun).
+        #[arg(long, value_name = "DAYS", value_delimiter = ',', requires = "at")]
+        days: Vec<String>,
+        /// Start only inside this backup window, HH:MM-HH:MM (may cross midnight, e.g.
+        /// 22:00-06:00): a run due outside it waits for it to open.
+        #[arg(long, value_name = "HH:MM-HH:MM")]
+        window: Option<String>,
+        /// Keep the newest N.
+        #[arg(long, default_value_t = 0)]
+        keep_last: u32,
+        /// Keep one a day for N days.
+        #[arg(long, default_value_t = 0)]
+        keep_daily: u32,
+        /// Keep one a week for N weeks.
+        #[arg(long, default_value_t = 0)]
+        keep_weekly: u32,
+        /// Keep one a month for N months.
+        #[arg(long, default_value_t = 0)]
+        keep_monthly: u32,
+        /// Keep one a year for N years.
+        #[arg(long, default_value_t = 0)]
+        keep_yearly: u32,
+        /// Extra tags for its restore points.
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Copy target: a second repository every restore point of the policy is copied
+        /// to after the backup, with the same retention (create it first with `init`).
+        #[arg(long, value_name = "REPO")]
+        copy_to: Option<String>,
+        /// A file holding the copy target's password, read at each run (else give it
+        /// to `policy run` with --copy-password-file or REHYDRA_COPY_PASSWORD).
+        #[arg(long, value_name = "FILE", requires = "copy_to")]
+        copy_password_file: Option<PathBuf>,
+        /// Who is told about its runs.
+        #[command(flatten)]
+        notify: NotifyArgs,
+    },
+    /// Policies, last run and when each is due.
+    List,
+    /// Run a policy now (backup, retention, then the copy to its copy target), or every
+    /// due one with --due (a policy that fails does not stop the others; each is
+    /// reported). Then tells people as the policy says. Exits 1 when a policy or a copy
+    /// failed (a backup that was saved stands; the next run copies what the target
+    /// lacks), 3 when all ran but with warnings or a notification could not be sent.
+    Run {
+        /// Policy name.
+        #[arg(required_unless_present = "due")]
+        name: Option<String>,
+        /// Run every policy of this repository that is due.
+        #[arg(long)]
+        due: bool,
+        /// The copy target's password, from this file (when the policy names none).
+        #[arg(long, env = "REHYDRA_COPY_PASSWORD_FILE", value_name = "FILE")]
+        copy_password_file: Option<PathBuf>,
+    },
+    /// Remove a policy (its restore points stay).
+    Remove {
+        /// Policy name.
+        name: String,
+    },
+}
+
+/// A policy's notifications (`policy add`).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct NotifyArgs {
+    /// When the webhook and the mail are sent: failure (also a cancelled run), warnings
+    /// (failure or warnings) or always.
+    #[arg(long, value_name = "WHEN", default_value = "failure", value_parser = ["failure", "warnings", "always"])]
+    pub notify_when: String,
+    /// POST the run as JSON to this http(s) URL (retried on 429, 5xx and connection
+    /// failures; the body is described in the README).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// GET this http(s) URL after every run, with /fail appended when it failed
+    /// (Healthchecks and similar dead man's switches).
+    #[arg(long, value_name = "URL")]
+    pub ping: Option<String>,
+    /// Mail a summary to this address (repeat for several); needs --mail-from and
+    /// --smtp-server.
+    #[arg(long, value_name = "ADDRESS", requires_all = ["mail_from", "smtp_server"])]
+    pub mail_to: Vec<String>,
+    /// The mail's sender address.
+    #[arg(long, value_name = "ADDRESS", requires = "mail_to")]
+    pub mail_from: Option<String>,
+    /// SMTP server as HOST or HOST:PORT (587 for starttls, 465 for tls, 25 for none).
+    #[arg(long, value_name = "HOST[:PORT]", requires = "mail_to")]
+    pub smtp_server: Option<String>,
+    /// starttls (required), tls (from the first byte) or none (a trusted relay only;
+    /// no password is sent over it).
+    #[arg(long, value_name = "MODE", default_value = "starttls", value_parser = ["starttls", "tls", "none"])]
+    pub smtp_security: String,
+    /// SMTP user name (with --smtp-password-file).
+    #[arg(long, value_name = "NAME", requires = "smtp_password_file")]
+    pub smtp_user: Option<String>,
+    /// A file whose first line is the SMTP password, read at each send (never copied
+    /// into the catalog).
+    #[arg(long, value_name = "FILE", requires = "smtp_user")]
+    pub smtp_password_file: Option<PathBuf>,
+    /// Extra certificate authorities (PEM) to trust for the SMTP server.
+    #[arg(long, value_name = "FILE", requires = "mail_to")]
+    pub smtp_ca_file: Option<PathBuf>,
+}
+
+pub(crate) fn run(cli: &Cli, c: &PolicyCommand) -> Result<i32> {
+    use PolicyCommand as P;
     use api::policies::{self, Keep, Policy, What};
     let ctx = context(cli);
     match c {
@@ -236,7 +382,7 @@ fn report(n: &str, r: &api::policies::PolicyRun) {
 }
 
 /// The policy's notification settings from `policy add`'s flags (`None` when it has none).
-fn notify_settings(a: &crate::args::NotifyArgs) -> Option<api::notify::Notify> {
+fn notify_settings(a: &NotifyArgs) -> Option<api::notify::Notify> {
     use api::notify::{Email, Notify, NotifyWhen, SmtpSecurity};
     let email = (!a.mail_to.is_empty()).then(|| Email {
         server: a.smtp_server.clone().unwrap_or_default(),

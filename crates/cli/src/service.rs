@@ -24,7 +24,7 @@ fn say(msg: &str) {
     tracing::info!(target: "rehydra::service", "{msg}");
 }
 
-pub(crate) fn run(cli: &Cli, interval: u64, status: bool) -> Result<i32> {
+pub(crate) fn run(cli: &Cli, interval: u64, status: bool, metrics: Option<&str>) -> Result<i32> {
     let ctx = context(cli);
     if status {
         match api::service::running(&ctx)? {
@@ -55,6 +55,10 @@ pub(crate) fn run(cli: &Cli, interval: u64, status: bool) -> Result<i32> {
                 p.policy.name, p.policy.repository
             ));
         }
+    }
+    if let Some(addr) = metrics {
+        serve_metrics(addr, ctx.clone())?;
+        say(&format!("metrics at http://{addr}/metrics"));
     }
     say(&format!(
         "service started for {} (process {}), looking for due policies every {interval} s",
@@ -166,5 +170,36 @@ fn round(
             }
         }
     }
+    Ok(())
+}
+
+/// The metrics endpoint on a thread of its own: `GET /metrics` renders the catalog's
+/// totals at each scrape; anything else is 404.
+fn serve_metrics(addr: &str, ctx: api::Context) -> Result<()> {
+    let server = tiny_http::Server::http(addr).map_err(|e| {
+        anyhow::anyhow!("metrics endpoint on {addr}: {e} (give another --metrics ADDRESS)")
+    })?;
+    let started = Utc::now();
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            let (status, body) = match (req.method(), req.url()) {
+                (tiny_http::Method::Get, "/metrics") => match api::metrics::render(&ctx, started) {
+                    Ok(b) => (200, b),
+                    Err(e) => (500, format!("{}\n", e.message)),
+                },
+                _ => (404, "only GET /metrics is served here\n".to_string()),
+            };
+            let header = tiny_http::Header::from_bytes(
+                &b"Content-Type"[..],
+                &b"text/plain; version=0.0.4; charset=utf-8"[..],
+            )
+            .expect("a valid header");
+            let _ = req.respond(
+                tiny_http::Response::from_string(body)
+                    .with_status_code(status)
+                    .with_header(header),
+            );
+        }
+    });
     Ok(())
 }

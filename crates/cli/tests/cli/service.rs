@@ -279,9 +279,11 @@ fn the_service_runs_due_policies_and_tells_people_when_one_fails() {
 
     // the service: runs what is due with nobody at the keyboard
     let log = std::fs::File::create(e.path("service.log")).unwrap();
+    let metrics_port = free_port();
+    let metrics_addr = format!("127.0.0.1:{metrics_port}");
     let mut svc = e
         .cmd()
-        .args(["service", "--interval", "1"])
+        .args(["service", "--interval", "1", "--metrics", &metrics_addr])
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -313,6 +315,41 @@ fn the_service_runs_due_policies_and_tells_people_when_one_fails() {
     wait_for("the service's failure mail", 30, || {
         mails(&maildir).len() > mails_before
     });
+    // the metrics endpoint: what ran, what failed, when each policy last succeeded
+    let scrape = Command::new("curl")
+        .args(["-sf", &format!("http://{metrics_addr}/metrics")])
+        .output()
+        .unwrap();
+    assert!(scrape.status.success());
+    let metrics = String::from_utf8(scrape.stdout).unwrap();
+    let value = |line_start: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(line_start))
+            .unwrap_or_else(|| panic!("no {line_start} in:\n{metrics}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(value("rehydra_jobs_total{kind=\"backup\",status=\"succeeded\"}") >= 3.0);
+    assert!(value("rehydra_policy_failures{policy=\"bad\"}") >= 1.0);
+    assert!(value("rehydra_policy_last_success_timestamp_seconds{policy=\"good\"}") > 1.7e9);
+    assert_eq!(value("rehydra_up"), 1.0);
+    assert!(metrics.contains("# TYPE rehydra_jobs_total counter"));
+    let not_found = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            &format!("http://{metrics_addr}/"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&not_found.stdout), "404");
     let log_text = service_log();
     assert!(log_text.contains("policy bad: failed:"), "{log_text}");
     assert!(log_text.contains("(next attempt after "), "{log_text}");
@@ -375,6 +412,7 @@ fn the_service_runs_due_policies_and_tells_people_when_one_fails() {
     // no secret in the logs, the mails or the webhook bodies
     let mut everything = service_log();
     everything.push_str(&json_log);
+    everything.push_str(&metrics);
     everything.extend(mails(&maildir));
     for r in seen.lock().unwrap().iter() {
         everything.push_str(&r.body);
