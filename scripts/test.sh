@@ -36,6 +36,9 @@ cargo test --locked -p rehydra-plugin-sdk -p example-files -p hyperv-vm -p tvm-k
 # the CLI built for Windows, run under Wine: C:\ and \\?\ paths, names NTFS refuses, one
 # repository shared with the Linux build
 scripts/windows-test.sh
+# the .deb and the Windows installer, built from the debug binaries and checked (the
+# installer is run, used and uninstalled under Wine)
+scripts/package-test.sh
 
 echo "== desktop app: UI (Vite + TypeScript), the Tauri binary, end-to-end under Xvfb"
 npm ci --prefix ui --no-audit --no-fund --loglevel=error

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Builds the packages from the debug binaries (scripts/package.sh) and checks them: the
+# .deb's metadata and contents, its binary and man pages and completions for every
+# command; the Windows installer run silently under Wine, the installed rehydra.exe
+# finding the installed plugins in %ProgramData%, the PATH entry, then the uninstaller
+# removing what it installed and nothing else. Exits non-zero naming the step.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}"
+fail() { echo "packages: FAILED: $*" >&2; exit 1; }
+
+scripts/package.sh
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+deb="dist/rehydra_${version}_amd64.deb"
+setup="dist/rehydra-${version}-setup.exe"
+work="$(mktemp -d /tmp/rehydra-pkgtest.XXXXXX)"
+trap 'wineserver -k >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+
+echo "== packages: the .deb"
+info="$(dpkg-deb --info "$deb")"
+grep -q "Package: rehydra" <<<"$info" || fail ".deb has no Package: rehydra"
+grep -q "Version: $version" <<<"$info" || fail ".deb version is not $version"
+contents="$(dpkg-deb --contents "$deb")"
+grep -q ' root/root .* ./usr/bin/rehydra$' <<<"$contents" || fail "/usr/bin/rehydra not owned by root"
+dpkg-deb -x "$deb" "$work/deb"
+"$work/deb/usr/bin/rehydra" --version | grep -q "$version" || fail "the packaged binary does not run"
+for p in hyperv-vm tvm-keys cluster-files keyvault active-directory sql-server arc-sql-mi; do
+    [ -f "$work/deb/usr/lib/rehydra/plugins/$p.wasm" ] || fail "plugin $p missing from the .deb"
+done
+[ -z "$(find "$work/deb/usr/lib/rehydra/plugins" -name 'fixture.wasm' -o -name 'hello-python.wasm' -o -name 'example-files.wasm')" ] \
+    || fail "test plugins were packaged"
+[ -f "$work/deb/lib/systemd/system/rehydra.service" ] || fail "no systemd unit"
+grep -q '^ExecStart=/usr/bin/rehydra service' "$work/deb/lib/systemd/system/rehydra.service" || fail "the unit does not start the service"
+[ -f "$work/deb/usr/share/man/man1/rehydra-service.1.gz" ] || fail "no man page for rehydra service"
+grep -q 'service' "$work/deb/usr/share/bash-completion/completions/rehydra" || fail "bash completion lacks service"
+dpkg-deb -e "$deb" "$work/control"
+sh -n "$work/control/postinst" && sh -n "$work/control/prerm" || fail "maintainer scripts do not parse"
+# the packaged binary loads the packaged plugins
+listed="$(REHYDRA_CATALOG="$work/catalog.db" "$work/deb/usr/bin/rehydra" --plugin-dir "$work/deb/usr/lib/rehydra/plugins" plugins list 2>&1)" || true
+for p in hyperv-vm keyvault arc-sql-mi; do grep -q "$p" <<<"$listed" || fail "the packaged CLI does not list $p: $listed"; done
+
+echo "== packages: the Windows installer under Wine"
+export WINEPREFIX="$work/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+wineboot --init >/dev/null 2>&1 || fail "wineboot"
+drive_c="$WINEPREFIX/drive_c"
+wine "$setup" /S >/dev/null 2>&1 || fail "the installer exited non-zero"
+wineserver -w
+inst="$drive_c/Program Files/Rehydra"
+[ -f "$inst/rehydra.exe" ] || fail "rehydra.exe not installed in Program Files\\Rehydra"
+[ -f "$inst/uninstall.exe" ] || fail "no uninstaller"
+for p in hyperv-vm keyvault sql-server; do
+    [ -f "$drive_c/ProgramData/Rehydra/plugins/$p.wasm" ] || fail "plugin $p not in %ProgramData%\\Rehydra\\plugins"
+done
+path_value="$(wine reg query 'HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment' /v Path 2>/dev/null | tr -d '\r')"
+grep -qi 'C:\\Program Files\\Rehydra' <<<"$path_value" || fail "Program Files\\Rehydra is not on the system PATH: $path_value"
+wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\Rehydra' /v DisplayVersion 2>/dev/null | grep -q "$version" \
+    || fail "no Add/Remove Programs entry"
+# the installed CLI (with Wine's ProcessPrng shim beside it, for this test only) lists
+# the plugins from the system folder
+x86_64-w64-mingw32-gcc -shared -O2 -o "$inst/bcryptprimitives.dll" tests/windows/bcryptprimitives.c -ladvapi32
+listed="$(wine "C:\\Program Files\\Rehydra\\rehydra.exe" --catalog "C:\\rehydra-test\\catalog.db" plugins list 2>&1 | tr -d '\r')" || true
+grep -q 'hyperv-vm' <<<"$listed" || fail "the installed CLI does not find the installed plugins: $listed"
+# a second install does not add PATH twice
+wine "$setup" /S >/dev/null 2>&1 && wineserver -w
+n="$(wine reg query 'HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment' /v Path 2>/dev/null | tr -d '\r' | grep -oi 'Program Files\\Rehydra' | wc -l)"
+[ "$n" = 1 ] || fail "PATH holds Program Files\\Rehydra $n times after a reinstall"
+# an admin's own plugin stays through the uninstall
+echo "mine" >"$drive_c/ProgramData/Rehydra/plugins/partner.wasm"
+wine "$inst/uninstall.exe" /S "_?=C:\\Program Files\\Rehydra" >/dev/null 2>&1 || fail "the uninstaller exited non-zero"
+wineserver -w
+[ ! -f "$inst/rehydra.exe" ] || fail "the uninstaller left rehydra.exe"
+[ ! -f "$drive_c/ProgramData/Rehydra/plugins/hyperv-vm.wasm" ] || fail "the uninstaller left its plugins"
+[ -f "$drive_c/ProgramData/Rehydra/plugins/partner.wasm" ] || fail "the uninstaller removed a plugin it did not install"
+path_after="$(wine reg query 'HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment' /v Path 2>/dev/null | tr -d '\r')"
+! grep -qi 'Program Files\\Rehydra' <<<"$path_after" || fail "the PATH entry stayed: $path_after"
+echo "packages: ok (.deb contents and binary; installer, PATH, plugins found, uninstaller)"

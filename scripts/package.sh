@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Packages: a .deb of the command line (with the systemd unit, the first-party plugins,
+# man pages and shell completions) and a Windows installer of the command line (NSIS,
+# with the plugins), into dist/. Uses what is built: `--release` builds release binaries
+# first; without it the debug ones (as the test command does, to check the packages).
+#   scripts/package.sh [--release]
+# Needs dpkg-deb, makensis (Debian's nsis) and the x86_64-pc-windows-gnu target
+# (scripts/setup.sh installs them); the plugins come from `cargo xtask plugins`.
+# Not built here: the desktop app's installers (the app is not built for Windows yet).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}"
+profile=debug
+# debug packages are for checking the layout: quick compression
+deb_z=(-Zgzip -z1)
+nsis_fast=(-DFAST)
+if [ "${1:-}" = "--release" ]; then
+    profile=release
+    deb_z=(-Zxz)
+    nsis_fast=()
+    cargo build --locked --release -p rehydra-cli
+    cargo build --locked --release --target x86_64-pc-windows-gnu -p rehydra-cli
+fi
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+linux_exe="$CARGO_TARGET_DIR/$profile/rehydra"
+win_exe="$CARGO_TARGET_DIR/x86_64-pc-windows-gnu/$profile/rehydra.exe"
+plugins="$CARGO_TARGET_DIR/plugins"
+for f in "$linux_exe" "$win_exe"; do
+    [ -x "$f" ] || [ -f "$f" ] || { echo "package: $f is not built (cargo build -p rehydra-cli, with --target x86_64-pc-windows-gnu for the .exe)" >&2; exit 1; }
+done
+# the first-party workload plugins (not the examples and test fixtures built beside them)
+shipped=(hyperv-vm tvm-keys cluster-files keyvault active-directory sql-server arc-sql-mi)
+for p in "${shipped[@]}"; do
+    [ -f "$plugins/$p.wasm" ] || { echo "package: $plugins/$p.wasm is not built (cargo xtask plugins)" >&2; exit 1; }
+done
+dist="$PWD/dist"
+mkdir -p "$dist"
+work="$(mktemp -d /tmp/rehydra-package.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+
+echo "== package: rehydra_${version}_amd64.deb"
+root="$work/deb"
+install -d "$root/DEBIAN" "$root/usr/bin" "$root/usr/lib/rehydra/plugins" "$root/lib/systemd/system" \
+    "$root/usr/share/man/man1" "$root/usr/share/bash-completion/completions" \
+    "$root/usr/share/zsh/vendor-completions" "$root/usr/share/fish/vendor_completions.d" \
+    "$root/usr/share/doc/rehydra"
+install -m 0755 "$linux_exe" "$root/usr/bin/rehydra"
+for p in "${shipped[@]}"; do install -m 0644 "$plugins/$p.wasm" "$root/usr/lib/rehydra/plugins/"; done
+install -m 0644 packaging/systemd/rehydra.service "$root/lib/systemd/system/"
+"$linux_exe" man --dir "$root/usr/share/man/man1" >/dev/null
+gzip -9n "$root"/usr/share/man/man1/*.1
+"$linux_exe" completions bash >"$root/usr/share/bash-completion/completions/rehydra"
+"$linux_exe" completions zsh >"$root/usr/share/zsh/vendor-completions/_rehydra"
+"$linux_exe" completions fish >"$root/usr/share/fish/vendor_completions.d/rehydra.fish"
+install -m 0644 README.md "$root/usr/share/doc/rehydra/"
+size="$(du -sk "$root" | cut -f1)"
+sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" packaging/deb/control >"$root/DEBIAN/control"
+install -m 0755 packaging/deb/postinst packaging/deb/prerm "$root/DEBIAN/"
+deb="$dist/rehydra_${version}_amd64.deb"
+dpkg-deb --root-owner-group "${deb_z[@]}" --build "$root" "$deb" >/dev/null
+echo "   $deb"
+
+echo "== package: rehydra-${version}-setup.exe (Windows, NSIS)"
+src="$work/win"
+mkdir -p "$src/plugins"
+cp "$win_exe" "$src/rehydra.exe"
+for p in "${shipped[@]}"; do cp "$plugins/$p.wasm" "$src/plugins/"; done
+sed 's/$/\r/' packaging/windows/README.txt >"$src/README.txt"
+for p in "$src"/plugins/*.wasm; do
+    printf 'Delete "$APPDATA\\Rehydra\\plugins\\%s"\n' "$(basename "$p")"
+done >"$src/uninstall-plugins.nsh"
+exe="$dist/rehydra-${version}-setup.exe"
+makensis -V2 "${nsis_fast[@]}" -DVERSION="$version" -DSRC="$src" -DOUTFILE="$exe" packaging/windows/rehydra.nsi >/dev/null
+echo "   $exe"
