@@ -237,18 +237,27 @@ pub async fn discover(
     .await
 }
 
-/// Back up a folder now, with live progress; `job` names it for `cancel_job`.
+/// Back up a folder now, with live progress; `job` names it for `cancel_job`. `exclude`:
+/// patterns it leaves out (checked before anything is read).
 #[tauri::command]
 pub async fn backup_folder(
     app: AppHandle,
     path: String,
     tags: Vec<String>,
+    exclude: Vec<String>,
     job: String,
     on_progress: Channel<ProgressEvent>,
 ) -> Res<BackupOutcome> {
     changing(app, Changed::RestorePoints, move |st| {
+        let exclude = rehydra_api::exclude(&exclude, false)?;
         st.job(&job, |s, cancel| {
-            Ok(s.backup_folder(&path, tags, &ChannelProgress::new(on_progress), cancel)?)
+            Ok(s.backup_folder(
+                &path,
+                tags,
+                exclude,
+                &ChannelProgress::new(on_progress),
+                cancel,
+            )?)
         })
     })
     .await

@@ -429,6 +429,10 @@ unchanged_files: number,
  */
 unchanged_bytes: number, 
 /**
+ * Files and folders left out by exclude patterns.
+ */
+excluded: number, 
+/**
  * For a copy: the source restore point's id (`rehydra copy`, policy copy targets).
  */
 copied_from: string | null, };
@@ -504,7 +508,15 @@ export type What = { "kind": "folder",
 /**
  * Path.
  */
-path: string, } | { "kind": "plugin", 
+path: string, 
+/**
+ * Exclude patterns (`*.tmp`, `logs/*.log`; see the README).
+ */
+exclude?: Array<string>, 
+/**
+ * Do not enter other file systems mounted below it.
+ */
+one_file_system?: boolean, } | { "kind": "plugin", 
 /**
  * Plugin id.
  */
@@ -717,7 +729,16 @@ due: boolean,
 /**
  * Its schedule in words (`every 24 h`, `at 02:00 on mon, fri, within 22:00-06:00`).
  */
-schedule: string, };
+schedule: string, 
+/**
+ * Failed runs since the last success.
+ */
+failures: number, 
+/**
+ * After a failure: no attempt before this time (the pause doubles with each failure
+ * in a row, up to six hours).
+ */
+retry_after: string | null, };
 
 export type PolicyRun = { 
 /**

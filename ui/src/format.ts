@@ -33,3 +33,8 @@ export function parsePairs(text: string, missing = ""): [string, string][] {
       return (i < 0 ? [l, missing] : [l.slice(0, i), l.slice(i + 1)]) as [string, string];
     });
 }
+
+/** The non-empty lines of a text field, trimmed (exclude patterns …). */
+export function lines(text: string): string[] {
+  return text.split("\n").map((l) => l.trim()).filter(Boolean);
+}

@@ -75,8 +75,8 @@ export const api = {
   restore_points: (asset?: string) => call<RestorePoint[]>("restore_points", { asset: asset ?? null }),
   inventory: (rpoHours: number) => call<InventoryAsset[]>("inventory", { rpoHours }),
   discover: (plugin: string, settings: [string, string][]) => call<Asset[]>("discover", { plugin, settings }),
-  backupFolder: (path: string, tags: string[], job: string, onProgress: (p: Progress) => void) =>
-    call<BackupOutcome>("backup_folder", { path, tags, job, onProgress: channel(onProgress) }),
+  backupFolder: (path: string, tags: string[], exclude: string[], job: string, onProgress: (p: Progress) => void) =>
+    call<BackupOutcome>("backup_folder", { path, tags, exclude, job, onProgress: channel(onProgress) }),
   pluginBackup: (plugin: string, asset: string, options: [string, string][], job: string, onProgress: (p: Progress) => void) =>
     call<BackupOutcome>("plugin_backup", { plugin, asset, options, job, onProgress: channel(onProgress) }),
   policies: () => call<PolicyStatus[]>("policies_list"),

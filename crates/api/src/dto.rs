@@ -57,6 +57,8 @@ pub struct RestorePointDto {
     pub unchanged_files: u64,
     /// Their bytes (part of `bytes`).
     pub unchanged_bytes: u64,
+    /// Files and folders left out by exclude patterns.
+    pub excluded: u64,
     /// For a copy: the source restore point's id (`rehydra copy`, policy copy targets).
     pub copied_from: Option<String>,
 }
@@ -66,11 +68,16 @@ impl RestorePointDto {
     /// again when there were any.
     pub fn read_summary(&self) -> String {
         let read = crate::human_bytes(self.bytes - self.unchanged_bytes.min(self.bytes));
+        let excluded = if self.excluded == 0 {
+            String::new()
+        } else {
+            format!(", {} excluded", self.excluded)
+        };
         if self.unchanged_files == 0 {
-            format!("{read} read")
+            format!("{read} read{excluded}")
         } else {
             format!(
-                "{read} read ({} unchanged files, {}, not read again)",
+                "{read} read ({} unchanged files, {}, not read again){excluded}",
                 self.unchanged_files,
                 crate::human_bytes(self.unchanged_bytes)
             )
@@ -109,6 +116,7 @@ impl RestorePointDto {
             seconds: s.summary.seconds,
             unchanged_files: s.summary.unchanged_files,
             unchanged_bytes: s.summary.unchanged_bytes,
+            excluded: s.summary.excluded,
             copied_from: s.copied_from.as_ref().map(|c| c.restore_point.to_hex()),
         }
     }

@@ -16,10 +16,10 @@ mod location;
 pub mod logging;
 pub mod metrics;
 pub mod notify;
-pub mod service;
 pub mod plugins;
 pub mod policies;
 pub mod schedule;
+pub mod service;
 pub mod wizard;
 
 use std::path::PathBuf;
@@ -35,7 +35,7 @@ pub use location::{StorageCheck, backend_for, check_storage};
 pub use rehydra_catalog::{JobRun, JobStatus};
 pub use rehydra_core::ItemKind;
 pub use rehydra_core::KdfParams;
-pub use rehydra_core::archiver::{BackupOptions, ChangedRanges, Source, SourceItem};
+pub use rehydra_core::archiver::{BackupOptions, ChangedRanges, Exclude, Source, SourceItem};
 pub use rehydra_core::check::{CheckOptions, CheckReport};
 pub use rehydra_core::diff::{DiffEntry, DiffReport};
 pub use rehydra_core::disk::Format as DiskFormat;
@@ -50,6 +50,14 @@ pub use rehydra_fs::{
 };
 
 use rehydra_core::{OpenOptions, Repository};
+
+/// Compile a folder backup's exclude patterns (and the one-file-system choice).
+///
+/// # Errors
+/// [`Code::InvalidInput`] naming a pattern that does not parse.
+pub fn exclude(patterns: &[String], one_file_system: bool) -> Result<Exclude> {
+    Ok(Exclude::new(patterns, one_file_system)?)
+}
 
 /// The engine's rule for item names, as the shells call it before reading anything.
 ///
@@ -211,6 +219,7 @@ impl Session {
         &self,
         path: &str,
         tags: Vec<String>,
+        exclude: Exclude,
         progress: &dyn Progress,
         cancel: &Cancel,
     ) -> Result<BackupOutcome> {
@@ -218,6 +227,7 @@ impl Session {
             workload: "files".into(),
             asset: path.to_string(),
             tags,
+            exclude,
             ..BackupOptions::default()
         };
         let items = vec![SourceItem {

@@ -29,6 +29,12 @@ pub enum What {
     Folder {
         /// Path.
         path: String,
+        /// Exclude patterns (`*.tmp`, `logs/*.log`; see the README).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        exclude: Vec<String>,
+        /// Do not enter other file systems mounted below it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        one_file_system: bool,
     },
     /// An asset through the plugin that discovered it.
     Plugin {
@@ -212,7 +218,12 @@ impl Policy {
             }
         }
         match &self.what {
-            What::Folder { path } if path.is_empty() => bad("the policy's folder is empty"),
+            What::Folder { path, .. } if path.is_empty() => bad("the policy's folder is empty"),
+            What::Folder {
+                exclude,
+                one_file_system,
+                ..
+            } => crate::exclude(exclude, *one_file_system).map(|_| ()),
             What::Plugin { plugin, asset, .. } if plugin.is_empty() || asset.is_empty() => {
                 bad("a plugin policy names the plugin and the asset")
             }
@@ -416,8 +427,13 @@ fn run_policy(
     let mut tags = p.tags.clone();
     tags.push(p.tag());
     let (restore_points, warnings) = match &p.what {
-        What::Folder { path } => {
-            let out = session.backup_folder(path, tags, progress, cancel)?;
+        What::Folder {
+            path,
+            exclude,
+            one_file_system,
+        } => {
+            let ex = crate::exclude(exclude, *one_file_system)?;
+            let out = session.backup_folder(path, tags, ex, progress, cancel)?;
             (vec![out.restore_point], out.warnings)
         }
         What::Plugin {
@@ -652,6 +668,8 @@ mod tests {
             name: "nightly-data".into(),
             what: What::Folder {
                 path: "/srv/data".into(),
+                exclude: vec![],
+                one_file_system: false,
             },
             every_hours: 24.0,
             at: vec![],

@@ -534,6 +534,48 @@ pub struct BackupArgs {
     /// is taken from there unread (as restic does).
     #[arg(long)]
     pub read_all: bool,
+    // folders: what they leave out
+    #[command(flatten)]
+    pub exclude: ExcludeArgs,
+}
+
+/// What a folder backup leaves out (`backup`, `policy add`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct ExcludeArgs {
+    /// Leave out what matches PATTERN (repeatable): without `/` a name at any depth
+    /// (`*.tmp`, `node_modules`), with `/` a path from the folder (`logs/*.log`,
+    /// `build/**/cache`); `*` stays in one name, `**` spans folders.
+    #[arg(long, value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Patterns from FILE, one per line (blank lines and `#` comments skipped;
+    /// repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub exclude_file: Vec<PathBuf>,
+    /// Do not enter other file systems mounted inside the folder (their mount points are
+    /// kept, empty). Unix only.
+    #[arg(long)]
+    pub one_file_system: bool,
+}
+
+impl ExcludeArgs {
+    /// Every pattern: the flags', then each file's lines.
+    ///
+    /// # Errors
+    /// An exclude file that cannot be read, named.
+    pub fn patterns(&self) -> anyhow::Result<Vec<String>> {
+        let mut out = self.exclude.clone();
+        for f in &self.exclude_file {
+            let text = std::fs::read_to_string(f)
+                .map_err(|e| anyhow::anyhow!("exclude file {}: {e}", f.display()))?;
+            out.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(str::to_string),
+            );
+        }
+        Ok(out)
+    }
 }
 
 /// Filters for listings and `latest`.

@@ -111,6 +111,14 @@ pub fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Backup(a) => {
+            let exclude = api::exclude(&a.exclude.patterns()?, a.exclude.one_file_system)?;
+            if a.paths.is_empty() && (!exclude.patterns().is_empty() || exclude.one_file_system) {
+                return Err(api::ApiError::new(
+                    api::Code::InvalidInput,
+                    "--exclude, --exclude-file and --one-file-system apply to folders given as PATH",
+                )
+                .into());
+            }
             let s = open(&cli)?;
             let mut items = Vec::new();
             for p in &a.paths {
@@ -199,6 +207,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 tags: a.tags.clone(),
                 hostname: a.host.clone(),
                 read_all: a.read_all,
+                exclude,
                 ..BackupOptions::default()
             };
             let bar = Bar::new(cli.quiet, cli.json);

@@ -87,6 +87,10 @@ pub enum PolicyCommand {
         /// Who is told about its runs.
         #[command(flatten)]
         notify: NotifyArgs,
+        /// What a --folder policy leaves out (an exclude file is read now and its
+        /// patterns kept in the policy).
+        #[command(flatten)]
+        exclude: crate::args::ExcludeArgs,
     },
     /// Policies, last run and when each is due.
     List,
@@ -180,6 +184,7 @@ pub(crate) fn run(cli: &Cli, c: &PolicyCommand) -> Result<i32> {
             copy_to,
             copy_password_file,
             notify,
+            exclude,
         } => {
             if cli.repo.is_empty() {
                 bail!(
@@ -192,9 +197,22 @@ pub(crate) fn run(cli: &Cli, c: &PolicyCommand) -> Result<i32> {
                     .map(|p| (p.name, p.value))
                     .collect())
             };
+            if folder.is_none()
+                && (!exclude.exclude.is_empty()
+                    || !exclude.exclude_file.is_empty()
+                    || exclude.one_file_system)
+            {
+                return Err(api::ApiError::new(
+                    api::Code::InvalidInput,
+                    "--exclude, --exclude-file and --one-file-system go with --folder",
+                )
+                .into());
+            }
             let what = match (folder, plugin, asset, asset_kind) {
                 (Some(path), None, None, None) => What::Folder {
                     path: absolute(std::path::Path::new(path)),
+                    exclude: exclude.patterns()?,
+                    one_file_system: exclude.one_file_system,
                 },
                 (None, Some(plugin), Some(asset), None) => What::Plugin {
                     plugin: plugin.clone(),
@@ -247,7 +265,7 @@ pub(crate) fn run(cli: &Cli, c: &PolicyCommand) -> Result<i32> {
             } else {
                 for s in &l {
                     let what = match &s.policy.what {
-                        What::Folder { path } => path.clone(),
+                        What::Folder { path, .. } => path.clone(),
                         What::Plugin { plugin, asset, .. } => format!("{plugin}:{asset}"),
                         What::Discovered {
                             plugin, asset_kind, ..

@@ -19,8 +19,11 @@ use crate::repository::Repository;
 use crate::writer::ChunkWriter;
 
 mod disk;
+mod exclude;
 mod previous;
 mod tree;
+
+pub use exclude::Exclude;
 
 /// What to back up as one item.
 pub enum Source {
@@ -116,6 +119,8 @@ pub struct BackupOptions {
     /// Read every file of a folder item, even those the previous restore point of the
     /// same asset holds unchanged (restic's `--force`).
     pub read_all: bool,
+    /// What folder items leave out (patterns, one file system).
+    pub exclude: Exclude,
 }
 
 /// Open a disk image, confined to `roots` when given.
@@ -160,6 +165,7 @@ impl Default for BackupOptions {
             hostname: None,
             confine: None,
             read_all: false,
+            exclude: Exclude::default(),
         }
     }
 }
@@ -202,6 +208,8 @@ struct Run<'a, 'p> {
     names: rehydra_target::NameCache,
     /// See [`BackupOptions::confine`].
     confine: Option<Vec<PathBuf>>,
+    /// See [`BackupOptions::exclude`].
+    exclude: Exclude,
     /// The previous restore point of the same asset and workload, whose folder items let
     /// unchanged files go unread (`None` with [`BackupOptions::read_all`]).
     previous: Option<RestorePoint>,
@@ -540,6 +548,7 @@ pub fn backup_with(
         time,
         names: rehydra_target::NameCache::default(),
         confine: opts.confine.clone(),
+        exclude: opts.exclude.clone(),
         previous,
         carried_from: None,
     };

@@ -72,6 +72,10 @@ pub struct Summary {
     /// Their bytes.
     #[serde(default)]
     pub unchanged_bytes: u64,
+    /// Files and folders of folder items left out by exclude patterns (an excluded
+    /// folder counts once, whatever it holds).
+    #[serde(default)]
+    pub excluded: u64,
 }
 
 /// A restore-point manifest.

@@ -1,13 +1,13 @@
 import { useEffect, useState } from "react";
 import { api, asError, newJobId, onStateChanged, type ApiError, type Notify, type NotifyWhen, type PluginEntry, type PolicyStatus, type Progress, type RepoInfo, type ServiceInfo, type SmtpSecurity, type What } from "../ipc";
-import { age } from "../format";
+import { age, lines } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, TableHead } from "./common";
 
 /** What a policy protects, in words. */
 function describeWhat(w: What): string {
   switch (w.kind) {
-    case "folder": return w.path;
+    case "folder": return w.exclude?.length ? `${w.path} (leaving out ${w.exclude.join(", ")})` : w.path;
     case "plugin": return `${w.plugin}: ${w.asset}`;
     case "discovered": return `${w.plugin}: every ${w.asset_kind} it discovers`;
   }
@@ -41,6 +41,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
   const [name, setName] = useState("");
   const [source, setSource] = useState("folder");
   const [path, setPath] = useState("");
+  const [exclude, setExclude] = useState("");
   const [asset, setAsset] = useState("");
   const [assetKind, setAssetKind] = useState("");
   const [discover, setDiscover] = useState<[string, string][]>([]);
@@ -77,7 +78,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
     guard(async () => {
       if (!repo) throw { code: "invalid-input", message: "open the repository the policy backs up into first" };
       const what: What =
-        source === "folder" ? { kind: "folder", path }
+        source === "folder" ? { kind: "folder", path, exclude: lines(exclude) }
         : assetKind.trim() ? { kind: "discovered", plugin: source, asset_kind: assetKind.trim(), discover, options }
         : { kind: "plugin", plugin: source, asset, options };
       const target = copyTo.trim();
@@ -88,6 +89,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
       const times = at.split(",").map((t) => t.trim()).filter(Boolean);
       await api.policySave({ name, what, every_hours: every, at: times, days: times.length ? days : [], window: backupWindow.trim() || null, keep, repository: repo.location, tags: [], copy_to: target ? { repository: target } : null, notify: notifyOf(notify) });
       setName("");
+      setExclude("");
       setAt("");
       setDays([]);
       setBackupWindow("");
@@ -173,7 +175,12 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
             </select>
           </label>
           {source === "folder" ? (
-            <label>Folder <input data-testid="policy-path" value={path} onChange={(e) => setPath(e.target.value)} /></label>
+            <>
+              <label>Folder <input data-testid="policy-path" value={path} onChange={(e) => setPath(e.target.value)} /></label>
+              <label>Leave out (one pattern a line: <code>*.tmp</code> a name anywhere, <code>logs/*.log</code> a path in the folder)
+                <textarea data-testid="policy-exclude" rows={2} value={exclude} onChange={(e) => setExclude(e.target.value)} />
+              </label>
+            </>
           ) : (
             <>
               <label>Asset id <input value={asset} disabled={!!assetKind.trim()} onChange={(e) => setAsset(e.target.value)} /></label>

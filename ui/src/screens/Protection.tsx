@@ -1,6 +1,6 @@
 import { Fragment, useEffect, useRef, useState } from "react";
 import { api, asError, newJobId, onStateChanged, type ApiError, type BackupOutcome, type JobRun, type PluginEntry, type Progress, type RepoInfo } from "../ipc";
-import { bytes } from "../format";
+import { bytes, lines } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, ProgressBar, TableHead } from "../components/common";
 import Policies from "../components/Policies";
@@ -8,6 +8,7 @@ import Policies from "../components/Policies";
 export default function Protection({ repo, onChange }: { repo: RepoInfo | null; onChange: () => void }) {
   const [path, setPath] = useState("");
   const [tags, setTags] = useState("");
+  const [exclude, setExclude] = useState("");
   const [progress, setProgress] = useState<Progress | null>(null);
   const [running, setRunning] = useState(false);
   const [result, setResult] = useState<string | null>(null);
@@ -79,11 +80,15 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
           Tags (comma-separated)
           <input value={tags} onChange={(e) => setTags(e.target.value)} />
         </label>
+        <label>
+          Leave out (one pattern a line: <code>*.tmp</code> a name anywhere, <code>logs/*.log</code> a path in the folder)
+          <textarea data-testid="backup-exclude" rows={2} value={exclude} onChange={(e) => setExclude(e.target.value)} />
+        </label>
         <div className="row">
           <button
             data-testid="backup-run"
             disabled={!repo || !path || running}
-            onClick={run((j) => api.backupFolder(path, tags.split(",").map((t) => t.trim()).filter(Boolean), j, setProgress))}
+            onClick={run((j) => api.backupFolder(path, tags.split(",").map((t) => t.trim()).filter(Boolean), lines(exclude), j, setProgress))}
           >
             Run now
           </button>

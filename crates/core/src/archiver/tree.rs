@@ -16,6 +16,10 @@ impl Run<'_, '_> {
         map: &mut MapWriter<File>,
         prev: &mut Option<previous::Previous<'_>>,
     ) -> Result<()> {
+        if !rel.is_empty() && self.exclude.excludes(rel) {
+            self.summary.excluded += 1;
+            return Ok(());
+        }
         let path = if rel.is_empty() {
             root.to_path_buf()
         } else {
@@ -43,6 +47,10 @@ impl Run<'_, '_> {
             node.kind = NodeKind::Dir;
             map.node(node).map_err(|e| Error::io("content map", e))?;
             self.summary.dirs += 1;
+            if self.exclude.one_file_system && !rel.is_empty() && other_device(root, &md) {
+                // the mount point is kept (empty), as restic does; what is mounted there is not
+                return Ok(());
+            }
             let mut names: Vec<std::ffi::OsString> = match fs::read_dir(&path) {
                 Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
                 Err(e) => {
@@ -117,5 +125,19 @@ impl Run<'_, '_> {
             ));
         }
         Ok(())
+    }
+}
+
+/// Whether a folder lies on another device than the item's root (Unix; never elsewhere).
+fn other_device(root: &Path, md: &fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        fs::symlink_metadata(root).is_ok_and(|r| r.dev() != md.dev())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (root, md);
+        false
     }
 }
