@@ -32,6 +32,16 @@ pub struct Cli {
     /// Read the password from this file (first line).
     #[arg(long, env = "REHYDRA_PASSWORD_FILE", global = true)]
     pub password_file: Option<PathBuf>,
+    /// Get the password from a command's first output line, e.g. `secret-tool lookup
+    /// rehydra repo` or a vault's CLI (run by the system shell; its error output is
+    /// shown, its exit status checked). Used when no --password-file is given.
+    #[arg(
+        long,
+        env = "REHYDRA_PASSWORD_COMMAND",
+        global = true,
+        value_name = "COMMAND"
+    )]
+    pub password_command: Option<String>,
     /// Print results as JSON.
     #[arg(long, global = true)]
     pub json: bool,

@@ -33,7 +33,10 @@ pub(crate) fn context(cli: &Cli) -> Context {
 pub(crate) fn open(cli: &Cli) -> Result<Session> {
     // check the location before asking for a password
     api::backend_for(&context(cli), &cli.repo)?;
-    let pw = password::current(cli.password_file.as_deref())?;
+    let pw = password::current(
+        cli.password_file.as_deref(),
+        cli.password_command.as_deref(),
+    )?;
     let s = api::open(&context(cli), &cli.repo, &pw)?;
     warnings(s.repository().warnings());
     Ok(s)

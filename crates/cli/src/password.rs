@@ -10,17 +10,50 @@ fn from_file(p: &Path) -> Result<Vec<u8>> {
     Ok(text.lines().next().unwrap_or("").as_bytes().to_vec())
 }
 
-/// The repository password.
-pub fn current(file: Option<&Path>) -> Result<Vec<u8>> {
+/// The first line a password command prints. The command runs through the system's
+/// shell with no standard input; what it prints is never repeated in an error.
+fn from_command(cmd: &str) -> Result<Vec<u8>> {
+    let mut c = if cfg!(windows) {
+        let mut c = std::process::Command::new("cmd");
+        c.args(["/C", cmd]);
+        c
+    } else {
+        let mut c = std::process::Command::new("sh");
+        c.args(["-c", cmd]);
+        c
+    };
+    let out = c
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running the password command `{cmd}`"))?;
+    if !out.status.success() {
+        bail!("the password command `{cmd}` failed ({})", out.status);
+    }
+    let text = String::from_utf8(out.stdout)
+        .with_context(|| format!("the password command `{cmd}` printed no UTF-8 text"))?;
+    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if line.is_empty() {
+        bail!("the password command `{cmd}` printed no password");
+    }
+    Ok(line.as_bytes().to_vec())
+}
+
+/// The repository password: --password-file, --password-command, REHYDRA_PASSWORD, or a
+/// prompt.
+pub fn current(file: Option<&Path>, command: Option<&str>) -> Result<Vec<u8>> {
     if let Some(f) = file {
         return from_file(f);
+    }
+    if let Some(c) = command {
+        return from_command(c);
     }
     if let Ok(p) = std::env::var("REHYDRA_PASSWORD") {
         return Ok(p.into_bytes());
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         bail!(
-            "no password: set REHYDRA_PASSWORD or use --password-file (no terminal to prompt on)"
+            "no password: set REHYDRA_PASSWORD or use --password-file or --password-command (no terminal to prompt on)"
         );
     }
     Ok(rpassword::prompt_password("repository password: ")?.into_bytes())

@@ -15,7 +15,7 @@ use chrono::Utc;
 use rehydra_api as api;
 
 use crate::args::Cli;
-use crate::commands::{cancel_on_ctrl_c, context, open};
+use crate::commands::{cancel_on_ctrl_c, context};
 use crate::password;
 
 /// A line on standard error (the journal, under systemd) and in the JSON log.
@@ -41,9 +41,14 @@ pub(crate) fn run(cli: &Cli, interval: u64, status: bool, metrics: Option<&str>)
         );
     }
     let _lock = api::service::acquire(&ctx, &cli.repo)?;
-    // open once now: a wrong password or a missing repository stops the service at once
-    drop(open(cli)?);
-    let pw = password::current(cli.password_file.as_deref())?;
+    // the password once (a password command runs once), then open: a wrong password or a
+    // missing repository stops the service at once
+    api::backend_for(&ctx, &cli.repo)?;
+    let pw = password::current(
+        cli.password_file.as_deref(),
+        cli.password_command.as_deref(),
+    )?;
+    drop(api::open(&ctx, &cli.repo, &pw)?);
     let copy_pw = std::env::var("REHYDRA_COPY_PASSWORD")
         .ok()
         .map(String::into_bytes);

@@ -157,6 +157,24 @@ fn main_job_backup_restore_json_and_exit_codes() {
         .output()
         .unwrap();
     assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("REHYDRA_PASSWORD"));
+    // a password command: its first line; a failing one is named, its output never shown
+    let with_command = |cmd: &str| {
+        e.cmd()
+            .env_remove("REHYDRA_PASSWORD")
+            .args(["--password-command", cmd, "restore-points"])
+            .output()
+            .unwrap()
+    };
+    assert!(with_command("printf 'pw\\nsecond line'").status.success());
+    let o = with_command("echo not-the-password");
+    assert_eq!(code(&o), 12, "wrong password");
+    let o = with_command("echo pw-leak; exit 3");
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("failed (exit status: 3)") && !err.contains("pw-leak\n"),
+        "{err}"
+    );
     // check, stats, catalog, key list
     e.ok(&["check", "--read-data"]);
     assert!(e.ok(&["stats"]).contains("restore points: 1"));
