@@ -254,6 +254,7 @@ mod tests {
             seconds: 0.0,
             unchanged_files: 0,
             unchanged_bytes: 0,
+            excluded: 0,
             copied_from: None,
         }
     }
