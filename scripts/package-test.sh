@@ -21,6 +21,13 @@ echo "== packages: the .deb"
 info="$(dpkg-deb --info "$deb")"
 grep -q "Package: rehydra" <<<"$info" || fail ".deb has no Package: rehydra"
 grep -q "Version: $version" <<<"$info" || fail ".deb version is not $version"
+# every library the binary needs comes from a package it depends on
+for so in $(readelf -d "$CARGO_TARGET_DIR/debug/rehydra" | sed -n 's/.*Shared library: \[\(libssl\|libdbus\|libgcc_s\)[^]]*\]/\1/p'); do
+    case "$so" in
+        libssl) want=libssl3 ;; libdbus) want=libdbus-1-3 ;; libgcc_s) want=libgcc-s1 ;;
+    esac
+    grep -q "^ Depends:.*$want" <<<"$info" || fail ".deb does not depend on $want: $(grep Depends <<<"$info")"
+done
 contents="$(dpkg-deb --contents "$deb")"
 grep -q ' root/root .* ./usr/bin/rehydra$' <<<"$contents" || fail "/usr/bin/rehydra not owned by root"
 dpkg-deb -x "$deb" "$work/deb"
@@ -35,7 +42,7 @@ grep -q '^ExecStart=/usr/bin/rehydra service' "$work/deb/lib/systemd/system/rehy
 [ -f "$work/deb/usr/share/man/man1/rehydra-service.1.gz" ] || fail "no man page for rehydra service"
 grep -q 'service' "$work/deb/usr/share/bash-completion/completions/rehydra" || fail "bash completion lacks service"
 dpkg-deb -e "$deb" "$work/control"
-sh -n "$work/control/postinst" && sh -n "$work/control/prerm" || fail "maintainer scripts do not parse"
+for m in postinst prerm postrm; do sh -n "$work/control/$m" || fail "maintainer script $m does not parse"; done
 # the packaged binary loads the packaged plugins
 listed="$(REHYDRA_CATALOG="$work/catalog.db" "$work/deb/usr/bin/rehydra" --plugin-dir "$work/deb/usr/lib/rehydra/plugins" plugins list 2>&1)" || true
 for p in hyperv-vm keyvault arc-sql-mi; do grep -q "$p" <<<"$listed" || fail "the packaged CLI does not list $p: $listed"; done
@@ -74,4 +81,18 @@ wineserver -w
 [ -f "$drive_c/ProgramData/Rehydra/plugins/partner.wasm" ] || fail "the uninstaller removed a plugin it did not install"
 path_after="$(wine reg query 'HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment' /v Path 2>/dev/null | tr -d '\r')"
 ! grep -qi 'Program Files\\Rehydra' <<<"$path_after" || fail "the PATH entry stayed: $path_after"
-echo "packages: ok (.deb contents and binary; installer, PATH, plugins found, uninstaller)"
+# a PATH longer than NSIS' 1024-character strings is never rewritten (it would be cut)
+env_key='HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment'
+read_path() { wine reg query "$env_key" /v Path 2>/dev/null | tr -d '\r' | sed -n 's/^ *Path *REG_[A-Z_]* *//p'; }
+long="$(read_path);$(for i in $(seq 1 130); do printf 'C:\\tools\\t%03d;' "$i"; done)C:\\end"
+wine reg add "$env_key" /v Path /t REG_EXPAND_SZ /d "$long" /f >/dev/null 2>&1 || fail "setting a long PATH"
+[ "$(read_path)" = "$long" ] || fail "the long PATH did not round-trip through reg"
+[ "${#long}" -gt 1100 ] || fail "the long PATH is only ${#long} characters"
+wine "$setup" /S >/dev/null 2>&1 || fail "the installer failed with a long PATH"
+wineserver -w
+[ -f "$inst/rehydra.exe" ] || fail "not installed with a long PATH"
+[ "$(read_path)" = "$long" ] || fail "the installer changed a PATH it cannot hold whole"
+wine "$inst/uninstall.exe" /S "_?=C:\\Program Files\\Rehydra" >/dev/null 2>&1 || fail "uninstall with a long PATH"
+wineserver -w
+[ "$(read_path)" = "$long" ] || fail "the uninstaller changed a PATH it cannot hold whole"
+echo "packages: ok (.deb contents, dependencies and binary; installer, PATH (a long one left alone), plugins found, uninstaller)"

@@ -55,8 +55,17 @@ gzip -9n "$root"/usr/share/man/man1/*.1
 "$linux_exe" completions fish >"$root/usr/share/fish/vendor_completions.d/rehydra.fish"
 install -m 0644 README.md "$root/usr/share/doc/rehydra/"
 size="$(du -sk "$root" | cut -f1)"
-sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" packaging/deb/control >"$root/DEBIAN/control"
-install -m 0755 packaging/deb/postinst packaging/deb/prerm "$root/DEBIAN/"
+# Depends: the package of every shared library the binary needs, as this Debian has them
+depends="$(readelf -d "$linux_exe" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | while read -r so; do
+    p="$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ { print $NF; exit }')"
+    [ -n "$p" ] || { echo "package: $so (needed by rehydra) is not installed here" >&2; exit 1; }
+    for c in "$p" "/usr$p" "${p#/usr}" "$(readlink -f "$p")"; do
+        dpkg -S "$c" 2>/dev/null | head -1 | cut -d: -f1 && break
+    done
+done | sort -u | grep -v '^libc6$' | paste -sd, | sed 's/,/, /g')"
+sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" -e "s/@DEPENDS@/${depends:+, $depends}/" \
+    packaging/deb/control >"$root/DEBIAN/control"
+install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm "$root/DEBIAN/"
 deb="$dist/rehydra_${version}_amd64.deb"
 dpkg-deb --root-owner-group "${deb_z[@]}" --build "$root" "$deb" >/dev/null
 echo "   $deb"

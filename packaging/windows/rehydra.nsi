@@ -3,8 +3,10 @@
 ;   makensis -DVERSION=0.1.0 -DSRC=<folder with rehydra.exe and plugins\> -DOUTFILE=<setup.exe> rehydra.nsi
 ; Installs rehydra.exe into Program Files\Rehydra, the plugins into
 ; %ProgramData%\Rehydra\plugins (the system folder the CLI searches), adds the program
-; folder to the end of the system PATH, and registers an uninstaller (which removes
-; them again, and never the admin's catalog, logs or repositories). `/S` installs silently
+; folder to the end of the system PATH (unless the PATH is too long for NSIS' 1024-character
+; strings: then it says so and leaves it alone), and registers an uninstaller (which
+; removes them again: the PATH entry while it is still at the end; never the admin's
+; catalog, logs, repositories or own plugins). `/S` installs silently
 ; (`/D=C:\Path` chooses the folder).
 
 ; a 64-bit installer for a 64-bit program (and Wine without 32-bit support runs it)
@@ -48,20 +50,38 @@ Section "Rehydra"
   WriteRegStr HKLM "${UNINST_KEY}" "QuietUninstallString" '"$INSTDIR\uninstall.exe" /S'
   WriteRegDWORD HKLM "${UNINST_KEY}" "NoModify" 1
   WriteRegDWORD HKLM "${UNINST_KEY}" "NoRepair" 1
-  ; the program folder on the system PATH, once
+  ; only administrators may change what the CLI loads from the system plugin folder
+  ; (ProgramData lets users create files); Users keep read access
+  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "$APPDATA\Rehydra" /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F *S-1-5-32-545:(OI)(CI)RX'
+  Pop $3
+  ${If} $3 != 0
+    DetailPrint "warning: the access rights of $APPDATA\Rehydra were not set (icacls: $3)"
+  ${EndIf}
+  ; the program folder at the end of the system PATH, once. NSIS strings hold 1024
+  ; characters: a PATH that long (or one that cannot be read) is never rewritten, since
+  ; writing it back would cut it short; the installer says so and leaves PATH alone.
+  ClearErrors
   ReadRegStr $0 HKLM "${ENV_KEY}" "Path"
-  StrCpy $1 "$0;"
-  Push $1
-  Push "$INSTDIR;"
-  Call StrContains
-  Pop $2
-  ${If} $2 == ""
-    ${If} $0 == ""
-      WriteRegExpandStr HKLM "${ENV_KEY}" "Path" "$INSTDIR"
+  ${If} ${Errors}
+  ${OrIf} $0 == ""
+    DetailPrint "the system PATH could not be read: $INSTDIR was not added to it"
+    WriteRegDWORD HKLM "${UNINST_KEY}" "PathAdded" 0
+  ${Else}
+    StrLen $1 "$0;$INSTDIR"
+    ${If} $1 >= 1000
+      DetailPrint "the system PATH is too long for this installer to rewrite safely: add $INSTDIR to it yourself"
+      WriteRegDWORD HKLM "${UNINST_KEY}" "PathAdded" 0
     ${Else}
-      WriteRegExpandStr HKLM "${ENV_KEY}" "Path" "$0;$INSTDIR"
+      Push "$0;"
+      Push "$INSTDIR;"
+      Call StrContains
+      Pop $2
+      ${If} $2 == ""
+        WriteRegExpandStr HKLM "${ENV_KEY}" "Path" "$0;$INSTDIR"
+        WriteRegDWORD HKLM "${UNINST_KEY}" "PathAdded" 1
+        SendMessage ${HWND_BROADCAST} ${WM_WININICHANGE} 0 "STR:Environment" /TIMEOUT=5000
+      ${EndIf}
     ${EndIf}
-    SendMessage ${HWND_BROADCAST} ${WM_WININICHANGE} 0 "STR:Environment" /TIMEOUT=5000
   ${EndIf}
 SectionEnd
 
@@ -76,19 +96,27 @@ Section "Uninstall"
   !include "${SRC}\uninstall-plugins.nsh"
   RMDir "$APPDATA\Rehydra\plugins"
   RMDir "$APPDATA\Rehydra"
+  ; our PATH entry, only if this installer added it and it is still at the end (where it
+  ; was put); a PATH that cannot be read whole is never rewritten
+  ReadRegDWORD $4 HKLM "${UNINST_KEY}" "PathAdded"
   DeleteRegKey HKLM "${UNINST_KEY}"
-  ; our PATH entry, where the installer put it (at the end)
-  ReadRegStr $0 HKLM "${ENV_KEY}" "Path"
-  StrLen $1 ";$INSTDIR"
-  StrCpy $2 $0 "" -$1
-  ${If} $2 == ";$INSTDIR"
-    StrLen $3 $0
-    IntOp $3 $3 - $1
-    StrCpy $0 $0 $3
-    WriteRegExpandStr HKLM "${ENV_KEY}" "Path" $0
-    SendMessage ${HWND_BROADCAST} ${WM_WININICHANGE} 0 "STR:Environment" /TIMEOUT=5000
-  ${ElseIf} $0 == "$INSTDIR"
-    DeleteRegValue HKLM "${ENV_KEY}" "Path"
+  ${If} $4 == 1
+    ClearErrors
+    ReadRegStr $0 HKLM "${ENV_KEY}" "Path"
+    StrLen $5 $0
+    ${IfNot} ${Errors}
+    ${AndIf} $5 < 1000
+      StrLen $1 ";$INSTDIR"
+      StrCpy $2 $0 "" -$1
+      ${If} $2 == ";$INSTDIR"
+        IntOp $3 $5 - $1
+        StrCpy $0 $0 $3
+        WriteRegExpandStr HKLM "${ENV_KEY}" "Path" $0
+        SendMessage ${HWND_BROADCAST} ${WM_WININICHANGE} 0 "STR:Environment" /TIMEOUT=5000
+      ${Else}
+        DetailPrint "$INSTDIR is no longer at the end of the system PATH: remove it yourself"
+      ${EndIf}
+    ${EndIf}
   ${EndIf}
   ; the catalog, logs and repositories are the admin's: never removed
 SectionEnd

@@ -11,13 +11,20 @@ fn from_file(p: &Path) -> Result<Vec<u8>> {
 }
 
 /// The first line a password command prints. The command runs through the system's
-/// shell with no standard input; what it prints is never repeated in an error.
+/// shell with no standard input; neither it (it may hold a token) nor what it prints is
+/// repeated in an error.
 fn from_command(cmd: &str) -> Result<Vec<u8>> {
-    let mut c = if cfg!(windows) {
+    #[cfg(windows)]
+    let mut c = {
+        // cmd.exe takes its command line as is: `/S /C "…"` strips the outer quotes only,
+        // so `"C:\Program Files\vault.exe" read "x"` keeps its own
+        use std::os::windows::process::CommandExt as _;
         let mut c = std::process::Command::new("cmd");
-        c.args(["/C", cmd]);
+        c.raw_arg("/S /C").raw_arg(format!("\"{cmd}\""));
         c
-    } else {
+    };
+    #[cfg(not(windows))]
+    let mut c = {
         let mut c = std::process::Command::new("sh");
         c.args(["-c", cmd]);
         c
@@ -26,15 +33,15 @@ fn from_command(cmd: &str) -> Result<Vec<u8>> {
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::inherit())
         .output()
-        .with_context(|| format!("running the password command `{cmd}`"))?;
+        .context("running the password command")?;
     if !out.status.success() {
-        bail!("the password command `{cmd}` failed ({})", out.status);
+        bail!("the password command failed ({})", out.status);
     }
-    let text = String::from_utf8(out.stdout)
-        .with_context(|| format!("the password command `{cmd}` printed no UTF-8 text"))?;
+    let text =
+        String::from_utf8(out.stdout).context("the password command printed no UTF-8 text")?;
     let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
     if line.is_empty() {
-        bail!("the password command `{cmd}` printed no password");
+        bail!("the password command printed no password");
     }
     Ok(line.as_bytes().to_vec())
 }

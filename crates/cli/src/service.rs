@@ -178,31 +178,45 @@ fn round(
     Ok(())
 }
 
-/// The metrics endpoint on a thread of its own: `GET /metrics` renders the catalog's
-/// totals at each scrape; anything else is 404.
+/// The metrics endpoint on a thread of its own: one connection at a time, each given
+/// five seconds to send its request line and take the answer, so an idle or slow client
+/// costs at most that and never a thread. `GET /metrics` renders the catalog's totals;
+/// anything else is 404.
 fn serve_metrics(addr: &str, ctx: api::Context) -> Result<()> {
-    let server = tiny_http::Server::http(addr).map_err(|e| {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::net::TcpListener::bind(addr).map_err(|e| {
         anyhow::anyhow!("metrics endpoint on {addr}: {e} (give another --metrics ADDRESS)")
     })?;
+    if !listener.local_addr()?.ip().is_loopback() {
+        say(&format!(
+            "warning: metrics on {addr} are reachable from the network, with no authentication"
+        ));
+    }
     let started = Utc::now();
     std::thread::spawn(move || {
-        for req in server.incoming_requests() {
-            let (status, body) = match (req.method(), req.url()) {
-                (tiny_http::Method::Get, "/metrics") => match api::metrics::render(&ctx, started) {
-                    Ok(b) => (200, b),
-                    Err(e) => (500, format!("{}\n", e.message)),
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let limit = Some(Duration::from_secs(5));
+            if conn.set_read_timeout(limit).is_err() || conn.set_write_timeout(limit).is_err() {
+                continue;
+            }
+            let mut line = String::new();
+            let mut reader = std::io::BufReader::new(std::io::Read::take(&conn, 8192));
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            // the rest of the request head, unread, is dropped with the connection
+            let (status, body) = match line.split_whitespace().collect::<Vec<_>>()[..] {
+                ["GET", "/metrics", _] => match api::metrics::render(&ctx, started) {
+                    Ok(b) => ("200 OK", b),
+                    Err(e) => ("500 Internal Server Error", format!("{}\n", e.message)),
                 },
-                _ => (404, "only GET /metrics is served here\n".to_string()),
+                _ => ("404 Not Found", "only GET /metrics is served here\n".to_string()),
             };
-            let header = tiny_http::Header::from_bytes(
-                &b"Content-Type"[..],
-                &b"text/plain; version=0.0.4; charset=utf-8"[..],
-            )
-            .expect("a valid header");
-            let _ = req.respond(
-                tiny_http::Response::from_string(body)
-                    .with_status_code(status)
-                    .with_header(header),
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
             );
         }
     });

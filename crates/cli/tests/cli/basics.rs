@@ -168,11 +168,15 @@ fn main_job_backup_restore_json_and_exit_codes() {
     assert!(with_command("printf 'pw\\nsecond line'").status.success());
     let o = with_command("echo not-the-password");
     assert_eq!(code(&o), 12, "wrong password");
-    let o = with_command("echo pw-leak; exit 3");
+    let o = with_command("echo pw-leak; true token-in-the-command; exit 3");
     assert!(!o.status.success());
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("failed (exit status: 3)") && !err.contains("pw-leak\n"),
+        err.contains("the password command failed (exit status: 3)"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("pw-leak") && !err.contains("token-in-the-command"),
         "{err}"
     );
     // check, stats, catalog, key list
@@ -260,6 +264,19 @@ fn exclude_patterns_leave_out_names_anywhere_and_paths_from_the_folder() {
         ["a.txt", "app.log", "keep.txt", "z.txt"],
         "{found:?}"
     );
+    // patterns that leave out everything: a warning and exit 3, not a quiet empty backup
+    let o = e.run(&[
+        "backup", d, "--exclude", "*/", "--exclude", "*.txt", "--exclude", "*.tmp",
+    ]);
+    assert_eq!(code(&o), 3, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("every entry of"));
+    // a trailing `/` is folders only: a file of that name stays
+    std::fs::write(data.join("cache"), "a file named cache").unwrap();
+    std::fs::create_dir_all(data.join("sub/cache")).unwrap();
+    std::fs::write(data.join("sub/cache/c.bin"), "in a folder named cache").unwrap();
+    let out = e.ok(&["--json", "backup", d, "--exclude", "cache/"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["restore_point"]["excluded"], 1, "{out}");
 }
 
 #[test]

@@ -2,39 +2,51 @@
 //!
 //! A pattern without `/` matches a file or folder name at any depth (`*.tmp`,
 //! `node_modules`); one with `/` matches the path from the backed-up folder (`logs/*.log`,
-//! `build/**/cache`; a leading `/` is the folder itself). `*` and `?` stay inside one
-//! name, `**` spans folders, `[abc]` and `{a,b}` work as in a shell. An excluded folder
-//! is not entered. On Windows names match case-insensitively, as NTFS does. Lines of an
-//! exclude file that are empty or start with `#` are ignored.
+//! `build/**/cache`) or the whole path as restic writes it (`/srv/data/cache`,
+//! `C:\data\cache`). A trailing `/` matches folders only (`cache/`, `*/` every folder). `*`
+//! and `?` stay inside one name, `**` spans folders, `[abc]` and `{a,b}` work as in a
+//! shell (a `{…}` holding a `/` makes the whole pattern a path pattern). A leading `./` is
+//! dropped; `.` and `..` parts are refused. An excluded folder is not entered. On Windows
+//! names match case-insensitively (any script, as NTFS does). Lines of an exclude file
+//! that are empty or start with `#` are ignored, and so is a byte-order mark.
 
-use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::error::{Error, ErrorKind, Result};
+
+/// One kind of pattern (names or paths), compiled, with which of them match folders only.
+#[derive(Debug, Clone, Default)]
+struct Set {
+    globs: Option<GlobSet>,
+    dir_only: Vec<bool>,
+}
+
+impl Set {
+    fn matches(&self, s: &str, is_dir: bool) -> bool {
+        self.globs.as_ref().is_some_and(|g| {
+            g.matches(s)
+                .into_iter()
+                .any(|i| is_dir || !self.dir_only[i])
+        })
+    }
+}
 
 /// Compiled exclusions.
 #[derive(Debug, Clone, Default)]
 pub struct Exclude {
     patterns: Vec<String>,
-    /// Patterns without `/`, matched against a name.
-    names: Option<GlobSet>,
-    /// Patterns with `/`, matched against the path from the item's root.
-    paths: Option<GlobSet>,
+    names: Set,
+    paths: Set,
+    fold_case: bool,
     /// Do not enter folders on another device than the item's root (Unix).
     pub one_file_system: bool,
 }
 
-fn glob(p: &str) -> Result<Glob> {
-    GlobBuilder::new(p)
-        .literal_separator(true)
-        .case_insensitive(cfg!(windows))
-        .backslash_escape(!cfg!(windows))
-        .build()
-        .map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("exclude pattern `{p}`: {e}"),
-            )
-        })
+fn bad(p: &str, why: &dyn std::fmt::Display) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!("exclude pattern `{p}`: {why}"),
+    )
 }
 
 impl Exclude {
@@ -43,91 +55,170 @@ impl Exclude {
     /// # Errors
     /// [`ErrorKind::InvalidInput`] naming the pattern that does not parse.
     pub fn new(patterns: &[String], one_file_system: bool) -> Result<Self> {
+        Self::build(patterns, one_file_system, cfg!(windows))
+    }
+
+    fn build(patterns: &[String], one_file_system: bool, fold_case: bool) -> Result<Self> {
         let mut kept = Vec::new();
         let (mut names, mut paths) = (GlobSetBuilder::new(), GlobSetBuilder::new());
-        let (mut any_name, mut any_path) = (false, false);
+        let (mut name_dirs, mut path_dirs) = (Vec::new(), Vec::new());
         for raw in patterns {
-            let p = raw.trim();
-            if p.is_empty() || p.starts_with('#') {
+            let shown = raw.trim_start_matches('\u{feff}').trim();
+            if shown.is_empty() || shown.starts_with('#') {
                 continue;
             }
-            let p = p.replace('\\', if cfg!(windows) { "/" } else { "\\" });
-            if p.trim_end_matches('/').contains('/') {
-                paths.add(glob(p.trim_start_matches('/').trim_end_matches('/'))?);
-                any_path = true;
+            let mut p = if cfg!(windows) {
+                shown.replace('\\', "/")
             } else {
-                names.add(glob(p.trim_end_matches('/'))?);
-                any_name = true;
+                shown.to_string()
+            };
+            while let Some(rest) = p.strip_prefix("./") {
+                p = rest.to_string();
             }
-            kept.push(raw.trim().to_string());
+            let dir_only = p.ends_with('/');
+            let p = p.trim_end_matches('/');
+            let anchored = p.contains('/');
+            let p = p.trim_start_matches('/');
+            if p.is_empty() {
+                return Err(bad(shown, &"it would leave out everything"));
+            }
+            if p.split('/').any(|c| c == "." || c == "..") {
+                return Err(bad(shown, &"`.` and `..` are not allowed in a pattern"));
+            }
+            let p = if fold_case { p.to_lowercase() } else { p.to_string() };
+            let g = GlobBuilder::new(&p)
+                .literal_separator(true)
+                .backslash_escape(!cfg!(windows))
+                .build()
+                .map_err(|e| bad(shown, &e))?;
+            if anchored {
+                paths.add(g);
+                path_dirs.push(dir_only);
+            } else {
+                names.add(g);
+                name_dirs.push(dir_only);
+            }
+            kept.push(shown.to_string());
         }
-        let build = |b: GlobSetBuilder, any: bool| -> Result<Option<GlobSet>> {
-            any.then(|| {
-                b.build().map_err(|e| {
-                    Error::new(ErrorKind::InvalidInput, format!("exclude patterns: {e}"))
-                })
+        let set = |b: GlobSetBuilder, dir_only: Vec<bool>| -> Result<Set> {
+            Ok(Set {
+                globs: if dir_only.is_empty() {
+                    None
+                } else {
+                    Some(b.build().map_err(|e| bad("…", &e))?)
+                },
+                dir_only,
             })
-            .transpose()
         };
         Ok(Self {
             patterns: kept,
-            names: build(names, any_name)?,
-            paths: build(paths, any_path)?,
+            names: set(names, name_dirs)?,
+            paths: set(paths, path_dirs)?,
+            fold_case,
             one_file_system,
         })
     }
 
-    /// The patterns in force.
+    /// The patterns in force, as given.
     #[must_use]
     pub fn patterns(&self) -> &[String] {
         &self.patterns
     }
 
-    /// Whether `rel` (a path from the item's root, `/`-separated, not empty) is left out.
+    /// Whether the entry at `rel` (from the item's root, `/`-separated, not empty), whose
+    /// whole path is `abs`, is left out.
     #[must_use]
-    pub fn excludes(&self, rel: &str) -> bool {
-        let name = rel.rsplit('/').next().unwrap_or(rel);
-        self.names.as_ref().is_some_and(|s| s.is_match(name))
-            || self.paths.as_ref().is_some_and(|s| s.is_match(rel))
+    pub fn excludes(&self, rel: &str, abs: &std::path::Path, is_dir: bool) -> bool {
+        if self.names.globs.is_none() && self.paths.globs.is_none() {
+            return false;
+        }
+        let fold = |s: &str| {
+            if self.fold_case {
+                s.to_lowercase()
+            } else {
+                s.to_string()
+            }
+        };
+        let name = fold(rel.rsplit('/').next().unwrap_or(rel));
+        if self.names.matches(&name, is_dir) {
+            return true;
+        }
+        if self.paths.globs.is_none() {
+            return false;
+        }
+        // the whole path, as a pattern names it: `/` separators, no leading `/` or `\\?\`
+        let mut whole = abs.to_string_lossy().into_owned();
+        if cfg!(windows) {
+            whole = whole.trim_start_matches(r"\\?\").replace('\\', "/");
+        }
+        let whole = fold(whole.trim_start_matches('/'));
+        self.paths.matches(&fold(rel), is_dir) || self.paths.matches(&whole, is_dir)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     fn ex(p: &[&str]) -> Exclude {
         Exclude::new(&p.iter().map(|s| s.to_string()).collect::<Vec<_>>(), false).unwrap()
     }
 
-    #[test]
-    fn names_match_at_any_depth_and_paths_from_the_root() {
-        let e = ex(&[
-            "*.tmp",
-            "node_modules",
-            "logs/*.log",
-            "/build/**/cache",
-            "# a comment",
-            "",
-        ]);
-        assert_eq!(e.patterns().len(), 4);
-        assert!(e.excludes("a.tmp") && e.excludes("deep/down/b.tmp"));
-        assert!(e.excludes("web/node_modules") && !e.excludes("web/node_modules_x"));
-        assert!(e.excludes("logs/app.log"));
-        assert!(!e.excludes("logs/old/app.log"), "* stays inside one name");
-        assert!(
-            !e.excludes("other/logs/app.log"),
-            "a path pattern is anchored"
-        );
-        assert!(e.excludes("build/x/y/cache") && e.excludes("build/cache"));
-        assert!(!e.excludes("src/main.rs"));
-        assert!(!Exclude::default().excludes("anything"));
+    fn file(e: &Exclude, rel: &str) -> bool {
+        e.excludes(rel, &Path::new("/srv/data").join(rel), false)
+    }
+
+    fn dir(e: &Exclude, rel: &str) -> bool {
+        e.excludes(rel, &Path::new("/srv/data").join(rel), true)
     }
 
     #[test]
-    fn a_bad_pattern_is_named() {
-        let e = Exclude::new(&["ok".into(), "a[".into()], false).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::InvalidInput);
-        assert!(e.to_string().contains("`a[`"), "{e}");
+    fn names_match_at_any_depth_and_paths_from_the_root() {
+        let e = ex(&["*.tmp", "node_modules", "logs/*.log", "/build/**/cache", "# a comment", ""]);
+        assert_eq!(e.patterns().len(), 4);
+        assert!(file(&e, "a.tmp") && file(&e, "deep/down/b.tmp"));
+        assert!(dir(&e, "web/node_modules") && !dir(&e, "web/node_modules_x"));
+        assert!(file(&e, "logs/app.log"));
+        assert!(!file(&e, "logs/old/app.log"), "* stays inside one name");
+        assert!(!file(&e, "other/logs/app.log"), "a path pattern is anchored");
+        assert!(dir(&e, "build/x/y/cache") && dir(&e, "build/cache"));
+        assert!(!file(&e, "src/main.rs"));
+        assert!(!Exclude::default().excludes("x", Path::new("/x"), false));
+    }
+
+    #[test]
+    fn trailing_slash_means_folders_only_and_whole_paths_work_as_in_restic() {
+        let e = ex(&["cache/", "*/", "./tmp", "/srv/data/secret", "\u{feff}*.bak"]);
+        assert!(dir(&e, "a/cache") && !file(&e, "a/cache"), "cache/ is folders only");
+        assert!(dir(&e, "anything"), "*/ is every folder");
+        assert!(!file(&e, "plain.txt"), "…and no file");
+        assert!(file(&e, "tmp") && dir(&e, "tmp"), "a leading ./ is dropped");
+        assert!(file(&e, "secret"), "a whole path, as restic writes it");
+        assert!(file(&e, "x.bak"), "a byte-order mark is ignored");
+    }
+
+    #[test]
+    fn case_folding_covers_every_script() {
+        let p = ["Ä*".to_string(), "[é]x".to_string(), "?.TXT".to_string()];
+        let e = Exclude::build(&p, false, true).unwrap();
+        assert!(file(&e, "äb") && file(&e, "éx") && file(&e, "é.txt"));
+        let exact = Exclude::build(&p, false, false).unwrap();
+        assert!(!file(&exact, "äb") && !file(&exact, "é.txt"));
+    }
+
+    #[test]
+    fn bad_patterns_are_named() {
+        for (p, why) in [
+            ("a[", "`a[`"),
+            ("/", "everything"),
+            ("../x", "`.` and `..`"),
+            ("a/./b", "`.` and `..`"),
+        ] {
+            let e = Exclude::new(&["ok".into(), p.into()], false).unwrap_err();
+            assert_eq!(e.kind(), ErrorKind::InvalidInput);
+            assert!(e.to_string().contains(why), "{p}: {e}");
+        }
     }
 }

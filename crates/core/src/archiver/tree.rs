@@ -9,17 +9,14 @@ use crate::contentmap::{MapWriter, NodeKind};
 use crate::error::{Error, Result};
 
 impl Run<'_, '_> {
+    /// Walk the entry at `rel`; `true` when the patterns left it out.
     pub(super) fn walk(
         &mut self,
         root: &Path,
         rel: &str,
         map: &mut MapWriter<File>,
         prev: &mut Option<previous::Previous<'_>>,
-    ) -> Result<()> {
-        if !rel.is_empty() && self.exclude.excludes(rel) {
-            self.summary.excluded += 1;
-            return Ok(());
-        }
+    ) -> Result<bool> {
         let path = if rel.is_empty() {
             root.to_path_buf()
         } else {
@@ -31,10 +28,16 @@ impl Run<'_, '_> {
                 if rel.is_empty() {
                     return Err(Error::io(format!("backup source {}", path.display()), e));
                 }
-                self.warnings.push(format!("{}: {e}", path.display()));
-                return Ok(());
+                if !self.exclude.excludes(rel, &path, false) {
+                    self.warnings.push(format!("{}: {e}", path.display()));
+                }
+                return Ok(false);
             }
         };
+        if !rel.is_empty() && self.exclude.excludes(rel, &path, md.is_dir()) {
+            self.summary.excluded += 1;
+            return Ok(true);
+        }
         let mut node = self.node_of(rel, &md);
         let ft = md.file_type();
         if ft.is_symlink() {
@@ -49,16 +52,17 @@ impl Run<'_, '_> {
             self.summary.dirs += 1;
             if self.exclude.one_file_system && !rel.is_empty() && other_device(root, &md) {
                 // the mount point is kept (empty), as restic does; what is mounted there is not
-                return Ok(());
+                return Ok(false);
             }
             let mut names: Vec<std::ffi::OsString> = match fs::read_dir(&path) {
                 Ok(rd) => rd.filter_map(|e| e.ok().map(|e| e.file_name())).collect(),
                 Err(e) => {
                     self.warnings.push(format!("{}: {e}", path.display()));
-                    return Ok(());
+                    return Ok(false);
                 }
             };
             names.sort();
+            let (listed, mut left_out) = (names.len(), 0);
             for n in names {
                 let child = match n.to_str() {
                     Some(s) => {
@@ -76,7 +80,17 @@ impl Run<'_, '_> {
                         continue;
                     }
                 };
-                self.walk(root, &child, map, prev)?;
+                if self.walk(root, &child, map, prev)? {
+                    left_out += 1;
+                }
+            }
+            if rel.is_empty() && listed > 0 && left_out == listed {
+                // `*/` or a stray pattern: say so rather than save an empty folder quietly
+                self.warnings.push(format!(
+                    "every entry of {} was excluded by the patterns ({}): the restore point holds the empty folder",
+                    path.display(),
+                    self.exclude.patterns().join(", ")
+                ));
             }
         } else if ft.is_file() {
             if let Some(extents) = prev.as_mut().and_then(|p| p.unchanged(&node)) {
@@ -88,7 +102,7 @@ impl Run<'_, '_> {
                 self.summary.bytes += md.len();
                 self.summary.unchanged_files += 1;
                 self.summary.unchanged_bytes += md.len();
-                return Ok(());
+                return Ok(false);
             }
             self.progress.message(&path.display().to_string());
             match File::open(&path) {
@@ -124,7 +138,7 @@ impl Run<'_, '_> {
                 path.display()
             ));
         }
-        Ok(())
+        Ok(false)
     }
 }
 
