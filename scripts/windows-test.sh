@@ -61,6 +61,12 @@ win -r 'C:\rehydra\repo' backup "$src_win" >/dev/null || fail "backup of $src_wi
 listed="$(win -r 'C:\rehydra\repo' --json restore-points)" || fail "restore-points"
 grep -q '"id"' <<<"$listed" || fail "restore-points lists the backup"
 win -r 'C:\rehydra\repo' check --read-data >/dev/null || fail "check --read-data"
+# the password from a command run by cmd.exe, quotes and all (a program path with spaces)
+mkdir -p "$drive_c/Program Files/Vault Tool"
+REHYDRA_PW_FOR_TOOL="$REHYDRA_PASSWORD"
+printf '@echo %s\r\n' "$REHYDRA_PW_FOR_TOOL" >"$drive_c/Program Files/Vault Tool/get pw.cmd"
+( unset REHYDRA_PASSWORD; win -r 'C:\rehydra\repo' --password-command '"C:\Program Files\Vault Tool\get pw.cmd" "with an argument"' \
+    restore-points >/dev/null ) || fail "--password-command with a quoted program path under cmd.exe"
 
 echo "== windows: restore to C:\\ (the deep file past MAX_PATH)"
 win_restore -r 'C:\rehydra\repo' restore latest --target 'C:\restore' 

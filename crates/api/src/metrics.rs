@@ -116,7 +116,10 @@ pub fn render(ctx: &Context, started: DateTime<Utc>) -> Result<String> {
         if let Some(t) = &p.last_run {
             o.sample(
                 "rehydra_policy_last_success_timestamp_seconds",
-                &[("policy", &p.policy.name), ("repository", &p.policy.repository)],
+                &[
+                    ("policy", &p.policy.name),
+                    ("repository", &p.policy.repository),
+                ],
                 seconds(t),
             );
         }
@@ -129,7 +132,10 @@ pub fn render(ctx: &Context, started: DateTime<Utc>) -> Result<String> {
     for p in &policies {
         o.sample(
             "rehydra_policy_failures",
-            &[("policy", &p.policy.name), ("repository", &p.policy.repository)],
+            &[
+                ("policy", &p.policy.name),
+                ("repository", &p.policy.repository),
+            ],
             f64::from(p.failures),
         );
     }
@@ -141,7 +147,10 @@ pub fn render(ctx: &Context, started: DateTime<Utc>) -> Result<String> {
     for p in &policies {
         o.sample(
             "rehydra_policy_next_run_timestamp_seconds",
-            &[("policy", &p.policy.name), ("repository", &p.policy.repository)],
+            &[
+                ("policy", &p.policy.name),
+                ("repository", &p.policy.repository),
+            ],
             seconds(&p.next_due),
         );
     }

@@ -211,7 +211,10 @@ fn serve_metrics(addr: &str, ctx: api::Context) -> Result<()> {
                     Ok(b) => ("200 OK", b),
                     Err(e) => ("500 Internal Server Error", format!("{}\n", e.message)),
                 },
-                _ => ("404 Not Found", "only GET /metrics is served here\n".to_string()),
+                _ => (
+                    "404 Not Found",
+                    "only GET /metrics is served here\n".to_string(),
+                ),
             };
             let _ = write!(
                 conn,

@@ -266,7 +266,14 @@ fn exclude_patterns_leave_out_names_anywhere_and_paths_from_the_folder() {
     );
     // patterns that leave out everything: a warning and exit 3, not a quiet empty backup
     let o = e.run(&[
-        "backup", d, "--exclude", "*/", "--exclude", "*.txt", "--exclude", "*.tmp",
+        "backup",
+        d,
+        "--exclude",
+        "*/",
+        "--exclude",
+        "*.txt",
+        "--exclude",
+        "*.tmp",
     ]);
     assert_eq!(code(&o), 3, "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stderr).contains("every entry of"));

@@ -335,7 +335,9 @@ fn the_service_runs_due_policies_and_tells_people_when_one_fails() {
     };
     assert!(value("rehydra_jobs_total{kind=\"backup\",status=\"succeeded\"}") >= 3.0);
     assert!(value("rehydra_policy_failures{policy=\"bad\",repository=") >= 1.0);
-    assert!(value("rehydra_policy_last_success_timestamp_seconds{policy=\"good\",repository=") > 1.7e9);
+    assert!(
+        value("rehydra_policy_last_success_timestamp_seconds{policy=\"good\",repository=") > 1.7e9
+    );
     assert_eq!(value("rehydra_up"), 1.0);
     assert!(metrics.contains("# TYPE rehydra_jobs_total counter"));
     let not_found = Command::new("curl")
