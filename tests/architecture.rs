@@ -3,6 +3,15 @@
 
 use std::path::{Path, PathBuf};
 
+/// This package's folder as cargo gives it when it runs the test (a binary built from
+/// another checkout sharing the build folder would otherwise read that checkout's files).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        std::path::PathBuf::from,
+    )
+}
+
 /// Names in backticks that look like paths but are not source paths.
 const NOT_SOURCE: &[&str] = &[
     "/",          // the root, in prose
@@ -10,7 +19,7 @@ const NOT_SOURCE: &[&str] = &[
 ];
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    manifest_dir().join("..")
 }
 
 /// Every file and folder of the tree, relative, with `/` separators.
@@ -22,7 +31,11 @@ fn tree(dir: &Path, rel: &str, out: &mut Vec<String>) {
         if output || [".git", "node_modules", "dist"].contains(&name.as_str()) {
             continue;
         }
-        let path = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let path = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         if e.file_type().is_ok_and(|t| t.is_dir()) {
             out.push(format!("{path}/"));
             tree(&e.path(), &path, out);
@@ -40,7 +53,9 @@ fn named_paths(text: &str) -> Vec<String> {
         let looks = i % 2 == 1
             && !path.is_empty()
             && path.contains('/')
-            && path.chars().all(|c| c.is_ascii_alphanumeric() || "_-./{},".contains(c));
+            && path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-./{},".contains(c));
         if !looks || NOT_SOURCE.contains(&path) {
             continue;
         }
@@ -69,7 +84,10 @@ fn every_path_architecture_names_exists() {
             f == p || f == &dir || f.ends_with(&format!("/{p}")) || f.ends_with(&format!("/{dir}"))
         })
     };
-    let missing: Vec<String> = named_paths(&text).into_iter().filter(|p| !exists(p)).collect();
+    let missing: Vec<String> = named_paths(&text)
+        .into_iter()
+        .filter(|p| !exists(p))
+        .collect();
     assert!(
         missing.is_empty(),
         "ARCHITECTURE.md names paths that do not exist (moved or renamed?): {missing:?}"
@@ -90,7 +108,10 @@ fn every_crate_has_its_place_in_the_codemap() {
         .step_by(2)
         .filter(|m| !text.contains(&format!("`{m}`")) && !text.contains(&format!("`{m}/`")))
         .collect();
-    assert!(absent.is_empty(), "crates missing from ARCHITECTURE.md's codemap: {absent:?}");
+    assert!(
+        absent.is_empty(),
+        "crates missing from ARCHITECTURE.md's codemap: {absent:?}"
+    );
 }
 
 #[test]
@@ -122,7 +143,10 @@ fn the_plugin_host_takes_only_vocabulary_from_the_engine() {
             );
         }
         for other in ["rehydra_api", "rehydra_catalog"] {
-            assert!(!text.contains(other), "crates/plugin-host/src/{f} uses {other}");
+            assert!(
+                !text.contains(other),
+                "crates/plugin-host/src/{f} uses {other}"
+            );
         }
     }
     let manifest = std::fs::read_to_string(root().join("crates/plugin-host/Cargo.toml")).unwrap();

@@ -10,6 +10,15 @@ use rehydra_integration_tests::TestRepo;
 
 use rehydra_test_support::{built_plugins as built, dev_key};
 
+/// This package's folder as cargo gives it when it runs the test (a binary built from
+/// another checkout sharing the build folder would otherwise read that checkout's files).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        std::path::PathBuf::from,
+    )
+}
+
 /// A plugin platform whose only plugin folder is a private one, with both plugins installed and trusted.
 pub(crate) fn platform(t: &TestRepo) -> Plugins {
     platform_capped(t, Limits::HIGHEST)
@@ -396,10 +405,9 @@ fn repack(out: &Path, key: &Path, edit: impl Fn(&str) -> String) {
     let key = package::load_signing_key(key).unwrap();
     let src = built().join("fixture.wasm");
     let wasm = std::fs::read(&src).unwrap();
-    let manifest = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/fixture/rehydra-plugin.toml"),
-    )
-    .unwrap();
+    let manifest =
+        std::fs::read_to_string(manifest_dir().join("../plugins/fixture/rehydra-plugin.toml"))
+            .unwrap();
     let packed = package::pack(&src, &wasm, edit(&manifest).as_bytes(), Some(&key)).unwrap();
     std::fs::write(out, packed).unwrap();
 }

@@ -21,6 +21,15 @@ use rehydra_core::{
 };
 use rehydra_test_support::run;
 
+/// This package's folder as cargo gives it when it runs the test (a binary built from
+/// another checkout sharing the build folder would otherwise read that checkout's files).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        std::path::PathBuf::from,
+    )
+}
+
 fn body(name: &str) -> fn(&[u8]) {
     rehydra_fuzzing::TARGETS
         .iter()
@@ -211,8 +220,7 @@ fn format_parsers() {
 #[test]
 fn directory_ldif() {
     // Samba's own tombstones and reanimated objects, and what the plugin writes
-    let fixtures =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/active-directory");
+    let fixtures = manifest_dir().join("../../tests/fixtures/active-directory");
     let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&fixtures)
         .unwrap()
         .filter_map(|e| {

@@ -31,9 +31,19 @@ pub fn run_text(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&run(cmd)).into_owned()
 }
 
-/// The workspace's root folder.
+/// The workspace's root folder: the nearest folder holding `Cargo.lock` above the package
+/// cargo runs the test of (found at run time: a test binary built from another checkout
+/// that shares the build folder would otherwise read that checkout's files).
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    let start = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    start
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .map_or_else(
+            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+            Path::to_path_buf,
+        )
 }
 
 /// The folder of built plugins: `REHYDRA_TEST_PLUGINS`, else `plugins` in the cargo

@@ -14,8 +14,17 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 
+/// This package's folder as cargo gives it when it runs the test (a binary built from
+/// another checkout sharing the build folder would otherwise read that checkout's files).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        std::path::PathBuf::from,
+    )
+}
+
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    manifest_dir().join("../..")
 }
 
 pub use rehydra_test_support::built_plugins as plugins_built;
@@ -161,7 +170,7 @@ impl Node {
         let bin = dir.to_path_buf();
         std::fs::create_dir_all(&bin).unwrap();
         std::fs::copy(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/support/fake_node.py"),
+            manifest_dir().join("tests/cli/support/fake_node.py"),
             bin.join("pwsh"),
         )
         .unwrap();

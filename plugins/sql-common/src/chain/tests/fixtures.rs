@@ -2,11 +2,14 @@
 
 use super::super::*;
 
-/// In the workspace: concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/sql-server").
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../tests/fixtures/sql-server"
-);
+/// This package's folder as cargo gives it when it runs the test (a binary built from
+/// another checkout sharing the build folder would otherwise read that checkout's files).
+fn manifest_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")),
+        std::path::PathBuf::from,
+    )
+}
 
 // ---- a tiny exact JSON reader: numbers stay text, so 23-digit LSNs survive ----
 
@@ -150,7 +153,12 @@ fn parse_json(text: &str) -> J {
 
 /// UTF-16LE with BOM (decoded by hand) or UTF-8 with or without BOM.
 fn read_fixture(name: &str) -> String {
-    let bytes = std::fs::read(format!("{FIXTURES}/{name}")).expect("fixture");
+    let bytes = std::fs::read(
+        manifest_dir()
+            .join("../../tests/fixtures/sql-server")
+            .join(name),
+    )
+    .expect("fixture");
     if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
         let units: Vec<u16> = rest
             .chunks_exact(2)
