@@ -12,12 +12,14 @@ mod format;
 mod ldif;
 mod plugin;
 mod restore_map;
+mod sql_chain;
 
 pub use disk::{partitions, qcow2, vhd, vhdx};
 pub use format::{config, content_map, index_file, manifest, pack_header};
 pub use ldif::ldif;
 pub use plugin::plugin_package;
 pub use restore_map::restore_map;
+pub use sql_chain::sql_chain;
 
 /// A target's body.
 pub type Body = fn(&[u8]);
@@ -34,6 +36,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("plugin_package", plugin_package),
     ("qcow2", qcow2),
     ("restore_map", restore_map),
+    ("sql_chain", sql_chain),
     ("vhd", vhd),
     ("vhdx", vhdx),
 ];

@@ -238,6 +238,101 @@ fn directory_ldif() {
 }
 
 #[test]
+fn sql_chain_documents() {
+    use sql_common::chain::{Backup, Kind};
+    use sql_common::model::{ChainDoc, Kept};
+    use sql_common::tsql::DbFile;
+    // what the SQL plugins write: a full, a differential and logs, with and without forks
+    let t0 = 1_796_000_000_000_i64;
+    let b = |id: &str, kind, first: u128, last: u128, base: u128, minutes: i64| Backup {
+        id: id.into(),
+        kind,
+        first_lsn: first,
+        last_lsn: last,
+        checkpoint_lsn: first + 1,
+        database_backup_lsn: base,
+        differential_base_lsn: (kind == Kind::Diff).then_some(base),
+        fork: Some("6f9619ff-8b86-d011-b42d-00c04fc964ff".into()),
+        first_fork: (minutes % 2 == 0).then(|| "6f9619ff-8b86-d011-b42d-00c04fc964ff".into()),
+        start: t0 + minutes * 60_000,
+        finish: t0 + minutes * 60_000 + 1_500,
+        copy_only: kind == Kind::Full,
+        ours: true,
+    };
+    let history = [
+        b(
+            "full",
+            Kind::Full,
+            34_000_000_016_000_037,
+            34_000_000_020_000_001,
+            0,
+            0,
+        ),
+        b(
+            "log1",
+            Kind::Log,
+            34_000_000_016_000_037,
+            34_000_000_030_000_001,
+            34_000_000_016_000_038,
+            5,
+        ),
+        b(
+            "diff",
+            Kind::Diff,
+            34_000_000_031_000_001,
+            34_000_000_032_000_001,
+            34_000_000_016_000_038,
+            9,
+        ),
+        b(
+            "log2",
+            Kind::Log,
+            34_000_000_030_000_001,
+            34_000_000_040_000_001,
+            34_000_000_016_000_038,
+            10,
+        ),
+        b(
+            "log3",
+            Kind::Log,
+            34_000_000_040_000_001,
+            34_000_000_040_000_001,
+            34_000_000_016_000_038,
+            15,
+        ),
+    ];
+    let doc = |n: usize| ChainDoc {
+        format: 1,
+        server: "sql01\\PROD".into(),
+        database: "Sales $(x) ü".into(),
+        recovery: "FULL".into(),
+        files: vec![
+            DbFile {
+                logical: "Sales".into(),
+                kind: "ROWS".into(),
+                physical: "D:\\Data\\Sales.mdf".into(),
+            },
+            DbFile {
+                logical: "Sales_log".into(),
+                kind: "LOG".into(),
+                physical: "L:\\Log\\Sales_log.ldf".into(),
+            },
+        ],
+        backups: history[..n]
+            .iter()
+            .map(|h| Kept::new(&format!("backups/{}.bak", h.id), h, "D:\\Backup\\x.bak"))
+            .collect(),
+    };
+    let seeds: Vec<Vec<u8>> = (1..=history.len())
+        .map(|n| serde_json::to_vec_pretty(&doc(n)).unwrap())
+        .collect();
+    for s in &seeds {
+        ChainDoc::parse(s).expect("the writer's seeds parse");
+    }
+    exercise("sql_chain", seeds, 3000);
+}
+
+#[test]
 fn restore_of_hostile_maps() {
     let seeds = [
         "d a\nf a/x\nl b>@\nd b/c\nf b/c/x\n",
