@@ -284,6 +284,12 @@ pub(crate) fn run(cli: &Cli, c: &PolicyCommand) -> Result<i32> {
                             format!("next {}", s.next_due.to_rfc3339())
                         }
                     );
+                    if s.failures > 0 {
+                        println!(
+                            "{:<20} failed {} time(s) since its last success; its last job's log: rehydra catalog runs",
+                            "", s.failures
+                        );
+                    }
                 }
             }
         }

@@ -153,7 +153,13 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
                   )}
                 </td>
                 <td className="small" data-testid={`policy-notify-${s.policy.name}`}>{describeNotify(s.policy.notify)}</td>
-                <td>{s.last_run ? age((Date.now() - Date.parse(s.last_run)) / 3.6e6) : "never"}{s.due ? " · due" : ""}</td>
+                <td>{s.last_run ? age((Date.now() - Date.parse(s.last_run)) / 3.6e6) : "never"}{s.due ? " · due" : ""}
+                  {s.failures > 0 ? (
+                    <div className="small" data-testid={`policy-failures-${s.policy.name}`}>
+                      failed {s.failures} time(s) in a row{s.retry_after ? `; next attempt after ${new Date(s.retry_after).toLocaleTimeString()}` : ""} (see Job history)
+                    </div>
+                  ) : null}
+                </td>
                 <td className="row">
                   <button data-testid={`policy-run-${s.policy.name}`} disabled={busy || !repo} onClick={() => runNow(s.policy.name)}>Run now</button>
                   <button disabled={busy} onClick={() => guard(async () => { await api.policyRemove(s.policy.name); })}>Remove</button>

@@ -277,6 +277,13 @@ fn the_service_runs_due_policies_and_tells_people_when_one_fails() {
     );
     assert!(m.contains("To: ops@example.com"), "{m}");
 
+    // `policy list` says a policy keeps failing
+    assert!(
+        e.ok(&["policy", "list"])
+            .contains("failed 1 time(s) since its last success"),
+        "{}",
+        e.ok(&["policy", "list"])
+    );
     // the service: runs what is due with nobody at the keyboard
     let log = std::fs::File::create(e.path("service.log")).unwrap();
     let metrics_port = free_port();
