@@ -5,6 +5,7 @@ mod active_directory;
 mod active_directory_dc;
 mod azure;
 mod basics;
+mod exclude;
 mod hyperv;
 mod keyvault;
 mod object_storage;
