@@ -301,6 +301,22 @@ pub fn list(ctx: &Context, now: DateTime<Utc>) -> Result<Vec<PolicyStatus>> {
         .collect()
 }
 
+/// One policy and where it stands.
+///
+/// # Errors
+/// No policy of that name, catalog failure.
+fn status(ctx: &Context, name: &str) -> Result<PolicyStatus> {
+    list(ctx, Utc::now())?
+        .into_iter()
+        .find(|s| s.policy.name == name)
+        .ok_or_else(|| {
+            ApiError::new(
+                Code::InvalidInput,
+                format!("no policy named `{name}` (rehydra policy list)"),
+            )
+        })
+}
+
 /// Add or replace a policy. A plugin policy's options are checked against the settings
 /// the plugin declares for backup, so a mistake is refused now rather than failing every
 /// scheduled run (`plugins` is where the plugin is found).
@@ -355,15 +371,7 @@ pub fn run(
     progress: &dyn Progress,
     cancel: &Cancel,
 ) -> Result<PolicyRun> {
-    let st = list(ctx, Utc::now())?
-        .into_iter()
-        .find(|s| s.policy.name == name)
-        .ok_or_else(|| {
-            ApiError::new(
-                Code::InvalidInput,
-                format!("no policy named `{name}` (rehydra policy list)"),
-            )
-        })?;
+    let st = status(ctx, name)?;
     let p = st.policy;
     let started = Utc::now();
     let r = run_policy(ctx, session, plugins, &p, copy_password, progress, cancel);
@@ -517,10 +525,7 @@ fn failed(ctx: &Context, p: &Policy, before: u32) {
 /// # Errors
 /// Unknown policy, catalog failure.
 pub fn failed_before_start(ctx: &Context, name: &str, error: &ApiError) -> Result<Vec<String>> {
-    let st = list(ctx, Utc::now())?
-        .into_iter()
-        .find(|s| s.policy.name == name)
-        .ok_or_else(|| ApiError::new(Code::InvalidInput, format!("no policy named `{name}`")))?;
+    let st = status(ctx, name)?;
     let p = st.policy;
     failed(ctx, &p, st.failures);
     tracing::error!(policy = %p.name, "policy failed: {}", error.message);
