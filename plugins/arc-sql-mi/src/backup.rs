@@ -21,6 +21,7 @@ use rehydra_plugin_sdk::{commands, engine, host, prelude::*};
 use sql_common::chain::{self, Kind, Lsn};
 use sql_common::model::{
     BACKUPS_MAX, CHAIN_ITEM, ChainDoc, Kept, backup_file_name as file_name, kind_name, now_ms,
+    previous_chain,
 };
 use sql_common::tsql::{self, BULK_SECS, SET_NAME, show_time};
 
@@ -45,15 +46,6 @@ fn level(s: &str) -> Result<Kind> {
             shown(other, 40)
         ))),
     }
-}
-
-/// The previous point's chain, if it is of this database.
-fn previous_chain(d: &DbRef) -> Result<Option<ChainDoc>> {
-    if engine::previous()?.is_none() {
-        return Ok(None);
-    }
-    let doc = ChainDoc::parse(&engine::read_previous_document(CHAIN_ITEM)?)?;
-    Ok((doc.server == d.instance_key() && doc.database == d.database).then_some(doc))
 }
 
 /// What stands in the way of a log backup after `prev`, given msdb's history.
@@ -182,21 +174,9 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             ),
         ));
     }
-    let prev = match previous_chain(&p.db) {
-        Ok(prev) => prev,
-        // a full starts a new chain: a previous one that cannot be read must not stop it
-        Err(e) if p.kind == Kind::Full => {
-            host::log(
-                host::Level::Warn,
-                &format!(
-                    "the previous restore point's chain.json cannot be read ({}); this full backup starts a new chain",
-                    e.message
-                ),
-            );
-            None
-        }
-        Err(e) => return Err(e),
-    };
+    let prev = previous_chain(p.kind, |doc| {
+        doc.server == p.db.instance_key() && doc.database == p.db.database
+    })?;
     if p.kind == Kind::Log
         && prev
             .as_ref()

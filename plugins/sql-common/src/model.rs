@@ -219,6 +219,38 @@ impl ChainDoc {
     }
 }
 
+/// The chain the previous restore point of the asset keeps, when `ours` says it is this
+/// database's (each plugin names its instances its own way). A full backup starts a new
+/// chain, so for `kind` full a previous chain that cannot be read is logged and set aside;
+/// a differential or log needs it.
+///
+/// # Errors
+/// The previous point cannot be read, or its chain is damaged (not for a full).
+pub fn previous_chain(kind: Kind, ours: impl Fn(&ChainDoc) -> bool) -> Result<Option<ChainDoc>> {
+    use rehydra_plugin_sdk::{engine, host};
+    let read = || -> Result<Option<ChainDoc>> {
+        if engine::previous()?.is_none() {
+            return Ok(None);
+        }
+        let doc = ChainDoc::parse(&engine::read_previous_document(CHAIN_ITEM)?)?;
+        Ok(ours(&doc).then_some(doc))
+    };
+    match read() {
+        Ok(prev) => Ok(prev),
+        Err(e) if kind == Kind::Full => {
+            host::log(
+                host::Level::Warn,
+                &format!(
+                    "the previous restore point's chain.json cannot be read ({}); this full backup starts a new chain",
+                    e.message
+                ),
+            );
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// A name for a backup file: the database's safe letters (at most 64), the level and the
 /// time to the millisecond; nothing a path, a shell or T-SQL could misread.
 pub fn backup_file_name(db: &str, kind: Kind, now_ms: i64) -> String {

@@ -13,17 +13,10 @@ use rehydra_plugin_sdk::windows::map_path;
 use rehydra_plugin_sdk::{engine, host};
 
 use crate::chain::{self, Kind};
-use crate::model::{CHAIN_ITEM, ChainDoc, Kept, backup_file_name as file_name, kind_name, now_ms};
+use crate::model::{
+    CHAIN_ITEM, ChainDoc, Kept, backup_file_name as file_name, kind_name, now_ms, previous_chain,
+};
 use crate::tsql::{self, BULK_SECS, SET_NAME, show_time, split_asset};
-
-/// The chain of the previous restore point, if it is of this database.
-fn previous_chain(server: &str, db: &str) -> Result<Option<ChainDoc>> {
-    if engine::previous()?.is_none() {
-        return Ok(None);
-    }
-    let doc = ChainDoc::parse(&engine::read_previous_document(CHAIN_ITEM)?)?;
-    Ok((doc.server.eq_ignore_ascii_case(server) && doc.database == db).then_some(doc))
-}
 
 fn level(s: &str) -> Result<Kind> {
     match s {
@@ -146,21 +139,9 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             ),
         ));
     }
-    let prev = match previous_chain(server, name) {
-        Ok(prev) => prev,
-        // a full starts a new chain: a previous one that cannot be read must not stop it
-        Err(e) if kind == Kind::Full => {
-            host::log(
-                host::Level::Warn,
-                &format!(
-                    "the previous restore point's chain.json cannot be read ({}); this full backup starts a new chain",
-                    e.message
-                ),
-            );
-            None
-        }
-        Err(e) => return Err(e),
-    };
+    let prev = previous_chain(kind, |doc| {
+        doc.server.eq_ignore_ascii_case(server) && doc.database == name
+    })?;
     if kind != Kind::Full
         && prev
             .as_ref()
