@@ -2,3 +2,4 @@
 //! adds the token, retries throttled and failed requests, and honours proxies).
 
 pub mod arm;
+pub mod resources;

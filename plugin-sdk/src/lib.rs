@@ -192,8 +192,13 @@ pub mod mock;
 /// Helpers for plugins that manage Windows nodes (PowerShell, path maps).
 pub mod windows;
 
-/// Helpers for Azure: Resource Manager long-running operations ([`azure::arm`]).
+/// Helpers for Azure: Resource Manager long-running operations ([`azure::arm`]) and
+/// lists ([`azure::resources`]).
 pub mod azure;
+/// The Kubernetes API over the `http` capability: names, paged lists, objects.
+pub mod kube;
+/// JSON over the `http` capability: requests, errors, endpoints, safe answer fields.
+pub mod rest;
 /// Time as plugins print it (RFC 3339 UTC), without a date crate in every plugin.
 pub mod time {
     /// Seconds since 1970-01-01 UTC as RFC 3339 (`2026-12-02T07:47:04Z`); before 1970 too.

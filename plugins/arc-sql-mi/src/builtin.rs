@@ -20,9 +20,10 @@ use rehydra_plugin_sdk::{host, prelude::*};
 use serde_json::{Value, json};
 use sql_common::tsql;
 
-use crate::client::{endpoint, text};
-use crate::kube::{self, TASK_API};
+use crate::kube::{self, TASK_API, hint};
 use crate::names::{self, DbRef, server_of, shown};
+use rehydra_plugin_sdk::kube as api;
+use rehydra_plugin_sdk::rest::{endpoint, text};
 
 /// A task as the plugin asks for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,7 +181,7 @@ impl Wait {
 pub fn run(base: &str, task: &Task, wait: Wait) -> Result<Status> {
     let ns = &task.source.namespace;
     let what = format!("creating restore task {ns}/{}", task.name);
-    kube::create(&kube::tasks_url(base, ns, None), &task.body(), &what)?;
+    api::create(&kube::tasks_url(base, ns, None), &task.body(), &what, hint)?;
     let url = kube::tasks_url(base, ns, Some(&task.name));
     let what = format!("reading restore task {ns}/{}", task.name);
     let mut last = String::new();
@@ -197,7 +198,7 @@ pub fn run(base: &str, task: &Task, wait: Wait) -> Result<Status> {
             }
             std::thread::sleep(wait.poll);
         }
-        let Some(v) = kube::get(&url, &what)? else {
+        let Some(v) = api::get(&url, &what, hint)? else {
             return Err(Error::new(
                 ErrorCode::Failed,
                 format!(
@@ -306,9 +307,10 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     };
     let dry = run(&base, &task, dry_wait);
     let ns = &source.namespace;
-    if let Err(e) = kube::delete(
+    if let Err(e) = api::delete(
         &kube::tasks_url(&base, ns, Some(&task.name)),
         "removing the dry-run task",
+        hint,
     ) {
         p.warnings.push(format!(
             "the dry-run task {ns}/{} stays: {}",

@@ -13,9 +13,9 @@ use rehydra_plugin_sdk::host::{self, Level};
 use rehydra_plugin_sdk::prelude::*;
 use serde_json::Value;
 
-use crate::client::{endpoint, number, text};
 use crate::names::{is_label, list, shown};
 use crate::{arm, kube};
+use rehydra_plugin_sdk::rest::{endpoint, number, text};
 
 /// Retention of the built-in backups when the spec does not say.
 pub const DEFAULT_RETENTION_DAYS: u64 = 7;
@@ -194,7 +194,9 @@ pub fn collect(s: &[Property]) -> Result<Vec<Instance>> {
         for ns in &namespaces {
             let ns = crate::names::label("namespace", ns)?;
             let what = format!("listing SqlManagedInstances of namespace {ns}");
-            for item in kube::list(&kube::instances_url(&base, ns), &what)? {
+            for item in
+                rehydra_plugin_sdk::kube::list(&kube::instances_url(&base, ns), &what, kube::hint)?
+            {
                 match from_cr(ns, &item) {
                     Ok(i) => found.push(i),
                     Err(e) => host::log(Level::Warn, &e.message),

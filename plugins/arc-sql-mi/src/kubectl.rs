@@ -32,7 +32,7 @@ fn invalid(m: String) -> Error {
 /// `invalid-input` naming it.
 pub fn abs_path<'a>(what: &str, p: &'a str) -> Result<&'a str> {
     let ok = p.starts_with('/')
-        && p.trim_end_matches('/') != ""
+        && !p.trim_end_matches('/').is_empty()
         && !p.contains(':')
         && p.len() <= 1024
         && !p.chars().any(char::is_control)

@@ -23,7 +23,6 @@ use rehydra_plugin_sdk::prelude::*;
 mod arm;
 mod backup;
 mod builtin;
-mod client;
 mod instance;
 mod inventory;
 mod kube;

@@ -11,48 +11,11 @@ use rehydra_plugin_sdk::prelude::*;
 /// Longest database name SQL Server allows (`sysname`).
 const DB_NAME_MAX: usize = 128;
 
-/// `s`, at most `max` characters, control characters shown escaped: safe to put in a
-/// message whatever an answer held.
-pub fn shown(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().take(max).flat_map(char::escape_debug).collect();
-    if s.chars().count() > max {
-        out.push('…');
-    }
-    out
-}
+pub use rehydra_plugin_sdk::kube::{is_label, is_subdomain, label};
+pub use rehydra_plugin_sdk::rest::shown;
 
 fn invalid(m: String) -> Error {
     Error::new(ErrorCode::InvalidInput, m)
-}
-
-/// An RFC 1123 label: 1 to 63 of `a-z`, `0-9`, `-`, starting and ending with a letter or
-/// digit (Kubernetes namespaces, and the names of these resources).
-pub fn is_label(s: &str) -> bool {
-    (1..=63).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
-
-/// An RFC 1123 subdomain (pod names): labels joined by `.`, at most 253.
-pub fn is_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(is_label)
-}
-
-/// `what` must be a Kubernetes name.
-///
-/// # Errors
-/// `invalid-input` naming the value (escaped) and the rule.
-pub fn label<'a>(what: &str, s: &'a str) -> Result<&'a str> {
-    if is_label(s) {
-        Ok(s)
-    } else {
-        Err(invalid(format!(
-            "{what} `{}` is not a Kubernetes name (1 to 63 lower-case letters, digits and `-`)",
-            shown(s, 80)
-        )))
-    }
 }
 
 /// A database name this plugin will hand to T-SQL (as a parameter), to a restore task or
@@ -165,30 +128,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kubernetes_names_follow_rfc_1123() {
-        for ok in ["arc", "sqlmi1", "a-b", "0"] {
-            assert!(is_label(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "-a",
-            "a-",
-            "A",
-            "a/b",
-            "..",
-            "a b",
-            "a;rm",
-            "$(x)",
-            "a\nb",
-            "é",
-            &"a".repeat(64),
-        ] {
-            assert!(!is_label(bad), "{bad:?}");
-        }
-        assert!(is_subdomain("sqlmi1-0") && is_subdomain("a.b") && !is_subdomain("a..b"));
-    }
-
-    #[test]
     fn database_assets_have_three_parts_and_the_database_may_hold_slashes() {
         let d = parse_db("arc/sqlmi1/sales/2026").unwrap();
         assert_eq!(
@@ -229,11 +168,5 @@ mod tests {
         for bad in ["arc=x", "arc/sqlmi1", "arc/sqlmi1=", "ARC/x=y", "arc/x=a b"] {
             assert!(servers(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn shown_names_escape_control_characters_and_are_clipped() {
-        assert_eq!(shown("a\u{1b}[2J\nb", 80), "a\\u{1b}[2J\\nb");
-        assert_eq!(shown("abcdef", 3), "abc…");
     }
 }

@@ -1,14 +1,26 @@
-//! HTTP through the host's `http` capability, shared by the Kubernetes API ([`crate::kube`])
-//! and Azure Resource Manager ([`crate::arm`]): JSON in and out, an error that names what
-//! was asked and what the service said (never the body itself), and the rules for the
-//! URLs a setting or an answer may give (no user info, query or fragment; paging stays on
-//! the origin it started from).
+//! JSON over the host's `http` capability, for plugins that speak REST (Azure Resource
+//! Manager, the Kubernetes API, data planes): one request helper, an error that names
+//! what was asked and what the service said (never the body itself: a proxy that echoes a
+//! request would echo what it carried), and the rules for URLs a setting or an answer may
+//! give (no user info, query or fragment in an endpoint; paging stays on the origin it
+//! started from). Answers are another machine's word: [`text`] and [`number`] read a
+//! field only when it is sane, and [`shown`] makes any string safe to print.
 
-use rehydra_plugin_sdk::azure::arm::status_code;
-use rehydra_plugin_sdk::{http, prelude::*};
 use serde_json::Value;
 
-use crate::names::shown;
+use crate::azure::arm::status_code;
+use crate::{Error, ErrorCode, Result, http};
+
+/// `s`, at most `max` characters, control characters shown escaped: safe to put in a
+/// message whatever an answer held.
+#[must_use]
+pub fn shown(s: &str, max: usize) -> String {
+    let mut out: String = s.chars().take(max).flat_map(char::escape_debug).collect();
+    if s.chars().count() > max {
+        out.push('…');
+    }
+    out
+}
 
 /// `scheme://authority` of an absolute http(s) URL, lower case, `:443` on https dropped.
 pub fn origin(url: &str) -> Option<String> {
@@ -178,5 +190,11 @@ mod tests {
             detail(b"<html>secret</html>"),
             "no error document (19 bytes of something else)"
         );
+    }
+
+    #[test]
+    fn shown_names_escape_control_characters_and_are_clipped() {
+        assert_eq!(shown("a\u{1b}[2J\nb", 80), "a\\u{1b}[2J\\nb");
+        assert_eq!(shown("abcdef", 3), "abc…");
     }
 }
