@@ -32,7 +32,7 @@ contents="$(dpkg-deb --contents "$deb")"
 grep -q ' root/root .* ./usr/bin/rehydra$' <<<"$contents" || fail "/usr/bin/rehydra not owned by root"
 dpkg-deb -x "$deb" "$work/deb"
 "$work/deb/usr/bin/rehydra" --version | grep -q "$version" || fail "the packaged binary does not run"
-for p in hyperv-vm tvm-keys cluster-files keyvault active-directory sql-server arc-sql-mi; do
+for p in hyperv-vm tvm-keys cluster-files keyvault active-directory sql-server arc-sql-mi kubernetes; do
     [ -f "$work/deb/usr/lib/rehydra/plugins/$p.wasm" ] || fail "plugin $p missing from the .deb"
 done
 [ -z "$(find "$work/deb/usr/lib/rehydra/plugins" -name 'fixture.wasm' -o -name 'hello-python.wasm' -o -name 'example-files.wasm')" ] \

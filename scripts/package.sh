@@ -30,7 +30,7 @@ for f in "$linux_exe" "$win_exe"; do
     [ -x "$f" ] || [ -f "$f" ] || { echo "package: $f is not built (cargo build -p rehydra-cli, with --target x86_64-pc-windows-gnu for the .exe)" >&2; exit 1; }
 done
 # the first-party workload plugins (not the examples and test fixtures built beside them)
-shipped=(hyperv-vm tvm-keys cluster-files keyvault active-directory sql-server arc-sql-mi)
+shipped=(hyperv-vm tvm-keys cluster-files keyvault active-directory sql-server arc-sql-mi kubernetes)
 for p in "${shipped[@]}"; do
     [ -f "$plugins/$p.wasm" ] || { echo "package: $plugins/$p.wasm is not built (cargo xtask plugins)" >&2; exit 1; }
 done

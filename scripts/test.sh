@@ -31,7 +31,7 @@ COMPONENTIZE_PY="$HOME/.cache/rehydra/venv/bin/componentize-py" cargo xtask plug
 echo "== cargo test (host crates; plugins are tested through the host)"
 cargo test --locked 2>&1 | tee /tmp/rehydra-test.log
 echo "== plugin and SDK unit tests (built for this machine; verbs run under the SDK's mock host)"
-cargo test --locked -p rehydra-plugin-sdk -p example-files -p hyperv-vm -p tvm-keys -p cluster-files -p keyvault -p active-directory -p sql-common -p sql-server -p arc-sql-mi 2>&1 | tee -a /tmp/rehydra-test.log
+cargo test --locked -p rehydra-plugin-sdk -p example-files -p hyperv-vm -p tvm-keys -p cluster-files -p keyvault -p active-directory -p sql-common -p sql-server -p arc-sql-mi -p kubernetes 2>&1 | tee -a /tmp/rehydra-test.log
 
 # the CLI built for Windows, run under Wine: C:\ and \\?\ paths, names NTFS refuses, one
 # repository shared with the Linux build

@@ -72,6 +72,30 @@ pub fn label<'a>(what: &str, s: &'a str) -> Result<&'a str> {
 /// # Errors
 /// The answer's status (410: the continue token expired), a malformed page, or the bounds.
 pub fn list(url: &str, what: &str, hint: Hint) -> Result<Vec<Value>> {
+    pages(url, what, hint)?
+}
+
+/// [`list`], but a list whose continue token expired (`410 Gone`) is read once more
+/// from the start, as the API server's answer asks: what a backup does, where a list
+/// that gave up would leave a type out.
+///
+/// # Errors
+/// As [`list`]; a second 410 is reported.
+pub fn list_restarting(url: &str, what: &str, hint: Hint) -> Result<Vec<Value>> {
+    match pages(url, what, hint)? {
+        Err(expired) => {
+            crate::host::log(
+                crate::host::Level::Warn,
+                &format!("{}; starting it again", expired.message),
+            );
+            pages(url, what, hint)?
+        }
+        all => all,
+    }
+}
+
+/// The items, or (inside) the error of a continue token that expired.
+fn pages(url: &str, what: &str, hint: Hint) -> Result<Result<Vec<Value>>> {
     let mut out = Vec::new();
     let mut token: Option<String> = None;
     let mut seen = std::collections::HashSet::new();
@@ -89,14 +113,14 @@ pub fn list(url: &str, what: &str, hint: Hint) -> Result<Vec<Value>> {
         };
         let r = rest::send("GET", &u, None)?;
         if r.status == 410 {
-            return Err(Error::new(
+            return Ok(Err(Error::new(
                 ErrorCode::Unavailable,
                 format!(
                     "{what}: the API server no longer knows the list's continue token (410 Gone: {}) after {} page(s); the list changed or took too long between pages. Run it again",
                     rest::detail(&r.body),
                     page - 1
                 ),
-            ));
+            )));
         }
         if !(200..300).contains(&r.status) {
             return Err(answer_error(what, &r, hint(r.status)));
@@ -129,7 +153,7 @@ pub fn list(url: &str, what: &str, hint: Hint) -> Result<Vec<Value>> {
             Some(t) => token = Some(t.to_string()),
         }
     }
-    Ok(out)
+    Ok(Ok(out))
 }
 
 /// `GET url`: the object, or `None` on 404.

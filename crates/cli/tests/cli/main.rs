@@ -8,6 +8,7 @@ mod basics;
 mod exclude;
 mod hyperv;
 mod keyvault;
+mod kubernetes;
 mod object_storage;
 mod service;
 mod sql_server;

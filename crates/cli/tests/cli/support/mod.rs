@@ -149,8 +149,9 @@ if [ -f "$dir/az-short" ]; then
 else
   tok="test-token"; exp=$((now + 3600))
 fi
-# a token names its audience, as a real one does in `aud`: the Key Vault stand-in checks it
-case "$*" in *vault.azure.net*) tok="vault-$tok" ;; esac
+# a token names its audience, as a real one does in `aud`: the Key Vault and Kubernetes
+# stand-ins check it (6dae42f8-…: the Entra server app of AKS clusters)
+case "$*" in *vault.azure.net*) tok="vault-$tok" ;; *6dae42f8-4368-4678-94ff-3960e28e3630*) tok="aks-$tok" ;; esac
 printf '{"accessToken": "%s", "expiresOn": "%s", "expires_on": %s, "subscription": "%s", "tenant": "%s", "tokenType": "Bearer"}
 '   "$tok" "$(date -d "@$exp" '+%Y-%m-%d %H:%M:%S.000000')" "$exp"   "6b2f9d1e-0000-4000-8000-000000000001" "72f988bf-86f1-41af-91ab-2d7cd011db47"
 "#;
