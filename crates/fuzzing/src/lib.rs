@@ -9,13 +9,29 @@
 
 mod disk;
 mod format;
+mod kubernetes;
+// the kubernetes plugin's readers, compiled from its source at this crate's root (its
+// modules name each other as `crate::…`); they depend on the SDK, as sql-common does
+#[path = "../../../plugins/kubernetes/src/api.rs"]
+#[allow(dead_code, clippy::all, clippy::pedantic)]
+mod api;
+#[path = "../../../plugins/kubernetes/src/index.rs"]
+#[allow(dead_code, clippy::all, clippy::pedantic)]
+mod index;
 mod ldif;
+#[path = "../../../plugins/kubernetes/src/objects.rs"]
+#[allow(dead_code, clippy::all, clippy::pedantic)]
+mod objects;
 mod plugin;
 mod restore_map;
 mod sql_chain;
+#[path = "../../../plugins/kubernetes/src/tarball.rs"]
+#[allow(dead_code, clippy::all, clippy::pedantic)]
+mod tarball;
 
 pub use disk::{partitions, qcow2, vhd, vhdx};
 pub use format::{config, content_map, index_file, manifest, pack_header};
+pub use kubernetes::{kube_index, velero_tarball};
 pub use ldif::ldif;
 pub use plugin::plugin_package;
 pub use restore_map::restore_map;
@@ -29,6 +45,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("config", config),
     ("content_map", content_map),
     ("index_file", index_file),
+    ("kube_index", kube_index),
     ("ldif", ldif),
     ("manifest", manifest),
     ("pack_header", pack_header),
@@ -38,5 +55,6 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("restore_map", restore_map),
     ("sql_chain", sql_chain),
     ("vhd", vhd),
+    ("velero_tarball", velero_tarball),
     ("vhdx", vhdx),
 ];

@@ -461,3 +461,65 @@ fn plugin_files() {
     }
     exercise("plugin_package", seeds, 300);
 }
+
+/// A tar stream of `(path, body)` entries, and a symlink when `link`.
+fn tar_of(entries: &[(&str, &[u8])], link: bool) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, body) in entries {
+        let mut h = tar::Header::new_gnu();
+        // the name written raw: the builder refuses `..`, a hostile writer does not
+        h.as_gnu_mut().unwrap().name[..path.len()].copy_from_slice(path.as_bytes());
+        h.set_size(body.len() as u64);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append(&h, *body).unwrap();
+    }
+    if link {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        b.append_link(
+            &mut h,
+            "resources/configmaps/namespaces/a/l.json",
+            "/etc/passwd",
+        )
+        .unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn velero_tarballs() {
+    // Velero's layout (format 1.1: classic and preferred-version folders), plain and gzipped
+    let cm = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c","namespace":"shop"},"data":{"a":"b"}}"#;
+    let dep = br#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"web","namespace":"shop"},"spec":{}}"#;
+    let ns = br#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"shop"}}"#;
+    let plain = tar_of(
+        &[
+            ("metadata/version", b"1.1.0"),
+            ("resources/configmaps/namespaces/shop/c.json", cm),
+            (
+                "resources/configmaps/v1-preferredversion/namespaces/shop/c.json",
+                cm,
+            ),
+            ("resources/deployments.apps/namespaces/shop/web.json", dep),
+            ("resources/namespaces/cluster/shop.json", ns),
+        ],
+        false,
+    );
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &plain).unwrap();
+    let seeds = vec![
+        plain,
+        gz.finish().unwrap(),
+        tar_of(&[("resources/configmaps/namespaces/../x.json", cm)], true),
+    ];
+    exercise("velero_tarball", seeds, 3000);
+}
+
+#[test]
+fn kubernetes_indexes() {
+    let ix = br#"{"format":1,"source":{"kind":"cluster","cluster":"aks-a","server":"https://10.0.0.5:6443","selector":"app=shop","velero":null},"namespaces":["shop"],"types":[{"group":"","version":"v1","resource":"namespaces","kind":"Namespace","namespaced":false},{"group":"","version":"v1","resource":"configmaps","kind":"ConfigMap","namespaced":true},{"group":"apps","version":"v1","resource":"deployments","kind":"Deployment","namespaced":true}],"objects":[{"key":"namespaces","namespace":null,"name":"shop"},{"key":"configmaps","namespace":"shop","name":"web"},{"key":"deployments.apps","namespace":"shop","name":"web"}],"claims":[{"namespace":"shop","name":"data","storage_class":"fast","size":"5Gi","data":false}]}"#;
+    let velero = br#"{"format":1,"source":{"kind":"velero","cluster":"aks-a","velero":["nightly","2026-11-02T01:00:00Z","Completed"]},"namespaces":["legacy"],"types":[{"group":"","version":"v1","resource":"persistentvolumes","kind":"PersistentVolume","namespaced":false}],"objects":[{"key":"persistentvolumes","name":"pv-1"}],"claims":[]}"#;
+    exercise("kube_index", vec![ix.to_vec(), velero.to_vec()], 3000);
+}

@@ -140,7 +140,15 @@ impl Index {
                 ),
             )
         })?;
-        let ix: Index = serde_json::from_slice(&body)
+        Self::parse(&body)
+    }
+
+    /// An index from its bytes, checked.
+    ///
+    /// # Errors
+    /// `failed` when it is malformed or names objects it cannot hold.
+    pub fn parse(body: &[u8]) -> Result<Self> {
+        let ix: Index = serde_json::from_slice(body)
             .map_err(|e| Error::new(ErrorCode::Failed, format!("{ITEM} is malformed: {e}")))?;
         ix.check()?;
         Ok(ix)

@@ -23,6 +23,7 @@ mod inventory;
 mod objects;
 mod restore;
 mod settings;
+mod tarball;
 mod velero;
 
 struct Kubernetes;
