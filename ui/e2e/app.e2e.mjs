@@ -92,11 +92,37 @@ const kvUrls = await new Promise((resolve, reject) => {
 const VAULT = `/subscriptions/${SUB}/resourceGroups/rg-hci/providers/Microsoft.KeyVault/vaults/hci-kv`;
 fs.writeFileSync(path.join(nodeDir, "az"), `#!/bin/sh
 case "$*" in *get-access-token*) ;; *) exit 2 ;; esac
-tok=test-token; case "$*" in *vault.azure.net*) tok=vault-test-token ;; esac
+tok=test-token; case "$*" in *vault.azure.net*) tok=vault-test-token ;; *6dae42f8-4368-4678-94ff-3960e28e3630*) tok=aks-test-token ;; esac
 exp=$(( $(date +%s) + 3600 ))
 printf '{"accessToken": "%s", "expiresOn": "%s", "expires_on": %s, "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47", "tokenType": "Bearer"}\n' "$tok" "$(date -d "@$exp" '+%Y-%m-%d %H:%M:%S.000000')" "$exp"
 `);
 fs.chmodSync(path.join(nodeDir, "az"), 0o755);
+// two stand-in Kubernetes API servers (the CLI tests' kube_standin.py): cluster A with a
+// shop namespace, cluster B empty but for its own storage class
+const startCluster = async (name, host, objects, cidr) => {
+  const dir = path.join(tmp, name);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, "state.json"), JSON.stringify({ objects, page: 2, service_cidr: cidr, ready_after_gets: 1 }));
+  const proc = spawn("python3", [path.join(here, "../../crates/cli/tests/cli/support/kube_standin.py"), dir, host], { stdio: ["ignore", "pipe", "inherit"] });
+  const url = await new Promise((resolve, reject) => {
+    proc.stdout.once("data", (d) => resolve(JSON.parse(String(d).split("\n")[0]).url));
+    proc.once("exit", (c) => reject(new Error(`the Kubernetes stand-in ${name} stopped (${c})`)));
+  });
+  return { dir, proc, url, state: () => JSON.parse(fs.readFileSync(path.join(dir, "state.json"), "utf8")) };
+};
+const storageClass = (name) => ({ apiVersion: "storage.k8s.io/v1", kind: "StorageClass", metadata: { name }, provisioner: "disk.csi.akshci.com" });
+const kubeA = await startCluster("kube-a", "127.0.0.3", [
+  { apiVersion: "v1", kind: "Namespace", metadata: { name: "shop" } },
+  storageClass("fast"),
+  { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "web-config", namespace: "shop" }, data: { greeting: "hello from A" } },
+  { apiVersion: "v1", kind: "PersistentVolumeClaim", metadata: { name: "data", namespace: "shop" }, spec: { accessModes: ["ReadWriteOnce"], storageClassName: "fast", resources: { requests: { storage: "1Gi" } } } },
+  { apiVersion: "apps/v1", kind: "Deployment", metadata: { name: "web", namespace: "shop" }, spec: { replicas: 1, selector: { matchLabels: { app: "web" } }, template: { metadata: { labels: { app: "web" } }, spec: { containers: [{ name: "web", image: "nginx" }], volumes: [{ name: "d", persistentVolumeClaim: { claimName: "data" } }, { name: "c", configMap: { name: "web-config" } }] } } } },
+], "10.96.");
+const kubeB = await startCluster("kube-b", "127.0.0.4", [storageClass("aks-hci-disk")], "10.97.");
+runCli("plugins", "install", path.join(plugins, "kubernetes.wasm"));
+runCli("plugins", "grant", "kubernetes", "engine", `http:${kubeA.url.replace("http://", "")}`, `http:${kubeB.url.replace("http://", "")}`);
+runCli("azure", "audience", "add", "127.0.0.3", "6dae42f8-4368-4678-94ff-3960e28e3630/.default");
+runCli("azure", "audience", "add", "127.0.0.4", "6dae42f8-4368-4678-94ff-3960e28e3630/.default");
 runCli("plugins", "install", path.join(plugins, "keyvault.wasm"));
 runCli("plugins", "grant", "keyvault", "engine", `http:${kvUrls.arm.replace("http://", "")}`, `http:${kvUrls.vault.replace("http://", "")}`);
 runCli("azure", "audience", "add", "127.0.0.1", "https://management.azure.com/.default");
@@ -433,6 +459,50 @@ try {
   check(back && back.versions[0].value === "Server=sql;Password=x", "a purged secret came back into its vault through the wizard, with its value");
   await shot("14-restore-keyvault");
 
+  // ---- Kubernetes: cluster A's namespaces in the inventory; the shop namespace backed
+  // up (by the CLI) and restored through the wizard into another namespace of cluster B
+  await s.click('[data-testid="nav-inventory"]');
+  await s.wait('[data-testid="discover-plugin"]');
+  await s.exec("document.querySelector('main details').open = true");
+  await s.click('[data-testid="discover-plugin"] option[value="kubernetes"]');
+  await s.type('[data-testid="setting-kube"]', kubeA.url);
+  await s.type('[data-testid="setting-cluster"]', "aks-a");
+  await s.click('[data-testid="discover-run"]');
+  await s.wait('[data-testid="inventory-row"][data-asset="aks-a/shop"]', (t) => t.includes("shop"), 60000);
+  check(true, "the inventory shows a cluster's namespaces from the Kubernetes API");
+  try {
+    execFileSync(cli, ["plugins", "run", "kubernetes", "backup", "--asset", "aks-a/shop", "--set", `kube=${kubeA.url}`, "--set", "cluster=aks-a"], {
+      env: { ...env, REHYDRA_REPOSITORY: repo, REHYDRA_PASSWORD: "correct horse battery staple" },
+      stdio: ["ignore", "ignore", "ignore"],
+    });
+    throw new Error("the backup of a namespace with a claim did not warn that the claim's data is not copied");
+  } catch (e) {
+    if (e.status !== 3) throw e; // 3: done, with warnings (the claim's data)
+  }
+  await s.click('[data-testid="nav-restore"]');
+  await wizardTo("aks-a/shop", "plugin");
+  await s.type('[data-testid="wizard-target"]', "-");
+  await s.wait('[data-testid="wizard-options-form"]', (t) => t.includes("namespace-map") && t.includes("storage-class-map"));
+  await s.type('[data-testid="setting-kube"]', kubeB.url);
+  await s.type('[data-testid="setting-namespace-map"]', "shop=shop-dr");
+  await s.type('[data-testid="setting-wait-secs"]', "20");
+  await s.click('[data-testid="wizard-plan"]');
+  await s.wait('[data-testid="plan"]', (t) => t.includes("storage class `fast` does not exist"));
+  check(true, "the Kubernetes plan is blocked while the target cluster lacks the storage class, and says which it has");
+  await s.click('[data-testid="plan-change"]');
+  await s.type('[data-testid="setting-storage-class-map"]', "fast=aks-hci-disk");
+  await s.click('[data-testid="wizard-plan"]');
+  await s.wait('[data-testid="plan"]', (t) => t.includes("Create workloads") && !t.includes("does not exist"));
+  check(!kubeB.state().objects.some((o) => o.metadata.namespace === "shop-dr"), "the Kubernetes plan touched nothing");
+  await s.click('[data-testid="plan-confirm"]');
+  await s.click('[data-testid="plan-run"]');
+  await s.wait('[data-testid="run-result"]', (t) => /restored/i.test(t), 90000);
+  const dr = kubeB.state().objects.filter((o) => o.metadata.namespace === "shop-dr");
+  const dep = dr.find((o) => o.kind === "Deployment");
+  check(dr.some((o) => o.kind === "ConfigMap" && o.data.greeting === "hello from A") && dep && dep.status.readyReplicas === 1,
+    "a namespace of one cluster came back in another namespace of another cluster through the wizard, its workload ready");
+  await shot("14b-restore-kubernetes");
+
   // ---- files from inside a disk: an ext4 image backed up as a disk, one folder copied out
   const fsSrc = path.join(tmp, "ext4-src");
   fs.mkdirSync(path.join(fsSrc, "docs"), { recursive: true });
@@ -522,6 +592,8 @@ try {
   if (s) await shot("failure").catch(() => {});
 } finally {
   kvProc.kill();
+  kubeA.proc.kill();
+  kubeB.proc.kill();
   if (s) await s.close();
   driver.proc.kill();
   fs.rmSync(tmp, { recursive: true, force: true });
