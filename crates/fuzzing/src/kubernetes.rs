@@ -23,7 +23,10 @@ fn object_names_hold(key: &str, ns: Option<&str>, name: &str) {
 
 /// A Velero tarball, plain or gzip-compressed.
 pub fn velero_tarball(data: &[u8]) {
-    for parsed in [velero::objects_in(data), velero::objects(data)] {
+    for parsed in [
+        velero::objects_in(data, |_| true),
+        velero::objects(data, |k| k != "pods"),
+    ] {
         let Ok(objects) = parsed else { continue };
         for (key, ns, name) in objects.keys() {
             object_names_hold(key, ns.as_deref(), name);

@@ -152,7 +152,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         let obj = clean(n, "v1", "Namespace");
         let (_, ns) = identity(&obj, false)?;
         kube::label("a namespace", &ns)?;
-        store(&mut ix, &ns_type, obj)?;
+        store(&mut ix, &ns_type, obj, &mut warnings)?;
         ix.namespaces.push(ns.clone());
         for t in &namespaced {
             if host::cancelled() {
@@ -176,13 +176,23 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
                 if !keep(&obj) {
                     continue;
                 }
-                if t.group.is_empty() && t.kind == "PersistentVolumeClaim" {
-                    ix.claims.push(claim(&obj, &ns));
-                    if let Some(v) = obj["spec"]["volumeName"].as_str() {
-                        volumes.insert(v.to_string());
-                    }
+                if obj["metadata"]["namespace"].as_str() != Some(ns.as_str()) {
+                    warnings.push(format!(
+                        "{}: the API server listed an object of another namespace ({}) under {ns}; left out",
+                        t.key(),
+                        shown(obj["metadata"]["namespace"].as_str().unwrap_or("none"), 80)
+                    ));
+                    continue;
                 }
-                store(&mut ix, t, obj)?;
+                let c = (t.group.is_empty() && t.kind == "PersistentVolumeClaim")
+                    .then(|| claim(&obj, &ns));
+                let volume = obj["spec"]["volumeName"].as_str().map(str::to_string);
+                if store(&mut ix, t, obj, &mut warnings)?
+                    && let Some(c) = c
+                {
+                    ix.claims.push(c);
+                    volumes.extend(volume);
+                }
             }
         }
     }
@@ -220,7 +230,9 @@ fn related(
         for v in volumes {
             let url = pv.object(&sel.server, None, v);
             match kube::get(&url, &format!("reading persistent volume {v}"), hint) {
-                Ok(Some(obj)) => store(ix, pv, clean(obj, &pv.api_version(), &pv.kind))?,
+                Ok(Some(obj)) => {
+                    store(ix, pv, clean(obj, &pv.api_version(), &pv.kind), warnings)?;
+                }
                 Ok(None) => {}
                 Err(e) => warnings.push(format!(
                     "persistent volume {v} not backed up: {}",
@@ -239,7 +251,9 @@ fn related(
         for key in custom {
             let url = crd.object(&sel.server, None, &key);
             match kube::get(&url, &format!("reading the definition of {key}"), hint) {
-                Ok(Some(obj)) => store(ix, crd, clean(obj, &crd.api_version(), &crd.kind))?,
+                Ok(Some(obj)) => {
+                    store(ix, crd, clean(obj, &crd.api_version(), &crd.kind), warnings)?;
+                }
                 Ok(None) => warnings.push(format!(
                     "{key}: no CustomResourceDefinition of that name (an aggregated API?); its objects restore only where the type exists"
                 )),
@@ -264,19 +278,34 @@ fn claim(obj: &Value, ns: &str) -> Claim {
     }
 }
 
-/// Store one cleaned object of type `t` as its document, and index it.
-pub fn store(ix: &mut Index, t: &ApiResource, obj: Value) -> Result<()> {
-    let (namespace, name) = identity(&obj, t.namespaced)?;
+/// Store one cleaned object of type `t` as its document, and index it. An object whose
+/// name cannot be an item name or a URL path (the API server allows spaces in some
+/// names) is left out with a warning, not the whole backup; `false` then, and for an
+/// object stored already.
+pub fn store(
+    ix: &mut Index,
+    t: &ApiResource,
+    obj: Value,
+    warnings: &mut Vec<String>,
+) -> Result<bool> {
+    let (namespace, name) = match identity(&obj, t.namespaced) {
+        Ok(id) => id,
+        Err(e) => {
+            warnings.push(format!("{}: {}; left out", t.key(), e.message));
+            return Ok(false);
+        }
+    };
     let entry = Entry {
         key: t.key(),
         namespace,
         name,
     };
     let item = entry.item();
-    if ix.add(t, entry) {
-        let body =
-            serde_json::to_vec(&obj).map_err(|e| Error::new(ErrorCode::Failed, e.to_string()))?;
-        engine::put_document(&item, &body)?;
+    if !ix.add(t, entry) {
+        return Ok(false);
     }
-    Ok(())
+    let body =
+        serde_json::to_vec(&obj).map_err(|e| Error::new(ErrorCode::Failed, e.to_string()))?;
+    engine::put_document(&item, &body)?;
+    Ok(true)
 }

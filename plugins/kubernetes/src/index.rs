@@ -154,7 +154,11 @@ impl Index {
         Ok(ix)
     }
 
-    fn check(&self) -> Result<()> {
+    /// Every name and type well formed, every object of a namespace the index holds.
+    ///
+    /// # Errors
+    /// `failed` naming the first that is not.
+    pub fn check(&self) -> Result<()> {
         let bad = |why: String| Err(Error::new(ErrorCode::Failed, format!("{ITEM}: {why}")));
         if self.format != FORMAT {
             return bad(format!(
@@ -199,7 +203,7 @@ impl Index {
                 ));
             };
             let ns_ok = match (&e.namespace, t.namespaced) {
-                (Some(ns), true) => is_label(ns),
+                (Some(ns), true) => is_label(ns) && self.namespaces.contains(ns),
                 (None, false) => true,
                 _ => false,
             };
@@ -263,6 +267,9 @@ mod tests {
         let mut e = ix();
         e.objects[0].key = "secrets".into();
         assert!(e.check().is_err());
+        let mut g = ix();
+        g.objects[0].namespace = Some("kube-system".into()); // not a namespace it backed up
+        assert!(g.check().is_err());
         let mut f = ix();
         f.format = 2;
         assert!(f.check().unwrap_err().message.contains("format 2"));

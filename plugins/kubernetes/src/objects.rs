@@ -232,7 +232,8 @@ fn remove_all(m: &mut Map<String, Value>, keys: &[&str]) {
 /// target assigns its own: a Service's cluster IPs and node ports, a claim's volume and
 /// binding annotations (`bound_volumes`: the PersistentVolumes this restore also creates,
 /// whose claims keep their volume), a Pod's node, owner references (their uids are the
-/// source's) and finalizers.
+/// source's) and finalizers; a PersistentVolume is retained when released, whatever the
+/// source said.
 pub fn for_target(stored: &Value, remap: &Remap, bound_volumes: &[String]) -> Value {
     let mut obj = clean(
         stored.clone(),
@@ -311,6 +312,8 @@ pub fn for_target(stored: &Value, remap: &Remap, bound_volumes: &[String]) -> Va
                     let to = remap.storage_class(sc).to_string();
                     spec.insert("storageClassName".into(), to.into());
                 }
+                // deleting the restored copy must never delete the storage behind it
+                spec.insert("persistentVolumeReclaimPolicy".into(), "Retain".into());
             }
         }
         ("", "Pod") => {

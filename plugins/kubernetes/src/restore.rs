@@ -41,6 +41,7 @@ struct Options {
     objects: Vec<String>,
     remap: Remap,
     replace: bool,
+    cluster_resources: bool,
     wait: Duration,
 }
 
@@ -81,6 +82,7 @@ fn options(s: &[Property]) -> Result<Options> {
             )?,
         },
         replace: setting(s, "existing") == Some("replace"),
+        cluster_resources: setting(s, "cluster-resources") == Some("true"),
         wait: Duration::from_secs(wait),
     })
 }
@@ -94,6 +96,7 @@ struct Work {
     name: String,
     body: Value,
     existing: Option<Value>,
+    why: Why,
 }
 
 impl Work {
@@ -106,6 +109,14 @@ impl Work {
     fn is(&self, group: &str, kind: &str) -> bool {
         self.target.group == group && self.target.kind == kind
     }
+    /// May `existing=replace` replace it? Never a claim or a volume (they hold data), a
+    /// namespace (its labels carry its security), or what was only pulled in.
+    fn replaceable(&self) -> bool {
+        self.why != Why::Related
+            && !self.is("", "PersistentVolumeClaim")
+            && !self.is("", "PersistentVolume")
+            && !self.is("", "Namespace")
+    }
 }
 
 struct Prepared {
@@ -117,27 +128,41 @@ struct Prepared {
     wait: Duration,
 }
 
-/// Does `e` match one of `objects=` (`resource[.group]/namespace/name` or
-/// `resource[.group]/name`)?
-fn named(objects: &[String], e: &Entry) -> bool {
-    let resource = e.key.split('.').next().unwrap_or_default();
-    objects.iter().any(|o| {
-        let parts: Vec<&str> = o.split('/').collect();
-        let (k, ns, n) = match parts.as_slice() {
-            [k, ns, n] => (*k, Some(*ns), *n),
-            [k, n] => (*k, None, *n),
-            _ => return false,
-        };
-        (k == e.key || k == resource) && ns == e.namespace.as_deref() && n == e.name
-    })
+/// Why an object is restored; it decides whether `existing=replace` may replace it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Why {
+    /// Named with `objects=`.
+    Named,
+    /// In a namespace the restore selects.
+    Selected,
+    /// Pulled in by what was selected (its namespace, a claim's volume, a custom
+    /// resource's definition) or by `cluster-resources=true`: created when missing, never
+    /// replaced.
+    Related,
 }
 
-/// The entries the options select.
+/// Does `o` (one of `objects=`: `resource[.group]/namespace/name` or
+/// `resource[.group]/name`) name `e`? A bare resource name names its type only when no
+/// other type of the restore point has that resource name.
+fn names(ix: &Index, o: &str, e: &Entry) -> bool {
+    let parts: Vec<&str> = o.split('/').collect();
+    let (k, ns, n) = match parts.as_slice() {
+        [k, ns, n] => (*k, Some(*ns), *n),
+        [k, n] => (*k, None, *n),
+        _ => return false,
+    };
+    let resource = e.key.split('.').next().unwrap_or_default();
+    let key_ok = k == e.key
+        || (k == resource && ix.types.iter().filter(|t| t.resource == resource).count() == 1);
+    key_ok && ns == e.namespace.as_deref() && n == e.name
+}
+
+/// The entries the options select, and why each.
 fn select<'a>(
     ix: &'a Index,
     o: &Options,
     stored: &dyn Fn(&Entry) -> Result<Value>,
-) -> Result<Vec<&'a Entry>> {
+) -> Result<Vec<(&'a Entry, Why)>> {
     for ns in &o.namespaces {
         if !ix.namespaces.contains(ns) {
             return Err(Error::new(
@@ -149,63 +174,71 @@ fn select<'a>(
             ));
         }
     }
-    for o in &o.objects {
-        if !ix.objects.iter().any(|e| named(std::slice::from_ref(o), e)) {
+    for x in &o.objects {
+        if !ix.objects.iter().any(|e| names(ix, x, e)) {
             return Err(Error::new(
                 ErrorCode::InvalidInput,
                 format!(
                     "objects: `{}` is not in this restore point (write resource[.group]/namespace/name, e.g. configmaps/shop/web)",
-                    shown(o, 120)
+                    shown(x, 120)
                 ),
             ));
         }
     }
+    let named = |e: &Entry| o.objects.iter().any(|x| names(ix, x, e));
     let in_scope = |ns: &str| o.namespaces.is_empty() || o.namespaces.iter().any(|n| n == ns);
-    let mut out = Vec::new();
-    for e in &ix.objects {
-        let want = match (&e.namespace, e.key.as_str()) {
-            (Some(ns), _) => in_scope(ns) && (o.objects.is_empty() || named(&o.objects, e)),
-            (None, "namespaces") => {
-                in_scope(&e.name)
-                    && (o.objects.is_empty()
-                        || named(&o.objects, e)
-                        || ix
-                            .objects
-                            .iter()
-                            .any(|x| x.namespace.as_ref() == Some(&e.name) && named(&o.objects, x)))
-            }
-            (None, "persistentvolumes") => {
-                // with the claim it is bound to
-                let pv = stored(e)?;
-                let claim_ns = pv["spec"]["claimRef"]["namespace"]
-                    .as_str()
-                    .unwrap_or_default();
-                let claim = pv["spec"]["claimRef"]["name"].as_str().unwrap_or_default();
-                in_scope(claim_ns)
-                    && (o.objects.is_empty()
-                        || named(&o.objects, e)
-                        || named(
-                            &o.objects,
-                            &Entry {
-                                key: "persistentvolumeclaims".into(),
-                                namespace: Some(claim_ns.into()),
-                                name: claim.into(),
-                            },
-                        ))
-            }
-            (None, _) => o.objects.is_empty() || named(&o.objects, e),
-        };
-        if want {
-            out.push(e);
+    // namespaced objects first: what is cluster-wide follows from them
+    let mut out: Vec<(&Entry, Why)> = Vec::new();
+    for e in ix.objects.iter().filter(|e| e.namespace.is_some()) {
+        let ns = e.namespace.as_deref().unwrap_or_default();
+        if named(e) {
+            out.push((e, Why::Named));
+        } else if o.objects.is_empty() && in_scope(ns) {
+            out.push((e, Why::Selected));
         }
     }
-    // definitions only with their custom resources
-    let keys: Vec<&str> = out.iter().map(|e| e.key.as_str()).collect();
-    out.retain(|e| {
-        e.key != "customresourcedefinitions.apiextensions.k8s.io"
-            || keys.contains(&e.name.as_str())
-            || named(&o.objects, e)
-    });
+    let chosen = |key: &str, ns: &str, name: &str, out: &[(&Entry, Why)]| {
+        out.iter()
+            .any(|(x, _)| x.key == key && x.namespace.as_deref() == Some(ns) && x.name == name)
+    };
+    let mut cluster: Vec<(&Entry, Why)> = Vec::new();
+    for e in ix.objects.iter().filter(|e| e.namespace.is_none()) {
+        let why = if named(e) {
+            Some(Why::Named)
+        } else {
+            let related = match e.key.as_str() {
+                "namespaces" => {
+                    in_scope(&e.name)
+                        && out
+                            .iter()
+                            .any(|(x, _)| x.namespace.as_ref() == Some(&e.name))
+                        || (o.objects.is_empty() && o.namespaces.contains(&e.name))
+                        || (o.objects.is_empty() && o.namespaces.is_empty())
+                }
+                // with the claim it is bound to
+                "persistentvolumes" => {
+                    let pv = stored(e)?;
+                    let r = &pv["spec"]["claimRef"];
+                    chosen(
+                        "persistentvolumeclaims",
+                        r["namespace"].as_str().unwrap_or_default(),
+                        r["name"].as_str().unwrap_or_default(),
+                        &out,
+                    )
+                }
+                // with its custom resources
+                "customresourcedefinitions.apiextensions.k8s.io" => {
+                    out.iter().any(|(x, _)| x.key == e.name)
+                }
+                _ => o.cluster_resources && o.objects.is_empty(),
+            };
+            related.then_some(Why::Related)
+        };
+        if let Some(w) = why {
+            cluster.push((e, w));
+        }
+    }
+    out.extend(cluster);
     Ok(out)
 }
 
@@ -225,6 +258,11 @@ fn read(e: &Entry) -> Result<Value> {
     Ok(obj)
 }
 
+/// A volume that mounts a path of a node.
+fn node_path(pv: &Value) -> bool {
+    pv["spec"]["hostPath"].is_object() || pv["spec"]["local"].is_object()
+}
+
 fn prepare(req: &RestoreRequest) -> Result<Prepared> {
     let ix = Index::load()?;
     let o = options(&req.options)?;
@@ -232,13 +270,12 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
     let (types, mut warnings) = api::discover(&o.server)?;
     let mut blockers = Vec::new();
     let mut works = Vec::new();
-    // statically provisioned volumes are restored (their claims keep them); a volume a
-    // provisioner made belongs to the source's storage, and its claim gets a new one
     let mut stored = Vec::new();
-    let mut bound = Vec::new();
-    for e in &entries {
+    for (e, why) in entries {
         let obj = read(e)?;
         if e.key == "persistentvolumes" {
+            // a volume a provisioner made belongs to the source's storage: its claim gets a
+            // new one; a statically provisioned one is restored, and its claim keeps it
             if obj["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"].is_string() {
                 warnings.push(format!(
                     "persistent volume {} was made by a provisioner of the source cluster: not restored; its claim gets a new, empty volume",
@@ -246,23 +283,48 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
                 ));
                 continue;
             }
-            bound.push(e.name.clone());
+            if node_path(&obj) && why != Why::Named {
+                warnings.push(format!(
+                    "persistent volume {} mounts a path of a node (hostPath or local): not restored unless named with objects=persistentvolumes/{}",
+                    e.name, e.name
+                ));
+                continue;
+            }
         }
-        stored.push((*e, obj));
+        stored.push((e, why, obj));
     }
-    for (e, obj) in stored {
+    // volumes first: a claim keeps its volume only when this restore creates it
+    stored.sort_by_key(|(e, _, _)| e.key != "persistentvolumes");
+    let mut bound: Vec<String> = Vec::new();
+    for (e, why, obj) in stored {
         let Some(t) = ix.type_of(&e.key) else {
             continue;
         };
-        let Some(target) = api::by_kind(&types, &t.group, &t.kind).cloned() else {
-            blockers.push(format!(
-                "{}: {} does not serve {} ({}): install what defines it (its CRD or operator) first, or leave it out with objects=",
-                e.item(),
-                o.server,
-                t.kind,
-                if t.group.is_empty() { "core" } else { &t.group }
-            ));
-            continue;
+        let target = match api::by_kind(&types, &t.group, &t.kind) {
+            Some(x) if x.resource == t.resource && x.namespaced == t.namespaced => x.clone(),
+            Some(x) => {
+                blockers.push(format!(
+                    "{}: the restore point holds it as {} ({}), but {} serves {} as {} ({}): the restore point is not what it claims to be",
+                    e.item(),
+                    t.key(),
+                    if t.namespaced { "namespaced" } else { "cluster-wide" },
+                    o.server,
+                    t.kind,
+                    x.key(),
+                    if x.namespaced { "namespaced" } else { "cluster-wide" },
+                ));
+                continue;
+            }
+            None => {
+                blockers.push(format!(
+                    "{}: {} does not serve {} ({}): install what defines it (its CRD or operator) first, or leave it out with objects=",
+                    e.item(),
+                    o.server,
+                    t.kind,
+                    if t.group.is_empty() { "core" } else { &t.group }
+                ));
+                continue;
+            }
         };
         if target.version != t.version {
             warnings.push(format!(
@@ -287,6 +349,9 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
             "reading the target",
             hint,
         )?;
+        if e.key == "persistentvolumes" && existing.is_none() {
+            bound.push(name.clone());
+        }
         works.push(Work {
             stage: Stage::of(&t.group, &t.kind),
             target,
@@ -294,11 +359,24 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
             name,
             body,
             existing,
+            why,
         });
     }
     namespaces(&o, &types, &mut works)?;
     storage_classes(&o, &types, &works, &mut warnings, &mut blockers)?;
     works.sort_by_key(|w| w.stage);
+    let wide: Vec<String> = works
+        .iter()
+        .filter(|w| w.ns.is_none() && w.existing.is_none())
+        .map(Work::label)
+        .collect();
+    if !wide.is_empty() {
+        // every one named: they act beyond the namespaces restored
+        warnings.push(format!(
+            "cluster-wide objects this restore creates: {}",
+            wide.join(", ")
+        ));
+    }
     let existing: Vec<String> = works
         .iter()
         .filter(|w| w.existing.is_some())
@@ -306,7 +384,7 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
         .collect();
     if !existing.is_empty() {
         let what = if o.replace {
-            "are replaced (claims excepted: their volumes hold data)"
+            "are replaced, except claims, volumes, namespaces and what was only pulled in"
         } else {
             "are left as they are (existing=replace replaces them)"
         };
@@ -338,18 +416,18 @@ fn namespaces(o: &Options, types: &[ApiResource], works: &mut Vec<Work>) -> Resu
         if works.iter().any(|w| w.is("", "Namespace") && w.name == ns) {
             continue;
         }
-        let existing = kube::get(
-            &t.object(&o.server, None, &ns),
-            "reading the target namespace",
-            hint,
-        )?;
+        let url = t.object(&o.server, None, &ns);
+        if kube::get(&url, "reading the target namespace", hint)?.is_some() {
+            continue; // it exists: left exactly as it is
+        }
         works.push(Work {
             stage: Stage::Namespaces,
             target: t.clone(),
             ns: None,
             name: ns.clone(),
             body: json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
-            existing,
+            existing: None,
+            why: Why::Related,
         });
     }
     Ok(())
@@ -393,7 +471,8 @@ fn storage_classes(
     for c in classes {
         if !have.iter().any(|h| h == c) {
             blockers.push(format!(
-                "storage class `{c}` does not exist on {}: map it with storage-class-map=<class in the restore point>={}",
+                "storage class `{}` does not exist on {}: map it with storage-class-map=<class in the restore point>={}",
+                shown(c, 80),
                 o.server,
                 if have.is_empty() { "<a class of the target>".to_string() } else { format!("<one of {}>", have.join(", ")) }
             ));
@@ -458,8 +537,56 @@ enum Done {
     Skipped,
 }
 
-fn status_error(what: &str, r: &rehydra_plugin_sdk::http::Response) -> Error {
+/// The error of a failed write. For a Secret only the status and the reason: an
+/// admission webhook's message may quote the object sent.
+fn status_error(w: &Work, what: &str, r: &rehydra_plugin_sdk::http::Response) -> Error {
+    if w.is("", "Secret") {
+        let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        let reason = rest::text(&v["reason"], 60).unwrap_or("no reason given");
+        return Error::new(
+            rehydra_plugin_sdk::azure::arm::status_code(r.status),
+            format!(
+                "{what}: answered {}: {reason} (the message is not shown: it may quote the secret)",
+                r.status
+            ),
+        );
+    }
     rest::answer_error(what, r, hint(r.status))
+}
+
+/// `body` for replacing `current`: its `resourceVersion` (a change made meanwhile is a
+/// conflict), and what the target's controllers own kept: finalizers, owner references,
+/// a Service's cluster IPs and node ports.
+fn replacement(w: &Work, current: &Value) -> Value {
+    let mut body = w.body.clone();
+    body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
+    for f in ["finalizers", "ownerReferences"] {
+        if let Some(v) = current["metadata"].get(f) {
+            body["metadata"][f] = v.clone();
+        }
+    }
+    if w.is("", "Service") {
+        for f in ["clusterIP", "clusterIPs", "healthCheckNodePort"] {
+            if let Some(v) = current["spec"].get(f) {
+                body["spec"][f] = v.clone();
+            }
+        }
+        let live = current["spec"]["ports"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for p in body["spec"]["ports"].as_array_mut().into_iter().flatten() {
+            let same = live.iter().find(|l| {
+                l["port"] == p["port"]
+                    && l["protocol"].as_str().unwrap_or("TCP")
+                        == p["protocol"].as_str().unwrap_or("TCP")
+            });
+            if let Some(n) = same.and_then(|l| l.get("nodePort")) {
+                p["nodePort"] = n.clone();
+            }
+        }
+    }
+    body
 }
 
 /// Create or replace one object.
@@ -478,7 +605,7 @@ fn apply(p: &Prepared, w: &Work, warnings: &mut Vec<String>) -> Result<Done> {
                 200..=299 => return Ok(Done::Created),
                 // made meanwhile (by a controller, or another restore)
                 409 => kube::get(&url, &what, hint)?,
-                _ => return Err(status_error(&what, &r)),
+                _ => return Err(status_error(w, &what, &r)),
             }
         }
     };
@@ -491,27 +618,17 @@ fn apply(p: &Prepared, w: &Work, warnings: &mut Vec<String>) -> Result<Done> {
     if !p.replace {
         return Ok(Done::Skipped);
     }
-    if w.is("", "PersistentVolumeClaim") {
+    if !w.replaceable() {
         warnings.push(format!(
-            "{}: exists and is kept (a claim is never replaced: its volume holds data)",
+            "{}: exists and is kept (claims and volumes hold data, a namespace's labels carry its security, and what was only pulled in is never replaced)",
             w.label()
         ));
         return Ok(Done::Skipped);
     }
-    let mut body = w.body.clone();
-    body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"].clone();
-    if w.is("", "Service") {
-        // a service's cluster IP cannot change
-        for f in ["clusterIP", "clusterIPs"] {
-            if let Some(v) = current["spec"].get(f) {
-                body["spec"][f] = v.clone();
-            }
-        }
-    }
-    let r = rest::send("PUT", &url, Some(&body))?;
+    let r = rest::send("PUT", &url, Some(&replacement(w, &current)))?;
     match r.status {
         200..=299 => Ok(Done::Replaced),
-        _ => Err(status_error(&what, &r)),
+        _ => Err(status_error(w, &what, &r)),
     }
 }
 
@@ -602,6 +719,7 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
                 .iter()
                 .filter(|w| late.contains(&w.label()))
                 .flat_map(|w| claims_of(&w.body))
+                .map(|c| shown(&c, 80))
                 .collect();
             warnings.push(format!(
                 "not ready after {} s: {}{}",
@@ -675,4 +793,216 @@ pub fn verify(_req: &RestoreRequest) -> Result<VerifyReport> {
         ok: findings.is_empty(),
         findings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::index::Source;
+
+    fn t(group: &str, resource: &str, kind: &str, namespaced: bool) -> ApiResource {
+        ApiResource {
+            group: group.into(),
+            version: "v1".into(),
+            resource: resource.into(),
+            kind: kind.into(),
+            namespaced,
+        }
+    }
+
+    fn e(key: &str, ns: Option<&str>, name: &str) -> Entry {
+        Entry {
+            key: key.into(),
+            namespace: ns.map(str::to_string),
+            name: name.into(),
+        }
+    }
+
+    /// A restore point of namespace shop, with what a full-cluster Velero backup adds.
+    fn index() -> Index {
+        let mut ix = Index::new(Source::default());
+        ix.namespaces = vec!["shop".into(), "other".into()];
+        for (ty, entry) in [
+            (
+                t("", "namespaces", "Namespace", false),
+                e("namespaces", None, "shop"),
+            ),
+            (
+                t("", "configmaps", "ConfigMap", true),
+                e("configmaps", Some("shop"), "web"),
+            ),
+            (
+                t("", "configmaps", "ConfigMap", true),
+                e("configmaps", Some("other"), "x"),
+            ),
+            (
+                t("acme.io", "configmaps", "ConfigMap", true),
+                e("configmaps.acme.io", Some("shop"), "web"),
+            ),
+            (
+                t("", "persistentvolumeclaims", "PersistentVolumeClaim", true),
+                e("persistentvolumeclaims", Some("shop"), "data"),
+            ),
+            (
+                t("", "persistentvolumes", "PersistentVolume", false),
+                e("persistentvolumes", None, "pv-1"),
+            ),
+            (
+                t(
+                    "rbac.authorization.k8s.io",
+                    "clusterrolebindings",
+                    "ClusterRoleBinding",
+                    false,
+                ),
+                e(
+                    "clusterrolebindings.rbac.authorization.k8s.io",
+                    None,
+                    "admin-for-all",
+                ),
+            ),
+            (
+                t(
+                    "apiextensions.k8s.io",
+                    "customresourcedefinitions",
+                    "CustomResourceDefinition",
+                    false,
+                ),
+                e(
+                    "customresourcedefinitions.apiextensions.k8s.io",
+                    None,
+                    "widgets.acme.io",
+                ),
+            ),
+            (
+                t("acme.io", "widgets", "Widget", true),
+                e("widgets.acme.io", Some("shop"), "w"),
+            ),
+        ] {
+            assert!(ix.add(&ty, entry));
+        }
+        ix.check().unwrap();
+        ix
+    }
+
+    fn opts(pairs: &[(&str, &str)]) -> Options {
+        let mut p = vec![("kube", "https://k:6443")];
+        p.extend_from_slice(pairs);
+        options(&rehydra_plugin_sdk::mock::props(&p)).unwrap()
+    }
+
+    fn chosen(ix: &Index, o: &Options) -> Vec<(String, Why)> {
+        let pv =
+            |_: &Entry| Ok(json!({"spec": {"claimRef": {"namespace": "shop", "name": "data"}}}));
+        select(ix, o, &pv)
+            .unwrap()
+            .into_iter()
+            .map(|(e, w)| (e.item(), w))
+            .collect()
+    }
+
+    #[test]
+    fn a_namespace_brings_only_what_belongs_to_it() {
+        let ix = index();
+        let got = chosen(&ix, &opts(&[("namespaces", "shop")]));
+        let items: Vec<&str> = got.iter().map(|(i, _)| i.as_str()).collect();
+        for want in [
+            "objects/configmaps/shop/web.json",
+            "objects/persistentvolumeclaims/shop/data.json",
+            "objects/widgets.acme.io/shop/w.json",
+            "objects/namespaces/_cluster/shop.json",
+            "objects/persistentvolumes/_cluster/pv-1.json",
+            "objects/customresourcedefinitions.apiextensions.k8s.io/_cluster/widgets.acme.io.json",
+        ] {
+            assert!(items.contains(&want), "{want}: {items:?}");
+        }
+        assert!(!items.iter().any(|i| i.contains("other")), "{items:?}");
+        assert!(
+            !items.iter().any(|i| i.contains("clusterrolebindings")),
+            "a cluster-wide binding comes only when asked for: {items:?}"
+        );
+        let related = |i: &str| got.iter().any(|(x, w)| x == i && *w == Why::Related);
+        assert!(
+            related("objects/namespaces/_cluster/shop.json")
+                && related("objects/persistentvolumes/_cluster/pv-1.json")
+        );
+        let all = chosen(
+            &ix,
+            &opts(&[("namespaces", "shop"), ("cluster-resources", "true")]),
+        );
+        assert!(
+            all.iter()
+                .any(|(i, w)| i.contains("admin-for-all") && *w == Why::Related)
+        );
+    }
+
+    #[test]
+    fn one_named_object_brings_its_namespace_and_nothing_else() {
+        let ix = index();
+        let got = chosen(&ix, &opts(&[("objects", "configmaps/shop/web")]));
+        assert_eq!(
+            got,
+            vec![
+                ("objects/configmaps/shop/web.json".to_string(), Why::Named),
+                (
+                    "objects/namespaces/_cluster/shop.json".to_string(),
+                    Why::Related
+                ),
+            ],
+            "a bare resource name is not another group's type of that name"
+        );
+        let got = chosen(&ix, &opts(&[("objects", "widgets/shop/w")]));
+        assert_eq!(
+            got[0],
+            (
+                "objects/widgets.acme.io/shop/w.json".to_string(),
+                Why::Named
+            )
+        );
+        assert!(
+            select(&ix, &opts(&[("objects", "configmaps/shop/nope")]), &|_| Ok(
+                Value::Null
+            ))
+            .is_err()
+        );
+        assert!(
+            select(&ix, &opts(&[("namespaces", "kube-system")]), &|_| Ok(
+                Value::Null
+            ))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_replacement_keeps_what_the_target_owns_and_some_objects_are_never_replaced() {
+        let w = |kind: &str, why: Why| Work {
+            stage: Stage::Services,
+            target: t("", "services", kind, true),
+            ns: Some("shop".into()),
+            name: "web".into(),
+            body: json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": "web", "namespace": "shop"},
+                "spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443}]}}),
+            existing: None,
+            why,
+        };
+        let current = json!({"metadata": {"resourceVersion": "77", "finalizers": ["service.kubernetes.io/load-balancer-cleanup"]},
+            "spec": {"clusterIP": "10.96.0.9", "clusterIPs": ["10.96.0.9"], "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30080}]}});
+        let b = replacement(&w("Service", Why::Selected), &current);
+        assert_eq!(b["metadata"]["resourceVersion"], "77");
+        assert_eq!(
+            b["metadata"]["finalizers"][0],
+            "service.kubernetes.io/load-balancer-cleanup"
+        );
+        assert_eq!(b["spec"]["clusterIP"], "10.96.0.9");
+        assert_eq!(
+            b["spec"]["ports"],
+            json!([{"port": 80, "nodePort": 30080}, {"port": 443}])
+        );
+        assert!(w("Service", Why::Selected).replaceable());
+        assert!(!w("Service", Why::Related).replaceable());
+        for kind in ["PersistentVolumeClaim", "PersistentVolume", "Namespace"] {
+            assert!(!w(kind, Why::Named).replaceable(), "{kind}");
+        }
+    }
 }

@@ -23,7 +23,7 @@ pub fn invalid(m: String) -> Error {
 /// One entry's bytes at the most.
 const ENTRY_MAX: u64 = 16 << 20;
 /// All entries' bytes at the most.
-const TOTAL_MAX: u64 = 1 << 30;
+const TOTAL_MAX: u64 = 256 << 20;
 /// Entries at the most.
 const ENTRIES_MAX: usize = 500_000;
 
@@ -91,12 +91,13 @@ pub fn place(path: &str) -> Result<Option<Place>> {
     }
 }
 
-/// The objects of a Velero tarball, by place (the preferred version where both are).
+/// The objects of a Velero tarball of the types `wanted` accepts (`resource[.group]`),
+/// by place (the preferred version where both are).
 ///
 /// # Errors
 /// `invalid-input` when it is not a gzip tar, or breaks a bound or the layout.
-pub fn objects(tarball: &[u8]) -> Result<Objects> {
-    objects_in(flate2::read::GzDecoder::new(tarball))
+pub fn objects(tarball: &[u8], wanted: impl Fn(&str) -> bool) -> Result<Objects> {
+    objects_in(flate2::read::GzDecoder::new(tarball), wanted)
 }
 
 /// The objects of a Velero backup, by `(type, namespace, name)`, with whether each came
@@ -107,7 +108,7 @@ pub type Objects = BTreeMap<(String, Option<String>, String), (bool, Value)>;
 ///
 /// # Errors
 /// As [`objects`].
-pub fn objects_in(tar: impl Read) -> Result<Objects> {
+pub fn objects_in(tar: impl Read, wanted: impl Fn(&str) -> bool) -> Result<Objects> {
     let mut archive = tar::Archive::new(tar);
     let not_tar = |e: std::io::Error| {
         invalid(format!(
@@ -136,7 +137,10 @@ pub fn objects_in(tar: impl Read) -> Result<Objects> {
             .map_err(not_tar)?
             .to_string_lossy()
             .into_owned();
-        let Some(p) = place(&path)? else { continue };
+        // what is not wanted (by type) is not even parsed
+        let Some(p) = place(&path)?.filter(|p| wanted(&p.key)) else {
+            continue;
+        };
         let size = entry.header().size().map_err(not_tar)?;
         total += size;
         if size > ENTRY_MAX || total > TOTAL_MAX {
@@ -250,15 +254,15 @@ mod tests {
             ],
             false,
         );
-        let o = objects(&t).unwrap();
+        let o = objects(&t, |_| true).unwrap();
         assert_eq!(o.len(), 1);
         assert_eq!(o.values().next().unwrap().1["data"]["v"], "preferred");
         assert!(
-            objects(&tarball(&[], true))
+            objects(&tarball(&[], true), |_| true)
                 .unwrap_err()
                 .message
                 .contains("link")
         );
-        assert!(objects(b"not gzip").is_err());
+        assert!(objects(b"not gzip", |_| true).is_err());
     }
 }

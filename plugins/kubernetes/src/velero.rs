@@ -94,7 +94,7 @@ pub fn import(req: &BackupRequest, path: &str) -> Result<BackupReport> {
             )));
         }
     }
-    let objects = crate::tarball::objects(&read(&tar_path)?)?;
+    let objects = crate::tarball::objects(&read(&tar_path)?, |key| !SKIPPED.contains(&key))?;
     let mut ix = Index::new(Source {
         kind: "velero".into(),
         cluster,
@@ -122,6 +122,13 @@ pub fn import(req: &BackupRequest, path: &str) -> Result<BackupReport> {
                 continue;
             }
         };
+        if !version
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        {
+            warnings.push(format!("{key}/{name}: a malformed apiVersion; left out"));
+            continue;
+        }
         let kind = text(&obj["kind"], 63)
             .filter(|k| k.chars().all(|c| c.is_ascii_alphanumeric()))
             .unwrap_or_default()
@@ -159,11 +166,8 @@ pub fn import(req: &BackupRequest, path: &str) -> Result<BackupReport> {
             continue;
         }
         let obj = clean(obj, &t.api_version(), &kind);
-        if t.group.is_empty() && kind == "Namespace" {
-            ix.namespaces.push(name.clone());
-        }
-        if t.group.is_empty() && kind == "PersistentVolumeClaim" {
-            ix.claims.push(crate::index::Claim {
+        let claim =
+            (t.group.is_empty() && kind == "PersistentVolumeClaim").then(|| crate::index::Claim {
                 namespace: ns.clone().unwrap_or_default(),
                 name: name.clone(),
                 storage_class: text(&obj["spec"]["storageClassName"], 253).map(str::to_string),
@@ -171,8 +175,13 @@ pub fn import(req: &BackupRequest, path: &str) -> Result<BackupReport> {
                     .map(str::to_string),
                 data: false,
             });
+        if !crate::backup::store(&mut ix, &t, obj, &mut warnings)? {
+            continue;
         }
-        crate::backup::store(&mut ix, &t, obj)?;
+        if t.group.is_empty() && kind == "Namespace" {
+            ix.namespaces.push(name.clone());
+        }
+        ix.claims.extend(claim);
     }
     // namespaces whose Namespace object Velero did not keep (an include-namespaces backup
     // keeps it; a label-selected one may not)
@@ -183,8 +192,12 @@ pub fn import(req: &BackupRequest, path: &str) -> Result<BackupReport> {
             ix.namespaces.push(ns.clone());
         }
     }
+    ix.namespaces
+        .retain(|n| rehydra_plugin_sdk::kube::is_label(n));
     ix.namespaces.sort();
     ix.namespaces.dedup();
+    // what a restore reads back must pass the same check
+    ix.check()?;
     ix.store()?;
     warnings.push(format!(
         "imported Velero backup {}{}: {} objects ({skipped} made by controllers or the cluster left out); its volume snapshots and pod volume backups stay in Velero's storage, so claims restore without their data",

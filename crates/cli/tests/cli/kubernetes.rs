@@ -221,6 +221,13 @@ fn velero_backup(dir: &Path) -> PathBuf {
         &json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "ledger-5f6d-abcde", "namespace": "legacy",
             "ownerReferences": [{"kind": "ReplicaSet", "name": "ledger-5f6d", "controller": true}]}, "spec": {"nodeName": "moc-l1"}}),
     );
+    // a full-cluster backup also holds cluster-wide objects no namespace owns
+    put(
+        "resources/clusterrolebindings.rbac.authorization.k8s.io/cluster/admin-for-all.json",
+        &json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "admin-for-all"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "Group", "name": "system:authenticated", "apiGroup": "rbac.authorization.k8s.io"}]}),
+    );
     std::fs::create_dir_all(stage.join("metadata")).unwrap();
     std::fs::write(stage.join("metadata/version"), "1.1.0\n").unwrap();
     std::fs::create_dir_all(&folder).unwrap();
@@ -539,7 +546,10 @@ fn a_namespace_backed_up_from_one_cluster_is_restored_into_another_and_velero_ba
         "changed on B"
     );
     let replaced = done(&restore(&["--set", map, "--set", "existing=replace"])).to_string();
-    assert!(replaced.contains("a claim is never replaced"), "{replaced}");
+    assert!(
+        replaced.contains("claims and volumes hold data"),
+        "{replaced}"
+    );
     assert_eq!(
         b.object("ConfigMap", Some("shop-dr"), "web-config")
             .unwrap()["data"]["greeting"],
@@ -610,6 +620,22 @@ fn a_namespace_backed_up_from_one_cluster_is_restored_into_another_and_velero_ba
         !names.contains("ledger-5f6d-abcde"),
         "pods a controller owns are left out: {names}"
     );
+    let velero_plan = done(&run(&[
+        "restore",
+        &vid,
+        "--target",
+        "-",
+        "--set",
+        &kb,
+        "--set",
+        "namespaces=legacy",
+        "--plan-only",
+    ]))
+    .to_string();
+    assert!(
+        !velero_plan.contains("admin-for-all") && velero_plan.contains("ledger"),
+        "restoring a namespace brings no cluster-wide object it does not own: {velero_plan}"
+    );
     done(&run(&[
         "restore",
         &vid,
@@ -619,6 +645,8 @@ fn a_namespace_backed_up_from_one_cluster_is_restored_into_another_and_velero_ba
         &kb,
         "--set",
         "wait-secs=20",
+        "--set",
+        "namespaces=legacy",
     ]));
     assert_eq!(
         b.object("ConfigMap", Some("legacy"), "ledger-config")
