@@ -66,6 +66,8 @@ mod tests {
             api::plugins::Directory::decl(cfg),
             api::plugins::SqlLoginKind::decl(cfg),
             api::plugins::SqlServer::decl(cfg),
+            api::plugins::KubeCluster::decl(cfg),
+            api::plugins::KubeClusterView::decl(cfg),
             host::RemoteShell::decl(cfg),
             host::Target::decl(cfg),
             api::azure::IdentitySetting::decl(cfg),

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use rehydra_api::inventory::{self, InventoryAsset};
 use rehydra_api::plugins::{
-    Asset, Directory, PluginBackupOutcome, PluginDetails, PluginEntry, SqlServer, Target,
+    Asset, Directory, KubeCluster, KubeClusterView, PluginBackupOutcome, PluginDetails, PluginEntry,
+    SqlServer, Target,
     properties,
 };
 use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
@@ -630,6 +631,32 @@ pub async fn sql_server_check(app: AppHandle, name: String) -> Res<String> {
     blocking(app, move |st| {
         let (host, version) = st.plugins()?.check_sql_server(&name)?;
         Ok(format!("signed in to {host} (SQL Server {version})"))
+    })
+    .await
+}
+
+/// Kubernetes clusters reached with a kubeconfig's CA and credentials, with the API
+/// server and sign-in each kubeconfig gives now (never the credentials).
+#[tauri::command]
+pub async fn kube_clusters_list(app: AppHandle) -> Res<Vec<KubeClusterView>> {
+    blocking(app, |st| Ok(st.plugins()?.kube_cluster_views()?)).await
+}
+
+/// Add or replace a cluster; its kubeconfig must read now (what `rehydra plugins
+/// kube-cluster add` does).
+#[tauri::command]
+pub async fn kube_cluster_add(app: AppHandle, cluster: KubeCluster) -> Res<KubeClusterView> {
+    changing(app, Changed::Plugins, move |st| {
+        Ok(st.plugins()?.set_kube_cluster(cluster)?)
+    })
+    .await
+}
+
+/// Forget a cluster; returns whether it was configured.
+#[tauri::command]
+pub async fn kube_cluster_remove(app: AppHandle, name: String) -> Res<bool> {
+    changing(app, Changed::Plugins, move |st| {
+        Ok(st.plugins()?.remove_kube_cluster(&name)?)
     })
     .await
 }

@@ -999,6 +999,39 @@ password: PasswordSource,
  */
 "ca-file"?: string | null, };
 
+export type KubeCluster = { 
+/**
+ * The admin's name for it (letters, digits, `-_.`).
+ */
+name: string, 
+/**
+ * The kubeconfig file.
+ */
+kubeconfig: string, 
+/**
+ * Its context to use (default its `current-context`).
+ */
+context?: string | null, };
+
+export type KubeClusterView = { 
+/**
+ * The configuration.
+ */
+cluster: KubeCluster, 
+/**
+ * The API server (`kube=` of the plugins), when the kubeconfig reads.
+ */
+server: string | null, 
+/**
+ * How the host signs in: `client certificate`, `token`, or `Entra (rehydra azure
+ * audience)`.
+ */
+sign_in: string | null, 
+/**
+ * Why the kubeconfig does not read, if it does not.
+ */
+problem: string | null, };
+
 export type RemoteShell = "windows" | "posix";
 
 export type Target = { 

@@ -330,20 +330,46 @@ fn scope_for(audiences: &[(String, String)], host: &str) -> Option<String> {
 pub(crate) struct AzureCredentials {
     identity: Identity,
     audiences: Vec<(String, String)>,
+    /// Kubernetes API servers reached through the admin's kubeconfigs: their TLS, and
+    /// their token before anything else.
+    clusters: crate::plugins::kube_clusters::Configured,
 }
 
 impl AzureCredentials {
-    /// From the context's settings.
-    pub(crate) fn new(ctx: &Context) -> Result<Arc<Self>> {
+    /// From the context's settings, and the clusters configured.
+    pub(crate) fn new(
+        ctx: &Context,
+        clusters: crate::plugins::kube_clusters::Configured,
+    ) -> Result<Arc<Self>> {
         let s = settings(ctx)?;
         Ok(Arc::new(Self {
             identity: identity(&s.identity)?,
             audiences: s.audiences,
+            clusters,
         }))
     }
 }
 
 impl host::Credentials for AzureCredentials {
+    fn authorization_at(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> std::result::Result<Option<String>, String> {
+        match self.clusters.at(host, port) {
+            Some(a) if a.authorization.is_some() => {
+                Ok(a.authorization.as_ref().map(|t| t.to_string()))
+            }
+            // a client certificate signs in by itself; no token is added to it
+            Some(a) if a.tls.identity_pem.is_some() => Ok(None),
+            _ => self.authorization(host),
+        }
+    }
+
+    fn tls(&self, host: &str, port: u16) -> std::result::Result<Option<host::HostTls>, String> {
+        Ok(self.clusters.at(host, port).map(|a| a.tls.clone()))
+    }
+
     fn authorization(&self, host: &str) -> std::result::Result<Option<String>, String> {
         if let Some(v) = EnvCredentials.authorization(host)? {
             return Ok(Some(v));

@@ -188,6 +188,7 @@ mod credentials;
 mod directories;
 mod events;
 mod sql_servers;
+pub(crate) mod kube_clusters;
 mod verbs;
 
 use bridge::*;
@@ -195,6 +196,7 @@ pub use credentials::EnvCredentials;
 pub use directories::{Directory, PasswordSource};
 use events::*;
 pub use sql_servers::{SqlLoginKind, SqlServer};
+pub use kube_clusters::{KubeCluster, KubeClusterView};
 
 /// The plugin platform for one process: a host, plus the context's folders and catalog.
 pub struct Plugins {

@@ -155,6 +155,8 @@ pub enum Specs {
     Directories,
     /// SQL Server instances plugins may use.
     SqlServers,
+    /// Kubernetes clusters reached with a kubeconfig's CA and credentials.
+    KubeClusters,
 }
 
 impl Catalog {
@@ -456,6 +458,7 @@ impl Catalog {
             Specs::CommandTargets => "SELECT name, spec FROM command_targets ORDER BY name",
             Specs::Directories => "SELECT name, spec FROM directories ORDER BY name",
             Specs::SqlServers => "SELECT name, spec FROM sql_servers ORDER BY name",
+            Specs::KubeClusters => "SELECT name, spec FROM kube_clusters ORDER BY name",
         })
         .await
     }
@@ -475,6 +478,9 @@ impl Catalog {
             Specs::SqlServers => {
                 "INSERT INTO sql_servers (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at"
             }
+            Specs::KubeClusters => {
+                "INSERT INTO kube_clusters (name, spec, added_at) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO UPDATE SET spec = excluded.spec, added_at = excluded.added_at"
+            }
         };
         self.exec(sql, &[name, spec, &now()]).await?;
         Ok(())
@@ -489,6 +495,7 @@ impl Catalog {
             Specs::CommandTargets => "DELETE FROM command_targets WHERE name = ?1",
             Specs::Directories => "DELETE FROM directories WHERE name = ?1",
             Specs::SqlServers => "DELETE FROM sql_servers WHERE name = ?1",
+            Specs::KubeClusters => "DELETE FROM kube_clusters WHERE name = ?1",
         };
         Ok(self.exec(sql, &[name]).await? > 0)
     }

@@ -330,6 +330,10 @@ pub enum PluginsCommand {
     /// host signs in with.
     #[command(subcommand)]
     SqlServer(crate::sql_server::SqlServerCommand),
+    /// Kubernetes clusters whose API servers the host reaches with a kubeconfig's CA and
+    /// credentials (client certificate or token).
+    #[command(subcommand)]
+    KubeCluster(crate::kube_cluster::KubeClusterCommand),
     /// Capability decisions: denials and sensitive uses.
     Audit {
         /// Only this plugin.

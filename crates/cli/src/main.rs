@@ -7,6 +7,7 @@ mod commands;
 mod directory;
 mod files;
 mod keys;
+mod kube_cluster;
 mod output;
 mod password;
 mod plugins;

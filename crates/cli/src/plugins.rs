@@ -217,6 +217,7 @@ pub fn run(cli: &Cli, cmd: &PluginsCommand) -> Result<i32> {
         PluginsCommand::Target(t) => target(cli, &p, t)?,
         PluginsCommand::Directory(d) => crate::directory::run(cli, &p, d)?,
         PluginsCommand::SqlServer(s) => crate::sql_server::run(cli, &p, s)?,
+        PluginsCommand::KubeCluster(k) => crate::kube_cluster::run(cli, &p, k)?,
         PluginsCommand::Audit { plugin, limit } => {
             let rows = p.audit_log(plugin.as_deref(), *limit)?;
             if cli.json {

@@ -155,6 +155,45 @@ pub trait Credentials: Send + Sync {
     /// The host should carry credentials but none can be had (sign-in failed); the
     /// message says why in the admin's words and never contains a secret.
     fn authorization(&self, host: &str) -> Result<Option<String>, String>;
+
+    /// The `Authorization` value for `host` at `port`: credentials that belong to one
+    /// server of a host (a Kubernetes cluster's token) are told apart by the port.
+    /// Default: [`Self::authorization`].
+    ///
+    /// # Errors
+    /// As [`Self::authorization`].
+    fn authorization_at(&self, host: &str, _port: u16) -> Result<Option<String>, String> {
+        self.authorization(host)
+    }
+
+    /// TLS of its own for `host` at `port` (a Kubernetes cluster's CA and client
+    /// certificate from its kubeconfig), instead of the system's roots and no client
+    /// certificate. Default: none.
+    ///
+    /// # Errors
+    /// It is configured but cannot be read; the message never holds a secret.
+    fn tls(&self, _host: &str, _port: u16) -> Result<Option<HostTls>, String> {
+        Ok(None)
+    }
+}
+
+/// TLS for one server: the CAs to trust (instead of the system's) and the client
+/// certificate to present. Never seen by a plugin.
+#[derive(Clone)]
+pub struct HostTls {
+    /// PEM certificates to trust; `None`: the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
+    /// PEM client certificate chain followed by its private key.
+    pub identity_pem: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for HostTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostTls")
+            .field("ca_pem", &self.ca_pem.as_ref().map(Vec::len))
+            .field("identity_pem", &self.identity_pem.is_some())
+            .finish()
+    }
 }
 
 /// No credentials.

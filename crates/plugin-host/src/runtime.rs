@@ -374,6 +374,7 @@ impl PluginHost {
             ldap: Default::default(),
             sql_servers: inv.sql_servers,
             http: self.http.clone(),
+            tls_clients: Default::default(),
             events: inv.events,
             budget: budget.clone(),
             audit_gate: AuditGate::default(),

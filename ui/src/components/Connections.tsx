@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { api, asError, type ApiError, type Directory, type PasswordSource, type SqlServer, type Target } from "../ipc";
+import { api, asError, type ApiError, type Directory, type KubeClusterView, type PasswordSource, type SqlServer, type Target } from "../ipc";
 import { Empty, ErrorBox, TableHead } from "./common";
 
 type PasswordKind = "file" | "env" | "keychain";
@@ -44,9 +44,11 @@ const NO_PASSWORD: PasswordForm = { kind: "file", where: "", user: "" };
 
 /**
  * Settings → Connections: the LDAP directories (`ldap:<name>`) and SQL Server instances
- * (`sql:<name>`) plugins may be granted and the command targets they run programs on, as
- * `rehydra plugins directory …`, `… sql-server …` and `… target …` manage them. A new
- * directory is bound to, and a new instance signed in to, before it is kept.
+ * (`sql:<name>`) plugins may be granted, the Kubernetes clusters reached with a
+ * kubeconfig, and the command targets plugins run programs on, as
+ * `rehydra plugins directory …`, `… sql-server …`, `… kube-cluster …` and `… target …`
+ * manage them. A new directory is bound to, a new instance signed in to, and a new
+ * cluster's kubeconfig read, before it is kept.
  */
 export default function Connections() {
   const [dirs, setDirs] = useState<Directory[] | null>(null);
@@ -71,6 +73,11 @@ export default function Connections() {
   const [sPw, setSPw] = useState<PasswordForm>(NO_PASSWORD);
   const [sCa, setSCa] = useState("");
   const [sCheck, setSCheck] = useState(true);
+  // a new Kubernetes cluster
+  const [kubes, setKubes] = useState<KubeClusterView[] | null>(null);
+  const [kName, setKName] = useState("");
+  const [kConfig, setKConfig] = useState("");
+  const [kContext, setKContext] = useState("");
   // a new command target
   const [tName, setTName] = useState("");
   const [ssh, setSsh] = useState("");
@@ -81,6 +88,7 @@ export default function Connections() {
     try {
       setDirs(await api.directories());
       setSqls(await api.sqlServers());
+      setKubes(await api.kubeClusters());
       setTargets(await api.targets());
     } catch (e) {
       setError(asError(e));
@@ -133,6 +141,11 @@ export default function Connections() {
         sCheck,
       ),
     );
+  const addKube = () =>
+    act(async () => {
+      const v = await api.kubeClusterAdd({ name: kName.trim(), kubeconfig: kConfig.trim(), context: kContext.trim() || null });
+      return `cluster ${v.cluster.name} kept: ${v.server ?? ""}, signing in with ${v.sign_in ?? ""}`;
+    });
   const addTarget = () =>
     act(async () => {
       await api.targetAdd({
@@ -234,6 +247,42 @@ export default function Connections() {
         <label>CA certificates (PEM, added to the system's roots)<input data-testid="sql-ca" value={sCa} onChange={(e) => setSCa(e.target.value)} /></label>
         <label><input data-testid="sql-check" type="checkbox" checked={sCheck} onChange={(e) => setSCheck(e.target.checked)} /> Sign in before keeping it</label>
         <button data-testid="sql-add" disabled={busy} onClick={addSql}>{busy ? "Working…" : "Add SQL Server instance"}</button>
+      </div>
+      <div className="card">
+        <h2>Kubernetes clusters</h2>
+        <p className="small muted">
+          API servers reached with the CA and the client certificate or token of a kubeconfig (for example from{" "}
+          <code>az aksarc get-credentials --admin</code>). Rehydra keeps where the file is and reads it whenever a plugin runs; plugins
+          granted <code>http:&lt;host&gt;:&lt;port&gt;</code> of the server never see the credentials. A kubeconfig that signs in
+          through kubelogin gives its CA only: the token then comes from the Azure sign-in with the AKS audience.
+        </p>
+        {kubes === null ? null : kubes.length === 0 ? (
+          <Empty>No Kubernetes cluster yet.</Empty>
+        ) : (
+          <table data-testid="kube-clusters">
+            <TableHead cols={["Name", "API server", "Signs in with", "Kubeconfig", ""]} />
+            <tbody>
+              {kubes.map((k) => (
+                <tr key={k.cluster.name}>
+                  <td>{k.cluster.name}</td>
+                  <td>{k.server ?? <span className="error">{k.problem}</span>}</td>
+                  <td>{k.sign_in ?? ""}</td>
+                  <td>{k.cluster.kubeconfig}{k.cluster.context ? ` (${k.cluster.context})` : ""}</td>
+                  <td>
+                    <button data-testid={`kube-remove-${k.cluster.name}`} disabled={busy} onClick={() => remove("cluster", k.cluster.name, api.kubeClusterRemove)}>
+                      Remove
+                    </button>
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+        <h3>Add a Kubernetes cluster</h3>
+        <label>Name<input data-testid="kube-name" value={kName} onChange={(e) => setKName(e.target.value)} placeholder="aks-a" /></label>
+        <label>Kubeconfig file<input data-testid="kube-config" value={kConfig} onChange={(e) => setKConfig(e.target.value)} placeholder="/home/admin/.kube/aks-a.yaml" /></label>
+        <label>Context (optional; default its current context)<input data-testid="kube-context" value={kContext} onChange={(e) => setKContext(e.target.value)} /></label>
+        <button data-testid="kube-add" disabled={busy} onClick={addKube}>{busy ? "Working…" : "Add Kubernetes cluster"}</button>
       </div>
       <div className="card">
         <h2>Command targets</h2>

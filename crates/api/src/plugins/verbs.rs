@@ -17,7 +17,10 @@ impl Plugins {
         let mut inv = host::Invocation::new(self.grants(p)?);
         inv.targets = self.targets()?;
         inv.engine = engine;
-        inv.credentials = crate::azure::AzureCredentials::new(&self.ctx)?;
+        inv.credentials = crate::azure::AzureCredentials::new(
+            &self.ctx,
+            kube_clusters::Configured::read(&self.kube_clusters()?),
+        )?;
         inv.directories = Arc::new(directories::Configured(self.directories()?));
         inv.sql_servers = Arc::new(sql_servers::Configured(self.sql_servers()?));
         inv.events = events.clone();

@@ -21,19 +21,56 @@ use crate::bindings::rehydra::plugin::http;
 use crate::dto::ErrorCode;
 use crate::limits::Budget;
 use crate::policy::CapabilityKind;
-use crate::{Credentials, Events, LogLevel};
+use crate::{Credentials, Events, HostTls, LogLevel};
 
 const HTTP_TIMEOUT_MAX: Duration = Duration::from_secs(120);
 
-/// The client every plugin request goes through: rustls with the system's roots (so
-/// `SSL_CERT_FILE` works), proxies from the environment, no redirects.
-pub(crate) fn client() -> Result<reqwest::Client, String> {
+fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(20))
         .user_agent(concat!("rehydra/", env!("CARGO_PKG_VERSION")))
+}
+
+/// The client every plugin request goes through: rustls with the system's roots (so
+/// `SSL_CERT_FILE` works), proxies from the environment, no redirects.
+pub(crate) fn client() -> Result<reqwest::Client, String> {
+    builder()
         .build()
         .map_err(|e| format!("starting the HTTP client: {e}"))
+}
+
+/// A client with `tls`: only its CAs trusted (when it names some), its client
+/// certificate presented. The error never holds key material.
+fn tls_client(tls: &HostTls) -> Result<reqwest::Client, String> {
+    let mut b = builder();
+    if let Some(ca) = &tls.ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(ca)
+            .map_err(|e| format!("the CA certificates are not PEM: {e}"))?;
+        if certs.is_empty() {
+            return Err("the CA certificates hold no certificate".into());
+        }
+        b = b.tls_built_in_root_certs(false);
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    if let Some(id) = &tls.identity_pem {
+        let id = reqwest::Identity::from_pem(id).map_err(|_| {
+            "the client certificate or its key is not PEM (or they do not match)".to_string()
+        })?;
+        b = b.identity(id);
+    }
+    b.build().map_err(|e| {
+        // the causes say what is wrong with the certificates; they never hold key material
+        let mut m = format!("starting the HTTP client: {e}");
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            m.push_str(&format!(": {s}"));
+            src = s.source();
+        }
+        m
+    })
 }
 
 impl http::Host for State {
@@ -70,14 +107,30 @@ impl http::Host for State {
         if let Some(reason) = rules::forbidden_header(&req.headers) {
             self.check(CapabilityKind::Http, &target, Err(reason))?;
         }
-        let request = Outgoing::new(&req, url, host)?;
+        let request = Outgoing::new(&req, url, host.clone(), port)?;
         self.audit(
             CapabilityKind::Http,
             &target,
             true,
             &format!("{} {}", req.method, request.url.path()),
         );
-        let (client, credentials) = (self.http.clone(), self.credentials.clone());
+        let client = match self
+            .credentials
+            .tls(&host, port)
+            .map_err(|e| err(ErrorCode::Unavailable, format!("{target}: {e}")))?
+        {
+            None => self.http.clone(),
+            Some(tls) => match self.tls_clients.get(&target) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = tls_client(&tls)
+                        .map_err(|e| err(ErrorCode::Unavailable, format!("{target}: {e}")))?;
+                    self.tls_clients.insert(target.clone(), c.clone());
+                    c
+                }
+            },
+        };
+        let credentials = self.credentials.clone();
         let (budget, events, plugin) = (
             self.budget.clone(),
             self.events.clone(),
@@ -100,13 +153,14 @@ struct Outgoing {
     method: reqwest::Method,
     url: url::Url,
     host: String,
+    port: u16,
     headers: reqwest::header::HeaderMap,
     body: Vec<u8>,
     retryable: bool,
 }
 
 impl Outgoing {
-    fn new(req: &http::Request, url: url::Url, host: String) -> Res<Self> {
+    fn new(req: &http::Request, url: url::Url, host: String, port: u16) -> Res<Self> {
         let bad = |m: String| err(ErrorCode::InvalidInput, m);
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| bad(format!("`{}` is not an HTTP method", req.method)))?;
@@ -124,6 +178,7 @@ impl Outgoing {
             method,
             url,
             host,
+            port,
             headers,
             body: req.body.clone(),
             retryable,
@@ -153,7 +208,7 @@ impl Outgoing {
             // a token is asked for on every try: one that expired meanwhile is refreshed
             let auth = if self.may_carry_credentials() {
                 credentials
-                    .authorization(&self.host)
+                    .authorization_at(&self.host, self.port)
                     .map_err(|e| err(ErrorCode::Unavailable, e))?
             } else {
                 None

@@ -58,6 +58,8 @@ pub(crate) struct State {
     pub(crate) sql_servers: Arc<dyn SqlServers>,
     /// The host's HTTP client (shared by every call).
     pub(crate) http: reqwest::Client,
+    /// Clients with TLS of their own (`Credentials::tls`), by `host:port`, for this call.
+    pub(crate) tls_clients: std::collections::HashMap<String, reqwest::Client>,
     pub(crate) events: Arc<dyn Events>,
     pub(crate) budget: Arc<Budget>,
     pub(crate) audit_gate: AuditGate,

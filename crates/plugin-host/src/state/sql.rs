@@ -407,7 +407,11 @@ impl sql::Host for State {
             CapabilityKind::Sql,
             &server,
             true,
-            &format!("{first_line} ({} bytes, blake3 {})", batch.len(), &digest[..16]),
+            &format!(
+                "{first_line} ({} bytes, blake3 {})",
+                batch.len(),
+                &digest[..16]
+            ),
         );
         let servers = self.sql_servers.clone();
         let access = blocking(|| servers.sql_server(&server))
@@ -474,9 +478,15 @@ mod tests {
         assert_eq!(dt(119).as_deref(), Some("2026-11-30T00:00:00.397"));
         assert_eq!(dt(1).as_deref(), Some("2026-11-30T00:00:00.003"));
         // a hostile server's day count does not panic the host
-        let far = text(ColumnData::DateTime(Some(tiberius::time::DateTime::new(i32::MAX, 0))));
+        let far = text(ColumnData::DateTime(Some(tiberius::time::DateTime::new(
+            i32::MAX,
+            0,
+        ))));
         assert!(far.is_some());
-        let far = text(ColumnData::DateTime(Some(tiberius::time::DateTime::new(i32::MIN, 0))));
+        let far = text(ColumnData::DateTime(Some(tiberius::time::DateTime::new(
+            i32::MIN,
+            0,
+        ))));
         assert!(far.is_some());
         let t = Time::new(526_355_123_456, 7);
         assert_eq!(time(t).1, ".5123456");

@@ -6,7 +6,9 @@ A cluster cannot run here. This server answers with the official discovery docum
 (tests/fixtures/aks-kubernetes) and behaves like kube-apiserver where a client can get it wrong:
 
 - every request needs `Authorization: Bearer aks-…` (what the test's Azure CLI stand-in
-  hands out for the AKS Arc Entra server app), else 401 Unauthorized;
+  hands out for the AKS Arc Entra server app), a token of state `tokens`, or a client
+  certificate signed by `tls.client_ca` (with state `tls`: HTTPS with `tls.cert`/`tls.key`),
+  else 401 Unauthorized;
 - discovery: /api (serverAddress = this server), /api/v1, /apis, /apis/G, /apis/apps/v1,
   /apis/storage.k8s.io/v1, /version; the other group/versions of apis.json answer an empty
   resource list: their objects are not served; anything else is 404;
@@ -623,9 +625,17 @@ def discovery(parts, host, st):
         return DOCS.get("/".join(parts[1:])) or {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "/".join(parts[1:]), "resources": []}
     return None
 
-def route(req, st, path, q, raw):
+def authenticated(req, st):
+    """An Entra token for the AKS audience, a token of `tokens`, or (over TLS) a client
+    certificate the cluster's CA signed: what kube-apiserver's authenticators accept."""
+    if getattr(req.connection, "getpeercert", None) and req.connection.getpeercert():
+        return True
     scheme, _, token = req.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip().startswith("aks-"):
+    token = token.strip()
+    return scheme.lower() == "bearer" and (token.startswith("aks-") or token in st.get("tokens", []))
+
+def route(req, st, path, q, raw):
+    if not authenticated(req, st):
         raise Fail(401, "Unauthorized", "Unauthorized")
     method, parts = req.command, [p for p in path.split("/") if p]
     doc = discovery(parts, "%s:%d" % req.server.server_address[:2], st) if method == "GET" else None
@@ -694,9 +704,23 @@ def serve(d, host):
     srv = ThreadingHTTPServer((host, 0), Handler)
     srv.dir, srv.daemon_threads = d, True
     with LOCK:
-        save(d, load(d)[0])
+        st = load(d)[0]
+        save(d, st)
+    scheme = "http"
+    tls = st.get("tls")
+    if tls:
+        # HTTPS with the server certificate of `tls.cert`/`tls.key`; with `tls.client_ca`
+        # a client certificate is asked for and, when sent, must chain to it
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(tls["cert"], tls["key"])
+        if tls.get("client_ca"):
+            ctx.verify_mode = ssl.CERT_OPTIONAL
+            ctx.load_verify_locations(tls["client_ca"])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+        scheme = "https"
     threading.Thread(target=srv.serve_forever, daemon=True).start()
-    return srv, f"http://{host}:{srv.server_address[1]}"
+    return srv, f"{scheme}://{host}:{srv.server_address[1]}"
 
 def self_test():
     import urllib.error, urllib.request
