@@ -25,6 +25,13 @@ const ALLOWED: &[&str] = &[
     "Msvm_VirtualSystemSnapshotService",
     // a column of SQL Server's RESTORE HEADERONLY answer (the SQL stand-in serves it)
     "IsSnapshot",
+    // Kubernetes CSI's kinds and resources (a volume's copy in the storage, not ours), a
+    // field of Velero's Backup resource, and the rule about the first
+    "VolumeSnapshot",
+    "VolumeSnapshotClass",
+    "volumesnapshotclasses",
+    "snapshotVolumes",
+    "no-snapshot-class",
 ];
 
 /// The AEAD label of manifests (format).

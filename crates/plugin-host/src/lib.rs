@@ -156,17 +156,23 @@ pub trait Credentials: Send + Sync {
     /// message says why in the admin's words and never contains a secret.
     fn authorization(&self, host: &str) -> Result<Option<String>, String>;
 
-    /// The `Authorization` value for `host` at `port`: credentials that belong to one
-    /// server of a host (a Kubernetes cluster's token) are told apart by the port.
-    /// Default: [`Self::authorization`].
+    /// The `Authorization` value for `scheme://host:port`: credentials that belong to
+    /// one server of a host (a Kubernetes cluster's token) are told apart by scheme and
+    /// port, so a token meant for TLS never goes out in clear. Default:
+    /// [`Self::authorization`].
     ///
     /// # Errors
     /// As [`Self::authorization`].
-    fn authorization_at(&self, host: &str, _port: u16) -> Result<Option<String>, String> {
+    fn authorization_at(
+        &self,
+        _scheme: &str,
+        host: &str,
+        _port: u16,
+    ) -> Result<Option<String>, String> {
         self.authorization(host)
     }
 
-    /// TLS of its own for `host` at `port` (a Kubernetes cluster's CA and client
+    /// TLS of its own for `https://host:port` (a Kubernetes cluster's CA and client
     /// certificate from its kubeconfig), instead of the system's roots and no client
     /// certificate. Default: none.
     ///

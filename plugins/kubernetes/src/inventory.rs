@@ -3,7 +3,7 @@
 //!
 //! Assets: the cluster (`<cluster>`: its API server, namespaces, storage classes and
 //! their provisioners) and each namespace (`<cluster>/<namespace>`: workloads, claims,
-//! their storage classes and CSI drivers, whether those drivers can take snapshots).
+//! their storage classes and CSI drivers, whether each driver has a VolumeSnapshotClass).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,14 +86,20 @@ fn from_api(s: &[Property]) -> Result<Vec<Asset>> {
             )
         })
         .collect();
-    let snapshot_drivers: BTreeSet<String> = all(
-        &server,
-        &types,
-        "volumesnapshotclasses.snapshot.storage.k8s.io",
-    )?
-    .iter()
-    .filter_map(|c| c["driver"].as_str().map(str::to_string))
-    .collect();
+    // the CSI drivers a VolumeSnapshotClass serves (in whatever version the cluster
+    // prefers)
+    let vsc_drivers: BTreeSet<String> =
+        match types.iter().find(|t| t.resource == "volumesnapshotclasses") {
+            Some(t) => kube::list(
+                &t.collection(&server, None),
+                "listing VolumeSnapshotClass objects",
+                hint,
+            )?
+            .iter()
+            .filter_map(|c| c["driver"].as_str().map(str::to_string))
+            .collect(),
+            None => BTreeSet::new(),
+        };
     let claims = all(&server, &types, "persistentvolumeclaims")?;
     let mut workloads: BTreeMap<String, usize> = BTreeMap::new();
     for key in [
@@ -123,12 +129,8 @@ fn from_api(s: &[Property]) -> Result<Vec<Asset>> {
                     .join(","),
             ),
             prop(
-                "snapshot-drivers",
-                snapshot_drivers
-                    .iter()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(","),
+                "vsc-drivers",
+                vsc_drivers.iter().cloned().collect::<Vec<_>>().join(","),
             ),
         ],
         flags: ProtectionFlags::empty(),
@@ -149,7 +151,7 @@ fn from_api(s: &[Property]) -> Result<Vec<Asset>> {
             .collect();
         let without: Vec<String> = drivers
             .iter()
-            .filter(|d| !snapshot_drivers.contains(*d))
+            .filter(|d| !vsc_drivers.contains(*d))
             .cloned()
             .collect();
         let system = SYSTEM_NAMESPACES.contains(&ns.as_str()) || excluded.contains(&ns);
@@ -172,7 +174,7 @@ fn from_api(s: &[Property]) -> Result<Vec<Asset>> {
                     "csi-drivers",
                     drivers.into_iter().collect::<Vec<_>>().join(","),
                 ),
-                prop("drivers-without-snapshots", without.join(",")),
+                prop("drivers-without-vsc", without.join(",")),
                 prop("system", system.to_string()),
             ],
             flags: ProtectionFlags::empty(),
@@ -214,15 +216,15 @@ pub fn assess(assets: &[Asset], _s: &[Property]) -> Result<Vec<Finding>> {
                 recommendation: "Back up the namespace with Rehydra for its objects, and keep the volumes' data protected by the application's own backups or CSI snapshots until volume copies are built".into(),
             });
         }
-        let without = get(a, "drivers-without-snapshots");
+        let without = get(a, "drivers-without-vsc");
         if !without.is_empty() {
             out.push(Finding {
                 rule: "kubernetes.no-snapshot-class".into(),
                 severity: Severity::Low,
                 asset: Some(a.id.clone()),
                 title: format!("{}: no VolumeSnapshotClass for {without}", a.name),
-                detail: "Its volumes cannot be snapshotted through the CSI snapshot API: their data can only be read file by file while in use (crash-consistent at best)".into(),
-                recommendation: "Install the CSI driver's snapshot support and a VolumeSnapshotClass for it".into(),
+                detail: "Its volumes cannot be copied at one moment through the CSI VolumeSnapshot API: their data can only be read file by file while in use (crash-consistent at best)".into(),
+                recommendation: "Install the CSI driver's VolumeSnapshot support and a VolumeSnapshotClass for it".into(),
             });
         }
     }

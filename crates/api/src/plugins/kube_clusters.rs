@@ -19,7 +19,7 @@ use zeroize::Zeroizing;
 use super::*;
 
 /// Largest kubeconfig (or file it names) read.
-const FILE_MAX: u64 = 4 << 20;
+const FILE_MAX: u64 = 1 << 20;
 
 /// A cluster plugins reach through its kubeconfig.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
@@ -114,9 +114,9 @@ struct UserEntry {
     #[serde(default)]
     username: Option<String>,
     #[serde(default)]
-    exec: Option<serde_json::Value>,
+    exec: Option<serde::de::IgnoredAny>,
     #[serde(default, rename = "auth-provider")]
-    auth_provider: Option<serde_json::Value>,
+    auth_provider: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -128,6 +128,8 @@ struct ContextEntry {
 
 /// What the host uses for one cluster.
 pub(crate) struct KubeAccess {
+    /// `https`, or `http` (this machine only, and then without credentials).
+    pub scheme: String,
     /// Lower-case host of the API server.
     pub host: String,
     pub port: u16,
@@ -139,15 +141,53 @@ pub(crate) struct KubeAccess {
     pub sign_in: String,
 }
 
+/// A file the kubeconfig is or names: at most 1 MiB, and on Unix writable by its owner
+/// only (whoever may change the CA may capture the credentials, and whoever may change
+/// the kubeconfig may send them elsewhere).
 fn read_file(p: &Path, what: &str) -> std::result::Result<Vec<u8>, String> {
-    let meta = std::fs::metadata(p).map_err(|e| format!("{what} {}: {e}", p.display()))?;
+    use std::io::Read as _;
+    let f = std::fs::File::open(p).map_err(|e| format!("{what} {}: {e}", p.display()))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| format!("{what} {}: {e}", p.display()))?;
     if !meta.is_file() || meta.len() > FILE_MAX {
         return Err(format!(
-            "{what} {} is not a file of at most 4 MiB",
+            "{what} {} is not a file of at most 1 MiB",
             p.display()
         ));
     }
-    std::fs::read(p).map_err(|e| format!("{what} {}: {e}", p.display()))
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        if meta.permissions().mode() & 0o022 != 0 {
+            return Err(format!(
+                "{what} {} may be changed by other users: make it writable by its owner only (chmod go-w)",
+                p.display()
+            ));
+        }
+    }
+    let mut out = Vec::new();
+    f.take(FILE_MAX + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| format!("{what} {}: {e}", p.display()))?;
+    if out.len() as u64 > FILE_MAX {
+        return Err(format!("{what} {} is over 1 MiB", p.display()));
+    }
+    Ok(out)
+}
+
+/// Does the YAML use anchors or aliases (`&a`, `*a`)? Kubeconfigs do not; refusing them
+/// keeps an alias bomb from stalling every plugin run.
+fn has_aliases(text: &[u8]) -> bool {
+    text.windows(2).enumerate().any(|(i, w)| {
+        matches!(w[0], b'&' | b'*')
+            && (w[1].is_ascii_alphanumeric() || w[1] == b'_')
+            && (i == 0
+                || matches!(
+                    text[i - 1],
+                    b' ' | b'\t' | b'\n' | b'[' | b'{' | b',' | b'-' | b':'
+                ))
+    })
 }
 
 fn data(v: &str, what: &str) -> std::result::Result<Vec<u8>, String> {
@@ -157,11 +197,20 @@ fn data(v: &str, what: &str) -> std::result::Result<Vec<u8>, String> {
 }
 
 impl KubeCluster {
-    /// Check the name.
+    /// Check the name and the path.
     ///
     /// # Errors
-    /// A name that is not 1 to 100 letters, digits, `-_.`.
+    /// A name that is not 1 to 100 letters, digits, `-_.`; a relative kubeconfig path.
     pub fn validate(&self) -> Result<()> {
+        if !self.kubeconfig.is_absolute() {
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                format!(
+                    "kubeconfig {} is not an absolute path (every later run reads it from wherever it runs)",
+                    self.kubeconfig.display()
+                ),
+            ));
+        }
         let ok = (1..=100).contains(&self.name.len())
             && self
                 .name
@@ -184,6 +233,12 @@ impl KubeCluster {
     pub(crate) fn access(&self) -> std::result::Result<KubeAccess, String> {
         let file = &self.kubeconfig;
         let text = Zeroizing::new(read_file(file, "kubeconfig")?);
+        if has_aliases(&text) {
+            return Err(format!(
+                "kubeconfig {} uses YAML anchors or aliases, which kubeconfigs do not: refused",
+                file.display()
+            ));
+        }
         let cfg: Config = yaml_serde::from_slice(&text)
             .map_err(|e| format!("kubeconfig {} does not read: {e}", file.display()))?;
         let dir = file.parent().unwrap_or(Path::new("."));
@@ -245,11 +300,21 @@ impl KubeCluster {
         let url = url::Url::parse(&cluster.server)
             .map_err(|e| format!("the server `{}` is not a URL: {e}", cluster.server))?;
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-        let loopback = matches!(host.as_str(), "localhost" | "127.0.0.1" | "::1" | "[::1]")
-            || host.starts_with("127.");
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(a)) => a.is_loopback(),
+            Some(url::Host::Ipv6(a)) => a.is_loopback(),
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            None => false,
+        };
         if host.is_empty() || !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
             return Err(format!(
                 "the server `{}` is not https://host[:port] (plain http only on this machine)",
+                cluster.server
+            ));
+        }
+        if !matches!(url.path(), "" | "/") || url.query().is_some() || !url.username().is_empty() {
+            return Err(format!(
+                "the server `{}` has a path, query or user: only an API server at the root of https://host[:port] is supported",
                 cluster.server
             ));
         }
@@ -304,6 +369,11 @@ impl KubeCluster {
             (None, None) => None,
         }
         .filter(|t| !t.is_empty());
+        if url.scheme() == "http" && (identity_pem.is_some() || token.is_some()) {
+            return Err(format!(
+                "context `{ctx_name}` would send a client certificate or token over plain http: a kubeconfig's credentials go only over TLS"
+            ));
+        }
         let sign_in = if identity_pem.is_some() {
             "client certificate"
         } else if token.is_some() {
@@ -358,10 +428,14 @@ impl Configured {
         Self(clusters.iter().filter_map(|c| c.access().ok()).collect())
     }
 
-    /// The access of the server at `host:port`, if a cluster is configured there.
-    pub(crate) fn at(&self, host: &str, port: u16) -> Option<&KubeAccess> {
+    /// The access of the server at `scheme://host:port`, if a cluster is configured
+    /// there: the scheme must match too, so credentials meant for TLS never go out in
+    /// clear.
+    pub(crate) fn at(&self, scheme: &str, host: &str, port: u16) -> Option<&KubeAccess> {
         let host = host.to_ascii_lowercase();
-        self.0.iter().find(|a| a.host == host && a.port == port)
+        self.0
+            .iter()
+            .find(|a| a.scheme == scheme && a.host == host && a.port == port)
     }
 }
 
@@ -377,6 +451,22 @@ impl Plugins {
             return Err(ApiError::new(
                 Code::InvalidInput,
                 format!("cluster `{}`: {p}", c.name),
+            ));
+        }
+        // one cluster per API server: two would leave which credentials go to it to chance
+        if let Some(other) = self
+            .kube_cluster_views()?
+            .into_iter()
+            .find(|o| o.cluster.name != c.name && o.server.is_some() && o.server == view.server)
+        {
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                format!(
+                    "cluster `{}` already reaches {}: replace it (plugins kube-cluster add {} …) or remove it first",
+                    other.cluster.name,
+                    view.server.as_deref().unwrap_or_default(),
+                    other.cluster.name
+                ),
             ));
         }
         self.set_spec(rehydra_catalog::Specs::KubeClusters, &c.name, &c)?;
@@ -546,8 +636,57 @@ users:
                 .contains("plain http only on this machine")
         );
         assert!(
-            one("    server: http://127.0.0.1:8001", ok_user).is_ok(),
-            "kubectl proxy on this machine"
+            one(
+                "    server: http://127.0.0.1:8001",
+                "    exec: {command: x}"
+            )
+            .is_ok(),
+            "kubectl proxy on this machine, which signs in by itself"
+        );
+        assert!(
+            err("    server: http://127.0.0.1:8001", ok_user).contains("only over TLS"),
+            "a token never goes over plain http"
+        );
+        assert!(
+            err(
+                "    server: https://rancher.example/k8s/clusters/c-1",
+                ok_user
+            )
+            .contains("has a path")
+        );
+        assert!(err("    server: http://127.evil.example:80", ok_user).contains("plain http only"));
+        assert!(
+            err("    server: &s https://k:6443", ok_user).contains("anchors or aliases"),
+            "no alias bombs"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let f = d.path().join("cfg");
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o666)).unwrap();
+            let e = KubeCluster {
+                name: "x".into(),
+                kubeconfig: f.clone(),
+                context: None,
+            }
+            .access()
+            .err()
+            .unwrap_or_default();
+            assert!(e.contains("changed by other users"), "{e}");
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        assert!(
+            KubeCluster {
+                name: "a".into(),
+                kubeconfig: "rel/config".into(),
+                context: None
+            }
+            .validate()
+            .is_err(),
+            "a relative kubeconfig path"
+        );
+        assert!(
+            has_aliases(b"a: *x") && has_aliases(b"- &x [1]") && !has_aliases(b"token: abc&def*")
         );
         assert!(
             err(
@@ -573,7 +712,7 @@ users:
         assert!(
             KubeCluster {
                 name: "a b".into(),
-                kubeconfig: "x".into(),
+                kubeconfig: "/x".into(),
                 context: None
             }
             .validate()

@@ -82,6 +82,12 @@ impl http::Host for State {
                 format!("`{}` is not a URL: {e}", req.url),
             )
         })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(err(
+                ErrorCode::InvalidInput,
+                "a URL may not carry a user name or password: the host adds the credentials",
+            ));
+        }
         let default_port = rules::default_port(url.scheme())?;
         let host = url.host_str().unwrap_or_default().to_string();
         let port = url.port_or_known_default().unwrap_or(default_port);
@@ -114,21 +120,28 @@ impl http::Host for State {
             true,
             &format!("{} {}", req.method, request.url.path()),
         );
-        let client = match self
-            .credentials
-            .tls(&host, port)
-            .map_err(|e| err(ErrorCode::Unavailable, format!("{target}: {e}")))?
-        {
+        // a server's own TLS (its CA, a client certificate) only ever over TLS
+        let tls = if url.scheme() == "https" {
+            self.credentials
+                .tls(&host, port)
+                .map_err(|e| err(ErrorCode::Unavailable, format!("{target}: {e}")))?
+        } else {
+            None
+        };
+        let client = match tls {
             None => self.http.clone(),
-            Some(tls) => match self.tls_clients.get(&target) {
-                Some(c) => c.clone(),
-                None => {
-                    let c = tls_client(&tls)
-                        .map_err(|e| err(ErrorCode::Unavailable, format!("{target}: {e}")))?;
-                    self.tls_clients.insert(target.clone(), c.clone());
-                    c
+            Some(tls) => {
+                let key = format!("{host}:{port}");
+                match self.tls_clients.get(&key) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let c = tls_client(&tls)
+                            .map_err(|e| err(ErrorCode::Unavailable, format!("{target}: {e}")))?;
+                        self.tls_clients.insert(key, c.clone());
+                        c
+                    }
                 }
-            },
+            }
         };
         let credentials = self.credentials.clone();
         let (budget, events, plugin) = (
@@ -164,6 +177,9 @@ impl Outgoing {
         let bad = |m: String| err(ErrorCode::InvalidInput, m);
         let method = reqwest::Method::from_bytes(req.method.as_bytes())
             .map_err(|_| bad(format!("`{}` is not an HTTP method", req.method)))?;
+        if method == reqwest::Method::TRACE || method == reqwest::Method::CONNECT {
+            return Err(bad(format!("{method} is not a method plugins may send")));
+        }
         let mut headers = reqwest::header::HeaderMap::new();
         for (n, v) in &req.headers {
             let name = reqwest::header::HeaderName::from_bytes(n.trim().as_bytes())
@@ -208,7 +224,7 @@ impl Outgoing {
             // a token is asked for on every try: one that expired meanwhile is refreshed
             let auth = if self.may_carry_credentials() {
                 credentials
-                    .authorization_at(&self.host, self.port)
+                    .authorization_at(self.url.scheme(), &self.host, self.port)
                     .map_err(|e| err(ErrorCode::Unavailable, e))?
             } else {
                 None
@@ -223,7 +239,15 @@ impl Outgoing {
                 .body(self.body.clone())
                 .timeout(timeout);
             if let Some(a) = auth {
-                rb = rb.header(reqwest::header::AUTHORIZATION, a);
+                // marked sensitive: never printed, never indexed by HTTP/2 header compression
+                let mut v = reqwest::header::HeaderValue::from_str(&a).map_err(|_| {
+                    err(
+                        ErrorCode::Unavailable,
+                        "the credential for this host is not a header value",
+                    )
+                })?;
+                v.set_sensitive(true);
+                rb = rb.header(reqwest::header::AUTHORIZATION, v);
             }
             let outcome = match rb.send().await {
                 Ok(resp) => Ok(read(resp, &self.host).await?),
