@@ -384,13 +384,14 @@ try {
     "Settings → Connections refuses a SQL Server instance it cannot sign in to, keeping nothing; keeps one unchecked, lists where its password is, removes it",
   );
   // a Kubernetes cluster from a kubeconfig: one that skips TLS verification is refused;
-  // one with a token is listed with its API server and how the host signs in, then removed
+  // one whose user runs kubelogin is listed with its API server and how the host signs in
+  // (Entra, kubelogin not run), then removed
   const kubeconfig = path.join(tmp, "kubeconfig");
   fs.writeFileSync(kubeconfig, [
     "apiVersion: v1", "kind: Config", "current-context: ops",
     "clusters:", "- name: b", "  cluster:", `    server: ${kubeB.url}`, "- name: careless", "  cluster:", "    server: https://10.0.0.9:6443", "    insecure-skip-tls-verify: true",
-    "contexts:", "- name: ops", "  context: {cluster: b, user: ops}", "- name: careless", "  context: {cluster: careless, user: ops}",
-    "users:", "- name: ops", "  user:", "    token: e2e-token", "",
+    "contexts:", "- name: ops", "  context: {cluster: b, user: entra}", "- name: careless", "  context: {cluster: careless, user: entra}",
+    "users:", "- name: entra", "  user:", "    exec: {command: kubelogin, args: [get-token]}", "",
   ].join("\n"));
   await s.type('[data-testid="kube-name"]', "aks-b");
   await s.type('[data-testid="kube-config"]', kubeconfig);
@@ -399,7 +400,7 @@ try {
   await s.wait('[data-testid="connections"] [data-testid="error"]', (t) => t.includes("skips TLS verification"), 60000);
   await s.exec('const i = document.querySelector(\'[data-testid="kube-context"]\'); const set = Object.getOwnPropertyDescriptor(HTMLInputElement.prototype, "value").set; set.call(i, ""); i.dispatchEvent(new Event("input", { bubbles: true }));');
   await s.click('[data-testid="kube-add"]');
-  await s.wait('[data-testid="kube-clusters"]', (t) => t.includes(kubeB.url) && t.includes("token"));
+  await s.wait('[data-testid="kube-clusters"]', (t) => t.includes(kubeB.url) && t.includes("Entra"));
   await s.click('[data-testid="kube-remove-aks-b"]');
   await s.wait('[data-testid="connections-result"]', (t) => t.includes("cluster aks-b removed"));
   check(true, "Settings → Connections refuses a kubeconfig that skips TLS verification, keeps one that reads, lists its API server and sign-in, removes it");

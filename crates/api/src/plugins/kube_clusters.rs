@@ -389,6 +389,7 @@ impl KubeCluster {
                 url.scheme(),
                 url.host_str().unwrap_or_default()
             ),
+            scheme: url.scheme().to_string(),
             host,
             port,
             tls: host::HostTls {

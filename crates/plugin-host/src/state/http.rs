@@ -121,7 +121,7 @@ impl http::Host for State {
             &format!("{} {}", req.method, request.url.path()),
         );
         // a server's own TLS (its CA, a client certificate) only ever over TLS
-        let tls = if url.scheme() == "https" {
+        let tls = if request.url.scheme() == "https" {
             self.credentials
                 .tls(&host, port)
                 .map_err(|e| err(ErrorCode::Unavailable, format!("{target}: {e}")))?
