@@ -22,6 +22,7 @@ mod index;
 mod inventory;
 mod objects;
 mod restore;
+mod selection;
 mod settings;
 mod tarball;
 mod velero;

@@ -16,10 +16,10 @@ use crate::support::{self, Cli, json_out};
 /// The Entra server app every AKS cluster's API server accepts tokens for.
 const AKS_AUDIENCE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
 
-struct Cluster {
+pub(crate) struct Cluster {
     dir: PathBuf,
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Cluster {
@@ -30,7 +30,7 @@ impl Drop for Cluster {
 }
 
 impl Cluster {
-    fn start(dir: &Path, host: &str, state: &Value) -> Self {
+    pub(crate) fn start(dir: &Path, host: &str, state: &Value) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(
             dir.join("state.json"),
@@ -87,10 +87,10 @@ impl Cluster {
             .map(str::to_string)
             .collect()
     }
-    fn grant(&self) -> String {
+    pub(crate) fn grant(&self) -> String {
         format!("http:{}", self.url.trim_start_matches("http://"))
     }
-    fn kube(&self) -> String {
+    pub(crate) fn kube(&self) -> String {
         format!("kube={}", self.url)
     }
 }
@@ -148,7 +148,7 @@ fn cluster_a() -> Value {
 }
 
 /// Cluster B: empty but for its own storage class (another name).
-fn cluster_b() -> Value {
+pub(crate) fn cluster_b() -> Value {
     json!({"objects": [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
         class("aks-hci-disk", "disk.csi.akshci.com"),
@@ -166,7 +166,7 @@ fn prop(a: &Value, n: &str) -> String {
 }
 
 /// The JSON of a run that succeeded, with warnings (exit 3) or without.
-fn done(o: &std::process::Output) -> Value {
+pub(crate) fn done(o: &std::process::Output) -> Value {
     assert!(
         matches!(o.status.code(), Some(0 | 3)),
         "{:?}: {}",
@@ -176,7 +176,7 @@ fn done(o: &std::process::Output) -> Value {
     serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(o)))
 }
 
-fn text(o: &std::process::Output) -> String {
+pub(crate) fn text(o: &std::process::Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -666,194 +666,5 @@ fn a_namespace_backed_up_from_one_cluster_is_restored_into_another_and_velero_ba
         !o.status.success() && text(&o).contains("is Failed"),
         "{}",
         text(&o)
-    );
-}
-
-/// A client certificate `client.pem` / `client.key` signed by the test CA in `tls`.
-fn client_certificate(tls: &Path) {
-    let ssl = |args: &[&str]| {
-        rehydra_test_support::run(Command::new("openssl").current_dir(tls).args(args));
-    };
-    ssl(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "client.key",
-        "-out",
-        "client.csr",
-        "-subj",
-        "/O=system:masters/CN=rehydra-backup",
-    ]);
-    // a v3 certificate for client authentication, as a cluster's CA issues them
-    std::fs::write(tls.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    ssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "client.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "client.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "client.ext",
-    ]);
-}
-
-#[test]
-fn a_cluster_reached_with_the_client_certificate_or_token_of_a_kubeconfig() {
-    use base64::Engine as _;
-    if !support::plugins_built().join("kubernetes.wasm").is_file() {
-        panic!("build the plugins first: cargo xtask plugins");
-    }
-    let cli = Cli::new(&["kubernetes"]);
-    cli.init_repo();
-    let tls = cli.dir.path().join("tls");
-    support::certificates(&tls, "aks-c.contoso.local");
-    client_certificate(&tls);
-    let p = |f: &str| tls.join(f).display().to_string();
-    let mut state = cluster_b();
-    state["tls"] = json!({"cert": p("srv.pem"), "key": p("srv.key"), "client_ca": p("ca.pem")});
-    state["tokens"] = json!(["s3cr3t-token"]);
-    state["objects"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}));
-    let c = Cluster::start(&cli.dir.path().join("c"), "127.0.0.1", &state);
-    assert!(c.url.starts_with("https://127.0.0.1:"), "{}", c.url);
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "grant",
-            "kubernetes",
-            "engine",
-            &c.grant().replace("https://", ""),
-        ],
-    );
-    let discover = || {
-        cli.run(
-            None,
-            &[
-                "--json",
-                "plugins",
-                "run",
-                "kubernetes",
-                "discover",
-                "--set",
-                &c.kube(),
-                "--set",
-                "cluster=aks-c",
-            ],
-        )
-    };
-    // the cluster's own CA is not one this machine trusts
-    let o = discover();
-    assert!(!o.status.success(), "{}", text(&o));
-
-    // the admin's kubeconfig: the cluster's CA, a client certificate, a token, an unsafe one
-    let b64 = |f: &str| {
-        base64::engine::general_purpose::STANDARD.encode(std::fs::read(tls.join(f)).unwrap())
-    };
-    let kubeconfig = cli.dir.path().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\ncurrent-context: admin\nclusters:\n- name: aks-c\n  cluster:\n    server: {url}\n    certificate-authority: tls/ca.pem\n- name: aks-c-insecure\n  cluster:\n    server: {url}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: admin\n  context: {{cluster: aks-c, user: admin}}\n- name: ops\n  context: {{cluster: aks-c, user: ops}}\n- name: careless\n  context: {{cluster: aks-c-insecure, user: ops}}\nusers:\n- name: admin\n  user:\n    client-certificate-data: {cert}\n    client-key-data: {key}\n- name: ops\n  user:\n    token: s3cr3t-token\n",
-            url = c.url,
-            cert = b64("client.pem"),
-            key = b64("client.key"),
-        ),
-    )
-    .unwrap();
-    let k = kubeconfig.to_str().unwrap();
-    let o = cli.run(
-        None,
-        &[
-            "plugins",
-            "kube-cluster",
-            "add",
-            "aks-c",
-            "--kubeconfig",
-            k,
-            "--context",
-            "careless",
-        ],
-    );
-    assert!(
-        !o.status.success() && text(&o).contains("skips TLS verification"),
-        "{}",
-        text(&o)
-    );
-    let added = cli.ok(
-        None,
-        &["plugins", "kube-cluster", "add", "aks-c", "--kubeconfig", k],
-    );
-    assert!(
-        added.contains(&c.url) && added.contains("client certificate"),
-        "{added}"
-    );
-    let assets = json_out(&discover()).to_string();
-    assert!(
-        assets.contains("aks-c/shop"),
-        "signed in with the client certificate: {assets}"
-    );
-    done(&cli.run(
-        None,
-        &[
-            "--json",
-            "plugins",
-            "run",
-            "kubernetes",
-            "backup",
-            "--asset",
-            "aks-c/shop",
-            "--set",
-            &c.kube(),
-            "--set",
-            "cluster=aks-c",
-        ],
-    ));
-
-    // the token of another context
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "kube-cluster",
-            "add",
-            "aks-c",
-            "--kubeconfig",
-            k,
-            "--context",
-            "ops",
-        ],
-    );
-    let listed = json_out(&cli.run(None, &["--json", "plugins", "kube-cluster", "list"]));
-    assert_eq!(listed[0]["sign_in"], "token", "{listed}");
-    assert!(json_out(&discover()).to_string().contains("aks-c/shop"));
-    // the catalog keeps where the kubeconfig is, never what it holds
-    let catalog = std::fs::read(cli.dir.path().join("catalog.db")).unwrap();
-    for secret in ["s3cr3t-token", "PRIVATE KEY"] {
-        assert!(
-            !catalog
-                .windows(secret.len())
-                .any(|w| w == secret.as_bytes()),
-            "{secret} in the catalog"
-        );
-    }
-    cli.ok(None, &["plugins", "kube-cluster", "remove", "aks-c"]);
-    assert!(
-        !discover().status.success(),
-        "without it, the cluster's CA is not trusted again"
     );
 }

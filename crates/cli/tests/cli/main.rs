@@ -8,6 +8,7 @@ mod basics;
 mod exclude;
 mod hyperv;
 mod keyvault;
+mod kube_clusters;
 mod kubernetes;
 mod object_storage;
 mod service;
