@@ -27,21 +27,9 @@ const MAX_PAGES: usize = 100_000;
 /// Items of one list at the most.
 const MAX_ITEMS: usize = 1_000_000;
 
-/// `scheme://authority` of a URL (lower case), or `None` when it is not absolute.
-pub fn origin(url: &str) -> Option<String> {
-    let (scheme, rest) = url.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    if authority.is_empty() || !matches!(scheme, "http" | "https") {
-        return None;
-    }
-    let authority = authority.to_ascii_lowercase();
-    // `:443` on https (Key Vault's own nextLinks carry it) is the same origin
-    let authority = match (scheme, authority.strip_suffix(":443")) {
-        ("https", Some(a)) => a.to_string(),
-        _ => authority,
-    };
-    Some(format!("{scheme}://{authority}"))
-}
+/// `scheme://authority` of a URL (lower case; `:443` on https dropped, as Key Vault's own
+/// nextLinks carry it), or `None` when it is not absolute.
+pub use rehydra_plugin_sdk::rest::origin;
 
 /// Key Vault's token audiences (public and sovereign clouds).
 const KV_AUDIENCES: &[&str] = &[

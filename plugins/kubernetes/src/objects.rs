@@ -79,9 +79,10 @@ pub fn keep(obj: &Value) -> bool {
         .is_some_and(|o| o.iter().any(|r| r["controller"].as_bool() == Some(true)));
     let kind = obj["kind"].as_str().unwrap_or_default();
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-    !controlled
-        && !(kind == "Secret" && obj["type"] == "kubernetes.io/service-account-token")
-        && !(kind == "ConfigMap" && name == "kube-root-ca.crt")
+    let made_by_cluster = (kind == "Secret"
+        && obj["type"] == "kubernetes.io/service-account-token")
+        || (kind == "ConfigMap" && name == "kube-root-ca.crt");
+    !controlled && !made_by_cluster
 }
 
 /// `obj` without what the API server owns, with its `apiVersion` and `kind` (a list's

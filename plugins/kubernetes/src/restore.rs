@@ -16,9 +16,8 @@
 
 use std::time::{Duration, Instant};
 
-use rehydra_plugin_sdk::engine;
 use rehydra_plugin_sdk::host;
-use rehydra_plugin_sdk::kube::{self, is_label};
+use rehydra_plugin_sdk::kube;
 use rehydra_plugin_sdk::prelude::*;
 use rehydra_plugin_sdk::rest::{self, shown};
 use serde_json::{Value, json};

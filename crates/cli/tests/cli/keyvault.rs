@@ -2,81 +2,13 @@
 //! (`support/keyvault_standin.py`: the official 7.5 shapes, the bearer challenge, paging,
 //! 429s, 409s, the subscription/geography rule of backup blobs).
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-
 use serde_json::{Value, json};
 
-use crate::support::{self, Cli, json_out};
+use crate::support::{self, Cli, StandIn, json_out};
 
 const SUB_A: &str = "6b2f9d1e-0000-4000-8000-000000000001";
 const SUB_B: &str = "6b2f9d1e-0000-4000-8000-000000000002";
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
-
-struct StandIn {
-    dir: PathBuf,
-    child: Child,
-    arm: String,
-    vault: String,
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl StandIn {
-    fn start(dir: &Path, state: &Value) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(
-            dir.join("state.json"),
-            serde_json::to_vec_pretty(state).unwrap(),
-        )
-        .unwrap();
-        let script = support::root().join("crates/cli/tests/cli/support/keyvault_standin.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let urls: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("stand-in: {e}: {line}"));
-        Self {
-            dir: dir.to_path_buf(),
-            child,
-            arm: urls["arm"].as_str().unwrap().to_string(),
-            vault: urls["vault"].as_str().unwrap().to_string(),
-        }
-    }
-    fn state(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.dir.join("state.json")).unwrap()).unwrap()
-    }
-    fn edit(&self, f: impl FnOnce(&mut Value)) {
-        let mut s = self.state();
-        f(&mut s);
-        let tmp = self.dir.join("state.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&s).unwrap()).unwrap();
-        std::fs::rename(tmp, self.dir.join("state.json")).unwrap();
-    }
-    fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("calls.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-    fn clear_calls(&self) {
-        let _ = std::fs::remove_file(self.dir.join("calls.log"));
-    }
-}
 
 fn version(id: &str, value: &str, created: i64, extra: Value) -> Value {
     let mut v = json!({"id": id, "value": value, "attributes": {"enabled": true, "created": created, "updated": created}, "tags": {}});
@@ -174,8 +106,14 @@ fn key_vaults_backed_up_and_restored_in_place_and_elsewhere() {
     }
     let cli = Cli::new(&["keyvault"]);
     cli.init_repo();
-    let kv = StandIn::start(&cli.dir.path().join("kv"), &estate());
-    let arm = format!("arm={}", kv.arm);
+    let kv = StandIn::start(
+        "keyvault_standin.py",
+        &cli.dir.path().join("kv"),
+        &[],
+        &estate(),
+    );
+    let (kv_arm, kv_vault) = (kv.url("arm"), kv.url("vault"));
+    let arm = format!("arm={}", kv_arm);
     let vid = |sub: &str, rg: &str, name: &str| {
         format!(
             "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}"
@@ -191,8 +129,8 @@ fn key_vaults_backed_up_and_restored_in_place_and_elsewhere() {
             "grant",
             "keyvault",
             "engine",
-            &format!("http:{}", kv.arm.trim_start_matches("http://")),
-            &format!("http:{}", kv.vault.trim_start_matches("http://")),
+            &format!("http:{}", kv_arm.trim_start_matches("http://")),
+            &format!("http:{}", kv_vault.trim_start_matches("http://")),
         ],
     );
     let subs = format!("subscriptions={SUB_A},{SUB_B}");

@@ -3,53 +3,10 @@
 //! HTTPS with the test CA, signed in with a client certificate, then a token; unsafe
 //! kubeconfigs refused; nothing of the kubeconfig kept in the catalog.
 
-use std::path::Path;
-use std::process::Command;
-
 use serde_json::json;
 
 use crate::kubernetes::{Cluster, cluster_b, done, text};
 use crate::support::{self, Cli, json_out};
-
-/// A client certificate `client.pem` / `client.key` signed by the test CA in `tls`.
-fn client_certificate(tls: &Path) {
-    let ssl = |args: &[&str]| {
-        rehydra_test_support::run(Command::new("openssl").current_dir(tls).args(args));
-    };
-    ssl(&[
-        "req",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-keyout",
-        "client.key",
-        "-out",
-        "client.csr",
-        "-subj",
-        "/O=system:masters/CN=rehydra-backup",
-    ]);
-    // a v3 certificate for client authentication, as a cluster's CA issues them
-    std::fs::write(tls.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
-    ssl(&[
-        "x509",
-        "-req",
-        "-in",
-        "client.csr",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-CAcreateserial",
-        "-out",
-        "client.pem",
-        "-days",
-        "2",
-        "-extfile",
-        "client.ext",
-    ]);
-}
 
 #[test]
 fn a_cluster_reached_with_the_client_certificate_or_token_of_a_kubeconfig() {
@@ -61,7 +18,7 @@ fn a_cluster_reached_with_the_client_certificate_or_token_of_a_kubeconfig() {
     cli.init_repo();
     let tls = cli.dir.path().join("tls");
     support::certificates(&tls, "aks-c.contoso.local");
-    client_certificate(&tls);
+    support::client_certificate(&tls);
     let p = |f: &str| tls.join(f).display().to_string();
     let mut state = cluster_b();
     state["tls"] = json!({"cert": p("srv.pem"), "key": p("srv.key"), "client_ca": p("ca.pem")});

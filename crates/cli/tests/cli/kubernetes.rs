@@ -5,67 +5,34 @@
 //! only once what they mount exists), and a Velero backup made here from Velero's
 //! documented layout.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::support::{self, Cli, json_out};
+use crate::support::{self, Cli, StandIn, json_out};
 
 /// The Entra server app every AKS cluster's API server accepts tokens for.
 const AKS_AUDIENCE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
 
+/// One API server stand-in.
 pub(crate) struct Cluster {
-    dir: PathBuf,
-    child: Child,
+    s: StandIn,
     pub(crate) url: String,
 }
 
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Cluster {
+    type Target = StandIn;
+    fn deref(&self) -> &StandIn {
+        &self.s
     }
 }
 
 impl Cluster {
     pub(crate) fn start(dir: &Path, host: &str, state: &Value) -> Self {
-        std::fs::create_dir_all(dir).unwrap();
-        std::fs::write(
-            dir.join("state.json"),
-            serde_json::to_vec_pretty(state).unwrap(),
-        )
-        .unwrap();
-        let script = support::root().join("crates/cli/tests/cli/support/kube_standin.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg(dir)
-            .arg(host)
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let v: Value =
-            serde_json::from_str(&line).unwrap_or_else(|e| panic!("stand-in: {e}: {line}"));
-        Self {
-            dir: dir.to_path_buf(),
-            child,
-            url: v["url"].as_str().unwrap().to_string(),
-        }
-    }
-    fn state(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.dir.join("state.json")).unwrap()).unwrap()
-    }
-    fn edit(&self, f: impl FnOnce(&mut Value)) {
-        let mut s = self.state();
-        f(&mut s);
-        let tmp = self.dir.join("state.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&s).unwrap()).unwrap();
-        std::fs::rename(tmp, self.dir.join("state.json")).unwrap();
+        let s = StandIn::start("kube_standin.py", dir, &[host], state);
+        let url = s.url("url");
+        Self { s, url }
     }
     /// The object of `kind` called `name` (in `ns`).
     fn object(&self, kind: &str, ns: Option<&str>, name: &str) -> Option<Value> {
@@ -79,13 +46,6 @@ impl Cluster {
                     && o["metadata"]["namespace"].as_str() == ns
             })
             .cloned()
-    }
-    fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("calls.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
     }
     pub(crate) fn grant(&self) -> String {
         format!("http:{}", self.url.trim_start_matches("http://"))

@@ -580,3 +580,120 @@ pub fn certificates(tls: &Path, dns: &str) {
     use std::os::unix::fs::PermissionsExt as _;
     std::fs::set_permissions(tls.join("srv.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
 }
+
+/// A client certificate `client.pem` / `client.key` signed by the test CA in `tls`.
+pub fn client_certificate(tls: &Path) {
+    let ssl = |args: &[&str]| {
+        rehydra_test_support::run(Command::new("openssl").current_dir(tls).args(args));
+    };
+    ssl(&[
+        "req",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-keyout",
+        "client.key",
+        "-out",
+        "client.csr",
+        "-subj",
+        "/O=system:masters/CN=rehydra-backup",
+    ]);
+    // a v3 certificate for client authentication, as a cluster's CA issues them
+    std::fs::write(tls.join("client.ext"), "extendedKeyUsage=clientAuth\n").unwrap();
+    ssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "client.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "client.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "client.ext",
+    ]);
+}
+
+/// A stand-in service (a Python script in this folder) with its state in `DIR/state.json`
+/// (read by it on every request, so a test edits it to change the service) and one line
+/// per request in `DIR/calls.log`; the first line it prints is a JSON object of its URLs.
+pub struct StandIn {
+    pub dir: PathBuf,
+    child: std::process::Child,
+    /// What it printed first.
+    pub urls: Value,
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl StandIn {
+    /// Start `script` (in `support/`) on `dir` with `args`, its state `state`.
+    pub fn start(script: &str, dir: &Path, args: &[&str], state: &Value) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(
+            dir.join("state.json"),
+            serde_json::to_vec_pretty(state).unwrap(),
+        )
+        .unwrap();
+        let mut child = Command::new("python3")
+            .arg(root().join("crates/cli/tests/cli/support").join(script))
+            .arg(dir)
+            .args(args)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let urls = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{script}: {e}: {line}"));
+        Self {
+            dir: dir.to_path_buf(),
+            child,
+            urls,
+        }
+    }
+
+    /// The URL it printed as `name`.
+    pub fn url(&self, name: &str) -> String {
+        self.urls[name].as_str().unwrap().to_string()
+    }
+
+    pub fn state(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.dir.join("state.json")).unwrap()).unwrap()
+    }
+
+    /// Change the state (written whole, then renamed into place).
+    pub fn edit(&self, f: impl FnOnce(&mut Value)) {
+        let mut s = self.state();
+        f(&mut s);
+        let tmp = self.dir.join("state.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(&s).unwrap()).unwrap();
+        std::fs::rename(tmp, self.dir.join("state.json")).unwrap();
+    }
+
+    /// The requests so far, one line each.
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn clear_calls(&self) {
+        let _ = std::fs::remove_file(self.dir.join("calls.log"));
+    }
+}
