@@ -71,6 +71,10 @@ struct Prepared {
     blockers: Vec<String>,
     replace: bool,
     wait: Duration,
+    /// Storage classes of the target that bind a claim only once a pod uses it
+    /// (`WaitForFirstConsumer`; `""`: the default class, when it is one of them): their
+    /// claims are not waited for before the workloads.
+    late_binding: Vec<String>,
 }
 
 /// A volume that mounts a path of a node.
@@ -178,7 +182,7 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
         });
     }
     namespaces(&o, &types, &mut works)?;
-    storage_classes(&o, &types, &works, &mut warnings, &mut blockers)?;
+    let late_binding = storage_classes(&o, &types, &works, &mut warnings, &mut blockers)?;
     works.sort_by_key(|w| w.stage);
     let wide: Vec<String> = works
         .iter()
@@ -216,6 +220,7 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
         blockers,
         replace: o.replace,
         wait: o.wait,
+        late_binding,
     })
 }
 
@@ -248,14 +253,15 @@ fn namespaces(o: &Options, types: &[ApiResource], works: &mut Vec<Work>) -> Resu
     Ok(())
 }
 
-/// Every claim's storage class must exist in the target.
+/// Every claim's storage class must exist in the target. Returns the classes that bind
+/// late (see [`Prepared::late_binding`]).
 fn storage_classes(
     o: &Options,
     types: &[ApiResource],
     works: &[Work],
     warnings: &mut Vec<String>,
     blockers: &mut Vec<String>,
-) -> Result<()> {
+) -> Result<Vec<String>> {
     let mut classes: Vec<&str> = works
         .iter()
         .filter(|w| w.is("", "PersistentVolumeClaim") && w.existing.is_none())
@@ -264,25 +270,37 @@ fn storage_classes(
         .collect();
     classes.sort_unstable();
     classes.dedup();
-    if classes.is_empty() {
-        return Ok(());
-    }
-    let Some(sc) = api::find(types, "storageclasses.storage.k8s.io") else {
-        warnings.push(format!(
-            "{} does not serve storage classes: cannot check that {} exist",
-            o.server,
-            classes.join(", ")
-        ));
-        return Ok(());
+    let claims = works.iter().any(|w| w.is("", "PersistentVolumeClaim"));
+    let Some(sc) = api::find(types, "storageclasses.storage.k8s.io").filter(|_| claims) else {
+        if !classes.is_empty() {
+            warnings.push(format!(
+                "{} does not serve storage classes: cannot check that {} exist",
+                o.server,
+                classes.join(", ")
+            ));
+        }
+        return Ok(vec![]);
     };
-    let have: Vec<String> = kube::list(
+    let all = kube::list(
         &sc.collection(&o.server, None),
         "listing the target's storage classes",
         hint,
-    )?
-    .iter()
-    .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_string))
-    .collect();
+    )?;
+    let have: Vec<String> = all
+        .iter()
+        .filter_map(|c| c["metadata"]["name"].as_str().map(str::to_string))
+        .collect();
+    let mut late_binding: Vec<String> = Vec::new();
+    for c in &all {
+        if c["volumeBindingMode"] == "WaitForFirstConsumer" {
+            let name = c["metadata"]["name"].as_str().unwrap_or_default();
+            late_binding.push(name.to_string());
+            if c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+            {
+                late_binding.push(String::new());
+            }
+        }
+    }
     for c in classes {
         if !have.iter().any(|h| h == c) {
             blockers.push(format!(
@@ -293,7 +311,7 @@ fn storage_classes(
             ));
         }
     }
-    Ok(())
+    Ok(late_binding)
 }
 
 fn list(names: &[String]) -> String {
@@ -567,10 +585,17 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
 }
 
 fn wait_claims(p: &Prepared, warnings: &mut Vec<String>) -> Result<()> {
+    // a claim of a class that binds on first use waits for its pod: not waited for here
     let claims: Vec<&Work> = p
         .works
         .iter()
         .filter(|w| w.is("", "PersistentVolumeClaim"))
+        .filter(|w| {
+            let class = w.body["spec"]["storageClassName"]
+                .as_str()
+                .unwrap_or_default();
+            !p.late_binding.iter().any(|l| l == class)
+        })
         .collect();
     if p.wait.is_zero() || claims.is_empty() {
         return Ok(());

@@ -107,11 +107,14 @@ fn cluster_a() -> Value {
     json!({"objects": objects, "page": 2, "service_cidr": "10.96.", "ready_after_gets": 1})
 }
 
-/// Cluster B: empty but for its own storage class (another name).
+/// Cluster B: empty but for its own storage class (another name), which binds a claim
+/// only once a pod uses it.
 pub(crate) fn cluster_b() -> Value {
+    let mut late = class("aks-hci-disk", "disk.csi.akshci.com");
+    late["volumeBindingMode"] = "WaitForFirstConsumer".into();
     json!({"objects": [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}},
-        class("aks-hci-disk", "disk.csi.akshci.com"),
+        late,
     ], "page": 2, "service_cidr": "10.97.", "ready_after_gets": 1})
 }
 
@@ -449,6 +452,10 @@ fn a_namespace_backed_up_from_one_cluster_is_restored_into_another_and_velero_ba
     );
     let restored = done(&restore(&["--set", map])).to_string();
     assert!(restored.contains("created"), "{restored}");
+    assert!(
+        !restored.contains("claims not bound"),
+        "a claim whose class binds on first use is not waited for before its pod: {restored}"
+    );
     let ns = b
         .object("Namespace", None, "shop-dr")
         .expect("namespace created");
