@@ -1011,7 +1011,13 @@ kubeconfig: string,
 /**
  * Its context to use (default its `current-context`).
  */
-context?: string | null, };
+context?: string | null, 
+/**
+ * The API server the kubeconfig named when the cluster was added (set when it is
+ * kept): should the kubeconfig stop reading, requests to that server fail with the
+ * reason instead of going out without its CA and credentials.
+ */
+server?: string | null, };
 
 export type KubeClusterView = { 
 /**

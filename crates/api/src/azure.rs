@@ -357,7 +357,7 @@ impl host::Credentials for AzureCredentials {
         host: &str,
         port: u16,
     ) -> std::result::Result<Option<String>, String> {
-        match self.clusters.at(scheme, host, port) {
+        match self.clusters.at(scheme, host, port).transpose()? {
             Some(a) if a.authorization.is_some() => {
                 Ok(a.authorization.as_ref().map(|t| t.to_string()))
             }
@@ -368,7 +368,11 @@ impl host::Credentials for AzureCredentials {
     }
 
     fn tls(&self, host: &str, port: u16) -> std::result::Result<Option<host::HostTls>, String> {
-        Ok(self.clusters.at("https", host, port).map(|a| a.tls.clone()))
+        Ok(self
+            .clusters
+            .at("https", host, port)
+            .transpose()?
+            .map(|a| a.tls.clone()))
     }
 
     fn authorization(&self, host: &str) -> std::result::Result<Option<String>, String> {

@@ -51,6 +51,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &KubeClusterCommand) -> Result<()> {
                 name: name.clone(),
                 kubeconfig: absolute(kubeconfig)?,
                 context: context.clone(),
+                server: None,
             })?;
             if cli.json {
                 json(&view)?;

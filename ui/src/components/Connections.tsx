@@ -143,7 +143,7 @@ export default function Connections() {
     );
   const addKube = () =>
     act(async () => {
-      const v = await api.kubeClusterAdd({ name: kName.trim(), kubeconfig: kConfig.trim(), context: kContext.trim() || null });
+      const v = await api.kubeClusterAdd({ name: kName.trim(), kubeconfig: kConfig.trim(), context: kContext.trim() || null, server: null });
       return `cluster ${v.cluster.name} kept: ${v.server ?? ""}, signing in with ${v.sign_in ?? ""}`;
     });
   const addTarget = () =>

@@ -32,6 +32,11 @@ pub struct KubeCluster {
     /// Its context to use (default its `current-context`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
+    /// The API server the kubeconfig named when the cluster was added (set when it is
+    /// kept): should the kubeconfig stop reading, requests to that server fail with the
+    /// reason instead of going out without its CA and credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
 }
 
 /// How a cluster's API server is reached, read from its kubeconfig.
@@ -422,21 +427,60 @@ impl KubeCluster {
 /// The clusters' access, read when a plugin call starts: each API server's own TLS and
 /// token. A kubeconfig that does not read cannot say where its server is: it changes
 /// nothing, and `plugins kube-cluster list` says why.
-pub(crate) struct Configured(Vec<KubeAccess>);
+pub(crate) struct Configured(Vec<Entry>);
+
+enum Entry {
+    Read(KubeAccess),
+    /// The kubeconfig of the cluster at `server` (as added) does not read now.
+    Broken {
+        scheme: String,
+        host: String,
+        port: u16,
+        reason: String,
+    },
+}
 
 impl Configured {
     pub(crate) fn read(clusters: &[KubeCluster]) -> Self {
-        Self(clusters.iter().filter_map(|c| c.access().ok()).collect())
+        Self(
+            clusters
+                .iter()
+                .filter_map(|c| match c.access() {
+                    Ok(a) => Some(Entry::Read(a)),
+                    Err(reason) => {
+                        let url = url::Url::parse(c.server.as_deref()?).ok()?;
+                        Some(Entry::Broken {
+                            scheme: url.scheme().to_string(),
+                            host: url.host_str()?.to_ascii_lowercase(),
+                            port: url.port_or_known_default()?,
+                            reason: format!("cluster `{}`: {reason}", c.name),
+                        })
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// The access of the server at `scheme://host:port`, if a cluster is configured
     /// there: the scheme must match too, so credentials meant for TLS never go out in
-    /// clear.
-    pub(crate) fn at(&self, scheme: &str, host: &str, port: u16) -> Option<&KubeAccess> {
+    /// clear. A cluster whose kubeconfig no longer reads is the reason.
+    pub(crate) fn at(
+        &self,
+        scheme: &str,
+        host: &str,
+        port: u16,
+    ) -> Option<std::result::Result<&KubeAccess, String>> {
         let host = host.to_ascii_lowercase();
-        self.0
-            .iter()
-            .find(|a| a.scheme == scheme && a.host == host && a.port == port)
+        self.0.iter().find_map(|e| match e {
+            Entry::Read(a) if a.scheme == scheme && a.host == host && a.port == port => Some(Ok(a)),
+            Entry::Broken {
+                scheme: s,
+                host: h,
+                port: p,
+                reason,
+            } if *s == scheme && *h == host && *p == port => Some(Err(reason.clone())),
+            _ => None,
+        })
     }
 }
 
@@ -445,9 +489,10 @@ impl Plugins {
     ///
     /// # Errors
     /// An invalid name; the kubeconfig does not read or is refused; catalog failure.
-    pub fn set_kube_cluster(&self, c: KubeCluster) -> Result<KubeClusterView> {
+    pub fn set_kube_cluster(&self, mut c: KubeCluster) -> Result<KubeClusterView> {
         c.validate()?;
-        let view = c.view();
+        c.server = None;
+        let mut view = c.view();
         if let Some(p) = &view.problem {
             return Err(ApiError::new(
                 Code::InvalidInput,
@@ -470,6 +515,8 @@ impl Plugins {
                 ),
             ));
         }
+        c.server.clone_from(&view.server);
+        view.cluster.server.clone_from(&view.server);
         self.set_spec(rehydra_catalog::Specs::KubeClusters, &c.name, &c)?;
         Ok(view)
     }
@@ -571,6 +618,7 @@ users:
             name: "a".into(),
             kubeconfig: file.clone(),
             context: ctx.map(str::to_string),
+            server: None,
         };
         let a = c(None).access().unwrap();
         assert_eq!(
@@ -620,6 +668,7 @@ users:
                 name: "x".into(),
                 kubeconfig: f,
                 context: None,
+                server: None,
             }
             .access()
         };
@@ -669,6 +718,7 @@ users:
                 name: "x".into(),
                 kubeconfig: f.clone(),
                 context: None,
+                server: None,
             }
             .access()
             .err()
@@ -680,7 +730,8 @@ users:
             KubeCluster {
                 name: "a".into(),
                 kubeconfig: "rel/config".into(),
-                context: None
+                context: None,
+                server: None
             }
             .validate()
             .is_err(),
@@ -714,7 +765,8 @@ users:
             KubeCluster {
                 name: "a b".into(),
                 kubeconfig: "/x".into(),
-                context: None
+                context: None,
+                server: None
             }
             .validate()
             .is_err()

@@ -140,6 +140,18 @@ fn a_cluster_reached_with_the_client_certificate_or_token_of_a_kubeconfig() {
     let listed = json_out(&cli.run(None, &["--json", "plugins", "kube-cluster", "list"]));
     assert_eq!(listed[0]["sign_in"], "token", "{listed}");
     assert!(json_out(&discover()).to_string().contains("aks-c/shop"));
+    // a kubeconfig that stops reading (here: others may now change it) fails the requests
+    // to its server with the reason, rather than letting them go out without its CA
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&kubeconfig, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let o = discover();
+    assert!(
+        !o.status.success() && text(&o).contains("may be changed by other users"),
+        "{}",
+        text(&o)
+    );
+    std::fs::set_permissions(&kubeconfig, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(json_out(&discover()).to_string().contains("aks-c/shop"));
     // the catalog keeps where the kubeconfig is, never what it holds
     let catalog = std::fs::read(cli.dir.path().join("catalog.db")).unwrap();
     for secret in ["s3cr3t-token", "PRIVATE KEY"] {
