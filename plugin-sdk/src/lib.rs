@@ -252,7 +252,7 @@ pub mod prelude {
         Asset, BackupReport, BackupRequest, DiskRange, Error, ErrorCode, Finding, ItemInfo,
         ItemKind, Plugin, PluginInfo, Property, ProtectionFlags, RestorePlan, RestorePoint,
         RestoreReport, RestoreRequest, Result, Severity, Step, VerifyReport, asset,
-        describe_from_manifest, empty_plan, flag, info, require, setting, setting_or,
+        describe_from_manifest, empty_plan, flag, info, property, require, setting, setting_or,
     };
 }
 
@@ -382,6 +382,14 @@ pub fn flag(props: &[Property], name: &str) -> bool {
             .iter()
             .any(|t| v.trim().eq_ignore_ascii_case(t))
     })
+}
+
+/// A property `name` = `value` (of an asset, a setting).
+pub fn property(name: &str, value: impl Into<String>) -> Property {
+    Property {
+        name: name.into(),
+        value: value.into(),
+    }
 }
 
 /// An asset with no properties and no flags.

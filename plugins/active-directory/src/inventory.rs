@@ -223,22 +223,15 @@ fn last_seen(c: &Obj) -> Option<i64> {
     ft("lastLogonTimestamp").max(ft("pwdLastSet"))
 }
 
-fn prop(name: &str, value: impl Into<String>) -> Property {
-    Property {
-        name: name.into(),
-        value: value.into(),
-    }
-}
-
 /// The asset of a domain.
 pub fn asset(d: &Domain) -> Asset {
     let mut props = vec![
-        prop("directory", &d.directory),
-        prop("naming-context", &d.nc),
-        prop("naming-contexts", d.naming_contexts.join("; ")),
-        prop("domain-functional-level", &d.domain_level),
-        prop("forest-functional-level", &d.forest_level),
-        prop(
+        property("directory", &d.directory),
+        property("naming-context", &d.nc),
+        property("naming-contexts", d.naming_contexts.join("; ")),
+        property("domain-functional-level", &d.domain_level),
+        property("forest-functional-level", &d.forest_level),
+        property(
             "domain-controllers",
             d.controllers
                 .iter()
@@ -246,7 +239,7 @@ pub fn asset(d: &Domain) -> Asset {
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
-        prop(
+        property(
             "fsmo",
             d.fsmo
                 .iter()
@@ -254,16 +247,16 @@ pub fn asset(d: &Domain) -> Asset {
                 .collect::<Vec<_>>()
                 .join(", "),
         ),
-        prop(
+        property(
             "recycle-bin",
             if d.recycle_bin { "enabled" } else { "disabled" },
         ),
-        prop("tombstone-lifetime-days", d.tombstone_days.to_string()),
-        prop("highest-usn", d.highest_usn.to_string()),
-        prop("stale-computers", d.stale_computers.len().to_string()),
+        property("tombstone-lifetime-days", d.tombstone_days.to_string()),
+        property("highest-usn", d.highest_usn.to_string()),
+        property("stale-computers", d.stale_computers.len().to_string()),
     ];
     for (what, n) in &d.counts {
-        props.push(prop(&what.replace(' ', "-"), n.to_string()));
+        props.push(property(&what.replace(' ', "-"), n.to_string()));
     }
     Asset {
         kind: "domain".into(),

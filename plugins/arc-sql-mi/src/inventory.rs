@@ -13,13 +13,6 @@ use sql_common::tsql::{self, Db, HistoryRow, show_time};
 use crate::instance::{self, BUILT_IN_FOLDER, Instance};
 use crate::names::{self, server_of, shown};
 
-fn prop(name: &str, value: impl Into<String>) -> Property {
-    Property {
-        name: name.into(),
-        value: value.into(),
-    }
-}
-
 fn built_in(i: &Instance) -> String {
     if i.retention() == 0 {
         "off (retentionPeriodInDays 0)".into()
@@ -36,24 +29,24 @@ fn instance_asset(i: &Instance) -> Asset {
     let mut a = asset("instance", &i.key(), &i.name, None);
     let unknown = || "unknown".to_string();
     a.properties = vec![
-        prop("tier", i.tier.clone().unwrap_or_else(unknown)),
-        prop("replicas", i.replica_count().to_string()),
-        prop(
+        property("tier", i.tier.clone().unwrap_or_else(unknown)),
+        property("replicas", i.replica_count().to_string()),
+        property(
             "retention-days",
             match i.retention_days {
                 Some(d) => d.to_string(),
                 None => format!("{} (default)", instance::DEFAULT_RETENTION_DAYS),
             },
         ),
-        prop("state", i.state.clone().unwrap_or_else(unknown)),
-        prop("endpoint", i.endpoint.clone().unwrap_or_else(unknown)),
-        prop("built-in-backups", built_in(i)),
+        property("state", i.state.clone().unwrap_or_else(unknown)),
+        property("endpoint", i.endpoint.clone().unwrap_or_else(unknown)),
+        property("built-in-backups", built_in(i)),
     ];
     if let Some(id) = &i.arm_id {
-        a.properties.push(prop("arm-id", id.clone()));
+        a.properties.push(property("arm-id", id.clone()));
     }
     if i.namespace.is_none() {
-        a.properties.push(prop(
+        a.properties.push(property(
             "namespace",
             "unknown: ARM does not say; list the instance through the Kubernetes API (kube=, namespaces=) to back it up",
         ));
@@ -69,15 +62,15 @@ fn database_asset(i: &Instance, db: &Db, history: &[HistoryRow]) -> Asset {
     let id = format!("{}/{}", i.key(), db.name);
     let mut a = asset("database", &id, &db.name, Some(&i.key()));
     a.properties = vec![
-        prop("recovery-model", shown(&db.recovery, 60)),
-        prop("state", shown(&db.state, 60)),
-        prop("size-mib", (db.pages * 8 / 1024).to_string()),
-        prop("built-in-backups", built_in(i)),
+        property("recovery-model", shown(&db.recovery, 60)),
+        property("state", shown(&db.state, 60)),
+        property("size-mib", (db.pages * 8 / 1024).to_string()),
+        property("built-in-backups", built_in(i)),
     ];
     for k in [Kind::Full, Kind::Diff, Kind::Log] {
         if let Some(r) = last_of(history, k) {
             let by = if r.backup.ours { "rehydra" } else { "instance" };
-            a.properties.push(prop(
+            a.properties.push(property(
                 &format!("last-{}", kind_name(k)),
                 format!("{} ({by})", show_time(r.backup.finish)),
             ));
@@ -117,7 +110,7 @@ pub fn discover(s: &[Property]) -> Result<Vec<Asset>> {
             out.push(a);
             continue;
         };
-        a.properties.push(prop("sql-endpoint", server));
+        a.properties.push(property("sql-endpoint", server));
         match databases(server) {
             Ok(dbs) => {
                 out.push(a);
@@ -127,7 +120,7 @@ pub fn discover(s: &[Property]) -> Result<Vec<Asset>> {
                 }
             }
             Err(e) => {
-                a.properties.push(prop("sql-unreachable", e.message));
+                a.properties.push(property("sql-unreachable", e.message));
                 out.push(a);
             }
         }

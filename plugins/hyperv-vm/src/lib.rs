@@ -27,13 +27,6 @@ mod restore;
 use arm::Arm;
 use inventory::{INVENTORY, parse_inventory};
 
-fn prop(name: &str, value: impl Into<String>) -> Property {
-    Property {
-        name: name.into(),
-        value: value.into(),
-    }
-}
-
 fn rehydrating(req: &RestoreRequest) -> Result<bool> {
     match setting(&req.options, "mode").unwrap_or("vm") {
         "vm" => Ok(false),
@@ -101,8 +94,8 @@ impl Plugin for HyperV {
                 name: setting(&s, "subscription-name").unwrap_or(sub).to_string(),
                 parent: None,
                 properties: vec![
-                    prop("subscription-id", sub.to_string()),
-                    prop("resource-group", rg.to_string()),
+                    property("subscription-id", sub.to_string()),
+                    property("resource-group", rg.to_string()),
                 ],
                 flags: empty,
             });
@@ -129,11 +122,11 @@ impl Plugin for HyperV {
             for vm in parse_inventory(node, &inv)? {
                 let mut flags = empty;
                 let mut p = vec![
-                    prop("state", vm.state.clone()),
-                    prop("generation", vm.generation.to_string()),
-                    prop("cpu", vm.processor_count.to_string()),
-                    prop("memory-mib", (vm.memory_startup >> 20).to_string()),
-                    prop(
+                    property("state", vm.state.clone()),
+                    property("generation", vm.generation.to_string()),
+                    property("cpu", vm.processor_count.to_string()),
+                    property("memory-mib", (vm.memory_startup >> 20).to_string()),
+                    property(
                         "owner-node",
                         vm.owner_node
                             .clone()
@@ -141,7 +134,7 @@ impl Plugin for HyperV {
                             .or_else(|| Some(vm.computer_name.clone()).filter(|c| !c.is_empty()))
                             .unwrap_or_else(|| node.to_string()),
                     ),
-                    prop("checkpoints", vm.checkpoints.to_string()),
+                    property("checkpoints", vm.checkpoints.to_string()),
                 ];
                 for (i, d) in vm.hard_drives.iter().enumerate() {
                     let ctl = d
@@ -149,7 +142,7 @@ impl Plugin for HyperV {
                         .as_str()
                         .map(String::from)
                         .unwrap_or_else(|| d.controller_type.to_string());
-                    p.push(prop(
+                    p.push(property(
                         &format!("disk.{i}"),
                         format!(
                             "{} ({ctl} {}:{})",
@@ -166,7 +159,7 @@ impl Plugin for HyperV {
                         .filter(|v| *v != 0)
                         .map(|v| format!(", VLAN {v}"))
                         .unwrap_or_default();
-                    p.push(prop(
+                    p.push(property(
                         &format!("nic.{i}"),
                         format!(
                             "{} {} on {}{vlan}",
@@ -196,14 +189,14 @@ impl Plugin for HyperV {
                             {
                                 flags |= ProtectionFlags::TRUSTED_LAUNCH;
                             }
-                            p.push(prop("arc-resource-id", a.id));
-                            p.push(prop("custom-location", a.custom_location));
-                            p.push(prop("arc-nics", a.nics.join(" ")));
+                            p.push(property("arc-resource-id", a.id));
+                            p.push(property("custom-location", a.custom_location));
+                            p.push(property("arc-nics", a.nics.join(" ")));
                             if !a.security_type.is_empty() {
-                                p.push(prop("security-type", a.security_type));
+                                p.push(property("security-type", a.security_type));
                             }
                         }
-                        None => p.push(prop("arc-resource-id", "")),
+                        None => p.push(property("arc-resource-id", "")),
                     }
                 }
                 out.push(Asset {

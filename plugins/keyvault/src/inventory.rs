@@ -20,13 +20,6 @@ const DEPLOYMENT_SECRETS: &[&str] = &[
 /// Key Vault keeps at most this many versions of an object in one backup.
 pub const MAX_VERSIONS: usize = 500;
 
-fn prop(name: &str, value: impl Into<String>) -> Property {
-    Property {
-        name: name.into(),
-        value: value.into(),
-    }
-}
-
 /// The value of an asset property.
 pub fn get<'a>(a: &'a Asset, name: &str) -> Option<&'a str> {
     setting(&a.properties, name)
@@ -58,18 +51,18 @@ pub fn vault_props(v: &Value) -> Vec<Property> {
     let part = |i: usize| id.split('/').nth(i).unwrap_or_default().to_string();
     let b = |x: &Value| x.as_bool().unwrap_or(false).to_string();
     vec![
-        prop("vault-uri", p["vaultUri"].as_str().unwrap_or_default()),
-        prop("subscription", part(2)),
-        prop("resource-group", part(4)),
-        prop("location", v["location"].as_str().unwrap_or_default()),
-        prop("tenant", p["tenantId"].as_str().unwrap_or_default()),
+        property("vault-uri", p["vaultUri"].as_str().unwrap_or_default()),
+        property("subscription", part(2)),
+        property("resource-group", part(4)),
+        property("location", v["location"].as_str().unwrap_or_default()),
+        property("tenant", p["tenantId"].as_str().unwrap_or_default()),
         // soft delete is on unless the vault says otherwise (it cannot be turned off since 2020)
-        prop(
+        property(
             "soft-delete",
             p["enableSoftDelete"].as_bool().unwrap_or(true).to_string(),
         ),
-        prop("purge-protection", b(&p["enablePurgeProtection"])),
-        prop(
+        property("purge-protection", b(&p["enablePurgeProtection"])),
+        property(
             "permission-model",
             if p["enableRbacAuthorization"].as_bool().unwrap_or(false) {
                 "rbac"
@@ -77,11 +70,11 @@ pub fn vault_props(v: &Value) -> Vec<Property> {
                 "access-policies"
             },
         ),
-        prop(
+        property(
             "public-network-access",
             p["publicNetworkAccess"].as_str().unwrap_or("Enabled"),
         ),
-        prop(
+        property(
             "network-default-action",
             p["networkAcls"]["defaultAction"]
                 .as_str()
@@ -189,8 +182,8 @@ fn vault_assets(v: &Value) -> Result<Vec<Asset>> {
     let uri = get(&vault, "vault-uri").unwrap_or_default().to_string();
     let mut out = Vec::new();
     if !client::vault_uri_ok(&uri) {
-        vault.properties.push(prop("reachable", "false"));
-        vault.properties.push(prop(
+        vault.properties.push(property("reachable", "false"));
+        vault.properties.push(property(
             "unreachable-reason",
             "ARM gives the vault no vaultUri of a key vault (https://<name>.vault.azure.net/)",
         ));
@@ -204,13 +197,13 @@ fn vault_assets(v: &Value) -> Result<Vec<Asset>> {
                         .iter()
                         .any(|d| d.eq_ignore_ascii_case(&o.name))
             });
-            vault.properties.push(prop("reachable", "true"));
+            vault.properties.push(property("reachable", "true"));
             vault
                 .properties
-                .push(prop("objects", objects.len().to_string()));
+                .push(property("objects", objects.len().to_string()));
             vault
                 .properties
-                .push(prop("deployment", deployment.to_string()));
+                .push(property("deployment", deployment.to_string()));
             for o in &objects {
                 out.push(object_asset(id, o));
             }
@@ -228,7 +221,10 @@ fn vault_assets(v: &Value) -> Result<Vec<Asset>> {
                         &n,
                         Some(id),
                     );
-                    d.properties = vec![prop("protected-with", id), prop("recoverable", "true")];
+                    d.properties = vec![
+                        property("protected-with", id),
+                        property("recoverable", "true"),
+                    ];
                     out.push(d);
                 }
             }
@@ -236,8 +232,10 @@ fn vault_assets(v: &Value) -> Result<Vec<Asset>> {
         Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
         Err(e) => {
             // a vault this machine cannot reach or read says so, and discovery goes on
-            vault.properties.push(prop("reachable", "false"));
-            vault.properties.push(prop("unreachable-reason", e.message));
+            vault.properties.push(property("reachable", "false"));
+            vault
+                .properties
+                .push(property("unreachable-reason", e.message));
         }
     }
     out.insert(0, vault);
@@ -253,33 +251,33 @@ fn object_asset(vault_id: &str, o: &Object) -> Asset {
     );
     // backed up with its vault: the inventory shows it protected by the vault's points
     let mut p = vec![
-        prop("protected-with", vault_id),
-        prop("versions", o.versions.len().to_string()),
+        property("protected-with", vault_id),
+        property("versions", o.versions.len().to_string()),
     ];
     if let Some(v) = o.versions.last() {
-        p.push(prop("enabled", v.enabled.to_string()));
+        p.push(property("enabled", v.enabled.to_string()));
         if let Some(ct) = &v.content_type {
-            p.push(prop("content-type", ct.clone()));
+            p.push(property("content-type", ct.clone()));
         }
     }
     if let Some(exp) = o.expires() {
-        p.push(prop("expires", rfc3339(exp)));
-        p.push(prop(
+        p.push(property("expires", rfc3339(exp)));
+        p.push(property(
             "expires-in-days",
             ((exp - now()).div_euclid(86_400)).to_string(),
         ));
     }
     if let Some(k) = &o.key_type {
-        p.push(prop("key-type", k.clone()));
+        p.push(property("key-type", k.clone()));
     }
     if let Some(i) = &o.issuer {
-        p.push(prop("issuer", i.clone()));
+        p.push(property("issuer", i.clone()));
     }
     if let Some(e) = o.exportable {
-        p.push(prop("exportable", e.to_string()));
+        p.push(property("exportable", e.to_string()));
     }
     if o.managed {
-        p.push(prop("managed", "true"));
+        p.push(property("managed", "true"));
     }
     a.properties = p;
     a
@@ -429,9 +427,9 @@ mod tests {
     fn expiring_and_unsafe_vaults_are_found() {
         let mut v = asset("vault", "/v", "kv", None);
         v.properties = vec![
-            prop("soft-delete", "false"),
-            prop("purge-protection", "false"),
-            prop("deployment", "true"),
+            property("soft-delete", "false"),
+            property("purge-protection", "false"),
+            property("deployment", "true"),
         ];
         let mut s = asset(
             "secret",
@@ -439,9 +437,12 @@ mod tests {
             "LocalAdminCredential",
             Some("/v"),
         );
-        s.properties = vec![prop("expires-in-days", "20"), prop("versions", "3")];
+        s.properties = vec![property("expires-in-days", "20"), property("versions", "3")];
         let mut far = asset("secret", "/v/secrets/b", "b", Some("/v"));
-        far.properties = vec![prop("expires-in-days", "200"), prop("versions", "501")];
+        far.properties = vec![
+            property("expires-in-days", "200"),
+            property("versions", "501"),
+        ];
         let f = assess(&[v, s, far], &[]).unwrap();
         let rules: Vec<_> = f.iter().map(|f| (f.rule.as_str(), f.severity)).collect();
         assert!(

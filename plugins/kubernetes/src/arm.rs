@@ -17,13 +17,6 @@ pub const CONNECTED_API: &str = "2026-03-01";
 /// api-version of `Microsoft.HybridContainerService`.
 pub const HYBRID_API: &str = "2024-01-01";
 
-fn prop(name: &str, value: impl Into<String>) -> Property {
-    Property {
-        name: name.into(),
-        value: value.into(),
-    }
-}
-
 /// The ARM id of a connected cluster: `/subscriptions/<guid>/resourceGroups/<rg>/providers/Microsoft.Kubernetes/connectedClusters/<name>`.
 fn is_cluster_id(id: &str) -> bool {
     let p: Vec<&str> = id.split('/').collect();
@@ -86,18 +79,18 @@ fn asset(base: &str, c: &Value) -> Result<Option<Asset>> {
     let p = &c["properties"];
     let t = |v: &Value| text(v, 100).unwrap_or_default().to_string();
     let mut props = vec![
-        prop("arm-id", id),
-        prop("location", t(&c["location"])),
-        prop("distribution", t(&p["distribution"])),
-        prop("kubernetes-version", t(&p["kubernetesVersion"])),
-        prop(
+        property("arm-id", id),
+        property("location", t(&c["location"])),
+        property("distribution", t(&p["distribution"])),
+        property("kubernetes-version", t(&p["kubernetesVersion"])),
+        property(
             "nodes",
             number(&p["totalNodeCount"], 100_000)
                 .map(|n| n.to_string())
                 .unwrap_or_default(),
         ),
-        prop("provisioning-state", t(&p["provisioningState"])),
-        prop("agent-state", t(&p["arcAgentProfile"]["agentState"])),
+        property("provisioning-state", t(&p["provisioningState"])),
+        property("agent-state", t(&p["arcAgentProfile"]["agentState"])),
     ];
     let url = format!(
         "{base}{id}/providers/Microsoft.HybridContainerService/provisionedClusterInstances/default?api-version={HYBRID_API}"
@@ -108,9 +101,9 @@ fn asset(base: &str, c: &Value) -> Result<Option<Asset>> {
         kube::no_hint,
     )? {
         let pp = &pc["properties"];
-        props.push(prop("aks-arc", "true"));
-        props.push(prop("kubernetes-version", t(&pp["kubernetesVersion"])));
-        props.push(prop(
+        props.push(property("aks-arc", "true"));
+        props.push(property("kubernetes-version", t(&pp["kubernetesVersion"])));
+        props.push(property(
             "control-plane",
             format!(
                 "{}×{}",
@@ -131,7 +124,7 @@ fn asset(base: &str, c: &Value) -> Result<Option<Asset>> {
                 )
             })
             .collect();
-        props.push(prop("node-pools", pools.join(",")));
+        props.push(property("node-pools", pools.join(",")));
     }
     // the provisioned cluster's version is the one that counts: later entries win
     let mut seen = std::collections::HashSet::new();

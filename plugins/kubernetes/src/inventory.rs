@@ -14,13 +14,6 @@ use serde_json::Value;
 use crate::api::{self, ApiResource, hint};
 use crate::settings::{self, SYSTEM_NAMESPACES};
 
-fn prop(name: &str, value: impl Into<String>) -> Property {
-    Property {
-        name: name.into(),
-        value: value.into(),
-    }
-}
-
 fn get<'a>(a: &'a Asset, name: &str) -> &'a str {
     a.properties
         .iter()
@@ -118,9 +111,9 @@ fn from_api(s: &[Property]) -> Result<Vec<Asset>> {
         name: cluster.clone(),
         parent: None,
         properties: vec![
-            prop("server", server.clone()),
-            prop("namespaces", namespaces.len().to_string()),
-            prop(
+            property("server", server.clone()),
+            property("namespaces", namespaces.len().to_string()),
+            property(
                 "storage-classes",
                 classes
                     .iter()
@@ -128,7 +121,7 @@ fn from_api(s: &[Property]) -> Result<Vec<Asset>> {
                     .collect::<Vec<_>>()
                     .join(","),
             ),
-            prop(
+            property(
                 "vsc-drivers",
                 vsc_drivers.iter().cloned().collect::<Vec<_>>().join(","),
             ),
@@ -161,21 +154,21 @@ fn from_api(s: &[Property]) -> Result<Vec<Asset>> {
             name: ns.clone(),
             parent: Some(cluster.clone()),
             properties: vec![
-                prop(
+                property(
                     "workloads",
                     workloads.get(&ns).copied().unwrap_or(0).to_string(),
                 ),
-                prop("claims", mine.len().to_string()),
-                prop(
+                property("claims", mine.len().to_string()),
+                property(
                     "storage-classes",
                     used.into_iter().collect::<Vec<_>>().join(","),
                 ),
-                prop(
+                property(
                     "csi-drivers",
                     drivers.into_iter().collect::<Vec<_>>().join(","),
                 ),
-                prop("drivers-without-vsc", without.join(",")),
-                prop("system", system.to_string()),
+                property("drivers-without-vsc", without.join(",")),
+                property("system", system.to_string()),
             ],
             flags: ProtectionFlags::empty(),
         });

@@ -29,13 +29,6 @@ fn servers(s: &[Property]) -> Result<Vec<String>> {
     Ok(list)
 }
 
-fn prop(name: &str, value: impl Into<String>) -> Property {
-    Property {
-        name: name.into(),
-        value: value.into(),
-    }
-}
-
 fn last_of(h: &[HistoryRow], k: Kind) -> Option<&HistoryRow> {
     h.iter().rev().find(|r| r.backup.kind == k)
 }
@@ -48,24 +41,24 @@ fn database_asset(server: &str, db: &Db, history: &[HistoryRow]) -> Asset {
         Some(server),
     );
     a.properties = vec![
-        prop("recovery-model", db.recovery.clone()),
-        prop("state", db.state.clone()),
-        prop("size-mib", (db.pages * 8 / 1024).to_string()),
-        prop("compatibility-level", db.compat.clone()),
-        prop("tde", db.encrypted.to_string()),
-        prop("availability-group", db.in_ag.to_string()),
+        property("recovery-model", db.recovery.clone()),
+        property("state", db.state.clone()),
+        property("size-mib", (db.pages * 8 / 1024).to_string()),
+        property("compatibility-level", db.compat.clone()),
+        property("tde", db.encrypted.to_string()),
+        property("availability-group", db.in_ag.to_string()),
     ];
     for k in [Kind::Full, Kind::Diff, Kind::Log] {
         if let Some(r) = last_of(history, k) {
             let by = if r.backup.ours { "rehydra" } else { "other" };
-            a.properties.push(prop(
+            a.properties.push(property(
                 &format!("last-{}", kind_name(k)),
                 format!("{} ({by})", show_time(r.backup.finish)),
             ));
         }
     }
     let problems = chain::problems(&history.iter().map(|r| r.backup.clone()).collect::<Vec<_>>());
-    a.properties.push(prop(
+    a.properties.push(property(
         "chain",
         if problems.is_empty() {
             "whole".to_string()
@@ -84,7 +77,7 @@ pub fn discover(s: &[Property]) -> Result<Vec<Asset>> {
             Ok(d) => d,
             Err(e) => {
                 let mut a = asset("instance", &server, &server, None);
-                a.properties.push(prop("unreachable", e.message));
+                a.properties.push(property("unreachable", e.message));
                 out.push(a);
                 continue;
             }
