@@ -75,11 +75,18 @@ pub fn type_key(resource: &str, group: &str) -> String {
     }
 }
 
-/// A plural resource name or a version: lower-case letters, digits, `-`.
-fn is_token(s: &str) -> bool {
+/// A plural resource name: 1 to 63 lower-case letters, digits, `-`.
+pub fn is_resource(s: &str) -> bool {
     (1..=63).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// A version of an API group (`v1`, `v1beta1`): 1 to 63 lower-case letters and digits.
+pub fn is_version(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 /// A group name: a DNS subdomain (`apps`, `storage.k8s.io`).
@@ -135,7 +142,7 @@ pub fn discover(server: &str) -> Result<(Vec<ApiResource>, Vec<String>)> {
     for g in groups["groups"].as_array().into_iter().flatten() {
         let (Some(name), Some(version)) = (
             text(&g["name"], 253).filter(|n| is_group(n)),
-            text(&g["preferredVersion"]["version"], 63).filter(|v| is_token(v)),
+            text(&g["preferredVersion"]["version"], 63).filter(|v| is_version(v)),
         ) else {
             warnings.push(format!(
                 "an API group with a malformed name or version was left out ({})",
@@ -183,7 +190,7 @@ fn resources(group: &str, version: &str, list: &Value) -> Vec<ApiResource> {
             continue;
         };
         // subresources (`deployments/scale`) hold a `/` and are not types of their own
-        if !is_token(resource)
+        if !is_resource(resource)
             || !kind.chars().all(|c| c.is_ascii_alphanumeric())
             || !["get", "list", "create"].iter().all(|v| verbs.contains(v))
         {

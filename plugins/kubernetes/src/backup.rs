@@ -264,16 +264,17 @@ fn related(
     Ok(())
 }
 
-fn claim(obj: &Value, ns: &str) -> Claim {
-    let text = |v: &Value| rehydra_plugin_sdk::rest::text(v, 253).map(str::to_string);
+/// A stored claim, as the index records it (read from a cluster or a Velero backup).
+pub fn claim(obj: &Value, ns: &str) -> Claim {
+    let text = |v: &Value, max| rehydra_plugin_sdk::rest::text(v, max).map(str::to_string);
     Claim {
         namespace: ns.to_string(),
         name: obj["metadata"]["name"]
             .as_str()
             .unwrap_or_default()
             .to_string(),
-        storage_class: text(&obj["spec"]["storageClassName"]),
-        size: text(&obj["spec"]["resources"]["requests"]["storage"]),
+        storage_class: text(&obj["spec"]["storageClassName"], 253),
+        size: text(&obj["spec"]["resources"]["requests"]["storage"], 40),
         data: false,
     }
 }

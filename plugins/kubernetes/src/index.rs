@@ -8,7 +8,7 @@ use rehydra_plugin_sdk::kube::is_label;
 use rehydra_plugin_sdk::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ApiResource, type_key};
+use crate::api::{ApiResource, is_resource, is_version, type_key};
 use crate::objects::{is_name, item};
 
 /// Item name of the index.
@@ -178,14 +178,9 @@ impl Index {
             }
         }
         for t in &self.types {
-            let ok = is_name(&t.resource)
-                && t.resource
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            let ok = is_resource(&t.resource)
                 && (t.group.is_empty() || rehydra_plugin_sdk::kube::is_subdomain(&t.group))
-                && t.version
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                && is_version(&t.version)
                 && !t.kind.is_empty()
                 && t.kind.bytes().all(|b| b.is_ascii_alphanumeric());
             if !ok {

@@ -2,7 +2,7 @@
 //! and `resources/<resource[.group]>/cluster/<name>.json`, and since format 1.1 the same
 //! files under `resources/<type>/<version>-preferredversion/…`, preferred when both are
 //! present. It is another system's file: paths are checked, links and devices refused,
-//! every entry and the whole bounded. Only the SDK and this crate's name rule are used,
+//! every entry and the whole bounded. Only the SDK and this crate's name rules are used,
 //! so the fuzz targets compile this file as it is.
 
 use std::collections::BTreeMap;
@@ -13,6 +13,7 @@ use rehydra_plugin_sdk::prelude::*;
 use rehydra_plugin_sdk::rest::shown;
 use serde_json::Value;
 
+use crate::api::is_resource;
 use crate::objects::is_name;
 
 /// An `invalid-input` error.
@@ -65,11 +66,7 @@ pub fn place(path: &str) -> Result<Option<Place>> {
         [] => return Err(bad()),
     };
     let (resource, group) = key.split_once('.').unwrap_or((key, ""));
-    let type_ok = !resource.is_empty()
-        && resource
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && (group.is_empty() || is_subdomain(group));
+    let type_ok = is_resource(resource) && (group.is_empty() || is_subdomain(group));
     let file = |f: &str| {
         f.strip_suffix(".json")
             .filter(|n| is_name(n))

@@ -20,7 +20,7 @@ use rehydra_plugin_sdk::prelude::*;
 use rehydra_plugin_sdk::rest::{shown, text};
 use serde_json::Value;
 
-use crate::api::{ApiResource, SKIPPED};
+use crate::api::{ApiResource, SKIPPED, is_version};
 use crate::index::{Index, Source};
 use crate::objects::{clean, is_name, keep};
 use crate::settings::{self, Scope};
@@ -122,10 +122,7 @@ pub fn import(req: &BackupRequest, path: &str) -> Result<BackupReport> {
                 continue;
             }
         };
-        if !version
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-        {
+        if !is_version(version) {
             warnings.push(format!("{key}/{name}: a malformed apiVersion; left out"));
             continue;
         }
@@ -166,15 +163,9 @@ pub fn import(req: &BackupRequest, path: &str) -> Result<BackupReport> {
             continue;
         }
         let obj = clean(obj, &t.api_version(), &kind);
-        let claim =
-            (t.group.is_empty() && kind == "PersistentVolumeClaim").then(|| crate::index::Claim {
-                namespace: ns.clone().unwrap_or_default(),
-                name: name.clone(),
-                storage_class: text(&obj["spec"]["storageClassName"], 253).map(str::to_string),
-                size: text(&obj["spec"]["resources"]["requests"]["storage"], 40)
-                    .map(str::to_string),
-                data: false,
-            });
+        // (the name inside was checked to be the file's)
+        let claim = (t.group.is_empty() && kind == "PersistentVolumeClaim")
+            .then(|| crate::backup::claim(&obj, ns.as_deref().unwrap_or_default()));
         if !crate::backup::store(&mut ix, &t, obj, &mut warnings)? {
             continue;
         }
