@@ -161,9 +161,53 @@ printf '{"accessToken": "%s", "expiresOn": "%s", "expires_on": %s, "subscription
     std::fs::set_permissions(&az, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// A stand-in's folder: `state.json`, which it reads on every request (so a test edits it
+/// to change the stand-in), and `calls.log`, one line per request.
+pub struct StateFiles(PathBuf);
+
+impl StateFiles {
+    pub fn state(&self) -> Value {
+        serde_json::from_slice(&std::fs::read(self.0.join("state.json")).unwrap()).unwrap()
+    }
+
+    /// Replace the state (written whole, then renamed into place).
+    pub fn set_state(&self, v: &Value) {
+        let tmp = self.0.join("state.json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(v).unwrap()).unwrap();
+        std::fs::rename(tmp, self.0.join("state.json")).unwrap();
+    }
+
+    pub fn edit(&self, f: impl FnOnce(&mut Value)) {
+        let mut s = self.state();
+        f(&mut s);
+        self.set_state(&s);
+    }
+
+    /// The requests so far, one line each.
+    pub fn calls(&self) -> Vec<String> {
+        std::fs::read_to_string(self.0.join("calls.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    pub fn clear_calls(&self) {
+        let _ = std::fs::remove_file(self.0.join("calls.log"));
+    }
+}
+
 /// A stand-in node: a folder with `pwsh` (fake_node.py), its state and its call log.
 pub struct Node {
     pub bin: PathBuf,
+    files: StateFiles,
+}
+
+impl std::ops::Deref for Node {
+    type Target = StateFiles;
+    fn deref(&self) -> &StateFiles {
+        &self.files
+    }
 }
 
 impl Node {
@@ -180,31 +224,19 @@ impl Node {
             std::os::unix::fs::PermissionsExt::from_mode(0o755),
         )
         .unwrap();
-        let n = Self { bin };
+        let n = Self {
+            files: StateFiles(bin.clone()),
+            bin,
+        };
         n.set_state(state);
         n
     }
-    pub fn state(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.bin.join("state.json")).unwrap()).unwrap()
-    }
-    pub fn set_state(&self, v: &Value) {
-        std::fs::write(self.bin.join("state.json"), v.to_string()).unwrap();
-    }
-    pub fn edit(&self, f: impl FnOnce(&mut Value)) {
-        let mut s = self.state();
-        f(&mut s);
-        self.set_state(&s);
-    }
     /// The calls so far (first word of each log line), and the full lines.
     pub fn log(&self) -> Vec<String> {
-        std::fs::read_to_string(self.bin.join("calls.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(String::from)
-            .collect()
+        self.calls()
     }
     pub fn clear_log(&self) {
-        let _ = std::fs::remove_file(self.bin.join("calls.log"));
+        self.clear_calls();
     }
 }
 
@@ -626,9 +658,17 @@ pub fn client_certificate(tls: &Path) {
 /// per request in `DIR/calls.log`; the first line it prints is a JSON object of its URLs.
 pub struct StandIn {
     pub dir: PathBuf,
+    files: StateFiles,
     child: std::process::Child,
     /// What it printed first.
     pub urls: Value,
+}
+
+impl std::ops::Deref for StandIn {
+    type Target = StateFiles;
+    fn deref(&self) -> &StateFiles {
+        &self.files
+    }
 }
 
 impl Drop for StandIn {
@@ -661,6 +701,7 @@ impl StandIn {
         let urls = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{script}: {e}: {line}"));
         Self {
             dir: dir.to_path_buf(),
+            files: StateFiles(dir.to_path_buf()),
             child,
             urls,
         }
@@ -669,31 +710,5 @@ impl StandIn {
     /// The URL it printed as `name`.
     pub fn url(&self, name: &str) -> String {
         self.urls[name].as_str().unwrap().to_string()
-    }
-
-    pub fn state(&self) -> Value {
-        serde_json::from_slice(&std::fs::read(self.dir.join("state.json")).unwrap()).unwrap()
-    }
-
-    /// Change the state (written whole, then renamed into place).
-    pub fn edit(&self, f: impl FnOnce(&mut Value)) {
-        let mut s = self.state();
-        f(&mut s);
-        let tmp = self.dir.join("state.json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&s).unwrap()).unwrap();
-        std::fs::rename(tmp, self.dir.join("state.json")).unwrap();
-    }
-
-    /// The requests so far, one line each.
-    pub fn calls(&self) -> Vec<String> {
-        std::fs::read_to_string(self.dir.join("calls.log"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    pub fn clear_calls(&self) {
-        let _ = std::fs::remove_file(self.dir.join("calls.log"));
     }
 }
