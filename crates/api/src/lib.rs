@@ -4,6 +4,7 @@
 //! returns. Everything here is synchronous; the catalog (async sqlx) runs on a small
 //! private runtime.
 
+pub mod assessment;
 pub mod azure;
 mod catalog_sync;
 mod copy;

@@ -123,6 +123,11 @@ pub enum Command {
     Key(KeyCommand),
     /// Repository statistics: sizes, deduplication, index.
     Stats,
+    /// Assess an estate for a report (no repository needed): sweep it read-only through
+    /// the installed plugins, join a repository's restore points when -r is given, and
+    /// write the findings, score, top actions and sizing as JSON, CSV, HTML and PDF.
+    /// `assess diff` compares two assessments.
+    Assess(crate::assess::AssessArgs),
     /// The estate as the desktop app's inventory shows it: assets a plugin discovers (with
     /// --discover) and everything the repository holds, with protection status, age of
     /// the last restore point against the RPO, and risk badges.

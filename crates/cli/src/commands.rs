@@ -649,6 +649,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             metrics,
         } => crate::service::run(&cli, *interval, *status, metrics.as_deref()),
         Command::Plugins(c) => crate::plugins::run(&cli, c),
+        Command::Assess(a) => crate::assess::run(&cli, a),
         Command::Azure(c) => crate::azure::run(&cli, c),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -1,6 +1,7 @@
 //! `rehydra`: back up and restore Azure Local / Hyper-V workloads from the command line.
 
 mod args;
+mod assess;
 mod azure;
 mod catalog;
 mod commands;

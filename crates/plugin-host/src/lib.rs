@@ -372,6 +372,11 @@ pub struct Invocation {
     /// Set to stop the call: host calls refuse from then on, and the plugin is stopped
     /// at its next instruction or wait (the call ends as cancelled).
     pub cancel: Arc<AtomicBool>,
+    /// Refuse every write the host can tell from a read: HTTP methods other than GET,
+    /// HEAD and OPTIONS, LDAP add, modify, delete and rename, and writing files. An
+    /// assessment's sweep runs so. Commands and SQL batches cannot be told apart and run
+    /// as granted.
+    pub read_only: bool,
 }
 
 impl Invocation {
@@ -386,6 +391,7 @@ impl Invocation {
             sql_servers: Arc::new(NoSqlServers),
             events: Arc::new(NoEvents),
             cancel: Arc::new(AtomicBool::new(false)),
+            read_only: false,
         }
     }
 }

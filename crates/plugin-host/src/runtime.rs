@@ -367,6 +367,7 @@ impl PluginHost {
             plugin: plugin.manifest.id.clone(),
             verb,
             grants: inv.grants,
+            read_only: inv.read_only,
             targets: inv.targets,
             engine: inv.engine,
             credentials: inv.credentials,

@@ -7,6 +7,7 @@ use serde::Deserialize;
 /// `-AsArray` are avoided (Windows PowerShell 5.1 lacks the latter), so a node with one VM
 /// yields a single object: the parser takes both. The owner node comes from the
 /// cluster (`Get-ClusterGroup`, the VM's cluster role); a VM outside the cluster has none.
+/// Each disk's virtual and file size come from `Get-VHD` (none for a pass-through disk).
 pub const INVENTORY: &str = r#"$ErrorActionPreference = 'Stop'
 Get-VM | ForEach-Object {
   $vm = $_
@@ -17,7 +18,10 @@ Get-VM | ForEach-Object {
     Name = $vm.Name; Id = $vm.Id.ToString(); State = $vm.State.ToString(); Generation = $vm.Generation
     ProcessorCount = $vm.ProcessorCount; MemoryStartup = $vm.MemoryStartup; ComputerName = $vm.ComputerName
     OwnerNode = $owner; IsClustered = $vm.IsClustered; Path = $vm.Path
-    HardDrives = @(Get-VMHardDiskDrive -VM $vm | Select-Object Path, ControllerType, ControllerNumber, ControllerLocation)
+    HardDrives = @(Get-VMHardDiskDrive -VM $vm | ForEach-Object {
+      $vhd = if ($_.Path) { Get-VHD -Path $_.Path -ErrorAction SilentlyContinue }
+      [pscustomobject]@{ Path = $_.Path; ControllerType = [int]$_.ControllerType; ControllerNumber = $_.ControllerNumber
+        ControllerLocation = $_.ControllerLocation; Size = $vhd.Size; FileSize = $vhd.FileSize } })
     NetworkAdapters = @(Get-VMNetworkAdapter -VM $vm | Select-Object Name, MacAddress, SwitchName, @{n='VlanId';e={$_.VlanSetting.AccessVlanId}})
     Checkpoints = @(Get-VMSnapshot -VM $vm).Count
     TpmEnabled = [bool]$sec.TpmEnabled
@@ -65,6 +69,12 @@ pub struct Drive {
     pub controller_number: u32,
     #[serde(default)]
     pub controller_location: u32,
+    /// Virtual size in bytes (`Get-VHD`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// Bytes the file takes (`Get-VHD`): for a differencing disk, only its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_size: Option<u64>,
 }
 
 impl Drive {

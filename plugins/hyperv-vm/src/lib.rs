@@ -169,6 +169,16 @@ impl Plugin for HyperV {
                         ),
                     ));
                 }
+                // what a first full backup reads (allocated), and what the disks may grow to
+                let sized: Vec<&inventory::Drive> =
+                    vm.hard_drives.iter().filter(|d| d.size.is_some()).collect();
+                if !sized.is_empty() {
+                    let mib = |f: fn(&inventory::Drive) -> Option<u64>| {
+                        (sized.iter().filter_map(|d| f(d)).sum::<u64>() >> 20).to_string()
+                    };
+                    p.push(property("size-mib", mib(|d| d.file_size.or(d.size))));
+                    p.push(property("provisioned-mib", mib(|d| d.size)));
+                }
                 if vm.checkpoints > 0 {
                     flags |= ProtectionFlags::HAS_CHECKPOINTS;
                 }

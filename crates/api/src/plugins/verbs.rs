@@ -70,7 +70,18 @@ impl Plugins {
         engine: Option<Box<dyn host::EngineCapability>>,
         f: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>,
     ) -> Result<(T, Vec<String>)> {
-        let (inv, events) = self.invocation(p, engine, None)?;
+        self.run_with(p, engine, false, f)
+    }
+
+    fn run_with<T>(
+        &self,
+        p: &host::LoadedPlugin,
+        engine: Option<Box<dyn host::EngineCapability>>,
+        read_only: bool,
+        f: impl FnOnce(&host::PluginHost, &host::LoadedPlugin, host::Invocation) -> host::Result<T>,
+    ) -> Result<(T, Vec<String>)> {
+        let (mut inv, events) = self.invocation(p, engine, None)?;
+        inv.read_only = read_only;
         let r = f(&self.host, p, inv);
         let log = self.settle(&events);
         Ok((r.map_err(plugin_err)?, log))
@@ -117,12 +128,36 @@ impl Plugins {
     /// # Errors
     /// Load or call failure.
     pub fn survey(&self, id: &str, settings: &[Property]) -> Result<(Discovery, Vec<String>)> {
+        self.survey_with(id, settings, false)
+    }
+
+    /// [`Self::survey`] in calls that only read (see [`host::Invocation::read_only`]): what
+    /// an assessment runs.
+    ///
+    /// # Errors
+    /// Load or call failure; a write the plugin tried is refused and fails the call.
+    pub fn survey_reading(
+        &self,
+        id: &str,
+        settings: &[Property],
+    ) -> Result<(Discovery, Vec<String>)> {
+        self.survey_with(id, settings, true)
+    }
+
+    fn survey_with(
+        &self,
+        id: &str,
+        settings: &[Property],
+        read_only: bool,
+    ) -> Result<(Discovery, Vec<String>)> {
         let p = self.load(id)?;
         let settings = settings_for(&p, SettingVerb::Discover, settings)?;
-        let (assets, mut log) =
-            self.run_loaded(&p, None, |h, p, inv| h.discover(p, inv, &settings))?;
-        let (findings, l) =
-            self.run_loaded(&p, None, |h, p, inv| h.assess(p, inv, &assets, &settings))?;
+        let (assets, mut log) = self.run_with(&p, None, read_only, |h, p, inv| {
+            h.discover(p, inv, &settings)
+        })?;
+        let (findings, l) = self.run_with(&p, None, read_only, |h, p, inv| {
+            h.assess(p, inv, &assets, &settings)
+        })?;
         log.extend(l);
         Ok((
             Discovery {

@@ -35,7 +35,7 @@ fn now() -> i64 {
 
 /// Two vaults of an Azure Local deployment in subscription A (westus), an empty one in
 /// subscription B (northeurope) to rebuild into.
-fn estate() -> Value {
+pub(crate) fn estate() -> Value {
     let soon = now() + 20 * 86_400;
     let cert_versions = json!([
         {"id": "c0000000000000000000000000000001", "x5t": "t1", "cer": "MIIC1", "attributes": {"enabled": true, "created": 1_700_000_000, "updated": 1_700_000_000, "exp": now() + 400 * 86_400}},

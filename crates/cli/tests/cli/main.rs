@@ -3,6 +3,7 @@
 
 mod active_directory;
 mod active_directory_dc;
+mod assessment;
 mod azure;
 mod basics;
 mod exclude;

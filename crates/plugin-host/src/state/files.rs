@@ -37,6 +37,7 @@ impl files::Host for State {
     }
     fn write_file(&mut self, path: String, contents: Vec<u8>, overwrite: bool) -> Res<()> {
         self.enter()?;
+        self.writable(CapabilityKind::FilesWrite, &path, "writing a file")?;
         let p = self.path(CapabilityKind::FilesWrite, &path)?;
         rules::may_write(&p, &path, overwrite)?;
         self.audit(

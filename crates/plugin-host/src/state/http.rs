@@ -110,6 +110,16 @@ impl http::Host for State {
             format!("{host}:{port}")
         };
         self.check(CapabilityKind::Http, &target, allowed)?;
+        if !matches!(
+            req.method.to_ascii_uppercase().as_str(),
+            "GET" | "HEAD" | "OPTIONS"
+        ) {
+            self.writable(
+                CapabilityKind::Http,
+                &target,
+                &format!("{} {}", req.method, url.path()),
+            )?;
+        }
         if let Some(reason) = rules::forbidden_header(&req.headers) {
             self.check(CapabilityKind::Http, &target, Err(reason))?;
         }

@@ -371,6 +371,8 @@ impl State {
         what: String,
         f: impl FnOnce(&mut LdapConn) -> Result<ldap3::LdapResult, LdapError>,
     ) -> Res<()> {
+        self.enter()?;
+        self.writable(CapabilityKind::Ldap, &server.to_ascii_lowercase(), &what)?;
         let conn = self.directory(server, &what, true)?;
         let out = blocking(|| {
             f(conn.with_timeout(OPERATION_TIMEOUT)).and_then(ldap3::LdapResult::success)

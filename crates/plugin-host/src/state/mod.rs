@@ -49,6 +49,8 @@ pub(crate) struct State {
     pub(crate) plugin: String,
     pub(crate) verb: &'static str,
     pub(crate) grants: Grants,
+    /// Writes are refused ([`crate::Invocation::read_only`]).
+    pub(crate) read_only: bool,
     pub(crate) targets: Vec<Target>,
     pub(crate) engine: Option<Box<dyn EngineCapability>>,
     pub(crate) credentials: Arc<dyn Credentials>,
@@ -171,6 +173,20 @@ impl State {
                 detail,
             });
         }
+    }
+
+    /// Refuse `what`, a write, when the call is read-only.
+    fn writable(&mut self, kind: CapabilityKind, target: &str, what: &str) -> Res<()> {
+        if self.read_only {
+            self.check(
+                kind,
+                target,
+                Err(format!(
+                    "{what} writes, and this call only reads (an assessment never changes what it looks at)"
+                )),
+            )?;
+        }
+        Ok(())
     }
 
     fn path(&mut self, kind: CapabilityKind, path: &str) -> Res<PathBuf> {

@@ -217,6 +217,31 @@ fn a_429_is_retried_after_what_retry_after_asks() {
 }
 
 #[test]
+fn a_read_only_call_sends_reads_and_refuses_writes_before_they_leave() {
+    let srv = Srv::scripted(vec![ans(200, &[], "ok"), ans(200, &[], "ok")]);
+    let url = format!("{}/vaults", srv.base);
+    let h = host(false);
+    let p = fixture(&h);
+    let run = |method: &str| {
+        let mut inv = Invocation::new(grants(&[&srv.grant()]));
+        inv.credentials = Arc::new(Token);
+        inv.read_only = true;
+        h.discover(
+            &p,
+            inv,
+            &props(&[("mode", "http"), ("method", method), ("url", &url)]),
+        )
+    };
+    assert_eq!(prop(&run("GET").unwrap()[0], "status"), Some("200"));
+    assert_eq!(prop(&run("head").unwrap()[0], "status"), Some("200"));
+    for method in ["POST", "PUT", "PATCH", "DELETE", "post"] {
+        let e = run(method).unwrap_err().to_string();
+        assert!(e.contains("this call only reads"), "{method}: {e}");
+    }
+    assert_eq!(srv.seen().len(), 2, "no write reached the server");
+}
+
+#[test]
 fn a_get_answered_503_twice_is_retried_with_backoff() {
     let srv = Srv::scripted(vec![
         ans(503, &[], "busy"),

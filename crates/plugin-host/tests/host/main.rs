@@ -161,6 +161,21 @@ fn capability_denials_are_errors_and_audited() {
         .unwrap_err();
     assert!(e.to_string().contains("files-write"), "{e}");
     assert!(!inside.join("new.txt").exists());
+    // a read-only call (an assessment) may not write even where writing is granted
+    let mut inv = Invocation::new(grants(&[&format!("files-write:{}", inside.display())]));
+    inv.read_only = true;
+    let e = h
+        .discover(
+            &p,
+            inv,
+            &props(&[
+                ("mode", "write"),
+                ("path", inside.join("new.txt").to_str().unwrap()),
+            ]),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("this call only reads"), "{e}");
+    assert!(!inside.join("new.txt").exists());
 
     let e = h
         .discover(

@@ -1,0 +1,358 @@
+//! The product's own rules, across plugins and the repository, and the summary.
+//!
+//! Each rule has a stable id (`rehydra.<name>`), a severity, the evidence and what to do.
+//! The plugins' findings come first as they are, except where a joined repository
+//! answers the question better: a plugin's rule listed in [`JUDGED_BY_REPOSITORY`] gives
+//! way to the product's rule of the same fact (a Trusted launch VM whose key *is* backed
+//! up is not flagged).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use super::{Action, AssetRow, Coverage, FindingRow, Joined, Summary, Swept, Thresholds};
+use crate::inventory::{Discovery, InventoryAsset};
+
+/// Severities, worst first.
+pub const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
+
+/// Plugin rules that a joined repository judges instead, with the inventory risk that
+/// does: `hyperv.tvm-key` says every Trusted launch VM needs a key backup; with the
+/// repository at hand, only those without one are flagged.
+pub const JUDGED_BY_REPOSITORY: [(&str, &str); 1] = [("hyperv.tvm-key", "tvm-key-missing")];
+
+/// The product's rules: id, severity, title, recommendation.
+pub const RULES: [(&str, &str, &str, &str); 9] = [
+    (
+        "rehydra.sweep-failed",
+        "medium",
+        "Part of the estate could not be read",
+        "fix the access named in the evidence (grant, credential, network) and run the assessment again",
+    ),
+    (
+        "rehydra.not-swept",
+        "info",
+        "An installed plugin was not swept",
+        "give the plugin the settings or grants it needs, or leave it out with --plugin",
+    ),
+    (
+        "rehydra.no-repository",
+        "info",
+        "Protection was not judged: no repository was joined",
+        "run the assessment with the repository (-r) to see what is protected, stale or missing",
+    ),
+    (
+        "rehydra.unprotected",
+        "high",
+        "No restore point",
+        "add the asset to a policy (rehydra policy add) and run it once",
+    ),
+    (
+        "rehydra.rpo-missed",
+        "medium",
+        "Newest restore point older than the RPO",
+        "check the policy's schedule and its last runs (rehydra policy list)",
+    ),
+    (
+        "rehydra.tvm-key-missing",
+        "critical",
+        "Trusted launch VM without a backup of its guest state key",
+        "back up its key with the tvm-keys plugin; without it a restored VM does not boot",
+    ),
+    (
+        "rehydra.no-restore-test",
+        "high",
+        "No restore tested recently",
+        "restore a recent point into a scratch folder or cluster (a drill) and record it",
+    ),
+    (
+        "rehydra.no-offsite-copy",
+        "high",
+        "No copy of the restore points off this repository",
+        "give the policies a copy target (policy add --copy-to) on other storage, ideally off the cluster",
+    ),
+    (
+        "rehydra.repository-not-immutable",
+        "medium",
+        "Restore points can be deleted by whoever can write the repository",
+        "keep a copy where deletion needs other credentials (another account's Blob container or S3 bucket with object lock, set on the storage side); Rehydra does not set immutability itself yet",
+    ),
+];
+
+fn rule(id: &str) -> (&'static str, &'static str, &'static str, &'static str) {
+    RULES
+        .iter()
+        .find(|r| r.0 == id)
+        .copied()
+        .unwrap_or(("rehydra.unknown", "info", "", ""))
+}
+
+/// Rank of a severity: 0 for critical; unknown words last.
+pub fn rank(severity: &str) -> usize {
+    SEVERITIES
+        .iter()
+        .position(|s| *s == severity)
+        .unwrap_or(SEVERITIES.len())
+}
+
+fn product(id: &str, asset: Option<&AssetRow>, evidence: String) -> FindingRow {
+    let (rule, severity, title, recommendation) = rule(id);
+    FindingRow {
+        id: asset.map_or_else(|| rule.to_string(), |a| format!("{rule}:{}", a.id)),
+        rule: rule.into(),
+        severity: severity.into(),
+        source: "rehydra".into(),
+        asset: asset.map(|a| a.id.clone()),
+        asset_name: asset.map(|a| a.name.clone()),
+        title: title.into(),
+        evidence,
+        recommendation: recommendation.into(),
+    }
+}
+
+/// Every finding: the plugins', then the product's; worst first, then by rule and asset.
+#[allow(clippy::too_many_arguments)]
+pub fn findings(
+    discovered: &[Discovery],
+    sweep: &[Swept],
+    inv: &[InventoryAsset],
+    assets: &[AssetRow],
+    joined: Option<&Joined>,
+    th: &Thresholds,
+    now: DateTime<Utc>,
+) -> Vec<FindingRow> {
+    let names: HashMap<&str, &str> = assets
+        .iter()
+        .map(|a| (a.id.as_str(), a.name.as_str()))
+        .collect();
+    let mut out = Vec::new();
+    for d in discovered {
+        for f in &d.findings {
+            if joined.is_some() && JUDGED_BY_REPOSITORY.iter().any(|(r, _)| *r == f.rule) {
+                continue;
+            }
+            out.push(FindingRow {
+                id: f
+                    .asset
+                    .as_ref()
+                    .map_or_else(|| f.rule.clone(), |a| format!("{}:{a}", f.rule)),
+                rule: f.rule.clone(),
+                severity: if rank(&f.severity) < SEVERITIES.len() {
+                    f.severity.clone()
+                } else {
+                    "info".into()
+                },
+                source: d.plugin.clone(),
+                asset: f.asset.clone(),
+                asset_name: f
+                    .asset
+                    .as_deref()
+                    .and_then(|a| names.get(a))
+                    .map(|n| (*n).to_string()),
+                title: f.title.clone(),
+                evidence: f.detail.clone(),
+                recommendation: f.recommendation.clone(),
+            });
+        }
+    }
+    for s in sweep {
+        let id = match s.status.as_str() {
+            "failed" => "rehydra.sweep-failed",
+            "skipped" => "rehydra.not-swept",
+            _ => continue,
+        };
+        let mut f = product(id, None, format!("{}: {}", s.plugin, s.detail));
+        f.id = format!("{id}:{}", s.plugin);
+        out.push(f);
+    }
+    match joined {
+        None => out.push(product(
+            "rehydra.no-repository",
+            None,
+            format!(
+                "{} asset(s) found; none judged against restore points",
+                assets.iter().filter(|a| a.status == "unknown").count()
+            ),
+        )),
+        Some(j) => {
+            let by_id: HashMap<&str, &InventoryAsset> =
+                inv.iter().map(|a| (a.id.as_str(), a)).collect();
+            for a in assets.iter().filter(|a| a.kind != "backup") {
+                let Some(i) = by_id.get(a.id.as_str()) else {
+                    continue;
+                };
+                for r in &i.risks {
+                    let f = match r.code.as_str() {
+                        "unprotected" => product(
+                            "rehydra.unprotected",
+                            Some(a),
+                            format!(
+                                "{} {} has no restore point in repository {}",
+                                a.kind, a.name, j.facts.id
+                            ),
+                        ),
+                        "rpo-missed" => product(
+                            "rehydra.rpo-missed",
+                            Some(a),
+                            format!(
+                                "newest restore point {} (RPO {} h)",
+                                a.last_backup.map_or_else(String::new, |t| t
+                                    .format("%Y-%m-%d %H:%M UTC")
+                                    .to_string()),
+                                th.rpo_hours
+                            ),
+                        ),
+                        code if JUDGED_BY_REPOSITORY.iter().any(|(_, c)| *c == code) => product(
+                            "rehydra.tvm-key-missing",
+                            Some(a),
+                            format!(
+                                "{} is a Trusted launch VM and repository {} holds no tvm-keys restore point for it",
+                                a.name, j.facts.id
+                            ),
+                        ),
+                        _ => continue,
+                    };
+                    out.push(f);
+                }
+            }
+            let days = i64::from(th.restore_test_days);
+            let tested = j
+                .facts
+                .last_restore
+                .is_some_and(|t| now - t <= chrono::Duration::days(days));
+            if !tested && !j.points.is_empty() {
+                out.push(product(
+                    "rehydra.no-restore-test",
+                    None,
+                    match j.facts.last_restore {
+                        Some(t) => format!(
+                            "the last successful restore from repository {} was on {} (more than {days} days ago)",
+                            j.facts.id,
+                            t.format("%Y-%m-%d")
+                        ),
+                        None => format!(
+                            "the catalog records no successful restore from repository {}",
+                            j.facts.id
+                        ),
+                    },
+                ));
+            }
+            if j.facts.copying_policies == 0 {
+                out.push(product(
+                    "rehydra.no-offsite-copy",
+                    None,
+                    format!(
+                        "{} polic(ies), none with a copy target; repository {} ({}) holds the only restore points",
+                        j.facts.policies, j.facts.id, j.facts.kind
+                    ),
+                ));
+            }
+            out.push(product(
+                "rehydra.repository-not-immutable",
+                None,
+                format!(
+                    "repository {} is a {}; its restore points can be deleted with the access that writes them",
+                    j.facts.id, j.facts.kind
+                ),
+            ));
+        }
+    }
+    out.sort_by(|a, b| {
+        (rank(&a.severity), &a.rule, &a.asset_name, &a.id).cmp(&(
+            rank(&b.severity),
+            &b.rule,
+            &b.asset_name,
+            &b.id,
+        ))
+    });
+    out.dedup_by(|a, b| a.id == b.id);
+    out
+}
+
+/// What a finding of a severity costs the score, once per rule.
+fn weight(severity: &str) -> f64 {
+    match severity {
+        "critical" => 20.0,
+        "high" => 10.0,
+        "medium" => 4.0,
+        "low" => 1.0,
+        _ => 0.0,
+    }
+}
+
+/// The score: 100, minus for each rule with findings its severity's weight (critical 20,
+/// high 10, medium 4, low 1, info 0) and a quarter of that again for each further asset
+/// it concerns, up to four more; never below 0.
+pub fn score(findings: &[FindingRow]) -> u32 {
+    let mut per_rule: BTreeMap<&str, (f64, usize)> = BTreeMap::new();
+    for f in findings {
+        let e = per_rule.entry(&f.rule).or_insert((0.0, 0));
+        e.0 = e.0.max(weight(&f.severity));
+        e.1 += 1;
+    }
+    let lost: f64 = per_rule
+        .values()
+        .map(|(w, n)| w * (1.0 + 0.25 * (n.saturating_sub(1).min(4)) as f64))
+        .sum();
+    (100.0 - lost).clamp(0.0, 100.0).round() as u32
+}
+
+/// A for 90 and up, B 75, C 60, D 40, else F.
+pub fn grade(score: u32) -> &'static str {
+    match score {
+        90.. => "A",
+        75..=89 => "B",
+        60..=74 => "C",
+        40..=59 => "D",
+        _ => "F",
+    }
+}
+
+/// Score, coverage and the top five actions (one per rule, worst first, then the rule
+/// that concerns the most assets).
+pub fn summary(assets: &[AssetRow], findings: &[FindingRow]) -> Summary {
+    let mut by_severity: BTreeMap<String, usize> =
+        SEVERITIES.iter().map(|s| ((*s).to_string(), 0)).collect();
+    for f in findings {
+        *by_severity.entry(f.severity.clone()).or_default() += 1;
+    }
+    let mut coverage = Coverage::default();
+    for a in assets {
+        match a.status.as_str() {
+            "protected" => coverage.protected += 1,
+            "stale" => coverage.stale += 1,
+            "unprotected" => coverage.unprotected += 1,
+            "unknown" => coverage.unknown += 1,
+            _ => {}
+        }
+    }
+    let mut actions: Vec<Action> = Vec::new();
+    for f in findings.iter().filter(|f| f.severity != "info") {
+        match actions.iter_mut().find(|a| a.rule == f.rule) {
+            Some(a) => a.assets += usize::from(f.asset.is_some()),
+            None => actions.push(Action {
+                rule: f.rule.clone(),
+                severity: f.severity.clone(),
+                title: f.title.clone(),
+                recommendation: f.recommendation.clone(),
+                assets: usize::from(f.asset.is_some()),
+            }),
+        }
+    }
+    actions.sort_by(|a, b| {
+        (rank(&a.severity), std::cmp::Reverse(a.assets), &a.rule).cmp(&(
+            rank(&b.severity),
+            std::cmp::Reverse(b.assets),
+            &b.rule,
+        ))
+    });
+    actions.truncate(5);
+    let score = score(findings);
+    Summary {
+        score,
+        grade: grade(score).into(),
+        by_severity,
+        coverage,
+        top_actions: actions,
+    }
+}

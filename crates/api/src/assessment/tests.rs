@@ -1,0 +1,360 @@
+use std::collections::HashSet;
+
+use chrono::{Duration, Utc};
+
+use super::*;
+use crate::plugins::{Asset, Finding};
+
+fn asset(
+    id: &str,
+    name: &str,
+    kind: &str,
+    parent: Option<&str>,
+    flags: &[&str],
+    mib: Option<u64>,
+) -> Asset {
+    Asset {
+        kind: kind.into(),
+        id: id.into(),
+        name: name.into(),
+        parent: parent.map(Into::into),
+        properties: mib
+            .map(|m| Property {
+                name: "size-mib".into(),
+                value: m.to_string(),
+            })
+            .into_iter()
+            .collect(),
+        flags: flags.iter().map(|f| (*f).to_string()).collect(),
+    }
+}
+
+fn finding(rule: &str, severity: &str, asset: &str) -> Finding {
+    Finding {
+        rule: rule.into(),
+        severity: severity.into(),
+        asset: Some(asset.into()),
+        title: format!("{rule} title"),
+        detail: format!("{rule} evidence"),
+        recommendation: format!("{rule} fix"),
+    }
+}
+
+fn estate() -> Vec<Discovery> {
+    vec![Discovery {
+        plugin: "hyperv-vm".into(),
+        assets: vec![
+            asset("cluster/c1", "c1", "cluster", None, &[], None),
+            asset("node/n1", "n1", "node", Some("cluster/c1"), &[], None),
+            asset(
+                "tvm",
+                "tvm01",
+                "vm",
+                Some("node/n1"),
+                &["trusted-launch"],
+                Some(40_960),
+            ),
+            asset(
+                "tvm2",
+                "tvm02",
+                "vm",
+                Some("node/n1"),
+                &["trusted-launch"],
+                Some(20_480),
+            ),
+            asset(
+                "plain",
+                "<script>alert(1)</script>",
+                "vm",
+                Some("node/n1"),
+                &[],
+                None,
+            ),
+        ],
+        findings: vec![
+            finding("hyperv.tvm-key", "high", "tvm"),
+            finding("hyperv.tvm-key", "high", "tvm2"),
+            finding("hyperv.checkpoints", "low", "plain"),
+        ],
+    }]
+}
+
+fn point(id: &str, asset: &str, workload: &str, hours_ago: i64) -> crate::RestorePointDto {
+    crate::RestorePointDto {
+        id: id.into(),
+        short_id: id.into(),
+        time: Utc::now() - Duration::hours(hours_ago),
+        workload: workload.into(),
+        asset: asset.into(),
+        hostname: String::new(),
+        plugin_id: String::new(),
+        plugin_version: String::new(),
+        consistency: String::new(),
+        tags: vec![],
+        parent: None,
+        items: vec![],
+        bytes: 0,
+        new_bytes: 1 << 30,
+        stored_bytes: 0,
+        seconds: 0.0,
+        unchanged_files: 0,
+        unchanged_bytes: 0,
+        excluded: 0,
+        copied_from: None,
+    }
+}
+
+fn swept() -> Vec<Swept> {
+    vec![
+        Swept {
+            plugin: "hyperv-vm".into(),
+            status: "swept".into(),
+            detail: String::new(),
+            assets: 5,
+            findings: 3,
+        },
+        Swept {
+            plugin: "keyvault".into(),
+            status: "failed".into(),
+            detail: "vault.example: 403 Forbidden".into(),
+            assets: 0,
+            findings: 0,
+        },
+    ]
+}
+
+fn facts(last_restore_days: Option<i64>, copying: usize) -> RepositoryFacts {
+    RepositoryFacts {
+        id: "abcd1234".into(),
+        location: "/srv/repo".into(),
+        kind: "local folder".into(),
+        restore_points: 3,
+        reduction_ratio: 2.0,
+        stored_bytes: 0,
+        last_restore: last_restore_days.map(|d| Utc::now() - Duration::days(d)),
+        copying_policies: copying,
+        policies: 1,
+    }
+}
+
+fn rules_of(a: &Assessment) -> Vec<&str> {
+    a.findings.iter().map(|f| f.id.as_str()).collect()
+}
+
+#[test]
+fn without_a_repository_nothing_is_called_unprotected_and_plugin_rules_stand() {
+    let a = judge(&estate(), swept(), None, &Options::default(), Utc::now());
+    let ids = rules_of(&a);
+    assert!(
+        ids.contains(&"hyperv.tvm-key:tvm") && ids.contains(&"hyperv.tvm-key:tvm2"),
+        "{ids:?}"
+    );
+    assert!(ids.contains(&"rehydra.no-repository"), "{ids:?}");
+    assert!(ids.contains(&"rehydra.sweep-failed:keyvault"), "{ids:?}");
+    assert!(
+        !ids.iter().any(|i| i.starts_with("rehydra.unprotected")),
+        "{ids:?}"
+    );
+    assert_eq!(a.summary.coverage.unknown, 3, "{:?}", a.summary.coverage);
+    assert_eq!(a.assets.iter().find(|r| r.id == "tvm").unwrap().group, "c1");
+    // worst first
+    assert_eq!(a.findings[0].severity, "high");
+    assert_eq!(a.sizing.total_mib, 61_440);
+    assert_eq!(a.sizing.unsized_assets, 1);
+    assert!(!a.sizing.reduction_measured);
+}
+
+#[test]
+fn a_joined_repository_judges_what_it_can_answer() {
+    let joined = Joined {
+        // tvm is backed up with its key, tvm2 without; plain has nothing
+        points: vec![
+            point("p1", "tvm", "hyperv-vm", 2),
+            point("p2", "tvm", "tvm-keys", 2),
+            point("p3", "tvm2", "hyperv-vm", 50),
+        ],
+        restored: HashSet::new(),
+        facts: facts(Some(90), 0),
+    };
+    let a = judge(
+        &estate(),
+        swept(),
+        Some(&joined),
+        &Options::default(),
+        Utc::now(),
+    );
+    let ids = rules_of(&a);
+    assert!(
+        !ids.iter().any(|i| i.starts_with("hyperv.tvm-key")),
+        "{ids:?}"
+    );
+    assert!(
+        !ids.contains(&"rehydra.tvm-key-missing:tvm"),
+        "its key is backed up: {ids:?}"
+    );
+    for want in [
+        "rehydra.tvm-key-missing:tvm2",
+        "rehydra.rpo-missed:tvm2",
+        "rehydra.unprotected:plain",
+        "rehydra.no-restore-test",
+        "rehydra.no-offsite-copy",
+        "rehydra.repository-not-immutable",
+    ] {
+        assert!(ids.contains(&want), "{want} missing from {ids:?}");
+    }
+    assert_eq!(
+        a.findings[0].rule, "rehydra.tvm-key-missing",
+        "critical first"
+    );
+    let c = &a.summary.coverage;
+    assert_eq!(
+        (c.protected, c.stale, c.unprotected, c.unknown),
+        (1, 1, 1, 0)
+    );
+    assert_eq!(a.summary.top_actions[0].rule, "rehydra.tvm-key-missing");
+    assert!(a.summary.top_actions.len() <= 5);
+    assert!(
+        a.sizing.reduction_measured && a.sizing.change_measured,
+        "{:?}",
+        a.sizing
+    );
+    assert_eq!(a.sizing.protected_mib, 61_440);
+
+    // a recent restore and a copy take those findings away
+    let joined = Joined {
+        facts: facts(Some(3), 1),
+        ..joined
+    };
+    let b = judge(
+        &estate(),
+        swept(),
+        Some(&joined),
+        &Options::default(),
+        Utc::now(),
+    );
+    let ids = rules_of(&b);
+    assert!(
+        !ids.contains(&"rehydra.no-restore-test") && !ids.contains(&"rehydra.no-offsite-copy"),
+        "{ids:?}"
+    );
+    assert!(b.summary.score > a.summary.score);
+
+    let d = diff::diff(&a, &b);
+    let resolved: Vec<&str> = d.resolved.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(
+        resolved,
+        ["rehydra.no-offsite-copy", "rehydra.no-restore-test"]
+    );
+    assert!(d.new.is_empty() && d.changed.is_empty());
+    assert_eq!(d.unchanged, b.findings.len());
+    assert_eq!(d.score, (a.summary.score, b.summary.score));
+}
+
+#[test]
+fn score_weighs_rules_not_repetition() {
+    let f = |rule: &str, sev: &str, n: usize| {
+        (0..n)
+            .map(|i| FindingRow {
+                id: format!("{rule}:{i}"),
+                rule: rule.into(),
+                severity: sev.into(),
+                source: "x".into(),
+                asset: Some(i.to_string()),
+                asset_name: None,
+                title: String::new(),
+                evidence: String::new(),
+                recommendation: String::new(),
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rules::score(&[]), 100);
+    assert_eq!(rules::score(&f("a", "high", 1)), 90);
+    assert_eq!(rules::score(&f("a", "high", 3)), 85);
+    assert_eq!(rules::score(&f("a", "high", 50)), 80, "capped at four more");
+    assert_eq!(rules::score(&f("a", "info", 50)), 100);
+    let all: Vec<FindingRow> = (0..9)
+        .flat_map(|i| f(&format!("r{i}"), "critical", 1))
+        .collect();
+    assert_eq!(rules::score(&all), 0);
+    assert_eq!(
+        [95, 90, 80, 75, 70, 60, 45, 10].map(rules::grade),
+        ["A", "A", "B", "B", "C", "C", "D", "F"]
+    );
+}
+
+#[test]
+fn the_report_escapes_the_estates_words_and_fetches_nothing() {
+    let mut a = judge(&estate(), swept(), None, &Options::default(), Utc::now());
+    a.labels.customer = "Contoso & <Partners>".into();
+    let h = html::render(&a);
+    assert!(
+        !h.contains("<script>alert(1)"),
+        "a hostile asset name is escaped"
+    );
+    assert!(h.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(h.contains("Contoso &amp; &lt;Partners&gt;"));
+    assert!(h.contains("default-src 'none'"));
+    assert!(
+        !h.contains("<script") && !h.contains("http://") && !h.contains("https://"),
+        "self-contained"
+    );
+    for id in html::SECTIONS {
+        assert!(h.contains(&format!("<section id=\"{id}\"")), "section {id}");
+        assert!(
+            h.contains(&format!("<i id=\"only-{id}\"")),
+            "section {id} alone"
+        );
+    }
+}
+
+#[test]
+fn csv_cells_never_become_formulas() {
+    let mut e = estate();
+    e[0].assets[4].name = "=HYPERLINK(\"http://x\")".into();
+    let a = judge(&e, swept(), None, &Options::default(), Utc::now());
+    let text = String::from_utf8(report::csv(&a).unwrap()).unwrap();
+    assert!(
+        text.starts_with(
+            "id,severity,rule,source,asset,asset_name,title,evidence,recommendation\n"
+        )
+    );
+    assert!(text.contains("'=HYPERLINK"), "{text}");
+    assert!(!text.contains(",=HYPERLINK"), "{text}");
+    let rows = csv::Reader::from_reader(text.as_bytes()).records().count();
+    assert_eq!(rows, a.findings.len());
+}
+
+#[test]
+fn files_are_not_replaced_without_consent_and_read_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = judge(&estate(), swept(), None, &Options::default(), Utc::now());
+    let written = report::write(&a, dir.path(), false, false).unwrap();
+    assert_eq!(written.len(), 3);
+    let e = report::write(&a, dir.path(), false, false).unwrap_err();
+    assert_eq!(e.code, Code::TargetExists, "{e}");
+    assert!(e.message.contains("--overwrite"), "{e}");
+    report::write(&a, dir.path(), false, true).unwrap();
+    let back = Assessment::read(&dir.path().join(report::JSON)).unwrap();
+    assert_eq!(back.findings, a.findings);
+    // not an assessment, or a newer one: said so
+    std::fs::write(dir.path().join("x.json"), br#"{"format": 9}"#).unwrap();
+    let e = Assessment::read(&dir.path().join("x.json")).unwrap_err();
+    assert!(e.message.contains("format 9"), "{e}");
+    std::fs::write(dir.path().join("y.json"), b"[]").unwrap();
+    assert!(Assessment::read(&dir.path().join("y.json")).is_err());
+}
+
+#[test]
+fn a_logo_is_a_png_or_a_jpeg() {
+    assert_eq!(
+        Logo::from_bytes(b"\x89PNG\r\n\x1a\n....").unwrap().mime,
+        "image/png"
+    );
+    assert_eq!(
+        Logo::from_bytes(&[0xFF, 0xD8, 0xFF, 0xE0]).unwrap().mime,
+        "image/jpeg"
+    );
+    let e = Logo::from_bytes(b"<svg onload='x()'/>").unwrap_err();
+    assert!(e.message.contains("neither a PNG nor a JPEG"), "{e}");
+    assert!(Logo::from_bytes(&vec![0x89; Logo::MAX + 1]).is_err());
+}
