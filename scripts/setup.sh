@@ -16,6 +16,8 @@ pkgs+=(libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev 
 pkgs+=(gcc-mingw-w64-x86-64 wine64)
 # the Windows installer (scripts/package.sh; its test runs it under Wine)
 pkgs+=(nsis)
+# assessment reports: the PDF is printed by headless Chromium, its pages read back with poppler
+pkgs+=(chromium poppler-utils)
 # the UI is built with Vite (Node 18 or newer; Debian's nodejs unless one is installed)
 command -v npm >/dev/null || pkgs+=(nodejs npm)
 [ "${1:-}" = "--bench" ] && pkgs+=(restic borgbackup b3sum time valgrind)

@@ -49,6 +49,9 @@ fn main() {
         "azure_status",
         "azure_settings",
         "azure_set_identity",
+        "assessment_plan",
+        "assessment_run",
+        "assessment_save",
     ];
     tauri_build::try_build(
         tauri_build::Attributes::new()

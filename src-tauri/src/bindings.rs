@@ -76,6 +76,21 @@ mod tests {
             api::azure::AttemptDto::decl(cfg),
             api::azure::SubscriptionDto::decl(cfg),
             api::azure::AzureStatus::decl(cfg),
+            api::assessment::PluginScope::decl(cfg),
+            api::assessment::Logo::decl(cfg),
+            api::assessment::Labels::decl(cfg),
+            api::assessment::Thresholds::decl(cfg),
+            api::assessment::Options::decl(cfg),
+            api::assessment::Planned::decl(cfg),
+            api::assessment::Swept::decl(cfg),
+            api::assessment::RepositoryFacts::decl(cfg),
+            api::assessment::AssetRow::decl(cfg),
+            api::assessment::FindingRow::decl(cfg),
+            api::assessment::Action::decl(cfg),
+            api::assessment::Coverage::decl(cfg),
+            api::assessment::Summary::decl(cfg),
+            api::assessment::Sizing::decl(cfg),
+            api::assessment::Assessment::decl(cfg),
         ]
     }
 

@@ -7,9 +7,8 @@ use std::sync::Arc;
 
 use rehydra_api::inventory::{self, InventoryAsset};
 use rehydra_api::plugins::{
-    Asset, Directory, KubeCluster, KubeClusterView, PluginBackupOutcome, PluginDetails, PluginEntry,
-    SqlServer, Target,
-    properties,
+    Asset, Directory, KubeCluster, KubeClusterView, PluginBackupOutcome, PluginDetails,
+    PluginEntry, SqlServer, Target, properties,
 };
 use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
 use rehydra_api::wizard::{self, InstantExport, PlanView, RestoreChoice, RunView};
@@ -25,7 +24,7 @@ use crate::progress::{ChannelProgress, ProgressEvent};
 use crate::state::{App, ExportEntry, Open, Res, UiError};
 
 /// Run `f` on a blocking thread with the app state.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     app: AppHandle,
     f: impl FnOnce(&App) -> Res<T> + Send + 'static,
 ) -> Res<T> {

@@ -3,6 +3,7 @@
 //! channels; errors reach the UI as `{code, message}`.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod assessment;
 mod bindings;
 mod commands;
 mod progress;
@@ -71,6 +72,9 @@ fn main() {
             commands::azure_status,
             commands::azure_settings,
             commands::azure_set_identity,
+            assessment::assessment_plan,
+            assessment::assessment_run,
+            assessment::assessment_save,
         ])
         .build(tauri::generate_context!());
     match app {

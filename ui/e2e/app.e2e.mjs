@@ -524,6 +524,32 @@ try {
     "a namespace of one cluster came back in another namespace of another cluster through the wizard, its workload ready");
   await shot("14b-restore-kubernetes");
 
+  // ---- Assessment: the key vaults swept read-only and judged against the open repository,
+  // the report saved as HTML and PDF: a tab, Run, Save
+  fs.rmSync(path.join(kvDir, "calls.log"), { force: true });
+  await s.click('[data-testid="nav-assessment"]');
+  await s.wait('[data-testid="assess-plugin-keyvault"]');
+  await s.exec(`document.querySelectorAll('[data-testid^="assess-plugin-"]').forEach((c) => { if (c.dataset.testid !== "assess-plugin-keyvault" && c.checked) c.click(); })`);
+  await s.exec(`document.querySelector('[data-testid="assess-plugin-keyvault"]').closest("div").querySelector("details").open = true`);
+  await s.type('[data-testid="setting-subscriptions"]', SUB);
+  await s.type('[data-testid="setting-arm"]', kvUrls.arm);
+  await s.type('[data-testid="assess-customer"]', "Contoso Ltd");
+  await s.click('[data-testid="assess-run"]');
+  const result = await s.wait('[data-testid="assess-result"]', (t) => t.includes("Score"), 90000);
+  const findingsText = await s.text(result);
+  check(findingsText.includes("keyvault.expiring") && findingsText.includes("rehydra.no-offsite-copy") && !findingsText.includes("rehydra.no-repository"),
+    "the assessment finds the expiring secret and judges the vault against the open repository");
+  const kvCalls = fs.readFileSync(path.join(kvDir, "calls.log"), "utf8").trim().split("\n");
+  check(kvCalls.length > 0 && kvCalls.every((l) => l.startsWith("GET ")), "the sweep only read from Key Vault and ARM");
+  const reportDir = path.join(tmp, "assessment");
+  await s.type('[data-testid="assess-dir"]', reportDir);
+  await s.click('[data-testid="assess-save"]');
+  await s.wait('[data-testid="assess-saved"]', (t) => t.includes("report.pdf"), 120000);
+  const html = fs.readFileSync(path.join(reportDir, "report.html"), "utf8");
+  check(html.includes("Contoso Ltd") && !html.includes("Password=x") && fs.statSync(path.join(reportDir, "report.pdf")).size > 1000,
+    "the report is saved as HTML and PDF, with the customer's name and no secret");
+  await shot("14c-assessment");
+
   // ---- files from inside a disk: an ext4 image backed up as a disk, one folder copied out
   const fsSrc = path.join(tmp, "ext4-src");
   fs.mkdirSync(path.join(fsSrc, "docs"), { recursive: true });
@@ -591,7 +617,7 @@ try {
   for (const theme of ["light", "dark"]) {
     await s.click(`[data-testid="theme"] option[value="${theme}"]`);
     let worst = { ratio: 99, what: "" };
-    for (const screen of ["inventory", "protection", "restore", "repositories", "plugins", "settings"]) {
+    for (const screen of ["inventory", "protection", "restore", "assessment", "repositories", "plugins", "settings"]) {
       await s.click(`[data-testid="nav-${screen}"]`);
       await s.wait("main h1");
       await new Promise((r) => setTimeout(r, 300));

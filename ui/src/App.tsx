@@ -6,8 +6,9 @@ import Protection from "./screens/Protection";
 import Restore from "./screens/Restore";
 import Plugins from "./screens/Plugins";
 import Settings from "./screens/Settings";
+import Assessment from "./screens/Assessment";
 
-const SCREENS = ["Inventory", "Protection", "Restore", "Repositories", "Plugins", "Settings"] as const;
+const SCREENS = ["Inventory", "Protection", "Restore", "Assessment", "Repositories", "Plugins", "Settings"] as const;
 type Screen = (typeof SCREENS)[number];
 
 type Theme = "system" | "light" | "dark";
@@ -95,6 +96,7 @@ export default function App() {
         {screen === "Restore" && <Restore repo={repo} />}
         {screen === "Plugins" && <Plugins />}
         {screen === "Settings" && <Settings />}
+        {screen === "Assessment" && <Assessment repo={repo} />}
       </main>
     </div>
   );

@@ -1198,3 +1198,409 @@ subscriptions_error: string | null,
  * Extra audiences set by the admin.
  */
 audiences: Array<[string, string]>, };
+
+export type PluginScope = { 
+/**
+ * Plugin id.
+ */
+plugin: string, 
+/**
+ * Discovery settings (`subscriptions`, `nodes` …), checked against what it declares.
+ */
+settings: Array<Property>, };
+
+export type Logo = { 
+/**
+ * `image/png` or `image/jpeg`.
+ */
+mime: string, 
+/**
+ * The image, base64.
+ */
+base64: string, };
+
+export type Labels = { 
+/**
+ * The customer.
+ */
+customer: string, 
+/**
+ * The consultant (and firm).
+ */
+consultant: string, 
+/**
+ * What was assessed, in the consultant's words.
+ */
+scope: string, 
+/**
+ * The consultant's logo, embedded.
+ */
+logo: Logo | null, };
+
+export type Thresholds = { 
+/**
+ * Recovery point objective: a newest restore point older than this misses it.
+ */
+rpo_hours: number, 
+/**
+ * A repository without a successful restore in this many days is flagged.
+ */
+restore_test_days: number, 
+/**
+ * Retention the sizing estimates repository growth for.
+ */
+retention_days: number, 
+/**
+ * Daily change assumed where the repository cannot measure it, in percent.
+ */
+daily_change_percent: number, };
+
+export type AssessmentOptions = { 
+/**
+ * Plugins to sweep; empty: every installed plugin.
+ */
+plugins: Array<string>, 
+/**
+ * Discovery settings of the plugins swept (by plugin; one entry per plugin).
+ */
+settings: Array<PluginScope>, 
+/**
+ * Judged by.
+ */
+thresholds: Thresholds, 
+/**
+ * Names on the report.
+ */
+labels: Labels, };
+
+export type Planned = { 
+/**
+ * Plugin id.
+ */
+plugin: string, 
+/**
+ * Its version, when it loads.
+ */
+version: string | null, 
+/**
+ * Whether it will be swept.
+ */
+runs: boolean, 
+/**
+ * Why not, or what to know.
+ */
+note: string, 
+/**
+ * Settings it gets (the values of those its manifest calls secret hidden).
+ */
+settings: Array<Property>, 
+/**
+ * What it may reach (its grants), with the verbs that run: `discover`, `assess`.
+ */
+grants: Array<string>, };
+
+export type Swept = { 
+/**
+ * Plugin id.
+ */
+plugin: string, 
+/**
+ * `swept`, `failed` or `skipped`.
+ */
+status: string, 
+/**
+ * Why it failed or was skipped.
+ */
+detail: string, 
+/**
+ * Assets it found.
+ */
+assets: number, 
+/**
+ * Findings of its own rules.
+ */
+findings: number, };
+
+export type RepositoryFacts = { 
+/**
+ * Repository id (short).
+ */
+id: string, 
+/**
+ * Where it is, as the admin named it.
+ */
+location: string, 
+/**
+ * `local folder`, `SMB share`, `Azure Blob`, `S3`.
+ */
+kind: string, 
+/**
+ * Restore points in it.
+ */
+restore_points: number, 
+/**
+ * Logical bytes over stored bytes, as measured.
+ */
+reduction_ratio: number, 
+/**
+ * Bytes stored.
+ */
+stored_bytes: number, 
+/**
+ * Newest successful restore (a test or a real one) from it, per the catalog.
+ */
+last_restore: string | null, 
+/**
+ * Policies that copy to a second repository.
+ */
+copying_policies: number, 
+/**
+ * Policies in all.
+ */
+policies: number, };
+
+export type AssetRow = { 
+/**
+ * Id as its plugin reports it.
+ */
+id: string, 
+/**
+ * Display name.
+ */
+name: string, 
+/**
+ * `vm`, `vault`, `namespace` …
+ */
+kind: string, 
+/**
+ * Containing asset.
+ */
+parent: string | null, 
+/**
+ * The top of its tree (cluster, subscription …), by name.
+ */
+group: string, 
+/**
+ * The plugin that found it.
+ */
+plugin: string, 
+/**
+ * Protection flags.
+ */
+flags: Array<string>, 
+/**
+ * `protected`, `stale`, `unprotected`, `container`, or `unknown` (no repository joined).
+ */
+status: string, 
+/**
+ * Restore points of it.
+ */
+restore_points: number, 
+/**
+ * The newest one.
+ */
+last_backup: string | null, 
+/**
+ * Data a first full backup reads, in MiB (the plugin's `size-mib`), when known.
+ */
+size_mib: number | null, };
+
+export type FindingRow = { 
+/**
+ * `<rule>` or `<rule>:<asset id>`: stable between runs.
+ */
+id: string, 
+/**
+ * Rule id (`hyperv.tvm-key`, `rehydra.unprotected` …).
+ */
+rule: string, 
+/**
+ * `critical`, `high`, `medium`, `low` or `info`.
+ */
+severity: string, 
+/**
+ * The plugin whose rule it is, or `rehydra`.
+ */
+source: string, 
+/**
+ * Asset id.
+ */
+asset: string | null, 
+/**
+ * Asset name.
+ */
+asset_name: string | null, 
+/**
+ * What is wrong.
+ */
+title: string, 
+/**
+ * What shows it.
+ */
+evidence: string, 
+/**
+ * What to do.
+ */
+recommendation: string, };
+
+export type Action = { 
+/**
+ * Rule.
+ */
+rule: string, 
+/**
+ * Its severity.
+ */
+severity: string, 
+/**
+ * What is wrong.
+ */
+title: string, 
+/**
+ * What to do.
+ */
+recommendation: string, 
+/**
+ * Assets it concerns (0 for the estate as a whole).
+ */
+assets: number, };
+
+export type Coverage = { 
+/**
+ * Within the RPO.
+ */
+protected: number, 
+/**
+ * Backed up, but older than the RPO.
+ */
+stale: number, 
+/**
+ * No restore point.
+ */
+unprotected: number, 
+/**
+ * Not judged: no repository was joined.
+ */
+unknown: number, };
+
+export type Summary = { 
+/**
+ * 0 to 100 ([`rules::score`]).
+ */
+score: number, 
+/**
+ * A to F.
+ */
+grade: string, 
+/**
+ * Findings per severity.
+ */
+by_severity: { [key in string]: number }, 
+/**
+ * Assets per protection state (containers not counted).
+ */
+coverage: Coverage, 
+/**
+ * What to do first: at most five.
+ */
+top_actions: Array<Action>, };
+
+export type Sizing = { 
+/**
+ * Data of every asset whose size is known.
+ */
+total_mib: number, 
+/**
+ * Of which in assets with a restore point (protected or stale).
+ */
+protected_mib: number, 
+/**
+ * Of which in assets without one (or not judged).
+ */
+unprotected_mib: number, 
+/**
+ * Assets whose plugin reports no size.
+ */
+unsized_assets: number, 
+/**
+ * Logical over stored bytes used for the estimates.
+ */
+reduction_ratio: number, 
+/**
+ * Whether that ratio was measured in a repository.
+ */
+reduction_measured: boolean, 
+/**
+ * Daily change used, in percent of the data.
+ */
+daily_change_percent: number, 
+/**
+ * Whether that was measured (new data per day in the repository's last 7 days).
+ */
+change_measured: boolean, 
+/**
+ * Stored size of a first full backup of everything sized.
+ */
+first_full_mib: number, 
+/**
+ * Stored size of a day's change.
+ */
+daily_change_mib: number, 
+/**
+ * Retention the growth is for.
+ */
+retention_days: number, 
+/**
+ * The repository after that retention: first full plus a day's change per day kept.
+ */
+repository_mib: number, 
+/**
+ * What the estimates rest on, in words.
+ */
+basis: Array<string>, };
+
+export type Assessment = { 
+/**
+ * [`FORMAT`].
+ */
+format: number, 
+/**
+ * When it was made.
+ */
+generated: string, 
+/**
+ * The Rehydra that made it.
+ */
+rehydra_version: string, 
+/**
+ * Names on the report.
+ */
+labels: Labels, 
+/**
+ * Judged by.
+ */
+thresholds: Thresholds, 
+/**
+ * Repositories joined (none: protection was not judged).
+ */
+repositories: Array<RepositoryFacts>, 
+/**
+ * How each plugin's sweep went.
+ */
+sweep: Array<Swept>, 
+/**
+ * The estate.
+ */
+assets: Array<AssetRow>, 
+/**
+ * Every finding, worst first.
+ */
+findings: Array<FindingRow>, 
+/**
+ * Score, coverage, top actions.
+ */
+summary: Summary, 
+/**
+ * Capacity and estimates.
+ */
+sizing: Sizing, };

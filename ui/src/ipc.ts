@@ -7,6 +7,8 @@ import { listen } from "@tauri-apps/api/event";
 // (src-tauri/src/bindings.rs, ts-rs): no hand copies here.
 import type {
   ApiError,
+  Assessment,
+  AssessmentOptions,
   Asset,
   AzureSettings,
   AzureStatus,
@@ -23,6 +25,7 @@ import type {
   InventoryAsset,
   JobRun,
   PlanView,
+  Planned,
   PluginDetails,
   PluginEntry,
   Policy,
@@ -120,6 +123,11 @@ export const api = {
   azureStatus: () => call<AzureStatus>("azure_status"),
   azureSettings: () => call<AzureSettings>("azure_settings"),
   azureSetIdentity: (identity: IdentitySetting) => call<void>("azure_set_identity", { identity }),
+  assessmentPlan: (options: AssessmentOptions) => call<Planned[]>("assessment_plan", { options }),
+  assessmentRun: (options: AssessmentOptions, join: boolean, logo: string | null) =>
+    call<Assessment>("assessment_run", { options, join, logo }),
+  assessmentSave: (assessment: Assessment, dir: string, pdf: boolean, overwrite: boolean) =>
+    call<string[]>("assessment_save", { assessment, dir, pdf, overwrite }),
 };
 
 /** Call `cb` whenever the app reports that one of `whats` changed; returns the unsubscribe. */

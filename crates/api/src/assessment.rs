@@ -126,6 +126,7 @@ impl Default for Thresholds {
 
 /// What a sweep covers.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ts_rs::TS)]
+#[ts(rename = "AssessmentOptions")]
 pub struct Options {
     /// Plugins to sweep; empty: every installed plugin.
     pub plugins: Vec<String>,
@@ -148,7 +149,7 @@ pub struct Planned {
     pub runs: bool,
     /// Why not, or what to know.
     pub note: String,
-    /// Settings it gets.
+    /// Settings it gets (the values of those its manifest calls secret hidden).
     pub settings: Vec<Property>,
     /// What it may reach (its grants), with the verbs that run: `discover`, `assess`.
     pub grants: Vec<String>,
@@ -417,12 +418,32 @@ pub fn plan(plugins: &Plugins, opts: &Options) -> Result<Vec<Planned>> {
                 continue;
             }
         };
+        // what it gets, as shown: a setting its manifest calls secret is not repeated
+        let shown = s
+            .settings
+            .iter()
+            .map(|p| {
+                let secret = info
+                    .manifest
+                    .settings
+                    .iter()
+                    .any(|d| d.secret && d.name == p.name);
+                Property {
+                    name: p.name.clone(),
+                    value: if secret {
+                        "(hidden)".into()
+                    } else {
+                        p.value.clone()
+                    },
+                }
+            })
+            .collect();
         let mut planned = Planned {
             plugin: s.plugin.clone(),
             version: info.entry.version.clone(),
             runs: true,
             note: "discover and assess, reading only".into(),
-            settings: s.settings.clone(),
+            settings: shown,
             grants: info.grants.clone(),
         };
         if let Err(e) = plugins.check_settings(
@@ -472,7 +493,13 @@ pub fn run(
             continue;
         }
         progress(&format!("sweeping {}", p.plugin));
-        match plugins.survey_reading(&p.plugin, &p.settings) {
+        let settings = opts
+            .settings
+            .iter()
+            .find(|s| s.plugin == p.plugin)
+            .map(|s| s.settings.clone())
+            .unwrap_or_default();
+        match plugins.survey_reading(&p.plugin, &settings) {
             Ok((d, _log)) => {
                 sweep.push(Swept {
                     plugin: p.plugin,
