@@ -30,12 +30,8 @@ pub async fn assessment_run(
 ) -> Res<Assessment> {
     blocking(app, move |st| {
         if let Some(f) = logo.filter(|f| !f.trim().is_empty()) {
-            let bytes = std::fs::read(&f).map_err(|e| {
-                rehydra_api::ApiError::new(
-                    rehydra_api::Code::InvalidInput,
-                    format!("cannot read the logo {f}: {e}"),
-                )
-            })?;
+            let bytes =
+                assessment::read_at_most(std::path::Path::new(&f), Logo::MAX as u64, "a logo")?;
             options.labels.logo = Some(Logo::from_bytes(&bytes)?);
         }
         let session = if join { Some(st.session()?) } else { None };

@@ -483,7 +483,8 @@ plugin: string,
  */
 flags: Array<string>, 
 /**
- * Restore points of this asset (any workload).
+ * Restore points of this asset made by the plugin that found it (or, for an asset only
+ * the repository knows, any).
  */
 restore_points: number, 
 /**

@@ -4,9 +4,11 @@
 //! ([`report`]: JSON, CSV, a self-contained HTML file and its PDF), with a diff of two
 //! assessments ([`diff`]).
 //!
-//! The sweep never writes: every plugin call runs read-only
-//! ([`crate::plugins::Plugins::survey_reading`]), and [`plan`] says what would run, with
-//! which grants, before anything runs. Nothing secret is in an assessment: it holds what
+//! The sweep's plugin calls run read-only
+//! ([`crate::plugins::Plugins::survey_reading`]): the host refuses writes over HTTP and
+//! LDAP and to files; commands and SQL batches run as granted (the host cannot tell a
+//! read from a write there), and [`plan`] says so for each plugin that holds such grants,
+//! with everything it may reach, before anything runs. Nothing secret is in an assessment: it holds what
 //! discovery and assessment return (names, flags, sizes, findings), the settings the
 //! consultant gave, and counts from the repository; credentials never pass through here.
 
@@ -319,8 +321,7 @@ impl Assessment {
     /// # Errors
     /// Not readable, not an assessment, or of a newer format.
     pub fn read(path: &std::path::Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| ApiError::new(Code::Io, format!("cannot read {}: {e}", path.display())))?;
+        let bytes = read_at_most(path, 256 << 20, "an assessment")?;
         let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::new(
                 Code::InvalidInput,
@@ -355,6 +356,34 @@ impl Assessment {
             )
         })
     }
+}
+
+/// Read a file of at most `max` bytes (`what` names it in the error), without reading
+/// more than that from it first.
+///
+/// # Errors
+/// Not readable, or larger.
+pub fn read_at_most(path: &std::path::Path, max: u64, what: &str) -> Result<Vec<u8>> {
+    use std::io::Read as _;
+    let io =
+        |e: std::io::Error| ApiError::new(Code::Io, format!("cannot read {}: {e}", path.display()));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "{} is larger than {} KiB, too large for {what}",
+                path.display(),
+                max / 1024
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// What the sweep will run: each plugin in scope (every installed one when none is
@@ -411,7 +440,7 @@ pub fn plan(plugins: &Plugins, opts: &Options) -> Result<Vec<Planned>> {
                     plugin: s.plugin,
                     version: None,
                     runs: false,
-                    note: format!("cannot be loaded: {}", e.message),
+                    note: format!("cannot be loaded: {}", rules::clean(&e.message, 2000)),
                     settings: s.settings,
                     grants: vec![],
                 });
@@ -442,7 +471,15 @@ pub fn plan(plugins: &Plugins, opts: &Options) -> Result<Vec<Planned>> {
             plugin: s.plugin.clone(),
             version: info.entry.version.clone(),
             runs: true,
-            note: "discover and assess, reading only".into(),
+            note: if info
+                .grants
+                .iter()
+                .any(|g| g.starts_with("command:") || g.starts_with("sql:"))
+            {
+                "discover and assess in read-only calls; its commands and SQL queries run as granted (the host cannot restrict those to reads)".into()
+            } else {
+                "discover and assess in read-only calls".into()
+            },
             settings: shown,
             grants: info.grants.clone(),
         };
@@ -452,7 +489,7 @@ pub fn plan(plugins: &Plugins, opts: &Options) -> Result<Vec<Planned>> {
             &s.settings,
         ) {
             planned.runs = false;
-            planned.note = format!("not swept: {}", e.message);
+            planned.note = format!("not swept: {}", rules::clean(&e.message, 2000));
         } else if info.grants.is_empty() && !info.manifest.capabilities.is_empty() {
             planned.runs = false;
             planned.note = format!(
@@ -465,7 +502,7 @@ pub fn plan(plugins: &Plugins, opts: &Options) -> Result<Vec<Planned>> {
     Ok(out)
 }
 
-/// Sweep: run the plan's plugins (reading only), join the repository's restore points
+/// Sweep: run the plan's plugins (in read-only calls), join the repository's restore points
 /// when a session is given, judge, and summarise. A plugin that fails is a finding, and
 /// the others go on. `progress` hears each step.
 ///
@@ -513,7 +550,7 @@ pub fn run(
             Err(e) => sweep.push(Swept {
                 plugin: p.plugin,
                 status: "failed".into(),
-                detail: e.message,
+                detail: rules::clean(&e.message, 2000),
                 assets: 0,
                 findings: 0,
             }),
@@ -543,7 +580,7 @@ pub struct Joined {
 fn join(ctx: &Context, s: &Session) -> Result<Joined> {
     let points = s.restore_points(&RestorePointFilter::default())?;
     let st = s.stats()?;
-    let runs = crate::job_runs(ctx, 100_000).unwrap_or_default();
+    let runs = crate::job_runs(ctx, 100_000)?;
     let mine = |r: &&crate::JobRun| r.repository_id.as_deref().is_none_or(|id| id == st.id);
     let restores: Vec<&crate::JobRun> = runs
         .iter()
@@ -556,7 +593,7 @@ fn join(ctx: &Context, s: &Session) -> Result<Joined> {
         .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
         .max();
-    let policies = crate::policies::list(ctx, Utc::now()).unwrap_or_default();
+    let policies = crate::policies::list(ctx, Utc::now())?;
     Ok(Joined {
         restored: restores
             .iter()
@@ -582,7 +619,7 @@ fn join(ctx: &Context, s: &Session) -> Result<Joined> {
 
 fn location_kind(location: &str) -> &'static str {
     let l = location.to_ascii_lowercase();
-    if l.starts_with("azure://") || l.starts_with("azblob://") || l.contains(".blob.core.") {
+    if l.starts_with("azure://") || l.starts_with("az://") || l.contains(".blob.core.") {
         "Azure Blob"
     } else if l.starts_with("s3://") || l.starts_with("s3:") {
         "S3"
@@ -607,7 +644,7 @@ pub fn judge(
     });
     let inv = inventory::build(discovered, points, &restored, th.rpo_hours, now);
     let assets = rows(discovered, &inv, joined.is_some());
-    let findings = rules::findings(discovered, &sweep, &inv, &assets, joined, th, now);
+    let findings = rules::findings(discovered, &sweep, &assets, joined, th, now);
     let summary = rules::summary(&assets, &findings);
     let sizing = sizing::estimate(
         &assets,
@@ -631,8 +668,13 @@ pub fn judge(
     }
 }
 
+/// Largest `size-mib` taken (a zebibyte); a larger one is not believed.
+const SIZE_MIB_MAX: u64 = 1 << 40;
+
 /// The report's asset rows: the inventory's, with the top of each tree and the size.
-/// Without a repository, nothing is called unprotected: it is unknown.
+/// Without a repository, nothing is called unprotected: it is unknown. An asset two
+/// plugins report (a Trusted launch VM, by `hyperv-vm` and by `tvm-keys`) is one row: the
+/// one placed in a tree, else the first.
 fn rows(
     discovered: &[Discovery],
     inv: &[inventory::InventoryAsset],
@@ -643,52 +685,66 @@ fn rows(
         .flat_map(|d| &d.assets)
         .map(|a| (a.id.as_str(), (a.name.as_str(), a.parent.as_deref())))
         .collect();
-    let size = |id: &str| {
+    let size = |plugin: &str, id: &str| {
         discovered
             .iter()
+            .filter(|d| d.plugin == plugin)
             .flat_map(|d| &d.assets)
             .find(|a| a.id == id)
             .and_then(|a| a.properties.iter().find(|p| p.name == "size-mib"))
             .and_then(|p| p.value.trim().parse::<u64>().ok())
+            .filter(|m| *m <= SIZE_MIB_MAX)
     };
-    inv.iter()
-        .map(|a| {
-            // the top of the tree, by name; a cycle stops at the first repeat
-            let mut group = a.name.clone();
-            let mut at = a.parent.as_deref();
-            let mut hops = 0;
-            while let Some(p) = at {
-                let Some((name, up)) = by_id.get(p) else {
-                    group = p.rsplit('/').next().unwrap_or(p).to_string();
-                    break;
-                };
-                group = (*name).to_string();
-                at = *up;
-                hops += 1;
-                if hops > 64 {
-                    break;
+    let mut out: Vec<AssetRow> = Vec::new();
+    let mut at_row: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for a in inv {
+        // the top of the tree, by name; a cycle stops after 64 steps
+        let mut group = a.name.clone();
+        let mut at = a.parent.as_deref();
+        let mut hops = 0;
+        while let Some(p) = at {
+            let Some((name, up)) = by_id.get(p) else {
+                group = p.rsplit('/').next().unwrap_or(p).to_string();
+                break;
+            };
+            group = (*name).to_string();
+            at = *up;
+            hops += 1;
+            if hops > 64 {
+                break;
+            }
+        }
+        let status = if !joined && a.status != "container" {
+            "unknown".to_string()
+        } else {
+            a.status.clone()
+        };
+        let row = AssetRow {
+            id: rules::clean(&a.id, 1000),
+            name: rules::clean(&a.name, 1000),
+            kind: rules::clean(&a.kind, 100),
+            parent: a.parent.as_deref().map(|p| rules::clean(p, 1000)),
+            group: rules::clean(&group, 1000),
+            plugin: a.plugin.clone(),
+            flags: a.flags.iter().map(|f| rules::clean(f, 100)).collect(),
+            status,
+            restore_points: a.restore_points,
+            last_backup: a.last_backup,
+            size_mib: size(&a.plugin, &a.id),
+        };
+        match at_row.get(&a.id) {
+            Some(&i) => {
+                if out[i].parent.is_none() && row.parent.is_some() {
+                    out[i] = row;
                 }
             }
-            let status = if !joined && a.status != "container" {
-                "unknown".to_string()
-            } else {
-                a.status.clone()
-            };
-            AssetRow {
-                id: a.id.clone(),
-                name: a.name.clone(),
-                kind: a.kind.clone(),
-                parent: a.parent.clone(),
-                group,
-                plugin: a.plugin.clone(),
-                flags: a.flags.clone(),
-                status,
-                restore_points: a.restore_points,
-                last_backup: a.last_backup,
-                size_mib: size(&a.id),
+            None => {
+                at_row.insert(a.id.clone(), out.len());
+                out.push(row);
             }
-        })
-        .collect()
+        }
+    }
+    out
 }
 
 #[cfg(test)]

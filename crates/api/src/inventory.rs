@@ -52,7 +52,8 @@ pub struct InventoryAsset {
     pub plugin: String,
     /// Protection flags from discovery.
     pub flags: Vec<String>,
-    /// Restore points of this asset (any workload).
+    /// Restore points of this asset made by the plugin that found it (or, for an asset only
+    /// the repository knows, any).
     pub restore_points: usize,
     /// Time of the newest one.
     pub last_backup: Option<DateTime<Utc>>,
@@ -108,7 +109,14 @@ pub fn build(
                 .iter()
                 .find(|p| p.name == "protected-with")
                 .map_or(a.id.as_str(), |p| p.value.as_str());
-            let points = by_asset.get(with).cloned().unwrap_or_default();
+            // its protection: restore points its own plugin made (a Trusted launch VM's
+            // key backup, made by tvm-keys under the VM's id, does not protect the VM)
+            let all = by_asset.get(with).cloned().unwrap_or_default();
+            let points: Vec<&RestorePointDto> = all
+                .iter()
+                .copied()
+                .filter(|s| s.plugin_id.is_empty() || s.plugin_id == *plugin)
+                .collect();
             let mut row = row(
                 a.id.clone(),
                 a.name.clone(),
@@ -126,7 +134,7 @@ pub fn build(
                 row.risks.clear();
             } else {
                 let has = |f: &str| a.flags.iter().any(|x| x == f);
-                if has("trusted-launch") && !points.iter().any(|s| s.workload == "tvm-keys") {
+                if has("trusted-launch") && !all.iter().any(|s| s.workload == "tvm-keys") {
                     row.risks.push(risk(
                         "tvm-key-missing",
                         "Trusted launch VM without a key backup",
@@ -286,7 +294,17 @@ mod tests {
         let snaps = vec![
             snap("s1", "tvm", "hyperv-vm", 2, now),
             snap("s2", "arc", "hyperv-vm", 30, now),
-            snap("s3", "arc", "tvm-keys", 40, now),
+            {
+                let mut k = snap("s3", "arc", "tvm-keys", 40, now);
+                k.plugin_id = "tvm-keys".into();
+                k
+            },
+            {
+                // only its key is backed up: the VM itself is not protected
+                let mut k = snap("s5", "new", "tvm-keys", 1, now);
+                k.plugin_id = "tvm-keys".into();
+                k
+            },
             snap("s4", "/srv/data", "files", 1, now),
         ];
         let restored: HashSet<String> = ["s2".to_string()].into();

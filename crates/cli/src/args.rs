@@ -123,8 +123,8 @@ pub enum Command {
     Key(KeyCommand),
     /// Repository statistics: sizes, deduplication, index.
     Stats,
-    /// Assess an estate for a report (no repository needed): sweep it read-only through
-    /// the installed plugins, join a repository's restore points when -r is given, and
+    /// Assess an estate for a report (no repository needed): sweep it through the
+    /// installed plugins in read-only calls, join a repository's restore points when -r is given, and
     /// write the findings, score, top actions and sizing as JSON, CSV, HTML and PDF.
     /// `assess diff` compares two assessments.
     Assess(crate::assess::AssessArgs),

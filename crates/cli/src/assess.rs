@@ -101,11 +101,11 @@ fn options(a: &AssessArgs) -> Result<Options> {
         bail!("--rpo-hours must be above 0 and --daily-change-percent from 0 to 100");
     }
     let logo = match &a.logo {
-        Some(f) => {
-            Some(Logo::from_bytes(&std::fs::read(f).with_context(|| {
-                format!("reading the logo {}", f.display())
-            })?)?)
-        }
+        Some(f) => Some(Logo::from_bytes(&assessment::read_at_most(
+            f,
+            Logo::MAX as u64,
+            "a logo",
+        )?)?),
         None => None,
     };
     Ok(Options {
@@ -132,6 +132,10 @@ pub fn run(cli: &Cli, a: &AssessArgs) -> Result<i32> {
         return diff(cli, before, after);
     }
     let opts = options(a)?;
+    // refusals that would otherwise come only after a long sweep
+    if let Some(dir) = &a.out {
+        assessment::report::check(dir, a.pdf, a.overwrite)?;
+    }
     let p = crate::plugins::platform(cli)?;
     let plan = assessment::plan(&p, &opts)?;
     if a.plan_only || !cli.quiet {
@@ -140,19 +144,19 @@ pub fn run(cli: &Cli, a: &AssessArgs) -> Result<i32> {
             return Ok(0);
         }
         eprintln!(
-            "the sweep reads only: plugins run discover and assess, and the host refuses writes over HTTP, LDAP and to files"
+            "the sweep runs each plugin's discover and assess in read-only calls: the host refuses writes over HTTP and LDAP and to files (commands and SQL queries run as granted)"
         );
         for x in &plan {
             let mark = if x.runs { "will sweep" } else { "skips" };
             eprintln!(
                 "  {mark} {} {}: {}",
                 x.plugin,
-                x.version.as_deref().unwrap_or(""),
-                x.note
+                t(x.version.as_deref().unwrap_or("")),
+                t(&x.note)
             );
             if x.runs {
                 for s in &x.settings {
-                    eprintln!("      {}={}", s.name, s.value);
+                    eprintln!("      {}={}", t(&s.name), t(&s.value));
                 }
                 eprintln!("      may reach: {}", x.grants.join(", "));
             }
@@ -175,20 +179,30 @@ pub fn run(cli: &Cli, a: &AssessArgs) -> Result<i32> {
             eprintln!("{step}");
         }
     })?;
-    let failed = report.sweep.iter().any(|s| s.status == "failed");
-    let written = match &a.out {
-        Some(dir) => assessment::report::write(&report, dir, a.pdf, a.overwrite)?,
-        None => vec![],
-    };
+    // a plugin that failed, or one named that was not swept: part of the estate is missing
+    let partial = report
+        .sweep
+        .iter()
+        .any(|s| s.status == "failed" || (s.status == "skipped" && a.plugins.contains(&s.plugin)));
     if cli.json {
         json(&report)?;
     } else {
         print(&report);
-        for w in &written {
-            println!("wrote {}", w.display());
+    }
+    if let Some(dir) = &a.out {
+        for w in assessment::report::write(&report, dir, a.pdf, a.overwrite)? {
+            if !cli.json {
+                println!("wrote {}", w.display());
+            }
         }
     }
-    Ok(if failed { 3 } else { 0 })
+    Ok(if partial { 3 } else { 0 })
+}
+
+/// Text from plugins or a given file, safe for a terminal: control characters shown as
+/// spaces (assessments hold them cleaned; `assess diff` reads files anyone may have made).
+fn t(s: &str) -> String {
+    assessment::rules::clean(s, 2000).replace('\n', " ")
 }
 
 fn print(r: &Assessment) {
@@ -214,7 +228,7 @@ fn print(r: &Assessment) {
         );
     }
     for w in r.sweep.iter().filter(|w| w.status != "swept") {
-        println!("{} {}: {}", w.status, w.plugin, w.detail);
+        println!("{} {}: {}", w.status, w.plugin, t(&w.detail));
     }
     println!("what to do first:");
     for (i, x) in s.top_actions.iter().enumerate() {
@@ -229,10 +243,10 @@ fn print(r: &Assessment) {
     for f in &r.findings {
         println!(
             "{:<8} {:<32} {:<24} {}",
-            f.severity,
-            f.rule,
-            f.asset_name.as_deref().unwrap_or("-"),
-            f.title
+            t(&f.severity),
+            t(&f.rule),
+            t(f.asset_name.as_deref().unwrap_or("-")),
+            t(&f.title)
         );
     }
 }
@@ -253,15 +267,28 @@ fn diff(cli: &Cli, before: &std::path::Path, after: &std::path::Path) -> Result<
         d.coverage.1.unprotected
     );
     for f in &d.resolved {
-        println!("resolved  {:<8} {} {}", f.severity, f.id, f.title);
+        println!(
+            "resolved  {:<8} {} {}",
+            t(&f.severity),
+            t(&f.id),
+            t(&f.title)
+        );
     }
     for f in &d.new {
-        println!("new       {:<8} {} {}", f.severity, f.id, f.title);
+        println!(
+            "new       {:<8} {} {}",
+            t(&f.severity),
+            t(&f.id),
+            t(&f.title)
+        );
     }
     for c in &d.changed {
         println!(
             "changed   {} -> {} {} {}",
-            c.was, c.finding.severity, c.finding.id, c.finding.title
+            t(&c.was),
+            t(&c.finding.severity),
+            t(&c.finding.id),
+            t(&c.finding.title)
         );
     }
     println!("{} unchanged", d.unchanged);

@@ -136,10 +136,16 @@ fn check_value(d: &SettingDecl, value: &str) -> Result<(), String> {
     if ok {
         return Ok(());
     }
+    // a secret's value is never repeated, not even in an error
+    let shown = if d.secret {
+        "the value given".to_string()
+    } else {
+        format!("`{value}`")
+    };
     Err(match d.kind {
-        SettingType::Bool => format!("`{value}` is not true or false"),
-        SettingType::Integer => format!("`{value}` is not a whole number"),
-        _ => format!("`{value}` is not one of: {}", d.choices.join(", ")),
+        SettingType::Bool => format!("{shown} is not true or false"),
+        SettingType::Integer => format!("{shown} is not a whole number"),
+        _ => format!("{shown} is not one of: {}", d.choices.join(", ")),
     })
 }
 

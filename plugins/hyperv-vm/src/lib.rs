@@ -176,7 +176,18 @@ impl Plugin for HyperV {
                     let mib = |f: fn(&inventory::Drive) -> Option<u64>| {
                         (sized.iter().filter_map(|d| f(d)).sum::<u64>() >> 20).to_string()
                     };
-                    p.push(property("size-mib", mib(|d| d.file_size.or(d.size))));
+                    // a differencing disk's file holds only its own blocks, and a full
+                    // backup reads the whole chain: its virtual size is the bound taken
+                    p.push(property(
+                        "size-mib",
+                        mib(|d| {
+                            if d.path.to_ascii_lowercase().ends_with(".avhdx") {
+                                d.size
+                            } else {
+                                d.file_size.or(d.size)
+                            }
+                        }),
+                    ));
                     p.push(property("provisioned-mib", mib(|d| d.size)));
                 }
                 if vm.checkpoints > 0 {

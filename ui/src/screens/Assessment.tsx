@@ -84,8 +84,9 @@ export default function Assessment({ repo }: { repo: RepoInfo | null }) {
     <section aria-labelledby="assess-h">
       <h1 id="assess-h">Assessment</h1>
       <p className="muted">
-        A read-only sweep: every plugin runs its discovery and assessment, and the host refuses any write over HTTP,
-        LDAP or to files. No repository is needed; with one, protection is judged too.
+        Every plugin runs its discovery and assessment in read-only calls: the host refuses writes over HTTP and LDAP
+        and to files (commands and SQL queries run as granted). No repository is needed; with one, protection is
+        judged too.
       </p>
       <div className="card form">
         {plugins.length === 0 ? (

@@ -152,7 +152,7 @@ impl Tally {
             _ => self.unknown += 1,
         }
         if let Some(m) = a.size_mib {
-            self.mib += m;
+            self.mib = self.mib.saturating_add(m);
             self.sized += 1;
         }
     }
@@ -290,7 +290,7 @@ pub fn render(a: &Assessment) -> String {
                     table {
                         tr { th { "Severity" } th { "Finding" } th { "Asset" } th { "Evidence" } th { "Recommendation" } }
                         @for f in &a.findings {
-                            tr { td { (sev(&f.severity)) } td { strong { (f.title) } br; code { (f.rule) } }
+                            tr { td { (sev(&f.severity)) } td { strong { (f.title) } br; code { (f.source) " · " (f.rule) } }
                                  td { (names(f)) } td { (f.evidence) } td { (f.recommendation) } }
                         }
                     }
@@ -319,7 +319,7 @@ pub fn render(a: &Assessment) -> String {
                         p { "Repository " code { (r.id) } " (" (r.kind) "): " (r.restore_points) " restore points, reduction "
                             (format!("{:.2}", r.reduction_ratio)) ":1, " (r.policies) " policies, " (r.copying_policies) " with a copy." }
                     }
-                    p class="small" { "Every plugin ran read-only: the host refused any write over HTTP, LDAP or to files. RPO "
+                    p class="small" { "Every plugin ran in read-only calls: the host refused writes over HTTP and LDAP and to files; commands and SQL queries the plugins ran were not restricted by the host. RPO "
                         (a.thresholds.rpo_hours) " h; restore test expected every " (a.thresholds.restore_test_days) " days." }
                 }
                 section id="assets" {

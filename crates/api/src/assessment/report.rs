@@ -3,8 +3,8 @@
 //! self-contained file: no script, nothing fetched) and, on request, `report.pdf`
 //! printed from that HTML by headless Chromium or Edge.
 //!
-//! Each file is written to a temporary name, flushed to disk and renamed into place; an
-//! existing file is replaced only when the caller says so.
+//! Every file is made under a temporary name and flushed to disk, and all are renamed into
+//! place once all are made; an existing file is replaced only when the caller says so.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -26,21 +26,22 @@ pub const PDF: &str = "report.pdf";
 /// How long the browser may take to print the PDF.
 const PRINT_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Write the files into `dir` (made if missing): JSON, CSV and HTML, and the PDF when
-/// `pdf`. Returns the paths written.
+/// Whether the files can be written into `dir`, checked before the sweep so that a long
+/// sweep does not end in a refusal: without `overwrite`, none of the four names may
+/// exist (a `report.pdf` of another assessment would otherwise sit next to the new
+/// report); with `pdf`, a browser must be found.
 ///
 /// # Errors
-/// A file exists and `overwrite` is off (nothing is written then); the folder cannot be
-/// written; no browser to print the PDF, or it failed.
-pub fn write(a: &Assessment, dir: &Path, pdf: bool, overwrite: bool) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| ApiError::new(Code::Io, format!("cannot make {}: {e}", dir.display())))?;
-    let mut names = vec![JSON, CSV, HTML];
-    if pdf {
-        names.push(PDF);
+/// A file exists and `overwrite` is off; `dir` is not a folder; no browser for the PDF.
+pub fn check(dir: &Path, pdf: bool, overwrite: bool) -> Result<()> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!("{} is not a folder", dir.display()),
+        ));
     }
     if !overwrite {
-        let there: Vec<String> = names
+        let there: Vec<String> = [JSON, CSV, HTML, PDF]
             .iter()
             .map(|n| dir.join(n))
             .filter(|p| p.symlink_metadata().is_ok())
@@ -56,35 +57,72 @@ pub fn write(a: &Assessment, dir: &Path, pdf: bool, overwrite: bool) -> Result<V
             ));
         }
     }
+    if pdf && browser().is_none() {
+        return Err(no_browser());
+    }
+    Ok(())
+}
+
+fn no_browser() -> ApiError {
+    ApiError::new(
+        Code::InvalidInput,
+        "a PDF is printed by Chromium, Chrome or Edge, and none was found: install one (Debian: apt install chromium), set REHYDRA_BROWSER to its program, or leave out the PDF",
+    )
+}
+
+/// Write the files into `dir` (made if missing): JSON, CSV and HTML, and the PDF when
+/// `pdf`. Every file is made under a temporary name first and renamed into place only
+/// once all of them (the PDF included) are made, so a failure leaves what was there. With
+/// `overwrite` and no `pdf`, a `report.pdf` already there (of another assessment) is
+/// removed. Returns the paths written.
+///
+/// # Errors
+/// As [`check`]; the folder cannot be written; the browser failed.
+pub fn write(a: &Assessment, dir: &Path, pdf: bool, overwrite: bool) -> Result<Vec<PathBuf>> {
+    check(dir, pdf, overwrite)?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| ApiError::new(Code::Io, format!("cannot make {}: {e}", dir.display())))?;
     let json = serde_json::to_vec_pretty(a)
         .map_err(|e| ApiError::new(Code::Io, format!("assessment as JSON: {e}")))?;
-    let mut out = Vec::new();
-    for (name, bytes) in [
-        (JSON, json),
-        (CSV, csv(a)?),
-        (HTML, super::html::render(a).into_bytes()),
+    let mut made = Vec::new();
+    for (name, suffix, bytes) in [
+        (JSON, ".json", json),
+        (CSV, ".csv", csv(a)?),
+        (HTML, ".html", super::html::render(a).into_bytes()),
     ] {
-        let p = dir.join(name);
-        put(&p, &bytes)?;
-        out.push(p);
+        made.push((name, staged(dir, suffix, &bytes)?));
     }
     if pdf {
-        let p = dir.join(PDF);
-        print_pdf(&dir.join(HTML), &p)?;
+        let printed = print_to_temp(made[2].1.path(), dir)?;
+        made.push((PDF, printed));
+    } else if overwrite {
+        let stale = dir.join(PDF);
+        if stale.symlink_metadata().is_ok() {
+            std::fs::remove_file(&stale)
+                .map_err(|e| ApiError::new(Code::Io, format!("{}: {e}", stale.display())))?;
+        }
+    }
+    let mut out = Vec::new();
+    for (name, tmp) in made {
+        let p = dir.join(name);
+        tmp.persist(&p)
+            .map_err(|e| ApiError::new(Code::Io, format!("{}: {}", p.display(), e.error)))?;
         out.push(p);
     }
     Ok(out)
 }
 
-/// Write through a temporary file in the same folder: flush, fsync, rename.
-fn put(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |e: std::io::Error| ApiError::new(Code::Io, format!("{}: {e}", path.display()));
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+/// A temporary file in `dir` holding `bytes`, flushed to disk.
+fn staged(dir: &Path, suffix: &str, bytes: &[u8]) -> Result<tempfile::NamedTempFile> {
+    let io = |e: std::io::Error| ApiError::new(Code::Io, format!("{}: {e}", dir.display()));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".report-")
+        .suffix(suffix)
+        .tempfile_in(dir)
+        .map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    Ok(tmp)
 }
 
 /// A spreadsheet takes a cell starting with `=`, `+`, `-`, `@` (or a tab or carriage
@@ -184,20 +222,16 @@ fn as_root() -> bool {
     })
 }
 
-/// Print `html` to `pdf` with a headless browser, through a temporary file renamed into
-/// place once the browser has finished.
+/// Print `html` with a headless browser into a temporary PDF in `dir`. The browser gets
+/// a fresh profile, no background networking, and no sandbox only when run as root.
 ///
 /// # Errors
 /// No browser, the browser failed or took longer than two minutes.
-pub fn print_pdf(html: &Path, pdf: &Path) -> Result<()> {
+fn print_to_temp(html: &Path, dir: &Path) -> Result<tempfile::NamedTempFile> {
     let Some(bin) = browser() else {
-        return Err(ApiError::new(
-            Code::InvalidInput,
-            "a PDF is printed by Chromium, Chrome or Edge, and none was found: install one (Debian: apt install chromium) or set REHYDRA_BROWSER to its program; the HTML report is written",
-        ));
+        return Err(no_browser());
     };
     let io = |what: &str, e: std::io::Error| ApiError::new(Code::Io, format!("{what}: {e}"));
-    let dir = pdf.parent().unwrap_or(Path::new("."));
     let profile = tempfile::tempdir().map_err(|e| io("a browser profile folder", e))?;
     let tmp = tempfile::Builder::new()
         .prefix(".report-")
@@ -220,6 +254,10 @@ pub fn print_pdf(html: &Path, pdf: &Path) -> Result<()> {
         "--no-first-run",
         "--no-default-browser-check",
         "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-default-apps",
         "--no-pdf-header-footer",
     ])
     .arg(format!("--user-data-dir={}", profile.path().display()))
@@ -280,6 +318,5 @@ pub fn print_pdf(html: &Path, pdf: &Path) -> Result<()> {
         ));
     }
     tmp.as_file().sync_all().map_err(|e| io("the PDF", e))?;
-    tmp.persist(pdf).map_err(|e| io("the PDF", e.error))?;
-    Ok(())
+    Ok(tmp)
 }

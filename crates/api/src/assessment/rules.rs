@@ -11,15 +11,15 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 
 use super::{Action, AssetRow, Coverage, FindingRow, Joined, Summary, Swept, Thresholds};
-use crate::inventory::{Discovery, InventoryAsset};
+use crate::inventory::Discovery;
 
 /// Severities, worst first.
 pub const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
 
-/// Plugin rules that a joined repository judges instead, with the inventory risk that
+/// Plugin rules that a joined repository judges instead, with the product rule that
 /// does: `hyperv.tvm-key` says every Trusted launch VM needs a key backup; with the
 /// repository at hand, only those without one are flagged.
-pub const JUDGED_BY_REPOSITORY: [(&str, &str); 1] = [("hyperv.tvm-key", "tvm-key-missing")];
+pub const JUDGED_BY_REPOSITORY: [(&str, &str); 1] = [("hyperv.tvm-key", "rehydra.tvm-key-missing")];
 
 /// The product's rules: id, severity, title, recommendation.
 pub const RULES: [(&str, &str, &str, &str); 9] = [
@@ -110,12 +110,31 @@ fn product(id: &str, asset: Option<&AssetRow>, evidence: String) -> FindingRow {
     }
 }
 
+/// A text from a plugin as the report holds it: control characters (other than line
+/// breaks) replaced, at most `max` characters.
+pub fn clean(s: &str, max: usize) -> String {
+    let mut out: String = s
+        .chars()
+        .take(max)
+        .map(|c| if c.is_control() && c != '\n' { ' ' } else { c })
+        .collect();
+    if s.chars().nth(max).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// The longest text a finding field keeps.
+const TEXT_MAX: usize = 2000;
+
 /// Every finding: the plugins', then the product's; worst first, then by rule and asset.
+/// A plugin's rule may not pass for the product's: one named `rehydra.…` is kept under
+/// `<plugin>/<rule>`. Findings that share an id but say different things are all kept,
+/// the later ones numbered (`…#2`).
 #[allow(clippy::too_many_arguments)]
 pub fn findings(
     discovered: &[Discovery],
     sweep: &[Swept],
-    inv: &[InventoryAsset],
     assets: &[AssetRow],
     joined: Option<&Joined>,
     th: &Thresholds,
@@ -131,27 +150,32 @@ pub fn findings(
             if joined.is_some() && JUDGED_BY_REPOSITORY.iter().any(|(r, _)| *r == f.rule) {
                 continue;
             }
+            let rule = if f.rule.starts_with("rehydra.") {
+                format!("{}/{}", d.plugin, f.rule)
+            } else {
+                clean(&f.rule, 200)
+            };
+            let asset = f.asset.as_deref().map(|a| clean(a, 1000));
             out.push(FindingRow {
-                id: f
-                    .asset
+                id: asset
                     .as_ref()
-                    .map_or_else(|| f.rule.clone(), |a| format!("{}:{a}", f.rule)),
-                rule: f.rule.clone(),
+                    .map_or_else(|| rule.clone(), |a| format!("{rule}:{a}")),
+                rule,
                 severity: if rank(&f.severity) < SEVERITIES.len() {
                     f.severity.clone()
                 } else {
                     "info".into()
                 },
                 source: d.plugin.clone(),
-                asset: f.asset.clone(),
                 asset_name: f
                     .asset
                     .as_deref()
                     .and_then(|a| names.get(a))
-                    .map(|n| (*n).to_string()),
-                title: f.title.clone(),
-                evidence: f.detail.clone(),
-                recommendation: f.recommendation.clone(),
+                    .map(|n| clean(n, 1000)),
+                asset,
+                title: clean(&f.title, TEXT_MAX),
+                evidence: clean(&f.detail, TEXT_MAX),
+                recommendation: clean(&f.recommendation, TEXT_MAX),
             });
         }
     }
@@ -175,44 +199,48 @@ pub fn findings(
             ),
         )),
         Some(j) => {
-            let by_id: HashMap<&str, &InventoryAsset> =
-                inv.iter().map(|a| (a.id.as_str(), a)).collect();
+            // decided from the rows' status and the repository, never from a plugin's words
+            let keys: std::collections::HashSet<&str> = j
+                .points
+                .iter()
+                .filter(|p| p.workload == "tvm-keys")
+                .map(|p| p.asset.as_str())
+                .collect();
             for a in assets.iter().filter(|a| a.kind != "backup") {
-                let Some(i) = by_id.get(a.id.as_str()) else {
-                    continue;
-                };
-                for r in &i.risks {
-                    let f = match r.code.as_str() {
-                        "unprotected" => product(
-                            "rehydra.unprotected",
-                            Some(a),
-                            format!(
-                                "{} {} has no restore point in repository {}",
-                                a.kind, a.name, j.facts.id
-                            ),
+                match a.status.as_str() {
+                    "unprotected" => out.push(product(
+                        "rehydra.unprotected",
+                        Some(a),
+                        format!(
+                            "{} {} has no restore point of its own in repository {}",
+                            a.kind, a.name, j.facts.id
                         ),
-                        "rpo-missed" => product(
-                            "rehydra.rpo-missed",
-                            Some(a),
-                            format!(
-                                "newest restore point {} (RPO {} h)",
-                                a.last_backup.map_or_else(String::new, |t| t
-                                    .format("%Y-%m-%d %H:%M UTC")
-                                    .to_string()),
-                                th.rpo_hours
-                            ),
+                    )),
+                    "stale" => out.push(product(
+                        "rehydra.rpo-missed",
+                        Some(a),
+                        format!(
+                            "newest restore point {} (RPO {} h)",
+                            a.last_backup.map_or_else(String::new, |t| t
+                                .format("%Y-%m-%d %H:%M UTC")
+                                .to_string()),
+                            th.rpo_hours
                         ),
-                        code if JUDGED_BY_REPOSITORY.iter().any(|(_, c)| *c == code) => product(
-                            "rehydra.tvm-key-missing",
-                            Some(a),
-                            format!(
-                                "{} is a Trusted launch VM and repository {} holds no tvm-keys restore point for it",
-                                a.name, j.facts.id
-                            ),
+                    )),
+                    _ => {}
+                }
+                if a.kind == "vm"
+                    && a.flags.iter().any(|f| f == "trusted-launch")
+                    && !keys.contains(a.id.as_str())
+                {
+                    out.push(product(
+                        "rehydra.tvm-key-missing",
+                        Some(a),
+                        format!(
+                            "{} is a Trusted launch VM and repository {} holds no tvm-keys restore point for it",
+                            a.name, j.facts.id
                         ),
-                        _ => continue,
-                    };
-                    out.push(f);
+                    ));
                 }
             }
             let days = i64::from(th.restore_test_days);
@@ -265,7 +293,16 @@ pub fn findings(
             &b.id,
         ))
     });
-    out.dedup_by(|a, b| a.id == b.id);
+    // the same finding twice is one; different findings under one id are numbered
+    out.dedup_by(|a, b| a == b);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for f in &mut out {
+        let n = seen.entry(f.id.clone()).or_insert(0);
+        *n += 1;
+        if *n > 1 {
+            f.id = format!("{}#{n}", f.id);
+        }
+    }
     out
 }
 

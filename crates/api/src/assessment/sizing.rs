@@ -61,11 +61,11 @@ pub fn estimate(
     for a in assets.iter().filter(|a| a.status != "container") {
         match a.size_mib {
             Some(m) => {
-                s.total_mib += m;
+                s.total_mib = s.total_mib.saturating_add(m);
                 if matches!(a.status.as_str(), "protected" | "stale") {
-                    s.protected_mib += m;
+                    s.protected_mib = s.protected_mib.saturating_add(m);
                 } else {
-                    s.unprotected_mib += m;
+                    s.unprotected_mib = s.unprotected_mib.saturating_add(m);
                 }
             }
             None if a.kind != "backup" => s.unsized_assets += 1,
@@ -122,6 +122,9 @@ pub fn estimate(
     }
     s.first_full_mib = (s.total_mib as f64 / s.reduction_ratio).round() as u64;
     s.daily_change_mib = (s.first_full_mib as f64 * s.daily_change_percent / 100.0).round() as u64;
-    s.repository_mib = s.first_full_mib + s.daily_change_mib * u64::from(th.retention_days);
+    s.repository_mib = s.first_full_mib.saturating_add(
+        s.daily_change_mib
+            .saturating_mul(u64::from(th.retention_days)),
+    );
     s
 }

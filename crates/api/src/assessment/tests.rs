@@ -358,3 +358,98 @@ fn a_logo_is_a_png_or_a_jpeg() {
     assert!(e.message.contains("neither a PNG nor a JPEG"), "{e}");
     assert!(Logo::from_bytes(&vec![0x89; Logo::MAX + 1]).is_err());
 }
+
+#[test]
+fn a_plugin_cannot_pass_for_the_product_nor_hide_its_own_findings() {
+    let mut e = estate();
+    e[0].findings
+        .push(finding("rehydra.unprotected", "high", "plain"));
+    let mut gap = finding("sql.log-gap", "high", "plain");
+    e[0].findings.push(gap.clone());
+    gap.detail = "another gap".into();
+    e[0].findings.push(gap.clone());
+    e[0].findings.push(gap);
+    e[0].assets[4].name = "evil\u{1b}]52;c;x\u{7}name".into();
+    let a = judge(&e, swept(), None, &Options::default(), Utc::now());
+    let ids = rules_of(&a);
+    assert!(
+        ids.contains(&"hyperv-vm/rehydra.unprotected:plain"),
+        "{ids:?}"
+    );
+    assert!(!ids.contains(&"rehydra.unprotected:plain"), "{ids:?}");
+    let gaps: Vec<&&str> = ids
+        .iter()
+        .filter(|i| i.starts_with("sql.log-gap"))
+        .collect();
+    assert_eq!(
+        gaps,
+        [&"sql.log-gap:plain", &"sql.log-gap:plain#2"],
+        "the same finding twice is one, different ones are kept"
+    );
+    let row = a.assets.iter().find(|r| r.id == "plain").unwrap();
+    assert!(!row.name.chars().any(char::is_control), "{:?}", row.name);
+}
+
+#[test]
+fn one_asset_two_plugins_is_one_row_and_a_key_backup_does_not_protect_the_vm() {
+    let mut e = estate();
+    // tvm-keys reports the Trusted launch VMs too, under the same ids, without a tree
+    e.push(Discovery {
+        plugin: "tvm-keys".into(),
+        assets: vec![
+            asset("tvm", "tvm01", "vm", None, &["trusted-launch"], Some(1)),
+            asset("tvm2", "tvm02", "vm", None, &["trusted-launch"], None),
+        ],
+        findings: vec![],
+    });
+    let mut key = point("k1", "tvm2", "tvm-keys", 1);
+    key.plugin_id = "tvm-keys".into();
+    let mut vm = point("v1", "tvm", "hyperv-vm", 1);
+    vm.plugin_id = "hyperv-vm".into();
+    let mut vm_key = point("k2", "tvm", "tvm-keys", 1);
+    vm_key.plugin_id = "tvm-keys".into();
+    let joined = Joined {
+        points: vec![key, vm, vm_key],
+        restored: HashSet::new(),
+        facts: facts(Some(1), 1),
+    };
+    let a = judge(&e, swept(), Some(&joined), &Options::default(), Utc::now());
+    assert_eq!(a.assets.iter().filter(|r| r.id == "tvm").count(), 1);
+    let tvm = a.assets.iter().find(|r| r.id == "tvm").unwrap();
+    assert_eq!(
+        (tvm.group.as_str(), tvm.size_mib),
+        ("c1", Some(40_960)),
+        "the row in the tree, its own size"
+    );
+    assert_eq!(a.sizing.total_mib, 61_440, "counted once");
+    let tvm2 = a.assets.iter().find(|r| r.id == "tvm2").unwrap();
+    assert_eq!(
+        tvm2.status, "unprotected",
+        "its key is backed up, the VM is not"
+    );
+    let ids = rules_of(&a);
+    assert!(ids.contains(&"rehydra.unprotected:tvm2"), "{ids:?}");
+    assert!(
+        !ids.iter().any(|i| i.starts_with("rehydra.tvm-key-missing")),
+        "both keys are backed up: {ids:?}"
+    );
+    let c = &a.summary.coverage;
+    assert_eq!((c.protected, c.unprotected), (1, 2), "{c:?}");
+}
+
+#[test]
+fn sizes_past_belief_are_not_counted_and_sums_do_not_overflow() {
+    let mut e = estate();
+    e[0].assets[2].properties[0].value = u64::MAX.to_string();
+    e[0].assets[3].properties[0].value = (1u64 << 40).to_string();
+    let mut o = Options::default();
+    o.thresholds.retention_days = u32::MAX;
+    o.thresholds.daily_change_percent = 100.0;
+    let a = judge(&e, swept(), None, &o, Utc::now());
+    assert_eq!(
+        a.assets.iter().find(|r| r.id == "tvm").unwrap().size_mib,
+        None
+    );
+    assert_eq!(a.sizing.total_mib, 1 << 40);
+    assert_eq!(a.sizing.repository_mib, u64::MAX, "saturates");
+}

@@ -112,7 +112,13 @@ fn screenshots(report: &Path, dir: &Path) {
 #[test]
 #[allow(clippy::too_many_lines)]
 fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
-    let cli = Cli::new(&["hyperv-vm", "tvm-keys", "keyvault", "fixture"]);
+    let cli = Cli::new(&[
+        "hyperv-vm",
+        "tvm-keys",
+        "keyvault",
+        "fixture",
+        "cluster-files",
+    ]);
     let d = cli.dir.path().to_path_buf();
     let node = Node::new(
         &d.join("node"),
@@ -128,10 +134,9 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
         &crate::keyvault::estate(),
     );
     let (kv_arm, kv_vault) = (kv.url("arm"), kv.url("vault"));
-    cli.ok(
-        None,
-        &["plugins", "grant", "hyperv-vm", "command:powershell@local"],
-    );
+    for p in ["hyperv-vm", "tvm-keys"] {
+        cli.ok(None, &["plugins", "grant", p, "command:powershell@local"]);
+    }
     cli.ok(
         None,
         &[
@@ -173,6 +178,8 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
         "--set",
         "hyperv-vm:nodes=local",
         "--set",
+        "tvm-keys:nodes=local",
+        "--set",
         &subs,
         "--set",
         &kv_at,
@@ -194,7 +201,11 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
     );
     assert!(t.contains("will sweep keyvault"), "{t}");
     assert!(
-        t.contains("skips tvm-keys") && t.contains("nothing is granted"),
+        t.contains("commands and SQL queries run as granted"),
+        "the plan says what the host cannot restrict: {t}"
+    );
+    assert!(
+        t.contains("skips cluster-files") && t.contains("nothing is granted"),
         "{t}"
     );
     assert!(
@@ -229,7 +240,7 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
         format!("hyperv.tvm-key:{TVM}"),
         "rehydra.no-repository".to_string(),
         "rehydra.sweep-failed:fixture".to_string(),
-        "rehydra.not-swept:tvm-keys".to_string(),
+        "rehydra.not-swept:cluster-files".to_string(),
     ] {
         assert!(found.contains(&want), "{want} missing: {found:?}");
     }
@@ -258,7 +269,18 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
     );
     assert_eq!(
         a1["summary"]["coverage"],
-        json!({"protected": 0, "stale": 0, "unprotected": 0, "unknown": a1["summary"]["coverage"]["unknown"]})
+        json!({"protected": 0, "stale": 0, "unprotected": 0,
+            "unknown": a1["assets"].as_array().unwrap().iter().filter(|r| r["status"] != "container").count()})
+    );
+    assert_eq!(
+        a1["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["id"] == TVM)
+            .count(),
+        1,
+        "tvm-keys and hyperv-vm both report tvm01: one row"
     );
     let vm_row = |a: &Value, id: &str| {
         a["assets"]
@@ -343,7 +365,9 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
             }
         }
     }
-    // an existing report is not replaced without --overwrite
+    // an existing report is not replaced without --overwrite (refused before the sweep)
+    let before = std::fs::read(out1.join("assessment.json")).unwrap();
+    node.clear_calls();
     let o = assess(
         &cli,
         &node,
@@ -352,6 +376,8 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
     );
     assert_eq!(o.status.code(), Some(13), "{}", text(&o));
     assert!(text(&o).contains("--overwrite"), "{}", text(&o));
+    assert_eq!(std::fs::read(out1.join("assessment.json")).unwrap(), before);
+    assert!(node.calls().is_empty(), "refused before anything ran");
 
     // ---- with the repository: one vault backed up, the other not
     cli.init_repo();
@@ -381,7 +407,8 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
             "--plugin",
             "keyvault",
         ];
-        args.extend(&scope[..8]);
+        args.extend(["--plugin", "tvm-keys"]);
+        args.extend(&scope[..10]);
         let o = assess(&cli, &node, true, &args);
         assert!(o.status.success(), "{}", text(&o));
         serde_json::from_slice::<Value>(&o.stdout).unwrap()

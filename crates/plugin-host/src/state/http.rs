@@ -110,6 +110,29 @@ impl http::Host for State {
             format!("{host}:{port}")
         };
         self.check(CapabilityKind::Http, &target, allowed)?;
+        // a read may not carry a write either: a protocol upgrade (a Kubernetes exec over
+        // a GET), or a method override
+        let upgrade = req.headers.iter().any(|(n, v)| {
+            let n = n.trim().to_ascii_lowercase();
+            n == "upgrade"
+                || (n == "connection" && v.to_ascii_lowercase().contains("upgrade"))
+                || n.starts_with("sec-websocket-")
+                || matches!(
+                    n.as_str(),
+                    "x-http-method-override" | "x-http-method" | "x-method-override"
+                )
+        });
+        if upgrade {
+            self.writable(
+                CapabilityKind::Http,
+                &target,
+                &format!(
+                    "{} {} with an upgrade or method-override header",
+                    req.method,
+                    url.path()
+                ),
+            )?;
+        }
         if !matches!(
             req.method.to_ascii_uppercase().as_str(),
             "GET" | "HEAD" | "OPTIONS"

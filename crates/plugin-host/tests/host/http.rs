@@ -238,6 +238,20 @@ fn a_read_only_call_sends_reads_and_refuses_writes_before_they_leave() {
         let e = run(method).unwrap_err().to_string();
         assert!(e.contains("this call only reads"), "{method}: {e}");
     }
+    // nor a write dressed as a read: an upgrade (a Kubernetes exec) or a method override
+    for header in ["Upgrade", "X-HTTP-Method-Override", "sec-websocket-key"] {
+        let mut inv = Invocation::new(grants(&[&srv.grant()]));
+        inv.read_only = true;
+        let e = h
+            .discover(
+                &p,
+                inv,
+                &props(&[("mode", "http"), ("url", &url), ("header", header)]),
+            )
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("this call only reads"), "{header}: {e}");
+    }
     assert_eq!(srv.seen().len(), 2, "no write reached the server");
 }
 
