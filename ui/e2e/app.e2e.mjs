@@ -537,8 +537,8 @@ try {
   await s.click('[data-testid="assess-run"]');
   const result = await s.wait('[data-testid="assess-result"]', (t) => t.includes("Score"), 90000);
   const findingsText = await s.text(result);
-  check(findingsText.includes("keyvault.expiring") && findingsText.includes("rehydra.no-offsite-copy") && !findingsText.includes("rehydra.no-repository"),
-    "the assessment finds the expiring secret and judges the vault against the open repository");
+  check(findingsText.includes("keyvault.expiring") && findingsText.includes("rehydra.repository-not-immutable") && !findingsText.includes("rehydra.no-repository"),
+    `the assessment finds the expiring secret and judges the vault against the open repository: ${findingsText.slice(0, 600)}`);
   const kvCalls = fs.readFileSync(path.join(kvDir, "calls.log"), "utf8").trim().split("\n");
   check(kvCalls.length > 0 && kvCalls.every((l) => l.startsWith("GET ")), "the sweep only read from Key Vault and ARM");
   const reportDir = path.join(tmp, "assessment");
