@@ -1404,7 +1404,12 @@ last_backup: string | null,
 /**
  * Data a first full backup reads, in MiB (the plugin's `size-mib`), when known.
  */
-size_mib: number | null, };
+size_mib: number | null, 
+/**
+ * What its plugin reports about a cluster (OS, registration, nodes, volumes, pools);
+ * empty for other kinds.
+ */
+facts: Array<Property>, };
 
 export type FindingRow = { 
 /**

@@ -220,6 +220,9 @@ pub struct AssetRow {
     pub last_backup: Option<DateTime<Utc>>,
     /// Data a first full backup reads, in MiB (the plugin's `size-mib`), when known.
     pub size_mib: Option<u64>,
+    /// What its plugin reports about a cluster (OS, registration, nodes, volumes, pools);
+    /// empty for other kinds.
+    pub facts: Vec<Property>,
 }
 
 /// A finding, with a stable id two assessments are compared by.
@@ -685,6 +688,27 @@ fn rows(
         .flat_map(|d| &d.assets)
         .map(|a| (a.id.as_str(), (a.name.as_str(), a.parent.as_deref())))
         .collect();
+    let facts = |plugin: &str, id: &str, kind: &str| -> Vec<Property> {
+        if kind != "cluster" {
+            return vec![];
+        }
+        discovered
+            .iter()
+            .filter(|d| d.plugin == plugin)
+            .flat_map(|d| &d.assets)
+            .find(|a| a.id == id)
+            .map(|a| {
+                a.properties
+                    .iter()
+                    .take(256)
+                    .map(|p| Property {
+                        name: rules::clean(&p.name, 100),
+                        value: rules::clean(&p.value, 500),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
     let size = |plugin: &str, id: &str| {
         discovered
             .iter()
@@ -731,6 +755,7 @@ fn rows(
             restore_points: a.restore_points,
             last_backup: a.last_backup,
             size_mib: size(&a.plugin, &a.id),
+            facts: facts(&a.plugin, &a.id, &a.kind),
         };
         match at_row.get(&a.id) {
             Some(&i) => {

@@ -19,6 +19,7 @@ use rehydra_plugin_sdk::windows::powershell;
 
 mod arm;
 mod backup;
+mod cluster;
 mod inventory;
 mod rct;
 mod rehydrate;
@@ -100,12 +101,26 @@ impl Plugin for HyperV {
                 flags: empty,
             });
         }
+        // the cluster's facts, from the first node; without them the VMs are still listed
+        let facts = match nodes.first() {
+            Some(first) => match powershell(first, cluster::FACTS, "the cluster's facts") {
+                Ok(out) => cluster::parse(first, &out),
+                Err(e) => {
+                    rehydra_plugin_sdk::host::log(
+                        rehydra_plugin_sdk::host::Level::Warn,
+                        &format!("{first}: the cluster's facts could not be read: {e}"),
+                    );
+                    None
+                }
+            },
+            None => None,
+        };
         out.push(Asset {
             kind: "cluster".into(),
             id: format!("cluster/{cluster}"),
             name: cluster.clone(),
             parent: subscription,
-            properties: vec![],
+            properties: facts.as_ref().map(cluster::properties).unwrap_or_default(),
             flags: ProtectionFlags::CLUSTERED,
         });
         for node in nodes {
@@ -233,8 +248,17 @@ impl Plugin for HyperV {
         Ok(out)
     }
 
-    fn assess(assets: Vec<Asset>, _settings: Vec<Property>) -> Result<Vec<Finding>> {
+    fn assess(assets: Vec<Asset>, settings: Vec<Property>) -> Result<Vec<Finding>> {
         let mut out = Vec::new();
+        let swept: Vec<&str> = setting(&settings, "nodes")
+            .unwrap_or("local")
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        for a in assets.iter().filter(|a| a.kind == "cluster") {
+            out.extend(cluster::assess(a, &swept));
+        }
         for a in assets.iter().filter(|a| a.kind == "vm") {
             if a.flags.contains(ProtectionFlags::TRUSTED_LAUNCH) {
                 out.push(finding("hyperv.tvm-key", Severity::High, a, "Trusted launch VM: its guest state key needs its own backup",

@@ -280,6 +280,12 @@ pub fn render(a: &Assessment) -> String {
                 section id="clusters" {
                     h2 { "Per cluster" }
                     (tally_table("Cluster or scope", &clusters))
+                    @for r in a.assets.iter().filter(|r| !r.facts.is_empty()) {
+                        h3 { (r.kind) " " (r.name) }
+                        table class="facts" {
+                            @for p in &r.facts { tr { td { (p.name) } td { (p.value) } } }
+                        }
+                    }
                 }
                 section id="workloads" {
                     h2 { "Per workload" }

@@ -22,7 +22,7 @@ pub const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
 pub const JUDGED_BY_REPOSITORY: [(&str, &str); 1] = [("hyperv.tvm-key", "rehydra.tvm-key-missing")];
 
 /// The product's rules: id, severity, title, recommendation.
-pub const RULES: [(&str, &str, &str, &str); 9] = [
+pub const RULES: [(&str, &str, &str, &str); 10] = [
     (
         "rehydra.sweep-failed",
         "medium",
@@ -70,6 +70,12 @@ pub const RULES: [(&str, &str, &str, &str); 9] = [
         "high",
         "No copy of the restore points off this repository",
         "give the policies a copy target (policy add --copy-to) on other storage, ideally off the cluster",
+    ),
+    (
+        "rehydra.clusterstorage-whole",
+        "medium",
+        "C:\\ClusterStorage copied whole as files",
+        "protect the VMs with the hyperv-vm plugin (a consistent checkpoint, only changed blocks) and keep only the node folders you need with cluster-files",
     ),
     (
         "rehydra.repository-not-immutable",
@@ -265,6 +271,30 @@ pub fn findings(
                     },
                 ));
             }
+            // folder backups of C:\ClusterStorage or a whole volume under it: every VM's
+            // disks copied as files while they run
+            let mut whole: Vec<&str> = j
+                .points
+                .iter()
+                .filter(|p| p.plugin_id.is_empty() && whole_cluster_storage(&p.asset))
+                .map(|p| p.asset.as_str())
+                .collect();
+            whole.sort_unstable();
+            whole.dedup();
+            for path in whole {
+                let mut f = product(
+                    "rehydra.clusterstorage-whole",
+                    None,
+                    format!(
+                        "repository {} holds folder backups of {} ({} restore point(s)): the VMs' disks as files, copied while they run",
+                        j.facts.id,
+                        clean(path, 500),
+                        j.points.iter().filter(|p| p.asset == path).count()
+                    ),
+                );
+                f.id = format!("rehydra.clusterstorage-whole:{}", clean(path, 500));
+                out.push(f);
+            }
             if j.facts.copying_policies == 0 {
                 out.push(product(
                     "rehydra.no-offsite-copy",
@@ -304,6 +334,21 @@ pub fn findings(
         }
     }
     out
+}
+
+/// `C:\ClusterStorage` (by any path that ends there: `\\hv01\c$\ClusterStorage`, a
+/// mount of it) or one whole volume under it.
+fn whole_cluster_storage(path: &str) -> bool {
+    let p = path.replace('/', "\\").to_ascii_lowercase();
+    let p = p.trim_end_matches('\\');
+    let Some(at) = p.rfind("clusterstorage") else {
+        return false;
+    };
+    let (before, rest) = (&p[..at], &p[at + "clusterstorage".len()..]);
+    (before.is_empty() || before.ends_with('\\') || before.ends_with(':'))
+        && (rest.is_empty()
+            || (rest.starts_with('\\')
+                && rest[1..].split('\\').filter(|s| !s.is_empty()).count() <= 1))
 }
 
 /// What a finding of a severity costs the score, once per rule.

@@ -453,3 +453,32 @@ fn sizes_past_belief_are_not_counted_and_sums_do_not_overflow() {
     assert_eq!(a.sizing.total_mib, 1 << 40);
     assert_eq!(a.sizing.repository_mib, u64::MAX, "saturates");
 }
+
+#[test]
+fn clusterstorage_copied_whole_is_found_by_its_paths() {
+    let joined = |asset: &str| Joined {
+        points: vec![point("p", asset, "files", 1)],
+        restored: HashSet::new(),
+        facts: facts(Some(1), 1),
+    };
+    for (path, whole) in [
+        ("\\\\hv01\\c$\\ClusterStorage", true),
+        ("C:\\ClusterStorage\\", true),
+        ("/mnt/hv01/ClusterStorage/Volume1", true),
+        ("C:\\ClusterStorage\\Volume1\\vm01", false),
+        ("C:\\ClusterStorage\\Infrastructure_1\\ArcHci", false),
+        ("/srv/MyClusterStorageNotes", false),
+    ] {
+        let a = judge(
+            &estate(),
+            swept(),
+            Some(&joined(path)),
+            &Options::default(),
+            Utc::now(),
+        );
+        let found = rules_of(&a)
+            .iter()
+            .any(|i| i.starts_with("rehydra.clusterstorage-whole"));
+        assert_eq!(found, whole, "{path}");
+    }
+}

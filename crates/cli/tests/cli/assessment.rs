@@ -125,6 +125,16 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
         &json!({
             "vms": [vm("tvm01", TVM, true, 64, 20), vm("sql01", SQL, false, 128, 40)],
             "switches": ["ConvergedSwitch(compute)"], "keys": [TVM],
+            // the cluster as Get-ClusterNode, Get-ClusterSharedVolume and Get-StoragePool
+            // see it: a second node nobody asked, a volume nearly full, a degraded pool
+            "facts": {
+                "Os": "Microsoft Azure Stack HCI", "Version": "10.0.25398", "Cluster": "hci-a",
+                "Registration": "Registered", "Connection": "Connected",
+                "Nodes": [{"Name": "HV01", "State": "Up"}, {"Name": "HV02", "State": "Up"}],
+                "Volumes": [{"Name": "Cluster Virtual Disk (Volume1)", "Path": "C:\\ClusterStorage\\Volume1",
+                             "Size": 2u64 << 40, "Free": 40u64 << 30}],
+                "Pools": [{"Name": "SU1_Storagepool", "Health": "Warning", "Size": 8u64 << 40, "Allocated": 6u64 << 40}]
+            },
         }),
     );
     let kv = StandIn::start(
@@ -248,6 +258,25 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
         found.iter().any(|f| f.starts_with("keyvault.expiring:")),
         "{found:?}"
     );
+    // the cluster's facts, from one node
+    for want in [
+        "hyperv.volume-space:cluster/hci-a",
+        "hyperv.pool-health:cluster/hci-a",
+        "hyperv.nodes-not-listed:cluster/hci-a",
+    ] {
+        assert!(found.iter().any(|f| f == want), "{want} missing: {found:?}");
+    }
+    let cluster = a1["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == "cluster/hci-a")
+        .unwrap();
+    assert!(
+        cluster["facts"].to_string().contains("HV02 (Up)")
+            && cluster["facts"].to_string().contains("10.0.25398"),
+        "{cluster}"
+    );
     let failed = a1["sweep"]
         .as_array()
         .unwrap()
@@ -328,6 +357,7 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
         "Fabrikam Consulting",
         "Trusted launch VM",
         "tvm01",
+        "SU1_Storagepool",
     ] {
         assert!(pdf_text.contains(want), "the PDF lacks {want}");
     }

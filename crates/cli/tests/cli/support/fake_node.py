@@ -231,6 +231,20 @@ elif "wbadmin start systemstatebackup" in script:
     with open(os.path.join(local, "Catalog", "GlobalCatalog"), "wb") as f:
         f.write(b"catalog")
     out = {"computer": computer}
+elif "Get-AzureStackHCI" in script:
+    # the cluster's facts (hyperv-vm's discovery); a state may set its own, or null to fail
+    log("cluster-facts")
+    facts = st.get("facts", {
+        "Os": "Microsoft Azure Stack HCI", "Version": "10.0.25398", "Cluster": "hci",
+        "Registration": "Registered", "Connection": "Connected",
+        "Nodes": [{"Name": "HV01", "State": "Up"}],
+        "Volumes": [{"Name": "Cluster Virtual Disk (Volume1)", "Path": "C:\\ClusterStorage\\Volume1",
+                     "Size": 2 << 40, "Free": 1 << 40}],
+        "Pools": [{"Name": "SU1_Storagepool", "Health": "Healthy", "Size": 8 << 40, "Allocated": 4 << 40}],
+    })
+    if facts is None:
+        fail("Get-CimInstance : Access denied")
+    out = facts
 else:
     fail("fake node: unexpected script:\n" + script, 3)
 
