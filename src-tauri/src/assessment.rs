@@ -35,10 +35,11 @@ pub async fn assessment_run(
             options.labels.logo = Some(Logo::from_bytes(&bytes)?);
         }
         let session = if join { Some(st.session()?) } else { None };
+        let joined: Vec<&rehydra_api::Session> = session.as_deref().into_iter().collect();
         Ok(assessment::run(
             &st.plugins()?,
             &st.ctx,
-            session.as_deref(),
+            &joined,
             &options,
             &|_| {},
         )?)

@@ -505,8 +505,8 @@ pub fn plan(plugins: &Plugins, opts: &Options) -> Result<Vec<Planned>> {
     Ok(out)
 }
 
-/// Sweep: run the plan's plugins (in read-only calls), join the repository's restore points
-/// when a session is given, judge, and summarise. A plugin that fails is a finding, and
+/// Sweep: run the plan's plugins (in read-only calls), join the restore points of the
+/// repositories given (none: protection is not judged), judge, and summarise. A plugin that fails is a finding, and
 /// the others go on. `progress` hears each step.
 ///
 /// # Errors
@@ -514,7 +514,7 @@ pub fn plan(plugins: &Plugins, opts: &Options) -> Result<Vec<Planned>> {
 pub fn run(
     plugins: &Plugins,
     ctx: &Context,
-    session: Option<&Session>,
+    sessions: &[&Session],
     opts: &Options,
     progress: &dyn Fn(&str),
 ) -> Result<Assessment> {
@@ -559,25 +559,47 @@ pub fn run(
             }),
         }
     }
-    let joined = match session {
-        Some(s) => {
-            progress("reading the repository");
-            Some(join(ctx, s)?)
+    let mut joined: Option<Joined> = None;
+    for s in sessions {
+        progress(&format!("reading repository {}", s.location()));
+        let j = join(ctx, s)?;
+        match &mut joined {
+            None => joined = Some(j),
+            Some(all) => all.add(j),
         }
-        None => None,
-    };
+    }
     Ok(judge(&discovered, sweep, joined.as_ref(), opts, now))
 }
 
-/// What a joined repository adds: its restore points, the restores that succeeded from
-/// it, and its facts.
+/// What the joined repositories add: their restore points, the restores that succeeded
+/// from them, and their facts (the first is the one protection is measured in).
 pub struct Joined {
-    /// Restore points.
+    /// Restore points of every repository.
     pub points: Vec<crate::RestorePointDto>,
     /// Restore points ever restored successfully.
     pub restored: HashSet<String>,
-    /// Facts.
-    pub facts: RepositoryFacts,
+    /// Facts, one per repository.
+    pub repos: Vec<RepositoryFacts>,
+}
+
+impl Joined {
+    /// Another repository's points, restores and facts.
+    pub fn add(&mut self, other: Joined) {
+        self.points.extend(other.points);
+        self.restored.extend(other.restored);
+        self.repos.extend(other.repos);
+    }
+
+    /// The repositories' short ids, for evidence.
+    pub fn names(&self) -> String {
+        let ids: Vec<&str> = self.repos.iter().map(|r| r.id.as_str()).collect();
+        ids.join(", ")
+    }
+
+    /// The newest successful restore from any of them.
+    pub fn last_restore(&self) -> Option<DateTime<Utc>> {
+        self.repos.iter().filter_map(|r| r.last_restore).max()
+    }
 }
 
 fn join(ctx: &Context, s: &Session) -> Result<Joined> {
@@ -602,7 +624,7 @@ fn join(ctx: &Context, s: &Session) -> Result<Joined> {
             .iter()
             .filter_map(|r| r.restore_point_id.clone())
             .collect(),
-        facts: RepositoryFacts {
+        repos: vec![RepositoryFacts {
             id: st.id.chars().take(8).collect(),
             location: s.location().to_string(),
             kind: location_kind(s.location()).into(),
@@ -615,7 +637,7 @@ fn join(ctx: &Context, s: &Session) -> Result<Joined> {
                 .filter(|p| p.policy.copy_to.is_some())
                 .count(),
             policies: policies.len(),
-        },
+        }],
         points,
     })
 }
@@ -651,7 +673,7 @@ pub fn judge(
     let summary = rules::summary(&assets, &findings);
     let sizing = sizing::estimate(
         &assets,
-        joined.map(|j| &j.facts),
+        joined.and_then(|j| j.repos.first()),
         joined.map(|j| j.points.as_slice()),
         th,
         now,
@@ -662,7 +684,7 @@ pub fn judge(
         rehydra_version: env!("CARGO_PKG_VERSION").into(),
         labels: opts.labels.clone(),
         thresholds: th.clone(),
-        repositories: joined.map(|j| j.facts.clone()).into_iter().collect(),
+        repositories: joined.map(|j| j.repos.clone()).unwrap_or_default(),
         sweep,
         assets,
         findings,

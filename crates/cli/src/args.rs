@@ -124,7 +124,7 @@ pub enum Command {
     /// Repository statistics: sizes, deduplication, index.
     Stats,
     /// Assess an estate for a report (no repository needed): sweep it through the
-    /// installed plugins in read-only calls, join a repository's restore points when -r is given, and
+    /// installed plugins in read-only calls, join the restore points of -r and --join, and
     /// write the findings, score, top actions and sizing as JSON, CSV, HTML and PDF.
     /// `assess diff` compares two assessments.
     Assess(crate::assess::AssessArgs),

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use rehydra_api::assessment::{self, Assessment, Labels, Logo, Options, PluginScope, Thresholds};
 
 use crate::args::Cli;
-use crate::commands::{context, open};
+use crate::commands::{context, open, open_copy_target};
 use crate::output::json;
 
 /// `assess`.
@@ -53,6 +53,14 @@ pub struct AssessArgs {
     /// Recovery point objective in hours: older newest points miss it.
     #[arg(long, default_value_t = 24.0)]
     pub rpo_hours: f64,
+    /// Join this repository too (repeat it), e.g. the offsite copy: its restore points
+    /// and copies count. Opened with --join-password-file, REHYDRA_COPY_PASSWORD or a
+    /// prompt (the repository of -r keeps its own password).
+    #[arg(long = "join", value_name = "LOCATION")]
+    pub join: Vec<String>,
+    /// The password file of the --join repositories.
+    #[arg(long, value_name = "FILE", requires = "join")]
+    pub join_password_file: Option<PathBuf>,
     /// Flag a repository without a successful restore in this many days.
     #[arg(long, default_value_t = 30)]
     pub restore_test_days: u32,
@@ -161,20 +169,30 @@ pub fn run(cli: &Cli, a: &AssessArgs) -> Result<i32> {
                 eprintln!("      may reach: {}", x.grants.join(", "));
             }
         }
-        if !cli.repo.is_empty() {
-            eprintln!("  joins repository {}", cli.repo);
+        for r in std::iter::once(&cli.repo)
+            .filter(|r| !r.is_empty())
+            .chain(&a.join)
+        {
+            eprintln!("  joins repository {r}");
         }
         if a.plan_only {
             return Ok(0);
         }
     }
-    let session = if cli.repo.is_empty() {
-        None
-    } else {
-        Some(open(cli)?)
-    };
+    let mut sessions = Vec::new();
+    if !cli.repo.is_empty() {
+        sessions.push(open(cli)?);
+    }
+    for location in &a.join {
+        sessions.push(open_copy_target(
+            cli,
+            location,
+            a.join_password_file.as_deref(),
+        )?);
+    }
+    let joined: Vec<&rehydra_api::Session> = sessions.iter().collect();
     let quiet = cli.quiet;
-    let report = assessment::run(&p, &context(cli), session.as_ref(), &opts, &|step| {
+    let report = assessment::run(&p, &context(cli), &joined, &opts, &|step| {
         if !quiet {
             eprintln!("{step}");
         }

@@ -219,7 +219,9 @@ pub fn findings(
                         Some(a),
                         format!(
                             "{} {} has no restore point of its own in repository {}",
-                            a.kind, a.name, j.facts.id
+                            a.kind,
+                            a.name,
+                            j.names()
                         ),
                     )),
                     "stale" => out.push(product(
@@ -244,29 +246,28 @@ pub fn findings(
                         Some(a),
                         format!(
                             "{} is a Trusted launch VM and repository {} holds no tvm-keys restore point for it",
-                            a.name, j.facts.id
+                            a.name,
+                            j.names()
                         ),
                     ));
                 }
             }
             let days = i64::from(th.restore_test_days);
-            let tested = j
-                .facts
-                .last_restore
-                .is_some_and(|t| now - t <= chrono::Duration::days(days));
+            let last = j.last_restore();
+            let tested = last.is_some_and(|t| now - t <= chrono::Duration::days(days));
             if !tested && !j.points.is_empty() {
                 out.push(product(
                     "rehydra.no-restore-test",
                     None,
-                    match j.facts.last_restore {
+                    match last {
                         Some(t) => format!(
                             "the last successful restore from repository {} was on {} (more than {days} days ago)",
-                            j.facts.id,
+                            j.names(),
                             t.format("%Y-%m-%d")
                         ),
                         None => format!(
                             "the catalog records no successful restore from repository {}",
-                            j.facts.id
+                            j.names()
                         ),
                     },
                 ));
@@ -287,7 +288,7 @@ pub fn findings(
                     None,
                     format!(
                         "repository {} holds folder backups of {} ({} restore point(s)): the VMs' disks as files, copied while they run",
-                        j.facts.id,
+                        j.names(),
                         clean(path, 500),
                         j.points.iter().filter(|p| p.asset == path).count()
                     ),
@@ -295,24 +296,32 @@ pub fn findings(
                 f.id = format!("rehydra.clusterstorage-whole:{}", clean(path, 500));
                 out.push(f);
             }
-            if j.facts.copying_policies == 0 {
+            // a copy: a policy that makes one, or a joined repository holding copies
+            let copies = j.points.iter().filter(|p| p.copied_from.is_some()).count();
+            let copying = j.repos.first().map_or(0, |r| r.copying_policies);
+            if copying == 0 && copies == 0 {
                 out.push(product(
                     "rehydra.no-offsite-copy",
                     None,
                     format!(
-                        "{} polic(ies), none with a copy target; repository {} ({}) holds the only restore points",
-                        j.facts.policies, j.facts.id, j.facts.kind
+                        "{} polic(ies), none with a copy target, and no joined repository holds copies; repository {} holds the only restore points",
+                        j.repos.first().map_or(0, |r| r.policies),
+                        j.names()
                     ),
                 ));
             }
-            out.push(product(
-                "rehydra.repository-not-immutable",
-                None,
-                format!(
-                    "repository {} is a {}; its restore points can be deleted with the access that writes them",
-                    j.facts.id, j.facts.kind
-                ),
-            ));
+            for r in &j.repos {
+                let mut f = product(
+                    "rehydra.repository-not-immutable",
+                    None,
+                    format!(
+                        "repository {} is a {}; its restore points can be deleted with the access that writes them",
+                        r.id, r.kind
+                    ),
+                );
+                f.id = format!("rehydra.repository-not-immutable:{}", r.id);
+                out.push(f);
+            }
         }
     }
     out.sort_by(|a, b| {

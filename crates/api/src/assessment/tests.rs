@@ -174,7 +174,7 @@ fn a_joined_repository_judges_what_it_can_answer() {
             point("p3", "tvm2", "hyperv-vm", 50),
         ],
         restored: HashSet::new(),
-        facts: facts(Some(90), 0),
+        repos: vec![facts(Some(90), 0)],
     };
     let a = judge(
         &estate(),
@@ -198,7 +198,7 @@ fn a_joined_repository_judges_what_it_can_answer() {
         "rehydra.unprotected:plain",
         "rehydra.no-restore-test",
         "rehydra.no-offsite-copy",
-        "rehydra.repository-not-immutable",
+        "rehydra.repository-not-immutable:abcd1234",
     ] {
         assert!(ids.contains(&want), "{want} missing from {ids:?}");
     }
@@ -222,7 +222,7 @@ fn a_joined_repository_judges_what_it_can_answer() {
 
     // a recent restore and a copy take those findings away
     let joined = Joined {
-        facts: facts(Some(3), 1),
+        repos: vec![facts(Some(3), 1)],
         ..joined
     };
     let b = judge(
@@ -411,7 +411,7 @@ fn one_asset_two_plugins_is_one_row_and_a_key_backup_does_not_protect_the_vm() {
     let joined = Joined {
         points: vec![key, vm, vm_key],
         restored: HashSet::new(),
-        facts: facts(Some(1), 1),
+        repos: vec![facts(Some(1), 1)],
     };
     let a = judge(&e, swept(), Some(&joined), &Options::default(), Utc::now());
     assert_eq!(a.assets.iter().filter(|r| r.id == "tvm").count(), 1);
@@ -459,7 +459,7 @@ fn clusterstorage_copied_whole_is_found_by_its_paths() {
     let joined = |asset: &str| Joined {
         points: vec![point("p", asset, "files", 1)],
         restored: HashSet::new(),
-        facts: facts(Some(1), 1),
+        repos: vec![facts(Some(1), 1)],
     };
     for (path, whole) in [
         ("\\\\hv01\\c$\\ClusterStorage", true),
@@ -481,4 +481,62 @@ fn clusterstorage_copied_whole_is_found_by_its_paths() {
             .any(|i| i.starts_with("rehydra.clusterstorage-whole"));
         assert_eq!(found, whole, "{path}");
     }
+}
+
+#[test]
+fn two_repositories_are_judged_together() {
+    let mut all = Joined {
+        points: vec![point("p1", "tvm", "hyperv-vm", 2)],
+        restored: HashSet::new(),
+        repos: vec![facts(None, 0)],
+    };
+    let one = judge(
+        &estate(),
+        swept(),
+        Some(&all),
+        &Options::default(),
+        Utc::now(),
+    );
+    let ids = rules_of(&one);
+    assert!(
+        ids.contains(&"rehydra.no-offsite-copy") && ids.contains(&"rehydra.no-restore-test"),
+        "{ids:?}"
+    );
+    // the offsite copy, tested recently: its points are copies
+    let mut copy = point("c1", "tvm", "hyperv-vm", 1);
+    copy.copied_from = Some("p1".into());
+    let mut offsite = facts(Some(2), 0);
+    offsite.id = "ffff0000".into();
+    offsite.kind = "S3".into();
+    all.add(Joined {
+        points: vec![copy],
+        restored: HashSet::new(),
+        repos: vec![offsite],
+    });
+    let two = judge(
+        &estate(),
+        swept(),
+        Some(&all),
+        &Options::default(),
+        Utc::now(),
+    );
+    let ids = rules_of(&two);
+    assert!(
+        !ids.contains(&"rehydra.no-offsite-copy") && !ids.contains(&"rehydra.no-restore-test"),
+        "{ids:?}"
+    );
+    assert!(
+        ids.contains(&"rehydra.repository-not-immutable:abcd1234")
+            && ids.contains(&"rehydra.repository-not-immutable:ffff0000"),
+        "{ids:?}"
+    );
+    assert_eq!(two.repositories.len(), 2);
+    assert_eq!(
+        two.assets
+            .iter()
+            .find(|r| r.id == "tvm")
+            .unwrap()
+            .restore_points,
+        2
+    );
 }

@@ -451,10 +451,17 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
         format!("rehydra.unprotected:{vault_b}"),
         "rehydra.no-restore-test".into(),
         "rehydra.no-offsite-copy".into(),
-        "rehydra.repository-not-immutable".into(),
     ] {
         assert!(found.contains(&want), "{want} missing: {found:?}");
     }
+    assert_eq!(
+        found
+            .iter()
+            .filter(|f| f.starts_with("rehydra.repository-not-immutable:"))
+            .count(),
+        1,
+        "{found:?}"
+    );
     assert!(
         !found.iter().any(|f| f.starts_with("hyperv.tvm-key:")
             || f == "rehydra.no-repository"
@@ -479,6 +486,58 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
     );
     assert!(o.status.success(), "{}", text(&o));
     let a3 = sweep(&d.join("q3"));
+    // ---- an offsite copy of the repository, joined too: the copy counts
+    let offsite = d.join("offsite");
+    let mut init = cli.cmd(None);
+    init.env("REHYDRA_REPOSITORY", &offsite).args([
+        "init",
+        "--kdf-memory-kib",
+        "1024",
+        "--kdf-iterations",
+        "1",
+    ]);
+    assert!(init.output().unwrap().status.success());
+    let mut copy = cli.cmd(None);
+    copy.env("REHYDRA_COPY_PASSWORD", "pw")
+        .args(["copy", "--to", offsite.to_str().unwrap()]);
+    let o = copy.output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let mut c = cli.cmd(Some(&node.bin));
+    c.env("REHYDRA_COPY_PASSWORD", "pw").args([
+        "--json",
+        "assess",
+        "--plugin",
+        "keyvault",
+        "--join",
+        offsite.to_str().unwrap(),
+        "--set",
+        &subs,
+        "--set",
+        &kv_at,
+    ]);
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let a4: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let found = ids(&a4);
+    assert!(
+        !found.contains(&"rehydra.no-offsite-copy".to_string()),
+        "{found:?}"
+    );
+    assert_eq!(
+        found
+            .iter()
+            .filter(|f| f.starts_with("rehydra.repository-not-immutable:"))
+            .count(),
+        2,
+        "{found:?}"
+    );
+    assert_eq!(a4["repositories"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        vm_row(&a4, &vault_a)["restore_points"],
+        2,
+        "the vault's point and its copy"
+    );
+
     let o = cli.run(
         None,
         &[
