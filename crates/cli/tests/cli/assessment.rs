@@ -578,3 +578,113 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("not an assessment"), "{}", text(&o));
 }
+
+/// The same sweep over an AKS cluster (the Kubernetes API stand-in) and a SQL Server
+/// instance (the TDS stand-in): what their plugins find is in the assessment, and what
+/// each sent only read: GETs to the API server, SELECTs to SQL Server (the host cannot
+/// restrict SQL to reads; this shows the first-party discovery keeps to them).
+#[test]
+fn a_sweep_reads_kubernetes_and_sql_server_too() {
+    use crate::kubernetes::{AKS_AUDIENCE, Cluster, cluster_a};
+    use crate::sql_server::{PASSWORD, StandIn as Sql};
+    let cli = Cli::new(&["kubernetes", "sql-server"]);
+    let d = cli.dir.path().to_path_buf();
+    let kube = Cluster::start(&d.join("kube"), "127.0.0.3", &cluster_a());
+    cli.ok(
+        None,
+        &["azure", "audience", "add", "127.0.0.3", AKS_AUDIENCE],
+    );
+    cli.ok(None, &["plugins", "grant", "kubernetes", &kube.grant()]);
+    let tls = d.join("sql/tls");
+    crate::support::certificates(&tls, "sql01.test.lan");
+    let sql = Sql::start(&d.join("sql"), &tls);
+    let server = sql.server();
+    let sql_cli = |args: &[&str]| {
+        let o = cli
+            .cmd(None)
+            .env("SQL_PW", PASSWORD)
+            .env_remove("REHYDRA_REPOSITORY")
+            .args(args)
+            .output()
+            .unwrap();
+        (o.status.code(), text(&o), o.stdout)
+    };
+    let ca = tls.join("ca.pem");
+    let (code, t, _) = sql_cli(&[
+        "plugins",
+        "sql-server",
+        "add",
+        &server,
+        "--login",
+        "rehydra",
+        "--password-env",
+        "SQL_PW",
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(0), "{t}");
+    cli.ok(
+        None,
+        &["plugins", "grant", "sql-server", &format!("sql:{server}")],
+    );
+    let before = sql.statements().len();
+    let kube_at = format!("kubernetes:kube={}", kube.url);
+    let servers = format!("sql-server:servers={server}");
+    let (code, t, out) = sql_cli(&[
+        "--json",
+        "assess",
+        "--set",
+        &kube_at,
+        "--set",
+        "kubernetes:cluster=aks-a",
+        "--set",
+        &servers,
+    ]);
+    assert_eq!(code, Some(0), "{t}");
+    let a: Value = serde_json::from_slice(&out).unwrap();
+    let found = ids(&a);
+    assert!(
+        found
+            .iter()
+            .any(|f| f.starts_with("kubernetes.volume-data:")),
+        "{found:?}"
+    );
+    assert!(
+        found.iter().any(|f| f.starts_with("sql.simple-recovery:")),
+        "{found:?}"
+    );
+    let kinds: Vec<&str> = a["assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"namespace") && kinds.contains(&"database"),
+        "{kinds:?}"
+    );
+    assert!(
+        a["assets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["kind"] == "database" && r["size_mib"] == 20),
+        "the databases' sizes are in the sizing"
+    );
+    let calls = kube.calls();
+    assert!(
+        !calls.is_empty() && calls.iter().all(|c| c.starts_with("GET ")),
+        "{calls:?}"
+    );
+    let sent: Vec<String> = sql.statements()[before..]
+        .iter()
+        .map(|s| s["sql"].as_str().unwrap().trim_start().to_ascii_uppercase())
+        .collect();
+    assert!(
+        !sent.is_empty()
+            && sent
+                .iter()
+                .all(|s| s.starts_with("SELECT") || s.starts_with("WITH") || s.starts_with("SET ")),
+        "{sent:?}"
+    );
+}

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::support::{self, Cli, StandIn, json_out};
 
 /// The Entra server app every AKS cluster's API server accepts tokens for.
-const AKS_AUDIENCE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
+pub(crate) const AKS_AUDIENCE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
 
 /// One API server stand-in.
 pub(crate) struct Cluster {
@@ -71,7 +71,7 @@ fn class(name: &str, provisioner: &str) -> Value {
 
 /// Cluster A: a shop (deployment, service, config map, secret, claim with data) in its
 /// namespace, what its controllers made, and the cluster's own namespaces.
-fn cluster_a() -> Value {
+pub(crate) fn cluster_a() -> Value {
     let ns = |n: &str| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": meta(n, None), "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
     let mut pvc_meta = meta("data", Some("shop"));
     pvc_meta["annotations"] = json!({"pv.kubernetes.io/bind-completed": "yes"});

@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 
 use crate::support::{self, Cli, json_out};
 
-const PASSWORD: &str = "Str0ng!pass'word";
+pub(crate) const PASSWORD: &str = "Str0ng!pass'word";
 
-struct StandIn {
+pub(crate) struct StandIn {
     state: PathBuf,
     child: Child,
     port: u16,
@@ -31,7 +31,7 @@ fn write(p: &Path, v: &Value) {
 }
 
 impl StandIn {
-    fn start(dir: &Path, tls: &Path) -> Self {
+    pub(crate) fn start(dir: &Path, tls: &Path) -> Self {
         let state = dir.join("state");
         std::fs::create_dir_all(&state).unwrap();
         let data = dir.join("data");
@@ -130,7 +130,7 @@ impl StandIn {
         Self { state, child, port }
     }
 
-    fn server(&self) -> String {
+    pub(crate) fn server(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
@@ -151,7 +151,7 @@ impl StandIn {
     }
 
     /// Every statement sent, in order (batches and RPCs), with its parameters.
-    fn statements(&self) -> Vec<Value> {
+    pub(crate) fn statements(&self) -> Vec<Value> {
         std::fs::read_to_string(self.state.join("statements.jsonl"))
             .unwrap_or_default()
             .lines()
