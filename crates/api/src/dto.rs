@@ -159,3 +159,38 @@ pub struct BackupOutcome {
     /// Files that could not be read, and other warnings.
     pub warnings: Vec<String>,
 }
+
+#[cfg(test)]
+impl RestorePointDto {
+    /// A restore point of `asset` by `workload`, `hours_ago` before `now`, for tests.
+    pub(crate) fn made(
+        id: &str,
+        asset: &str,
+        workload: &str,
+        hours_ago: i64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            short_id: id.into(),
+            time: now - chrono::Duration::hours(hours_ago),
+            workload: workload.into(),
+            asset: asset.into(),
+            hostname: String::new(),
+            plugin_id: String::new(),
+            plugin_version: String::new(),
+            consistency: String::new(),
+            tags: vec![],
+            parent: None,
+            items: vec![],
+            bytes: 0,
+            new_bytes: 0,
+            stored_bytes: 0,
+            seconds: 0.0,
+            unchanged_files: 0,
+            unchanged_bytes: 0,
+            excluded: 0,
+            copied_from: None,
+        }
+    }
+}

@@ -243,28 +243,7 @@ mod tests {
         hours_ago: i64,
         now: DateTime<Utc>,
     ) -> RestorePointDto {
-        RestorePointDto {
-            id: id.into(),
-            short_id: id.into(),
-            time: now - chrono::Duration::hours(hours_ago),
-            workload: workload.into(),
-            asset: asset.into(),
-            hostname: String::new(),
-            plugin_id: String::new(),
-            plugin_version: String::new(),
-            consistency: String::new(),
-            tags: vec![],
-            parent: None,
-            items: vec![],
-            bytes: 0,
-            new_bytes: 0,
-            stored_bytes: 0,
-            seconds: 0.0,
-            unchanged_files: 0,
-            unchanged_bytes: 0,
-            excluded: 0,
-            copied_from: None,
-        }
+        RestorePointDto::made(id, asset, workload, hours_ago, now)
     }
 
     fn asset(id: &str, kind: &str, flags: &[&str]) -> Asset {

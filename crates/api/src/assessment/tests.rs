@@ -80,28 +80,9 @@ fn estate() -> Vec<Discovery> {
 }
 
 fn point(id: &str, asset: &str, workload: &str, hours_ago: i64) -> crate::RestorePointDto {
-    crate::RestorePointDto {
-        id: id.into(),
-        short_id: id.into(),
-        time: Utc::now() - Duration::hours(hours_ago),
-        workload: workload.into(),
-        asset: asset.into(),
-        hostname: String::new(),
-        plugin_id: String::new(),
-        plugin_version: String::new(),
-        consistency: String::new(),
-        tags: vec![],
-        parent: None,
-        items: vec![],
-        bytes: 0,
-        new_bytes: 1 << 30,
-        stored_bytes: 0,
-        seconds: 0.0,
-        unchanged_files: 0,
-        unchanged_bytes: 0,
-        excluded: 0,
-        copied_from: None,
-    }
+    let mut p = crate::RestorePointDto::made(id, asset, workload, hours_ago, Utc::now());
+    p.new_bytes = 1 << 30;
+    p
 }
 
 fn swept() -> Vec<Swept> {

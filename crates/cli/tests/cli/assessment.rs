@@ -57,6 +57,11 @@ fn text(o: &std::process::Output) -> String {
     )
 }
 
+/// How many of `found` start with `prefix`.
+fn count(found: &[String], prefix: &str) -> usize {
+    found.iter().filter(|f| f.starts_with(prefix)).count()
+}
+
 fn ids(a: &Value) -> Vec<String> {
     a["findings"]
         .as_array()
@@ -455,10 +460,7 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
         assert!(found.contains(&want), "{want} missing: {found:?}");
     }
     assert_eq!(
-        found
-            .iter()
-            .filter(|f| f.starts_with("rehydra.repository-not-immutable:"))
-            .count(),
+        count(&found, "rehydra.repository-not-immutable:"),
         1,
         "{found:?}"
     );
@@ -524,10 +526,7 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
         "{found:?}"
     );
     assert_eq!(
-        found
-            .iter()
-            .filter(|f| f.starts_with("rehydra.repository-not-immutable:"))
-            .count(),
+        count(&found, "rehydra.repository-not-immutable:"),
         2,
         "{found:?}"
     );
@@ -586,7 +585,7 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
 #[test]
 fn a_sweep_reads_kubernetes_and_sql_server_too() {
     use crate::kubernetes::{AKS_AUDIENCE, Cluster, cluster_a};
-    use crate::sql_server::{PASSWORD, StandIn as Sql};
+    use crate::sql_server::StandIn as Sql;
     let cli = Cli::new(&["kubernetes", "sql-server"]);
     let d = cli.dir.path().to_path_buf();
     let kube = Cluster::start(&d.join("kube"), "127.0.0.3", &cluster_a());
@@ -599,14 +598,11 @@ fn a_sweep_reads_kubernetes_and_sql_server_too() {
     crate::support::certificates(&tls, "sql01.test.lan");
     let sql = Sql::start(&d.join("sql"), &tls);
     let server = sql.server();
+    // no repository: `-r` left empty
     let sql_cli = |args: &[&str]| {
-        let o = cli
-            .cmd(None)
-            .env("SQL_PW", PASSWORD)
-            .env_remove("REHYDRA_REPOSITORY")
-            .args(args)
-            .output()
-            .unwrap();
+        let mut all = vec!["--repo="];
+        all.extend(args);
+        let o = crate::sql_server::run(&cli, &all);
         (o.status.code(), text(&o), o.stdout)
     };
     let ca = tls.join("ca.pem");

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::{self, Cli, json_out};
 
-pub(crate) const PASSWORD: &str = "Str0ng!pass'word";
+const PASSWORD: &str = "Str0ng!pass'word";
 
 pub(crate) struct StandIn {
     state: PathBuf,
@@ -164,7 +164,7 @@ fn cache() -> PathBuf {
     PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/rehydra")
 }
 
-fn run(cli: &Cli, args: &[&str]) -> Output {
+pub(crate) fn run(cli: &Cli, args: &[&str]) -> Output {
     cli.cmd(None)
         .env("SQL_PW", PASSWORD)
         .args(args)
