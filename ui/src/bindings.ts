@@ -435,7 +435,11 @@ excluded: number,
 /**
  * For a copy: the source restore point's id (`rehydra copy`, policy copy targets).
  */
-copied_from: string | null, };
+copied_from: string | null, 
+/**
+ * For a copy: the source repository's id.
+ */
+copied_from_repository: string | null, };
 
 export type BackupOutcome = { 
 /**
@@ -1327,6 +1331,10 @@ export type RepositoryFacts = {
  * Repository id (short).
  */
 id: string, 
+/**
+ * Repository id (whole).
+ */
+full_id: string, 
 /**
  * Where it is, as the admin named it.
  */

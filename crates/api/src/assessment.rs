@@ -14,6 +14,7 @@
 
 pub mod diff;
 pub mod html;
+mod joined;
 pub mod report;
 pub mod rules;
 mod sizing;
@@ -26,8 +27,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ApiError, Code, Result};
 use crate::inventory::{self, Discovery};
 use crate::plugins::{Plugins, Property};
-use crate::{Context, RestorePointFilter, Session};
+use crate::{Context, Session};
 
+pub use joined::Joined;
 pub use sizing::Sizing;
 
 /// The assessment file format this build writes and reads.
@@ -177,6 +179,8 @@ pub struct Swept {
 pub struct RepositoryFacts {
     /// Repository id (short).
     pub id: String,
+    /// Repository id (whole).
+    pub full_id: String,
     /// Where it is, as the admin named it.
     pub location: String,
     /// `local folder`, `SMB share`, `Azure Blob`, `S3`.
@@ -226,7 +230,7 @@ pub struct AssetRow {
 }
 
 /// A finding, with a stable id two assessments are compared by.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash, ts_rs::TS)]
 pub struct FindingRow {
     /// `<rule>` or `<rule>:<asset id>`: stable between runs.
     pub id: String,
@@ -444,7 +448,15 @@ pub fn plan(plugins: &Plugins, opts: &Options) -> Result<Vec<Planned>> {
                     version: None,
                     runs: false,
                     note: format!("cannot be loaded: {}", rules::clean(&e.message, 2000)),
-                    settings: s.settings,
+                    // which of them are secret is unknown without its manifest
+                    settings: s
+                        .settings
+                        .iter()
+                        .map(|p| Property {
+                            name: rules::clean(&p.name, 100),
+                            value: "(not shown)".into(),
+                        })
+                        .collect(),
                     grants: vec![],
                 });
                 continue;
@@ -562,97 +574,13 @@ pub fn run(
     let mut joined: Option<Joined> = None;
     for s in sessions {
         progress(&format!("reading repository {}", s.location()));
-        let j = join(ctx, s)?;
+        let j = joined::join(ctx, s)?;
         match &mut joined {
             None => joined = Some(j),
-            Some(all) => all.add(j),
+            Some(all) => all.add(j)?,
         }
     }
     Ok(judge(&discovered, sweep, joined.as_ref(), opts, now))
-}
-
-/// What the joined repositories add: their restore points, the restores that succeeded
-/// from them, and their facts (the first is the one protection is measured in).
-pub struct Joined {
-    /// Restore points of every repository.
-    pub points: Vec<crate::RestorePointDto>,
-    /// Restore points ever restored successfully.
-    pub restored: HashSet<String>,
-    /// Facts, one per repository.
-    pub repos: Vec<RepositoryFacts>,
-}
-
-impl Joined {
-    /// Another repository's points, restores and facts.
-    pub fn add(&mut self, other: Joined) {
-        self.points.extend(other.points);
-        self.restored.extend(other.restored);
-        self.repos.extend(other.repos);
-    }
-
-    /// The repositories' short ids, for evidence.
-    pub fn names(&self) -> String {
-        let ids: Vec<&str> = self.repos.iter().map(|r| r.id.as_str()).collect();
-        ids.join(", ")
-    }
-
-    /// The newest successful restore from any of them.
-    pub fn last_restore(&self) -> Option<DateTime<Utc>> {
-        self.repos.iter().filter_map(|r| r.last_restore).max()
-    }
-}
-
-fn join(ctx: &Context, s: &Session) -> Result<Joined> {
-    let points = s.restore_points(&RestorePointFilter::default())?;
-    let st = s.stats()?;
-    let runs = crate::job_runs(ctx, 100_000)?;
-    let mine = |r: &&crate::JobRun| r.repository_id.as_deref().is_none_or(|id| id == st.id);
-    let restores: Vec<&crate::JobRun> = runs
-        .iter()
-        .filter(mine)
-        .filter(|r| r.kind == "restore" && r.status == crate::JobStatus::Succeeded)
-        .collect();
-    let last_restore = restores
-        .iter()
-        .filter_map(|r| r.finished.as_deref().or(Some(r.started.as_str())))
-        .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
-        .map(|t| t.with_timezone(&Utc))
-        .max();
-    let policies = crate::policies::list(ctx, Utc::now())?;
-    Ok(Joined {
-        restored: restores
-            .iter()
-            .filter_map(|r| r.restore_point_id.clone())
-            .collect(),
-        repos: vec![RepositoryFacts {
-            id: st.id.chars().take(8).collect(),
-            location: s.location().to_string(),
-            kind: location_kind(s.location()).into(),
-            restore_points: points.len(),
-            reduction_ratio: st.reduction_ratio,
-            stored_bytes: st.pack_bytes,
-            last_restore,
-            copying_policies: policies
-                .iter()
-                .filter(|p| p.policy.copy_to.is_some())
-                .count(),
-            policies: policies.len(),
-        }],
-        points,
-    })
-}
-
-fn location_kind(location: &str) -> &'static str {
-    let l = location.to_ascii_lowercase();
-    if l.starts_with("azure://") || l.starts_with("az://") || l.contains(".blob.core.") {
-        "Azure Blob"
-    } else if l.starts_with("s3://") || l.starts_with("s3:") {
-        "S3"
-    } else if l.starts_with("\\\\") || l.starts_with("//") || l.starts_with("smb://") {
-        "SMB share"
-    } else {
-        "local folder"
-    }
 }
 
 /// Judge what was discovered (and joined): the rows, the findings, the summary.
@@ -693,7 +621,11 @@ pub fn judge(
     }
 }
 
-/// Largest `size-mib` taken (a zebibyte); a larger one is not believed.
+/// Plugins whose assets are parts of another plugin's assets under the same id: a
+/// Trusted launch VM's key, backed up by `tvm-keys`, does not protect the VM.
+const PARTS_OF_ASSETS: [&str; 1] = ["tvm-keys"];
+
+/// Largest `size-mib` taken (an exbibyte); a larger one is not believed.
 const SIZE_MIB_MAX: u64 = 1 << 40;
 
 /// The report's asset rows: the inventory's, with the top of each tree and the size.
@@ -742,7 +674,8 @@ fn rows(
             .filter(|m| *m <= SIZE_MIB_MAX)
     };
     let mut out: Vec<AssetRow> = Vec::new();
-    let mut at_row: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut at_row: std::collections::HashMap<(String, String), usize> =
+        std::collections::HashMap::new();
     for a in inv {
         // the top of the tree, by name; a cycle stops after 64 steps
         let mut group = a.name.clone();
@@ -779,14 +712,26 @@ fn rows(
             size_mib: size(&a.plugin, &a.id),
             facts: facts(&a.plugin, &a.id, &a.kind),
         };
-        match at_row.get(&a.id) {
+        // a plugin that keeps a part of another plugin's asset (tvm-keys: a VM's key)
+        // never judges the asset's protection by its own restore points
+        let mut row = row;
+        if PARTS_OF_ASSETS.contains(&a.plugin.as_str()) && row.status != "container" {
+            row.status = if joined { "unprotected" } else { "unknown" }.into();
+            row.restore_points = 0;
+            row.last_backup = None;
+        }
+        // the same asset from two plugins is one row: the one in a tree, else the first;
+        // a row of another kind never stands in for it
+        match at_row.get(&(a.id.clone(), row.kind.clone())) {
             Some(&i) => {
-                if out[i].parent.is_none() && row.parent.is_some() {
+                let better = out[i].parent.is_none() && row.parent.is_some()
+                    || PARTS_OF_ASSETS.contains(&out[i].plugin.as_str());
+                if better && !PARTS_OF_ASSETS.contains(&row.plugin.as_str()) {
                     out[i] = row;
                 }
             }
             None => {
-                at_row.insert(a.id.clone(), out.len());
+                at_row.insert((a.id.clone(), row.kind.clone()), out.len());
                 out.push(row);
             }
         }

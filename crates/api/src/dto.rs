@@ -61,6 +61,8 @@ pub struct RestorePointDto {
     pub excluded: u64,
     /// For a copy: the source restore point's id (`rehydra copy`, policy copy targets).
     pub copied_from: Option<String>,
+    /// For a copy: the source repository's id.
+    pub copied_from_repository: Option<String>,
 }
 
 impl RestorePointDto {
@@ -118,6 +120,7 @@ impl RestorePointDto {
             unchanged_bytes: s.summary.unchanged_bytes,
             excluded: s.summary.excluded,
             copied_from: s.copied_from.as_ref().map(|c| c.restore_point.to_hex()),
+            copied_from_repository: s.copied_from.as_ref().map(|c| c.repository.to_hex()),
         }
     }
 }
@@ -191,6 +194,7 @@ impl RestorePointDto {
             unchanged_bytes: 0,
             excluded: 0,
             copied_from: None,
+            copied_from_repository: None,
         }
     }
 }

@@ -109,13 +109,18 @@ pub fn build(
                 .iter()
                 .find(|p| p.name == "protected-with")
                 .map_or(a.id.as_str(), |p| p.value.as_str());
-            // its protection: restore points its own plugin made (a Trusted launch VM's
-            // key backup, made by tvm-keys under the VM's id, does not protect the VM)
+            // its protection: restore points its own plugin made, or the engine's own
+            // backups of it (a Trusted launch VM's key backup, made by tvm-keys under the
+            // VM's id, does not protect the VM)
             let all = by_asset.get(with).cloned().unwrap_or_default();
             let points: Vec<&RestorePointDto> = all
                 .iter()
                 .copied()
-                .filter(|s| s.plugin_id.is_empty() || s.plugin_id == *plugin)
+                .filter(|s| {
+                    s.plugin_id.is_empty()
+                        || s.plugin_id == *plugin
+                        || s.plugin_id == rehydra_core::archiver::BUILTIN
+                })
                 .collect();
             let mut row = row(
                 a.id.clone(),

@@ -9,28 +9,29 @@
 //! node that cannot answer at all leaves the facts out (with a warning), never the VMs.
 
 use rehydra_plugin_sdk::prelude::*;
-use serde::Deserialize;
+use serde_json::Value;
 
 /// One JSON object; every part that a module may lack is wrapped so that it is left out
-/// rather than failing the rest.
+/// rather than failing the rest. Lists are made arrays inside the object (`@(...)`):
+/// PowerShell unrolls a one-item list into the item itself in a pipeline.
 pub const FACTS: &str = r#"$ErrorActionPreference = 'Stop'
 $os = Get-CimInstance Win32_OperatingSystem
 $hci = try { Get-AzureStackHCI -ErrorAction Stop } catch { $null }
 $cluster = try { (Get-Cluster -ErrorAction Stop).Name } catch { $null }
-$nodes = try { @(Get-ClusterNode -ErrorAction Stop | ForEach-Object { [pscustomobject]@{ Name = $_.Name; State = $_.State.ToString() } }) } catch { @() }
-$volumes = try { @(Get-ClusterSharedVolume -ErrorAction Stop | ForEach-Object { $i = $_.SharedVolumeInfo | Select-Object -First 1; [pscustomobject]@{ Name = $_.Name; Path = $i.FriendlyVolumeName; Size = $i.Partition.Size; Free = $i.Partition.FreeSpace } }) } catch { @() }
-$pools = try { @(Get-StoragePool -IsPrimordial $false -ErrorAction Stop | ForEach-Object { [pscustomobject]@{ Name = $_.FriendlyName; Health = $_.HealthStatus.ToString(); Size = $_.Size; Allocated = $_.AllocatedSize } }) } catch { @() }
+$nodes = try { Get-ClusterNode -ErrorAction Stop | ForEach-Object { [pscustomobject]@{ Name = $_.Name; State = $_.State.ToString() } } } catch { $null }
+$volumes = try { Get-ClusterSharedVolume -ErrorAction Stop | ForEach-Object { $i = $_.SharedVolumeInfo | Select-Object -First 1; [pscustomobject]@{ Name = $_.Name; Path = $i.FriendlyVolumeName; Size = $i.Partition.Size; Free = $i.Partition.FreeSpace } } } catch { $null }
+$pools = try { Get-StoragePool -IsPrimordial $false -ErrorAction Stop | ForEach-Object { [pscustomobject]@{ Name = $_.FriendlyName; Health = $_.HealthStatus.ToString(); Size = $_.Size; Allocated = $_.AllocatedSize } } } catch { $null }
 [pscustomobject]@{
-  Os = $os.Caption; Version = $os.Version; Cluster = $cluster
+  Computer = $env:COMPUTERNAME; Os = $os.Caption; Version = $os.Version; Cluster = $cluster
   Registration = if ($hci) { $hci.RegistrationStatus.ToString() } else { $null }
   Connection = if ($hci) { $hci.ConnectionStatus.ToString() } else { $null }
-  Nodes = $nodes; Volumes = $volumes; Pools = $pools
+  Nodes = @($nodes | Where-Object { $_ }); Volumes = @($volumes | Where-Object { $_ }); Pools = @($pools | Where-Object { $_ })
 } | ConvertTo-Json -Depth 4"#;
 
 /// What the facts script answers.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
+#[derive(Default)]
 pub struct Facts {
+    pub computer: Option<String>,
     pub os: Option<String>,
     pub version: Option<String>,
     pub cluster: Option<String>,
@@ -42,16 +43,14 @@ pub struct Facts {
 }
 
 /// A cluster node.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
+#[derive(Default)]
 pub struct Node {
     pub name: String,
     pub state: String,
 }
 
 /// A cluster shared volume.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
+#[derive(Default)]
 pub struct Volume {
     pub name: String,
     pub path: Option<String>,
@@ -60,8 +59,7 @@ pub struct Volume {
 }
 
 /// A storage pool.
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
+#[derive(Default)]
 pub struct Pool {
     pub name: String,
     pub health: String,
@@ -72,27 +70,89 @@ pub struct Pool {
 /// Most parts of each kind kept (a cluster has at most 16 nodes; volumes and pools are few).
 const MAX_PARTS: usize = 64;
 
-/// Parse the facts; `None` (and a warning) when the answer is not the script's.
+/// A text field; anything else (a number, null) is no text.
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .map(|s| s.chars().take(256).collect())
+}
+
+/// A size: a whole number, or a float PowerShell wrote for one; anything else is 0.
+fn num(v: &Value, key: &str) -> u64 {
+    match v.get(key) {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64))
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// A list as PowerShell may write it: an array, one object, or null.
+fn list<'a>(v: &'a Value, key: &str) -> Vec<&'a Value> {
+    match v.get(key) {
+        Some(Value::Array(a)) => a.iter().filter(|x| x.is_object()).take(MAX_PARTS).collect(),
+        Some(o @ Value::Object(_)) => vec![o],
+        _ => vec![],
+    }
+}
+
+/// Parse the facts, each field on its own (one odd field leaves only itself out); `None`
+/// (and a warning) when the answer is not a JSON object at all.
 pub fn parse(node: &str, out: &[u8]) -> Option<Facts> {
-    let text = String::from_utf8_lossy(out);
-    let text = text.trim().trim_start_matches('\u{feff}');
-    match serde_json::from_str::<Facts>(text) {
-        Ok(mut f) => {
-            f.nodes.truncate(MAX_PARTS);
-            f.volumes.truncate(MAX_PARTS);
-            f.pools.truncate(MAX_PARTS);
-            Some(f)
-        }
-        Err(e) => {
+    let text_ = String::from_utf8_lossy(out);
+    let body = text_.trim().trim_start_matches('\u{feff}');
+    let v: Value = match serde_json::from_str(body) {
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) | Err(_) => {
             rehydra_plugin_sdk::host::log(
                 rehydra_plugin_sdk::host::Level::Warn,
                 &format!(
-                    "{node}: the cluster's facts could not be read ({e}); VMs are listed without them"
+                    "{node}: the cluster's facts could not be read (not the facts script's JSON object); VMs are listed without them"
                 ),
             );
-            None
+            return None;
         }
-    }
+    };
+    Some(Facts {
+        computer: text(&v, "Computer"),
+        os: text(&v, "Os"),
+        version: text(&v, "Version"),
+        cluster: text(&v, "Cluster"),
+        registration: text(&v, "Registration"),
+        connection: text(&v, "Connection"),
+        nodes: list(&v, "Nodes")
+            .into_iter()
+            .filter_map(|n| {
+                Some(Node {
+                    name: text(n, "Name")?,
+                    state: text(n, "State").unwrap_or_default(),
+                })
+            })
+            .collect(),
+        volumes: list(&v, "Volumes")
+            .into_iter()
+            .filter_map(|x| {
+                Some(Volume {
+                    name: text(x, "Name")?,
+                    path: text(x, "Path"),
+                    size: num(x, "Size"),
+                    free: num(x, "Free"),
+                })
+            })
+            .collect(),
+        pools: list(&v, "Pools")
+            .into_iter()
+            .filter_map(|x| {
+                Some(Pool {
+                    name: text(x, "Name")?,
+                    health: text(x, "Health").unwrap_or_default(),
+                    size: num(x, "Size"),
+                    allocated: num(x, "Allocated"),
+                })
+            })
+            .collect(),
+    })
 }
 
 const GIB: u64 = 1 << 30;
@@ -102,6 +162,7 @@ pub fn properties(f: &Facts) -> Vec<Property> {
     let mut p = Vec::new();
     let mut put = |n: String, v: String| p.push(property(&n, v));
     for (n, v) in [
+        ("computer", &f.computer),
         ("os", &f.os),
         ("os-version", &f.version),
         ("failover-cluster", &f.cluster),
@@ -191,18 +252,35 @@ pub fn assess(a: &Asset, swept: &[&str]) -> Vec<Finding> {
             ));
         }
     }
+    // the nodes asked: `local` is the node that answered the facts (its computer name)
+    let short = |n: &str| n.split('.').next().unwrap_or(n).to_ascii_lowercase();
+    let asked: Vec<String> = swept
+        .iter()
+        .map(|n| match (*n, get(a, "computer")) {
+            ("local", Some(c)) => short(c),
+            _ => short(n),
+        })
+        .collect();
     let missing: Vec<&str> = (0..MAX_PARTS)
         .map_while(|i| get(a, &format!("cluster-node.{i}")))
         .map(|n| n.split(" (").next().unwrap_or(n))
-        .filter(|n| !swept.iter().any(|s| s.eq_ignore_ascii_case(n)))
+        .filter(|n| !asked.contains(&short(n)))
         .collect();
-    // `local` is the node answering: it stands for itself, not for another one
-    if !missing.is_empty() && !(swept == ["local"] && missing.len() <= 1) {
+    // without the computer name, `local` may be any one of them
+    let unknown_local = swept.contains(&"local") && get(a, "computer").is_none();
+    if missing.len() > usize::from(unknown_local) {
         out.push(f(
             "hyperv.nodes-not-listed",
             Severity::Medium,
-            format!("{} cluster node(s) were not asked for their VMs", missing.len()),
-            format!("{} has nodes {} that the nodes setting leaves out", a.name, missing.join(", ")),
+            format!(
+                "{} cluster node(s) were not asked for their VMs",
+                missing.len() - usize::from(unknown_local)
+            ),
+            format!(
+                "{} has nodes {} that the nodes setting leaves out",
+                a.name,
+                missing.join(", ")
+            ),
             "add them to nodes= (each a command target the admin granted), so that every VM is found",
         ));
     }
@@ -290,6 +368,58 @@ mod tests {
             !rules(&assess(&cluster(one), &["local"]))
                 .iter()
                 .any(|(r, _)| *r == "hyperv.nodes-not-listed")
+        );
+    }
+
+    #[test]
+    fn what_powershell_really_writes_is_read_part_by_part() {
+        // one pool arrives as an object, no volumes as null, an offline volume's size as
+        // null, a float for a size, a node without a name
+        let f = parse(
+            "hv01",
+            br#"{"Computer": "HV01", "Nodes": [{"Name": "HV01", "State": "Up"}, {"State": "Up"}, 7],
+                 "Volumes": [{"Name": "CSV1", "Size": null, "Free": -1}, {"Name": "CSV2", "Size": 1.5e12, "Free": 1e10}],
+                 "Pools": {"Name": "SU1", "Health": "Healthy", "Size": 10}}"#,
+        )
+        .unwrap();
+        assert_eq!(f.computer.as_deref(), Some("HV01"));
+        assert_eq!(f.nodes.len(), 1);
+        assert_eq!((f.volumes[0].size, f.volumes[0].free), (0, 0));
+        assert_eq!(f.volumes[1].size, 1_500_000_000_000);
+        assert_eq!(f.pools.len(), 1, "one pool as an object");
+        let f = parse(
+            "hv01",
+            br#"{"Pools": null, "Volumes": null, "Nodes": null}"#,
+        )
+        .unwrap();
+        assert!(f.pools.is_empty() && f.volumes.is_empty() && f.nodes.is_empty());
+    }
+
+    #[test]
+    fn local_is_the_node_that_answered() {
+        let a = cluster(vec![
+            property("computer", "HV01"),
+            property("cluster-node.0", "HV01 (Up)"),
+            property("cluster-node.1", "hv02.contoso.local (Up)"),
+        ]);
+        let rules = |swept: &[&str]| {
+            assess(&a, swept)
+                .into_iter()
+                .filter(|f| f.rule == "hyperv.nodes-not-listed")
+                .map(|f| f.title)
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            rules(&["local", "hv02"]).is_empty(),
+            "local is HV01, hv02 by its short name"
+        );
+        assert_eq!(
+            rules(&["local"]),
+            ["1 cluster node(s) were not asked for their VMs"]
+        );
+        assert_eq!(
+            rules(&["hv02.contoso.local"]),
+            ["1 cluster node(s) were not asked for their VMs"]
         );
     }
 

@@ -105,8 +105,13 @@ pub fn write(a: &Assessment, dir: &Path, pdf: bool, overwrite: bool) -> Result<V
     let mut out = Vec::new();
     for (name, tmp) in made {
         let p = dir.join(name);
-        tmp.persist(&p)
-            .map_err(|e| ApiError::new(Code::Io, format!("{}: {}", p.display(), e.error)))?;
+        // without consent, a file that appeared since the check is not replaced either
+        let r = if overwrite {
+            tmp.persist(&p)
+        } else {
+            tmp.persist_noclobber(&p)
+        };
+        r.map_err(|e| ApiError::new(Code::Io, format!("{}: {}", p.display(), e.error)))?;
         out.push(p);
     }
     Ok(out)

@@ -156,7 +156,7 @@ pub fn findings(
             if joined.is_some() && JUDGED_BY_REPOSITORY.iter().any(|(r, _)| *r == f.rule) {
                 continue;
             }
-            let rule = if f.rule.starts_with("rehydra.") {
+            let rule = if f.rule.to_ascii_lowercase().starts_with("rehydra.") {
                 format!("{}/{}", d.plugin, f.rule)
             } else {
                 clean(&f.rule, 200)
@@ -172,7 +172,12 @@ pub fn findings(
                 } else {
                     "info".into()
                 },
-                source: d.plugin.clone(),
+                // the product speaks as `rehydra`; a plugin of that name does not
+                source: if d.plugin.eq_ignore_ascii_case("rehydra") {
+                    format!("plugin {}", d.plugin)
+                } else {
+                    d.plugin.clone()
+                },
                 asset_name: f
                     .asset
                     .as_deref()
@@ -277,7 +282,10 @@ pub fn findings(
             let mut whole: Vec<&str> = j
                 .points
                 .iter()
-                .filter(|p| p.plugin_id.is_empty() && whole_cluster_storage(&p.asset))
+                .filter(|p| {
+                    (p.plugin_id.is_empty() || p.plugin_id == rehydra_core::archiver::BUILTIN)
+                        && whole_cluster_storage(&p.asset)
+                })
                 .map(|p| p.asset.as_str())
                 .collect();
             whole.sort_unstable();
@@ -296,15 +304,15 @@ pub fn findings(
                 f.id = format!("rehydra.clusterstorage-whole:{}", clean(path, 500));
                 out.push(f);
             }
-            // a copy: a policy that makes one, or a joined repository holding copies
-            let copies = j.points.iter().filter(|p| p.copied_from.is_some()).count();
+            // a copy: a policy into the first repository that makes one, or another joined
+            // repository holding copies of the first one's points
             let copying = j.repos.first().map_or(0, |r| r.copying_policies);
-            if copying == 0 && copies == 0 {
+            if copying == 0 && j.copies_elsewhere() == 0 {
                 out.push(product(
                     "rehydra.no-offsite-copy",
                     None,
                     format!(
-                        "{} polic(ies), none with a copy target, and no joined repository holds copies; repository {} holds the only restore points",
+                        "{} polic(ies) back up into it, none with a copy target, and no other joined repository holds copies of its points; repository {} holds the only restore points",
                         j.repos.first().map_or(0, |r| r.policies),
                         j.names()
                     ),
@@ -324,16 +332,25 @@ pub fn findings(
             }
         }
     }
+    // worst first; findings that tie are ordered by what they say, so that the numbering
+    // below is the same from run to run for the same findings
     out.sort_by(|a, b| {
-        (rank(&a.severity), &a.rule, &a.asset_name, &a.id).cmp(&(
-            rank(&b.severity),
-            &b.rule,
-            &b.asset_name,
-            &b.id,
-        ))
+        let key = |f: &FindingRow| {
+            (
+                rank(&f.severity),
+                f.rule.clone(),
+                f.asset_name.clone(),
+                f.id.clone(),
+                f.evidence.clone(),
+                f.title.clone(),
+                f.source.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
     });
     // the same finding twice is one; different findings under one id are numbered
-    out.dedup_by(|a, b| a == b);
+    let mut kept = std::collections::HashSet::new();
+    out.retain(|f| kept.insert(f.clone()));
     let mut seen: HashMap<String, usize> = HashMap::new();
     for f in &mut out {
         let n = seen.entry(f.id.clone()).or_insert(0);
@@ -345,19 +362,36 @@ pub fn findings(
     out
 }
 
-/// `C:\ClusterStorage` (by any path that ends there: `\\hv01\c$\ClusterStorage`, a
-/// mount of it) or one whole volume under it.
+/// `C:\ClusterStorage`, or one whole volume under it, as a folder backup names it: at a
+/// drive's root (`C:\ClusterStorage`), on a node's administrative share
+/// (`\\hv01\c$\ClusterStorage`), as the hidden CSV share (`\\hv01\ClusterStorage$`), or
+/// as the last folder of a mount of a node's drive here (`/mnt/hv01-c/ClusterStorage`).
 fn whole_cluster_storage(path: &str) -> bool {
+    let unix = path.starts_with('/');
     let p = path.replace('/', "\\").to_ascii_lowercase();
-    let p = p.trim_end_matches('\\');
-    let Some(at) = p.rfind("clusterstorage") else {
+    let p = p.trim_end_matches(['\\', '.', ' ']);
+    let parts: Vec<&str> = p.split('\\').collect();
+    let Some(at) = parts
+        .iter()
+        .rposition(|c| *c == "clusterstorage" || *c == "clusterstorage$")
+    else {
         return false;
     };
-    let (before, rest) = (&p[..at], &p[at + "clusterstorage".len()..]);
-    (before.is_empty() || before.ends_with('\\') || before.ends_with(':'))
-        && (rest.is_empty()
-            || (rest.starts_with('\\')
-                && rest[1..].split('\\').filter(|s| !s.is_empty()).count() <= 1))
+    let rest: Vec<&&str> = parts[at + 1..].iter().filter(|c| !c.is_empty()).collect();
+    if rest.len() > 1 || rest.iter().any(|c| c.starts_with('.')) {
+        return false;
+    }
+    let root = match &parts[..at] {
+        // C:\ClusterStorage
+        [drive] => drive.len() == 2 && drive.ends_with(':'),
+        // \\hv01\ClusterStorage$
+        ["", "", _host] => parts[at].ends_with('$'),
+        // \\hv01\c$\ClusterStorage; \\?\C:\ClusterStorage
+        ["", "", "?", drive] => drive.len() == 2 && drive.ends_with(':'),
+        ["", "", _host, share] => share.len() == 2 && share.ends_with('$'),
+        _ => false,
+    };
+    root || (unix && !parts[at].ends_with('$'))
 }
 
 /// What a finding of a severity costs the score, once per rule.

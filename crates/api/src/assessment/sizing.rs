@@ -91,7 +91,8 @@ pub fn estimate(
     // new data per day over the last week, against the data protected
     let week = points.map(|p| {
         p.iter()
-            .filter(|r| now - r.time <= chrono::Duration::days(7))
+            // a copy's figures are its source's: counted once, where it was made
+            .filter(|r| r.copied_from.is_none() && now - r.time <= chrono::Duration::days(7))
             .map(|r| r.new_bytes as f64)
             .sum::<f64>()
             / 7.0

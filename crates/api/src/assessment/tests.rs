@@ -107,6 +107,7 @@ fn swept() -> Vec<Swept> {
 fn facts(last_restore_days: Option<i64>, copying: usize) -> RepositoryFacts {
     RepositoryFacts {
         id: "abcd1234".into(),
+        full_id: "abcd1234-full".into(),
         location: "/srv/repo".into(),
         kind: "local folder".into(),
         restore_points: 3,
@@ -156,6 +157,7 @@ fn a_joined_repository_judges_what_it_can_answer() {
         ],
         restored: HashSet::new(),
         repos: vec![facts(Some(90), 0)],
+        primary: 0,
     };
     let a = judge(
         &estate(),
@@ -393,6 +395,7 @@ fn one_asset_two_plugins_is_one_row_and_a_key_backup_does_not_protect_the_vm() {
         points: vec![key, vm, vm_key],
         restored: HashSet::new(),
         repos: vec![facts(Some(1), 1)],
+        primary: 0,
     };
     let a = judge(&e, swept(), Some(&joined), &Options::default(), Utc::now());
     assert_eq!(a.assets.iter().filter(|r| r.id == "tvm").count(), 1);
@@ -441,6 +444,7 @@ fn clusterstorage_copied_whole_is_found_by_its_paths() {
         points: vec![point("p", asset, "files", 1)],
         restored: HashSet::new(),
         repos: vec![facts(Some(1), 1)],
+        primary: 0,
     };
     for (path, whole) in [
         ("\\\\hv01\\c$\\ClusterStorage", true),
@@ -449,6 +453,12 @@ fn clusterstorage_copied_whole_is_found_by_its_paths() {
         ("C:\\ClusterStorage\\Volume1\\vm01", false),
         ("C:\\ClusterStorage\\Infrastructure_1\\ArcHci", false),
         ("/srv/MyClusterStorageNotes", false),
+        ("\\\\hv01\\ClusterStorage$", true),
+        ("\\\\?\\C:\\ClusterStorage", true),
+        ("C:\\ClusterStorage. ", true),
+        ("C:\\ClusterStorage\\Volume1\\..", true),
+        ("D:\\Archive\\ClusterStorage", false),
+        ("C:\\ClusterStorage\\Volume1\\ClusterStorage\\x", false),
     ] {
         let a = judge(
             &estate(),
@@ -470,6 +480,7 @@ fn two_repositories_are_judged_together() {
         points: vec![point("p1", "tvm", "hyperv-vm", 2)],
         restored: HashSet::new(),
         repos: vec![facts(None, 0)],
+        primary: 1,
     };
     let one = judge(
         &estate(),
@@ -486,14 +497,18 @@ fn two_repositories_are_judged_together() {
     // the offsite copy, tested recently: its points are copies
     let mut copy = point("c1", "tvm", "hyperv-vm", 1);
     copy.copied_from = Some("p1".into());
+    copy.copied_from_repository = Some("abcd1234-full".into());
     let mut offsite = facts(Some(2), 0);
     offsite.id = "ffff0000".into();
+    offsite.full_id = "ffff0000-full".into();
     offsite.kind = "S3".into();
     all.add(Joined {
         points: vec![copy],
         restored: HashSet::new(),
         repos: vec![offsite],
-    });
+        primary: 0,
+    })
+    .unwrap();
     let two = judge(
         &estate(),
         swept(),
@@ -520,4 +535,63 @@ fn two_repositories_are_judged_together() {
             .restore_points,
         2
     );
+}
+
+#[test]
+fn a_repository_joined_twice_is_refused_and_a_key_alone_protects_no_vm() {
+    let one = || Joined {
+        points: vec![point("p1", "tvm", "hyperv-vm", 2)],
+        restored: HashSet::new(),
+        repos: vec![facts(None, 0)],
+        primary: 1,
+    };
+    let mut all = one();
+    let e = all.add(one()).unwrap_err();
+    assert!(e.message.contains("joined already"), "{e}");
+    // tvm-keys swept, hyperv-vm not: its VM row, with only the key backed up, is unprotected
+    let keys_only = vec![Discovery {
+        plugin: "tvm-keys".into(),
+        assets: vec![asset("tvm", "tvm01", "vm", None, &["trusted-launch"], None)],
+        findings: vec![],
+    }];
+    let mut key = point("k1", "tvm", "tvm-keys", 1);
+    key.plugin_id = "tvm-keys".into();
+    let j = Joined {
+        points: vec![key],
+        restored: HashSet::new(),
+        repos: vec![facts(Some(1), 1)],
+        primary: 1,
+    };
+    let a = judge(
+        &keys_only,
+        swept(),
+        Some(&j),
+        &Options::default(),
+        Utc::now(),
+    );
+    assert_eq!(a.assets[0].status, "unprotected", "{:?}", a.assets[0]);
+    // a plugin reporting a VM's id as another kind does not take its row
+    let mut e = estate();
+    e.insert(
+        0,
+        Discovery {
+            plugin: "aaa-x".into(),
+            assets: vec![asset(
+                "tvm",
+                "decoy",
+                "node",
+                Some("cluster/c1"),
+                &[],
+                Some(1),
+            )],
+            findings: vec![],
+        },
+    );
+    let a = judge(&e, swept(), None, &Options::default(), Utc::now());
+    let vm = a
+        .assets
+        .iter()
+        .find(|r| r.id == "tvm" && r.kind == "vm")
+        .unwrap();
+    assert_eq!((vm.name.as_str(), vm.size_mib), ("tvm01", Some(40_960)));
 }

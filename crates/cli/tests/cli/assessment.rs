@@ -133,12 +133,12 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
             // the cluster as Get-ClusterNode, Get-ClusterSharedVolume and Get-StoragePool
             // see it: a second node nobody asked, a volume nearly full, a degraded pool
             "facts": {
-                "Os": "Microsoft Azure Stack HCI", "Version": "10.0.25398", "Cluster": "hci-a",
+                "Computer": "HV01", "Os": "Microsoft Azure Stack HCI", "Version": "10.0.25398", "Cluster": "hci-a",
                 "Registration": "Registered", "Connection": "Connected",
                 "Nodes": [{"Name": "HV01", "State": "Up"}, {"Name": "HV02", "State": "Up"}],
                 "Volumes": [{"Name": "Cluster Virtual Disk (Volume1)", "Path": "C:\\ClusterStorage\\Volume1",
                              "Size": 2u64 << 40, "Free": 40u64 << 30}],
-                "Pools": [{"Name": "SU1_Storagepool", "Health": "Warning", "Size": 8u64 << 40, "Allocated": 6u64 << 40}]
+                "Pools": {"Name": "SU1_Storagepool", "Health": "Warning", "Size": 8u64 << 40, "Allocated": 6u64 << 40}
             },
         }),
     );
@@ -423,6 +423,11 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
         "/subscriptions/{SUB_A}/resourceGroups/rg-apps/providers/Microsoft.KeyVault/vaults/apps-kv"
     );
     let arm = format!("arm={kv_arm}");
+    // someone copied the cluster's volumes as files: a folder backup of ClusterStorage
+    let csv_copy = d.join("mnt/hv01-c/ClusterStorage");
+    std::fs::create_dir_all(csv_copy.join("Volume1")).unwrap();
+    std::fs::write(csv_copy.join("Volume1/vm01.vhdx"), b"disk").unwrap();
+    cli.ok(None, &["backup", csv_copy.to_str().unwrap()]);
     for v in [&vault_a] {
         let o = cli.run(
             None,
@@ -456,6 +461,7 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
         format!("rehydra.unprotected:{vault_b}"),
         "rehydra.no-restore-test".into(),
         "rehydra.no-offsite-copy".into(),
+        format!("rehydra.clusterstorage-whole:{}", csv_copy.display()),
     ] {
         assert!(found.contains(&want), "{want} missing: {found:?}");
     }

@@ -133,10 +133,18 @@ impl http::Host for State {
                 ),
             )?;
         }
-        if !matches!(
+        let read = matches!(
             req.method.to_ascii_uppercase().as_str(),
             "GET" | "HEAD" | "OPTIONS"
-        ) {
+        );
+        if read && !req.body.is_empty() {
+            self.writable(
+                CapabilityKind::Http,
+                &target,
+                &format!("{} {} with a body", req.method, url.path()),
+            )?;
+        }
+        if !read {
             self.writable(
                 CapabilityKind::Http,
                 &target,

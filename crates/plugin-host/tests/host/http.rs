@@ -239,7 +239,12 @@ fn a_read_only_call_sends_reads_and_refuses_writes_before_they_leave() {
         assert!(e.contains("this call only reads"), "{method}: {e}");
     }
     // nor a write dressed as a read: an upgrade (a Kubernetes exec) or a method override
-    for header in ["Upgrade", "X-HTTP-Method-Override", "sec-websocket-key"] {
+    for header in [
+        "Upgrade",
+        "X-HTTP-Method-Override",
+        "x-http-method",
+        "sec-websocket-key",
+    ] {
         let mut inv = Invocation::new(grants(&[&srv.grant()]));
         inv.read_only = true;
         let e = h
@@ -252,6 +257,18 @@ fn a_read_only_call_sends_reads_and_refuses_writes_before_they_leave() {
             .to_string();
         assert!(e.contains("this call only reads"), "{header}: {e}");
     }
+    // a GET carrying a body
+    let mut inv = Invocation::new(grants(&[&srv.grant()]));
+    inv.read_only = true;
+    let e = h
+        .discover(
+            &p,
+            inv,
+            &props(&[("mode", "http"), ("url", &url), ("body", "{}")]),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("with a body"), "{e}");
     assert_eq!(srv.seen().len(), 2, "no write reached the server");
 }
 

@@ -235,7 +235,7 @@ elif "Get-AzureStackHCI" in script:
     # the cluster's facts (hyperv-vm's discovery); a state may set its own, or null to fail
     log("cluster-facts")
     facts = st.get("facts", {
-        "Os": "Microsoft Azure Stack HCI", "Version": "10.0.25398", "Cluster": "hci",
+        "Computer": "HV01", "Os": "Microsoft Azure Stack HCI", "Version": "10.0.25398", "Cluster": "hci",
         "Registration": "Registered", "Connection": "Connected",
         "Nodes": [{"Name": "HV01", "State": "Up"}],
         "Volumes": [{"Name": "Cluster Virtual Disk (Volume1)", "Path": "C:\\ClusterStorage\\Volume1",
