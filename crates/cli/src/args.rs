@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 /// REHYDRA_PASSWORD, --password-file (REHYDRA_PASSWORD_FILE), or a prompt.
 ///
 /// Exit codes: 0 success; 1 failure; 2 bad input; 3 backup made but some files could not
-/// be read; 10 not a repository; 11 locked; 12 wrong password (as restic); 13 restore target exists;
+/// be read (assess: part of the estate could not be read); 10 not a repository; 11 locked; 12 wrong password (as restic); 13 restore target exists;
 /// 14 damaged data (or check found errors); 15 repository format too new; 16 no space;
 /// 17 plugin refused (unsigned, untrusted, tampered, wrong contract); 18 plugin failed or
 /// was stopped at a limit; 130 cancelled.

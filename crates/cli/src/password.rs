@@ -68,6 +68,12 @@ pub fn current(file: Option<&Path>, command: Option<&str>) -> Result<Vec<u8>> {
 
 /// The password of a copy target (`rehydra copy --to`, policy copy targets).
 pub fn copy_target(file: Option<&Path>) -> Result<Vec<u8>> {
+    second_repository(file, "the copy target", "--to-password-file")
+}
+
+/// The password of a second repository (`what`, e.g. "the copy target"): `file`, else
+/// REHYDRA_COPY_PASSWORD, else a prompt naming it. `flag` is the option that gives the file.
+pub fn second_repository(file: Option<&Path>, what: &str, flag: &str) -> Result<Vec<u8>> {
     if let Some(f) = file {
         return from_file(f);
     }
@@ -76,10 +82,10 @@ pub fn copy_target(file: Option<&Path>) -> Result<Vec<u8>> {
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         bail!(
-            "no password for the copy target: set REHYDRA_COPY_PASSWORD or use --to-password-file (no terminal to prompt on)"
+            "no password for {what}: set REHYDRA_COPY_PASSWORD or use {flag} (no terminal to prompt on)"
         );
     }
-    Ok(rpassword::prompt_password("copy target password: ")?.into_bytes())
+    Ok(rpassword::prompt_password(format!("password of {what}: "))?.into_bytes())
 }
 
 /// A new password (init, key add, passwd): env, file, or a prompt typed twice.
