@@ -105,7 +105,10 @@ fn scopes(settings: &[String]) -> Result<Vec<PluginScope>> {
 }
 
 fn options(a: &AssessArgs) -> Result<Options> {
-    if !(a.rpo_hours > 0.0) || !(0.0..=100.0).contains(&a.daily_change_percent) {
+    if a.rpo_hours.is_nan()
+        || a.rpo_hours <= 0.0
+        || !(0.0..=100.0).contains(&a.daily_change_percent)
+    {
         bail!("--rpo-hours must be above 0 and --daily-change-percent from 0 to 100");
     }
     let logo = match &a.logo {

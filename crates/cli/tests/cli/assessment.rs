@@ -428,15 +428,16 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
     std::fs::create_dir_all(csv_copy.join("Volume1")).unwrap();
     std::fs::write(csv_copy.join("Volume1/vm01.vhdx"), b"disk").unwrap();
     cli.ok(None, &["backup", csv_copy.to_str().unwrap()]);
-    for v in [&vault_a] {
+    let back_up = |vault: &str| {
         let o = cli.run(
             None,
             &[
-                "plugins", "run", "keyvault", "backup", "--asset", v, "--set", &arm,
+                "plugins", "run", "keyvault", "backup", "--asset", vault, "--set", &arm,
             ],
         );
         assert!(o.status.success(), "{}", text(&o));
-    }
+    };
+    back_up(&vault_a);
     let sweep = |out: &Path| {
         let mut args = vec![
             "--json",
@@ -486,13 +487,7 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
     assert!(a2["sizing"]["reduction_measured"].as_bool().unwrap());
 
     // ---- next quarter: the second vault is backed up too; the diff says what improved
-    let o = cli.run(
-        None,
-        &[
-            "plugins", "run", "keyvault", "backup", "--asset", &vault_b, "--set", &arm,
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    back_up(&vault_b);
     let a3 = sweep(&d.join("q3"));
     // ---- an offsite copy of the repository, joined too: the copy counts
     let offsite = d.join("offsite");
