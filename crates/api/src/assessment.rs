@@ -642,41 +642,40 @@ fn rows(
         .flat_map(|d| &d.assets)
         .map(|a| (a.id.as_str(), (a.name.as_str(), a.parent.as_deref())))
         .collect();
-    let facts = |plugin: &str, id: &str, kind: &str| -> Vec<Property> {
-        if kind != "cluster" {
-            return vec![];
-        }
-        discovered
+    // each row's asset as its plugin reported it, looked up once
+    let reported: std::collections::HashMap<(&str, &str), &crate::plugins::Asset> = discovered
+        .iter()
+        .flat_map(|d| {
+            d.assets
+                .iter()
+                .map(move |a| ((d.plugin.as_str(), a.id.as_str()), a))
+        })
+        .collect();
+    let size = |a: &crate::plugins::Asset| {
+        a.properties
             .iter()
-            .filter(|d| d.plugin == plugin)
-            .flat_map(|d| &d.assets)
-            .find(|a| a.id == id)
-            .map(|a| {
-                a.properties
-                    .iter()
-                    .take(256)
-                    .map(|p| Property {
-                        name: rules::clean(&p.name, 100),
-                        value: rules::clean(&p.value, 500),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let size = |plugin: &str, id: &str| {
-        discovered
-            .iter()
-            .filter(|d| d.plugin == plugin)
-            .flat_map(|d| &d.assets)
-            .find(|a| a.id == id)
-            .and_then(|a| a.properties.iter().find(|p| p.name == "size-mib"))
+            .find(|p| p.name == "size-mib")
             .and_then(|p| p.value.trim().parse::<u64>().ok())
             .filter(|m| *m <= SIZE_MIB_MAX)
+    };
+    let facts = |a: &crate::plugins::Asset| -> Vec<Property> {
+        if a.kind != "cluster" {
+            return vec![];
+        }
+        a.properties
+            .iter()
+            .take(256)
+            .map(|p| Property {
+                name: rules::clean(&p.name, 100),
+                value: rules::clean(&p.value, 500),
+            })
+            .collect()
     };
     let mut out: Vec<AssetRow> = Vec::new();
     let mut at_row: std::collections::HashMap<(String, String), usize> =
         std::collections::HashMap::new();
     for a in inv {
+        let asset = reported.get(&(a.plugin.as_str(), a.id.as_str())).copied();
         // the top of the tree, by name; a cycle stops after 64 steps
         let mut group = a.name.clone();
         let mut at = a.parent.as_deref();
@@ -709,8 +708,8 @@ fn rows(
             status,
             restore_points: a.restore_points,
             last_backup: a.last_backup,
-            size_mib: size(&a.plugin, &a.id),
-            facts: facts(&a.plugin, &a.id, &a.kind),
+            size_mib: asset.and_then(size),
+            facts: asset.map(facts).unwrap_or_default(),
         };
         // a plugin that keeps a part of another plugin's asset (tvm-keys: a VM's key)
         // never judges the asset's protection by its own restore points

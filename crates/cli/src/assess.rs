@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use rehydra_api::assessment::{self, Assessment, Labels, Logo, Options, PluginScope, Thresholds};
 
 use crate::args::Cli;
-use crate::commands::{context, open};
+use crate::commands::{context, open, open_second};
 use crate::output::json;
 
 /// `assess`.
@@ -187,17 +187,13 @@ pub fn run(cli: &Cli, a: &AssessArgs) -> Result<i32> {
         sessions.push(open(cli)?);
     }
     for location in &a.join {
-        rehydra_api::backend_for(&context(cli), location)
-            .with_context(|| format!("joined repository `{location}`"))?;
-        let pw = crate::password::second_repository(
+        sessions.push(open_second(
+            cli,
+            location,
             a.join_password_file.as_deref(),
-            &format!("the joined repository {location}"),
+            "joined repository",
             "--join-password-file",
-        )?;
-        sessions.push(
-            rehydra_api::open(&context(cli), location, &pw)
-                .with_context(|| format!("joined repository `{location}`"))?,
-        );
+        )?);
     }
     let joined: Vec<&rehydra_api::Session> = sessions.iter().collect();
     let quiet = cli.quiet;

@@ -44,10 +44,21 @@ pub(crate) fn open(cli: &Cli) -> Result<Session> {
 
 /// Open a copy target (its own password: file, REHYDRA_COPY_PASSWORD, or a prompt).
 pub(crate) fn open_copy_target(cli: &Cli, location: &str, file: Option<&Path>) -> Result<Session> {
-    api::backend_for(&context(cli), location)
-        .with_context(|| format!("copy target `{location}`"))?;
-    let pw = password::copy_target(file)?;
-    api::open(&context(cli), location, &pw).with_context(|| format!("copy target `{location}`"))
+    open_second(cli, location, file, "copy target", "--to-password-file")
+}
+
+/// Open a repository other than `-r`'s, `what` it is (`copy target`, `joined
+/// repository`) naming it in the prompt and errors, `flag` the option of its password file.
+pub(crate) fn open_second(
+    cli: &Cli,
+    location: &str,
+    file: Option<&Path>,
+    what: &str,
+    flag: &str,
+) -> Result<Session> {
+    api::backend_for(&context(cli), location).with_context(|| format!("{what} `{location}`"))?;
+    let pw = password::second_repository(file, &format!("the {what} {location}"), flag)?;
+    api::open(&context(cli), location, &pw).with_context(|| format!("{what} `{location}`"))
 }
 
 pub(crate) fn cancel_on_ctrl_c() -> std::sync::Arc<Cancel> {
