@@ -347,12 +347,13 @@ try {
   await s.click('[data-testid="azure-save"]');
   await s.wait('[data-testid="azure-configured"]', (t) => t.includes("automatic"), 60000);
 
-  // ---- Settings → Connections: a command target kept, listed and removed; a directory
+  // ---- Settings → Connections: a command target (a cluster's node) kept, listed and removed; a directory
   // whose check fails is refused with the reason, and nothing is kept
   await s.type('[data-testid="target-name"]', "hv01");
   await s.type('[data-testid="target-ssh"]', "admin@hv01.contoso.local");
+  await s.click('[data-testid="target-cluster"]');
   await s.click('[data-testid="target-add"]');
-  await s.wait('[data-testid="targets"]', (t) => t.includes("hv01") && t.includes("admin@hv01.contoso.local"));
+  await s.wait('[data-testid="targets"]', (t) => t.includes("hv01") && t.includes("admin@hv01.contoso.local") && t.includes("hv01/<node>"));
   await s.click('[data-testid="target-remove-hv01"]');
   await s.wait('[data-testid="connections-result"]', (t) => t.includes("command target hv01 removed"));
   await s.type('[data-testid="dir-name"]', "127.0.0.1:1");

@@ -1074,7 +1074,13 @@ shell: RemoteShell,
  * PowerShell executable on the target (`pwsh`, or `powershell` for Windows
  * PowerShell 5.1).
  */
-powershell: string, };
+powershell: string, 
+/**
+ * This is one node of a failover cluster: the nodes `Get-ClusterNode` lists there are
+ * reached as `<name>/<node>` with the same user, port, key, known-hosts file, shell
+ * and PowerShell, at the host name the cluster gives them.
+ */
+cluster?: boolean, };
 
 export type IdentitySetting = { "kind": "auto" } | { "kind": "azure-cli" } | { "kind": "azure-developer-cli" } | { "kind": "service-principal", 
 /**

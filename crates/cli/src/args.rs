@@ -405,6 +405,11 @@ pub enum TargetCommand {
         /// PowerShell executable on the target: pwsh (7) or powershell (5.1).
         #[arg(long, default_value = "pwsh")]
         powershell: String,
+        /// The host is one node of a failover cluster: plugins reach every node
+        /// `Get-ClusterNode` lists there as <name>/<node> (same user, key, known-hosts
+        /// file, shell), covered by the grant on <name>.
+        #[arg(long)]
+        cluster: bool,
     },
     /// Configured targets.
     List,

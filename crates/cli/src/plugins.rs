@@ -253,6 +253,7 @@ fn target(cli: &Cli, p: &Plugins, cmd: &TargetCommand) -> Result<()> {
             known_hosts,
             shell,
             powershell,
+            cluster,
         } => {
             let abs = |f: &Option<PathBuf>| -> Result<Option<PathBuf>> {
                 f.as_ref()
@@ -271,11 +272,17 @@ fn target(cli: &Cli, p: &Plugins, cmd: &TargetCommand) -> Result<()> {
                 known_hosts: abs(known_hosts)?,
                 shell,
                 powershell: powershell.clone(),
+                cluster: *cluster,
             };
             p.set_target(&t)?;
             if !cli.json {
+                let nodes = if *cluster {
+                    format!(" (and its cluster's nodes as {name}/<node>)")
+                } else {
+                    String::new()
+                };
                 println!(
-                    "target {name} = ssh {ssh}; grant programs on it with: rehydra plugins grant <plugin> command:<program>@{name}"
+                    "target {name} = ssh {ssh}; grant programs on it{nodes} with: rehydra plugins grant <plugin> command:<program>@{name}"
                 );
             }
         }
@@ -286,8 +293,13 @@ fn target(cli: &Cli, p: &Plugins, cmd: &TargetCommand) -> Result<()> {
             } else {
                 for t in ts {
                     let port = t.port.map(|p| format!(":{p}")).unwrap_or_default();
+                    let cluster = if t.cluster {
+                        format!(", cluster: its nodes are {}/<node>", t.name)
+                    } else {
+                        String::new()
+                    };
                     println!(
-                        "{:<16} ssh {}{port} ({:?} shell, {})",
+                        "{:<16} ssh {}{port} ({:?} shell, {}{cluster})",
                         t.name, t.ssh, t.shell, t.powershell
                     );
                 }

@@ -8,6 +8,12 @@
 //! on the plugin's side; on the target side every argument is quoted for that target's
 //! shell, and PowerShell scripts travel as `-EncodedCommand` (base64 of UTF-16LE), so no
 //! argument can inject a second command.
+//!
+//! A target marked as a **cluster** is one node of a failover cluster, through which the
+//! cluster's other nodes are reached: a plugin names them `<target>/<node>`, the grant on
+//! the target covers them, and the host runs them only after `Get-ClusterNode` on the
+//! target has listed `<node>` (see [`Target::member`]). The admin grants the cluster, not
+//! each node by hand.
 
 use std::path::PathBuf;
 
@@ -51,7 +57,19 @@ pub struct Target {
     /// PowerShell 5.1).
     #[serde(default = "default_pwsh")]
     pub powershell: String,
+    /// This is one node of a failover cluster: the nodes `Get-ClusterNode` lists there are
+    /// reached as `<name>/<node>` with the same user, port, key, known-hosts file, shell
+    /// and PowerShell, at the host name the cluster gives them.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cluster: bool,
 }
+
+/// What the host runs on a cluster target to learn its nodes: their names, one per line.
+pub(crate) const CLUSTER_NODES: &str =
+    "Get-ClusterNode -ErrorAction Stop | ForEach-Object { $_.Name }";
+
+/// Most nodes read from a cluster's answer (Azure Local has at most 16).
+const CLUSTER_NODES_MAX: usize = 64;
 
 fn default_pwsh() -> String {
     "pwsh".into()
@@ -105,6 +123,43 @@ impl Target {
             }
         }
         Ok(())
+    }
+
+    /// The node `node` of this cluster target, to be reached once the cluster has listed
+    /// it among `members` (the answer to [`CLUSTER_NODES`]; names compare without case,
+    /// as Windows does).
+    ///
+    /// # Errors
+    /// Why not (the reason a denial names) when this target is not a cluster or `node`
+    /// is not among its members.
+    pub fn member(&self, node: &str, members: &[String]) -> std::result::Result<Target, String> {
+        if !self.cluster {
+            return Err(format!(
+                "command target `{}` is not a cluster, so `{}/{node}` names nothing (rehydra plugins target add {} --ssh {} --cluster)",
+                self.name, self.name, self.name, self.ssh
+            ));
+        }
+        let Some(found) = members.iter().find(|m| m.eq_ignore_ascii_case(node)) else {
+            return Err(format!(
+                "`{node}` is not a node of cluster `{}` (Get-ClusterNode there lists {})",
+                self.name,
+                if members.is_empty() {
+                    "none".to_string()
+                } else {
+                    members.join(", ")
+                }
+            ));
+        };
+        let user = self.ssh.rsplit_once('@').map(|(u, _)| u);
+        Ok(Target {
+            name: format!("{}/{found}", self.name),
+            ssh: match user {
+                Some(u) => format!("{u}@{found}"),
+                None => found.clone(),
+            },
+            cluster: false,
+            ..self.clone()
+        })
     }
 
     /// The `ssh` arguments (without the remote command) for this target. Options given
@@ -180,6 +235,25 @@ impl Target {
     }
 }
 
+/// The node names in a cluster's answer to [`CLUSTER_NODES`]: lines that are host names
+/// (letters, digits, `-` and `.`, not starting with `-` or `.`); anything else, which no
+/// node of a cluster is called, is left out, so it can never reach `ssh` as an option or
+/// a second destination.
+pub(crate) fn cluster_nodes(stdout: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|n| {
+            (1..=253).contains(&n.len())
+                && !n.starts_with(['-', '.'])
+                && n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
+        })
+        .take(CLUSTER_NODES_MAX)
+        .map(String::from)
+        .collect()
+}
+
 /// `'…'` with embedded quotes closed, escaped and reopened.
 fn posix_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -220,7 +294,35 @@ mod tests {
             known_hosts: None,
             shell,
             powershell: "pwsh".into(),
+            cluster: false,
         }
+    }
+
+    #[test]
+    fn cluster_nodes_are_reached_only_when_the_cluster_lists_them() {
+        let mut c = t(RemoteShell::Windows);
+        c.name = "hci-a".into();
+        let members = cluster_nodes(
+            b"HV01\r\nhv02.corp.contoso.com\n-oProxyCommand=sh\nbad name\n.hidden\n\nHV03;calc\n",
+        );
+        assert_eq!(members, ["HV01", "hv02.corp.contoso.com"]);
+        let e = c.member("HV01", &members).unwrap_err();
+        assert!(e.to_string().contains("not a cluster"), "{e}");
+        c.cluster = true;
+        let m = c.member("hv01", &members).unwrap();
+        assert_eq!(
+            (m.name.as_str(), m.ssh.as_str(), m.port, m.cluster),
+            ("hci-a/HV01", "admin@HV01", Some(2222), false)
+        );
+        for other in ["HV03", "-oProxyCommand=sh", "hv02"] {
+            let e = c.member(other, &members).unwrap_err();
+            assert!(
+                e.to_string().contains("is not a node of cluster `hci-a`"),
+                "{other}: {e}"
+            );
+        }
+        c.ssh = "hv01.corp".into();
+        assert_eq!(c.member("HV01", &members).unwrap().ssh, "HV01");
     }
 
     #[test]

@@ -332,12 +332,18 @@ impl Grants {
             .any(|g| g.kind == CapabilityKind::Sql && g.scope == server)
     }
 
-    /// True if `program` on `target` is granted.
+    /// True if `program` on `target` is granted. A node of a cluster target
+    /// (`<cluster>/<node>`) is covered by the grant on its cluster: the admin grants the
+    /// cluster, and the host checks that the cluster lists the node.
     pub fn command(&self, program: &str, target: &str) -> bool {
+        let cluster = target
+            .split_once('/')
+            .map(|(c, _)| format!("{program}@{c}"));
         let want = format!("{program}@{target}");
-        self.0
-            .iter()
-            .any(|g| g.kind == CapabilityKind::Command && g.scope == want)
+        self.0.iter().any(|g| {
+            g.kind == CapabilityKind::Command
+                && (g.scope == want || cluster.as_ref().is_some_and(|c| g.scope == *c))
+        })
     }
 }
 

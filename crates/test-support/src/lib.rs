@@ -1,9 +1,11 @@
 //! Helpers the test binaries share (dev-dependency only): external commands that must
 //! succeed (qemu-img, mkfs, …), and the plugins `cargo xtask plugins` built, with the
-//! development key that signed them.
+//! development key that signed them, and an OpenSSH server on loopback ([`sshd`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+pub mod sshd;
 
 /// Run a command that must succeed; returns its standard output. A command that cannot
 /// start names `scripts/setup.sh`, which installs every tool the tests use.

@@ -155,6 +155,79 @@ pub fn parse(node: &str, out: &[u8]) -> Option<Facts> {
     })
 }
 
+/// The facts as `node` answers them; `None` (and a warning) when it cannot.
+pub fn read(node: &str) -> Option<Facts> {
+    match rehydra_plugin_sdk::windows::powershell(node, FACTS, "the cluster's facts") {
+        Ok(out) => parse(node, &out),
+        Err(e) => {
+            warn(&format!(
+                "{node}: the cluster's facts could not be read: {e}"
+            ));
+            None
+        }
+    }
+}
+
+fn warn(m: &str) {
+    rehydra_plugin_sdk::host::log(rehydra_plugin_sdk::host::Level::Warn, m);
+}
+
+/// The command targets to inventory for the `nodes` setting's `entries`, each with
+/// whether the cluster (not the admin) listed it. An entry is a command target as written,
+/// except `<cluster>/*`: every node that cluster target's facts list, as `<cluster>/<node>`
+/// (the host reaches such a node only once the cluster itself has listed it to the host;
+/// the admin grants the cluster, not each node). `known` holds the facts already read
+/// from one target; a cluster that lists no node stands for itself alone.
+pub fn nodes(entries: &[&str], known: Option<(&str, &Facts)>) -> Vec<(String, bool)> {
+    let mut out: Vec<(String, bool)> = Vec::new();
+    let mut add = |n: String, listed: bool| {
+        if !out.iter().any(|(o, _)| o.eq_ignore_ascii_case(&n)) {
+            out.push((n, listed));
+        }
+    };
+    for e in entries {
+        let Some(c) = e.strip_suffix("/*") else {
+            add((*e).to_string(), false);
+            continue;
+        };
+        let read;
+        let facts = match known {
+            Some((k, f)) if k == c => Some(f),
+            _ => {
+                read = self::read(c);
+                read.as_ref()
+            }
+        };
+        match facts.filter(|f| !f.nodes.is_empty()) {
+            Some(f) => {
+                for n in &f.nodes {
+                    add(format!("{c}/{}", n.name), true);
+                }
+            }
+            None => {
+                warn(&format!(
+                    "{c}: the cluster listed no nodes (is it a cluster target? rehydra plugins target add {c} … --cluster); only {c} itself is inventoried"
+                ));
+                add(c.to_string(), false);
+            }
+        }
+    }
+    out
+}
+
+/// The finding for a node the cluster listed whose VMs could not be listed.
+pub fn not_swept(node: &Asset) -> Option<Finding> {
+    let why = get(node, "not-swept")?;
+    Some(Finding::new(
+        "hyperv.node-not-swept",
+        Severity::High,
+        Some(&node.id),
+        format!("Cluster node {} did not list its VMs", node.name),
+        format!("{}: {why}", node.id.trim_start_matches("node/")),
+        "bring the node back or let Rehydra reach it over SSH (its host key in the known-hosts file, the key authorised), then assess again: its VMs are unknown",
+    ))
+}
+
 const GIB: u64 = 1 << 30;
 
 /// The facts as properties of the cluster asset.
@@ -207,7 +280,8 @@ fn get<'a>(a: &'a Asset, name: &str) -> Option<&'a str> {
 }
 
 /// Findings about a cluster asset's facts. `swept` holds the nodes whose VMs were listed
-/// (the `nodes` setting).
+/// (the `nodes` setting's entries: a command target, `<cluster>/<node>`, or `<cluster>/*`
+/// for all of them).
 pub fn assess(a: &Asset, swept: &[&str]) -> Vec<Finding> {
     let mut out = Vec::new();
     let f = |rule: &str, sev: Severity, title: String, detail: String, fix: &str| {
@@ -252,19 +326,21 @@ pub fn assess(a: &Asset, swept: &[&str]) -> Vec<Finding> {
             ));
         }
     }
-    // the nodes asked: `local` is the node that answered the facts (its computer name)
+    // the nodes asked: `local` is the node that answered the facts (its computer name);
+    // `<cluster>/*` asked every node the cluster listed
     let short = |n: &str| n.split('.').next().unwrap_or(n).to_ascii_lowercase();
+    let every = swept.iter().any(|n| n.ends_with("/*"));
     let asked: Vec<String> = swept
         .iter()
         .map(|n| match (*n, get(a, "computer")) {
             ("local", Some(c)) => short(c),
-            _ => short(n),
+            _ => short(n.rsplit('/').next().unwrap_or(n)),
         })
         .collect();
     let missing: Vec<&str> = (0..MAX_PARTS)
         .map_while(|i| get(a, &format!("cluster-node.{i}")))
         .map(|n| n.split(" (").next().unwrap_or(n))
-        .filter(|n| !asked.contains(&short(n)))
+        .filter(|n| !every && !asked.contains(&short(n)))
         .collect();
     // without the computer name, `local` may be any one of them
     let unknown_local = swept.contains(&"local") && get(a, "computer").is_none();
@@ -281,7 +357,7 @@ pub fn assess(a: &Asset, swept: &[&str]) -> Vec<Finding> {
                 a.name,
                 missing.join(", ")
             ),
-            "add them to nodes= (each a command target the admin granted), so that every VM is found",
+            "mark the node you reach as a cluster (rehydra plugins target add <name> … --cluster) and set nodes=<name>/*, so that every node the cluster lists is asked under the one grant",
         ));
     }
     if let Some(r) = get(a, "registration").filter(|r| !r.eq_ignore_ascii_case("registered")) {
@@ -421,6 +497,50 @@ mod tests {
             rules(&["hv02.contoso.local"]),
             ["1 cluster node(s) were not asked for their VMs"]
         );
+    }
+
+    #[test]
+    fn a_cluster_entry_stands_for_every_node_it_lists() {
+        let f = parse("hci-a", ANSWER.as_bytes()).unwrap();
+        assert_eq!(
+            nodes(&["hci-a/*", "hv09", "hci-a/hv01"], Some(("hci-a", &f))),
+            [
+                ("hci-a/HV01".to_string(), true),
+                ("hci-a/HV02".to_string(), true),
+                ("hv09".to_string(), false),
+            ],
+            "each node once, the admin's own entries as written"
+        );
+        let a = cluster(properties(&f));
+        let missing = |swept: &[&str]| {
+            assess(&a, swept)
+                .into_iter()
+                .filter(|f| f.rule == "hyperv.nodes-not-listed")
+                .map(|f| f.detail)
+                .collect::<Vec<_>>()
+        };
+        assert!(missing(&["hci-a/*"]).is_empty());
+        assert_eq!(
+            missing(&["hci-a/HV01"]),
+            ["hci-a has nodes HV02 that the nodes setting leaves out"]
+        );
+        // a listed node that did not answer is a finding of its own
+        let mut node = cluster(vec![property("not-swept", "unreachable")]);
+        node.kind = "node".into();
+        node.id = "node/hci-a/HV02".into();
+        node.name = "HV02".into();
+        let f = not_swept(&node).unwrap();
+        assert_eq!(
+            (f.rule.as_str(), f.severity),
+            ("hyperv.node-not-swept", Severity::High)
+        );
+        assert!(
+            f.detail.starts_with("hci-a/HV02: unreachable"),
+            "{}",
+            f.detail
+        );
+        node.properties.clear();
+        assert!(not_swept(&node).is_none());
     }
 
     #[test]

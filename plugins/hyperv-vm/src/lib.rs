@@ -59,6 +59,16 @@ fn finding(
     )
 }
 
+/// The entries of the `nodes` setting (default `local`).
+fn node_entries(s: &[Property]) -> Vec<&str> {
+    setting(s, "nodes")
+        .unwrap_or("local")
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
 struct HyperV;
 
 impl Plugin for HyperV {
@@ -67,18 +77,14 @@ impl Plugin for HyperV {
     }
 
     /// Settings: `cluster` (name shown as the tree's root), `nodes` (comma-separated
-    /// command targets; `local` for this machine), and for the Arc lookup `subscription`,
+    /// command targets; `local` for this machine; `<target>/*` for every node a cluster
+    /// target lists, see [`cluster::nodes`]), and for the Arc lookup `subscription`,
     /// `resource-group` and optionally `arm` (default `https://management.azure.com`).
     /// With a subscription the tree's root is the subscription (`subscription-name` to
     /// show a name instead of the id), then the cluster, its nodes and their VMs.
     fn discover(s: Vec<Property>) -> Result<Vec<Asset>> {
         let cluster = setting(&s, "cluster").unwrap_or("cluster").to_string();
-        let nodes: Vec<&str> = setting(&s, "nodes")
-            .unwrap_or("local")
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .collect();
+        let entries = node_entries(&s);
         let arm = match (setting(&s, "subscription"), setting(&s, "resource-group")) {
             (Some(sub), Some(rg)) => Some((sub, rg)),
             _ => None,
@@ -102,19 +108,9 @@ impl Plugin for HyperV {
             });
         }
         // the cluster's facts, from the first node; without them the VMs are still listed
-        let facts = match nodes.first() {
-            Some(first) => match powershell(first, cluster::FACTS, "the cluster's facts") {
-                Ok(out) => cluster::parse(first, &out),
-                Err(e) => {
-                    rehydra_plugin_sdk::host::log(
-                        rehydra_plugin_sdk::host::Level::Warn,
-                        &format!("{first}: the cluster's facts could not be read: {e}"),
-                    );
-                    None
-                }
-            },
-            None => None,
-        };
+        let first = entries.first().map(|e| e.strip_suffix("/*").unwrap_or(e));
+        let facts = first.and_then(cluster::read);
+        let nodes = cluster::nodes(&entries, first.zip(facts.as_ref()));
         out.push(Asset {
             kind: "cluster".into(),
             id: format!("cluster/{cluster}"),
@@ -123,17 +119,36 @@ impl Plugin for HyperV {
             properties: facts.as_ref().map(cluster::properties).unwrap_or_default(),
             flags: ProtectionFlags::CLUSTERED,
         });
-        for node in nodes {
-            let inv = powershell(node, INVENTORY, "the inventory script")?;
+        for (node, listed) in &nodes {
+            let node = node.as_str();
             let node_id = format!("node/{node}");
-            out.push(Asset {
+            let mut node_asset = Asset {
                 kind: "node".into(),
                 id: node_id.clone(),
-                name: node.to_string(),
+                name: node.rsplit('/').next().unwrap_or(node).to_string(),
                 parent: Some(format!("cluster/{cluster}")),
                 properties: vec![],
                 flags: empty,
-            });
+            };
+            // a node the cluster listed (not the admin) that cannot answer leaves out its
+            // VMs, said as a property the assessment turns into a finding
+            let inv = match powershell(node, INVENTORY, "the inventory script") {
+                Ok(inv) => inv,
+                Err(e) if *listed => {
+                    rehydra_plugin_sdk::host::log(
+                        rehydra_plugin_sdk::host::Level::Warn,
+                        &format!("{node}: its VMs could not be listed: {e}"),
+                    );
+                    node_asset.properties.push(property(
+                        "not-swept",
+                        e.to_string().chars().take(512).collect::<String>(),
+                    ));
+                    out.push(node_asset);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            out.push(node_asset);
             for vm in parse_inventory(node, &inv)? {
                 let mut flags = empty;
                 let mut p = vec![
@@ -250,14 +265,12 @@ impl Plugin for HyperV {
 
     fn assess(assets: Vec<Asset>, settings: Vec<Property>) -> Result<Vec<Finding>> {
         let mut out = Vec::new();
-        let swept: Vec<&str> = setting(&settings, "nodes")
-            .unwrap_or("local")
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .collect();
+        let swept = node_entries(&settings);
         for a in assets.iter().filter(|a| a.kind == "cluster") {
             out.extend(cluster::assess(a, &swept));
+        }
+        for a in assets.iter().filter(|a| a.kind == "node") {
+            out.extend(cluster::not_swept(a));
         }
         for a in assets.iter().filter(|a| a.kind == "vm") {
             if a.flags.contains(ProtectionFlags::TRUSTED_LAUNCH) {

@@ -83,6 +83,7 @@ export default function Connections() {
   const [ssh, setSsh] = useState("");
   const [shell, setShell] = useState<Target["shell"]>("windows");
   const [identity, setIdentity] = useState("");
+  const [clustered, setClustered] = useState(false);
 
   const load = async () => {
     try {
@@ -156,8 +157,10 @@ export default function Connections() {
         known_hosts: null,
         shell,
         powershell: shell === "windows" ? "powershell" : "pwsh",
+        cluster: clustered,
       });
-      return `command target ${tName.trim()} kept; grant it with command:<program>@${tName.trim()}`;
+      const n = tName.trim();
+      return `command target ${n} kept; grant it with command:<program>@${n}${clustered ? ` (which covers its cluster's nodes, ${n}/<node>)` : ""}`;
     });
 
   return (
@@ -297,7 +300,7 @@ export default function Connections() {
                 <tr key={t.name}>
                   <td>{t.name}</td>
                   <td>{t.ssh}{t.port ? `:${t.port}` : ""}{t.identity ? ` (key ${t.identity})` : ""}</td>
-                  <td>{t.shell}</td>
+                  <td>{t.shell}{t.cluster ? `; cluster: nodes as ${t.name}/<node>` : ""}</td>
                   <td>
                     <button data-testid={`target-remove-${t.name}`} disabled={busy} onClick={() => remove("command target", t.name, api.targetRemove)}>
                       Remove
@@ -319,6 +322,11 @@ export default function Connections() {
           </select>
         </label>
         <label>Private key (optional)<input value={identity} onChange={(e) => setIdentity(e.target.value)} /></label>
+        <label>
+          <input data-testid="target-cluster" type="checkbox" checked={clustered} onChange={(e) => setClustered(e.target.checked)} /> One node of a failover
+          cluster: plugins reach every node <code>Get-ClusterNode</code> lists there as <code>&lt;name&gt;/&lt;node&gt;</code>, with the same key and
+          known hosts, under the one grant
+        </label>
         <button data-testid="target-add" disabled={busy} onClick={addTarget}>Add command target</button>
       </div>
     </div>

@@ -10,41 +10,88 @@ use crate::bindings::wit;
 use crate::dto::ErrorCode;
 use crate::limits::Budget;
 use crate::policy::CapabilityKind;
-use crate::targets::Target;
+use crate::targets::{CLUSTER_NODES, Target, cluster_nodes};
 
 /// Output kept per stream of a command.
 const OUTPUT_MAX: u64 = 16 << 20;
 
 impl State {
     /// Check the grant for `program` on `target` and say where it runs: `None` for this
-    /// machine, the configured target otherwise.
+    /// machine, the configured target otherwise. `<cluster>/<node>` is a node of a
+    /// cluster target, run only once that cluster has listed it.
     fn command_check(&mut self, target: &str, program: &str) -> Res<Option<Target>> {
         self.enter()?;
         let allowed = if self.grants.command(program, target) {
             Ok(())
         } else {
+            let grant = target.split_once('/').map_or(target, |(c, _)| c);
             Err(format!(
-                "`{program}` on `{target}` is not granted (rehydra plugins grant {} command:{program}@{target})",
+                "`{program}` on `{target}` is not granted (rehydra plugins grant {} command:{program}@{grant})",
                 self.plugin
             ))
         };
-        self.check(
-            CapabilityKind::Command,
-            &format!("{program}@{target}"),
-            allowed,
-        )?;
+        let what = format!("{program}@{target}");
+        self.check(CapabilityKind::Command, &what, allowed)?;
         if target == "local" {
             return Ok(None);
         }
-        match self.targets.iter().find(|t| t.name == target) {
-            Some(t) => Ok(Some(t.clone())),
-            None => Err(err(
+        let (name, node) = match target.split_once('/') {
+            Some((c, n)) => (c, Some(n)),
+            None => (target, None),
+        };
+        let Some(t) = self.targets.iter().find(|t| t.name == name).cloned() else {
+            return Err(err(
                 ErrorCode::NotFound,
                 format!(
-                    "command target `{target}` is not configured (rehydra plugins target add {target} --ssh <user@host>)"
+                    "command target `{name}` is not configured (rehydra plugins target add {name} --ssh <user@host>)"
                 ),
-            )),
+            ));
+        };
+        let Some(node) = node else {
+            return Ok(Some(t));
+        };
+        let members = if t.cluster {
+            self.cluster_nodes(&t)?
+        } else {
+            Vec::new()
+        };
+        match t.member(node, &members) {
+            Ok(m) => Ok(Some(m)),
+            Err(reason) => self
+                .check(CapabilityKind::Command, &what, Err(reason))
+                .map(|()| None),
         }
+    }
+
+    /// The nodes cluster target `t` lists (asked once per call, under the call's budget).
+    fn cluster_nodes(&mut self, t: &Target) -> Res<Vec<String>> {
+        if let Some(m) = self.cluster_nodes.get(&t.name) {
+            return Ok(m.clone());
+        }
+        self.audit(
+            CapabilityKind::Command,
+            &format!("powershell@{}", t.name),
+            true,
+            "the cluster's nodes (Get-ClusterNode, asked by the host)",
+        );
+        let budget = self.budget.clone();
+        let line = t.powershell_line(CLUSTER_NODES);
+        let out = blocking(|| run_remote(t, &line, &budget))?;
+        if out.status != 0 {
+            return Err(err(
+                ErrorCode::Unavailable,
+                format!(
+                    "cluster `{}` ({}) did not list its nodes (Get-ClusterNode exited {}): {}",
+                    t.name,
+                    t.ssh,
+                    out.status,
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ),
+            ));
+        }
+        let m = cluster_nodes(&out.stdout);
+        self.cluster_nodes.insert(t.name.clone(), m.clone());
+        Ok(m)
     }
 }
 

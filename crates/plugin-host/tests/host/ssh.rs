@@ -1,117 +1,43 @@
 //! Granted commands on remote targets over SSH (a real sshd on loopback).
 
+use rehydra_test_support::sshd::Sshd;
+
 use super::*;
 
-/// A real OpenSSH server on loopback, with its own host key and one authorised client key.
-struct Sshd {
-    child: std::process::Child,
-    port: u16,
-    dir: tempfile::TempDir,
+/// A loopback sshd whose `pwsh` prints the script it was sent, except the host's question
+/// for a cluster's nodes, which it answers with `nodes`, and `where`, which it answers
+/// with the address it was reached at.
+fn start(listen: &[&str], nodes: &str) -> Sshd {
+    let sshd = Sshd::start(listen);
+    let pwsh = sshd.dir().join("fake-pwsh");
+    std::fs::write(
+        &pwsh,
+        format!(
+            "#!/bin/sh\n# stands in for pwsh on the target: prints the script it was sent\n[ \"$1 $2 $3\" = \"-NoProfile -NonInteractive -EncodedCommand\" ] || {{ echo \"unexpected: $*\" >&2; exit 2; }}\nscript=$(printf %s \"$4\" | base64 -d | iconv -f UTF-16LE -t UTF-8)\ncase \"$script\" in Get-ClusterNode*) printf '{nodes}' ;; where) set -- $SSH_CONNECTION; printf %s \"$3\" ;; *) printf '%s' \"$script\" ;; esac\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&pwsh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    sshd
 }
 
-impl Sshd {
-    fn start() -> Self {
-        let bin = Path::new("/usr/sbin/sshd");
-        assert!(
-            bin.exists(),
-            "openssh-server is needed for the remote-target tests (scripts/setup.sh installs it)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        for k in ["host", "client"] {
-            let st = std::process::Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(d.join(k))
-                .status()
-                .unwrap();
-            assert!(st.success());
-        }
-        std::fs::copy(d.join("client.pub"), d.join("authorized_keys")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host\nPidFile none\nAuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nLogLevel ERROR\n",
-            d = d.display()
-        );
-        std::fs::write(d.join("sshd_config"), config).unwrap();
-        if is_root() {
-            std::fs::create_dir_all("/run/sshd").unwrap();
-        }
-        let child = std::process::Command::new(bin)
-            .arg("-D")
-            .arg("-e")
-            .arg("-f")
-            .arg(d.join("sshd_config"))
-            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
-            .spawn()
-            .unwrap();
-        let start = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed().as_secs() < 10,
-                "sshd did not start: {}",
-                std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
-        let host_pub = std::fs::read_to_string(d.join("host.pub")).unwrap();
-        let mut f = host_pub.split_whitespace();
-        std::fs::write(
-            d.join("known_hosts"),
-            format!(
-                "[127.0.0.1]:{port} {} {}\n",
-                f.next().unwrap(),
-                f.next().unwrap()
-            ),
-        )
-        .unwrap();
-        std::fs::write(d.join("fake-pwsh"), "#!/bin/sh\n# stands in for pwsh on the target: prints the script it was sent\n[ \"$1 $2 $3\" = \"-NoProfile -NonInteractive -EncodedCommand\" ] || { echo \"unexpected: $*\" >&2; exit 2; }\nprintf %s \"$4\" | base64 -d | iconv -f UTF-16LE -t UTF-8\n").unwrap();
-        std::fs::set_permissions(
-            d.join("fake-pwsh"),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        Self { child, port, dir }
+/// A target reaching `sshd` at 127.0.0.1 as this machine's user.
+fn target(sshd: &Sshd, name: &str) -> Target {
+    Target {
+        name: name.into(),
+        ssh: Sshd::destination("127.0.0.1"),
+        port: Some(sshd.port),
+        identity: Some(sshd.client_key()),
+        known_hosts: Some(sshd.known_hosts()),
+        shell: RemoteShell::Posix,
+        powershell: sshd.dir().join("fake-pwsh").display().to_string(),
+        cluster: false,
     }
-
-    fn target(&self, name: &str) -> Target {
-        let user = std::process::Command::new("id")
-            .arg("-un")
-            .output()
-            .unwrap();
-        let d = self.dir.path();
-        Target {
-            name: name.into(),
-            ssh: format!("{}@127.0.0.1", String::from_utf8_lossy(&user.stdout).trim()),
-            port: Some(self.port),
-            identity: Some(d.join("client")),
-            known_hosts: Some(d.join("known_hosts")),
-            shell: RemoteShell::Posix,
-            powershell: d.join("fake-pwsh").display().to_string(),
-        }
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn is_root() -> bool {
-    std::process::Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
 }
 
 #[test]
 fn granted_commands_run_on_remote_targets_over_ssh() {
-    let sshd = Sshd::start();
+    let sshd = start(&["127.0.0.1"], "");
     let h = host(false);
     let p = fixture(&h);
     let inv = |g: &[&str], t: Vec<Target>| {
@@ -119,7 +45,7 @@ fn granted_commands_run_on_remote_targets_over_ssh() {
         i.targets = t;
         i
     };
-    let lab = || vec![sshd.target("lab")];
+    let lab = || vec![target(&sshd, "lab")];
     // arguments arrive intact: nothing a plugin passes is interpreted by the remote shell
     let argv = "[%s]\na b\nit's $(id) `id` ;|& *\n";
     let out = h
@@ -192,8 +118,8 @@ fn granted_commands_run_on_remote_targets_over_ssh() {
         "{e}"
     );
     // an unknown host key is refused, never accepted silently
-    let mut wrong = sshd.target("lab");
-    let empty = sshd.dir.path().join("empty_known_hosts");
+    let mut wrong = target(&sshd, "lab");
+    let empty = sshd.dir().join("empty_known_hosts");
     std::fs::write(&empty, "").unwrap();
     wrong.known_hosts = Some(empty);
     let e = h
@@ -219,7 +145,7 @@ fn granted_commands_run_on_remote_targets_over_ssh() {
         "{e}"
     );
     // an unreachable target names itself
-    let mut gone = sshd.target("lab");
+    let mut gone = target(&sshd, "lab");
     gone.port = Some(
         std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -240,4 +166,51 @@ fn granted_commands_run_on_remote_targets_over_ssh() {
         )
         .unwrap_err();
     assert!(e.to_string().contains("command target `lab`"), "{e}");
+}
+
+#[test]
+fn the_grant_on_a_cluster_reaches_the_nodes_it_lists_and_no_other() {
+    // a cluster of two nodes, 127.0.0.1 (the one configured) and 127.0.0.2; the answer
+    // also carries a name that would be an ssh option
+    let sshd = start(
+        &["127.0.0.1", "127.0.0.2"],
+        "127.0.0.1\\r\\n127.0.0.2\\n-oProxyCommand=id\\n",
+    );
+    let h = host(false);
+    let p = fixture(&h);
+    let mut hci = target(&sshd, "hci");
+    hci.cluster = true;
+    let run = |t: &Target, on: &str| {
+        let mut i = Invocation::new(grants(&["command:powershell@hci"]));
+        i.targets = vec![t.clone()];
+        h.discover(
+            &p,
+            i,
+            &props(&[("mode", "powershell"), ("script", "where"), ("target", on)]),
+        )
+    };
+    // the cluster itself and the node it lists are reached with the one grant
+    for (on, at) in [
+        ("hci", "127.0.0.1"),
+        ("hci/127.0.0.2", "127.0.0.2"),
+        ("hci/127.0.0.1", "127.0.0.1"),
+    ] {
+        assert_eq!(run(&hci, on).unwrap()[0].name, at, "{on}");
+    }
+    // a node the cluster does not list, or a name that is not a host, is refused
+    for on in ["hci/127.0.0.3", "hci/-oProxyCommand=id", "hci/127.0.0.2 -v"] {
+        let e = run(&hci, on).unwrap_err();
+        assert!(
+            e.to_string().contains("is not a node of cluster `hci`"),
+            "{on}: {e}"
+        );
+    }
+    // a target not marked as a cluster has no nodes to reach
+    let e = run(&target(&sshd, "hci"), "hci/127.0.0.2").unwrap_err();
+    assert!(e.to_string().contains("is not a cluster"), "{e}");
+    // and the grant on one cluster does not reach another
+    let mut other = hci.clone();
+    other.name = "hci2".into();
+    let e = run(&other, "hci2/127.0.0.2").unwrap_err();
+    assert!(e.to_string().contains("is not granted"), "{e}");
 }

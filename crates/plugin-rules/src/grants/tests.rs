@@ -97,6 +97,11 @@ fn grants_parse_and_check() {
     );
     assert!(g.command("qemu-img", "local"));
     assert!(!g.command("qemu-img", "hv01"));
+    // the grant on a cluster covers its nodes (which the host checks the cluster lists)
+    let c = Grants(vec![Grant::parse("command:powershell@hci-a").unwrap()]);
+    assert!(c.command("powershell", "hci-a") && c.command("powershell", "hci-a/HV02"));
+    assert!(!c.command("powershell", "hci-b/HV02") && !c.command("pwsh", "hci-a/HV02"));
+    assert!(!c.command("powershell", "hci-a.x/HV02") && !c.command("powershell", "hci/a"));
     assert!(Grant::parse("http:host:x").is_err() && Grant::parse("http:a:1:2").is_err());
     assert!(Grant::parse("files:relative").is_err());
     assert!(Grant::parse("root").is_err());

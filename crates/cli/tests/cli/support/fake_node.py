@@ -2,7 +2,8 @@
 """A stand-in Hyper-V / Azure Local node for the VM workload tests.
 
 Installed as `pwsh` on PATH, it receives the plugin's script as
-`pwsh -NoProfile -NonInteractive -Command <script>`, recognises which of the plugins'
+`pwsh -NoProfile -NonInteractive -Command <script>` (or, reached over SSH, with
+`-EncodedCommand`), recognises which of the plugins'
 scripts it is, answers in the JSON shape the real cmdlets' output takes (ConvertTo-Json),
 keeps the node's state (VMs, MOC keys) in state.json next to itself, and appends one
 line per script to calls.log there, so tests can check what ran and in which order (the
@@ -11,9 +12,12 @@ host clears the environment of commands, so the folder is the only channel).
 No real node exists here (no Windows, no Hyper-V, no MOC); the shapes follow the cmdlets'
 documented output, see tests/fixtures/hyperv/README.md.
 """
-import json, os, re, sys, uuid
+import base64, json, os, re, sys, uuid
 
 script = sys.argv[4] if len(sys.argv) > 4 else ""
+if len(sys.argv) > 4 and sys.argv[3] == "-EncodedCommand":
+    # reached over SSH: the script travels as base64 of UTF-16LE
+    script = base64.b64decode(script).decode("utf-16-le")
 here = os.path.dirname(os.path.abspath(sys.argv[0]))
 state_path = os.path.join(here, "state.json")
 with open(state_path) as f:
@@ -231,6 +235,11 @@ elif "wbadmin start systemstatebackup" in script:
     with open(os.path.join(local, "Catalog", "GlobalCatalog"), "wb") as f:
         f.write(b"catalog")
     out = {"computer": computer}
+elif script.startswith("Get-ClusterNode"):
+    # the host asking a cluster target for its nodes: one name per line
+    log("cluster-nodes")
+    for n in (st.get("facts") or {}).get("Nodes", []):
+        print(n["Name"])
 elif "Get-AzureStackHCI" in script:
     # the cluster's facts (hyperv-vm's discovery); a state may set its own, or null to fail
     log("cluster-facts")
