@@ -6,6 +6,7 @@ mod active_directory_dc;
 mod assessment;
 mod azure;
 mod basics;
+mod cluster_targets;
 mod exclude;
 mod hyperv;
 mod keyvault;
