@@ -45,6 +45,7 @@ fn main() {
         "kube_cluster_remove",
         "targets_list",
         "target_add",
+        "target_refresh",
         "target_remove",
         "azure_status",
         "azure_settings",

@@ -354,6 +354,8 @@ fn command_targets_are_kept_in_the_catalog_and_reach_the_host() {
         known_hosts: None,
         shell: RemoteShell::Posix,
         powershell: "pwsh".into(),
+        cluster: false,
+        nodes: Vec::new(),
     };
     let e = p
         .set_target(&Target {
@@ -365,6 +367,32 @@ fn command_targets_are_kept_in_the_catalog_and_reach_the_host() {
     assert!(e.message.contains("ssh destination"), "{}", e.message);
     p.set_target(&lab).unwrap();
     assert_eq!(p.targets().unwrap(), vec![lab.clone()]);
+    // a cluster whose nodes cannot be asked is not kept; given by hand they are pinned
+    let hci = Target {
+        name: "hci".into(),
+        cluster: true,
+        ..lab.clone()
+    };
+    let e = p.set_target(&hci).unwrap_err();
+    assert!(e.message.contains("nothing was kept"), "{}", e.message);
+    assert_eq!(p.targets().unwrap(), vec![lab.clone()]);
+    let pinned = Target {
+        nodes: vec!["hv01".into(), "hv02".into()],
+        ..hci.clone()
+    };
+    assert_eq!(p.set_target(&pinned).unwrap(), pinned);
+    assert!(
+        p.refresh_target("hci").is_err(),
+        "cannot be asked: kept as it was"
+    );
+    assert_eq!(p.targets().unwrap(), vec![pinned, lab.clone()]);
+    assert!(
+        p.refresh_target("lab")
+            .unwrap_err()
+            .message
+            .contains("not a cluster")
+    );
+    assert!(p.remove_target("hci").unwrap());
 
     p.grant("fixture", &["command:printf@lab".into()]).unwrap();
     let call = |target: &str| {

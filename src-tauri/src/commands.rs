@@ -675,11 +675,21 @@ pub async fn targets_list(app: AppHandle) -> Res<Vec<Target>> {
     blocking(app, |st| Ok(st.plugins()?.targets()?)).await
 }
 
-/// Add or replace a command target (checked: name, SSH destination, files).
+/// Add or replace a command target (checked: name, SSH destination, files); a cluster's
+/// nodes are asked for and pinned. Returns the target as kept.
 #[tauri::command]
-pub async fn target_add(app: AppHandle, target: Target) -> Res<()> {
+pub async fn target_add(app: AppHandle, target: Target) -> Res<Target> {
     changing(app, Changed::Plugins, move |st| {
         Ok(st.plugins()?.set_target(&target)?)
+    })
+    .await
+}
+
+/// Ask a cluster target for its nodes again and pin them.
+#[tauri::command]
+pub async fn target_refresh(app: AppHandle, name: String) -> Res<Target> {
+    changing(app, Changed::Plugins, move |st| {
+        Ok(st.plugins()?.refresh_target(&name)?)
     })
     .await
 }

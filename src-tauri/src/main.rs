@@ -68,6 +68,7 @@ fn main() {
             commands::kube_cluster_remove,
             commands::targets_list,
             commands::target_add,
+            commands::target_refresh,
             commands::target_remove,
             commands::azure_status,
             commands::azure_settings,

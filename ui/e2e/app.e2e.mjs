@@ -302,6 +302,17 @@ try {
     `the policy's webhook was told about the run (${JSON.stringify(told).slice(0, 300)})`);
   check((await s.text(await s.wait('[data-testid="policy-notify-nightly"]'))).includes("webhook on always"), "the policy list says whom it tells");
   check((await s.text(await s.wait('[data-testid="policy-schedule-nightly"]'))) === "at 02:00", "the policy list says when it runs (a time of day)");
+  // a cron schedule, with its next runs; removed again before the app's timer runs it
+  await s.type('[data-testid="policy-name"]', "weekdays");
+  await s.type('[data-testid="policy-path"]', data);
+  await s.type('[data-testid="policy-cron"]', "0 2 * * 1-5");
+  await s.type('[data-testid="policy-copy-password"]', "offsite pass phrase 2026");
+  await s.click('[data-testid="policy-save"]');
+  await s.wait('[data-testid="policy-schedule-weekdays"]', (t) => t === "cron 0 2 * * 1-5");
+  const upcoming = await s.text(await s.wait('[data-testid="policy-upcoming-nightly"]'));
+  check(upcoming.startsWith("next: ") && upcoming.split(";").length === 3, `the policy list shows a cron schedule and the next three runs (${upcoming})`);
+  await s.click('[data-testid="policy-remove-weekdays"]');
+  await s.wait('[data-testid="policy-list"]', (t) => !t.includes("weekdays"));
   hookServer.close();
   // a service started from the command line (here for the copy target, which has no
   // policy of its own) is seen by the app
@@ -353,7 +364,15 @@ try {
   await s.type('[data-testid="target-ssh"]', "admin@hv01.contoso.local");
   await s.click('[data-testid="target-cluster"]');
   await s.click('[data-testid="target-add"]');
-  await s.wait('[data-testid="targets"]', (t) => t.includes("hv01") && t.includes("admin@hv01.contoso.local") && t.includes("hv01/<node>"));
+  // the cluster cannot be asked for its nodes from here: refused, nothing kept
+  await s.wait('[data-testid="connections"] [data-testid="error"]', (t) => t.includes("nothing was kept"), 60000);
+  check(
+    !(await s.exec('return !!document.querySelector(\'[data-testid="targets"]\')')),
+    "a cluster target whose nodes cannot be asked is refused with the reason, and nothing is kept",
+  );
+  await s.type('[data-testid="target-nodes"]', "hv01,hv02");
+  await s.click('[data-testid="target-add"]');
+  await s.wait('[data-testid="targets"]', (t) => t.includes("admin@hv01.contoso.local") && t.includes("nodes hv01, hv02 as hv01/<node>"));
   await s.click('[data-testid="target-remove-hv01"]');
   await s.wait('[data-testid="connections-result"]', (t) => t.includes("command target hv01 removed"));
   await s.type('[data-testid="dir-name"]', "127.0.0.1:1");

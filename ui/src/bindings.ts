@@ -601,6 +601,11 @@ days?: Array<string>,
  */
 window?: string | null, 
 /**
+ * Run when this cron expression says instead (five fields: minute hour
+ * day-of-month month day-of-week, this machine's time zone; `0 2 * * 1-5`).
+ */
+cron?: string | null, 
+/**
  * Retention.
  */
 keep: Keep, 
@@ -732,9 +737,14 @@ next_due: string,
  */
 due: boolean, 
 /**
- * Its schedule in words (`every 24 h`, `at 02:00 on mon, fri, within 22:00-06:00`).
+ * Its schedule in words (`every 24 h`, `at 02:00 on mon, fri, within 22:00-06:00`,
+ * `cron 0 2 * * 1-5`).
  */
 schedule: string, 
+/**
+ * The next runs as the schedule has them: `next_due`, then the two after it.
+ */
+upcoming: Array<string>, 
 /**
  * Failed runs since the last success.
  */
@@ -1076,11 +1086,16 @@ shell: RemoteShell,
  */
 powershell: string, 
 /**
- * This is one node of a failover cluster: the nodes `Get-ClusterNode` lists there are
- * reached as `<name>/<node>` with the same user, port, key, known-hosts file, shell
- * and PowerShell, at the host name the cluster gives them.
+ * This is one node of a failover cluster: its `nodes` are reached as `<name>/<node>`
+ * with the user written in `ssh` and the same port, key, known-hosts file, shell and
+ * PowerShell.
  */
-cluster?: boolean, };
+cluster?: boolean, 
+/**
+ * A cluster's nodes, pinned when the admin added or refreshed it (what
+ * `Get-ClusterNode` listed then, or the names the admin gave).
+ */
+nodes?: Array<string>, };
 
 export type IdentitySetting = { "kind": "auto" } | { "kind": "azure-cli" } | { "kind": "azure-developer-cli" } | { "kind": "service-principal", 
 /**

@@ -102,6 +102,10 @@ pub struct Policy {
     /// due outside it waits for it to open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub window: Option<String>,
+    /// Run when this cron expression says instead (five fields: minute hour
+    /// day-of-month month day-of-week, this machine's time zone; `0 2 * * 1-5`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
     /// Retention.
     pub keep: Keep,
     /// The repository location it backs up into.
@@ -153,8 +157,11 @@ pub struct PolicyStatus {
     pub next_due: DateTime<Utc>,
     /// Due now.
     pub due: bool,
-    /// Its schedule in words (`every 24 h`, `at 02:00 on mon, fri, within 22:00-06:00`).
+    /// Its schedule in words (`every 24 h`, `at 02:00 on mon, fri, within 22:00-06:00`,
+    /// `cron 0 2 * * 1-5`).
     pub schedule: String,
+    /// The next runs as the schedule has them: `next_due`, then the two after it.
+    pub upcoming: Vec<DateTime<Utc>>,
     /// Failed runs since the last success.
     pub failures: u32,
     /// After a failure: no attempt before this time (the pause doubles with each failure
@@ -244,6 +251,7 @@ impl Policy {
             at: &self.at,
             days: &self.days,
             window: self.window.as_deref(),
+            cron: self.cron.as_deref(),
         }
     }
 
@@ -288,7 +296,10 @@ pub fn list(ctx: &Context, now: DateTime<Utc>) -> Result<Vec<PolicyStatus>> {
             let next_due = policy
                 .schedule()
                 .next_due(&chrono::Local, last_run, retry_after, now);
+            let mut upcoming = vec![next_due];
+            upcoming.extend(policy.schedule().upcoming(&chrono::Local, next_due, 2));
             Ok(PolicyStatus {
+                upcoming,
                 due: next_due <= now,
                 schedule: policy.schedule().describe(),
                 failures: u32::try_from(row.failures).unwrap_or(u32::MAX),
@@ -680,6 +691,7 @@ mod tests {
             at: vec![],
             days: vec![],
             window: None,
+            cron: None,
             keep: Keep {
                 daily: 7,
                 ..Keep::default()

@@ -1,5 +1,6 @@
-//! When a policy is due: every N hours after its last successful run, or at times of day
-//! (`02:00`) on chosen days of the week, in this machine's time zone, and only inside its
+//! When a policy is due: every N hours after its last successful run, at times of day
+//! (`02:00`) on chosen days of the week, or when a cron expression says (`0 2 * * 1-5`,
+//! five fields, read by `croner`), in this machine's time zone, and only inside its
 //! backup window when it has one (`22:00-06:00`; a window may cross midnight). A time
 //! missed while the machine was off is caught up at the next look, as anacron does; a time
 //! that a daylight-saving change skips runs an hour later.
@@ -22,6 +23,25 @@ pub struct Schedule<'a> {
     pub days: &'a [String],
     /// Backup window (`HH:MM-HH:MM`).
     pub window: Option<&'a str>,
+    /// A cron expression (minute hour day-of-month month day-of-week), instead of the
+    /// period and the times of day.
+    pub cron: Option<&'a str>,
+}
+
+/// `expr` read as a five-field cron expression (no seconds, no year: a backup schedule
+/// needs neither, and a sixth field is more often a mistake than a wish).
+fn cron(expr: &str) -> Result<croner::Cron> {
+    use croner::parser::{CronParser, Seconds, Year};
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .build()
+        .parse(expr)
+        .map_err(|e| {
+            bad(format!(
+                "`{expr}` is not a cron expression ({e}): give five fields, minute hour day-of-month month day-of-week, e.g. `0 2 * * 1-5` for 02:00 on weekdays"
+            ))
+        })
 }
 
 fn bad(m: String) -> ApiError {
@@ -70,7 +90,18 @@ impl Schedule<'_> {
     /// # Errors
     /// [`Code::InvalidInput`].
     pub fn validate(&self) -> Result<()> {
-        if self.at.is_empty()
+        if let Some(expr) = self.cron {
+            if !self.at.is_empty() || !self.days.is_empty() {
+                return Err(bad(
+                    "a cron expression replaces times of day and days: give one or the other"
+                        .into(),
+                ));
+            }
+            // one that never comes (30 February) is refused, not kept as "never"
+            cron(expr)?
+                .find_next_occurrence(&Utc::now(), false)
+                .map_err(|_| bad(format!("the cron expression `{expr}` never comes")))?;
+        } else if self.at.is_empty()
             && !(self.every_hours.is_finite()
                 && self.every_hours > 0.0
                 && self.every_hours <= MAX_HOURS)
@@ -99,7 +130,9 @@ impl Schedule<'_> {
     /// The schedule in words (`every 24 h`, `at 02:00 on mon, fri, within 22:00-06:00`).
     #[must_use]
     pub fn describe(&self) -> String {
-        let mut s = if self.at.is_empty() {
+        let mut s = if let Some(c) = self.cron {
+            format!("cron {c}")
+        } else if self.at.is_empty() {
             format!("every {} h", self.every_hours)
         } else {
             format!("at {}", self.at.join(", "))
@@ -127,6 +160,7 @@ impl Schedule<'_> {
     ) -> DateTime<Utc> {
         let due = match last {
             None => now,
+            Some(last) if self.cron.is_some() => self.next_cron(tz, last).unwrap_or(now),
             Some(last) if self.at.is_empty() => {
                 Duration::try_seconds((self.every_hours.clamp(0.0, MAX_HOURS) * 3600.0) as i64)
                     .and_then(|d| last.checked_add_signed(d))
@@ -147,13 +181,55 @@ impl Schedule<'_> {
     /// nightly policy is neither retried nor told about at every look.
     #[must_use]
     pub fn retry_pause(&self, failures: u32) -> Duration {
-        let base = if self.at.is_empty() {
+        let base = if self.at.is_empty() && self.cron.is_none() {
             (self.every_hours.clamp(0.0, 1.0) * 3600.0).clamp(1.0, 300.0)
         } else {
             300.0
         };
         let secs = base * f64::from(2u32.pow(failures.clamp(1, 16) - 1));
         Duration::seconds(secs.min(6.0 * 3600.0) as i64)
+    }
+
+    /// The cron expression's first time strictly after `after`.
+    fn next_cron<Tz: TimeZone>(&self, tz: &Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        cron(self.cron?)
+            .ok()?
+            .find_next_occurrence(&after.with_timezone(tz), false)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    }
+
+    /// The next `n` runs after `from`, for people to read; the last run and the pause
+    /// after a failure are not considered (see [`Self::next_due`]).
+    #[must_use]
+    pub fn upcoming<Tz: TimeZone>(
+        &self,
+        tz: &Tz,
+        from: DateTime<Utc>,
+        n: usize,
+    ) -> Vec<DateTime<Utc>> {
+        let mut out = Vec::with_capacity(n);
+        let mut t = from;
+        while out.len() < n {
+            let next = if self.cron.is_some() {
+                self.next_cron(tz, t)
+            } else if self.at.is_empty() {
+                Duration::try_seconds((self.every_hours.clamp(0.0, MAX_HOURS) * 3600.0) as i64)
+                    .and_then(|d| t.checked_add_signed(d))
+            } else {
+                self.next_slot(tz, t)
+            };
+            let Some(next) = next.filter(|x| *x > t) else {
+                break;
+            };
+            let next = match self.window.map(window) {
+                Some(Ok(w)) => window_start_from(tz, w, next),
+                _ => next,
+            };
+            out.push(next);
+            t = next;
+        }
+        out
     }
 
     /// The first time of day on an allowed day strictly after `after`.
@@ -229,6 +305,7 @@ mod tests {
             at: &at,
             days: &[],
             window: None,
+            cron: None,
         };
         let now = utc("2026-12-03T12:00:00Z");
         assert_eq!(s.next_due(&tz, None, None, now), now, "never run: now");
@@ -269,6 +346,7 @@ mod tests {
             at: &[],
             days: &[],
             window: w,
+            cron: None,
         };
         // due at 12:00, outside the window: waits for 22:00
         let last = utc("2026-12-03T08:00:00Z");
@@ -326,6 +404,7 @@ mod tests {
             at: &[],
             days: &[],
             window: None,
+            cron: None,
         };
         assert_eq!(s.retry_pause(1), Duration::minutes(5));
         assert_eq!(s.retry_pause(2), Duration::minutes(10));
@@ -369,6 +448,7 @@ mod tests {
                 at: &at,
                 days: &days,
                 window: w,
+                cron: None,
             }
             .validate()
             .map_err(|e| e.message)
@@ -398,6 +478,73 @@ mod tests {
             msg(&[], &[], Some("22:00-22:00"))
                 .unwrap_err()
                 .contains("empty")
+        );
+    }
+
+    #[test]
+    fn cron_expressions_in_local_time_with_the_window() {
+        // Berlin in winter: UTC+1; 02:00 on weekdays
+        let tz = FixedOffset::east_opt(3600).unwrap();
+        let s = Schedule {
+            every_hours: 24.0,
+            at: &[],
+            days: &[],
+            window: None,
+            cron: Some("0 2 * * 1-5"),
+        };
+        s.validate().unwrap();
+        assert_eq!(s.describe(), "cron 0 2 * * 1-5");
+        let now = utc("2026-12-04T12:00:00Z");
+        assert_eq!(s.next_due(&tz, None, None, now), now, "never run: now");
+        // Friday 2026-12-04 02:00 local ran: next is Monday 02:00 local
+        let friday = utc("2026-12-04T01:00:00Z");
+        assert_eq!(
+            s.next_due(&tz, Some(friday), None, now),
+            utc("2026-12-07T01:00:00Z")
+        );
+        // the machine was off on Monday: Monday's run is caught up on Tuesday
+        let tuesday = utc("2026-12-08T09:00:00Z");
+        assert_eq!(
+            s.next_due(&tz, Some(friday), None, tuesday),
+            utc("2026-12-07T01:00:00Z")
+        );
+        assert_eq!(
+            s.upcoming(&tz, friday, 3),
+            [
+                utc("2026-12-07T01:00:00Z"),
+                utc("2026-12-08T01:00:00Z"),
+                utc("2026-12-09T01:00:00Z")
+            ]
+        );
+        // every 20 minutes, only inside 22:00-06:00: a slot outside waits for 22:00 local
+        let w = Schedule {
+            cron: Some("*/20 * * * *"),
+            window: Some("22:00-06:00"),
+            ..s
+        };
+        assert_eq!(
+            w.next_due(&tz, Some(utc("2026-12-04T11:00:00Z")), None, now),
+            utc("2026-12-04T21:00:00Z")
+        );
+        assert_eq!(w.retry_pause(1), Duration::minutes(5));
+        // what is refused, naming the part
+        let err = |c: &str| {
+            Schedule { cron: Some(c), ..s }
+                .validate()
+                .unwrap_err()
+                .message
+        };
+        assert!(err("0 2 * *").contains("five fields"), "{}", err("0 2 * *"));
+        assert!(err("0 0 2 * * *").contains("is not a cron expression"));
+        assert!(err("61 2 * * *").contains("is not a cron expression"));
+        assert!(err("0 0 30 2 *").contains("never comes"));
+        let at = strings(&["02:00"]);
+        assert!(
+            Schedule { at: &at, ..s }
+                .validate()
+                .unwrap_err()
+                .message
+                .contains("one or the other")
         );
     }
 }

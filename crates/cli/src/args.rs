@@ -326,7 +326,7 @@ pub enum PluginsCommand {
     Trusted,
     /// Machines other than this one where granted commands run (over SSH).
     #[command(subcommand)]
-    Target(TargetCommand),
+    Target(crate::plugins::TargetCommand),
     /// LDAP directories plugins may be granted (`ldap:<name>`), and the account the
     /// host binds with.
     #[command(subcommand)]
@@ -375,58 +375,6 @@ pub enum PluginsCommand {
         #[command(subcommand)]
         verb: VerbCommand,
     },
-}
-
-/// `plugins target`.
-#[derive(Subcommand, Debug)]
-pub enum TargetCommand {
-    /// Add (or replace) a target: plugins granted `command:<program>@<name>` run that
-    /// program there over SSH. The key and known-hosts files stay with Rehydra; plugins
-    /// only ever see the target's name.
-    Add {
-        /// Name plugins use, e.g. hv01 (`local` means this machine and is not a target).
-        name: String,
-        /// SSH destination, `[user@]host` (Windows: OpenSSH server with PowerShell 7).
-        #[arg(long)]
-        ssh: String,
-        /// SSH port.
-        #[arg(long)]
-        port: Option<u16>,
-        /// Private key file for this target (default: your SSH configuration).
-        #[arg(long)]
-        identity: Option<PathBuf>,
-        /// Known-hosts file holding the target's host key (default: yours). Unknown
-        /// host keys are always refused.
-        #[arg(long)]
-        known_hosts: Option<PathBuf>,
-        /// The target's login shell: windows (cmd.exe, the Windows OpenSSH default) or posix.
-        #[arg(long, value_enum, default_value_t = ShellArg::Windows)]
-        shell: ShellArg,
-        /// PowerShell executable on the target: pwsh (7) or powershell (5.1).
-        #[arg(long, default_value = "pwsh")]
-        powershell: String,
-        /// The host is one node of a failover cluster: plugins reach every node
-        /// `Get-ClusterNode` lists there as <name>/<node> (same user, key, known-hosts
-        /// file, shell), covered by the grant on <name>.
-        #[arg(long)]
-        cluster: bool,
-    },
-    /// Configured targets.
-    List,
-    /// Forget a target.
-    Remove {
-        /// Target name.
-        name: String,
-    },
-}
-
-/// A target's login shell.
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-pub enum ShellArg {
-    /// Windows OpenSSH (cmd.exe).
-    Windows,
-    /// A POSIX shell.
-    Posix,
 }
 
 /// Plugin verbs.

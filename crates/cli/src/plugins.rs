@@ -5,7 +5,7 @@ use rehydra_api::plugins::{PluginSettings, Plugins, Property};
 use rehydra_plugin_host::{self as host, package};
 use std::path::PathBuf;
 
-use crate::args::{Cli, PluginsCommand, ShellArg, TargetCommand, VerbCommand};
+use crate::args::{Cli, PluginsCommand, VerbCommand};
 use crate::commands::{cancel_on_ctrl_c, context, open};
 use crate::output::{Bar, backup_outcome, bytes, json, warnings};
 
@@ -254,6 +254,7 @@ fn target(cli: &Cli, p: &Plugins, cmd: &TargetCommand) -> Result<()> {
             shell,
             powershell,
             cluster,
+            nodes,
         } => {
             let abs = |f: &Option<PathBuf>| -> Result<Option<PathBuf>> {
                 f.as_ref()
@@ -273,17 +274,31 @@ fn target(cli: &Cli, p: &Plugins, cmd: &TargetCommand) -> Result<()> {
                 shell,
                 powershell: powershell.clone(),
                 cluster: *cluster,
+                nodes: nodes.clone(),
             };
-            p.set_target(&t)?;
-            if !cli.json {
-                let nodes = if *cluster {
-                    format!(" (and its cluster's nodes as {name}/<node>)")
+            let t = p.set_target(&t)?;
+            if cli.json {
+                json(&t)?;
+            } else {
+                let nodes = if t.cluster {
+                    format!(
+                        " (and its cluster's nodes {}, as {name}/<node>)",
+                        t.nodes.join(", ")
+                    )
                 } else {
                     String::new()
                 };
                 println!(
                     "target {name} = ssh {ssh}; grant programs on it{nodes} with: rehydra plugins grant <plugin> command:<program>@{name}"
                 );
+            }
+        }
+        TargetCommand::Refresh { name } => {
+            let t = p.refresh_target(name)?;
+            if cli.json {
+                json(&t)?;
+            } else {
+                println!("cluster {name}: nodes {} (pinned)", t.nodes.join(", "));
             }
         }
         TargetCommand::List => {
@@ -294,7 +309,11 @@ fn target(cli: &Cli, p: &Plugins, cmd: &TargetCommand) -> Result<()> {
                 for t in ts {
                     let port = t.port.map(|p| format!(":{p}")).unwrap_or_default();
                     let cluster = if t.cluster {
-                        format!(", cluster: its nodes are {}/<node>", t.name)
+                        format!(
+                            ", cluster: nodes {} as {}/<node>",
+                            t.nodes.join(", "),
+                            t.name
+                        )
                     } else {
                         String::new()
                     };
@@ -520,4 +539,66 @@ fn print_settings(settings: &[rehydra_plugin_host::SettingDecl]) {
             notes.join("; ")
         );
     }
+}
+
+/// `plugins target`.
+#[derive(clap::Subcommand, Debug)]
+pub enum TargetCommand {
+    /// Add (or replace) a target: plugins granted `command:<program>@<name>` run that
+    /// program there over SSH. The key and known-hosts files stay with Rehydra; plugins
+    /// only ever see the target's name.
+    Add {
+        /// Name plugins use, e.g. hv01 (`local` means this machine and is not a target).
+        name: String,
+        /// SSH destination, `[user@]host` (Windows: OpenSSH server with PowerShell 7).
+        #[arg(long)]
+        ssh: String,
+        /// SSH port.
+        #[arg(long)]
+        port: Option<u16>,
+        /// Private key file for this target (default: your SSH configuration).
+        #[arg(long)]
+        identity: Option<PathBuf>,
+        /// Known-hosts file holding the target's host key (default: yours). Unknown
+        /// host keys are always refused.
+        #[arg(long)]
+        known_hosts: Option<PathBuf>,
+        /// The target's login shell: windows (cmd.exe, the Windows OpenSSH default) or posix.
+        #[arg(long, value_enum, default_value_t = ShellArg::Windows)]
+        shell: ShellArg,
+        /// PowerShell executable on the target: pwsh (7) or powershell (5.1).
+        #[arg(long, default_value = "pwsh")]
+        powershell: String,
+        /// The host is one node of a failover cluster: it is asked for its nodes now
+        /// (Get-ClusterNode), which are pinned, and plugins reach them as <name>/<node>
+        /// (the user in --ssh, same port, key, known-hosts file, shell), covered by the
+        /// grant on <name>.
+        #[arg(long)]
+        cluster: bool,
+        /// The cluster's nodes, instead of asking it (host names, comma-separated).
+        #[arg(long, value_delimiter = ',', requires = "cluster")]
+        nodes: Vec<String>,
+    },
+    /// Ask a cluster target for its nodes again (after one was added or removed) and pin
+    /// the new list.
+    Refresh {
+        /// Target name.
+        name: String,
+    },
+    /// Configured targets.
+    List,
+    /// Forget a target.
+    Remove {
+        /// Target name.
+        name: String,
+    },
+}
+
+/// A target's login shell.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ShellArg {
+    /// Windows OpenSSH (cmd.exe).
+    Windows,
+    /// A POSIX shell.
+    Posix,
 }

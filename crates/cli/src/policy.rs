@@ -58,6 +58,11 @@ pub enum PolicyCommand {
         /// 22:00-06:00): a run due outside it waits for it to open.
         #[arg(long, value_name = "HH:MM-HH:MM")]
         window: Option<String>,
+        /// Run when this cron expression says instead of --every-hours or --at: five
+        /// fields, minute hour day-of-month month day-of-week, in this machine's time
+        /// zone (e.g. '0 2 * * 1-5' for 02:00 on weekdays; '30 1 1 * *' monthly).
+        #[arg(long, value_name = "EXPR", conflicts_with_all = ["at", "days"])]
+        cron: Option<String>,
         /// Keep the newest N.
         #[arg(long, default_value_t = 0)]
         keep_last: u32,
@@ -175,6 +180,7 @@ pub(crate) fn run(cli: &Cli, c: &PolicyCommand) -> Result<i32> {
             at,
             days,
             window,
+            cron,
             keep_last,
             keep_daily,
             keep_weekly,
@@ -236,6 +242,7 @@ pub(crate) fn run(cli: &Cli, c: &PolicyCommand) -> Result<i32> {
                 at: at.clone(),
                 days: days.clone(),
                 window: window.clone(),
+                cron: cron.clone(),
                 keep: Keep {
                     last: *keep_last,
                     daily: *keep_daily,
@@ -284,6 +291,12 @@ pub(crate) fn run(cli: &Cli, c: &PolicyCommand) -> Result<i32> {
                             format!("next {}", s.next_due.to_rfc3339())
                         }
                     );
+                    if let [_, then @ ..] = s.upcoming.as_slice()
+                        && !then.is_empty()
+                    {
+                        let then: Vec<String> = then.iter().map(|t| t.to_rfc3339()).collect();
+                        println!("{:<20} then {}", "", then.join(", "));
+                    }
                     if s.failures > 0 {
                         println!(
                             "{:<20} failed {} time(s) since its last success; its last job's log: rehydra catalog runs",

@@ -376,7 +376,6 @@ impl PluginHost {
             sql_servers: inv.sql_servers,
             http: self.http.clone(),
             tls_clients: Default::default(),
-            cluster_nodes: Default::default(),
             events: inv.events,
             budget: budget.clone(),
             audit_gate: AuditGate::default(),

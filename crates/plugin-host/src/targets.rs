@@ -11,9 +11,11 @@
 //!
 //! A target marked as a **cluster** is one node of a failover cluster, through which the
 //! cluster's other nodes are reached: a plugin names them `<target>/<node>`, the grant on
-//! the target covers them, and the host runs them only after `Get-ClusterNode` on the
-//! target has listed `<node>` (see [`Target::member`]). The admin grants the cluster, not
-//! each node by hand.
+//! the target covers them, and the host reaches only the nodes pinned on the target (see
+//! [`Target::member`]), which `Get-ClusterNode` listed when the admin added or refreshed
+//! it. The admin grants the cluster, not each node by hand; and the list is never read
+//! while a plugin runs, because a plugin that may run PowerShell on the cluster could
+//! make that answer say anything.
 
 use std::path::PathBuf;
 
@@ -57,19 +59,33 @@ pub struct Target {
     /// PowerShell 5.1).
     #[serde(default = "default_pwsh")]
     pub powershell: String,
-    /// This is one node of a failover cluster: the nodes `Get-ClusterNode` lists there are
-    /// reached as `<name>/<node>` with the same user, port, key, known-hosts file, shell
-    /// and PowerShell, at the host name the cluster gives them.
+    /// This is one node of a failover cluster: its `nodes` are reached as `<name>/<node>`
+    /// with the user written in `ssh` and the same port, key, known-hosts file, shell and
+    /// PowerShell.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cluster: bool,
+    /// A cluster's nodes, pinned when the admin added or refreshed it (what
+    /// `Get-ClusterNode` listed then, or the names the admin gave).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
 }
 
-/// What the host runs on a cluster target to learn its nodes: their names, one per line.
+/// What the host runs on a cluster target, at the admin's command, to learn its nodes:
+/// their names, one per line.
 pub(crate) const CLUSTER_NODES: &str =
     "Get-ClusterNode -ErrorAction Stop | ForEach-Object { $_.Name }";
 
-/// Most nodes read from a cluster's answer (Azure Local has at most 16).
+/// Most nodes of a cluster (Azure Local has at most 16).
 const CLUSTER_NODES_MAX: usize = 64;
+
+/// Whether `n` can be a cluster node's host name: letters, digits, `-` and `.`, not
+/// starting with `-` or `.` (so it can never reach `ssh` as an option).
+fn host_name(n: &str) -> bool {
+    (1..=253).contains(&n.len())
+        && !n.starts_with(['-', '.'])
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
+}
 
 fn default_pwsh() -> String {
     "pwsh".into()
@@ -117,6 +133,20 @@ impl Target {
                 self.powershell
             ));
         }
+        if !self.cluster && !self.nodes.is_empty() {
+            return bad(format!(
+                "target `{}` has nodes but is not a cluster",
+                self.name
+            ));
+        }
+        if self.nodes.len() > CLUSTER_NODES_MAX {
+            return bad(format!("a cluster has at most {CLUSTER_NODES_MAX} nodes"));
+        }
+        if let Some(n) = self.nodes.iter().find(|n| !host_name(n)) {
+            return bad(format!(
+                "node `{n}` must be a host name: letters, digits, `-` and `.`, not starting with `-` or `.`"
+            ));
+        }
         for p in [&self.identity, &self.known_hosts].into_iter().flatten() {
             if !p.is_absolute() {
                 return bad(format!("{} must be an absolute path", p.display()));
@@ -125,29 +155,23 @@ impl Target {
         Ok(())
     }
 
-    /// The node `node` of this cluster target, to be reached once the cluster has listed
-    /// it among `members` (the answer to [`CLUSTER_NODES`]; names compare without case,
-    /// as Windows does).
+    /// The node `node` of this cluster target, when it is among the pinned `nodes` (names
+    /// compare without case, as Windows does), reached at the pinned spelling.
     ///
     /// # Errors
     /// Why not (the reason a denial names) when this target is not a cluster or `node`
-    /// is not among its members.
-    pub fn member(&self, node: &str, members: &[String]) -> std::result::Result<Target, String> {
+    /// is not among its nodes.
+    pub fn member(&self, node: &str) -> std::result::Result<Target, String> {
         if !self.cluster {
             return Err(format!(
-                "command target `{}` is not a cluster, so `{}/{node}` names nothing (rehydra plugins target add {} --ssh {} --cluster)",
-                self.name, self.name, self.name, self.ssh
+                "command target `{}` is not a cluster, so `{}/{node}` names nothing (rehydra plugins target add {} … --cluster)",
+                self.name, self.name, self.name
             ));
         }
-        let Some(found) = members.iter().find(|m| m.eq_ignore_ascii_case(node)) else {
+        let Some(found) = self.nodes.iter().find(|m| m.eq_ignore_ascii_case(node)) else {
             return Err(format!(
-                "`{node}` is not a node of cluster `{}` (Get-ClusterNode there lists {})",
-                self.name,
-                if members.is_empty() {
-                    "none".to_string()
-                } else {
-                    members.join(", ")
-                }
+                "`{node}` is not a node of cluster `{}` (its nodes were pinned when it was added; if the cluster changed: rehydra plugins target refresh {})",
+                self.name, self.name
             ));
         };
         let user = self.ssh.rsplit_once('@').map(|(u, _)| u);
@@ -158,6 +182,7 @@ impl Target {
                 None => found.clone(),
             },
             cluster: false,
+            nodes: Vec::new(),
             ..self.clone()
         })
     }
@@ -235,20 +260,13 @@ impl Target {
     }
 }
 
-/// The node names in a cluster's answer to [`CLUSTER_NODES`]: lines that are host names
-/// (letters, digits, `-` and `.`, not starting with `-` or `.`); anything else, which no
-/// node of a cluster is called, is left out, so it can never reach `ssh` as an option or
-/// a second destination.
+/// The node names in a cluster's answer to [`CLUSTER_NODES`]: the lines that are host
+/// names; anything else, which no node of a cluster is called, is left out.
 pub(crate) fn cluster_nodes(stdout: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(stdout)
         .lines()
         .map(str::trim)
-        .filter(|n| {
-            (1..=253).contains(&n.len())
-                && !n.starts_with(['-', '.'])
-                && n.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
-        })
+        .filter(|n| host_name(n))
         .take(CLUSTER_NODES_MAX)
         .map(String::from)
         .collect()
@@ -295,34 +313,43 @@ mod tests {
             shell,
             powershell: "pwsh".into(),
             cluster: false,
+            nodes: Vec::new(),
         }
     }
 
     #[test]
-    fn cluster_nodes_are_reached_only_when_the_cluster_lists_them() {
+    fn only_the_pinned_nodes_of_a_cluster_are_reached() {
         let mut c = t(RemoteShell::Windows);
         c.name = "hci-a".into();
         let members = cluster_nodes(
             b"HV01\r\nhv02.corp.contoso.com\n-oProxyCommand=sh\nbad name\n.hidden\n\nHV03;calc\n",
         );
         assert_eq!(members, ["HV01", "hv02.corp.contoso.com"]);
-        let e = c.member("HV01", &members).unwrap_err();
+        let e = c.member("HV01").unwrap_err();
         assert!(e.to_string().contains("not a cluster"), "{e}");
+        c.nodes = members;
+        assert!(c.validate().is_err(), "nodes without being a cluster");
         c.cluster = true;
-        let m = c.member("hv01", &members).unwrap();
+        c.validate().unwrap();
+        let m = c.member("hv01").unwrap();
         assert_eq!(
             (m.name.as_str(), m.ssh.as_str(), m.port, m.cluster),
             ("hci-a/HV01", "admin@HV01", Some(2222), false)
         );
-        for other in ["HV03", "-oProxyCommand=sh", "hv02"] {
-            let e = c.member(other, &members).unwrap_err();
+        for other in ["HV03", "-oProxyCommand=sh", "hv02", "", "HV01/x"] {
+            let e = c.member(other).unwrap_err();
             assert!(
                 e.to_string().contains("is not a node of cluster `hci-a`"),
                 "{other}: {e}"
             );
         }
         c.ssh = "hv01.corp".into();
-        assert_eq!(c.member("HV01", &members).unwrap().ssh, "HV01");
+        assert_eq!(c.member("HV01").unwrap().ssh, "HV01");
+        c.nodes.push("-oProxyCommand=sh".into());
+        assert!(
+            c.validate().is_err(),
+            "a pinned node that is not a host name"
+        );
     }
 
     #[test]

@@ -200,7 +200,8 @@ pub fn nodes(entries: &[&str], known: Option<(&str, &Facts)>) -> Vec<(String, bo
         };
         match facts.filter(|f| !f.nodes.is_empty()) {
             Some(f) => {
-                for n in &f.nodes {
+                // only host names: the host reaches no other (and refuses them anyway)
+                for n in f.nodes.iter().filter(|n| host_name(&n.name)) {
                     add(format!("{c}/{}", n.name), true);
                 }
             }
@@ -213,6 +214,15 @@ pub fn nodes(entries: &[&str], known: Option<(&str, &Facts)>) -> Vec<(String, bo
         }
     }
     out
+}
+
+/// Whether `n` can be a node's host name (letters, digits, `-`, `.`; not starting with
+/// `-` or `.`).
+fn host_name(n: &str) -> bool {
+    !n.is_empty()
+        && !n.starts_with(['-', '.'])
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-.".contains(c))
 }
 
 /// The finding for a node the cluster listed whose VMs could not be listed.
@@ -279,9 +289,8 @@ fn get<'a>(a: &'a Asset, name: &str) -> Option<&'a str> {
         .map(|p| p.value.as_str())
 }
 
-/// Findings about a cluster asset's facts. `swept` holds the nodes whose VMs were listed
-/// (the `nodes` setting's entries: a command target, `<cluster>/<node>`, or `<cluster>/*`
-/// for all of them).
+/// Findings about a cluster asset's facts. `swept` holds the nodes asked for their VMs,
+/// as discovery named them: a command target (`local`, `hv01`) or `<cluster>/<node>`.
 pub fn assess(a: &Asset, swept: &[&str]) -> Vec<Finding> {
     let mut out = Vec::new();
     let f = |rule: &str, sev: Severity, title: String, detail: String, fix: &str| {
@@ -326,10 +335,8 @@ pub fn assess(a: &Asset, swept: &[&str]) -> Vec<Finding> {
             ));
         }
     }
-    // the nodes asked: `local` is the node that answered the facts (its computer name);
-    // `<cluster>/*` asked every node the cluster listed
+    // the nodes asked: `local` is the node that answered the facts (its computer name)
     let short = |n: &str| n.split('.').next().unwrap_or(n).to_ascii_lowercase();
-    let every = swept.iter().any(|n| n.ends_with("/*"));
     let asked: Vec<String> = swept
         .iter()
         .map(|n| match (*n, get(a, "computer")) {
@@ -340,7 +347,7 @@ pub fn assess(a: &Asset, swept: &[&str]) -> Vec<Finding> {
     let missing: Vec<&str> = (0..MAX_PARTS)
         .map_while(|i| get(a, &format!("cluster-node.{i}")))
         .map(|n| n.split(" (").next().unwrap_or(n))
-        .filter(|n| !every && !asked.contains(&short(n)))
+        .filter(|n| !asked.contains(&short(n)))
         .collect();
     // without the computer name, `local` may be any one of them
     let unknown_local = swept.contains(&"local") && get(a, "computer").is_none();
@@ -519,7 +526,7 @@ mod tests {
                 .map(|f| f.detail)
                 .collect::<Vec<_>>()
         };
-        assert!(missing(&["hci-a/*"]).is_empty());
+        assert!(missing(&["hci-a/HV01", "hci-a/HV02"]).is_empty());
         assert_eq!(
             missing(&["hci-a/HV01"]),
             ["hci-a has nodes HV02 that the nodes setting leaves out"]

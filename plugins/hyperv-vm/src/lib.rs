@@ -119,6 +119,7 @@ impl Plugin for HyperV {
             properties: facts.as_ref().map(cluster::properties).unwrap_or_default(),
             flags: ProtectionFlags::CLUSTERED,
         });
+        let mut seen = std::collections::HashSet::new();
         for (node, listed) in &nodes {
             let node = node.as_str();
             let node_id = format!("node/{node}");
@@ -150,6 +151,10 @@ impl Plugin for HyperV {
             };
             out.push(node_asset);
             for vm in parse_inventory(node, &inv)? {
+                // a node named twice (`hv01` and `hci-a/HV01`) lists its VMs once
+                if !seen.insert(vm.id.to_ascii_lowercase()) {
+                    continue;
+                }
                 let mut flags = empty;
                 let mut p = vec![
                     property("state", vm.state.clone()),
@@ -263,9 +268,14 @@ impl Plugin for HyperV {
         Ok(out)
     }
 
-    fn assess(assets: Vec<Asset>, settings: Vec<Property>) -> Result<Vec<Finding>> {
+    fn assess(assets: Vec<Asset>, _settings: Vec<Property>) -> Result<Vec<Finding>> {
         let mut out = Vec::new();
-        let swept = node_entries(&settings);
+        // the nodes discovery asked, by the names it gave them (`node/<name>`)
+        let swept: Vec<&str> = assets
+            .iter()
+            .filter(|a| a.kind == "node")
+            .map(|a| a.id.strip_prefix("node/").unwrap_or(&a.id))
+            .collect();
         for a in assets.iter().filter(|a| a.kind == "cluster") {
             out.extend(cluster::assess(a, &swept));
         }

@@ -84,6 +84,7 @@ export default function Connections() {
   const [shell, setShell] = useState<Target["shell"]>("windows");
   const [identity, setIdentity] = useState("");
   const [clustered, setClustered] = useState(false);
+  const [nodes, setNodes] = useState("");
 
   const load = async () => {
     try {
@@ -149,7 +150,7 @@ export default function Connections() {
     });
   const addTarget = () =>
     act(async () => {
-      await api.targetAdd({
+      const t = await api.targetAdd({
         name: tName.trim(),
         ssh: ssh.trim(),
         port: null,
@@ -158,9 +159,11 @@ export default function Connections() {
         shell,
         powershell: shell === "windows" ? "powershell" : "pwsh",
         cluster: clustered,
+        nodes: clustered ? nodes.split(",").map((x) => x.trim()).filter(Boolean) : [],
       });
       const n = tName.trim();
-      return `command target ${n} kept; grant it with command:<program>@${n}${clustered ? ` (which covers its cluster's nodes, ${n}/<node>)` : ""}`;
+      const of = clustered ? ` (which covers its cluster's nodes ${(t.nodes ?? []).join(", ")}, as ${n}/<node>)` : "";
+      return `command target ${n} kept; grant it with command:<program>@${n}${of}`;
     });
 
   return (
@@ -300,8 +303,22 @@ export default function Connections() {
                 <tr key={t.name}>
                   <td>{t.name}</td>
                   <td>{t.ssh}{t.port ? `:${t.port}` : ""}{t.identity ? ` (key ${t.identity})` : ""}</td>
-                  <td>{t.shell}{t.cluster ? `; cluster: nodes as ${t.name}/<node>` : ""}</td>
+                  <td>{t.shell}{t.cluster ? `; cluster: nodes ${(t.nodes ?? []).join(", ")} as ${t.name}/<node>` : ""}</td>
                   <td>
+                    {t.cluster ? (
+                      <button
+                        data-testid={`target-refresh-${t.name}`}
+                        disabled={busy}
+                        onClick={() =>
+                          act(async () => {
+                            const r = await api.targetRefresh(t.name);
+                            return `cluster ${t.name}: nodes ${(r.nodes ?? []).join(", ")} (pinned)`;
+                          })
+                        }
+                      >
+                        Ask for its nodes again
+                      </button>
+                    ) : null}
                     <button data-testid={`target-remove-${t.name}`} disabled={busy} onClick={() => remove("command target", t.name, api.targetRemove)}>
                       Remove
                     </button>
@@ -324,9 +341,15 @@ export default function Connections() {
         <label>Private key (optional)<input value={identity} onChange={(e) => setIdentity(e.target.value)} /></label>
         <label>
           <input data-testid="target-cluster" type="checkbox" checked={clustered} onChange={(e) => setClustered(e.target.checked)} /> One node of a failover
-          cluster: plugins reach every node <code>Get-ClusterNode</code> lists there as <code>&lt;name&gt;/&lt;node&gt;</code>, with the same key and
-          known hosts, under the one grant
+          cluster: it is asked for its nodes (<code>Get-ClusterNode</code>) now, and plugins reach them as <code>&lt;name&gt;/&lt;node&gt;</code>, with
+          the same key and known hosts, under the one grant
         </label>
+        {clustered ? (
+          <label>
+            Nodes, if the cluster cannot be asked from here (optional, comma-separated host names)
+            <input data-testid="target-nodes" value={nodes} onChange={(e) => setNodes(e.target.value)} placeholder="hv01,hv02" />
+          </label>
+        ) : null}
         <button data-testid="target-add" disabled={busy} onClick={addTarget}>Add command target</button>
       </div>
     </div>

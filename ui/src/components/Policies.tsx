@@ -50,6 +50,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
   const [at, setAt] = useState("");
   const [days, setDays] = useState<string[]>([]);
   const [backupWindow, setBackupWindow] = useState("");
+  const [cron, setCron] = useState("");
   const [keep, setKeep] = useState({ last: 0, daily: 7, weekly: 4, monthly: 12, yearly: 0 });
   const [copyTo, setCopyTo] = useState("");
   const [copyPassword, setCopyPassword] = useState("");
@@ -86,11 +87,13 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
         // opens the target with the password first: a wrong password or a missing repository stops here
         await api.copyTargetUnlock(target, copyPassword);
       }
-      const times = at.split(",").map((t) => t.trim()).filter(Boolean);
-      await api.policySave({ name, what, every_hours: every, at: times, days: times.length ? days : [], window: backupWindow.trim() || null, keep, repository: repo.location, tags: [], copy_to: target ? { repository: target } : null, notify: notifyOf(notify) });
+      const expr = cron.trim();
+      const times = expr ? [] : at.split(",").map((t) => t.trim()).filter(Boolean);
+      await api.policySave({ name, what, every_hours: every, at: times, days: times.length ? days : [], window: backupWindow.trim() || null, cron: expr || null, keep, repository: repo.location, tags: [], copy_to: target ? { repository: target } : null, notify: notifyOf(notify) });
       setName("");
       setExclude("");
       setAt("");
+      setCron("");
       setDays([]);
       setBackupWindow("");
       setNotify(noNotify);
@@ -135,7 +138,12 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
               <tr key={s.policy.name}>
                 <td>{s.policy.name}</td>
                 <td>{describeWhat(s.policy.what)}</td>
-                <td className="small" data-testid={`policy-schedule-${s.policy.name}`}>{s.schedule}</td>
+                <td className="small">
+                  <span data-testid={`policy-schedule-${s.policy.name}`}>{s.schedule}</span>
+                  <div className="muted" data-testid={`policy-upcoming-${s.policy.name}`}>
+                    next: {s.upcoming.map((t) => new Date(t).toLocaleString()).join("; ")}
+                  </div>
+                </td>
                 <td className="small">{Object.entries(s.policy.keep).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(", ")}</td>
                 <td className="small">
                   {!s.policy.copy_to ? "—" : (
@@ -162,7 +170,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
                 </td>
                 <td className="row">
                   <button data-testid={`policy-run-${s.policy.name}`} disabled={busy || !repo} onClick={() => runNow(s.policy.name)}>Run now</button>
-                  <button disabled={busy} onClick={() => guard(async () => { await api.policyRemove(s.policy.name); })}>Remove</button>
+                  <button data-testid={`policy-remove-${s.policy.name}`} disabled={busy} onClick={() => guard(async () => { await api.policyRemove(s.policy.name); })}>Remove</button>
                 </td>
               </tr>
             ))}
@@ -197,10 +205,15 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
               <PluginSettings plugin={source} verb="backup" testid="policy-settings" value={options} onChange={setOptions} />
             </>
           )}
+          <label>Cron expression (optional: minute hour day-of-month month day-of-week, e.g. <code>0 2 * * 1-5</code>; replaces the times below)
+            <input data-testid="policy-cron" placeholder="0 2 * * 1-5" value={cron} onChange={(e) => setCron(e.target.value)} />
+          </label>
+          {cron.trim() ? null : (
           <label>At (times of day, HH:MM, comma-separated; empty: every N hours)
             <input data-testid="policy-at" placeholder="02:00" value={at} onChange={(e) => setAt(e.target.value)} />
           </label>
-          {at.trim() ? (
+          )}
+          {cron.trim() ? null : at.trim() ? (
             <fieldset className="row" data-testid="policy-days">
               <legend>On (none ticked: every day)</legend>
               {["mon", "tue", "wed", "thu", "fri", "sat", "sun"].map((d) => (

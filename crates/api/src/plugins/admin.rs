@@ -339,9 +339,43 @@ impl Plugins {
     ///
     /// # Errors
     /// Invalid target fields; catalog failure.
-    pub fn set_target(&self, target: &host::Target) -> Result<()> {
+    /// A cluster target given without nodes is asked for them first (`Get-ClusterNode`
+    /// over SSH), and they are pinned on it; what is kept is returned.
+    pub fn set_target(&self, target: &host::Target) -> Result<host::Target> {
         target.validate().map_err(plugin_err)?;
-        self.set_spec(rehydra_catalog::Specs::CommandTargets, &target.name, target)
+        let mut t = target.clone();
+        if t.cluster && t.nodes.is_empty() {
+            t.nodes = t.ask_cluster_nodes().map_err(|e| {
+                ApiError::new(
+                    Code::Io,
+                    format!("{e}; nothing was kept (give the nodes by hand with --nodes when the cluster cannot be asked from here)"),
+                )
+            })?;
+        }
+        self.set_spec(rehydra_catalog::Specs::CommandTargets, &t.name, &t)?;
+        Ok(t)
+    }
+
+    /// Ask a cluster target for its nodes again and pin the new list (after a node was
+    /// added to or removed from the cluster); returns the target as kept.
+    ///
+    /// # Errors
+    /// No such target, or it is not a cluster; the cluster cannot be asked.
+    pub fn refresh_target(&self, name: &str) -> Result<host::Target> {
+        let Some(mut t) = self.targets()?.into_iter().find(|t| t.name == name) else {
+            return Err(ApiError::new(
+                Code::Missing,
+                format!("no command target named {name} (rehydra plugins target list)"),
+            ));
+        };
+        if !t.cluster {
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                format!("command target {name} is not a cluster (add it again with --cluster)"),
+            ));
+        }
+        t.nodes.clear();
+        self.set_target(&t)
     }
 
     /// Forget a command target; returns whether it was configured.

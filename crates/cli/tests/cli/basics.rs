@@ -521,6 +521,63 @@ fn policies_back_up_on_schedule_and_keep_what_their_retention_says() {
         e.ok(&["policy", "list"])
     );
     e.ok(&["policy", "remove", "weekdays"]);
+    // a cron expression, with the next runs listed; one that is not, or never comes, is
+    // refused by name
+    for (bad, why) in [("0 2 * *", "five fields"), ("0 0 30 2 *", "never comes")] {
+        let o = e.run(&[
+            "policy",
+            "add",
+            "x",
+            "--folder",
+            d,
+            "--keep-last",
+            "1",
+            "--cron",
+            bad,
+        ]);
+        assert_eq!(code(&o), 2, "{bad}");
+        assert!(String::from_utf8_lossy(&o.stderr).contains(why), "{bad}");
+    }
+    let o = e.run(&[
+        "policy",
+        "add",
+        "x",
+        "--folder",
+        d,
+        "--keep-last",
+        "1",
+        "--cron",
+        "0 2 * * *",
+        "--at",
+        "02:00",
+    ]);
+    assert_eq!(code(&o), 2, "--cron and --at are one or the other");
+    e.ok(&[
+        "policy",
+        "add",
+        "weekdays",
+        "--folder",
+        d,
+        "--keep-last",
+        "1",
+        "--cron",
+        "0 2 * * 1-5",
+    ]);
+    let list = e.ok(&["policy", "list"]);
+    assert!(
+        list.contains("cron 0 2 * * 1-5") && list.contains(" then "),
+        "{list}"
+    );
+    let l: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "policy", "list"])).unwrap();
+    let weekdays = l
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["policy"]["name"] == "weekdays")
+        .unwrap();
+    assert_eq!(weekdays["policy"]["cron"], "0 2 * * 1-5");
+    assert_eq!(weekdays["upcoming"].as_array().unwrap().len(), 3);
+    e.ok(&["policy", "remove", "weekdays"]);
     let l: serde_json::Value = serde_json::from_str(&e.ok(&["--json", "policy", "list"])).unwrap();
     assert_eq!(l[0]["due"], true, "never run: due");
     // due → runs; then not due any more

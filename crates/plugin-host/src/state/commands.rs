@@ -8,6 +8,7 @@ use super::{Res, State, blocking, err, io_err, stop_err};
 use crate::bindings::rehydra::plugin::commands;
 use crate::bindings::wit;
 use crate::dto::ErrorCode;
+use crate::error::{PluginError, Result};
 use crate::limits::Budget;
 use crate::policy::CapabilityKind;
 use crate::targets::{CLUSTER_NODES, Target, cluster_nodes};
@@ -18,7 +19,7 @@ const OUTPUT_MAX: u64 = 16 << 20;
 impl State {
     /// Check the grant for `program` on `target` and say where it runs: `None` for this
     /// machine, the configured target otherwise. `<cluster>/<node>` is a node of a
-    /// cluster target, run only once that cluster has listed it.
+    /// cluster target, reached only when it is among the cluster's pinned nodes.
     fn command_check(&mut self, target: &str, program: &str) -> Res<Option<Target>> {
         self.enter()?;
         let allowed = if self.grants.command(program, target) {
@@ -50,48 +51,44 @@ impl State {
         let Some(node) = node else {
             return Ok(Some(t));
         };
-        let members = if t.cluster {
-            self.cluster_nodes(&t)?
-        } else {
-            Vec::new()
-        };
-        match t.member(node, &members) {
+        match t.member(node) {
             Ok(m) => Ok(Some(m)),
-            Err(reason) => self
-                .check(CapabilityKind::Command, &what, Err(reason))
-                .map(|()| None),
+            Err(reason) => {
+                self.audit(CapabilityKind::Command, &what, false, &reason);
+                Err(err(ErrorCode::Denied, format!("denied: {reason}")))
+            }
         }
     }
+}
 
-    /// The nodes cluster target `t` lists (asked once per call, under the call's budget).
-    fn cluster_nodes(&mut self, t: &Target) -> Res<Vec<String>> {
-        if let Some(m) = self.cluster_nodes.get(&t.name) {
-            return Ok(m.clone());
-        }
-        self.audit(
-            CapabilityKind::Command,
-            &format!("powershell@{}", t.name),
-            true,
-            "the cluster's nodes (Get-ClusterNode, asked by the host)",
-        );
-        let budget = self.budget.clone();
-        let line = t.powershell_line(CLUSTER_NODES);
-        let out = blocking(|| run_remote(t, &line, &budget))?;
+impl Target {
+    /// Ask this cluster target for its nodes (`Get-ClusterNode`), at the admin's command
+    /// (`rehydra plugins target add … --cluster`, `… target refresh`), within a minute;
+    /// the names that are not host names are left out.
+    ///
+    /// # Errors
+    /// [`PluginError::Invalid`] when the target cannot be reached or does not answer.
+    pub fn ask_cluster_nodes(&self) -> Result<Vec<String>> {
+        let budget = Budget::new(Duration::from_secs(60), Default::default());
+        let out = run_remote(self, &self.powershell_line(CLUSTER_NODES), &budget)
+            .map_err(|e| PluginError::Invalid(e.message))?;
         if out.status != 0 {
-            return Err(err(
-                ErrorCode::Unavailable,
-                format!(
-                    "cluster `{}` ({}) did not list its nodes (Get-ClusterNode exited {}): {}",
-                    t.name,
-                    t.ssh,
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            ));
+            return Err(PluginError::Invalid(format!(
+                "cluster `{}` ({}) did not list its nodes (Get-ClusterNode exited {}): {}",
+                self.name,
+                self.ssh,
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
         }
-        let m = cluster_nodes(&out.stdout);
-        self.cluster_nodes.insert(t.name.clone(), m.clone());
-        Ok(m)
+        let nodes = cluster_nodes(&out.stdout);
+        if nodes.is_empty() {
+            return Err(PluginError::Invalid(format!(
+                "cluster `{}` ({}) listed no nodes: is it a failover cluster's node?",
+                self.name, self.ssh
+            )));
+        }
+        Ok(nodes)
     }
 }
 

@@ -62,8 +62,6 @@ pub(crate) struct State {
     pub(crate) http: reqwest::Client,
     /// Clients with TLS of their own (`Credentials::tls`), by `host:port`, for this call.
     pub(crate) tls_clients: std::collections::HashMap<String, reqwest::Client>,
-    /// The nodes each cluster target listed during this call (`Get-ClusterNode`).
-    pub(crate) cluster_nodes: std::collections::HashMap<String, Vec<String>>,
     pub(crate) events: Arc<dyn Events>,
     pub(crate) budget: Arc<Budget>,
     pub(crate) audit_gate: AuditGate,

@@ -5,15 +5,16 @@ use rehydra_test_support::sshd::Sshd;
 use super::*;
 
 /// A loopback sshd whose `pwsh` prints the script it was sent, except the host's question
-/// for a cluster's nodes, which it answers with `nodes`, and `where`, which it answers
-/// with the address it was reached at.
+/// for a cluster's nodes, which it answers with `nodes` (and counts in `asked`), and
+/// `where`, which it answers with the address it was reached at.
 fn start(listen: &[&str], nodes: &str) -> Sshd {
     let sshd = Sshd::start(listen);
     let pwsh = sshd.dir().join("fake-pwsh");
+    let dir = sshd.dir().display();
     std::fs::write(
         &pwsh,
         format!(
-            "#!/bin/sh\n# stands in for pwsh on the target: prints the script it was sent\n[ \"$1 $2 $3\" = \"-NoProfile -NonInteractive -EncodedCommand\" ] || {{ echo \"unexpected: $*\" >&2; exit 2; }}\nscript=$(printf %s \"$4\" | base64 -d | iconv -f UTF-16LE -t UTF-8)\ncase \"$script\" in Get-ClusterNode*) printf '{nodes}' ;; where) set -- $SSH_CONNECTION; printf %s \"$3\" ;; *) printf '%s' \"$script\" ;; esac\n"
+            "#!/bin/sh\n# stands in for pwsh on the target: prints the script it was sent\n[ \"$1 $2 $3\" = \"-NoProfile -NonInteractive -EncodedCommand\" ] || {{ echo \"unexpected: $*\" >&2; exit 2; }}\nscript=$(printf %s \"$4\" | base64 -d | iconv -f UTF-16LE -t UTF-8)\ncase \"$script\" in Get-ClusterNode*) echo asked >> {dir}/asked; printf '{nodes}' ;; where) set -- $SSH_CONNECTION; printf %s \"$3\" ;; *) printf '%s' \"$script\" ;; esac\n"
         ),
     )
     .unwrap();
@@ -32,6 +33,7 @@ fn target(sshd: &Sshd, name: &str) -> Target {
         shell: RemoteShell::Posix,
         powershell: sshd.dir().join("fake-pwsh").display().to_string(),
         cluster: false,
+        nodes: Vec::new(),
     }
 }
 
@@ -169,7 +171,7 @@ fn granted_commands_run_on_remote_targets_over_ssh() {
 }
 
 #[test]
-fn the_grant_on_a_cluster_reaches_the_nodes_it_lists_and_no_other() {
+fn the_grant_on_a_cluster_reaches_its_pinned_nodes_and_no_other() {
     // a cluster of two nodes, 127.0.0.1 (the one configured) and 127.0.0.2; the answer
     // also carries a name that would be an ssh option
     let sshd = start(
@@ -180,6 +182,9 @@ fn the_grant_on_a_cluster_reaches_the_nodes_it_lists_and_no_other() {
     let p = fixture(&h);
     let mut hci = target(&sshd, "hci");
     hci.cluster = true;
+    // the admin adds it: the host asks the cluster once, and pins what is a host name
+    hci.nodes = hci.ask_cluster_nodes().unwrap();
+    assert_eq!(hci.nodes, ["127.0.0.1", "127.0.0.2"]);
     let run = |t: &Target, on: &str| {
         let mut i = Invocation::new(grants(&["command:powershell@hci"]));
         i.targets = vec![t.clone()];
@@ -197,7 +202,9 @@ fn the_grant_on_a_cluster_reaches_the_nodes_it_lists_and_no_other() {
     ] {
         assert_eq!(run(&hci, on).unwrap()[0].name, at, "{on}");
     }
-    // a node the cluster does not list, or a name that is not a host, is refused
+    // a node not pinned, or a name that is not a host, is refused; while plugins run the
+    // cluster is never asked again (a plugin allowed PowerShell there could make its
+    // answer name any host)
     for on in ["hci/127.0.0.3", "hci/-oProxyCommand=id", "hci/127.0.0.2 -v"] {
         let e = run(&hci, on).unwrap_err();
         assert!(
@@ -205,6 +212,11 @@ fn the_grant_on_a_cluster_reaches_the_nodes_it_lists_and_no_other() {
             "{on}: {e}"
         );
     }
+    assert_eq!(
+        std::fs::read_to_string(sshd.dir().join("asked")).unwrap(),
+        "asked\n",
+        "the cluster was asked once, by the admin"
+    );
     // a target not marked as a cluster has no nodes to reach
     let e = run(&target(&sshd, "hci"), "hci/127.0.0.2").unwrap_err();
     assert!(e.to_string().contains("is not a cluster"), "{e}");
