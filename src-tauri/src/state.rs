@@ -84,9 +84,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl App {
     /// The user's defaults, overridden by the same variables the CLI reads
-    /// (`REHYDRA_CATALOG`, `REHYDRA_CACHE_DIR`, `REHYDRA_PLUGIN_PATH`).
+    /// (`REHYDRA_CATALOG`, `REHYDRA_CACHE_DIR`, `REHYDRA_PLUGIN_PATH`, and the bandwidth
+    /// limits `REHYDRA_LIMIT_UPLOAD` and `REHYDRA_LIMIT_DOWNLOAD` in KiB/s).
     pub fn from_env() -> Self {
         let mut ctx = Context::user_default();
+        let kib = |v: &str| {
+            std::env::var(v)
+                .ok()
+                .and_then(|k| k.trim().parse::<u64>().ok())
+                .and_then(|k| std::num::NonZeroU64::new(k.saturating_mul(1024)))
+        };
+        ctx.bandwidth = rehydra_api::Bandwidth {
+            upload: kib("REHYDRA_LIMIT_UPLOAD"),
+            download: kib("REHYDRA_LIMIT_DOWNLOAD"),
+        };
         if let Some(c) = std::env::var_os("REHYDRA_CATALOG") {
             ctx.catalog = Some(c.into());
         }

@@ -49,6 +49,7 @@ pub use rehydra_core::{InitOptions, KeyInfo};
 pub use rehydra_fs::{
     Entry as FileEntry, EntryKind as FileEntryKind, FileRestoreSummary, Partition,
 };
+pub use rehydra_storage::Bandwidth;
 
 use rehydra_core::{OpenOptions, Repository};
 
@@ -77,6 +78,8 @@ pub struct Context {
     pub cache_dir: Option<PathBuf>,
     /// The catalog, once opened (leave it `Default::default()`).
     pub catalog_handle: catalog_sync::CatalogHandle,
+    /// Upload and download limits for every repository opened with this context.
+    pub bandwidth: rehydra_storage::Bandwidth,
 }
 
 impl Context {
@@ -86,6 +89,7 @@ impl Context {
             catalog: dirs::data_local_dir().map(|d| d.join("rehydra").join("catalog.db")),
             cache_dir: dirs::cache_dir().map(|d| d.join("rehydra")),
             catalog_handle: Default::default(),
+            bandwidth: Default::default(),
         }
     }
 }

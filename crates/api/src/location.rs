@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use rehydra_storage::{
-    Backend, FileKind, LocalBackend, ObjectBackend, RetryPolicy, Retrying, StorageErrorKind,
-    TokenSource,
+    Backend, FileKind, Limited, LocalBackend, ObjectBackend, RetryPolicy, Retrying,
+    StorageErrorKind, TokenSource,
 };
 
 use crate::Context;
@@ -33,9 +33,13 @@ fn object_backend(ctx: &Context, location: &str) -> Result<ObjectBackend> {
     })?)
 }
 
-/// Every backend behind the one retry policy (an SMB share hiccups as an object store does).
-fn retrying(b: impl Backend + 'static) -> Arc<dyn Backend> {
-    Arc::new(Retrying::new(b, RetryPolicy::default()))
+/// Every backend behind the one retry policy (an SMB share hiccups as an object store
+/// does), its transfers held to the context's bandwidth limits.
+fn retrying(ctx: &Context, b: impl Backend + 'static) -> Arc<dyn Backend> {
+    Arc::new(Retrying::new(
+        Limited::new(b, ctx.bandwidth),
+        RetryPolicy::default(),
+    ))
 }
 
 fn object_store(location: &str) -> bool {
@@ -67,7 +71,7 @@ pub fn backend_for(ctx: &Context, location: &str) -> Result<Arc<dyn Backend>> {
         return Err(e);
     }
     if object_store(location) {
-        let b = retrying(object_backend(ctx, location)?);
+        let b = retrying(ctx, object_backend(ctx, location)?);
         return match b.size(FileKind::Config, "config") {
             Ok(_) => Ok(b),
             Err(e) if e.kind() == StorageErrorKind::Missing => Err(ApiError::new(
@@ -94,7 +98,7 @@ pub fn backend_for(ctx: &Context, location: &str) -> Result<Arc<dyn Backend>> {
             ),
         ));
     }
-    Ok(retrying(LocalBackend::new(p)))
+    Ok(retrying(ctx, LocalBackend::new(p)))
 }
 
 /// A backend for a new repository: the folder must be absent or empty.
@@ -115,7 +119,7 @@ pub(crate) fn create_backend(ctx: &Context, location: &str) -> Result<Arc<dyn Ba
                 ),
             ));
         }
-        return Ok(retrying(b));
+        return Ok(retrying(ctx, b));
     }
     if location.is_empty() {
         return Err(ApiError::new(
@@ -140,7 +144,7 @@ pub(crate) fn create_backend(ctx: &Context, location: &str) -> Result<Arc<dyn Ba
     }
     let b = LocalBackend::new(p);
     b.create_layout()?;
-    Ok(retrying(b))
+    Ok(retrying(ctx, b))
 }
 
 /// What `check --storage` found.

@@ -187,16 +187,16 @@ mod bridge;
 mod credentials;
 mod directories;
 mod events;
-mod sql_servers;
 pub(crate) mod kube_clusters;
+mod sql_servers;
 mod verbs;
 
 use bridge::*;
 pub use credentials::EnvCredentials;
 pub use directories::{Directory, PasswordSource};
 use events::*;
-pub use sql_servers::{SqlLoginKind, SqlServer};
 pub use kube_clusters::{KubeCluster, KubeClusterView};
+pub use sql_servers::{SqlLoginKind, SqlServer};
 
 /// The plugin platform for one process: a host, plus the context's folders and catalog.
 pub struct Plugins {

@@ -54,6 +54,12 @@ pub struct Cli {
     /// Do not use a local cache (slower: the index is read from the repository every run).
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Limit what is written to the repository to this many KiB/s (all threads together).
+    #[arg(long, env = "REHYDRA_LIMIT_UPLOAD", value_name = "KiB/s", global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit_upload: Option<u64>,
+    /// Limit what is read from the repository to this many KiB/s (all threads together).
+    #[arg(long, env = "REHYDRA_LIMIT_DOWNLOAD", value_name = "KiB/s", global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit_download: Option<u64>,
     /// Catalog file (default: catalog.db in the user's data folder).
     #[arg(long, env = "REHYDRA_CATALOG", global = true)]
     pub catalog: Option<PathBuf>,

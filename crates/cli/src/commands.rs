@@ -26,8 +26,17 @@ pub(crate) fn context(cli: &Cli) -> Context {
         } else {
             cli.cache_dir.clone().or(d.cache_dir)
         },
+        bandwidth: api::Bandwidth {
+            upload: kib(cli.limit_upload),
+            download: kib(cli.limit_download),
+        },
         ..Context::default()
     }
+}
+
+/// A rate in KiB/s as bytes per second (saturating; 0 was refused by the parser).
+fn kib(rate: Option<u64>) -> Option<std::num::NonZeroU64> {
+    rate.and_then(|k| std::num::NonZeroU64::new(k.saturating_mul(1024)))
 }
 
 pub(crate) fn open(cli: &Cli) -> Result<Session> {

@@ -5,16 +5,19 @@
 //! no rename and no append. [`LocalBackend`] (a folder, including SMB/UNC paths on Windows)
 //! gets atomicity from write-temp, fsync, link; [`ObjectBackend`] (Azure Blob, S3) from
 //! conditional puts. Every failure says whether it may pass ([`StorageError::is_temporary`]);
-//! [`Retrying`] is the one retry policy, and [`conformance`] is the suite every backend
+//! [`Retrying`] is the one retry policy, [`Limited`] holds transfers to a [`Bandwidth`],
+//! and [`conformance`] is the suite every backend
 //! passes (the local one here, Azurite and moto in the CLI's object-storage tests).
 
 pub mod conformance;
 mod error;
+mod limit;
 mod local;
 mod object;
 mod retry;
 
 pub use error::{Result, StorageError, StorageErrorKind};
+pub use limit::{Bandwidth, Limited};
 pub use local::LocalBackend;
 pub use object::{ObjectBackend, TokenSource};
 pub use retry::{RetryPolicy, Retrying};

@@ -13,6 +13,7 @@ mod keyvault;
 mod kube_clusters;
 mod kubernetes;
 mod object_storage;
+mod policies;
 mod service;
 mod sql_server;
 mod support;
