@@ -368,11 +368,14 @@ fn command_targets_are_kept_in_the_catalog_and_reach_the_host() {
     p.set_target(&lab).unwrap();
     assert_eq!(p.targets().unwrap(), vec![lab.clone()]);
     // a cluster whose nodes cannot be asked is not kept; given by hand they are pinned
-    let hci = Target {
+    let mut hci = Target {
         name: "hci".into(),
         cluster: true,
         ..lab.clone()
     };
+    let e = p.set_target(&hci).unwrap_err();
+    assert!(e.message.contains("known-hosts"), "{}", e.message);
+    hci.known_hosts = Some(std::env::temp_dir().join("hci_known_hosts"));
     let e = p.set_target(&hci).unwrap_err();
     assert!(e.message.contains("nothing was kept"), "{}", e.message);
     assert_eq!(p.targets().unwrap(), vec![lab.clone()]);
@@ -380,14 +383,16 @@ fn command_targets_are_kept_in_the_catalog_and_reach_the_host() {
         nodes: vec!["hv01".into(), "hv02".into()],
         ..hci.clone()
     };
-    assert_eq!(p.set_target(&pinned).unwrap(), pinned);
+    assert_eq!(p.set_target(&pinned).unwrap().target, pinned);
+    let e = p.refresh_target("hci", true).unwrap_err();
     assert!(
-        p.refresh_target("hci").is_err(),
-        "cannot be asked: kept as it was"
+        e.message.contains("pinned nodes of hci are unchanged"),
+        "{}",
+        e.message
     );
     assert_eq!(p.targets().unwrap(), vec![pinned, lab.clone()]);
     assert!(
-        p.refresh_target("lab")
+        p.refresh_target("lab", true)
             .unwrap_err()
             .message
             .contains("not a cluster")

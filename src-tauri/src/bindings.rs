@@ -70,6 +70,7 @@ mod tests {
             api::plugins::KubeClusterView::decl(cfg),
             host::RemoteShell::decl(cfg),
             host::Target::decl(cfg),
+            api::plugins::TargetKept::decl(cfg),
             api::azure::IdentitySetting::decl(cfg),
             api::azure::SecretSetting::decl(cfg),
             api::azure::AzureSettings::decl(cfg),

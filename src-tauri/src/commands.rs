@@ -678,18 +678,23 @@ pub async fn targets_list(app: AppHandle) -> Res<Vec<Target>> {
 /// Add or replace a command target (checked: name, SSH destination, files); a cluster's
 /// nodes are asked for and pinned. Returns the target as kept.
 #[tauri::command]
-pub async fn target_add(app: AppHandle, target: Target) -> Res<Target> {
+pub async fn target_add(app: AppHandle, target: Target) -> Res<rehydra_api::plugins::TargetKept> {
     changing(app, Changed::Plugins, move |st| {
         Ok(st.plugins()?.set_target(&target)?)
     })
     .await
 }
 
-/// Ask a cluster target for its nodes again and pin them.
+/// Ask a cluster target for its nodes again: gone ones are unpinned, new ones pinned
+/// only with `pin_new` (the UI shows their names first).
 #[tauri::command]
-pub async fn target_refresh(app: AppHandle, name: String) -> Res<Target> {
+pub async fn target_refresh(
+    app: AppHandle,
+    name: String,
+    pin_new: bool,
+) -> Res<rehydra_api::plugins::TargetKept> {
     changing(app, Changed::Plugins, move |st| {
-        Ok(st.plugins()?.refresh_target(&name)?)
+        Ok(st.plugins()?.refresh_target(&name, pin_new)?)
     })
     .await
 }

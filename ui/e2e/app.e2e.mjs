@@ -364,6 +364,10 @@ try {
   await s.type('[data-testid="target-ssh"]', "admin@hv01.contoso.local");
   await s.click('[data-testid="target-cluster"]');
   await s.click('[data-testid="target-add"]');
+  // a cluster needs a known-hosts file of its own
+  await s.wait('[data-testid="connections"] [data-testid="error"]', (t) => t.includes("known-hosts"), 60000);
+  await s.type('[data-testid="target-known-hosts"]', path.join(tmp, "hci_known_hosts"));
+  await s.click('[data-testid="target-add"]');
   // the cluster cannot be asked for its nodes from here: refused, nothing kept
   await s.wait('[data-testid="connections"] [data-testid="error"]', (t) => t.includes("nothing was kept"), 60000);
   check(

@@ -1097,6 +1097,31 @@ cluster?: boolean,
  */
 nodes?: Array<string>, };
 
+export type TargetKept = { 
+/**
+ * The target as it is now configured.
+ */
+target: Target, 
+/**
+ * Nodes the cluster lists that were not pinned before (every node of a new cluster
+ * target).
+ */
+added: Array<string>, 
+/**
+ * Nodes pinned before that the cluster no longer lists.
+ */
+removed: Array<string>, 
+/**
+ * Lines of the cluster's answer that are not host names (never pinned).
+ */
+left_out: Array<string>, 
+/**
+ * Whether the nodes found are pinned now. A refresh that finds new nodes pins them
+ * only when told to: whoever may run PowerShell on the cluster can make its answer
+ * name any host, so the admin looks at the new names first.
+ */
+pinned: boolean, };
+
 export type IdentitySetting = { "kind": "auto" } | { "kind": "azure-cli" } | { "kind": "azure-developer-cli" } | { "kind": "service-principal", 
 /**
  * Directory (tenant) id or domain.

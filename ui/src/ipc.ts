@@ -39,6 +39,7 @@ import type {
   ServiceInfo,
   StorageCheck,
   Target,
+  TargetKept,
   VerifyView,
 } from "./bindings";
 
@@ -118,8 +119,8 @@ export const api = {
   kubeClusterAdd: (cluster: KubeCluster) => call<KubeClusterView>("kube_cluster_add", { cluster }),
   kubeClusterRemove: (name: string) => call<boolean>("kube_cluster_remove", { name }),
   targets: () => call<Target[]>("targets_list"),
-  targetAdd: (target: Target) => call<Target>("target_add", { target }),
-  targetRefresh: (name: string) => call<Target>("target_refresh", { name }),
+  targetAdd: (target: Target) => call<TargetKept>("target_add", { target }),
+  targetRefresh: (name: string, pinNew: boolean) => call<TargetKept>("target_refresh", { name, pinNew }),
   targetRemove: (name: string) => call<boolean>("target_remove", { name }),
   azureStatus: () => call<AzureStatus>("azure_status"),
   azureSettings: () => call<AzureSettings>("azure_settings"),

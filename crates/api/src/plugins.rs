@@ -47,6 +47,24 @@ pub struct PluginEntry {
     pub error: Option<String>,
 }
 
+/// A command target as kept, with what asking its cluster found.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct TargetKept {
+    /// The target as it is now configured.
+    pub target: host::Target,
+    /// Nodes the cluster lists that were not pinned before (every node of a new cluster
+    /// target).
+    pub added: Vec<String>,
+    /// Nodes pinned before that the cluster no longer lists.
+    pub removed: Vec<String>,
+    /// Lines of the cluster's answer that are not host names (never pinned).
+    pub left_out: Vec<String>,
+    /// Whether the nodes found are pinned now. A refresh that finds new nodes pins them
+    /// only when told to: whoever may run PowerShell on the cluster can make its answer
+    /// name any host, so the admin looks at the new names first.
+    pub pinned: bool,
+}
+
 /// Details of one plugin: its manifest, requested capabilities and what is granted.
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct PluginDetails {

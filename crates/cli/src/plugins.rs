@@ -276,10 +276,12 @@ fn target(cli: &Cli, p: &Plugins, cmd: &TargetCommand) -> Result<()> {
                 cluster: *cluster,
                 nodes: nodes.clone(),
             };
-            let t = p.set_target(&t)?;
+            let kept = p.set_target(&t)?;
+            let t = &kept.target;
             if cli.json {
-                json(&t)?;
+                json(&kept)?;
             } else {
+                left_out(&kept.left_out);
                 let nodes = if t.cluster {
                     format!(
                         " (and its cluster's nodes {}, as {name}/<node>)",
@@ -293,12 +295,30 @@ fn target(cli: &Cli, p: &Plugins, cmd: &TargetCommand) -> Result<()> {
                 );
             }
         }
-        TargetCommand::Refresh { name } => {
-            let t = p.refresh_target(name)?;
+        TargetCommand::Refresh { name, yes } => {
+            let kept = p.refresh_target(name, *yes)?;
             if cli.json {
-                json(&t)?;
+                json(&kept)?;
             } else {
-                println!("cluster {name}: nodes {} (pinned)", t.nodes.join(", "));
+                left_out(&kept.left_out);
+                if !kept.removed.is_empty() {
+                    println!(
+                        "cluster {name} no longer lists {}: unpinned",
+                        kept.removed.join(", ")
+                    );
+                }
+            }
+            if !kept.pinned {
+                bail!(
+                    "cluster {name} now lists new nodes {}: nothing new was pinned. Check that they are this cluster's nodes (whoever may run PowerShell there can make the answer name any host), then: rehydra plugins target refresh {name} --yes",
+                    kept.added.join(", ")
+                );
+            }
+            if !cli.json {
+                println!(
+                    "cluster {name}: nodes {} (pinned)",
+                    kept.target.nodes.join(", ")
+                );
             }
         }
         TargetCommand::List => {
@@ -331,6 +351,16 @@ fn target(cli: &Cli, p: &Plugins, cmd: &TargetCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Say which lines of a cluster's answer were not taken as nodes.
+fn left_out(lines: &[String]) {
+    if !lines.is_empty() {
+        warnings([format!(
+            "the cluster's answer also held {}, which are not host names and were not pinned",
+            lines.join(", ")
+        )]);
+    }
 }
 
 fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32> {
@@ -579,11 +609,15 @@ pub enum TargetCommand {
         #[arg(long, value_delimiter = ',', requires = "cluster")]
         nodes: Vec<String>,
     },
-    /// Ask a cluster target for its nodes again (after one was added or removed) and pin
-    /// the new list.
+    /// Ask a cluster target for its nodes again (after one joined or left the cluster).
+    /// Nodes it no longer lists are unpinned; new ones are shown and pinned only with
+    /// --yes.
     Refresh {
         /// Target name.
         name: String,
+        /// Pin the new nodes it lists (look at their names first).
+        #[arg(long)]
+        yes: bool,
     },
     /// Configured targets.
     List,

@@ -139,6 +139,12 @@ impl Target {
                 self.name
             ));
         }
+        if self.cluster && self.known_hosts.is_none() {
+            return bad(format!(
+                "cluster target `{}` needs a known-hosts file of its own (--known-hosts) holding its nodes' host keys: it bounds which hosts a node name can reach",
+                self.name
+            ));
+        }
         if self.nodes.len() > CLUSTER_NODES_MAX {
             return bad(format!("a cluster has at most {CLUSTER_NODES_MAX} nodes"));
         }
@@ -260,16 +266,21 @@ impl Target {
     }
 }
 
-/// The node names in a cluster's answer to [`CLUSTER_NODES`]: the lines that are host
-/// names; anything else, which no node of a cluster is called, is left out.
-pub(crate) fn cluster_nodes(stdout: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(stdout)
-        .lines()
-        .map(str::trim)
-        .filter(|n| host_name(n))
-        .take(CLUSTER_NODES_MAX)
-        .map(String::from)
-        .collect()
+/// A cluster's answer to [`CLUSTER_NODES`]: the host names in it (at most 64), and the
+/// lines left out (not host names, or past the 64th), for the admin to see.
+pub(crate) fn cluster_nodes(stdout: &[u8]) -> (Vec<String>, Vec<String>) {
+    let (mut kept, mut left_out) = (Vec::new(), Vec::new());
+    for n in String::from_utf8_lossy(stdout).lines().map(str::trim) {
+        if n.is_empty() {
+            continue;
+        }
+        if host_name(n) && kept.len() < CLUSTER_NODES_MAX {
+            kept.push(n.to_string());
+        } else if left_out.len() < CLUSTER_NODES_MAX {
+            left_out.push(n.chars().take(80).collect());
+        }
+    }
+    (kept, left_out)
 }
 
 /// `'…'` with embedded quotes closed, escaped and reopened.
@@ -321,15 +332,27 @@ mod tests {
     fn only_the_pinned_nodes_of_a_cluster_are_reached() {
         let mut c = t(RemoteShell::Windows);
         c.name = "hci-a".into();
-        let members = cluster_nodes(
+        let (members, left_out) = cluster_nodes(
             b"HV01\r\nhv02.corp.contoso.com\n-oProxyCommand=sh\nbad name\n.hidden\n\nHV03;calc\n",
         );
         assert_eq!(members, ["HV01", "hv02.corp.contoso.com"]);
+        assert_eq!(
+            left_out,
+            ["-oProxyCommand=sh", "bad name", ".hidden", "HV03;calc"]
+        );
         let e = c.member("HV01").unwrap_err();
         assert!(e.to_string().contains("not a cluster"), "{e}");
         c.nodes = members;
         assert!(c.validate().is_err(), "nodes without being a cluster");
         c.cluster = true;
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("known-hosts"),
+            "a cluster needs a known-hosts file of its own"
+        );
+        c.known_hosts = Some("/etc/rehydra/hci-a_known_hosts".into());
         c.validate().unwrap();
         let m = c.member("hv01").unwrap();
         assert_eq!(

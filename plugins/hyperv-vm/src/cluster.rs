@@ -179,9 +179,14 @@ fn warn(m: &str) {
 /// the admin grants the cluster, not each node). `known` holds the facts already read
 /// from one target; a cluster that lists no node stands for itself alone.
 pub fn nodes(entries: &[&str], known: Option<(&str, &Facts)>) -> Vec<(String, bool)> {
+    // one machine once: `hv01` and `hci-a/HV01.corp` are the same node (the first wins)
+    let short = |n: &str| {
+        let n = n.rsplit('/').next().unwrap_or(n);
+        n.split('.').next().unwrap_or(n).to_ascii_lowercase()
+    };
     let mut out: Vec<(String, bool)> = Vec::new();
     let mut add = |n: String, listed: bool| {
-        if !out.iter().any(|(o, _)| o.eq_ignore_ascii_case(&n)) {
+        if !out.iter().any(|(o, _)| short(o) == short(&n)) {
             out.push((n, listed));
         }
     };
@@ -510,9 +515,12 @@ mod tests {
     fn a_cluster_entry_stands_for_every_node_it_lists() {
         let f = parse("hci-a", ANSWER.as_bytes()).unwrap();
         assert_eq!(
-            nodes(&["hci-a/*", "hv09", "hci-a/hv01"], Some(("hci-a", &f))),
+            nodes(
+                &["hv01", "hci-a/*", "hv09", "hci-a/hv02"],
+                Some(("hci-a", &f))
+            ),
             [
-                ("hci-a/HV01".to_string(), true),
+                ("hv01".to_string(), false),
                 ("hci-a/HV02".to_string(), true),
                 ("hv09".to_string(), false),
             ],

@@ -85,6 +85,9 @@ export default function Connections() {
   const [identity, setIdentity] = useState("");
   const [clustered, setClustered] = useState(false);
   const [nodes, setNodes] = useState("");
+  const [knownHosts, setKnownHosts] = useState("");
+  // a refresh that found new nodes: shown, pinned only when the admin says so
+  const [proposal, setProposal] = useState<{ name: string; added: string[] } | null>(null);
 
   const load = async () => {
     try {
@@ -150,20 +153,21 @@ export default function Connections() {
     });
   const addTarget = () =>
     act(async () => {
-      const t = await api.targetAdd({
+      const kept = await api.targetAdd({
         name: tName.trim(),
         ssh: ssh.trim(),
         port: null,
         identity: identity.trim() || null,
-        known_hosts: null,
+        known_hosts: knownHosts.trim() || null,
         shell,
         powershell: shell === "windows" ? "powershell" : "pwsh",
         cluster: clustered,
         nodes: clustered ? nodes.split(",").map((x) => x.trim()).filter(Boolean) : [],
       });
       const n = tName.trim();
-      const of = clustered ? ` (which covers its cluster's nodes ${(t.nodes ?? []).join(", ")}, as ${n}/<node>)` : "";
-      return `command target ${n} kept; grant it with command:<program>@${n}${of}`;
+      const of = clustered ? ` (which covers its cluster's nodes ${(kept.target.nodes ?? []).join(", ")}, as ${n}/<node>)` : "";
+      const odd = kept.left_out.length ? `; not host names, not pinned: ${kept.left_out.join(", ")}` : "";
+      return `command target ${n} kept; grant it with command:<program>@${n}${of}${odd}`;
     });
 
   return (
@@ -311,8 +315,13 @@ export default function Connections() {
                         disabled={busy}
                         onClick={() =>
                           act(async () => {
-                            const r = await api.targetRefresh(t.name);
-                            return `cluster ${t.name}: nodes ${(r.nodes ?? []).join(", ")} (pinned)`;
+                            const r = await api.targetRefresh(t.name, false);
+                            const gone = r.removed.length ? `; no longer listed, unpinned: ${r.removed.join(", ")}` : "";
+                            if (!r.pinned) {
+                              setProposal({ name: t.name, added: r.added });
+                              return `cluster ${t.name} lists new nodes: check them below before pinning${gone}`;
+                            }
+                            return `cluster ${t.name}: nodes ${(r.target.nodes ?? []).join(", ")} (pinned)${gone}`;
                           })
                         }
                       >
@@ -328,6 +337,28 @@ export default function Connections() {
             </tbody>
           </table>
         )}
+        {proposal ? (
+          <div className="card" data-testid="target-proposal">
+            <p>
+              Cluster <b>{proposal.name}</b> now lists new nodes <b>{proposal.added.join(", ")}</b>. Pin them only if they are this cluster's
+              nodes: whoever may run PowerShell there can make its answer name any host.
+            </p>
+            <button
+              data-testid="target-pin"
+              disabled={busy}
+              onClick={() =>
+                act(async () => {
+                  const r = await api.targetRefresh(proposal.name, true);
+                  setProposal(null);
+                  return `cluster ${proposal.name}: nodes ${(r.target.nodes ?? []).join(", ")} (pinned)`;
+                })
+              }
+            >
+              Pin these nodes
+            </button>
+            <button disabled={busy} onClick={() => setProposal(null)}>Not now</button>
+          </div>
+        ) : null}
         <h3>Add a command target</h3>
         <label>Name<input data-testid="target-name" value={tName} onChange={(e) => setTName(e.target.value)} placeholder="hv01" /></label>
         <label>SSH destination ([user@]host)<input data-testid="target-ssh" value={ssh} onChange={(e) => setSsh(e.target.value)} placeholder="admin@hv01.contoso.local" /></label>
@@ -345,10 +376,16 @@ export default function Connections() {
           the same key and known hosts, under the one grant
         </label>
         {clustered ? (
-          <label>
-            Nodes, if the cluster cannot be asked from here (optional, comma-separated host names)
-            <input data-testid="target-nodes" value={nodes} onChange={(e) => setNodes(e.target.value)} placeholder="hv01,hv02" />
-          </label>
+          <>
+            <label>
+              Known-hosts file of the cluster's own (required: its nodes' host keys; it bounds which hosts a node name can reach)
+              <input data-testid="target-known-hosts" value={knownHosts} onChange={(e) => setKnownHosts(e.target.value)} placeholder="C:\ProgramData\Rehydra\hci01_known_hosts" />
+            </label>
+            <label>
+              Nodes, if the cluster cannot be asked from here (optional, comma-separated host names)
+              <input data-testid="target-nodes" value={nodes} onChange={(e) => setNodes(e.target.value)} placeholder="hv01,hv02" />
+            </label>
+          </>
         ) : null}
         <button data-testid="target-add" disabled={busy} onClick={addTarget}>Add command target</button>
       </div>

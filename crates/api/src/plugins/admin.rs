@@ -340,12 +340,13 @@ impl Plugins {
     /// # Errors
     /// Invalid target fields; catalog failure.
     /// A cluster target given without nodes is asked for them first (`Get-ClusterNode`
-    /// over SSH), and they are pinned on it; what is kept is returned.
-    pub fn set_target(&self, target: &host::Target) -> Result<host::Target> {
+    /// over SSH), and they are pinned on it.
+    pub fn set_target(&self, target: &host::Target) -> Result<TargetKept> {
         target.validate().map_err(plugin_err)?;
         let mut t = target.clone();
+        let mut left_out = Vec::new();
         if t.cluster && t.nodes.is_empty() {
-            t.nodes = t.ask_cluster_nodes().map_err(|e| {
+            (t.nodes, left_out) = t.ask_cluster_nodes().map_err(|e| {
                 ApiError::new(
                     Code::Io,
                     format!("{e}; nothing was kept (give the nodes by hand with --nodes when the cluster cannot be asked from here)"),
@@ -353,15 +354,23 @@ impl Plugins {
             })?;
         }
         self.set_spec(rehydra_catalog::Specs::CommandTargets, &t.name, &t)?;
-        Ok(t)
+        Ok(TargetKept {
+            added: t.nodes.clone(),
+            removed: Vec::new(),
+            left_out,
+            pinned: true,
+            target: t,
+        })
     }
 
-    /// Ask a cluster target for its nodes again and pin the new list (after a node was
-    /// added to or removed from the cluster); returns the target as kept.
+    /// Ask a cluster target for its nodes again (after a node joined or left the
+    /// cluster). Nodes it no longer lists are unpinned at once; new ones are pinned only
+    /// with `pin_new`, after the admin has seen their names (see [`TargetKept::pinned`]).
     ///
     /// # Errors
-    /// No such target, or it is not a cluster; the cluster cannot be asked.
-    pub fn refresh_target(&self, name: &str) -> Result<host::Target> {
+    /// No such target, or it is not a cluster; the cluster cannot be asked (the pinned
+    /// nodes are then unchanged).
+    pub fn refresh_target(&self, name: &str, pin_new: bool) -> Result<TargetKept> {
         let Some(mut t) = self.targets()?.into_iter().find(|t| t.name == name) else {
             return Err(ApiError::new(
                 Code::Missing,
@@ -374,8 +383,37 @@ impl Plugins {
                 format!("command target {name} is not a cluster (add it again with --cluster)"),
             ));
         }
-        t.nodes.clear();
-        self.set_target(&t)
+        let (nodes, left_out) = t.ask_cluster_nodes().map_err(|e| {
+            ApiError::new(
+                Code::Io,
+                format!("{e}; the pinned nodes of {name} are unchanged"),
+            )
+        })?;
+        let had = |n: &String| t.nodes.iter().any(|o| o.eq_ignore_ascii_case(n));
+        let added: Vec<String> = nodes.iter().filter(|n| !had(n)).cloned().collect();
+        let removed: Vec<String> = t
+            .nodes
+            .iter()
+            .filter(|o| !nodes.iter().any(|n| n.eq_ignore_ascii_case(o)))
+            .cloned()
+            .collect();
+        let pinned = added.is_empty() || pin_new;
+        if pinned {
+            t.nodes = nodes;
+        } else {
+            // what no longer answers as a node is never reached again
+            t.nodes.retain(|o| !removed.contains(o));
+        }
+        if pinned || !removed.is_empty() {
+            self.set_spec(rehydra_catalog::Specs::CommandTargets, &t.name, &t)?;
+        }
+        Ok(TargetKept {
+            target: t,
+            added,
+            removed,
+            left_out,
+            pinned,
+        })
     }
 
     /// Forget a command target; returns whether it was configured.
@@ -391,11 +429,21 @@ impl Plugins {
     /// # Errors
     /// Catalog failure; a stored target that no longer parses.
     pub fn targets(&self) -> Result<Vec<host::Target>> {
-        self.specs(
+        let ts: Vec<host::Target> = self.specs(
             rehydra_catalog::Specs::CommandTargets,
             "command target",
             "rehydra plugins target add",
-        )
+        )?;
+        // what the catalog holds is checked as what the admin types is
+        for t in &ts {
+            t.validate().map_err(|e| {
+                ApiError::new(
+                    Code::InvalidInput,
+                    format!("command target {} in the catalog: {e} (add it again: rehydra plugins target add)", t.name),
+                )
+            })?;
+        }
+        Ok(ts)
     }
 
     pub(super) fn set_spec(

@@ -149,4 +149,37 @@ fn the_admin_grants_the_cluster_and_the_sweep_reaches_every_node() {
         "{}",
         text(&o)
     );
+    // the cluster changes: 127.0.0.3 leaves, 127.0.0.4 joins. A refresh unpins the node
+    // that left at once, and shows the new one without pinning it until told to
+    let mut st = first.state();
+    st["facts"]["Nodes"] = json!([
+        {"Name": "127.0.0.1", "State": "Up"}, {"Name": "127.0.0.2", "State": "Up"},
+        {"Name": "127.0.0.4", "State": "Up"}
+    ]);
+    first.set_state(&st);
+    let o = cli
+        .cmd(None)
+        .args(["plugins", "target", "refresh", "hci-a"])
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let t = text(&o);
+    assert!(
+        t.contains("no longer lists 127.0.0.3: unpinned")
+            && t.contains("now lists new nodes 127.0.0.4: nothing new was pinned")
+            && t.contains("refresh hci-a --yes"),
+        "{t}"
+    );
+    let pinned = |cli: &Cli| {
+        let l: Value =
+            serde_json::from_str(&cli.ok(None, &["--json", "plugins", "target", "list"])).unwrap();
+        l[0]["nodes"].clone()
+    };
+    assert_eq!(pinned(&cli), json!(["127.0.0.1", "127.0.0.2"]));
+    let t = cli.ok(None, &["plugins", "target", "refresh", "hci-a", "--yes"]);
+    assert!(
+        t.contains("nodes 127.0.0.1, 127.0.0.2, 127.0.0.4 (pinned)"),
+        "{t}"
+    );
+    assert_eq!(pinned(&cli), json!(["127.0.0.1", "127.0.0.2", "127.0.0.4"]));
 }

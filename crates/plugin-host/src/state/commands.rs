@@ -63,12 +63,13 @@ impl State {
 
 impl Target {
     /// Ask this cluster target for its nodes (`Get-ClusterNode`), at the admin's command
-    /// (`rehydra plugins target add … --cluster`, `… target refresh`), within a minute;
-    /// the names that are not host names are left out.
+    /// (`rehydra plugins target add … --cluster`, `… target refresh`), within a minute:
+    /// the host names it lists, and the lines left out (not host names).
     ///
     /// # Errors
-    /// [`PluginError::Invalid`] when the target cannot be reached or does not answer.
-    pub fn ask_cluster_nodes(&self) -> Result<Vec<String>> {
+    /// [`PluginError::Invalid`] when the target cannot be reached, does not answer, or
+    /// lists no host name.
+    pub fn ask_cluster_nodes(&self) -> Result<(Vec<String>, Vec<String>)> {
         let budget = Budget::new(Duration::from_secs(60), Default::default());
         let out = run_remote(self, &self.powershell_line(CLUSTER_NODES), &budget)
             .map_err(|e| PluginError::Invalid(e.message))?;
@@ -81,14 +82,20 @@ impl Target {
                 String::from_utf8_lossy(&out.stderr).trim()
             )));
         }
-        let nodes = cluster_nodes(&out.stdout);
+        let (nodes, left_out) = cluster_nodes(&out.stdout);
         if nodes.is_empty() {
             return Err(PluginError::Invalid(format!(
-                "cluster `{}` ({}) listed no nodes: is it a failover cluster's node?",
-                self.name, self.ssh
+                "cluster `{}` ({}) listed no node by a host name{}: is it a failover cluster's node?",
+                self.name,
+                self.ssh,
+                if left_out.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (left out: {})", left_out.join(", "))
+                }
             )));
         }
-        Ok(nodes)
+        Ok((nodes, left_out))
     }
 }
 

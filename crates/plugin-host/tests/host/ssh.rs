@@ -183,8 +183,14 @@ fn the_grant_on_a_cluster_reaches_its_pinned_nodes_and_no_other() {
     let mut hci = target(&sshd, "hci");
     hci.cluster = true;
     // the admin adds it: the host asks the cluster once, and pins what is a host name
-    hci.nodes = hci.ask_cluster_nodes().unwrap();
-    assert_eq!(hci.nodes, ["127.0.0.1", "127.0.0.2"]);
+    let (nodes, left_out) = hci.ask_cluster_nodes().unwrap();
+    assert_eq!(nodes, ["127.0.0.1", "127.0.0.2"]);
+    assert_eq!(
+        left_out,
+        ["-oProxyCommand=id"],
+        "said, not dropped silently"
+    );
+    hci.nodes = nodes;
     let run = |t: &Target, on: &str| {
         let mut i = Invocation::new(grants(&["command:powershell@hci"]));
         i.targets = vec![t.clone()];
