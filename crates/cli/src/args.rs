@@ -4,6 +4,17 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// How progress is shown (`--progress`).
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgressArg {
+    /// A bar on a terminal, unless --json or --quiet.
+    Auto,
+    /// JSON status lines on stdout (with --json).
+    Json,
+    /// Nothing.
+    None,
+}
+
 /// Backup and disaster recovery for Azure Local and Hyper-V.
 ///
 /// The repository is chosen with -r/--repo or REHYDRA_REPOSITORY. The password comes from
@@ -45,6 +56,12 @@ pub struct Cli {
     /// Print results as JSON.
     #[arg(long, global = true)]
     pub json: bool,
+    /// How long work shows its progress: auto (a bar on a terminal, unless --json or
+    /// --quiet), json (with --json: one JSON status line at the start and end of each
+    /// phase and at most every second between, then the result as one line; every line
+    /// on stdout is then a JSON object with a `message_type`), or none.
+    #[arg(long, value_enum, env = "REHYDRA_PROGRESS", default_value_t = ProgressArg::Auto, global = true, requires_if("json", "json"))]
+    pub progress: ProgressArg,
     /// No progress output.
     #[arg(short, long, global = true)]
     pub quiet: bool,

@@ -106,6 +106,7 @@ pub(crate) fn absolute(p: &Path) -> String {
 
 /// Run a command; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
+    crate::output::set_json_lines(cli.progress == crate::args::ProgressArg::Json);
     match &cli.command {
         Command::Init(a) => {
             let pw = password::new(None, cli.password_file.as_deref())?;
@@ -233,7 +234,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 exclude,
                 ..BackupOptions::default()
             };
-            let bar = Bar::new(cli.quiet, cli.json);
+            let bar = Bar::new(cli);
             let cancel = cancel_on_ctrl_c();
             let out = s.backup(items, &opts, &bar, &cancel)?;
             let sn = &out.restore_point;
@@ -292,7 +293,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 },
                 in_place: a.in_place,
             };
-            let bar = Bar::new(cli.quiet, cli.json);
+            let bar = Bar::new(cli);
             let cancel = cancel_on_ctrl_c();
             let r = s.restore(
                 &a.restore_point,
@@ -384,7 +385,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     Some((n, m))
                 }
             };
-            let bar = Bar::new(cli.quiet, cli.json);
+            let bar = Bar::new(cli);
             let r = s.check(
                 &CheckOptions {
                     read_data: a.read_data || subset.is_some(),
@@ -431,7 +432,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Copy(a) => {
             let s = open(&cli)?;
             let t = open_copy_target(&cli, &a.to, a.to_password_file.as_deref())?;
-            let bar = Bar::new(cli.quiet, cli.json);
+            let bar = Bar::new(cli);
             let cancel = cancel_on_ctrl_c();
             let out = s.copy_to(&t, &a.restore_points, &filter(&a.filter)?, &bar, &cancel)?;
             if cli.json {
@@ -506,7 +507,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 );
             }
             if a.prune && !a.dry_run {
-                let r = s.prune(&PruneOptions::default(), &Bar::new(cli.quiet, cli.json))?;
+                let r = s.prune(&PruneOptions::default(), &Bar::new(cli))?;
                 if !cli.json {
                     print_prune(&r);
                 }
@@ -520,7 +521,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     repack_threshold_percent: a.repack_threshold,
                     dry_run: a.dry_run,
                 },
-                &Bar::new(cli.quiet, cli.json),
+                &Bar::new(cli),
             )?;
             if cli.json {
                 json(&r)?;

@@ -1,30 +1,103 @@
-//! Rendering: progress bars on a terminal, tables, JSON.
+//! Rendering: progress bars on a terminal or JSON status lines, tables, JSON.
 
 use std::io::IsTerminal;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use rehydra_api::Progress;
 use serde::Serialize;
 
-/// Progress bar with throughput and ETA on a terminal; silent otherwise.
+use crate::args::{Cli, ProgressArg};
+
+/// Whether every line on stdout is a JSON object (`--progress json`).
+static JSON_LINES: AtomicBool = AtomicBool::new(false);
+
+/// Make every line on stdout a JSON object (`--progress json`), for this process.
+pub fn set_json_lines(on: bool) {
+    JSON_LINES.store(on, Ordering::Relaxed);
+}
+
+/// Progress: a bar with throughput and ETA on a terminal, JSON status lines on stdout
+/// (`--progress json`), or nothing.
 pub struct Bar {
     bar: Mutex<Option<ProgressBar>>,
     enabled: bool,
+    lines: Option<Mutex<Status>>,
 }
 
+/// The phase a JSON status line reports.
+struct Status {
+    phase: String,
+    total: u64,
+    done: u64,
+    message: String,
+    started: Instant,
+    printed: Instant,
+}
+
+/// Most one JSON status line per this long within a phase.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
 impl Bar {
-    /// A bar that draws only when stderr is a terminal and output is not quiet/JSON.
-    pub fn new(quiet: bool, json: bool) -> Self {
+    /// The progress `cli` asks for: a bar only when stderr is a terminal and output is
+    /// neither quiet nor JSON; JSON lines with `--progress json`.
+    pub fn new(cli: &Cli) -> Self {
+        let now = Instant::now();
         Self {
             bar: Mutex::new(None),
-            enabled: !quiet && !json && std::io::stderr().is_terminal(),
+            enabled: cli.progress == ProgressArg::Auto
+                && !cli.quiet
+                && !cli.json
+                && std::io::stderr().is_terminal(),
+            lines: (cli.progress == ProgressArg::Json).then(|| {
+                Mutex::new(Status {
+                    phase: String::new(),
+                    total: 0,
+                    done: 0,
+                    message: String::new(),
+                    started: now,
+                    printed: now,
+                })
+            }),
+        }
+    }
+
+    fn status(&self, f: impl FnOnce(&mut Status) -> bool) {
+        let Some(m) = &self.lines else {
+            return;
+        };
+        let mut s = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if f(&mut s) {
+            s.printed = Instant::now();
+            let line = serde_json::json!({
+                "message_type": "status",
+                "phase": s.phase,
+                "bytes_done": s.done,
+                "total_bytes": s.total,
+                "percent_done": if s.total == 0 { serde_json::Value::Null } else { (s.done as f64 / s.total as f64).min(1.0).into() },
+                "seconds_elapsed": s.started.elapsed().as_secs_f64(),
+                "message": s.message,
+            });
+            println!("{line}");
         }
     }
 }
 
 impl Progress for Bar {
     fn start(&self, phase: &str, total: u64) {
+        self.status(|s| {
+            *s = Status {
+                phase: phase.to_string(),
+                total,
+                done: 0,
+                message: String::new(),
+                started: Instant::now(),
+                printed: Instant::now(),
+            };
+            true
+        });
         if !self.enabled {
             return;
         }
@@ -42,6 +115,10 @@ impl Progress for Bar {
         }
     }
     fn inc(&self, bytes: u64) {
+        self.status(|s| {
+            s.done = s.done.saturating_add(bytes);
+            s.printed.elapsed() >= STATUS_EVERY
+        });
         if let Ok(b) = self.bar.lock()
             && let Some(pb) = b.as_ref()
         {
@@ -49,6 +126,10 @@ impl Progress for Bar {
         }
     }
     fn message(&self, msg: &str) {
+        self.status(|s| {
+            s.message = msg.chars().take(256).collect();
+            false
+        });
         if let Ok(b) = self.bar.lock()
             && let Some(pb) = b.as_ref()
         {
@@ -56,6 +137,7 @@ impl Progress for Bar {
         }
     }
     fn finish(&self) {
+        self.status(|_| true);
         if let Ok(mut b) = self.bar.lock()
             && let Some(pb) = b.take()
         {
@@ -71,9 +153,18 @@ pub fn warnings<W: std::fmt::Display>(ws: impl IntoIterator<Item = W>) {
     }
 }
 
-/// Print a value as pretty JSON.
+/// Print a value as pretty JSON; with `--progress json` as one line, an object marked
+/// `"message_type": "summary"`.
 pub fn json<T: Serialize>(v: &T) -> anyhow::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v)?);
+    if JSON_LINES.load(Ordering::Relaxed) {
+        let mut v = serde_json::to_value(v)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("message_type".into(), "summary".into());
+        }
+        println!("{v}");
+    } else {
+        println!("{}", serde_json::to_string_pretty(v)?);
+    }
     Ok(())
 }
 

@@ -427,7 +427,7 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
             tags,
         } => {
             let s = open(cli)?;
-            let bar = Bar::new(cli.quiet, cli.json);
+            let bar = Bar::new(cli);
             let cancel = cancel_on_ctrl_c();
             let out = p.backup(&s, id, asset, &props(options)?, tags, &bar, &cancel)?;
             print_log(&out.log);
@@ -451,7 +451,7 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
             plan_only,
         } => {
             let s = open(cli)?;
-            let bar = Bar::new(cli.quiet, cli.json);
+            let bar = Bar::new(cli);
             let cancel = cancel_on_ctrl_c();
             check_owner(&s, id, restore_point)?;
             let out = p.restore(

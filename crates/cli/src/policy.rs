@@ -322,7 +322,7 @@ pub(crate) fn run(cli: &Cli, c: &PolicyCommand) -> Result<i32> {
                 name.iter().cloned().collect()
             };
             let plugins = crate::plugins::platform(cli).ok();
-            let bar = Bar::new(cli.quiet, cli.json);
+            let bar = Bar::new(cli);
             let cancel = cancel_on_ctrl_c();
             let copy_pw = match copy_password_file {
                 Some(f) => Some(password::copy_target(Some(f))?),

@@ -180,13 +180,9 @@ fn warn(m: &str) {
 /// from one target; a cluster that lists no node stands for itself alone.
 pub fn nodes(entries: &[&str], known: Option<(&str, &Facts)>) -> Vec<(String, bool)> {
     // one machine once: `hv01` and `hci-a/HV01.corp` are the same node (the first wins)
-    let short = |n: &str| {
-        let n = n.rsplit('/').next().unwrap_or(n);
-        n.split('.').next().unwrap_or(n).to_ascii_lowercase()
-    };
     let mut out: Vec<(String, bool)> = Vec::new();
     let mut add = |n: String, listed: bool| {
-        if !out.iter().any(|(o, _)| short(o) == short(&n)) {
+        if !out.iter().any(|(o, _)| short_name(o) == short_name(&n)) {
             out.push((n, listed));
         }
     };
@@ -219,6 +215,16 @@ pub fn nodes(entries: &[&str], known: Option<(&str, &Facts)>) -> Vec<(String, bo
         }
     }
     out
+}
+
+/// A node's name as compared: of `<cluster>/<node>` the node, of a host name its first
+/// label (`HV01.corp` is `hv01`), an address whole.
+fn short_name(n: &str) -> String {
+    let n = n.rsplit('/').next().unwrap_or(n);
+    if n.parse::<std::net::IpAddr>().is_ok() {
+        return n.to_string();
+    }
+    n.split('.').next().unwrap_or(n).to_ascii_lowercase()
 }
 
 /// Whether `n` can be a node's host name (letters, digits, `-`, `.`; not starting with
@@ -341,12 +347,12 @@ pub fn assess(a: &Asset, swept: &[&str]) -> Vec<Finding> {
         }
     }
     // the nodes asked: `local` is the node that answered the facts (its computer name)
-    let short = |n: &str| n.split('.').next().unwrap_or(n).to_ascii_lowercase();
+    let short = short_name;
     let asked: Vec<String> = swept
         .iter()
         .map(|n| match (*n, get(a, "computer")) {
             ("local", Some(c)) => short(c),
-            _ => short(n.rsplit('/').next().unwrap_or(n)),
+            _ => short(n),
         })
         .collect();
     let missing: Vec<&str> = (0..MAX_PARTS)
@@ -516,15 +522,24 @@ mod tests {
         let f = parse("hci-a", ANSWER.as_bytes()).unwrap();
         assert_eq!(
             nodes(
-                &["hv01", "hci-a/*", "hv09", "hci-a/hv02"],
+                &[
+                    "hv01",
+                    "hci-a/*",
+                    "hv09",
+                    "hci-a/hv02",
+                    "10.0.0.1",
+                    "10.0.0.2"
+                ],
                 Some(("hci-a", &f))
             ),
             [
                 ("hv01".to_string(), false),
                 ("hci-a/HV02".to_string(), true),
                 ("hv09".to_string(), false),
+                ("10.0.0.1".to_string(), false),
+                ("10.0.0.2".to_string(), false),
             ],
-            "each node once, the admin's own entries as written"
+            "each node once (an address whole), the admin's own entries as written"
         );
         let a = cluster(properties(&f));
         let missing = |swept: &[&str]| {

@@ -697,3 +697,54 @@ fn bandwidth_limits_hold_transfers_to_their_rate() {
         std::fs::read(data.join("a.bin")).unwrap()
     );
 }
+
+/// `--json --progress json`: every line on stdout is a JSON object; each phase's status
+/// at its start and end (and at most every second between), then the result marked
+/// `summary`, as a wrapper or a service reads them.
+#[test]
+fn json_progress_lines_end_in_the_summary() {
+    let e = Env::new();
+    let src = e.path("src");
+    std::fs::create_dir_all(&src).unwrap();
+    write_random(&src.join("a"), 3 << 20, 5);
+    let d = src.to_str().unwrap();
+    let o = e.run(&["--progress", "json", "backup", d]);
+    assert_eq!(code(&o), 2, "JSON status lines go with --json");
+    let lines = |out: &str| -> Vec<serde_json::Value> {
+        out.lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not one JSON object: {l}")))
+            .collect()
+    };
+    let out = lines(&e.ok(&["--json", "--progress", "json", "backup", d]));
+    let (last, status) = out.split_last().unwrap();
+    assert_eq!(last["message_type"], "summary");
+    assert!(last["restore_point"]["id"].is_string(), "{last}");
+    assert!(
+        status.iter().all(|s| s["message_type"] == "status"),
+        "{out:?}"
+    );
+    let backup: Vec<_> = status.iter().filter(|s| s["phase"] == "backup").collect();
+    assert_eq!(backup[0]["bytes_done"], 0);
+    let end = backup.last().unwrap();
+    assert!(
+        end["bytes_done"].as_u64().unwrap() >= 3 << 20 && end["percent_done"] == 1.0,
+        "{end}"
+    );
+    let target = e.path("out");
+    let o = e
+        .cmd()
+        .env("REHYDRA_PROGRESS", "json")
+        .args([
+            "--json",
+            "restore",
+            "latest",
+            "--target",
+            target.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = lines(&String::from_utf8(o.stdout).unwrap());
+    assert!(out.iter().any(|s| s["phase"] == "restore"), "{out:?}");
+    assert_eq!(out.last().unwrap()["message_type"], "summary");
+}
