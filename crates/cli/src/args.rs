@@ -60,7 +60,7 @@ pub struct Cli {
     /// --quiet), json (with --json: one JSON status line at the start and end of each
     /// phase and at most every second between, then the result as one line; every line
     /// on stdout is then a JSON object with a `message_type`), or none.
-    #[arg(long, value_enum, env = "REHYDRA_PROGRESS", default_value_t = ProgressArg::Auto, global = true, requires_if("json", "json"))]
+    #[arg(long, value_enum, env = "REHYDRA_PROGRESS", default_value_t = ProgressArg::Auto, global = true)]
     pub progress: ProgressArg,
     /// No progress output.
     #[arg(short, long, global = true)]

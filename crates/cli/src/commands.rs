@@ -106,6 +106,13 @@ pub(crate) fn absolute(p: &Path) -> String {
 
 /// Run a command; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
+    if cli.progress == crate::args::ProgressArg::Json && !cli.json {
+        return Err(api::ApiError::new(
+            api::Code::InvalidInput,
+            "--progress json (REHYDRA_PROGRESS=json) goes with --json: every line on stdout is then a JSON object",
+        )
+        .into());
+    }
     crate::output::set_json_lines(cli.progress == crate::args::ProgressArg::Json);
     match &cli.command {
         Command::Init(a) => {
@@ -234,7 +241,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 exclude,
                 ..BackupOptions::default()
             };
-            let bar = Bar::new(cli);
+            let bar = Bar::new(&cli);
             let cancel = cancel_on_ctrl_c();
             let out = s.backup(items, &opts, &bar, &cancel)?;
             let sn = &out.restore_point;
@@ -293,7 +300,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 },
                 in_place: a.in_place,
             };
-            let bar = Bar::new(cli);
+            let bar = Bar::new(&cli);
             let cancel = cancel_on_ctrl_c();
             let r = s.restore(
                 &a.restore_point,
@@ -385,7 +392,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     Some((n, m))
                 }
             };
-            let bar = Bar::new(cli);
+            let bar = Bar::new(&cli);
             let r = s.check(
                 &CheckOptions {
                     read_data: a.read_data || subset.is_some(),
@@ -432,7 +439,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Copy(a) => {
             let s = open(&cli)?;
             let t = open_copy_target(&cli, &a.to, a.to_password_file.as_deref())?;
-            let bar = Bar::new(cli);
+            let bar = Bar::new(&cli);
             let cancel = cancel_on_ctrl_c();
             let out = s.copy_to(&t, &a.restore_points, &filter(&a.filter)?, &bar, &cancel)?;
             if cli.json {
@@ -507,7 +514,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                 );
             }
             if a.prune && !a.dry_run {
-                let r = s.prune(&PruneOptions::default(), &Bar::new(cli))?;
+                let r = s.prune(&PruneOptions::default(), &Bar::new(&cli))?;
                 if !cli.json {
                     print_prune(&r);
                 }
@@ -521,7 +528,7 @@ pub fn run(cli: Cli) -> Result<i32> {
                     repack_threshold_percent: a.repack_threshold,
                     dry_run: a.dry_run,
                 },
-                &Bar::new(cli),
+                &Bar::new(&cli),
             )?;
             if cli.json {
                 json(&r)?;
