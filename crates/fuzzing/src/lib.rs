@@ -7,9 +7,24 @@
 //! Each function panics when the code under test breaks its promise (a panic, a read
 //! outside the disk, a file created outside a restore target), and returns otherwise.
 
+mod arc_sql_mi;
 mod disk;
 mod format;
 mod kubernetes;
+// the arc-sql-mi plugin's readers, compiled from its source at this crate's root as the
+// kubernetes plugin's are
+#[path = "../../../plugins/arc-sql-mi/src/arm.rs"]
+#[allow(dead_code, clippy::all, clippy::pedantic)]
+mod arm;
+#[path = "../../../plugins/arc-sql-mi/src/instance.rs"]
+#[allow(dead_code, clippy::all, clippy::pedantic)]
+mod instance;
+#[path = "../../../plugins/arc-sql-mi/src/kube.rs"]
+#[allow(dead_code, clippy::all, clippy::pedantic)]
+mod kube;
+#[path = "../../../plugins/arc-sql-mi/src/names.rs"]
+#[allow(dead_code, clippy::all, clippy::pedantic)]
+mod names;
 // the kubernetes plugin's readers, compiled from its source at this crate's root (its
 // modules name each other as `crate::…`); they depend on the SDK, as sql-common does
 #[path = "../../../plugins/kubernetes/src/api.rs"]
@@ -29,6 +44,7 @@ mod sql_chain;
 #[allow(dead_code, clippy::all, clippy::pedantic)]
 mod tarball;
 
+pub use arc_sql_mi::arc_sql_mi;
 pub use disk::{partitions, qcow2, vhd, vhdx};
 pub use format::{config, content_map, index_file, manifest, pack_header};
 pub use kubernetes::{kube_index, velero_tarball};
@@ -42,6 +58,7 @@ pub type Body = fn(&[u8]);
 
 /// Every target by name, as `fuzz/` names its binaries.
 pub const TARGETS: &[(&str, Body)] = &[
+    ("arc_sql_mi", arc_sql_mi),
     ("config", config),
     ("content_map", content_map),
     ("index_file", index_file),

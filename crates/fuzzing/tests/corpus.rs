@@ -218,6 +218,32 @@ fn format_parsers() {
 }
 
 #[test]
+fn arc_sql_mi_answers() {
+    // ARM's official examples, a Kubernetes list of the CRD's shape, database ids
+    let fixtures = manifest_dir().join("../../tests/fixtures/arc-sql-mi");
+    let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .filter_map(|e| {
+            let p = e.unwrap().path();
+            (p.extension().is_some_and(|x| x == "json")).then(|| std::fs::read(p).unwrap())
+        })
+        .collect();
+    assert!(
+        seeds.len() >= 3,
+        "the ARM examples are in {}",
+        fixtures.display()
+    );
+    seeds.push(
+        br#"{"kind": "SqlManagedInstanceList", "items": [{"metadata": {"name": "sqlmi1", "namespace": "arc"},
+            "spec": {"tier": "BusinessCritical", "replicas": 3, "backup": {"retentionPeriodInDays": 7}},
+            "status": {"state": "Ready", "primaryEndpoint": "10.0.0.4,31433", "readyReplicas": "3/3"}}]}"#
+            .to_vec(),
+    );
+    seeds.push(b"arc/sqlmi1/Sales DB".to_vec());
+    exercise("arc_sql_mi", seeds, 3000);
+}
+
+#[test]
 fn directory_ldif() {
     // Samba's own tombstones and reanimated objects, and what the plugin writes
     let fixtures = manifest_dir().join("../../tests/fixtures/active-directory");
