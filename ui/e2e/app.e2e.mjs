@@ -303,6 +303,7 @@ try {
   check((await s.text(await s.wait('[data-testid="policy-notify-nightly"]'))).includes("webhook on always"), "the policy list says whom it tells");
   check((await s.text(await s.wait('[data-testid="policy-schedule-nightly"]'))) === "at 02:00", "the policy list says when it runs (a time of day)");
   // a cron schedule, with its next runs; removed again before the app's timer runs it
+  await s.click('[data-testid="policy-add"] > summary');
   await s.type('[data-testid="policy-name"]', "weekdays");
   await s.type('[data-testid="policy-path"]', data);
   await s.type('[data-testid="policy-cron"]', "0 2 * * 1-5");

@@ -177,7 +177,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
           </tbody>
         </table>
       )}
-      <details open={list !== null && list.length === 0 ? true : undefined}>
+      <details data-testid="policy-add" open={list !== null && list.length === 0 ? true : undefined}>
         <summary>Add a policy</summary>
         <div className="form">
           <label>Name <input data-testid="policy-name" value={name} onChange={(e) => setName(e.target.value)} /></label>
