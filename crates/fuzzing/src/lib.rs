@@ -23,7 +23,7 @@ mod instance;
 #[allow(dead_code, clippy::all, clippy::pedantic)]
 mod kube;
 #[path = "../../../plugins/arc-sql-mi/src/names.rs"]
-#[allow(dead_code, clippy::all, clippy::pedantic)]
+#[allow(dead_code, unused_imports, clippy::all, clippy::pedantic)]
 mod names;
 // the kubernetes plugin's readers, compiled from its source at this crate's root (its
 // modules name each other as `crate::…`); they depend on the SDK, as sql-common does
