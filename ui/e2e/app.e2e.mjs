@@ -451,7 +451,17 @@ try {
   const depth = (id) => s.exec(`return document.querySelector('[data-testid="inventory-row"][data-asset="' + arguments[0] + '"]').dataset.depth`, [id]);
   check((await depth("cluster/hci-a")) === "0" && (await depth("node/local")) === "1" && (await depth(TVM)) === "2", "the inventory is a tree: cluster, node, VM");
   await shot("11-inventory-vms");
-  await s.click('[data-testid="nav-restore"]');
+  // a row's own actions: "Back up now" opens Protection with its plugin and asset ready,
+  // "Restore…" opens the wizard at it
+  await s.click(`[data-testid="row-backup-${TVM}"]`);
+  const value = (css) => s.exec(`return document.querySelector(arguments[0]).value`, [css]);
+  await s.wait('[data-testid="plugin-asset"]');
+  check((await value('[data-testid="plugin-asset"]')) === TVM, "an inventory row's \"Back up now\" opens Protection with its plugin and asset filled in");
+  await s.click('[data-testid="nav-inventory"]');
+  await s.click(`[data-testid="row-restore-${TVM}"]`);
+  await s.wait('[data-testid="wizard-asset"]');
+  for (let i = 0; i < 50 && (await value('[data-testid="wizard-asset"]')) !== TVM; i++) await new Promise((r) => setTimeout(r, 100));
+  check((await value('[data-testid="wizard-asset"]')) === TVM, "an inventory row's \"Restore…\" opens the restore wizard at that asset");
   await wizardTo(TVM, "plugin");
   await s.type('[data-testid="wizard-target"]', "C:\\ClusterStorage\\Volume9\\restored");
   // the plugin's declared restore settings, as a form (the host checks them again)

@@ -1,7 +1,7 @@
 import { useCallback, useEffect, useState } from "react";
 import { api, newJobId, onStateChanged, type RepoInfo } from "./ipc";
 import Repositories from "./screens/Repositories";
-import Inventory from "./screens/Inventory";
+import Inventory, { type Intent } from "./screens/Inventory";
 import Protection from "./screens/Protection";
 import Restore from "./screens/Restore";
 import Plugins from "./screens/Plugins";
@@ -28,6 +28,12 @@ export default function App() {
   const [screen, setScreen] = useState<Screen>("Repositories");
   const [theme, setTheme] = useTheme();
   const [repo, setRepo] = useState<RepoInfo | null>(null);
+  // an inventory row's "Back up now" or "Restore…": the screen it opens starts from it
+  const [intent, setIntent] = useState<Intent | null>(null);
+  const act = (i: Intent) => {
+    setIntent(i);
+    setScreen(i.action === "backup" ? "Protection" : "Restore");
+  };
   const refresh = useCallback(() => {
     api.repoStatus().then(setRepo).catch(() => setRepo(null));
   }, []);
@@ -91,9 +97,9 @@ export default function App() {
       </nav>
       <main>
         {screen === "Repositories" && <Repositories repo={repo} onChange={refresh} />}
-        {screen === "Inventory" && <Inventory repo={repo} />}
-        {screen === "Protection" && <Protection repo={repo} onChange={refresh} />}
-        {screen === "Restore" && <Restore repo={repo} />}
+        {screen === "Inventory" && <Inventory repo={repo} onAct={act} />}
+        {screen === "Protection" && <Protection repo={repo} onChange={refresh} intent={intent?.action === "backup" ? intent : null} />}
+        {screen === "Restore" && <Restore repo={repo} intent={intent?.action === "restore" ? intent : null} />}
         {screen === "Plugins" && <Plugins />}
         {screen === "Settings" && <Settings />}
         {screen === "Assessment" && <Assessment repo={repo} />}

@@ -4,6 +4,10 @@ import { age } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, Loading, TableHead } from "../components/common";
 
+/** What an inventory row asks another screen to start from: back this asset up now, or
+ * restore it (`at` tells one click from the next). */
+export type Intent = { action: "backup" | "restore"; plugin: string; asset: string; at: number };
+
 /** Depth-first order of the tree given by `parent` links (unknown parents become roots). */
 export function treeOrder(assets: InventoryAsset[]): { a: InventoryAsset; depth: number }[] {
   const ids = new Set(assets.map((a) => a.id));
@@ -25,7 +29,7 @@ export function treeOrder(assets: InventoryAsset[]): { a: InventoryAsset; depth:
   return out;
 }
 
-export function InventoryTable({ assets, query, filter }: { assets: InventoryAsset[]; query: string; filter: string }) {
+export function InventoryTable({ assets, query, filter, onAct }: { assets: InventoryAsset[]; query: string; filter: string; onAct?: (i: Intent) => void }) {
   const rows = useMemo(() => {
     const q = query.trim().toLowerCase();
     return treeOrder(assets).filter(({ a }) => {
@@ -38,7 +42,7 @@ export function InventoryTable({ assets, query, filter }: { assets: InventoryAss
   if (rows.length === 0) return <Empty>No asset matches.</Empty>;
   return (
     <table className="inventory" data-testid="inventory-table">
-      <TableHead cols={["Asset", "Kind", "Protection", "Last restore point", "Risks"]} />
+      <TableHead cols={["Asset", "Kind", "Protection", "Last restore point", "Risks", ""]} />
       <tbody>
         {rows.map(({ a, depth }) => (
           <tr key={`${a.plugin}/${a.id}`} data-testid="inventory-row" data-asset={a.id} data-depth={depth}>
@@ -57,6 +61,26 @@ export function InventoryTable({ assets, query, filter }: { assets: InventoryAss
                 </span>
               ))}
             </td>
+            <td className="row">
+              {onAct && a.status !== "container" && a.plugin ? (
+                <button
+                  data-testid={`row-backup-${a.id}`}
+                  aria-label={`Back up ${a.name} now`}
+                  onClick={() => onAct({ action: "backup", plugin: a.plugin, asset: a.id, at: Date.now() })}
+                >
+                  Back up now
+                </button>
+              ) : null}
+              {onAct && a.restore_points > 0 ? (
+                <button
+                  data-testid={`row-restore-${a.id}`}
+                  aria-label={`Restore ${a.name}`}
+                  onClick={() => onAct({ action: "restore", plugin: a.plugin, asset: a.id, at: Date.now() })}
+                >
+                  Restore…
+                </button>
+              ) : null}
+            </td>
           </tr>
         ))}
       </tbody>
@@ -64,7 +88,7 @@ export function InventoryTable({ assets, query, filter }: { assets: InventoryAss
   );
 }
 
-export default function Inventory({ repo }: { repo: RepoInfo | null }) {
+export default function Inventory({ repo, onAct }: { repo: RepoInfo | null; onAct?: (i: Intent) => void }) {
   const [assets, setAssets] = useState<InventoryAsset[] | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [rpo, setRpo] = useState(24);
@@ -144,7 +168,7 @@ export default function Inventory({ repo }: { repo: RepoInfo | null }) {
       ) : assets.length === 0 ? (
         <Empty>Nothing yet: back up a folder under Protection, or discover assets with a plugin.</Empty>
       ) : (
-        <InventoryTable assets={assets} query={query} filter={filter} />
+        <InventoryTable assets={assets} query={query} filter={filter} onAct={onAct} />
       )}
     </section>
   );

@@ -4,8 +4,9 @@ import { bytes, lines } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, ProgressBar, TableHead } from "../components/common";
 import Policies from "../components/Policies";
+import type { Intent } from "./Inventory";
 
-export default function Protection({ repo, onChange }: { repo: RepoInfo | null; onChange: () => void }) {
+export default function Protection({ repo, onChange, intent }: { repo: RepoInfo | null; onChange: () => void; intent?: Intent | null }) {
   const [path, setPath] = useState("");
   const [tags, setTags] = useState("");
   const [exclude, setExclude] = useState("");
@@ -36,6 +37,15 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
   const [plugin, setPlugin] = useState("");
   const [asset, setAsset] = useState("");
   const [options, setOptions] = useState<[string, string][]>([]);
+  const assetCard = useRef<HTMLDivElement>(null);
+  // "Back up now" from an inventory row: that plugin and asset, ready to run
+  useEffect(() => {
+    if (!intent) return;
+    setPlugin(intent.plugin);
+    setAsset(intent.asset);
+    setOptions([]);
+    assetCard.current?.scrollIntoView({ block: "center" });
+  }, [intent]);
   useEffect(() => {
     api.plugins().then((p) => {
       setPlugins(p.filter((x) => !x.error));
@@ -104,7 +114,7 @@ export default function Protection({ repo, onChange }: { repo: RepoInfo | null; 
         )}
         <ErrorBox error={error} />
       </div>
-      <div className="card form">
+      <div className="card form" ref={assetCard}>
         <h2>Back up a workload asset now</h2>
         {plugins.length === 0 ? (
           <p className="muted">No plugin is installed: VMs, Trusted launch keys and node folders are protected through plugins.</p>

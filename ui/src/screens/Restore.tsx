@@ -17,6 +17,7 @@ import {
 import { bytes } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, Loading, ProgressBar } from "../components/common";
+import type { Intent } from "./Inventory";
 
 const STEPS = ["Asset", "Restore point", "Kind", "Target", "Plan", "Run", "Verify"];
 
@@ -38,7 +39,7 @@ function kinds(s: RestorePoint | undefined): { id: string; label: string; availa
   ].filter((k) => disk || k.id === "files");
 }
 
-export default function Restore({ repo }: { repo: RepoInfo | null }) {
+export default function Restore({ repo, intent }: { repo: RepoInfo | null; intent?: Intent | null }) {
   const [step, setStep] = useState(0);
   const [snaps, setSnaps] = useState<RestorePoint[] | null>(null);
   const [asset, setAsset] = useState("");
@@ -65,6 +66,14 @@ export default function Restore({ repo }: { repo: RepoInfo | null }) {
     api.restore_points().then(setSnaps).catch((e) => setError(asError(e)));
   }, [repo]);
   const assets = useMemo(() => [...new Set((snaps ?? []).map((s) => s.asset))].sort(), [snaps]);
+  // "Restore…" from an inventory row: the wizard starts at that asset
+  useEffect(() => {
+    if (!intent || !assets.includes(intent.asset)) return;
+    setAsset(intent.asset);
+    setPoint("");
+    setOptions([]);
+    setStep(0);
+  }, [intent, assets]);
   const points = useMemo(
     () => (snaps ?? []).filter((s) => s.asset === asset).sort((a, b) => b.time.localeCompare(a.time)),
     [snaps, asset],
