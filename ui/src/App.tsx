@@ -76,6 +76,8 @@ export default function App() {
             data-testid={`nav-${s.toLowerCase()}`}
             aria-current={screen === s ? "page" : undefined}
             onClick={() => {
+              // a screen chosen here starts from nothing a row asked for before
+              setIntent(null);
               setScreen(s);
               refresh();
             }}

@@ -66,9 +66,12 @@ export default function Restore({ repo, intent }: { repo: RepoInfo | null; inten
     api.restore_points().then(setSnaps).catch((e) => setError(asError(e)));
   }, [repo]);
   const assets = useMemo(() => [...new Set((snaps ?? []).map((s) => s.asset))].sort(), [snaps]);
-  // "Restore…" from an inventory row: the wizard starts at that asset
+  // "Restore…" from an inventory row: the wizard starts at that asset, once (restore
+  // points listed again later do not take the admin back to it)
+  const applied = useRef(0);
   useEffect(() => {
-    if (!intent || !assets.includes(intent.asset)) return;
+    if (!intent || applied.current === intent.at || !assets.includes(intent.asset)) return;
+    applied.current = intent.at;
     setAsset(intent.asset);
     setPoint("");
     setOptions([]);
