@@ -217,22 +217,28 @@ fn format_parsers() {
     exercise("pack_header", vec![pack], 3000);
 }
 
-#[test]
-fn arc_sql_mi_answers() {
-    // ARM's official examples, a Kubernetes list of the CRD's shape, database ids
-    let fixtures = manifest_dir().join("../../tests/fixtures/arc-sql-mi");
-    let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&fixtures)
+/// The files ending in `.ext` of `tests/fixtures/<folder>`: at least three.
+fn fixtures(folder: &str, ext: &str) -> Vec<Vec<u8>> {
+    let dir = manifest_dir().join("../../tests/fixtures").join(folder);
+    let seeds: Vec<Vec<u8>> = std::fs::read_dir(&dir)
         .unwrap()
         .filter_map(|e| {
             let p = e.unwrap().path();
-            (p.extension().is_some_and(|x| x == "json")).then(|| std::fs::read(p).unwrap())
+            (p.extension().is_some_and(|x| x == ext)).then(|| std::fs::read(p).unwrap())
         })
         .collect();
     assert!(
         seeds.len() >= 3,
-        "the ARM examples are in {}",
-        fixtures.display()
+        "the .{ext} fixtures are in {}",
+        dir.display()
     );
+    seeds
+}
+
+#[test]
+fn arc_sql_mi_answers() {
+    // ARM's official examples, a Kubernetes list of the CRD's shape, database ids
+    let mut seeds = fixtures("arc-sql-mi", "json");
     seeds.push(
         br#"{"kind": "SqlManagedInstanceList", "items": [{"metadata": {"name": "sqlmi1", "namespace": "arc"},
             "spec": {"tier": "BusinessCritical", "replicas": 3, "backup": {"retentionPeriodInDays": 7}},
@@ -246,19 +252,7 @@ fn arc_sql_mi_answers() {
 #[test]
 fn directory_ldif() {
     // Samba's own tombstones and reanimated objects, and what the plugin writes
-    let fixtures = manifest_dir().join("../../tests/fixtures/active-directory");
-    let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(&fixtures)
-        .unwrap()
-        .filter_map(|e| {
-            let p = e.unwrap().path();
-            (p.extension().is_some_and(|x| x == "ldif")).then(|| std::fs::read(p).unwrap())
-        })
-        .collect();
-    assert!(
-        seeds.len() >= 3,
-        "the LDIF fixtures are in {}",
-        fixtures.display()
-    );
+    let mut seeds = fixtures("active-directory", "ldif");
     seeds.push(b"dn: CN=a\\,b,DC=t\nobjectGUID:: AAECAwQFBgcICQoLDA0ODw==\nmember;range=0-1: x\n description: folded\n\n".to_vec());
     exercise("ldif", seeds, 3000);
 }
