@@ -458,6 +458,13 @@ try {
   await s.wait('[data-testid="plugin-asset"]');
   check((await value('[data-testid="plugin-asset"]')) === TVM, "an inventory row's \"Back up now\" opens Protection with its plugin and asset filled in");
   await s.click('[data-testid="nav-inventory"]');
+  await s.click(`[data-testid="row-protect-${TVM}"]`);
+  await s.wait('[data-testid="policy-asset"]');
+  check(
+    (await value('[data-testid="policy-asset"]')) === TVM && (await s.exec('return document.querySelector(\'[data-testid="policy-add"]\').open')),
+    "an inventory row's \"Protect…\" opens the policy form with its plugin and asset filled in",
+  );
+  await s.click('[data-testid="nav-inventory"]');
   await s.click(`[data-testid="row-restore-${TVM}"]`);
   await s.wait('[data-testid="wizard-asset"]');
   for (let i = 0; i < 50 && (await value('[data-testid="wizard-asset"]')) !== TVM; i++) await new Promise((r) => setTimeout(r, 100));

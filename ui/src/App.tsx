@@ -32,7 +32,7 @@ export default function App() {
   const [intent, setIntent] = useState<Intent | null>(null);
   const act = (i: Intent) => {
     setIntent(i);
-    setScreen(i.action === "backup" ? "Protection" : "Restore");
+    setScreen(i.action === "restore" ? "Restore" : "Protection");
   };
   const refresh = useCallback(() => {
     api.repoStatus().then(setRepo).catch(() => setRepo(null));
@@ -100,7 +100,7 @@ export default function App() {
       <main>
         {screen === "Repositories" && <Repositories repo={repo} onChange={refresh} />}
         {screen === "Inventory" && <Inventory repo={repo} onAct={act} />}
-        {screen === "Protection" && <Protection repo={repo} onChange={refresh} intent={intent?.action === "backup" ? intent : null} />}
+        {screen === "Protection" && <Protection repo={repo} onChange={refresh} intent={intent?.action !== "restore" ? intent : null} />}
         {screen === "Restore" && <Restore repo={repo} intent={intent?.action === "restore" ? intent : null} />}
         {screen === "Plugins" && <Plugins />}
         {screen === "Settings" && <Settings />}

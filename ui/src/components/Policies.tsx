@@ -1,8 +1,9 @@
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { api, asError, newJobId, onStateChanged, type ApiError, type Notify, type NotifyWhen, type PluginEntry, type PolicyStatus, type Progress, type RepoInfo, type ServiceInfo, type SmtpSecurity, type What } from "../ipc";
 import { age, lines } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, TableHead } from "./common";
+import type { Intent } from "../screens/Inventory";
 
 /** What a policy protects, in words. */
 function describeWhat(w: What): string {
@@ -35,7 +36,7 @@ function notifyOf(f: NotifyForm): Notify | null {
 }
 
 /** Protection policies: list, add, run now, remove. */
-export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | null; plugins: PluginEntry[]; onRun: (p: Progress | null, msg: string | null) => void }) {
+export default function Policies({ repo, plugins, onRun, intent }: { repo: RepoInfo | null; plugins: PluginEntry[]; onRun: (p: Progress | null, msg: string | null) => void; intent?: Intent | null }) {
   const [list, setList] = useState<PolicyStatus[] | null>(null);
   const [error, setError] = useState<ApiError | null>(null);
   const [name, setName] = useState("");
@@ -51,6 +52,20 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
   const [days, setDays] = useState<string[]>([]);
   const [backupWindow, setBackupWindow] = useState("");
   const [cron, setCron] = useState("");
+  const addForm = useRef<HTMLDetailsElement>(null);
+  // "Protect…" from an inventory row: the form opens with its plugin and asset
+  useEffect(() => {
+    if (!intent) return;
+    setSource(intent.plugin);
+    setAsset(intent.asset);
+    setAssetKind("");
+    setOptions([]);
+    setDiscover([]);
+    if (addForm.current) {
+      addForm.current.open = true;
+      addForm.current.scrollIntoView({ block: "start" });
+    }
+  }, [intent]);
   const [keep, setKeep] = useState({ last: 0, daily: 7, weekly: 4, monthly: 12, yearly: 0 });
   const [copyTo, setCopyTo] = useState("");
   const [copyPassword, setCopyPassword] = useState("");
@@ -177,7 +192,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
           </tbody>
         </table>
       )}
-      <details data-testid="policy-add" open={list !== null && list.length === 0 ? true : undefined}>
+      <details ref={addForm} data-testid="policy-add" open={list !== null && list.length === 0 ? true : undefined}>
         <summary>Add a policy</summary>
         <div className="form">
           <label>Name <input data-testid="policy-name" value={name} onChange={(e) => setName(e.target.value)} /></label>
@@ -197,7 +212,7 @@ export default function Policies({ repo, plugins, onRun }: { repo: RepoInfo | nu
             </>
           ) : (
             <>
-              <label>Asset id <input value={asset} disabled={!!assetKind.trim()} onChange={(e) => setAsset(e.target.value)} /></label>
+              <label>Asset id <input data-testid="policy-asset" value={asset} disabled={!!assetKind.trim()} onChange={(e) => setAsset(e.target.value)} /></label>
               <label>…or every asset of this kind it discovers at each run (e.g. <code>vault</code>)
                 <input data-testid="policy-asset-kind" value={assetKind} onChange={(e) => setAssetKind(e.target.value)} />
               </label>

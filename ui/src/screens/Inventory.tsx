@@ -4,9 +4,9 @@ import { age } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, Loading, TableHead } from "../components/common";
 
-/** What an inventory row asks another screen to start from: back this asset up now, or
- * restore it (`at` tells one click from the next). */
-export type Intent = { action: "backup" | "restore"; plugin: string; asset: string; at: number };
+/** What an inventory row asks another screen to start from: back this asset up now,
+ * protect it with a policy, or restore it (`at` tells one click from the next). */
+export type Intent = { action: "backup" | "protect" | "restore"; plugin: string; asset: string; at: number };
 
 /** Depth-first order of the tree given by `parent` links (unknown parents become roots). */
 export function treeOrder(assets: InventoryAsset[]): { a: InventoryAsset; depth: number }[] {
@@ -69,6 +69,15 @@ export function InventoryTable({ assets, query, filter, onAct }: { assets: Inven
                   onClick={() => onAct({ action: "backup", plugin: a.plugin, asset: a.id, at: Date.now() })}
                 >
                   Back up now
+                </button>
+              ) : null}
+              {onAct && a.status !== "container" && a.plugin ? (
+                <button
+                  data-testid={`row-protect-${a.id}`}
+                  aria-label={`Protect ${a.name} with a policy`}
+                  onClick={() => onAct({ action: "protect", plugin: a.plugin, asset: a.id, at: Date.now() })}
+                >
+                  Protect…
                 </button>
               ) : null}
               {onAct && a.restore_points > 0 ? (

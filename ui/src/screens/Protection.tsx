@@ -40,7 +40,7 @@ export default function Protection({ repo, onChange, intent }: { repo: RepoInfo 
   const assetCard = useRef<HTMLDivElement>(null);
   // "Back up now" from an inventory row: that plugin and asset, ready to run
   useEffect(() => {
-    if (!intent) return;
+    if (intent?.action !== "backup") return;
     setPlugin(intent.plugin);
     setAsset(intent.asset);
     setOptions([]);
@@ -140,6 +140,7 @@ export default function Protection({ repo, onChange, intent }: { repo: RepoInfo 
       <Policies
         repo={repo}
         plugins={plugins}
+        intent={intent?.action === "protect" ? intent : null}
         onRun={(p, msg) => {
           setProgress(p);
           if (msg) {
