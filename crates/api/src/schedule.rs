@@ -160,13 +160,7 @@ impl Schedule<'_> {
     ) -> DateTime<Utc> {
         let due = match last {
             None => now,
-            Some(last) if self.cron.is_some() => self.next_cron(tz, last).unwrap_or(now),
-            Some(last) if self.at.is_empty() => {
-                Duration::try_seconds((self.every_hours.clamp(0.0, MAX_HOURS) * 3600.0) as i64)
-                    .and_then(|d| last.checked_add_signed(d))
-                    .unwrap_or(now)
-            }
-            Some(last) => self.next_slot(tz, last).unwrap_or(now),
+            Some(last) => self.next_after(tz, last).unwrap_or(now),
         };
         let due = retry_after.map_or(due, |r| due.max(r));
         match self.window.map(window) {
@@ -190,13 +184,21 @@ impl Schedule<'_> {
         Duration::seconds(secs.min(6.0 * 3600.0) as i64)
     }
 
-    /// The cron expression's first time strictly after `after`.
-    fn next_cron<Tz: TimeZone>(&self, tz: &Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        cron(self.cron?)
-            .ok()?
-            .find_next_occurrence(&after.with_timezone(tz), false)
-            .ok()
-            .map(|t| t.with_timezone(&Utc))
+    /// The schedule's next time after `after`, before the window is applied: the cron
+    /// expression's, the period's, or the next time of day's.
+    fn next_after<Tz: TimeZone>(&self, tz: &Tz, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if let Some(expr) = self.cron {
+            return cron(expr)
+                .ok()?
+                .find_next_occurrence(&after.with_timezone(tz), false)
+                .ok()
+                .map(|t| t.with_timezone(&Utc));
+        }
+        if self.at.is_empty() {
+            return Duration::try_seconds((self.every_hours.clamp(0.0, MAX_HOURS) * 3600.0) as i64)
+                .and_then(|d| after.checked_add_signed(d));
+        }
+        self.next_slot(tz, after)
     }
 
     /// The next `n` runs after `from`, for people to read; the last run and the pause
@@ -211,15 +213,7 @@ impl Schedule<'_> {
         let mut out = Vec::with_capacity(n);
         let mut t = from;
         while out.len() < n {
-            let next = if self.cron.is_some() {
-                self.next_cron(tz, t)
-            } else if self.at.is_empty() {
-                Duration::try_seconds((self.every_hours.clamp(0.0, MAX_HOURS) * 3600.0) as i64)
-                    .and_then(|d| t.checked_add_signed(d))
-            } else {
-                self.next_slot(tz, t)
-            };
-            let Some(next) = next.filter(|x| *x > t) else {
+            let Some(next) = self.next_after(tz, t).filter(|x| *x > t) else {
                 break;
             };
             let next = match self.window.map(window) {

@@ -37,6 +37,21 @@ struct Status {
     printed: Instant,
 }
 
+impl Status {
+    /// The phase `phase` of `total` bytes, starting now.
+    fn begin(phase: &str, total: u64) -> Self {
+        let now = Instant::now();
+        Self {
+            phase: phase.to_string(),
+            total,
+            done: 0,
+            message: String::new(),
+            started: now,
+            printed: now,
+        }
+    }
+}
+
 /// Most one JSON status line per this long within a phase.
 const STATUS_EVERY: Duration = Duration::from_secs(1);
 
@@ -44,23 +59,13 @@ impl Bar {
     /// The progress `cli` asks for: a bar only when stderr is a terminal and output is
     /// neither quiet nor JSON; JSON lines with `--progress json`.
     pub fn new(cli: &Cli) -> Self {
-        let now = Instant::now();
         Self {
             bar: Mutex::new(None),
             enabled: cli.progress == ProgressArg::Auto
                 && !cli.quiet
                 && !cli.json
                 && std::io::stderr().is_terminal(),
-            lines: (cli.progress == ProgressArg::Json).then(|| {
-                Mutex::new(Status {
-                    phase: String::new(),
-                    total: 0,
-                    done: 0,
-                    message: String::new(),
-                    started: now,
-                    printed: now,
-                })
-            }),
+            lines: (cli.progress == ProgressArg::Json).then(|| Mutex::new(Status::begin("", 0))),
         }
     }
 
@@ -88,14 +93,7 @@ impl Bar {
 impl Progress for Bar {
     fn start(&self, phase: &str, total: u64) {
         self.status(|s| {
-            *s = Status {
-                phase: phase.to_string(),
-                total,
-                done: 0,
-                message: String::new(),
-                started: Instant::now(),
-                printed: Instant::now(),
-            };
+            *s = Status::begin(phase, total);
             true
         });
         if !self.enabled {

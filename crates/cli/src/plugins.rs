@@ -576,7 +576,7 @@ fn print_settings(settings: &[rehydra_plugin_host::SettingDecl]) {
 pub enum TargetCommand {
     /// Add (or replace) a target: plugins granted `command:<program>@<name>` run that
     /// program there over SSH. The key and known-hosts files stay with Rehydra; plugins
-    /// only ever see the target's name.
+    /// address the target by its name and never hold its key.
     Add {
         /// Name plugins use, e.g. hv01 (`local` means this machine and is not a target).
         name: String,

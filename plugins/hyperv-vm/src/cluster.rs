@@ -175,8 +175,8 @@ fn warn(m: &str) {
 /// The command targets to inventory for the `nodes` setting's `entries`, each with
 /// whether the cluster (not the admin) listed it. An entry is a command target as written,
 /// except `<cluster>/*`: every node that cluster target's facts list, as `<cluster>/<node>`
-/// (the host reaches such a node only once the cluster itself has listed it to the host;
-/// the admin grants the cluster, not each node). `known` holds the facts already read
+/// (the host reaches such a node only when it is pinned on the cluster target; the admin
+/// grants the cluster, not each node). `known` holds the facts already read
 /// from one target; a cluster that lists no node stands for itself alone.
 pub fn nodes(entries: &[&str], known: Option<(&str, &Facts)>) -> Vec<(String, bool)> {
     // one machine once: `hv01` and `hci-a/HV01.corp` are the same node (the first wins)
