@@ -108,8 +108,10 @@ export default function Connections() {
     setError(null);
     setResult("");
     try {
-      setResult(await f());
+      // the lists are read again before the result is said, so what it says is shown
+      const said = await f();
       await load();
+      setResult(said);
     } catch (e) {
       setError(asError(e));
     } finally {
