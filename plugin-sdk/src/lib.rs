@@ -252,7 +252,8 @@ pub mod prelude {
         Asset, BackupReport, BackupRequest, DiskRange, Error, ErrorCode, Finding, ItemInfo,
         ItemKind, Plugin, PluginInfo, Property, ProtectionFlags, RestorePlan, RestorePoint,
         RestoreReport, RestoreRequest, Result, Severity, Step, VerifyReport, asset,
-        describe_from_manifest, empty_plan, flag, info, property, require, setting, setting_or,
+        describe_from_manifest, empty_plan, flag, info, property, refuse_blocked, require, setting,
+        setting_or,
     };
 }
 
@@ -432,6 +433,14 @@ impl VerifyReport {
             findings: vec![],
         }
     }
+
+    /// A report of `findings`: the point passed when there are none.
+    pub fn of(findings: Vec<Finding>) -> Self {
+        Self {
+            ok: findings.is_empty(),
+            findings,
+        }
+    }
 }
 
 impl Finding {
@@ -453,6 +462,18 @@ impl Finding {
             recommendation: recommendation.into(),
         }
     }
+
+    /// A finding of `rule` about one asset (its id).
+    pub fn about(
+        asset: &str,
+        rule: &str,
+        severity: Severity,
+        title: String,
+        detail: String,
+        recommendation: &str,
+    ) -> Self {
+        Self::new(rule, severity, Some(asset), title, detail, recommendation)
+    }
 }
 
 impl Step {
@@ -465,6 +486,34 @@ impl Step {
             depends_on: vec![],
         }
     }
+}
+
+impl RestorePlan {
+    /// Refuse to carry out this plan if it has blockers: see [`refuse_blocked`].
+    ///
+    /// # Errors
+    /// `invalid-input` naming every blocker.
+    pub fn go_ahead(&self) -> Result<()> {
+        refuse_blocked(&self.blockers)
+    }
+}
+
+/// A restore re-plans before it writes and stops here when the plan has blockers: the
+/// error names them all, and nothing was written.
+///
+/// # Errors
+/// `invalid-input` naming every blocker.
+pub fn refuse_blocked(blockers: &[String]) -> Result<()> {
+    if blockers.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::InvalidInput,
+        format!(
+            "the restore plan is blocked, nothing was written: {}",
+            blockers.join("; ")
+        ),
+    ))
 }
 
 /// A plan with nothing in it yet.

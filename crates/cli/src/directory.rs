@@ -60,6 +60,29 @@ pub enum DirectoryCommand {
     },
 }
 
+/// Checks a new connection before it is kept, unless `no_check`: a failed check keeps
+/// nothing (the configuration stays as it was) and says how to go on.
+pub(crate) fn check_first<T>(
+    no_check: bool,
+    check: impl FnOnce() -> rehydra_api::Result<T>,
+) -> Result<Option<T>> {
+    if no_check {
+        return Ok(None);
+    }
+    match check() {
+        Ok(found) => Ok(Some(found)),
+        Err(e) => bail!(
+            "{}; nothing was kept (fix it, or add with --no-check)",
+            e.message
+        ),
+    }
+}
+
+/// Says a connection was kept, and the grant (`<scheme>:<name>`) a plugin needs to use it.
+pub(crate) fn kept(what: &str, name: &str, scheme: &str) {
+    println!("{what} {name} kept; grant it with: rehydra plugins grant <plugin> {scheme}:{name}");
+}
+
 pub(crate) fn absolute(p: &PathBuf) -> Result<PathBuf> {
     Ok(std::path::absolute(p)?)
 }
@@ -111,18 +134,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &DirectoryCommand) -> Result<()> {
                 password,
                 ca_file: ca_file.as_ref().map(absolute).transpose()?,
             };
-            // checked before it is kept: a failed check leaves the configuration as it was
-            let checked = if *no_check {
-                None
-            } else {
-                match p.check_new_directory(dir.clone()) {
-                    Ok(found) => Some(found),
-                    Err(e) => bail!(
-                        "{}; nothing was kept (fix it, or add with --no-check)",
-                        e.message
-                    ),
-                }
-            };
+            let checked = check_first(*no_check, || p.check_new_directory(dir.clone()))?;
             let dir = p.set_directory(dir)?;
             if cli.json {
                 json(&dir)?;
@@ -130,10 +142,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &DirectoryCommand) -> Result<()> {
                 if let Some((host, context)) = checked {
                     println!("bound to {host} ({context}) as {bind}");
                 }
-                println!(
-                    "directory {} kept; grant it with: rehydra plugins grant <plugin> ldap:{}",
-                    dir.name, dir.name
-                );
+                kept("directory", &dir.name, "ldap");
             }
         }
         DirectoryCommand::List => {

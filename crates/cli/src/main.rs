@@ -54,7 +54,7 @@ fn main() {
             if let Some(hint) = api.and_then(|a| a.hint) {
                 eprintln!("hint: {}", output::hint(hint));
             }
-            api.map_or(1, |api| api.code.exit_code())
+            api.map_or(1, |api| output::exit_code(api.code))
         }
         Err(p) if is_closed_stdout(p.as_ref()) => 141,
         Err(p) => std::panic::resume_unwind(p),

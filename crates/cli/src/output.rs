@@ -188,6 +188,27 @@ pub fn bytes(n: u64) -> String {
     indicatif::HumanBytes(n).to_string()
 }
 
+/// The exit code for an error's code (the table is in the README).
+pub fn exit_code(code: rehydra_api::Code) -> i32 {
+    use rehydra_api::Code;
+    match code {
+        Code::InvalidInput => 2,
+        Code::NotARepository => 10,
+        // restic's numbers: 10 no repository, 11 locked, 12 wrong password
+        Code::Locked => 11,
+        Code::WrongPassword => 12,
+        Code::TargetExists => 13,
+        Code::Corrupt | Code::Missing => 14,
+        Code::UnsupportedVersion => 15,
+        Code::NoSpace => 16,
+        Code::Cancelled => 130,
+        Code::PluginRejected => 17,
+        Code::PluginFailed => 18,
+        Code::Blocked => 19,
+        Code::Io => 1,
+    }
+}
+
 /// What the user can do about an error, in the CLI's words (its commands and flags).
 pub fn hint(hint: rehydra_api::Hint) -> &'static str {
     use rehydra_api::Hint as H;

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use rehydra_api::plugins::{Plugins, SqlLoginKind, SqlServer};
 
 use crate::args::Cli;
-use crate::directory::{absolute, password_source};
+use crate::directory::{absolute, check_first, kept, password_source};
 use crate::output::json;
 
 /// `plugins sql-server`.
@@ -89,18 +89,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
                 password: password_source(password_file, password_env, password_keychain)?,
                 ca_file: ca_file.as_ref().map(absolute).transpose()?,
             };
-            // checked before it is kept: a failed check leaves the configuration as it was
-            let checked = if *no_check {
-                None
-            } else {
-                match p.check_new_sql_server(server.clone()) {
-                    Ok(found) => Some(found),
-                    Err(e) => bail!(
-                        "{}; nothing was kept (fix it, or add with --no-check)",
-                        e.message
-                    ),
-                }
-            };
+            let checked = check_first(*no_check, || p.check_new_sql_server(server.clone()))?;
             let server = p.set_sql_server(server)?;
             if cli.json {
                 json(&server)?;
@@ -108,10 +97,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
                 if let Some((host, version)) = checked {
                     println!("signed in to {host} (SQL Server {version}) as {login}");
                 }
-                println!(
-                    "SQL Server {} kept; grant it with: rehydra plugins grant <plugin> sql:{}",
-                    server.name, server.name
-                );
+                kept("SQL Server", &server.name, "sql");
             }
         }
         SqlServerCommand::List => {

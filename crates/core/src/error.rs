@@ -7,8 +7,12 @@
 
 use std::fmt;
 
-/// What class of failure an [`Error`] is. Shells map these to exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What class of failure an error is: one vocabulary for the engine, the plugin host and
+/// the API, sent to the UI in kebab case (as `Code`). Shells switch on it, never on message
+/// text, and map it to exit codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
+#[ts(rename = "Code")]
 pub enum ErrorKind {
     /// The password opened no key slot.
     WrongPassword,
@@ -32,6 +36,13 @@ pub enum ErrorKind {
     Io,
     /// The operation was cancelled by the caller.
     Cancelled,
+    /// A plugin was refused (unsigned, untrusted, tampered, wrong contract, malformed).
+    /// Raised above the engine, by the plugin host.
+    PluginRejected,
+    /// A plugin failed, crashed or was stopped at a limit. Raised by the plugin host.
+    PluginFailed,
+    /// A plan has blockers (a prerequisite is missing): nothing was touched.
+    Blocked,
 }
 
 /// What the user can do about an [`Error`].

@@ -406,15 +406,7 @@ struct ItemRun<'a> {
 }
 
 fn plan_item(run: &ItemRun<'_>, summary: &mut RestoreSummary) -> Result<()> {
-    let ItemRun {
-        repo,
-        index,
-        item,
-        place,
-        sub,
-        target,
-        opts,
-    } = *run;
+    let (item, place, opts) = (run.item, run.place, run.opts);
     let anchor = if opts.in_place {
         None
     } else {
@@ -424,8 +416,8 @@ fn plan_item(run: &ItemRun<'_>, summary: &mut RestoreSummary) -> Result<()> {
             Err(e) => return Err(e.into()),
         }
     };
-    let mut walker = Walker::new(item, place, sub);
-    for ev in read_map(repo, index, item) {
+    let mut walker = Walker::new(item, place, run.sub);
+    for ev in read_map(run.repo, run.index, item) {
         let MapEvent::Node(n) = ev? else { continue };
         let Some(dest) = walker.dest(&n)? else {
             continue;
@@ -435,8 +427,8 @@ fn plan_item(run: &ItemRun<'_>, summary: &mut RestoreSummary) -> Result<()> {
             summary.files += 1;
         }
         if opts.in_place {
-            check_in_place(item, target, recorded_size(item, &n), opts.overwrite)?;
-            summary.conflicts.push(target.display().to_string());
+            check_in_place(item, run.target, recorded_size(item, &n), opts.overwrite)?;
+            summary.conflicts.push(run.target.display().to_string());
             continue;
         }
         let refs: Vec<&str> = dest.iter().map(String::as_str).collect();

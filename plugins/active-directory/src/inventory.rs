@@ -284,17 +284,6 @@ fn find_prop<'a>(a: &'a Asset, name: &str) -> Option<&'a str> {
     setting(&a.properties, name)
 }
 
-fn finding(
-    a: &Asset,
-    rule: &str,
-    severity: Severity,
-    title: String,
-    detail: String,
-    fix: &str,
-) -> Finding {
-    Finding::new(rule, severity, Some(&a.id), title, detail, fix)
-}
-
 /// `assess`: one domain controller, the Recycle Bin off, every FSMO role on one DC,
 /// stale computer accounts.
 pub fn assess(assets: &[Asset], _s: &[Property]) -> Result<Vec<Finding>> {
@@ -303,13 +292,13 @@ pub fn assess(assets: &[Asset], _s: &[Property]) -> Result<Vec<Finding>> {
         let dcs = find_prop(a, "domain-controllers").unwrap_or_default();
         let n_dcs = dcs.split(", ").filter(|s| !s.is_empty()).count();
         if n_dcs == 1 {
-            out.push(finding(a, "ad.single-dc", Severity::High,
+            out.push(Finding::about(&a.id, "ad.single-dc", Severity::High,
                 format!("{} has a single domain controller", a.name),
                 format!("{dcs} is the only domain controller: losing it loses the domain until it is restored from a backup"),
                 "Add a second domain controller (on another host) and keep backing up system state"));
         }
         if find_prop(a, "recycle-bin") == Some("disabled") {
-            out.push(finding(a, "ad.recycle-bin-off", Severity::Medium,
+            out.push(Finding::about(&a.id, "ad.recycle-bin-off", Severity::Medium,
                 format!("The Active Directory Recycle Bin is off in {}", a.name),
                 "deleted objects lose most attributes and all group memberships at once; they come back only from a backup".into(),
                 "Enable the Recycle Bin (Enable-ADOptionalFeature 'Recycle Bin Feature'); keep object backups for what it cannot bring back"));
@@ -320,7 +309,7 @@ pub fn assess(assets: &[Asset], _s: &[Property]) -> Result<Vec<Finding>> {
             .filter_map(|r| r.split_once(": ").map(|(_, o)| o))
             .collect();
         if holders.len() == 1 && n_dcs > 1 {
-            out.push(finding(a, "ad.fsmo-on-one-dc", Severity::Low,
+            out.push(Finding::about(&a.id, "ad.fsmo-on-one-dc", Severity::Low,
                 format!("All FSMO roles of {} are on one domain controller", a.name),
                 fsmo.to_string(),
                 "Spread the roles (PDC emulator and RID master apart from schema and naming masters) so one failure does not stop them all"));
@@ -329,8 +318,8 @@ pub fn assess(assets: &[Asset], _s: &[Property]) -> Result<Vec<Finding>> {
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
         if stale > 0 {
-            out.push(finding(
-                a,
+            out.push(Finding::about(
+                &a.id,
                 "ad.stale-computers",
                 Severity::Low,
                 format!("{stale} computer accounts in {} look unused", a.name),

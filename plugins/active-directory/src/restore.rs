@@ -532,9 +532,7 @@ fn live_directory(req: &RestoreRequest, meta: &Meta) -> Result<(String, String)>
 /// Carry out a plan.
 pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     let p = plan(req)?;
-    if !p.plan.blockers.is_empty() {
-        return Err(err(ErrorCode::InvalidInput, p.plan.blockers.join("; ")));
-    }
+    p.plan.go_ahead()?;
     if flag(&req.options, "whole-dc") {
         return system_state::restore(&req.options, &req.target, p.plan.warnings);
     }
@@ -624,10 +622,7 @@ pub fn verify(_req: &RestoreRequest) -> Result<VerifyReport> {
             });
         }
     }
-    Ok(VerifyReport {
-        ok: findings.is_empty(),
-        findings,
-    })
+    Ok(VerifyReport::of(findings))
 }
 
 #[cfg(test)]

@@ -347,29 +347,15 @@ fn keep(
     let item = format!("backups/{file}");
     engine::ingest_file(&item, host_path)?;
 
-    let mut doc = match (p.kind, prev) {
-        (Kind::Full, _) | (_, None) => ChainDoc {
-            format: 1,
-            server: p.db.instance_key(),
-            database: name.into(),
-            recovery: db.recovery.clone(),
-            files: tsql::files(&p.server, name)?,
-            backups: Vec::new(),
-        },
-        (_, Some(c)) => c,
-    };
-    host::progress(
-        4,
-        5,
-        &format!(
-            "keeping the {} earlier backup(s) of the chain",
-            doc.backups.len()
-        ),
-    );
-    for k in &doc.backups {
-        engine::carry_forward(&k.item, &k.item)?;
-    }
-    doc.recovery.clone_from(&db.recovery);
+    let mut doc = ChainDoc::continued(
+        p.kind,
+        prev,
+        p.db.instance_key(),
+        name,
+        &db.recovery,
+        || tsql::files(&p.server, name),
+        (4, 5),
+    )?;
     doc.backups.push(Kept::new(&item, &written.backup, device));
     let ours = doc.history()?;
     for problem in chain::problems(&ours) {

@@ -385,12 +385,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
 /// A blocker, the task failing (with its message), or the wait running out.
 pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     let planned = plan(req)?;
-    if let Some(b) = planned.plan.blockers.first() {
-        return Err(Error::new(
-            ErrorCode::InvalidInput,
-            format!("the restore cannot proceed: {b}"),
-        ));
-    }
+    planned.plan.go_ahead()?;
     let t = &planned.task;
     let status = run(&planned.base, t, planned.wait)?;
     if status.failed() {

@@ -128,39 +128,28 @@ pub fn discover(s: &[Property]) -> Result<Vec<Asset>> {
     Ok(out)
 }
 
-fn finding(
-    asset: &str,
-    rule: &str,
-    severity: Severity,
-    title: String,
-    detail: String,
-    fix: &str,
-) -> Finding {
-    Finding::new(rule, severity, Some(asset), title, detail, fix)
-}
-
 fn instance_findings(i: &Instance, out: &mut Vec<Finding>) {
     let id = i.key();
     if i.ready() == Some(false) {
-        out.push(finding(&id, "arcsqlmi.not-ready", Severity::High, format!("{} is not Ready", i.name), format!("its status.state is `{}`: it may not serve its databases nor take its built-in backups", shown(i.state.as_deref().unwrap_or_default(), 64)), "kubectl describe sqlmi -n <namespace> <name> and the pod's events tell why"));
+        out.push(Finding::about(&id, "arcsqlmi.not-ready", Severity::High, format!("{} is not Ready", i.name), format!("its status.state is `{}`: it may not serve its databases nor take its built-in backups", shown(i.state.as_deref().unwrap_or_default(), 64)), "kubectl describe sqlmi -n <namespace> <name> and the pod's events tell why"));
     }
     if i.retention() == 0 {
-        out.push(finding(&id, "arcsqlmi.pitr-off", Severity::High, format!("{} takes no built-in backups", i.name), "spec.backup.retentionPeriodInDays is 0: the instance keeps no backups and offers no point-in-time restore".into(), "set a retention (az sql mi-arc update --retention-days 7) and back the databases up with Rehydra to a repository off the cluster"));
+        out.push(Finding::about(&id, "arcsqlmi.pitr-off", Severity::High, format!("{} takes no built-in backups", i.name), "spec.backup.retentionPeriodInDays is 0: the instance keeps no backups and offers no point-in-time restore".into(), "set a retention (az sql mi-arc update --retention-days 7) and back the databases up with Rehydra to a repository off the cluster"));
     } else {
-        out.push(finding(&id, "arcsqlmi.backups-on-cluster", Severity::High, format!("the built-in backups of {} never leave the cluster", i.name), format!("they are kept {} day(s) in {BUILT_IN_FOLDER} of pod {}-0, on the cluster's own storage, and restore only to this same instance: losing the cluster or that volume loses them with the databases", i.retention(), i.name), "back the databases up with Rehydra (level=full, COPY_ONLY: the instance's own chain stays whole) to a repository on another site or in Azure Blob"));
+        out.push(Finding::about(&id, "arcsqlmi.backups-on-cluster", Severity::High, format!("the built-in backups of {} never leave the cluster", i.name), format!("they are kept {} day(s) in {BUILT_IN_FOLDER} of pod {}-0, on the cluster's own storage, and restore only to this same instance: losing the cluster or that volume loses them with the databases", i.retention(), i.name), "back the databases up with Rehydra (level=full, COPY_ONLY: the instance's own chain stays whole) to a repository on another site or in Azure Blob"));
     }
     if i.replica_count() < 2 {
-        out.push(finding(&id, "arcsqlmi.single-replica", Severity::Medium, format!("{} runs one replica", i.name), format!("tier {}, 1 replica: a failed pod or node stops the instance until Kubernetes reschedules it, and its storage is the only copy of the data", i.tier.as_deref().unwrap_or("unknown")), "for availability use the Business Critical tier with 3 replicas; keep backups off the cluster either way"));
+        out.push(Finding::about(&id, "arcsqlmi.single-replica", Severity::Medium, format!("{} runs one replica", i.name), format!("tier {}, 1 replica: a failed pod or node stops the instance until Kubernetes reschedules it, and its storage is the only copy of the data", i.tier.as_deref().unwrap_or("unknown")), "for availability use the Business Critical tier with 3 replicas; keep backups off the cluster either way"));
     }
 }
 
 fn database_findings(i: &Instance, db: &Db, history: &[HistoryRow], out: &mut Vec<Finding>) {
     let id = format!("{}/{}", i.key(), db.name);
     if db.simple() {
-        out.push(finding(&id, "arcsqlmi.simple-recovery", Severity::High, format!("{} uses the SIMPLE recovery model", db.name), "no log backups: no point-in-time restore of it, and the instance's built-in backups do not cover it; a restore loses everything since its last full backup".into(), "ALTER DATABASE … SET RECOVERY FULL, or take full backups with Rehydra as often as losing the time between them is acceptable"));
+        out.push(Finding::about(&id, "arcsqlmi.simple-recovery", Severity::High, format!("{} uses the SIMPLE recovery model", db.name), "no log backups: no point-in-time restore of it, and the instance's built-in backups do not cover it; a restore loses everything since its last full backup".into(), "ALTER DATABASE … SET RECOVERY FULL, or take full backups with Rehydra as often as losing the time between them is acceptable"));
     }
     if last_of(history, Kind::Full).is_none() {
-        out.push(finding(
+        out.push(Finding::about(
             &id,
             "arcsqlmi.no-full-backup",
             Severity::Critical,
@@ -173,7 +162,7 @@ fn database_findings(i: &Instance, db: &Db, history: &[HistoryRow], out: &mut Ve
     let backups: Vec<chain::Backup> = history.iter().map(|r| r.backup.clone()).collect();
     for p in chain::problems(&backups) {
         let rule = format!("arcsqlmi.{}", p.rule().trim_start_matches("sql."));
-        out.push(finding(&id, &rule, Severity::High, format!("the backup chain of {} is broken", db.name), p.describe(), "take a full backup now so a whole chain starts; find out who else backs this database up (msdb's user_name and device)"));
+        out.push(Finding::about(&id, &rule, Severity::High, format!("the backup chain of {} is broken", db.name), p.describe(), "take a full backup now so a whole chain starts; find out who else backs this database up (msdb's user_name and device)"));
     }
 }
 
@@ -187,13 +176,13 @@ pub fn assess(_assets: &[Asset], s: &[Property]) -> Result<Vec<Finding>> {
     for i in instance::collect(s)? {
         instance_findings(&i, &mut out);
         let Some(server) = server_of(&servers, &i.key()) else {
-            out.push(finding(&i.key(), "arcsqlmi.no-sql-endpoint", Severity::Info, format!("the databases of {} were not assessed", i.name), "no SQL endpoint is configured for this instance".into(), "configure its endpoint (rehydra plugins sql-server add <status.primaryEndpoint>) and name it in servers=<namespace>/<instance>=<endpoint>"));
+            out.push(Finding::about(&i.key(), "arcsqlmi.no-sql-endpoint", Severity::Info, format!("the databases of {} were not assessed", i.name), "no SQL endpoint is configured for this instance".into(), "configure its endpoint (rehydra plugins sql-server add <status.primaryEndpoint>) and name it in servers=<namespace>/<instance>=<endpoint>"));
             continue;
         };
         let dbs = match databases(server) {
             Ok(d) => d,
             Err(e) => {
-                out.push(finding(
+                out.push(Finding::about(
                     &i.key(),
                     "arcsqlmi.sql-unreachable",
                     Severity::High,

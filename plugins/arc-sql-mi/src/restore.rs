@@ -10,7 +10,7 @@
 
 use rehydra_plugin_sdk::{engine, prelude::*};
 use sql_common::chain;
-use sql_common::model::{CHAIN_ITEM, ChainDoc, Kept};
+use sql_common::model::{CHAIN_ITEM, ChainDoc, Kept, verify_chain};
 use sql_common::tsql::{DbFile, parse_time, show_time};
 
 use crate::backup::{CONTAINER, POD_FOLDER};
@@ -197,38 +197,6 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
 /// A damaged point.
 pub fn verify(req: &RestoreRequest) -> Result<VerifyReport> {
     let doc = chain_of_point(req)?;
-    let items = engine::items()?;
-    let mut report = VerifyReport::new(true);
-    let asset = req.restore_point.asset.clone();
-    let mut fail = |rule: &str, title: String, detail: String| {
-        report.ok = false;
-        report.findings.push(Finding {
-            rule: rule.into(),
-            severity: Severity::High,
-            asset: Some(asset.clone()),
-            title,
-            detail,
-            recommendation: "take a full backup (level=full) so a new, whole chain starts".into(),
-        });
-    };
-    for k in &doc.backups {
-        if !items.iter().any(|i| i.name == k.item && i.size > 0) {
-            fail(
-                "arcsqlmi.missing-backup",
-                format!("{} is not in the restore point", k.item),
-                format!(
-                    "chain.json names {} backup {} but the point holds no such item",
-                    k.kind, k.item
-                ),
-            );
-        }
-    }
-    if let Err(why) = chain::plan(&doc.history()?, None, true) {
-        fail(
-            "arcsqlmi.chain-unusable",
-            "the chain cannot be restored".into(),
-            why.describe(),
-        );
-    }
+    let (report, _) = verify_chain(&doc, &req.restore_point.asset, "arcsqlmi")?;
     Ok(report)
 }

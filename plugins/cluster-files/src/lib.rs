@@ -224,10 +224,7 @@ impl Plugin for ClusterFiles {
         } else {
             vec![]
         };
-        Ok(VerifyReport {
-            ok: findings.is_empty(),
-            findings,
-        })
+        Ok(VerifyReport::of(findings))
     }
 }
 

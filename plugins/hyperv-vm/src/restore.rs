@@ -469,12 +469,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
 
 /// Run a plan that has no blockers.
 pub fn execute(req: &RestoreRequest, p: Planned) -> Result<RestoreReport> {
-    if !p.plan.blockers.is_empty() {
-        return Err(Error::new(
-            ErrorCode::InvalidInput,
-            p.plan.blockers.join("; "),
-        ));
-    }
+    p.plan.go_ahead()?;
     let l = &p.layout;
     if p.replace {
         powershell(

@@ -205,15 +205,7 @@ pub fn call(method: &str, url: &str, body: Option<&Value>, what: &str) -> Result
     if !(200..300).contains(&r.status) {
         return Err(answer_error(what, &r));
     }
-    if r.body.is_empty() {
-        return Ok(Value::Null);
-    }
-    serde_json::from_slice(&r.body).map_err(|e| {
-        Error::new(
-            ErrorCode::Failed,
-            format!("{what}: the answer is not JSON ({e})"),
-        )
-    })
+    rehydra_plugin_sdk::rest::json(what, &r)
 }
 
 /// Is there such an object? `Ok(None)` on 404.

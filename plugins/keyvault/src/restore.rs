@@ -363,15 +363,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
 
 pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     let p = plan(req)?;
-    if !p.plan.blockers.is_empty() {
-        return Err(Error::new(
-            ErrorCode::InvalidInput,
-            format!(
-                "restore refused, nothing written: {}",
-                p.plan.blockers.join("; ")
-            ),
-        ));
-    }
+    p.plan.go_ahead()?;
     let (mut bytes, mut failed) = (0u64, Vec::new());
     let total = p.actions.len() as u64;
     for (i, a) in p.actions.iter().enumerate() {

@@ -506,12 +506,7 @@ fn wait_for(
 
 pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     let p = prepare(req)?;
-    if !p.blockers.is_empty() {
-        return Err(Error::new(
-            ErrorCode::InvalidInput,
-            format!("the restore cannot start: {}", p.blockers.join("; ")),
-        ));
-    }
+    refuse_blocked(&p.blockers)?;
     let mut warnings = p.warnings.clone();
     let (mut created, mut replaced, mut skipped, mut bytes) = (0, 0, 0, 0u64);
     let mut failed = Vec::new();
@@ -629,10 +624,7 @@ pub fn verify(_req: &RestoreRequest) -> Result<VerifyReport> {
             });
         }
     }
-    Ok(VerifyReport {
-        ok: findings.is_empty(),
-        findings,
-    })
+    Ok(VerifyReport::of(findings))
 }
 
 #[cfg(test)]

@@ -5,9 +5,10 @@
 //! before anything uses it.
 
 use rehydra_plugin_sdk::prelude::*;
+use rehydra_plugin_sdk::{engine, host};
 use serde::{Deserialize, Serialize};
 
-use crate::chain::{Backup, Kind, Lsn};
+use crate::chain::{Backup, Kind, Lsn, Plan};
 use crate::tsql::{DbFile, parse_time, show_time};
 
 /// Item name of the chain document.
@@ -217,6 +218,109 @@ impl ChainDoc {
     pub fn history(&self) -> Result<Vec<Backup>> {
         self.backups.iter().map(Kept::backup).collect()
     }
+
+    /// The backups a restore sequence uses, in restore order.
+    pub fn steps(&self, plan: &Plan) -> Vec<&Kept> {
+        plan.steps
+            .iter()
+            .filter_map(|&i| self.backups.get(i))
+            .collect()
+    }
+
+    /// The chain a new backup of `database` adds to: `prev` for a differential or log, a
+    /// new one (its files read by `files`) for a full or when there is no previous chain.
+    /// The backups it already keeps are carried forward into the new restore point
+    /// (reported as step `step.0` of `step.1`); its recovery model becomes `recovery`.
+    ///
+    /// # Errors
+    /// Reading the files, or carrying a backup forward.
+    pub fn continued(
+        kind: Kind,
+        prev: Option<ChainDoc>,
+        server: String,
+        database: &str,
+        recovery: &str,
+        files: impl FnOnce() -> Result<Vec<DbFile>>,
+        step: (u64, u64),
+    ) -> Result<ChainDoc> {
+        let mut doc = match (kind, prev) {
+            (Kind::Full, _) | (_, None) => ChainDoc {
+                format: 1,
+                server,
+                database: database.into(),
+                recovery: recovery.into(),
+                files: files()?,
+                backups: Vec::new(),
+            },
+            (_, Some(p)) => p,
+        };
+        host::progress(
+            step.0,
+            step.1,
+            &format!(
+                "keeping the {} earlier backup(s) of the chain",
+                doc.backups.len()
+            ),
+        );
+        for k in &doc.backups {
+            engine::carry_forward(&k.item, &k.item)?;
+        }
+        recovery.clone_into(&mut doc.recovery);
+        Ok(doc)
+    }
+}
+
+/// A verify finding that the chain kept in a restore point cannot serve.
+pub fn chain_finding(asset: &str, rule: &str, title: String, detail: String) -> Finding {
+    Finding::about(
+        asset,
+        rule,
+        Severity::High,
+        title,
+        detail,
+        "take a full backup (level=full) so a new, whole chain starts",
+    )
+}
+
+/// What verify checks for every SQL plugin: each backup the point's chain names is an
+/// item of the point with content (`<prefix>.missing-backup`), and the chain reaches its
+/// last backup (`<prefix>.chain-unusable`). The restore sequence comes back when it does.
+///
+/// # Errors
+/// The point's items cannot be listed, or a backup of the chain is malformed.
+pub fn verify_chain(
+    doc: &ChainDoc,
+    asset: &str,
+    prefix: &str,
+) -> Result<(VerifyReport, Option<Plan>)> {
+    let items = engine::items()?;
+    let mut findings = Vec::new();
+    for k in &doc.backups {
+        if !items.iter().any(|i| i.name == k.item && i.size > 0) {
+            findings.push(chain_finding(
+                asset,
+                &format!("{prefix}.missing-backup"),
+                format!("{} is not in the restore point", k.item),
+                format!(
+                    "chain.json names {} backup {} but the point holds no such item",
+                    k.kind, k.item
+                ),
+            ));
+        }
+    }
+    let plan = match crate::chain::plan(&doc.history()?, None, true) {
+        Ok(p) => Some(p),
+        Err(why) => {
+            findings.push(chain_finding(
+                asset,
+                &format!("{prefix}.chain-unusable"),
+                "the chain cannot be restored".into(),
+                why.describe(),
+            ));
+            None
+        }
+    };
+    Ok((VerifyReport::of(findings), plan))
 }
 
 /// The chain the previous restore point of the asset keeps, when `ours` says it is this
@@ -227,7 +331,6 @@ impl ChainDoc {
 /// # Errors
 /// The previous point cannot be read, or its chain is damaged (not for a full).
 pub fn previous_chain(kind: Kind, ours: impl Fn(&ChainDoc) -> bool) -> Result<Option<ChainDoc>> {
-    use rehydra_plugin_sdk::{engine, host};
     let read = || -> Result<Option<ChainDoc>> {
         if engine::previous()?.is_none() {
             return Ok(None);

@@ -198,29 +198,15 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     engine::ingest_file(&item, &host_path)?;
 
     let mut warnings = Vec::new();
-    let mut doc = match (kind, prev) {
-        (Kind::Full, _) | (_, None) => ChainDoc {
-            format: 1,
-            server: server.to_ascii_lowercase(),
-            database: name.into(),
-            recovery: db.recovery.clone(),
-            files: tsql::files(server, name)?,
-            backups: Vec::new(),
-        },
-        (_, Some(p)) => p,
-    };
-    host::progress(
-        2,
-        3,
-        &format!(
-            "keeping the {} earlier backup(s) of the chain",
-            doc.backups.len()
-        ),
-    );
-    for k in &doc.backups {
-        engine::carry_forward(&k.item, &k.item)?;
-    }
-    doc.recovery.clone_from(&db.recovery);
+    let mut doc = ChainDoc::continued(
+        kind,
+        prev,
+        server.to_ascii_lowercase(),
+        name,
+        &db.recovery,
+        || tsql::files(server, name),
+        (2, 3),
+    )?;
     doc.backups.push(Kept::new(&item, &written.backup, &device));
 
     // what the chain and msdb together say: a gap another product's log made, a fork

@@ -91,17 +91,6 @@ pub fn discover(s: &[Property]) -> Result<Vec<Asset>> {
     Ok(out)
 }
 
-fn finding(
-    asset: &str,
-    rule: &str,
-    severity: Severity,
-    title: String,
-    detail: String,
-    fix: &str,
-) -> Finding {
-    Finding::new(rule, severity, Some(asset), title, detail, fix)
-}
-
 /// Findings for the databases of `servers` (or of the assets given).
 pub fn assess(assets: &[Asset], s: &[Property]) -> Result<Vec<Finding>> {
     let list = match servers(s) {
@@ -117,7 +106,7 @@ pub fn assess(assets: &[Asset], s: &[Property]) -> Result<Vec<Finding>> {
         let dbs = match tsql::databases(&server) {
             Ok(d) => d,
             Err(e) => {
-                out.push(finding(
+                out.push(Finding::about(
                     &server,
                     "sql.unreachable",
                     Severity::High,
@@ -133,10 +122,10 @@ pub fn assess(assets: &[Asset], s: &[Property]) -> Result<Vec<Finding>> {
             let history = tsql::history(&server, &db.name)?;
             let backups: Vec<chain::Backup> = history.iter().map(|r| r.backup.clone()).collect();
             if last_of(&history, Kind::Full).is_none() {
-                out.push(finding(&id, "sql.no-full-backup", Severity::Critical, format!("{} has no full backup", db.name), "msdb records no full backup of this database: nothing can restore it".into(), "protect it with a policy: full weekly, differential daily, log every 15 minutes"));
+                out.push(Finding::about(&id, "sql.no-full-backup", Severity::Critical, format!("{} has no full backup", db.name), "msdb records no full backup of this database: nothing can restore it".into(), "protect it with a policy: full weekly, differential daily, log every 15 minutes"));
             }
             for p in chain::problems(&backups) {
-                out.push(finding(&id, p.rule(), Severity::High, format!("the backup chain of {} is broken", db.name), p.describe(), "take a full backup now so a whole chain starts; find out who else backs this database up (msdb's user_name and device)"));
+                out.push(Finding::about(&id, p.rule(), Severity::High, format!("the backup chain of {} is broken", db.name), p.describe(), "take a full backup now so a whole chain starts; find out who else backs this database up (msdb's user_name and device)"));
             }
             if db.simple() {
                 let last = history
@@ -144,10 +133,10 @@ pub fn assess(assets: &[Asset], s: &[Property]) -> Result<Vec<Finding>> {
                     .rev()
                     .find(|r| r.backup.kind != Kind::Log)
                     .map_or_else(|| "never".to_string(), |r| show_time(r.backup.finish));
-                out.push(finding(&id, "sql.simple-recovery", Severity::Medium, format!("{} cannot be restored to a point in time", db.name), format!("it uses the SIMPLE recovery model: no log backups, so a restore loses everything since the last full or differential backup (the last was {last}); the RPO is the time between them"), "if losing that much is not acceptable, ALTER DATABASE … SET RECOVERY FULL and back up the log every 15 minutes"));
+                out.push(Finding::about(&id, "sql.simple-recovery", Severity::Medium, format!("{} cannot be restored to a point in time", db.name), format!("it uses the SIMPLE recovery model: no log backups, so a restore loses everything since the last full or differential backup (the last was {last}); the RPO is the time between them"), "if losing that much is not acceptable, ALTER DATABASE … SET RECOVERY FULL and back up the log every 15 minutes"));
             }
             if db.encrypted {
-                out.push(finding(&id, "sql.tde", Severity::Medium, format!("{} is encrypted (TDE)", db.name), "its backups restore only on an instance that has the certificate protecting its database encryption key".into(), "back up that certificate and its private key (BACKUP CERTIFICATE … WITH PRIVATE KEY) and keep them apart from the database backups"));
+                out.push(Finding::about(&id, "sql.tde", Severity::Medium, format!("{} is encrypted (TDE)", db.name), "its backups restore only on an instance that has the certificate protecting its database encryption key".into(), "back up that certificate and its private key (BACKUP CERTIFICATE … WITH PRIVATE KEY) and keep them apart from the database backups"));
             }
         }
     }

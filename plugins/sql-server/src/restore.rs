@@ -15,7 +15,7 @@ use rehydra_plugin_sdk::{engine, host};
 
 use crate::backup::{on_instance, unstage};
 use crate::chain::{self, Kind};
-use crate::model::{CHAIN_ITEM, ChainDoc, Kept};
+use crate::model::{CHAIN_ITEM, ChainDoc, Kept, chain_finding, verify_chain};
 use crate::tsql::{self, BULK_SECS, DbFile, parse_time, show_time};
 
 /// One statement of the script.
@@ -195,11 +195,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             });
         }
     };
-    let steps: Vec<&Kept> = chosen
-        .steps
-        .iter()
-        .filter_map(|&i| doc.backups.get(i))
-        .collect();
+    let steps = doc.steps(&chosen);
     for (n, k) in steps.iter().enumerate() {
         p.steps.push(Step::new(
             &format!("backup-{n}"),
@@ -358,12 +354,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
 /// Restore the point in hand as planned.
 pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     let planned = plan(req)?;
-    if let Some(b) = planned.plan.blockers.first() {
-        return Err(Error::new(
-            ErrorCode::InvalidInput,
-            format!("the restore cannot proceed: {b}"),
-        ));
-    }
+    planned.plan.go_ahead()?;
     let mut report = RestoreReport::new(0);
     report.warnings.clone_from(&planned.plan.warnings);
     if planned.files_mode {
@@ -440,45 +431,10 @@ fn run_script(planned: &Planned, done: &mut u64, total: u64) -> Result<()> {
 /// latest moment uses, with `RESTORE VERIFYONLY … WITH CHECKSUM`.
 pub fn verify(req: &RestoreRequest) -> Result<VerifyReport> {
     let doc = chain_of_point()?;
-    let items = engine::items()?;
-    let mut report = VerifyReport::new(true);
     let asset = format!("{}/{}", doc.server, doc.database);
-    let fail = |report: &mut VerifyReport, rule: &str, title: String, detail: String| {
-        report.ok = false;
-        report.findings.push(Finding {
-            rule: rule.into(),
-            severity: Severity::High,
-            asset: Some(asset.clone()),
-            title,
-            detail,
-            recommendation: "take a full backup (level=full) so a new, whole chain starts".into(),
-        });
-    };
-    for k in &doc.backups {
-        if !items.iter().any(|i| i.name == k.item && i.size > 0) {
-            fail(
-                &mut report,
-                "sql.missing-backup",
-                format!("{} is not in the restore point", k.item),
-                format!(
-                    "chain.json names {} backup {} but the point holds no such item",
-                    k.kind, k.item
-                ),
-            );
-        }
-    }
-    let history = doc.history()?;
-    let chosen = match chain::plan(&history, None, true) {
-        Ok(c) => c,
-        Err(why) => {
-            fail(
-                &mut report,
-                "sql.chain-unusable",
-                "the chain cannot be restored".into(),
-                why.describe(),
-            );
-            return Ok(report);
-        }
+    let (mut report, chosen) = verify_chain(&doc, &asset, "sql")?;
+    let Some(chosen) = chosen else {
+        return Ok(report);
     };
     let Some(staging) = setting(&req.options, "staging") else {
         report.findings.push(Finding {
@@ -496,11 +452,7 @@ pub fn verify(req: &RestoreRequest) -> Result<VerifyReport> {
     }
     let server = setting_or(&req.options, "server", &doc.server).to_ascii_lowercase();
     let map = setting_or(&req.options, "path-map", "");
-    let steps: Vec<&Kept> = chosen
-        .steps
-        .iter()
-        .filter_map(|&i| doc.backups.get(i))
-        .collect();
+    let steps = doc.steps(&chosen);
     for (n, k) in steps.iter().enumerate() {
         host::progress(n as u64, steps.len() as u64, &format!("reading {}", k.item));
         let device = on_instance(staging, &k.item["backups/".len()..]);
@@ -512,8 +464,9 @@ pub fn verify(req: &RestoreRequest) -> Result<VerifyReport> {
             BULK_SECS,
         );
         if let Err(e) = read {
-            fail(
-                &mut report,
+            report.ok = false;
+            report.findings.push(chain_finding(
+                &asset,
                 "sql.verifyonly-failed",
                 format!("{server} could not read {} back", k.item),
                 format!(
@@ -521,7 +474,7 @@ pub fn verify(req: &RestoreRequest) -> Result<VerifyReport> {
                     lit(&device),
                     e.message
                 ),
-            );
+            ));
         }
         if let Some(w) = unstage(&server, &device) {
             host::log(host::Level::Warn, &w);

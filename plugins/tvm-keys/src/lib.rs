@@ -307,12 +307,7 @@ fn plan(req: &RestoreRequest) -> Result<Planned> {
 }
 
 fn execute(p: Planned) -> Result<RestoreReport> {
-    if !p.plan.blockers.is_empty() {
-        return Err(Error::new(
-            ErrorCode::InvalidInput,
-            p.plan.blockers.join("; "),
-        ));
-    }
+    p.plan.go_ahead()?;
     let (id, group, kv) = (ps_quote(&p.vm_id), ps_quote(&p.group), ps_quote(&p.kv));
     let mut bytes = 0;
     if p.remove_key {
@@ -554,10 +549,7 @@ impl Plugin for TvmKeys {
                 "the restore point has no vmgs item".into(),
             );
         }
-        Ok(VerifyReport {
-            ok: findings.is_empty(),
-            findings,
-        })
+        Ok(VerifyReport::of(findings))
     }
 }
 

@@ -208,7 +208,7 @@ fn an_existing_target_and_a_refused_dry_run_are_blockers() {
     let e = mock
         .restore::<ArcSqlMi>(mock.restore_request("-", &built_in(&[("database", "sales")])))
         .unwrap_err();
-    assert!(e.message.contains("cannot proceed"));
+    assert!(e.message.contains("plan is blocked, nothing was written"));
     assert!(
         ctl.borrow()
             .created
