@@ -48,3 +48,16 @@ impl From<rehydra_core::Error> for ApiError {
 
 /// Result alias.
 pub type Result<T> = std::result::Result<T, ApiError>;
+
+/// Refuses to go on with a plan that has blockers ([`Code::Blocked`], every blocker named).
+/// `refused` says what did not happen, e.g. "the restore plan is blocked, nothing was
+/// touched".
+pub(crate) fn refuse_blocked(refused: &str, blockers: &[String]) -> Result<()> {
+    if blockers.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        Code::Blocked,
+        format!("{refused}: {}", blockers.join("; ")),
+    ))
+}

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, Code, Result};
+use crate::error::{ApiError, Code, Result, refuse_blocked};
 use crate::plugins::{Plugins, RestorePlan, Step, properties};
 use crate::{Cancel, DiskLocation, Progress, RestoreOptions, RestorePointFilter, Session};
 
@@ -353,15 +353,10 @@ pub fn bind_instant(
     c: &RestoreChoice,
 ) -> Result<(std::net::TcpListener, InstantExport)> {
     let p = plan_instant(session, c)?;
-    if !p.plan.blockers.is_empty() {
-        return Err(ApiError::new(
-            Code::InvalidInput,
-            format!(
-                "instant recovery is blocked, nothing was started: {}",
-                p.plan.blockers.join("; ")
-            ),
-        ));
-    }
+    refuse_blocked(
+        "instant recovery is blocked, nothing was started",
+        &p.plan.blockers,
+    )?;
     let (_, snap) = session.resolve(&c.restore_point, &RestorePointFilter::default())?;
     let disk = crate::instant::choose_disk(&snap, &c.restore_point, c.item.as_deref())?;
     let addr = listen_addr(c)?;
@@ -421,15 +416,10 @@ pub fn run(
         ));
     }
     let p = plan(session, plugins, c)?;
-    if !p.plan.blockers.is_empty() {
-        return Err(ApiError::new(
-            Code::TargetExists,
-            format!(
-                "the restore plan is blocked, nothing was touched: {}",
-                p.plan.blockers.join("; ")
-            ),
-        ));
-    }
+    refuse_blocked(
+        "the restore plan is blocked, nothing was touched",
+        &p.plan.blockers,
+    )?;
     if let (Some(_), Some(pl)) = (&p.plugin, plugins) {
         let out = pl.restore(
             session,

@@ -4,6 +4,7 @@
 use super::*;
 use host::SettingVerb;
 
+use crate::error::refuse_blocked;
 use crate::inventory::Discovery;
 
 impl Plugins {
@@ -430,15 +431,10 @@ impl Plugins {
         let r = self.restore_request(session, spec, target, options)?;
         let req = &r.req;
         let (plan, mut log) = self.plan_request(session, &r)?;
-        if !plan.blockers.is_empty() {
-            return Err(ApiError::new(
-                Code::Blocked,
-                format!(
-                    "the restore plan is blocked, nothing was touched: {}",
-                    plan.blockers.join("; ")
-                ),
-            ));
-        }
+        refuse_blocked(
+            "the restore plan is blocked, nothing was touched",
+            &plan.blockers,
+        )?;
         if !execute {
             return Ok(PluginRestoreOutcome {
                 plan,
