@@ -9,6 +9,8 @@
 
 use serde_json::Value;
 
+pub mod kubectl;
+
 use crate::rest::{self, answer_error, encode, json, shown};
 use crate::{Error, ErrorCode, Result};
 

@@ -25,8 +25,8 @@ use sql_common::model::{
 };
 use sql_common::tsql::{self, BULK_SECS, SET_NAME, show_time};
 
-use crate::kubectl::{Pod, abs_path};
 use crate::names::{self, DbRef, server_of, shown};
+use rehydra_plugin_sdk::kube::kubectl::{Pod, abs_path};
 
 /// The folder in the pod the plugin's backups go to (on the instance's backups volume).
 pub const POD_FOLDER: &str = "/var/opt/mssql/backups/rehydra";

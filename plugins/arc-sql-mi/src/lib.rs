@@ -26,7 +26,6 @@ mod builtin;
 mod instance;
 mod inventory;
 mod kube;
-mod kubectl;
 mod names;
 mod restore;
 #[cfg(test)]

@@ -11,7 +11,7 @@ use rehydra_plugin_sdk::prelude::*;
 /// Longest database name SQL Server allows (`sysname`).
 const DB_NAME_MAX: usize = 128;
 
-pub use rehydra_plugin_sdk::kube::{is_label, is_subdomain, label};
+pub use rehydra_plugin_sdk::kube::{is_label, label};
 pub use rehydra_plugin_sdk::rest::shown;
 
 fn invalid(m: String) -> Error {

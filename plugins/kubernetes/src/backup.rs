@@ -10,8 +10,9 @@
 //! ([`crate::objects::clean`]); unchanged objects dedup against earlier backups.
 //!
 //! A type that cannot be listed (no right to, or gone meanwhile) is a warning, and the
-//! rest is stored. Volume data is not copied in this version: each claim is named in a
-//! warning, and a restore creates it with a new, empty volume.
+//! rest is stored. With `volume-data=pod` the files of every claim are stored too (see
+//! [`crate::volumes`]); without it each claim is named in a warning, and a restore
+//! creates it with a new, empty volume.
 
 use std::collections::BTreeSet;
 
@@ -26,6 +27,7 @@ use crate::api::{self, ApiResource, SKIPPED, hint};
 use crate::index::{Claim, Entry, Index, Source};
 use crate::objects::{clean, identity, keep};
 use crate::settings::{self, SYSTEM_NAMESPACES, Scope};
+use crate::volumes::{self, Copier};
 
 /// Longest label selector accepted.
 const SELECTOR_MAX: usize = 1024;
@@ -197,15 +199,9 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         }
     }
     related(&sel, &types, &volumes, &mut ix, &mut warnings)?;
+    let copier = volumes::copier(s, &server, settings::wait(s)?)?;
+    copy_volumes(copier.as_ref(), &mut ix, &mut warnings)?;
     ix.store()?;
-    for c in &ix.claims {
-        warnings.push(format!(
-            "claim {}/{} ({}): its data is not in this restore point (copying volume data is not built yet); a restore creates the claim with a new, empty volume",
-            c.namespace,
-            c.name,
-            c.size.as_deref().unwrap_or("size unknown")
-        ));
-    }
     host::info(&format!(
         "{} objects of {} namespaces stored",
         ix.objects.len(),
@@ -215,6 +211,55 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         consistency: "crash".into(),
         warnings,
     })
+}
+
+/// The data of every stored claim, with `volume-data=pod` (see [`crate::volumes`]); each
+/// claim whose data is not in the restore point is named in a warning.
+fn copy_volumes(copier: Option<&Copier>, ix: &mut Index, warnings: &mut Vec<String>) -> Result<()> {
+    let total = ix.claims.len() as u64;
+    for (i, c) in ix.claims.iter_mut().enumerate() {
+        let size = c.size.as_deref().unwrap_or("size unknown");
+        let Some(copier) = copier else {
+            warnings.push(format!(
+                "claim {}/{} ({size}): its data is not in this restore point (volume-data=pod copies it through a pod); a restore creates the claim with a new, empty volume",
+                c.namespace, c.name
+            ));
+            continue;
+        };
+        if host::cancelled() {
+            return Err(Error::new(
+                ErrorCode::Cancelled,
+                "cancelled; nothing was stored",
+            ));
+        }
+        if c.block {
+            warnings.push(format!(
+                "claim {}/{} is a block volume: its data is not in this restore point (only file systems are copied)",
+                c.namespace, c.name
+            ));
+            continue;
+        }
+        host::progress(
+            i as u64,
+            total,
+            &format!("data of claim {}/{}", c.namespace, c.name),
+        );
+        match copier.save(&c.namespace, &c.name) {
+            Ok(sum) => {
+                c.data = true;
+                host::info(&format!(
+                    "claim {}/{}: {} bytes of files stored ({} new)",
+                    c.namespace, c.name, sum.size, sum.new_bytes
+                ));
+            }
+            Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
+            Err(e) => warnings.push(format!(
+                "claim {}/{} ({size}): its data is not in this restore point: {}",
+                c.namespace, c.name, e.message
+            )),
+        }
+    }
+    Ok(())
 }
 
 /// The PersistentVolumes bound to stored claims, and the definitions of stored custom
@@ -275,6 +320,7 @@ pub fn claim(obj: &Value, ns: &str) -> Claim {
             .to_string(),
         storage_class: text(&obj["spec"]["storageClassName"], 253),
         size: text(&obj["spec"]["resources"]["requests"]["storage"], 40),
+        block: obj["spec"]["volumeMode"] == "Block",
         data: false,
     }
 }

@@ -60,7 +60,10 @@ pub struct Claim {
     pub storage_class: Option<String>,
     #[serde(default)]
     pub size: Option<String>,
-    /// Its data is in the restore point (always `false` in this version).
+    /// A block volume (`volumeMode: Block`): its data is never copied.
+    #[serde(default)]
+    pub block: bool,
+    /// Its files are in the restore point, as item `volumes/<namespace>/<name>`.
     pub data: bool,
 }
 

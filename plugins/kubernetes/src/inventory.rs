@@ -197,17 +197,17 @@ pub fn assess(assets: &[Asset], _s: &[Property]) -> Result<Vec<Finding>> {
     {
         let claims: usize = get(a, "claims").parse().unwrap_or(0);
         if claims > 0 {
-            out.push(Finding {
-                rule: "kubernetes.volume-data".into(),
-                severity: Severity::Medium,
-                asset: Some(a.id.clone()),
-                title: format!("{claims} claim(s) in {} hold data a backup does not copy yet", a.name),
-                detail: format!(
-                    "This version backs up the namespace's objects, claims included, but not the data on their volumes (storage classes: {}); a restore creates each claim with a new, empty volume",
+            out.push(Finding::about(
+                &a.id,
+                "kubernetes.volume-data",
+                Severity::Medium,
+                format!("{claims} claim(s) in {} hold data on their volumes", a.name),
+                format!(
+                    "A backup of the namespace's objects alone restores each claim with a new, empty volume (storage classes: {})",
                     get(a, "storage-classes")
                 ),
-                recommendation: "Back up the namespace with Rehydra for its objects, and keep the volumes' data protected by the application's own backups or CSI snapshots until volume copies are built".into(),
-            });
+                "Back the namespace up with volume-data=pod (its files through a copy pod, crash-consistent), or keep the volumes protected by the application's own backups",
+            ));
         }
         let without = get(a, "drivers-without-vsc");
         if !without.is_empty() {

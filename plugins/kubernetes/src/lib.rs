@@ -26,6 +26,7 @@ mod selection;
 mod settings;
 mod tarball;
 mod velero;
+mod volumes;
 
 struct Kubernetes;
 

@@ -72,7 +72,8 @@ pub fn identity(obj: &Value, namespaced: bool) -> Result<(Option<String>, String
 
 /// Is this object worth storing? Not when a controller owns it (a Deployment's
 /// ReplicaSets and Pods, a CronJob's Jobs: the owner is stored and makes them again), nor
-/// the token secrets and CA bundle the cluster makes in every namespace.
+/// the token secrets and CA bundle the cluster makes in every namespace, nor a copy pod of
+/// ours ([`crate::volumes`]).
 pub fn keep(obj: &Value) -> bool {
     let controlled = obj["metadata"]["ownerReferences"]
         .as_array()
@@ -82,7 +83,10 @@ pub fn keep(obj: &Value) -> bool {
     let made_by_cluster = (kind == "Secret"
         && obj["type"] == "kubernetes.io/service-account-token")
         || (kind == "ConfigMap" && name == "kube-root-ca.crt");
-    !controlled && !made_by_cluster
+    // a copy pod of ours (volume data) left behind by a failed clean-up
+    let ours =
+        kind == "Pod" && obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "rehydra";
+    !controlled && !made_by_cluster && !ours
 }
 
 /// `obj` without what the API server owns, with its `apiVersion` and `kind` (a list's

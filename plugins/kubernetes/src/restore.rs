@@ -26,6 +26,7 @@ use crate::api::{self, ApiResource, hint};
 use crate::index::Index;
 use crate::objects::{Stage, claims_of, for_target, ready};
 use crate::selection::{Options, Why, options, read, select};
+use crate::volumes::{self, Copier};
 
 /// Between two looks at what is waited for.
 const POLL: Duration = Duration::from_secs(1);
@@ -42,6 +43,8 @@ struct Work {
     body: Value,
     existing: Option<Value>,
     why: Why,
+    /// For a claim whose files the restore point holds: their item.
+    data: Option<String>,
 }
 
 impl Work {
@@ -75,6 +78,8 @@ struct Prepared {
     /// (`WaitForFirstConsumer`; `""`: the default class, when it is one of them): their
     /// claims are not waited for before the workloads.
     late_binding: Vec<String>,
+    /// How the files of new claims are copied in (`None`: they are not).
+    copier: Option<Copier>,
 }
 
 /// A volume that mounts a path of a node.
@@ -171,6 +176,15 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
         if e.key == "persistentvolumes" && existing.is_none() {
             bound.push(name.clone());
         }
+        let data = (e.key == "persistentvolumeclaims")
+            .then(|| {
+                let src = e.namespace.as_deref()?;
+                ix.claims
+                    .iter()
+                    .any(|c| c.data && c.namespace == src && c.name == e.name)
+                    .then(|| volumes::item(src, &e.name))
+            })
+            .flatten();
         works.push(Work {
             stage: Stage::of(&t.group, &t.kind),
             target,
@@ -179,6 +193,7 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
             body,
             existing,
             why,
+            data,
         });
     }
     namespaces(&o, &types, &mut works)?;
@@ -213,6 +228,7 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
             list(&existing)
         ));
     }
+    let copier = data_copies(req, &o, &works, &mut warnings, &mut blockers)?;
     Ok(Prepared {
         server: o.server,
         works,
@@ -221,7 +237,57 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
         replace: o.replace,
         wait: o.wait,
         late_binding,
+        copier,
     })
+}
+
+/// How the files of the claims this restore creates are copied in. A restore point that
+/// holds them needs `volume-data=pod` (with `staging=`), or `volume-data=none` to restore
+/// those claims empty on purpose; a claim that exists keeps its data.
+fn data_copies(
+    req: &RestoreRequest,
+    o: &Options,
+    works: &[Work],
+    warnings: &mut Vec<String>,
+    blockers: &mut Vec<String>,
+) -> Result<Option<Copier>> {
+    let kept: Vec<String> = works
+        .iter()
+        .filter(|w| w.data.is_some() && w.existing.is_some())
+        .map(Work::label)
+        .collect();
+    if !kept.is_empty() {
+        warnings.push(format!(
+            "{} exist in the target: their data is left as it is, not restored (a claim is never replaced)",
+            list(&kept)
+        ));
+    }
+    let new: Vec<String> = works
+        .iter()
+        .filter(|w| w.data.is_some() && w.existing.is_none())
+        .map(Work::label)
+        .collect();
+    // a copy pod waits even when the restore does not wait for workloads
+    let wait = if o.wait.is_zero() {
+        Duration::from_secs(300)
+    } else {
+        o.wait
+    };
+    let copier = volumes::copier(&req.options, &o.server, wait)?;
+    if !new.is_empty() && copier.is_none() {
+        if setting(&req.options, "volume-data").is_some_and(|v| v.trim() == "none") {
+            warnings.push(format!(
+                "the restore point holds the files of {}; with volume-data=none they get new, empty volumes",
+                list(&new)
+            ));
+        } else {
+            blockers.push(format!(
+                "the restore point holds the files of {}: give volume-data=pod and staging=<folder kubectl copies through> (grant command:kubectl@<target> and command:rm@<target>) to restore them, or volume-data=none to restore the claims empty",
+                list(&new)
+            ));
+        }
+    }
+    Ok(copier)
 }
 
 /// A Namespace for every target namespace that neither exists nor is restored.
@@ -248,6 +314,7 @@ fn namespaces(o: &Options, types: &[ApiResource], works: &mut Vec<Work>) -> Resu
             body: json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
             existing: None,
             why: Why::Related,
+            data: None,
         });
     }
     Ok(())
@@ -355,6 +422,25 @@ pub fn plan(req: &RestoreRequest) -> Result<RestorePlan> {
             title: stage.title().into(),
             detail,
             depends_on,
+        });
+    }
+    let copies: Vec<&Work> = p
+        .works
+        .iter()
+        .filter(|w| w.data.is_some() && w.existing.is_none())
+        .collect();
+    if let (Some(c), false) = (&p.copier, copies.is_empty()) {
+        let detail = copies
+            .iter()
+            .map(|w| c.describe(w.ns.as_deref().unwrap_or_default(), &w.name))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let storage = steps.iter().find(|s| s.id == Stage::Storage.id());
+        steps.push(Step {
+            id: "volume-data".into(),
+            title: "the files of the new claims, before the workloads start".into(),
+            detail,
+            depends_on: storage.map(|s| vec![s.id.clone()]).unwrap_or_default(),
         });
     }
     Ok(RestorePlan {
@@ -511,9 +597,11 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     let (mut created, mut replaced, mut skipped, mut bytes) = (0, 0, 0, 0u64);
     let mut failed = Vec::new();
     let total = p.works.len() as u64;
+    let mut new_claims: Vec<&Work> = Vec::new();
     for (i, w) in p.works.iter().enumerate() {
         if i > 0 && p.works[i - 1].stage == Stage::Storage && w.stage != Stage::Storage {
             wait_claims(&p, &mut warnings)?;
+            bytes += fill(&p, &new_claims, &mut failed)?;
         }
         if host::cancelled() {
             return Err(Error::new(
@@ -523,7 +611,12 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
         }
         host::progress(i as u64, total, &w.label());
         match apply(&p, w, &mut warnings) {
-            Ok(Done::Created) => created += 1,
+            Ok(Done::Created) => {
+                created += 1;
+                if w.data.is_some() {
+                    new_claims.push(w);
+                }
+            }
             Ok(Done::Replaced) => replaced += 1,
             Ok(Done::Skipped) => skipped += 1,
             Err(e) => failed.push(e.message),
@@ -532,6 +625,7 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     }
     if p.works.last().is_some_and(|w| w.stage == Stage::Storage) {
         wait_claims(&p, &mut warnings)?;
+        bytes += fill(&p, &new_claims, &mut failed)?;
     }
     let workloads: Vec<&Work> = p
         .works
@@ -577,6 +671,27 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
         p.server
     ));
     Ok(RestoreReport { bytes, warnings })
+}
+
+/// Copy the files of the claims this restore created into their new volumes; a claim that
+/// fails is reported with the other failures. Returns the bytes written.
+fn fill(p: &Prepared, claims: &[&Work], failed: &mut Vec<String>) -> Result<u64> {
+    let Some(c) = &p.copier else {
+        return Ok(0);
+    };
+    let mut bytes = 0;
+    for w in claims {
+        let (Some(item), Some(ns)) = (&w.data, &w.ns) else {
+            continue;
+        };
+        host::progress(0, 0, &format!("files of claim {ns}/{}", w.name));
+        match c.load(item, ns, &w.name) {
+            Ok(n) => bytes += n,
+            Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
+            Err(e) => failed.push(format!("the files of {}: {}", w.label(), e.message)),
+        }
+    }
+    Ok(bytes)
 }
 
 fn wait_claims(p: &Prepared, warnings: &mut Vec<String>) -> Result<()> {
@@ -645,6 +760,7 @@ mod tests {
                 "spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443}]}}),
             existing: None,
             why,
+            data: None,
         };
         let current = json!({"metadata": {"resourceVersion": "77", "finalizers": ["service.kubernetes.io/load-balancer-cleanup"]},
             "spec": {"clusterIP": "10.96.0.9", "clusterIPs": ["10.96.0.9"], "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30080}]}});

@@ -16,9 +16,6 @@ use crate::index::{Entry, Index};
 use crate::objects::{Remap, pairs};
 use crate::settings;
 
-/// Default wait for claims and workloads.
-const WAIT_DEFAULT: u64 = 300;
-
 pub(crate) struct Options {
     pub(crate) server: String,
     pub(crate) namespaces: Vec<String>,
@@ -30,25 +27,7 @@ pub(crate) struct Options {
 }
 
 pub(crate) fn options(s: &[Property]) -> Result<Options> {
-    let wait = match setting(s, "wait-secs")
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-    {
-        None => WAIT_DEFAULT,
-        Some(v) => v
-            .parse::<u64>()
-            .ok()
-            .filter(|n| *n <= 86_400)
-            .ok_or_else(|| {
-                Error::new(
-                    ErrorCode::InvalidInput,
-                    format!(
-                        "wait-secs `{}` is not a number of seconds (0 to 86400)",
-                        shown(v, 40)
-                    ),
-                )
-            })?,
-    };
+    let wait = settings::wait(s)?;
     Ok(Options {
         server: settings::server(s)?,
         namespaces: settings::namespaces("namespaces", setting(s, "namespaces"))?,
@@ -67,7 +46,7 @@ pub(crate) fn options(s: &[Property]) -> Result<Options> {
         },
         replace: setting(s, "existing") == Some("replace"),
         cluster_resources: setting(s, "cluster-resources") == Some("true"),
-        wait: Duration::from_secs(wait),
+        wait,
     })
 }
 

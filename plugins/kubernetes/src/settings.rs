@@ -1,5 +1,7 @@
 //! Settings shared by the verbs: the API server, the cluster's name in asset ids, lists.
 
+use std::time::Duration;
+
 use rehydra_plugin_sdk::kube::is_label;
 use rehydra_plugin_sdk::prelude::*;
 use rehydra_plugin_sdk::rest::{endpoint, origin, shown};
@@ -87,6 +89,32 @@ pub fn scope(id: &str) -> Result<Scope> {
         }
         _ => Err(bad()),
     }
+}
+
+/// `wait-secs`: how long to wait for claims, copy pods and workloads (default 300 s).
+///
+/// # Errors
+/// `invalid-input` for anything but 0 to 86400.
+pub fn wait(s: &[Property]) -> Result<Duration> {
+    let Some(v) = setting(s, "wait-secs")
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(Duration::from_secs(300));
+    };
+    v.parse::<u64>()
+        .ok()
+        .filter(|n| *n <= 86_400)
+        .map(Duration::from_secs)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "wait-secs `{}` is not a number of seconds (0 to 86400)",
+                    shown(v, 40)
+                ),
+            )
+        })
 }
 
 /// A comma-separated list, trimmed, without empty entries.

@@ -3,10 +3,10 @@
 //! Kubernetes names, paths are absolute, free of control characters and never start with
 //! `-`, so no argument can turn into an option or a second command.
 
-use rehydra_plugin_sdk::commands;
-use rehydra_plugin_sdk::prelude::*;
-
-use crate::names::{is_label, is_subdomain, shown};
+use crate::commands;
+use crate::kube::{is_label, is_subdomain};
+use crate::prelude::*;
+use crate::rest::shown;
 
 /// Where a running kubectl is, and which pod and container it talks to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +119,23 @@ impl Pod {
             "cp".into(),
             format!("{}/{}:{from}", self.namespace, self.pod),
             to.into(),
+            "-c".into(),
+            self.container.clone(),
+        ]))
+    }
+
+    /// `kubectl cp <from> <ns>/<pod>:<to> -c <container>`: a file or folder of the
+    /// command target into the pod.
+    ///
+    /// # Errors
+    /// `invalid-input` for a path that is not absolute or holds control characters.
+    pub fn cp_in_args(&self, from: &str, to: &str) -> Result<Vec<String>> {
+        abs_path("staging", from)?;
+        abs_path("the folder in the pod", to)?;
+        Ok(self.with_context(vec![
+            "cp".into(),
+            from.into(),
+            format!("{}/{}:{to}", self.namespace, self.pod),
             "-c".into(),
             self.container.clone(),
         ]))

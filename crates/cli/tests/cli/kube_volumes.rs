@@ -1,0 +1,284 @@
+//! The files of a claim, backed up from one cluster and restored into a new claim of
+//! another (`volume-data=pod`), through the CLI, the host and the plugin against two API
+//! server stand-ins whose pods run once their claims bind, and a stand-in kubectl
+//! (`support/fake_kubectl.py`) that copies to and from a running pod's mounted volume as
+//! `kubectl cp` does.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::kubernetes::{AKS_AUDIENCE, Cluster, cluster_a, cluster_b, done, text};
+use crate::support::{self, Cli};
+
+/// `bin/kubectl`: the stand-in, with the contexts naming each cluster's state folder.
+fn kubectl(dir: &Path, contexts: &Value) -> std::path::PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let ctx = dir.join("contexts.json");
+    std::fs::write(&ctx, contexts.to_string()).unwrap();
+    let script = support::root().join("crates/cli/tests/cli/support/fake_kubectl.py");
+    let body = format!(
+        "#!/bin/sh\nexec python3 '{}' '{}' \"$@\"\n",
+        script.display(),
+        ctx.display()
+    );
+    std::fs::write(bin.join("kubectl"), body).unwrap();
+    let mut p = std::fs::metadata(bin.join("kubectl"))
+        .unwrap()
+        .permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut p, 0o755);
+    std::fs::set_permissions(bin.join("kubectl"), p).unwrap();
+    bin
+}
+
+/// Every file under `dir` with its bytes, by relative path.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn pods(c: &Cluster) -> Vec<Value> {
+    c.state()["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["kind"] == "Pod")
+        .cloned()
+        .collect()
+}
+
+#[test]
+#[allow(clippy::too_many_lines)]
+fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
+    if !support::plugins_built().join("kubernetes.wasm").is_file() {
+        panic!("build the plugins first: cargo xtask plugins");
+    }
+    let cli = Cli::new(&["kubernetes"]);
+    cli.init_repo();
+    let dir = cli.dir.path();
+    let (da, db) = (dir.join("a"), dir.join("b"));
+    let a = Cluster::start(&da, "127.0.0.3", &cluster_a());
+    let b = Cluster::start(&db, "127.0.0.4", &cluster_b());
+    let bin = kubectl(dir, &json!({"aks-a": da, "aks-b": db}));
+    let stage = dir.join("stage");
+    std::fs::create_dir_all(&stage).unwrap();
+    let stage_s = stage.to_str().unwrap();
+    for host in ["127.0.0.3", "127.0.0.4"] {
+        cli.ok(None, &["azure", "audience", "add", host, AKS_AUDIENCE]);
+    }
+    let run = |args: &[&str]| {
+        let mut v = vec!["--json", "plugins", "run", "kubernetes"];
+        v.extend(args);
+        cli.run(Some(&bin), &v)
+    };
+    let (ka, kb) = (a.kube(), b.kube());
+    let staging = format!("staging={stage_s}");
+
+    // the application's files, on the volume the claim shop/data binds to
+    run(&["discover", "--set", &ka, "--set", "cluster=aks-a"]);
+    let volume = da.join("volumes/pvc-uid-data");
+    std::fs::create_dir_all(volume.join("orders/2026")).unwrap();
+    std::fs::write(volume.join("orders/2026/11.csv"), "id,total\n1,9.99\n").unwrap();
+    std::fs::write(volume.join("shop.db"), vec![7u8; 300_000]).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", volume.join("escape")).unwrap();
+
+    // ---- without the kubectl grant the objects are stored and the claim's data is not,
+    // said by name
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "grant",
+            "kubernetes",
+            "engine",
+            &a.grant(),
+            &b.grant(),
+            &format!("files:{stage_s}"),
+            &format!("files-write:{stage_s}"),
+            "command:rm@local",
+        ],
+    );
+    let backup = |extra: &[&str]| {
+        let mut v = vec![
+            "backup",
+            "--asset",
+            "aks-a/shop",
+            "--set",
+            &ka,
+            "--set",
+            "cluster=aks-a",
+            "--set",
+            "volume-data=pod",
+            "--set",
+            &staging,
+            "--set",
+            "kube-context=aks-a",
+        ];
+        v.extend(extra);
+        done(&run(&v))
+    };
+    let out = backup(&[]).to_string();
+    assert!(
+        out.contains("claim shop/data (5Gi): its data is not in this restore point")
+            && out.contains("command:kubectl@local"),
+        "{out}"
+    );
+    assert!(
+        pods(&a).is_empty(),
+        "the copy pod is deleted: {:?}",
+        pods(&a)
+    );
+
+    // ---- granted: the files are stored, through a read-only copy pod that is deleted,
+    // and nothing stays in the staging folder
+    cli.ok(
+        None,
+        &["plugins", "grant", "kubernetes", "command:kubectl@local"],
+    );
+    // an image the node cannot pull: the pod never runs; the claim is named, the pod deleted
+    let out = backup(&[
+        "--set",
+        "copy-image=registry.local/missing:1",
+        "--set",
+        "wait-secs=2",
+    ])
+    .to_string();
+    assert!(
+        out.contains("did not run within 2 s") && out.contains("ErrImagePull"),
+        "{out}"
+    );
+    assert!(
+        pods(&a).is_empty(),
+        "the copy pod is deleted: {:?}",
+        pods(&a)
+    );
+    a.clear_calls();
+    let first = backup(&[]);
+    let point = first["restore_point"]["id"].as_str().unwrap().to_string();
+    let items = first["restore_point"]["items"].to_string();
+    assert!(items.contains("volumes/shop/data"), "{first}");
+    assert!(!first.to_string().contains("its data is not"), "{first}");
+    assert!(
+        pods(&a).is_empty(),
+        "the copy pod is deleted: {:?}",
+        pods(&a)
+    );
+    assert!(
+        std::fs::read_dir(&stage).unwrap().next().is_none(),
+        "the staged copy is removed"
+    );
+    let calls = a.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("POST /api/v1/namespaces/shop/pods"))
+            && calls
+                .iter()
+                .any(|c| c.starts_with("DELETE /api/v1/namespaces/shop/pods/rehydra-copy-")),
+        "{calls:?}"
+    );
+
+    // ---- into cluster B, namespace shop-dr, another storage class (which binds only once
+    // a pod uses the claim): without saying what to do with the files the plan is blocked
+    let restore = |extra: &[&str]| {
+        let mut v = vec![
+            "restore",
+            &point,
+            "--target",
+            "-",
+            "--set",
+            &kb,
+            "--set",
+            "namespace-map=shop=shop-dr",
+            "--set",
+            "storage-class-map=fast=aks-hci-disk",
+            "--set",
+            "wait-secs=20",
+        ];
+        v.extend(extra);
+        run(&v)
+    };
+    let o = restore(&["--plan-only"]);
+    let t = text(&o);
+    assert!(
+        t.contains("holds the files of persistentvolumeclaims shop-dr/data")
+            && t.contains("volume-data=none"),
+        "{t}"
+    );
+    let plan = done(&restore(&[
+        "--plan-only",
+        "--set",
+        "volume-data=pod",
+        "--set",
+        &staging,
+        "--set",
+        "kube-context=aks-b",
+    ]))
+    .to_string();
+    assert!(
+        plan.contains("volume-data") && plan.contains("mounts claim shop-dr/data"),
+        "{plan}"
+    );
+    assert!(pods(&b).is_empty(), "a plan writes nothing");
+
+    // ---- the restore: the claim binds for the copy pod, the files land in its new
+    // volume before the deployment, the pod is gone
+    let o = restore(&[
+        "--set",
+        "volume-data=pod",
+        "--set",
+        &staging,
+        "--set",
+        "kube-context=aks-b",
+    ]);
+    done(&o);
+    let st = b.state();
+    let claim = st["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["kind"] == "PersistentVolumeClaim" && o["metadata"]["namespace"] == "shop-dr")
+        .cloned()
+        .unwrap_or_else(|| panic!("no claim in B: {st}"));
+    assert_eq!(claim["status"]["phase"], "Bound", "{claim}");
+    let pv = claim["spec"]["volumeName"].as_str().unwrap();
+    let restored = db.join("volumes").join(pv);
+    let mut want = files(&volume);
+    want.retain(|(n, _)| n != "escape");
+    assert_eq!(files(&restored), want, "the files, byte for byte");
+    assert!(
+        !restored.join("escape").exists()
+            && std::fs::symlink_metadata(restored.join("escape")).is_err(),
+        "kubectl cp skips symbolic links"
+    );
+    assert!(
+        pods(&b).is_empty(),
+        "the copy pod is deleted: {:?}",
+        pods(&b)
+    );
+    assert!(std::fs::read_dir(&stage).unwrap().next().is_none());
+    let calls = b.calls();
+    let copy = calls
+        .iter()
+        .position(|c| c.starts_with("POST /api/v1/namespaces/shop-dr/pods"))
+        .unwrap_or_else(|| panic!("{calls:?}"));
+    let deploy = calls
+        .iter()
+        .position(|c| c.starts_with("POST /apis/apps/v1/namespaces/shop-dr/deployments"))
+        .unwrap_or_else(|| panic!("{calls:?}"));
+    assert!(copy < deploy, "the files are in before the workloads start");
+}

@@ -1,0 +1,417 @@
+//! Volume data, file by file through a pod (`volume-data=pod`).
+//!
+//! For each claim, the plugin creates a short-lived pod in the claim's namespace that
+//! mounts it at `/mnt/data` (read-only for a backup) and only sleeps, waits for it to run,
+//! and has kubectl on a command target (`command:kubectl@<target>`, default `local`)
+//! copy the files: `kubectl cp <ns>/<pod>:/mnt/data <staging>/<pod>/data` for a backup,
+//! which the engine then stores as the tree item `volumes/<ns>/<claim>`; for a restore the
+//! engine writes the item to `<staging>/<pod>/data` and `kubectl cp … <ns>/<pod>:/mnt`
+//! puts it into the new claim's volume. The pod is deleted and the staged copy removed
+//! (`command:rm@<target>`) whatever happened; what could not be is said.
+//!
+//! Consistency is `crash`: the files are read while the application may write them.
+//! The pod runs on the node of a running pod that mounts the claim, so a ReadWriteOnce
+//! volume can be mounted twice. It runs as root with only the capabilities it needs
+//! (reading every file; on restore, setting owners and modes), never privileged and
+//! without a service account token. Block volumes are left out, said in a warning.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rehydra_plugin_sdk::commands;
+use rehydra_plugin_sdk::engine;
+use rehydra_plugin_sdk::host;
+use rehydra_plugin_sdk::kube::{self, kubectl};
+use rehydra_plugin_sdk::prelude::*;
+use rehydra_plugin_sdk::rest::{self, shown};
+use rehydra_plugin_sdk::windows::map_path;
+use serde_json::{Value, json};
+
+use crate::api::hint;
+
+/// Where the copy pod mounts the claim. Its parent is what `kubectl cp` copies into.
+const MOUNT: &str = "/mnt/data";
+/// The copy pod's container.
+const CONTAINER: &str = "copy";
+/// The copy pod's image by default: a small one with `tar`, which `kubectl cp` needs.
+pub const IMAGE: &str = "mcr.microsoft.com/azurelinux/busybox:1.36";
+/// Between two looks at the copy pod.
+const POLL: Duration = Duration::from_secs(1);
+
+/// The item holding the data of claim `ns/claim`.
+pub fn item(ns: &str, claim: &str) -> String {
+    format!("volumes/{ns}/{claim}")
+}
+
+/// How volume data is copied: the settings of `volume-data=pod`.
+pub struct Copier {
+    server: String,
+    target: String,
+    context: Option<String>,
+    staging: String,
+    map: String,
+    image: String,
+    wait: Duration,
+}
+
+fn invalid(m: String) -> Error {
+    Error::new(ErrorCode::InvalidInput, m)
+}
+
+/// `volume-data`: `None` for `none` (and, when `required` is false, when it is not set).
+///
+/// # Errors
+/// `invalid-input` naming the setting to fix.
+pub fn copier(s: &[Property], server: &str, wait: Duration) -> Result<Option<Copier>> {
+    match setting(s, "volume-data").map(str::trim) {
+        None | Some("" | "none") => return Ok(None),
+        Some("pod") => {}
+        Some(other) => {
+            return Err(invalid(format!(
+                "volume-data `{}` is not none or pod",
+                shown(other, 40)
+            )));
+        }
+    }
+    let staging = require(
+        s,
+        "staging",
+        "an absolute folder on the command target where kubectl copies volume data, e.g. /var/lib/rehydra/stage",
+    )?
+    .trim_end_matches('/')
+    .to_string();
+    kubectl::abs_path("staging", &staging)?;
+    let target = setting_or(s, "command-target", "local").to_string();
+    let context = setting(s, "kube-context").map(str::to_string);
+    // the names are checked here, once, with a pod name of the kind the copier makes
+    kubectl::Pod::new(
+        &target,
+        context.as_deref(),
+        "default",
+        "rehydra-copy-0",
+        CONTAINER,
+    )?;
+    let image = setting_or(s, "copy-image", IMAGE).trim().to_string();
+    if image.is_empty()
+        || image.len() > 512
+        || image.starts_with('-')
+        || image.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err(invalid(format!(
+            "copy-image `{}` is not an image reference",
+            shown(&image, 80)
+        )));
+    }
+    Ok(Some(Copier {
+        server: server.to_string(),
+        target,
+        context,
+        staging,
+        map: setting_or(s, "path-map", "").to_string(),
+        image,
+        wait,
+    }))
+}
+
+/// A name for the next copy pod: unique for this plugin instance and time.
+fn pod_name() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "rehydra-copy-{:x}-{}",
+        rehydra_plugin_sdk::time::now(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The node of a running pod of `ns` that mounts `claim`, if any.
+fn node_of(server: &str, ns: &str, claim: &str) -> Result<Option<String>> {
+    let pods = kube::list(
+        &format!("{server}/api/v1/namespaces/{ns}/pods"),
+        &format!("listing the pods of namespace {ns}"),
+        hint,
+    )?;
+    Ok(pods.iter().find_map(|p| {
+        let mounts = p["spec"]["volumes"]
+            .as_array()?
+            .iter()
+            .any(|v| v["persistentVolumeClaim"]["claimName"].as_str() == Some(claim));
+        (mounts && p["status"]["phase"] == "Running")
+            .then(|| rest::text(&p["spec"]["nodeName"], 253).map(str::to_string))
+            .flatten()
+    }))
+}
+
+/// What keeps a pod from running, in the words of its status.
+fn why_not_running(pod: &Value) -> String {
+    let waiting = pod["status"]["containerStatuses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find_map(|c| {
+            let w = &c["state"]["waiting"];
+            Some(format!(
+                "{}: {}",
+                rest::text(&w["reason"], 80)?,
+                rest::text(&w["message"], 300).unwrap_or_default()
+            ))
+        });
+    let condition = || {
+        pod["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|c| {
+                (c["status"] == "False")
+                    .then(|| rest::text(&c["message"], 300).map(str::to_string))
+                    .flatten()
+            })
+    };
+    waiting.or_else(condition).unwrap_or_else(|| {
+        format!(
+            "phase {}",
+            rest::text(&pod["status"]["phase"], 40).unwrap_or("unknown")
+        )
+    })
+}
+
+impl Copier {
+    fn pods(&self, ns: &str) -> String {
+        format!("{}/api/v1/namespaces/{ns}/pods", self.server)
+    }
+
+    /// Create the copy pod for `claim` and wait until it runs. `read_only` for a backup.
+    fn start(&self, ns: &str, claim: &str, read_only: bool) -> Result<kubectl::Pod> {
+        let name = pod_name();
+        let node = if read_only {
+            node_of(&self.server, ns, claim)?
+        } else {
+            None
+        };
+        // reading every file needs DAC_READ_SEARCH; writing them back as they were,
+        // CHOWN, DAC_OVERRIDE and FOWNER
+        let caps: &[&str] = if read_only {
+            &["DAC_READ_SEARCH"]
+        } else {
+            &["CHOWN", "DAC_OVERRIDE", "FOWNER"]
+        };
+        let mut spec = json!({
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "automountServiceAccountToken": false,
+            "containers": [{
+                "name": CONTAINER,
+                "image": self.image,
+                "command": ["sleep", "86400"],
+                "volumeMounts": [{"name": "data", "mountPath": MOUNT, "readOnly": read_only}],
+                "securityContext": {
+                    "runAsUser": 0,
+                    "privileged": false,
+                    "allowPrivilegeEscalation": false,
+                    "capabilities": {"drop": ["ALL"], "add": caps},
+                },
+            }],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only}}],
+        });
+        if let Some(n) = node {
+            spec["nodeName"] = n.into();
+        }
+        let body = json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": ns,
+                "labels": {"app.kubernetes.io/managed-by": "rehydra"},
+                "annotations": {"rehydra.io/claim": claim},
+            },
+            "spec": spec,
+        });
+        kube::create(
+            &self.pods(ns),
+            &body,
+            &format!("creating copy pod {ns}/{name} for claim {claim}"),
+            hint,
+        )?;
+        let pod = kubectl::Pod::new(&self.target, self.context.as_deref(), ns, &name, CONTAINER)?;
+        let url = format!("{}/{name}", self.pods(ns));
+        let started = Instant::now();
+        loop {
+            let seen = kube::get(&url, &format!("reading copy pod {ns}/{name}"), hint)?;
+            let phase = seen.as_ref().map(|p| p["status"]["phase"].clone());
+            match phase.as_ref().and_then(Value::as_str) {
+                Some("Running") => return Ok(pod),
+                Some("Failed" | "Succeeded") | None => {
+                    let why = seen.as_ref().map_or("it is gone".into(), why_not_running);
+                    self.stop(&pod);
+                    return Err(Error::new(
+                        ErrorCode::Failed,
+                        format!("copy pod {ns}/{name} for claim {claim} stopped: {why}"),
+                    ));
+                }
+                _ => {}
+            }
+            if host::cancelled() || started.elapsed() >= self.wait {
+                let why = seen.as_ref().map_or(String::new(), why_not_running);
+                self.stop(&pod);
+                if host::cancelled() {
+                    return Err(Error::new(ErrorCode::Cancelled, "cancelled"));
+                }
+                return Err(Error::new(
+                    ErrorCode::Failed,
+                    format!(
+                        "copy pod {ns}/{name} for claim {claim} did not run within {} s ({why}); the image {} must be pullable on the node (copy-image=), and the namespace must admit a pod that runs as root with the capabilities named in the docs",
+                        self.wait.as_secs(),
+                        self.image
+                    ),
+                ));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Delete the copy pod; a failure is logged (the pod only sleeps, and says whose it is).
+    fn stop(&self, pod: &kubectl::Pod) {
+        let url = format!(
+            "{}/{}?gracePeriodSeconds=0",
+            self.pods(&pod.namespace),
+            pod.pod
+        );
+        if let Err(e) = kube::delete(&url, "deleting the copy pod", hint) {
+            host::log(
+                host::Level::Warn,
+                &format!(
+                    "copy pod {}/{} could not be deleted ({}); delete it by hand",
+                    pod.namespace, pod.pod, e.message
+                ),
+            );
+        }
+    }
+
+    /// Remove a staged folder from the command target; a failure is logged.
+    fn unstage(&self, dir: &str) {
+        let args = ["-rf".to_string(), "--".to_string(), dir.to_string()];
+        let said = match commands::run(&self.target, "rm", &args) {
+            Ok(o) if o.status == 0 => return,
+            Ok(o) => format!("rm exited with {}", o.status),
+            Err(e) => e.message,
+        };
+        host::log(
+            host::Level::Warn,
+            &format!(
+                "the staged copy {dir} on {} could not be removed ({said}); remove it by hand",
+                self.target
+            ),
+        );
+    }
+
+    /// The staging folder of one copy pod, and the `data` folder inside it kubectl uses.
+    fn staged(&self, pod: &kubectl::Pod) -> (String, String) {
+        let dir = format!("{}/{}", self.staging, pod.pod);
+        let data = format!("{dir}/data");
+        (dir, data)
+    }
+
+    /// Store the files of claim `ns/claim` as the item [`item`]`(ns, claim)`.
+    ///
+    /// # Errors
+    /// The pod, kubectl or the engine failed (the pod and the staged copy are removed
+    /// either way).
+    pub fn save(&self, ns: &str, claim: &str) -> Result<engine::ItemSummary> {
+        let pod = self.start(ns, claim, true)?;
+        let (dir, data) = self.staged(&pod);
+        let copied = pod
+            .cp_args(MOUNT, &data)
+            .and_then(|args| pod.run(&args, &format!("copying the data of claim {ns}/{claim}")))
+            .and_then(|()| map_path(&self.map, &data))
+            .and_then(|local| engine::ingest_path(&item(ns, claim), &local));
+        self.stop(&pod);
+        self.unstage(&dir);
+        copied
+    }
+
+    /// Write item `item` into claim `ns/claim` (a new, empty volume).
+    ///
+    /// # Errors
+    /// The pod, the engine or kubectl failed (the pod and the staged copy are removed
+    /// either way).
+    pub fn load(&self, item: &str, ns: &str, claim: &str) -> Result<u64> {
+        let pod = self.start(ns, claim, false)?;
+        let (dir, data) = self.staged(&pod);
+        let parent = MOUNT.rsplit_once('/').map_or("/", |(p, _)| p);
+        let written = map_path(&self.map, &data)
+            .and_then(|local| engine::restore_item(item, &local, false))
+            .and_then(|bytes| {
+                let args = pod.cp_in_args(&data, parent)?;
+                pod.run(&args, &format!("copying the data into claim {ns}/{claim}"))?;
+                Ok(bytes)
+            });
+        self.stop(&pod);
+        self.unstage(&dir);
+        written
+    }
+
+    /// What the plan says a copy does.
+    pub fn describe(&self, ns: &str, claim: &str) -> String {
+        format!(
+            "a pod of image {} mounts claim {ns}/{claim}; kubectl on {} copies the files through {}",
+            self.image, self.target, self.staging
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rehydra_plugin_sdk::mock::props;
+
+    use super::*;
+
+    #[test]
+    fn settings_are_checked_before_anything_runs() {
+        let wait = Duration::from_secs(5);
+        assert!(
+            copier(&props(&[]), "https://k:6443", wait)
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            copier(&props(&[("volume-data", "none")]), "https://k:6443", wait)
+                .unwrap()
+                .is_none()
+        );
+        let bad = |kv: &[(&str, &str)]| copier(&props(kv), "https://k:6443", wait).err();
+        assert!(
+            bad(&[("volume-data", "all")])
+                .unwrap()
+                .message
+                .contains("none or pod")
+        );
+        assert!(
+            bad(&[("volume-data", "pod")])
+                .unwrap()
+                .message
+                .contains("`staging`")
+        );
+        for (k, v) in [
+            ("staging", "relative/dir"),
+            ("staging", "/stage/../etc"),
+            ("command-target", "a b"),
+            ("kube-context", "--kubeconfig=/x"),
+            ("copy-image", "--privileged"),
+            ("copy-image", "busybox latest"),
+        ] {
+            let mut kv = vec![("volume-data", "pod"), ("staging", "/stage")];
+            kv.retain(|(n, _)| *n != k);
+            kv.push((k, v));
+            assert!(bad(&kv).is_some(), "{k}={v}");
+        }
+        let c = copier(
+            &props(&[("volume-data", "pod"), ("staging", "/stage/")]),
+            "https://k:6443",
+            wait,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((c.staging.as_str(), c.target.as_str()), ("/stage", "local"));
+        assert_eq!(item("shop", "data"), "volumes/shop/data");
+    }
+}
