@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Result, bail};
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use rehydra_api::plugins::{Directory, PasswordSource, Plugins};
 
 use crate::args::Cli;
@@ -29,15 +29,8 @@ pub enum DirectoryCommand {
         /// plugin needs (reading the directory; writing for restores).
         #[arg(long)]
         bind: String,
-        /// File holding the password (not readable by other users).
-        #[arg(long, group = "pw", required = true)]
-        password_file: Option<PathBuf>,
-        /// Environment variable holding the password (of the process that runs jobs).
-        #[arg(long, group = "pw")]
-        password_env: Option<String>,
-        /// OS keychain entry `service/user` holding the password.
-        #[arg(long, group = "pw")]
-        password_keychain: Option<String>,
+        #[command(flatten)]
+        password: PasswordArgs,
         /// PEM file of the CA certificates to trust for this directory (default: the
         /// system's roots), e.g. your enterprise CA.
         #[arg(long)]
@@ -87,28 +80,47 @@ pub(crate) fn absolute(p: &PathBuf) -> Result<PathBuf> {
     Ok(std::path::absolute(p)?)
 }
 
-/// Where a password is kept, from the three mutually exclusive flags.
-pub(crate) fn password_source(
-    file: &Option<PathBuf>,
-    env: &Option<String>,
-    keychain: &Option<String>,
-) -> Result<PasswordSource> {
-    Ok(match (file, env, keychain) {
-        (Some(f), _, _) => PasswordSource::File(absolute(f)?),
-        (_, Some(v), _) => PasswordSource::Env(v.clone()),
-        (_, _, Some(k)) => match k.split_once('/') {
-            Some((service, user)) if !service.is_empty() && !user.is_empty() => {
-                PasswordSource::Keychain {
-                    service: service.into(),
-                    user: user.into(),
-                }
-            }
-            _ => bail!("--password-keychain takes `service/user`, not `{k}`"),
-        },
-        _ => bail!(
-            "say where the password is: --password-file, --password-env or --password-keychain"
-        ),
-    })
+/// Where the password of a connection is kept: exactly one of three places.
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub(crate) struct PasswordArgs {
+    /// File holding the password (not readable by other users).
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// Environment variable holding the password (of the process that runs jobs).
+    #[arg(long)]
+    password_env: Option<String>,
+    /// OS keychain entry `service/user` holding the password.
+    #[arg(long)]
+    password_keychain: Option<String>,
+}
+
+impl PasswordArgs {
+    /// Where the password is kept.
+    pub(crate) fn source(&self) -> Result<PasswordSource> {
+        Ok(
+            match (
+                &self.password_file,
+                &self.password_env,
+                &self.password_keychain,
+            ) {
+                (Some(f), _, _) => PasswordSource::File(absolute(f)?),
+                (_, Some(v), _) => PasswordSource::Env(v.clone()),
+                (_, _, Some(k)) => match k.split_once('/') {
+                    Some((service, user)) if !service.is_empty() && !user.is_empty() => {
+                        PasswordSource::Keychain {
+                            service: service.into(),
+                            user: user.into(),
+                        }
+                    }
+                    _ => bail!("--password-keychain takes `service/user`, not `{k}`"),
+                },
+                _ => bail!(
+                    "say where the password is: --password-file, --password-env or --password-keychain"
+                ),
+            },
+        )
+    }
 }
 
 /// Run a `plugins directory` command.
@@ -119,13 +131,11 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &DirectoryCommand) -> Result<()> {
             address,
             starttls,
             bind,
-            password_file,
-            password_env,
-            password_keychain,
+            password,
             ca_file,
             no_check,
         } => {
-            let password = password_source(password_file, password_env, password_keychain)?;
+            let password = password.source()?;
             let dir = Directory {
                 name: name.clone(),
                 address: address.clone(),

@@ -8,7 +8,7 @@ use clap::Subcommand;
 use rehydra_api::plugins::{Plugins, SqlLoginKind, SqlServer};
 
 use crate::args::Cli;
-use crate::directory::{absolute, check_first, kept, password_source};
+use crate::directory::{PasswordArgs, absolute, check_first, kept};
 use crate::output::json;
 
 /// `plugins sql-server`.
@@ -31,15 +31,8 @@ pub enum SqlServerCommand {
         /// on Windows).
         #[arg(long, group = "account")]
         windows_login: Option<String>,
-        /// File holding the password (not readable by other users).
-        #[arg(long, group = "pw", required = true)]
-        password_file: Option<PathBuf>,
-        /// Environment variable holding the password (of the process that runs jobs).
-        #[arg(long, group = "pw")]
-        password_env: Option<String>,
-        /// OS keychain entry `service/user` holding the password.
-        #[arg(long, group = "pw")]
-        password_keychain: Option<String>,
+        #[command(flatten)]
+        password: PasswordArgs,
         /// PEM file of CA certificates to trust for this instance as well as the system's
         /// roots, e.g. your enterprise CA.
         #[arg(long)]
@@ -70,9 +63,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
             address,
             login,
             windows_login,
-            password_file,
-            password_env,
-            password_keychain,
+            password,
             ca_file,
             no_check,
         } => {
@@ -86,7 +77,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
                 address: address.clone(),
                 kind,
                 login: login.clone(),
-                password: password_source(password_file, password_env, password_keychain)?,
+                password: password.source()?,
                 ca_file: ca_file.as_ref().map(absolute).transpose()?,
             };
             let checked = check_first(*no_check, || p.check_new_sql_server(server.clone()))?;

@@ -51,6 +51,11 @@ fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// The copy pods are gone.
+fn no_pods(c: &Cluster) {
+    assert!(pods(c).is_empty(), "the copy pod is deleted: {:?}", pods(c));
+}
+
 fn pods(c: &Cluster) -> Vec<Value> {
     c.state()["objects"]
         .as_array()
@@ -137,11 +142,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
             && out.contains("command:kubectl@local"),
         "{out}"
     );
-    assert!(
-        pods(&a).is_empty(),
-        "the copy pod is deleted: {:?}",
-        pods(&a)
-    );
+    no_pods(&a);
 
     // ---- granted: the files are stored, through a read-only copy pod that is deleted,
     // and nothing stays in the staging folder
@@ -161,22 +162,14 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         out.contains("did not run within 2 s") && out.contains("ErrImagePull"),
         "{out}"
     );
-    assert!(
-        pods(&a).is_empty(),
-        "the copy pod is deleted: {:?}",
-        pods(&a)
-    );
+    no_pods(&a);
     a.clear_calls();
     let first = backup(&[]);
     let point = first["restore_point"]["id"].as_str().unwrap().to_string();
     let items = first["restore_point"]["items"].to_string();
     assert!(items.contains("volumes/shop/data"), "{first}");
     assert!(!first.to_string().contains("its data is not"), "{first}");
-    assert!(
-        pods(&a).is_empty(),
-        "the copy pod is deleted: {:?}",
-        pods(&a)
-    );
+    no_pods(&a);
     assert!(
         std::fs::read_dir(&stage).unwrap().next().is_none(),
         "the staged copy is removed"
@@ -265,11 +258,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
             && std::fs::symlink_metadata(restored.join("escape")).is_err(),
         "kubectl cp skips symbolic links"
     );
-    assert!(
-        pods(&b).is_empty(),
-        "the copy pod is deleted: {:?}",
-        pods(&b)
-    );
+    no_pods(&b);
     assert!(std::fs::read_dir(&stage).unwrap().next().is_none());
     let calls = b.calls();
     let copy = calls
