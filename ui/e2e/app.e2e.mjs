@@ -120,7 +120,15 @@ const kubeA = await startCluster("kube-a", "127.0.0.3", [
 ], "10.96.");
 const kubeB = await startCluster("kube-b", "127.0.0.4", [storageClass("aks-hci-disk")], "10.97.");
 runCli("plugins", "install", path.join(plugins, "kubernetes.wasm"));
-runCli("plugins", "grant", "kubernetes", "engine", `http:${kubeA.url.replace("http://", "")}`, `http:${kubeB.url.replace("http://", "")}`);
+// volume data: the CLI tests' kubectl stand-in, copying to and from the stand-ins' pods
+const kubeStage = path.join(tmp, "kube-stage");
+fs.mkdirSync(kubeStage);
+fs.writeFileSync(path.join(tmp, "kube-contexts.json"), JSON.stringify({ "aks-a": kubeA.dir, "aks-b": kubeB.dir }));
+fs.writeFileSync(path.join(nodeDir, "kubectl"),
+  `#!/bin/sh\nexec python3 '${path.join(here, "../../crates/cli/tests/cli/support/fake_kubectl.py")}' '${path.join(tmp, "kube-contexts.json")}' "$@"\n`);
+fs.chmodSync(path.join(nodeDir, "kubectl"), 0o755);
+runCli("plugins", "grant", "kubernetes", "engine", `http:${kubeA.url.replace("http://", "")}`, `http:${kubeB.url.replace("http://", "")}`,
+  "command:kubectl@local", "command:rm@local", `files:${kubeStage}`, `files-write:${kubeStage}`);
 runCli("azure", "audience", "add", "127.0.0.3", "6dae42f8-4368-4678-94ff-3960e28e3630/.default");
 runCli("azure", "audience", "add", "127.0.0.4", "6dae42f8-4368-4678-94ff-3960e28e3630/.default");
 runCli("plugins", "install", path.join(plugins, "keyvault.wasm"));
@@ -533,15 +541,16 @@ try {
   await s.click('[data-testid="discover-run"]');
   await s.wait('[data-testid="inventory-row"][data-asset="aks-a/shop"]', (t) => t.includes("shop"), 60000);
   check(true, "the inventory shows a cluster's namespaces from the Kubernetes API");
-  try {
-    execFileSync(cli, ["plugins", "run", "kubernetes", "backup", "--asset", "aks-a/shop", "--set", `kube=${kubeA.url}`, "--set", "cluster=aks-a"], {
-      env: { ...env, REHYDRA_REPOSITORY: repo, REHYDRA_PASSWORD: "correct horse battery staple" },
-      stdio: ["ignore", "ignore", "ignore"],
-    });
-    throw new Error("the backup of a namespace with a claim did not warn that the claim's data is not copied");
-  } catch (e) {
-    if (e.status !== 3) throw e; // 3: done, with warnings (the claim's data)
-  }
+  // the application's file on the volume its claim is bound to, then a backup with it
+  const claimA = kubeA.state().objects.find((o) => o.kind === "PersistentVolumeClaim" && o.metadata.name === "data");
+  const volA = path.join(kubeA.dir, "volumes", claimA.spec.volumeName);
+  fs.mkdirSync(volA, { recursive: true });
+  fs.writeFileSync(path.join(volA, "orders.csv"), "id,total\n1,9.99\n");
+  execFileSync(cli, ["plugins", "run", "kubernetes", "backup", "--asset", "aks-a/shop", "--set", `kube=${kubeA.url}`, "--set", "cluster=aks-a",
+    "--set", "volume-data=pod", "--set", `staging=${kubeStage}`, "--set", "kube-context=aks-a"], {
+    env: { ...env, REHYDRA_REPOSITORY: repo, REHYDRA_PASSWORD: "correct horse battery staple" },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
   await s.click('[data-testid="nav-restore"]');
   await wizardTo("aks-a/shop", "plugin");
   await s.type('[data-testid="wizard-target"]', "-");
@@ -555,15 +564,25 @@ try {
   await s.click('[data-testid="plan-change"]');
   await s.type('[data-testid="setting-storage-class-map"]', "fast=aks-hci-disk");
   await s.click('[data-testid="wizard-plan"]');
-  await s.wait('[data-testid="plan"]', (t) => t.includes("Create workloads") && !t.includes("does not exist"));
+  await s.wait('[data-testid="plan"]', (t) => t.includes("holds the files of persistentvolumeclaims shop-dr/data"));
+  check(true, "the Kubernetes plan is blocked while it does not say what to do with the claim's files");
+  await s.click('[data-testid="plan-change"]');
+  await s.click('[data-testid="setting-volume-data"] option[value="pod"]');
+  await s.type('[data-testid="setting-staging"]', kubeStage);
+  await s.type('[data-testid="setting-kube-context"]', "aks-b");
+  await s.click('[data-testid="wizard-plan"]');
+  await s.wait('[data-testid="plan"]', (t) => t.includes("Create workloads") && t.includes("files of the new claims") && !t.includes("does not exist"));
   check(!kubeB.state().objects.some((o) => o.metadata.namespace === "shop-dr"), "the Kubernetes plan touched nothing");
   await s.click('[data-testid="plan-confirm"]');
   await s.click('[data-testid="plan-run"]');
   await s.wait('[data-testid="run-result"]', (t) => /restored/i.test(t), 90000);
   const dr = kubeB.state().objects.filter((o) => o.metadata.namespace === "shop-dr");
   const dep = dr.find((o) => o.kind === "Deployment");
-  check(dr.some((o) => o.kind === "ConfigMap" && o.data.greeting === "hello from A") && dep && dep.status.readyReplicas === 1,
-    "a namespace of one cluster came back in another namespace of another cluster through the wizard, its workload ready");
+  const claimB = dr.find((o) => o.kind === "PersistentVolumeClaim");
+  const filesB = claimB && claimB.spec.volumeName ? path.join(kubeB.dir, "volumes", claimB.spec.volumeName, "orders.csv") : "";
+  check(dr.some((o) => o.kind === "ConfigMap" && o.data.greeting === "hello from A") && dep && dep.status.readyReplicas === 1
+    && filesB && fs.existsSync(filesB) && fs.readFileSync(filesB, "utf8") === "id,total\n1,9.99\n",
+    "a namespace of one cluster came back in another namespace of another cluster through the wizard, its claim's files in its new volume, its workload ready");
   await shot("14b-restore-kubernetes");
 
   // ---- Assessment: the key vaults swept read-only and judged against the open repository,
