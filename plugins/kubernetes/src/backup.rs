@@ -244,7 +244,7 @@ fn copy_volumes(copier: Option<&Copier>, ix: &mut Index, warnings: &mut Vec<Stri
             total,
             &format!("data of claim {}/{}", c.namespace, c.name),
         );
-        match copier.save(&c.namespace, &c.name) {
+        match copier.save(&c.namespace, &c.name, c.size.as_deref()) {
             Ok(sum) => {
                 c.data = true;
                 host::info(&format!(

@@ -84,8 +84,10 @@ pub fn keep(obj: &Value) -> bool {
         && obj["type"] == "kubernetes.io/service-account-token")
         || (kind == "ConfigMap" && name == "kube-root-ca.crt");
     // a copy pod of ours (volume data) left behind by a failed clean-up
-    let ours =
-        kind == "Pod" && obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "rehydra";
+    let ours = kind == "Pod"
+        && name.starts_with("rehydra-copy-")
+        && obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "rehydra"
+        && obj["metadata"]["annotations"]["rehydra.io/claim"].is_string();
     !controlled && !made_by_cluster && !ours
 }
 

@@ -176,7 +176,7 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
         if e.key == "persistentvolumes" && existing.is_none() {
             bound.push(name.clone());
         }
-        let data = (e.key == "persistentvolumeclaims")
+        let mut data = (e.key == "persistentvolumeclaims")
             .then(|| {
                 let src = e.namespace.as_deref()?;
                 ix.claims
@@ -185,6 +185,18 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
                     .then(|| volumes::item(src, &e.name))
             })
             .flatten();
+        // files go only into a volume a provisioner makes for this claim: a statically
+        // provisioned one may be storage the source (or anyone) still uses
+        if data.is_some()
+            && let Some(v) = body["spec"]["volumeName"].as_str()
+        {
+            warnings.push(format!(
+                "claim {}: its files are in the restore point but are not written, because it binds to persistent volume {} (statically provisioned: it may be storage another cluster still uses); copy them by hand if that volume is new",
+                e.item(),
+                shown(v, 80)
+            ));
+            data = None;
+        }
         works.push(Work {
             stage: Stage::of(&t.group, &t.kind),
             target,
@@ -267,13 +279,7 @@ fn data_copies(
         .filter(|w| w.data.is_some() && w.existing.is_none())
         .map(Work::label)
         .collect();
-    // a copy pod waits even when the restore does not wait for workloads
-    let wait = if o.wait.is_zero() {
-        Duration::from_secs(300)
-    } else {
-        o.wait
-    };
-    let copier = volumes::copier(&req.options, &o.server, wait)?;
+    let copier = volumes::copier(&req.options, &o.server, o.wait)?;
     if !new.is_empty() && copier.is_none() {
         if setting(&req.options, "volume-data").is_some_and(|v| v.trim() == "none") {
             warnings.push(format!(
@@ -601,7 +607,7 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     for (i, w) in p.works.iter().enumerate() {
         if i > 0 && p.works[i - 1].stage == Stage::Storage && w.stage != Stage::Storage {
             wait_claims(&p, &mut warnings)?;
-            bytes += fill(&p, &new_claims, &mut failed)?;
+            bytes += fill(&p, &new_claims)?;
         }
         if host::cancelled() {
             return Err(Error::new(
@@ -625,7 +631,7 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     }
     if p.works.last().is_some_and(|w| w.stage == Stage::Storage) {
         wait_claims(&p, &mut warnings)?;
-        bytes += fill(&p, &new_claims, &mut failed)?;
+        bytes += fill(&p, &new_claims)?;
     }
     let workloads: Vec<&Work> = p
         .works
@@ -673,9 +679,12 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     Ok(RestoreReport { bytes, warnings })
 }
 
-/// Copy the files of the claims this restore created into their new volumes; a claim that
-/// fails is reported with the other failures. Returns the bytes written.
-fn fill(p: &Prepared, claims: &[&Work], failed: &mut Vec<String>) -> Result<u64> {
+/// Copy the files of the claims this restore created into their new volumes, before any
+/// workload is created. Returns the bytes written.
+///
+/// # Errors
+/// A claim whose files could not be written stops the restore there.
+fn fill(p: &Prepared, claims: &[&Work]) -> Result<u64> {
     let Some(c) = &p.copier else {
         return Ok(0);
     };
@@ -685,10 +694,21 @@ fn fill(p: &Prepared, claims: &[&Work], failed: &mut Vec<String>) -> Result<u64>
             continue;
         };
         host::progress(0, 0, &format!("files of claim {ns}/{}", w.name));
-        match c.load(item, ns, &w.name) {
+        let size = rest::text(&w.body["spec"]["resources"]["requests"]["storage"], 40);
+        match c.load(item, ns, &w.name, size) {
             Ok(n) => bytes += n,
             Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
-            Err(e) => failed.push(format!("the files of {}: {}", w.label(), e.message)),
+            // the workloads would start on a volume without its files: stop before them
+            Err(e) => {
+                return Err(Error::new(
+                    e.code,
+                    format!(
+                        "the files of {} could not be written, so no workload was created: {} (what was created stays: delete that claim and restore again)",
+                        w.label(),
+                        e.message
+                    ),
+                ));
+            }
         }
     }
     Ok(bytes)

@@ -1,21 +1,27 @@
-//! Volume data, file by file through a pod (`volume-data=pod`).
+//! Volume data through a pod (`volume-data=pod`).
 //!
 //! For each claim, the plugin creates a short-lived pod in the claim's namespace that
-//! mounts it at `/mnt/data` (read-only for a backup) and only sleeps, waits for it to run,
-//! and has kubectl on a command target (`command:kubectl@<target>`, default `local`)
-//! copy the files: `kubectl cp <ns>/<pod>:/mnt/data <staging>/<pod>/data` for a backup,
-//! which the engine then stores as the tree item `volumes/<ns>/<claim>`; for a restore the
-//! engine writes the item to `<staging>/<pod>/data` and `kubectl cp … <ns>/<pod>:/mnt`
-//! puts it into the new claim's volume. The pod is deleted and the staged copy removed
-//! (`command:rm@<target>`) whatever happened; what could not be is said.
+//! mounts it at `/mnt/data` (read-only for a backup) and a scratch `emptyDir` at
+//! `/rehydra`, and only sleeps; it waits for the pod to run, then drives kubectl on a
+//! command target (`command:kubectl@<target>`, default `local`):
 //!
-//! Consistency is `crash`: the files are read while the application may write them.
-//! The pod runs on the node of a running pod that mounts the claim, so a ReadWriteOnce
-//! volume can be mounted twice. It runs as root with only the capabilities it needs
-//! (reading every file; on restore, setting owners and modes), never privileged and
-//! without a service account token. Block volumes are left out, said in a warning.
+//! - backup: `kubectl exec … -- tar -c -f /rehydra/data.tar -C /mnt/data .` (tar in the
+//!   pod keeps owners, modes, links and hard links, which `kubectl cp` of a folder would
+//!   lose), `kubectl cp <ns>/<pod>:/rehydra/data.tar <staging>/<pod>.tar`, and the engine
+//!   stores that file as the item `volumes/<ns>/<claim>.tar` (unchanged files give the
+//!   same bytes, which deduplicate);
+//! - restore: the engine writes the item to `<staging>/<pod>.tar`, `kubectl cp` puts it
+//!   into the pod's scratch folder, and `tar -x --numeric-owner` in the pod unpacks it into
+//!   the new claim's volume.
+//!
+//! The pod is deleted and the staged file removed (`command:rm@<target>`) whatever
+//! happened; what could not be is said. Consistency is `crash`: the files are read while
+//! the application may write them. The pod runs on the node of a running pod that mounts
+//! the claim, so a ReadWriteOnce volume can be mounted twice. It runs as root with only the
+//! capabilities it needs (reading every file; on restore, setting owners and modes), never
+//! privileged, with the runtime's default seccomp profile, a read-only root file system,
+//! no service-account token, and a deadline. Block volumes are left out, said in a warning.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use rehydra_plugin_sdk::commands;
@@ -29,8 +35,13 @@ use serde_json::{Value, json};
 
 use crate::api::hint;
 
-/// Where the copy pod mounts the claim. Its parent is what `kubectl cp` copies into.
+/// Where the copy pod mounts the claim.
 const MOUNT: &str = "/mnt/data";
+/// The copy pod's scratch folder (an `emptyDir`), and the archive in it.
+const SCRATCH: &str = "/rehydra";
+const ARCHIVE: &str = "/rehydra/data.tar";
+/// How long a copy pod may live at the most, whatever happens to this job.
+const DEADLINE_SECS: u64 = 86_400;
 /// The copy pod's container.
 const CONTAINER: &str = "copy";
 /// The copy pod's image by default: a small one with `tar`, which `kubectl cp` needs.
@@ -38,9 +49,9 @@ pub const IMAGE: &str = "mcr.microsoft.com/azurelinux/busybox:1.36";
 /// Between two looks at the copy pod.
 const POLL: Duration = Duration::from_secs(1);
 
-/// The item holding the data of claim `ns/claim`.
+/// The item holding the files of claim `ns/claim`: a tar archive made in the pod.
 pub fn item(ns: &str, claim: &str) -> String {
-    format!("volumes/{ns}/{claim}")
+    format!("volumes/{ns}/{claim}.tar")
 }
 
 /// How volume data is copied: the settings of `volume-data=pod`.
@@ -103,24 +114,29 @@ pub fn copier(s: &[Property], server: &str, wait: Duration) -> Result<Option<Cop
         )));
     }
     Ok(Some(Copier {
+        // a copy pod is waited for even when claims and workloads are not (wait-secs=0)
+        wait: if wait.is_zero() {
+            Duration::from_secs(300)
+        } else {
+            wait
+        },
         server: server.to_string(),
         target,
         context,
         staging,
         map: setting_or(s, "path-map", "").to_string(),
         image,
-        wait,
     }))
 }
 
-/// A name for the next copy pod: unique for this plugin instance and time.
+/// A name for a copy pod nobody can guess: its staged file on the command target is named
+/// after it.
 fn pod_name() -> String {
-    static N: AtomicU32 = AtomicU32::new(0);
-    format!(
-        "rehydra-copy-{:x}-{}",
-        rehydra_plugin_sdk::time::now(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    use std::hash::{BuildHasher, Hasher};
+    // RandomState is seeded from the system's random source (WASI random_get)
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(rehydra_plugin_sdk::time::now().unsigned_abs());
+    format!("rehydra-copy-{:016x}", h.finish())
 }
 
 /// The node of a running pod of `ns` that mounts `claim`, if any.
@@ -179,38 +195,61 @@ impl Copier {
         format!("{}/api/v1/namespaces/{ns}/pods", self.server)
     }
 
-    /// Create the copy pod for `claim` and wait until it runs. `read_only` for a backup.
-    fn start(&self, ns: &str, claim: &str, read_only: bool) -> Result<kubectl::Pod> {
+    /// Create the copy pod for `claim` and wait until it runs. `read_only` for a backup;
+    /// `size`, the claim's requested size, bounds the scratch folder.
+    fn start(
+        &self,
+        ns: &str,
+        claim: &str,
+        read_only: bool,
+        size: Option<&str>,
+    ) -> Result<kubectl::Pod> {
         let name = pod_name();
+        let pod = kubectl::Pod::new(&self.target, self.context.as_deref(), ns, &name, CONTAINER)?;
         let node = if read_only {
             node_of(&self.server, ns, claim)?
         } else {
             None
         };
-        // reading every file needs DAC_READ_SEARCH; writing them back as they were,
-        // CHOWN, DAC_OVERRIDE and FOWNER
+        // reading every file needs DAC_READ_SEARCH; writing them back with their owners
+        // and modes (setuid and setgid bits too), CHOWN, DAC_OVERRIDE, FOWNER and FSETID
         let caps: &[&str] = if read_only {
             &["DAC_READ_SEARCH"]
         } else {
-            &["CHOWN", "DAC_OVERRIDE", "FOWNER"]
+            &["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]
         };
+        let mut scratch = json!({});
+        if let Some(s) = size {
+            scratch["sizeLimit"] = s.into();
+        }
         let mut spec = json!({
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 0,
+            "activeDeadlineSeconds": DEADLINE_SECS,
             "automountServiceAccountToken": false,
+            "enableServiceLinks": false,
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
             "containers": [{
                 "name": CONTAINER,
                 "image": self.image,
-                "command": ["sleep", "86400"],
-                "volumeMounts": [{"name": "data", "mountPath": MOUNT, "readOnly": read_only}],
+                "command": ["sleep", DEADLINE_SECS.to_string()],
+                "volumeMounts": [
+                    {"name": "data", "mountPath": MOUNT, "readOnly": read_only},
+                    {"name": "scratch", "mountPath": SCRATCH},
+                ],
+                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
                 "securityContext": {
                     "runAsUser": 0,
                     "privileged": false,
                     "allowPrivilegeEscalation": false,
+                    "readOnlyRootFilesystem": true,
                     "capabilities": {"drop": ["ALL"], "add": caps},
                 },
             }],
-            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only}}],
+            "volumes": [
+                {"name": "data", "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only}},
+                {"name": "scratch", "emptyDir": scratch},
+            ],
         });
         if let Some(n) = node {
             spec["nodeName"] = n.into();
@@ -232,7 +271,6 @@ impl Copier {
             &format!("creating copy pod {ns}/{name} for claim {claim}"),
             hint,
         )?;
-        let pod = kubectl::Pod::new(&self.target, self.context.as_deref(), ns, &name, CONTAINER)?;
         let url = format!("{}/{name}", self.pods(ns));
         let started = Instant::now();
         loop {
@@ -287,9 +325,9 @@ impl Copier {
         }
     }
 
-    /// Remove a staged folder from the command target; a failure is logged.
-    fn unstage(&self, dir: &str) {
-        let args = ["-rf".to_string(), "--".to_string(), dir.to_string()];
+    /// Remove a staged file from the command target; a failure is logged.
+    fn unstage(&self, file: &str) {
+        let args = ["-f".to_string(), "--".to_string(), file.to_string()];
         let said = match commands::run(&self.target, "rm", &args) {
             Ok(o) if o.status == 0 => return,
             Ok(o) => format!("rm exited with {}", o.status),
@@ -298,55 +336,61 @@ impl Copier {
         host::log(
             host::Level::Warn,
             &format!(
-                "the staged copy {dir} on {} could not be removed ({said}); remove it by hand",
+                "the staged copy {file} on {} could not be removed ({said}); remove it by hand",
                 self.target
             ),
         );
     }
 
-    /// The staging folder of one copy pod, and the `data` folder inside it kubectl uses.
-    fn staged(&self, pod: &kubectl::Pod) -> (String, String) {
-        let dir = format!("{}/{}", self.staging, pod.pod);
-        let data = format!("{dir}/data");
-        (dir, data)
+    /// The staged archive of one copy pod, on the command target.
+    fn staged(&self, pod: &kubectl::Pod) -> String {
+        format!("{}/{}.tar", self.staging, pod.pod)
     }
 
-    /// Store the files of claim `ns/claim` as the item [`item`]`(ns, claim)`.
+    /// Store the files of claim `ns/claim` (requested `size`) as the item
+    /// [`item`]`(ns, claim)`.
     ///
     /// # Errors
     /// The pod, kubectl or the engine failed (the pod and the staged copy are removed
     /// either way).
-    pub fn save(&self, ns: &str, claim: &str) -> Result<engine::ItemSummary> {
-        let pod = self.start(ns, claim, true)?;
-        let (dir, data) = self.staged(&pod);
+    pub fn save(&self, ns: &str, claim: &str, size: Option<&str>) -> Result<engine::ItemSummary> {
+        let pod = self.start(ns, claim, true, size)?;
+        let staged = self.staged(&pod);
+        let what = format!("copying the files of claim {ns}/{claim}");
         let copied = pod
-            .cp_args(MOUNT, &data)
-            .and_then(|args| pod.run(&args, &format!("copying the data of claim {ns}/{claim}")))
-            .and_then(|()| map_path(&self.map, &data))
-            .and_then(|local| engine::ingest_path(&item(ns, claim), &local));
+            .run(
+                &pod.exec_args(&["tar", "-c", "-f", ARCHIVE, "-C", MOUNT, "."]),
+                &what,
+            )
+            .and_then(|()| pod.run(&pod.cp_args(ARCHIVE, &staged)?, &what))
+            .and_then(|()| map_path(&self.map, &staged))
+            .and_then(|local| engine::ingest_file(&item(ns, claim), &local));
         self.stop(&pod);
-        self.unstage(&dir);
+        self.unstage(&staged);
         copied
     }
 
-    /// Write item `item` into claim `ns/claim` (a new, empty volume).
+    /// Write item `item` into claim `ns/claim` (requested `size`), a new, empty volume.
     ///
     /// # Errors
     /// The pod, the engine or kubectl failed (the pod and the staged copy are removed
     /// either way).
-    pub fn load(&self, item: &str, ns: &str, claim: &str) -> Result<u64> {
-        let pod = self.start(ns, claim, false)?;
-        let (dir, data) = self.staged(&pod);
-        let parent = MOUNT.rsplit_once('/').map_or("/", |(p, _)| p);
-        let written = map_path(&self.map, &data)
+    pub fn load(&self, item: &str, ns: &str, claim: &str, size: Option<&str>) -> Result<u64> {
+        let pod = self.start(ns, claim, false, size)?;
+        let staged = self.staged(&pod);
+        let what = format!("copying the files into claim {ns}/{claim}");
+        let written = map_path(&self.map, &staged)
             .and_then(|local| engine::restore_item(item, &local, false))
             .and_then(|bytes| {
-                let args = pod.cp_in_args(&data, parent)?;
-                pod.run(&args, &format!("copying the data into claim {ns}/{claim}"))?;
+                pod.run(&pod.cp_in_args(&staged, ARCHIVE)?, &what)?;
+                pod.run(
+                    &pod.exec_args(&["tar", "-x", "-f", ARCHIVE, "-C", MOUNT, "--numeric-owner"]),
+                    &what,
+                )?;
                 Ok(bytes)
             });
         self.stop(&pod);
-        self.unstage(&dir);
+        self.unstage(&staged);
         written
     }
 
@@ -412,6 +456,6 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!((c.staging.as_str(), c.target.as_str()), ("/stage", "local"));
-        assert_eq!(item("shop", "data"), "volumes/shop/data");
+        assert_eq!(item("shop", "data"), "volumes/shop/data.tar");
     }
 }

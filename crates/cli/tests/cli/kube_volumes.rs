@@ -32,19 +32,30 @@ fn kubectl(dir: &Path, contexts: &Value) -> std::path::PathBuf {
     bin
 }
 
-/// Every file under `dir` with its bytes, by relative path.
-fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+/// Every entry under `dir` by relative path: its mode, owner and group, and its bytes (a
+/// symbolic link: where it points).
+fn files(dir: &Path) -> Vec<(String, u32, u32, u32, Vec<u8>)> {
+    use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(dir).unwrap().display().to_string();
+            let body = if m.file_type().is_symlink() {
+                std::fs::read_link(&p)
+                    .unwrap()
+                    .display()
+                    .to_string()
+                    .into_bytes()
+            } else if m.is_dir() {
+                stack.push(p.clone());
+                Vec::new()
             } else {
-                let rel = p.strip_prefix(dir).unwrap().display().to_string();
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
+                std::fs::read(&p).unwrap()
+            };
+            out.push((rel, m.mode(), m.uid(), m.gid(), body));
         }
     }
     out.sort();
@@ -100,6 +111,12 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     std::fs::write(volume.join("orders/2026/11.csv"), "id,total\n1,9.99\n").unwrap();
     std::fs::write(volume.join("shop.db"), vec![7u8; 300_000]).unwrap();
     std::os::unix::fs::symlink("/etc/passwd", volume.join("escape")).unwrap();
+    // a key only its owner (an application user, not root) reads: kept as it is
+    let key = volume.join("orders/key.pem");
+    std::fs::write(&key, "secret").unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    std::os::unix::fs::chown(&key, Some(999), Some(999)).unwrap();
+    std::os::unix::fs::chown(volume.join("orders"), Some(999), Some(999)).unwrap();
 
     // ---- without the kubectl grant the objects are stored and the claim's data is not,
     // said by name
@@ -167,7 +184,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     let first = backup(&[]);
     let point = first["restore_point"]["id"].as_str().unwrap().to_string();
     let items = first["restore_point"]["items"].to_string();
-    assert!(items.contains("volumes/shop/data"), "{first}");
+    assert!(items.contains("volumes/shop/data.tar"), "{first}");
     assert!(!first.to_string().contains("its data is not"), "{first}");
     no_pods(&a);
     assert!(
@@ -250,13 +267,17 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     assert_eq!(claim["status"]["phase"], "Bound", "{claim}");
     let pv = claim["spec"]["volumeName"].as_str().unwrap();
     let restored = db.join("volumes").join(pv);
-    let mut want = files(&volume);
-    want.retain(|(n, _)| n != "escape");
-    assert_eq!(files(&restored), want, "the files, byte for byte");
+    assert_eq!(
+        files(&restored),
+        files(&volume),
+        "the files, byte for byte, with their modes and owners; the link as a link"
+    );
     assert!(
-        !restored.join("escape").exists()
-            && std::fs::symlink_metadata(restored.join("escape")).is_err(),
-        "kubectl cp skips symbolic links"
+        std::fs::symlink_metadata(restored.join("escape"))
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "a symbolic link is restored as a link, never followed"
     );
     no_pods(&b);
     assert!(std::fs::read_dir(&stage).unwrap().next().is_none());

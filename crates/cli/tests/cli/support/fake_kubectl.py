@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""A stand-in for kubectl's `cp`, against the API server stand-ins (kube_standin.py).
+"""A stand-in for kubectl's `cp` and `exec … -- tar`, against the API server stand-ins
+(kube_standin.py).
 
     fake_kubectl.py CONTEXTS.json cp SRC DST -c CONTAINER [--context NAME]
+    fake_kubectl.py CONTEXTS.json exec POD -n NS -c CONTAINER [--context NAME] -- tar …
 
 CONTEXTS.json maps context names (and "" for the current one) to stand-in state folders.
-One of SRC and DST is `<namespace>/<pod>:<path>`. As kubectl does: the pod must exist and
-run and have the container; from a pod, the files under <path> land in DST (made if
-missing, merged if not), symbolic links skipped with a warning; into a pod, when <path>
-is a folder there SRC's files land in <path>/<basename of SRC>, and a read-only mount
-cannot be written. A pod's file system is its volume mounts and the folders above them;
-a mount's files are its claim's volume (kube_volumes.volume_dir).
+As kubectl does, the pod must exist and run and have the container. A pod's file system
+is its volume mounts (a claim's volume: kube_volumes.volume_dir; an emptyDir: a folder of
+its own) and the folders above them; a read-only mount cannot be written.
+
+- `cp <ns>/<pod>:<file> <local file>` and `cp <local file> <ns>/<pod>:<file>` copy one
+  file (into the pod: the parent must be a folder there);
+- `exec … -- tar -c -f <archive> -C <dir> .` and `tar -x -f <archive> -C <dir>
+  [--numeric-owner]` run tar in the pod: owners (numerically), modes, symbolic and hard
+  links are kept; an entry that would land outside `<dir>` is refused, as tar refuses it.
 """
-import os, shutil, sys
+import json, os, shutil, sys, tarfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from kube_volumes import claims, find, read_state, volume_dir  # noqa: E402
+from kube_volumes import find, read_state, volume_dir  # noqa: E402
 
 
 def fail(msg):
@@ -35,73 +40,99 @@ def pod_fs(state_dir, ns, name, container):
     mounts = {}
     for m in c.get("volumeMounts", []):
         v = next(v for v in pod["spec"]["volumes"] if v["name"] == m["name"])
-        claim = find(st, "PersistentVolumeClaim", ns, v["persistentVolumeClaim"]["claimName"])
-        pv = claim["spec"]["volumeName"]
-        mounts[m["mountPath"].rstrip("/")] = (volume_dir(state_dir, pv), m.get("readOnly", False))
+        if "emptyDir" in v:
+            d = os.path.join(state_dir, "scratch", ns, name, v["name"])
+        else:
+            claim = find(st, "PersistentVolumeClaim", ns, v["persistentVolumeClaim"]["claimName"])
+            d = volume_dir(state_dir, claim["spec"]["volumeName"])
+        os.makedirs(d, exist_ok=True)
+        mounts[m["mountPath"].rstrip("/")] = (d, m.get("readOnly", False))
     return mounts
 
 
-def where(mounts, path):
-    """(host folder, read-only) of a path in the pod, or None for a folder above a mount."""
-    path = path.rstrip("/") or "/"
+def where(mounts, path, write=False):
+    """The host path of a path in the pod (refused where the pod cannot reach or write)."""
+    path = os.path.normpath(path)
     for mp, (d, ro) in mounts.items():
         if path == mp or path.startswith(mp + "/"):
-            return os.path.join(d, os.path.relpath(path, mp)), ro
-    return None
+            if write and ro:
+                fail(f"tar: can't open '{path}': Read-only file system\ncommand terminated with exit code 1")
+            return os.path.normpath(os.path.join(d, os.path.relpath(path, mp)))
+    fail(f"tar: {path}: Cannot open: No such file or directory\ncommand terminated with exit code 2")
 
 
-def copy_tree(src, dst):
-    os.makedirs(dst, exist_ok=True)
-    for entry in sorted(os.listdir(src)):
-        s, d = os.path.join(src, entry), os.path.join(dst, entry)
-        if os.path.islink(s):
-            print(f'warning: skipping symlink: "{d}" -> "{os.readlink(s)}"', file=sys.stderr)
-        elif os.path.isdir(s):
-            copy_tree(s, d)
-        else:
-            shutil.copyfile(s, d)
-            os.chmod(d, os.stat(s).st_mode & 0o7777)
+def tar_in_pod(mounts, args):
+    archive = directory = None
+    mode, i = None, 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-c", "-x"):
+            mode = a
+        elif a == "-f":
+            archive, i = args[i + 1], i + 1
+        elif a == "-C":
+            directory, i = args[i + 1], i + 1
+        elif a not in (".", "--numeric-owner"):
+            fail(f"tar: unrecognized option '{a}'")
+        i += 1
+    if mode == "-c":
+        src, out = where(mounts, directory), where(mounts, archive, write=True)
+        with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as t:
+            t.add(src, arcname=".", recursive=True)
+    elif mode == "-x":
+        src, dst = where(mounts, archive), where(mounts, directory, write=True)
+        with tarfile.open(src) as t:
+            for m in t.getmembers():
+                target = os.path.normpath(os.path.join(dst, m.name))
+                if os.path.isabs(m.name) or not (target == dst or target.startswith(dst + "/")):
+                    fail(f"tar: {m.name}: Member name contains '..'")
+                link = os.path.normpath(os.path.join(dst, m.linkname))
+                if m.islnk() and not (link == dst or link.startswith(dst + "/")):
+                    fail(f"tar: {m.linkname}: hard link target outside the folder")
+            t.extractall(dst, numeric_owner=True)
+    else:
+        fail("tar: you must specify one of the '-Acdtrux' options")
 
 
 def main():
     contexts, args = sys.argv[1], sys.argv[2:]
-    import json
     with open(contexts) as f:
         states = json.load(f)
-    ctx, container = "", None
-    rest = []
+    ctx, container, ns, rest, cmd = "", None, None, [], []
+    if "--" in args:
+        args, cmd = args[: args.index("--")], args[args.index("--") + 1:]
     i = 0
     while i < len(args):
-        if args[i] == "--context":
-            ctx, i = args[i + 1], i + 2
-        elif args[i] == "-c":
-            container, i = args[i + 1], i + 2
+        if args[i] in ("--context", "-c", "-n"):
+            v = args[i + 1]
+            if args[i] == "--context":
+                ctx = v
+            elif args[i] == "-c":
+                container = v
+            else:
+                ns = v
+            i += 2
         else:
             rest.append(args[i])
             i += 1
-    if len(rest) != 3 or rest[0] != "cp" or not container:
-        fail(f"fake kubectl: unexpected arguments {args}")
     if ctx not in states:
         fail(f'error: context "{ctx}" does not exist')
-    src, dst = rest[1], rest[2]
-    if ":" in src:
-        (ns, pod), path = src.split(":", 1)[0].split("/", 1), src.split(":", 1)[1]
-        at = where(pod_fs(states[ctx], ns, pod, container), path)
-        if not at or not os.path.isdir(at[0]):
-            fail(f"tar: removing leading '/' from member names\nerror: {path}: no such file or directory")
-        copy_tree(at[0], dst)
-    elif ":" in dst:
-        (ns, pod), path = dst.split(":", 1)[0].split("/", 1), dst.split(":", 1)[1]
-        mounts = pod_fs(states[ctx], ns, pod, container)
-        inside = path.rstrip("/") + "/" + os.path.basename(src.rstrip("/"))
-        at = where(mounts, inside)
-        if not at:
-            fail(f"tar: can't create directory '{inside}': Read-only file system")
-        if at[1]:
-            fail(f"tar: can't open '{inside}': Read-only file system\ncommand terminated with exit code 1")
-        copy_tree(src, at[0])
+    if not container:
+        fail(f"fake kubectl: no -c in {args}")
+    if rest[:1] == ["exec"] and len(rest) == 2 and ns and cmd[:1] == ["tar"]:
+        tar_in_pod(pod_fs(states[ctx], ns, rest[1], container), cmd[1:])
+    elif rest[:1] == ["cp"] and len(rest) == 3:
+        src, dst = rest[1], rest[2]
+        if ":" in src:
+            (ns, pod), path = src.split(":", 1)[0].split("/", 1), src.split(":", 1)[1]
+            shutil.copyfile(where(pod_fs(states[ctx], ns, pod, container), path), dst)
+        elif ":" in dst:
+            (ns, pod), path = dst.split(":", 1)[0].split("/", 1), dst.split(":", 1)[1]
+            shutil.copyfile(src, where(pod_fs(states[ctx], ns, pod, container), path, write=True))
+        else:
+            fail("error: one of src or dest must be a remote file specification")
     else:
-        fail("error: one of src or dest must be a remote file specification")
+        fail(f"fake kubectl: unexpected arguments {sys.argv[2:]}")
 
 
 main()
