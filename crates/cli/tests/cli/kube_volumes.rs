@@ -105,6 +105,20 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     let staging = format!("staging={stage_s}");
 
     // the application's files, on the volume the claim shop/data binds to
+    // and a claim bound to a statically provisioned volume (an NFS export, which another
+    // cluster may well use too)
+    a.edit(|st| {
+        let o = st["objects"].as_array_mut().unwrap();
+        o.push(json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "nfs-shared"},
+            "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"], "storageClassName": "",
+                "persistentVolumeReclaimPolicy": "Retain", "nfs": {"server": "10.0.0.9", "path": "/exports/shop"}}}));
+        o.push(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "shared", "namespace": "shop"},
+            "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": "nfs-shared",
+                "resources": {"requests": {"storage": "1Gi"}}}}));
+    });
+    let shared = da.join("volumes/nfs-shared");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("catalog.json"), "{}").unwrap();
     run(&["discover", "--set", &ka, "--set", "cluster=aks-a"]);
     let volume = da.join("volumes/pvc-uid-data");
     std::fs::create_dir_all(volume.join("orders/2026")).unwrap();
@@ -204,7 +218,8 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
 
     // ---- into cluster B, namespace shop-dr, another storage class (which binds only once
     // a pod uses the claim): without saying what to do with the files the plan is blocked
-    let restore = |extra: &[&str]| {
+    let restore_to = |map: &str, extra: &[&str]| {
+        let map = format!("namespace-map=shop={map}");
         let mut v = vec![
             "restore",
             &point,
@@ -213,7 +228,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
             "--set",
             &kb,
             "--set",
-            "namespace-map=shop=shop-dr",
+            &map,
             "--set",
             "storage-class-map=fast=aks-hci-disk",
             "--set",
@@ -222,6 +237,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         v.extend(extra);
         run(&v)
     };
+    let restore = |extra: &[&str]| restore_to("shop-dr", extra);
     let o = restore(&["--plan-only"]);
     let t = text(&o);
     assert!(
@@ -261,7 +277,11 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|o| o["kind"] == "PersistentVolumeClaim" && o["metadata"]["namespace"] == "shop-dr")
+        .find(|o| {
+            o["kind"] == "PersistentVolumeClaim"
+                && o["metadata"]["namespace"] == "shop-dr"
+                && o["metadata"]["name"] == "data"
+        })
         .cloned()
         .unwrap_or_else(|| panic!("no claim in B: {st}"));
     assert_eq!(claim["status"]["phase"], "Bound", "{claim}");
@@ -291,4 +311,36 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         .position(|c| c.starts_with("POST /apis/apps/v1/namespaces/shop-dr/deployments"))
         .unwrap_or_else(|| panic!("{calls:?}"));
     assert!(copy < deploy, "the files are in before the workloads start");
+    // the claim bound to the restored static volume is named, and nothing is written there
+    let t = text(&o);
+    assert!(
+        t.contains("persistentvolumeclaims/shop/shared") && t.contains("statically provisioned"),
+        "{t}"
+    );
+    assert!(
+        !db.join("volumes/nfs-shared").exists(),
+        "nothing written to the static volume"
+    );
+
+    // ---- volume-data=none: the claims come back empty, on purpose, and it is said
+    let o = restore_to("shop-empty", &["--set", "volume-data=none"]);
+    let out = done(&o).to_string();
+    assert!(
+        out.contains("with volume-data=none they get new, empty volumes"),
+        "{out}"
+    );
+    let st = b.state();
+    let empty = st["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| {
+            o["kind"] == "PersistentVolumeClaim"
+                && o["metadata"]["namespace"] == "shop-empty"
+                && o["metadata"]["name"] == "data"
+        })
+        .and_then(|c| c["spec"]["volumeName"].as_str().map(str::to_string))
+        .unwrap_or_else(|| panic!("no bound claim shop-empty/data: {st}"));
+    let dir = db.join("volumes").join(empty);
+    assert!(!dir.exists() || files(&dir).is_empty(), "an empty volume");
 }
