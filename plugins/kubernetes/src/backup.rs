@@ -24,6 +24,7 @@ use rehydra_plugin_sdk::rest::{encode, shown};
 use serde_json::Value;
 
 use crate::api::{self, ApiResource, SKIPPED, hint};
+use crate::hooks;
 use crate::index::{Claim, Entry, Index, Source};
 use crate::objects::{clean, identity, keep};
 use crate::settings::{self, SYSTEM_NAMESPACES, Scope};
@@ -213,50 +214,118 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     })
 }
 
-/// The data of every stored claim, with `volume-data=pod` (see [`crate::volumes`]); each
-/// claim whose data is not in the restore point is named in a warning.
+/// The files of every stored claim, with `volume-data=pod` (see [`crate::volumes`]), a
+/// namespace at a time: the Velero pre hooks of the running pods that mount its claims
+/// first ([`crate::hooks`]), then the claims, then their post hooks. Each claim whose files
+/// are not in the restore point is named in a warning.
 fn copy_volumes(copier: Option<&Copier>, ix: &mut Index, warnings: &mut Vec<String>) -> Result<()> {
+    let Some(copier) = copier else {
+        for c in &ix.claims {
+            warnings.push(format!(
+                "claim {}/{} ({}): its data is not in this restore point (volume-data=pod copies it through a pod); a restore creates the claim with a new, empty volume",
+                c.namespace,
+                c.name,
+                c.size.as_deref().unwrap_or("size unknown")
+            ));
+        }
+        return Ok(());
+    };
+    let mut namespaces: Vec<String> = ix.claims.iter().map(|c| c.namespace.clone()).collect();
+    namespaces.dedup();
     let total = ix.claims.len() as u64;
-    for (i, c) in ix.claims.iter_mut().enumerate() {
-        let size = c.size.as_deref().unwrap_or("size unknown");
-        let Some(copier) = copier else {
+    let mut done = 0;
+    for ns in namespaces {
+        let pods = copier.pods_of(&ns).unwrap_or_else(|e| {
             warnings.push(format!(
-                "claim {}/{} ({size}): its data is not in this restore point (volume-data=pod copies it through a pod); a restore creates the claim with a new, empty volume",
-                c.namespace, c.name
+                "namespace {ns}: its pods could not be listed ({}): no Velero hook runs, and copy pods go where the scheduler puts them",
+                e.message
             ));
-            continue;
-        };
-        if host::cancelled() {
-            return Err(Error::new(
-                ErrorCode::Cancelled,
-                "cancelled; nothing was stored",
-            ));
+            Vec::new()
+        });
+        let claims: Vec<&mut Claim> = ix.claims.iter_mut().filter(|c| c.namespace == ns).collect();
+        let users: Vec<&Value> = pods
+            .iter()
+            .filter(|p| claims.iter().any(|c| volumes::runs_with(p, &c.name)))
+            .collect();
+        let mut held: Vec<String> = Vec::new();
+        let mut post = Vec::new();
+        for p in &users {
+            match hooks::of(p, "pre") {
+                Ok(Some(h)) => match copier.run_hook(&ns, &h) {
+                    Ok(()) => host::info(&format!("pre hook of pod {ns}/{} ran", h.pod)),
+                    Err(e) if h.fail => {
+                        warnings.push(format!(
+                            "pre hook of pod {ns}/{} failed (on-error Fail): the claims it mounts are not copied: {}",
+                            h.pod, e.message
+                        ));
+                        held.push(h.pod.clone());
+                    }
+                    Err(e) => warnings.push(format!(
+                        "pre hook of pod {ns}/{} failed (on-error Continue): {}",
+                        h.pod, e.message
+                    )),
+                },
+                Ok(None) => {}
+                Err(why) => warnings.push(why),
+            }
+            match hooks::of(p, "post") {
+                Ok(Some(h)) => post.push(h),
+                Ok(None) => {}
+                Err(why) => warnings.push(why),
+            }
         }
-        if c.block {
-            warnings.push(format!(
-                "claim {}/{} is a block volume: its data is not in this restore point (only file systems are copied)",
-                c.namespace, c.name
-            ));
-            continue;
-        }
-        host::progress(
-            i as u64,
-            total,
-            &format!("data of claim {}/{}", c.namespace, c.name),
-        );
-        match copier.save(&c.namespace, &c.name, c.size.as_deref()) {
-            Ok(sum) => {
-                c.data = true;
-                host::info(&format!(
-                    "claim {}/{}: {} bytes of files stored ({} new)",
-                    c.namespace, c.name, sum.size, sum.new_bytes
+        for c in claims {
+            done += 1;
+            if host::cancelled() {
+                return Err(Error::new(
+                    ErrorCode::Cancelled,
+                    "cancelled; nothing was stored",
                 ));
             }
-            Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
-            Err(e) => warnings.push(format!(
-                "claim {}/{} ({size}): its data is not in this restore point: {}",
-                c.namespace, c.name, e.message
-            )),
+            let size = c.size.clone().unwrap_or_else(|| "size unknown".into());
+            let on: Vec<&Value> = pods.iter().filter(|p| volumes::runs_with(p, &c.name)).collect();
+            if c.block {
+                warnings.push(format!(
+                    "claim {}/{} is a block volume: its data is not in this restore point (only file systems are copied)",
+                    c.namespace, c.name
+                ));
+                continue;
+            }
+            if on.iter().any(|p| held.iter().any(|h| p["metadata"]["name"] == h.as_str())) {
+                warnings.push(format!(
+                    "claim {}/{} ({size}): its data is not in this restore point: a pre hook of a pod that mounts it failed",
+                    c.namespace, c.name
+                ));
+                continue;
+            }
+            host::progress(done, total, &format!("files of claim {}/{}", c.namespace, c.name));
+            let node = on
+                .first()
+                .and_then(|p| rehydra_plugin_sdk::rest::text(&p["spec"]["nodeName"], 253));
+            match copier.save(&c.namespace, &c.name, c.size.as_deref(), node) {
+                Ok(sum) => {
+                    c.data = true;
+                    host::info(&format!(
+                        "claim {}/{}: {} bytes of files stored ({} new)",
+                        c.namespace, c.name, sum.size, sum.new_bytes
+                    ));
+                }
+                Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
+                Err(e) => warnings.push(format!(
+                    "claim {}/{} ({size}): its data is not in this restore point: {}",
+                    c.namespace, c.name, e.message
+                )),
+            }
+        }
+        // post hooks run whatever happened to the copies
+        for h in &post {
+            match copier.run_hook(&ns, h) {
+                Ok(()) => host::info(&format!("post hook of pod {ns}/{} ran", h.pod)),
+                Err(e) => warnings.push(format!(
+                    "post hook of pod {ns}/{} failed: {}",
+                    h.pod, e.message
+                )),
+            }
         }
     }
     Ok(())

@@ -18,6 +18,7 @@ use rehydra_plugin_sdk::prelude::*;
 mod api;
 mod arm;
 mod backup;
+mod hooks;
 mod index;
 mod inventory;
 mod objects;

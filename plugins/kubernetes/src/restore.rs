@@ -279,6 +279,22 @@ fn data_copies(
         .filter(|w| w.data.is_some() && w.existing.is_none())
         .map(Work::label)
         .collect();
+    // a volume smaller than the files it gets would fill up halfway through the copy
+    for w in works.iter().filter(|w| w.existing.is_none()) {
+        let Some(item) = &w.data else { continue };
+        let size = req.restore_point.items.iter().find(|i| &i.name == item).map(|i| i.size);
+        let room = w.body["spec"]["resources"]["requests"]["storage"]
+            .as_str()
+            .and_then(volumes::quantity);
+        if let (Some(size), Some(room)) = (size, room)
+            && size > room
+        {
+            warnings.push(format!(
+                "{}: its files take {size} bytes, more than the {room} bytes it asks for; the copy may run out of room (a storage class may round the size up)",
+                w.label()
+            ));
+        }
+    }
     let copier = volumes::copier(&req.options, &o.server, o.wait)?;
     if !new.is_empty() && copier.is_none() {
         if setting(&req.options, "volume-data").is_some_and(|v| v.trim() == "none") {

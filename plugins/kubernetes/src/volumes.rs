@@ -34,6 +34,7 @@ use rehydra_plugin_sdk::windows::map_path;
 use serde_json::{Value, json};
 
 use crate::api::hint;
+use crate::hooks::Hook;
 
 /// Where the copy pod mounts the claim.
 const MOUNT: &str = "/mnt/data";
@@ -52,6 +53,28 @@ const POLL: Duration = Duration::from_secs(1);
 /// The item holding the files of claim `ns/claim`: a tar archive made in the pod.
 pub fn item(ns: &str, claim: &str) -> String {
     format!("volumes/{ns}/{claim}.tar")
+}
+
+/// A Kubernetes quantity of bytes (`5Gi`, `500M`, `1073741824`), if it is one.
+pub fn quantity(q: &str) -> Option<u64> {
+    let q = q.trim();
+    let digits = q.find(|c: char| !c.is_ascii_digit()).unwrap_or(q.len());
+    let n: u64 = q[..digits].parse().ok()?;
+    let unit: u64 = match &q[digits..] {
+        "" => 1,
+        "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        "P" => 1_000_000_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        "Pi" => 1 << 50,
+        _ => return None,
+    };
+    n.checked_mul(unit)
 }
 
 /// How volume data is copied: the settings of `volume-data=pod`.
@@ -139,22 +162,13 @@ fn pod_name() -> String {
     format!("rehydra-copy-{:016x}", h.finish())
 }
 
-/// The node of a running pod of `ns` that mounts `claim`, if any.
-fn node_of(server: &str, ns: &str, claim: &str) -> Result<Option<String>> {
-    let pods = kube::list(
-        &format!("{server}/api/v1/namespaces/{ns}/pods"),
-        &format!("listing the pods of namespace {ns}"),
-        hint,
-    )?;
-    Ok(pods.iter().find_map(|p| {
-        let mounts = p["spec"]["volumes"]
-            .as_array()?
-            .iter()
-            .any(|v| v["persistentVolumeClaim"]["claimName"].as_str() == Some(claim));
-        (mounts && p["status"]["phase"] == "Running")
-            .then(|| rest::text(&p["spec"]["nodeName"], 253).map(str::to_string))
-            .flatten()
-    }))
+/// Does `pod` run and mount `claim`?
+pub fn runs_with(pod: &Value, claim: &str) -> bool {
+    pod["status"]["phase"] == "Running"
+        && pod["spec"]["volumes"].as_array().is_some_and(|v| {
+            v.iter()
+                .any(|v| v["persistentVolumeClaim"]["claimName"].as_str() == Some(claim))
+        })
 }
 
 /// What keeps a pod from running, in the words of its status.
@@ -195,22 +209,44 @@ impl Copier {
         format!("{}/api/v1/namespaces/{ns}/pods", self.server)
     }
 
+    /// The pods of namespace `ns`.
+    ///
+    /// # Errors
+    /// The API server's answer.
+    pub fn pods_of(&self, ns: &str) -> Result<Vec<Value>> {
+        kube::list(
+            &self.pods(ns),
+            &format!("listing the pods of namespace {ns}"),
+            hint,
+        )
+    }
+
+    /// Run a Velero hook in its pod with `kubectl exec`.
+    ///
+    /// # Errors
+    /// A name kubectl cannot take, or the command failing (with what it said).
+    pub fn run_hook(&self, ns: &str, h: &Hook) -> Result<()> {
+        let pod = kubectl::Pod::new(&self.target, self.context.as_deref(), ns, &h.pod, &h.container)?;
+        let words: Vec<&str> = h.command.iter().map(String::as_str).collect();
+        pod.run(
+            &pod.exec_args(&words),
+            &format!("the hook of pod {ns}/{} ({})", h.pod, shown(&h.command.join(" "), 120)),
+        )
+    }
+
     /// Create the copy pod for `claim` and wait until it runs. `read_only` for a backup;
-    /// `size`, the claim's requested size, bounds the scratch folder.
+    /// `size`, the claim's requested size, bounds the scratch folder; `node`, where a pod
+    /// that mounts the claim runs.
     fn start(
         &self,
         ns: &str,
         claim: &str,
         read_only: bool,
         size: Option<&str>,
+        node: Option<&str>,
     ) -> Result<kubectl::Pod> {
         let name = pod_name();
         let pod = kubectl::Pod::new(&self.target, self.context.as_deref(), ns, &name, CONTAINER)?;
-        let node = if read_only {
-            node_of(&self.server, ns, claim)?
-        } else {
-            None
-        };
         // reading every file needs DAC_READ_SEARCH; writing them back with their owners
         // and modes (setuid and setgid bits too), CHOWN, DAC_OVERRIDE, FOWNER and FSETID
         let caps: &[&str] = if read_only {
@@ -347,14 +383,20 @@ impl Copier {
         format!("{}/{}.tar", self.staging, pod.pod)
     }
 
-    /// Store the files of claim `ns/claim` (requested `size`) as the item
-    /// [`item`]`(ns, claim)`.
+    /// Store the files of claim `ns/claim` (requested `size`, mounted by a pod on `node`)
+    /// as the item [`item`]`(ns, claim)`.
     ///
     /// # Errors
     /// The pod, kubectl or the engine failed (the pod and the staged copy are removed
     /// either way).
-    pub fn save(&self, ns: &str, claim: &str, size: Option<&str>) -> Result<engine::ItemSummary> {
-        let pod = self.start(ns, claim, true, size)?;
+    pub fn save(
+        &self,
+        ns: &str,
+        claim: &str,
+        size: Option<&str>,
+        node: Option<&str>,
+    ) -> Result<engine::ItemSummary> {
+        let pod = self.start(ns, claim, true, size, node)?;
         let staged = self.staged(&pod);
         let what = format!("copying the files of claim {ns}/{claim}");
         let copied = pod
@@ -376,7 +418,7 @@ impl Copier {
     /// The pod, the engine or kubectl failed (the pod and the staged copy are removed
     /// either way).
     pub fn load(&self, item: &str, ns: &str, claim: &str, size: Option<&str>) -> Result<u64> {
-        let pod = self.start(ns, claim, false, size)?;
+        let pod = self.start(ns, claim, false, size, None)?;
         let staged = self.staged(&pod);
         let what = format!("copying the files into claim {ns}/{claim}");
         let written = map_path(&self.map, &staged)
@@ -457,5 +499,11 @@ mod tests {
         .unwrap();
         assert_eq!((c.staging.as_str(), c.target.as_str()), ("/stage", "local"));
         assert_eq!(item("shop", "data"), "volumes/shop/data.tar");
+        assert_eq!(quantity("5Gi"), Some(5 << 30));
+        assert_eq!(quantity("500M"), Some(500_000_000));
+        assert_eq!(quantity("1024"), Some(1024));
+        for odd in ["", "Gi", "1.5Gi", "5Xi", "99999999999Pi", "-1"] {
+            assert_eq!(quantity(odd), None, "{odd}");
+        }
     }
 }

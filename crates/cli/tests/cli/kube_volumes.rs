@@ -112,6 +112,14 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         o.push(json!({"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "nfs-shared"},
             "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteMany"], "storageClassName": "",
                 "persistentVolumeReclaimPolicy": "Retain", "nfs": {"server": "10.0.0.9", "path": "/exports/shop"}}}));
+        // the deployment's pod, which asks (as Velero's annotations say) for its file
+        // system to be frozen while its volume is copied
+        o.push(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web-7d4b9c-x2x9q", "namespace": "shop",
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-7d4b9c", "uid": "uid-web-7d4b9c", "controller": true}],
+                "annotations": {"pre.hook.backup.velero.io/command": "[\"/sbin/fsfreeze\", \"--freeze\", \"/data\"]",
+                    "post.hook.backup.velero.io/command": "[\"/sbin/fsfreeze\", \"--unfreeze\", \"/data\"]"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx:1.27", "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+                "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]}}));
         o.push(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "shared", "namespace": "shop"},
             "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "", "volumeName": "nfs-shared",
                 "resources": {"requests": {"storage": "1Gi"}}}}));
@@ -198,6 +206,21 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     let first = backup(&[]);
     let point = first["restore_point"]["id"].as_str().unwrap().to_string();
     let items = first["restore_point"]["items"].to_string();
+    // the pre hook froze the application's file system before the copy, the post hook
+    // thawed it after, each in the application's own pod
+    let log = std::fs::read_to_string(da.join("exec.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    let freeze = lines
+        .iter()
+        .rposition(|l| l.starts_with("shop/web-7d4b9c-x2x9q/web: [\"/sbin/fsfreeze\", \"--freeze\""))
+        .unwrap_or_else(|| panic!("{log}"));
+    let after = &lines[freeze + 1..];
+    assert!(
+        after.len() == 3
+            && after[..2].iter().all(|l| l.contains("/rehydra-copy-") && l.contains("[\"tar\", \"-c\""))
+            && after[2].starts_with("shop/web-7d4b9c-x2x9q/web: [\"/sbin/fsfreeze\", \"--unfreeze\""),
+        "{log}"
+    );
     assert!(items.contains("volumes/shop/data.tar"), "{first}");
     assert!(!first.to_string().contains("its data is not"), "{first}");
     no_pods(&a);

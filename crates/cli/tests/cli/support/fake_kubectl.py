@@ -3,7 +3,7 @@
 (kube_standin.py).
 
     fake_kubectl.py CONTEXTS.json cp SRC DST -c CONTAINER [--context NAME]
-    fake_kubectl.py CONTEXTS.json exec POD -n NS -c CONTAINER [--context NAME] -- tar …
+    fake_kubectl.py CONTEXTS.json exec POD -n NS -c CONTAINER [--context NAME] -- COMMAND…
 
 CONTEXTS.json maps context names (and "" for the current one) to stand-in state folders.
 As kubectl does, the pod must exist and run and have the container. A pod's file system
@@ -12,6 +12,8 @@ its own) and the folders above them; a read-only mount cannot be written.
 
 - `cp <ns>/<pod>:<file> <local file>` and `cp <local file> <ns>/<pod>:<file>` copy one
   file (into the pod: the parent must be a folder there);
+- `exec …` writes `<ns>/<pod>/<container>: <argument list as JSON>` to exec.log in the
+  state folder; `false` fails, anything else but tar succeeds;
 - `exec … -- tar -c -f <archive> -C <dir> .` and `tar -x -f <archive> -C <dir>
   [--numeric-owner]` run tar in the pod: owners (numerically), modes, symbolic and hard
   links are kept; an entry that would land outside `<dir>` is refused, as tar refuses it.
@@ -119,8 +121,14 @@ def main():
         fail(f'error: context "{ctx}" does not exist')
     if not container:
         fail(f"fake kubectl: no -c in {args}")
-    if rest[:1] == ["exec"] and len(rest) == 2 and ns and cmd[:1] == ["tar"]:
-        tar_in_pod(pod_fs(states[ctx], ns, rest[1], container), cmd[1:])
+    if rest[:1] == ["exec"] and len(rest) == 2 and ns and cmd:
+        mounts = pod_fs(states[ctx], ns, rest[1], container)
+        with open(os.path.join(states[ctx], "exec.log"), "a") as log:
+            log.write(f"{ns}/{rest[1]}/{container}: {json.dumps(cmd)}\n")
+        if cmd[0] == "tar":
+            tar_in_pod(mounts, cmd[1:])
+        elif cmd[0] == "false":
+            fail("command terminated with exit code 1")
     elif rest[:1] == ["cp"] and len(rest) == 3:
         src, dst = rest[1], rest[2]
         if ":" in src:

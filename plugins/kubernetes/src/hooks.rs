@@ -1,0 +1,130 @@
+//! Velero's backup hooks, honoured when volume data is copied: a pod annotated
+//! `pre.hook.backup.velero.io/command` has that command run in it (`kubectl exec`, in
+//! `pre.hook.backup.velero.io/container`, default its first container) before the files of
+//! the claims it mounts are copied, and `post.hook.backup.velero.io/command` after them,
+//! whatever happened in between. A failing pre hook leaves that pod's claims uncopied
+//! (Velero's `on-error: Fail`, the default), or is a warning with `on-error: Continue`.
+//!
+//! The command is an argument list (a JSON array of strings, or one word), run without a
+//! shell; its words come from the cluster and reach kubectl after `--` only.
+
+use rehydra_plugin_sdk::rest::{shown, text};
+use serde_json::Value;
+
+/// The most words one hook command may have.
+const WORDS_MAX: usize = 64;
+
+/// One hook of a pod.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub pod: String,
+    pub container: String,
+    pub command: Vec<String>,
+    /// `on-error: Fail` (the default): its pod's claims are not copied when it fails.
+    pub fail: bool,
+}
+
+/// The `phase` (`pre` or `post`) backup hook of `pod`, if it has one. `Err` says why an
+/// annotation cannot be used (a warning; the hook is not run).
+pub fn of(pod: &Value, phase: &str) -> Result<Option<Hook>, String> {
+    let ann = &pod["metadata"]["annotations"];
+    let key = |k: &str| format!("{phase}.hook.backup.velero.io/{k}");
+    let Some(raw) = ann.get(key("command")) else {
+        return Ok(None);
+    };
+    let name = text(&pod["metadata"]["name"], 253).unwrap_or_default();
+    let bad = |why: &str| {
+        format!(
+            "pod {name}: its {} is not used: {why}",
+            key("command")
+        )
+    };
+    let raw = raw.as_str().ok_or_else(|| bad("not text"))?;
+    let command: Vec<String> = if raw.trim_start().starts_with('[') {
+        serde_json::from_str(raw).map_err(|_| bad("not a JSON array of strings"))?
+    } else {
+        vec![raw.trim().to_string()]
+    };
+    if command.is_empty()
+        || command.len() > WORDS_MAX
+        || command
+            .iter()
+            .any(|w| w.len() > 4096 || w.contains('\0'))
+        || command[0].is_empty()
+    {
+        return Err(bad(&format!(
+            "`{}` is not a command of 1 to {WORDS_MAX} words",
+            shown(raw, 80)
+        )));
+    }
+    let containers = pod["spec"]["containers"].as_array();
+    let first = containers
+        .and_then(|c| c.first())
+        .and_then(|c| text(&c["name"], 63));
+    let container = match ann.get(key("container")).and_then(Value::as_str) {
+        Some(c) => c,
+        None => first.ok_or_else(|| bad("the pod has no container"))?,
+    };
+    let known = containers
+        .into_iter()
+        .flatten()
+        .any(|c| c["name"].as_str() == Some(container));
+    if !known {
+        return Err(bad(&format!(
+            "it names container `{}`, which the pod does not have",
+            shown(container, 63)
+        )));
+    }
+    let fail = ann
+        .get(key("on-error"))
+        .and_then(Value::as_str)
+        .is_none_or(|v| !v.eq_ignore_ascii_case("continue"));
+    Ok(Some(Hook {
+        pod: name.to_string(),
+        container: container.to_string(),
+        command,
+        fail,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn pod(ann: Value) -> Value {
+        json!({"metadata": {"name": "web-0", "annotations": ann},
+            "spec": {"containers": [{"name": "web"}, {"name": "sidecar"}]}})
+    }
+
+    #[test]
+    fn velero_hook_annotations_are_read_as_velero_reads_them() {
+        assert_eq!(of(&pod(json!({})), "pre"), Ok(None));
+        let h = of(
+            &pod(json!({"pre.hook.backup.velero.io/command": "[\"/sbin/fsfreeze\", \"--freeze\", \"/data\"]"})),
+            "pre",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.command, ["/sbin/fsfreeze", "--freeze", "/data"]);
+        assert_eq!((h.container.as_str(), h.fail), ("web", true));
+        let h = of(
+            &pod(json!({"post.hook.backup.velero.io/command": "sync",
+                "post.hook.backup.velero.io/container": "sidecar",
+                "post.hook.backup.velero.io/on-error": "Continue"})),
+            "post",
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!((h.command, h.container, h.fail), (vec!["sync".to_string()], "sidecar".to_string(), false));
+        for bad in [
+            json!({"pre.hook.backup.velero.io/command": "[1, 2]"}),
+            json!({"pre.hook.backup.velero.io/command": "[]"}),
+            json!({"pre.hook.backup.velero.io/command": "[\"\"]"}),
+            json!({"pre.hook.backup.velero.io/command": "sync", "pre.hook.backup.velero.io/container": "other"}),
+        ] {
+            assert!(of(&pod(bad.clone()), "pre").is_err(), "{bad}");
+        }
+    }
+}
