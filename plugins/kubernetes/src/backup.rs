@@ -283,7 +283,10 @@ fn copy_volumes(copier: Option<&Copier>, ix: &mut Index, warnings: &mut Vec<Stri
                 ));
             }
             let size = c.size.clone().unwrap_or_else(|| "size unknown".into());
-            let on: Vec<&Value> = pods.iter().filter(|p| volumes::runs_with(p, &c.name)).collect();
+            let on: Vec<&Value> = pods
+                .iter()
+                .filter(|p| volumes::runs_with(p, &c.name))
+                .collect();
             if c.block {
                 warnings.push(format!(
                     "claim {}/{} is a block volume: its data is not in this restore point (only file systems are copied)",
@@ -291,14 +294,21 @@ fn copy_volumes(copier: Option<&Copier>, ix: &mut Index, warnings: &mut Vec<Stri
                 ));
                 continue;
             }
-            if on.iter().any(|p| held.iter().any(|h| p["metadata"]["name"] == h.as_str())) {
+            if on
+                .iter()
+                .any(|p| held.iter().any(|h| p["metadata"]["name"] == h.as_str()))
+            {
                 warnings.push(format!(
                     "claim {}/{} ({size}): its data is not in this restore point: a pre hook of a pod that mounts it failed",
                     c.namespace, c.name
                 ));
                 continue;
             }
-            host::progress(done, total, &format!("files of claim {}/{}", c.namespace, c.name));
+            host::progress(
+                done,
+                total,
+                &format!("files of claim {}/{}", c.namespace, c.name),
+            );
             let node = on
                 .first()
                 .and_then(|p| rehydra_plugin_sdk::rest::text(&p["spec"]["nodeName"], 253));

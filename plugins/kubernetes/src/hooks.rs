@@ -33,12 +33,7 @@ pub fn of(pod: &Value, phase: &str) -> Result<Option<Hook>, String> {
         return Ok(None);
     };
     let name = text(&pod["metadata"]["name"], 253).unwrap_or_default();
-    let bad = |why: &str| {
-        format!(
-            "pod {name}: its {} is not used: {why}",
-            key("command")
-        )
-    };
+    let bad = |why: &str| format!("pod {name}: its {} is not used: {why}", key("command"));
     let raw = raw.as_str().ok_or_else(|| bad("not text"))?;
     let command: Vec<String> = if raw.trim_start().starts_with('[') {
         serde_json::from_str(raw).map_err(|_| bad("not a JSON array of strings"))?
@@ -47,9 +42,7 @@ pub fn of(pod: &Value, phase: &str) -> Result<Option<Hook>, String> {
     };
     if command.is_empty()
         || command.len() > WORDS_MAX
-        || command
-            .iter()
-            .any(|w| w.len() > 4096 || w.contains('\0'))
+        || command.iter().any(|w| w.len() > 4096 || w.contains('\0'))
         || command[0].is_empty()
     {
         return Err(bad(&format!(
@@ -117,7 +110,10 @@ mod tests {
         )
         .unwrap()
         .unwrap();
-        assert_eq!((h.command, h.container, h.fail), (vec!["sync".to_string()], "sidecar".to_string(), false));
+        assert_eq!(
+            (h.command, h.container, h.fail),
+            (vec!["sync".to_string()], "sidecar".to_string(), false)
+        );
         for bad in [
             json!({"pre.hook.backup.velero.io/command": "[1, 2]"}),
             json!({"pre.hook.backup.velero.io/command": "[]"}),

@@ -282,7 +282,12 @@ fn data_copies(
     // a volume smaller than the files it gets would fill up halfway through the copy
     for w in works.iter().filter(|w| w.existing.is_none()) {
         let Some(item) = &w.data else { continue };
-        let size = req.restore_point.items.iter().find(|i| &i.name == item).map(|i| i.size);
+        let size = req
+            .restore_point
+            .items
+            .iter()
+            .find(|i| &i.name == item)
+            .map(|i| i.size);
         let room = w.body["spec"]["resources"]["requests"]["storage"]
             .as_str()
             .and_then(volumes::quantity);

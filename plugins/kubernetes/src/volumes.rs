@@ -226,11 +226,21 @@ impl Copier {
     /// # Errors
     /// A name kubectl cannot take, or the command failing (with what it said).
     pub fn run_hook(&self, ns: &str, h: &Hook) -> Result<()> {
-        let pod = kubectl::Pod::new(&self.target, self.context.as_deref(), ns, &h.pod, &h.container)?;
+        let pod = kubectl::Pod::new(
+            &self.target,
+            self.context.as_deref(),
+            ns,
+            &h.pod,
+            &h.container,
+        )?;
         let words: Vec<&str> = h.command.iter().map(String::as_str).collect();
         pod.run(
             &pod.exec_args(&words),
-            &format!("the hook of pod {ns}/{} ({})", h.pod, shown(&h.command.join(" "), 120)),
+            &format!(
+                "the hook of pod {ns}/{} ({})",
+                h.pod,
+                shown(&h.command.join(" "), 120)
+            ),
         )
     }
 

@@ -67,12 +67,18 @@ fn no_pods(c: &Cluster) {
     assert!(pods(c).is_empty(), "the copy pod is deleted: {:?}", pods(c));
 }
 
+/// The copy pods of a cluster.
 fn pods(c: &Cluster) -> Vec<Value> {
     c.state()["objects"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|o| o["kind"] == "Pod")
+        .filter(|o| {
+            o["kind"] == "Pod"
+                && o["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("rehydra-copy-"))
+        })
         .cloned()
         .collect()
 }
@@ -212,13 +218,18 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     let lines: Vec<&str> = log.lines().collect();
     let freeze = lines
         .iter()
-        .rposition(|l| l.starts_with("shop/web-7d4b9c-x2x9q/web: [\"/sbin/fsfreeze\", \"--freeze\""))
+        .rposition(|l| {
+            l.starts_with("shop/web-7d4b9c-x2x9q/web: [\"/sbin/fsfreeze\", \"--freeze\"")
+        })
         .unwrap_or_else(|| panic!("{log}"));
     let after = &lines[freeze + 1..];
     assert!(
         after.len() == 3
-            && after[..2].iter().all(|l| l.contains("/rehydra-copy-") && l.contains("[\"tar\", \"-c\""))
-            && after[2].starts_with("shop/web-7d4b9c-x2x9q/web: [\"/sbin/fsfreeze\", \"--unfreeze\""),
+            && after[..2]
+                .iter()
+                .all(|l| l.contains("/rehydra-copy-") && l.contains("[\"tar\", \"-c\""))
+            && after[2]
+                .starts_with("shop/web-7d4b9c-x2x9q/web: [\"/sbin/fsfreeze\", \"--unfreeze\""),
         "{log}"
     );
     assert!(items.contains("volumes/shop/data.tar"), "{first}");
