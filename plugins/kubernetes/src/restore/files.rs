@@ -1,0 +1,108 @@
+//! The files of the claims a restore creates (`volume-data=pod`, see [`crate::volumes`]):
+//! which claims get them, and writing them before the workloads start.
+
+use rehydra_plugin_sdk::host;
+use rehydra_plugin_sdk::prelude::*;
+use rehydra_plugin_sdk::rest;
+
+use super::{Options, Prepared, Work, list};
+use crate::volumes::{self, Copier};
+
+/// How the files of the claims this restore creates are copied in. A restore point that
+/// holds them needs `volume-data=pod` (with `staging=`), or `volume-data=none` to restore
+/// those claims empty on purpose; a claim that exists keeps its data.
+pub(super) fn data_copies(
+    req: &RestoreRequest,
+    o: &Options,
+    works: &[Work],
+    warnings: &mut Vec<String>,
+    blockers: &mut Vec<String>,
+) -> Result<Option<Copier>> {
+    let kept: Vec<String> = works
+        .iter()
+        .filter(|w| w.data.is_some() && w.existing.is_some())
+        .map(Work::label)
+        .collect();
+    if !kept.is_empty() {
+        warnings.push(format!(
+            "{} exist in the target: their data is left as it is, not restored (a claim is never replaced)",
+            list(&kept)
+        ));
+    }
+    let new: Vec<String> = works
+        .iter()
+        .filter(|w| w.data.is_some() && w.existing.is_none())
+        .map(Work::label)
+        .collect();
+    // a volume smaller than the files it gets would fill up halfway through the copy
+    for w in works.iter().filter(|w| w.existing.is_none()) {
+        let Some(item) = &w.data else { continue };
+        let size = req
+            .restore_point
+            .items
+            .iter()
+            .find(|i| &i.name == item)
+            .map(|i| i.size);
+        let room = w.body["spec"]["resources"]["requests"]["storage"]
+            .as_str()
+            .and_then(volumes::quantity);
+        if let (Some(size), Some(room)) = (size, room)
+            && size > room
+        {
+            warnings.push(format!(
+                "{}: its files take {size} bytes, more than the {room} bytes it asks for; the copy may run out of room (a storage class may round the size up)",
+                w.label()
+            ));
+        }
+    }
+    let copier = volumes::copier(&req.options, &o.server, o.wait)?;
+    if !new.is_empty() && copier.is_none() {
+        if setting(&req.options, "volume-data").is_some_and(|v| v.trim() == "none") {
+            warnings.push(format!(
+                "the restore point holds the files of {}; with volume-data=none they get new, empty volumes",
+                list(&new)
+            ));
+        } else {
+            blockers.push(format!(
+                "the restore point holds the files of {}: give volume-data=pod and staging=<folder kubectl copies through> (grant command:kubectl@<target> and command:rm@<target>) to restore them, or volume-data=none to restore the claims empty",
+                list(&new)
+            ));
+        }
+    }
+    Ok(copier)
+}
+
+/// Copy the files of the claims this restore created into their new volumes, before any
+/// workload is created. Returns the bytes written.
+///
+/// # Errors
+/// A claim whose files could not be written stops the restore there.
+pub(super) fn fill(p: &Prepared, claims: &[&Work]) -> Result<u64> {
+    let Some(c) = &p.copier else {
+        return Ok(0);
+    };
+    let mut bytes = 0;
+    for w in claims {
+        let (Some(item), Some(ns)) = (&w.data, &w.ns) else {
+            continue;
+        };
+        host::progress(0, 0, &format!("files of claim {ns}/{}", w.name));
+        let size = rest::text(&w.body["spec"]["resources"]["requests"]["storage"], 40);
+        match c.load(item, ns, &w.name, size) {
+            Ok(n) => bytes += n,
+            Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
+            // the workloads would start on a volume without its files: stop before them
+            Err(e) => {
+                return Err(Error::new(
+                    e.code,
+                    format!(
+                        "the files of {} could not be written, so no workload was created: {} (what was created stays: delete that claim and restore again)",
+                        w.label(),
+                        e.message
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(bytes)
+}
