@@ -201,7 +201,17 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     }
     related(&sel, &types, &volumes, &mut ix, &mut warnings)?;
     let copier = volumes::copier(s, &server, settings::wait(s)?)?;
-    copy_volumes(copier.as_ref(), &mut ix, &mut warnings)?;
+    let hooks = match setting(s, "hooks").map(str::trim) {
+        None | Some("" | "none") => false,
+        Some("velero") => true,
+        Some(other) => {
+            return Err(Error::new(
+                ErrorCode::InvalidInput,
+                format!("hooks `{}` is not none or velero", shown(other, 40)),
+            ));
+        }
+    };
+    copy_volumes(copier.as_ref(), hooks, &mut ix, &mut warnings)?;
     ix.store()?;
     host::info(&format!(
         "{} objects of {} namespaces stored",
@@ -215,10 +225,16 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
 }
 
 /// The files of every stored claim, with `volume-data=pod` (see [`crate::volumes`]), a
-/// namespace at a time: the Velero pre hooks of the running pods that mount its claims
-/// first ([`crate::hooks`]), then the claims, then their post hooks. Each claim whose files
-/// are not in the restore point is named in a warning.
-fn copy_volumes(copier: Option<&Copier>, ix: &mut Index, warnings: &mut Vec<String>) -> Result<()> {
+/// namespace at a time: with `hooks` (`hooks=velero`), the Velero pre hooks of the running
+/// pods that mount its claims first ([`crate::hooks`]), then the claims, then their post
+/// hooks, also when the copies failed or were cancelled. Each claim whose files are not in
+/// the restore point is named in a warning.
+fn copy_volumes(
+    copier: Option<&Copier>,
+    hooks: bool,
+    ix: &mut Index,
+    warnings: &mut Vec<String>,
+) -> Result<()> {
     let Some(copier) = copier else {
         for c in &ix.claims {
             warnings.push(format!(
@@ -243,8 +259,12 @@ fn copy_volumes(copier: Option<&Copier>, ix: &mut Index, warnings: &mut Vec<Stri
             Vec::new()
         });
         let claims: Vec<&mut Claim> = ix.claims.iter_mut().filter(|c| c.namespace == ns).collect();
+        // a copy pod of ours is never a hook's pod (its annotations are not the app's word)
         let users: Vec<&Value> = pods
             .iter()
+            .filter(|p| {
+                hooks && p["metadata"]["labels"]["app.kubernetes.io/managed-by"] != "rehydra"
+            })
             .filter(|p| claims.iter().any(|c| volumes::runs_with(p, &c.name)))
             .collect();
         let mut held: Vec<String> = Vec::new();
@@ -274,13 +294,15 @@ fn copy_volumes(copier: Option<&Copier>, ix: &mut Index, warnings: &mut Vec<Stri
                 Err(why) => warnings.push(why),
             }
         }
+        let mut stopped = None;
         for c in claims {
             done += 1;
             if host::cancelled() {
-                return Err(Error::new(
+                stopped = Some(Error::new(
                     ErrorCode::Cancelled,
                     "cancelled; nothing was stored",
                 ));
+                break;
             }
             let size = c.size.clone().unwrap_or_else(|| "size unknown".into());
             let on: Vec<&Value> = pods
@@ -320,22 +342,35 @@ fn copy_volumes(copier: Option<&Copier>, ix: &mut Index, warnings: &mut Vec<Stri
                         c.namespace, c.name, sum.size, sum.new_bytes
                     ));
                 }
-                Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
+                Err(e) if e.code == ErrorCode::Cancelled => {
+                    stopped = Some(e);
+                    break;
+                }
                 Err(e) => warnings.push(format!(
                     "claim {}/{} ({size}): its data is not in this restore point: {}",
                     c.namespace, c.name, e.message
                 )),
             }
         }
-        // post hooks run whatever happened to the copies
+        // post hooks run whatever happened to the copies (a frozen file system must thaw);
+        // their failures are logged too, since a cancelled backup reports no warnings
         for h in &post {
             match copier.run_hook(&ns, h) {
                 Ok(()) => host::info(&format!("post hook of pod {ns}/{} ran", h.pod)),
-                Err(e) => warnings.push(format!(
-                    "post hook of pod {ns}/{} failed: {}",
-                    h.pod, e.message
-                )),
+                Err(e) => {
+                    let w = format!(
+                        "post hook of pod {ns}/{} failed: {}; run it by hand ({})",
+                        h.pod,
+                        e.message,
+                        shown(&h.command.join(" "), 120)
+                    );
+                    host::log(host::Level::Warn, &w);
+                    warnings.push(w);
+                }
             }
+        }
+        if let Some(e) = stopped {
+            return Err(e);
         }
     }
     Ok(())

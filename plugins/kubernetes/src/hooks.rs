@@ -1,4 +1,6 @@
-//! Velero's backup hooks, honoured when volume data is copied: a pod annotated
+//! Velero's backup hooks, honoured when volume data is copied with `hooks=velero` (off by
+//! default: whoever may annotate a pod then chooses a command the admin's kubectl account
+//! runs in it): a pod annotated
 //! `pre.hook.backup.velero.io/command` has that command run in it (`kubectl exec`, in
 //! `pre.hook.backup.velero.io/container`, default its first container) before the files of
 //! the claims it mounts are copied, and `post.hook.backup.velero.io/command` after them,

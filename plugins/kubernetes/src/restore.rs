@@ -26,10 +26,10 @@ use crate::api::{self, ApiResource, hint};
 use crate::index::Index;
 use crate::objects::{Stage, claims_of, for_target, ready};
 use crate::selection::{Options, Why, options, read, select};
-use crate::volumes::{self, Copier};
+use crate::volumes::Copier;
 
 mod files;
-use files::{data_copies, fill};
+use files::{Files, data_copies, files_of, fill};
 
 /// Between two looks at what is waited for.
 const POLL: Duration = Duration::from_secs(1);
@@ -46,8 +46,8 @@ struct Work {
     body: Value,
     existing: Option<Value>,
     why: Why,
-    /// For a claim whose files the restore point holds: their item.
-    data: Option<String>,
+    /// For a claim whose files the restore point holds and may get: their archive.
+    data: Option<Files>,
 }
 
 impl Work {
@@ -179,27 +179,7 @@ fn prepare(req: &RestoreRequest) -> Result<Prepared> {
         if e.key == "persistentvolumes" && existing.is_none() {
             bound.push(name.clone());
         }
-        let mut data = (e.key == "persistentvolumeclaims")
-            .then(|| {
-                let src = e.namespace.as_deref()?;
-                ix.claims
-                    .iter()
-                    .any(|c| c.data && c.namespace == src && c.name == e.name)
-                    .then(|| volumes::item(src, &e.name))
-            })
-            .flatten();
-        // files go only into a volume a provisioner makes for this claim: a statically
-        // provisioned one may be storage the source (or anyone) still uses
-        if data.is_some()
-            && let Some(v) = body["spec"]["volumeName"].as_str()
-        {
-            warnings.push(format!(
-                "claim {}: its files are in the restore point but are not written, because it binds to persistent volume {} (statically provisioned: it may be storage another cluster still uses); copy them by hand if that volume is new",
-                e.item(),
-                shown(v, 80)
-            ));
-            data = None;
-        }
+        let data = files_of(req, &ix, e, &body, &mut warnings);
         works.push(Work {
             stage: Stage::of(&t.group, &t.kind),
             target,

@@ -18,9 +18,12 @@
 //! happened; what could not be is said. Consistency is `crash`: the files are read while
 //! the application may write them. The pod runs on the node of a running pod that mounts
 //! the claim, so a ReadWriteOnce volume can be mounted twice. It runs as root with only the
-//! capabilities it needs (reading every file; on restore, setting owners and modes), never
-//! privileged, with the runtime's default seccomp profile, a read-only root file system,
-//! no service-account token, and a deadline. Block volumes are left out, said in a warning.
+//! capabilities it needs (`DAC_OVERRIDE` to read every file, never `DAC_READ_SEARCH`; on
+//! restore, setting owners and modes), never privileged, with the runtime's default
+//! seccomp profile, a read-only root file system, no service-account token, and a
+//! deadline. A restore unpacks only into a volume a provisioner made for the claim
+//! ([`Copier::load`] checks it again once the pod runs). Block volumes are left out, said
+//! in a warning.
 
 use std::time::{Duration, Instant};
 
@@ -152,14 +155,13 @@ pub fn copier(s: &[Property], server: &str, wait: Duration) -> Result<Option<Cop
     }))
 }
 
-/// A name for a copy pod nobody can guess: its staged file on the command target is named
-/// after it.
-fn pod_name() -> String {
+/// 64 random bits (RandomState is seeded from the system's random source, WASI
+/// `random_get`).
+fn random() -> u64 {
     use std::hash::{BuildHasher, Hasher};
-    // RandomState is seeded from the system's random source (WASI random_get)
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(rehydra_plugin_sdk::time::now().unsigned_abs());
-    format!("rehydra-copy-{:016x}", h.finish())
+    h.finish()
 }
 
 /// Does `pod` run and mount `claim`?
@@ -255,18 +257,26 @@ impl Copier {
         size: Option<&str>,
         node: Option<&str>,
     ) -> Result<kubectl::Pod> {
-        let name = pod_name();
+        let name = format!("rehydra-copy-{:016x}", random());
         let pod = kubectl::Pod::new(&self.target, self.context.as_deref(), ns, &name, CONTAINER)?;
-        // reading every file needs DAC_READ_SEARCH; writing them back with their owners
-        // and modes (setuid and setgid bits too), CHOWN, DAC_OVERRIDE, FOWNER and FSETID
+        // reading every file needs DAC_OVERRIDE (never DAC_READ_SEARCH: with it a root
+        // process may open_by_handle_at any file of the node's file system, which the
+        // runtimes' default seccomp profiles then allow); writing them back with their
+        // owners and modes, CHOWN, DAC_OVERRIDE, FOWNER and FSETID: all within Pod
+        // Security's baseline list
         let caps: &[&str] = if read_only {
-            &["DAC_READ_SEARCH"]
+            &["DAC_OVERRIDE"]
         } else {
             &["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]
         };
+        // the archive's room, asked of the node and bounded
         let mut scratch = json!({});
+        let mut requests = json!({"cpu": "50m", "memory": "64Mi"});
+        let mut limits = json!({"memory": "256Mi"});
         if let Some(s) = size {
             scratch["sizeLimit"] = s.into();
+            requests["ephemeral-storage"] = s.into();
+            limits["ephemeral-storage"] = s.into();
         }
         let mut spec = json!({
             "restartPolicy": "Never",
@@ -283,7 +293,7 @@ impl Copier {
                     {"name": "data", "mountPath": MOUNT, "readOnly": read_only},
                     {"name": "scratch", "mountPath": SCRATCH},
                 ],
-                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}},
+                "resources": {"requests": requests, "limits": limits},
                 "securityContext": {
                     "runAsUser": 0,
                     "privileged": false,
@@ -388,9 +398,10 @@ impl Copier {
         );
     }
 
-    /// The staged archive of one copy pod, on the command target.
-    fn staged(&self, pod: &kubectl::Pod) -> String {
-        format!("{}/{}.tar", self.staging, pod.pod)
+    /// A staged archive's name on the command target: random, and not the pod's (which
+    /// whoever lists pods sees).
+    fn staged(&self) -> String {
+        format!("{}/rehydra-{:016x}.tar", self.staging, random())
     }
 
     /// Store the files of claim `ns/claim` (requested `size`, mounted by a pod on `node`)
@@ -407,7 +418,7 @@ impl Copier {
         node: Option<&str>,
     ) -> Result<engine::ItemSummary> {
         let pod = self.start(ns, claim, true, size, node)?;
-        let staged = self.staged(&pod);
+        let staged = self.staged();
         let what = format!("copying the files of claim {ns}/{claim}");
         let copied = pod
             .run(
@@ -422,16 +433,21 @@ impl Copier {
         copied
     }
 
-    /// Write item `item` into claim `ns/claim` (requested `size`), a new, empty volume.
+    /// Write item `item` (an archive of `bytes`) into claim `ns/claim`, which must be bound
+    /// to a new volume a provisioner made for it ([`fresh_volume`]).
     ///
     /// # Errors
-    /// The pod, the engine or kubectl failed (the pod and the staged copy are removed
-    /// either way).
-    pub fn load(&self, item: &str, ns: &str, claim: &str, size: Option<&str>) -> Result<u64> {
-        let pod = self.start(ns, claim, false, size, None)?;
-        let staged = self.staged(&pod);
+    /// Not such a volume, or the pod, the engine or kubectl failed (the pod and the staged
+    /// copy are removed either way).
+    pub fn load(&self, item: &str, ns: &str, claim: &str, bytes: u64) -> Result<u64> {
+        // room for the archive in the scratch folder, with a margin
+        let room = (bytes + bytes / 8 + (64 << 20)).to_string();
+        let pod = self.start(ns, claim, false, Some(&room), None)?;
+        let staged = self.staged();
         let what = format!("copying the files into claim {ns}/{claim}");
-        let written = map_path(&self.map, &staged)
+        let written = self
+            .fresh_volume(ns, claim)
+            .and_then(|()| map_path(&self.map, &staged))
             .and_then(|local| engine::restore_item(item, &local, false))
             .and_then(|bytes| {
                 pod.run(&pod.cp_in_args(&staged, ARCHIVE)?, &what)?;
@@ -444,6 +460,62 @@ impl Copier {
         self.stop(&pod);
         self.unstage(&staged);
         written
+    }
+
+    /// Is claim `ns/claim` bound (now that the copy pod runs) to a volume a provisioner made
+    /// for it, and to no node's path? Anything else may be storage in use elsewhere.
+    ///
+    /// # Errors
+    /// `failed` naming what the volume is.
+    fn fresh_volume(&self, ns: &str, claim: &str) -> Result<()> {
+        let c = kube::get(
+            &format!(
+                "{}/api/v1/namespaces/{ns}/persistentvolumeclaims/{claim}",
+                self.server
+            ),
+            &format!("reading claim {ns}/{claim}"),
+            hint,
+        )?
+        .unwrap_or(Value::Null);
+        let pv_name = rest::text(&c["spec"]["volumeName"], 253).unwrap_or_default();
+        let pv = if pv_name.is_empty() {
+            Value::Null
+        } else {
+            kube::get(
+                &format!(
+                    "{}/api/v1/persistentvolumes/{}",
+                    self.server,
+                    rest::encode(pv_name)
+                ),
+                &format!("reading persistent volume {pv_name}"),
+                hint,
+            )?
+            .unwrap_or(Value::Null)
+        };
+        let ours = pv["spec"]["claimRef"]["uid"].is_string()
+            && pv["spec"]["claimRef"]["uid"] == c["metadata"]["uid"];
+        let provisioned =
+            pv["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"].is_string();
+        let node_path = pv["spec"]["hostPath"].is_object() || pv["spec"]["local"].is_object();
+        if ours && provisioned && !node_path {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorCode::Failed,
+            format!(
+                "claim {ns}/{claim} is bound to persistent volume `{}`, which {}: its files are not written there",
+                shown(pv_name, 80),
+                if pv.is_null() {
+                    "cannot be read"
+                } else if !ours {
+                    "is not bound to this claim"
+                } else if node_path {
+                    "mounts a path of a node"
+                } else {
+                    "no provisioner made for it (it may be storage in use elsewhere)"
+                }
+            ),
+        ))
     }
 
     /// What the plan says a copy does.

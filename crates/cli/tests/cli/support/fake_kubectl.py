@@ -91,7 +91,10 @@ def tar_in_pod(mounts, args):
                 link = os.path.normpath(os.path.join(dst, m.linkname))
                 if m.islnk() and not (link == dst or link.startswith(dst + "/")):
                     fail(f"tar: {m.linkname}: hard link target outside the folder")
-            t.extractall(dst, numeric_owner=True)
+            try:  # owners and modes as the archive says (Python 3.14's default filter drops them)
+                t.extractall(dst, numeric_owner=True, filter="fully_trusted")
+            except TypeError:  # before the filters (Python < 3.11.4)
+                t.extractall(dst, numeric_owner=True)
     else:
         fail("tar: you must specify one of the '-Acdtrux' options")
 
