@@ -62,6 +62,22 @@ fn files(dir: &Path) -> Vec<(String, u32, u32, u32, Vec<u8>)> {
     out
 }
 
+/// Claim `ns/data` of a cluster.
+fn claim_in(c: &Cluster, ns: &str) -> Value {
+    let st = c.state();
+    st["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| {
+            o["kind"] == "PersistentVolumeClaim"
+                && o["metadata"]["namespace"] == ns
+                && o["metadata"]["name"] == "data"
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no claim {ns}/data: {st}"))
+}
+
 /// The copy pods are gone.
 fn no_pods(c: &Cluster) {
     assert!(pods(c).is_empty(), "the copy pod is deleted: {:?}", pods(c));
@@ -320,18 +336,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         "kube-context=aks-b",
     ]);
     done(&o);
-    let st = b.state();
-    let claim = st["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| {
-            o["kind"] == "PersistentVolumeClaim"
-                && o["metadata"]["namespace"] == "shop-dr"
-                && o["metadata"]["name"] == "data"
-        })
-        .cloned()
-        .unwrap_or_else(|| panic!("no claim in B: {st}"));
+    let claim = claim_in(&b, "shop-dr");
     assert_eq!(claim["status"]["phase"], "Bound", "{claim}");
     let pv = claim["spec"]["volumeName"].as_str().unwrap();
     let restored = db.join("volumes").join(pv);
@@ -377,18 +382,10 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         out.contains("with volume-data=none they get new, empty volumes"),
         "{out}"
     );
-    let st = b.state();
-    let empty = st["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| {
-            o["kind"] == "PersistentVolumeClaim"
-                && o["metadata"]["namespace"] == "shop-empty"
-                && o["metadata"]["name"] == "data"
-        })
-        .and_then(|c| c["spec"]["volumeName"].as_str().map(str::to_string))
-        .unwrap_or_else(|| panic!("no bound claim shop-empty/data: {st}"));
+    let empty = claim_in(&b, "shop-empty")["spec"]["volumeName"]
+        .as_str()
+        .unwrap_or_else(|| panic!("claim shop-empty/data is not bound"))
+        .to_string();
     let dir = db.join("volumes").join(empty);
     assert!(!dir.exists() || files(&dir).is_empty(), "an empty volume");
 }
