@@ -86,7 +86,7 @@ struct Prepared {
 }
 
 /// A volume that mounts a path of a node.
-fn node_path(pv: &Value) -> bool {
+pub(crate) fn node_path(pv: &Value) -> bool {
     pv["spec"]["hostPath"].is_object() || pv["spec"]["local"].is_object()
 }
 

@@ -496,7 +496,7 @@ impl Copier {
             && pv["spec"]["claimRef"]["uid"] == c["metadata"]["uid"];
         let provisioned =
             pv["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"].is_string();
-        let node_path = pv["spec"]["hostPath"].is_object() || pv["spec"]["local"].is_object();
+        let node_path = crate::restore::node_path(&pv);
         if ours && provisioned && !node_path {
             return Ok(());
         }
