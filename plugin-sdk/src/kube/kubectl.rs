@@ -47,6 +47,21 @@ pub fn abs_path<'a>(what: &str, p: &'a str) -> Result<&'a str> {
     }
 }
 
+/// Remove `file`, a copy staged on command target `target` (`command:rm@<target>`); the
+/// warning to give (naming the file, to remove by hand) when it stays.
+#[must_use]
+pub fn unstage(target: &str, file: &str) -> Option<String> {
+    let args = ["-f".to_string(), "--".to_string(), file.to_string()];
+    let said = match commands::run(target, "rm", &args) {
+        Ok(o) if o.status == 0 => return None,
+        Ok(o) => format!("rm exited with {}", o.status),
+        Err(e) => e.message,
+    };
+    Some(format!(
+        "the staged copy {file} on {target} could not be removed ({said}); remove it by hand"
+    ))
+}
+
 impl Pod {
     /// Check every name.
     ///

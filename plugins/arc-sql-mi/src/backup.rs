@@ -17,7 +17,7 @@
 //! log taken after one would not continue our chain. That is refused before anything runs.
 
 use rehydra_plugin_sdk::windows::map_path;
-use rehydra_plugin_sdk::{commands, engine, host, prelude::*};
+use rehydra_plugin_sdk::{engine, host, prelude::*};
 use sql_common::chain::{self, Kind, Lsn};
 use sql_common::model::{
     BACKUPS_MAX, CHAIN_ITEM, ChainDoc, Kept, backup_file_name as file_name, kind_name, now_ms,
@@ -26,7 +26,7 @@ use sql_common::model::{
 use sql_common::tsql::{self, BULK_SECS, SET_NAME, show_time};
 
 use crate::names::{self, DbRef, server_of, shown};
-use rehydra_plugin_sdk::kube::kubectl::{Pod, abs_path};
+use rehydra_plugin_sdk::kube::kubectl::{self, Pod, abs_path};
 
 /// The folder in the pod the plugin's backups go to (on the instance's backups volume).
 pub const POD_FOLDER: &str = "/var/opt/mssql/backups/rehydra";
@@ -242,18 +242,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             p.pod.namespace, p.pod.pod, e.message
         ));
     }
-    let rm = ["-f".to_string(), "--".to_string(), staged.clone()];
-    match commands::run(&p.pod.target, "rm", &rm) {
-        Ok(o) if o.status == 0 => {}
-        Ok(o) => warnings.push(format!(
-            "the staged copy {staged} could not be removed (rm exited with {}); remove it by hand",
-            o.status
-        )),
-        Err(e) => warnings.push(format!(
-            "the staged copy {staged} could not be removed ({}); remove it by hand",
-            e.message
-        )),
-    }
+    warnings.extend(kubectl::unstage(&p.pod.target, &staged));
     // what was left behind is said even when the backup failed
     for w in &warnings {
         host::log(host::Level::Warn, w);

@@ -27,7 +27,6 @@
 
 use std::time::{Duration, Instant};
 
-use rehydra_plugin_sdk::commands;
 use rehydra_plugin_sdk::engine;
 use rehydra_plugin_sdk::host;
 use rehydra_plugin_sdk::kube::{self, kubectl};
@@ -78,6 +77,31 @@ pub fn quantity(q: &str) -> Option<u64> {
         _ => return None,
     };
     n.checked_mul(unit)
+}
+
+/// The room an archive of `bytes` (of files, or a volume of that size) needs in the
+/// scratch folder: an eighth more for tar's headers and padding, and 64 MiB.
+fn room(bytes: u64) -> u64 {
+    bytes.saturating_add(bytes / 8).saturating_add(64 << 20)
+}
+
+/// Was object `a` created no earlier than `b`? Both times as the API server writes them
+/// (`2026-12-03T21:08:36Z`, which compare as text); a missing or odd time is a no.
+fn made_after(a: &Value, b: &Value) -> bool {
+    let time = |o: &Value| {
+        o["metadata"]["creationTimestamp"].as_str().filter(|t| {
+            t.len() == 20
+                && t.ends_with('Z')
+                && t.bytes().enumerate().all(|(i, c)| match i {
+                    4 | 7 => c == b'-',
+                    10 => c == b'T',
+                    13 | 16 => c == b':',
+                    19 => c == b'Z',
+                    _ => c.is_ascii_digit(),
+                })
+        })
+    };
+    matches!((time(a), time(b)), (Some(a), Some(b)) if a >= b)
 }
 
 /// How volume data is copied: the settings of `volume-data=pod`.
@@ -247,14 +271,14 @@ impl Copier {
     }
 
     /// Create the copy pod for `claim` and wait until it runs. `read_only` for a backup;
-    /// `size`, the claim's requested size, bounds the scratch folder; `node`, where a pod
-    /// that mounts the claim runs.
+    /// `room`, the bytes the scratch folder may hold; `node`, where a pod that mounts the
+    /// claim runs (a backup's).
     fn start(
         &self,
         ns: &str,
         claim: &str,
         read_only: bool,
-        size: Option<&str>,
+        room: Option<u64>,
         node: Option<&str>,
     ) -> Result<kubectl::Pod> {
         let name = format!("rehydra-copy-{:016x}", random());
@@ -269,14 +293,19 @@ impl Copier {
         } else {
             &["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]
         };
-        // the archive's room, asked of the node and bounded
+        // the archive's room, bounded (past it the kubelet evicts the pod). A pod bound to
+        // a node skips the scheduler, and the kubelet refuses one asking for more disk than
+        // the node has free: only a pod the scheduler places asks for that room
         let mut scratch = json!({});
         let mut requests = json!({"cpu": "50m", "memory": "64Mi"});
         let mut limits = json!({"memory": "256Mi"});
-        if let Some(s) = size {
-            scratch["sizeLimit"] = s.into();
-            requests["ephemeral-storage"] = s.into();
-            limits["ephemeral-storage"] = s.into();
+        if let Some(r) = room {
+            let r = r.to_string();
+            scratch["sizeLimit"] = r.as_str().into();
+            if node.is_none() {
+                requests["ephemeral-storage"] = r.as_str().into();
+                limits["ephemeral-storage"] = r.into();
+            }
         }
         let mut spec = json!({
             "restartPolicy": "Never",
@@ -383,19 +412,9 @@ impl Copier {
 
     /// Remove a staged file from the command target; a failure is logged.
     fn unstage(&self, file: &str) {
-        let args = ["-f".to_string(), "--".to_string(), file.to_string()];
-        let said = match commands::run(&self.target, "rm", &args) {
-            Ok(o) if o.status == 0 => return,
-            Ok(o) => format!("rm exited with {}", o.status),
-            Err(e) => e.message,
-        };
-        host::log(
-            host::Level::Warn,
-            &format!(
-                "the staged copy {file} on {} could not be removed ({said}); remove it by hand",
-                self.target
-            ),
-        );
+        if let Some(w) = kubectl::unstage(&self.target, file) {
+            host::log(host::Level::Warn, &w);
+        }
     }
 
     /// A staged archive's name on the command target: random, and not the pod's (which
@@ -417,7 +436,8 @@ impl Copier {
         size: Option<&str>,
         node: Option<&str>,
     ) -> Result<engine::ItemSummary> {
-        let pod = self.start(ns, claim, true, size, node)?;
+        let room = size.and_then(quantity).map(room);
+        let pod = self.start(ns, claim, true, room, node)?;
         let staged = self.staged();
         let what = format!("copying the files of claim {ns}/{claim}");
         let copied = pod
@@ -440,9 +460,7 @@ impl Copier {
     /// Not such a volume, or the pod, the engine or kubectl failed (the pod and the staged
     /// copy are removed either way).
     pub fn load(&self, item: &str, ns: &str, claim: &str, bytes: u64) -> Result<u64> {
-        // room for the archive in the scratch folder, with a margin
-        let room = (bytes + bytes / 8 + (64 << 20)).to_string();
-        let pod = self.start(ns, claim, false, Some(&room), None)?;
+        let pod = self.start(ns, claim, false, Some(room(bytes)), None)?;
         let staged = self.staged();
         let what = format!("copying the files into claim {ns}/{claim}");
         let written = self
@@ -462,58 +480,80 @@ impl Copier {
         written
     }
 
-    /// Is claim `ns/claim` bound (now that the copy pod runs) to a volume a provisioner made
-    /// for it, and to no node's path? Anything else may be storage in use elsewhere.
+    /// Is claim `ns/claim` bound (now that the copy pod runs) to a new volume its storage
+    /// class's provisioner made for it? That is: the volume is bound to this claim (by
+    /// uid), of the claim's class, annotated as made by that class's provisioner, created
+    /// no earlier than the claim, and mounts no node's path; the claim is not filled from
+    /// a data source. Anything else (a retained volume the claim was matched to, one
+    /// restored or cloned) may hold data or be in use elsewhere.
     ///
     /// # Errors
     /// `failed` naming what the volume is.
     fn fresh_volume(&self, ns: &str, claim: &str) -> Result<()> {
-        let c = kube::get(
-            &format!(
+        let read = |url: String, what: String| -> Result<Value> {
+            Ok(kube::get(&url, &what, hint)?.unwrap_or(Value::Null))
+        };
+        let c = read(
+            format!(
                 "{}/api/v1/namespaces/{ns}/persistentvolumeclaims/{claim}",
                 self.server
             ),
-            &format!("reading claim {ns}/{claim}"),
-            hint,
-        )?
-        .unwrap_or(Value::Null);
+            format!("reading claim {ns}/{claim}"),
+        )?;
         let pv_name = rest::text(&c["spec"]["volumeName"], 253).unwrap_or_default();
         let pv = if pv_name.is_empty() {
             Value::Null
         } else {
-            kube::get(
-                &format!(
+            read(
+                format!(
                     "{}/api/v1/persistentvolumes/{}",
                     self.server,
                     rest::encode(pv_name)
                 ),
-                &format!("reading persistent volume {pv_name}"),
-                hint,
+                format!("reading persistent volume {pv_name}"),
             )?
-            .unwrap_or(Value::Null)
         };
-        let ours = pv["spec"]["claimRef"]["uid"].is_string()
-            && pv["spec"]["claimRef"]["uid"] == c["metadata"]["uid"];
-        let provisioned =
-            pv["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"].is_string();
-        let node_path = crate::restore::node_path(&pv);
-        if ours && provisioned && !node_path {
+        let class = rest::text(&c["spec"]["storageClassName"], 253).unwrap_or_default();
+        let sc = if class.is_empty() {
+            Value::Null
+        } else {
+            read(
+                format!(
+                    "{}/apis/storage.k8s.io/v1/storageclasses/{}",
+                    self.server,
+                    rest::encode(class)
+                ),
+                format!("reading storage class {class}"),
+            )?
+        };
+        let provisioner = sc["provisioner"].as_str();
+        let why = if pv.is_null() {
+            "cannot be read"
+        } else if !(pv["spec"]["claimRef"]["uid"].is_string()
+            && pv["spec"]["claimRef"]["uid"] == c["metadata"]["uid"])
+        {
+            "is not bound to this claim"
+        } else if crate::restore::node_path(&pv) {
+            "mounts a path of a node"
+        } else if class.is_empty()
+            || pv["spec"]["storageClassName"].as_str() != Some(class)
+            || provisioner.is_none()
+            || pv["metadata"]["annotations"]["pv.kubernetes.io/provisioned-by"].as_str()
+                != provisioner
+        {
+            "its storage class's provisioner did not make (it may be storage in use elsewhere)"
+        } else if !made_after(&pv, &c) {
+            "is older than the claim (a retained volume it was matched to, which may hold data)"
+        } else if c["spec"]["dataSource"].is_object() || c["spec"]["dataSourceRef"].is_object() {
+            "is filled from the claim's data source"
+        } else {
             return Ok(());
-        }
+        };
         Err(Error::new(
             ErrorCode::Failed,
             format!(
-                "claim {ns}/{claim} is bound to persistent volume `{}`, which {}: its files are not written there",
+                "claim {ns}/{claim} is bound to persistent volume `{}`, which {why}: its files are not written there",
                 shown(pv_name, 80),
-                if pv.is_null() {
-                    "cannot be read"
-                } else if !ours {
-                    "is not bound to this claim"
-                } else if node_path {
-                    "mounts a path of a node"
-                } else {
-                    "no provisioner made for it (it may be storage in use elsewhere)"
-                }
             ),
         ))
     }
@@ -587,5 +627,22 @@ mod tests {
         for odd in ["", "Gi", "1.5Gi", "5Xi", "99999999999Pi", "-1"] {
             assert_eq!(quantity(odd), None, "{odd}");
         }
+        assert_eq!(room(0), 64 << 20);
+        assert_eq!(room(8 << 30), (9 << 30) + (64 << 20));
+        assert_eq!(room(u64::MAX), u64::MAX, "no overflow");
+    }
+
+    #[test]
+    fn a_volume_made_before_its_claim_is_not_new() {
+        let at = |t: &str| json!({"metadata": {"creationTimestamp": t}});
+        let claim = at("2026-12-03T21:08:36Z");
+        assert!(made_after(&at("2026-12-03T21:08:36Z"), &claim));
+        assert!(made_after(&at("2026-12-03T21:09:00Z"), &claim));
+        assert!(!made_after(&at("2025-01-01T00:00:00Z"), &claim));
+        for odd in ["", "2026-12-03 21:09:00Z", "2026-12-03T21:09:00+01:00", "9999"] {
+            assert!(!made_after(&at(odd), &claim), "{odd}");
+            assert!(!made_after(&claim, &at(odd)), "{odd}");
+        }
+        assert!(!made_after(&json!({}), &claim));
     }
 }

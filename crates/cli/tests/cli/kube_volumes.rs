@@ -388,4 +388,55 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         .to_string();
     let dir = db.join("volumes").join(empty);
     assert!(!dir.exists() || files(&dir).is_empty(), "an empty volume");
+
+    // ---- a volume of the class its provisioner made long ago, retained and free again:
+    // the controller binds the new claim to it rather than provisioning one. It may hold
+    // another claim's data, so nothing is written there and the restore stops before the
+    // workloads
+    b.edit(|st| {
+        st["objects"].as_array_mut().unwrap().push(json!({"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": "pvc-retained", "creationTimestamp": "2025-01-01T00:00:00Z",
+                "annotations": {"pv.kubernetes.io/provisioned-by": "disk.csi.akshci.com"}},
+            "spec": {"capacity": {"storage": "50Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "aks-hci-disk",
+                "persistentVolumeReclaimPolicy": "Retain", "volumeMode": "Filesystem",
+                "csi": {"driver": "disk.csi.akshci.com", "volumeHandle": "vol-old", "fsType": "ext4"}}}));
+    });
+    let old = db.join("volumes/pvc-retained");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("ledger.db"), "another claim's data").unwrap();
+    let before = files(&old);
+    let o = restore_to(
+        "shop-old",
+        &[
+            "--set",
+            "volume-data=pod",
+            "--set",
+            &staging,
+            "--set",
+            "kube-context=aks-b",
+        ],
+    );
+    let t = text(&o);
+    assert!(!o.status.success(), "{t}");
+    assert!(
+        t.contains("pvc-retained") && t.contains("older than the claim"),
+        "{t}"
+    );
+    assert_eq!(
+        claim_in(&b, "shop-old")["spec"]["volumeName"],
+        "pvc-retained",
+        "the stand-in's controller matched the claim to the retained volume"
+    );
+    assert_eq!(
+        files(&old),
+        before,
+        "nothing written to the retained volume"
+    );
+    no_pods(&b);
+    assert!(
+        !b.calls()
+            .iter()
+            .any(|c| c.starts_with("POST /apis/apps/v1/namespaces/shop-old/deployments")),
+        "no workload created"
+    );
 }

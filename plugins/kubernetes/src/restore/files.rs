@@ -20,7 +20,8 @@ pub(crate) struct Files {
 /// The files claim `e` (as `body` goes to the target) gets, if the restore point holds
 /// them and they may be written: only into a volume a provisioner makes for the claim. A
 /// claim bound to a restored, statically provisioned volume, one without a storage class
-/// or with a selector (both bind to volumes that exist) is named and gets none.
+/// or with a selector (both bind to volumes that exist), or one filled from a data source
+/// is named and gets none.
 pub(crate) fn files_of(
     req: &RestoreRequest,
     ix: &Index,
@@ -62,6 +63,8 @@ pub(crate) fn files_of(
         "it has no storage class, so it binds to a volume that exists".into()
     } else if spec["selector"].is_object() {
         "it selects a volume that exists (spec.selector)".into()
+    } else if spec["dataSource"].is_object() || spec["dataSourceRef"].is_object() {
+        "its volume is filled from a data source (spec.dataSource)".into()
     } else {
         return Some(Files {
             item,

@@ -36,7 +36,8 @@ A cluster cannot run here. This server answers with the official discovery docum
   object with deletionTimestamp (namespace: Terminating) and go on the next read (a PVC once
   no workload mounts it, foreign finalizers once an update drops them);
 - before each resource GET/list a tiny controller creates StatefulSet claims, binds PVCs (a
-  named PV, or a PV `pvc-<uid>` provisioned through an existing StorageClass with the
+  named PV, the smallest Available PV of the claim's class, access modes and size, or a PV
+  `pvc-<uid>` provisioned through an existing StorageClass with the
   provisioner as CSI driver; a missing class or PV, a PV claimed by another uid,
   no-provisioner, or WaitForFirstConsumer without a workload stays Pending) and gives
   Deployments, StatefulSets and DaemonSets the real controllers' status shapes: ready only
@@ -296,6 +297,22 @@ def mounted(st, ns, claim):
     return any(claim in claims_of(w) for k in WORKLOADS for w in select(st, "apps/v1", k, ns) if k == "DaemonSet" or w.get("spec", {}).get("replicas", 1) > 0) \
         or any(claim in pod_claims(p) for p in pods)
 
+UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+
+def qty(q):
+    n = re.fullmatch(r"(\d+)(|k|M|G|T|Ki|Mi|Gi|Ti)", str(q or ""))
+    return int(n.group(1)) * UNITS[n.group(2)] if n else 0
+
+def available(st, c):
+    """The smallest Available PV (no claimRef) of the claim's class, access modes and size."""
+    s = c["spec"]
+    fit = [pv for pv in select(st, "v1", "PersistentVolume")
+           if not pv["spec"].get("claimRef") and not md(pv).get("deletionTimestamp") and not s.get("selector")
+           and pv["spec"].get("storageClassName", "") == s.get("storageClassName", "")
+           and set(s.get("accessModes", [])) <= set(pv["spec"].get("accessModes", []))
+           and qty(pv["spec"].get("capacity", {}).get("storage")) >= qty(s.get("resources", {}).get("requests", {}).get("storage"))]
+    return min(fit, key=lambda pv: qty(pv["spec"]["capacity"]["storage"]), default=None)
+
 def bind(st, c):
     s, m, ann = c.setdefault("spec", {}), md(c), {}
     if s.get("volumeName"):
@@ -307,9 +324,15 @@ def bind(st, c):
             return  # "volume already bound to a different claim"
     else:
         sc = find(st, "storage.k8s.io/v1", "StorageClass", None, s.get("storageClassName"))
-        if not s.get("storageClassName") or not sc or sc.get("provisioner") == "kubernetes.io/no-provisioner":
+        if sc and sc.get("volumeBindingMode") == "WaitForFirstConsumer" and not mounted(st, m["namespace"], m["name"]):
             return
-        if sc.get("volumeBindingMode") == "WaitForFirstConsumer" and not mounted(st, m["namespace"], m["name"]):
+        if (old := available(st, c)):  # the PV controller's findBestMatchForClaim, before provisioning
+            s["volumeName"] = md(old)["name"]
+            old["spec"]["claimRef"] = {}
+            bind(st, c)
+            md(c)["annotations"]["pv.kubernetes.io/bound-by-controller"] = "yes"
+            return
+        if not s.get("storageClassName") or not sc or sc.get("provisioner") == "kubernetes.io/no-provisioner":
             return
         pv = store(st, {"apiVersion": "v1", "kind": "PersistentVolume",
                         "metadata": {"name": "pvc-" + m["uid"], "annotations": {"pv.kubernetes.io/provisioned-by": sc["provisioner"]}},
