@@ -11,8 +11,9 @@
 //!
 //! A type that cannot be listed (no right to, or gone meanwhile) is a warning, and the
 //! rest is stored. With `volume-data=pod` the files of every claim are stored too (see
-//! [`crate::volumes`]); without it each claim is named in a warning, and a restore
-//! creates it with a new, empty volume.
+//! `claims`: from a CSI snapshot where the driver has a class, [`crate::snapshots`], else
+//! while in use, [`crate::volumes`]); without it each claim is named in a warning, and a
+//! restore creates it with a new, empty volume.
 
 use std::collections::BTreeSet;
 
@@ -24,11 +25,12 @@ use rehydra_plugin_sdk::rest::{encode, shown};
 use serde_json::Value;
 
 use crate::api::{self, ApiResource, SKIPPED, hint};
-use crate::hooks;
 use crate::index::{Claim, Entry, Index, Source};
 use crate::objects::{clean, identity, keep};
 use crate::settings::{self, SYSTEM_NAMESPACES, Scope};
-use crate::volumes::{self, Copier};
+use crate::{snapshots, volumes};
+
+mod claims;
 
 /// Longest label selector accepted.
 const SELECTOR_MAX: usize = 1024;
@@ -200,7 +202,8 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         }
     }
     related(&sel, &types, &volumes, &mut ix, &mut warnings)?;
-    let copier = volumes::copier(s, &server, settings::wait(s)?)?;
+    let wait = settings::wait(s)?;
+    let copier = volumes::copier(s, &server, wait)?;
     let hooks = match setting(s, "hooks").map(str::trim) {
         None | Some("" | "none") => false,
         Some("velero") => true,
@@ -211,7 +214,16 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             ));
         }
     };
-    copy_volumes(copier.as_ref(), hooks, &mut ix, &mut warnings)?;
+    let snapshots = match &copier {
+        Some(_) => snapshots::classes(s, &server, &types, wait, &mut warnings)?,
+        None => None,
+    };
+    let how = claims::Copies {
+        copier: copier.as_ref(),
+        hooks,
+        snapshots: snapshots.as_ref(),
+    };
+    claims::copy_volumes(&how, &mut ix, &mut warnings)?;
     ix.store()?;
     host::info(&format!(
         "{} objects of {} namespaces stored",
@@ -222,158 +234,6 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         consistency: "crash".into(),
         warnings,
     })
-}
-
-/// The files of every stored claim, with `volume-data=pod` (see [`crate::volumes`]), a
-/// namespace at a time: with `hooks` (`hooks=velero`), the Velero pre hooks of the running
-/// pods that mount its claims first ([`crate::hooks`]), then the claims, then their post
-/// hooks, also when the copies failed or were cancelled. Each claim whose files are not in
-/// the restore point is named in a warning.
-fn copy_volumes(
-    copier: Option<&Copier>,
-    hooks: bool,
-    ix: &mut Index,
-    warnings: &mut Vec<String>,
-) -> Result<()> {
-    let Some(copier) = copier else {
-        for c in &ix.claims {
-            warnings.push(format!(
-                "claim {}/{} ({}): its data is not in this restore point (volume-data=pod copies it through a pod); a restore creates the claim with a new, empty volume",
-                c.namespace,
-                c.name,
-                c.size.as_deref().unwrap_or("size unknown")
-            ));
-        }
-        return Ok(());
-    };
-    let mut namespaces: Vec<String> = ix.claims.iter().map(|c| c.namespace.clone()).collect();
-    namespaces.dedup();
-    let total = ix.claims.len() as u64;
-    let mut done = 0;
-    for ns in namespaces {
-        let pods = copier.pods_of(&ns).unwrap_or_else(|e| {
-            warnings.push(format!(
-                "namespace {ns}: its pods could not be listed ({}): no Velero hook runs, and copy pods go where the scheduler puts them",
-                e.message
-            ));
-            Vec::new()
-        });
-        let claims: Vec<&mut Claim> = ix.claims.iter_mut().filter(|c| c.namespace == ns).collect();
-        // a copy pod of ours is never a hook's pod (its annotations are not the app's word)
-        let users: Vec<&Value> = pods
-            .iter()
-            .filter(|p| {
-                hooks && p["metadata"]["labels"]["app.kubernetes.io/managed-by"] != "rehydra"
-            })
-            .filter(|p| claims.iter().any(|c| volumes::runs_with(p, &c.name)))
-            .collect();
-        let mut held: Vec<String> = Vec::new();
-        let mut post = Vec::new();
-        for p in &users {
-            match hooks::of(p, "pre") {
-                Ok(Some(h)) => match copier.run_hook(&ns, &h) {
-                    Ok(()) => host::info(&format!("pre hook of pod {ns}/{} ran", h.pod)),
-                    Err(e) if h.fail => {
-                        warnings.push(format!(
-                            "pre hook of pod {ns}/{} failed (on-error Fail): the claims it mounts are not copied: {}",
-                            h.pod, e.message
-                        ));
-                        held.push(h.pod.clone());
-                    }
-                    Err(e) => warnings.push(format!(
-                        "pre hook of pod {ns}/{} failed (on-error Continue): {}",
-                        h.pod, e.message
-                    )),
-                },
-                Ok(None) => {}
-                Err(why) => warnings.push(why),
-            }
-            match hooks::of(p, "post") {
-                Ok(Some(h)) => post.push(h),
-                Ok(None) => {}
-                Err(why) => warnings.push(why),
-            }
-        }
-        let mut stopped = None;
-        for c in claims {
-            done += 1;
-            if host::cancelled() {
-                stopped = Some(Error::new(
-                    ErrorCode::Cancelled,
-                    "cancelled; nothing was stored",
-                ));
-                break;
-            }
-            let size = c.size.clone().unwrap_or_else(|| "size unknown".into());
-            let on: Vec<&Value> = pods
-                .iter()
-                .filter(|p| volumes::runs_with(p, &c.name))
-                .collect();
-            if c.block {
-                warnings.push(format!(
-                    "claim {}/{} is a block volume: its data is not in this restore point (only file systems are copied)",
-                    c.namespace, c.name
-                ));
-                continue;
-            }
-            if on
-                .iter()
-                .any(|p| held.iter().any(|h| p["metadata"]["name"] == h.as_str()))
-            {
-                warnings.push(format!(
-                    "claim {}/{} ({size}): its data is not in this restore point: a pre hook of a pod that mounts it failed",
-                    c.namespace, c.name
-                ));
-                continue;
-            }
-            host::progress(
-                done,
-                total,
-                &format!("files of claim {}/{}", c.namespace, c.name),
-            );
-            let node = on
-                .first()
-                .and_then(|p| rehydra_plugin_sdk::rest::text(&p["spec"]["nodeName"], 253));
-            match copier.save(&c.namespace, &c.name, c.size.as_deref(), node) {
-                Ok(sum) => {
-                    c.data = true;
-                    host::info(&format!(
-                        "claim {}/{}: {} bytes of files stored ({} new)",
-                        c.namespace, c.name, sum.size, sum.new_bytes
-                    ));
-                }
-                Err(e) if e.code == ErrorCode::Cancelled => {
-                    stopped = Some(e);
-                    break;
-                }
-                Err(e) => warnings.push(format!(
-                    "claim {}/{} ({size}): its data is not in this restore point: {}",
-                    c.namespace, c.name, e.message
-                )),
-            }
-        }
-        // post hooks run whatever happened to the copies (a frozen file system must thaw);
-        // their failures are logged too, since a cancelled backup reports no warnings
-        for h in &post {
-            match copier.run_hook(&ns, h) {
-                Ok(()) => host::info(&format!("post hook of pod {ns}/{} ran", h.pod)),
-                Err(e) => {
-                    let w = format!(
-                        "post hook of pod {ns}/{} failed: {}; run it by hand ({})",
-                        h.pod,
-                        e.message,
-                        shown(&h.command.join(" "), 120)
-                    );
-                    host::log(host::Level::Warn, &w);
-                    warnings.push(w);
-                }
-            }
-        }
-        if let Some(e) = stopped {
-            return Err(e);
-        }
-    }
-    Ok(())
 }
 
 /// The PersistentVolumes bound to stored claims, and the definitions of stored custom

@@ -25,6 +25,7 @@ mod objects;
 mod restore;
 mod selection;
 mod settings;
+mod snapshots;
 mod tarball;
 mod velero;
 mod volumes;

@@ -16,8 +16,9 @@
 //!
 //! The pod is deleted and the staged file removed (`command:rm@<target>`) whatever
 //! happened; what could not be is said. Consistency is `crash`: the files are read while
-//! the application may write them. The pod runs on the node of a running pod that mounts
-//! the claim, so a ReadWriteOnce volume can be mounted twice. It runs as root with only the
+//! the application may write them, unless the pod mounts a claim made from a CSI snapshot
+//! ([`crate::snapshots`]). A pod copying a claim in use runs on the node of a running pod
+//! that mounts it, so a ReadWriteOnce volume can be mounted twice. It runs as root with only the
 //! capabilities it needs (`DAC_OVERRIDE` to read every file, never `DAC_READ_SEARCH`; on
 //! restore, setting owners and modes), never privileged, with the runtime's default
 //! seccomp profile, a read-only root file system, no service-account token, and a
@@ -50,7 +51,7 @@ const CONTAINER: &str = "copy";
 /// The copy pod's image by default: a small one with `tar`, which `kubectl cp` needs.
 pub const IMAGE: &str = "mcr.microsoft.com/azurelinux/busybox:1.36";
 /// Between two looks at the copy pod.
-const POLL: Duration = Duration::from_secs(1);
+pub(crate) const POLL: Duration = Duration::from_secs(1);
 
 /// The item holding the files of claim `ns/claim`: a tar archive made in the pod.
 pub fn item(ns: &str, claim: &str) -> String {
@@ -181,7 +182,7 @@ pub fn copier(s: &[Property], server: &str, wait: Duration) -> Result<Option<Cop
 
 /// 64 random bits (RandomState is seeded from the system's random source, WASI
 /// `random_get`).
-fn random() -> u64 {
+pub(crate) fn random() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(rehydra_plugin_sdk::time::now().unsigned_abs());
@@ -424,7 +425,8 @@ impl Copier {
     }
 
     /// Store the files of claim `ns/claim` (requested `size`, mounted by a pod on `node`)
-    /// as the item [`item`]`(ns, claim)`.
+    /// as the item [`item`]`(ns, claim)`; the pod mounts `mount`, the claim itself or one
+    /// made from its snapshot.
     ///
     /// # Errors
     /// The pod, kubectl or the engine failed (the pod and the staged copy are removed
@@ -433,11 +435,12 @@ impl Copier {
         &self,
         ns: &str,
         claim: &str,
+        mount: &str,
         size: Option<&str>,
         node: Option<&str>,
     ) -> Result<engine::ItemSummary> {
         let room = size.and_then(quantity).map(room);
-        let pod = self.start(ns, claim, true, room, node)?;
+        let pod = self.start(ns, mount, true, room, node)?;
         let staged = self.staged();
         let what = format!("copying the files of claim {ns}/{claim}");
         let copied = pod
@@ -639,7 +642,12 @@ mod tests {
         assert!(made_after(&at("2026-12-03T21:08:36Z"), &claim));
         assert!(made_after(&at("2026-12-03T21:09:00Z"), &claim));
         assert!(!made_after(&at("2025-01-01T00:00:00Z"), &claim));
-        for odd in ["", "2026-12-03 21:09:00Z", "2026-12-03T21:09:00+01:00", "9999"] {
+        for odd in [
+            "",
+            "2026-12-03 21:09:00Z",
+            "2026-12-03T21:09:00+01:00",
+            "9999",
+        ] {
             assert!(!made_after(&at(odd), &claim), "{odd}");
             assert!(!made_after(&claim, &at(odd)), "{odd}");
         }

@@ -439,4 +439,127 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
             .any(|c| c.starts_with("POST /apis/apps/v1/namespaces/shop-old/deployments")),
         "no workload created"
     );
+
+    // ---- CSI snapshots: cluster A now serves the snapshot API, with a class for the disk
+    // driver. The claim on that driver is copied from a snapshot taken between the pre and
+    // post hooks, through a claim made from it; the NFS claim (no CSI driver) is copied
+    // while in use, before the post hook. Nothing made for the copy stays, and the files
+    // come back byte for byte
+    a.edit(|st| {
+        st["snapshot_api"] = json!(true);
+        st["objects"].as_array_mut().unwrap().push(json!({"apiVersion": "snapshot.storage.k8s.io/v1",
+            "kind": "VolumeSnapshotClass", "driver": "disk.csi.akshci.com", "deletionPolicy": "Delete",
+            "metadata": {"name": "akshci-snapshots",
+                "annotations": {"snapshot.storage.kubernetes.io/is-default-class": "true"}}}));
+    });
+    let seen = std::fs::read_to_string(da.join("exec.log"))
+        .unwrap()
+        .lines()
+        .count();
+    a.clear_calls();
+    let snap = backup(&["--set", "hooks=velero"]);
+    assert!(!snap.to_string().contains("its data is not"), "{snap}");
+    let log = std::fs::read_to_string(da.join("exec.log")).unwrap();
+    let run: Vec<&str> = log.lines().skip(seen).collect();
+    let tar = |l: &str| l.contains("/rehydra-copy-") && l.contains("[\"tar\", \"-c\"");
+    assert!(
+        run.len() == 4
+            && run[0].contains("--freeze")
+            && tar(run[1])
+            && run[2].contains("--unfreeze")
+            && tar(run[3]),
+        "freeze, the NFS claim's copy, thaw, the snapshot's copy: {log}"
+    );
+    let calls = a.calls();
+    let at = |p: &str| {
+        calls
+            .iter()
+            .position(|c| c.starts_with(p))
+            .unwrap_or_else(|| panic!("{p}: {calls:?}"))
+    };
+    let snapshots = "/apis/snapshot.storage.k8s.io/v1/namespaces/shop/volumesnapshots";
+    assert!(
+        at(&format!("POST {snapshots}"))
+            < at("POST /api/v1/namespaces/shop/persistentvolumeclaims")
+            && at("POST /api/v1/namespaces/shop/persistentvolumeclaims")
+                < at("DELETE /api/v1/namespaces/shop/persistentvolumeclaims/rehydra-")
+            && at("DELETE /api/v1/namespaces/shop/persistentvolumeclaims/rehydra-")
+                < at(&format!("DELETE {snapshots}/rehydra-")),
+        "snapshot, its claim, then both deleted: {calls:?}"
+    );
+    let left: Vec<Value> = a.state()["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| {
+            o["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("rehydra-") || n.starts_with("snapcontent-"))
+                && o["metadata"]["deletionTimestamp"].is_null()
+        })
+        .cloned()
+        .collect();
+    assert!(left.is_empty(), "nothing made for the copy stays: {left:?}");
+    no_pods(&a);
+    assert!(
+        !da.join("snapshots").exists()
+            || std::fs::read_dir(da.join("snapshots"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+    let snap_point = snap["restore_point"]["id"].as_str().unwrap().to_string();
+    let map = "namespace-map=shop=shop-snap".to_string();
+    done(&run_restore(&run, &snap_point, &kb, &map, &staging));
+    let pv = claim_in(&b, "shop-snap")["spec"]["volumeName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        files(&db.join("volumes").join(pv)),
+        files(&volume),
+        "the snapshot's files, byte for byte, with their modes and owners"
+    );
+
+    // a snapshot the driver fails: that claim is copied while in use, and it is said
+    a.edit(|st| st["snapshot_error"] = json!("rpc error: code = Internal desc = disk busy"));
+    let out = backup(&[]).to_string();
+    assert!(
+        out.contains("claim shop/data: no CSI snapshot")
+            && out.contains("disk busy")
+            && out.contains("copied while in use")
+            && !out.contains("its data is not"),
+        "{out}"
+    );
+    no_pods(&a);
+}
+
+/// Restore `point` into cluster `kube` with `map`, files through `staging`.
+fn run_restore(
+    run: &dyn Fn(&[&str]) -> std::process::Output,
+    point: &str,
+    kube: &str,
+    map: &str,
+    staging: &str,
+) -> std::process::Output {
+    run(&[
+        "restore",
+        point,
+        "--target",
+        "-",
+        "--set",
+        kube,
+        "--set",
+        map,
+        "--set",
+        "storage-class-map=fast=aks-hci-disk",
+        "--set",
+        "wait-secs=20",
+        "--set",
+        "volume-data=pod",
+        "--set",
+        staging,
+        "--set",
+        "kube-context=aks-b",
+    ])
 }

@@ -7,7 +7,7 @@ holds `missing` is never pulled (ErrImagePull), as on a node that cannot reach t
 registry. A volume's files are the folder volumes/<persistent volume> of the stand-in's
 state folder, as a CSI driver keeps them on its storage.
 """
-import json, os
+import json, os, shutil
 
 NODE = "aks-nodepool1-0"
 
@@ -41,6 +41,29 @@ def pod_status(pod, bound, t):
 
 def volume_dir(state_dir, pv):
     return os.path.join(state_dir, "volumes", pv)
+
+
+def snapshot_dir(state_dir, content):
+    return os.path.join(state_dir, "snapshots", content)
+
+
+def clone_tree(src, dst):
+    """The files of `src` as a CSI snapshot (or a volume made from one) keeps them at
+    `dst`: contents, modes, owners (numerically, where this process may set them), links as
+    links."""
+    shutil.rmtree(dst, ignore_errors=True)
+    if not os.path.isdir(src):
+        os.makedirs(dst)
+        return
+    shutil.copytree(src, dst, symlinks=True)
+    for root, dirs, files in os.walk(src):
+        for n in [None] + dirs + files:
+            s = os.path.join(root, n) if n else root
+            st = os.lstat(s)
+            try:
+                os.lchown(os.path.join(dst, os.path.relpath(s, src)), st.st_uid, st.st_gid)
+            except PermissionError:
+                pass
 
 
 def read_state(state_dir):

@@ -1,0 +1,309 @@
+//! The files of the claims a backup stores (`volume-data=pod`, see [`crate::volumes`]), a
+//! namespace at a time:
+//!
+//! 1. with `hooks=velero`, the Velero pre hooks of the running pods that mount its claims
+//!    ([`crate::hooks`]);
+//! 2. a CSI snapshot of each claim whose driver has a class ([`crate::snapshots`]);
+//! 3. the files of the other claims, copied while in use;
+//! 4. the post hooks, also when a copy failed or the job was cancelled;
+//! 5. the files of the snapshotted claims, from a claim made from each snapshot, which is
+//!    then deleted with the snapshot.
+//!
+//! Each claim whose files are not in the restore point is named in a warning, and so is
+//! each one copied while in use because its snapshot failed.
+
+use rehydra_plugin_sdk::host;
+use rehydra_plugin_sdk::prelude::*;
+use rehydra_plugin_sdk::rest::{self, shown};
+use serde_json::Value;
+
+use crate::hooks::{self, Hook};
+use crate::index::{Claim, Index};
+use crate::snapshots::{Snapshots, Taken};
+use crate::volumes::{self, Copier};
+
+/// How the backup copies claims: the copier, whether Velero's hooks run, and the CSI
+/// snapshots it may take.
+pub(super) struct Copies<'a> {
+    pub copier: Option<&'a Copier>,
+    pub hooks: bool,
+    pub snapshots: Option<&'a Snapshots>,
+}
+
+fn cancelled() -> Error {
+    Error::new(ErrorCode::Cancelled, "cancelled; nothing was stored")
+}
+
+/// Copy the files of every claim of `ix` (see the module's documentation).
+///
+/// # Errors
+/// Only a cancelled job; every other failure is a warning naming the claim.
+pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<String>) -> Result<()> {
+    let Some(copier) = how.copier else {
+        for c in &ix.claims {
+            warnings.push(format!(
+                "claim {}/{} ({}): its data is not in this restore point (volume-data=pod copies it through a pod); a restore creates the claim with a new, empty volume",
+                c.namespace,
+                c.name,
+                c.size.as_deref().unwrap_or("size unknown")
+            ));
+        }
+        return Ok(());
+    };
+    let mut namespaces: Vec<String> = ix.claims.iter().map(|c| c.namespace.clone()).collect();
+    namespaces.dedup();
+    let total = ix.claims.len() as u64;
+    let mut done = 0;
+    for ns in namespaces {
+        let pods = copier.pods_of(&ns).unwrap_or_else(|e| {
+            warnings.push(format!(
+                "namespace {ns}: its pods could not be listed ({}): no Velero hook runs, and copy pods go where the scheduler puts them",
+                e.message
+            ));
+            Vec::new()
+        });
+        let mut claims: Vec<&mut Claim> =
+            ix.claims.iter_mut().filter(|c| c.namespace == ns).collect();
+        let (held, post) = if how.hooks {
+            pre_hooks(copier, &ns, &pods, &claims, warnings)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut ns_copy = Namespace {
+            copier,
+            pods: &pods,
+            warnings,
+            done: &mut done,
+            total,
+        };
+        // the claims whose files may be copied at all, then their snapshots, taken while
+        // the application is quiet
+        let mut live = Vec::new();
+        let mut taken: Vec<(usize, Taken, Value)> = Vec::new();
+        let mut stopped = None;
+        for (i, c) in claims.iter().enumerate() {
+            if let Some(why) = ns_copy.left_out(c, &held) {
+                ns_copy.warnings.push(why);
+                continue;
+            }
+            let Some(snaps) = how.snapshots else {
+                live.push(i);
+                continue;
+            };
+            if host::cancelled() {
+                stopped = Some(cancelled());
+                break;
+            }
+            match snaps.take(&ns, &c.name) {
+                Ok(Some((t, source))) => taken.push((i, t, source)),
+                Ok(None) => live.push(i),
+                Err(e) if e.code == ErrorCode::Cancelled => {
+                    stopped = Some(e);
+                    break;
+                }
+                Err(e) => {
+                    ns_copy.warnings.push(format!(
+                        "claim {ns}/{}: no CSI snapshot ({}); its files are copied while in use",
+                        c.name, e.message
+                    ));
+                    live.push(i);
+                }
+            }
+        }
+        if stopped.is_none() {
+            for &i in &live {
+                if let Err(e) = ns_copy.copy(&mut *claims[i], None) {
+                    stopped = Some(e);
+                    break;
+                }
+            }
+        }
+        post_hooks(copier, &ns, &post, &mut *ns_copy.warnings);
+        // the snapshots' files, after the hooks (the application runs on meanwhile); each
+        // snapshot goes, whatever happened
+        if let Some(snaps) = how.snapshots {
+            for (i, mut t, source) in taken {
+                if stopped.is_none() {
+                    match snaps.claim_from(&mut t, &source) {
+                        Ok(mount) => {
+                            let from = Some((mount.as_str(), t.snapshot.as_str()));
+                            if let Err(e) = ns_copy.copy(&mut *claims[i], from) {
+                                stopped = Some(e);
+                            }
+                        }
+                        Err(e) => ns_copy.warnings.push(format!(
+                            "claim {ns}/{}: its data is not in this restore point: {}",
+                            claims[i].name, e.message
+                        )),
+                    }
+                }
+                snaps.remove(&t);
+            }
+        }
+        if let Some(e) = stopped {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// The copies of one namespace's claims.
+struct Namespace<'a> {
+    copier: &'a Copier,
+    pods: &'a [Value],
+    warnings: &'a mut Vec<String>,
+    done: &'a mut u64,
+    total: u64,
+}
+
+impl Namespace<'_> {
+    /// The running pods that mount claim `c`.
+    fn users(&self, c: &Claim) -> Vec<&Value> {
+        self.pods
+            .iter()
+            .filter(|p| volumes::runs_with(p, &c.name))
+            .collect()
+    }
+
+    /// Why claim `c`'s files are not copied at all (a block volume, or a pre hook of a pod
+    /// that mounts it failed), if they are not.
+    fn left_out(&self, c: &Claim, held: &[String]) -> Option<String> {
+        let size = c.size.as_deref().unwrap_or("size unknown");
+        if c.block {
+            return Some(format!(
+                "claim {}/{} is a block volume: its data is not in this restore point (only file systems are copied)",
+                c.namespace, c.name
+            ));
+        }
+        self.users(c)
+            .iter()
+            .any(|p| held.iter().any(|h| p["metadata"]["name"] == h.as_str()))
+            .then(|| {
+                format!(
+                    "claim {}/{} ({size}): its data is not in this restore point: a pre hook of a pod that mounts it failed",
+                    c.namespace, c.name
+                )
+            })
+    }
+
+    /// Copy claim `c`'s files, from `snapshot` (the claim made from it, and its name) or
+    /// from the claim itself while in use. A failure is a warning naming the claim.
+    ///
+    /// # Errors
+    /// Only a cancelled job.
+    fn copy(&mut self, c: &mut Claim, snapshot: Option<(&str, &str)>) -> Result<()> {
+        *self.done += 1;
+        if host::cancelled() {
+            return Err(cancelled());
+        }
+        let size = c.size.clone().unwrap_or_else(|| "size unknown".into());
+        host::progress(
+            *self.done,
+            self.total,
+            &format!("files of claim {}/{}", c.namespace, c.name),
+        );
+        // a claim in use is read on the node of a pod that mounts it (a ReadWriteOnce
+        // volume mounts on one node); a snapshot's claim wherever the scheduler puts it
+        let users = self.users(c);
+        let node = match snapshot {
+            Some(_) => None,
+            None => users
+                .first()
+                .and_then(|p| rest::text(&p["spec"]["nodeName"], 253)),
+        };
+        let mount = snapshot.map_or(c.name.as_str(), |(m, _)| m);
+        match self
+            .copier
+            .save(&c.namespace, &c.name, mount, c.size.as_deref(), node)
+        {
+            Ok(sum) => {
+                c.data = true;
+                host::info(&format!(
+                    "claim {}/{}: {} bytes of files stored ({} new), {}",
+                    c.namespace,
+                    c.name,
+                    sum.size,
+                    sum.new_bytes,
+                    snapshot.map_or_else(
+                        || "copied while in use".to_string(),
+                        |(_, s)| format!("from CSI snapshot {s}")
+                    )
+                ));
+                Ok(())
+            }
+            Err(e) if e.code == ErrorCode::Cancelled => Err(e),
+            Err(e) => {
+                self.warnings.push(format!(
+                    "claim {}/{} ({size}): its data is not in this restore point: {}",
+                    c.namespace, c.name, e.message
+                ));
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Run the Velero pre hooks of the running pods (not ours) that mount one of `claims`;
+/// returns the pods whose `Fail` hook failed (their claims are not copied) and the post
+/// hooks to run.
+fn pre_hooks(
+    copier: &Copier,
+    ns: &str,
+    pods: &[Value],
+    claims: &[&mut Claim],
+    warnings: &mut Vec<String>,
+) -> (Vec<String>, Vec<Hook>) {
+    // a copy pod of ours is never a hook's pod (its annotations are not the app's word)
+    let users = pods
+        .iter()
+        .filter(|p| p["metadata"]["labels"]["app.kubernetes.io/managed-by"] != "rehydra")
+        .filter(|p| claims.iter().any(|c| volumes::runs_with(p, &c.name)));
+    let mut held = Vec::new();
+    let mut post = Vec::new();
+    for p in users {
+        match hooks::of(p, "pre") {
+            Ok(Some(h)) => match copier.run_hook(ns, &h) {
+                Ok(()) => host::info(&format!("pre hook of pod {ns}/{} ran", h.pod)),
+                Err(e) if h.fail => {
+                    warnings.push(format!(
+                        "pre hook of pod {ns}/{} failed (on-error Fail): the claims it mounts are not copied: {}",
+                        h.pod, e.message
+                    ));
+                    held.push(h.pod.clone());
+                }
+                Err(e) => warnings.push(format!(
+                    "pre hook of pod {ns}/{} failed (on-error Continue): {}",
+                    h.pod, e.message
+                )),
+            },
+            Ok(None) => {}
+            Err(why) => warnings.push(why),
+        }
+        match hooks::of(p, "post") {
+            Ok(Some(h)) => post.push(h),
+            Ok(None) => {}
+            Err(why) => warnings.push(why),
+        }
+    }
+    (held, post)
+}
+
+/// Run the post hooks, whatever happened to the copies (a frozen file system must thaw);
+/// their failures are logged too, since a cancelled backup reports no warnings.
+fn post_hooks(copier: &Copier, ns: &str, post: &[Hook], warnings: &mut Vec<String>) {
+    for h in post {
+        match copier.run_hook(ns, h) {
+            Ok(()) => host::info(&format!("post hook of pod {ns}/{} ran", h.pod)),
+            Err(e) => {
+                let w = format!(
+                    "post hook of pod {ns}/{} failed: {}; run it by hand ({})",
+                    h.pod,
+                    e.message,
+                    shown(&h.command.join(" "), 120)
+                );
+                host::log(host::Level::Warn, &w);
+                warnings.push(w);
+            }
+        }
+    }
+}
