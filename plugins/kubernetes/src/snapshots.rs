@@ -308,3 +308,170 @@ impl Snapshots {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use rehydra_plugin_sdk::mock::{MockHost, Verb, props, response};
+
+    use super::*;
+
+    const API: &str = "https://aks.example:6443";
+
+    fn served() -> Vec<ApiResource> {
+        ["volumesnapshots", "volumesnapshotclasses"]
+            .iter()
+            .map(|r| ApiResource {
+                group: GROUP.into(),
+                version: "v1".into(),
+                resource: (*r).into(),
+                kind: String::new(),
+                namespaced: *r == "volumesnapshots",
+            })
+            .collect()
+    }
+
+    /// A host answering `answer(method, url)`, every request kept as `METHOD url`.
+    fn host(
+        answer: impl Fn(&str, &str) -> (u16, Value) + 'static,
+    ) -> (MockHost, Rc<RefCell<Vec<String>>>) {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let kept = seen.clone();
+        let host = MockHost::new()
+            .grant("http:aks.example:6443")
+            .on_http(move |r| {
+                let body = String::from_utf8_lossy(&r.body);
+                kept.borrow_mut()
+                    .push(format!("{} {} {body}", r.method, r.url));
+                let (status, body) = answer(&r.method, &r.url);
+                Ok(response(status, body.to_string()))
+            });
+        (host, seen)
+    }
+
+    #[test]
+    fn a_drivers_default_class_is_chosen_and_off_or_unserved_means_none() {
+        let list = json!({"kind": "VolumeSnapshotClassList", "metadata": {}, "items": [
+            {"metadata": {"name": "a-plain"}, "driver": "disk.csi.akshci.com"},
+            {"metadata": {"name": "z-default", "annotations": {DEFAULT_CLASS: "true"}}, "driver": "disk.csi.akshci.com"},
+            {"metadata": {"name": "files"}, "driver": "file.csi.akshci.com"}]});
+        let (host, _) = host(move |_, url| {
+            if url.contains("/volumesnapshotclasses") {
+                (200, list.clone())
+            } else {
+                (404, json!({}))
+            }
+        });
+        let mut w = Vec::new();
+        let mut run = |set: &[(&str, &str)], types: &[ApiResource]| {
+            host.run(Verb::Backup, || {
+                classes(&props(set), API, types, Duration::ZERO, &mut w)
+            })
+        };
+        let s = run(&[], &served()).unwrap().unwrap();
+        assert_eq!(s.by_driver["disk.csi.akshci.com"], "z-default");
+        assert_eq!(s.by_driver["file.csi.akshci.com"], "files");
+        assert!(run(&[("snapshots", "off")], &served()).unwrap().is_none());
+        assert!(run(&[], &[]).unwrap().is_none(), "no snapshot API served");
+        let e = run(&[("snapshots", "yes")], &served()).err().unwrap();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+    }
+
+    #[test]
+    fn a_snapshot_the_driver_fails_is_deleted_and_named() {
+        let (host, seen) = host(|method, url| match (method, url) {
+            ("GET", u) if u.ends_with("/persistentvolumeclaims/data") => (
+                200,
+                json!({"metadata": {"name": "data", "uid": "u1"}, "spec": {"volumeName": "pv1", "storageClassName": "fast"}}),
+            ),
+            ("GET", u) if u.ends_with("/persistentvolumes/pv1") => (
+                200,
+                json!({"spec": {"csi": {"driver": "disk.csi.akshci.com"}}}),
+            ),
+            ("POST", _) => (201, json!({})),
+            ("GET", u) if u.contains("/volumesnapshots/rehydra-") => (
+                200,
+                json!({"status": {"readyToUse": false, "error": {"message": "disk busy"}}}),
+            ),
+            ("DELETE", _) => (200, json!({"kind": "Status", "status": "Success"})),
+            _ => (404, json!({})),
+        });
+        let s = Snapshots {
+            server: API.into(),
+            snapshots: served()[0].clone(),
+            by_driver: [("disk.csi.akshci.com".to_string(), "snaps".to_string())].into(),
+            wait: Duration::from_secs(5),
+        };
+        let e = host
+            .run(Verb::Backup, || s.take("shop", "data"))
+            .err()
+            .unwrap();
+        assert!(
+            e.message.contains("disk busy") && e.message.contains("class snaps"),
+            "{}",
+            e.message
+        );
+        let seen = seen.borrow();
+        let made = seen
+            .iter()
+            .find(|c| c.starts_with("POST ") && c.contains("/namespaces/shop/volumesnapshots"));
+        assert!(made.is_some(), "{seen:?}");
+        assert!(
+            seen.iter()
+                .any(|c| c.starts_with("DELETE ") && c.contains("/volumesnapshots/rehydra-")),
+            "the failed snapshot is deleted: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_claim_from_a_snapshot_asks_for_the_larger_size() {
+        let (host, seen) = host(|_, _| (201, json!({})));
+        let s = Snapshots {
+            server: API.into(),
+            snapshots: served()[0].clone(),
+            by_driver: BTreeMap::new(),
+            wait: Duration::ZERO,
+        };
+        let source = json!({"spec": {"storageClassName": "fast", "resources": {"requests": {"storage": "5Gi"}}}});
+        for (snap, want) in [(Some("8Gi"), "8Gi"), (Some("1Gi"), "5Gi"), (None, "5Gi")] {
+            let mut t = Taken {
+                namespace: "shop".into(),
+                source: "data".into(),
+                snapshot: "rehydra-1".into(),
+                size: snap.map(str::to_string),
+                claim: None,
+            };
+            let name = host
+                .run(Verb::Backup, || s.claim_from(&mut t, &source))
+                .unwrap();
+            assert_eq!(
+                (name.as_str(), t.claim.as_deref()),
+                ("rehydra-1", Some("rehydra-1"))
+            );
+            let sent = seen.borrow().last().cloned().unwrap();
+            let body: Value = serde_json::from_str(sent.splitn(3, ' ').nth(2).unwrap()).unwrap();
+            assert_eq!(
+                body["spec"]["resources"]["requests"]["storage"], want,
+                "{sent}"
+            );
+            assert_eq!(body["spec"]["dataSource"]["name"], "rehydra-1");
+            assert_eq!(body["spec"]["storageClassName"], "fast");
+        }
+        assert_eq!(seen.borrow().len(), 3);
+        let no_class = json!({"spec": {"resources": {"requests": {"storage": "5Gi"}}}});
+        let mut t = Taken {
+            namespace: "shop".into(),
+            source: "data".into(),
+            snapshot: "rehydra-2".into(),
+            size: None,
+            claim: None,
+        };
+        assert!(
+            host.run(Verb::Backup, || s.claim_from(&mut t, &no_class))
+                .is_err()
+        );
+        assert!(t.claim.is_none());
+    }
+}

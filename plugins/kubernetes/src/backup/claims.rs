@@ -72,7 +72,7 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
         let mut ns_copy = Namespace {
             copier,
             pods: &pods,
-            warnings,
+            warnings: &mut *warnings,
             done: &mut done,
             total,
         };
@@ -156,15 +156,14 @@ struct Namespace<'a> {
     total: u64,
 }
 
-impl Namespace<'_> {
-    /// The running pods that mount claim `c`.
-    fn users(&self, c: &Claim) -> Vec<&Value> {
-        self.pods
-            .iter()
-            .filter(|p| volumes::runs_with(p, &c.name))
-            .collect()
-    }
+/// The running pods of `pods` that mount claim `c`.
+fn users<'p>(pods: &'p [Value], c: &Claim) -> Vec<&'p Value> {
+    pods.iter()
+        .filter(|p| volumes::runs_with(p, &c.name))
+        .collect()
+}
 
+impl Namespace<'_> {
     /// Why claim `c`'s files are not copied at all (a block volume, or a pre hook of a pod
     /// that mounts it failed), if they are not.
     fn left_out(&self, c: &Claim, held: &[String]) -> Option<String> {
@@ -175,7 +174,7 @@ impl Namespace<'_> {
                 c.namespace, c.name
             ));
         }
-        self.users(c)
+        users(self.pods, c)
             .iter()
             .any(|p| held.iter().any(|h| p["metadata"]["name"] == h.as_str()))
             .then(|| {
@@ -204,11 +203,11 @@ impl Namespace<'_> {
         );
         // a claim in use is read on the node of a pod that mounts it (a ReadWriteOnce
         // volume mounts on one node); a snapshot's claim wherever the scheduler puts it
-        let users = self.users(c);
         let node = match snapshot {
             Some(_) => None,
-            None => users
+            None => users(self.pods, c)
                 .first()
+                .copied()
                 .and_then(|p| rest::text(&p["spec"]["nodeName"], 253)),
         };
         let mount = snapshot.map_or(c.name.as_str(), |(m, _)| m);
