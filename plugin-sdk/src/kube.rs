@@ -200,6 +200,29 @@ pub fn delete(url: &str, what: &str, hint: Hint) -> Result<()> {
     }
 }
 
+/// `DELETE url` of the object whose uid is `uid` only (`preconditions.uid`): an object
+/// made again under that name by someone else is left alone. A 404 is fine.
+///
+/// # Errors
+/// Any other non-2xx answer (409: the name now holds another object).
+pub fn delete_uid(url: &str, uid: &str, what: &str, hint: Hint) -> Result<()> {
+    let body = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "DeleteOptions",
+        "preconditions": {"uid": uid},
+    });
+    let r = rest::send("DELETE", url, Some(&body))?;
+    match r.status {
+        404 | 200..=299 => Ok(()),
+        409 => Err(answer_error(
+            what,
+            &r,
+            "the name now holds another object, which is left alone",
+        )),
+        s => Err(answer_error(what, &r, hint(s))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

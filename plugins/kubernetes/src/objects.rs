@@ -72,8 +72,8 @@ pub fn identity(obj: &Value, namespaced: bool) -> Result<(Option<String>, String
 
 /// Is this object worth storing? Not when a controller owns it (a Deployment's
 /// ReplicaSets and Pods, a CronJob's Jobs: the owner is stored and makes them again), nor
-/// the token secrets and CA bundle the cluster makes in every namespace, nor a copy pod of
-/// ours ([`crate::volumes`]).
+/// the token secrets and CA bundle the cluster makes in every namespace, nor a copy pod, a
+/// snapshot or a claim made from one of ours ([`crate::volumes`], [`crate::snapshots`]).
 pub fn keep(obj: &Value) -> bool {
     let controlled = obj["metadata"]["ownerReferences"]
         .as_array()
@@ -83,9 +83,10 @@ pub fn keep(obj: &Value) -> bool {
     let made_by_cluster = (kind == "Secret"
         && obj["type"] == "kubernetes.io/service-account-token")
         || (kind == "ConfigMap" && name == "kube-root-ca.crt");
-    // a copy pod of ours (volume data) left behind by a failed clean-up
-    let ours = kind == "Pod"
-        && name.starts_with("rehydra-copy-")
+    // a copy pod, or a snapshot of a claim and the claim made from it (volume data), of
+    // another backup running or left behind by a failed clean-up
+    let ours = matches!(kind, "Pod" | "PersistentVolumeClaim" | "VolumeSnapshot")
+        && name.starts_with("rehydra-")
         && obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "rehydra"
         && obj["metadata"]["annotations"]["rehydra.io/claim"].is_string();
     !controlled && !made_by_cluster && !ours
@@ -402,6 +403,15 @@ mod tests {
         let token = json!({"kind": "Secret", "type": "kubernetes.io/service-account-token", "metadata": {"name": "t"}});
         let ca = json!({"kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt"}});
         assert!(!keep(&owned) && keep(&bare) && !keep(&token) && !keep(&ca));
+        // what a backup of volume data makes for a while, and a user's look-alike
+        let marks = json!({"labels": {"app.kubernetes.io/managed-by": "rehydra"}, "annotations": {"rehydra.io/claim": "data"}});
+        for kind in ["Pod", "PersistentVolumeClaim", "VolumeSnapshot"] {
+            let mut o = json!({"kind": kind, "metadata": marks.clone()});
+            o["metadata"]["name"] = "rehydra-00112233aabbccdd".into();
+            assert!(!keep(&o), "{kind}");
+            o["metadata"]["labels"] = json!({});
+            assert!(keep(&o), "{kind} without our label is the user's");
+        }
     }
 
     #[test]

@@ -3,13 +3,18 @@
 //!
 //! Where a claim's volume is a CSI driver's and a VolumeSnapshotClass
 //! (`snapshot.storage.k8s.io`) serves that driver, the backup takes a VolumeSnapshot of
-//! the claim (between the Velero pre and post hooks, when they run), waits until it is
-//! ready, makes a short-lived claim from it (`spec.dataSource`), and the copy pod reads
-//! that claim: the files of one moment, while the application runs on. The snapshot and
-//! its claim are deleted whatever happens (the class's `deletionPolicy` decides what
-//! becomes of the storage's copy). A claim whose snapshot cannot be taken is copied as it
-//! is in use, and said so; a cluster that serves no snapshot API, or a driver without a
-//! class, is copied live too.
+//! the claim while the Velero pre hooks hold the application (only until the snapshot is
+//! cut, not until it is ready), then, after the post hooks, makes a short-lived claim from
+//! it (`spec.dataSource`) and the copy pod reads that claim: the files of one moment,
+//! while the application runs on. Before anything is read the claim must be the one this
+//! job made, filled from its own snapshot into a volume its class's provisioner made for
+//! it ([`crate::volumes::Copier::fresh_volume`]), and the snapshot must still be ours;
+//! otherwise, or when any step fails, the claim is copied while in use, and said so.
+//!
+//! The snapshot and its claim are deleted (by uid) whatever happens. A class that would
+//! keep a copy of the files afterwards (a VolumeSnapshotClass or a StorageClass with
+//! `Retain`) is not used: that claim is copied while in use. A cluster that serves no
+//! snapshot API, or a driver without a class, is copied while in use too.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -21,32 +26,53 @@ use rehydra_plugin_sdk::rest::{self, shown};
 use serde_json::{Value, json};
 
 use crate::api::{ApiResource, hint};
-use crate::volumes::{POLL, quantity, random};
+use crate::volumes::{Copier, Made, POLL, quantity, random};
 
 /// The API group of CSI snapshots.
-const GROUP: &str = "snapshot.storage.k8s.io";
+pub const GROUP: &str = "snapshot.storage.k8s.io";
 /// The annotation that makes a VolumeSnapshotClass its driver's default.
 const DEFAULT_CLASS: &str = "snapshot.storage.kubernetes.io/is-default-class";
+
+/// A VolumeSnapshotClass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Class {
+    name: String,
+    /// `deletionPolicy: Retain`: the storage keeps the snapshot after it is deleted.
+    retain: bool,
+}
 
 /// The snapshot API a cluster serves, and a class for each CSI driver.
 pub struct Snapshots {
     server: String,
     snapshots: ApiResource,
-    /// CSI driver → VolumeSnapshotClass (the driver's default one, else its first by name).
-    by_driver: BTreeMap<String, String>,
+    /// CSI driver → its default class, else its first by name.
+    by_driver: BTreeMap<String, Class>,
     wait: Duration,
 }
 
-/// A snapshot of a claim, ready, and the claim made from it once it is made.
+/// A snapshot of a claim, and the claim made from it once it is made.
 pub struct Taken {
     pub namespace: String,
-    /// The claim it is a snapshot of.
+    /// The claim it is a snapshot of, as it was when the snapshot was asked for.
     pub source: String,
+    source_claim: Value,
+    /// The CSI driver of the claim's volume.
+    driver: String,
     pub snapshot: String,
-    /// Its size as the driver reports it (`status.restoreSize`), if it does.
-    pub size: Option<String>,
-    /// The claim made from it.
-    pub claim: Option<String>,
+    snapshot_uid: String,
+    /// Its size as the driver reports it (`status.restoreSize`), once ready.
+    size: Option<String>,
+    /// The claim made from it (name, uid) and the size it asks for.
+    made: Option<(String, String, String)>,
+}
+
+/// How far a snapshot has come.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// The storage has cut it (`status.creationTime`): the application may go on.
+    Cut,
+    /// It can be read (`status.readyToUse`).
+    Ready,
 }
 
 /// `snapshots`: `None` with `snapshots=off`, or when the cluster serves no snapshot API or
@@ -108,7 +134,10 @@ pub fn classes(
         ) {
             by_driver
                 .entry(driver.to_string())
-                .or_insert_with(|| name.to_string());
+                .or_insert_with(|| Class {
+                    name: name.to_string(),
+                    retain: c["deletionPolicy"] != "Delete",
+                });
         }
     }
     Ok(Some(Snapshots {
@@ -131,38 +160,64 @@ impl Snapshots {
         )
     }
 
-    /// The class that snapshots claim `ns/claim`, with the claim as it is now: `None` when
-    /// its volume is no CSI driver's, or its driver has no class.
-    fn class_of(&self, ns: &str, claim: &str) -> Result<Option<(String, Value)>> {
-        let what = format!("reading claim {ns}/{claim}");
-        let Some(c) = kube::get(&format!("{}/{claim}", self.claims(ns)), &what, hint)? else {
-            return Err(failed(format!("claim {ns}/{claim} is gone")));
-        };
-        let Some(pv) = rest::text(&c["spec"]["volumeName"], 253) else {
-            return Ok(None);
-        };
-        let url = format!(
-            "{}/api/v1/persistentvolumes/{}",
-            self.server,
-            rest::encode(pv)
-        );
-        let pv = kube::get(&url, &format!("reading persistent volume {pv}"), hint)?
-            .unwrap_or(Value::Null);
-        Ok(rest::text(&pv["spec"]["csi"]["driver"], 253)
-            .and_then(|d| self.by_driver.get(d))
-            .map(|class| (class.clone(), c)))
+    fn get(&self, url: &str, what: &str) -> Result<Value> {
+        kube::get(url, what, hint)?.ok_or_else(|| failed(format!("{what}: it is gone")))
     }
 
-    /// Take a snapshot of claim `ns/claim` and wait until it is ready to use: `None` when
-    /// no class serves its volume's driver.
+    /// Ask for a snapshot of claim `ns/claim`: `None` when its volume is no CSI driver's
+    /// or no class serves its driver.
     ///
     /// # Errors
-    /// The API refused it, the driver reported an error, or it was not ready within the
-    /// wait (the snapshot is deleted then).
-    pub fn take(&self, ns: &str, claim: &str) -> Result<Option<(Taken, Value)>> {
-        let Some((class, source)) = self.class_of(ns, claim)? else {
+    /// A class or storage class that would keep a copy of the files, or the API refused.
+    pub fn start(&self, ns: &str, claim: &str) -> Result<Option<Taken>> {
+        let source = self.get(
+            &format!("{}/{claim}", self.claims(ns)),
+            &format!("reading claim {ns}/{claim}"),
+        )?;
+        let Some(pv) = rest::text(&source["spec"]["volumeName"], 253) else {
             return Ok(None);
         };
+        let pv = self.get(
+            &format!(
+                "{}/api/v1/persistentvolumes/{}",
+                self.server,
+                rest::encode(pv)
+            ),
+            &format!("reading persistent volume {pv}"),
+        )?;
+        let Some((driver, class)) = rest::text(&pv["spec"]["csi"]["driver"], 253)
+            .and_then(|d| self.by_driver.get(d).map(|c| (d.to_string(), c.clone())))
+        else {
+            return Ok(None);
+        };
+        if class.retain {
+            return Err(failed(format!(
+                "VolumeSnapshotClass {} keeps what it snapshots (deletionPolicy is not Delete), so a copy of the files would stay behind",
+                class.name
+            )));
+        }
+        // the claim made from the snapshot gets the claim's storage class: one that keeps
+        // released volumes would keep a copy of the files after this job
+        let storage = rest::text(&source["spec"]["storageClassName"], 253)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                failed(format!(
+                    "claim {ns}/{claim} has no storage class to make a claim from its snapshot"
+                ))
+            })?;
+        let sc = self.get(
+            &format!(
+                "{}/apis/storage.k8s.io/v1/storageclasses/{}",
+                self.server,
+                rest::encode(storage)
+            ),
+            &format!("reading storage class {storage}"),
+        )?;
+        if sc["reclaimPolicy"] == "Retain" {
+            return Err(failed(format!(
+                "storage class {storage} keeps released volumes (reclaimPolicy Retain), so a claim made from the snapshot would leave a copy of the files behind"
+            )));
+        }
         let name = format!("rehydra-{:016x}", random());
         let body = json!({
             "apiVersion": self.snapshots.api_version(),
@@ -174,71 +229,112 @@ impl Snapshots {
                 "annotations": {"rehydra.io/claim": claim},
             },
             "spec": {
-                "volumeSnapshotClassName": class,
+                "volumeSnapshotClassName": class.name,
                 "source": {"persistentVolumeClaimName": claim},
             },
         });
-        kube::create(
+        let made = kube::create(
             &self.snapshots.collection(&self.server, Some(ns)),
             &body,
             &format!("creating VolumeSnapshot {ns}/{name} of claim {claim}"),
             hint,
         )?;
-        let mut taken = Taken {
+        Ok(Some(Taken {
             namespace: ns.to_string(),
             source: claim.to_string(),
-            snapshot: name.clone(),
+            source_claim: source,
+            driver,
+            snapshot: name,
+            snapshot_uid: rest::text(&made["metadata"]["uid"], 128)
+                .unwrap_or_default()
+                .to_string(),
             size: None,
-            claim: None,
-        };
-        let url = self.snapshots.object(&self.server, Some(ns), &name);
+            made: None,
+        }))
+    }
+
+    /// The snapshot as it is now, checked to be the one this job asked for.
+    fn ours(&self, t: &Taken) -> Result<Value> {
+        let ns = &t.namespace;
+        let v = self.get(
+            &self.snapshots.object(&self.server, Some(ns), &t.snapshot),
+            &format!("reading VolumeSnapshot {ns}/{}", t.snapshot),
+        )?;
+        if t.snapshot_uid.is_empty()
+            || v["metadata"]["uid"] != t.snapshot_uid.as_str()
+            || v["spec"]["source"]["persistentVolumeClaimName"] != t.source.as_str()
+        {
+            return Err(failed(format!(
+                "VolumeSnapshot {ns}/{} is not the one this job asked for (it was replaced)",
+                t.snapshot
+            )));
+        }
+        Ok(v)
+    }
+
+    /// Wait until snapshot `t` reaches `stage`.
+    ///
+    /// # Errors
+    /// The driver reported an error, the snapshot is gone or not ours, the wait ran out,
+    /// or the job was cancelled.
+    pub fn wait(&self, t: &mut Taken, stage: Stage) -> Result<()> {
         let started = Instant::now();
         loop {
-            let seen = kube::get(&url, &format!("reading VolumeSnapshot {ns}/{name}"), hint);
-            let why = match &seen {
-                Ok(Some(v)) if v["status"]["readyToUse"] == true => {
-                    taken.size = rest::text(&v["status"]["restoreSize"], 40).map(str::to_string);
-                    return Ok(Some((taken, source)));
-                }
-                Ok(Some(v)) => rest::text(&v["status"]["error"]["message"], 300)
-                    .map(|m| format!("the driver reported: {m}")),
-                Ok(None) => Some("it is gone".into()),
-                Err(e) => Some(e.message.clone()),
+            let v = self.ours(t)?;
+            let st = &v["status"];
+            let reached = match stage {
+                Stage::Cut => st["creationTime"].is_string() || st["readyToUse"] == true,
+                Stage::Ready => st["readyToUse"] == true,
             };
-            let late = started.elapsed() >= self.wait;
-            if why.is_some() || late || host::cancelled() {
-                self.remove(&taken);
-                if host::cancelled() {
-                    return Err(Error::new(ErrorCode::Cancelled, "cancelled"));
-                }
+            if reached {
+                t.size = rest::text(&st["restoreSize"], 40).map(str::to_string);
+                return Ok(());
+            }
+            if let Some(m) = rest::text(&st["error"]["message"], 300) {
                 return Err(failed(format!(
-                    "VolumeSnapshot {ns}/{name} (class {class}) was not ready {}",
-                    why.map_or_else(
-                        || format!("within {} s", self.wait.as_secs()),
-                        |w| format!("({w})")
-                    )
+                    "VolumeSnapshot {}/{}: the driver reported: {m}",
+                    t.namespace, t.snapshot
+                )));
+            }
+            if host::cancelled() {
+                return Err(Error::new(ErrorCode::Cancelled, "cancelled"));
+            }
+            if started.elapsed() >= self.wait {
+                return Err(failed(format!(
+                    "VolumeSnapshot {}/{} was not {} within {} s",
+                    t.namespace,
+                    t.snapshot,
+                    if stage == Stage::Cut {
+                        "taken"
+                    } else {
+                        "ready"
+                    },
+                    self.wait.as_secs()
                 )));
             }
             std::thread::sleep(POLL);
         }
     }
 
-    /// Make a claim from snapshot `t` of claim `source` (its storage class and access, the
-    /// snapshot's size or the claim's, whichever is larger), and return its name.
+    /// Make a claim from ready snapshot `t`: the source claim's storage class, the larger
+    /// of its request and the snapshot's size (which may not pass the volume's capacity).
+    /// Returns its name and the size it asks for.
     ///
     /// # Errors
-    /// The claim has no storage class to provision from, or the API refused it.
-    pub fn claim_from(&self, t: &mut Taken, source: &Value) -> Result<String> {
-        let class = rest::text(&source["spec"]["storageClassName"], 253)
-            .filter(|c| !c.is_empty())
-            .ok_or_else(|| {
-                failed(format!(
-                    "claim {}/{} has no storage class to make a claim from its snapshot",
-                    t.namespace, t.source
-                ))
-            })?;
-        let asked = rest::text(&source["spec"]["resources"]["requests"]["storage"], 40);
+    /// A size that does not add up, or the API refused.
+    pub fn claim_from(&self, t: &mut Taken) -> Result<(String, String)> {
+        let spec = &t.source_claim["spec"];
+        let class = rest::text(&spec["storageClassName"], 253).unwrap_or_default();
+        let asked = rest::text(&spec["resources"]["requests"]["storage"], 40);
+        let capacity = rest::text(&t.source_claim["status"]["capacity"]["storage"], 40);
         let size = match (asked, t.size.as_deref()) {
+            (_, Some(s)) if capacity.is_some_and(|c| quantity(s) > quantity(c)) => {
+                return Err(failed(format!(
+                    "the snapshot says it holds {}, more than the volume it was taken of ({})",
+                    shown(s, 40),
+                    capacity.unwrap_or_default()
+                )));
+            }
             (Some(a), Some(s)) if quantity(s) > quantity(a) => s,
             (Some(a), _) => a,
             (None, Some(s)) => s,
@@ -248,8 +344,9 @@ impl Snapshots {
                     t.namespace, t.source
                 )));
             }
-        };
-        let name = t.snapshot.clone();
+        }
+        .to_string();
+        let name = format!("rehydra-{:016x}", random());
         let body = json!({
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
@@ -267,7 +364,7 @@ impl Snapshots {
                 "dataSource": {"apiGroup": GROUP, "kind": "VolumeSnapshot", "name": t.snapshot},
             },
         });
-        kube::create(
+        let made = kube::create(
             &self.claims(&t.namespace),
             &body,
             &format!(
@@ -276,27 +373,68 @@ impl Snapshots {
             ),
             hint,
         )?;
-        t.claim = Some(name.clone());
-        Ok(name)
+        let uid = rest::text(&made["metadata"]["uid"], 128)
+            .unwrap_or_default()
+            .to_string();
+        t.made = Some((name.clone(), uid, size.clone()));
+        Ok((name, size))
     }
 
-    /// Delete the claim made from `t`, then the snapshot; a failure is logged, naming what
-    /// to delete by hand.
+    /// Once the copy pod runs (the claim is then in use and stays bound): the claim is the
+    /// one this job made, filled from this job's snapshot into a new volume of the same
+    /// CSI driver; and the snapshot is still ours.
+    ///
+    /// # Errors
+    /// `failed` naming what is not so.
+    pub fn check(&self, t: &Taken, copier: &Copier) -> Result<()> {
+        let Some((claim, uid, _)) = &t.made else {
+            return Err(failed("no claim was made from the snapshot".into()));
+        };
+        self.ours(t)?;
+        let made = Made {
+            uid: Some(uid.as_str()).filter(|u| !u.is_empty()),
+            snapshot: Some(&t.snapshot),
+        };
+        if made.uid.is_none() {
+            return Err(failed(format!(
+                "claim {}/{claim} came back without a uid",
+                t.namespace
+            )));
+        }
+        let pv = copier.fresh_volume(&t.namespace, claim, made)?;
+        if pv["spec"]["csi"]["driver"] != t.driver.as_str() {
+            return Err(failed(format!(
+                "the volume of claim {}/{claim} is not of driver {}",
+                t.namespace, t.driver
+            )));
+        }
+        Ok(())
+    }
+
+    /// Delete the claim made from `t`, then the snapshot, each only if it is still the one
+    /// this job made (by uid); a failure is logged, naming what to delete by hand.
     pub fn remove(&self, t: &Taken) {
         let ns = &t.namespace;
         let mut gone = Vec::new();
-        if let Some(c) = &t.claim {
+        if let Some((c, uid, _)) = &t.made {
             gone.push((
                 format!("{}/{c}", self.claims(ns)),
+                uid.as_str(),
                 format!("claim {ns}/{c}"),
             ));
         }
         gone.push((
             self.snapshots.object(&self.server, Some(ns), &t.snapshot),
+            t.snapshot_uid.as_str(),
             format!("VolumeSnapshot {ns}/{}", t.snapshot),
         ));
-        for (url, what) in gone {
-            if let Err(e) = kube::delete(&url, &format!("deleting {what}"), hint) {
+        for (url, uid, what) in gone {
+            let deleted = if uid.is_empty() {
+                kube::delete(&url, &format!("deleting {what}"), hint)
+            } else {
+                kube::delete_uid(&url, uid, &format!("deleting {what}"), hint)
+            };
+            if let Err(e) = deleted {
                 host::log(
                     host::Level::Warn,
                     &format!(
@@ -351,12 +489,30 @@ mod tests {
         (host, seen)
     }
 
+    fn snapshots(by_driver: &[(&str, &str)]) -> Snapshots {
+        Snapshots {
+            server: API.into(),
+            snapshots: served()[0].clone(),
+            by_driver: by_driver
+                .iter()
+                .map(|(d, c)| {
+                    let class = Class {
+                        name: (*c).into(),
+                        retain: false,
+                    };
+                    ((*d).to_string(), class)
+                })
+                .collect(),
+            wait: Duration::from_secs(5),
+        }
+    }
+
     #[test]
     fn a_drivers_default_class_is_chosen_and_off_or_unserved_means_none() {
         let list = json!({"kind": "VolumeSnapshotClassList", "metadata": {}, "items": [
-            {"metadata": {"name": "a-plain"}, "driver": "disk.csi.akshci.com"},
-            {"metadata": {"name": "z-default", "annotations": {DEFAULT_CLASS: "true"}}, "driver": "disk.csi.akshci.com"},
-            {"metadata": {"name": "files"}, "driver": "file.csi.akshci.com"}]});
+            {"metadata": {"name": "a-plain"}, "driver": "disk.csi.akshci.com", "deletionPolicy": "Delete"},
+            {"metadata": {"name": "z-default", "annotations": {DEFAULT_CLASS: "true"}}, "driver": "disk.csi.akshci.com", "deletionPolicy": "Delete"},
+            {"metadata": {"name": "files"}, "driver": "file.csi.akshci.com", "deletionPolicy": "Retain"}]});
         let (host, _) = host(move |_, url| {
             if url.contains("/volumesnapshotclasses") {
                 (200, list.clone())
@@ -371,107 +527,135 @@ mod tests {
             })
         };
         let s = run(&[], &served()).unwrap().unwrap();
-        assert_eq!(s.by_driver["disk.csi.akshci.com"], "z-default");
-        assert_eq!(s.by_driver["file.csi.akshci.com"], "files");
+        assert_eq!(s.by_driver["disk.csi.akshci.com"].name, "z-default");
+        assert!(!s.by_driver["disk.csi.akshci.com"].retain);
+        assert!(s.by_driver["file.csi.akshci.com"].retain);
         assert!(run(&[("snapshots", "off")], &served()).unwrap().is_none());
         assert!(run(&[], &[]).unwrap().is_none(), "no snapshot API served");
         let e = run(&[("snapshots", "yes")], &served()).err().unwrap();
         assert_eq!(e.code, ErrorCode::InvalidInput);
     }
 
-    #[test]
-    fn a_snapshot_the_driver_fails_is_deleted_and_named() {
-        let (host, seen) = host(|method, url| match (method, url) {
+    /// A cluster where claim shop/data is on volume pv1 of the disk driver, in storage class
+    /// `fast` (reclaim policy `reclaim`); snapshots answer `snapshot`.
+    fn cluster(reclaim: &'static str, snapshot: Value) -> (MockHost, Rc<RefCell<Vec<String>>>) {
+        host(move |method, url| match (method, url) {
             ("GET", u) if u.ends_with("/persistentvolumeclaims/data") => (
                 200,
-                json!({"metadata": {"name": "data", "uid": "u1"}, "spec": {"volumeName": "pv1", "storageClassName": "fast"}}),
+                json!({"metadata": {"name": "data", "uid": "u1"}, "spec": {"volumeName": "pv1", "storageClassName": "fast",
+                    "resources": {"requests": {"storage": "5Gi"}}}, "status": {"capacity": {"storage": "8Gi"}}}),
             ),
             ("GET", u) if u.ends_with("/persistentvolumes/pv1") => (
                 200,
                 json!({"spec": {"csi": {"driver": "disk.csi.akshci.com"}}}),
             ),
-            ("POST", _) => (201, json!({})),
-            ("GET", u) if u.contains("/volumesnapshots/rehydra-") => (
+            ("GET", u) if u.ends_with("/storageclasses/fast") => (
                 200,
-                json!({"status": {"readyToUse": false, "error": {"message": "disk busy"}}}),
+                json!({"metadata": {"name": "fast"}, "provisioner": "disk.csi.akshci.com", "reclaimPolicy": reclaim}),
             ),
+            ("POST", _) => (201, json!({"metadata": {"uid": "made-1"}})),
+            ("GET", u) if u.contains("/volumesnapshots/rehydra-") => (200, snapshot.clone()),
             ("DELETE", _) => (200, json!({"kind": "Status", "status": "Success"})),
             _ => (404, json!({})),
-        });
-        let s = Snapshots {
-            server: API.into(),
-            snapshots: served()[0].clone(),
-            by_driver: [("disk.csi.akshci.com".to_string(), "snaps".to_string())].into(),
-            wait: Duration::from_secs(5),
-        };
+        })
+    }
+
+    #[test]
+    fn a_snapshot_the_driver_fails_is_named_and_deleted_by_uid() {
+        let failing = json!({"metadata": {"uid": "made-1"}, "spec": {"source": {"persistentVolumeClaimName": "data"}},
+            "status": {"readyToUse": false, "error": {"message": "disk busy"}}});
+        let (host, seen) = cluster("Delete", failing);
+        let s = snapshots(&[("disk.csi.akshci.com", "snaps")]);
         let e = host
-            .run(Verb::Backup, || s.take("shop", "data"))
+            .run(Verb::Backup, || {
+                let mut t = s.start("shop", "data")?.expect("a class serves the driver");
+                let waited = s.wait(&mut t, Stage::Cut);
+                s.remove(&t);
+                waited
+            })
             .err()
             .unwrap();
-        assert!(
-            e.message.contains("disk busy") && e.message.contains("class snaps"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("disk busy"), "{}", e.message);
         let seen = seen.borrow();
-        let made = seen
-            .iter()
-            .find(|c| c.starts_with("POST ") && c.contains("/namespaces/shop/volumesnapshots"));
-        assert!(made.is_some(), "{seen:?}");
         assert!(
-            seen.iter()
-                .any(|c| c.starts_with("DELETE ") && c.contains("/volumesnapshots/rehydra-")),
-            "the failed snapshot is deleted: {seen:?}"
+            seen.iter().any(|c| c.starts_with("POST ")
+                && c.contains("/namespaces/shop/volumesnapshots")
+                && c.contains(r#""volumeSnapshotClassName":"snaps""#)),
+            "{seen:?}"
+        );
+        assert!(
+            seen.iter().any(|c| c.starts_with("DELETE ")
+                && c.contains("/volumesnapshots/rehydra-")
+                && c.contains(r#""uid":"made-1""#)),
+            "the failed snapshot is deleted, if it is still ours: {seen:?}"
         );
     }
 
     #[test]
-    fn a_claim_from_a_snapshot_asks_for_the_larger_size() {
-        let (host, seen) = host(|_, _| (201, json!({})));
-        let s = Snapshots {
-            server: API.into(),
-            snapshots: served()[0].clone(),
-            by_driver: BTreeMap::new(),
-            wait: Duration::ZERO,
-        };
-        let source = json!({"spec": {"storageClassName": "fast", "resources": {"requests": {"storage": "5Gi"}}}});
-        for (snap, want) in [(Some("8Gi"), "8Gi"), (Some("1Gi"), "5Gi"), (None, "5Gi")] {
-            let mut t = Taken {
-                namespace: "shop".into(),
-                source: "data".into(),
-                snapshot: "rehydra-1".into(),
-                size: snap.map(str::to_string),
-                claim: None,
-            };
-            let name = host
-                .run(Verb::Backup, || s.claim_from(&mut t, &source))
-                .unwrap();
-            assert_eq!(
-                (name.as_str(), t.claim.as_deref()),
-                ("rehydra-1", Some("rehydra-1"))
-            );
-            let sent = seen.borrow().last().cloned().unwrap();
-            let body: Value = serde_json::from_str(sent.splitn(3, ' ').nth(2).unwrap()).unwrap();
-            assert_eq!(
-                body["spec"]["resources"]["requests"]["storage"], want,
-                "{sent}"
-            );
-            assert_eq!(body["spec"]["dataSource"]["name"], "rehydra-1");
-            assert_eq!(body["spec"]["storageClassName"], "fast");
-        }
-        assert_eq!(seen.borrow().len(), 3);
-        let no_class = json!({"spec": {"resources": {"requests": {"storage": "5Gi"}}}});
-        let mut t = Taken {
-            namespace: "shop".into(),
-            source: "data".into(),
-            snapshot: "rehydra-2".into(),
-            size: None,
-            claim: None,
-        };
+    fn a_snapshot_is_not_taken_where_a_copy_would_stay_behind_or_of_another_claim() {
+        let (host, seen) = cluster("Retain", json!({}));
+        let s = snapshots(&[("disk.csi.akshci.com", "snaps")]);
+        let e = host
+            .run(Verb::Backup, || s.start("shop", "data"))
+            .err()
+            .unwrap();
+        assert!(e.message.contains("reclaimPolicy Retain"), "{}", e.message);
+        assert!(!seen.borrow().iter().any(|c| c.starts_with("POST ")));
         assert!(
-            host.run(Verb::Backup, || s.claim_from(&mut t, &no_class))
-                .is_err()
+            host.run(Verb::Backup, || snapshots(&[]).start("shop", "data"))
+                .unwrap()
+                .is_none(),
+            "no class for the driver: no snapshot"
         );
-        assert!(t.claim.is_none());
+        // a snapshot of another claim under the name this job chose is not ours
+        let other = json!({"metadata": {"uid": "made-1"}, "spec": {"source": {"persistentVolumeClaimName": "secrets"}},
+            "status": {"readyToUse": true, "creationTime": "2026-12-03T21:00:00Z"}});
+        let (host, _) = cluster("Delete", other);
+        let e = host
+            .run(Verb::Backup, || {
+                let mut t = s.start("shop", "data")?.unwrap();
+                s.wait(&mut t, Stage::Ready)
+            })
+            .err()
+            .unwrap();
+        assert!(e.message.contains("replaced"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_claim_from_a_snapshot_asks_for_the_larger_size_within_the_volume() {
+        for (snap, want) in [
+            (Some("6Gi"), Ok("6Gi")),
+            (Some("1Gi"), Ok("5Gi")),
+            (None, Ok("5Gi")),
+            (Some("9Ti"), Err("more than the volume")),
+        ] {
+            let ready = json!({"metadata": {"uid": "made-1"}, "spec": {"source": {"persistentVolumeClaimName": "data"}},
+                "status": {"readyToUse": true, "restoreSize": snap}});
+            let (host, seen) = cluster("Delete", ready);
+            let s = snapshots(&[("disk.csi.akshci.com", "snaps")]);
+            let got = host.run(Verb::Backup, || {
+                let mut t = s.start("shop", "data")?.unwrap();
+                s.wait(&mut t, Stage::Ready)?;
+                s.claim_from(&mut t)
+            });
+            match (want, got) {
+                (Ok(size), Ok((name, asked))) => {
+                    assert_eq!(asked, size);
+                    let seen = seen.borrow();
+                    let sent = seen.iter().rfind(|c| c.starts_with("POST ")).unwrap();
+                    let body: Value =
+                        serde_json::from_str(sent.splitn(3, ' ').nth(2).unwrap()).unwrap();
+                    assert_eq!(body["metadata"]["name"], name.as_str());
+                    assert_eq!(
+                        body["spec"]["resources"]["requests"]["storage"], size,
+                        "{sent}"
+                    );
+                    assert_eq!(body["spec"]["dataSource"]["kind"], "VolumeSnapshot");
+                    assert_eq!(body["spec"]["storageClassName"], "fast");
+                }
+                (Err(why), Err(e)) => assert!(e.message.contains(why), "{}", e.message),
+                (want, got) => panic!("{snap:?}: wanted {want:?}, got {:?}", got.map(|g| g.1)),
+            }
+        }
     }
 }

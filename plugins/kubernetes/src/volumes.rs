@@ -82,7 +82,7 @@ pub fn quantity(q: &str) -> Option<u64> {
 
 /// The room an archive of `bytes` (of files, or a volume of that size) needs in the
 /// scratch folder: an eighth more for tar's headers and padding, and 64 MiB.
-fn room(bytes: u64) -> u64 {
+pub fn room(bytes: u64) -> u64 {
     bytes.saturating_add(bytes / 8).saturating_add(64 << 20)
 }
 
@@ -103,6 +103,27 @@ fn made_after(a: &Value, b: &Value) -> bool {
         })
     };
     matches!((time(a), time(b)), (Some(a), Some(b)) if a >= b)
+}
+
+/// What a claim checked by [`Copier::fresh_volume`] must be besides bound to a new volume.
+#[derive(Default, Clone, Copy)]
+pub struct Made<'a> {
+    /// The uid of the claim as the caller made it.
+    pub uid: Option<&'a str>,
+    /// The VolumeSnapshot it was filled from (else: from no data source).
+    pub snapshot: Option<&'a str>,
+}
+
+/// How a copy pod reads a claim's files.
+pub struct Mount<'a> {
+    /// The claim it mounts: the claim itself, or one made from its snapshot.
+    pub claim: &'a str,
+    /// Bytes the scratch folder may hold.
+    pub room: Option<u64>,
+    /// Where it runs (for a claim in use: on the node of a pod that mounts it).
+    pub node: Option<&'a str>,
+    /// Checked once the pod runs, before anything is read.
+    pub check: Option<&'a dyn Fn() -> Result<()>>,
 }
 
 /// How volume data is copied: the settings of `volume-data=pod`.
@@ -424,30 +445,25 @@ impl Copier {
         format!("{}/rehydra-{:016x}.tar", self.staging, random())
     }
 
-    /// Store the files of claim `ns/claim` (requested `size`, mounted by a pod on `node`)
-    /// as the item [`item`]`(ns, claim)`; the pod mounts `mount`, the claim itself or one
-    /// made from its snapshot.
+    /// Store the files of claim `ns/claim`, read through `m`, as the item
+    /// [`item`]`(ns, claim)`.
     ///
     /// # Errors
-    /// The pod, kubectl or the engine failed (the pod and the staged copy are removed
-    /// either way).
-    pub fn save(
-        &self,
-        ns: &str,
-        claim: &str,
-        mount: &str,
-        size: Option<&str>,
-        node: Option<&str>,
-    ) -> Result<engine::ItemSummary> {
-        let room = size.and_then(quantity).map(room);
-        let pod = self.start(ns, mount, true, room, node)?;
+    /// The pod, the check, kubectl or the engine failed (the pod and the staged copy are
+    /// removed either way).
+    pub fn save(&self, ns: &str, claim: &str, m: &Mount) -> Result<engine::ItemSummary> {
+        let pod = self.start(ns, m.claim, true, m.room, m.node)?;
         let staged = self.staged();
         let what = format!("copying the files of claim {ns}/{claim}");
-        let copied = pod
-            .run(
-                &pod.exec_args(&["tar", "-c", "-f", ARCHIVE, "-C", MOUNT, "."]),
-                &what,
-            )
+        let copied = m
+            .check
+            .map_or(Ok(()), |check| check())
+            .and_then(|()| {
+                pod.run(
+                    &pod.exec_args(&["tar", "-c", "-f", ARCHIVE, "-C", MOUNT, "."]),
+                    &what,
+                )
+            })
             .and_then(|()| pod.run(&pod.cp_args(ARCHIVE, &staged)?, &what))
             .and_then(|()| map_path(&self.map, &staged))
             .and_then(|local| engine::ingest_file(&item(ns, claim), &local));
@@ -467,8 +483,8 @@ impl Copier {
         let staged = self.staged();
         let what = format!("copying the files into claim {ns}/{claim}");
         let written = self
-            .fresh_volume(ns, claim)
-            .and_then(|()| map_path(&self.map, &staged))
+            .fresh_volume(ns, claim, Made::default())
+            .and_then(|_| map_path(&self.map, &staged))
             .and_then(|local| engine::restore_item(item, &local, false))
             .and_then(|bytes| {
                 pod.run(&pod.cp_in_args(&staged, ARCHIVE)?, &what)?;
@@ -490,9 +506,12 @@ impl Copier {
     /// a data source. Anything else (a retained volume the claim was matched to, one
     /// restored or cloned) may hold data or be in use elsewhere.
     ///
+    /// With `made`, the claim must also be the one the caller made (its uid), and filled
+    /// from that snapshot, if one is named, and nothing else.
+    ///
     /// # Errors
     /// `failed` naming what the volume is.
-    fn fresh_volume(&self, ns: &str, claim: &str) -> Result<()> {
+    pub(crate) fn fresh_volume(&self, ns: &str, claim: &str, made: Made) -> Result<Value> {
         let read = |url: String, what: String| -> Result<Value> {
             Ok(kube::get(&url, &what, hint)?.unwrap_or(Value::Null))
         };
@@ -530,6 +549,28 @@ impl Copier {
             )?
         };
         let provisioner = sc["provisioner"].as_str();
+        let spec = &c["spec"];
+        let filled = match made.snapshot {
+            None => spec["dataSource"].is_object() || spec["dataSourceRef"].is_object(),
+            Some(s) => {
+                let ours = |d: &Value| {
+                    d["apiGroup"] == crate::snapshots::GROUP
+                        && d["kind"] == "VolumeSnapshot"
+                        && d["name"] == s
+                };
+                !ours(&spec["dataSource"])
+                    || !(spec["dataSourceRef"].is_null() || ours(&spec["dataSourceRef"]))
+            }
+        };
+        if made
+            .uid
+            .is_some_and(|u| c["metadata"]["uid"].as_str() != Some(u))
+        {
+            return Err(Error::new(
+                ErrorCode::Failed,
+                format!("claim {ns}/{claim} is not the one this job made (it was replaced)"),
+            ));
+        }
         let why = if pv.is_null() {
             "cannot be read"
         } else if !(pv["spec"]["claimRef"]["uid"].is_string()
@@ -547,10 +588,10 @@ impl Copier {
             "its storage class's provisioner did not make (it may be storage in use elsewhere)"
         } else if !made_after(&pv, &c) {
             "is older than the claim (a retained volume it was matched to, which may hold data)"
-        } else if c["spec"]["dataSource"].is_object() || c["spec"]["dataSourceRef"].is_object() {
-            "is filled from the claim's data source"
+        } else if filled {
+            "is filled from another data source than the claim should be"
         } else {
-            return Ok(());
+            return Ok(pv);
         };
         Err(Error::new(
             ErrorCode::Failed,

@@ -487,19 +487,27 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
                 < at(&format!("DELETE {snapshots}/rehydra-")),
         "snapshot, its claim, then both deleted: {calls:?}"
     );
+    // (a read lets the stand-in's controllers finish the deletions)
+    run(&["discover", "--set", &ka, "--set", "cluster=aks-a"]);
+    let ours = |o: &&Value| {
+        let name = o["metadata"]["name"].as_str().unwrap_or_default();
+        name.starts_with("rehydra-")
+            || name.starts_with("snapcontent-")
+            || o["spec"]["claimRef"]["name"]
+                .as_str()
+                .is_some_and(|n| n.starts_with("rehydra-"))
+    };
     let left: Vec<Value> = a.state()["objects"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|o| {
-            o["metadata"]["name"]
-                .as_str()
-                .is_some_and(|n| n.starts_with("rehydra-") || n.starts_with("snapcontent-"))
-                && o["metadata"]["deletionTimestamp"].is_null()
-        })
+        .filter(ours)
         .cloned()
         .collect();
-    assert!(left.is_empty(), "nothing made for the copy stays: {left:?}");
+    assert!(
+        left.is_empty(),
+        "nothing made for the copy stays, not even the volume of the claim made from the snapshot: {left:?}"
+    );
     no_pods(&a);
     assert!(
         !da.join("snapshots").exists()
@@ -521,11 +529,54 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         "the snapshot's files, byte for byte, with their modes and owners"
     );
 
+    // a retained volume of the class, free again, that the controller binds to the claim
+    // made from the snapshot instead of provisioning one: its files are never read as the
+    // claim's; the claim is copied while in use, and it is said
+    a.edit(|st| {
+        st["objects"].as_array_mut().unwrap().push(json!({"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": "pvc-old-tenant", "creationTimestamp": "2025-01-01T00:00:00Z",
+                "annotations": {"pv.kubernetes.io/provisioned-by": "disk.csi.akshci.com"}},
+            "spec": {"capacity": {"storage": "50Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "fast",
+                "persistentVolumeReclaimPolicy": "Retain", "volumeMode": "Filesystem",
+                "csi": {"driver": "disk.csi.akshci.com", "volumeHandle": "vol-old-tenant", "fsType": "ext4"}}}));
+    });
+    let tenant = da.join("volumes/pvc-old-tenant");
+    std::fs::create_dir_all(&tenant).unwrap();
+    std::fs::write(tenant.join("payroll.csv"), "another tenant's data").unwrap();
+    let matched = backup(&[]);
+    let out = matched.to_string();
+    assert!(
+        out.contains("claim shop/data: not copied from a CSI snapshot")
+            && out.contains("pvc-old-tenant")
+            && out.contains("copied while in use")
+            && !out.contains("its data is not"),
+        "{out}"
+    );
+    let id = matched["restore_point"]["id"].as_str().unwrap().to_string();
+    let map = "namespace-map=shop=shop-matched".to_string();
+    done(&run_restore(&run, &id, &kb, &map, &staging));
+    let pv = claim_in(&b, "shop-matched")["spec"]["volumeName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        files(&db.join("volumes").join(pv)),
+        files(&volume),
+        "the claim's own files, not the matched volume's"
+    );
+    no_pods(&a);
+    a.edit(|st| {
+        st["objects"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|o| o["metadata"]["name"] != "pvc-old-tenant");
+    });
+
     // a snapshot the driver fails: that claim is copied while in use, and it is said
     a.edit(|st| st["snapshot_error"] = json!("rpc error: code = Internal desc = disk busy"));
     let out = backup(&[]).to_string();
     assert!(
-        out.contains("claim shop/data: no CSI snapshot")
+        out.contains("claim shop/data: not copied from a CSI snapshot")
             && out.contains("disk busy")
             && out.contains("copied while in use")
             && !out.contains("its data is not"),

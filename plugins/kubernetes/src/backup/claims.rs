@@ -3,15 +3,18 @@
 //!
 //! 1. with `hooks=velero`, the Velero pre hooks of the running pods that mount its claims
 //!    ([`crate::hooks`]);
-//! 2. a CSI snapshot of each claim whose driver has a class ([`crate::snapshots`]);
+//! 2. a CSI snapshot of each claim whose driver has a class ([`crate::snapshots`]), waited
+//!    for until the storage has cut it (not until it is ready);
 //! 3. the files of the other claims, copied while in use;
 //! 4. the post hooks, also when a copy failed or the job was cancelled;
-//! 5. the files of the snapshotted claims, from a claim made from each snapshot, which is
-//!    then deleted with the snapshot.
+//! 5. once each snapshot is ready, the files of its claim, from a claim made from it and
+//!    checked before anything is read (any failure: copied while in use instead); the
+//!    snapshot and its claim are deleted either way.
 //!
 //! Each claim whose files are not in the restore point is named in a warning, and so is
 //! each one copied while in use because its snapshot failed.
 
+use rehydra_plugin_sdk::engine;
 use rehydra_plugin_sdk::host;
 use rehydra_plugin_sdk::prelude::*;
 use rehydra_plugin_sdk::rest::{self, shown};
@@ -19,8 +22,8 @@ use serde_json::Value;
 
 use crate::hooks::{self, Hook};
 use crate::index::{Claim, Index};
-use crate::snapshots::{Snapshots, Taken};
-use crate::volumes::{self, Copier};
+use crate::snapshots::{Snapshots, Stage, Taken};
+use crate::volumes::{self, Copier, Mount, quantity};
 
 /// How the backup copies claims: the copier, whether Velero's hooks run, and the CSI
 /// snapshots it may take.
@@ -76,10 +79,10 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
             done: &mut done,
             total,
         };
-        // the claims whose files may be copied at all, then their snapshots, taken while
-        // the application is quiet
+        // the claims whose files may be copied at all; their snapshots are asked for, and
+        // cut, while the application is quiet
         let mut live = Vec::new();
-        let mut taken: Vec<(usize, Taken, Value)> = Vec::new();
+        let mut taken: Vec<(usize, Taken)> = Vec::new();
         let mut stopped = None;
         for (i, c) in claims.iter().enumerate() {
             if let Some(why) = ns_copy.left_out(c, &held) {
@@ -90,55 +93,74 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
                 live.push(i);
                 continue;
             };
-            if host::cancelled() {
-                stopped = Some(cancelled());
-                break;
-            }
-            match snaps.take(&ns, &c.name) {
-                Ok(Some((t, source))) => taken.push((i, t, source)),
+            match snaps.start(&ns, &c.name) {
+                Ok(Some(t)) => taken.push((i, t)),
                 Ok(None) => live.push(i),
-                Err(e) if e.code == ErrorCode::Cancelled => {
-                    stopped = Some(e);
-                    break;
-                }
                 Err(e) => {
-                    ns_copy.warnings.push(format!(
-                        "claim {ns}/{}: no CSI snapshot ({}); its files are copied while in use",
-                        c.name, e.message
-                    ));
+                    ns_copy.no_snapshot(c, &e);
                     live.push(i);
                 }
             }
         }
-        if stopped.is_none() {
-            for &i in &live {
-                if let Err(e) = ns_copy.copy(&mut *claims[i], None) {
-                    stopped = Some(e);
-                    break;
+        let mut cut = Vec::new();
+        for (i, mut t) in taken {
+            let Some(snaps) = how.snapshots else { break };
+            match snaps.wait(&mut t, Stage::Cut) {
+                Ok(()) => cut.push((i, t)),
+                Err(e) => {
+                    snaps.remove(&t);
+                    if e.code == ErrorCode::Cancelled {
+                        stopped = Some(cancelled());
+                    } else {
+                        ns_copy.no_snapshot(&*claims[i], &e);
+                        live.push(i);
+                    }
                 }
             }
         }
+        for &i in &live {
+            if stopped.is_some() {
+                break;
+            }
+            let node = node_of(&pods, &*claims[i]);
+            if let Err(e) = ns_copy.copy(&mut *claims[i], node) {
+                stopped = Some(e);
+            }
+        }
         post_hooks(copier, &ns, &post, &mut *ns_copy.warnings);
-        // the snapshots' files, after the hooks (the application runs on meanwhile); each
-        // snapshot goes, whatever happened
-        if let Some(snaps) = how.snapshots {
-            for (i, mut t, source) in taken {
-                if stopped.is_none() {
-                    match snaps.claim_from(&mut t, &source) {
-                        Ok(mount) => {
-                            let from = Some((mount.as_str(), t.snapshot.as_str()));
-                            if let Err(e) = ns_copy.copy(&mut *claims[i], from) {
-                                stopped = Some(e);
-                            }
+        // the snapshots' files, after the hooks (the application runs on meanwhile); a
+        // claim whose snapshot could not be read is copied while in use; each snapshot and
+        // its claim go, whatever happened
+        for (i, mut t) in cut {
+            let Some(snaps) = how.snapshots else { break };
+            if stopped.is_none() {
+                let read = ns_copy.begin(&*claims[i]).and_then(|()| {
+                    snaps.wait(&mut t, Stage::Ready)?;
+                    let (mount, size) = snaps.claim_from(&mut t)?;
+                    let check = || snaps.check(&t, copier);
+                    let m = Mount {
+                        claim: &mount,
+                        room: quantity(&size).map(volumes::room),
+                        node: None,
+                        check: Some(&check),
+                    };
+                    copier.save(&ns, &claims[i].name, &m)
+                });
+                let from = format!("from CSI snapshot {}", t.snapshot);
+                match read {
+                    Ok(sum) => ns_copy.stored(&mut *claims[i], &sum, &from),
+                    Err(e) if e.code == ErrorCode::Cancelled => stopped = Some(e),
+                    Err(e) => {
+                        ns_copy.no_snapshot(&*claims[i], &e);
+                        *ns_copy.done -= 1;
+                        let node = node_of(&pods, &*claims[i]);
+                        if let Err(e) = ns_copy.copy(&mut *claims[i], node) {
+                            stopped = Some(e);
                         }
-                        Err(e) => ns_copy.warnings.push(format!(
-                            "claim {ns}/{}: its data is not in this restore point: {}",
-                            claims[i].name, e.message
-                        )),
                     }
                 }
-                snaps.remove(&t);
             }
+            snaps.remove(&t);
         }
         if let Some(e) = stopped {
             return Err(e);
@@ -163,6 +185,15 @@ fn users<'p>(pods: &'p [Value], c: &Claim) -> Vec<&'p Value> {
         .collect()
 }
 
+/// The node of a running pod that mounts claim `c` (a ReadWriteOnce volume mounts on one
+/// node: a copy of the claim in use runs there).
+fn node_of<'p>(pods: &'p [Value], c: &Claim) -> Option<&'p str> {
+    users(pods, c)
+        .first()
+        .copied()
+        .and_then(|p| rest::text(&p["spec"]["nodeName"], 253))
+}
+
 impl Namespace<'_> {
     /// Why claim `c`'s files are not copied at all (a block volume, or a pre hook of a pod
     /// that mounts it failed), if they are not.
@@ -185,56 +216,66 @@ impl Namespace<'_> {
             })
     }
 
-    /// Copy claim `c`'s files, from `snapshot` (the claim made from it, and its name) or
-    /// from the claim itself while in use. A failure is a warning naming the claim.
+    /// Count claim `c` as the next one copied, and say so.
     ///
     /// # Errors
-    /// Only a cancelled job.
-    fn copy(&mut self, c: &mut Claim, snapshot: Option<(&str, &str)>) -> Result<()> {
+    /// A cancelled job.
+    fn begin(&mut self, c: &Claim) -> Result<()> {
         *self.done += 1;
         if host::cancelled() {
             return Err(cancelled());
         }
-        let size = c.size.clone().unwrap_or_else(|| "size unknown".into());
         host::progress(
             *self.done,
             self.total,
             &format!("files of claim {}/{}", c.namespace, c.name),
         );
-        // a claim in use is read on the node of a pod that mounts it (a ReadWriteOnce
-        // volume mounts on one node); a snapshot's claim wherever the scheduler puts it
-        let node = match snapshot {
-            Some(_) => None,
-            None => users(self.pods, c)
-                .first()
-                .copied()
-                .and_then(|p| rest::text(&p["spec"]["nodeName"], 253)),
+        Ok(())
+    }
+
+    /// Say that claim `c` is copied while in use because its snapshot failed (`e`).
+    fn no_snapshot(&mut self, c: &Claim, e: &Error) {
+        self.warnings.push(format!(
+            "claim {}/{}: not copied from a CSI snapshot ({}); its files are copied while in use",
+            c.namespace, c.name, e.message
+        ));
+    }
+
+    /// Record that claim `c`'s files are stored (`how`: from where).
+    fn stored(&mut self, c: &mut Claim, sum: &engine::ItemSummary, how: &str) {
+        c.data = true;
+        host::info(&format!(
+            "claim {}/{}: {} bytes of files stored ({} new), {how}",
+            c.namespace, c.name, sum.size, sum.new_bytes
+        ));
+    }
+
+    /// Copy claim `c`'s files while in use, on `node` ([`node_of`]). A failure is a warning
+    /// naming the claim.
+    ///
+    /// # Errors
+    /// Only a cancelled job.
+    fn copy(&mut self, c: &mut Claim, node: Option<&str>) -> Result<()> {
+        self.begin(c)?;
+        let m = Mount {
+            claim: &c.name,
+            room: c.size.as_deref().and_then(quantity).map(volumes::room),
+            node,
+            check: None,
         };
-        let mount = snapshot.map_or(c.name.as_str(), |(m, _)| m);
-        match self
-            .copier
-            .save(&c.namespace, &c.name, mount, c.size.as_deref(), node)
-        {
+        match self.copier.save(&c.namespace, &c.name, &m) {
             Ok(sum) => {
-                c.data = true;
-                host::info(&format!(
-                    "claim {}/{}: {} bytes of files stored ({} new), {}",
-                    c.namespace,
-                    c.name,
-                    sum.size,
-                    sum.new_bytes,
-                    snapshot.map_or_else(
-                        || "copied while in use".to_string(),
-                        |(_, s)| format!("from CSI snapshot {s}")
-                    )
-                ));
+                self.stored(c, &sum, "copied while in use");
                 Ok(())
             }
             Err(e) if e.code == ErrorCode::Cancelled => Err(e),
             Err(e) => {
                 self.warnings.push(format!(
-                    "claim {}/{} ({size}): its data is not in this restore point: {}",
-                    c.namespace, c.name, e.message
+                    "claim {}/{} ({}): its data is not in this restore point: {}",
+                    c.namespace,
+                    c.name,
+                    c.size.as_deref().unwrap_or("size unknown"),
+                    e.message
                 ));
                 Ok(())
             }

@@ -47,8 +47,9 @@ A cluster cannot run here. This server answers with the official discovery docum
   CRDs do: a VolumeSnapshot of a Bound claim whose volume is its class's CSI driver's gets a
   VolumeSnapshotContent (the volume's files copied to snapshots/<content>) and becomes
   readyToUse a read later (a missing class, another driver or "snapshot_error": status.error);
-  a claim whose dataSource is a ready snapshot of its class's driver is provisioned with
-  those files; deleting the snapshot deletes a Delete-policy content and its files;
+  a claim whose dataSource is a ready snapshot of its class's driver, asking for at least
+  its size, is provisioned with those files (unless an Available PV matches it first, as
+  the PV controller's matching ignores data sources); deleting the snapshot deletes a Delete-policy content and its files;
 - like a real cluster it holds namespaces default, kube-system, kube-public, kube-node-lease
   and Service default/kubernetes (seeded once unless "seed": false); a namespace created
   through the API gets ServiceAccount `default` and ConfigMap `kube-root-ca.crt`.
@@ -352,7 +353,7 @@ def bind(st, c):
         if sc and sc.get("volumeBindingMode") == "WaitForFirstConsumer" and not mounted(st, m["namespace"], m["name"]):
             return
         source = s.get("dataSourceRef") or s.get("dataSource")
-        if not source and (old := available(st, c)):  # the PV controller's findBestMatchForClaim, before provisioning
+        if (old := available(st, c)):  # the PV controller's findBestMatchForClaim, before provisioning (a data source or not)
             s["volumeName"] = md(old)["name"]
             old["spec"]["claimRef"] = {}
             bind(st, c)
@@ -366,7 +367,8 @@ def bind(st, c):
                 and source.get("apiGroup") == "snapshot.storage.k8s.io" else None
             content = vs and vs.get("status", {}).get("readyToUse") and \
                 find(st, SNAP_GV, "VolumeSnapshotContent", None, vs["status"].get("boundVolumeSnapshotContentName"))
-            if not content or content["spec"].get("driver") != sc["provisioner"]:
+            if not content or content["spec"].get("driver") != sc["provisioner"] \
+                    or qty(s.get("resources", {}).get("requests", {}).get("storage")) < content["status"]["restoreSize"]:
                 return
         pv = store(st, {"apiVersion": "v1", "kind": "PersistentVolume",
                         "metadata": {"name": "pvc-" + m["uid"], "annotations": {"pv.kubernetes.io/provisioned-by": sc["provisioner"]}},
