@@ -11,7 +11,7 @@
 //!
 //! A type that cannot be listed (no right to, or gone meanwhile) is a warning, and the
 //! rest is stored. With `volume-data=pod` the files of every claim are stored too (see
-//! `claims`: from a CSI snapshot where the driver has a class, [`crate::snapshots`], else
+//! `claims`: from a VolumeSnapshot where the driver has a class, [`crate::csi`], else
 //! while in use, [`crate::volumes`]); without it each claim is named in a warning, and a
 //! restore creates it with a new, empty volume.
 
@@ -28,7 +28,7 @@ use crate::api::{self, ApiResource, SKIPPED, hint};
 use crate::index::{Claim, Entry, Index, Source};
 use crate::objects::{clean, identity, keep};
 use crate::settings::{self, SYSTEM_NAMESPACES, Scope};
-use crate::{snapshots, volumes};
+use crate::{csi, volumes};
 
 mod claims;
 
@@ -214,14 +214,14 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             ));
         }
     };
-    let snapshots = match &copier {
-        Some(_) => snapshots::classes(s, &server, &types, wait, &mut warnings)?,
+    let csi = match &copier {
+        Some(_) => csi::classes(s, &server, &types, wait, &mut warnings)?,
         None => None,
     };
     let how = claims::Copies {
         copier: copier.as_ref(),
         hooks,
-        snapshots: snapshots.as_ref(),
+        csi: csi.as_ref(),
     };
     claims::copy_volumes(&how, &mut ix, &mut warnings)?;
     ix.store()?;

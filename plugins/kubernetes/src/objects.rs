@@ -73,7 +73,7 @@ pub fn identity(obj: &Value, namespaced: bool) -> Result<(Option<String>, String
 /// Is this object worth storing? Not when a controller owns it (a Deployment's
 /// ReplicaSets and Pods, a CronJob's Jobs: the owner is stored and makes them again), nor
 /// the token secrets and CA bundle the cluster makes in every namespace, nor a copy pod, a
-/// snapshot or a claim made from one of ours ([`crate::volumes`], [`crate::snapshots`]).
+/// VolumeSnapshot or a claim made from one of ours ([`crate::volumes`], [`crate::csi`]).
 pub fn keep(obj: &Value) -> bool {
     let controlled = obj["metadata"]["ownerReferences"]
         .as_array()
@@ -83,7 +83,7 @@ pub fn keep(obj: &Value) -> bool {
     let made_by_cluster = (kind == "Secret"
         && obj["type"] == "kubernetes.io/service-account-token")
         || (kind == "ConfigMap" && name == "kube-root-ca.crt");
-    // a copy pod, or a snapshot of a claim and the claim made from it (volume data), of
+    // a copy pod, or a VolumeSnapshot of a claim and the claim made from it (volume data), of
     // another backup running or left behind by a failed clean-up
     let ours = matches!(kind, "Pod" | "PersistentVolumeClaim" | "VolumeSnapshot")
         && name.starts_with("rehydra-")

@@ -397,7 +397,8 @@ pub fn plan(req: &RestoreRequest) -> Result<RestorePlan> {
 }
 
 enum Done {
-    Created,
+    /// With the uid the API server gave it.
+    Created(String),
     Replaced,
     Skipped,
 }
@@ -467,7 +468,11 @@ fn apply(p: &Prepared, w: &Work, warnings: &mut Vec<String>) -> Result<Done> {
                 Some(&w.body),
             )?;
             match r.status {
-                200..=299 => return Ok(Done::Created),
+                200..=299 => {
+                    let made: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+                    let uid = rest::text(&made["metadata"]["uid"], 128).unwrap_or_default();
+                    return Ok(Done::Created(uid.to_string()));
+                }
                 // made meanwhile (by a controller, or another restore)
                 409 => kube::get(&url, &what, hint)?,
                 _ => return Err(status_error(w, &what, &r)),
@@ -543,7 +548,7 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     let (mut created, mut replaced, mut skipped, mut bytes) = (0, 0, 0, 0u64);
     let mut failed = Vec::new();
     let total = p.works.len() as u64;
-    let mut new_claims: Vec<&Work> = Vec::new();
+    let mut new_claims: Vec<(&Work, String)> = Vec::new();
     for (i, w) in p.works.iter().enumerate() {
         if i > 0 && p.works[i - 1].stage == Stage::Storage && w.stage != Stage::Storage {
             wait_claims(&p, &mut warnings)?;
@@ -557,10 +562,10 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
         }
         host::progress(i as u64, total, &w.label());
         match apply(&p, w, &mut warnings) {
-            Ok(Done::Created) => {
+            Ok(Done::Created(uid)) => {
                 created += 1;
                 if w.data.is_some() {
-                    new_claims.push(w);
+                    new_claims.push((w, uid));
                 }
             }
             Ok(Done::Replaced) => replaced += 1,

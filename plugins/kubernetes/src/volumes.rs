@@ -16,8 +16,8 @@
 //!
 //! The pod is deleted and the staged file removed (`command:rm@<target>`) whatever
 //! happened; what could not be is said. Consistency is `crash`: the files are read while
-//! the application may write them, unless the pod mounts a claim made from a CSI snapshot
-//! ([`crate::snapshots`]). A pod copying a claim in use runs on the node of a running pod
+//! the application may write them, unless the pod mounts a claim made from a VolumeSnapshot
+//! ([`crate::csi`]). A pod copying a claim in use runs on the node of a running pod
 //! that mounts it, so a ReadWriteOnce volume can be mounted twice. It runs as root with only the
 //! capabilities it needs (`DAC_OVERRIDE` to read every file, never `DAC_READ_SEARCH`; on
 //! restore, setting owners and modes), never privileged, with the runtime's default
@@ -111,12 +111,12 @@ pub struct Made<'a> {
     /// The uid of the claim as the caller made it.
     pub uid: Option<&'a str>,
     /// The VolumeSnapshot it was filled from (else: from no data source).
-    pub snapshot: Option<&'a str>,
+    pub vs: Option<&'a str>,
 }
 
 /// How a copy pod reads a claim's files.
 pub struct Mount<'a> {
-    /// The claim it mounts: the claim itself, or one made from its snapshot.
+    /// The claim it mounts: the claim itself, or one made from its VolumeSnapshot.
     pub claim: &'a str,
     /// Bytes the scratch folder may hold.
     pub room: Option<u64>,
@@ -472,18 +472,26 @@ impl Copier {
         copied
     }
 
-    /// Write item `item` (an archive of `bytes`) into claim `ns/claim`, which must be bound
-    /// to a new volume a provisioner made for it ([`fresh_volume`]).
+    /// Write item `item` (an archive of `bytes`) into claim `ns/claim`, which must still be
+    /// the one the restore created (`uid`) and be bound to a new volume a provisioner made
+    /// for it ([`Self::fresh_volume`]).
     ///
     /// # Errors
     /// Not such a volume, or the pod, the engine or kubectl failed (the pod and the staged
     /// copy are removed either way).
-    pub fn load(&self, item: &str, ns: &str, claim: &str, bytes: u64) -> Result<u64> {
+    pub fn load(&self, item: &str, ns: &str, claim: &str, uid: &str, bytes: u64) -> Result<u64> {
         let pod = self.start(ns, claim, false, Some(room(bytes)), None)?;
         let staged = self.staged();
         let what = format!("copying the files into claim {ns}/{claim}");
         let written = self
-            .fresh_volume(ns, claim, Made::default())
+            .fresh_volume(
+                ns,
+                claim,
+                Made {
+                    uid: Some(uid),
+                    vs: None,
+                },
+            )
             .and_then(|_| map_path(&self.map, &staged))
             .and_then(|local| engine::restore_item(item, &local, false))
             .and_then(|bytes| {
@@ -507,7 +515,7 @@ impl Copier {
     /// restored or cloned) may hold data or be in use elsewhere.
     ///
     /// With `made`, the claim must also be the one the caller made (its uid), and filled
-    /// from that snapshot, if one is named, and nothing else.
+    /// from that VolumeSnapshot, if one is named, and nothing else.
     ///
     /// # Errors
     /// `failed` naming what the volume is.
@@ -550,11 +558,11 @@ impl Copier {
         };
         let provisioner = sc["provisioner"].as_str();
         let spec = &c["spec"];
-        let filled = match made.snapshot {
+        let filled = match made.vs {
             None => spec["dataSource"].is_object() || spec["dataSourceRef"].is_object(),
             Some(s) => {
                 let ours = |d: &Value| {
-                    d["apiGroup"] == crate::snapshots::GROUP
+                    d["apiGroup"] == crate::csi::GROUP
                         && d["kind"] == "VolumeSnapshot"
                         && d["name"] == s
                 };

@@ -440,16 +440,16 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         "no workload created"
     );
 
-    // ---- CSI snapshots: cluster A now serves the snapshot API, with a class for the disk
-    // driver. The claim on that driver is copied from a snapshot taken between the pre and
+    // ---- CSI snapshots: cluster A now serves the VolumeSnapshot API, with a class for the disk
+    // driver. The claim on that driver is copied from a VolumeSnapshot taken between the pre and
     // post hooks, through a claim made from it; the NFS claim (no CSI driver) is copied
     // while in use, before the post hook. Nothing made for the copy stays, and the files
     // come back byte for byte
     a.edit(|st| {
-        st["snapshot_api"] = json!(true);
+        st["csi_api"] = json!(true);
         st["objects"].as_array_mut().unwrap().push(json!({"apiVersion": "snapshot.storage.k8s.io/v1",
             "kind": "VolumeSnapshotClass", "driver": "disk.csi.akshci.com", "deletionPolicy": "Delete",
-            "metadata": {"name": "akshci-snapshots",
+            "metadata": {"name": "akshci-vs",
                 "annotations": {"snapshot.storage.kubernetes.io/is-default-class": "true"}}}));
     });
     let seen = std::fs::read_to_string(da.join("exec.log"))
@@ -468,7 +468,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
             && tar(run[1])
             && run[2].contains("--unfreeze")
             && tar(run[3]),
-        "freeze, the NFS claim's copy, thaw, the snapshot's copy: {log}"
+        "freeze, the NFS claim's copy, thaw, the VolumeSnapshot's copy: {log}"
     );
     let calls = a.calls();
     let at = |p: &str| {
@@ -485,7 +485,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
                 < at("DELETE /api/v1/namespaces/shop/persistentvolumeclaims/rehydra-")
             && at("DELETE /api/v1/namespaces/shop/persistentvolumeclaims/rehydra-")
                 < at(&format!("DELETE {snapshots}/rehydra-")),
-        "snapshot, its claim, then both deleted: {calls:?}"
+        "VolumeSnapshot, its claim, then both deleted: {calls:?}"
     );
     // (a read lets the stand-in's controllers finish the deletions)
     run(&["discover", "--set", &ka, "--set", "cluster=aks-a"]);
@@ -506,7 +506,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         .collect();
     assert!(
         left.is_empty(),
-        "nothing made for the copy stays, not even the volume of the claim made from the snapshot: {left:?}"
+        "nothing made for the copy stays, not even the volume of the claim made from the VolumeSnapshot: {left:?}"
     );
     no_pods(&a);
     assert!(
@@ -526,11 +526,11 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     assert_eq!(
         files(&db.join("volumes").join(pv)),
         files(&volume),
-        "the snapshot's files, byte for byte, with their modes and owners"
+        "the VolumeSnapshot's files, byte for byte, with their modes and owners"
     );
 
     // a retained volume of the class, free again, that the controller binds to the claim
-    // made from the snapshot instead of provisioning one: its files are never read as the
+    // made from the VolumeSnapshot instead of provisioning one: its files are never read as the
     // claim's; the claim is copied while in use, and it is said
     a.edit(|st| {
         st["objects"].as_array_mut().unwrap().push(json!({"apiVersion": "v1", "kind": "PersistentVolume",
@@ -546,7 +546,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     let matched = backup(&[]);
     let out = matched.to_string();
     assert!(
-        out.contains("claim shop/data: not copied from a CSI snapshot")
+        out.contains("claim shop/data: not copied from a VolumeSnapshot")
             && out.contains("pvc-old-tenant")
             && out.contains("copied while in use")
             && !out.contains("its data is not"),
@@ -572,11 +572,11 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
             .retain(|o| o["metadata"]["name"] != "pvc-old-tenant");
     });
 
-    // a snapshot the driver fails: that claim is copied while in use, and it is said
-    a.edit(|st| st["snapshot_error"] = json!("rpc error: code = Internal desc = disk busy"));
+    // a VolumeSnapshot the driver fails: that claim is copied while in use, and it is said
+    a.edit(|st| st["csi_error"] = json!("rpc error: code = Internal desc = disk busy"));
     let out = backup(&[]).to_string();
     assert!(
-        out.contains("claim shop/data: not copied from a CSI snapshot")
+        out.contains("claim shop/data: not copied from a VolumeSnapshot")
             && out.contains("disk busy")
             && out.contains("copied while in use")
             && !out.contains("its data is not"),

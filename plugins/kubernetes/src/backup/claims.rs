@@ -3,16 +3,16 @@
 //!
 //! 1. with `hooks=velero`, the Velero pre hooks of the running pods that mount its claims
 //!    ([`crate::hooks`]);
-//! 2. a CSI snapshot of each claim whose driver has a class ([`crate::snapshots`]), waited
+//! 2. a VolumeSnapshot of each claim whose driver has a class ([`crate::csi`]), waited
 //!    for until the storage has cut it (not until it is ready);
 //! 3. the files of the other claims, copied while in use;
 //! 4. the post hooks, also when a copy failed or the job was cancelled;
-//! 5. once each snapshot is ready, the files of its claim, from a claim made from it and
+//! 5. once each VolumeSnapshot is ready, the files of its claim, from a claim made from it and
 //!    checked before anything is read (any failure: copied while in use instead); the
-//!    snapshot and its claim are deleted either way.
+//!    VolumeSnapshot and its claim are deleted either way.
 //!
 //! Each claim whose files are not in the restore point is named in a warning, and so is
-//! each one copied while in use because its snapshot failed.
+//! each one copied while in use because its VolumeSnapshot failed.
 
 use rehydra_plugin_sdk::engine;
 use rehydra_plugin_sdk::host;
@@ -20,9 +20,9 @@ use rehydra_plugin_sdk::prelude::*;
 use rehydra_plugin_sdk::rest::{self, shown};
 use serde_json::Value;
 
+use crate::csi::{Csi, Stage, Taken};
 use crate::hooks::{self, Hook};
 use crate::index::{Claim, Index};
-use crate::snapshots::{Snapshots, Stage, Taken};
 use crate::volumes::{self, Copier, Mount, quantity};
 
 /// How the backup copies claims: the copier, whether Velero's hooks run, and the CSI
@@ -30,7 +30,7 @@ use crate::volumes::{self, Copier, Mount, quantity};
 pub(super) struct Copies<'a> {
     pub copier: Option<&'a Copier>,
     pub hooks: bool,
-    pub snapshots: Option<&'a Snapshots>,
+    pub csi: Option<&'a Csi>,
 }
 
 fn cancelled() -> Error {
@@ -89,7 +89,7 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
                 ns_copy.warnings.push(why);
                 continue;
             }
-            let Some(snaps) = how.snapshots else {
+            let Some(snaps) = how.csi else {
                 live.push(i);
                 continue;
             };
@@ -97,14 +97,14 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
                 Ok(Some(t)) => taken.push((i, t)),
                 Ok(None) => live.push(i),
                 Err(e) => {
-                    ns_copy.no_snapshot(c, &e);
+                    ns_copy.live_instead(c, &e);
                     live.push(i);
                 }
             }
         }
         let mut cut = Vec::new();
         for (i, mut t) in taken {
-            let Some(snaps) = how.snapshots else { break };
+            let Some(snaps) = how.csi else { break };
             match snaps.wait(&mut t, Stage::Cut) {
                 Ok(()) => cut.push((i, t)),
                 Err(e) => {
@@ -112,7 +112,7 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
                     if e.code == ErrorCode::Cancelled {
                         stopped = Some(cancelled());
                     } else {
-                        ns_copy.no_snapshot(&*claims[i], &e);
+                        ns_copy.live_instead(&*claims[i], &e);
                         live.push(i);
                     }
                 }
@@ -129,10 +129,10 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
         }
         post_hooks(copier, &ns, &post, &mut *ns_copy.warnings);
         // the snapshots' files, after the hooks (the application runs on meanwhile); a
-        // claim whose snapshot could not be read is copied while in use; each snapshot and
+        // claim whose VolumeSnapshot could not be read is copied while in use; each VolumeSnapshot and
         // its claim go, whatever happened
         for (i, mut t) in cut {
-            let Some(snaps) = how.snapshots else { break };
+            let Some(snaps) = how.csi else { break };
             if stopped.is_none() {
                 let read = ns_copy.begin(&*claims[i]).and_then(|()| {
                     snaps.wait(&mut t, Stage::Ready)?;
@@ -146,12 +146,12 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
                     };
                     copier.save(&ns, &claims[i].name, &m)
                 });
-                let from = format!("from CSI snapshot {}", t.snapshot);
+                let from = format!("from VolumeSnapshot {}", t.vs);
                 match read {
                     Ok(sum) => ns_copy.stored(&mut *claims[i], &sum, &from),
                     Err(e) if e.code == ErrorCode::Cancelled => stopped = Some(e),
                     Err(e) => {
-                        ns_copy.no_snapshot(&*claims[i], &e);
+                        ns_copy.live_instead(&*claims[i], &e);
                         *ns_copy.done -= 1;
                         let node = node_of(&pods, &*claims[i]);
                         if let Err(e) = ns_copy.copy(&mut *claims[i], node) {
@@ -233,10 +233,10 @@ impl Namespace<'_> {
         Ok(())
     }
 
-    /// Say that claim `c` is copied while in use because its snapshot failed (`e`).
-    fn no_snapshot(&mut self, c: &Claim, e: &Error) {
+    /// Say that claim `c` is copied while in use because its VolumeSnapshot failed (`e`).
+    fn live_instead(&mut self, c: &Claim, e: &Error) {
         self.warnings.push(format!(
-            "claim {}/{}: not copied from a CSI snapshot ({}); its files are copied while in use",
+            "claim {}/{}: not copied from a VolumeSnapshot ({}); its files are copied while in use",
             c.namespace, c.name, e.message
         ));
     }

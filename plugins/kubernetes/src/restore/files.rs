@@ -137,22 +137,23 @@ pub(super) fn data_copies(
     Ok(copier)
 }
 
-/// Copy the files of the claims this restore created into their new volumes, before any
-/// workload is created. Returns the bytes written.
+/// Copy the files of the claims this restore created (each with the uid the API server
+/// gave it) into their new volumes, before any workload is created. Returns the bytes
+/// written.
 ///
 /// # Errors
 /// A claim whose files could not be written stops the restore there.
-pub(super) fn fill(p: &Prepared, claims: &[&Work]) -> Result<u64> {
+pub(super) fn fill(p: &Prepared, claims: &[(&Work, String)]) -> Result<u64> {
     let Some(c) = &p.copier else {
         return Ok(0);
     };
     let mut bytes = 0;
-    for w in claims {
+    for (w, uid) in claims {
         let (Some(f), Some(ns)) = (&w.data, &w.ns) else {
             continue;
         };
         host::progress(0, 0, &format!("files of claim {ns}/{}", w.name));
-        match c.load(&f.item, ns, &w.name, f.bytes) {
+        match c.load(&f.item, ns, &w.name, uid, f.bytes) {
             Ok(n) => bytes += n,
             Err(e) if e.code == ErrorCode::Cancelled => return Err(e),
             // the workloads would start on a volume without its files: stop before them

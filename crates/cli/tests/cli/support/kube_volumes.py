@@ -43,12 +43,12 @@ def volume_dir(state_dir, pv):
     return os.path.join(state_dir, "volumes", pv)
 
 
-def snapshot_dir(state_dir, content):
+def content_dir(state_dir, content):
     return os.path.join(state_dir, "snapshots", content)
 
 
 def clone_tree(src, dst):
-    """The files of `src` as a CSI snapshot (or a volume made from one) keeps them at
+    """The files of `src` as a VolumeSnapshot (or a volume made from one) keeps them at
     `dst`: contents, modes, owners (numerically, where this process may set them), links as
     links."""
     shutil.rmtree(dst, ignore_errors=True)

@@ -3,18 +3,18 @@
 //!
 //! Where a claim's volume is a CSI driver's and a VolumeSnapshotClass
 //! (`snapshot.storage.k8s.io`) serves that driver, the backup takes a VolumeSnapshot of
-//! the claim while the Velero pre hooks hold the application (only until the snapshot is
+//! the claim while the Velero pre hooks hold the application (only until the VolumeSnapshot is
 //! cut, not until it is ready), then, after the post hooks, makes a short-lived claim from
 //! it (`spec.dataSource`) and the copy pod reads that claim: the files of one moment,
 //! while the application runs on. Before anything is read the claim must be the one this
-//! job made, filled from its own snapshot into a volume its class's provisioner made for
-//! it ([`crate::volumes::Copier::fresh_volume`]), and the snapshot must still be ours;
+//! job made, filled from its own VolumeSnapshot into a volume its class's provisioner made for
+//! it ([`crate::volumes::Copier::fresh_volume`]), and the VolumeSnapshot must still be ours;
 //! otherwise, or when any step fails, the claim is copied while in use, and said so.
 //!
-//! The snapshot and its claim are deleted (by uid) whatever happens. A class that would
+//! The VolumeSnapshot and its claim are deleted (by uid) whatever happens. A class that would
 //! keep a copy of the files afterwards (a VolumeSnapshotClass or a StorageClass with
 //! `Retain`) is not used: that claim is copied while in use. A cluster that serves no
-//! snapshot API, or a driver without a class, is copied while in use too.
+//! VolumeSnapshot API, or a driver without a class, is copied while in use too.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -37,12 +37,12 @@ const DEFAULT_CLASS: &str = "snapshot.storage.kubernetes.io/is-default-class";
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Class {
     name: String,
-    /// `deletionPolicy: Retain`: the storage keeps the snapshot after it is deleted.
+    /// `deletionPolicy: Retain`: the storage keeps the VolumeSnapshot after it is deleted.
     retain: bool,
 }
 
-/// The snapshot API a cluster serves, and a class for each CSI driver.
-pub struct Snapshots {
+/// The VolumeSnapshot API a cluster serves, and a class for each CSI driver.
+pub struct Csi {
     server: String,
     snapshots: ApiResource,
     /// CSI driver → its default class, else its first by name.
@@ -50,23 +50,23 @@ pub struct Snapshots {
     wait: Duration,
 }
 
-/// A snapshot of a claim, and the claim made from it once it is made.
+/// A VolumeSnapshot of a claim, and the claim made from it once it is made.
 pub struct Taken {
     pub namespace: String,
-    /// The claim it is a snapshot of, as it was when the snapshot was asked for.
+    /// The claim it is a VolumeSnapshot of, as it was when the VolumeSnapshot was asked for.
     pub source: String,
     source_claim: Value,
     /// The CSI driver of the claim's volume.
     driver: String,
-    pub snapshot: String,
-    snapshot_uid: String,
+    pub vs: String,
+    vs_uid: String,
     /// Its size as the driver reports it (`status.restoreSize`), once ready.
     size: Option<String>,
     /// The claim made from it (name, uid) and the size it asks for.
     made: Option<(String, String, String)>,
 }
 
-/// How far a snapshot has come.
+/// How far a VolumeSnapshot has come.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     /// The storage has cut it (`status.creationTime`): the application may go on.
@@ -75,7 +75,7 @@ pub enum Stage {
     Ready,
 }
 
-/// `snapshots`: `None` with `snapshots=off`, or when the cluster serves no snapshot API or
+/// `snapshots`: `None` with `snapshots=off`, or when the cluster serves no VolumeSnapshot API or
 /// its classes cannot be listed (said in `warnings`).
 ///
 /// # Errors
@@ -86,7 +86,7 @@ pub fn classes(
     types: &[ApiResource],
     wait: Duration,
     warnings: &mut Vec<String>,
-) -> Result<Option<Snapshots>> {
+) -> Result<Option<Csi>> {
     match setting(s, "snapshots").map(str::trim) {
         None | Some("" | "csi") => {}
         Some("off") => return Ok(None),
@@ -140,7 +140,7 @@ pub fn classes(
                 });
         }
     }
-    Ok(Some(Snapshots {
+    Ok(Some(Csi {
         server: server.to_string(),
         snapshots: snapshots.clone(),
         by_driver,
@@ -152,7 +152,7 @@ fn failed(m: String) -> Error {
     Error::new(ErrorCode::Failed, m)
 }
 
-impl Snapshots {
+impl Csi {
     fn claims(&self, ns: &str) -> String {
         format!(
             "{}/api/v1/namespaces/{ns}/persistentvolumeclaims",
@@ -164,7 +164,7 @@ impl Snapshots {
         kube::get(url, what, hint)?.ok_or_else(|| failed(format!("{what}: it is gone")))
     }
 
-    /// Ask for a snapshot of claim `ns/claim`: `None` when its volume is no CSI driver's
+    /// Ask for a VolumeSnapshot of claim `ns/claim`: `None` when its volume is no CSI driver's
     /// or no class serves its driver.
     ///
     /// # Errors
@@ -196,13 +196,13 @@ impl Snapshots {
                 class.name
             )));
         }
-        // the claim made from the snapshot gets the claim's storage class: one that keeps
+        // the claim made from the VolumeSnapshot gets the claim's storage class: one that keeps
         // released volumes would keep a copy of the files after this job
         let storage = rest::text(&source["spec"]["storageClassName"], 253)
             .filter(|c| !c.is_empty())
             .ok_or_else(|| {
                 failed(format!(
-                    "claim {ns}/{claim} has no storage class to make a claim from its snapshot"
+                    "claim {ns}/{claim} has no storage class to make a claim from its VolumeSnapshot"
                 ))
             })?;
         let sc = self.get(
@@ -215,7 +215,7 @@ impl Snapshots {
         )?;
         if sc["reclaimPolicy"] == "Retain" {
             return Err(failed(format!(
-                "storage class {storage} keeps released volumes (reclaimPolicy Retain), so a claim made from the snapshot would leave a copy of the files behind"
+                "storage class {storage} keeps released volumes (reclaimPolicy Retain), so a claim made from the VolumeSnapshot would leave a copy of the files behind"
             )));
         }
         let name = format!("rehydra-{:016x}", random());
@@ -244,8 +244,8 @@ impl Snapshots {
             source: claim.to_string(),
             source_claim: source,
             driver,
-            snapshot: name,
-            snapshot_uid: rest::text(&made["metadata"]["uid"], 128)
+            vs: name,
+            vs_uid: rest::text(&made["metadata"]["uid"], 128)
                 .unwrap_or_default()
                 .to_string(),
             size: None,
@@ -253,29 +253,29 @@ impl Snapshots {
         }))
     }
 
-    /// The snapshot as it is now, checked to be the one this job asked for.
+    /// The VolumeSnapshot as it is now, checked to be the one this job asked for.
     fn ours(&self, t: &Taken) -> Result<Value> {
         let ns = &t.namespace;
         let v = self.get(
-            &self.snapshots.object(&self.server, Some(ns), &t.snapshot),
-            &format!("reading VolumeSnapshot {ns}/{}", t.snapshot),
+            &self.snapshots.object(&self.server, Some(ns), &t.vs),
+            &format!("reading VolumeSnapshot {ns}/{}", t.vs),
         )?;
-        if t.snapshot_uid.is_empty()
-            || v["metadata"]["uid"] != t.snapshot_uid.as_str()
+        if t.vs_uid.is_empty()
+            || v["metadata"]["uid"] != t.vs_uid.as_str()
             || v["spec"]["source"]["persistentVolumeClaimName"] != t.source.as_str()
         {
             return Err(failed(format!(
                 "VolumeSnapshot {ns}/{} is not the one this job asked for (it was replaced)",
-                t.snapshot
+                t.vs
             )));
         }
         Ok(v)
     }
 
-    /// Wait until snapshot `t` reaches `stage`.
+    /// Wait until VolumeSnapshot `t` reaches `stage`.
     ///
     /// # Errors
-    /// The driver reported an error, the snapshot is gone or not ours, the wait ran out,
+    /// The driver reported an error, the VolumeSnapshot is gone or not ours, the wait ran out,
     /// or the job was cancelled.
     pub fn wait(&self, t: &mut Taken, stage: Stage) -> Result<()> {
         let started = Instant::now();
@@ -293,7 +293,7 @@ impl Snapshots {
             if let Some(m) = rest::text(&st["error"]["message"], 300) {
                 return Err(failed(format!(
                     "VolumeSnapshot {}/{}: the driver reported: {m}",
-                    t.namespace, t.snapshot
+                    t.namespace, t.vs
                 )));
             }
             if host::cancelled() {
@@ -303,7 +303,7 @@ impl Snapshots {
                 return Err(failed(format!(
                     "VolumeSnapshot {}/{} was not {} within {} s",
                     t.namespace,
-                    t.snapshot,
+                    t.vs,
                     if stage == Stage::Cut {
                         "taken"
                     } else {
@@ -316,8 +316,8 @@ impl Snapshots {
         }
     }
 
-    /// Make a claim from ready snapshot `t`: the source claim's storage class, the larger
-    /// of its request and the snapshot's size (which may not pass the volume's capacity).
+    /// Make a claim from ready VolumeSnapshot `t`: the source claim's storage class, the larger
+    /// of its request and the VolumeSnapshot's size (which may not pass the volume's capacity).
     /// Returns its name and the size it asks for.
     ///
     /// # Errors
@@ -330,7 +330,7 @@ impl Snapshots {
         let size = match (asked, t.size.as_deref()) {
             (_, Some(s)) if capacity.is_some_and(|c| quantity(s) > quantity(c)) => {
                 return Err(failed(format!(
-                    "the snapshot says it holds {}, more than the volume it was taken of ({})",
+                    "the VolumeSnapshot says it holds {}, more than the volume it was taken of ({})",
                     shown(s, 40),
                     capacity.unwrap_or_default()
                 )));
@@ -340,7 +340,7 @@ impl Snapshots {
             (None, Some(s)) => s,
             (None, None) => {
                 return Err(failed(format!(
-                    "claim {}/{} asks for no size, and its snapshot says none",
+                    "claim {}/{} asks for no size, and its VolumeSnapshot says none",
                     t.namespace, t.source
                 )));
             }
@@ -361,14 +361,14 @@ impl Snapshots {
                 "accessModes": ["ReadWriteOnce"],
                 "volumeMode": "Filesystem",
                 "resources": {"requests": {"storage": size}},
-                "dataSource": {"apiGroup": GROUP, "kind": "VolumeSnapshot", "name": t.snapshot},
+                "dataSource": {"apiGroup": GROUP, "kind": "VolumeSnapshot", "name": t.vs},
             },
         });
         let made = kube::create(
             &self.claims(&t.namespace),
             &body,
             &format!(
-                "creating claim {}/{name} from the snapshot of claim {}",
+                "creating claim {}/{name} from the VolumeSnapshot of claim {}",
                 t.namespace, t.source
             ),
             hint,
@@ -381,19 +381,19 @@ impl Snapshots {
     }
 
     /// Once the copy pod runs (the claim is then in use and stays bound): the claim is the
-    /// one this job made, filled from this job's snapshot into a new volume of the same
-    /// CSI driver; and the snapshot is still ours.
+    /// one this job made, filled from this job's VolumeSnapshot into a new volume of the same
+    /// CSI driver; and the VolumeSnapshot is still ours.
     ///
     /// # Errors
     /// `failed` naming what is not so.
     pub fn check(&self, t: &Taken, copier: &Copier) -> Result<()> {
         let Some((claim, uid, _)) = &t.made else {
-            return Err(failed("no claim was made from the snapshot".into()));
+            return Err(failed("no claim was made from the VolumeSnapshot".into()));
         };
         self.ours(t)?;
         let made = Made {
             uid: Some(uid.as_str()).filter(|u| !u.is_empty()),
-            snapshot: Some(&t.snapshot),
+            vs: Some(&t.vs),
         };
         if made.uid.is_none() {
             return Err(failed(format!(
@@ -411,7 +411,7 @@ impl Snapshots {
         Ok(())
     }
 
-    /// Delete the claim made from `t`, then the snapshot, each only if it is still the one
+    /// Delete the claim made from `t`, then the VolumeSnapshot, each only if it is still the one
     /// this job made (by uid); a failure is logged, naming what to delete by hand.
     pub fn remove(&self, t: &Taken) {
         let ns = &t.namespace;
@@ -424,9 +424,9 @@ impl Snapshots {
             ));
         }
         gone.push((
-            self.snapshots.object(&self.server, Some(ns), &t.snapshot),
-            t.snapshot_uid.as_str(),
-            format!("VolumeSnapshot {ns}/{}", t.snapshot),
+            self.snapshots.object(&self.server, Some(ns), &t.vs),
+            t.vs_uid.as_str(),
+            format!("VolumeSnapshot {ns}/{}", t.vs),
         ));
         for (url, uid, what) in gone {
             let deleted = if uid.is_empty() {
@@ -489,8 +489,8 @@ mod tests {
         (host, seen)
     }
 
-    fn snapshots(by_driver: &[(&str, &str)]) -> Snapshots {
-        Snapshots {
+    fn snapshots(by_driver: &[(&str, &str)]) -> Csi {
+        Csi {
             server: API.into(),
             snapshots: served()[0].clone(),
             by_driver: by_driver
@@ -531,14 +531,17 @@ mod tests {
         assert!(!s.by_driver["disk.csi.akshci.com"].retain);
         assert!(s.by_driver["file.csi.akshci.com"].retain);
         assert!(run(&[("snapshots", "off")], &served()).unwrap().is_none());
-        assert!(run(&[], &[]).unwrap().is_none(), "no snapshot API served");
+        assert!(
+            run(&[], &[]).unwrap().is_none(),
+            "no VolumeSnapshot API served"
+        );
         let e = run(&[("snapshots", "yes")], &served()).err().unwrap();
         assert_eq!(e.code, ErrorCode::InvalidInput);
     }
 
     /// A cluster where claim shop/data is on volume pv1 of the disk driver, in storage class
-    /// `fast` (reclaim policy `reclaim`); snapshots answer `snapshot`.
-    fn cluster(reclaim: &'static str, snapshot: Value) -> (MockHost, Rc<RefCell<Vec<String>>>) {
+    /// `fast` (reclaim policy `reclaim`); snapshots answer `VolumeSnapshot`.
+    fn cluster(reclaim: &'static str, vs: Value) -> (MockHost, Rc<RefCell<Vec<String>>>) {
         host(move |method, url| match (method, url) {
             ("GET", u) if u.ends_with("/persistentvolumeclaims/data") => (
                 200,
@@ -554,14 +557,14 @@ mod tests {
                 json!({"metadata": {"name": "fast"}, "provisioner": "disk.csi.akshci.com", "reclaimPolicy": reclaim}),
             ),
             ("POST", _) => (201, json!({"metadata": {"uid": "made-1"}})),
-            ("GET", u) if u.contains("/volumesnapshots/rehydra-") => (200, snapshot.clone()),
+            ("GET", u) if u.contains("/volumesnapshots/rehydra-") => (200, vs.clone()),
             ("DELETE", _) => (200, json!({"kind": "Status", "status": "Success"})),
             _ => (404, json!({})),
         })
     }
 
     #[test]
-    fn a_snapshot_the_driver_fails_is_named_and_deleted_by_uid() {
+    fn a_vs_the_driver_fails_is_named_and_deleted_by_uid() {
         let failing = json!({"metadata": {"uid": "made-1"}, "spec": {"source": {"persistentVolumeClaimName": "data"}},
             "status": {"readyToUse": false, "error": {"message": "disk busy"}}});
         let (host, seen) = cluster("Delete", failing);
@@ -587,12 +590,12 @@ mod tests {
             seen.iter().any(|c| c.starts_with("DELETE ")
                 && c.contains("/volumesnapshots/rehydra-")
                 && c.contains(r#""uid":"made-1""#)),
-            "the failed snapshot is deleted, if it is still ours: {seen:?}"
+            "the failed VolumeSnapshot is deleted, if it is still ours: {seen:?}"
         );
     }
 
     #[test]
-    fn a_snapshot_is_not_taken_where_a_copy_would_stay_behind_or_of_another_claim() {
+    fn no_vs_is_taken_where_a_copy_would_stay_behind_or_of_another_claim() {
         let (host, seen) = cluster("Retain", json!({}));
         let s = snapshots(&[("disk.csi.akshci.com", "snaps")]);
         let e = host
@@ -605,9 +608,9 @@ mod tests {
             host.run(Verb::Backup, || snapshots(&[]).start("shop", "data"))
                 .unwrap()
                 .is_none(),
-            "no class for the driver: no snapshot"
+            "no class for the driver: no VolumeSnapshot"
         );
-        // a snapshot of another claim under the name this job chose is not ours
+        // a VolumeSnapshot of another claim under the name this job chose is not ours
         let other = json!({"metadata": {"uid": "made-1"}, "spec": {"source": {"persistentVolumeClaimName": "secrets"}},
             "status": {"readyToUse": true, "creationTime": "2026-12-03T21:00:00Z"}});
         let (host, _) = cluster("Delete", other);
@@ -622,7 +625,7 @@ mod tests {
     }
 
     #[test]
-    fn a_claim_from_a_snapshot_asks_for_the_larger_size_within_the_volume() {
+    fn a_claim_from_a_vs_asks_for_the_larger_size_within_the_volume() {
         for (snap, want) in [
             (Some("6Gi"), Ok("6Gi")),
             (Some("1Gi"), Ok("5Gi")),
