@@ -40,36 +40,31 @@ pub fn search(
     ldap::search_all(directory, &q, PAGE, |e| each(obj(e)))
 }
 
-/// Every object `filter` finds under `base`, collected.
-pub fn find(
-    directory: &str,
-    base: &str,
-    scope: Scope,
-    filter: &str,
-    attributes: &[&str],
-    controls: Controls,
-) -> Result<Vec<Obj>> {
-    let mut out = Vec::new();
-    search(directory, base, scope, filter, attributes, controls, |o| {
-        out.push(o);
-        Ok(())
-    })?;
-    Ok(out)
+/// Object `dn` with `attributes`; `None` when there is no such object.
+pub fn read(directory: &str, dn: &str, attributes: &[&str]) -> Result<Option<Obj>> {
+    let mut found = None;
+    let searched = search(
+        directory,
+        dn,
+        Scope::Base,
+        "(objectClass=*)",
+        attributes,
+        Controls::empty(),
+        |o| {
+            found.get_or_insert(o);
+            Ok(())
+        },
+    );
+    match searched {
+        Ok(()) => Ok(found),
+        Err(e) if e.code == ErrorCode::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// The root DSE (naming contexts, functional levels, highest committed USN …).
 pub fn root_dse(directory: &str) -> Result<Obj> {
-    find(
-        directory,
-        "",
-        Scope::Base,
-        "(objectClass=*)",
-        &["*", "+"],
-        Controls::empty(),
-    )?
-    .into_iter()
-    .next()
-    .ok_or_else(|| Error {
+    read(directory, "", &["*", "+"])?.ok_or_else(|| Error {
         code: ErrorCode::Failed,
         message: format!("directory `{directory}` sent no root DSE"),
     })
@@ -79,16 +74,20 @@ pub fn root_dse(directory: &str) -> Result<Obj> {
 /// Bin a deleted object).
 pub fn by_guid(directory: &str, base: &str, guid: &[u8]) -> Result<Option<Obj>> {
     let filter = format!("(objectGUID={})", escape_bytes(guid));
-    Ok(find(
+    let mut found = None;
+    search(
         directory,
         base,
         Scope::Subtree,
         &filter,
         &["*", "isDeleted", "isRecycled", "lastKnownParent"],
         Controls::SHOW_DELETED | Controls::SHOW_RECYCLED,
-    )?
-    .into_iter()
-    .next())
+        |o| {
+            found.get_or_insert(o);
+            Ok(())
+        },
+    )?;
+    Ok(found)
 }
 
 /// Bytes as an LDAP filter value (`\xx` each).
@@ -206,19 +205,15 @@ pub fn complete_ranges(directory: &str, o: &mut Obj) -> Result<()> {
                 ));
             }
             let ask = format!("{name};range={next}-*");
-            let got = find(
-                directory,
-                &o.dn,
-                Scope::Base,
-                "(objectClass=*)",
-                &[&ask],
-                Controls::empty(),
-            )?;
-            let Some((k, v)) = got.into_iter().next().and_then(|g| {
-                g.attrs.into_iter().find(|(k, _)| {
-                    k.to_ascii_lowercase()
-                        .starts_with(&format!("{};range=", name.to_ascii_lowercase()))
-                })
+            let got = read(directory, &o.dn, &[&ask])?.ok_or_else(|| {
+                Error::new(
+                    ErrorCode::Failed,
+                    format!("{}: gone while the ranges of {name} were read", o.dn),
+                )
+            })?;
+            let Some((k, v)) = got.attrs.into_iter().find(|(k, _)| {
+                k.to_ascii_lowercase()
+                    .starts_with(&format!("{};range=", name.to_ascii_lowercase()))
             }) else {
                 break;
             };

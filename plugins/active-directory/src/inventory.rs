@@ -68,23 +68,10 @@ fn count(directory: &str, nc: &str, filter: &str) -> Result<usize> {
 }
 
 fn owner(directory: &str, dn: &str) -> Result<Option<String>> {
-    let found = dir::find(
-        directory,
-        dn,
-        Scope::Base,
-        "(objectClass=*)",
-        &["fSMORoleOwner"],
-        Controls::empty(),
-    );
-    match found {
-        Ok(v) => Ok(v
-            .first()
-            .and_then(|o| o.text("fSMORoleOwner"))
-            // the NTDS Settings object of a server: the server is its parent
-            .map(|ntds| server_name(dir::parent(&ntds).unwrap_or(&ntds)))),
-        Err(e) if e.code == ErrorCode::NotFound => Ok(None),
-        Err(e) => Err(e),
-    }
+    Ok(dir::read(directory, dn, &["fSMORoleOwner"])?
+        .and_then(|o| o.text("fSMORoleOwner"))
+        // the NTDS Settings object of a server: the server is its parent
+        .map(|ntds| server_name(dir::parent(&ntds).unwrap_or(&ntds))))
 }
 
 fn server_name(server_dn: &str) -> String {
@@ -136,22 +123,24 @@ pub fn read(directory: &str, stale_days: u32, now: i64) -> Result<Domain> {
         ..Domain::default()
     };
     let sites = format!("CN=Sites,{config_nc}");
-    for s in dir::find(
+    dir::search(
         directory,
         &sites,
         Scope::Subtree,
         "(objectClass=server)",
         &["dNSHostName"],
         Controls::empty(),
-    )? {
-        // CN=DC1,CN=Servers,CN=<site>,CN=Sites,…
-        let site = dir::parent(&s.dn)
-            .and_then(dir::parent)
-            .map(server_name)
-            .unwrap_or_default();
-        let name = s.text("dNSHostName").unwrap_or_else(|| server_name(&s.dn));
-        d.controllers.push((name, site));
-    }
+        |s| {
+            // CN=DC1,CN=Servers,CN=<site>,CN=Sites,…
+            let site = dir::parent(&s.dn)
+                .and_then(dir::parent)
+                .map(server_name)
+                .unwrap_or_default();
+            let name = s.text("dNSHostName").unwrap_or_else(|| server_name(&s.dn));
+            d.controllers.push((name, site));
+            Ok(())
+        },
+    )?;
     for (role, dn) in [
         ("schema master", schema_nc.clone()),
         ("domain naming master", format!("CN=Partitions,{config_nc}")),
@@ -166,17 +155,10 @@ pub fn read(directory: &str, stale_days: u32, now: i64) -> Result<Domain> {
     let ds = format!("CN=Directory Service,CN=Windows NT,CN=Services,{config_nc}");
     d.tombstone_days = tombstone_days(directory, &config_nc).unwrap_or(60);
     let rb = format!("CN=Recycle Bin Feature,CN=Optional Features,{ds}");
-    d.recycle_bin = dir::find(
-        directory,
-        &rb,
-        Scope::Base,
-        "(objectClass=*)",
-        &["msDS-EnabledFeatureBL"],
-        Controls::empty(),
-    )
-    .unwrap_or_default()
-    .first()
-    .is_some_and(|o| !o.values("msDS-EnabledFeatureBL").is_empty());
+    d.recycle_bin = dir::read(directory, &rb, &["msDS-EnabledFeatureBL"])
+        .ok()
+        .flatten()
+        .is_some_and(|o| !o.values("msDS-EnabledFeatureBL").is_empty());
     for (what, filter) in [
         ("users", "(&(objectCategory=person)(objectClass=user))"),
         ("groups", "(objectClass=group)"),
@@ -335,24 +317,9 @@ pub fn assess(assets: &[Asset], _s: &[Property]) -> Result<Vec<Finding>> {
 /// partition `config_nc`.
 pub fn tombstone_days(directory: &str, config_nc: &str) -> Result<u32> {
     let ds = format!("CN=Directory Service,CN=Windows NT,CN=Services,{config_nc}");
-    let ds_obj = dir::find(
-        directory,
-        &ds,
-        Scope::Base,
-        "(objectClass=*)",
-        &["tombstoneLifetime"],
-        Controls::empty(),
-    )
-    .or_else(|e| {
-        if e.code == ErrorCode::NotFound {
-            Ok(Vec::new())
-        } else {
-            Err(e)
-        }
-    })?;
+    let ds_obj = dir::read(directory, &ds, &["tombstoneLifetime"])?;
     // without the attribute Active Directory uses 60 days (forests from before 2003 SP1)
     Ok(ds_obj
-        .first()
         .and_then(|o| o.text("tombstoneLifetime"))
         .and_then(|v| v.parse().ok())
         .unwrap_or(60))
