@@ -89,7 +89,7 @@ pub fn room(bytes: u64) -> u64 {
 /// Was object `a` created no earlier than `b`? Both times as the API server writes them
 /// (`2026-12-03T21:08:36Z`, which compare as text); a missing or odd time is a no.
 fn made_after(a: &Value, b: &Value) -> bool {
-    let time = |o: &Value| {
+    fn time(o: &Value) -> Option<&str> {
         o["metadata"]["creationTimestamp"].as_str().filter(|t| {
             t.len() == 20
                 && t.ends_with('Z')
@@ -101,7 +101,7 @@ fn made_after(a: &Value, b: &Value) -> bool {
                     _ => c.is_ascii_digit(),
                 })
         })
-    };
+    }
     matches!((time(a), time(b)), (Some(a), Some(b)) if a >= b)
 }
 
