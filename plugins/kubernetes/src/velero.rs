@@ -55,6 +55,36 @@ fn read(path: &str) -> Result<Vec<u8>> {
     })
 }
 
+/// When `folder` is Velero's bucket (or its `backups/` folder) rather than one backup's
+/// folder: the error that says so, naming the backups there.
+fn bucket(folder: &str) -> Option<Error> {
+    for dir in [format!("{folder}/backups"), folder.to_string()] {
+        let Ok(entries) = files::list_dir(&dir) else {
+            continue;
+        };
+        let mut names: Vec<String> = entries
+            .into_iter()
+            .filter(|e| e.kind == files::EntryKind::Directory && is_name(&e.name))
+            .map(|e| e.name)
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        names.sort();
+        let shown_names: Vec<&str> = names.iter().take(5).map(String::as_str).collect();
+        return Some(invalid(format!(
+            "`{}` holds no velero-backup.json but {} backup folder(s) ({}{}): import one backup a run, velero={}/{}",
+            shown(folder, 200),
+            names.len(),
+            shown_names.join(", "),
+            if names.len() > 5 { ", …" } else { "" },
+            shown(&dir, 200),
+            names[0]
+        )));
+    }
+    None
+}
+
 /// `backup` with `velero=<folder or .tar.gz>`.
 pub fn import(req: &BackupRequest, path: &str) -> Result<BackupReport> {
     let Scope::Cluster(cluster) = settings::scope(&req.asset.id)? else {
@@ -67,7 +97,14 @@ pub fn import(req: &BackupRequest, path: &str) -> Result<BackupReport> {
         (path.to_string(), None)
     } else {
         let folder = path.trim_end_matches('/');
-        let doc: Value = serde_json::from_slice(&read(&format!("{folder}/velero-backup.json"))?)
+        let raw = read(&format!("{folder}/velero-backup.json")).map_err(|e| {
+            if e.code == ErrorCode::NotFound {
+                bucket(folder).unwrap_or(e)
+            } else {
+                e
+            }
+        })?;
+        let doc: Value = serde_json::from_slice(&raw)
             .map_err(|e| invalid(format!("velero-backup.json is not JSON: {e}")))?;
         let info = backup_info(&doc)?;
         (format!("{folder}/{}.tar.gz", info.0), Some(info))
@@ -200,4 +237,44 @@ pub fn import(req: &BackupRequest, path: &str) -> Result<BackupReport> {
         consistency: "crash".into(),
         warnings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use rehydra_plugin_sdk::mock::{MockHost, Verb, backup_request};
+
+    use super::*;
+
+    #[test]
+    fn a_bucket_folder_is_named_with_the_backups_it_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        for b in ["nightly-20261101", "nightly-20261102"] {
+            std::fs::create_dir_all(dir.path().join("backups").join(b)).unwrap();
+        }
+        let host = MockHost::new().grant_files(dir.path());
+        let folder = dir.path().display().to_string();
+        let req = backup_request("aks-a", &[]);
+        let e = host
+            .run(Verb::Backup, || import(&req, &folder))
+            .err()
+            .unwrap();
+        assert_eq!(e.code, ErrorCode::InvalidInput);
+        assert!(
+            e.message
+                .contains("2 backup folder(s) (nightly-20261101, nightly-20261102)")
+                && e.message
+                    .contains(&format!("velero={folder}/backups/nightly-20261101")),
+            "{}",
+            e.message
+        );
+        // an empty folder is only missing its velero-backup.json
+        let empty = tempfile::tempdir().unwrap();
+        let host = MockHost::new().grant_files(empty.path());
+        let folder = empty.path().display().to_string();
+        let e = host
+            .run(Verb::Backup, || import(&req, &folder))
+            .err()
+            .unwrap();
+        assert_eq!(e.code, ErrorCode::NotFound, "{}", e.message);
+    }
 }
