@@ -26,7 +26,7 @@ use rehydra_plugin_sdk::rest::{self, shown};
 use serde_json::{Value, json};
 
 use crate::api::{ApiResource, hint};
-use crate::volumes::{Copier, Made, POLL, quantity, random};
+use crate::volumes::{Copier, Made, POLL, ours, quantity, random};
 
 /// The API group of CSI snapshots.
 pub const GROUP: &str = "snapshot.storage.k8s.io";
@@ -222,12 +222,7 @@ impl Csi {
         let body = json!({
             "apiVersion": self.snapshots.api_version(),
             "kind": "VolumeSnapshot",
-            "metadata": {
-                "name": name,
-                "namespace": ns,
-                "labels": {"app.kubernetes.io/managed-by": "rehydra"},
-                "annotations": {"rehydra.io/claim": claim},
-            },
+            "metadata": ours(&name, ns, claim),
             "spec": {
                 "volumeSnapshotClassName": class.name,
                 "source": {"persistentVolumeClaimName": claim},
@@ -254,7 +249,7 @@ impl Csi {
     }
 
     /// The VolumeSnapshot as it is now, checked to be the one this job asked for.
-    fn ours(&self, t: &Taken) -> Result<Value> {
+    fn still_ours(&self, t: &Taken) -> Result<Value> {
         let ns = &t.namespace;
         let v = self.get(
             &self.snapshots.object(&self.server, Some(ns), &t.vs),
@@ -280,7 +275,7 @@ impl Csi {
     pub fn wait(&self, t: &mut Taken, stage: Stage) -> Result<()> {
         let started = Instant::now();
         loop {
-            let v = self.ours(t)?;
+            let v = self.still_ours(t)?;
             let st = &v["status"];
             let reached = match stage {
                 Stage::Cut => st["creationTime"].is_string() || st["readyToUse"] == true,
@@ -350,12 +345,7 @@ impl Csi {
         let body = json!({
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
-            "metadata": {
-                "name": name,
-                "namespace": t.namespace,
-                "labels": {"app.kubernetes.io/managed-by": "rehydra"},
-                "annotations": {"rehydra.io/claim": t.source},
-            },
+            "metadata": ours(&name, &t.namespace, &t.source),
             "spec": {
                 "storageClassName": class,
                 "accessModes": ["ReadWriteOnce"],
@@ -390,7 +380,7 @@ impl Csi {
         let Some((claim, uid, _)) = &t.made else {
             return Err(failed("no claim was made from the VolumeSnapshot".into()));
         };
-        self.ours(t)?;
+        self.still_ours(t)?;
         let made = Made {
             uid: Some(uid.as_str()).filter(|u| !u.is_empty()),
             vs: Some(&t.vs),

@@ -85,11 +85,7 @@ pub fn keep(obj: &Value) -> bool {
         || (kind == "ConfigMap" && name == "kube-root-ca.crt");
     // a copy pod, or a VolumeSnapshot of a claim and the claim made from it (volume data), of
     // another backup running or left behind by a failed clean-up
-    let ours = matches!(kind, "Pod" | "PersistentVolumeClaim" | "VolumeSnapshot")
-        && name.starts_with("rehydra-")
-        && obj["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "rehydra"
-        && obj["metadata"]["annotations"]["rehydra.io/claim"].is_string();
-    !controlled && !made_by_cluster && !ours
+    !controlled && !made_by_cluster && !crate::volumes::is_ours(obj)
 }
 
 /// `obj` without what the API server owns, with its `apiVersion` and `kind` (a list's

@@ -393,17 +393,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     // the controller binds the new claim to it rather than provisioning one. It may hold
     // another claim's data, so nothing is written there and the restore stops before the
     // workloads
-    b.edit(|st| {
-        st["objects"].as_array_mut().unwrap().push(json!({"apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": "pvc-retained", "creationTimestamp": "2025-01-01T00:00:00Z",
-                "annotations": {"pv.kubernetes.io/provisioned-by": "disk.csi.akshci.com"}},
-            "spec": {"capacity": {"storage": "50Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "aks-hci-disk",
-                "persistentVolumeReclaimPolicy": "Retain", "volumeMode": "Filesystem",
-                "csi": {"driver": "disk.csi.akshci.com", "volumeHandle": "vol-old", "fsType": "ext4"}}}));
-    });
-    let old = db.join("volumes/pvc-retained");
-    std::fs::create_dir_all(&old).unwrap();
-    std::fs::write(old.join("ledger.db"), "another claim's data").unwrap();
+    let old = retained(&b, &db, "pvc-retained", "aks-hci-disk", "ledger.db");
     let before = files(&old);
     let o = restore_to(
         "shop-old",
@@ -532,17 +522,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     // a retained volume of the class, free again, that the controller binds to the claim
     // made from the VolumeSnapshot instead of provisioning one: its files are never read as the
     // claim's; the claim is copied while in use, and it is said
-    a.edit(|st| {
-        st["objects"].as_array_mut().unwrap().push(json!({"apiVersion": "v1", "kind": "PersistentVolume",
-            "metadata": {"name": "pvc-old-tenant", "creationTimestamp": "2025-01-01T00:00:00Z",
-                "annotations": {"pv.kubernetes.io/provisioned-by": "disk.csi.akshci.com"}},
-            "spec": {"capacity": {"storage": "50Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": "fast",
-                "persistentVolumeReclaimPolicy": "Retain", "volumeMode": "Filesystem",
-                "csi": {"driver": "disk.csi.akshci.com", "volumeHandle": "vol-old-tenant", "fsType": "ext4"}}}));
-    });
-    let tenant = da.join("volumes/pvc-old-tenant");
-    std::fs::create_dir_all(&tenant).unwrap();
-    std::fs::write(tenant.join("payroll.csv"), "another tenant's data").unwrap();
+    retained(&a, &da, "pvc-old-tenant", "fast", "payroll.csv");
     let matched = backup(&[]);
     let out = matched.to_string();
     assert!(
@@ -583,6 +563,24 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         "{out}"
     );
     no_pods(&a);
+}
+
+/// A volume of storage class `class` its provisioner made long ago, retained and free
+/// again (Available), holding another claim's `file`: in cluster `c` (state folder
+/// `dir`). Returns the volume's folder.
+fn retained(c: &Cluster, dir: &Path, name: &str, class: &str, file: &str) -> std::path::PathBuf {
+    c.edit(|st| {
+        st["objects"].as_array_mut().unwrap().push(json!({"apiVersion": "v1", "kind": "PersistentVolume",
+            "metadata": {"name": name, "creationTimestamp": "2025-01-01T00:00:00Z",
+                "annotations": {"pv.kubernetes.io/provisioned-by": "disk.csi.akshci.com"}},
+            "spec": {"capacity": {"storage": "50Gi"}, "accessModes": ["ReadWriteOnce"], "storageClassName": class,
+                "persistentVolumeReclaimPolicy": "Retain", "volumeMode": "Filesystem",
+                "csi": {"driver": "disk.csi.akshci.com", "volumeHandle": format!("vol-{name}"), "fsType": "ext4"}}}));
+    });
+    let volume = dir.join("volumes").join(name);
+    std::fs::create_dir_all(&volume).unwrap();
+    std::fs::write(volume.join(file), "another claim's data").unwrap();
+    volume
 }
 
 /// Restore `point` into cluster `kube` with `map`, files through `staging`.
