@@ -506,15 +506,19 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
                 .next()
                 .is_none()
     );
-    let snap_point = snap["restore_point"]["id"].as_str().unwrap().to_string();
-    let map = "namespace-map=shop=shop-snap".to_string();
-    done(&run_restore(&run, &snap_point, &kb, &map, &staging));
-    let pv = claim_in(&b, "shop-snap")["spec"]["volumeName"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // restore point `point` into namespace `ns` of cluster B: the restored claim's files
+    let restored_into = |point: &Value, ns: &str| {
+        let map = format!("namespace-map=shop={ns}");
+        let id = point["restore_point"]["id"].as_str().unwrap();
+        done(&run_restore(&run, id, &kb, &map, &staging));
+        let pv = claim_in(&b, ns)["spec"]["volumeName"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        files(&db.join("volumes").join(pv))
+    };
     assert_eq!(
-        files(&db.join("volumes").join(pv)),
+        restored_into(&snap, "shop-snap"),
         files(&volume),
         "the VolumeSnapshot's files, byte for byte, with their modes and owners"
     );
@@ -532,15 +536,8 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
             && !out.contains("its data is not"),
         "{out}"
     );
-    let id = matched["restore_point"]["id"].as_str().unwrap().to_string();
-    let map = "namespace-map=shop=shop-matched".to_string();
-    done(&run_restore(&run, &id, &kb, &map, &staging));
-    let pv = claim_in(&b, "shop-matched")["spec"]["volumeName"]
-        .as_str()
-        .unwrap()
-        .to_string();
     assert_eq!(
-        files(&db.join("volumes").join(pv)),
+        restored_into(&matched, "shop-matched"),
         files(&volume),
         "the claim's own files, not the matched volume's"
     );
