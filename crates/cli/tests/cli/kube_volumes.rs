@@ -302,6 +302,15 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         run(&v)
     };
     let restore = |extra: &[&str]| restore_to("shop-dr", extra);
+    // files through a copy pod, kubectl on cluster B
+    let by_pod = [
+        "--set",
+        "volume-data=pod",
+        "--set",
+        staging.as_str(),
+        "--set",
+        "kube-context=aks-b",
+    ];
     let o = restore(&["--plan-only"]);
     let t = text(&o);
     assert!(
@@ -309,16 +318,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
             && t.contains("volume-data=none"),
         "{t}"
     );
-    let plan = done(&restore(&[
-        "--plan-only",
-        "--set",
-        "volume-data=pod",
-        "--set",
-        &staging,
-        "--set",
-        "kube-context=aks-b",
-    ]))
-    .to_string();
+    let plan = done(&restore(&[&["--plan-only"][..], &by_pod].concat())).to_string();
     assert!(
         plan.contains("volume-data") && plan.contains("mounts claim shop-dr/data"),
         "{plan}"
@@ -327,14 +327,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
 
     // ---- the restore: the claim binds for the copy pod, the files land in its new
     // volume before the deployment, the pod is gone
-    let o = restore(&[
-        "--set",
-        "volume-data=pod",
-        "--set",
-        &staging,
-        "--set",
-        "kube-context=aks-b",
-    ]);
+    let o = restore(&by_pod);
     done(&o);
     let claim = claim_in(&b, "shop-dr");
     assert_eq!(claim["status"]["phase"], "Bound", "{claim}");
@@ -395,17 +388,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     // workloads
     let old = retained(&b, &db, "pvc-retained", "aks-hci-disk", "ledger.db");
     let before = files(&old);
-    let o = restore_to(
-        "shop-old",
-        &[
-            "--set",
-            "volume-data=pod",
-            "--set",
-            &staging,
-            "--set",
-            "kube-context=aks-b",
-        ],
-    );
+    let o = restore_to("shop-old", &by_pod);
     let t = text(&o);
     assert!(!o.status.success(), "{t}");
     assert!(
