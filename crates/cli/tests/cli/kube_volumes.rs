@@ -433,14 +433,14 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     let snap = backup(&["--set", "hooks=velero"]);
     assert!(!snap.to_string().contains("its data is not"), "{snap}");
     let log = std::fs::read_to_string(da.join("exec.log")).unwrap();
-    let run: Vec<&str> = log.lines().skip(seen).collect();
+    let execs: Vec<&str> = log.lines().skip(seen).collect();
     let tar = |l: &str| l.contains("/rehydra-copy-") && l.contains("[\"tar\", \"-c\"");
     assert!(
-        run.len() == 4
-            && run[0].contains("--freeze")
-            && tar(run[1])
-            && run[2].contains("--unfreeze")
-            && tar(run[3]),
+        execs.len() == 4
+            && execs[0].contains("--freeze")
+            && tar(execs[1])
+            && execs[2].contains("--unfreeze")
+            && tar(execs[3]),
         "freeze, the NFS claim's copy, thaw, the VolumeSnapshot's copy: {log}"
     );
     let calls = a.calls();
