@@ -216,7 +216,8 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     };
     let csi = match &copier {
         Some(_) => csi::classes(s, &server, &types, wait, &mut warnings)?,
-        None => None,
+        // (a wrong value is said even when no files are copied)
+        None => csi::wanted(s).map(|_| None)?,
     };
     let how = claims::Copies {
         copier: copier.as_ref(),

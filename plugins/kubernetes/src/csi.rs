@@ -64,6 +64,9 @@ pub struct Taken {
     size: Option<String>,
     /// The claim made from it (name, uid) and the size it asks for.
     made: Option<(String, String, String)>,
+    /// Why the claim made from it must stay: it was bound to a volume it did not get
+    /// from a provisioner, which deleting the claim would release (or delete).
+    kept: std::cell::RefCell<Option<String>>,
 }
 
 /// How far a VolumeSnapshot has come.
@@ -73,6 +76,21 @@ pub enum Stage {
     Cut,
     /// It can be read (`status.readyToUse`).
     Ready,
+}
+
+/// `snapshots`: `csi` (the default) or `off`.
+///
+/// # Errors
+/// `invalid-input` for anything else.
+pub fn wanted(s: &[Property]) -> Result<bool> {
+    match setting(s, "snapshots").map(str::trim) {
+        None | Some("" | "csi") => Ok(true),
+        Some("off") => Ok(false),
+        Some(other) => Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!("snapshots `{}` is not csi or off", shown(other, 40)),
+        )),
+    }
 }
 
 /// `snapshots`: `None` with `snapshots=off`, or when the cluster serves no VolumeSnapshot API or
@@ -87,15 +105,8 @@ pub fn classes(
     wait: Duration,
     warnings: &mut Vec<String>,
 ) -> Result<Option<Csi>> {
-    match setting(s, "snapshots").map(str::trim) {
-        None | Some("" | "csi") => {}
-        Some("off") => return Ok(None),
-        Some(other) => {
-            return Err(Error::new(
-                ErrorCode::InvalidInput,
-                format!("snapshots `{}` is not csi or off", shown(other, 40)),
-            ));
-        }
+    if !wanted(s)? {
+        return Ok(None);
     }
     let served = |r: &str| types.iter().find(|t| t.group == GROUP && t.resource == r);
     let (Some(snapshots), Some(classes)) =
@@ -245,6 +256,7 @@ impl Csi {
                 .to_string(),
             size: None,
             made: None,
+            kept: std::cell::RefCell::new(None),
         }))
     }
 
@@ -267,13 +279,14 @@ impl Csi {
         Ok(v)
     }
 
-    /// Wait until VolumeSnapshot `t` reaches `stage`.
+    /// Wait until VolumeSnapshot `t` reaches `stage`, at most until `wait-secs` after
+    /// `since` (one deadline for every VolumeSnapshot of a namespace while its
+    /// application is held).
     ///
     /// # Errors
     /// The driver reported an error, the VolumeSnapshot is gone or not ours, the wait ran out,
     /// or the job was cancelled.
-    pub fn wait(&self, t: &mut Taken, stage: Stage) -> Result<()> {
-        let started = Instant::now();
+    pub fn wait(&self, t: &mut Taken, stage: Stage, since: Instant) -> Result<()> {
         loop {
             let v = self.still_ours(t)?;
             let st = &v["status"];
@@ -294,7 +307,7 @@ impl Csi {
             if host::cancelled() {
                 return Err(Error::new(ErrorCode::Cancelled, "cancelled"));
             }
-            if started.elapsed() >= self.wait {
+            if since.elapsed() >= self.wait {
                 return Err(failed(format!(
                     "VolumeSnapshot {}/{} was not {} within {} s",
                     t.namespace,
@@ -391,7 +404,11 @@ impl Csi {
                 t.namespace
             )));
         }
-        let pv = copier.fresh_volume(&t.namespace, claim, made)?;
+        let pv = copier
+            .fresh_volume(&t.namespace, claim, made)
+            .inspect_err(|e| {
+                *t.kept.borrow_mut() = Some(e.message.clone());
+            })?;
         if pv["spec"]["csi"]["driver"] != t.driver.as_str() {
             return Err(failed(format!(
                 "the volume of claim {}/{claim} is not of driver {}",
@@ -401,17 +418,26 @@ impl Csi {
         Ok(())
     }
 
-    /// Delete the claim made from `t`, then the VolumeSnapshot, each only if it is still the one
-    /// this job made (by uid); a failure is logged, naming what to delete by hand.
-    pub fn remove(&self, t: &Taken) {
+    /// Delete the claim made from `t` (unless it must stay: see [`Taken`]), then the
+    /// VolumeSnapshot, each only if it is still the one this job made (by uid). Returns
+    /// what stays behind, to say (copies of the files may be in it).
+    pub fn remove(&self, t: &Taken) -> Vec<String> {
         let ns = &t.namespace;
+        let mut left = Vec::new();
         let mut gone = Vec::new();
         if let Some((c, uid, _)) = &t.made {
-            gone.push((
-                format!("{}/{c}", self.claims(ns)),
-                uid.as_str(),
-                format!("claim {ns}/{c}"),
-            ));
+            if let Some(why) = t.kept.borrow().as_ref() {
+                left.push(format!(
+                    "claim {ns}/{c}, made to copy claim {ns}/{} from a VolumeSnapshot, is left in place: {why}; deleting it would release or delete that volume. Check the volume, then delete the claim by hand",
+                    t.source
+                ));
+            } else {
+                gone.push((
+                    format!("{}/{c}", self.claims(ns)),
+                    uid.as_str(),
+                    format!("claim {ns}/{c}"),
+                ));
+            }
         }
         gone.push((
             self.snapshots.object(&self.server, Some(ns), &t.vs),
@@ -425,15 +451,16 @@ impl Csi {
                 kube::delete_uid(&url, uid, &format!("deleting {what}"), hint)
             };
             if let Err(e) = deleted {
-                host::log(
-                    host::Level::Warn,
-                    &format!(
-                        "{what}, made to copy claim {ns}/{}, could not be deleted ({}); delete it by hand",
-                        t.source, e.message
-                    ),
-                );
+                left.push(format!(
+                    "{what}, made to copy claim {ns}/{}, could not be deleted ({}); delete it by hand (it holds a copy of the claim's files)",
+                    t.source, e.message
+                ));
             }
         }
+        for w in &left {
+            host::log(host::Level::Warn, w);
+        }
+        left
     }
 }
 
@@ -562,8 +589,8 @@ mod tests {
         let e = host
             .run(Verb::Backup, || {
                 let mut t = s.start("shop", "data")?.expect("a class serves the driver");
-                let waited = s.wait(&mut t, Stage::Cut);
-                s.remove(&t);
+                let waited = s.wait(&mut t, Stage::Cut, Instant::now());
+                assert!(s.remove(&t).is_empty());
                 waited
             })
             .err()
@@ -607,7 +634,7 @@ mod tests {
         let e = host
             .run(Verb::Backup, || {
                 let mut t = s.start("shop", "data")?.unwrap();
-                s.wait(&mut t, Stage::Ready)
+                s.wait(&mut t, Stage::Ready, Instant::now())
             })
             .err()
             .unwrap();
@@ -628,7 +655,7 @@ mod tests {
             let s = snapshots(&[("disk.csi.akshci.com", "snaps")]);
             let got = host.run(Verb::Backup, || {
                 let mut t = s.start("shop", "data")?.unwrap();
-                s.wait(&mut t, Stage::Ready)?;
+                s.wait(&mut t, Stage::Ready, Instant::now())?;
                 s.claim_from(&mut t)
             });
             match (want, got) {

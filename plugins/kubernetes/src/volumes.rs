@@ -151,6 +151,12 @@ pub struct Mount<'a> {
     pub check: Option<&'a dyn Fn() -> Result<()>>,
 }
 
+/// A copy pod this job made and saw running: kubectl's view of it, and its uid.
+struct Started {
+    pod: kubectl::Pod,
+    uid: String,
+}
+
 /// How volume data is copied: the settings of `volume-data=pod`.
 pub struct Copier {
     server: String,
@@ -317,17 +323,19 @@ impl Copier {
         )
     }
 
-    /// Create the copy pod for `claim` and wait until it runs. `read_only` for a backup;
-    /// `room`, the bytes the scratch folder may hold; `node`, where a pod that mounts the
-    /// claim runs (a backup's).
+    /// Create the copy pod that mounts `claim` to copy the files of claim `of` (the same,
+    /// or the one whose VolumeSnapshot `claim` was made from), and wait until it runs, as
+    /// the pod this job made (by uid). `read_only` for a backup; `room`, the bytes the
+    /// scratch folder may hold; `node`, where a pod that mounts the claim runs (a
+    /// backup's).
     fn start(
         &self,
         ns: &str,
-        claim: &str,
+        (claim, of): (&str, &str),
         read_only: bool,
         room: Option<u64>,
         node: Option<&str>,
-    ) -> Result<kubectl::Pod> {
+    ) -> Result<Started> {
         let name = format!("rehydra-copy-{:016x}", random());
         let pod = kubectl::Pod::new(&self.target, self.context.as_deref(), ns, &name, CONTAINER)?;
         // reading every file needs DAC_OVERRIDE (never DAC_READ_SEARCH: with it a root
@@ -340,16 +348,17 @@ impl Copier {
         } else {
             &["CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID"]
         };
-        // the archive's room, bounded (past it the kubelet evicts the pod). A pod bound to
-        // a node skips the scheduler, and the kubelet refuses one asking for more disk than
-        // the node has free: only a pod the scheduler places asks for that room
+        // the archive's room, bounded (past it the kubelet evicts the pod). Only a restore's
+        // pod asks the node for it (the archive's size is known): a backup's room is the
+        // volume's size, not what it holds, and a pod bound to a node skips the scheduler,
+        // whose kubelet refuses one asking for more disk than the node has free
         let mut scratch = json!({});
         let mut requests = json!({"cpu": "50m", "memory": "64Mi"});
         let mut limits = json!({"memory": "256Mi"});
         if let Some(r) = room {
             let r = r.to_string();
             scratch["sizeLimit"] = r.as_str().into();
-            if node.is_none() {
+            if !read_only {
                 requests["ephemeral-storage"] = r.as_str().into();
                 limits["ephemeral-storage"] = r.into();
             }
@@ -389,19 +398,27 @@ impl Copier {
         let body = json!({
             "apiVersion": "v1",
             "kind": "Pod",
-            "metadata": ours(&name, ns, claim),
+            "metadata": ours(&name, ns, of),
             "spec": spec,
         });
-        kube::create(
+        let made = kube::create(
             &self.pods(ns),
             &body,
             &format!("creating copy pod {ns}/{name} for claim {claim}"),
             hint,
         )?;
+        let pod = Started {
+            pod,
+            uid: rest::text(&made["metadata"]["uid"], 128)
+                .unwrap_or_default()
+                .to_string(),
+        };
         let url = format!("{}/{name}", self.pods(ns));
         let started = Instant::now();
         loop {
-            let seen = kube::get(&url, &format!("reading copy pod {ns}/{name}"), hint)?;
+            // a pod made again under the name by someone else is not ours (nor running)
+            let seen = kube::get(&url, &format!("reading copy pod {ns}/{name}"), hint)?
+                .filter(|p| !pod.uid.is_empty() && p["metadata"]["uid"] == pod.uid.as_str());
             let phase = seen.as_ref().map(|p| p["status"]["phase"].clone());
             match phase.as_ref().and_then(Value::as_str) {
                 Some("Running") => return Ok(pod),
@@ -434,14 +451,22 @@ impl Copier {
         }
     }
 
-    /// Delete the copy pod; a failure is logged (the pod only sleeps, and says whose it is).
-    fn stop(&self, pod: &kubectl::Pod) {
+    /// Delete the copy pod (only ours, by uid); a failure is logged (the pod only sleeps,
+    /// and says whose it is).
+    fn stop(&self, started: &Started) {
+        let pod = &started.pod;
         let url = format!(
             "{}/{}?gracePeriodSeconds=0",
             self.pods(&pod.namespace),
             pod.pod
         );
-        if let Err(e) = kube::delete(&url, "deleting the copy pod", hint) {
+        let what = "deleting the copy pod";
+        let deleted = if started.uid.is_empty() {
+            kube::delete(&url, what, hint)
+        } else {
+            kube::delete_uid(&url, &started.uid, what, hint)
+        };
+        if let Err(e) = deleted {
             host::log(
                 host::Level::Warn,
                 &format!(
@@ -449,6 +474,35 @@ impl Copier {
                     pod.namespace, pod.pod, e.message
                 ),
             );
+        }
+    }
+
+    /// Is the copy pod still the one this job made (same uid, running, not being
+    /// deleted)? `kubectl exec` reaches a pod by name: a pod made again under that name
+    /// would get a new uid, so this, after the commands ran, proves they ran in ours.
+    ///
+    /// # Errors
+    /// `failed` saying it was replaced.
+    fn still_ours(&self, started: &Started) -> Result<()> {
+        let pod = &started.pod;
+        let url = format!("{}/{}", self.pods(&pod.namespace), pod.pod);
+        let seen = kube::get(&url, "reading the copy pod", hint)?;
+        let ours = seen.is_some_and(|p| {
+            !started.uid.is_empty()
+                && p["metadata"]["uid"] == started.uid.as_str()
+                && p["metadata"]["deletionTimestamp"].is_null()
+                && p["status"]["phase"] == "Running"
+        });
+        if ours {
+            Ok(())
+        } else {
+            Err(Error::new(
+                ErrorCode::Failed,
+                format!(
+                    "copy pod {}/{} was deleted or replaced while kubectl used it, so what it copied cannot be trusted",
+                    pod.namespace, pod.pod
+                ),
+            ))
         }
     }
 
@@ -472,7 +526,8 @@ impl Copier {
     /// The pod, the check, kubectl or the engine failed (the pod and the staged copy are
     /// removed either way).
     pub fn save(&self, ns: &str, claim: &str, m: &Mount) -> Result<engine::ItemSummary> {
-        let pod = self.start(ns, m.claim, true, m.room, m.node)?;
+        let started = self.start(ns, (m.claim, claim), true, m.room, m.node)?;
+        let pod = &started.pod;
         let staged = self.staged();
         let what = format!("copying the files of claim {ns}/{claim}");
         let copied = m
@@ -485,9 +540,10 @@ impl Copier {
                 )
             })
             .and_then(|()| pod.run(&pod.cp_args(ARCHIVE, &staged)?, &what))
+            .and_then(|()| self.still_ours(&started))
             .and_then(|()| map_path(&self.map, &staged))
             .and_then(|local| engine::ingest_file(&item(ns, claim), &local));
-        self.stop(&pod);
+        self.stop(&started);
         self.unstage(&staged);
         copied
     }
@@ -500,7 +556,8 @@ impl Copier {
     /// Not such a volume, or the pod, the engine or kubectl failed (the pod and the staged
     /// copy are removed either way).
     pub fn load(&self, item: &str, ns: &str, claim: &str, uid: &str, bytes: u64) -> Result<u64> {
-        let pod = self.start(ns, claim, false, Some(room(bytes)), None)?;
+        let started = self.start(ns, (claim, claim), false, Some(room(bytes)), None)?;
+        let pod = &started.pod;
         let staged = self.staged();
         let what = format!("copying the files into claim {ns}/{claim}");
         let written = self
@@ -520,9 +577,11 @@ impl Copier {
                     &pod.exec_args(&["tar", "-x", "-f", ARCHIVE, "-C", MOUNT, "--numeric-owner"]),
                     &what,
                 )?;
+                // (the files may have gone elsewhere: said, so the claim is not trusted)
+                self.still_ours(&started)?;
                 Ok(bytes)
             });
-        self.stop(&pod);
+        self.stop(&started);
         self.unstage(&staged);
         written
     }

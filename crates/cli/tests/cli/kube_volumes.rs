@@ -525,11 +525,23 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         "the claim's own files, not the matched volume's"
     );
     no_pods(&a);
+    // the claim bound to that volume stays, said: deleting it would release the volume
+    // (or, with the Delete policy, destroy it)
+    assert!(out.contains("is left in place"), "{out}");
+    let kept = a.state()["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| {
+            o["kind"] == "PersistentVolumeClaim" && o["spec"]["volumeName"] == "pvc-old-tenant"
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("the claim bound to the tenant's volume stays"));
+    assert!(kept["metadata"]["deletionTimestamp"].is_null(), "{kept}");
     a.edit(|st| {
-        st["objects"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|o| o["metadata"]["name"] != "pvc-old-tenant");
+        st["objects"].as_array_mut().unwrap().retain(|o| {
+            o["metadata"]["name"] != "pvc-old-tenant" && o["spec"]["volumeName"] != "pvc-old-tenant"
+        });
     });
 
     // a VolumeSnapshot the driver fails: that claim is copied while in use, and it is said

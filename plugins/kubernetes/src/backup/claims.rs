@@ -14,6 +14,8 @@
 //! Each claim whose files are not in the restore point is named in a warning, and so is
 //! each one copied while in use because its VolumeSnapshot failed.
 
+use std::time::Instant;
+
 use rehydra_plugin_sdk::engine;
 use rehydra_plugin_sdk::host;
 use rehydra_plugin_sdk::prelude::*;
@@ -87,6 +89,7 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
         for (i, c) in claims.iter().enumerate() {
             if let Some(why) = ns_copy.left_out(c, &held) {
                 ns_copy.warnings.push(why);
+                *ns_copy.done += 1;
                 continue;
             }
             let Some(snaps) = how.csi else {
@@ -103,12 +106,13 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
             }
         }
         let mut cut = Vec::new();
+        let held_since = Instant::now();
         for (i, mut t) in taken {
             let Some(snaps) = how.csi else { break };
-            match snaps.wait(&mut t, Stage::Cut) {
+            match snaps.wait(&mut t, Stage::Cut, held_since) {
                 Ok(()) => cut.push((i, t)),
                 Err(e) => {
-                    snaps.remove(&t);
+                    ns_copy.warnings.extend(snaps.remove(&t));
                     if e.code == ErrorCode::Cancelled {
                         stopped = Some(cancelled());
                     } else {
@@ -135,7 +139,7 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
             let Some(snaps) = how.csi else { break };
             if stopped.is_none() {
                 let read = ns_copy.begin(&*claims[i]).and_then(|()| {
-                    snaps.wait(&mut t, Stage::Ready)?;
+                    snaps.wait(&mut t, Stage::Ready, Instant::now())?;
                     let (mount, size) = snaps.claim_from(&mut t)?;
                     let check = || snaps.check(&t, copier);
                     let m = Mount {
@@ -160,7 +164,7 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
                     }
                 }
             }
-            snaps.remove(&t);
+            ns_copy.warnings.extend(snaps.remove(&t));
         }
         if let Some(e) = stopped {
             return Err(e);

@@ -244,6 +244,8 @@ def on_create(st, r, o):
     elif kind == "PersistentVolumeClaim":
         s = o.setdefault("spec", {})
         s.setdefault("volumeMode", "Filesystem")
+        if s.get("dataSource") and not s.get("dataSourceRef"):  # AnyVolumeDataSource (on by default since 1.24)
+            s["dataSourceRef"] = dict(s["dataSource"])
         dflt = [md(c)["name"] for c in select(st, "storage.k8s.io/v1", "StorageClass") if md(c).get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"]
         if "storageClassName" not in s and dflt:  # the DefaultStorageClass admission plugin
             s["storageClassName"] = dflt[0]
