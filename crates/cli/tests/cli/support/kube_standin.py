@@ -43,13 +43,9 @@ A cluster cannot run here. This server answers with the official discovery docum
   Deployments, StatefulSets and DaemonSets the real controllers' status shapes: ready only
   when every mounted PVC is Bound and every referenced ConfigMap/Secret (key) and
   ServiceAccount exists, then after `ready_after_gets` reads; its writes bump the rv;
-- with "csi_api": true it serves snapshot.storage.k8s.io/v1 as external-snapshotter's
-  CRDs do: a VolumeSnapshot of a Bound claim whose volume is its class's CSI driver's gets a
-  VolumeSnapshotContent (the volume's files copied to snapshots/<content>) and becomes
-  readyToUse a read later (a missing class, another driver or "csi_error": status.error);
-  a claim whose dataSource is a ready VolumeSnapshot of its class's driver, asking for at least
-  its size, is provisioned with those files (unless an Available PV matches it first, as
-  the PV controller's matching ignores data sources); deleting the VolumeSnapshot deletes a Delete-policy content and its files;
+- with "csi_api": true it serves snapshot.storage.k8s.io/v1 (kube_csi.py: VolumeSnapshots
+  copy a volume's files, a claim made from a ready one gets them, unless an Available PV
+  matches it first, as the PV controller's matching ignores data sources);
 - like a real cluster it holds namespaces default, kube-system, kube-public, kube-node-lease
   and Service default/kubernetes (seeded once unless "seed": false); a namespace created
   through the API gets ServiceAccount `default` and ConfigMap `kube-root-ca.crt`.
@@ -61,11 +57,12 @@ rename); the stand-in keeps "rv", "ticks", "seeded" there. DIR/calls.log: one li
 `METHOD PATH?QUERY STATUS`. The first stdout line is {"url": "http://HOST:PORT"}.
 `kube_standin_selftest.py` exercises it on 127.0.0.3; non-zero exit on a failure.
 """
-import base64, copy, json, os, re, shutil, sys, tempfile, threading, time, traceback, uuid
+import base64, copy, json, os, re, sys, tempfile, threading, time, traceback, uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from kube_volumes import claims as pod_claims, clone_tree, pod_status, content_dir, volume_dir
+import kube_csi
+from kube_volumes import claims as pod_claims, pod_status
 
 FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), *[".."] * 5, "tests", "fixtures", "aks-kubernetes")
 LOCK = threading.Lock()
@@ -77,20 +74,7 @@ def fixture(name):
 DOCS = {"v1": fixture("api__v1.json"), "apps/v1": fixture("apis__apps__v1.json"),
         "storage.k8s.io/v1": fixture("apis__storage.k8s.io__v1.json")}
 GROUPS = fixture("apis.json")
-# the VolumeSnapshot API (external-snapshotter's CRDs), served when the state says
-# "csi_api": true, as on a cluster with the VolumeSnapshot controller installed
-SNAP_GV = "snapshot.storage.k8s.io/v1"
-_CRD_VERBS = ["delete", "deletecollection", "get", "list", "patch", "create", "update", "watch"]
-DOCS[SNAP_GV] = {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": SNAP_GV, "resources": [
-    {"name": n, "singularName": n[:-1], "namespaced": ns, "kind": k, "verbs": _CRD_VERBS, "shortNames": sn}
-    for n, ns, k, sn in (("volumesnapshotclasses", False, "VolumeSnapshotClass", ["vsclass", "vsclasses"]),
-                         ("volumesnapshotcontents", False, "VolumeSnapshotContent", ["vsc", "vscs"]),
-                         ("volumesnapshots", True, "VolumeSnapshot", ["vs"]))] + [
-    {"name": n + "/status", "singularName": "", "namespaced": ns, "kind": k, "verbs": ["get", "patch", "update"]}
-    for n, ns, k in (("volumesnapshotcontents", False, "VolumeSnapshotContent"), ("volumesnapshots", True, "VolumeSnapshot"))]}
-SNAP_GROUP = {"name": "snapshot.storage.k8s.io", "versions": [{"groupVersion": SNAP_GV, "version": "v1"}],
-              "preferredVersion": {"groupVersion": SNAP_GV, "version": "v1"}}
-STATE_DIR = []  # the state folder of this process (volumes/ and snapshots/ live there)
+DOCS[kube_csi.GV] = kube_csi.RESOURCES  # served only with "csi_api": true
 RES, PLURAL = {}, {}  # (gv, plural) -> resource; (gv, kind) -> plural
 for _gv, _doc in DOCS.items():
     for _r in _doc["resources"]:
@@ -296,10 +280,7 @@ def remove(st, o):
     st["objects"].remove(o)
     m = md(o)
     if o["kind"] == "VolumeSnapshot":
-        c = find(st, SNAP_GV, "VolumeSnapshotContent", None, o.get("status", {}).get("boundVolumeSnapshotContentName"))
-        if c and c["spec"].get("deletionPolicy") == "Delete":
-            st["objects"].remove(c)
-            shutil.rmtree(content_dir(STATE_DIR[0], md(c)["name"]), ignore_errors=True)
+        kube_csi.deleted(st, sys.modules[__name__], o)
     if o["kind"] == "Namespace":
         for x in [x for x in st["objects"] if md(x).get("namespace") == m["name"]]:
             remove(st, x)
@@ -363,15 +344,9 @@ def bind(st, c):
             return
         if not s.get("storageClassName") or not sc or sc.get("provisioner") == "kubernetes.io/no-provisioner":
             return
-        content = None
-        if source:  # external-provisioner: a ready VolumeSnapshot of this class's driver, else Pending
-            vs = find(st, SNAP_GV, "VolumeSnapshot", m["namespace"], source.get("name")) if source.get("kind") == "VolumeSnapshot" \
-                and source.get("apiGroup") == "snapshot.storage.k8s.io" else None
-            content = vs and vs.get("status", {}).get("readyToUse") and \
-                find(st, SNAP_GV, "VolumeSnapshotContent", None, vs["status"].get("boundVolumeSnapshotContentName"))
-            if not content or content["spec"].get("driver") != sc["provisioner"] \
-                    or qty(s.get("resources", {}).get("requests", {}).get("storage")) < content["status"]["restoreSize"]:
-                return
+        content = source and kube_csi.source(st, sys.modules[__name__], c, sc)
+        if source and not content:
+            return
         pv = store(st, {"apiVersion": "v1", "kind": "PersistentVolume",
                         "metadata": {"name": "pvc-" + m["uid"], "annotations": {"pv.kubernetes.io/provisioned-by": sc["provisioner"]}},
                         "spec": {"capacity": {"storage": s.get("resources", {}).get("requests", {}).get("storage", "1Gi")},
@@ -379,7 +354,7 @@ def bind(st, c):
                                  "storageClassName": md(sc)["name"], "volumeMode": s.get("volumeMode", "Filesystem"),
                                  "csi": {"driver": sc["provisioner"], "volumeHandle": "vol-" + m["uid"], "fsType": "ext4"}}})
         if content:
-            clone_tree(content_dir(STATE_DIR[0], md(content)["name"]), volume_dir(STATE_DIR[0], md(pv)["name"]))
+            kube_csi.fill(content, pv)
         s["volumeName"] = md(pv)["name"]
         ann = {"pv.kubernetes.io/bound-by-controller": "yes", "volume.kubernetes.io/storage-provisioner": sc["provisioner"],
                "volume.beta.kubernetes.io/storage-provisioner": sc["provisioner"]}
@@ -390,46 +365,6 @@ def bind(st, c):
     m.setdefault("annotations", {}).update(ann, **{"pv.kubernetes.io/bind-completed": "yes"})
     c["status"] = {"phase": "Bound", "accessModes": pv["spec"].get("accessModes", []), "capacity": pv["spec"].get("capacity", {})}
     touch(st, c)
-
-def csi_controller(st):
-    """external-snapshotter: a VolumeSnapshot of a Bound claim whose volume is its class's
-    CSI driver's gets a VolumeSnapshotContent (the volume's files copied as they are now,
-    to snapshots/<content>), and is readyToUse one read later; a class that is missing or
-    of another driver, or the state's "csi_error", is status.error."""
-    for vs in select(st, SNAP_GV, "VolumeSnapshot"):
-        spec, status, m = vs.get("spec", {}), vs.setdefault("status", {}), md(vs)
-        if m.get("deletionTimestamp") or status.get("readyToUse") or status.get("error"):
-            continue
-        if status.get("boundVolumeSnapshotContentName"):
-            status["readyToUse"] = True
-            touch(st, vs)
-            continue
-        claim = find(st, "v1", "PersistentVolumeClaim", m["namespace"], spec.get("source", {}).get("persistentVolumeClaimName"))
-        if not claim or claim.get("status", {}).get("phase") != "Bound":
-            continue  # waits for the claim, as the controller does
-        pv = find(st, "v1", "PersistentVolume", None, claim["spec"].get("volumeName"))
-        cls = find(st, SNAP_GV, "VolumeSnapshotClass", None, spec.get("volumeSnapshotClassName"))
-        driver = (pv or {}).get("spec", {}).get("csi", {}).get("driver")
-        err = st.get("csi_error")
-        if not cls:
-            err = f'Failed to get VolumeSnapshotClass with error volumesnapshotclass.snapshot.storage.k8s.io "{spec.get("volumeSnapshotClassName")}" not found'
-        elif driver != cls.get("driver"):
-            err = f'Failed to create VolumeSnapshotContent with error the controller failed to update {m["namespace"]}/{m["name"]}: the volume of claim {md(claim)["name"]} is not of driver {cls.get("driver")}'
-        if err:
-            status.update(error={"message": err, "time": now()}, readyToUse=False)
-            touch(st, vs)
-            continue
-        name = "snapcontent-" + m["uid"]
-        clone_tree(volume_dir(STATE_DIR[0], md(pv)["name"]), content_dir(STATE_DIR[0], name))
-        c = store(st, {"apiVersion": SNAP_GV, "kind": "VolumeSnapshotContent", "metadata": {"name": name},
-                       "spec": {"deletionPolicy": cls.get("deletionPolicy", "Delete"), "driver": driver, "volumeSnapshotClassName": md(cls)["name"],
-                                "source": {"volumeHandle": pv["spec"]["csi"].get("volumeHandle")},
-                                "volumeSnapshotRef": {"kind": "VolumeSnapshot", "namespace": m["namespace"], "name": m["name"], "uid": m["uid"]}}})
-        c["status"] = {"readyToUse": True, "restoreSize": qty(pv["spec"].get("capacity", {}).get("storage")), "snapshotHandle": "snap-" + m["uid"],
-                       "creationTime": int(time.time() * 1e9)}
-        status.update(boundVolumeSnapshotContentName=name, creationTime=now(), readyToUse=False,
-                      restoreSize=pv["spec"].get("capacity", {}).get("storage"))
-        touch(st, vs)
 
 def blockers(st, w):
     """What keeps the workload's pods from running: claims not Bound, missing references."""
@@ -512,7 +447,7 @@ def tick(st):
     for c in select(st, "v1", "PersistentVolumeClaim"):
         if c.get("status", {}).get("phase") != "Bound" and not md(c).get("deletionTimestamp"):
             bind(st, c)
-    csi_controller(st)
+    kube_csi.controller(st, sys.modules[__name__])
     for p in select(st, "v1", "Pod"):  # the kubelet: see kube_volumes.pod_status
         ns = md(p)["namespace"]
         c = lambda n: (find(st, "v1", "PersistentVolumeClaim", ns, n) or {}).get("status", {}).get("phase") == "Bound"
@@ -728,7 +663,7 @@ def discovery(parts, host, st):
         for a in doc.get("serverAddressByClientCIDRs", []):
             a["serverAddress"] = host
         return doc
-    groups = dict(GROUPS, groups=GROUPS["groups"] + ([SNAP_GROUP] if st.get("csi_api") else []))
+    groups = dict(GROUPS, groups=GROUPS["groups"] + ([kube_csi.GROUP] if st.get("csi_api") else []))
     if parts in (["api", "v1"], ["apis"]):
         return DOCS["v1"] if parts[0] == "api" else groups
     if parts == ["version"]:
@@ -765,7 +700,7 @@ def route(req, st, path, q, raw):
     ns = None
     if len(rest) >= 3 and rest[0] == "namespaces" and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
         ns, rest = rest[1], rest[2:]
-    r = RES.get((gv, rest[0])) if rest and (gv != SNAP_GV or st.get("csi_api")) else None
+    r = RES.get((gv, rest[0])) if rest and (gv != kube_csi.GV or st.get("csi_api")) else None
     name = rest[1] if len(rest) == 2 else None
     if not r or len(rest) > 2 or (ns and not r["namespaced"]) or (r["namespaced"] and name and not ns):
         raise Fail(404, "NotFound", "the server could not find the requested resource", {})
@@ -819,7 +754,7 @@ class Handler(BaseHTTPRequestHandler):
 def serve(d, host):
     srv = ThreadingHTTPServer((host, 0), Handler)
     srv.dir, srv.daemon_threads = d, True
-    STATE_DIR[:] = [d]
+    kube_csi.STATE_DIR[:] = [d]
     with LOCK:
         st = load(d)[0]
         save(d, st)
