@@ -26,7 +26,8 @@ use rehydra_plugin_sdk::rest::{self, shown};
 use serde_json::{Value, json};
 
 use crate::api::{ApiResource, hint};
-use crate::volumes::{Copier, Made, POLL, ours, quantity, random};
+use crate::objects::ours;
+use crate::volumes::{Copier, Made, POLL, quantity, random};
 
 /// The API group of CSI snapshots.
 pub const GROUP: &str = "snapshot.storage.k8s.io";

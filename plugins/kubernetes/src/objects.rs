@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use rehydra_plugin_sdk::prelude::*;
 use rehydra_plugin_sdk::rest::shown;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// Metadata fields the API server sets; never stored, never sent back.
 const SERVER_METADATA: &[&str] = &[
@@ -70,6 +70,31 @@ pub fn identity(obj: &Value, namespaced: bool) -> Result<(Option<String>, String
     Ok((ns, name.to_string()))
 }
 
+/// The metadata of an object made for a while to copy claim `ns/claim` (a copy pod, a
+/// VolumeSnapshot, a claim made from one): named `rehydra-…`, with the marks
+/// [`is_ours`] knows it by.
+pub fn ours(name: &str, ns: &str, claim: &str) -> Value {
+    json!({
+        "name": name,
+        "namespace": ns,
+        "labels": {"app.kubernetes.io/managed-by": "rehydra"},
+        "annotations": {"rehydra.io/claim": claim},
+    })
+}
+
+/// Was `obj` made by a backup or restore to copy a claim ([`ours`])? Never stored.
+pub fn is_ours(obj: &Value) -> bool {
+    let m = &obj["metadata"];
+    matches!(
+        obj["kind"].as_str(),
+        Some("Pod" | "PersistentVolumeClaim" | "VolumeSnapshot")
+    ) && m["name"]
+        .as_str()
+        .is_some_and(|n| n.starts_with("rehydra-"))
+        && m["labels"]["app.kubernetes.io/managed-by"] == "rehydra"
+        && m["annotations"]["rehydra.io/claim"].is_string()
+}
+
 /// Is this object worth storing? Not when a controller owns it (a Deployment's
 /// ReplicaSets and Pods, a CronJob's Jobs: the owner is stored and makes them again), nor
 /// the token secrets and CA bundle the cluster makes in every namespace, nor a copy pod, a
@@ -85,7 +110,7 @@ pub fn keep(obj: &Value) -> bool {
         || (kind == "ConfigMap" && name == "kube-root-ca.crt");
     // a copy pod, or a VolumeSnapshot of a claim and the claim made from it (volume data), of
     // another backup running or left behind by a failed clean-up
-    !controlled && !made_by_cluster && !crate::volumes::is_ours(obj)
+    !controlled && !made_by_cluster && !is_ours(obj)
 }
 
 /// `obj` without what the API server owns, with its `apiVersion` and `kind` (a list's

@@ -38,6 +38,7 @@ use serde_json::{Value, json};
 
 use crate::api::hint;
 use crate::hooks::Hook;
+use crate::objects::ours;
 
 /// Where the copy pod mounts the claim.
 const MOUNT: &str = "/mnt/data";
@@ -52,31 +53,6 @@ const CONTAINER: &str = "copy";
 pub const IMAGE: &str = "mcr.microsoft.com/azurelinux/busybox:1.36";
 /// Between two looks at the copy pod.
 pub(crate) const POLL: Duration = Duration::from_secs(1);
-
-/// The metadata of an object made for a while to copy claim `ns/claim` (a copy pod, a
-/// VolumeSnapshot, a claim made from one): named `rehydra-…`, with the marks
-/// [`is_ours`] knows it by.
-pub fn ours(name: &str, ns: &str, claim: &str) -> Value {
-    json!({
-        "name": name,
-        "namespace": ns,
-        "labels": {"app.kubernetes.io/managed-by": "rehydra"},
-        "annotations": {"rehydra.io/claim": claim},
-    })
-}
-
-/// Was `obj` made by a backup or restore to copy a claim ([`ours`])? Never stored.
-pub fn is_ours(obj: &Value) -> bool {
-    let m = &obj["metadata"];
-    matches!(
-        obj["kind"].as_str(),
-        Some("Pod" | "PersistentVolumeClaim" | "VolumeSnapshot")
-    ) && m["name"]
-        .as_str()
-        .is_some_and(|n| n.starts_with("rehydra-"))
-        && m["labels"]["app.kubernetes.io/managed-by"] == "rehydra"
-        && m["annotations"]["rehydra.io/claim"].is_string()
-}
 
 /// The item holding the files of claim `ns/claim`: a tar archive made in the pod.
 pub fn item(ns: &str, claim: &str) -> String {
