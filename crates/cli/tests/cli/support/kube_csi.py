@@ -31,7 +31,7 @@ STATE_DIR = []  # the state folder of this process (volumes/ and snapshots/ live
 
 
 def controller(st, s):
-    """The snapshot controller's pass over every VolumeSnapshot (see above)."""
+    """The controller pass of external-snapshotter over every VolumeSnapshot (see above)."""
     for vs in s.select(st, GV, "VolumeSnapshot"):
         spec, status, m = vs.get("spec", {}), vs.setdefault("status", {}), md(vs)
         if m.get("deletionTimestamp") or status.get("readyToUse") or status.get("error"):

@@ -43,8 +43,8 @@ A cluster cannot run here. This server answers with the official discovery docum
   Deployments, StatefulSets and DaemonSets the real controllers' status shapes: ready only
   when every mounted PVC is Bound and every referenced ConfigMap/Secret (key) and
   ServiceAccount exists, then after `ready_after_gets` reads; its writes bump the rv;
-- with "csi_api": true it serves snapshot.storage.k8s.io/v1 (kube_csi.py: VolumeSnapshots
-  copy a volume's files, a claim made from a ready one gets them, unless an Available PV
+- with "csi_api": true it serves snapshot.storage.k8s.io/v1 (kube_csi.py: a VolumeSnapshot
+  copies a volume's files, a claim made from a ready one gets them, unless an Available PV
   matches it first, as the PV controller's matching ignores data sources);
 - like a real cluster it holds namespaces default, kube-system, kube-public, kube-node-lease
   and Service default/kubernetes (seeded once unless "seed": false); a namespace created
