@@ -405,6 +405,18 @@ impl Csi {
                 t.namespace
             )));
         }
+        // a claim replaced under the name is not ours to keep (nor to delete); ours, bound
+        // to a volume it did not get from a provisioner, must stay
+        let now = self.get(
+            &format!("{}/{claim}", self.claims(&t.namespace)),
+            &format!("reading claim {}/{claim}", t.namespace),
+        )?;
+        if now["metadata"]["uid"] != uid.as_str() {
+            return Err(failed(format!(
+                "claim {}/{claim} is not the one this job made (it was replaced)",
+                t.namespace
+            )));
+        }
         let pv = copier
             .fresh_volume(&t.namespace, claim, made)
             .inspect_err(|e| {
