@@ -26,8 +26,8 @@ use rehydra_plugin_sdk::rest::{self, shown};
 use serde_json::{Value, json};
 
 use crate::api::{ApiResource, hint};
-use crate::objects::ours;
-use crate::volumes::{Copier, Made, POLL, quantity, random};
+use crate::objects::{ours, uid};
+use crate::volumes::{Copier, Made, POLL, delete_made, quantity, random};
 
 /// The API group of CSI snapshots.
 pub const GROUP: &str = "snapshot.storage.k8s.io";
@@ -252,9 +252,7 @@ impl Csi {
             source_claim: source,
             driver,
             vs: name,
-            vs_uid: rest::text(&made["metadata"]["uid"], 128)
-                .unwrap_or_default()
-                .to_string(),
+            vs_uid: uid(&made),
             size: None,
             made: None,
             kept: std::cell::RefCell::new(None),
@@ -377,10 +375,7 @@ impl Csi {
             ),
             hint,
         )?;
-        let uid = rest::text(&made["metadata"]["uid"], 128)
-            .unwrap_or_default()
-            .to_string();
-        t.made = Some((name.clone(), uid, size.clone()));
+        t.made = Some((name.clone(), uid(&made), size.clone()));
         Ok((name, size))
     }
 
@@ -405,22 +400,14 @@ impl Csi {
                 t.namespace
             )));
         }
-        // a claim replaced under the name is not ours to keep (nor to delete); ours, bound
-        // to a volume it did not get from a provisioner, must stay
-        let now = self.get(
-            &format!("{}/{claim}", self.claims(&t.namespace)),
-            &format!("reading claim {}/{claim}", t.namespace),
-        )?;
-        if now["metadata"]["uid"] != uid.as_str() {
-            return Err(failed(format!(
-                "claim {}/{claim} is not the one this job made (it was replaced)",
-                t.namespace
-            )));
-        }
+        // ours, bound to a volume it did not get from a provisioner, must stay; a claim
+        // replaced under the name (`not-found`) is not ours to keep
         let pv = copier
             .fresh_volume(&t.namespace, claim, made)
             .inspect_err(|e| {
-                *t.kept.borrow_mut() = Some(e.message.clone());
+                if e.code != ErrorCode::NotFound {
+                    *t.kept.borrow_mut() = Some(e.message.clone());
+                }
             })?;
         if pv["spec"]["csi"]["driver"] != t.driver.as_str() {
             return Err(failed(format!(
@@ -458,12 +445,7 @@ impl Csi {
             format!("VolumeSnapshot {ns}/{}", t.vs),
         ));
         for (url, uid, what) in gone {
-            let deleted = if uid.is_empty() {
-                kube::delete(&url, &format!("deleting {what}"), hint)
-            } else {
-                kube::delete_uid(&url, uid, &format!("deleting {what}"), hint)
-            };
-            if let Err(e) = deleted {
+            if let Err(e) = delete_made(&url, uid, &format!("deleting {what}")) {
                 left.push(format!(
                     "{what}, made to copy claim {ns}/{}, could not be deleted ({}); delete it by hand (it holds a copy of the claim's files)",
                     t.source, e.message

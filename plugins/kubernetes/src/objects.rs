@@ -70,6 +70,13 @@ pub fn identity(obj: &Value, namespaced: bool) -> Result<(Option<String>, String
     Ok((ns, name.to_string()))
 }
 
+/// The uid the API server gave `obj` (empty when it sent none, or an odd one).
+pub fn uid(obj: &Value) -> String {
+    rehydra_plugin_sdk::rest::text(&obj["metadata"]["uid"], 128)
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The metadata of an object made for a while to copy claim `ns/claim` (a copy pod, a
 /// VolumeSnapshot, a claim made from one): named `rehydra-…`, with the marks
 /// [`is_ours`] knows it by.

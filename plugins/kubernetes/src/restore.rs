@@ -470,8 +470,7 @@ fn apply(p: &Prepared, w: &Work, warnings: &mut Vec<String>) -> Result<Done> {
             match r.status {
                 200..=299 => {
                     let made: Value = serde_json::from_slice(&r.body).unwrap_or_default();
-                    let uid = rest::text(&made["metadata"]["uid"], 128).unwrap_or_default();
-                    return Ok(Done::Created(uid.to_string()));
+                    return Ok(Done::Created(crate::objects::uid(&made)));
                 }
                 // made meanwhile (by a controller, or another restore)
                 409 => kube::get(&url, &what, hint)?,

@@ -38,7 +38,7 @@ use serde_json::{Value, json};
 
 use crate::api::hint;
 use crate::hooks::Hook;
-use crate::objects::ours;
+use crate::objects::{ours, uid};
 
 /// Where the copy pod mounts the claim.
 const MOUNT: &str = "/mnt/data";
@@ -125,6 +125,20 @@ pub struct Mount<'a> {
     pub node: Option<&'a str>,
     /// Checked once the pod runs, before anything is read.
     pub check: Option<&'a dyn Fn() -> Result<()>>,
+}
+
+/// `DELETE url` of an object this job made: only if it is still the one with `uid` (a
+/// name made again by someone else is left alone); by name when the API server gave no
+/// uid.
+///
+/// # Errors
+/// As [`kube::delete_uid`].
+pub(crate) fn delete_made(url: &str, uid: &str, what: &str) -> Result<()> {
+    if uid.is_empty() {
+        kube::delete(url, what, hint)
+    } else {
+        kube::delete_uid(url, uid, what, hint)
+    }
 }
 
 /// A copy pod this job made and saw running: kubectl's view of it, and its uid.
@@ -385,9 +399,7 @@ impl Copier {
         )?;
         let pod = Started {
             pod,
-            uid: rest::text(&made["metadata"]["uid"], 128)
-                .unwrap_or_default()
-                .to_string(),
+            uid: uid(&made),
         };
         let url = format!("{}/{name}", self.pods(ns));
         let started = Instant::now();
@@ -436,13 +448,7 @@ impl Copier {
             self.pods(&pod.namespace),
             pod.pod
         );
-        let what = "deleting the copy pod";
-        let deleted = if started.uid.is_empty() {
-            kube::delete(&url, what, hint)
-        } else {
-            kube::delete_uid(&url, &started.uid, what, hint)
-        };
-        if let Err(e) = deleted {
+        if let Err(e) = delete_made(&url, &started.uid, "deleting the copy pod") {
             host::log(
                 host::Level::Warn,
                 &format!(
@@ -573,7 +579,8 @@ impl Copier {
     /// from that VolumeSnapshot, if one is named, and nothing else.
     ///
     /// # Errors
-    /// `failed` naming what the volume is.
+    /// `not-found` when the claim is not the one the caller made; `failed` naming what
+    /// the volume is.
     pub(crate) fn fresh_volume(&self, ns: &str, claim: &str, made: Made) -> Result<Value> {
         let read = |url: String, what: String| -> Result<Value> {
             Ok(kube::get(&url, &what, hint)?.unwrap_or(Value::Null))
@@ -585,6 +592,15 @@ impl Copier {
             ),
             format!("reading claim {ns}/{claim}"),
         )?;
+        if made
+            .uid
+            .is_some_and(|u| c["metadata"]["uid"].as_str() != Some(u))
+        {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                format!("claim {ns}/{claim} is not the one this job made (it was replaced)"),
+            ));
+        }
         let pv_name = rest::text(&c["spec"]["volumeName"], 253).unwrap_or_default();
         let pv = if pv_name.is_empty() {
             Value::Null
@@ -625,15 +641,6 @@ impl Copier {
                     || !(spec["dataSourceRef"].is_null() || ours(&spec["dataSourceRef"]))
             }
         };
-        if made
-            .uid
-            .is_some_and(|u| c["metadata"]["uid"].as_str() != Some(u))
-        {
-            return Err(Error::new(
-                ErrorCode::Failed,
-                format!("claim {ns}/{claim} is not the one this job made (it was replaced)"),
-            ));
-        }
         let why = if pv.is_null() {
             "cannot be read"
         } else if !(pv["spec"]["claimRef"]["uid"].is_string()

@@ -126,8 +126,7 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
             if stopped.is_some() {
                 break;
             }
-            let node = node_of(&pods, &*claims[i]);
-            if let Err(e) = ns_copy.copy(&mut *claims[i], node) {
+            if let Err(e) = ns_copy.copy(&mut *claims[i]) {
                 stopped = Some(e);
             }
         }
@@ -156,9 +155,7 @@ pub(super) fn copy_volumes(how: &Copies, ix: &mut Index, warnings: &mut Vec<Stri
                     Err(e) if e.code == ErrorCode::Cancelled => stopped = Some(e),
                     Err(e) => {
                         ns_copy.live_instead(&*claims[i], &e);
-                        *ns_copy.done -= 1;
-                        let node = node_of(&pods, &*claims[i]);
-                        if let Err(e) = ns_copy.copy(&mut *claims[i], node) {
+                        if let Err(e) = ns_copy.copy_live(&mut *claims[i]) {
                             stopped = Some(e);
                         }
                     }
@@ -254,17 +251,26 @@ impl Namespace<'_> {
         ));
     }
 
-    /// Copy claim `c`'s files while in use, on `node` ([`node_of`]). A failure is a warning
-    /// naming the claim.
+    /// Count claim `c` ([`Self::begin`]) and copy its files while in use
+    /// ([`Self::copy_live`]).
     ///
     /// # Errors
     /// Only a cancelled job.
-    fn copy(&mut self, c: &mut Claim, node: Option<&str>) -> Result<()> {
+    fn copy(&mut self, c: &mut Claim) -> Result<()> {
         self.begin(c)?;
+        self.copy_live(c)
+    }
+
+    /// Copy claim `c`'s files while in use, on the node of a pod that mounts it
+    /// ([`node_of`]). A failure is a warning naming the claim.
+    ///
+    /// # Errors
+    /// Only a cancelled job.
+    fn copy_live(&mut self, c: &mut Claim) -> Result<()> {
         let m = Mount {
             claim: &c.name,
             room: c.size.as_deref().and_then(quantity).map(volumes::room),
-            node,
+            node: node_of(self.pods, c),
             check: None,
         };
         match self.copier.save(&c.namespace, &c.name, &m) {
