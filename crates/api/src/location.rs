@@ -23,14 +23,18 @@ impl TokenSource for AzureIdentity {
     }
 }
 
+/// The admin's Azure identity, which signs Azure Storage requests when the environment
+/// names no key; `None` when nobody signed in.
+pub(crate) fn identity(ctx: &Context) -> Option<Arc<dyn TokenSource>> {
+    crate::azure::current(ctx)
+        .ok()
+        .map(|id| Arc::new(AzureIdentity(id)) as Arc<dyn TokenSource>)
+}
+
 /// Connect to an object-store location, signing Azure requests with the admin's identity
 /// when the environment names no key.
 fn object_backend(ctx: &Context, location: &str) -> Result<ObjectBackend> {
-    Ok(ObjectBackend::new(location, || {
-        crate::azure::current(ctx)
-            .ok()
-            .map(|id| Arc::new(AzureIdentity(id)) as Arc<dyn TokenSource>)
-    })?)
+    Ok(ObjectBackend::new(location, || identity(ctx))?)
 }
 
 /// Every backend behind the one retry policy (an SMB share hiccups as an object store

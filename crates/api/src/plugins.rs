@@ -202,6 +202,7 @@ fn plugin_err(e: impl Into<host::PluginError>) -> ApiError {
 
 mod admin;
 mod bridge;
+mod buckets;
 mod credentials;
 mod directories;
 mod events;

@@ -316,7 +316,13 @@ pub enum PluginsCommand {
         #[arg(long, requires = "replace")]
         allow_downgrade: bool,
     },
-    /// Grant capabilities: engine, files:<folder>, files-write:<folder>, http:<host>, command:<program>[@<target>], ldap:<directory>.
+    /// Grant capabilities: engine, files:<folder>, files-write:<folder>, http:<host>, command:<program>[@<target>], ldap:<directory>, sql:<instance>.
+    ///
+    /// `files:` also takes a prefix of object storage to read, never write:
+    /// `files:s3://BUCKET/PREFIX` or `files:azure://CONTAINER/PREFIX` (Velero's backups in
+    /// their bucket). The host reads those objects with the credentials of repositories
+    /// in object storage (the `AWS_*` or `AZURE_STORAGE_*` variables, else your Azure
+    /// sign-in); the plugin never sees them.
     Grant {
         /// Plugin id.
         id: String,

@@ -49,6 +49,8 @@ pub use dto::*;
 pub use error::{PluginError, Result};
 pub use manifest::{CONTRACT_VERSION, CapabilityRequest, Limits, Manifest};
 pub use policy::{CapabilityKind, Grant, Grants, TrustedKey, parse_public_key};
+pub use rehydra_plugin_rules::ObjectPath;
+pub use rehydra_plugin_rules::files::{Entry as FileEntry, EntryKind as FileEntryKind, LIST_MAX};
 #[cfg(feature = "runtime")]
 pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
 pub use settings::{SettingDecl, SettingType, SettingVerb, check_settings};
@@ -304,6 +306,51 @@ impl SqlServers for NoSqlServers {
     }
 }
 
+/// Reads folders of object storage for plugins (`files:s3://…`, `files:azure://…`
+/// grants, already checked): what another tool keeps in a bucket, such as Velero's
+/// backups. The credentials stay with the host.
+pub trait ObjectStores: Send + Sync {
+    /// The object at `path`, or the folder when objects lie under it (`not-found`
+    /// otherwise).
+    ///
+    /// # Errors
+    /// The store's answer, as a host error naming the path.
+    fn stat(&self, path: &ObjectPath) -> Result<FileEntry, HostError>;
+    /// The objects and folders directly under `path`, sorted by name (at most
+    /// [`LIST_MAX`]).
+    ///
+    /// # Errors
+    /// As [`Self::stat`].
+    fn list(&self, path: &ObjectPath) -> Result<Vec<FileEntry>, HostError>;
+    /// The bytes of the object at `path`, at most `max` (`invalid-input` when larger).
+    ///
+    /// # Errors
+    /// As [`Self::stat`].
+    fn read(&self, path: &ObjectPath, max: u64) -> Result<Vec<u8>, HostError>;
+}
+
+/// No object storage: every read says so.
+pub struct NoObjectStores;
+impl NoObjectStores {
+    fn none(path: &ObjectPath) -> HostError {
+        HostError::new(
+            ErrorCode::Unsupported,
+            format!("{}: this host reads no object storage", path.url()),
+        )
+    }
+}
+impl ObjectStores for NoObjectStores {
+    fn stat(&self, path: &ObjectPath) -> Result<FileEntry, HostError> {
+        Err(Self::none(path))
+    }
+    fn list(&self, path: &ObjectPath) -> Result<Vec<FileEntry>, HostError> {
+        Err(Self::none(path))
+    }
+    fn read(&self, path: &ObjectPath, _max: u64) -> Result<Vec<u8>, HostError> {
+        Err(Self::none(path))
+    }
+}
+
 /// Log levels of plugin messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -367,6 +414,8 @@ pub struct Invocation {
     pub directories: Arc<dyn Directories>,
     /// SQL Server instances for `sql` grants.
     pub sql_servers: Arc<dyn SqlServers>,
+    /// Object storage for `files:s3://…` and `files:azure://…` grants.
+    pub object_stores: Arc<dyn ObjectStores>,
     /// Log, progress and audit sink.
     pub events: Arc<dyn Events>,
     /// Set to stop the call: host calls refuse from then on, and the plugin is stopped
@@ -389,6 +438,7 @@ impl Invocation {
             credentials: Arc::new(NoCredentials),
             directories: Arc::new(NoDirectories),
             sql_servers: Arc::new(NoSqlServers),
+            object_stores: Arc::new(NoObjectStores),
             events: Arc::new(NoEvents),
             cancel: Arc::new(AtomicBool::new(false)),
             read_only: false,

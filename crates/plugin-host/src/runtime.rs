@@ -374,6 +374,7 @@ impl PluginHost {
             directories: inv.directories,
             ldap: Default::default(),
             sql_servers: inv.sql_servers,
+            object_stores: inv.object_stores,
             http: self.http.clone(),
             tls_clients: Default::default(),
             events: inv.events,

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `engine` | storing into / reading from the repository of the current job |
 //! | `files:/srv/data` | reading under `/srv/data` (symlinks resolved first) |
+//! | `files:s3://velero/backups` | reading the objects under that prefix (`azure://CONTAINER/PREFIX` for Azure Blob; never writing) |
 //! | `files-write:/restore` | writing under `/restore` |
 //! | `http:management.azure.com` | requests to that host on the scheme's default port (`*.vault.azure.net` for subdomains, `host:8443` for another port) |
 //! | `command:qemu-img` | running `qemu-img` on this machine (`command:pwsh@hv01` for a target) |
@@ -14,6 +15,8 @@
 //! | `sql:sql01.contoso.local` | running T-SQL on that SQL Server instance, as the login the admin configured for it |
 
 use std::path::{Component, Path, PathBuf};
+
+use crate::objects::ObjectPath;
 
 /// Longest path a plugin may name, in bytes; checked before anything touches the disk.
 pub const PATH_MAX_BYTES: usize = 4096;
@@ -136,6 +139,14 @@ impl Grant {
                     kind.example()
                 ));
             }
+            CapabilityKind::FilesWrite if ObjectPath::is_url(scope) => {
+                return invalid(format!(
+                    "`{scope}`: object storage is read-only for plugins; grant files:{scope} to read it"
+                ));
+            }
+            CapabilityKind::Files if ObjectPath::is_url(scope) => {
+                ObjectPath::parse(scope).map_err(InvalidGrant)?.url()
+            }
             CapabilityKind::Files | CapabilityKind::FilesWrite => {
                 let p = Path::new(scope);
                 if !p.is_absolute() || p.components().any(|c| matches!(c, Component::ParentDir)) {
@@ -226,6 +237,7 @@ impl Grants {
         self.0
             .iter()
             .filter(|g| matches!(g.kind, CapabilityKind::Files | CapabilityKind::FilesWrite))
+            .filter(|g| !ObjectPath::is_url(&g.scope))
             .map(|g| PathBuf::from(&g.scope))
             .collect()
     }
@@ -238,17 +250,7 @@ impl Grants {
     /// Symlinks are resolved (for a path that does not exist yet, its nearest existing
     /// ancestor), so a link inside a root cannot lead outside it.
     pub fn path(&self, kind: CapabilityKind, path: &str) -> Result<PathBuf, String> {
-        let shown = || {
-            let mut end = path.len().min(120);
-            while !path.is_char_boundary(end) {
-                end -= 1;
-            }
-            if end < path.len() {
-                format!("{}…", &path[..end])
-            } else {
-                path.to_string()
-            }
-        };
+        let shown = || shown(path);
         if path.len() > PATH_MAX_BYTES {
             return Err(format!(
                 "path `{}` is too long ({} bytes; at most {PATH_MAX_BYTES})",
@@ -288,6 +290,28 @@ impl Grants {
         } else {
             Err(format!(
                 "`{path}` is outside the folders granted for `{name}` (grant with: rehydra plugins grant <plugin> {name}:<folder>)"
+            ))
+        }
+    }
+
+    /// The checked object path if `path` (`s3://…`, `azure://…`) lies under a granted
+    /// `files:` folder of object storage; the reason otherwise. Only reads: object
+    /// storage is never written by a plugin.
+    pub fn object(&self, path: &str) -> Result<ObjectPath, String> {
+        let p = ObjectPath::parse(path)?;
+        let inside = self
+            .0
+            .iter()
+            .filter(|g| g.kind == CapabilityKind::Files && ObjectPath::is_url(&g.scope))
+            .filter_map(|g| ObjectPath::parse(&g.scope).ok())
+            .any(|root| p.within(&root));
+        if inside {
+            Ok(p)
+        } else {
+            Err(format!(
+                "`{}` is outside the object-storage folders granted for `files` (grant its folder with: rehydra plugins grant <plugin> files:{})",
+                shown(path),
+                p.parent().url()
             ))
         }
     }
@@ -344,6 +368,19 @@ impl Grants {
             g.kind == CapabilityKind::Command
                 && (g.scope == want || cluster.as_ref().is_some_and(|c| g.scope == *c))
         })
+    }
+}
+
+/// `path` for a message: its first 120 bytes (at a character boundary), `…` if cut.
+pub(crate) fn shown(path: &str) -> String {
+    let mut end = path.len().min(120);
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    if end < path.len() {
+        format!("{}…", &path[..end])
+    } else {
+        path.to_string()
     }
 }
 

@@ -8,6 +8,7 @@
 //!
 //! - [`grants`]: what a grant (`kind[:scope]`) allows; paths bounded and resolved.
 //! - [`files`]: the read side of the `files` capability (stat, list, small reads).
+//! - [`objects`]: folders of object storage a plugin reads through `files`.
 //! - [`http`]: which answers are retried and how long `Retry-After` asks to wait.
 //! - [`error`]: the contract's error codes and how an OS error maps onto them.
 
@@ -15,6 +16,8 @@ pub mod error;
 pub mod files;
 pub mod grants;
 pub mod http;
+pub mod objects;
 
 pub use error::{ErrorCode, HostError};
+pub use objects::ObjectPath;
 pub use grants::{CapabilityKind, Grant, Grants, InvalidGrant, PATH_MAX_BYTES, PATH_MAX_DEPTH};

@@ -8,7 +8,9 @@
 //! [`Retrying`] is the one retry policy, [`Limited`] holds transfers to a [`Bandwidth`],
 //! and [`conformance`] is the suite every backend
 //! passes (the local one here, Azurite and moto in the CLI's object-storage tests).
+//! [`Bucket`] reads what other tools keep in a container or bucket (Velero's backups).
 
+mod bucket;
 pub mod conformance;
 mod error;
 mod limit;
@@ -16,6 +18,7 @@ mod local;
 mod object;
 mod retry;
 
+pub use bucket::{Bucket, BucketEntry};
 pub use error::{Result, StorageError, StorageErrorKind};
 pub use limit::{Bandwidth, Limited};
 pub use local::LocalBackend;

@@ -40,7 +40,7 @@ pub struct ObjectBackend {
 
 /// Classify an object_store failure. Its own retries are off, so a 429, a 5xx, a timeout
 /// or a reset connection arrives here as `Generic` and may pass.
-fn err(what: String, e: object_store::Error) -> Error {
+pub(crate) fn err(what: String, e: object_store::Error) -> Error {
     use object_store::Error as E;
     let kind = match &e {
         E::NotFound { .. } => ErrorKind::Missing,
@@ -56,9 +56,34 @@ fn err(what: String, e: object_store::Error) -> Error {
     let message = match kind {
         ErrorKind::Missing => format!("{what}: not found"),
         ErrorKind::AlreadyExists => format!("{what}: already exists (objects are never replaced)"),
-        _ => format!("{what}: {e}"),
+        _ => format!("{what}: {}", without_queries(&e.to_string())),
     };
     Error::new(kind, message).with_source(e)
+}
+
+/// `text` with the query of every URL in it cut off: object_store's messages quote the
+/// request's URL, whose query carries the SAS token when one signs the requests.
+fn without_queries(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_url = false;
+    let mut cut = false;
+    for (i, c) in text.char_indices() {
+        let ends = c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ',');
+        if ends {
+            in_url = false;
+            cut = false;
+        } else if !in_url && text[i..].starts_with("://") {
+            in_url = true;
+        }
+        if in_url && c == '?' && !cut {
+            cut = true;
+            out.push_str("?…");
+        }
+        if !cut {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// No HTTP retries of object_store's own: the caller's policy decides. (The client options
@@ -70,24 +95,25 @@ fn no_retries() -> RetryConfig {
     }
 }
 
-impl ObjectBackend {
+/// A connection to one container or bucket: the store, and the runtime its requests run
+/// on (shared by [`ObjectBackend`] and [`crate::Bucket`]).
+pub(crate) struct Connection {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) rt: tokio::runtime::Runtime,
+}
+
+impl Connection {
     /// Connect to `location` (`azure://…` or `s3://…`); nothing is read yet. `identity`
-    /// signs Azure requests when the environment names no key, SAS or emulator.
-    ///
-    /// # Errors
-    /// A malformed location, an unknown scheme, or settings the store's builder refuses.
-    pub fn new(
+    /// signs Azure requests when the environment names no key, SAS or emulator. `what`
+    /// names the location in errors ("repository location").
+    pub(crate) fn new(
+        what: &str,
         location: &str,
         identity: impl FnOnce() -> Option<Arc<dyn TokenSource>>,
     ) -> Result<Self, Error> {
-        let bad = |e: String| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("repository location `{location}`: {e}"),
-            )
-        };
+        let bad =
+            |e: String| Error::new(ErrorKind::InvalidInput, format!("{what} `{location}`: {e}"));
         let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
-        let prefix = url.path().trim_matches('/').to_string();
         let store: Arc<dyn ObjectStore> = match url.scheme() {
             "azure" | "az" => {
                 use object_store::azure::AzureConfigKey as K;
@@ -122,6 +148,24 @@ impl ObjectBackend {
             .enable_all()
             .build()
             .map_err(|e| Error::io("starting the object-store runtime", e))?;
+        Ok(Self { store, rt })
+    }
+}
+
+impl ObjectBackend {
+    /// Connect to `location` (`azure://…` or `s3://…`); nothing is read yet. `identity`
+    /// signs Azure requests when the environment names no key, SAS or emulator.
+    ///
+    /// # Errors
+    /// A malformed location, an unknown scheme, or settings the store's builder refuses.
+    pub fn new(
+        location: &str,
+        identity: impl FnOnce() -> Option<Arc<dyn TokenSource>>,
+    ) -> Result<Self, Error> {
+        let Connection { store, rt } = Connection::new("repository location", location, identity)?;
+        let prefix = url::Url::parse(location)
+            .map(|u| u.path().trim_matches('/').to_string())
+            .unwrap_or_default();
         Ok(Self {
             store,
             prefix,
@@ -289,5 +333,25 @@ impl object_store::CredentialProvider for IdentityCredentials {
         Ok(Arc::new(object_store::azure::AzureCredential::BearerToken(
             token,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_queries;
+
+    #[test]
+    fn messages_never_quote_a_query() {
+        let m = "Error performing GET https://acct.blob.core.windows.net/c/k?sv=2022&sig=SECRET in 0.1s - (https://x/y?sig=TWO), \"https://z/?a=b\" a?b";
+        let r = without_queries(m);
+        assert!(
+            !r.contains("SECRET") && !r.contains("TWO") && !r.contains("a=b"),
+            "{r}"
+        );
+        assert!(
+            r.contains("https://acct.blob.core.windows.net/c/k?… in 0.1s"),
+            "{r}"
+        );
+        assert!(r.ends_with(" a?b"), "text that is no URL is kept: {r}");
     }
 }

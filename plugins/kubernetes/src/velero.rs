@@ -10,9 +10,10 @@
 //! from a cluster ([`crate::objects::keep`], [`crate::objects::clean`]), so the restore
 //! is the same plan.
 //!
-//! The tarball is read through the `files` capability (at most 16 MiB): copy the
-//! backup's folder out of the bucket (or mount it) first. Nothing is written anywhere but
-//! the repository.
+//! The tarball is read through the `files` capability (at most 16 MiB), from the bucket
+//! itself (`s3://BUCKET/PREFIX/backups/<name>`, `azure://CONTAINER/…`: the host reads
+//! the objects with its own credentials) or from a folder the backup was copied to or
+//! mounted at. Nothing is written anywhere but the repository.
 
 use rehydra_plugin_sdk::files;
 use rehydra_plugin_sdk::host;
@@ -48,10 +49,15 @@ fn backup_info(doc: &Value) -> Result<(String, String, String)> {
 /// Read a file through the `files` capability, saying which.
 fn read(path: &str) -> Result<Vec<u8>> {
     files::read_file(path).map_err(|e| {
-        Error::new(
-            e.code,
-            format!("reading the Velero backup `{}`: {} (grant its folder: rehydra plugins grant kubernetes files:<folder>)", shown(path, 200), e.message),
-        )
+        let what = format!("reading the Velero backup `{}`", shown(path, 200));
+        let message = match e.code {
+            ErrorCode::InvalidInput if e.message.contains("more than") => format!(
+                "{what}: {} (a tarball is read whole, at most 16 MiB)",
+                e.message
+            ),
+            _ => format!("{what}: {}", e.message),
+        };
+        Error::new(e.code, message)
     })
 }
 

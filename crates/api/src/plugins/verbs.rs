@@ -24,6 +24,7 @@ impl Plugins {
         )?;
         inv.directories = Arc::new(directories::Configured(self.directories()?));
         inv.sql_servers = Arc::new(sql_servers::Configured(self.sql_servers()?));
+        inv.object_stores = Arc::new(buckets::Buckets::new(&self.ctx));
         inv.events = events.clone();
         if let Some(c) = cancel {
             inv.cancel = c;

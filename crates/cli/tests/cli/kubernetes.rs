@@ -35,7 +35,7 @@ impl Cluster {
         Self { s, url }
     }
     /// The object of `kind` called `name` (in `ns`).
-    fn object(&self, kind: &str, ns: Option<&str>, name: &str) -> Option<Value> {
+    pub(crate) fn object(&self, kind: &str, ns: Option<&str>, name: &str) -> Option<Value> {
         self.state()["objects"]
             .as_array()
             .unwrap()
@@ -148,7 +148,7 @@ pub(crate) fn text(o: &std::process::Output) -> String {
 }
 
 /// A Velero backup folder as Velero keeps it in its bucket, made with `tar`.
-fn velero_backup(dir: &Path) -> PathBuf {
+pub(crate) fn velero_backup(dir: &Path) -> PathBuf {
     let name = "nightly-20261102010000";
     let folder = dir.join("backups").join(name);
     let stage = dir.join("stage");

@@ -11,6 +11,7 @@ mod exclude;
 mod hyperv;
 mod keyvault;
 mod kube_clusters;
+mod kube_velero;
 mod kube_volumes;
 mod kubernetes;
 mod object_storage;

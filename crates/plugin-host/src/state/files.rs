@@ -1,23 +1,55 @@
 //! The `files` and `files-write` capabilities: the checks and reads of
-//! `rehydra_plugin_rules::files`, and crash-safe writes.
+//! `rehydra_plugin_rules::files`, and crash-safe writes; reads of object storage
+//! (`s3://…`, `azure://…`) through the caller's [`ObjectStores`].
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use rehydra_plugin_rules::files as rules;
 
-use super::{Res, State, blocking, io_err};
+use super::{Res, SMALL_MAX, State, blocking, io_err};
 use crate::bindings::rehydra::plugin::files;
 use crate::policy::CapabilityKind;
+use crate::{ObjectPath, ObjectStores};
+
+impl State {
+    /// The checked object path of a read of object storage (`s3://…`, `azure://…`), and
+    /// the stores that read it; audited, as a request over the network is, and denied
+    /// outside the grants.
+    fn object(&mut self, path: &str, what: &str) -> Res<(ObjectPath, Arc<dyn ObjectStores>)> {
+        match self.grants.object(path) {
+            Ok(p) => {
+                // a request over the network, as `http` audits its requests
+                self.audit(CapabilityKind::Files, &p.url(), true, what);
+                Ok((p, self.object_stores.clone()))
+            }
+            Err(reason) => {
+                let reason = reason.replace("<plugin>", &self.plugin);
+                self.check(CapabilityKind::Files, path, Err(reason))?;
+                unreachable!("check returns Err for Err")
+            }
+        }
+    }
+}
 
 impl files::Host for State {
     fn stat(&mut self, path: String) -> Res<files::Entry> {
         self.enter()?;
+        if ObjectPath::is_url(&path) {
+            let (p, stores) = self.object(&path, "stat")?;
+            return blocking(|| Ok(stores.stat(&p)?.into()));
+        }
         let p = self.path(CapabilityKind::Files, &path)?;
         blocking(|| Ok(rules::stat(&p, &path)?.into()))
     }
     fn list_dir(&mut self, path: String) -> Res<Vec<files::Entry>> {
         self.enter()?;
+        if ObjectPath::is_url(&path) {
+            let (p, stores) = self.object(&path, "list")?;
+            let list = blocking(|| stores.list(&p))?;
+            return Ok(list.into_iter().map(files::Entry::from).collect());
+        }
         let p = self.path(CapabilityKind::Files, &path)?;
         let budget = self.budget.clone();
         blocking(|| {
@@ -32,11 +64,22 @@ impl files::Host for State {
     }
     fn read_file(&mut self, path: String) -> Res<Vec<u8>> {
         self.enter()?;
+        if ObjectPath::is_url(&path) {
+            let (p, stores) = self.object(&path, "read")?;
+            return blocking(|| Ok(stores.read(&p, SMALL_MAX)?));
+        }
         let p = self.path(CapabilityKind::Files, &path)?;
         blocking(|| Ok(rules::read_small(&p, &path)?))
     }
     fn write_file(&mut self, path: String, contents: Vec<u8>, overwrite: bool) -> Res<()> {
         self.enter()?;
+        if ObjectPath::is_url(&path) {
+            self.check(
+                CapabilityKind::FilesWrite,
+                &path,
+                Err("object storage is read-only for plugins".into()),
+            )?;
+        }
         self.writable(CapabilityKind::FilesWrite, &path, "writing a file")?;
         let p = self.path(CapabilityKind::FilesWrite, &path)?;
         rules::may_write(&p, &path, overwrite)?;

@@ -32,7 +32,10 @@ use crate::dto::{ErrorCode, HostError};
 use crate::limits::{AuditGate, Budget, Limiter, Stop, clip};
 use crate::policy::{CapabilityKind, Grants};
 use crate::targets::Target;
-use crate::{AuditEvent, Credentials, Directories, EngineCapability, Events, LogLevel, SqlServers};
+use crate::{
+    AuditEvent, Credentials, Directories, EngineCapability, Events, LogLevel, ObjectStores,
+    SqlServers,
+};
 
 pub use engine::StreamWriter;
 
@@ -58,6 +61,7 @@ pub(crate) struct State {
     /// Connections to directories opened during this call.
     pub(crate) ldap: ldap::Connections,
     pub(crate) sql_servers: Arc<dyn SqlServers>,
+    pub(crate) object_stores: Arc<dyn ObjectStores>,
     /// The host's HTTP client (shared by every call).
     pub(crate) http: reqwest::Client,
     /// Clients with TLS of their own (`Credentials::tls`), by `host:port`, for this call.

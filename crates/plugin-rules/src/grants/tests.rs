@@ -146,3 +146,50 @@ fn sql_grants_name_one_instance_and_not_a_directory() {
         );
     }
 }
+
+#[test]
+fn object_storage_folders_are_granted_for_reading_only() {
+    let g = Grant::parse("files:AZ://velero/aks/").unwrap();
+    assert_eq!(g.spec(), "files:azure://velero/aks", "kept normalised");
+    let e = Grant::parse("files-write:s3://velero/aks").unwrap_err();
+    assert!(e.0.contains("read-only"), "{e}");
+    let e = Grant::parse("files:s3://velero/a/../b").unwrap_err();
+    assert!(e.0.contains("`..`"), "{e}");
+    let g = Grants(vec![
+        g,
+        Grant::parse("files:s3://velero-s3/aks/backups").unwrap(),
+        Grant::parse("files-write:/srv/restore").unwrap(),
+    ]);
+    assert_eq!(
+        g.read_roots(),
+        vec![PathBuf::from("/srv/restore")],
+        "the engine never opens a bucket as a folder"
+    );
+    assert_eq!(
+        g.object("azure://velero/aks/backups/b1/velero-backup.json")
+            .unwrap()
+            .key,
+        "aks/backups/b1/velero-backup.json"
+    );
+    assert!(g.object("s3://velero-s3/aks/backups").is_ok());
+    for outside in [
+        "s3://velero/aks/x",
+        "s3://velero-s3/aks/backupsx/y",
+        "s3://velero-s3/aks",
+        "azure://velero/other",
+        "s3://velero-s3/aks/backups/../../secrets",
+    ] {
+        assert!(g.object(outside).is_err(), "{outside}");
+    }
+    // a bucket path is never a folder on this machine, whatever the grants
+    assert!(
+        g.path(CapabilityKind::Files, "azure://velero/aks/b1")
+            .is_err()
+    );
+    let nothing = Grants(vec![Grant::parse("files:/srv").unwrap()]);
+    let e = nothing.object("s3://velero-s3/aks/backups/b1").unwrap_err();
+    assert!(
+        e.contains("files:s3://velero-s3/aks/backups)"),
+        "its folder: {e}"
+    );
+}
