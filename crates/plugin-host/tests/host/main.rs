@@ -3,6 +3,7 @@
 
 mod hostile;
 mod http;
+mod objects;
 mod ssh;
 mod support;
 
