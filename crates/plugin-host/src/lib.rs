@@ -317,11 +317,16 @@ pub trait ObjectStores: Send + Sync {
     /// The store's answer, as a host error naming the path.
     fn stat(&self, path: &ObjectPath) -> Result<FileEntry, HostError>;
     /// The objects and folders directly under `path`, sorted by name (at most
-    /// [`LIST_MAX`]).
+    /// [`LIST_MAX`]). `tick` is the call's time limit and cancel flag: call it between
+    /// requests and stop with what it returns.
     ///
     /// # Errors
-    /// As [`Self::stat`].
-    fn list(&self, path: &ObjectPath) -> Result<Vec<FileEntry>, HostError>;
+    /// As [`Self::stat`]; what `tick` returns.
+    fn list(
+        &self,
+        path: &ObjectPath,
+        tick: &mut dyn FnMut() -> Result<(), HostError>,
+    ) -> Result<Vec<FileEntry>, HostError>;
     /// The bytes of the object at `path`, at most `max` (`invalid-input` when larger).
     ///
     /// # Errors
@@ -343,7 +348,11 @@ impl ObjectStores for NoObjectStores {
     fn stat(&self, path: &ObjectPath) -> Result<FileEntry, HostError> {
         Err(Self::none(path))
     }
-    fn list(&self, path: &ObjectPath) -> Result<Vec<FileEntry>, HostError> {
+    fn list(
+        &self,
+        path: &ObjectPath,
+        _tick: &mut dyn FnMut() -> Result<(), HostError>,
+    ) -> Result<Vec<FileEntry>, HostError> {
         Err(Self::none(path))
     }
     fn read(&self, path: &ObjectPath, _max: u64) -> Result<Vec<u8>, HostError> {

@@ -10,6 +10,9 @@
 
 use crate::grants::{PATH_MAX_BYTES, PATH_MAX_DEPTH};
 
+/// Longest key, in bytes.
+pub const KEY_MAX_BYTES: usize = 1024;
+
 /// A checked object path: a bucket (or container) and a key under it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ObjectPath {
@@ -66,6 +69,10 @@ impl ObjectPath {
             );
         }
         let key = key.strip_suffix('/').unwrap_or(key);
+        if key.len() > KEY_MAX_BYTES {
+            // S3's limit, and Azure Blob's in characters: the store would refuse it
+            return bad(&format!("a key longer than {KEY_MAX_BYTES} bytes"));
+        }
         if !key.is_empty() {
             let segments: Vec<&str> = key.split('/').collect();
             if segments.len() > PATH_MAX_DEPTH {
@@ -184,6 +191,7 @@ mod tests {
             "s3://bucket/a#b",
             "s3://bucket/a%2f..",
             "s3://bucket/a\nb",
+            &*format!("s3://bucket/{}", "k".repeat(1025)),
             "s3://user@bucket/a",
             "gs://bucket/a",
             "bucket/a",

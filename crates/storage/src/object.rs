@@ -15,6 +15,7 @@
 use std::sync::Arc;
 
 use futures::TryStreamExt;
+use object_store::list::PaginatedListStore;
 use object_store::path::Path;
 use object_store::{ObjectStore, PutMode, PutOptions, RetryConfig};
 
@@ -51,6 +52,9 @@ pub(crate) fn err(what: String, e: object_store::Error) -> Error {
         | E::NotSupported { .. }
         | E::NotImplemented
         | E::NotModified { .. } => ErrorKind::Permanent,
+        // the store refused the request itself (a key too long, a bad argument): trying
+        // again gives the same answer
+        _ if refused(&e.to_string()) => ErrorKind::Permanent,
         _ => ErrorKind::Temporary,
     };
     let message = match kind {
@@ -61,6 +65,17 @@ pub(crate) fn err(what: String, e: object_store::Error) -> Error {
     Error::new(kind, message).with_source(e)
 }
 
+/// True if object_store's message `text` reports a 4xx status other than 408 (timeout)
+/// and 429 (throttled).
+fn refused(text: &str) -> bool {
+    let Some((_, rest)) = text.split_once("status code: ") else {
+        return false;
+    };
+    rest.get(..3)
+        .and_then(|c| c.parse::<u16>().ok())
+        .is_some_and(|c| (400..500).contains(&c) && c != 408 && c != 429)
+}
+
 /// `text` with the query of every URL in it cut off: object_store's messages quote the
 /// request's URL, whose query carries the SAS token when one signs the requests.
 fn without_queries(text: &str) -> String {
@@ -68,8 +83,8 @@ fn without_queries(text: &str) -> String {
     let mut in_url = false;
     let mut cut = false;
     for (i, c) in text.char_indices() {
-        let ends = c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ',');
-        if ends {
+        // only white space ends a URL here: a key may hold `)`, `'`, `"` or `,`
+        if c.is_whitespace() {
             in_url = false;
             cut = false;
         } else if !in_url && text[i..].starts_with("://") {
@@ -99,6 +114,8 @@ fn no_retries() -> RetryConfig {
 /// on (shared by [`ObjectBackend`] and [`crate::Bucket`]).
 pub(crate) struct Connection {
     pub(crate) store: Arc<dyn ObjectStore>,
+    /// The same store, listed a page at a time.
+    pub(crate) pages: Arc<dyn PaginatedListStore>,
     pub(crate) rt: tokio::runtime::Runtime,
 }
 
@@ -114,7 +131,8 @@ impl Connection {
         let bad =
             |e: String| Error::new(ErrorKind::InvalidInput, format!("{what} `{location}`: {e}"));
         let url = url::Url::parse(location).map_err(|e| bad(e.to_string()))?;
-        let store: Arc<dyn ObjectStore> = match url.scheme() {
+        let (store, pages): (Arc<dyn ObjectStore>, Arc<dyn PaginatedListStore>) = match url.scheme()
+        {
             "azure" | "az" => {
                 use object_store::azure::AzureConfigKey as K;
                 let b = object_store::azure::MicrosoftAzureBuilder::from_env()
@@ -124,22 +142,29 @@ impl Connection {
                 // admin's Azure identity (the one plugins use) signs the requests
                 let explicit = [K::AccessKey, K::SasKey, K::Token, K::UseEmulator]
                     .iter()
-                    .any(|k| b.get_config_value(k).is_some_and(|v| !v.is_empty() && v != "false"));
+                    .any(|k| {
+                        b.get_config_value(k)
+                            .is_some_and(|v| !v.is_empty() && v != "false")
+                    });
                 let b = match (explicit, identity()) {
                     (false, Some(id)) => b.with_credentials(Arc::new(IdentityCredentials(id))),
                     _ => b,
                 };
-                Arc::new(b.build().map_err(|e| {
+                let s = Arc::new(b.build().map_err(|e| {
                     bad(format!("{e} (set AZURE_STORAGE_ACCOUNT_NAME, and sign in with `rehydra azure login` or set a key or SAS; see the README)"))
-                })?)
+                })?);
+                (s.clone(), s)
             }
-            "s3" => Arc::new(
-                object_store::aws::AmazonS3Builder::from_env()
-                    .with_url(location)
-                    .with_retry(no_retries())
-                    .build()
-                    .map_err(|e| bad(format!("{e} (set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION or AWS_ENDPOINT, see the README)")))?,
-            ),
+            "s3" => {
+                let s = Arc::new(
+                    object_store::aws::AmazonS3Builder::from_env()
+                        .with_url(location)
+                        .with_retry(no_retries())
+                        .build()
+                        .map_err(|e| bad(format!("{e} (set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION or AWS_ENDPOINT, see the README)")))?,
+                );
+                (s.clone(), s)
+            }
             s => return Err(bad(format!("unknown scheme `{s}`"))),
         };
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -148,7 +173,7 @@ impl Connection {
             .enable_all()
             .build()
             .map_err(|e| Error::io("starting the object-store runtime", e))?;
-        Ok(Self { store, rt })
+        Ok(Self { store, pages, rt })
     }
 }
 
@@ -162,7 +187,8 @@ impl ObjectBackend {
         location: &str,
         identity: impl FnOnce() -> Option<Arc<dyn TokenSource>>,
     ) -> Result<Self, Error> {
-        let Connection { store, rt } = Connection::new("repository location", location, identity)?;
+        let Connection { store, rt, .. } =
+            Connection::new("repository location", location, identity)?;
         let prefix = url::Url::parse(location)
             .map(|u| u.path().trim_matches('/').to_string())
             .unwrap_or_default();
@@ -338,20 +364,34 @@ impl object_store::CredentialProvider for IdentityCredentials {
 
 #[cfg(test)]
 mod tests {
-    use super::without_queries;
+    use super::{refused, without_queries};
 
     #[test]
     fn messages_never_quote_a_query() {
-        let m = "Error performing GET https://acct.blob.core.windows.net/c/k?sv=2022&sig=SECRET in 0.1s - (https://x/y?sig=TWO), \"https://z/?a=b\" a?b";
+        let m = "Error performing GET https://acct.blob.core.windows.net/c/k?sv=2022&sig=SECRET in 0.1s - (https://x/y?sig=TWO), \"https://z/?a=b\" https://c/p/x'y),z?sig=THREE a?b";
         let r = without_queries(m);
-        assert!(
-            !r.contains("SECRET") && !r.contains("TWO") && !r.contains("a=b"),
-            "{r}"
-        );
+        for secret in ["SECRET", "TWO", "a=b", "THREE"] {
+            assert!(!r.contains(secret), "{secret}: {r}");
+        }
         assert!(
             r.contains("https://acct.blob.core.windows.net/c/k?… in 0.1s"),
             "{r}"
         );
         assert!(r.ends_with(" a?b"), "text that is no URL is kept: {r}");
+    }
+
+    #[test]
+    fn a_request_the_store_refuses_is_not_tried_again() {
+        let m = |s: &str| {
+            format!(
+                "Error performing GET http://h/b/k in 1ms - Server returned non-2xx status code: {s}: <Error/>"
+            )
+        };
+        assert!(refused(&m("400 Bad Request")));
+        assert!(refused(&m("403 Forbidden")));
+        assert!(!refused(&m("429 Too Many Requests")));
+        assert!(!refused(&m("408 Request Timeout")));
+        assert!(!refused(&m("503 Service Unavailable")));
+        assert!(!refused("connection reset"));
     }
 }

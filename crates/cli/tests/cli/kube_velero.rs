@@ -141,6 +141,22 @@ fn velero_backups_are_imported_from_their_s3_bucket_and_restored() {
     );
     let vid = restore_point(&import(&velero));
 
+    // ---- a listing longer than a page (1000) is read to its end
+    let many = Command::new(cache().join("venv/bin/python"))
+        .args([
+            "-c",
+            "import sys, boto3\n\
+             s3 = boto3.client('s3', endpoint_url=sys.argv[1], region_name='us-east-1', aws_access_key_id='test', aws_secret_access_key='test')\n\
+             for i in range(1200):\n\
+             \x20   s3.put_object(Bucket='velero', Key=f'aks/backups/bulk-{i:04}/velero-backup.json', Body=b'{}')",
+            &s3,
+        ])
+        .status()
+        .unwrap();
+    assert!(many.success(), "uploading with boto3 (moto's dependency, in the venv)");
+    let t = text(&import("velero=s3://velero/aks"));
+    assert!(t.contains("1202 backup folder(s)"), "{t}");
+
     // ---- outside the grant, a climbing path, an object over 16 MiB: refused
     for (v, says) in [
         (

@@ -47,7 +47,13 @@ impl files::Host for State {
         self.enter()?;
         if ObjectPath::is_url(&path) {
             let (p, stores) = self.object(&path, "list")?;
-            let list = blocking(|| stores.list(&p))?;
+            let budget = self.budget.clone();
+            let mut tick = || {
+                budget
+                    .check()
+                    .map_err(|stop| super::stop_err(stop, &budget))
+            };
+            let list = blocking(|| stores.list(&p, &mut tick))?;
             return Ok(list.into_iter().map(files::Entry::from).collect());
         }
         let p = self.path(CapabilityKind::Files, &path)?;

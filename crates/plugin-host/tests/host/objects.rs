@@ -21,7 +21,11 @@ impl ObjectStores for Stores {
         self.asked.lock().unwrap().push(path.url());
         Err(HostError::new(ErrorCode::Unsupported, "not used here"))
     }
-    fn list(&self, path: &ObjectPath) -> Result<Vec<FileEntry>, HostError> {
+    fn list(
+        &self,
+        path: &ObjectPath,
+        _tick: &mut dyn FnMut() -> Result<(), HostError>,
+    ) -> Result<Vec<FileEntry>, HostError> {
         self.stat(path).map(|e| vec![e])
     }
     fn read(&self, path: &ObjectPath, max: u64) -> Result<Vec<u8>, HostError> {
