@@ -66,11 +66,14 @@ pub(crate) fn err(what: String, e: object_store::Error) -> Error {
 }
 
 /// True if object_store's message `text` reports a 4xx status other than 408 (timeout)
-/// and 429 (throttled).
+/// and 429 (throttled), and other than S3's `RequestTimeout`, which comes as a 400.
 fn refused(text: &str) -> bool {
     let Some((_, rest)) = text.split_once("status code: ") else {
         return false;
     };
+    if rest.contains("RequestTimeout") {
+        return false;
+    }
     rest.get(..3)
         .and_then(|c| c.parse::<u16>().ok())
         .is_some_and(|c| (400..500).contains(&c) && c != 408 && c != 429)
@@ -391,6 +394,10 @@ mod tests {
         assert!(refused(&m("403 Forbidden")));
         assert!(!refused(&m("429 Too Many Requests")));
         assert!(!refused(&m("408 Request Timeout")));
+        assert!(!refused(&m("400 Bad Request").replace(
+            "<Error/>",
+            "<Error><Code>RequestTimeout</Code></Error>"
+        )));
         assert!(!refused(&m("503 Service Unavailable")));
         assert!(!refused("connection reset"));
     }
