@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 use crate::kubernetes::{AKS_AUDIENCE, Cluster, cluster_b, done, text, velero_backup};
-use crate::object_storage::{cache, free_port, start};
+use crate::object_storage::{azurite, cache, moto};
 use crate::support::{self, Cli};
 
 const NAME: &str = "nightly-20261102010000";
@@ -57,13 +57,7 @@ fn velero_backups_are_imported_from_their_s3_bucket_and_restored() {
     }
     let cli = Cli::new(&["kubernetes"]);
     cli.init_repo();
-    let port = free_port();
-    let _moto = start(
-        &cache().join("venv/bin/moto_server"),
-        &["-p", &port.to_string()],
-        port,
-        cli.dir.path(),
-    );
+    let (_moto, port) = moto(cli.dir.path());
     let s3 = format!("http://127.0.0.1:{port}");
     let put = |key: &str, file: &Path| {
         let ok = Command::new("curl")
@@ -153,7 +147,10 @@ fn velero_backups_are_imported_from_their_s3_bucket_and_restored() {
         ])
         .status()
         .unwrap();
-    assert!(many.success(), "uploading with boto3 (moto's dependency, in the venv)");
+    assert!(
+        many.success(),
+        "uploading with boto3 (moto's dependency, in the venv)"
+    );
     let t = text(&import("velero=s3://velero/aks"));
     assert!(t.contains("1202 backup folder(s)"), "{t}");
 
@@ -220,20 +217,7 @@ fn velero_backups_are_imported_from_their_azure_container() {
     }
     let cli = Cli::new(&["kubernetes"]);
     cli.init_repo();
-    let port = free_port();
-    let _azurite = start(
-        &cache().join("azurite/node_modules/.bin/azurite-blob"),
-        &[
-            "--blobPort",
-            &port.to_string(),
-            "--inMemoryPersistence",
-            "--silent",
-            "--skipApiVersionCheck",
-            "--loose",
-        ],
-        port,
-        cli.dir.path(),
-    );
+    let (_azurite, port) = azurite(cli.dir.path());
     let folder = velero_backup(&cli.dir.path().join("velero"));
     let conn = format!(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"

@@ -52,6 +52,37 @@ pub(crate) fn start(program: &Path, args: &[&str], port: u16, dir: &Path) -> Ser
     Server(child)
 }
 
+/// Azurite's Blob service on a free port, its state in memory.
+pub(crate) fn azurite(dir: &Path) -> (Server, u16) {
+    let port = free_port();
+    let server = start(
+        &cache().join("azurite/node_modules/.bin/azurite-blob"),
+        &[
+            "--blobPort",
+            &port.to_string(),
+            "--inMemoryPersistence",
+            "--silent",
+            "--skipApiVersionCheck",
+            "--loose",
+        ],
+        port,
+        dir,
+    );
+    (server, port)
+}
+
+/// moto's S3 server on a free port.
+pub(crate) fn moto(dir: &Path) -> (Server, u16) {
+    let port = free_port();
+    let server = start(
+        &cache().join("venv/bin/moto_server"),
+        &["-p", &port.to_string()],
+        port,
+        dir,
+    );
+    (server, port)
+}
+
 struct Env {
     dir: tempfile::TempDir,
     vars: Vec<(String, String)>,
@@ -219,20 +250,7 @@ fn conforms(e: &Env, location: &str) {
 #[test]
 fn azure_blob_repository_on_azurite() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let _azurite = start(
-        &cache().join("azurite/node_modules/.bin/azurite-blob"),
-        &[
-            "--blobPort",
-            &port.to_string(),
-            "--inMemoryPersistence",
-            "--silent",
-            "--skipApiVersionCheck",
-            "--loose",
-        ],
-        port,
-        dir.path(),
-    );
+    let (_azurite, port) = azurite(dir.path());
     // containers are made by the storage admin, not by rehydra
     let conn = format!(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
@@ -270,13 +288,7 @@ fn azure_blob_repository_on_azurite() {
 #[test]
 fn s3_repository_on_moto() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let _moto = start(
-        &cache().join("venv/bin/moto_server"),
-        &["-p", &port.to_string()],
-        port,
-        dir.path(),
-    );
+    let (_moto, port) = moto(dir.path());
     for bucket in ["backups", "second"] {
         let ok = Command::new("curl")
             .args([
