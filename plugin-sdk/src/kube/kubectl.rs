@@ -176,7 +176,21 @@ impl Pod {
     /// # Errors
     /// Not granted, kubectl missing, or its failure.
     pub fn run(&self, args: &[String], what: &str) -> Result<()> {
-        let out = commands::run(&self.target, "kubectl", args).map_err(|e| {
+        self.run_within(args, what, None)
+    }
+
+    /// [`Self::run`], kubectl stopped after `timeout_secs` seconds when given (an
+    /// `exec`'s own `--request-timeout` does not end its stream, so the host's limit on
+    /// the command does).
+    ///
+    /// # Errors
+    /// As [`Self::run`]; past the time, `failed` saying so.
+    pub fn run_within(&self, args: &[String], what: &str, timeout_secs: Option<u32>) -> Result<()> {
+        let out = match timeout_secs {
+            Some(t) => commands::run_within(&self.target, "kubectl", args, t),
+            None => commands::run(&self.target, "kubectl", args),
+        }
+        .map_err(|e| {
             Error::new(
                 e.code,
                 format!(

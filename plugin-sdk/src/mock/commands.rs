@@ -68,6 +68,29 @@ pub fn run(target: &str, program: &str, args: &[String]) -> Result<Output, Error
         program: program.into(),
         args: args.to_vec(),
         script: None,
+        timeout_secs: None,
+    };
+    call(cmd, &args.join(" "))
+}
+
+/// [`run`] within `timeout_secs` seconds; the stand-in sees the limit in
+/// [`Command::timeout_secs`] and answers as the command would (the host's answer past
+/// it: `failed`, "… timed out after N s and was stopped").
+///
+/// # Errors
+/// As [`run`].
+pub fn run_within(
+    target: &str,
+    program: &str,
+    args: &[String],
+    timeout_secs: u32,
+) -> Result<Output, Error> {
+    let cmd = Command {
+        target: target.into(),
+        program: program.into(),
+        args: args.to_vec(),
+        script: None,
+        timeout_secs: Some(timeout_secs.max(1)),
     };
     call(cmd, &args.join(" "))
 }
@@ -84,6 +107,7 @@ pub fn powershell(target: &str, script: &str) -> Result<Output, Error> {
         program: "powershell".into(),
         args: Vec::new(),
         script: Some(script.into()),
+        timeout_secs: None,
     };
     call(cmd, "script")
 }

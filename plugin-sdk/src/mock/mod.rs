@@ -114,6 +114,9 @@ pub struct Command {
     pub args: Vec<String>,
     /// The PowerShell script, for [`crate::commands::powershell`].
     pub script: Option<String>,
+    /// The command's own time limit, for [`crate::commands::run_within`] (the stand-in
+    /// decides whether it is passed: return the host's error when it should be).
+    pub timeout_secs: Option<u32>,
 }
 
 /// A SQL batch the plugin ran, as the test's stand-in sees it.

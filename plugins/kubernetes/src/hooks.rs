@@ -6,6 +6,8 @@
 //! the claims it mounts are copied, and `post.hook.backup.velero.io/command` after them,
 //! whatever happened in between. A failing pre hook leaves that pod's claims uncopied
 //! (Velero's `on-error: Fail`, the default), or is a warning with `on-error: Continue`.
+//! A hook runs at most `….hook.backup.velero.io/timeout` (a Go duration, `30s` by
+//! default, as Velero's), then kubectl is stopped and the hook has failed.
 //!
 //! The command is an argument list (a JSON array of strings, or one word), run without a
 //! shell; its words come from the cluster and reach kubectl after `--` only.
@@ -15,6 +17,10 @@ use serde_json::Value;
 
 /// The most words one hook command may have.
 const WORDS_MAX: usize = 64;
+/// Velero's default hook timeout, in seconds.
+const TIMEOUT_DEFAULT: u32 = 30;
+/// The longest timeout taken (a day), in seconds.
+const TIMEOUT_MAX: u32 = 86_400;
 
 /// One hook of a pod.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +30,44 @@ pub struct Hook {
     pub command: Vec<String>,
     /// `on-error: Fail` (the default): its pod's claims are not copied when it fails.
     pub fail: bool,
+    /// How long it may run, in seconds.
+    pub timeout_secs: u32,
+}
+
+/// Seconds of a Go duration (`30s`, `1m30s`, `500ms`, `2h`; rounded up to whole
+/// seconds), `None` when it is not one or is longer than a day.
+fn duration_secs(text: &str) -> Option<u32> {
+    let mut rest = text.trim();
+    if rest == "0" {
+        return Some(0);
+    }
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let value: f64 = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+        let unit = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit] {
+            "ns" => 1e-9,
+            "us" | "µs" | "μs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        rest = &rest[unit..];
+        total += value * scale;
+    }
+    let secs = total.ceil();
+    (secs <= f64::from(TIMEOUT_MAX)).then_some(secs as u32)
 }
 
 /// The `phase` (`pre` or `post`) backup hook of `pod`, if it has one. `Err` says why an
@@ -74,11 +118,25 @@ pub fn of(pod: &Value, phase: &str) -> Result<Option<Hook>, String> {
         .get(key("on-error"))
         .and_then(Value::as_str)
         .is_none_or(|v| !v.eq_ignore_ascii_case("continue"));
+    let timeout_secs = match ann.get(key("timeout")) {
+        None => TIMEOUT_DEFAULT,
+        Some(t) => match t.as_str().and_then(duration_secs) {
+            Some(0) => TIMEOUT_DEFAULT,
+            Some(s) => s,
+            None => {
+                return Err(bad(&format!(
+                    "its {} is not a duration of at most a day (30s, 1m30s, 2h)",
+                    key("timeout")
+                )));
+            }
+        },
+    };
     Ok(Some(Hook {
         pod: name.to_string(),
         container: container.to_string(),
         command,
         fail,
+        timeout_secs,
     }))
 }
 
@@ -103,7 +161,10 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(h.command, ["/sbin/fsfreeze", "--freeze", "/data"]);
-        assert_eq!((h.container.as_str(), h.fail), ("web", true));
+        assert_eq!(
+            (h.container.as_str(), h.fail, h.timeout_secs),
+            ("web", true, 30)
+        );
         let h = of(
             &pod(json!({"post.hook.backup.velero.io/command": "sync",
                 "post.hook.backup.velero.io/container": "sidecar",
@@ -121,8 +182,35 @@ mod tests {
             json!({"pre.hook.backup.velero.io/command": "[]"}),
             json!({"pre.hook.backup.velero.io/command": "[\"\"]"}),
             json!({"pre.hook.backup.velero.io/command": "sync", "pre.hook.backup.velero.io/container": "other"}),
+            json!({"pre.hook.backup.velero.io/command": "sync", "pre.hook.backup.velero.io/timeout": "soon"}),
+            json!({"pre.hook.backup.velero.io/command": "sync", "pre.hook.backup.velero.io/timeout": "25h"}),
         ] {
             assert!(of(&pod(bad.clone()), "pre").is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hook_timeouts_are_go_durations() {
+        let t = |d: &str| {
+            of(
+                &pod(json!({"pre.hook.backup.velero.io/command": "sync",
+                    "pre.hook.backup.velero.io/timeout": d})),
+                "pre",
+            )
+            .map(|h| h.unwrap().timeout_secs)
+        };
+        assert_eq!(t("2m"), Ok(120));
+        assert_eq!(t("1m30s"), Ok(90));
+        assert_eq!(t("1.5h"), Ok(5400));
+        assert_eq!(
+            t("500ms"),
+            Ok(1),
+            "rounded up: a hook gets at least what it asked"
+        );
+        assert_eq!(t("0"), Ok(30), "none given: Velero's default");
+        assert_eq!(t("24h"), Ok(86_400));
+        for bad in ["", "30", "s", "1x", "-1s", "1m 2s"] {
+            assert!(t(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -290,7 +290,7 @@ impl Copier {
         )
     }
 
-    /// Run a Velero hook in its pod with `kubectl exec`.
+    /// Run a Velero hook in its pod with `kubectl exec`, within its timeout.
     ///
     /// # Errors
     /// A name kubectl cannot take, or the command failing (with what it said).
@@ -303,13 +303,14 @@ impl Copier {
             &h.container,
         )?;
         let words: Vec<&str> = h.command.iter().map(String::as_str).collect();
-        pod.run(
+        pod.run_within(
             &pod.exec_args(&words),
             &format!(
                 "the hook of pod {ns}/{} ({})",
                 h.pod,
                 shown(&h.command.join(" "), 120)
             ),
+            Some(h.timeout_secs),
         )
     }
 

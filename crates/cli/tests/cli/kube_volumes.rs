@@ -262,6 +262,44 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
     let before = freezes();
     backup(&[]);
     assert_eq!(freezes(), before, "hooks run only with hooks=velero");
+    // a pre hook past its timeout (Velero's annotation) is stopped, and with on-error
+    // Fail the claims of its pod are not copied, said by name; the post hook still runs
+    let hook = |command: &str, timeout: &str| {
+        a.edit(|st| {
+            let pod = st["objects"]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .find(|o| o["metadata"]["name"] == "web-7d4b9c-x2x9q")
+                .unwrap();
+            let ann = &mut pod["metadata"]["annotations"];
+            ann["pre.hook.backup.velero.io/command"] = command.into();
+            ann["pre.hook.backup.velero.io/timeout"] = timeout.into();
+        });
+    };
+    hook("[\"sleep\", \"60\"]", "1s");
+    let thaws = || {
+        std::fs::read_to_string(da.join("exec.log"))
+            .unwrap()
+            .matches("--unfreeze")
+            .count()
+    };
+    let thawed = thaws();
+    let t = std::time::Instant::now();
+    let out = backup(&["--set", "hooks=velero"]).to_string();
+    assert!(
+        out.contains("pre hook of pod shop/web-7d4b9c-x2x9q failed (on-error Fail)")
+            && out.contains("timed out after 1 s")
+            && out.contains("claim shop/data (5Gi): its data is not in this restore point"),
+        "{out}"
+    );
+    assert!(
+        t.elapsed().as_secs() < 50,
+        "the hook was stopped: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(thaws(), thawed + 1, "the post hook ran all the same");
+    hook("[\"/sbin/fsfreeze\", \"--freeze\", \"/data\"]", "30s");
     assert!(items.contains("volumes/shop/data.tar"), "{first}");
     assert!(!first.to_string().contains("its data is not"), "{first}");
     no_pods(&a);

@@ -71,7 +71,7 @@ impl Target {
     /// lists no host name.
     pub fn ask_cluster_nodes(&self) -> Result<(Vec<String>, Vec<String>)> {
         let budget = Budget::new(Duration::from_secs(60), Default::default());
-        let out = run_remote(self, &self.powershell_line(CLUSTER_NODES), &budget)
+        let out = run_remote(self, &self.powershell_line(CLUSTER_NODES), &budget, None)
             .map_err(|e| PluginError::Invalid(e.message))?;
         if out.status != 0 {
             return Err(PluginError::Invalid(format!(
@@ -99,9 +99,16 @@ impl Target {
     }
 }
 
-impl commands::Host for State {
-    fn run(&mut self, target: String, program: String, args: Vec<String>) -> Res<commands::Output> {
-        let remote = self.command_check(&target, &program)?;
+impl State {
+    /// `run` and `run-within`: `limit`, the command's own time limit.
+    fn run_program(
+        &mut self,
+        target: &str,
+        program: &str,
+        args: &[String],
+        limit: Option<Duration>,
+    ) -> Res<commands::Output> {
+        let remote = self.command_check(target, program)?;
         self.audit(
             CapabilityKind::Command,
             &format!("{program}@{target}"),
@@ -110,9 +117,25 @@ impl commands::Host for State {
         );
         let budget = self.budget.clone();
         blocking(|| match remote {
-            None => run_command(&program, &args, &budget),
-            Some(t) => run_remote(&t, &t.program_line(&program, &args), &budget),
+            None => run_command(program, args, &budget, limit),
+            Some(t) => run_remote(&t, &t.program_line(program, args), &budget, limit),
         })
+    }
+}
+
+impl commands::Host for State {
+    fn run(&mut self, target: String, program: String, args: Vec<String>) -> Res<commands::Output> {
+        self.run_program(&target, &program, &args, None)
+    }
+    fn run_within(
+        &mut self,
+        target: String,
+        program: String,
+        args: Vec<String>,
+        timeout_secs: u32,
+    ) -> Res<commands::Output> {
+        let limit = Duration::from_secs(u64::from(timeout_secs.max(1)));
+        self.run_program(&target, &program, &args, Some(limit))
     }
     fn powershell(&mut self, target: String, script: String) -> Res<commands::Output> {
         let remote = self.command_check(&target, "powershell")?;
@@ -133,6 +156,7 @@ impl commands::Host for State {
                     script,
                 ],
                 &budget,
+                None,
             ) {
                 Err(e) if e.code == wit::ErrorCode::NotFound => Err(err(
                     ErrorCode::Unsupported,
@@ -140,7 +164,7 @@ impl commands::Host for State {
                 )),
                 r => r,
             },
-            Some(t) => run_remote(&t, &t.powershell_line(&script), &budget),
+            Some(t) => run_remote(&t, &t.powershell_line(&script), &budget, None),
         })
     }
 }
@@ -148,11 +172,16 @@ impl commands::Host for State {
 /// Run `line` on `target` over SSH. Exit status 255 is ssh's own failure (unreachable,
 /// host key unknown, authentication refused) and is reported as the target being
 /// unavailable, with ssh's message.
-fn run_remote(target: &Target, line: &str, budget: &Budget) -> Res<commands::Output> {
+fn run_remote(
+    target: &Target,
+    line: &str,
+    budget: &Budget,
+    limit: Option<Duration>,
+) -> Res<commands::Output> {
     let mut args = target.ssh_args();
     args.push(line.to_string());
-    let out = run_command("ssh", &args, budget).map_err(|e| {
-        if budget.stopped().is_some() {
+    let out = run_command("ssh", &args, budget, limit).map_err(|e| {
+        if budget.stopped().is_some() || e.message.contains(TIMED_OUT) {
             return e;
         }
         err(
@@ -181,10 +210,19 @@ fn run_remote(target: &Target, line: &str, budget: &Budget) -> Res<commands::Out
 /// agent, so agent-held keys reach targets. No credential of Rehydra's is among them.
 const KEPT_ENV: &[&str] = &["SystemRoot", "USERPROFILE", "SSH_AUTH_SOCK"];
 
+/// What a command past its own time limit is said to have done.
+const TIMED_OUT: &str = "timed out after";
+
 /// Run a program without a shell and with a clean environment (no secrets inherited),
-/// killing it when the call runs out of time or is cancelled; output is capped at 16 MiB
-/// per stream.
-fn run_command(program: &str, args: &[String], budget: &Budget) -> Res<commands::Output> {
+/// killing it (and its process group) when the call runs out of time or is cancelled, or
+/// past `limit`; output is capped at 16 MiB per stream.
+fn run_command(
+    program: &str,
+    args: &[String],
+    budget: &Budget,
+    limit: Option<Duration>,
+) -> Res<commands::Output> {
+    let started = std::time::Instant::now();
     let mut cmd = std::process::Command::new(program);
     // its own process group, so that what it starts ends with it (see `end_group`)
     #[cfg(unix)]
@@ -237,6 +275,20 @@ fn run_command(program: &str, args: &[String], budget: &Budget) -> Res<commands:
             let _ = child.kill();
             let _ = child.wait();
             return Err(stop_err(stop, budget).into());
+        }
+        if let Some(limit) = limit
+            && started.elapsed() >= limit
+        {
+            end_group(&child);
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(err(
+                ErrorCode::Failed,
+                format!(
+                    "{program} {TIMED_OUT} {} s and was stopped",
+                    limit.as_secs()
+                ),
+            ));
         }
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -172,6 +172,61 @@ fn time_in_granted_commands_counts_against_the_limit() {
 }
 
 #[test]
+fn a_command_past_its_own_limit_is_stopped_with_what_it_started() {
+    let h = host(false);
+    let p = fixture(&h);
+    let t = Instant::now();
+    let r = h.discover(
+        &p,
+        Invocation::new(grants(&["command:sh"])),
+        &props(&[
+            ("mode", "command"),
+            ("program", "sh"),
+            ("argv", "-c\nsleep 31.25 & sleep 30"),
+            ("within", "1"),
+        ]),
+    );
+    let took = t.elapsed();
+    let e = r.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            PluginError::Failed {
+                code: ErrorCode::Failed,
+                ..
+            }
+        ) && e.to_string().contains("sh timed out after 1 s")
+            && took < Duration::from_secs(5),
+        "ran {took:?}: {e}"
+    );
+    #[cfg(target_os = "linux")]
+    {
+        let left = std::process::Command::new("pgrep")
+            .args(["-f", "sleep 31.25"])
+            .output()
+            .unwrap();
+        assert!(
+            left.stdout.is_empty(),
+            "what the command started is gone too"
+        );
+    }
+    // within its limit, the answer is run's
+    let ok = h
+        .discover(
+            &p,
+            Invocation::new(grants(&["command:echo"])),
+            &props(&[
+                ("mode", "command"),
+                ("program", "echo"),
+                ("args", "hi"),
+                ("within", "5"),
+            ]),
+        )
+        .unwrap();
+    assert_eq!(ok[0].name.trim(), "hi");
+}
+
+#[test]
 fn huge_paths_are_refused_before_they_are_resolved() {
     let h = host(false);
     let p = fixture(&h);

@@ -18,7 +18,7 @@ its own) and the folders above them; a read-only mount cannot be written.
   [--numeric-owner]` run tar in the pod: owners (numerically), modes, symbolic and hard
   links are kept; an entry that would land outside `<dir>` is refused, as tar refuses it.
 """
-import json, os, shutil, sys, tarfile
+import json, os, shutil, sys, tarfile, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from kube_volumes import find, read_state, volume_dir  # noqa: E402
@@ -132,6 +132,8 @@ def main():
             tar_in_pod(mounts, cmd[1:])
         elif cmd[0] == "false":
             fail("command terminated with exit code 1")
+        elif cmd[0] == "sleep" and len(cmd) == 2:
+            time.sleep(float(cmd[1]))
     elif rest[:1] == ["cp"] and len(rest) == 3:
         src, dst = rest[1], rest[2]
         if ":" in src:
