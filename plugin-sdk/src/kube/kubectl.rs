@@ -191,12 +191,15 @@ impl Pod {
             None => commands::run(&self.target, "kubectl", args),
         }
         .map_err(|e| {
+            // the grant is worth naming only when kubectl could not be run at all
+            let hint = if matches!(e.code, ErrorCode::Denied | ErrorCode::NotFound) {
+                format!(" (grant command:kubectl@{})", self.target)
+            } else {
+                String::new()
+            };
             Error::new(
                 e.code,
-                format!(
-                    "{what}: kubectl on {}: {} (grant command:kubectl@{})",
-                    self.target, e.message, self.target
-                ),
+                format!("{what}: kubectl on {}: {}{hint}", self.target, e.message),
             )
         })?;
         if out.status != 0 {

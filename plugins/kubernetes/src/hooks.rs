@@ -7,7 +7,8 @@
 //! whatever happened in between. A failing pre hook leaves that pod's claims uncopied
 //! (Velero's `on-error: Fail`, the default), or is a warning with `on-error: Continue`.
 //! A hook runs at most `….hook.backup.velero.io/timeout` (a Go duration, `30s` by
-//! default, as Velero's), then kubectl is stopped and the hook has failed.
+//! default, as Velero's; one that is not a duration is the default, with a warning),
+//! then kubectl is stopped and the hook has failed.
 //!
 //! The command is an argument list (a JSON array of strings, or one word), run without a
 //! shell; its words come from the cluster and reach kubectl after `--` only.
@@ -32,6 +33,8 @@ pub struct Hook {
     pub fail: bool,
     /// How long it may run, in seconds.
     pub timeout_secs: u32,
+    /// What the job should say of its annotations (a timeout that is not a duration).
+    pub warning: Option<String>,
 }
 
 /// Seconds of a Go duration (`30s`, `1m30s`, `500ms`, `2h`; rounded up to whole
@@ -118,16 +121,26 @@ pub fn of(pod: &Value, phase: &str) -> Result<Option<Hook>, String> {
         .get(key("on-error"))
         .and_then(Value::as_str)
         .is_none_or(|v| !v.eq_ignore_ascii_case("continue"));
-    let timeout_secs = match ann.get(key("timeout")) {
-        None => TIMEOUT_DEFAULT,
-        Some(t) => match t.as_str().and_then(duration_secs) {
+    // as Velero: none, empty or zero is the default, and one it cannot read is the
+    // default too, said in a warning (the hook runs all the same: a post hook may thaw
+    // what the pre hook froze)
+    let mut warning = None;
+    let timeout_secs = match ann
+        .get(key("timeout"))
+        .and_then(Value::as_str)
+        .map(str::trim)
+    {
+        None | Some("") => TIMEOUT_DEFAULT,
+        Some(t) => match duration_secs(t) {
             Some(0) => TIMEOUT_DEFAULT,
             Some(s) => s,
             None => {
-                return Err(bad(&format!(
-                    "its {} is not a duration of at most a day (30s, 1m30s, 2h)",
-                    key("timeout")
-                )));
+                warning = Some(format!(
+                    "pod {name}: its {} `{}` is not a duration of at most a day (30s, 1m30s, 2h): the hook runs with Velero's default of {TIMEOUT_DEFAULT} s",
+                    key("timeout"),
+                    shown(t, 40)
+                ));
+                TIMEOUT_DEFAULT
             }
         },
     };
@@ -137,6 +150,7 @@ pub fn of(pod: &Value, phase: &str) -> Result<Option<Hook>, String> {
         command,
         fail,
         timeout_secs,
+        warning,
     }))
 }
 
@@ -182,8 +196,6 @@ mod tests {
             json!({"pre.hook.backup.velero.io/command": "[]"}),
             json!({"pre.hook.backup.velero.io/command": "[\"\"]"}),
             json!({"pre.hook.backup.velero.io/command": "sync", "pre.hook.backup.velero.io/container": "other"}),
-            json!({"pre.hook.backup.velero.io/command": "sync", "pre.hook.backup.velero.io/timeout": "soon"}),
-            json!({"pre.hook.backup.velero.io/command": "sync", "pre.hook.backup.velero.io/timeout": "25h"}),
         ] {
             assert!(of(&pod(bad.clone()), "pre").is_err(), "{bad}");
         }
@@ -192,25 +204,29 @@ mod tests {
     #[test]
     fn hook_timeouts_are_go_durations() {
         let t = |d: &str| {
-            of(
+            let h = of(
                 &pod(json!({"pre.hook.backup.velero.io/command": "sync",
                     "pre.hook.backup.velero.io/timeout": d})),
                 "pre",
             )
-            .map(|h| h.unwrap().timeout_secs)
+            .unwrap()
+            .unwrap();
+            (h.timeout_secs, h.warning.is_some())
         };
-        assert_eq!(t("2m"), Ok(120));
-        assert_eq!(t("1m30s"), Ok(90));
-        assert_eq!(t("1.5h"), Ok(5400));
+        assert_eq!(t("2m"), (120, false));
+        assert_eq!(t("1m30s"), (90, false));
+        assert_eq!(t("1.5h"), (5400, false));
         assert_eq!(
             t("500ms"),
-            Ok(1),
+            (1, false),
             "rounded up: a hook gets at least what it asked"
         );
-        assert_eq!(t("0"), Ok(30), "none given: Velero's default");
-        assert_eq!(t("24h"), Ok(86_400));
-        for bad in ["", "30", "s", "1x", "-1s", "1m 2s"] {
-            assert!(t(bad).is_err(), "{bad:?}");
+        assert_eq!(t("0"), (30, false), "zero: Velero's default");
+        assert_eq!(t(""), (30, false), "empty: Velero's default");
+        assert_eq!(t("24h"), (86_400, false));
+        // one Velero cannot read either: the default, and the hook still runs
+        for bad in ["30", "s", "1x", "-1s", "1m 2s", "25h", "soon"] {
+            assert_eq!(t(bad), (30, true), "{bad:?}");
         }
     }
 }

@@ -312,25 +312,31 @@ fn pre_hooks(
     let mut post = Vec::new();
     for p in users {
         match hooks::of(p, "pre") {
-            Ok(Some(h)) => match copier.run_hook(ns, &h) {
-                Ok(()) => host::info(&format!("pre hook of pod {ns}/{} ran", h.pod)),
-                Err(e) if h.fail => {
-                    warnings.push(format!(
-                        "pre hook of pod {ns}/{} failed (on-error Fail): the claims it mounts are not copied: {}",
+            Ok(Some(h)) => {
+                warnings.extend(h.warning.clone());
+                match copier.run_hook(ns, &h) {
+                    Ok(()) => host::info(&format!("pre hook of pod {ns}/{} ran", h.pod)),
+                    Err(e) if h.fail => {
+                        warnings.push(format!(
+                            "pre hook of pod {ns}/{} failed (on-error Fail): the claims it mounts are not copied: {}",
+                            h.pod, e.message
+                        ));
+                        held.push(h.pod.clone());
+                    }
+                    Err(e) => warnings.push(format!(
+                        "pre hook of pod {ns}/{} failed (on-error Continue): {}",
                         h.pod, e.message
-                    ));
-                    held.push(h.pod.clone());
+                    )),
                 }
-                Err(e) => warnings.push(format!(
-                    "pre hook of pod {ns}/{} failed (on-error Continue): {}",
-                    h.pod, e.message
-                )),
-            },
+            }
             Ok(None) => {}
             Err(why) => warnings.push(why),
         }
         match hooks::of(p, "post") {
-            Ok(Some(h)) => post.push(h),
+            Ok(Some(h)) => {
+                warnings.extend(h.warning.clone());
+                post.push(h);
+            }
             Ok(None) => {}
             Err(why) => warnings.push(why),
         }
