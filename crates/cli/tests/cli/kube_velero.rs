@@ -217,7 +217,7 @@ fn velero_backups_are_imported_from_their_azure_container() {
     }
     let cli = Cli::new(&["kubernetes"]);
     cli.init_repo();
-    let (_azurite, port) = azurite(cli.dir.path());
+    let (_azurite, port) = azurite(cli.dir.path(), &[]);
     let folder = velero_backup(&cli.dir.path().join("velero"));
     let conn = format!(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"

@@ -253,12 +253,14 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
                 .starts_with("shop/web-7d4b9c-x2x9q/web: [\"/sbin/fsfreeze\", \"--unfreeze\""),
         "{log}"
     );
-    let freezes = || {
+    // how many times the exec log holds `what`
+    let execs = |what: &str| {
         std::fs::read_to_string(da.join("exec.log"))
             .unwrap()
-            .matches("--freeze")
+            .matches(what)
             .count()
     };
+    let freezes = || execs("--freeze");
     let before = freezes();
     backup(&[]);
     assert_eq!(freezes(), before, "hooks run only with hooks=velero");
@@ -278,12 +280,7 @@ fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
         });
     };
     hook("[\"sleep\", \"60\"]", "1s");
-    let thaws = || {
-        std::fs::read_to_string(da.join("exec.log"))
-            .unwrap()
-            .matches("--unfreeze")
-            .count()
-    };
+    let thaws = || execs("--unfreeze");
     let thawed = thaws();
     let t = std::time::Instant::now();
     let out = backup(&["--set", "hooks=velero"]).to_string();

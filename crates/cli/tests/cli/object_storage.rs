@@ -52,19 +52,22 @@ pub(crate) fn start(program: &Path, args: &[&str], port: u16, dir: &Path) -> Ser
     Server(child)
 }
 
-/// Azurite's Blob service on a free port, its state in memory.
-pub(crate) fn azurite(dir: &Path) -> (Server, u16) {
+/// Azurite's Blob service on a free port, its state in memory, with `extra` options.
+pub(crate) fn azurite(dir: &Path, extra: &[&str]) -> (Server, u16) {
     let port = free_port();
+    let port_arg = port.to_string();
+    let mut args = vec![
+        "--blobPort",
+        &port_arg,
+        "--inMemoryPersistence",
+        "--silent",
+        "--skipApiVersionCheck",
+        "--loose",
+    ];
+    args.extend(extra);
     let server = start(
         &cache().join("azurite/node_modules/.bin/azurite-blob"),
-        &[
-            "--blobPort",
-            &port.to_string(),
-            "--inMemoryPersistence",
-            "--silent",
-            "--skipApiVersionCheck",
-            "--loose",
-        ],
+        &args,
         port,
         dir,
     );
@@ -250,7 +253,7 @@ fn conforms(e: &Env, location: &str) {
 #[test]
 fn azure_blob_repository_on_azurite() {
     let dir = tempfile::tempdir().unwrap();
-    let (_azurite, port) = azurite(dir.path());
+    let (_azurite, port) = azurite(dir.path(), &[]);
     // containers are made by the storage admin, not by rehydra
     let conn = format!(
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
@@ -372,16 +375,9 @@ fn azure_blob_repository_with_the_admins_identity() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", err(&o));
-    let port = free_port();
-    let _azurite = start(
-        &cache().join("azurite/node_modules/.bin/azurite-blob"),
+    let (_azurite, port) = azurite(
+        d,
         &[
-            "--blobPort",
-            &port.to_string(),
-            "--inMemoryPersistence",
-            "--silent",
-            "--skipApiVersionCheck",
-            "--loose",
             "--oauth",
             "basic",
             "--cert",
@@ -389,8 +385,6 @@ fn azure_blob_repository_with_the_admins_identity() {
             "--key",
             key.to_str().unwrap(),
         ],
-        port,
-        d,
     );
     let conn = format!(
         "DefaultEndpointsProtocol=https;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=https://127.0.0.1:{port}/devstoreaccount1;"
