@@ -1,5 +1,8 @@
 //! The `files` imports, served from the local filesystem under the granted roots: the
 //! checks and reads of `rehydra_plugin_rules::files`, which the real host applies too.
+//! An `s3://…` or `azure://…` path is checked against the granted bucket prefixes as the
+//! host checks it and read from the folder the test gave that bucket
+//! ([`crate::mock::MockHost::bucket`]).
 
 use rehydra_plugin_rules::CapabilityKind;
 use rehydra_plugin_rules::files as rules;
@@ -32,7 +35,7 @@ impl From<rules::Entry> for Entry {
 pub fn stat(path: &str) -> Result<Entry, Error> {
     let p = with(|s| -> Res<_> {
         s.enter()?;
-        s.path(CapabilityKind::Files, path)
+        s.file(path)
     })?;
     Ok(rules::stat(&p, path)?.into())
 }
@@ -44,7 +47,7 @@ pub fn stat(path: &str) -> Result<Entry, Error> {
 pub fn list_dir(path: &str) -> Result<Vec<Entry>, Error> {
     let p = with(|s| -> Res<_> {
         s.enter()?;
-        s.path(CapabilityKind::Files, path)
+        s.file(path)
     })?;
     let list = rules::list_dir(&p, path, || Ok(()))?;
     Ok(list.into_iter().map(Entry::from).collect())
@@ -57,7 +60,7 @@ pub fn list_dir(path: &str) -> Result<Vec<Entry>, Error> {
 pub fn read_file(path: &str) -> Result<Vec<u8>, Error> {
     let p = with(|s| -> Res<_> {
         s.enter()?;
-        s.path(CapabilityKind::Files, path)
+        s.file(path)
     })?;
     Ok(rules::read_small(&p, path)?)
 }
@@ -71,6 +74,7 @@ pub fn read_file(path: &str) -> Result<Vec<u8>, Error> {
 pub fn write_file(path: &str, contents: &[u8], overwrite: bool) -> Result<(), Error> {
     let p = with(|s| -> Res<_> {
         s.enter()?;
+        s.object(CapabilityKind::FilesWrite, path)?;
         let p = s.path(CapabilityKind::FilesWrite, path)?;
         rules::may_write(&p, path, overwrite)?;
         s.audit(

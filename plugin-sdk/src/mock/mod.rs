@@ -247,6 +247,20 @@ impl MockHost {
         self.grant(&spec)
     }
 
+    /// Serve the bucket or container `store` (`s3://NAME`, `azure://NAME`) from the local
+    /// `folder`: its keys are the paths under it, and a folder stands for a common
+    /// prefix. Reads still need a `files:` grant on a prefix of it, as with the host.
+    #[must_use]
+    pub fn bucket(self, store: &str, folder: impl AsRef<Path>) -> Self {
+        let p = rehydra_plugin_rules::ObjectPath::parse(store)
+            .unwrap_or_else(|e| panic!("bucket `{store}`: {e}"));
+        self.inner
+            .borrow_mut()
+            .buckets
+            .insert(p.store(), folder.as_ref().to_path_buf());
+        self
+    }
+
     /// Configure command target `name` (a machine other than `local`).
     #[must_use]
     pub fn target(self, name: &str) -> Self {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::rc::Rc;
 
-use rehydra_plugin_rules::{CapabilityKind, Grants, HostError};
+use rehydra_plugin_rules::{CapabilityKind, Grants, HostError, ObjectPath};
 
 use super::store::{MockPoint, StoredItem};
 use super::{AuditEntry, Command, MockHost, Verb};
@@ -63,6 +63,8 @@ pub(crate) struct Call {
 pub(crate) struct Inner {
     pub(crate) grants: Grants,
     pub(crate) targets: Vec<String>,
+    /// Buckets (`s3://NAME`, `azure://NAME`) and the local folders that hold their keys.
+    pub(crate) buckets: BTreeMap<String, PathBuf>,
     pub(crate) cancelled: bool,
     pub(crate) call: Option<Call>,
     /// Committed restore points, oldest first.
@@ -152,6 +154,48 @@ impl Inner {
         self.grants
             .path(kind, path)
             .map_err(|reason| self.deny(kind, path, &reason))
+    }
+
+    /// `files`' path when it names object storage (`s3://…`, `azure://…`; the engine
+    /// never takes one), checked as the real host checks it (granted prefix, read only),
+    /// as the local file that holds it in the test's bucket folder; `None` for other
+    /// paths.
+    pub(crate) fn object(&mut self, kind: CapabilityKind, path: &str) -> Res<Option<PathBuf>> {
+        if !ObjectPath::is_url(path) {
+            return Ok(None);
+        }
+        if kind != CapabilityKind::Files {
+            return Err(self.deny(kind, path, "object storage is read-only for plugins"));
+        }
+        let p = self
+            .grants
+            .object(path)
+            .map_err(|reason| self.deny(kind, path, &reason))?;
+        self.audit(kind, &p.url(), true, "object storage");
+        let folder = self.buckets.get(&p.store()).ok_or_else(|| {
+            err(
+                ErrorCode::Unavailable,
+                format!(
+                    "{}: no such bucket in this test (MockHost::bucket(\"{}\", folder))",
+                    p.url(),
+                    p.store()
+                ),
+            )
+        })?;
+        Ok(Some(if p.key.is_empty() {
+            folder.clone()
+        } else {
+            folder.join(&p.key)
+        }))
+    }
+
+    /// The local path `files` reads for `path`: a file under a granted root, or an object
+    /// of a test bucket.
+    pub(crate) fn file(&mut self, path: &str) -> Res<PathBuf> {
+        match self.object(CapabilityKind::Files, path)? {
+            Some(p) => Ok(p),
+            None => self.path(CapabilityKind::Files, path),
+        }
     }
 
     /// The engine capability: granted, and available in this verb (not in discover and

@@ -283,4 +283,33 @@ mod tests {
             .unwrap();
         assert_eq!(e.code, ErrorCode::NotFound, "{}", e.message);
     }
+
+    #[test]
+    fn a_bucket_is_read_under_its_grant_and_named_with_its_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        for b in ["nightly-20261101", "nightly-20261102"] {
+            std::fs::create_dir_all(dir.path().join("aks/backups").join(b)).unwrap();
+        }
+        let req = backup_request("aks-a", &[]);
+        let host = MockHost::new()
+            .bucket("s3://velero", dir.path())
+            .grant("files:s3://velero/aks");
+        let e = host
+            .run(Verb::Backup, || import(&req, "s3://velero/aks"))
+            .err()
+            .unwrap();
+        assert!(
+            e.message.contains("2 backup folder(s)")
+                && e.message
+                    .contains("velero=s3://velero/aks/backups/nightly-20261101"),
+            "{}",
+            e.message
+        );
+        // outside the granted prefix: denied, as the host denies it
+        let e = host
+            .run(Verb::Backup, || import(&req, "s3://velero/other/b1"))
+            .err()
+            .unwrap();
+        assert_eq!(e.code, ErrorCode::Denied, "{}", e.message);
+    }
 }

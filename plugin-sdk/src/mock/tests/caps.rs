@@ -316,3 +316,52 @@ fn malformed_grants_are_refused() {
         assert!(r.is_err(), "{spec}");
     }
 }
+
+#[test]
+fn a_test_bucket_is_read_as_the_host_reads_object_storage() {
+    let (_d, root) = tempdir();
+    std::fs::create_dir_all(root.join("aks/backups/b1")).unwrap();
+    std::fs::write(root.join("aks/backups/b1/velero-backup.json"), b"{}").unwrap();
+    std::fs::write(root.join("secret.json"), b"s").unwrap();
+    let mock = MockHost::new()
+        .bucket("s3://velero", &root)
+        .grant("files:s3://velero/aks")
+        .grant_files_write(&root);
+    let read = |p: &str| mock.run(Verb::Discover, || files::read_file(p));
+    assert_eq!(
+        read("s3://velero/aks/backups/b1/velero-backup.json").unwrap(),
+        b"{}"
+    );
+    let names: Vec<String> = mock
+        .run(Verb::Discover, || {
+            files::list_dir("s3://velero/aks/backups")
+        })
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(names, ["b1"]);
+    for p in [
+        "s3://velero/secret.json",
+        "s3://velero/aks/../secret.json",
+        "azure://velero/aks/backups/b1/velero-backup.json",
+    ] {
+        assert_eq!(read(p).unwrap_err().code, ErrorCode::Denied, "{p}");
+    }
+    // never written, whatever the folder's grants
+    let e = mock
+        .run(Verb::Discover, || {
+            files::write_file("s3://velero/aks/new", b"x", false)
+        })
+        .unwrap_err();
+    assert!(
+        e.code == ErrorCode::Denied && e.message.contains("read-only"),
+        "{e:?}"
+    );
+    // a bucket the test did not give
+    let other = MockHost::new().grant("files:s3://elsewhere");
+    let e = other
+        .run(Verb::Discover, || files::read_file("s3://elsewhere/k"))
+        .unwrap_err();
+    assert!(e.message.contains("MockHost::bucket"), "{e:?}");
+}
