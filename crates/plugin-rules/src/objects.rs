@@ -110,11 +110,6 @@ impl ObjectPath {
         }
     }
 
-    /// The last segment of the key (empty at the bucket's top).
-    pub fn name(&self) -> &str {
-        self.key.rsplit('/').next().unwrap_or_default()
-    }
-
     /// The folder holding this path (the bucket's top for a top-level key, and itself).
     pub fn parent(&self) -> Self {
         Self {
@@ -149,7 +144,6 @@ mod tests {
     fn object_paths_are_checked_and_compared_by_segments() {
         let p = ObjectPath::parse("s3://velero-bucket/aks/backups/nightly-1/").unwrap();
         assert_eq!(p.url(), "s3://velero-bucket/aks/backups/nightly-1");
-        assert_eq!(p.name(), "nightly-1");
         assert_eq!(p.store(), "s3://velero-bucket");
         assert_eq!(p.parent().url(), "s3://velero-bucket/aks/backups");
         assert_eq!(

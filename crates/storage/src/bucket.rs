@@ -55,6 +55,11 @@ impl Bucket {
         }
     }
 
+    /// Nothing lies at or under `key`.
+    fn missing(&self, key: &str) -> Error {
+        Error::new(ErrorKind::Missing, format!("{}: not found", self.url(key)))
+    }
+
     /// One page (at most `max_keys`) of what lies directly under the folder `key` (empty:
     /// the top), from `token`; the next page's token.
     fn page(
@@ -133,10 +138,7 @@ impl Bucket {
             }
         }
         if out.is_empty() && !key.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Missing,
-                format!("{}: not found", self.url(key)),
-            ));
+            return Err(self.missing(key));
         }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
@@ -172,10 +174,7 @@ impl Bucket {
         }
         let (first, _) = self.page(key, 1, None)?;
         if first.is_empty() && !key.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Missing,
-                format!("{}: not found", self.url(key)),
-            ));
+            return Err(self.missing(key));
         }
         Ok(BucketEntry {
             name,

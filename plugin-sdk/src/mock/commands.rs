@@ -63,14 +63,7 @@ fn call(cmd: Command, detail: &str) -> Res<Output> {
 /// `denied` (not granted), `not-found` (an unknown target, or no stand-in for the
 /// program), or what the stand-in returns.
 pub fn run(target: &str, program: &str, args: &[String]) -> Result<Output, Error> {
-    let cmd = Command {
-        target: target.into(),
-        program: program.into(),
-        args: args.to_vec(),
-        script: None,
-        timeout_secs: None,
-    };
-    call(cmd, &args.join(" "))
+    program_call(target, program, args, None)
 }
 
 /// [`run`] within `timeout_secs` seconds; the stand-in sees the limit in
@@ -85,12 +78,22 @@ pub fn run_within(
     args: &[String],
     timeout_secs: u32,
 ) -> Result<Output, Error> {
+    program_call(target, program, args, Some(timeout_secs.max(1)))
+}
+
+/// `run` and `run-within`, as the stand-in sees them.
+fn program_call(
+    target: &str,
+    program: &str,
+    args: &[String],
+    timeout_secs: Option<u32>,
+) -> Result<Output, Error> {
     let cmd = Command {
         target: target.into(),
         program: program.into(),
         args: args.to_vec(),
         script: None,
-        timeout_secs: Some(timeout_secs.max(1)),
+        timeout_secs,
     };
     call(cmd, &args.join(" "))
 }

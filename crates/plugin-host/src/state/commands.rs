@@ -270,25 +270,21 @@ fn run_command(
         if exited(&mut child).map_err(|e| io_err(program, &e))? {
             break;
         }
-        if let Err(stop) = budget.check() {
+        // the call's limit or cancel first, then the command's own limit
+        let stopped = match budget.check() {
+            Err(stop) => Some(stop_err(stop, budget).into()),
+            Ok(()) => limit.filter(|l| started.elapsed() >= *l).map(|l| {
+                err(
+                    ErrorCode::Failed,
+                    format!("{program} {TIMED_OUT} {} s and was stopped", l.as_secs()),
+                )
+            }),
+        };
+        if let Some(e) = stopped {
             end_group(&child);
             let _ = child.kill();
             let _ = child.wait();
-            return Err(stop_err(stop, budget).into());
-        }
-        if let Some(limit) = limit
-            && started.elapsed() >= limit
-        {
-            end_group(&child);
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(err(
-                ErrorCode::Failed,
-                format!(
-                    "{program} {TIMED_OUT} {} s and was stopped",
-                    limit.as_secs()
-                ),
-            ));
+            return Err(e);
         }
         std::thread::sleep(Duration::from_millis(5));
     }
