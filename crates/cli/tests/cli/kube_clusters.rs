@@ -5,17 +5,13 @@
 
 use serde_json::json;
 
-use crate::kubernetes::{Cluster, cluster_b, done, text};
-use crate::support::{self, Cli, json_out};
+use crate::kubernetes::{Cluster, cluster_b, done, kube_cli, text};
+use crate::support::{self, json_out};
 
 #[test]
 fn a_cluster_reached_with_the_client_certificate_or_token_of_a_kubeconfig() {
     use base64::Engine as _;
-    if !support::plugins_built().join("kubernetes.wasm").is_file() {
-        panic!("build the plugins first: cargo xtask plugins");
-    }
-    let cli = Cli::new(&["kubernetes"]);
-    cli.init_repo();
+    let cli = kube_cli();
     let tls = cli.dir.path().join("tls");
     support::certificates(&tls, "aks-c.contoso.local");
     support::client_certificate(&tls);

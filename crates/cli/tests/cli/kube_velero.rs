@@ -8,9 +8,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use crate::kubernetes::{AKS_AUDIENCE, Cluster, cluster_b, done, text, velero_backup};
+use crate::kubernetes::{AKS_AUDIENCE, Cluster, cluster_b, done, kube_cli, text, velero_backup};
 use crate::object_storage::{azurite, cache, moto};
-use crate::support::{self, Cli};
+use crate::support::Cli;
 
 const NAME: &str = "nightly-20261102010000";
 
@@ -52,11 +52,7 @@ fn restore_point(o: &Output) -> String {
 
 #[test]
 fn velero_backups_are_imported_from_their_s3_bucket_and_restored() {
-    if !support::plugins_built().join("kubernetes.wasm").is_file() {
-        panic!("build the plugins first: cargo xtask plugins");
-    }
-    let cli = Cli::new(&["kubernetes"]);
-    cli.init_repo();
+    let cli = kube_cli();
     let (_moto, port) = moto(cli.dir.path());
     let s3 = format!("http://127.0.0.1:{port}");
     let put = |key: &str, file: &Path| {
@@ -212,11 +208,7 @@ fn velero_backups_are_imported_from_their_s3_bucket_and_restored() {
 
 #[test]
 fn velero_backups_are_imported_from_their_azure_container() {
-    if !support::plugins_built().join("kubernetes.wasm").is_file() {
-        panic!("build the plugins first: cargo xtask plugins");
-    }
-    let cli = Cli::new(&["kubernetes"]);
-    cli.init_repo();
+    let cli = kube_cli();
     let (_azurite, port) = azurite(cli.dir.path(), &[]);
     let folder = velero_backup(&cli.dir.path().join("velero"));
     let conn = format!(

@@ -8,8 +8,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::kubernetes::{AKS_AUDIENCE, Cluster, cluster_a, cluster_b, done, text};
-use crate::support::{self, Cli};
+use crate::kubernetes::{AKS_AUDIENCE, Cluster, cluster_a, cluster_b, done, kube_cli, text};
+use crate::support;
 
 /// `bin/kubectl`: the stand-in, with the contexts naming each cluster's state folder.
 fn kubectl(dir: &Path, contexts: &Value) -> std::path::PathBuf {
@@ -102,11 +102,7 @@ fn pods(c: &Cluster) -> Vec<Value> {
 #[test]
 #[allow(clippy::too_many_lines)]
 fn a_claims_files_come_back_in_a_new_claim_on_another_cluster() {
-    if !support::plugins_built().join("kubernetes.wasm").is_file() {
-        panic!("build the plugins first: cargo xtask plugins");
-    }
-    let cli = Cli::new(&["kubernetes"]);
-    cli.init_repo();
+    let cli = kube_cli();
     let dir = cli.dir.path();
     let (da, db) = (dir.join("a"), dir.join("b"));
     let a = Cluster::start(&da, "127.0.0.3", &cluster_a());

@@ -15,6 +15,17 @@ use crate::support::{self, Cli, StandIn, json_out};
 /// The Entra server app every AKS cluster's API server accepts tokens for.
 pub(crate) const AKS_AUDIENCE: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
 
+/// The CLI with the kubernetes plugin installed and a repository to keep its restore
+/// points in.
+pub(crate) fn kube_cli() -> Cli {
+    if !support::plugins_built().join("kubernetes.wasm").is_file() {
+        panic!("build the plugins first: cargo xtask plugins");
+    }
+    let cli = Cli::new(&["kubernetes"]);
+    cli.init_repo();
+    cli
+}
+
 /// One API server stand-in.
 pub(crate) struct Cluster {
     s: StandIn,
@@ -219,11 +230,7 @@ pub(crate) fn velero_backup(dir: &Path) -> PathBuf {
 #[test]
 #[allow(clippy::too_many_lines)]
 fn a_namespace_backed_up_from_one_cluster_is_restored_into_another_and_velero_backups_imported() {
-    if !support::plugins_built().join("kubernetes.wasm").is_file() {
-        panic!("build the plugins first: cargo xtask plugins");
-    }
-    let cli = Cli::new(&["kubernetes"]);
-    cli.init_repo();
+    let cli = kube_cli();
     let a = Cluster::start(&cli.dir.path().join("a"), "127.0.0.3", &cluster_a());
     let b = Cluster::start(&cli.dir.path().join("b"), "127.0.0.4", &cluster_b());
     cli.ok(

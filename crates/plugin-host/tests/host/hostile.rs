@@ -173,23 +173,8 @@ fn time_in_granted_commands_counts_against_the_limit() {
 
 #[test]
 fn a_command_past_its_own_limit_is_stopped_with_what_it_started() {
-    let h = host(false);
-    let p = fixture(&h);
     let dir = tempfile::tempdir().unwrap();
-    let pidfile = dir.path().join("child.pid");
-    let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
-    let t = Instant::now();
-    let r = h.discover(
-        &p,
-        Invocation::new(grants(&["command:sh"])),
-        &props(&[
-            ("mode", "command"),
-            ("program", "sh"),
-            ("argv", &format!("-c\n{script}")),
-            ("within", "1"),
-        ]),
-    );
-    let took = t.elapsed();
+    let (r, took, pidfile) = a_command_with_a_child(dir.path(), Some("1"));
     let e = r.unwrap_err();
     assert!(
         matches!(
@@ -204,6 +189,8 @@ fn a_command_past_its_own_limit_is_stopped_with_what_it_started() {
     );
     assert_gone(&pidfile);
     // within its limit, the answer is run's
+    let h = host(false);
+    let p = fixture(&h);
     let ok = h
         .discover(
             &p,
@@ -356,26 +343,41 @@ fn a_grant_without_port_allows_only_the_default_port() {
 /// at its time limit or normally, they end with it.
 #[test]
 fn what_a_command_starts_ends_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, took, pidfile) = a_command_with_a_child(dir.path(), None);
+    assert!(is_timeout(&r) && took < Duration::from_secs(8), "{r:?}");
+    assert_gone(&pidfile);
+}
+
+/// Through the fixture, a shell that starts a background child (`sleep 300 &`, its pid
+/// written to a file in `dir`) and waits for it, with the command's own limit `within`
+/// (seconds) if given: the call's answer, how long it took, and the pid file.
+fn a_command_with_a_child(
+    dir: &Path,
+    within: Option<&str>,
+) -> (
+    Result<Vec<Asset>, PluginError>,
+    Duration,
+    std::path::PathBuf,
+) {
     let h = host(false);
     let p = fixture(&h);
-    let dir = tempfile::tempdir().unwrap();
-    let pidfile = dir.path().join("child.pid");
+    let pidfile = dir.join("child.pid");
     let script = format!("sleep 300 & echo $! > {}; wait", pidfile.display());
+    let argv = format!("-c\n{script}");
+    let mut settings = vec![
+        ("mode", "command"),
+        ("program", "sh"),
+        ("argv", argv.as_str()),
+    ];
+    settings.extend(within.map(|w| ("within", w)));
     let t = Instant::now();
     let r = h.discover(
         &p,
         Invocation::new(grants(&["command:sh"])),
-        &props(&[
-            ("mode", "command"),
-            ("program", "sh"),
-            ("argv", &format!("-c\n{script}")),
-        ]),
+        &props(&settings),
     );
-    assert!(
-        is_timeout(&r) && t.elapsed() < Duration::from_secs(8),
-        "{r:?}"
-    );
-    assert_gone(&pidfile);
+    (r, t.elapsed(), pidfile)
 }
 
 /// The process whose pid `pidfile` holds (a command's background child) has ended (a
