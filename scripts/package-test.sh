@@ -3,7 +3,7 @@
 # .deb's metadata and contents, its binary and man pages and completions for every
 # command; the Windows installer run silently under Wine, the installed rehydra.exe
 # finding the installed plugins in %ProgramData%, the PATH entry, then the uninstaller
-# removing what it installed and nothing else. Exits non-zero naming the step.
+# removing what it installed (and a service the installed CLI registered) and nothing else. Exits non-zero naming the step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
@@ -50,6 +50,10 @@ for p in hyperv-vm keyvault arc-sql-mi; do grep -q "$p" <<<"$listed" || fail "th
 echo "== packages: the Windows installer under Wine"
 export WINEPREFIX="$work/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 wineboot --init >/dev/null 2>&1 || fail "wineboot"
+# (a fresh prefix's wineboot leaves two service control managers answering in turn: the
+# session is started afresh)
+wineserver -k
+wineserver -w
 drive_c="$WINEPREFIX/drive_c"
 wine "$setup" /S >/dev/null 2>&1 || fail "the installer exited non-zero"
 wineserver -w
@@ -72,11 +76,19 @@ grep -q 'hyperv-vm' <<<"$listed" || fail "the installed CLI does not find the in
 wine "$setup" /S >/dev/null 2>&1 && wineserver -w
 n="$(wine reg query 'HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment' /v Path 2>/dev/null | tr -d '\r' | grep -oi 'Program Files\\Rehydra' | wc -l)"
 [ "$n" = 1 ] || fail "PATH holds Program Files\\Rehydra $n times after a reinstall"
+# a service registered with the installed CLI is stopped and removed by the uninstaller
+mkdir -p "$drive_c/rehydra-test"
+printf 'pkg-test-password\n' >"$drive_c/rehydra-test/password"
+installed() { wine "C:\\Program Files\\Rehydra\\rehydra.exe" --catalog 'C:\rehydra-test\catalog.db' -r 'C:\rehydra-test\repo' --password-file 'C:\rehydra-test\password' "$@"; }
+installed init --kdf-memory-kib 1024 --kdf-iterations 1 >/dev/null 2>&1 || fail "init with the installed CLI"
+installed service install --no-start >/dev/null 2>&1 || fail "service install with the installed CLI"
+wine reg query 'HKLM\System\CurrentControlSet\Services\Rehydra' >/dev/null 2>&1 || fail "the service was not registered"
 # an admin's own plugin stays through the uninstall
 echo "mine" >"$drive_c/ProgramData/Rehydra/plugins/partner.wasm"
 wine "$inst/uninstall.exe" /S "_?=C:\\Program Files\\Rehydra" >/dev/null 2>&1 || fail "the uninstaller exited non-zero"
 wineserver -w
 [ ! -f "$inst/rehydra.exe" ] || fail "the uninstaller left rehydra.exe"
+! wine reg query 'HKLM\System\CurrentControlSet\Services\Rehydra' >/dev/null 2>&1 || fail "the uninstaller left the service registered"
 [ ! -f "$drive_c/ProgramData/Rehydra/plugins/hyperv-vm.wasm" ] || fail "the uninstaller left its plugins"
 [ -f "$drive_c/ProgramData/Rehydra/plugins/partner.wasm" ] || fail "the uninstaller removed a plugin it did not install"
 path_after="$(wine reg query 'HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment' /v Path 2>/dev/null | tr -d '\r')"

@@ -3,7 +3,8 @@
 # init, backup, restore-points, restore and check --read-data on C:\ paths, a long path
 # (\\?\ form, past MAX_PATH), a repository shared with the Linux build both ways, and
 # names that are legal on ext4 but not on NTFS (restored percent-escaped, as the README
-# says). Exits non-zero, naming the step, on the first difference.
+# says), and the Windows service (installed, running a due policy with no console open,
+# stopped and removed). Exits non-zero, naming the step, on the first difference.
 #
 # Needs: rustup's x86_64-pc-windows-gnu target, gcc-mingw-w64-x86-64 and wine64
 # (scripts/setup.sh installs them). Wine 8 (Debian 12) lacks bcryptprimitives.dll, which
@@ -29,6 +30,14 @@ x86_64-w64-mingw32-gcc -shared -O2 -o "$bin/bcryptprimitives.dll" tests/windows/
 
 export WINEPREFIX="$work/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 wineboot --init >/dev/null 2>&1 || { echo "windows: wineboot failed" >&2; exit 1; }
+# (a fresh prefix's wineboot leaves two service control managers answering in turn: the
+# session is started afresh, and kept for the whole test)
+wineserver -k
+wineserver -w
+wineserver -p
+# the service control manager, and so the services it starts, write Wine's trace of the
+# Event Log (Wine keeps no Event Log; it traces what ReportEvent is given) to this file
+WINEDEBUG=-all,+eventlog wine cmd /c exit 2>"$work/services.log"
 drive_c="$WINEPREFIX/drive_c"
 export REHYDRA_PASSWORD="wine-test-password"
 
@@ -108,4 +117,72 @@ check_file "$drive_c/from-linux/trail%2E" "$odd/trail."
 check_file "$drive_c/from-linux/100%25" "$odd/100%"
 check_file "$drive_c/from-linux/why%3F" "$odd/why?"
 
-echo "windows: the CLI built for Windows backs up, restores and checks under Wine"
+echo "== windows: the Rehydra service under Wine's service control manager"
+# the service reads its password file: nothing from this shell's environment
+unset REHYDRA_PASSWORD
+svc_dir="$drive_c/rehydra/svc"
+mkdir -p "$svc_dir"
+printf 'service-password-4711\n' >"$svc_dir/password"
+printf 'not-the-password\n' >"$svc_dir/wrong"
+svc() { wine "$bin/rehydra.exe" --catalog 'C:\rehydra\svc\catalog.db' -r 'C:\rehydra\svc\repo' "$@"; }
+svc --password-file 'C:\rehydra\svc\password' init --kdf-memory-kib 1024 --kdf-iterations 1 >/dev/null || fail "init of the service's repository"
+svc policy add nightly --folder "$src_win\\docs" --every-hours 0.0005 --keep-last 5 >/dev/null || fail "policy add"
+svc policy add broken --folder 'C:\gone' --every-hours 0.0005 --keep-last 5 >/dev/null || fail "policy add broken"
+# the state the service control manager gives (Running, Stopped), empty when none is
+# registered (asked through the CLI)
+registered() { svc service --status 2>/dev/null | tr -d '\r' | sed -n 's/^the Windows service Rehydra is //p'; }
+# refused before anything is registered: no password file, a wrong password
+said="$(svc service install 2>&1)" && fail "installed with no password file"
+grep -q -- '--password-file' <<<"$said" || fail "install without a password file does not say to give one: $said"
+said="$(svc --password-file 'C:\rehydra\svc\wrong' service install 2>&1)" && fail "installed with a wrong password"
+grep -qi 'password' <<<"$said" || fail "install with a wrong password does not say so: $said"
+[ -z "$(registered)" ] || fail "a refused install registered the service: $(registered)"
+svc --password-file 'C:\rehydra\svc\password' service install --interval 1 --no-start >/dev/null || fail "service install --no-start"
+[ "$(registered)" = Stopped ] || fail "the service is not registered, stopped, after install --no-start: $(registered)"
+# started as at boot (Wine's own boot services hold the service database for a while
+# after wineboot: "database locked" until they are done)
+for _ in $(seq 1 120); do
+    wine net start Rehydra >/dev/null 2>&1 && break
+    sleep 1
+done
+[ "$(registered)" = Running ] || fail "the service does not run after net start: $(registered)"
+# (as the registry holds it: Wine's sc.exe has no `qc`)
+config="$(wine reg query 'HKLM\System\CurrentControlSet\Services\Rehydra' 2>/dev/null | tr -d '\r')" || fail "no registry key of the service"
+grep -q 'Start *REG_DWORD *0x2$' <<<"$config" || fail "the service does not start at boot: $config"
+grep -q 'ObjectName *REG_SZ *LocalSystem' <<<"$config" || fail "the service does not run as LocalSystem: $config"
+grep -q -- '--windows-service' <<<"$config" || fail "the service's command line: $config"
+! grep -q 'service-password-4711' <<<"$config" || fail "the password is in the service's configuration"
+source="$(wine reg query 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\Rehydra' 2>/dev/null | tr -d '\r')" || true
+grep -q 'EventMessageFile *REG_EXPAND_SZ *%SystemRoot%' <<<"$source" || fail "the Event Log source is not registered: $source"
+said="$(svc --password-file 'C:\rehydra\svc\password' service install 2>&1)" && fail "a second install replaced the first"
+grep -q 'installed already' <<<"$said" || fail "a second install does not say one is installed: $said"
+# the due policy runs in the service, with no console of ours open
+ran=""
+for _ in $(seq 1 60); do
+    ran="$(svc --password-file 'C:\rehydra\svc\password' --json restore-points 2>/dev/null)" || true
+    grep -q '"id"' <<<"$ran" && break
+    sleep 1
+done
+grep -q '"id"' <<<"$ran" || fail "the service did not run the due policy within 60 s"
+status="$(svc service --status 2>&1 | tr -d '\r')"
+grep -q 'a service runs' <<<"$status" && grep -q 'Rehydra is Running' <<<"$status" || fail "service --status: $status"
+svc service uninstall >/dev/null || fail "service uninstall"
+[ -z "$(registered)" ] || fail "the service is still registered after uninstall: $(registered)"
+svc service uninstall | grep -q 'no service named Rehydra' || fail "a second uninstall does not say none is installed"
+# installed and started in one step, and removed again
+svc --password-file 'C:\rehydra\svc\password' service install | grep -q 'installed and started' || fail "service install (started)"
+[ "$(registered)" = Running ] || fail "the service is not running after install: $(registered)"
+svc service uninstall >/dev/null || fail "service uninstall of the started service"
+[ -z "$(registered)" ] || fail "the service is still registered after the second uninstall: $(registered)"
+log="$(cat "$svc_dir"/logs/*.jsonl)"
+grep -q 'policy nightly: succeeded' <<<"$log" || fail "the service's log does not say the policy succeeded"
+grep -q 'service stopped' <<<"$log" || fail "the service's log does not say it stopped"
+! grep -q 'service-password-4711' <<<"$log" || fail "the password is in the service's log"
+# the Event Log: each result at its level (a failure as an error), never the password
+events="$(cat "$work/services.log")"
+grep -q 'trace:eventlog:ReportEventW L"policy nightly: succeeded' <<<"$events" || fail "no Event Log entry for the policy's success"
+grep -q 'err:eventlog:ReportEventW L"policy broken: failed: .*gone' <<<"$events" || fail "no Event Log error naming why the broken policy failed"
+! grep -q 'service-password-4711' <<<"$events" || fail "the password is in the Event Log"
+! wine reg query 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\Rehydra' >/dev/null 2>&1 || fail "the Event Log source stayed after uninstall"
+
+echo "windows: the CLI built for Windows backs up, restores and checks under Wine, and runs as a Windows service"

@@ -6,7 +6,9 @@
 ; folder to the end of the system PATH (unless the PATH is too long for NSIS' 1024-character
 ; strings: then it says so and leaves it alone), and registers an uninstaller (which
 ; removes them again: the PATH entry while it is still at the end; never the admin's
-; catalog, logs, repositories or own plugins). `/S` installs silently
+; catalog, logs, repositories or own plugins; a service registered with `rehydra service
+; install` is stopped and removed first). The installer registers no service: that needs
+; a repository and its password file, which `rehydra service install` is given. `/S` installs silently
 ; (`/D=C:\Path` chooses the folder).
 
 ; a 64-bit installer for a 64-bit program (and Wine without 32-bit support runs it)
@@ -88,6 +90,14 @@ SectionEnd
 Section "Uninstall"
   SetShellVarContext all
   SetRegView 64
+  ; the service, if `rehydra service install` registered one: stopped (its job cancelled)
+  ; and removed first, with its Event Log source; if that fails nothing is removed, so no
+  ; registered service is left pointing at a deleted program
+  nsExec::ExecToLog '"$INSTDIR\rehydra.exe" service uninstall'
+  Pop $0
+  ${If} $0 != 0
+    Abort "the Rehydra service could not be stopped and removed ($0): run $\"rehydra service uninstall$\" as an administrator, then uninstall again"
+  ${EndIf}
   Delete "$INSTDIR\rehydra.exe"
   Delete "$INSTDIR\README.txt"
   Delete "$INSTDIR\uninstall.exe"

@@ -4,7 +4,8 @@
 //! shell, writes them as JSON lines to a file rotated daily next to the catalog
 //! (`logs/rehydra.YYYY-MM-DD.jsonl`, the newest 14 kept; `REHYDRA_LOG_DIR` moves it,
 //! `REHYDRA_LOG_DIR=off` turns it off) and, when `REHYDRA_LOG` is set (a filter such as
-//! `info` or `rehydra_api=debug`), as text on standard error. Nothing secret is logged:
+//! `info` or `rehydra_api=debug`), as text on standard error; the Windows service also
+//! writes its own lines to the Event Log ([`init_with`]). Nothing secret is logged:
 //! the events carry what the catalog's job log already holds (which never holds a
 //! password, key or token), and notification errors name a URL's host only.
 
@@ -34,10 +35,20 @@ pub fn folder(ctx: &Context) -> Option<PathBuf> {
     }
 }
 
+/// A further place a shell sends events to (the Windows service's Event Log), with its
+/// own filter.
+pub type ExtraLayer =
+    Box<dyn tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static>;
+
 /// Start logging for this process (once; later calls do nothing). Returns the folder the
 /// JSON file is written in, if any; a folder that cannot be created turns the file off
 /// with a warning on standard error rather than stopping the command.
 pub fn init(ctx: &Context) -> Option<PathBuf> {
+    init_with(ctx, None)
+}
+
+/// [`init`], and events also to `extra`.
+pub fn init_with(ctx: &Context, extra: Option<ExtraLayer>) -> Option<PathBuf> {
     let file = folder(ctx).and_then(|dir| {
         let appender = std::fs::create_dir_all(&dir)
             .map_err(|e| e.to_string())
@@ -77,6 +88,7 @@ pub fn init(ctx: &Context) -> Option<PathBuf> {
             .with_filter(EnvFilter::try_new(&f).unwrap_or_else(|_| EnvFilter::new("info")))
     });
     let _ = tracing_subscriber::registry()
+        .with(extra)
         .with(json)
         .with(console)
         .try_init();

@@ -203,24 +203,25 @@ pub enum Command {
     #[command(subcommand)]
     Policy(crate::policy::PolicyCommand),
     /// The always-on service: runs the due policies of the repository given with -r on
-    /// their schedule, with nobody logged in (a systemd unit: packaging/systemd). Only
-    /// one runs per catalog. A failed policy waits 5 minutes, then twice that after each
-    /// failure in a row, up to 6 h (kept in the catalog). On Ctrl-C or SIGTERM it cancels
-    /// the job in progress (nothing half-written is committed; the policy stays due) and
-    /// stops.
+    /// their schedule, with nobody logged in (Linux: the systemd unit in packaging/systemd;
+    /// Windows: `rehydra service install`). Only one runs per catalog. A failed policy
+    /// waits 5 minutes, then twice that after each failure in a row, up to 6 h (kept in
+    /// the catalog). On Ctrl-C, SIGTERM or a Windows service stop it cancels the job in
+    /// progress (nothing half-written is committed; the policy stays due) and stops.
+    #[command(args_conflicts_with_subcommands = true)]
     Service {
-        /// How often to look for due policies, in seconds.
-        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
-        interval: u64,
+        /// Register or remove the Windows service.
+        #[command(subcommand)]
+        action: Option<crate::service::ServiceAction>,
+        #[command(flatten)]
+        run: crate::service::RunArgs,
         /// Say whether a service runs (its process and repository) and exit.
         #[arg(long)]
         status: bool,
-        /// Serve Prometheus metrics at http://ADDRESS/metrics (jobs by state, bytes, last
-        /// success and failures per policy, restore points per repository). Off unless
-        /// given; without a value 127.0.0.1:9464. No authentication: keep it on loopback
-        /// or a trusted network.
-        #[arg(long, value_name = "ADDRESS", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
-        metrics: Option<String>,
+        /// Run under the Windows service control manager (what `service install`
+        /// registers; not for a console).
+        #[arg(long, hide = true)]
+        windows_service: bool,
     },
     /// Workload plugins: install, trust, grant capabilities, run their verbs.
     #[command(subcommand)]

@@ -31,6 +31,13 @@ fn is_closed_stdout(payload: &(dyn std::any::Any + Send)) -> bool {
         && (msg.contains("os error 32)") || msg.contains("os error 232)"))
 }
 
+/// The exit code of a failed command: its API error's (whatever context was added on
+/// the way), else 1.
+pub(crate) fn exit_code_of(e: &anyhow::Error) -> i32 {
+    e.downcast_ref::<rehydra_api::ApiError>()
+        .map_or(1, |api| output::exit_code(api.code))
+}
+
 /// `rehydra restore-points | head -1`: when the reader goes away, the panic unwinds (every
 /// lock, temporary file and catalog job is closed on the way, as for any error) and the
 /// process ends quietly with 141 (128 + SIGPIPE, what a shell reports). SIGPIPE itself
@@ -44,7 +51,20 @@ fn main() {
         }
     }));
     let cli = args::Cli::parse();
-    rehydra_api::logging::init(&commands::context(&cli));
+    // the Windows service also writes its lines to the Event Log
+    #[cfg(windows)]
+    let extra = matches!(
+        cli.command,
+        args::Command::Service {
+            windows_service: true,
+            ..
+        }
+    )
+    .then(service::event_log)
+    .flatten();
+    #[cfg(not(windows))]
+    let extra = None;
+    rehydra_api::logging::init_with(&commands::context(&cli), extra);
     let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| commands::run(cli))) {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
@@ -54,7 +74,7 @@ fn main() {
             if let Some(hint) = api.and_then(|a| a.hint) {
                 eprintln!("hint: {}", output::hint(hint));
             }
-            api.map_or(1, |api| output::exit_code(api.code))
+            exit_code_of(&e)
         }
         Err(p) if is_closed_stdout(p.as_ref()) => 141,
         Err(p) => std::panic::resume_unwind(p),

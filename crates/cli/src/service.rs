@@ -8,6 +8,9 @@
 //! afresh for every round that has work, so what other machines wrote meanwhile (and
 //! what a prune removed) is seen.
 
+#[cfg(windows)]
+mod windows;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -18,31 +21,130 @@ use crate::args::Cli;
 use crate::commands::{cancel_on_ctrl_c, context};
 use crate::password;
 
-/// A line on standard error (the journal, under systemd) and in the JSON log.
-fn say(msg: &str) {
-    eprintln!("{} {msg}", Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
-    tracing::info!(target: "rehydra::service", "{msg}");
+/// How the service runs, on a console or as `service install` registers it.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// How often to look for due policies, in seconds.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub interval: u64,
+    /// Serve Prometheus metrics at http://ADDRESS/metrics (jobs by state, bytes, last
+    /// success and failures per policy, restore points per repository). Off unless
+    /// given; without a value 127.0.0.1:9464. No authentication: keep it on loopback
+    /// or a trusted network.
+    #[arg(long, value_name = "ADDRESS", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
+    pub metrics: Option<String>,
 }
 
-pub(crate) fn run(cli: &Cli, interval: u64, status: bool, metrics: Option<&str>) -> Result<i32> {
-    let ctx = context(cli);
-    if status {
-        match api::service::running(&ctx)? {
-            Some(s) if cli.json => crate::output::json(&s)?,
-            Some(s) => println!("a service runs (process {}) for {}", s.pid, s.repository),
-            None if cli.json => println!("null"),
-            None => println!("no service runs for this catalog"),
-        }
-        return Ok(0);
+/// `service install` and `service uninstall`.
+#[derive(clap::Subcommand, Debug)]
+pub enum ServiceAction {
+    /// Windows: register the service `Rehydra` (run as LocalSystem, started at boot) for
+    /// the repository given with -r, the password file given with --password-file and
+    /// this catalog (where the app and `policy add` keep the policies), check that the
+    /// password opens the repository, and start it. Run it as an administrator. Keep the
+    /// password file where only SYSTEM and Administrators can read it. On Linux the
+    /// service is the systemd unit instead (packaging/systemd/rehydra.service).
+    Install {
+        #[command(flatten)]
+        run: RunArgs,
+        /// Register only; it starts at the next boot or with `net start Rehydra`.
+        #[arg(long)]
+        no_start: bool,
+    },
+    /// Windows: stop the service `Rehydra` (the job in progress is cancelled, nothing
+    /// half-written is committed) and remove it. The catalog, its logs and the
+    /// repository stay. Saying so, and succeeding, when none is installed.
+    Uninstall,
+}
+
+/// A line on standard error (the journal, under systemd), in the JSON log and, from the
+/// Windows service, in the Event Log.
+pub(crate) fn say(msg: &str) {
+    tell(tracing::Level::INFO, msg);
+}
+
+/// [`say`] at a level: a failure is an error, what needs a look is a warning.
+fn tell(level: tracing::Level, msg: &str) {
+    eprintln!("{} {msg}", Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
+    match level {
+        tracing::Level::ERROR => tracing::error!(target: "rehydra::service", "{msg}"),
+        tracing::Level::WARN => tracing::warn!(target: "rehydra::service", "{msg}"),
+        _ => tracing::info!(target: "rehydra::service", "{msg}"),
     }
+}
+
+pub(crate) fn run(
+    cli: &Cli,
+    action: Option<&ServiceAction>,
+    run: &RunArgs,
+    status: bool,
+    windows_service: bool,
+) -> Result<i32> {
+    match action {
+        Some(ServiceAction::Install { run, no_start }) => return install(cli, run, *no_start),
+        Some(ServiceAction::Uninstall) => return uninstall(),
+        None => {}
+    }
+    if status {
+        return show_status(cli);
+    }
+    if windows_service {
+        return dispatch();
+    }
+    serve(cli, run, &cancel_on_ctrl_c())
+}
+
+#[cfg(windows)]
+pub(crate) use windows::event_log;
+#[cfg(windows)]
+use windows::{dispatch, install, uninstall};
+
+#[cfg(not(windows))]
+const NOT_WINDOWS: &str = "this registers a Windows service; on Linux the service is the systemd unit rehydra.service (the .deb installs it; without it, packaging/systemd/rehydra.service): fill in /etc/rehydra/env as the unit says, then `systemctl enable --now rehydra`";
+
+#[cfg(not(windows))]
+fn install(_: &Cli, _: &RunArgs, _: bool) -> Result<i32> {
+    bail!("{NOT_WINDOWS}")
+}
+
+#[cfg(not(windows))]
+fn uninstall() -> Result<i32> {
+    bail!("{NOT_WINDOWS}")
+}
+
+#[cfg(not(windows))]
+fn dispatch() -> Result<i32> {
+    bail!(
+        "--windows-service is for the Windows service control manager; run `rehydra service` here"
+    )
+}
+
+fn show_status(cli: &Cli) -> Result<i32> {
+    let ctx = context(cli);
+    match api::service::running(&ctx)? {
+        Some(s) if cli.json => crate::output::json(&s)?,
+        Some(s) => println!("a service runs (process {}) for {}", s.pid, s.repository),
+        None if cli.json => println!("null"),
+        None => println!("no service runs for this catalog"),
+    }
+    #[cfg(windows)]
+    if !cli.json {
+        println!("{}", windows::registered());
+    }
+    Ok(0)
+}
+
+/// Open the repository once (the password read once: a password command runs once) and
+/// run its due policies every `--interval` seconds until `cancel`.
+pub(crate) fn serve(cli: &Cli, args: &RunArgs, cancel: &api::Cancel) -> Result<i32> {
+    let ctx = context(cli);
     if cli.repo.is_empty() {
         bail!(
             "name the repository whose policies the service runs with -r/--repo or REHYDRA_REPOSITORY"
         );
     }
     let _lock = api::service::acquire(&ctx, &cli.repo)?;
-    // the password once (a password command runs once), then open: a wrong password or a
-    // missing repository stops the service at once
+    // a wrong password or a missing repository stops the service at once
     api::backend_for(&ctx, &cli.repo)?;
     let pw = password::current(
         cli.password_file.as_deref(),
@@ -61,16 +163,16 @@ pub(crate) fn run(cli: &Cli, interval: u64, status: bool, metrics: Option<&str>)
             ));
         }
     }
-    if let Some(addr) = metrics {
+    if let Some(addr) = &args.metrics {
         serve_metrics(addr, ctx.clone())?;
         say(&format!("metrics at http://{addr}/metrics"));
     }
+    let interval = args.interval;
     say(&format!(
         "service started for {} (process {}), looking for due policies every {interval} s",
         cli.repo,
         std::process::id()
     ));
-    let cancel = cancel_on_ctrl_c();
     while !cancel.is_cancelled() {
         let started = Instant::now();
         if let Err(e) = round(
@@ -78,9 +180,12 @@ pub(crate) fn run(cli: &Cli, interval: u64, status: bool, metrics: Option<&str>)
             &ctx,
             (&pw, copy_pw.as_deref()),
             plugins.as_ref(),
-            &cancel,
+            cancel,
         ) {
-            say(&format!("error: {e:#} (trying again in {interval} s)"));
+            tell(
+                tracing::Level::ERROR,
+                &format!("error: {e:#} (trying again in {interval} s)"),
+            );
         }
         while !cancel.is_cancelled() && started.elapsed() < Duration::from_secs(interval) {
             std::thread::sleep(Duration::from_millis(200));
@@ -112,9 +217,15 @@ fn round(
         Err(e) => {
             // every due policy failed: each is recorded and told as its policy says
             for name in &due {
-                say(&format!("policy {name}: failed: {}", e.message));
+                tell(
+                    tracing::Level::ERROR,
+                    &format!("policy {name}: failed: {}", e.message),
+                );
                 for u in api::policies::failed_before_start(ctx, name, &e)? {
-                    say(&format!("policy {name}: notification not sent: {u}"));
+                    tell(
+                        tracing::Level::WARN,
+                        &format!("policy {name}: notification not sent: {u}"),
+                    );
                 }
             }
             return Err(e.into());
@@ -136,25 +247,41 @@ fn round(
         ) {
             Ok(r) => {
                 let copy_error = r.copy.as_ref().and_then(|c| c.error.as_deref());
-                say(&format!(
-                    "policy {name}: {} ({} restore point(s), {} warning(s), retention removed {}){}",
-                    if copy_error.is_some() {
-                        "backup saved, copy failed"
-                    } else if r.warnings.is_empty() {
-                        "succeeded"
-                    } else {
-                        "succeeded with warnings"
-                    },
-                    r.restore_points.len(),
-                    r.warnings.len(),
-                    r.forgotten.len(),
-                    copy_error.map(|e| format!(": {e}")).unwrap_or_default()
-                ));
+                let level = if copy_error.is_some() {
+                    tracing::Level::ERROR
+                } else if r.warnings.is_empty() {
+                    tracing::Level::INFO
+                } else {
+                    tracing::Level::WARN
+                };
+                tell(
+                    level,
+                    &format!(
+                        "policy {name}: {} ({} restore point(s), {} warning(s), retention removed {}){}",
+                        if copy_error.is_some() {
+                            "backup saved, copy failed"
+                        } else if r.warnings.is_empty() {
+                            "succeeded"
+                        } else {
+                            "succeeded with warnings"
+                        },
+                        r.restore_points.len(),
+                        r.warnings.len(),
+                        r.forgotten.len(),
+                        copy_error.map(|e| format!(": {e}")).unwrap_or_default()
+                    ),
+                );
                 for w in &r.warnings {
-                    say(&format!("policy {name}: warning: {w}"));
+                    tell(
+                        tracing::Level::WARN,
+                        &format!("policy {name}: warning: {w}"),
+                    );
                 }
                 for e in &r.notify_errors {
-                    say(&format!("policy {name}: notification not sent: {e}"));
+                    tell(
+                        tracing::Level::WARN,
+                        &format!("policy {name}: notification not sent: {e}"),
+                    );
                 }
             }
             Err(e) if e.code == api::Code::Cancelled => say(&format!("policy {name}: cancelled")),
@@ -163,15 +290,18 @@ fn round(
                     .ok()
                     .and_then(|l| l.into_iter().find(|p| p.policy.name == name))
                     .and_then(|p| p.retry_after);
-                say(&format!(
-                    "policy {name}: failed: {}{}",
-                    e.message,
-                    next.map(|t| format!(
-                        " (next attempt after {})",
-                        t.format("%Y-%m-%dT%H:%M:%SZ")
-                    ))
-                    .unwrap_or_default()
-                ));
+                tell(
+                    tracing::Level::ERROR,
+                    &format!(
+                        "policy {name}: failed: {}{}",
+                        e.message,
+                        next.map(|t| format!(
+                            " (next attempt after {})",
+                            t.format("%Y-%m-%dT%H:%M:%SZ")
+                        ))
+                        .unwrap_or_default()
+                    ),
+                );
             }
         }
     }

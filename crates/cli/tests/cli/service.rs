@@ -429,3 +429,29 @@ fn the_service_runs_due_policies_and_tells_people_when_one_fails() {
     assert!(!everything.contains(PASSWORD));
     assert!(!everything.contains(TOKEN), "the webhook's token leaked");
 }
+
+/// `service install` and `uninstall` are the Windows service's (tested under Wine by
+/// scripts/windows-test.sh); here they say where Linux's service is, and change nothing.
+#[test]
+fn installing_the_windows_service_on_linux_points_to_the_systemd_unit() {
+    let e = Env {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    for args in [
+        &["service", "install"][..],
+        &["service", "uninstall"],
+        &["service", "--windows-service"],
+    ] {
+        let o = e.run(args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains("rehydra.service") || err.contains("run `rehydra service` here"),
+            "{args:?}: {err}"
+        );
+    }
+    // options of the running service belong to it, not to install's subcommand
+    let o = e.run(&["service", "--interval", "5", "install"]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(!e.path("catalog.db").exists());
+}
