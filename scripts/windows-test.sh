@@ -117,6 +117,25 @@ check_file "$drive_c/from-linux/trail%2E" "$odd/trail."
 check_file "$drive_c/from-linux/100%25" "$odd/100%"
 check_file "$drive_c/from-linux/why%3F" "$odd/why?"
 
+echo "== windows: the password kept in the Credential Manager (key remember, key forget)"
+(
+    unset REHYDRA_PASSWORD
+    said="$(win -r 'C:\rehydra\repo' restore-points 2>&1)" && fail "restore-points opened with no password"
+    grep -q 'key remember' <<<"$said" || fail "no password does not point to key remember: $said"
+    said="$(REHYDRA_PASSWORD=not-it win -r 'C:\rehydra\repo' key remember 2>&1)" && fail "key remember kept a wrong password"
+    REHYDRA_PASSWORD=wine-test-password win -r 'C:\rehydra\repo' key remember >/dev/null || fail "key remember"
+    # (Wine keeps credentials in the registry, encrypted)
+    creds="$(wine reg query 'HKCU\Software\Wine\Credential Manager' /s 2>/dev/null | tr -d '\r')"
+    grep -q 'rehydra-repository' <<<"$creds" || fail "no credential kept: $creds"
+    ! grep -qi 'wine-test-password\|77696e652d746573742d70617373776f7264' <<<"$creds" || fail "the kept password is in clear in the registry"
+    said="$(win -r 'C:\rehydra\repo' --json restore-points)" || fail "restore-points with the kept password"
+    grep -q '"id"' <<<"$said" || fail "restore-points with the kept password lists nothing"
+    said="$(win -r 'C:\rehydra\repo' key forget)" || fail "key forget"
+    grep -q 'removed' <<<"$said" || fail "key forget says: $said"
+    win -r 'C:\rehydra\repo' restore-points >/dev/null 2>&1 && fail "the password is still used after key forget"
+    true
+)
+
 echo "== windows: the Rehydra service under Wine's service control manager"
 # the service reads its password file: nothing from this shell's environment
 unset REHYDRA_PASSWORD
@@ -124,7 +143,8 @@ svc_dir="$drive_c/rehydra/svc"
 mkdir -p "$svc_dir"
 printf 'service-password-4711\n' >"$svc_dir/password"
 printf 'not-the-password\n' >"$svc_dir/wrong"
-svc() { wine "$bin/rehydra.exe" --catalog 'C:\rehydra\svc\catalog.db' -r 'C:\rehydra\svc\repo' "$@"; }
+# the service's catalog is the machine's, where only administrators write
+svc() { wine "$bin/rehydra.exe" --catalog 'C:\ProgramData\Rehydra\catalog.db' -r 'C:\rehydra\svc\repo' "$@"; }
 svc --password-file 'C:\rehydra\svc\password' init --kdf-memory-kib 1024 --kdf-iterations 1 >/dev/null || fail "init of the service's repository"
 svc policy add nightly --folder "$src_win\\docs" --every-hours 0.0005 --keep-last 5 >/dev/null || fail "policy add"
 svc policy add broken --folder 'C:\gone' --every-hours 0.0005 --keep-last 5 >/dev/null || fail "policy add broken"
@@ -136,6 +156,10 @@ said="$(svc service install 2>&1)" && fail "installed with no password file"
 grep -q -- '--password-file' <<<"$said" || fail "install without a password file does not say to give one: $said"
 said="$(svc --password-file 'C:\rehydra\svc\wrong' service install 2>&1)" && fail "installed with a wrong password"
 grep -qi 'password' <<<"$said" || fail "install with a wrong password does not say so: $said"
+said="$(wine "$bin/rehydra.exe" --catalog 'C:\rehydra\svc\catalog.db' -r 'C:\rehydra\svc\repo' --password-file 'C:\rehydra\svc\password' service install 2>&1)" && fail "installed with a catalog users may write"
+grep -q 'only administrators' <<<"$said" || fail "install with a catalog elsewhere does not say why: $said"
+said="$(wine "$bin/rehydra.exe" -r 'rehydra\svc\repo' --password-file 'C:\rehydra\svc\password' service install 2>&1)" && fail "installed with a relative repository path"
+grep -q 'absolute path' <<<"$said" || fail "install with a relative repository does not say why: $said"
 [ -z "$(registered)" ] || fail "a refused install registered the service: $(registered)"
 svc --password-file 'C:\rehydra\svc\password' service install --interval 1 --no-start >/dev/null || fail "service install --no-start"
 [ "$(registered)" = Stopped ] || fail "the service is not registered, stopped, after install --no-start: $(registered)"
@@ -168,13 +192,15 @@ status="$(svc service --status 2>&1 | tr -d '\r')"
 grep -q 'a service runs' <<<"$status" && grep -q 'Rehydra is Running' <<<"$status" || fail "service --status: $status"
 svc service uninstall >/dev/null || fail "service uninstall"
 [ -z "$(registered)" ] || fail "the service is still registered after uninstall: $(registered)"
-svc service uninstall | grep -q 'no service named Rehydra' || fail "a second uninstall does not say none is installed"
+said="$(svc service uninstall)" || fail "a second uninstall"
+grep -q 'no service named Rehydra' <<<"$said" || fail "a second uninstall does not say none is installed: $said"
 # installed and started in one step, and removed again
-svc --password-file 'C:\rehydra\svc\password' service install | grep -q 'installed and started' || fail "service install (started)"
+said="$(svc --password-file 'C:\rehydra\svc\password' service install)" || fail "service install (started)"
+grep -q 'installed and started' <<<"$said" || fail "service install says: $said"
 [ "$(registered)" = Running ] || fail "the service is not running after install: $(registered)"
 svc service uninstall >/dev/null || fail "service uninstall of the started service"
 [ -z "$(registered)" ] || fail "the service is still registered after the second uninstall: $(registered)"
-log="$(cat "$svc_dir"/logs/*.jsonl)"
+log="$(cat "$drive_c"/ProgramData/Rehydra/logs/*.jsonl)"
 grep -q 'policy nightly: succeeded' <<<"$log" || fail "the service's log does not say the policy succeeded"
 grep -q 'service stopped' <<<"$log" || fail "the service's log does not say it stopped"
 ! grep -q 'service-password-4711' <<<"$log" || fail "the password is in the service's log"

@@ -39,10 +39,18 @@ Section "Rehydra"
   SetShellVarContext all
   SetRegView 64
   SetOutPath "$INSTDIR"
+  ; an upgrade: a running service holds rehydra.exe open, so it is stopped for the copy
+  ; (its job cancelled, nothing half-written committed) and started again after
+  nsExec::ExecToLog '"$SYSDIR\net.exe" stop Rehydra'
+  Pop $5
   File "${SRC}\rehydra.exe"
   File "${SRC}\README.txt"
   SetOutPath "$APPDATA\Rehydra\plugins"
   File "${SRC}\plugins\*.wasm"
+  ${If} $5 == 0
+    nsExec::ExecToLog '"$SYSDIR\net.exe" start Rehydra'
+    Pop $5
+  ${EndIf}
   WriteUninstaller "$INSTDIR\uninstall.exe"
   WriteRegStr HKLM "${UNINST_KEY}" "DisplayName" "Rehydra"
   WriteRegStr HKLM "${UNINST_KEY}" "DisplayVersion" "${VERSION}"
@@ -93,10 +101,14 @@ Section "Uninstall"
   ; the service, if `rehydra service install` registered one: stopped (its job cancelled)
   ; and removed first, with its Event Log source; if that fails nothing is removed, so no
   ; registered service is left pointing at a deleted program
-  nsExec::ExecToLog '"$INSTDIR\rehydra.exe" service uninstall'
-  Pop $0
-  ${If} $0 != 0
-    Abort "the Rehydra service could not be stopped and removed ($0): run $\"rehydra service uninstall$\" as an administrator, then uninstall again"
+  ${If} ${FileExists} "$INSTDIR\rehydra.exe"
+    nsExec::ExecToLog '"$INSTDIR\rehydra.exe" service uninstall'
+    Pop $0
+    ${If} $0 != 0
+      Abort "the Rehydra service could not be stopped and removed ($0): run $\"rehydra service uninstall$\" as an administrator, then uninstall again"
+    ${EndIf}
+  ${Else}
+    DetailPrint "rehydra.exe is gone: a registered service Rehydra stays (sc delete Rehydra removes it)"
   ${EndIf}
   Delete "$INSTDIR\rehydra.exe"
   Delete "$INSTDIR\README.txt"

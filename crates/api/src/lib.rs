@@ -13,6 +13,7 @@ mod error;
 mod files;
 mod instant;
 pub mod inventory;
+pub mod keychain;
 mod location;
 pub mod logging;
 pub mod metrics;

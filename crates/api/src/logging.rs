@@ -27,12 +27,15 @@ pub fn folder(ctx: &Context) -> Option<PathBuf> {
     match std::env::var_os("REHYDRA_LOG_DIR") {
         Some(d) if d == "off" => None,
         Some(d) if !d.is_empty() => Some(PathBuf::from(d)),
-        _ => ctx
-            .catalog
-            .as_ref()
-            .and_then(|c| c.parent())
-            .map(|d| d.join("logs")),
+        _ => ctx.catalog.as_deref().and_then(beside),
     }
+}
+
+/// The log folder of a process whose catalog is `catalog` and that has no
+/// `REHYDRA_LOG_DIR` (a service): `logs` next to it.
+#[must_use]
+pub fn beside(catalog: &std::path::Path) -> Option<PathBuf> {
+    catalog.parent().map(|d| d.join("logs"))
 }
 
 /// A further place a shell sends events to (the Windows service's Event Log), with its

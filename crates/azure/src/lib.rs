@@ -57,6 +57,8 @@ mod transport;
 pub use config::{IdentityConfig, IdentityOptions, SecretSource};
 pub use error::IdentityError;
 pub use identity::Identity;
-pub use sources::secret::{read as read_secret, store_in_keychain};
+pub use sources::secret::{
+    forget_in_keychain, read as read_secret, recall_from_keychain, store_in_keychain,
+};
 pub use status::{Attempt, Claims, SourceKind, Status};
 pub use token::Token;

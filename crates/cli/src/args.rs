@@ -738,7 +738,13 @@ pub enum KeyCommand {
         /// Slot id prefix.
         id: String,
     },
-    /// Change the password of the slot in use.
+    /// Keep the password in the OS keychain (Windows Credential Manager, macOS Keychain,
+    /// the Secret Service on Linux) after checking it opens the repository. Commands on
+    /// this repository (-r as given here) with no other password source then use it.
+    Remember,
+    /// Remove the password `key remember` kept for this repository.
+    Forget,
+    /// Change the password of the slot in use (and the one kept in the keychain).
     Passwd {
         /// File holding the new password.
         #[arg(long)]

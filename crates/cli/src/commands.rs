@@ -45,6 +45,7 @@ pub(crate) fn open(cli: &Cli) -> Result<Session> {
     let pw = password::current(
         cli.password_file.as_deref(),
         cli.password_command.as_deref(),
+        &cli.repo,
     )?;
     let s = api::open(&context(cli), &cli.repo, &pw)?;
     warnings(s.repository().warnings());

@@ -1,7 +1,7 @@
 //! `rehydra key`: the repository's key slots.
 
 use anyhow::Result;
-use rehydra_api::KdfParams;
+use rehydra_api::{self as api, KdfParams, keychain};
 
 use crate::args::{Cli, KeyCommand};
 use crate::commands::*;
@@ -9,6 +9,11 @@ use crate::output::json;
 use crate::password;
 
 pub(crate) fn run(cli: &Cli, k: &KeyCommand) -> Result<i32> {
+    match k {
+        KeyCommand::Remember => return remember(cli),
+        KeyCommand::Forget => return forget(cli),
+        _ => {}
+    }
     let mut s = open(cli)?;
     let kdf = KdfParams::default();
     match k {
@@ -45,7 +50,62 @@ pub(crate) fn run(cli: &Cli, k: &KeyCommand) -> Result<i32> {
             let pw = password::new(new_password_file.as_deref(), None)?;
             let id = s.change_password(&pw, kdf)?;
             done(cli, "password changed; new key slot", &id)?;
+            if keychain::recall(&cli.repo).is_some() {
+                keychain::remember(&cli.repo, &pw)?;
+                eprintln!("the password kept in the OS keychain is the new one");
+            }
         }
+        KeyCommand::Remember | KeyCommand::Forget => unreachable!("handled above"),
+    }
+    Ok(0)
+}
+
+/// `key remember`: the password, checked against the repository, kept in the keychain.
+fn remember(cli: &Cli) -> Result<i32> {
+    let ctx = context(cli);
+    api::backend_for(&ctx, &cli.repo)?;
+    let pw = password::current(
+        cli.password_file.as_deref(),
+        cli.password_command.as_deref(),
+        &cli.repo,
+    )?;
+    drop(api::open(&ctx, &cli.repo, &pw)?);
+    keychain::remember(&cli.repo, &pw)?;
+    said(
+        cli,
+        true,
+        &format!(
+            "the password of {} is kept in the OS keychain (entry {}/{}); commands on it with no other password source use it, `rehydra key forget` removes it",
+            cli.repo,
+            keychain::SERVICE,
+            cli.repo
+        ),
+    )
+}
+
+/// `key forget`.
+fn forget(cli: &Cli) -> Result<i32> {
+    let removed = keychain::forget(&cli.repo)?;
+    said(
+        cli,
+        removed,
+        &if removed {
+            format!(
+                "the password of {} was removed from the OS keychain",
+                cli.repo
+            )
+        } else {
+            format!("no password of {} was kept in the OS keychain", cli.repo)
+        },
+    )
+}
+
+/// The outcome of `remember`/`forget`: whether an entry was written or removed.
+fn said(cli: &Cli, changed: bool, text: &str) -> Result<i32> {
+    if cli.json {
+        json(&serde_json::json!({ "repository": cli.repo, "changed": changed }))?;
+    } else {
+        println!("{text}");
     }
     Ok(0)
 }

@@ -19,8 +19,8 @@ mod sql_server;
 use clap::Parser;
 
 /// Whether a panic is Rust's `println!` failing because whoever read our standard output
-/// went away: EPIPE (32) on Unix, ERROR_NO_DATA (232) on Windows. Any other write error
-/// (a full disk under a redirect) still panics loudly.
+/// went away: EPIPE (32) on Unix, ERROR_NO_DATA (232) or ERROR_PIPE_NOT_CONNECTED (233)
+/// on Windows. Any other write error (a full disk under a redirect) still panics loudly.
 fn is_closed_stdout(payload: &(dyn std::any::Any + Send)) -> bool {
     let msg = payload
         .downcast_ref::<String>()
@@ -28,7 +28,9 @@ fn is_closed_stdout(payload: &(dyn std::any::Any + Send)) -> bool {
         .or_else(|| payload.downcast_ref::<&str>().copied())
         .unwrap_or("");
     msg.starts_with("failed printing to stdout")
-        && (msg.contains("os error 32)") || msg.contains("os error 232)"))
+        && ["os error 32)", "os error 232)", "os error 233)"]
+            .iter()
+            .any(|e| msg.contains(e))
 }
 
 /// The exit code of a failed command: its API error's (whatever context was added on

@@ -46,9 +46,9 @@ fn from_command(cmd: &str) -> Result<Vec<u8>> {
     Ok(line.as_bytes().to_vec())
 }
 
-/// The repository password: --password-file, --password-command, REHYDRA_PASSWORD, or a
-/// prompt.
-pub fn current(file: Option<&Path>, command: Option<&str>) -> Result<Vec<u8>> {
+/// The password of the repository at `location`: --password-file, --password-command,
+/// REHYDRA_PASSWORD, the one `key remember` kept in the OS keychain, or a prompt.
+pub fn current(file: Option<&Path>, command: Option<&str>, location: &str) -> Result<Vec<u8>> {
     if let Some(f) = file {
         return from_file(f);
     }
@@ -58,9 +58,15 @@ pub fn current(file: Option<&Path>, command: Option<&str>) -> Result<Vec<u8>> {
     if let Ok(p) = std::env::var("REHYDRA_PASSWORD") {
         return Ok(p.into_bytes());
     }
+    if let Some(p) = (!location.is_empty())
+        .then(|| rehydra_api::keychain::recall(location))
+        .flatten()
+    {
+        return Ok(p.to_vec());
+    }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
         bail!(
-            "no password: set REHYDRA_PASSWORD or use --password-file or --password-command (no terminal to prompt on)"
+            "no password: set REHYDRA_PASSWORD, use --password-file or --password-command, or keep it in the OS keychain with `rehydra key remember` (no terminal to prompt on)"
         );
     }
     Ok(rpassword::prompt_password("repository password: ")?.into_bytes())

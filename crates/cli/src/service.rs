@@ -4,7 +4,9 @@
 //! runs them one after the other through the same API call as `policy run` (so each is
 //! recorded in the catalog and tells people as its policy says). A policy that fails is
 //! reported and the others go on; the service itself stops only when asked (Ctrl-C,
-//! SIGTERM) or when its repository cannot be opened at start. The repository is opened
+//! SIGTERM, the Windows service control manager) or when its settings cannot work (a
+//! wrong password, a newer format); a repository not reachable at start is tried again
+//! every interval. The repository is opened
 //! afresh for every round that has work, so what other machines wrote meanwhile (and
 //! what a prune removed) is seen.
 
@@ -39,8 +41,10 @@ pub struct RunArgs {
 #[derive(clap::Subcommand, Debug)]
 pub enum ServiceAction {
     /// Windows: register the service `Rehydra` (run as LocalSystem, started at boot) for
-    /// the repository given with -r, the password file given with --password-file and
-    /// this catalog (where the app and `policy add` keep the policies), check that the
+    /// the repository given with -r (an absolute path or a URL), the password file given
+    /// with --password-file and the machine's catalog %ProgramData%\Rehydra\catalog.db
+    /// (only administrators may change it; add the service's policies there with
+    /// `rehydra --catalog %ProgramData%\Rehydra\catalog.db policy add …`), check that the
     /// password opens the repository, and start it. Run it as an administrator. Keep the
     /// password file where only SYSTEM and Administrators can read it. On Linux the
     /// service is the systemd unit instead (packaging/systemd/rehydra.service).
@@ -91,7 +95,7 @@ pub(crate) fn run(
     if windows_service {
         return dispatch();
     }
-    serve(cli, run, &cancel_on_ctrl_c())
+    serve(cli, run, &cancel_on_ctrl_c(), &|| {})
 }
 
 #[cfg(windows)]
@@ -135,8 +139,15 @@ fn show_status(cli: &Cli) -> Result<i32> {
 }
 
 /// Open the repository once (the password read once: a password command runs once) and
-/// run its due policies every `--interval` seconds until `cancel`.
-pub(crate) fn serve(cli: &Cli, args: &RunArgs, cancel: &api::Cancel) -> Result<i32> {
+/// run its due policies every `--interval` seconds until `cancel`. `ready` is called once
+/// the service holds its lock and has its password: what fails before that (bad
+/// settings, another service on the catalog) ends it.
+pub(crate) fn serve(
+    cli: &Cli,
+    args: &RunArgs,
+    cancel: &api::Cancel,
+    ready: &dyn Fn(),
+) -> Result<i32> {
     let ctx = context(cli);
     if cli.repo.is_empty() {
         bail!(
@@ -144,13 +155,40 @@ pub(crate) fn serve(cli: &Cli, args: &RunArgs, cancel: &api::Cancel) -> Result<i
         );
     }
     let _lock = api::service::acquire(&ctx, &cli.repo)?;
-    // a wrong password or a missing repository stops the service at once
-    api::backend_for(&ctx, &cli.repo)?;
     let pw = password::current(
         cli.password_file.as_deref(),
         cli.password_command.as_deref(),
+        &cli.repo,
     )?;
-    drop(api::open(&ctx, &cli.repo, &pw)?);
+    ready();
+    let interval = args.interval;
+    // a wrong password or a newer format stops the service at once (nothing mends them);
+    // a repository not reachable yet (a share or a store at boot) is tried again
+    loop {
+        match api::backend_for(&ctx, &cli.repo).and_then(|_| api::open(&ctx, &cli.repo, &pw)) {
+            Ok(session) => break drop(session),
+            Err(e)
+                if matches!(
+                    e.code,
+                    api::Code::WrongPassword
+                        | api::Code::UnsupportedVersion
+                        | api::Code::InvalidInput
+                ) =>
+            {
+                return Err(e.into());
+            }
+            Err(e) => {
+                tell(
+                    tracing::Level::ERROR,
+                    &format!("{}: {} (trying again in {interval} s)", cli.repo, e.message),
+                );
+                if !pause(interval, Instant::now(), cancel) {
+                    say("service stopped");
+                    return Ok(0);
+                }
+            }
+        }
+    }
     let copy_pw = std::env::var("REHYDRA_COPY_PASSWORD")
         .ok()
         .map(String::into_bytes);
@@ -167,13 +205,12 @@ pub(crate) fn serve(cli: &Cli, args: &RunArgs, cancel: &api::Cancel) -> Result<i
         serve_metrics(addr, ctx.clone())?;
         say(&format!("metrics at http://{addr}/metrics"));
     }
-    let interval = args.interval;
     say(&format!(
         "service started for {} (process {}), looking for due policies every {interval} s",
         cli.repo,
         std::process::id()
     ));
-    while !cancel.is_cancelled() {
+    loop {
         let started = Instant::now();
         if let Err(e) = round(
             cli,
@@ -187,12 +224,20 @@ pub(crate) fn serve(cli: &Cli, args: &RunArgs, cancel: &api::Cancel) -> Result<i
                 &format!("error: {e:#} (trying again in {interval} s)"),
             );
         }
-        while !cancel.is_cancelled() && started.elapsed() < Duration::from_secs(interval) {
-            std::thread::sleep(Duration::from_millis(200));
+        if !pause(interval, started, cancel) {
+            break;
         }
     }
     say("service stopped");
     Ok(0)
+}
+
+/// Wait until `interval` seconds after `started`; `false` when cancelled meanwhile.
+fn pause(interval: u64, started: Instant, cancel: &api::Cancel) -> bool {
+    while !cancel.is_cancelled() && started.elapsed() < Duration::from_secs(interval) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    !cancel.is_cancelled()
 }
 
 /// One look: run every due policy of the repository.

@@ -115,6 +115,75 @@ pub fn store_in_keychain(service: &str, user: &str, secret: &str) -> Result<(), 
         })
 }
 
+/// Remove the OS keychain entry `service`/`user`; `false` when there was none.
+///
+/// # Errors
+/// No keychain reachable, or no keychain support in this build.
+#[cfg(all(
+    feature = "keychain",
+    any(target_os = "linux", target_os = "macos", windows)
+))]
+pub fn forget_in_keychain(service: &str, user: &str) -> Result<bool, IdentityError> {
+    match keyring::Entry::new(service, user).and_then(|e| e.delete_credential()) {
+        Ok(()) => Ok(true),
+        Err(keyring::Error::NoEntry) => Ok(false),
+        Err(e) => Err(IdentityError::Secret(format!(
+            "removing the keychain entry {service}/{user} failed ({e})"
+        ))),
+    }
+}
+
+/// The secret kept in the OS keychain as `service`/`user`, `None` when there is no such
+/// entry.
+///
+/// # Errors
+/// No keychain reachable, or no keychain support in this build.
+#[cfg(all(
+    feature = "keychain",
+    any(target_os = "linux", target_os = "macos", windows)
+))]
+pub fn recall_from_keychain(
+    service: &str,
+    user: &str,
+) -> Result<Option<Zeroizing<String>>, IdentityError> {
+    match keyring::Entry::new(service, user).and_then(|e| e.get_password()) {
+        Ok(s) => Ok(Some(Zeroizing::new(s))),
+        Err(keyring::Error::NoEntry) => Ok(None),
+        Err(e) => Err(IdentityError::Secret(format!(
+            "the OS keychain is not reachable for {service}/{user} ({e})"
+        ))),
+    }
+}
+
+/// See the keychain build: this build has none.
+///
+/// # Errors
+/// Always.
+#[cfg(not(all(
+    feature = "keychain",
+    any(target_os = "linux", target_os = "macos", windows)
+)))]
+pub fn forget_in_keychain(service: &str, user: &str) -> Result<bool, IdentityError> {
+    Err(IdentityError::Secret(format!(
+        "keychain entry {service}/{user}: this build has no OS keychain support"
+    )))
+}
+
+/// See the keychain build: this build has none.
+///
+/// # Errors
+/// Always.
+#[cfg(not(all(
+    feature = "keychain",
+    any(target_os = "linux", target_os = "macos", windows)
+)))]
+pub fn recall_from_keychain(
+    service: &str,
+    user: &str,
+) -> Result<Option<Zeroizing<String>>, IdentityError> {
+    forget_in_keychain(service, user).map(|_| None)
+}
+
 /// See the keychain build: this build has none.
 ///
 /// # Errors

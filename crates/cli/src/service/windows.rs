@@ -76,6 +76,68 @@ fn absolute(p: &std::path::Path) -> Result<OsString> {
         .into_os_string())
 }
 
+/// `%ProgramData%\Rehydra`: the folder of the service's catalog, its log and lock.
+fn machine_folder() -> Result<std::path::PathBuf> {
+    let data = std::env::var_os("ProgramData")
+        .context("%ProgramData% is not set: the service's catalog lives there")?;
+    Ok(std::path::PathBuf::from(data).join("Rehydra"))
+}
+
+/// Whether `path` is `folder` or below it, as Windows compares names (case aside).
+fn within(path: &std::path::Path, folder: &std::path::Path) -> bool {
+    let lower = |p: &std::path::Path| p.to_string_lossy().to_lowercase();
+    let (p, f) = (lower(path), lower(folder));
+    let f = f.trim_end_matches('\\');
+    p == f || p.starts_with(&format!("{f}\\"))
+}
+
+/// Only SYSTEM and Administrators may change the service's folder (its owner the
+/// Administrators, so a user who made it first keeps no say); users may read it. The
+/// installer sets the same; here for a service installed without it.
+fn restrict(folder: &std::path::Path) {
+    let system = std::env::var_os("SystemRoot")
+        .map(|r| {
+            std::path::PathBuf::from(r)
+                .join("System32")
+                .join("icacls.exe")
+        })
+        .unwrap_or_else(|| "icacls.exe".into());
+    let set = std::fs::create_dir_all(folder)
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            for args in [
+                &["/setowner", "*S-1-5-32-544", "/T", "/C", "/Q"][..],
+                &[
+                    "/inheritance:r",
+                    "/grant:r",
+                    "*S-1-5-18:(OI)(CI)F",
+                    "*S-1-5-32-544:(OI)(CI)F",
+                    "*S-1-5-32-545:(OI)(CI)RX",
+                    "/T",
+                    "/C",
+                    "/Q",
+                ],
+            ] {
+                let status = std::process::Command::new(&system)
+                    .arg(folder)
+                    .args(args)
+                    .stdout(std::process::Stdio::null())
+                    .status()
+                    .map_err(|e| e.to_string())?;
+                if !status.success() {
+                    return Err(format!("icacls {}", status));
+                }
+            }
+            Ok(())
+        });
+    if let Err(e) = set {
+        eprintln!(
+            "warning: the access rights of {} were not set ({e}): let only SYSTEM and Administrators change it",
+            folder.display()
+        );
+    }
+}
+
 /// The command line the SCM starts: the settings of this one that the service needs.
 fn launch_arguments(cli: &Cli, catalog: &std::path::Path, run: &RunArgs) -> Result<Vec<OsString>> {
     let Some(password_file) = cli.password_file.as_deref() else {
@@ -105,6 +167,9 @@ fn launch_arguments(cli: &Cli, catalog: &std::path::Path, run: &RunArgs) -> Resu
     if let Some(d) = &cli.cache_dir {
         a.extend(["--cache-dir".into(), absolute(d)?]);
     }
+    if cli.no_cache {
+        a.push("--no-cache".into());
+    }
     let numbers = [
         ("--limit-upload", cli.limit_upload),
         ("--limit-download", cli.limit_download),
@@ -133,14 +198,44 @@ pub(crate) fn install(cli: &Cli, run: &RunArgs, no_start: bool) -> Result<i32> {
     if cli.repo.is_empty() {
         bail!("name the repository whose policies the service runs with -r/--repo");
     }
-    let ctx = context(cli);
-    let Some(catalog) = ctx.catalog.clone() else {
+    if !cli.repo.contains("://") && std::path::Path::new(&cli.repo).is_relative() {
+        bail!(
+            "the service does not start in this folder: give the repository as an absolute path (C:\\…, \\\\server\\share\\…) or a URL"
+        );
+    }
+    if cli.no_catalog {
         bail!("the service keeps its state in the catalog: install it without --no-catalog");
+    }
+    let machine = machine_folder()?;
+    let catalog = std::path::absolute(
+        cli.catalog
+            .clone()
+            .unwrap_or_else(|| machine.join("catalog.db")),
+    )?;
+    if !within(&catalog, &machine) {
+        bail!(
+            "the service runs as LocalSystem what its catalog says (folders, copy targets, trusted publishers), so its catalog must be where only administrators can write: leave --catalog out for {}, or give one in that folder; add its policies with `rehydra --catalog {} policy add …` from an administrator's console",
+            machine.join("catalog.db").display(),
+            machine.join("catalog.db").display()
+        );
+    }
+    let exe = std::env::current_exe().context("the path of rehydra.exe")?;
+    if let Some(pf) = std::env::var_os("ProgramFiles")
+        && !within(&exe, std::path::Path::new(&pf))
+    {
+        eprintln!(
+            "warning: the service will run {} as LocalSystem: keep it where only administrators can write (the installer puts it in Program Files)",
+            exe.display()
+        );
+    }
+    let ctx = api::Context {
+        catalog: Some(catalog.clone()),
+        ..context(cli)
     };
     let args = launch_arguments(cli, &catalog, run)?;
     // the password opens the repository now, not at 02:00 with nobody watching
     api::backend_for(&ctx, &cli.repo)?;
-    let pw = crate::password::current(cli.password_file.as_deref(), None)?;
+    let pw = crate::password::current(cli.password_file.as_deref(), None, &cli.repo)?;
     drop(api::open(&ctx, &cli.repo, &pw)?);
 
     let manager = ServiceManager::local_computer(
@@ -156,13 +251,14 @@ pub(crate) fn install(cli: &Cli, run: &RunArgs, no_start: bool) -> Result<i32> {
             "a service named {NAME} is installed already: `rehydra service uninstall` first, then install it with these settings"
         );
     }
+    restrict(&machine);
     let info = ServiceInfo {
         name: NAME.into(),
         display_name: DISPLAY_NAME.into(),
         service_type: ServiceType::OWN_PROCESS,
         start_type: ServiceStartType::AutoStart,
         error_control: ServiceErrorControl::Normal,
-        executable_path: std::env::current_exe().context("the path of rehydra.exe")?,
+        executable_path: exe,
         launch_arguments: args,
         dependencies: vec![],
         account_name: None, // LocalSystem
@@ -203,7 +299,7 @@ pub(crate) fn install(cli: &Cli, run: &RunArgs, no_start: bool) -> Result<i32> {
     if let Err(e) = service.update_failure_actions(restart) {
         eprintln!("warning: the service will not be restarted after a crash: {e}");
     }
-    let log = api::logging::folder(&ctx)
+    let log = api::logging::beside(&catalog)
         .map(|d| format!("; its log: {}", d.display()))
         .unwrap_or_default();
     let what = format!(
@@ -408,7 +504,7 @@ fn service_main(_: Vec<OsString>) {
     let handler = move |control| match control {
         ServiceControl::Stop | ServiceControl::Shutdown | ServiceControl::Preshutdown => {
             say("asked to stop (a job in progress is cancelled)");
-            c.cancel();
+            // stopping is said before the loop can end and say stopped
             if let Some(h) = h.get() {
                 let pending = ServiceState::StopPending;
                 let _ = h.set_service_status(status(
@@ -418,6 +514,7 @@ fn service_main(_: Vec<OsString>) {
                     STOP_WAIT,
                 ));
             }
+            c.cancel();
             ServiceControlHandlerResult::NoError
         }
         ServiceControl::Interrogate => ServiceControlHandlerResult::NoError,
@@ -431,12 +528,34 @@ fn service_main(_: Vec<OsString>) {
         }
     };
     let _ = handle.set(registered);
-    let accept = ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN;
-    let _ = registered.set_service_status(status(ServiceState::Running, accept, 0, Duration::ZERO));
-    let code = match super::serve(&cli, run, &cancel) {
+    let starting = ServiceControlAccept::empty();
+    let _ = registered.set_service_status(status(
+        ServiceState::StartPending,
+        starting,
+        0,
+        Duration::from_secs(30),
+    ));
+    // running once it holds its lock and password; until then a failure ends the start
+    let running = || {
+        let accept = ServiceControlAccept::STOP | ServiceControlAccept::SHUTDOWN;
+        let _ =
+            registered.set_service_status(status(ServiceState::Running, accept, 0, Duration::ZERO));
+    };
+    let served = if cli.developer_mode {
+        // (REHYDRA_PLUGIN_DEV in the system's environment would turn it on)
+        Err(anyhow::anyhow!(
+            "the service never loads unsigned plugins: remove REHYDRA_PLUGIN_DEV from the system's environment"
+        ))
+    } else {
+        super::serve(&cli, run, &cancel, &running)
+    };
+    let code = match served {
         Ok(code) => code,
         Err(e) => {
-            say(&format!("error: {e:#} (the service stops)"));
+            super::tell(
+                tracing::Level::ERROR,
+                &format!("error: {e:#} (the service stops)"),
+            );
             crate::exit_code_of(&e)
         }
     };
