@@ -79,7 +79,7 @@ n="$(wine reg query 'HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Envir
 # a service registered with the installed CLI is stopped and removed by the uninstaller
 mkdir -p "$drive_c/rehydra-test"
 printf 'pkg-test-password\n' >"$drive_c/rehydra-test/password"
-installed() { wine "C:\\Program Files\\Rehydra\\rehydra.exe" --catalog 'C:\ProgramData\Rehydra\catalog.db' -r 'C:\rehydra-test\repo' --password-file 'C:\rehydra-test\password' "$@"; }
+installed() { wine "C:\\Program Files\\Rehydra\\rehydra.exe" --catalog 'C:\ProgramData\Rehydra\service\catalog.db' -r 'C:\rehydra-test\repo' --password-file 'C:\rehydra-test\password' "$@"; }
 installed init --kdf-memory-kib 1024 --kdf-iterations 1 >/dev/null 2>&1 || fail "init with the installed CLI"
 installed service install --no-start >/dev/null 2>&1 || fail "service install with the installed CLI"
 wine reg query 'HKLM\System\CurrentControlSet\Services\Rehydra' >/dev/null 2>&1 || fail "the service was not registered"

@@ -123,6 +123,8 @@ echo "== windows: the password kept in the Credential Manager (key remember, key
     said="$(win -r 'C:\rehydra\repo' restore-points 2>&1)" && fail "restore-points opened with no password"
     grep -q 'key remember' <<<"$said" || fail "no password does not point to key remember: $said"
     said="$(REHYDRA_PASSWORD=not-it win -r 'C:\rehydra\repo' key remember 2>&1)" && fail "key remember kept a wrong password"
+    said="$(REHYDRA_PASSWORD=wine-test-password win -r 'rehydra\repo' key remember 2>&1)" && fail "key remember kept a password for a relative path"
+    grep -q 'relative path' <<<"$said" || fail "key remember with a relative path does not say why: $said"
     REHYDRA_PASSWORD=wine-test-password win -r 'C:\rehydra\repo' key remember >/dev/null || fail "key remember"
     # (Wine keeps credentials in the registry, encrypted)
     creds="$(wine reg query 'HKCU\Software\Wine\Credential Manager' /s 2>/dev/null | tr -d '\r')"
@@ -144,7 +146,7 @@ mkdir -p "$svc_dir"
 printf 'service-password-4711\n' >"$svc_dir/password"
 printf 'not-the-password\n' >"$svc_dir/wrong"
 # the service's catalog is the machine's, where only administrators write
-svc() { wine "$bin/rehydra.exe" --catalog 'C:\ProgramData\Rehydra\catalog.db' -r 'C:\rehydra\svc\repo' "$@"; }
+svc() { wine "$bin/rehydra.exe" --catalog 'C:\ProgramData\Rehydra\service\catalog.db' -r 'C:\rehydra\svc\repo' "$@"; }
 svc --password-file 'C:\rehydra\svc\password' init --kdf-memory-kib 1024 --kdf-iterations 1 >/dev/null || fail "init of the service's repository"
 svc policy add nightly --folder "$src_win\\docs" --every-hours 0.0005 --keep-last 5 >/dev/null || fail "policy add"
 svc policy add broken --folder 'C:\gone' --every-hours 0.0005 --keep-last 5 >/dev/null || fail "policy add broken"
@@ -197,10 +199,11 @@ grep -q 'no service named Rehydra' <<<"$said" || fail "a second uninstall does n
 # installed and started in one step, and removed again
 said="$(svc --password-file 'C:\rehydra\svc\password' service install)" || fail "service install (started)"
 grep -q 'installed and started' <<<"$said" || fail "service install says: $said"
+grep -q 'the service will run policy nightly: Z:' <<<"$said" || fail "service install does not list the policies it will run: $said"
 [ "$(registered)" = Running ] || fail "the service is not running after install: $(registered)"
 svc service uninstall >/dev/null || fail "service uninstall of the started service"
 [ -z "$(registered)" ] || fail "the service is still registered after the second uninstall: $(registered)"
-log="$(cat "$drive_c"/ProgramData/Rehydra/logs/*.jsonl)"
+log="$(cat "$drive_c"/ProgramData/Rehydra/service/logs/*.jsonl)"
 grep -q 'policy nightly: succeeded' <<<"$log" || fail "the service's log does not say the policy succeeded"
 grep -q 'service stopped' <<<"$log" || fail "the service's log does not say it stopped"
 ! grep -q 'service-password-4711' <<<"$log" || fail "the password is in the service's log"

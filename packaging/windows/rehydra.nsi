@@ -62,6 +62,12 @@ Section "Rehydra"
   WriteRegDWORD HKLM "${UNINST_KEY}" "NoRepair" 1
   ; only administrators may change what the CLI loads from the system plugin folder
   ; (ProgramData lets users create files); Users keep read access
+  ; (owned by Administrators and every entry anyone added removed first: a user may have
+  ; made the folder before the installer ran)
+  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "$APPDATA\Rehydra" /setowner *S-1-5-32-544 /Q'
+  Pop $3
+  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "$APPDATA\Rehydra" /reset /Q'
+  Pop $3
   nsExec::ExecToLog '"$SYSDIR\icacls.exe" "$APPDATA\Rehydra" /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F *S-1-5-32-545:(OI)(CI)RX'
   Pop $3
   ${If} $3 != 0

@@ -93,6 +93,29 @@ pub struct RepoInfo {
     location: String,
     id: String,
     restore_points: usize,
+    /// What became of "keep the password in the OS keychain", when it was asked for.
+    keychain: Option<String>,
+}
+
+/// The password typed, or (none typed) the one kept in the OS keychain for `location`.
+fn typed_or_kept(location: &str, typed: String) -> Res<zeroize::Zeroizing<Vec<u8>>> {
+    if !typed.is_empty() {
+        return Ok(zeroize::Zeroizing::new(typed.into_bytes()));
+    }
+    rehydra_api::keychain::recall(location).ok_or_else(|| {
+        UiError::new(
+            Code::InvalidInput,
+            "type the password: none is kept in the OS keychain for this location",
+        )
+    })
+}
+
+/// Keep `password` for `location` in the OS keychain, as asked: what became of it.
+fn keep(location: &str, password: &[u8]) -> String {
+    match rehydra_api::keychain::remember(location, password) {
+        Ok(()) => "the password is kept in the OS keychain: leave it empty next time".into(),
+        Err(e) => format!("the password was not kept: {}", e.message),
+    }
 }
 
 fn opened(st: &App, location: String, s: rehydra_api::Session) -> Res<RepoInfo> {
@@ -100,6 +123,7 @@ fn opened(st: &App, location: String, s: rehydra_api::Session) -> Res<RepoInfo> 
         id: s.id(),
         restore_points: s.restore_points(&RestorePointFilter::default())?.len(),
         location: location.clone(),
+        keychain: None,
     };
     st.set_repo(Open {
         location,
@@ -110,7 +134,12 @@ fn opened(st: &App, location: String, s: rehydra_api::Session) -> Res<RepoInfo> 
 
 /// Create a repository (local path or SMB path) and open it.
 #[tauri::command]
-pub async fn repo_create(app: AppHandle, location: String, password: String) -> Res<RepoInfo> {
+pub async fn repo_create(
+    app: AppHandle,
+    location: String,
+    password: String,
+    keep_password: bool,
+) -> Res<RepoInfo> {
     changing(app, Changed::Repository, move |st| {
         if password.chars().count() < 8 {
             return Err(UiError::new(
@@ -124,17 +153,28 @@ pub async fn repo_create(app: AppHandle, location: String, password: String) -> 
             password.as_bytes(),
             InitOptions::default(),
         )?;
-        opened(st, location, s)
+        let mut info = opened(st, location.clone(), s)?;
+        info.keychain = keep_password.then(|| keep(&location, password.as_bytes()));
+        Ok(info)
     })
     .await
 }
 
-/// Open an existing repository.
+/// Open an existing repository (with no password typed, with the one kept in the OS
+/// keychain for it).
 #[tauri::command]
-pub async fn repo_connect(app: AppHandle, location: String, password: String) -> Res<RepoInfo> {
+pub async fn repo_connect(
+    app: AppHandle,
+    location: String,
+    password: String,
+    keep_password: bool,
+) -> Res<RepoInfo> {
     changing(app, Changed::Repository, move |st| {
-        let s = rehydra_api::open(&st.ctx, &location, password.as_bytes())?;
-        opened(st, location, s)
+        let password = typed_or_kept(&location, password)?;
+        let s = rehydra_api::open(&st.ctx, &location, &password)?;
+        let mut info = opened(st, location.clone(), s)?;
+        info.keychain = keep_password.then(|| keep(&location, &password));
+        Ok(info)
     })
     .await
 }
@@ -151,6 +191,7 @@ pub async fn repo_status(app: AppHandle) -> Res<Option<RepoInfo>> {
             id: s.id(),
             restore_points: s.restore_points(&RestorePointFilter::default())?.len(),
             location,
+            keychain: None,
         }))
     })
     .await

@@ -20,7 +20,11 @@ message: string,
  */
 hint?: Hint, };
 
-export type RepoInfo = { location: string, id: string, restorePoints: number, };
+export type RepoInfo = { location: string, id: string, restorePoints: number, 
+/**
+ * What became of "keep the password in the OS keychain", when it was asked for.
+ */
+keychain: string | null, };
 
 export type Changed = "repository" | "restore-points" | "jobs" | "policies" | "exports" | "plugins";
 

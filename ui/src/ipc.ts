@@ -72,8 +72,10 @@ export const newJobId = () => `job-${Date.now()}-${Math.floor(Math.random() * 1e
 
 export const api = {
   defaultLocation: () => call<string>("default_location"),
-  repoCreate: (location: string, password: string) => call<RepoInfo>("repo_create", { location, password }),
-  repoConnect: (location: string, password: string) => call<RepoInfo>("repo_connect", { location, password }),
+  repoCreate: (location: string, password: string, keepPassword: boolean) =>
+    call<RepoInfo>("repo_create", { location, password, keepPassword }),
+  repoConnect: (location: string, password: string, keepPassword: boolean) =>
+    call<RepoInfo>("repo_connect", { location, password, keepPassword }),
   repoStatus: () => call<RepoInfo | null>("repo_status"),
   repoCheck: (readData: boolean) =>
     call<CheckReport>("repo_check", { readData }),

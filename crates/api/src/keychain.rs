@@ -16,10 +16,36 @@ fn failed(e: rehydra_azure::IdentityError) -> ApiError {
     ApiError::new(Code::Io, e.to_string())
 }
 
+/// How long a keychain read may take before the other sources are asked (a locked
+/// keyring on a desktop nobody watches would wait for its unlock prompt).
+const RECALL_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Whether passwords are kept for `location`: a URL or an absolute path (a relative one
+/// names another repository in another folder).
+///
+/// # Errors
+/// A relative path.
+pub fn check(location: &str) -> Result<()> {
+    keyed(location).map(|_| ())
+}
+
+fn keyed(location: &str) -> Result<&str> {
+    if location.contains("://") || std::path::Path::new(location).is_absolute() {
+        Ok(location)
+    } else {
+        Err(ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "{location} is a relative path: the keychain keeps passwords for absolute paths and URLs only"
+            ),
+        ))
+    }
+}
+
 /// Keep `password` for `location` (replacing what was kept for it).
 ///
 /// # Errors
-/// The password is not UTF-8 text, or no keychain is reachable.
+/// A relative location, a password that is not UTF-8 text, or no keychain reachable.
 pub fn remember(location: &str, password: &[u8]) -> Result<()> {
     let text = std::str::from_utf8(password).map_err(|_| {
         ApiError::new(
@@ -27,17 +53,43 @@ pub fn remember(location: &str, password: &[u8]) -> Result<()> {
             "the OS keychain keeps text: this password is not UTF-8",
         )
     })?;
-    rehydra_azure::store_in_keychain(SERVICE, location, text).map_err(failed)
+    rehydra_azure::store_in_keychain(SERVICE, keyed(location)?, text).map_err(failed)
 }
 
-/// The password kept for `location`; `None` when none is kept, or no keychain is
-/// reachable (then the other sources, or a prompt, are asked as before).
+/// The password kept for `location`; `None` when none is kept, the location is relative,
+/// or no keychain answers within a few seconds (then the other sources, or a prompt, are
+/// asked as before).
 #[must_use]
 pub fn recall(location: &str) -> Option<Zeroizing<Vec<u8>>> {
-    rehydra_azure::recall_from_keychain(SERVICE, location)
+    let location = keyed(location).ok()?.to_owned();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // a read that never answers is left behind on its thread
+    std::thread::spawn(move || {
+        let _ = tx.send(rehydra_azure::recall_from_keychain(SERVICE, &location));
+    });
+    rx.recv_timeout(RECALL_WAIT)
+        .ok()?
         .ok()
         .flatten()
         .map(|s| Zeroizing::new(s.as_bytes().to_vec()))
+}
+
+/// After a password change: keep `password` for `location` if a password was kept for
+/// it; `false` when none was.
+///
+/// # Errors
+/// The keychain cannot be read or written.
+pub fn replace(location: &str, password: &[u8]) -> Result<bool> {
+    let Ok(location) = keyed(location) else {
+        return Ok(false);
+    };
+    if rehydra_azure::recall_from_keychain(SERVICE, location)
+        .map_err(failed)?
+        .is_none()
+    {
+        return Ok(false);
+    }
+    remember(location, password).map(|()| true)
 }
 
 /// Remove the password kept for `location`; `false` when none was.
@@ -45,5 +97,5 @@ pub fn recall(location: &str) -> Option<Zeroizing<Vec<u8>>> {
 /// # Errors
 /// No keychain is reachable.
 pub fn forget(location: &str) -> Result<bool> {
-    rehydra_azure::forget_in_keychain(SERVICE, location).map_err(failed)
+    rehydra_azure::forget_in_keychain(SERVICE, keyed(location)?).map_err(failed)
 }

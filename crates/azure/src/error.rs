@@ -14,6 +14,9 @@ pub enum IdentityError {
     /// The client secret could not be read.
     #[error("could not read the client secret: {0}")]
     Secret(String),
+    /// The OS keychain could not keep, give back or remove an entry.
+    #[error("{0}")]
+    Keychain(String),
     /// The client certificate file could not be used.
     #[error("could not use the certificate {path}: {reason}")]
     Certificate {

@@ -50,9 +50,13 @@ pub(crate) fn run(cli: &Cli, k: &KeyCommand) -> Result<i32> {
             let pw = password::new(new_password_file.as_deref(), None)?;
             let id = s.change_password(&pw, kdf)?;
             done(cli, "password changed; new key slot", &id)?;
-            if keychain::recall(&cli.repo).is_some() {
-                keychain::remember(&cli.repo, &pw)?;
-                eprintln!("the password kept in the OS keychain is the new one");
+            match keychain::replace(&cli.repo, &pw) {
+                Ok(true) => eprintln!("the password kept in the OS keychain is the new one"),
+                Ok(false) => {}
+                Err(e) => eprintln!(
+                    "warning: the password kept in the OS keychain is still the old one ({}): run `rehydra key forget`, then `rehydra key remember` with the new one",
+                    e.message
+                ),
             }
         }
         KeyCommand::Remember | KeyCommand::Forget => unreachable!("handled above"),
@@ -62,12 +66,14 @@ pub(crate) fn run(cli: &Cli, k: &KeyCommand) -> Result<i32> {
 
 /// `key remember`: the password, checked against the repository, kept in the keychain.
 fn remember(cli: &Cli) -> Result<i32> {
+    keychain::check(&cli.repo)?;
     let ctx = context(cli);
     api::backend_for(&ctx, &cli.repo)?;
+    // never the password kept already: the one given now (or typed) replaces it
     let pw = password::current(
         cli.password_file.as_deref(),
         cli.password_command.as_deref(),
-        &cli.repo,
+        "",
     )?;
     drop(api::open(&ctx, &cli.repo, &pw)?);
     keychain::remember(&cli.repo, &pw)?;

@@ -47,7 +47,8 @@ fn from_command(cmd: &str) -> Result<Vec<u8>> {
 }
 
 /// The password of the repository at `location`: --password-file, --password-command,
-/// REHYDRA_PASSWORD, the one `key remember` kept in the OS keychain, or a prompt.
+/// REHYDRA_PASSWORD, the one `key remember` kept in the OS keychain (none asked for when
+/// `location` is empty), or a prompt.
 pub fn current(file: Option<&Path>, command: Option<&str>, location: &str) -> Result<Vec<u8>> {
     if let Some(f) = file {
         return from_file(f);
@@ -58,10 +59,7 @@ pub fn current(file: Option<&Path>, command: Option<&str>, location: &str) -> Re
     if let Ok(p) = std::env::var("REHYDRA_PASSWORD") {
         return Ok(p.into_bytes());
     }
-    if let Some(p) = (!location.is_empty())
-        .then(|| rehydra_api::keychain::recall(location))
-        .flatten()
-    {
+    if let Some(p) = rehydra_api::keychain::recall(location) {
         return Ok(p.to_vec());
     }
     if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {

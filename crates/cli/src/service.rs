@@ -42,11 +42,12 @@ pub struct RunArgs {
 pub enum ServiceAction {
     /// Windows: register the service `Rehydra` (run as LocalSystem, started at boot) for
     /// the repository given with -r (an absolute path or a URL), the password file given
-    /// with --password-file and the machine's catalog %ProgramData%\Rehydra\catalog.db
-    /// (only administrators may change it; add the service's policies there with
-    /// `rehydra --catalog %ProgramData%\Rehydra\catalog.db policy add …`), check that the
-    /// password opens the repository, and start it. Run it as an administrator. Keep the
-    /// password file where only SYSTEM and Administrators can read it. On Linux the
+    /// with --password-file and the machine's catalog
+    /// %ProgramData%\Rehydra\service\catalog.db (a folder install lets only SYSTEM and
+    /// Administrators open; add the service's policies there with `rehydra --catalog
+    /// %ProgramData%\Rehydra\service\catalog.db policy add …`), check that the password
+    /// opens the repository, and start it. Run it as an administrator. Keep the password
+    /// file in that folder. On Linux the
     /// service is the systemd unit instead (packaging/systemd/rehydra.service).
     Install {
         #[command(flatten)]
@@ -162,7 +163,8 @@ pub(crate) fn serve(
     )?;
     ready();
     let interval = args.interval;
-    // a wrong password or a newer format stops the service at once (nothing mends them);
+    // a wrong password, a newer format or a damaged repository stops the service at once
+    // (nothing mends them);
     // a repository not reachable yet (a share or a store at boot) is tried again
     loop {
         match api::backend_for(&ctx, &cli.repo).and_then(|_| api::open(&ctx, &cli.repo, &pw)) {
@@ -173,6 +175,7 @@ pub(crate) fn serve(
                     api::Code::WrongPassword
                         | api::Code::UnsupportedVersion
                         | api::Code::InvalidInput
+                        | api::Code::Corrupt
                 ) =>
             {
                 return Err(e.into());

@@ -9,12 +9,15 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
   const [error, setError] = useState<ApiError | null>(null);
   const [check, setCheck] = useState<string | null>(null);
   const [storage, setStorage] = useState<string | null>(null);
+  const [keepPassword, setKeepPassword] = useState(false);
+  const [kept, setKept] = useState<string | null>(null);
   useEffect(() => {
     api.defaultLocation().then((l) => setLocation((cur) => cur || l));
   }, []);
   const act = async (f: () => Promise<unknown>) => {
     setBusy(true);
     setError(null);
+    setKept(null);
     try {
       await f();
       setPassword("");
@@ -72,12 +75,16 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
             onChange={(e) => setPassword(e.target.value)}
           />
         </label>
-        <p className="muted small">The password encrypts the repository; it stays in memory only while the app runs. Without it nothing can be restored.</p>
+        <label>
+          <input data-testid="repo-keep" type="checkbox" checked={keepPassword} onChange={(e) => setKeepPassword(e.target.checked)} />{" "}
+          Keep the password in the OS keychain (then leave it empty to connect)
+        </label>
+        <p className="muted small">The password encrypts the repository; it stays in memory only while the app runs, unless you keep it in the keychain. Without it nothing can be restored.</p>
         <div className="row">
-          <button data-testid="repo-create" disabled={busy || !location} onClick={() => act(() => api.repoCreate(location, password))}>
+          <button data-testid="repo-create" disabled={busy || !location} onClick={() => act(async () => setKept((await api.repoCreate(location, password, keepPassword)).keychain))}>
             Create
           </button>
-          <button data-testid="repo-connect" disabled={busy || !location} onClick={() => act(() => api.repoConnect(location, password))}>
+          <button data-testid="repo-connect" disabled={busy || !location} onClick={() => act(async () => setKept((await api.repoConnect(location, password, keepPassword)).keychain))}>
             Connect
           </button>
           <button
@@ -99,6 +106,7 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
           </button>
         </div>
         {storage && <p data-testid="storage-check-result">{storage}</p>}
+        {kept && <p data-testid="repo-kept">{kept}</p>}
         {busy && <p role="status">Working…</p>}
         <ErrorBox error={error} />
       </form>

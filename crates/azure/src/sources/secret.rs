@@ -109,8 +109,8 @@ pub fn store_in_keychain(service: &str, user: &str, secret: &str) -> Result<(), 
     keyring::Entry::new(service, user)
         .and_then(|entry| entry.set_password(secret))
         .map_err(|e| {
-            IdentityError::Secret(format!(
-                "keeping the secret in the OS keychain as {service}/{user} failed ({e}); use a secret file instead"
+            IdentityError::Keychain(format!(
+                "keeping the secret in the OS keychain as {service}/{user} failed ({e})"
             ))
         })
 }
@@ -127,7 +127,7 @@ pub fn forget_in_keychain(service: &str, user: &str) -> Result<bool, IdentityErr
     match keyring::Entry::new(service, user).and_then(|e| e.delete_credential()) {
         Ok(()) => Ok(true),
         Err(keyring::Error::NoEntry) => Ok(false),
-        Err(e) => Err(IdentityError::Secret(format!(
+        Err(e) => Err(IdentityError::Keychain(format!(
             "removing the keychain entry {service}/{user} failed ({e})"
         ))),
     }
@@ -149,7 +149,7 @@ pub fn recall_from_keychain(
     match keyring::Entry::new(service, user).and_then(|e| e.get_password()) {
         Ok(s) => Ok(Some(Zeroizing::new(s))),
         Err(keyring::Error::NoEntry) => Ok(None),
-        Err(e) => Err(IdentityError::Secret(format!(
+        Err(e) => Err(IdentityError::Keychain(format!(
             "the OS keychain is not reachable for {service}/{user} ({e})"
         ))),
     }
@@ -164,9 +164,7 @@ pub fn recall_from_keychain(
     any(target_os = "linux", target_os = "macos", windows)
 )))]
 pub fn forget_in_keychain(service: &str, user: &str) -> Result<bool, IdentityError> {
-    Err(IdentityError::Secret(format!(
-        "keychain entry {service}/{user}: this build has no OS keychain support"
-    )))
+    Err(no_keychain(service, user))
 }
 
 /// See the keychain build: this build has none.
@@ -181,7 +179,7 @@ pub fn recall_from_keychain(
     service: &str,
     user: &str,
 ) -> Result<Option<Zeroizing<String>>, IdentityError> {
-    forget_in_keychain(service, user).map(|_| None)
+    Err(no_keychain(service, user))
 }
 
 /// See the keychain build: this build has none.
@@ -193,9 +191,7 @@ pub fn recall_from_keychain(
     any(target_os = "linux", target_os = "macos", windows)
 )))]
 pub fn store_in_keychain(service: &str, user: &str, _secret: &str) -> Result<(), IdentityError> {
-    Err(IdentityError::Secret(format!(
-        "keychain entry {service}/{user}: this build has no OS keychain support"
-    )))
+    Err(no_keychain(service, user))
 }
 
 #[cfg(not(all(
@@ -203,9 +199,17 @@ pub fn store_in_keychain(service: &str, user: &str, _secret: &str) -> Result<(),
     any(target_os = "linux", target_os = "macos", windows)
 )))]
 fn from_keyring(service: &str, user: &str) -> Result<Zeroizing<String>, IdentityError> {
-    Err(IdentityError::Secret(format!(
+    Err(no_keychain(service, user))
+}
+
+#[cfg(not(all(
+    feature = "keychain",
+    any(target_os = "linux", target_os = "macos", windows)
+)))]
+fn no_keychain(service: &str, user: &str) -> IdentityError {
+    IdentityError::Keychain(format!(
         "keychain entry {service}/{user}: this build has no OS keychain support"
-    )))
+    ))
 }
 
 #[cfg(test)]

@@ -76,11 +76,17 @@ fn absolute(p: &std::path::Path) -> Result<OsString> {
         .into_os_string())
 }
 
-/// `%ProgramData%\Rehydra`: the folder of the service's catalog, its log and lock.
+/// `%ProgramData%\Rehydra` (the known folder, not the environment variable, which a
+/// user's programs can set for the admin's console).
+fn machine_root() -> Result<std::path::PathBuf> {
+    known_folders::get_known_folder_path(known_folders::KnownFolder::ProgramData)
+        .map(|d| d.join("Rehydra"))
+        .context("Windows does not say where ProgramData is")
+}
+
+/// `%ProgramData%\Rehydra\service`: the service's catalog, log and lock.
 fn machine_folder() -> Result<std::path::PathBuf> {
-    let data = std::env::var_os("ProgramData")
-        .context("%ProgramData% is not set: the service's catalog lives there")?;
-    Ok(std::path::PathBuf::from(data).join("Rehydra"))
+    Ok(machine_root()?.join("service"))
 }
 
 /// Whether `path` is `folder` or below it, as Windows compares names (case aside).
@@ -91,58 +97,55 @@ fn within(path: &std::path::Path, folder: &std::path::Path) -> bool {
     p == f || p.starts_with(&format!("{f}\\"))
 }
 
-/// Only SYSTEM and Administrators may change the service's folder (its owner the
-/// Administrators, so a user who made it first keeps no say); users may read it. The
-/// installer sets the same; here for a service installed without it.
-fn restrict(folder: &std::path::Path) {
-    let system = std::env::var_os("SystemRoot")
-        .map(|r| {
-            std::path::PathBuf::from(r)
-                .join("System32")
-                .join("icacls.exe")
-        })
-        .unwrap_or_else(|| "icacls.exe".into());
-    let set = std::fs::create_dir_all(folder)
-        .map_err(|e| e.to_string())
-        .and_then(|()| {
-            for args in [
-                &["/setowner", "*S-1-5-32-544", "/T", "/C", "/Q"][..],
-                &[
-                    "/inheritance:r",
-                    "/grant:r",
-                    "*S-1-5-18:(OI)(CI)F",
-                    "*S-1-5-32-544:(OI)(CI)F",
-                    "*S-1-5-32-545:(OI)(CI)RX",
-                    "/T",
-                    "/C",
-                    "/Q",
-                ],
-            ] {
-                let status = std::process::Command::new(&system)
-                    .arg(folder)
-                    .args(args)
-                    .stdout(std::process::Stdio::null())
-                    .status()
-                    .map_err(|e| e.to_string())?;
-                if !status.success() {
-                    return Err(format!("icacls {}", status));
-                }
-            }
-            Ok(())
-        });
-    if let Err(e) = set {
-        eprintln!(
-            "warning: the access rights of {} were not set ({e}): let only SYSTEM and Administrators change it",
+/// Make `folder` Rehydra's: never through a link or junction (a user who made one first
+/// would choose where it leads); owned by Administrators with every entry anyone added
+/// removed (`/reset`), then only SYSTEM and Administrators may change it and, when
+/// `users_read`, users may read it. With `whole_tree` the same for everything below it
+/// (which then inherits those rights); without, what lies below keeps rights of its own.
+fn restrict(folder: &std::path::Path, users_read: bool, whole_tree: bool) -> Result<()> {
+    if std::fs::symlink_metadata(folder).is_ok_and(|m| m.file_type().is_symlink()) {
+        bail!(
+            "{} is a link or junction, not a folder: someone made it to steer the service; remove it, then install again",
             folder.display()
         );
     }
+    std::fs::create_dir_all(folder).with_context(|| format!("creating {}", folder.display()))?;
+    let icacls = known_folders::get_known_folder_path(known_folders::KnownFolder::System)
+        .context("Windows does not say where System32 is")?
+        .join("icacls.exe");
+    let mut grants = vec!["*S-1-5-18:(OI)(CI)F", "*S-1-5-32-544:(OI)(CI)F"];
+    if users_read {
+        grants.push("*S-1-5-32-545:(OI)(CI)RX");
+    }
+    let tree: &[&str] = if whole_tree { &["/T", "/Q"] } else { &["/Q"] };
+    let steps: [Vec<&str>; 3] = [
+        [&["/setowner", "*S-1-5-32-544"][..], tree].concat(),
+        [&["/reset"][..], tree].concat(),
+        [&["/inheritance:r", "/grant:r"][..], &grants, &["/Q"]].concat(),
+    ];
+    for args in steps {
+        let status = std::process::Command::new(&icacls)
+            .arg(folder)
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .with_context(|| format!("running {}", icacls.display()))?;
+        if !status.success() {
+            bail!(
+                "icacls {} {} failed ({status}): the service's folder must be one only administrators change",
+                folder.display(),
+                args.join(" ")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The command line the SCM starts: the settings of this one that the service needs.
 fn launch_arguments(cli: &Cli, catalog: &std::path::Path, run: &RunArgs) -> Result<Vec<OsString>> {
     let Some(password_file) = cli.password_file.as_deref() else {
         bail!(
-            "the service starts with nobody there to type a password: give --password-file FILE (a file only SYSTEM and Administrators can read, e.g. in %ProgramData%\\Rehydra)"
+            "the service starts with nobody there to type a password: give --password-file FILE (a file only SYSTEM and Administrators can read, e.g. in %ProgramData%\\Rehydra\\service)"
         );
     };
     if cli.password_command.is_some() {
@@ -219,6 +222,11 @@ pub(crate) fn install(cli: &Cli, run: &RunArgs, no_start: bool) -> Result<i32> {
             machine.join("catalog.db").display()
         );
     }
+    // before anything is read from it or written in it: the plugins' folder above stays
+    // readable by users, the service's own is not (webhook URLs in the catalog carry
+    // tokens; the password file belongs there)
+    restrict(&machine_root()?, true, false)?;
+    restrict(&machine, false, true)?;
     let exe = std::env::current_exe().context("the path of rehydra.exe")?;
     if let Some(pf) = std::env::var_os("ProgramFiles")
         && !within(&exe, std::path::Path::new(&pf))
@@ -251,7 +259,19 @@ pub(crate) fn install(cli: &Cli, run: &RunArgs, no_start: bool) -> Result<i32> {
             "a service named {NAME} is installed already: `rehydra service uninstall` first, then install it with these settings"
         );
     }
-    restrict(&machine);
+    for p in api::policies::list(&ctx, chrono::Utc::now())? {
+        if p.policy.repository == cli.repo {
+            println!(
+                "the service will run policy {}: {}{}",
+                p.policy.name,
+                crate::policy::what_label(&p.policy.what),
+                p.policy
+                    .copy_to
+                    .map(|c| format!(", copied to {}", c.repository))
+                    .unwrap_or_default()
+            );
+        }
+    }
     let info = ServiceInfo {
         name: NAME.into(),
         display_name: DISPLAY_NAME.into(),

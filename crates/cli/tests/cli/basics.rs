@@ -748,3 +748,40 @@ fn json_progress_lines_end_in_the_summary() {
     assert!(out.iter().any(|s| s["phase"] == "restore"), "{out:?}");
     assert_eq!(out.last().unwrap()["message_type"], "summary");
 }
+
+/// `key remember` where no keychain answers (this machine's tests run with no Secret
+/// Service session): a clear error naming the keychain, and commands go on asking the
+/// other sources; a relative repository path is refused before any keychain is asked.
+/// The kept password in use is tested in Wine's Credential Manager (windows-test.sh).
+#[test]
+fn key_remember_without_a_keychain_says_so_and_nothing_else_changes() {
+    let e = Env::new();
+    let mut c = e.cmd();
+    let o = c
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .args(["key", "remember"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 1, "{err}");
+    assert!(err.contains("keychain"), "{err}");
+    let o = e
+        .cmd()
+        .args(["-r", "repo", "key", "remember"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(code(&o), 2, "{err}");
+    assert!(err.contains("relative path"), "{err}");
+    // with no password at all, the error names every source, the keychain too
+    let o = e
+        .cmd()
+        .env_remove("REHYDRA_PASSWORD")
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .args(["restore-points"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(code(&o), 0, "{err}");
+    assert!(err.contains("key remember"), "{err}");
+}
