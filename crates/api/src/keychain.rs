@@ -61,17 +61,30 @@ pub fn remember(location: &str, password: &[u8]) -> Result<()> {
 /// asked as before).
 #[must_use]
 pub fn recall(location: &str) -> Option<Zeroizing<Vec<u8>>> {
-    let location = keyed(location).ok()?.to_owned();
+    read(keyed(location).ok()?).ok().flatten()
+}
+
+/// The password kept for `location`, the keychain given [`RECALL_WAIT`] to answer (a read
+/// that never answers is left behind on its thread).
+fn read(location: &str) -> Result<Option<Zeroizing<Vec<u8>>>> {
     let (tx, rx) = std::sync::mpsc::channel();
-    // a read that never answers is left behind on its thread
+    let owned = location.to_owned();
     std::thread::spawn(move || {
-        let _ = tx.send(rehydra_azure::recall_from_keychain(SERVICE, &location));
+        let _ = tx.send(rehydra_azure::recall_from_keychain(SERVICE, &owned));
     });
-    rx.recv_timeout(RECALL_WAIT)
-        .ok()?
-        .ok()
-        .flatten()
-        .map(|s| Zeroizing::new(s.as_bytes().to_vec()))
+    let kept = rx
+        .recv_timeout(RECALL_WAIT)
+        .map_err(|_| {
+            ApiError::new(
+                Code::Io,
+                format!(
+                    "the OS keychain did not answer within {} s (locked?)",
+                    RECALL_WAIT.as_secs()
+                ),
+            )
+        })?
+        .map_err(failed)?;
+    Ok(kept.map(|s| Zeroizing::new(s.as_bytes().to_vec())))
 }
 
 /// After a password change: keep `password` for `location` if a password was kept for
@@ -83,10 +96,7 @@ pub fn replace(location: &str, password: &[u8]) -> Result<bool> {
     let Ok(location) = keyed(location) else {
         return Ok(false);
     };
-    if rehydra_azure::recall_from_keychain(SERVICE, location)
-        .map_err(failed)?
-        .is_none()
-    {
+    if read(location)?.is_none() {
         return Ok(false);
     }
     remember(location, password).map(|()| true)

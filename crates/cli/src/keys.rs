@@ -54,7 +54,7 @@ pub(crate) fn run(cli: &Cli, k: &KeyCommand) -> Result<i32> {
                 Ok(true) => eprintln!("the password kept in the OS keychain is the new one"),
                 Ok(false) => {}
                 Err(e) => eprintln!(
-                    "warning: the password kept in the OS keychain is still the old one ({}): run `rehydra key forget`, then `rehydra key remember` with the new one",
+                    "note: the OS keychain could not be asked ({}): if you kept the old password with `rehydra key remember`, run `rehydra key forget`, then `rehydra key remember` with the new one",
                     e.message
                 ),
             }

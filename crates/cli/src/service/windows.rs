@@ -303,7 +303,7 @@ pub(crate) fn install(cli: &Cli, run: &RunArgs, no_start: bool) -> Result<i32> {
         eprintln!("warning: the service's description was not set: {e}");
     }
     // a crash restarts it after a minute (Restart=on-failure of the Linux unit); a
-    // settings error (a wrong password, a missing repository) stops it, in the log
+    // settings error (a wrong password, a damaged repository) stops it, in the log
     let restart = ServiceFailureActions {
         reset_period: ServiceFailureResetPeriod::After(Duration::from_secs(86_400)),
         reboot_msg: None,
