@@ -52,6 +52,8 @@ mod tests {
             api::notify::Email::decl(cfg),
             api::notify::Notify::decl(cfg),
             api::service::ServiceInfo::decl(cfg),
+            rehydra_catalog::RequestState::decl(cfg),
+            rehydra_catalog::RequestRow::decl(cfg),
             api::policies::CopyReport::decl(cfg),
             api::policies::PolicyStatus::decl(cfg),
             api::policies::PolicyRun::decl(cfg),

@@ -339,13 +339,6 @@ pub async fn policies_list(app: AppHandle) -> Res<Vec<PolicyStatus>> {
     .await
 }
 
-/// The always-on service running for this catalog (`rehydra service`), if one does: the
-/// Protection screen says whether policies run while the app is closed.
-#[tauri::command]
-pub async fn service_status(app: AppHandle) -> Res<Option<rehydra_api::service::ServiceInfo>> {
-    blocking(app, |st| Ok(rehydra_api::service::running(&st.ctx)?)).await
-}
-
 /// Add or replace a policy (for the open repository).
 #[tauri::command]
 pub async fn policy_save(app: AppHandle, policy: Policy) -> Res<()> {

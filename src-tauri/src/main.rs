@@ -7,6 +7,7 @@ mod assessment;
 mod bindings;
 mod commands;
 mod progress;
+mod service;
 mod state;
 
 fn main() {
@@ -38,7 +39,10 @@ fn main() {
             commands::plugin_backup,
             commands::policies_list,
             commands::policy_save,
-            commands::service_status,
+            service::service_status,
+            service::service_hand_over,
+            service::service_requests,
+            service::service_cancel,
             commands::policy_remove,
             commands::copy_target_unlock,
             commands::copy_targets_unlocked,

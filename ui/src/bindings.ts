@@ -705,6 +705,46 @@ pid: number,
  */
 repository: string, };
 
+export type ServiceRequestState = "waiting" | "running" | "stopping" | "succeeded" | "failed" | "cancelled" | "unknown";
+
+export type ServiceRequest = { 
+/**
+ * Its number.
+ */
+id: number, 
+/**
+ * The policy to run.
+ */
+policy: string, 
+/**
+ * When it was asked (RFC 3339).
+ */
+asked: string, 
+/**
+ * Who asked.
+ */
+asked_by: string, 
+/**
+ * How it stands.
+ */
+state: ServiceRequestState, 
+/**
+ * When the service took it.
+ */
+started: string | null, 
+/**
+ * When it ended.
+ */
+finished: string | null, 
+/**
+ * The running job's last progress line.
+ */
+progress: string | null, 
+/**
+ * How it ended.
+ */
+message: string | null, };
+
 export type CopyReport = { 
 /**
  * The target repository.

@@ -37,6 +37,7 @@ import type {
   RestorePoint,
   RunView,
   ServiceInfo,
+  ServiceRequest,
   StorageCheck,
   Target,
   TargetKept,
@@ -91,6 +92,9 @@ export const api = {
   policySave: (policy: Policy) => call<void>("policy_save", { policy }),
   policyRemove: (name: string) => call<boolean>("policy_remove", { name }),
   serviceStatus: () => call<ServiceInfo | null>("service_status"),
+  serviceHandOver: (name: string) => call<ServiceRequest>("service_hand_over", { name }),
+  serviceRequests: () => call<ServiceRequest[]>("service_requests"),
+  serviceCancel: (id: number) => call<ServiceRequest>("service_cancel", { id }),
   copyTargetUnlock: (location: string, password: string) => call<void>("copy_target_unlock", { location, password }),
   copyTargetsUnlocked: () => call<string[]>("copy_targets_unlocked"),
   policyRun: (name: string, job: string, onProgress: (p: Progress) => void) =>

@@ -316,7 +316,7 @@ pub fn list(ctx: &Context, now: DateTime<Utc>) -> Result<Vec<PolicyStatus>> {
 ///
 /// # Errors
 /// No policy of that name, catalog failure.
-fn status(ctx: &Context, name: &str) -> Result<PolicyStatus> {
+pub fn status(ctx: &Context, name: &str) -> Result<PolicyStatus> {
     list(ctx, Utc::now())?
         .into_iter()
         .find(|s| s.policy.name == name)

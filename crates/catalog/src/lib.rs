@@ -7,11 +7,13 @@
 
 mod jobs;
 mod policies;
+mod requests;
 mod settings;
 mod totals;
 
 pub use jobs::JobStatus;
 pub use policies::PolicyRow;
+pub use requests::{RequestRow, RequestState};
 pub use totals::{JobTotal, PointTotal};
 
 use std::path::Path;

@@ -114,6 +114,12 @@ pub enum PolicyCommand {
         /// The copy target's password, from this file (when the policy names none).
         #[arg(long, env = "REHYDRA_COPY_PASSWORD_FILE", value_name = "FILE")]
         copy_password_file: Option<PathBuf>,
+        /// Hand the run to the service running for this catalog and return at once: it
+        /// runs there (with the service's passwords), and goes on when this command
+        /// ends. `rehydra service --status` shows how it stands, `rehydra service cancel
+        /// ID` stops it.
+        #[arg(long, conflicts_with_all = ["due", "copy_password_file"], requires = "name")]
+        service: bool,
     },
     /// Remove a policy (its restore points stay).
     Remove {
@@ -301,9 +307,29 @@ pub(crate) fn run(cli: &Cli, c: &PolicyCommand) -> Result<i32> {
             }
         }
         P::Run {
+            name: Some(name),
+            service: true,
+            ..
+        } => {
+            let r = api::service::requests::hand_over(
+                &ctx,
+                name,
+                &api::service::requests::asker("rehydra policy run"),
+            )?;
+            if cli.json {
+                json(&r)?;
+            } else {
+                println!(
+                    "policy {name} handed to the service (request {}): it runs there, also after this command ends; `rehydra service --status` shows how it stands, `rehydra service cancel {}` stops it",
+                    r.id, r.id
+                );
+            }
+        }
+        P::Run {
             name,
             due,
             copy_password_file,
+            ..
         } => {
             let s = open(cli)?;
             let names: Vec<String> = if *due {

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use chrono::Utc;
 use rehydra_api as api;
+use rehydra_api::service::requests;
 
 use crate::args::Cli;
 use crate::commands::{cancel_on_ctrl_c, context};
@@ -60,6 +61,13 @@ pub enum ServiceAction {
     /// half-written is committed) and remove it. The catalog, its logs and the
     /// repository stay. Saying so, and succeeding, when none is installed.
     Uninstall,
+    /// Cancel a run handed to the service (`policy run NAME --service`, the app's "Run
+    /// now"): one still waiting never starts, a running one is stopped within a second or
+    /// two (nothing half-written is committed). `service --status` lists them.
+    Cancel {
+        /// The request's number.
+        id: i64,
+    },
 }
 
 /// A line on standard error (the journal, under systemd), in the JSON log and, from the
@@ -88,6 +96,7 @@ pub(crate) fn run(
     match action {
         Some(ServiceAction::Install { run, no_start }) => return install(cli, run, *no_start),
         Some(ServiceAction::Uninstall) => return uninstall(),
+        Some(ServiceAction::Cancel { id }) => return cancel_request(cli, *id),
         None => {}
     }
     if status {
@@ -126,15 +135,59 @@ fn dispatch() -> Result<i32> {
 
 fn show_status(cli: &Cli) -> Result<i32> {
     let ctx = context(cli);
-    match api::service::running(&ctx)? {
-        Some(s) if cli.json => crate::output::json(&s)?,
+    let service = api::service::running(&ctx)?;
+    let asked = requests::list(&ctx, 10)?;
+    if cli.json {
+        crate::output::json(&serde_json::json!({ "service": service, "requests": asked }))?;
+        return Ok(0);
+    }
+    match service {
         Some(s) => println!("a service runs (process {}) for {}", s.pid, s.repository),
-        None if cli.json => println!("null"),
         None => println!("no service runs for this catalog"),
+    }
+    if !asked.is_empty() {
+        println!("runs handed to the service, newest first:");
+    }
+    for r in &asked {
+        let how = match r.state {
+            requests::RequestState::Waiting => "waiting".to_string(),
+            requests::RequestState::Running | requests::RequestState::Stopping => format!(
+                "{}: {}",
+                r.state,
+                r.progress.as_deref().unwrap_or("starting")
+            ),
+            // its message starts with how it went
+            requests::RequestState::Succeeded => r.message.clone().unwrap_or_default(),
+            _ => format!("{}: {}", r.state, r.message.as_deref().unwrap_or("")),
+        };
+        println!(
+            "  {:>4}  {}  policy {}, asked by {}  {how}",
+            r.id, r.asked, r.policy, r.asked_by
+        );
     }
     #[cfg(windows)]
     if !cli.json {
         println!("{}", windows::registered());
+    }
+    Ok(0)
+}
+
+fn cancel_request(cli: &Cli, id: i64) -> Result<i32> {
+    let r = requests::cancel(&context(cli), id)?;
+    if cli.json {
+        crate::output::json(&r)?;
+    } else {
+        println!(
+            "request {id} (policy {}): {}",
+            r.policy,
+            match r.state {
+                requests::RequestState::Cancelled if r.started.is_none() =>
+                    "cancelled before it started",
+                requests::RequestState::Stopping =>
+                    "the service stops it within a second or two (nothing half-written is committed)",
+                _ => "already ended; nothing to cancel",
+            }
+        );
     }
     Ok(0)
 }
@@ -185,7 +238,7 @@ pub(crate) fn serve(
                     tracing::Level::ERROR,
                     &format!("{}: {} (trying again in {interval} s)", cli.repo, e.message),
                 );
-                if !pause(interval, Instant::now(), cancel) {
+                if !pause(interval, Instant::now(), cancel, &|| false) {
                     say("service stopped");
                     return Ok(0);
                 }
@@ -204,6 +257,19 @@ pub(crate) fn serve(
             ));
         }
     }
+    match requests::abandon(&ctx) {
+        Ok(0) => {}
+        Ok(n) => tell(
+            tracing::Level::WARN,
+            &format!(
+                "{n} request(s) a service before this one left running were failed (ask again)"
+            ),
+        ),
+        Err(e) => tell(
+            tracing::Level::WARN,
+            &format!("service requests: {}", e.message),
+        ),
+    }
     if let Some(addr) = &args.metrics {
         serve_metrics(addr, ctx.clone())?;
         say(&format!("metrics at http://{addr}/metrics"));
@@ -213,21 +279,21 @@ pub(crate) fn serve(
         cli.repo,
         std::process::id()
     ));
+    let means = Means {
+        pw: &pw,
+        copy_pw: copy_pw.as_deref(),
+        plugins: plugins.as_ref(),
+    };
+    let wake = || requests::waits(&ctx).unwrap_or(false);
     loop {
         let started = Instant::now();
-        if let Err(e) = round(
-            cli,
-            &ctx,
-            (&pw, copy_pw.as_deref()),
-            plugins.as_ref(),
-            cancel,
-        ) {
+        if let Err(e) = round(cli, &ctx, &means, cancel) {
             tell(
                 tracing::Level::ERROR,
                 &format!("error: {e:#} (trying again in {interval} s)"),
             );
         }
-        if !pause(interval, started, cancel) {
+        if !pause(interval, started, cancel, &wake) {
             break;
         }
     }
@@ -235,125 +301,239 @@ pub(crate) fn serve(
     Ok(0)
 }
 
-/// Wait until `interval` seconds after `started`; `false` when cancelled meanwhile.
-fn pause(interval: u64, started: Instant, cancel: &api::Cancel) -> bool {
+/// Wait until `interval` seconds after `started`, or less when a request for the service
+/// waits (`wake`, looked at every second); `false` when cancelled meanwhile.
+fn pause(interval: u64, started: Instant, cancel: &api::Cancel, wake: &dyn Fn() -> bool) -> bool {
+    let mut looked = Instant::now();
     while !cancel.is_cancelled() && started.elapsed() < Duration::from_secs(interval) {
         std::thread::sleep(Duration::from_millis(200));
+        if looked.elapsed() >= Duration::from_secs(1) {
+            looked = Instant::now();
+            if wake() {
+                break;
+            }
+        }
     }
     !cancel.is_cancelled()
 }
 
-/// One look: run every due policy of the repository.
-fn round(
-    cli: &Cli,
-    ctx: &api::Context,
-    (pw, copy_pw): (&[u8], Option<&[u8]>),
-    plugins: Option<&api::plugins::Plugins>,
-    cancel: &api::Cancel,
-) -> Result<()> {
+/// What one round needs besides the catalog: the repository's passwords, the plugins.
+struct Means<'a> {
+    pw: &'a [u8],
+    copy_pw: Option<&'a [u8]>,
+    plugins: Option<&'a api::plugins::Plugins>,
+}
+
+/// One look: run what people handed to the service (oldest first, looked at again after
+/// every job) and every due policy of the repository.
+fn round(cli: &Cli, ctx: &api::Context, means: &Means, cancel: &api::Cancel) -> Result<()> {
+    let due = |tried: &[String]| -> Result<Option<String>> {
+        Ok(api::policies::list(ctx, Utc::now())?
+            .into_iter()
+            .find(|p| p.due && p.policy.repository == cli.repo && !tried.contains(&p.policy.name))
+            .map(|p| p.policy.name))
+    };
     // a policy that failed is not due until its pause is over (kept in the catalog)
-    let due: Vec<String> = api::policies::list(ctx, Utc::now())?
-        .into_iter()
-        .filter(|p| p.due && p.policy.repository == cli.repo)
-        .map(|p| p.policy.name)
-        .collect();
-    if due.is_empty() {
+    if due(&[])?.is_none() && !requests::waits(ctx)? {
         return Ok(());
     }
-    let session = match api::open(ctx, &cli.repo, pw) {
+    let session = match api::open(ctx, &cli.repo, means.pw) {
         Ok(s) => s,
         Err(e) => {
             // every due policy failed: each is recorded and told as its policy says
-            for name in &due {
+            for p in api::policies::list(ctx, Utc::now())? {
+                let name = p.policy.name;
+                if !p.due || p.policy.repository != cli.repo {
+                    continue;
+                }
                 tell(
                     tracing::Level::ERROR,
                     &format!("policy {name}: failed: {}", e.message),
                 );
-                for u in api::policies::failed_before_start(ctx, name, &e)? {
+                for u in api::policies::failed_before_start(ctx, &name, &e)? {
                     tell(
                         tracing::Level::WARN,
                         &format!("policy {name}: notification not sent: {u}"),
                     );
                 }
             }
+            while let Some(r) = requests::take(ctx)? {
+                requests::end(
+                    ctx,
+                    r.id,
+                    requests::RequestState::Failed,
+                    &format!("{}: {}", cli.repo, e.message),
+                )?;
+            }
             return Err(e.into());
         }
     };
-    for name in due {
-        if cancel.is_cancelled() {
+    let mut tried = Vec::new();
+    while !cancel.is_cancelled() {
+        if let Some(r) = requests::take(ctx)? {
+            requested(cli, ctx, &session, means, &r, cancel)?;
+        } else if let Some(name) = due(&tried)? {
+            run_one(ctx, &session, means, &name, &api::NoProgress, cancel);
+            tried.push(name);
+        } else {
             break;
-        }
-        say(&format!("policy {name}: started"));
-        match api::policies::run(
-            ctx,
-            &session,
-            plugins,
-            &name,
-            copy_pw,
-            &api::NoProgress,
-            cancel,
-        ) {
-            Ok(r) => {
-                let copy_error = r.copy.as_ref().and_then(|c| c.error.as_deref());
-                let level = if copy_error.is_some() {
-                    tracing::Level::ERROR
-                } else if r.warnings.is_empty() {
-                    tracing::Level::INFO
-                } else {
-                    tracing::Level::WARN
-                };
-                tell(
-                    level,
-                    &format!(
-                        "policy {name}: {} ({} restore point(s), {} warning(s), retention removed {}){}",
-                        if copy_error.is_some() {
-                            "backup saved, copy failed"
-                        } else if r.warnings.is_empty() {
-                            "succeeded"
-                        } else {
-                            "succeeded with warnings"
-                        },
-                        r.restore_points.len(),
-                        r.warnings.len(),
-                        r.forgotten.len(),
-                        copy_error.map(|e| format!(": {e}")).unwrap_or_default()
-                    ),
-                );
-                for w in &r.warnings {
-                    tell(
-                        tracing::Level::WARN,
-                        &format!("policy {name}: warning: {w}"),
-                    );
-                }
-                for e in &r.notify_errors {
-                    tell(
-                        tracing::Level::WARN,
-                        &format!("policy {name}: notification not sent: {e}"),
-                    );
-                }
-            }
-            Err(e) if e.code == api::Code::Cancelled => say(&format!("policy {name}: cancelled")),
-            Err(e) => {
-                let next = api::policies::list(ctx, Utc::now())
-                    .ok()
-                    .and_then(|l| l.into_iter().find(|p| p.policy.name == name))
-                    .and_then(|p| p.retry_after);
-                tell(
-                    tracing::Level::ERROR,
-                    &format!(
-                        "policy {name}: failed: {}{}",
-                        e.message,
-                        next.map(|t| format!(
-                            " (next attempt after {})",
-                            t.format("%Y-%m-%dT%H:%M:%SZ")
-                        ))
-                        .unwrap_or_default()
-                    ),
-                );
-            }
         }
     }
     Ok(())
+}
+
+/// Run a request: its progress written every second, stopped when it is cancelled (or
+/// the service stops), its outcome written back.
+fn requested(
+    cli: &Cli,
+    ctx: &api::Context,
+    session: &api::Session,
+    means: &Means,
+    r: &requests::ServiceRequest,
+    cancel: &api::Cancel,
+) -> Result<()> {
+    say(&format!(
+        "request {}: policy {}, asked by {}",
+        r.id, r.policy, r.asked_by
+    ));
+    let job = api::Cancel::default();
+    let line = requests::ProgressLine::default();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (state, message) = std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut written = String::new();
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                if cancel.is_cancelled() {
+                    job.cancel();
+                }
+                let now = line.line();
+                if now != written && requests::report(ctx, r.id, &now).is_ok() {
+                    written = now;
+                }
+                if let Ok(Some(q)) = requests::get(ctx, r.id)
+                    && q.state == requests::RequestState::Stopping
+                {
+                    job.cancel();
+                }
+            }
+        });
+        let out = match api::policies::status(ctx, &r.policy) {
+            Ok(p) if p.policy.repository != cli.repo => (
+                requests::RequestState::Failed,
+                format!(
+                    "policy {} now backs up into {}, not this service's repository",
+                    r.policy, p.policy.repository
+                ),
+            ),
+            Ok(_) => run_one(ctx, session, means, &r.policy, &line, &job),
+            Err(e) => (requests::RequestState::Failed, e.message),
+        };
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        out
+    });
+    // the service stopping cancels the job, but nobody cancelled the request
+    let (state, message) = if state == requests::RequestState::Cancelled && cancel.is_cancelled() {
+        (
+            requests::RequestState::Failed,
+            "the service was stopped while it ran (nothing half-written was kept): ask again"
+                .to_string(),
+        )
+    } else {
+        (state, message)
+    };
+    requests::end(ctx, r.id, state, &message)?;
+    Ok(())
+}
+
+/// Run one policy and say how it went; the outcome as a request's state and message.
+fn run_one(
+    ctx: &api::Context,
+    session: &api::Session,
+    means: &Means,
+    name: &str,
+    progress: &dyn api::Progress,
+    cancel: &api::Cancel,
+) -> (requests::RequestState, String) {
+    use requests::RequestState as S;
+    say(&format!("policy {name}: started"));
+    match api::policies::run(
+        ctx,
+        session,
+        means.plugins,
+        name,
+        means.copy_pw,
+        progress,
+        cancel,
+    ) {
+        Ok(r) => {
+            let copy_error = r.copy.as_ref().and_then(|c| c.error.as_deref());
+            let level = if copy_error.is_some() {
+                tracing::Level::ERROR
+            } else if r.warnings.is_empty() {
+                tracing::Level::INFO
+            } else {
+                tracing::Level::WARN
+            };
+            let summary = format!(
+                "{} ({} restore point(s), {} warning(s), retention removed {}){}",
+                if copy_error.is_some() {
+                    "backup saved, copy failed"
+                } else if r.warnings.is_empty() {
+                    "succeeded"
+                } else {
+                    "succeeded with warnings"
+                },
+                r.restore_points.len(),
+                r.warnings.len(),
+                r.forgotten.len(),
+                copy_error.map(|e| format!(": {e}")).unwrap_or_default()
+            );
+            tell(level, &format!("policy {name}: {summary}"));
+            for w in &r.warnings {
+                tell(
+                    tracing::Level::WARN,
+                    &format!("policy {name}: warning: {w}"),
+                );
+            }
+            for e in &r.notify_errors {
+                tell(
+                    tracing::Level::WARN,
+                    &format!("policy {name}: notification not sent: {e}"),
+                );
+            }
+            let state = if copy_error.is_some() {
+                S::Failed
+            } else {
+                S::Succeeded
+            };
+            (state, summary)
+        }
+        Err(e) if e.code == api::Code::Cancelled => {
+            say(&format!("policy {name}: cancelled"));
+            (
+                S::Cancelled,
+                "cancelled (nothing half-written was kept)".into(),
+            )
+        }
+        Err(e) => {
+            let next = api::policies::list(ctx, Utc::now())
+                .ok()
+                .and_then(|l| l.into_iter().find(|p| p.policy.name == name))
+                .and_then(|p| p.retry_after);
+            let message = format!(
+                "{}{}",
+                e.message,
+                next.map(|t| format!(" (next attempt after {})", t.format("%Y-%m-%dT%H:%M:%SZ")))
+                    .unwrap_or_default()
+            );
+            tell(
+                tracing::Level::ERROR,
+                &format!("policy {name}: failed: {message}"),
+            );
+            (S::Failed, message)
+        }
+    }
 }
 
 /// The metrics endpoint on a thread of its own: one connection at a time, each given

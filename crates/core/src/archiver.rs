@@ -567,10 +567,16 @@ pub fn backup_with(
         lock,
         hole_bytes,
         items: out_items,
+        cancel,
         ..
     } = run;
     warnings.extend(finish.warnings);
     let (_index_files, stats) = writer.finish()?;
+    // the last packs may take long to store (a limited upload): a cancel that came
+    // meanwhile is honoured, as the restore point is not saved yet (prune removes the packs)
+    if cancel.is_cancelled() {
+        return Err(cancelled());
+    }
     summary.new_chunks = stats.new_chunks;
     summary.new_bytes = stats.new_bytes;
     summary.stored_bytes = stats.stored_bytes;

@@ -3,6 +3,7 @@ import { api, asError, newJobId, onStateChanged, type ApiError, type Notify, typ
 import { age, lines } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, TableHead } from "./common";
+import ServiceRuns from "./ServiceRuns";
 import type { Intent } from "../screens/Inventory";
 
 /** What a policy protects, in words. */
@@ -74,6 +75,8 @@ export default function Policies({ repo, plugins, onRun, intent }: { repo: RepoI
   const [notify, setNotify] = useState<NotifyForm>(noNotify);
   const [service, setService] = useState<ServiceInfo | null>(null);
   const [busy, setBusy] = useState(false);
+  // bumped at each hand-over, so the service's runs are looked at again
+  const [asked, setAsked] = useState(0);
   const load = () => {
     api.copyTargetsUnlocked().then(setUnlocked).catch(() => setUnlocked([]));
     api.serviceStatus().then(setService).catch(() => setService(null));
@@ -114,8 +117,15 @@ export default function Policies({ repo, plugins, onRun, intent }: { repo: RepoI
       setNotify(noNotify);
       setCopyPassword("");
     });
-  const runNow = (n: string) =>
+  const runNow = (n: string, repository: string) =>
     guard(async () => {
+      // a service for this repository runs it: the job goes on when the window closes
+      if (service && service.repository === repository) {
+        const r = await api.serviceHandOver(n);
+        setAsked((a) => a + 1);
+        onRun(null, `Policy ${n} handed to the service (run #${r.id}): it runs there, also after you close this window.`);
+        return;
+      }
       const r = await api.policyRun(n, newJobId(), (p) => onRun(p, null));
       const copy = r.copy ? (r.copy.error ? ` COPY FAILED: ${r.copy.error}` : `; ${r.copy.copied.length} copied to ${r.copy.repository}`) : "";
       const points = r.restore_points.map((p) => p.short_id).join(", ");
@@ -135,7 +145,7 @@ export default function Policies({ repo, plugins, onRun, intent }: { repo: RepoI
       <h2>Policies</h2>
       <p className="small" data-testid="service-status">
         {service
-          ? <>A Rehydra service runs (process {service.pid}) for <code>{service.repository}</code>: its policies run on schedule with the app closed.</>
+          ? <>A Rehydra service runs (process {service.pid}) for <code>{service.repository}</code>: its policies run on schedule with the app closed, and Run now hands the run to it, so it goes on when you close this window (a copy target is opened with the service's password file, not one unlocked here).</>
           : <>No Rehydra service runs: policies back up on schedule only while the app is open. Start <code>rehydra -r REPOSITORY service</code> (or its systemd unit) for unattended runs.</>}
       </p>
       <p className="muted small">
@@ -184,7 +194,7 @@ export default function Policies({ repo, plugins, onRun, intent }: { repo: RepoI
                   ) : null}
                 </td>
                 <td className="row">
-                  <button data-testid={`policy-run-${s.policy.name}`} disabled={busy || !repo} onClick={() => runNow(s.policy.name)}>Run now</button>
+                  <button data-testid={`policy-run-${s.policy.name}`} disabled={busy || !repo} onClick={() => runNow(s.policy.name, s.policy.repository)}>Run now</button>
                   <button data-testid={`policy-remove-${s.policy.name}`} disabled={busy} onClick={() => guard(async () => { await api.policyRemove(s.policy.name); })}>Remove</button>
                 </td>
               </tr>
@@ -192,6 +202,7 @@ export default function Policies({ repo, plugins, onRun, intent }: { repo: RepoI
           </tbody>
         </table>
       )}
+      <ServiceRuns asked={asked} />
       <details ref={addForm} data-testid="policy-add" open={list !== null && list.length === 0 ? true : undefined}>
         <summary>Add a policy</summary>
         <div className="form">

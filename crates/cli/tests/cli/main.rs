@@ -17,6 +17,7 @@ mod kubernetes;
 mod object_storage;
 mod policies;
 mod service;
+mod service_requests;
 mod sql_server;
 mod support;
 mod vm_workloads;

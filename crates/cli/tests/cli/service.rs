@@ -16,15 +16,15 @@ use super::object_storage::{cache, free_port, start};
 const PASSWORD: &str = "repo-pw-SECRET-42";
 const TOKEN: &str = "hook-SECRET-TOKEN";
 
-struct Env {
-    dir: tempfile::TempDir,
+pub(super) struct Env {
+    pub(super) dir: tempfile::TempDir,
 }
 
 impl Env {
-    fn path(&self, p: &str) -> PathBuf {
+    pub(super) fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
     }
-    fn cmd(&self) -> Command {
+    pub(super) fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_rehydra"));
         c.env("REHYDRA_REPOSITORY", self.path("repo"))
             .env("REHYDRA_PASSWORD", PASSWORD)
@@ -35,10 +35,10 @@ impl Env {
             .stdin(Stdio::null());
         c
     }
-    fn run(&self, args: &[&str]) -> Output {
+    pub(super) fn run(&self, args: &[&str]) -> Output {
         self.cmd().args(args).output().unwrap()
     }
-    fn ok(&self, args: &[&str]) -> String {
+    pub(super) fn ok(&self, args: &[&str]) -> String {
         let o = self.run(args);
         assert!(
             o.status.success(),
@@ -111,7 +111,7 @@ fn hook_server() -> (u16, Arc<Mutex<Vec<Request>>>) {
     (port, seen)
 }
 
-fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
+pub(super) fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
     let t = Instant::now();
     while !done() {
         assert!(

@@ -1,0 +1,43 @@
+//! The app as a client of the always-on service (`rehydra service`): whether one runs for
+//! the app's catalog, and policy runs handed to it, which go on when the window closes.
+//! The same `rehydra-api` calls as `rehydra service --status`, `policy run --service` and
+//! `service cancel`.
+
+use rehydra_api::service::requests::{self, ServiceRequest};
+use rehydra_api::service::{self, ServiceInfo};
+use tauri::AppHandle;
+
+use crate::commands::blocking;
+use crate::state::Res;
+
+/// The service running for this catalog, if one does: the Protection screen says whether
+/// policies run while the app is closed, and "Run now" hands the run to it.
+#[tauri::command]
+pub async fn service_status(app: AppHandle) -> Res<Option<ServiceInfo>> {
+    blocking(app, |st| Ok(service::running(&st.ctx)?)).await
+}
+
+/// Hand a policy run to the service; it starts within a second or two, in the service.
+#[tauri::command]
+pub async fn service_hand_over(app: AppHandle, name: String) -> Res<ServiceRequest> {
+    blocking(app, move |st| {
+        Ok(requests::hand_over(
+            &st.ctx,
+            &name,
+            &requests::asker("the desktop app"),
+        )?)
+    })
+    .await
+}
+
+/// Runs handed to the service: those not ended yet and the ten newest others.
+#[tauri::command]
+pub async fn service_requests(app: AppHandle) -> Res<Vec<ServiceRequest>> {
+    blocking(app, |st| Ok(requests::list(&st.ctx, 10)?)).await
+}
+
+/// Cancel a run handed to the service (one waiting never starts; a running one stops).
+#[tauri::command]
+pub async fn service_cancel(app: AppHandle, id: i64) -> Res<ServiceRequest> {
+    blocking(app, move |st| Ok(requests::cancel(&st.ctx, id)?)).await
+}
