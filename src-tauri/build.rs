@@ -6,6 +6,7 @@ fn main() {
         "repo_create",
         "repo_connect",
         "repo_status",
+        "repo_recent",
         "repo_check",
         "restore_points",
         "storage_check",

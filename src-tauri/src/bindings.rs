@@ -25,6 +25,7 @@ mod tests {
             rehydra_api::StorageCheck::decl(cfg),
             rehydra_catalog::JobStatus::decl(cfg),
             rehydra_catalog::JobRun::decl(cfg),
+            rehydra_catalog::RepositoryRow::decl(cfg),
             host::Property::decl(cfg),
             host::Asset::decl(cfg),
             host::Step::decl(cfg),

@@ -179,6 +179,13 @@ pub async fn repo_connect(
     .await
 }
 
+/// The repositories used with this catalog (by the app or the CLI), the most recent
+/// first: the Repositories screen offers them.
+#[tauri::command]
+pub async fn repo_recent(app: AppHandle) -> Res<Vec<rehydra_api::KnownRepository>> {
+    blocking(app, |st| Ok(rehydra_api::known_repositories(&st.ctx, 10)?)).await
+}
+
 /// The open repository, if any.
 #[tauri::command]
 pub async fn repo_status(app: AppHandle) -> Res<Option<RepoInfo>> {

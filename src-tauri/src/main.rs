@@ -30,6 +30,7 @@ fn main() {
             commands::repo_create,
             commands::repo_connect,
             commands::repo_status,
+            commands::repo_recent,
             commands::repo_check,
             commands::storage_check,
             commands::restore_points,

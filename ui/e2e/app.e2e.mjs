@@ -229,6 +229,11 @@ try {
     check(true, "a password kept in the OS keychain opens the repository with none typed");
   }
   await shot("2-repositories-open");
+  // the repositories used with this catalog are offered; one click fills the location in
+  await s.wait('[data-testid="repo-recent"]', (t) => t.includes(repo));
+  await s.type('[data-testid="repo-location"]', "elsewhere");
+  await s.click(`[data-testid="repo-recent-location"][title^="repository"]`);
+  check((await s.exec("return document.querySelector('[data-testid=repo-location]').value")) === repo, "the Repositories screen offers the recent repositories, and one click fills the location in");
 
   // ---- protection: back up the folder now, with progress
   await s.click('[data-testid="nav-protection"]');

@@ -144,6 +144,24 @@ restore_point_id: string | null,
  */
 bytes: number, };
 
+export type KnownRepository = { 
+/**
+ * Repository id (from its config).
+ */
+id: string, 
+/**
+ * The location it was last opened from.
+ */
+location: string, 
+/**
+ * First used (RFC 3339).
+ */
+first_seen: string, 
+/**
+ * Last used (RFC 3339).
+ */
+last_seen: string, };
+
 export type Property = { 
 /**
  * Name.

@@ -24,6 +24,7 @@ import type {
   InstantExport,
   InventoryAsset,
   JobRun,
+  KnownRepository,
   PlanView,
   Planned,
   PluginDetails,
@@ -77,6 +78,7 @@ export const api = {
     call<RepoInfo>("repo_create", { location, password, keepPassword }),
   repoConnect: (location: string, password: string, keepPassword: boolean) =>
     call<RepoInfo>("repo_connect", { location, password, keepPassword }),
+  repoRecent: () => call<KnownRepository[]>("repo_recent"),
   repoStatus: () => call<RepoInfo | null>("repo_status"),
   repoCheck: (readData: boolean) =>
     call<CheckReport>("repo_check", { readData }),

@@ -34,7 +34,7 @@ pub use error::{ApiError, Code, Hint, Result};
 pub use files::DiskLocation;
 pub use instant::NbdSummary;
 pub use location::{StorageCheck, backend_for, check_storage};
-pub use rehydra_catalog::{JobRun, JobStatus};
+pub use rehydra_catalog::{JobRun, JobStatus, RepositoryRow as KnownRepository};
 pub use rehydra_core::ItemKind;
 pub use rehydra_core::KdfParams;
 pub use rehydra_core::archiver::{BackupOptions, ChangedRanges, Exclude, Source, SourceItem};
@@ -138,11 +138,14 @@ pub fn open(ctx: &Context, location: &str, password: &[u8]) -> Result<Session> {
             cache_dir: ctx.cache_dir.clone(),
         },
     )?;
-    Ok(Session {
+    let s = Session {
         repo,
         ctx: ctx.clone(),
         location: location.to_string(),
-    })
+    };
+    // the recent repositories (best effort: the catalog is a cache)
+    s.catalog_touch();
+    Ok(s)
 }
 
 impl Session {
@@ -494,6 +497,16 @@ impl Session {
     pub fn catalog_runs(&self, limit: i64) -> Result<Vec<JobRun>> {
         job_runs(&self.ctx, limit)
     }
+}
+
+/// The repositories this catalog has seen (created, opened or used for a job), the
+/// most recent first, at the location each was last opened from: the app's and `catalog
+/// repositories`' "recent repositories".
+///
+/// # Errors
+/// No catalog or database failure.
+pub fn known_repositories(ctx: &Context, limit: i64) -> Result<Vec<KnownRepository>> {
+    catalog_sync::with_catalog(ctx, |c| async move { c.repositories(limit).await })
 }
 
 /// Job history without opening a repository.

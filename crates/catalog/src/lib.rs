@@ -90,6 +90,20 @@ pub struct RestorePointRow {
     pub stored_bytes: i64,
 }
 
+/// A repository this catalog has seen, with when it was first and last used.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
+#[ts(rename = "KnownRepository")]
+pub struct RepositoryRow {
+    /// Repository id (from its config).
+    pub id: String,
+    /// The location it was last opened from.
+    pub location: String,
+    /// First used (RFC 3339).
+    pub first_seen: String,
+    /// Last used (RFC 3339).
+    pub last_seen: String,
+}
+
 /// A job run row.
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct JobRun {
@@ -237,6 +251,28 @@ impl Catalog {
     async fn pairs(&self, sql: &'static str) -> Result<Vec<(String, String)>> {
         let rows = self.fetch(sqlx::query(sql)).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// The repositories used, the most recent first.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn repositories(&self, limit: i64) -> Result<Vec<RepositoryRow>> {
+        let q = sqlx::query(
+            "SELECT id, location, first_seen, last_seen FROM repositories ORDER BY last_seen DESC LIMIT ?1",
+        )
+        .bind(limit);
+        Ok(self
+            .fetch(q)
+            .await?
+            .iter()
+            .map(|r| RepositoryRow {
+                id: r.get("id"),
+                location: r.get("location"),
+                first_seen: r.get("first_seen"),
+                last_seen: r.get("last_seen"),
+            })
+            .collect())
     }
 
     /// Record that a repository was used.
@@ -676,6 +712,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = Catalog::open(&dir.path().join("c.db")).await.unwrap();
         c.upsert_repository("r1", "/x").await.unwrap();
+        c.upsert_repository("r2", "/y").await.unwrap();
+        c.upsert_repository("r1", "/x2").await.unwrap();
+        let known = c.repositories(10).await.unwrap();
+        assert_eq!(
+            known
+                .iter()
+                .map(|r| (r.id.as_str(), r.location.as_str()))
+                .collect::<Vec<_>>(),
+            vec![("r1", "/x2"), ("r2", "/y")],
+            "the most recent first, at the location last used"
+        );
+        assert_eq!(c.repositories(1).await.unwrap().len(), 1);
         c.put_restore_point(&row("1", "a")).await.unwrap();
         c.put_restore_point(&row("2", "b")).await.unwrap();
         assert_eq!(c.restore_points("r1", None).await.unwrap().len(), 2);

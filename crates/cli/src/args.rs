@@ -759,6 +759,9 @@ pub enum CatalogCommand {
     Rebuild,
     /// Restore points as the catalog holds them.
     Show,
+    /// The repositories used with this catalog, the most recent first, with the
+    /// location each was last opened from (no repository is opened).
+    Repositories,
     /// Job history (backups, restores, copies, checks, prunes), newest first, with ids.
     Runs {
         /// How many.

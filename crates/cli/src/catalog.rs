@@ -43,6 +43,23 @@ pub(crate) fn run(cli: &Cli, c: &CatalogCommand) -> Result<i32> {
                 }
             }
         }
+        CatalogCommand::Repositories => {
+            let known = api::known_repositories(&context(cli), 50)?;
+            if cli.json {
+                json(&known)?;
+            } else if known.is_empty() {
+                println!("no repository used with this catalog yet");
+            } else {
+                for r in &known {
+                    println!(
+                        "{}  {}  {}",
+                        r.last_seen,
+                        &r.id[..8.min(r.id.len())],
+                        r.location
+                    );
+                }
+            }
+        }
         CatalogCommand::Log { run } => {
             let lines = api::job_log(&context(cli), *run)?;
             if cli.json {

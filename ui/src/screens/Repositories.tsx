@@ -1,5 +1,5 @@
 import { useEffect, useState } from "react";
-import { api, asError, type ApiError, type RepoInfo } from "../ipc";
+import { api, asError, type ApiError, type KnownRepository, type RepoInfo } from "../ipc";
 import { ErrorBox } from "../components/common";
 
 export default function Repositories({ repo, onChange }: { repo: RepoInfo | null; onChange: () => void }) {
@@ -11,9 +11,14 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
   const [storage, setStorage] = useState<string | null>(null);
   const [keepPassword, setKeepPassword] = useState(false);
   const [kept, setKept] = useState<string | null>(null);
+  const [recent, setRecent] = useState<KnownRepository[]>([]);
   useEffect(() => {
     api.defaultLocation().then((l) => setLocation((cur) => cur || l));
   }, []);
+  // the repositories used with this catalog (here or with the CLI), the most recent first
+  useEffect(() => {
+    api.repoRecent().then(setRecent).catch(() => setRecent([]));
+  }, [repo?.location]);
   const act = async (f: () => Promise<unknown>) => {
     setBusy(true);
     setError(null);
@@ -61,6 +66,23 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
         )}
       </div>
       <form className="card form" onSubmit={(e) => e.preventDefault()}>
+        {recent.length > 0 && (
+          <div data-testid="repo-recent">
+            <span className="small">Recent:</span>{" "}
+            {recent.map((r) => (
+              <button
+                type="button"
+                key={r.id}
+                className="small"
+                data-testid="repo-recent-location"
+                title={`repository ${r.id.slice(0, 12)}, last used ${new Date(r.last_seen).toLocaleString()}`}
+                onClick={() => setLocation(r.location)}
+              >
+                {r.location}
+              </button>
+            ))}
+          </div>
+        )}
         <label>
           Location
           <input data-testid="repo-location" value={location} onChange={(e) => setLocation(e.target.value)} />

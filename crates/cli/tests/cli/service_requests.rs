@@ -209,6 +209,26 @@ fn runs_handed_to_the_service_run_there_report_progress_and_can_be_cancelled() {
         err.contains("backs up into") && err.contains("other"),
         "{err}"
     );
+    // both repositories are known to the catalog, the most recent first
+    let known: serde_json::Value =
+        serde_json::from_str(&e.ok(&["--json", "catalog", "repositories"])).unwrap();
+    let locations: Vec<&str> = known
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["location"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        locations,
+        [
+            e.path("other").to_str().unwrap(),
+            e.path("repo").to_str().unwrap()
+        ]
+    );
+    assert!(
+        e.ok(&["catalog", "repositories"])
+            .contains(e.path("repo").to_str().unwrap())
+    );
     // --service is for one named policy
     assert_eq!(
         e.run(&["policy", "run", "--due", "--service"])
