@@ -3,7 +3,8 @@
 # init, backup, restore-points, restore and check --read-data on C:\ paths, a long path
 # (\\?\ form, past MAX_PATH), a repository shared with the Linux build both ways, and
 # names that are legal on ext4 but not on NTFS (restored percent-escaped, as the README
-# says), and the Windows service (installed, running a due policy with no console open,
+# says), and the Windows service (installed, running a due policy with no console open
+# and a run handed to it,
 # stopped and removed). Exits non-zero, naming the step, on the first difference.
 #
 # Needs: rustup's x86_64-pc-windows-gnu target, gcc-mingw-w64-x86-64 and wine64
@@ -192,6 +193,15 @@ done
 grep -q '"id"' <<<"$ran" || fail "the service did not run the due policy within 60 s"
 status="$(svc service --status 2>&1 | tr -d '\r')"
 grep -q 'a service runs' <<<"$status" && grep -q 'Rehydra is Running' <<<"$status" || fail "service --status: $status"
+# a run handed to the Windows service (what the app's "Run now" does) runs there
+said="$(svc policy run nightly --service 2>&1 | tr -d '\r')" || fail "policy run --service: $said"
+grep -q 'handed to the service (request 1)' <<<"$said" || fail "policy run --service says: $said"
+for _ in $(seq 1 60); do
+    status="$(svc service --status 2>&1 | tr -d '\r')"
+    grep -q 'succeeded (1 restore point' <<<"$status" && break
+    sleep 1
+done
+grep -q 'policy nightly, asked by rehydra policy run.*succeeded (1 restore point' <<<"$status" || fail "the Windows service did not run the run handed to it: $status"
 svc service uninstall >/dev/null || fail "service uninstall"
 [ -z "$(registered)" ] || fail "the service is still registered after uninstall: $(registered)"
 said="$(svc service uninstall)" || fail "a second uninstall"

@@ -17,7 +17,8 @@ pub async fn service_status(app: AppHandle) -> Res<Option<ServiceInfo>> {
     blocking(app, |st| Ok(service::running(&st.ctx)?)).await
 }
 
-/// Hand a policy run to the service; it starts within a second or two, in the service.
+/// Hand a policy run to the service; it starts there within a second or two when the
+/// service is idle, else after the job in progress.
 #[tauri::command]
 pub async fn service_hand_over(app: AppHandle, name: String) -> Res<ServiceRequest> {
     blocking(app, move |st| {

@@ -721,7 +721,12 @@ pid: number,
 /**
  * The repository whose due policies it runs.
  */
-repository: string, };
+repository: string, 
+/**
+ * Whether it takes runs handed to it ([`requests`]); a service of an older version
+ * does not, and a run handed to it would wait forever.
+ */
+takes_requests: boolean, };
 
 export type ServiceRequestState = "waiting" | "running" | "stopping" | "succeeded" | "failed" | "cancelled" | "unknown";
 

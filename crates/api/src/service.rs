@@ -21,7 +21,13 @@ pub struct ServiceInfo {
     pub pid: u32,
     /// The repository whose due policies it runs.
     pub repository: String,
+    /// Whether it takes runs handed to it ([`requests`]); a service of an older version
+    /// does not, and a run handed to it would wait forever.
+    pub takes_requests: bool,
 }
+
+/// What `service.json` says a service takes: runs handed to it, in this form.
+const REQUESTS: u64 = 1;
 
 /// The lock, held until dropped (or the process ends).
 #[derive(Debug)]
@@ -99,7 +105,7 @@ pub fn acquire(ctx: &Context, repository: &str) -> Result<ServiceLock> {
             Err(std::fs::TryLockError::Error(e)) => return Err(io(&path, &e)),
         }
     }
-    let info = serde_json::json!({ "pid": std::process::id(), "repository": repository });
+    let info = serde_json::json!({ "pid": std::process::id(), "repository": repository, "requests": REQUESTS });
     let json = path.with_file_name("service.json");
     not_a_link(&json)?;
     let tmp = path.with_file_name(format!("service.json.{}.tmp", std::process::id()));
@@ -132,6 +138,7 @@ fn read_info(lock: &std::path::Path) -> Option<ServiceInfo> {
     Some(ServiceInfo {
         pid: u32::try_from(v["pid"].as_u64()?).ok()?,
         repository: v["repository"].as_str()?.to_string(),
+        takes_requests: v["requests"].as_u64() == Some(REQUESTS),
     })
 }
 
@@ -153,6 +160,7 @@ pub fn running(ctx: &Context) -> Result<Option<ServiceInfo>> {
             Ok(Some(read_info(&path).unwrap_or(ServiceInfo {
                 pid: 0,
                 repository: String::new(),
+                takes_requests: false,
             })))
         }
         Err(std::fs::TryLockError::Error(e)) => Err(io(&path, &e)),
@@ -184,7 +192,8 @@ mod tests {
             running(&ctx).unwrap(),
             Some(ServiceInfo {
                 pid: std::process::id(),
-                repository: "/srv/repo".into()
+                repository: "/srv/repo".into(),
+                takes_requests: true,
             })
         );
         drop(lock);

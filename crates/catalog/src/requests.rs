@@ -94,17 +94,21 @@ pub struct RequestRow {
     pub message: Option<String>,
 }
 
+/// A row as a request; a value of another type than expected (written by hand, or by a
+/// newer build) reads as empty rather than failing the whole listing.
 fn request(r: &SqliteRow) -> RequestRow {
+    let text = |c: &str| r.try_get::<String, _>(c).unwrap_or_default();
+    let maybe = |c: &str| r.try_get::<Option<String>, _>(c).ok().flatten();
     RequestRow {
-        id: r.get("id"),
-        policy: r.get("policy"),
-        asked: r.get("asked"),
-        asked_by: r.get("asked_by"),
-        state: RequestState::parse(r.get("state")),
-        started: r.get("started"),
-        finished: r.get("finished"),
-        progress: r.get("progress"),
-        message: r.get("message"),
+        id: r.try_get("id").unwrap_or_default(),
+        policy: text("policy"),
+        asked: text("asked"),
+        asked_by: text("asked_by"),
+        state: RequestState::parse(&text("state")),
+        started: maybe("started"),
+        finished: maybe("finished"),
+        progress: maybe("progress"),
+        message: maybe("message"),
     }
 }
 
@@ -181,7 +185,8 @@ impl Catalog {
         Ok(())
     }
 
-    /// A request ended (`state` is one of the ended ones).
+    /// A request that runs ended (`state` is one of the ended ones); one that ended
+    /// already is left as it ended.
     ///
     /// # Errors
     /// Database failure.
@@ -192,7 +197,7 @@ impl Catalog {
         message: &str,
     ) -> Result<()> {
         let q = sqlx::query(
-            "UPDATE service_requests SET state = ?2, finished = ?3, message = ?4, progress = NULL WHERE id = ?1",
+            "UPDATE service_requests SET state = ?2, finished = ?3, message = ?4, progress = NULL WHERE id = ?1 AND state IN ('running', 'stopping')",
         )
         .bind(id)
         .bind(state.as_str())

@@ -118,7 +118,7 @@ pub enum PolicyCommand {
         /// runs there (with the service's passwords), and goes on when this command
         /// ends. `rehydra service --status` shows how it stands, `rehydra service cancel
         /// ID` stops it.
-        #[arg(long, conflicts_with_all = ["due", "copy_password_file"], requires = "name")]
+        #[arg(long, conflicts_with = "due", requires = "name")]
         service: bool,
     },
     /// Remove a policy (its restore points stay).

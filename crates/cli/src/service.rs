@@ -209,6 +209,21 @@ pub(crate) fn serve(
         );
     }
     let _lock = api::service::acquire(&ctx, &cli.repo)?;
+    // what a service before this one was running when it ended (killed, power lost) is
+    // failed now, not after the repository answers
+    match requests::abandon(&ctx) {
+        Ok(0) => {}
+        Ok(n) => tell(
+            tracing::Level::WARN,
+            &format!(
+                "{n} request(s) a service before this one left running were failed (ask again)"
+            ),
+        ),
+        Err(e) => tell(
+            tracing::Level::WARN,
+            &format!("service requests: {}", e.message),
+        ),
+    }
     let pw = password::current(
         cli.password_file.as_deref(),
         cli.password_command.as_deref(),
@@ -256,19 +271,6 @@ pub(crate) fn serve(
                 p.policy.name, p.policy.repository
             ));
         }
-    }
-    match requests::abandon(&ctx) {
-        Ok(0) => {}
-        Ok(n) => tell(
-            tracing::Level::WARN,
-            &format!(
-                "{n} request(s) a service before this one left running were failed (ask again)"
-            ),
-        ),
-        Err(e) => tell(
-            tracing::Level::WARN,
-            &format!("service requests: {}", e.message),
-        ),
     }
     if let Some(addr) = &args.metrics {
         serve_metrics(addr, ctx.clone())?;
@@ -358,12 +360,12 @@ fn round(cli: &Cli, ctx: &api::Context, means: &Means, cancel: &api::Cancel) -> 
                 }
             }
             while let Some(r) = requests::take(ctx)? {
-                requests::end(
+                conclude(
                     ctx,
                     r.id,
                     requests::RequestState::Failed,
                     &format!("{}: {}", cli.repo, e.message),
-                )?;
+                );
             }
             return Err(e.into());
         }
@@ -371,7 +373,9 @@ fn round(cli: &Cli, ctx: &api::Context, means: &Means, cancel: &api::Cancel) -> 
     let mut tried = Vec::new();
     while !cancel.is_cancelled() {
         if let Some(r) = requests::take(ctx)? {
-            requested(cli, ctx, &session, means, &r, cancel)?;
+            requested(cli, ctx, &session, means, &r, cancel);
+            // run now: not run again because it is due (a cancelled run stays due)
+            tried.push(r.policy);
         } else if let Some(name) = due(&tried)? {
             run_one(ctx, &session, means, &name, &api::NoProgress, cancel);
             tried.push(name);
@@ -391,7 +395,7 @@ fn requested(
     means: &Means,
     r: &requests::ServiceRequest,
     cancel: &api::Cancel,
-) -> Result<()> {
+) {
     say(&format!(
         "request {}: policy {}, asked by {}",
         r.id, r.policy, r.asked_by
@@ -400,25 +404,10 @@ fn requested(
     let line = requests::ProgressLine::default();
     let done = std::sync::atomic::AtomicBool::new(false);
     let (state, message) = std::thread::scope(|s| {
-        s.spawn(|| {
-            let mut written = String::new();
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(200));
-                if cancel.is_cancelled() {
-                    job.cancel();
-                }
-                let now = line.line();
-                if now != written && requests::report(ctx, r.id, &now).is_ok() {
-                    written = now;
-                }
-                if let Ok(Some(q)) = requests::get(ctx, r.id)
-                    && q.state == requests::RequestState::Stopping
-                {
-                    job.cancel();
-                }
-            }
-        });
-        let out = match api::policies::status(ctx, &r.policy) {
+        s.spawn(|| watch(ctx, r.id, &line, &done, [cancel, &job]));
+        // the watcher ends with the run, also when the run panics (the scope waits for it)
+        let _ended = Ended(&done);
+        match api::policies::status(ctx, &r.policy) {
             Ok(p) if p.policy.repository != cli.repo => (
                 requests::RequestState::Failed,
                 format!(
@@ -428,9 +417,7 @@ fn requested(
             ),
             Ok(_) => run_one(ctx, session, means, &r.policy, &line, &job),
             Err(e) => (requests::RequestState::Failed, e.message),
-        };
-        done.store(true, std::sync::atomic::Ordering::Relaxed);
-        out
+        }
     });
     // the service stopping cancels the job, but nobody cancelled the request
     let (state, message) = if state == requests::RequestState::Cancelled && cancel.is_cancelled() {
@@ -442,8 +429,69 @@ fn requested(
     } else {
         (state, message)
     };
-    requests::end(ctx, r.id, state, &message)?;
-    Ok(())
+    conclude(ctx, r.id, state, &message);
+}
+
+/// Sets its flag when dropped.
+struct Ended<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// While a request runs (until `done`): once a second, write its progress line and stop
+/// the job (`cancels[1]`) when the request is cancelled or the service stops
+/// (`cancels[0]`).
+fn watch(
+    ctx: &api::Context,
+    id: i64,
+    line: &requests::ProgressLine,
+    done: &std::sync::atomic::AtomicBool,
+    [service, job]: [&api::Cancel; 2],
+) {
+    let mut written = String::new();
+    let mut looked = Instant::now();
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(200));
+        if service.is_cancelled() {
+            job.cancel();
+        }
+        if looked.elapsed() < Duration::from_secs(1) {
+            continue;
+        }
+        looked = Instant::now();
+        let now = line.line();
+        if now != written && requests::report(ctx, id, &now).is_ok() {
+            written = now;
+        }
+        if let Ok(Some(q)) = requests::get(ctx, id)
+            && q.state == requests::RequestState::Stopping
+        {
+            job.cancel();
+        }
+    }
+}
+
+/// Write how a request ended, trying three times (the catalog may be busy for a moment);
+/// what cannot be written is logged (the next service start fails the request).
+fn conclude(ctx: &api::Context, id: i64, state: requests::RequestState, message: &str) {
+    let mut tries = 0;
+    while let Err(e) = requests::end(ctx, id, state, message) {
+        tries += 1;
+        if tries == 3 {
+            tell(
+                tracing::Level::ERROR,
+                &format!(
+                    "request {id}: its outcome ({state}: {message}) could not be written: {}",
+                    e.message
+                ),
+            );
+            return;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
 }
 
 /// Run one policy and say how it went; the outcome as a request's state and message.

@@ -5,22 +5,26 @@ import { ErrorBox, TableHead } from "./common";
 const open = (r: ServiceRequest) => r.state === "waiting" || r.state === "running" || r.state === "stopping";
 
 /** Policy runs handed to the always-on service: how each stands (looked at every two
- *  seconds while one is open), and Cancel. They go on when the window closes. */
+ *  seconds while one is open, else every ten, so runs handed over from the command line
+ *  show up too), and Cancel. They go on when the window closes. */
 export default function ServiceRuns({ asked }: { asked: number }) {
   const [list, setList] = useState<ServiceRequest[]>([]);
   const [error, setError] = useState<ApiError | null>(null);
-  const load = () => api.serviceRequests().then((l) => { setList(l); return l; }).catch((e) => { setError(asError(e)); return []; });
+  const load = () =>
+    api.serviceRequests()
+      .then((l) => { setList(l); setError(null); return l; })
+      .catch((e) => { setError(asError(e)); return null; });
   useEffect(() => {
     let stop = false;
     let timer = 0;
     const tick = async () => {
       const l = await load();
-      if (!stop && l.some(open)) timer = window.setTimeout(tick, 2000);
+      if (!stop) timer = window.setTimeout(tick, l?.some(open) ? 2000 : 10000);
     };
     tick();
     return () => { stop = true; window.clearTimeout(timer); };
   }, [asked]);
-  if (list.length === 0) return null;
+  if (list.length === 0) return <ErrorBox error={error} />;
   return (
     <div data-testid="service-runs">
       <h3>Runs handed to the service</h3>

@@ -1,6 +1,6 @@
 //! Policy runs handed to the always-on service: the desktop app and `rehydra policy run
-//! --service` ask, the service takes each request within a second or two and runs the
-//! policy in its own process (so the job goes on when the window closes), writing its
+//! --service` ask, the service takes each request (within a second or two when it is
+//! idle, else after the job in progress) and runs the policy in its own process (so the job goes on when the window closes), writing its
 //! progress and outcome back to the catalog they share. A request is cancelled through
 //! the catalog too: the service sees it within a second and stops the job the way a
 //! cancelled job stops (nothing half-written is committed).
@@ -34,6 +34,15 @@ pub fn hand_over(ctx: &Context, policy: &str, asked_by: &str) -> Result<ServiceR
             ),
         ));
     };
+    if !service.takes_requests {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "the service running (process {}) is of an older version that does not take runs handed to it: restart it with this version, or run the policy here",
+                service.pid
+            ),
+        ));
+    }
     let p = crate::policies::status(ctx, policy)?.policy;
     if p.repository != service.repository {
         return Err(ApiError::new(
@@ -44,7 +53,7 @@ pub fn hand_over(ctx: &Context, policy: &str, asked_by: &str) -> Result<ServiceR
             ),
         ));
     }
-    let (policy, by) = (policy.to_string(), asked_by.to_string());
+    let (policy, by) = (policy.to_string(), one_line(asked_by, 200));
     let r = with_catalog(ctx, |c| async move { c.ask_service(&policy, &by).await })?;
     tracing::info!(request = r.id, policy = %r.policy, asked_by = %r.asked_by, "handed to the service");
     Ok(r)
@@ -64,12 +73,26 @@ pub fn list(ctx: &Context, limit: i64) -> Result<Vec<ServiceRequest>> {
 /// # Errors
 /// There is no such request; the catalog cannot be written.
 pub fn cancel(ctx: &Context, id: i64) -> Result<ServiceRequest> {
-    with_catalog(ctx, |c| async move { c.cancel_service_request(id).await })?.ok_or_else(|| {
-        ApiError::new(
-            Code::InvalidInput,
-            format!("no service request {id} (rehydra service --status lists them)"),
-        )
-    })
+    let r = with_catalog(ctx, |c| async move { c.cancel_service_request(id).await })?.ok_or_else(
+        || {
+            ApiError::new(
+                Code::InvalidInput,
+                format!("no service request {id} (rehydra service --status lists them)"),
+            )
+        },
+    )?;
+    // no service runs to stop it: it was left running by one that ended; cancelled now
+    if r.state == RequestState::Stopping && super::running(ctx)?.is_none() {
+        end(
+            ctx,
+            id,
+            RequestState::Cancelled,
+            "cancelled; the service that ran it had ended (nothing half-written was kept)",
+        )?;
+        return get(ctx, id)?
+            .ok_or_else(|| ApiError::new(Code::Io, format!("service request {id} is gone")));
+    }
+    Ok(r)
 }
 
 /// One request, as it stands now.
@@ -129,7 +152,8 @@ pub fn report(ctx: &Context, id: i64, line: &str) -> Result<()> {
 /// # Errors
 /// The catalog cannot be written.
 pub fn end(ctx: &Context, id: i64, state: RequestState, message: &str) -> Result<()> {
-    let message = message.to_string();
+    // error text from a remote server or a plugin: one line, not an endless one
+    let message = one_line(message, 2000);
     with_catalog(ctx, |c| async move {
         c.end_service_request(id, state, &message).await
     })
@@ -147,6 +171,15 @@ pub fn abandon(ctx: &Context) -> Result<u64> {
         )
         .await
     })
+}
+
+/// `s` on one line (control characters as spaces), at most `max` characters: text from
+/// elsewhere (a guest's file name, a server's error, a user name) shown in a log line.
+fn one_line(s: &str, max: usize) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect()
 }
 
 #[derive(Default)]
@@ -207,11 +240,7 @@ impl Progress for ProgressLine {
     fn message(&self, msg: &str) {
         if let Ok(mut s) = self.0.lock() {
             // a name from a guest's disk: one line, and not an endless one
-            s.message = msg
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .take(200)
-                .collect();
+            s.message = one_line(msg, 200);
         }
     }
 }

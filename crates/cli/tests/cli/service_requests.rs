@@ -166,12 +166,45 @@ fn runs_handed_to_the_service_run_there_report_progress_and_can_be_cancelled() {
     let o = e.run(&["service", "cancel", "999"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no service request 999"));
-    // the service killed while it runs: the next service fails the run, saying why
+    // the service stopped (SIGTERM, as systemd and the SCM stop it) while it runs: the
+    // job is cancelled and the run failed, saying so
+    term(&mut svc);
+    let r = state(&e, third);
+    assert_eq!(r["state"], "failed", "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("service was stopped"),
+        "{r}"
+    );
+    assert_eq!(state(&e, fourth)["state"], "cancelled");
+    // the service killed while it runs: a cancel then ends the run at once (no service
+    // is there to stop it), and the next service fails what was left running
+    let mut svc = service(&e);
+    let fifth = hand_over(&e, "slow");
+    let sixth = hand_over(&e, "slow");
+    wait_for("the fifth to start", 30, || {
+        state(&e, fifth)["state"] == "running"
+    });
     svc.kill().unwrap();
     svc.wait().unwrap();
-    assert_eq!(state(&e, third)["state"], "running");
+    let out = e.ok(&["service", "cancel", &fifth.to_string()]);
+    assert!(out.contains("already ended"), "{out}");
+    let r = state(&e, fifth);
+    assert_eq!(r["state"], "cancelled", "{r}");
+    assert!(r["message"].as_str().unwrap().contains("had ended"), "{r}");
+    // (the sixth waits for a service; it is taken by the next one)
+    assert_eq!(state(&e, sixth)["state"], "waiting");
     let mut svc = service(&e);
-    let r = state(&e, third);
+    wait_for("the sixth to start", 30, || {
+        state(&e, sixth)["state"] == "running"
+    });
+    svc.kill().unwrap();
+    svc.wait().unwrap();
+    assert_eq!(state(&e, sixth)["state"], "running");
+    let mut svc = service(&e);
+    let r = state(&e, sixth);
     assert_eq!(r["state"], "failed", "{r}");
     assert!(
         r["message"]
@@ -180,7 +213,6 @@ fn runs_handed_to_the_service_run_there_report_progress_and_can_be_cancelled() {
             .contains("service ended before"),
         "{r}"
     );
-    assert_eq!(state(&e, fourth)["state"], "cancelled");
     // a policy of another repository is refused, naming both
     e.ok(&[
         "-r",
@@ -236,6 +268,11 @@ fn runs_handed_to_the_service_run_there_report_progress_and_can_be_cancelled() {
             .code(),
         Some(2)
     );
+    term(&mut svc);
+}
+
+/// Stop the service as systemd does, and wait until it has.
+fn term(svc: &mut Child) {
     std::process::Command::new("kill")
         .args(["-TERM", &svc.id().to_string()])
         .status()

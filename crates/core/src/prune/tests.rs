@@ -185,3 +185,43 @@ fn restore_point_saved_between_plan_and_execute_stays_whole() {
     restore(&repo, &snap, &dst, &opts, &NoProgress, &Cancel::default()).unwrap();
     assert!(std::fs::read(dst.join("x")).unwrap() == data);
 }
+
+/// A cancel that comes while the last packs are stored (the whole source read) is
+/// honoured: no restore point is saved, and prune removes what was stored.
+#[test]
+fn a_cancel_during_the_last_uploads_saves_no_restore_point() {
+    /// Cancels when the read phase ends, just before the writer stores its last packs.
+    struct CancelAtFinish<'a>(&'a Cancel);
+    impl crate::progress::Progress for CancelAtFinish<'_> {
+        fn finish(&self) {
+            self.0.cancel();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let repo = repo(dir.path());
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    let mut data = vec![0u8; 3 << 20];
+    rand::rngs::StdRng::seed_from_u64(9).fill_bytes(&mut data);
+    std::fs::write(src.join("x"), &data).unwrap();
+    let cancel = Cancel::default();
+    let items = vec![SourceItem {
+        name: "src".into(),
+        source: Source::Path(src.clone()),
+    }];
+    let e = backup(
+        &repo,
+        items,
+        &BackupOptions::default(),
+        &CancelAtFinish(&cancel),
+        &cancel,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), crate::error::ErrorKind::Cancelled, "{e}");
+    let (points, bad) = repo.restore_points().unwrap();
+    assert!(points.is_empty() && bad.is_empty());
+    assert!(!repo.backend().list(FileKind::Pack).unwrap().is_empty());
+    let rep = prune(&repo, &PruneOptions::default(), &NoProgress).unwrap();
+    assert!(rep.deleted_packs > 0, "{rep:?}");
+    assert!(repo.backend().list(FileKind::Pack).unwrap().is_empty());
+}
