@@ -15,7 +15,7 @@ mod tests {
             rehydra_api::Code::decl(cfg),
             rehydra_api::Hint::decl(cfg),
             crate::state::UiError::decl(cfg),
-            crate::commands::RepoInfo::decl(cfg),
+            crate::repositories::RepoInfo::decl(cfg),
             crate::commands::Changed::decl(cfg),
             crate::commands::StateChanged::decl(cfg),
             crate::commands::VerifyView::decl(cfg),

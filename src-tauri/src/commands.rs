@@ -2,7 +2,6 @@
 //! a blocking thread and reports progress over a channel.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use rehydra_api::inventory::{self, InventoryAsset};
@@ -13,15 +12,15 @@ use rehydra_api::plugins::{
 use rehydra_api::policies::{self, Policy, PolicyRun, PolicyStatus};
 use rehydra_api::wizard::{self, InstantExport, PlanView, RestoreChoice, RunView};
 use rehydra_api::{
-    BackupOutcome, Cancel, CheckOptions, CheckReport, Code, InitOptions, JobRun, NoProgress,
-    RestorePointDto, RestorePointFilter, StorageCheck,
+    BackupOutcome, Cancel, CheckOptions, Code, JobRun, NoProgress, RestorePointDto,
+    RestorePointFilter,
 };
 use serde::Serialize;
 use tauri::ipc::Channel;
 use tauri::{AppHandle, Emitter, Manager};
 
 use crate::progress::{ChannelProgress, ProgressEvent};
-use crate::state::{App, ExportEntry, Open, Res, UiError};
+use crate::state::{App, ExportEntry, Res, UiError};
 
 /// Run `f` on a blocking thread with the app state.
 pub(crate) async fn blocking<T: Send + 'static>(
@@ -65,7 +64,7 @@ pub fn changed(app: &AppHandle, what: Changed) {
 
 /// [`blocking`], then the `state-changed` event for `what` (also after a failure: a
 /// failed job is in the history too).
-async fn changing<T: Send + 'static>(
+pub(crate) async fn changing<T: Send + 'static>(
     app: AppHandle,
     what: Changed,
     f: impl FnOnce(&App) -> Res<T> + Send + 'static,
@@ -74,156 +73,6 @@ async fn changing<T: Send + 'static>(
     let r = blocking(app, f).await;
     changed(&handle, what);
     r
-}
-
-/// The repository the app offers by default: a folder in the user's data folder.
-#[tauri::command]
-pub fn default_location() -> String {
-    dirs::data_local_dir()
-        .map(|d| d.join("rehydra").join("repository"))
-        .unwrap_or_else(|| PathBuf::from("rehydra-repository"))
-        .display()
-        .to_string()
-}
-
-/// The open repository.
-#[derive(Serialize, ts_rs::TS)]
-#[serde(rename_all = "camelCase")]
-pub struct RepoInfo {
-    location: String,
-    id: String,
-    restore_points: usize,
-    /// What became of "keep the password in the OS keychain", when it was asked for.
-    keychain: Option<String>,
-}
-
-/// The password typed, or (none typed) the one kept in the OS keychain for `location`.
-fn typed_or_kept(location: &str, typed: String) -> Res<zeroize::Zeroizing<Vec<u8>>> {
-    if !typed.is_empty() {
-        return Ok(zeroize::Zeroizing::new(typed.into_bytes()));
-    }
-    rehydra_api::keychain::recall(location).ok_or_else(|| {
-        UiError::new(
-            Code::InvalidInput,
-            "type the password: none is kept in the OS keychain for this location",
-        )
-    })
-}
-
-/// Keep `password` for `location` in the OS keychain, as asked: what became of it.
-fn keep(location: &str, password: &[u8]) -> String {
-    match rehydra_api::keychain::remember(location, password) {
-        Ok(()) => "the password is kept in the OS keychain: leave it empty next time".into(),
-        Err(e) => format!("the password was not kept: {}", e.message),
-    }
-}
-
-fn opened(st: &App, location: String, s: rehydra_api::Session) -> Res<RepoInfo> {
-    let info = RepoInfo {
-        id: s.id(),
-        restore_points: s.restore_points(&RestorePointFilter::default())?.len(),
-        location: location.clone(),
-        keychain: None,
-    };
-    st.set_repo(Open {
-        location,
-        session: std::sync::Arc::new(s),
-    });
-    Ok(info)
-}
-
-/// Create a repository (local path or SMB path) and open it.
-#[tauri::command]
-pub async fn repo_create(
-    app: AppHandle,
-    location: String,
-    password: String,
-    keep_password: bool,
-) -> Res<RepoInfo> {
-    changing(app, Changed::Repository, move |st| {
-        if password.chars().count() < 8 {
-            return Err(UiError::new(
-                Code::InvalidInput,
-                "choose a password of at least 8 characters",
-            ));
-        }
-        let s = rehydra_api::init(
-            &st.ctx,
-            &location,
-            password.as_bytes(),
-            InitOptions::default(),
-        )?;
-        let mut info = opened(st, location.clone(), s)?;
-        info.keychain = keep_password.then(|| keep(&location, password.as_bytes()));
-        Ok(info)
-    })
-    .await
-}
-
-/// Open an existing repository (with no password typed, with the one kept in the OS
-/// keychain for it).
-#[tauri::command]
-pub async fn repo_connect(
-    app: AppHandle,
-    location: String,
-    password: String,
-    keep_password: bool,
-) -> Res<RepoInfo> {
-    changing(app, Changed::Repository, move |st| {
-        let password = typed_or_kept(&location, password)?;
-        let s = rehydra_api::open(&st.ctx, &location, &password)?;
-        let mut info = opened(st, location.clone(), s)?;
-        info.keychain = keep_password.then(|| keep(&location, &password));
-        Ok(info)
-    })
-    .await
-}
-
-/// The repositories used with this catalog (by the app or the CLI), the most recent
-/// first: the Repositories screen offers them.
-#[tauri::command]
-pub async fn repo_recent(app: AppHandle) -> Res<Vec<rehydra_api::KnownRepository>> {
-    blocking(app, |st| Ok(rehydra_api::known_repositories(&st.ctx, 10)?)).await
-}
-
-/// The open repository, if any.
-#[tauri::command]
-pub async fn repo_status(app: AppHandle) -> Res<Option<RepoInfo>> {
-    blocking(app, |st| {
-        let Some(location) = st.location() else {
-            return Ok(None);
-        };
-        let s = st.session()?;
-        Ok(Some(RepoInfo {
-            id: s.id(),
-            restore_points: s.restore_points(&RestorePointFilter::default())?.len(),
-            location,
-            keychain: None,
-        }))
-    })
-    .await
-}
-
-/// Check that the storage at `location` behaves as a repository needs (`check --storage`).
-#[tauri::command]
-pub async fn storage_check(app: AppHandle, location: String) -> Res<StorageCheck> {
-    blocking(app, move |st| {
-        Ok(rehydra_api::check_storage(&st.ctx, &location)?)
-    })
-    .await
-}
-
-/// Check the repository (structure, and every chunk with `read_data`).
-#[tauri::command]
-pub async fn repo_check(app: AppHandle, read_data: bool) -> Res<CheckReport> {
-    changing(app, Changed::Jobs, move |st| {
-        let opts = CheckOptions {
-            read_data,
-            ..CheckOptions::default()
-        };
-        Ok(st.session()?.check(&opts, &NoProgress)?)
-    })
-    .await
 }
 
 /// Restore points, newest last; of one asset when given.
@@ -382,7 +231,9 @@ pub async fn policy_remove(app: AppHandle, name: String) -> Res<bool> {
     .await
 }
 
-/// Run a policy now (backup, then its retention), with live progress.
+/// Run a policy now (backup, then its retention), with live progress, in its own
+/// repository when that one is open (else in the one the screens work on, which refuses
+/// a policy of another repository).
 #[tauri::command]
 pub async fn policy_run(
     app: AppHandle,
@@ -392,12 +243,9 @@ pub async fn policy_run(
 ) -> Res<PolicyRun> {
     changing(app, Changed::RestorePoints, move |st| {
         let plugins = st.plugins().ok();
-        let copy_password = policies::list(&st.ctx, rehydra_api::inventory::now())?
-            .into_iter()
-            .find(|p| p.policy.name == name)
-            .and_then(|p| p.policy.copy_to)
-            .and_then(|t| st.copy_password(&t.repository));
-        st.job(&job, |s, cancel| {
+        let policy = policies::status(&st.ctx, &name)?.policy;
+        let copy_password = policy.copy_to.and_then(|t| st.copy_password(&t.repository));
+        st.job_on(st.session_for(&policy.repository)?, &job, |s, cancel| {
             Ok(policies::run(
                 &st.ctx,
                 s,

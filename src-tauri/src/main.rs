@@ -1,12 +1,14 @@
-//! Rehydra desktop app: a thin Tauri shell. Every command in `commands.rs` is a few lines
-//! calling `rehydra-api`, the same crate the CLI calls; progress streams over Tauri
-//! channels; errors reach the UI as `{code, message}`.
+//! Rehydra desktop app: a thin Tauri shell. Every command (`commands.rs`, and by screen
+//! `repositories.rs`, `service.rs`, `assessment.rs`) is a few lines calling
+//! `rehydra-api`, the same crate the CLI calls; progress streams over Tauri channels;
+//! errors reach the UI as `{code, message}`.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 mod assessment;
 mod bindings;
 mod commands;
 mod progress;
+mod repositories;
 mod service;
 mod state;
 
@@ -26,13 +28,16 @@ fn main() {
     let app = tauri::Builder::default()
         .manage(state)
         .invoke_handler(tauri::generate_handler![
-            commands::default_location,
-            commands::repo_create,
-            commands::repo_connect,
-            commands::repo_status,
-            commands::repo_recent,
-            commands::repo_check,
-            commands::storage_check,
+            repositories::default_location,
+            repositories::repo_create,
+            repositories::repo_connect,
+            repositories::repo_status,
+            repositories::repos_open,
+            repositories::repo_switch,
+            repositories::repo_close,
+            repositories::repo_recent,
+            repositories::repo_check,
+            repositories::storage_check,
             commands::restore_points,
             commands::inventory,
             commands::discover,

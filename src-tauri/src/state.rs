@@ -1,5 +1,6 @@
-//! What the app keeps between commands: where local state lives, the open repository,
-//! the last discovery per plugin, and cancellation flags of running jobs.
+//! What the app keeps between commands: where local state lives, the open repositories
+//! (one of them the one the screens work on), the last discovery per plugin, and
+//! cancellation flags of running jobs.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -44,7 +45,7 @@ impl UiError {
 /// Result of a command.
 pub type Res<T> = Result<T, UiError>;
 
-/// The open repository.
+/// An open repository.
 pub struct Open {
     pub location: String,
     pub session: Arc<Session>,
@@ -69,7 +70,9 @@ pub struct ExportEntry {
 pub struct App {
     pub ctx: Context,
     plugin_dirs: Vec<PathBuf>,
-    pub repo: Mutex<Option<Open>>,
+    /// The open repositories, the one the screens work on first (admins keep a local
+    /// and an off-site one open).
+    repos: Mutex<Vec<Open>>,
     pub discovered: Mutex<Vec<Discovery>>,
     pub jobs: Mutex<HashMap<String, Arc<Cancel>>>,
     /// Instant-recovery exports started in this session, by job id.
@@ -110,7 +113,7 @@ impl App {
         Self {
             ctx,
             plugin_dirs,
-            repo: Mutex::default(),
+            repos: Mutex::default(),
             discovered: Mutex::default(),
             jobs: Mutex::default(),
             copy_passwords: Mutex::default(),
@@ -118,10 +121,10 @@ impl App {
         }
     }
 
-    /// The open repository, or an error that tells the user to open one.
+    /// The repository the screens work on, or an error that tells the user to open one.
     pub fn session(&self) -> Res<Arc<Session>> {
-        lock(&self.repo)
-            .as_ref()
+        lock(&self.repos)
+            .first()
             .map(|o| o.session.clone())
             .ok_or_else(|| {
                 UiError::new(
@@ -131,12 +134,60 @@ impl App {
             })
     }
 
-    pub fn set_repo(&self, o: Open) {
-        *lock(&self.repo) = Some(o);
+    /// The open repository at `location`, else the one the screens work on.
+    pub fn session_for(&self, location: &str) -> Res<Arc<Session>> {
+        let open = lock(&self.repos)
+            .iter()
+            .find(|o| o.location == location)
+            .map(|o| o.session.clone());
+        open.map_or_else(|| self.session(), Ok)
     }
 
+    /// Keep `o` open, as the one the screens work on (replacing one open at the same
+    /// location).
+    pub fn set_repo(&self, o: Open) {
+        let mut l = lock(&self.repos);
+        l.retain(|r| r.location != o.location);
+        l.insert(0, o);
+    }
+
+    /// Make the open repository at `location` the one the screens work on.
+    pub fn switch(&self, location: &str) -> Res<()> {
+        let mut l = lock(&self.repos);
+        let i = l
+            .iter()
+            .position(|o| o.location == location)
+            .ok_or_else(|| {
+                UiError::new(
+                    Code::InvalidInput,
+                    format!("{location} is not open: connect to it under Repositories"),
+                )
+            })?;
+        let o = l.remove(i);
+        l.insert(0, o);
+        Ok(())
+    }
+
+    /// Close the open repository at `location` (its password leaves memory); the next
+    /// open one, if any, becomes the one the screens work on. Whether it was open.
+    pub fn close(&self, location: &str) -> bool {
+        let mut l = lock(&self.repos);
+        let before = l.len();
+        l.retain(|o| o.location != location);
+        l.len() != before
+    }
+
+    /// The location of the repository the screens work on.
     pub fn location(&self) -> Option<String> {
-        lock(&self.repo).as_ref().map(|o| o.location.clone())
+        lock(&self.repos).first().map(|o| o.location.clone())
+    }
+
+    /// The locations of the open repositories, the one the screens work on first.
+    pub fn open_locations(&self) -> Vec<String> {
+        lock(&self.repos)
+            .iter()
+            .map(|o| o.location.clone())
+            .collect()
     }
 
     pub fn plugins(&self) -> Res<Plugins> {
@@ -178,9 +229,19 @@ impl App {
     /// Run `f` on the open repository as job `job`: `cancel_job(job)` reaches its
     /// cancellation flag until it returns.
     pub fn job<T>(&self, job: &str, f: impl FnOnce(&Session, &Cancel) -> Res<T>) -> Res<T> {
+        self.job_on(self.session()?, job, f)
+    }
+
+    /// [`App::job`] on the open repository `s`.
+    pub fn job_on<T>(
+        &self,
+        s: Arc<Session>,
+        job: &str,
+        f: impl FnOnce(&Session, &Cancel) -> Res<T>,
+    ) -> Res<T> {
         let c = Arc::new(Cancel::default());
         lock(&self.jobs).insert(job.to_string(), c.clone());
-        let r = self.session().and_then(|s| f(&s, &c));
+        let r = f(&s, &c);
         lock(&self.jobs).remove(job);
         r
     }

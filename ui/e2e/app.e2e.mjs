@@ -372,6 +372,27 @@ try {
     "the policy's runs were copied to its copy target (the service's with its password), retention applied there too");
   await shot("10-policies");
 
+  // ---- several repositories open at once: the off-site one connected beside the first
+  await s.click('[data-testid="nav-repositories"]');
+  await s.type('[data-testid="repo-location"]', offsite);
+  await s.type('[data-testid="repo-password"]', "offsite pass phrase 2026");
+  await s.click('[data-testid="repo-connect"]');
+  await s.wait('[data-testid="repos-open"]', (t) => t.includes(offsite) && t.includes(repo));
+  await s.wait('[data-testid="repo-status"]', (t) => t.includes(`Open: ${offsite}`));
+  await s.click('[data-testid="repo-check"]');
+  await s.wait('[data-testid="repo-check-result"]', (t) => t.includes("Structure OK"), 60000);
+  // every repository's jobs in one history, each with the repository it ran on
+  await s.click('[data-testid="nav-protection"]');
+  await s.wait('[data-testid="job-history"]', (t) => t.includes(offsite) && t.includes(repo), 30000);
+  check(true, "two repositories are open at once, and the job history lists the jobs of both, each with its repository");
+  // back to the first from the side bar (no password asked again), the other closed
+  await s.click(`[data-testid="repo-switch"] option[value="${repo}"]`);
+  await s.click('[data-testid="nav-repositories"]');
+  await s.wait('[data-testid="repo-status"]', (t) => t.includes(`Open: ${repo}`));
+  await s.exec(`[...document.querySelectorAll('[data-testid=repos-open] li')].find((li) => li.textContent.includes(${JSON.stringify(offsite)})).querySelector('[data-testid=repo-close]').click()`);
+  await s.wait('[data-testid="repos-open"]', (t) => !t.includes(offsite) && t.includes(repo));
+  check(!(await s.exec("return !!document.querySelector('[data-testid=repo-switch]')")), "switching back keeps the first open without its password again, and a closed repository leaves the list");
+
   // ---- plugins: the installed plugin, its signer and capabilities; a backup through it
   await s.click('[data-testid="nav-plugins"]');
   await s.wait('[data-testid="plugin-list"]', (t) => t.includes("example-files") && t.includes("trusted"));

@@ -34,14 +34,17 @@ export default function App() {
     setIntent(i);
     setScreen(i.action === "restore" ? "Restore" : "Protection");
   };
+  // the open repositories, the one the screens work on first
+  const [openRepos, setOpenRepos] = useState<string[]>([]);
   const refresh = useCallback(() => {
     api.repoStatus().then(setRepo).catch(() => setRepo(null));
+    api.reposOpen().then(setOpenRepos).catch(() => setOpenRepos([]));
   }, []);
   useEffect(refresh, [refresh]);
   useEffect(() => onStateChanged(["repository", "restore-points", "jobs"], refresh), [refresh]);
-  // while the app is open, run the open repository's due policies (one at a time),
-  // unless a service does (`rehydra service`): then it runs them, and the app does not
-  // start the same backup a second time. A failed policy is not due again until its
+  // while the app is open, run the open repositories' due policies (one at a time),
+  // except those of the repository a service runs (`rehydra service`): it runs them, and
+  // the app does not start the same backup a second time. A failed policy is not due again until its
   // pause (kept in the catalog) is over.
   useEffect(() => {
     if (!repo) return;
@@ -50,9 +53,11 @@ export default function App() {
       if (running) return;
       running = true;
       try {
-        if (await api.serviceStatus()) return;
+        // a service runs its own repository's policies
+        const service = await api.serviceStatus();
+        const open = await api.reposOpen();
         for (const s of await api.policies()) {
-          if (s.due && s.policy.repository === repo.location) {
+          if (s.due && open.includes(s.policy.repository) && s.policy.repository !== service?.repository) {
             await api.policyRun(s.policy.name, newJobId(), () => {}).catch(() => {});
           }
         }
@@ -88,6 +93,14 @@ export default function App() {
         <div className="repo-chip" data-testid="repo-chip" title={repo?.location}>
           {repo ? `${repo.restorePoints} restore point${repo.restorePoints === 1 ? "" : "s"}` : "no repository open"}
         </div>
+        {openRepos.length > 1 && (
+          <label className="theme">
+            Repository
+            <select data-testid="repo-switch" value={repo?.location ?? ""} onChange={(e) => api.repoSwitch(e.target.value).catch(() => {}).finally(refresh)}>
+              {openRepos.map((l) => <option key={l} value={l}>{l}</option>)}
+            </select>
+          </label>
+        )}
         <label className="theme">
           Theme
           <select data-testid="theme" value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>

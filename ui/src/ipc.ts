@@ -79,6 +79,9 @@ export const api = {
   repoConnect: (location: string, password: string, keepPassword: boolean) =>
     call<RepoInfo>("repo_connect", { location, password, keepPassword }),
   repoRecent: () => call<KnownRepository[]>("repo_recent"),
+  reposOpen: () => call<string[]>("repos_open"),
+  repoSwitch: (location: string) => call<void>("repo_switch", { location }),
+  repoClose: (location: string) => call<boolean>("repo_close", { location }),
   repoStatus: () => call<RepoInfo | null>("repo_status"),
   repoCheck: (readData: boolean) =>
     call<CheckReport>("repo_check", { readData }),

@@ -25,7 +25,12 @@ export default function Protection({ repo, onChange, intent }: { repo: RepoInfo 
     api.jobLog(id).then((l) => setLogs((m) => ({ ...m, [id]: l }))).catch((e) => setLogs((m) => ({ ...m, [id]: [`error: ${asError(e).message}`] })));
   };
   const job = useRef("");
-  const loadHistory = () => api.jobHistory(50).then(setHistory).catch(() => setHistory([]));
+  // every repository's jobs in one list, each with the repository it ran on
+  const [where, setWhere] = useState<Record<string, string>>({});
+  const loadHistory = () => {
+    api.repoRecent().then((k) => setWhere(Object.fromEntries(k.map((r) => [r.id, r.location])))).catch(() => setWhere({}));
+    return api.jobHistory(50).then(setHistory).catch(() => setHistory([]));
+  };
   useEffect(() => {
     loadHistory();
     // jobs started elsewhere (the policy runner, another screen) show up as they end
@@ -156,12 +161,13 @@ export default function Protection({ repo, onChange, intent }: { repo: RepoInfo 
           <Empty>No job has run yet.</Empty>
         ) : (
           <table data-testid="job-history">
-            <TableHead cols={["Started", "Kind", "Status", "Bytes", "Message"]} />
+            <TableHead cols={["Started", "Repository", "Kind", "Status", "Bytes", "Message"]} />
             <tbody>
               {history.map((j) => (
                 <Fragment key={j.id}>
                   <tr data-testid="job-row" data-kind={j.kind}>
                     <td>{new Date(j.started).toLocaleString()}</td>
+                    <td className="small" data-testid="job-repository">{j.repository_id ? (where[j.repository_id] ?? j.repository_id.slice(0, 12)) : "—"}</td>
                     <td>{j.kind}</td>
                     <td>{j.status}</td>
                     <td>{bytes(j.bytes)}</td>
@@ -174,7 +180,7 @@ export default function Protection({ repo, onChange, intent }: { repo: RepoInfo 
                   </tr>
                   {logs[j.id] !== undefined && (
                     <tr>
-                      <td colSpan={5}>
+                      <td colSpan={6}>
                         <pre className="detail" data-testid="job-log">{logs[j.id].length ? logs[j.id].join("\n") : "(no log lines)"}</pre>
                       </td>
                     </tr>

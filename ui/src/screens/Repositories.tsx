@@ -12,12 +12,14 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
   const [keepPassword, setKeepPassword] = useState(false);
   const [kept, setKept] = useState<string | null>(null);
   const [recent, setRecent] = useState<KnownRepository[]>([]);
+  const [open, setOpen] = useState<string[]>([]);
   useEffect(() => {
     api.defaultLocation().then((l) => setLocation((cur) => cur || l));
   }, []);
   // the repositories used with this catalog (here or with the CLI), the most recent first
   useEffect(() => {
     api.repoRecent().then(setRecent).catch(() => setRecent([]));
+    api.reposOpen().then(setOpen).catch(() => setOpen([]));
   }, [repo?.location]);
   const act = async (f: () => Promise<unknown>) => {
     setBusy(true);
@@ -60,6 +62,24 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
               Check all data
             </button>
             {check && <p data-testid="repo-check-result">{check}</p>}
+            {open.length > 0 && (
+              <div data-testid="repos-open">
+                <p className="small">Open repositories (their passwords stay in memory until closed; each one's due policies run while the app is open):</p>
+                <ul>
+                  {open.map((l) => (
+                    <li key={l}>
+                      <code>{l}</code>{" "}
+                      {l === repo.location ? (
+                        <span className="small">(the screens work on this one)</span>
+                      ) : (
+                        <button className="chip" data-testid="repo-use" disabled={busy} onClick={() => act(() => api.repoSwitch(l))}>Work on this one</button>
+                      )}{" "}
+                      <button className="chip" data-testid="repo-close" disabled={busy} onClick={() => act(async () => { await api.repoClose(l); setOpen(await api.reposOpen()); })}>Close</button>
+                    </li>
+                  ))}
+                </ul>
+              </div>
+            )}
           </>
         ) : (
           <p className="muted">No repository open. Create one (a local folder first; an SMB path works too) or connect to an existing one.</p>
