@@ -56,12 +56,19 @@ fn keep(location: &str, password: &[u8]) -> String {
     }
 }
 
-fn opened(st: &App, location: String, s: rehydra_api::Session) -> Res<RepoInfo> {
+/// Keep `s` open as the one the screens work on; `kept`: the password to keep in the OS
+/// keychain, when asked.
+fn opened(
+    st: &App,
+    location: String,
+    s: rehydra_api::Session,
+    kept: Option<&[u8]>,
+) -> Res<RepoInfo> {
     let info = RepoInfo {
         id: s.id(),
         restore_points: s.restore_points(&RestorePointFilter::default())?.len(),
+        keychain: kept.map(|pw| keep(&location, pw)),
         location: location.clone(),
-        keychain: None,
     };
     st.set_repo(Open {
         location,
@@ -91,9 +98,12 @@ pub async fn repo_create(
             password.as_bytes(),
             InitOptions::default(),
         )?;
-        let mut info = opened(st, location.clone(), s)?;
-        info.keychain = keep_password.then(|| keep(&location, password.as_bytes()));
-        Ok(info)
+        opened(
+            st,
+            location,
+            s,
+            keep_password.then_some(password.as_bytes()),
+        )
     })
     .await
 }
@@ -110,9 +120,7 @@ pub async fn repo_connect(
     changing(app, Changed::Repository, move |st| {
         let password = typed_or_kept(&location, password)?;
         let s = rehydra_api::open(&st.ctx, &location, &password)?;
-        let mut info = opened(st, location.clone(), s)?;
-        info.keychain = keep_password.then(|| keep(&location, &password));
-        Ok(info)
+        opened(st, location, s, keep_password.then_some(&password[..]))
     })
     .await
 }
