@@ -232,8 +232,8 @@ pub async fn policy_remove(app: AppHandle, name: String) -> Res<bool> {
 }
 
 /// Run a policy now (backup, then its retention), with live progress, in its own
-/// repository when that one is open (else in the one the screens work on, which refuses
-/// a policy of another repository).
+/// repository, which must be open (refused otherwise, before anything is counted as a
+/// failed run; refused too while the same policy runs in this app).
 #[tauri::command]
 pub async fn policy_run(
     app: AppHandle,
@@ -245,16 +245,19 @@ pub async fn policy_run(
         let plugins = st.plugins().ok();
         let policy = policies::status(&st.ctx, &name)?.policy;
         let copy_password = policy.copy_to.and_then(|t| st.copy_password(&t.repository));
-        st.job_on(st.session_for(&policy.repository)?, &job, |s, cancel| {
-            Ok(policies::run(
-                &st.ctx,
-                s,
-                plugins.as_ref(),
-                &name,
-                copy_password.as_deref(),
-                &ChannelProgress::new(on_progress),
-                cancel,
-            )?)
+        let session = st.session_for(&policy.repository)?;
+        st.policy_running(&name, || {
+            st.job_on(session, &job, |s, cancel| {
+                Ok(policies::run(
+                    &st.ctx,
+                    s,
+                    plugins.as_ref(),
+                    &name,
+                    copy_password.as_deref().map(Vec::as_slice),
+                    &ChannelProgress::new(on_progress),
+                    cancel,
+                )?)
+            })
         })
     })
     .await

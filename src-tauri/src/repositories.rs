@@ -144,20 +144,20 @@ pub async fn repo_switch(app: AppHandle, location: String) -> Res<()> {
     changing(app, Changed::Repository, move |st| st.switch(&location)).await
 }
 
-/// Close an open repository: its password leaves memory.
+/// Close an open repository: the app lets go of its session and key (refused while a
+/// job or an export uses it).
 #[tauri::command]
 pub async fn repo_close(app: AppHandle, location: String) -> Res<bool> {
-    changing(app, Changed::Repository, move |st| Ok(st.close(&location))).await
+    changing(app, Changed::Repository, move |st| st.close(&location)).await
 }
 
 /// The repository the screens work on, if one is open.
 #[tauri::command]
 pub async fn repo_status(app: AppHandle) -> Res<Option<RepoInfo>> {
     blocking(app, |st| {
-        let Some(location) = st.location() else {
+        let Some((location, s)) = st.current() else {
             return Ok(None);
         };
-        let s = st.session()?;
         Ok(Some(RepoInfo {
             id: s.id(),
             restore_points: s.restore_points(&RestorePointFilter::default())?.len(),

@@ -78,7 +78,9 @@ pub struct App {
     /// Instant-recovery exports started in this session, by job id.
     pub exports: Mutex<Vec<ExportEntry>>,
     /// Passwords of policy copy targets, by location: in memory only, for this session.
-    copy_passwords: Mutex<HashMap<String, Vec<u8>>>,
+    copy_passwords: Mutex<HashMap<String, zeroize::Zeroizing<Vec<u8>>>>,
+    /// Policies running in this app now (a second run of one is refused).
+    running_policies: Mutex<std::collections::HashSet<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -117,6 +119,7 @@ impl App {
             discovered: Mutex::default(),
             jobs: Mutex::default(),
             copy_passwords: Mutex::default(),
+            running_policies: Mutex::default(),
             exports: Mutex::default(),
         }
     }
@@ -134,13 +137,25 @@ impl App {
             })
     }
 
-    /// The open repository at `location`, else the one the screens work on.
+    /// The open repository at `location`, or an error that tells the user to open it.
     pub fn session_for(&self, location: &str) -> Res<Arc<Session>> {
-        let open = lock(&self.repos)
+        lock(&self.repos)
             .iter()
             .find(|o| o.location == location)
-            .map(|o| o.session.clone());
-        open.map_or_else(|| self.session(), Ok)
+            .map(|o| o.session.clone())
+            .ok_or_else(|| {
+                UiError::new(
+                    Code::NotARepository,
+                    format!("{location} is not open: connect to it under Repositories first"),
+                )
+            })
+    }
+
+    /// The location and session of the repository the screens work on, read together.
+    pub fn current(&self) -> Option<(String, Arc<Session>)> {
+        lock(&self.repos)
+            .first()
+            .map(|o| (o.location.clone(), o.session.clone()))
     }
 
     /// Keep `o` open, as the one the screens work on (replacing one open at the same
@@ -168,18 +183,26 @@ impl App {
         Ok(())
     }
 
-    /// Close the open repository at `location` (its password leaves memory); the next
-    /// open one, if any, becomes the one the screens work on. Whether it was open.
-    pub fn close(&self, location: &str) -> bool {
+    /// Close the open repository at `location`: the app lets go of its session (with
+    /// the key it unlocked) and of the copy-target password kept for that location; the
+    /// next open one, if any, becomes the one the screens work on. Refused while a job or
+    /// an instant-recovery export uses it. Whether it was open.
+    pub fn close(&self, location: &str) -> Res<bool> {
         let mut l = lock(&self.repos);
+        if let Some(o) = l.iter().find(|o| o.location == location)
+            && Arc::strong_count(&o.session) > 1
+        {
+            return Err(UiError::new(
+                Code::Locked,
+                format!(
+                    "a job or an instant-recovery export uses {location}: cancel it, or wait until it ends, then close"
+                ),
+            ));
+        }
         let before = l.len();
         l.retain(|o| o.location != location);
-        l.len() != before
-    }
-
-    /// The location of the repository the screens work on.
-    pub fn location(&self) -> Option<String> {
-        lock(&self.repos).first().map(|o| o.location.clone())
+        lock(&self.copy_passwords).remove(location);
+        Ok(l.len() != before)
     }
 
     /// The locations of the open repositories, the one the screens work on first.
@@ -203,12 +226,26 @@ impl App {
 
     /// Keep a copy target's password for this session (after it opened the target).
     pub fn unlock_copy_target(&self, location: &str, password: Vec<u8>) {
-        lock(&self.copy_passwords).insert(location.to_string(), password);
+        lock(&self.copy_passwords).insert(location.to_string(), zeroize::Zeroizing::new(password));
     }
 
     /// The copy target's password, when it was unlocked in this session.
-    pub fn copy_password(&self, location: &str) -> Option<Vec<u8>> {
+    pub fn copy_password(&self, location: &str) -> Option<zeroize::Zeroizing<Vec<u8>>> {
         lock(&self.copy_passwords).get(location).cloned()
+    }
+
+    /// Run `f` as policy `name`'s run in this app, refused while one runs already (the
+    /// policy timer and "Run now" must not start the same backup twice).
+    pub fn policy_running<T>(&self, name: &str, f: impl FnOnce() -> Res<T>) -> Res<T> {
+        if !lock(&self.running_policies).insert(name.to_string()) {
+            return Err(UiError::new(
+                Code::Locked,
+                format!("policy {name} is running already in this app"),
+            ));
+        }
+        let r = f();
+        lock(&self.running_policies).remove(name);
+        r
     }
 
     /// Copy targets unlocked in this session.

@@ -384,7 +384,9 @@ try {
   // every repository's jobs in one history, each with the repository it ran on
   await s.click('[data-testid="nav-protection"]');
   await s.wait('[data-testid="job-history"]', (t) => t.includes(offsite) && t.includes(repo), 30000);
-  check(true, "two repositories are open at once, and the job history lists the jobs of both, each with its repository");
+  const checkedOn = await s.exec("return document.querySelector('[data-testid=job-row][data-kind=check] [data-testid=job-repository]').textContent");
+  const backedUpOn = await s.exec("return document.querySelector('[data-testid=job-row][data-kind=backup] [data-testid=job-repository]').textContent");
+  check(checkedOn === offsite && backedUpOn === repo, `two repositories are open at once, and the job history lists the jobs of both, each with its repository (${checkedOn}; ${backedUpOn})`);
   // back to the first from the side bar (no password asked again), the other closed
   await s.click(`[data-testid="repo-switch"] option[value="${repo}"]`);
   await s.click('[data-testid="nav-repositories"]');

@@ -1,5 +1,5 @@
 import { useCallback, useEffect, useState } from "react";
-import { api, newJobId, onStateChanged, type RepoInfo } from "./ipc";
+import { api, asError, newJobId, onStateChanged, type RepoInfo } from "./ipc";
 import Repositories from "./screens/Repositories";
 import Inventory, { type Intent } from "./screens/Inventory";
 import Protection from "./screens/Protection";
@@ -42,22 +42,23 @@ export default function App() {
   }, []);
   useEffect(refresh, [refresh]);
   useEffect(() => onStateChanged(["repository", "restore-points", "jobs"], refresh), [refresh]);
-  // while the app is open, run the open repositories' due policies (one at a time),
+  // while the app is open, run the open repositories' due policies (one at a time; one
+  // timer for the app's life, so a round still running is never joined by another),
   // except those of the repository a service runs (`rehydra service`): it runs them, and
-  // the app does not start the same backup a second time. A failed policy is not due again until its
+  // the app does not start the same backup a second time; a service whose repository
+  // cannot be read leaves every policy to it. A failed policy is not due again until its
   // pause (kept in the catalog) is over.
   useEffect(() => {
-    if (!repo) return;
     let running = false;
     const tick = async () => {
       if (running) return;
       running = true;
       try {
-        // a service runs its own repository's policies
         const service = await api.serviceStatus();
-        const open = await api.reposOpen();
+        if (service && !service.repository) return;
         for (const s of await api.policies()) {
-          if (s.due && open.includes(s.policy.repository) && s.policy.repository !== service?.repository) {
+          // the open ones looked at again before each: one may have been closed meanwhile
+          if (s.due && s.policy.repository !== service?.repository && (await api.reposOpen()).includes(s.policy.repository)) {
             await api.policyRun(s.policy.name, newJobId(), () => {}).catch(() => {});
           }
         }
@@ -70,7 +71,7 @@ export default function App() {
     };
     const t = window.setInterval(tick, 60_000);
     return () => window.clearInterval(t);
-  }, [repo?.location]); // eslint-disable-line react-hooks/exhaustive-deps
+  }, [refresh]);
   return (
     <div className="app">
       <nav aria-label="Screens">
@@ -96,7 +97,7 @@ export default function App() {
         {openRepos.length > 1 && (
           <label className="theme">
             Repository
-            <select data-testid="repo-switch" value={repo?.location ?? ""} onChange={(e) => api.repoSwitch(e.target.value).catch(() => {}).finally(refresh)}>
+            <select data-testid="repo-switch" value={repo?.location ?? ""} onChange={(e) => api.repoSwitch(e.target.value).catch((err) => window.alert(asError(err).message)).finally(refresh)}>
               {openRepos.map((l) => <option key={l} value={l}>{l}</option>)}
             </select>
           </label>

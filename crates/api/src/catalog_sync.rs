@@ -136,7 +136,7 @@ fn row(repo: &str, d: &RestorePointDto) -> RestorePointRow {
 impl Session {
     pub(crate) fn catalog_touch(&self) {
         if self.ctx.catalog.is_some() {
-            let (id, loc) = (self.id(), self.location.clone());
+            let (id, loc) = (self.id(), crate::location::recorded(&self.location));
             let _ = with_catalog(&self.ctx, |c| async move {
                 c.upsert_repository(&id, &loc).await
             });
@@ -147,7 +147,11 @@ impl Session {
         if self.ctx.catalog.is_none() {
             return Ok(());
         }
-        let (id, loc, r) = (self.id(), self.location.clone(), row(&self.id(), d));
+        let (id, loc, r) = (
+            self.id(),
+            crate::location::recorded(&self.location),
+            row(&self.id(), d),
+        );
         with_catalog(&self.ctx, |c| async move {
             c.upsert_repository(&id, &loc).await?;
             c.put_restore_point(&r).await
@@ -158,7 +162,7 @@ impl Session {
         if self.ctx.catalog.is_none() {
             return Ok(());
         }
-        let (id, loc) = (self.id(), self.location.clone());
+        let (id, loc) = (self.id(), crate::location::recorded(&self.location));
         let rows: Vec<RestorePointRow> = all.iter().map(|d| row(&id, d)).collect();
         with_catalog(&self.ctx, |c| async move {
             c.upsert_repository(&id, &loc).await?;
@@ -168,7 +172,11 @@ impl Session {
 
     pub(crate) fn catalog_start(&self, kind: &str) -> Option<i64> {
         self.ctx.catalog.as_ref()?;
-        let (id, loc, kind) = (self.id(), self.location.clone(), kind.to_string());
+        let (id, loc, kind) = (
+            self.id(),
+            crate::location::recorded(&self.location),
+            kind.to_string(),
+        );
         let k = kind.clone();
         let run = with_catalog(&self.ctx, |c| async move {
             c.upsert_repository(&id, &loc).await?;

@@ -46,6 +46,15 @@ fn retrying(ctx: &Context, b: impl Backend + 'static) -> Arc<dyn Backend> {
     ))
 }
 
+/// `location` as the catalog records it: a local path made absolute (so the recent
+/// repositories work from any folder), anything else as given.
+pub(crate) fn recorded(location: &str) -> String {
+    if object_store(location) || location.is_empty() {
+        return location.to_string();
+    }
+    std::path::absolute(location).map_or_else(|_| location.to_string(), |p| p.display().to_string())
+}
+
 fn object_store(location: &str) -> bool {
     ["azure://", "az://", "s3://"]
         .iter()

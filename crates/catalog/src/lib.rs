@@ -266,11 +266,15 @@ impl Catalog {
             .fetch(q)
             .await?
             .iter()
-            .map(|r| RepositoryRow {
-                id: r.get("id"),
-                location: r.get("location"),
-                first_seen: r.get("first_seen"),
-                last_seen: r.get("last_seen"),
+            // a value of another type (written by hand) reads as empty, not as a failure
+            .map(|r| {
+                let text = |c: &str| r.try_get::<String, _>(c).unwrap_or_default();
+                RepositoryRow {
+                    id: text("id"),
+                    location: text("location"),
+                    first_seen: text("first_seen"),
+                    last_seen: text("last_seen"),
+                }
             })
             .collect())
     }

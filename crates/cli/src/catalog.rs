@@ -54,7 +54,7 @@ pub(crate) fn run(cli: &Cli, c: &CatalogCommand) -> Result<i32> {
                     println!(
                         "{}  {}  {}",
                         r.last_seen,
-                        &r.id[..8.min(r.id.len())],
+                        r.id.get(..8).unwrap_or(&r.id),
                         r.location
                     );
                 }

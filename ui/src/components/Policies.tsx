@@ -74,17 +74,19 @@ export default function Policies({ repo, plugins, onRun, intent }: { repo: RepoI
   const [unlockPw, setUnlockPw] = useState<Record<string, string>>({});
   const [notify, setNotify] = useState<NotifyForm>(noNotify);
   const [service, setService] = useState<ServiceInfo | null>(null);
+  const [openRepos, setOpenRepos] = useState<string[]>([]);
   const [busy, setBusy] = useState(false);
   // bumped at each hand-over, so the service's runs are looked at again
   const [asked, setAsked] = useState(0);
   const load = () => {
     api.copyTargetsUnlocked().then(setUnlocked).catch(() => setUnlocked([]));
     api.serviceStatus().then(setService).catch(() => setService(null));
+    api.reposOpen().then(setOpenRepos).catch(() => setOpenRepos([]));
     return api.policies().then(setList).catch((e) => { setList([]); setError(asError(e)); });
   };
   useEffect(() => {
     load();
-    return onStateChanged(["policies", "restore-points"], () => {
+    return onStateChanged(["policies", "restore-points", "repository"], () => {
       load();
     });
   }, []);
@@ -194,7 +196,7 @@ export default function Policies({ repo, plugins, onRun, intent }: { repo: RepoI
                   ) : null}
                 </td>
                 <td className="row">
-                  <button data-testid={`policy-run-${s.policy.name}`} disabled={busy || !repo} onClick={() => runNow(s.policy.name, s.policy.repository)}>Run now</button>
+                  <button data-testid={`policy-run-${s.policy.name}`} disabled={busy || !(openRepos.includes(s.policy.repository) || service?.repository === s.policy.repository)} title={openRepos.includes(s.policy.repository) || service?.repository === s.policy.repository ? undefined : `connect to ${s.policy.repository} under Repositories first`} onClick={() => runNow(s.policy.name, s.policy.repository)}>Run now</button>
                   <button data-testid={`policy-remove-${s.policy.name}`} disabled={busy} onClick={() => guard(async () => { await api.policyRemove(s.policy.name); })}>Remove</button>
                 </td>
               </tr>

@@ -20,6 +20,8 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
   useEffect(() => {
     api.repoRecent().then(setRecent).catch(() => setRecent([]));
     api.reposOpen().then(setOpen).catch(() => setOpen([]));
+    // a check's result belongs to the repository it checked
+    setCheck(null);
   }, [repo?.location]);
   const act = async (f: () => Promise<unknown>) => {
     setBusy(true);
@@ -64,7 +66,7 @@ export default function Repositories({ repo, onChange }: { repo: RepoInfo | null
             {check && <p data-testid="repo-check-result">{check}</p>}
             {open.length > 0 && (
               <div data-testid="repos-open">
-                <p className="small">Open repositories (their passwords stay in memory until closed; each one's due policies run while the app is open):</p>
+                <p className="small">Open repositories (each one's key stays in memory until it is closed; each one's due policies run while the app is open):</p>
                 <ul>
                   {open.map((l) => (
                     <li key={l}>

@@ -261,6 +261,22 @@ fn runs_handed_to_the_service_run_there_report_progress_and_can_be_cancelled() {
         e.ok(&["catalog", "repositories"])
             .contains(e.path("repo").to_str().unwrap())
     );
+    // opening one (no job) records it, a relative path made absolute, as the most recent
+    let o = e
+        .cmd()
+        .current_dir(e.dir.path())
+        .args(["-r", "repo", "key", "list"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let known: serde_json::Value =
+        serde_json::from_str(&e.ok(&["--json", "catalog", "repositories"])).unwrap();
+    assert_eq!(
+        known[0]["location"],
+        e.path("repo").to_str().unwrap(),
+        "{known}"
+    );
+    assert_eq!(known.as_array().unwrap().len(), 2, "{known}");
     // --service is for one named policy
     assert_eq!(
         e.run(&["policy", "run", "--due", "--service"])
