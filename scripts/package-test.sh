@@ -3,14 +3,17 @@
 # .deb's metadata and contents, its binary and man pages and completions for every
 # command; the Windows installer run silently under Wine, the installed rehydra.exe
 # finding the installed plugins in %ProgramData%, the PATH entry, then the uninstaller
-# removing what it installed (and a service the installed CLI registered) and nothing else. Exits non-zero naming the step.
+# removing what it installed (and a service the installed CLI registered) and nothing else;
+# the desktop app and its Start menu shortcuts when the installer holds it. Exits non-zero
+# naming the step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}"
 fail() { echo "packages: FAILED: $*" >&2; exit 1; }
 
-scripts/package.sh
+packaged="$(scripts/package.sh)"
+echo "$packaged"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 deb="dist/rehydra_${version}_amd64.deb"
 setup="dist/rehydra-${version}-setup.exe"
@@ -59,6 +62,16 @@ wine "$setup" /S >/dev/null 2>&1 || fail "the installer exited non-zero"
 wineserver -w
 inst="$drive_c/Program Files/Rehydra"
 [ -f "$inst/rehydra.exe" ] || fail "rehydra.exe not installed in Program Files\\Rehydra"
+# the desktop app, when the installer holds it (scripts/package.sh says which): beside the
+# CLI, with its WebView2 loader and the two Start menu shortcuts (Wine has no WebView2
+# runtime: the app itself is not started here)
+if grep -q 'with the desktop app' <<<"$packaged"; then
+    [ -f "$inst/rehydra-app.exe" ] && [ -f "$inst/WebView2Loader.dll" ] || fail "the desktop app was not installed"
+    menu="$drive_c/ProgramData/Microsoft/Windows/Start Menu/Programs/Rehydra"
+    [ -f "$menu/Rehydra.lnk" ] && [ -f "$menu/Rehydra (service).lnk" ] || fail "no Start menu shortcuts: $(ls -R "$drive_c/ProgramData/Microsoft/Windows/Start Menu" 2>&1 | head -20)"
+    # (a shortcut keeps its arguments in UTF-16)
+    tr -d '\0' <"$menu/Rehydra (service).lnk" | grep -aq -- '--catalog "C:\\ProgramData\\Rehydra\\service\\catalog.db"' || fail "the service shortcut does not open the service catalog"
+fi
 [ -f "$inst/uninstall.exe" ] || fail "no uninstaller"
 for p in hyperv-vm keyvault sql-server; do
     [ -f "$drive_c/ProgramData/Rehydra/plugins/$p.wasm" ] || fail "plugin $p not in %ProgramData%\\Rehydra\\plugins"
@@ -88,6 +101,8 @@ echo "mine" >"$drive_c/ProgramData/Rehydra/plugins/partner.wasm"
 wine "$inst/uninstall.exe" /S "_?=C:\\Program Files\\Rehydra" >/dev/null 2>&1 || fail "the uninstaller exited non-zero"
 wineserver -w
 [ ! -f "$inst/rehydra.exe" ] || fail "the uninstaller left rehydra.exe"
+[ ! -f "$inst/rehydra-app.exe" ] || fail "the uninstaller left rehydra-app.exe"
+[ ! -d "$drive_c/ProgramData/Microsoft/Windows/Start Menu/Programs/Rehydra" ] || fail "the uninstaller left the Start menu folder"
 ! wine reg query 'HKLM\System\CurrentControlSet\Services\Rehydra' >/dev/null 2>&1 || fail "the uninstaller left the service registered"
 [ ! -f "$drive_c/ProgramData/Rehydra/plugins/hyperv-vm.wasm" ] || fail "the uninstaller left its plugins"
 [ -f "$drive_c/ProgramData/Rehydra/plugins/partner.wasm" ] || fail "the uninstaller removed a plugin it did not install"

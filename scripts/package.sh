@@ -6,7 +6,9 @@
 #   scripts/package.sh [--release]
 # Needs dpkg-deb, makensis (Debian's nsis) and the x86_64-pc-windows-gnu target
 # (scripts/setup.sh installs them); the plugins come from `cargo xtask plugins`.
-# Not built here: the desktop app's installers (the app is not built for Windows yet).
+# The desktop app joins the Windows installer when it is built for Windows (`--release`
+# builds it; the test command does not, for time: the app's Windows build is another
+# cold build of its whole tree); not built here: the app's Linux packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
@@ -21,10 +23,13 @@ if [ "${1:-}" = "--release" ]; then
     nsis_fast=()
     cargo build --locked --release -p rehydra-cli
     cargo build --locked --release --target x86_64-pc-windows-gnu -p rehydra-cli
+    npm --prefix ui run build >/dev/null
+    cargo build --locked --release --target x86_64-pc-windows-gnu -p rehydra-app
 fi
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 linux_exe="$CARGO_TARGET_DIR/$profile/rehydra"
 win_exe="$CARGO_TARGET_DIR/x86_64-pc-windows-gnu/$profile/rehydra.exe"
+win_app="$CARGO_TARGET_DIR/x86_64-pc-windows-gnu/$profile/rehydra-app.exe"
 plugins="$CARGO_TARGET_DIR/plugins"
 for f in "$linux_exe" "$win_exe"; do
     [ -x "$f" ] || [ -f "$f" ] || { echo "package: $f is not built (cargo build -p rehydra-cli, with --target x86_64-pc-windows-gnu for the .exe)" >&2; exit 1; }
@@ -76,9 +81,17 @@ mkdir -p "$src/plugins"
 cp "$win_exe" "$src/rehydra.exe"
 for p in "${shipped[@]}"; do cp "$plugins/$p.wasm" "$src/plugins/"; done
 sed 's/$/\r/' packaging/windows/README.txt >"$src/README.txt"
+with_app=()
+if [ -f "$win_app" ]; then
+    cp "$win_app" "$(dirname "$win_app")/WebView2Loader.dll" "$src/"
+    with_app=(-DAPP)
+    echo "   with the desktop app"
+else
+    echo "   the command line only: the desktop app is not built for Windows here ($win_app)"
+fi
 for p in "$src"/plugins/*.wasm; do
     printf 'Delete "$APPDATA\\Rehydra\\plugins\\%s"\n' "$(basename "$p")"
 done >"$src/uninstall-plugins.nsh"
 exe="$dist/rehydra-${version}-setup.exe"
-makensis -V2 "${nsis_fast[@]}" -DVERSION="$version" -DSRC="$src" -DOUTFILE="$exe" packaging/windows/rehydra.nsi >/dev/null
+makensis -V2 "${nsis_fast[@]}" "${with_app[@]}" -DVERSION="$version" -DSRC="$src" -DOUTFILE="$exe" packaging/windows/rehydra.nsi >/dev/null
 echo "   $exe"

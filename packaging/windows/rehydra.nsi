@@ -10,6 +10,13 @@
 ; install` is stopped and removed first). The installer registers no service: that needs
 ; a repository and its password file, which `rehydra service install` is given. `/S` installs silently
 ; (`/D=C:\Path` chooses the folder).
+; With -DAPP (scripts/package.sh when the desktop app is built for Windows) it also
+; installs rehydra-app.exe and WebView2Loader.dll beside the CLI, with two Start menu
+; shortcuts: "Rehydra" (the app on the user's own catalog) and "Rehydra (service)" (the
+; app on the machine's service catalog, %ProgramData%\Rehydra\service\catalog.db, which
+; only an administrator opens: start it with "Run as administrator"). The app needs the
+; Microsoft Edge WebView2 runtime (part of Windows 11 and of current Windows 10); the
+; installer says so when it finds none.
 
 ; a 64-bit installer for a 64-bit program (and Wine without 32-bit support runs it)
 Target amd64-unicode
@@ -45,6 +52,21 @@ Section "Rehydra"
   Pop $5
   File "${SRC}\rehydra.exe"
   File "${SRC}\README.txt"
+!ifdef APP
+  File "${SRC}\rehydra-app.exe"
+  File "${SRC}\WebView2Loader.dll"
+  CreateDirectory "$SMPROGRAMS\Rehydra"
+  CreateShortCut "$SMPROGRAMS\Rehydra\Rehydra.lnk" "$INSTDIR\rehydra-app.exe"
+  CreateShortCut "$SMPROGRAMS\Rehydra\Rehydra (service).lnk" "$INSTDIR\rehydra-app.exe" '--catalog "$APPDATA\Rehydra\service\catalog.db"'
+  ; the Evergreen WebView2 runtime registers its version here (per machine)
+  ClearErrors
+  ReadRegStr $6 HKLM "SOFTWARE\WOW6432Node\Microsoft\EdgeUpdate\Clients\{F3017226-FE2A-4295-8BDF-00C3A9A7E4C5}" "pv"
+  ${If} ${Errors}
+  ${OrIf} $6 == ""
+  ${OrIf} $6 == "0.0.0.0"
+    DetailPrint "warning: no Microsoft Edge WebView2 runtime found: the desktop app needs it (https://developer.microsoft.com/microsoft-edge/webview2/); the command line does not"
+  ${EndIf}
+!endif
   SetOutPath "$APPDATA\Rehydra\plugins"
   File "${SRC}\plugins\*.wasm"
   ${If} $5 == 0
@@ -118,6 +140,11 @@ Section "Uninstall"
   ${EndIf}
   Delete "$INSTDIR\rehydra.exe"
   Delete "$INSTDIR\README.txt"
+  Delete "$INSTDIR\rehydra-app.exe"
+  Delete "$INSTDIR\WebView2Loader.dll"
+  Delete "$SMPROGRAMS\Rehydra\Rehydra.lnk"
+  Delete "$SMPROGRAMS\Rehydra\Rehydra (service).lnk"
+  RMDir "$SMPROGRAMS\Rehydra"
   Delete "$INSTDIR\uninstall.exe"
   RMDir "$INSTDIR"
   ; only the plugins this installer put there; ones the admin added stay

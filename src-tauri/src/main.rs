@@ -23,6 +23,17 @@ fn main() {
         );
         std::process::exit(2);
     }
+    // Windows: the app draws through the Edge WebView2 runtime; without it, say so
+    // (Tauri would stop with a panic nobody sees: the app has no console)
+    if cfg!(windows)
+        && let Err(e) = tauri::webview_version()
+    {
+        fatal(&format!(
+            "Rehydra's desktop app needs the Microsoft Edge WebView2 runtime, which is not installed here ({e}). \
+             Install it from https://developer.microsoft.com/microsoft-edge/webview2/ and start the app again. \
+             Everything the app does, the command line does too: run `rehydra --help`."
+        ));
+    }
     let state = state::App::from_env();
     rehydra_api::logging::init(&state.ctx);
     let app = tauri::Builder::default()
@@ -95,4 +106,26 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// Say why the app cannot start (on standard error, and on Windows in a message box)
+/// and exit with 1.
+fn fatal(msg: &str) -> ! {
+    eprintln!("rehydra-app: {msg}");
+    #[cfg(windows)]
+    #[allow(unsafe_code)]
+    {
+        let wide = |s: &str| s.encode_utf16().chain([0]).collect::<Vec<u16>>();
+        let (text, title) = (wide(msg), wide("Rehydra"));
+        // SAFETY: both strings are NUL-terminated UTF-16 that outlive the call; no owner window
+        unsafe {
+            windows_sys::Win32::UI::WindowsAndMessaging::MessageBoxW(
+                std::ptr::null_mut(),
+                text.as_ptr(),
+                title.as_ptr(),
+                windows_sys::Win32::UI::WindowsAndMessaging::MB_ICONERROR,
+            );
+        }
+    }
+    std::process::exit(1);
 }

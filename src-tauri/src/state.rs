@@ -88,8 +88,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl App {
-    /// The user's defaults, overridden by the same variables the CLI reads
-    /// (`REHYDRA_CATALOG`, `REHYDRA_CACHE_DIR`, `REHYDRA_PLUGIN_PATH`, and the bandwidth
+    /// The user's defaults, overridden by `--catalog PATH` and the same variables the CLI
+    /// reads (`REHYDRA_CATALOG`, `REHYDRA_CACHE_DIR`, `REHYDRA_PLUGIN_PATH`, and the bandwidth
     /// limits `REHYDRA_LIMIT_UPLOAD` and `REHYDRA_LIMIT_DOWNLOAD` in KiB/s).
     pub fn from_env() -> Self {
         let mut ctx = Context::user_default();
@@ -105,6 +105,11 @@ impl App {
         };
         if let Some(c) = std::env::var_os("REHYDRA_CATALOG") {
             ctx.catalog = Some(c.into());
+        }
+        // `--catalog PATH` on the command line (a shortcut cannot set a variable: the
+        // Windows installer's "Rehydra (service)" opens the machine's service catalog)
+        if let Some(c) = catalog_argument(std::env::args_os().skip(1)) {
+            ctx.catalog = Some(c);
         }
         if let Some(c) = std::env::var_os("REHYDRA_CACHE_DIR") {
             ctx.cache_dir = Some(c.into());
@@ -309,6 +314,20 @@ impl App {
     }
 }
 
+/// The value of `--catalog PATH` (or `--catalog=PATH`) among `args`, the last one given.
+fn catalog_argument(args: impl Iterator<Item = std::ffi::OsString>) -> Option<PathBuf> {
+    let mut found = None;
+    let mut args = args;
+    while let Some(a) = args.next() {
+        match a.to_str() {
+            Some("--catalog") => found = args.next().map(PathBuf::from),
+            Some(s) if s.starts_with("--catalog=") => found = Some(PathBuf::from(&s[10..])),
+            _ => {}
+        }
+    }
+    found
+}
+
 /// A positive number from the environment, if set.
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name)
@@ -317,4 +336,21 @@ fn env_u64(name: &str) -> Option<u64> {
         .parse()
         .ok()
         .filter(|n| *n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::catalog_argument;
+
+    #[test]
+    fn the_catalog_argument_in_both_spellings_the_last_one_winning() {
+        let args = |a: &[&str]| catalog_argument(a.iter().map(std::ffi::OsString::from));
+        assert_eq!(args(&[]), None);
+        assert_eq!(args(&["--catalog", "/a.db"]), Some("/a.db".into()));
+        assert_eq!(
+            args(&["--catalog=/a.db", "x", "--catalog", "C:\\b.db"]),
+            Some("C:\\b.db".into())
+        );
+        assert_eq!(args(&["--catalog"]), None);
+    }
 }
