@@ -12,7 +12,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}"
 fail() { echo "packages: FAILED: $*" >&2; exit 1; }
 
-packaged="$(scripts/package.sh)"
+# (`--with-app`: with the desktop app built for Windows, which the test command does not)
+packaged="$(scripts/package.sh "$@")" || { printf '%s\n' "$packaged"; fail "scripts/package.sh"; }
 echo "$packaged"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 deb="dist/rehydra_${version}_amd64.deb"
@@ -51,7 +52,8 @@ listed="$(REHYDRA_CATALOG="$work/catalog.db" "$work/deb/usr/bin/rehydra" --plugi
 for p in hyperv-vm keyvault arc-sql-mi; do grep -q "$p" <<<"$listed" || fail "the packaged CLI does not list $p: $listed"; done
 
 echo "== packages: the Windows installer under Wine"
-export WINEPREFIX="$work/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
+# (no winemenubuilder: the installer's shortcuts must not reach this machine's menus)
+export WINEPREFIX="$work/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
 wineboot --init >/dev/null 2>&1 || fail "wineboot"
 # (a fresh prefix's wineboot leaves two service control managers answering in turn: the
 # session is started afresh)
@@ -71,6 +73,11 @@ if grep -q 'with the desktop app' <<<"$packaged"; then
     [ -f "$menu/Rehydra.lnk" ] && [ -f "$menu/Rehydra (service).lnk" ] || fail "no Start menu shortcuts: $(ls -R "$drive_c/ProgramData/Microsoft/Windows/Start Menu" 2>&1 | head -20)"
     # (a shortcut keeps its arguments in UTF-16)
     tr -d '\0' <"$menu/Rehydra (service).lnk" | grep -aq -- '--catalog "C:\\ProgramData\\Rehydra\\service\\catalog.db"' || fail "the service shortcut does not open the service catalog"
+    # the "run as administrator" bit of the link flags (byte 0x15, 0x20)
+    flags="$(od -An -tu1 -j21 -N1 "$menu/Rehydra (service).lnk" | tr -d ' ')"
+    (( (flags & 32) != 0 )) || fail "the service shortcut does not ask for elevation (flags byte $flags)"
+else
+    [ ! -e "$inst/rehydra-app.exe" ] || fail "an installer without the app installed rehydra-app.exe"
 fi
 [ -f "$inst/uninstall.exe" ] || fail "no uninstaller"
 for p in hyperv-vm keyvault sql-server; do

@@ -3,26 +3,38 @@
 # man pages and shell completions) and a Windows installer of the command line (NSIS,
 # with the plugins), into dist/. Uses what is built: `--release` builds release binaries
 # first; without it the debug ones (as the test command does, to check the packages).
-#   scripts/package.sh [--release]
+#   scripts/package.sh [--release] [--with-app]
 # Needs dpkg-deb, makensis (Debian's nsis) and the x86_64-pc-windows-gnu target
 # (scripts/setup.sh installs them); the plugins come from `cargo xtask plugins`.
-# The desktop app joins the Windows installer when it is built for Windows (`--release`
-# builds it; the test command does not, for time: the app's Windows build is another
-# cold build of its whole tree); not built here: the app's Linux packages.
+# The desktop app joins the Windows installer with `--release` (which builds it) or
+# `--with-app` (the debug one, built before with `cargo build --target
+# x86_64-pc-windows-gnu -p rehydra-app`); the test command does not build it, for time:
+# the app's Windows build is another cold build of its whole tree. Needs node and npm for
+# the app's UI then. Not built here: the app's Linux packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}"
 profile=debug
+with_app=false
+for a in "$@"; do
+    case "$a" in
+        --release) ;;
+        --with-app) with_app=true ;;
+        *) echo "package: unknown argument $a (--release, --with-app)" >&2; exit 2 ;;
+    esac
+done
 # debug packages are for checking the layout: quick compression
 deb_z=(-Zgzip -z1)
 nsis_fast=(-DFAST)
-if [ "${1:-}" = "--release" ]; then
+if [[ " $* " == *" --release "* ]]; then
     profile=release
     deb_z=(-Zxz)
     nsis_fast=()
     cargo build --locked --release -p rehydra-cli
     cargo build --locked --release --target x86_64-pc-windows-gnu -p rehydra-cli
+    with_app=true
+    npm ci --prefix ui --no-audit --no-fund --loglevel=error
     npm --prefix ui run build >/dev/null
     cargo build --locked --release --target x86_64-pc-windows-gnu -p rehydra-app
 fi
@@ -81,17 +93,20 @@ mkdir -p "$src/plugins"
 cp "$win_exe" "$src/rehydra.exe"
 for p in "${shipped[@]}"; do cp "$plugins/$p.wasm" "$src/plugins/"; done
 sed 's/$/\r/' packaging/windows/README.txt >"$src/README.txt"
-with_app=()
-if [ -f "$win_app" ]; then
+app_define=()
+if $with_app; then
+    for f in "$win_app" "$(dirname "$win_app")/WebView2Loader.dll"; do
+        [ -f "$f" ] || { echo "package: $f is not built (cargo build --target x86_64-pc-windows-gnu -p rehydra-app)" >&2; exit 1; }
+    done
     cp "$win_app" "$(dirname "$win_app")/WebView2Loader.dll" "$src/"
-    with_app=(-DAPP)
+    app_define=(-DAPP)
     echo "   with the desktop app"
 else
-    echo "   the command line only: the desktop app is not built for Windows here ($win_app)"
+    echo "   the command line only (the desktop app with --release or --with-app)"
 fi
 for p in "$src"/plugins/*.wasm; do
     printf 'Delete "$APPDATA\\Rehydra\\plugins\\%s"\n' "$(basename "$p")"
 done >"$src/uninstall-plugins.nsh"
 exe="$dist/rehydra-${version}-setup.exe"
-makensis -V2 "${nsis_fast[@]}" "${with_app[@]}" -DVERSION="$version" -DSRC="$src" -DOUTFILE="$exe" packaging/windows/rehydra.nsi >/dev/null
+makensis -V2 "${nsis_fast[@]}" "${app_define[@]}" -DVERSION="$version" -DSRC="$src" -DOUTFILE="$exe" packaging/windows/rehydra.nsi >/dev/null
 echo "   $exe"

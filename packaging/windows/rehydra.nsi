@@ -58,14 +58,37 @@ Section "Rehydra"
   CreateDirectory "$SMPROGRAMS\Rehydra"
   CreateShortCut "$SMPROGRAMS\Rehydra\Rehydra.lnk" "$INSTDIR\rehydra-app.exe"
   CreateShortCut "$SMPROGRAMS\Rehydra\Rehydra (service).lnk" "$INSTDIR\rehydra-app.exe" '--catalog "$APPDATA\Rehydra\service\catalog.db"'
-  ; the Evergreen WebView2 runtime registers its version here (per machine)
+  ; that one asks for elevation when started (the "run as administrator" bit of the
+  ; shortcut's link flags, byte 0x15): only administrators open the service's catalog
+  FileOpen $7 "$SMPROGRAMS\Rehydra\Rehydra (service).lnk" a
+  FileSeek $7 0x15 SET
+  FileReadByte $7 $8
+  IntOp $8 $8 | 0x20
+  FileSeek $7 0x15 SET
+  FileWriteByte $7 $8
+  FileClose $7
+  ; the Evergreen WebView2 runtime registers its version here (per machine, or per user)
   ClearErrors
   ReadRegStr $6 HKLM "SOFTWARE\WOW6432Node\Microsoft\EdgeUpdate\Clients\{F3017226-FE2A-4295-8BDF-00C3A9A7E4C5}" "pv"
   ${If} ${Errors}
   ${OrIf} $6 == ""
   ${OrIf} $6 == "0.0.0.0"
-    DetailPrint "warning: no Microsoft Edge WebView2 runtime found: the desktop app needs it (https://developer.microsoft.com/microsoft-edge/webview2/); the command line does not"
+    ClearErrors
+    ReadRegStr $6 HKCU "Software\Microsoft\EdgeUpdate\Clients\{F3017226-FE2A-4295-8BDF-00C3A9A7E4C5}" "pv"
   ${EndIf}
+  ${If} ${Errors}
+  ${OrIf} $6 == ""
+  ${OrIf} $6 == "0.0.0.0"
+    DetailPrint "warning: no Microsoft Edge WebView2 runtime found: the desktop app needs it (https://developer.microsoft.com/microsoft-edge/webview2/); the command line does not"
+    MessageBox MB_ICONEXCLAMATION "The Rehydra desktop app needs the Microsoft Edge WebView2 runtime, which is not installed: get it from https://developer.microsoft.com/microsoft-edge/webview2/ (the command line works without it)." /SD IDOK
+  ${EndIf}
+!else
+  ; an installer without the app over one with it: the old app would not match the new CLI
+  Delete "$INSTDIR\rehydra-app.exe"
+  Delete "$INSTDIR\WebView2Loader.dll"
+  Delete "$SMPROGRAMS\Rehydra\Rehydra.lnk"
+  Delete "$SMPROGRAMS\Rehydra\Rehydra (service).lnk"
+  RMDir "$SMPROGRAMS\Rehydra"
 !endif
   SetOutPath "$APPDATA\Rehydra\plugins"
   File "${SRC}\plugins\*.wasm"
@@ -86,14 +109,23 @@ Section "Rehydra"
   ; (ProgramData lets users create files); Users keep read access
   ; (owned by Administrators and every entry anyone added removed first: a user may have
   ; made the folder before the installer ran)
-  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "$APPDATA\Rehydra" /setowner *S-1-5-32-544 /Q'
+  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "$APPDATA\Rehydra" /setowner *S-1-5-32-544 /T /Q'
   Pop $3
-  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "$APPDATA\Rehydra" /reset /Q'
+  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "$APPDATA\Rehydra" /reset /T /Q'
   Pop $3
   nsExec::ExecToLog '"$SYSDIR\icacls.exe" "$APPDATA\Rehydra" /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F *S-1-5-32-545:(OI)(CI)RX'
   Pop $3
   ${If} $3 != 0
     DetailPrint "warning: the access rights of $APPDATA\Rehydra were not set (icacls: $3)"
+  ${EndIf}
+  ; the service's folder (its catalog holds webhook tokens, and what it says runs as
+  ; LocalSystem): SYSTEM and Administrators only, from the start, so a catalog the app
+  ; makes there before `rehydra service install` is not readable by users either
+  CreateDirectory "$APPDATA\Rehydra\service"
+  nsExec::ExecToLog '"$SYSDIR\icacls.exe" "$APPDATA\Rehydra\service" /inheritance:r /grant:r *S-1-5-18:(OI)(CI)F *S-1-5-32-544:(OI)(CI)F /T /Q'
+  Pop $3
+  ${If} $3 != 0
+    DetailPrint "warning: the access rights of $APPDATA\Rehydra\service were not set (icacls: $3)"
   ${EndIf}
   ; the program folder at the end of the system PATH, once. NSIS strings hold 1024
   ; characters: a PATH that long (or one that cannot be read) is never rewritten, since
@@ -150,6 +182,8 @@ Section "Uninstall"
   ; only the plugins this installer put there; ones the admin added stay
   !include "${SRC}\uninstall-plugins.nsh"
   RMDir "$APPDATA\Rehydra\plugins"
+  ; the service's folder only when empty (a catalog there is the admin's)
+  RMDir "$APPDATA\Rehydra\service"
   RMDir "$APPDATA\Rehydra"
   ; our PATH entry, only if this installer added it and it is still at the end (where it
   ; was put); a PATH that cannot be read whole is never rewritten

@@ -35,6 +35,16 @@ fn main() {
         ));
     }
     let state = state::App::from_env();
+    // a catalog named on the command line (the Windows "Rehydra (service)" shortcut) that
+    // cannot be opened: said at once, rather than as errors on every screen
+    if state.catalog_given
+        && let Err(e) = rehydra_api::job_runs(&state.ctx, 1)
+    {
+        fatal(&format!(
+            "the catalog given with --catalog cannot be opened: {} (the Windows service's catalog opens only for an administrator: start the app with \"Run as administrator\")",
+            e.message
+        ));
+    }
     rehydra_api::logging::init(&state.ctx);
     let app = tauri::Builder::default()
         .manage(state)
@@ -101,10 +111,7 @@ fn main() {
         .build(tauri::generate_context!());
     match app {
         Ok(app) => app.run(|_, _| {}),
-        Err(e) => {
-            eprintln!("rehydra-app: cannot start: {e}");
-            std::process::exit(1);
-        }
+        Err(e) => fatal(&format!("cannot start: {e}")),
     }
 }
 

@@ -69,6 +69,9 @@ pub struct ExportEntry {
 /// App state (managed by Tauri).
 pub struct App {
     pub ctx: Context,
+    /// The catalog was named on the command line (`--catalog`): one that cannot be opened
+    /// stops the app at start, saying why.
+    pub catalog_given: bool,
     plugin_dirs: Vec<PathBuf>,
     /// The open repositories, the one the screens work on first (admins keep a local
     /// and an off-site one open).
@@ -108,8 +111,9 @@ impl App {
         }
         // `--catalog PATH` on the command line (a shortcut cannot set a variable: the
         // Windows installer's "Rehydra (service)" opens the machine's service catalog)
-        if let Some(c) = catalog_argument(std::env::args_os().skip(1)) {
-            ctx.catalog = Some(c);
+        let catalog_given = catalog_argument(std::env::args_os().skip(1));
+        if let Some(c) = &catalog_given {
+            ctx.catalog = Some(c.clone());
         }
         if let Some(c) = std::env::var_os("REHYDRA_CACHE_DIR") {
             ctx.cache_dir = Some(c.into());
@@ -119,6 +123,7 @@ impl App {
             .unwrap_or_default();
         Self {
             ctx,
+            catalog_given: catalog_given.is_some(),
             plugin_dirs,
             repos: Mutex::default(),
             discovered: Mutex::default(),
@@ -248,9 +253,15 @@ impl App {
                 format!("policy {name} is running already in this app"),
             ));
         }
-        let r = f();
-        lock(&self.running_policies).remove(name);
-        r
+        // taken off the list however the run ends (a panic included)
+        struct Ran<'a>(&'a Mutex<std::collections::HashSet<String>>, &'a str);
+        impl Drop for Ran<'_> {
+            fn drop(&mut self) {
+                lock(self.0).remove(self.1);
+            }
+        }
+        let _ran = Ran(&self.running_policies, name);
+        f()
     }
 
     /// Copy targets unlocked in this session.
@@ -320,7 +331,11 @@ fn catalog_argument(args: impl Iterator<Item = std::ffi::OsString>) -> Option<Pa
     let mut args = args;
     while let Some(a) = args.next() {
         match a.to_str() {
-            Some("--catalog") => found = args.next().map(PathBuf::from),
+            Some("--catalog") => {
+                if let Some(v) = args.next() {
+                    found = Some(PathBuf::from(v));
+                }
+            }
             Some(s) if s.starts_with("--catalog=") => found = Some(PathBuf::from(&s[10..])),
             _ => {}
         }
@@ -352,5 +367,9 @@ mod tests {
             Some("C:\\b.db".into())
         );
         assert_eq!(args(&["--catalog"]), None);
+        assert_eq!(
+            args(&["--catalog", "/a.db", "--catalog"]),
+            Some("/a.db".into())
+        );
     }
 }

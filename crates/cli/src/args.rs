@@ -206,16 +206,18 @@ pub enum Command {
     /// their schedule, with nobody logged in (Linux: the systemd unit in packaging/systemd;
     /// Windows: `rehydra service install`). Only one runs per catalog. A failed policy
     /// waits 5 minutes, then twice that after each failure in a row, up to 6 h (kept in
-    /// the catalog). On Ctrl-C, SIGTERM or a Windows service stop it cancels the job in
+    /// the catalog). Runs handed to it (`policy run NAME --service`, the app's Run now)
+    /// go first. On Ctrl-C, SIGTERM or a Windows service stop it cancels the job in
     /// progress (nothing half-written is committed; the policy stays due) and stops.
     #[command(args_conflicts_with_subcommands = true)]
     Service {
-        /// Register or remove the Windows service.
+        /// Register or remove the Windows service; cancel a run handed to the service.
         #[command(subcommand)]
         action: Option<crate::service::ServiceAction>,
         #[command(flatten)]
         run: crate::service::RunArgs,
-        /// Say whether a service runs (its process and repository) and exit.
+        /// Say whether a service runs (its process and repository) and list the runs
+        /// handed to it, then exit (`--json`: `{"service": …|null, "requests": […]}`).
         #[arg(long)]
         status: bool,
         /// Run under the Windows service control manager (what `service install`

@@ -38,7 +38,7 @@ pub struct RunArgs {
     pub metrics: Option<String>,
 }
 
-/// `service install` and `service uninstall`.
+/// `service install`, `service uninstall` and `service cancel`.
 #[derive(clap::Subcommand, Debug)]
 pub enum ServiceAction {
     /// Windows: register the service `Rehydra` (run as LocalSystem, started at boot) for
