@@ -14,7 +14,7 @@
 ; installs rehydra-app.exe and WebView2Loader.dll beside the CLI, with two Start menu
 ; shortcuts: "Rehydra" (the app on the user's own catalog) and "Rehydra (service)" (the
 ; app on the machine's service catalog, %ProgramData%\Rehydra\service\catalog.db, which
-; only an administrator opens: start it with "Run as administrator"). The app needs the
+; only an administrator opens: the shortcut asks for elevation). The app needs the
 ; Microsoft Edge WebView2 runtime (part of Windows 11 and of current Windows 10); the
 ; installer says so when it finds none.
 

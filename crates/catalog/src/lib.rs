@@ -7,12 +7,14 @@
 
 mod jobs;
 mod policies;
+mod repositories;
 mod requests;
 mod settings;
 mod totals;
 
 pub use jobs::JobStatus;
 pub use policies::PolicyRow;
+pub use repositories::RepositoryRow;
 pub use requests::{RequestRow, RequestState};
 pub use totals::{JobTotal, PointTotal};
 
@@ -88,20 +90,6 @@ pub struct RestorePointRow {
     pub new_bytes: i64,
     /// Stored bytes.
     pub stored_bytes: i64,
-}
-
-/// A repository this catalog has seen, with when it was first and last used.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
-#[ts(rename = "KnownRepository")]
-pub struct RepositoryRow {
-    /// Repository id (from its config).
-    pub id: String,
-    /// The location it was last opened from.
-    pub location: String,
-    /// First used (RFC 3339).
-    pub first_seen: String,
-    /// Last used (RFC 3339).
-    pub last_seen: String,
 }
 
 /// A job run row.
@@ -251,41 +239,6 @@ impl Catalog {
     async fn pairs(&self, sql: &'static str) -> Result<Vec<(String, String)>> {
         let rows = self.fetch(sqlx::query(sql)).await?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-
-    /// The repositories used, the most recent first.
-    ///
-    /// # Errors
-    /// Database failure.
-    pub async fn repositories(&self, limit: i64) -> Result<Vec<RepositoryRow>> {
-        let q = sqlx::query(
-            "SELECT id, location, first_seen, last_seen FROM repositories ORDER BY last_seen DESC LIMIT ?1",
-        )
-        .bind(limit);
-        Ok(self
-            .fetch(q)
-            .await?
-            .iter()
-            // a value of another type (written by hand) reads as empty, not as a failure
-            .map(|r| {
-                let text = |c: &str| r.try_get::<String, _>(c).unwrap_or_default();
-                RepositoryRow {
-                    id: text("id"),
-                    location: text("location"),
-                    first_seen: text("first_seen"),
-                    last_seen: text("last_seen"),
-                }
-            })
-            .collect())
-    }
-
-    /// Record that a repository was used.
-    ///
-    /// # Errors
-    /// Database failure.
-    pub async fn upsert_repository(&self, id: &str, location: &str) -> Result<()> {
-        self.exec("INSERT INTO repositories (id, location, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3) ON CONFLICT(id) DO UPDATE SET location = ?2, last_seen = ?3", &[id, location, &now()]).await?;
-        Ok(())
     }
 
     /// Insert or replace one restore point.
