@@ -326,18 +326,15 @@ impl App {
 }
 
 /// The value of `--catalog PATH` (or `--catalog=PATH`) among `args`, the last one given.
-fn catalog_argument(args: impl Iterator<Item = std::ffi::OsString>) -> Option<PathBuf> {
+fn catalog_argument(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<PathBuf> {
     let mut found = None;
-    let mut args = args;
     while let Some(a) = args.next() {
-        match a.to_str() {
-            Some("--catalog") => {
-                if let Some(v) = args.next() {
-                    found = Some(PathBuf::from(v));
-                }
+        if a == "--catalog" {
+            if let Some(v) = args.next() {
+                found = Some(v.into());
             }
-            Some(s) if s.starts_with("--catalog=") => found = Some(PathBuf::from(&s[10..])),
-            _ => {}
+        } else if let Some(v) = a.to_str().and_then(|s| s.strip_prefix("--catalog=")) {
+            found = Some(v.into());
         }
     }
     found

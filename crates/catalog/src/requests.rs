@@ -181,7 +181,7 @@ impl Catalog {
         )
         .bind(id)
         .bind(line);
-        self.fetch(q).await?;
+        self.run(q).await?;
         Ok(())
     }
 
@@ -203,7 +203,7 @@ impl Catalog {
         .bind(state.as_str())
         .bind(now())
         .bind(message);
-        self.fetch(q).await?;
+        self.run(q).await?;
         Ok(())
     }
 
@@ -219,7 +219,7 @@ impl Catalog {
         )
         .bind(id)
         .bind(now());
-        self.fetch(q).await?;
+        self.run(q).await?;
         self.service_request(id).await
     }
 

@@ -330,12 +330,8 @@ struct Means<'a> {
 /// every job) and every due policy of the repository.
 fn round(cli: &Cli, ctx: &api::Context, means: &Means, cancel: &api::Cancel) -> Result<()> {
     let due = |tried: &[String]| -> Result<Option<String>> {
-        Ok(api::policies::list(ctx, Utc::now())?
-            .into_iter()
-            .find(|p| p.due && p.policy.repository == cli.repo && !tried.contains(&p.policy.name))
-            .map(|p| p.policy.name))
+        Ok(due_here(cli, ctx)?.into_iter().find(|n| !tried.contains(n)))
     };
-    // a policy that failed is not due until its pause is over (kept in the catalog)
     if due(&[])?.is_none() && !requests::waits(ctx)? {
         return Ok(());
     }
@@ -343,11 +339,7 @@ fn round(cli: &Cli, ctx: &api::Context, means: &Means, cancel: &api::Cancel) -> 
         Ok(s) => s,
         Err(e) => {
             // every due policy failed: each is recorded and told as its policy says
-            for p in api::policies::list(ctx, Utc::now())? {
-                let name = p.policy.name;
-                if !p.due || p.policy.repository != cli.repo {
-                    continue;
-                }
+            for name in due_here(cli, ctx)? {
                 tell(
                     tracing::Level::ERROR,
                     &format!("policy {name}: failed: {}", e.message),
@@ -384,6 +376,16 @@ fn round(cli: &Cli, ctx: &api::Context, means: &Means, cancel: &api::Cancel) -> 
         }
     }
     Ok(())
+}
+
+/// The names of the service's repository's due policies (a policy that failed is not due
+/// until its pause is over, kept in the catalog).
+fn due_here(cli: &Cli, ctx: &api::Context) -> Result<Vec<String>> {
+    Ok(api::policies::list(ctx, Utc::now())?
+        .into_iter()
+        .filter(|p| p.due && p.policy.repository == cli.repo)
+        .map(|p| p.policy.name)
+        .collect())
 }
 
 /// Run a request: its progress written every second, stopped when it is cancelled (or

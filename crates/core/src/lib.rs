@@ -40,6 +40,7 @@ mod pack;
 mod par;
 mod progress;
 mod repository;
+mod text;
 mod vdisk;
 mod writer;
 
@@ -57,6 +58,7 @@ pub use lock::{Lock, live_backups};
 pub use manifest::{CopiedFrom, Item, ItemKind, PluginRef, RestorePoint, Summary, check_item_names};
 pub use progress::{Cancel, NoProgress, Progress};
 pub use repository::{InitOptions, KeyInfo, OpenOptions, Repository};
+pub use text::one_line;
 pub use vdisk::RestorePointDisk;
 
 /// Building blocks for fuzz targets, benchmarks and tests that forge repositories a

@@ -10,6 +10,8 @@
 
 use std::sync::Mutex;
 
+use rehydra_core::one_line;
+
 pub use rehydra_catalog::{RequestRow as ServiceRequest, RequestState};
 
 use crate::catalog_sync::with_catalog;
@@ -171,15 +173,6 @@ pub fn abandon(ctx: &Context) -> Result<u64> {
         )
         .await
     })
-}
-
-/// `s` on one line (control characters as spaces), at most `max` characters: text from
-/// elsewhere (a guest's file name, a server's error, a user name) shown in a log line.
-fn one_line(s: &str, max: usize) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(max)
-        .collect()
 }
 
 #[derive(Default)]
