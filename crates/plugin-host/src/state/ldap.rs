@@ -381,10 +381,11 @@ impl State {
             Ok(_) => "done".to_string(),
             Err(e) => format!("failed: {e}"),
         };
-        let line = rehydra_core::one_line(
-            &format!("host: ldap {server}: {what}: {outcome}"),
-            super::LOG_MESSAGE_MAX,
-        );
+        let line: String = format!("host: ldap {server}: {what}: {outcome}")
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(super::LOG_MESSAGE_MAX)
+            .collect();
         self.events.log(&self.plugin, LogLevel::Info, &line);
         out.map(|_| ()).map_err(|e| ldap_err(&what, &e))
     }

@@ -391,14 +391,15 @@ impl sql::Host for State {
             ))
         };
         self.check(CapabilityKind::Sql, &server, allowed)?;
-        let first_line = rehydra_core::one_line(
-            batch
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .unwrap_or_default(),
-            300,
-        );
+        let first_line: String = batch
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or_default()
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(300)
+            .collect();
         // the first line alone may be a comment hiding what follows: the whole batch is
         // named by its size and BLAKE3 digest too
         let digest = blake3::hash(batch.as_bytes()).to_hex();
@@ -440,10 +441,11 @@ impl sql::Host for State {
             Ok(sets) => format!("{} result set(s)", sets.len()),
             Err(e) => format!("failed: {}", e.message),
         };
-        let line = rehydra_core::one_line(
-            &format!("host: sql {server}: {first_line}: {outcome}"),
-            super::LOG_MESSAGE_MAX,
-        );
+        let line: String = format!("host: sql {server}: {first_line}: {outcome}")
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(super::LOG_MESSAGE_MAX)
+            .collect();
         self.events.log(&self.plugin, LogLevel::Debug, &line);
         out
     }
