@@ -32,12 +32,25 @@ struct Opened {
 
 impl Drop for Opened {
     fn drop(&mut self) {
-        // never blocks, so a context may be dropped anywhere (even inside async code)
-        if let Some(rt) = self.rt.take() {
-            rt.shutdown_background();
+        let Some(rt) = self.rt.take() else { return };
+        // Outside async code (a command of the CLI ending, the app closing a repository's
+        // context) the connections are closed before going on: SQLite folds its
+        // write-ahead log into the file, and no connection thread is still writing when
+        // the process ends. (Wine kills a process with SIGKILL when its threads outlive
+        // its exit by half a second; a catalog checkpoint under load did.) Inside async
+        // code dropping never blocks: the connections close as they are dropped.
+        if tokio::runtime::Handle::try_current().is_err() {
+            let catalog = self.catalog.clone();
+            rt.block_on(async move {
+                let _ = tokio::time::timeout(CLOSE_WAIT, catalog.close()).await;
+            });
         }
+        rt.shutdown_background();
     }
 }
+
+/// How long dropping a catalog waits for its connections to close.
+const CLOSE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl CatalogHandle {
     /// The open catalog at `path` (opened now if it is not, or if the context's catalog

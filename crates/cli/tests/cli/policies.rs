@@ -161,3 +161,30 @@ fn policies_back_up_on_schedule_and_keep_what_their_retention_says() {
     e.ok(&["policy", "remove", "elsewhere"]);
     assert_ne!(code(&e.run(&["policy", "remove", "elsewhere"])), 0);
 }
+
+/// Each command closes the catalog before it ends, failed ones too: SQLite folds its
+/// write-ahead log into the file, and no connection is still writing when the process
+/// exits (under Wine a process whose threads outlive its exit is killed).
+#[test]
+fn every_command_ends_with_the_catalog_closed() {
+    let e = Env::new();
+    let data = e.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    write_random(&data.join("a.bin"), 10_000, 1);
+    let d = data.to_str().unwrap();
+    let wal = e.path("catalog.db-wal");
+    let add = ["policy", "add", "p", "--folder", d, "--keep-last", "1"];
+    for args in [
+        &add[..],
+        &["policy", "list"],
+        &["policy", "run", "p"],
+        &["backup", d],
+        &["restore-points"],
+        &["catalog", "repositories"],
+    ] {
+        e.ok(args);
+        assert!(!wal.exists(), "rehydra {args:?} left the catalog open");
+    }
+    assert_ne!(code(&e.run(&["policy", "run", "nosuch"])), 0, "no such policy");
+    assert!(!wal.exists(), "a failed command left the catalog open");
+}
