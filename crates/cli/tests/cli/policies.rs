@@ -185,6 +185,10 @@ fn every_command_ends_with_the_catalog_closed() {
         e.ok(args);
         assert!(!wal.exists(), "rehydra {args:?} left the catalog open");
     }
-    assert_ne!(code(&e.run(&["policy", "run", "nosuch"])), 0, "no such policy");
+    assert_ne!(
+        code(&e.run(&["policy", "run", "nosuch"])),
+        0,
+        "no such policy"
+    );
     assert!(!wal.exists(), "a failed command left the catalog open");
 }
