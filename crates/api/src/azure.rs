@@ -6,7 +6,10 @@
 //! (`REHYDRA_HTTP_AUTH_<HOST>`, for hosts that are not Azure), else the token scope of an
 //! extra audience the admin added for that host, else the Azure host's own audience
 //! (`rehydra_azure::audience`), else none. Tokens come from one [`Identity`] per process
-//! and settings, so its cache serves every job.
+//! and settings, so its cache serves every job. A host that answers 401 with a bearer
+//! challenge naming another tenant, for the very audience it was given, gets a token of
+//! that tenant, then and for the rest of the job; a challenge for another audience is
+//! never followed.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -333,6 +336,8 @@ pub(crate) struct AzureCredentials {
     /// Kubernetes API servers reached through the admin's kubeconfigs: their TLS, and
     /// their token before anything else.
     clusters: crate::plugins::kube_clusters::Configured,
+    /// Hosts whose bearer challenge named another tenant than the identity's: the tenant.
+    tenants: Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl AzureCredentials {
@@ -346,6 +351,7 @@ impl AzureCredentials {
             identity: identity(&s.identity)?,
             audiences: s.audiences,
             clusters,
+            tenants: Mutex::default(),
         }))
     }
 }
@@ -382,10 +388,70 @@ impl host::Credentials for AzureCredentials {
         let Some(scope) = scope_for(&self.audiences, host) else {
             return Ok(None);
         };
+        if let Some(tenant) = self.tenant_of(host) {
+            return self.in_tenant(host, &scope, &tenant).map(Some);
+        }
         self.identity
             .token(&scope)
             .map(|t| Some(t.bearer()))
             .map_err(|e| format!("signing in to Azure for {host} failed: {e}"))
+    }
+
+    fn answer_challenge(
+        &self,
+        scheme: &str,
+        host: &str,
+        port: u16,
+        challenge: &str,
+    ) -> std::result::Result<Option<String>, String> {
+        // a cluster's own credentials and a header from the environment are not sign-ins
+        if self.clusters.at(scheme, host, port).is_some()
+            || EnvCredentials.authorization(host)?.is_some()
+        {
+            return Ok(None);
+        }
+        let Some(scope) = scope_for(&self.audiences, host) else {
+            return Ok(None);
+        };
+        let Some(asked) = rehydra_azure::challenge::Challenge::parse(challenge) else {
+            return Ok(None);
+        };
+        // only the audience this host has: a challenge never picks another service's token
+        let (Some(tenant), true) = (asked.tenant, asked.scope.as_deref() == Some(&scope)) else {
+            return Ok(None);
+        };
+        let bearer = self.in_tenant(host, &scope, &tenant)?;
+        self.tenants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(host.to_ascii_lowercase(), tenant);
+        Ok(Some(bearer))
+    }
+}
+
+impl AzureCredentials {
+    fn tenant_of(&self, host: &str) -> Option<String> {
+        self.tenants
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&host.to_ascii_lowercase())
+            .cloned()
+    }
+
+    fn in_tenant(
+        &self,
+        host: &str,
+        scope: &str,
+        tenant: &str,
+    ) -> std::result::Result<String, String> {
+        self.identity
+            .token_in_tenant(scope, tenant)
+            .map(|t| t.bearer())
+            .map_err(|e| {
+                format!(
+                    "{host} wants a token of tenant {tenant}, and signing in there failed: {e} (sign in with an identity of that tenant, e.g. az login --tenant {tenant}; rehydra azure status shows the one in use)"
+                )
+            })
     }
 }
 

@@ -6,9 +6,13 @@
 //! inside another runtime's `block_in_place`; dropping the last clone shuts the runtime
 //! down in the background, which is allowed anywhere.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, mpsc};
+use std::future::Future;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, SystemTime};
+
+use azure_core::credentials::{AccessToken, TokenCredential};
 
 use crate::cache::Cache;
 use crate::chain::Chain;
@@ -29,8 +33,11 @@ pub struct Identity {
 
 struct Inner {
     config: IdentityConfig,
+    settings: Settings,
     chain: Arc<Chain>,
     cache: Cache,
+    /// The source in use, signing in to other tenants (built on first need).
+    tenants: Mutex<HashMap<String, Arc<dyn TokenCredential>>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -73,8 +80,10 @@ impl Identity {
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
+                settings,
                 chain: Arc::new(chain),
                 cache: Cache::default(),
+                tenants: Mutex::default(),
                 runtime: Some(runtime),
             }),
         })
@@ -95,17 +104,77 @@ impl Identity {
         self.inner.cache.get(scope, || self.fetch(scope))
     }
 
+    /// A bearer token for `scope` in `tenant` rather than the identity's own: the answer
+    /// to a bearer challenge that names another tenant. The source in use signs in there
+    /// (the Azure CLI and azd with `--tenant`, a service principal at that tenant's token
+    /// endpoint); a managed identity cannot. Cached per scope and tenant, as
+    /// [`Identity::token`].
+    ///
+    /// # Errors
+    ///
+    /// `tenant` is not a tenant id or domain, the source cannot sign in to another tenant,
+    /// or it did not give a token there (the message says why in plain words).
+    pub fn token_in_tenant(&self, scope: &str, tenant: &str) -> Result<Token, IdentityError> {
+        let kind = match self.inner.chain.report().0 {
+            Some(kind) => kind,
+            None => {
+                // nothing signed in yet: the chain picks its source first
+                self.token(scope)?;
+                self.inner.chain.report().0.ok_or_else(|| {
+                    IdentityError::Runtime("no source of the chain is in use".to_owned())
+                })?
+            }
+        };
+        let credential = {
+            let mut built = self
+                .inner
+                .tenants
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            match built.get(tenant) {
+                Some(c) => c.clone(),
+                None => {
+                    let c =
+                        sources::in_tenant(&self.inner.config, kind, &self.inner.settings, tenant)?;
+                    built.insert(tenant.to_owned(), c.clone());
+                    c
+                }
+            }
+        };
+        self.inner.cache.get(&format!("{scope}\n{tenant}"), || {
+            let owned = scope.to_owned();
+            self.run(async move {
+                credential
+                    .get_token(&[&owned], None)
+                    .await
+                    .map_err(|e| IdentityError::Source {
+                        kind,
+                        reason: crate::reason::plain(kind, &e),
+                    })
+            })
+        })
+    }
+
     fn fetch(&self, scope: &str) -> Result<Token, IdentityError> {
+        let chain = self.inner.chain.clone();
+        let owned = scope.to_owned();
+        self.run(async move { chain.fetch(&owned).await })
+    }
+
+    /// Runs one token fetch on the identity's runtime, within [`FETCH_LIMIT`], and waits
+    /// for it.
+    fn run(
+        &self,
+        fetch: impl Future<Output = Result<AccessToken, IdentityError>> + Send + 'static,
+    ) -> Result<Token, IdentityError> {
         let runtime = self
             .inner
             .runtime
             .as_ref()
             .ok_or_else(|| IdentityError::Runtime("shut down".to_owned()))?;
         let (tx, rx) = mpsc::sync_channel(1);
-        let chain = self.inner.chain.clone();
-        let owned = scope.to_owned();
         runtime.spawn(async move {
-            let result = match tokio::time::timeout(FETCH_LIMIT, chain.fetch(&owned)).await {
+            let result = match tokio::time::timeout(FETCH_LIMIT, fetch).await {
                 Ok(result) => result,
                 Err(_) => Err(IdentityError::Runtime(format!(
                     "no token within {} s",

@@ -22,7 +22,8 @@
 //! source is in use, what its token claims, and why each earlier source failed, in plain
 //! words. [`audience::scope_for`] maps an Azure host to its token scope, and
 //! [`http::client`] is the one HTTP client configuration Rehydra uses for Azure and plugin
-//! requests.
+//! requests. A service that wants a token of another tenant says so in a bearer challenge
+//! ([`challenge::Challenge`]); [`Identity::token_in_tenant`] gets one there.
 //!
 //! The Azure CLI, azd, client-secret and IMDS flows are the official `azure_identity`
 //! credentials, driven through our reqwest client (`transport.rs`) and our process
@@ -43,6 +44,7 @@
 
 pub mod audience;
 mod cache;
+pub mod challenge;
 mod chain;
 mod config;
 mod error;

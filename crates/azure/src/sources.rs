@@ -138,25 +138,26 @@ pub(crate) fn build(
         IdentityConfig::Auto => Ok(vec![
             Source {
                 kind: SourceKind::Environment,
-                credential: environment(settings),
+                credential: environment(settings, None),
             },
             Source {
                 kind: SourceKind::AzureCli,
-                credential: cli::azure_cli(&settings.opts).map_err(|e| e.to_string()),
+                credential: cli::azure_cli(&settings.opts, None).map_err(|e| e.to_string()),
             },
             Source {
                 kind: SourceKind::AzureDeveloperCli,
-                credential: cli::azure_developer_cli(&settings.opts).map_err(|e| e.to_string()),
+                credential: cli::azure_developer_cli(&settings.opts, None)
+                    .map_err(|e| e.to_string()),
             },
             managed_identity(settings, None).unwrap_or_else(|(kind, e)| Source {
                 kind,
                 credential: Err(e.to_string()),
             }),
         ]),
-        IdentityConfig::AzureCli => one(SourceKind::AzureCli, cli::azure_cli(&settings.opts)),
+        IdentityConfig::AzureCli => one(SourceKind::AzureCli, cli::azure_cli(&settings.opts, None)),
         IdentityConfig::AzureDeveloperCli => one(
             SourceKind::AzureDeveloperCli,
-            cli::azure_developer_cli(&settings.opts),
+            cli::azure_developer_cli(&settings.opts, None),
         ),
         IdentityConfig::ServicePrincipalSecret {
             tenant,
@@ -185,12 +186,71 @@ pub(crate) fn build(
     }
 }
 
-/// The environment service principal, or why there is none.
-fn environment(settings: &Settings) -> Result<Arc<dyn TokenCredential>, String> {
-    let (Some(tenant), Some(client_id)) = (env_var("AZURE_TENANT_ID"), env_var("AZURE_CLIENT_ID"))
+/// The source `kind` of `config` signing in to `tenant` instead of its own: what a bearer
+/// challenge naming another tenant asks for (a vault of a customer's tenant reached as a
+/// guest or through Azure Lighthouse). A managed identity belongs to one tenant only.
+pub(crate) fn in_tenant(
+    config: &IdentityConfig,
+    kind: SourceKind,
+    settings: &Settings,
+    tenant: &str,
+) -> Result<Arc<dyn TokenCredential>, IdentityError> {
+    if !valid_tenant(tenant) {
+        return Err(IdentityError::Config(format!(
+            "`{}` is not a tenant id or domain",
+            tenant.chars().take(80).collect::<String>()
+        )));
+    }
+    let opts = &settings.opts;
+    match (kind, config) {
+        (SourceKind::AzureCli, _) => cli::azure_cli(opts, Some(tenant)),
+        (SourceKind::AzureDeveloperCli, _) => cli::azure_developer_cli(opts, Some(tenant)),
+        (SourceKind::Environment, _) => environment(settings, Some(tenant))
+            .map_err(|reason| IdentityError::Source { kind, reason }),
+        (
+            SourceKind::ServicePrincipalSecret,
+            IdentityConfig::ServicePrincipalSecret {
+                client_id, secret, ..
+            },
+        ) => client_secret(settings, tenant, client_id, secret::read(secret)?),
+        (
+            SourceKind::ServicePrincipalCertificate,
+            IdentityConfig::ServicePrincipalCertificate {
+                client_id,
+                certificate,
+                ..
+            },
+        ) => certificate::credential(settings, tenant, client_id, certificate),
+        _ => Err(IdentityError::Source {
+            kind,
+            reason: format!(
+                "it signs in to its own tenant only, not to {tenant}: use an identity that can sign in there (rehydra azure login)"
+            ),
+        }),
+    }
+}
+
+/// A tenant id (a GUID) or domain (`contoso.onmicrosoft.com`): what may stand in a token
+/// endpoint's path.
+pub(crate) fn valid_tenant(tenant: &str) -> bool {
+    (1..=253).contains(&tenant.len())
+        && tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && !tenant.starts_with('.')
+}
+
+/// The environment service principal (in its own tenant, or in `tenant`), or why there is
+/// none.
+fn environment(
+    settings: &Settings,
+    tenant: Option<&str>,
+) -> Result<Arc<dyn TokenCredential>, String> {
+    let (Some(own), Some(client_id)) = (env_var("AZURE_TENANT_ID"), env_var("AZURE_CLIENT_ID"))
     else {
         return Err("AZURE_TENANT_ID and AZURE_CLIENT_ID are not set".to_owned());
     };
+    let tenant = tenant.map_or(own, str::to_owned);
     if env_var("AZURE_CLIENT_SECRET").is_some() {
         let secret = secret::read(&SecretSource::Env("AZURE_CLIENT_SECRET".to_owned()))
             .map_err(|e| e.to_string())?;
@@ -247,4 +307,39 @@ fn managed_identity(
 /// A variable of this process's environment, when set and not empty.
 pub(crate) fn env_var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_managed_identity_signs_in_to_its_own_tenant_only() {
+        let settings = Settings::new(IdentityOptions::default()).unwrap();
+        let config = IdentityConfig::ManagedIdentity { client_id: None };
+        for kind in [SourceKind::AzureArc, SourceKind::Imds] {
+            let e = in_tenant(&config, kind, &settings, "contoso.onmicrosoft.com")
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                e.contains("its own tenant only, not to contoso.onmicrosoft.com"),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn tenants_are_ids_or_domains() {
+        for good in [
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "contoso.onmicrosoft.com",
+        ] {
+            assert!(valid_tenant(good), "{good}");
+        }
+        let long = "a".repeat(254);
+        for bad in ["", "../x", "a/b", "a?b", "a b", ".x", "t%2F", long.as_str()] {
+            assert!(!valid_tenant(bad), "{bad}");
+        }
+    }
 }

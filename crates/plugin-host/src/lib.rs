@@ -174,6 +174,24 @@ pub trait Credentials: Send + Sync {
         self.authorization(host)
     }
 
+    /// The `Authorization` value to send the request again with, after
+    /// `scheme://host:port` answered 401 with the `WWW-Authenticate` value `challenge` to
+    /// a request that carried credentials; `None` (or the value sent) hands the 401 to the
+    /// plugin. Asked at most once per request. Default: `None`.
+    ///
+    /// # Errors
+    /// The challenge can be answered but signing in for it failed; the message says why
+    /// and never contains a secret.
+    fn answer_challenge(
+        &self,
+        _scheme: &str,
+        _host: &str,
+        _port: u16,
+        _challenge: &str,
+    ) -> Result<Option<String>, String> {
+        Ok(None)
+    }
+
     /// TLS of its own for `https://host:port` (a Kubernetes cluster's CA and client
     /// certificate from its kubeconfig), instead of the system's roots and no client
     /// certificate. Default: none.

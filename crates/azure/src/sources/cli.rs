@@ -96,10 +96,14 @@ fn executor(opts: &IdentityOptions) -> Arc<dyn Executor> {
     })
 }
 
-/// The account signed in to `az`.
-pub(crate) fn azure_cli(opts: &IdentityOptions) -> Result<Arc<dyn TokenCredential>, IdentityError> {
+/// The account signed in to `az`, in its default tenant or in `tenant`.
+pub(crate) fn azure_cli(
+    opts: &IdentityOptions,
+    tenant: Option<&str>,
+) -> Result<Arc<dyn TokenCredential>, IdentityError> {
     let options = AzureCliCredentialOptions {
         executor: Some(executor(opts)),
+        tenant_id: tenant.map(str::to_owned),
         ..Default::default()
     };
     let credential = AzureCliCredential::new(Some(options))
@@ -107,13 +111,14 @@ pub(crate) fn azure_cli(opts: &IdentityOptions) -> Result<Arc<dyn TokenCredentia
     Ok(credential)
 }
 
-/// The account signed in to `azd`.
+/// The account signed in to `azd`, in its default tenant or in `tenant`.
 pub(crate) fn azure_developer_cli(
     opts: &IdentityOptions,
+    tenant: Option<&str>,
 ) -> Result<Arc<dyn TokenCredential>, IdentityError> {
     let options = AzureDeveloperCliCredentialOptions {
         executor: Some(executor(opts)),
-        ..Default::default()
+        tenant_id: tenant.map(str::to_owned),
     };
     let credential = AzureDeveloperCliCredential::new(Some(options)).map_err(|e| {
         IdentityError::Config(crate::reason::plain(SourceKind::AzureDeveloperCli, &e))

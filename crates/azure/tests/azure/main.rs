@@ -10,3 +10,4 @@ mod cli;
 mod entra;
 mod leaks;
 mod support;
+mod tenants;

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::support::{self, Cli, StandIn, json_out};
 
-const SUB_A: &str = "6b2f9d1e-0000-4000-8000-000000000001";
+pub(crate) const SUB_A: &str = "6b2f9d1e-0000-4000-8000-000000000001";
 const SUB_B: &str = "6b2f9d1e-0000-4000-8000-000000000002";
 const TENANT: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
 
@@ -87,7 +87,7 @@ pub(crate) fn estate() -> Value {
     })
 }
 
-fn values(st: &Value, vault: &str, secret: &str) -> Vec<String> {
+pub(crate) fn values(st: &Value, vault: &str, secret: &str) -> Vec<String> {
     st["vaults"][vault]["secrets"][secret]["versions"]
         .as_array()
         .map(|a| {

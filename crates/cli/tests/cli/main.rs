@@ -10,6 +10,7 @@ mod cluster_targets;
 mod exclude;
 mod hyperv;
 mod keyvault;
+mod keyvault_tenants;
 mod kube_clusters;
 mod kube_velero;
 mod kube_volumes;

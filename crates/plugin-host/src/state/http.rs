@@ -261,14 +261,19 @@ impl Outgoing {
         plugin: &str,
     ) -> Res<http::Response> {
         let mut attempt = 1;
+        // the answer to a bearer challenge (a token of the tenant a vault asked for)
+        let mut answer: Option<String> = None;
+        let mut challenged = false;
         loop {
             // a token is asked for on every try: one that expired meanwhile is refreshed
-            let auth = if self.may_carry_credentials() {
+            let auth = if !self.may_carry_credentials() {
+                None
+            } else if answer.is_some() {
+                answer.clone()
+            } else {
                 credentials
                     .authorization_at(self.url.scheme(), &self.host, self.port)
                     .map_err(|e| err(ErrorCode::Unavailable, e))?
-            } else {
-                None
             };
             let timeout = budget.remaining().min(HTTP_TIMEOUT_MAX);
             if timeout.is_zero() {
@@ -279,9 +284,9 @@ impl Outgoing {
                 .headers(self.headers.clone())
                 .body(self.body.clone())
                 .timeout(timeout);
-            if let Some(a) = auth {
+            if let Some(a) = &auth {
                 // marked sensitive: never printed, never indexed by HTTP/2 header compression
-                let mut v = reqwest::header::HeaderValue::from_str(&a).map_err(|_| {
+                let mut v = reqwest::header::HeaderValue::from_str(a).map_err(|_| {
                     err(
                         ErrorCode::Unavailable,
                         "the credential for this host is not a header value",
@@ -294,6 +299,24 @@ impl Outgoing {
                 Ok(resp) => Ok(read(resp, &self.host).await?),
                 Err(e) => Err(e),
             };
+            // a 401 whose challenge the credentials answer (another tenant's token): sent
+            // once more with the answer, before anything else (the server did nothing)
+            if let (Ok(r), Some(sent), false) = (&outcome, &auth, challenged)
+                && r.status == 401
+                && let Some((_, challenge)) = r
+                    .headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
+            {
+                challenged = true;
+                let answered = credentials
+                    .answer_challenge(self.url.scheme(), &self.host, self.port, challenge)
+                    .map_err(|e| err(ErrorCode::Unavailable, e))?;
+                if let Some(a) = answered.filter(|a| a != sent) {
+                    answer = Some(a);
+                    continue;
+                }
+            }
             let wait = match &outcome {
                 Ok(r) if self.retryable && retryable_status(r.status) => {
                     Some(retry_after(&r.headers).unwrap_or_else(|| backoff(attempt)))

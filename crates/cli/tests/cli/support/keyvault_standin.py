@@ -6,8 +6,10 @@ Key Vault cannot run here. This server answers in the shapes of the official exa
 (tests/fixtures/keyvault, copied from Azure/azure-rest-api-specs) and behaves like the
 service where a client can get it wrong:
 
-- a request without a token, or with a token for another audience, gets 401 and the
-  bearer challenge (`WWW-Authenticate: Bearer authorization=…, resource=…`);
+- a request without a token, or with a token for another audience or tenant, gets 401
+  and the bearer challenge (`WWW-Authenticate: Bearer authorization=…, resource=…`); a
+  vault may name its own `tenant` (one of another directory), or a `challenge_resource`
+  (a challenge for another audience, which a client must not follow);
 - lists page through `nextLink` (two items a page);
 - every `throttle_every`-th data-plane request gets 429 with `Retry-After: 1`;
 - restoring a name that exists is 409; a soft-deleted name is 409 with the service's
@@ -284,7 +286,7 @@ def arm(method, path, query, st, vaults):
             "id": f"/subscriptions/{sub}/resourceGroups/{v['resourceGroup']}/providers/Microsoft.KeyVault/vaults/{name}",
             "name": name, "type": "Microsoft.KeyVault/vaults", "location": v["location"], "tags": v.get("tags", {}),
             "properties": {
-                "sku": {"family": "A", "name": "standard"}, "tenantId": st["tenant"], "accessPolicies": [],
+                "sku": {"family": "A", "name": "standard"}, "tenantId": v.get("tenant", st["tenant"]), "accessPolicies": [],
                 "enableSoftDelete": v.get("softDelete", True), "enablePurgeProtection": v.get("purgeProtection") or None,
                 "enableRbacAuthorization": v.get("rbac", True), "publicNetworkAccess": v.get("publicNetworkAccess", "Enabled"),
                 "networkAcls": {"defaultAction": v.get("defaultAction", "Allow"), "bypass": "AzureServices", "ipRules": [], "virtualNetworkRules": []},
@@ -335,10 +337,17 @@ def serve(host, handler_fn, label):
 
 def kv_handler(req, path, query, raw, st):
     auth = req.headers.get("authorization", "")
-    if not auth.startswith("Bearer vault-"):
+    # a vault's tenant is the estate's unless it names its own; a token's is the home
+    # tenant unless it ends with `@tenant` (what the stand-in az gives for --tenant)
+    name = next((p for p in path.split("/") if p), "")
+    tenant = st["vaults"].get(name, {}).get("tenant", st["tenant"])
+    token_tenant = auth.rpartition("@")[2] if "@" in auth else st["tenant"]
+    if not auth.startswith("Bearer vault-") or token_tenant != tenant:
         # the first request of an SDK carries no token: the challenge names tenant and resource
-        ch = f'Bearer authorization="https://login.microsoftonline.com/{st["tenant"]}", resource="https://vault.azure.net"'
-        s, b = err(401, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
+        resource = st["vaults"].get(name, {}).get("challenge_resource", "https://vault.azure.net")
+        ch = f'Bearer authorization="https://login.microsoftonline.com/{tenant}", resource="{resource}"'
+        why = "AKV10032: Invalid issuer." if auth.startswith("Bearer vault-") else "AKV10000: Request is missing a Bearer or PoP token."
+        s, b = err(401, "Unauthorized", why)
         return s, [("WWW-Authenticate", ch)], b
     COUNT[0] += 1
     every = st.get("throttle_every", 0)

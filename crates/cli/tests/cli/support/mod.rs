@@ -152,8 +152,19 @@ fi
 # a token names its audience, as a real one does in `aud`: the Key Vault and Kubernetes
 # stand-ins check it (6dae42f8-…: the Entra server app of AKS clusters)
 case "$*" in *vault.azure.net*) tok="vault-$tok" ;; *6dae42f8-4368-4678-94ff-3960e28e3630*) tok="aks-$tok" ;; esac
+# and its tenant, as `tid` does: `@tenant` when one other than the home tenant is asked
+# for; the tenants listed in az-refused are ones the account cannot sign in to
+tenant=72f988bf-86f1-41af-91ab-2d7cd011db47
+case "$*" in *"--tenant "*)
+  tenant="${*##*--tenant }"; tenant="${tenant%% *}"
+  if grep -qx "$tenant" "$dir/az-refused" 2>/dev/null; then
+    echo "ERROR: AADSTS50020: User account 'admin@contoso.com' from identity provider 'https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/' does not exist in tenant '$tenant' and cannot access the application in that tenant." >&2
+    exit 1
+  fi
+  tok="$tok@$tenant" ;;
+esac
 printf '{"accessToken": "%s", "expiresOn": "%s", "expires_on": %s, "subscription": "%s", "tenant": "%s", "tokenType": "Bearer"}
-'   "$tok" "$(date -d "@$exp" '+%Y-%m-%d %H:%M:%S.000000')" "$exp"   "6b2f9d1e-0000-4000-8000-000000000001" "72f988bf-86f1-41af-91ab-2d7cd011db47"
+'   "$tok" "$(date -d "@$exp" '+%Y-%m-%d %H:%M:%S.000000')" "$exp"   "6b2f9d1e-0000-4000-8000-000000000001" "$tenant"
 "#;
     let az = dir.join("az");
     std::fs::write(&az, script).unwrap();
