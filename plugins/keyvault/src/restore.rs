@@ -117,8 +117,8 @@ fn load_doc() -> Result<VaultDoc> {
 
 /// The target vault: `vault=<ARM id>`, else the original. With `resolve`, the original is
 /// looked up through ARM by its resource id (its URI now, not the one the restore point
-/// recorded); `verify`, which has no settings, reads the recorded URI (checked to be a
-/// vault's by [`VaultDoc::check`]).
+/// recorded); `verify` without `vault=` reads the recorded URI (checked to be a vault's by
+/// [`VaultDoc::check`]).
 fn target(req: &RestoreRequest, doc: &VaultDoc, resolve: bool) -> Result<Target> {
     let id = match setting(&req.options, "vault").filter(|v| !v.is_empty()) {
         Some(id) => id,

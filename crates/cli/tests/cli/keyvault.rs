@@ -482,6 +482,23 @@ fn key_vaults_backed_up_and_restored_in_place_and_elsewhere() {
                 .is_empty()
     );
 
+    // verify checks the vault it is pointed at: dr-kv holds every portable value, and
+    // lacks the key that could not move (and the disabled version that had no value)
+    let o = run(&["verify", &snap_latest, "--set", &to_dr, "--set", &arm]);
+    assert_eq!(
+        o.status.code(),
+        Some(14),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        v.contains("key data-key is in the restore point but not in vault dr-kv")
+            && v.contains("AzureStackLCMUserCredential has 1 versions in the vault, 2")
+            && !v.contains("keyvault.verify.value"),
+        "{v}"
+    );
+
     // ---- one version, under another name
     let o = json_out(&one(
         &snap_hci,
