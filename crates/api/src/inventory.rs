@@ -75,6 +75,10 @@ pub fn now() -> Now {
     Utc::now()
 }
 
+/// The flag and risk of a part of an asset (a vault's secret) that the newest restore
+/// point of its whole does not hold, though older ones do.
+pub const NOT_IN_NEWEST: &str = "not-in-newest-restore-point";
+
 fn risk(code: &str, title: &str) -> Risk {
     Risk {
         code: code.into(),
@@ -103,17 +107,21 @@ pub fn build(
         let plugin = &d.plugin;
         for a in &d.assets {
             seen.insert(a.id.clone());
-            // a part of another asset (a vault's secret) is protected by that asset's points
-            let with = a
-                .properties
-                .iter()
-                .find(|p| p.name == "protected-with")
-                .map_or(a.id.as_str(), |p| p.value.as_str());
+            let property = |name: &str| {
+                a.properties
+                    .iter()
+                    .find(|p| p.name == name)
+                    .map(|p| p.value.as_str())
+            };
+            // a part of another asset (a vault's secret) is protected by that asset's
+            // points, those that hold its item when it names one
+            let with = property("protected-with").unwrap_or(a.id.as_str());
+            let item = property("protected-in-item").filter(|_| with != a.id);
             // its protection: restore points its own plugin made, or the engine's own
             // backups of it (a Trusted launch VM's key backup, made by tvm-keys under the
             // VM's id, does not protect the VM)
             let all = by_asset.get(with).cloned().unwrap_or_default();
-            let points: Vec<&RestorePointDto> = all
+            let by_us: Vec<&RestorePointDto> = all
                 .iter()
                 .copied()
                 .filter(|s| {
@@ -122,6 +130,14 @@ pub fn build(
                         || s.plugin_id == rehydra_core::archiver::BUILTIN
                 })
                 .collect();
+            let points: Vec<&RestorePointDto> = by_us
+                .iter()
+                .copied()
+                .filter(|s| item.is_none_or(|i| s.items.iter().any(|x| x.name == i)))
+                .collect();
+            // in older points of its whole but not the newest (its backup failed there)
+            let newest = |ps: &[&RestorePointDto]| ps.iter().map(|s| s.time).max();
+            let left_out = !points.is_empty() && newest(&points) < newest(&by_us);
             let mut row = row(
                 a.id.clone(),
                 a.name.clone(),
@@ -138,6 +154,13 @@ pub fn build(
                 row.status = "container".into();
                 row.risks.clear();
             } else {
+                if left_out {
+                    row.flags.push(NOT_IN_NEWEST.into());
+                    row.risks.push(risk(
+                        NOT_IN_NEWEST,
+                        "Not in the newest restore point of what holds it",
+                    ));
+                }
                 let has = |f: &str| a.flags.iter().any(|x| x == f);
                 if has("trusted-launch") && !all.iter().any(|s| s.workload == "tvm-keys") {
                     row.risks.push(risk(
@@ -350,5 +373,73 @@ mod tests {
             !codes.contains(&"keyvault.note"),
             "info findings are not badges"
         );
+    }
+
+    #[test]
+    fn a_part_naming_its_item_is_protected_by_the_points_that_hold_it() {
+        let now = Utc::now();
+        let part = |name: &str| {
+            let mut a = asset(&format!("kv/secrets/{name}"), "secret", &[]);
+            a.parent = Some("kv".into());
+            a.properties = [
+                ("protected-with", "kv".to_string()),
+                ("protected-in-item", format!("backup/secrets/{name}")),
+            ]
+            .into_iter()
+            .map(|(n, v)| crate::plugins::Property {
+                name: n.into(),
+                value: v,
+            })
+            .collect();
+            a
+        };
+        let discovered = vec![Discovery {
+            plugin: "keyvault".into(),
+            assets: vec![
+                asset("kv", "vault", &[]),
+                part("kept"),
+                part("failed-last"),
+                part("new"),
+            ],
+            findings: vec![],
+        }];
+        let holding = |id: &str, hours_ago: i64, names: &[&str]| {
+            let mut p = snap(id, "kv", "keyvault", hours_ago, now);
+            p.items = names
+                .iter()
+                .map(|n| crate::dto::ItemDto {
+                    name: format!("backup/secrets/{n}"),
+                    kind: "document".into(),
+                    size: 1,
+                })
+                .collect();
+            p
+        };
+        let snaps = vec![
+            holding("s1", 5, &["kept", "failed-last"]),
+            holding("s2", 1, &["kept"]),
+        ];
+        let inv = build(&discovered, &snaps, &HashSet::new(), 24.0, now);
+        let get = |id: &str| {
+            inv.iter()
+                .find(|a| a.id == format!("kv/secrets/{id}"))
+                .unwrap()
+        };
+        assert_eq!(get("kept").status, "protected");
+        assert_eq!(get("kept").restore_points, 2);
+        assert!(get("kept").flags.is_empty());
+        // in an older point only: still within the RPO, and said to be missing from the newest
+        assert_eq!(get("failed-last").status, "protected");
+        assert_eq!(get("failed-last").restore_points, 1);
+        assert_eq!(get("failed-last").flags, [NOT_IN_NEWEST]);
+        assert!(
+            get("failed-last")
+                .risks
+                .iter()
+                .any(|r| r.code == NOT_IN_NEWEST)
+        );
+        // made after the newest backup: in no point at all
+        assert_eq!(get("new").status, "unprotected");
+        assert_eq!(get("new").restore_points, 0);
     }
 }

@@ -249,9 +249,17 @@ fn object_asset(vault_id: &str, o: &Object) -> Asset {
         &o.name,
         Some(vault_id),
     );
-    // backed up with its vault: the inventory shows it protected by the vault's points
+    // backed up with its vault, as its own item (a certificate's secret and key within
+    // the certificate's): the inventory shows it protected by the vault's points that
+    // hold that item
+    let held_in = if o.managed {
+        format!("backup/certificates/{}", o.name)
+    } else {
+        format!("backup/{}", o.path())
+    };
     let mut p = vec![
         property("protected-with", vault_id),
+        property("protected-in-item", held_in),
         property("versions", o.versions.len().to_string()),
     ];
     if let Some(v) = o.versions.last() {

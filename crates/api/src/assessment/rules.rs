@@ -22,7 +22,7 @@ pub const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
 pub const JUDGED_BY_REPOSITORY: [(&str, &str); 1] = [("hyperv.tvm-key", "rehydra.tvm-key-missing")];
 
 /// The product's rules: id, severity, title, recommendation.
-pub const RULES: [(&str, &str, &str, &str); 10] = [
+pub const RULES: [(&str, &str, &str, &str); 11] = [
     (
         "rehydra.sweep-failed",
         "medium",
@@ -52,6 +52,12 @@ pub const RULES: [(&str, &str, &str, &str); 10] = [
         "medium",
         "Newest restore point older than the RPO",
         "check the policy's schedule and its last runs (rehydra policy list)",
+    ),
+    (
+        "rehydra.not-in-newest",
+        "high",
+        "Not in the newest restore point of what holds it",
+        "look at the newest backup's warnings (its backup failed: access, throttling) and run it again",
     ),
     (
         "rehydra.tvm-key-missing",
@@ -241,6 +247,18 @@ pub fn findings(
                         ),
                     )),
                     _ => {}
+                }
+                if a.flags.iter().any(|f| f == crate::inventory::NOT_IN_NEWEST) {
+                    out.push(product(
+                        "rehydra.not-in-newest",
+                        Some(a),
+                        format!(
+                            "{} {} is in older restore points of {} but not in its newest",
+                            a.kind,
+                            a.name,
+                            a.parent.as_deref().unwrap_or("its whole")
+                        ),
+                    ));
                 }
                 if a.kind == "vm"
                     && a.flags.iter().any(|f| f == "trusted-launch")

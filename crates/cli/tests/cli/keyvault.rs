@@ -422,6 +422,30 @@ fn key_vaults_backed_up_and_restored_in_place_and_elsewhere() {
         "{text}"
     );
     kv.edit(|s| s["deny_backup"] = json!([]));
+    // the inventory says so: the key is only in older restore points of its vault
+    let inv = json_out(&cli.run(
+        None,
+        &[
+            "--json",
+            "inventory",
+            "--discover",
+            "keyvault",
+            "--set",
+            &subs,
+            "--set",
+            &arm,
+        ],
+    ));
+    let key = inv
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == format!("{hci}/keys/data-key"))
+        .unwrap_or_else(|| panic!("{inv}"));
+    assert!(
+        key["flags"].to_string().contains("not-in-newest-restore-point"),
+        "{key}"
+    );
 
     // ---- into another subscription and region: the Backup operation cannot go there
     let to_dr = format!("vault={dr}");
