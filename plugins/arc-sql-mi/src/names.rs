@@ -77,6 +77,23 @@ pub fn parse_db(id: &str) -> Result<DbRef> {
     })
 }
 
+/// An instance as `instance=` names it: `<namespace>/<instance>`, both Kubernetes names.
+///
+/// # Errors
+/// `invalid-input` naming the value.
+pub fn instance_ref(s: &str) -> Result<(String, String)> {
+    let (ns, inst) = s.split_once('/').ok_or_else(|| {
+        invalid(format!(
+            "instance `{}` is not <namespace>/<instance>, e.g. arc/sqlmi2",
+            shown(s, 120)
+        ))
+    })?;
+    Ok((
+        label("namespace", ns)?.to_string(),
+        label("instance", inst)?.to_string(),
+    ))
+}
+
 /// `servers=<namespace>/<instance>=<sql name>,…`: which configured SQL endpoint reaches
 /// each instance.
 ///

@@ -358,16 +358,13 @@ fn hostile_restore_settings_are_refused() {
     }
 }
 
-#[test]
-fn the_plan_from_copies_picks_the_chain_and_writes_the_script() {
-    let dir = tempfile::tempdir().unwrap();
-    let stage = dir.path().to_str().unwrap().to_string();
-    let sim = Sim::new(&[("sales", "FULL")]);
-    let mock = host_with(&sim, dir.path());
+/// A full and a log backup of `sales` into a point, and the mock host holding it.
+fn two_backups(stage: &str, sim: &Rc<RefCell<Sim>>, dir: &std::path::Path) -> MockHost {
+    let mock = host_with(sim, dir).grant_files_write(dir);
     let o = |level: &'static str| {
         vec![
             ("servers", "arc/sqlmi1=sqlmi1.contoso.local:31433"),
-            ("staging", stage.as_str()),
+            ("staging", stage),
             ("level", level),
         ]
     };
@@ -375,24 +372,48 @@ fn the_plan_from_copies_picks_the_chain_and_writes_the_script() {
         .unwrap();
     mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &o("log")))
         .unwrap();
+    mock
+}
+
+fn copies<'a>(stage: &'a str, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut o = vec![
+        ("servers", "arc/sqlmi1=sqlmi1.contoso.local:31433"),
+        ("staging", stage),
+    ];
+    o.extend_from_slice(extra);
+    o
+}
+
+#[test]
+fn the_plan_from_copies_picks_the_chain_and_writes_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().to_str().unwrap().to_string();
+    let sim = Sim::new(&[("sales", "FULL")]);
+    let mock = two_backups(&stage, &sim, dir.path());
     let plan = mock
         .plan_restore::<ArcSqlMi>(mock.restore_request(
             "-",
-            &[
-                ("database", "sales_copy"),
-                ("stop-at", "2026-12-01T10:07:00"),
-            ],
+            &copies(
+                &stage,
+                &[
+                    ("database", "sales_copy"),
+                    ("stop-at", "2026-12-01T10:07:00"),
+                ],
+            ),
         ))
         .unwrap();
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
     let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["backup-0", "backup-1", "script", "moment"]);
     assert!(
         plan.steps[0]
             .detail
-            .contains("kubectl cp <staging>/sales_full_")
-            && plan.steps[0]
-                .detail
-                .contains(" arc/sqlmi1-0:/var/opt/mssql/backups/rehydra/sales_full_")
+            .contains(&format!("written to {stage}/sales_full_"))
+            && plan.steps[0].detail.contains(
+                "kubectl cp into arc/sqlmi1-0:/var/opt/mssql/backups/rehydra/sales_full_"
+            ),
+        "{}",
+        plan.steps[0].detail
     );
     let script = &plan.steps[2].detail;
     let lines: Vec<&str> = script.split(";\n").collect();
@@ -410,17 +431,168 @@ fn the_plan_from_copies_picks_the_chain_and_writes_the_script() {
         lines[1]
     );
     assert_eq!(lines[2], "RESTORE DATABASE [sales_copy] WITH RECOVERY");
-    assert_eq!(plan.blockers.len(), 1);
-    assert!(plan.blockers[0].contains("does not yet run restores from its copies"));
+    // without an endpoint or a staging folder it cannot run, and says what to give
+    let plan = mock
+        .plan_restore::<ArcSqlMi>(mock.restore_request("-", &[("database", "sales_copy")]))
+        .unwrap();
+    let b = plan.blockers.join(" | ");
+    assert!(
+        b.contains("add servers=arc/sqlmi1=<endpoint>")
+            && b.contains("staging: give an absolute folder"),
+        "{b}"
+    );
+    // the original name exists: a blocker, unless replace=true (then WITH REPLACE)
+    let plan = mock
+        .plan_restore::<ArcSqlMi>(mock.restore_request("-", &copies(&stage, &[])))
+        .unwrap();
+    assert!(
+        plan.blockers
+            .iter()
+            .any(|b| b.contains("database `sales` exists on instance arc/sqlmi1")),
+        "{:?}",
+        plan.blockers
+    );
+    let plan = mock
+        .plan_restore::<ArcSqlMi>(
+            mock.restore_request("-", &copies(&stage, &[("replace", "true")])),
+        )
+        .unwrap();
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+    assert!(
+        plan.steps[2]
+            .detail
+            .contains("WITH NORECOVERY, CHECKSUM, REPLACE;"),
+        "{}",
+        plan.steps[2].detail
+    );
     let e = mock
-        .restore::<ArcSqlMi>(mock.restore_request("-", &[]))
+        .restore::<ArcSqlMi>(mock.restore_request("-", &copies(&stage, &[])))
         .unwrap_err();
-    assert_eq!(e.code, ErrorCode::Unsupported);
+    assert_eq!(e.code, ErrorCode::InvalidInput);
+    assert!(
+        sim.borrow().restores.is_empty(),
+        "a blocked restore runs nothing"
+    );
     // verify: the chain is whole and every backup it names is in the point
     let v = mock
         .verify::<ArcSqlMi>(mock.restore_request("-", &[]))
         .unwrap();
     assert!(v.ok, "{:?}", v.findings);
+}
+
+#[test]
+fn a_restore_from_copies_puts_the_backups_in_the_pod_runs_the_script_and_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().to_str().unwrap().to_string();
+    let sim = Sim::new(&[("sales", "FULL")]);
+    let mock = two_backups(&stage, &sim, dir.path());
+    let report = mock
+        .restore::<ArcSqlMi>(mock.restore_request(
+            "-",
+            &copies(
+                &stage,
+                &[
+                    ("database", "sales_copy"),
+                    ("stop-at", "2026-12-01T10:07:00"),
+                ],
+            ),
+        ))
+        .unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert!(report.bytes > 0);
+    // the instance read the very bytes the backups wrote, in the chain's order
+    let restores = sim.borrow().restores.clone();
+    let statements: Vec<&str> = restores.iter().map(|(s, _)| s.as_str()).collect();
+    assert_eq!(statements.len(), 3, "{statements:?}");
+    assert!(statements[0].starts_with("RESTORE DATABASE [sales_copy] FROM DISK"));
+    assert!(
+        statements[1].starts_with("RESTORE LOG [sales_copy] FROM DISK")
+            && statements[1].contains("STOPAT")
+    );
+    assert_eq!(statements[2], "RESTORE DATABASE [sales_copy] WITH RECOVERY");
+    assert_eq!(
+        restores[0].1.as_deref(),
+        Some(&b"native D backup of sales"[..])
+    );
+    assert_eq!(
+        restores[1].1.as_deref(),
+        Some(&b"native L backup of sales"[..])
+    );
+    // (the restore's own commands) mkdir, then per backup: cp in and the staged copy
+    // removed; then the pod's copies removed
+    let cmds: Vec<String> = mock
+        .commands()
+        .iter()
+        .map(|c| format!("{} {}", c.program, c.args.join(" ")))
+        .collect();
+    assert_eq!(cmds.len(), 7, "{cmds:#?}");
+    assert!(
+        cmds[0].ends_with("-- mkdir -p /var/opt/mssql/backups/rehydra"),
+        "{}",
+        cmds[0]
+    );
+    for (n, kind) in [(1, "full"), (3, "log")] {
+        assert!(
+            cmds[n].starts_with(&format!("kubectl cp {stage}/sales_{kind}_")),
+            "{}",
+            cmds[n]
+        );
+        assert!(
+            cmds[n].contains(" arc/sqlmi1-0:/var/opt/mssql/backups/rehydra/sales_")
+                && cmds[n].ends_with(" -c arc-sqlmi"),
+            "{}",
+            cmds[n]
+        );
+        assert!(
+            cmds[n + 1].starts_with(&format!("rm -f -- {stage}/sales_{kind}_")),
+            "{}",
+            cmds[n + 1]
+        );
+    }
+    assert!(
+        cmds[5..]
+            .iter()
+            .all(|c| c.contains("-- rm -f /var/opt/mssql/backups/rehydra/sales_")),
+        "{cmds:#?}"
+    );
+    assert!(sim.borrow().pod_files.is_empty(), "the pod keeps no copy");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "staging keeps no copy"
+    );
+}
+
+#[test]
+fn a_failed_restore_statement_says_where_the_database_stands_and_still_cleans_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().to_str().unwrap().to_string();
+    let sim = Sim::new(&[("sales", "FULL")]);
+    let mock = two_backups(&stage, &sim, dir.path());
+    sim.borrow_mut().log_restore_fails = true;
+    let e = mock
+        .restore::<ArcSqlMi>(
+            mock.restore_request("-", &copies(&stage, &[("database", "sales_copy")])),
+        )
+        .unwrap_err();
+    assert!(
+        e.message.contains("Msg 4305")
+            && e.message
+                .contains("while running: RESTORE LOG [sales_copy]")
+            && e.message.contains("may be left RESTORING"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        sim.borrow().restores.len(),
+        1,
+        "the full ran, the log failed, nothing after"
+    );
+    assert!(
+        sim.borrow().pod_files.is_empty(),
+        "the pod's copies are removed after a failure too"
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
 
 #[test]

@@ -129,6 +129,10 @@ pub struct Sim {
     pub pod_files: HashMap<String, Vec<u8>>,
     /// A `kubectl cp` that fails.
     pub cp_fails: bool,
+    /// RESTORE statements run, in order, with the bytes of the file each read.
+    pub restores: Vec<(String, Option<Vec<u8>>)>,
+    /// A RESTORE LOG that fails (SQL Server's error 4305: the log does not follow).
+    pub log_restore_fails: bool,
 }
 
 fn time(minute: u32) -> String {
@@ -274,6 +278,29 @@ impl Sim {
             );
             return Ok(vec![]);
         }
+        if b.batch.starts_with("RESTORE ") {
+            if self.log_restore_fails && b.batch.starts_with("RESTORE LOG") {
+                return Err(Error::new(
+                    ErrorCode::Failed,
+                    "Msg 4305: The log in this backup set begins at LSN 38000000040900001, which is too recent to apply to the database.",
+                ));
+            }
+            // FROM DISK = N'<file in the pod>': a file the pod does not hold is error 3201
+            let file = b
+                .batch
+                .split_once("FROM DISK = N'")
+                .and_then(|(_, r)| r.split_once('\''))
+                .map(|(f, _)| f.to_string());
+            let bytes = file.as_ref().map(|f| self.pod_files.get(f).cloned());
+            if let Some(None) = bytes {
+                return Err(Error::new(
+                    ErrorCode::Failed,
+                    "Msg 3201: Cannot open backup device. Operating system error 2(The system cannot find the file specified.).",
+                ));
+            }
+            self.restores.push((b.batch.clone(), bytes.flatten()));
+            return Ok(vec![]);
+        }
         if b.batch.contains("msdb.dbo.backupset") {
             let db = p(0);
             let mut rows: Vec<&Row> = self.msdb.iter().filter(|r| r.database == db).collect();
@@ -369,6 +396,12 @@ impl Sim {
                     return fail(
                         "error: unable to upgrade connection: container not found (\"arc-sqlmi\")",
                     );
+                }
+                // into the pod: the staged file is what the pod holds from now on
+                if let Some(to) = c.args[2].strip_prefix("arc/sqlmi1-0:") {
+                    let bytes = std::fs::read(&c.args[1]).expect("a staged file");
+                    self.pod_files.insert(to.to_string(), bytes);
+                    return Ok(output(0, ""));
                 }
                 let from = c.args[1]
                     .strip_prefix("arc/sqlmi1-0:")
