@@ -147,13 +147,38 @@ mkdir -p "$svc_dir"
 printf 'service-password-4711\n' >"$svc_dir/password"
 printf 'not-the-password\n' >"$svc_dir/wrong"
 # the service's catalog is the machine's, where only administrators write
-svc() { wine "$bin/rehydra.exe" --catalog 'C:\ProgramData\Rehydra\service\catalog.db' -r 'C:\rehydra\svc\repo' "$@"; }
-svc --password-file 'C:\rehydra\svc\password' init --kdf-memory-kib 1024 --kdf-iterations 1 >/dev/null || fail "init of the service's repository"
+# Wine kills a process with SIGKILL when its Unix side outlives its last thread by half a
+# second (the wineserver's exit timer). In full test runs (CI, and this script after the
+# whole suite, on 2 cores) one command of this stage was seen killed so, at random, never
+# when the script ran alone. Such a run (exit 137) is said and run once more; the steps
+# below accept what a killed first run may already have done, and check the outcome.
+again() {
+    local rc=0
+    "$@" || rc=$?
+    if [ "$rc" = 137 ]; then
+        echo "windows: note: killed by SIGKILL under Wine (exit 137); run once more" >&2
+        rc=0
+        "$@" || rc=$?
+    fi
+    return "$rc"
+}
+svc() { again wine "$bin/rehydra.exe" --catalog 'C:\ProgramData\Rehydra\service\catalog.db' -r 'C:\rehydra\svc\repo' "$@"; }
+svc --password-file 'C:\rehydra\svc\password' init --kdf-memory-kib 1024 --kdf-iterations 1 >/dev/null ||
+    svc --password-file 'C:\rehydra\svc\password' restore-points >/dev/null || fail "init of the service's repository"
 svc policy add nightly --folder "$src_win\\docs" --every-hours 0.0005 --keep-last 5 >/dev/null || fail "policy add"
 svc policy add broken --folder 'C:\gone' --every-hours 0.0005 --keep-last 5 >/dev/null || fail "policy add broken"
 # the state the service control manager gives (Running, Stopped), empty when none is
 # registered (asked through the CLI)
 registered() { svc service --status 2>/dev/null | tr -d '\r' | sed -n 's/^the Windows service Rehydra is //p'; }
+# the state reached within 30 s (the service control manager answers a start or a stop
+# before the service has moved: "start pending" on a loaded machine)
+becomes() {
+    for _ in $(seq 1 30); do
+        [ "$(registered)" = "$1" ] && return 0
+        sleep 1
+    done
+    return 1
+}
 # refused before anything is registered: no password file, a wrong password
 said="$(svc service install 2>&1)" && fail "installed with no password file"
 grep -q -- '--password-file' <<<"$said" || fail "install without a password file does not say to give one: $said"
@@ -164,7 +189,8 @@ grep -q 'only administrators' <<<"$said" || fail "install with a catalog elsewhe
 said="$(wine "$bin/rehydra.exe" -r 'rehydra\svc\repo' --password-file 'C:\rehydra\svc\password' service install 2>&1)" && fail "installed with a relative repository path"
 grep -q 'absolute path' <<<"$said" || fail "install with a relative repository does not say why: $said"
 [ -z "$(registered)" ] || fail "a refused install registered the service: $(registered)"
-svc --password-file 'C:\rehydra\svc\password' service install --interval 1 --no-start >/dev/null || fail "service install --no-start"
+svc --password-file 'C:\rehydra\svc\password' service install --interval 1 --no-start >/dev/null ||
+    [ "$(registered)" = Stopped ] || fail "service install --no-start"
 [ "$(registered)" = Stopped ] || fail "the service is not registered, stopped, after install --no-start: $(registered)"
 # started as at boot (Wine's own boot services hold the service database for a while
 # after wineboot: "database locked" until they are done)
@@ -172,7 +198,7 @@ for _ in $(seq 1 120); do
     wine net start Rehydra >/dev/null 2>&1 && break
     sleep 1
 done
-[ "$(registered)" = Running ] || fail "the service does not run after net start: $(registered)"
+becomes Running || fail "the service does not run after net start: $(registered)"
 # (as the registry holds it: Wine's sc.exe has no `qc`)
 config="$(wine reg query 'HKLM\System\CurrentControlSet\Services\Rehydra' 2>/dev/null | tr -d '\r')" || fail "no registry key of the service"
 grep -q 'Start *REG_DWORD *0x2$' <<<"$config" || fail "the service does not start at boot: $config"
@@ -195,7 +221,7 @@ status="$(svc service --status 2>&1 | tr -d '\r')"
 grep -q 'a service runs' <<<"$status" && grep -q 'Rehydra is Running' <<<"$status" || fail "service --status: $status"
 # a run handed to the Windows service (what the app's "Run now" does) runs there
 said="$(svc policy run nightly --service 2>&1 | tr -d '\r')" || fail "policy run --service: $said"
-grep -q 'handed to the service (request 1)' <<<"$said" || fail "policy run --service says: $said"
+grep -q 'handed to the service (request [0-9]*)' <<<"$said" || fail "policy run --service says: $said"
 for _ in $(seq 1 60); do
     status="$(svc service --status 2>&1 | tr -d '\r')"
     grep -q 'succeeded (1 restore point' <<<"$status" && break
@@ -203,16 +229,20 @@ for _ in $(seq 1 60); do
 done
 grep -q 'policy nightly, asked by rehydra policy run.*succeeded (1 restore point' <<<"$status" || fail "the Windows service did not run the run handed to it: $status"
 svc service uninstall >/dev/null || fail "service uninstall"
-[ -z "$(registered)" ] || fail "the service is still registered after uninstall: $(registered)"
+becomes "" || fail "the service is still registered after uninstall: $(registered)"
 said="$(svc service uninstall)" || fail "a second uninstall"
 grep -q 'no service named Rehydra' <<<"$said" || fail "a second uninstall does not say none is installed: $said"
 # installed and started in one step, and removed again
-said="$(svc --password-file 'C:\rehydra\svc\password' service install)" || fail "service install (started)"
-grep -q 'installed and started' <<<"$said" || fail "service install says: $said"
-grep -q 'the service will run policy nightly: Z:' <<<"$said" || fail "service install does not list the policies it will run: $said"
-[ "$(registered)" = Running ] || fail "the service is not running after install: $(registered)"
+if said="$(svc --password-file 'C:\rehydra\svc\password' service install 2>&1)"; then
+    grep -q 'installed and started' <<<"$said" || fail "service install says: $said"
+    grep -q 'the service will run policy nightly: Z:' <<<"$said" || fail "service install does not list the policies it will run: $said"
+else
+    # only a first run killed after its work ends here: the second finds it installed
+    grep -q 'killed by SIGKILL' <<<"$said" && grep -q 'installed already' <<<"$said" || fail "service install (started): $said"
+fi
+becomes Running || fail "the service is not running after install: $(registered)"
 svc service uninstall >/dev/null || fail "service uninstall of the started service"
-[ -z "$(registered)" ] || fail "the service is still registered after the second uninstall: $(registered)"
+becomes "" || fail "the service is still registered after the second uninstall: $(registered)"
 log="$(cat "$drive_c"/ProgramData/Rehydra/service/logs/*.jsonl)"
 grep -q 'policy nightly: succeeded' <<<"$log" || fail "the service's log does not say the policy succeeded"
 grep -q 'service stopped' <<<"$log" || fail "the service's log does not say it stopped"

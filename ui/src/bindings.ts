@@ -1233,7 +1233,12 @@ arm_endpoint: string,
 /**
  * Extra hosts and the token scope each gets (`host` or `*.suffix`).
  */
-audiences: Array<[string, string]>, };
+audiences: Array<[string, string]>, 
+/**
+ * Tenants other than the identity's own that a service's bearer challenge may send
+ * it to (`*`: any); none unless the admin allows them.
+ */
+tenants: Array<string>, };
 
 export type Attempt = { 
 /**
@@ -1315,7 +1320,11 @@ subscriptions_error: string | null,
 /**
  * Extra audiences set by the admin.
  */
-audiences: Array<[string, string]>, };
+audiences: Array<[string, string]>, 
+/**
+ * Other tenants a bearer challenge may send the identity to (`*`: any).
+ */
+tenants: Array<string>, };
 
 export type PluginScope = { 
 /**

@@ -6,10 +6,10 @@
 //! (`REHYDRA_HTTP_AUTH_<HOST>`, for hosts that are not Azure), else the token scope of an
 //! extra audience the admin added for that host, else the Azure host's own audience
 //! (`rehydra_azure::audience`), else none. Tokens come from one [`Identity`] per process
-//! and settings, so its cache serves every job. A host that answers 401 with a bearer
-//! challenge naming another tenant, for the very audience it was given, gets a token of
-//! that tenant, then and for the rest of the job; a challenge for another audience is
-//! never followed.
+//! and settings, so its cache serves every job. A server that answers 401 with a bearer
+//! challenge naming another tenant the admin allowed (`rehydra azure tenant allow`), for
+//! the very Azure audience it was given, gets a token of that tenant, then and for the
+//! rest of the plugin call; a challenge for another audience is never followed.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -159,22 +159,27 @@ pub struct AzureSettings {
     pub arm_endpoint: String,
     /// Extra hosts and the token scope each gets (`host` or `*.suffix`).
     pub audiences: Vec<(String, String)>,
+    /// Tenants other than the identity's own that a service's bearer challenge may send
+    /// it to (`*`: any); none unless the admin allows them.
+    pub tenants: Vec<String>,
 }
 
 const IDENTITY: &str = "identity";
 const ARM_ENDPOINT: &str = "arm-endpoint";
 const AUDIENCE: &str = "audience:";
+const TENANT: &str = "tenant:";
 
 /// The settings, with defaults where nothing is set.
 ///
 /// # Errors
 /// Catalog failure, or an identity setting that no longer parses.
 pub fn settings(ctx: &Context) -> Result<AzureSettings> {
-    let (identity, arm, audiences) = with_catalog(ctx, |c| async move {
+    let (identity, arm, audiences, tenants) = with_catalog(ctx, |c| async move {
         Ok((
             c.azure_setting(IDENTITY).await?,
             c.azure_setting(ARM_ENDPOINT).await?,
             c.azure_settings(AUDIENCE).await?,
+            c.azure_settings(TENANT).await?,
         ))
     })?;
     let identity = match identity {
@@ -193,7 +198,46 @@ pub fn settings(ctx: &Context) -> Result<AzureSettings> {
             .into_iter()
             .map(|(k, v)| (k[AUDIENCE.len()..].to_string(), v))
             .collect(),
+        tenants: tenants
+            .into_iter()
+            .map(|(k, _)| k[TENANT.len()..].to_string())
+            .collect(),
     })
+}
+
+/// Let a service's bearer challenge send the identity to `tenant` (an id or domain, or
+/// `*` for any): a vault of a customer's tenant reached as a guest or through Azure
+/// Lighthouse.
+///
+/// # Errors
+/// Not a tenant id or domain; catalog failure.
+pub fn allow_tenant(ctx: &Context, tenant: &str) -> Result<()> {
+    let t = tenant.trim().to_ascii_lowercase();
+    if t != "*" && !rehydra_azure::challenge::is_tenant(&t) {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "`{tenant}` is not a tenant: give its id (a GUID) or domain (contoso.onmicrosoft.com), or * for any"
+            ),
+        ));
+    }
+    let key = format!("{TENANT}{t}");
+    with_catalog(ctx, |c| async move {
+        c.set_azure_setting(&key, Some("allowed")).await
+    })?;
+    Ok(())
+}
+
+/// Stop allowing `tenant`; returns whether it was allowed.
+///
+/// # Errors
+/// Catalog failure.
+pub fn forget_tenant(ctx: &Context, tenant: &str) -> Result<bool> {
+    let key = format!("{TENANT}{}", tenant.trim().to_ascii_lowercase());
+    with_catalog(
+        ctx,
+        |c| async move { c.set_azure_setting(&key, None).await },
+    )
 }
 
 /// Choose the identity; it is checked (a secret file that exists, a certificate that
@@ -336,8 +380,11 @@ pub(crate) struct AzureCredentials {
     /// Kubernetes API servers reached through the admin's kubeconfigs: their TLS, and
     /// their token before anything else.
     clusters: crate::plugins::kube_clusters::Configured,
-    /// Hosts whose bearer challenge named another tenant than the identity's: the tenant.
-    tenants: Mutex<std::collections::HashMap<String, String>>,
+    /// The tenants a challenge may send the identity to (lower case; `*`: any).
+    allowed: Vec<String>,
+    /// Servers (scheme, host, port) whose bearer challenge named another tenant than the
+    /// identity's, for this plugin call: the tenant.
+    tenants: Mutex<std::collections::HashMap<(String, String, u16), String>>,
 }
 
 impl AzureCredentials {
@@ -351,6 +398,7 @@ impl AzureCredentials {
             identity: identity(&s.identity)?,
             audiences: s.audiences,
             clusters,
+            allowed: s.tenants,
             tenants: Mutex::default(),
         }))
     }
@@ -369,7 +417,15 @@ impl host::Credentials for AzureCredentials {
             }
             // a client certificate signs in by itself; no token is added to it
             Some(a) if a.tls.identity_pem.is_some() => Ok(None),
-            _ => self.authorization(host),
+            _ => match self.tenant_of(scheme, host, port) {
+                Some(tenant) if EnvCredentials.authorization(host)?.is_none() => {
+                    match scope_for(&self.audiences, host) {
+                        Some(scope) => self.in_tenant(host, &scope, &tenant).map(Some),
+                        None => Ok(None),
+                    }
+                }
+                _ => self.authorization(host),
+            },
         }
     }
 
@@ -388,9 +444,6 @@ impl host::Credentials for AzureCredentials {
         let Some(scope) = scope_for(&self.audiences, host) else {
             return Ok(None);
         };
-        if let Some(tenant) = self.tenant_of(host) {
-            return self.in_tenant(host, &scope, &tenant).map(Some);
-        }
         self.identity
             .token(&scope)
             .map(|t| Some(t.bearer()))
@@ -416,25 +469,52 @@ impl host::Credentials for AzureCredentials {
         let Some(asked) = rehydra_azure::challenge::Challenge::parse(challenge) else {
             return Ok(None);
         };
-        // only the audience this host has: a challenge never picks another service's token
-        let (Some(tenant), true) = (asked.tenant, asked.scope.as_deref() == Some(&scope)) else {
+        // only the audience this host has, and only an Azure service's (which checks the
+        // token before it acts, so a request is sent again whatever its method): a
+        // challenge never picks another service's token
+        let (Some(tenant), true) = (
+            asked.tenant,
+            asked.scope.as_deref() == Some(&scope)
+                && rehydra_azure::audience::is_service_scope(&scope),
+        ) else {
             return Ok(None);
         };
+        // the identity's own tenant: the 401 is the plugin's to report
+        let home = self.identity.token(&scope).ok().and_then(|t| t.claims());
+        if home
+            .and_then(|c| c.tenant)
+            .is_some_and(|t| t.eq_ignore_ascii_case(&tenant))
+        {
+            return Ok(None);
+        }
+        if !self.allowed.iter().any(|a| a == "*" || *a == tenant) {
+            tracing::warn!(
+                host,
+                tenant,
+                "a bearer challenge named a tenant that is not allowed (rehydra azure tenant allow)"
+            );
+            return Ok(None);
+        }
         let bearer = self.in_tenant(host, &scope, &tenant)?;
+        tracing::info!(
+            host,
+            tenant,
+            "answered a bearer challenge with a token of that tenant"
+        );
         self.tenants
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(host.to_ascii_lowercase(), tenant);
+            .insert((scheme.to_owned(), host.to_ascii_lowercase(), port), tenant);
         Ok(Some(bearer))
     }
 }
 
 impl AzureCredentials {
-    fn tenant_of(&self, host: &str) -> Option<String> {
+    fn tenant_of(&self, scheme: &str, host: &str, port: u16) -> Option<String> {
         self.tenants
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&host.to_ascii_lowercase())
+            .get(&(scheme.to_owned(), host.to_ascii_lowercase(), port))
             .cloned()
     }
 
@@ -449,7 +529,7 @@ impl AzureCredentials {
             .map(|t| t.bearer())
             .map_err(|e| {
                 format!(
-                    "{host} wants a token of tenant {tenant}, and signing in there failed: {e} (sign in with an identity of that tenant, e.g. az login --tenant {tenant}; rehydra azure status shows the one in use)"
+                    "{host} wants a token of tenant {tenant}, and signing in there failed: {e} (rehydra azure status shows the identity in use)"
                 )
             })
     }
@@ -508,6 +588,8 @@ pub struct AzureStatus {
     pub subscriptions_error: Option<String>,
     /// Extra audiences set by the admin.
     pub audiences: Vec<(String, String)>,
+    /// Other tenants a bearer challenge may send the identity to (`*`: any).
+    pub tenants: Vec<String>,
 }
 
 fn rfc3339(t: std::time::SystemTime) -> String {
@@ -550,6 +632,7 @@ pub fn status(ctx: &Context) -> Result<AzureStatus> {
         subscriptions: Vec::new(),
         subscriptions_error: None,
         audiences: s.audiences.clone(),
+        tenants: s.tenants.clone(),
     };
     if st.source.is_some() {
         match id

@@ -44,8 +44,11 @@ impl Drop for Opened {
             rt.block_on(async move {
                 let _ = tokio::time::timeout(CLOSE_WAIT, catalog.close()).await;
             });
+            // and its worker thread is joined: nothing of the catalog outlives it
+            rt.shutdown_timeout(CLOSE_WAIT);
+        } else {
+            rt.shutdown_background();
         }
-        rt.shutdown_background();
     }
 }
 

@@ -54,6 +54,12 @@ const SUFFIX: &[(&str, &str)] = &[
 const STORAGE: &str = "https://storage.azure.com/.default";
 const AKS: &str = "6dae42f8-4368-4678-94ff-3960e28e3630/.default";
 
+/// Whether `scope` is one of the Azure services' own scopes above (Key Vault, Storage,
+/// ARM …): services that check a token before they act on a request.
+pub fn is_service_scope(scope: &str) -> bool {
+    EXACT.iter().chain(SUFFIX).any(|(_, s)| *s == scope)
+}
+
 /// The token scope for an Azure host, or `None` when the host is not one we add tokens
 /// to. Case-insensitive; a trailing dot and a `:port` are ignored.
 ///

@@ -18,14 +18,10 @@ pub struct Challenge {
 }
 
 impl Challenge {
-    /// The challenge in `header` (a `WWW-Authenticate` value); `None` unless it is a
-    /// `Bearer` one.
+    /// The `Bearer` challenge in `header` (one `WWW-Authenticate` value, or several joined
+    /// with commas; other schemes' challenges are skipped); `None` when there is none.
     pub fn parse(header: &str) -> Option<Self> {
-        let (scheme, rest) = header.trim_start().split_once(char::is_whitespace)?;
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return None;
-        }
-        let params = params(rest);
+        let params = bearer_params(header)?;
         let get = |names: &[&str]| {
             params
                 .iter()
@@ -45,30 +41,73 @@ impl Challenge {
     }
 }
 
-/// `key=value` and `key="quoted value"` pairs, separated by commas or spaces.
-fn params(s: &str) -> Vec<(String, String)> {
-    let mut out = Vec::new();
+/// A tenant id (a GUID) or domain (`contoso.onmicrosoft.com`): what may stand in a token
+/// endpoint's path and an `az --tenant` argument.
+pub fn is_tenant(tenant: &str) -> bool {
+    crate::sources::valid_tenant(tenant)
+}
+
+/// The parameters of the first `Bearer` challenge: `key=value` and `key="quoted value"`
+/// (with `\` escapes) pairs separated by commas or spaces, up to the next scheme.
+fn bearer_params(s: &str) -> Option<Vec<(String, String)>> {
     let mut rest = s;
+    let mut out: Option<Vec<(String, String)>> = None;
     loop {
         rest = rest.trim_start_matches(|c: char| c == ',' || c.is_whitespace());
-        let Some((key, after)) = rest.split_once('=') else {
+        if rest.is_empty() {
             return out;
-        };
+        }
+        // a token followed by a space (or the end) starts a challenge of that scheme
+        let word_end = rest
+            .find(|c: char| c == '=' || c == ',' || c.is_whitespace())
+            .unwrap_or(rest.len());
+        if !rest[word_end..].starts_with('=') {
+            if out.is_some() {
+                return out;
+            }
+            if rest[..word_end].eq_ignore_ascii_case("bearer") {
+                out = Some(Vec::new());
+            }
+            rest = &rest[word_end..];
+            continue;
+        }
+        let key = &rest[..word_end];
+        let after = &rest[word_end + 1..];
         let (value, after) = match after.strip_prefix('"') {
-            Some(quoted) => match quoted.split_once('"') {
-                Some((v, a)) => (v, a),
-                None => (quoted, ""),
-            },
-            None => after
-                .split_once(|c: char| c == ',' || c.is_whitespace())
-                .unwrap_or((after, "")),
+            Some(quoted) => quoted_string(quoted),
+            None => {
+                let end = after
+                    .find(|c: char| c == ',' || c.is_whitespace())
+                    .unwrap_or(after.len());
+                (after[..end].to_owned(), &after[end..])
+            }
         };
-        out.push((key.trim().to_owned(), value.to_owned()));
+        if let Some(params) = out.as_mut() {
+            params.push((key.to_owned(), value));
+        }
         rest = after;
     }
 }
 
-/// The tenant of an authority URL: its first path segment, when it names one.
+/// A quoted string's value (after its opening quote) and what follows its closing one.
+fn quoted_string(s: &str) -> (String, &str) {
+    let mut value = String::new();
+    let mut chars = s.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some((_, escaped)) = chars.next() {
+                    value.push(escaped);
+                }
+            }
+            '"' => return (value, &s[i + 1..]),
+            c => value.push(c),
+        }
+    }
+    (value, "")
+}
+
+/// The tenant of an authority URL: its first path segment, when it names one (lower case).
 fn tenant_of(authority: &str) -> Option<String> {
     let url = url::Url::parse(authority).ok()?;
     if url.scheme() != "https" {
@@ -79,7 +118,7 @@ fn tenant_of(authority: &str) -> Option<String> {
         && !["common", "organizations", "consumers"]
             .iter()
             .any(|n| first.eq_ignore_ascii_case(n));
-    (named && crate::sources::valid_tenant(first)).then(|| first.to_owned())
+    (named && is_tenant(first)).then(|| first.to_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -128,12 +167,25 @@ mod tests {
     }
 
     #[test]
+    fn the_bearer_challenge_among_others_quotes_and_escapes() {
+        // another scheme first, then Bearer; a quoted comma and an escaped quote stay
+        // inside their value; the next scheme ends Bearer's parameters
+        let h = r#"PoP nonce="a, b", Bearer realm="x\"y, z", authorization="https://login.microsoftonline.com/T1", resource="https://vault.azure.net", Basic authorization="https://login.microsoftonline.com/t2""#;
+        assert_eq!(
+            Challenge::parse(h),
+            ch(Some("t1"), Some("https://vault.azure.net/.default"))
+        );
+        assert_eq!(Challenge::parse(r#"Basic realm="a", PoP nonce="b""#), None);
+    }
+
+    #[test]
     fn what_names_no_tenant_names_none() {
         for authority in [
             "https://login.microsoftonline.com/common",
             "https://login.microsoftonline.com/organizations/",
             "http://login.microsoftonline.com/t1",
             "https://login.microsoftonline.com/..%2Fx",
+            "https://login.microsoftonline.com/-otsv",
             "not a url",
         ] {
             let header = format!(
@@ -146,7 +198,7 @@ mod tests {
             );
         }
         assert_eq!(Challenge::parse(r#"Basic realm="x""#), None);
-        assert_eq!(Challenge::parse("Bearer"), None);
+        assert_eq!(Challenge::parse("Bearer"), ch(None, None));
         assert_eq!(
             Challenge::parse(r#"Bearer realm="unterminated"#),
             ch(None, None)

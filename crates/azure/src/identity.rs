@@ -22,6 +22,10 @@ use crate::sources::{self, Settings};
 use crate::status::Status;
 use crate::token::Token;
 
+/// How many other tenants one identity signs in to at most (what a run of hostile
+/// challenges could otherwise grow without end).
+const TENANTS_MAX: usize = 32;
+
 /// The longest one fetch may take, whatever the source (IMDS retries for up to 72 s).
 const FETCH_LIMIT: Duration = Duration::from_secs(120);
 
@@ -125,24 +129,28 @@ impl Identity {
                 })?
             }
         };
-        let credential = {
-            let mut built = self
-                .inner
+        let tenant = tenant.to_ascii_lowercase();
+        let built = || {
+            self.inner
                 .tenants
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            match built.get(tenant) {
-                Some(c) => c.clone(),
-                None => {
-                    let c =
-                        sources::in_tenant(&self.inner.config, kind, &self.inner.settings, tenant)?;
-                    built.insert(tenant.to_owned(), c.clone());
-                    c
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        let known = built().get(&tenant).cloned();
+        let credential = match known {
+            Some(c) => c,
+            None => {
+                if built().len() >= TENANTS_MAX {
+                    return Err(IdentityError::Config(format!(
+                        "tokens of {TENANTS_MAX} other tenants were asked for already; not {tenant}"
+                    )));
                 }
+                sources::in_tenant(&self.inner.config, kind, &self.inner.settings, &tenant)?
             }
         };
-        self.inner.cache.get(&format!("{scope}\n{tenant}"), || {
+        let got = self.inner.cache.get(&format!("{scope}\n{tenant}"), || {
             let owned = scope.to_owned();
+            let credential = credential.clone();
             self.run(async move {
                 credential
                     .get_token(&[&owned], None)
@@ -152,7 +160,10 @@ impl Identity {
                         reason: crate::reason::plain(kind, &e),
                     })
             })
-        })
+        })?;
+        // kept once it gave a token: a tenant that refuses leaves nothing behind
+        built().entry(tenant).or_insert(credential);
+        Ok(got)
     }
 
     fn fetch(&self, scope: &str) -> Result<Token, IdentityError> {

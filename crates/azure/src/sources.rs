@@ -237,7 +237,7 @@ pub(crate) fn valid_tenant(tenant: &str) -> bool {
         && tenant
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-        && !tenant.starts_with('.')
+        && tenant.starts_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 /// The environment service principal (in its own tenant, or in `tenant`), or why there is
@@ -338,7 +338,18 @@ mod tests {
             assert!(valid_tenant(good), "{good}");
         }
         let long = "a".repeat(254);
-        for bad in ["", "../x", "a/b", "a?b", "a b", ".x", "t%2F", long.as_str()] {
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "a?b",
+            "a b",
+            ".x",
+            "-otsv",
+            "--debug",
+            "t%2F",
+            long.as_str(),
+        ] {
             assert!(!valid_tenant(bad), "{bad}");
         }
     }

@@ -31,6 +31,28 @@ pub enum AzureCommand {
     /// Token audiences for hosts Rehydra does not know as Azure (add, remove, list).
     #[command(subcommand)]
     Audience(AudienceCommand),
+    /// Tenants other than the identity's own that an Azure service's bearer challenge may
+    /// send it to (a customer's vault reached as a guest or through Azure Lighthouse):
+    /// none unless allowed here (allow, remove, list).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+/// `azure tenant`.
+#[derive(Subcommand, Debug)]
+pub enum TenantCommand {
+    /// Allow a tenant: its id or domain, or * for any.
+    Allow {
+        /// Tenant id (GUID) or domain, or *.
+        tenant: String,
+    },
+    /// Stop allowing a tenant.
+    Remove {
+        /// As allowed.
+        tenant: String,
+    },
+    /// The tenants allowed.
+    List,
 }
 
 /// `azure login`.
@@ -182,6 +204,27 @@ pub fn run(cli: &Cli, cmd: &AzureCommand) -> Result<i32> {
             }
             Ok(0)
         }
+        AzureCommand::Tenant(TenantCommand::Allow { tenant }) => {
+            azure::allow_tenant(&ctx, tenant)?;
+            Ok(0)
+        }
+        AzureCommand::Tenant(TenantCommand::Remove { tenant }) => {
+            if !azure::forget_tenant(&ctx, tenant)? {
+                bail!("tenant `{tenant}` was not allowed");
+            }
+            Ok(0)
+        }
+        AzureCommand::Tenant(TenantCommand::List) => {
+            let s = azure::settings(&ctx)?;
+            if cli.json {
+                json(&s.tenants)?;
+            } else {
+                for t in &s.tenants {
+                    println!("{t}");
+                }
+            }
+            Ok(0)
+        }
         AzureCommand::Audience(AudienceCommand::List) => {
             let s = azure::settings(&ctx)?;
             if cli.json {
@@ -236,5 +279,8 @@ fn print_status(s: &azure::AzureStatus) {
     }
     for (host, scope) in &s.audiences {
         println!("audience:    {host} → {scope}");
+    }
+    for t in &s.tenants {
+        println!("tenant:      {t} (a bearer challenge may ask for a token there)");
     }
 }

@@ -138,7 +138,7 @@ pub fn answer_error(what: &str, r: &http::Response) -> Error {
             return Error::new(
                 ErrorCode::Denied,
                 format!(
-                    "{what}: Key Vault asked for a token of {resource} in tenant {tenant} and Rehydra sent none it accepts: sign in with an identity of that tenant (rehydra azure status), and for a vault outside *.vault.azure.net add its audience (rehydra azure audience add <host> {}/.default)",
+                    "{what}: Key Vault asked for a token of {resource} in tenant {tenant} and Rehydra sent none it accepts: for a tenant other than the identity's, allow it (rehydra azure tenant allow {tenant}) with an identity that can sign in there (rehydra azure status); for a vault outside *.vault.azure.net add its audience (rehydra azure audience add <host> {}/.default)",
                     resource.trim_end_matches('/')
                 ),
             );

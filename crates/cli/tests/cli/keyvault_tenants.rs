@@ -48,6 +48,19 @@ fn a_vault_of_another_tenant_is_reached_with_that_tenants_token() {
         a.extend(args);
         cli.run(None, &a)
     };
+    // ---- not allowed yet: the challenge is handed back, and the plugin names the tenant
+    let denied = run(&["backup", "--asset", &apps, "--set", &arm]);
+    assert_ne!(denied.status.code(), Some(0));
+    let said = String::from_utf8_lossy(&denied.stderr).to_string();
+    assert!(
+        said.contains(&format!("rehydra azure tenant allow {PARTNER}")),
+        "{said}"
+    );
+    let o = cli.run(None, &["azure", "tenant", "allow", "../x"]);
+    assert_eq!(o.status.code(), Some(2), "not a tenant");
+    cli.ok(None, &["azure", "tenant", "allow", PARTNER]);
+    assert!(cli.ok(None, &["azure", "tenant", "list"]).contains(PARTNER));
+    kv.clear_calls();
     let status = |calls: &[String], code: &str| {
         calls
             .iter()

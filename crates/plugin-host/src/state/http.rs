@@ -303,16 +303,36 @@ impl Outgoing {
             // once more with the answer, before anything else (the server did nothing)
             if let (Ok(r), Some(sent), false) = (&outcome, &auth, challenged)
                 && r.status == 401
-                && let Some((_, challenge)) = r
+            {
+                // every challenge the server made, as one header value
+                let challenges: Vec<&str> = r
                     .headers
                     .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
-            {
+                    .filter(|(n, _)| n.eq_ignore_ascii_case("www-authenticate"))
+                    .map(|(_, v)| v.as_str())
+                    .collect();
                 challenged = true;
-                let answered = credentials
-                    .answer_challenge(self.url.scheme(), &self.host, self.port, challenge)
-                    .map_err(|e| err(ErrorCode::Unavailable, e))?;
+                let answered = if challenges.is_empty() {
+                    None
+                } else {
+                    credentials
+                        .answer_challenge(
+                            self.url.scheme(),
+                            &self.host,
+                            self.port,
+                            &challenges.join(", "),
+                        )
+                        .map_err(|e| err(ErrorCode::Unavailable, e))?
+                };
                 if let Some(a) = answered.filter(|a| a != sent) {
+                    events.log(
+                        plugin,
+                        LogLevel::Info,
+                        &format!(
+                            "{} {}: answered its bearer challenge (a token of the tenant it named); sent once more",
+                            self.method, self.host
+                        ),
+                    );
                     answer = Some(a);
                     continue;
                 }
