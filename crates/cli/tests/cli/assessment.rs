@@ -148,31 +148,11 @@ fn a_consultant_sweeps_an_estate_read_only_and_hands_over_a_report() {
         &[],
         &crate::keyvault::estate(),
     );
-    let (kv_arm, kv_vault) = (kv.url("arm"), kv.url("vault"));
+    let kv_arm = kv.url("arm");
     for p in ["hyperv-vm", "tvm-keys"] {
         cli.ok(None, &["plugins", "grant", p, "command:powershell@local"]);
     }
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "grant",
-            "keyvault",
-            "engine",
-            &format!("http:{}", kv_arm.trim_start_matches("http://")),
-            &format!("http:{}", kv_vault.trim_start_matches("http://")),
-        ],
-    );
-    cli.ok(
-        None,
-        &[
-            "azure",
-            "audience",
-            "add",
-            "127.0.0.2",
-            "https://vault.azure.net/.default",
-        ],
-    );
+    crate::keyvault::reach(&cli, &kv);
     // the fixture plugin tries to write a file where it is allowed to: the sweep refuses
     let canary = d.join("written-by-a-sweep");
     cli.ok(

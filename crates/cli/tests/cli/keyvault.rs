@@ -87,6 +87,33 @@ pub(crate) fn estate() -> Value {
     })
 }
 
+/// Let the keyvault plugin reach the stand-in's ARM and vaults, and give the vaults' host
+/// Key Vault's audience (as `*.vault.azure.net` has it).
+pub(crate) fn reach(cli: &Cli, kv: &StandIn) {
+    let (kv_arm, kv_vault) = (kv.url("arm"), kv.url("vault"));
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "grant",
+            "keyvault",
+            "engine",
+            &format!("http:{}", kv_arm.trim_start_matches("http://")),
+            &format!("http:{}", kv_vault.trim_start_matches("http://")),
+        ],
+    );
+    cli.ok(
+        None,
+        &[
+            "azure",
+            "audience",
+            "add",
+            "127.0.0.2",
+            "https://vault.azure.net/.default",
+        ],
+    );
+}
+
 pub(crate) fn values(st: &Value, vault: &str, secret: &str) -> Vec<String> {
     st["vaults"][vault]["secrets"][secret]["versions"]
         .as_array()
@@ -443,7 +470,9 @@ fn key_vaults_backed_up_and_restored_in_place_and_elsewhere() {
         .find(|a| a["id"] == format!("{hci}/keys/data-key"))
         .unwrap_or_else(|| panic!("{inv}"));
     assert!(
-        key["flags"].to_string().contains("not-in-newest-restore-point"),
+        key["flags"]
+            .to_string()
+            .contains("not-in-newest-restore-point"),
         "{key}"
     );
 

@@ -4,7 +4,7 @@
 //! writes alike. A challenge for another audience is not followed, and a tenant the
 //! account cannot sign in to is named with Entra's reason.
 
-use crate::keyvault::{SUB_A, estate, values};
+use crate::keyvault::{SUB_A, estate, reach, values};
 use crate::support::{Cli, StandIn, json_out};
 
 const PARTNER: &str = "0a0b0c0d-1111-4222-8333-444455556666";
@@ -17,29 +17,8 @@ fn a_vault_of_another_tenant_is_reached_with_that_tenants_token() {
     st["vaults"]["apps-kv"]["tenant"] = PARTNER.into();
     st["throttle_every"] = 0.into();
     let kv = StandIn::start("keyvault_standin.py", &cli.dir.path().join("kv"), &[], &st);
-    let (kv_arm, kv_vault) = (kv.url("arm"), kv.url("vault"));
-    let arm = format!("arm={kv_arm}");
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "grant",
-            "keyvault",
-            "engine",
-            &format!("http:{}", kv_arm.trim_start_matches("http://")),
-            &format!("http:{}", kv_vault.trim_start_matches("http://")),
-        ],
-    );
-    cli.ok(
-        None,
-        &[
-            "azure",
-            "audience",
-            "add",
-            "127.0.0.2",
-            "https://vault.azure.net/.default",
-        ],
-    );
+    let arm = format!("arm={}", kv.url("arm"));
+    reach(&cli, &kv);
     let apps = format!(
         "/subscriptions/{SUB_A}/resourceGroups/rg-apps/providers/Microsoft.KeyVault/vaults/apps-kv"
     );
