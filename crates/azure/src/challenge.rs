@@ -44,7 +44,11 @@ impl Challenge {
 /// A tenant id (a GUID) or domain (`contoso.onmicrosoft.com`): what may stand in a token
 /// endpoint's path and an `az --tenant` argument.
 pub fn is_tenant(tenant: &str) -> bool {
-    crate::sources::valid_tenant(tenant)
+    (1..=253).contains(&tenant.len())
+        && tenant
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && tenant.starts_with(|c: char| c.is_ascii_alphanumeric())
 }
 
 /// The parameters of the first `Bearer` challenge: `key=value` and `key="quoted value"`
@@ -203,5 +207,30 @@ mod tests {
             Challenge::parse(r#"Bearer realm="unterminated"#),
             ch(None, None)
         );
+    }
+
+    #[test]
+    fn tenants_are_ids_or_domains() {
+        for good in [
+            "72f988bf-86f1-41af-91ab-2d7cd011db47",
+            "contoso.onmicrosoft.com",
+        ] {
+            assert!(is_tenant(good), "{good}");
+        }
+        let long = "a".repeat(254);
+        for bad in [
+            "",
+            "../x",
+            "a/b",
+            "a?b",
+            "a b",
+            ".x",
+            "-otsv",
+            "--debug",
+            "t%2F",
+            long.as_str(),
+        ] {
+            assert!(!is_tenant(bad), "{bad}");
+        }
     }
 }

@@ -233,15 +233,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     });
 
     // the pod's copy and the staged one go, whatever happened after BACKUP
-    if let Err(e) = p.pod.run(
-        &p.pod.exec_args(&["rm", "-f", &device]),
-        "removing the backup file in the pod",
-    ) {
-        warnings.push(format!(
-            "{device} in pod {}/{} could not be removed ({}); remove it by hand",
-            p.pod.namespace, p.pod.pod, e.message
-        ));
-    }
+    warnings.extend(remove_in_pod(&p.pod, &device));
     warnings.extend(kubectl::unstage(&p.pod.target, &staged));
     // what was left behind is said even when the backup failed
     for w in &warnings {
@@ -257,6 +249,21 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     Ok(BackupReport {
         consistency: "application".into(),
         warnings,
+    })
+}
+
+/// Remove `device` in the pod; a warning naming it when that fails.
+pub(crate) fn remove_in_pod(pod: &Pod, device: &str) -> Option<String> {
+    pod.run(
+        &pod.exec_args(&["rm", "-f", device]),
+        "removing the backup file in the pod",
+    )
+    .err()
+    .map(|e| {
+        format!(
+            "{device} in pod {}/{} could not be removed ({}); remove it by hand",
+            pod.namespace, pod.pod, e.message
+        )
     })
 }
 

@@ -21,9 +21,9 @@ use rehydra_plugin_sdk::windows::map_path;
 use rehydra_plugin_sdk::{engine, host, prelude::*};
 use sql_common::chain;
 use sql_common::model::{CHAIN_ITEM, ChainDoc, Kept, verify_chain};
-use sql_common::tsql::{self, BULK_SECS, DbFile, parse_time, show_time};
+use sql_common::tsql::{self, DbFile, parse_time, show_time};
 
-use crate::backup::{CONTAINER, POD_FOLDER};
+use crate::backup::{CONTAINER, POD_FOLDER, remove_in_pod};
 use crate::builtin;
 use crate::names::{self, server_of, shown};
 
@@ -212,7 +212,7 @@ fn plan_copies(req: &RestoreRequest) -> Result<Copies> {
     let mv = moves(&doc.files, &doc.database, &database);
     let last = steps.len().saturating_sub(1);
     let mut script = Vec::new();
-    for (n, k) in steps.iter().enumerate() {
+    for (n, (k, (_, file))) in steps.iter().zip(&files).enumerate() {
         let log = k.kind == "log";
         let mut with = vec!["NORECOVERY".to_string(), "CHECKSUM".to_string()];
         if !log {
@@ -231,7 +231,7 @@ fn plan_copies(req: &RestoreRequest) -> Result<Copies> {
             "RESTORE {} {} FROM DISK = {} WITH {}",
             if log { "LOG" } else { "DATABASE" },
             quoted(&database),
-            lit(&format!("{POD_FOLDER}/{}", &k.item["backups/".len()..])),
+            lit(&format!("{POD_FOLDER}/{file}")),
             with.join(", ")
         ));
     }
@@ -309,33 +309,18 @@ fn run_copies(c: &Copies) -> Result<RestoreReport> {
             in_pod.push(device);
             done += 1;
         }
-        for stmt in &c.script {
-            host::progress(done, total, stmt.split(" WITH").next().unwrap_or_default());
-            tsql::run(server, stmt, &[], BULK_SECS).map_err(|e| {
-                Error::new(
-                    e.code,
-                    format!(
-                        "{}\nwhile running: {stmt}\nthe database `{}` may be left RESTORING; run the rest of the plan's script by hand, or restore again with replace=true",
-                        e.message,
-                        shown(&c.database, 128)
-                    ),
-                )
-            })?;
-            done += 1;
-        }
+        tsql::run_restore_script(
+            server,
+            &c.database,
+            c.script.iter().map(String::as_str),
+            &mut done,
+            total,
+        )?;
         Ok(())
     })();
     // the copies in the pod go, whatever happened
     for device in &in_pod {
-        if let Err(e) = pod.run(
-            &pod.exec_args(&["rm", "-f", device]),
-            "removing the backup file in the pod",
-        ) {
-            report.warnings.push(format!(
-                "{device} in pod {}/{} could not be removed ({}); remove it by hand",
-                pod.namespace, pod.pod, e.message
-            ));
-        }
+        report.warnings.extend(remove_in_pod(pod, device));
     }
     for w in &report.warnings {
         host::log(host::Level::Warn, w);

@@ -149,6 +149,39 @@ pub fn run(server: &str, batch: &str, params: &[&str], secs: u32) -> Result<Vec<
     sql::query(server, batch, &params, secs)
 }
 
+/// Run a RESTORE script's statements on `server` in order, each within [`BULK_SECS`],
+/// showing progress from `*done` of `total` (counted up per statement). A failure names
+/// the statement and says where `database` is left.
+///
+/// # Errors
+/// The first statement that fails.
+pub fn run_restore_script<'a>(
+    server: &str,
+    database: &str,
+    script: impl IntoIterator<Item = &'a str>,
+    done: &mut u64,
+    total: u64,
+) -> Result<()> {
+    for stmt in script {
+        rehydra_plugin_sdk::host::progress(
+            *done,
+            total,
+            stmt.split(" WITH").next().unwrap_or_default(),
+        );
+        run(server, stmt, &[], BULK_SECS).map_err(|e| {
+            Error::new(
+                e.code,
+                format!(
+                    "{}\nwhile running: {stmt}\nthe database `{database}` may be left RESTORING; run the rest of the plan's script by hand, or restore again with replace=true",
+                    e.message
+                ),
+            )
+        })?;
+        *done += 1;
+    }
+    Ok(())
+}
+
 const DATABASES: &str = "SELECT d.name, d.recovery_model_desc, d.state_desc, d.compatibility_level, d.is_encrypted, d.group_database_id, (SELECT SUM(f.size) FROM sys.master_files f WHERE f.database_id = d.database_id) AS pages FROM sys.databases d WHERE d.database_id > 4";
 
 fn db_of(r: &Row<'_>) -> Result<Db> {

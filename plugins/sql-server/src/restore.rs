@@ -391,7 +391,13 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
         report.bytes += engine::restore_item(item, &host_path, false)?;
         done += 1;
     }
-    let ran = run_script(&planned, &mut done, total);
+    let ran = tsql::run_restore_script(
+        &planned.server,
+        &planned.database,
+        planned.script.iter().map(|s| s.sql.as_str()),
+        &mut done,
+        total,
+    );
     for (_, device) in &planned.staged {
         report.warnings.extend(unstage(&planned.server, device));
     }
@@ -402,27 +408,6 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
         planned.database, planned.server
     ));
     Ok(report)
-}
-
-fn run_script(planned: &Planned, done: &mut u64, total: u64) -> Result<()> {
-    for s in &planned.script {
-        host::progress(
-            *done,
-            total,
-            s.sql.split(" WITH").next().unwrap_or_default(),
-        );
-        tsql::run(&planned.server, &s.sql, &[], BULK_SECS).map_err(|e| {
-            Error::new(
-                e.code,
-                format!(
-                    "{}\nwhile running: {}\nthe database `{}` may be left RESTORING; run the rest of the plan's script by hand, or restore again with replace=true",
-                    e.message, s.sql, planned.database
-                ),
-            )
-        })?;
-        *done += 1;
-    }
-    Ok(())
 }
 
 /// The point's chain is whole: every backup it names is an item of the point with
