@@ -87,9 +87,8 @@ pub(crate) fn estate() -> Value {
     })
 }
 
-/// Let the keyvault plugin reach the stand-in's ARM and vaults, and give the vaults' host
-/// Key Vault's audience (as `*.vault.azure.net` has it).
-pub(crate) fn reach(cli: &Cli, kv: &StandIn) {
+/// Let the keyvault plugin reach the stand-in's ARM and vaults.
+fn grant(cli: &Cli, kv: &StandIn) {
     let (kv_arm, kv_vault) = (kv.url("arm"), kv.url("vault"));
     cli.ok(
         None,
@@ -102,6 +101,12 @@ pub(crate) fn reach(cli: &Cli, kv: &StandIn) {
             &format!("http:{}", kv_vault.trim_start_matches("http://")),
         ],
     );
+}
+
+/// [`grant`], and give the vaults' host Key Vault's audience (as `*.vault.azure.net` has
+/// it).
+pub(crate) fn reach(cli: &Cli, kv: &StandIn) {
+    grant(cli, kv);
     cli.ok(
         None,
         &[
@@ -139,8 +144,7 @@ fn key_vaults_backed_up_and_restored_in_place_and_elsewhere() {
         &[],
         &estate(),
     );
-    let (kv_arm, kv_vault) = (kv.url("arm"), kv.url("vault"));
-    let arm = format!("arm={}", kv_arm);
+    let arm = format!("arm={}", kv.url("arm"));
     let vid = |sub: &str, rg: &str, name: &str| {
         format!(
             "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.KeyVault/vaults/{name}"
@@ -149,17 +153,7 @@ fn key_vaults_backed_up_and_restored_in_place_and_elsewhere() {
     let hci = vid(SUB_A, "rg-hci", "hci-a-kv");
     let apps = vid(SUB_A, "rg-apps", "apps-kv");
     let dr = vid(SUB_B, "rg-dr", "dr-kv");
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "grant",
-            "keyvault",
-            "engine",
-            &format!("http:{}", kv_arm.trim_start_matches("http://")),
-            &format!("http:{}", kv_vault.trim_start_matches("http://")),
-        ],
-    );
+    grant(&cli, &kv);
     let subs = format!("subscriptions={SUB_A},{SUB_B}");
     let run = |args: &[&str]| {
         let mut a = vec!["--json", "plugins", "run", "keyvault"];
