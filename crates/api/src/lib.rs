@@ -108,21 +108,14 @@ pub struct Session {
 /// The location holds a repository already or cannot be written.
 pub fn init(ctx: &Context, location: &str, password: &[u8], opts: InitOptions) -> Result<Session> {
     let backend = location::create_backend(ctx, location)?;
-    let repo = Repository::init(
-        backend,
-        password,
-        opts,
-        OpenOptions {
-            cache_dir: ctx.cache_dir.clone(),
-        },
-    )?;
-    let s = Session {
-        repo,
-        ctx: ctx.clone(),
-        location: location.to_string(),
-    };
-    s.catalog_touch();
-    Ok(s)
+    let repo = Repository::init(backend, password, opts, open_options(ctx))?;
+    Ok(Session::opened(ctx, location, repo))
+}
+
+fn open_options(ctx: &Context) -> OpenOptions {
+    OpenOptions {
+        cache_dir: ctx.cache_dir.clone(),
+    }
 }
 
 /// Open a repository.
@@ -131,24 +124,23 @@ pub fn init(ctx: &Context, location: &str, password: &[u8], opts: InitOptions) -
 /// Not a repository, wrong password, newer format.
 pub fn open(ctx: &Context, location: &str, password: &[u8]) -> Result<Session> {
     let backend = backend_for(ctx, location)?;
-    let repo = Repository::open(
-        backend,
-        password,
-        OpenOptions {
-            cache_dir: ctx.cache_dir.clone(),
-        },
-    )?;
-    let s = Session {
-        repo,
-        ctx: ctx.clone(),
-        location: location.to_string(),
-    };
-    // the recent repositories (best effort: the catalog is a cache)
-    s.catalog_touch();
-    Ok(s)
+    let repo = Repository::open(backend, password, open_options(ctx))?;
+    Ok(Session::opened(ctx, location, repo))
 }
 
 impl Session {
+    /// The session on a repository just opened or created at `location`, recorded among
+    /// the recent repositories (best effort: the catalog is a cache).
+    fn opened(ctx: &Context, location: &str, repo: Repository) -> Self {
+        let s = Self {
+            repo,
+            ctx: ctx.clone(),
+            location: location.to_string(),
+        };
+        s.catalog_touch();
+        s
+    }
+
     /// Announce a job that reads packs (restore, file-level access, instant recovery,
     /// a plugin's restore), like a backup: while the returned lock lives (it refreshes
     /// itself), no prune deletes a pack. Taken before the index is loaded. Best effort: a

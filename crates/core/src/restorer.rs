@@ -23,7 +23,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use rehydra_target::names::{self, System};
-use rehydra_target::{Cursor, Existing, Meta, TargetDir};
+use rehydra_target::{Cursor, Existing, TargetDir};
 use serde::Serialize;
 
 pub use crate::contentmap::{ChunkStream, read_map};
@@ -569,10 +569,9 @@ fn restore_item(
         None
     } else {
         let (root, made) = TargetDir::create_made(&place.anchor)?;
-        Some(Cursor::new(root, made))
+        Some(Cursor::new(root, made)?)
     };
     let walker = Walker::new(item, place, sub);
-    let mut dirs: Vec<(Vec<String>, Meta)> = Vec::new();
     let mut current: Option<FileOut> = None;
     let result = std::thread::scope(|scope| -> Result<()> {
         let mut steps = ReadAhead::new(scope, repo, index, read_map(repo, index, item), walker);
@@ -580,13 +579,13 @@ fn restore_item(
             if cancel.is_cancelled() {
                 return Err(Error::new(
                     ErrorKind::Cancelled,
-                    "restore cancelled; the file being written was removed",
+                    "restore cancelled; files not yet complete were removed",
                 ));
             }
             match step? {
                 Step::Node(n, dest) => {
                     if let Some(f) = current.take() {
-                        f.finish(summary, opts.overwrite)?;
+                        f.finish(summary, opts.overwrite, cursor.as_mut())?;
                     }
                     let Some(dest) = dest else {
                         continue;
@@ -605,7 +604,7 @@ fn restore_item(
                             // a folder that was there keeps its owner and mode, unless the
                             // admin consented to replacing; the target itself always does
                             if cursor.made() || (opts.overwrite && !dest.is_empty()) {
-                                dirs.push((dest, n.meta()));
+                                cursor.folder_meta_later(dest, n.meta());
                             }
                         }
                         NodeKind::Symlink => {
@@ -632,7 +631,6 @@ fn restore_item(
                             let (name, parent) = dest.split_last().expect("a file has a name");
                             let dir = cursor.cd(parent)?;
                             current = Some(FileOut::create(dir, name, n, size, opts.disk_format)?);
-                            cursor.mark_dirty();
                         }
                     }
                 }
@@ -644,7 +642,7 @@ fn restore_item(
             }
         }
         if let Some(f) = current.take() {
-            f.finish(summary, opts.overwrite)?;
+            f.finish(summary, opts.overwrite, cursor.as_mut())?;
         }
         Ok(())
     });
@@ -655,25 +653,14 @@ fn restore_item(
         return Err(e);
     }
     let Some(cursor) = cursor else { return Ok(()) };
-    // folder metadata last, deepest first, so writing children does not change it
-    for (d, meta) in dirs.iter().rev() {
-        let refs: Vec<&str> = d.iter().map(String::as_str).collect();
-        let r = cursor
-            .root()
-            .walk(&refs, false)
-            .map_err(Error::from)
-            .and_then(|dir| match dir {
-                Some(dir) => dir.set_meta(meta).map(|_| ()).map_err(Error::from),
-                None => Ok(()),
-            });
-        if let Err(e) = r {
-            summary.warnings.push(format!(
-                "{}: folder metadata not applied: {e}",
-                show(&place.anchor, d)
-            ));
-        }
+    // files in place, then folder metadata (deepest first), then all of it durable
+    for (d, e) in cursor.close()? {
+        summary.warnings.push(format!(
+            "{}: folder metadata not applied: {e}",
+            show(&place.anchor, &d)
+        ));
     }
-    Ok(cursor.close()?)
+    Ok(())
 }
 
 /// The bytes a file node must hold: its own size, except a stream pushed without a

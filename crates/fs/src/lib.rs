@@ -383,8 +383,7 @@ pub fn restore_path(
             "{c} exists; nothing was written. Choose another target, or pass --overwrite"
         )));
     }
-    let mut cursor = rehydra_target::Cursor::new(root, root_made);
-    let mut dirs: Vec<(Vec<String>, i64)> = Vec::new();
+    let mut cursor = rehydra_target::Cursor::new(root, root_made).map_err(target_err)?;
     let mut s = FileRestoreSummary::default();
     walk(vol, path, &top, &mut s, &mut |vol, v, s| {
         let meta = rehydra_target::Meta {
@@ -398,7 +397,7 @@ pub fn restore_path(
                 s.dirs += 1;
                 // a folder that was there keeps its time unless replacing was allowed
                 if cursor.made() || overwrite {
-                    dirs.push((v.dest.to_vec(), v.entry.mtime_ns));
+                    cursor.folder_meta_later(v.dest.to_vec(), meta);
                 }
             }
             EntryKind::File => {
@@ -410,8 +409,9 @@ pub fn restore_path(
                 let f = w
                     .finish()
                     .map_err(|e| FsError::Io(format!("{}: {e}", pending.path().display())))?;
-                pending.commit(f, &meta, overwrite).map_err(target_err)?;
-                cursor.mark_dirty();
+                cursor
+                    .commit(f, pending, &meta, overwrite)
+                    .map_err(target_err)?;
                 s.files += 1;
                 s.bytes += n;
             }
@@ -428,16 +428,7 @@ pub fn restore_path(
         }
         Ok(())
     })?;
-    // folder times last, deepest first
-    for (d, t) in dirs.iter().rev() {
-        let refs: Vec<&str> = d.iter().map(String::as_str).collect();
-        if let Ok(Some(dir)) = cursor.root().walk(&refs, false) {
-            let _ = dir.set_meta(&rehydra_target::Meta {
-                mtime_ns: Some(*t),
-                ..rehydra_target::Meta::default()
-            });
-        }
-    }
+    // files in place, then folder times (best effort, deepest first), all durable
     cursor.close().map_err(target_err)?;
     Ok(s)
 }

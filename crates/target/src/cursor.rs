@@ -1,42 +1,127 @@
 //! The folders of the path being written, kept open while a tree is restored depth
-//! first: each file costs one `openat` in its folder, each folder is synced once after
-//! the files renamed into it, and no more handles are open than the tree is deep.
+//! first (each file costs one `openat` in its folder, and no more handles are open than
+//! the tree is deep), and the durability of what is written through them.
+//!
+//! Durability, and what a crash leaves: a file's name appears only once its bytes and
+//! metadata are on disk, and the restore reports success only once every name it made
+//! is. Two ways to get there:
+//! - **One sync of the file system per batch** (Linux 5.8 and later, for folders on the
+//!   target's own file system): files are written under their temporary names without a
+//!   sync each; every [`BATCH_FILES`] files, [`BATCH_BYTES`] bytes or [`BATCH_FOLDERS`]
+//!   folders (each waiting file keeps its folder open), one `syncfs` makes
+//!   them all durable, then they are renamed into place; [`Cursor::close`] renames the
+//!   last batch and syncs once more, which makes the renames, new folders, links and
+//!   folder metadata durable. A sync per file costs about a millisecond on a virtual
+//!   disk, which made a tree of small files restore slower than restic.
+//!   Before 5.8, `syncfs` did not report write-back errors, so it is not trusted there.
+//! - **A sync per file** otherwise (Windows, older kernels, a folder on another file
+//!   system mounted below the target): the file is synced, then renamed, and each folder
+//!   that received entries is synced once when the cursor leaves it.
 
-use crate::{Result, TargetDir};
+use crate::{Meta, PendingFile, Result, TargetDir, TargetError};
+
+/// Files renamed into place per sync of the file system.
+pub const BATCH_FILES: usize = 512;
+/// Bytes written per sync of the file system.
+pub const BATCH_BYTES: u64 = 256 << 20;
+/// Folders holding the files of one batch (their handles stay open until it is placed).
+pub const BATCH_FOLDERS: usize = 128;
 
 /// See the module documentation.
 pub struct Cursor {
     root: TargetDir,
     root_dirty: bool,
     root_made: bool,
-    /// Name, handle, received entries, made by this cursor.
-    stack: Vec<(String, TargetDir, bool, bool)>,
+    stack: Vec<Entry>,
+    /// `None`: a sync per file.
+    batch: Option<Batch>,
+    /// Folder metadata, applied at [`Cursor::close`] once every entry is in place.
+    folder_meta: Vec<(Vec<String>, Meta)>,
+    syncs: Syncs,
+}
+
+/// A folder on the path.
+struct Entry {
+    name: String,
+    dir: TargetDir,
+    /// Received an entry that the batch's final sync does not cover.
+    dirty: bool,
+    /// Made by this cursor.
+    made: bool,
+    /// On the target's own file system (its files go into the batch).
+    batched: bool,
+}
+
+/// Files written and given their metadata, waiting for one sync of the file system.
+struct Batch {
+    /// A readable handle on the target, opened before anything was written: `syncfs`
+    /// reports every write-back error since a handle was opened.
+    fs: std::fs::File,
+    /// The target's file system.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    dev: u64,
+    files: Vec<(PendingFile, bool)>,
+    bytes: u64,
+    /// Folders the files are in (a tree is written folder by folder).
+    folders: usize,
+}
+
+/// How many syncs a cursor asked for (tests and benchmarks read them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Syncs {
+    /// Of one file.
+    pub files: u64,
+    /// Of one folder.
+    pub folders: u64,
+    /// Of the whole file system.
+    pub file_systems: u64,
 }
 
 impl Cursor {
     /// A cursor at `root`; `root_made` says whether the caller just created it.
-    pub fn new(root: TargetDir, root_made: bool) -> Self {
+    ///
+    /// # Errors
+    /// The target cannot be opened for syncing.
+    pub fn new(root: TargetDir, root_made: bool) -> Result<Self> {
+        let batch = if whole_fs_sync_reports_errors() {
+            Some(Batch::at(&root)?)
+        } else {
+            None
+        };
+        Ok(Self::with(root, root_made, batch))
+    }
+
+    /// A cursor that syncs each file (what [`Cursor::new`] falls back to).
+    pub fn syncing_each_file(root: TargetDir, root_made: bool) -> Self {
+        Self::with(root, root_made, None)
+    }
+
+    fn with(root: TargetDir, root_made: bool, batch: Option<Batch>) -> Self {
         Self {
             root,
             root_dirty: false,
             root_made,
             stack: Vec::new(),
+            batch,
+            folder_meta: Vec::new(),
+            syncs: Syncs::default(),
         }
     }
 
     /// Whether the current folder was made by this restore (only such folders, or
     /// existing ones with the admin's consent, take the metadata of the restore point).
     pub fn made(&self) -> bool {
-        self.stack.last().map_or(self.root_made, |e| e.3)
+        self.stack.last().map_or(self.root_made, |e| e.made)
     }
 
-    /// The folder the cursor starts from.
-    pub fn root(&self) -> &TargetDir {
-        &self.root
+    /// The syncs asked for so far.
+    pub fn syncs(&self) -> Syncs {
+        self.syncs
     }
 
     /// The folder at `comps` below the root, created as needed, never through a link;
-    /// folders left on the way are synced if files were renamed into them.
+    /// folders left on the way are synced if they received entries a sync of the whole
+    /// file system does not cover.
     ///
     /// # Errors
     /// A component is a link or not a folder; creating or syncing failed.
@@ -45,41 +130,248 @@ impl Cursor {
             .stack
             .iter()
             .zip(comps)
-            .take_while(|((n, _, _, _), c)| n == c.as_ref())
+            .take_while(|(e, c)| e.name == c.as_ref())
             .count();
         while self.stack.len() > common {
-            let (_, d, dirty, _) = self.stack.pop().expect("non-empty");
-            if dirty {
-                d.sync()?;
+            let e = self.stack.pop().expect("non-empty");
+            if e.dirty {
+                e.dir.sync()?;
+                self.syncs.folders += 1;
             }
         }
         for c in &comps[common..] {
-            let parent = self.stack.last().map_or(&self.root, |e| &e.1);
-            let (d, made) = parent
+            let parent = self.stack.last().map_or(&self.root, |e| &e.dir);
+            let (dir, made) = parent
                 .child_made(c.as_ref(), true)?
                 .expect("created when missing");
-            self.stack.push((c.as_ref().to_string(), d, false, made));
+            let batched = self.batch.as_ref().is_some_and(|b| b.holds(&dir));
+            self.stack.push(Entry {
+                name: c.as_ref().to_string(),
+                dir,
+                dirty: false,
+                made,
+                batched,
+            });
         }
-        Ok(self.stack.last().map_or(&self.root, |e| &e.1))
+        Ok(self.current())
     }
 
-    /// Note that an entry was renamed into (or created in) the current folder.
+    fn current(&self) -> &TargetDir {
+        self.stack.last().map_or(&self.root, |e| &e.dir)
+    }
+
+    /// Whether entries made in the current folder are covered by the batch's sync.
+    fn batched(&self) -> bool {
+        self.batch.is_some() && self.stack.last().is_none_or(|e| e.batched)
+    }
+
+    /// Note that an entry was created in the current folder (a link); it is made durable
+    /// by the final sync, or by a sync of the folder.
     pub fn mark_dirty(&mut self) {
+        if self.batched() {
+            return;
+        }
         match self.stack.last_mut() {
-            Some((_, _, dirty, _)) => *dirty = true,
+            Some(e) => e.dirty = true,
             None => self.root_dirty = true,
         }
     }
 
-    /// Sync every folder that received entries and is still open, the root last.
+    /// Complete a file of the current folder made by [`TargetDir::create_file`]: apply
+    /// `meta`, and rename it into place once durable (now, or with its batch). With
+    /// `replace`, an existing file or link of that name is replaced. Returns whether the
+    /// owner was restored.
     ///
     /// # Errors
-    /// A sync failed.
-    pub fn close(mut self) -> Result<()> {
-        self.cd::<&str>(&[])?;
-        if self.root_dirty {
-            self.root.sync()?;
+    /// Metadata, sync or rename failure (of this file or of its batch; the temporary
+    /// files of a failed batch are removed).
+    pub fn commit(
+        &mut self,
+        file: std::fs::File,
+        pending: PendingFile,
+        meta: &Meta,
+        replace: bool,
+    ) -> Result<bool> {
+        if !self.batched() {
+            let owned = pending.commit(file, meta, replace)?;
+            self.syncs.files += 1;
+            self.mark_dirty();
+            return Ok(owned);
+        }
+        let len = file
+            .metadata()
+            .map_err(|e| TargetError::io(format!("writing {}", pending.path().display()), e))?
+            .len();
+        let owned = pending.apply(file, meta)?;
+        let batch = self.batch.as_mut().expect("batched");
+        let same_folder = batch
+            .files
+            .last()
+            .is_some_and(|(last, _)| std::sync::Arc::ptr_eq(&last.dir.dir, &pending.dir.dir));
+        if !same_folder {
+            batch.folders += 1;
+        }
+        batch.files.push((pending, replace));
+        batch.bytes = batch.bytes.saturating_add(len);
+        if batch.files.len() >= BATCH_FILES
+            || batch.bytes >= BATCH_BYTES
+            || batch.folders >= BATCH_FOLDERS
+        {
+            self.flush()?;
+        }
+        Ok(owned)
+    }
+
+    /// Make the batch durable with one sync of the file system, then rename its files
+    /// into place.
+    fn flush(&mut self) -> Result<()> {
+        let Some(batch) = self.batch.as_mut() else {
+            return Ok(());
+        };
+        if batch.files.is_empty() {
+            return Ok(());
+        }
+        sync_file_system(&batch.fs, self.root.path())?;
+        self.syncs.file_systems += 1;
+        batch.bytes = 0;
+        batch.folders = 0;
+        for (pending, replace) in std::mem::take(&mut batch.files) {
+            pending.place(replace)?;
         }
         Ok(())
+    }
+
+    /// Give the folder `rel` (below the root) `meta` when the cursor closes, after every
+    /// entry is in place (renames into a folder change its time).
+    pub fn folder_meta_later(&mut self, rel: Vec<String>, meta: Meta) {
+        self.folder_meta.push((rel, meta));
+    }
+
+    /// Put every file in place, apply the folders' metadata (deepest first), and make it
+    /// all durable. Returns the folders whose metadata could not be applied, with why.
+    ///
+    /// # Errors
+    /// A sync or rename failed (the remaining temporary files are removed).
+    pub fn close(mut self) -> Result<Vec<(Vec<String>, TargetError)>> {
+        self.flush()?;
+        self.cd::<&str>(&[])?;
+        let mut failed = Vec::new();
+        for (rel, meta) in std::mem::take(&mut self.folder_meta).into_iter().rev() {
+            let refs: Vec<&str> = rel.iter().map(String::as_str).collect();
+            let r = self.root.walk(&refs, false).and_then(|dir| match dir {
+                Some(dir) => dir.set_meta(&meta).map(|_| ()),
+                None => Ok(()),
+            });
+            if let Err(e) = r {
+                failed.push((rel, e));
+            }
+        }
+        match &self.batch {
+            Some(b) => sync_file_system(&b.fs, self.root.path())?,
+            None if self.root_dirty => self.root.sync()?,
+            None => {}
+        }
+        Ok(failed)
+    }
+}
+
+impl Batch {
+    fn at(root: &TargetDir) -> Result<Self> {
+        let fs = root.handle()?;
+        let dev = device(&fs)
+            .map_err(|e| TargetError::io(format!("inspecting {}", root.path().display()), e))?;
+        Ok(Self {
+            fs,
+            dev,
+            files: Vec::new(),
+            bytes: 0,
+            folders: 0,
+        })
+    }
+
+    /// Whether `dir` is on the target's file system (another one mounted below the
+    /// target is synced file by file).
+    fn holds(&self, dir: &TargetDir) -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            use cap_fs_ext::MetadataExt;
+            dir.dir.dir_metadata().is_ok_and(|m| m.dev() == self.dev)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = dir;
+            false
+        }
+    }
+}
+
+fn device(f: &std::fs::File) -> std::io::Result<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(f.metadata()?.dev())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = f;
+        Ok(0)
+    }
+}
+
+/// Whether a sync of the whole file system can stand for the syncs of its files: Linux
+/// from 5.8, whose `syncfs` reports write-back errors.
+pub(crate) fn whole_fs_sync_reports_errors() -> bool {
+    #[cfg(target_os = "linux")]
+    {
+        static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *OK.get_or_init(|| {
+            let u = nix::sys::utsname::uname();
+            u.as_ref()
+                .ok()
+                .and_then(|u| kernel_version(&u.release().to_string_lossy()))
+                .is_some_and(|v| v >= (5, 8))
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        false
+    }
+}
+
+/// `(major, minor)` of a kernel release such as `6.1.0-27-amd64`.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+fn kernel_version(release: &str) -> Option<(u32, u32)> {
+    let mut parts = release.split(|c: char| !c.is_ascii_digit());
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+fn sync_file_system(fs: &std::fs::File, root: &std::path::Path) -> Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        nix::unistd::syncfs(fs).map_err(|e| {
+            TargetError::io(
+                format!("syncing the file system of {}", root.display()),
+                e.into(),
+            )
+        })
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (fs, root);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel_version;
+
+    #[test]
+    fn kernel_versions_are_read_from_releases() {
+        assert_eq!(kernel_version("6.1.0-27-amd64"), Some((6, 1)));
+        assert_eq!(kernel_version("5.8.0"), Some((5, 8)));
+        assert_eq!(kernel_version("6.18.44-fc-v1252"), Some((6, 18)));
+        assert_eq!(kernel_version("4"), None);
+        assert_eq!(kernel_version("weird"), None);
     }
 }

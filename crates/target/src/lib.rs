@@ -8,10 +8,12 @@
 //! `RESOLVE_BENEATH` where it has it, through `cap-std`), so a folder that a user
 //! replaced with a link, or a link the restore itself created a moment earlier, is
 //! never written through: it is refused with an error naming it. Files are written
-//! under an exclusive, randomly named temporary file ([`PendingFile`]), synced, given
-//! their owner, mode and time on the open handle, and renamed over the final name, which
-//! replaces a file or a link but never writes into what a link points at. Folders that
-//! received renames are synced before the restore reports success ([`TargetDir::sync`]).
+//! under an exclusive, randomly named temporary file ([`PendingFile`]), given their owner,
+//! mode and time on the open handle, made durable, and renamed over the final name, which
+//! replaces a file or a link but never writes into what a link points at. A tree is
+//! written through a [`Cursor`], which decides how files and folders are made durable (a
+//! sync of the file system per batch of files on Linux, a sync per file elsewhere) and
+//! makes everything durable before the restore reports success.
 //!
 //! Owners are restored only when running as root and recorded in the backup; whenever
 //! they are not, the set-user-ID and set-group-ID bits are cleared ([`Meta::mode_bits`]),
@@ -27,12 +29,13 @@ mod sparse;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions};
 
-pub use cursor::Cursor;
+pub use cursor::{BATCH_BYTES, BATCH_FILES, BATCH_FOLDERS, Cursor, Syncs};
 pub use owner::{NameCache, Owner, running_as_root};
 pub use sparse::SparseWriter;
 
@@ -143,7 +146,9 @@ impl Meta {
 
 /// An open folder of a restore target.
 pub struct TargetDir {
-    dir: Dir,
+    /// Shared by the handles [`TargetDir::try_clone`] makes: a pending file keeps its
+    /// folder without a descriptor of its own.
+    dir: Arc<Dir>,
     path: PathBuf,
 }
 
@@ -177,7 +182,7 @@ impl TargetDir {
         let dir = Dir::open_ambient_dir(path, ambient_authority())
             .map_err(|e| TargetError::io(format!("opening {}", path.display()), e))?;
         Ok(Self {
-            dir,
+            dir: Arc::new(dir),
             path: path.to_path_buf(),
         })
     }
@@ -237,7 +242,10 @@ impl TargetDir {
     pub fn child_made(&self, name: &str, create: bool) -> Result<Option<(TargetDir, bool)>> {
         let path = self.child_path(name);
         match self.dir.open_dir_nofollow(name) {
-            Ok(dir) => return Ok(Some((TargetDir { dir, path }, false))),
+            Ok(dir) => {
+                let dir = Arc::new(dir);
+                return Ok(Some((TargetDir { dir, path }, false)));
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
                 return match self.existing(name)? {
@@ -284,16 +292,13 @@ impl TargetDir {
         }
     }
 
-    /// A second handle on the same folder.
+    /// A second handle on the same folder (the same descriptor, shared).
     ///
     /// # Errors
-    /// The system refused to duplicate the handle.
+    /// None today; kept fallible for systems where a handle must be duplicated.
     pub fn try_clone(&self) -> Result<TargetDir> {
         Ok(TargetDir {
-            dir: self
-                .dir
-                .try_clone()
-                .map_err(|e| TargetError::io(format!("opening {}", self.path.display()), e))?,
+            dir: Arc::clone(&self.dir),
             path: self.path.clone(),
         })
     }
@@ -524,42 +529,47 @@ impl PendingFile {
     ///
     /// # Errors
     /// Sync, metadata or rename failure (the temporary file is removed).
-    pub fn commit(mut self, file: std::fs::File, meta: &Meta, replace: bool) -> Result<bool> {
+    pub fn commit(self, file: std::fs::File, meta: &Meta, replace: bool) -> Result<bool> {
+        file.sync_all()
+            .map_err(|e| TargetError::io(format!("writing {}", self.path().display()), e))?;
+        let owned = self.apply(file, meta)?;
+        self.place(replace)?;
+        Ok(owned)
+    }
+
+    /// Apply `meta` to the written `file` and close it; whether the owner was restored.
+    fn apply(&self, file: std::fs::File, meta: &Meta) -> Result<bool> {
+        apply_meta(&file, meta, &self.path())
+    }
+
+    /// Rename the (complete, durable) file to its real name; see [`PendingFile::commit`].
+    fn place(mut self, replace: bool) -> Result<()> {
         let path = self.path();
-        let r = (|| {
-            file.sync_all()
-                .map_err(|e| TargetError::io(format!("writing {}", path.display()), e))?;
-            let owned = apply_meta(&file, meta, &path)?;
-            drop(file);
-            match self.dir.existing(&self.name)? {
-                Existing::Missing => {}
-                Existing::Dir | Existing::Other => {
-                    return Err(TargetError::io(
-                        format!("moving into {}", path.display()),
-                        io::Error::new(
-                            io::ErrorKind::AlreadyExists,
-                            "a folder, device, FIFO or socket is in its place",
-                        ),
-                    ));
-                }
-                Existing::File | Existing::Symlink if !replace => {
-                    return Err(TargetError::io(
-                        format!("moving into {}", path.display()),
-                        io::ErrorKind::AlreadyExists.into(),
-                    ));
-                }
-                _ => {}
+        match self.dir.existing(&self.name)? {
+            Existing::Missing => {}
+            Existing::Dir | Existing::Other => {
+                return Err(TargetError::io(
+                    format!("moving into {}", path.display()),
+                    io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        "a folder, device, FIFO or socket is in its place",
+                    ),
+                ));
             }
-            self.dir
-                .dir
-                .rename(&self.tmp, &self.dir.dir, &self.name)
-                .map_err(|e| TargetError::io(format!("moving into {}", path.display()), e))?;
-            Ok(owned)
-        })();
-        if r.is_ok() {
-            self.done = true;
+            Existing::File | Existing::Symlink if !replace => {
+                return Err(TargetError::io(
+                    format!("moving into {}", path.display()),
+                    io::ErrorKind::AlreadyExists.into(),
+                ));
+            }
+            _ => {}
         }
-        r
+        self.dir
+            .dir
+            .rename(&self.tmp, &self.dir.dir, &self.name)
+            .map_err(|e| TargetError::io(format!("moving into {}", path.display()), e))?;
+        self.done = true;
+        Ok(())
     }
 
     /// Remove the temporary file.

@@ -7,7 +7,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use rehydra_target::{PendingFile, TargetDir};
+use rehydra_target::{Cursor, PendingFile, TargetDir};
 
 use super::{DiskOutput, RestoreSummary};
 use crate::contentmap::{Extent, Node};
@@ -272,9 +272,16 @@ impl FileOut {
         }
     }
 
-    /// Complete the file: check its length, sync, metadata, rename into place. `replace`
-    /// allows replacing an existing file or link of that name (never writing through it).
-    pub(super) fn finish(mut self, summary: &mut RestoreSummary, replace: bool) -> Result<()> {
+    /// Complete the file: check its length; a new file is handed to `cursor` (the
+    /// folder it was made in), which applies its metadata and renames it into place once
+    /// durable; a file written in place is synced. `replace` allows replacing an existing
+    /// file or link of that name (never writing through it).
+    pub(super) fn finish(
+        mut self,
+        summary: &mut RestoreSummary,
+        replace: bool,
+        cursor: Option<&mut Cursor>,
+    ) -> Result<()> {
         let file = self.join_writer()?; // on error `dest` drops: the temporary file goes
         if self.pos != self.size {
             return Err(Error::new(
@@ -299,8 +306,9 @@ impl FileOut {
                 if !self.container {
                     file.set_len(self.pos).map_err(io)?;
                 }
-                pending
-                    .commit(file, &self.node.meta(), replace)
+                let cursor = cursor.expect("a new file is made through a cursor");
+                cursor
+                    .commit(file, pending, &self.node.meta(), replace)
                     .map_err(Error::from)?;
             }
             None => unreachable!("finish is called once"),
