@@ -654,7 +654,7 @@ fn restore_item(
     }
     let Some(cursor) = cursor else { return Ok(()) };
     // files in place, then folder metadata (deepest first), then all of it durable
-    for (d, e) in cursor.close()? {
+    for (d, e) in cursor.close()?.unapplied {
         summary.warnings.push(format!(
             "{}: folder metadata not applied: {e}",
             show(&place.anchor, &d)

@@ -5,18 +5,26 @@
 //! Durability, and what a crash leaves: a file's name appears only once its bytes and
 //! metadata are on disk, and the restore reports success only once every name it made
 //! is. Two ways to get there:
-//! - **One sync of the file system per batch** (Linux 5.8 and later, for folders on the
-//!   target's own file system): files are written under their temporary names without a
-//!   sync each; every [`BATCH_FILES`] files, [`BATCH_BYTES`] bytes or [`BATCH_FOLDERS`]
-//!   folders (each waiting file keeps its folder open), one `syncfs` makes
-//!   them all durable, then they are renamed into place; [`Cursor::close`] renames the
-//!   last batch and syncs once more, which makes the renames, new folders, links and
-//!   folder metadata durable. A sync per file costs about a millisecond on a virtual
-//!   disk, which made a tree of small files restore slower than restic.
-//!   Before 5.8, `syncfs` did not report write-back errors, so it is not trusted there.
-//! - **A sync per file** otherwise (Windows, older kernels, a folder on another file
-//!   system mounted below the target): the file is synced, then renamed, and each folder
-//!   that received entries is synced once when the cursor leaves it.
+//! - **One sync of the file system per batch** (Linux 5.17 and later, a target on ext4,
+//!   XFS, Btrfs, F2FS or tmpfs, and folders on the target's own file system): files are
+//!   written under their temporary names without a sync each; every [`BATCH_FILES`]
+//!   files, [`BATCH_BYTES`] bytes or [`BATCH_FOLDERS`] folders (each waiting file keeps
+//!   its folder open), one `syncfs` makes them all durable, then they are renamed into
+//!   place; [`Cursor::close`] renames the last batch and syncs once more, which makes
+//!   the renames, new folders, links and folder metadata durable. A sync per file costs
+//!   about a millisecond on a virtual disk, which made a tree of small files restore
+//!   slower than restic. `syncfs` reports write-back errors only from Linux 5.8, and the
+//!   file system's own errors only from 5.17; on FUSE (ntfs-3g, sshfs) and network file
+//!   systems it does not reach the server or the device as `fsync` does.
+//! - **A sync per file** otherwise (Windows, older kernels, other file systems, a folder
+//!   on another file system mounted below the target, or when a first `syncfs` at the
+//!   start fails): the file is synced, then renamed, and each folder that received
+//!   entries, or took metadata, is synced.
+//!
+//! Temporary files are created readable by their owner only (the recorded mode comes
+//! with the metadata); a crash between a batch's sync and its renames leaves up to a
+//! batch of them, named `.<name>.rehydra-<random>`, which a later restore does not
+//! remove.
 
 use crate::{Meta, PendingFile, Result, TargetDir, TargetError};
 
@@ -48,22 +56,30 @@ struct Entry {
     dirty: bool,
     /// Made by this cursor.
     made: bool,
-    /// On the target's own file system (its files go into the batch).
+    /// On the target's own file system (what it receives is covered by the batch's sync).
     batched: bool,
 }
 
 /// Files written and given their metadata, waiting for one sync of the file system.
 struct Batch {
-    /// A readable handle on the target, opened before anything was written: `syncfs`
-    /// reports every write-back error since a handle was opened.
+    /// A readable handle on the target, opened (and synced once) before anything was
+    /// written: `syncfs` reports every write-back error since, through it.
     fs: std::fs::File,
     /// The target's file system.
-    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     dev: u64,
     files: Vec<(PendingFile, bool)>,
     bytes: u64,
     /// Folders the files are in (a tree is written folder by folder).
     folders: usize,
+}
+
+/// What [`Cursor::close`] leaves to the caller.
+#[derive(Debug)]
+pub struct Closed {
+    /// Folders whose metadata could not be applied, with why (each is in place).
+    pub unapplied: Vec<(Vec<String>, TargetError)>,
+    /// The syncs asked for (the first `syncfs` that tries the file system aside).
+    pub syncs: Syncs,
 }
 
 /// How many syncs a cursor asked for (tests and benchmarks read them).
@@ -83,11 +99,7 @@ impl Cursor {
     /// # Errors
     /// The target cannot be opened for syncing.
     pub fn new(root: TargetDir, root_made: bool) -> Result<Self> {
-        let batch = if whole_fs_sync_reports_errors() {
-            Some(Batch::at(&root)?)
-        } else {
-            None
-        };
+        let batch = Batch::at(&root)?;
         Ok(Self::with(root, root_made, batch))
     }
 
@@ -117,6 +129,11 @@ impl Cursor {
     /// The syncs asked for so far.
     pub fn syncs(&self) -> Syncs {
         self.syncs
+    }
+
+    /// Whether files on the target's own file system are made durable a batch at a time.
+    pub fn batches(&self) -> bool {
+        self.batch.is_some()
     }
 
     /// The folder at `comps` below the root, created as needed, never through a link;
@@ -160,27 +177,19 @@ impl Cursor {
         self.stack.last().map_or(&self.root, |e| &e.dir)
     }
 
-    /// Whether entries made in the current folder are covered by the batch's sync.
-    fn batched(&self) -> bool {
-        self.batch.is_some() && self.stack.last().is_none_or(|e| e.batched)
-    }
-
     /// Note that an entry was created in the current folder (a link); it is made durable
     /// by the final sync, or by a sync of the folder.
     pub fn mark_dirty(&mut self) {
-        if self.batched() {
-            return;
-        }
         match self.stack.last_mut() {
-            Some(e) => e.dirty = true,
-            None => self.root_dirty = true,
+            Some(e) => e.dirty |= !e.batched,
+            None => self.root_dirty |= self.batch.is_none(),
         }
     }
 
-    /// Complete a file of the current folder made by [`TargetDir::create_file`]: apply
-    /// `meta`, and rename it into place once durable (now, or with its batch). With
-    /// `replace`, an existing file or link of that name is replaced. Returns whether the
-    /// owner was restored.
+    /// Complete a file made by [`TargetDir::create_file`]: apply `meta`, and rename it
+    /// into place once durable (now, or with its batch when its folder is on the
+    /// target's file system). With `replace`, an existing file or link of that name is
+    /// replaced. Returns whether the owner was restored.
     ///
     /// # Errors
     /// Metadata, sync or rename failure (of this file or of its batch; the temporary
@@ -192,18 +201,23 @@ impl Cursor {
         meta: &Meta,
         replace: bool,
     ) -> Result<bool> {
-        if !self.batched() {
+        let Some(batch) = self.batch.as_mut().filter(|b| b.holds(&pending.dir)) else {
+            let dir = pending.dir.try_clone()?;
             let owned = pending.commit(file, meta, replace)?;
             self.syncs.files += 1;
-            self.mark_dirty();
+            if std::sync::Arc::ptr_eq(&dir.dir, &self.current().dir) {
+                self.mark_dirty();
+            } else {
+                dir.sync()?;
+                self.syncs.folders += 1;
+            }
             return Ok(owned);
-        }
+        };
         let len = file
             .metadata()
             .map_err(|e| TargetError::io(format!("writing {}", pending.path().display()), e))?
             .len();
         let owned = pending.apply(file, meta)?;
-        let batch = self.batch.as_mut().expect("batched");
         let same_folder = batch
             .files
             .last()
@@ -248,56 +262,137 @@ impl Cursor {
     }
 
     /// Put every file in place, apply the folders' metadata (deepest first), and make it
-    /// all durable. Returns the folders whose metadata could not be applied, with why.
+    /// all durable.
     ///
     /// # Errors
     /// A sync or rename failed (the remaining temporary files are removed).
-    pub fn close(mut self) -> Result<Vec<(Vec<String>, TargetError)>> {
+    pub fn close(mut self) -> Result<Closed> {
         self.flush()?;
-        self.cd::<&str>(&[])?;
-        let mut failed = Vec::new();
+        let mut unapplied = Vec::new();
+        // deepest first; the folders on the way stay open for the next one, which is
+        // most often a sibling or the parent
+        let mut open: Vec<(String, TargetDir)> = Vec::new();
         for (rel, meta) in std::mem::take(&mut self.folder_meta).into_iter().rev() {
-            let refs: Vec<&str> = rel.iter().map(String::as_str).collect();
-            let r = self.root.walk(&refs, false).and_then(|dir| match dir {
-                Some(dir) => dir.set_meta(&meta).map(|_| ()),
-                None => Ok(()),
-            });
-            if let Err(e) = r {
-                failed.push((rel, e));
+            let common = open
+                .iter()
+                .zip(&rel)
+                .take_while(|((n, _), c)| n == *c)
+                .count();
+            open.truncate(common);
+            let mut r = Ok(true);
+            for c in &rel[common..] {
+                let parent = open.last().map_or(&self.root, |e| &e.1);
+                match parent.child(c, false) {
+                    Ok(Some(d)) => open.push((c.clone(), d)),
+                    // gone since: nothing to give metadata to
+                    Ok(None) => r = Ok(false),
+                    Err(e) => r = Err(e),
+                }
+                if !matches!(r, Ok(true)) {
+                    break;
+                }
+            }
+            let dir = open.last().map_or(&self.root, |e| &e.1);
+            match r.and_then(|whole| {
+                if whole {
+                    dir.set_meta(&meta).map(|_| true)
+                } else {
+                    Ok(false)
+                }
+            }) {
+                Ok(true) if !self.batch.as_ref().is_some_and(|b| b.holds(dir)) => {
+                    dir.sync()?;
+                    self.syncs.folders += 1;
+                }
+                Ok(_) => {}
+                Err(e) => unapplied.push((rel, e)),
             }
         }
+        drop(open);
+        self.cd::<&str>(&[])?;
         match &self.batch {
-            Some(b) => sync_file_system(&b.fs, self.root.path())?,
-            None if self.root_dirty => self.root.sync()?,
+            Some(b) => {
+                sync_file_system(&b.fs, self.root.path())?;
+                self.syncs.file_systems += 1;
+            }
+            None if self.root_dirty => {
+                self.root.sync()?;
+                self.syncs.folders += 1;
+            }
             None => {}
         }
-        Ok(failed)
+        Ok(Closed {
+            unapplied,
+            syncs: self.syncs,
+        })
     }
 }
 
+/// The first Linux whose `syncfs` reports the file system's own failures, not only
+/// write-back errors (those since 5.8).
+#[cfg(target_os = "linux")]
+const SYNCFS_SINCE: (u32, u32) = (5, 17);
+
+/// File systems whose `syncfs` writes and waits for what `fsync` would, and reports
+/// its own failures (`f_type` of `statfs`).
+#[cfg(target_os = "linux")]
+const SYNCFS_DURABLE: &[nix::sys::statfs::FsType] = &[
+    nix::sys::statfs::EXT4_SUPER_MAGIC,
+    nix::sys::statfs::XFS_SUPER_MAGIC,
+    nix::sys::statfs::BTRFS_SUPER_MAGIC,
+    nix::sys::statfs::F2FS_SUPER_MAGIC,
+    nix::sys::statfs::TMPFS_MAGIC,
+];
+
 impl Batch {
-    fn at(root: &TargetDir) -> Result<Self> {
-        let fs = root.handle()?;
-        let dev = device(&fs)
-            .map_err(|e| TargetError::io(format!("inspecting {}", root.path().display()), e))?;
-        Ok(Self {
-            fs,
-            dev,
-            files: Vec::new(),
-            bytes: 0,
-            folders: 0,
-        })
+    /// A batch for `root`, or `None` where each file must be synced on its own.
+    ///
+    /// # Errors
+    /// The target cannot be opened or inspected.
+    fn at(root: &TargetDir) -> Result<Option<Self>> {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if kernel_version_here().is_none_or(|v| v < SYNCFS_SINCE) {
+                return Ok(None);
+            }
+            let fs = root.handle()?;
+            let inspect = |e: std::io::Error| {
+                TargetError::io(format!("inspecting {}", root.path().display()), e)
+            };
+            let kind = nix::sys::statfs::fstatfs(&fs).map_err(|e| inspect(e.into()))?;
+            if !SYNCFS_DURABLE.contains(&kind.filesystem_type()) {
+                return Ok(None);
+            }
+            // refused, or an error of someone else's written before: sync file by file
+            if nix::unistd::syncfs(&fs).is_err() {
+                return Ok(None);
+            }
+            let dev = fs.metadata().map_err(inspect)?.dev();
+            Ok(Some(Self {
+                fs,
+                dev,
+                files: Vec::new(),
+                bytes: 0,
+                folders: 0,
+            }))
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            let _ = root;
+            Ok(None)
+        }
     }
 
     /// Whether `dir` is on the target's file system (another one mounted below the
     /// target is synced file by file).
     fn holds(&self, dir: &TargetDir) -> bool {
-        #[cfg(target_os = "linux")]
+        #[cfg(unix)]
         {
             use cap_fs_ext::MetadataExt;
             dir.dir.dir_metadata().is_ok_and(|m| m.dev() == self.dev)
         }
-        #[cfg(not(target_os = "linux"))]
+        #[cfg(not(unix))]
         {
             let _ = dir;
             false
@@ -305,37 +400,14 @@ impl Batch {
     }
 }
 
-fn device(f: &std::fs::File) -> std::io::Result<u64> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Ok(f.metadata()?.dev())
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = f;
-        Ok(0)
-    }
-}
-
-/// Whether a sync of the whole file system can stand for the syncs of its files: Linux
-/// from 5.8, whose `syncfs` reports write-back errors.
-pub(crate) fn whole_fs_sync_reports_errors() -> bool {
-    #[cfg(target_os = "linux")]
-    {
-        static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        *OK.get_or_init(|| {
-            let u = nix::sys::utsname::uname();
-            u.as_ref()
-                .ok()
-                .and_then(|u| kernel_version(&u.release().to_string_lossy()))
-                .is_some_and(|v| v >= (5, 8))
-        })
-    }
-    #[cfg(not(target_os = "linux"))]
-    {
-        false
-    }
+/// `(major, minor)` of the running kernel.
+#[cfg(target_os = "linux")]
+fn kernel_version_here() -> Option<(u32, u32)> {
+    static VERSION: std::sync::OnceLock<Option<(u32, u32)>> = std::sync::OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let u = nix::sys::utsname::uname().ok()?;
+        kernel_version(&u.release().to_string_lossy())
+    })
 }
 
 /// `(major, minor)` of a kernel release such as `6.1.0-27-amd64`.

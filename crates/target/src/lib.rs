@@ -35,7 +35,7 @@ use cap_fs_ext::{DirExt, FollowSymlinks, OpenOptionsFollowExt};
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, OpenOptions};
 
-pub use cursor::{BATCH_BYTES, BATCH_FILES, BATCH_FOLDERS, Cursor, Syncs};
+pub use cursor::{BATCH_BYTES, BATCH_FILES, BATCH_FOLDERS, Closed, Cursor, Syncs};
 pub use owner::{NameCache, Owner, running_as_root};
 pub use sparse::SparseWriter;
 
@@ -313,6 +313,10 @@ impl TargetDir {
         let mut opts = OpenOptions::new();
         opts.write(true).read(true).create_new(true);
         opts.follow(FollowSymlinks::No);
+        // its owner's only until the metadata comes: what is being written, or was left
+        // by a crash, is no one else's to read
+        #[cfg(unix)]
+        cap_std::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         for _ in 0..8 {
             let tmp = format!(
                 ".{}.rehydra-{:016x}",
@@ -430,7 +434,7 @@ impl TargetDir {
     /// # Errors
     /// Setting the owner or mode failed.
     pub fn set_meta(&self, meta: &Meta) -> Result<bool> {
-        apply_meta(&self.handle()?, meta, &self.path)
+        apply_meta(&self.handle()?, meta, None, &self.path)
     }
 
     /// The folder opened for reading (folder handles of `cap-std` are `O_PATH` on Linux,
@@ -467,8 +471,34 @@ impl TargetDir {
     }
 }
 
-/// Owner first (changing the owner clears set-ID bits), then the mode, then the time.
-fn apply_meta(f: &std::fs::File, meta: &Meta, path: &Path) -> Result<bool> {
+/// The mode a new file gets where none was recorded: `0666` less this process's umask
+/// (temporary files are created `0600`).
+fn default_file_mode() -> u32 {
+    static MODE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| 0o666 & !umask())
+}
+
+/// This process's umask, read without changing it (Linux), or the usual `022`.
+fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Umask:"))?;
+            u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
+        })
+        .unwrap_or(0o022)
+}
+
+/// Owner first (changing the owner clears set-ID bits), then the mode (`default_mode`
+/// where none was recorded), then the time.
+fn apply_meta(
+    f: &std::fs::File,
+    meta: &Meta,
+    default_mode: Option<u32>,
+    path: &Path,
+) -> Result<bool> {
+    #[cfg(not(unix))]
+    let _ = default_mode;
     let owned = match &meta.owner {
         Some(o) if running_as_root() => {
             owner::chown_file(f, o).map_err(|e| {
@@ -479,7 +509,7 @@ fn apply_meta(f: &std::fs::File, meta: &Meta, path: &Path) -> Result<bool> {
         _ => false,
     };
     #[cfg(unix)]
-    if let Some(bits) = meta.mode_bits(owned) {
+    if let Some(bits) = meta.mode_bits(owned).or(default_mode) {
         use std::os::unix::fs::PermissionsExt;
         f.set_permissions(std::fs::Permissions::from_mode(bits))
             .map_err(|e| TargetError::io(format!("setting the mode of {}", path.display()), e))?;
@@ -539,7 +569,7 @@ impl PendingFile {
 
     /// Apply `meta` to the written `file` and close it; whether the owner was restored.
     fn apply(&self, file: std::fs::File, meta: &Meta) -> Result<bool> {
-        apply_meta(&file, meta, &self.path())
+        apply_meta(&file, meta, Some(default_file_mode()), &self.path())
     }
 
     /// Rename the (complete, durable) file to its real name; see [`PendingFile::commit`].

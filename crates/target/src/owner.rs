@@ -32,18 +32,79 @@ impl Owner {
     /// machine knows them (as `tar` does), otherwise the recorded ids.
     #[cfg(unix)]
     fn ids_here(&self) -> (u32, u32) {
-        use nix::unistd::{Group, User};
-        let uid = self
-            .user
-            .as_deref()
-            .and_then(|n| User::from_name(n).ok().flatten())
-            .map_or(self.uid, |u| u.uid.as_raw());
+        let uid = self.user.as_deref().and_then(ids::user).unwrap_or(self.uid);
         let gid = self
             .group
             .as_deref()
-            .and_then(|n| Group::from_name(n).ok().flatten())
-            .map_or(self.gid, |g| g.gid.as_raw());
+            .and_then(ids::group)
+            .unwrap_or(self.gid);
         (uid, gid)
+    }
+}
+
+/// Ids of user and group names on this machine. A restore gives thousands of files the
+/// same few owners: each name is looked up (`/etc/passwd`, `/etc/group`, NSS) once per
+/// [`ids::FRESH`], not once per file, and a name added since is seen after that.
+#[cfg(unix)]
+mod ids {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    pub(super) const FRESH: Duration = Duration::from_secs(30);
+    /// Names kept of each kind (a hostile restore point may name a new one per file).
+    const MAX_NAMES: usize = 4096;
+
+    #[derive(Default)]
+    struct Known {
+        since: Option<Instant>,
+        users: HashMap<String, Option<u32>>,
+        groups: HashMap<String, Option<u32>>,
+    }
+
+    static KNOWN: Mutex<Option<Known>> = Mutex::new(None);
+
+    fn id(name: &str, users: bool) -> Option<u32> {
+        let mut guard = KNOWN
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = guard.get_or_insert_with(Known::default);
+        let full = known.users.len() + known.groups.len() >= MAX_NAMES;
+        if full || known.since.is_none_or(|t| t.elapsed() > FRESH) {
+            *known = Known {
+                since: Some(Instant::now()),
+                ..Known::default()
+            };
+        }
+        let map = if users {
+            &mut known.users
+        } else {
+            &mut known.groups
+        };
+        if let Some(id) = map.get(name) {
+            return *id;
+        }
+        let found = if users {
+            nix::unistd::User::from_name(name)
+                .ok()
+                .flatten()
+                .map(|u| u.uid.as_raw())
+        } else {
+            nix::unistd::Group::from_name(name)
+                .ok()
+                .flatten()
+                .map(|g| g.gid.as_raw())
+        };
+        map.insert(name.to_string(), found);
+        found
+    }
+
+    pub(super) fn user(name: &str) -> Option<u32> {
+        id(name, true)
+    }
+
+    pub(super) fn group(name: &str) -> Option<u32> {
+        id(name, false)
     }
 }
 
@@ -139,4 +200,31 @@ pub(crate) fn chown_link(dir: &cap_std::fs::Dir, name: &str, o: &Owner) -> std::
         nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
     )
     .map_err(std::io::Error::from)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::Owner;
+
+    #[test]
+    fn recorded_names_win_over_recorded_ids_and_unknown_names_keep_the_ids() {
+        let o = |user: &str, group: &str| Owner {
+            uid: 4242,
+            gid: 4343,
+            user: Some(user.into()),
+            group: Some(group.into()),
+        };
+        let root = nix::unistd::Group::from_gid(0.into())
+            .unwrap()
+            .unwrap()
+            .name;
+        for _ in 0..2 {
+            // the second time from what the first looked up
+            assert_eq!(o("root", &root).ids_here(), (0, 0));
+            assert_eq!(
+                o("no-such-user-here", "no-such-group-here").ids_here(),
+                (4242, 4343)
+            );
+        }
+    }
 }

@@ -209,52 +209,77 @@ fn a_tree_is_in_place_and_durable_once_the_cursor_closes() {
         } else {
             Cursor::new(root, false).unwrap()
         };
+        let batched = cursor.batches();
+        assert!(!(each_file && batched));
         put(&mut cursor, &["a", "b", "one"], "1", 1);
         put(&mut cursor, &["a", "b", "two"], "2", 2);
+        put(&mut cursor, &["a", "four"], "4", 4);
         put(&mut cursor, &["c", "three"], "3", 3);
-        cursor.folder_meta_later(
-            vec!["a".into()],
-            Meta {
-                mtime_ns: Some(7_000_000_000),
+        for (rel, secs) in [
+            (vec!["a".to_string()], 7),
+            (vec!["a".into(), "b".into()], 8),
+        ] {
+            let meta = Meta {
+                mtime_ns: Some(secs * 1_000_000_000),
                 ..Meta::default()
-            },
-        );
-        let batched = !each_file && cursor::whole_fs_sync_reports_errors();
+            };
+            cursor.folder_meta_later(rel, meta);
+        }
         if batched {
             // written, not yet in place: no name shows a file that is not durable
-            assert!(
-                names_in(&t.path().join("a/b"))
-                    .iter()
-                    .all(|n| n.contains(".rehydra-"))
-            );
+            let names = names_in(&t.path().join("a/b"));
+            assert!(names.iter().all(|n| n.contains(".rehydra-")), "{names:?}");
         }
-        let syncs = cursor.syncs();
-        assert!(cursor.close().unwrap().is_empty());
+        let closed = cursor.close().unwrap();
+        assert!(closed.unapplied.is_empty());
         assert_eq!(read(&t.path().join("a/b/one")), "1");
         assert_eq!(read(&t.path().join("a/b/two")), "2");
+        assert_eq!(read(&t.path().join("a/four")), "4");
         assert_eq!(read(&t.path().join("c/three")), "3");
         assert_eq!(names_in(&t.path().join("a/b")), ["one", "two"]);
-        assert_eq!(
-            std::fs::metadata(t.path().join("c/three")).unwrap().mtime(),
-            3
-        );
-        assert_eq!(std::fs::metadata(t.path().join("a")).unwrap().mtime(), 7);
+        let mtime = |rel: &str| std::fs::metadata(t.path().join(rel)).unwrap().mtime();
+        assert_eq!(mtime("c/three"), 3);
+        // folder times after every rename into them (a/four, a/b/*)
+        assert_eq!((mtime("a"), mtime("a/b")), (7, 8));
+        let s = closed.syncs;
         if batched {
-            assert_eq!(syncs, Syncs::default(), "nothing synced file by file");
+            // the last batch, then everything once more
+            assert_eq!((s.files, s.folders, s.file_systems), (0, 0, 2));
         } else {
-            assert_eq!((syncs.files, syncs.folders, syncs.file_systems), (3, 1, 0));
+            // a/b, a (left for c), c; a and a/b again after their times
+            assert_eq!((s.files, s.folders, s.file_systems), (4, 5, 0));
         }
     }
+}
+
+#[cfg(unix)]
+#[test]
+fn temporary_files_are_their_owners_only_and_files_without_a_mode_get_the_default() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let target = TargetDir::open(t.path()).unwrap();
+    let (f, pending) = target.create_file("x").unwrap();
+    let tmp = names_in(t.path()).pop().unwrap();
+    let mode = |n: &str| {
+        std::fs::metadata(t.path().join(n))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&tmp), 0o600);
+    pending.commit(f, &Meta::default(), false).unwrap();
+    assert_eq!(mode("x"), 0o666 & !umask());
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn a_batch_is_renamed_into_place_only_after_one_sync_and_dropped_if_never_closed() {
-    if !cursor::whole_fs_sync_reports_errors() {
-        return; // a kernel before 5.8: files are synced one by one (tested above)
-    }
     let t = tempfile::tempdir().unwrap();
     let mut cursor = Cursor::new(TargetDir::open(t.path()).unwrap(), false).unwrap();
+    if !cursor.batches() {
+        return; // an older kernel or another file system: file by file (tested above)
+    }
     for i in 0..BATCH_FILES + 3 {
         put(&mut cursor, &[&format!("f{i:04}")], "x", 1);
     }
@@ -273,6 +298,35 @@ fn a_batch_is_renamed_into_place_only_after_one_sync_and_dropped_if_never_closed
     assert!(names.iter().all(|n| !n.starts_with('.')));
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn a_batch_is_placed_once_it_holds_its_bytes_or_folders() {
+    let t = tempfile::tempdir().unwrap();
+    let mut cursor = Cursor::new(TargetDir::open(t.path()).unwrap(), false).unwrap();
+    if !cursor.batches() {
+        return;
+    }
+    // the bytes: one (sparse) file as large as a batch
+    let (f, pending) = cursor.cd::<&str>(&[]).unwrap().create_file("big").unwrap();
+    f.set_len(BATCH_BYTES).unwrap();
+    cursor.commit(f, pending, &Meta::default(), false).unwrap();
+    assert_eq!(cursor.syncs().file_systems, 1);
+    assert!(t.path().join("big").exists());
+    // the folders: each waiting file keeps its folder open
+    for i in 0..BATCH_FOLDERS + 1 {
+        put(&mut cursor, &[&format!("d{i:03}"), "f"], "x", 1);
+    }
+    assert_eq!(
+        cursor.syncs().file_systems,
+        2,
+        "placed once 128 folders wait"
+    );
+    assert_eq!(read(&t.path().join("d000/f")), "x");
+    assert!(!t.path().join(format!("d{BATCH_FOLDERS:03}/f")).exists());
+    assert!(cursor.close().unwrap().unapplied.is_empty());
+    assert_eq!(read(&t.path().join(format!("d{BATCH_FOLDERS:03}/f"))), "x");
+}
+
 #[test]
 fn a_batched_file_over_an_existing_one_is_refused_and_leaves_it() {
     let t = tempfile::tempdir().unwrap();
@@ -284,27 +338,8 @@ fn a_batched_file_over_an_existing_one_is_refused_and_leaves_it() {
     let r = cursor
         .commit(f, pending, &Meta::default(), false)
         .and_then(|_| cursor.close().map(|_| ()));
-    let e = r
-        .err()
-        .expect("an existing file is not replaced without consent");
+    let e = r.expect_err("an existing file is not replaced without consent");
     assert!(e.to_string().contains("moving into"), "{e}");
     assert_eq!(names_in(t.path()), ["x"]);
     assert_eq!(read(&t.path().join("x")), "old");
-}
-
-#[cfg(target_os = "linux")]
-#[test]
-fn a_batch_keeps_at_most_its_share_of_folders_open() {
-    if !cursor::whole_fs_sync_reports_errors() {
-        return;
-    }
-    let t = tempfile::tempdir().unwrap();
-    let mut cursor = Cursor::new(TargetDir::open(t.path()).unwrap(), false).unwrap();
-    for i in 0..BATCH_FOLDERS + 1 {
-        put(&mut cursor, &[&format!("d{i:03}"), "f"], "x", 1);
-    }
-    assert_eq!(cursor.syncs().file_systems, 1, "placed once 128 folders wait");
-    assert_eq!(read(&t.path().join("d000/f")), "x");
-    assert!(cursor.close().unwrap().is_empty());
-    assert_eq!(read(&t.path().join(format!("d{BATCH_FOLDERS:03}/f"))), "x");
 }
