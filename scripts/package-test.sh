@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the packages from the debug binaries (scripts/package.sh) and checks them: the
 # .deb's metadata and contents, its binary and man pages and completions for every
-# command; the Windows installer run silently under Wine, the installed rehydra.exe
+# command; the desktop .deb (rehydra-desktop: dependencies, every library found, menu
+# entry, icons, AppStream metadata); the Windows installer run silently under Wine, the installed rehydra.exe
 # finding the installed plugins in %ProgramData%, the PATH entry, then the uninstaller
 # removing what it installed (and a service the installed CLI registered) and nothing else;
 # the desktop app and its Start menu shortcuts when the installer holds it. Exits non-zero
@@ -50,6 +51,35 @@ for m in postinst prerm postrm; do sh -n "$work/control/$m" || fail "maintainer 
 # the packaged binary loads the packaged plugins
 listed="$(REHYDRA_CATALOG="$work/catalog.db" "$work/deb/usr/bin/rehydra" --plugin-dir "$work/deb/usr/lib/rehydra/plugins" plugins list 2>&1)" || true
 for p in hyperv-vm keyvault arc-sql-mi; do grep -q "$p" <<<"$listed" || fail "the packaged CLI does not list $p: $listed"; done
+
+echo "== packages: the desktop .deb"
+app_deb="dist/rehydra-desktop_${version}_amd64.deb"
+[ -f "$app_deb" ] || fail "no desktop .deb (the test command builds the app first: cargo build -p rehydra-app)"
+app_info="$(dpkg-deb --info "$app_deb")"
+grep -q "Package: rehydra-desktop" <<<"$app_info" || fail "the desktop .deb has no Package: rehydra-desktop"
+grep -q "^ Depends:.*rehydra (= $version)" <<<"$app_info" || fail "the desktop .deb does not depend on rehydra $version"
+for want in libwebkit2gtk-4.1-0 libgtk-3-0; do
+    grep -q "^ Depends:.*$want" <<<"$app_info" || fail "the desktop .deb does not depend on $want: $(grep Depends <<<"$app_info")"
+done
+dpkg-deb -x "$app_deb" "$work/desktop"
+app="$work/desktop/usr/bin/rehydra-app"
+[ -x "$app" ] || fail "no /usr/bin/rehydra-app"
+missing="$(ldd "$app" | grep 'not found' || true)"
+[ -z "$missing" ] || fail "libraries the app needs are missing: $missing"
+desktop="$work/desktop/usr/share/applications/dev.rehydra.app.desktop"
+grep -q '^Exec=rehydra-app$' "$desktop" || fail "the menu entry does not start rehydra-app"
+icon="$(sed -n 's/^Icon=//p' "$desktop")"
+for size in 32 128 256; do
+    png="$work/desktop/usr/share/icons/hicolor/${size}x${size}/apps/$icon.png"
+    [ -f "$png" ] || fail "no ${size}x${size} icon $icon"
+    # a PNG's IHDR holds its width and height
+    dims="$(od -An -tu1 -j16 -N8 "$png" | awk '{ print $3 * 256 + $4 "x" $7 * 256 + $8 }')"
+    [ "$dims" = "${size}x${size}" ] || fail "the ${size}x${size} icon is $dims"
+done
+appstreamcli validate --no-net "$work/desktop/usr/share/metainfo/dev.rehydra.app.metainfo.xml" >/dev/null \
+    || fail "the AppStream metadata does not validate"
+grep -q "release version=\"$version\"" "$work/desktop/usr/share/metainfo/dev.rehydra.app.metainfo.xml" \
+    || fail "the AppStream metadata does not name release $version"
 
 echo "== packages: the Windows installer under Wine"
 # (no winemenubuilder: the installer's shortcuts must not reach this machine's menus)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packages: a .deb of the command line (with the systemd unit, the first-party plugins,
-# man pages and shell completions) and a Windows installer of the command line (NSIS,
-# with the plugins), into dist/. Uses what is built: `--release` builds release binaries
+# man pages and shell completions), a .deb of the desktop app (rehydra-desktop, when the
+# app is built for Linux: its menu entry, icons and AppStream metadata) and a Windows
+# installer of the command line (NSIS, with the plugins), into dist/. Uses what is built: `--release` builds release binaries
 # first; without it the debug ones (as the test command does, to check the packages).
 #   scripts/package.sh [--release] [--with-app]
 # Needs dpkg-deb, makensis (Debian's nsis) and the x86_64-pc-windows-gnu target
@@ -10,7 +11,10 @@
 # `--with-app` (the debug one, built before with `cargo build --target
 # x86_64-pc-windows-gnu -p rehydra-app`); the test command does not build it, for time:
 # the app's Windows build is another cold build of its whole tree. Needs node and npm for
-# the app's UI then. Not built here: the app's Linux packages.
+# the app's UI then. The Linux app is packaged when it is built (`cargo build -p
+# rehydra-app`, which the test command does; `--release` builds it). No AppImage: its
+# runtime and tools are not in Debian 12 and are fetched from GitHub, which this build
+# does not reach.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
@@ -36,10 +40,12 @@ if [[ " $* " == *" --release "* ]]; then
     with_app=true
     npm ci --prefix ui --no-audit --no-fund --loglevel=error
     npm --prefix ui run build >/dev/null
+    cargo build --locked --release -p rehydra-app
     cargo build --locked --release --target x86_64-pc-windows-gnu -p rehydra-app
 fi
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 linux_exe="$CARGO_TARGET_DIR/$profile/rehydra"
+linux_app="$CARGO_TARGET_DIR/$profile/rehydra-app"
 win_exe="$CARGO_TARGET_DIR/x86_64-pc-windows-gnu/$profile/rehydra.exe"
 win_app="$CARGO_TARGET_DIR/x86_64-pc-windows-gnu/$profile/rehydra-app.exe"
 plugins="$CARGO_TARGET_DIR/plugins"
@@ -72,20 +78,48 @@ gzip -9n "$root"/usr/share/man/man1/*.1
 "$linux_exe" completions fish >"$root/usr/share/fish/vendor_completions.d/rehydra.fish"
 install -m 0644 README.md "$root/usr/share/doc/rehydra/"
 size="$(du -sk "$root" | cut -f1)"
-# Depends: the package of every shared library the binary needs, as this Debian has them
-depends="$(readelf -d "$linux_exe" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | while read -r so; do
-    p="$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ { print $NF; exit }')"
-    [ -n "$p" ] || { echo "package: $so (needed by rehydra) is not installed here" >&2; exit 1; }
-    for c in "$p" "/usr$p" "${p#/usr}" "$(readlink -f "$p")"; do
-        dpkg -S "$c" 2>/dev/null | head -1 | cut -d: -f1 && break
-    done
-done | sort -u | grep -v '^libc6$' | paste -sd, | sed 's/,/, /g')"
+# Depends: the package of every shared library a binary needs, as this Debian has them
+depends_of() {
+    readelf -d "$1" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | while read -r so; do
+        p="$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ { print $NF; exit }')"
+        [ -n "$p" ] || { echo "package: $so (needed by $1) is not installed here" >&2; exit 1; }
+        for c in "$p" "/usr$p" "${p#/usr}" "$(readlink -f "$p")"; do
+            dpkg -S "$c" 2>/dev/null | head -1 | cut -d: -f1 && break
+        done
+    done | sort -u | grep -v '^libc6$' | paste -sd, | sed 's/,/, /g'
+}
+depends="$(depends_of "$linux_exe")"
 sed -e "s/@VERSION@/$version/" -e "s/@SIZE@/$size/" -e "s/@DEPENDS@/${depends:+, $depends}/" \
     packaging/deb/control >"$root/DEBIAN/control"
 install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm "$root/DEBIAN/"
 deb="$dist/rehydra_${version}_amd64.deb"
 dpkg-deb --root-owner-group "${deb_z[@]}" --build "$root" "$deb" >/dev/null
 echo "   $deb"
+
+if [ -x "$linux_app" ]; then
+    echo "== package: rehydra-desktop_${version}_amd64.deb"
+    app_root="$work/desktop"
+    install -d "$app_root/DEBIAN" "$app_root/usr/bin" "$app_root/usr/share/applications" \
+        "$app_root/usr/share/metainfo" "$app_root/usr/share/doc/rehydra-desktop"
+    install -m 0755 "$linux_app" "$app_root/usr/bin/rehydra-app"
+    install -m 0644 packaging/desktop/dev.rehydra.app.desktop "$app_root/usr/share/applications/"
+    sed "s/@VERSION@/$version/" packaging/desktop/dev.rehydra.app.metainfo.xml \
+        >"$app_root/usr/share/metainfo/dev.rehydra.app.metainfo.xml"
+    chmod 0644 "$app_root/usr/share/metainfo/dev.rehydra.app.metainfo.xml"
+    for icon in 32x32:32x32.png 128x128:128x128.png 256x256:128x128@2x.png; do
+        install -D -m 0644 "icons/${icon#*:}" "$app_root/usr/share/icons/hicolor/${icon%%:*}/apps/dev.rehydra.app.png"
+    done
+    install -m 0644 README.md "$app_root/usr/share/doc/rehydra-desktop/"
+    app_size="$(du -sk "$app_root" | cut -f1)"
+    app_depends="$(depends_of "$linux_app")"
+    sed -e "s/@VERSION@/$version/g" -e "s/@SIZE@/$app_size/" -e "s/@DEPENDS@/${app_depends:+, $app_depends}/" \
+        packaging/deb/desktop.control >"$app_root/DEBIAN/control"
+    app_deb="$dist/rehydra-desktop_${version}_amd64.deb"
+    dpkg-deb --root-owner-group "${deb_z[@]}" --build "$app_root" "$app_deb" >/dev/null
+    echo "   $app_deb"
+else
+    echo "   (no desktop .deb: $linux_app is not built; cargo build -p rehydra-app)"
+fi
 
 echo "== package: rehydra-${version}-setup.exe (Windows, NSIS)"
 src="$work/win"

@@ -36,9 +36,6 @@ cargo test --locked -p rehydra-plugin-sdk -p example-files -p hyperv-vm -p tvm-k
 # the CLI built for Windows, run under Wine: C:\ and \\?\ paths, names NTFS refuses, one
 # repository shared with the Linux build
 scripts/windows-test.sh
-# the .deb and the Windows installer, built from the debug binaries and checked (the
-# installer is run, used and uninstalled under Wine)
-scripts/package-test.sh
 
 echo "== desktop app: UI (Vite + TypeScript), the Tauri binary, end-to-end under Xvfb"
 npm ci --prefix ui --no-audit --no-fund --loglevel=error
@@ -47,6 +44,10 @@ cargo build --locked -p rehydra-app
 # the UI's TypeScript types are generated from the Rust ones; this fails when they drifted
 cargo test --locked -p rehydra-app 2>&1 | tee -a /tmp/rehydra-test.log
 xvfb-run -a node ui/e2e/app.e2e.mjs 2>&1 | tee /tmp/rehydra-e2e.log
+# the .debs (the command line's and the desktop app's) and the Windows installer, built
+# from the debug binaries and checked (the installer is run, used and uninstalled under
+# Wine)
+scripts/package-test.sh
 
 du -sh "$CARGO_TARGET_DIR" 2>/dev/null | awk '{ print "build directory: " $1 }' || true
 echo "app end-to-end: $(grep -c '^ok - ' /tmp/rehydra-e2e.log) checks passed"

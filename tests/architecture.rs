@@ -229,12 +229,12 @@ const FIGURES: &[(&str, Source)] = &[
         Code("crates/disk/src/chain.rs", &["MAX_DEPTH: usize = 64"]),
     ),
     (
-        "on Linux 5.17+ with the target on ext4, XFS, Btrfs, F2FS or tmpfs, one `syncfs` per batch of 512 files or 256 MiB (or 128 folders)",
+        "on Linux 5.17+ with the target on ext4, XFS, Btrfs, F2FS or tmpfs, one `syncfs` per batch of 256 files or 256 MiB (or 128 folders)",
         Code(
             "crates/target/src/cursor.rs",
             &[
                 "SYNCFS_SINCE: (u32, u32) = (5, 17)",
-                "BATCH_FILES: usize = 512",
+                "BATCH_FILES: usize = 256",
                 "BATCH_BYTES: u64 = 256 << 20",
                 "BATCH_FOLDERS: usize = 128",
             ],
@@ -244,7 +244,7 @@ const FIGURES: &[(&str, Source)] = &[
         "Temporary files are `0600`",
         Code(
             "crates/target/src/lib.rs",
-            &["OpenOptionsExt::mode(&mut opts, 0o600)"],
+            &["cap_std::fs::OpenOptionsExt::mode(&mut opts, 0o600)"],
         ),
     ),
     (

@@ -402,7 +402,8 @@ pub fn restore_path(
             }
             EntryKind::File => {
                 let dir = cursor.cd(parent).map_err(target_err)?;
-                let (f, pending) = dir.create_file(name).map_err(target_err)?;
+                // a guest's file system records no Unix mode: the system's default
+                let (f, pending) = dir.create_file(name, false).map_err(target_err)?;
                 // zero blocks stay holes: a guest's sparse file costs no space here
                 let mut w = rehydra_target::SparseWriter::new(f);
                 let n = vol.read(v.src, &mut w)?; // on error `pending` drops: the temporary file goes

@@ -8,9 +8,9 @@
 //! - **One sync of the file system per batch** (Linux 5.17 and later, a target on ext4,
 //!   XFS, Btrfs, F2FS or tmpfs, and folders on the target's own file system): files are
 //!   written under their temporary names without a sync each; every [`BATCH_FILES`]
-//!   files, [`BATCH_BYTES`] bytes or [`BATCH_FOLDERS`] folders (each waiting file keeps
-//!   its folder open), one `syncfs` makes them all durable, then they are renamed into
-//!   place; [`Cursor::close`] renames the last batch and syncs once more, which makes
+//!   files, [`BATCH_BYTES`] bytes or [`BATCH_FOLDERS`] folders (each waiting file stays
+//!   open, and keeps its folder open), one `syncfs` makes them all durable, then each is
+//!   given its metadata and renamed into place; [`Cursor::close`] renames the last batch and syncs once more, which makes
 //!   the renames, new folders, links and folder metadata durable. A sync per file costs
 //!   about a millisecond on a virtual disk, which made a tree of small files restore
 //!   slower than restic. `syncfs` reports write-back errors only from Linux 5.8, and the
@@ -21,15 +21,17 @@
 //!   start fails): the file is synced, then renamed, and each folder that received
 //!   entries, or took metadata, is synced.
 //!
-//! Temporary files are created readable by their owner only (the recorded mode comes
-//! with the metadata); a crash between a batch's sync and its renames leaves up to a
-//! batch of them, named `.<name>.rehydra-<random>`, which a later restore does not
-//! remove.
+//! Temporary files are created readable by their owner only, and keep that mode (and
+//! the restoring account as owner, no set-ID bit) until they are renamed; a crash
+//! between a batch's sync and its renames leaves up to a batch of them, named
+//! `.<name>.rehydra-<random>`, which a later restore does not remove. After such a
+//! crash a file already renamed may also still have that mode: its metadata is made
+//! durable by the final sync.
 
 use crate::{Meta, PendingFile, Result, TargetDir, TargetError};
 
-/// Files renamed into place per sync of the file system.
-pub const BATCH_FILES: usize = 512;
+/// Files renamed into place per sync of the file system (each stays open until then).
+pub const BATCH_FILES: usize = 256;
 /// Bytes written per sync of the file system.
 pub const BATCH_BYTES: u64 = 256 << 20;
 /// Folders holding the files of one batch (their handles stay open until it is placed).
@@ -60,17 +62,26 @@ struct Entry {
     batched: bool,
 }
 
-/// Files written and given their metadata, waiting for one sync of the file system.
+/// Files written, waiting for one sync of the file system.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 struct Batch {
     /// A readable handle on the target, opened (and synced once) before anything was
     /// written: `syncfs` reports every write-back error since, through it.
     fs: std::fs::File,
     /// The target's file system.
     dev: u64,
-    files: Vec<(PendingFile, bool)>,
+    files: Vec<Waiting>,
     bytes: u64,
     /// Folders the files are in (a tree is written folder by folder).
     folders: usize,
+}
+
+/// A file of a batch: written, not yet synced, its metadata not yet applied.
+struct Waiting {
+    file: std::fs::File,
+    pending: PendingFile,
+    meta: Meta,
+    replace: bool,
 }
 
 /// What [`Cursor::close`] leaves to the caller.
@@ -161,6 +172,9 @@ impl Cursor {
             let (dir, made) = parent
                 .child_made(c.as_ref(), true)?
                 .expect("created when missing");
+            if made {
+                self.mark_dirty(); // the parent received a folder
+            }
             let batched = self.batch.as_ref().is_some_and(|b| b.holds(&dir));
             self.stack.push(Entry {
                 name: c.as_ref().to_string(),
@@ -186,10 +200,10 @@ impl Cursor {
         }
     }
 
-    /// Complete a file made by [`TargetDir::create_file`]: apply `meta`, and rename it
-    /// into place once durable (now, or with its batch when its folder is on the
-    /// target's file system). With `replace`, an existing file or link of that name is
-    /// replaced. Returns whether the owner was restored.
+    /// Complete a file made by [`TargetDir::create_file`]: once it is durable (now, or
+    /// with its batch when its folder is on the target's file system), apply `meta` and
+    /// rename it into place. With `replace`, an existing file or link of that name is
+    /// replaced.
     ///
     /// # Errors
     /// Metadata, sync or rename failure (of this file or of its batch; the temporary
@@ -200,10 +214,10 @@ impl Cursor {
         pending: PendingFile,
         meta: &Meta,
         replace: bool,
-    ) -> Result<bool> {
+    ) -> Result<()> {
         let Some(batch) = self.batch.as_mut().filter(|b| b.holds(&pending.dir)) else {
             let dir = pending.dir.try_clone()?;
-            let owned = pending.commit(file, meta, replace)?;
+            pending.commit(file, meta, replace)?;
             self.syncs.files += 1;
             if std::sync::Arc::ptr_eq(&dir.dir, &self.current().dir) {
                 self.mark_dirty();
@@ -211,21 +225,25 @@ impl Cursor {
                 dir.sync()?;
                 self.syncs.folders += 1;
             }
-            return Ok(owned);
+            return Ok(());
         };
         let len = file
             .metadata()
             .map_err(|e| TargetError::io(format!("writing {}", pending.path().display()), e))?
             .len();
-        let owned = pending.apply(file, meta)?;
         let same_folder = batch
             .files
             .last()
-            .is_some_and(|(last, _)| std::sync::Arc::ptr_eq(&last.dir.dir, &pending.dir.dir));
+            .is_some_and(|w| std::sync::Arc::ptr_eq(&w.pending.dir.dir, &pending.dir.dir));
         if !same_folder {
             batch.folders += 1;
         }
-        batch.files.push((pending, replace));
+        batch.files.push(Waiting {
+            file,
+            pending,
+            meta: meta.clone(),
+            replace,
+        });
         batch.bytes = batch.bytes.saturating_add(len);
         if batch.files.len() >= BATCH_FILES
             || batch.bytes >= BATCH_BYTES
@@ -233,11 +251,11 @@ impl Cursor {
         {
             self.flush()?;
         }
-        Ok(owned)
+        Ok(())
     }
 
-    /// Make the batch durable with one sync of the file system, then rename its files
-    /// into place.
+    /// Make the batch durable with one sync of the file system, then give each file its
+    /// metadata and rename it into place (the final sync makes those durable).
     fn flush(&mut self) -> Result<()> {
         let Some(batch) = self.batch.as_mut() else {
             return Ok(());
@@ -249,8 +267,9 @@ impl Cursor {
         self.syncs.file_systems += 1;
         batch.bytes = 0;
         batch.folders = 0;
-        for (pending, replace) in std::mem::take(&mut batch.files) {
-            pending.place(replace)?;
+        for w in std::mem::take(&mut batch.files) {
+            w.pending.apply(w.file, &w.meta)?;
+            w.pending.place(w.replace)?;
         }
         Ok(())
     }

@@ -127,7 +127,7 @@ impl Existing {
 /// Metadata applied to a restored file or folder.
 #[derive(Debug, Clone, Default)]
 pub struct Meta {
-    /// Permission bits as recorded (0 or `None`: leave the default).
+    /// Permission bits as recorded (`None`: leave the default).
     pub mode: Option<u32>,
     /// Modification time, nanoseconds since the Unix epoch.
     pub mtime_ns: Option<i64>,
@@ -139,7 +139,7 @@ impl Meta {
     /// The permission bits to set: as recorded, without set-user-ID and set-group-ID
     /// unless the owner is restored too.
     pub fn mode_bits(&self, owner_restored: bool) -> Option<u32> {
-        let m = self.mode.filter(|m| *m != 0)? & 0o7777;
+        let m = self.mode? & 0o7777;
         Some(if owner_restored { m } else { m & !0o6000 })
     }
 }
@@ -304,19 +304,27 @@ impl TargetDir {
     }
 
     /// A new file that will be called `name` once complete: created exclusively under a
-    /// random temporary name in this folder (never following a link). Write into the
-    /// returned file, then [`PendingFile::commit`].
+    /// random temporary name in this folder (never following a link), mode `0600` when
+    /// `mode_recorded` (its metadata will bring the mode), else the system's default.
+    /// Write into the returned file, then [`PendingFile::commit`] or [`Cursor::commit`].
     ///
     /// # Errors
     /// The file cannot be created.
-    pub fn create_file(&self, name: &str) -> Result<(std::fs::File, PendingFile)> {
+    pub fn create_file(
+        &self,
+        name: &str,
+        mode_recorded: bool,
+    ) -> Result<(std::fs::File, PendingFile)> {
         let mut opts = OpenOptions::new();
         opts.write(true).read(true).create_new(true);
         opts.follow(FollowSymlinks::No);
-        // its owner's only until the metadata comes: what is being written, or was left
-        // by a crash, is no one else's to read
+        // with a recorded mode to come, its owner's only until then: what is being
+        // written, or was left by a crash, is no one else's to read; without one, the
+        // system's default (0666 less the umask, or the folder's default ACL)
         #[cfg(unix)]
-        cap_std::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        if mode_recorded {
+            cap_std::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        }
         for _ in 0..8 {
             let tmp = format!(
                 ".{}.rehydra-{:016x}",
@@ -434,7 +442,7 @@ impl TargetDir {
     /// # Errors
     /// Setting the owner or mode failed.
     pub fn set_meta(&self, meta: &Meta) -> Result<bool> {
-        apply_meta(&self.handle()?, meta, None, &self.path)
+        apply_meta(&self.handle()?, meta, &self.path)
     }
 
     /// The folder opened for reading (folder handles of `cap-std` are `O_PATH` on Linux,
@@ -471,34 +479,8 @@ impl TargetDir {
     }
 }
 
-/// The mode a new file gets where none was recorded: `0666` less this process's umask
-/// (temporary files are created `0600`).
-fn default_file_mode() -> u32 {
-    static MODE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *MODE.get_or_init(|| 0o666 & !umask())
-}
-
-/// This process's umask, read without changing it (Linux), or the usual `022`.
-fn umask() -> u32 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("Umask:"))?;
-            u32::from_str_radix(line["Umask:".len()..].trim(), 8).ok()
-        })
-        .unwrap_or(0o022)
-}
-
-/// Owner first (changing the owner clears set-ID bits), then the mode (`default_mode`
-/// where none was recorded), then the time.
-fn apply_meta(
-    f: &std::fs::File,
-    meta: &Meta,
-    default_mode: Option<u32>,
-    path: &Path,
-) -> Result<bool> {
-    #[cfg(not(unix))]
-    let _ = default_mode;
+/// Owner first (changing the owner clears set-ID bits), then the mode, then the time.
+fn apply_meta(f: &std::fs::File, meta: &Meta, path: &Path) -> Result<bool> {
     let owned = match &meta.owner {
         Some(o) if running_as_root() => {
             owner::chown_file(f, o).map_err(|e| {
@@ -509,7 +491,7 @@ fn apply_meta(
         _ => false,
     };
     #[cfg(unix)]
-    if let Some(bits) = meta.mode_bits(owned).or(default_mode) {
+    if let Some(bits) = meta.mode_bits(owned) {
         use std::os::unix::fs::PermissionsExt;
         f.set_permissions(std::fs::Permissions::from_mode(bits))
             .map_err(|e| TargetError::io(format!("setting the mode of {}", path.display()), e))?;
@@ -569,7 +551,7 @@ impl PendingFile {
 
     /// Apply `meta` to the written `file` and close it; whether the owner was restored.
     fn apply(&self, file: std::fs::File, meta: &Meta) -> Result<bool> {
-        apply_meta(&file, meta, Some(default_file_mode()), &self.path())
+        apply_meta(&file, meta, &self.path())
     }
 
     /// Rename the (complete, durable) file to its real name; see [`PendingFile::commit`].

@@ -52,8 +52,11 @@ mod ids {
     use std::time::{Duration, Instant};
 
     pub(super) const FRESH: Duration = Duration::from_secs(30);
-    /// Names kept of each kind (a hostile restore point may name a new one per file).
+    /// Names kept (a hostile restore point may name a new one per file).
     const MAX_NAMES: usize = 4096;
+    /// Longer names are no user's or group's here (`LOGIN_NAME_MAX` is 256): the
+    /// recorded id is used, and nothing is looked up or kept.
+    const MAX_NAME_BYTES: usize = 256;
 
     #[derive(Default)]
     struct Known {
@@ -64,26 +67,28 @@ mod ids {
 
     static KNOWN: Mutex<Option<Known>> = Mutex::new(None);
 
-    fn id(name: &str, users: bool) -> Option<u32> {
-        let mut guard = KNOWN
+    fn known() -> std::sync::MutexGuard<'static, Option<Known>> {
+        KNOWN
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let known = guard.get_or_insert_with(Known::default);
-        let full = known.users.len() + known.groups.len() >= MAX_NAMES;
-        if full || known.since.is_none_or(|t| t.elapsed() > FRESH) {
-            *known = Known {
-                since: Some(Instant::now()),
-                ..Known::default()
-            };
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn id(name: &str, users: bool) -> Option<u32> {
+        if name.len() > MAX_NAME_BYTES {
+            return None;
         }
-        let map = if users {
-            &mut known.users
-        } else {
-            &mut known.groups
-        };
-        if let Some(id) = map.get(name) {
-            return *id;
+        {
+            let mut guard = known();
+            let known = guard.get_or_insert_with(Known::default);
+            if known.since.is_none_or(|t| t.elapsed() > FRESH) {
+                *known = Known::default();
+            }
+            let map = if users { &known.users } else { &known.groups };
+            if let Some(id) = map.get(name) {
+                return *id;
+            }
         }
+        // looked up without the lock: a slow directory (LDAP, sssd) stalls no other restore
         let found = if users {
             nix::unistd::User::from_name(name)
                 .ok()
@@ -94,6 +99,17 @@ mod ids {
                 .ok()
                 .flatten()
                 .map(|g| g.gid.as_raw())
+        };
+        let mut guard = known();
+        let known = guard.get_or_insert_with(Known::default);
+        if known.users.len() + known.groups.len() >= MAX_NAMES {
+            *known = Known::default();
+        }
+        known.since.get_or_insert_with(Instant::now);
+        let map = if users {
+            &mut known.users
+        } else {
+            &mut known.groups
         };
         map.insert(name.to_string(), found);
         found

@@ -49,7 +49,7 @@ fn files_replace_links_and_never_write_through_them() {
     std::os::unix::fs::symlink(&secret, root.join(".passwd.rehydra-tmp")).unwrap();
     std::os::unix::fs::symlink(&secret, root.join("passwd")).unwrap();
     let target = TargetDir::open(&root).unwrap();
-    let (mut f, pending) = target.create_file("passwd").unwrap();
+    let (mut f, pending) = target.create_file("passwd", true).unwrap();
     f.write_all(b"restored\n").unwrap();
     // without consent an existing link is an error and nothing changes
     assert!(pending.commit(f, &Meta::default(), false).is_err());
@@ -59,7 +59,7 @@ fn files_replace_links_and_never_write_through_them() {
         2,
         "temporary file removed"
     );
-    let (mut f, pending) = target.create_file("passwd").unwrap();
+    let (mut f, pending) = target.create_file("passwd", true).unwrap();
     f.write_all(b"restored\n").unwrap();
     pending.commit(f, &Meta::default(), true).unwrap();
     assert_eq!(read(&secret), "root:x:0:0\n");
@@ -75,7 +75,7 @@ fn files_replace_links_and_never_write_through_them() {
 fn an_abandoned_file_leaves_nothing() {
     let t = tempfile::tempdir().unwrap();
     let target = TargetDir::create(&t.path().join("new/target")).unwrap();
-    let (f, pending) = target.create_file("x").unwrap();
+    let (f, pending) = target.create_file("x", true).unwrap();
     drop(f);
     drop(pending);
     assert_eq!(std::fs::read_dir(target.path()).unwrap().count(), 0);
@@ -119,7 +119,7 @@ fn set_id_bits_only_with_the_owner() {
         group: None,
     };
     for (name, owner) in [("anon", None), ("owned", Some(me))] {
-        let (f, pending) = target.create_file(name).unwrap();
+        let (f, pending) = target.create_file(name, true).unwrap();
         let meta = Meta {
             mode: Some(0o6755),
             mtime_ns: Some(1_000_000_000),
@@ -154,6 +154,15 @@ fn mode_bits_rule() {
     assert_eq!(m.mode_bits(false), Some(0o755));
     assert_eq!(m.mode_bits(true), Some(0o4755));
     assert_eq!(Meta::default().mode_bits(true), None);
+    let none = Meta {
+        mode: Some(0),
+        ..Meta::default()
+    };
+    assert_eq!(
+        none.mode_bits(false),
+        Some(0),
+        "0000 is a mode, not a missing one"
+    );
 }
 
 #[cfg(unix)]
@@ -178,7 +187,7 @@ fn folders_take_their_metadata_and_sync() {
 /// Writes `text` as `rel`'s file through the cursor, with the modification time `secs`.
 fn put(cursor: &mut Cursor, rel: &[&str], text: &str, secs: i64) {
     let (name, parent) = rel.split_last().unwrap();
-    let (mut f, pending) = cursor.cd(parent).unwrap().create_file(name).unwrap();
+    let (mut f, pending) = cursor.cd(parent).unwrap().create_file(name, true).unwrap();
     f.write_all(text.as_bytes()).unwrap();
     let meta = Meta {
         mtime_ns: Some(secs * 1_000_000_000),
@@ -246,30 +255,40 @@ fn a_tree_is_in_place_and_durable_once_the_cursor_closes() {
             // the last batch, then everything once more
             assert_eq!((s.files, s.folders, s.file_systems), (0, 0, 2));
         } else {
-            // a/b, a (left for c), c; a and a/b again after their times
-            assert_eq!((s.files, s.folders, s.file_systems), (4, 5, 0));
+            // a/b and a (left for c), a/b and a after their times, c, and the root, which
+            // received a and c
+            assert_eq!((s.files, s.folders, s.file_systems), (4, 6, 0));
         }
     }
 }
 
 #[cfg(unix)]
 #[test]
-fn temporary_files_are_their_owners_only_and_files_without_a_mode_get_the_default() {
+fn temporary_files_are_their_owners_only_until_a_recorded_mode_even_0000() {
     use std::os::unix::fs::PermissionsExt;
     let t = tempfile::tempdir().unwrap();
     let target = TargetDir::open(t.path()).unwrap();
-    let (f, pending) = target.create_file("x").unwrap();
-    let tmp = names_in(t.path()).pop().unwrap();
     let mode = |n: &str| {
-        std::fs::metadata(t.path().join(n))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777
+        let p = t.path().join(n);
+        std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o7777
     };
-    assert_eq!(mode(&tmp), 0o600);
-    pending.commit(f, &Meta::default(), false).unwrap();
-    assert_eq!(mode("x"), 0o666 & !umask());
+    // what the system gives a new file here (umask, default ACL)
+    std::fs::write(t.path().join("plain"), "").unwrap();
+    let default = mode("plain");
+    for (name, recorded) in [("shadow", Some(0)), ("key", Some(0o640)), ("guest", None)] {
+        let (f, pending) = target.create_file(name, recorded.is_some()).unwrap();
+        let tmp = names_in(t.path())
+            .into_iter()
+            .find(|n| n.contains(".rehydra-"))
+            .unwrap();
+        assert_eq!(mode(&tmp), if recorded.is_some() { 0o600 } else { default });
+        let meta = Meta {
+            mode: recorded,
+            ..Meta::default()
+        };
+        pending.commit(f, &meta, false).unwrap();
+        assert_eq!(mode(name), recorded.unwrap_or(default), "{name}");
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -307,7 +326,11 @@ fn a_batch_is_placed_once_it_holds_its_bytes_or_folders() {
         return;
     }
     // the bytes: one (sparse) file as large as a batch
-    let (f, pending) = cursor.cd::<&str>(&[]).unwrap().create_file("big").unwrap();
+    let (f, pending) = cursor
+        .cd::<&str>(&[])
+        .unwrap()
+        .create_file("big", true)
+        .unwrap();
     f.set_len(BATCH_BYTES).unwrap();
     cursor.commit(f, pending, &Meta::default(), false).unwrap();
     assert_eq!(cursor.syncs().file_systems, 1);
@@ -332,7 +355,11 @@ fn a_batched_file_over_an_existing_one_is_refused_and_leaves_it() {
     let t = tempfile::tempdir().unwrap();
     std::fs::write(t.path().join("x"), "old").unwrap();
     let mut cursor = Cursor::new(TargetDir::open(t.path()).unwrap(), false).unwrap();
-    let (mut f, pending) = cursor.cd::<&str>(&[]).unwrap().create_file("x").unwrap();
+    let (mut f, pending) = cursor
+        .cd::<&str>(&[])
+        .unwrap()
+        .create_file("x", true)
+        .unwrap();
     f.write_all(b"new").unwrap();
     // refused now (a sync per file) or when the batch is placed
     let r = cursor

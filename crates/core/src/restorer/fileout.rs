@@ -179,7 +179,7 @@ impl FileOut {
         format: DiskOutput,
     ) -> Result<Self> {
         let path = dir.path().join(name);
-        let (file, pending) = dir.create_file(name).map_err(Error::from)?;
+        let (file, pending) = dir.create_file(name, true).map_err(Error::from)?;
         let sink = match format {
             // 32 MiB blocks, as Hyper-V makes dynamic disks
             DiskOutput::Vhdx => {
