@@ -8,8 +8,8 @@
 //! `RESOLVE_BENEATH` where it has it, through `cap-std`), so a folder that a user
 //! replaced with a link, or a link the restore itself created a moment earlier, is
 //! never written through: it is refused with an error naming it. Files are written
-//! under an exclusive, randomly named temporary file ([`PendingFile`]), given their owner,
-//! mode and time on the open handle, made durable, and renamed over the final name, which
+//! under an exclusive, randomly named temporary file ([`PendingFile`]), made durable,
+//! given their owner, mode and time on the open handle, and renamed over the final name, which
 //! replaces a file or a link but never writes into what a link points at. A tree is
 //! written through a [`Cursor`], which decides how files and folders are made durable (a
 //! sync of the file system per batch of files on Linux, a sync per file elsewhere) and

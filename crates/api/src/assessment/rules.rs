@@ -22,7 +22,7 @@ pub const SEVERITIES: [&str; 5] = ["critical", "high", "medium", "low", "info"];
 pub const JUDGED_BY_REPOSITORY: [(&str, &str); 1] = [("hyperv.tvm-key", "rehydra.tvm-key-missing")];
 
 /// The product's rules: id, severity, title, recommendation.
-pub const RULES: [(&str, &str, &str, &str); 11] = [
+pub const RULES: [(&str, &str, &str, &str); 12] = [
     (
         "rehydra.sweep-failed",
         "medium",
@@ -58,6 +58,12 @@ pub const RULES: [(&str, &str, &str, &str); 11] = [
         "high",
         "Not in the newest restore point of what holds it",
         "look at the newest backup's warnings (its backup failed: access, throttling) and run it again",
+    ),
+    (
+        "rehydra.older-than-tombstone",
+        "critical",
+        "Newest restore point of a domain older than its tombstone lifetime",
+        "back the domain up now (its objects, and a DC's system state); a DC restored from an older point must never rejoin the domain, and objects deleted since cannot be brought back from it",
     ),
     (
         "rehydra.tvm-key-missing",
@@ -120,6 +126,55 @@ fn product(id: &str, asset: Option<&AssetRow>, evidence: String) -> FindingRow {
         evidence,
         recommendation: recommendation.into(),
     }
+}
+
+/// Domains (an asset whose plugin reports `tombstone-lifetime-days`) whose newest
+/// restore point is older than that: after the lifetime the directory purges deleted
+/// objects' tombstones, so a DC restored from the point would bring back objects every
+/// other DC forgot (the lingering objects of USN rollback), and the point can no longer
+/// tell what was deleted since. An asset without a restore point is
+/// `rehydra.unprotected` already.
+fn older_than_tombstone(
+    discovered: &[Discovery],
+    assets: &[AssetRow],
+    now: DateTime<Utc>,
+) -> Vec<FindingRow> {
+    let mut out = Vec::new();
+    for d in discovered {
+        for a in &d.assets {
+            let Some(days) = a
+                .properties
+                .iter()
+                .find(|p| p.name == "tombstone-lifetime-days")
+                .and_then(|p| p.value.trim().parse::<u32>().ok())
+                .filter(|d| *d > 0)
+            else {
+                continue;
+            };
+            let id = clean(&a.id, 1000);
+            let Some(row) = assets.iter().find(|r| r.id == id && r.plugin == d.plugin) else {
+                continue;
+            };
+            let Some(last) = row.last_backup else {
+                continue;
+            };
+            let age = now - last;
+            if age > chrono::Duration::days(i64::from(days)) {
+                out.push(product(
+                    "rehydra.older-than-tombstone",
+                    Some(row),
+                    format!(
+                        "the newest restore point of {} {} is from {} ({} days ago); the forest's tombstone lifetime is {days} days",
+                        row.kind,
+                        row.name,
+                        last.format("%Y-%m-%d"),
+                        age.num_days()
+                    ),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// A text from a plugin as the report holds it: control characters (other than line
@@ -275,6 +330,7 @@ pub fn findings(
                     ));
                 }
             }
+            out.extend(older_than_tombstone(discovered, assets, now));
             let days = i64::from(th.restore_test_days);
             let last = j.last_restore();
             let tested = last.is_some_and(|t| now - t <= chrono::Duration::days(days));

@@ -595,3 +595,68 @@ fn a_repository_joined_twice_is_refused_and_a_key_alone_protects_no_vm() {
         .unwrap();
     assert_eq!((vm.name.as_str(), vm.size_mib), ("tvm01", Some(40_960)));
 }
+
+#[test]
+fn a_domain_whose_newest_point_is_older_than_its_tombstone_lifetime_is_critical() {
+    let mut domain = asset(
+        "contoso.local@dc1",
+        "contoso.local",
+        "domain",
+        None,
+        &[],
+        None,
+    );
+    domain.properties.push(Property {
+        name: "tombstone-lifetime-days".into(),
+        value: "60".into(),
+    });
+    let estate = vec![Discovery {
+        plugin: "active-directory".into(),
+        assets: vec![domain],
+        findings: vec![],
+    }];
+    let judged = |days_ago: i64| {
+        let joined = Joined {
+            points: vec![point(
+                "p1",
+                "contoso.local@dc1",
+                "active-directory",
+                days_ago * 24,
+            )],
+            restored: HashSet::new(),
+            repos: vec![facts(Some(1), 1)],
+            primary: 0,
+        };
+        judge(
+            &estate,
+            vec![],
+            Some(&joined),
+            &Options::default(),
+            Utc::now(),
+        )
+    };
+    let old = judged(61);
+    let f = old
+        .findings
+        .iter()
+        .find(|f| f.id == "rehydra.older-than-tombstone:contoso.local@dc1")
+        .unwrap_or_else(|| panic!("{:?}", rules_of(&old)));
+    assert_eq!(f.severity, "critical");
+    assert!(
+        f.evidence.contains("61 days ago") && f.evidence.contains("lifetime is 60 days"),
+        "{}",
+        f.evidence
+    );
+    assert_eq!(
+        old.findings[0].rule, "rehydra.older-than-tombstone",
+        "worst first"
+    );
+    let recent = judged(59);
+    assert!(
+        !rules_of(&recent)
+            .iter()
+            .any(|i| i.starts_with("rehydra.older-than-tombstone")),
+        "{:?}",
+        rules_of(&recent)
+    );
+}
