@@ -93,10 +93,17 @@ timed () {  # timed TOOL PHASE REPO -- cmd...
   tail -1 "$OUT_TSV" | cut -f2-12
 }
 
+# what earlier runs left goes first, then nothing is deleted until every tool ran: for
+# minutes after a large delete, ext4 spends most of each new inode's allocation skipping
+# the recently deleted ones (`recently_deleted`), which would slow whichever tool came next
+for tool in rehydra ${TOOLS:-restic borg-lz4}; do
+  rm -rf "$W/tree-$tool" "$W/repo-$tool" "$W/restore-$tool" "$W/cache-rehydra"
+done
+sync
 for tool in rehydra ${TOOLS:-restic borg-lz4}; do
   echo "=== run $RUN_LABEL: $tool"
   src=$W/tree-$tool repo=$W/repo-$tool rst=$W/restore-$tool
-  rm -rf "$src" "$repo" "$rst"; mkdir -p "$rst"
+  mkdir -p "$rst"
   cp -a "$SRC" "$src"
   case $tool in
     rehydra)
@@ -129,5 +136,8 @@ lines = open(p).read().splitlines(); cols = lines[-1].split("\t"); cols[-1] = v;
 open(p, "w").write("\n".join(lines) + "\n")
 PY
   echo "restore: $verdict"
-  rm -rf "$src" "$repo" "$rst" "$W/cache-rehydra"
 done
+for tool in rehydra ${TOOLS:-restic borg-lz4}; do
+  rm -rf "$W/tree-$tool" "$W/repo-$tool" "$W/restore-$tool"
+done
+rm -rf "$W/cache-rehydra"
