@@ -14,8 +14,9 @@ pkgs+=(libdbus-1-dev)
 pkgs+=(libwebkit2gtk-4.1-dev libxdo-dev libssl-dev libayatana-appindicator3-dev librsvg2-dev xvfb xauth webkit2gtk-driver)
 # the CLI is cross-built for Windows (MinGW-w64) and tested under Wine (scripts/windows-test.sh)
 pkgs+=(gcc-mingw-w64-x86-64 wine64)
-# the Windows installer (scripts/package.sh; its test runs it under Wine)
-pkgs+=(nsis)
+# the Windows installer (scripts/package.sh; its test runs it under Wine), and the check
+# of the desktop .deb's AppStream metadata (appstreamcli)
+pkgs+=(nsis appstream)
 # assessment reports: the PDF is printed by headless Chromium, its pages read back with poppler
 pkgs+=(chromium poppler-utils)
 # the UI is built with Vite (Node 18 or newer; Debian's nodejs unless one is installed)
