@@ -222,10 +222,16 @@ pub fn allow_tenant(ctx: &Context, tenant: &str) -> Result<()> {
         ));
     }
     let key = format!("{TENANT}{t}");
-    with_catalog(ctx, |c| async move {
-        c.set_azure_setting(&key, Some("allowed")).await
-    })?;
+    put_setting(ctx, key, Some("allowed".into()))?;
     Ok(())
+}
+
+/// Set the catalog's Azure setting `key` to `value` (`None`: remove it); returns whether
+/// it was set before.
+fn put_setting(ctx: &Context, key: String, value: Option<String>) -> Result<bool> {
+    with_catalog(ctx, |c| async move {
+        c.set_azure_setting(&key, value.as_deref()).await
+    })
 }
 
 /// Stop allowing `tenant`; returns whether it was allowed.
@@ -233,10 +239,10 @@ pub fn allow_tenant(ctx: &Context, tenant: &str) -> Result<()> {
 /// # Errors
 /// Catalog failure.
 pub fn forget_tenant(ctx: &Context, tenant: &str) -> Result<bool> {
-    let key = format!("{TENANT}{}", tenant.trim().to_ascii_lowercase());
-    with_catalog(
+    put_setting(
         ctx,
-        |c| async move { c.set_azure_setting(&key, None).await },
+        format!("{TENANT}{}", tenant.trim().to_ascii_lowercase()),
+        None,
     )
 }
 
@@ -248,9 +254,7 @@ pub fn forget_tenant(ctx: &Context, tenant: &str) -> Result<bool> {
 pub fn set_identity(ctx: &Context, identity: &IdentitySetting) -> Result<()> {
     Identity::new(identity.config(), IdentityOptions::default()).map_err(identity_err)?;
     let json = serde_json::to_string(identity).expect("identity serializes");
-    with_catalog(ctx, |c| async move {
-        c.set_azure_setting(IDENTITY, Some(&json)).await
-    })?;
+    put_setting(ctx, IDENTITY.into(), Some(json))?;
     Ok(())
 }
 
@@ -271,9 +275,7 @@ pub fn set_arm_endpoint(ctx: &Context, url: Option<&str>) -> Result<()> {
         }
     }
     let u = url.map(|u| u.trim_end_matches('/').to_string());
-    with_catalog(ctx, |c| async move {
-        c.set_azure_setting(ARM_ENDPOINT, u.as_deref()).await
-    })?;
+    put_setting(ctx, ARM_ENDPOINT.into(), u)?;
     Ok(())
 }
 
@@ -297,10 +299,11 @@ pub fn add_audience(ctx: &Context, host_pattern: &str, scope: &str) -> Result<()
             ),
         ));
     }
-    let (key, scope) = (format!("{AUDIENCE}{h}"), scope.trim().to_string());
-    with_catalog(ctx, |c| async move {
-        c.set_azure_setting(&key, Some(&scope)).await
-    })?;
+    put_setting(
+        ctx,
+        format!("{AUDIENCE}{h}"),
+        Some(scope.trim().to_string()),
+    )?;
     Ok(())
 }
 
@@ -309,10 +312,10 @@ pub fn add_audience(ctx: &Context, host_pattern: &str, scope: &str) -> Result<()
 /// # Errors
 /// Catalog failure.
 pub fn remove_audience(ctx: &Context, host_pattern: &str) -> Result<bool> {
-    let key = format!("{AUDIENCE}{}", host_pattern.trim().to_ascii_lowercase());
-    with_catalog(
+    put_setting(
         ctx,
-        |c| async move { c.set_azure_setting(&key, None).await },
+        format!("{AUDIENCE}{}", host_pattern.trim().to_ascii_lowercase()),
+        None,
     )
 }
 
