@@ -372,26 +372,7 @@ impl TargetDir {
         owner: Option<&Owner>,
     ) -> Result<()> {
         let path = self.child_path(name);
-        let existing = self.existing(name)?;
-        match existing {
-            Existing::Missing => {}
-            Existing::Dir | Existing::Other => {
-                return Err(TargetError::io(
-                    format!("creating the link {}", path.display()),
-                    io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        format!("{} is in its place", existing.describe()),
-                    ),
-                ));
-            }
-            Existing::File | Existing::Symlink if !replace => {
-                return Err(TargetError::io(
-                    format!("creating the link {}", path.display()),
-                    io::ErrorKind::AlreadyExists.into(),
-                ));
-            }
-            _ => {}
-        }
+        self.may_take(name, replace, "creating the link")?;
         // made under a temporary name, then renamed over: never a moment without either
         let tmp = format!(
             ".{}.rehydra-{:016x}",
@@ -433,6 +414,25 @@ impl TargetDir {
         _owner: Option<&Owner>,
     ) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether a new entry may take `name`: nothing is there, or (with `replace`) a file
+    /// or a link, which is replaced, never written through; a folder, device, FIFO or
+    /// socket never. `doing` names the act in the error ("moving into").
+    fn may_take(&self, name: &str, replace: bool, doing: &str) -> Result<()> {
+        let refused: io::Error = match self.existing(name)? {
+            Existing::Missing => return Ok(()),
+            what @ (Existing::Dir | Existing::Other) => io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{} is in its place", what.describe()),
+            ),
+            Existing::File | Existing::Symlink if !replace => io::ErrorKind::AlreadyExists.into(),
+            Existing::File | Existing::Symlink => return Ok(()),
+        };
+        Err(TargetError::io(
+            format!("{doing} {}", self.child_path(name).display()),
+            refused,
+        ))
     }
 
     /// Apply owner, mode and modification time to this folder itself (best effort for
@@ -557,25 +557,7 @@ impl PendingFile {
     /// Rename the (complete, durable) file to its real name; see [`PendingFile::commit`].
     fn place(mut self, replace: bool) -> Result<()> {
         let path = self.path();
-        match self.dir.existing(&self.name)? {
-            Existing::Missing => {}
-            Existing::Dir | Existing::Other => {
-                return Err(TargetError::io(
-                    format!("moving into {}", path.display()),
-                    io::Error::new(
-                        io::ErrorKind::AlreadyExists,
-                        "a folder, device, FIFO or socket is in its place",
-                    ),
-                ));
-            }
-            Existing::File | Existing::Symlink if !replace => {
-                return Err(TargetError::io(
-                    format!("moving into {}", path.display()),
-                    io::ErrorKind::AlreadyExists.into(),
-                ));
-            }
-            _ => {}
-        }
+        self.dir.may_take(&self.name, replace, "moving into")?;
         self.dir
             .dir
             .rename(&self.tmp, &self.dir.dir, &self.name)
