@@ -177,10 +177,10 @@ const FIGURES: &[(&str, Source)] = &[
         Code("src-tauri/Cargo.toml", &["tauri = { version = \"2."]),
     ),
     (
-        "WIT: rehydra:plugin@0.1.4",
+        "WIT: rehydra:plugin@0.1.5",
         Code(
             "plugin-sdk/wit/plugin.wit",
-            &["package rehydra:plugin@0.1.4;"],
+            &["package rehydra:plugin@0.1.5;"],
         ),
     ),
     (

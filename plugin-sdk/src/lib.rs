@@ -1,7 +1,7 @@
 //! Write Rehydra workload plugins in Rust.
 //!
 //! A plugin is a WebAssembly component (`wasm32-wasip2`) that implements the
-//! `rehydra:plugin@0.1.4` contract in `plugin-sdk/wit`. With this crate you implement one
+//! `rehydra:plugin@0.1.5` contract in `plugin-sdk/wit`. With this crate you implement one
 //! trait, [`Plugin`], whose methods all have defaults except [`Plugin::describe`], and
 //! export it with [`export_plugin!`]:
 //!

@@ -319,7 +319,7 @@ publisher: string,
  */
 description: string, 
 /**
- * Contract version the plugin was written against (`0.1.4`; 0.1.0 to 0.1.3 plugins run too).
+ * Contract version the plugin was written against (`0.1.5`; 0.1.0 to 0.1.4 plugins run too).
  */
 contract: string, 
 /**

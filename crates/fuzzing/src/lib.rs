@@ -39,6 +39,7 @@ mod ldif;
 mod objects;
 mod plugin;
 mod restore_map;
+mod security_descriptor;
 mod sql_chain;
 #[path = "../../../plugins/kubernetes/src/tarball.rs"]
 #[allow(dead_code, clippy::all, clippy::pedantic)]
@@ -51,6 +52,7 @@ pub use kubernetes::{kube_index, velero_tarball};
 pub use ldif::ldif;
 pub use plugin::plugin_package;
 pub use restore_map::restore_map;
+pub use security_descriptor::security_descriptor;
 pub use sql_chain::sql_chain;
 
 /// A target's body.
@@ -70,6 +72,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("plugin_package", plugin_package),
     ("qcow2", qcow2),
     ("restore_map", restore_map),
+    ("security_descriptor", security_descriptor),
     ("sql_chain", sql_chain),
     ("vhd", vhd),
     ("velero_tarball", velero_tarball),

@@ -258,6 +258,13 @@ fn directory_ldif() {
 }
 
 #[test]
+fn security_descriptors() {
+    // Samba's own descriptors of a domain root, a user and an OU given an extra entry
+    let seeds = fixtures("active-directory", "sd");
+    exercise("security_descriptor", seeds, 3000);
+}
+
+#[test]
 fn sql_chain_documents() {
     use sql_common::chain::{Backup, Kind};
     use sql_common::model::{ChainDoc, Kept};

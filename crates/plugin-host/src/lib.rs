@@ -135,6 +135,18 @@ pub trait EngineCapability: Send {
     /// # Errors
     /// Unknown item, too large, corrupt data.
     fn read_item(&mut self, item: &str, max: u64) -> Result<Vec<u8>, HostError>;
+    /// Another restore point of the asset, workload and plugin of the one in hand, by id,
+    /// unique id prefix or `latest` (for comparing two points).
+    ///
+    /// # Errors
+    /// No restore point in hand, no such point of that asset, an ambiguous prefix.
+    fn find_point(&mut self, id: &str) -> Result<RestorePointInfo, HostError>;
+    /// Contents of a small item of a point [`Self::find_point`] finds, at most `max` bytes.
+    ///
+    /// # Errors
+    /// As [`Self::find_point`] and [`Self::read_item`].
+    fn read_point_item(&mut self, point: &str, item: &str, max: u64)
+    -> Result<Vec<u8>, HostError>;
     /// Restore `item` to `target` (already checked against the write grants).
     ///
     /// # Errors

@@ -6,7 +6,7 @@ use crate::policy::CapabilityKind;
 use crate::settings::SettingDecl;
 
 /// Contract version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.4";
+pub const CONTRACT_VERSION: &str = "0.1.5";
 
 /// A plugin's manifest (TOML, embedded in the component).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, ts_rs::TS)]
@@ -23,7 +23,7 @@ pub struct Manifest {
     /// What it does.
     #[serde(default)]
     pub description: String,
-    /// Contract version the plugin was written against (`0.1.4`; 0.1.0 to 0.1.3 plugins run too).
+    /// Contract version the plugin was written against (`0.1.5`; 0.1.0 to 0.1.4 plugins run too).
     pub contract: String,
     /// Workloads it protects.
     pub workloads: Vec<String>,

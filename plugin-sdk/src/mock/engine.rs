@@ -146,6 +146,55 @@ impl Inner {
             })
     }
 
+    /// Another point of the asset, workload and plugin of the one in hand, by id prefix (at
+    /// least 4 hex digits) or `latest`, as the host finds it for `find-point`.
+    fn other_point(&self, spec: &str) -> Res<&MockPoint> {
+        let hand = self.in_hand()?;
+        let want = spec.trim().to_ascii_lowercase();
+        if want != "latest"
+            && (!(4..=64).contains(&want.len()) || !want.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(invalid(format!(
+                "`{spec}` is neither a restore point id (4 to 64 hex digits) nor `latest`"
+            )));
+        }
+        let same = |a: &str, b: &str| a == b || a.is_empty() || b.is_empty();
+        let mut found: Vec<&MockPoint> = self
+            .points
+            .iter()
+            .filter(|p| {
+                p.record.asset == hand.record.asset
+                    && same(&p.record.workload, &hand.record.workload)
+                    && same(&p.record.plugin_id, &hand.record.plugin_id)
+                    && (want == "latest" || p.record.id.starts_with(&want))
+            })
+            .collect();
+        if want == "latest" {
+            // the newest by time, as the host orders its points (the last added of equals)
+            found = found
+                .iter()
+                .max_by(|a, b| a.record.time.cmp(&b.record.time))
+                .into_iter()
+                .copied()
+                .collect();
+        }
+        match found[..] {
+            [p] => Ok(p),
+            [] => Err(err(
+                ErrorCode::NotFound,
+                format!("asset `{}` has no restore point `{spec}`", hand.record.asset),
+            )),
+            _ => Err(err(
+                ErrorCode::NotFound,
+                format!(
+                    "`{spec}` matches {} restore points of asset `{}`; give more digits",
+                    found.len(),
+                    hand.record.asset
+                ),
+            )),
+        }
+    }
+
     /// Store `source` as item `name` of the backup in progress.
     fn store(&mut self, name: &str, source: Source) -> Res<ItemSummary> {
         if self.verb() != Some(Verb::Backup) {
@@ -474,6 +523,43 @@ pub fn read_document(item: &str) -> Result<Vec<u8>, Error> {
             return Err(not_now("reading items"));
         }
         read_small(s.in_hand()?, item)
+    })
+}
+
+/// Another restore point of the asset, workload and plugin of the one in hand, by id, a
+/// unique prefix of one (at least 4 hex digits) or `latest`.
+///
+/// # Errors
+/// `not-found` (no such point of this asset, an ambiguous prefix), `invalid-input` (not an
+/// id), `unsupported` during `backup`.
+pub fn find_point(id: &str) -> Result<RestorePoint, Error> {
+    with(|s| {
+        if s.engine("find-point")? == Verb::Backup {
+            return Err(not_now("another restore point"));
+        }
+        let call = s.call.as_ref().expect("a verb is running");
+        let mut r = s.other_point(id)?.record();
+        if r.workload.is_empty() {
+            r.workload.clone_from(&call.workload);
+        }
+        if r.plugin_id.is_empty() {
+            r.plugin_id.clone_from(&call.plugin);
+            r.plugin_version.clone_from(&call.version);
+        }
+        Ok(r)
+    })
+}
+
+/// Read a document (or a stream of at most 16 MiB) of a point [`find_point`] finds.
+///
+/// # Errors
+/// As [`find_point`] and [`read_document`].
+pub fn read_point_document(point: &str, item: &str) -> Result<Vec<u8>, Error> {
+    with(|s| {
+        if s.engine(item)? == Verb::Backup {
+            return Err(not_now("another restore point"));
+        }
+        read_small(s.other_point(point)?, item)
     })
 }
 

@@ -132,6 +132,13 @@ impl MockPoint {
         self
     }
 
+    /// Set the time it was made (RFC 3339, in UTC as the host gives it).
+    #[must_use]
+    pub fn time(mut self, rfc3339: &str) -> Self {
+        self.record.time = rfc3339.into();
+        self
+    }
+
     /// Add a tag.
     #[must_use]
     pub fn tag(mut self, tag: &str) -> Self {

@@ -163,6 +163,16 @@ pub fn compare(old: &Digests, new: &Digests, since: &str) -> Changes {
     c
 }
 
+/// One attribute's change for a person to read, `name: old → new`; a security
+/// descriptor by the entries it lost and gained.
+pub fn show_change(attr: &str, old: &[Vec<u8>], new: &[Vec<u8>]) -> String {
+    if attr.eq_ignore_ascii_case("nTSecurityDescriptor") {
+        format!("{attr}: {}", crate::security::change(old, new))
+    } else {
+        format!("{attr}: {} → {}", show(old), show(new))
+    }
+}
+
 /// Values for a person to read: text as it is (80 characters at most), binary by size,
 /// the first five of many.
 pub fn show(v: &[Vec<u8>]) -> String {

@@ -71,7 +71,8 @@ pub fn root_dse(directory: &str) -> Result<Obj> {
 }
 
 /// The object with `guid` under `base`, live or deleted (a tombstone, or with the Recycle
-/// Bin a deleted object).
+/// Bin a deleted object), with its security descriptor (owner, group, DACL) where the
+/// bind account may read it.
 pub fn by_guid(directory: &str, base: &str, guid: &[u8]) -> Result<Option<Obj>> {
     let filter = format!("(objectGUID={})", escape_bytes(guid));
     let mut found = None;
@@ -80,8 +81,8 @@ pub fn by_guid(directory: &str, base: &str, guid: &[u8]) -> Result<Option<Obj>> 
         base,
         Scope::Subtree,
         &filter,
-        &["*", "isDeleted", "isRecycled", "lastKnownParent"],
-        Controls::SHOW_DELETED | Controls::SHOW_RECYCLED,
+        &["*", "isDeleted", "isRecycled", "lastKnownParent", "nTSecurityDescriptor"],
+        Controls::SHOW_DELETED | Controls::SHOW_RECYCLED | Controls::SECURITY_DESCRIPTOR,
         |o| {
             found.get_or_insert(o);
             Ok(())
@@ -95,48 +96,7 @@ pub fn escape_bytes(b: &[u8]) -> String {
     b.iter().map(|x| format!("\\{x:02x}")).collect()
 }
 
-/// A GUID as Active Directory shows it (the first three fields little-endian).
-pub fn guid_text(b: &[u8]) -> Option<String> {
-    let b: &[u8; 16] = b.try_into().ok()?;
-    Some(format!(
-        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        b[3],
-        b[2],
-        b[1],
-        b[0],
-        b[5],
-        b[4],
-        b[7],
-        b[6],
-        b[8],
-        b[9],
-        b[10],
-        b[11],
-        b[12],
-        b[13],
-        b[14],
-        b[15]
-    ))
-}
-
-/// A SID as text (`S-1-5-21-…`).
-pub fn sid_text(b: &[u8]) -> Option<String> {
-    let (&rev, rest) = b.split_first()?;
-    let (&count, rest) = rest.split_first()?;
-    let (auth, subs) = rest.split_at_checked(6)?;
-    if subs.len() != usize::from(count) * 4 {
-        return None;
-    }
-    let authority = auth.iter().fold(0u64, |a, &x| (a << 8) | u64::from(x));
-    let mut s = format!("S-{rev}-{authority}");
-    for c in subs.chunks_exact(4) {
-        s.push_str(&format!(
-            "-{}",
-            u32::from_le_bytes([c[0], c[1], c[2], c[3]])
-        ));
-    }
-    Some(s)
-}
+pub use crate::security::{guid_text, sid_text};
 
 /// The parent DN of `dn` (after its first unescaped comma).
 pub fn parent(dn: &str) -> Option<&str> {

@@ -11,7 +11,8 @@
 //!   tombstone where the directory still has it (same SID), else re-created; attribute
 //!   rollback of existing objects; group memberships linked again; see [`restore`].
 //!   `compare=live` plans nothing but what changed in the directory since the point,
-//!   attribute by attribute; see [`compare`].
+//!   attribute by attribute, and `compare=<another point>` what changed between the two;
+//!   see [`compare`].
 //! - With `system-state`, the DC's own backup tool (samba-tool, wbadmin) runs through a
 //!   command target and its output goes into the same restore point; `whole-dc` restores
 //!   it, refusing a point older than the tombstone lifetime; see [`system_state`].
@@ -28,6 +29,7 @@ pub mod inventory;
 pub mod ldif;
 pub mod restore;
 mod rules;
+pub mod security;
 pub mod system_state;
 
 struct ActiveDirectory;

@@ -7,7 +7,8 @@
 //! - an object the directory no longer knows is **re-created** from the restore point
 //!   (a new SID; a user comes back disabled, as passwords are never readable);
 //! - an existing object is left alone unless `attributes` names what to roll back
-//!   (`*`: every attribute that differs), shown as old → new;
+//!   (`*`: every attribute that differs), shown as old → new; a security descriptor
+//!   only when named, shown as the DACL entries it removes and adds (see `security`);
 //! - with `memberships` (default on), group memberships of the point are linked again
 //!   (both ways: the object's groups, and a group's members).
 //!
@@ -21,13 +22,13 @@ use rehydra_plugin_sdk::prelude::*;
 use rehydra_plugin_sdk::{engine, host};
 
 use crate::backup::{self, META, Meta};
-use crate::changes::show;
+use crate::changes::show_change;
 use crate::inventory::directory_of;
 use crate::rules::{
     ACCOUNT_DISABLE, NORMAL_ACCOUNT, WORKSTATION_TRUST_ACCOUNT, privileged, same_identity,
     writable, writable_by_name,
 };
-use crate::{compare, dir, ldif::Obj, system_state};
+use crate::{compare, dir, ldif::Obj, security, system_state};
 
 /// One write of a restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +155,14 @@ fn step(n: usize, title: String, detail: String) -> Step {
     }
 }
 
+/// What `compare` asks for: `live`, or another restore point; `none` (or nothing) for a
+/// restore.
+fn comparing(o: &[Property]) -> Option<&str> {
+    setting(o, "compare")
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("none"))
+}
+
 /// Plan a restore (reads the restore point and the live directory; writes nothing).
 pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     let o = &req.options;
@@ -168,8 +177,16 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         });
     }
     let meta = Meta::parse(&engine::read_document(META)?)?;
+    // two restore points are compared without the directory
+    if let Some(other) = comparing(o).filter(|c| *c != "live") {
+        return Ok(Planned {
+            plan: compare::with_point(&req.restore_point, &meta, other)?,
+            directory: String::new(),
+            actions: Vec::new(),
+        });
+    }
     let (directory, live_nc) = live_directory(req, &meta)?;
-    if setting(o, "compare") == Some("live") {
+    if comparing(o) == Some("live") {
         return Ok(Planned {
             plan: compare::with_live(&directory, &meta, &req.restore_point.time)?,
             directory,
@@ -279,9 +296,17 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
                         "the named attributes already hold the restore point's values".into(),
                     ));
                 } else {
+                    if let Some((_, v)) = set.iter().find(|(k, _)| is_sd(k))
+                        && let Some(why) = security::refusal(v)
+                    {
+                        blockers.push(format!(
+                            "the security descriptor of {} is not rolled back: {why}",
+                            l.dn
+                        ));
+                    }
                     let detail = set
                         .iter()
-                        .map(|(k, v)| format!("{k}: {} → {}", show(l.values(k)), show(v)))
+                        .map(|(k, v)| show_change(k, l.values(k), v))
                         .collect::<Vec<_>>()
                         .join("\n");
                     steps.push(step(
@@ -474,23 +499,32 @@ fn put_back(
     set: &[(String, Vec<Vec<u8>>)],
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    if set.is_empty() || ldap::modify(directory, dn, &replace(set), Controls::empty()).is_ok() {
+    // a security descriptor is written as owner, group and DACL, never its SACL
+    let sd = Controls::SECURITY_DESCRIPTOR;
+    if set.is_empty() || ldap::modify(directory, dn, &replace(set), sd).is_ok() {
         return Ok(());
     }
     for one in set {
-        if let Err(e) = ldap::modify(
-            directory,
-            dn,
-            &replace(std::slice::from_ref(one)),
-            Controls::empty(),
-        ) {
+        if let Err(e) = ldap::modify(directory, dn, &replace(std::slice::from_ref(one)), sd) {
+            // a descriptor the admin named and the directory refused (an owner the bind
+            // account may not set) leaves the object open as it is: that is a failure
             if e.code == ErrorCode::Cancelled {
                 return Err(e);
+            }
+            if is_sd(&one.0) {
+                return Err(Error::new(
+                    e.code,
+                    format!("{dn}: {} not written: {}", one.0, e.message),
+                ));
             }
             warnings.push(format!("{dn}: {} not put back: {}", one.0, e.message));
         }
     }
     Ok(())
+}
+
+fn is_sd(attr: &str) -> bool {
+    attr.eq_ignore_ascii_case("nTSecurityDescriptor")
 }
 
 /// The directory a restore of this point goes to: `directory`, else the one it came from.
@@ -536,10 +570,10 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     if flag(&req.options, "whole-dc") {
         return system_state::restore(&req.options, &req.target, p.plan.warnings);
     }
-    if setting(&req.options, "compare") == Some("live") {
+    if let Some(c) = comparing(&req.options) {
         return Err(err(
             ErrorCode::InvalidInput,
-            "compare=live only shows what changed; run it with --plan-only",
+            format!("compare={c} only shows what changed; run it with --plan-only"),
         ));
     }
     let d = &p.directory;
@@ -647,6 +681,11 @@ mod tests {
             assert!(!writable(never) && !writable_by_name(never), "{never}");
         }
         assert!(!writable("userAccountControl") && writable_by_name("userAccountControl"));
+        // by OID, as only a crafted restore point names them: never
+        for oid in ["1.2.840.113556.1.2.281", "1.2.840.113556.1.4.8", "2.5.4.12"] {
+            assert!(!writable(oid) && !writable_by_name(oid), "{oid}");
+        }
+        assert!(!writable("nTSecurityDescriptor") && writable_by_name("ntsecuritydescriptor"));
     }
 
     fn obj(attrs: &[(&str, &[u8])]) -> Obj {

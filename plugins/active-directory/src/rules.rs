@@ -13,7 +13,7 @@ pub(crate) const NORMAL_ACCOUNT: u32 = 0x200;
 pub(crate) const WORKSTATION_TRUST_ACCOUNT: u32 = 0x1000;
 
 /// Attributes the directory owns: never written back.
-const SYSTEM: [&str; 30] = [
+const SYSTEM: [&str; 29] = [
     "objectGUID",
     "objectSid",
     "whenCreated",
@@ -38,7 +38,6 @@ const SYSTEM: [&str; 30] = [
     "lastLogoff",
     "logonCount",
     "lastLogonTimestamp",
-    "nTSecurityDescriptor",
     "primaryGroupID",
     "isCriticalSystemObject",
     "systemFlags",
@@ -72,9 +71,12 @@ const NEVER: [&str; 21] = [
     "msPKI-CredentialRoamingTokens",
 ];
 
-/// Attributes that change what an account may do or run: written only when the admin
-/// names them in `attributes=` (not with `*`, not when reanimating or re-creating).
-const SENSITIVE: [&str; 6] = [
+/// Attributes that change what an account may do or run, or who may do what to the
+/// object: written only when the admin names them in `attributes=` (not with `*`, not
+/// when reanimating or re-creating). A security descriptor is written as owner, group and
+/// DACL (the SD flags control), never its SACL.
+const SENSITIVE: [&str; 7] = [
+    "nTSecurityDescriptor",
     "userAccountControl",
     "servicePrincipalName",
     "scriptPath",
@@ -87,9 +89,12 @@ fn listed(list: &[&str], attr: &str) -> bool {
     list.iter().any(|s| s.eq_ignore_ascii_case(attr))
 }
 
-/// True for an attribute a restore may write without being told to by name.
+/// True for an attribute a restore may write without being told to by name. Only by its
+/// name: an attribute given by OID (`1.2.840.113556.1.2.281`, which only a crafted restore
+/// point holds) would slip past every list here.
 pub(crate) fn writable(attr: &str) -> bool {
     meaningful(attr)
+        && attr.starts_with(|c: char| c.is_ascii_alphabetic())
         && !attr.contains(';')
         && !listed(&SYSTEM, attr)
         && !listed(&NEVER, attr)
@@ -104,7 +109,7 @@ pub(crate) fn secret(attr: &str) -> bool {
 
 /// True for an attribute a rollback may write when the admin named it.
 pub(crate) fn writable_by_name(attr: &str) -> bool {
-    writable(attr) || (listed(&SENSITIVE, attr) && !attr.contains(';'))
+    writable(attr) || listed(&SENSITIVE, attr)
 }
 
 /// RIDs of the groups that administer the domain (Domain Admins, Domain Controllers,

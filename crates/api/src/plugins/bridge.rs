@@ -40,6 +40,16 @@ pub(super) enum Req {
         bool,
         Sender<std::result::Result<u64, host::HostError>>,
     ),
+    FindPoint(
+        String,
+        Sender<std::result::Result<host::RestorePointInfo, host::HostError>>,
+    ),
+    ReadPoint(
+        String,
+        String,
+        u64,
+        Sender<std::result::Result<Vec<u8>, host::HostError>>,
+    ),
 }
 
 /// The plugin's end of the engine channel.
@@ -83,6 +93,20 @@ impl host::EngineCapability for Link {
     }
     fn read_item(&mut self, item: &str, max: u64) -> std::result::Result<Vec<u8>, host::HostError> {
         self.ask(|tx| Req::Read(item.to_string(), max, tx))
+    }
+    fn find_point(
+        &mut self,
+        id: &str,
+    ) -> std::result::Result<host::RestorePointInfo, host::HostError> {
+        self.ask(|tx| Req::FindPoint(id.to_string(), tx))
+    }
+    fn read_point_item(
+        &mut self,
+        point: &str,
+        item: &str,
+        max: u64,
+    ) -> std::result::Result<Vec<u8>, host::HostError> {
+        self.ask(|tx| Req::ReadPoint(point.to_string(), item.to_string(), max, tx))
     }
     fn restore_item(
         &mut self,
@@ -184,6 +208,10 @@ pub(super) fn serve_backup(
             Req::Items(reply) => drop(reply.send(Err(not_now("reading items")))),
             Req::Read(_, _, reply) => drop(reply.send(Err(not_now("reading items")))),
             Req::Restore(_, _, _, reply) => drop(reply.send(Err(not_now("restoring")))),
+            Req::FindPoint(_, reply) => drop(reply.send(Err(not_now("another restore point")))),
+            Req::ReadPoint(_, _, _, reply) => {
+                drop(reply.send(Err(not_now("another restore point"))));
+            }
             Req::Previous(reply) => {
                 drop(reply.send(Ok(previous.map(|p| point_info(&p.id, &p.snap)))));
             }
@@ -243,9 +271,23 @@ pub(super) fn serve_restore(
     progress: &dyn Progress,
     cancel: &Cancel,
 ) {
+    // points `find-point` found, by the spec the plugin gave
+    let mut others = Others::default();
     for req in rx.iter() {
         match req {
             Req::Ingest(_, _, reply) => drop(reply.send(Err(not_now("storing")))),
+            Req::FindPoint(spec, reply) => {
+                let r = others
+                    .get(session, snap, spec)
+                    .map(|(id, p)| point_info(id, p));
+                drop(reply.send(r));
+            }
+            Req::ReadPoint(spec, name, max, reply) => {
+                let r = others
+                    .get(session, snap, spec)
+                    .and_then(|(_, p)| read_item(session, p, &name, max));
+                drop(reply.send(r));
+            }
             Req::Previous(reply) => drop(reply.send(Err(not_now("the previous restore point")))),
             Req::ReadPrevious(_, _, reply) => {
                 drop(reply.send(Err(not_now("the previous restore point"))));
@@ -276,6 +318,84 @@ pub(super) fn serve_restore(
                 .map_err(|e| host_err(&ApiError::from(e)));
                 let _ = reply.send(r);
             }
+        }
+    }
+}
+
+/// Most `find-point` / `read-point-document` lookups of one call.
+const LOOKUPS_MAX: u32 = 64;
+
+/// The restore points of the asset in hand that a plugin may find during one call: those
+/// of the same asset, workload and plugin (never another asset's), listed once, oldest
+/// first, when it first asks.
+#[derive(Default)]
+struct Others {
+    points: Option<Vec<(rehydra_core::Id, RestorePoint)>>,
+    lookups: u32,
+}
+
+impl Others {
+    /// The point `spec` names: an id prefix of at least four hex digits, or `latest`.
+    fn get(
+        &mut self,
+        session: &Session,
+        snap: &RestorePoint,
+        spec: String,
+    ) -> std::result::Result<(&rehydra_core::Id, &RestorePoint), host::HostError> {
+        let want = spec.trim().to_ascii_lowercase();
+        if want != "latest"
+            && (!(4..=64).contains(&want.len()) || !want.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(host::HostError::new(
+                host::ErrorCode::InvalidInput,
+                format!("`{spec}` is neither a restore point id (4 to 64 hex digits) nor `latest`"),
+            ));
+        }
+        self.lookups += 1;
+        if self.lookups > LOOKUPS_MAX {
+            return Err(host::HostError::new(
+                host::ErrorCode::InvalidInput,
+                format!("more than {LOOKUPS_MAX} other restore points asked for in one call"),
+            ));
+        }
+        if self.points.is_none() {
+            let (all, _damaged) = session
+                .repository()
+                .restore_points()
+                .map_err(|e| host_err(&ApiError::from(e)))?;
+            self.points = Some(
+                all.into_iter()
+                    .filter(|(_, p)| {
+                        p.asset == snap.asset
+                            && p.workload == snap.workload
+                            && p.plugin.id == snap.plugin.id
+                    })
+                    .collect(),
+            );
+        }
+        let points = self.points.as_deref().unwrap_or_default();
+        let found: Vec<&(rehydra_core::Id, RestorePoint)> = if want == "latest" {
+            points.last().into_iter().collect()
+        } else {
+            points
+                .iter()
+                .filter(|(id, _)| id.to_hex().starts_with(&want))
+                .collect()
+        };
+        match found[..] {
+            [(id, p)] => Ok((id, p)),
+            [] => Err(host::HostError::new(
+                host::ErrorCode::NotFound,
+                format!("asset `{}` has no restore point `{spec}`", snap.asset),
+            )),
+            _ => Err(host::HostError::new(
+                host::ErrorCode::NotFound,
+                format!(
+                    "`{spec}` matches {} restore points of asset `{}`; give more digits",
+                    found.len(),
+                    snap.asset
+                ),
+            )),
         }
     }
 }

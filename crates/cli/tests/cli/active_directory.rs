@@ -164,7 +164,7 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
         "dn: CN=Bob Jones,CN=Users,{BASE}\nchangetype: modify\nreplace: title\ntitle: Intern\n\ndn: CN=Ops,CN=Users,{BASE}\nchangetype: modify\ndelete: member\nmember: CN=Bob Jones,CN=Users,{BASE}\n"
     ));
     // the next backup names what changed since the first
-    let (_second, log) = backup();
+    let (second, log) = backup();
     // alice gone; bob demoted; Ops lost bob (and alice), Domain Admins lost alice
     assert!(log.contains(": 0 added, 1 deleted, 3 changed"), "{log}");
 
@@ -174,6 +174,42 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
         a.extend(extra);
         run(&a)
     };
+    // ---- what changed between the two points, either way round: older to newer
+    for (here, there) in [(&first, &second[..10]), (&second, &first[..])] {
+        let diff = json_out(&restore(
+            here,
+            &["--set", &format!("compare={there}"), "--plan-only"],
+        ))
+        .to_string();
+        for want in [
+            "0 added, 1 deleted, 3 changed",
+            "Deleted CN=Alice Smith,OU=Staff,DC=test,DC=lan",
+            "in the older point, not in the newer",
+            "Changed CN=Bob Jones,CN=Users,DC=test,DC=lan",
+            "title: Operator → Intern",
+            &format!("({}) to ", &first[..12]),
+        ] {
+            assert!(diff.contains(want), "{want}: {diff}");
+        }
+    }
+    let latest = json_out(&restore(&first, &["--set", "compare=latest", "--plan-only"]));
+    assert!(latest.to_string().contains("1 deleted, 3 changed"), "{latest}");
+    // never the point itself, never a point of another asset, never a made-up one
+    let folder = cli.dir.path().join("folder");
+    std::fs::create_dir_all(&folder).unwrap();
+    let other = json_out(&cli.run(None, &["--json", "backup", folder.to_str().unwrap()]));
+    let other = other["restore_point"]["id"].as_str().unwrap_or_default().to_string();
+    assert_eq!(other.len(), 64, "a restore point of a folder");
+    for (bad, says) in [
+        (first.clone(), "names the restore point being compared"),
+        (other.clone(), "has no restore point"),
+        ("ffffffff".to_string(), "has no restore point"),
+        ("ab".to_string(), "neither a restore point id"),
+    ] {
+        let o = restore(&first, &["--set", &format!("compare={bad}"), "--plan-only"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(says), "{bad}: {err}");
+    }
     // ---- what changed in the live directory since the first point, value by value
     let diff = json_out(&restore(&first, &["--set", "compare=live", "--plan-only"])).to_string();
     for want in [
@@ -252,6 +288,31 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
         bob.contains("memberOf: CN=Ops,CN=Users,DC=test,DC=lan"),
         "{bob}"
     );
+
+    // ---- someone opens Staff to everyone: its DACL rolled back, only when named
+    let staff = format!("OU=Staff,{BASE}");
+    let objectdn = format!("--objectdn={staff}");
+    dc.dsacl(&["set", &objectdn, "--sddl=(A;CI;RPWP;;;S-1-1-0)"]);
+    assert!(dc.dsacl(&["get", &objectdn]).contains("(A;CI;RPWP;;;WD)"));
+    let object = format!("object={staff}");
+    let plan = |attrs: &str| {
+        let a = format!("attributes={attrs}");
+        json_out(&restore(&first, &["--set", &object, "--set", &a, "--plan-only"])).to_string()
+    };
+    let all = plan("*");
+    assert!(!all.contains("nTSecurityDescriptor"), "not with *: {all}");
+    let sd = plan("nTSecurityDescriptor");
+    assert!(
+        sd.contains("nTSecurityDescriptor: DACL entries removed: (A;CI;RPWP;;;S-1-1-0)"),
+        "{sd}"
+    );
+    json_out(&restore(
+        &first,
+        &["--set", &object, "--set", "attributes=nTSecurityDescriptor"],
+    ));
+    let acl = dc.dsacl(&["get", &objectdn]);
+    assert!(!acl.contains(";;;WD)") && acl.contains("D:AI("), "{acl}");
+    assert!(!plan("nTSecurityDescriptor").contains("DACL entries"), "as at the point");
 
     // ---- the whole Staff OU deleted with its users: back with everything in it
     for dn in [

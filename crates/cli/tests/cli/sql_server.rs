@@ -462,12 +462,17 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
         .iter()
         .map(|s| s["backup_finish_date"].as_str().unwrap().to_string())
         .collect();
-    // inside the log after the differential (msdb keeps datetime to 1/300 s)
-    let moment = (chrono::NaiveDateTime::parse_from_str(&times[4], "%Y-%m-%dT%H:%M:%S%.f")
-        .unwrap()
-        - chrono::Duration::milliseconds(300))
-    .format("%Y-%m-%dT%H:%M:%S%.3f")
-    .to_string();
+    // inside the log after the differential: halfway between the differential's end and
+    // that log's (msdb keeps datetime to 1/300 s; the two may be less than 300 ms apart)
+    let at = |t: &str| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f").unwrap();
+    let (diff_end, log_end) = (at(&times[3]), at(&times[4]));
+    assert!(
+        log_end - diff_end >= chrono::Duration::milliseconds(20),
+        "the log ends after the differential: {times:?}"
+    );
+    let moment = (diff_end + (log_end - diff_end) / 2)
+        .format("%Y-%m-%dT%H:%M:%S%.3f")
+        .to_string();
     let stop = format!("stop-at={moment}");
     let restore = |extra: &[&str]| {
         let mut a = vec![

@@ -169,6 +169,18 @@ impl engine::Host for State {
         self.engine(&item)?;
         self.engine_work(|s| Ok(s.engine(&item)?.read_item(&item, SMALL_MAX)?))
     }
+    fn find_point(&mut self, id: String) -> Res<wit::RestorePoint> {
+        self.engine("find-point")?;
+        self.engine_work(|s| {
+            Ok(crate::convert::restore_point_out(
+                &s.engine("find-point")?.find_point(&id)?,
+            ))
+        })
+    }
+    fn read_point_document(&mut self, point: String, item: String) -> Res<Vec<u8>> {
+        self.engine(&item)?;
+        self.engine_work(|s| Ok(s.engine(&item)?.read_point_item(&point, &item, SMALL_MAX)?))
+    }
     fn restore_item(&mut self, item: String, target: String, overwrite: bool) -> Res<u64> {
         self.enter()?;
         let p = self.path(CapabilityKind::FilesWrite, &target)?;

@@ -33,6 +33,12 @@ impl EngineCapability for NullEngine {
     fn read_item(&mut self, _item: &str, _max: u64) -> Result<Vec<u8>, HostError> {
         Ok(vec![])
     }
+    fn find_point(&mut self, _id: &str) -> Result<RestorePointInfo, HostError> {
+        Err(HostError::new(ErrorCode::NotFound, "no other point"))
+    }
+    fn read_point_item(&mut self, _p: &str, _item: &str, _max: u64) -> Result<Vec<u8>, HostError> {
+        Err(HostError::new(ErrorCode::NotFound, "no other point"))
+    }
     fn restore_item(
         &mut self,
         _item: &str,

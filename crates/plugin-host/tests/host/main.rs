@@ -350,13 +350,13 @@ fn signatures_publishers_and_malformed_files() {
 }
 
 /// The fixture component (unsigned) with every contract version rewritten from the
-/// current `0.1.4` to `to` (same length): interface names and the manifest's `contract`.
+/// current `0.1.5` to `to` (same length): interface names and the manifest's `contract`.
 fn fixture_built_for(to: &str) -> Vec<u8> {
     let src = built().join("fixture.wasm");
     let wasm = std::fs::read(&src).unwrap();
     let (_, covered) = package::parse(&src, &wasm).unwrap().signature.unwrap();
     let mut b = covered.to_vec();
-    let (from, at_ver) = (b"rehydra:plugin/".as_slice(), b"@0.1.4".as_slice());
+    let (from, at_ver) = (b"rehydra:plugin/".as_slice(), b"@0.1.5".as_slice());
     let mut i = 0;
     while i + from.len() < b.len() {
         if b[i..].starts_with(from)
@@ -369,7 +369,7 @@ fn fixture_built_for(to: &str) -> Vec<u8> {
         i += 1;
     }
     // the manifest section, and the copy `describe_from_manifest!` compiled in
-    let key = b"contract = \"0.1.4\"".as_slice();
+    let key = b"contract = \"0.1.5\"".as_slice();
     let found: Vec<usize> = (0..b.len().saturating_sub(key.len()))
         .filter(|&at| b[at..].starts_with(key))
         .collect();
@@ -388,7 +388,7 @@ fn contract_version_mismatch_is_named() {
     let e = host(true).load(&p, &[]).err().unwrap();
     assert!(matches!(e, PluginError::ContractMismatch { .. }), "{e}");
     assert!(
-        e.to_string().contains("0.9.0") && e.to_string().contains("0.1.4"),
+        e.to_string().contains("0.9.0") && e.to_string().contains("0.1.5"),
         "{e}"
     );
 }
@@ -399,7 +399,7 @@ fn plugins_built_for_the_earlier_contract_still_run() {
     let p = dir.path().join("old.wasm");
     let old = fixture_built_for("0.1.0");
     assert!(
-        !old.windows(6).any(|w| w == b"@0.1.4"),
+        !old.windows(6).any(|w| w == b"@0.1.5"),
         "every interface name was rewritten"
     );
     std::fs::write(&p, &old).unwrap();

@@ -317,3 +317,47 @@ fn a_point_the_test_supplies_is_the_previous_one_and_can_be_restored() {
     let e = mock.restore::<super::Probe>(req).unwrap_err();
     assert!(e.message.contains("with_point"), "{}", e.message);
 }
+
+#[test]
+fn another_point_of_the_same_asset_is_found_and_read_others_never() {
+    let old = MockPoint::new("a").document("doc", "v1");
+    let other_asset = MockPoint::new("b").document("doc", "secret");
+    let other_plugin = MockPoint::new("a").plugin("someone-else", "1").document("doc", "x");
+    let (old_id, b_id, p_id) = (
+        old.record().id,
+        other_asset.record().id,
+        other_plugin.record().id,
+    );
+    let mock = MockHost::new()
+        .grant("engine")
+        .with_point(old)
+        .with_point(other_asset)
+        .with_point(other_plugin)
+        .with_point(MockPoint::new("a").document("doc", "v2"));
+    mock.run(Verb::PlanRestore, || {
+        assert_eq!(engine::read_document("doc").unwrap(), b"v2");
+        let found = engine::find_point(&old_id[..8]).unwrap();
+        assert_eq!(found.id, old_id);
+        assert_eq!(found.asset, "a");
+        assert_eq!(engine::read_point_document(&old_id, "doc").unwrap(), b"v1");
+        // the newest of this asset and plugin is the one in hand
+        assert_eq!(engine::read_point_document("latest", "doc").unwrap(), b"v2");
+        for hidden in [&b_id, &p_id] {
+            assert_eq!(code(engine::find_point(hidden)), ErrorCode::NotFound);
+            assert_eq!(
+                code(engine::read_point_document(hidden, "doc")),
+                ErrorCode::NotFound
+            );
+        }
+        for bad in ["", "abc", "zzzz", "../x"] {
+            assert_eq!(code(engine::find_point(bad)), ErrorCode::InvalidInput, "{bad}");
+        }
+        assert_eq!(
+            code(engine::read_point_document(&old_id, "none")),
+            ErrorCode::NotFound
+        );
+    });
+    mock.run(Verb::Backup, || {
+        assert_eq!(code(engine::find_point(&old_id)), ErrorCode::Unsupported);
+    });
+}

@@ -174,6 +174,20 @@ impl Dc {
         );
     }
 
+    /// `samba-tool dsacl <args>` on this DC's database (`set` adds ACEs, `get` prints the
+    /// object's descriptor as SDDL); its output.
+    pub fn dsacl(&self, args: &[&str]) -> String {
+        let o = Command::new("samba-tool")
+            .arg("dsacl")
+            .args(args)
+            .arg("-H")
+            .arg(self.dir.path().join("private/sam.ldb"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
     /// Attributes of the objects `filter` finds, as `ldapsearch` prints them (LDIF).
     pub fn search(&self, filter: &str, attrs: &[&str]) -> String {
         let mut a = vec!["-LLL", "-o", "ldif-wrap=no", "-b", BASE, filter];
