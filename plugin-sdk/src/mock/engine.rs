@@ -158,14 +158,21 @@ impl Inner {
                 "`{spec}` is neither a restore point id (4 to 64 hex digits) nor `latest`"
             )));
         }
-        let same = |a: &str, b: &str| a == b || a.is_empty() || b.is_empty();
+        // a point's empty workload or plugin is the plugin under test's own
+        let call = self.call.as_ref().expect("a verb is running");
+        let own = |v: &'_ str, mine: &str| if v.is_empty() { mine.to_string() } else { v.to_string() };
+        let of = |p: &MockPoint| {
+            (
+                own(&p.record.workload, &call.workload),
+                own(&p.record.plugin_id, &call.plugin),
+            )
+        };
         let mut found: Vec<&MockPoint> = self
             .points
             .iter()
             .filter(|p| {
                 p.record.asset == hand.record.asset
-                    && same(&p.record.workload, &hand.record.workload)
-                    && same(&p.record.plugin_id, &hand.record.plugin_id)
+                    && of(p) == of(hand)
                     && (want == "latest" || p.record.id.starts_with(&want))
             })
             .collect();

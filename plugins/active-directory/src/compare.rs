@@ -273,7 +273,7 @@ mod tests {
             .with_point(point("2026-12-02T00:00:00+00:00", NEW));
         let newer = mock.last_point().unwrap();
         let mut shown = Vec::new();
-        for (here, there) in [(&newer, &first.id[..8]), (&first, newer.id.as_str())] {
+        for (here, there) in [(&newer, first.id.as_str()), (&first, newer.id.as_str())] {
             let mut req = mock.restore_request("-", &[("compare", there)]);
             req.restore_point = here.clone();
             // no directory is asked: the mock serves none

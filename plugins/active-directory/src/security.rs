@@ -565,7 +565,7 @@ mod tests {
             change(&[old.clone()], &[new]),
             "DACL flags (none) → P; DACL entries removed: (A;CI;RPWP;;;S-1-5); DACL entries added: (A;CI;RP;;;S-1-5-11)"
         );
-        let swapped = descriptor(0, &[32, 544], &[everyone, admins]);
+        let swapped = descriptor(0, &[32, 544], &[everyone.clone(), admins.clone()]);
         assert_eq!(
             change(&[old.clone()], &[swapped]),
             "DACL: the same entries in another order"

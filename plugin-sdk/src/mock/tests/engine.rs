@@ -336,7 +336,10 @@ fn another_point_of_the_same_asset_is_found_and_read_others_never() {
         .with_point(MockPoint::new("a").document("doc", "v2"));
     mock.run(Verb::PlanRestore, || {
         assert_eq!(engine::read_document("doc").unwrap(), b"v2");
-        let found = engine::find_point(&old_id[..8]).unwrap();
+        // the mock's ids are counters: a short prefix names several points of `a`
+        let e = engine::find_point("0000").unwrap_err();
+        assert!(e.code == ErrorCode::NotFound && e.message.contains("more digits"), "{e:?}");
+        let found = engine::find_point(&old_id).unwrap();
         assert_eq!(found.id, old_id);
         assert_eq!(found.asset, "a");
         assert_eq!(engine::read_point_document(&old_id, "doc").unwrap(), b"v1");
