@@ -13,7 +13,11 @@ pub fn security_descriptor(data: &[u8]) {
     let d = security::parse(data);
     let half = data.len() / 2;
     let (a, b) = ([data[..half].to_vec()], [data[half..].to_vec()]);
-    for (x, y) in [(&a[..], &b[..]), (&whole[..], &a[..]), (&[][..], &whole[..])] {
+    for (x, y) in [
+        (&a[..], &b[..]),
+        (&whole[..], &a[..]),
+        (&[][..], &whole[..]),
+    ] {
         let said = security::change(x, y);
         assert!(!said.is_empty());
     }

@@ -145,8 +145,7 @@ pub trait EngineCapability: Send {
     ///
     /// # Errors
     /// As [`Self::find_point`] and [`Self::read_item`].
-    fn read_point_item(&mut self, point: &str, item: &str, max: u64)
-    -> Result<Vec<u8>, HostError>;
+    fn read_point_item(&mut self, point: &str, item: &str, max: u64) -> Result<Vec<u8>, HostError>;
     /// Restore `item` to `target` (already checked against the write grants).
     ///
     /// # Errors

@@ -160,7 +160,13 @@ impl Inner {
         }
         // a point's empty workload or plugin is the plugin under test's own
         let call = self.call.as_ref().expect("a verb is running");
-        let own = |v: &'_ str, mine: &str| if v.is_empty() { mine.to_string() } else { v.to_string() };
+        let own = |v: &'_ str, mine: &str| {
+            if v.is_empty() {
+                mine.to_string()
+            } else {
+                v.to_string()
+            }
+        };
         let of = |p: &MockPoint| {
             (
                 own(&p.record.workload, &call.workload),
@@ -189,7 +195,10 @@ impl Inner {
             [p] => Ok(p),
             [] => Err(err(
                 ErrorCode::NotFound,
-                format!("asset `{}` has no restore point `{spec}`", hand.record.asset),
+                format!(
+                    "asset `{}` has no restore point `{spec}`",
+                    hand.record.asset
+                ),
             )),
             _ => Err(err(
                 ErrorCode::NotFound,

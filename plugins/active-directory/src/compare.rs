@@ -36,7 +36,10 @@ pub fn with_live(directory: &str, meta: &Meta, since: &str) -> Result<RestorePla
     Ok(found.plan(
         &format!("What changed in {} {summary}", meta.domain),
         "Nothing is written: this compares the restore point with the live directory",
-        ("not in the restore point", "in the restore point, gone from the directory"),
+        (
+            "not in the restore point",
+            "in the restore point, gone from the directory",
+        ),
     ))
 }
 
@@ -91,7 +94,10 @@ pub fn with_point(here: &RestorePoint, meta: &Meta, other: &str) -> Result<Resto
     Ok(found.plan(
         &format!("What changed in {} {summary}", meta.domain),
         "Nothing is written: this compares two restore points",
-        ("not in the older point", "in the older point, not in the newer"),
+        (
+            "not in the older point",
+            "in the older point, not in the newer",
+        ),
     ))
 }
 
@@ -289,17 +295,28 @@ mod tests {
         let s = &shown[0];
         assert!(s[0].contains("1 added, 1 deleted, 1 changed"), "{s:?}");
         assert!(s[0].contains("from 2026-12-01"), "{s:?}");
-        assert_eq!(s[1], "Added CN=Carol,DC=test,DC=lan | not in the older point");
+        assert_eq!(
+            s[1],
+            "Added CN=Carol,DC=test,DC=lan | not in the older point"
+        );
         assert_eq!(
             s[2],
             "Deleted CN=Alice,DC=test,DC=lan | in the older point, not in the newer"
         );
-        assert_eq!(s[3], "Changed CN=Bob,DC=test,DC=lan | title: Operator → Intern");
+        assert_eq!(
+            s[3],
+            "Changed CN=Bob,DC=test,DC=lan | title: Operator → Intern"
+        );
         assert_eq!(s.len(), 4, "uSNChanged is bookkeeping: {s:?}");
         // the point itself is not another point, and a comparison restores nothing
         let req = mock.restore_request("-", &[("compare", "latest")]);
-        let e = mock.plan_restore::<crate::ActiveDirectory>(req.clone()).unwrap_err();
-        assert!(e.message.contains("names the restore point being compared"), "{e:?}");
+        let e = mock
+            .plan_restore::<crate::ActiveDirectory>(req.clone())
+            .unwrap_err();
+        assert!(
+            e.message.contains("names the restore point being compared"),
+            "{e:?}"
+        );
         let req = mock.restore_request("-", &[("compare", &first.id)]);
         let e = mock.restore::<crate::ActiveDirectory>(req).unwrap_err();
         assert!(e.message.contains("run it with --plan-only"), "{e:?}");

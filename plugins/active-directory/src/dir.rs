@@ -81,7 +81,13 @@ pub fn by_guid(directory: &str, base: &str, guid: &[u8]) -> Result<Option<Obj>> 
         base,
         Scope::Subtree,
         &filter,
-        &["*", "isDeleted", "isRecycled", "lastKnownParent", "nTSecurityDescriptor"],
+        &[
+            "*",
+            "isDeleted",
+            "isRecycled",
+            "lastKnownParent",
+            "nTSecurityDescriptor",
+        ],
         Controls::SHOW_DELETED | Controls::SHOW_RECYCLED | Controls::SECURITY_DESCRIPTOR,
         |o| {
             found.get_or_insert(o);

@@ -122,11 +122,15 @@ const ACE_TYPES: [(u8, &str, bool); 16] = [
 ];
 
 fn u16_at(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?))
+    Some(u16::from_le_bytes(
+        b.get(at..at.checked_add(2)?)?.try_into().ok()?,
+    ))
 }
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?))
+    Some(u32::from_le_bytes(
+        b.get(at..at.checked_add(4)?)?.try_into().ok()?,
+    ))
 }
 
 /// The SID at the start of `b`, and its length.
@@ -203,7 +207,10 @@ fn ace_text(ace: &[u8]) -> String {
         let (sid, len) = sid_in(body.get(at..)?)?;
         let extra = body.len() - at - len;
         let tail = if extra > 0 {
-            let hex: String = body[at + len..].iter().map(|x| format!("{x:02x}")).collect();
+            let hex: String = body[at + len..]
+                .iter()
+                .map(|x| format!("{x:02x}"))
+                .collect();
             format!(";{hex}")
         } else {
             String::new()
@@ -289,8 +296,18 @@ pub fn change(old: &[Vec<u8>], new: &[Vec<u8>]) -> String {
         parts.push(format!("group {} → {}", opt(&a.group), opt(&b.group)));
     }
     if a.dacl_flags != b.dacl_flags {
-        let f = |s: &str| if s.is_empty() { "(none)".to_string() } else { s.to_string() };
-        parts.push(format!("DACL flags {} → {}", f(&a.dacl_flags), f(&b.dacl_flags)));
+        let f = |s: &str| {
+            if s.is_empty() {
+                "(none)".to_string()
+            } else {
+                s.to_string()
+            }
+        };
+        parts.push(format!(
+            "DACL flags {} → {}",
+            f(&a.dacl_flags),
+            f(&b.dacl_flags)
+        ));
     }
     match (&a.dacl, &b.dacl) {
         (Some(Some(x)), Some(Some(y))) => {
@@ -513,12 +530,27 @@ mod tests {
         // Samba's DACL part: `D:AI(…)(…)…` up to the SACL
         let dacl = sddl.split("D:").nth(1).unwrap().split("S:").next().unwrap();
         assert_eq!(d.dacl_flags, "AI");
-        let theirs: Vec<&str> = dacl.trim_start_matches("AI").trim_matches(['(', ')', '\n']).split(")(").collect();
+        let theirs: Vec<&str> = dacl
+            .trim_start_matches("AI")
+            .trim_matches(['(', ')', '\n'])
+            .split(")(")
+            .collect();
         let ours = d.entries();
         assert_eq!(ours.len(), theirs.len(), "{ours:?}");
         assert_eq!(ours.len(), 30);
-        let domain = d.owner.as_deref().unwrap().rsplit_once('-').unwrap().0.to_string();
-        assert!(domain.starts_with("S-1-5-21-"), "owner Domain Admins: {:?}", d.owner);
+        let domain = d
+            .owner
+            .as_deref()
+            .unwrap()
+            .rsplit_once('-')
+            .unwrap()
+            .0
+            .to_string();
+        assert!(
+            domain.starts_with("S-1-5-21-"),
+            "owner Domain Admins: {:?}",
+            d.owner
+        );
         let alias = |a: &str| -> String {
             match a {
                 "WD" => "S-1-1-0".into(),
@@ -536,14 +568,22 @@ mod tests {
             }
         };
         let letters = |r: &str| {
-            let mut v: Vec<String> = r.as_bytes().chunks(2).map(|c| String::from_utf8_lossy(c).into()).collect();
+            let mut v: Vec<String> = r
+                .as_bytes()
+                .chunks(2)
+                .map(|c| String::from_utf8_lossy(c).into())
+                .collect();
             v.sort();
             v
         };
         for (o, t) in ours.iter().zip(&theirs) {
             let o: Vec<&str> = o.trim_matches(['(', ')']).split(';').collect();
             let t: Vec<&str> = t.split(';').collect();
-            assert_eq!((o[0], o[1], o[3], o[4]), (t[0], t[1], t[3], t[4]), "{o:?} {t:?}");
+            assert_eq!(
+                (o[0], o[1], o[3], o[4]),
+                (t[0], t[1], t[3], t[4]),
+                "{o:?} {t:?}"
+            );
             assert_eq!(letters(o[2]), letters(t[2]), "{o:?} {t:?}");
             assert_eq!(o[5], alias(t[5]), "{o:?} {t:?}");
         }
@@ -551,7 +591,10 @@ mod tests {
         for f in ["samba-4.17-domain-root.sd", "samba-4.17-user-carol.sd"] {
             let d = parse(&fixture(f)).unwrap();
             assert!(d.entries().len() > 10, "{f}: {d:?}");
-            assert!(!d.entries().iter().any(|e| e.starts_with("(0x")), "{f}: {d:?}");
+            assert!(
+                !d.entries().iter().any(|e| e.starts_with("(0x")),
+                "{f}: {d:?}"
+            );
         }
     }
 
@@ -571,9 +614,10 @@ mod tests {
             "DACL: the same entries in another order"
         );
         let other_owner = descriptor(0, &[21, 1, 2, 3, 1105], &[]);
-        assert!(change(&[old.clone()], &[other_owner]).starts_with(
-            "owner S-1-5-32-544 → S-1-5-21-1-2-3-1105; DACL entries removed: "
-        ));
+        assert!(
+            change(&[old.clone()], &[other_owner])
+                .starts_with("owner S-1-5-32-544 → S-1-5-21-1-2-3-1105; DACL entries removed: ")
+        );
         assert_eq!(change(&[], &[old.clone()]), "(none) → 2 entries");
         assert_eq!(
             change(&[vec![9; 7]], &[old.clone()]),

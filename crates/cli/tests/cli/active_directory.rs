@@ -192,13 +192,22 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
             assert!(diff.contains(want), "{want}: {diff}");
         }
     }
-    let latest = json_out(&restore(&first, &["--set", "compare=latest", "--plan-only"]));
-    assert!(latest.to_string().contains("1 deleted, 3 changed"), "{latest}");
+    let latest = json_out(&restore(
+        &first,
+        &["--set", "compare=latest", "--plan-only"],
+    ));
+    assert!(
+        latest.to_string().contains("1 deleted, 3 changed"),
+        "{latest}"
+    );
     // never the point itself, never a point of another asset, never a made-up one
     let folder = cli.dir.path().join("folder");
     std::fs::create_dir_all(&folder).unwrap();
     let other = json_out(&cli.run(None, &["--json", "backup", folder.to_str().unwrap()]));
-    let other = other["restore_point"]["id"].as_str().unwrap_or_default().to_string();
+    let other = other["restore_point"]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(other.len(), 64, "a restore point of a folder");
     for (bad, says) in [
         (first.clone(), "names the restore point being compared"),
@@ -297,7 +306,11 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
     let object = format!("object={staff}");
     let plan = |attrs: &str| {
         let a = format!("attributes={attrs}");
-        json_out(&restore(&first, &["--set", &object, "--set", &a, "--plan-only"])).to_string()
+        json_out(&restore(
+            &first,
+            &["--set", &object, "--set", &a, "--plan-only"],
+        ))
+        .to_string()
     };
     let all = plan("*");
     assert!(!all.contains("nTSecurityDescriptor"), "not with *: {all}");
@@ -312,7 +325,10 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
     ));
     let acl = dc.dsacl(&["get", &objectdn]);
     assert!(!acl.contains(";;;WD)") && acl.contains("D:AI("), "{acl}");
-    assert!(!plan("nTSecurityDescriptor").contains("DACL entries"), "as at the point");
+    assert!(
+        !plan("nTSecurityDescriptor").contains("DACL entries"),
+        "as at the point"
+    );
 
     // ---- the whole Staff OU deleted with its users: back with everything in it
     for dn in [

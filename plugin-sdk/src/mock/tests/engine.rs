@@ -322,7 +322,9 @@ fn a_point_the_test_supplies_is_the_previous_one_and_can_be_restored() {
 fn another_point_of_the_same_asset_is_found_and_read_others_never() {
     let old = MockPoint::new("a").document("doc", "v1");
     let other_asset = MockPoint::new("b").document("doc", "secret");
-    let other_plugin = MockPoint::new("a").plugin("someone-else", "1").document("doc", "x");
+    let other_plugin = MockPoint::new("a")
+        .plugin("someone-else", "1")
+        .document("doc", "x");
     let (old_id, b_id, p_id) = (
         old.record().id,
         other_asset.record().id,
@@ -338,7 +340,10 @@ fn another_point_of_the_same_asset_is_found_and_read_others_never() {
         assert_eq!(engine::read_document("doc").unwrap(), b"v2");
         // the mock's ids are counters: a short prefix names several points of `a`
         let e = engine::find_point("0000").unwrap_err();
-        assert!(e.code == ErrorCode::NotFound && e.message.contains("more digits"), "{e:?}");
+        assert!(
+            e.code == ErrorCode::NotFound && e.message.contains("more digits"),
+            "{e:?}"
+        );
         let found = engine::find_point(&old_id).unwrap();
         assert_eq!(found.id, old_id);
         assert_eq!(found.asset, "a");
@@ -353,7 +358,11 @@ fn another_point_of_the_same_asset_is_found_and_read_others_never() {
             );
         }
         for bad in ["", "abc", "zzzz", "../x"] {
-            assert_eq!(code(engine::find_point(bad)), ErrorCode::InvalidInput, "{bad}");
+            assert_eq!(
+                code(engine::find_point(bad)),
+                ErrorCode::InvalidInput,
+                "{bad}"
+            );
         }
         assert_eq!(
             code(engine::read_point_document(&old_id, "none")),
