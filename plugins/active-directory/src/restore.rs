@@ -3,7 +3,8 @@
 //! The plan is computed against the live directory first and names every write:
 //! - a deleted object whose tombstone (or Recycle Bin copy) is still there is
 //!   **reanimated**: same objectGUID and SID, back at its DN, with the attributes the
-//!   deletion stripped put back from the restore point;
+//!   deletion stripped put back from the restore point (refused on a Samba DC for an
+//!   object deleted with the Recycle Bin on, which Samba cannot undelete over LDAP);
 //! - an object the directory no longer knows is **re-created** from the restore point
 //!   (a new SID; a user comes back disabled, as passwords are never readable);
 //! - an existing object is left alone unless `attributes` names what to roll back
@@ -97,6 +98,12 @@ fn deleted(o: &Obj) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"))
 }
 
+/// A tombstone (stripped), as opposed to an object the Recycle Bin keeps whole.
+fn recycled(o: &Obj) -> bool {
+    o.text("isRecycled")
+        .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"))
+}
+
 fn err(code: ErrorCode, m: impl Into<String>) -> Error {
     Error::new(code, m.into())
 }
@@ -185,7 +192,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             actions: Vec::new(),
         });
     }
-    let (directory, live_nc) = live_directory(req, &meta)?;
+    let (directory, live_nc, samba) = live_directory(req, &meta)?;
     if comparing(o) == Some("live") {
         return Ok(Planned {
             plan: compare::with_live(&directory, &meta, &req.restore_point.time)?,
@@ -246,6 +253,14 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         }
         match live {
             Some(l) if deleted(&l) => {
+                // with the Recycle Bin on, a deleted object keeps its attributes and is not
+                // yet recycled; Samba 4.17's undelete expects a stripped tombstone and fails
+                if samba && !recycled(&l) {
+                    blockers.push(format!(
+                        "{dn} was deleted while the Recycle Bin is on, and Samba cannot undelete such an object over LDAP (it answers \"no such attribute isRecycled\"): nothing is written; it keeps its attributes and memberships in CN=Deleted Objects until the deleted-object lifetime ends"
+                    ));
+                    continue;
+                }
                 let put_back: Vec<(String, Vec<Vec<u8>>)> = b
                     .attrs
                     .iter()
@@ -546,11 +561,15 @@ fn live_tombstone(req: &RestoreRequest) -> Option<u32> {
 
 /// The directory a restore of this point goes to and its naming context, which must be
 /// the point's.
-fn live_directory(req: &RestoreRequest, meta: &Meta) -> Result<(String, String)> {
+/// The directory a restore writes to, its naming context (that of the point), and whether
+/// it is a Samba DC (its root DSE's `vendorName`).
+fn live_directory(req: &RestoreRequest, meta: &Meta) -> Result<(String, String, bool)> {
     let directory = target_directory(req)?.to_string();
-    let live_nc = dir::root_dse(&directory)?
-        .text("defaultNamingContext")
-        .unwrap_or_default();
+    let root = dir::root_dse(&directory)?;
+    let live_nc = root.text("defaultNamingContext").unwrap_or_default();
+    let samba = root
+        .text("vendorName")
+        .is_some_and(|v| v.starts_with("Samba"));
     if !live_nc.eq_ignore_ascii_case(&meta.naming_context) {
         return Err(err(
             ErrorCode::InvalidInput,
@@ -560,7 +579,7 @@ fn live_directory(req: &RestoreRequest, meta: &Meta) -> Result<(String, String)>
             ),
         ));
     }
-    Ok((directory, live_nc))
+    Ok((directory, live_nc, samba))
 }
 
 /// Carry out a plan.

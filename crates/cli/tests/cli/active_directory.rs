@@ -1,7 +1,8 @@
 //! The `active-directory` plugin against a real Samba AD domain controller: objects made
 //! over LDAP, backed up, deleted and changed, then restored (reanimated with their SIDs,
 //! memberships linked again, attributes rolled back, an OU with what was in it), and the
-//! changes between two backups, and between a backup and the live directory, named.
+//! changes between two backups, and between a backup and the live directory, named; a
+//! second domain with the Recycle Bin on, where Samba cannot undelete.
 
 use serde_json::Value;
 
@@ -368,4 +369,62 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
     // ---- verify reads every document back
     let v = json_out(&run(&["verify", &first]));
     assert_eq!(v["ok"], true, "{v}");
+}
+
+#[test]
+fn samba_with_the_recycle_bin_on_is_refused_with_the_reason() {
+    // a second domain, with the Recycle Bin enabled (locally, the only way Samba allows)
+    let dc = Dc::start(true);
+    estate(&dc);
+    let cli = Cli::new(&["active-directory"]);
+    cli.init_repo();
+    assert!(dc.configure(&cli, true).status.success());
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "grant",
+            "active-directory",
+            "engine",
+            "ldap:127.0.0.1",
+        ],
+    );
+    let run = |args: &[&str]| {
+        let mut a = vec!["--json", "plugins", "run", "active-directory"];
+        a.extend(args);
+        cli.run(None, &a)
+    };
+    let assets = json_out(&run(&["discover", "--set", "directory=127.0.0.1"]));
+    assert_eq!(prop(&assets[0], "recycle-bin"), "enabled", "{assets}");
+    let findings = json_out(&run(&["assess", "--set", "directory=127.0.0.1"])).to_string();
+    assert!(!findings.contains("ad.recycle-bin-off"), "{findings}");
+    let v = json_out(&run(&["backup", "--asset", "test.lan@127.0.0.1"]));
+    let point = v.get("restore_point").unwrap_or(&v)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o = dc.ldap("ldapdelete", &[&format!("CN=Alice Smith,OU=Staff,{BASE}")]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // the deleted object keeps its attributes (the Recycle Bin), but Samba cannot undelete
+    // it over LDAP: the plan says so and the restore writes nothing
+    let restore = |extra: &[&str]| {
+        let mut a = vec!["restore", &point, "--target", "-", "--set", "object=alice"];
+        a.extend(extra);
+        run(&a)
+    };
+    for extra in [&["--plan-only"][..], &[]] {
+        let o = restore(extra);
+        let said = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            !o.status.success()
+                && said.contains("Samba cannot undelete such an object")
+                && said.contains("isRecycled"),
+            "{said}"
+        );
+    }
+    assert!(
+        !dc.search("(sAMAccountName=alice)", &["cn"])
+            .contains("dn: "),
+        "nothing written"
+    );
 }
