@@ -28,6 +28,20 @@ fn value(ldif: &str, attr: &str) -> Option<String> {
     })
 }
 
+/// The grants the plugin asks for, on the test's DC.
+fn grant(cli: &Cli) {
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "grant",
+            "active-directory",
+            "engine",
+            "ldap:127.0.0.1",
+        ],
+    );
+}
+
 fn estate(dc: &Dc) {
     dc.apply(&format!(
         "dn: OU=Staff,{BASE}
@@ -108,16 +122,7 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "grant",
-            "active-directory",
-            "engine",
-            "ldap:127.0.0.1",
-        ],
-    );
+    grant(&cli);
 
     // ---- discover and assess
     let assets = json_out(&run(&["discover", "--set", "directory=127.0.0.1"]));
@@ -379,16 +384,7 @@ fn samba_with_the_recycle_bin_on_is_refused_with_the_reason() {
     let cli = Cli::new(&["active-directory"]);
     cli.init_repo();
     assert!(dc.configure(&cli, true).status.success());
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "grant",
-            "active-directory",
-            "engine",
-            "ldap:127.0.0.1",
-        ],
-    );
+    grant(&cli);
     let run = |args: &[&str]| {
         let mut a = vec!["--json", "plugins", "run", "active-directory"];
         a.extend(args);
