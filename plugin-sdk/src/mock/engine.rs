@@ -21,6 +21,8 @@ const STREAM_MAX: u64 = 256 << 20;
 const WRITE_CHUNK_MAX: usize = 4 << 20;
 /// Most streams opened in one call.
 const MAX_STREAMS: u32 = 32;
+/// Most different restore points one call may name to `find-point`.
+const NAMED_MAX: usize = 64;
 /// Most bytes pushed through streams in one call.
 const SPOOL_MAX: u64 = 512 << 20;
 /// The longest item name, in bytes.
@@ -146,10 +148,9 @@ impl Inner {
             })
     }
 
-    /// Another point of the asset, workload and plugin of the one in hand, by id prefix (at
-    /// least 4 hex digits) or `latest`, as the host finds it for `find-point`.
-    fn other_point(&self, spec: &str) -> Res<&MockPoint> {
-        let hand = self.in_hand()?;
+    /// `spec` as a point `find-point` may look for (an id prefix of 4 to 64 hex digits, or
+    /// `latest`), counted among the points this call named (at most 64, as the host).
+    fn named(&mut self, spec: &str) -> Res<String> {
         let want = spec.trim().to_ascii_lowercase();
         if want != "latest"
             && (!(4..=64).contains(&want.len()) || !want.bytes().all(|b| b.is_ascii_hexdigit()))
@@ -158,6 +159,22 @@ impl Inner {
                 "`{spec}` is neither a restore point id (4 to 64 hex digits) nor `latest`"
             )));
         }
+        let call = self.call.as_mut().expect("a verb is running");
+        if !call.named.contains(&want) {
+            if call.named.len() >= NAMED_MAX {
+                return Err(invalid(format!(
+                    "more than {NAMED_MAX} other restore points named in one call"
+                )));
+            }
+            call.named.push(want.clone());
+        }
+        Ok(want)
+    }
+
+    /// Another point of the asset, workload and plugin of the one in hand, by what
+    /// [`Self::named`] made of the plugin's `spec`, as the host finds it for `find-point`.
+    fn other_point(&self, want: &str, spec: &str) -> Res<&MockPoint> {
+        let hand = self.in_hand()?;
         // a point's empty workload or plugin is the plugin under test's own
         let call = self.call.as_ref().expect("a verb is running");
         let own = |v: &'_ str, mine: &str| {
@@ -179,7 +196,7 @@ impl Inner {
             .filter(|p| {
                 p.record.asset == hand.record.asset
                     && of(p) == of(hand)
-                    && (want == "latest" || p.record.id.starts_with(&want))
+                    && (want == "latest" || p.record.id.starts_with(want))
             })
             .collect();
         if want == "latest" {
@@ -553,8 +570,9 @@ pub fn find_point(id: &str) -> Result<RestorePoint, Error> {
         if s.engine("find-point")? == Verb::Backup {
             return Err(not_now("another restore point"));
         }
+        let want = s.named(id)?;
         let call = s.call.as_ref().expect("a verb is running");
-        let mut r = s.other_point(id)?.record();
+        let mut r = s.other_point(&want, id)?.record();
         if r.workload.is_empty() {
             r.workload.clone_from(&call.workload);
         }
@@ -575,7 +593,8 @@ pub fn read_point_document(point: &str, item: &str) -> Result<Vec<u8>, Error> {
         if s.engine(item)? == Verb::Backup {
             return Err(not_now("another restore point"));
         }
-        read_small(s.other_point(point)?, item)
+        let want = s.named(point)?;
+        read_small(s.other_point(&want, point)?, item)
     })
 }
 

@@ -565,6 +565,7 @@ impl MockHost {
                 asset,
                 point,
                 streams_opened: 0,
+                named: Vec::new(),
                 spooled: 0,
             });
         }

@@ -185,7 +185,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     }
     let meta = Meta::parse(&engine::read_document(META)?)?;
     // two restore points are compared without the directory
-    if let Some(other) = comparing(o).filter(|c| *c != "live") {
+    if let Some(other) = comparing(o).filter(|c| !c.eq_ignore_ascii_case("live")) {
         return Ok(Planned {
             plan: compare::with_point(&req.restore_point, &meta, other)?,
             directory: String::new(),
@@ -193,7 +193,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         });
     }
     let (directory, live_nc, samba) = live_directory(req, &meta)?;
-    if comparing(o) == Some("live") {
+    if comparing(o).is_some_and(|c| c.eq_ignore_ascii_case("live")) {
         return Ok(Planned {
             plan: compare::with_live(&directory, &meta, &req.restore_point.time)?,
             directory,
@@ -514,23 +514,26 @@ fn put_back(
     set: &[(String, Vec<Vec<u8>>)],
     warnings: &mut Vec<String>,
 ) -> Result<()> {
-    // a security descriptor is written as owner, group and DACL, never its SACL
+    // a security descriptor is written as owner, group and DACL, never its SACL, and
+    // first, on its own: the directory refusing it (an owner the bind account may not
+    // set) leaves the object open as it is, a failure, before anything else is written
     let sd = Controls::SECURITY_DESCRIPTOR;
-    if set.is_empty() || ldap::modify(directory, dn, &replace(set), sd).is_ok() {
+    let (descriptor, set): (Vec<_>, Vec<_>) = set.iter().cloned().partition(|(k, _)| is_sd(k));
+    if !descriptor.is_empty()
+        && let Err(e) = ldap::modify(directory, dn, &replace(&descriptor), sd)
+    {
+        return Err(Error::new(
+            e.code,
+            format!("{dn}: nTSecurityDescriptor not written: {}", e.message),
+        ));
+    }
+    if set.is_empty() || ldap::modify(directory, dn, &replace(&set), sd).is_ok() {
         return Ok(());
     }
-    for one in set {
+    for one in &set {
         if let Err(e) = ldap::modify(directory, dn, &replace(std::slice::from_ref(one)), sd) {
-            // a descriptor the admin named and the directory refused (an owner the bind
-            // account may not set) leaves the object open as it is: that is a failure
             if e.code == ErrorCode::Cancelled {
                 return Err(e);
-            }
-            if is_sd(&one.0) {
-                return Err(Error::new(
-                    e.code,
-                    format!("{dn}: {} not written: {}", one.0, e.message),
-                ));
             }
             warnings.push(format!("{dn}: {} not put back: {}", one.0, e.message));
         }
@@ -559,10 +562,8 @@ fn live_tombstone(req: &RestoreRequest) -> Option<u32> {
     crate::inventory::tombstone_days(directory, &config).ok()
 }
 
-/// The directory a restore of this point goes to and its naming context, which must be
-/// the point's.
-/// The directory a restore writes to, its naming context (that of the point), and whether
-/// it is a Samba DC (its root DSE's `vendorName`).
+/// The directory a restore of this point goes to, its naming context (which must be the
+/// point's), and whether it is a Samba DC (its root DSE's `vendorName`).
 fn live_directory(req: &RestoreRequest, meta: &Meta) -> Result<(String, String, bool)> {
     let directory = target_directory(req)?.to_string();
     let root = dir::root_dse(&directory)?;
@@ -701,7 +702,12 @@ mod tests {
         }
         assert!(!writable("userAccountControl") && writable_by_name("userAccountControl"));
         // by OID, as only a crafted restore point names them: never
-        for oid in ["1.2.840.113556.1.2.281", "1.2.840.113556.1.4.8", "2.5.4.12"] {
+        for oid in [
+            "1.2.840.113556.1.2.281",
+            "OID.1.2.840.113556.1.2.281",
+            "oid.2.5.4.12",
+            "2.5.4.12",
+        ] {
             assert!(!writable(oid) && !writable_by_name(oid), "{oid}");
         }
         assert!(!writable("nTSecurityDescriptor") && writable_by_name("ntsecuritydescriptor"));

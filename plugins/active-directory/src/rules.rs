@@ -90,12 +90,13 @@ fn listed(list: &[&str], attr: &str) -> bool {
 }
 
 /// True for an attribute a restore may write without being told to by name. Only by its
-/// name: an attribute given by OID (`1.2.840.113556.1.2.281`, which only a crafted restore
-/// point holds) would slip past every list here.
+/// name (a letter, then letters, digits and `-`, as every display name of the schema): an
+/// attribute given by OID (`1.2.840.113556.1.2.281`, `OID.1.2…`, which only a crafted
+/// restore point holds) or with options (`member;range=…`) would slip past every list.
 pub(crate) fn writable(attr: &str) -> bool {
     meaningful(attr)
         && attr.starts_with(|c: char| c.is_ascii_alphabetic())
-        && !attr.contains(';')
+        && attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
         && !listed(&SYSTEM, attr)
         && !listed(&NEVER, attr)
         && !listed(&SENSITIVE, attr)

@@ -262,9 +262,6 @@ pub fn parse(b: &[u8]) -> Option<Descriptor> {
     })
 }
 
-/// Most entries named on each side of a change; the rest are counted.
-const LISTED: usize = 10;
-
 /// What changed from `old` to `new` (values of `nTSecurityDescriptor`), for a person:
 /// the owner, the group, the DACL's flags and the entries it lost and gained.
 pub fn change(old: &[Vec<u8>], new: &[Vec<u8>]) -> String {
@@ -322,12 +319,23 @@ pub fn change(old: &[Vec<u8>], new: &[Vec<u8>]) -> String {
             if !came.is_empty() {
                 parts.push(format!("DACL entries added: {}", listed(&came)));
             }
-            if !gone_inherited.is_empty() || !came_inherited.is_empty() {
+            // listed too: access checks do not care where an entry came from
+            if !gone_inherited.is_empty() {
                 parts.push(format!(
-                    "inherited entries differ ({} removed, {} added): they follow the parent's descriptor, roll the parent back to change them",
-                    gone_inherited.len(),
-                    came_inherited.len()
+                    "inherited entries removed: {}",
+                    listed(&gone_inherited)
                 ));
+            }
+            if !came_inherited.is_empty() {
+                parts.push(format!(
+                    "inherited entries added: {}",
+                    listed(&came_inherited)
+                ));
+            }
+            if !gone_inherited.is_empty() || !came_inherited.is_empty() {
+                parts.push(
+                    "inherited entries follow the parent's descriptor: roll the parent back to change them".into(),
+                );
             }
             if parts.is_empty() && x != y {
                 parts.push("DACL: the same entries in another order".into());
@@ -388,8 +396,9 @@ fn inherited(entry: &str) -> bool {
 }
 
 /// Why `values` (of `nTSecurityDescriptor`, from a restore point) must not be written
-/// back, if they must not: none, several, unreadable, without an owner, or without a
-/// DACL (which would leave the object open to everyone).
+/// back, if they must not: none, several, unreadable, without an owner, without a DACL
+/// (which would leave the object open to everyone), or a protected DACL holding inherited
+/// entries (which no directory writes: the directory would keep them as its own).
 pub fn refusal(values: &[Vec<u8>]) -> Option<&'static str> {
     let [one] = values else {
         return Some(if values.is_empty() {
@@ -402,26 +411,21 @@ pub fn refusal(values: &[Vec<u8>]) -> Option<&'static str> {
         None => Some("the restore point's value is not a security descriptor"),
         Some(d) if d.owner.is_none() => Some("the restore point's descriptor names no owner"),
         Some(Descriptor {
-            dacl: Some(Some(_)),
+            dacl: Some(Some(entries)),
+            dacl_flags,
             ..
-        }) => None,
+        }) => (dacl_flags.contains('P') && entries.iter().any(|e| inherited(e))).then_some(
+            "the restore point's descriptor is protected yet holds inherited entries, which no directory writes",
+        ),
         Some(_) => Some(
             "the restore point's descriptor has no DACL, which would give everyone every right",
         ),
     }
 }
 
+/// Every entry, none left out: an entry a plan does not show could be one that grants.
 fn listed(entries: &[&str]) -> String {
-    let mut s = entries
-        .iter()
-        .take(LISTED)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if entries.len() > LISTED {
-        s.push_str(&format!(" and {} more", entries.len() - LISTED));
-    }
-    s
+    entries.join(" ")
 }
 
 #[cfg(test)]
@@ -629,9 +633,14 @@ mod tests {
         let with_inherited = descriptor(0, &[32, 544], &[admins.clone(), everyone.clone(), inh]);
         assert_eq!(
             change(&[old.clone()], &[with_inherited.clone()]),
-            "inherited entries differ (0 removed, 1 added): they follow the parent's descriptor, roll the parent back to change them"
+            "inherited entries added: (A;CIID;RP;;;S-1-5-11); inherited entries follow the parent's descriptor: roll the parent back to change them"
         );
-        assert_eq!(refusal(&[with_inherited]), None);
+        assert_eq!(refusal(&[with_inherited.clone()]), None);
+        // protected, yet with an inherited entry: made up, refused
+        let mut protected = with_inherited.clone();
+        protected[3] |= 0x10;
+        assert_eq!(parse(&protected).unwrap().dacl_flags, "P");
+        assert!(refusal(&[protected]).unwrap().contains("protected"));
         assert!(refusal(&[]).is_some() && refusal(&[old.clone(), old.clone()]).is_some());
         assert!(refusal(&[vec![1; 30]]).is_some());
         let mut no_dacl = old.clone();

@@ -322,8 +322,9 @@ pub(super) fn serve_restore(
     }
 }
 
-/// Most `find-point` / `read-point-document` lookups of one call.
-const LOOKUPS_MAX: u32 = 64;
+/// Most different restore points one call may name to `find-point` /
+/// `read-point-document` (reading several documents of one point counts once).
+const NAMED_MAX: usize = 64;
 
 /// The restore points of the asset in hand that a plugin may find during one call: those
 /// of the same asset, workload and plugin (never another asset's), listed once, oldest
@@ -331,7 +332,7 @@ const LOOKUPS_MAX: u32 = 64;
 #[derive(Default)]
 struct Others {
     points: Option<Vec<(rehydra_core::Id, RestorePoint)>>,
-    lookups: u32,
+    named: Vec<String>,
 }
 
 impl Others {
@@ -351,12 +352,14 @@ impl Others {
                 format!("`{spec}` is neither a restore point id (4 to 64 hex digits) nor `latest`"),
             ));
         }
-        self.lookups += 1;
-        if self.lookups > LOOKUPS_MAX {
-            return Err(host::HostError::new(
-                host::ErrorCode::InvalidInput,
-                format!("more than {LOOKUPS_MAX} other restore points asked for in one call"),
-            ));
+        if !self.named.contains(&want) {
+            if self.named.len() >= NAMED_MAX {
+                return Err(host::HostError::new(
+                    host::ErrorCode::InvalidInput,
+                    format!("more than {NAMED_MAX} other restore points named in one call"),
+                ));
+            }
+            self.named.push(want.clone());
         }
         if self.points.is_none() {
             let (all, _damaged) = session

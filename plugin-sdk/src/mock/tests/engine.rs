@@ -368,6 +368,17 @@ fn another_point_of_the_same_asset_is_found_and_read_others_never() {
             code(engine::read_point_document(&old_id, "none")),
             ErrorCode::NotFound
         );
+        // one call names at most 64 different points (reading one again costs nothing)
+        // five named above, 59 more here
+        for i in 0..59 {
+            let spec = format!("ffff{i:04x}");
+            assert_eq!(code(engine::find_point(&spec)), ErrorCode::NotFound);
+        }
+        assert_eq!(
+            code(engine::find_point("ffffeeee")),
+            ErrorCode::InvalidInput
+        );
+        assert_eq!(engine::read_point_document(&old_id, "doc").unwrap(), b"v1");
     });
     mock.run(Verb::Backup, || {
         assert_eq!(code(engine::find_point(&old_id)), ErrorCode::Unsupported);
