@@ -2,7 +2,8 @@
 //! application partitions) with all attributes, binary ones and security descriptors
 //! included, as LDIF documents of at most [`SHARD_MAX`] bytes, and `directory.json`
 //! with the USN high-watermark read before the first search; then what changed since the
-//! previous restore point (`changes.json`).
+//! previous restore point (`changes.json`); with `sysvol=`, each GPO's SYSVOL folder
+//! (see [`crate::sysvol`]).
 
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::changes::{self, Digests};
 use crate::inventory::{self, directory_of};
-use crate::{dir, ldif, system_state};
+use crate::{dir, ldif, system_state, sysvol};
 
 /// Largest LDIF document (documents are at most 16 MiB).
 pub const SHARD_MAX: usize = 12 << 20;
@@ -201,6 +202,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     let others: Vec<String> = parts.iter().map(|(_, nc)| nc.clone()).collect();
     let mut digests = Digests::default();
     let mut total = 0u64;
+    let mut gpos = Vec::new();
     for (name, nc) in &parts {
         let mut shards = Shards {
             prefix: name.clone(),
@@ -215,6 +217,11 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
                 host::progress(total, 0, &format!("{name}: {n} objects"));
             }
             digests.add(&o);
+            if name == "domain"
+                && let Some(g) = sysvol::gpo_folder(&o)
+            {
+                gpos.push(g);
+            }
             shards.push(&o)
         })?;
         if !shards.text.is_empty() || shards.names.is_empty() {
@@ -250,6 +257,10 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         meta.domain, meta.highest_usn
     ));
     let mut consistency = format!("objects up to USN {}", meta.highest_usn);
+    if let Some(root) = setting(&req.options, "sysvol").filter(|s| !s.trim().is_empty()) {
+        let kept = sysvol::backup(root, &gpos, &mut warnings)?;
+        consistency.push_str(&format!("; {kept} GPO folders"));
+    }
     if let Some(tool) = system_state {
         let s = system_state::backup(
             &req.options,

@@ -13,6 +13,8 @@
 //!   `compare=live` plans nothing but what changed in the directory since the point,
 //!   attribute by attribute, and `compare=<another point>` what changed between the two;
 //!   see [`compare`].
+//! - With `sysvol`, each GPO's SYSVOL folder is kept beside its object and put back with
+//!   it; see [`sysvol`].
 //! - With `system-state`, the DC's own backup tool (samba-tool, wbadmin) runs through a
 //!   command target and its output goes into the same restore point; `whole-dc` restores
 //!   it, refusing a point older than the tombstone lifetime; see [`system_state`].
@@ -31,6 +33,7 @@ pub mod restore;
 mod rules;
 pub mod security;
 pub mod system_state;
+pub mod sysvol;
 
 struct ActiveDirectory;
 

@@ -29,7 +29,7 @@ use crate::rules::{
     ACCOUNT_DISABLE, NORMAL_ACCOUNT, WORKSTATION_TRUST_ACCOUNT, privileged, same_identity,
     writable, writable_by_name,
 };
-use crate::{compare, dir, ldif::Obj, security, system_state};
+use crate::{compare, dir, ldif::Obj, security, system_state, sysvol};
 
 /// One write of a restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,11 @@ pub enum Action {
     AddMember {
         group: String,
         member: String,
+    },
+    /// A GPO's SYSVOL folder put back where there is none.
+    Folder {
+        item: String,
+        to: String,
     },
 }
 
@@ -398,6 +403,21 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             }
         }
     }
+    let sysvol = setting(o, "sysvol").filter(|s| !s.trim().is_empty());
+    let items = engine::items()?;
+    for g in &chosen {
+        if let Some((item, to)) = sysvol::plan(&cx.point[g], sysvol, &items, &mut warnings)? {
+            steps.push(step(
+                steps.len() + 1,
+                format!(
+                    "Put back the SYSVOL folder {}",
+                    &item[sysvol::PREFIX.len()..]
+                ),
+                format!("to {to}, from the restore point's {item}"),
+            ));
+            actions.push(Action::Folder { item, to });
+        }
+    }
     if actions.is_empty() && blockers.is_empty() {
         warnings.push(
             "nothing to do: the directory already matches the restore point for what was asked"
@@ -628,6 +648,10 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
                     .map_err(|e| err(e.code, format!("re-creating {dn}: {}", e.message)))?;
             }
             Action::Rollback { dn, set } => put_back(d, dn, set, &mut warnings)?,
+            Action::Folder { item, to } => {
+                sysvol::restore(item, to)
+                    .map_err(|e| err(e.code, format!("putting back {to}: {}", e.message)))?;
+            }
             Action::AddMember { group, member } => {
                 let c = Change {
                     op: ChangeOp::Add,

@@ -86,8 +86,29 @@ objectClass: group
 sAMAccountName: all-staff
 member: CN=Ops,CN=Users,{BASE}
 member: CN=Carol King,OU=Staff,{BASE}
+
+dn: CN={GPO},CN=Policies,CN=System,{BASE}
+objectClass: groupPolicyContainer
+displayName: Rehydra test GPO
+gPCFileSysPath: \\\\test.lan\\sysvol\\test.lan\\Policies\\{GPO}
+flags: 0
+versionNumber: 1
 "
     ));
+    // its SYSVOL folder, as the Group Policy tools make it
+    let folder = policies(dc).join(GPO);
+    std::fs::create_dir_all(folder.join("Machine")).unwrap();
+    std::fs::write(folder.join("GPT.INI"), GPT_INI).unwrap();
+    std::fs::write(folder.join("Machine/Registry.pol"), b"PReg\x01\0\0\0").unwrap();
+}
+
+/// A GPO of the estate, and its `GPT.INI`.
+const GPO: &str = "{D0C0FFEE-0000-4000-8000-000000000001}";
+const GPT_INI: &str = "[General]\r\nVersion=1\r\ndisplayName=Rehydra test GPO\r\n";
+
+/// The DC's SYSVOL `Policies` folder.
+fn policies(dc: &Dc) -> std::path::PathBuf {
+    dc.dir.path().join("state/sysvol/test.lan/Policies")
 }
 
 #[test]
@@ -149,8 +170,21 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
     );
 
     // ---- back up
+    // the GPO folders of SYSVOL too
+    let sysvol_dir = policies(&dc);
+    let sysvol = format!("sysvol={}", sysvol_dir.display());
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "grant",
+            "active-directory",
+            &format!("files:{}", sysvol_dir.display()),
+            &format!("files-write:{}", sysvol_dir.display()),
+        ],
+    );
     let backup = || {
-        let o = run(&["backup", "--asset", "test.lan@127.0.0.1"]);
+        let o = run(&["backup", "--asset", "test.lan@127.0.0.1", "--set", &sysvol]);
         let log = String::from_utf8_lossy(&o.stderr).into_owned();
         let v = json_out(&o);
         let id = v.get("restore_point").unwrap_or(&v)["id"]
@@ -369,6 +403,42 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
     assert!(
         staff.contains("memberOf: CN=All Staff,CN=Users,DC=test,DC=lan"),
         "carol's group: {staff}"
+    );
+
+    // ---- a GPO deleted with its SYSVOL folder: both back, the folder as it was
+    let gpo_dn = format!("CN={GPO},CN=Policies,CN=System,{BASE}");
+    let o = dc.ldap("ldapdelete", &[&gpo_dn]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    std::fs::remove_dir_all(sysvol_dir.join(GPO)).unwrap();
+    let object = format!("object={gpo_dn}");
+    let gpo = |extra: &[&str]| {
+        let mut a = vec!["--set", object.as_str()];
+        a.extend(extra);
+        restore(&first, &a)
+    };
+    let plan = json_out(&gpo(&["--plan-only"])).to_string();
+    assert!(
+        plan.contains(&format!("Reanimate {gpo_dn}")) && plan.contains("name sysvol="),
+        "without sysvol= the plan says the folder is in the point: {plan}"
+    );
+    let plan = json_out(&gpo(&["--set", &sysvol, "--plan-only"])).to_string();
+    assert!(
+        plan.contains(&format!("Put back the SYSVOL folder {GPO}")),
+        "{plan}"
+    );
+    json_out(&gpo(&["--set", &sysvol]));
+    assert_eq!(
+        std::fs::read_to_string(sysvol_dir.join(GPO).join("GPT.INI")).unwrap(),
+        GPT_INI
+    );
+    assert!(sysvol_dir.join(GPO).join("Machine/Registry.pol").is_file());
+    assert!(dc.search(&format!("(cn={GPO})"), &["cn"]).contains("dn: "));
+    // a folder that is there is never overwritten: the plan leaves it and says so
+    std::fs::write(sysvol_dir.join(GPO).join("GPT.INI"), "changed since").unwrap();
+    let plan = json_out(&gpo(&["--set", &sysvol, "--plan-only"])).to_string();
+    assert!(
+        plan.contains("left as it is") && !plan.contains("Put back the SYSVOL folder"),
+        "{plan}"
     );
 
     // ---- verify reads every document back
