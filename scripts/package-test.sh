@@ -120,7 +120,15 @@ wine reg query 'HKLM\Software\Microsoft\Windows\CurrentVersion\Uninstall\Rehydra
 # the installed CLI (with Wine's ProcessPrng shim beside it, for this test only) lists
 # the plugins from the system folder
 x86_64-w64-mingw32-gcc -shared -O2 -o "$inst/bcryptprimitives.dll" tests/windows/bcryptprimitives.c -ladvapi32
-listed="$(wine "C:\\Program Files\\Rehydra\\rehydra.exe" --catalog "C:\\rehydra-test\\catalog.db" plugins list 2>&1 | tr -d '\r')" || true
+list_plugins() { wine "C:\\Program Files\\Rehydra\\rehydra.exe" --catalog "C:\\rehydra-test\\catalog.db" plugins list 2>&1 | tr -d '\r'; }
+listed="$(list_plugins)" || true
+# a command that says nothing at all was killed under Wine (the SIGKILL of a process whose
+# Unix side outlives its last thread: see `again` in windows-test.sh), seen once in a full
+# run and never alone: it is said, and asked once more
+if [ -z "$listed" ]; then
+    echo "packages: note: plugins list said nothing under Wine; run once more" >&2
+    listed="$(list_plugins)" || true
+fi
 grep -q 'hyperv-vm' <<<"$listed" || fail "the installed CLI does not find the installed plugins: $listed"
 # a second install does not add PATH twice
 wine "$setup" /S >/dev/null 2>&1 && wineserver -w
