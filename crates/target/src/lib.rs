@@ -325,6 +325,9 @@ impl TargetDir {
         if mode_recorded {
             cap_std::fs::OpenOptionsExt::mode(&mut opts, 0o600);
         }
+        // no mode bits elsewhere: the new file takes the folder's inherited ACL
+        #[cfg(not(unix))]
+        let _ = mode_recorded;
         for _ in 0..8 {
             let tmp = format!(
                 ".{}.rehydra-{:016x}",
