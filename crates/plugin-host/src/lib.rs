@@ -51,6 +51,7 @@ pub use manifest::{CONTRACT_VERSION, CapabilityRequest, Limits, Manifest};
 pub use policy::{CapabilityKind, Grant, Grants, TrustedKey, parse_public_key};
 pub use rehydra_plugin_rules::ObjectPath;
 pub use rehydra_plugin_rules::files::{Entry as FileEntry, EntryKind as FileEntryKind, LIST_MAX};
+pub use rehydra_plugin_rules::points;
 #[cfg(feature = "runtime")]
 pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
 pub use settings::{SettingDecl, SettingType, SettingVerb, check_settings};

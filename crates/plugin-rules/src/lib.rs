@@ -10,6 +10,7 @@
 //! - [`files`]: the read side of the `files` capability (stat, list, small reads).
 //! - [`objects`]: folders of object storage a plugin reads through `files`.
 //! - [`http`]: which answers are retried and how long `Retry-After` asks to wait.
+//! - [`points`]: which other restore points a call may name.
 //! - [`error`]: the contract's error codes and how an OS error maps onto them.
 
 pub mod error;
@@ -17,6 +18,7 @@ pub mod files;
 pub mod grants;
 pub mod http;
 pub mod objects;
+pub mod points;
 
 pub use error::{ErrorCode, HostError};
 pub use objects::ObjectPath;

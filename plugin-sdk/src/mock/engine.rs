@@ -5,7 +5,7 @@
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
-use rehydra_plugin_rules::CapabilityKind;
+use rehydra_plugin_rules::{CapabilityKind, points};
 // the largest document, and the largest item `read-document` returns
 use rehydra_plugin_rules::files::SMALL_MAX;
 
@@ -21,8 +21,6 @@ const STREAM_MAX: u64 = 256 << 20;
 const WRITE_CHUNK_MAX: usize = 4 << 20;
 /// Most streams opened in one call.
 const MAX_STREAMS: u32 = 32;
-/// Most different restore points one call may name to `find-point`.
-const NAMED_MAX: usize = 64;
 /// Most bytes pushed through streams in one call.
 const SPOOL_MAX: u64 = 512 << 20;
 /// The longest item name, in bytes.
@@ -148,27 +146,10 @@ impl Inner {
             })
     }
 
-    /// `spec` as a point `find-point` may look for (an id prefix of 4 to 64 hex digits, or
-    /// `latest`), counted among the points this call named (at most 64, as the host).
+    /// `spec` read and counted under the host's rules (`rehydra_plugin_rules::points`).
     fn named(&mut self, spec: &str) -> Res<String> {
-        let want = spec.trim().to_ascii_lowercase();
-        if want != "latest"
-            && (!(4..=64).contains(&want.len()) || !want.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(invalid(format!(
-                "`{spec}` is neither a restore point id (4 to 64 hex digits) nor `latest`"
-            )));
-        }
         let call = self.call.as_mut().expect("a verb is running");
-        if !call.named.contains(&want) {
-            if call.named.len() >= NAMED_MAX {
-                return Err(invalid(format!(
-                    "more than {NAMED_MAX} other restore points named in one call"
-                )));
-            }
-            call.named.push(want.clone());
-        }
-        Ok(want)
+        Ok(call.named.name(spec)?)
     }
 
     /// Another point of the asset, workload and plugin of the one in hand, by what
@@ -196,7 +177,7 @@ impl Inner {
             .filter(|p| {
                 p.record.asset == hand.record.asset
                     && of(p) == of(hand)
-                    && (want == "latest" || p.record.id.starts_with(want))
+                    && points::matches(want, &p.record.id)
             })
             .collect();
         if want == "latest" {
@@ -208,24 +189,7 @@ impl Inner {
                 .copied()
                 .collect();
         }
-        match found[..] {
-            [p] => Ok(p),
-            [] => Err(err(
-                ErrorCode::NotFound,
-                format!(
-                    "asset `{}` has no restore point `{spec}`",
-                    hand.record.asset
-                ),
-            )),
-            _ => Err(err(
-                ErrorCode::NotFound,
-                format!(
-                    "`{spec}` matches {} restore points of asset `{}`; give more digits",
-                    found.len(),
-                    hand.record.asset
-                ),
-            )),
-        }
+        Ok(points::the_one(found, spec, &hand.record.asset)?)
     }
 
     /// Store `source` as item `name` of the backup in progress.

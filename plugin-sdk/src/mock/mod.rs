@@ -565,7 +565,7 @@ impl MockHost {
                 asset,
                 point,
                 streams_opened: 0,
-                named: Vec::new(),
+                named: Default::default(),
                 spooled: 0,
             });
         }

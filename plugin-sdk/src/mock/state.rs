@@ -55,8 +55,8 @@ pub(crate) struct Call {
     /// Restore, plan, verify: the id of the restore point in hand.
     pub(crate) point: Option<String>,
     pub(crate) streams_opened: u32,
-    /// The other restore points named to `find-point` (what the plugin gave, normalized).
-    pub(crate) named: Vec<String>,
+    /// The other restore points named to `find-point`.
+    pub(crate) named: rehydra_plugin_rules::points::Named,
     pub(crate) spooled: u64,
 }
 

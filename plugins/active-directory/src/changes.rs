@@ -166,7 +166,7 @@ pub fn compare(old: &Digests, new: &Digests, since: &str) -> Changes {
 /// One attribute's change for a person to read, `name: old → new`; a security
 /// descriptor by the entries it lost and gained.
 pub fn show_change(attr: &str, old: &[Vec<u8>], new: &[Vec<u8>]) -> String {
-    if attr.eq_ignore_ascii_case("nTSecurityDescriptor") {
+    if crate::security::is_descriptor(attr) {
         format!("{attr}: {}", crate::security::change(old, new))
     } else {
         format!("{attr}: {} → {}", show(old), show(new))

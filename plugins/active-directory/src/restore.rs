@@ -316,7 +316,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
                         "the named attributes already hold the restore point's values".into(),
                     ));
                 } else {
-                    if let Some((_, v)) = set.iter().find(|(k, _)| is_sd(k))
+                    if let Some((_, v)) = set.iter().find(|(k, _)| security::is_descriptor(k))
                         && let Some(why) = security::refusal(v)
                     {
                         blockers.push(format!(
@@ -538,7 +538,10 @@ fn put_back(
     // first, on its own: the directory refusing it (an owner the bind account may not
     // set) leaves the object open as it is, a failure, before anything else is written
     let sd = Controls::SECURITY_DESCRIPTOR;
-    let (descriptor, set): (Vec<_>, Vec<_>) = set.iter().cloned().partition(|(k, _)| is_sd(k));
+    let (descriptor, set): (Vec<_>, Vec<_>) = set
+        .iter()
+        .cloned()
+        .partition(|(k, _)| security::is_descriptor(k));
     if !descriptor.is_empty()
         && let Err(e) = ldap::modify(directory, dn, &replace(&descriptor), sd)
     {
@@ -559,10 +562,6 @@ fn put_back(
         }
     }
     Ok(())
-}
-
-fn is_sd(attr: &str) -> bool {
-    attr.eq_ignore_ascii_case("nTSecurityDescriptor")
 }
 
 /// The directory a restore of this point goes to: `directory`, else the one it came from.

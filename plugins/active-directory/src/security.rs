@@ -58,6 +58,11 @@ pub fn guid_text(b: &[u8]) -> Option<String> {
     ))
 }
 
+/// True for the attribute that holds an object's security descriptor.
+pub fn is_descriptor(attr: &str) -> bool {
+    attr.eq_ignore_ascii_case("nTSecurityDescriptor")
+}
+
 /// A security descriptor's owner, group and DACL, as text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Descriptor {

@@ -322,17 +322,13 @@ pub(super) fn serve_restore(
     }
 }
 
-/// Most different restore points one call may name to `find-point` /
-/// `read-point-document` (reading several documents of one point counts once).
-const NAMED_MAX: usize = 64;
-
 /// The restore points of the asset in hand that a plugin may find during one call: those
 /// of the same asset, workload and plugin (never another asset's), listed once, oldest
-/// first, when it first asks.
+/// first, when it first asks; named under the contract's rules (`host::points`).
 #[derive(Default)]
 struct Others {
     points: Option<Vec<(rehydra_core::Id, RestorePoint)>>,
-    named: Vec<String>,
+    named: host::points::Named,
 }
 
 impl Others {
@@ -343,24 +339,7 @@ impl Others {
         snap: &RestorePoint,
         spec: String,
     ) -> std::result::Result<(&rehydra_core::Id, &RestorePoint), host::HostError> {
-        let want = spec.trim().to_ascii_lowercase();
-        if want != "latest"
-            && (!(4..=64).contains(&want.len()) || !want.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(host::HostError::new(
-                host::ErrorCode::InvalidInput,
-                format!("`{spec}` is neither a restore point id (4 to 64 hex digits) nor `latest`"),
-            ));
-        }
-        if !self.named.contains(&want) {
-            if self.named.len() >= NAMED_MAX {
-                return Err(host::HostError::new(
-                    host::ErrorCode::InvalidInput,
-                    format!("more than {NAMED_MAX} other restore points named in one call"),
-                ));
-            }
-            self.named.push(want.clone());
-        }
+        let want = self.named.name(&spec)?;
         if self.points.is_none() {
             let (all, _damaged) = session
                 .repository()
@@ -377,29 +356,16 @@ impl Others {
             );
         }
         let points = self.points.as_deref().unwrap_or_default();
-        let found: Vec<&(rehydra_core::Id, RestorePoint)> = if want == "latest" {
-            points.last().into_iter().collect()
-        } else {
-            points
-                .iter()
-                .filter(|(id, _)| id.to_hex().starts_with(&want))
-                .collect()
-        };
-        match found[..] {
-            [(id, p)] => Ok((id, p)),
-            [] => Err(host::HostError::new(
-                host::ErrorCode::NotFound,
-                format!("asset `{}` has no restore point `{spec}`", snap.asset),
-            )),
-            _ => Err(host::HostError::new(
-                host::ErrorCode::NotFound,
-                format!(
-                    "`{spec}` matches {} restore points of asset `{}`; give more digits",
-                    found.len(),
-                    snap.asset
-                ),
-            )),
+        let mut found: Vec<&(rehydra_core::Id, RestorePoint)> = points
+            .iter()
+            .filter(|(id, _)| host::points::matches(&want, &id.to_hex()))
+            .collect();
+        if want == "latest" {
+            // oldest first: the newest is the last
+            found.drain(..found.len().saturating_sub(1));
         }
+        let (id, p) = host::points::the_one(found, &spec, &snap.asset)?;
+        Ok((id, p))
     }
 }
 
