@@ -8,6 +8,9 @@ pkgs=(build-essential pkg-config curl ca-certificates qemu-utils e2fsprogs pytho
 pkgs+=(tinyproxy)
 # the Active Directory plugin's tests run a real Samba AD domain controller and OpenLDAP's tools
 pkgs+=(samba samba-ad-dc samba-ad-provision ldb-tools ldap-utils openssl)
+# Kerberos binds to directories: MIT krb5's GSSAPI (bindgen reads its headers with libclang),
+# and kinit for the tests
+pkgs+=(libkrb5-dev libclang-dev krb5-user)
 # the OS keychain (keyring's Secret Service client) links libdbus
 pkgs+=(libdbus-1-dev)
 # the desktop app (Tauri 2 on WebKitGTK) and its end-to-end tests (Xvfb, WebKitWebDriver)

@@ -449,12 +449,13 @@ pub async fn directory_add(app: AppHandle, directory: Directory, check: bool) ->
     changing(app, Changed::Plugins, move |st| {
         let p = st.plugins()?;
         let found = if check {
-            let (host, context) = p.check_new_directory(directory.clone()).map_err(|e| {
-                let mut e = UiError::from(e);
-                e.message.push_str("; nothing was kept");
-                e
-            })?;
-            format!("bound to {host} ({context}) as {}", directory.bind)
+            p.check_new_directory(directory.clone())
+                .map_err(|e| {
+                    let mut e = UiError::from(e);
+                    e.message.push_str("; nothing was kept");
+                    e
+                })?
+                .to_string()
         } else {
             "kept without a check".to_string()
         };
@@ -464,12 +465,11 @@ pub async fn directory_add(app: AppHandle, directory: Directory, check: bool) ->
     .await
 }
 
-/// Bind to a configured directory and read its root DSE.
+/// Bind to a configured directory and read its root DSE and whom it bound us as.
 #[tauri::command]
 pub async fn directory_check(app: AppHandle, name: String) -> Res<String> {
     blocking(app, move |st| {
-        let (host, context) = st.plugins()?.check_directory(&name)?;
-        Ok(format!("bound to {host} ({context})"))
+        Ok(st.plugins()?.check_directory(&name)?.to_string())
     })
     .await
 }

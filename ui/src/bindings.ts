@@ -1039,13 +1039,19 @@ address?: string | null,
  */
 starttls: boolean, 
 /**
- * The account to bind as: a DN or `user@domain`.
+ * Kerberos (SASL GSSAPI) as the account this process runs as, instead of a bind
+ * account and password: the name must then be the DC's host name, as in its service
+ * principal `ldap/<name>`.
+ */
+kerberos: boolean, 
+/**
+ * The account to bind as: a DN or `user@domain` (empty with Kerberos).
  */
 bind: string, 
 /**
- * Where its password is kept.
+ * Where its password is kept (none with Kerberos).
  */
-password: PasswordSource, 
+password?: PasswordSource | null, 
 /**
  * PEM file of the CA certificates to trust for this directory (default: the
  * system's roots).

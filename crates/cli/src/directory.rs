@@ -16,6 +16,9 @@ pub enum DirectoryCommand {
     /// Add (or replace) a directory, then connect and bind to check it (LDAPS, or
     /// StartTLS; the server's certificate is always verified). Plugins granted
     /// `ldap:<name>` search and change it as this account; they never see the password.
+    ///
+    /// Bind with an account and its password (--bind and one --password-… option), or
+    /// with --kerberos as the account Rehydra runs as.
     Add {
         /// Name plugins and grants use: `host` or `host:port`, e.g. dc1.contoso.local.
         name: String,
@@ -25,10 +28,16 @@ pub enum DirectoryCommand {
         /// StartTLS on port 389 instead of LDAPS on 636.
         #[arg(long)]
         starttls: bool,
+        /// Bind with Kerberos (GSSAPI, tied to the TLS channel) as the account Rehydra
+        /// runs as, keeping no password: on Windows the signed-in account or the
+        /// service's, on Linux the ticket in its cache (kinit; KRB5CCNAME). The name must
+        /// be the DC's full host name, as in its service principal ldap/<host>.
+        #[arg(long, conflicts_with_all = ["bind", "password_file", "password_env", "password_keychain"])]
+        kerberos: bool,
         /// Account to bind as: `user@domain` or a DN. Give it only the rights the
         /// plugin needs (reading the directory; writing for restores).
-        #[arg(long)]
-        bind: String,
+        #[arg(long, required_unless_present = "kerberos")]
+        bind: Option<String>,
         #[command(flatten)]
         password: PasswordArgs,
         /// PEM file of the CA certificates to trust for this directory (default: the
@@ -80,9 +89,10 @@ pub(crate) fn absolute(p: &PathBuf) -> Result<PathBuf> {
     Ok(std::path::absolute(p)?)
 }
 
-/// Where the password of a connection is kept: exactly one of three places.
+/// Where the password of a connection is kept: one of three places (checked by
+/// [`PasswordArgs::source`], since a directory bound with Kerberos has none).
 #[derive(Args, Debug)]
-#[group(required = true, multiple = false)]
+#[group(multiple = false)]
 pub(crate) struct PasswordArgs {
     /// File holding the password (not readable by other users).
     #[arg(long)]
@@ -130,17 +140,23 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &DirectoryCommand) -> Result<()> {
             name,
             address,
             starttls,
+            kerberos,
             bind,
             password,
             ca_file,
             no_check,
         } => {
-            let password = password.source()?;
+            let password = if *kerberos {
+                None
+            } else {
+                Some(password.source()?)
+            };
             let dir = Directory {
                 name: name.clone(),
                 address: address.clone(),
                 starttls: *starttls,
-                bind: bind.clone(),
+                kerberos: *kerberos,
+                bind: bind.clone().unwrap_or_default(),
                 password,
                 ca_file: ca_file.as_ref().map(absolute).transpose()?,
             };
@@ -149,8 +165,8 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &DirectoryCommand) -> Result<()> {
             if cli.json {
                 json(&dir)?;
             } else {
-                if let Some((host, context)) = checked {
-                    println!("bound to {host} ({context}) as {bind}");
+                if let Some(found) = checked {
+                    println!("{found}");
                 }
                 kept("directory", &dir.name, "ldap");
             }
@@ -163,16 +179,26 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &DirectoryCommand) -> Result<()> {
                 for d in dirs {
                     let tls = if d.starttls { "StartTLS" } else { "LDAPS" };
                     let at = d.address.as_deref().unwrap_or(&d.name);
-                    println!("{:<24} {tls} to {at} as {}", d.name, d.bind);
+                    let who = if d.kerberos {
+                        "with Kerberos as the account Rehydra runs as"
+                    } else {
+                        &format!("as {}", d.bind)
+                    };
+                    println!("{:<24} {tls} to {at} {who}", d.name);
                 }
             }
         }
         DirectoryCommand::Check { name } => {
-            let (host, context) = p.check_directory(name)?;
+            let found = p.check_directory(name)?;
             if cli.json {
-                json(&serde_json::json!({ "host": host, "naming-context": context }))?;
+                json(&serde_json::json!({
+                    "host": found.host,
+                    "naming-context": found.naming_context,
+                    "account": found.account,
+                    "kerberos": found.kerberos,
+                }))?;
             } else {
-                println!("bound to {host} ({context})");
+                println!("{found}");
             }
         }
         DirectoryCommand::Remove { name } => {

@@ -56,7 +56,7 @@ pub use rehydra_plugin_rules::points;
 pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
 pub use settings::{SettingDecl, SettingType, SettingVerb, check_settings};
 #[cfg(feature = "runtime")]
-pub use state::{check_directory, check_sql_server};
+pub use state::{DirectoryFound, check_directory, check_sql_server};
 pub use targets::{RemoteShell, Target};
 
 /// Disk image formats the engine reads: the disk crate's own type. A plugin names one of
@@ -249,20 +249,40 @@ pub struct DirectoryAccess {
     pub address: String,
     /// StartTLS on the LDAP port instead of LDAPS.
     pub starttls: bool,
-    /// The account to bind as (a DN or `user@domain`).
-    pub bind: String,
-    /// Its password (wiped from memory when dropped).
-    pub password: zeroize::Zeroizing<String>,
+    /// How the host proves who it is.
+    pub bind: DirectoryBind,
     /// PEM certificates to trust for this directory instead of the system's roots.
     pub ca_pem: Option<Vec<u8>>,
 }
 
+/// How the host binds to a directory.
+pub enum DirectoryBind {
+    /// A simple bind over the TLS connection.
+    Password {
+        /// The account (a DN or `user@domain`).
+        account: String,
+        /// Its password (wiped from memory when dropped).
+        password: zeroize::Zeroizing<String>,
+    },
+    /// Kerberos (SASL GSSAPI, bound to the TLS channel) as whoever this process runs as:
+    /// the ticket cache on Unix (`kinit`, `KRB5CCNAME`), the logged-on account or the
+    /// service's account on Windows. No password is kept.
+    Kerberos {
+        /// The directory server's host name, as in its service principal `ldap/<host>`.
+        host: String,
+    },
+}
+
 impl std::fmt::Debug for DirectoryAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let bind = match &self.bind {
+            DirectoryBind::Password { account, .. } => account.clone(),
+            DirectoryBind::Kerberos { host } => format!("kerberos to ldap/{host}"),
+        };
         f.debug_struct("DirectoryAccess")
             .field("address", &self.address)
             .field("starttls", &self.starttls)
-            .field("bind", &self.bind)
+            .field("bind", &bind)
             .finish_non_exhaustive()
     }
 }

@@ -68,6 +68,12 @@ function reached(f: { name: string; address: string; pw: PasswordForm; ca: strin
   return { name: f.name.trim(), address: f.address.trim() || null, password: passwordSource(f.pw), "ca-file": f.ca.trim() || null };
 }
 
+/** How a directory is bound to and where its password is, as its list row says them. */
+function directoryBind(d: Directory): [string, string] {
+  if (d.kerberos) return ["Kerberos, as the account Rehydra runs as", "no password kept"];
+  return [d.bind, d.password ? passwordWhere(d.password) : "none (add it again)"];
+}
+
 /** A form's fields in one state: `text("f")` and `box("f")` wire an input to field `f`. */
 function useForm<T extends Record<string, unknown>>(initial: T) {
   const [form, setForm] = useState<T>(initial);
@@ -98,7 +104,7 @@ export default function Connections() {
   const [error, setError] = useState<ApiError | null>(null);
   const [result, setResult] = useState("");
   const [busy, setBusy] = useState(false);
-  const dir = useForm({ name: "", address: "", starttls: false, bind: "", pw: NO_PASSWORD, ca: "", check: true });
+  const dir = useForm({ name: "", address: "", starttls: false, kerberos: false, bind: "", pw: NO_PASSWORD, ca: "", check: true });
   const sql = useForm({ name: "", address: "", kind: "sql" as SqlServer["kind"], login: "", pw: NO_PASSWORD, ca: "", check: true });
   const [sqls, setSqls] = useState<SqlServer[] | null>(null);
   const [kubes, setKubes] = useState<KubeClusterView[] | null>(null);
@@ -151,7 +157,8 @@ export default function Connections() {
   const addDirectory = () =>
     act(() => {
       const f = dir.form;
-      return api.directoryAdd({ ...reached(f), starttls: f.starttls, bind: f.bind.trim() }, f.check);
+      const how = f.kerberos ? { kerberos: true, bind: "", password: null } : { kerberos: false, bind: f.bind.trim() };
+      return api.directoryAdd({ ...reached(f), starttls: f.starttls, ...how }, f.check);
     });
   const addSql = () =>
     act(() => {
@@ -192,7 +199,7 @@ export default function Connections() {
         <h2>Directories</h2>
         <p className="small muted">
           LDAP directories plugins may be granted as <code>ldap:&lt;name&gt;</code>. Rehydra binds over LDAPS (or StartTLS), checks the
-          server's certificate, and keeps only where the password is: plugins never see it.
+          server's certificate, and keeps only where the password is, or binds with Kerberos and keeps none: plugins never see it.
         </p>
         <Listed
           rows={dirs}
@@ -202,8 +209,7 @@ export default function Connections() {
           row={(d) => [
             d.name,
             <>{d.starttls ? "StartTLS" : "LDAPS"} to {d.address ?? d.name}{d["ca-file"] ? `, CA ${d["ca-file"]}` : ""}</>,
-            d.bind,
-            passwordWhere(d.password),
+            ...directoryBind(d),
             <>
               <button disabled={busy} onClick={() => act(() => api.directoryCheck(d.name))}>Check</button>{" "}
               <button disabled={busy} onClick={() => remove("directory", d.name, api.directoryRemove)}>
@@ -216,8 +222,16 @@ export default function Connections() {
         <label>Name (host or host:port, as grants name it)<input data-testid="dir-name" {...dir.text("name")} placeholder="dc1.contoso.local" /></label>
         <label>Connect to (optional host:port)<input data-testid="dir-address" {...dir.text("address")} /></label>
         <label><input {...dir.box("starttls")} /> StartTLS on port 389 instead of LDAPS</label>
-        <label>Bind as (user@domain or DN)<input data-testid="dir-bind" {...dir.text("bind")} placeholder="svc-rehydra@contoso.local" /></label>
-        <PasswordFields form={dir.form.pw} onChange={(pw) => dir.set("pw", pw)} testid="dir" />
+        <label>
+          <input data-testid="dir-kerberos" {...dir.box("kerberos")} /> Kerberos as the account Rehydra runs as (the name must be the DC's
+          host name; no password is kept)
+        </label>
+        {!dir.form.kerberos && (
+          <>
+            <label>Bind as (user@domain or DN)<input data-testid="dir-bind" {...dir.text("bind")} placeholder="svc-rehydra@contoso.local" /></label>
+            <PasswordFields form={dir.form.pw} onChange={(pw) => dir.set("pw", pw)} testid="dir" />
+          </>
+        )}
         <label>CA certificates (PEM; default: the system's roots)<input data-testid="dir-ca" {...dir.text("ca")} /></label>
         <label><input data-testid="dir-check" {...dir.box("check")} /> Bind and read the directory before keeping it</label>
         <button data-testid="dir-add" disabled={busy} onClick={addDirectory}>{busy ? "Working…" : "Add directory"}</button>

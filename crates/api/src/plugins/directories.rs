@@ -56,10 +56,17 @@ pub struct Directory {
     /// StartTLS on the LDAP port instead of LDAPS.
     #[serde(default)]
     pub starttls: bool,
-    /// The account to bind as: a DN or `user@domain`.
+    /// Kerberos (SASL GSSAPI) as the account this process runs as, instead of a bind
+    /// account and password: the name must then be the DC's host name, as in its service
+    /// principal `ldap/<name>`.
+    #[serde(default)]
+    pub kerberos: bool,
+    /// The account to bind as: a DN or `user@domain` (empty with Kerberos).
+    #[serde(default)]
     pub bind: String,
-    /// Where its password is kept.
-    pub password: PasswordSource,
+    /// Where its password is kept (none with Kerberos).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<PasswordSource>,
     /// PEM file of the CA certificates to trust for this directory (default: the
     /// system's roots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,16 +84,33 @@ impl Directory {
         if let Some(a) = &self.address {
             host::Grant::parse(&format!("ldap:{a}")).map_err(plugin_err)?;
         }
-        if self.bind.trim().is_empty() {
-            return Err(ApiError::new(
-                Code::InvalidInput,
-                format!(
-                    "directory `{}` needs an account to bind as (--bind)",
-                    self.name
-                ),
+        let bad = |m: String| Err(ApiError::new(Code::InvalidInput, m));
+        let name = &self.name;
+        if self.kerberos {
+            if !self.bind.trim().is_empty() || self.password.is_some() {
+                return bad(format!(
+                    "directory `{name}` binds with Kerberos as the account Rehydra runs as: give no bind account or password with it"
+                ));
+            }
+            let host = self.spn_host();
+            if host.parse::<std::net::IpAddr>().is_ok() || !host.contains('.') {
+                return bad(format!(
+                    "directory `{name}`: Kerberos needs the DC's full host name (e.g. dc1.contoso.local, as in its service principal ldap/<host>), not `{host}`; connect elsewhere with --address"
+                ));
+            }
+        } else if self.bind.trim().is_empty() || self.password.is_none() {
+            return bad(format!(
+                "directory `{name}` needs an account to bind as and its password (--bind with --password-file, --password-env or --password-keychain), or --kerberos"
             ));
         }
         Ok(())
+    }
+
+    /// The host of the directory's service principal: its name without the port.
+    fn spn_host(&self) -> &str {
+        self.name
+            .rsplit_once(':')
+            .map_or(self.name.as_str(), |(h, _)| h)
     }
 
     /// `host:port` to connect to.
@@ -101,8 +125,22 @@ impl Directory {
 
     /// The access the host binds with: the password and CA file read now.
     fn access(&self) -> std::result::Result<host::DirectoryAccess, String> {
-        let password = rehydra_azure::read_secret(&self.password.source())
-            .map_err(|e| format!("the password of directory `{}`: {e}", self.name))?;
+        let bind = match (self.kerberos, &self.password) {
+            (true, _) => host::DirectoryBind::Kerberos {
+                host: self.spn_host().to_string(),
+            },
+            (false, Some(source)) => host::DirectoryBind::Password {
+                account: self.bind.clone(),
+                password: rehydra_azure::read_secret(&source.source())
+                    .map_err(|e| format!("the password of directory `{}`: {e}", self.name))?,
+            },
+            (false, None) => {
+                return Err(format!(
+                    "directory `{}` has no password and no Kerberos: add it again (rehydra plugins directory add)",
+                    self.name
+                ));
+            }
+        };
         let ca_pem = match &self.ca_file {
             Some(p) => Some(read_small(p)?),
             None => None,
@@ -110,8 +148,7 @@ impl Directory {
         Ok(host::DirectoryAccess {
             address: self.address(),
             starttls: self.starttls,
-            bind: self.bind.clone(),
-            password,
+            bind,
             ca_pem,
         })
     }
@@ -177,13 +214,14 @@ impl Plugins {
         )
     }
 
-    /// Connect to `name` as configured and bind: its DNS host name and default naming
-    /// context, so the admin sees the configuration works. Writes nothing.
+    /// Connect to `name` as configured and bind: its DNS host name, default naming
+    /// context and whom it bound us as, so the admin sees the configuration works.
+    /// Writes nothing.
     ///
     /// # Errors
     /// Not configured; the password or CA file cannot be read; cannot connect, the
     /// certificate is not trusted, or the bind is refused.
-    pub fn check_directory(&self, name: &str) -> Result<(String, String)> {
+    pub fn check_directory(&self, name: &str) -> Result<host::DirectoryFound> {
         let name = name.to_ascii_lowercase();
         let dir = self
             .directories()?
@@ -202,12 +240,12 @@ impl Plugins {
     ///
     /// # Errors
     /// As [`Self::check_directory`], and invalid fields.
-    pub fn check_new_directory(&self, mut dir: Directory) -> Result<(String, String)> {
+    pub fn check_new_directory(&self, mut dir: Directory) -> Result<host::DirectoryFound> {
         dir.validate()?;
         Self::check(&dir)
     }
 
-    fn check(dir: &Directory) -> Result<(String, String)> {
+    fn check(dir: &Directory) -> Result<host::DirectoryFound> {
         let name = dir.name.clone();
         let access = dir
             .access()

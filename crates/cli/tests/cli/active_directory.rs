@@ -2,7 +2,8 @@
 //! over LDAP, backed up, deleted and changed, then restored (reanimated with their SIDs,
 //! memberships linked again, attributes rolled back, an OU with what was in it), and the
 //! changes between two backups, and between a backup and the live directory, named; a
-//! second domain with the Recycle Bin on, where Samba cannot undelete.
+//! second domain with the Recycle Bin on, where Samba cannot undelete; a third bound to
+//! with Kerberos, no password kept.
 
 use serde_json::Value;
 
@@ -455,6 +456,21 @@ fn samba_with_the_recycle_bin_on_is_refused_with_the_reason() {
     cli.init_repo();
     assert!(dc.configure(&cli, true).status.success());
     grant(&cli);
+    // Samba's default refuses a Kerberos bind over TLS without a SASL layer: said, with the fix
+    let o = cli
+        .cmd(None)
+        .envs(dc.kerberos(true))
+        .args(["plugins", "directory", "add", "dc1.test.lan", "--kerberos"])
+        .args(["--address", "127.0.0.1:636", "--ca-file"])
+        .arg(dc.ca())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success()
+            && said.contains("ldap server require strong auth = allow_sasl_over_tls"),
+        "{said}"
+    );
     let run = |args: &[&str]| {
         let mut a = vec!["--json", "plugins", "run", "active-directory"];
         a.extend(args);
@@ -492,5 +508,142 @@ fn samba_with_the_recycle_bin_on_is_refused_with_the_reason() {
         !dc.search("(sAMAccountName=alice)", &["cn"])
             .contains("dn: "),
         "nothing written"
+    );
+}
+
+#[test]
+fn kerberos_binds_as_the_ticket_holder_and_keeps_no_password() {
+    // Windows DCs take a SASL bind over TLS without a SASL security layer (they refuse one
+    // there); Samba does so only when told to
+    let dc = Dc::start_with(
+        false,
+        &["ldap server require strong auth = allow_sasl_over_tls"],
+    );
+    estate(&dc);
+    let cli = Cli::new(&["active-directory"]);
+    cli.init_repo();
+    let ca = dc.ca();
+    let with = |ticket: bool, args: &[&str]| {
+        let mut c = cli.cmd(None);
+        c.envs(dc.kerberos(ticket)).args(args);
+        c.output().unwrap()
+    };
+    let ca = ca.to_str().unwrap();
+    fn add<'a>(name: &'a str, ca: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+        let mut a = vec![
+            "plugins",
+            "directory",
+            "add",
+            name,
+            "--kerberos",
+            "--address",
+            "127.0.0.1:636",
+            "--ca-file",
+            ca,
+        ];
+        a.extend(extra);
+        a
+    }
+    let said = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    // no ticket: the bind fails with what to do, and nothing is kept
+    let o = with(false, &add("dc1.test.lan", ca, &[]));
+    assert!(
+        !o.status.success() && said(&o).contains("needs a Kerberos ticket of the domain"),
+        "{}",
+        said(&o)
+    );
+    // an address is no Kerberos service name; a bind account or password is refused with it
+    let o = with(true, &add("127.0.0.1", ca, &[]));
+    assert!(
+        !o.status.success() && said(&o).contains("needs the DC's full host name"),
+        "{}",
+        said(&o)
+    );
+    let o = with(true, &add("dc1.test.lan", ca, &["--bind", "x@test.lan"]));
+    assert!(
+        !o.status.success() && said(&o).contains("--bind"),
+        "{}",
+        said(&o)
+    );
+    let out = cli.ok(None, &["plugins", "directory", "list"]);
+    assert!(out.trim().is_empty(), "nothing kept: {out}");
+
+    // with the administrator's ticket: bound as them (Samba has no "Who am I?" to say so)
+    let o = with(true, &add("dc1.test.lan", ca, &[]));
+    assert!(
+        o.status.success()
+            && said(&o).contains("bound to dc1.test.lan (DC=test,DC=lan) with Kerberos"),
+        "{}",
+        said(&o)
+    );
+    let listed = cli.ok(None, &["--json", "plugins", "directory", "list"]);
+    assert!(
+        listed.contains("\"kerberos\": true") && !listed.contains("password"),
+        "{listed}"
+    );
+    // the service ticket the bind used is in the cache
+    let klist = std::process::Command::new("klist")
+        .envs(dc.kerberos(false).map(|(k, v)| (k, v)))
+        .env("KRB5CCNAME", dc.dir.path().join("ccache"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&klist.stdout).contains("ldap/dc1.test.lan@TEST.LAN"),
+        "{}",
+        said(&klist)
+    );
+
+    // the plugin reads and writes the directory through it: a deleted user comes back
+    for g in ["engine", "ldap:dc1.test.lan"] {
+        cli.ok(None, &["plugins", "grant", "active-directory", g]);
+    }
+    let run = |args: &[&str]| {
+        let mut a = vec!["--json", "plugins", "run", "active-directory"];
+        a.extend(args);
+        with(true, &a)
+    };
+    let assets = json_out(&run(&["discover", "--set", "directory=dc1.test.lan"]));
+    assert_eq!(assets[0]["id"], "test.lan@dc1.test.lan", "{assets}");
+    let v = json_out(&run(&["backup", "--asset", "test.lan@dc1.test.lan"]));
+    let point = v.get("restore_point").unwrap_or(&v)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sid = value(
+        &dc.search("(sAMAccountName=alice)", &["objectSid"]),
+        "objectSid",
+    );
+    let o = dc.ldap("ldapdelete", &[&format!("CN=Alice Smith,OU=Staff,{BASE}")]);
+    assert!(o.status.success(), "{}", said(&o));
+    let o = run(&["restore", &point, "--target", "-", "--set", "object=alice"]);
+    assert!(o.status.success(), "{}", said(&o));
+    let back = dc.search("(sAMAccountName=alice)", &["objectSid"]);
+    assert_eq!(
+        value(&back, "objectSid"),
+        sid,
+        "reanimated with its SID: {back}"
+    );
+    // without a ticket the same job stops at the bind, saying why
+    let o = with(
+        false,
+        &[
+            "plugins",
+            "run",
+            "active-directory",
+            "discover",
+            "--set",
+            "directory=dc1.test.lan",
+        ],
+    );
+    assert!(
+        !o.status.success() && said(&o).contains("needs a Kerberos ticket"),
+        "{}",
+        said(&o)
     );
 }

@@ -14,13 +14,14 @@ use std::time::Duration;
 
 use ldap3::asn1::{PL, StructureTag};
 use ldap3::controls::RawControl;
+use ldap3::exop::WhoAmI;
 use ldap3::{LdapConn, LdapConnSettings, LdapError, Mod, ResultEntry, Scope};
 
 use super::{Res, State, blocking, err, stop_err};
 use crate::bindings::rehydra::plugin::ldap;
 use crate::dto::ErrorCode;
 use crate::policy::CapabilityKind;
-use crate::{DirectoryAccess, LogLevel};
+use crate::{DirectoryAccess, DirectoryBind, LogLevel};
 
 /// Largest page a plugin may ask for (Active Directory's default `MaxPageSize`).
 const PAGE_SIZE_MAX: u32 = 1000;
@@ -224,16 +225,51 @@ fn connect(server: &str, access: &DirectoryAccess) -> Res<LdapConn> {
     );
     let mut conn = LdapConn::with_settings(settings, &url)
         .map_err(|e| ldap_err(&format!("connecting to directory `{server}`"), &e))?;
-    conn.with_timeout(OPERATION_TIMEOUT)
-        .simple_bind(&access.bind, &access.password)
-        .and_then(ldap3::LdapResult::success)
-        .map_err(|e| {
-            ldap_err(
-                &format!("binding to directory `{server}` as the configured account"),
-                &e,
-            )
-        })?;
+    match &access.bind {
+        DirectoryBind::Password { account, password } => conn
+            .with_timeout(OPERATION_TIMEOUT)
+            .simple_bind(account, password)
+            .and_then(ldap3::LdapResult::success)
+            .map_err(|e| {
+                ldap_err(
+                    &format!("binding to directory `{server}` as the configured account"),
+                    &e,
+                )
+            })?,
+        // the ticket is bound to this TLS channel (tls-server-end-point), so a relay
+        // through another TLS server fails
+        DirectoryBind::Kerberos { host } => conn
+            .with_timeout(OPERATION_TIMEOUT)
+            .sasl_gssapi_bind(host)
+            .and_then(ldap3::LdapResult::success)
+            .map_err(|e| kerberos_err(server, host, &e))?,
+    };
     Ok(conn)
+}
+
+/// A failed Kerberos bind, with what to do: most often there is no ticket, or the
+/// directory's name is not the host name in its service principal.
+fn kerberos_err(server: &str, host: &str, e: &LdapError) -> crate::bindings::wit::Error {
+    let what = format!("binding to directory `{server}` with Kerberos as service ldap/{host}");
+    match e {
+        LdapError::GssapiOperationError(m) => {
+            let detail: String = m.chars().take(400).collect();
+            err(
+                ErrorCode::Unavailable,
+                format!(
+                    "{what}: {detail}; this process needs a Kerberos ticket of the domain (on Linux `kinit <account>`, with KRB5CCNAME where the job runs; on Windows the signed-in or service account), and the directory's name must be the DC's host name in that realm"
+                ),
+            )
+        }
+        LdapError::LdapResult { result } if result.rc == 8 => {
+            let mut e = ldap_err(&what, e);
+            e.message.push_str(
+                "; over TLS Rehydra adds no SASL layer (as Windows DCs require): a Samba DC needs `ldap server require strong auth = allow_sasl_over_tls` in its smb.conf",
+            );
+            e
+        }
+        other => ldap_err(&what, other),
+    }
 }
 
 /// Our own TLS configuration, always (ring, safe protocol versions, no client auth): the
@@ -283,13 +319,39 @@ fn finish_tls(roots: rustls::RootCertStore) -> Res<Arc<rustls::ClientConfig>> {
     Ok(Arc::new(config))
 }
 
-/// Connect to and bind to `server` as configured, and read its root DSE: the
-/// directory's DNS host name and default naming context, for the admin to see that the
-/// configuration works. Nothing is written.
+/// What checking a directory found: who it is and whom it took the host for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryFound {
+    /// The DC's DNS host name (root DSE `dnsHostName`).
+    pub host: String,
+    /// Its default naming context.
+    pub naming_context: String,
+    /// The identity the directory bound (RFC 4532 "Who am I?", e.g. `u:CONTOSO\svc`);
+    /// where it does not say (Samba), the configured account, or empty with Kerberos.
+    pub account: String,
+    /// Bound with Kerberos.
+    pub kerberos: bool,
+}
+
+impl std::fmt::Display for DirectoryFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "bound to {} ({})", self.host, self.naming_context)?;
+        if !self.account.is_empty() {
+            write!(f, " as {}", self.account)?;
+        }
+        if self.kerberos {
+            write!(f, " with Kerberos")?;
+        }
+        Ok(())
+    }
+}
+
+/// Connect to and bind to `server` as configured, and read its root DSE and whom it bound
+/// us as, for the admin to see that the configuration works. Nothing is written.
 ///
 /// # Errors
 /// Cannot connect, the certificate is not trusted, the bind is refused; in words.
-pub fn check_directory(server: &str, access: &DirectoryAccess) -> Result<(String, String), String> {
+pub fn check_directory(server: &str, access: &DirectoryAccess) -> Result<DirectoryFound, String> {
     let mut conn = blocking(|| connect(server, access)).map_err(|e| e.message)?;
     let found = blocking(|| {
         conn.with_timeout(OPERATION_TIMEOUT).search(
@@ -300,13 +362,23 @@ pub fn check_directory(server: &str, access: &DirectoryAccess) -> Result<(String
         )
     })
     .and_then(ldap3::SearchResult::success)
-    .map_err(|e| ldap_err("reading the root DSE", &e).message)?;
+    .map_err(|e| ldap_err("reading the root DSE", &e).message);
+    // the answer is the directory's: lossy, and no longer than a name can be
+    let said: Option<String> = blocking(|| conn.with_timeout(OPERATION_TIMEOUT).extended(WhoAmI))
+        .ok()
+        .and_then(|r| r.0.val)
+        .map(|v| String::from_utf8_lossy(&v).chars().take(512).collect())
+        .filter(|v: &String| !v.is_empty());
+    let (account, kerberos) = match &access.bind {
+        DirectoryBind::Password { account, .. } => (said.unwrap_or_else(|| account.clone()), false),
+        DirectoryBind::Kerberos { .. } => (said.unwrap_or_default(), true),
+    };
     // the connection owns a runtime: unbind and drop it outside any async context
     blocking(move || {
         let _ = conn.unbind();
         drop(conn);
     });
-    let e = found
+    let e = found?
         .0
         .into_iter()
         .find_map(entry)
@@ -319,7 +391,12 @@ pub fn check_directory(server: &str, access: &DirectoryAccess) -> Result<(String
             .map(|v| String::from_utf8_lossy(v).into_owned())
             .unwrap_or_default()
     };
-    Ok((value("dnsHostName"), value("defaultNamingContext")))
+    Ok(DirectoryFound {
+        host: value("dnsHostName"),
+        naming_context: value("defaultNamingContext"),
+        account,
+        kerberos,
+    })
 }
 
 impl State {

@@ -16,7 +16,7 @@ mod ldap;
 mod sql;
 
 pub(crate) use http::client as http_client;
-pub use ldap::check_directory;
+pub use ldap::{DirectoryFound, check_directory};
 pub use sql::check_sql_server;
 
 use std::path::PathBuf;

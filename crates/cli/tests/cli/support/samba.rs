@@ -33,6 +33,11 @@ impl Dc {
     /// Provision and start a domain controller; with `recycle_bin` the Recycle Bin is
     /// enabled (locally, through `ldbmodify` on `sam.ldb`, the only way Samba allows).
     pub fn start(recycle_bin: bool) -> Self {
+        Self::start_with(recycle_bin, &[])
+    }
+
+    /// [`Self::start`] with more `[global]` options in smb.conf.
+    pub fn start_with(recycle_bin: bool, global: &[&str]) -> Self {
         let lock = lock();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -63,10 +68,13 @@ impl Dc {
         super::certificates(&d.join("tls"), "dc1.test.lan");
         let conf = d.join("etc/smb.conf");
         let text = std::fs::read_to_string(&conf).unwrap();
-        let extra = format!(
+        let mut extra = format!(
             "[global]\n\ttls enabled = yes\n\ttls keyfile = {0}/tls/srv.key\n\ttls certfile = {0}/tls/srv.pem\n\ttls cafile = {0}/tls/ca.pem\n\tpid directory = {0}/run\n\tlog file = {0}/log.%m\n",
             d.display()
         );
+        for o in global {
+            extra.push_str(&format!("\t{o}\n"));
+        }
         let text = text
             .replacen("[global]\n", &extra, 1)
             .lines()
@@ -127,6 +135,45 @@ impl Dc {
             args.extend(["--ca-file", ca.to_str().unwrap()]);
         }
         cli.run(None, &args)
+    }
+
+    /// The environment a process needs to use this DC's KDC with MIT Kerberos: a
+    /// krb5.conf naming it (no DNS lookups, host names taken as given) and a ticket cache
+    /// of its own, which with `ticket` holds the administrator's ticket (kinit).
+    pub fn kerberos(&self, ticket: bool) -> [(&'static str, PathBuf); 2] {
+        let d = self.dir.path();
+        let conf = d.join("krb5.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "[libdefaults]\n\tdefault_realm = {REALM}\n\tdns_lookup_kdc = false\n\tdns_lookup_realm = false\n\trdns = false\n\tdns_canonicalize_hostname = false\n[realms]\n\t{REALM} = {{\n\t\tkdc = 127.0.0.1\n\t}}\n"
+            ),
+        )
+        .unwrap();
+        let cache = d.join(if ticket { "ccache" } else { "ccache-empty" });
+        let env = [("KRB5_CONFIG", conf), ("KRB5CCNAME", cache)];
+        if ticket {
+            let mut kinit = Command::new("kinit")
+                .arg(ADMIN.replace("test.lan", REALM))
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::io::Write::write_all(
+                kinit.stdin.as_mut().unwrap(),
+                format!("{PASSWORD}\n").as_bytes(),
+            )
+            .unwrap();
+            let o = kinit.wait_with_output().unwrap();
+            assert!(
+                o.status.success(),
+                "kinit: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        env
     }
 
     pub fn ca(&self) -> PathBuf {
