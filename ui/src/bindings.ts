@@ -1039,13 +1039,14 @@ address?: string | null,
  */
 starttls: boolean, 
 /**
- * Kerberos (SASL GSSAPI) as the account this process runs as, instead of a bind
- * account and password: the name must then be the DC's host name, as in its service
- * principal `ldap/<name>`.
+ * Kerberos (SASL GSSAPI) as the account this process runs as, instead of a password:
+ * the name must then be the DC's host name, as in its service principal
+ * `ldap/<name>`, and the certificate is checked against it.
  */
 kerberos: boolean, 
 /**
- * The account to bind as: a DN or `user@domain` (empty with Kerberos).
+ * The account to bind as: a DN or `user@domain`; with Kerberos the only principal
+ * (`user@REALM`) to bind as, or empty for this process's default one.
  */
 bind: string, 
 /**

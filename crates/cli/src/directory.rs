@@ -18,7 +18,7 @@ pub enum DirectoryCommand {
     /// `ldap:<name>` search and change it as this account; they never see the password.
     ///
     /// Bind with an account and its password (--bind and one --password-… option), or
-    /// with --kerberos as the account Rehydra runs as.
+    /// with --kerberos as the account Rehydra runs as (--bind then pins the principal).
     Add {
         /// Name plugins and grants use: `host` or `host:port`, e.g. dc1.contoso.local.
         name: String,
@@ -28,14 +28,16 @@ pub enum DirectoryCommand {
         /// StartTLS on port 389 instead of LDAPS on 636.
         #[arg(long)]
         starttls: bool,
-        /// Bind with Kerberos (GSSAPI, tied to the TLS channel) as the account Rehydra
-        /// runs as, keeping no password: on Windows the signed-in account or the
-        /// service's, on Linux the ticket in its cache (kinit; KRB5CCNAME). The name must
-        /// be the DC's full host name, as in its service principal ldap/<host>.
-        #[arg(long, conflicts_with_all = ["bind", "password_file", "password_env", "password_keychain"])]
+        /// Bind with Kerberos (GSSAPI with the TLS channel binding) as the account
+        /// Rehydra runs as, keeping no password: on Windows the signed-in account or the
+        /// service's (LocalSystem is the computer account), on Linux the ticket in its
+        /// cache (kinit; KRB5CCNAME). The name must be the DC's full host name, as in its
+        /// service principal ldap/<host>; the certificate is checked against it.
+        #[arg(long, conflicts_with_all = ["password_file", "password_env", "password_keychain"])]
         kerberos: bool,
         /// Account to bind as: `user@domain` or a DN. Give it only the rights the
-        /// plugin needs (reading the directory; writing for restores).
+        /// plugin needs (reading the directory; writing for restores). With --kerberos,
+        /// the only principal to bind as (user@REALM), whatever else the cache holds.
         #[arg(long, required_unless_present = "kerberos")]
         bind: Option<String>,
         #[command(flatten)]

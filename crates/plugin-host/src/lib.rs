@@ -264,12 +264,15 @@ pub enum DirectoryBind {
         /// Its password (wiped from memory when dropped).
         password: zeroize::Zeroizing<String>,
     },
-    /// Kerberos (SASL GSSAPI, bound to the TLS channel) as whoever this process runs as:
-    /// the ticket cache on Unix (`kinit`, `KRB5CCNAME`), the logged-on account or the
+    /// Kerberos (SASL GSSAPI with the TLS channel binding) as whoever this process runs
+    /// as: the ticket cache on Unix (`kinit`, `KRB5CCNAME`), the logged-on account or the
     /// service's account on Windows. No password is kept.
     Kerberos {
-        /// The directory server's host name, as in its service principal `ldap/<host>`.
+        /// The directory server's host name, as in its service principal `ldap/<host>`;
+        /// the TLS certificate is checked against it too.
         host: String,
+        /// Bind only as this principal (`user@REALM`), never as another the cache holds.
+        principal: Option<String>,
     },
 }
 
@@ -277,7 +280,10 @@ impl std::fmt::Debug for DirectoryAccess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let bind = match &self.bind {
             DirectoryBind::Password { account, .. } => account.clone(),
-            DirectoryBind::Kerberos { host } => format!("kerberos to ldap/{host}"),
+            DirectoryBind::Kerberos { host, principal } => format!(
+                "kerberos as {} to ldap/{host}",
+                principal.as_deref().unwrap_or("the default principal")
+            ),
         };
         f.debug_struct("DirectoryAccess")
             .field("address", &self.address)

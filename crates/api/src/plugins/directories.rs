@@ -56,12 +56,13 @@ pub struct Directory {
     /// StartTLS on the LDAP port instead of LDAPS.
     #[serde(default)]
     pub starttls: bool,
-    /// Kerberos (SASL GSSAPI) as the account this process runs as, instead of a bind
-    /// account and password: the name must then be the DC's host name, as in its service
-    /// principal `ldap/<name>`.
+    /// Kerberos (SASL GSSAPI) as the account this process runs as, instead of a password:
+    /// the name must then be the DC's host name, as in its service principal
+    /// `ldap/<name>`, and the certificate is checked against it.
     #[serde(default)]
     pub kerberos: bool,
-    /// The account to bind as: a DN or `user@domain` (empty with Kerberos).
+    /// The account to bind as: a DN or `user@domain`; with Kerberos the only principal
+    /// (`user@REALM`) to bind as, or empty for this process's default one.
     #[serde(default)]
     pub bind: String,
     /// Where its password is kept (none with Kerberos).
@@ -87,20 +88,24 @@ impl Directory {
         let bad = |m: String| Err(ApiError::new(Code::InvalidInput, m));
         let name = &self.name;
         if self.kerberos {
-            if !self.bind.trim().is_empty() || self.password.is_some() {
+            if self.password.is_some() {
                 return bad(format!(
-                    "directory `{name}` binds with Kerberos as the account Rehydra runs as: give no bind account or password with it"
+                    "directory `{name}` binds with Kerberos, which keeps no password: give none with it"
                 ));
             }
             let host = self.spn_host();
-            if host.parse::<std::net::IpAddr>().is_ok() || !host.contains('.') {
+            let ip = host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok();
+            if ip || !host.contains('.') || host.ends_with('.') {
                 return bad(format!(
                     "directory `{name}`: Kerberos needs the DC's full host name (e.g. dc1.contoso.local, as in its service principal ldap/<host>), not `{host}`; connect elsewhere with --address"
                 ));
             }
         } else if self.bind.trim().is_empty() || self.password.is_none() {
             return bad(format!(
-                "directory `{name}` needs an account to bind as and its password (--bind with --password-file, --password-env or --password-keychain), or --kerberos"
+                "directory `{name}` needs an account to bind as and where its password is (--bind with --password-file, --password-env or --password-keychain), or --kerberos to keep no password"
             ));
         }
         Ok(())
@@ -128,6 +133,7 @@ impl Directory {
         let bind = match (self.kerberos, &self.password) {
             (true, _) => host::DirectoryBind::Kerberos {
                 host: self.spn_host().to_string(),
+                principal: Some(self.bind.trim().to_string()).filter(|p| !p.is_empty()),
             },
             (false, Some(source)) => host::DirectoryBind::Password {
                 account: self.bind.clone(),

@@ -565,9 +565,18 @@ fn kerberos_binds_as_the_ticket_holder_and_keeps_no_password() {
         "{}",
         said(&o)
     );
-    let o = with(true, &add("dc1.test.lan", ca, &["--bind", "x@test.lan"]));
+    let o = with(true, &add("dc1.test.lan", ca, &["--password-env", "X"]));
     assert!(
-        !o.status.success() && said(&o).contains("--bind"),
+        !o.status.success() && said(&o).contains("--password-env"),
+        "{}",
+        said(&o)
+    );
+    // a pinned principal is the only one used: the administrator's ticket is not bob's
+    let o = with(true, &add("dc1.test.lan", ca, &["--bind", "bob@TEST.LAN"]));
+    assert!(
+        !o.status.success()
+            && said(&o).contains("Kerberos as `bob@TEST.LAN`")
+            && said(&o).contains("nothing was kept"),
         "{}",
         said(&o)
     );
@@ -579,6 +588,17 @@ fn kerberos_binds_as_the_ticket_holder_and_keeps_no_password() {
     assert!(
         o.status.success()
             && said(&o).contains("bound to dc1.test.lan (DC=test,DC=lan) with Kerberos"),
+        "{}",
+        said(&o)
+    );
+    // pinned to the principal whose ticket it is
+    let o = with(
+        true,
+        &add("dc1.test.lan", ca, &["--bind", "Administrator@TEST.LAN"]),
+    );
+    assert!(
+        o.status.success()
+            && said(&o).contains("as Administrator@TEST.LAN (configured) with Kerberos"),
         "{}",
         said(&o)
     );

@@ -15,7 +15,7 @@ use std::time::Duration;
 use ldap3::asn1::{PL, StructureTag};
 use ldap3::controls::RawControl;
 use ldap3::exop::WhoAmI;
-use ldap3::{LdapConn, LdapConnSettings, LdapError, Mod, ResultEntry, Scope};
+use ldap3::{LdapConn, LdapConnSettings, LdapError, Mod, ResultEntry, Scope, StdStream};
 
 use super::{Res, State, blocking, err, stop_err};
 use crate::bindings::rehydra::plugin::ldap;
@@ -213,18 +213,36 @@ fn size(e: &ldap::Entry) -> usize {
 }
 
 /// Connect over TLS and bind as the configured account.
+///
+/// The socket is ours, connected to the configured address; TLS checks the certificate
+/// against the address, or with Kerberos against the directory's name (the DC's host
+/// name, which its service principal carries). A watchdog shuts the socket down if the
+/// handshake and bind have not finished within [`OPERATION_TIMEOUT`]: ldap3 times only
+/// the first request of a bind, and a GSSAPI bind makes three.
 fn connect(server: &str, access: &DirectoryAccess) -> Res<LdapConn> {
+    let what = format!("connecting to directory `{server}`");
+    let socket = open_socket(&access.address).map_err(|e| {
+        err(
+            ErrorCode::Unavailable,
+            format!("{what} at {}: {e}", access.address),
+        )
+    })?;
+    let watchdog = watchdog(&socket, OPERATION_TIMEOUT)
+        .map_err(|e| err(ErrorCode::Failed, format!("{what}: {e}")))?;
     let settings = LdapConnSettings::new()
         .set_conn_timeout(OPERATION_TIMEOUT)
         .set_starttls(access.starttls)
+        .set_std_stream(StdStream::Tcp(socket))
         .set_config(tls_config(server, access.ca_pem.as_deref())?);
+    let host = match &access.bind {
+        DirectoryBind::Kerberos { host, .. } => host.clone(),
+        DirectoryBind::Password { .. } => access.address.clone(),
+    };
     let url = format!(
-        "{}://{}",
+        "{}://{host}",
         if access.starttls { "ldap" } else { "ldaps" },
-        access.address
     );
-    let mut conn = LdapConn::with_settings(settings, &url)
-        .map_err(|e| ldap_err(&format!("connecting to directory `{server}`"), &e))?;
+    let mut conn = LdapConn::with_settings(settings, &url).map_err(|e| ldap_err(&what, &e))?;
     match &access.bind {
         DirectoryBind::Password { account, password } => conn
             .with_timeout(OPERATION_TIMEOUT)
@@ -236,28 +254,95 @@ fn connect(server: &str, access: &DirectoryAccess) -> Res<LdapConn> {
                     &e,
                 )
             })?,
-        // the ticket is bound to this TLS channel (tls-server-end-point), so a relay
-        // through another TLS server fails
-        DirectoryBind::Kerberos { host } => conn
-            .with_timeout(OPERATION_TIMEOUT)
-            .sasl_gssapi_bind(host)
-            .and_then(ldap3::LdapResult::success)
-            .map_err(|e| kerberos_err(server, host, &e))?,
+        DirectoryBind::Kerberos { host, principal } => {
+            // ldap3 indexes GSSAPI answers without checking their length: a panic there
+            // is a failed bind, not a dead job
+            let bound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                kerberos_bind(&mut conn, host, principal.as_deref())
+            }))
+            .unwrap_or_else(|_| {
+                Err(LdapError::GssapiOperationError(
+                    "the directory's answer to the bind could not be read".into(),
+                ))
+            });
+            bound
+                .and_then(ldap3::LdapResult::success)
+                .map_err(|e| kerberos_err(server, host, principal.as_deref(), &e))?
+        }
     };
+    drop(watchdog);
     Ok(conn)
+}
+
+/// A TCP connection to `address` (`host:port`), trying each address it resolves to.
+fn open_socket(address: &str) -> std::io::Result<std::net::TcpStream> {
+    use std::net::ToSocketAddrs as _;
+    let mut last = None;
+    for a in address.to_socket_addrs()? {
+        match std::net::TcpStream::connect_timeout(&a, OPERATION_TIMEOUT) {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("the name resolves to no address")))
+}
+
+/// Shuts `socket` down once `limit` has passed, unless the returned sender is dropped
+/// first.
+fn watchdog(
+    socket: &std::net::TcpStream,
+    limit: Duration,
+) -> std::io::Result<std::sync::mpsc::Sender<()>> {
+    let socket = socket.try_clone()?;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::Builder::new()
+        .name("ldap-bind-watchdog".into())
+        .spawn(move || {
+            if rx.recv_timeout(limit) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                let _ = socket.shutdown(std::net::Shutdown::Both);
+            }
+        })?;
+    Ok(tx)
+}
+
+/// SASL GSSAPI as this process's default Kerberos identity, or only as `principal`
+/// when one is configured (its credentials must be in the cache; no other is used).
+fn kerberos_bind(
+    conn: &mut LdapConn,
+    host: &str,
+    principal: Option<&str>,
+) -> ldap3::result::Result<ldap3::LdapResult> {
+    let Some(principal) = principal else {
+        return conn.sasl_gssapi_bind(host);
+    };
+    use cross_krb5::K5Cred as _;
+    let cred =
+        cross_krb5::Cred::client_acquire(cross_krb5::InitiateFlags::empty(), Some(principal))
+            .map_err(|e| LdapError::GssapiOperationError(format!("{e:#}")))?;
+    conn.sasl_gssapi_cred_bind(cred, host)
 }
 
 /// A failed Kerberos bind, with what to do: most often there is no ticket, or the
 /// directory's name is not the host name in its service principal.
-fn kerberos_err(server: &str, host: &str, e: &LdapError) -> crate::bindings::wit::Error {
-    let what = format!("binding to directory `{server}` with Kerberos as service ldap/{host}");
+fn kerberos_err(
+    server: &str,
+    host: &str,
+    principal: Option<&str>,
+    e: &LdapError,
+) -> crate::bindings::wit::Error {
+    let who = principal.map_or_else(
+        || "this process's account".to_string(),
+        |p| format!("`{p}`"),
+    );
+    let what =
+        format!("binding to directory `{server}` with Kerberos as {who} to service ldap/{host}");
     match e {
         LdapError::GssapiOperationError(m) => {
-            let detail: String = m.chars().take(400).collect();
+            let detail: String = m.chars().filter(|c| !c.is_control()).take(400).collect();
             err(
                 ErrorCode::Unavailable,
                 format!(
-                    "{what}: {detail}; this process needs a Kerberos ticket of the domain (on Linux `kinit <account>`, with KRB5CCNAME where the job runs; on Windows the signed-in or service account), and the directory's name must be the DC's host name in that realm"
+                    "{what}: {detail}; this process needs a Kerberos ticket of the domain for {who} (on Linux `kinit <account>`, with KRB5CCNAME where the job runs; on Windows the signed-in account, or the service's: LocalSystem binds as the computer account), and the directory's name must be the DC's host name in that realm"
                 ),
             )
         }
@@ -265,6 +350,14 @@ fn kerberos_err(server: &str, host: &str, e: &LdapError) -> crate::bindings::wit
             let mut e = ldap_err(&what, e);
             e.message.push_str(
                 "; over TLS Rehydra adds no SASL layer (as Windows DCs require): a Samba DC needs `ldap server require strong auth = allow_sasl_over_tls` in its smb.conf",
+            );
+            e
+        }
+        // SEC_E_BAD_BINDINGS: the DC enforces channel binding and found none it accepts
+        LdapError::LdapResult { result } if result.rc == 49 && result.text.contains("80090346") => {
+            let mut e = ldap_err(&what, e);
+            e.message.push_str(
+                "; the DC wants the TLS channel binding, which Rehydra sends only for certificates signed with RSA (PKCS #1) or with ECDSA and SHA-2: have the DC's certificate signed that way",
             );
             e
         }
@@ -327,7 +420,8 @@ pub struct DirectoryFound {
     /// Its default naming context.
     pub naming_context: String,
     /// The identity the directory bound (RFC 4532 "Who am I?", e.g. `u:CONTOSO\svc`);
-    /// where it does not say (Samba), the configured account, or empty with Kerberos.
+    /// where it does not say (Samba), the configured account marked `(configured)`, or
+    /// empty with Kerberos and no principal configured.
     pub account: String,
     /// Bound with Kerberos.
     pub kerberos: bool,
@@ -364,14 +458,29 @@ pub fn check_directory(server: &str, access: &DirectoryAccess) -> Result<Directo
     .and_then(ldap3::SearchResult::success)
     .map_err(|e| ldap_err("reading the root DSE", &e).message);
     // the answer is the directory's: lossy, and no longer than a name can be
+    // the directory's words: lossy, no control characters, no longer than a name can be
     let said: Option<String> = blocking(|| conn.with_timeout(OPERATION_TIMEOUT).extended(WhoAmI))
         .ok()
+        .filter(|r| r.1.rc == 0)
         .and_then(|r| r.0.val)
-        .map(|v| String::from_utf8_lossy(&v).chars().take(512).collect())
+        .map(|v| {
+            String::from_utf8_lossy(&v)
+                .chars()
+                .filter(|c| !c.is_control())
+                .take(512)
+                .collect()
+        })
         .filter(|v: &String| !v.is_empty());
-    let (account, kerberos) = match &access.bind {
-        DirectoryBind::Password { account, .. } => (said.unwrap_or_else(|| account.clone()), false),
-        DirectoryBind::Kerberos { .. } => (said.unwrap_or_default(), true),
+    let (account, kerberos) = match (&access.bind, said) {
+        (DirectoryBind::Password { .. }, Some(s)) => (s, false),
+        (DirectoryBind::Password { account, .. }, None) => {
+            (format!("{account} (configured)"), false)
+        }
+        (DirectoryBind::Kerberos { principal, .. }, s) => (
+            s.or_else(|| principal.as_ref().map(|p| format!("{p} (configured)")))
+                .unwrap_or_default(),
+            true,
+        ),
     };
     // the connection owns a runtime: unbind and drop it outside any async context
     blocking(move || {
