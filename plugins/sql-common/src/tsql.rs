@@ -26,6 +26,12 @@ pub struct Db {
     pub compat: String,
     pub encrypted: bool,
     pub in_ag: bool,
+    /// In an availability group: this replica is the one its backup preference names
+    /// (`sys.fn_hadr_backup_is_preferred_replica`; always true outside a group).
+    pub preferred_backup: bool,
+    /// In an availability group: this replica is the primary
+    /// (`sys.fn_hadr_is_primary_replica`).
+    pub primary: bool,
     pub pages: u64,
 }
 
@@ -33,6 +39,12 @@ impl Db {
     /// SIMPLE recovery: no log backups, so no point-in-time restores.
     pub fn simple(&self) -> bool {
         self.recovery.eq_ignore_ascii_case("SIMPLE")
+    }
+
+    /// A secondary replica of an availability group, where SQL Server takes only COPY_ONLY
+    /// full backups and plain log backups.
+    pub fn secondary(&self) -> bool {
+        self.in_ag && !self.primary
     }
 }
 
@@ -182,7 +194,7 @@ pub fn run_restore_script<'a>(
     Ok(())
 }
 
-const DATABASES: &str = "SELECT d.name, d.recovery_model_desc, d.state_desc, d.compatibility_level, d.is_encrypted, d.group_database_id, (SELECT SUM(f.size) FROM sys.master_files f WHERE f.database_id = d.database_id) AS pages FROM sys.databases d WHERE d.database_id > 4";
+const DATABASES: &str = "SELECT d.name, d.recovery_model_desc, d.state_desc, d.compatibility_level, d.is_encrypted, d.group_database_id, sys.fn_hadr_backup_is_preferred_replica(d.name) AS preferred_backup, sys.fn_hadr_is_primary_replica(d.name) AS primary_replica, (SELECT SUM(f.size) FROM sys.master_files f WHERE f.database_id = d.database_id) AS pages FROM sys.databases d WHERE d.database_id > 4";
 
 fn db_of(r: &Row<'_>) -> Result<Db> {
     Ok(Db {
@@ -192,6 +204,9 @@ fn db_of(r: &Row<'_>) -> Result<Db> {
         compat: r.text("compatibility_level")?,
         encrypted: r.flag("is_encrypted")?,
         in_ag: r.opt("group_database_id")?.is_some(),
+        // NULL is "no": a replica that cannot say is not the one to use
+        preferred_backup: r.flag("preferred_backup")?,
+        primary: r.flag("primary_replica")?,
         pages: r.opt("pages")?.and_then(|p| p.parse().ok()).unwrap_or(0),
     })
 }

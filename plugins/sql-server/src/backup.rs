@@ -58,6 +58,64 @@ fn refuse(m: String) -> Error {
     Error::new(ErrorCode::InvalidInput, m)
 }
 
+/// Which replica of an availability group may take a backup (setting `replica`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replica {
+    /// Only the one the group's backup preference names.
+    Preferred,
+    /// Whichever replica the asset is.
+    Any,
+}
+
+fn replica(s: &str) -> Result<Replica> {
+    match s {
+        "preferred" => Ok(Replica::Preferred),
+        "any" => Ok(Replica::Any),
+        other => Err(refuse(format!("replica `{other}` is not preferred or any"))),
+    }
+}
+
+/// The backup an availability group allows on this replica: refused on a replica its
+/// backup preference does not name (unless `any`); on a secondary, a differential or a
+/// copy-only log refused, and a full made COPY_ONLY (the only full SQL Server takes
+/// there), with the line for the job log that says so. Returns whether to send
+/// COPY_ONLY.
+fn on_replica(
+    kind: Kind,
+    copy_only: bool,
+    db: &tsql::Db,
+    server: &str,
+    which: Replica,
+) -> Result<(bool, Option<String>)> {
+    if !db.in_ag {
+        return Ok((copy_only, None));
+    }
+    let name = &db.name;
+    if which == Replica::Preferred && !db.preferred_backup {
+        return Err(refuse(format!(
+            "database `{name}` is in an availability group whose backup preference names another replica than {server}; back it up there (its asset on that instance), or set replica=any to back it up here"
+        )));
+    }
+    if !db.secondary() {
+        return Ok((copy_only, None));
+    }
+    match kind {
+        Kind::Diff => Err(refuse(format!(
+            "{server} is a secondary replica of `{name}`, where SQL Server takes no differential backups; take full (COPY_ONLY) and log backups here, or differentials on the primary"
+        ))),
+        Kind::Log if copy_only => Err(refuse(format!(
+            "{server} is a secondary replica of `{name}`, where SQL Server takes only plain log backups, never COPY_ONLY; leave copy-only off"
+        ))),
+        Kind::Log => Ok((false, None)),
+        Kind::Full => Ok((
+            true,
+            (!copy_only).then(|| format!(
+                "{server} is a secondary replica of `{name}`: the full backup is taken COPY_ONLY, the only full SQL Server takes there (a differential on the primary is not based on it)"
+            )),
+        )),
+    }
+}
+
 /// What stands in the way of a backup of `kind` after `prev`, given msdb's history.
 fn check_base(
     kind: Kind,
@@ -117,7 +175,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     let o = &req.options;
     let (server, name) = split_asset(&req.asset.id)?;
     let kind = level(setting_or(o, "level", "full"))?;
-    let copy_only = flag(o, "copy-only");
+    let which = replica(setting_or(o, "replica", "preferred"))?;
     let staging = require(
         o,
         "staging",
@@ -151,6 +209,10 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             "the chain of `{name}` holds {} backups, as many as a restore point keeps; take a full backup (level=full) to start a new one",
             crate::model::BACKUPS_MAX
         )));
+    }
+    let (copy_only, note) = on_replica(kind, flag(o, "copy-only"), &db, server, which)?;
+    if let Some(note) = note {
+        host::info(&note);
     }
     let history = tsql::history(server, name)?;
     check_base(kind, copy_only, &db, prev.as_ref(), &history)?;
@@ -253,6 +315,62 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_availability_group_allows_what_sql_server_takes_on_each_replica() {
+        let db = |in_ag, primary, preferred_backup| tsql::Db {
+            name: "sales".into(),
+            recovery: "FULL".into(),
+            state: "ONLINE".into(),
+            compat: "160".into(),
+            encrypted: false,
+            in_ag,
+            preferred_backup,
+            primary,
+            pages: 0,
+        };
+        let on = |kind, copy, d: &tsql::Db, which| on_replica(kind, copy, d, "sql02", which);
+        // outside a group, and on a preferred primary, the request is sent as it is
+        for d in [db(false, false, false), db(true, true, true)] {
+            for kind in [Kind::Full, Kind::Diff, Kind::Log] {
+                assert_eq!(
+                    on(kind, false, &d, Replica::Preferred).unwrap(),
+                    (false, None)
+                );
+                assert_eq!(
+                    on(kind, true, &d, Replica::Preferred).unwrap(),
+                    (true, None)
+                );
+            }
+        }
+        // a replica the preference does not name: refused, unless any replica will do
+        let other = db(true, true, false);
+        let e = on(Kind::Full, false, &other, Replica::Preferred).unwrap_err();
+        assert!(
+            e.message.contains("names another replica than sql02"),
+            "{}",
+            e.message
+        );
+        assert_eq!(
+            on(Kind::Full, false, &other, Replica::Any).unwrap(),
+            (false, None)
+        );
+        // a secondary: fulls COPY_ONLY (said), no differential, logs never COPY_ONLY
+        let sec = db(true, false, true);
+        let (copy, note) = on(Kind::Full, false, &sec, Replica::Preferred).unwrap();
+        assert!(copy && note.unwrap().contains("COPY_ONLY"));
+        assert_eq!(
+            on(Kind::Full, true, &sec, Replica::Preferred).unwrap(),
+            (true, None)
+        );
+        assert!(on(Kind::Diff, false, &sec, Replica::Preferred).is_err());
+        assert!(on(Kind::Log, true, &sec, Replica::Preferred).is_err());
+        assert_eq!(
+            on(Kind::Log, false, &sec, Replica::Preferred).unwrap(),
+            (false, None)
+        );
+        assert!(replica("sometimes").is_err());
+    }
 
     #[test]
     fn file_names_keep_only_safe_letters() {

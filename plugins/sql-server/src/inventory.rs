@@ -48,6 +48,14 @@ fn database_asset(server: &str, db: &Db, history: &[HistoryRow]) -> Asset {
         property("tde", db.encrypted.to_string()),
         property("availability-group", db.in_ag.to_string()),
     ];
+    if db.in_ag {
+        let role = if db.primary { "primary" } else { "secondary" };
+        a.properties.push(property("replica", role.to_string()));
+        a.properties.push(property(
+            "preferred-backup-replica",
+            db.preferred_backup.to_string(),
+        ));
+    }
     for k in [Kind::Full, Kind::Diff, Kind::Log] {
         if let Some(r) = last_of(history, k) {
             let by = if r.backup.ours { "rehydra" } else { "other" };

@@ -20,5 +20,6 @@ mod policies;
 mod service;
 mod service_requests;
 mod sql_server;
+mod sql_server_ag;
 mod support;
 mod vm_workloads;

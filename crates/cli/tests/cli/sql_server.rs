@@ -134,7 +134,7 @@ impl StandIn {
         format!("127.0.0.1:{}", self.port)
     }
 
-    fn table(&self, name: &str) -> Vec<Value> {
+    pub(crate) fn table(&self, name: &str) -> Vec<Value> {
         serde_json::from_slice::<Value>(&std::fs::read(self.state.join(name)).unwrap())
             .unwrap()
             .as_array()
@@ -142,7 +142,7 @@ impl StandIn {
             .clone()
     }
 
-    fn edit(&self, name: &str, f: impl FnOnce(&mut Vec<Value>)) {
+    pub(crate) fn edit(&self, name: &str, f: impl FnOnce(&mut Vec<Value>)) {
         let mut rows = self.table(name);
         f(&mut rows);
         let tmp = self.state.join(format!("{name}.tmp"));

@@ -11,9 +11,12 @@ DIR/{databases,master_files,backupset,backupmediafamily}.json serve sys.database
 msdb.dbo.backupset and msdb.dbo.backupmediafamily (re-read on every query; BACKUP/RESTORE append to them).
 DIR/statements.jsonl: one JSON line per batch or RPC {at, kind, proc, sql, params, error}.
 DIR/server_properties.json: SERVERPROPERTY's answers (InstanceDefaultDataPath …), when a test writes it.
+A database in an availability group (group_database_id set) may say replica_primary / replica_preferred: whether this
+instance is its primary replica and the one its backup preference names, what sys.fn_hadr_is_primary_replica and
+sys.fn_hadr_backup_is_preferred_replica answer (1 outside a group); on a secondary, BACKUP allows what SQL Server does.
 DIR/standin.json: what SQL Server keeps inside itself (restoring databases; where a chain restarted).
 """
-import argparse, datetime as dt, decimal, hashlib, json, logging, os, re, socket, sys, threading, uuid
+import argparse, dataclasses, datetime as dt, decimal, hashlib, json, logging, os, re, socket, sys, threading, uuid
 from dataclasses import dataclass
 
 from pysqlbridge.catalog import Catalog
@@ -58,6 +61,7 @@ VIEWS = {
 }
 MSG = {  # sys.messages text of every error raised here (all severity 16), followed by 3013 where SQL Server sends it
     911: "Database '{0}' does not exist. Make sure that the name is entered correctly.",
+    3059: "This BACKUP or RESTORE command is not supported on a database mirror or secondary replica.",
     927: "Database '{0}' cannot be opened. It is in the middle of a restore.",
     942: "Database '{0}' cannot be opened because it is offline.",
     3035: 'Cannot perform a differential backup for database "{0}", because a current database backup does not exist. Perform a full database backup by reissuing BACKUP DATABASE, omitting the WITH DIFFERENTIAL option.',
@@ -106,9 +110,16 @@ def typed(v, kind):
     if v is None or isinstance(kind, NVarChar): return None if v is None else str(v)
     return bool(v) if isinstance(kind, Bit) else int(v) if isinstance(kind, Integer) else moment(v) if isinstance(kind, DateTime) else str(v).upper()
 
+def replica_columns(r):
+    """What the two HADR functions answer for a database row: its group's state on this instance."""
+    in_ag = r.get("group_database_id") is not None
+    return dict(r, hadr_is_primary=in_ag and bool(r.get("replica_primary")), hadr_backup_preferred=not in_ag or bool(r.get("replica_preferred")))
+
 def view(key):
     file, kinds = VIEWS[key]
     rows, kinds = load(file), dict(kinds)
+    if key == ("sys", "databases"):
+        rows, kinds = [replica_columns(r) for r in rows], dict(kinds, hadr_is_primary=BIT, hadr_backup_preferred=BIT)
     for r in rows:  # keys a test adds beyond the documented columns are served too
         for k, v in r.items():
             if v is not None and k not in kinds:
@@ -237,6 +248,9 @@ def backup(p):
     if state in ("RESTORING", "OFFLINE"): fail(927 if state == "RESTORING" else 942, verb, name)
     if log and recovery == "SIMPLE": fail(4208, verb)
     c, diff, copy = chain(name, db), "DIFFERENTIAL" in opts, "COPY_ONLY" in opts
+    if db.get("group_database_id") is not None and not db.get("replica_primary"):
+        # a secondary replica: COPY_ONLY fulls and plain logs only
+        if diff or (copy if log else not copy): fail(3059, verb)
     if log and c["log_from"] is None: fail(4214, verb)
     if diff and not c["base"]: fail(3035, verb, name)
     path = str(p["disks"][0][1])
@@ -399,8 +413,12 @@ def server_properties(sql):
     props, asked = load("server_properties.json", {}), SERVERPROPERTY.findall(sql)
     return QueryResult([Column(alias, S(260)) for _, alias in asked], [[props.get(name) for name, _ in asked]])
 
+HADR = re.compile(r"sys\.fn_hadr_(backup_is_preferred|is_primary)_replica\(\s*(\w+)\.name\s*\)", re.I)
+
 def answer(query):
     if query.procedure: return CATALOG.answer(query)
+    # the HADR functions of a database, as alias.name arguments: its row's answers (see replica_columns)
+    query = dataclasses.replace(query, sql=HADR.sub(lambda m: f"{m[2]}.hadr_{'backup_preferred' if m[1].lower().startswith('b') else 'is_primary'}", query.sql))
     if SERVERPROPERTY.search(query.sql): return server_properties(query.sql)
     if XP_DELETE.match(query.sql): return delete_file(XP_DELETE.match(query.sql)[1], dict(query.parameters))
     sql = DOTDOT.sub(lambda m: m.group(1) or ".dbo.", query.sql)  # msdb..backupset means msdb.dbo.backupset

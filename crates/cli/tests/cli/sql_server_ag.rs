@@ -1,0 +1,204 @@
+//! The sql-server plugin and Always On availability groups, against the TDS stand-in: the
+//! replica a backup runs on is the one the group's backup preference names (or any, when
+//! the admin says so), and on a secondary replica only what SQL Server takes there is sent
+//! (COPY_ONLY fulls, plain logs); the stand-in refuses anything else as SQL Server does.
+
+use serde_json::{Value, json};
+
+use crate::sql_server::{StandIn, run};
+use crate::support::{self, Cli, json_out};
+
+fn said(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn prop(a: &Value, n: &str) -> Option<String> {
+    a["properties"]
+        .as_array()?
+        .iter()
+        .find(|p| p["name"] == n)
+        .map(|p| p["value"].as_str().unwrap().to_string())
+}
+
+#[test]
+fn availability_group_databases_back_up_where_the_group_prefers_as_sql_server_allows() {
+    let cli = Cli::new(&["sql-server"]);
+    cli.init_repo();
+    let dir = cli.dir.path().join("sql");
+    let tls = dir.join("tls");
+    support::certificates(&tls, "sql02.test.lan");
+    let sql = StandIn::start(&dir, &tls);
+    let server = sql.server();
+    let stage = dir.join("stage");
+    std::fs::create_dir_all(&stage).unwrap();
+    let staging = format!("staging={}", stage.display());
+    // this instance holds a secondary replica of `sales` (the one its group prefers for
+    // backups) and the primary of `orders` (whose group prefers another replica)
+    sql.edit("databases.json", |rows| {
+        for r in rows.iter_mut().filter(|r| r["name"] == "sales") {
+            r["group_database_id"] = json!("6c5e0b7a-5c64-4d0e-9a43-0d4f1d1b2a01");
+            r["replica_primary"] = json!(false);
+            r["replica_preferred"] = json!(true);
+        }
+        rows.push(json!({"name": "orders", "database_id": 8, "recovery_model_desc": "FULL", "state_desc": "ONLINE",
+            "compatibility_level": 160, "is_encrypted": false, "group_database_id": "6c5e0b7a-5c64-4d0e-9a43-0d4f1d1b2a02",
+            "create_date": "2026-01-05T09:00:00", "replica_primary": true, "replica_preferred": false}));
+    });
+
+    // an instance added without saying where its password is: refused, nothing kept
+    let o = run(
+        &cli,
+        &[
+            "plugins",
+            "sql-server",
+            "add",
+            &server,
+            "--login",
+            "rehydra",
+        ],
+    );
+    assert!(
+        !o.status.success() && said(&o).contains("say where the password is"),
+        "{}",
+        said(&o)
+    );
+    let listed = cli.ok(None, &["plugins", "sql-server", "list"]);
+    assert!(!listed.contains(&server), "{listed}");
+    let ca = tls.join("ca.pem");
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "sql-server",
+            "add",
+            &server,
+            "--login",
+            "rehydra",
+            "--password-env",
+            "SQL_PW",
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--no-check",
+        ],
+    );
+    let grants = [
+        "engine".to_string(),
+        format!("sql:{server}"),
+        format!("files:{}", dir.display()),
+        format!("files-write:{}", dir.display()),
+    ];
+    let mut a = vec!["plugins", "grant", "sql-server"];
+    a.extend(grants.iter().map(String::as_str));
+    cli.ok(None, &a);
+    let go = |args: &[&str]| {
+        let mut a = vec!["--json", "plugins", "run", "sql-server"];
+        a.extend(args);
+        run(&cli, &a)
+    };
+
+    // ---- discover: each database's role on this replica, and whether it is preferred
+    let assets = json_out(&go(&["discover", "--set", &format!("servers={server}")]));
+    let db = |name: &str| {
+        assets
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["kind"] == "database" && a["name"] == name)
+            .unwrap_or_else(|| panic!("{name}: {assets}"))
+            .clone()
+    };
+    let role = |name: &str| {
+        let d = db(name);
+        (prop(&d, "replica"), prop(&d, "preferred-backup-replica"))
+    };
+    assert_eq!(
+        role("sales"),
+        (Some("secondary".into()), Some("true".into()))
+    );
+    assert_eq!(
+        role("orders"),
+        (Some("primary".into()), Some("false".into()))
+    );
+    assert_eq!(role("hr"), (None, None), "not in a group");
+
+    let backup = |db: &str, extra: &[&str]| {
+        let asset = format!("{server}/{db}");
+        let mut a = vec!["backup", "--asset", &asset, "--set", &staging];
+        a.extend(extra);
+        go(&a)
+    };
+    let sent = || {
+        sql.statements()
+            .iter()
+            .filter_map(|s| s["sql"].as_str().map(str::to_string))
+            .filter(|s| s.starts_with("BACKUP"))
+            .collect::<Vec<_>>()
+    };
+
+    // ---- orders: its group prefers another replica, so nothing is sent unless told
+    let o = backup("orders", &[]);
+    assert!(
+        !o.status.success() && said(&o).contains("backup preference names another replica"),
+        "{}",
+        said(&o)
+    );
+    assert!(sent().is_empty(), "{:?}", sent());
+    let o = backup("orders", &["--set", "replica=any"]);
+    assert!(o.status.success(), "{}", said(&o));
+    assert!(
+        !sent()[0].contains("COPY_ONLY"),
+        "the primary takes a plain full: {:?}",
+        sent()
+    );
+
+    // ---- sales on its secondary: the full is COPY_ONLY (said), a differential and a
+    // copy-only log are refused before anything is sent, a plain log is taken
+    let o = backup("sales", &[]);
+    assert!(
+        o.status.success() && said(&o).contains("the full backup is taken COPY_ONLY"),
+        "{}",
+        said(&o)
+    );
+    assert!(sent()[1].contains("COPY_ONLY"), "{:?}", sent());
+    for (extra, why) in [
+        (
+            &["--set", "level=diff"][..],
+            "takes no differential backups",
+        ),
+        (
+            &["--set", "level=log", "--set", "copy-only=true"][..],
+            "never COPY_ONLY",
+        ),
+    ] {
+        let o = backup("sales", extra);
+        assert!(
+            !o.status.success() && said(&o).contains(why),
+            "{}",
+            said(&o)
+        );
+    }
+    assert_eq!(sent().len(), 2, "{:?}", sent());
+    let o = backup("sales", &["--set", "level=log"]);
+    assert!(o.status.success(), "{}", said(&o));
+    let last = sent().pop().unwrap();
+    assert!(
+        last.starts_with("BACKUP LOG") && !last.contains("COPY_ONLY"),
+        "{last}"
+    );
+    let sets = sql.table("backupset.json");
+    let ours: Vec<_> = sets
+        .iter()
+        .filter(|s| s["database_name"] == "sales")
+        .map(|s| {
+            (
+                s["type"].as_str().unwrap().to_string(),
+                s["is_copy_only"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(ours, [("D".to_string(), true), ("L".to_string(), false)]);
+}
