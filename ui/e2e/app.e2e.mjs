@@ -457,15 +457,15 @@ try {
   );
   // Kerberos: no account or password asked for, and an address is refused as its name
   await s.click('[data-testid="dir-kerberos"]');
-  const kerberosAsksNoPassword = !(await s.exec(
-    'return !!document.querySelector(\'[data-testid="dir-bind"]\') || !!document.querySelector(\'[data-testid="dir-pw-kind"]\')',
-  ));
+  const kerberosAsksNoPassword = await s.exec(
+    'return !document.querySelector(\'[data-testid="dir-pw-kind"]\') && !!document.querySelector(\'[data-testid="dir-principal"]\')',
+  );
   await s.click('[data-testid="dir-add"]');
   await s.wait('[data-testid="connections"] [data-testid="error"]', (t) => t.includes("Kerberos needs the DC's full host name"), 60000);
   await s.click('[data-testid="dir-kerberos"]');
   check(
     kerberosAsksNoPassword && !(await s.exec('return !!document.querySelector(\'[data-testid="directories"]\')')),
-    "Settings → Connections binds a directory with Kerberos without asking for a password, and refuses an address as a Kerberos name",
+    "Settings → Connections binds a directory with Kerberos without asking for a password (a principal may be pinned), and refuses an address as a Kerberos name",
   );
   // a SQL Server instance: signing in fails (nothing listens there), nothing is kept; kept
   // without the check it is listed with where its password is, then removed

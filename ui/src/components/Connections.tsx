@@ -70,7 +70,7 @@ function reached(f: { name: string; address: string; pw: PasswordForm; ca: strin
 
 /** How a directory is bound to and where its password is, as its list row says them. */
 function directoryBind(d: Directory): [string, string] {
-  if (d.kerberos) return ["Kerberos, as the account Rehydra runs as", "no password kept"];
+  if (d.kerberos) return [d.bind ? `Kerberos, only as ${d.bind}` : "Kerberos, as the account Rehydra runs as", "no password kept"];
   return [d.bind, d.password ? passwordWhere(d.password) : "none (add it again)"];
 }
 
@@ -157,7 +157,7 @@ export default function Connections() {
   const addDirectory = () =>
     act(() => {
       const f = dir.form;
-      const how = f.kerberos ? { kerberos: true, bind: "", password: null } : { kerberos: false, bind: f.bind.trim() };
+      const how = f.kerberos ? { kerberos: true, bind: f.bind.trim(), password: null } : { kerberos: false, bind: f.bind.trim() };
       return api.directoryAdd({ ...reached(f), starttls: f.starttls, ...how }, f.check);
     });
   const addSql = () =>
@@ -226,7 +226,12 @@ export default function Connections() {
           <input data-testid="dir-kerberos" {...dir.box("kerberos")} /> Kerberos as the account Rehydra runs as (the name must be the DC's
           host name; no password is kept)
         </label>
-        {!dir.form.kerberos && (
+        {dir.form.kerberos ? (
+          <label>
+            Only as this principal (optional: user@REALM; else whichever the account's ticket is)
+            <input data-testid="dir-principal" {...dir.text("bind")} placeholder="svc-rehydra@CONTOSO.LOCAL" />
+          </label>
+        ) : (
           <>
             <label>Bind as (user@domain or DN)<input data-testid="dir-bind" {...dir.text("bind")} placeholder="svc-rehydra@contoso.local" /></label>
             <PasswordFields form={dir.form.pw} onChange={(pw) => dir.set("pw", pw)} testid="dir" />

@@ -172,7 +172,7 @@ pub(crate) fn run(cli: &Cli, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -187,7 +187,7 @@ fn point_id(v: &Value) -> String {
         .to_string()
 }
 
-fn prop(a: &Value, n: &str) -> Option<String> {
+pub(crate) fn prop(a: &Value, n: &str) -> Option<String> {
     a["properties"]
         .as_array()?
         .iter()

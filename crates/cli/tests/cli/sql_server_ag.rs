@@ -3,26 +3,10 @@
 //! the admin says so), and on a secondary replica only what SQL Server takes there is sent
 //! (COPY_ONLY fulls, plain logs); the stand-in refuses anything else as SQL Server does.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::sql_server::{StandIn, run};
+use crate::sql_server::{StandIn, prop, run, text as said};
 use crate::support::{self, Cli, json_out};
-
-fn said(o: &std::process::Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn prop(a: &Value, n: &str) -> Option<String> {
-    a["properties"]
-        .as_array()?
-        .iter()
-        .find(|p| p["name"] == n)
-        .map(|p| p["value"].as_str().unwrap().to_string())
-}
 
 #[test]
 fn availability_group_databases_back_up_where_the_group_prefers_as_sql_server_allows() {
