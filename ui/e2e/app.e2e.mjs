@@ -627,6 +627,16 @@ try {
   await s.type('[data-testid="setting-kube"]', kubeB.url);
   await s.type('[data-testid="setting-namespace-map"]', "shop=shop-dr");
   await s.type('[data-testid="setting-wait-secs"]', "20");
+  // the search beside `objects`: the point's objects holding "web"; one picked fills the
+  // field in (then it is emptied again, for the whole namespace below)
+  await s.type('[data-testid="find-objects"]', "web");
+  await s.click('[data-testid="find-objects-go"]');
+  await s.wait('[data-testid="found-objects"]', (t) => /deployments[^/]*\/shop\/web\b/.test(t) && t.includes("configmaps/shop/web-config"));
+  const finderHidden = !(await s.exec('return !!document.querySelector(\'[data-testid="setting-find"]\')'));
+  await s.click('[data-testid="found-objects"] [data-testid="found-pick"]');
+  const picked = await s.exec('return document.querySelector(\'[data-testid="setting-objects"]\').value');
+  check(finderHidden && /\/shop\/web/.test(picked), "the wizard's search beside a setting lists the restore point's objects and fills the field in with the one picked");
+  await s.type('[data-testid="setting-objects"]', " ");
   await s.click('[data-testid="wizard-plan"]');
   await s.wait('[data-testid="plan"]', (t) => t.includes("storage class `fast` does not exist"));
   check(true, "the Kubernetes plan is blocked while the target cluster lacks the storage class, and says which it has");

@@ -295,7 +295,14 @@ choices: Array<string>,
  * Entered masked in the app's forms. (Anything that grants access belongs with the
  * host, as a capability the admin grants, not in a setting.)
  */
-secret: boolean, };
+secret: boolean, 
+/**
+ * For a restore setting: another restore setting (a string) that looks its values
+ * up. A plan given `<found-by>=<text>` lists the values that match as steps with
+ * ids `pick:<value>`, each step's title saying what it is (the restore refuses
+ * it); the app offers them as a search beside this field.
+ */
+"found-by"?: string, };
 
 export type Manifest = { 
 /**

@@ -561,6 +561,9 @@ fn print_settings(settings: &[rehydra_plugin_host::SettingDecl]) {
         if s.secret {
             notes.push("secret".into());
         }
+        if let Some(by) = &s.found_by {
+            notes.push(format!("values listed by --set {by}=<text> --plan-only"));
+        }
         println!(
             "    {:<18} {:<20} {} ({})",
             s.name,

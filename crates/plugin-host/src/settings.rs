@@ -72,7 +72,18 @@ pub struct SettingDecl {
     /// host, as a capability the admin grants, not in a setting.)
     #[serde(default)]
     pub secret: bool,
+    /// For a restore setting: another restore setting (a string) that looks its values
+    /// up. A plan given `<found-by>=<text>` lists the values that match as steps with
+    /// ids `pick:<value>`, each step's title saying what it is (the restore refuses
+    /// it); the app offers them as a search beside this field.
+    #[serde(default, rename = "found-by", skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub found_by: Option<String>,
 }
+
+/// The id prefix of a plan step that offers a value for a setting (see
+/// [`SettingDecl::found_by`]).
+pub const PICK_STEP: &str = "pick:";
 
 /// The most settings a manifest declares.
 const MAX_SETTINGS: usize = 64;
@@ -118,6 +129,19 @@ pub(crate) fn validate(decls: &[SettingDecl]) -> Result<(), String> {
         }
         if let Some(v) = &d.default {
             check_value(d, v).map_err(|why| format!("setting `{n}`: default {why}"))?;
+        }
+        if let Some(by) = &d.found_by {
+            let finder = decls.iter().find(|f| &f.name == by && f.name != *n);
+            let fits = finder.is_some_and(|f| {
+                f.kind == SettingType::String
+                    && f.verbs.contains(&SettingVerb::Restore)
+                    && d.verbs.contains(&SettingVerb::Restore)
+            });
+            if !fits {
+                return Err(format!(
+                    "setting `{n}` is found by `{by}`, which must be another declared string setting, both of restore"
+                ));
+            }
         }
     }
     Ok(())
@@ -228,6 +252,7 @@ mod tests {
             default: None,
             choices: vec![],
             secret: false,
+            found_by: None,
         }
     }
 
@@ -302,6 +327,13 @@ mod tests {
         required_default.default = Some("x".into());
         let mut bad_default = decl("b", SettingType::Bool, &[Backup]);
         bad_default.default = Some("perhaps".into());
+        let found_by = |by: &str, finder: SettingDecl| {
+            let mut d = decl("object", SettingType::String, &[Restore]);
+            d.found_by = Some(by.into());
+            vec![d, finder]
+        };
+        // a finder that is declared, a string, of restore: accepted
+        validate(&found_by("find", decl("find", SettingType::String, &[Restore]))).unwrap();
         for (d, why) in [
             (vec![decl("A b", SettingType::String, &[Backup])], "a-z"),
             (vec![decl("a", SettingType::String, &[])], "no verb"),
@@ -311,6 +343,22 @@ mod tests {
             ),
             (vec![required_default], "one or the other"),
             (vec![bad_default], "default `perhaps`"),
+            (
+                found_by("nothing", decl("find", SettingType::String, &[Restore])),
+                "found by `nothing`",
+            ),
+            (
+                found_by("find", decl("find", SettingType::Bool, &[Restore])),
+                "another declared string setting",
+            ),
+            (
+                found_by("find", decl("find", SettingType::String, &[Backup])),
+                "both of restore",
+            ),
+            (
+                found_by("object", decl("find", SettingType::String, &[Restore])),
+                "found by `object`",
+            ),
             (
                 vec![
                     decl("a", SettingType::String, &[Backup]),

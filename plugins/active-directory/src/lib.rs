@@ -10,6 +10,8 @@
 //! - `plan-restore` / `restore` / `verify`: one object or a subtree, reanimated from its
 //!   tombstone where the directory still has it (same SID), else re-created; attribute
 //!   rollback of existing objects; group memberships linked again; see [`restore`].
+//!   `find=<text>` plans nothing but the objects of the point that hold the text, for
+//!   the restore wizard's picker; see [`find`].
 //!   `compare=live` plans nothing but what changed in the directory since the point,
 //!   attribute by attribute, and `compare=<another point>` what changed between the two;
 //!   see [`compare`].
@@ -27,6 +29,7 @@ pub mod backup;
 pub mod changes;
 pub mod compare;
 pub mod dir;
+pub mod find;
 pub mod inventory;
 pub mod ldif;
 pub mod restore;

@@ -29,7 +29,7 @@ use crate::rules::{
     ACCOUNT_DISABLE, NORMAL_ACCOUNT, WORKSTATION_TRUST_ACCOUNT, privileged, same_identity,
     writable, writable_by_name,
 };
-use crate::{compare, dir, ldif::Obj, security, system_state, sysvol};
+use crate::{compare, dir, find, ldif::Obj, security, system_state, sysvol};
 
 /// One write of a restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +201,15 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     if comparing(o).is_some_and(|c| c.eq_ignore_ascii_case("live")) {
         return Ok(Planned {
             plan: compare::with_live(&directory, &meta, &req.restore_point.time)?,
+            directory,
+            actions: Vec::new(),
+        });
+    }
+    if let Some(text) = setting(o, "find") {
+        let point = backup::objects(engine::read_document, &meta)?;
+        let live = |g: &[u8]| dir::by_guid(&directory, &live_nc, g);
+        return Ok(Planned {
+            plan: find::plan(&point, text, &live)?,
             directory,
             actions: Vec::new(),
         });
@@ -609,11 +618,13 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     if flag(&req.options, "whole-dc") {
         return system_state::restore(&req.options, &req.target, p.plan.warnings);
     }
-    if let Some(c) = comparing(&req.options) {
-        return Err(err(
-            ErrorCode::InvalidInput,
-            format!("compare={c} only shows what changed; run it with --plan-only"),
-        ));
+    let listing = match (comparing(&req.options), setting(&req.options, "find")) {
+        (Some(c), _) => Some(format!("compare={c} only shows what changed")),
+        (_, Some(_)) => Some("find only lists objects to restore as object=".into()),
+        _ => None,
+    };
+    if let Some(what) = listing {
+        return Err(err(ErrorCode::InvalidInput, format!("{what}; run it with --plan-only")));
     }
     let d = &p.directory;
     let mut warnings = p.plan.warnings.clone();

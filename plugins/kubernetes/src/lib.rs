@@ -19,6 +19,7 @@ mod api;
 mod arm;
 mod backup;
 mod csi;
+mod find;
 mod hooks;
 mod index;
 mod inventory;

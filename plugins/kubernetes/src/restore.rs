@@ -341,6 +341,9 @@ fn list(names: &[String]) -> String {
 }
 
 pub fn plan(req: &RestoreRequest) -> Result<RestorePlan> {
+    if let Some(text) = setting(&req.options, "find") {
+        return crate::find::plan(&Index::load()?, text);
+    }
     let p = prepare(req)?;
     let mut steps: Vec<Step> = Vec::new();
     for stage in Stage::ALL {
@@ -541,6 +544,12 @@ fn wait_for(
 }
 
 pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
+    if setting(&req.options, "find").is_some() {
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            "find only lists objects to restore with objects=; run it with --plan-only",
+        ));
+    }
     let p = prepare(req)?;
     refuse_blocked(&p.blockers)?;
     let mut warnings = p.warnings.clone();

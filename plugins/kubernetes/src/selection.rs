@@ -359,4 +359,33 @@ pub(crate) mod tests {
             .is_err()
         );
     }
+
+    #[test]
+    fn find_lists_the_objects_whose_name_holds_the_text() {
+        let ix = index();
+        let plan = crate::find::plan(&ix, " WEB ").unwrap();
+        let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "pick:configmaps/shop/web",
+                "pick:configmaps.acme.io/shop/web"
+            ]
+        );
+        assert_eq!(plan.steps[0].detail, "configmaps in namespace shop");
+        let pv = crate::find::plan(&ix, "pv-1").unwrap();
+        assert_eq!(pv.steps[0].id, "pick:persistentvolumes/pv-1");
+        assert!(pv.steps[0].detail.ends_with("cluster-wide"));
+        let none = crate::find::plan(&ix, "nothing-here").unwrap();
+        assert!(none.steps.is_empty() && none.warnings[0].starts_with("no object"));
+        assert!(crate::find::plan(&ix, " ").is_err());
+        // what it lists is what objects= takes
+        for id in ids {
+            let o = opts(&[("objects", id.trim_start_matches("pick:"))]);
+            let named = chosen(&ix, &o)
+                .into_iter()
+                .filter(|(_, w)| *w == Why::Named);
+            assert_eq!(named.count(), 1, "{id}");
+        }
+    }
 }

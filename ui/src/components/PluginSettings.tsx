@@ -1,8 +1,11 @@
 import { useEffect, useState } from "react";
-import { api, type SettingDecl, type SettingVerb } from "../ipc";
+import { api, asError, type RestorePlan, type SettingDecl, type SettingVerb } from "../ipc";
 import { parsePairs } from "../format";
 
 type Pairs = [string, string][];
+
+/** Plans with one more setting (`by=text`), for a field whose values a search finds. */
+export type Find = (by: string, text: string) => Promise<RestorePlan>;
 
 /** The settings of one plugin for one kind of call, as a form built from what its
  *  manifest declares (typed fields, required marks, defaults, choices); the host checks
@@ -16,6 +19,7 @@ export function PluginSettings({
   bare = "",
   value,
   onChange,
+  find,
 }: {
   plugin: string;
   verb: SettingVerb;
@@ -25,6 +29,8 @@ export function PluginSettings({
   bare?: string;
   value: Pairs;
   onChange: (pairs: Pairs) => void;
+  /** Where a setting declares `found-by`, the search beside it plans with this. */
+  find?: Find;
 }) {
   const [declared, setDeclared] = useState<SettingDecl[] | null>(null);
   const [text, setText] = useState(() => value.map(([k, v]) => `${k}=${v}`).join("\n"));
@@ -36,7 +42,9 @@ export function PluginSettings({
       .then((d) => setDeclared(d.manifest.settings))
       .catch(() => setDeclared([]));
   }, [plugin]);
-  const mine = (declared ?? []).filter((s) => s.verbs.includes(verb));
+  // a setting that only looks another's values up is the search beside that field
+  const finders = new Set(find ? (declared ?? []).map((s) => s["found-by"]).filter((b) => b) : []);
+  const mine = (declared ?? []).filter((s) => s.verbs.includes(verb) && !finders.has(s.name));
   const values: Record<string, string> = Object.fromEntries(value);
   const set = (name: string, v: string) =>
     onChange(Object.entries({ ...values, [name]: v }).filter(([, x]) => x !== ""));
@@ -62,9 +70,62 @@ export function PluginSettings({
     <fieldset className="settings" data-testid={`${testid}-form`}>
       <legend>Settings</legend>
       {mine.map((s) => (
-        <Field key={s.name} decl={s} value={values[s.name] ?? ""} onChange={(v) => set(s.name, v)} />
+        <div key={s.name}>
+          <Field decl={s} value={values[s.name] ?? ""} onChange={(v) => set(s.name, v)} />
+          {find && s["found-by"] && <Finder decl={s} by={s["found-by"]} find={find} onPick={(v) => set(s.name, v)} />}
+        </div>
       ))}
     </fieldset>
+  );
+}
+
+/** A search for `decl`'s values: the plan given `by=<text>` lists them as steps whose ids
+ *  are `pick:<value>`; picking one fills the field in. */
+function Finder({ decl, by, find, onPick }: { decl: SettingDecl; by: string; find: Find; onPick: (v: string) => void }) {
+  const [text, setText] = useState("");
+  const [found, setFound] = useState<{ value: string; title: string; detail: string }[] | null>(null);
+  const [notes, setNotes] = useState<string[]>([]);
+  const [busy, setBusy] = useState(false);
+  const search = async () => {
+    setBusy(true);
+    setFound(null);
+    setNotes([]);
+    try {
+      const plan = await find(by, text);
+      const picks = plan.steps.filter((s) => s.id.startsWith("pick:"));
+      setFound(picks.map((s) => ({ value: s.id.slice("pick:".length), title: s.title, detail: s.detail })));
+      setNotes([...plan.warnings, ...plan.blockers]);
+    } catch (e) {
+      setNotes([asError(e).message]);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="finder">
+      <label>
+        Find a value for {decl.name}
+        <input data-testid={`find-${decl.name}`} value={text} placeholder="part of a name" onChange={(e) => setText(e.target.value)} />
+      </label>
+      <button data-testid={`find-${decl.name}-go`} disabled={busy || !text.trim()} onClick={search}>
+        {busy ? "Looking…" : "Find"}
+      </button>
+      {found && (
+        <ul data-testid={`found-${decl.name}`}>
+          {found.map((f) => (
+            <li key={f.value}>
+              <button data-testid="found-pick" onClick={() => onPick(f.value)}>
+                {f.title}
+              </button>{" "}
+              <small className="muted">{f.detail}</small>
+            </li>
+          ))}
+        </ul>
+      )}
+      {notes.map((n) => (
+        <p key={n} className="small muted">{n}</p>
+      ))}
+    </div>
   );
 }
 

@@ -243,7 +243,17 @@ export default function Restore({ repo, intent }: { repo: RepoInfo | null; inten
               </label>
             )}
             {kind === "plugin" && chosen && (
-              <PluginSettings plugin={chosen.plugin_id} verb="restore" testid="wizard-options" bare="true" value={options} onChange={setOptions} />
+              <PluginSettings
+                plugin={chosen.plugin_id}
+                verb="restore"
+                testid="wizard-options"
+                bare="true"
+                value={options}
+                onChange={setOptions}
+                find={async (by, text) =>
+                  (await api.restorePlan({ ...choice(), target: target || "original", options: [...options.filter(([k]) => k !== by), [by, text]] })).plan
+                }
+              />
             )}
             {kind !== "instant" && kind !== "plugin" && (
               <label>

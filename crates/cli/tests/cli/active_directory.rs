@@ -274,6 +274,15 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
         !restore(&first, &["--set", "compare=live"]).status.success(),
         "a comparison restores nothing"
     );
+    // ---- the wizard's picker: the point's objects that hold "smith", each with its state
+    let found = json_out(&restore(&first, &["--set", "find=smith", "--plan-only"])).to_string();
+    assert!(
+        found.contains("pick:CN=Alice Smith,OU=Staff,DC=test,DC=lan")
+            && found.contains("(user, deleted in the directory)"),
+        "{found}"
+    );
+    let o = restore(&first, &["--set", "find=smith"]);
+    assert!(!o.status.success(), "a listing restores nothing");
     let plan = json_out(&restore(&first, &["--set", "object=alice", "--plan-only"])).to_string();
     assert!(
         plan.contains("Reanimate CN=Alice Smith,OU=Staff,DC=test,DC=lan"),
@@ -380,15 +389,30 @@ fn deleted_users_and_ous_come_back_with_their_sids_and_memberships() {
         let o = dc.ldap("ldapdelete", &[&dn]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    json_out(&restore(
-        &first,
-        &[
-            "--set",
-            "object=OU=Staff,DC=test,DC=lan",
-            "--set",
-            "subtree=true",
-        ],
-    ));
+    // as in the wizard: search, plan, run (the times are printed, for the note, not tested)
+    let t = std::time::Instant::now();
+    let found = json_out(&restore(&first, &["--set", "find=staff", "--plan-only"])).to_string();
+    assert!(
+        found.contains("pick:OU=Staff,DC=test,DC=lan")
+            && found.contains("(organizationalUnit, deleted in the directory)"),
+        "{found}"
+    );
+    let searched = t.elapsed();
+    let ou = [
+        "--set",
+        "object=OU=Staff,DC=test,DC=lan",
+        "--set",
+        "subtree=true",
+    ];
+    let mut planning = ou.to_vec();
+    planning.push("--plan-only");
+    json_out(&restore(&first, &planning));
+    let planned = t.elapsed();
+    json_out(&restore(&first, &ou));
+    eprintln!(
+        "a deleted OU with its users: found after {searched:?}, planned after {planned:?}, restored after {:?}",
+        t.elapsed()
+    );
     let staff = dc.search(
         "(|(sAMAccountName=alice)(sAMAccountName=carol))",
         &["memberOf", "objectSid"],

@@ -1,0 +1,183 @@
+//! `find=<text>`: the objects of a restore point whose DN or sAMAccountName holds the
+//! text, as the plan steps (`pick:<DN>`) the restore wizard offers for `object`, each
+//! said to be in the live directory, deleted there, or gone. It restores nothing: the
+//! restore refuses it, as it does a comparison.
+
+use std::collections::BTreeMap;
+
+use rehydra_plugin_sdk::prelude::*;
+
+use crate::dir;
+use crate::ldif::Obj;
+
+/// Most objects one search lists.
+pub const FOUND_MAX: usize = 50;
+
+/// What the live directory holds of an object, by its GUID: `None` when nothing.
+pub type Live<'a> = &'a dyn Fn(&[u8]) -> Result<Option<Obj>>;
+
+/// The objects of `point` matching `text` (case-insensitive), shallowest first, at most
+/// [`FOUND_MAX`], with what `live` says of each.
+pub fn plan(point: &BTreeMap<Vec<u8>, Obj>, text: &str, live: Live<'_>) -> Result<RestorePlan> {
+    let needle = text.trim().to_lowercase();
+    if needle.is_empty() {
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            "find needs part of a name, a DN or a sAMAccountName to look for",
+        ));
+    }
+    let holds = |v: &str| v.to_lowercase().contains(&needle);
+    let mut hits: Vec<(&Vec<u8>, &Obj)> = point
+        .iter()
+        .filter(|(_, o)| holds(&o.dn) || o.text("sAMAccountName").is_some_and(|s| holds(&s)))
+        .collect();
+    hits.sort_by_key(|(_, o)| (dir::depth(&o.dn), o.dn.to_lowercase()));
+    let mut plan = empty_plan();
+    for (guid, o) in hits.iter().take(FOUND_MAX) {
+        let kind = o
+            .texts("objectClass")
+            .pop()
+            .unwrap_or_else(|| "object".into());
+        let below = point
+            .values()
+            .filter(|c| c.dn != o.dn && dir::within(&c.dn, &o.dn))
+            .count();
+        let state = match live(guid)? {
+            Some(l)
+                if l.text("isDeleted")
+                    .is_some_and(|v| v.eq_ignore_ascii_case("TRUE")) =>
+            {
+                "deleted in the directory"
+            }
+            Some(_) => "in the directory",
+            None => "not in the directory (gone past its tombstone lifetime)",
+        };
+        let mut detail = format!("{kind}, {state}");
+        if let Some(sam) = o.text("sAMAccountName") {
+            detail.push_str(&format!("; sAMAccountName {sam}"));
+        }
+        if below > 0 {
+            detail.push_str(&format!(
+                "; {below} object(s) below it in the restore point (subtree=true restores them too)"
+            ));
+        }
+        plan.steps.push(Step::new(
+            &format!("pick:{}", o.dn),
+            &format!("{} ({kind}, {state})", o.dn),
+            detail,
+        ));
+    }
+    if hits.len() > FOUND_MAX {
+        plan.warnings.push(format!(
+            "{} more objects hold `{}`; the first {FOUND_MAX} are listed: narrow the search",
+            hits.len() - FOUND_MAX,
+            text.trim()
+        ));
+    }
+    if hits.is_empty() {
+        plan.warnings.push(format!(
+            "no object of the restore point holds `{}` in its DN or sAMAccountName",
+            text.trim()
+        ));
+    }
+    Ok(plan)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(dn: &str, class: &str, sam: Option<&str>) -> Obj {
+        let mut attrs = BTreeMap::new();
+        attrs.insert(
+            "objectClass".to_string(),
+            vec![b"top".to_vec(), class.as_bytes().to_vec()],
+        );
+        if let Some(s) = sam {
+            attrs.insert("sAMAccountName".to_string(), vec![s.as_bytes().to_vec()]);
+        }
+        Obj {
+            dn: dn.into(),
+            attrs,
+        }
+    }
+
+    #[test]
+    fn objects_are_found_by_dn_or_account_name_with_their_live_state() {
+        let mut point = BTreeMap::new();
+        point.insert(
+            vec![1],
+            obj("OU=Staff,DC=t,DC=lan", "organizationalUnit", None),
+        );
+        point.insert(
+            vec![2],
+            obj("CN=Alice Smith,OU=Staff,DC=t,DC=lan", "user", Some("alice")),
+        );
+        point.insert(
+            vec![3],
+            obj("CN=Bob,CN=Users,DC=t,DC=lan", "user", Some("bob")),
+        );
+        let live = |g: &[u8]| {
+            Ok(match g {
+                [1] => {
+                    let mut o = obj(
+                        "OU=Staff\\0ADEL:x,CN=Deleted Objects,DC=t,DC=lan",
+                        "organizationalUnit",
+                        None,
+                    );
+                    o.attrs.insert("isDeleted".into(), vec![b"TRUE".to_vec()]);
+                    Some(o)
+                }
+                [2] => None,
+                _ => Some(obj("x", "user", None)),
+            })
+        };
+        let plan = plan(&point, " STAFF ", &live).unwrap();
+        let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
+        // shallowest first; bob's DN and name do not hold "staff"
+        assert_eq!(
+            ids,
+            [
+                "pick:OU=Staff,DC=t,DC=lan",
+                "pick:CN=Alice Smith,OU=Staff,DC=t,DC=lan"
+            ]
+        );
+        assert!(
+            plan.steps[0]
+                .title
+                .contains("organizationalUnit, deleted in the directory")
+        );
+        assert!(plan.steps[0].detail.contains("1 object(s) below it"));
+        assert!(plan.steps[1].title.contains("not in the directory"));
+        assert!(
+            plan.blockers.is_empty(),
+            "a listing, which the restore refuses"
+        );
+        // by account name, any case
+        let by_name = super::plan(&point, "BOB", &live).unwrap();
+        assert_eq!(by_name.steps.len(), 1);
+        assert!(by_name.steps[0].title.contains("(user, in the directory)"));
+        assert!(super::plan(&point, "  ", &live).is_err());
+        let none = super::plan(&point, "carol", &live).unwrap();
+        assert!(none.steps.is_empty() && none.warnings[0].starts_with("no object"));
+    }
+
+    #[test]
+    fn a_search_lists_at_most_the_cap_and_says_how_many_more() {
+        let point: BTreeMap<Vec<u8>, Obj> = (0..FOUND_MAX + 7)
+            .map(|i| {
+                (
+                    vec![i as u8],
+                    obj(&format!("CN=u{i},DC=t,DC=lan"), "user", None),
+                )
+            })
+            .collect();
+        let plan = plan(&point, "cn=u", &|_| Ok(None)).unwrap();
+        assert_eq!(plan.steps.len(), FOUND_MAX);
+        assert!(
+            plan.warnings[0].starts_with("7 more objects"),
+            "{:?}",
+            plan.warnings
+        );
+    }
+}
