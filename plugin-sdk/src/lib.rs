@@ -197,6 +197,8 @@ pub mod windows;
 pub mod azure;
 /// The Kubernetes API over the `http` capability: names, paged lists, objects.
 pub mod kube;
+/// The values a restore setting offers through another (`found-by`): `pick:` steps.
+pub mod found;
 /// JSON over the `http` capability: requests, errors, endpoints, safe answer fields.
 pub mod rest;
 /// Time as plugins print it (RFC 3339 UTC), without a date crate in every plugin.

@@ -54,7 +54,7 @@ pub use rehydra_plugin_rules::files::{Entry as FileEntry, EntryKind as FileEntry
 pub use rehydra_plugin_rules::points;
 #[cfg(feature = "runtime")]
 pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
-pub use settings::{PICK_STEP, SettingDecl, SettingType, SettingVerb, check_settings};
+pub use settings::{SettingDecl, SettingType, SettingVerb, check_settings};
 #[cfg(feature = "runtime")]
 pub use state::{DirectoryFound, check_directory, check_sql_server};
 pub use targets::{RemoteShell, Target};

@@ -81,9 +81,6 @@ pub struct SettingDecl {
     pub found_by: Option<String>,
 }
 
-/// The id prefix of a plan step that offers a value for a setting (see
-/// [`SettingDecl::found_by`]).
-pub const PICK_STEP: &str = "pick:";
 
 /// The most settings a manifest declares.
 const MAX_SETTINGS: usize = 64;

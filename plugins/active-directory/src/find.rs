@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 
+use rehydra_plugin_sdk::found::{self, Found};
 use rehydra_plugin_sdk::prelude::*;
 
 use crate::dir;
@@ -19,21 +20,14 @@ pub type Live<'a> = &'a dyn Fn(&[u8]) -> Result<Option<Obj>>;
 /// The objects of `point` matching `text` (case-insensitive), shallowest first, at most
 /// [`FOUND_MAX`], with what `live` says of each.
 pub fn plan(point: &BTreeMap<Vec<u8>, Obj>, text: &str, live: Live<'_>) -> Result<RestorePlan> {
-    let needle = text.trim().to_lowercase();
-    if needle.is_empty() {
-        return Err(Error::new(
-            ErrorCode::InvalidInput,
-            "find needs part of a name, a DN or a sAMAccountName to look for",
-        ));
-    }
+    let needle = found::needle(text, "a name, a DN or a sAMAccountName")?;
     let holds = |v: &str| v.to_lowercase().contains(&needle);
     let mut hits: Vec<(&Vec<u8>, &Obj)> = point
         .iter()
         .filter(|(_, o)| holds(&o.dn) || o.text("sAMAccountName").is_some_and(|s| holds(&s)))
         .collect();
     hits.sort_by_key(|(_, o)| (dir::depth(&o.dn), o.dn.to_lowercase()));
-    let mut plan = empty_plan();
-    for (guid, o) in hits.iter().take(FOUND_MAX) {
+    found::listing(&hits, text, FOUND_MAX, |(guid, o)| {
         let kind = o
             .texts("objectClass")
             .pop()
@@ -61,26 +55,12 @@ pub fn plan(point: &BTreeMap<Vec<u8>, Obj>, text: &str, live: Live<'_>) -> Resul
                 "; {below} object(s) below it in the restore point (subtree=true restores them too)"
             ));
         }
-        plan.steps.push(Step::new(
-            &format!("pick:{}", o.dn),
-            &format!("{} ({kind}, {state})", o.dn),
+        Ok(Found {
+            value: o.dn.clone(),
+            title: format!("{} ({kind}, {state})", o.dn),
             detail,
-        ));
-    }
-    if hits.len() > FOUND_MAX {
-        plan.warnings.push(format!(
-            "{} more objects hold `{}`; the first {FOUND_MAX} are listed: narrow the search",
-            hits.len() - FOUND_MAX,
-            text.trim()
-        ));
-    }
-    if hits.is_empty() {
-        plan.warnings.push(format!(
-            "no object of the restore point holds `{}` in its DN or sAMAccountName",
-            text.trim()
-        ));
-    }
-    Ok(plan)
+        })
+    })
 }
 
 #[cfg(test)]
@@ -159,7 +139,9 @@ mod tests {
         assert!(by_name.steps[0].title.contains("(user, in the directory)"));
         assert!(super::plan(&point, "  ", &live).is_err());
         let none = super::plan(&point, "carol", &live).unwrap();
-        assert!(none.steps.is_empty() && none.warnings[0].starts_with("no object"));
+        assert!(
+            none.steps.is_empty() && none.warnings[0].starts_with("nothing in the restore point")
+        );
     }
 
     #[test]
@@ -175,7 +157,7 @@ mod tests {
         let plan = plan(&point, "cn=u", &|_| Ok(None)).unwrap();
         assert_eq!(plan.steps.len(), FOUND_MAX);
         assert!(
-            plan.warnings[0].starts_with("7 more objects"),
+            plan.warnings[0].starts_with("7 more hold"),
             "{:?}",
             plan.warnings
         );

@@ -614,22 +614,25 @@ mod tests {
         let old = descriptor(0, &[32, 544], &[admins.clone(), everyone.clone()]);
         let new = descriptor(0x1000, &[32, 544], &[admins.clone(), allow(0x10, &[11])]);
         assert_eq!(
-            change(&[old.clone()], &[new]),
+            change(std::slice::from_ref(&old), &[new]),
             "DACL flags (none) → P; DACL entries removed: (A;CI;RPWP;;;S-1-5); DACL entries added: (A;CI;RP;;;S-1-5-11)"
         );
         let swapped = descriptor(0, &[32, 544], &[everyone.clone(), admins.clone()]);
         assert_eq!(
-            change(&[old.clone()], &[swapped]),
+            change(std::slice::from_ref(&old), &[swapped]),
             "DACL: the same entries in another order"
         );
         let other_owner = descriptor(0, &[21, 1, 2, 3, 1105], &[]);
         assert!(
-            change(&[old.clone()], &[other_owner])
+            change(std::slice::from_ref(&old), &[other_owner])
                 .starts_with("owner S-1-5-32-544 → S-1-5-21-1-2-3-1105; DACL entries removed: ")
         );
-        assert_eq!(change(&[], &[old.clone()]), "(none) → 2 entries");
         assert_eq!(
-            change(&[vec![9; 7]], &[old.clone()]),
+            change(&[], std::slice::from_ref(&old)),
+            "(none) → 2 entries"
+        );
+        assert_eq!(
+            change(&[vec![9; 7]], std::slice::from_ref(&old)),
             "<7 bytes, not a security descriptor> → 2 entries"
         );
         // inherited entries follow the parent: counted, with what to do
@@ -637,10 +640,13 @@ mod tests {
         inh[1] = 0x12;
         let with_inherited = descriptor(0, &[32, 544], &[admins.clone(), everyone.clone(), inh]);
         assert_eq!(
-            change(&[old.clone()], &[with_inherited.clone()]),
+            change(
+                std::slice::from_ref(&old),
+                std::slice::from_ref(&with_inherited)
+            ),
             "inherited entries added: (A;CIID;RP;;;S-1-5-11); inherited entries follow the parent's descriptor: roll the parent back to change them"
         );
-        assert_eq!(refusal(&[with_inherited.clone()]), None);
+        assert_eq!(refusal(std::slice::from_ref(&with_inherited)), None);
         // protected, yet with an inherited entry: made up, refused
         let mut protected = with_inherited.clone();
         protected[3] |= 0x10;
@@ -659,7 +665,7 @@ mod tests {
         let mut padded = old.clone();
         padded.push(0);
         assert_eq!(
-            change(&[old.clone()], &[padded]),
+            change(std::slice::from_ref(&old), &[padded]),
             format!(
                 "changed outside the owner, group and DACL ({} → {} bytes)",
                 old.len(),

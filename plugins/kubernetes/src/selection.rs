@@ -377,7 +377,9 @@ pub(crate) mod tests {
         assert_eq!(pv.steps[0].id, "pick:persistentvolumes/pv-1");
         assert!(pv.steps[0].detail.ends_with("cluster-wide"));
         let none = crate::find::plan(&ix, "nothing-here").unwrap();
-        assert!(none.steps.is_empty() && none.warnings[0].starts_with("no object"));
+        assert!(
+            none.steps.is_empty() && none.warnings[0].starts_with("nothing in the restore point")
+        );
         assert!(crate::find::plan(&ix, " ").is_err());
         // what it lists is what objects= takes
         for id in ids {

@@ -80,7 +80,8 @@ export function PluginSettings({
 }
 
 /** A search for `decl`'s values: the plan given `by=<text>` lists them as steps whose ids
- *  are `pick:<value>`; picking one fills the field in. */
+ *  are `pick:<value>` (the SDK's `found::PICK`, which plugins write); picking one fills
+ *  the field in. */
 function Finder({ decl, by, find, onPick }: { decl: SettingDecl; by: string; find: Find; onPick: (v: string) => void }) {
   const [text, setText] = useState("");
   const [found, setFound] = useState<{ value: string; title: string; detail: string }[] | null>(null);
