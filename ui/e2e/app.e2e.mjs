@@ -12,6 +12,7 @@ import crypto from "node:crypto";
 import http from "node:http";
 import { execFileSync, spawn } from "node:child_process";
 import { Session, startDriver } from "./webdriver.mjs";
+import { activeDirectory } from "./active-directory.mjs";
 
 const target = process.env.CARGO_TARGET_DIR ?? path.resolve("target");
 const app = process.env.REHYDRA_APP ?? path.join(target, "debug", "rehydra-app");
@@ -663,6 +664,7 @@ try {
     && filesB && fs.existsSync(filesB) && fs.readFileSync(filesB, "utf8") === "id,total\n1,9.99\n",
     "a namespace of one cluster came back in another namespace of another cluster through the wizard, its claim's files in its new volume, its workload ready");
   await shot("14b-restore-kubernetes");
+  await activeDirectory({ s, cli, env, repo, tmp, plugins, check, wizardTo, shot });
 
   // ---- Assessment: the key vaults swept read-only and judged against the open repository,
   // the report saved as HTML and PDF: a tab, Run, Save
@@ -783,6 +785,6 @@ try {
   kubeB.proc.kill();
   if (s) await s.close();
   driver.proc.kill();
-  fs.rmSync(tmp, { recursive: true, force: true });
+  fs.rmSync(tmp, { recursive: true, force: true, maxRetries: 10 });
 }
 process.exit(failed ? 1 : 0);

@@ -81,7 +81,6 @@ pub struct SettingDecl {
     pub found_by: Option<String>,
 }
 
-
 /// The most settings a manifest declares.
 const MAX_SETTINGS: usize = 64;
 
@@ -128,15 +127,25 @@ pub(crate) fn validate(decls: &[SettingDecl]) -> Result<(), String> {
             check_value(d, v).map_err(|why| format!("setting `{n}`: default {why}"))?;
         }
         if let Some(by) = &d.found_by {
+            // the finder is a plain search box: optional, with no default (which would
+            // turn every restore into a listing), finding values for this field alone
             let finder = decls.iter().find(|f| &f.name == by && f.name != *n);
             let fits = finder.is_some_and(|f| {
                 f.kind == SettingType::String
                     && f.verbs.contains(&SettingVerb::Restore)
-                    && d.verbs.contains(&SettingVerb::Restore)
-            });
+                    && !f.required
+                    && f.default.is_none()
+                    && f.found_by.is_none()
+            }) && d.kind == SettingType::String
+                && d.verbs.contains(&SettingVerb::Restore)
+                && decls
+                    .iter()
+                    .filter(|o| o.found_by.as_ref() == Some(by))
+                    .count()
+                    == 1;
             if !fits {
                 return Err(format!(
-                    "setting `{n}` is found by `{by}`, which must be another declared string setting, both of restore"
+                    "setting `{n}` is found by `{by}`: both must be string settings of restore, and `{by}` another one, optional, without a default, finding values for `{n}` alone"
                 ));
             }
         }
@@ -330,7 +339,11 @@ mod tests {
             vec![d, finder]
         };
         // a finder that is declared, a string, of restore: accepted
-        validate(&found_by("find", decl("find", SettingType::String, &[Restore]))).unwrap();
+        validate(&found_by(
+            "find",
+            decl("find", SettingType::String, &[Restore]),
+        ))
+        .unwrap();
         for (d, why) in [
             (vec![decl("A b", SettingType::String, &[Backup])], "a-z"),
             (vec![decl("a", SettingType::String, &[])], "no verb"),
@@ -346,11 +359,27 @@ mod tests {
             ),
             (
                 found_by("find", decl("find", SettingType::Bool, &[Restore])),
-                "another declared string setting",
+                "both must be string settings of restore",
             ),
             (
                 found_by("find", decl("find", SettingType::String, &[Backup])),
-                "both of restore",
+                "both must be string settings of restore",
+            ),
+            (
+                found_by("find", {
+                    let mut f = decl("find", SettingType::String, &[Restore]);
+                    f.default = Some("x".into());
+                    f
+                }),
+                "without a default",
+            ),
+            (
+                found_by("find", {
+                    let mut f = decl("find", SettingType::String, &[Restore]);
+                    f.found_by = Some("object".into());
+                    f
+                }),
+                "found by `find`",
             ),
             (
                 found_by("object", decl("find", SettingType::String, &[Restore])),

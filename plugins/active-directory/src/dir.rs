@@ -97,6 +97,29 @@ pub fn by_guid(directory: &str, base: &str, guid: &[u8]) -> Result<Option<Obj>> 
     Ok(found)
 }
 
+/// Whether the directory holds the object with `guid` (under `base`), and if so whether
+/// it is deleted: `isDeleted` alone is read.
+pub fn deleted_by_guid(directory: &str, base: &str, guid: &[u8]) -> Result<Option<bool>> {
+    let filter = format!("(objectGUID={})", escape_bytes(guid));
+    let mut found = None;
+    search(
+        directory,
+        base,
+        Scope::Subtree,
+        &filter,
+        &["isDeleted"],
+        Controls::SHOW_DELETED | Controls::SHOW_RECYCLED,
+        |o| {
+            let deleted = o
+                .text("isDeleted")
+                .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"));
+            found.get_or_insert(deleted);
+            Ok(())
+        },
+    )?;
+    Ok(found)
+}
+
 /// Bytes as an LDAP filter value (`\xx` each).
 pub fn escape_bytes(b: &[u8]) -> String {
     b.iter().map(|x| format!("\\{x:02x}")).collect()

@@ -14,8 +14,41 @@ use crate::ldif::Obj;
 /// Most objects one search lists.
 pub const FOUND_MAX: usize = 50;
 
-/// What the live directory holds of an object, by its GUID: `None` when nothing.
-pub type Live<'a> = &'a dyn Fn(&[u8]) -> Result<Option<Obj>>;
+/// Whether the live directory holds an object, by its GUID, and whether it is deleted
+/// there: `None` when it holds nothing.
+pub type Live<'a> = &'a dyn Fn(&[u8]) -> Result<Option<bool>>;
+
+/// The text of `find`, if given. A listing goes alone: with `whole-dc` or `compare` it
+/// is refused rather than one of them quietly winning.
+///
+/// # Errors
+/// `find` given with `whole-dc` or a comparison.
+pub fn requested(o: &[Property]) -> Result<Option<&str>> {
+    let Some(text) = setting(o, "find") else {
+        return Ok(None);
+    };
+    if flag(o, "whole-dc") || crate::restore::comparing(o).is_some() {
+        return Err(Error::new(
+            ErrorCode::InvalidInput,
+            "find lists objects and goes alone: give it without whole-dc or compare",
+        ));
+    }
+    Ok(Some(text))
+}
+
+/// A restore given `find` is refused before anything is read: it only lists.
+///
+/// # Errors
+/// `find` is given.
+pub fn refuse_in_restore(o: &[Property]) -> Result<()> {
+    match requested(o)? {
+        Some(_) => Err(Error::new(
+            ErrorCode::InvalidInput,
+            "find only lists objects to restore as object=; run it with --plan-only",
+        )),
+        None => Ok(()),
+    }
+}
 
 /// The objects of `point` matching `text` (case-insensitive), shallowest first, at most
 /// [`FOUND_MAX`], with what `live` says of each.
@@ -26,7 +59,7 @@ pub fn plan(point: &BTreeMap<Vec<u8>, Obj>, text: &str, live: Live<'_>) -> Resul
         .iter()
         .filter(|(_, o)| holds(&o.dn) || o.text("sAMAccountName").is_some_and(|s| holds(&s)))
         .collect();
-    hits.sort_by_key(|(_, o)| (dir::depth(&o.dn), o.dn.to_lowercase()));
+    hits.sort_by_cached_key(|(_, o)| (dir::depth(&o.dn), o.dn.to_lowercase()));
     found::listing(&hits, text, FOUND_MAX, |(guid, o)| {
         let kind = o
             .texts("objectClass")
@@ -37,13 +70,8 @@ pub fn plan(point: &BTreeMap<Vec<u8>, Obj>, text: &str, live: Live<'_>) -> Resul
             .filter(|c| c.dn != o.dn && dir::within(&c.dn, &o.dn))
             .count();
         let state = match live(guid)? {
-            Some(l)
-                if l.text("isDeleted")
-                    .is_some_and(|v| v.eq_ignore_ascii_case("TRUE")) =>
-            {
-                "deleted in the directory"
-            }
-            Some(_) => "in the directory",
+            Some(true) => "deleted in the directory",
+            Some(false) => "in the directory",
             None => "not in the directory (gone past its tombstone lifetime)",
         };
         let mut detail = format!("{kind}, {state}");
@@ -99,17 +127,9 @@ mod tests {
         );
         let live = |g: &[u8]| {
             Ok(match g {
-                [1] => {
-                    let mut o = obj(
-                        "OU=Staff\\0ADEL:x,CN=Deleted Objects,DC=t,DC=lan",
-                        "organizationalUnit",
-                        None,
-                    );
-                    o.attrs.insert("isDeleted".into(), vec![b"TRUE".to_vec()]);
-                    Some(o)
-                }
+                [1] => Some(true),
                 [2] => None,
-                _ => Some(obj("x", "user", None)),
+                _ => Some(false),
             })
         };
         let plan = plan(&point, " STAFF ", &live).unwrap();
@@ -138,6 +158,14 @@ mod tests {
         assert_eq!(by_name.steps.len(), 1);
         assert!(by_name.steps[0].title.contains("(user, in the directory)"));
         assert!(super::plan(&point, "  ", &live).is_err());
+        // a listing goes alone, and a restore refuses it before reading anything
+        let o = |pairs: &[(&str, &str)]| rehydra_plugin_sdk::mock::props(pairs);
+        assert_eq!(requested(&o(&[("find", "x")])).unwrap(), Some("x"));
+        assert!(requested(&o(&[("find", "x"), ("whole-dc", "true")])).is_err());
+        assert!(requested(&o(&[("find", "x"), ("compare", "live")])).is_err());
+        assert!(requested(&o(&[("find", "x"), ("compare", "none")])).is_ok());
+        assert!(refuse_in_restore(&o(&[("find", "x")])).is_err());
+        assert!(refuse_in_restore(&o(&[("object", "x")])).is_ok());
         let none = super::plan(&point, "carol", &live).unwrap();
         assert!(
             none.steps.is_empty() && none.warnings[0].starts_with("nothing in the restore point")

@@ -169,7 +169,7 @@ fn step(n: usize, title: String, detail: String) -> Step {
 
 /// What `compare` asks for: `live`, or another restore point; `none` (or nothing) for a
 /// restore.
-fn comparing(o: &[Property]) -> Option<&str> {
+pub(crate) fn comparing(o: &[Property]) -> Option<&str> {
     setting(o, "compare")
         .map(str::trim)
         .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("none"))
@@ -178,6 +178,7 @@ fn comparing(o: &[Property]) -> Option<&str> {
 /// Plan a restore (reads the restore point and the live directory; writes nothing).
 pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     let o = &req.options;
+    let finding = find::requested(o)?;
     if flag(o, "whole-dc") {
         let now = rehydra_plugin_sdk::time::now();
         let when = parse_time(&req.restore_point.time);
@@ -205,9 +206,9 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             actions: Vec::new(),
         });
     }
-    if let Some(text) = setting(o, "find") {
+    if let Some(text) = finding {
         let point = backup::objects(engine::read_document, &meta)?;
-        let live = |g: &[u8]| dir::by_guid(&directory, &live_nc, g);
+        let live = |g: &[u8]| dir::deleted_by_guid(&directory, &live_nc, g);
         return Ok(Planned {
             plan: find::plan(&point, text, &live)?,
             directory,
@@ -613,18 +614,17 @@ fn live_directory(req: &RestoreRequest, meta: &Meta) -> Result<(String, String, 
 
 /// Carry out a plan.
 pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
+    find::refuse_in_restore(&req.options)?;
     let p = plan(req)?;
     p.plan.go_ahead()?;
     if flag(&req.options, "whole-dc") {
         return system_state::restore(&req.options, &req.target, p.plan.warnings);
     }
-    let listing = match (comparing(&req.options), setting(&req.options, "find")) {
-        (Some(c), _) => Some(format!("compare={c} only shows what changed")),
-        (_, Some(_)) => Some("find only lists objects to restore as object=".into()),
-        _ => None,
-    };
-    if let Some(what) = listing {
-        return Err(err(ErrorCode::InvalidInput, format!("{what}; run it with --plan-only")));
+    if let Some(c) = comparing(&req.options) {
+        return Err(err(
+            ErrorCode::InvalidInput,
+            format!("compare={c} only shows what changed; run it with --plan-only"),
+        ));
     }
     let d = &p.directory;
     let mut warnings = p.plan.warnings.clone();

@@ -26,25 +26,36 @@ pub struct Db {
     pub compat: String,
     pub encrypted: bool,
     pub in_ag: bool,
-    /// In an availability group: this replica is the one its backup preference names
-    /// (`sys.fn_hadr_backup_is_preferred_replica`; always true outside a group).
-    pub preferred_backup: bool,
-    /// In an availability group: this replica is the primary
-    /// (`sys.fn_hadr_is_primary_replica`).
-    pub primary: bool,
     pub pages: u64,
+}
+
+/// What this instance is to a database of an availability group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    /// `PRIMARY`, `SECONDARY` or `RESOLVING`, as
+    /// `sys.dm_hadr_availability_replica_states.role_desc` says for this instance.
+    pub role: String,
+    /// The replica the group's backup preference names
+    /// (`sys.fn_hadr_backup_is_preferred_replica`).
+    pub preferred_backup: bool,
+}
+
+impl Replica {
+    /// A secondary replica, where SQL Server takes only COPY_ONLY fulls and plain logs.
+    pub fn secondary(&self) -> bool {
+        self.role.eq_ignore_ascii_case("SECONDARY")
+    }
+
+    /// The primary replica.
+    pub fn primary(&self) -> bool {
+        self.role.eq_ignore_ascii_case("PRIMARY")
+    }
 }
 
 impl Db {
     /// SIMPLE recovery: no log backups, so no point-in-time restores.
     pub fn simple(&self) -> bool {
         self.recovery.eq_ignore_ascii_case("SIMPLE")
-    }
-
-    /// A secondary replica of an availability group, where SQL Server takes only COPY_ONLY
-    /// full backups and plain log backups.
-    pub fn secondary(&self) -> bool {
-        self.in_ag && !self.primary
     }
 }
 
@@ -194,7 +205,7 @@ pub fn run_restore_script<'a>(
     Ok(())
 }
 
-const DATABASES: &str = "SELECT d.name, d.recovery_model_desc, d.state_desc, d.compatibility_level, d.is_encrypted, d.group_database_id, sys.fn_hadr_backup_is_preferred_replica(d.name) AS preferred_backup, sys.fn_hadr_is_primary_replica(d.name) AS primary_replica, (SELECT SUM(f.size) FROM sys.master_files f WHERE f.database_id = d.database_id) AS pages FROM sys.databases d WHERE d.database_id > 4";
+const DATABASES: &str = "SELECT d.name, d.recovery_model_desc, d.state_desc, d.compatibility_level, d.is_encrypted, d.group_database_id, (SELECT SUM(f.size) FROM sys.master_files f WHERE f.database_id = d.database_id) AS pages FROM sys.databases d WHERE d.database_id > 4";
 
 fn db_of(r: &Row<'_>) -> Result<Db> {
     Ok(Db {
@@ -204,9 +215,6 @@ fn db_of(r: &Row<'_>) -> Result<Db> {
         compat: r.text("compatibility_level")?,
         encrypted: r.flag("is_encrypted")?,
         in_ag: r.opt("group_database_id")?.is_some(),
-        // NULL is "no": a replica that cannot say is not the one to use
-        preferred_backup: r.flag("preferred_backup")?,
-        primary: r.flag("primary_replica")?,
         pages: r.opt("pages")?.and_then(|p| p.parse().ok()).unwrap_or(0),
     })
 }
@@ -235,6 +243,46 @@ pub fn database(server: &str, name: &str) -> Result<Option<Db>> {
     // whatever the instance's collation matched is that database (`SALES` is `sales` on
     // a case-insensitive instance)
     rows.each().next().map(|r| db_of(&r)).transpose()
+}
+
+/// This instance's role for each database of an availability group it holds (SQL Server
+/// 2012 and later; the DMV needs VIEW SERVER STATE), by name; with `name`, that one.
+/// Databases outside a group are not asked about.
+pub fn replicas(server: &str, name: Option<&str>) -> Result<Vec<(String, Replica)>> {
+    let one = if name.is_some() {
+        " AND d.name = @P1"
+    } else {
+        ""
+    };
+    let sets = run(
+        server,
+        &format!(
+            "SELECT d.name, s.role_desc, sys.fn_hadr_backup_is_preferred_replica(d.name) AS preferred_backup FROM sys.databases d JOIN sys.dm_hadr_availability_replica_states s ON s.replica_id = d.replica_id AND s.is_local = 1 WHERE d.group_database_id IS NOT NULL{one}"
+        ),
+        &name.into_iter().collect::<Vec<_>>(),
+        QUERY_SECS,
+    )
+    .map_err(|e| {
+        Error::new(
+            e.code,
+            format!(
+                "reading this replica's role in its availability groups (the login needs VIEW SERVER STATE): {}",
+                e.message
+            ),
+        )
+    })?;
+    let rows = Rows::of(&sets, "reading availability-group roles")?;
+    rows.each()
+        .map(|r| {
+            Ok((
+                r.text("name")?,
+                Replica {
+                    role: r.text("role_desc")?,
+                    preferred_backup: r.flag("preferred_backup")?,
+                },
+            ))
+        })
+        .collect()
 }
 
 /// `master`, `model`, `msdb`, `tempdb`: never a restore's target, never listed.

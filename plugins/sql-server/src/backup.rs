@@ -60,22 +60,23 @@ fn refuse(m: String) -> Error {
 
 /// Which replica of an availability group may take a backup (setting `replica`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Replica {
+enum Which {
     /// Only the one the group's backup preference names.
     Preferred,
     /// Whichever replica the asset is.
     Any,
 }
 
-fn replica(s: &str) -> Result<Replica> {
+fn which(s: &str) -> Result<Which> {
     match s {
-        "preferred" => Ok(Replica::Preferred),
-        "any" => Ok(Replica::Any),
+        "preferred" => Ok(Which::Preferred),
+        "any" => Ok(Which::Any),
         other => Err(refuse(format!("replica `{other}` is not preferred or any"))),
     }
 }
 
-/// The backup an availability group allows on this replica: refused on a replica its
+/// The backup an availability group allows on this replica (`role`, `None` outside a
+/// group): refused where the role is neither primary nor secondary, and on a replica the
 /// backup preference does not name (unless `any`); on a secondary, a differential or a
 /// copy-only log refused, and a full made COPY_ONLY (the only full SQL Server takes
 /// there), with the line for the job log that says so. Returns whether to send
@@ -83,20 +84,32 @@ fn replica(s: &str) -> Result<Replica> {
 fn on_replica(
     kind: Kind,
     copy_only: bool,
-    db: &tsql::Db,
+    (name, role): (&str, Option<&tsql::Replica>),
     server: &str,
-    which: Replica,
+    which: Which,
 ) -> Result<(bool, Option<String>)> {
-    if !db.in_ag {
+    let Some(role) = role else {
         return Ok((copy_only, None));
+    };
+    if !role.primary() && !role.secondary() {
+        return Err(Error::new(
+            ErrorCode::Unavailable,
+            format!(
+                "{server} is neither primary nor secondary of `{name}`'s availability group now ({}); back it up when the group has settled",
+                if role.role.is_empty() {
+                    "it does not say"
+                } else {
+                    &role.role
+                }
+            ),
+        ));
     }
-    let name = &db.name;
-    if which == Replica::Preferred && !db.preferred_backup {
+    if which == Which::Preferred && !role.preferred_backup {
         return Err(refuse(format!(
             "database `{name}` is in an availability group whose backup preference names another replica than {server}; back it up there (its asset on that instance), or set replica=any to back it up here"
         )));
     }
-    if !db.secondary() {
+    if !role.secondary() {
         return Ok((copy_only, None));
     }
     match kind {
@@ -175,7 +188,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     let o = &req.options;
     let (server, name) = split_asset(&req.asset.id)?;
     let kind = level(setting_or(o, "level", "full"))?;
-    let which = replica(setting_or(o, "replica", "preferred"))?;
+    let which = which(setting_or(o, "replica", "preferred"))?;
     let staging = require(
         o,
         "staging",
@@ -210,7 +223,23 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             crate::model::BACKUPS_MAX
         )));
     }
-    let (copy_only, note) = on_replica(kind, flag(o, "copy-only"), &db, server, which)?;
+    // this replica's role, asked only of a database in a group
+    let role = if db.in_ag {
+        let mut r = tsql::replicas(server, Some(name))?;
+        Some(r.pop().map(|(_, r)| r).unwrap_or(tsql::Replica {
+            role: String::new(),
+            preferred_backup: false,
+        }))
+    } else {
+        None
+    };
+    let (copy_only, note) = on_replica(
+        kind,
+        flag(o, "copy-only"),
+        (name, role.as_ref()),
+        server,
+        which,
+    )?;
     if let Some(note) = note {
         host::info(&note);
     }
@@ -254,6 +283,24 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
                 kind_name(kind)
             ),
         ));
+    }
+    // a differential is based on the newest full that was not COPY_ONLY, wherever it was
+    // taken (in a group, perhaps on another replica, whose msdb this one does not show):
+    // one based on another full than this chain's is of no use, and is not kept
+    if let (Kind::Diff, Some(full)) = (kind, prev.as_ref().and_then(|p| p.backups.first())) {
+        let base = written
+            .backup
+            .differential_base_lsn
+            .unwrap_or(written.backup.database_backup_lsn);
+        if base.to_string() != full.checkpoint_lsn {
+            let left = unstage(server, &device)
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default();
+            return Err(refuse(format!(
+                "the differential backup of `{name}` SQL Server just took is based on another full backup (checkpoint LSN {base}, not this chain's {}): one taken elsewhere, perhaps on another replica of its availability group. It is not kept{left}; take a full backup here (level=full)",
+                full.checkpoint_lsn
+            )));
+        }
     }
     host::progress(1, 3, &format!("storing {file}"));
     let item = format!("backups/{file}");
@@ -318,58 +365,52 @@ mod tests {
 
     #[test]
     fn an_availability_group_allows_what_sql_server_takes_on_each_replica() {
-        let db = |in_ag, primary, preferred_backup| tsql::Db {
-            name: "sales".into(),
-            recovery: "FULL".into(),
-            state: "ONLINE".into(),
-            compat: "160".into(),
-            encrypted: false,
-            in_ag,
+        let role = |role: &str, preferred_backup| tsql::Replica {
+            role: role.into(),
             preferred_backup,
-            primary,
-            pages: 0,
         };
-        let on = |kind, copy, d: &tsql::Db, which| on_replica(kind, copy, d, "sql02", which);
+        let on = |kind, copy, r: Option<&tsql::Replica>, which| {
+            on_replica(kind, copy, ("sales", r), "sql02", which)
+        };
         // outside a group, and on a preferred primary, the request is sent as it is
-        for d in [db(false, false, false), db(true, true, true)] {
+        let primary = role("PRIMARY", true);
+        for r in [None, Some(&primary)] {
             for kind in [Kind::Full, Kind::Diff, Kind::Log] {
-                assert_eq!(
-                    on(kind, false, &d, Replica::Preferred).unwrap(),
-                    (false, None)
-                );
-                assert_eq!(
-                    on(kind, true, &d, Replica::Preferred).unwrap(),
-                    (true, None)
-                );
+                assert_eq!(on(kind, false, r, Which::Preferred).unwrap(), (false, None));
+                assert_eq!(on(kind, true, r, Which::Preferred).unwrap(), (true, None));
             }
         }
         // a replica the preference does not name: refused, unless any replica will do
-        let other = db(true, true, false);
-        let e = on(Kind::Full, false, &other, Replica::Preferred).unwrap_err();
+        let other = role("PRIMARY", false);
+        let e = on(Kind::Full, false, Some(&other), Which::Preferred).unwrap_err();
         assert!(
             e.message.contains("names another replica than sql02"),
             "{}",
             e.message
         );
         assert_eq!(
-            on(Kind::Full, false, &other, Replica::Any).unwrap(),
+            on(Kind::Full, false, Some(&other), Which::Any).unwrap(),
             (false, None)
         );
+        // a role that is not settled (or not said) is refused, whatever the preference
+        for r in [role("RESOLVING", true), role("", true)] {
+            assert!(on(Kind::Log, false, Some(&r), Which::Any).is_err());
+        }
         // a secondary: fulls COPY_ONLY (said), no differential, logs never COPY_ONLY
-        let sec = db(true, false, true);
-        let (copy, note) = on(Kind::Full, false, &sec, Replica::Preferred).unwrap();
+        let sec = role("SECONDARY", true);
+        let (copy, note) = on(Kind::Full, false, Some(&sec), Which::Preferred).unwrap();
         assert!(copy && note.unwrap().contains("COPY_ONLY"));
         assert_eq!(
-            on(Kind::Full, true, &sec, Replica::Preferred).unwrap(),
+            on(Kind::Full, true, Some(&sec), Which::Preferred).unwrap(),
             (true, None)
         );
-        assert!(on(Kind::Diff, false, &sec, Replica::Preferred).is_err());
-        assert!(on(Kind::Log, true, &sec, Replica::Preferred).is_err());
+        assert!(on(Kind::Diff, false, Some(&sec), Which::Preferred).is_err());
+        assert!(on(Kind::Log, true, Some(&sec), Which::Preferred).is_err());
         assert_eq!(
-            on(Kind::Log, false, &sec, Replica::Preferred).unwrap(),
+            on(Kind::Log, false, Some(&sec), Which::Preferred).unwrap(),
             (false, None)
         );
-        assert!(replica("sometimes").is_err());
+        assert!(which("sometimes").is_err());
     }
 
     #[test]

@@ -33,6 +33,36 @@ fn last_of(h: &[HistoryRow], k: Kind) -> Option<&HistoryRow> {
     h.iter().rev().find(|r| r.backup.kind == k)
 }
 
+/// This replica's role for each database of a group it holds, as properties: asked
+/// only where some database is in a group; what stops the question is said instead.
+fn replica_roles(server: &str, dbs: &[Db]) -> Vec<(String, Vec<Property>)> {
+    if !dbs.iter().any(|d| d.in_ag) {
+        return Vec::new();
+    }
+    match tsql::replicas(server, None) {
+        Ok(found) => found
+            .into_iter()
+            .map(|(name, r)| {
+                let props = vec![
+                    property("replica", r.role.to_ascii_lowercase()),
+                    property("preferred-backup-replica", r.preferred_backup.to_string()),
+                ];
+                (name, props)
+            })
+            .collect(),
+        Err(e) => dbs
+            .iter()
+            .filter(|d| d.in_ag)
+            .map(|d| {
+                (
+                    d.name.clone(),
+                    vec![property("replica", format!("unknown: {}", e.message))],
+                )
+            })
+            .collect(),
+    }
+}
+
 fn database_asset(server: &str, db: &Db, history: &[HistoryRow]) -> Asset {
     let mut a = asset(
         "database",
@@ -48,14 +78,6 @@ fn database_asset(server: &str, db: &Db, history: &[HistoryRow]) -> Asset {
         property("tde", db.encrypted.to_string()),
         property("availability-group", db.in_ag.to_string()),
     ];
-    if db.in_ag {
-        let role = if db.primary { "primary" } else { "secondary" };
-        a.properties.push(property("replica", role.to_string()));
-        a.properties.push(property(
-            "preferred-backup-replica",
-            db.preferred_backup.to_string(),
-        ));
-    }
     for k in [Kind::Full, Kind::Diff, Kind::Log] {
         if let Some(r) = last_of(history, k) {
             let by = if r.backup.ours { "rehydra" } else { "other" };
@@ -91,9 +113,14 @@ pub fn discover(s: &[Property]) -> Result<Vec<Asset>> {
             }
         };
         out.push(asset("instance", &server, &server, None));
+        let mut roles = replica_roles(&server, &dbs);
         for db in dbs {
             let history = tsql::history(&server, &db.name)?;
-            out.push(database_asset(&server, &db, &history));
+            let mut a = database_asset(&server, &db, &history);
+            if let Some(i) = roles.iter().position(|(n, _)| *n == db.name) {
+                a.properties.extend(roles.swap_remove(i).1);
+            }
+            out.push(a);
         }
     }
     Ok(out)

@@ -95,7 +95,9 @@ function Finder({ decl, by, find, onPick }: { decl: SettingDecl; by: string; fin
       const plan = await find(by, text);
       const picks = plan.steps.filter((s) => s.id.startsWith("pick:"));
       setFound(picks.map((s) => ({ value: s.id.slice("pick:".length), title: s.title, detail: s.detail })));
-      setNotes([...plan.warnings, ...plan.blockers]);
+      // other steps (a summary) are said as they are, with the warnings
+      const said = plan.steps.filter((s) => !s.id.startsWith("pick:")).map((s) => s.title);
+      setNotes([...said, ...plan.warnings, ...plan.blockers]);
     } catch (e) {
       setNotes([asError(e).message]);
     } finally {
@@ -113,8 +115,8 @@ function Finder({ decl, by, find, onPick }: { decl: SettingDecl; by: string; fin
       </button>
       {found && (
         <ul data-testid={`found-${decl.name}`}>
-          {found.map((f) => (
-            <li key={f.value}>
+          {found.map((f, i) => (
+            <li key={i}>
               <button data-testid="found-pick" onClick={() => onPick(f.value)}>
                 {f.title}
               </button>{" "}
@@ -123,8 +125,8 @@ function Finder({ decl, by, find, onPick }: { decl: SettingDecl; by: string; fin
           ))}
         </ul>
       )}
-      {notes.map((n) => (
-        <p key={n} className="small muted">{n}</p>
+      {notes.map((n, i) => (
+        <p key={i} className="small muted">{n}</p>
       ))}
     </div>
   );

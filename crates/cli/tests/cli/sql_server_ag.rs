@@ -25,12 +25,18 @@ fn availability_group_databases_back_up_where_the_group_prefers_as_sql_server_al
     sql.edit("databases.json", |rows| {
         for r in rows.iter_mut().filter(|r| r["name"] == "sales") {
             r["group_database_id"] = json!("6c5e0b7a-5c64-4d0e-9a43-0d4f1d1b2a01");
-            r["replica_primary"] = json!(false);
+            r["replica_id"] = json!("a0c3e9c2-1f4b-4c55-8d61-3b0c9d9e7f01");
+            r["replica_role"] = json!("SECONDARY");
             r["replica_preferred"] = json!(true);
         }
         rows.push(json!({"name": "orders", "database_id": 8, "recovery_model_desc": "FULL", "state_desc": "ONLINE",
             "compatibility_level": 160, "is_encrypted": false, "group_database_id": "6c5e0b7a-5c64-4d0e-9a43-0d4f1d1b2a02",
-            "create_date": "2026-01-05T09:00:00", "replica_primary": true, "replica_preferred": false}));
+            "create_date": "2026-01-05T09:00:00", "replica_id": "a0c3e9c2-1f4b-4c55-8d61-3b0c9d9e7f02",
+            "replica_role": "PRIMARY", "replica_preferred": false}));
+        rows.push(json!({"name": "stock", "database_id": 9, "recovery_model_desc": "FULL", "state_desc": "ONLINE",
+            "compatibility_level": 160, "is_encrypted": false, "group_database_id": "6c5e0b7a-5c64-4d0e-9a43-0d4f1d1b2a03",
+            "create_date": "2026-01-05T09:00:00", "replica_id": "a0c3e9c2-1f4b-4c55-8d61-3b0c9d9e7f03",
+            "replica_role": "RESOLVING", "replica_preferred": true}));
     });
 
     // an instance added without saying where its password is: refused, nothing kept
@@ -108,6 +114,7 @@ fn availability_group_databases_back_up_where_the_group_prefers_as_sql_server_al
         (Some("primary".into()), Some("false".into()))
     );
     assert_eq!(role("hr"), (None, None), "not in a group");
+    assert_eq!(role("stock").0.as_deref(), Some("resolving"));
 
     let backup = |db: &str, extra: &[&str]| {
         let asset = format!("{server}/{db}");
@@ -122,6 +129,14 @@ fn availability_group_databases_back_up_where_the_group_prefers_as_sql_server_al
             .filter(|s| s.starts_with("BACKUP"))
             .collect::<Vec<_>>()
     };
+
+    // ---- stock: its group has not settled which replica is which; nothing is sent
+    let o = backup("stock", &["--set", "replica=any"]);
+    assert!(
+        !o.status.success() && said(&o).contains("neither primary nor secondary"),
+        "{}",
+        said(&o)
+    );
 
     // ---- orders: its group prefers another replica, so nothing is sent unless told
     let o = backup("orders", &[]);

@@ -343,8 +343,6 @@ impl Sim {
                         Some("160".into()),
                         Some("0".into()),
                         None,
-                        Some("1".into()),
-                        Some("0".into()),
                         Some("1024".into()),
                     ]
                 })
@@ -357,8 +355,6 @@ impl Sim {
                     "compatibility_level",
                     "is_encrypted",
                     "group_database_id",
-                    "preferred_backup",
-                    "primary_replica",
                     "pages",
                 ],
                 rows,

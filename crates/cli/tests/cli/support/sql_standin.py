@@ -11,9 +11,9 @@ DIR/{databases,master_files,backupset,backupmediafamily}.json serve sys.database
 msdb.dbo.backupset and msdb.dbo.backupmediafamily (re-read on every query; BACKUP/RESTORE append to them).
 DIR/statements.jsonl: one JSON line per batch or RPC {at, kind, proc, sql, params, error}.
 DIR/server_properties.json: SERVERPROPERTY's answers (InstanceDefaultDataPath …), when a test writes it.
-A database in an availability group (group_database_id set) may say replica_primary / replica_preferred: whether this
-instance is its primary replica and the one its backup preference names, what sys.fn_hadr_is_primary_replica and
-sys.fn_hadr_backup_is_preferred_replica answer (1 outside a group); on a secondary, BACKUP allows what SQL Server does.
+A database in an availability group (group_database_id set) names this instance's replica_id, its replica_role (PRIMARY,
+SECONDARY, RESOLVING: sys.dm_hadr_availability_replica_states) and replica_preferred (what
+sys.fn_hadr_backup_is_preferred_replica answers; 1 outside a group); on a secondary, BACKUP allows what SQL Server does.
 DIR/standin.json: what SQL Server keeps inside itself (restoring databases; where a chain restarted).
 """
 import argparse, dataclasses, datetime as dt, decimal, hashlib, json, logging, os, re, socket, sys, threading, uuid
@@ -48,7 +48,9 @@ def S(n=128): return NVarChar(n)
 # msdb.dbo.backupset reaches Catalog.get as ('dbo', 'backupset'); sys.* would reach its own built-ins.
 VIEWS = {
     ("sys", "databases"): ("databases.json", dict(name=S(), database_id=I4, recovery_model_desc=S(60), state_desc=S(60),
-                           compatibility_level=I1, is_encrypted=BIT, group_database_id=GUID, create_date=DATE)),
+                           compatibility_level=I1, is_encrypted=BIT, group_database_id=GUID, replica_id=GUID, create_date=DATE)),
+    # this instance's replica of each group its databases are in: derived from their rows (see view)
+    ("sys", "dm_hadr_availability_replica_states"): ("databases.json", dict(replica_id=GUID, is_local=BIT, role_desc=S(60))),
     ("sys", "master_files"): ("master_files.json", dict(database_id=I4, file_id=I4, type=I1, type_desc=S(60), name=S(),
                               physical_name=S(260), size=I4)),
     ("dbo", "backupset"): ("backupset.json", dict(
@@ -110,16 +112,15 @@ def typed(v, kind):
     if v is None or isinstance(kind, NVarChar): return None if v is None else str(v)
     return bool(v) if isinstance(kind, Bit) else int(v) if isinstance(kind, Integer) else moment(v) if isinstance(kind, DateTime) else str(v).upper()
 
-def replica_columns(r):
-    """What the two HADR functions answer for a database row: its group's state on this instance."""
-    in_ag = r.get("group_database_id") is not None
-    return dict(r, hadr_is_primary=in_ag and bool(r.get("replica_primary")), hadr_backup_preferred=not in_ag or bool(r.get("replica_preferred")))
-
 def view(key):
     file, kinds = VIEWS[key]
     rows, kinds = load(file), dict(kinds)
-    if key == ("sys", "databases"):
-        rows, kinds = [replica_columns(r) for r in rows], dict(kinds, hadr_is_primary=BIT, hadr_backup_preferred=BIT)
+    if key == ("sys", "databases"):  # what fn_hadr_backup_is_preferred_replica answers for each (see answer)
+        rows = [dict(r, hadr_backup_preferred=r.get("group_database_id") is None or bool(r.get("replica_preferred"))) for r in rows]
+        kinds["hadr_backup_preferred"] = BIT
+    if key == ("sys", "dm_hadr_availability_replica_states"):
+        rows = list({r["replica_id"]: {"replica_id": r["replica_id"], "is_local": True, "role_desc": r.get("replica_role")}
+                     for r in rows if r.get("group_database_id") and r.get("replica_id")}.values())
     for r in rows:  # keys a test adds beyond the documented columns are served too
         for k, v in r.items():
             if v is not None and k not in kinds:
@@ -248,7 +249,7 @@ def backup(p):
     if state in ("RESTORING", "OFFLINE"): fail(927 if state == "RESTORING" else 942, verb, name)
     if log and recovery == "SIMPLE": fail(4208, verb)
     c, diff, copy = chain(name, db), "DIFFERENTIAL" in opts, "COPY_ONLY" in opts
-    if db.get("group_database_id") is not None and not db.get("replica_primary"):
+    if db.get("group_database_id") is not None and str(db.get("replica_role")).upper() == "SECONDARY":
         # a secondary replica: COPY_ONLY fulls and plain logs only
         if diff or (copy if log else not copy): fail(3059, verb)
     if log and c["log_from"] is None: fail(4214, verb)
@@ -413,12 +414,12 @@ def server_properties(sql):
     props, asked = load("server_properties.json", {}), SERVERPROPERTY.findall(sql)
     return QueryResult([Column(alias, S(260)) for _, alias in asked], [[props.get(name) for name, _ in asked]])
 
-HADR = re.compile(r"sys\.fn_hadr_(backup_is_preferred|is_primary)_replica\(\s*(\w+)\.name\s*\)", re.I)
+HADR = re.compile(r"sys\.fn_hadr_backup_is_preferred_replica\(\s*(\w+)\.name\s*\)", re.I)
 
 def answer(query):
     if query.procedure: return CATALOG.answer(query)
-    # the HADR functions of a database, as alias.name arguments: its row's answers (see replica_columns)
-    query = dataclasses.replace(query, sql=HADR.sub(lambda m: f"{m[2]}.hadr_{'backup_preferred' if m[1].lower().startswith('b') else 'is_primary'}", query.sql))
+    # fn_hadr_backup_is_preferred_replica(alias.name): the database row's answer (see view)
+    query = dataclasses.replace(query, sql=HADR.sub(lambda m: f"{m[1]}.hadr_backup_preferred", query.sql))
     if SERVERPROPERTY.search(query.sql): return server_properties(query.sql)
     if XP_DELETE.match(query.sql): return delete_file(XP_DELETE.match(query.sql)[1], dict(query.parameters))
     sql = DOTDOT.sub(lambda m: m.group(1) or ".dbo.", query.sql)  # msdb..backupset means msdb.dbo.backupset
