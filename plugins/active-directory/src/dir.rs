@@ -74,13 +74,10 @@ pub fn root_dse(directory: &str) -> Result<Obj> {
 /// Bin a deleted object), with its security descriptor (owner, group, DACL) where the
 /// bind account may read it.
 pub fn by_guid(directory: &str, base: &str, guid: &[u8]) -> Result<Option<Obj>> {
-    let filter = format!("(objectGUID={})", escape_bytes(guid));
-    let mut found = None;
-    search(
+    one_by_guid(
         directory,
         base,
-        Scope::Subtree,
-        &filter,
+        guid,
         &[
             "*",
             "isDeleted",
@@ -88,18 +85,28 @@ pub fn by_guid(directory: &str, base: &str, guid: &[u8]) -> Result<Option<Obj>> 
             "lastKnownParent",
             "nTSecurityDescriptor",
         ],
-        Controls::SHOW_DELETED | Controls::SHOW_RECYCLED | Controls::SECURITY_DESCRIPTOR,
-        |o| {
-            found.get_or_insert(o);
-            Ok(())
-        },
-    )?;
-    Ok(found)
+        Controls::SECURITY_DESCRIPTOR,
+    )
 }
 
 /// Whether the directory holds the object with `guid` (under `base`), and if so whether
 /// it is deleted: `isDeleted` alone is read.
 pub fn deleted_by_guid(directory: &str, base: &str, guid: &[u8]) -> Result<Option<bool>> {
+    let o = one_by_guid(directory, base, guid, &["isDeleted"], Controls::empty())?;
+    Ok(o.map(|o| {
+        o.text("isDeleted")
+            .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"))
+    }))
+}
+
+/// `attributes` of the object with `guid`, live or deleted, with the `more` controls.
+fn one_by_guid(
+    directory: &str,
+    base: &str,
+    guid: &[u8],
+    attributes: &[&str],
+    more: Controls,
+) -> Result<Option<Obj>> {
     let filter = format!("(objectGUID={})", escape_bytes(guid));
     let mut found = None;
     search(
@@ -107,13 +114,10 @@ pub fn deleted_by_guid(directory: &str, base: &str, guid: &[u8]) -> Result<Optio
         base,
         Scope::Subtree,
         &filter,
-        &["isDeleted"],
-        Controls::SHOW_DELETED | Controls::SHOW_RECYCLED,
+        attributes,
+        Controls::SHOW_DELETED | Controls::SHOW_RECYCLED | more,
         |o| {
-            let deleted = o
-                .text("isDeleted")
-                .is_some_and(|v| v.eq_ignore_ascii_case("TRUE"));
-            found.get_or_insert(deleted);
+            found.get_or_insert(o);
             Ok(())
         },
     )?;
