@@ -15,6 +15,7 @@ use rehydra_plugin_sdk::prelude::*;
 
 mod backup;
 mod inventory;
+mod moments;
 mod restore;
 
 use sql_common::{chain, model, tsql};

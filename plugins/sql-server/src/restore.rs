@@ -148,6 +148,16 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         ));
     }
     let history = doc.history()?;
+    if let Some(text) = setting(o, "moments") {
+        return Ok(Planned {
+            plan: crate::moments::plan(&history, text)?,
+            server: doc.server.clone(),
+            database: doc.database.clone(),
+            script: vec![],
+            staged: vec![],
+            files_mode: false,
+        });
+    }
     let stop_at = match setting(o, "stop-at") {
         Some(t) => Some(parse_time(t).ok_or_else(|| {
             Error::new(
@@ -353,6 +363,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
 
 /// Restore the point in hand as planned.
 pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
+    crate::moments::refuse_in_restore(&req.options)?;
     let planned = plan(req)?;
     planned.plan.go_ahead()?;
     let mut report = RestoreReport::new(0);

@@ -473,6 +473,39 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
     let moment = (diff_end + (log_end - diff_end) / 2)
         .format("%Y-%m-%dT%H:%M:%S%.3f")
         .to_string();
+    // ---- the moments the point reaches, as the wizard's search beside stop-at lists them:
+    // the newest first, each one a restore plans to
+    let listed = |extra: &[&str]| {
+        let mut a = vec!["restore", last.as_str(), "--target", "-", "--set", &staging];
+        a.extend(extra);
+        go(&a)
+    };
+    let day = format!("moments={}", &times[0][..10]);
+    let found = json_out(&listed(&["--set", &day, "--plan-only"]));
+    let picks: Vec<String> = found["plan"]["steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{found}"))
+        .iter()
+        .filter_map(|s| s["id"].as_str()?.strip_prefix("pick:").map(str::to_string))
+        .collect();
+    let newest = times.iter().max().unwrap();
+    assert!(
+        picks.len() >= 3 && picks[0][..19] == newest[..19],
+        "{picks:?} {times:?}"
+    );
+    let at_pick = format!("stop-at={}", picks[1]);
+    let o = listed(&[
+        "--set",
+        &at_pick,
+        "--set",
+        "database=sales_copy",
+        "--plan-only",
+    ]);
+    assert!(o.status.success(), "a listed moment plans: {}", text(&o));
+    assert!(
+        !listed(&["--set", &day]).status.success(),
+        "a listing restores nothing"
+    );
     let stop = format!("stop-at={moment}");
     let restore = |extra: &[&str]| {
         let mut a = vec![
