@@ -360,8 +360,10 @@ try {
   await s.wait('[data-testid="service-status"]', (t) => t.includes(`A Rehydra service runs (process ${svc.pid})`) && t.includes(repo));
   check(true, "the Protection screen shows the service that runs policies with the app closed");
   await s.wait('[data-testid="policy-list"]', (t) => t.includes("nightly"));
+  // Run now is enabled once the screen has settled (a click on a disabled button is lost)
+  for (let i = 0; i < 100 && !(await s.enabled('[data-testid="policy-run-nightly"]')); i++) await new Promise((r) => setTimeout(r, 100));
   await s.click('[data-testid="policy-run-nightly"]');
-  await s.wait('[data-testid="backup-result"]', (t) => t.includes("Policy nightly handed to the service"));
+  await s.wait('[data-testid="backup-result"]', (t) => t.includes("Policy nightly handed to the service"), 60000);
   await s.wait('[data-testid="service-runs"]', (t) => /succeeded \(1 restore point/.test(t) && t.includes("the desktop app"), 60000);
   const svcLog = JSON.parse(execFileSync(cli, ["--json", "service", "--status"], { env }).toString());
   check(svcLog.requests.length === 1 && svcLog.requests[0].state === "succeeded" && svcLog.requests[0].started,
