@@ -3,10 +3,28 @@
 //! app's restore wizard shows as a search beside the field. Such a plan restores nothing;
 //! the plugin's `restore` refuses the finder setting.
 
-use crate::{Error, ErrorCode, RestorePlan, Result, Step, empty_plan};
+use crate::{Error, ErrorCode, Property, RestorePlan, Result, Step, empty_plan, setting};
 
 /// The id prefix of a step that offers a value.
 pub const PICK: &str = "pick:";
+
+/// Most values one search lists.
+pub const MAX: usize = 50;
+
+/// What a restore given the finder setting `finder` answers: an error, before anything is
+/// read, saying the setting only lists values for `field`.
+///
+/// # Errors
+/// `finder` is given.
+pub fn refuse_in_restore(o: &[Property], finder: &str, field: &str) -> Result<()> {
+    match setting(o, finder) {
+        Some(_) => Err(Error::new(
+            ErrorCode::InvalidInput,
+            format!("{finder} only lists values to restore with {field}=; run it with --plan-only"),
+        )),
+        None => Ok(()),
+    }
+}
 
 /// What to look for: `text` trimmed and lower-cased, or an error saying what to give.
 ///
@@ -33,17 +51,17 @@ pub struct Found {
     pub detail: String,
 }
 
-/// The plan that lists the first `max` of `hits` (each described by `describe`, which is
-/// called for those alone), saying when more match `text`, or none.
+/// The plan that lists the first [`MAX`] of `hits` (each described by `describe`, which
+/// is called for those alone), saying when more match `text`, or none.
 ///
 /// # Errors
 /// What `describe` returns.
 pub fn listing<T>(
     hits: &[T],
     text: &str,
-    max: usize,
     mut describe: impl FnMut(&T) -> Result<Found>,
 ) -> Result<RestorePlan> {
+    let max = MAX;
     let mut plan = empty_plan();
     for h in hits.iter().take(max) {
         let f = describe(h)?;

@@ -11,9 +11,6 @@ use rehydra_plugin_sdk::prelude::*;
 use crate::dir;
 use crate::ldif::Obj;
 
-/// Most objects one search lists.
-pub const FOUND_MAX: usize = 50;
-
 /// Whether the live directory holds an object, by its GUID, and whether it is deleted
 /// there: `None` when it holds nothing.
 pub type Live<'a> = &'a dyn Fn(&[u8]) -> Result<Option<bool>>;
@@ -39,19 +36,14 @@ pub fn requested(o: &[Property]) -> Result<Option<&str>> {
 /// A restore given `find` is refused before anything is read: it only lists.
 ///
 /// # Errors
-/// `find` is given.
+/// `find` is given (alone, or with what it may not go with).
 pub fn refuse_in_restore(o: &[Property]) -> Result<()> {
-    match requested(o)? {
-        Some(_) => Err(Error::new(
-            ErrorCode::InvalidInput,
-            "find only lists objects to restore as object=; run it with --plan-only",
-        )),
-        None => Ok(()),
-    }
+    requested(o)?;
+    found::refuse_in_restore(o, "find", "object")
 }
 
 /// The objects of `point` matching `text` (case-insensitive), shallowest first, at most
-/// [`FOUND_MAX`], with what `live` says of each.
+/// [`found::MAX`], with what `live` says of each.
 pub fn plan(point: &BTreeMap<Vec<u8>, Obj>, text: &str, live: Live<'_>) -> Result<RestorePlan> {
     let needle = found::needle(text, "a name, a DN or a sAMAccountName")?;
     let holds = |v: &str| v.to_lowercase().contains(&needle);
@@ -60,7 +52,7 @@ pub fn plan(point: &BTreeMap<Vec<u8>, Obj>, text: &str, live: Live<'_>) -> Resul
         .filter(|(_, o)| holds(&o.dn) || o.text("sAMAccountName").is_some_and(|s| holds(&s)))
         .collect();
     hits.sort_by_cached_key(|(_, o)| (dir::depth(&o.dn), o.dn.to_lowercase()));
-    found::listing(&hits, text, FOUND_MAX, |(guid, o)| {
+    found::listing(&hits, text, |(guid, o)| {
         let kind = o
             .texts("objectClass")
             .pop()
@@ -174,7 +166,7 @@ mod tests {
 
     #[test]
     fn a_search_lists_at_most_the_cap_and_says_how_many_more() {
-        let point: BTreeMap<Vec<u8>, Obj> = (0..FOUND_MAX + 7)
+        let point: BTreeMap<Vec<u8>, Obj> = (0..found::MAX + 7)
             .map(|i| {
                 (
                     vec![i as u8],
@@ -183,7 +175,7 @@ mod tests {
             })
             .collect();
         let plan = plan(&point, "cn=u", &|_| Ok(None)).unwrap();
-        assert_eq!(plan.steps.len(), FOUND_MAX);
+        assert_eq!(plan.steps.len(), found::MAX);
         assert!(
             plan.warnings[0].starts_with("7 more hold"),
             "{:?}",

@@ -7,9 +7,6 @@ use rehydra_plugin_sdk::prelude::*;
 
 use crate::index::Index;
 
-/// Most objects one search lists.
-const FOUND_MAX: usize = 50;
-
 /// The objects of `ix` whose name as `objects=` writes it holds `text` (any case).
 pub(crate) fn plan(ix: &Index, text: &str) -> Result<RestorePlan> {
     let needle = found::needle(text, "an object's name (resource/namespace/name)")?;
@@ -19,7 +16,7 @@ pub(crate) fn plan(ix: &Index, text: &str) -> Result<RestorePlan> {
         .map(|e| (e, named(&e.key, e.namespace.as_deref(), &e.name)))
         .filter(|(_, n)| n.to_lowercase().contains(&needle))
         .collect();
-    found::listing(&hits, text, FOUND_MAX, |(e, name)| {
+    found::listing(&hits, text, |(e, name)| {
         let place = e
             .namespace
             .as_deref()

@@ -544,12 +544,7 @@ fn wait_for(
 }
 
 pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
-    if setting(&req.options, "find").is_some() {
-        return Err(Error::new(
-            ErrorCode::InvalidInput,
-            "find only lists objects to restore with objects=; run it with --plan-only",
-        ));
-    }
+    rehydra_plugin_sdk::found::refuse_in_restore(&req.options, "find", "objects")?;
     let p = prepare(req)?;
     refuse_blocked(&p.blockers)?;
     let mut warnings = p.warnings.clone();

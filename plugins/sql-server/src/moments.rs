@@ -10,9 +10,6 @@ use crate::chain::{self, Backup};
 use crate::model::kind_name;
 use crate::tsql::show_time;
 
-/// Most moments one search lists.
-const FOUND_MAX: usize = 50;
-
 /// The ends of the backups of `history` that a restore reaches, whose time holds `text`.
 pub fn plan(history: &[Backup], text: &str) -> Result<RestorePlan> {
     let needle = found::needle(text, "a moment (2026-12-01, or 2026-12-01T14)")?;
@@ -23,7 +20,7 @@ pub fn plan(history: &[Backup], text: &str) -> Result<RestorePlan> {
         .collect();
     hits.sort_by_key(|b| std::cmp::Reverse(b.finish));
     hits.dedup_by_key(|b| b.finish);
-    found::listing(&hits, text, FOUND_MAX, |b| {
+    found::listing(&hits, text, |b| {
         let at = show_time(b.finish);
         Ok(Found {
             value: at.clone(),
@@ -31,18 +28,4 @@ pub fn plan(history: &[Backup], text: &str) -> Result<RestorePlan> {
             detail: format!("LSN {} to {}", b.first_lsn, b.last_lsn),
         })
     })
-}
-
-/// A restore given `moments` is refused: it only lists.
-///
-/// # Errors
-/// `moments` is given.
-pub fn refuse_in_restore(o: &[Property]) -> Result<()> {
-    match setting(o, "moments") {
-        Some(_) => Err(Error::new(
-            ErrorCode::InvalidInput,
-            "moments only lists times to restore to as stop-at=; run it with --plan-only",
-        )),
-        None => Ok(()),
-    }
 }

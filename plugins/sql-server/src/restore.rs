@@ -363,7 +363,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
 
 /// Restore the point in hand as planned.
 pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
-    crate::moments::refuse_in_restore(&req.options)?;
+    rehydra_plugin_sdk::found::refuse_in_restore(&req.options, "moments", "stop-at")?;
     let planned = plan(req)?;
     planned.plan.go_ahead()?;
     let mut report = RestoreReport::new(0);
