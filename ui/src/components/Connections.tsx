@@ -157,8 +157,9 @@ export default function Connections() {
   const addDirectory = () =>
     act(() => {
       const f = dir.form;
-      const how = f.kerberos ? { kerberos: true, bind: f.bind.trim(), password: null } : { kerberos: false, bind: f.bind.trim() };
-      return api.directoryAdd({ ...reached(f), starttls: f.starttls, ...how }, f.check);
+      // with Kerberos no password is kept, and `bind` pins the principal
+      const kerberos = f.kerberos ? { password: null } : {};
+      return api.directoryAdd({ ...reached(f), starttls: f.starttls, kerberos: f.kerberos, bind: f.bind.trim(), ...kerberos }, f.check);
     });
   const addSql = () =>
     act(() => {

@@ -160,6 +160,22 @@ impl StandIn {
     }
 }
 
+/// A CLI with a repository and the stand-in for `host`, its files under `<cli>/sql`
+/// (certificates in `tls/`, the staging folder in `stage/`): the CLI, the stand-in, that
+/// folder and the `staging=` setting.
+pub(crate) fn with_standin(host: &str) -> (Cli, StandIn, PathBuf, String) {
+    let cli = Cli::new(&["sql-server"]);
+    cli.init_repo();
+    let dir = cli.dir.path().join("sql");
+    let tls = dir.join("tls");
+    support::certificates(&tls, host);
+    let sql = StandIn::start(&dir, &tls);
+    let stage = dir.join("stage");
+    std::fs::create_dir_all(&stage).unwrap();
+    let staging = format!("staging={}", stage.display());
+    (cli, sql, dir, staging)
+}
+
 fn cache() -> PathBuf {
     PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/rehydra")
 }
@@ -197,16 +213,9 @@ pub(crate) fn prop(a: &Value, n: &str) -> Option<String> {
 
 #[test]
 fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
-    let cli = Cli::new(&["sql-server"]);
-    cli.init_repo();
-    let dir = cli.dir.path().join("sql");
-    let tls = dir.join("tls");
-    support::certificates(&tls, "sql01.test.lan");
-    let sql = StandIn::start(&dir, &tls);
+    let (cli, sql, dir, staging) = with_standin("sql01.test.lan");
     let server = sql.server();
     let stage = dir.join("stage");
-    std::fs::create_dir_all(&stage).unwrap();
-    let staging = format!("staging={}", stage.display());
 
     // ---- configuring the instance: the certificate is verified, the login checked
     let add = |extra: &[&str]| {
@@ -233,7 +242,7 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
         "{}",
         text(&untrusted)
     );
-    let ca = tls.join("ca.pem");
+    let ca = dir.join("tls/ca.pem");
     let add_as = |name: &str| {
         run(
             &cli,

@@ -5,21 +5,13 @@
 
 use serde_json::json;
 
-use crate::sql_server::{StandIn, prop, run, text as said};
-use crate::support::{self, Cli, json_out};
+use crate::sql_server::{prop, run, text as said, with_standin};
+use crate::support::json_out;
 
 #[test]
 fn availability_group_databases_back_up_where_the_group_prefers_as_sql_server_allows() {
-    let cli = Cli::new(&["sql-server"]);
-    cli.init_repo();
-    let dir = cli.dir.path().join("sql");
-    let tls = dir.join("tls");
-    support::certificates(&tls, "sql02.test.lan");
-    let sql = StandIn::start(&dir, &tls);
+    let (cli, sql, dir, staging) = with_standin("sql02.test.lan");
     let server = sql.server();
-    let stage = dir.join("stage");
-    std::fs::create_dir_all(&stage).unwrap();
-    let staging = format!("staging={}", stage.display());
     // this instance holds a secondary replica of `sales` (the one its group prefers for
     // backups) and the primary of `orders` (whose group prefers another replica)
     sql.edit("databases.json", |rows| {
@@ -58,7 +50,7 @@ fn availability_group_databases_back_up_where_the_group_prefers_as_sql_server_al
     );
     let listed = cli.ok(None, &["plugins", "sql-server", "list"]);
     assert!(!listed.contains(&server), "{listed}");
-    let ca = tls.join("ca.pem");
+    let ca = dir.join("tls/ca.pem");
     cli.ok(
         None,
         &[
