@@ -645,6 +645,59 @@ macro_rules! export_plugin {
     };
 }
 
+/// Define and export a plugin laid out in the usual three modules, so the crate root
+/// holds no forwarding code: `$inventory::discover(&settings)` and
+/// `$inventory::assess(&assets, &settings)`, `$backup::backup(&request)`, and
+/// `$restore::plan(&request)` (anything that turns [`Into`] a [`RestorePlan`]),
+/// `$restore::restore(&request)` and `$restore::verify(&request)`. The identity is the
+/// manifest's ([`describe_from_manifest!`]). It declares the unit struct `$t`, which the
+/// crate's tests hand to [`mock::MockHost`]. A plugin laid out otherwise implements
+/// [`Plugin`] itself and calls [`export_plugin!`].
+///
+/// ```ignore
+/// mod backup;
+/// mod inventory;
+/// mod restore;
+/// rehydra_plugin_sdk::export_plugin_modules!(MyWorkload { inventory, backup, restore });
+/// ```
+#[macro_export]
+macro_rules! export_plugin_modules {
+    ($t:ident { $inventory:ident, $backup:ident, $restore:ident }) => {
+        struct $t;
+
+        impl $crate::Plugin for $t {
+            fn describe() -> $crate::PluginInfo {
+                $crate::describe_from_manifest!()
+            }
+            fn discover(
+                s: ::std::vec::Vec<$crate::Property>,
+            ) -> $crate::Result<::std::vec::Vec<$crate::Asset>> {
+                $inventory::discover(&s)
+            }
+            fn assess(
+                a: ::std::vec::Vec<$crate::Asset>,
+                s: ::std::vec::Vec<$crate::Property>,
+            ) -> $crate::Result<::std::vec::Vec<$crate::Finding>> {
+                $inventory::assess(&a, &s)
+            }
+            fn backup(r: $crate::BackupRequest) -> $crate::Result<$crate::BackupReport> {
+                $backup::backup(&r)
+            }
+            fn plan_restore(r: $crate::RestoreRequest) -> $crate::Result<$crate::RestorePlan> {
+                $restore::plan(&r).map(::std::convert::Into::into)
+            }
+            fn restore(r: $crate::RestoreRequest) -> $crate::Result<$crate::RestoreReport> {
+                $restore::restore(&r)
+            }
+            fn verify(r: $crate::RestoreRequest) -> $crate::Result<$crate::VerifyReport> {
+                $restore::verify(&r)
+            }
+        }
+
+        $crate::export_plugin!($t);
+    };
+}
+
 #[cfg(test)]
 mod option_tests {
     use super::*;

@@ -23,7 +23,6 @@
 //!
 //! The plugin never sees a credential: the host binds as the account the admin configured
 //! for the directory, over LDAPS or StartTLS, and logs every write.
-use rehydra_plugin_sdk::prelude::*;
 
 pub mod backup;
 pub mod changes;
@@ -38,36 +37,4 @@ pub mod security;
 pub mod system_state;
 pub mod sysvol;
 
-struct ActiveDirectory;
-
-impl Plugin for ActiveDirectory {
-    fn describe() -> PluginInfo {
-        describe_from_manifest!()
-    }
-
-    fn discover(s: Vec<Property>) -> Result<Vec<Asset>> {
-        inventory::discover(&s)
-    }
-
-    fn assess(assets: Vec<Asset>, s: Vec<Property>) -> Result<Vec<Finding>> {
-        inventory::assess(&assets, &s)
-    }
-
-    fn backup(req: BackupRequest) -> Result<BackupReport> {
-        backup::backup(&req)
-    }
-
-    fn plan_restore(req: RestoreRequest) -> Result<RestorePlan> {
-        restore::plan(&req).map(|p| p.plan)
-    }
-
-    fn restore(req: RestoreRequest) -> Result<RestoreReport> {
-        restore::restore(&req)
-    }
-
-    fn verify(req: RestoreRequest) -> Result<VerifyReport> {
-        restore::verify(&req)
-    }
-}
-
-rehydra_plugin_sdk::export_plugin!(ActiveDirectory);
+rehydra_plugin_sdk::export_plugin_modules!(ActiveDirectory { inventory, backup, restore });

@@ -19,8 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use rehydra_plugin_sdk::ldap::{self, Attribute, Change, ChangeOp, Controls};
-use rehydra_plugin_sdk::prelude::*;
-use rehydra_plugin_sdk::{engine, host};
+use rehydra_plugin_sdk::{engine, host, prelude::*};
 
 use crate::backup::{self, META, Meta};
 use crate::changes::show_change;
@@ -63,6 +62,12 @@ pub struct Planned {
     pub plan: RestorePlan,
     pub directory: String,
     pub actions: Vec<Action>,
+}
+
+impl From<Planned> for RestorePlan {
+    fn from(p: Planned) -> Self {
+        p.plan
+    }
 }
 
 struct Ctx<'a> {

@@ -18,7 +18,6 @@
 //!
 //! The plugin never sees a credential: the host signs in to the API server, ARM and the
 //! SQL endpoints the admin granted.
-use rehydra_plugin_sdk::prelude::*;
 
 mod arm;
 mod backup;
@@ -31,36 +30,4 @@ mod restore;
 #[cfg(test)]
 mod tests;
 
-struct ArcSqlMi;
-
-impl Plugin for ArcSqlMi {
-    fn describe() -> PluginInfo {
-        describe_from_manifest!()
-    }
-
-    fn discover(s: Vec<Property>) -> Result<Vec<Asset>> {
-        inventory::discover(&s)
-    }
-
-    fn assess(assets: Vec<Asset>, s: Vec<Property>) -> Result<Vec<Finding>> {
-        inventory::assess(&assets, &s)
-    }
-
-    fn backup(req: BackupRequest) -> Result<BackupReport> {
-        backup::backup(&req)
-    }
-
-    fn plan_restore(req: RestoreRequest) -> Result<RestorePlan> {
-        restore::plan(&req)
-    }
-
-    fn restore(req: RestoreRequest) -> Result<RestoreReport> {
-        restore::restore(&req)
-    }
-
-    fn verify(req: RestoreRequest) -> Result<VerifyReport> {
-        restore::verify(&req)
-    }
-}
-
-rehydra_plugin_sdk::export_plugin!(ArcSqlMi);
+rehydra_plugin_sdk::export_plugin_modules!(ArcSqlMi { inventory, backup, restore });

@@ -13,7 +13,6 @@
 //! for `*.vault.azure.net`, ARM's for `management.azure.com`). Secret values a portable
 //! copy reads are the workload's data: they go into the repository sealed like every
 //! item and are never logged.
-use rehydra_plugin_sdk::prelude::*;
 
 mod backup;
 mod client;
@@ -21,36 +20,4 @@ mod inventory;
 mod model;
 mod restore;
 
-struct KeyVault;
-
-impl Plugin for KeyVault {
-    fn describe() -> PluginInfo {
-        describe_from_manifest!()
-    }
-
-    fn discover(s: Vec<Property>) -> Result<Vec<Asset>> {
-        inventory::discover(&s)
-    }
-
-    fn assess(assets: Vec<Asset>, s: Vec<Property>) -> Result<Vec<Finding>> {
-        inventory::assess(&assets, &s)
-    }
-
-    fn backup(req: BackupRequest) -> Result<BackupReport> {
-        backup::backup(&req)
-    }
-
-    fn plan_restore(req: RestoreRequest) -> Result<RestorePlan> {
-        restore::plan(&req).map(|p| p.plan)
-    }
-
-    fn restore(req: RestoreRequest) -> Result<RestoreReport> {
-        restore::restore(&req)
-    }
-
-    fn verify(req: RestoreRequest) -> Result<VerifyReport> {
-        restore::verify(&req)
-    }
-}
-
-rehydra_plugin_sdk::export_plugin!(KeyVault);
+rehydra_plugin_sdk::export_plugin_modules!(KeyVault { inventory, backup, restore });

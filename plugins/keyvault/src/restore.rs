@@ -98,6 +98,12 @@ pub struct Planned {
     doc: VaultDoc,
 }
 
+impl From<Planned> for RestorePlan {
+    fn from(p: Planned) -> Self {
+        p.plan
+    }
+}
+
 fn load_doc() -> Result<VaultDoc> {
     let raw = engine::read_document(DOC)?;
     let doc: VaultDoc = serde_json::from_slice(&raw).map_err(|e| {

@@ -13,7 +13,6 @@
 //! granted. What it stores: [`index`] (one index per restore point) and one document per
 //! object ([`objects`]). Not built yet: copying volume data (a restored claim gets a new,
 //! empty volume, and every backup and restore says so).
-use rehydra_plugin_sdk::prelude::*;
 
 mod api;
 mod arm;
@@ -31,36 +30,4 @@ mod tarball;
 mod velero;
 mod volumes;
 
-struct Kubernetes;
-
-impl Plugin for Kubernetes {
-    fn describe() -> PluginInfo {
-        describe_from_manifest!()
-    }
-
-    fn discover(s: Vec<Property>) -> Result<Vec<Asset>> {
-        inventory::discover(&s)
-    }
-
-    fn assess(assets: Vec<Asset>, s: Vec<Property>) -> Result<Vec<Finding>> {
-        inventory::assess(&assets, &s)
-    }
-
-    fn backup(req: BackupRequest) -> Result<BackupReport> {
-        backup::backup(&req)
-    }
-
-    fn plan_restore(req: RestoreRequest) -> Result<RestorePlan> {
-        restore::plan(&req)
-    }
-
-    fn restore(req: RestoreRequest) -> Result<RestoreReport> {
-        restore::restore(&req)
-    }
-
-    fn verify(req: RestoreRequest) -> Result<VerifyReport> {
-        restore::verify(&req)
-    }
-}
-
-rehydra_plugin_sdk::export_plugin!(Kubernetes);
+rehydra_plugin_sdk::export_plugin_modules!(Kubernetes { inventory, backup, restore });

@@ -11,7 +11,6 @@
 //!
 //! The plugin never sees a login or password: the host signs in to the instances the
 //! admin configured and granted (`sql:<instance>`).
-use rehydra_plugin_sdk::prelude::*;
 
 mod backup;
 mod inventory;
@@ -20,36 +19,4 @@ mod restore;
 
 use sql_common::{chain, model, tsql};
 
-struct SqlServer;
-
-impl Plugin for SqlServer {
-    fn describe() -> PluginInfo {
-        describe_from_manifest!()
-    }
-
-    fn discover(s: Vec<Property>) -> Result<Vec<Asset>> {
-        inventory::discover(&s)
-    }
-
-    fn assess(assets: Vec<Asset>, s: Vec<Property>) -> Result<Vec<Finding>> {
-        inventory::assess(&assets, &s)
-    }
-
-    fn backup(req: BackupRequest) -> Result<BackupReport> {
-        backup::backup(&req)
-    }
-
-    fn plan_restore(req: RestoreRequest) -> Result<RestorePlan> {
-        restore::plan(&req).map(|p| p.plan)
-    }
-
-    fn restore(req: RestoreRequest) -> Result<RestoreReport> {
-        restore::restore(&req)
-    }
-
-    fn verify(req: RestoreRequest) -> Result<VerifyReport> {
-        restore::verify(&req)
-    }
-}
-
-rehydra_plugin_sdk::export_plugin!(SqlServer);
+rehydra_plugin_sdk::export_plugin_modules!(SqlServer { inventory, backup, restore });

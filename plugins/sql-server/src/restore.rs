@@ -34,6 +34,12 @@ pub struct Planned {
     pub files_mode: bool,
 }
 
+impl From<Planned> for RestorePlan {
+    fn from(p: Planned) -> Self {
+        p.plan
+    }
+}
+
 fn chain_of_point() -> Result<ChainDoc> {
     ChainDoc::parse(&engine::read_document(CHAIN_ITEM)?)
 }
