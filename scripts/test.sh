@@ -28,21 +28,26 @@ fi
 echo "== plugins (wasm32-wasip2 components, signed with the development key)"
 COMPONENTIZE_PY="$HOME/.cache/rehydra/venv/bin/componentize-py" cargo xtask plugins
 
-echo "== cargo test (host crates; plugins are tested through the host)"
-cargo test --locked 2>&1 | tee /tmp/rehydra-test.log
-echo "== plugin and SDK unit tests (built for this machine; verbs run under the SDK's mock host)"
-cargo test --locked -p rehydra-plugin-sdk -p example-files -p hyperv-vm -p tvm-keys -p cluster-files -p keyvault -p active-directory -p sql-common -p sql-server -p arc-sql-mi -p kubernetes 2>&1 | tee -a /tmp/rehydra-test.log
+# the UI first: the desktop app is compiled with the rest of the workspace below, and Tauri
+# embeds the built UI
+echo "== desktop app UI (Vite + TypeScript)"
+npm ci --prefix ui --no-audit --no-fund --loglevel=error
+npm --prefix ui run build
+
+# One selection, the whole workspace, for every build below: Cargo resolves features per
+# selection, and a second selection with other features (the app alone, the plugins
+# alone) would compile wasmtime and most shared crates again (about 10 min of a cold run)
+echo "== cargo test (host crates, the desktop app and its generated UI types, and the plugins and the SDK, built for this machine: verbs run under the SDK's mock host; plugins run as components through the host)"
+cargo test --locked --workspace 2>&1 | tee /tmp/rehydra-test.log
+# the binaries the end-to-end tests and the packages use (the app's is linked only here);
+# --tests keeps the selection's features the same, so nothing else is compiled again
+cargo build --locked --workspace --bins --tests
 
 # the CLI built for Windows, run under Wine: C:\ and \\?\ paths, names NTFS refuses, one
 # repository shared with the Linux build
 scripts/windows-test.sh
 
-echo "== desktop app: UI (Vite + TypeScript), the Tauri binary, end-to-end under Xvfb"
-npm ci --prefix ui --no-audit --no-fund --loglevel=error
-npm --prefix ui run build
-cargo build --locked -p rehydra-app
-# the UI's TypeScript types are generated from the Rust ones; this fails when they drifted
-cargo test --locked -p rehydra-app 2>&1 | tee -a /tmp/rehydra-test.log
+echo "== desktop app end to end under Xvfb"
 xvfb-run -a node ui/e2e/app.e2e.mjs 2>&1 | tee /tmp/rehydra-e2e.log
 # the .debs (the command line's and the desktop app's) and the Windows installer, built
 # from the debug binaries and checked (the installer is run, used and uninstalled under
