@@ -58,7 +58,8 @@ app_deb="dist/rehydra-desktop_${version}_amd64.deb"
 app_info="$(dpkg-deb --info "$app_deb")"
 grep -q "Package: rehydra-desktop" <<<"$app_info" || fail "the desktop .deb has no Package: rehydra-desktop"
 grep -q "^ Depends:.*rehydra (= $version)" <<<"$app_info" || fail "the desktop .deb does not depend on rehydra $version"
-for want in libwebkit2gtk-4.1-0 libgtk-3-0; do
+# (the tray's AppIndicator library is loaded at run time, so it is named by hand)
+for want in libwebkit2gtk-4.1-0 libgtk-3-0 libayatana-appindicator3-1; do
     grep -q "^ Depends:.*$want" <<<"$app_info" || fail "the desktop .deb does not depend on $want: $(grep Depends <<<"$app_info")"
 done
 dpkg-deb -x "$app_deb" "$work/desktop"

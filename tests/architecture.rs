@@ -421,6 +421,10 @@ const FIGURES: &[(&str, Source)] = &[
         Code("crates/core/src/repository.rs", &["pack_size: 16 << 20"]),
     ),
     ("(0.13 bytes per chunk)", Measured),
+    (
+        "catalog every 15 s",
+        Code("src-tauri/src/tray.rs", &["EVERY: Duration = Duration::from_secs(15)"]),
+    ),
 ];
 
 fn one_spaced(s: &str) -> String {

@@ -11,6 +11,7 @@ mod progress;
 mod repositories;
 mod service;
 mod state;
+mod tray;
 
 fn main() {
     if cfg!(target_os = "linux")
@@ -48,6 +49,17 @@ fn main() {
     rehydra_api::logging::init(&state.ctx);
     let app = tauri::Builder::default()
         .manage(state)
+        .setup(|app| {
+            // a desktop with no tray (Linux without the AppIndicator library, which the
+            // tray loads at run time and panics without) runs the app without the icon
+            let handle = app.handle().clone();
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tray::install(&handle))) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("no tray icon: {e}"),
+                Err(_) => tracing::warn!("no tray icon: the desktop's AppIndicator library (libayatana-appindicator3) could not be loaded"),
+            }
+            Ok(())
+        })
         .invoke_handler(tauri::generate_handler![
             repositories::default_location,
             repositories::repo_create,
