@@ -13,6 +13,7 @@ import http from "node:http";
 import { execFileSync, spawn } from "node:child_process";
 import { Session, startDriver } from "./webdriver.mjs";
 import { activeDirectory } from "./active-directory.mjs";
+import { sqlServer } from "./sql-server.mjs";
 
 const target = process.env.CARGO_TARGET_DIR ?? path.resolve("target");
 const app = process.env.REHYDRA_APP ?? path.join(target, "debug", "rehydra-app");
@@ -667,6 +668,7 @@ try {
     "a namespace of one cluster came back in another namespace of another cluster through the wizard, its claim's files in its new volume, its workload ready");
   await shot("14b-restore-kubernetes");
   await activeDirectory({ s, cli, env, repo, tmp, plugins, check, wizardTo, shot });
+  await sqlServer({ s, cli, env, repo, tmp, plugins, check, wizardTo, shot });
 
   // ---- Assessment: the key vaults swept read-only and judged against the open repository,
   // the report saved as HTML and PDF: a tab, Run, Save

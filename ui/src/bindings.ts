@@ -258,7 +258,7 @@ memory_mib: number,
  */
 timeout_secs: number, };
 
-export type SettingType = "string" | "bool" | "integer" | "choice";
+export type SettingType = "string" | "bool" | "integer" | "choice" | "time";
 
 export type SettingVerb = "discover" | "backup" | "restore";
 

@@ -206,6 +206,7 @@ mod buckets;
 mod credentials;
 mod directories;
 mod events;
+pub use events::is_debug;
 pub(crate) mod kube_clusters;
 mod sql_servers;
 mod verbs;

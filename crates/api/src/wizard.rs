@@ -430,7 +430,13 @@ pub fn run(
             progress,
             cancel,
         )?;
-        let mut notes = out.log;
+        // what a person reads at the end: the plugin's statements at debug level stay in
+        // the job log
+        let mut notes: Vec<String> = out
+            .log
+            .into_iter()
+            .filter(|l| !crate::plugins::is_debug(l))
+            .collect();
         if let Some(r) = &out.report {
             notes.extend(r.warnings.iter().cloned());
         }

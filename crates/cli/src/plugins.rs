@@ -540,6 +540,7 @@ fn print_settings(settings: &[rehydra_plugin_host::SettingDecl]) {
             SettingType::String => "text".to_string(),
             SettingType::Bool => "true/false".to_string(),
             SettingType::Integer => "number".to_string(),
+            SettingType::Time => "date and time".to_string(),
             SettingType::Choice => s.choices.join("|"),
         };
         let verbs: Vec<&str> = s

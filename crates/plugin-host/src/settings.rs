@@ -21,6 +21,10 @@ pub enum SettingType {
     Integer,
     /// One of `choices`.
     Choice,
+    /// A date and time of day, `2026-12-01T14:37:15` (seconds and a fraction optional, a
+    /// trailing `Z` allowed; no other offset): the app offers a calendar. Which clock it
+    /// is read on is the plugin's to say in `help`.
+    Time,
 }
 
 /// The calls a setting is given to.
@@ -136,7 +140,7 @@ pub(crate) fn validate(decls: &[SettingDecl]) -> Result<(), String> {
                     && !f.required
                     && f.default.is_none()
                     && f.found_by.is_none()
-            }) && d.kind == SettingType::String
+            }) && matches!(d.kind, SettingType::String | SettingType::Time)
                 && d.verbs.contains(&SettingVerb::Restore)
                 && decls
                     .iter()
@@ -145,7 +149,7 @@ pub(crate) fn validate(decls: &[SettingDecl]) -> Result<(), String> {
                     == 1;
             if !fits {
                 return Err(format!(
-                    "setting `{n}` is found by `{by}`: both must be string settings of restore, and `{by}` another one, optional, without a default, finding values for `{n}` alone"
+                    "setting `{n}` is found by `{by}`: both must be restore settings, `{n}` a string or a time, and `{by}` another one, a string, optional, without a default, finding values for `{n}` alone"
                 ));
             }
         }
@@ -162,6 +166,7 @@ fn check_value(d: &SettingDecl, value: &str) -> Result<(), String> {
             .any(|b| value.trim().eq_ignore_ascii_case(b)),
         SettingType::Integer => value.trim().parse::<i64>().is_ok(),
         SettingType::Choice => d.choices.iter().any(|c| c == value),
+        SettingType::Time => is_time(value),
     };
     if ok {
         return Ok(());
@@ -175,8 +180,42 @@ fn check_value(d: &SettingDecl, value: &str) -> Result<(), String> {
     Err(match d.kind {
         SettingType::Bool => format!("{shown} is not true or false"),
         SettingType::Integer => format!("{shown} is not a whole number"),
+        SettingType::Time => format!("{shown} is not a date and time like 2026-12-01T14:37:15"),
         _ => format!("{shown} is not one of: {}", d.choices.join(", ")),
     })
+}
+
+/// `YYYY-MM-DDTHH:MM[:SS[.fraction of 1 to 7 digits]]`, an optional `Z`, nothing else (no
+/// space, sign or offset: what the app's calendar gives and a plugin's parser expects),
+/// on a day the calendar has.
+fn is_time(value: &str) -> bool {
+    let v = value.strip_suffix('Z').unwrap_or(value);
+    let b = v.as_bytes();
+    let digits = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_digit);
+    let at = |i: usize, c: u8| b.get(i) == Some(&c);
+    let shape = b.len() >= 16
+        && [0..4, 5..7, 8..10, 11..13, 14..16]
+            .into_iter()
+            .all(|r| digits(&b[r]))
+        && at(4, b'-')
+        && at(7, b'-')
+        && at(10, b'T')
+        && at(13, b':');
+    let seconds = match b.get(16..) {
+        Some([]) => true,
+        Some([b':', s1, s2, rest @ ..]) => {
+            digits(&[*s1, *s2])
+                && *s1 < b'6'
+                && match rest {
+                    [] => true,
+                    [b'.', f @ ..] => f.len() <= 7 && digits(f),
+                    _ => false,
+                }
+        }
+        _ => false,
+    };
+    // the day and the hour and minute in range (chrono, on the shape already checked)
+    shape && seconds && chrono::NaiveDateTime::parse_from_str(&v[..16], "%Y-%m-%dT%H:%M").is_ok()
 }
 
 /// Check `given` for a `verb` call against `decls` and return the settings the plugin
@@ -318,6 +357,40 @@ mod tests {
             &props(&[("cluster", "a"), ("cluster", "b")]),
         );
         assert!(twice.unwrap_err()[0].contains("twice"));
+        let when = [decl("stop-at", SettingType::Time, &[Restore])];
+        for ok in [
+            "2026-12-01T14:37:15",
+            "2026-12-01T14:37",
+            "2026-12-01T14:37:15.123Z",
+            "2024-02-29T00:00:00",
+        ] {
+            assert!(
+                check_settings(&when, Restore, &props(&[("stop-at", ok)])).is_ok(),
+                "{ok}"
+            );
+        }
+        for bad in [
+            "2026-02-30T10:00:00",
+            "yesterday",
+            "2026-12-01",
+            "2026-12-01T25:00:00",
+            "2026-12-01T14:37:15+02:00",
+            " 2026-12-01T14:37:15",
+            "2026-12-01T\n14:37",
+            "2026-12-01T14: 37",
+            "+2026-12-01T14:37",
+            "2026-1-5T1:2",
+            "2026-12-01T14:60",
+            "2026-12-01T14:37:60",
+            "2026-12-01T14:37:15.12345678",
+            "2026-12-01T14:37:15.",
+            "2026-12-01T14:37:15ZZ",
+            "2026-12-01 14:37:15",
+            "",
+        ] {
+            let e = check_settings(&when, Restore, &props(&[("stop-at", bad)])).unwrap_err();
+            assert!(e[0].contains("not a date and time like"), "{bad}: {e:?}");
+        }
         // no declarations: anything goes, as before
         assert_eq!(
             check_settings(&[], Backup, &props(&[("x", "1")])).unwrap(),
@@ -359,11 +432,11 @@ mod tests {
             ),
             (
                 found_by("find", decl("find", SettingType::Bool, &[Restore])),
-                "both must be string settings of restore",
+                "both must be restore settings",
             ),
             (
                 found_by("find", decl("find", SettingType::String, &[Backup])),
-                "both must be string settings of restore",
+                "both must be restore settings",
             ),
             (
                 found_by("find", {

@@ -109,14 +109,13 @@ pub fn task_name(destination: &str, secs: i64, dry_run: bool) -> String {
     )
 }
 
-/// `2026-12-01T14:37:15Z` (UTC, seconds), checked and written back canonically.
+/// `2026-12-01T14:37:15Z` (UTC, seconds; the `Z` may be left out, as the app's calendar
+/// does: the built-in restore's moments are UTC), checked and written back canonically.
 ///
 /// # Errors
 /// `invalid-input` naming the setting.
 pub fn utc_moment(s: &str) -> Result<String> {
-    let ms = s
-        .strip_suffix('Z')
-        .and_then(tsql::parse_time)
+    let ms = tsql::parse_time(s.strip_suffix('Z').unwrap_or(s))
         .ok_or_else(|| {
             Error::new(
                 ErrorCode::InvalidInput,
@@ -430,12 +429,11 @@ mod tests {
 
     #[test]
     fn moments_are_utc() {
-        assert_eq!(
-            utc_moment("2026-12-01T14:37:15Z").unwrap(),
-            "2026-12-01T14:37:15Z"
-        );
+        // the app's calendar gives no `Z`: the moment is UTC either way
+        for ok in ["2026-12-01T14:37:15Z", "2026-12-01T14:37:15", "2026-12-01T14:37:15.400"] {
+            assert_eq!(utc_moment(ok).unwrap(), "2026-12-01T14:37:15Z", "{ok}");
+        }
         for bad in [
-            "2026-12-01T14:37:15",
             "2026-12-01T14:37:15+02:00",
             "yesterday",
             "2026-13-01T00:00:00Z",

@@ -108,7 +108,7 @@ function Finder({ decl, by, find, onPick }: { decl: SettingDecl; by: string; fin
     <div className="finder">
       <label>
         Find a value for {decl.name}
-        <input data-testid={`find-${decl.name}`} value={text} placeholder="part of a name" onChange={(e) => setText(e.target.value)} />
+        <input data-testid={`find-${decl.name}`} value={text} placeholder={decl.type === "time" ? "part of a moment: 2026-12-01, or 2026-12-01T14" : "part of a name"} onChange={(e) => setText(e.target.value)} />
       </label>
       <button data-testid={`find-${decl.name}-go`} disabled={busy || !text.trim()} onClick={search}>
         {busy ? "Looking…" : "Find"}
@@ -131,6 +131,9 @@ function Finder({ decl, by, find, onPick }: { decl: SettingDecl; by: string; fin
     </div>
   );
 }
+
+/** Whether a `time` setting's value is one the calendar shows (else a text field shows it). */
+const calendarShows = (v: string) => v === "" || /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?Z?$/.test(v);
 
 function Field({ decl, value, onChange }: { decl: SettingDecl; value: string; onChange: (v: string) => void }) {
   const id = `setting-${decl.name}`;
@@ -164,6 +167,17 @@ function Field({ decl, value, onChange }: { decl: SettingDecl; value: string; on
             </option>
           ))}
         </select>
+      ) : decl.type === "time" && calendarShows(value) ? (
+        // a calendar and a clock to the second; the field holds what the plugin is given
+        // (a trailing `Z` is not shown; a value the calendar cannot show is a text field)
+        <input
+          data-testid={id}
+          type="datetime-local"
+          step={1}
+          required={decl.required}
+          value={value.replace(/Z$/, "")}
+          onChange={(e) => onChange(e.target.value)}
+        />
       ) : (
         <input
           data-testid={id}

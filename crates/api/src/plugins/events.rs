@@ -30,6 +30,14 @@ impl Collector {
     }
 }
 
+/// Whether a collected line is at debug level (each T-SQL statement, each request): kept
+/// in the job log, left out of what a person reads at the end of a restore.
+#[must_use]
+pub fn is_debug(line: &str) -> bool {
+    line.split_once("] ")
+        .is_some_and(|(_, rest)| rest.starts_with(&format!("{:?}: ", host::LogLevel::Debug)))
+}
+
 impl host::Events for Collector {
     fn log(&self, plugin: &str, level: host::LogLevel, message: &str) {
         if let Ok(mut l) = self.log.lock() {
@@ -50,6 +58,29 @@ impl host::Events for Collector {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_lines_are_told_apart_from_what_a_person_reads() {
+        use host::Events as _;
+        let c = Collector::default();
+        c.log(
+            "sql-server",
+            host::LogLevel::Debug,
+            "host: sql s1: SELECT 1",
+        );
+        c.log(
+            "sql-server",
+            host::LogLevel::Info,
+            "Debug: is only a word here",
+        );
+        c.log(
+            "x] Debug",
+            host::LogLevel::Warn,
+            "a plugin id cannot say it",
+        );
+        let kept: Vec<bool> = c.lines().iter().map(|l| is_debug(l)).collect();
+        assert_eq!(kept, [true, false, false]);
+    }
 
     #[test]
     fn collector_says_how_many_log_lines_it_dropped() {

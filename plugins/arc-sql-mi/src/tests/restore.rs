@@ -342,7 +342,7 @@ fn hostile_restore_settings_are_refused() {
     }));
     let sim = Sim::new(&[("sales", "FULL")]);
     for (k, v) in [
-        ("stop-at", "2026-12-01T14:37:15"),
+        ("stop-at", "2026-12-01T14:37:15+02:00"),
         ("stop-at", "now\"; rm -rf /"),
         ("database", "x\u{0}y"),
         ("kube", "https://10.0.0.5:6443/apis?x"),
