@@ -65,6 +65,10 @@ pub struct Cli {
     /// No progress output.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Also print the plugins' debug lines (each T-SQL statement the host runs for them,
+    /// and what they log at debug level); the job log and the log file keep them either way.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     /// Folder for the local chunk-index cache (default: the user's cache folder).
     #[arg(long, env = "REHYDRA_CACHE_DIR", global = true)]
     pub cache_dir: Option<PathBuf>,

@@ -591,7 +591,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             if let Some(id) = discover {
                 let (d, log) = crate::plugins::platform(&cli)?
                     .survey(id, &crate::plugins::props(settings)?)?;
-                crate::plugins::print_log(&log);
+                crate::plugins::print_log(&cli, &log);
                 discovered.push(d);
             }
             let snaps = open(&cli)?.restore_points(&api::RestorePointFilter::default())?;

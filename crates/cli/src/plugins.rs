@@ -29,8 +29,12 @@ pub(crate) fn platform(cli: &Cli) -> Result<Plugins> {
     Ok(Plugins::new(&context(cli), settings)?)
 }
 
-pub(crate) fn print_log(log: &[String]) {
-    for l in log {
+/// A plugin call's log lines, on standard error: the debug ones only with --verbose.
+pub(crate) fn print_log(cli: &Cli, log: &[String]) {
+    for l in log
+        .iter()
+        .filter(|l| cli.verbose || !rehydra_api::plugins::is_debug(l))
+    {
         eprintln!("{l}");
     }
 }
@@ -381,7 +385,7 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
         }
         VerbCommand::Discover { settings } => {
             let (assets, log) = p.discover(id, &props(settings)?)?;
-            print_log(&log);
+            print_log(cli, &log);
             if cli.json {
                 json(&assets)?;
             } else {
@@ -402,7 +406,7 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
         }
         VerbCommand::Assess { settings } => {
             let (findings, log) = p.assess(id, &props(settings)?)?;
-            print_log(&log);
+            print_log(cli, &log);
             if cli.json {
                 json(&findings)?;
             } else if findings.is_empty() {
@@ -430,7 +434,7 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
             let bar = Bar::new(cli);
             let cancel = cancel_on_ctrl_c();
             let out = p.backup(&s, id, asset, &props(options)?, tags, &bar, &cancel)?;
-            print_log(&out.log);
+            print_log(cli, &out.log);
             let sn = &out.restore_point;
             return backup_outcome(cli.json, &out, &out.warnings, || {
                 format!(
@@ -463,7 +467,7 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
                 &bar,
                 &cancel,
             )?;
-            print_log(&out.log);
+            print_log(cli, &out.log);
             if cli.json {
                 json(&out)?;
             } else {
@@ -490,7 +494,7 @@ fn run_verb(cli: &Cli, p: &Plugins, id: &str, verb: &VerbCommand) -> Result<i32>
             let s = open(cli)?;
             check_owner(&s, id, restore_point)?;
             let (r, log) = p.verify(&s, restore_point, &props(options)?)?;
-            print_log(&log);
+            print_log(cli, &log);
             if cli.json {
                 json(&r)?;
             } else {

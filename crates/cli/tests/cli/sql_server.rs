@@ -294,6 +294,11 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
 
     // ---- discover and assess
     let assets = json_out(&go(&["discover", "--set", &servers]));
+    // the host's T-SQL statements are debug lines: on standard error with --verbose only
+    let loud = text(&go(&["discover", "--set", &servers, "--verbose"]));
+    assert!(loud.contains("] Debug: host: sql"), "{loud}");
+    let quiet = text(&go(&["discover", "--set", &servers]));
+    assert!(!quiet.contains("] Debug: "), "{quiet}");
     let db = |name: &str| {
         assets
             .as_array()
