@@ -129,6 +129,77 @@ fn on_replica(
     }
 }
 
+/// This instance's replica state of database `name` (`None` outside a group), asked only
+/// of a database in a group.
+fn state_on(on: &str, name: &str) -> Result<(tsql::Db, Option<tsql::Replica>)> {
+    let db = tsql::database(on, name)?.ok_or_else(|| {
+        Error::new(
+            ErrorCode::NotFound,
+            format!("database `{name}` is not on {on} (rehydra plugins run sql-server discover --set servers={on})"),
+        )
+    })?;
+    let role = if db.in_ag {
+        let mut r = tsql::replicas(on, Some(name))?;
+        Some(r.pop().map(|(_, r)| r).unwrap_or(tsql::Replica {
+            role: String::new(),
+            preferred_backup: false,
+        }))
+    } else {
+        None
+    };
+    Ok((db, role))
+}
+
+/// Where the backup of `name` runs: on `server`, this asset's instance; for a database of
+/// an availability group with `replica=preferred` and other replicas named (`others`), on
+/// whichever of them the group's backup preference names now, asked in turn (this
+/// instance first; one that does not answer is passed over, as after a failover). When
+/// none is preferred, this instance's answer stands (and `on_replica` says why not).
+fn pick(
+    server: &str,
+    name: &str,
+    which: Which,
+    others: &[String],
+) -> Result<(String, tsql::Db, Option<tsql::Replica>)> {
+    if others.is_empty() || which == Which::Any {
+        let (db, role) = state_on(server, name)?;
+        return Ok((server.to_string(), db, role));
+    }
+    let mut said = Vec::new();
+    let mut home = None;
+    for on in std::iter::once(server).chain(others.iter().map(String::as_str)) {
+        match state_on(on, name) {
+            Ok((db, role)) if on == server && role.is_none() => {
+                return Ok((on.to_string(), db, role));
+            }
+            Ok((db, Some(role))) if role.preferred_backup => {
+                if on != server {
+                    host::info(&format!(
+                        "{on} is the replica `{name}`'s availability group prefers for backups now: the backup runs there and stays in the chain of {server}/{name}"
+                    ));
+                }
+                return Ok((on.to_string(), db, Some(role)));
+            }
+            Ok((db, role)) => {
+                said.push(format!("{on}: not the preferred backup replica"));
+                if on == server {
+                    home = Some((on.to_string(), db, role));
+                }
+            }
+            Err(e) => said.push(format!("{on}: {}", e.message)),
+        }
+    }
+    home.ok_or_else(|| {
+        Error::new(
+            ErrorCode::Unavailable,
+            format!(
+                "no replica of `{name}`'s availability group that this backup may use is its preferred backup replica now ({})",
+                said.join("; ")
+            ),
+        )
+    })
+}
+
 /// What stands in the way of a backup of `kind` after `prev`, given msdb's history.
 fn check_base(
     kind: Kind,
@@ -195,12 +266,20 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         "the folder SQL Server writes backups to, as it sees it, e.g. \\\\fs01\\sqlstage or /var/opt/mssql/backup",
     )?;
     let map = setting_or(o, "path-map", "");
-    let db = tsql::database(server, name)?.ok_or_else(|| {
-        Error::new(
-            ErrorCode::NotFound,
-            format!("database `{name}` is not on {server} (rehydra plugins run sql-server discover --set servers={server})"),
-        )
-    })?;
+    let others: Vec<String> = setting_or(o, "replicas", "")
+        .split(',')
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case(server))
+        .collect();
+    if others.len() > 8 {
+        return Err(refuse(format!(
+            "replicas names {} instances; an availability group has at most 9 replicas",
+            others.len()
+        )));
+    }
+    // the instance the backup runs on: this asset's, or the replica the group prefers now
+    let (on, db, role) = pick(server, name, which, &others)?;
+    let on = on.as_str();
     if !db.state.eq_ignore_ascii_case("ONLINE") {
         return Err(Error::new(
             ErrorCode::Unavailable,
@@ -223,27 +302,12 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             crate::model::BACKUPS_MAX
         )));
     }
-    // this replica's role, asked only of a database in a group
-    let role = if db.in_ag {
-        let mut r = tsql::replicas(server, Some(name))?;
-        Some(r.pop().map(|(_, r)| r).unwrap_or(tsql::Replica {
-            role: String::new(),
-            preferred_backup: false,
-        }))
-    } else {
-        None
-    };
-    let (copy_only, note) = on_replica(
-        kind,
-        flag(o, "copy-only"),
-        (name, role.as_ref()),
-        server,
-        which,
-    )?;
+    let (copy_only, note) =
+        on_replica(kind, flag(o, "copy-only"), (name, role.as_ref()), on, which)?;
     if let Some(note) = note {
         host::info(&note);
     }
-    let history = tsql::history(server, name)?;
+    let history = tsql::history(on, name)?;
     check_base(kind, copy_only, &db, prev.as_ref(), &history)?;
 
     let file = file_name(name, kind, now_ms());
@@ -262,11 +326,11 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     host::progress(
         0,
         3,
-        &format!("{} backup of {name} on {server}", kind_name(kind)),
+        &format!("{} backup of {name} on {on}", kind_name(kind)),
     );
     let set_name = format!("{SET_NAME} {}", req.asset.id);
-    tsql::run(server, &stmt, &[name, &device, &set_name], BULK_SECS)?;
-    let written = tsql::written_to(server, name, &device)?.ok_or_else(|| {
+    tsql::run(on, &stmt, &[name, &device, &set_name], BULK_SECS)?;
+    let written = tsql::written_to(on, name, &device)?.ok_or_else(|| {
         Error::new(
             ErrorCode::Failed,
             format!(
@@ -293,7 +357,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             .differential_base_lsn
             .unwrap_or(written.backup.database_backup_lsn);
         if base.to_string() != full.checkpoint_lsn {
-            let left = unstage(server, &device)
+            let left = unstage(on, &device)
                 .map(|w| format!(" ({w})"))
                 .unwrap_or_default();
             return Err(refuse(format!(
@@ -313,7 +377,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         server.to_ascii_lowercase(),
         name,
         &db.recovery,
-        || tsql::files(server, name),
+        || tsql::files(on, name),
         (2, 3),
     )?;
     doc.backups.push(Kept::new(&item, &written.backup, &device));
@@ -344,7 +408,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     )?;
 
     // the staged copy is in the repository now; SQL Server removes its own backup file
-    warnings.extend(unstage(server, &device));
+    warnings.extend(unstage(on, &device));
     host::progress(3, 3, "done");
     host::info(&format!(
         "{} backup of {name}: LSN {} to {}, the chain now holds {} backup(s)",

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::sql_server::{prop, run, text as said, with_standin};
+use crate::sql_server::{StandIn, prop, run, text as said, with_standin};
 use crate::support::json_out;
 
 #[test]
@@ -192,4 +192,154 @@ fn availability_group_databases_back_up_where_the_group_prefers_as_sql_server_al
         })
         .collect();
     assert_eq!(ours, [("D".to_string(), true), ("L".to_string(), false)]);
+}
+
+#[test]
+fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failover() {
+    let (cli, a, dir, staging) = with_standin("sql01.test.lan");
+    // the group's second replica: another instance with its own msdb
+    let b = StandIn::start(&dir.join("b"), &dir.join("tls"));
+    let (sa, sb) = (
+        a.server(),
+        format!("localhost:{}", b.server().rsplit(':').next().unwrap()),
+    );
+    let in_group = |role: &'static str, preferred: bool| {
+        move |rows: &mut Vec<serde_json::Value>| {
+            for r in rows.iter_mut().filter(|r| r["name"] == "sales") {
+                r["group_database_id"] = json!("6c5e0b7a-5c64-4d0e-9a43-0d4f1d1b2a01");
+                r["replica_id"] = json!("a0c3e9c2-1f4b-4c55-8d61-3b0c9d9e7f01");
+                r["replica_role"] = json!(role);
+                r["replica_preferred"] = json!(preferred);
+            }
+        }
+    };
+    a.edit("databases.json", in_group("PRIMARY", true));
+    b.edit("databases.json", in_group("SECONDARY", false));
+    let ca = dir.join("tls/ca.pem");
+    for s in [&sa, &sb] {
+        cli.ok(
+            None,
+            &[
+                "plugins",
+                "sql-server",
+                "add",
+                s,
+                "--login",
+                "rehydra",
+                "--password-env",
+                "SQL_PW",
+                "--ca-file",
+                ca.to_str().unwrap(),
+                "--no-check",
+            ],
+        );
+    }
+    let (ga, gb, files) = (
+        format!("sql:{sa}"),
+        format!("sql:{sb}"),
+        format!("files:{}", dir.display()),
+    );
+    let write = format!("files-write:{}", dir.display());
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "grant",
+            "sql-server",
+            "engine",
+            &ga,
+            &gb,
+            &files,
+            &write,
+        ],
+    );
+    let asset = format!("{sa}/sales");
+    let follow = format!("replicas={sb}");
+    let backup = |level: &str, extra: &[&str]| {
+        let l = format!("level={level}");
+        let mut args = vec![
+            "--json",
+            "plugins",
+            "run",
+            "sql-server",
+            "backup",
+            "--asset",
+            &asset,
+            "--set",
+            &l,
+            "--set",
+            &staging,
+        ];
+        args.extend(extra);
+        run(&cli, &args)
+    };
+    let backups_on = |s: &StandIn| {
+        s.statements()
+            .iter()
+            .filter(|q| q["sql"].as_str().is_some_and(|q| q.starts_with("BACKUP")))
+            .count()
+    };
+
+    // ---- the asset's own instance is the preferred one: the backups run there
+    for level in ["full", "log"] {
+        let o = backup(level, &["--set", &follow]);
+        assert!(o.status.success(), "{}", said(&o));
+    }
+    assert_eq!((backups_on(&a), backups_on(&b)), (2, 0));
+
+    // ---- a failover: the first instance is gone, the second is primary and preferred.
+    // (One log chain runs through a group: the second stand-in reads its database's LSNs
+    // from its msdb, so it is given the rows of the first's.)
+    let rows = a.table("backupset.json");
+    b.edit("backupset.json", |r| {
+        r.extend(rows.into_iter().filter(|x| x["database_name"] == "sales"))
+    });
+    b.edit("databases.json", in_group("PRIMARY", true));
+    drop(a);
+    let o = backup("log", &[]);
+    assert!(
+        !o.status.success(),
+        "without replicas= the backup needs its own instance: {}",
+        said(&o)
+    );
+    let o = backup("log", &["--set", &follow]);
+    assert!(
+        o.status.success()
+            && said(&o).contains(&format!(
+                "{sb} is the replica `sales`'s availability group prefers for backups now"
+            )),
+        "{}",
+        said(&o)
+    );
+    assert_eq!(backups_on(&b), 1, "the log was taken on the second replica");
+    let points: serde_json::Value =
+        serde_json::from_str(&cli.ok(None, &["--json", "snapshots", "--asset", &asset])).unwrap();
+    let newest = points
+        .as_array()
+        .unwrap()
+        .iter()
+        .max_by_key(|p| p["time"].as_str().unwrap().to_string())
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        newest.matches("backups/sales_").count(),
+        3,
+        "one chain, this asset's: {newest}"
+    );
+    assert!(
+        !said(&o).contains("broken") && !said(&o).contains("outside Rehydra"),
+        "the chain runs on unbroken, all of it Rehydra's: {}",
+        said(&o)
+    );
+
+    // ---- no replica is preferred now: refused, saying what each one answered
+    b.edit("databases.json", in_group("PRIMARY", false));
+    let o = backup("log", &["--set", &follow]);
+    assert!(
+        !o.status.success()
+            && said(&o).contains("is its preferred backup replica now")
+            && said(&o).contains(&sb),
+        "{}",
+        said(&o)
+    );
 }
