@@ -176,6 +176,39 @@ pub(crate) fn with_standin(host: &str) -> (Cli, StandIn, PathBuf, String) {
     (cli, sql, dir, staging)
 }
 
+/// `plugins sql-server add NAME` with the test login and the stand-in's CA (`dir/tls`),
+/// kept without connecting first.
+pub(crate) fn add_instance(cli: &Cli, name: &str, dir: &Path) {
+    let ca = dir.join("tls/ca.pem");
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "sql-server",
+            "add",
+            name,
+            "--login",
+            "rehydra",
+            "--password-env",
+            "SQL_PW",
+            "--ca-file",
+            ca.to_str().unwrap(),
+            "--no-check",
+        ],
+    );
+}
+
+/// Grant the sql-server plugin the engine, `servers`, and `dir` to stage backups in.
+pub(crate) fn grant(cli: &Cli, servers: &[&str], dir: &Path) {
+    let mut grants = vec!["engine".to_string()];
+    grants.extend(servers.iter().map(|s| format!("sql:{s}")));
+    grants.push(format!("files:{}", dir.display()));
+    grants.push(format!("files-write:{}", dir.display()));
+    let mut a = vec!["plugins", "grant", "sql-server"];
+    a.extend(grants.iter().map(String::as_str));
+    cli.ok(None, &a);
+}
+
 fn cache() -> PathBuf {
     PathBuf::from(std::env::var("HOME").expect("HOME")).join(".cache/rehydra")
 }

@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::sql_server::{StandIn, prop, run, text as said, with_standin};
+use crate::sql_server::{StandIn, add_instance, grant, prop, run, text as said, with_standin};
 use crate::support::json_out;
 
 #[test]
@@ -50,32 +50,8 @@ fn availability_group_databases_back_up_where_the_group_prefers_as_sql_server_al
     );
     let listed = cli.ok(None, &["plugins", "sql-server", "list"]);
     assert!(!listed.contains(&server), "{listed}");
-    let ca = dir.join("tls/ca.pem");
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "sql-server",
-            "add",
-            &server,
-            "--login",
-            "rehydra",
-            "--password-env",
-            "SQL_PW",
-            "--ca-file",
-            ca.to_str().unwrap(),
-            "--no-check",
-        ],
-    );
-    let grants = [
-        "engine".to_string(),
-        format!("sql:{server}"),
-        format!("files:{}", dir.display()),
-        format!("files-write:{}", dir.display()),
-    ];
-    let mut a = vec!["plugins", "grant", "sql-server"];
-    a.extend(grants.iter().map(String::as_str));
-    cli.ok(None, &a);
+    add_instance(&cli, &server, &dir);
+    grant(&cli, &[&server], &dir);
     let go = |args: &[&str]| {
         let mut a = vec!["--json", "plugins", "run", "sql-server"];
         a.extend(args);
@@ -215,44 +191,10 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
     };
     a.edit("databases.json", in_group("PRIMARY", true));
     b.edit("databases.json", in_group("SECONDARY", false));
-    let ca = dir.join("tls/ca.pem");
     for s in [&sa, &sb] {
-        cli.ok(
-            None,
-            &[
-                "plugins",
-                "sql-server",
-                "add",
-                s,
-                "--login",
-                "rehydra",
-                "--password-env",
-                "SQL_PW",
-                "--ca-file",
-                ca.to_str().unwrap(),
-                "--no-check",
-            ],
-        );
+        add_instance(&cli, s, &dir);
     }
-    let (ga, gb, files) = (
-        format!("sql:{sa}"),
-        format!("sql:{sb}"),
-        format!("files:{}", dir.display()),
-    );
-    let write = format!("files-write:{}", dir.display());
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "grant",
-            "sql-server",
-            "engine",
-            &ga,
-            &gb,
-            &files,
-            &write,
-        ],
-    );
+    grant(&cli, &[&sa, &sb], &dir);
     let asset = format!("{sa}/sales");
     let follow = format!("replicas={sb}");
     let backup = |level: &str, extra: &[&str]| {
