@@ -333,6 +333,7 @@ fn sql_chain_documents() {
         server: "sql01\\PROD".into(),
         database: "Sales $(x) ü".into(),
         recovery: "FULL".into(),
+        group: Some("6c5e0b7a-5c64-4d0e-9a43-0d4f1d1b2a01".into()),
         files: vec![
             DbFile {
                 logical: "Sales".into(),

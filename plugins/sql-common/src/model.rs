@@ -26,6 +26,9 @@ pub struct ChainDoc {
     pub recovery: String,
     pub files: Vec<DbFile>,
     pub backups: Vec<Kept>,
+    /// The availability-group database id (`group_database_id`) of a database in a group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
 }
 
 /// One backup of the chain, and the item of the restore point that holds it.
@@ -176,6 +179,7 @@ impl ChainDoc {
     pub fn check_texts(&self) -> Result<()> {
         let texts = [&self.server, &self.database, &self.recovery]
             .into_iter()
+            .chain(self.group.as_ref())
             .chain(
                 self.files
                     .iter()
@@ -251,6 +255,7 @@ impl ChainDoc {
                 recovery: recovery.into(),
                 files: files()?,
                 backups: Vec::new(),
+                group: None,
             },
             (_, Some(p)) => p,
         };

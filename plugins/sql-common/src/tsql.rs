@@ -26,6 +26,9 @@ pub struct Db {
     pub compat: String,
     pub encrypted: bool,
     pub in_ag: bool,
+    /// Its availability-group database id (`group_database_id`): the same on every
+    /// replica of the group, so it tells this database from another of the same name.
+    pub group: Option<String>,
     pub pages: u64,
 }
 
@@ -215,6 +218,7 @@ fn db_of(r: &Row<'_>) -> Result<Db> {
         compat: r.text("compatibility_level")?,
         encrypted: r.flag("is_encrypted")?,
         in_ag: r.opt("group_database_id")?.is_some(),
+        group: r.opt("group_database_id")?.map(str::to_ascii_lowercase),
         pages: r.opt("pages")?.and_then(|p| p.parse().ok()).unwrap_or(0),
     })
 }

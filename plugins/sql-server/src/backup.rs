@@ -106,7 +106,7 @@ fn on_replica(
     }
     if which == Which::Preferred && !role.preferred_backup {
         return Err(refuse(format!(
-            "database `{name}` is in an availability group whose backup preference names another replica than {server}; back it up there (its asset on that instance), or set replica=any to back it up here"
+            "database `{name}` is in an availability group whose backup preference names another replica than {server}; name the group's other replicas in replicas= to follow the preference, back it up there (its asset on that instance), or set replica=any to back it up here"
         )));
     }
     if !role.secondary() {
@@ -153,26 +153,44 @@ fn state_on(on: &str, name: &str) -> Result<(tsql::Db, Option<tsql::Replica>)> {
 /// Where the backup of `name` runs: on `server`, this asset's instance; for a database of
 /// an availability group with `replica=preferred` and other replicas named (`others`), on
 /// whichever of them the group's backup preference names now, asked in turn (this
-/// instance first; one that does not answer is passed over, as after a failover). When
-/// none is preferred, this instance's answer stands (and `on_replica` says why not).
+/// instance first; when it cannot be reached it is passed over, as after a failover),
+/// and only one whose database is in the same group. When none is, the error says what
+/// each answered.
 fn pick(
     server: &str,
     name: &str,
     which: Which,
     others: &[String],
+    chain_group: Option<&str>,
 ) -> Result<(String, tsql::Db, Option<tsql::Replica>)> {
     if others.is_empty() || which == Which::Any {
         let (db, role) = state_on(server, name)?;
         return Ok((server.to_string(), db, role));
     }
     let mut said = Vec::new();
-    let mut home = None;
+    // what this asset's instance answered: its database's group
+    let mut home: Option<Option<String>> = None;
     for on in std::iter::once(server).chain(others.iter().map(String::as_str)) {
         match state_on(on, name) {
             Ok((db, role)) if on == server && role.is_none() => {
                 return Ok((on.to_string(), db, role));
             }
-            Ok((db, Some(role))) if role.preferred_backup => {
+            // another database of the same name (another group, or none): not a replica
+            // of this one, whatever it says of itself. The group is this instance's, or
+            // the one the chain recorded; with neither known no other replica is taken.
+            Ok((db, _))
+                if on != server
+                    && (db.group.is_none()
+                        || db.group.as_deref()
+                            != home.as_ref().map_or(chain_group, Option::as_deref)) =>
+            {
+                said.push(format!(
+                    "{on}: its `{name}` is not known to be in the same availability group as {server}'s"
+                ));
+            }
+            Ok((db, Some(role)))
+                if role.preferred_backup && (role.primary() || role.secondary()) =>
+            {
                 if on != server {
                     host::info(&format!(
                         "{on} is the replica `{name}`'s availability group prefers for backups now: the backup runs there and stays in the chain of {server}/{name}"
@@ -181,23 +199,38 @@ fn pick(
                 return Ok((on.to_string(), db, Some(role)));
             }
             Ok((db, role)) => {
-                said.push(format!("{on}: not the preferred backup replica"));
+                said.push(match &role {
+                    Some(r) if r.primary() || r.secondary() => {
+                        format!(
+                            "{on}: {}, not the preferred backup replica",
+                            r.role.to_lowercase()
+                        )
+                    }
+                    _ => format!("{on}: neither primary nor secondary now"),
+                });
                 if on == server {
-                    home = Some((on.to_string(), db, role));
+                    home = Some(db.group);
                 }
             }
+            // this asset's own instance is passed over only when it cannot be reached
+            // (a failover); a database gone, a grant missing or a login refused stop here
+            Err(e) if on == server && e.code != ErrorCode::Unavailable => return Err(e),
             Err(e) => said.push(format!("{on}: {}", e.message)),
         }
     }
-    home.ok_or_else(|| {
-        Error::new(
-            ErrorCode::Unavailable,
-            format!(
-                "no replica of `{name}`'s availability group that this backup may use is its preferred backup replica now ({})",
-                said.join("; ")
-            ),
-        )
-    })
+    // none is: what each one answered, and how to back up anyway
+    Err(Error::new(
+        ErrorCode::Unavailable,
+        format!(
+            "no replica of `{name}`'s availability group that this backup may use is its preferred backup replica now ({}){}",
+            said.join("; "),
+            if home.is_some() {
+                format!("; set replica=any to back up on {server} anyway")
+            } else {
+                String::new()
+            }
+        ),
+    ))
 }
 
 /// What stands in the way of a backup of `kind` after `prev`, given msdb's history.
@@ -235,8 +268,14 @@ fn check_base(
             .iter()
             .rev()
             .find(|h| h.backup.kind == Kind::Full && !h.backup.copy_only);
+        // (a newer one: on another replica of a group, msdb may keep an older full that
+        // the chain's, taken elsewhere, already replaced; LSNs are the group's)
         if let Some(b) = base
             && b.backup.checkpoint_lsn.to_string() != full.checkpoint_lsn
+            && full
+                .checkpoint_lsn
+                .parse::<chain::Lsn>()
+                .is_ok_and(|ours| b.backup.checkpoint_lsn > ours)
         {
             return Err(refuse(format!(
                 "the last full backup of `{}` was taken by someone else ({} at {}, to {}); a differential now would be based on it and useless without it. Take a full backup here (level=full), or make the other product's fulls COPY_ONLY",
@@ -270,6 +309,8 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         .split(',')
         .map(|v| v.trim().to_ascii_lowercase())
         .filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case(server))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
     if others.len() > 8 {
         return Err(refuse(format!(
@@ -277,8 +318,12 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             others.len()
         )));
     }
+    let prev = previous_chain(kind, |doc| {
+        doc.server.eq_ignore_ascii_case(server) && doc.database == name
+    })?;
     // the instance the backup runs on: this asset's, or the replica the group prefers now
-    let (on, db, role) = pick(server, name, which, &others)?;
+    let group = prev.as_ref().and_then(|p| p.group.clone());
+    let (on, db, role) = pick(server, name, which, &others, group.as_deref())?;
     let on = on.as_str();
     if !db.state.eq_ignore_ascii_case("ONLINE") {
         return Err(Error::new(
@@ -289,9 +334,6 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             ),
         ));
     }
-    let prev = previous_chain(kind, |doc| {
-        doc.server.eq_ignore_ascii_case(server) && doc.database == name
-    })?;
     if kind != Kind::Full
         && prev
             .as_ref()
@@ -377,10 +419,15 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         server.to_ascii_lowercase(),
         name,
         &db.recovery,
-        || tsql::files(on, name),
+        || tsql::files(server, name).or_else(|_| tsql::files(on, name)),
         (2, 3),
     )?;
     doc.backups.push(Kept::new(&item, &written.backup, &device));
+    // the group's database id, which tells another replica's database from another of the
+    // same name when this instance does not answer
+    if db.group.is_some() {
+        doc.group.clone_from(&db.group);
+    }
 
     // what the chain and msdb together say: a gap another product's log made, a fork
     let mut ours = doc.history()?;

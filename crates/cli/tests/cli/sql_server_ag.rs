@@ -229,31 +229,59 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
     }
     assert_eq!((backups_on(&a), backups_on(&b)), (2, 0));
 
-    // ---- a failover: the first instance is gone, the second is primary and preferred.
-    // (One log chain runs through a group: the second stand-in reads its database's LSNs
-    // from its msdb, so it is given the rows of the first's.)
+    // ---- a database of the same name in another group is not a replica of this one,
+    // whatever it says of itself
+    a.edit("databases.json", in_group("PRIMARY", false));
+    b.edit("databases.json", |rows| {
+        in_group("SECONDARY", true)(rows);
+        for r in rows.iter_mut().filter(|r| r["name"] == "sales") {
+            r["group_database_id"] = json!("0d1e2f3a-0000-4000-8000-00000000beef");
+        }
+    });
+    let o = backup("log", &["--set", &follow]);
+    assert!(
+        !o.status.success()
+            && said(&o).contains("is not known to be in the same availability group"),
+        "{}",
+        said(&o)
+    );
+    assert_eq!(backups_on(&b), 0);
+
+    // ---- the group now prefers its secondary for backups: the log runs there while the
+    // asset's own instance is up. (One log chain runs through a group: the second stand-in
+    // reads its database's LSNs from its msdb, so it is given the rows of the first's.)
     let rows = a.table("backupset.json");
     b.edit("backupset.json", |r| {
         r.extend(rows.into_iter().filter(|x| x["database_name"] == "sales"))
     });
-    b.edit("databases.json", in_group("PRIMARY", true));
+    b.edit("databases.json", in_group("SECONDARY", true));
+    let o = backup("log", &["--set", &follow]);
+    let runs_there =
+        format!("{sb} is the replica `sales`'s availability group prefers for backups now");
+    assert!(
+        o.status.success() && said(&o).contains(&runs_there),
+        "{}",
+        said(&o)
+    );
+    assert_eq!((backups_on(&a), backups_on(&b)), (2, 1));
+
+    // ---- a failover: the first instance is gone, the second is primary and preferred;
+    // its msdb holds what it took, the group's id comes from the chain
     drop(a);
+    b.edit("databases.json", in_group("PRIMARY", true));
     let o = backup("log", &[]);
     assert!(
-        !o.status.success(),
+        !o.status.success() && said(&o).contains(&format!("connecting to SQL Server `{sa}`")),
         "without replicas= the backup needs its own instance: {}",
         said(&o)
     );
     let o = backup("log", &["--set", &follow]);
     assert!(
-        o.status.success()
-            && said(&o).contains(&format!(
-                "{sb} is the replica `sales`'s availability group prefers for backups now"
-            )),
+        o.status.success() && said(&o).contains(&runs_there),
         "{}",
         said(&o)
     );
-    assert_eq!(backups_on(&b), 1, "the log was taken on the second replica");
+    assert_eq!(backups_on(&b), 2, "the log was taken on the second replica");
     let points: serde_json::Value =
         serde_json::from_str(&cli.ok(None, &["--json", "snapshots", "--asset", &asset])).unwrap();
     let newest = points
@@ -265,7 +293,7 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
         .to_string();
     assert_eq!(
         newest.matches("backups/sales_").count(),
-        3,
+        4,
         "one chain, this asset's: {newest}"
     );
     assert!(
