@@ -268,14 +268,14 @@ fn check_base(
             .iter()
             .rev()
             .find(|h| h.backup.kind == Kind::Full && !h.backup.copy_only);
-        // (a newer one: on another replica of a group, msdb may keep an older full that
-        // the chain's, taken elsewhere, already replaced; LSNs are the group's)
+        // (unless it is older than the chain's: on another replica of a group msdb may
+        // keep a full that the chain's, taken elsewhere, replaced; LSNs are the group's)
         if let Some(b) = base
             && b.backup.checkpoint_lsn.to_string() != full.checkpoint_lsn
-            && full
+            && !full
                 .checkpoint_lsn
                 .parse::<chain::Lsn>()
-                .is_ok_and(|ours| b.backup.checkpoint_lsn > ours)
+                .is_ok_and(|ours| b.backup.checkpoint_lsn < ours)
         {
             return Err(refuse(format!(
                 "the last full backup of `{}` was taken by someone else ({} at {}, to {}); a differential now would be based on it and useless without it. Take a full backup here (level=full), or make the other product's fulls COPY_ONLY",
