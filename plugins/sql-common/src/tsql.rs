@@ -79,6 +79,8 @@ pub struct HistoryRow {
     pub backup: Backup,
     pub device: String,
     pub user: String,
+    /// The backup set's name (`Rehydra <asset>` for ours).
+    pub set_name: String,
 }
 
 /// One result set read by column name.
@@ -376,6 +378,7 @@ fn history_row(r: &Row<'_>) -> Result<Option<HistoryRow>> {
         },
         device: r.text("physical_device_name")?,
         user: r.text("user_name")?,
+        set_name: name,
     }))
 }
 

@@ -233,6 +233,46 @@ fn pick(
     ))
 }
 
+/// Refuses to carry `prev` on when msdb shows backups of the same database that another
+/// asset of ours took since the chain began (the same database on another replica, or the
+/// instance under another name): each would cut the other's log chain. A full starts a
+/// chain of its own, and is let through.
+fn one_asset(
+    kind: Kind,
+    asset: &str,
+    name: &str,
+    prev: Option<&ChainDoc>,
+    history: &[tsql::HistoryRow],
+) -> Result<()> {
+    if kind == Kind::Full {
+        return Ok(());
+    }
+    let Some(since) = prev
+        .map(ChainDoc::history)
+        .transpose()?
+        .and_then(|h| h.first().map(|b| b.start))
+    else {
+        return Ok(());
+    };
+    let mine = format!("{SET_NAME} {asset}");
+    let other = history.iter().find(|h| {
+        h.backup.finish >= since
+            && h.set_name != mine
+            && h.set_name
+                .strip_prefix(&format!("{SET_NAME} "))
+                .and_then(|a| a.rsplit_once('/'))
+                .is_some_and(|(_, db)| db.eq_ignore_ascii_case(name))
+    });
+    match other {
+        None => Ok(()),
+        Some(h) => Err(refuse(format!(
+            "`{name}` is also backed up as another asset ({}, at {}): two assets of one database cut each other's log chains. Keep one of them in your policies (with replicas= one asset follows its availability group's preferred replica), then take a full backup here (level=full) to start a chain of this asset alone",
+            h.set_name.trim_start_matches(SET_NAME).trim(),
+            show_time(h.backup.finish)
+        ))),
+    }
+}
+
 /// What stands in the way of a backup of `kind` after `prev`, given msdb's history.
 fn check_base(
     kind: Kind,
@@ -350,6 +390,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         host::info(&note);
     }
     let history = tsql::history(on, name)?;
+    one_asset(kind, &req.asset.id, name, prev.as_ref(), &history)?;
     check_base(kind, copy_only, &db, prev.as_ref(), &history)?;
 
     let file = file_name(name, kind, now_ms());

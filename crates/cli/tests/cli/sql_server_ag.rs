@@ -302,6 +302,35 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
         said(&o)
     );
 
+    // ---- the second replica's database as an asset of its own too: its full starts its
+    // own chain, then this asset's next log is refused (the two would cut each other's logs)
+    let own = format!("{sb}/sales");
+    let o = run(
+        &cli,
+        &[
+            "--json",
+            "plugins",
+            "run",
+            "sql-server",
+            "backup",
+            "--asset",
+            &own,
+            "--set",
+            "level=full",
+            "--set",
+            &staging,
+        ],
+    );
+    assert!(o.status.success(), "{}", said(&o));
+    let o = backup("log", &["--set", &follow]);
+    assert!(
+        !o.status.success()
+            && said(&o).contains(&format!("is also backed up as another asset ({own}")),
+        "{}",
+        said(&o)
+    );
+    assert_eq!(backups_on(&b), 3, "the full of the second asset, no log");
+
     // ---- no replica is preferred now: refused, saying what each one answered
     b.edit("databases.json", in_group("PRIMARY", false));
     let o = backup("log", &["--set", &follow]);
