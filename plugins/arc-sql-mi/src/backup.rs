@@ -23,7 +23,7 @@ use sql_common::model::{
     BACKUPS_MAX, CHAIN_ITEM, ChainDoc, Kept, backup_file_name as file_name, kind_name, now_ms,
     previous_chain,
 };
-use sql_common::tsql::{self, BULK_SECS, SET_NAME, show_time};
+use sql_common::tsql::{self, BULK_SECS, show_time};
 
 use crate::names::{self, DbRef, server_of, shown};
 use rehydra_plugin_sdk::kube::kubectl::{self, Pod, abs_path};
@@ -217,10 +217,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             "DATABASE"
         }
     );
-    let set_name: String = format!("{SET_NAME} {}", p.db.id())
-        .chars()
-        .take(128)
-        .collect();
+    let set_name: String = tsql::set_name(&p.db.id()).chars().take(128).collect();
     let mut warnings = Vec::new();
     let ran = tsql::run(&p.server, &stmt, &[name, &device, &set_name], BULK_SECS).and_then(|_| {
         let paths = Paths {

@@ -17,6 +17,17 @@ const HISTORY_MAX: u32 = 2000;
 /// The `NAME` Rehydra gives its backup sets, so a history shows which are ours.
 pub const SET_NAME: &str = "Rehydra";
 
+/// The `NAME` of the backup sets taken for `asset`: `Rehydra <asset>`.
+pub fn set_name(asset: &str) -> String {
+    format!("{SET_NAME} {asset}")
+}
+
+/// The asset a backup set of ours was taken for, read back from its `NAME` (`None` for
+/// another product's).
+pub fn asset_of(set_name: &str) -> Option<&str> {
+    set_name.strip_prefix(SET_NAME)?.strip_prefix(' ')
+}
+
 /// A database of an instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Db {

@@ -16,7 +16,7 @@ use crate::chain::{self, Kind};
 use crate::model::{
     CHAIN_ITEM, ChainDoc, Kept, backup_file_name as file_name, kind_name, now_ms, previous_chain,
 };
-use crate::tsql::{self, BULK_SECS, SET_NAME, show_time, split_asset};
+use crate::tsql::{self, BULK_SECS, show_time, split_asset};
 
 fn level(s: &str) -> Result<Kind> {
     match s {
@@ -236,10 +236,10 @@ fn pick(
 /// Refuses to carry `prev` on when msdb shows backups of the same database that another
 /// asset of ours took since the chain began (the same database on another replica, or the
 /// instance under another name): each would cut the other's log chain. A full starts a
-/// chain of its own, and is let through.
+/// chain of its own, and is let through. `mine` is this asset's set name.
 fn one_asset(
     kind: Kind,
-    asset: &str,
+    mine: &str,
     name: &str,
     prev: Option<&ChainDoc>,
     history: &[tsql::HistoryRow],
@@ -254,20 +254,20 @@ fn one_asset(
     else {
         return Ok(());
     };
-    let mine = format!("{SET_NAME} {asset}");
-    let other = history.iter().find(|h| {
-        h.backup.finish >= since
+    let other = history.iter().find_map(|h| {
+        let asset = tsql::asset_of(&h.set_name)?;
+        (h.backup.finish >= since
             && h.set_name != mine
-            && h.set_name
-                .strip_prefix(&format!("{SET_NAME} "))
-                .and_then(|a| a.rsplit_once('/'))
-                .is_some_and(|(_, db)| db.eq_ignore_ascii_case(name))
+            && asset
+                .rsplit_once('/')
+                .is_some_and(|(_, db)| db.eq_ignore_ascii_case(name)))
+        .then_some((asset, h))
     });
     match other {
         None => Ok(()),
-        Some(h) => Err(refuse(format!(
+        Some((asset, h)) => Err(refuse(format!(
             "`{name}` is also backed up as another asset ({}, at {}): two assets of one database cut each other's log chains. Keep one of them in your policies (with replicas= one asset follows its availability group's preferred replica), then take a full backup here (level=full) to start a chain of this asset alone",
-            h.set_name.trim_start_matches(SET_NAME).trim(),
+            asset,
             show_time(h.backup.finish)
         ))),
     }
@@ -390,7 +390,8 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         host::info(&note);
     }
     let history = tsql::history(on, name)?;
-    one_asset(kind, &req.asset.id, name, prev.as_ref(), &history)?;
+    let set_name = tsql::set_name(&req.asset.id);
+    one_asset(kind, &set_name, name, prev.as_ref(), &history)?;
     check_base(kind, copy_only, &db, prev.as_ref(), &history)?;
 
     let file = file_name(name, kind, now_ms());
@@ -411,7 +412,6 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         3,
         &format!("{} backup of {name} on {on}", kind_name(kind)),
     );
-    let set_name = format!("{SET_NAME} {}", req.asset.id);
     tsql::run(on, &stmt, &[name, &device, &set_name], BULK_SECS)?;
     let written = tsql::written_to(on, name, &device)?.ok_or_else(|| {
         Error::new(
