@@ -236,6 +236,17 @@ fn point_id(v: &Value) -> String {
         .to_string()
 }
 
+/// The database asset `name` of a discovery's answer.
+pub(crate) fn database(assets: &Value, name: &str) -> Value {
+    assets
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "database" && a["name"] == name)
+        .unwrap_or_else(|| panic!("{name}: {assets}"))
+        .clone()
+}
+
 pub(crate) fn prop(a: &Value, n: &str) -> Option<String> {
     a["properties"]
         .as_array()?
@@ -332,15 +343,7 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
     assert!(loud.contains("] Debug: host: sql"), "{loud}");
     let quiet = text(&go(&["discover", "--set", &servers]));
     assert!(!quiet.contains("] Debug: "), "{quiet}");
-    let db = |name: &str| {
-        assets
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["kind"] == "database" && a["name"] == name)
-            .unwrap_or_else(|| panic!("{name}: {assets}"))
-            .clone()
-    };
+    let db = |name: &str| database(&assets, name);
     assert_eq!(prop(&db("hr"), "recovery-model").as_deref(), Some("SIMPLE"));
     assert_eq!(prop(&db("hr"), "tde").as_deref(), Some("true"));
     assert_eq!(prop(&db("sales"), "size-mib").as_deref(), Some("20"));

@@ -5,7 +5,9 @@
 
 use serde_json::json;
 
-use crate::sql_server::{StandIn, add_instance, grant, prop, run, text as said, with_standin};
+use crate::sql_server::{
+    StandIn, add_instance, database, grant, prop, run, text as said, with_standin,
+};
 use crate::support::json_out;
 
 #[test]
@@ -60,15 +62,7 @@ fn availability_group_databases_back_up_where_the_group_prefers_as_sql_server_al
 
     // ---- discover: each database's role on this replica, and whether it is preferred
     let assets = json_out(&go(&["discover", "--set", &format!("servers={server}")]));
-    let db = |name: &str| {
-        assets
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["kind"] == "database" && a["name"] == name)
-            .unwrap_or_else(|| panic!("{name}: {assets}"))
-            .clone()
-    };
+    let db = |name: &str| database(&assets, name);
     let role = |name: &str| {
         let d = db(name);
         (prop(&d, "replica"), prop(&d, "preferred-backup-replica"))
@@ -197,7 +191,7 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
     grant(&cli, &[&sa, &sb], &dir);
     let asset = format!("{sa}/sales");
     let follow = format!("replicas={sb}");
-    let backup = |level: &str, extra: &[&str]| {
+    let backup_of = |asset: &str, level: &str, extra: &[&str]| {
         let l = format!("level={level}");
         let mut args = vec![
             "--json",
@@ -206,7 +200,7 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
             "sql-server",
             "backup",
             "--asset",
-            &asset,
+            asset,
             "--set",
             &l,
             "--set",
@@ -215,6 +209,7 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
         args.extend(extra);
         run(&cli, &args)
     };
+    let backup = |level: &str, extra: &[&str]| backup_of(&asset, level, extra);
     let backups_on = |s: &StandIn| {
         s.statements()
             .iter()
@@ -305,22 +300,7 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
     // ---- the second replica's database as an asset of its own too: its full starts its
     // own chain, then this asset's next log is refused (the two would cut each other's logs)
     let own = format!("{sb}/sales");
-    let o = run(
-        &cli,
-        &[
-            "--json",
-            "plugins",
-            "run",
-            "sql-server",
-            "backup",
-            "--asset",
-            &own,
-            "--set",
-            "level=full",
-            "--set",
-            &staging,
-        ],
-    );
+    let o = backup_of(&own, "full", &[]);
     assert!(o.status.success(), "{}", said(&o));
     let o = backup("log", &["--set", &follow]);
     assert!(
