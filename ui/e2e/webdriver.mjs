@@ -108,9 +108,15 @@ export class Session {
   async type(css, text, { clear = true } = {}) {
     const el = await this.wait(css);
     await this.reveal(el);
-    if (clear) await this.cmd("POST", `/element/${el}/clear`, {});
-    // WebKitWebDriver types "\n" as nothing: send the Enter key, which a textarea turns into a newline
-    await this.cmd("POST", `/element/${el}/value`, { text: text.replace(/\n/g, "\uE007") });
+    // A WebDriver clear fires no input event, so React's state keeps the old value; a
+    // re-render between the clear and the keys puts it back in front of the new text.
+    // Cleared and typed again then, three times at most.
+    for (let tries = 0; tries < 3; tries++) {
+      if (clear) await this.cmd("POST", `/element/${el}/clear`, {});
+      // WebKitWebDriver types "\n" as nothing: send the Enter key, which a textarea turns into a newline
+      await this.cmd("POST", `/element/${el}/value`, { text: text.replace(/\n/g, "\uE007") });
+      if (!clear || (await this.cmd("GET", `/element/${el}/property/value`)) === text) return;
+    }
   }
 
   /** Press keys (WebDriver key codes, e.g. "\uE004" Tab, "\uE007" Enter) on the focused element. */
