@@ -58,6 +58,9 @@ VENV="$HOME/.cache/rehydra/venv"
 # from JSON tables; our stand-in (crates/cli/tests/cli/support/sql_standin.py) adds
 # BACKUP/RESTORE with SQL Server's side effects and errors
 "$VENV/bin/python" -c "import pysqlbridge" 2>/dev/null || "$VENV/bin/pip" install -q "pysqlbridge==2.1.3"
+# its Kerberos acceptor for the integrated sign-in test: MIT's GSS-API from Python (built
+# from source against libkrb5-dev, about 30 s)
+"$VENV/bin/python" -c "import gssapi" 2>/dev/null || "$VENV/bin/pip" install -q "gssapi==1.12.0"
 # the mail sink of the notification tests (STARTTLS with a test CA)
 "$VENV/bin/python" -c "import aiosmtpd" 2>/dev/null || "$VENV/bin/pip" install -q "aiosmtpd==1.4.6"
 [ -x "$HOME/.cache/rehydra/azurite/node_modules/.bin/azurite-blob" ] || npm install --silent --no-audit --no-fund --prefix "$HOME/.cache/rehydra/azurite" azurite@3.35.0

@@ -14,7 +14,6 @@ import { execFileSync, spawn } from "node:child_process";
 import { Session, startDriver } from "./webdriver.mjs";
 import { activeDirectory } from "./active-directory.mjs";
 import { sqlServer } from "./sql-server.mjs";
-
 const target = process.env.CARGO_TARGET_DIR ?? path.resolve("target");
 const app = process.env.REHYDRA_APP ?? path.join(target, "debug", "rehydra-app");
 const out = process.env.REHYDRA_E2E_OUT ?? path.join(target, "e2e-screenshots");
@@ -471,8 +470,9 @@ try {
     kerberosAsksNoPassword && !(await s.exec('return !!document.querySelector(\'[data-testid="directories"]\')')),
     "Settings → Connections binds a directory with Kerberos without asking for a password (a principal may be pinned), and refuses an address as a Kerberos name",
   );
-  // a SQL Server instance: signing in fails (nothing listens there), nothing is kept; kept
-  // without the check it is listed with where its password is, then removed
+  // a SQL Server instance: signing in fails (nothing listens there), nothing is kept; kept without
+  // the check it is listed with where its password is, then removed; then one signed in to as the
+  // account Rehydra runs as: neither login nor password asked, none kept
   await s.type('[data-testid="sql-name"]', "127.0.0.1:1");
   await s.type('[data-testid="sql-login"]', "svc-rehydra");
   await s.click('[data-testid="sql-pw-kind"] option[value="env"]');
@@ -485,13 +485,19 @@ try {
   await s.wait('[data-testid="sql-servers"]', (t) => t.includes("127.0.0.1:1") && t.includes("environment variable REHYDRA_E2E_SQL_PW"));
   await s.click('[data-testid="sql-remove-127.0.0.1:1"]');
   await s.wait('[data-testid="connections-result"]', (t) => t.includes("SQL Server 127.0.0.1:1 removed"));
+  await s.click('[data-testid="sql-kind"] option[value="integrated"]');
+  const asksNothing = await s.exec('return !document.querySelector(\'[data-testid="sql-login"], [data-testid="sql-pw-kind"]\')');
+  await s.type('[data-testid="sql-name"]', "sql01.contoso.local");
+  await s.click('[data-testid="sql-add"]');
+  await s.wait('[data-testid="sql-servers"]', (t) => t.includes("the account Rehydra runs as") && t.includes("no password kept"));
+  await s.click('[data-testid="sql-remove-sql01.contoso.local"]');
+  await s.wait('[data-testid="connections-result"]', (t) => t.includes("SQL Server sql01.contoso.local removed"));
   check(
-    !keptAfterFailure && !(await s.exec('return !!document.querySelector(\'[data-testid="sql-servers"]\')')),
-    "Settings → Connections refuses a SQL Server instance it cannot sign in to, keeping nothing; keeps one unchecked, lists where its password is, removes it",
+    !keptAfterFailure && asksNothing && !(await s.exec('return !!document.querySelector(\'[data-testid="sql-servers"]\')')),
+    "Settings → Connections refuses a SQL Server instance it cannot sign in to, keeping nothing; keeps one unchecked, lists where its password is (or that none is kept, signed in as the account Rehydra runs as), removes it",
   );
-  // a Kubernetes cluster from a kubeconfig: one that skips TLS verification is refused;
-  // one whose user runs kubelogin is listed with its API server and how the host signs in
-  // (Entra, kubelogin not run), then removed
+  // a kubeconfig's cluster: one skipping TLS verification is refused; one whose user runs kubelogin
+  // is listed with its API server and how the host signs in (Entra, kubelogin not run), then removed
   const kubeconfig = path.join(tmp, "kubeconfig");
   fs.writeFileSync(kubeconfig, [
     "apiVersion: v1", "kind: Config", "current-context: ops",

@@ -1066,7 +1066,7 @@ password?: PasswordSource | null,
  */
 "ca-file"?: string | null, };
 
-export type SqlLoginKind = "sql" | "windows";
+export type SqlLoginKind = "sql" | "windows" | "integrated";
 
 export type SqlServer = { 
 /**
@@ -1082,13 +1082,13 @@ address?: string | null,
  */
 kind: SqlLoginKind, 
 /**
- * The login (`sa`-like name, or `DOMAIN\user`).
+ * The login (`sa`-like name, or `DOMAIN\user`; empty when integrated).
  */
 login: string, 
 /**
- * Where its password is kept.
+ * Where its password is kept (none when integrated).
  */
-password: PasswordSource, 
+password?: PasswordSource | null, 
 /**
  * PEM file of the CA certificates to trust for this instance (default: the
  * system's roots).

@@ -17,6 +17,9 @@ pub enum SqlServerCommand {
     /// Add (or replace) an instance, then connect and sign in to check it (TDS with TLS
     /// for the whole session; the instance's certificate is always verified). Plugins
     /// granted `sql:<name>` run T-SQL there as this login; they never see the password.
+    ///
+    /// Sign in with a login and its password (--login or --windows-login, and one
+    /// --password-… option), or with --integrated as the account Rehydra runs as.
     Add {
         /// Name plugins and grants use: `host` or `host:port`, e.g. sql01.contoso.local.
         name: String,
@@ -31,6 +34,14 @@ pub enum SqlServerCommand {
         /// on Windows).
         #[arg(long, group = "account")]
         windows_login: Option<String>,
+        /// Sign in as the account Rehydra runs as, keeping no password: on Linux with
+        /// Kerberos (the ticket in its cache, from kinit; for the service, a client keytab
+        /// named by KRB5_CLIENT_KTNAME), on Windows with its single sign-on (the signed-in
+        /// account, or the service's). The name must be the instance's full host name, as
+        /// in its service principal MSSQLSvc/<host>:<port>; the certificate is checked
+        /// against it.
+        #[arg(long, group = "account", conflicts_with_all = ["password_file", "password_env", "password_keychain"])]
+        integrated: bool,
         #[command(flatten)]
         password: PasswordArgs,
         /// PEM file of CA certificates to trust for this instance as well as the system's
@@ -55,6 +66,14 @@ pub enum SqlServerCommand {
     },
 }
 
+/// Who signs in to `s`, in words.
+fn who(s: &SqlServer) -> String {
+    match s.kind {
+        SqlLoginKind::Integrated => "the account Rehydra runs as (integrated)".into(),
+        SqlLoginKind::Windows | SqlLoginKind::Sql => s.login.clone(),
+    }
+}
+
 /// Run a `plugins sql-server` command.
 pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
     match cmd {
@@ -63,6 +82,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
             address,
             login,
             windows_login,
+            integrated,
             password,
             ca_file,
             no_check,
@@ -70,14 +90,19 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
             let (kind, login) = match (login, windows_login) {
                 (Some(l), _) => (SqlLoginKind::Sql, l.clone()),
                 (_, Some(w)) => (SqlLoginKind::Windows, w.clone()),
-                _ => bail!("say who signs in: --login or --windows-login"),
+                _ if *integrated => (SqlLoginKind::Integrated, String::new()),
+                _ => bail!("say who signs in: --login, --windows-login or --integrated"),
+            };
+            let password = match kind {
+                SqlLoginKind::Integrated => None,
+                _ => Some(password.source()?),
             };
             let server = SqlServer {
                 name: name.clone(),
                 address: address.clone(),
                 kind,
                 login: login.clone(),
-                password: password.source()?,
+                password,
                 ca_file: ca_file.as_ref().map(absolute).transpose()?,
             };
             let checked = check_first(*no_check, || p.check_new_sql_server(server.clone()))?;
@@ -86,7 +111,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
                 json(&server)?;
             } else {
                 if let Some((host, version)) = checked {
-                    println!("signed in to {host} (SQL Server {version}) as {login}");
+                    println!("signed in to {host} (SQL Server {version}) as {}", who(&server));
                 }
                 kept("SQL Server", &server.name, "sql");
             }
@@ -98,7 +123,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
             } else {
                 for s in all {
                     let at = s.address.as_deref().unwrap_or(&s.name);
-                    println!("{:<28} {at} as {}", s.name, s.login);
+                    println!("{:<28} {at} as {}", s.name, who(&s));
                 }
             }
         }

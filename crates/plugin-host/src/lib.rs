@@ -318,7 +318,7 @@ pub struct SqlAccess {
     pub address: String,
     /// How to sign in.
     pub login: SqlLogin,
-    /// Its password (wiped from memory when dropped).
+    /// Its password (wiped from memory when dropped; empty for [`SqlLogin::Integrated`]).
     pub password: zeroize::Zeroizing<String>,
     /// PEM certificates to trust for this instance besides the system's roots (the TLS
     /// library adds them to the platform's store).
@@ -332,6 +332,11 @@ pub enum SqlLogin {
     Sql(String),
     /// A Windows account (`DOMAIN\user`), signed in with NTLM.
     Windows(String),
+    /// The account this process runs as, with no password: Kerberos through GSSAPI on
+    /// Unix (the ticket cache, or a client keytab), Windows' single sign-on (SSPI) on
+    /// Windows. The service principal is `MSSQLSvc/<host>:<port>` of the instance's
+    /// configured name, and its certificate is checked against that host.
+    Integrated,
 }
 
 impl std::fmt::Debug for SqlAccess {

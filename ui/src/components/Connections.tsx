@@ -74,6 +74,12 @@ function directoryBind(d: Directory): [string, string] {
   return [d.bind, d.password ? passwordWhere(d.password) : "none (add it again)"];
 }
 
+/** Who signs in to an instance and where its password is, as its list row says them. */
+function sqlLogin(q: SqlServer): [string, string] {
+  if (q.kind === "integrated") return ["the account Rehydra runs as (Kerberos; Windows sign-in)", "no password kept"];
+  return [q.kind === "windows" ? `Windows ${q.login}` : q.login, q.password ? passwordWhere(q.password) : "none (add it again)"];
+}
+
 /** A form's fields in one state: `text("f")` and `box("f")` wire an input to field `f`. */
 function useForm<T extends Record<string, unknown>>(initial: T) {
   const [form, setForm] = useState<T>(initial);
@@ -164,7 +170,9 @@ export default function Connections() {
   const addSql = () =>
     act(() => {
       const f = sql.form;
-      return api.sqlServerAdd({ ...reached(f), kind: f.kind, login: f.login.trim() }, f.check);
+      // signed in as the account Rehydra runs as, no login or password is kept
+      const integrated = f.kind === "integrated" ? { login: "", password: null } : {};
+      return api.sqlServerAdd({ ...reached(f), kind: f.kind, login: f.login.trim(), ...integrated }, f.check);
     });
   const addKube = () =>
     act(async () => {
@@ -246,7 +254,7 @@ export default function Connections() {
         <h2>SQL Server instances</h2>
         <p className="small muted">
           Instances plugins may be granted as <code>sql:&lt;name&gt;</code>. Rehydra signs in over TLS (the certificate checked), and
-          keeps only where the password is: plugins never see the login.
+          keeps only where the password is, or signs in as the account it runs as and keeps none: plugins never see the login.
         </p>
         <Listed
           rows={sqls}
@@ -256,8 +264,7 @@ export default function Connections() {
           row={(q) => [
             q.name,
             <>TLS to {q.address ?? q.name}{q["ca-file"] ? `, CA ${q["ca-file"]}` : ""}</>,
-            q.kind === "windows" ? `Windows ${q.login}` : q.login,
-            passwordWhere(q.password),
+            ...sqlLogin(q),
             <>
               <button data-testid={`sql-check-${q.name}`} disabled={busy} onClick={() => act(() => api.sqlServerCheck(q.name))}>Check</button>{" "}
               <button data-testid={`sql-remove-${q.name}`} disabled={busy} onClick={() => remove("SQL Server", q.name, api.sqlServerRemove)}>
@@ -274,10 +281,20 @@ export default function Connections() {
           <select data-testid="sql-kind" value={sql.form.kind} onChange={(e) => sql.set("kind", e.target.value as SqlServer["kind"])}>
             <option value="sql">a SQL Server login</option>
             <option value="windows">a Windows account (DOMAIN\user; from Windows only)</option>
+            <option value="integrated">the account Rehydra runs as, no password kept (Kerberos; Windows sign-in)</option>
           </select>
         </label>
-        <label>Login<input data-testid="sql-login" {...sql.text("login")} placeholder="svc-rehydra" /></label>
-        <PasswordFields form={sql.form.pw} onChange={(pw) => sql.set("pw", pw)} testid="sql" />
+        {sql.form.kind === "integrated" ? (
+          <p className="small muted">
+            The name must be the instance's full host name, as in its service principal <code>MSSQLSvc/&lt;host&gt;:&lt;port&gt;</code>. On
+            Linux the account needs a Kerberos ticket (kinit; for the service, a client keytab named by <code>KRB5_CLIENT_KTNAME</code>).
+          </p>
+        ) : (
+          <>
+            <label>Login<input data-testid="sql-login" {...sql.text("login")} placeholder="svc-rehydra" /></label>
+            <PasswordFields form={sql.form.pw} onChange={(pw) => sql.set("pw", pw)} testid="sql" />
+          </>
+        )}
         <label>CA certificates (PEM, added to the system's roots)<input data-testid="sql-ca" {...sql.text("ca")} /></label>
         <label><input data-testid="sql-check" {...sql.box("check")} /> Sign in before keeping it</label>
         <button data-testid="sql-add" disabled={busy} onClick={addSql}>{busy ? "Working…" : "Add SQL Server instance"}</button>

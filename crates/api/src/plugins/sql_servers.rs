@@ -1,6 +1,6 @@
 //! SQL Server instances the admin configures for `sql:<server>` grants: where the
-//! instance is, the login the host signs in with and where its password is kept, the CA
-//! to trust. The catalog holds the spec (never the password); the host asks for the
+//! instance is, the login the host signs in with and where its password is kept (or
+//! none, signed in as the account Rehydra runs as), the CA to trust. The catalog holds the spec (never the password); the host asks for the
 //! access of an instance each time a plugin runs a batch on it.
 
 use std::path::PathBuf;
@@ -17,8 +17,11 @@ pub enum SqlLoginKind {
     /// A SQL Server login.
     #[default]
     Sql,
-    /// A Windows account (`DOMAIN\user`), NTLM.
+    /// A Windows account (`DOMAIN\user`) and its password, NTLM (from Windows).
     Windows,
+    /// The account Rehydra runs as, no password kept: Kerberos on Linux (its ticket
+    /// cache, or a client keytab), Windows' single sign-on on Windows.
+    Integrated,
 }
 
 /// A SQL Server instance plugins may be granted (`sql:<name>`).
@@ -33,10 +36,12 @@ pub struct SqlServer {
     /// The kind of account.
     #[serde(default)]
     pub kind: SqlLoginKind,
-    /// The login (`sa`-like name, or `DOMAIN\user`).
+    /// The login (`sa`-like name, or `DOMAIN\user`; empty when integrated).
+    #[serde(default)]
     pub login: String,
-    /// Where its password is kept.
-    pub password: PasswordSource,
+    /// Where its password is kept (none when integrated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<PasswordSource>,
     /// PEM file of the CA certificates to trust for this instance (default: the
     /// system's roots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -47,21 +52,44 @@ impl SqlServer {
     /// Check the fields (the name as a grant would be).
     ///
     /// # Errors
-    /// A name or address that is not `host[:port]`, an empty login.
+    /// A name or address that is not `host[:port]`; an empty login or no password, or
+    /// when integrated a login, a password, or a name that is not a full host name.
     pub fn validate(&mut self) -> Result<()> {
         let grant = host::Grant::parse(&format!("sql:{}", self.name)).map_err(plugin_err)?;
         self.name = grant.scope;
         if let Some(a) = &self.address {
             host::Grant::parse(&format!("sql:{a}")).map_err(plugin_err)?;
         }
+        let bad = |m: String| Err(ApiError::new(Code::InvalidInput, m));
+        let name = &self.name;
+        if self.kind == SqlLoginKind::Integrated {
+            if self.password.is_some() || !self.login.trim().is_empty() {
+                return bad(format!(
+                    "SQL Server `{name}` is signed in to as the account Rehydra runs as, which keeps no login or password: give neither with it"
+                ));
+            }
+            let host = name.rsplit_once(':').map_or(name.as_str(), |(h, _)| h);
+            let ip = host
+                .trim_matches(['[', ']'])
+                .parse::<std::net::IpAddr>()
+                .is_ok();
+            if ip || !host.contains('.') || host.ends_with('.') {
+                return bad(format!(
+                    "SQL Server `{name}`: signing in as the account Rehydra runs as needs the instance's full host name (e.g. sql01.contoso.local[:port], as in its service principal MSSQLSvc/<host>:<port>), not `{host}`; connect elsewhere with --address"
+                ));
+            }
+            return Ok(());
+        }
         let bad_windows = self.kind == SqlLoginKind::Windows && !self.login.contains('\\');
         if self.login.trim().is_empty() || bad_windows {
-            return Err(ApiError::new(
-                Code::InvalidInput,
-                format!(
-                    "SQL Server `{}` needs a login to sign in with (--login; a Windows account as DOMAIN\\user)",
-                    self.name
-                ),
+            return bad(format!(
+                "SQL Server `{name}` needs a login to sign in with (--login; a Windows account as DOMAIN\\user), or --integrated to sign in as the account Rehydra runs as"
+            ));
+        }
+        if self.password.is_none() {
+            return bad(format!(
+                "SQL Server `{name}` needs where the password of `{}` is (--password-file, --password-env or --password-keychain)",
+                self.login
             ));
         }
         Ok(())
@@ -69,8 +97,17 @@ impl SqlServer {
 
     /// The access the host signs in with: the password and CA file read now.
     fn access(&self) -> std::result::Result<host::SqlAccess, String> {
-        let password = rehydra_azure::read_secret(&self.password.source())
-            .map_err(|e| format!("the password of SQL Server `{}`: {e}", self.name))?;
+        let password = match (&self.password, self.kind) {
+            (_, SqlLoginKind::Integrated) => Default::default(),
+            (Some(p), _) => rehydra_azure::read_secret(&p.source())
+                .map_err(|e| format!("the password of SQL Server `{}`: {e}", self.name))?,
+            (None, _) => {
+                return Err(format!(
+                    "SQL Server `{}` has no password: add it again (rehydra plugins sql-server add)",
+                    self.name
+                ));
+            }
+        };
         let ca_pem = match &self.ca_file {
             Some(p) => Some(read_small(p)?),
             None => None,
@@ -85,6 +122,7 @@ impl SqlServer {
             login: match self.kind {
                 SqlLoginKind::Sql => host::SqlLogin::Sql(self.login.clone()),
                 SqlLoginKind::Windows => host::SqlLogin::Windows(self.login.clone()),
+                SqlLoginKind::Integrated => host::SqlLogin::Integrated,
             },
             password,
             ca_pem,

@@ -32,6 +32,11 @@ fn write(p: &Path, v: &Value) {
 
 impl StandIn {
     pub(crate) fn start(dir: &Path, tls: &Path) -> Self {
+        Self::start_with(dir, tls, |_| {})
+    }
+
+    /// [`Self::start`], `more` adding to its command (a Kerberos keytab).
+    pub(crate) fn start_with(dir: &Path, tls: &Path, more: impl FnOnce(&mut Command)) -> Self {
         let state = dir.join("state");
         std::fs::create_dir_all(&state).unwrap();
         let data = dir.join("data");
@@ -106,14 +111,17 @@ impl StandIn {
             &json!((1..=3).map(|i| json!({"media_set_id": i, "family_sequence_number": 1, "physical_device_name": format!("X:\\backup\\legacy_{i}.bak"), "device_type": 2})).collect::<Vec<_>>()),
         );
         let port_file = dir.join("port");
-        let child = Command::new(cache().join("venv/bin/python"))
+        let mut standin = Command::new(cache().join("venv/bin/python"));
+        standin
             .arg(support::root().join("crates/cli/tests/cli/support/sql_standin.py"))
             .args(["--state", state.to_str().unwrap()])
             .args(["--cert", tls.join("srv.pem").to_str().unwrap()])
             .args(["--key", tls.join("srv.key").to_str().unwrap()])
             .args(["--user", "rehydra", "--password-env", "STANDIN_PW"])
             .args(["--port-file", port_file.to_str().unwrap()])
-            .env("STANDIN_PW", PASSWORD)
+            .env("STANDIN_PW", PASSWORD);
+        more(&mut standin);
+        let child = standin
             .spawn()
             .expect("the SQL Server stand-in (pysqlbridge in the venv scripts/setup.sh makes)");
         let t = Instant::now();

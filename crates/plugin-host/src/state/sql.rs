@@ -70,20 +70,37 @@ fn sql_err(what: &str, e: &tiberius::error::Error) -> crate::bindings::wit::Erro
     err(code, format!("{what}: {detail}"))
 }
 
-fn config(server: &str, access: &SqlAccess) -> Res<Config> {
-    let bad = |m: String| err(ErrorCode::Unavailable, m);
-    let (host, port) = match access.address.rsplit_once(':') {
-        Some((h, p)) => (
+/// `host` and `port` of `host[:port]` (default 1433).
+fn host_port<'a>(server: &str, at: &'a str) -> Res<(&'a str, u16)> {
+    match at.rsplit_once(':') {
+        Some((h, p)) => Ok((
             h,
             p.parse::<u16>().map_err(|_| {
-                bad(format!(
-                    "SQL Server `{server}`: the port of `{}` is not a number",
-                    access.address
-                ))
+                err(
+                    ErrorCode::Unavailable,
+                    format!("SQL Server `{server}`: the port of `{at}` is not a number"),
+                )
             })?,
-        ),
-        None => (access.address.as_str(), 1433),
-    };
+        )),
+        None => Ok((at, 1433)),
+    }
+}
+
+/// `host:port` of the instance as TLS and Kerberos know it. Signed in as this process's
+/// account, the instance is who its name says: the service principal
+/// (`MSSQLSvc/<host>:<port>`) and the certificate are the name's, and the address is
+/// only where the connection goes (`connect`).
+fn known_as<'a>(server: &'a str, access: &'a SqlAccess) -> &'a str {
+    if access.login == SqlLogin::Integrated {
+        server
+    } else {
+        &access.address
+    }
+}
+
+fn config(server: &str, access: &SqlAccess) -> Res<Config> {
+    let bad = |m: String| err(ErrorCode::Unavailable, m);
+    let (host, port) = host_port(server, known_as(server, access))?;
     let mut c = Config::new();
     c.host(host);
     c.port(port);
@@ -102,25 +119,51 @@ fn config(server: &str, access: &SqlAccess) -> Res<Config> {
         #[cfg(not(windows))]
         SqlLogin::Windows(_) => {
             return Err(bad(format!(
-                "SQL Server `{server}` is configured with a Windows account, which this host signs in with only when it runs on Windows; configure a SQL login here"
+                "SQL Server `{server}` is configured with a Windows account and its password, which this host signs in with only when it runs on Windows; here configure a SQL login, or sign in with Kerberos as the account Rehydra runs as (--integrated)"
             )));
         }
+        SqlLogin::Integrated => AuthMethod::Integrated,
     });
     Ok(c)
+}
+
+/// What to do about a Kerberos sign-in to the instance with service principal `spn`
+/// that failed with `gss` (MIT's words).
+#[cfg(unix)]
+fn kerberos_fix(gss: &str, spn: &str) -> String {
+    if gss.contains("Server not found") {
+        format!(
+            "the domain has no service principal {spn}: register it on the account SQL Server runs as (setspn -S {spn} <account>), or name the instance as its principal does"
+        )
+    } else {
+        "the account Rehydra runs as needs a ticket of the instance's domain: kinit, or for a service a client keytab named by KRB5_CLIENT_KTNAME".into()
+    }
 }
 
 /// Connect, secure the session and sign in.
 async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
     let cfg = config(server, access)?;
     let what = format!("connecting to SQL Server `{server}`");
+    #[cfg(unix)]
+    let spn = {
+        let (host, port) = host_port(server, known_as(server, access))?;
+        format!("MSSQLSvc/{host}:{port}")
+    };
     let attempt = async {
-        let tcp = TcpStream::connect(cfg.get_addr())
+        let tcp = TcpStream::connect(access.address.as_str())
             .await
             .map_err(|e| err(ErrorCode::Unavailable, format!("{what}: {e}")))?;
         tcp.set_nodelay(true).ok();
         Client::connect(cfg, tcp.compat_write())
             .await
-            .map_err(|e| sql_err(&what, &e))
+            .map_err(|e| match e {
+                #[cfg(unix)]
+                tiberius::error::Error::Gssapi(m) => err(
+                    ErrorCode::Unavailable,
+                    format!("{what}: Kerberos: {m}; {}", kerberos_fix(&m, &spn)),
+                ),
+                e => sql_err(&what, &e),
+            })
     };
     tokio::time::timeout(CONNECT_TIMEOUT, attempt)
         .await

@@ -5,8 +5,10 @@ pysqlbridge (PyPI 2.1.3) is used as a library: a real TDS server (TLS for the wh
 ENCRYPT_ON/REQ, SQL logins, batches, sp_executesql RPCs, a real SELECT engine). This adds what a backup product
 reads and sends: the server catalog and msdb history, and BACKUP/RESTORE behaving as SQL Server's do.
 
-Usage: sql_standin.py --state DIR --cert PEM --key PEM --user LOGIN --password-env VAR --port-file F
+Usage: sql_standin.py --state DIR --cert PEM --key PEM --user LOGIN --password-env VAR --port-file F [--keytab KT]
 (listens on 127.0.0.1, a free port, written to F through a temp file and a rename once listening).
+With --keytab, Windows authentication is Kerberos checked by MIT's GSS-API (python-gssapi) with the service's keys in KT
+(pysqlbridge's acceptor is pywin32's SSPI, Windows only); each principal signed in is a line of DIR/logins.jsonl.
 DIR/{databases,master_files,backupset,backupmediafamily}.json serve sys.databases, sys.master_files,
 msdb.dbo.backupset and msdb.dbo.backupmediafamily (re-read on every query; BACKUP/RESTORE append to them).
 DIR/statements.jsonl: one JSON line per batch or RPC {at, kind, proc, sql, params, error}.
@@ -19,6 +21,7 @@ DIR/standin.json: what SQL Server keeps inside itself (restoring databases; wher
 import argparse, dataclasses, datetime as dt, decimal, hashlib, json, logging, os, re, socket, sys, threading, uuid
 from dataclasses import dataclass
 
+from pysqlbridge import auth
 from pysqlbridge.catalog import Catalog
 from pysqlbridge.certificate import load as load_certificate
 from pysqlbridge.logins import Login, LoginStore
@@ -461,12 +464,53 @@ def handle(query):
         with LOCK, open(os.path.join(STATE, "statements.jsonl"), "a") as f:
             f.write(json.dumps(entry, default=lambda o: o.hex() if isinstance(o, bytes) else str(o)) + "\n")
 
+def kerberos(keytab):
+    """Windows authentication as SQL Server does it with Kerberos, in place of pysqlbridge's SSPI acceptor.
+
+    The LOGIN7 carries the client's AP-REQ, which GSS-API checks with the service's keys. That completes the exchange
+    at once; with mutual authentication it also yields the AP-REP, which goes back as an SSPI message of its own, then
+    the login response in another (the client reads the token, then the login response, and sends nothing between:
+    tiberius's last, empty token is no packet). A token GSS-API refuses closes the connection, which is pysqlbridge's
+    answer to any refused exchange."""
+    import gssapi
+
+    def init(self):
+        self._ctx = gssapi.SecurityContext(usage="accept", creds=gssapi.Credentials(usage="accept", store={"keytab": keytab}))
+        self._complete, self._last = False, b""
+
+    def step(self, token):
+        try:
+            out = self._ctx.step(token) or b""
+        except gssapi.exceptions.GSSError as exc:
+            logging.warning("Kerberos refused a login: %s", exc)
+            raise auth.AuthenticationError(f"Kerberos refused the token: {exc}") from exc
+        self._complete = self._ctx.complete
+        if not self._complete:
+            return auth.AuthResult(out, False)
+        self._last = out
+        with LOCK, open(os.path.join(STATE, "logins.jsonl"), "a") as f:
+            f.write(json.dumps({"principal": str(self._ctx.initiator_name), "mech": str(self._ctx.mech)}) + "\n")
+        return auth.AuthResult(b"", True)
+
+    auth.SspiAcceptor.__init__, auth.SspiAcceptor.step = init, step
+    auth.SspiAcceptor.username = property(lambda self: str(self._ctx.initiator_name) if self._complete else None)
+    finish = tds_connection.Connection._finish_login
+    def finish_login(self, responses):
+        last = getattr(self._acceptor, "_last", b"")
+        if last:
+            self._send(responses, tds_connection.sspi_token(last), packet_id=0)
+        finish(self, responses)
+    tds_connection.Connection._finish_login = finish_login
+
 def main():
     global STATE, USER
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for flag in ("--state", "--cert", "--key", "--user", "--password-env", "--port-file"):
         ap.add_argument(flag, required=True)
+    ap.add_argument("--keytab")
     args = ap.parse_args()
+    if args.keytab:
+        kerberos(args.keytab)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="sql_standin %(levelname)s %(message)s")
     password = os.environ.get(args.password_env) or sys.exit(f"sql_standin: the environment variable {args.password_env} is not set")
     STATE, USER = os.path.abspath(args.state), args.user

@@ -1,0 +1,201 @@
+//! Signing in to SQL Server as the account Rehydra runs as (`plugins sql-server add
+//! --integrated`), from Linux: Kerberos end to end against a real KDC (a Samba AD DC) and
+//! the TDS stand-in, whose acceptor is then MIT's GSS-API checking the client's ticket
+//! with the instance's keys (its service principal `MSSQLSvc/<host>:<port>` registered
+//! and exported the way `setspn` and `ktpass` do it on Windows). No password is kept.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+use crate::sql_server::{StandIn, grant, prop, text};
+use crate::support::samba::{Dc, PASSWORD};
+use crate::support::{self, Cli, json_out};
+
+/// `samba-tool <args>` on the DC's own database.
+fn samba_tool(dc: &Dc, args: &[&str]) {
+    rehydra_test_support::run(
+        Command::new("samba-tool")
+            .args(args)
+            .arg("--configfile")
+            .arg(dc.dir.path().join("etc/smb.conf")),
+    );
+}
+
+/// A domain account `user` whose keys are exported to `keytab` (for a service principal
+/// `spn` registered on it, when given).
+fn account(dc: &Dc, user: &str, spn: Option<&str>, keytab: &Path) {
+    samba_tool(dc, &["user", "add", user, PASSWORD]);
+    let principal = match spn {
+        Some(spn) => {
+            samba_tool(dc, &["spn", "add", spn, user]);
+            spn.to_string()
+        }
+        None => user.to_string(),
+    };
+    let kt = keytab.to_str().unwrap();
+    samba_tool(
+        dc,
+        &[
+            "domain",
+            "exportkeytab",
+            kt,
+            &format!("--principal={principal}"),
+        ],
+    );
+}
+
+/// The principals the stand-in let in, in order.
+fn signed_in(state: &Path) -> Vec<String> {
+    std::fs::read_to_string(state.join("logins.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["principal"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn sql_server_signed_in_to_with_kerberos_as_the_account_rehydra_runs_as() {
+    let dc = Dc::start(false);
+    let cli = Cli::new(&["sql-server"]);
+    cli.init_repo();
+    let dir = cli.dir.path().join("sql");
+    let tls = dir.join("tls");
+    support::certificates(&tls, "sql01.test.lan");
+    let service_keys = dir.join("sql01.keytab");
+    std::fs::create_dir_all(&dir).unwrap();
+    account(
+        &dc,
+        "svc-sql01",
+        Some("MSSQLSvc/sql01.test.lan:1433"),
+        &service_keys,
+    );
+    let sql = StandIn::start_with(&dir, &tls, |c| {
+        c.arg("--keytab")
+            .arg(&service_keys)
+            .envs(dc.kerberos(false));
+    });
+    let state = dir.join("state");
+    let address = sql.server();
+    let ca = tls.join("ca.pem");
+    let ca = ca.to_str().unwrap();
+    let add = |name: &str, more: &[&str], env: &[(&str, &Path)]| -> Output {
+        let mut c = cli.cmd(None);
+        c.args([
+            "plugins",
+            "sql-server",
+            "add",
+            name,
+            "--integrated",
+            "--address",
+            &address,
+        ])
+        .args(["--ca-file", ca])
+        .args(more);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let no_ticket = dc.kerberos(false);
+    let no_ticket: Vec<_> = no_ticket.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let ticket = dc.kerberos(true);
+    let ticket: Vec<_> = ticket.iter().map(|(k, v)| (*k, v.as_path())).collect();
+    let refused = |o: &Output, says: &str| {
+        assert!(!o.status.success() && text(o).contains(says), "{}", text(o));
+    };
+
+    // ---- what cannot work is refused before anything is kept
+    refused(
+        &add("sql01.test.lan", &["--password-env", "SQL_PW"], &ticket),
+        "cannot be used with",
+    );
+    // the service principal is made of the name: an address is none
+    refused(
+        &add(&address, &[], &ticket),
+        "needs the instance's full host name",
+    );
+    // no ticket: the fix is named
+    let o = add("sql01.test.lan", &[], &no_ticket);
+    refused(&o, "Kerberos:");
+    refused(
+        &o,
+        "kinit, or for a service a client keytab named by KRB5_CLIENT_KTNAME",
+    );
+    // a port the instance has no service principal for: the KDC has no such service
+    refused(
+        &add("sql01.test.lan:1444", &[], &ticket),
+        "no service principal MSSQLSvc/sql01.test.lan:1444: register it",
+    );
+    assert!(
+        signed_in(&state).is_empty(),
+        "no login reached the instance"
+    );
+    let listed = json_out(&cli.run(None, &["--json", "plugins", "sql-server", "list"]));
+    assert_eq!(listed, serde_json::json!([]), "nothing was kept");
+
+    // ---- the administrator's ticket (kinit): signed in, nothing secret kept
+    let o = add("sql01.test.lan", &[], &ticket);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("as the account Rehydra runs as (integrated)"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(signed_in(&state), ["Administrator@TEST.LAN"]);
+    let listed = json_out(&cli.run(None, &["--json", "plugins", "sql-server", "list"]));
+    let kept = &listed[0];
+    assert_eq!(kept["kind"], "integrated", "{listed}");
+    assert_eq!(kept["login"], "", "{listed}");
+    assert!(
+        kept.get("password").is_none(),
+        "no password is kept: {listed}"
+    );
+
+    // ---- a plugin's queries go through the same sign-in; it is given no credential
+    grant(&cli, &["sql01.test.lan"], &dir);
+    let mut c = cli.cmd(None);
+    c.args(["--json", "plugins", "run", "sql-server", "discover"])
+        .args(["--set", "servers=sql01.test.lan"])
+        .envs(dc.kerberos(true));
+    let found = json_out(&c.output().unwrap());
+    let inst = &found.as_array().unwrap()[0];
+    assert_eq!(prop(inst, "unreachable"), None, "{found}");
+    assert!(
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "sales"),
+        "{found}"
+    );
+    assert!(signed_in(&state).len() >= 2);
+    assert!(
+        signed_in(&state)
+            .iter()
+            .all(|p| p == "Administrator@TEST.LAN"),
+        "{:?}",
+        signed_in(&state)
+    );
+
+    // ---- the service, with nobody to run kinit: MIT krb5 gets its ticket from a
+    // client keytab (KRB5_CLIENT_KTNAME), so schedules run unattended
+    let client_keys = dir.join("svc-rehydra.keytab");
+    account(&dc, "svc-rehydra", None, &client_keys);
+    let mut c = cli.cmd(None);
+    c.args(["plugins", "sql-server", "check", "sql01.test.lan"])
+        .envs(dc.kerberos(false))
+        .env("KRB5_CLIENT_KTNAME", &client_keys);
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        signed_in(&state).last().map(String::as_str),
+        Some("svc-rehydra@TEST.LAN")
+    );
+}
