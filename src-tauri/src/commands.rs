@@ -498,14 +498,14 @@ pub async fn sql_server_add(app: AppHandle, server: SqlServer, check: bool) -> R
     changing(app, Changed::Plugins, move |st| {
         let p = st.plugins()?;
         let found = if check {
-            let (host, version) = p.check_new_sql_server(server.clone()).map_err(|e| {
+            let s = p.check_new_sql_server(server.clone()).map_err(|e| {
                 let mut e = UiError::from(e);
                 e.message.push_str("; nothing was kept");
                 e
             })?;
             format!(
-                "signed in to {host} (SQL Server {version}) as {}",
-                server.login
+                "signed in to {} (SQL Server {}) as {}",
+                s.server, s.version, s.login
             )
         } else {
             "kept without a check".to_string()
@@ -520,8 +520,11 @@ pub async fn sql_server_add(app: AppHandle, server: SqlServer, check: bool) -> R
 #[tauri::command]
 pub async fn sql_server_check(app: AppHandle, name: String) -> Res<String> {
     blocking(app, move |st| {
-        let (host, version) = st.plugins()?.check_sql_server(&name)?;
-        Ok(format!("signed in to {host} (SQL Server {version})"))
+        let s = st.plugins()?.check_sql_server(&name)?;
+        Ok(format!(
+            "signed in to {} (SQL Server {}) as {}",
+            s.server, s.version, s.login
+        ))
     })
     .await
 }

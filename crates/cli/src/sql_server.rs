@@ -36,10 +36,11 @@ pub enum SqlServerCommand {
         windows_login: Option<String>,
         /// Sign in as the account Rehydra runs as, keeping no password: on Linux with
         /// Kerberos (the ticket in its cache, from kinit; for the service, a client keytab
-        /// named by KRB5_CLIENT_KTNAME), on Windows with its single sign-on (the signed-in
-        /// account, or the service's). The name must be the instance's full host name, as
-        /// in its service principal MSSQLSvc/<host>:<port>; the certificate is checked
-        /// against it.
+        /// named by KRB5_CLIENT_KTNAME), asking for the service principal
+        /// MSSQLSvc/<host>:<port> of the name; on Windows through SSPI's NTLM package (the
+        /// signed-in account, or the service's). The name must be the instance's full host
+        /// name; the certificate is checked against it. The check says which login the
+        /// instance took Rehydra for: plugins granted it get that login's rights.
         #[arg(long, group = "account", conflicts_with_all = ["password_file", "password_env", "password_keychain"])]
         integrated: bool,
         #[command(flatten)]
@@ -69,7 +70,7 @@ pub enum SqlServerCommand {
 /// Who signs in to `s`, in words.
 fn who(s: &SqlServer) -> String {
     match s.kind {
-        SqlLoginKind::Integrated => "the account Rehydra runs as (integrated)".into(),
+        SqlLoginKind::Integrated => "the account Rehydra runs as".into(),
         SqlLoginKind::Windows | SqlLoginKind::Sql => s.login.clone(),
     }
 }
@@ -110,8 +111,11 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
             if cli.json {
                 json(&server)?;
             } else {
-                if let Some((host, version)) = checked {
-                    println!("signed in to {host} (SQL Server {version}) as {}", who(&server));
+                if let Some(s) = checked {
+                    println!(
+                        "signed in to {} (SQL Server {}) as {}",
+                        s.server, s.version, s.login
+                    );
                 }
                 kept("SQL Server", &server.name, "sql");
             }
@@ -128,11 +132,16 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
             }
         }
         SqlServerCommand::Check { name } => {
-            let (host, version) = p.check_sql_server(name)?;
+            let s = p.check_sql_server(name)?;
             if cli.json {
-                json(&serde_json::json!({ "server": host, "version": version }))?;
+                json(
+                    &serde_json::json!({ "server": s.server, "version": s.version, "login": s.login }),
+                )?;
             } else {
-                println!("signed in to {host} (SQL Server {version})");
+                println!(
+                    "signed in to {} (SQL Server {}) as {}",
+                    s.server, s.version, s.login
+                );
             }
         }
         SqlServerCommand::Remove { name } => {

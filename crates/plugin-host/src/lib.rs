@@ -56,7 +56,7 @@ pub use rehydra_plugin_rules::points;
 pub use runtime::{HostConfig, LoadInfo, LoadedPlugin, PluginHost, Signer};
 pub use settings::{SettingDecl, SettingType, SettingVerb, check_settings};
 #[cfg(feature = "runtime")]
-pub use state::{DirectoryFound, check_directory, check_sql_server};
+pub use state::{DirectoryFound, SqlSignedIn, check_directory, check_sql_server};
 pub use targets::{RemoteShell, Target};
 
 /// Disk image formats the engine reads: the disk crate's own type. A plugin names one of
@@ -332,10 +332,11 @@ pub enum SqlLogin {
     Sql(String),
     /// A Windows account (`DOMAIN\user`), signed in with NTLM.
     Windows(String),
-    /// The account this process runs as, with no password: Kerberos through GSSAPI on
-    /// Unix (the ticket cache, or a client keytab), Windows' single sign-on (SSPI) on
-    /// Windows. The service principal is `MSSQLSvc/<host>:<port>` of the instance's
-    /// configured name, and its certificate is checked against that host.
+    /// The account this process runs as, with no password: on Unix Kerberos through
+    /// GSSAPI (the ticket cache, or a client keytab), asking for the service principal
+    /// `MSSQLSvc/<host>:<port>` of the instance's configured name; on Windows SSPI's
+    /// NTLM package as the signed-in or service account (the driver's; no principal).
+    /// Either way the certificate is checked against the name's host.
     Integrated,
 }
 

@@ -76,7 +76,7 @@ function directoryBind(d: Directory): [string, string] {
 
 /** Who signs in to an instance and where its password is, as its list row says them. */
 function sqlLogin(q: SqlServer): [string, string] {
-  if (q.kind === "integrated") return ["the account Rehydra runs as (Kerberos; Windows sign-in)", "no password kept"];
+  if (q.kind === "integrated") return ["the account Rehydra runs as (Kerberos on Linux, NTLM on Windows)", "no password kept"];
   return [q.kind === "windows" ? `Windows ${q.login}` : q.login, q.password ? passwordWhere(q.password) : "none (add it again)"];
 }
 
@@ -281,13 +281,14 @@ export default function Connections() {
           <select data-testid="sql-kind" value={sql.form.kind} onChange={(e) => sql.set("kind", e.target.value as SqlServer["kind"])}>
             <option value="sql">a SQL Server login</option>
             <option value="windows">a Windows account (DOMAIN\user; from Windows only)</option>
-            <option value="integrated">the account Rehydra runs as, no password kept (Kerberos; Windows sign-in)</option>
+            <option value="integrated">the account Rehydra runs as, no password kept (Kerberos on Linux, NTLM on Windows)</option>
           </select>
         </label>
         {sql.form.kind === "integrated" ? (
           <p className="small muted">
-            The name must be the instance's full host name, as in its service principal <code>MSSQLSvc/&lt;host&gt;:&lt;port&gt;</code>. On
-            Linux the account needs a Kerberos ticket (kinit; for the service, a client keytab named by <code>KRB5_CLIENT_KTNAME</code>).
+            The name must be the instance's full host name (the certificate is checked against it). On Linux the account needs a
+            Kerberos ticket (kinit; for the service, a client keytab named by <code>KRB5_CLIENT_KTNAME</code>) for the instance's service
+            principal <code>MSSQLSvc/&lt;host&gt;:&lt;port&gt;</code>; on Windows it signs in through NTLM.
           </p>
         ) : (
           <>

@@ -112,12 +112,14 @@ impl SqlServer {
             Some(p) => Some(read_small(p)?),
             None => None,
         };
+        // an address without a port has the name's (1433 when neither has one)
+        let port = self.name.rsplit_once(':').map_or("1433", |(_, p)| p);
         let a = self.address.as_deref().unwrap_or(&self.name);
         Ok(host::SqlAccess {
             address: if a.contains(':') {
                 a.to_string()
             } else {
-                format!("{a}:1433")
+                format!("{a}:{port}")
             },
             login: match self.kind {
                 SqlLoginKind::Sql => host::SqlLogin::Sql(self.login.clone()),
@@ -171,7 +173,7 @@ impl Plugins {
     /// # Errors
     /// Not configured; the password or CA file cannot be read; cannot connect, the
     /// certificate is not trusted, or the login is refused.
-    pub fn check_sql_server(&self, name: &str) -> Result<(String, String)> {
+    pub fn check_sql_server(&self, name: &str) -> Result<host::SqlSignedIn> {
         let name = name.to_ascii_lowercase();
         let s = self
             .sql_servers()?
@@ -190,12 +192,12 @@ impl Plugins {
     ///
     /// # Errors
     /// As [`Self::check_sql_server`], and invalid fields.
-    pub fn check_new_sql_server(&self, mut s: SqlServer) -> Result<(String, String)> {
+    pub fn check_new_sql_server(&self, mut s: SqlServer) -> Result<host::SqlSignedIn> {
         s.validate()?;
         Self::check_sql(&s)
     }
 
-    fn check_sql(s: &SqlServer) -> Result<(String, String)> {
+    fn check_sql(s: &SqlServer) -> Result<host::SqlSignedIn> {
         let access = s
             .access()
             .map_err(|e| ApiError::new(Code::InvalidInput, e))?;

@@ -21,6 +21,7 @@ mod service;
 mod service_requests;
 mod sql_server;
 mod sql_server_ag;
+mod sql_server_cancel;
 mod sql_server_kerberos;
 mod support;
 mod vm_workloads;

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::{self, Cli, json_out};
 
-const PASSWORD: &str = "Str0ng!pass'word";
+pub(crate) const PASSWORD: &str = "Str0ng!pass'word";
 
 pub(crate) struct StandIn {
     state: PathBuf,

@@ -17,7 +17,7 @@ mod sql;
 
 pub(crate) use http::client as http_client;
 pub use ldap::{DirectoryFound, check_directory};
-pub use sql::check_sql_server;
+pub use sql::{SqlSignedIn, check_sql_server};
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -41,6 +41,10 @@ const VALUE_COST: usize = 24;
 const TIMEOUT_SECS_MAX: u32 = 86_400;
 /// Time allowed to connect, secure the connection and sign in.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// What an error of a failed Kerberos sign-in says first.
+const KERBEROS_FAILED: &str = "the Kerberos sign-in failed";
+/// Time allowed for the server to acknowledge that a batch stopped.
+const ATTENTION_WAIT: Duration = Duration::from_secs(10);
 
 type Conn = Client<Compat<TcpStream>>;
 
@@ -160,7 +164,7 @@ async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
                 #[cfg(unix)]
                 tiberius::error::Error::Gssapi(m) => err(
                     ErrorCode::Unavailable,
-                    format!("{what}: Kerberos: {m}; {}", kerberos_fix(&m, &spn)),
+                    format!("{what}: {KERBEROS_FAILED}: {m}; {}", kerberos_fix(&m, &spn)),
                 ),
                 e => sql_err(&what, &e),
             })
@@ -344,57 +348,120 @@ fn moment(epoch_year: i32, days: i64, ns: i64, digits: usize) -> String {
     s
 }
 
-/// Run `fut` on a runtime of its own, checking the call's cancellation and time limit
-/// every quarter second, within `limit`.
-fn drive<T>(budget: &Budget, limit: Duration, fut: impl Future<Output = Res<T>>) -> Res<T> {
+/// Run `fut` on a runtime of its own (the calling thread blocks).
+fn on_runtime<T>(fut: impl Future<Output = Res<T>>) -> Res<T> {
     blocking(|| {
-        let rt = tokio::runtime::Builder::new_current_thread()
+        tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| err(ErrorCode::Failed, format!("starting the SQL client: {e}")))?;
-        rt.block_on(async {
-            let watch = async {
-                loop {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                    if let Err(stop) = budget.check() {
-                        return stop;
-                    }
-                }
-            };
-            tokio::select! {
-                out = tokio::time::timeout(limit, fut) => out.unwrap_or_else(|_| Err(err(
-                    ErrorCode::Failed,
-                    format!("the batch did not finish within its {} s", limit.as_secs()),
-                ))),
-                stop = watch => Err(stop_err(stop, budget).into()),
-            }
-        })
+            .map_err(|e| err(ErrorCode::Failed, format!("starting the SQL client: {e}")))?
+            .block_on(fut)
     })
 }
 
-/// Connect to and sign in to `server` as configured, and read its name and version,
-/// for the admin to see that the configuration works. Nothing is written.
+/// `fut`'s answer, unless the call is cancelled or out of time (checked every quarter
+/// second) or `limit` passes first: then `Err` with the error to return.
+async fn race<T>(
+    budget: &Budget,
+    limit: Duration,
+    fut: impl Future<Output = Res<T>>,
+) -> Result<Res<T>, crate::bindings::wit::Error> {
+    let watch = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if let Err(stop) = budget.check() {
+                return stop;
+            }
+        }
+    };
+    tokio::select! {
+        out = tokio::time::timeout(limit, fut) => out.map_err(|_| err(
+            ErrorCode::Failed,
+            format!("the batch did not finish within its {} s", limit.as_secs()),
+        )),
+        stop = watch => Err(stop_err(stop, budget).into()),
+    }
+}
+
+/// Run `fut` within the call's budget and `limit`.
+fn drive<T>(budget: &Budget, limit: Duration, fut: impl Future<Output = Res<T>>) -> Res<T> {
+    on_runtime(async { race(budget, limit, fut).await? })
+}
+
+/// Run `batch` on a new connection within the call's budget and `limit`. A batch stopped
+/// before its answer (cancelled, out of time) is stopped on the server too: an Attention
+/// (MS-TDS 2.2.1.7), its acknowledgement awaited for [`ATTENTION_WAIT`]; without it a
+/// BACKUP or RESTORE would run on after the connection closed.
+fn batch_on(
+    budget: &Budget,
+    limit: Duration,
+    server: &str,
+    access: &SqlAccess,
+    batch: &str,
+    params: &[String],
+) -> Res<Vec<sql::ResultSet>> {
+    let started = tokio::time::Instant::now();
+    on_runtime(async {
+        let mut conn = race(budget, limit, connect(server, access)).await??;
+        let left = limit.saturating_sub(started.elapsed());
+        match race(budget, left, run(&mut conn, batch, params)).await {
+            Ok(sets) => {
+                let _ = conn.close().await;
+                sets
+            }
+            Err(stopped) => {
+                let _ = tokio::time::timeout(ATTENTION_WAIT, conn.cancel_query()).await;
+                Err(stopped)
+            }
+        }
+    })
+}
+
+/// What signing in to an instance found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqlSignedIn {
+    /// Its name (`@@SERVERNAME`).
+    pub server: String,
+    /// Its version (`SERVERPROPERTY('ProductVersion')`).
+    pub version: String,
+    /// The login it took the host for (`SUSER_SNAME()`, e.g. `CONTOSO\svc-rehydra`):
+    /// with an integrated sign-in, whichever account's ticket or token was used.
+    pub login: String,
+}
+
+/// Connect to and sign in to `server` as configured, and read its name and version and
+/// whom it signed in, for the admin to see that the configuration works. Nothing is
+/// written.
 ///
 /// # Errors
 /// Cannot connect, the certificate is not trusted, the login is refused; in words.
-pub fn check_sql_server(server: &str, access: &SqlAccess) -> Result<(String, String), String> {
+pub fn check_sql_server(server: &str, access: &SqlAccess) -> Result<SqlSignedIn, String> {
     let budget = Budget::new(Duration::from_secs(60), Default::default());
-    let sets = drive(&budget, Duration::from_secs(60), async {
+    let cell = |sets: Vec<sql::ResultSet>, i: usize| {
+        let row = sets
+            .into_iter()
+            .next()
+            .and_then(|s| s.rows.into_iter().next());
+        row.ok_or("the instance answered with no row")
+            .map(|r| r.get(i).cloned().flatten().unwrap_or_default())
+    };
+    let (about, login) = drive(&budget, Duration::from_secs(60), async {
         let mut conn = connect(server, access).await?;
-        run(
+        let about = run(
             &mut conn,
             "SELECT CAST(@@SERVERNAME AS nvarchar(256)) AS name, CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)) AS version",
             &[],
         )
-        .await
+        .await?;
+        let login = run(&mut conn, "SELECT SUSER_SNAME() AS login", &[]).await?;
+        Ok((about, login))
     })
     .map_err(|e| e.message)?;
-    let row = sets
-        .first()
-        .and_then(|s| s.rows.first())
-        .ok_or("the instance answered with no row")?;
-    let cell = |i: usize| row.get(i).cloned().flatten().unwrap_or_default();
-    Ok((cell(0), cell(1)))
+    Ok(SqlSignedIn {
+        server: cell(about.clone(), 0)?,
+        version: cell(about, 1)?,
+        login: cell(login, 0)?,
+    })
 }
 
 impl sql::Host for State {
@@ -474,11 +541,20 @@ impl sql::Host for State {
             })?;
         let limit = Duration::from_secs(u64::from(timeout_secs));
         let budget = self.budget.clone();
-        let out = drive(&budget, limit, async {
-            let mut conn = connect(&server, &access).await?;
-            let sets = run(&mut conn, &batch, &params).await;
-            let _ = conn.close().await;
-            sets
+        let out = batch_on(&budget, limit, &server, &access, &batch, &params).map_err(|e| {
+            if !e.message.contains(KERBEROS_FAILED) {
+                return e;
+            }
+            // which ticket cache or keytab was looked in is the admin's business
+            self.events.log(
+                &self.plugin,
+                LogLevel::Error,
+                &format!("host: sql {server}: {}", e.message),
+            );
+            err(
+                ErrorCode::Unavailable,
+                format!("SQL Server `{server}`: {KERBEROS_FAILED} (the job log says why)"),
+            )
         });
         let outcome = match &out {
             Ok(sets) => format!("{} result set(s)", sets.len()),

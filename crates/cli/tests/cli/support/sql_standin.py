@@ -16,15 +16,18 @@ DIR/server_properties.json: SERVERPROPERTY's answers (InstanceDefaultDataPath â€
 A database in an availability group (group_database_id set) names this instance's replica_id, its replica_role (PRIMARY,
 SECONDARY, RESOLVING: sys.dm_hadr_availability_replica_states) and replica_preferred (what
 sys.fn_hadr_backup_is_preferred_replica answers; 1 outside a group); on a secondary, BACKUP allows what SQL Server does.
-DIR/standin.json: what SQL Server keeps inside itself (restoring databases; where a chain restarted).
+DIR/standin.json: what SQL Server keeps inside itself (restoring databases; where a chain restarted); a test's
+"backup_seconds": how long each BACKUP takes (DIR/working appears when one starts), during which an Attention from the
+client stops it (nothing written).
 """
-import argparse, dataclasses, datetime as dt, decimal, hashlib, json, logging, os, re, socket, sys, threading, uuid
+import argparse, dataclasses, datetime as dt, decimal, hashlib, json, logging, os, re, select, socket, sys, threading, time, uuid
 from dataclasses import dataclass
 
 from pysqlbridge import auth
 from pysqlbridge.catalog import Catalog
 from pysqlbridge.certificate import load as load_certificate
 from pysqlbridge.logins import Login, LoginStore
+from pysqlbridge import server as bridge_server
 from pysqlbridge.server import BridgeServer
 from pysqlbridge.source import Table
 from pysqlbridge.tds import connection as tds_connection, rpc
@@ -419,6 +422,30 @@ def server_properties(sql):
 
 HADR = re.compile(r"sys\.fn_hadr_backup_is_preferred_replica\(\s*(\w+)\.name\s*\)", re.I)
 
+class Attention(Exception):
+    """The client sent an Attention while a statement ran: SQL Server stops the statement."""
+
+def working(seconds):
+    """A statement that takes `seconds` unless the client sends an Attention (MS-TDS 2.2.1.7) meanwhile. SQL Server
+    reads the connection while a request runs; pysqlbridge answers a request before it reads the next, so what
+    arrives is read here, decrypted, and handed back to pysqlbridge, which acknowledges the Attention (DONE with
+    DONE_ATTN) after this statement's answer. A client gone without one is noticed at the end, as SQL Server
+    notices a closed connection when it next writes to it."""
+    conn, sock, end = WHO.conn, WHO.sock, time.monotonic() + seconds
+    open(os.path.join(STATE, "working"), "w").close()  # for a test to see the statement running
+    while time.monotonic() < end:
+        if not select.select([sock], [], [], 0.1)[0]:
+            continue
+        data = sock.recv(65536)
+        if not data:  # the client is gone
+            time.sleep(0.1)
+            continue
+        plain = conn._tunnel.unwrap(data) if conn.session_encrypted else data
+        (conn._plaintext if conn.session_encrypted else conn._buffer).extend(plain)
+        if plain[:1] == b"\x06":
+            logging.info("an Attention stopped the statement")
+            raise Attention()
+
 def answer(query):
     if query.procedure: return CATALOG.answer(query)
     # fn_hadr_backup_is_preferred_replica(alias.name): the database row's answer (see view)
@@ -438,6 +465,8 @@ def answer(query):
     for mine, toks in zip(ours, parts):
         if mine:
             p = parse(toks, params)
+            if p["verb"] == "BACKUP" and load("standin.json", {}).get("backup_seconds"):
+                working(load("standin.json", {})["backup_seconds"])
             with LOCK:
                 answers.append((backup if p["verb"] == "BACKUP" else restore)(p) or QueryResult([], []))
         elif toks:
@@ -457,6 +486,9 @@ def handle(query):
     except QueryError as exc:
         error = exc.number
         raise
+    except Attention:  # stopped: no rows (pysqlbridge then acknowledges the Attention)
+        error = "attention"
+        return QueryResult([], [])
     finally:
         params = {k: v for k, v in query.parameters.items() if k.startswith("@")} or dict(enumerate(query.arguments))
         entry = {"at": iso(dt.datetime.utcnow()), "kind": kind or "other", "proc": query.procedure or ("sp_executesql" if kind == "rpc" else None),
@@ -493,7 +525,11 @@ def kerberos(keytab):
         return auth.AuthResult(b"", True)
 
     auth.SspiAcceptor.__init__, auth.SspiAcceptor.step = init, step
-    auth.SspiAcceptor.username = property(lambda self: str(self._ctx.initiator_name) if self._complete else None)
+    def windows_login(self):  # as SQL Server names a Windows login: NETBIOS\user (TEST\Administrator)
+        if not self._complete: return None
+        user, _, realm = str(self._ctx.initiator_name).partition("@")
+        return f"{realm.split('.')[0]}\\{user}"
+    auth.SspiAcceptor.username = property(windows_login)
     finish = tds_connection.Connection._finish_login
     def finish_login(self, responses):
         last = getattr(self._acceptor, "_last", b"")
@@ -502,6 +538,18 @@ def kerberos(keytab):
         finish(self, responses)
     tds_connection.Connection._finish_login = finish_login
 
+def per_connection():
+    """Each connection's socket and pysqlbridge Connection, for `working` (handled on a thread of their own)."""
+    init = tds_connection.Connection.__init__
+    def connection(self, *a, **k):
+        init(self, *a, **k)
+        WHO.conn = self
+    tds_connection.Connection.__init__ = connection
+    bridge_server._Handler.setup = lambda self: setattr(WHO, "sock", self.request)
+    # SUSER_SNAME(): a SQL login's name too (pysqlbridge knows only a Windows one)
+    tds_connection.Connection.username = property(
+        lambda self: self._acceptor.username if self._acceptor else self._login.user_name if self._login else None)
+
 def main():
     global STATE, USER
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -509,6 +557,7 @@ def main():
         ap.add_argument(flag, required=True)
     ap.add_argument("--keytab")
     args = ap.parse_args()
+    per_connection()
     if args.keytab:
         kerberos(args.keytab)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="sql_standin %(levelname)s %(message)s")
