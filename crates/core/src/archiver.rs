@@ -535,7 +535,7 @@ pub fn backup_with(
     let mut run = Run {
         repo,
         index: &index,
-        writer: ChunkWriter::new(repo, &index),
+        writer: ChunkWriter::for_job(repo, &index, Some(cancel)),
         params: repo.config().chunker.into(),
         seed: repo.keys().cdc_seed(),
         progress,
@@ -571,12 +571,13 @@ pub fn backup_with(
         ..
     } = run;
     warnings.extend(finish.warnings);
-    let (_index_files, stats) = writer.finish()?;
+    let finished = writer.finish();
     // the last packs may take long to store (a limited upload): a cancel that came
     // meanwhile is honoured, as the restore point is not saved yet (prune removes the packs)
     if cancel.is_cancelled() {
         return Err(cancelled());
     }
+    let (_index_files, stats) = finished?;
     summary.new_chunks = stats.new_chunks;
     summary.new_bytes = stats.new_bytes;
     summary.stored_bytes = stats.stored_bytes;

@@ -111,7 +111,7 @@ pub fn copy_restore_point(
     )?;
     let total: u64 = snap.items.iter().map(|i| i.size).sum();
     progress.start("copy", total);
-    let mut writer = ChunkWriter::new(dst, &dst_index);
+    let mut writer = ChunkWriter::for_job(dst, &dst_index, Some(cancel));
     let params = dst.config().chunker.into();
     let seed = dst.keys().cdc_seed();
     let mut counts = Counts::default();

@@ -164,6 +164,7 @@ impl From<rehydra_storage::StorageError> for Error {
             S::NoSpace => ErrorKind::NoSpace,
             S::InvalidInput => ErrorKind::InvalidInput,
             S::AlreadyExists | S::Temporary | S::Permanent => ErrorKind::Io,
+            S::Cancelled => ErrorKind::Cancelled,
         };
         Self::new(kind, e.to_string()).with_source(e)
     }

@@ -574,7 +574,8 @@ fn restore_item(
     let walker = Walker::new(item, place, sub);
     let mut current: Option<FileOut> = None;
     let result = std::thread::scope(|scope| -> Result<()> {
-        let mut steps = ReadAhead::new(scope, repo, index, read_map(repo, index, item), walker);
+        let events = read_map(repo, index, item);
+        let mut steps = ReadAhead::new(scope, repo, index, events, walker, &cancel.shared());
         while let Some(step) = steps.next_step() {
             if cancel.is_cancelled() {
                 return Err(Error::new(

@@ -122,6 +122,17 @@ fn store_thread(
 impl<'a> ChunkWriter<'a> {
     /// A writer into `repo`, deduplicating against `index`.
     pub fn new(repo: &'a Repository, index: &'a ChunkIndex) -> Self {
+        Self::for_job(repo, index, None)
+    }
+
+    /// [`Self::new`] for a job that may be cancelled: its packs held to a bandwidth limit
+    /// stop waiting when it is ([`crate::backend::heed_cancel`]).
+    pub fn for_job(
+        repo: &'a Repository,
+        index: &'a ChunkIndex,
+        cancel: Option<&crate::progress::Cancel>,
+    ) -> Self {
+        let cancel = cancel.map(crate::progress::Cancel::shared);
         let (tx, rx) = bounded::<PackJob>(0); // rendezvous: one pack built, one being stored
         let (spare_tx, spare_rx) = bounded::<Vec<u8>>(1);
         let (durable_tx, durable_rx) = crossbeam_channel::unbounded::<Durable>();
@@ -130,7 +141,12 @@ impl<'a> ChunkWriter<'a> {
         let keys = Arc::new(repo.keys().clone());
         let thread = std::thread::Builder::new()
             .name("rehydra-store".into())
-            .spawn(move || store_thread(backend, keys, rx, spare_tx, durable_tx))
+            .spawn(move || {
+                if let Some(flag) = cancel {
+                    crate::backend::heed_cancel(flag);
+                }
+                store_thread(backend, keys, rx, spare_tx, durable_tx)
+            })
             .expect("spawning the store thread");
         let target = repo.config().pack_size as usize;
         Self {
@@ -323,7 +339,8 @@ mod tests {
             })
             .collect();
         for batch in chunks.chunks(64) {
-            w.write(batch.iter().cloned().map(Piece::Data).collect()).unwrap();
+            w.write(batch.iter().cloned().map(Piece::Data).collect())
+                .unwrap();
         }
         // every index file so far is durable once the store thread has caught up
         std::thread::sleep(std::time::Duration::from_millis(200));
@@ -335,7 +352,8 @@ mod tests {
         );
         assert!(w.written.is_some());
         for batch in chunks.chunks(64) {
-            w.write(batch.iter().cloned().map(Piece::Data).collect()).unwrap();
+            w.write(batch.iter().cloned().map(Piece::Data).collect())
+                .unwrap();
         }
         let (files, stats) = w.finish().unwrap();
         assert_eq!(stats.new_chunks, 5120, "each chunk written once");
@@ -343,5 +361,56 @@ mod tests {
         // and the repository holds each once
         let (index, _) = repo.load_index().unwrap();
         assert_eq!(index.stats().on_disk + index.stats().in_memory, 5120);
+    }
+
+    #[test]
+    fn packs_held_to_a_bandwidth_limit_stop_waiting_when_the_job_is_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalBackend::new(dir.path().join("repo"));
+        local.create_layout().unwrap();
+        // 100 KB/s and 256 KiB packs: each pack waits 2.6 s for its turn
+        let limits = crate::backend::Bandwidth {
+            upload: std::num::NonZeroU64::new(100_000),
+            download: None,
+        };
+        let backend = Arc::new(crate::backend::Limited::new(local, limits));
+        let opts = InitOptions {
+            kdf: KdfParams::insecure_for_tests(),
+            pack_size: 1 << 18,
+            ..InitOptions::default()
+        };
+        let repo = Repository::init(backend, b"pw", opts, OpenOptions::default()).unwrap();
+        let (index, _) = repo.load_index().unwrap();
+        let cancel = crate::progress::Cancel::default();
+        let flag = cancel.shared();
+        let mut w = ChunkWriter::for_job(&repo, &index, Some(&cancel));
+        let start = std::time::Instant::now();
+        let canceller = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        });
+        // two packs' worth: the second is handed over while the first waits
+        let pieces = (0..128)
+            .map(|_| {
+                let mut c = vec![0u8; 4096];
+                rand::thread_rng().fill_bytes(&mut c);
+                Piece::Data(c)
+            })
+            .collect();
+        let e = w
+            .write(pieces)
+            .and_then(|_| w.finish().map(|_| ()))
+            .unwrap_err();
+        canceller.join().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_millis(2000),
+            "{:?}: the cancel waited for the limit",
+            start.elapsed()
+        );
+        assert!(
+            repo.load_index().unwrap().0.stats().on_disk == 0,
+            "nothing indexed"
+        );
     }
 }

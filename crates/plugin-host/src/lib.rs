@@ -313,6 +313,7 @@ impl Directories for NoDirectories {
 
 /// How the host signs in to a SQL Server instance the admin configured (see
 /// [`SqlServers`]). The password never reaches a plugin, a log or an event.
+#[derive(Clone)]
 pub struct SqlAccess {
     /// `host:port` to connect to.
     pub address: String,

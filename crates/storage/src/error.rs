@@ -18,6 +18,9 @@ pub enum StorageErrorKind {
     Temporary,
     /// A failure that will not pass by itself: permissions, authentication, a bad request.
     Permanent,
+    /// The job this transfer was for was cancelled while it waited for the bandwidth
+    /// limit (see [`crate::heed_cancel`]).
+    Cancelled,
 }
 
 /// A storage failure, naming the file or object concerned.

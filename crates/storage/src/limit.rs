@@ -1,12 +1,36 @@
 //! Bandwidth limits: uploads and downloads held to a rate in bytes per second, across
 //! every thread using the backend (a token bucket holding one second's worth; a transfer
-//! larger than what is left waits until its bytes would have passed at the rate).
+//! larger than what is left waits until its bytes would have passed at the rate). A
+//! thread working for one job among several sharing the backend says which cancel flag
+//! it answers to ([`heed_cancel`]): its wait then ends as soon as that job is cancelled.
 
+use std::cell::RefCell;
 use std::num::NonZeroU64;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{Backend, FileInfo, FileKind, Result};
+use crate::{Backend, FileInfo, FileKind, Result, StorageError, StorageErrorKind};
+
+/// How often a wait for the limit looks at the cancel flag.
+const CANCEL_CHECK: Duration = Duration::from_millis(100);
+
+thread_local! {
+    /// The cancel flags of the work this thread does.
+    static CANCEL: RefCell<Vec<Arc<AtomicBool>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// From now on, transfers this thread makes through a [`Limited`] backend fail as
+/// [`StorageErrorKind::Cancelled`] once `flag` (or another flag it heeds) is set, instead
+/// of waiting for their turn at the limit (up to a pack's time: 16 s for 16 MiB at
+/// 1 MiB/s). The job's own cancel flag, on the threads that store or fetch for it.
+pub fn heed_cancel(flag: Arc<AtomicBool>) {
+    CANCEL.with(|c| c.borrow_mut().push(flag));
+}
+
+fn cancelled() -> bool {
+    CANCEL.with(|c| c.borrow().iter().any(|f| f.load(Ordering::Relaxed)))
+}
 
 /// Rates in bytes per second; `None` is unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -57,10 +81,21 @@ impl Bucket {
         }
     }
 
-    fn pass(&self, n: usize) {
-        let wait = self.charge(n, Instant::now());
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
+    /// Wait until `n` more bytes may pass, unless this thread's job is cancelled first.
+    fn pass(&self, n: usize) -> Result<()> {
+        let until = Instant::now() + self.charge(n, Instant::now());
+        loop {
+            if cancelled() {
+                return Err(StorageError::new(
+                    StorageErrorKind::Cancelled,
+                    "cancelled while the transfer waited for the bandwidth limit",
+                ));
+            }
+            let now = Instant::now();
+            if now >= until {
+                return Ok(());
+            }
+            std::thread::sleep((until - now).min(CANCEL_CHECK));
         }
     }
 }
@@ -85,7 +120,7 @@ impl<B: Backend> Limited<B> {
 
     fn downloaded(&self, r: Result<Vec<u8>>) -> Result<Vec<u8>> {
         if let (Ok(d), Some(b)) = (&r, &self.download) {
-            b.pass(d.len());
+            b.pass(d.len())?;
         }
         r
     }
@@ -98,7 +133,7 @@ impl<B: Backend> Backend for Limited<B> {
 
     fn create(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
         if let Some(b) = &self.upload {
-            b.pass(data.len());
+            b.pass(data.len())?;
         }
         self.inner.create(kind, name, data)
     }
@@ -150,6 +185,46 @@ mod tests {
         assert_eq!(b.charge(2000, at(60_000)), Duration::from_secs(1));
         // a clock read before the last one (another thread) does not go back in time
         assert_eq!(b.charge(0, at(59_000)), Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_wait_ends_when_the_job_of_its_thread_is_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = crate::LocalBackend::new(dir.path());
+        local.create_layout().unwrap();
+        let limits = Bandwidth {
+            upload: NonZeroU64::new(100_000),
+            download: None,
+        };
+        let b = Arc::new(Limited::new(local, limits));
+        let (flag, other) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        // a pack of 2.1 s at the rate: the thread's job is cancelled after 0.3 s
+        let job = |flag: Arc<AtomicBool>, name: &'static str| {
+            let b = b.clone();
+            std::thread::spawn(move || {
+                heed_cancel(flag);
+                let start = Instant::now();
+                (
+                    b.create(FileKind::Pack, name, &[1; 210_000]),
+                    start.elapsed(),
+                )
+            })
+        };
+        let cancelled_one = job(flag.clone(), "aa01");
+        std::thread::sleep(Duration::from_millis(300));
+        flag.store(true, Ordering::Relaxed);
+        let (r, took) = cancelled_one.join().unwrap();
+        assert_eq!(r.unwrap_err().kind(), StorageErrorKind::Cancelled);
+        assert!(took < Duration::from_millis(1500), "{took:?}");
+        assert!(b.size(FileKind::Pack, "aa01").is_err(), "nothing stored");
+        // another job's thread is not stopped by it, and waits its turn
+        let (r, _) = job(other, "aa02").join().unwrap();
+        r.unwrap();
+        // a thread heeding no flag waits as before
+        b.create(FileKind::Pack, "aa03", &[1; 10]).unwrap();
     }
 
     #[test]

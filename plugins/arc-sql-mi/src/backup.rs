@@ -217,7 +217,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             "DATABASE"
         }
     );
-    let set_name: String = tsql::set_name(&p.db.id()).chars().take(128).collect();
+    let set_name = tsql::set_name(&p.db.id());
     let mut warnings = Vec::new();
     let ran = tsql::run(&p.server, &stmt, &[name, &device, &set_name], BULK_SECS).and_then(|_| {
         let paths = Paths {

@@ -17,13 +17,21 @@ const HISTORY_MAX: u32 = 2000;
 /// The `NAME` Rehydra gives its backup sets, so a history shows which are ours.
 pub const SET_NAME: &str = "Rehydra";
 
-/// The `NAME` of the backup sets taken for `asset`: `Rehydra <asset>`.
+/// Longest `NAME` of a backup set (msdb's `backupset.name` is `nvarchar(128)`; a longer
+/// one is refused by BACKUP).
+const SET_NAME_MAX: usize = 128;
+
+/// The `NAME` of the backup sets taken for `asset`: `Rehydra <asset>`, its first
+/// [`SET_NAME_MAX`] characters.
 pub fn set_name(asset: &str) -> String {
     format!("{SET_NAME} {asset}")
+        .chars()
+        .take(SET_NAME_MAX)
+        .collect()
 }
 
 /// The asset a backup set of ours was taken for, read back from its `NAME` (`None` for
-/// another product's).
+/// another product's); for an asset id too long for a set's `NAME`, its beginning.
 pub fn asset_of(set_name: &str) -> Option<&str> {
     set_name.strip_prefix(SET_NAME)?.strip_prefix(' ')
 }
@@ -537,6 +545,17 @@ mod tests {
             "a leap day, datetime2's 7 digits"
         );
         assert!(is_system_database("MSDB") && !is_system_database("sales"));
+    }
+
+    #[test]
+    fn set_names_fit_msdb_and_read_back_as_their_asset() {
+        assert_eq!(set_name("sql01:1433/sales"), "Rehydra sql01:1433/sales");
+        assert_eq!(asset_of("Rehydra sql01:1433/sales"), Some("sql01:1433/sales"));
+        assert_eq!(asset_of("Ola Hallengren sales"), None);
+        let long = format!("sql01.contoso.local:1433/{}", "é".repeat(200));
+        let name = set_name(&long);
+        assert_eq!(name.chars().count(), 128);
+        assert!(long.starts_with(asset_of(&name).unwrap()));
     }
 
     #[test]

@@ -83,19 +83,23 @@ pub(super) struct ReadAhead<'w, I> {
 }
 
 impl<'w, I: Iterator<Item = Result<MapEvent>>> ReadAhead<'w, I> {
-    /// Start [`READERS`] reader threads in `scope`; they end when this is dropped.
+    /// Start [`READERS`] reader threads in `scope`; they end when this is dropped, and a
+    /// read of theirs held to a bandwidth limit stops waiting then or once `cancel` is set.
     pub(super) fn new<'s, 'e>(
         scope: &'s std::thread::Scope<'s, 'e>,
         repo: &'e Repository,
         index: &'e ChunkIndex,
         events: I,
         walker: Walker<'w>,
+        cancel: &Arc<AtomicBool>,
     ) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         let stop = Arc::new(AtomicBool::new(false));
         for _ in 0..READERS {
-            let (rx, stop) = (rx.clone(), stop.clone());
+            let (rx, stop, cancel) = (rx.clone(), stop.clone(), cancel.clone());
             scope.spawn(move || {
+                crate::backend::heed_cancel(stop.clone());
+                crate::backend::heed_cancel(cancel);
                 for (ext, reply) in rx {
                     if stop.load(Ordering::Relaxed) {
                         break;
@@ -222,7 +226,10 @@ impl<'w, I: Iterator<Item = Result<MapEvent>>> ReadAhead<'w, I> {
     /// The next `len` extents of the front batch, with their data. (Every batch is sealed
     /// by the time the writer reaches it: each `fill` that queues extents seals its last.)
     fn take(&mut self, len: usize) -> Result<Step> {
-        let b = self.batches.front_mut().expect("data is queued with its batch");
+        let b = self
+            .batches
+            .front_mut()
+            .expect("data is queued with its batch");
         if b.data.is_none() {
             let fetched = b
                 .pending

@@ -1,13 +1,18 @@
 //! The `sql` capability: T-SQL batches on SQL Server instances the admin configured and
 //! granted (`sql:<server>`), signed in as the admin's login, never seen by the plugin.
 //!
-//! One connection per call, TLS for the whole session (`EncryptionLevel::Required`), the
-//! server's certificate checked against the system's roots or the CA configured for
-//! that instance. Answers are hostile input: every value becomes text without panicking,
-//! the whole answer is capped at [`ANSWER_BYTES_MAX`], the batch at the plugin's time
-//! limit and its own timeout, and the call's cancellation is checked while it runs.
-//! Every batch is audited and its first line logged.
+//! One connection per call, on a thread of its own ([`apart`]), TLS for the whole session
+//! (`EncryptionLevel::Required`), the server's certificate checked against the system's
+//! roots or the CA configured for that instance; signed in with a login and password or
+//! as this process's account. Answers are hostile input: every value becomes text
+//! without panicking, the whole answer is capped at [`ANSWER_BYTES_MAX`], the batch at
+//! the plugin's time limit and its own timeout, and the call's cancellation is checked
+//! while it runs; a batch given up on is stopped on the server (an Attention). Every
+//! batch is audited and its first line logged.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use futures_util::TryStreamExt as _;
@@ -348,44 +353,62 @@ fn moment(epoch_year: i32, days: i64, ns: i64, digits: usize) -> String {
     s
 }
 
-/// Run `fut` on a runtime of its own (the calling thread blocks).
-fn on_runtime<T>(fut: impl Future<Output = Res<T>>) -> Res<T> {
-    blocking(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| err(ErrorCode::Failed, format!("starting the SQL client: {e}")))?
-            .block_on(fut)
-    })
-}
-
-/// `fut`'s answer, unless the call is cancelled or out of time (checked every quarter
-/// second) or `limit` passes first: then `Err` with the error to return.
-async fn race<T>(
+/// Run `work` on a thread and runtime of its own and wait for its answer within the
+/// call's budget and `limit`. A Kerberos sign-in blocks its thread while MIT's library
+/// asks the KDC (27 s when the KDC is silent), and a blocked thread stops a runtime's
+/// clock, so the waiting is done here, on a thread nothing blocks. When the call is
+/// cancelled or out of time, `work` is told through the flag it is given (it then stops
+/// its batch on the server); once `connected` is set it has [`ATTENTION_WAIT`] to end,
+/// before that it is left to end by itself.
+fn apart<T, F>(
     budget: &Budget,
     limit: Duration,
-    fut: impl Future<Output = Res<T>>,
-) -> Result<Res<T>, crate::bindings::wit::Error> {
-    let watch = async {
-        loop {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            if let Err(stop) = budget.check() {
-                return stop;
+    connected: &Arc<AtomicBool>,
+    work: impl FnOnce(Arc<AtomicBool>) -> F + Send + 'static,
+) -> Res<T>
+where
+    F: Future<Output = Res<T>>,
+    T: Send + 'static,
+{
+    let failed = |e: String| err(ErrorCode::Failed, format!("starting the SQL client: {e}"));
+    let given_up = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let told = given_up.clone();
+    std::thread::Builder::new()
+        .name("rehydra-sql".into())
+        .spawn(move || {
+            let out = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| failed(e.to_string()))
+                .and_then(|rt| rt.block_on(work(told)));
+            let _ = tx.send(out);
+        })
+        .map_err(|e| failed(e.to_string()))?;
+    let started = std::time::Instant::now();
+    let stopped = loop {
+        match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(out) => return out,
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(failed("it stopped without an answer".into()));
             }
+            Err(RecvTimeoutError::Timeout) => {}
+        }
+        if let Err(stop) = budget.check() {
+            break stop_err(stop, budget).into();
+        }
+        if started.elapsed() >= limit {
+            break err(
+                ErrorCode::Failed,
+                format!("the batch did not finish within its {} s", limit.as_secs()),
+            );
         }
     };
-    tokio::select! {
-        out = tokio::time::timeout(limit, fut) => out.map_err(|_| err(
-            ErrorCode::Failed,
-            format!("the batch did not finish within its {} s", limit.as_secs()),
-        )),
-        stop = watch => Err(stop_err(stop, budget).into()),
+    given_up.store(true, Ordering::Relaxed);
+    if connected.load(Ordering::Relaxed) {
+        let _ = rx.recv_timeout(ATTENTION_WAIT);
     }
-}
-
-/// Run `fut` within the call's budget and `limit`.
-fn drive<T>(budget: &Budget, limit: Duration, fut: impl Future<Output = Res<T>>) -> Res<T> {
-    on_runtime(async { race(budget, limit, fut).await? })
+    Err(stopped)
 }
 
 /// Run `batch` on a new connection within the call's budget and `limit`. A batch stopped
@@ -400,18 +423,34 @@ fn batch_on(
     batch: &str,
     params: &[String],
 ) -> Res<Vec<sql::ResultSet>> {
-    let started = tokio::time::Instant::now();
-    on_runtime(async {
-        let mut conn = race(budget, limit, connect(server, access)).await??;
-        let left = limit.saturating_sub(started.elapsed());
-        match race(budget, left, run(&mut conn, batch, params)).await {
-            Ok(sets) => {
+    let (server, access, batch, params) = (
+        server.to_string(),
+        access.clone(),
+        batch.to_string(),
+        params.to_vec(),
+    );
+    let connected = Arc::new(AtomicBool::new(false));
+    let signed_in = connected.clone();
+    apart(budget, limit, &connected, move |given_up| async move {
+        let mut conn = connect(&server, &access).await?;
+        signed_in.store(true, Ordering::Relaxed);
+        let gave_up = async {
+            while !given_up.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        let answered = tokio::select! {
+            sets = run(&mut conn, &batch, &params) => Some(sets),
+            () = gave_up => None,
+        };
+        match answered {
+            Some(sets) => {
                 let _ = conn.close().await;
                 sets
             }
-            Err(stopped) => {
+            None => {
                 let _ = tokio::time::timeout(ATTENTION_WAIT, conn.cancel_query()).await;
-                Err(stopped)
+                Err(err(ErrorCode::Failed, "stopped"))
             }
         }
     })
@@ -445,8 +484,10 @@ pub fn check_sql_server(server: &str, access: &SqlAccess) -> Result<SqlSignedIn,
         row.ok_or("the instance answered with no row")
             .map(|r| r.get(i).cloned().flatten().unwrap_or_default())
     };
-    let (about, login) = drive(&budget, Duration::from_secs(60), async {
-        let mut conn = connect(server, access).await?;
+    let (server, access) = (server.to_string(), access.clone());
+    let connected = Arc::new(AtomicBool::new(false));
+    let (about, login) = apart(&budget, Duration::from_secs(60), &connected, |_| async move {
+        let mut conn = connect(&server, &access).await?;
         let about = run(
             &mut conn,
             "SELECT CAST(@@SERVERNAME AS nvarchar(256)) AS name, CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)) AS version",
@@ -454,6 +495,7 @@ pub fn check_sql_server(server: &str, access: &SqlAccess) -> Result<SqlSignedIn,
         )
         .await?;
         let login = run(&mut conn, "SELECT SUSER_SNAME() AS login", &[]).await?;
+        let _ = conn.close().await;
         Ok((about, login))
     })
     .map_err(|e| e.message)?;

@@ -562,6 +562,11 @@ pub fn json_out(o: &std::process::Output) -> Value {
 /// A test CA (`ca.pem`) and a server certificate for 127.0.0.1 and `dns` (`srv.pem`,
 /// `srv.key`) in `tls`, made with openssl.
 pub fn certificates(tls: &Path, dns: &str) {
+    certificates_for(tls, &format!("DNS:{dns},DNS:localhost,IP:127.0.0.1"), dns);
+}
+
+/// [`certificates`] naming only what `names` says (`subjectAltName`), `dns` its CN.
+pub fn certificates_for(tls: &Path, names: &str, dns: &str) {
     let tls = tls.to_path_buf();
     std::fs::create_dir_all(&tls).unwrap();
     let ssl = |args: &[&str]| {
@@ -600,7 +605,7 @@ pub fn certificates(tls: &Path, dns: &str) {
     ]);
     std::fs::write(
         tls.join("ext"),
-        format!("subjectAltName=DNS:{dns},DNS:localhost,IP:127.0.0.1\n"),
+        format!("subjectAltName={names}\n"),
     )
     .unwrap();
     ssl(&[
