@@ -184,6 +184,13 @@ const FIGURES: &[(&str, Source)] = &[
         ),
     ),
     (
+        "at most 16 such threads",
+        Code(
+            "crates/plugin-host/src/state/sql.rs",
+            &["const THREADS_MAX: usize = 16;"],
+        ),
+    ),
+    (
         "at most 256 deep",
         Code("crates/core/src/contentmap.rs", &["MAX_DEPTH: usize = 256"]),
     ),

@@ -127,10 +127,7 @@ pub fn copy_restore_point(
                 MapEvent::Extents(xs) => {
                     for part in xs.chunks(BATCH) {
                         if cancel.is_cancelled() {
-                            return Err(Error::new(
-                                ErrorKind::Cancelled,
-                                "copy cancelled; nothing was committed in the copy target",
-                            ));
+                            return Err(cancelled());
                         }
                         let out = copy_extents(
                             src,
@@ -139,6 +136,7 @@ pub fn copy_restore_point(
                             &mut known,
                             part,
                             &mut counts,
+                            cancel,
                         )?;
                         for e in out {
                             progress.inc(e.len());
@@ -158,7 +156,13 @@ pub fn copy_restore_point(
         });
     }
     progress.finish();
-    let (_, stats) = writer.finish()?;
+    let finished = writer.finish();
+    // the last packs may take long to store (a limited upload): a cancel that came
+    // meanwhile is honoured, as the copy is not saved yet
+    if cancel.is_cancelled() {
+        return Err(cancelled());
+    }
+    let (_, stats) = finished?;
     let parent = dst_snaps
         .iter()
         .rev()
@@ -222,6 +226,14 @@ impl Pairs {
     }
 }
 
+/// The error of a cancelled copy.
+fn cancelled() -> Error {
+    Error::new(
+        ErrorKind::Cancelled,
+        "copy cancelled; nothing was committed in the copy target",
+    )
+}
+
 #[derive(Default)]
 struct Counts {
     read: u64,
@@ -237,6 +249,7 @@ fn copy_extents(
     known: &mut Pairs,
     part: &[Extent],
     counts: &mut Counts,
+    cancel: &Cancel,
 ) -> Result<Vec<Extent>> {
     let mut out: Vec<Option<Extent>> = Vec::with_capacity(part.len());
     let mut wanted: Vec<(usize, Id)> = Vec::new();
@@ -267,7 +280,11 @@ fn copy_extents(
     }
     let data: Vec<Result<Vec<u8>>> = wanted
         .par_iter()
-        .map(|(_, id)| src.read_chunk(src_index, id))
+        .map(|(_, id)| {
+            // a pooled thread: the job's flag for this read only
+            let _heeding = crate::backend::heed_cancel(cancel.shared());
+            src.read_chunk(src_index, id)
+        })
         .collect();
     let mut pieces = Vec::with_capacity(data.len());
     for d in data {

@@ -142,9 +142,7 @@ impl<'a> ChunkWriter<'a> {
         let thread = std::thread::Builder::new()
             .name("rehydra-store".into())
             .spawn(move || {
-                if let Some(flag) = cancel {
-                    crate::backend::heed_cancel(flag);
-                }
+                let _heeding = cancel.map(crate::backend::heed_cancel);
                 store_thread(backend, keys, rx, spare_tx, durable_tx)
             })
             .expect("spawning the store thread");
@@ -317,17 +315,22 @@ mod tests {
     use crate::keys::KdfParams;
     use crate::repository::{InitOptions, OpenOptions};
 
+    /// A new repository on `backend` with packs of `pack_size` bytes.
+    fn repo_on(backend: Arc<dyn Backend>, pack_size: u32) -> Repository {
+        let opts = InitOptions {
+            kdf: KdfParams::insecure_for_tests(),
+            pack_size,
+            ..InitOptions::default()
+        };
+        Repository::init(backend, b"pw", opts, OpenOptions::default()).unwrap()
+    }
+
     #[test]
     fn chunks_written_earlier_in_a_run_are_not_written_again_once_their_index_is_durable() {
         let dir = tempfile::tempdir().unwrap();
         let backend = Arc::new(LocalBackend::new(dir.path().join("repo")));
         backend.create_layout().unwrap();
-        let opts = InitOptions {
-            kdf: KdfParams::insecure_for_tests(),
-            pack_size: 1 << 16,
-            ..InitOptions::default()
-        };
-        let repo = Repository::init(backend, b"pw", opts, OpenOptions::default()).unwrap();
+        let repo = repo_on(backend, 1 << 16);
         let (index, _) = repo.load_index().unwrap();
         let mut w = ChunkWriter::new(&repo, &index);
         // 64 KiB packs of 4 KiB chunks: 16 chunks a pack, 128 an index file; 40 files' worth
@@ -368,18 +371,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let local = LocalBackend::new(dir.path().join("repo"));
         local.create_layout().unwrap();
-        // 100 KB/s and 256 KiB packs: each pack waits 2.6 s for its turn
+        // 100 KB/s and 1 MiB packs: each pack waits 9.5 s for its turn
         let limits = crate::backend::Bandwidth {
             upload: std::num::NonZeroU64::new(100_000),
             download: None,
         };
-        let backend = Arc::new(crate::backend::Limited::new(local, limits));
-        let opts = InitOptions {
-            kdf: KdfParams::insecure_for_tests(),
-            pack_size: 1 << 18,
-            ..InitOptions::default()
-        };
-        let repo = Repository::init(backend, b"pw", opts, OpenOptions::default()).unwrap();
+        let repo = repo_on(
+            Arc::new(crate::backend::Limited::new(local, limits)),
+            1 << 20,
+        );
         let (index, _) = repo.load_index().unwrap();
         let cancel = crate::progress::Cancel::default();
         let flag = cancel.shared();
@@ -390,7 +390,7 @@ mod tests {
             flag.store(true, std::sync::atomic::Ordering::Relaxed);
         });
         // two packs' worth: the second is handed over while the first waits
-        let pieces = (0..128)
+        let pieces = (0..512)
             .map(|_| {
                 let mut c = vec![0u8; 4096];
                 rand::thread_rng().fill_bytes(&mut c);
@@ -404,10 +404,12 @@ mod tests {
         canceller.join().unwrap();
         assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
         assert!(
-            start.elapsed() < std::time::Duration::from_millis(2000),
+            start.elapsed() < std::time::Duration::from_millis(3000),
             "{:?}: the cancel waited for the limit",
             start.elapsed()
         );
+        let packs = repo.backend().list(FileKind::Pack).unwrap();
+        assert!(packs.is_empty(), "no pack stored: {}", packs.len());
         assert!(
             repo.load_index().unwrap().0.stats().on_disk == 0,
             "nothing indexed"

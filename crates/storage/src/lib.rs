@@ -20,7 +20,7 @@ mod retry;
 
 pub use bucket::{Bucket, BucketEntry};
 pub use error::{Result, StorageError, StorageErrorKind};
-pub use limit::{Bandwidth, Limited, heed_cancel};
+pub use limit::{Bandwidth, Heeding, Limited, heed_cancel};
 pub use local::LocalBackend;
 pub use object::{ObjectBackend, TokenSource};
 pub use retry::{RetryPolicy, Retrying};

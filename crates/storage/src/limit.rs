@@ -20,12 +20,43 @@ thread_local! {
     static CANCEL: RefCell<Vec<Arc<AtomicBool>>> = const { RefCell::new(Vec::new()) };
 }
 
-/// From now on, transfers this thread makes through a [`Limited`] backend fail as
-/// [`StorageErrorKind::Cancelled`] once `flag` (or another flag it heeds) is set, instead
-/// of waiting for their turn at the limit (up to a pack's time: 16 s for 16 MiB at
-/// 1 MiB/s). The job's own cancel flag, on the threads that store or fetch for it.
-pub fn heed_cancel(flag: Arc<AtomicBool>) {
-    CANCEL.with(|c| c.borrow_mut().push(flag));
+/// While the returned guard lives, transfers this thread makes through a [`Limited`]
+/// backend fail as [`StorageErrorKind::Cancelled`] once `flag` (or another flag it heeds)
+/// is set, instead of waiting for their turn at the limit (up to a pack's time: 16 s for
+/// 16 MiB at 1 MiB/s). The job's own cancel flag, on the threads that store or fetch for
+/// it; on a pooled thread, for as long as the work for the job takes.
+pub fn heed_cancel(flag: Arc<AtomicBool>) -> Heeding {
+    CANCEL.with(|c| c.borrow_mut().push(flag.clone()));
+    Heeding {
+        flag,
+        _thread: std::marker::PhantomData,
+    }
+}
+
+/// A flag heeded on this thread ([`heed_cancel`]) until this is dropped.
+#[must_use = "the flag is heeded only while this lives"]
+pub struct Heeding {
+    flag: Arc<AtomicBool>,
+    /// Bound to the thread it was made on.
+    _thread: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for Heeding {
+    fn drop(&mut self) {
+        CANCEL.with(|c| {
+            let mut flags = c.borrow_mut();
+            if let Some(i) = flags.iter().rposition(|f| Arc::ptr_eq(f, &self.flag)) {
+                flags.remove(i);
+            }
+        });
+    }
+}
+
+fn cancelled_error() -> StorageError {
+    StorageError::new(
+        StorageErrorKind::Cancelled,
+        "cancelled while the transfer waited for the bandwidth limit",
+    )
 }
 
 fn cancelled() -> bool {
@@ -81,22 +112,36 @@ impl Bucket {
         }
     }
 
-    /// Wait until `n` more bytes may pass, unless this thread's job is cancelled first.
-    fn pass(&self, n: usize) -> Result<()> {
+    /// Wait until `n` more bytes may pass, unless this thread's job is cancelled first;
+    /// with `before`, the bytes have not gone yet, and what they still owe the bucket then
+    /// goes back to it (other jobs do not wait for bytes never sent).
+    fn pass(&self, n: usize, before: bool) -> Result<()> {
+        if cancelled() {
+            return Err(cancelled_error());
+        }
         let until = Instant::now() + self.charge(n, Instant::now());
         loop {
-            if cancelled() {
-                return Err(StorageError::new(
-                    StorageErrorKind::Cancelled,
-                    "cancelled while the transfer waited for the bandwidth limit",
-                ));
-            }
             let now = Instant::now();
             if now >= until {
                 return Ok(());
             }
+            if cancelled() {
+                if before {
+                    self.refund((until - now).as_secs_f64() * self.rate);
+                }
+                return Err(cancelled_error());
+            }
             std::thread::sleep((until - now).min(CANCEL_CHECK));
         }
+    }
+
+    /// Give back `bytes` charged for a transfer that did not happen.
+    fn refund(&self, bytes: f64) {
+        let mut s = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.0 = (s.0 + bytes).min(self.rate);
     }
 }
 
@@ -120,7 +165,7 @@ impl<B: Backend> Limited<B> {
 
     fn downloaded(&self, r: Result<Vec<u8>>) -> Result<Vec<u8>> {
         if let (Ok(d), Some(b)) = (&r, &self.download) {
-            b.pass(d.len())?;
+            b.pass(d.len(), false)?;
         }
         r
     }
@@ -133,7 +178,7 @@ impl<B: Backend> Backend for Limited<B> {
 
     fn create(&self, kind: FileKind, name: &str, data: &[u8]) -> Result<()> {
         if let Some(b) = &self.upload {
-            b.pass(data.len())?;
+            b.pass(data.len(), true)?;
         }
         self.inner.create(kind, name, data)
     }
@@ -197,34 +242,46 @@ mod tests {
             download: None,
         };
         let b = Arc::new(Limited::new(local, limits));
-        let (flag, other) = (
-            Arc::new(AtomicBool::new(false)),
-            Arc::new(AtomicBool::new(false)),
-        );
-        // a pack of 2.1 s at the rate: the thread's job is cancelled after 0.3 s
-        let job = |flag: Arc<AtomicBool>, name: &'static str| {
+        let job = |flag: Arc<AtomicBool>, name: &'static str, bytes: usize| {
             let b = b.clone();
             std::thread::spawn(move || {
-                heed_cancel(flag);
+                let _heeding = heed_cancel(flag);
                 let start = Instant::now();
                 (
-                    b.create(FileKind::Pack, name, &[1; 210_000]),
+                    b.create(FileKind::Pack, name, &vec![1; bytes]),
                     start.elapsed(),
                 )
             })
         };
-        let cancelled_one = job(flag.clone(), "aa01");
+        // 600,000 bytes at 100,000 a second, one second saved up: a 5 s wait, cancelled
+        // after 0.3 s
+        let flag = Arc::new(AtomicBool::new(false));
+        let cancelled_one = job(flag.clone(), "aa01", 600_000);
         std::thread::sleep(Duration::from_millis(300));
         flag.store(true, Ordering::Relaxed);
         let (r, took) = cancelled_one.join().unwrap();
         assert_eq!(r.unwrap_err().kind(), StorageErrorKind::Cancelled);
         assert!(took < Duration::from_millis(1500), "{took:?}");
         assert!(b.size(FileKind::Pack, "aa01").is_err(), "nothing stored");
-        // another job's thread is not stopped by it, and waits its turn
-        let (r, _) = job(other, "aa02").join().unwrap();
+        // another job's thread is not stopped by it, and does not wait for the bytes that
+        // were never sent: 210,000 bytes take about 2.1 s, not 6.8 s
+        let (r, took) = job(Arc::new(AtomicBool::new(false)), "aa02", 210_000)
+            .join()
+            .unwrap();
         r.unwrap();
-        // a thread heeding no flag waits as before
-        b.create(FileKind::Pack, "aa03", &[1; 10]).unwrap();
+        assert!(took < Duration::from_secs(4), "{took:?}");
+        // a flag is heeded only while its guard lives
+        let b2 = b.clone();
+        std::thread::spawn(move || {
+            {
+                let _heeding = heed_cancel(Arc::new(AtomicBool::new(true)));
+                let e = b2.create(FileKind::Pack, "aa03", &[1; 10]).unwrap_err();
+                assert_eq!(e.kind(), StorageErrorKind::Cancelled);
+            }
+            b2.create(FileKind::Pack, "aa03", &[1; 10]).unwrap();
+        })
+        .join()
+        .unwrap();
     }
 
     #[test]

@@ -43,6 +43,22 @@ impl PasswordSource {
     }
 }
 
+/// The host of a `host[:port]` connection name, as a Kerberos service principal names
+/// it; `Err` with it when it is no full host name (an address, a short or dotted-off
+/// name), which no principal is registered for.
+pub(super) fn principal_host(name: &str) -> std::result::Result<&str, &str> {
+    let host = name.rsplit_once(':').map_or(name, |(h, _)| h);
+    let ip = host
+        .trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok();
+    if ip || !host.contains('.') || host.ends_with('.') {
+        Err(host)
+    } else {
+        Ok(host)
+    }
+}
+
 /// A directory plugins may be granted (`ldap:<name>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -93,12 +109,7 @@ impl Directory {
                     "directory `{name}` binds with Kerberos, which keeps no password: give none with it"
                 ));
             }
-            let host = self.spn_host();
-            let ip = host
-                .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok();
-            if ip || !host.contains('.') || host.ends_with('.') {
+            if let Err(host) = principal_host(name) {
                 return bad(format!(
                     "directory `{name}`: Kerberos needs the DC's full host name (e.g. dc1.contoso.local, as in its service principal ldap/<host>), not `{host}`; connect elsewhere with --address"
                 ));
@@ -113,9 +124,7 @@ impl Directory {
 
     /// The host of the directory's service principal: its name without the port.
     fn spn_host(&self) -> &str {
-        self.name
-            .rsplit_once(':')
-            .map_or(self.name.as_str(), |(h, _)| h)
+        principal_host(&self.name).unwrap_or_else(|h| h)
     }
 
     /// `host:port` to connect to.

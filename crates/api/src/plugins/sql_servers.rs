@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::directories::{PasswordSource, read_small};
+use super::directories::{PasswordSource, principal_host, read_small};
 use super::*;
 
 /// The kind of account the host signs in with.
@@ -68,12 +68,7 @@ impl SqlServer {
                     "SQL Server `{name}` is signed in to as the account Rehydra runs as, which keeps no login or password: give neither with it"
                 ));
             }
-            let host = name.rsplit_once(':').map_or(name.as_str(), |(h, _)| h);
-            let ip = host
-                .trim_matches(['[', ']'])
-                .parse::<std::net::IpAddr>()
-                .is_ok();
-            if ip || !host.contains('.') || host.ends_with('.') {
+            if let Err(host) = principal_host(name) {
                 return bad(format!(
                     "SQL Server `{name}`: signing in as the account Rehydra runs as needs the instance's full host name (e.g. sql01.contoso.local[:port], as in its service principal MSSQLSvc/<host>:<port>), not `{host}`; connect elsewhere with --address"
                 ));

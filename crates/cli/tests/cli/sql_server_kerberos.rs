@@ -269,7 +269,23 @@ fn a_cancel_is_heard_while_the_kdc_is_silent(dc: &Dc, cli: &Cli, address: &str, 
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(2));
+    // once MIT's library is asking the silent KDC (over UDP, or TCP for a large request)
+    udp.set_nonblocking(true).unwrap();
+    tcp.set_nonblocking(true).unwrap();
+    let t = std::time::Instant::now();
+    let _held = loop {
+        if udp.peek_from(&mut [0; 8]).is_ok() {
+            break None;
+        }
+        if let Ok((held, _)) = tcp.accept() {
+            break Some(held);
+        }
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(60),
+            "the KDC was never asked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     let asked = std::time::Instant::now();
     rehydra_test_support::run(Command::new("kill").args(["-INT", &child.id().to_string()]));
     let o = child.wait_with_output().unwrap();

@@ -98,10 +98,10 @@ impl<'w, I: Iterator<Item = Result<MapEvent>>> ReadAhead<'w, I> {
         for _ in 0..READERS {
             let (rx, stop, cancel) = (rx.clone(), stop.clone(), cancel.clone());
             scope.spawn(move || {
-                crate::backend::heed_cancel(stop.clone());
-                crate::backend::heed_cancel(cancel);
+                let _stop = crate::backend::heed_cancel(stop.clone());
+                let _cancel = crate::backend::heed_cancel(cancel.clone());
                 for (ext, reply) in rx {
-                    if stop.load(Ordering::Relaxed) {
+                    if stop.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
                         break;
                     }
                     // the writer may have gone: nothing is waiting then

@@ -48,6 +48,25 @@ const TIMEOUT_SECS_MAX: u32 = 86_400;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// What an error of a failed Kerberos sign-in says first.
 const KERBEROS_FAILED: &str = "the Kerberos sign-in failed";
+/// SQL calls' threads running at once, those given up on and still ending included.
+static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+const THREADS_MAX: usize = 16;
+
+/// One of [`THREADS`], for as long as this lives.
+struct Running;
+
+impl Running {
+    fn count() -> Self {
+        THREADS.fetch_add(1, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        THREADS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 /// Time allowed for the server to acknowledge that a batch stopped.
 const ATTENTION_WAIT: Duration = Duration::from_secs(10);
 
@@ -371,20 +390,34 @@ where
     T: Send + 'static,
 {
     let failed = |e: String| err(ErrorCode::Failed, format!("starting the SQL client: {e}"));
+    // threads given up on end by themselves (a silent KDC holds one 27 s): a plugin
+    // calling again and again must not pile them up
+    let running = Running::count();
+    if THREADS.load(Ordering::SeqCst) > THREADS_MAX {
+        return Err(err(
+            ErrorCode::Unavailable,
+            format!(
+                "{THREADS_MAX} SQL calls are still ending (an instance or KDC that does not answer); try again later"
+            ),
+        ));
+    }
     let given_up = Arc::new(AtomicBool::new(false));
     let (tx, rx) = std::sync::mpsc::channel();
     let told = given_up.clone();
-    std::thread::Builder::new()
+    let spawned = std::thread::Builder::new()
         .name("rehydra-sql".into())
         .spawn(move || {
+            let _running = running;
             let out = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(|e| failed(e.to_string()))
                 .and_then(|rt| rt.block_on(work(told)));
             let _ = tx.send(out);
-        })
-        .map_err(|e| failed(e.to_string()))?;
+        });
+    if let Err(e) = spawned {
+        return Err(failed(e.to_string()));
+    }
     let started = std::time::Instant::now();
     let stopped = loop {
         match rx.recv_timeout(Duration::from_millis(250)) {
@@ -404,9 +437,12 @@ where
             );
         }
     };
-    given_up.store(true, Ordering::Relaxed);
-    if connected.load(Ordering::Relaxed) {
-        let _ = rx.recv_timeout(ATTENTION_WAIT);
+    given_up.store(true, Ordering::SeqCst);
+    if connected.load(Ordering::SeqCst) {
+        // an answer that came meanwhile is the truth (a BACKUP that finished is in msdb)
+        if let Ok(Ok(done)) = rx.recv_timeout(ATTENTION_WAIT) {
+            return Ok(done);
+        }
     }
     Err(stopped)
 }
@@ -433,15 +469,21 @@ fn batch_on(
     let signed_in = connected.clone();
     apart(budget, limit, &connected, move |given_up| async move {
         let mut conn = connect(&server, &access).await?;
-        signed_in.store(true, Ordering::Relaxed);
+        // given up on while signing in: the batch is not sent at all
+        signed_in.store(true, Ordering::SeqCst);
+        if given_up.load(Ordering::SeqCst) {
+            let _ = conn.close().await;
+            return Err(err(ErrorCode::Failed, "given up before it was sent"));
+        }
         let gave_up = async {
-            while !given_up.load(Ordering::Relaxed) {
+            while !given_up.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         };
         let answered = tokio::select! {
-            sets = run(&mut conn, &batch, &params) => Some(sets),
+            biased;
             () = gave_up => None,
+            sets = run(&mut conn, &batch, &params) => Some(sets),
         };
         match answered {
             Some(sets) => {
