@@ -127,7 +127,6 @@ fn known_as<'a>(server: &'a str, access: &'a SqlAccess) -> &'a str {
 }
 
 fn config(server: &str, access: &SqlAccess) -> Res<Config> {
-    let bad = |m: String| err(ErrorCode::Unavailable, m);
     let (host, port) = host_port(server, known_as(server, access))?;
     let mut c = Config::new();
     c.host(host);
@@ -146,9 +145,12 @@ fn config(server: &str, access: &SqlAccess) -> Res<Config> {
         SqlLogin::Windows(user) => AuthMethod::windows(user, password),
         #[cfg(not(windows))]
         SqlLogin::Windows(_) => {
-            return Err(bad(format!(
-                "SQL Server `{server}` is configured with a Windows account and its password, which this host signs in with only when it runs on Windows; here configure a SQL login, or sign in with Kerberos as the account Rehydra runs as (--integrated)"
-            )));
+            return Err(err(
+                ErrorCode::Unavailable,
+                format!(
+                    "SQL Server `{server}` is configured with a Windows account and its password, which this host signs in with only when it runs on Windows; here configure a SQL login, or sign in with Kerberos as the account Rehydra runs as (--integrated)"
+                ),
+            ));
         }
         SqlLogin::Integrated => AuthMethod::Integrated,
     });
