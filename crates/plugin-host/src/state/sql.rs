@@ -48,6 +48,8 @@ const TIMEOUT_SECS_MAX: u32 = 86_400;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// What an error of a failed Kerberos sign-in says first.
 const KERBEROS_FAILED: &str = "the Kerberos sign-in failed";
+/// Time allowed for the server to acknowledge that a batch stopped.
+const ATTENTION_WAIT: Duration = Duration::from_secs(10);
 /// SQL calls' threads running at once, those given up on and still ending included.
 static THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 const THREADS_MAX: usize = 16;
@@ -67,8 +69,6 @@ impl Drop for Running {
         THREADS.fetch_sub(1, Ordering::SeqCst);
     }
 }
-/// Time allowed for the server to acknowledge that a batch stopped.
-const ATTENTION_WAIT: Duration = Duration::from_secs(10);
 
 type Conn = Client<Compat<TcpStream>>;
 
