@@ -19,7 +19,6 @@ const app = process.env.REHYDRA_APP ?? path.join(target, "debug", "rehydra-app")
 const out = process.env.REHYDRA_E2E_OUT ?? path.join(target, "e2e-screenshots");
 fs.mkdirSync(out, { recursive: true });
 if (!fs.existsSync(app)) throw new Error(`${app} is not built: cargo build -p rehydra-app`);
-
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "rehydra-e2e-"));
 const home = path.join(tmp, "home");
 fs.mkdirSync(home);
@@ -472,7 +471,7 @@ try {
   );
   // a SQL Server instance: signing in fails (nothing listens there), nothing is kept; kept without
   // the check it is listed with where its password is, then removed; then one signed in to as the
-  // account Rehydra runs as: neither login nor password asked, none kept
+  // account Rehydra runs as (only as one login): neither login nor password asked, none kept
   await s.type('[data-testid="sql-name"]', "127.0.0.1:1");
   await s.type('[data-testid="sql-login"]', "svc-rehydra");
   await s.click('[data-testid="sql-pw-kind"] option[value="env"]');
@@ -488,8 +487,9 @@ try {
   await s.click('[data-testid="sql-kind"] option[value="integrated"]');
   const asksNothing = await s.exec('return !document.querySelector(\'[data-testid="sql-login"], [data-testid="sql-pw-kind"]\')');
   await s.type('[data-testid="sql-name"]', "sql01.contoso.local");
+  await s.type('[data-testid="sql-only-as"]', "CONTOSO\\svc-rehydra");
   await s.click('[data-testid="sql-add"]');
-  await s.wait('[data-testid="sql-servers"]', (t) => t.includes("the account Rehydra runs as") && t.includes("no password kept"));
+  await s.wait('[data-testid="sql-servers"]', (t) => t.includes("the account Rehydra runs as") && t.includes("only as CONTOSO\\svc-rehydra") && t.includes("no password kept"));
   await s.click('[data-testid="sql-remove-sql01.contoso.local"]');
   await s.wait('[data-testid="connections-result"]', (t) => t.includes("SQL Server sql01.contoso.local removed"));
   check(

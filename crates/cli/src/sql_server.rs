@@ -43,6 +43,11 @@ pub enum SqlServerCommand {
         /// instance took Rehydra for: plugins granted it get that login's rights.
         #[arg(long, group = "account", conflicts_with_all = ["password_file", "password_env", "password_keychain"])]
         integrated: bool,
+        /// With --integrated, the only Windows login (DOMAIN\user) the instance may sign
+        /// Rehydra in as: checked (SUSER_SNAME()) before anything else is sent, so a
+        /// wrong ticket in the account's cache is refused instead of used.
+        #[arg(long, value_name = "DOMAIN\\USER", requires = "integrated")]
+        only_as: Option<String>,
         #[command(flatten)]
         password: PasswordArgs,
         /// PEM file of CA certificates to trust for this instance as well as the system's
@@ -70,7 +75,8 @@ pub enum SqlServerCommand {
 /// Who signs in to `s`, in words.
 fn who(s: &SqlServer) -> String {
     match s.kind {
-        SqlLoginKind::Integrated => "the account Rehydra runs as".into(),
+        SqlLoginKind::Integrated if s.login.is_empty() => "the account Rehydra runs as".into(),
+        SqlLoginKind::Integrated => format!("the account Rehydra runs as, only as {}", s.login),
         SqlLoginKind::Windows | SqlLoginKind::Sql => s.login.clone(),
     }
 }
@@ -84,6 +90,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
             login,
             windows_login,
             integrated,
+            only_as,
             password,
             ca_file,
             no_check,
@@ -91,7 +98,10 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
             let (kind, login) = match (login, windows_login) {
                 (Some(l), _) => (SqlLoginKind::Sql, l.clone()),
                 (_, Some(w)) => (SqlLoginKind::Windows, w.clone()),
-                _ if *integrated => (SqlLoginKind::Integrated, String::new()),
+                _ if *integrated => (
+                    SqlLoginKind::Integrated,
+                    only_as.clone().unwrap_or_default(),
+                ),
                 _ => bail!("say who signs in: --login, --windows-login or --integrated"),
             };
             let password = match kind {

@@ -337,8 +337,10 @@ pub enum SqlLogin {
     /// GSSAPI (the ticket cache, or a client keytab), asking for the service principal
     /// `MSSQLSvc/<host>:<port>` of the instance's configured name; on Windows SSPI's
     /// NTLM package as the signed-in or service account (the driver's; no principal).
-    /// Either way the certificate is checked against the name's host.
-    Integrated,
+    /// Either way the certificate is checked against the name's host; with a login
+    /// (`DOMAIN\user`), the instance must say it signed in that login (`SUSER_SNAME()`)
+    /// before anything else is sent.
+    Integrated(Option<String>),
 }
 
 impl std::fmt::Debug for SqlAccess {

@@ -76,7 +76,10 @@ function directoryBind(d: Directory): [string, string] {
 
 /** Who signs in to an instance and where its password is, as its list row says them. */
 function sqlLogin(q: SqlServer): [string, string] {
-  if (q.kind === "integrated") return ["the account Rehydra runs as (Kerberos on Linux, NTLM on Windows)", "no password kept"];
+  if (q.kind === "integrated") {
+    const only = q.login ? `, only as ${q.login}` : "";
+    return [`the account Rehydra runs as (Kerberos on Linux, NTLM on Windows)${only}`, "no password kept"];
+  }
   return [q.kind === "windows" ? `Windows ${q.login}` : q.login, q.password ? passwordWhere(q.password) : "none (add it again)"];
 }
 
@@ -170,8 +173,9 @@ export default function Connections() {
   const addSql = () =>
     act(() => {
       const f = sql.form;
-      // signed in as the account Rehydra runs as, no login or password is kept
-      const integrated = f.kind === "integrated" ? { login: "", password: null } : {};
+      // signed in as the account Rehydra runs as, no password is kept (the login, if any, is
+      // the only one the instance may sign it in as)
+      const integrated = f.kind === "integrated" ? { password: null } : {};
       return api.sqlServerAdd({ ...reached(f), kind: f.kind, login: f.login.trim(), ...integrated }, f.check);
     });
   const addKube = () =>
@@ -285,11 +289,17 @@ export default function Connections() {
           </select>
         </label>
         {sql.form.kind === "integrated" ? (
-          <p className="small muted">
-            The name must be the instance's full host name (the certificate is checked against it). On Linux the account needs a
-            Kerberos ticket (kinit; for the service, a client keytab named by <code>KRB5_CLIENT_KTNAME</code>) for the instance's service
-            principal <code>MSSQLSvc/&lt;host&gt;:&lt;port&gt;</code>; on Windows it signs in through NTLM.
-          </p>
+          <>
+            <p className="small muted">
+              The name must be the instance's full host name (the certificate is checked against it). On Linux the account needs a
+              Kerberos ticket (kinit; for the service, a client keytab named by <code>KRB5_CLIENT_KTNAME</code>) for the instance's
+              service principal <code>MSSQLSvc/&lt;host&gt;:&lt;port&gt;</code>; on Windows it signs in through NTLM.
+            </p>
+            <label>
+              Only as this login (optional: DOMAIN\user; checked before anything else is sent)
+              <input data-testid="sql-only-as" {...sql.text("login")} placeholder="CONTOSO\svc-rehydra" />
+            </label>
+          </>
         ) : (
           <>
             <label>Login<input data-testid="sql-login" {...sql.text("login")} placeholder="svc-rehydra" /></label>

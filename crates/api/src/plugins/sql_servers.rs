@@ -36,7 +36,8 @@ pub struct SqlServer {
     /// The kind of account.
     #[serde(default)]
     pub kind: SqlLoginKind,
-    /// The login (`sa`-like name, or `DOMAIN\user`; empty when integrated).
+    /// The login (`sa`-like name, or `DOMAIN\user`); when integrated, empty or the only
+    /// Windows login (`DOMAIN\user`) the instance may sign the account in as.
     #[serde(default)]
     pub login: String,
     /// Where its password is kept (none when integrated).
@@ -63,9 +64,15 @@ impl SqlServer {
         let bad = |m: String| Err(ApiError::new(Code::InvalidInput, m));
         let name = &self.name;
         if self.kind == SqlLoginKind::Integrated {
-            if self.password.is_some() || !self.login.trim().is_empty() {
+            if self.password.is_some() {
                 return bad(format!(
-                    "SQL Server `{name}` is signed in to as the account Rehydra runs as, which keeps no login or password: give neither with it"
+                    "SQL Server `{name}` is signed in to as the account Rehydra runs as, which keeps no password: give none with it"
+                ));
+            }
+            let only = self.login.trim();
+            if !only.is_empty() && !only.contains('\\') {
+                return bad(format!(
+                    "SQL Server `{name}`: the only login to sign in as is a Windows login, DOMAIN\\user, not `{only}`"
                 ));
             }
             if let Err(host) = principal_host(name) {
@@ -119,7 +126,9 @@ impl SqlServer {
             login: match self.kind {
                 SqlLoginKind::Sql => host::SqlLogin::Sql(self.login.clone()),
                 SqlLoginKind::Windows => host::SqlLogin::Windows(self.login.clone()),
-                SqlLoginKind::Integrated => host::SqlLogin::Integrated,
+                SqlLoginKind::Integrated => host::SqlLogin::Integrated(
+                    Some(self.login.trim().to_string()).filter(|l| !l.is_empty()),
+                ),
             },
             password,
             ca_pem,

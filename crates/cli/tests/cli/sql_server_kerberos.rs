@@ -211,7 +211,78 @@ fn sql_server_signed_in_to_with_kerberos_as_the_account_rehydra_runs_as() {
         signed_in(&state).last().map(String::as_str),
         Some("svc-rehydra@TEST.LAN")
     );
+    only_as_one_login(&dc, &cli, &address, &client_keys);
     a_cancel_is_heard_while_the_kdc_is_silent(&dc, &cli, &address, &dir);
+}
+
+/// Pinned to one login (`--only-as`), the instance must say it signed that one in before
+/// anything else is sent: another account's ticket is refused, naming both.
+fn only_as_one_login(dc: &Dc, cli: &Cli, address: &str, client_keys: &Path) {
+    let ca = cli.dir.path().join("sql/tls/ca.pem");
+    let ca = ca.to_str().unwrap();
+    let o = cli
+        .cmd(None)
+        .args([
+            "plugins",
+            "sql-server",
+            "add",
+            "sql01.test.lan",
+            "--integrated",
+        ])
+        .args([
+            "--only-as",
+            "TEST\\svc-rehydra",
+            "--address",
+            address,
+            "--ca-file",
+            ca,
+        ])
+        .envs(dc.kerberos(false))
+        .env("KRB5_CLIENT_KTNAME", client_keys)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success() && text(&o).contains("as TEST\\svc-rehydra"),
+        "{}",
+        text(&o)
+    );
+    let o = cli.run(None, &["plugins", "sql-server", "list"]);
+    assert!(
+        text(&o).contains("only as TEST\\svc-rehydra"),
+        "{}",
+        text(&o)
+    );
+    let mut c = cli.cmd(None);
+    c.args(["plugins", "sql-server", "check", "sql01.test.lan"])
+        .envs(dc.kerberos(true));
+    let o = c.output().unwrap();
+    assert!(
+        !o.status.success()
+            && text(&o).contains(
+                "signed Rehydra in as `TEST\\Administrator`, but it is to sign in only as `TEST\\svc-rehydra`"
+            ),
+        "{}",
+        text(&o)
+    );
+    // not a Windows login: refused before anything is kept
+    let o = cli.run(
+        None,
+        &[
+            "plugins",
+            "sql-server",
+            "add",
+            "sql01.test.lan",
+            "--integrated",
+            "--only-as",
+            "svc-rehydra",
+            "--no-check",
+        ],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("DOMAIN\\user, not `svc-rehydra`"),
+        "{}",
+        text(&o)
+    );
 }
 
 /// A KDC that never answers holds MIT's library 27 s; a backup cancelled meanwhile (Ctrl-C)

@@ -119,7 +119,7 @@ fn host_port<'a>(server: &str, at: &'a str) -> Res<(&'a str, u16)> {
 /// (`MSSQLSvc/<host>:<port>`) and the certificate are the name's, and the address is
 /// only where the connection goes (`connect`).
 fn known_as<'a>(server: &'a str, access: &'a SqlAccess) -> &'a str {
-    if access.login == SqlLogin::Integrated {
+    if matches!(access.login, SqlLogin::Integrated(_)) {
         server
     } else {
         &access.address
@@ -152,7 +152,7 @@ fn config(server: &str, access: &SqlAccess) -> Res<Config> {
                 ),
             ));
         }
-        SqlLogin::Integrated => AuthMethod::Integrated,
+        SqlLogin::Integrated(_) => AuthMethod::Integrated,
     });
     Ok(c)
 }
@@ -195,9 +195,27 @@ async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
                 e => sql_err(&what, &e),
             })
     };
-    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+    let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
         .await
-        .map_err(|_| err(ErrorCode::Unavailable, format!("{what}: no answer in 30 s")))?
+        .map_err(|_| err(ErrorCode::Unavailable, format!("{what}: no answer in 30 s")))??;
+    if let SqlLogin::Integrated(Some(only)) = &access.login {
+        let sets = run(&mut conn, "SELECT SUSER_SNAME() AS login", &[]).await?;
+        let login = sets
+            .first()
+            .and_then(|s| s.rows.first())
+            .and_then(|r| r.first().cloned().flatten())
+            .unwrap_or_default();
+        if !login.eq_ignore_ascii_case(only) {
+            let _ = conn.close().await;
+            return Err(err(
+                ErrorCode::Unavailable,
+                format!(
+                    "SQL Server `{server}` signed Rehydra in as `{login}`, but it is to sign in only as `{only}`: run it with that account's ticket (kinit; a client keytab for the service), or configure the instance again"
+                ),
+            ));
+        }
+    }
+    Ok(conn)
 }
 
 /// Every result set of `batch`, within the answer cap.
