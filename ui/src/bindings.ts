@@ -1082,7 +1082,8 @@ address?: string | null,
  */
 kind: SqlLoginKind, 
 /**
- * The login (`sa`-like name, or `DOMAIN\user`; empty when integrated).
+ * The login (`sa`-like name, or `DOMAIN\user`); when integrated, empty or the only
+ * Windows login (`DOMAIN\user`) the instance may sign the account in as.
  */
 login: string, 
 /**

@@ -114,7 +114,7 @@ export default function Connections() {
   const [result, setResult] = useState("");
   const [busy, setBusy] = useState(false);
   const dir = useForm({ name: "", address: "", starttls: false, kerberos: false, bind: "", pw: NO_PASSWORD, ca: "", check: true });
-  const sql = useForm({ name: "", address: "", kind: "sql" as SqlServer["kind"], login: "", pw: NO_PASSWORD, ca: "", check: true });
+  const sql = useForm({ name: "", address: "", kind: "sql" as SqlServer["kind"], login: "", onlyAs: "", pw: NO_PASSWORD, ca: "", check: true });
   const [sqls, setSqls] = useState<SqlServer[] | null>(null);
   const [kubes, setKubes] = useState<KubeClusterView[] | null>(null);
   const kube = useForm({ name: "", config: "", context: "" });
@@ -175,8 +175,8 @@ export default function Connections() {
       const f = sql.form;
       // signed in as the account Rehydra runs as, no password is kept (the login, if any, is
       // the only one the instance may sign it in as)
-      const integrated = f.kind === "integrated" ? { password: null } : {};
-      return api.sqlServerAdd({ ...reached(f), kind: f.kind, login: f.login.trim(), ...integrated }, f.check);
+      const integrated = f.kind === "integrated" ? { login: f.onlyAs.trim(), password: null } : { login: f.login.trim() };
+      return api.sqlServerAdd({ ...reached(f), kind: f.kind, ...integrated }, f.check);
     });
   const addKube = () =>
     act(async () => {
@@ -297,7 +297,7 @@ export default function Connections() {
             </p>
             <label>
               Only as this login (optional: DOMAIN\user; checked before anything else is sent)
-              <input data-testid="sql-only-as" {...sql.text("login")} placeholder="CONTOSO\svc-rehydra" />
+              <input data-testid="sql-only-as" {...sql.text("onlyAs")} placeholder="CONTOSO\svc-rehydra" />
             </label>
           </>
         ) : (

@@ -54,7 +54,8 @@ impl SqlServer {
     ///
     /// # Errors
     /// A name or address that is not `host[:port]`; an empty login or no password, or
-    /// when integrated a login, a password, or a name that is not a full host name.
+    /// when integrated a password, a login that is not `DOMAIN\user`, or a name that is
+    /// not a full host name.
     pub fn validate(&mut self) -> Result<()> {
         let grant = host::Grant::parse(&format!("sql:{}", self.name)).map_err(plugin_err)?;
         self.name = grant.scope;
@@ -69,8 +70,12 @@ impl SqlServer {
                     "SQL Server `{name}` is signed in to as the account Rehydra runs as, which keeps no password: give none with it"
                 ));
             }
-            let only = self.login.trim();
-            if !only.is_empty() && !only.contains('\\') {
+            self.login = self.login.trim().to_string();
+            let only = &self.login;
+            let windows_login = only.split_once('\\').is_some_and(|(d, u)| {
+                !d.trim().is_empty() && !u.trim().is_empty() && !u.contains('\\')
+            });
+            if !only.is_empty() && !windows_login {
                 return bad(format!(
                     "SQL Server `{name}`: the only login to sign in as is a Windows login, DOMAIN\\user, not `{only}`"
                 ));

@@ -124,7 +124,10 @@ fn sql_server_signed_in_to_with_kerberos_as_the_account_rehydra_runs_as() {
     );
     // no ticket: the fix is named
     let o = add("sql01.test.lan", &[], &no_ticket);
-    refused(&o, "the Kerberos sign-in failed: No credentials");
+    refused(
+        &o,
+        "the sign-in as the account Rehydra runs as failed (Kerberos): No credentials",
+    );
     refused(
         &o,
         "kinit, or for a service a client keytab named by KRB5_CLIENT_KTNAME",
@@ -165,7 +168,7 @@ fn sql_server_signed_in_to_with_kerberos_as_the_account_rehydra_runs_as() {
     let failed = json_out(&c.output().unwrap());
     let why = prop(&failed[0], "unreachable").unwrap_or_default();
     assert!(
-        why.contains("the Kerberos sign-in failed (the job log says why)")
+        why.contains("the sign-in as the account Rehydra runs as failed (the job log says why)")
             && !why.contains("ccache"),
         "{failed}"
     );
@@ -216,10 +219,12 @@ fn sql_server_signed_in_to_with_kerberos_as_the_account_rehydra_runs_as() {
 }
 
 /// Pinned to one login (`--only-as`), the instance must say it signed that one in before
-/// anything else is sent: another account's ticket is refused, naming both.
+/// anything else is sent: another account's ticket is refused, naming both to the admin
+/// and nothing to a plugin.
 fn only_as_one_login(dc: &Dc, cli: &Cli, address: &str, client_keys: &Path) {
     let ca = cli.dir.path().join("sql/tls/ca.pem");
     let ca = ca.to_str().unwrap();
+    // given in another case: Windows logins are compared without it
     let o = cli
         .cmd(None)
         .args([
@@ -231,7 +236,7 @@ fn only_as_one_login(dc: &Dc, cli: &Cli, address: &str, client_keys: &Path) {
         ])
         .args([
             "--only-as",
-            "TEST\\svc-rehydra",
+            " test\\SVC-Rehydra ",
             "--address",
             address,
             "--ca-file",
@@ -248,8 +253,8 @@ fn only_as_one_login(dc: &Dc, cli: &Cli, address: &str, client_keys: &Path) {
     );
     let o = cli.run(None, &["plugins", "sql-server", "list"]);
     assert!(
-        text(&o).contains("only as TEST\\svc-rehydra"),
-        "{}",
+        text(&o).contains("only as test\\SVC-Rehydra\n"),
+        "kept trimmed: {}",
         text(&o)
     );
     let mut c = cli.cmd(None);
@@ -259,30 +264,60 @@ fn only_as_one_login(dc: &Dc, cli: &Cli, address: &str, client_keys: &Path) {
     assert!(
         !o.status.success()
             && text(&o).contains(
-                "signed Rehydra in as `TEST\\Administrator`, but it is to sign in only as `TEST\\svc-rehydra`"
+                "signed Rehydra in as `TEST\\Administrator`, but it is to sign in only as `test\\SVC-Rehydra`"
             ),
         "{}",
         text(&o)
     );
-    // not a Windows login: refused before anything is kept
-    let o = cli.run(
-        None,
-        &[
-            "plugins",
-            "sql-server",
-            "add",
-            "sql01.test.lan",
-            "--integrated",
-            "--only-as",
-            "svc-rehydra",
-            "--no-check",
-        ],
-    );
+    // a plugin's batch never reaches the instance signed in as another login, and the
+    // plugin is not told which
+    let sent = |cli: &Cli| cli.dir.path().join("sql/state/statements.jsonl");
+    let before = std::fs::read_to_string(sent(cli))
+        .unwrap_or_default()
+        .lines()
+        .count();
+    let mut c = cli.cmd(None);
+    c.args(["--json", "plugins", "run", "sql-server", "discover"])
+        .args(["--set", "servers=sql01.test.lan"])
+        .envs(dc.kerberos(true));
+    let found = json_out(&c.output().unwrap());
+    let why = prop(&found[0], "unreachable").unwrap_or_default();
     assert!(
-        !o.status.success() && text(&o).contains("DOMAIN\\user, not `svc-rehydra`"),
-        "{}",
-        text(&o)
+        why.contains("the sign-in as the account Rehydra runs as failed (the job log says why)")
+            && !why.contains("Administrator"),
+        "{found}"
     );
+    let after: Vec<String> = std::fs::read_to_string(sent(cli))
+        .unwrap()
+        .lines()
+        .skip(before)
+        .map(String::from)
+        .collect();
+    assert!(
+        after.iter().all(|l| l.contains("SUSER_SNAME()")),
+        "only the login was asked: {after:?}"
+    );
+    // not a Windows login: refused before anything is kept
+    for bad in ["svc-rehydra", "TEST\\", "\\svc", "a\\b\\c"] {
+        let o = cli.run(
+            None,
+            &[
+                "plugins",
+                "sql-server",
+                "add",
+                "sql02.test.lan",
+                "--integrated",
+                "--only-as",
+                bad,
+                "--no-check",
+            ],
+        );
+        assert!(
+            !o.status.success() && text(&o).contains("DOMAIN\\user, not"),
+            "{bad}: {}",
+            text(&o)
+        );
+    }
 }
 
 /// A KDC that never answers holds MIT's library 27 s; a backup cancelled meanwhile (Ctrl-C)

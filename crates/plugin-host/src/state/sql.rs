@@ -46,8 +46,9 @@ const VALUE_COST: usize = 24;
 const TIMEOUT_SECS_MAX: u32 = 86_400;
 /// Time allowed to connect, secure the connection and sign in.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// What an error of a failed Kerberos sign-in says first.
-const KERBEROS_FAILED: &str = "the Kerberos sign-in failed";
+/// What an error of a failed sign-in as this process's account says first (a plugin is
+/// told no more: the rest names the account, its ticket cache or keytab).
+const INTEGRATED_FAILED: &str = "the sign-in as the account Rehydra runs as failed";
 /// Time allowed for the server to acknowledge that a batch stopped.
 const ATTENTION_WAIT: Duration = Duration::from_secs(10);
 /// SQL calls' threads running at once, those given up on and still ending included.
@@ -184,38 +185,52 @@ async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
             .await
             .map_err(|e| err(ErrorCode::Unavailable, format!("{what}: {e}")))?;
         tcp.set_nodelay(true).ok();
-        Client::connect(cfg, tcp.compat_write())
+        let mut conn = Client::connect(cfg, tcp.compat_write())
             .await
             .map_err(|e| match e {
                 #[cfg(unix)]
                 tiberius::error::Error::Gssapi(m) => err(
                     ErrorCode::Unavailable,
-                    format!("{what}: {KERBEROS_FAILED}: {m}; {}", kerberos_fix(&m, &spn)),
+                    format!(
+                        "{what}: {INTEGRATED_FAILED} (Kerberos): {m}; {}",
+                        kerberos_fix(&m, &spn)
+                    ),
                 ),
                 e => sql_err(&what, &e),
-            })
-    };
-    let mut conn = tokio::time::timeout(CONNECT_TIMEOUT, attempt)
-        .await
-        .map_err(|_| err(ErrorCode::Unavailable, format!("{what}: no answer in 30 s")))??;
-    if let SqlLogin::Integrated(Some(only)) = &access.login {
-        let sets = run(&mut conn, "SELECT SUSER_SNAME() AS login", &[]).await?;
-        let login = sets
-            .first()
-            .and_then(|s| s.rows.first())
-            .and_then(|r| r.first().cloned().flatten())
-            .unwrap_or_default();
-        if !login.eq_ignore_ascii_case(only) {
-            let _ = conn.close().await;
-            return Err(err(
-                ErrorCode::Unavailable,
-                format!(
-                    "SQL Server `{server}` signed Rehydra in as `{login}`, but it is to sign in only as `{only}`: run it with that account's ticket (kinit; a client keytab for the service), or configure the instance again"
-                ),
-            ));
+            })?;
+        if let SqlLogin::Integrated(Some(only)) = &access.login {
+            only_as(&mut conn, &what, only).await?;
         }
+        Ok(conn)
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, attempt)
+        .await
+        .map_err(|_| err(ErrorCode::Unavailable, format!("{what}: no answer in 30 s")))?
+}
+
+/// Refuse a connection the instance signed in as another login than `only` (its
+/// `SUSER_SNAME()`, compared without case as Windows does), before anything is sent.
+async fn only_as(conn: &mut Conn, what: &str, only: &str) -> Res<()> {
+    let sets = run(conn, "SELECT SUSER_SNAME() AS login", &[]).await?;
+    let login = sets
+        .first()
+        .and_then(|s| s.rows.first())
+        .and_then(|r| r.first().cloned().flatten())
+        .unwrap_or_default();
+    if login.to_uppercase() == only.to_uppercase() {
+        return Ok(());
     }
-    Ok(conn)
+    let fix = if cfg!(windows) {
+        "run Rehydra as that account"
+    } else {
+        "run it with that account's ticket: kinit, or for a service a client keytab named by KRB5_CLIENT_KTNAME"
+    };
+    Err(err(
+        ErrorCode::Unavailable,
+        format!(
+            "{what}: {INTEGRATED_FAILED}: the instance signed Rehydra in as `{login}`, but it is to sign in only as `{only}`; {fix}, or configure the instance again"
+        ),
+    ))
 }
 
 /// Every result set of `batch`, within the answer cap.
@@ -646,7 +661,7 @@ impl sql::Host for State {
         let limit = Duration::from_secs(u64::from(timeout_secs));
         let budget = self.budget.clone();
         let out = batch_on(&budget, limit, &server, &access, &batch, &params).map_err(|e| {
-            if !e.message.contains(KERBEROS_FAILED) {
+            if !e.message.contains(INTEGRATED_FAILED) {
                 return e;
             }
             // which ticket cache or keytab was looked in is the admin's business
@@ -657,7 +672,7 @@ impl sql::Host for State {
             );
             err(
                 ErrorCode::Unavailable,
-                format!("SQL Server `{server}`: {KERBEROS_FAILED} (the job log says why)"),
+                format!("SQL Server `{server}`: {INTEGRATED_FAILED} (the job log says why)"),
             )
         });
         let outcome = match &out {
