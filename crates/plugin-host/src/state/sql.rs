@@ -164,7 +164,7 @@ fn config(server: &str, access: &SqlAccess) -> Res<Config> {
 fn kerberos_fix(gss: &str, spn: &str) -> String {
     if gss.contains("Server not found") {
         format!(
-            "the domain has no service principal {spn}: register it on the account SQL Server runs as (setspn -S {spn} <account>), or name the instance as its principal does"
+            "the domain has no service principal {spn}: register it on the account SQL Server runs as (setspn -S {spn} <account>), or name the instance as its principal does (it is looked up in krb5.conf's default_realm: an instance of another realm needs that realm as the default)"
         )
     } else {
         "the account Rehydra runs as needs a ticket of the instance's domain: kinit, or for a service a client keytab named by KRB5_CLIENT_KTNAME".into()
