@@ -1,7 +1,8 @@
 //! SQL Server instances the admin configures for `sql:<server>` grants: where the
 //! instance is, the login the host signs in with and where its password is kept (or
-//! none, signed in as the account Rehydra runs as), the CA to trust. The catalog holds the spec (never the password); the host asks for the
-//! access of an instance each time a plugin runs a batch on it.
+//! none, signed in as the account Rehydra runs as), the CA to trust. The catalog holds
+//! the spec (never the password); the host asks for the access of an instance each time
+//! a plugin runs a batch on it.
 
 use std::path::PathBuf;
 

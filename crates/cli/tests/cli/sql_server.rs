@@ -185,25 +185,24 @@ pub(crate) fn with_standin(host: &str) -> (Cli, StandIn, PathBuf, String) {
 }
 
 /// `plugins sql-server add NAME` with the test login and the stand-in's CA (`dir/tls`),
-/// kept without connecting first.
-pub(crate) fn add_instance(cli: &Cli, name: &str, dir: &Path) {
+/// and `more`.
+fn add_with(cli: &Cli, name: &str, dir: &Path, more: &[&str]) -> Output {
     let ca = dir.join("tls/ca.pem");
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "sql-server",
-            "add",
-            name,
-            "--login",
-            "rehydra",
-            "--password-env",
-            "SQL_PW",
-            "--ca-file",
-            ca.to_str().unwrap(),
-            "--no-check",
-        ],
-    );
+    let mut a = vec!["plugins", "sql-server", "add", name, "--login", "rehydra"];
+    a.extend([
+        "--password-env",
+        "SQL_PW",
+        "--ca-file",
+        ca.to_str().unwrap(),
+    ]);
+    a.extend(more);
+    run(cli, &a)
+}
+
+/// [`add_with`], kept without connecting first.
+pub(crate) fn add_instance(cli: &Cli, name: &str, dir: &Path) {
+    let o = add_with(cli, name, dir, &["--no-check"]);
+    assert!(o.status.success(), "{}", text(&o));
 }
 
 /// Grant the sql-server plugin the engine, `servers`, and `dir` to stage backups in.
@@ -295,23 +294,7 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
         text(&untrusted)
     );
     let ca = dir.join("tls/ca.pem");
-    let add_as = |name: &str| {
-        run(
-            &cli,
-            &[
-                "plugins",
-                "sql-server",
-                "add",
-                name,
-                "--login",
-                "rehydra",
-                "--password-env",
-                "SQL_PW",
-                "--ca-file",
-                ca.to_str().unwrap(),
-            ],
-        )
-    };
+    let add_as = |name: &str| add_with(&cli, name, &dir, &[]);
     let o = add(&["--ca-file", ca.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("signed in to"), "{}", text(&o));

@@ -46,6 +46,26 @@ fn account(dc: &Dc, user: &str, spn: Option<&str>, keytab: &Path) {
     );
 }
 
+/// A plugin's discovery of `sql01.test.lan`, run with the administrator's ticket or none.
+fn discover(cli: &Cli, dc: &Dc, ticket: bool) -> Value {
+    let mut c = cli.cmd(None);
+    c.args(["--json", "plugins", "run", "sql-server", "discover"])
+        .args(["--set", "servers=sql01.test.lan"])
+        .envs(dc.kerberos(ticket));
+    json_out(&c.output().unwrap())
+}
+
+/// The instance was unreachable to the plugin, which was told only that the sign-in
+/// failed: nothing of `hidden` (where the host looked, who it signed in as).
+fn told_only_that_it_failed(found: &Value, hidden: &str) {
+    let why = prop(&found[0], "unreachable").unwrap_or_default();
+    assert!(
+        why.contains("the sign-in as the account Rehydra runs as failed (the job log says why)")
+            && !why.contains(hidden),
+        "{found}"
+    );
+}
+
 /// The principals the stand-in let in, in order.
 fn signed_in(state: &Path) -> Vec<String> {
     std::fs::read_to_string(state.join("logins.jsonl"))
@@ -161,22 +181,8 @@ fn sql_server_signed_in_to_with_kerberos_as_the_account_rehydra_runs_as() {
     // ---- a plugin's queries go through the same sign-in; it is given no credential,
     // nor told where the host looked for one
     grant(&cli, &["sql01.test.lan"], &dir);
-    let mut c = cli.cmd(None);
-    c.args(["--json", "plugins", "run", "sql-server", "discover"])
-        .args(["--set", "servers=sql01.test.lan"])
-        .envs(dc.kerberos(false));
-    let failed = json_out(&c.output().unwrap());
-    let why = prop(&failed[0], "unreachable").unwrap_or_default();
-    assert!(
-        why.contains("the sign-in as the account Rehydra runs as failed (the job log says why)")
-            && !why.contains("ccache"),
-        "{failed}"
-    );
-    let mut c = cli.cmd(None);
-    c.args(["--json", "plugins", "run", "sql-server", "discover"])
-        .args(["--set", "servers=sql01.test.lan"])
-        .envs(dc.kerberos(true));
-    let found = json_out(&c.output().unwrap());
+    told_only_that_it_failed(&discover(&cli, &dc, false), "ccache");
+    let found = discover(&cli, &dc, true);
     let inst = &found.as_array().unwrap()[0];
     assert_eq!(prop(inst, "unreachable"), None, "{found}");
     assert!(
@@ -276,17 +282,7 @@ fn only_as_one_login(dc: &Dc, cli: &Cli, address: &str, client_keys: &Path) {
         .unwrap_or_default()
         .lines()
         .count();
-    let mut c = cli.cmd(None);
-    c.args(["--json", "plugins", "run", "sql-server", "discover"])
-        .args(["--set", "servers=sql01.test.lan"])
-        .envs(dc.kerberos(true));
-    let found = json_out(&c.output().unwrap());
-    let why = prop(&found[0], "unreachable").unwrap_or_default();
-    assert!(
-        why.contains("the sign-in as the account Rehydra runs as failed (the job log says why)")
-            && !why.contains("Administrator"),
-        "{found}"
-    );
+    told_only_that_it_failed(&discover(cli, dc, true), "Administrator");
     let after: Vec<String> = std::fs::read_to_string(sent(cli))
         .unwrap()
         .lines()

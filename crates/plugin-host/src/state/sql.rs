@@ -127,8 +127,8 @@ fn known_as<'a>(server: &'a str, access: &'a SqlAccess) -> &'a str {
     }
 }
 
-fn config(server: &str, access: &SqlAccess) -> Res<Config> {
-    let (host, port) = host_port(server, known_as(server, access))?;
+/// The driver's configuration for `server`, known as `host:port` (see [`known_as`]).
+fn config(server: &str, (host, port): (&str, u16), access: &SqlAccess) -> Res<Config> {
     let mut c = Config::new();
     c.host(host);
     c.port(port);
@@ -173,13 +173,11 @@ fn kerberos_fix(gss: &str, spn: &str) -> String {
 
 /// Connect, secure the session and sign in.
 async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
-    let cfg = config(server, access)?;
+    let (host, port) = host_port(server, known_as(server, access))?;
+    let cfg = config(server, (host, port), access)?;
     let what = format!("connecting to SQL Server `{server}`");
     #[cfg(unix)]
-    let spn = {
-        let (host, port) = host_port(server, known_as(server, access))?;
-        format!("MSSQLSvc/{host}:{port}")
-    };
+    let spn = format!("MSSQLSvc/{host}:{port}");
     let attempt = async {
         let tcp = TcpStream::connect(access.address.as_str())
             .await
