@@ -193,7 +193,9 @@ grep -q 'only administrators' <<<"$said" || fail "install with a catalog elsewhe
 said="$(wine "$bin/rehydra.exe" -r 'rehydra\svc\repo' --password-file 'C:\rehydra\svc\password' service install 2>&1)" && fail "installed with a relative repository path"
 grep -q 'absolute path' <<<"$said" || fail "install with a relative repository does not say why: $said"
 [ -z "$(registered)" ] || fail "a refused install registered the service: $(registered)"
-svc --password-file 'C:\rehydra\svc\password' service install --interval 1 --no-start >/dev/null ||
+said="$(svc --password-file 'C:\rehydra\svc\password' service install --operators 'No Such Group' 2>&1)" && fail "installed with operators of a group Windows does not know"
+grep -q 'Windows knows no such account' <<<"$said" || fail "install with an unknown operators' group does not say why: $said"
+svc --password-file 'C:\rehydra\svc\password' service install --interval 1 --no-start --operators Users >/dev/null ||
     [ "$(registered)" = Stopped ] || fail "service install --no-start"
 [ "$(registered)" = Stopped ] || fail "the service is not registered, stopped, after install --no-start: $(registered)"
 # started as at boot (Wine's own boot services hold the service database for a while
@@ -232,6 +234,19 @@ for _ in $(seq 1 60); do
     sleep 1
 done
 grep -q 'policy nightly, asked by rehydra policy run.*succeeded (1 restore point' <<<"$status" || fail "the Windows service did not run the run handed to it: $status"
+# an operator (BUILTIN\Users, as installed) runs a policy through the service's pipe,
+# with no catalog of the service's: named as the pipe's client token says
+op() { again wine "$bin/rehydra.exe" --catalog 'C:\rehydra\operator\catalog.db' operator "$@"; }
+said="$(op run nightly 2>&1 | tr -d '\r')" || fail "operator run: $said"
+grep -q 'handed to the service' <<<"$said" || fail "operator run says: $said"
+for _ in $(seq 1 60); do
+    status="$(op status 2>&1 | tr -d '\r')"
+    grep -q 'asked by operator .*succeeded (1 restore point' <<<"$status" && break
+    sleep 1
+done
+grep -q 'nightly: Z:' <<<"$status" && grep -q 'asked by operator .*succeeded (1 restore point' <<<"$status" || fail "the operator's run through the pipe: $status"
+said="$(op run nope 2>&1 | tr -d '\r')" && fail "an operator ran a policy the service does not have"
+grep -q 'it has no policy named nope' <<<"$said" || fail "operator run nope says: $said"
 svc service uninstall >/dev/null || fail "service uninstall"
 becomes "" || fail "the service is still registered after uninstall: $(registered)"
 said="$(svc service uninstall)" || fail "a second uninstall"

@@ -184,6 +184,13 @@ const FIGURES: &[(&str, Source)] = &[
         ),
     ),
     (
+        "a Unix socket of mode 0660",
+        Code(
+            "crates/api/src/service/operators/unix.rs",
+            &["Permissions::from_mode(0o660)"],
+        ),
+    ),
+    (
         "at most 16 such threads",
         Code(
             "crates/plugin-host/src/state/sql.rs",

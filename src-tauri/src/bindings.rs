@@ -53,6 +53,8 @@ mod tests {
             api::notify::Email::decl(cfg),
             api::notify::Notify::decl(cfg),
             api::service::ServiceInfo::decl(cfg),
+            api::service::operators::OperatorPolicy::decl(cfg),
+            api::service::operators::Overview::decl(cfg),
             rehydra_catalog::RequestState::decl(cfg),
             rehydra_catalog::RequestRow::decl(cfg),
             api::policies::CopyReport::decl(cfg),

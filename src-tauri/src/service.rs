@@ -1,8 +1,10 @@
 //! The app as a client of the always-on service (`rehydra service`): whether one runs for
 //! the app's catalog, and policy runs handed to it, which go on when the window closes.
 //! The same `rehydra-api` calls as `rehydra service --status`, `policy run --service` and
-//! `service cancel`.
+//! `service cancel`; and, for an operator who cannot open the service's catalog, the
+//! service's door for operators (`rehydra operator`).
 
+use rehydra_api::service::operators::{self, Ask, Overview};
 use rehydra_api::service::requests::{self, ServiceRequest};
 use rehydra_api::service::{self, ServiceInfo};
 use tauri::AppHandle;
@@ -41,4 +43,24 @@ pub async fn service_requests(app: AppHandle) -> Res<Vec<ServiceRequest>> {
 #[tauri::command]
 pub async fn service_cancel(app: AppHandle, id: i64) -> Res<ServiceRequest> {
     blocking(app, move |st| Ok(requests::cancel(&st.ctx, id)?)).await
+}
+
+/// The machine's service as its operators see it (its policies, the runs handed to it),
+/// asked through its door for operators; `None` when no service answers there or this
+/// account may not open it (the app is then no operator, and says nothing of it).
+#[tauri::command]
+pub async fn operator_overview(app: AppHandle) -> Res<Option<Overview>> {
+    blocking(app, |_| Ok(operators::ask(&Ask::Overview).ok())).await
+}
+
+/// Run one of the service's policies now, asked as an operator.
+#[tauri::command]
+pub async fn operator_run(app: AppHandle, policy: String) -> Res<ServiceRequest> {
+    blocking(app, move |_| Ok(operators::ask(&Ask::Run { policy })?)).await
+}
+
+/// Cancel a run handed to the service, asked as an operator.
+#[tauri::command]
+pub async fn operator_cancel(app: AppHandle, id: i64) -> Res<ServiceRequest> {
+    blocking(app, move |_| Ok(operators::ask(&Ask::Cancel { id })?)).await
 }

@@ -14,6 +14,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { Session, startDriver } from "./webdriver.mjs";
 import { activeDirectory } from "./active-directory.mjs";
 import { sqlServer } from "./sql-server.mjs";
+import { handOver, operators } from "./service.mjs";
 const target = process.env.CARGO_TARGET_DIR ?? path.resolve("target");
 const app = process.env.REHYDRA_APP ?? path.join(target, "debug", "rehydra-app");
 const out = process.env.REHYDRA_E2E_OUT ?? path.join(target, "e2e-screenshots");
@@ -53,7 +54,7 @@ execFileSync("qemu-img", ["create", "-q", "-f", "vhdx", path.join(csv, "Volume1/
 const csvB = path.join(tmp, "csvB");
 fs.mkdirSync(csvB);
 
-const env = { ...process.env, PATH: `${nodeDir}:${process.env.PATH}`, HOME: home, XDG_DATA_HOME: path.join(home, ".local/share"), XDG_CACHE_HOME: path.join(home, ".cache") };
+const env = { ...process.env, PATH: `${nodeDir}:${process.env.PATH}`, HOME: home, XDG_DATA_HOME: path.join(home, ".local/share"), XDG_CACHE_HOME: path.join(home, ".cache"), REHYDRA_SERVICE_SOCKET: path.join(tmp, "run", "operators.sock") };
 delete env.REHYDRA_CATALOG;
 delete env.REHYDRA_PLUGIN_PATH;
 // a plugin installed for this user with the CLI (trust, install, grant), as an admin would
@@ -346,33 +347,9 @@ try {
   await s.click('[data-testid="policy-remove-weekdays"]');
   await s.wait('[data-testid="policy-list"]', (t) => !t.includes("weekdays"));
   hookServer.close();
-  // a service started from the command line for the app's repository (with the copy
-  // target's password, which the app never hands over) is seen by the app, and "Run now"
-  // hands the run to it: the job runs in the service, not in the app
-  const svcEnv = { ...env, REHYDRA_REPOSITORY: repo, REHYDRA_PASSWORD: "correct horse battery staple", REHYDRA_COPY_PASSWORD: "offsite pass phrase 2026" };
-  const svc = spawn(cli, ["service", "--interval", "60"], { env: svcEnv, stdio: "ignore" });
-  for (let i = 0; i < 100 && !execFileSync(cli, ["service", "--status"], { env }).toString().includes("a service runs"); i++) {
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  await s.click('[data-testid="nav-inventory"]');
-  await s.click('[data-testid="nav-protection"]');
-  await s.wait('[data-testid="service-status"]', (t) => t.includes(`A Rehydra service runs (process ${svc.pid})`) && t.includes(repo));
-  check(true, "the Protection screen shows the service that runs policies with the app closed");
-  await s.wait('[data-testid="policy-list"]', (t) => t.includes("nightly"));
-  // Run now is enabled once the screen has settled (a click on a disabled button is lost)
-  for (let i = 0; i < 100 && !(await s.enabled('[data-testid="policy-run-nightly"]')); i++) await new Promise((r) => setTimeout(r, 100));
-  await s.click('[data-testid="policy-run-nightly"]');
-  await s.wait('[data-testid="backup-result"]', (t) => t.includes("Policy nightly handed to the service"), 60000);
-  await s.wait('[data-testid="service-runs"]', (t) => /succeeded \(1 restore point/.test(t) && t.includes("the desktop app"), 60000);
-  const svcLog = JSON.parse(execFileSync(cli, ["--json", "service", "--status"], { env }).toString());
-  check(svcLog.requests.length === 1 && svcLog.requests[0].state === "succeeded" && svcLog.requests[0].started,
-    `Run now with a service running hands the run to the service, which runs it and says how it went (${JSON.stringify(svcLog.requests).slice(0, 300)})`);
-  svc.kill("SIGTERM");
-  const copies = JSON.parse(execFileSync(cli, ["--json", "restore-points"], { env: offsiteEnv }).toString());
-  // the service's run (the same day's second) was copied, and daily retention kept it alone
-  check(copies.length === 1 && copies[0].copied_from && copies[0].tags.includes("policy:nightly") && /retention removed 1\b/.test(svcLog.requests[0].message),
-    "the policy's runs were copied to its copy target (the service's with its password), retention applied there too");
+  await handOver({ s, cli, env, repo, offsiteEnv, check });
   await shot("10-policies");
+  await operators({ s, cli, env, tmp, check, shot });
 
   // ---- several repositories open at once: the off-site one connected beside the first
   await s.click('[data-testid="nav-repositories"]');

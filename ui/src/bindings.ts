@@ -735,6 +735,50 @@ repository: string,
  */
 takes_requests: boolean, };
 
+export type OperatorPolicy = { 
+/**
+ * Its name.
+ */
+name: string, 
+/**
+ * What it backs up, in a few words.
+ */
+what: string, 
+/**
+ * Its schedule in words.
+ */
+schedule: string, 
+/**
+ * Its last successful run.
+ */
+last_run: string | null, 
+/**
+ * When it is due next.
+ */
+next_due: string, 
+/**
+ * Failed runs since the last success.
+ */
+failures: number, };
+
+export type Overview = { 
+/**
+ * The service's process.
+ */
+pid: number, 
+/**
+ * The repository whose policies it runs.
+ */
+repository: string, 
+/**
+ * Those policies.
+ */
+policies: Array<OperatorPolicy>, 
+/**
+ * Runs handed to it: those not ended yet and the ten newest others, newest first.
+ */
+requests: Array<ServiceRequest>, };
+
 export type ServiceRequestState = "waiting" | "running" | "stopping" | "succeeded" | "failed" | "cancelled" | "unknown";
 
 export type ServiceRequest = { 

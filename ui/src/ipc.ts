@@ -25,6 +25,7 @@ import type {
   InventoryAsset,
   JobRun,
   KnownRepository,
+  Overview,
   PlanView,
   Planned,
   PluginDetails,
@@ -100,6 +101,9 @@ export const api = {
   serviceHandOver: (name: string) => call<ServiceRequest>("service_hand_over", { name }),
   serviceRequests: () => call<ServiceRequest[]>("service_requests"),
   serviceCancel: (id: number) => call<ServiceRequest>("service_cancel", { id }),
+  operatorOverview: () => call<Overview | null>("operator_overview"),
+  operatorRun: (policy: string) => call<ServiceRequest>("operator_run", { policy }),
+  operatorCancel: (id: number) => call<ServiceRequest>("operator_cancel", { id }),
   copyTargetUnlock: (location: string, password: string) => call<void>("copy_target_unlock", { location, password }),
   copyTargetsUnlocked: () => call<string[]>("copy_targets_unlocked"),
   policyRun: (name: string, job: string, onProgress: (p: Progress) => void) =>

@@ -185,6 +185,21 @@ pub struct PolicyRun {
     pub notify_errors: Vec<String>,
 }
 
+impl What {
+    /// What it backs up, in a few words: the folder, `plugin:asset`, or `plugin: every
+    /// kind`.
+    #[must_use]
+    pub fn label(&self) -> String {
+        match self {
+            Self::Folder { path, .. } => path.clone(),
+            Self::Plugin { plugin, asset, .. } => format!("{plugin}:{asset}"),
+            Self::Discovered {
+                plugin, asset_kind, ..
+            } => format!("{plugin}: every {asset_kind}"),
+        }
+    }
+}
+
 impl Policy {
     /// The tag its restore points carry.
     #[must_use]

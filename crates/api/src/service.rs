@@ -5,6 +5,7 @@
 //! read a locked range); the app and `rehydra service --status` read both to say whether
 //! a service runs. Neither is followed if it is a symbolic link.
 
+pub mod operators;
 pub mod requests;
 
 use std::fs::{File, OpenOptions};

@@ -2,7 +2,7 @@
 //! command line, taken by the service in the order asked, with its progress and outcome
 //! written back so the asker may close its window and look again later.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row as _;
 use sqlx::sqlite::SqliteRow;
 
@@ -10,7 +10,7 @@ use crate::{Catalog, Result, now};
 
 /// How a request stands. Stored as its name; a name this build does not know reads as
 /// [`RequestState::Unknown`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 #[ts(rename = "ServiceRequestState")]
 pub enum RequestState {
@@ -26,7 +26,8 @@ pub enum RequestState {
     Failed,
     /// Cancelled (before it started, or stopped while running).
     Cancelled,
-    /// Written by a newer build.
+    /// Written (or sent) by a newer build.
+    #[serde(other)]
     Unknown,
 }
 
@@ -71,7 +72,7 @@ impl std::fmt::Display for RequestState {
 }
 
 /// A request as the catalog keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[ts(rename = "ServiceRequest")]
 pub struct RequestRow {
     /// Its number.

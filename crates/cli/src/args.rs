@@ -229,6 +229,11 @@ pub enum Command {
         #[arg(long, hide = true)]
         windows_service: bool,
     },
+    /// For operators of the machine's service who cannot open its catalog (members of the
+    /// group it was started with, `service --operators GROUP`): its policies and results,
+    /// run one now, cancel such a run. Nothing else: no settings, restores or files.
+    #[command(subcommand)]
+    Operator(crate::operator::OperatorCommand),
     /// Workload plugins: install, trust, grant capabilities, run their verbs.
     #[command(subcommand)]
     Plugins(PluginsCommand),

@@ -672,6 +672,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Command::Catalog(c) => crate::catalog::run(&cli, c),
         Command::Policy(c) => crate::policy::run(&cli, c),
+        Command::Operator(c) => crate::operator::run(&cli, c),
         Command::Service {
             action,
             run,

@@ -9,6 +9,7 @@ mod directory;
 mod files;
 mod keys;
 mod kube_cluster;
+mod operator;
 mod output;
 mod password;
 mod plugins;

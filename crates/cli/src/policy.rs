@@ -277,7 +277,7 @@ pub(crate) fn run(cli: &Cli, c: &PolicyCommand) -> Result<i32> {
                 json(&l)?;
             } else {
                 for s in &l {
-                    let what = what_label(&s.policy.what);
+                    let what = s.policy.what.label();
                     println!(
                         "{:<20} {:<40} {}, last {}, {}",
                         s.policy.name,
@@ -464,16 +464,4 @@ fn notify_settings(a: &NotifyArgs) -> Option<api::notify::Notify> {
         ping: a.ping.clone(),
         email,
     })
-}
-
-/// What a policy backs up, in a few words (`policy list`, `service install`).
-pub(crate) fn what_label(what: &api::policies::What) -> String {
-    use api::policies::What;
-    match what {
-        What::Folder { path, .. } => path.clone(),
-        What::Plugin { plugin, asset, .. } => format!("{plugin}:{asset}"),
-        What::Discovered {
-            plugin, asset_kind, ..
-        } => format!("{plugin}: every {asset_kind}"),
-    }
 }

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use chrono::Utc;
 use rehydra_api as api;
-use rehydra_api::service::requests;
+use rehydra_api::service::{operators, requests};
 
 use crate::args::Cli;
 use crate::commands::{cancel_on_ctrl_c, context};
@@ -36,6 +36,15 @@ pub struct RunArgs {
     /// or a trusted network.
     #[arg(long, value_name = "ADDRESS", num_args = 0..=1, default_missing_value = "127.0.0.1:9464")]
     pub metrics: Option<String>,
+    /// Let the members of GROUP, who cannot open the service's catalog, operate it with
+    /// `rehydra operator` and the app: see its policies and their results, run one now,
+    /// cancel such a run; nothing else (no settings, restores or files). Through a local
+    /// socket only that group, administrators and the service's account open
+    /// (REHYDRA_SERVICE_SOCKET, else /run/rehydra/operators.sock; on Windows the pipe
+    /// \\.\pipe\rehydra-operators, e.g. --operators "Backup Operators"). Off unless
+    /// given.
+    #[arg(long, value_name = "GROUP", env = "REHYDRA_SERVICE_OPERATORS")]
+    pub operators: Option<String>,
 }
 
 /// `service install`, `service uninstall` and `service cancel`.
@@ -149,21 +158,7 @@ fn show_status(cli: &Cli) -> Result<i32> {
         println!("runs handed to the service, newest first:");
     }
     for r in &asked {
-        let how = match r.state {
-            requests::RequestState::Waiting => "waiting".to_string(),
-            requests::RequestState::Running | requests::RequestState::Stopping => format!(
-                "{}: {}",
-                r.state,
-                r.progress.as_deref().unwrap_or("starting")
-            ),
-            // its message starts with how it went
-            requests::RequestState::Succeeded => r.message.clone().unwrap_or_default(),
-            _ => format!("{}: {}", r.state, r.message.as_deref().unwrap_or("")),
-        };
-        println!(
-            "  {:>4}  {}  policy {}, asked by {}  {how}",
-            r.id, r.asked, r.policy, r.asked_by
-        );
+        println!("{}", request_line(r));
     }
     #[cfg(windows)]
     if !cli.json {
@@ -172,22 +167,43 @@ fn show_status(cli: &Cli) -> Result<i32> {
     Ok(0)
 }
 
+/// A run handed to the service, on one line: its number, when, which policy, who asked
+/// and how it stands.
+pub(crate) fn request_line(r: &requests::ServiceRequest) -> String {
+    let how = match r.state {
+        requests::RequestState::Waiting => "waiting".to_string(),
+        requests::RequestState::Running | requests::RequestState::Stopping => format!(
+            "{}: {}",
+            r.state,
+            r.progress.as_deref().unwrap_or("starting")
+        ),
+        // its message starts with how it went
+        requests::RequestState::Succeeded => r.message.clone().unwrap_or_default(),
+        _ => format!("{}: {}", r.state, r.message.as_deref().unwrap_or("")),
+    };
+    format!(
+        "  {:>4}  {}  policy {}, asked by {}  {how}",
+        r.id, r.asked, r.policy, r.asked_by
+    )
+}
+
+/// What cancelling a request did.
+pub(crate) fn cancelled(r: &requests::ServiceRequest) -> &'static str {
+    match r.state {
+        requests::RequestState::Cancelled if r.started.is_none() => "cancelled before it started",
+        requests::RequestState::Stopping => {
+            "the service stops it within a second or two (nothing half-written is committed)"
+        }
+        _ => "already ended; nothing to cancel",
+    }
+}
+
 fn cancel_request(cli: &Cli, id: i64) -> Result<i32> {
     let r = requests::cancel(&context(cli), id)?;
     if cli.json {
         crate::output::json(&r)?;
     } else {
-        println!(
-            "request {id} (policy {}): {}",
-            r.policy,
-            match r.state {
-                requests::RequestState::Cancelled if r.started.is_none() =>
-                    "cancelled before it started",
-                requests::RequestState::Stopping =>
-                    "the service stops it within a second or two (nothing half-written is committed)",
-                _ => "already ended; nothing to cancel",
-            }
-        );
+        println!("request {id} (policy {}): {}", r.policy, cancelled(&r));
     }
     Ok(0)
 }
@@ -209,6 +225,12 @@ pub(crate) fn serve(
         );
     }
     let _lock = api::service::acquire(&ctx, &cli.repo)?;
+    // opened with the lock held (a second service on the catalog never reaches it), and
+    // before the password, so a wrong group stops the start
+    let _door = match &args.operators {
+        Some(group) => Some(open_door(group, &ctx, &cli.repo)?),
+        None => None,
+    };
     // what a service before this one was running when it ended (killed, power lost) is
     // failed now, not after the repository answers
     match requests::abandon(&ctx) {
@@ -301,6 +323,18 @@ pub(crate) fn serve(
     }
     say("service stopped");
     Ok(0)
+}
+
+/// The operators' door, answering from this service's catalog for its repository.
+fn open_door(group: &str, ctx: &api::Context, repository: &str) -> Result<operators::Door> {
+    let mut door = operators::Door::open(group)?;
+    let (ctx, repository) = (ctx.clone(), repository.to_string());
+    door.serve(move |ask, asker| operators::answer(&ctx, &repository, ask, asker));
+    say(&format!(
+        "operators (the members of {group}) reach the service at {}",
+        door.path().display()
+    ));
+    Ok(door)
 }
 
 /// Wait until `interval` seconds after `started`, or less when a request for the service

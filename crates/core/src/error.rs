@@ -10,7 +10,7 @@ use std::fmt;
 /// What class of failure an error is: one vocabulary for the engine, the plugin host and
 /// the API, sent to the UI in kebab case (as `Code`). Shells switch on it, never on message
 /// text, and map it to exit codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, ts_rs::TS)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, ts_rs::TS)]
 #[serde(rename_all = "kebab-case")]
 #[ts(rename = "Code")]
 pub enum ErrorKind {

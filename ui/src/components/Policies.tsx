@@ -3,6 +3,7 @@ import { api, asError, newJobId, onStateChanged, type ApiError, type Notify, typ
 import { age, lines } from "../format";
 import { PluginSettings } from "../components/PluginSettings";
 import { Empty, ErrorBox, TableHead } from "./common";
+import OperatorPanel from "./OperatorPanel";
 import ServiceRuns from "./ServiceRuns";
 import type { Intent } from "../screens/Inventory";
 
@@ -205,6 +206,7 @@ export default function Policies({ repo, plugins, onRun, intent }: { repo: RepoI
         </table>
       )}
       <ServiceRuns asked={asked} />
+      <OperatorPanel hidden={service !== null} />
       <details ref={addForm} data-testid="policy-add" open={list !== null && list.length === 0 ? true : undefined}>
         <summary>Add a policy</summary>
         <div className="form">

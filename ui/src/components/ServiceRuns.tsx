@@ -4,14 +4,35 @@ import { ErrorBox, TableHead } from "./common";
 
 const open = (r: ServiceRequest) => r.state === "waiting" || r.state === "running" || r.state === "stopping";
 
+/** How a run ended, after its state (a message that starts with the state, as a
+ *  success's does, is not made to say it twice). */
+const said = (r: ServiceRequest) =>
+  !r.message ? "" : r.message.startsWith(r.state) ? r.message.slice(r.state.length) : `: ${r.message}`;
+
+/** How the runs are read and cancelled: through the service's catalog (the app opens
+ *  it), or as an operator through the service's door for operators. */
+const through = {
+  catalog: {
+    list: () => api.serviceRequests(),
+    cancel: (id: number) => api.serviceCancel(id),
+    testid: "service-run",
+  },
+  operator: {
+    list: () => api.operatorOverview().then((o) => o?.requests ?? []),
+    cancel: (id: number) => api.operatorCancel(id),
+    testid: "operator-request",
+  },
+};
+
 /** Policy runs handed to the always-on service: how each stands (looked at every two
  *  seconds while one is open, else every ten, so runs handed over from the command line
  *  show up too), and Cancel. They go on when the window closes. */
-export default function ServiceRuns({ asked }: { asked: number }) {
+export default function ServiceRuns({ asked, via = "catalog" }: { asked: number; via?: keyof typeof through }) {
   const [list, setList] = useState<ServiceRequest[]>([]);
   const [error, setError] = useState<ApiError | null>(null);
+  const { list: read, cancel, testid } = through[via];
   const load = () =>
-    api.serviceRequests()
+    read()
       .then((l) => { setList(l); setError(null); return l; })
       .catch((e) => { setError(asError(e)); return null; });
   useEffect(() => {
@@ -23,28 +44,28 @@ export default function ServiceRuns({ asked }: { asked: number }) {
     };
     tick();
     return () => { stop = true; window.clearTimeout(timer); };
-  }, [asked]);
+  }, [asked, via]);
   if (list.length === 0) return <ErrorBox error={error} />;
   return (
-    <div data-testid="service-runs">
+    <div data-testid={`${testid}s`}>
       <h3>Runs handed to the service</h3>
       <ErrorBox error={error} />
       <table>
         <TableHead cols={["#", "Policy", "Asked", "By", "State", ""]} />
         <tbody>
           {list.map((r) => (
-            <tr key={r.id} data-testid={`service-run-${r.id}`}>
+            <tr key={r.id} data-testid={`${testid}-${r.id}`}>
               <td>{r.id}</td>
               <td>{r.policy}</td>
               <td className="small">{new Date(r.asked).toLocaleString()}</td>
               <td className="small">{r.asked_by}</td>
-              <td className="small" data-testid={`service-run-state-${r.id}`}>
+              <td className="small" data-testid={`${testid}-state-${r.id}`}>
                 <strong>{r.state}</strong>
-                {open(r) ? (r.progress ? `: ${r.progress}` : "") : r.message ? `: ${r.message}` : ""}
+                {open(r) ? (r.progress ? `: ${r.progress}` : "") : said(r)}
               </td>
               <td>
                 {open(r) && r.state !== "stopping" ? (
-                  <button data-testid={`service-run-cancel-${r.id}`} onClick={() => api.serviceCancel(r.id).then(() => load()).catch((e) => setError(asError(e)))}>Cancel</button>
+                  <button data-testid={`${testid}-cancel-${r.id}`} onClick={() => cancel(r.id).then(() => load()).catch((e) => setError(asError(e)))}>Cancel</button>
                 ) : null}
               </td>
             </tr>

@@ -192,6 +192,9 @@ fn launch_arguments(cli: &Cli, catalog: &std::path::Path, run: &RunArgs) -> Resu
     if let Some(m) = &run.metrics {
         a.extend(["--metrics".into(), m.into()]);
     }
+    if let Some(g) = &run.operators {
+        a.extend(["--operators".into(), g.into()]);
+    }
     a.push("--windows-service".into());
     Ok(a)
 }
@@ -241,6 +244,11 @@ pub(crate) fn install(cli: &Cli, run: &RunArgs, no_start: bool) -> Result<i32> {
         ..context(cli)
     };
     let args = launch_arguments(cli, &catalog, run)?;
+    if let Some(g) = &run.operators {
+        // the group is looked up and the pipe made once now, not at boot with nobody
+        // watching
+        drop(api::service::operators::Door::open(g)?);
+    }
     // the password opens the repository now, not at 02:00 with nobody watching
     api::backend_for(&ctx, &cli.repo)?;
     let pw = crate::password::current(cli.password_file.as_deref(), None, &cli.repo)?;
@@ -264,7 +272,7 @@ pub(crate) fn install(cli: &Cli, run: &RunArgs, no_start: bool) -> Result<i32> {
             println!(
                 "the service will run policy {}: {}{}",
                 p.policy.name,
-                crate::policy::what_label(&p.policy.what),
+                p.policy.what.label(),
                 p.policy
                     .copy_to
                     .map(|c| format!(", copied to {}", c.repository))

@@ -18,6 +18,7 @@ mod kubernetes;
 mod object_storage;
 mod policies;
 mod service;
+mod service_operators;
 mod service_requests;
 mod sql_server;
 mod sql_server_ag;

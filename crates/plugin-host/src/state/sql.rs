@@ -128,6 +128,8 @@ fn known_as<'a>(server: &'a str, access: &'a SqlAccess) -> &'a str {
 }
 
 /// The driver's configuration for `server`, known as `host:port` (see [`known_as`]).
+// `server` is named only in the error of a host that is not Windows
+#[cfg_attr(windows, allow(unused_variables))]
 fn config(server: &str, (host, port): (&str, u16), access: &SqlAccess) -> Res<Config> {
     let mut c = Config::new();
     c.host(host);

@@ -1,0 +1,313 @@
+//! The service's door for operators: people who may see how the machine's service stands,
+//! run one of its policies now and cancel such a run, and nothing else. They are not
+//! administrators and cannot open the service's catalog (on Windows only SYSTEM and
+//! Administrators may; on Linux it is root's), which is what lets the service run what
+//! it says: whoever may write it may make the service, LocalSystem or root, back up or
+//! restore any file. So an operator asks the service itself, over a local socket (a Unix
+//! socket on Linux, a named pipe on Windows) that only the group the administrator named
+//! (`rehydra service --operators GROUP`), the administrators and the service's own
+//! account may open. The operating system checks that, and names the asker to the
+//! service (its peer credentials, or the pipe client's token), so a run handed over this
+//! way says who asked, which the catalog's label cannot prove.
+//!
+//! One request per connection: a JSON line (an [`Ask`]), answered by one JSON line,
+//! `{"ok": …}` or `{"error": {"code", "message"}}`. What an operator is shown is
+//! [`Overview`]: the policies' names, what they back up in a few words, schedules and
+//! results; never their settings (a webhook's URL carries its token).
+
+#[cfg(unix)]
+#[path = "operators/unix.rs"]
+mod door;
+#[cfg(windows)]
+#[path = "operators/windows.rs"]
+mod door;
+
+use std::io::{BufRead as _, Read as _, Write as _};
+#[cfg(unix)]
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use door::Door;
+
+use super::requests::{self, ServiceRequest};
+use crate::Context;
+use crate::error::{ApiError, Code, Result};
+
+/// The longest request line read (an [`Ask`] is a few dozen bytes).
+const ASK_MAX: u64 = 4096;
+/// The longest answer a client reads.
+const ANSWER_MAX: u64 = 4 << 20;
+/// How long either side waits for the other on a Unix socket (a Windows pipe opened
+/// for plain reads and writes has no timeouts).
+#[cfg(unix)]
+const WAIT: Duration = Duration::from_secs(10);
+/// The requests an overview lists besides those not ended.
+const REQUESTS_SHOWN: i64 = 10;
+
+/// What an operator asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "ask", rename_all = "kebab-case")]
+pub enum Ask {
+    /// How the service stands: its policies and the runs handed to it.
+    Overview,
+    /// Run a policy of the service now.
+    Run {
+        /// The policy's name.
+        policy: String,
+    },
+    /// Cancel a run handed to the service.
+    Cancel {
+        /// The request's number.
+        id: i64,
+    },
+}
+
+/// How the service stands, as an operator sees it.
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
+pub struct Overview {
+    /// The service's process.
+    pub pid: u32,
+    /// The repository whose policies it runs.
+    pub repository: String,
+    /// Those policies.
+    pub policies: Vec<OperatorPolicy>,
+    /// Runs handed to it: those not ended yet and the ten newest others, newest first.
+    pub requests: Vec<ServiceRequest>,
+}
+
+/// A policy as an operator sees it: no settings, which may carry secrets.
+#[derive(Debug, Clone, Serialize, Deserialize, ts_rs::TS)]
+pub struct OperatorPolicy {
+    /// Its name.
+    pub name: String,
+    /// What it backs up, in a few words.
+    pub what: String,
+    /// Its schedule in words.
+    pub schedule: String,
+    /// Its last successful run.
+    pub last_run: Option<DateTime<Utc>>,
+    /// When it is due next.
+    pub next_due: DateTime<Utc>,
+    /// Failed runs since the last success.
+    pub failures: u32,
+}
+
+/// The socket operators reach the service at: `REHYDRA_SERVICE_SOCKET`, else
+/// `/run/rehydra/operators.sock` on Linux and `\\.\pipe\rehydra-operators` on Windows.
+#[must_use]
+pub fn endpoint() -> std::path::PathBuf {
+    std::env::var_os("REHYDRA_SERVICE_SOCKET")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| door::DEFAULT.into(), Into::into)
+}
+
+/// The service's answer to `ask` from `asker` (who the operating system says connected).
+/// The service running here serves `repository` from `ctx`'s catalog.
+///
+/// # Errors
+/// What [`requests::hand_over`] and [`requests::cancel`] refuse; the catalog cannot be
+/// read.
+pub fn answer(
+    ctx: &Context,
+    repository: &str,
+    ask: &Ask,
+    asker: &str,
+) -> Result<serde_json::Value> {
+    let json = |v: Result<ServiceRequest>| {
+        v.and_then(|r| serde_json::to_value(r).map_err(|e| ApiError::new(Code::Io, e.to_string())))
+    };
+    let policies = || -> Result<Vec<crate::policies::PolicyStatus>> {
+        Ok(crate::policies::list(ctx, Utc::now())?
+            .into_iter()
+            .filter(|p| p.policy.repository == repository)
+            .collect())
+    };
+    match ask {
+        Ask::Overview => {
+            let policies = policies()?
+                .into_iter()
+                .map(|p| OperatorPolicy {
+                    what: p.policy.what.label(),
+                    name: p.policy.name,
+                    schedule: p.schedule,
+                    last_run: p.last_run,
+                    next_due: p.next_due,
+                    failures: p.failures,
+                })
+                .collect();
+            let o = Overview {
+                pid: std::process::id(),
+                repository: repository.to_string(),
+                policies,
+                requests: requests::list(ctx, REQUESTS_SHOWN)?,
+            };
+            serde_json::to_value(o).map_err(|e| ApiError::new(Code::Io, e.to_string()))
+        }
+        Ask::Run { policy } => {
+            if !policies()?.iter().any(|p| &p.policy.name == policy) {
+                return Err(ApiError::new(
+                    Code::InvalidInput,
+                    format!(
+                        "it has no policy named {policy} (`rehydra operator status` lists its policies)"
+                    ),
+                ));
+            }
+            tracing::info!(policy = %policy, asker = %asker, "an operator asks for a run");
+            json(requests::hand_over(ctx, policy, asker))
+        }
+        Ask::Cancel { id } => {
+            if requests::get(ctx, *id)?.is_none() {
+                return Err(ApiError::new(
+                    Code::InvalidInput,
+                    format!("no run {id} was handed to it (`rehydra operator status` lists them)"),
+                ));
+            }
+            tracing::info!(request = id, asker = %asker, "an operator cancels a run");
+            json(requests::cancel(ctx, *id))
+        }
+    }
+}
+
+/// Serve one connection: read its ask, answer it with `handle` (given the asker's name).
+fn converse<S: std::io::Read + std::io::Write>(
+    stream: S,
+    asker: &dyn Fn(&S) -> String,
+    handle: &dyn Fn(&Ask, &str) -> Result<serde_json::Value>,
+) -> std::io::Result<()> {
+    let mut line = Vec::new();
+    let mut reader = std::io::BufReader::new(stream);
+    (&mut reader).take(ASK_MAX).read_until(b'\n', &mut line)?;
+    let reply = match serde_json::from_slice::<Ask>(&line) {
+        Ok(ask) => {
+            let who = asker(reader.get_ref());
+            handle(&ask, &who)
+        }
+        Err(e) => Err(ApiError::new(
+            Code::InvalidInput,
+            format!("not a request this service understands ({e}): use a rehydra of its version"),
+        )),
+    };
+    let mut out = match reply {
+        Ok(v) => serde_json::json!({ "ok": v }),
+        Err(e) => serde_json::json!({ "error": { "code": e.code, "message": e.message } }),
+    }
+    .to_string();
+    out.push('\n');
+    let mut stream = reader.into_inner();
+    stream.write_all(out.as_bytes())?;
+    stream.flush()
+}
+
+/// Ask the service running on this machine, as an operator.
+///
+/// # Errors
+/// No service answers at [`endpoint`] (or this user may not open it: the message says
+/// which, and who may); the service refused (its error, as it said it).
+pub fn ask<T: serde::de::DeserializeOwned>(ask: &Ask) -> Result<T> {
+    let at = endpoint();
+    let mut stream = door::connect(&at)?;
+    let mut line =
+        serde_json::to_string(ask).map_err(|e| ApiError::new(Code::Io, e.to_string()))?;
+    line.push('\n');
+    let lost = |e: std::io::Error| {
+        ApiError::new(
+            Code::Io,
+            format!("the service at {} did not answer: {e}", at.display()),
+        )
+    };
+    stream.write_all(line.as_bytes()).map_err(lost)?;
+    stream.flush().map_err(lost)?;
+    // one line: read to its end, not to the connection's (a Windows server that hangs up
+    // makes the next read fail, where a Unix socket's ends)
+    let mut answer = Vec::new();
+    std::io::BufReader::new(stream.take(ANSWER_MAX))
+        .read_until(b'\n', &mut answer)
+        .map_err(lost)?;
+    let v: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| {
+        ApiError::new(
+            Code::Io,
+            format!(
+                "what answered at {} is not a Rehydra service of this version ({e})",
+                at.display()
+            ),
+        )
+    })?;
+    if let Some(e) = v.get("error") {
+        let code = serde_json::from_value(e["code"].clone()).unwrap_or(Code::Io);
+        let message = e["message"].as_str().unwrap_or("the service refused");
+        return Err(ApiError::new(code, format!("the service says: {message}")));
+    }
+    serde_json::from_value(v["ok"].clone()).map_err(|e| {
+        ApiError::new(
+            Code::Io,
+            format!(
+                "the service at {} answered in another form ({e})",
+                at.display()
+            ),
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asks_on_the_wire() {
+        for (ask, line) in [
+            (Ask::Overview, r#"{"ask":"overview"}"#),
+            (
+                Ask::Run {
+                    policy: "nightly".into(),
+                },
+                r#"{"ask":"run","policy":"nightly"}"#,
+            ),
+            (Ask::Cancel { id: 3 }, r#"{"ask":"cancel","id":3}"#),
+        ] {
+            assert_eq!(serde_json::to_string(&ask).unwrap(), line);
+            assert_eq!(serde_json::from_str::<Ask>(line).unwrap(), ask);
+        }
+    }
+
+    /// One connection: a line too long, or not an ask, gets an error and nothing runs.
+    #[test]
+    fn a_line_that_is_no_ask_is_refused() {
+        struct Pipe(std::io::Cursor<Vec<u8>>, Vec<u8>);
+        impl std::io::Read for Pipe {
+            fn read(&mut self, b: &mut [u8]) -> std::io::Result<usize> {
+                self.0.read(b)
+            }
+        }
+        impl std::io::Write for Pipe {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.1.write(b)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let ran = std::cell::Cell::new(0);
+        let handle = |_: &Ask, who: &str| {
+            ran.set(ran.get() + 1);
+            Ok(serde_json::json!(who))
+        };
+        let mut long = vec![b' '; 5000];
+        long.extend_from_slice(br#"{"ask":"overview"}"#);
+        for bad in [&b"rm -rf /\n"[..], br#"{"ask":"restore"}"#, &long] {
+            let mut p = Pipe(std::io::Cursor::new(bad.to_vec()), Vec::new());
+            converse(&mut p, &|_| "someone".into(), &handle).unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&p.1).unwrap();
+            assert_eq!(v["error"]["code"], "invalid-input", "{v}");
+        }
+        assert_eq!(ran.get(), 0);
+        let mut p = Pipe(
+            std::io::Cursor::new(b"{\"ask\":\"overview\"}\n".to_vec()),
+            Vec::new(),
+        );
+        converse(&mut p, &|_| "alice".into(), &handle).unwrap();
+        assert_eq!(String::from_utf8(p.1).unwrap(), "{\"ok\":\"alice\"}\n");
+        assert_eq!(ran.get(), 1);
+    }
+}

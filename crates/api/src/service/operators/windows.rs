@@ -1,0 +1,346 @@
+//! The operators' door on Windows: a named pipe, local clients only, whose security
+//! descriptor lets SYSTEM and Administrators in fully and the operators' group read and
+//! write; the pipe's client token names who connected. The service makes the pipe's first
+//! instance (`FILE_FLAG_FIRST_PIPE_INSTANCE`), so it fails to start its door, saying so,
+//! when someone made a pipe of that name first.
+
+// Win32's pipe and security calls have no safe wrapper that sets a pipe's security
+// descriptor: each unsafe block says why it holds.
+#![allow(unsafe_code)]
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::os::windows::ffi::OsStrExt as _;
+use std::os::windows::fs::OpenOptionsExt as _;
+use std::os::windows::io::{FromRawHandle as _, OwnedHandle};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use windows_sys::Win32::Foundation::{
+    ERROR_PIPE_BUSY, ERROR_PIPE_CONNECTED, GetLastError, HLOCAL, INVALID_HANDLE_VALUE, LocalFree,
+};
+use windows_sys::Win32::Security::Authentication::Identity::{GetUserNameExW, NameSamCompatible};
+use windows_sys::Win32::Security::Authorization::{
+    ConvertSidToStringSidW, ConvertStringSecurityDescriptorToSecurityDescriptorW, SDDL_REVISION_1,
+};
+use windows_sys::Win32::Security::{
+    LookupAccountNameW, PSECURITY_DESCRIPTOR, RevertToSelf, SECURITY_ATTRIBUTES, SID_NAME_USE,
+    SidTypeAlias, SidTypeGroup, SidTypeWellKnownGroup,
+};
+use windows_sys::Win32::Storage::FileSystem::{
+    FILE_FLAG_FIRST_PIPE_INSTANCE, FlushFileBuffers, PIPE_ACCESS_DUPLEX,
+};
+use windows_sys::Win32::System::Pipes::{
+    ConnectNamedPipe, CreateNamedPipeW, DisconnectNamedPipe, ImpersonateNamedPipeClient,
+    PIPE_READMODE_BYTE, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE, PIPE_UNLIMITED_INSTANCES,
+    PIPE_WAIT, WaitNamedPipeW,
+};
+
+use super::converse;
+use crate::error::{ApiError, Code, Result};
+
+/// The pipe unless `REHYDRA_SERVICE_SOCKET` says otherwise.
+pub(super) const DEFAULT: &str = r"\\.\pipe\rehydra-operators";
+/// Connections answered at once; past that one is told to try again.
+const AT_ONCE: usize = 8;
+/// `SECURITY_IDENTIFICATION`: the service may learn who connects, never act as them.
+const IDENTIFY_ONLY: u32 = 1 << 16;
+
+fn wide(s: &OsStr) -> Vec<u16> {
+    s.encode_wide().chain(Some(0)).collect()
+}
+
+fn last_error(what: &str) -> ApiError {
+    ApiError::new(
+        Code::Io,
+        format!("{what}: {}", std::io::Error::last_os_error()),
+    )
+}
+
+/// The open door; its next pipe instance waits for an operator in [`Door::serve`].
+#[derive(Debug)]
+pub struct Door {
+    path: PathBuf,
+    sddl: Vec<u16>,
+    first: Option<OwnedHandle>,
+}
+
+/// The string SID of local or domain group `group`.
+fn group_sid(group: &str) -> Result<String> {
+    let name = wide(OsStr::new(group));
+    let (mut sid, mut sid_len) = (vec![0u8; 256], 256u32);
+    let (mut domain, mut domain_len) = (vec![0u16; 256], 256u32);
+    let mut kind: SID_NAME_USE = 0;
+    // SAFETY: every buffer is as long as its length says; the name ends with a NUL
+    let found = unsafe {
+        LookupAccountNameW(
+            std::ptr::null(),
+            name.as_ptr(),
+            sid.as_mut_ptr().cast(),
+            &mut sid_len,
+            domain.as_mut_ptr(),
+            &mut domain_len,
+            &mut kind,
+        )
+    };
+    if found == 0 {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "--operators {group}: Windows knows no such account ({}); name a local or domain group, e.g. \"Backup Operators\"",
+                std::io::Error::last_os_error()
+            ),
+        ));
+    }
+    if ![SidTypeGroup, SidTypeAlias, SidTypeWellKnownGroup].contains(&kind) {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!("--operators {group}: that is not a group; name the group operators are in"),
+        ));
+    }
+    let mut text = std::ptr::null_mut();
+    // SAFETY: `sid` holds the SID LookupAccountNameW wrote; `text` is freed below
+    if unsafe { ConvertSidToStringSidW(sid.as_mut_ptr().cast(), &mut text) } == 0 {
+        return Err(last_error("ConvertSidToStringSidW"));
+    }
+    // SAFETY: a NUL-terminated string Windows allocated
+    let s = unsafe {
+        let len = (0..).take_while(|&i| *text.add(i) != 0).count();
+        let s = String::from_utf16_lossy(std::slice::from_raw_parts(text, len));
+        LocalFree(text as HLOCAL);
+        s
+    };
+    Ok(s)
+}
+
+impl Door {
+    /// Open the door at [`super::endpoint`] for the members of `group`.
+    ///
+    /// # Errors
+    /// No such group; a pipe of that name exists already (another service, or someone
+    /// squatting its name).
+    pub fn open(group: &str) -> Result<Self> {
+        let sid = group_sid(group)?;
+        // protected (no inherited entries): SYSTEM and Administrators all, operators read
+        // and write
+        let sddl = wide(OsStr::new(&format!(
+            "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GRGW;;;{sid})"
+        )));
+        let path = super::endpoint();
+        let mut door = Self {
+            path,
+            sddl,
+            first: None,
+        };
+        door.first = Some(door.instance(true)?);
+        Ok(door)
+    }
+
+    /// Where it is.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn instance(&self, first: bool) -> Result<OwnedHandle> {
+        let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated SDDL string; `sd` is freed below
+        if unsafe {
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                self.sddl.as_ptr(),
+                SDDL_REVISION_1,
+                &mut sd,
+                std::ptr::null_mut(),
+            )
+        } == 0
+        {
+            return Err(last_error("the pipe's security descriptor"));
+        }
+        let sa = SECURITY_ATTRIBUTES {
+            nLength: u32::try_from(std::mem::size_of::<SECURITY_ATTRIBUTES>()).unwrap_or(0),
+            lpSecurityDescriptor: sd,
+            bInheritHandle: 0,
+        };
+        let name = wide(self.path.as_os_str());
+        let flags = PIPE_ACCESS_DUPLEX
+            | if first {
+                FILE_FLAG_FIRST_PIPE_INSTANCE
+            } else {
+                0
+            };
+        // SAFETY: a NUL-terminated name and a security descriptor alive for the call
+        let h = unsafe {
+            let h = CreateNamedPipeW(
+                name.as_ptr(),
+                flags,
+                PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT | PIPE_REJECT_REMOTE_CLIENTS,
+                PIPE_UNLIMITED_INSTANCES,
+                65536,
+                65536,
+                0,
+                &sa,
+            );
+            LocalFree(sd as HLOCAL);
+            h
+        };
+        if h == INVALID_HANDLE_VALUE {
+            let e = std::io::Error::last_os_error();
+            return Err(ApiError::new(
+                if first { Code::Locked } else { Code::Io },
+                format!(
+                    "{}: {e}{}",
+                    self.path.display(),
+                    if first {
+                        " (another Rehydra service has this pipe, or a program took its name first: stop it, then start the service)"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        // SAFETY: a pipe handle just made, owned from now on
+        Ok(unsafe { OwnedHandle::from_raw_handle(h) })
+    }
+
+    /// Answer each connection with `handle` (given the asker's name) on a thread of its
+    /// own, up to eight at once, for as long as the process runs.
+    pub fn serve<F>(&mut self, handle: F)
+    where
+        F: Fn(&super::Ask, &str) -> Result<serde_json::Value> + Send + Sync + 'static,
+    {
+        let Some(first) = self.first.take() else {
+            return;
+        };
+        let door = Self {
+            path: self.path.clone(),
+            sddl: self.sddl.clone(),
+            first: None,
+        };
+        let handle = Arc::new(handle);
+        let busy = Arc::new(AtomicUsize::new(0));
+        std::thread::spawn(move || {
+            let mut next = Some(first);
+            loop {
+                let pipe = match next.take().map_or_else(|| door.instance(false), Ok) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::error!("the operators' pipe: {}", e.message);
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        continue;
+                    }
+                };
+                let raw = std::os::windows::io::AsRawHandle::as_raw_handle(&pipe);
+                // SAFETY: a pipe handle this thread owns
+                let connected = unsafe { ConnectNamedPipe(raw, std::ptr::null_mut()) } != 0
+                    // SAFETY: reads the calling thread's last error
+                    || unsafe { GetLastError() } == ERROR_PIPE_CONNECTED;
+                if !connected {
+                    continue;
+                }
+                let (handle, busy) = (Arc::clone(&handle), Arc::clone(&busy));
+                if busy.fetch_add(1, Ordering::SeqCst) >= AT_ONCE {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    let refuse = |_: &super::Ask, _: &str| -> Result<serde_json::Value> {
+                        Err(ApiError::new(
+                            Code::Locked,
+                            "the service answers other operators now: try again in a moment",
+                        ))
+                    };
+                    hang_up(File::from(pipe), &refuse);
+                    continue;
+                }
+                std::thread::spawn(move || {
+                    hang_up(File::from(pipe), &*handle);
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                });
+            }
+        });
+    }
+}
+
+/// Answer one connection, wait for the client to read it, disconnect.
+fn hang_up(pipe: File, handle: &dyn Fn(&super::Ask, &str) -> Result<serde_json::Value>) {
+    let raw = std::os::windows::io::AsRawHandle::as_raw_handle(&pipe);
+    if let Err(e) = converse(&pipe, &|_| asker(raw), handle) {
+        tracing::warn!("an operator's connection: {e}");
+    }
+    // SAFETY: the pipe handle `pipe` owns
+    unsafe {
+        FlushFileBuffers(raw);
+        DisconnectNamedPipe(raw);
+    }
+}
+
+/// Who connected, as the pipe's client token says: `operator DOMAIN\name on HOST`.
+fn asker(pipe: std::os::windows::io::RawHandle) -> String {
+    let host = hostname::get().map_or_else(
+        |_| "this machine".into(),
+        |h| h.to_string_lossy().into_owned(),
+    );
+    let mut name = vec![0u16; 257];
+    let mut len = 257u32;
+    // SAFETY: identifies as the client for the one call, then reverts; the buffer is
+    // as long as `len` says
+    let got = unsafe {
+        if ImpersonateNamedPipeClient(pipe) == 0 {
+            false
+        } else {
+            let got = GetUserNameExW(NameSamCompatible, name.as_mut_ptr(), &mut len);
+            RevertToSelf();
+            got
+        }
+    };
+    // (`len` is without the NUL when it succeeds)
+    if !got || len == 0 {
+        return format!("an operator on {host}");
+    }
+    let n = String::from_utf16_lossy(&name[..(len as usize).min(name.len())]);
+    format!("operator {n} on {host}")
+}
+
+/// Connect to the door at `path` (waiting up to 5 s while every instance is busy), as a
+/// client the service may identify but never act as; says why not with the fix.
+pub(super) fn connect(path: &Path) -> Result<File> {
+    let name = wide(path.as_os_str());
+    for _ in 0..2 {
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .security_qos_flags(IDENTIFY_ONLY)
+            .open(path)
+        {
+            Ok(f) => return Ok(f),
+            Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
+                // SAFETY: a NUL-terminated pipe name
+                unsafe { WaitNamedPipeW(name.as_ptr(), 5000) };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ApiError::new(
+                    Code::InvalidInput,
+                    format!(
+                        "no Rehydra service answers operators at {}: it is not running, or was installed without --operators GROUP",
+                        path.display()
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                return Err(ApiError::new(
+                    Code::InvalidInput,
+                    format!(
+                        "you may not use {}: only the group the service was installed with (--operators) operates it; ask an administrator to add you (then sign in again)",
+                        path.display()
+                    ),
+                ));
+            }
+            Err(e) => return Err(ApiError::new(Code::Io, format!("{}: {e}", path.display()))),
+        }
+    }
+    Err(ApiError::new(
+        Code::Locked,
+        format!(
+            "{}: the service answers other operators now: try again in a moment",
+            path.display()
+        ),
+    ))
+}
