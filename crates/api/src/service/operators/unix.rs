@@ -75,20 +75,21 @@ impl Door {
             // left by a service that was killed
             std::fs::remove_file(&path).map_err(|e| io(&path, &e))?;
         }
-        // made with its rights and group under another name, then renamed into place: it
-        // is never reachable with other rights than its own
-        let staged = dir.join(format!(".operators.{}.sock", std::process::id()));
-        let _ = std::fs::remove_file(&staged);
+        // made with its rights and group in a folder of its own (0700, so nobody can swap
+        // it for a link that the mode and owner changes would follow), then renamed into
+        // place: it is never reachable with other rights than its own
+        let private = tempfile::Builder::new()
+            .prefix(".operators-")
+            .tempdir_in(dir)
+            .map_err(|e| io(dir, &e))?;
+        let staged = private.path().join("operators.sock");
         let listener = UnixListener::bind(&staged).map_err(|e| io(&staged, &e))?;
         let placed = (|| {
             std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o660))?;
             std::os::unix::fs::chown(&staged, None, Some(gid.as_raw()))?;
             std::fs::rename(&staged, &path)
         })();
-        if let Err(e) = placed {
-            let _ = std::fs::remove_file(&staged);
-            return Err(io(&path, &e));
-        }
+        placed.map_err(|e| io(&path, &e))?;
         Ok(Self {
             listener: Some(listener),
             path,
