@@ -228,22 +228,24 @@ grep -q 'a service runs' <<<"$status" && grep -q 'Rehydra is Running' <<<"$statu
 # a run handed to the Windows service (what the app's "Run now" does) runs there
 said="$(svc policy run nightly --service 2>&1 | tr -d '\r')" || fail "policy run --service: $said"
 grep -q 'handed to the service (request [0-9]*)' <<<"$said" || fail "policy run --service says: $said"
-for _ in $(seq 1 60); do
-    status="$(svc service --status 2>&1 | tr -d '\r')"
-    grep -q 'succeeded (1 restore point' <<<"$status" && break
-    sleep 1
-done
+# $status: what a command prints, asked every second until it says PATTERN (up to 60 s)
+poll() {
+    local pattern="$1"
+    shift
+    for _ in $(seq 1 60); do
+        status="$("$@" 2>&1 | tr -d '\r')"
+        grep -q "$pattern" <<<"$status" && return 0
+        sleep 1
+    done
+}
+poll 'succeeded (1 restore point' svc service --status
 grep -q 'policy nightly, asked by rehydra policy run.*succeeded (1 restore point' <<<"$status" || fail "the Windows service did not run the run handed to it: $status"
 # an operator (BUILTIN\Users, as installed) runs a policy through the service's pipe,
 # with no catalog of the service's: named as the pipe's client token says
 op() { again wine "$bin/rehydra.exe" --catalog 'C:\rehydra\operator\catalog.db' operator "$@"; }
 said="$(op run nightly 2>&1 | tr -d '\r')" || fail "operator run: $said"
 grep -q 'handed to the service' <<<"$said" || fail "operator run says: $said"
-for _ in $(seq 1 60); do
-    status="$(op status 2>&1 | tr -d '\r')"
-    grep -q 'asked by operator .*succeeded (1 restore point' <<<"$status" && break
-    sleep 1
-done
+poll 'asked by operator .*succeeded (1 restore point' op status
 grep -q 'nightly: Z:' <<<"$status" && grep -q 'asked by operator .*succeeded (1 restore point' <<<"$status" || fail "the operator's run through the pipe: $status"
 said="$(op run nope 2>&1 | tr -d '\r')" && fail "an operator ran a policy the service does not have"
 grep -q 'it has no policy named nope' <<<"$said" || fail "operator run nope says: $said"

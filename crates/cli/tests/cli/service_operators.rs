@@ -36,6 +36,15 @@ fn out(o: &Output) -> String {
     )
 }
 
+/// A command that failed with `code`, saying each of `says`.
+#[track_caller]
+fn refused(o: &Output, code: i32, says: &[&str]) {
+    assert_eq!(o.status.code(), Some(code), "{}", out(o));
+    for s in says {
+        assert!(out(o).contains(s), "not said `{s}`: {}", out(o));
+    }
+}
+
 fn service(e: &Env, sock: &Path, group: &str, log: &str) -> Child {
     let child = e
         .cmd()
@@ -115,12 +124,7 @@ fn operators_see_and_run_the_services_policies_through_its_socket_only() {
     let o = operator(&bin, &sock, &["operator", "status"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
-    assert!(
-        out(&o).contains("no Rehydra service answers operators at"),
-        "{}",
-        out(&o)
-    );
+    refused(&o, 2, &["no Rehydra service answers operators at"]);
 
     // what is at the socket's path and is no socket is never replaced; a group that does
     // not exist stops the start
@@ -141,8 +145,7 @@ fn operators_see_and_run_the_services_policies_through_its_socket_only() {
             .args(["service", "--operators", &group])
             .output()
             .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{what}: {}", out(&o));
-        assert!(out(&o).contains("is not a socket"), "{what}: {}", out(&o));
+        refused(&o, 2, &["is not a socket"]);
         assert!(
             std::fs::symlink_metadata(&sock).is_ok(),
             "{what} was removed"
@@ -155,8 +158,7 @@ fn operators_see_and_run_the_services_policies_through_its_socket_only() {
         .args(["service", "--operators", "no-such-group-here"])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", out(&o));
-    assert!(out(&o).contains("no such group"), "{}", out(&o));
+    refused(&o, 2, &["no such group"]);
 
     let mut svc = service(&e, &sock, &group, "service.log");
     let m = std::fs::metadata(&sock).unwrap();
@@ -171,12 +173,7 @@ fn operators_see_and_run_the_services_policies_through_its_socket_only() {
         .args(["service", "--operators", &group])
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(11), "{}", out(&o));
-    assert!(
-        out(&o).contains("another Rehydra service answers operators"),
-        "{}",
-        out(&o)
-    );
+    refused(&o, 11, &["another Rehydra service answers operators"]);
 
     // the first round ran `nightly` (never run: due); the overview shows it and its
     // result, not the other repository's policy, and nothing of its settings
@@ -251,8 +248,7 @@ fn operators_see_and_run_the_services_policies_through_its_socket_only() {
         ),
     ] {
         let o = operator(&bin, &sock, args).output().unwrap();
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", out(&o));
-        assert!(out(&o).contains(says), "{args:?}: {}", out(&o));
+        refused(&o, 2, &[says]);
     }
     // a line that is no request gets an error, and the service goes on answering
     {
@@ -293,12 +289,7 @@ fn operators_see_and_run_the_services_policies_through_its_socket_only() {
             .gid(1)
             .output()
             .unwrap();
-        assert_eq!(o.status.code(), Some(2), "{}", out(&o));
-        assert!(
-            out(&o).contains("you may not use") && out(&o).contains("members of nogroup"),
-            "{}",
-            out(&o)
-        );
+        refused(&o, 2, &["you may not use", "members of nogroup"]);
     } else {
         eprintln!("not root: the door is not tried as other accounts");
     }
