@@ -13,14 +13,17 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}"
 fail() { echo "packages: FAILED: $*" >&2; exit 1; }
 
+work="$(mktemp -d /tmp/rehydra-pkgtest.XXXXXX)"
+trap 'wineserver -k >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+# signed for updates with a key made for this test (a release's is the build's secret)
+minisign -G -W -p "$work/update.pub" -s "$work/update.key" >/dev/null
 # (`--with-app`: with the desktop app built for Windows, which the test command does not)
-packaged="$(scripts/package.sh "$@")" || { printf '%s\n' "$packaged"; fail "scripts/package.sh"; }
+packaged="$(REHYDRA_UPDATE_KEY="$work/update.key" REHYDRA_UPDATE_BASE_URL=https://updates.example/rehydra/ scripts/package.sh "$@")" ||
+    { printf '%s\n' "$packaged"; fail "scripts/package.sh"; }
 echo "$packaged"
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 deb="dist/rehydra_${version}_amd64.deb"
 setup="dist/rehydra-${version}-setup.exe"
-work="$(mktemp -d /tmp/rehydra-pkgtest.XXXXXX)"
-trap 'wineserver -k >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 echo "== packages: the .deb"
 info="$(dpkg-deb --info "$deb")"
@@ -82,6 +85,27 @@ appstreamcli validate --no-net "$work/desktop/usr/share/metainfo/dev.rehydra.app
 grep -q "release version=\"$version\"" "$work/desktop/usr/share/metainfo/dev.rehydra.app.metainfo.xml" \
     || fail "the AppStream metadata does not name release $version"
 
+echo "== packages: the update manifest and the signatures"
+# the app in the .deb is marked as a .deb's (the updater installs a .deb for it)
+grep -qa __TAURI_BUNDLE_TYPE_VAR_DEB "$app" && ! grep -qa __TAURI_BUNDLE_TYPE_VAR_UNK "$app" || fail "the packaged app is not marked as a .deb's"
+# the manifest names the .deb at the published address with the signature minisign checks,
+# for this version (in its trusted comment), and a changed byte fails that check
+said="$(python3 - "$version" <<'PY'
+import base64, json, sys
+m = json.load(open("dist/latest.json"))
+assert m["version"] == sys.argv[1], m
+deb = m["platforms"]["linux-x86_64-deb"]
+assert deb["url"] == f"https://updates.example/rehydra/rehydra-desktop_{sys.argv[1]}_amd64.deb", deb
+assert base64.b64decode(deb["signature"]) == open(f"dist/rehydra-desktop_{sys.argv[1]}_amd64.deb.minisig", "rb").read()
+print("ok")
+PY
+)" || fail "dist/latest.json: $said"
+verified="$(minisign -V -p "$work/update.pub" -m "$app_deb" -x "$app_deb.minisig" 2>&1)" || fail "the desktop .deb's signature: $verified"
+grep -q "version:$version" <<<"$verified" || fail "the signature does not name version $version: $verified"
+cp "$app_deb" "$work/changed.deb"
+printf '\0' >>"$work/changed.deb"
+! minisign -V -q -p "$work/update.pub" -m "$work/changed.deb" -x "$app_deb.minisig" 2>/dev/null || fail "a changed .deb passed the signature check"
+
 echo "== packages: the Windows installer under Wine"
 # (no winemenubuilder: the installer's shortcuts must not reach this machine's menus)
 export WINEPREFIX="$work/prefix" WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=;winemenubuilder.exe=d"
@@ -131,8 +155,11 @@ if [ -z "$listed" ]; then
     listed="$(list_plugins)" || true
 fi
 grep -q 'hyperv-vm' <<<"$listed" || fail "the installed CLI does not find the installed plugins: $listed"
-# a second install does not add PATH twice
-wine "$setup" /S >/dev/null 2>&1 && wineserver -w
+# a second install does not add PATH twice; it is run as the app's updater runs a newer
+# version's installer (/P /UPDATE: passive), which must ask nothing (a question would
+# wait here until the timeout)
+timeout 300 wine "$setup" /P /UPDATE >/dev/null 2>&1 || fail "the installer run as the updater runs it (/P /UPDATE) did not finish"
+wineserver -w
 n="$(wine reg query 'HKLM\SYSTEM\CurrentControlSet\Control\Session Manager\Environment' /v Path 2>/dev/null | tr -d '\r' | grep -oi 'Program Files\\Rehydra' | wc -l)"
 [ "$n" = 1 ] || fail "PATH holds Program Files\\Rehydra $n times after a reinstall"
 # a service registered with the installed CLI is stopped and removed by the uninstaller

@@ -15,10 +15,28 @@
 # rehydra-app`, which the test command does; `--release` builds it). No AppImage: its
 # runtime and tools are not in Debian 12 and are fetched from GitHub, which this build
 # does not reach.
+# Updates of the app: with REHYDRA_UPDATE_KEY (a minisign secret key file, made once with
+# `minisign -G -W -p rehydra-update.pub -s rehydra-update.key` and kept out of the
+# repository, in the build's secrets) and REHYDRA_UPDATE_BASE_URL (where dist/ will be
+# published), the desktop .deb and the Windows installer are signed (FILE.minisig, for
+# `minisign -V`) and dist/latest.json names them with their signatures for Tauri's
+# updater; a --release build then compiles the key's public half and the manifest's
+# address into the app (REHYDRA_UPDATE_PUBKEY, REHYDRA_UPDATE_URL). Each signature's
+# trusted comment names the version, which the app requires.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}"
+work="$(mktemp -d /tmp/rehydra-package.XXXXXX)"
+trap 'rm -rf "$work"' EXIT
+if [ -n "${REHYDRA_UPDATE_KEY:-}" ]; then
+    [ -n "${REHYDRA_UPDATE_BASE_URL:-}" ] || { echo "package: REHYDRA_UPDATE_KEY needs REHYDRA_UPDATE_BASE_URL (where dist/ will be published)" >&2; exit 2; }
+    command -v minisign >/dev/null || { echo "package: signing updates needs minisign (apt-get install minisign)" >&2; exit 1; }
+    minisign -R -f -s "$REHYDRA_UPDATE_KEY" -p "$work/update.pub" >/dev/null || { echo "package: $REHYDRA_UPDATE_KEY is not a minisign secret key" >&2; exit 2; }
+    REHYDRA_UPDATE_URL="${REHYDRA_UPDATE_BASE_URL%/}/latest.json"
+    REHYDRA_UPDATE_PUBKEY="$(base64 -w0 "$work/update.pub")"
+    export REHYDRA_UPDATE_URL REHYDRA_UPDATE_PUBKEY
+fi
 profile=debug
 with_app=false
 for a in "$@"; do
@@ -59,8 +77,12 @@ for p in "${shipped[@]}"; do
 done
 dist="$PWD/dist"
 mkdir -p "$dist"
-work="$(mktemp -d /tmp/rehydra-package.XXXXXX)"
-trap 'rm -rf "$work"' EXIT
+# the kind of package an app binary is in, as Tauri's bundler marks it in the binary (a
+# fixed-length string the updater reads): an update is installed as that kind of package
+mark_bundle() {
+    grep -qa __TAURI_BUNDLE_TYPE_VAR_UNK "$1" || { echo "package: $1 has no unmarked bundle type (a Tauri 2 binary has one)" >&2; exit 1; }
+    perl -0777 -pi -e "s/__TAURI_BUNDLE_TYPE_VAR_UNK/__TAURI_BUNDLE_TYPE_VAR_$2/g" "$1"
+}
 
 echo "== package: rehydra_${version}_amd64.deb"
 root="$work/deb"
@@ -102,6 +124,7 @@ if [ -x "$linux_app" ]; then
     install -d "$app_root/DEBIAN" "$app_root/usr/bin" "$app_root/usr/share/applications" \
         "$app_root/usr/share/metainfo" "$app_root/usr/share/doc/rehydra-desktop"
     install -m 0755 "$linux_app" "$app_root/usr/bin/rehydra-app"
+    mark_bundle "$app_root/usr/bin/rehydra-app" DEB
     install -m 0644 packaging/desktop/dev.rehydra.app.desktop "$app_root/usr/share/applications/"
     sed "s/@VERSION@/$version/" packaging/desktop/dev.rehydra.app.metainfo.xml \
         >"$app_root/usr/share/metainfo/dev.rehydra.app.metainfo.xml"
@@ -133,6 +156,7 @@ if $with_app; then
         [ -f "$f" ] || { echo "package: $f is not built (cargo build --target x86_64-pc-windows-gnu -p rehydra-app)" >&2; exit 1; }
     done
     cp "$win_app" "$(dirname "$win_app")/WebView2Loader.dll" "$src/"
+    mark_bundle "$src/rehydra-app.exe" NSS
     app_define=(-DAPP)
     echo "   with the desktop app"
 else
@@ -144,3 +168,32 @@ done >"$src/uninstall-plugins.nsh"
 exe="$dist/rehydra-${version}-setup.exe"
 makensis -V2 "${nsis_fast[@]}" "${app_define[@]}" -DVERSION="$version" -DSRC="$src" -DOUTFILE="$exe" packaging/windows/rehydra.nsi >/dev/null
 echo "   $exe"
+
+if [ -n "${REHYDRA_UPDATE_KEY:-}" ]; then
+    echo "== package: latest.json (the update manifest) and the installers' signatures"
+    # base64 of the minisign signature, as the manifest carries it; FILE.minisig stays
+    sign() {
+        minisign -S -s "$REHYDRA_UPDATE_KEY" -m "$1" -x "$1.minisig" \
+            -t "$(printf 'timestamp:%s\tfile:%s\tversion:%s' "$(date +%s)" "$(basename "$1")" "$version")" >/dev/null </dev/null
+        base64 -w0 "$1.minisig"
+    }
+    entries=()
+    [ -n "${app_deb:-}" ] && [ -f "$app_deb" ] && entries+=("linux-x86_64-deb=$app_deb=$(sign "$app_deb")")
+    $with_app && entries+=("windows-x86_64-nsis=$exe=$(sign "$exe")")
+    [ ${#entries[@]} -gt 0 ] || { echo "package: no app package to offer as an update (build the app)" >&2; exit 1; }
+    python3 - "$dist/latest.json" "$version" "${REHYDRA_UPDATE_BASE_URL%/}" "${REHYDRA_UPDATE_NOTES:-Rehydra $version}" "${entries[@]}" <<'PY'
+import json, os, sys, datetime
+out, version, base, notes, *entries = sys.argv[1:]
+platforms = {}
+for e in entries:
+    target, path, signature = e.split("=", 2)
+    platforms[target] = {"signature": signature, "url": f"{base}/{os.path.basename(path)}"}
+manifest = {"version": version, "notes": notes,
+            "pub_date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "platforms": platforms}
+with open(out + ".tmp", "w") as f:
+    json.dump(manifest, f, indent=2)
+os.replace(out + ".tmp", out)
+PY
+    echo "   $dist/latest.json (${#entries[@]} platform(s)); publish dist/ at ${REHYDRA_UPDATE_BASE_URL%/}/"
+fi

@@ -30,6 +30,8 @@ fn main() {
         "operator_overview",
         "operator_run",
         "operator_cancel",
+        "update_check",
+        "update_install",
         "cancel_job",
         "job_history",
         "job_log",

@@ -9,7 +9,9 @@
 ; catalog, logs, repositories or own plugins; a service registered with `rehydra service
 ; install` is stopped and removed first). The installer registers no service: that needs
 ; a repository and its password file, which `rehydra service install` is given. `/S` installs silently
-; (`/D=C:\Path` chooses the folder).
+; (`/D=C:\Path` chooses the folder). The app's updater (Tauri's) runs the installer of a
+; newer version with `/P /UPDATE` (passive): that too asks nothing (it installs silently;
+; the app is started again by hand).
 ; With -DAPP (scripts/package.sh when the desktop app is built for Windows) it also
 ; installs rehydra-app.exe and WebView2Loader.dll beside the CLI, with two Start menu
 ; shortcuts: "Rehydra" (the app on the user's own catalog) and "Rehydra (service)" (the
@@ -22,6 +24,7 @@
 Target amd64-unicode
 !include "LogicLib.nsh"
 !include "WinMessages.nsh"
+!include "FileFunc.nsh"
 
 Name "Rehydra ${VERSION}"
 OutFile "${OUTFILE}"
@@ -41,6 +44,16 @@ UninstPage instfiles
 
 !define UNINST_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\Rehydra"
 !define ENV_KEY "SYSTEM\CurrentControlSet\Control\Session Manager\Environment"
+
+; `/P` (passive, what the app's updater passes): no questions, as with /S
+Function .onInit
+  ${GetParameters} $R0
+  ClearErrors
+  ${GetOptions} $R0 "/P" $R1
+  ${IfNot} ${Errors}
+    SetSilent silent
+  ${EndIf}
+FunctionEnd
 
 Section "Rehydra"
   SetShellVarContext all

@@ -55,6 +55,8 @@ mod tests {
             api::service::ServiceInfo::decl(cfg),
             api::service::operators::OperatorPolicy::decl(cfg),
             api::service::operators::Overview::decl(cfg),
+            crate::update::Available::decl(cfg),
+            crate::update::UpdateView::decl(cfg),
             rehydra_catalog::RequestState::decl(cfg),
             rehydra_catalog::RequestRow::decl(cfg),
             api::policies::CopyReport::decl(cfg),

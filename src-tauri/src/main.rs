@@ -12,6 +12,7 @@ mod repositories;
 mod service;
 mod state;
 mod tray;
+mod update;
 
 fn main() {
     if cfg!(target_os = "linux")
@@ -48,6 +49,9 @@ fn main() {
     }
     rehydra_api::logging::init(&state.ctx);
     let app = tauri::Builder::default()
+        // its own commands are not granted to the window (no `updater:` permission in the
+        // capabilities): only `update.rs`'s, with the build's key, reach it
+        .plugin(tauri_plugin_updater::Builder::new().build())
         .manage(state)
         .setup(|app| {
             // a desktop with no tray (Linux without the AppIndicator library, which the
@@ -85,6 +89,8 @@ fn main() {
             service::operator_overview,
             service::operator_run,
             service::operator_cancel,
+            update::update_check,
+            update::update_install,
             commands::policy_remove,
             commands::copy_target_unlock,
             commands::copy_targets_unlocked,

@@ -15,6 +15,7 @@ import { Session, startDriver } from "./webdriver.mjs";
 import { activeDirectory } from "./active-directory.mjs";
 import { sqlServer } from "./sql-server.mjs";
 import { handOver, operators } from "./service.mjs";
+import { updateServer, updates } from "./updates.mjs";
 const target = process.env.CARGO_TARGET_DIR ?? path.resolve("target");
 const app = process.env.REHYDRA_APP ?? path.join(target, "debug", "rehydra-app");
 const out = process.env.REHYDRA_E2E_OUT ?? path.join(target, "e2e-screenshots");
@@ -136,6 +137,9 @@ runCli("plugins", "install", path.join(plugins, "keyvault.wasm"));
 runCli("plugins", "grant", "keyvault", "engine", `http:${kvUrls.arm.replace("http://", "")}`, `http:${kvUrls.vault.replace("http://", "")}`);
 runCli("azure", "audience", "add", "127.0.0.1", "https://management.azure.com/.default");
 runCli("azure", "audience", "add", "127.0.0.2", "https://vault.azure.net/.default");
+// the manifest server of the updates part; the (debug) app reads where it is when it starts
+const upd = await updateServer(tmp);
+Object.assign(env, upd.env);
 const driver = await startDriver(env);
 let s;
 let failed = false;
@@ -398,6 +402,8 @@ try {
   await s.click('[data-testid="azure-save"]');
   await s.wait('[data-testid="azure-configured"]', (t) => t.includes("Azure CLI sign-in"), 60000);
   check(true, "Settings → Azure shows the identity in use, each failed source with its reason, and saves a choice");
+  await updates({ s, app, check, shot }, upd);
+  upd.close();
   await shot("10-settings-azure");
   await s.click('[data-testid="azure-kind"] option[value="auto"]');
   await s.click('[data-testid="azure-save"]');

@@ -779,6 +779,42 @@ policies: Array<OperatorPolicy>,
  */
 requests: Array<ServiceRequest>, };
 
+export type Available = { 
+/**
+ * Its version.
+ */
+version: string, 
+/**
+ * Its release notes.
+ */
+notes: string | null, 
+/**
+ * When it was published (RFC 3339).
+ */
+date: string | null, };
+
+export type UpdateView = { 
+/**
+ * This build's version.
+ */
+current: string, 
+/**
+ * The manifest's address, when the build has one.
+ */
+source: string | null, 
+/**
+ * The id of the key installers must be signed with.
+ */
+key_id: string | null, 
+/**
+ * A newer version, when the manifest names one.
+ */
+available: Available | null, 
+/**
+ * Why this copy cannot install an update itself, when it cannot.
+ */
+not_installable: string | null, };
+
 export type ServiceRequestState = "waiting" | "running" | "stopping" | "succeeded" | "failed" | "cancelled" | "unknown";
 
 export type ServiceRequest = { 

@@ -39,6 +39,7 @@ import type {
   RestorePoint,
   RunView,
   ServiceInfo,
+  UpdateView,
   ServiceRequest,
   StorageCheck,
   Target,
@@ -104,6 +105,8 @@ export const api = {
   operatorOverview: () => call<Overview | null>("operator_overview"),
   operatorRun: (policy: string) => call<ServiceRequest>("operator_run", { policy }),
   operatorCancel: (id: number) => call<ServiceRequest>("operator_cancel", { id }),
+  updateCheck: () => call<UpdateView>("update_check"),
+  updateInstall: (version: string) => call<string>("update_install", { version }),
   copyTargetUnlock: (location: string, password: string) => call<void>("copy_target_unlock", { location, password }),
   copyTargetsUnlocked: () => call<string[]>("copy_targets_unlocked"),
   policyRun: (name: string, job: string, onProgress: (p: Progress) => void) =>

@@ -2,6 +2,7 @@ import { useEffect, useState } from "react";
 import { api, asError, type ApiError, type AzureStatus, type IdentitySetting } from "../ipc";
 import { ErrorBox, Loading, TableHead } from "../components/common";
 import Connections from "../components/Connections";
+import Updates from "../components/Updates";
 
 type Kind = IdentitySetting["kind"];
 type SecretKind = "file" | "env";
@@ -190,6 +191,7 @@ export default function Settings() {
         <button data-testid="azure-save" onClick={save}>Save and check</button>
       </div>
       <Connections />
+      <Updates />
     </section>
   );
 }
