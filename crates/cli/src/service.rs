@@ -226,11 +226,27 @@ pub(crate) fn serve(
     }
     let _lock = api::service::acquire(&ctx, &cli.repo)?;
     // opened with the lock held (a second service on the catalog never reaches it), and
-    // before the password, so a wrong group stops the start
-    let _door = match &args.operators {
-        Some(group) => Some(open_door(group, &ctx, &cli.repo)?),
-        None => None,
+    // before the password, so a wrong setting (no such group, something else at the
+    // socket's path) stops the start; a door taken by someone else does not stop the
+    // backups: it is tried again every round
+    let mut door = None;
+    let mut knock = || -> Result<()> {
+        if let (None, Some(group)) = (&door, &args.operators) {
+            match open_door(group, &ctx, &cli.repo) {
+                Ok(d) => door = Some(d),
+                Err(e) if e.code == api::Code::InvalidInput => return Err(e.into()),
+                Err(e) => tell(
+                    tracing::Level::ERROR,
+                    &format!(
+                        "the operators' door: {} (tried again every round; backups go on)",
+                        e.message
+                    ),
+                ),
+            }
+        }
+        Ok(())
     };
+    knock()?;
     // what a service before this one was running when it ended (killed, power lost) is
     // failed now, not after the repository answers
     match requests::abandon(&ctx) {
@@ -311,6 +327,7 @@ pub(crate) fn serve(
     let wake = || requests::waits(&ctx).unwrap_or(false);
     loop {
         let started = Instant::now();
+        knock()?;
         if let Err(e) = round(cli, &ctx, &means, cancel) {
             tell(
                 tracing::Level::ERROR,
@@ -326,7 +343,11 @@ pub(crate) fn serve(
 }
 
 /// The operators' door, answering from this service's catalog for its repository.
-fn open_door(group: &str, ctx: &api::Context, repository: &str) -> Result<operators::Door> {
+fn open_door(
+    group: &str,
+    ctx: &api::Context,
+    repository: &str,
+) -> api::Result<operators::Door> {
     let mut door = operators::Door::open(group)?;
     let (ctx, repository) = (ctx.clone(), repository.to_string());
     door.serve(move |ask, asker| operators::answer(&ctx, &repository, ask, asker));

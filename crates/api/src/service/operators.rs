@@ -103,11 +103,46 @@ pub fn endpoint() -> std::path::PathBuf {
         .map_or_else(|| door::DEFAULT.into(), Into::into)
 }
 
+/// How a run asked through the door is labelled (`operator NAME …`): the door names the
+/// asker, and only such runs are an operator's to cancel.
+pub(crate) const ASKED_BY_OPERATOR: &str = "operator ";
+/// How soon an operator may ask again for a run of a policy an operator asked for: runs
+/// apply the policy's retention, so a stream of them would forget older restore points
+/// (with `keep-last 3`, three runs in a row replace every older one).
+const AGAIN_AFTER: chrono::Duration = chrono::Duration::minutes(15);
+
+/// A request as an operator sees it: its progress without the file being read (a path
+/// in a folder the operator may not read) and how it ended without its details (which
+/// may name a copy target's password file or a mail server); the job log, for
+/// administrators, has them whole.
+fn for_operators(mut r: ServiceRequest) -> ServiceRequest {
+    r.progress = r
+        .progress
+        .map(|p| p.split(" \u{2014} ").next().unwrap_or_default().to_string());
+    r.message = r.message.map(|m| {
+        if r.state == requests::RequestState::Succeeded {
+            // "succeeded (N restore point(s), N warning(s), retention removed N)", then
+            // what went wrong with the copy, if anything
+            const COUNTS_END: &str = "retention removed ";
+            m.find(COUNTS_END)
+                .and_then(|at| m[at..].find(')').map(|end| at + end + 1))
+                .map_or_else(
+                    || "succeeded: the job log says more".to_string(),
+                    |end| m[..end].to_string(),
+                )
+        } else {
+            format!("{}: the job log says why (administrators read it)", r.state)
+        }
+    });
+    r
+}
+
 /// The service's answer to `ask` from `asker` (who the operating system says connected).
 /// The service running here serves `repository` from `ctx`'s catalog.
 ///
 /// # Errors
-/// What [`requests::hand_over`] and [`requests::cancel`] refuse; the catalog cannot be
+/// What [`requests::hand_over`] and [`requests::cancel`] refuse; a policy an operator ran
+/// less than 15 minutes ago; a run an operator did not ask for; the catalog cannot be
 /// read.
 pub fn answer(
     ctx: &Context,
@@ -116,7 +151,10 @@ pub fn answer(
     asker: &str,
 ) -> Result<serde_json::Value> {
     let json = |v: Result<ServiceRequest>| {
-        v.and_then(|r| serde_json::to_value(r).map_err(|e| ApiError::new(Code::Io, e.to_string())))
+        v.and_then(|r| {
+            serde_json::to_value(for_operators(r))
+                .map_err(|e| ApiError::new(Code::Io, e.to_string()))
+        })
     };
     let policies = || -> Result<Vec<crate::policies::PolicyStatus>> {
         Ok(crate::policies::list(ctx, Utc::now())?
@@ -124,12 +162,13 @@ pub fn answer(
             .filter(|p| p.policy.repository == repository)
             .collect())
     };
+    let refuse = |m: String| Err(ApiError::new(Code::InvalidInput, m));
     match ask {
         Ask::Overview => {
             let policies = policies()?
                 .into_iter()
                 .map(|p| OperatorPolicy {
-                    what: p.policy.what.label(),
+                    what: rehydra_core::one_line(&p.policy.what.label(), 300),
                     name: p.policy.name,
                     schedule: p.schedule,
                     last_run: p.last_run,
@@ -141,28 +180,57 @@ pub fn answer(
                 pid: std::process::id(),
                 repository: repository.to_string(),
                 policies,
-                requests: requests::list(ctx, REQUESTS_SHOWN)?,
+                requests: requests::list(ctx, REQUESTS_SHOWN)?
+                    .into_iter()
+                    .map(for_operators)
+                    .collect(),
             };
             serde_json::to_value(o).map_err(|e| ApiError::new(Code::Io, e.to_string()))
         }
         Ask::Run { policy } => {
             if !policies()?.iter().any(|p| &p.policy.name == policy) {
-                return Err(ApiError::new(
-                    Code::InvalidInput,
-                    format!(
-                        "it has no policy named {policy} (`rehydra operator status` lists its policies)"
-                    ),
+                return refuse(format!(
+                    "it has no policy named {policy} (`rehydra operator status` lists its policies)"
+                ));
+            }
+            let asked = requests::list(ctx, REQUESTS_SHOWN)?;
+            // one waiting or running is the run asked for: no second one queued behind it
+            if let Some(open) = asked
+                .iter()
+                .find(|r| &r.policy == policy && r.state.is_open())
+            {
+                return json(Ok(open.clone()));
+            }
+            let soon = asked.iter().find_map(|r| {
+                let at = chrono::DateTime::parse_from_rfc3339(&r.asked).ok()?;
+                (&r.policy == policy
+                    && r.asked_by.starts_with(ASKED_BY_OPERATOR)
+                    && Utc::now() - at.with_timezone(&Utc) < AGAIN_AFTER)
+                    .then(|| at.with_timezone(&Utc) + AGAIN_AFTER)
+            });
+            if let Some(after) = soon {
+                return refuse(format!(
+                    "an operator ran {policy} less than 15 minutes ago (each run applies its retention): ask again after {}",
+                    after.format("%H:%M UTC")
                 ));
             }
             tracing::info!(policy = %policy, asker = %asker, "an operator asks for a run");
             json(requests::hand_over(ctx, policy, asker))
         }
         Ask::Cancel { id } => {
-            if requests::get(ctx, *id)?.is_none() {
-                return Err(ApiError::new(
-                    Code::InvalidInput,
-                    format!("no run {id} was handed to it (`rehydra operator status` lists them)"),
-                ));
+            match requests::get(ctx, *id)? {
+                None => {
+                    return refuse(format!(
+                        "no run {id} was handed to it (`rehydra operator status` lists them)"
+                    ));
+                }
+                Some(r) if !r.asked_by.starts_with(ASKED_BY_OPERATOR) => {
+                    return refuse(format!(
+                        "run {id} was asked by {}, not by an operator: only an administrator cancels it",
+                        r.asked_by
+                    ));
+                }
+                Some(_) => {}
             }
             tracing::info!(request = id, asker = %asker, "an operator cancels a run");
             json(requests::cancel(ctx, *id))
@@ -170,20 +238,24 @@ pub fn answer(
     }
 }
 
-/// Serve one connection: read its ask, answer it with `handle` (given the asker's name).
+/// Serve one connection: read its ask, answer it with `handle` (given the asker's name,
+/// as the door tells it; a connection whose asker it cannot tell is refused).
 fn converse<S: std::io::Read + std::io::Write>(
     stream: S,
-    asker: &dyn Fn(&S) -> String,
+    asker: &dyn Fn(&S) -> Option<String>,
     handle: &dyn Fn(&Ask, &str) -> Result<serde_json::Value>,
 ) -> std::io::Result<()> {
     let mut line = Vec::new();
     let mut reader = std::io::BufReader::new(stream);
     (&mut reader).take(ASK_MAX).read_until(b'\n', &mut line)?;
     let reply = match serde_json::from_slice::<Ask>(&line) {
-        Ok(ask) => {
-            let who = asker(reader.get_ref());
-            handle(&ask, &who)
-        }
+        Ok(ask) => match asker(reader.get_ref()) {
+            Some(who) => handle(&ask, &who),
+            None => Err(ApiError::new(
+                Code::InvalidInput,
+                "the service cannot tell who is asking (the operating system did not say): connect as yourself, not anonymously",
+            )),
+        },
         Err(e) => Err(ApiError::new(
             Code::InvalidInput,
             format!("not a request this service understands ({e}): use a rehydra of its version"),
@@ -225,7 +297,7 @@ pub fn ask<T: serde::de::DeserializeOwned>(ask: &Ask) -> Result<T> {
     std::io::BufReader::new(stream.take(ANSWER_MAX))
         .read_until(b'\n', &mut answer)
         .map_err(lost)?;
-    let v: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| {
+    let mut v: serde_json::Value = serde_json::from_slice(&answer).map_err(|e| {
         ApiError::new(
             Code::Io,
             format!(
@@ -234,6 +306,9 @@ pub fn ask<T: serde::de::DeserializeOwned>(ask: &Ask) -> Result<T> {
             ),
         )
     })?;
+    // printed on the operator's terminal and shown in the app: no control characters
+    // (escape sequences) from whatever answered
+    tame(&mut v);
     if let Some(e) = v.get("error") {
         let code = serde_json::from_value(e["code"].clone()).unwrap_or(Code::Io);
         let message = e["message"].as_str().unwrap_or("the service refused");
@@ -250,9 +325,70 @@ pub fn ask<T: serde::de::DeserializeOwned>(ask: &Ask) -> Result<T> {
     })
 }
 
+/// Every string in `v` on one line with no control characters.
+fn tame(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => *s = rehydra_core::one_line(s, 4096),
+        serde_json::Value::Array(a) => a.iter_mut().for_each(tame),
+        serde_json::Value::Object(o) => o.values_mut().for_each(tame),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operators_see_how_a_run_stands_without_paths_or_settings() {
+        let r = ServiceRequest {
+            id: 1,
+            policy: "nightly".into(),
+            asked: "2026-12-05T04:00:00Z".into(),
+            asked_by: "operator alice (uid 1001) on vm".into(),
+            state: requests::RequestState::Running,
+            started: None,
+            finished: None,
+            progress: Some(
+                "backup: 1.20 GiB of 4.00 GiB \u{2014} /home/bob/secret/plans.txt".into(),
+            ),
+            message: None,
+        };
+        assert_eq!(
+            for_operators(r.clone()).progress.as_deref(),
+            Some("backup: 1.20 GiB of 4.00 GiB")
+        );
+        let done = ServiceRequest {
+            state: requests::RequestState::Succeeded,
+            message: Some("succeeded (1 restore point(s), 0 warning(s), retention removed 0); copy to /srv/offsite failed: password file /etc/rehydra/copy.pw".into()),
+            ..r.clone()
+        };
+        assert_eq!(
+            for_operators(done).message.as_deref(),
+            Some("succeeded (1 restore point(s), 0 warning(s), retention removed 0)")
+        );
+        let failed = ServiceRequest {
+            state: requests::RequestState::Failed,
+            message: Some(
+                "failed: mail through smtp.internal:2525: password file /etc/rehydra/smtp.pw"
+                    .into(),
+            ),
+            ..r
+        };
+        let m = for_operators(failed).message.unwrap();
+        assert!(
+            m.starts_with("failed: the job log says why") && !m.contains("smtp"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn what_answers_is_shown_without_control_characters() {
+        let mut v = serde_json::json!({"ok": {"what": "/srv\u{1b}]8;;https://evil.example/\u{7}data", "n": [1, "a\nb"]}});
+        tame(&mut v);
+        assert_eq!(v["ok"]["what"], "/srv ]8;;https://evil.example/ data");
+        assert_eq!(v["ok"]["n"][1], "a b");
+    }
 
     #[test]
     fn asks_on_the_wire() {
@@ -297,7 +433,7 @@ mod tests {
         long.extend_from_slice(br#"{"ask":"overview"}"#);
         for bad in [&b"rm -rf /\n"[..], br#"{"ask":"restore"}"#, &long] {
             let mut p = Pipe(std::io::Cursor::new(bad.to_vec()), Vec::new());
-            converse(&mut p, &|_| "someone".into(), &handle).unwrap();
+            converse(&mut p, &|_| Some("someone".into()), &handle).unwrap();
             let v: serde_json::Value = serde_json::from_slice(&p.1).unwrap();
             assert_eq!(v["error"]["code"], "invalid-input", "{v}");
         }
@@ -306,8 +442,16 @@ mod tests {
             std::io::Cursor::new(b"{\"ask\":\"overview\"}\n".to_vec()),
             Vec::new(),
         );
-        converse(&mut p, &|_| "alice".into(), &handle).unwrap();
+        converse(&mut p, &|_| Some("alice".into()), &handle).unwrap();
         assert_eq!(String::from_utf8(p.1).unwrap(), "{\"ok\":\"alice\"}\n");
+        assert_eq!(ran.get(), 1);
+        // one the door cannot name is refused, and nothing runs
+        let mut p = Pipe(
+            std::io::Cursor::new(b"{\"ask\":\"overview\"}\n".to_vec()),
+            Vec::new(),
+        );
+        converse(&mut p, &|_| None, &handle).unwrap();
+        assert!(String::from_utf8_lossy(&p.1).contains("cannot tell who is asking"));
         assert_eq!(ran.get(), 1);
     }
 }

@@ -118,6 +118,7 @@ fn operators_see_and_run_the_services_policies_through_its_socket_only() {
         e.ok(&a);
     };
     add("nightly", &[]);
+    add("weekly", &[]);
     add("elsewhere", &["-r", e.path("other-repo").to_str().unwrap()]);
 
     // nothing answers yet: said, with the fix
@@ -159,21 +160,40 @@ fn operators_see_and_run_the_services_policies_through_its_socket_only() {
         .output()
         .unwrap();
     refused(&o, 2, &["no such group"]);
+    // nor in a folder others may write (they could swap the socket for their own)
+    let open = e.path("open");
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = e
+        .cmd()
+        .env("REHYDRA_SERVICE_SOCKET", open.join("operators.sock"))
+        .args(["service", "--operators", &group])
+        .output()
+        .unwrap();
+    refused(&o, 2, &["only the service's account writes"]);
 
     let mut svc = service(&e, &sock, &group, "service.log");
     let m = std::fs::metadata(&sock).unwrap();
     assert_eq!(m.mode() & 0o777, 0o660);
     let gid = nix::unistd::Group::from_name(&group).unwrap().unwrap().gid;
     assert_eq!(m.gid(), gid.as_raw());
-    // a second service on another catalog does not take the door from the first
-    let o = e
+    // a second service on another catalog does not take the door from the first, and
+    // runs its backups all the same (saying so)
+    let mut second = e
         .cmd()
         .env("REHYDRA_SERVICE_SOCKET", &sock)
         .env("REHYDRA_CATALOG", e.path("second/catalog.db"))
         .args(["service", "--operators", &group])
-        .output()
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(e.path("second.log")).unwrap())
+        .spawn()
         .unwrap();
-    refused(&o, 11, &["another Rehydra service answers operators"]);
+    wait_for("the second service", 60, || {
+        let log = std::fs::read_to_string(e.path("second.log")).unwrap();
+        log.contains("another Rehydra service answers operators") && log.contains("service started")
+    });
+    second.kill().unwrap();
+    second.wait().unwrap();
 
     // the first round ran `nightly` (never run: due); the overview shows it and its
     // result, not the other repository's policy, and nothing of its settings
@@ -190,7 +210,7 @@ fn operators_see_and_run_the_services_policies_through_its_socket_only() {
         .iter()
         .map(|p| p["name"].clone())
         .collect();
-    assert_eq!(names, ["nightly"], "{v}");
+    assert_eq!(names, ["nightly", "weekly"], "{v}");
     assert_eq!(v["policies"][0]["what"], folder);
     assert!(v["policies"][0]["last_run"].is_string(), "{v}");
     let text = operator(&bin, &sock, &["operator", "status"])
@@ -215,22 +235,40 @@ fn operators_see_and_run_the_services_policies_through_its_socket_only() {
         v.as_array().unwrap().len()
     };
     let before = points();
-    let o = operator(&bin, &sock, &["--json", "operator", "run", "nightly"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", out(&o));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // asked twice at once: one run, the second ask given the first's request
+    let ask = |line: &str| -> serde_json::Value {
+        use std::io::{Read as _, Write as _};
+        let mut c = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        c.write_all(format!("{line}\n").as_bytes()).unwrap();
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).unwrap();
+        serde_json::from_str(&answer).unwrap()
+    };
+    let (r, again) = (
+        ask(r#"{"ask":"run","policy":"nightly"}"#),
+        ask(r#"{"ask":"run","policy":"nightly"}"#),
+    );
+    let r = &r["ok"];
+    assert_eq!(again["ok"]["id"], r["id"], "{again}");
     let asked = format!("operator {me} (uid {})", nix::unistd::Uid::effective());
     assert!(r["asked_by"].as_str().unwrap().starts_with(&asked), "{r}");
     let id = r["id"].as_i64().unwrap();
-    wait_for("the operator's run", 120, || {
-        overview(&bin, &sock)["requests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|q| q["id"] == id && q["state"] == "succeeded")
-    });
+    let ended = |id: i64, state: &str| {
+        wait_for("an operator's run", 120, || {
+            overview(&bin, &sock)["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|q| q["id"] == id && q["state"] == state)
+        });
+    };
+    ended(id, "succeeded");
     assert_eq!(points(), before + 1);
+    // asked again so soon: refused (each run applies the retention)
+    let o = operator(&bin, &sock, &["operator", "run", "nightly"])
+        .output()
+        .unwrap();
+    refused(&o, 2, &["less than 15 minutes ago"]);
     // the admin sees it in the catalog too, with who asked
     assert!(e.ok(&["service", "--status"]).contains(&asked));
 
@@ -265,12 +303,33 @@ fn operators_see_and_run_the_services_policies_through_its_socket_only() {
     }
     assert_eq!(
         overview(&bin, &sock)["policies"].as_array().unwrap().len(),
-        1
+        2
     );
+    // a run an administrator handed over is not an operator's to cancel
+    let admin: serde_json::Value =
+        serde_json::from_str(&e.ok(&["--json", "policy", "run", "weekly", "--service"])).unwrap();
+    let o = operator(
+        &bin,
+        &sock,
+        &["operator", "cancel", &admin["id"].to_string()],
+    )
+    .output()
+    .unwrap();
+    refused(&o, 2, &["not by an operator"]);
+    wait_for("the administrator's run", 120, || {
+        e.ok(&["service", "--status"])
+            .contains("policy weekly, asked by rehydra policy run")
+            && !e
+                .ok(&["--json", "service", "--status"])
+                .contains("\"waiting\"")
+            && !e
+                .ok(&["--json", "service", "--status"])
+                .contains("\"running\"")
+    });
 
     if root {
         // `nobody` is in nogroup: let in, and named; `daemon` is not: refused, told who is
-        let o = operator(&bin, &sock, &["--json", "operator", "run", "nightly"])
+        let o = operator(&bin, &sock, &["--json", "operator", "run", "weekly"])
             .uid(65534)
             .gid(65534)
             .output()

@@ -1,58 +1,90 @@
 //! The operators' door on Linux: a Unix socket, mode 0660, of the operators' group.
 //! Connecting needs write access to it, so the kernel lets in the service's account, root
-//! and the group's members only; the peer's credentials name who connected.
+//! and the group's members only; the peer's credentials name who connected, and tell the
+//! client that root (or its own account) answers.
 
-use std::os::unix::fs::{FileTypeExt as _, PermissionsExt as _};
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
-use super::{WAIT, converse};
+use super::{ASKED_BY_OPERATOR, WAIT, converse};
 use crate::error::{ApiError, Code, Result};
 
 /// Where the door is unless `REHYDRA_SERVICE_SOCKET` says otherwise (the systemd unit's
 /// runtime folder).
 pub(super) const DEFAULT: &str = "/run/rehydra/operators.sock";
+/// Connections answered at once; past that one is closed unread.
+const AT_ONCE: usize = 8;
 
-/// The open door: the socket is removed when it is dropped.
+/// The open door: the socket is removed when it is dropped (if it is still ours).
 #[derive(Debug)]
 pub struct Door {
     listener: Option<UnixListener>,
     path: PathBuf,
+    /// The socket's device and inode.
+    ours: (u64, u64),
 }
 
 fn io(path: &Path, e: &dyn std::fmt::Display) -> ApiError {
     ApiError::new(Code::Io, format!("{}: {e}", path.display()))
 }
 
+/// `group`'s id.
+fn group_id(group: &str) -> Result<nix::unistd::Gid> {
+    // glibc says "not found" in several ways (getgrnam(3))
+    use nix::errno::Errno;
+    let found = match nix::unistd::Group::from_name(group) {
+        Err(Errno::ENOENT | Errno::ESRCH | Errno::EBADF | Errno::EPERM) => Ok(None),
+        other => other,
+    }
+    .map_err(|e| ApiError::new(Code::Io, format!("looking up group {group}: {e}")))?;
+    found.map(|g| g.gid).ok_or_else(|| {
+        ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "--operators {group}: this machine has no such group (make it with `groupadd --system {group}` and add the operators to it)"
+            ),
+        )
+    })
+}
+
+/// The socket's folder must be the service's (or root's): whoever else may write it could
+/// swap the socket for their own.
+fn folder_is_ours(dir: &Path) -> Result<()> {
+    let m = std::fs::symlink_metadata(dir).map_err(|e| io(dir, &e))?;
+    let me = nix::unistd::Uid::effective().as_raw();
+    let sticky = m.mode() & 0o1000 != 0;
+    if !m.is_dir() || (m.uid() != 0 && m.uid() != me) || (m.mode() & 0o022 != 0 && !sticky) {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "{}: the operators' socket belongs in a folder only the service's account writes (owned by it or root, not writable by others): the systemd unit's /run/rehydra, or set REHYDRA_SERVICE_SOCKET to one",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl Door {
     /// Open the door at [`super::endpoint`] for the members of `group`.
     ///
     /// # Errors
-    /// No such group; something else than a socket is there (a link or a file: never
-    /// replaced); another service answers there; the socket cannot be made.
+    /// No such group; a folder others may write; something else than a socket is there (a
+    /// link or a file: never replaced); another service answers there; the socket cannot
+    /// be made.
     pub fn open(group: &str) -> Result<Self> {
-        // glibc says "not found" in several ways (getgrnam(3))
-        use nix::errno::Errno;
-        let gid = match nix::unistd::Group::from_name(group) {
-            Err(Errno::ENOENT | Errno::ESRCH | Errno::EBADF | Errno::EPERM) => Ok(None),
-            other => other,
-        }
-        .map_err(|e| ApiError::new(Code::Io, format!("looking up group {group}: {e}")))?
-        .ok_or_else(|| {
-                ApiError::new(
-                    Code::InvalidInput,
-                    format!(
-                        "--operators {group}: this machine has no such group (make it with `groupadd --system {group}` and add the operators to it)"
-                    ),
-                )
-            })?
-            .gid;
+        let gid = group_id(group)?;
         let path = super::endpoint();
         let dir = path
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .ok_or_else(|| io(&path, &"not a path to a socket"))?;
         std::fs::create_dir_all(dir).map_err(|e| io(dir, &e))?;
+        folder_is_ours(dir)?;
         if let Ok(m) = std::fs::symlink_metadata(&path) {
             if !m.file_type().is_socket() {
                 return Err(ApiError::new(
@@ -87,12 +119,14 @@ impl Door {
         let placed = (|| {
             std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o660))?;
             std::os::unix::fs::chown(&staged, None, Some(gid.as_raw()))?;
-            std::fs::rename(&staged, &path)
+            std::fs::rename(&staged, &path)?;
+            std::fs::symlink_metadata(&path)
         })();
-        placed.map_err(|e| io(&path, &e))?;
+        let m = placed.map_err(|e| io(&path, &e))?;
         Ok(Self {
             listener: Some(listener),
             path,
+            ours: (m.dev(), m.ino()),
         })
     }
 
@@ -102,9 +136,10 @@ impl Door {
         &self.path
     }
 
-    /// Answer each connection with `handle` (given the asker's name), one at a time, on a
-    /// thread of its own, for as long as the process runs; the socket goes when `self`
-    /// is dropped.
+    /// Answer each connection with `handle` (given the asker's name) on a thread of its
+    /// own, up to eight at once (past that one is closed unread), each given 10 s in all
+    /// to send its line and take the answer, for as long as the process runs; the socket
+    /// goes when `self` is dropped.
     pub fn serve<F>(&mut self, handle: F)
     where
         F: Fn(&super::Ask, &str) -> Result<serde_json::Value> + Send + Sync + 'static,
@@ -112,14 +147,26 @@ impl Door {
         let Some(listener) = self.listener.take() else {
             return;
         };
+        let handle = Arc::new(handle);
+        let busy = Arc::new(AtomicUsize::new(0));
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let _ = stream.set_read_timeout(Some(WAIT));
-                let _ = stream.set_write_timeout(Some(WAIT));
-                if let Err(e) = converse(stream, &asker, &handle) {
-                    tracing::warn!("an operator's connection: {e}");
+                if busy.fetch_add(1, Ordering::SeqCst) >= AT_ONCE {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    continue;
                 }
+                let (handle, busy) = (Arc::clone(&handle), Arc::clone(&busy));
+                std::thread::spawn(move || {
+                    let timed = Timed {
+                        stream: &stream,
+                        until: Instant::now() + WAIT,
+                    };
+                    if let Err(e) = converse(timed, &|t| asker(t.stream), &*handle) {
+                        tracing::warn!("an operator's connection: {e}");
+                    }
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                });
             }
         });
     }
@@ -127,30 +174,64 @@ impl Door {
 
 impl Drop for Door {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // only our own socket: another may have taken the place meanwhile
+        if std::fs::symlink_metadata(&self.path).is_ok_and(|m| (m.dev(), m.ino()) == self.ours) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
-/// Who connected, as the kernel says: `operator NAME (uid N)`.
-fn asker(stream: &UnixStream) -> String {
+/// A connection with one deadline for all of its reads and writes.
+struct Timed<'a> {
+    stream: &'a UnixStream,
+    until: Instant,
+}
+
+impl Timed<'_> {
+    fn left(&self) -> std::io::Result<std::time::Duration> {
+        let left = self.until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        Ok(left)
+    }
+}
+
+impl std::io::Read for Timed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.stream.set_read_timeout(Some(self.left()?))?;
+        std::io::Read::read(&mut &*self.stream, buf)
+    }
+}
+
+impl std::io::Write for Timed<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.stream.set_write_timeout(Some(self.left()?))?;
+        std::io::Write::write(&mut &*self.stream, buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Who connected, as the kernel says: `operator NAME (uid N) on HOST`.
+fn asker(stream: &UnixStream) -> Option<String> {
     let host = hostname::get().map_or_else(
         |_| "this machine".into(),
         |h| h.to_string_lossy().into_owned(),
     );
-    match nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials) {
-        Ok(c) => {
-            let uid = nix::unistd::Uid::from_raw(c.uid());
-            let name = nix::unistd::User::from_uid(uid)
-                .ok()
-                .flatten()
-                .map_or_else(|| "?".into(), |u| u.name);
-            format!("operator {name} (uid {uid}) on {host}")
-        }
-        Err(_) => format!("an operator on {host}"),
-    }
+    let c =
+        nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+    let uid = nix::unistd::Uid::from_raw(c.uid());
+    let name = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| "?".into(), |u| u.name);
+    Some(format!("{ASKED_BY_OPERATOR}{name} (uid {uid}) on {host}"))
 }
 
-/// Connect to the door at `path`, saying why not with the fix.
+/// Connect to the door at `path`, saying why not with the fix; what answers must run as
+/// root or as this account (a service of one's own), nobody else.
 pub(super) fn connect(path: &Path) -> Result<UnixStream> {
     let s = UnixStream::connect(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused => ApiError::new(
@@ -161,7 +242,6 @@ pub(super) fn connect(path: &Path) -> Result<UnixStream> {
             ),
         ),
         std::io::ErrorKind::PermissionDenied => {
-            use std::os::unix::fs::MetadataExt as _;
             let group = std::fs::metadata(path)
                 .ok()
                 .and_then(|m| nix::unistd::Group::from_gid(m.gid().into()).ok().flatten())
@@ -176,6 +256,18 @@ pub(super) fn connect(path: &Path) -> Result<UnixStream> {
         }
         _ => io(path, &e),
     })?;
+    let peer = nix::sys::socket::getsockopt(&s, nix::sys::socket::sockopt::PeerCredentials)
+        .map_err(|e| io(path, &e))?
+        .uid();
+    if peer != 0 && peer != nix::unistd::Uid::effective().as_raw() {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "what answers at {} runs as uid {peer}, neither root nor you: it is not the machine's Rehydra service; tell an administrator",
+                path.display()
+            ),
+        ));
+    }
     let _ = s.set_read_timeout(Some(WAIT));
     let _ = s.set_write_timeout(Some(WAIT));
     Ok(s)

@@ -32,18 +32,20 @@ use windows_sys::Win32::Storage::FileSystem::{
     FILE_FLAG_FIRST_PIPE_INSTANCE, FlushFileBuffers, PIPE_ACCESS_DUPLEX,
 };
 use windows_sys::Win32::System::Pipes::{
-    ConnectNamedPipe, CreateNamedPipeW, DisconnectNamedPipe, ImpersonateNamedPipeClient,
-    PIPE_READMODE_BYTE, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE, PIPE_UNLIMITED_INSTANCES,
-    PIPE_WAIT, WaitNamedPipeW,
+    ConnectNamedPipe, CreateNamedPipeW, DisconnectNamedPipe, GetNamedPipeServerProcessId,
+    ImpersonateNamedPipeClient, PIPE_READMODE_BYTE, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE,
+    PIPE_UNLIMITED_INSTANCES, PIPE_WAIT, WaitNamedPipeW,
 };
 
-use super::converse;
+use super::{ASKED_BY_OPERATOR, converse};
 use crate::error::{ApiError, Code, Result};
 
 /// The pipe unless `REHYDRA_SERVICE_SOCKET` says otherwise.
 pub(super) const DEFAULT: &str = r"\\.\pipe\rehydra-operators";
 /// Connections answered at once; past that one is told to try again.
 const AT_ONCE: usize = 8;
+/// The Windows service whose process alone may serve the pipe (`rehydra service install`).
+const SERVICE: &str = "Rehydra";
 /// `SECURITY_IDENTIFICATION`: the service may learn who connects, never act as them.
 const IDENTIFY_ONLY: u32 = 1 << 16;
 
@@ -123,9 +125,11 @@ impl Door {
     pub fn open(group: &str) -> Result<Self> {
         let sid = group_sid(group)?;
         // protected (no inherited entries): SYSTEM and Administrators all, operators read
-        // and write
+        // and write but never FILE_CREATE_PIPE_INSTANCE (the bit of FILE_APPEND_DATA, in
+        // GENERIC_WRITE), which would let them serve instances of the pipe themselves:
+        // 0x12019b is FILE_GENERIC_READ | FILE_GENERIC_WRITE without it
         let sddl = wide(OsStr::new(&format!(
-            "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;GRGW;;;{sid})"
+            "D:P(A;;GA;;;SY)(A;;GA;;;BA)(A;;0x12019b;;;{sid})"
         )));
         let path = super::endpoint();
         let mut door = Self {
@@ -204,7 +208,9 @@ impl Door {
     }
 
     /// Answer each connection with `handle` (given the asker's name) on a thread of its
-    /// own, up to eight at once, for as long as the process runs.
+    /// own, up to eight at once (past that one is disconnected unread), for as long as
+    /// the process runs. The next instance of the pipe is made before a connected one is
+    /// handed over, so the service always holds one and nobody can make the name theirs.
     pub fn serve<F>(&mut self, handle: F)
     where
         F: Fn(&super::Ask, &str) -> Result<serde_json::Value> + Send + Sync + 'static,
@@ -220,38 +226,36 @@ impl Door {
         let handle = Arc::new(handle);
         let busy = Arc::new(AtomicUsize::new(0));
         std::thread::spawn(move || {
-            let mut next = Some(first);
+            let mut pipe = first;
             loop {
-                let pipe = match next.take().map_or_else(|| door.instance(false), Ok) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        tracing::error!("the operators' pipe: {}", e.message);
-                        std::thread::sleep(std::time::Duration::from_secs(5));
-                        continue;
-                    }
-                };
                 let raw = std::os::windows::io::AsRawHandle::as_raw_handle(&pipe);
                 // SAFETY: a pipe handle this thread owns
                 let connected = unsafe { ConnectNamedPipe(raw, std::ptr::null_mut()) } != 0
                     // SAFETY: reads the calling thread's last error
                     || unsafe { GetLastError() } == ERROR_PIPE_CONNECTED;
                 if !connected {
+                    // SAFETY: as above; the instance is kept for the next client
+                    unsafe { DisconnectNamedPipe(raw) };
+                    continue;
+                }
+                let next = loop {
+                    match door.instance(false) {
+                        Ok(p) => break p,
+                        Err(e) => {
+                            tracing::error!("the operators' pipe: {}", e.message);
+                            std::thread::sleep(std::time::Duration::from_secs(5));
+                        }
+                    }
+                };
+                let connected = std::mem::replace(&mut pipe, next);
+                if busy.fetch_add(1, Ordering::SeqCst) >= AT_ONCE {
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    // closed unread: nothing of it may hold this thread
                     continue;
                 }
                 let (handle, busy) = (Arc::clone(&handle), Arc::clone(&busy));
-                if busy.fetch_add(1, Ordering::SeqCst) >= AT_ONCE {
-                    busy.fetch_sub(1, Ordering::SeqCst);
-                    let refuse = |_: &super::Ask, _: &str| -> Result<serde_json::Value> {
-                        Err(ApiError::new(
-                            Code::Locked,
-                            "the service answers other operators now: try again in a moment",
-                        ))
-                    };
-                    hang_up(File::from(pipe), &refuse);
-                    continue;
-                }
                 std::thread::spawn(move || {
-                    hang_up(File::from(pipe), &*handle);
+                    hang_up(File::from(connected), &*handle);
                     busy.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -272,14 +276,15 @@ fn hang_up(pipe: File, handle: &dyn Fn(&super::Ask, &str) -> Result<serde_json::
     }
 }
 
-/// Who connected, as the pipe's client token says: `operator DOMAIN\name on HOST`.
-fn asker(pipe: std::os::windows::io::RawHandle) -> String {
+/// Who connected, as the pipe's client token says: `operator DOMAIN\name on HOST`;
+/// `None` when it does not say (an anonymous client, a name too long).
+fn asker(pipe: std::os::windows::io::RawHandle) -> Option<String> {
     let host = hostname::get().map_or_else(
         |_| "this machine".into(),
         |h| h.to_string_lossy().into_owned(),
     );
-    let mut name = vec![0u16; 257];
-    let mut len = 257u32;
+    let mut name = vec![0u16; 1024];
+    let mut len = 1024u32;
     // SAFETY: identifies as the client for the one call, then reverts; the buffer is
     // as long as `len` says
     let got = unsafe {
@@ -287,16 +292,19 @@ fn asker(pipe: std::os::windows::io::RawHandle) -> String {
             false
         } else {
             let got = GetUserNameExW(NameSamCompatible, name.as_mut_ptr(), &mut len);
-            RevertToSelf();
+            if RevertToSelf() == 0 {
+                // this thread would go on as the client: never
+                std::process::abort();
+            }
             got
         }
     };
     // (`len` is without the NUL when it succeeds)
     if !got || len == 0 {
-        return format!("an operator on {host}");
+        return None;
     }
     let n = String::from_utf16_lossy(&name[..(len as usize).min(name.len())]);
-    format!("operator {n} on {host}")
+    Some(format!("{ASKED_BY_OPERATOR}{n} on {host}"))
 }
 
 /// Connect to the door at `path` (waiting up to 5 s while every instance is busy), as a
@@ -310,7 +318,7 @@ pub(super) fn connect(path: &Path) -> Result<File> {
             .security_qos_flags(IDENTIFY_ONLY)
             .open(path)
         {
-            Ok(f) => return Ok(f),
+            Ok(f) => return served_by_the_service(path, f),
             Err(e) if e.raw_os_error() == Some(ERROR_PIPE_BUSY as i32) => {
                 // SAFETY: a NUL-terminated pipe name
                 unsafe { WaitNamedPipeW(name.as_ptr(), 5000) };
@@ -343,4 +351,40 @@ pub(super) fn connect(path: &Path) -> Result<File> {
             path.display()
         ),
     ))
+}
+
+/// The pipe `f` is served by the Rehydra Windows service's process, as the service
+/// control manager names it (which any user may ask): not by a program that took the
+/// pipe's name while the service was down.
+fn served_by_the_service(path: &Path, f: File) -> Result<File> {
+    use windows_service::service::ServiceAccess;
+    use windows_service::service_manager::{ServiceManager, ServiceManagerAccess};
+    let mut server = 0u32;
+    let raw = std::os::windows::io::AsRawHandle::as_raw_handle(&f);
+    // SAFETY: a pipe handle `f` owns, and a u32 to write to
+    if unsafe { GetNamedPipeServerProcessId(raw, &mut server) } == 0 {
+        return Err(last_error(&format!(
+            "{}: its server's process",
+            path.display()
+        )));
+    }
+    let service = ServiceManager::local_computer(None::<&str>, ServiceManagerAccess::CONNECT)
+        .and_then(|m| m.open_service(SERVICE, ServiceAccess::QUERY_STATUS))
+        .and_then(|s| s.query_status())
+        .ok()
+        .and_then(|st| st.process_id);
+    if service != Some(server) {
+        return Err(ApiError::new(
+            Code::InvalidInput,
+            format!(
+                "{} is served by process {server}, not by the Windows service {SERVICE}{}: it is not the machine's Rehydra service; tell an administrator",
+                path.display(),
+                service.map_or_else(
+                    || " (which is not running)".into(),
+                    |p| format!(" (process {p})")
+                )
+            ),
+        ));
+    }
+    Ok(f)
 }
