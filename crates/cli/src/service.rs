@@ -343,11 +343,7 @@ pub(crate) fn serve(
 }
 
 /// The operators' door, answering from this service's catalog for its repository.
-fn open_door(
-    group: &str,
-    ctx: &api::Context,
-    repository: &str,
-) -> api::Result<operators::Door> {
+fn open_door(group: &str, ctx: &api::Context, repository: &str) -> api::Result<operators::Door> {
     let mut door = operators::Door::open(group)?;
     let (ctx, repository) = (ctx.clone(), repository.to_string());
     door.serve(move |ask, asker| operators::answer(&ctx, &repository, ask, asker));
