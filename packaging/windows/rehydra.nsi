@@ -29,6 +29,8 @@ Target amd64-unicode
 Name "Rehydra ${VERSION}"
 OutFile "${OUTFILE}"
 InstallDir "$PROGRAMFILES64\Rehydra"
+; an update (or a reinstall) goes where the first install went (`/D=`)
+InstallDirRegKey HKLM "Software\Microsoft\Windows\CurrentVersion\Uninstall\Rehydra" "InstallLocation"
 RequestExecutionLevel admin
 !ifdef FAST
 SetCompressor zlib

@@ -6,9 +6,9 @@
 //! it is compiled; the private key never enters the repository or the app). A build made
 //! without them looks for no updates and says so. The signature must also name the
 //! version the manifest announces, so an older signed installer cannot be offered as a
-//! newer one. Only a copy installed from a package (the desktop .deb, the Windows
-//! installer, which mark the binary as theirs) installs an update: the updater replaces
-//! what it was installed as, never a binary built here.
+//! newer one. Only a copy the Windows installer installed (it marks the binary as its
+//! own) installs an update itself; on Linux the package manager updates both packages,
+//! and a binary built here is never replaced.
 
 use serde::Serialize;
 use tauri::AppHandle;
@@ -114,10 +114,17 @@ fn failed(what: &str, e: &tauri_plugin_updater::Error) -> UiError {
     UiError::new(code, format!("{what}: {e}"))
 }
 
-/// Why this copy cannot install an update itself, if it cannot.
+/// Why this copy cannot install an update itself, if it cannot: only the Windows
+/// installer's copy does. On Linux the package manager updates Rehydra's two packages
+/// together (the desktop one depends on the command line's of the same version, which
+/// `dpkg -i` of the app's alone would leave broken).
 fn not_installable() -> Option<String> {
     match bundle_type() {
-        Some(BundleType::Deb | BundleType::Nsis) => None,
+        Some(BundleType::Nsis) => None,
+        Some(BundleType::Deb) => Some(
+            "on Linux Rehydra's packages are updated together by the package manager: apt, or dpkg -i with both new .debs (rehydra and rehydra-desktop)"
+                .into(),
+        ),
         _ => Some(
             "this copy was not installed from Rehydra's packages (the desktop .deb or the Windows installer), so it does not replace itself: install the new package by hand"
                 .into(),
@@ -125,8 +132,12 @@ fn not_installable() -> Option<String> {
     }
 }
 
+/// How long a check or a download may take in all.
+const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
 async fn check(app: &AppHandle, s: &Source) -> Res<Option<Update>> {
     app.updater_builder()
+        .timeout(TIMEOUT)
         .pubkey(s.pubkey.clone())
         .endpoints(vec![s.url.clone()])
         .and_then(|b| b.build())
@@ -163,9 +174,8 @@ pub async fn update_check(app: AppHandle) -> Res<UpdateView> {
     })
 }
 
-/// Download `version`'s installer, check its signature, and install it (on Windows the
-/// installer then takes over and the app closes; on Linux the package is installed with
-/// the administrator's consent, and the app says to start again).
+/// Download `version`'s installer, check its signature, and install it: on Windows the
+/// installer then takes over and the app closes.
 #[tauri::command]
 pub async fn update_install(app: AppHandle, version: String) -> Res<String> {
     let s = source()?.ok_or_else(|| {

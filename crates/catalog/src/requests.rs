@@ -141,6 +141,23 @@ impl Catalog {
         Ok(self.fetch(q).await?.iter().map(request).collect())
     }
 
+    /// The newest request for `policy` whose asker's label starts with `asked_by`.
+    ///
+    /// # Errors
+    /// Database failure.
+    pub async fn last_service_request(
+        &self,
+        policy: &str,
+        asked_by: &str,
+    ) -> Result<Option<RequestRow>> {
+        let q = sqlx::query(
+            "SELECT * FROM service_requests WHERE policy = ?1 AND substr(asked_by, 1, length(?2)) = ?2 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(policy)
+        .bind(asked_by);
+        Ok(self.fetch(q).await?.first().map(request))
+    }
+
     /// One request.
     ///
     /// # Errors
@@ -242,6 +259,34 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The newest request of a policy by an asker's label, however many came after it.
+    #[tokio::test]
+    async fn the_last_request_of_a_policy_by_whom() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open(&dir.path().join("c.db")).await.unwrap();
+        let first = c
+            .ask_service("p1", "operator alice (uid 1001) on vm")
+            .await
+            .unwrap();
+        for i in 0..20 {
+            c.ask_service(&format!("p{i}"), "rehydra policy run on vm")
+                .await
+                .unwrap();
+        }
+        let last = c.last_service_request("p1", "operator ").await.unwrap();
+        assert_eq!(last.map(|r| r.id), Some(first.id));
+        assert_eq!(
+            c.last_service_request("p2", "operator ").await.unwrap(),
+            None
+        );
+        // a label that merely contains the prefix is not one that starts with it
+        c.ask_service("p2", "not an operator on vm").await.unwrap();
+        assert_eq!(
+            c.last_service_request("p2", "operator ").await.unwrap(),
+            None
+        );
+    }
 
     #[tokio::test]
     async fn requests_are_taken_in_order_once_and_cancelled_as_they_stand() {

@@ -230,11 +230,12 @@ pub(crate) fn serve(
     // socket's path) stops the start; a door taken by someone else does not stop the
     // backups: it is tried again every round
     let mut door = None;
-    let mut knock = || -> Result<()> {
+    // (only at start: later, whatever keeps the door shut is logged and tried again)
+    let mut knock = |start: bool| -> Result<()> {
         if let (None, Some(group)) = (&door, &args.operators) {
             match open_door(group, &ctx, &cli.repo) {
                 Ok(d) => door = Some(d),
-                Err(e) if e.code == api::Code::InvalidInput => return Err(e.into()),
+                Err(e) if start && e.code == api::Code::InvalidInput => return Err(e.into()),
                 Err(e) => tell(
                     tracing::Level::ERROR,
                     &format!(
@@ -246,7 +247,7 @@ pub(crate) fn serve(
         }
         Ok(())
     };
-    knock()?;
+    knock(true)?;
     // what a service before this one was running when it ended (killed, power lost) is
     // failed now, not after the repository answers
     match requests::abandon(&ctx) {
@@ -327,7 +328,7 @@ pub(crate) fn serve(
     let wake = || requests::waits(&ctx).unwrap_or(false);
     loop {
         let started = Instant::now();
-        knock()?;
+        knock(false)?;
         if let Err(e) = round(cli, &ctx, &means, cancel) {
             tell(
                 tracing::Level::ERROR,

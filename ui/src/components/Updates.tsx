@@ -45,6 +45,7 @@ export default function Updates() {
                 <div data-testid="update-available">
                   <p><strong>{view.available.version}</strong> is out{view.available.date ? ` (${view.available.date})` : ""}.</p>
                   {view.available.notes && <pre className="small">{view.available.notes}</pre>}
+                  <p className="small muted">(The notes and the date are the manifest's, which is not signed; the installer is.)</p>
                   {view.not_installable ? (
                     <p className="small" data-testid="update-manual">{view.not_installable}</p>
                   ) : null}

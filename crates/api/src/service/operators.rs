@@ -106,6 +106,8 @@ pub fn endpoint() -> std::path::PathBuf {
 /// How a run asked through the door is labelled (`operator NAME …`): the door names the
 /// asker, and only such runs are an operator's to cancel.
 pub(crate) const ASKED_BY_OPERATOR: &str = "operator ";
+/// Held from an operator's look at the runs asked for to the ask itself.
+static ASKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 /// How soon an operator may ask again for a run of a policy an operator asked for: runs
 /// apply the policy's retention, so a stream of them would forget older restore points
 /// (with `keep-last 3`, three runs in a row replace every older one).
@@ -193,20 +195,23 @@ pub fn answer(
                     "it has no policy named {policy} (`rehydra operator status` lists its policies)"
                 ));
             }
-            let asked = requests::list(ctx, REQUESTS_SHOWN)?;
+            // the look and the ask as one: two operators asking at once get one run
+            let _one_at_a_time = ASKING
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             // one waiting or running is the run asked for: no second one queued behind it
-            if let Some(open) = asked
-                .iter()
+            if let Some(open) = requests::list(ctx, 0)?
+                .into_iter()
                 .find(|r| &r.policy == policy && r.state.is_open())
             {
-                return json(Ok(open.clone()));
+                return json(Ok(open));
             }
-            let soon = asked.iter().find_map(|r| {
-                let at = chrono::DateTime::parse_from_rfc3339(&r.asked).ok()?;
-                (&r.policy == policy
-                    && r.asked_by.starts_with(ASKED_BY_OPERATOR)
-                    && Utc::now() - at.with_timezone(&Utc) < AGAIN_AFTER)
-                    .then(|| at.with_timezone(&Utc) + AGAIN_AFTER)
+            let last = requests::last_asked(ctx, policy, ASKED_BY_OPERATOR)?;
+            let soon = last.and_then(|r| {
+                let at = chrono::DateTime::parse_from_rfc3339(&r.asked)
+                    .ok()?
+                    .with_timezone(&Utc);
+                (Utc::now() - at < AGAIN_AFTER).then(|| at + AGAIN_AFTER)
             });
             if let Some(after) = soon {
                 return refuse(format!(

@@ -97,6 +97,17 @@ pub fn cancel(ctx: &Context, id: i64) -> Result<ServiceRequest> {
     Ok(r)
 }
 
+/// The newest request for `policy` whose asker's label starts with `asked_by`.
+///
+/// # Errors
+/// The catalog cannot be read.
+pub fn last_asked(ctx: &Context, policy: &str, asked_by: &str) -> Result<Option<ServiceRequest>> {
+    let (policy, asked_by) = (policy.to_string(), asked_by.to_string());
+    with_catalog(ctx, |c| async move {
+        c.last_service_request(&policy, &asked_by).await
+    })
+}
+
 /// One request, as it stands now.
 ///
 /// # Errors

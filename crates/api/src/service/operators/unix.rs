@@ -56,8 +56,9 @@ fn group_id(group: &str) -> Result<nix::unistd::Gid> {
 fn folder_is_ours(dir: &Path) -> Result<()> {
     let m = std::fs::symlink_metadata(dir).map_err(|e| io(dir, &e))?;
     let me = nix::unistd::Uid::effective().as_raw();
-    let sticky = m.mode() & 0o1000 != 0;
-    if !m.is_dir() || (m.uid() != 0 && m.uid() != me) || (m.mode() & 0o022 != 0 && !sticky) {
+    // (a sticky folder such as /tmp is not enough: others may put a socket or a file at
+    // the path while the service is down)
+    if !m.is_dir() || (m.uid() != 0 && m.uid() != me) || m.mode() & 0o022 != 0 {
         return Err(ApiError::new(
             Code::InvalidInput,
             format!(

@@ -87,11 +87,19 @@ fn group_sid(group: &str) -> Result<String> {
         )
     };
     if found == 0 {
+        let e = std::io::Error::last_os_error();
+        // ERROR_NONE_MAPPED: no such account; anything else (a domain controller out of
+        // reach) may pass
+        if e.raw_os_error() != Some(1332) {
+            return Err(ApiError::new(
+                Code::Io,
+                format!("--operators {group}: looking the group up: {e}"),
+            ));
+        }
         return Err(ApiError::new(
             Code::InvalidInput,
             format!(
-                "--operators {group}: Windows knows no such account ({}); name a local or domain group, e.g. \"Backup Operators\"",
-                std::io::Error::last_os_error()
+                "--operators {group}: Windows knows no such account ({e}); name a local or domain group, e.g. \"Backup Operators\""
             ),
         ));
     }
