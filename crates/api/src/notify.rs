@@ -171,10 +171,7 @@ impl RunEvent {
             event: "policy-run",
             policy: policy.to_string(),
             repository: repository.to_string(),
-            host: hostname::get().map_or_else(
-                |_| "this machine".into(),
-                |h| h.to_string_lossy().into_owned(),
-            ),
+            host: crate::service::requests::this_host(),
             status,
             started,
             finished: Utc::now(),

@@ -54,11 +54,7 @@ pub(crate) fn run(cli: &Cli, c: &OperatorCommand) -> Result<i32> {
             if cli.json {
                 crate::output::json(&r)?;
             } else {
-                println!(
-                    "request {id} (policy {}): {}",
-                    r.policy,
-                    crate::service::cancelled(&r)
-                );
+                println!("{}", crate::service::cancelled(*id, &r));
             }
         }
     }

@@ -187,15 +187,16 @@ pub(crate) fn request_line(r: &requests::ServiceRequest) -> String {
     )
 }
 
-/// What cancelling a request did.
-pub(crate) fn cancelled(r: &requests::ServiceRequest) -> &'static str {
-    match r.state {
+/// What cancelling request `id` did, on one line.
+pub(crate) fn cancelled(id: i64, r: &requests::ServiceRequest) -> String {
+    let how = match r.state {
         requests::RequestState::Cancelled if r.started.is_none() => "cancelled before it started",
         requests::RequestState::Stopping => {
             "the service stops it within a second or two (nothing half-written is committed)"
         }
         _ => "already ended; nothing to cancel",
-    }
+    };
+    format!("request {id} (policy {}): {how}", r.policy)
 }
 
 fn cancel_request(cli: &Cli, id: i64) -> Result<i32> {
@@ -203,7 +204,7 @@ fn cancel_request(cli: &Cli, id: i64) -> Result<i32> {
     if cli.json {
         crate::output::json(&r)?;
     } else {
-        println!("request {id} (policy {}): {}", r.policy, cancelled(&r));
+        println!("{}", cancelled(id, &r));
     }
     Ok(0)
 }

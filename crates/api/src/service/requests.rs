@@ -116,6 +116,14 @@ pub fn get(ctx: &Context, id: i64) -> Result<Option<ServiceRequest>> {
     with_catalog(ctx, |c| async move { c.service_request(id).await })
 }
 
+/// This machine's name, as a request's asker and a notification say where it came from.
+pub(crate) fn this_host() -> String {
+    hostname::get().map_or_else(
+        |_| "this machine".into(),
+        |h| h.to_string_lossy().into_owned(),
+    )
+}
+
 /// Who hands a run over: `what` (the desktop app, a command), with the machine and the
 /// user it runs as (a label shown with the request, not a proof of anything).
 pub fn asker(what: &str) -> String {
@@ -123,10 +131,7 @@ pub fn asker(what: &str) -> String {
         .iter()
         .filter_map(|k| std::env::var(k).ok())
         .find(|u| !u.is_empty());
-    let host = hostname::get().map_or_else(
-        |_| "this machine".into(),
-        |h| h.to_string_lossy().into_owned(),
-    );
+    let host = this_host();
     match user {
         Some(u) => format!("{what} on {host} as {u}"),
         None => format!("{what} on {host}"),

@@ -217,10 +217,7 @@ impl std::io::Write for Timed<'_> {
 
 /// Who connected, as the kernel says: `operator NAME (uid N) on HOST`.
 fn asker(stream: &UnixStream) -> Option<String> {
-    let host = hostname::get().map_or_else(
-        |_| "this machine".into(),
-        |h| h.to_string_lossy().into_owned(),
-    );
+    let host = crate::service::requests::this_host();
     let c =
         nix::sys::socket::getsockopt(stream, nix::sys::socket::sockopt::PeerCredentials).ok()?;
     let uid = nix::unistd::Uid::from_raw(c.uid());

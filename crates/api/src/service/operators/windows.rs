@@ -287,10 +287,7 @@ fn hang_up(pipe: File, handle: &dyn Fn(&super::Ask, &str) -> Result<serde_json::
 /// Who connected, as the pipe's client token says: `operator DOMAIN\name on HOST`;
 /// `None` when it does not say (an anonymous client, a name too long).
 fn asker(pipe: std::os::windows::io::RawHandle) -> Option<String> {
-    let host = hostname::get().map_or_else(
-        |_| "this machine".into(),
-        |h| h.to_string_lossy().into_owned(),
-    );
+    let host = crate::service::requests::this_host();
     let mut name = vec![0u16; 1024];
     let mut len = 1024u32;
     // SAFETY: identifies as the client for the one call, then reverts; the buffer is
