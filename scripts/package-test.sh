@@ -86,7 +86,7 @@ grep -q "release version=\"$version\"" "$work/desktop/usr/share/metainfo/dev.reh
     || fail "the AppStream metadata does not name release $version"
 
 echo "== packages: the update manifest and the signatures"
-# the app in the .deb is marked as a .deb's (the updater installs a .deb for it)
+# the app in the .deb is marked as a .deb's (so it leaves its updates to the package manager)
 grep -qa __TAURI_BUNDLE_TYPE_VAR_DEB "$app" && ! grep -qa __TAURI_BUNDLE_TYPE_VAR_UNK "$app" || fail "the packaged app is not marked as a .deb's"
 # the manifest names the .deb at the published address with the signature minisign checks,
 # for this version (in its trusted comment), and a changed byte fails that check

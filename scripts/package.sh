@@ -78,7 +78,8 @@ done
 dist="$PWD/dist"
 mkdir -p "$dist"
 # the kind of package an app binary is in, as Tauri's bundler marks it in the binary (a
-# fixed-length string the updater reads): an update is installed as that kind of package
+# fixed-length string the updater reads): the Windows installer's copy installs its
+# updates itself, the .deb's leaves them to the package manager
 mark_bundle() {
     grep -qa __TAURI_BUNDLE_TYPE_VAR_UNK "$1" || { echo "package: $1 has no unmarked bundle type (a Tauri 2 binary has one)" >&2; exit 1; }
     perl -0777 -pi -e "s/__TAURI_BUNDLE_TYPE_VAR_UNK/__TAURI_BUNDLE_TYPE_VAR_$2/g" "$1"
