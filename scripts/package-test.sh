@@ -2,7 +2,9 @@
 # Builds the packages from the debug binaries (scripts/package.sh) and checks them: the
 # .deb's metadata and contents, its binary and man pages and completions for every
 # command; the desktop .deb (rehydra-desktop: dependencies, every library found, menu
-# entry, icons, AppStream metadata); the Windows installer run silently under Wine, the installed rehydra.exe
+# entry, icons, AppStream metadata); the AppImage (the command line through a link named
+# rehydra finding the plugins inside it, its contents, and its app updating itself end to
+# end: ui/e2e/appimage.e2e.mjs); the Windows installer run silently under Wine, the installed rehydra.exe
 # finding the installed plugins in %ProgramData%, the PATH entry, then the uninstaller
 # removing what it installed (and a service the installed CLI registered) and nothing else;
 # the desktop app and its Start menu shortcuts when the installer holds it. Exits non-zero
@@ -85,6 +87,40 @@ appstreamcli validate --no-net "$work/desktop/usr/share/metainfo/dev.rehydra.app
 grep -q "release version=\"$version\"" "$work/desktop/usr/share/metainfo/dev.rehydra.app.metainfo.xml" \
     || fail "the AppStream metadata does not name release $version"
 
+echo "== packages: the AppImage"
+appimage="dist/Rehydra-${version}-x86_64.AppImage"
+[ -x "$appimage" ] || fail "no AppImage (the test command builds the app first: cargo build -p rehydra-app)"
+[ "$(od -An -tx1 -j8 -N3 "$appimage" | tr -d ' ')" = 414902 ] || fail "$appimage is not a type-2 AppImage"
+mkdir "$work/ai"
+cp "$appimage" "$work/ai/Rehydra.AppImage"
+ln -s Rehydra.AppImage "$work/ai/rehydra"
+# started through a link named rehydra it is the command line, with the plugins inside it;
+# mounted with FUSE where this machine lets it, else extracted and run as the runtime
+# offers (said which)
+ai_env=(env REHYDRA_CATALOG="$work/ai-catalog.db" TMPDIR="$work")
+if ! timeout 60 "${ai_env[@]}" "$work/ai/rehydra" --version >/dev/null 2>&1; then
+    echo "packages: note: the AppImage cannot be mounted here (no FUSE); it is extracted and run instead" >&2
+    ai_env+=(APPIMAGE_EXTRACT_AND_RUN=1)
+fi
+timeout 60 "${ai_env[@]}" "$work/ai/rehydra" --version | grep -q "^rehydra $version" || fail "the AppImage started as rehydra is not the command line"
+listed="$(timeout 60 "${ai_env[@]}" "$work/ai/rehydra" plugins list 2>&1)" || true
+for p in hyperv-vm keyvault sql-server arc-sql-mi kubernetes; do
+    grep -q "^$p " <<<"$listed" || fail "the AppImage's command line does not find its plugin $p: $listed"
+done
+(cd "$work/ai" && ./Rehydra.AppImage --appimage-extract >/dev/null) || fail "the AppImage does not extract"
+root_ai="$work/ai/squashfs-root"
+[ -x "$root_ai/AppRun" ] || fail "the AppImage has no AppRun"
+grep -q '^Exec=rehydra-app$' "$root_ai/dev.rehydra.app.desktop" || fail "the AppImage's menu entry does not start rehydra-app"
+[ "$(readlink "$root_ai/.DirIcon")" = dev.rehydra.app.png ] && [ -f "$root_ai/dev.rehydra.app.png" ] || fail "the AppImage has no icon"
+appstreamcli validate --no-net "$root_ai/usr/share/metainfo/dev.rehydra.app.appdata.xml" >/dev/null \
+    || fail "the AppImage's AppStream metadata does not validate"
+grep -qa __TAURI_BUNDLE_TYPE_VAR_APP "$root_ai/usr/bin/rehydra-app" && ! grep -qa __TAURI_BUNDLE_TYPE_VAR_UNK "$root_ai/usr/bin/rehydra-app" \
+    || fail "the AppImage's app is not marked as an AppImage's (it would not update itself)"
+[ -z "$(find "$root_ai" -name 'fixture.wasm' -o -name 'example-files.wasm')" ] || fail "test plugins went into the AppImage"
+# the app in it, started as the AppImage starts it, updates itself from a signed AppImage
+# (and refuses one signed with another key)
+xvfb-run -a node ui/e2e/appimage.e2e.mjs "$appimage" || fail "the AppImage's app and its update (ui/e2e/appimage.e2e.mjs)"
+
 echo "== packages: the update manifest and the signatures"
 # the app in the .deb is marked as a .deb's (so it leaves its updates to the package manager)
 grep -qa __TAURI_BUNDLE_TYPE_VAR_DEB "$app" && ! grep -qa __TAURI_BUNDLE_TYPE_VAR_UNK "$app" || fail "the packaged app is not marked as a .deb's"
@@ -97,11 +133,16 @@ assert m["version"] == sys.argv[1], m
 deb = m["platforms"]["linux-x86_64-deb"]
 assert deb["url"] == f"https://updates.example/rehydra/rehydra-desktop_{sys.argv[1]}_amd64.deb", deb
 assert base64.b64decode(deb["signature"]) == open(f"dist/rehydra-desktop_{sys.argv[1]}_amd64.deb.minisig", "rb").read()
+image = m["platforms"]["linux-x86_64-appimage"]
+assert image["url"] == f"https://updates.example/rehydra/Rehydra-{sys.argv[1]}-x86_64.AppImage", image
+assert base64.b64decode(image["signature"]) == open(f"dist/Rehydra-{sys.argv[1]}-x86_64.AppImage.minisig", "rb").read()
 print("ok")
 PY
 )" || fail "dist/latest.json: $said"
 verified="$(minisign -V -p "$work/update.pub" -m "$app_deb" -x "$app_deb.minisig" 2>&1)" || fail "the desktop .deb's signature: $verified"
 grep -q "version:$version" <<<"$verified" || fail "the signature does not name version $version: $verified"
+verified="$(minisign -V -p "$work/update.pub" -m "$appimage" -x "$appimage.minisig" 2>&1)" || fail "the AppImage's signature: $verified"
+grep -q "version:$version" <<<"$verified" || fail "the AppImage's signature does not name version $version: $verified"
 cp "$app_deb" "$work/changed.deb"
 printf '\0' >>"$work/changed.deb"
 ! minisign -V -q -p "$work/update.pub" -m "$work/changed.deb" -x "$app_deb.minisig" 2>/dev/null || fail "a changed .deb passed the signature check"
@@ -195,4 +236,4 @@ wineserver -w
 wine "$inst/uninstall.exe" /S "_?=C:\\Program Files\\Rehydra" >/dev/null 2>&1 || fail "uninstall with a long PATH"
 wineserver -w
 [ "$(read_path)" = "$long" ] || fail "the uninstaller changed a PATH it cannot hold whole"
-echo "packages: ok (.deb contents, dependencies and binary; installer, PATH (a long one left alone), plugins found, uninstaller)"
+echo "packages: ok (.deb contents, dependencies and binary; AppImage and its update; installer, PATH (a long one left alone), plugins found, uninstaller)"

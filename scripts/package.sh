@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Packages: a .deb of the command line (with the systemd unit, the first-party plugins,
 # man pages and shell completions), a .deb of the desktop app (rehydra-desktop, when the
-# app is built for Linux: its menu entry, icons and AppStream metadata) and a Windows
-# installer of the command line (NSIS, with the plugins), into dist/. Uses what is built: `--release` builds release binaries
+# app is built for Linux: its menu entry, icons and AppStream metadata), an AppImage of
+# both with the plugins (when the app is built) and a Windows installer of the command
+# line (NSIS, with the plugins), into dist/. Uses what is built: `--release` builds release binaries
 # first; without it the debug ones (as the test command does, to check the packages).
 #   scripts/package.sh [--release] [--with-app]
 # Needs dpkg-deb, makensis (Debian's nsis) and the x86_64-pc-windows-gnu target
@@ -12,9 +13,14 @@
 # x86_64-pc-windows-gnu -p rehydra-app`); the test command does not build it, for time:
 # the app's Windows build is another cold build of its whole tree. Needs node and npm for
 # the app's UI then. The Linux app is packaged when it is built (`cargo build -p
-# rehydra-app`, which the test command does; `--release` builds it). No AppImage: its
-# runtime and tools are not in Debian 12 and are fetched from GitHub, which this build
-# does not reach.
+# rehydra-app`, which the test command does; `--release` builds it).
+# The AppImage is the runtime (the small ELF that mounts the image with FUSE, or extracts
+# it, and starts AppRun) followed by a SquashFS of the AppDir (mksquashfs, Debian's
+# squashfs-tools). AppImage's own tools and runtime are published on GitHub only, which
+# this build does not reach: the runtime is AppImageKit's (MIT) as the `appimage` crate on
+# crates.io carries it, fetched from the crate registry and checked against pinned
+# digests; REHYDRA_APPIMAGE_RUNTIME names another runtime file (AppImage's static
+# type2-runtime, say, where GitHub is reachable).
 # Updates of the app: with REHYDRA_UPDATE_KEY (a minisign secret key file, made once with
 # `minisign -G -W -p rehydra-update.pub -s rehydra-update.key` and kept out of the
 # repository, in the build's secrets) and REHYDRA_UPDATE_BASE_URL (where dist/ will be
@@ -48,10 +54,12 @@ for a in "$@"; do
 done
 # debug packages are for checking the layout: quick compression
 deb_z=(-Zgzip -z1)
+sqfs_z=(-comp gzip -Xcompression-level 1)
 nsis_fast=(-DFAST)
 if [[ " $* " == *" --release "* ]]; then
     profile=release
     deb_z=(-Zxz)
+    sqfs_z=(-comp xz)
     nsis_fast=()
     cargo build --locked --release -p rehydra-cli
     cargo build --locked --release --target x86_64-pc-windows-gnu -p rehydra-cli
@@ -145,6 +153,53 @@ else
     echo "   (no desktop .deb: $linux_app is not built; cargo build -p rehydra-app)"
 fi
 
+if [ -x "$linux_app" ]; then
+    echo "== package: Rehydra-${version}-x86_64.AppImage"
+    # the runtime, checked each time: the crate's digest when it is fetched, the file's
+    # digest and the type-2 AppImage magic ("AI" 2 at byte 8) before it is used
+    runtime="${REHYDRA_APPIMAGE_RUNTIME:-${XDG_CACHE_HOME:-$HOME/.cache}/rehydra/appimage-runtime-x86_64}"
+    if [ -z "${REHYDRA_APPIMAGE_RUNTIME:-}" ]; then
+        if [ ! -f "$runtime" ]; then
+            curl -fsSL --retry 3 -o "$work/appimage.crate" https://static.crates.io/crates/appimage/appimage-0.4.0.crate \
+                || { echo "package: the AppImage runtime could not be fetched from crates.io (or set REHYDRA_APPIMAGE_RUNTIME)" >&2; exit 1; }
+            echo "567a4da6b94a2ac20a27620933c80fc14cf475b5fe7d7b137d20eb237d6b1920  $work/appimage.crate" | sha256sum -c --quiet \
+                || { echo "package: the appimage crate fetched from crates.io is not the one pinned here" >&2; exit 1; }
+            tar -xzf "$work/appimage.crate" -C "$work" appimage-0.4.0/assets/runtime-x86_64
+            mkdir -p "$(dirname "$runtime")"
+            install -m 0644 "$work/appimage-0.4.0/assets/runtime-x86_64" "$runtime.tmp"
+            mv "$runtime.tmp" "$runtime"
+        fi
+        echo "328e0d745c5c6817048c27bc3e8314871703f8f47ffa81a37cb06cd95a94b323  $runtime" | sha256sum -c --quiet \
+            || { echo "package: $runtime is not the pinned AppImage runtime: remove it to fetch it again" >&2; exit 1; }
+    fi
+    [ "$(od -An -tx1 -j8 -N3 "$runtime" | tr -d ' ')" = 414902 ] \
+        || { echo "package: $runtime is not a type-2 AppImage runtime" >&2; exit 1; }
+    appdir="$work/AppDir"
+    install -d "$appdir/usr/bin" "$appdir/usr/lib/rehydra/plugins" "$appdir/usr/share/applications" \
+        "$appdir/usr/share/metainfo"
+    install -m 0755 packaging/appimage/AppRun "$appdir/AppRun"
+    install -m 0755 "$linux_app" "$appdir/usr/bin/rehydra-app"
+    mark_bundle "$appdir/usr/bin/rehydra-app" APP
+    install -m 0755 "$linux_exe" "$appdir/usr/bin/rehydra"
+    for p in "${shipped[@]}"; do install -m 0644 "$plugins/$p.wasm" "$appdir/usr/lib/rehydra/plugins/"; done
+    # the menu entry and icon at the top, as AppImage's desktop integration looks for them
+    install -m 0644 packaging/desktop/dev.rehydra.app.desktop "$appdir/"
+    install -m 0644 packaging/desktop/dev.rehydra.app.desktop "$appdir/usr/share/applications/"
+    install -m 0644 icons/128x128@2x.png "$appdir/dev.rehydra.app.png"
+    ln -s dev.rehydra.app.png "$appdir/.DirIcon"
+    sed "s/@VERSION@/$version/" packaging/desktop/dev.rehydra.app.metainfo.xml \
+        >"$appdir/usr/share/metainfo/dev.rehydra.app.appdata.xml"
+    install -D -m 0644 README.md "$appdir/usr/share/doc/rehydra/README.md"
+    mksquashfs "$appdir" "$work/appdir.squashfs" -root-owned -noappend -no-progress -quiet "${sqfs_z[@]}" >/dev/null
+    appimage="$dist/Rehydra-${version}-x86_64.AppImage"
+    cat "$runtime" "$work/appdir.squashfs" >"$appimage.tmp"
+    chmod 0755 "$appimage.tmp"
+    mv "$appimage.tmp" "$appimage"
+    echo "   $appimage"
+else
+    echo "   (no AppImage: $linux_app is not built; cargo build -p rehydra-app)"
+fi
+
 echo "== package: rehydra-${version}-setup.exe (Windows, NSIS)"
 src="$work/win"
 mkdir -p "$src/plugins"
@@ -180,6 +235,7 @@ if [ -n "${REHYDRA_UPDATE_KEY:-}" ]; then
     }
     entries=()
     [ -n "${app_deb:-}" ] && [ -f "$app_deb" ] && entries+=("linux-x86_64-deb=$app_deb=$(sign "$app_deb")")
+    [ -n "${appimage:-}" ] && [ -f "$appimage" ] && entries+=("linux-x86_64-appimage=$appimage=$(sign "$appimage")")
     $with_app && entries+=("windows-x86_64-nsis=$exe=$(sign "$exe")")
     [ ${#entries[@]} -gt 0 ] || { echo "package: no app package to offer as an update (build the app)" >&2; exit 1; }
     python3 - "$dist/latest.json" "$version" "${REHYDRA_UPDATE_BASE_URL%/}" "${REHYDRA_UPDATE_NOTES:-Rehydra $version}" "${entries[@]}" <<'PY'

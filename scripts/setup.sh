@@ -22,6 +22,8 @@ pkgs+=(gcc-mingw-w64-x86-64 wine64)
 pkgs+=(nsis appstream)
 # update manifests: the packages' signatures (minisign, the format Tauri's updater checks)
 pkgs+=(minisign)
+# the AppImage's file system (mksquashfs)
+pkgs+=(squashfs-tools)
 # assessment reports: the PDF is printed by headless Chromium, its pages read back with poppler
 pkgs+=(chromium poppler-utils)
 # the UI is built with Vite (Node 18 or newer; Debian's nodejs unless one is installed)

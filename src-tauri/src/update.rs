@@ -6,9 +6,13 @@
 //! it is compiled; the private key never enters the repository or the app). A build made
 //! without them looks for no updates and says so. The signature must also name the
 //! version the manifest announces, so an older signed installer cannot be offered as a
-//! newer one. Only a copy the Windows installer installed (it marks the binary as its
-//! own) installs an update itself; on Linux the package manager updates both packages,
-//! and a binary built here is never replaced.
+//! newer one. Only a copy the Windows installer or the AppImage holds (each marks the
+//! binary as its own) installs an update itself (the AppImage's replaces the AppImage
+//! file); for the .debs the package manager updates both packages, and a binary built
+//! here is never replaced.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
 
 use serde::Serialize;
 use tauri::AppHandle;
@@ -114,29 +118,84 @@ fn failed(what: &str, e: &tauri_plugin_updater::Error) -> UiError {
     UiError::new(code, format!("{what}: {e}"))
 }
 
-/// Why this copy cannot install an update itself, if it cannot: only the Windows
-/// installer's copy does. On Linux the package manager updates Rehydra's two packages
+/// Why this copy cannot install an update itself, if it cannot: the Windows installer's
+/// copy and the AppImage's do. The .deb's package manager updates Rehydra's two packages
 /// together (the desktop one depends on the command line's of the same version, which
 /// `dpkg -i` of the app's alone would leave broken).
 fn not_installable() -> Option<String> {
     match bundle_type() {
         Some(BundleType::Nsis) => None,
+        Some(BundleType::AppImage) => appimage().err(),
         Some(BundleType::Deb) => Some(
             "on Linux Rehydra's packages are updated together by the package manager: apt, or dpkg -i with both new .debs (rehydra and rehydra-desktop)"
                 .into(),
         ),
         _ => Some(
-            "this copy was not installed from Rehydra's packages (the desktop .deb or the Windows installer), so it does not replace itself: install the new package by hand"
+            "this copy was not installed from Rehydra's packages (the desktop .deb, the AppImage or the Windows installer), so it does not replace itself: install the new package by hand"
                 .into(),
         ),
     }
+}
+
+/// The AppImage this copy runs from, which the updater replaces: `APPIMAGE`, as the
+/// AppImage's runtime sets it, only when this binary runs from inside that image
+/// (`APPDIR`) and the file is a type-2 AppImage. A variable inherited from another
+/// AppImage (a terminal one started, say) would otherwise name another program's file.
+fn appimage() -> Result<PathBuf, String> {
+    appimage_of(
+        std::env::var_os("APPIMAGE"),
+        std::env::var_os("APPDIR"),
+        std::env::current_exe().ok(),
+    )
+}
+
+/// [`appimage`] of the runtime's two variables and the running binary.
+fn appimage_of(
+    image: Option<OsString>,
+    dir: Option<OsString>,
+    exe: Option<PathBuf>,
+) -> Result<PathBuf, String> {
+    use std::io::Read as _;
+    let not = |why: &str| {
+        format!("{why}: start the AppImage itself to update it, or download the new one by hand")
+    };
+    let (Some(image), Some(dir)) = (image, dir) else {
+        return Err(not(
+            "this copy of the AppImage's app was started outside its AppImage",
+        ));
+    };
+    let image = PathBuf::from(image);
+    let inside = exe
+        .zip(std::fs::canonicalize(&dir).ok())
+        .is_some_and(|(exe, dir)| exe.starts_with(dir));
+    if !inside {
+        return Err(not(&format!(
+            "APPIMAGE names {} but this app does not run from inside it",
+            image.display()
+        )));
+    }
+    // an ELF whose header carries "AI" 2 at byte 8: a type-2 AppImage
+    let mut head = [0u8; 11];
+    let magic = std::fs::File::open(&image)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| head[..4] == *b"\x7fELF" && head[8..] == *b"AI\x02");
+    if !magic {
+        return Err(not(&format!("{} is not an AppImage", image.display())));
+    }
+    Ok(image)
 }
 
 /// How long a check or a download may take in all.
 const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 async fn check(app: &AppHandle, s: &Source) -> Res<Option<Update>> {
-    app.updater_builder()
+    let mut builder = app.updater_builder();
+    // the file an AppImage's update replaces is the one checked above, never whatever
+    // `APPIMAGE` says
+    if let (Some(BundleType::AppImage), Ok(image)) = (bundle_type(), appimage()) {
+        builder = builder.executable_path(image);
+    }
+    builder
         .timeout(TIMEOUT)
         .pubkey(s.pubkey.clone())
         .endpoints(vec![s.url.clone()])
@@ -175,7 +234,7 @@ pub async fn update_check(app: AppHandle) -> Res<UpdateView> {
 }
 
 /// Download `version`'s installer, check its signature, and install it: on Windows the
-/// installer then takes over and the app closes.
+/// installer then takes over and the app closes; an AppImage is replaced by the new one.
 #[tauri::command]
 pub async fn update_install(app: AppHandle, version: String) -> Res<String> {
     let s = source()?.ok_or_else(|| {
@@ -225,4 +284,52 @@ pub async fn update_install(app: AppHandle, version: String) -> Res<String> {
     Ok(format!(
         "{version} is installed: close Rehydra and start it again"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An AppImage's file, the folder its runtime made of it, and a binary inside.
+    fn image(dir: &std::path::Path, head: &[u8]) -> (OsString, OsString, PathBuf) {
+        let file = dir.join("Rehydra.AppImage");
+        let mut bytes = head.to_vec();
+        bytes.resize(4096, 0);
+        std::fs::write(&file, bytes).unwrap();
+        let mount = dir.join(".mount_Rehydra");
+        std::fs::create_dir_all(mount.join("usr/bin")).unwrap();
+        let mount = std::fs::canonicalize(mount).unwrap();
+        let exe = mount.join("usr/bin/rehydra-app");
+        (file.into(), mount.into(), exe)
+    }
+
+    const APPIMAGE: &[u8] = b"\x7fELF\x02\x01\x01\x00AI\x02";
+
+    #[test]
+    fn only_the_appimage_this_app_runs_from_is_replaced() {
+        let d = tempfile::tempdir().unwrap();
+        let (file, mount, exe) = image(d.path(), APPIMAGE);
+        assert_eq!(
+            appimage_of(Some(file.clone()), Some(mount.clone()), Some(exe.clone())),
+            Ok(PathBuf::from(&file))
+        );
+        // started outside any AppImage
+        let e = appimage_of(None, None, Some(exe.clone())).unwrap_err();
+        assert!(e.contains("outside its AppImage"), "{e}");
+        // variables another AppImage left in the environment: this binary is not inside
+        let e = appimage_of(
+            Some(file.clone()),
+            Some(mount),
+            Some("/usr/bin/rehydra-app".into()),
+        )
+        .unwrap_err();
+        assert!(e.contains("does not run from inside it"), "{e}");
+        // a file that is not a type-2 AppImage (an ELF without the magic, a script)
+        for head in [&b"\x7fELF\x02\x01\x01\x00\x00\x00\x00"[..], b"#!/bin/sh\n"] {
+            let d = tempfile::tempdir().unwrap();
+            let (file, mount, exe) = image(d.path(), head);
+            let e = appimage_of(Some(file), Some(mount), Some(exe)).unwrap_err();
+            assert!(e.contains("is not an AppImage"), "{e}");
+        }
+    }
 }

@@ -136,14 +136,23 @@ pub struct PluginSettings {
 }
 
 impl PluginSettings {
-    /// Configured folders (`REHYDRA_PLUGIN_PATH`-style list), then the user's, then the system's.
+    /// Configured folders (`REHYDRA_PLUGIN_PATH`-style list), then the user's, then the
+    /// system's: on Linux the one beside the running binary (`PREFIX/lib/rehydra/plugins`
+    /// for `PREFIX/bin/rehydra`, which is how the AppImage carries its plugins), then
+    /// `/usr/lib/rehydra/plugins` (the .deb's).
     pub fn with_defaults(configured: &[PathBuf], developer_mode: bool) -> Self {
         let user = dirs::data_local_dir().map(|d| d.join("rehydra").join("plugins"));
         let system = if cfg!(windows) {
             std::env::var_os("ProgramData")
-                .map(|p| PathBuf::from(p).join("Rehydra").join("plugins"))
+                .map(|p| vec![PathBuf::from(p).join("Rehydra").join("plugins")])
+                .unwrap_or_default()
         } else {
-            Some(PathBuf::from("/usr/lib/rehydra/plugins"))
+            let usr = PathBuf::from("/usr/lib/rehydra/plugins");
+            let beside = std::env::current_exe()
+                .ok()
+                .and_then(|exe| Some(exe.parent()?.parent()?.join("lib/rehydra/plugins")))
+                .filter(|d| d.is_dir() && *d != usr);
+            beside.into_iter().chain([usr]).collect()
         };
         let mut dirs = configured.to_vec();
         dirs.extend(user.clone());
