@@ -23,7 +23,6 @@ mod door;
 mod door;
 
 use std::io::{BufRead as _, Read as _, Write as _};
-#[cfg(unix)]
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -39,9 +38,9 @@ use crate::error::{ApiError, Code, Result};
 const ASK_MAX: u64 = 4096;
 /// The longest answer a client reads.
 const ANSWER_MAX: u64 = 4 << 20;
-/// How long either side waits for the other on a Unix socket (a Windows pipe opened
-/// for plain reads and writes has no timeouts).
-#[cfg(unix)]
+/// How long the service waits for a connection's reads and writes in all, and a Unix
+/// client for the service (a Windows client's pipe, opened for plain reads and writes,
+/// has no timeouts).
 const WAIT: Duration = Duration::from_secs(10);
 /// The requests an overview lists besides those not ended.
 const REQUESTS_SHOWN: i64 = 10;

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use windows_sys::Win32::Foundation::{
-    ERROR_PIPE_BUSY, ERROR_PIPE_CONNECTED, GetLastError, HLOCAL, INVALID_HANDLE_VALUE, LocalFree,
+    ERROR_BROKEN_PIPE, ERROR_IO_PENDING, ERROR_PIPE_BUSY, ERROR_PIPE_CONNECTED, GetLastError,
+    HANDLE, HLOCAL, INVALID_HANDLE_VALUE, LocalFree, WAIT_OBJECT_0,
 };
 use windows_sys::Win32::Security::Authentication::Identity::{GetUserNameExW, NameSamCompatible};
 use windows_sys::Win32::Security::Authorization::{
@@ -29,15 +30,19 @@ use windows_sys::Win32::Security::{
     SidTypeAlias, SidTypeGroup, SidTypeWellKnownGroup,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    FILE_FLAG_FIRST_PIPE_INSTANCE, FlushFileBuffers, PIPE_ACCESS_DUPLEX,
+    FILE_FLAG_FIRST_PIPE_INSTANCE, FILE_FLAG_OVERLAPPED, PIPE_ACCESS_DUPLEX, ReadFile, WriteFile,
 };
+use windows_sys::Win32::System::IO::{CancelIoEx, GetOverlappedResult, OVERLAPPED};
 use windows_sys::Win32::System::Pipes::{
     ConnectNamedPipe, CreateNamedPipeW, DisconnectNamedPipe, GetNamedPipeServerProcessId,
     ImpersonateNamedPipeClient, PIPE_READMODE_BYTE, PIPE_REJECT_REMOTE_CLIENTS, PIPE_TYPE_BYTE,
     PIPE_UNLIMITED_INSTANCES, PIPE_WAIT, WaitNamedPipeW,
 };
+use windows_sys::Win32::System::Threading::{
+    CreateEventW, INFINITE, ResetEvent, WaitForSingleObject,
+};
 
-use super::{ASKED_BY_OPERATOR, converse};
+use super::{ASKED_BY_OPERATOR, WAIT, converse};
 use crate::error::{ApiError, Code, Result};
 
 /// The pipe unless `REHYDRA_SERVICE_SOCKET` says otherwise.
@@ -175,7 +180,9 @@ impl Door {
             bInheritHandle: 0,
         };
         let name = wide(self.path.as_os_str());
+        // overlapped: every read and write of a connection waits only until its deadline
         let flags = PIPE_ACCESS_DUPLEX
+            | FILE_FLAG_OVERLAPPED
             | if first {
                 FILE_FLAG_FIRST_PIPE_INSTANCE
             } else {
@@ -217,8 +224,10 @@ impl Door {
 
     /// Answer each connection with `handle` (given the asker's name) on a thread of its
     /// own, up to eight at once (past that one is disconnected unread), for as long as
-    /// the process runs. The next instance of the pipe is made before a connected one is
-    /// handed over, so the service always holds one and nobody can make the name theirs.
+    /// the process runs; a connection's reads and writes have 10 s in all, so clients
+    /// that connect and say nothing cannot hold the eight. The next instance of the pipe
+    /// is made before a connected one is handed over, so the service always holds one
+    /// and nobody can make the name theirs.
     pub fn serve<F>(&mut self, handle: F)
     where
         F: Fn(&super::Ask, &str) -> Result<serde_json::Value> + Send + Sync + 'static,
@@ -235,13 +244,16 @@ impl Door {
         let busy = Arc::new(AtomicUsize::new(0));
         std::thread::spawn(move || {
             let mut pipe = first;
+            let event = match Event::new() {
+                Ok(e) => e,
+                Err(e) => {
+                    tracing::error!("the operators' pipe: {}", e.message);
+                    return;
+                }
+            };
             loop {
                 let raw = std::os::windows::io::AsRawHandle::as_raw_handle(&pipe);
-                // SAFETY: a pipe handle this thread owns
-                let connected = unsafe { ConnectNamedPipe(raw, std::ptr::null_mut()) } != 0
-                    // SAFETY: reads the calling thread's last error
-                    || unsafe { GetLastError() } == ERROR_PIPE_CONNECTED;
-                if !connected {
+                if !event.connect(raw) {
                     // SAFETY: as above; the instance is kept for the next client
                     unsafe { DisconnectNamedPipe(raw) };
                     continue;
@@ -271,16 +283,150 @@ impl Door {
     }
 }
 
-/// Answer one connection, wait for the client to read it, disconnect.
+/// Answer one connection, wait for the client to read it (it closes its end), disconnect;
+/// all within [`WAIT`].
 fn hang_up(pipe: File, handle: &dyn Fn(&super::Ask, &str) -> Result<serde_json::Value>) {
     let raw = std::os::windows::io::AsRawHandle::as_raw_handle(&pipe);
-    if let Err(e) = converse(&pipe, &|_| asker(raw), handle) {
+    let event = match Event::new() {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!("an operator's connection: {}", e.message);
+            return;
+        }
+    };
+    let until = std::time::Instant::now() + WAIT;
+    let timed = Timed {
+        pipe: raw,
+        event: &event,
+        until,
+    };
+    if let Err(e) = converse(timed, &|_| asker(raw), handle) {
         tracing::warn!("an operator's connection: {e}");
     }
+    // (not FlushFileBuffers, which waits as long as the client does not read)
+    let mut rest = Timed {
+        pipe: raw,
+        event: &event,
+        until,
+    };
+    let mut sink = [0u8; 256];
+    while matches!(std::io::Read::read(&mut rest, &mut sink), Ok(n) if n > 0) {}
     // SAFETY: the pipe handle `pipe` owns
-    unsafe {
-        FlushFileBuffers(raw);
-        DisconnectNamedPipe(raw);
+    unsafe { DisconnectNamedPipe(raw) };
+}
+
+/// A manual-reset event for one thread's overlapped calls, one at a time.
+struct Event(OwnedHandle);
+
+impl Event {
+    fn new() -> Result<Self> {
+        // SAFETY: no name, no security attributes: a private event
+        let h = unsafe { CreateEventW(std::ptr::null(), 1, 0, std::ptr::null()) };
+        if h.is_null() {
+            return Err(last_error("an event for the operators' pipe"));
+        }
+        // SAFETY: a handle just made, owned from now on
+        Ok(Self(unsafe { OwnedHandle::from_raw_handle(h) }))
+    }
+
+    fn raw(&self) -> HANDLE {
+        std::os::windows::io::AsRawHandle::as_raw_handle(&self.0)
+    }
+
+    /// Wait for a client on pipe instance `pipe`, as long as it takes.
+    fn connect(&self, pipe: HANDLE) -> bool {
+        // SAFETY: `ov` outlives the call and its completion, which is waited for here
+        unsafe {
+            let mut ov: OVERLAPPED = std::mem::zeroed();
+            ov.hEvent = self.raw();
+            ResetEvent(ov.hEvent);
+            if ConnectNamedPipe(pipe, &mut ov) != 0 {
+                return true;
+            }
+            match GetLastError() {
+                ERROR_PIPE_CONNECTED => true,
+                ERROR_IO_PENDING => {
+                    let mut n = 0u32;
+                    GetOverlappedResult(pipe, &ov, &mut n, 1) != 0
+                }
+                _ => false,
+            }
+        }
+    }
+}
+
+/// A connection's overlapped reads and writes, each given what is left of one deadline:
+/// one not done by then is cancelled and fails as timed out.
+struct Timed<'a> {
+    pipe: HANDLE,
+    event: &'a Event,
+    until: std::time::Instant,
+}
+
+impl Timed<'_> {
+    /// Start one overlapped call with `start` and wait for it until the deadline.
+    fn io(&self, start: impl FnOnce(*mut OVERLAPPED) -> i32) -> std::io::Result<usize> {
+        let left = self
+            .until
+            .saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        let millis = u32::try_from(left.as_millis()).unwrap_or(INFINITE - 1);
+        // SAFETY: `ov` lives until the call has completed: waited for below, and after a
+        // cancel too
+        unsafe {
+            let mut ov: OVERLAPPED = std::mem::zeroed();
+            ov.hEvent = self.event.raw();
+            ResetEvent(ov.hEvent);
+            if start(&mut ov) == 0 {
+                let e = GetLastError();
+                if e != ERROR_IO_PENDING {
+                    return Err(std::io::Error::from_raw_os_error(e as i32));
+                }
+                if WaitForSingleObject(ov.hEvent, millis) != WAIT_OBJECT_0 {
+                    CancelIoEx(self.pipe, &ov);
+                    let mut n = 0u32;
+                    GetOverlappedResult(self.pipe, &ov, &mut n, 1);
+                    return Err(std::io::ErrorKind::TimedOut.into());
+                }
+            }
+            let mut n = 0u32;
+            if GetOverlappedResult(self.pipe, &ov, &mut n, 0) == 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(n as usize)
+        }
+    }
+}
+
+impl std::io::Read for Timed<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        let ptr = buf.as_mut_ptr();
+        let read = self.io(|ov| {
+            // SAFETY: `buf` outlives the call, which `io` waits for
+            unsafe { ReadFile(self.pipe, ptr, len, std::ptr::null_mut(), ov) }
+        });
+        match read {
+            // the client closed its end: the end of what it says
+            Err(e) if e.raw_os_error() == Some(ERROR_BROKEN_PIPE as i32) => Ok(0),
+            r => r,
+        }
+    }
+}
+
+impl std::io::Write for Timed<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        let ptr = buf.as_ptr();
+        self.io(|ov| {
+            // SAFETY: `buf` outlives the call, which `io` waits for
+            unsafe { WriteFile(self.pipe, ptr, len, std::ptr::null_mut(), ov) }
+        })
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
