@@ -6,7 +6,8 @@
 # rehydra finding the plugins inside it, its contents, and its app updating itself end to
 # end: ui/e2e/appimage.e2e.mjs); the Windows installer run silently under Wine, the installed rehydra.exe
 # finding the installed plugins in %ProgramData%, the PATH entry, then the uninstaller
-# removing what it installed (and a service the installed CLI registered) and nothing else;
+# removing what it installed (and a service the installed CLI registered) and nothing else,
+# an upgrade over the running service stopping it for the copy and starting it again;
 # the desktop app and its Start menu shortcuts when the installer holds it. Exits non-zero
 # naming the step.
 set -euo pipefail
@@ -210,6 +211,18 @@ installed() { wine "C:\\Program Files\\Rehydra\\rehydra.exe" --catalog 'C:\Progr
 installed init --kdf-memory-kib 1024 --kdf-iterations 1 >/dev/null 2>&1 || fail "init with the installed CLI"
 installed service install --no-start >/dev/null 2>&1 || fail "service install with the installed CLI"
 wine reg query 'HKLM\System\CurrentControlSet\Services\Rehydra' >/dev/null 2>&1 || fail "the service was not registered"
+# an upgrade over the running service: the installer stops it for the copy and starts it
+# again (Wine's boot services hold the service database for a while: "database locked")
+state() { installed service --status 2>/dev/null | tr -d '\r' | sed -n 's/^the Windows service Rehydra is //p'; }
+becomes() { for _ in $(seq 1 60); do [ "$(state)" = "$1" ] && return 0; sleep 1; done; return 1; }
+for _ in $(seq 1 120); do wine net start Rehydra >/dev/null 2>&1 && break; sleep 1; done
+becomes Running || fail "the installed CLI's service does not run: $(state)"
+# (no `wineserver -w` here: it would wait for the service, which runs on)
+timeout 300 wine "$setup" /S >/dev/null 2>&1 || fail "the installer over a running service"
+becomes Running || fail "the service is not running again after an upgrade: $(state)"
+service_log="$(cat "$drive_c"/ProgramData/Rehydra/service/logs/*.jsonl 2>/dev/null)"
+[ "$(grep -c 'service started' <<<"$service_log")" -ge 2 ] && grep -q 'service stopped' <<<"$service_log" ||
+    fail "the upgrade did not stop the service and start it again: $(grep -o '"message":"[^"]*"' <<<"$service_log" | tail -5)"
 # an admin's own plugin stays through the uninstall
 echo "mine" >"$drive_c/ProgramData/Rehydra/plugins/partner.wasm"
 wine "$inst/uninstall.exe" /S "_?=C:\\Program Files\\Rehydra" >/dev/null 2>&1 || fail "the uninstaller exited non-zero"
