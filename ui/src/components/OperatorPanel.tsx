@@ -1,7 +1,7 @@
 import { useEffect, useState } from "react";
 import { api, asError, type ApiError, type Overview } from "../ipc";
 import { ErrorBox, TableHead } from "./common";
-import ServiceRuns from "./ServiceRuns";
+import { RunsTable, pollAfter } from "./ServiceRuns";
 
 /** The machine's service as its operators see it: shown when the service's door for
  *  operators lets this account in and the app does not open the service's catalog itself
@@ -12,6 +12,8 @@ export default function OperatorPanel({ hidden }: { hidden: boolean }) {
   const [error, setError] = useState<ApiError | null>(null);
   const [asked, setAsked] = useState(0);
   const [busy, setBusy] = useState(false);
+  // one look at the service feeds the policies and the runs: every two seconds while a
+  // run is open, else every ten
   useEffect(() => {
     let stop = false;
     let timer = 0;
@@ -19,7 +21,7 @@ export default function OperatorPanel({ hidden }: { hidden: boolean }) {
       const o = await api.operatorOverview().catch(() => null);
       if (stop) return;
       setOverview(o);
-      timer = window.setTimeout(tick, 10000);
+      timer = window.setTimeout(tick, pollAfter(o?.requests));
     };
     tick();
     return () => { stop = true; window.clearTimeout(timer); };
@@ -60,7 +62,12 @@ export default function OperatorPanel({ hidden }: { hidden: boolean }) {
           </tbody>
         </table>
       )}
-      <ServiceRuns asked={asked} via="operator" />
+      <RunsTable
+        list={overview.requests}
+        error={null}
+        cancel={(id) => api.operatorCancel(id).catch((e) => setError(asError(e))).finally(() => setAsked((n) => n + 1))}
+        testid="operator-request"
+      />
     </section>
   );
 }

@@ -9,30 +9,15 @@ const open = (r: ServiceRequest) => r.state === "waiting" || r.state === "runnin
 const said = (r: ServiceRequest) =>
   !r.message ? "" : r.message.startsWith(r.state) ? r.message.slice(r.state.length) : `: ${r.message}`;
 
-/** How the runs are read and cancelled: through the service's catalog (the app opens
- *  it), or as an operator through the service's door for operators. */
-const through = {
-  catalog: {
-    list: () => api.serviceRequests(),
-    cancel: (id: number) => api.serviceCancel(id),
-    testid: "service-run",
-  },
-  operator: {
-    list: () => api.operatorOverview().then((o) => o?.requests ?? []),
-    cancel: (id: number) => api.operatorCancel(id),
-    testid: "operator-request",
-  },
-};
-
-/** Policy runs handed to the always-on service: how each stands (looked at every two
- *  seconds while one is open, else every ten, so runs handed over from the command line
- *  show up too), and Cancel. They go on when the window closes. */
-export default function ServiceRuns({ asked, via = "catalog" }: { asked: number; via?: keyof typeof through }) {
+/** Policy runs handed to the always-on service, read from the service's catalog (which
+ *  the app opens): how each stands (looked at every two seconds while one is open, else
+ *  every ten, so runs handed over from the command line show up too), and Cancel. They
+ *  go on when the window closes. */
+export default function ServiceRuns({ asked }: { asked: number }) {
   const [list, setList] = useState<ServiceRequest[]>([]);
   const [error, setError] = useState<ApiError | null>(null);
-  const { list: read, cancel, testid } = through[via];
   const load = () =>
-    read()
+    api.serviceRequests()
       .then((l) => { setList(l); setError(null); return l; })
       .catch((e) => { setError(asError(e)); return null; });
   useEffect(() => {
@@ -40,11 +25,26 @@ export default function ServiceRuns({ asked, via = "catalog" }: { asked: number;
     let timer = 0;
     const tick = async () => {
       const l = await load();
-      if (!stop) timer = window.setTimeout(tick, l?.some(open) ? 2000 : 10000);
+      if (!stop) timer = window.setTimeout(tick, pollAfter(l));
     };
     tick();
     return () => { stop = true; window.clearTimeout(timer); };
-  }, [asked, via]);
+  }, [asked]);
+  const cancel = (id: number) => api.serviceCancel(id).then(() => load()).catch((e) => setError(asError(e)));
+  return <RunsTable list={list} error={error} cancel={cancel} testid="service-run" />;
+}
+
+/** How long until runs are looked at again: two seconds while one is open, else ten. */
+export const pollAfter = (l: ServiceRequest[] | null | undefined) => (l?.some(open) ? 2000 : 10000);
+
+/** The runs handed to the service, with Cancel on those still open; `testid` names the
+ *  rows (the catalog's and the operators' door's differ). */
+export function RunsTable({ list, error, cancel, testid }: {
+  list: ServiceRequest[];
+  error: ApiError | null;
+  cancel: (id: number) => void;
+  testid: string;
+}) {
   if (list.length === 0) return <ErrorBox error={error} />;
   return (
     <div data-testid={`${testid}s`}>
@@ -65,7 +65,7 @@ export default function ServiceRuns({ asked, via = "catalog" }: { asked: number;
               </td>
               <td>
                 {open(r) && r.state !== "stopping" ? (
-                  <button data-testid={`${testid}-cancel-${r.id}`} onClick={() => cancel(r.id).then(() => load()).catch((e) => setError(asError(e)))}>Cancel</button>
+                  <button data-testid={`${testid}-cancel-${r.id}`} onClick={() => cancel(r.id)}>Cancel</button>
                 ) : null}
               </td>
             </tr>
