@@ -19,8 +19,10 @@
 # squashfs-tools). AppImage's own tools and runtime are published on GitHub only, which
 # this build does not reach: the runtime is AppImageKit's (MIT) as the `appimage` crate on
 # crates.io carries it, fetched from the crate registry and checked against pinned
-# digests; REHYDRA_APPIMAGE_RUNTIME names another runtime file (AppImage's static
-# type2-runtime, say, where GitHub is reachable).
+# digests (the crate's copy: it could not be compared with AppImageKit's own release
+# here); REHYDRA_APPIMAGE_RUNTIME names another runtime file (AppImage's static
+# type2-runtime, say, where GitHub is reachable), with REHYDRA_APPIMAGE_RUNTIME_SHA256 its
+# expected digest.
 # Updates of the app: with REHYDRA_UPDATE_KEY (a minisign secret key file, made once with
 # `minisign -G -W -p rehydra-update.pub -s rehydra-update.key` and kept out of the
 # repository, in the build's secrets) and REHYDRA_UPDATE_BASE_URL (where dist/ will be
@@ -155,10 +157,16 @@ fi
 
 if [ -x "$linux_app" ]; then
     echo "== package: Rehydra-${version}-x86_64.AppImage"
-    # the runtime, checked each time: the crate's digest when it is fetched, the file's
-    # digest and the type-2 AppImage magic ("AI" 2 at byte 8) before it is used
-    runtime="${REHYDRA_APPIMAGE_RUNTIME:-${XDG_CACHE_HOME:-$HOME/.cache}/rehydra/appimage-runtime-x86_64}"
-    if [ -z "${REHYDRA_APPIMAGE_RUNTIME:-}" ]; then
+    # the runtime, checked each time: the crate's digest when it is fetched, then the
+    # digest of the copy this build uses (pinned, or REHYDRA_APPIMAGE_RUNTIME_SHA256 for
+    # another runtime) and the type-2 AppImage magic ("AI" 2 at byte 8)
+    cached="${XDG_CACHE_HOME:-$HOME/.cache}/rehydra/appimage-runtime-x86_64"
+    runtime_sha256=328e0d745c5c6817048c27bc3e8314871703f8f47ffa81a37cb06cd95a94b323
+    if [ -n "${REHYDRA_APPIMAGE_RUNTIME:-}" ]; then
+        runtime_sha256="${REHYDRA_APPIMAGE_RUNTIME_SHA256:?package: REHYDRA_APPIMAGE_RUNTIME needs REHYDRA_APPIMAGE_RUNTIME_SHA256, the expected sha256 of that file}"
+        cached="$REHYDRA_APPIMAGE_RUNTIME"
+    else
+        runtime="$cached"
         if [ ! -f "$runtime" ]; then
             curl -fsSL --retry 3 -o "$work/appimage.crate" https://static.crates.io/crates/appimage/appimage-0.4.0.crate \
                 || { echo "package: the AppImage runtime could not be fetched from crates.io (or set REHYDRA_APPIMAGE_RUNTIME)" >&2; exit 1; }
@@ -169,9 +177,12 @@ if [ -x "$linux_app" ]; then
             install -m 0644 "$work/appimage-0.4.0/assets/runtime-x86_64" "$runtime.tmp"
             mv "$runtime.tmp" "$runtime"
         fi
-        echo "328e0d745c5c6817048c27bc3e8314871703f8f47ffa81a37cb06cd95a94b323  $runtime" | sha256sum -c --quiet \
-            || { echo "package: $runtime is not the pinned AppImage runtime: remove it to fetch it again" >&2; exit 1; }
     fi
+    # (checked and used as one private copy: the file is not read again after its check)
+    runtime="$work/runtime"
+    cp "$cached" "$runtime"
+    echo "$runtime_sha256  $runtime" | sha256sum -c --quiet \
+        || { echo "package: $cached is not the AppImage runtime expected (sha256 $runtime_sha256): remove it to fetch it again, or fix REHYDRA_APPIMAGE_RUNTIME_SHA256" >&2; exit 1; }
     [ "$(od -An -tx1 -j8 -N3 "$runtime" | tr -d ' ')" = 414902 ] \
         || { echo "package: $runtime is not a type-2 AppImage runtime" >&2; exit 1; }
     appdir="$work/AppDir"

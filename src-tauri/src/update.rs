@@ -138,8 +138,9 @@ fn not_installable() -> Option<String> {
 }
 
 /// The AppImage this copy runs from, which the updater replaces: `APPIMAGE`, as the
-/// AppImage's runtime sets it, only when this binary runs from inside that image
-/// (`APPDIR`) and the file is a type-2 AppImage. A variable inherited from another
+/// AppImage's runtime sets it, only when this binary is the image's own app
+/// (`APPDIR/usr/bin/rehydra-app`, as `scripts/package.sh` lays it out) and the file is a
+/// type-2 AppImage. A variable inherited from another
 /// AppImage (a terminal one started, say) would otherwise name another program's file.
 fn appimage() -> Result<PathBuf, String> {
     appimage_of(
@@ -165,9 +166,10 @@ fn appimage_of(
         ));
     };
     let image = PathBuf::from(image);
+    // exactly the image's app: a folder above it (`APPDIR=/`) would hold any binary
     let inside = exe
         .zip(std::fs::canonicalize(&dir).ok())
-        .is_some_and(|(exe, dir)| exe.starts_with(dir));
+        .is_some_and(|(exe, dir)| exe == dir.join("usr/bin/rehydra-app"));
     if !inside {
         return Err(not(&format!(
             "APPIMAGE names {} but this app does not run from inside it",
@@ -190,8 +192,9 @@ const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
 
 async fn check(app: &AppHandle, s: &Source) -> Res<Option<Update>> {
     let mut builder = app.updater_builder();
-    // the file an AppImage's update replaces is the one checked above, never whatever
-    // `APPIMAGE` says
+    // the file an AppImage's update replaces is the one checked above (the updater's own
+    // default is `APPIMAGE` unchecked: `update_install` installs only when
+    // `not_installable` passes, which is this check)
     if let (Some(BundleType::AppImage), Ok(image)) = (bundle_type(), appimage()) {
         builder = builder.executable_path(image);
     }
@@ -316,6 +319,9 @@ mod tests {
         // started outside any AppImage
         let e = appimage_of(None, None, Some(exe.clone())).unwrap_err();
         assert!(e.contains("outside its AppImage"), "{e}");
+        // a folder above the image's (APPDIR=/): not the image's own app
+        let e = appimage_of(Some(file.clone()), Some("/".into()), Some(exe.clone())).unwrap_err();
+        assert!(e.contains("does not run from inside it"), "{e}");
         // variables another AppImage left in the environment: this binary is not inside
         let e = appimage_of(
             Some(file.clone()),

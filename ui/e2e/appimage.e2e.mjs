@@ -59,7 +59,8 @@ const check = (cond, msg) => {
 const install = async (says) => {
   await s.click('[data-testid="update-check"]');
   await s.wait('[data-testid="update-available"]', (x) => x.includes("9.9.9"), 60000);
-  if ((await s.findAll('[data-testid="update-manual"]')).length) throw new Error("the AppImage's app says it cannot install the update itself");
+  const manual = await s.findAll('[data-testid="update-manual"]');
+  check(manual.length === 0, `the AppImage's app offers to install an update itself${manual.length ? ` (it says: ${await s.text(manual[0])})` : ""}`);
   await s.click('[data-testid="update-install"]');
   const sel = says === "installed" ? '[data-testid="update-done"]' : '[data-testid="updates"] [data-testid="error"]';
   return s.text(await s.wait(sel, (x) => x.includes(says), 120000));
@@ -71,7 +72,6 @@ try {
   await s.click('[data-testid="nav-settings"]');
   offer(sign(otherKey, "9.9.9"));
   const refused = await install("not signed with this build's key");
-  check(true, "the AppImage's app offers to install an update itself");
   check(hash(image) === before, `an AppImage signed with another key is refused and the installed one is left as it was (${refused.slice(0, 100)})`);
   offer(sign(u.key, "9.9.9"));
   const done = await install("installed");

@@ -138,8 +138,8 @@ pub struct PluginSettings {
 impl PluginSettings {
     /// Configured folders (`REHYDRA_PLUGIN_PATH`-style list), then the user's, then the
     /// system's: on Linux the one beside the running binary (`PREFIX/lib/rehydra/plugins`
-    /// for `PREFIX/bin/rehydra`, which is how the AppImage carries its plugins), then
-    /// `/usr/lib/rehydra/plugins` (the .deb's).
+    /// for `PREFIX/bin/rehydra`, which is how the AppImage carries its plugins) when only
+    /// root or this account can change it, then `/usr/lib/rehydra/plugins` (the .deb's).
     pub fn with_defaults(configured: &[PathBuf], developer_mode: bool) -> Self {
         let user = dirs::data_local_dir().map(|d| d.join("rehydra").join("plugins"));
         let system = if cfg!(windows) {
@@ -150,7 +150,9 @@ impl PluginSettings {
             let usr = PathBuf::from("/usr/lib/rehydra/plugins");
             let beside = std::env::current_exe()
                 .ok()
-                .and_then(|exe| Some(exe.parent()?.parent()?.join("lib/rehydra/plugins")))
+                .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
+                .filter(|prefix| ours(prefix))
+                .map(|prefix| prefix.join("lib/rehydra/plugins"))
                 .filter(|d| d.is_dir() && *d != usr);
             beside.into_iter().chain([usr]).collect()
         };
@@ -177,6 +179,27 @@ impl PluginSettings {
         };
         self
     }
+}
+
+/// Whether `prefix/lib/rehydra/plugins` and every folder on the way there is root's or
+/// this account's, and no one else may write it: an AppImage extracted into a shared
+/// folder another user made first must not lend that user its plugins (signed ones, an
+/// older version say, still load).
+#[cfg(unix)]
+fn ours(prefix: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let me = nix::unistd::geteuid().as_raw();
+    let mut dir = prefix.to_path_buf();
+    ["", "lib", "rehydra", "plugins"].iter().all(|part| {
+        dir.push(part);
+        std::fs::symlink_metadata(&dir)
+            .is_ok_and(|m| m.is_dir() && (m.uid() == 0 || m.uid() == me) && m.mode() & 0o022 == 0)
+    })
+}
+
+#[cfg(not(unix))]
+fn ours(_prefix: &std::path::Path) -> bool {
+    false
 }
 
 /// `(name, value)` pairs (as shells and policies hold options) as plugin properties.
@@ -257,5 +280,47 @@ impl Plugins {
             settings,
             host: host::PluginHost::new(cfg).map_err(plugin_err)?,
         })
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    #[test]
+    fn plugins_beside_the_binary_count_only_where_no_one_else_writes() {
+        let d = tempfile::tempdir().unwrap();
+        let prefix = d.path().join("squashfs-root");
+        let plugins = prefix.join("lib/rehydra/plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        for dir in [
+            &prefix,
+            &prefix.join("lib"),
+            &prefix.join("lib/rehydra"),
+            &plugins,
+        ] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        assert!(super::ours(&prefix));
+        // a folder on the way others may write (a shared folder someone else made)
+        std::fs::set_permissions(prefix.join("lib"), std::fs::Permissions::from_mode(0o777))
+            .unwrap();
+        assert!(!super::ours(&prefix));
+        std::fs::set_permissions(prefix.join("lib"), std::fs::Permissions::from_mode(0o755))
+            .unwrap();
+        // another account's folder (made first by another user), where this test can
+        // give one away (as root)
+        if nix::unistd::geteuid().is_root() {
+            std::os::unix::fs::chown(&plugins, Some(65534), None).unwrap();
+            assert!(!super::ours(&prefix));
+            std::os::unix::fs::chown(&plugins, Some(0), None).unwrap();
+            assert!(super::ours(&prefix));
+        }
+        // a link on the way
+        std::fs::rename(&plugins, prefix.join("lib/rehydra/elsewhere")).unwrap();
+        std::os::unix::fs::symlink("elsewhere", &plugins).unwrap();
+        assert!(!super::ours(&prefix));
+        // no such folder
+        assert!(!super::ours(&d.path().join("none")));
     }
 }

@@ -38,10 +38,36 @@ use crate::error::{ApiError, Code, Result};
 const ASK_MAX: u64 = 4096;
 /// The longest answer a client reads.
 const ANSWER_MAX: u64 = 4 << 20;
-/// How long the service waits for a connection's reads and writes in all, and a Unix
+/// How long the service waits for a connection's ask in all, and then for its answer to
+/// be taken in all (the time the service takes to answer counts for neither), and a Unix
 /// client for the service (a Windows client's pipe, opened for plain reads and writes,
 /// has no timeouts).
 const WAIT: Duration = Duration::from_secs(10);
+/// Connections a door answers at once; past that one is closed unread.
+const AT_ONCE: usize = 8;
+
+/// One of the [`AT_ONCE`] connections a door answers, given back when dropped (also when
+/// answering one panics).
+struct Slot(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Slot {
+    /// A slot of `busy`, if one is free.
+    fn take(busy: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Option<Self> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if busy.fetch_add(1, SeqCst) >= AT_ONCE {
+            busy.fetch_sub(1, SeqCst);
+            return None;
+        }
+        Some(Self(std::sync::Arc::clone(busy)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// The requests an overview lists besides those not ended.
 const REQUESTS_SHOWN: i64 = 10;
 

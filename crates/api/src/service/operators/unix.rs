@@ -7,17 +7,15 @@ use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _}
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::time::Instant;
 
-use super::{ASKED_BY_OPERATOR, WAIT, converse};
+use super::{ASKED_BY_OPERATOR, Slot, WAIT, converse};
 use crate::error::{ApiError, Code, Result};
 
 /// Where the door is unless `REHYDRA_SERVICE_SOCKET` says otherwise (the systemd unit's
 /// runtime folder).
 pub(super) const DEFAULT: &str = "/run/rehydra/operators.sock";
-/// Connections answered at once; past that one is closed unread.
-const AT_ONCE: usize = 8;
 
 /// The open door: the socket is removed when it is dropped (if it is still ours).
 #[derive(Debug)]
@@ -153,20 +151,20 @@ impl Door {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                if busy.fetch_add(1, Ordering::SeqCst) >= AT_ONCE {
-                    busy.fetch_sub(1, Ordering::SeqCst);
+                let Some(slot) = Slot::take(&busy) else {
                     continue;
-                }
-                let (handle, busy) = (Arc::clone(&handle), Arc::clone(&busy));
+                };
+                let handle = Arc::clone(&handle);
                 std::thread::spawn(move || {
+                    let _slot = slot;
                     let timed = Timed {
                         stream: &stream,
                         until: Instant::now() + WAIT,
+                        answering: false,
                     };
                     if let Err(e) = converse(timed, &|t| asker(t.stream), &*handle) {
                         tracing::warn!("an operator's connection: {e}");
                     }
-                    busy.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -182,10 +180,12 @@ impl Drop for Door {
     }
 }
 
-/// A connection with one deadline for all of its reads and writes.
+/// A connection with one deadline for all of its reads, and a new one from its first
+/// write for all of its writes.
 struct Timed<'a> {
     stream: &'a UnixStream,
     until: Instant,
+    answering: bool,
 }
 
 impl Timed<'_> {
@@ -207,6 +207,10 @@ impl std::io::Read for Timed<'_> {
 
 impl std::io::Write for Timed<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.answering {
+            self.answering = true;
+            self.until = Instant::now() + WAIT;
+        }
         self.stream.set_write_timeout(Some(self.left()?))?;
         std::io::Write::write(&mut &*self.stream, buf)
     }

@@ -15,7 +15,7 @@ use std::os::windows::fs::OpenOptionsExt as _;
 use std::os::windows::io::{FromRawHandle as _, OwnedHandle};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 
 use windows_sys::Win32::Foundation::{
     ERROR_BROKEN_PIPE, ERROR_IO_PENDING, ERROR_PIPE_BUSY, ERROR_PIPE_CONNECTED, GetLastError,
@@ -42,13 +42,11 @@ use windows_sys::Win32::System::Threading::{
     CreateEventW, INFINITE, ResetEvent, WaitForSingleObject,
 };
 
-use super::{ASKED_BY_OPERATOR, WAIT, converse};
+use super::{ASKED_BY_OPERATOR, Slot, WAIT, converse};
 use crate::error::{ApiError, Code, Result};
 
 /// The pipe unless `REHYDRA_SERVICE_SOCKET` says otherwise.
 pub(super) const DEFAULT: &str = r"\\.\pipe\rehydra-operators";
-/// Connections answered at once; past that one is told to try again.
-const AT_ONCE: usize = 8;
 /// The Windows service whose process alone may serve the pipe (`rehydra service install`).
 const SERVICE: &str = "Rehydra";
 /// `SECURITY_IDENTIFICATION`: the service may learn who connects, never act as them.
@@ -254,6 +252,12 @@ impl Door {
             loop {
                 let raw = std::os::windows::io::AsRawHandle::as_raw_handle(&pipe);
                 if !event.connect(raw) {
+                    // (the same failure again and again must not spin the thread)
+                    tracing::warn!(
+                        "the operators' pipe: waiting for a client failed: {}",
+                        std::io::Error::last_os_error()
+                    );
+                    std::thread::sleep(std::time::Duration::from_millis(100));
                     // SAFETY: as above; the instance is kept for the next client
                     unsafe { DisconnectNamedPipe(raw) };
                     continue;
@@ -268,15 +272,14 @@ impl Door {
                     }
                 };
                 let connected = std::mem::replace(&mut pipe, next);
-                if busy.fetch_add(1, Ordering::SeqCst) >= AT_ONCE {
-                    busy.fetch_sub(1, Ordering::SeqCst);
+                let Some(slot) = Slot::take(&busy) else {
                     // closed unread: nothing of it may hold this thread
                     continue;
-                }
-                let (handle, busy) = (Arc::clone(&handle), Arc::clone(&busy));
+                };
+                let handle = Arc::clone(&handle);
                 std::thread::spawn(move || {
+                    let _slot = slot;
                     hang_up(File::from(connected), &*handle);
-                    busy.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -294,23 +297,27 @@ fn hang_up(pipe: File, handle: &dyn Fn(&super::Ask, &str) -> Result<serde_json::
             return;
         }
     };
-    let until = std::time::Instant::now() + WAIT;
     let timed = Timed {
         pipe: raw,
         event: &event,
-        until,
+        until: std::time::Instant::now() + WAIT,
+        answering: false,
     };
-    if let Err(e) = converse(timed, &|_| asker(raw), handle) {
-        tracing::warn!("an operator's connection: {e}");
+    match converse(timed, &|_| asker(raw), handle) {
+        Err(e) => tracing::warn!("an operator's connection: {e}"),
+        Ok(()) => {
+            // answered: the client closing its end, within another 10 s (not
+            // FlushFileBuffers, which waits as long as the client does not read)
+            let mut rest = Timed {
+                pipe: raw,
+                event: &event,
+                until: std::time::Instant::now() + WAIT,
+                answering: true,
+            };
+            let mut sink = [0u8; 256];
+            while matches!(std::io::Read::read(&mut rest, &mut sink), Ok(n) if n > 0) {}
+        }
     }
-    // (not FlushFileBuffers, which waits as long as the client does not read)
-    let mut rest = Timed {
-        pipe: raw,
-        event: &event,
-        until,
-    };
-    let mut sink = [0u8; 256];
-    while matches!(std::io::Read::read(&mut rest, &mut sink), Ok(n) if n > 0) {}
     // SAFETY: the pipe handle `pipe` owns
     unsafe { DisconnectNamedPipe(raw) };
 }
@@ -337,17 +344,18 @@ impl Event {
     fn connect(&self, pipe: HANDLE) -> bool {
         // SAFETY: `ov` outlives the call and its completion, which is waited for here
         unsafe {
-            let mut ov: OVERLAPPED = std::mem::zeroed();
-            ov.hEvent = self.raw();
-            ResetEvent(ov.hEvent);
-            if ConnectNamedPipe(pipe, &mut ov) != 0 {
+            let mut cell: OVERLAPPED = std::mem::zeroed();
+            let ov: *mut OVERLAPPED = &raw mut cell;
+            (*ov).hEvent = self.raw();
+            ResetEvent((*ov).hEvent);
+            if ConnectNamedPipe(pipe, ov) != 0 {
                 return true;
             }
             match GetLastError() {
                 ERROR_PIPE_CONNECTED => true,
                 ERROR_IO_PENDING => {
                     let mut n = 0u32;
-                    GetOverlappedResult(pipe, &ov, &mut n, 1) != 0
+                    GetOverlappedResult(pipe, ov, &mut n, 1) != 0
                 }
                 _ => false,
             }
@@ -355,12 +363,14 @@ impl Event {
     }
 }
 
-/// A connection's overlapped reads and writes, each given what is left of one deadline:
-/// one not done by then is cancelled and fails as timed out.
+/// A connection's overlapped reads and writes, each given what is left of one deadline
+/// (a new one from the first write, for the answer): one not done by then is cancelled
+/// and fails as timed out.
 struct Timed<'a> {
     pipe: HANDLE,
     event: &'a Event,
     until: std::time::Instant,
+    answering: bool,
 }
 
 impl Timed<'_> {
@@ -376,23 +386,25 @@ impl Timed<'_> {
         // SAFETY: `ov` lives until the call has completed: waited for below, and after a
         // cancel too
         unsafe {
-            let mut ov: OVERLAPPED = std::mem::zeroed();
-            ov.hEvent = self.event.raw();
-            ResetEvent(ov.hEvent);
-            if start(&mut ov) == 0 {
+            // (only through this pointer while the system may write to it)
+            let mut cell: OVERLAPPED = std::mem::zeroed();
+            let ov: *mut OVERLAPPED = &raw mut cell;
+            (*ov).hEvent = self.event.raw();
+            ResetEvent((*ov).hEvent);
+            if start(ov) == 0 {
                 let e = GetLastError();
                 if e != ERROR_IO_PENDING {
                     return Err(std::io::Error::from_raw_os_error(e as i32));
                 }
-                if WaitForSingleObject(ov.hEvent, millis) != WAIT_OBJECT_0 {
-                    CancelIoEx(self.pipe, &ov);
+                if WaitForSingleObject(self.event.raw(), millis) != WAIT_OBJECT_0 {
+                    CancelIoEx(self.pipe, ov);
                     let mut n = 0u32;
-                    GetOverlappedResult(self.pipe, &ov, &mut n, 1);
+                    GetOverlappedResult(self.pipe, ov, &mut n, 1);
                     return Err(std::io::ErrorKind::TimedOut.into());
                 }
             }
             let mut n = 0u32;
-            if GetOverlappedResult(self.pipe, &ov, &mut n, 0) == 0 {
+            if GetOverlappedResult(self.pipe, ov, &mut n, 0) == 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(n as usize)
@@ -418,6 +430,10 @@ impl std::io::Read for Timed<'_> {
 
 impl std::io::Write for Timed<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !self.answering {
+            self.answering = true;
+            self.until = std::time::Instant::now() + WAIT;
+        }
         let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
         let ptr = buf.as_ptr();
         self.io(|ov| {
