@@ -62,6 +62,9 @@ VENV="$HOME/.cache/rehydra/venv"
 # from JSON tables; our stand-in (crates/cli/tests/cli/support/sql_standin.py) adds
 # BACKUP/RESTORE with SQL Server's side effects and errors
 "$VENV/bin/python" -c "import pysqlbridge" 2>/dev/null || "$VENV/bin/pip" install -q "pysqlbridge==2.1.3"
+# the SQL client a stand-in PowerShell on a command target uses (python-tds) for the
+# test of batches run through a target (crates/cli/tests/cli/support/sql_pwsh.py)
+"$VENV/bin/python" -c "import pytds, OpenSSL" 2>/dev/null || "$VENV/bin/pip" install -q "python-tds==1.17.1" "pyOpenSSL==26.4.0"
 # its Kerberos acceptor for the integrated sign-in test: MIT's GSS-API from Python (built
 # from source against libkrb5-dev, about 30 s)
 "$VENV/bin/python" -c "import gssapi" 2>/dev/null || "$VENV/bin/pip" install -q "gssapi==1.12.0"

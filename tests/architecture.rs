@@ -198,6 +198,13 @@ const FIGURES: &[(&str, Source)] = &[
         ),
     ),
     (
+        "6 KiB per batch",
+        Code(
+            "crates/plugin-host/src/state/sql_via.rs",
+            &["const VIA_BYTES_MAX: usize = 6 << 10;"],
+        ),
+    ),
+    (
         "at most 256 deep",
         Code("crates/core/src/contentmap.rs", &["MAX_DEPTH: usize = 256"]),
     ),

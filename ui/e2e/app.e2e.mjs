@@ -475,6 +475,15 @@ try {
   await s.wait('[data-testid="sql-servers"]', (t) => t.includes("the account Rehydra runs as") && t.includes("only as CONTOSO\\svc-rehydra") && t.includes("no password kept"));
   await s.click('[data-testid="sql-remove-sql01.contoso.local"]');
   await s.wait('[data-testid="connections-result"]', (t) => t.includes("SQL Server sql01.contoso.local removed"));
+  // through PowerShell on a command target (this machine's): no login, password or CA asked
+  await s.click('[data-testid="sql-kind"] option[value="via"]');
+  const viaAsksNothing = await s.exec('return !document.querySelector(\'[data-testid="sql-login"], [data-testid="sql-ca"], [data-testid="sql-only-as"]\')');
+  await s.type('[data-testid="sql-name"]', "sql02");
+  await s.click('[data-testid="sql-add"]');
+  await s.wait('[data-testid="sql-servers"]', (t) => t.includes("from this machine's PowerShell 7") && t.includes("the account commands run as on local"));
+  await s.click('[data-testid="sql-remove-sql02"]');
+  await s.wait('[data-testid="connections-result"]', (t) => t.includes("SQL Server sql02 removed"));
+  check(viaAsksNothing, "Settings → Connections keeps an instance reached through PowerShell on a command target, asking no login, password or CA");
   check(
     !keptAfterFailure && asksNothing && !(await s.exec('return !!document.querySelector(\'[data-testid="sql-servers"]\')')),
     "Settings → Connections refuses a SQL Server instance it cannot sign in to, keeping nothing; keeps one unchecked, lists where its password is (or that none is kept, signed in as the account Rehydra runs as), removes it",

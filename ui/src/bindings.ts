@@ -1174,7 +1174,13 @@ password?: PasswordSource | null,
  * PEM file of the CA certificates to trust for this instance (default: the
  * system's roots).
  */
-"ca-file"?: string | null, };
+"ca-file"?: string | null, 
+/**
+ * A command target (`rehydra plugins target add`), or `local` for this machine's
+ * PowerShell 7, that runs the batches with PowerShell's SQL client, signed in as the
+ * account commands run as there (integrated only); none: the host connects.
+ */
+via?: string | null, };
 
 export type KubeCluster = { 
 /**

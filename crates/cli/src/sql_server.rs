@@ -54,6 +54,15 @@ pub enum SqlServerCommand {
         /// roots, e.g. your enterprise CA.
         #[arg(long)]
         ca_file: Option<PathBuf>,
+        /// Run the batches on this command target (`rehydra plugins target add`), or
+        /// `local` for this machine's PowerShell 7, with PowerShell's SQL client
+        /// (System.Data.SqlClient), signed in as the account commands run as there
+        /// (needs --integrated; nothing secret is kept or sent; TLS, the certificate
+        /// checked by that machine's trust). For an instance reachable only from its own
+        /// machine, or signed in to as that machine's account. A batch and its
+        /// parameters are at most 6 KiB this way (a command line is capped).
+        #[arg(long, value_name = "TARGET", requires = "integrated", conflicts_with_all = ["only_as", "ca_file"])]
+        via: Option<String>,
         /// Keep it without connecting first.
         #[arg(long)]
         no_check: bool,
@@ -75,6 +84,7 @@ pub enum SqlServerCommand {
 /// Who signs in to `s`, in words.
 fn who(s: &SqlServer) -> String {
     match s.kind {
+        SqlLoginKind::Integrated if s.via.is_some() => "the account commands run as there".into(),
         SqlLoginKind::Integrated if s.login.is_empty() => "the account Rehydra runs as".into(),
         SqlLoginKind::Integrated => format!("the account Rehydra runs as, only as {}", s.login),
         SqlLoginKind::Windows | SqlLoginKind::Sql => s.login.clone(),
@@ -93,6 +103,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
             only_as,
             password,
             ca_file,
+            via,
             no_check,
         } => {
             let (kind, login) = match (login, windows_login) {
@@ -115,6 +126,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
                 login: login.clone(),
                 password,
                 ca_file: ca_file.as_ref().map(absolute).transpose()?,
+                via: via.clone(),
             };
             let checked = check_first(*no_check, || p.check_new_sql_server(server.clone()))?;
             let server = p.set_sql_server(server)?;
@@ -137,7 +149,12 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
             } else {
                 for s in all {
                     let at = s.address.as_deref().unwrap_or(&s.name);
-                    println!("{:<28} {at} as {}", s.name, who(&s));
+                    let through = s
+                        .via
+                        .as_ref()
+                        .map(|v| format!(" through {v}"))
+                        .unwrap_or_default();
+                    println!("{:<28} {at}{through} as {}", s.name, who(&s));
                 }
             }
         }

@@ -324,6 +324,19 @@ pub struct SqlAccess {
     /// PEM certificates to trust for this instance besides the system's roots (the TLS
     /// library adds them to the platform's store).
     pub ca_pem: Option<Vec<u8>>,
+    /// Where the batches run instead of a connection of the host's own (`None`: the host
+    /// connects).
+    pub via: Option<SqlVia>,
+}
+
+/// Where the host runs an instance's batches through PowerShell's SQL client, signed in
+/// as the account commands run as there (integrated security only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlVia {
+    /// This machine's PowerShell 7 (`pwsh`).
+    Local,
+    /// A command target, over SSH.
+    Target(Target),
 }
 
 /// The kind of account the host signs in to SQL Server with.
@@ -348,6 +361,7 @@ impl std::fmt::Debug for SqlAccess {
         f.debug_struct("SqlAccess")
             .field("address", &self.address)
             .field("login", &self.login)
+            .field("via", &self.via)
             .finish_non_exhaustive()
     }
 }

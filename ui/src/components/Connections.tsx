@@ -76,6 +76,7 @@ function directoryBind(d: Directory): [string, string] {
 
 /** Who signs in to an instance and where its password is, as its list row says them. */
 function sqlLogin(q: SqlServer): [string, string] {
+  if (q.via) return [`the account commands run as on ${q.via}`, "no password kept"];
   if (q.kind === "integrated") {
     const only = q.login ? `, only as ${q.login}` : "";
     return [`the account Rehydra runs as (Kerberos on Linux, NTLM on Windows)${only}`, "no password kept"];
@@ -114,7 +115,8 @@ export default function Connections() {
   const [result, setResult] = useState("");
   const [busy, setBusy] = useState(false);
   const dir = useForm({ name: "", address: "", starttls: false, kerberos: false, bind: "", pw: NO_PASSWORD, ca: "", check: true });
-  const sql = useForm({ name: "", address: "", kind: "sql" as SqlServer["kind"], login: "", onlyAs: "", pw: NO_PASSWORD, ca: "", check: true });
+  // ("via": integrated, through PowerShell on a command target)
+  const sql = useForm({ name: "", address: "", kind: "sql" as SqlServer["kind"] | "via", login: "", onlyAs: "", via: "local", pw: NO_PASSWORD, ca: "", check: true });
   const [sqls, setSqls] = useState<SqlServer[] | null>(null);
   const [kubes, setKubes] = useState<KubeClusterView[] | null>(null);
   const kube = useForm({ name: "", config: "", context: "" });
@@ -175,6 +177,10 @@ export default function Connections() {
       const f = sql.form;
       // signed in as the account Rehydra runs as, no password is kept (the login, if any, is
       // the only one the instance may sign it in as)
+      if (f.kind === "via") {
+        // PowerShell there signs in as its account and checks the certificate with that machine's trust
+        return api.sqlServerAdd({ ...reached(f), kind: "integrated", login: "", password: null, "ca-file": null, via: f.via }, f.check);
+      }
       const integrated = f.kind === "integrated" ? { login: f.onlyAs.trim(), password: null } : { login: f.login.trim() };
       return api.sqlServerAdd({ ...reached(f), kind: f.kind, ...integrated }, f.check);
     });
@@ -267,7 +273,11 @@ export default function Connections() {
           cols={["Name", "Connection", "Login", "Password from", ""]}
           row={(q) => [
             q.name,
-            <>TLS to {q.address ?? q.name}{q["ca-file"] ? `, CA ${q["ca-file"]}` : ""}</>,
+            q.via ? (
+              <>TLS to {q.address ?? q.name} from {q.via === "local" ? "this machine's PowerShell 7" : `command target ${q.via}`}</>
+            ) : (
+              <>TLS to {q.address ?? q.name}{q["ca-file"] ? `, CA ${q["ca-file"]}` : ""}</>
+            ),
             ...sqlLogin(q),
             <>
               <button data-testid={`sql-check-${q.name}`} disabled={busy} onClick={() => act(() => api.sqlServerCheck(q.name))}>Check</button>{" "}
@@ -282,13 +292,29 @@ export default function Connections() {
         <label>Connect to (optional host:port; default port 1433)<input data-testid="sql-address" {...sql.text("address")} /></label>
         <label>
           Sign in with
-          <select data-testid="sql-kind" value={sql.form.kind} onChange={(e) => sql.set("kind", e.target.value as SqlServer["kind"])}>
+          <select data-testid="sql-kind" value={sql.form.kind} onChange={(e) => sql.set("kind", e.target.value as SqlServer["kind"] | "via")}>
             <option value="sql">a SQL Server login</option>
             <option value="windows">a Windows account (DOMAIN\user; from Windows only)</option>
             <option value="integrated">the account Rehydra runs as, no password kept (Kerberos on Linux, NTLM on Windows)</option>
+            <option value="via">PowerShell on a command target, as the account commands run as there (no password kept)</option>
           </select>
         </label>
-        {sql.form.kind === "integrated" ? (
+        {sql.form.kind === "via" ? (
+          <>
+            <p className="small muted">
+              Each batch runs there with PowerShell's SQL client (System.Data.SqlClient), over TLS checked by that machine's trust: for
+              an instance reachable only from its own machine, or signed in to as that machine's account. A batch and its parameters
+              are at most 6 KiB this way.
+            </p>
+            <label>
+              Command target
+              <select data-testid="sql-via" value={sql.form.via} onChange={(e) => sql.set("via", e.target.value)}>
+                <option value="local">this machine (PowerShell 7, pwsh)</option>
+                {(targets ?? []).map((t) => <option key={t.name} value={t.name}>{t.name} ({t.ssh})</option>)}
+              </select>
+            </label>
+          </>
+        ) : sql.form.kind === "integrated" ? (
           <>
             <p className="small muted">
               The name must be the instance's full host name (the certificate is checked against it). On Linux the account needs a
@@ -306,7 +332,9 @@ export default function Connections() {
             <PasswordFields form={sql.form.pw} onChange={(pw) => sql.set("pw", pw)} testid="sql" />
           </>
         )}
-        <label>CA certificates (PEM, added to the system's roots)<input data-testid="sql-ca" {...sql.text("ca")} /></label>
+        {sql.form.kind !== "via" && (
+          <label>CA certificates (PEM, added to the system's roots)<input data-testid="sql-ca" {...sql.text("ca")} /></label>
+        )}
         <label><input data-testid="sql-check" {...sql.box("check")} /> Sign in before keeping it</label>
         <button data-testid="sql-add" disabled={busy} onClick={addSql}>{busy ? "Working…" : "Add SQL Server instance"}</button>
       </div>

@@ -48,6 +48,11 @@ pub struct SqlServer {
     /// system's roots).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// A command target (`rehydra plugins target add`), or `local` for this machine's
+    /// PowerShell 7, that runs the batches with PowerShell's SQL client, signed in as the
+    /// account commands run as there (integrated only); none: the host connects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 impl SqlServer {
@@ -65,6 +70,20 @@ impl SqlServer {
         }
         let bad = |m: String| Err(ApiError::new(Code::InvalidInput, m));
         let name = &self.name;
+        if let Some(via) = &mut self.via {
+            *via = via.trim().to_ascii_lowercase();
+            if self.kind != SqlLoginKind::Integrated || self.password.is_some() {
+                return bad(format!(
+                    "SQL Server `{name}` through `{via}` is signed in to as the account commands run as there: give --integrated, and no login or password (a password is never put on a command line)"
+                ));
+            }
+            if !self.login.trim().is_empty() || self.ca_file.is_some() {
+                return bad(format!(
+                    "SQL Server `{name}` through `{via}`: --only-as and --ca-file do not apply (PowerShell there signs in as its account and checks the certificate with that machine's trust)"
+                ));
+            }
+            return Ok(());
+        }
         if self.kind == SqlLoginKind::Integrated {
             if self.password.is_some() {
                 return bad(format!(
@@ -103,8 +122,21 @@ impl SqlServer {
         Ok(())
     }
 
-    /// The access the host signs in with: the password and CA file read now.
-    fn access(&self) -> std::result::Result<host::SqlAccess, String> {
+    /// The access the host signs in with: the password and CA file read now, the
+    /// command target it goes through found among `targets`.
+    fn access(&self, targets: &[host::Target]) -> std::result::Result<host::SqlAccess, String> {
+        let via = match self.via.as_deref() {
+            None => None,
+            Some("local") => Some(host::SqlVia::Local),
+            Some(name) => Some(host::SqlVia::Target(
+                targets.iter().find(|t| t.name == name).cloned().ok_or_else(|| {
+                    format!(
+                        "SQL Server `{}` goes through command target `{name}`, which is not configured (rehydra plugins target add {name} --ssh <user@host>)",
+                        self.name
+                    )
+                })?,
+            )),
+        };
         let password = match (&self.password, self.kind) {
             (_, SqlLoginKind::Integrated) => Default::default(),
             (Some(p), _) => rehydra_azure::read_secret(&p.source())
@@ -138,19 +170,21 @@ impl SqlServer {
             },
             password,
             ca_pem,
+            via,
         })
     }
 }
 
-/// The configured instances, as the host asks for them.
-pub(super) struct Configured(pub(super) Vec<SqlServer>);
+/// The configured instances, and the command targets some go through, as the host asks
+/// for them.
+pub(super) struct Configured(pub(super) Vec<SqlServer>, pub(super) Vec<host::Target>);
 
 impl host::SqlServers for Configured {
     fn sql_server(&self, server: &str) -> std::result::Result<Option<host::SqlAccess>, String> {
         self.0
             .iter()
             .find(|d| d.name == server)
-            .map(SqlServer::access)
+            .map(|d| d.access(&self.1))
             .transpose()
     }
 }
@@ -162,6 +196,7 @@ impl Plugins {
     /// Invalid fields; catalog failure.
     pub fn set_sql_server(&self, mut s: SqlServer) -> Result<SqlServer> {
         s.validate()?;
+        self.known_via(&s)?;
         self.set_spec(rehydra_catalog::Specs::SqlServers, &s.name, &s)?;
         Ok(s)
     }
@@ -195,7 +230,7 @@ impl Plugins {
                     format!("no SQL Server named {name} (rehydra plugins sql-server list)"),
                 )
             })?;
-        Self::check_sql(&s)
+        self.check_sql(&s)
     }
 
     /// Connect and sign in as `s` says, before it is kept (see [`Self::check_sql_server`]).
@@ -204,15 +239,30 @@ impl Plugins {
     /// As [`Self::check_sql_server`], and invalid fields.
     pub fn check_new_sql_server(&self, mut s: SqlServer) -> Result<host::SqlSignedIn> {
         s.validate()?;
-        Self::check_sql(&s)
+        self.known_via(&s)?;
+        self.check_sql(&s)
     }
 
-    fn check_sql(s: &SqlServer) -> Result<host::SqlSignedIn> {
+    fn check_sql(&self, s: &SqlServer) -> Result<host::SqlSignedIn> {
         let access = s
-            .access()
+            .access(&self.targets()?)
             .map_err(|e| ApiError::new(Code::InvalidInput, e))?;
         host::check_sql_server(&s.name, &access)
             .map_err(|e| ApiError::new(Code::Io, format!("SQL Server `{}`: {e}", s.name)))
+    }
+
+    /// `s`'s command target is `local` or configured.
+    fn known_via(&self, s: &SqlServer) -> Result<()> {
+        match s.via.as_deref() {
+            None | Some("local") => Ok(()),
+            Some(t) if self.targets()?.iter().any(|c| c.name == t) => Ok(()),
+            Some(t) => Err(ApiError::new(
+                Code::InvalidInput,
+                format!(
+                    "no command target named {t} (rehydra plugins target add {t} --ssh <user@host>, or --via local for this machine's PowerShell 7)"
+                ),
+            )),
+        }
     }
 
     /// Configured instances.

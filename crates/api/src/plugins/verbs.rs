@@ -16,14 +16,15 @@ impl Plugins {
     ) -> Result<(host::Invocation, Arc<Collector>)> {
         let events = Arc::new(Collector::default());
         let mut inv = host::Invocation::new(self.grants(p)?);
-        inv.targets = self.targets()?;
+        let targets = self.targets()?;
+        inv.targets = targets.clone();
         inv.engine = engine;
         inv.credentials = crate::azure::AzureCredentials::new(
             &self.ctx,
             kube_clusters::Configured::read(&self.kube_clusters()?),
         )?;
         inv.directories = Arc::new(directories::Configured(self.directories()?));
-        inv.sql_servers = Arc::new(sql_servers::Configured(self.sql_servers()?));
+        inv.sql_servers = Arc::new(sql_servers::Configured(self.sql_servers()?, targets));
         inv.object_stores = Arc::new(buckets::Buckets::new(&self.ctx));
         inv.events = events.clone();
         if let Some(c) = cancel {

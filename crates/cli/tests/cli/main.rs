@@ -24,5 +24,6 @@ mod sql_server;
 mod sql_server_ag;
 mod sql_server_cancel;
 mod sql_server_kerberos;
+mod sql_server_via;
 mod support;
 mod vm_workloads;

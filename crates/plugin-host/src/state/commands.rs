@@ -172,7 +172,7 @@ impl commands::Host for State {
 /// Run `line` on `target` over SSH. Exit status 255 is ssh's own failure (unreachable,
 /// host key unknown, authentication refused) and is reported as the target being
 /// unavailable, with ssh's message.
-fn run_remote(
+pub(super) fn run_remote(
     target: &Target,
     line: &str,
     budget: &Budget,
@@ -216,7 +216,7 @@ const TIMED_OUT: &str = "timed out after";
 /// Run a program without a shell and with a clean environment (no secrets inherited),
 /// killing it (and its process group) when the call runs out of time or is cancelled, or
 /// past `limit`; output is capped at 16 MiB per stream.
-fn run_command(
+pub(super) fn run_command(
     program: &str,
     args: &[String],
     budget: &Budget,

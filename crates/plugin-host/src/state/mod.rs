@@ -14,6 +14,7 @@ mod files;
 mod http;
 mod ldap;
 mod sql;
+mod sql_via;
 
 pub(crate) use http::client as http_client;
 pub use ldap::{DirectoryFound, check_directory};

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""A stand-in for PowerShell on a command target, for the test of SQL batches run through one (`sql-server add
+--via`). No PowerShell runs here: this does what the host's script (crates/plugin-host/src/state/sql_via.rs) asks
+PowerShell to do, with a real SQL client (python-tds) against the SQL Server stand-in: takes the payload out of the
+script (base64 of JSON: connection string, batch, parameters, timeout), connects to the instance the connection string
+names as the target's account (a SQL login here, and the CA it trusts, from --login-file: the stand-in has no
+Windows accounts), with TLS as the script's Encrypt=True asks, runs the
+batch with the parameters bound as @P1, @P2 … (sp_executesql), and prints the answer as the script does: one line,
+REHYDRA-SQL and base64 of {"sets": [{"columns", "rows"}]} or {"error": {"number", "message"}}, values as text the way
+the script formats them. Each payload is appended to --log (JSON lines), so the test sees what went through.
+
+Usage: sql_pwsh.py --login-file F --log F -NoProfile -NonInteractive -Command SCRIPT
+"""
+import base64, datetime as dt, decimal, json, re, sys, uuid
+
+import pytds
+
+
+def text(v):
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, dt.datetime):  # SQL Server's datetime, to the millisecond
+        return v.strftime("%Y-%m-%dT%H:%M:%S.") + f"{v.microsecond // 1000:03d}"
+    if isinstance(v, dt.date):
+        return v.strftime("%Y-%m-%d")
+    if isinstance(v, decimal.Decimal):
+        return format(v, "f")
+    if isinstance(v, uuid.UUID):
+        return str(v)
+    if isinstance(v, (bytes, bytearray)):
+        return v.hex()
+    return str(v)
+
+
+def say(o):
+    print("REHYDRA-SQL " + base64.b64encode(json.dumps(o).encode()).decode())
+
+
+def main():
+    args = sys.argv[1:]
+    login = json.load(open(args[args.index("--login-file") + 1]))
+    log = args[args.index("--log") + 1]
+    script = args[args.index("-Command") + 1]
+    if "System.Data.SqlClient.SqlConnection" not in script:
+        print("not the host's SQL script", file=sys.stderr)
+        return 1
+    m = re.search(r"FromBase64String\('([A-Za-z0-9+/=]+)'\)", script)
+    q = json.loads(base64.b64decode(m.group(1)))
+    with open(log, "a") as f:
+        f.write(json.dumps(q) + "\n")
+    server = re.search(r"Server=tcp:([^,;]+),(\d+);", q["c"])
+    try:
+        # TLS as the script's Encrypt=True asks, the certificate checked against the test CA (the target's trust;
+        # its name is the instance's, not the address connected to)
+        conn = pytds.connect(server.group(1), port=int(server.group(2)), user=login["user"], password=login["password"],
+                             database="master", autocommit=True, timeout=q["t"], cafile=login["cafile"],
+                             validate_host=False)
+        cur = conn.cursor()
+        params = {f"P{i + 1}": p for i, p in enumerate(q["p"])}
+        # python-tds names parameters %(name)s and sends them as @name through sp_executesql
+        batch = re.sub(r"@P(\d+)\b", r"%(P\1)s", q["b"].replace("%", "%%")) if params else q["b"]
+        cur.execute(batch, params or None)
+        sets = []
+        while True:
+            if cur.description:
+                cols = [d[0] for d in cur.description]
+                sets.append({"columns": cols, "rows": [[text(v) for v in row] for row in cur.fetchall()]})
+            if not cur.nextset():
+                break
+        conn.close()
+        say({"sets": sets})
+    except Exception as e:  # as the script's catch: every failure is an answer
+        say({"error": {"number": getattr(e, "msg_no", 0) or getattr(e, "number", 0) or 0, "message": f"{type(e).__name__}: {e}"}})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
