@@ -198,13 +198,6 @@ const FIGURES: &[(&str, Source)] = &[
         ),
     ),
     (
-        "6 KiB per batch",
-        Code(
-            "crates/plugin-host/src/state/sql_via.rs",
-            &["const VIA_BYTES_MAX: usize = 6 << 10;"],
-        ),
-    ),
-    (
         "at most 256 deep",
         Code("crates/core/src/contentmap.rs", &["MAX_DEPTH: usize = 256"]),
     ),
@@ -444,7 +437,10 @@ const FIGURES: &[(&str, Source)] = &[
     ("(0.13 bytes per chunk)", Measured),
     (
         "catalog every 15 s",
-        Code("src-tauri/src/tray.rs", &["EVERY: Duration = Duration::from_secs(15)"]),
+        Code(
+            "src-tauri/src/tray.rs",
+            &["EVERY: Duration = Duration::from_secs(15)"],
+        ),
     ),
 ];
 

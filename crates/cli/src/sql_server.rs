@@ -56,12 +56,13 @@ pub enum SqlServerCommand {
         ca_file: Option<PathBuf>,
         /// Run the batches on this command target (`rehydra plugins target add`), or
         /// `local` for this machine's PowerShell 7, with PowerShell's SQL client
-        /// (System.Data.SqlClient), signed in as the account commands run as there
-        /// (needs --integrated; nothing secret is kept or sent; TLS, the certificate
-        /// checked by that machine's trust). For an instance reachable only from its own
-        /// machine, or signed in to as that machine's account. A batch and its
-        /// parameters are at most 6 KiB this way (a command line is capped).
-        #[arg(long, value_name = "TARGET", requires = "integrated", conflicts_with_all = ["only_as", "ca_file"])]
+        /// (System.Data.SqlClient), connecting to the name and signed in as the account
+        /// commands run as there (needs --integrated; nothing secret is kept or sent;
+        /// TLS, the certificate checked against the name by that machine's trust). For
+        /// an instance on the target's own machine: an SSH session signed in with a key
+        /// has no network credentials on Windows, so an instance elsewhere refuses it.
+        /// No Attention stops a batch given up on this way.
+        #[arg(long, value_name = "TARGET", requires = "integrated", conflicts_with_all = ["only_as", "ca_file", "address"])]
         via: Option<String>,
         /// Keep it without connecting first.
         #[arg(long)]

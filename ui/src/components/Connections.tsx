@@ -179,7 +179,7 @@ export default function Connections() {
       // the only one the instance may sign it in as)
       if (f.kind === "via") {
         // PowerShell there signs in as its account and checks the certificate with that machine's trust
-        return api.sqlServerAdd({ ...reached(f), kind: "integrated", login: "", password: null, "ca-file": null, via: f.via }, f.check);
+        return api.sqlServerAdd({ ...reached(f), address: null, kind: "integrated", login: "", password: null, "ca-file": null, via: f.via }, f.check);
       }
       const integrated = f.kind === "integrated" ? { login: f.onlyAs.trim(), password: null } : { login: f.login.trim() };
       return api.sqlServerAdd({ ...reached(f), kind: f.kind, ...integrated }, f.check);
@@ -289,7 +289,9 @@ export default function Connections() {
         />
         <h3>Add a SQL Server instance</h3>
         <label>Name (host or host:port, as grants name it)<input data-testid="sql-name" {...sql.text("name")} placeholder="sql01.contoso.local" /></label>
-        <label>Connect to (optional host:port; default port 1433)<input data-testid="sql-address" {...sql.text("address")} /></label>
+        {sql.form.kind !== "via" && (
+          <label>Connect to (optional host:port; default port 1433)<input data-testid="sql-address" {...sql.text("address")} /></label>
+        )}
         <label>
           Sign in with
           <select data-testid="sql-kind" value={sql.form.kind} onChange={(e) => sql.set("kind", e.target.value as SqlServer["kind"] | "via")}>
@@ -302,9 +304,9 @@ export default function Connections() {
         {sql.form.kind === "via" ? (
           <>
             <p className="small muted">
-              Each batch runs there with PowerShell's SQL client (System.Data.SqlClient), over TLS checked by that machine's trust: for
-              an instance reachable only from its own machine, or signed in to as that machine's account. A batch and its parameters
-              are at most 6 KiB this way.
+              Each batch runs there with PowerShell's SQL client (System.Data.SqlClient), connecting to the name over TLS checked by that
+              machine's trust, signed in as the account commands run as there: for an instance on that machine (a key-signed SSH session
+              on Windows has no network credentials for another). No Attention stops a batch given up on this way.
             </p>
             <label>
               Command target

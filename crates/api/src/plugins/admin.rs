@@ -421,6 +421,16 @@ impl Plugins {
     /// # Errors
     /// Catalog failure.
     pub fn remove_target(&self, name: &str) -> Result<bool> {
+        let users = self.sql_servers_via(name)?;
+        if !users.is_empty() {
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                format!(
+                    "SQL Server {} goes through command target {name}: remove it, or add it again without --via, first",
+                    users.join(", ")
+                ),
+            ));
+        }
         self.remove_spec(rehydra_catalog::Specs::CommandTargets, name)
     }
 

@@ -71,15 +71,18 @@ impl SqlServer {
         let bad = |m: String| Err(ApiError::new(Code::InvalidInput, m));
         let name = &self.name;
         if let Some(via) = &mut self.via {
-            *via = via.trim().to_ascii_lowercase();
+            *via = via.trim().to_string();
+            if via.eq_ignore_ascii_case("local") {
+                *via = "local".into();
+            }
             if self.kind != SqlLoginKind::Integrated || self.password.is_some() {
                 return bad(format!(
                     "SQL Server `{name}` through `{via}` is signed in to as the account commands run as there: give --integrated, and no login or password (a password is never put on a command line)"
                 ));
             }
-            if !self.login.trim().is_empty() || self.ca_file.is_some() {
+            if !self.login.trim().is_empty() || self.ca_file.is_some() || self.address.is_some() {
                 return bad(format!(
-                    "SQL Server `{name}` through `{via}`: --only-as and --ca-file do not apply (PowerShell there signs in as its account and checks the certificate with that machine's trust)"
+                    "SQL Server `{name}` through `{via}`: --only-as, --ca-file and --address do not apply (PowerShell there connects to the name, signs in as its account and checks the certificate against the name with that machine's trust)"
                 ));
             }
             return Ok(());
@@ -129,7 +132,7 @@ impl SqlServer {
             None => None,
             Some("local") => Some(host::SqlVia::Local),
             Some(name) => Some(host::SqlVia::Target(
-                targets.iter().find(|t| t.name == name).cloned().ok_or_else(|| {
+                targets.iter().find(|t| t.name.eq_ignore_ascii_case(name)).cloned().ok_or_else(|| {
                     format!(
                         "SQL Server `{}` goes through command target `{name}`, which is not configured (rehydra plugins target add {name} --ssh <user@host>)",
                         self.name
@@ -196,7 +199,7 @@ impl Plugins {
     /// Invalid fields; catalog failure.
     pub fn set_sql_server(&self, mut s: SqlServer) -> Result<SqlServer> {
         s.validate()?;
-        self.known_via(&s)?;
+        self.known_via(&mut s)?;
         self.set_spec(rehydra_catalog::Specs::SqlServers, &s.name, &s)?;
         Ok(s)
     }
@@ -239,7 +242,7 @@ impl Plugins {
     /// As [`Self::check_sql_server`], and invalid fields.
     pub fn check_new_sql_server(&self, mut s: SqlServer) -> Result<host::SqlSignedIn> {
         s.validate()?;
-        self.known_via(&s)?;
+        self.known_via(&mut s)?;
         self.check_sql(&s)
     }
 
@@ -251,18 +254,42 @@ impl Plugins {
             .map_err(|e| ApiError::new(Code::Io, format!("SQL Server `{}`: {e}", s.name)))
     }
 
-    /// `s`'s command target is `local` or configured.
-    fn known_via(&self, s: &SqlServer) -> Result<()> {
-        match s.via.as_deref() {
-            None | Some("local") => Ok(()),
-            Some(t) if self.targets()?.iter().any(|c| c.name == t) => Ok(()),
-            Some(t) => Err(ApiError::new(
+    /// `s`'s command target is `local` or configured (named as it is, whatever the case
+    /// it was given in).
+    fn known_via(&self, s: &mut SqlServer) -> Result<()> {
+        let Some(t) = s.via.clone().filter(|t| t != "local") else {
+            return Ok(());
+        };
+        match self
+            .targets()?
+            .into_iter()
+            .find(|c| c.name.eq_ignore_ascii_case(&t))
+        {
+            Some(c) => {
+                s.via = Some(c.name);
+                Ok(())
+            }
+            None => Err(ApiError::new(
                 Code::InvalidInput,
                 format!(
                     "no command target named {t} (rehydra plugins target add {t} --ssh <user@host>, or --via local for this machine's PowerShell 7)"
                 ),
             )),
         }
+    }
+
+    /// The instances that go through command target `target`.
+    pub(super) fn sql_servers_via(&self, target: &str) -> Result<Vec<String>> {
+        Ok(self
+            .sql_servers()?
+            .into_iter()
+            .filter(|s| {
+                s.via
+                    .as_deref()
+                    .is_some_and(|v| v.eq_ignore_ascii_case(target))
+            })
+            .map(|s| s.name)
+            .collect())
     }
 
     /// Configured instances.

@@ -186,7 +186,7 @@ pub(crate) fn with_standin(host: &str) -> (Cli, StandIn, PathBuf, String) {
 
 /// `plugins sql-server add NAME` with the test login and the stand-in's CA (`dir/tls`),
 /// and `more`.
-fn add_with(cli: &Cli, name: &str, dir: &Path, more: &[&str]) -> Output {
+pub(crate) fn add_with(cli: &Cli, name: &str, dir: &Path, more: &[&str]) -> Output {
     let ca = dir.join("tls/ca.pem");
     let mut a = vec!["plugins", "sql-server", "add", name, "--login", "rehydra"];
     a.extend([

@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::sql_server::{database, prop, text, with_standin};
+use crate::sql_server::{database, grant, prop, text, with_standin};
 use crate::support::{self, Cli};
+use rehydra_test_support::sshd::Sshd;
 
 /// The stand-in PowerShell in `dir/bin` as `pwsh`, signed in as the instance's test
 /// login; what it was given is logged to the returned file.
@@ -67,10 +68,11 @@ fn sql_server_batches_run_through_a_command_target() {
             .output()
             .unwrap()
     };
-    let name = "sql01.test.lan";
-    let address = sql.server();
+    // (the name is where PowerShell connects, and what the certificate is checked against)
+    let name = sql.server();
+    let name = name.as_str();
     let add = |extra: &[&str]| {
-        let mut a = vec!["plugins", "sql-server", "add", name, "--address", &address];
+        let mut a = vec!["plugins", "sql-server", "add", name];
         a.extend(extra);
         run(&a)
     };
@@ -87,6 +89,12 @@ fn sql_server_batches_run_through_a_command_target() {
     ]);
     assert!(
         !o.status.success() && text(&o).contains("--integrated"),
+        "{}",
+        text(&o)
+    );
+    let o = add(&["--integrated", "--via", "local", "--address", "127.0.0.1:1"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--address"),
         "{}",
         text(&o)
     );
@@ -109,7 +117,7 @@ fn sql_server_batches_run_through_a_command_target() {
     let first = &given(&log)[0];
     let conn = first["c"].as_str().unwrap();
     assert!(
-        conn.starts_with(&format!("Server=tcp:{};", address.replacen(':', ",", 1)))
+        conn.starts_with(&format!("Server=tcp:{};", name.replacen(':', ",", 1)))
             && conn.contains("Integrated Security=SSPI;Encrypt=True;TrustServerCertificate=False"),
         "{conn}"
     );
@@ -122,18 +130,9 @@ fn sql_server_batches_run_through_a_command_target() {
     assert!(!stored.contains("password"), "{stored}");
 
     // ---- a plugin's discovery and a backup go through the target
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "grant",
-            "sql-server",
-            "engine",
-            &format!("sql:{name}"),
-            &format!("files:{}", dir.display()),
-            &format!("files-write:{}", dir.display()),
-        ],
-    );
+    // (and the same instance connected to directly, compared with below)
+    let direct_name = "sql01.test.lan";
+    grant(&cli, &[name, direct_name], &dir);
     let go = |args: &[&str]| {
         let mut a = vec!["--json", "plugins", "run", "sql-server"];
         a.extend(args);
@@ -150,12 +149,14 @@ fn sql_server_batches_run_through_a_command_target() {
         "{assets}"
     );
     // the same as the direct connection finds, value for value (dates, LSNs, GUIDs as text)
-    crate::sql_server::add_instance(&cli, &address, &dir);
-    cli.ok(
-        None,
-        &["plugins", "grant", "sql-server", &format!("sql:{address}")],
-    );
-    let direct = support::json_out(&go(&["discover", "--set", &format!("servers={address}")]));
+    let o =
+        crate::sql_server::add_with(&cli, direct_name, &dir, &["--address", name, "--no-check"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let direct = support::json_out(&go(&[
+        "discover",
+        "--set",
+        &format!("servers={direct_name}"),
+    ]));
     let seen = |v: &Value| {
         let mut all: Vec<String> = v
             .as_array()
@@ -194,6 +195,57 @@ fn sql_server_batches_run_through_a_command_target() {
         ),
         "the BACKUP went through the target with its parameters"
     );
+
+    // ---- through a command target over SSH (a real sshd on loopback; the same stand-in
+    // PowerShell, run as the target's --powershell), named in another case than it was
+    // added in
+    let sshd = Sshd::start(&["127.0.0.1"]);
+    cli.ok(
+        None,
+        &[
+            "plugins",
+            "target",
+            "add",
+            "SqlVM",
+            "--ssh",
+            &Sshd::destination("127.0.0.1"),
+            "--port",
+            &sshd.port.to_string(),
+            "--identity",
+            sshd.client_key().to_str().unwrap(),
+            "--known-hosts",
+            sshd.known_hosts().to_str().unwrap(),
+            "--shell",
+            "posix",
+            "--powershell",
+            bin.join("pwsh").to_str().unwrap(),
+        ],
+    );
+    let before = given(&log).len();
+    let o = add(&["--integrated", "--via", "sqlvm"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let listed = cli.ok(None, &["plugins", "sql-server", "list"]);
+    assert!(listed.contains("through SqlVM"), "{listed}");
+    let over_ssh = support::json_out(&go(&["discover", "--set", &servers]));
+    let direct = support::json_out(&go(&[
+        "discover",
+        "--set",
+        &format!("servers={direct_name}"),
+    ]));
+    assert_eq!(seen(&over_ssh), seen(&direct));
+    assert!(
+        given(&log).len() > before,
+        "the batches went through the target"
+    );
+    // a target an instance goes through is not removed from under it
+    let o = run(&["plugins", "target", "remove", "SqlVM"]);
+    assert!(
+        !o.status.success() && text(&o).contains("goes through command target SqlVM"),
+        "{}",
+        text(&o)
+    );
+    let o = add(&["--integrated", "--via", "local"]);
+    assert!(o.status.success(), "{}", text(&o));
 
     // ---- what the target says when the instance does not answer reaches the plugin
     drop(sql);

@@ -14,7 +14,7 @@ use crate::policy::CapabilityKind;
 use crate::targets::{CLUSTER_NODES, Target, cluster_nodes};
 
 /// Output kept per stream of a command.
-const OUTPUT_MAX: u64 = 16 << 20;
+pub(super) const OUTPUT_MAX: u64 = 16 << 20;
 
 impl State {
     /// Check the grant for `program` on `target` and say where it runs: `None` for this
@@ -178,9 +178,22 @@ pub(super) fn run_remote(
     budget: &Budget,
     limit: Option<Duration>,
 ) -> Res<commands::Output> {
+    run_remote_with(target, line, budget, limit, Given::default())
+}
+
+/// [`run_remote`] with what the command is `given` (its standard input reaches the
+/// remote command).
+pub(super) fn run_remote_with(
+    target: &Target,
+    line: &str,
+    budget: &Budget,
+    limit: Option<Duration>,
+    given: Given<'_>,
+) -> Res<commands::Output> {
     let mut args = target.ssh_args();
     args.push(line.to_string());
-    let out = run_command("ssh", &args, budget, limit).map_err(|e| {
+    let given = Given { env: &[], ..given };
+    let out = run_command_with("ssh", &args, budget, limit, given).map_err(|e| {
         if budget.stopped().is_some() || e.message.contains(TIMED_OUT) {
             return e;
         }
@@ -213,6 +226,15 @@ const KEPT_ENV: &[&str] = &["SystemRoot", "USERPROFILE", "SSH_AUTH_SOCK"];
 /// What a command past its own time limit is said to have done.
 const TIMED_OUT: &str = "timed out after";
 
+/// What a command is given besides its arguments: bytes on its standard input (none: it
+/// reads nothing), and variables of this process's environment it keeps besides
+/// [`KEPT_ENV`] (the host's own commands only, never a plugin's).
+#[derive(Default, Clone, Copy)]
+pub(super) struct Given<'a> {
+    pub(super) stdin: Option<&'a [u8]>,
+    pub(super) env: &'a [&'a str],
+}
+
 /// Run a program without a shell and with a clean environment (no secrets inherited),
 /// killing it (and its process group) when the call runs out of time or is cancelled, or
 /// past `limit`; output is capped at 16 MiB per stream.
@@ -221,6 +243,17 @@ pub(super) fn run_command(
     args: &[String],
     budget: &Budget,
     limit: Option<Duration>,
+) -> Res<commands::Output> {
+    run_command_with(program, args, budget, limit, Given::default())
+}
+
+/// [`run_command`] with what the command is `given`.
+pub(super) fn run_command_with(
+    program: &str,
+    args: &[String],
+    budget: &Budget,
+    limit: Option<Duration>,
+    given: Given<'_>,
 ) -> Res<commands::Output> {
     let started = std::time::Instant::now();
     let mut cmd = std::process::Command::new(program);
@@ -238,13 +271,26 @@ pub(super) fn run_command(
         .envs(
             KEPT_ENV
                 .iter()
+                .chain(given.env)
                 .filter_map(|k| Some((k, std::env::var_os(k)?))),
         )
-        .stdin(std::process::Stdio::null())
+        .stdin(if given.stdin.is_some() {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .map_err(|e| io_err(&format!("starting {program}"), &e))?;
+    // written on a thread of its own, so a command that does not read cannot hold the call
+    // (its pipe closes when it ends or is killed)
+    if let (Some(bytes), Some(mut stdin)) = (given.stdin, child.stdin.take()) {
+        let bytes = bytes.to_vec();
+        std::thread::spawn(move || {
+            let _ = std::io::Write::write_all(&mut stdin, &bytes);
+        });
+    }
     let reader = |r: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();

@@ -554,7 +554,7 @@ pub struct SqlSignedIn {
 pub fn check_sql_server(server: &str, access: &SqlAccess) -> Result<SqlSignedIn, String> {
     let budget = Budget::new(Duration::from_secs(60), Default::default());
     if let Some(via) = &access.via {
-        return sql_via::check_via(&budget, server, access, via);
+        return sql_via::check_via(&budget, server, via);
     }
     let cell = |sets: Vec<sql::ResultSet>, i: usize| {
         let row = sets
@@ -664,16 +664,12 @@ impl sql::Host for State {
         let limit = Duration::from_secs(u64::from(timeout_secs));
         let budget = self.budget.clone();
         let out = match &access.via {
-            Some(via) => sql_via::batch_via(
-                &budget,
-                limit,
-                &server,
-                &access,
-                via,
-                &batch,
-                &params,
-                ANSWER_BYTES_MAX,
-            ),
+            Some(via) => {
+                let (events, plugin) = (self.events.clone(), self.plugin.clone());
+                let log = move |m: &str| events.log(&plugin, LogLevel::Error, m);
+                let caps = (ANSWER_BYTES_MAX, SETS_MAX);
+                sql_via::batch_via(&budget, limit, &server, via, &batch, &params, caps, &log)
+            }
             None => batch_on(&budget, limit, &server, &access, &batch, &params),
         }
         .map_err(|e| {

@@ -1,43 +1,49 @@
 //! The `sql` capability through a command target, where the admin prefers it (an
-//! instance reachable only from its own machine, or signed in to as that machine's
-//! account): the host runs each batch with PowerShell's SQL client
+//! instance on the target's own machine, or one that knows only the account commands run
+//! as there): the host runs each batch with PowerShell's SQL client
 //! (`System.Data.SqlClient`) on the target, or on this machine's PowerShell 7, signed in
-//! as the account the target's commands run as (integrated security, nothing secret
-//! kept or sent), and reads the answer back.
+//! as that account (integrated security, nothing secret kept or sent), and reads the
+//! answer back.
 //!
-//! The batch and its parameters travel inside the script as base64 of JSON (nothing to
-//! quote), and the answer comes back as one line, [`MARK`] and base64 of JSON, read as
-//! hostile input: every value a string or null, as many as the columns, the whole
-//! capped as the direct connection's is. Values are text as the direct connection gives
-//! them (the script formats dates, numbers, GUIDs and binary the same way). A batch given
-//! up on ends the command (and so, with SSH, the remote PowerShell and its connection:
-//! SQL Server stops a batch whose connection closes).
+//! The command line holds only [`BOOTSTRAP`], which reads the script from standard input:
+//! command lines are short on Windows (cmd.exe's 8,191 characters), and the script holds
+//! the batch, its parameters and the connection string as base64 of their UTF-8, each
+//! decoded by itself (nothing to quote, and no JSON reader turning a date-like text into
+//! a date). The answer comes back as one line, [`MARK`] and base64 of JSON, read as
+//! hostile input: every value a string or null, as many as the columns, the whole capped
+//! as the direct connection's is. Dates, exact numbers, GUIDs, bits and binary are text
+//! as the direct connection gives them; money and floating-point numbers may differ in
+//! form. A batch given up on ends the command here; no Attention reaches the instance
+//! this way, so a BACKUP or RESTORE may run on there (the direct connection stops it).
 
 use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::commands::{run_command, run_remote};
+use super::commands::{Given, OUTPUT_MAX, run_command_with, run_remote_with};
 use super::{Res, err};
+use crate::SqlVia;
 use crate::bindings::rehydra::plugin::sql;
 use crate::dto::ErrorCode;
 use crate::limits::Budget;
-use crate::{SqlAccess, SqlVia};
 
 /// What starts the answer's line on standard output.
 const MARK: &str = "REHYDRA-SQL ";
-/// Longest batch and parameters through a command target, in all: the script goes on a
-/// command line (`-EncodedCommand`, UTF-16 in base64), which Windows caps at 32,767
-/// characters.
-pub(super) const VIA_BYTES_MAX: usize = 6 << 10;
 /// Time allowed beyond the batch's own for PowerShell to start and connect.
 const START_ALLOWANCE: Duration = Duration::from_secs(60);
+/// What the command line runs: the script on standard input.
+const BOOTSTRAP: &str = "& ([scriptblock]::Create([Console]::In.ReadToEnd()))";
+/// What `--via local` keeps of this process's environment for PowerShell's integrated
+/// sign-in (Kerberos on Linux: the ticket cache, a client keytab, the configuration).
+const KERBEROS_ENV: &[&str] = &["KRB5CCNAME", "KRB5_CLIENT_KTNAME", "KRB5_CONFIG"];
 
-/// The script run on the target; `@PAYLOAD@` becomes base64 of the JSON of
-/// [`Payload`]. Rows are built in arrays by index (a function's `$null` would vanish
-/// from a pipeline), and every value is formatted with the invariant culture.
+/// The script run on the target, after the lines [`script`] puts first (`$cs`,
+/// `$batch`, `$params`, `$timeout`). Arrays are made with `::new` and filled by index
+/// (`New-Object`'s output is wrapped, and a function's `$null` would vanish from a
+/// pipeline); Windows PowerShell 5.1's extra `Count` on arrays is removed before
+/// anything is turned into JSON; every value is formatted with the invariant culture.
 const SCRIPT: &str = r#"$ErrorActionPreference = 'Stop'
-$q = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('@PAYLOAD@')) | ConvertFrom-Json
+if ($PSVersionTable.PSVersion.Major -lt 6) { Remove-TypeData System.Array -ErrorAction SilentlyContinue }
 $inv = [Globalization.CultureInfo]::InvariantCulture
 function Say($o) {
   $j = ConvertTo-Json -InputObject $o -Depth 8 -Compress
@@ -52,7 +58,7 @@ function Text($r, $i, $scale) {
     '^bit$' { if ($v) { return '1' } else { return '0' } }
     '^uniqueidentifier$' { return $v.ToString('D') }
     'binary$|^image$|^timestamp$|^rowversion$' { return [BitConverter]::ToString($v).Replace('-', '').ToLowerInvariant() }
-    '^(decimal|numeric|money|smallmoney)$' { return $r.GetSqlValue($i).ToString() }
+    '^(decimal|numeric)$' { return $r.GetSqlDecimal($i).ToString() }
     '^datetime$' { return $v.ToString('yyyy-MM-ddTHH:mm:ss.fff', $inv) }
     '^smalldatetime$' { return $v.ToString('yyyy-MM-ddTHH:mm:ss', $inv) }
     '^date$' { return $v.ToString('yyyy-MM-dd', $inv) }
@@ -62,32 +68,34 @@ function Text($r, $i, $scale) {
     default { if ($v -is [IFormattable]) { return $v.ToString($null, $inv) } else { return [string]$v } }
   }
 }
+$stage = 'open'
 try {
-  $c = New-Object System.Data.SqlClient.SqlConnection $q.c
+  $c = [System.Data.SqlClient.SqlConnection]::new($cs)
   $c.Open()
+  $stage = 'run'
   $cmd = $c.CreateCommand()
-  $cmd.CommandText = $q.b
-  $cmd.CommandTimeout = [int]$q.t
-  for ($n = 0; $n -lt @($q.p).Count; $n++) {
+  $cmd.CommandText = $batch
+  $cmd.CommandTimeout = $timeout
+  for ($n = 0; $n -lt $params.Count; $n++) {
     $p = $cmd.Parameters.Add('@P' + ($n + 1), [Data.SqlDbType]::NVarChar, -1)
-    $p.Value = [string]@($q.p)[$n]
+    $p.Value = $params[$n]
   }
   $r = $cmd.ExecuteReader()
-  $sets = New-Object System.Collections.ArrayList
+  $sets = [System.Collections.ArrayList]::new()
   do {
     if ($r.FieldCount -gt 0) {
       $w = $r.FieldCount
       $schema = $r.GetSchemaTable()
-      $cols = New-Object object[] $w
-      $scales = New-Object int[] $w
+      $cols = [object[]]::new($w)
+      $scales = [int[]]::new($w)
       for ($i = 0; $i -lt $w; $i++) {
         $cols[$i] = $r.GetName($i)
         $s = $schema.Rows[$i]['NumericScale']
         if ($s -is [DBNull] -or $s -gt 7) { $scales[$i] = 7 } else { $scales[$i] = [int]$s }
       }
-      $rows = New-Object System.Collections.ArrayList
+      $rows = [System.Collections.ArrayList]::new()
       while ($r.Read()) {
-        $row = New-Object object[] $w
+        $row = [object[]]::new($w)
         for ($i = 0; $i -lt $w; $i++) { $row[$i] = Text $r $i $scales[$i] }
         [void]$rows.Add($row)
       }
@@ -102,19 +110,9 @@ try {
   while ($e.InnerException -and -not ($e -is [System.Data.SqlClient.SqlException])) { $e = $e.InnerException }
   $num = 0
   if ($e -is [System.Data.SqlClient.SqlException]) { $num = $e.Number }
-  Say @{ error = @{ number = $num; message = $e.Message } }
+  Say @{ error = @{ number = $num; message = $e.Message; open = ($stage -eq 'open') } }
 }
 "#;
-
-/// What the script is given: the connection string, the batch, its parameters, its
-/// timeout in seconds.
-#[derive(serde::Serialize)]
-struct Payload<'a> {
-    c: String,
-    b: &'a str,
-    p: &'a [String],
-    t: u32,
-}
 
 /// What the script answers.
 #[derive(Deserialize)]
@@ -138,13 +136,17 @@ struct Set {
 struct SqlError {
     number: i64,
     message: String,
+    /// Whether it failed while connecting and signing in.
+    #[serde(default)]
+    open: bool,
 }
 
-/// The connection string for `host:port`: integrated security, TLS with the certificate
-/// checked (by the target's own trust), database `master`. The address is checked here
-/// too (a grant's syntax already allows no `;`), so nothing can be added to the string.
-fn connection_string(address: &str) -> Option<String> {
-    let (host, port) = address.rsplit_once(':').unwrap_or((address, "1433"));
+/// The connection string for `host[:port]`: integrated security, TLS with the
+/// certificate checked (by the target's own trust, against that name), database
+/// `master`. Checked here too (a grant's syntax already allows no `;`), so nothing can be
+/// added to the string.
+fn connection_string(name: &str) -> Option<String> {
+    let (host, port) = name.rsplit_once(':').unwrap_or((name, "1433"));
     let host_ok = !host.is_empty()
         && host
             .chars()
@@ -157,26 +159,39 @@ fn connection_string(address: &str) -> Option<String> {
     })
 }
 
-/// The script that runs `batch` with `params` on the instance at `address`.
-fn script(address: &str, batch: &str, params: &[String], timeout_secs: u32) -> Option<String> {
+/// A PowerShell expression of `text`: its UTF-8 in base64, decoded there.
+fn decoded(text: &str) -> String {
     use base64::Engine as _;
-    let payload = Payload {
-        c: connection_string(address)?,
-        b: batch,
-        p: params,
-        t: timeout_secs,
-    };
-    let json = serde_json::to_vec(&payload).ok()?;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(json);
-    Some(SCRIPT.replace("@PAYLOAD@", &b64))
+    format!(
+        "[Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('{}'))",
+        base64::engine::general_purpose::STANDARD.encode(text)
+    )
+}
+
+/// The script that runs `batch` with `params` on the instance `name`.
+fn script(name: &str, batch: &str, params: &[String], timeout_secs: u32) -> Option<String> {
+    let params: Vec<String> = params.iter().map(|p| format!("({})", decoded(p))).collect();
+    Some(format!(
+        "$cs = {}\n$batch = {}\n$params = [string[]]@({})\n$timeout = {timeout_secs}\n{SCRIPT}",
+        decoded(&connection_string(name)?),
+        decoded(batch),
+        params.join(", ")
+    ))
 }
 
 /// The result sets of a script's standard output, or why it is not an answer.
 fn answer(
     stdout: &[u8],
     answer_max: usize,
+    sets_max: usize,
 ) -> Result<Result<Vec<sql::ResultSet>, SqlError>, String> {
     use base64::Engine as _;
+    if stdout.len() as u64 >= OUTPUT_MAX {
+        return Err(format!(
+            "its answer is larger than the {} MiB a command may print",
+            OUTPUT_MAX >> 20
+        ));
+    }
     let text = String::from_utf8_lossy(stdout);
     let line = text
         .lines()
@@ -193,6 +208,9 @@ fn answer(
         }
         (None, Some(e)) => Ok(Err(e)),
         (Some(sets), None) => {
+            if sets.len() > sets_max {
+                return Err(format!("its answer has more than {sets_max} result sets"));
+            }
             let mut size = 0usize;
             let mut out = Vec::with_capacity(sets.len());
             for s in sets {
@@ -223,53 +241,62 @@ fn answer(
     }
 }
 
-/// Where `via` runs, for messages.
+/// Where `via` runs, as a plugin may be told (the target's name, never its account or
+/// host).
 fn place(via: &SqlVia) -> String {
     match via {
         SqlVia::Local => "this machine's PowerShell 7 (pwsh)".into(),
-        SqlVia::Target(t) => format!("command target `{}` ({})", t.name, t.ssh),
+        SqlVia::Target(t) => format!("command target `{}`", t.name),
     }
 }
 
-/// Run `batch` on `server` through `via`, within the call's budget and `limit`.
+/// Without control characters, at most `n` of them.
+fn tame(s: &str, n: usize) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(n)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// Run `batch` on `server` through `via`, within the call's budget and `limit`; what
+/// PowerShell printed on its error stream goes to `log` (the job log), not to the plugin.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn batch_via(
     budget: &Budget,
     limit: Duration,
     server: &str,
-    access: &SqlAccess,
     via: &SqlVia,
     batch: &str,
     params: &[String],
-    answer_max: usize,
+    (answer_max, sets_max): (usize, usize),
+    log: &dyn Fn(&str),
 ) -> Res<Vec<sql::ResultSet>> {
     let what = format!("SQL Server `{server}` through {}", place(via));
-    if batch.len() + params.iter().map(String::len).sum::<usize>() > VIA_BYTES_MAX {
-        return Err(err(
-            ErrorCode::InvalidInput,
-            format!(
-                "{what}: a batch and its parameters are at most {VIA_BYTES_MAX} bytes through a command target (its command line is capped)"
-            ),
-        ));
-    }
     let secs = u32::try_from(limit.as_secs()).unwrap_or(u32::MAX).max(1);
-    let Some(script) = script(&access.address, batch, params, secs) else {
+    let Some(script) = script(server, batch, params, secs) else {
         return Err(err(
             ErrorCode::InvalidInput,
-            format!("{what}: `{}` is not host:port", access.address),
+            format!("{what}: `{server}` is not host[:port]"),
         ));
     };
     let limit = limit + START_ALLOWANCE;
     let out = match via {
-        SqlVia::Local => run_command(
+        SqlVia::Local => run_command_with(
             "pwsh",
             &[
                 "-NoProfile".into(),
                 "-NonInteractive".into(),
                 "-Command".into(),
-                script,
+                BOOTSTRAP.into(),
             ],
             budget,
             Some(limit),
+            Given {
+                stdin: Some(script.as_bytes()),
+                env: KERBEROS_ENV,
+            },
         )
         .map_err(|e| {
             if e.code == crate::bindings::wit::ErrorCode::NotFound {
@@ -281,45 +308,51 @@ pub(super) fn batch_via(
                 e
             }
         })?,
-        SqlVia::Target(t) => run_remote(t, &t.powershell_line(&script), budget, Some(limit))?,
+        SqlVia::Target(t) => run_remote_with(
+            t,
+            &t.powershell_line(BOOTSTRAP),
+            budget,
+            Some(limit),
+            Given {
+                stdin: Some(script.as_bytes()),
+                env: &[],
+            },
+        )?,
     };
-    match answer(&out.stdout, answer_max) {
+    match answer(&out.stdout, answer_max, sets_max) {
         Ok(Ok(sets)) => Ok(sets),
         Ok(Err(e)) => {
-            let text: String = e
-                .message
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .take(500)
-                .collect();
+            let text = tame(&e.message, 500);
+            // not signed in (the instance unreachable, the login refused): unavailable, as
+            // the direct connection says, so a plugin may ask another replica
             let code = match e.number {
-                // login failed, cannot open the database the login asks for
+                _ if e.open => ErrorCode::Unavailable,
                 18456 | 18452 | 4060 => ErrorCode::Unavailable,
-                0 => ErrorCode::Unavailable,
                 _ => ErrorCode::InvalidInput,
             };
-            let said = if e.number == 0 {
-                format!("{what}: {}", text.trim())
-            } else {
-                format!("{what}: SQL Server error {}: {}", e.number, text.trim())
-            };
-            Err(err(code, said))
+            Err(err(
+                code,
+                if e.number == 0 {
+                    format!("{what}: {text}")
+                } else {
+                    format!("{what}: SQL Server error {}: {text}", e.number)
+                },
+            ))
         }
         Err(why) => {
-            let stderr: String = String::from_utf8_lossy(&out.stderr)
-                .chars()
-                .map(|c| if c.is_control() { ' ' } else { c })
-                .take(300)
-                .collect();
+            let stderr = tame(&String::from_utf8_lossy(&out.stderr), 2000);
+            if !stderr.is_empty() {
+                log(&format!("host: {what}: PowerShell said: {stderr}"));
+            }
             Err(err(
                 ErrorCode::Unavailable,
                 format!(
                     "{what}: PowerShell exited {} and {why}{}",
                     out.status,
-                    if stderr.trim().is_empty() {
-                        String::new()
+                    if stderr.is_empty() {
+                        ""
                     } else {
-                        format!(": {}", stderr.trim())
+                        " (the job log has what it said)"
                     }
                 ),
             ))
@@ -332,26 +365,30 @@ pub(super) fn batch_via(
 pub(super) fn check_via(
     budget: &Budget,
     server: &str,
-    access: &SqlAccess,
     via: &SqlVia,
 ) -> Result<super::SqlSignedIn, String> {
+    let said = std::cell::RefCell::new(String::new());
     let ask = |batch: &str| -> Result<Vec<Option<String>>, String> {
         let sets = batch_via(
             budget,
             Duration::from_secs(60),
             server,
-            access,
             via,
             batch,
             &[],
-            1 << 20,
+            (1 << 20, 16),
+            &|m| said.borrow_mut().push_str(m),
         )
-        // (the caller names the instance)
+        // (the caller names the instance; the admin asking sees what PowerShell said)
         .map_err(|e| {
-            e.message
+            let m = e
+                .message
                 .strip_prefix(&format!("SQL Server `{server}` "))
-                .unwrap_or(&e.message)
-                .to_string()
+                .unwrap_or(&e.message);
+            match said.borrow().as_str() {
+                "" => m.to_string(),
+                s => format!("{m}: {s}"),
+            }
         })?;
         sets.into_iter()
             .next()
@@ -388,19 +425,33 @@ mod tests {
         let ok = answer(
             &line(r#"{"sets":[{"columns":["name","lsn"],"rows":[["sales","34000000006900179"],[null,"1"]]}]}"#),
             1 << 20,
+            10,
         )
         .unwrap()
         .unwrap_or_else(|_| panic!("an error"));
         assert_eq!(ok[0].columns, ["name", "lsn"]);
         assert_eq!(ok[0].rows[1], [None, Some("1".to_string())]);
         let e = answer(
-            &line(r#"{"error":{"number":18456,"message":"Login failed"}}"#),
+            &line(r#"{"error":{"number":18456,"message":"Login failed","open":true}}"#),
             1 << 20,
+            10,
         )
         .unwrap()
         .err()
         .unwrap();
         assert_eq!(e.number, 18456);
+        assert!(e.open);
+        // more result sets than the direct connection takes
+        let many = format!(
+            r#"{{"sets":[{}]}}"#,
+            vec![r#"{"columns":[],"rows":[]}"#; 11].join(",")
+        );
+        assert!(
+            answer(&line(&many), 1 << 20, 10)
+                .err()
+                .unwrap()
+                .contains("more than 10")
+        );
         for (out, says) in [
             (b"no mark at all".to_vec(), "no answer"),
             (format!("{MARK}!!!").into_bytes(), "not base64"),
@@ -419,7 +470,7 @@ mod tests {
             (line(r#"{}"#), "neither"),
             (line(r#"{"sets":[],"more":1}"#), "not one"),
         ] {
-            let e = answer(&out, 1 << 20)
+            let e = answer(&out, 1 << 20, 10)
                 .err()
                 .unwrap_or_else(|| panic!("{says}: taken"));
             assert!(e.contains(says), "{e}");
@@ -429,7 +480,7 @@ mod tests {
             "x".repeat(2000)
         );
         assert!(
-            answer(&line(&big), 1000)
+            answer(&line(&big), 1000, 10)
                 .err()
                 .unwrap()
                 .contains("larger than")
@@ -459,5 +510,13 @@ mod tests {
         )
         .unwrap();
         assert!(!s.contains("DROP") && !s.contains("SELECT 1"));
+        assert!(
+            s.starts_with("$cs = [Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('")
+        );
+        // the command line holds the bootstrap alone, and the script is ASCII (a console's
+        // code page cannot change it)
+        assert!(BOOTSTRAP.len() < 100 && s.is_ascii());
+        let none = script("sql01", "SELECT 1", &[], 30).unwrap();
+        assert!(none.contains("$params = [string[]]@()\n"), "{none}");
     }
 }
