@@ -100,6 +100,28 @@ impl Sshd {
         self.dir().join("known_hosts")
     }
 
+    /// What `rehydra plugins target add NAME` is given to reach this server at
+    /// `address` with a posix shell running `powershell` as its PowerShell.
+    #[must_use]
+    pub fn target_args(&self, address: &str, powershell: &Path) -> Vec<String> {
+        [
+            "--ssh",
+            &Self::destination(address),
+            "--port",
+            &self.port.to_string(),
+            "--identity",
+            &self.client_key().display().to_string(),
+            "--known-hosts",
+            &self.known_hosts().display().to_string(),
+            "--shell",
+            "posix",
+            "--powershell",
+            &powershell.display().to_string(),
+        ]
+        .map(str::to_string)
+        .to_vec()
+    }
+
     /// `user@address` for this machine's user.
     ///
     /// # Panics

@@ -343,6 +343,21 @@ impl Plugins {
     /// over SSH), and they are pinned on it.
     pub fn set_target(&self, target: &host::Target) -> Result<TargetKept> {
         target.validate().map_err(plugin_err)?;
+        // names are told apart whatever their case (an instance may go through one named
+        // in another case)
+        if let Some(twin) = self
+            .targets()?
+            .into_iter()
+            .find(|t| t.name != target.name && t.name.eq_ignore_ascii_case(&target.name))
+        {
+            return Err(ApiError::new(
+                Code::InvalidInput,
+                format!(
+                    "command target {} is configured already: use that name, or remove it first",
+                    twin.name
+                ),
+            ));
+        }
         let mut t = target.clone();
         let mut left_out = Vec::new();
         if t.cluster && t.nodes.is_empty() {

@@ -132,7 +132,8 @@ impl SqlServer {
             None => None,
             Some("local") => Some(host::SqlVia::Local),
             Some(name) => Some(host::SqlVia::Target(
-                targets.iter().find(|t| t.name.eq_ignore_ascii_case(name)).cloned().ok_or_else(|| {
+                // (exactly: `known_via` kept the target's own spelling)
+                targets.iter().find(|t| t.name == name).cloned().ok_or_else(|| {
                     format!(
                         "SQL Server `{}` goes through command target `{name}`, which is not configured (rehydra plugins target add {name} --ssh <user@host>)",
                         self.name

@@ -43,28 +43,15 @@ fn the_admin_grants_the_cluster_and_the_sweep_reaches_every_node() {
     )
     .unwrap();
     std::fs::set_permissions(&pwsh, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let t = cli.ok(
-        None,
-        &[
-            "plugins",
-            "target",
-            "add",
-            "hci-a",
-            "--ssh",
-            &Sshd::destination("127.0.0.1"),
-            "--port",
-            &sshd.port.to_string(),
-            "--identity",
-            sshd.client_key().to_str().unwrap(),
-            "--known-hosts",
-            sshd.known_hosts().to_str().unwrap(),
-            "--shell",
-            "posix",
-            "--powershell",
-            pwsh.to_str().unwrap(),
-            "--cluster",
-        ],
-    );
+    let mut add = vec![
+        "plugins".to_string(),
+        "target".into(),
+        "add".into(),
+        "hci-a".into(),
+    ];
+    add.extend(sshd.target_args("127.0.0.1", &pwsh));
+    add.push("--cluster".into());
+    let t = cli.ok(None, &add.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(
         t.contains("nodes 127.0.0.1, 127.0.0.2, 127.0.0.3, as hci-a/<node>"),
         "the cluster was asked for its nodes, which are pinned: {t}"

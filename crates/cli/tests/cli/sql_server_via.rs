@@ -200,27 +200,14 @@ fn sql_server_batches_run_through_a_command_target() {
     // PowerShell, run as the target's --powershell), named in another case than it was
     // added in
     let sshd = Sshd::start(&["127.0.0.1"]);
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "target",
-            "add",
-            "SqlVM",
-            "--ssh",
-            &Sshd::destination("127.0.0.1"),
-            "--port",
-            &sshd.port.to_string(),
-            "--identity",
-            sshd.client_key().to_str().unwrap(),
-            "--known-hosts",
-            sshd.known_hosts().to_str().unwrap(),
-            "--shell",
-            "posix",
-            "--powershell",
-            bin.join("pwsh").to_str().unwrap(),
-        ],
-    );
+    let mut target = vec![
+        "plugins".to_string(),
+        "target".into(),
+        "add".into(),
+        "SqlVM".into(),
+    ];
+    target.extend(sshd.target_args("127.0.0.1", &bin.join("pwsh")));
+    cli.ok(None, &target.iter().map(String::as_str).collect::<Vec<_>>());
     let before = given(&log).len();
     let o = add(&["--integrated", "--via", "sqlvm"]);
     assert!(o.status.success(), "{}", text(&o));
@@ -233,9 +220,25 @@ fn sql_server_batches_run_through_a_command_target() {
         &format!("servers={direct_name}"),
     ]));
     assert_eq!(seen(&over_ssh), seen(&direct));
+    let over = &given(&log)[before..];
     assert!(
-        given(&log).len() > before,
-        "the batches went through the target"
+        !over.is_empty() && over.iter().all(|q| q["ssh"].is_string()),
+        "the batches went through the target over SSH: {over:?}"
+    );
+    assert!(given(&log)[..before].iter().all(|q| q["ssh"].is_null()));
+    // no second target whose name differs in case alone
+    let o = run(&[
+        "plugins",
+        "target",
+        "add",
+        "sqlvm",
+        "--ssh",
+        "admin@elsewhere",
+    ]);
+    assert!(
+        !o.status.success() && text(&o).contains("command target SqlVM is configured already"),
+        "{}",
+        text(&o)
     );
     // a target an instance goes through is not removed from under it
     let o = run(&["plugins", "target", "remove", "SqlVM"]);

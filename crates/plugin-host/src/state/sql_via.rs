@@ -29,6 +29,8 @@ use crate::limits::Budget;
 
 /// What starts the answer's line on standard output.
 const MARK: &str = "REHYDRA-SQL ";
+/// Longest script sent (the batch and parameters in base64, and the script's own text).
+const SCRIPT_MAX: usize = 16 << 20;
 /// Time allowed beyond the batch's own for PowerShell to start and connect.
 const START_ALLOWANCE: Duration = Duration::from_secs(60);
 /// What the command line runs: the script on standard input.
@@ -109,8 +111,10 @@ try {
   $e = $_.Exception
   while ($e.InnerException -and -not ($e -is [System.Data.SqlClient.SqlException])) { $e = $e.InnerException }
   $num = 0
-  if ($e -is [System.Data.SqlClient.SqlException]) { $num = $e.Number }
-  Say @{ error = @{ number = $num; message = $e.Message; open = ($stage -eq 'open') } }
+  $class = 0
+  if ($e -is [System.Data.SqlClient.SqlException]) { $num = $e.Number; $class = [int]$e.Class }
+  $lost = ($stage -eq 'open') -or ($c -eq $null) -or ($c.State -ne 'Open')
+  Say @{ error = @{ number = $num; class = $class; message = $e.Message; open = $lost } }
 }
 "#;
 
@@ -136,7 +140,10 @@ struct Set {
 struct SqlError {
     number: i64,
     message: String,
-    /// Whether it failed while connecting and signing in.
+    /// Its severity (20 and above: the connection is gone).
+    #[serde(default)]
+    class: i64,
+    /// Whether it failed while connecting and signing in, or with the connection lost.
     #[serde(default)]
     open: bool,
 }
@@ -208,8 +215,8 @@ fn answer(
         }
         (None, Some(e)) => Ok(Err(e)),
         (Some(sets), None) => {
-            if sets.len() > sets_max {
-                return Err(format!("its answer has more than {sets_max} result sets"));
+            if sets.len() >= sets_max {
+                return Err(format!("its answer has {sets_max} result sets or more"));
             }
             let mut size = 0usize;
             let mut out = Vec::with_capacity(sets.len());
@@ -281,6 +288,15 @@ pub(super) fn batch_via(
             format!("{what}: `{server}` is not host[:port]"),
         ));
     };
+    if script.len() > SCRIPT_MAX {
+        return Err(err(
+            ErrorCode::InvalidInput,
+            format!(
+                "{what}: a batch and its parameters are at most {} MiB in all through a command target",
+                SCRIPT_MAX >> 20
+            ),
+        ));
+    }
     let limit = limit + START_ALLOWANCE;
     let out = match via {
         SqlVia::Local => run_command_with(
@@ -317,7 +333,18 @@ pub(super) fn batch_via(
                 stdin: Some(script.as_bytes()),
                 env: &[],
             },
-        )?,
+        )
+        .map_err(|e| {
+            if budget.stopped().is_some() || e.message.contains("timed out after") {
+                return e;
+            }
+            // ssh's account, host and message are the admin's (the job log)
+            log(&format!("host: {what}: {}", e.message));
+            err(
+                ErrorCode::Unavailable,
+                format!("{what}: the command target could not be reached (the job log says why)"),
+            )
+        })?,
     };
     match answer(&out.stdout, answer_max, sets_max) {
         Ok(Ok(sets)) => Ok(sets),
@@ -326,8 +353,10 @@ pub(super) fn batch_via(
             // not signed in (the instance unreachable, the login refused): unavailable, as
             // the direct connection says, so a plugin may ask another replica
             let code = match e.number {
-                _ if e.open => ErrorCode::Unavailable,
+                _ if e.open || e.class >= 20 => ErrorCode::Unavailable,
                 18456 | 18452 | 4060 => ErrorCode::Unavailable,
+                // the batch's own timeout (the client's)
+                -2 => ErrorCode::Failed,
                 _ => ErrorCode::InvalidInput,
             };
             Err(err(
@@ -444,13 +473,13 @@ mod tests {
         // more result sets than the direct connection takes
         let many = format!(
             r#"{{"sets":[{}]}}"#,
-            vec![r#"{"columns":[],"rows":[]}"#; 11].join(",")
+            vec![r#"{"columns":[],"rows":[]}"#; 10].join(",")
         );
         assert!(
             answer(&line(&many), 1 << 20, 10)
                 .err()
                 .unwrap()
-                .contains("more than 10")
+                .contains("10 result sets or more")
         );
         for (out, says) in [
             (b"no mark at all".to_vec(), "no answer"),
@@ -516,6 +545,11 @@ mod tests {
         // the command line holds the bootstrap alone, and the script is ASCII (a console's
         // code page cannot change it)
         assert!(BOOTSTRAP.len() < 100 && s.is_ascii());
+        let one = script("sql01", "SELECT @P1", &["x".into()], 30).unwrap();
+        assert!(
+            one.contains("$params = [string[]]@(([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String('eA=='))))\n"),
+            "{one}"
+        );
         let none = script("sql01", "SELECT 1", &[], 30).unwrap();
         assert!(none.contains("$params = [string[]]@()\n"), "{none}");
     }

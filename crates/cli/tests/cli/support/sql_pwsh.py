@@ -13,7 +13,7 @@ them. Each payload is appended to --log (JSON lines), so the test sees what went
 Usage: sql_pwsh.py --login-file F --log F -NoProfile -NonInteractive -Command BOOTSTRAP  (the script on stdin;
 -EncodedCommand instead of -Command, as a command target over SSH runs PowerShell)
 """
-import base64, datetime as dt, decimal, json, re, sys, uuid
+import base64, datetime as dt, decimal, json, os, re, sys, uuid
 
 import ipaddress
 
@@ -84,6 +84,8 @@ def main():
         "b": text_of(re.search(r"^\$batch = " + b64 + "$", script, re.M).group(1)),
         "p": [text_of(m) for m in re.findall(b64, re.search(r"^\$params = \[string\[\]\]@\((.*)\)$", script, re.M).group(1))],
         "t": int(re.search(r"^\$timeout = (\d+)$", script, re.M).group(1)),
+        # (over SSH, sshd says from where: the test tells the target's batches from this machine's)
+        "ssh": os.environ.get("SSH_CONNECTION"),
     }
     with open(log, "a") as f:
         f.write(json.dumps(q) + "\n")
