@@ -43,6 +43,51 @@ const ANSWER_MAX: u64 = 4 << 20;
 /// client for the service (a Windows client's pipe, opened for plain reads and writes,
 /// has no timeouts).
 const WAIT: Duration = Duration::from_secs(10);
+/// A connection's deadlines, the same on both doors: [`WAIT`] for all of its reads (the
+/// ask), then a new [`WAIT`] from its first write for all of its writes (the answer).
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    until: std::time::Instant,
+    answering: bool,
+}
+
+impl Deadline {
+    /// For a connection that has yet to ask.
+    fn asking() -> Self {
+        Self {
+            until: std::time::Instant::now() + WAIT,
+            answering: false,
+        }
+    }
+
+    /// For a connection already answered (what it still sends or how long it stays).
+    fn answered() -> Self {
+        Self {
+            answering: true,
+            ..Self::asking()
+        }
+    }
+
+    /// What is left for a read; none is an error.
+    fn read(&self) -> std::io::Result<Duration> {
+        let left = self
+            .until
+            .saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        Ok(left)
+    }
+
+    /// What is left for a write, the answer's deadline starting at the first.
+    fn write(&mut self) -> std::io::Result<Duration> {
+        if !self.answering {
+            *self = Self::answered();
+        }
+        self.read()
+    }
+}
+
 /// Connections a door answers at once; past that one is closed unread.
 const AT_ONCE: usize = 8;
 

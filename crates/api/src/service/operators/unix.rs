@@ -8,9 +8,8 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::time::Instant;
 
-use super::{ASKED_BY_OPERATOR, Slot, WAIT, converse};
+use super::{ASKED_BY_OPERATOR, Deadline, Slot, WAIT, converse};
 use crate::error::{ApiError, Code, Result};
 
 /// Where the door is unless `REHYDRA_SERVICE_SOCKET` says otherwise (the systemd unit's
@@ -159,8 +158,7 @@ impl Door {
                     let _slot = slot;
                     let timed = Timed {
                         stream: &stream,
-                        until: Instant::now() + WAIT,
-                        answering: false,
+                        deadline: Deadline::asking(),
                     };
                     if let Err(e) = converse(timed, &|t| asker(t.stream), &*handle) {
                         tracing::warn!("an operator's connection: {e}");
@@ -180,38 +178,23 @@ impl Drop for Door {
     }
 }
 
-/// A connection with one deadline for all of its reads, and a new one from its first
-/// write for all of its writes.
+/// A connection whose reads and writes wait only until its [`Deadline`]s.
 struct Timed<'a> {
     stream: &'a UnixStream,
-    until: Instant,
-    answering: bool,
-}
-
-impl Timed<'_> {
-    fn left(&self) -> std::io::Result<std::time::Duration> {
-        let left = self.until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(std::io::ErrorKind::TimedOut.into());
-        }
-        Ok(left)
-    }
+    deadline: Deadline,
 }
 
 impl std::io::Read for Timed<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.stream.set_read_timeout(Some(self.left()?))?;
+        self.stream.set_read_timeout(Some(self.deadline.read()?))?;
         std::io::Read::read(&mut &*self.stream, buf)
     }
 }
 
 impl std::io::Write for Timed<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if !self.answering {
-            self.answering = true;
-            self.until = Instant::now() + WAIT;
-        }
-        self.stream.set_write_timeout(Some(self.left()?))?;
+        self.stream
+            .set_write_timeout(Some(self.deadline.write()?))?;
         std::io::Write::write(&mut &*self.stream, buf)
     }
     fn flush(&mut self) -> std::io::Result<()> {

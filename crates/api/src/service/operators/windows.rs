@@ -42,7 +42,7 @@ use windows_sys::Win32::System::Threading::{
     CreateEventW, INFINITE, ResetEvent, WaitForSingleObject,
 };
 
-use super::{ASKED_BY_OPERATOR, Slot, WAIT, converse};
+use super::{ASKED_BY_OPERATOR, Deadline, Slot, converse};
 use crate::error::{ApiError, Code, Result};
 
 /// The pipe unless `REHYDRA_SERVICE_SOCKET` says otherwise.
@@ -287,7 +287,7 @@ impl Door {
 }
 
 /// Answer one connection, wait for the client to read it (it closes its end), disconnect;
-/// all within [`WAIT`].
+/// all within its [`Deadline`]s.
 fn hang_up(pipe: File, handle: &dyn Fn(&super::Ask, &str) -> Result<serde_json::Value>) {
     let raw = std::os::windows::io::AsRawHandle::as_raw_handle(&pipe);
     let event = match Event::new() {
@@ -300,8 +300,7 @@ fn hang_up(pipe: File, handle: &dyn Fn(&super::Ask, &str) -> Result<serde_json::
     let timed = Timed {
         pipe: raw,
         event: &event,
-        until: std::time::Instant::now() + WAIT,
-        answering: false,
+        deadline: Deadline::asking(),
     };
     match converse(timed, &|_| asker(raw), handle) {
         Err(e) => tracing::warn!("an operator's connection: {e}"),
@@ -311,8 +310,7 @@ fn hang_up(pipe: File, handle: &dyn Fn(&super::Ask, &str) -> Result<serde_json::
             let mut rest = Timed {
                 pipe: raw,
                 event: &event,
-                until: std::time::Instant::now() + WAIT,
-                answering: true,
+                deadline: Deadline::answered(),
             };
             let mut sink = [0u8; 256];
             while matches!(std::io::Read::read(&mut rest, &mut sink), Ok(n) if n > 0) {}
@@ -363,25 +361,21 @@ impl Event {
     }
 }
 
-/// A connection's overlapped reads and writes, each given what is left of one deadline
-/// (a new one from the first write, for the answer): one not done by then is cancelled
-/// and fails as timed out.
+/// A connection's overlapped reads and writes, each given what is left of its
+/// [`Deadline`]: one not done by then is cancelled and fails as timed out.
 struct Timed<'a> {
     pipe: HANDLE,
     event: &'a Event,
-    until: std::time::Instant,
-    answering: bool,
+    deadline: Deadline,
 }
 
 impl Timed<'_> {
-    /// Start one overlapped call with `start` and wait for it until the deadline.
-    fn io(&self, start: impl FnOnce(*mut OVERLAPPED) -> i32) -> std::io::Result<usize> {
-        let left = self
-            .until
-            .saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return Err(std::io::ErrorKind::TimedOut.into());
-        }
+    /// Start one overlapped call with `start` and wait for it `left` at most.
+    fn io(
+        &self,
+        left: std::time::Duration,
+        start: impl FnOnce(*mut OVERLAPPED) -> i32,
+    ) -> std::io::Result<usize> {
         let millis = u32::try_from(left.as_millis()).unwrap_or(INFINITE - 1);
         // SAFETY: `ov` lives until the call has completed: waited for below, and after a
         // cancel too
@@ -416,7 +410,7 @@ impl std::io::Read for Timed<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
         let ptr = buf.as_mut_ptr();
-        let read = self.io(|ov| {
+        let read = self.io(self.deadline.read()?, |ov| {
             // SAFETY: `buf` outlives the call, which `io` waits for
             unsafe { ReadFile(self.pipe, ptr, len, std::ptr::null_mut(), ov) }
         });
@@ -430,13 +424,10 @@ impl std::io::Read for Timed<'_> {
 
 impl std::io::Write for Timed<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if !self.answering {
-            self.answering = true;
-            self.until = std::time::Instant::now() + WAIT;
-        }
+        let left = self.deadline.write()?;
         let len = u32::try_from(buf.len()).unwrap_or(u32::MAX);
         let ptr = buf.as_ptr();
-        self.io(|ov| {
+        self.io(left, |ov| {
             // SAFETY: `buf` outlives the call, which `io` waits for
             unsafe { WriteFile(self.pipe, ptr, len, std::ptr::null_mut(), ov) }
         })
