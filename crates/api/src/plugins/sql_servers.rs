@@ -248,8 +248,13 @@ impl Plugins {
     }
 
     fn check_sql(&self, s: &SqlServer) -> Result<host::SqlSignedIn> {
+        // (the targets are read only for an instance that goes through one)
+        let targets = match s.via {
+            Some(_) => self.targets()?,
+            None => Vec::new(),
+        };
         let access = s
-            .access(&self.targets()?)
+            .access(&targets)
             .map_err(|e| ApiError::new(Code::InvalidInput, e))?;
         host::check_sql_server(&s.name, &access)
             .map_err(|e| ApiError::new(Code::Io, format!("SQL Server `{}`: {e}", s.name)))
