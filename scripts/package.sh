@@ -165,18 +165,15 @@ if [ -x "$linux_app" ]; then
     if [ -n "${REHYDRA_APPIMAGE_RUNTIME:-}" ]; then
         runtime_sha256="${REHYDRA_APPIMAGE_RUNTIME_SHA256:?package: REHYDRA_APPIMAGE_RUNTIME needs REHYDRA_APPIMAGE_RUNTIME_SHA256, the expected sha256 of that file}"
         cached="$REHYDRA_APPIMAGE_RUNTIME"
-    else
-        runtime="$cached"
-        if [ ! -f "$runtime" ]; then
-            curl -fsSL --retry 3 -o "$work/appimage.crate" https://static.crates.io/crates/appimage/appimage-0.4.0.crate \
-                || { echo "package: the AppImage runtime could not be fetched from crates.io (or set REHYDRA_APPIMAGE_RUNTIME)" >&2; exit 1; }
-            echo "567a4da6b94a2ac20a27620933c80fc14cf475b5fe7d7b137d20eb237d6b1920  $work/appimage.crate" | sha256sum -c --quiet \
-                || { echo "package: the appimage crate fetched from crates.io is not the one pinned here" >&2; exit 1; }
-            tar -xzf "$work/appimage.crate" -C "$work" appimage-0.4.0/assets/runtime-x86_64
-            mkdir -p "$(dirname "$runtime")"
-            install -m 0644 "$work/appimage-0.4.0/assets/runtime-x86_64" "$runtime.tmp"
-            mv "$runtime.tmp" "$runtime"
-        fi
+    elif [ ! -f "$cached" ]; then
+        curl -fsSL --retry 3 -o "$work/appimage.crate" https://static.crates.io/crates/appimage/appimage-0.4.0.crate \
+            || { echo "package: the AppImage runtime could not be fetched from crates.io (or set REHYDRA_APPIMAGE_RUNTIME)" >&2; exit 1; }
+        echo "567a4da6b94a2ac20a27620933c80fc14cf475b5fe7d7b137d20eb237d6b1920  $work/appimage.crate" | sha256sum -c --quiet \
+            || { echo "package: the appimage crate fetched from crates.io is not the one pinned here" >&2; exit 1; }
+        tar -xzf "$work/appimage.crate" -C "$work" appimage-0.4.0/assets/runtime-x86_64
+        mkdir -p "$(dirname "$cached")"
+        install -m 0644 "$work/appimage-0.4.0/assets/runtime-x86_64" "$cached.tmp"
+        mv "$cached.tmp" "$cached"
     fi
     # (checked and used as one private copy: the file is not read again after its check)
     runtime="$work/runtime"
