@@ -567,11 +567,10 @@ impl State {
             Ok(_) => "done".to_string(),
             Err(e) => format!("failed: {e}"),
         };
-        let line: String = format!("host: ldap {server}: {what}: {outcome}")
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(super::LOG_MESSAGE_MAX)
-            .collect();
+        let line = super::tame(
+            &format!("host: ldap {server}: {what}: {outcome}"),
+            super::LOG_MESSAGE_MAX,
+        );
         self.events.log(&self.plugin, LogLevel::Info, &line);
         out.map(|_| ()).map_err(|e| ldap_err(&what, &e))
     }

@@ -45,6 +45,15 @@ pub(crate) use rehydra_plugin_rules::files::SMALL_MAX;
 /// Longest log message kept, in characters.
 pub(crate) const LOG_MESSAGE_MAX: usize = 4096;
 
+/// `s` with control characters as spaces, at most `n` characters: what a log line or a
+/// message may hold of text a plugin or a remote side wrote.
+pub(super) fn tame(s: &str, n: usize) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(n)
+        .collect()
+}
+
 /// Per-call store data.
 pub(crate) struct State {
     pub(crate) wasi: WasiCtx,

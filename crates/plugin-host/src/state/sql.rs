@@ -22,7 +22,7 @@ use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, QueryIte
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt as _};
 
-use super::{Res, State, blocking, err, sql_via, stop_err};
+use super::{Res, State, blocking, err, sql_via, stop_err, tame};
 use crate::bindings::rehydra::plugin::sql;
 use crate::dto::ErrorCode;
 use crate::limits::Budget;
@@ -623,15 +623,12 @@ impl sql::Host for State {
             ))
         };
         self.check(CapabilityKind::Sql, &server, allowed)?;
-        let first_line: String = batch
+        let first_line = batch
             .lines()
             .map(str::trim)
             .find(|l| !l.is_empty())
-            .unwrap_or_default()
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(300)
-            .collect();
+            .unwrap_or_default();
+        let first_line = tame(first_line, 300);
         // the first line alone may be a comment hiding what follows: the whole batch is
         // named by its size and BLAKE3 digest too
         let digest = blake3::hash(batch.as_bytes()).to_hex();
@@ -691,11 +688,10 @@ impl sql::Host for State {
             Ok(sets) => format!("{} result set(s)", sets.len()),
             Err(e) => format!("failed: {}", e.message),
         };
-        let line: String = format!("host: sql {server}: {first_line}: {outcome}")
-            .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
-            .take(super::LOG_MESSAGE_MAX)
-            .collect();
+        let line = tame(
+            &format!("host: sql {server}: {first_line}: {outcome}"),
+            super::LOG_MESSAGE_MAX,
+        );
         self.events.log(&self.plugin, LogLevel::Debug, &line);
         out
     }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::commands::{Given, OUTPUT_MAX, run_command_with, run_remote_with};
-use super::{Res, err};
+use super::{Res, err, tame};
 use crate::SqlVia;
 use crate::bindings::rehydra::plugin::sql;
 use crate::dto::ErrorCode;
@@ -257,16 +257,6 @@ fn place(via: &SqlVia) -> String {
     }
 }
 
-/// Without control characters, at most `n` of them.
-fn tame(s: &str, n: usize) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .take(n)
-        .collect::<String>()
-        .trim()
-        .to_string()
-}
-
 /// Run `batch` on `server` through `via`, within the call's budget and `limit`; what
 /// PowerShell printed on its error stream goes to `log` (the job log), not to the plugin.
 #[allow(clippy::too_many_arguments)]
@@ -350,6 +340,7 @@ pub(super) fn batch_via(
         Ok(Ok(sets)) => Ok(sets),
         Ok(Err(e)) => {
             let text = tame(&e.message, 500);
+            let text = text.trim();
             // not signed in (the instance unreachable, the login refused): unavailable, as
             // the direct connection says, so a plugin may ask another replica
             let code = match e.number {
@@ -370,6 +361,7 @@ pub(super) fn batch_via(
         }
         Err(why) => {
             let stderr = tame(&String::from_utf8_lossy(&out.stderr), 2000);
+            let stderr = stderr.trim();
             if !stderr.is_empty() {
                 log(&format!("host: {what}: PowerShell said: {stderr}"));
             }
