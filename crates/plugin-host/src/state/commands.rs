@@ -146,33 +146,36 @@ impl commands::Host for State {
             "script",
         );
         let budget = self.budget.clone();
-        blocking(|| match remote {
-            None => match run_command(
-                "pwsh",
-                &[
-                    "-NoProfile".into(),
-                    "-NonInteractive".into(),
-                    "-Command".into(),
-                    script,
-                ],
-                &budget,
-                None,
-            ) {
-                Err(e) if e.code == wit::ErrorCode::NotFound => Err(err(
-                    ErrorCode::Unsupported,
-                    "PowerShell 7 (pwsh) is not installed on this machine",
-                )),
-                r => r,
-            },
-            Some(t) => run_remote(&t, &t.powershell_line(&script), &budget, None),
-        })
+        blocking(|| run_powershell(remote.as_ref(), &script, &budget, None, Given::default()))
     }
+}
+
+/// Run PowerShell `command` here (PowerShell 7, `pwsh`; not installed is `unsupported`)
+/// or on `remote` (its PowerShell, as `-EncodedCommand`), with what it is `given`.
+pub(super) fn run_powershell(
+    remote: Option<&Target>,
+    command: &str,
+    budget: &Budget,
+    limit: Option<Duration>,
+    given: Given<'_>,
+) -> Res<commands::Output> {
+    let Some(t) = remote else {
+        let args = ["-NoProfile", "-NonInteractive", "-Command", command].map(String::from);
+        return match run_command_with("pwsh", &args, budget, limit, given) {
+            Err(e) if e.code == wit::ErrorCode::NotFound => Err(err(
+                ErrorCode::Unsupported,
+                "PowerShell 7 (pwsh) is not installed on this machine",
+            )),
+            r => r,
+        };
+    };
+    run_remote_with(t, &t.powershell_line(command), budget, limit, given)
 }
 
 /// Run `line` on `target` over SSH. Exit status 255 is ssh's own failure (unreachable,
 /// host key unknown, authentication refused) and is reported as the target being
 /// unavailable, with ssh's message.
-pub(super) fn run_remote(
+fn run_remote(
     target: &Target,
     line: &str,
     budget: &Budget,
@@ -183,7 +186,7 @@ pub(super) fn run_remote(
 
 /// [`run_remote`] with what the command is `given` (its standard input reaches the
 /// remote command).
-pub(super) fn run_remote_with(
+fn run_remote_with(
     target: &Target,
     line: &str,
     budget: &Budget,
@@ -238,7 +241,7 @@ pub(super) struct Given<'a> {
 /// Run a program without a shell and with a clean environment (no secrets inherited),
 /// killing it (and its process group) when the call runs out of time or is cancelled, or
 /// past `limit`; output is capped at 16 MiB per stream.
-pub(super) fn run_command(
+fn run_command(
     program: &str,
     args: &[String],
     budget: &Budget,
@@ -248,7 +251,7 @@ pub(super) fn run_command(
 }
 
 /// [`run_command`] with what the command is `given`.
-pub(super) fn run_command_with(
+fn run_command_with(
     program: &str,
     args: &[String],
     budget: &Budget,

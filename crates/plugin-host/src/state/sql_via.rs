@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::commands::{Given, OUTPUT_MAX, run_command_with, run_remote_with};
+use super::commands::{Given, OUTPUT_MAX, run_powershell};
 use super::{Res, err, tame};
 use crate::SqlVia;
 use crate::bindings::rehydra::plugin::sql;
@@ -288,54 +288,34 @@ pub(super) fn batch_via(
         ));
     }
     let limit = limit + START_ALLOWANCE;
-    let out = match via {
-        SqlVia::Local => run_command_with(
-            "pwsh",
-            &[
-                "-NoProfile".into(),
-                "-NonInteractive".into(),
-                "-Command".into(),
-                BOOTSTRAP.into(),
-            ],
-            budget,
-            Some(limit),
-            Given {
-                stdin: Some(script.as_bytes()),
-                env: KERBEROS_ENV,
-            },
-        )
-        .map_err(|e| {
-            if e.code == crate::bindings::wit::ErrorCode::NotFound {
-                err(
-                    ErrorCode::Unavailable,
-                    format!("{what}: PowerShell 7 (pwsh) is not installed on this machine"),
-                )
+    let (remote, env) = match via {
+        SqlVia::Local => (None, KERBEROS_ENV),
+        SqlVia::Target(t) => (Some(t), &[][..]),
+    };
+    let given = Given {
+        stdin: Some(script.as_bytes()),
+        env,
+    };
+    let out = run_powershell(remote, BOOTSTRAP, budget, Some(limit), given).map_err(|e| {
+        if budget.stopped().is_some() || e.message.contains("timed out after") {
+            return e;
+        }
+        if remote.is_none() {
+            // (not installed here: unsupported for a plugin's own PowerShell, unavailable
+            // for an instance)
+            return if e.code == crate::bindings::wit::ErrorCode::Unsupported {
+                err(ErrorCode::Unavailable, format!("{what}: {}", e.message))
             } else {
                 e
-            }
-        })?,
-        SqlVia::Target(t) => run_remote_with(
-            t,
-            &t.powershell_line(BOOTSTRAP),
-            budget,
-            Some(limit),
-            Given {
-                stdin: Some(script.as_bytes()),
-                env: &[],
-            },
+            };
+        }
+        // ssh's account, host and message are the admin's (the job log)
+        log(&format!("host: {what}: {}", e.message));
+        err(
+            ErrorCode::Unavailable,
+            format!("{what}: the command target could not be reached (the job log says why)"),
         )
-        .map_err(|e| {
-            if budget.stopped().is_some() || e.message.contains("timed out after") {
-                return e;
-            }
-            // ssh's account, host and message are the admin's (the job log)
-            log(&format!("host: {what}: {}", e.message));
-            err(
-                ErrorCode::Unavailable,
-                format!("{what}: the command target could not be reached (the job log says why)"),
-            )
-        })?,
-    };
+    })?;
     match answer(&out.stdout, answer_max, sets_max) {
         Ok(Ok(sets)) => Ok(sets),
         Ok(Err(e)) => {
