@@ -186,6 +186,32 @@ impl Pod {
     /// # Errors
     /// As [`Self::run`]; past the time, `failed` saying so.
     pub fn run_within(&self, args: &[String], what: &str, timeout_secs: Option<u32>) -> Result<()> {
+        self.output(args, what, timeout_secs).map(drop)
+    }
+
+    /// The size in bytes of `file` in the pod (`kubectl exec … -- stat -c %s -- <file>`).
+    ///
+    /// # Errors
+    /// As [`Self::run`]; a path that is not absolute, or an answer that is not a size.
+    pub fn size_of(&self, file: &str) -> Result<u64> {
+        abs_path("the file in the pod", file)?;
+        let what = "reading the size of the file in the pod";
+        let out = self.output(
+            &self.exec_args(&["stat", "-c", "%s", "--", file]),
+            what,
+            None,
+        )?;
+        let said = String::from_utf8_lossy(&out);
+        said.trim().parse().map_err(|_| {
+            Error::new(
+                ErrorCode::Failed,
+                format!("{what}: stat answered `{}`", shown(said.trim(), 80)),
+            )
+        })
+    }
+
+    /// What kubectl wrote on its standard output, as [`Self::run_within`] runs it.
+    fn output(&self, args: &[String], what: &str, timeout_secs: Option<u32>) -> Result<Vec<u8>> {
         let out = match timeout_secs {
             Some(t) => commands::run_within(&self.target, "kubectl", args, t),
             None => commands::run(&self.target, "kubectl", args),
@@ -213,7 +239,7 @@ impl Pod {
                 ),
             ));
         }
-        Ok(())
+        Ok(out.stdout)
     }
 }
 

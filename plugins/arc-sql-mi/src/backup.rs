@@ -6,10 +6,13 @@
 //!    instance's own backups is untouched;
 //! 3. the backup as msdb recorded it (LSNs, kind, copy-only);
 //! 4. `kubectl cp <ns>/<pod>:<file> <staging>/<file> -c arc-sqlmi` on the command target;
-//! 5. the engine stores the staged file (read through `path-map`), `chain.json` records
-//!    it (sql-common's model) after the previous point's backups, carried forward;
+//! 5. the engine stores the staged file (read through `path-map`), which must be as long
+//!    as the file in the pod (`kubectl exec … -- stat`), and `chain.json` records it
+//!    (sql-common's model) after the previous point's backups, carried forward;
 //! 6. the file in the pod (`kubectl exec … -- rm -f`) and the staged copy (`rm -f`) are
 //!    removed, also when a step after 2 failed.
+//!
+//! `level=built-in` copies the instance's own backups instead ([`crate::own_backups`]).
 //!
 //! A log backup needs a full of ours before it, a database not in SIMPLE recovery, and no
 //! log backup of the instance's own since our last backup: the instance's log backups
@@ -26,6 +29,7 @@ use sql_common::model::{
 use sql_common::tsql::{self, BULK_SECS, show_time};
 
 use crate::names::{self, DbRef, server_of, shown};
+use crate::own_backups;
 use rehydra_plugin_sdk::kube::kubectl::{self, Pod, abs_path};
 
 /// The folder in the pod the plugin's backups go to (on the instance's backups volume).
@@ -42,7 +46,7 @@ fn level(s: &str) -> Result<Kind> {
         "full" => Ok(Kind::Full),
         "log" => Ok(Kind::Log),
         other => Err(refuse(format!(
-            "level `{}` is not full or log (a differential would build on the instance's own full backups, which the repository does not hold)",
+            "level `{}` is not full, log or built-in (a differential of Rehydra's would build on the instance's own full backups: level=built-in copies those, with their differentials and logs)",
             shown(other, 40)
         ))),
     }
@@ -79,7 +83,7 @@ fn check_log(
         .find(|h| h.backup.kind == Kind::Log && !h.backup.copy_only && h.backup.last_lsn > ours)
     {
         return Err(refuse(format!(
-            "the instance backed up the log of `{}` itself at {} (to {}) after Rehydra's last backup, which truncated it: a log backup now would leave a gap in the repository's chain. Take a full backup (level=full); log backups continue a chain only while the instance's built-in backups are off (retention 0)",
+            "the instance backed up the log of `{}` itself at {} (to {}) after Rehydra's last backup, which truncated it: a log backup now would leave a gap in the repository's chain. Take a full backup (level=full); log backups continue a chain only while the instance's built-in backups are off (retention 0). While they are on, level=built-in copies the instance's own log backups off the cluster",
             shown(&db.name, 128),
             show_time(h.backup.finish),
             shown(&h.device, 200)
@@ -99,17 +103,34 @@ fn doc_last_lsn(prev: Option<&ChainDoc>) -> Result<Option<Lsn>> {
         .transpose()
 }
 
+/// Where a backup's files go: the database, its endpoint, its pod and the staging folder,
+/// checked.
+pub(crate) struct Place {
+    pub db: DbRef,
+    pub server: String,
+    pub pod: Pod,
+    pub staging: String,
+    pub map: String,
+}
+
 /// The settings of a backup, checked.
 struct Plan {
-    db: DbRef,
-    server: String,
+    place: Place,
     kind: Kind,
-    pod: Pod,
-    staging: String,
-    map: String,
 }
 
 fn plan(req: &BackupRequest) -> Result<Plan> {
+    Ok(Plan {
+        kind: level(setting_or(&req.options, "level", "full"))?,
+        place: place(req)?,
+    })
+}
+
+/// The checked settings every level of backup uses.
+///
+/// # Errors
+/// `invalid-input` naming the setting to fix.
+pub(crate) fn place(req: &BackupRequest) -> Result<Place> {
     let o = &req.options;
     let db = names::parse_db(&req.asset.id)?;
     let servers = names::servers(setting_or(o, "servers", ""))?;
@@ -122,7 +143,6 @@ fn plan(req: &BackupRequest) -> Result<Plan> {
             ))
         })?
         .to_string();
-    let kind = level(setting_or(o, "level", "full"))?;
     let staging = abs_path(
         "staging",
         require(o, "staging", "an absolute folder on the command target where kubectl cp puts the backup, e.g. /var/lib/rehydra/stage")?,
@@ -137,10 +157,9 @@ fn plan(req: &BackupRequest) -> Result<Plan> {
         setting_or(o, "pod", &default_pod),
         setting_or(o, "container", CONTAINER),
     )?;
-    Ok(Plan {
+    Ok(Place {
         db,
         server,
-        kind,
         pod,
         staging,
         map: setting_or(o, "path-map", "").to_string(),
@@ -152,7 +171,11 @@ fn plan(req: &BackupRequest) -> Result<Plan> {
 /// # Errors
 /// Refused settings or chain, and any step's failure (the files are removed first).
 pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
-    let p = plan(req)?;
+    if setting_or(&req.options, "level", "full") == "built-in" {
+        return own_backups::copy(&place(req)?);
+    }
+    let plan = plan(req)?;
+    let (p, kind) = (&plan.place, plan.kind);
     let name = p.db.database.as_str();
     let db = tsql::database(&p.server, name)?.ok_or_else(|| {
         Error::new(
@@ -174,10 +197,10 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             ),
         ));
     }
-    let prev = previous_chain(p.kind, |doc| {
+    let prev = previous_chain(kind, |doc| {
         doc.server == p.db.instance_key() && doc.database == p.db.database
     })?;
-    if p.kind == Kind::Log
+    if kind == Kind::Log
         && prev
             .as_ref()
             .is_some_and(|c| c.backups.len() >= BACKUPS_MAX)
@@ -188,9 +211,9 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         )));
     }
     let history = tsql::history(&p.server, name)?;
-    check_log(p.kind, &db, prev.as_ref(), &history)?;
+    check_log(kind, &db, prev.as_ref(), &history)?;
 
-    let file = file_name(name, p.kind, now_ms());
+    let file = file_name(name, kind, now_ms());
     let device = format!("{POD_FOLDER}/{file}");
     let staged = format!("{}/{file}", p.staging);
     let host_path = map_path(&p.map, &staged)?;
@@ -200,7 +223,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         total,
         &format!(
             "{} backup of {} on {}",
-            kind_name(p.kind),
+            kind_name(kind),
             shown(name, 128),
             p.server
         ),
@@ -211,11 +234,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     )?;
     let stmt = format!(
         "BACKUP {} @P1 TO DISK = @P2 WITH COPY_ONLY, CHECKSUM, INIT, FORMAT, NAME = @P3",
-        if p.kind == Kind::Log {
-            "LOG"
-        } else {
-            "DATABASE"
-        }
+        if kind == Kind::Log { "LOG" } else { "DATABASE" }
     );
     let set_name = tsql::set_name(&p.db.id());
     let mut warnings = Vec::new();
@@ -226,7 +245,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             staged: &staged,
             host_path: &host_path,
         };
-        keep(&p, &db, prev, &paths, &mut warnings)
+        keep(&plan, &db, prev, &paths, &mut warnings)
     });
 
     // the pod's copy and the staged one go, whatever happened after BACKUP
@@ -240,7 +259,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     host::progress(total, total, "done");
     host::info(&format!(
         "{} backup of {}: the chain now holds {chain_len} backup(s)",
-        kind_name(p.kind),
+        kind_name(kind),
         shown(name, 128)
     ));
     Ok(BackupReport {
@@ -262,6 +281,35 @@ pub(crate) fn remove_in_pod(pod: &Pod, device: &str) -> Option<String> {
             pod.namespace, pod.pod, e.message
         )
     })
+}
+
+/// `kubectl cp` `device` out of the pod to `staged` (on the command target; `host_path` on
+/// this machine), and store it as `item`, as long as the pod's file: a copy that holds
+/// fewer or more bytes than the file in the pod (a `kubectl cp` cut short) is refused
+/// before the chain names it. The staged copy is for the caller to remove.
+///
+/// # Errors
+/// kubectl's failure, the engine's, or sizes that differ.
+pub(crate) fn copy_out(
+    pod: &Pod,
+    device: &str,
+    (staged, host_path): (&str, &str),
+    item: &str,
+    what: &str,
+) -> Result<()> {
+    let size = pod.size_of(device)?;
+    pod.run(&pod.cp_args(device, staged)?, what)?;
+    let stored = engine::ingest_file(item, host_path)?;
+    if stored.size != size {
+        return Err(Error::new(
+            ErrorCode::Failed,
+            format!(
+                "{what}: the copy of {device} holds {} bytes but the file in pod {}/{} holds {size}: kubectl cp was cut short; nothing of this backup is kept, run it again",
+                stored.size, pod.namespace, pod.pod
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Where one backup file is: its name, in the pod, on the command target, on this machine.
@@ -287,6 +335,7 @@ fn keep(
         staged,
         host_path,
     } = *paths;
+    let (kind, p) = (p.kind, &p.place);
     let name = p.db.database.as_str();
     let written = tsql::written_to(&p.server, name, device)?.ok_or_else(|| {
         Error::new(
@@ -297,7 +346,7 @@ fn keep(
             ),
         )
     })?;
-    if written.backup.kind != p.kind || !written.backup.copy_only {
+    if written.backup.kind != kind || !written.backup.copy_only {
         return Err(Error::new(
             ErrorCode::Failed,
             format!(
@@ -308,13 +357,13 @@ fn keep(
                 } else {
                     ""
                 },
-                kind_name(p.kind)
+                kind_name(kind)
             ),
         ));
     }
     // the instance's own log backup may have run between the check and ours: a log that
     // does not start where our chain ends is a gap, refused before anything is stored
-    if p.kind == Kind::Log
+    if kind == Kind::Log
         && let Some(last) = doc_last_lsn(prev.as_ref())?
         && written.backup.first_lsn > last
     {
@@ -332,16 +381,17 @@ fn keep(
             p.pod.namespace, p.pod.pod
         ),
     );
-    p.pod.run(
-        &p.pod.cp_args(device, staged)?,
+    let item = format!("backups/{file}");
+    copy_out(
+        &p.pod,
+        device,
+        (staged, host_path),
+        &item,
         "copying the backup out of the pod",
     )?;
-    host::progress(3, 5, &format!("storing {file}"));
-    let item = format!("backups/{file}");
-    engine::ingest_file(&item, host_path)?;
 
     let mut doc = ChainDoc::continued(
-        p.kind,
+        kind,
         prev,
         p.db.instance_key(),
         name,
@@ -375,6 +425,6 @@ mod tests {
             file_name("sales", Kind::Full, 1_000),
             "sales_full_19700101000001000.bak"
         );
-        assert!(level("diff").is_err() && level("").is_err());
+        assert!(level("diff").is_err() && level("").is_err() && level("built-in").is_err());
     }
 }

@@ -4,5 +4,6 @@
 
 mod backup;
 mod discover;
+mod own_backups;
 mod restore;
 mod support;

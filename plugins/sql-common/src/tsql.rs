@@ -422,6 +422,42 @@ pub fn history(server: &str, name: &str) -> Result<Vec<HistoryRow>> {
     Ok(out)
 }
 
+/// The backups of database `name` that are not copy-only, from the newest full whose
+/// file lies under `folder` (`/…/`) on: the chain of an instance's own backups, oldest
+/// first; empty when there is no such full. At most `max` + 1 rows are read, so a caller
+/// can tell a chain longer than it keeps.
+pub fn since_own_full(
+    server: &str,
+    name: &str,
+    folder: &str,
+    max: usize,
+) -> Result<Vec<HistoryRow>> {
+    let pattern = format!(
+        "{}%",
+        folder
+            .replace('[', "[[]")
+            .replace('%', "[%]")
+            .replace('_', "[_]")
+    );
+    let sets = run(
+        server,
+        &format!(
+            "SELECT TOP ({}) {HISTORY} WHERE b.database_name = @P1 AND b.is_copy_only = 0 AND b.backup_finish_date >= (SELECT MAX(f.backup_finish_date) FROM msdb.dbo.backupset f JOIN msdb.dbo.backupmediafamily fm ON fm.media_set_id = f.media_set_id WHERE f.database_name = @P1 AND f.type = 'D' AND f.is_copy_only = 0 AND fm.physical_device_name LIKE @P2) ORDER BY b.backup_finish_date, b.backup_set_id",
+            max + 1
+        ),
+        &[name, &pattern],
+        QUERY_SECS,
+    )?;
+    let rows = Rows::of(&sets, "reading the backup history")?;
+    let mut out = Vec::new();
+    for r in rows.each().take(max + 1) {
+        if let Some(h) = history_row(&r)? {
+            out.push(h);
+        }
+    }
+    Ok(out)
+}
+
 /// The backup set just written to `device` for database `name`, as msdb recorded it.
 pub fn written_to(server: &str, name: &str, device: &str) -> Result<Option<HistoryRow>> {
     let sets = run(
@@ -550,7 +586,10 @@ mod tests {
     #[test]
     fn set_names_fit_msdb_and_read_back_as_their_asset() {
         assert_eq!(set_name("sql01:1433/sales"), "Rehydra sql01:1433/sales");
-        assert_eq!(asset_of("Rehydra sql01:1433/sales"), Some("sql01:1433/sales"));
+        assert_eq!(
+            asset_of("Rehydra sql01:1433/sales"),
+            Some("sql01:1433/sales")
+        );
         assert_eq!(asset_of("Ola Hallengren sales"), None);
         let long = format!("sql01.contoso.local:1433/{}", "é".repeat(200));
         let name = set_name(&long);

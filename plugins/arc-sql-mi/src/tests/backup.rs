@@ -75,6 +75,23 @@ fn a_full_backup_runs_copy_only_copies_out_and_cleans_up() {
             (
                 "kubectl".into(),
                 s(&[
+                    "exec",
+                    "sqlmi1-0",
+                    "-n",
+                    "arc",
+                    "-c",
+                    "arc-sqlmi",
+                    "--",
+                    "stat",
+                    "-c",
+                    "%s",
+                    "--",
+                    &device
+                ])
+            ),
+            (
+                "kubectl".into(),
+                s(&[
                     "cp",
                     &format!("arc/sqlmi1-0:{device}"),
                     &staged,
@@ -104,7 +121,7 @@ fn a_full_backup_runs_copy_only_copies_out_and_cleans_up() {
     // the repository holds the bytes the pod wrote; neither the pod nor staging keeps them
     let item = format!("backups/{file}");
     assert_eq!(mock.item_bytes(&item).unwrap(), b"native D backup of sales");
-    assert!(sim.borrow().pod_files.is_empty());
+    assert_eq!(sim.borrow().ours_in_pod(), 0);
     assert!(!std::path::Path::new(&staged).exists());
     // the instance's own chain is untouched: its msdb row is copy-only
     assert!(sim.borrow().msdb.last().unwrap().copy_only);
@@ -198,7 +215,7 @@ fn a_log_after_the_instances_own_log_backup_is_refused() {
     assert!(
         e.message.contains("backed up the log")
             && e.message
-                .contains("/var/opt/mssql/backups/current/sales/L.bak")
+                .contains("/var/opt/mssql/backups/current/sales/L-10.bak")
             && e.message.contains("level=full"),
         "{}",
         e.message

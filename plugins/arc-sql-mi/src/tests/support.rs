@@ -129,6 +129,8 @@ pub struct Sim {
     pub pod_files: HashMap<String, Vec<u8>>,
     /// A `kubectl cp` that fails.
     pub cp_fails: bool,
+    /// A `kubectl cp` out of the pod that ends early (and says nothing).
+    pub cp_short: bool,
     /// RESTORE statements run, in order, with the bytes of the file each read.
     pub restores: Vec<(String, Option<Vec<u8>>)>,
     /// A RESTORE LOG that fails (SQL Server's error 4305: the log does not follow).
@@ -159,15 +161,29 @@ impl Sim {
         }))
     }
 
-    /// The instance's own backup (what its built-in schedule does).
+    /// The instance's own backup (what its built-in schedule does): a file on its backup
+    /// volume; `kind` is msdb's `D`, `I` or `L`.
     pub fn own_backup(&mut self, db: &str, kind: &'static str) {
-        self.backup(
-            db,
-            kind,
-            false,
-            "",
-            &format!("/var/opt/mssql/backups/current/{db}/{kind}.bak"),
+        let device = format!(
+            "/var/opt/mssql/backups/current/{db}/{kind}-{}.bak",
+            self.minute + 5
         );
+        self.backup_to(db, kind, &device);
+    }
+
+    /// A backup someone takes by hand (not copy-only) to `device`.
+    pub fn backup_to(&mut self, db: &str, kind: &'static str, device: &str) {
+        self.backup(db, kind, false, "", device);
+        let bytes = format!("own {kind} backup of {db} at minute {}", self.minute);
+        self.pod_files.insert(device.to_string(), bytes.into_bytes());
+    }
+
+    /// Files of Rehydra's own backups left in the pod.
+    pub fn ours_in_pod(&self) -> usize {
+        self.pod_files
+            .keys()
+            .filter(|f| f.starts_with("/var/opt/mssql/backups/rehydra/"))
+            .count()
     }
 
     fn backup(
@@ -186,7 +202,7 @@ impl Sim {
             .rev()
             .find(|r| r.kind == "D" && r.database == db && !r.copy_only)
             .map_or(0, |r| r.checkpoint);
-        let (first, last, checkpoint) = if kind == "D" {
+        let (first, last, checkpoint) = if kind == "D" || kind == "I" {
             (self.lsn, self.lsn + 1, self.lsn)
         } else {
             (self.log_point, self.lsn, self.log_point)
@@ -304,6 +320,17 @@ impl Sim {
         if b.batch.contains("msdb.dbo.backupset") {
             let db = p(0);
             let mut rows: Vec<&Row> = self.msdb.iter().filter(|r| r.database == db).collect();
+            if b.batch.contains("AND b.is_copy_only = 0 AND") {
+                // since the newest full of the instance's own whose file is LIKE @P2,
+                // oldest first
+                let folder = p(1).trim_end_matches('%').to_string();
+                rows.retain(|r| !r.copy_only);
+                let from = rows
+                    .iter()
+                    .rposition(|r| r.kind == "D" && r.device.starts_with(&folder));
+                let rows = from.map_or_else(Vec::new, |i| rows.split_off(i));
+                return Ok(self.history(rows));
+            }
             if b.batch.contains("TOP (1)") {
                 rows.retain(|r| r.device == p(1));
             }
@@ -384,6 +411,10 @@ impl Sim {
                     .collect();
                 match cmd.as_slice() {
                     ["mkdir", "-p", _] => Ok(output(0, "")),
+                    ["stat", "-c", "%s", "--", path] => match self.pod_files.get(*path) {
+                        Some(b) => Ok(output(0, format!("{}\n", b.len()))),
+                        None => fail("stat: cannot statx: No such file or directory"),
+                    },
                     ["rm", "-f", path] => {
                         self.pod_files.remove(*path);
                         Ok(output(0, ""))
@@ -409,7 +440,8 @@ impl Sim {
                 let Some(bytes) = self.pod_files.get(from) else {
                     return fail("tar: removing leading '/' from member names\nno such file");
                 };
-                std::fs::write(&c.args[2], bytes).unwrap();
+                let end = if self.cp_short { bytes.len() / 2 } else { bytes.len() };
+                std::fs::write(&c.args[2], &bytes[..end]).unwrap();
                 Ok(output(0, ""))
             }
             _ => fail("unknown kubectl command"),

@@ -1,0 +1,280 @@
+//! `level=built-in`: the instance's own backups copied off the cluster, and restored from.
+
+use rehydra_plugin_sdk::mock::{MockHost, backup_request};
+use rehydra_plugin_sdk::prelude::*;
+use sql_common::model::ChainDoc;
+
+use super::support::*;
+use crate::ArcSqlMi;
+
+fn built_in(stage: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("servers", "arc/sqlmi1=sqlmi1.contoso.local:31433"),
+        ("staging", stage),
+        ("level", "built-in"),
+    ]
+}
+
+fn chain(mock: &MockHost) -> ChainDoc {
+    ChainDoc::parse(&mock.item_bytes("chain.json").unwrap()).unwrap()
+}
+
+fn kinds(doc: &ChainDoc) -> Vec<&str> {
+    doc.backups.iter().map(|k| k.kind.as_str()).collect()
+}
+
+/// What kubectl and rm were asked, one line each.
+fn commands(mock: &MockHost) -> Vec<String> {
+    mock.commands()
+        .iter()
+        .map(|c| format!("{} {}", c.program, c.args.join(" ")))
+        .collect()
+}
+
+#[test]
+fn the_instances_own_chain_is_copied_and_goes_on_where_it_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().to_str().unwrap().to_string();
+    let sim = Sim::new(&[("sales", "FULL")]);
+    {
+        let mut s = sim.borrow_mut();
+        s.own_backup("sales", "D"); // an older week, not copied
+        s.own_backup("sales", "L");
+        s.own_backup("sales", "D"); // 10:15, the newest full
+        s.own_backup("sales", "L");
+        s.own_backup("sales", "I");
+        s.own_backup("sales", "L");
+    }
+    let mock = host_with(&sim, dir.path());
+    let r = mock
+        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap();
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    assert_eq!(r.consistency, "application");
+    // no BACKUP of ours: only msdb is read
+    assert!(
+        mock.sql_batches()
+            .iter()
+            .all(|b| b.batch.starts_with("SELECT"))
+    );
+    let cmds = commands(&mock);
+    let files = ["D-15", "L-20", "I-25", "L-30"];
+    assert_eq!(cmds.len(), 3 * files.len(), "{cmds:#?}");
+    for (n, f) in files.iter().enumerate() {
+        assert!(
+            cmds[3 * n].ends_with(&format!(
+                "-- stat -c %s -- /var/opt/mssql/backups/current/sales/{f}.bak"
+            )),
+            "{}",
+            cmds[3 * n]
+        );
+        let cp = &cmds[3 * n + 1];
+        assert!(
+            cp.starts_with(&format!(
+                "kubectl cp arc/sqlmi1-0:/var/opt/mssql/backups/current/sales/{f}.bak {stage}/sales_"
+            )) && cp.ends_with(" -c arc-sqlmi"),
+            "{cp}"
+        );
+        let staged = cp.split(' ').nth(3).unwrap();
+        assert_eq!(cmds[3 * n + 2], format!("rm -f -- {staged}"));
+    }
+    // the instance's files stay where they are; staging keeps nothing
+    assert_eq!(sim.borrow().pod_files.len(), 6);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let doc = chain(&mock);
+    assert_eq!(kinds(&doc), ["full", "log", "diff", "log"]);
+    assert!(doc.backups.iter().all(|k| !k.copy_only));
+    assert_eq!(
+        doc.backups[2].device,
+        "/var/opt/mssql/backups/current/sales/I-25.bak"
+    );
+    assert_eq!(
+        mock.item_bytes(&doc.backups[2].item).unwrap(),
+        b"own I backup of sales at minute 25"
+    );
+
+    // the next run copies only what is new, after the chain it carries forward
+    sim.borrow_mut().own_backup("sales", "L");
+    sim.borrow_mut().own_backup("sales", "L");
+    mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap();
+    // (what this job ran)
+    let cp: Vec<String> = commands(&mock)
+        .iter()
+        .filter(|c| c.starts_with("kubectl cp"))
+        .cloned()
+        .collect();
+    assert_eq!(cp.len(), 2, "{cp:#?}");
+    assert!(cp[0].contains("/L-35.bak") && cp[1].contains("/L-40.bak"));
+    let next = chain(&mock);
+    assert_eq!(kinds(&next), ["full", "log", "diff", "log", "log", "log"]);
+    assert_eq!(next.backups[..4], doc.backups[..]);
+    assert!(
+        mock.item_bytes(&next.backups[0].item).is_some(),
+        "the full is carried into the new point"
+    );
+
+    // nothing new: a point holding the same chain, nothing copied
+    mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap();
+    assert!(mock.commands().is_empty());
+    assert_eq!(chain(&mock).backups, next.backups);
+
+    // the weekly full starts a new chain
+    sim.borrow_mut().own_backup("sales", "D");
+    sim.borrow_mut().own_backup("sales", "L");
+    mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap();
+    let third = chain(&mock);
+    assert_eq!(kinds(&third), ["full", "log"]);
+    assert!(third.backups[0].device.ends_with("/D-45.bak"));
+    assert_eq!(mock.points().len(), 4);
+}
+
+#[test]
+fn a_restore_from_the_copies_uses_the_differential_and_stops_at_the_moment() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().to_str().unwrap().to_string();
+    let sim = Sim::new(&[("sales", "FULL")]);
+    for kind in ["D", "L", "I", "L", "L"] {
+        sim.borrow_mut().own_backup("sales", kind); // 10:05 … 10:25
+    }
+    let mock = host_with(&sim, dir.path()).grant_files_write(dir.path());
+    mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap();
+    let o = [
+        ("servers", "arc/sqlmi1=sqlmi1.contoso.local:31433"),
+        ("staging", stage.as_str()),
+        ("database", "sales_copy"),
+        ("stop-at", "2026-12-01T10:22:00"),
+    ];
+    let plan = mock
+        .plan_restore::<ArcSqlMi>(mock.restore_request("-", &o))
+        .unwrap();
+    assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
+    let script = &plan
+        .steps
+        .iter()
+        .find(|s| s.id == "script")
+        .unwrap()
+        .detail;
+    let lines: Vec<&str> = script.split(";\n").collect();
+    // the full, the differential at 10:15, the log to 10:20 whole, the next one to 10:22
+    assert_eq!(lines.len(), 5, "{script}");
+    assert!(lines[0].contains("sales_full_") && lines[1].contains("sales_diff_"));
+    assert!(lines[1].starts_with("RESTORE DATABASE [sales_copy]"));
+    assert!(lines[2].starts_with("RESTORE LOG") && !lines[2].contains("STOPAT"));
+    assert!(lines[3].ends_with("STOPAT = N'2026-12-01T10:22:00.000'"));
+    mock.restore::<ArcSqlMi>(mock.restore_request("-", &o))
+        .unwrap();
+    let read: Vec<Vec<u8>> = sim
+        .borrow()
+        .restores
+        .iter()
+        .filter_map(|(_, b)| b.clone())
+        .collect();
+    let want: Vec<&[u8]> = vec![
+        b"own D backup of sales at minute 5",
+        b"own I backup of sales at minute 15",
+        b"own L backup of sales at minute 20",
+        b"own L backup of sales at minute 25",
+    ];
+    assert_eq!(read, want, "the instance read its own backups back");
+    // the copies put into the pod for the restore are gone; the instance's own stay
+    assert_eq!(sim.borrow().ours_in_pod(), 0);
+    assert_eq!(sim.borrow().pod_files.len(), 5);
+}
+
+#[test]
+fn backups_that_cannot_be_copied_are_left_out_and_the_gap_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().to_str().unwrap().to_string();
+    let sim = Sim::new(&[("sales", "FULL")]);
+    {
+        let mut s = sim.borrow_mut();
+        s.own_backup("sales", "D");
+        s.own_backup("sales", "L");
+        // someone backs the log up by hand elsewhere: it truncates the log
+        s.backup_to("sales", "L", "/tmp/by-hand.trn");
+        s.own_backup("sales", "L");
+    }
+    let mock = host_with(&sim, dir.path());
+    let r = mock
+        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap();
+    let all = r.warnings.join(" | ");
+    assert!(
+        all.contains("/tmp/by-hand.trn: not copied, it is not on the instance's backup volume"),
+        "{all}"
+    );
+    assert!(all.contains("LSN"), "the chain rules name the gap: {all}");
+    assert_eq!(kinds(&chain(&mock)), ["full", "log", "log"]);
+    assert!(
+        commands(&mock).iter().all(|c| !c.contains("/tmp/by-hand")),
+        "nothing outside the backup volume is asked for"
+    );
+}
+
+#[test]
+fn without_built_in_backups_or_when_a_copy_fails_nothing_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().to_str().unwrap().to_string();
+    let sim = Sim::new(&[("sales", "FULL")]);
+    let mock = host_with(&sim, dir.path());
+    // retention 0: msdb shows only Rehydra's copy-only backups
+    mock.backup::<ArcSqlMi>(backup_request(
+        "arc/sqlmi1/sales",
+        &[
+            ("servers", "arc/sqlmi1=sqlmi1.contoso.local:31433"),
+            ("staging", stage.as_str()),
+        ],
+    ))
+    .unwrap();
+    let e = mock
+        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::NotFound);
+    assert!(
+        e.message.contains("no full backup") && e.message.contains("level=full"),
+        "{}",
+        e.message
+    );
+
+    sim.borrow_mut().own_backup("sales", "D");
+    sim.borrow_mut().own_backup("sales", "L");
+    sim.borrow_mut().cp_fails = true;
+    let fresh = host_with(&sim, dir.path());
+    let e = fresh
+        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Failed);
+    assert!(
+        e.message.contains("copying the instance's backup out of the pod"),
+        "{}",
+        e.message
+    );
+    assert!(fresh.items().is_empty(), "nothing stored");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    assert_eq!(sim.borrow().pod_files.len(), 2, "the instance's files stay");
+
+    // a copy cut short is not kept, for the instance's backups and for Rehydra's own
+    sim.borrow_mut().cp_fails = false;
+    sim.borrow_mut().cp_short = true;
+    for level in ["built-in", "full"] {
+        let fresh = host_with(&sim, dir.path());
+        let mut o = built_in(&stage);
+        o[2].1 = level;
+        let e = fresh
+            .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &o))
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::Failed, "{level}");
+        assert!(
+            e.message.contains("kubectl cp was cut short") && e.message.contains("bytes"),
+            "{level}: {}",
+            e.message
+        );
+        assert!(fresh.item_bytes("chain.json").is_none(), "{level}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{level}");
+    }
+    assert_eq!(sim.borrow().ours_in_pod(), 0);
+}
