@@ -20,7 +20,7 @@ work="$(mktemp -d /tmp/rehydra-pkgtest.XXXXXX)"
 trap 'wineserver -k >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 # signed for updates with a key made for this test (a release's is the build's secret)
 minisign -G -W -p "$work/update.pub" -s "$work/update.key" >/dev/null
-# (`--with-app`: with the desktop app built for Windows, which the test command does not)
+# (`--with-app`: with the desktop app built for Windows, as the test command does)
 packaged="$(REHYDRA_UPDATE_KEY="$work/update.key" REHYDRA_UPDATE_BASE_URL=https://updates.example/rehydra/ scripts/package.sh "$@")" ||
     { printf '%s\n' "$packaged"; fail "scripts/package.sh"; }
 echo "$packaged"
@@ -127,7 +127,9 @@ echo "== packages: the update manifest and the signatures"
 grep -qa __TAURI_BUNDLE_TYPE_VAR_DEB "$app" && ! grep -qa __TAURI_BUNDLE_TYPE_VAR_UNK "$app" || fail "the packaged app is not marked as a .deb's"
 # the manifest names the .deb at the published address with the signature minisign checks,
 # for this version (in its trusted comment), and a changed byte fails that check
-said="$(python3 - "$version" <<'PY'
+with_app=no
+grep -q 'with the desktop app' <<<"$packaged" && with_app=yes
+said="$(python3 - "$version" "$with_app" <<'PY'
 import base64, json, sys
 m = json.load(open("dist/latest.json"))
 assert m["version"] == sys.argv[1], m
@@ -137,6 +139,13 @@ assert base64.b64decode(deb["signature"]) == open(f"dist/rehydra-desktop_{sys.ar
 image = m["platforms"]["linux-x86_64-appimage"]
 assert image["url"] == f"https://updates.example/rehydra/Rehydra-{sys.argv[1]}-x86_64.AppImage", image
 assert base64.b64decode(image["signature"]) == open(f"dist/Rehydra-{sys.argv[1]}-x86_64.AppImage.minisig", "rb").read()
+# the Windows installer, when it holds the app (the updater runs it)
+if sys.argv[2] == "yes":
+    nsis = m["platforms"]["windows-x86_64-nsis"]
+    assert nsis["url"] == f"https://updates.example/rehydra/rehydra-{sys.argv[1]}-setup.exe", nsis
+    assert base64.b64decode(nsis["signature"]) == open(f"dist/rehydra-{sys.argv[1]}-setup.exe.minisig", "rb").read()
+else:
+    assert "windows-x86_64-nsis" not in m["platforms"], m["platforms"]
 print("ok")
 PY
 )" || fail "dist/latest.json: $said"
@@ -144,6 +153,9 @@ verified="$(minisign -V -p "$work/update.pub" -m "$app_deb" -x "$app_deb.minisig
 grep -q "version:$version" <<<"$verified" || fail "the signature does not name version $version: $verified"
 verified="$(minisign -V -p "$work/update.pub" -m "$appimage" -x "$appimage.minisig" 2>&1)" || fail "the AppImage's signature: $verified"
 grep -q "version:$version" <<<"$verified" || fail "the AppImage's signature does not name version $version: $verified"
+if [ "$with_app" = yes ]; then
+    verified="$(minisign -V -p "$work/update.pub" -m "$setup" -x "$setup.minisig" 2>&1)" || fail "the Windows installer's signature: $verified"
+fi
 cp "$app_deb" "$work/changed.deb"
 printf '\0' >>"$work/changed.deb"
 ! minisign -V -q -p "$work/update.pub" -m "$work/changed.deb" -x "$app_deb.minisig" 2>/dev/null || fail "a changed .deb passed the signature check"
@@ -164,7 +176,7 @@ inst="$drive_c/Program Files/Rehydra"
 # the desktop app, when the installer holds it (scripts/package.sh says which): beside the
 # CLI, with its WebView2 loader and the two Start menu shortcuts (Wine has no WebView2
 # runtime: the app itself is not started here)
-if grep -q 'with the desktop app' <<<"$packaged"; then
+if [ "$with_app" = yes ]; then
     [ -f "$inst/rehydra-app.exe" ] && [ -f "$inst/WebView2Loader.dll" ] || fail "the desktop app was not installed"
     menu="$drive_c/ProgramData/Microsoft/Windows/Start Menu/Programs/Rehydra"
     [ -f "$menu/Rehydra.lnk" ] && [ -f "$menu/Rehydra (service).lnk" ] || fail "no Start menu shortcuts: $(ls -R "$drive_c/ProgramData/Microsoft/Windows/Start Menu" 2>&1 | head -20)"

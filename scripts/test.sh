@@ -43,16 +43,16 @@ cargo test --locked --workspace 2>&1 | tee /tmp/rehydra-test.log
 # --tests keeps the selection's features the same, so nothing else is compiled again
 cargo build --locked --workspace --bins --tests
 
-# the CLI built for Windows, run under Wine: C:\ and \\?\ paths, names NTFS refuses, one
-# repository shared with the Linux build
+# the CLI and the desktop app built for Windows, the CLI run under Wine: C:\ and \\?\
+# paths, names NTFS refuses, one repository shared with the Linux build
 scripts/windows-test.sh
 
 echo "== desktop app end to end under Xvfb"
 xvfb-run -a node ui/e2e/app.e2e.mjs 2>&1 | tee /tmp/rehydra-e2e.log
-# the .debs (the command line's and the desktop app's) and the Windows installer, built
-# from the debug binaries and checked (the installer is run, used and uninstalled under
-# Wine)
-scripts/package-test.sh
+# the .debs (the command line's and the desktop app's), the AppImage and the Windows
+# installer with the desktop app, built from the debug binaries and checked (the
+# installer is run, used and uninstalled under Wine)
+scripts/package-test.sh --with-app
 
 du -sh "$CARGO_TARGET_DIR" 2>/dev/null | awk '{ print "build directory: " $1 }' || true
 echo "app end-to-end: $(grep -c '^ok - ' /tmp/rehydra-e2e.log) checks passed"

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The CLI built for Windows (x86_64-pc-windows-gnu, cross-built here) and run under Wine:
+# The CLI and the desktop app built for Windows (x86_64-pc-windows-gnu, cross-built here;
+# the app's installer is checked by scripts/package-test.sh --with-app), and the CLI run
+# under Wine:
 # init, backup, restore-points, restore and check --read-data on C:\ paths, a long path
 # (\\?\ form, past MAX_PATH), a repository shared with the Linux build both ways, and
 # names that are legal on ext4 but not on NTFS (restored percent-escaped, as the README
@@ -17,8 +19,12 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rehydra/target}"
 triple=x86_64-pc-windows-gnu
 
-echo "== windows: cross-building rehydra.exe ($triple)"
-cargo build --locked --quiet --target "$triple" -p rehydra-cli
+# the desktop app with it, in one selection (Cargo resolves features per selection: the
+# app alone would compile wasmtime and most shared crates a second time); Tauri embeds
+# the built UI
+[ -f ui/dist/index.html ] || { npm ci --prefix ui --no-audit --no-fund --loglevel=error && npm --prefix ui run build; }
+echo "== windows: cross-building rehydra.exe and rehydra-app.exe ($triple)"
+cargo build --locked --quiet --target "$triple" -p rehydra-cli -p rehydra-app
 linux_exe="$CARGO_TARGET_DIR/debug/rehydra"
 [ -x "$linux_exe" ] || cargo build --locked --quiet -p rehydra-cli
 
