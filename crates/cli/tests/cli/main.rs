@@ -3,6 +3,7 @@
 
 mod active_directory;
 mod active_directory_dc;
+mod arc_sql_mi;
 mod assessment;
 mod azure;
 mod basics;

@@ -13,7 +13,9 @@ its own) and the folders above them; a read-only mount cannot be written.
 - `cp <ns>/<pod>:<file> <local file>` and `cp <local file> <ns>/<pod>:<file>` copy one
   file (into the pod: the parent must be a folder there);
 - `exec …` writes `<ns>/<pod>/<container>: <argument list as JSON>` to exec.log in the
-  state folder; `false` fails, anything else but tar succeeds;
+  state folder; `false` fails; `mkdir -p DIR`, `rm -f FILE` and `stat -c %s -- FILE` do
+  what they do in the pod (stat prints the size; a missing file fails); anything else but
+  tar succeeds;
 - `exec … -- tar -c -f <archive> -C <dir> .` and `tar -x -f <archive> -C <dir>
   [--numeric-owner]` run tar in the pod: owners (numerically), modes, symbolic and hard
   links are kept; an entry that would land outside `<dir>` is refused, as tar refuses it.
@@ -134,6 +136,17 @@ def main():
             fail("command terminated with exit code 1")
         elif cmd[0] == "sleep" and len(cmd) == 2:
             time.sleep(float(cmd[1]))
+        elif cmd[:2] == ["mkdir", "-p"] and len(cmd) == 3:
+            os.makedirs(where(mounts, cmd[2], write=True), exist_ok=True)
+        elif cmd[:2] == ["rm", "-f"] and len(cmd) == 3:
+            path = where(mounts, cmd[2], write=True)
+            if os.path.isfile(path):
+                os.remove(path)
+        elif cmd[:4] == ["stat", "-c", "%s", "--"] and len(cmd) == 5:
+            path = where(mounts, cmd[4])
+            if not os.path.isfile(path):
+                fail(f"stat: cannot statx '{cmd[4]}': No such file or directory\ncommand terminated with exit code 1")
+            print(os.path.getsize(path))
     elif rest[:1] == ["cp"] and len(rest) == 3:
         src, dst = rest[1], rest[2]
         if ":" in src:

@@ -5,8 +5,9 @@ pysqlbridge (PyPI 2.1.3) is used as a library: a real TDS server (TLS for the wh
 ENCRYPT_ON/REQ, SQL logins, batches, sp_executesql RPCs, a real SELECT engine). This adds what a backup product
 reads and sends: the server catalog and msdb history, and BACKUP/RESTORE behaving as SQL Server's do.
 
-Usage: sql_standin.py --state DIR --cert PEM --key PEM --user LOGIN --password-env VAR --port-file F [--keytab KT]
-(listens on 127.0.0.1, a free port, written to F through a temp file and a rename once listening).
+Usage: sql_standin.py --state DIR --cert PEM --key PEM --user LOGIN --password-env VAR --port-file F [--keytab KT] [--root R]
+(listens on 127.0.0.1, a free port, written to F through a temp file and a rename once listening). With --root, the
+instance runs in a container whose file system is R: BACKUP TO DISK = '/x/y.bak' writes R/x/y.bak (msdb says /x/y.bak).
 With --keytab, Windows authentication is Kerberos checked by MIT's GSS-API (python-gssapi) with the service's keys in KT
 (pysqlbridge's acceptor is pywin32's SSPI, Windows only); each principal signed in is a line of DIR/logins.jsonl.
 DIR/{databases,master_files,backupset,backupmediafamily}.json serve sys.databases, sys.master_files,
@@ -33,7 +34,7 @@ from pysqlbridge.source import Table
 from pysqlbridge.tds import connection as tds_connection, rpc
 from pysqlbridge.tds.result import Bit, Column, DateTime, Integer, NVarChar, Query, QueryError, QueryResult, UniqueIdentifier
 
-STATE, USER, SERVER, LOCK, WHO = ".", "sa", socket.gethostname(), threading.RLock(), threading.local()
+STATE, USER, SERVER, LOCK, WHO, ROOT = ".", "sa", socket.gethostname(), threading.RLock(), threading.local(), None
 
 @dataclass(frozen=True)
 class Numeric(Integer):
@@ -98,6 +99,10 @@ def fail(number, verb, *args, also=()):
     """Raise SQL Server's error (a real ERROR token: number, severity 16, text), then what follows it."""
     after = [QueryError(MSG[n].format(*a), number=n) for n, a in also] + [QueryError(f"{verb} is terminating abnormally.", number=3013)]
     raise QueryError(MSG[number].format(*args), number=number, following=tuple(after))
+
+def on_disk(path):
+    """Where a path the instance is given lies on this machine: under --root (the instance's container) when given."""
+    return os.path.join(ROOT, os.path.abspath(path).lstrip("/")) if ROOT else os.path.abspath(path)
 
 def load(name, default=None):
     path = os.path.join(STATE, name)
@@ -261,8 +266,8 @@ def backup(p):
     if log and c["log_from"] is None: fail(4214, verb)
     if diff and not c["base"]: fail(3035, verb, name)
     path = str(p["disks"][0][1])
-    if not os.path.isdir(os.path.dirname(os.path.abspath(path))): fail(3201, verb, path, "3(The system cannot find the path specified.)")
-    if os.path.exists(path) and not {"INIT", "FORMAT"} & set(opts):  # appending a set to existing media is not modelled
+    if not os.path.isdir(os.path.dirname(on_disk(path))): fail(3201, verb, path, "3(The system cannot find the path specified.)")
+    if os.path.exists(on_disk(path)) and not {"INIT", "FORMAT"} & set(opts):  # appending a set to existing media is not modelled
         fail(3246, verb, path)
     # LSNs: the log moves on one virtual log file between backups. A log starts where the last non-copy-only
     # log ended (or at the first full); full and differential point at the current base full's checkpoint.
@@ -287,14 +292,14 @@ def backup(p):
     # The file: a magic line, the JSON header RESTORE reads (the backupset row, the file list), the data, and a
     # SHA-256 of everything before it, which RESTORE checks (a flipped bit anywhere is msg 3183).
     body = b"SQLSTANDIN-BACKUP-1\n" + json.dumps(header).encode() + b"\n" + data
-    open(path, "wb").write(body + b"\nSHA256:" + hashlib.sha256(body).hexdigest().encode() + b"\n")
+    open(on_disk(path), "wb").write(body + b"\nSHA256:" + hashlib.sha256(body).hexdigest().encode() + b"\n")
     save("backupset.json", sets + [s])
     save("backupmediafamily.json", media + [{"media_set_id": s["media_set_id"], "family_sequence_number": 1, "physical_device_name": path, "device_type": 2}])
 
 def read_media(path, verb, target):
     """The header of the backup set a file holds, once the file is known to be one this stand-in wrote, intact."""
-    if not os.path.isfile(path): fail(3201, verb, path, "2(The system cannot find the file specified.)")
-    body, _, digest = open(path, "rb").read().rpartition(b"\nSHA256:")
+    if not os.path.isfile(on_disk(path)): fail(3201, verb, path, "2(The system cannot find the file specified.)")
+    body, _, digest = open(on_disk(path), "rb").read().rpartition(b"\nSHA256:")
     if not body.startswith(b"SQLSTANDIN-BACKUP-1\n"): fail(3241, verb, path)
     try:
         header = json.loads(body.split(b"\n", 2)[1])
@@ -366,7 +371,7 @@ def restore(p):
             if not find(files, "name", logical): fail(3234, verb, logical, name)
         files = [dict(f, physical_name=moved.get(f["name"].lower(), f["physical_name"])) for f in files]
         for f in files:
-            if not os.path.isdir(os.path.dirname(f["physical_name"]) or "."):
+            if not os.path.isdir(os.path.dirname(on_disk(f["physical_name"])) or "."):
                 fail(5133, verb, f["physical_name"], also=[(3156, (f["name"], f["physical_name"])), (3119, ())])
         db_id = db["database_id"] if db else max([int(d.get("database_id") or 4) for d in dbs] + [4]) + 1
         save("databases.json", [d for d in dbs if d is not db] + [{
@@ -408,8 +413,8 @@ def delete_file(arg, params):
     """xp_delete_file 0, <file>: removes a backup file and nothing else (a file without a backup header stays)."""
     path = str(value(tokens(arg)[0], params))
     with LOCK:
-        if os.path.isfile(path) and open(path, "rb").read(20) == b"SQLSTANDIN-BACKUP-1\n":
-            os.remove(path)
+        if os.path.isfile(on_disk(path)) and open(on_disk(path), "rb").read(20) == b"SQLSTANDIN-BACKUP-1\n":
+            os.remove(on_disk(path))
     return QueryResult([], [])
 
 SERVERPROPERTY = re.compile(r"SERVERPROPERTY\('(\w+)'\)\s+AS\s+nvarchar\(\d+\)\)\s+AS\s+(\w+)", re.I)
@@ -551,18 +556,19 @@ def per_connection():
         lambda self: self._acceptor.username if self._acceptor else self._login.user_name if self._login else None)
 
 def main():
-    global STATE, USER
+    global STATE, USER, ROOT
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     for flag in ("--state", "--cert", "--key", "--user", "--password-env", "--port-file"):
         ap.add_argument(flag, required=True)
     ap.add_argument("--keytab")
+    ap.add_argument("--root", help="the instance's file system (a container's): every path it is given lies under it")
     args = ap.parse_args()
     per_connection()
     if args.keytab:
         kerberos(args.keytab)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="sql_standin %(levelname)s %(message)s")
     password = os.environ.get(args.password_env) or sys.exit(f"sql_standin: the environment variable {args.password_env} is not set")
-    STATE, USER = os.path.abspath(args.state), args.user
+    STATE, USER, ROOT = os.path.abspath(args.state), args.user, args.root and os.path.abspath(args.root)
     # The client asks ENCRYPT_ON (or REQ); pysqlbridge's Connection answers ON and keeps the TLS tunnel for the
     # whole session (it reverts to cleartext after the login only for a client that asked OFF).
     server = BridgeServer("127.0.0.1", 0, certificate=load_certificate(args.cert, args.key), query_handler=handle, database="master",
