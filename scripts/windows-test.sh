@@ -301,4 +301,15 @@ grep -q 'err:eventlog:ReportEventW L"policy broken: failed: .*gone' <<<"$events"
 ! grep -q 'service-password-4711' <<<"$events" || fail "the password is in the Event Log"
 ! wine reg query 'HKLM\SYSTEM\CurrentControlSet\Services\EventLog\Application\Rehydra' >/dev/null 2>&1 || fail "the Event Log source stayed after uninstall"
 
-echo "windows: the CLI built for Windows backs up, restores and checks under Wine, and runs as a Windows service"
+# the desktop app: it starts under Wine (every DLL it imports found, WebView2Loader.dll
+# beside it) and, with no WebView2 runtime here, says so and exits 1 (the message box
+# it shows on Windows needs a display: with none, Wine returns from it at once)
+cp "$CARGO_TARGET_DIR/$triple/debug/rehydra-app.exe" "$CARGO_TARGET_DIR/$triple/debug/WebView2Loader.dll" "$bin/"
+set +e
+said="$(env -u DISPLAY -u WAYLAND_DISPLAY timeout 120 wine "$bin/rehydra-app.exe" 2>&1 | tr -d '\r')"
+rc=$?
+set -e
+[ "$rc" = 1 ] && grep -q "needs the Microsoft Edge WebView2 runtime, which is not installed here" <<<"$said" ||
+    fail "the desktop app under Wine (exit $rc) did not say the WebView2 runtime is missing: $said"
+
+echo "windows: the CLI built for Windows backs up, restores and checks under Wine, and runs as a Windows service; the desktop app starts and says what it lacks"
