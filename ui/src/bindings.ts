@@ -1146,7 +1146,7 @@ password?: PasswordSource | null,
  */
 "ca-file"?: string | null, };
 
-export type SqlLoginKind = "sql" | "windows" | "integrated";
+export type SqlLoginKind = "sql" | "windows" | "integrated" | "entra";
 
 export type SqlServer = { 
 /**

@@ -19,7 +19,8 @@ pub enum SqlServerCommand {
     /// granted `sql:<name>` run T-SQL there as this login; they never see the password.
     ///
     /// Sign in with a login and its password (--login or --windows-login, and one
-    /// --password-… option), or with --integrated as the account Rehydra runs as.
+    /// --password-… option), with --integrated as the account Rehydra runs as, or with
+    /// --entra as your Azure sign-in.
     Add {
         /// Name plugins and grants use: `host` or `host:port`, e.g. sql01.contoso.local.
         name: String,
@@ -43,6 +44,14 @@ pub enum SqlServerCommand {
         /// instance took Rehydra for: plugins granted it get that login's rights.
         #[arg(long, group = "account", conflicts_with_all = ["password_file", "password_env", "password_keychain"])]
         integrated: bool,
+        /// Sign in with your Azure sign-in (Microsoft Entra ID; `rehydra azure`), keeping
+        /// no password: each connection sends an access token for the instance's audience
+        /// (https://database.windows.net/, or the one `rehydra azure audience add <host>`
+        /// set for its host) in the login. The instance must accept Entra logins (Azure
+        /// Arc-enabled SQL Server 2022 and later, SQL Managed Instance) and have a login
+        /// for that identity; the certificate is checked against the address.
+        #[arg(long, group = "account", conflicts_with_all = ["password_file", "password_env", "password_keychain", "only_as"])]
+        entra: bool,
         /// With --integrated, the only Windows login (DOMAIN\user) the instance may sign
         /// Rehydra in as: checked (SUSER_SNAME()) before anything else is sent, so a
         /// wrong ticket in the account's cache is refused instead of used.
@@ -88,6 +97,7 @@ fn who(s: &SqlServer) -> String {
         SqlLoginKind::Integrated if s.via.is_some() => "the account commands run as there".into(),
         SqlLoginKind::Integrated if s.login.is_empty() => "the account Rehydra runs as".into(),
         SqlLoginKind::Integrated => format!("the account Rehydra runs as, only as {}", s.login),
+        SqlLoginKind::Entra => "your Azure sign-in (Microsoft Entra ID)".into(),
         SqlLoginKind::Windows | SqlLoginKind::Sql => s.login.clone(),
     }
 }
@@ -101,6 +111,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
             login,
             windows_login,
             integrated,
+            entra,
             only_as,
             password,
             ca_file,
@@ -114,10 +125,11 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
                     SqlLoginKind::Integrated,
                     only_as.clone().unwrap_or_default(),
                 ),
-                _ => bail!("say who signs in: --login, --windows-login or --integrated"),
+                _ if *entra => (SqlLoginKind::Entra, String::new()),
+                _ => bail!("say who signs in: --login, --windows-login, --integrated or --entra"),
             };
             let password = match kind {
-                SqlLoginKind::Integrated => None,
+                SqlLoginKind::Integrated | SqlLoginKind::Entra => None,
                 _ => Some(password.source()?),
             };
             let server = SqlServer {

@@ -319,7 +319,8 @@ pub struct SqlAccess {
     pub address: String,
     /// How to sign in.
     pub login: SqlLogin,
-    /// Its password (wiped from memory when dropped; empty for [`SqlLogin::Integrated`]).
+    /// Its password, or for [`SqlLogin::Entra`] the access token (wiped from memory when
+    /// dropped; empty for [`SqlLogin::Integrated`]).
     pub password: zeroize::Zeroizing<String>,
     /// PEM certificates to trust for this instance besides the system's roots (the TLS
     /// library adds them to the platform's store).
@@ -354,6 +355,12 @@ pub enum SqlLogin {
     /// (`DOMAIN\user`), the instance must say it signed in that login (`SUSER_SNAME()`)
     /// before anything else is sent.
     Integrated(Option<String>),
+    /// The admin's Azure sign-in (Microsoft Entra ID): an access token for the instance's
+    /// audience, sent in the login's federated authentication extension (TDS `FEDAUTH`,
+    /// security token). The token is the access's `password`, fetched from the sign-in
+    /// each time the access is asked for; the certificate is checked against the
+    /// address, as for a SQL login.
+    Entra,
 }
 
 impl std::fmt::Debug for SqlAccess {

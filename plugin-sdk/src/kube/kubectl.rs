@@ -24,6 +24,9 @@ fn invalid(m: String) -> Error {
     Error::new(ErrorCode::InvalidInput, m)
 }
 
+/// The longest a `stat` in the pod may take, in seconds.
+pub const STAT_SECS: u32 = 120;
+
 /// An absolute path for a kubectl argument: `/…`, no control characters, no `..`
 /// component, no `:` (kubectl cp reads `a:b` as a pod's path), not `/` itself, at most
 /// 1024 bytes.
@@ -189,25 +192,43 @@ impl Pod {
         self.output(args, what, timeout_secs).map(drop)
     }
 
-    /// The size in bytes of `file` in the pod (`kubectl exec … -- stat -c %s -- <file>`).
+    /// The size in bytes of `file` in the pod, a regular file (`kubectl exec … -- stat -c
+    /// '%F %s' -- <file>`, which names a link as one: it is not followed).
     ///
     /// # Errors
-    /// As [`Self::run`]; a path that is not absolute, or an answer that is not a size.
-    pub fn size_of(&self, file: &str) -> Result<u64> {
+    /// As [`Self::run`], after at most [`STAT_SECS`]; `not-found` when there is no such
+    /// file; `failed` for a folder, a link or anything else that is not a regular file,
+    /// or an answer that is not a size; a path that is not absolute.
+    pub fn file_size(&self, file: &str) -> Result<u64> {
         abs_path("the file in the pod", file)?;
         let what = "reading the size of the file in the pod";
-        let out = self.output(
-            &self.exec_args(&["stat", "-c", "%s", "--", file]),
-            what,
-            None,
-        )?;
-        let said = String::from_utf8_lossy(&out);
-        said.trim().parse().map_err(|_| {
-            Error::new(
-                ErrorCode::Failed,
-                format!("{what}: stat answered `{}`", shown(said.trim(), 80)),
+        let out = self
+            .output(
+                &self.exec_args(&["stat", "-c", "%F %s", "--", file]),
+                what,
+                Some(STAT_SECS),
             )
-        })
+            .map_err(|e| {
+                if e.message.contains("No such file or directory") {
+                    Error::new(
+                        ErrorCode::NotFound,
+                        format!("{file} is not in pod {}/{}", self.namespace, self.pod),
+                    )
+                } else {
+                    e
+                }
+            })?;
+        let said = String::from_utf8_lossy(&out);
+        match said.trim().strip_prefix("regular file ").map(str::parse) {
+            Some(Ok(size)) => Ok(size),
+            _ => Err(Error::new(
+                ErrorCode::Failed,
+                format!(
+                    "{what}: {file} is not a regular file there (stat says `{}`)",
+                    shown(said.trim(), 80)
+                ),
+            )),
+        }
     }
 
     /// What kubectl wrote on its standard output, as [`Self::run_within`] runs it.

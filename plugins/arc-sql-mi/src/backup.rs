@@ -284,12 +284,14 @@ pub(crate) fn remove_in_pod(pod: &Pod, device: &str) -> Option<String> {
 }
 
 /// `kubectl cp` `device` out of the pod to `staged` (on the command target; `host_path` on
-/// this machine), and store it as `item`, as long as the pod's file: a copy that holds
+/// this machine), and store it as `item`, as long as the pod's file (a regular file, not
+/// empty): a copy that holds
 /// fewer or more bytes than the file in the pod (a `kubectl cp` cut short) is refused
 /// before the chain names it. The staged copy is for the caller to remove.
 ///
 /// # Errors
-/// kubectl's failure, the engine's, or sizes that differ.
+/// kubectl's failure (`not-found`: no such file in the pod), the engine's, or sizes that
+/// differ.
 pub(crate) fn copy_out(
     pod: &Pod,
     device: &str,
@@ -297,7 +299,16 @@ pub(crate) fn copy_out(
     item: &str,
     what: &str,
 ) -> Result<()> {
-    let size = pod.size_of(device)?;
+    let size = pod.file_size(device)?;
+    if size == 0 {
+        return Err(Error::new(
+            ErrorCode::Failed,
+            format!(
+                "{what}: {device} in pod {}/{} is empty, not a backup",
+                pod.namespace, pod.pod
+            ),
+        ));
+    }
     pod.run(&pod.cp_args(device, staged)?, what)?;
     let stored = engine::ingest_file(item, host_path)?;
     if stored.size != size {

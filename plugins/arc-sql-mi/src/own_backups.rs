@@ -2,23 +2,26 @@
 //!
 //! While an Arc SQL MI's built-in backups run, its log backups (every few minutes)
 //! truncate the log, so no copy-only log of ours can continue a chain: the log chain that
-//! reaches every moment is the instance's own. This level copies it. msdb names every
-//! backup the instance took that is not copy-only; from the newest full whose file lies on
-//! the instance's backup volume (`/var/opt/mssql/backups/`) on, each one the previous
-//! restore point does not keep yet is:
+//! reaches every moment is the instance's own. This level copies it. msdb lists every
+//! backup the instance took that is not copy-only (the newest [`BACKUPS_MAX`]); the
+//! newest full whose file lies on the instance's backup volume (`/var/opt/mssql/backups/`)
+//! starts the chain. Each backup the previous restore point does not keep yet is:
 //!
 //! 1. `kubectl cp <ns>/<pod>:<its file> <staging>/<name> -c arc-sqlmi` on the command
 //!    target (the file in the pod is the instance's and is left alone);
 //! 2. stored by the engine (read through `path-map`), as long as the file in the pod (a
-//!    `kubectl cp` cut short is refused), and the staged copy removed;
-//! 3. kept in `chain.json` with the LSNs msdb recorded, after the backups of the previous
-//!    point's chain (carried forward) when that chain starts at the same full.
+//!    regular file; a `kubectl cp` cut short is refused), and the staged copy removed;
+//! 3. kept in `chain.json` with the LSNs msdb recorded, after the previous point's
+//!    backups (carried forward).
 //!
-//! A newer full starts a new chain. Backups msdb names that cannot be copied (written
-//! elsewhere than the backup volume, striped over several files, a differential on another
-//! full) are left out with a warning, and the chain rules then report the gap they leave.
-//! A restore from such a point is the same as from Rehydra's own copies
-//! ([`crate::restore`]): full, differential, logs, to a moment.
+//! The previous point's chain goes on when msdb still shows its backups as it keeps them:
+//! from the newest full on when it holds that full, or whole when a newer full came since,
+//! so that the logs up to that full are kept too (the next point then starts at it).
+//! Otherwise a new chain starts. Backups that cannot be copied (written elsewhere than the
+//! backup volume, striped over several files, not the first set of their file, gone from
+//! the pod, a differential on another full, names a chain cannot hold) are left out with a
+//! warning, and the chain rules then report the gap they leave. A restore from such a point
+//! is the same as from Rehydra's own copies ([`crate::restore`]).
 
 use std::collections::HashSet;
 
@@ -29,18 +32,23 @@ use sql_common::chain::{self, Kind};
 use sql_common::model::{
     BACKUPS_MAX, CHAIN_ITEM, ChainDoc, Kept, backup_file_name, kind_name, previous_chain,
 };
-use sql_common::tsql::{self, HistoryRow, show_time};
+use sql_common::tsql::{self, Listed, show_time};
 
 use crate::backup::{POD_FOLDER, Place, copy_out};
 use crate::instance::BUILT_IN_FOLDER;
 use crate::names::shown;
 
 /// Whether `device` is a file of the instance's own backups: on its backup volume, not in
-/// the folder Rehydra's backups pass through, and a path kubectl may be given.
+/// the folder Rehydra's backups pass through, and a plain path kubectl may be given (no
+/// `.` or empty component that could hide which folder it is in).
 fn on_volume(device: &str) -> bool {
-    device
-        .strip_prefix(BUILT_IN_FOLDER)
-        .is_some_and(|rest| rest.starts_with('/') && rest.len() > 1)
+    let Some(rest) = device.strip_prefix(BUILT_IN_FOLDER) else {
+        return false;
+    };
+    let parts: Vec<&str> = rest.split('/').skip(1).collect();
+    rest.starts_with('/')
+        && !parts.is_empty()
+        && parts.iter().all(|p| !p.is_empty() && *p != ".")
         && !device.starts_with(&format!("{POD_FOLDER}/"))
         && abs_path("the file in the pod", device).is_ok()
 }
@@ -66,7 +74,8 @@ fn item_name(db: &str, b: &chain::Backup, taken: &HashSet<String>) -> String {
 }
 
 /// What msdb shows that is not copied, for the job's warnings.
-fn left_out(db: &str, h: &HistoryRow, why: &str) -> String {
+fn left_out(db: &str, l: &Listed, why: &str) -> String {
+    let h = &l.row;
     format!(
         "msdb shows a {} backup of `{}` that finished {} by {} to {}: not copied, {why}",
         kind_name(h.backup.kind),
@@ -77,48 +86,105 @@ fn left_out(db: &str, h: &HistoryRow, why: &str) -> String {
     )
 }
 
-/// The backups to copy, given msdb's rows from the instance's newest own full on (oldest
-/// first) and the backup sets the chain continued already keeps; warnings for what is
-/// left out.
-fn to_copy<'a>(
-    db: &str,
-    rows: &'a [HistoryRow],
-    kept: &HashSet<String>,
-) -> (Vec<&'a HistoryRow>, Vec<String>) {
-    let mut sets: HashSet<&str> = HashSet::new();
-    let striped: HashSet<&str> = rows
-        .iter()
-        .filter(|h| !sets.insert(h.backup.id.as_str()))
-        .map(|h| h.backup.id.as_str())
-        .collect();
-    let base = rows.first().map(|f| f.backup.checkpoint_lsn);
-    let mut out = Vec::new();
-    let mut warnings = Vec::new();
-    let mut said = HashSet::new();
-    for h in rows {
-        if kept.contains(&h.backup.id) {
-            continue;
-        }
-        let why = if striped.contains(h.backup.id.as_str()) {
-            Some("it is striped over several files")
-        } else if !on_volume(&h.device) {
-            Some("it is not on the instance's backup volume")
-        } else if h.backup.kind == Kind::Diff && Some(h.backup.database_backup_lsn) != base {
-            Some("it is based on another full backup than the copies' (one taken elsewhere)")
-        } else {
-            None
-        };
-        match why {
-            // a striped set is said once
-            Some(w) => {
-                if said.insert(h.backup.id.as_str()) {
-                    warnings.push(left_out(db, h, w));
-                }
-            }
-            None => out.push(h),
-        }
+/// Why a backup msdb lists cannot be copied, if it cannot (`striped`: the backup sets
+/// listed more than once, one row per file).
+fn unusable(l: &Listed, striped: &HashSet<&str>) -> Option<&'static str> {
+    let h = &l.row;
+    if striped.contains(h.backup.id.as_str()) {
+        Some("it is striped over several files")
+    } else if !on_volume(&h.device) {
+        Some("it is not on the instance's backup volume")
+    } else if l.position != 1 {
+        Some("it is not the first backup set of its file")
+    } else if !Kept::new("backups/x", &h.backup, &h.device).texts_ok() {
+        Some("msdb names it with control characters or over 1 KiB")
+    } else {
+        None
     }
-    (out, warnings)
+}
+
+/// Where the new chain starts in msdb's `rows` (oldest first), and the previous chain's
+/// backups it keeps, given the newest usable full at `full`.
+struct Start {
+    /// Index into the rows of the first backup to look at.
+    from: usize,
+    /// The previous point's backups kept, in order.
+    kept: Vec<Kept>,
+}
+
+/// Whether msdb's `row` is the backup `k` the previous point keeps (what a repository
+/// written elsewhere says is checked against the instance).
+fn same(k: &Kept, l: &Listed) -> bool {
+    let b = &l.row.backup;
+    k.set == b.id
+        && k.kind == kind_name(b.kind)
+        && k.first_lsn == b.first_lsn.to_string()
+        && k.last_lsn == b.last_lsn.to_string()
+        && k.device == l.row.device
+}
+
+/// Where to start: after the previous chain when msdb still shows each of its backups as
+/// it keeps them (from the newest full on when it holds that full; whole when a newer full
+/// came since, so the logs up to it are kept too), else at the newest full. A warning says
+/// why a previous chain was set aside.
+fn start(
+    rows: &[Listed],
+    full: usize,
+    prev: Option<ChainDoc>,
+    warnings: &mut Vec<String>,
+) -> Start {
+    let at = rows[full].row.backup.finish;
+    // the backups finishing with the full or after it (a log may finish in its second)
+    let from_full = rows
+        .iter()
+        .position(|l| l.row.backup.finish >= at)
+        .unwrap_or(full);
+    let fresh = Start {
+        from: from_full,
+        kept: Vec::new(),
+    };
+    let Some(prev) = prev.filter(|p| !p.backups.is_empty()) else {
+        return fresh;
+    };
+    // a chain of Rehydra's own copy-only backups (level=full or log) is left to its points
+    if prev.backups.iter().any(|k| k.copy_only) {
+        return fresh;
+    }
+    let listed = |k: &Kept| rows.iter().position(|l| l.row.backup.id == k.set);
+    // each backup msdb still lists must be as kept; those older than msdb's list stay
+    if let Some(k) = prev
+        .backups
+        .iter()
+        .find(|k| listed(k).is_some_and(|i| !same(k, &rows[i])))
+    {
+        warnings.push(format!(
+            "the previous restore point keeps {} otherwise than msdb lists it (written elsewhere, or msdb changed): a new chain starts at the full of {}",
+            shown(&k.item, 120),
+            show_time(at)
+        ));
+        return fresh;
+    }
+    let full_id = &rows[full].row.backup.id;
+    if prev.backups.iter().any(|k| &k.set == full_id) {
+        // from the full on, with what finished in its second (as `from_full`)
+        let i = prev
+            .backups
+            .iter()
+            .position(|k| k.backup().is_ok_and(|b| b.finish >= at))
+            .unwrap_or(0);
+        return Start {
+            from: from_full,
+            kept: prev.backups[i..].to_vec(),
+        };
+    }
+    // a newer full since: the previous chain whole, and everything after its last backup
+    match prev.backups.last().and_then(listed) {
+        Some(last) if last < full => Start {
+            from: last + 1,
+            kept: prev.backups,
+        },
+        _ => fresh,
+    }
 }
 
 /// Copy the instance's own backups of the database `p` names that the repository does not
@@ -126,7 +192,8 @@ fn to_copy<'a>(
 ///
 /// # Errors
 /// The database or its own full backup is not found, more backups than a chain keeps,
-/// and any copy's failure (the staged copy is removed first; nothing is kept).
+/// and any copy's failure but a file gone from the pod (the staged copy is removed first;
+/// nothing is kept).
 pub fn copy(p: &Place) -> Result<BackupReport> {
     let name = p.db.database.as_str();
     let db = tsql::database(&p.server, name)?.ok_or_else(|| {
@@ -139,10 +206,16 @@ pub fn copy(p: &Place) -> Result<BackupReport> {
             ),
         )
     })?;
-    let rows = tsql::since_own_full(&p.server, name, &format!("{BUILT_IN_FOLDER}/"), BACKUPS_MAX)?;
+    let rows = tsql::not_copy_only(&p.server, name, BACKUPS_MAX)?;
+    let mut sets: HashSet<&str> = HashSet::new();
+    let striped: HashSet<&str> = rows
+        .iter()
+        .filter(|l| !sets.insert(l.row.backup.id.as_str()))
+        .map(|l| l.row.backup.id.as_str())
+        .collect();
     let Some(full) = rows
-        .first()
-        .filter(|f| f.backup.kind == Kind::Full && on_volume(&f.device))
+        .iter()
+        .rposition(|l| l.row.backup.kind == Kind::Full && unusable(l, &striped).is_none())
     else {
         return Err(Error::new(
             ErrorCode::NotFound,
@@ -152,34 +225,53 @@ pub fn copy(p: &Place) -> Result<BackupReport> {
             ),
         ));
     };
-    if rows.len() > BACKUPS_MAX {
+    let mut warnings = Vec::new();
+    // a chain of the instance's own backups goes on; anything else (none, Rehydra's own
+    // copy-only backups) is left to the earlier points
+    let prev = previous_chain(Kind::Full, |doc| {
+        doc.server == p.db.instance_key() && doc.database == p.db.database
+    })?;
+    let Start { from, kept } = start(&rows, full, prev, &mut warnings);
+    // the fulls a differential may be based on: the chain's (their checkpoint LSNs)
+    let mut bases: HashSet<chain::Lsn> = kept
+        .iter()
+        .filter_map(|k| k.backup().ok())
+        .filter(|b| b.kind == Kind::Full)
+        .map(|b| b.checkpoint_lsn)
+        .collect();
+    let mut said: HashSet<&str> = HashSet::new();
+    let mut todo = Vec::new();
+    for l in &rows[from..] {
+        let (b, id) = (&l.row.backup, l.row.backup.id.as_str());
+        if kept.iter().any(|k| k.set == id) {
+            continue;
+        }
+        let why = unusable(l, &striped).or_else(|| {
+            (b.kind == Kind::Diff && !bases.contains(&b.database_backup_lsn)).then_some(
+                "it is based on a full backup the copies do not hold (one taken elsewhere)",
+            )
+        });
+        match why {
+            // a striped set is said once
+            Some(w) => {
+                if said.insert(id) {
+                    warnings.push(left_out(name, l, w));
+                }
+            }
+            None => {
+                if b.kind == Kind::Full {
+                    bases.insert(b.checkpoint_lsn);
+                }
+                todo.push(l);
+            }
+        }
+    }
+    if kept.len() + todo.len() > BACKUPS_MAX {
         return Err(Error::new(
             ErrorCode::InvalidInput,
             format!(
-                "msdb shows more than {BACKUPS_MAX} backups of `{}` since its last full backup, more than a restore point keeps; copy them more often than the instance takes a full backup",
+                "the chain of `{}` would hold more than {BACKUPS_MAX} backups, more than a restore point keeps; copy them more often than the instance takes a full backup",
                 shown(name, 128)
-            ),
-        ));
-    }
-    // a chain of the same full goes on; anything else (none, Rehydra's own copy-only
-    // backups, an older full) is left to the earlier points
-    let prev = previous_chain(Kind::Full, |doc| {
-        doc.server == p.db.instance_key() && doc.database == p.db.database
-    })?
-    .filter(|c| c.backups.first().is_some_and(|k| k.set == full.backup.id));
-    let kept: HashSet<String> = prev
-        .iter()
-        .flat_map(|c| c.backups.iter().map(|k| k.set.clone()))
-        .collect();
-    let (todo, mut warnings) = to_copy(name, &rows, &kept);
-    if !kept.contains(&full.backup.id) && todo.first().is_none_or(|h| h.backup.id != full.backup.id)
-    {
-        return Err(Error::new(
-            ErrorCode::Unsupported,
-            format!(
-                "the instance's newest full backup of `{}` cannot be copied: {}",
-                shown(name, 128),
-                warnings.first().map_or("", String::as_str)
             ),
         ));
     }
@@ -194,21 +286,43 @@ pub fn copy(p: &Place) -> Result<BackupReport> {
             p.server
         ),
     );
+    // the backups kept go on in a chain with the database's files as they are now
+    let prev_doc = if kept.is_empty() {
+        None
+    } else {
+        Some(ChainDoc {
+            format: 1,
+            server: p.db.instance_key(),
+            database: name.to_string(),
+            recovery: db.recovery.clone(),
+            files: tsql::files(&p.server, name)?,
+            backups: kept,
+            group: None,
+        })
+    };
     let mut doc = ChainDoc::continued(
-        if prev.is_some() {
+        if prev_doc.is_some() {
             Kind::Log
         } else {
             Kind::Full
         },
-        prev,
+        prev_doc,
         p.db.instance_key(),
         name,
         &db.recovery,
         || tsql::files(&p.server, name),
         (0, total),
     )?;
+    let full_id = rows[full].row.backup.id.as_str();
+    let mut copied = 0;
     let mut taken: HashSet<String> = doc.backups.iter().map(|k| k.item.clone()).collect();
-    for (n, h) in todo.iter().enumerate() {
+    let says = |warnings: &[String]| {
+        for w in warnings {
+            host::log(host::Level::Warn, w);
+        }
+    };
+    for (n, l) in todo.iter().enumerate() {
+        let h = &l.row;
         let item = item_name(name, &h.backup, &taken);
         let file = &item["backups/".len()..];
         host::progress(
@@ -232,33 +346,38 @@ pub fn copy(p: &Place) -> Result<BackupReport> {
             "copying the instance's backup out of the pod",
         );
         warnings.extend(kubectl::unstage(&p.pod.target, &staged));
-        if let Err(e) = stored {
-            // what was left behind is said even when the backup failed
-            for w in &warnings {
-                host::log(host::Level::Warn, w);
+        match stored {
+            Ok(()) => {}
+            // gone since msdb listed it (retention, a DBA): a gap the chain rules name;
+            // the chain's own full cannot be missed
+            Err(e) if e.code == ErrorCode::NotFound && h.backup.id != full_id => {
+                warnings.push(left_out(name, l, "its file is gone from the pod"));
+                continue;
             }
-            return Err(e);
+            Err(e) => {
+                // what was left behind is said even when the backup failed
+                says(&warnings);
+                return Err(e);
+            }
         }
         doc.backups.push(Kept::new(&item, &h.backup, &h.device));
         taken.insert(item);
+        copied += 1;
     }
     for problem in chain::problems(&doc.history()?) {
         warnings.push(problem.describe());
     }
+    says(&warnings);
     doc.check_texts()?;
     let body = serde_json::to_vec_pretty(&doc)
         .map_err(|e| Error::new(ErrorCode::Failed, e.to_string()))?;
     engine::put_document(CHAIN_ITEM, &body)?;
-    for w in &warnings {
-        host::log(host::Level::Warn, w);
-    }
     host::progress(total, total, "done");
     host::info(&format!(
-        "copied {} of the instance's own backups of {}; the chain now holds {} backup(s) from its full of {}",
-        todo.len(),
+        "copied {} of the instance's own backups of {}; the chain now holds {} backup(s)",
+        copied,
         shown(name, 128),
         doc.backups.len(),
-        show_time(full.backup.finish)
     ));
     Ok(BackupReport {
         consistency: "application".into(),
@@ -283,6 +402,9 @@ mod tests {
             "/var/opt/mssql/backups/",
             "/var/opt/mssql/backupsx/a.bak",
             "/var/opt/mssql/backups/rehydra/sales_full.bak",
+            "/var/opt/mssql/backups//rehydra/sales_full.bak",
+            "/var/opt/mssql/backups/./rehydra/sales_full.bak",
+            "/var/opt/mssql/backups/current/",
             "/var/opt/mssql/backups/../../etc/shadow",
             "/var/opt/mssql/backups/a\n.bak",
             "/var/opt/mssql/backups/c:a.bak",

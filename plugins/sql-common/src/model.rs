@@ -63,7 +63,31 @@ pub fn kind_name(k: Kind) -> &'static str {
     }
 }
 
+/// A name or value a plan or script may show: no control characters, at most 1 KiB.
+fn text_ok(t: &str) -> bool {
+    !t.chars().any(char::is_control) && t.len() <= 1024
+}
+
 impl Kept {
+    /// The texts a plan or script shows of it.
+    fn texts(&self) -> impl Iterator<Item = &String> {
+        [
+            &self.kind,
+            &self.set,
+            &self.start,
+            &self.finish,
+            &self.device,
+        ]
+        .into_iter()
+        .chain(self.fork.as_ref())
+        .chain(self.first_fork.as_ref())
+    }
+
+    /// Whether every text of it may be kept in a chain (see [`ChainDoc::check_texts`]).
+    pub fn texts_ok(&self) -> bool {
+        self.texts().all(|t| text_ok(t))
+    }
+
     pub fn new(item: &str, b: &Backup, device: &str) -> Self {
         Self {
             item: item.into(),
@@ -185,14 +209,9 @@ impl ChainDoc {
                     .iter()
                     .flat_map(|f| [&f.logical, &f.kind, &f.physical]),
             )
-            .chain(self.backups.iter().flat_map(|k| {
-                [&k.kind, &k.set, &k.start, &k.finish, &k.device]
-                    .into_iter()
-                    .chain(k.fork.as_ref())
-                    .chain(k.first_fork.as_ref())
-            }));
+            .chain(self.backups.iter().flat_map(Kept::texts));
         for t in texts {
-            if t.chars().any(char::is_control) || t.len() > 1024 {
+            if !text_ok(t) {
                 return Err(Error::new(
                     ErrorCode::InvalidInput,
                     format!(

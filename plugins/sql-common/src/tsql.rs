@@ -422,39 +422,38 @@ pub fn history(server: &str, name: &str) -> Result<Vec<HistoryRow>> {
     Ok(out)
 }
 
-/// The backups of database `name` that are not copy-only, from the newest full whose
-/// file lies under `folder` (`/…/`) on: the chain of an instance's own backups, oldest
-/// first; empty when there is no such full. At most `max` + 1 rows are read, so a caller
-/// can tell a chain longer than it keeps.
-pub fn since_own_full(
-    server: &str,
-    name: &str,
-    folder: &str,
-    max: usize,
-) -> Result<Vec<HistoryRow>> {
-    let pattern = format!(
-        "{}%",
-        folder
-            .replace('[', "[[]")
-            .replace('%', "[%]")
-            .replace('_', "[_]")
-    );
+/// A backup msdb lists that is not copy-only, and its position in its media (`1`: the
+/// file's first backup set, the one `RESTORE … FROM DISK` reads without `FILE =`).
+pub struct Listed {
+    pub row: HistoryRow,
+    pub position: u32,
+}
+
+/// The newest `max` + 1 backups of database `name` that are not copy-only, oldest first
+/// (by finish, then by msdb's order): a caller can tell a history longer than it keeps.
+pub fn not_copy_only(server: &str, name: &str, max: usize) -> Result<Vec<Listed>> {
     let sets = run(
         server,
         &format!(
-            "SELECT TOP ({}) {HISTORY} WHERE b.database_name = @P1 AND b.is_copy_only = 0 AND b.backup_finish_date >= (SELECT MAX(f.backup_finish_date) FROM msdb.dbo.backupset f JOIN msdb.dbo.backupmediafamily fm ON fm.media_set_id = f.media_set_id WHERE f.database_name = @P1 AND f.type = 'D' AND f.is_copy_only = 0 AND fm.physical_device_name LIKE @P2) ORDER BY b.backup_finish_date, b.backup_set_id",
-            max + 1
+            "SELECT TOP ({}) {} WHERE b.database_name = @P1 AND b.is_copy_only = 0 ORDER BY b.backup_finish_date DESC, b.backup_set_id DESC",
+            max + 1,
+            HISTORY.replacen(" FROM ", ", b.position FROM ", 1)
         ),
-        &[name, &pattern],
+        &[name],
         QUERY_SECS,
     )?;
     let rows = Rows::of(&sets, "reading the backup history")?;
     let mut out = Vec::new();
     for r in rows.each().take(max + 1) {
-        if let Some(h) = history_row(&r)? {
-            out.push(h);
+        if let Some(row) = history_row(&r)? {
+            let position = r
+                .opt("position")?
+                .and_then(|p| p.trim().parse().ok())
+                .unwrap_or(1);
+            out.push(Listed { row, position });
         }
     }
+    out.reverse();
     Ok(out)
 }
 

@@ -81,6 +81,7 @@ function sqlLogin(q: SqlServer): [string, string] {
     const only = q.login ? `, only as ${q.login}` : "";
     return [`the account Rehydra runs as (Kerberos on Linux, NTLM on Windows)${only}`, "no password kept"];
   }
+  if (q.kind === "entra") return ["your Azure sign-in (Microsoft Entra ID)", "no password kept"];
   return [q.kind === "windows" ? `Windows ${q.login}` : q.login, q.password ? passwordWhere(q.password) : "none (add it again)"];
 }
 
@@ -181,7 +182,9 @@ export default function Connections() {
         // PowerShell there signs in as its account and checks the certificate with that machine's trust
         return api.sqlServerAdd({ ...reached(f), address: null, kind: "integrated", login: "", password: null, "ca-file": null, via: f.via }, f.check);
       }
-      const integrated = f.kind === "integrated" ? { login: f.onlyAs.trim(), password: null } : { login: f.login.trim() };
+      // Entra: the Azure sign-in's token for the instance, no login or password kept
+      const integrated =
+        f.kind === "integrated" ? { login: f.onlyAs.trim(), password: null } : f.kind === "entra" ? { login: "", password: null } : { login: f.login.trim() };
       return api.sqlServerAdd({ ...reached(f), kind: f.kind, ...integrated }, f.check);
     });
   const addKube = () =>
@@ -298,6 +301,7 @@ export default function Connections() {
             <option value="sql">a SQL Server login</option>
             <option value="windows">a Windows account (DOMAIN\user; from Windows only)</option>
             <option value="integrated">the account Rehydra runs as, no password kept (Kerberos on Linux, NTLM on Windows)</option>
+            <option value="entra">your Azure sign-in (Microsoft Entra ID), no password kept</option>
             <option value="via">PowerShell on a command target, as the account commands run as there (no password kept)</option>
           </select>
         </label>
@@ -316,6 +320,12 @@ export default function Connections() {
               </select>
             </label>
           </>
+        ) : sql.form.kind === "entra" ? (
+          <p className="small muted">
+            Each connection signs in with an access token of the Azure sign-in (Settings → Azure) for the instance's audience,
+            https://database.windows.net/ unless an audience is set for its host. The instance must accept Microsoft Entra logins
+            (Azure Arc-enabled SQL Server 2022 and later, SQL Managed Instance) and have a login for that identity.
+          </p>
         ) : sql.form.kind === "integrated" ? (
           <>
             <p className="small muted">

@@ -23,6 +23,9 @@ pub enum SqlLoginKind {
     /// The account Rehydra runs as, no password kept: Kerberos on Linux (its ticket
     /// cache, or a client keytab), Windows' single sign-on on Windows.
     Integrated,
+    /// The admin's Azure sign-in (Microsoft Entra ID), no password kept: an access token
+    /// for the instance's audience in each login.
+    Entra,
 }
 
 /// A SQL Server instance plugins may be granted (`sql:<name>`).
@@ -87,6 +90,14 @@ impl SqlServer {
             }
             return Ok(());
         }
+        if self.kind == SqlLoginKind::Entra {
+            if self.password.is_some() || !self.login.trim().is_empty() {
+                return bad(format!(
+                    "SQL Server `{name}` is signed in to with your Azure sign-in (Microsoft Entra ID), which keeps no login or password here: give neither with it"
+                ));
+            }
+            return Ok(());
+        }
         if self.kind == SqlLoginKind::Integrated {
             if self.password.is_some() {
                 return bad(format!(
@@ -125,9 +136,14 @@ impl SqlServer {
         Ok(())
     }
 
-    /// The access the host signs in with: the password and CA file read now, the
-    /// command target it goes through found among `targets`.
-    fn access(&self, targets: &[host::Target]) -> std::result::Result<host::SqlAccess, String> {
+    /// The access the host signs in with: the password (or the Entra token, from
+    /// `tokens`) and CA file read now, the command target it goes through found among
+    /// `targets`.
+    fn access(
+        &self,
+        targets: &[host::Target],
+        tokens: Option<&crate::azure::SqlTokens>,
+    ) -> std::result::Result<host::SqlAccess, String> {
         let via = match self.via.as_deref() {
             None => None,
             Some("local") => Some(host::SqlVia::Local),
@@ -143,6 +159,13 @@ impl SqlServer {
         };
         let password = match (&self.password, self.kind) {
             (_, SqlLoginKind::Integrated) => Default::default(),
+            (_, SqlLoginKind::Entra) => {
+                let host = self.name.rsplit_once(':').map_or(self.name.as_str(), |(h, _)| h);
+                tokens
+                    .ok_or_else(|| format!("SQL Server `{}`: no Azure sign-in is set up", self.name))?
+                    .token(host)
+                    .map_err(|e| format!("SQL Server `{}`: {e}", self.name))?
+            }
             (Some(p), _) => rehydra_azure::read_secret(&p.source())
                 .map_err(|e| format!("the password of SQL Server `{}`: {e}", self.name))?,
             (None, _) => {
@@ -171,6 +194,7 @@ impl SqlServer {
                 SqlLoginKind::Integrated => host::SqlLogin::Integrated(
                     Some(self.login.trim().to_string()).filter(|l| !l.is_empty()),
                 ),
+                SqlLoginKind::Entra => host::SqlLogin::Entra,
             },
             password,
             ca_pem,
@@ -179,16 +203,41 @@ impl SqlServer {
     }
 }
 
-/// The configured instances, and the command targets some go through, as the host asks
-/// for them.
-pub(super) struct Configured(pub(super) Vec<SqlServer>, pub(super) Vec<host::Target>);
+/// The configured instances, the command targets some go through, and the Azure
+/// sign-in when one signs in with it, as the host asks for them.
+pub(super) struct Configured {
+    servers: Vec<SqlServer>,
+    targets: Vec<host::Target>,
+    tokens: Option<crate::azure::SqlTokens>,
+}
+
+impl Configured {
+    /// `servers` with the `targets` configured; the Azure sign-in of `ctx` is set up only
+    /// when an instance signs in with it.
+    pub(super) fn new(
+        ctx: &Context,
+        servers: Vec<SqlServer>,
+        targets: Vec<host::Target>,
+    ) -> Result<Self> {
+        let tokens = if servers.iter().any(|s| s.kind == SqlLoginKind::Entra) {
+            Some(crate::azure::SqlTokens::new(ctx)?)
+        } else {
+            None
+        };
+        Ok(Self {
+            servers,
+            targets,
+            tokens,
+        })
+    }
+}
 
 impl host::SqlServers for Configured {
     fn sql_server(&self, server: &str) -> std::result::Result<Option<host::SqlAccess>, String> {
-        self.0
+        self.servers
             .iter()
             .find(|d| d.name == server)
-            .map(|d| d.access(&self.1))
+            .map(|d| d.access(&self.targets, self.tokens.as_ref()))
             .transpose()
     }
 }
@@ -253,8 +302,12 @@ impl Plugins {
             Some(_) => self.targets()?,
             None => Vec::new(),
         };
+        let tokens = match s.kind {
+            SqlLoginKind::Entra => Some(crate::azure::SqlTokens::new(&self.ctx)?),
+            _ => None,
+        };
         let access = s
-            .access(&targets)
+            .access(&targets, tokens.as_ref())
             .map_err(|e| ApiError::new(Code::InvalidInput, e))?;
         host::check_sql_server(&s.name, &access)
             .map_err(|e| ApiError::new(Code::Io, format!("SQL Server `{}`: {e}", s.name)))

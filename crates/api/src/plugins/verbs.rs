@@ -24,7 +24,11 @@ impl Plugins {
             kube_clusters::Configured::read(&self.kube_clusters()?),
         )?;
         inv.directories = Arc::new(directories::Configured(self.directories()?));
-        inv.sql_servers = Arc::new(sql_servers::Configured(self.sql_servers()?, targets));
+        inv.sql_servers = Arc::new(sql_servers::Configured::new(
+            &self.ctx,
+            self.sql_servers()?,
+            targets,
+        )?);
         inv.object_stores = Arc::new(buckets::Buckets::new(&self.ctx));
         inv.events = events.clone();
         if let Some(c) = cancel {

@@ -202,7 +202,7 @@ fn an_instances_own_chain_and_rehydras_copies_leave_the_cluster_and_restore_to_a
     );
     let log = std::fs::read_to_string(dir.join("kube/exec.log")).unwrap();
     assert_eq!(
-        log.matches("\"stat\", \"-c\", \"%s\", \"--\"").count(),
+        log.matches("\"stat\", \"-c\", \"%F %s\", \"--\"").count(),
         4,
         "each copy's size is checked against the pod's file: {log}"
     );

@@ -156,6 +156,7 @@ fn config(server: &str, (host, port): (&str, u16), access: &SqlAccess) -> Res<Co
             ));
         }
         SqlLogin::Integrated(_) => AuthMethod::Integrated,
+        SqlLogin::Entra => AuthMethod::aad_token(password),
     });
     Ok(c)
 }

@@ -84,7 +84,7 @@ fn a_full_backup_runs_copy_only_copies_out_and_cleans_up() {
                     "--",
                     "stat",
                     "-c",
-                    "%s",
+                    "%F %s",
                     "--",
                     &device
                 ])

@@ -63,7 +63,7 @@ fn the_instances_own_chain_is_copied_and_goes_on_where_it_stopped() {
     for (n, f) in files.iter().enumerate() {
         assert!(
             cmds[3 * n].ends_with(&format!(
-                "-- stat -c %s -- /var/opt/mssql/backups/current/sales/{f}.bak"
+                "-- stat -c %F %s -- /var/opt/mssql/backups/current/sales/{f}.bak"
             )),
             "{}",
             cmds[3 * n]
@@ -120,15 +120,92 @@ fn the_instances_own_chain_is_copied_and_goes_on_where_it_stopped() {
     assert!(mock.commands().is_empty());
     assert_eq!(chain(&mock).backups, next.backups);
 
-    // the weekly full starts a new chain
-    sim.borrow_mut().own_backup("sales", "D");
-    sim.borrow_mut().own_backup("sales", "L");
+    // the weekly full, with a log before it the last run did not see: this point keeps
+    // the previous chain whole and everything after it, so no moment is lost
+    for kind in ["L", "D", "L"] {
+        sim.borrow_mut().own_backup("sales", kind); // 10:45, 10:50, 10:55
+    }
     mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
         .unwrap();
     let third = chain(&mock);
-    assert_eq!(kinds(&third), ["full", "log"]);
-    assert!(third.backups[0].device.ends_with("/D-45.bak"));
-    assert_eq!(mock.points().len(), 4);
+    assert_eq!(
+        kinds(&third),
+        [
+            "full", "log", "diff", "log", "log", "log", "log", "full", "log"
+        ]
+    );
+    assert!(third.backups[7].device.ends_with("/D-50.bak"));
+    // and the next one starts at that full
+    sim.borrow_mut().own_backup("sales", "L");
+    mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap();
+    let fourth = chain(&mock);
+    assert_eq!(kinds(&fourth), ["full", "log", "log"]);
+    assert_eq!(fourth.backups[..2], third.backups[7..]);
+    assert_eq!(mock.points().len(), 5);
+}
+
+#[test]
+fn what_msdb_names_is_checked_before_it_is_copied_or_continued() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().to_str().unwrap().to_string();
+    let sim = Sim::new(&[("sales", "FULL")]);
+    {
+        let mut s = sim.borrow_mut();
+        s.own_backup("sales", "L"); // 10:05, finishing in the full's second (below)
+        s.own_backup("sales", "D"); // 10:10
+        s.msdb[0].minute = 10;
+        s.own_backup("sales", "L"); // 10:15: the second set of its file
+        s.msdb[2].position = 2;
+        s.own_backup("sales", "L"); // 10:20: gone from the pod since
+        let gone = s.msdb[3].device.clone();
+        s.pod_files.remove(&gone);
+        s.own_backup("sales", "L"); // 10:25
+    }
+    let mock = host_with(&sim, dir.path());
+    let r = mock
+        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap();
+    let all = r.warnings.join(" | ");
+    assert!(
+        all.contains("L-15.bak: not copied, it is not the first backup set of its file")
+            && all.contains("L-20.bak: not copied, its file is gone from the pod"),
+        "{all}"
+    );
+    // the log of the full's second is kept with it; the chain rules name the gap
+    assert_eq!(kinds(&chain(&mock)), ["log", "full", "log"]);
+    assert!(all.contains("LSN"), "{all}");
+
+    // a previous point whose backups msdb lists otherwise (written elsewhere, or msdb
+    // changed): set aside, a new chain from the newest full
+    sim.borrow_mut().msdb[4].last += 1;
+    sim.borrow_mut().own_backup("sales", "L");
+    let r = mock
+        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("otherwise than msdb lists it") && w.contains("a new chain starts")),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(kinds(&chain(&mock)), ["log", "full", "log", "log"]);
+
+    // a folder named as a backup file is never copied (kubectl cp would take the tree)
+    sim.borrow_mut()
+        .backup_to("sales", "L", "/var/opt/mssql/backups/current/sales/x.bak");
+    let folder = "/var/opt/mssql/backups/current";
+    sim.borrow_mut().msdb.last_mut().unwrap().device = folder.into();
+    let e = mock
+        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap_err();
+    assert!(e.message.contains("is not a regular file"), "{}", e.message);
+    assert!(mock.commands().iter().all(|c| {
+        !c.args
+            .iter()
+            .any(|a| a.ends_with(":/var/opt/mssql/backups/current"))
+    }));
 }
 
 #[test]
@@ -152,12 +229,7 @@ fn a_restore_from_the_copies_uses_the_differential_and_stops_at_the_moment() {
         .plan_restore::<ArcSqlMi>(mock.restore_request("-", &o))
         .unwrap();
     assert!(plan.blockers.is_empty(), "{:?}", plan.blockers);
-    let script = &plan
-        .steps
-        .iter()
-        .find(|s| s.id == "script")
-        .unwrap()
-        .detail;
+    let script = &plan.steps.iter().find(|s| s.id == "script").unwrap().detail;
     let lines: Vec<&str> = script.split(";\n").collect();
     // the full, the differential at 10:15, the log to 10:20 whole, the next one to 10:22
     assert_eq!(lines.len(), 5, "{script}");
@@ -249,7 +321,8 @@ fn without_built_in_backups_or_when_a_copy_fails_nothing_is_kept() {
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::Failed);
     assert!(
-        e.message.contains("copying the instance's backup out of the pod"),
+        e.message
+            .contains("copying the instance's backup out of the pod"),
         "{}",
         e.message
     );

@@ -114,6 +114,10 @@ pub struct Row {
     pub set_name: String,
     pub database: String,
     pub device: String,
+    /// Its backup set's position in its file.
+    pub position: u32,
+    /// Its number in msdb (`backup_set_id`), which its `backup_set_uuid` is made of.
+    pub set_id: usize,
 }
 
 /// The instance behind the TDS endpoint and the pod.
@@ -175,7 +179,8 @@ impl Sim {
     pub fn backup_to(&mut self, db: &str, kind: &'static str, device: &str) {
         self.backup(db, kind, false, "", device);
         let bytes = format!("own {kind} backup of {db} at minute {}", self.minute);
-        self.pod_files.insert(device.to_string(), bytes.into_bytes());
+        self.pod_files
+            .insert(device.to_string(), bytes.into_bytes());
     }
 
     /// Files of Rehydra's own backups left in the pod.
@@ -221,6 +226,8 @@ impl Sim {
             set_name: set_name.into(),
             database: db.into(),
             device: device.into(),
+            position: 1,
+            set_id: self.msdb.len() + 1,
         });
     }
 
@@ -242,6 +249,7 @@ impl Sim {
             "name",
             "database_name",
             "physical_device_name",
+            "position",
         ];
         let fork = Some("4faf3dab-af8f-4ede-9000-41a2344da82f".to_string());
         let rows = rows
@@ -249,7 +257,7 @@ impl Sim {
             .map(|r| {
                 let s = |v: &str| Some(v.to_string());
                 vec![
-                    s(&format!("a258a0e2-0f34-4bbc-ab33-{:012}", r.minute)),
+                    s(&format!("a258a0e2-0f34-4bbc-ab33-{:012}", r.set_id)),
                     s(r.kind),
                     s(if r.copy_only { "1" } else { "0" }),
                     s(&r.first.to_string()),
@@ -269,6 +277,7 @@ impl Sim {
                     s(&r.set_name),
                     s(&r.database),
                     s(&r.device),
+                    s(&r.position.to_string()),
                 ]
             })
             .collect();
@@ -320,15 +329,11 @@ impl Sim {
         if b.batch.contains("msdb.dbo.backupset") {
             let db = p(0);
             let mut rows: Vec<&Row> = self.msdb.iter().filter(|r| r.database == db).collect();
-            if b.batch.contains("AND b.is_copy_only = 0 AND") {
-                // since the newest full of the instance's own whose file is LIKE @P2,
-                // oldest first
-                let folder = p(1).trim_end_matches('%').to_string();
+            if b.batch.contains("AND b.is_copy_only = 0 ORDER BY") {
+                // the instance's own (not copy-only), newest first, with their position
+                assert!(b.batch.contains(", b.position FROM "), "{}", b.batch);
                 rows.retain(|r| !r.copy_only);
-                let from = rows
-                    .iter()
-                    .rposition(|r| r.kind == "D" && r.device.starts_with(&folder));
-                let rows = from.map_or_else(Vec::new, |i| rows.split_off(i));
+                rows.reverse();
                 return Ok(self.history(rows));
             }
             if b.batch.contains("TOP (1)") {
@@ -411,9 +416,19 @@ impl Sim {
                     .collect();
                 match cmd.as_slice() {
                     ["mkdir", "-p", _] => Ok(output(0, "")),
-                    ["stat", "-c", "%s", "--", path] => match self.pod_files.get(*path) {
-                        Some(b) => Ok(output(0, format!("{}\n", b.len()))),
-                        None => fail("stat: cannot statx: No such file or directory"),
+                    ["stat", "-c", "%F %s", "--", path] => match self.pod_files.get(*path) {
+                        Some(b) => Ok(output(0, format!("regular file {}\n", b.len()))),
+                        // a folder holding files
+                        None if self
+                            .pod_files
+                            .keys()
+                            .any(|f| f.starts_with(&format!("{path}/"))) =>
+                        {
+                            Ok(output(0, "directory 4096\n"))
+                        }
+                        None => fail(&format!(
+                            "stat: cannot statx '{path}': No such file or directory"
+                        )),
                     },
                     ["rm", "-f", path] => {
                         self.pod_files.remove(*path);
@@ -440,7 +455,11 @@ impl Sim {
                 let Some(bytes) = self.pod_files.get(from) else {
                     return fail("tar: removing leading '/' from member names\nno such file");
                 };
-                let end = if self.cp_short { bytes.len() / 2 } else { bytes.len() };
+                let end = if self.cp_short {
+                    bytes.len() / 2
+                } else {
+                    bytes.len()
+                };
                 std::fs::write(&c.args[2], &bytes[..end]).unwrap();
                 Ok(output(0, ""))
             }

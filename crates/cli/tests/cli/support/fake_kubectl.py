@@ -13,8 +13,8 @@ its own) and the folders above them; a read-only mount cannot be written.
 - `cp <ns>/<pod>:<file> <local file>` and `cp <local file> <ns>/<pod>:<file>` copy one
   file (into the pod: the parent must be a folder there);
 - `exec …` writes `<ns>/<pod>/<container>: <argument list as JSON>` to exec.log in the
-  state folder; `false` fails; `mkdir -p DIR`, `rm -f FILE` and `stat -c %s -- FILE` do
-  what they do in the pod (stat prints the size; a missing file fails); anything else but
+  state folder; `false` fails; `mkdir -p DIR`, `rm -f FILE` and `stat -c '%F %s' -- PATH` do
+  what they do in the pod (stat prints the kind and the size; a missing path fails); anything else but
   tar succeeds;
 - `exec … -- tar -c -f <archive> -C <dir> .` and `tar -x -f <archive> -C <dir>
   [--numeric-owner]` run tar in the pod: owners (numerically), modes, symbolic and hard
@@ -142,11 +142,12 @@ def main():
             path = where(mounts, cmd[2], write=True)
             if os.path.isfile(path):
                 os.remove(path)
-        elif cmd[:4] == ["stat", "-c", "%s", "--"] and len(cmd) == 5:
+        elif cmd[:4] == ["stat", "-c", "%F %s", "--"] and len(cmd) == 5:
             path = where(mounts, cmd[4])
-            if not os.path.isfile(path):
+            if not os.path.lexists(path):
                 fail(f"stat: cannot statx '{cmd[4]}': No such file or directory\ncommand terminated with exit code 1")
-            print(os.path.getsize(path))
+            kind = "symbolic link" if os.path.islink(path) else "directory" if os.path.isdir(path) else "regular file"
+            print(f"{kind} {os.lstat(path).st_size}")
     elif rest[:1] == ["cp"] and len(rest) == 3:
         src, dst = rest[1], rest[2]
         if ":" in src:

@@ -150,8 +150,9 @@ else
   tok="test-token"; exp=$((now + 3600))
 fi
 # a token names its audience, as a real one does in `aud`: the Key Vault and Kubernetes
-# stand-ins check it (6dae42f8-…: the Entra server app of AKS clusters)
-case "$*" in *vault.azure.net*) tok="vault-$tok" ;; *6dae42f8-4368-4678-94ff-3960e28e3630*) tok="aks-$tok" ;; esac
+# stand-ins check it (6dae42f8-…: the Entra server app of AKS clusters), and the SQL Server
+# stand-in checks a database.windows.net one
+case "$*" in *vault.azure.net*) tok="vault-$tok" ;; *6dae42f8-4368-4678-94ff-3960e28e3630*) tok="aks-$tok" ;; *database.windows.net*) tok="sql-$tok" ;; esac
 # and its tenant, as `tid` does: `@tenant` when one other than the home tenant is asked
 # for; the tenants listed in az-refused are ones the account cannot sign in to
 tenant=72f988bf-86f1-41af-91ab-2d7cd011db47

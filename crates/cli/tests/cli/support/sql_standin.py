@@ -8,6 +8,7 @@ reads and sends: the server catalog and msdb history, and BACKUP/RESTORE behavin
 Usage: sql_standin.py --state DIR --cert PEM --key PEM --user LOGIN --password-env VAR --port-file F [--keytab KT] [--root R]
 (listens on 127.0.0.1, a free port, written to F through a temp file and a rename once listening). With --root, the
 instance runs in a container whose file system is R: BACKUP TO DISK = '/x/y.bak' writes R/x/y.bak (msdb says /x/y.bak).
+With --entra PRINCIPAL, Microsoft Entra sign-ins (TDS FEDAUTH security tokens) are taken as PRINCIPAL (see entra()).
 With --keytab, Windows authentication is Kerberos checked by MIT's GSS-API (python-gssapi) with the service's keys in KT
 (pysqlbridge's acceptor is pywin32's SSPI, Windows only); each principal signed in is a line of DIR/logins.jsonl.
 DIR/{databases,master_files,backupset,backupmediafamily}.json serve sys.databases, sys.master_files,
@@ -543,6 +544,66 @@ def kerberos(keytab):
         finish(self, responses)
     tds_connection.Connection._finish_login = finish_login
 
+def entra(principal):
+    """Microsoft Entra sign-in as SQL Server takes it (TDS federated authentication with a security token), which
+    pysqlbridge lacks: PRELOGIN answers FEDAUTHREQUIRED when asked; a LOGIN7 whose feature extension carries a FEDAUTH
+    token signs in as `principal` when the token is one for SQL's audience (the test's Azure sign-in marks those `sql-`,
+    as the Key Vault and Kubernetes stand-ins read theirs), else it is refused with SQL Server's 18456; the login response
+    then carries a FEATUREEXTACK for FEDAUTH. Each sign-in is a line of DIR/logins.jsonl."""
+    from pysqlbridge.tds import login as tds_login, prelogin as tds_prelogin
+    from pysqlbridge.tds import token as tds_token
+    ask = tds_connection.server_response
+    def answer(*, asked=None, **kw):
+        r = ask(asked=asked, **kw)
+        if asked is not None and any(t == tds_prelogin.PreloginOption.FEDAUTHREQUIRED for t, _ in asked.options):
+            r.options.append((tds_prelogin.PreloginOption.FEDAUTHREQUIRED, b"\x01"))
+        return r
+    tds_connection.server_response = answer
+    parse = tds_login.Login7.parse.__func__
+    def parse_login(cls, payload):
+        fedauth, at = None, tds_login.FIXED_HEADER_SIZE + 5 * 4  # ibExtension/cbExtension: the sixth pair
+        if payload[27] & 0x10:  # OptionFlags3 fExtension: ibExtension points at the DWORD offset of FeatureExt
+            ib, cb = int.from_bytes(payload[at:at + 2], "little"), int.from_bytes(payload[at + 2:at + 4], "little")
+            o = int.from_bytes(payload[ib:ib + 4], "little") if cb == 4 and ib + 4 <= len(payload) else len(payload)
+            while o < len(payload) and payload[o] != 0xFF:
+                n = int.from_bytes(payload[o + 1:o + 5], "little")
+                data = payload[o + 5:o + 5 + n]
+                if payload[o] == 0x02 and data and data[0] >> 1 == 0x01:  # FEDAUTH, library: security token
+                    length = int.from_bytes(data[1:5], "little")
+                    fedauth = bytes(data[5:5 + length]).decode("utf-16-le")
+                o += 5 + n
+            payload = bytearray(payload)
+            payload[at + 2:at + 4] = b"\0\0"  # pysqlbridge reads the extension as a string: none
+        login = parse(cls, bytes(payload))
+        login.fedauth = fedauth
+        return login
+    tds_login.Login7.parse = classmethod(parse_login)
+    sql_login = tds_connection.Connection._answer_sql_login
+    def answer_login(self, responses):
+        token = getattr(self._login, "fedauth", None)
+        if token is None:
+            return sql_login(self, responses)
+        ok = token.startswith("sql-")
+        with LOCK, open(os.path.join(STATE, "logins.jsonl"), "a") as f:
+            f.write(json.dumps({"principal": principal if ok else None, "mech": "fedauth", "audience_ok": ok}) + "\n")
+        if ok:
+            self._entra = principal
+            self._finish_login(responses)
+            return True
+        logging.warning("refused an Entra login: the token is not for SQL's audience")
+        self._send(responses, tds_token.error_response(18456, "Login failed for user '<token-identified principal>'.",
+                                                       server=self._server_name, severity=14, tds_version=self._tds_version))
+        self._state = tds_connection.ConnectionState.FAILED
+        return True
+    tds_connection.Connection._answer_sql_login = answer_login
+    respond = tds_connection.login_response
+    def login_response(**kw):
+        body, last = respond(**kw), tds_token.done(tds_version=kw.get("tds_version", tds_token.TDS_74))
+        if getattr(getattr(WHO, "conn", None), "_entra", None) is None or not body.endswith(last):
+            return body
+        return body[:-len(last)] + bytes([0xAE, 0x02]) + (0).to_bytes(4, "little") + b"\xff" + last
+    tds_connection.login_response = login_response
+
 def per_connection():
     """Each connection's socket and pysqlbridge Connection, for `working` (handled on a thread of their own)."""
     init = tds_connection.Connection.__init__
@@ -553,7 +614,8 @@ def per_connection():
     bridge_server._Handler.setup = lambda self: setattr(WHO, "sock", self.request)
     # SUSER_SNAME(): a SQL login's name too (pysqlbridge knows only a Windows one)
     tds_connection.Connection.username = property(
-        lambda self: self._acceptor.username if self._acceptor else self._login.user_name if self._login else None)
+        lambda self: getattr(self, "_entra", None) or (
+            self._acceptor.username if self._acceptor else self._login.user_name if self._login else None))
 
 def main():
     global STATE, USER, ROOT
@@ -562,10 +624,13 @@ def main():
         ap.add_argument(flag, required=True)
     ap.add_argument("--keytab")
     ap.add_argument("--root", help="the instance's file system (a container's): every path it is given lies under it")
+    ap.add_argument("--entra", metavar="PRINCIPAL", help="accept Microsoft Entra sign-ins (FEDAUTH tokens for SQL) as PRINCIPAL")
     args = ap.parse_args()
     per_connection()
     if args.keytab:
         kerberos(args.keytab)
+    if args.entra:
+        entra(args.entra)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="sql_standin %(levelname)s %(message)s")
     password = os.environ.get(args.password_env) or sys.exit(f"sql_standin: the environment variable {args.password_env} is not set")
     STATE, USER, ROOT = os.path.abspath(args.state), args.user, args.root and os.path.abspath(args.root)
