@@ -1180,7 +1180,12 @@ password?: PasswordSource | null,
  * PowerShell 7, that runs the batches with PowerShell's SQL client, signed in as the
  * account commands run as there (integrated only); none: the host connects.
  */
-via?: string | null, };
+via?: string | null, 
+/**
+ * With [`SqlLoginKind::Entra`], the Azure SQL audience its token is for (one of
+ * `azure::SQL_AUDIENCES`; none: the public cloud's, `https://database.windows.net/`).
+ */
+audience?: string | null, };
 
 export type KubeCluster = { 
 /**

@@ -363,8 +363,8 @@ pub(crate) fn current(ctx: &Context) -> Result<Identity> {
     identity(&setting)
 }
 
-/// The audience the admin set for `host` (`host` or `*.suffix`), if any.
-fn audience_set(audiences: &[(String, String)], host: &str) -> Option<String> {
+/// The token scope for `host`: an extra audience the admin set, else Azure's own.
+fn scope_for(audiences: &[(String, String)], host: &str) -> Option<String> {
     let host = host.to_ascii_lowercase();
     audiences
         .iter()
@@ -373,57 +373,60 @@ fn audience_set(audiences: &[(String, String)], host: &str) -> Option<String> {
             None => *pattern == host,
         })
         .map(|(_, scope)| scope.clone())
+        .or_else(|| rehydra_azure::audience::scope_for(&host).map(str::to_string))
 }
 
-/// The token scope for `host`: an extra audience the admin set, else Azure's own.
-fn scope_for(audiences: &[(String, String)], host: &str) -> Option<String> {
-    audience_set(audiences, host).or_else(|| {
-        rehydra_azure::audience::scope_for(&host.to_ascii_lowercase()).map(str::to_string)
-    })
-}
-
-/// The audience of a SQL Server instance signed in to with Entra when the admin set none
-/// for its host: Azure SQL's, which Arc-enabled SQL Server and SQL Managed Instance take.
-const SQL_SCOPE: &str = "https://database.windows.net/.default";
+/// The audiences a SQL Server instance signed in to with Entra may be given a token for:
+/// Azure SQL's in each cloud, the first the default. Nothing else: a token for ARM, Key
+/// Vault or a cluster is never sent to a SQL Server.
+pub const SQL_AUDIENCES: [&str; 3] = [
+    "https://database.windows.net/.default",
+    "https://database.usgovcloudapi.net/.default",
+    "https://database.chinacloudapi.cn/.default",
+];
 
 /// Access tokens of the admin's Azure sign-in for SQL Server instances signed in to with
 /// Microsoft Entra ID.
 pub(crate) struct SqlTokens {
     identity: Identity,
-    audiences: Vec<(String, String)>,
 }
 
 impl SqlTokens {
-    /// The identity and audiences of `ctx`'s settings.
+    /// The identity of `ctx`'s settings.
     ///
     /// # Errors
     /// The configured identity cannot be built; catalog failure.
     pub(crate) fn new(ctx: &Context) -> Result<Self> {
-        let s = if ctx.catalog.is_some() {
-            settings(ctx)?
+        let setting = if ctx.catalog.is_some() {
+            settings(ctx)?.identity
         } else {
-            AzureSettings::default()
+            IdentitySetting::Auto
         };
         Ok(Self {
-            identity: identity(&s.identity)?,
-            audiences: s.audiences,
+            identity: identity(&setting)?,
         })
     }
 
-    /// A token for the instance at `host`: for the audience set for it (`rehydra azure
-    /// audience add`), else Azure SQL's.
+    /// A token for `audience`, one of [`SQL_AUDIENCES`] (`server` names the instance in
+    /// the error).
     ///
     /// # Errors
-    /// The sign-in failed (the message says why, never holding a token).
+    /// Another audience; the sign-in failed (the message says why, never holding a
+    /// token).
     pub(crate) fn token(
         &self,
-        host: &str,
+        server: &str,
+        audience: &str,
     ) -> std::result::Result<zeroize::Zeroizing<String>, String> {
-        let scope = audience_set(&self.audiences, host).unwrap_or_else(|| SQL_SCOPE.into());
+        if !SQL_AUDIENCES.contains(&audience) {
+            return Err(format!(
+                "SQL Server `{server}`: `{audience}` is not an audience of Azure SQL; a token for it is never sent to a SQL Server"
+            ));
+        }
         self.identity
-            .token(&scope)
+            .token(audience)
             .map(|t| zeroize::Zeroizing::new(t.secret().to_string()))
-            .map_err(|e| format!("signing in to Azure for SQL Server {host} failed: {e}"))
+            .map_err(|e| format!("signing in to Azure for SQL Server `{server}` failed: {e}"))
     }
 }
 

@@ -45,13 +45,20 @@ pub enum SqlServerCommand {
         #[arg(long, group = "account", conflicts_with_all = ["password_file", "password_env", "password_keychain"])]
         integrated: bool,
         /// Sign in with your Azure sign-in (Microsoft Entra ID; `rehydra azure`), keeping
-        /// no password: each connection sends an access token for the instance's audience
-        /// (https://database.windows.net/, or the one `rehydra azure audience add <host>`
-        /// set for its host) in the login. The instance must accept Entra logins (Azure
-        /// Arc-enabled SQL Server 2022 and later, SQL Managed Instance) and have a login
-        /// for that identity; the certificate is checked against the address.
+        /// no password: each connection sends an access token for Azure SQL's audience
+        /// (https://database.windows.net/, or --audience) in the login. The instance must
+        /// accept Entra logins (Azure Arc-enabled SQL Server 2022 and later, SQL Managed
+        /// Instance) and have a login for that identity; the certificate is checked
+        /// against the address. Such a token is good for every Azure SQL database the
+        /// identity may reach: give it only to instances you trust as much.
         #[arg(long, group = "account", conflicts_with_all = ["password_file", "password_env", "password_keychain", "only_as"])]
         entra: bool,
+        /// With --entra, the Azure SQL audience of the instance's cloud when not the public
+        /// one: https://database.usgovcloudapi.net/.default or
+        /// https://database.chinacloudapi.cn/.default (nothing else: a token for another
+        /// service is never sent to a SQL Server).
+        #[arg(long, value_name = "SCOPE", requires = "entra")]
+        audience: Option<String>,
         /// With --integrated, the only Windows login (DOMAIN\user) the instance may sign
         /// Rehydra in as: checked (SUSER_SNAME()) before anything else is sent, so a
         /// wrong ticket in the account's cache is refused instead of used.
@@ -112,6 +119,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
             windows_login,
             integrated,
             entra,
+            audience,
             only_as,
             password,
             ca_file,
@@ -140,6 +148,7 @@ pub fn run(cli: &Cli, p: &Plugins, cmd: &SqlServerCommand) -> Result<()> {
                 password,
                 ca_file: ca_file.as_ref().map(absolute).transpose()?,
                 via: via.clone(),
+                audience: audience.clone(),
             };
             let checked = check_first(*no_check, || p.check_new_sql_server(server.clone()))?;
             let server = p.set_sql_server(server)?;

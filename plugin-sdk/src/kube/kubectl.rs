@@ -196,8 +196,9 @@ impl Pod {
     /// '%F %s' -- <file>`, which names a link as one: it is not followed).
     ///
     /// # Errors
-    /// As [`Self::run`], after at most [`STAT_SECS`]; `not-found` when there is no such
-    /// file; `failed` for a folder, a link or anything else that is not a regular file,
+    /// As [`Self::run`], after at most [`STAT_SECS`] (kubectl or its target missing is
+    /// `unavailable`); `not-found` only when stat in the pod finds no such file; `failed`
+    /// for a folder, a link or anything else that is not a regular file,
     /// or an answer that is not a size; a path that is not absolute.
     pub fn file_size(&self, file: &str) -> Result<u64> {
         abs_path("the file in the pod", file)?;
@@ -208,24 +209,34 @@ impl Pod {
                 what,
                 Some(STAT_SECS),
             )
-            .map_err(|e| {
-                if e.message.contains("No such file or directory") {
+            .map_err(|e| match e.code {
+                // stat ran in the pod and found nothing there
+                ErrorCode::Failed
+                    if e.message.contains("cannot stat")
+                        && e.message.contains("No such file or directory") =>
+                {
                     Error::new(
                         ErrorCode::NotFound,
                         format!("{file} is not in pod {}/{}", self.namespace, self.pod),
                     )
-                } else {
-                    e
                 }
+                // kubectl itself or its command target is missing: not a file gone
+                ErrorCode::NotFound => Error::new(ErrorCode::Unavailable, e.message),
+                _ => e,
             })?;
         let said = String::from_utf8_lossy(&out);
-        match said.trim().strip_prefix("regular file ").map(str::parse) {
+        let said = said.trim();
+        let size = said
+            .strip_prefix("regular file ")
+            .or_else(|| said.strip_prefix("regular empty file "))
+            .map(str::parse);
+        match size {
             Some(Ok(size)) => Ok(size),
             _ => Err(Error::new(
                 ErrorCode::Failed,
                 format!(
                     "{what}: {file} is not a regular file there (stat says `{}`)",
-                    shown(said.trim(), 80)
+                    shown(said, 80)
                 ),
             )),
         }

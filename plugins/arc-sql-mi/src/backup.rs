@@ -177,16 +177,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     let plan = plan(req)?;
     let (p, kind) = (&plan.place, plan.kind);
     let name = p.db.database.as_str();
-    let db = tsql::database(&p.server, name)?.ok_or_else(|| {
-        Error::new(
-            ErrorCode::NotFound,
-            format!(
-                "database `{}` is not on {} (discover lists the databases)",
-                shown(name, 128),
-                p.server
-            ),
-        )
-    })?;
+    let db = database_of(p)?;
     if !db.state.eq_ignore_ascii_case("ONLINE") {
         return Err(Error::new(
             ErrorCode::Unavailable,
@@ -265,6 +256,24 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     Ok(BackupReport {
         consistency: "application".into(),
         warnings,
+    })
+}
+
+/// The database `p` names, as its instance lists it.
+///
+/// # Errors
+/// `not-found` when the instance does not list it; the query's failure.
+pub(crate) fn database_of(p: &Place) -> Result<tsql::Db> {
+    let name = p.db.database.as_str();
+    tsql::database(&p.server, name)?.ok_or_else(|| {
+        Error::new(
+            ErrorCode::NotFound,
+            format!(
+                "database `{}` is not on {} (discover lists the databases)",
+                shown(name, 128),
+                p.server
+            ),
+        )
     })
 }
 

@@ -23,7 +23,7 @@
 //! warning, and the chain rules then report the gap they leave. A restore from such a point
 //! is the same as from Rehydra's own copies ([`crate::restore`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use rehydra_plugin_sdk::kube::kubectl::abs_path;
 use rehydra_plugin_sdk::windows::map_path;
@@ -34,7 +34,7 @@ use sql_common::model::{
 };
 use sql_common::tsql::{self, Listed, show_time};
 
-use crate::backup::{POD_FOLDER, Place, copy_out};
+use crate::backup::{POD_FOLDER, Place, copy_out, database_of};
 use crate::instance::BUILT_IN_FOLDER;
 use crate::names::shown;
 
@@ -94,7 +94,7 @@ fn unusable(l: &Listed, striped: &HashSet<&str>) -> Option<&'static str> {
         Some("it is striped over several files")
     } else if !on_volume(&h.device) {
         Some("it is not on the instance's backup volume")
-    } else if l.position != 1 {
+    } else if l.position != Some(1) {
         Some("it is not the first backup set of its file")
     } else if !Kept::new("backups/x", &h.backup, &h.device).texts_ok() {
         Some("msdb names it with control characters or over 1 KiB")
@@ -112,19 +112,14 @@ struct Start {
     kept: Vec<Kept>,
 }
 
-/// Whether msdb's `row` is the backup `k` the previous point keeps (what a repository
-/// written elsewhere says is checked against the instance).
+/// Whether msdb's `row` is the backup `k` the previous point keeps, field for field (what a
+/// repository written elsewhere says is checked against the instance).
 fn same(k: &Kept, l: &Listed) -> bool {
-    let b = &l.row.backup;
-    k.set == b.id
-        && k.kind == kind_name(b.kind)
-        && k.first_lsn == b.first_lsn.to_string()
-        && k.last_lsn == b.last_lsn.to_string()
-        && k.device == l.row.device
+    *k == Kept::new(&k.item, &l.row.backup, &l.row.device)
 }
 
-/// Where to start: after the previous chain when msdb still shows each of its backups as
-/// it keeps them (from the newest full on when it holds that full; whole when a newer full
+/// Where to start: after the previous chain when msdb shows each of its backups as it
+/// keeps them (from the newest full on when it holds that full; whole when a newer full
 /// came since, so the logs up to it are kept too), else at the newest full. A warning says
 /// why a previous chain was set aside.
 fn start(
@@ -139,33 +134,55 @@ fn start(
         .iter()
         .position(|l| l.row.backup.finish >= at)
         .unwrap_or(full);
-    let fresh = Start {
-        from: from_full,
-        kept: Vec::new(),
-    };
     let Some(prev) = prev.filter(|p| !p.backups.is_empty()) else {
-        return fresh;
+        return fresh_start(from_full);
     };
-    // a chain of Rehydra's own copy-only backups (level=full or log) is left to its points
+    let mut set_aside = |why: String| {
+        warnings.push(format!(
+            "{why}: a new chain starts at the instance's full of {}, and what it took before that since its last copy is not copied",
+            show_time(at)
+        ));
+        fresh_start(from_full)
+    };
+    // a chain of Rehydra's own copy-only backups (level=full or log)
     if prev.backups.iter().any(|k| k.copy_only) {
-        return fresh;
+        return set_aside(
+            "the previous restore point holds Rehydra's own copy-only backups, not the instance's"
+                .into(),
+        );
     }
-    let listed = |k: &Kept| rows.iter().position(|l| l.row.backup.id == k.set);
-    // each backup msdb still lists must be as kept; those older than msdb's list stay
+    let index: HashMap<&str, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, l)| (l.row.backup.id.as_str(), i))
+        .collect();
+    let full_id = rows[full].row.backup.id.as_str();
+    let holds_full = prev.backups.iter().any(|k| k.set == full_id);
+    // what msdb lists must be as kept, and, from the oldest backup msdb lists on (from the
+    // newest full on when the chain holds it), every backup kept must be listed
+    let oldest = rows.first().map_or(i64::MAX, |l| l.row.backup.finish);
+    let must_list = |k: &Kept| {
+        let finish = k.backup().map_or(i64::MAX, |b| b.finish);
+        if holds_full {
+            finish >= at
+        } else {
+            finish > oldest
+        }
+    };
     if let Some(k) = prev
         .backups
         .iter()
-        .find(|k| listed(k).is_some_and(|i| !same(k, &rows[i])))
+        .find(|k| match index.get(k.set.as_str()) {
+            Some(&i) => !same(k, &rows[i]),
+            None => must_list(k),
+        })
     {
-        warnings.push(format!(
-            "the previous restore point keeps {} otherwise than msdb lists it (written elsewhere, or msdb changed): a new chain starts at the full of {}",
-            shown(&k.item, 120),
-            show_time(at)
+        return set_aside(format!(
+            "the previous restore point keeps {} otherwise than msdb lists it (written elsewhere, or msdb changed)",
+            shown(&k.item, 120)
         ));
-        return fresh;
     }
-    let full_id = &rows[full].row.backup.id;
-    if prev.backups.iter().any(|k| &k.set == full_id) {
+    if holds_full {
         // from the full on, with what finished in its second (as `from_full`)
         let i = prev
             .backups
@@ -178,12 +195,30 @@ fn start(
         };
     }
     // a newer full since: the previous chain whole, and everything after its last backup
-    match prev.backups.last().and_then(listed) {
-        Some(last) if last < full => Start {
-            from: last + 1,
-            kept: prev.backups,
-        },
-        _ => fresh,
+    match prev
+        .backups
+        .last()
+        .and_then(|k| index.get(k.set.as_str()).copied())
+    {
+        Some(last) if last < full => {
+            if prev.backups.len() + rows.len() - (last + 1) > BACKUPS_MAX {
+                return set_aside(format!(
+                    "the previous restore point's chain and what came since would hold more than {BACKUPS_MAX} backups"
+                ));
+            }
+            Start {
+                from: last + 1,
+                kept: prev.backups,
+            }
+        }
+        _ => set_aside("msdb no longer lists the previous restore point's last backup".into()),
+    }
+}
+
+fn fresh_start(from: usize) -> Start {
+    Start {
+        from,
+        kept: Vec::new(),
     }
 }
 
@@ -196,16 +231,7 @@ fn start(
 /// nothing is kept).
 pub fn copy(p: &Place) -> Result<BackupReport> {
     let name = p.db.database.as_str();
-    let db = tsql::database(&p.server, name)?.ok_or_else(|| {
-        Error::new(
-            ErrorCode::NotFound,
-            format!(
-                "database `{}` is not on {} (discover lists the databases)",
-                shown(name, 128),
-                p.server
-            ),
-        )
-    })?;
+    let db = database_of(p)?;
     let rows = tsql::not_copy_only(&p.server, name, BACKUPS_MAX)?;
     let mut sets: HashSet<&str> = HashSet::new();
     let striped: HashSet<&str> = rows
@@ -220,8 +246,9 @@ pub fn copy(p: &Place) -> Result<BackupReport> {
         return Err(Error::new(
             ErrorCode::NotFound,
             format!(
-                "msdb shows no full backup of `{}` that the instance took itself in {BUILT_IN_FOLDER}: its built-in backups are off (retention 0) or have not run yet. Take Rehydra's own backups instead (level=full)",
-                shown(name, 128)
+                "msdb shows no full backup of `{}` that the instance took itself in {BUILT_IN_FOLDER} among the newest {} it lists: its built-in backups are off (retention 0) or have not run yet. Take Rehydra's own backups instead (level=full)",
+                shown(name, 128),
+                BACKUPS_MAX + 1
             ),
         ));
     };
@@ -241,9 +268,10 @@ pub fn copy(p: &Place) -> Result<BackupReport> {
         .collect();
     let mut said: HashSet<&str> = HashSet::new();
     let mut todo = Vec::new();
+    let kept_sets: HashSet<&str> = kept.iter().map(|k| k.set.as_str()).collect();
     for l in &rows[from..] {
         let (b, id) = (&l.row.backup, l.row.backup.id.as_str());
-        if kept.iter().any(|k| k.set == id) {
+        if kept_sets.contains(id) {
             continue;
         }
         let why = unusable(l, &striped).or_else(|| {

@@ -423,10 +423,11 @@ pub fn history(server: &str, name: &str) -> Result<Vec<HistoryRow>> {
 }
 
 /// A backup msdb lists that is not copy-only, and its position in its media (`1`: the
-/// file's first backup set, the one `RESTORE … FROM DISK` reads without `FILE =`).
+/// file's first backup set, the one `RESTORE … FROM DISK` reads without `FILE =`; `None`
+/// when msdb gives none that reads as one).
 pub struct Listed {
     pub row: HistoryRow,
-    pub position: u32,
+    pub position: Option<u32>,
 }
 
 /// The newest `max` + 1 backups of database `name` that are not copy-only, oldest first
@@ -446,10 +447,7 @@ pub fn not_copy_only(server: &str, name: &str, max: usize) -> Result<Vec<Listed>
     let mut out = Vec::new();
     for r in rows.each().take(max + 1) {
         if let Some(row) = history_row(&r)? {
-            let position = r
-                .opt("position")?
-                .and_then(|p| p.trim().parse().ok())
-                .unwrap_or(1);
+            let position = r.opt("position")?.and_then(|p| p.trim().parse().ok());
             out.push(Listed { row, position });
         }
     }

@@ -117,7 +117,7 @@ export default function Connections() {
   const [busy, setBusy] = useState(false);
   const dir = useForm({ name: "", address: "", starttls: false, kerberos: false, bind: "", pw: NO_PASSWORD, ca: "", check: true });
   // ("via": integrated, through PowerShell on a command target)
-  const sql = useForm({ name: "", address: "", kind: "sql" as SqlServer["kind"] | "via", login: "", onlyAs: "", via: "local", pw: NO_PASSWORD, ca: "", check: true });
+  const sql = useForm({ name: "", address: "", kind: "sql" as SqlServer["kind"] | "via", login: "", onlyAs: "", via: "local", audience: "", pw: NO_PASSWORD, ca: "", check: true });
   const [sqls, setSqls] = useState<SqlServer[] | null>(null);
   const [kubes, setKubes] = useState<KubeClusterView[] | null>(null);
   const kube = useForm({ name: "", config: "", context: "" });
@@ -184,7 +184,7 @@ export default function Connections() {
       }
       // Entra: the Azure sign-in's token for the instance, no login or password kept
       const integrated =
-        f.kind === "integrated" ? { login: f.onlyAs.trim(), password: null } : f.kind === "entra" ? { login: "", password: null } : { login: f.login.trim() };
+        f.kind === "integrated" ? { login: f.onlyAs.trim(), password: null } : f.kind === "entra" ? { login: "", password: null, audience: f.audience || null } : { login: f.login.trim() };
       return api.sqlServerAdd({ ...reached(f), kind: f.kind, ...integrated }, f.check);
     });
   const addKube = () =>
@@ -321,11 +321,22 @@ export default function Connections() {
             </label>
           </>
         ) : sql.form.kind === "entra" ? (
-          <p className="small muted">
-            Each connection signs in with an access token of the Azure sign-in (Settings → Azure) for the instance's audience,
-            https://database.windows.net/ unless an audience is set for its host. The instance must accept Microsoft Entra logins
-            (Azure Arc-enabled SQL Server 2022 and later, SQL Managed Instance) and have a login for that identity.
-          </p>
+          <>
+            <p className="small muted">
+              Each connection signs in with an access token of the Azure sign-in (Settings → Azure) for Azure SQL's audience. The
+              instance must accept Microsoft Entra logins (Azure Arc-enabled SQL Server 2022 and later, SQL Managed Instance) and
+              have a login for that identity. The token is good for every Azure SQL database the identity may reach: give it only to
+              instances you trust as much.
+            </p>
+            <label>
+              Cloud
+              <select data-testid="sql-audience" value={sql.form.audience} onChange={(e) => sql.set("audience", e.target.value)}>
+                <option value="">Azure (https://database.windows.net/)</option>
+                <option value="https://database.usgovcloudapi.net/.default">Azure US Government</option>
+                <option value="https://database.chinacloudapi.cn/.default">Azure China</option>
+              </select>
+            </label>
+          </>
         ) : sql.form.kind === "integrated" ? (
           <>
             <p className="small muted">

@@ -56,6 +56,10 @@ pub struct SqlServer {
     /// account commands run as there (integrated only); none: the host connects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    /// With [`SqlLoginKind::Entra`], the Azure SQL audience its token is for (one of
+    /// `azure::SQL_AUDIENCES`; none: the public cloud's, `https://database.windows.net/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
 }
 
 impl SqlServer {
@@ -89,6 +93,20 @@ impl SqlServer {
                 ));
             }
             return Ok(());
+        }
+        if let Some(a) = &mut self.audience {
+            *a = a.trim().to_string();
+            if self.kind != SqlLoginKind::Entra {
+                return bad(format!(
+                    "SQL Server `{name}`: an audience is for a sign-in with your Azure sign-in (--entra) only"
+                ));
+            }
+            if !crate::azure::SQL_AUDIENCES.contains(&a.as_str()) {
+                return bad(format!(
+                    "SQL Server `{name}`: `{a}` is not an audience of Azure SQL; give one of {} (a token for ARM, Key Vault or a cluster is never sent to a SQL Server)",
+                    crate::azure::SQL_AUDIENCES.join(", ")
+                ));
+            }
         }
         if self.kind == SqlLoginKind::Entra {
             if self.password.is_some() || !self.login.trim().is_empty() {
@@ -159,13 +177,14 @@ impl SqlServer {
         };
         let password = match (&self.password, self.kind) {
             (_, SqlLoginKind::Integrated) => Default::default(),
-            (_, SqlLoginKind::Entra) => {
-                let host = self.name.rsplit_once(':').map_or(self.name.as_str(), |(h, _)| h);
-                tokens
-                    .ok_or_else(|| format!("SQL Server `{}`: no Azure sign-in is set up", self.name))?
-                    .token(host)
-                    .map_err(|e| format!("SQL Server `{}`: {e}", self.name))?
-            }
+            (_, SqlLoginKind::Entra) => tokens
+                .ok_or_else(|| format!("SQL Server `{}`: no Azure sign-in is set up", self.name))?
+                .token(
+                    &self.name,
+                    self.audience
+                        .as_deref()
+                        .unwrap_or(crate::azure::SQL_AUDIENCES[0]),
+                )?,
             (Some(p), _) => rehydra_azure::read_secret(&p.source())
                 .map_err(|e| format!("the password of SQL Server `{}`: {e}", self.name))?,
             (None, _) => {
@@ -208,36 +227,45 @@ impl SqlServer {
 pub(super) struct Configured {
     servers: Vec<SqlServer>,
     targets: Vec<host::Target>,
-    tokens: Option<crate::azure::SqlTokens>,
+    /// Set up only when an instance signs in with it; a sign-in that cannot be set up
+    /// fails only the batches of those instances.
+    tokens: Option<std::result::Result<crate::azure::SqlTokens, String>>,
 }
 
 impl Configured {
-    /// `servers` with the `targets` configured; the Azure sign-in of `ctx` is set up only
-    /// when an instance signs in with it.
-    pub(super) fn new(
-        ctx: &Context,
-        servers: Vec<SqlServer>,
-        targets: Vec<host::Target>,
-    ) -> Result<Self> {
-        let tokens = if servers.iter().any(|s| s.kind == SqlLoginKind::Entra) {
-            Some(crate::azure::SqlTokens::new(ctx)?)
-        } else {
-            None
-        };
-        Ok(Self {
+    /// `servers` with the `targets` configured, and the Azure sign-in of `ctx` when an
+    /// instance signs in with it.
+    pub(super) fn new(ctx: &Context, servers: Vec<SqlServer>, targets: Vec<host::Target>) -> Self {
+        let tokens = servers
+            .iter()
+            .any(|s| s.kind == SqlLoginKind::Entra)
+            .then(|| crate::azure::SqlTokens::new(ctx).map_err(|e| e.message));
+        Self {
             servers,
             targets,
             tokens,
-        })
+        }
     }
 }
 
 impl host::SqlServers for Configured {
     fn sql_server(&self, server: &str) -> std::result::Result<Option<host::SqlAccess>, String> {
+        let tokens = match &self.tokens {
+            Some(Err(e)) => Err(e.clone()),
+            Some(Ok(t)) => Ok(Some(t)),
+            None => Ok(None),
+        };
         self.servers
             .iter()
             .find(|d| d.name == server)
-            .map(|d| d.access(&self.targets, self.tokens.as_ref()))
+            .map(|d| {
+                let tokens = if d.kind == SqlLoginKind::Entra {
+                    tokens.clone()?
+                } else {
+                    None
+                };
+                d.access(&self.targets, tokens)
+            })
             .transpose()
     }
 }

@@ -28,7 +28,7 @@ impl Plugins {
             &self.ctx,
             self.sql_servers()?,
             targets,
-        )?);
+        ));
         inv.object_stores = Arc::new(buckets::Buckets::new(&self.ctx));
         inv.events = events.clone();
         if let Some(c) = cancel {

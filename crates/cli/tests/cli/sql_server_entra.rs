@@ -20,8 +20,9 @@ fn sql_server_signed_in_with_the_azure_sign_in() {
     let sql = StandIn::start_with(&dir, &tls, |c| {
         c.args(["--entra", "admin@contoso.com"]);
     });
-    // by name: the tests' set-up gives 127.0.0.1 ARM's audience (for the ARM stand-in)
-    let server = sql.server().replace("127.0.0.1", "localhost");
+    // (the tests' set-up gives 127.0.0.1 ARM's audience for plugins' HTTPS, which a SQL
+    // Server's sign-in never uses: it is sent Azure SQL's)
+    let server = sql.server();
     let ca = tls.join("ca.pem");
     let ca = ca.to_str().unwrap();
 
@@ -93,27 +94,44 @@ fn sql_server_signed_in_with_the_azure_sign_in() {
     assert!(o.status.success(), "{}", text(&o));
     let assets = json_out(&o);
     database(&assets, "sales");
-    let catalog = std::fs::read(cli.dir.path().join("catalog.db")).unwrap();
-    assert!(
-        !String::from_utf8_lossy(&catalog).contains("sql-test-token")
-            && !text(&o).contains("sql-test-token"),
-        "the token is never kept or shown"
-    );
+    for f in ["catalog.db", "catalog.db-wal"] {
+        let kept = std::fs::read(cli.dir.path().join(f)).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&kept).contains("sql-test-token"),
+            "the token is never kept ({f})"
+        );
+    }
+    assert!(!text(&o).contains("sql-test-token"), "nor shown");
 
-    // a token of another audience (one the admin set for the host by mistake) is refused
-    // by the instance, and the error says so
-    cli.ok(
-        None,
+    // an audience of anything but Azure SQL is refused before anything is sent or kept
+    let signed_in = || {
+        std::fs::read_to_string(dir.join("state/logins.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    let before = signed_in();
+    let o = run(
+        &cli,
         &[
-            "azure",
-            "audience",
+            "plugins",
+            "sql-server",
             "add",
-            "localhost",
-            "https://vault.azure.net/.default",
+            "sql02.test.lan",
+            "--entra",
+            "--audience",
+            "https://management.azure.com/.default",
         ],
     );
-    let o = run(&cli, &["plugins", "sql-server", "check", &server]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("Login failed"), "{}", text(&o));
-    assert!(!text(&o).contains("test-token"), "{}", text(&o));
+    assert!(
+        text(&o).contains("is not an audience of Azure SQL"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(signed_in(), before, "the refused add signed in nowhere");
+    assert!(
+        !cli.ok(None, &["plugins", "sql-server", "list"])
+            .contains("sql02")
+    );
 }

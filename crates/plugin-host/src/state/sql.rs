@@ -650,7 +650,7 @@ impl sql::Host for State {
                 self.events.log(&self.plugin, LogLevel::Error, &format!("host: sql {server}: {e}"));
                 err(
                     ErrorCode::Unavailable,
-                    format!("SQL Server `{server}` cannot be used: its configured password or CA file cannot be read (the job log says why)"),
+                    format!("SQL Server `{server}` cannot be used: its configured password, CA file or Azure sign-in cannot be had (the job log says why)"),
                 )
             })?
             .ok_or_else(|| {

@@ -190,7 +190,13 @@ fn what_msdb_names_is_checked_before_it_is_copied_or_continued() {
         "{:?}",
         r.warnings
     );
-    assert_eq!(kinds(&chain(&mock)), ["log", "full", "log", "log"]);
+    let set_aside = chain(&mock);
+    assert_eq!(kinds(&set_aside), ["log", "full", "log", "log"]);
+    assert_eq!(
+        set_aside.backups[2].last_lsn,
+        sim.borrow().msdb[4].last.to_string(),
+        "kept as msdb lists it now"
+    );
 
     // a folder named as a backup file is never copied (kubectl cp would take the tree)
     sim.borrow_mut()
@@ -350,4 +356,46 @@ fn without_built_in_backups_or_when_a_copy_fails_nothing_is_kept() {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "{level}");
     }
     assert_eq!(sim.borrow().ours_in_pod(), 0);
+}
+
+#[test]
+fn after_rehydras_own_copies_or_without_kubectl_nothing_is_passed_over_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().to_str().unwrap().to_string();
+    let sim = Sim::new(&[("sales", "FULL")]);
+    let mock = host_with(&sim, dir.path());
+    let mut o = built_in(&stage);
+    o[2].1 = "full";
+    mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &o))
+        .unwrap();
+    sim.borrow_mut().own_backup("sales", "D");
+    sim.borrow_mut().own_backup("sales", "L");
+    // the previous point holds Rehydra's own copy-only full: said, not passed over
+    let r = mock
+        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap();
+    assert!(
+        r.warnings
+            .iter()
+            .any(|w| w.contains("holds Rehydra's own copy-only backups")),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(kinds(&chain(&mock)), ["full", "log"]);
+    // kubectl gone from the target is a failure, not backups gone from the pod
+    sim.borrow_mut().own_backup("sales", "L");
+    sim.borrow_mut().kubectl_gone = true;
+    let e = mock
+        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap_err();
+    assert_eq!(e.code, ErrorCode::Unavailable, "{}", e.message);
+    assert_eq!(mock.points().len(), 2, "no point written");
+    // an empty file is no backup
+    sim.borrow_mut().kubectl_gone = false;
+    let last = sim.borrow().msdb.last().unwrap().device.clone();
+    sim.borrow_mut().pod_files.insert(last, Vec::new());
+    let e = mock
+        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
+        .unwrap_err();
+    assert!(e.message.contains("is empty"), "{}", e.message);
 }

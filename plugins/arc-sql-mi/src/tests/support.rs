@@ -135,6 +135,8 @@ pub struct Sim {
     pub cp_fails: bool,
     /// A `kubectl cp` out of the pod that ends early (and says nothing).
     pub cp_short: bool,
+    /// kubectl is gone from the command target (the host cannot start it).
+    pub kubectl_gone: bool,
     /// RESTORE statements run, in order, with the bytes of the file each read.
     pub restores: Vec<(String, Option<Vec<u8>>)>,
     /// A RESTORE LOG that fails (SQL Server's error 4305: the log does not follow).
@@ -405,6 +407,12 @@ impl Sim {
             o.stderr = m.as_bytes().to_vec();
             Ok(o)
         };
+        if self.kubectl_gone {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                "starting kubectl: No such file or directory (os error 2)",
+            ));
+        }
         match c.args.first().map(String::as_str) {
             Some("exec") => {
                 let cmd: Vec<&str> = c
@@ -417,6 +425,7 @@ impl Sim {
                 match cmd.as_slice() {
                     ["mkdir", "-p", _] => Ok(output(0, "")),
                     ["stat", "-c", "%F %s", "--", path] => match self.pod_files.get(*path) {
+                        Some(b) if b.is_empty() => Ok(output(0, "regular empty file 0\n")),
                         Some(b) => Ok(output(0, format!("regular file {}\n", b.len()))),
                         // a folder holding files
                         None if self

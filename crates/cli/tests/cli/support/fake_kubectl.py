@@ -146,7 +146,8 @@ def main():
             path = where(mounts, cmd[4])
             if not os.path.lexists(path):
                 fail(f"stat: cannot statx '{cmd[4]}': No such file or directory\ncommand terminated with exit code 1")
-            kind = "symbolic link" if os.path.islink(path) else "directory" if os.path.isdir(path) else "regular file"
+            kind = ("symbolic link" if os.path.islink(path) else "directory" if os.path.isdir(path)
+                    else "regular empty file" if os.path.getsize(path) == 0 else "regular file")
             print(f"{kind} {os.lstat(path).st_size}")
     elif rest[:1] == ["cp"] and len(rest) == 3:
         src, dst = rest[1], rest[2]
