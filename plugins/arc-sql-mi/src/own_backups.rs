@@ -314,33 +314,18 @@ pub fn copy(p: &Place) -> Result<BackupReport> {
             p.server
         ),
     );
-    // the backups kept go on in a chain with the database's files as they are now
-    let prev_doc = if kept.is_empty() {
-        None
-    } else {
-        Some(ChainDoc {
-            format: 1,
-            server: p.db.instance_key(),
-            database: name.to_string(),
-            recovery: db.recovery.clone(),
-            files: tsql::files(&p.server, name)?,
-            backups: kept,
-            group: None,
-        })
+    // the backups kept go on (none for a new chain), with the database's files as they
+    // are now
+    let mut doc = ChainDoc {
+        format: 1,
+        server: p.db.instance_key(),
+        database: name.to_string(),
+        recovery: db.recovery.clone(),
+        files: tsql::files(&p.server, name)?,
+        backups: kept,
+        group: None,
     };
-    let mut doc = ChainDoc::continued(
-        if prev_doc.is_some() {
-            Kind::Log
-        } else {
-            Kind::Full
-        },
-        prev_doc,
-        p.db.instance_key(),
-        name,
-        &db.recovery,
-        || tsql::files(&p.server, name),
-        (0, total),
-    )?;
+    doc.carry_forward((0, total))?;
     let full_id = rows[full].row.backup.id.as_str();
     let mut copied = 0;
     let mut taken: HashSet<String> = doc.backups.iter().map(|k| k.item.clone()).collect();

@@ -278,19 +278,29 @@ impl ChainDoc {
             },
             (_, Some(p)) => p,
         };
+        doc.carry_forward(step)?;
+        recovery.clone_into(&mut doc.recovery);
+        Ok(doc)
+    }
+
+    /// Carry the backups the chain keeps forward into the new restore point without
+    /// reading them again (reported as step `step.0` of `step.1`).
+    ///
+    /// # Errors
+    /// Carrying a backup forward.
+    pub fn carry_forward(&self, step: (u64, u64)) -> Result<()> {
         host::progress(
             step.0,
             step.1,
             &format!(
                 "keeping the {} earlier backup(s) of the chain",
-                doc.backups.len()
+                self.backups.len()
             ),
         );
-        for k in &doc.backups {
+        for k in &self.backups {
             engine::carry_forward(&k.item, &k.item)?;
         }
-        recovery.clone_into(&mut doc.recovery);
-        Ok(doc)
+        Ok(())
     }
 }
 
