@@ -119,13 +119,6 @@ struct Plan {
     kind: Kind,
 }
 
-fn plan(req: &BackupRequest) -> Result<Plan> {
-    Ok(Plan {
-        kind: level(setting_or(&req.options, "level", "full"))?,
-        place: place(req)?,
-    })
-}
-
 /// The checked settings every level of backup uses.
 ///
 /// # Errors
@@ -171,11 +164,17 @@ pub(crate) fn place(req: &BackupRequest) -> Result<Place> {
 /// # Errors
 /// Refused settings or chain, and any step's failure (the files are removed first).
 pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
-    if setting_or(&req.options, "level", "full") == "built-in" {
-        return own_backups::copy(&place(req)?);
-    }
-    let plan = plan(req)?;
-    let (p, kind) = (&plan.place, plan.kind);
+    // (the level is checked before the other settings, as it always was)
+    let kind = match setting_or(&req.options, "level", "full") {
+        "built-in" => None,
+        other => Some(level(other)?),
+    };
+    let place = place(req)?;
+    let Some(kind) = kind else {
+        return own_backups::copy(&place);
+    };
+    let plan = Plan { place, kind };
+    let p = &plan.place;
     let name = p.db.database.as_str();
     let db = database_of(p)?;
     if !db.state.eq_ignore_ascii_case("ONLINE") {
@@ -243,9 +242,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     warnings.extend(remove_in_pod(&p.pod, &device));
     warnings.extend(kubectl::unstage(&p.pod.target, &staged));
     // what was left behind is said even when the backup failed
-    for w in &warnings {
-        host::log(host::Level::Warn, w);
-    }
+    log_warnings(&warnings);
     let chain_len = ran?;
     host::progress(total, total, "done");
     host::info(&format!(
@@ -257,6 +254,13 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
         consistency: "application".into(),
         warnings,
     })
+}
+
+/// Each of a job's warnings in its log.
+pub(crate) fn log_warnings(warnings: &[String]) {
+    for w in warnings {
+        host::log(host::Level::Warn, w);
+    }
 }
 
 /// The database `p` names, as its instance lists it.

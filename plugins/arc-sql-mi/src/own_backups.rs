@@ -34,7 +34,7 @@ use sql_common::model::{
 };
 use sql_common::tsql::{self, Listed, show_time};
 
-use crate::backup::{POD_FOLDER, Place, copy_out, database_of};
+use crate::backup::{POD_FOLDER, Place, copy_out, database_of, log_warnings};
 use crate::instance::BUILT_IN_FOLDER;
 use crate::names::shown;
 
@@ -329,11 +329,6 @@ pub fn copy(p: &Place) -> Result<BackupReport> {
     let full_id = rows[full].row.backup.id.as_str();
     let mut copied = 0;
     let mut taken: HashSet<String> = doc.backups.iter().map(|k| k.item.clone()).collect();
-    let says = |warnings: &[String]| {
-        for w in warnings {
-            host::log(host::Level::Warn, w);
-        }
-    };
     for (n, l) in todo.iter().enumerate() {
         let h = &l.row;
         let item = item_name(name, &h.backup, &taken);
@@ -369,7 +364,7 @@ pub fn copy(p: &Place) -> Result<BackupReport> {
             }
             Err(e) => {
                 // what was left behind is said even when the backup failed
-                says(&warnings);
+                log_warnings(&warnings);
                 return Err(e);
             }
         }
@@ -380,7 +375,7 @@ pub fn copy(p: &Place) -> Result<BackupReport> {
     for problem in chain::problems(&doc.history()?) {
         warnings.push(problem.describe());
     }
-    says(&warnings);
+    log_warnings(&warnings);
     doc.check_texts()?;
     let body = serde_json::to_vec_pretty(&doc)
         .map_err(|e| Error::new(ErrorCode::Failed, e.to_string()))?;
