@@ -15,6 +15,11 @@ fn built_in(stage: &str) -> Vec<(&str, &str)> {
     ]
 }
 
+/// A `level=built-in` backup of `arc/sqlmi1/sales`.
+fn copy_built_in(mock: &MockHost, stage: &str) -> Result<BackupReport> {
+    mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(stage)))
+}
+
 fn chain(mock: &MockHost) -> ChainDoc {
     ChainDoc::parse(&mock.item_bytes("chain.json").unwrap()).unwrap()
 }
@@ -46,9 +51,7 @@ fn the_instances_own_chain_is_copied_and_goes_on_where_it_stopped() {
         s.own_backup("sales", "L");
     }
     let mock = host_with(&sim, dir.path());
-    let r = mock
-        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap();
+    let r = copy_built_in(&mock, &stage).unwrap();
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     assert_eq!(r.consistency, "application");
     // no BACKUP of ours: only msdb is read
@@ -96,8 +99,7 @@ fn the_instances_own_chain_is_copied_and_goes_on_where_it_stopped() {
     // the next run copies only what is new, after the chain it carries forward
     sim.borrow_mut().own_backup("sales", "L");
     sim.borrow_mut().own_backup("sales", "L");
-    mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap();
+    copy_built_in(&mock, &stage).unwrap();
     // (what this job ran)
     let cp: Vec<String> = commands(&mock)
         .iter()
@@ -115,8 +117,7 @@ fn the_instances_own_chain_is_copied_and_goes_on_where_it_stopped() {
     );
 
     // nothing new: a point holding the same chain, nothing copied
-    mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap();
+    copy_built_in(&mock, &stage).unwrap();
     assert!(mock.commands().is_empty());
     assert_eq!(chain(&mock).backups, next.backups);
 
@@ -125,8 +126,7 @@ fn the_instances_own_chain_is_copied_and_goes_on_where_it_stopped() {
     for kind in ["L", "D", "L"] {
         sim.borrow_mut().own_backup("sales", kind); // 10:45, 10:50, 10:55
     }
-    mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap();
+    copy_built_in(&mock, &stage).unwrap();
     let third = chain(&mock);
     assert_eq!(
         kinds(&third),
@@ -137,8 +137,7 @@ fn the_instances_own_chain_is_copied_and_goes_on_where_it_stopped() {
     assert!(third.backups[7].device.ends_with("/D-50.bak"));
     // and the next one starts at that full
     sim.borrow_mut().own_backup("sales", "L");
-    mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap();
+    copy_built_in(&mock, &stage).unwrap();
     let fourth = chain(&mock);
     assert_eq!(kinds(&fourth), ["full", "log", "log"]);
     assert_eq!(fourth.backups[..2], third.backups[7..]);
@@ -163,9 +162,7 @@ fn what_msdb_names_is_checked_before_it_is_copied_or_continued() {
         s.own_backup("sales", "L"); // 10:25
     }
     let mock = host_with(&sim, dir.path());
-    let r = mock
-        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap();
+    let r = copy_built_in(&mock, &stage).unwrap();
     let all = r.warnings.join(" | ");
     assert!(
         all.contains("L-15.bak: not copied, it is not the first backup set of its file")
@@ -180,9 +177,7 @@ fn what_msdb_names_is_checked_before_it_is_copied_or_continued() {
     // changed): set aside, a new chain from the newest full
     sim.borrow_mut().msdb[4].last += 1;
     sim.borrow_mut().own_backup("sales", "L");
-    let r = mock
-        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap();
+    let r = copy_built_in(&mock, &stage).unwrap();
     assert!(
         r.warnings
             .iter()
@@ -203,9 +198,7 @@ fn what_msdb_names_is_checked_before_it_is_copied_or_continued() {
         .backup_to("sales", "L", "/var/opt/mssql/backups/current/sales/x.bak");
     let folder = "/var/opt/mssql/backups/current";
     sim.borrow_mut().msdb.last_mut().unwrap().device = folder.into();
-    let e = mock
-        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap_err();
+    let e = copy_built_in(&mock, &stage).unwrap_err();
     assert!(e.message.contains("is not a regular file"), "{}", e.message);
     assert!(mock.commands().iter().all(|c| {
         !c.args
@@ -223,8 +216,7 @@ fn a_restore_from_the_copies_uses_the_differential_and_stops_at_the_moment() {
         sim.borrow_mut().own_backup("sales", kind); // 10:05 … 10:25
     }
     let mock = host_with(&sim, dir.path()).grant_files_write(dir.path());
-    mock.backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap();
+    copy_built_in(&mock, &stage).unwrap();
     let o = [
         ("servers", "arc/sqlmi1=sqlmi1.contoso.local:31433"),
         ("staging", stage.as_str()),
@@ -277,9 +269,7 @@ fn backups_that_cannot_be_copied_are_left_out_and_the_gap_is_said() {
         s.own_backup("sales", "L");
     }
     let mock = host_with(&sim, dir.path());
-    let r = mock
-        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap();
+    let r = copy_built_in(&mock, &stage).unwrap();
     let all = r.warnings.join(" | ");
     assert!(
         all.contains("/tmp/by-hand.trn: not copied, it is not on the instance's backup volume"),
@@ -308,9 +298,7 @@ fn without_built_in_backups_or_when_a_copy_fails_nothing_is_kept() {
         ],
     ))
     .unwrap();
-    let e = mock
-        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap_err();
+    let e = copy_built_in(&mock, &stage).unwrap_err();
     assert_eq!(e.code, ErrorCode::NotFound);
     assert!(
         e.message.contains("no full backup") && e.message.contains("level=full"),
@@ -322,9 +310,7 @@ fn without_built_in_backups_or_when_a_copy_fails_nothing_is_kept() {
     sim.borrow_mut().own_backup("sales", "L");
     sim.borrow_mut().cp_fails = true;
     let fresh = host_with(&sim, dir.path());
-    let e = fresh
-        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap_err();
+    let e = copy_built_in(&fresh, &stage).unwrap_err();
     assert_eq!(e.code, ErrorCode::Failed);
     assert!(
         e.message
@@ -371,9 +357,7 @@ fn after_rehydras_own_copies_or_without_kubectl_nothing_is_passed_over_silently(
     sim.borrow_mut().own_backup("sales", "D");
     sim.borrow_mut().own_backup("sales", "L");
     // the previous point holds Rehydra's own copy-only full: said, not passed over
-    let r = mock
-        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap();
+    let r = copy_built_in(&mock, &stage).unwrap();
     assert!(
         r.warnings
             .iter()
@@ -385,17 +369,13 @@ fn after_rehydras_own_copies_or_without_kubectl_nothing_is_passed_over_silently(
     // kubectl gone from the target is a failure, not backups gone from the pod
     sim.borrow_mut().own_backup("sales", "L");
     sim.borrow_mut().kubectl_gone = true;
-    let e = mock
-        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap_err();
+    let e = copy_built_in(&mock, &stage).unwrap_err();
     assert_eq!(e.code, ErrorCode::Unavailable, "{}", e.message);
     assert_eq!(mock.points().len(), 2, "no point written");
     // an empty file is no backup
     sim.borrow_mut().kubectl_gone = false;
     let last = sim.borrow().msdb.last().unwrap().device.clone();
     sim.borrow_mut().pod_files.insert(last, Vec::new());
-    let e = mock
-        .backup::<ArcSqlMi>(backup_request("arc/sqlmi1/sales", &built_in(&stage)))
-        .unwrap_err();
+    let e = copy_built_in(&mock, &stage).unwrap_err();
     assert!(e.message.contains("is empty"), "{}", e.message);
 }
