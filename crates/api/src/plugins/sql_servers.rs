@@ -250,19 +250,15 @@ impl Configured {
 
 impl host::SqlServers for Configured {
     fn sql_server(&self, server: &str) -> std::result::Result<Option<host::SqlAccess>, String> {
-        let tokens = match &self.tokens {
-            Some(Err(e)) => Err(e.clone()),
-            Some(Ok(t)) => Ok(Some(t)),
-            None => Ok(None),
-        };
         self.servers
             .iter()
             .find(|d| d.name == server)
             .map(|d| {
-                let tokens = if d.kind == SqlLoginKind::Entra {
-                    tokens.clone()?
-                } else {
-                    None
+                // (a sign-in that could not be set up fails only the instances using it)
+                let tokens = match &self.tokens {
+                    Some(Err(e)) if d.kind == SqlLoginKind::Entra => return Err(e.clone()),
+                    Some(Ok(t)) => Some(t),
+                    _ => None,
                 };
                 d.access(&self.targets, tokens)
             })
