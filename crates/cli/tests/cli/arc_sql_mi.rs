@@ -29,24 +29,7 @@ fn pod(dir: &Path) -> (PathBuf, PathBuf) {
     .unwrap();
     let volume = state.join("scratch/arc/sqlmi1-0/backups");
     std::fs::create_dir_all(volume.join("current/4faf3dab")).unwrap();
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    std::fs::write(dir.join("contexts.json"), json!({"": state}).to_string()).unwrap();
-    let script = support::root().join("crates/cli/tests/cli/support/fake_kubectl.py");
-    std::fs::write(
-        bin.join("kubectl"),
-        format!(
-            "#!/bin/sh\nexec python3 '{}' '{}' \"$@\"\n",
-            script.display(),
-            dir.join("contexts.json").display()
-        ),
-    )
-    .unwrap();
-    let mut p = std::fs::metadata(bin.join("kubectl"))
-        .unwrap()
-        .permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut p, 0o755);
-    std::fs::set_permissions(bin.join("kubectl"), p).unwrap();
+    let bin = crate::kube_volumes::kubectl(dir, &json!({"": state}));
     (volume, bin)
 }
 

@@ -12,7 +12,7 @@ use crate::kubernetes::{AKS_AUDIENCE, Cluster, cluster_a, cluster_b, done, kube_
 use crate::support;
 
 /// `bin/kubectl`: the stand-in, with the contexts naming each cluster's state folder.
-fn kubectl(dir: &Path, contexts: &Value) -> std::path::PathBuf {
+pub(crate) fn kubectl(dir: &Path, contexts: &Value) -> std::path::PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let ctx = dir.join("contexts.json");
