@@ -4,6 +4,8 @@
 set -euo pipefail
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
 pkgs=(build-essential pkg-config curl ca-certificates qemu-utils e2fsprogs python3 python3-venv openssh-client openssh-server libvhdi-utils python3-libvhdi ntfs-3g fdisk)
+# the Kubernetes API server stand-in of the CLI's tests reads the Arc data services' CRDs (YAML)
+pkgs+=(python3-yaml)
 # the plugin host's HTTP tests send requests through a real forward proxy on loopback
 pkgs+=(tinyproxy)
 # the Active Directory plugin's tests run a real Samba AD domain controller and OpenLDAP's tools

@@ -11,11 +11,18 @@ use serde_json::Value;
 use crate::azure::arm::status_code;
 use crate::{Error, ErrorCode, Result, http};
 
-/// `s`, at most `max` characters, control characters shown escaped: safe to put in a
-/// message whatever an answer held.
+/// `s`, at most `max` characters, control and other unprintable characters shown
+/// escaped (quotes stay as they are: services quote names in their messages): safe to
+/// put in a message whatever an answer held.
 #[must_use]
 pub fn shown(s: &str, max: usize) -> String {
-    let mut out: String = s.chars().take(max).flat_map(char::escape_debug).collect();
+    let mut out = String::new();
+    for c in s.chars().take(max) {
+        match c {
+            '\'' | '"' => out.push(c),
+            _ => out.extend(c.escape_debug()),
+        }
+    }
     if s.chars().count() > max {
         out.push('…');
     }
@@ -196,5 +203,9 @@ mod tests {
     fn shown_names_escape_control_characters_and_are_clipped() {
         assert_eq!(shown("a\u{1b}[2J\nb", 80), "a\\u{1b}[2J\\nb");
         assert_eq!(shown("abcdef", 3), "abc…");
+        assert_eq!(
+            shown("'x' is \"outside\" \u{202e}", 80),
+            "'x' is \"outside\" \\u{202e}"
+        );
     }
 }

@@ -130,7 +130,7 @@ pub(crate) fn place(req: &BackupRequest) -> Result<Place> {
     let server = server_of(&servers, &db.instance_key())
         .ok_or_else(|| {
             refuse(format!(
-                "no SQL endpoint is configured for instance {}: add servers={}=<endpoint> (configured with rehydra plugins sql-server add <status.primaryEndpoint>)",
+                "no SQL endpoint is configured for instance {}: add servers={}=<endpoint> (configured with rehydra plugins sql-server add <the endpoint discover shows>)",
                 db.instance_key(),
                 db.instance_key()
             ))

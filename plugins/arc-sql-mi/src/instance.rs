@@ -6,7 +6,8 @@
 //!
 //! The fields read: `metadata.{name,namespace}`, `spec.tier`, `spec.replicas`,
 //! `spec.backup.retentionPeriodInDays` (0 turns the built-in backups off; absent means
-//! the default, 7), `status.state` (`Ready` when serving), `status.primaryEndpoint`,
+//! the default, 7), `status.state` (`Ready` when serving), `status.primaryEndpoint` (or
+//! `status.endpoints.primary`, where later versions of the data services put it),
 //! `status.readyReplicas`. ARM adds `sku.tier` and the resource id.
 
 use rehydra_plugin_sdk::host::{self, Level};
@@ -71,7 +72,10 @@ impl Instance {
 
     fn status(&mut self, status: &Value) {
         self.state = text(&status["state"], 64).map(str::to_string);
-        self.endpoint = text(&status["primaryEndpoint"], 256).map(str::to_string);
+        // `primaryEndpoint` in the CRDs' first versions, `endpoints.primary` since
+        self.endpoint = text(&status["primaryEndpoint"], 256)
+            .or_else(|| text(&status["endpoints"]["primary"], 256))
+            .map(str::to_string);
         self.ready_replicas = text(&status["readyReplicas"], 32).map(str::to_string);
     }
 }
@@ -259,5 +263,11 @@ mod tests {
         );
         assert_eq!(i.endpoint.as_deref(), Some("10.0.0.4,31433"));
         assert_eq!(i.retention(), DEFAULT_RETENTION_DAYS);
+        let later = json!({"metadata": {"name": "mi", "namespace": "arc"},
+            "status": {"endpoints": {"primary": "10.0.0.9,31433", "mirroring": "10.0.0.9:5022"}}});
+        assert_eq!(
+            from_cr("arc", &later).unwrap().endpoint.as_deref(),
+            Some("10.0.0.9,31433")
+        );
     }
 }

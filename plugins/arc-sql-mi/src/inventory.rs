@@ -176,7 +176,7 @@ pub fn assess(_assets: &[Asset], s: &[Property]) -> Result<Vec<Finding>> {
     for i in instance::collect(s)? {
         instance_findings(&i, &mut out);
         let Some(server) = server_of(&servers, &i.key()) else {
-            out.push(Finding::about(&i.key(), "arcsqlmi.no-sql-endpoint", Severity::Info, format!("the databases of {} were not assessed", i.name), "no SQL endpoint is configured for this instance".into(), "configure its endpoint (rehydra plugins sql-server add <status.primaryEndpoint>) and name it in servers=<namespace>/<instance>=<endpoint>"));
+            out.push(Finding::about(&i.key(), "arcsqlmi.no-sql-endpoint", Severity::Info, format!("the databases of {} were not assessed", i.name), "no SQL endpoint is configured for this instance".into(), "configure its endpoint (rehydra plugins sql-server add <the endpoint discover shows>) and name it in servers=<namespace>/<instance>=<endpoint>"));
             continue;
         };
         let dbs = match databases(server) {

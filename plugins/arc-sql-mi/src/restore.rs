@@ -133,7 +133,7 @@ fn plan_copies(req: &RestoreRequest) -> Result<Copies> {
     let server = server_of(&servers, &key).map(str::to_string);
     if server.is_none() {
         p.blockers.push(format!(
-            "no SQL endpoint is configured for instance {key}: add servers={key}=<endpoint> (configured with rehydra plugins sql-server add <status.primaryEndpoint>)"
+            "no SQL endpoint is configured for instance {key}: add servers={key}=<endpoint> (configured with rehydra plugins sql-server add <the endpoint discover shows>)"
         ));
     }
     let staging = match setting(o, "staging").filter(|v| !v.is_empty()) {

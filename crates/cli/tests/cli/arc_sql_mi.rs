@@ -13,7 +13,7 @@ use crate::support::{self, Cli, json_out};
 
 /// The pod `arc/sqlmi1-0` with its backup volume, for the stand-in kubectl; the folder
 /// holding `bin/kubectl`.
-fn pod(dir: &Path) -> (PathBuf, PathBuf) {
+pub(crate) fn pod(dir: &Path) -> (PathBuf, PathBuf) {
     let state = dir.join("kube");
     std::fs::create_dir_all(&state).unwrap();
     let pod = json!({"apiVersion": "v1", "kind": "Pod",
@@ -34,7 +34,7 @@ fn pod(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// The instance's container: `/var/opt/mssql/backups` is the pod's backup volume.
-fn container(dir: &Path, volume: &Path) -> PathBuf {
+pub(crate) fn container(dir: &Path, volume: &Path) -> PathBuf {
     let root = dir.join("container");
     for d in ["var/opt/mssql/data", "var/opt/mssql/data-log"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
@@ -44,7 +44,7 @@ fn container(dir: &Path, volume: &Path) -> PathBuf {
 }
 
 /// The instance's own backup, as its built-in schedule takes it.
-fn own_backup(sql: &StandIn, dir: &Path, level: &str, file: &str) {
+pub(crate) fn own_backup(sql: &StandIn, dir: &Path, level: &str, file: &str) {
     let venv = PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/rehydra/venv/bin/python");
     let o = std::process::Command::new(venv)
         .arg(support::root().join("crates/cli/tests/cli/support/sql_agent.py"))
@@ -59,7 +59,7 @@ fn own_backup(sql: &StandIn, dir: &Path, level: &str, file: &str) {
     assert!(o.status.success(), "{}", text(&o));
 }
 
-fn point_of(v: &Value) -> String {
+pub(crate) fn point_of(v: &Value) -> String {
     v["restore_point"]["id"].as_str().unwrap().to_string()
 }
 

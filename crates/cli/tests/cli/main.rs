@@ -4,6 +4,7 @@
 mod active_directory;
 mod active_directory_dc;
 mod arc_sql_mi;
+mod arc_sql_mi_cluster;
 mod assessment;
 mod azure;
 mod basics;

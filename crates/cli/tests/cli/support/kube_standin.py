@@ -46,13 +46,15 @@ A cluster cannot run here. This server answers with the official discovery docum
 - with "csi_api": true it serves snapshot.storage.k8s.io/v1 (kube_csi.py: a VolumeSnapshot
   copies a volume's files, a claim made from a ready one gets them, unless an Available PV
   matches it first, as the PV controller's matching ignores data sources);
+- with "arcdata_api": true it serves the Azure Arc data services' resources (kube_arcdata.py:
+  their CRDs, and SqlManagedInstanceRestoreTasks carried out against the instance's msdb);
 - like a real cluster it holds namespaces default, kube-system, kube-public, kube-node-lease
   and Service default/kubernetes (seeded once unless "seed": false); a namespace created
   through the API gets ServiceAccount `default` and ConfigMap `kube-root-ca.crt`.
 
 Usage: kube_standin.py DIR HOST (e.g. 127.0.0.3). DIR/state.json: {"objects": [...], "page",
 "expire_continue", "service_cidr", "service_range", "ready_after_gets",
-"require_resource_version", "seed"}, read on every request, written after every change (tmp +
+"require_resource_version", "seed", "csi_api", "arcdata_api", "arcdata_sql"}, read on every request, written after every change (tmp +
 rename); the stand-in keeps "rv", "ticks", "seeded" there. DIR/calls.log: one line a request,
 `METHOD PATH?QUERY STATUS`. The first stdout line is {"url": "http://HOST:PORT"}.
 `kube_standin_selftest.py` exercises it on 127.0.0.3; non-zero exit on a failure.
@@ -61,7 +63,7 @@ import base64, copy, json, os, re, sys, tempfile, threading, time, traceback, uu
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-import kube_csi
+import kube_arcdata, kube_csi
 from kube_volumes import claims as pod_claims, pod_status
 
 FIX = os.path.join(os.path.dirname(os.path.abspath(__file__)), *[".."] * 5, "tests", "fixtures", "aks-kubernetes")
@@ -75,6 +77,8 @@ DOCS = {"v1": fixture("api__v1.json"), "apps/v1": fixture("apis__apps__v1.json")
         "storage.k8s.io/v1": fixture("apis__storage.k8s.io__v1.json")}
 GROUPS = fixture("apis.json")
 DOCS[kube_csi.GV] = kube_csi.RESOURCES  # served only with "csi_api": true
+DOCS.update(kube_arcdata.DOCS)  # served only with "arcdata_api": true
+OPTIONAL = dict({kube_csi.GV: "csi_api"}, **{gv: "arcdata_api" for gv in kube_arcdata.DOCS})
 RES, PLURAL = {}, {}  # (gv, plural) -> resource; (gv, kind) -> plural
 for _gv, _doc in DOCS.items():
     for _r in _doc["resources"]:
@@ -143,8 +147,11 @@ def md(o):
 def okey(o):  # etcd key order: namespace/name
     return f'{o["metadata"]["namespace"]}/{o["metadata"]["name"]}' if o["metadata"].get("namespace") else o["metadata"]["name"]
 
-def select(st, gv, kind, ns=None):
-    return [o for o in st["objects"] if o.get("apiVersion") == gv and o.get("kind") == kind and (ns is None or md(o).get("namespace") == ns)]
+def group(gv):
+    return (gv or "").rpartition("/")[0]
+
+def select(st, gv, kind, ns=None):  # any version of the group: one object whatever version it is read in
+    return [o for o in st["objects"] if group(o.get("apiVersion")) == group(gv) and o.get("kind") == kind and (ns is None or md(o).get("namespace") == ns)]
 
 def find(st, gv, kind, ns, name):
     return next((o for o in select(st, gv, kind, ns) if md(o).get("name") == name), None)
@@ -448,6 +455,8 @@ def tick(st):
         if c.get("status", {}).get("phase") != "Bound" and not md(c).get("deletionTimestamp"):
             bind(st, c)
     kube_csi.controller(st, sys.modules[__name__])
+    if st.get("arcdata_api"):
+        kube_arcdata.controller(st, sys.modules[__name__])
     for p in select(st, "v1", "Pod"):  # the kubelet: see kube_volumes.pod_status
         ns = md(p)["namespace"]
         c = lambda n: (find(st, "v1", "PersistentVolumeClaim", ns, n) or {}).get("status", {}).get("phase") == "Bound"
@@ -663,7 +672,8 @@ def discovery(parts, host, st):
         for a in doc.get("serverAddressByClientCIDRs", []):
             a["serverAddress"] = host
         return doc
-    groups = dict(GROUPS, groups=GROUPS["groups"] + ([kube_csi.GROUP] if st.get("csi_api") else []))
+    groups = dict(GROUPS, groups=GROUPS["groups"] + ([kube_csi.GROUP] if st.get("csi_api") else [])
+                  + (kube_arcdata.GROUPS if st.get("arcdata_api") else []))
     if parts in (["api", "v1"], ["apis"]):
         return DOCS["v1"] if parts[0] == "api" else groups
     if parts == ["version"]:
@@ -700,7 +710,7 @@ def route(req, st, path, q, raw):
     ns = None
     if len(rest) >= 3 and rest[0] == "namespaces" and not (len(rest) == 3 and rest[2] in ("status", "finalize")):
         ns, rest = rest[1], rest[2:]
-    r = RES.get((gv, rest[0])) if rest and (gv != kube_csi.GV or st.get("csi_api")) else None
+    r = RES.get((gv, rest[0])) if rest and (gv not in OPTIONAL or st.get(OPTIONAL[gv])) else None
     name = rest[1] if len(rest) == 2 else None
     if not r or len(rest) > 2 or (ns and not r["namespaced"]) or (r["namespaced"] and name and not ns):
         raise Fail(404, "NotFound", "the server could not find the requested resource", {})
@@ -717,7 +727,7 @@ def route(req, st, path, q, raw):
     if not cur:
         raise not_found(r, name)
     if verb == "get":
-        return 200, cur
+        return 200, dict(cur, apiVersion=gv)
     return update(st, r, ns, name, decode(r, raw), cur) if verb == "update" else delete(st, r, cur, raw)
 
 class Handler(BaseHTTPRequestHandler):

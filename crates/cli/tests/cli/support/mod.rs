@@ -265,7 +265,9 @@ pub struct Call {
 
 /// An ARM replay server: resources in memory, PUT bodies checked against the official
 /// examples (`tests/fixtures/arm`), a PUT answered `Accepted` and the next GET
-/// `Succeeded`, like ARM's asynchronous provisioning.
+/// `Succeeded`, like ARM's asynchronous provisioning; a GET of a collection
+/// (`…/providers/<namespace>/<type>` of a subscription or resource group) lists its
+/// resources one a page, with ARM's `nextLink` (`$skiptoken`).
 /// The request line's path and the `Authorization` header of one HTTP/1.1 request head.
 pub fn read_head(r: &mut impl BufRead) -> (String, String) {
     let mut line = String::new();
@@ -413,6 +415,35 @@ fn resource_kind(path: &str) -> &str {
     }
 }
 
+/// Page `skip` (one resource a page) of the collection `key` (lower case), and the next
+/// page's number; None when `key` is not a collection.
+fn list_page(
+    res: &HashMap<String, Value>,
+    key: &str,
+    skip: usize,
+) -> Option<(Vec<Value>, Option<usize>)> {
+    let (scope, kind) = key.split_once("/providers/")?;
+    if kind.split('/').count() != 2 || !scope.starts_with("/subscriptions/") {
+        return None;
+    }
+    let mut all: Vec<(&String, &Value)> = res
+        .iter()
+        .filter(|(k, _)| {
+            k.starts_with(&format!("{scope}/"))
+                && k.split_once("/providers/")
+                    .and_then(|(_, rest)| rest.rsplit_once('/'))
+                    .is_some_and(|(t, n)| t == kind && !n.is_empty())
+        })
+        .collect();
+    all.sort_by_key(|(k, _)| *k);
+    let page = all
+        .get(skip)
+        .map(|(_, v)| (*v).clone())
+        .into_iter()
+        .collect();
+    Some((page, (skip + 1 < all.len()).then_some(skip + 1)))
+}
+
 impl Arm {
     pub fn start() -> Self {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -423,6 +454,7 @@ impl Arm {
             fail_put: Arc::default(),
         };
         let (calls, res, fail) = (s.calls.clone(), s.resources.clone(), s.fail_put.clone());
+        let base = s.base.clone();
         std::thread::spawn(move || {
             for c in l.incoming() {
                 let Ok(mut c) = c else { return };
@@ -435,10 +467,14 @@ impl Arm {
                 let method = parts.next().unwrap_or_default().to_string();
                 let target = parts.next().unwrap_or_default().to_string();
                 let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-                let api = query
-                    .strip_prefix("api-version=")
-                    .unwrap_or_default()
-                    .to_string();
+                let arg = |k: &str| {
+                    query
+                        .split('&')
+                        .find_map(|p| p.strip_prefix(k)?.strip_prefix('='))
+                        .unwrap_or_default()
+                        .to_string()
+                };
+                let api = arg("api-version");
                 let (mut auth, mut len) = (String::new(), 0usize);
                 loop {
                     let mut h = String::new();
@@ -468,10 +504,24 @@ impl Arm {
                                 }
                                 (200, out)
                             }
-                            None => (
-                                404,
-                                json!({"error": {"code": "ResourceNotFound", "message": "The Resource was not found."}}),
-                            ),
+                            None => {
+                                match list_page(&res, &key, arg("$skiptoken").parse().unwrap_or(0))
+                                {
+                                    Some((items, more)) => {
+                                        let mut page = json!({"value": items});
+                                        if let Some(n) = more {
+                                            page["nextLink"] = json!(format!(
+                                                "{base}{path}?api-version={api}&$skiptoken={n}"
+                                            ));
+                                        }
+                                        (200, page)
+                                    }
+                                    None => (
+                                        404,
+                                        json!({"error": {"code": "ResourceNotFound", "message": "The Resource was not found."}}),
+                                    ),
+                                }
+                            }
                         },
                         "PUT" => {
                             let kind = resource_kind(path);
@@ -604,11 +654,7 @@ pub fn certificates_for(tls: &Path, names: &str, dns: &str) {
         "-subj",
         &format!("/CN={dns}"),
     ]);
-    std::fs::write(
-        tls.join("ext"),
-        format!("subjectAltName={names}\n"),
-    )
-    .unwrap();
+    std::fs::write(tls.join("ext"), format!("subjectAltName={names}\n")).unwrap();
     ssl(&[
         "x509",
         "-req",
