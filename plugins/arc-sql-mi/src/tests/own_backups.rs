@@ -379,3 +379,54 @@ fn after_rehydras_own_copies_or_without_kubectl_nothing_is_passed_over_silently(
     let e = copy_built_in(&mock, &stage).unwrap_err();
     assert!(e.message.contains("is empty"), "{}", e.message);
 }
+
+#[test]
+fn a_chain_at_the_limit_is_copied_one_more_is_refused_and_the_next_full_starts_over() {
+    use sql_common::model::BACKUPS_MAX;
+    let dir = tempfile::tempdir().unwrap();
+    let stage = dir.path().to_str().unwrap().to_string();
+    let sim = Sim::new(&[("sales", "FULL")]);
+    let own = |kind: &'static str, n: usize| {
+        let mut s = sim.borrow_mut();
+        for _ in 0..n {
+            s.own_backup("sales", kind);
+        }
+    };
+    // a full and its logs: as many as a point keeps, copied in two runs
+    own("D", 1);
+    own("L", BACKUPS_MAX / 2 - 1);
+    let mock = host_with(&sim, dir.path());
+    copy_built_in(&mock, &stage).unwrap();
+    own("L", BACKUPS_MAX / 2);
+    copy_built_in(&mock, &stage).unwrap();
+    let full = chain(&mock);
+    assert_eq!(full.backups.len(), BACKUPS_MAX);
+    assert_eq!(kinds(&full)[..2], ["full", "log"]);
+
+    // one log more than a point keeps: refused, saying what to do, nothing copied
+    own("L", 1);
+    let e = copy_built_in(&mock, &stage).unwrap_err();
+    assert_eq!(e.code, ErrorCode::InvalidInput);
+    assert!(
+        e.message.contains("more than 10000 backups") && e.message.contains("more often"),
+        "{}",
+        e.message
+    );
+    assert!(!commands(&mock).iter().any(|c| c.starts_with("kubectl cp")));
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    // the next full: the previous chain cannot be kept whole with it, so a new chain
+    // starts at it, with a warning; the jobs do not fail from then on
+    own("D", 1);
+    own("L", 1);
+    let r = copy_built_in(&mock, &stage).unwrap();
+    assert!(
+        r.warnings.iter().any(|w| w.contains("more than 10000")),
+        "{:?}",
+        r.warnings
+    );
+    assert_eq!(kinds(&chain(&mock)), ["full", "log"]);
+    own("L", 1);
+    copy_built_in(&mock, &stage).unwrap();
+    assert_eq!(kinds(&chain(&mock)), ["full", "log", "log"]);
+}

@@ -143,12 +143,11 @@ pub struct Sim {
     pub log_restore_fails: bool,
 }
 
+/// `minute` minutes after 2026-12-01 10:00, as msdb writes a time (days roll over).
 fn time(minute: u32) -> String {
-    format!(
-        "2026-12-01T{:02}:{:02}:00.000",
-        10 + minute / 60,
-        minute % 60
-    )
+    let start = sql_common::tsql::parse_time("2026-12-01T10:00:00").unwrap() / 1000;
+    let t = rehydra_plugin_sdk::time::rfc3339(start + i64::from(minute) * 60);
+    format!("{}.000", t.trim_end_matches('Z'))
 }
 
 impl Sim {
