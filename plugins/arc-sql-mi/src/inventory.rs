@@ -58,6 +58,37 @@ fn last_of(h: &[HistoryRow], k: Kind) -> Option<&HistoryRow> {
     h.iter().rev().find(|r| r.backup.kind == k)
 }
 
+/// The moments the instance's own point-in-time restore reaches, as msdb lists its own
+/// backups (not copy-only): from its oldest full to its newest backup, on the instance's
+/// clock; "or earlier" when msdb's list was cut at [`tsql::HISTORY_MAX`] rows.
+fn built_in_window(i: &Instance, history: &[HistoryRow]) -> String {
+    if i.retention() == 0 {
+        return "none: the built-in backups are off".into();
+    }
+    let own = || {
+        history
+            .iter()
+            .map(|r| &r.backup)
+            .filter(|b| !b.copy_only && !b.ours)
+    };
+    let (Some(from), Some(to)) = (
+        own()
+            .filter(|b| b.kind == Kind::Full)
+            .map(|b| b.finish)
+            .min(),
+        own().map(|b| b.finish).max(),
+    ) else {
+        return "none: msdb lists no full backup the instance took itself".into();
+    };
+    let cut = history.len() >= tsql::HISTORY_MAX as usize;
+    format!(
+        "from {}{} to {} (the instance's clock, as msdb lists its own backups)",
+        show_time(from),
+        if cut { " or earlier" } else { "" },
+        show_time(to)
+    )
+}
+
 fn database_asset(i: &Instance, db: &Db, history: &[HistoryRow]) -> Asset {
     let id = format!("{}/{}", i.key(), db.name);
     let mut a = asset("database", &id, &db.name, Some(&i.key()));
@@ -66,6 +97,7 @@ fn database_asset(i: &Instance, db: &Db, history: &[HistoryRow]) -> Asset {
         property("state", shown(&db.state, 60)),
         property("size-mib", (db.pages * 8 / 1024).to_string()),
         property("built-in-backups", built_in(i)),
+        property("built-in-window", built_in_window(i, history)),
     ];
     for k in [Kind::Full, Kind::Diff, Kind::Log] {
         if let Some(r) = last_of(history, k) {

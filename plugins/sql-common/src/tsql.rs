@@ -13,7 +13,7 @@ pub const QUERY_SECS: u32 = 300;
 /// Time a BACKUP or RESTORE statement may take.
 pub const BULK_SECS: u32 = 86_400;
 /// Most history rows read per database.
-const HISTORY_MAX: u32 = 2000;
+pub const HISTORY_MAX: u32 = 2000;
 /// The `NAME` Rehydra gives its backup sets, so a history shows which are ours.
 pub const SET_NAME: &str = "Rehydra";
 

@@ -187,6 +187,24 @@ fn instances_found_on_the_cluster_and_in_azure_and_a_database_restored_by_the_in
         assert!(prop(a, "namespace").unwrap().starts_with("unknown"), "{a}");
     }
     let sales = asset(&assets, "arc/sqlmi1/sales");
+    let msdb_at = |i: usize| {
+        sql.table("backupset.json")
+            .iter()
+            .filter(|r| r["database_name"] == "sales")
+            .nth(i)
+            .unwrap()["backup_finish_date"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    // (to the second: msdb's datetime keeps 1/300 s)
+    let window = prop(sales, "built-in-window").unwrap();
+    assert!(
+        window.starts_with(&format!("from {}", &msdb_at(0)[..19]))
+            && window.contains(&format!(" to {}", &msdb_at(2)[..19]))
+            && window.ends_with("(the instance's clock, as msdb lists its own backups)"),
+        "{window}"
+    );
     assert!(
         prop(sales, "last-full").unwrap().ends_with("(instance)"),
         "{sales}"

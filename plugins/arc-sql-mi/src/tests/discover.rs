@@ -44,6 +44,7 @@ fn kubernetes_lists_are_read_across_pages_and_databases_through_the_endpoint() {
         ("staging", "SIMPLE"),
     ]);
     sim.borrow_mut().own_backup("sales", "D");
+    sim.borrow_mut().own_backup("sales", "L");
     let token = "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6ODEzMDAsInN0YXJ0IjoibWkxXHUwMDAwIn0=";
     let hostile = cr("arc", "../../etc", json!({}), json!({}));
     let mi2 = cr(
@@ -104,6 +105,14 @@ fn kubernetes_lists_are_read_across_pages_and_databases_through_the_endpoint() {
     assert_eq!(
         prop(sales, "last-full"),
         "2026-12-01T10:05:00.000 (instance)"
+    );
+    assert_eq!(
+        prop(sales, "built-in-window"),
+        "from 2026-12-01T10:05:00.000 to 2026-12-01T10:10:00.000 (the instance's clock, as msdb lists its own backups)"
+    );
+    assert_eq!(
+        prop(&assets[2], "built-in-window"),
+        "none: msdb lists no full backup the instance took itself"
     );
     assert_eq!(prop(&assets[2], "recovery-model"), "SIMPLE");
     let mi2 = &assets[3];
