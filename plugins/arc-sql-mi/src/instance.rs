@@ -72,9 +72,9 @@ impl Instance {
 
     fn status(&mut self, status: &Value) {
         self.state = text(&status["state"], 64).map(str::to_string);
-        // `primaryEndpoint` in the CRDs' first versions, `endpoints.primary` since
-        self.endpoint = text(&status["primaryEndpoint"], 256)
-            .or_else(|| text(&status["endpoints"]["primary"], 256))
+        // `endpoints.primary` in later versions (a `primaryEndpoint` an upgrade left is older)
+        self.endpoint = text(&status["endpoints"]["primary"], 256)
+            .or_else(|| text(&status["primaryEndpoint"], 256))
             .map(str::to_string);
         self.ready_replicas = text(&status["readyReplicas"], 32).map(str::to_string);
     }
@@ -264,7 +264,8 @@ mod tests {
         assert_eq!(i.endpoint.as_deref(), Some("10.0.0.4,31433"));
         assert_eq!(i.retention(), DEFAULT_RETENTION_DAYS);
         let later = json!({"metadata": {"name": "mi", "namespace": "arc"},
-            "status": {"endpoints": {"primary": "10.0.0.9,31433", "mirroring": "10.0.0.9:5022"}}});
+            "status": {"endpoints": {"primary": "10.0.0.9,31433", "mirroring": "10.0.0.9:5022"},
+                "primaryEndpoint": "10.0.0.4,31433"}});
         assert_eq!(
             from_cr("arc", &later).unwrap().endpoint.as_deref(),
             Some("10.0.0.9,31433")

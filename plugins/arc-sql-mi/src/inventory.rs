@@ -58,38 +58,34 @@ fn last_of(h: &[HistoryRow], k: Kind) -> Option<&HistoryRow> {
     h.iter().rev().find(|r| r.backup.kind == k)
 }
 
-/// The moments the instance's own point-in-time restore reaches, as msdb lists its own
-/// backups (not copy-only): from its oldest full to its newest backup, on the instance's
-/// clock; "or earlier" when msdb's list was cut at [`tsql::HISTORY_MAX`] rows.
-fn built_in_window(i: &Instance, history: &[HistoryRow]) -> String {
+/// The moments the instance's own point-in-time restore reaches, from `span` (when its
+/// oldest full and its newest backup in its backup folder finished, as msdb lists them):
+/// back to that full, but not beyond its retention before its newest backup.
+fn built_in_window(i: &Instance, span: Option<(i64, i64)>) -> String {
     if i.retention() == 0 {
         return "none: the built-in backups are off".into();
     }
-    let own = || {
-        history
-            .iter()
-            .map(|r| &r.backup)
-            .filter(|b| !b.copy_only && !b.ours)
+    let Some((first, last)) = span else {
+        return format!(
+            "none: msdb lists no full backup the instance took itself in {BUILT_IN_FOLDER}"
+        );
     };
-    let (Some(from), Some(to)) = (
-        own()
-            .filter(|b| b.kind == Kind::Full)
-            .map(|b| b.finish)
-            .min(),
-        own().map(|b| b.finish).max(),
-    ) else {
-        return "none: msdb lists no full backup the instance took itself".into();
-    };
-    let cut = history.len() >= tsql::HISTORY_MAX as usize;
+    let days = i64::try_from(i.retention()).unwrap_or(i64::MAX);
+    let from = first.max(last.saturating_sub(days.saturating_mul(86_400_000)));
     format!(
-        "from {}{} to {} (the instance's clock, as msdb lists its own backups)",
+        "from {} to {} (the instance's clock: its own backups as msdb lists them, within its {} day(s) of retention)",
         show_time(from),
-        if cut { " or earlier" } else { "" },
-        show_time(to)
+        show_time(last),
+        i.retention()
     )
 }
 
-fn database_asset(i: &Instance, db: &Db, history: &[HistoryRow]) -> Asset {
+fn database_asset(
+    i: &Instance,
+    db: &Db,
+    history: &[HistoryRow],
+    span: Option<(i64, i64)>,
+) -> Asset {
     let id = format!("{}/{}", i.key(), db.name);
     let mut a = asset("database", &id, &db.name, Some(&i.key()));
     a.properties = vec![
@@ -97,7 +93,7 @@ fn database_asset(i: &Instance, db: &Db, history: &[HistoryRow]) -> Asset {
         property("state", shown(&db.state, 60)),
         property("size-mib", (db.pages * 8 / 1024).to_string()),
         property("built-in-backups", built_in(i)),
-        property("built-in-window", built_in_window(i, history)),
+        property("built-in-window", built_in_window(i, span)),
     ];
     for k in [Kind::Full, Kind::Diff, Kind::Log] {
         if let Some(r) = last_of(history, k) {
@@ -148,7 +144,8 @@ pub fn discover(s: &[Property]) -> Result<Vec<Asset>> {
                 out.push(a);
                 for db in dbs {
                     let history = tsql::history(server, &db.name)?;
-                    out.push(database_asset(&i, &db, &history));
+                    let span = tsql::own_backups_span(server, &db.name, BUILT_IN_FOLDER)?;
+                    out.push(database_asset(&i, &db, &history, span));
                 }
             }
             Err(e) => {
@@ -175,12 +172,18 @@ fn instance_findings(i: &Instance, out: &mut Vec<Finding>) {
     }
 }
 
-fn database_findings(i: &Instance, db: &Db, history: &[HistoryRow], out: &mut Vec<Finding>) {
+fn database_findings(
+    i: &Instance,
+    db: &Db,
+    history: &[HistoryRow],
+    no_full: bool,
+    out: &mut Vec<Finding>,
+) {
     let id = format!("{}/{}", i.key(), db.name);
     if db.simple() {
         out.push(Finding::about(&id, "arcsqlmi.simple-recovery", Severity::High, format!("{} uses the SIMPLE recovery model", db.name), "no log backups: no point-in-time restore of it, and the instance's built-in backups do not cover it; a restore loses everything since its last full backup".into(), "ALTER DATABASE … SET RECOVERY FULL, or take full backups with Rehydra as often as losing the time between them is acceptable"));
     }
-    if last_of(history, Kind::Full).is_none() {
+    if no_full {
         out.push(Finding::about(
             &id,
             "arcsqlmi.no-full-backup",
@@ -227,8 +230,42 @@ pub fn assess(_assets: &[Asset], s: &[Property]) -> Result<Vec<Finding>> {
         };
         for db in dbs {
             let history = tsql::history(server, &db.name)?;
-            database_findings(&i, &db, &history, &mut out);
+            // msdb's whole record, not only the newest backups the history reads
+            let no_full = tsql::newest_full(server, &db.name)?.is_none();
+            database_findings(&i, &db, &history, no_full, &mut out);
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_window_reaches_back_to_the_oldest_full_within_the_retention() {
+        let day = 86_400_000;
+        let at = |t: &str| tsql::parse_time(t).unwrap();
+        let mut i = Instance {
+            name: "sqlmi1".into(),
+            retention_days: Some(7),
+            ..Instance::default()
+        };
+        let last = at("2026-12-20T10:00:00");
+        // a full three days before the newest backup: the window starts at it
+        let w = built_in_window(&i, Some((last - 3 * day, last)));
+        assert!(
+            w.starts_with("from 2026-12-17T10:00:00.000 to 2026-12-20T10:00:00.000 "),
+            "{w}"
+        );
+        // msdb remembers a full older than the retention: the window starts 7 days back
+        let w = built_in_window(&i, Some((last - 30 * day, last)));
+        assert!(w.starts_with("from 2026-12-13T10:00:00.000 to "), "{w}");
+        assert!(built_in_window(&i, None).starts_with("none: msdb lists no full"));
+        i.retention_days = Some(0);
+        assert_eq!(
+            built_in_window(&i, Some((last - day, last))),
+            "none: the built-in backups are off"
+        );
+    }
 }

@@ -298,7 +298,7 @@ pub fn copy(p: &Place) -> Result<BackupReport> {
         return Err(Error::new(
             ErrorCode::InvalidInput,
             format!(
-                "the chain of `{}` would hold more than {BACKUPS_MAX} backups, more than a restore point keeps; copy them more often than the instance takes a full backup",
+                "the chain of `{}` would hold more than {BACKUPS_MAX} backups, more than a restore point keeps: the instance has taken no full backup in that many; check its backup schedule, or take Rehydra's own backups instead (level=full)",
                 shown(name, 128)
             ),
         ));

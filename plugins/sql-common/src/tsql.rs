@@ -13,7 +13,7 @@ pub const QUERY_SECS: u32 = 300;
 /// Time a BACKUP or RESTORE statement may take.
 pub const BULK_SECS: u32 = 86_400;
 /// Most history rows read per database.
-pub const HISTORY_MAX: u32 = 2000;
+const HISTORY_MAX: u32 = 2000;
 /// The `NAME` Rehydra gives its backup sets, so a history shows which are ours.
 pub const SET_NAME: &str = "Rehydra";
 
@@ -399,6 +399,53 @@ fn history_row(r: &Row<'_>) -> Result<Option<HistoryRow>> {
         user: r.text("user_name")?,
         set_name: name,
     }))
+}
+
+/// One moment a query answers in its column `at` (NULL: none), e.g. an aggregate.
+fn moment(server: &str, batch: &str, params: &[&str], what: &str) -> Result<Option<i64>> {
+    let sets = run(server, batch, params, QUERY_SECS)?;
+    let rows = Rows::of(&sets, what)?;
+    let Some(r) = rows.each().next() else {
+        return Ok(None);
+    };
+    match r.opt("at")? {
+        None => Ok(None),
+        Some(t) => parse_time(t).map(Some).ok_or_else(|| {
+            Error::new(
+                ErrorCode::Failed,
+                format!("{what}: `{}` is not a time", clip(t)),
+            )
+        }),
+    }
+}
+
+/// When the newest full backup of database `name` msdb records finished (copy-only too),
+/// however many backups came since: [`history`] reads only the newest [`HISTORY_MAX`].
+pub fn newest_full(server: &str, name: &str) -> Result<Option<i64>> {
+    moment(
+        server,
+        "SELECT MAX(b.backup_finish_date) AS at FROM msdb.dbo.backupset b WHERE b.database_name = @P1 AND b.type = 'D'",
+        &[name],
+        "reading the newest full backup",
+    )
+}
+
+/// The backups of database `name` the instance took itself into `folder` (not
+/// copy-only), as msdb lists them: when the oldest full and the newest backup finished.
+pub fn own_backups_span(server: &str, name: &str, folder: &str) -> Result<Option<(i64, i64)>> {
+    let like = format!("{folder}/%");
+    let q = |agg: &str, full: &str| {
+        format!(
+            "SELECT {agg}(b.backup_finish_date) AS at FROM msdb.dbo.backupset b JOIN msdb.dbo.backupmediafamily m ON m.media_set_id = b.media_set_id WHERE b.database_name = @P1 AND b.is_copy_only = 0{full} AND m.physical_device_name LIKE @P2"
+        )
+    };
+    let what = "reading the span of the instance's own backups";
+    let first = moment(server, &q("MIN", " AND b.type = 'D'"), &[name, &like], what)?;
+    let Some(first) = first else {
+        return Ok(None);
+    };
+    let last = moment(server, &q("MAX", ""), &[name, &like], what)?;
+    Ok(last.map(|l| (first, l.max(first))))
 }
 
 /// The newest backups of database `name` in msdb, oldest first.

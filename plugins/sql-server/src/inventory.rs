@@ -156,7 +156,8 @@ pub fn assess(assets: &[Asset], s: &[Property]) -> Result<Vec<Finding>> {
             let id = format!("{server}/{}", db.name);
             let history = tsql::history(&server, &db.name)?;
             let backups: Vec<chain::Backup> = history.iter().map(|r| r.backup.clone()).collect();
-            if last_of(&history, Kind::Full).is_none() {
+            // msdb's whole record, not only the newest backups the history reads
+            if tsql::newest_full(&server, &db.name)?.is_none() {
                 out.push(Finding::about(&id, "sql.no-full-backup", Severity::Critical, format!("{} has no full backup", db.name), "msdb records no full backup of this database: nothing can restore it".into(), "protect it with a policy: full weekly, differential daily, log every 15 minutes"));
             }
             for p in chain::problems(&backups) {

@@ -71,20 +71,92 @@ fn restores(sql: &StandIn) -> Vec<String> {
         .collect()
 }
 
+/// A CLI with the plugin and a repository, and the instance `arc/sqlmi1`: the SQL Server
+/// stand-in running in its pod's container (its configured endpoint `server`), the pod's
+/// backup volume, the stand-in kubectl (in `bin`), and a staging folder.
+pub(crate) struct Mi {
+    pub(crate) sql: StandIn,
+    pub(crate) cli: Cli,
+    pub(crate) dir: PathBuf,
+    pub(crate) volume: PathBuf,
+    pub(crate) bin: PathBuf,
+    pub(crate) stage: PathBuf,
+    pub(crate) server: String,
+}
+
+impl Mi {
+    pub(crate) fn start() -> Self {
+        let cli = Cli::new(&["arc-sql-mi"]);
+        cli.init_repo();
+        let dir = cli.dir.path().to_path_buf();
+        let sqldir = dir.join("sql");
+        let tls = sqldir.join("tls");
+        support::certificates(&tls, "sqlmi1.arc.test");
+        let (volume, bin) = pod(&dir);
+        let root = container(&dir, &volume);
+        let sql = StandIn::start_with(&sqldir, &tls, |c| {
+            c.arg("--root").arg(&root);
+        });
+        let server = sql.server();
+        add_instance(&cli, &server, &sqldir);
+        let stage = dir.join("stage");
+        std::fs::create_dir_all(&stage).unwrap();
+        Self {
+            sql,
+            cli,
+            dir,
+            volume,
+            bin,
+            stage,
+            server,
+        }
+    }
+
+    /// Grant the plugin the engine, the instance's endpoint, kubectl, rm, the staging
+    /// folder and `more`.
+    pub(crate) fn grant(&self, more: &[&str]) {
+        let (sql, files, write) = (
+            format!("sql:{}", self.server),
+            format!("files:{}", self.stage.display()),
+            format!("files-write:{}", self.stage.display()),
+        );
+        let mut a = vec!["plugins", "grant", "arc-sql-mi", "engine", &sql];
+        a.extend(["command:kubectl", "command:rm", &files, &write]);
+        a.extend(more);
+        self.cli.ok(None, &a);
+    }
+
+    /// The instance's own backup `<level>-<n>.bak`, as its built-in schedule takes it.
+    pub(crate) fn own(&self, level: &str, n: u32) {
+        let file = format!("/var/opt/mssql/backups/current/4faf3dab/{level}-{n}.bak");
+        own_backup(&self.sql, &self.dir, level, &file);
+    }
+
+    /// `rehydra --json plugins run arc-sql-mi <args>`, the stand-in kubectl on the PATH.
+    pub(crate) fn run(&self, args: &[&str]) -> std::process::Output {
+        self.cli
+            .cmd(Some(&self.bin))
+            .env("SQL_PW", crate::sql_server::PASSWORD)
+            .args(["--json", "plugins", "run", "arc-sql-mi"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `servers=arc/sqlmi1=<endpoint>` and `staging=<folder>`.
+    pub(crate) fn settings(&self) -> (String, String) {
+        (
+            format!("servers=arc/sqlmi1={}", self.server),
+            format!("staging={}", self.stage.display()),
+        )
+    }
+}
+
 #[test]
 #[allow(clippy::too_many_lines)]
 fn an_instances_own_chain_and_rehydras_copies_leave_the_cluster_and_restore_to_a_moment() {
-    let cli = Cli::new(&["arc-sql-mi"]);
-    cli.init_repo();
-    let dir = cli.dir.path().to_path_buf();
-    let sqldir = dir.join("sql");
-    let tls = sqldir.join("tls");
-    support::certificates(&tls, "sqlmi1.arc.test");
-    let (volume, bin) = pod(&dir);
-    let root = container(&dir, &volume);
-    let sql = StandIn::start_with(&sqldir, &tls, |c| {
-        c.arg("--root").arg(&root);
-    });
+    let mi = Mi::start();
+    let (dir, sql, volume, stage) = (&mi.dir, &mi.sql, &mi.volume, &mi.stage);
     sql.edit("master_files.json", |rows| {
         for r in rows.iter_mut() {
             let name = r["physical_name"]
@@ -102,35 +174,10 @@ fn an_instances_own_chain_and_rehydras_copies_leave_the_cluster_and_restore_to_a
             r["physical_name"] = format!("/var/opt/mssql/{folder}/{name}").into();
         }
     });
-    let server = sql.server();
-    add_instance(&cli, &server, &sqldir);
-    let stage = dir.join("stage");
-    std::fs::create_dir_all(&stage).unwrap();
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "grant",
-            "arc-sql-mi",
-            "engine",
-            &format!("sql:{server}"),
-            "command:kubectl",
-            "command:rm",
-            &format!("files:{}", stage.display()),
-            &format!("files-write:{}", stage.display()),
-        ],
-    );
-    let servers = format!("servers=arc/sqlmi1={server}");
-    let staging = format!("staging={}", stage.display());
+    mi.grant(&[]);
+    let (servers, staging) = mi.settings();
     let run = |args: &[&str]| {
-        let mut a = vec!["--json", "plugins", "run", "arc-sql-mi"];
-        a.extend(args);
-        let o = cli
-            .cmd(Some(&bin))
-            .env("SQL_PW", crate::sql_server::PASSWORD)
-            .args(&a)
-            .output()
-            .unwrap();
+        let o = mi.run(args);
         (o.status.success(), o)
     };
     let backup = |level: &str| {
@@ -151,10 +198,7 @@ fn an_instances_own_chain_and_rehydras_copies_leave_the_cluster_and_restore_to_a
     };
 
     // ---- the instance's own schedule: full, log, differential, log
-    let own = |level: &str, n: u32| {
-        let file = format!("/var/opt/mssql/backups/current/4faf3dab/{level}-{n}.bak");
-        own_backup(&sql, &dir, level, &file);
-    };
+    let own = |level: &str, n: u32| mi.own(level, n);
     own("full", 1);
     own("log", 2);
     own("diff", 3);

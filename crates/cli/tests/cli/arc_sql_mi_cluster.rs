@@ -9,10 +9,10 @@
 
 use serde_json::{Value, json};
 
-use crate::arc_sql_mi::{container, own_backup, pod, point_of};
+use crate::arc_sql_mi::{Mi, point_of};
 use crate::kubernetes::{AKS_AUDIENCE, Cluster};
-use crate::sql_server::{StandIn, add_instance, text};
-use crate::support::{self, Arm, Cli, json_out};
+use crate::sql_server::text;
+use crate::support::{self, Arm, json_out};
 
 const SUB: &str = "00000000-1111-2222-3333-444444444444";
 
@@ -75,57 +75,24 @@ fn arm() -> Arm {
 #[test]
 #[allow(clippy::too_many_lines)]
 fn instances_found_on_the_cluster_and_in_azure_and_a_database_restored_by_the_instance() {
-    let cli = Cli::new(&["arc-sql-mi"]);
-    cli.init_repo();
-    let dir = cli.dir.path().to_path_buf();
-    let sqldir = dir.join("sql");
-    let tls = sqldir.join("tls");
-    support::certificates(&tls, "sqlmi1.arc.test");
-    let (volume, bin) = pod(&dir);
-    let root = container(&dir, &volume);
-    let sql = StandIn::start_with(&sqldir, &tls, |c| {
-        c.arg("--root").arg(&root);
-    });
-    let server = sql.server();
-    add_instance(&cli, &server, &sqldir);
+    let mi = Mi::start();
+    let (cli, sql, server) = (&mi.cli, &mi.sql, &mi.server);
     let endpoint = server.replace(':', ",");
     let k8s = Cluster::start(
-        &dir.join("k8s"),
+        &mi.dir.join("k8s"),
         "127.0.0.7",
-        &cluster_state(&sqldir.join("state"), &endpoint),
+        &cluster_state(&mi.dir.join("sql/state"), &endpoint),
     );
     let arm = arm();
-    let stage = dir.join("stage");
-    std::fs::create_dir_all(&stage).unwrap();
-    cli.ok(
-        None,
-        &[
-            "plugins",
-            "grant",
-            "arc-sql-mi",
-            "engine",
-            &format!("sql:{server}"),
-            &k8s.grant(),
-            &format!("http:{}", arm.base.trim_start_matches("http://")),
-            "command:kubectl",
-            "command:rm",
-            &format!("files:{}", stage.display()),
-            &format!("files-write:{}", stage.display()),
-        ],
-    );
+    mi.grant(&[
+        &k8s.grant(),
+        &format!("http:{}", arm.base.trim_start_matches("http://")),
+    ]);
     let kube = k8s.kube();
-    let servers = format!("servers=arc/sqlmi1={server}");
+    let (servers, staging) = mi.settings();
     let arm_at = format!("arm={}", arm.base);
     let subs = format!("subscriptions={SUB}");
-    let run = |args: &[&str]| {
-        let mut a = vec!["--json", "plugins", "run", "arc-sql-mi"];
-        a.extend(args);
-        cli.cmd(Some(&bin))
-            .env("SQL_PW", crate::sql_server::PASSWORD)
-            .args(&a)
-            .output()
-            .unwrap()
-    };
+    let run = |args: &[&str]| mi.run(args);
     let found = |verb: &str| {
         run(&[
             verb,
@@ -152,10 +119,7 @@ fn instances_found_on_the_cluster_and_in_azure_and_a_database_restored_by_the_in
     );
 
     // ---- the instance's own schedule: a full and two logs
-    let own = |level: &str, n: u32| {
-        let file = format!("/var/opt/mssql/backups/current/4faf3dab/{level}-{n}.bak");
-        own_backup(&sql, &dir, level, &file);
-    };
+    let own = |level: &str, n: u32| mi.own(level, n);
     own("full", 1);
     // a whole second on: the restore point, in whole seconds, falls after the full
     std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -202,7 +166,7 @@ fn instances_found_on_the_cluster_and_in_azure_and_a_database_restored_by_the_in
     assert!(
         window.starts_with(&format!("from {}", &msdb_at(0)[..19]))
             && window.contains(&format!(" to {}", &msdb_at(2)[..19]))
-            && window.ends_with("(the instance's clock, as msdb lists its own backups)"),
+            && window.ends_with("(the instance's clock: its own backups as msdb lists them, within its 7 day(s) of retention)"),
         "{window}"
     );
     assert!(
@@ -284,7 +248,7 @@ fn instances_found_on_the_cluster_and_in_azure_and_a_database_restored_by_the_in
         "--set",
         &servers,
         "--set",
-        &format!("staging={}", stage.display()),
+        &staging,
         "--set",
         "level=built-in",
     ]);

@@ -108,11 +108,11 @@ fn kubernetes_lists_are_read_across_pages_and_databases_through_the_endpoint() {
     );
     assert_eq!(
         prop(sales, "built-in-window"),
-        "from 2026-12-01T10:05:00.000 to 2026-12-01T10:10:00.000 (the instance's clock, as msdb lists its own backups)"
+        "from 2026-12-01T10:05:00.000 to 2026-12-01T10:10:00.000 (the instance's clock: its own backups as msdb lists them, within its 7 day(s) of retention)"
     );
     assert_eq!(
         prop(&assets[2], "built-in-window"),
-        "none: msdb lists no full backup the instance took itself"
+        "none: msdb lists no full backup the instance took itself in /var/opt/mssql/backups"
     );
     assert_eq!(prop(&assets[2], "recovery-model"), "SIMPLE");
     let mi2 = &assets[3];
@@ -408,5 +408,56 @@ fn assess_flags_what_puts_the_databases_at_risk() {
     assert!(
         f.iter()
             .all(|x| !x.recommendation.is_empty() && !x.title.is_empty())
+    );
+}
+
+#[test]
+fn a_full_older_than_the_newest_backups_read_still_counts() {
+    // a week of logs every 5 minutes after the full: more than the 2,000 newest backups
+    // the history reads, so only msdb's whole record shows the full
+    let sim = Sim::new(&[("sales", "FULL"), ("fresh", "FULL")]);
+    {
+        let mut s = sim.borrow_mut();
+        s.own_backup("sales", "D");
+        for _ in 0..2016 {
+            s.own_backup("sales", "L");
+        }
+    }
+    let mi = cr(
+        "arc",
+        "sqlmi1",
+        json!({"tier": "GeneralPurpose", "replicas": 1}),
+        json!({"state": "Ready"}),
+    );
+    let mock = MockHost::new()
+        .grant("http:10.0.0.5:6443")
+        .grant(&format!("sql:{SERVER}"))
+        .http_answer(
+            "GET",
+            &format!("{LIST_URL}?limit=100"),
+            response(200, page(vec![mi], None)),
+        )
+        .on_sql({
+            let s = sim.clone();
+            move |q| s.borrow_mut().answer(q)
+        });
+    let settings = props(&[
+        ("kube", KUBE),
+        ("namespaces", "arc"),
+        ("servers", &format!("arc/sqlmi1={SERVER}")),
+    ]);
+    let f = mock.assess::<ArcSqlMi>(vec![], settings.clone()).unwrap();
+    let no_full: Vec<&str> = f
+        .iter()
+        .filter(|x| x.rule == "arcsqlmi.no-full-backup")
+        .map(|x| x.asset.as_deref().unwrap_or(""))
+        .collect();
+    assert_eq!(no_full, ["arc/sqlmi1/fresh"], "{f:#?}");
+    // and the window reaches back to that full: 7 days of retention before the newest log
+    let assets = mock.discover::<ArcSqlMi>(settings).unwrap();
+    let sales = assets.iter().find(|a| a.id == "arc/sqlmi1/sales").unwrap();
+    assert_eq!(
+        prop(sales, "built-in-window"),
+        "from 2026-12-01T10:05:00.000 to 2026-12-08T10:05:00.000 (the instance's clock: its own backups as msdb lists them, within its 7 day(s) of retention)"
     );
 }

@@ -408,7 +408,8 @@ fn a_chain_at_the_limit_is_copied_one_more_is_refused_and_the_next_full_starts_o
     let e = copy_built_in(&mock, &stage).unwrap_err();
     assert_eq!(e.code, ErrorCode::InvalidInput);
     assert!(
-        e.message.contains("more than 10000 backups") && e.message.contains("more often"),
+        e.message.contains("more than 10000 backups")
+            && e.message.contains("no full backup in that many"),
         "{}",
         e.message
     );

@@ -11,17 +11,20 @@ its state says "arcdata_api": true.
   restore from the instance's built-in backups, to a new database of the same instance),
   one step per read of the API:
   a new task is Waiting; then it is checked: Failed with a message when the source
-  instance is not in the task's namespace, the destination is another instance, the
-  instance's msdb has no full backup of the source database, the restore point is outside
-  the window, or the destination database exists; else a dry run is Completed ("Dry run
-  succeeded") and a real one Restoring, then Completed with the database created on the
-  instance. Each checked status carries earliestRestoreTime and latestRestoreTime.
-- The window is what the instance's msdb lists for the source database (the SQL Server
-  stand-in's state folder of the instance, state "arcdata_sql": {"<ns>/<instance>": DIR}):
-  from the oldest full backup that is not copy-only to the newest such backup. Outside it
-  the message is the one a real cluster gives (`kubectl describe sqlmirestoretask` of a
-  real Arc SQL MI: `'…' is outside the range of available backups from '…' to '…'
-  (Parameter 'RestoreTime')`, times with seven decimals there and six in the status).
+  instance is not in the task's namespace, keeps no backups (retention 0), the
+  destination is another instance, the instance has no full backup of the source
+  database, the restore point is outside the window, or the destination database exists;
+  else a dry run is Completed ("Dry run succeeded") and a real one Restoring, then
+  Completed with the database created on the instance. Each checked status carries
+  earliestRestoreTime and latestRestoreTime.
+- The window comes from the backups the instance took itself (not copy-only, in its
+  /var/opt/mssql/backups/) as its msdb lists them (the SQL Server stand-in's state
+  folder of the instance, state "arcdata_sql": {"<ns>/<instance>": DIR}): from the oldest
+  full, but not beyond the instance's retention (spec.backup.retentionPeriodInDays,
+  default 7) before the newest backup, to that newest backup. Outside it the message is
+  the one a real cluster gives (`kubectl describe sqlmirestoretask` of a real Arc SQL MI:
+  `'…' is outside the range of available backups from '…' to '…' (Parameter
+  'RestoreTime')`, times with seven decimals there and six in the status).
 
 `s` below is the stand-in module: its object store (select, find, touch, now).
 """
@@ -79,25 +82,30 @@ def _msdb(st, ns, instance, table):
 
 
 def _at(text):
-    """A moment of msdb (`2026-12-05T11:48:56.123`, UTC here) or of a task (`…Z`)."""
+    """A moment of msdb (`2026-12-05T11:48:56.123`, UTC here) or of a task (`…Z`, or
+    with an offset), as a naive UTC time."""
     try:
-        t = dt.datetime.fromisoformat(str(text).strip().rstrip("Z"))
+        t = dt.datetime.fromisoformat(str(text).strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return t.replace(tzinfo=None)
+    return t.astimezone(dt.timezone.utc).replace(tzinfo=None) if t.tzinfo else t
 
 
 def _shown(t, digits):
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")[: 20 + digits] + "Z"
+    """`2026-12-05T11:54:20.511000Z` (six decimals) or with a seventh, always 0."""
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0" * (digits - 6) + "Z"
 
 
-def _window(st, ns, instance, database):
+def _window(st, ns, instance, database, days):
+    media = {m.get("media_set_id"): str(m.get("physical_device_name", "")) for m in _msdb(st, ns, instance, "backupmediafamily.json") or []}
     rows = [r for r in _msdb(st, ns, instance, "backupset.json") or []
-            if str(r.get("database_name", "")).lower() == database.lower() and not r.get("is_copy_only")]
+            if str(r.get("database_name", "")).lower() == database.lower() and not r.get("is_copy_only")
+            and media.get(r.get("media_set_id"), "").startswith("/var/opt/mssql/backups/") and _at(r.get("backup_finish_date"))]
     fulls = [_at(r["backup_finish_date"]) for r in rows if r.get("type") == "D"]
     if not fulls:
         return None
-    return min(fulls), max(_at(r["backup_finish_date"]) for r in rows)
+    last = max(_at(r["backup_finish_date"]) for r in rows)
+    return max(min(fulls), last - dt.timedelta(days=days)), last
 
 
 def _database(st, ns, instance, name):
@@ -122,11 +130,15 @@ def _check(st, s, task):
     m, spec = s.md(task), task.get("spec") or {}
     ns, src, dst = m["namespace"], spec.get("source") or {}, spec.get("destination") or {}
     name, db, new = str(src.get("name", "")), str(src.get("database", "")), str(dst.get("database", ""))
-    if not s.find(st, "sql.arcdata.microsoft.com/v1", "SqlManagedInstance", ns, name):
+    mi = s.find(st, "sql.arcdata.microsoft.com/v1", "SqlManagedInstance", ns, name)
+    if not mi:
         return "Failed", f"SqlManagedInstance '{name}' not found in namespace '{ns}'", None
+    days = ((mi.get("spec") or {}).get("backup") or {}).get("retentionPeriodInDays", 7)
+    if days == 0:
+        return "Failed", f"Point in time restore is not available: SqlManagedInstance '{name}' keeps no backups (retentionPeriodInDays is 0)", None
     if dst.get("name") != name:
         return "Failed", f"The destination instance '{dst.get('name', '')}' is not the source instance '{name}': point-in-time restore is only supported to the same instance", None
-    window = _window(st, ns, name, db) if _database(st, ns, name, db) else None
+    window = _window(st, ns, name, db, days) if _database(st, ns, name, db) else None
     if not window:
         return "Failed", f"No backups were found for database '{db}' on instance '{name}'", None
     point = _at(spec.get("restorePoint", ""))
@@ -153,10 +165,14 @@ def controller(st, s):
             new = {"state": state, "message": message}
             if window:
                 new.update(earliestRestoreTime=_shown(window[0], 6), latestRestoreTime=_shown(window[1], 6))
-        else:  # Restoring: done
+        else:  # Restoring: done, unless the source database went meanwhile
             spec = task["spec"]
             ns, name = s.md(task)["namespace"], spec["source"]["name"]
-            _create_database(st, ns, name, spec["destination"]["database"], _database(st, ns, name, spec["source"]["database"]))
-            new = dict(status, state="Completed", message=f"Database '{spec['destination']['database']}' restored")
+            source = _database(st, ns, name, spec["source"]["database"])
+            if source:
+                _create_database(st, ns, name, spec["destination"]["database"], source)
+                new = dict(status, state="Completed", message=f"Database '{spec['destination']['database']}' restored")
+            else:
+                new = dict(status, state="Failed", message=f"Database '{spec['source']['database']}' was not found on instance '{name}'")
         task["status"] = dict(new, lastUpdateTime=_shown(dt.datetime.now(dt.timezone.utc).replace(tzinfo=None), 6))
         s.touch(st, task)

@@ -546,6 +546,8 @@ def do_list(st, r, ns, q):
             meta["remainingItemCount"] = len(items) - size
         items = items[:size]
     out = [{k: v for k, v in copy.deepcopy(o).items() if k not in ("apiVersion", "kind")} for o in items]
+    if r["gv"] in kube_arcdata.DOCS:  # custom resources are listed whole, in the version asked for
+        out = [dict(o, apiVersion=r["gv"], kind=r["kind"]) for o in out]
     return 200, {"kind": r["kind"] + "List", "apiVersion": r["gv"], "metadata": meta, "items": out}
 
 # ---- writes --------------------------------------------------------------------------

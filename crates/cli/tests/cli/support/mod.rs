@@ -505,9 +505,18 @@ impl Arm {
                                 (200, out)
                             }
                             None => {
-                                match list_page(&res, &key, arg("$skiptoken").parse().unwrap_or(0))
-                                {
-                                    Some((items, more)) => {
+                                let token = arg("$skiptoken");
+                                let skip = if token.is_empty() {
+                                    Ok(0)
+                                } else {
+                                    token.parse()
+                                };
+                                match skip.map(|n| list_page(&res, &key, n)) {
+                                    Err(_) => (
+                                        400,
+                                        json!({"error": {"code": "InvalidSkipToken", "message": "The skip token is not valid."}}),
+                                    ),
+                                    Ok(Some((items, more))) => {
                                         let mut page = json!({"value": items});
                                         if let Some(n) = more {
                                             page["nextLink"] = json!(format!(
@@ -516,7 +525,7 @@ impl Arm {
                                         }
                                         (200, page)
                                     }
-                                    None => (
+                                    Ok(None) => (
                                         404,
                                         json!({"error": {"code": "ResourceNotFound", "message": "The Resource was not found."}}),
                                     ),
