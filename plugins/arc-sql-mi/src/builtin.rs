@@ -115,16 +115,15 @@ pub fn task_name(destination: &str, secs: i64, dry_run: bool) -> String {
 /// # Errors
 /// `invalid-input` naming the setting.
 pub fn utc_moment(s: &str) -> Result<String> {
-    let ms = tsql::parse_time(s.strip_suffix('Z').unwrap_or(s))
-        .ok_or_else(|| {
-            Error::new(
-                ErrorCode::InvalidInput,
-                format!(
-                    "stop-at `{}` is not a UTC moment; write it as 2026-12-01T14:37:15Z",
-                    shown(s, 60)
-                ),
-            )
-        })?;
+    let ms = tsql::parse_time(s.strip_suffix('Z').unwrap_or(s)).ok_or_else(|| {
+        Error::new(
+            ErrorCode::InvalidInput,
+            format!(
+                "stop-at `{}` is not a UTC moment; write it as 2026-12-01T14:37:15Z",
+                shown(s, 60)
+            ),
+        )
+    })?;
     Ok(rehydra_plugin_sdk::time::rfc3339(ms.div_euclid(1000)))
 }
 
@@ -152,7 +151,10 @@ impl Wait {
                     .trim()
                     .parse::<u64>()
                     .ok()
-                    .filter(|n| *n <= max && (k != "poll-secs" || *n >= MIN_POLL_SECS))
+                    // (`checked_sub`: at least the minimum, which is 0 in the unit tests)
+                    .filter(|n| {
+                        *n <= max && (k != "poll-secs" || n.checked_sub(MIN_POLL_SECS).is_some())
+                    })
                     .ok_or_else(|| {
                         Error::new(
                             ErrorCode::InvalidInput,
@@ -430,7 +432,11 @@ mod tests {
     #[test]
     fn moments_are_utc() {
         // the app's calendar gives no `Z`: the moment is UTC either way
-        for ok in ["2026-12-01T14:37:15Z", "2026-12-01T14:37:15", "2026-12-01T14:37:15.400"] {
+        for ok in [
+            "2026-12-01T14:37:15Z",
+            "2026-12-01T14:37:15",
+            "2026-12-01T14:37:15.400",
+        ] {
             assert_eq!(utc_moment(ok).unwrap(), "2026-12-01T14:37:15Z", "{ok}");
         }
         for bad in [
