@@ -143,6 +143,39 @@ impl Mi {
             .unwrap()
     }
 
+    /// A backup of `arc/sqlmi1/sales` at `level`, which must succeed: what it printed.
+    pub(crate) fn backup(&self, level: &str) -> Value {
+        let (servers, staging) = self.settings();
+        let l = format!("level={level}");
+        let o = self.run(&[
+            "backup",
+            "--asset",
+            "arc/sqlmi1/sales",
+            "--set",
+            &servers,
+            "--set",
+            &staging,
+            "--set",
+            &l,
+        ]);
+        assert!(o.status.success(), "{level}: {}", text(&o));
+        json_out(&o)
+    }
+
+    /// When the `i`-th backup of `sales` msdb lists finished (the instance's clock).
+    pub(crate) fn finished(&self, i: usize) -> chrono::NaiveDateTime {
+        let rows = self.sql.table("backupset.json");
+        let t = rows
+            .iter()
+            .filter(|r| r["database_name"] == "sales")
+            .nth(i)
+            .unwrap()["backup_finish_date"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        chrono::NaiveDateTime::parse_from_str(&t, "%Y-%m-%dT%H:%M:%S%.f").unwrap()
+    }
+
     /// `servers=arc/sqlmi1=<endpoint>` and `staging=<folder>`.
     pub(crate) fn settings(&self) -> (String, String) {
         (
@@ -180,22 +213,7 @@ fn an_instances_own_chain_and_rehydras_copies_leave_the_cluster_and_restore_to_a
         let o = mi.run(args);
         (o.status.success(), o)
     };
-    let backup = |level: &str| {
-        let l = format!("level={level}");
-        let (ok, o) = run(&[
-            "backup",
-            "--asset",
-            "arc/sqlmi1/sales",
-            "--set",
-            &servers,
-            "--set",
-            &staging,
-            "--set",
-            &l,
-        ]);
-        assert!(ok, "{level}: {}", text(&o));
-        json_out(&o)
-    };
+    let backup = |level: &str| mi.backup(level);
 
     // ---- the instance's own schedule: full, log, differential, log
     let own = |level: &str, n: u32| mi.own(level, n);
@@ -244,15 +262,7 @@ fn an_instances_own_chain_and_rehydras_copies_leave_the_cluster_and_restore_to_a
     // ---- a restore from the copies onto the same instance under another name, to a
     // moment inside the last log: the instance reads each file back whole (its SHA-256)
     // and checks every LSN step, as SQL Server does
-    let rows: Vec<Value> = sql
-        .table("backupset.json")
-        .into_iter()
-        .filter(|r| r["database_name"] == "sales")
-        .collect();
-    let at = |i: usize| {
-        let t = rows[i]["backup_finish_date"].as_str().unwrap();
-        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f").unwrap()
-    };
+    let at = |i: usize| mi.finished(i);
     let moment = (at(3) + (at(4) - at(3)) / 2)
         .format("%Y-%m-%dT%H:%M:%S%.3f")
         .to_string();

@@ -89,7 +89,7 @@ fn instances_found_on_the_cluster_and_in_azure_and_a_database_restored_by_the_in
         &format!("http:{}", arm.base.trim_start_matches("http://")),
     ]);
     let kube = k8s.kube();
-    let (servers, staging) = mi.settings();
+    let (servers, _) = mi.settings();
     let arm_at = format!("arm={}", arm.base);
     let subs = format!("subscriptions={SUB}");
     let run = |args: &[&str]| mi.run(args);
@@ -151,21 +151,12 @@ fn instances_found_on_the_cluster_and_in_azure_and_a_database_restored_by_the_in
         assert!(prop(a, "namespace").unwrap().starts_with("unknown"), "{a}");
     }
     let sales = asset(&assets, "arc/sqlmi1/sales");
-    let msdb_at = |i: usize| {
-        sql.table("backupset.json")
-            .iter()
-            .filter(|r| r["database_name"] == "sales")
-            .nth(i)
-            .unwrap()["backup_finish_date"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
+    let second = |i: usize| mi.finished(i).format("%Y-%m-%dT%H:%M:%S").to_string();
     // (to the second: msdb's datetime keeps 1/300 s)
     let window = prop(sales, "built-in-window").unwrap();
     assert!(
-        window.starts_with(&format!("from {}", &msdb_at(0)[..19]))
-            && window.contains(&format!(" to {}", &msdb_at(2)[..19]))
+        window.starts_with(&format!("from {}", second(0)))
+            && window.contains(&format!(" to {}", second(2)))
             && window.ends_with("(the instance's clock: its own backups as msdb lists them, within its 7 day(s) of retention)"),
         "{window}"
     );
@@ -241,30 +232,10 @@ fn instances_found_on_the_cluster_and_in_azure_and_a_database_restored_by_the_in
     );
 
     // ---- a point of the instance's own backups, copied off the cluster
-    let o = run(&[
-        "backup",
-        "--asset",
-        "arc/sqlmi1/sales",
-        "--set",
-        &servers,
-        "--set",
-        &staging,
-        "--set",
-        "level=built-in",
-    ]);
-    assert!(o.status.success(), "{}", text(&o));
-    let point = point_of(&json_out(&o));
+    let point = point_of(&mi.backup("built-in"));
 
     // ---- the built-in restore: the window is what msdb lists, from the full to the last log
-    let rows: Vec<Value> = sql
-        .table("backupset.json")
-        .into_iter()
-        .filter(|r| r["database_name"] == "sales")
-        .collect();
-    let at = |i: usize| {
-        let t = rows[i]["backup_finish_date"].as_str().unwrap();
-        chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S%.f").unwrap()
-    };
+    let at = |i: usize| mi.finished(i);
     let utc = |t: chrono::NaiveDateTime| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
     let built_in = |stop: &str, database: &str, plan_only: bool| {
         let stop = format!("stop-at={stop}");
@@ -357,4 +328,49 @@ fn instances_found_on_the_cluster_and_in_azure_and_a_database_restored_by_the_in
     let o = built_in(&inside, "sales_pitr", false);
     assert!(!o.status.success());
     assert!(text(&o).contains("exists on arc/sqlmi1"), "{}", text(&o));
+
+    // ---- off the cluster on a schedule: a policy copies what the instance took since
+    let (servers, staging) = mi.settings();
+    let policy = |args: &[&str]| {
+        mi.cli
+            .cmd(Some(&mi.bin))
+            .env("SQL_PW", crate::sql_server::PASSWORD)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = policy(&[
+        "policy",
+        "add",
+        "mi-copies",
+        "--plugin",
+        "arc-sql-mi",
+        "--asset",
+        "arc/sqlmi1/sales",
+        "--set",
+        "level=built-in",
+        "--set",
+        &servers,
+        "--set",
+        &staging,
+        "--every-hours",
+        "1",
+        "--keep-last",
+        "48",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let copies = || {
+        std::fs::read_to_string(mi.dir.join("kube/exec.log"))
+            .unwrap()
+            .matches("\"stat\", \"-c\", \"%F %s\", \"--\"")
+            .count()
+    };
+    let before = copies();
+    own("log", 4);
+    let runs = json_out(&policy(&["--json", "policy", "run", "mi-copies"]));
+    assert_eq!(
+        runs[0]["restore_points"][0]["asset"], "arc/sqlmi1/sales",
+        "{runs}"
+    );
+    assert_eq!(copies(), before + 1, "only the new log is copied");
 }

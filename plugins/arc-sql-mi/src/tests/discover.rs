@@ -1,7 +1,10 @@
 use rehydra_plugin_sdk::host::Level;
 use rehydra_plugin_sdk::mock::{MockHost, props, response};
 use rehydra_plugin_sdk::prelude::*;
-use serde_json::json;
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde_json::{Value, json};
 
 use super::support::*;
 use crate::ArcSqlMi;
@@ -330,6 +333,20 @@ fn kubernetes_and_arm_views_of_one_instance_merge() {
     );
 }
 
+/// The API server listing `items` in one page, and `sim` behind the instance's endpoint.
+fn one_page(sim: &Rc<RefCell<Sim>>, items: Vec<Value>) -> MockHost {
+    let s = sim.clone();
+    MockHost::new()
+        .grant("http:10.0.0.5:6443")
+        .grant(&format!("sql:{SERVER}"))
+        .http_answer(
+            "GET",
+            &format!("{LIST_URL}?limit=100"),
+            response(200, page(items, None)),
+        )
+        .on_sql(move |q| s.borrow_mut().answer(q))
+}
+
 #[test]
 fn assess_flags_what_puts_the_databases_at_risk() {
     let sim = Sim::new(&[("sales", "FULL"), ("staging", "SIMPLE")]);
@@ -354,18 +371,7 @@ fn assess_flags_what_puts_the_databases_at_risk() {
         json!({"tier": "BusinessCritical", "replicas": 3}),
         json!({"state": "Ready"}),
     );
-    let mock = MockHost::new()
-        .grant("http:10.0.0.5:6443")
-        .grant(&format!("sql:{SERVER}"))
-        .http_answer(
-            "GET",
-            &format!("{LIST_URL}?limit=100"),
-            response(200, page(vec![bc, down], None)),
-        )
-        .on_sql({
-            let s = sim.clone();
-            move |q| s.borrow_mut().answer(q)
-        });
+    let mock = one_page(&sim, vec![bc, down]);
     let f = mock
         .assess::<ArcSqlMi>(
             vec![],
@@ -429,18 +435,7 @@ fn a_full_older_than_the_newest_backups_read_still_counts() {
         json!({"tier": "GeneralPurpose", "replicas": 1}),
         json!({"state": "Ready"}),
     );
-    let mock = MockHost::new()
-        .grant("http:10.0.0.5:6443")
-        .grant(&format!("sql:{SERVER}"))
-        .http_answer(
-            "GET",
-            &format!("{LIST_URL}?limit=100"),
-            response(200, page(vec![mi], None)),
-        )
-        .on_sql({
-            let s = sim.clone();
-            move |q| s.borrow_mut().answer(q)
-        });
+    let mock = one_page(&sim, vec![mi]);
     let settings = props(&[
         ("kube", KUBE),
         ("namespaces", "arc"),
