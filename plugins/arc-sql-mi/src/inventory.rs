@@ -144,7 +144,11 @@ pub fn discover(s: &[Property]) -> Result<Vec<Asset>> {
                 out.push(a);
                 for db in dbs {
                     let history = tsql::history(server, &db.name)?;
-                    let span = tsql::own_backups_span(server, &db.name, BUILT_IN_FOLDER)?;
+                    let span = if i.retention() == 0 {
+                        None
+                    } else {
+                        tsql::own_backups_span(server, &db.name, BUILT_IN_FOLDER)?
+                    };
                     out.push(database_asset(&i, &db, &history, span));
                 }
             }

@@ -420,7 +420,7 @@ fn moment(server: &str, batch: &str, params: &[&str], what: &str) -> Result<Opti
 }
 
 /// When the newest full backup of database `name` msdb records finished (copy-only too),
-/// however many backups came since: [`history`] reads only the newest [`HISTORY_MAX`].
+/// however many backups came since: [`history`] reads only the newest `HISTORY_MAX`.
 pub fn newest_full(server: &str, name: &str) -> Result<Option<i64>> {
     moment(
         server,
