@@ -131,7 +131,7 @@ fn on_replica(
 
 /// This instance's replica state of database `name` (`None` outside a group), asked only
 /// of a database in a group.
-fn state_on(on: &str, name: &str) -> Result<(tsql::Db, Option<tsql::Replica>)> {
+pub(crate) fn state_on(on: &str, name: &str) -> Result<(tsql::Db, Option<tsql::Replica>)> {
     let db = tsql::database(on, name)?.ok_or_else(|| {
         Error::new(
             ErrorCode::NotFound,
@@ -333,18 +333,11 @@ fn check_base(
     Ok(())
 }
 
-/// Back up the database of `req.asset`.
-pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
-    let o = &req.options;
-    let (server, name) = split_asset(&req.asset.id)?;
-    let kind = level(setting_or(o, "level", "full"))?;
-    let which = which(setting_or(o, "replica", "preferred"))?;
-    let staging = require(
-        o,
-        "staging",
-        "the folder SQL Server writes backups to, as it sees it, e.g. \\\\fs01\\sqlstage or /var/opt/mssql/backup",
-    )?;
-    let map = setting_or(o, "path-map", "");
+/// The other replicas `replicas=` names (not `server`, lower case, each once).
+///
+/// # Errors
+/// More than an availability group has.
+pub(crate) fn replicas(o: &[Property], server: &str) -> Result<Vec<String>> {
     let others: Vec<String> = setting_or(o, "replicas", "")
         .split(',')
         .map(|v| v.trim().to_ascii_lowercase())
@@ -358,6 +351,22 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
             others.len()
         )));
     }
+    Ok(others)
+}
+
+/// Back up the database of `req.asset`.
+pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
+    let o = &req.options;
+    let (server, name) = split_asset(&req.asset.id)?;
+    let kind = level(setting_or(o, "level", "full"))?;
+    let which = which(setting_or(o, "replica", "preferred"))?;
+    let staging = require(
+        o,
+        "staging",
+        "the folder SQL Server writes backups to, as it sees it, e.g. \\\\fs01\\sqlstage or /var/opt/mssql/backup",
+    )?;
+    let map = setting_or(o, "path-map", "");
+    let others = replicas(o, server)?;
     let prev = previous_chain(kind, |doc| {
         doc.server.eq_ignore_ascii_case(server) && doc.database == name
     })?;

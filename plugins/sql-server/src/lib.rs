@@ -16,6 +16,7 @@ mod backup;
 mod inventory;
 mod moments;
 mod restore;
+mod target;
 
 use sql_common::{chain, model, tsql};
 

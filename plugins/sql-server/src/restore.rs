@@ -2,6 +2,7 @@
 //!
 //! The plan reads the point's chain, picks the full, the latest differential and the
 //! logs that reach `stop-at` (see [`crate::chain::plan`]), checks the target instance
+//! (`server=`, else the asset's own, or after a failover a replica: [`crate::target`])
 //! (the database exists: `replace=true` or another name; files under another name go
 //! next to the originals with the new name, or to `data-folder`/`log-folder`), and shows
 //! the `RESTORE … WITH NORECOVERY … STOPAT` script it will run. The restore puts the
@@ -13,9 +14,10 @@ use rehydra_plugin_sdk::prelude::*;
 use rehydra_plugin_sdk::windows::map_path;
 use rehydra_plugin_sdk::{engine, host};
 
-use crate::backup::{on_instance, unstage};
+use crate::backup::{on_instance, replicas, unstage};
 use crate::chain::{self, Kind};
 use crate::model::{CHAIN_ITEM, ChainDoc, Kept, chain_finding, verify_chain};
+use crate::target::default_target;
 use crate::tsql::{self, BULK_SECS, DbFile, parse_time, show_time};
 
 /// One statement of the script.
@@ -173,7 +175,11 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         })?),
         None => None,
     };
-    let server = setting_or(o, "server", &doc.server).to_ascii_lowercase();
+    let mut p = empty_plan();
+    let server = match setting(o, "server").filter(|s| !s.trim().is_empty()) {
+        Some(s) => s.to_ascii_lowercase(),
+        None => default_target(&doc, &replicas(o, &doc.server)?, &mut p),
+    };
     let database = setting_or(o, "database", &doc.database).to_string();
     if database.is_empty()
         || database.len() > 128
@@ -196,7 +202,6 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
             ));
         }
     };
-    let mut p = empty_plan();
     let chosen = match chain::plan(&history, stop_at, true) {
         Ok(c) => c,
         Err(why) => {

@@ -297,6 +297,63 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
         said(&o)
     );
 
+    // ---- a restore after the failover: the asset's instance is gone. Without server= or
+    // replicas= the plan is blocked on it; with replicas= it goes to the replica that holds
+    // the database in the chain's group, the primary now, and says so
+    let point = json_out(&o)["restore_point"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let restore = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "plugins",
+            "run",
+            "sql-server",
+            "restore",
+            &point,
+            "--target",
+            "-",
+            "--set",
+            &staging,
+            "--set",
+            "database=sales_copy",
+        ];
+        args.extend(extra);
+        run(&cli, &args)
+    };
+    let o = restore(&["--plan-only"]);
+    assert!(
+        !o.status.success()
+            && said(&o).contains(&format!("the target instance {sa} cannot be read")),
+        "{}",
+        said(&o)
+    );
+    let plan = json_out(&restore(&["--set", &follow, "--plan-only"]));
+    let target = plan["plan"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "target")
+        .unwrap_or_else(|| panic!("{plan:#}"))["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        target.starts_with(&format!(
+            "{sb}, which holds `sales` in the same availability group as its primary now: the asset's instance {sa} cannot be reached"
+        )),
+        "{target}"
+    );
+    let o = restore(&["--set", &follow]);
+    assert!(o.status.success(), "{}", said(&o));
+    assert!(
+        b.table("databases.json")
+            .iter()
+            .any(|d| d["name"] == "sales_copy"),
+        "restored on the second replica"
+    );
+
     // ---- the second replica's database as an asset of its own too: its full starts its
     // own chain, then this asset's next log is refused (the two would cut each other's logs)
     let own = format!("{sb}/sales");
