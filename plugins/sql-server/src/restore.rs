@@ -175,11 +175,6 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
         })?),
         None => None,
     };
-    let mut p = empty_plan();
-    let server = match setting(o, "server").filter(|s| !s.trim().is_empty()) {
-        Some(s) => s.to_ascii_lowercase(),
-        None => default_target(&doc, &replicas(o, &doc.server)?, &mut p),
-    };
     let database = setting_or(o, "database", &doc.database).to_string();
     if database.is_empty()
         || database.len() > 128
@@ -201,6 +196,32 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
                 format!("mode `{m}` is not database or files"),
             ));
         }
+    };
+    let replace = flag(o, "replace");
+    let tail = flag(o, "tail-log");
+    let mut p = empty_plan();
+    let server = match setting(o, "server").filter(|s| !s.trim().is_empty()) {
+        Some(s) => s.to_ascii_lowercase(),
+        // files for a DBA need no instance
+        None if files_mode => doc.server.to_ascii_lowercase(),
+        None => match default_target(&doc, &replicas(o, &doc.server)?) {
+            Ok(None) => doc.server.to_ascii_lowercase(),
+            Ok(Some(c)) => {
+                // an instance Rehydra chose holds the group's live database: never over it
+                if database.eq_ignore_ascii_case(&doc.database) || replace || tail {
+                    p.blockers.push(format!(
+                        "the restore would go to {}, which Rehydra chose because the asset's instance cannot be reached, and it holds the availability group's live `{}`: restore under another name (database=…) without replace= or tail-log=, or name the instance with server=",
+                        c.server, doc.database
+                    ));
+                }
+                p.steps.push(Step::new("target", "restored on", c.why));
+                c.server
+            }
+            Err(why) => {
+                p.blockers.push(why);
+                doc.server.to_ascii_lowercase()
+            }
+        },
     };
     let chosen = match chain::plan(&history, stop_at, true) {
         Ok(c) => c,
@@ -238,8 +259,6 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
     ));
 
     // the target
-    let replace = flag(o, "replace");
-    let tail = flag(o, "tail-log");
     let staging = setting(o, "staging");
     if !files_mode {
         match tsql::database(&server, &database) {
@@ -377,6 +396,10 @@ pub fn restore(req: &RestoreRequest) -> Result<RestoreReport> {
     rehydra_plugin_sdk::found::refuse_in_restore(&req.options, "moments", "stop-at")?;
     let planned = plan(req)?;
     planned.plan.go_ahead()?;
+    // the target is chosen again at run time: say where the restore goes now
+    if let Some(t) = planned.plan.steps.iter().find(|s| s.id == "target") {
+        host::info(&format!("restoring on {}", t.detail));
+    }
     let mut report = RestoreReport::new(0);
     report.warnings.clone_from(&planned.plan.warnings);
     if planned.files_mode {
@@ -457,7 +480,17 @@ pub fn verify(req: &RestoreRequest) -> Result<VerifyReport> {
     if !report.ok {
         return Ok(report);
     }
-    let server = setting_or(&req.options, "server", &doc.server).to_ascii_lowercase();
+    // as a restore's target (only reading: no live database to keep from)
+    let server = match setting(&req.options, "server").filter(|s| !s.trim().is_empty()) {
+        Some(s) => s.to_ascii_lowercase(),
+        None => match default_target(&doc, &replicas(&req.options, &doc.server)?) {
+            Ok(Some(c)) => {
+                host::info(&format!("the backups are read on {}", c.why));
+                c.server
+            }
+            Ok(None) | Err(_) => doc.server.to_ascii_lowercase(),
+        },
+    };
     let map = setting_or(&req.options, "path-map", "");
     let steps = doc.steps(&chosen);
     for (n, k) in steps.iter().enumerate() {

@@ -316,20 +316,38 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
             "-",
             "--set",
             &staging,
-            "--set",
-            "database=sales_copy",
         ];
         args.extend(extra);
         run(&cli, &args)
     };
-    let o = restore(&["--plan-only"]);
+    let copy = ["--set", "database=sales_copy"];
+    let o = restore(&[&copy[..], &["--plan-only"]].concat());
     assert!(
         !o.status.success()
             && said(&o).contains(&format!("the target instance {sa} cannot be read")),
         "{}",
         said(&o)
     );
-    let plan = json_out(&restore(&["--set", &follow, "--plan-only"]));
+    // the replica holds the group's live `sales`: never restored over by default
+    let o = restore(&["--set", &follow, "--plan-only"]);
+    assert!(
+        !o.status.success() && said(&o).contains("holds the availability group's live `sales`"),
+        "{}",
+        said(&o)
+    );
+    let o = restore(&[
+        "--set",
+        &follow,
+        "--set",
+        "database=sales_copy",
+        "--set",
+        "replace=true",
+        "--plan-only",
+    ]);
+    assert!(said(&o).contains("without replace="), "{}", said(&o));
+    let plan = json_out(&restore(
+        &[&copy[..], &["--set", &follow, "--plan-only"]].concat(),
+    ));
     let target = plan["plan"]["steps"]
         .as_array()
         .unwrap()
@@ -345,13 +363,38 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
         )),
         "{target}"
     );
-    let o = restore(&["--set", &follow]);
-    assert!(o.status.success(), "{}", said(&o));
+    let o = restore(&[&copy[..], &["--set", &follow]].concat());
+    assert!(
+        o.status.success() && said(&o).contains(&format!("restoring on {sb}, which holds")),
+        "{}",
+        said(&o)
+    );
     assert!(
         b.table("databases.json")
             .iter()
             .any(|d| d["name"] == "sales_copy"),
         "restored on the second replica"
+    );
+    // verify reads the backups there too
+    let o = run(
+        &cli,
+        &[
+            "--json",
+            "plugins",
+            "run",
+            "sql-server",
+            "verify",
+            &point,
+            "--set",
+            &staging,
+            "--set",
+            &follow,
+        ],
+    );
+    assert!(
+        o.status.success() && said(&o).contains(&format!("the backups are read on {sb}")),
+        "{}",
+        said(&o)
     );
 
     // ---- the second replica's database as an asset of its own too: its full starts its
