@@ -210,7 +210,7 @@ pub fn plan(req: &RestoreRequest) -> Result<Planned> {
                 // an instance Rehydra chose holds the group's live database: never over it
                 if database.eq_ignore_ascii_case(&doc.database) || replace || tail {
                     p.blockers.push(format!(
-                        "the restore would go to {}, which Rehydra chose because the asset's instance cannot be reached, and it holds the availability group's live `{}`: restore under another name (database=…) without replace= or tail-log=, or name the instance with server=",
+                        "the restore would go to {}, which Rehydra chose because the asset's instance cannot be used, and it holds the availability group's live `{}`: restore under another name (database=…) without replace= or tail-log=, or name the instance with server=",
                         c.server, doc.database
                     ));
                 }

@@ -1,6 +1,7 @@
 //! The instance a restore (or a verify) goes to when `server=` does not name one: the
-//! asset's own; when that instance cannot be reached (it answers `unavailable`, as after
-//! a failover; a refused login or a missing grant is not that) and `replicas=` names the
+//! asset's own; when that instance cannot be used (the host's `unavailable`: it does not
+//! answer, as after a failover, or refuses the sign-in; the plan shows its error, and any
+//! other error is left to the plan's own check of the target) and `replicas=` names the
 //! other replicas of the database's availability group, the one that holds the database
 //! in the chain's group as its primary or a secondary, the primary first. The plan says
 //! which and why, or, when none does, what each answered.
@@ -11,7 +12,7 @@ use crate::backup::state_on;
 use crate::model::ChainDoc;
 use crate::tsql;
 
-/// A target chosen for the asset's instance that cannot be reached.
+/// A target chosen for the asset's instance that cannot be used.
 pub struct Chosen {
     pub server: String,
     /// Why, as the plan says it.
@@ -19,7 +20,7 @@ pub struct Chosen {
 }
 
 /// The asset's instance, or (see above) the replica chosen in its place; `Err` with what
-/// each one answered when it cannot be reached and no replica will do.
+/// each one answered when it cannot be used and no replica will do.
 ///
 /// # Errors
 /// The text of the blocker.
@@ -63,11 +64,11 @@ pub fn default_target(
         Some((on, role)) => Ok(Some(Chosen {
             server: on.to_string(),
             why: format!(
-                "{on}, which holds `{name}` in the same availability group as {role} now: the asset's instance {home} cannot be reached ({down}); name another with server="
+                "{on}, which holds `{name}` in the same availability group as {role} now: the asset's instance {home} cannot be used ({down}); name another with server="
             ),
         })),
         None => Err(format!(
-            "the asset's instance cannot be reached and no replica in replicas= holds `{name}` in its availability group ({}); name the instance to restore to with server=",
+            "the asset's instance cannot be used and no replica in replicas= holds `{name}` in its availability group ({}); name the instance to restore to with server=",
             said.join("; ")
         )),
     }

@@ -359,7 +359,7 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
         .to_string();
     assert!(
         target.starts_with(&format!(
-            "{sb}, which holds `sales` in the same availability group as its primary now: the asset's instance {sa} cannot be reached"
+            "{sb}, which holds `sales` in the same availability group as its primary now: the asset's instance {sa} cannot be used"
         )),
         "{target}"
     );
