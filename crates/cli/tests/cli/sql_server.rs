@@ -228,6 +228,14 @@ pub(crate) fn run(cli: &Cli, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// `rehydra --json plugins run sql-server <args>`.
+pub(crate) fn plugin(cli: &Cli, args: &[&str]) -> Output {
+    run(
+        cli,
+        &[&["--json", "plugins", "run", "sql-server"][..], args].concat(),
+    )
+}
+
 pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",

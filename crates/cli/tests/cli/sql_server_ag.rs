@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use crate::sql_server::{
-    StandIn, add_instance, database, grant, prop, run, text as said, with_standin,
+    StandIn, add_instance, database, grant, plugin, prop, run, text as said, with_standin,
 };
 use crate::support::json_out;
 
@@ -193,21 +193,9 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
     let follow = format!("replicas={sb}");
     let backup_of = |asset: &str, level: &str, extra: &[&str]| {
         let l = format!("level={level}");
-        let mut args = vec![
-            "--json",
-            "plugins",
-            "run",
-            "sql-server",
-            "backup",
-            "--asset",
-            asset,
-            "--set",
-            &l,
-            "--set",
-            &staging,
-        ];
+        let mut args = vec!["backup", "--asset", asset, "--set", &l, "--set", &staging];
         args.extend(extra);
-        run(&cli, &args)
+        plugin(&cli, &args)
     };
     let backup = |level: &str, extra: &[&str]| backup_of(&asset, level, extra);
     let backups_on = |s: &StandIn| {
@@ -305,20 +293,9 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
         .unwrap()
         .to_string();
     let restore = |extra: &[&str]| {
-        let mut args = vec![
-            "--json",
-            "plugins",
-            "run",
-            "sql-server",
-            "restore",
-            &point,
-            "--target",
-            "-",
-            "--set",
-            &staging,
-        ];
+        let mut args = vec!["restore", &point, "--target", "-", "--set", &staging];
         args.extend(extra);
-        run(&cli, &args)
+        plugin(&cli, &args)
     };
     let copy = ["--set", "database=sales_copy"];
     let o = restore(&[&copy[..], &["--plan-only"]].concat());
@@ -376,20 +353,9 @@ fn one_asset_follows_the_replica_its_group_prefers_for_backups_through_a_failove
         "restored on the second replica"
     );
     // verify reads the backups there too
-    let o = run(
+    let o = plugin(
         &cli,
-        &[
-            "--json",
-            "plugins",
-            "run",
-            "sql-server",
-            "verify",
-            &point,
-            "--set",
-            &staging,
-            "--set",
-            &follow,
-        ],
+        &["verify", &point, "--set", &staging, "--set", &follow],
     );
     assert!(
         o.status.success() && said(&o).contains(&format!("the backups are read on {sb}")),
