@@ -598,6 +598,7 @@ def create(st, r, ns, o):
 
 def update(st, r, ns, name, new, cur):
     m, cm, kind = md(new), md(cur), r["kind"]
+    new["apiVersion"] = cur["apiVersion"]  # kept in the version it is stored in, whatever the one written in
     if r["namespaced"] and m.setdefault("namespace", ns) != ns:
         raise bad(f"the namespace of the object ({m['namespace']}) does not match the namespace on the URL ({ns})")
     if m.get("name") != name:
@@ -639,12 +640,12 @@ def update(st, r, ns, name, new, cur):
     if kind in GEN_KINDS and new.get("spec") != cur.get("spec"):
         m["generation"] = cm.get("generation", 1) + 1
     if json.dumps(new, sort_keys=True) == json.dumps(cur, sort_keys=True):
-        return 200, cur  # a no-op write keeps resourceVersion
+        return 200, dict(cur, apiVersion=r["gv"])  # a no-op write keeps resourceVersion
     st["objects"][st["objects"].index(cur)] = new
     touch(st, new)
     if m.get("deletionTimestamp") and not set(m.get("finalizers", [])) - SYSTEM_FINALIZERS and kind not in DELETE_LATER:
         remove(st, new)
-    return 200, new
+    return 200, dict(new, apiVersion=r["gv"])
 
 def delete(st, r, o, raw):
     m = md(o)
