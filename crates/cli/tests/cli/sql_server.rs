@@ -308,11 +308,7 @@ fn sql_server_databases_backed_up_as_chains_and_restored_to_a_moment() {
     assert!(text(&o).contains("signed in to"), "{}", text(&o));
 
     // ---- not granted yet: discovery names the grant to give
-    let go = |args: &[&str]| {
-        let mut a = vec!["--json", "plugins", "run", "sql-server"];
-        a.extend(args);
-        run(&cli, &a)
-    };
+    let go = |args: &[&str]| plugin(&cli, args);
     let servers = format!("servers={server}");
     let denied = json_out(&go(&["discover", "--set", &servers]));
     let inst = &denied.as_array().unwrap()[0];

@@ -54,11 +54,7 @@ fn availability_group_databases_back_up_where_the_group_prefers_as_sql_server_al
     assert!(!listed.contains(&server), "{listed}");
     add_instance(&cli, &server, &dir);
     grant(&cli, &[&server], &dir);
-    let go = |args: &[&str]| {
-        let mut a = vec!["--json", "plugins", "run", "sql-server"];
-        a.extend(args);
-        run(&cli, &a)
-    };
+    let go = |args: &[&str]| plugin(&cli, args);
 
     // ---- discover: each database's role on this replica, and whether it is preferred
     let assets = json_out(&go(&["discover", "--set", &format!("servers={server}")]));

@@ -7,7 +7,7 @@
 
 use serde_json::Value;
 
-use crate::sql_server::{StandIn, database, run, text};
+use crate::sql_server::{StandIn, database, plugin, run, text};
 use crate::support::{self, Cli, json_out};
 
 #[test]
@@ -79,18 +79,7 @@ fn sql_server_signed_in_with_the_azure_sign_in() {
         ],
     );
     let servers = format!("servers={server}");
-    let o = run(
-        &cli,
-        &[
-            "--json",
-            "plugins",
-            "run",
-            "sql-server",
-            "discover",
-            "--set",
-            &servers,
-        ],
-    );
+    let o = plugin(&cli, &["discover", "--set", &servers]);
     assert!(o.status.success(), "{}", text(&o));
     let assets = json_out(&o);
     database(&assets, "sales");
