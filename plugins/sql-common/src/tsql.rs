@@ -401,51 +401,57 @@ fn history_row(r: &Row<'_>) -> Result<Option<HistoryRow>> {
     }))
 }
 
-/// One moment a query answers in its column `at` (NULL: none), e.g. an aggregate.
-fn moment(server: &str, batch: &str, params: &[&str], what: &str) -> Result<Option<i64>> {
+/// The moments the one row of an aggregate query answers in `columns` (NULL: none).
+fn moments<const N: usize>(
+    server: &str,
+    batch: &str,
+    params: &[&str],
+    columns: [&str; N],
+    what: &str,
+) -> Result<[Option<i64>; N]> {
     let sets = run(server, batch, params, QUERY_SECS)?;
     let rows = Rows::of(&sets, what)?;
-    let Some(r) = rows.each().next() else {
-        return Ok(None);
-    };
-    match r.opt("at")? {
-        None => Ok(None),
-        Some(t) => parse_time(t).map(Some).ok_or_else(|| {
-            Error::new(
-                ErrorCode::Failed,
-                format!("{what}: `{}` is not a time", clip(t)),
-            )
-        }),
+    let mut out = [None; N];
+    if let Some(r) = rows.each().next() {
+        for (slot, column) in out.iter_mut().zip(columns) {
+            if let Some(t) = r.opt(column)? {
+                *slot = Some(parse_time(t).ok_or_else(|| {
+                    Error::new(
+                        ErrorCode::Failed,
+                        format!("{what}: `{}` is not a time", clip(t)),
+                    )
+                })?);
+            }
+        }
     }
+    Ok(out)
 }
 
 /// When the newest full backup of database `name` msdb records finished (copy-only too),
 /// however many backups came since: [`history`] reads only the newest `HISTORY_MAX`.
 pub fn newest_full(server: &str, name: &str) -> Result<Option<i64>> {
-    moment(
+    let [at] = moments(
         server,
         "SELECT MAX(b.backup_finish_date) AS at FROM msdb.dbo.backupset b WHERE b.database_name = @P1 AND b.type = 'D'",
         &[name],
+        ["at"],
         "reading the newest full backup",
-    )
+    )?;
+    Ok(at)
 }
 
 /// The backups of database `name` the instance took itself into `folder` (not
 /// copy-only), as msdb lists them: when the oldest full and the newest backup finished.
 pub fn own_backups_span(server: &str, name: &str, folder: &str) -> Result<Option<(i64, i64)>> {
     let like = format!("{folder}/%");
-    let q = |agg: &str, full: &str| {
-        format!(
-            "SELECT {agg}(b.backup_finish_date) AS at FROM msdb.dbo.backupset b JOIN msdb.dbo.backupmediafamily m ON m.media_set_id = b.media_set_id WHERE b.database_name = @P1 AND b.is_copy_only = 0{full} AND m.physical_device_name LIKE @P2"
-        )
-    };
-    let what = "reading the span of the instance's own backups";
-    let first = moment(server, &q("MIN", " AND b.type = 'D'"), &[name, &like], what)?;
-    let Some(first) = first else {
-        return Ok(None);
-    };
-    let last = moment(server, &q("MAX", ""), &[name, &like], what)?;
-    Ok(last.map(|l| (first, l.max(first))))
+    let [first, last] = moments(
+        server,
+        "SELECT MIN(CASE WHEN b.type = 'D' THEN b.backup_finish_date END) AS first_full, MAX(b.backup_finish_date) AS last FROM msdb.dbo.backupset b JOIN msdb.dbo.backupmediafamily m ON m.media_set_id = b.media_set_id WHERE b.database_name = @P1 AND b.is_copy_only = 0 AND m.physical_device_name LIKE @P2",
+        &[name, &like],
+        ["first_full", "last"],
+        "reading the span of the instance's own backups",
+    )?;
+    Ok(first.zip(last).map(|(f, l)| (f, l.max(f))))
 }
 
 /// The newest backups of database `name` in msdb, oldest first.

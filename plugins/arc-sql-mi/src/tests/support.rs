@@ -327,27 +327,31 @@ impl Sim {
             self.restores.push((b.batch.clone(), bytes.flatten()));
             return Ok(vec![]);
         }
-        if b.batch
-            .contains("(b.backup_finish_date) AS at FROM msdb.dbo.backupset")
-        {
-            // an aggregate over the database's backups: copy-only ones and the type as the
-            // batch filters them, the device by its LIKE prefix
+        if b.batch.starts_with("SELECT M") && b.batch.contains(" FROM msdb.dbo.backupset") {
+            // the aggregates: the newest full (any), or the span of the instance's own
+            // backups (not copy-only, under the LIKE prefix): its oldest full, its newest
             let db = p(0);
             let prefix = p(1).strip_suffix('%').map(str::to_string);
-            let minutes = self.msdb.iter().filter(|r| {
-                r.database == db
-                    && !(b.batch.contains("b.is_copy_only = 0") && r.copy_only)
-                    && !(b.batch.contains("b.type = 'D'") && r.kind != "D")
-                    && prefix
-                        .as_ref()
-                        .is_none_or(|f| r.device.starts_with(f.as_str()))
-            });
-            let at = if b.batch.starts_with("SELECT MIN(") {
-                minutes.map(|r| r.minute).min()
-            } else {
-                minutes.map(|r| r.minute).max()
-            };
-            return Ok(set(&["at"], vec![vec![at.map(time)]]));
+            let rows: Vec<&Row> = self
+                .msdb
+                .iter()
+                .filter(|r| {
+                    r.database == db
+                        && !(b.batch.contains("b.is_copy_only = 0") && r.copy_only)
+                        && prefix
+                            .as_ref()
+                            .is_none_or(|f| r.device.starts_with(f.as_str()))
+                })
+                .collect();
+            let fulls = || rows.iter().filter(|r| r.kind == "D").map(|r| r.minute);
+            if b.batch.contains(" AS first_full, ") {
+                let last = rows.iter().map(|r| r.minute).max();
+                return Ok(set(
+                    &["first_full", "last"],
+                    vec![vec![fulls().min().map(time), last.map(time)]],
+                ));
+            }
+            return Ok(set(&["at"], vec![vec![fulls().max().map(time)]]));
         }
         if b.batch.contains("msdb.dbo.backupset") {
             let db = p(0);
