@@ -26,6 +26,7 @@ mod sql_server;
 mod sql_server_ag;
 mod sql_server_cancel;
 mod sql_server_entra;
+mod sql_server_hostile;
 mod sql_server_kerberos;
 mod sql_server_via;
 mod support;

@@ -15,6 +15,7 @@ mod http;
 mod ldap;
 mod sql;
 mod sql_via;
+mod sql_wire;
 
 pub(crate) use http::client as http_client;
 pub use ldap::{DirectoryFound, check_directory};

@@ -5,7 +5,8 @@
 //! (`EncryptionLevel::Required`), the server's certificate checked against the system's
 //! roots or the CA configured for that instance; signed in with a login and password or
 //! as this process's account. Answers are hostile input: every value becomes text
-//! without panicking, the whole answer is capped at [`ANSWER_BYTES_MAX`], the batch at
+//! without panicking, the whole answer is capped at [`ANSWER_BYTES_MAX`] (and what
+//! arrives on the connection at [`WIRE_BYTES_MAX`], see `sql_wire.rs`), the batch at
 //! the plugin's time limit and its own timeout, and the call's cancellation is checked
 //! while it runs; a batch given up on is stopped on the server (an Attention). Every
 //! batch is audited and its first line logged.
@@ -22,6 +23,7 @@ use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, QueryIte
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt as _};
 
+use super::sql_wire::Metered;
 use super::{Res, State, blocking, err, sql_via, stop_err, tame};
 use crate::bindings::rehydra::plugin::sql;
 use crate::dto::ErrorCode;
@@ -31,6 +33,11 @@ use crate::{LogLevel, SqlAccess, SqlLogin};
 
 /// Largest answer (values and column names) returned to a plugin.
 const ANSWER_BYTES_MAX: usize = 64 << 20;
+/// Most the instance may send on one connection (its sign-in and one batch's answer),
+/// counted as it arrives, so that no value the driver holds whole grows past it: twice
+/// the answer cap (text arrives as UTF-16, held as UTF-8; binary as bytes, held as hex),
+/// and the sign-in, TDS's and TLS's framing.
+const WIRE_BYTES_MAX: usize = 2 * ANSWER_BYTES_MAX + (8 << 20);
 /// Longest batch and longest parameter a plugin may send.
 const BATCH_BYTES_MAX: usize = 1 << 20;
 /// Most parameters of one batch.
@@ -71,7 +78,32 @@ impl Drop for Running {
     }
 }
 
-type Conn = Client<Compat<TcpStream>>;
+/// A signed-in connection, and whether it was cut for sending more than
+/// [`WIRE_BYTES_MAX`].
+struct Conn {
+    client: Client<Compat<Metered>>,
+    over: Arc<AtomicBool>,
+}
+
+/// What the error of a call on a connection says: the cut itself when the instance sent
+/// too much (the driver names only a broken connection), else [`sql_err`].
+fn conn_err(
+    over: &AtomicBool,
+    what: &str,
+    e: &tiberius::error::Error,
+) -> crate::bindings::wit::Error {
+    if over.load(Ordering::SeqCst) {
+        err(
+            ErrorCode::Failed,
+            format!(
+                "{what}: the instance sent more than {} MiB on one connection, so a value or the answer is larger than the host takes; ask for fewer rows or columns",
+                WIRE_BYTES_MAX >> 20
+            ),
+        )
+    } else {
+        sql_err(what, e)
+    }
+}
 
 /// The error of a failed SQL call, in the words an admin or a DBA reads.
 fn sql_err(what: &str, e: &tiberius::error::Error) -> crate::bindings::wit::Error {
@@ -186,7 +218,8 @@ async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
             .await
             .map_err(|e| err(ErrorCode::Unavailable, format!("{what}: {e}")))?;
         tcp.set_nodelay(true).ok();
-        let mut conn = Client::connect(cfg, tcp.compat_write())
+        let (wire, over) = Metered::new(tcp, WIRE_BYTES_MAX);
+        let client = Client::connect(cfg, wire.compat_write())
             .await
             .map_err(|e| match e {
                 #[cfg(unix)]
@@ -197,8 +230,9 @@ async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
                         kerberos_fix(&m, &spn)
                     ),
                 ),
-                e => sql_err(&what, &e),
+                e => conn_err(&over, &what, &e),
             })?;
+        let mut conn = Conn { client, over };
         if let SqlLogin::Integrated(Some(only)) = &access.login {
             only_as(&mut conn, &what, only).await?;
         }
@@ -237,13 +271,14 @@ async fn only_as(conn: &mut Conn, what: &str, only: &str) -> Res<()> {
 /// Every result set of `batch`, within the answer cap.
 async fn run(conn: &mut Conn, batch: &str, params: &[String]) -> Res<Vec<sql::ResultSet>> {
     let what = "running the batch";
+    let Conn { client, over: cut } = conn;
     let mut stream = if params.is_empty() {
-        conn.simple_query(batch).await
+        client.simple_query(batch).await
     } else {
         let p: Vec<&dyn ToSql> = params.iter().map(|v| v as &dyn ToSql).collect();
-        conn.query(batch, &p).await
+        client.query(batch, &p).await
     }
-    .map_err(|e| sql_err(what, &e))?;
+    .map_err(|e| conn_err(cut, what, &e))?;
     let mut sets: Vec<sql::ResultSet> = Vec::new();
     let mut size = 0usize;
     let over = || {
@@ -252,7 +287,11 @@ async fn run(conn: &mut Conn, batch: &str, params: &[String]) -> Res<Vec<sql::Re
             "the answer is over 64 MiB (or 10,000 result sets); ask for fewer rows or columns",
         )
     };
-    while let Some(item) = stream.try_next().await.map_err(|e| sql_err(what, &e))? {
+    while let Some(item) = stream
+        .try_next()
+        .await
+        .map_err(|e| conn_err(cut, what, &e))?
+    {
         match item {
             QueryItem::Metadata(m) => {
                 let columns: Vec<String> =
@@ -508,7 +547,7 @@ fn batch_on(
         // given up on while signing in: the batch is not sent at all
         signed_in.store(true, Ordering::SeqCst);
         if given_up.load(Ordering::SeqCst) {
-            let _ = conn.close().await;
+            let _ = conn.client.close().await;
             return Err(err(ErrorCode::Failed, "given up before it was sent"));
         }
         let gave_up = async {
@@ -523,11 +562,11 @@ fn batch_on(
         };
         match answered {
             Some(sets) => {
-                let _ = conn.close().await;
+                let _ = conn.client.close().await;
                 sets
             }
             None => {
-                let _ = tokio::time::timeout(ATTENTION_WAIT, conn.cancel_query()).await;
+                let _ = tokio::time::timeout(ATTENTION_WAIT, conn.client.cancel_query()).await;
                 Err(err(ErrorCode::Failed, "stopped"))
             }
         }
@@ -576,7 +615,7 @@ pub fn check_sql_server(server: &str, access: &SqlAccess) -> Result<SqlSignedIn,
         )
         .await?;
         let login = run(&mut conn, "SELECT SUSER_SNAME() AS login", &[]).await?;
-        let _ = conn.close().await;
+        let _ = conn.client.close().await;
         Ok((about, login))
     })
     .map_err(|e| e.message)?;

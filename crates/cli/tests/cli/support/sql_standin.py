@@ -20,7 +20,8 @@ SECONDARY, RESOLVING: sys.dm_hadr_availability_replica_states) and replica_prefe
 sys.fn_hadr_backup_is_preferred_replica answers; 1 outside a group); on a secondary, BACKUP allows what SQL Server does.
 DIR/standin.json: what SQL Server keeps inside itself (restoring databases; where a chain restarted); a test's
 "backup_seconds": how long each BACKUP takes (DIR/working appears when one starts), during which an Attention from the
-client stops it (nothing written).
+client stops it (nothing written); "huge_value": {"in": REGEX, "chars": N} makes a hostile instance of it: a batch
+matching REGEX is answered with one nvarchar(max) value of N characters.
 """
 import argparse, dataclasses, datetime as dt, decimal, hashlib, json, logging, os, re, select, socket, sys, threading, time, uuid
 from dataclasses import dataclass
@@ -453,6 +454,9 @@ def working(seconds):
             raise Attention()
 
 def answer(query):
+    huge = load("standin.json", {}).get("huge_value")
+    if huge and re.search(huge["in"], query.sql):
+        return QueryResult([Column("value", NVarChar(None))], [["x" * huge["chars"]]])
     if query.procedure: return CATALOG.answer(query)
     # fn_hadr_backup_is_preferred_replica(alias.name): the database row's answer (see view)
     query = dataclasses.replace(query, sql=HADR.sub(lambda m: f"{m[1]}.hadr_backup_preferred", query.sql))
