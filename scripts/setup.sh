@@ -70,6 +70,9 @@ VENV="$HOME/.cache/rehydra/venv"
 # its Kerberos acceptor for the integrated sign-in test: MIT's GSS-API from Python (built
 # from source against libkrb5-dev, about 30 s)
 "$VENV/bin/python" -c "import gssapi" 2>/dev/null || "$VENV/bin/pip" install -q "gssapi==1.12.0"
+# its NTLM acceptor for the Windows build's sign-in with a Windows account and password
+# (scripts/windows-test.sh): pyspnego checks the NTLMv2 response against a test account
+"$VENV/bin/python" -c "import spnego" 2>/dev/null || "$VENV/bin/pip" install -q "pyspnego==0.12.4"
 # the mail sink of the notification tests (STARTTLS with a test CA)
 "$VENV/bin/python" -c "import aiosmtpd" 2>/dev/null || "$VENV/bin/pip" install -q "aiosmtpd==1.4.6"
 [ -x "$HOME/.cache/rehydra/azurite/node_modules/.bin/azurite-blob" ] || npm install --silent --no-audit --no-fund --prefix "$HOME/.cache/rehydra/azurite" azurite@3.35.0

@@ -149,6 +149,43 @@ echo "== windows: the password kept in the Credential Manager (key remember, key
     true
 )
 
+echo "== windows: SQL Server signed in to with a Windows account and its password (NTLM)"
+# The stand-in SQL Server (crates/cli/tests/cli/support/sql_standin.py: pysqlbridge, TDS with
+# TLS) takes NTLM sign-ins checked by pyspnego's acceptor against one domain account; the
+# Windows build's NTLM is tiberius's (the winauth crate), its TLS Wine's SChannel. The
+# certificate is self-signed, as SQL Server's own is, and given as the CA file: Wine's
+# chain policy fails a CA-issued certificate with no revocation source where Windows,
+# told to ignore unknown revocation as the TLS library asks, does not.
+sqldir="$work/sql"
+mkdir -p "$sqldir/state"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$sqldir/server.key" -out "$sqldir/server.pem" -days 2 \
+    -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost" -addext "extendedKeyUsage=serverAuth" 2>/dev/null
+printf 'TEST:alice:Al1ce-NTLM-pw\n' >"$sqldir/users"
+printf '{"ProductVersion": "16.0.4135.4"}' >"$sqldir/state/server_properties.json"
+mkdir -p "$drive_c/rehydra-sql"
+printf 'Al1ce-NTLM-pw\n' >"$drive_c/rehydra-sql/alice"
+printf 'not-her-password\n' >"$drive_c/rehydra-sql/wrong"
+SQL_PW=unused "$HOME/.cache/rehydra/venv/bin/python" crates/cli/tests/cli/support/sql_standin.py --state "$sqldir/state" \
+    --cert "$sqldir/server.pem" --key "$sqldir/server.key" --user sa --password-env SQL_PW --port-file "$sqldir/port" \
+    --ntlm-users "$sqldir/users" 2>"$sqldir/standin.log" &
+standin=$!
+trap 'kill $standin 2>/dev/null || true; wineserver -k >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+for _ in $(seq 100); do [ -s "$sqldir/port" ] && break; sleep 0.1; done
+[ -s "$sqldir/port" ] || fail "the SQL Server stand-in did not start: $(cat "$sqldir/standin.log")"
+instance="localhost:$(cat "$sqldir/port")"
+sql_add() { # <password file>
+    wine "$bin/rehydra.exe" --catalog 'C:\rehydra-sql\catalog.db' plugins sql-server add "$instance" \
+        --windows-login 'TEST\alice' --password-file "$1" --ca-file "Z:${sqldir//\//\\}\\server.pem" 2>&1 | tr -d '\r'
+}
+said="$(sql_add 'C:\rehydra-sql\alice')" || fail "sql-server add with a Windows account: $said"
+grep -q "signed in to $(hostname) (SQL Server 16.0.4135.4) as TEST\\\\alice" <<<"$said" || fail "sql-server add does not say whom the instance signed in: $said"
+grep -q '"principal": "TEST\\\\alice", "mech": "ntlm"' "$sqldir/state/logins.jsonl" || fail "the stand-in did not take an NTLM sign-in: $(cat "$sqldir/state/logins.jsonl")"
+said="$(sql_add 'C:\rehydra-sql\wrong')" && fail "sql-server add kept a Windows account with a wrong password: $said"
+grep -q "SQL Server error 18456: Login failed for user 'TEST\\\\alice'.; nothing was kept" <<<"$said" || fail "a wrong password is not said as SQL Server's refusal: $said"
+[ "$(grep -c '"mech": "ntlm"' "$sqldir/state/logins.jsonl")" = 1 ] || fail "the wrong password signed in"
+! grep -q 'Al1ce-NTLM-pw' "$sqldir/standin.log" "$drive_c/rehydra-sql/catalog.db" || fail "the password reached the catalog or the instance in clear"
+kill "$standin"
+
 echo "== windows: the Rehydra service under Wine's service control manager"
 # the service reads its password file: nothing from this shell's environment
 unset REHYDRA_PASSWORD

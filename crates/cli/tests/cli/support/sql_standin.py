@@ -11,6 +11,8 @@ instance runs in a container whose file system is R: BACKUP TO DISK = '/x/y.bak'
 With --entra PRINCIPAL, Microsoft Entra sign-ins (TDS FEDAUTH security tokens) are taken as PRINCIPAL (see entra()).
 With --keytab, Windows authentication is Kerberos checked by MIT's GSS-API (python-gssapi) with the service's keys in KT
 (pysqlbridge's acceptor is pywin32's SSPI, Windows only); each principal signed in is a line of DIR/logins.jsonl.
+With --ntlm-users F, Windows authentication is NTLM checked by pyspnego's acceptor against the accounts of F
+(DOMAIN:user:password lines, the domain's account database); each is a line of DIR/logins.jsonl too.
 DIR/{databases,master_files,backupset,backupmediafamily}.json serve sys.databases, sys.master_files,
 msdb.dbo.backupset and msdb.dbo.backupmediafamily (re-read on every query; BACKUP/RESTORE append to them).
 DIR/statements.jsonl: one JSON line per batch or RPC {at, kind, proc, sql, params, error}.
@@ -419,13 +421,15 @@ def delete_file(arg, params):
             os.remove(on_disk(path))
     return QueryResult([], [])
 
-SERVERPROPERTY = re.compile(r"SERVERPROPERTY\('(\w+)'\)\s+AS\s+nvarchar\(\d+\)\)\s+AS\s+(\w+)", re.I)
+SERVERPROPERTY = re.compile(r"(@@SERVERNAME|SERVERPROPERTY\('(\w+)'\))\s+AS\s+nvarchar\(\d+\)\)\s+AS\s+(\w+)", re.I)
 
 def server_properties(sql):
     """SELECT CAST(SERVERPROPERTY('Name') AS nvarchar(n)) AS alias, ...: DIR/server_properties.json's values, NULL for a name it
-    does not hold (as SQL Server answers NULL for a property it does not know)."""
+    does not hold (as SQL Server answers NULL for a property it does not know); CAST(@@SERVERNAME …) among them, the machine's
+    name."""
     props, asked = load("server_properties.json", {}), SERVERPROPERTY.findall(sql)
-    return QueryResult([Column(alias, S(260)) for _, alias in asked], [[props.get(name) for name, _ in asked]])
+    return QueryResult([Column(alias, S(260)) for _, _, alias in asked],
+                       [[props.get(prop) if prop else SERVER for _, prop, _ in asked]])
 
 HADR = re.compile(r"sys\.fn_hadr_backup_is_preferred_replica\(\s*(\w+)\.name\s*\)", re.I)
 
@@ -548,6 +552,75 @@ def kerberos(keytab):
         finish(self, responses)
     tds_connection.Connection._finish_login = finish_login
 
+def ntlm(users):
+    """Windows authentication as SQL Server does it with NTLM (a Windows account and its password, no service principal),
+    in place of pysqlbridge's SSPI acceptor: pyspnego's NTLM acceptor, an implementation of its own, checks the client's
+    NTLMv2 response against the accounts in `users`, as the domain controller does for SQL Server. The LOGIN7 carries
+    NEGOTIATE; the CHALLENGE goes back as an SSPI token; the client's AUTHENTICATE comes in an SSPI message, and the login
+    response follows. A refused response is answered with SQL Server's 18456, naming the account, and the connection ends.
+    The client's AUTHENTICATE is an SSPI message (0x11) in MS-TDS, but tiberius sends it in a packet typed LOGIN7 (0x10),
+    and SQL Server takes either (tiberius-rs/tiberius pull request 351): so does this."""
+    import hmac
+    import spnego
+    from spnego import _ntlm
+    from spnego._ntlm_raw.messages import Authenticate
+    from pysqlbridge.tds import token as tds_token
+    from pysqlbridge.tds.packet import PacketType
+    os.environ["NTLM_USER_FILE"] = users
+    # NTProofStr is an HMAC over the blob the client sent (MS-NLMP 3.3.2), and Windows checks it so; pyspnego checks it
+    # over its own re-packing of the blob, which ends in four zero bytes after the AV pairs. The Windows build's NTLM
+    # (tiberius's, from the winauth crate) ends its blob at the AV pairs' end, so with pyspnego's check alone a right
+    # password is refused: here, and only for that difference, the HMAC is taken over the blob as sent
+    packed, SENT = _ntlm.compute_response_v2, threading.local()
+    def as_sent(nt_hash, server_challenge, client_challenge, time, av_pairs):
+        expected_nt, expected_lm, key = packed(nt_hash, server_challenge, client_challenge, time, av_pairs)
+        blob = getattr(SENT, "blob", b"")
+        if blob and expected_nt[16:] == blob + b"\0" * 4:
+            proof = hmac.new(nt_hash, server_challenge + blob, "md5").digest()
+            return proof + blob, expected_lm, hmac.new(nt_hash, proof, "md5").digest()
+        return expected_nt, expected_lm, key
+    _ntlm.compute_response_v2 = as_sent
+
+    def init(self):
+        self._ctx, self._complete = spnego.server(protocol="ntlm"), False
+
+    def step(self, token):
+        try:
+            SENT.blob, last = b"", token[8:12] == b"\3\0\0\0"
+            if last:  # AUTHENTICATE: who it says it is, for SQL Server's error
+                a = Authenticate.unpack(token)
+                SENT.blob, self._who = a.nt_challenge_response[16:], f"{a.domain_name}\\{a.user_name}"
+            out = self._ctx.step(token) or b""
+        except spnego.exceptions.SpnegoError as exc:
+            logging.warning("NTLM refused a login: %s", exc)
+            raise auth.AuthenticationError(f"NTLM refused the token: {exc}") from exc
+        self._complete = self._ctx.complete
+        if self._complete:
+            with LOCK, open(os.path.join(STATE, "logins.jsonl"), "a") as f:
+                f.write(json.dumps({"principal": self._ctx.client_principal, "mech": "ntlm"}) + "\n")
+        return auth.AuthResult(out, self._complete)
+
+    auth.SspiAcceptor.__init__, auth.SspiAcceptor.step = init, step
+    auth.SspiAcceptor.username = property(lambda self: self._ctx.client_principal if self._complete else None)
+    step_sspi = tds_connection.Connection._step_sspi
+    def step_sspi_either(self, responses):
+        take = self._take_message
+        def as_sspi():
+            m = take()
+            return m._replace(type=PacketType.SSPI) if m is not None and m.type is PacketType.LOGIN7 else m
+        self._take_message = as_sspi
+        try:
+            return step_sspi(self, responses)
+        except auth.AuthenticationError:  # SQL Server's answer to a refused Windows login, then the connection ends
+            who = getattr(self._acceptor, "_who", "")
+            self._send(responses, tds_token.error_response(18456, f"Login failed for user '{who}'.", server=self._server_name,
+                                                          severity=14, tds_version=self._tds_version))
+            self._state = tds_connection.ConnectionState.FAILED
+            return True
+        finally:
+            del self._take_message
+    tds_connection.Connection._step_sspi = step_sspi_either
+
 def entra(principal):
     """Microsoft Entra sign-in as SQL Server takes it (TDS federated authentication with a security token), which
     pysqlbridge lacks: PRELOGIN answers FEDAUTHREQUIRED when asked; a LOGIN7 whose feature extension carries a FEDAUTH
@@ -627,12 +700,15 @@ def main():
     for flag in ("--state", "--cert", "--key", "--user", "--password-env", "--port-file"):
         ap.add_argument(flag, required=True)
     ap.add_argument("--keytab")
+    ap.add_argument("--ntlm-users", metavar="F", help="take NTLM sign-ins of the accounts in F (DOMAIN:user:password lines)")
     ap.add_argument("--root", help="the instance's file system (a container's): every path it is given lies under it")
     ap.add_argument("--entra", metavar="PRINCIPAL", help="accept Microsoft Entra sign-ins (FEDAUTH tokens for SQL) as PRINCIPAL")
     args = ap.parse_args()
     per_connection()
     if args.keytab:
         kerberos(args.keytab)
+    if args.ntlm_users:
+        ntlm(args.ntlm_users)
     if args.entra:
         entra(args.entra)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="sql_standin %(levelname)s %(message)s")
