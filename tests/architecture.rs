@@ -360,6 +360,23 @@ const FIGURES: &[(&str, Source)] = &[
         ),
     ),
     (
+        "136 MiB read per connection",
+        Code(
+            "crates/plugin-host/src/state/sql.rs",
+            &[
+                "ANSWER_BYTES_MAX: usize = 64 << 20",
+                "WIRE_BYTES_MAX: usize = 2 * ANSWER_BYTES_MAX + (8 << 20)",
+            ],
+        ),
+    ),
+    (
+        "272 MiB by all open at once",
+        Code(
+            "crates/plugin-host/src/state/sql.rs",
+            &["WIRE_BYTES_ALL_MAX: usize = 2 * WIRE_BYTES_MAX"],
+        ),
+    ),
+    (
         "4096 bytes and 128 components",
         Code(
             "crates/plugin-rules/src/grants.rs",

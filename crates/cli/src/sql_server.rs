@@ -31,8 +31,12 @@ pub enum SqlServerCommand {
         /// and `VIEW SERVER STATE` to back up; `dbcreator` to restore.
         #[arg(long, group = "account", required = true)]
         login: Option<String>,
-        /// Windows account (`DOMAIN\user`) to sign in with, over NTLM (when Rehydra runs
-        /// on Windows).
+        /// Windows account (`DOMAIN\user`) to sign in with: over NTLM when Rehydra runs on
+        /// Windows; elsewhere by Kerberos, the password getting the account a ticket from
+        /// its domain's KDC (krb5.conf's default realm, or DOMAIN when it is the realm's
+        /// full name), kept in memory only, for the service principal
+        /// MSSQLSvc/<host>:<port> of the name, which must then be the instance's full host
+        /// name.
         #[arg(long, group = "account")]
         windows_login: Option<String>,
         /// Sign in as the account Rehydra runs as, keeping no password: on Linux with

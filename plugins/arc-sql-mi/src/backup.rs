@@ -26,6 +26,7 @@ use sql_common::model::{
     BACKUPS_MAX, CHAIN_ITEM, ChainDoc, Kept, backup_file_name as file_name, kind_name, now_ms,
     previous_chain,
 };
+use sql_common::stored;
 use sql_common::tsql::{self, BULK_SECS, show_time};
 
 use crate::names::{self, DbRef, server_of, shown};
@@ -333,6 +334,7 @@ pub(crate) fn copy_out(
             ),
         ));
     }
+    host::info(&format!("{item}: {}", stored::summary(&stored)));
     Ok(())
 }
 

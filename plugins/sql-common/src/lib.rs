@@ -8,6 +8,8 @@
 //! - [`chain`]: full/differential/log chains, their problems (gap, fork, foreign full) and
 //!   the restore sequence that reaches a moment.
 //! - [`model`]: `chain.json`, the chain a restore point keeps, checked as hostile input.
+//! - [`stored`]: how much of a backup file was new to the repository.
 pub mod chain;
 pub mod model;
+pub mod stored;
 pub mod tsql;

@@ -16,6 +16,7 @@ use crate::chain::{self, Kind};
 use crate::model::{
     CHAIN_ITEM, ChainDoc, Kept, backup_file_name as file_name, kind_name, now_ms, previous_chain,
 };
+use crate::stored;
 use crate::tsql::{self, BULK_SECS, show_time, split_asset};
 
 fn level(s: &str) -> Result<Kind> {
@@ -460,7 +461,7 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     }
     host::progress(1, 3, &format!("storing {file}"));
     let item = format!("backups/{file}");
-    engine::ingest_file(&item, &host_path)?;
+    let stored = engine::ingest_file(&item, &host_path)?;
 
     let mut warnings = Vec::new();
     let mut doc = ChainDoc::continued(
@@ -508,11 +509,12 @@ pub fn backup(req: &BackupRequest) -> Result<BackupReport> {
     warnings.extend(unstage(on, &device));
     host::progress(3, 3, "done");
     host::info(&format!(
-        "{} backup of {name}: LSN {} to {}, the chain now holds {} backup(s)",
+        "{} backup of {name}: LSN {} to {}, the chain now holds {} backup(s); {}",
         kind_name(kind),
         written.backup.first_lsn,
         written.backup.last_lsn,
-        doc.backups.len()
+        doc.backups.len(),
+        stored::summary(&stored)
     ));
     Ok(BackupReport {
         consistency: "application".into(),

@@ -18,6 +18,6 @@ mod moments;
 mod restore;
 mod target;
 
-use sql_common::{chain, model, tsql};
+use sql_common::{chain, model, stored, tsql};
 
 rehydra_plugin_sdk::export_plugin_modules!(SqlServer { inventory, backup, restore });

@@ -299,7 +299,7 @@ export default function Connections() {
           Sign in with
           <select data-testid="sql-kind" value={sql.form.kind} onChange={(e) => sql.set("kind", e.target.value as SqlServer["kind"] | "via")}>
             <option value="sql">a SQL Server login</option>
-            <option value="windows">a Windows account (DOMAIN\user; from Windows only)</option>
+            <option value="windows">a Windows account and its password (DOMAIN\user; NTLM on Windows, Kerberos on Linux)</option>
             <option value="integrated">the account Rehydra runs as, no password kept (Kerberos on Linux, NTLM on Windows)</option>
             <option value="entra">your Azure sign-in (Microsoft Entra ID), no password kept</option>
             <option value="via">PowerShell on a command target, as the account commands run as there (no password kept)</option>

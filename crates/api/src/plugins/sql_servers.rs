@@ -18,7 +18,8 @@ pub enum SqlLoginKind {
     /// A SQL Server login.
     #[default]
     Sql,
-    /// A Windows account (`DOMAIN\user`) and its password, NTLM (from Windows).
+    /// A Windows account (`DOMAIN\user`) and its password: NTLM from Windows, Kerberos
+    /// elsewhere (a ticket the password gets from the account's domain, kept in memory).
     Windows,
     /// The account Rehydra runs as, no password kept: Kerberos on Linux (its ticket
     /// cache, or a client keytab), Windows' single sign-on on Windows.
@@ -68,7 +69,7 @@ impl SqlServer {
     /// # Errors
     /// A name or address that is not `host[:port]`; an empty login or no password, or
     /// when integrated a password, a login that is not `DOMAIN\user`, or a name that is
-    /// not a full host name.
+    /// not a full host name (so with a Windows account on a host that is not Windows).
     pub fn validate(&mut self) -> Result<()> {
         let grant = host::Grant::parse(&format!("sql:{}", self.name)).map_err(plugin_err)?;
         self.name = grant.scope;
@@ -149,6 +150,16 @@ impl SqlServer {
             return bad(format!(
                 "SQL Server `{name}` needs where the password of `{}` is (--password-file, --password-env or --password-keychain)",
                 self.login
+            ));
+        }
+        // a Windows account from a host that is not Windows signs in by Kerberos: the
+        // service principal is made of the name
+        if cfg!(unix)
+            && self.kind == SqlLoginKind::Windows
+            && let Err(host) = principal_host(name)
+        {
+            return bad(format!(
+                "SQL Server `{name}`: a Windows account signs in from here by Kerberos, which needs the instance's full host name (e.g. sql01.contoso.local[:port], as in its service principal MSSQLSvc/<host>:<port>), not `{host}`; connect elsewhere with --address"
             ));
         }
         Ok(())

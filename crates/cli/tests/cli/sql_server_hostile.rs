@@ -7,7 +7,8 @@ use serde_json::json;
 use crate::sql_server::{add_with, grant, plugin, text, with_standin};
 
 /// The stand-in answers batches matching `in` with one nvarchar(max) value of `chars`
-/// characters (two bytes each on the wire).
+/// characters (two bytes each on the wire), as the first column (the check shows it as
+/// the instance's name).
 fn huge_value(dir: &std::path::Path, r#in: &str, chars: u64) {
     std::fs::write(
         dir.join("state/standin.json"),
@@ -34,7 +35,7 @@ fn a_hostile_instance_s_huge_value_is_cut_off_as_it_arrives() {
         o.stdout
             .windows(1_000_000)
             .any(|w| w.iter().all(|&b| b == b'x')),
-        "the version was read whole"
+        "the value was read whole"
     );
 
     // 80 million (153 MiB on the wire): cut off once 136 MiB have arrived, said as such

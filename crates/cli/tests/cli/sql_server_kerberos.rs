@@ -3,6 +3,8 @@
 //! the TDS stand-in, whose acceptor is then MIT's GSS-API checking the client's ticket
 //! with the instance's keys (its service principal `MSSQLSvc/<host>:<port>` registered
 //! and exported the way `setspn` and `ktpass` do it on Windows). No password is kept.
+//! Also a Windows account and its password from Linux (`--windows-login`): by Kerberos,
+//! the password getting the account a ticket kept in memory.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -222,6 +224,106 @@ fn sql_server_signed_in_to_with_kerberos_as_the_account_rehydra_runs_as() {
     );
     only_as_one_login(&dc, &cli, &address, &client_keys);
     a_cancel_is_heard_while_the_kdc_is_silent(&dc, &cli, &address, &dir);
+    a_windows_account_and_its_password(&dc, &cli, &address, &state);
+}
+
+/// A Windows account and its password, from Linux: the password gets the account a ticket
+/// from the KDC, kept in memory for the sign-in; the account Rehydra runs as has none, and
+/// no ticket is written to its cache.
+fn a_windows_account_and_its_password(dc: &Dc, cli: &Cli, address: &str, state: &Path) {
+    let dir = cli.dir.path().join("sql");
+    account(dc, "alice", None, &dir.join("alice.keytab"));
+    let (right, wrong) = (dir.join("alice-password"), dir.join("wrong-password"));
+    std::fs::write(&right, format!("{PASSWORD}\n")).unwrap();
+    std::fs::write(&wrong, "not-her-password\n").unwrap();
+    for f in [&right, &wrong] {
+        // (a password file every user may read is refused)
+        std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    }
+    let ca = dir.join("tls/ca.pem");
+    let env = dc.kerberos(false);
+    let cache = &env[1].1;
+    let add = |name: &str, password: &Path| {
+        cli.cmd(None)
+            .args(["plugins", "sql-server", "add", name])
+            .args(["--windows-login", "TEST\\alice", "--address", address])
+            .arg("--password-file")
+            .arg(password)
+            .arg("--ca-file")
+            .arg(&ca)
+            .envs(env.clone())
+            .output()
+            .unwrap()
+    };
+    let before = signed_in(state).len();
+
+    // the service principal is made of the name: an address is none
+    let o = add(address, &right);
+    assert!(
+        !o.status.success()
+            && text(&o).contains("by Kerberos, which needs the instance's full host name"),
+        "{}",
+        text(&o)
+    );
+    // a wrong password: the KDC refuses it, said with what to check; nothing reaches the instance
+    let o = add("sql01.test.lan", &wrong);
+    assert!(
+        !o.status.success()
+            && text(&o).contains(
+                "the Kerberos sign-in as the configured Windows account, with its password, failed (Kerberos)"
+            )
+            && text(&o).contains("check the account's password"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        signed_in(state).len(),
+        before,
+        "no login reached the instance"
+    );
+
+    // the right one: signed in as the account, with no ticket of the account Rehydra runs
+    // as, and none written to its cache
+    let o = add("sql01.test.lan", &right);
+    assert!(
+        o.status.success() && text(&o).contains("as TEST\\alice"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        signed_in(state).last().map(String::as_str),
+        Some("alice@TEST.LAN")
+    );
+    // (the cache holds the tickets of the steps before, a service's from its keytab:
+    // none of alice's)
+    let alices = || {
+        std::fs::read(cache)
+            .unwrap_or_default()
+            .windows(5)
+            .any(|w| w == b"alice")
+    };
+    assert!(!alices(), "a ticket was written to {}", cache.display());
+
+    // a plugin's queries go through the same sign-in; when it fails, the plugin is told
+    // only that, not the account
+    let found = discover(cli, dc, false);
+    assert_eq!(prop(&found[0], "unreachable"), None, "{found}");
+    assert!(
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "sales"),
+        "{found}"
+    );
+    std::fs::write(&right, "changed-since\n").unwrap();
+    let found = discover(cli, dc, false);
+    let why = prop(&found[0], "unreachable").unwrap_or_default();
+    assert!(
+        why.contains("with its password, failed (the job log says why)") && !why.contains("alice"),
+        "{found}"
+    );
+    assert!(!alices());
 }
 
 /// Pinned to one login (`--only-as`), the instance must say it signed that one in before

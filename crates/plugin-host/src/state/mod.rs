@@ -14,6 +14,8 @@ mod files;
 mod http;
 mod ldap;
 mod sql;
+#[cfg(unix)]
+mod sql_password_kerberos;
 mod sql_via;
 mod sql_wire;
 

@@ -6,7 +6,8 @@
 //! roots or the CA configured for that instance; signed in with a login and password or
 //! as this process's account. Answers are hostile input: every value becomes text
 //! without panicking, the whole answer is capped at [`ANSWER_BYTES_MAX`] (and what
-//! arrives on the connection at [`WIRE_BYTES_MAX`], see `sql_wire.rs`), the batch at
+//! arrives at [`WIRE_BYTES_MAX`] a connection and [`WIRE_BYTES_ALL_MAX`] for all open at
+//! once, see `sql_wire.rs`), the batch at
 //! the plugin's time limit and its own timeout, and the call's cancellation is checked
 //! while it runs; a batch given up on is stopped on the server (an Attention). Every
 //! batch is audited and its first line logged.
@@ -23,7 +24,7 @@ use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, QueryIte
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt as _};
 
-use super::sql_wire::Metered;
+use super::sql_wire::{CUT_ALL, CUT_CONNECTION, Cut, Metered};
 use super::{Res, State, blocking, err, sql_via, stop_err, tame};
 use crate::bindings::rehydra::plugin::sql;
 use crate::dto::ErrorCode;
@@ -38,6 +39,9 @@ const ANSWER_BYTES_MAX: usize = 64 << 20;
 /// the answer cap (text arrives as UTF-16, held as UTF-8; binary as bytes, held as hex),
 /// and the sign-in, TDS's and TLS's framing.
 const WIRE_BYTES_MAX: usize = 2 * ANSWER_BYTES_MAX + (8 << 20);
+/// Most the connections open at once may have read together (each may take a few times
+/// what it read to decode it), calls given up on and still ending among them.
+const WIRE_BYTES_ALL_MAX: usize = 2 * WIRE_BYTES_MAX;
 /// Longest batch and longest parameter a plugin may send.
 const BATCH_BYTES_MAX: usize = 1 << 20;
 /// Most parameters of one batch.
@@ -56,6 +60,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// What an error of a failed sign-in as this process's account says first (a plugin is
 /// told no more: the rest names the account, its ticket cache or keytab).
 const INTEGRATED_FAILED: &str = "the sign-in as the account Rehydra runs as failed";
+/// The same for a Windows account and its password signed in with by Kerberos (a host
+/// that is not Windows; the plugin is not told the account either).
+const PASSWORD_KERBEROS_FAILED: &str =
+    "the Kerberos sign-in as the configured Windows account, with its password, failed";
 /// Time allowed for the server to acknowledge that a batch stopped.
 const ATTENTION_WAIT: Duration = Duration::from_secs(10);
 /// SQL calls' threads running at once, those given up on and still ending included.
@@ -79,30 +87,27 @@ impl Drop for Running {
 }
 
 /// A signed-in connection, and whether it was cut for sending more than
-/// [`WIRE_BYTES_MAX`].
+/// [`WIRE_BYTES_MAX`] (or [`WIRE_BYTES_ALL_MAX`] with the others).
 struct Conn {
     client: Client<Compat<Metered>>,
-    over: Arc<AtomicBool>,
+    cut: Cut,
 }
 
-/// What the error of a call on a connection says: the cut itself when the instance sent
-/// too much (the driver names only a broken connection), else [`sql_err`].
-fn conn_err(
-    over: &AtomicBool,
-    what: &str,
-    e: &tiberius::error::Error,
-) -> crate::bindings::wit::Error {
-    if over.load(Ordering::SeqCst) {
-        err(
-            ErrorCode::Failed,
-            format!(
-                "{what}: the instance sent more than {} MiB on one connection, so a value or the answer is larger than the host takes; ask for fewer rows or columns",
-                WIRE_BYTES_MAX >> 20
-            ),
-        )
-    } else {
-        sql_err(what, e)
-    }
+/// What the error of a call on a connection says: the cut itself when too much arrived
+/// (the driver names only a broken connection), else [`sql_err`].
+fn conn_err(cut: &Cut, what: &str, e: &tiberius::error::Error) -> crate::bindings::wit::Error {
+    let why = match cut.load(Ordering::SeqCst) {
+        CUT_CONNECTION => format!(
+            "the instance sent more than {} MiB on one connection (values, messages or row counts), more than the host takes; ask for less, e.g. fewer rows, columns or messages (SET NOCOUNT ON)",
+            WIRE_BYTES_MAX >> 20
+        ),
+        CUT_ALL => format!(
+            "the SQL connections open at once received more than {} MiB together, more than the host takes; try again when fewer jobs talk to SQL Server",
+            WIRE_BYTES_ALL_MAX >> 20
+        ),
+        _ => return sql_err(what, e),
+    };
+    err(ErrorCode::Failed, format!("{what}: {why}"))
 }
 
 /// The error of a failed SQL call, in the words an admin or a DBA reads.
@@ -116,9 +121,16 @@ fn sql_err(what: &str, e: &tiberius::error::Error) -> crate::bindings::wit::Erro
                 18456 | 18452 | 4060 => ErrorCode::Unavailable,
                 _ => ErrorCode::InvalidInput,
             };
+            // a Windows sign-in the domain refused (a wrong password among the causes):
+            // SQL Server's words name only a domain
+            let fix = if t.code() == 18452 {
+                " (check the Windows account and its password, and that the instance's domain trusts the account's)"
+            } else {
+                ""
+            };
             (
                 code,
-                format!("SQL Server error {}: {}", t.code(), text.trim()),
+                format!("SQL Server error {}: {}{fix}", t.code(), text.trim()),
             )
         }
         E::Io { message, .. } => (ErrorCode::Unavailable, format!("connection: {message}")),
@@ -147,12 +159,19 @@ fn host_port<'a>(server: &str, at: &'a str) -> Res<(&'a str, u16)> {
     }
 }
 
-/// `host:port` of the instance as TLS and Kerberos know it. Signed in as this process's
-/// account, the instance is who its name says: the service principal
-/// (`MSSQLSvc/<host>:<port>`) and the certificate are the name's, and the address is
-/// only where the connection goes (`connect`).
+/// Whether `login` signs in by Kerberos here: as this process's account, or (on a host
+/// that is not Windows) as a Windows account with its password.
+fn by_kerberos(login: &SqlLogin) -> bool {
+    matches!(login, SqlLogin::Integrated(_))
+        || (cfg!(unix) && matches!(login, SqlLogin::Windows(_)))
+}
+
+/// `host:port` of the instance as TLS and Kerberos know it. Signed in by Kerberos, the
+/// instance is who its name says: the service principal (`MSSQLSvc/<host>:<port>`) and
+/// the certificate are the name's, and the address is only where the connection goes
+/// (`connect`).
 fn known_as<'a>(server: &'a str, access: &'a SqlAccess) -> &'a str {
-    if matches!(access.login, SqlLogin::Integrated(_)) {
+    if by_kerberos(&access.login) {
         server
     } else {
         &access.address
@@ -160,9 +179,7 @@ fn known_as<'a>(server: &'a str, access: &'a SqlAccess) -> &'a str {
 }
 
 /// The driver's configuration for `server`, known as `host:port` (see [`known_as`]).
-// `server` is named only in the error of a host that is not Windows
-#[cfg_attr(windows, allow(unused_variables))]
-fn config(server: &str, (host, port): (&str, u16), access: &SqlAccess) -> Res<Config> {
+fn config((host, port): (&str, u16), access: &SqlAccess) -> Config {
     let mut c = Config::new();
     c.host(host);
     c.port(port);
@@ -178,29 +195,33 @@ fn config(server: &str, (host, port): (&str, u16), access: &SqlAccess) -> Res<Co
         SqlLogin::Sql(user) => AuthMethod::sql_server(user, password),
         #[cfg(windows)]
         SqlLogin::Windows(user) => AuthMethod::windows(user, password),
+        // by Kerberos, with the ticket the password got made this thread's (`connect`)
         #[cfg(not(windows))]
-        SqlLogin::Windows(_) => {
-            return Err(err(
-                ErrorCode::Unavailable,
-                format!(
-                    "SQL Server `{server}` is configured with a Windows account and its password, which this host signs in with only when it runs on Windows; here configure a SQL login, or sign in with Kerberos as the account Rehydra runs as (--integrated)"
-                ),
-            ));
-        }
+        SqlLogin::Windows(_) => AuthMethod::Integrated,
         SqlLogin::Integrated(_) => AuthMethod::Integrated,
         SqlLogin::Entra => AuthMethod::aad_token(password),
     });
-    Ok(c)
+    c
 }
 
 /// What to do about a Kerberos sign-in to the instance with service principal `spn`
-/// that failed with `gss` (MIT's words).
+/// that failed with `gss` (MIT's words), as this process's account or (`password`) as
+/// a configured Windows account.
 #[cfg(unix)]
-fn kerberos_fix(gss: &str, spn: &str) -> String {
+fn kerberos_fix(gss: &str, spn: &str, password: bool) -> String {
     if gss.contains("Server not found") {
         format!(
             "the domain has no service principal {spn}: register it on the account SQL Server runs as (setspn -S {spn} <account>), or name the instance as its principal does (it is looked up in krb5.conf's default_realm: an instance of another realm needs that realm as the default)"
         )
+    } else if password {
+        if gss.contains("not found in Kerberos database") {
+            "the domain has no such account: it is looked up in krb5.conf's default_realm (DOMAIN\\user), or in DOMAIN when that is the realm's full name (contoso.local\\user)".into()
+        } else if gss.contains("Cannot contact any KDC") || gss.contains("Cannot find KDC") {
+            "no KDC of the account's domain answered: krb5.conf must name it (or let DNS find it)"
+                .into()
+        } else {
+            "check the account's password (a wrong one is refused by the KDC as above), and that it is neither locked out nor expired".into()
+        }
     } else {
         "the account Rehydra runs as needs a ticket of the instance's domain: kinit, or for a service a client keytab named by KRB5_CLIENT_KTNAME".into()
     }
@@ -209,16 +230,37 @@ fn kerberos_fix(gss: &str, spn: &str) -> String {
 /// Connect, secure the session and sign in.
 async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
     let (host, port) = host_port(server, known_as(server, access))?;
-    let cfg = config(server, (host, port), access)?;
+    let cfg = config((host, port), access);
     let what = format!("connecting to SQL Server `{server}`");
     #[cfg(unix)]
     let spn = format!("MSSQLSvc/{host}:{port}");
+    #[cfg(unix)]
+    let (password, failed) = match &access.login {
+        SqlLogin::Windows(_) => (true, PASSWORD_KERBEROS_FAILED),
+        _ => (false, INTEGRATED_FAILED),
+    };
     let attempt = async {
+        // a Windows account's password gets it a ticket, this thread's for the sign-in
+        #[cfg(unix)]
+        let _tickets = match &access.login {
+            SqlLogin::Windows(user) => Some(
+                super::sql_password_kerberos::sign_in(user, &access.password).map_err(|m| {
+                    err(
+                        ErrorCode::Unavailable,
+                        format!(
+                            "{what}: {failed} (Kerberos): {m}; {}",
+                            kerberos_fix(&m, &spn, true)
+                        ),
+                    )
+                })?,
+            ),
+            _ => None,
+        };
         let tcp = TcpStream::connect(access.address.as_str())
             .await
             .map_err(|e| err(ErrorCode::Unavailable, format!("{what}: {e}")))?;
         tcp.set_nodelay(true).ok();
-        let (wire, over) = Metered::new(tcp, WIRE_BYTES_MAX);
+        let (wire, cut) = Metered::new(tcp, WIRE_BYTES_MAX, WIRE_BYTES_ALL_MAX);
         let client = Client::connect(cfg, wire.compat_write())
             .await
             .map_err(|e| match e {
@@ -226,13 +268,13 @@ async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
                 tiberius::error::Error::Gssapi(m) => err(
                     ErrorCode::Unavailable,
                     format!(
-                        "{what}: {INTEGRATED_FAILED} (Kerberos): {m}; {}",
-                        kerberos_fix(&m, &spn)
+                        "{what}: {failed} (Kerberos): {m}; {}",
+                        kerberos_fix(&m, &spn, password)
                     ),
                 ),
-                e => conn_err(&over, &what, &e),
+                e => conn_err(&cut, &what, &e),
             })?;
-        let mut conn = Conn { client, over };
+        let mut conn = Conn { client, cut };
         if let SqlLogin::Integrated(Some(only)) = &access.login {
             only_as(&mut conn, &what, only).await?;
         }
@@ -271,7 +313,7 @@ async fn only_as(conn: &mut Conn, what: &str, only: &str) -> Res<()> {
 /// Every result set of `batch`, within the answer cap.
 async fn run(conn: &mut Conn, batch: &str, params: &[String]) -> Res<Vec<sql::ResultSet>> {
     let what = "running the batch";
-    let Conn { client, over: cut } = conn;
+    let Conn { client, cut } = conn;
     let mut stream = if params.is_empty() {
         client.simple_query(batch).await
     } else {
@@ -346,7 +388,7 @@ fn text(v: ColumnData<'static>) -> Option<String> {
         C::Guid(v) => v.map(|v| v.hyphenated().to_string().to_ascii_lowercase()),
         C::Binary(v) => v.map(|v| hex::encode(v.as_ref())),
         C::Numeric(v) => v.map(decimal),
-        C::Xml(v) => v.map(|v| v.to_string()),
+        C::Xml(v) => v.map(|v| v.into_owned().into_string()),
         C::DateTime(v) => v.map(|v| {
             // days since 1900-01-01 and 1/300 s since midnight, to the nearest ms as SQL
             // Server shows it (.003, .007, .010)
@@ -710,10 +752,13 @@ impl sql::Host for State {
             None => batch_on(&budget, limit, &server, &access, &batch, &params),
         }
         .map_err(|e| {
-            if !e.message.contains(INTEGRATED_FAILED) {
+            let Some(failed) = [INTEGRATED_FAILED, PASSWORD_KERBEROS_FAILED]
+                .into_iter()
+                .find(|f| e.message.contains(f))
+            else {
                 return e;
-            }
-            // which ticket cache or keytab was looked in is the admin's business
+            };
+            // which account, ticket cache or keytab was used is the admin's business
             self.events.log(
                 &self.plugin,
                 LogLevel::Error,
@@ -721,7 +766,7 @@ impl sql::Host for State {
             );
             err(
                 ErrorCode::Unavailable,
-                format!("SQL Server `{server}`: {INTEGRATED_FAILED} (the job log says why)"),
+                format!("SQL Server `{server}`: {failed} (the job log says why)"),
             )
         });
         let outcome = match &out {

@@ -445,7 +445,7 @@ mod tests {
         // more result sets than the direct connection takes
         let many = format!(
             r#"{{"sets":[{}]}}"#,
-            vec![r#"{"columns":[],"rows":[]}"#; 10].join(",")
+            [r#"{"columns":[],"rows":[]}"#; 10].join(",")
         );
         assert!(
             answer(&line(&many), 1 << 20, 10)

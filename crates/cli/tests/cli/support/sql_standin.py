@@ -557,7 +557,8 @@ def ntlm(users):
     in place of pysqlbridge's SSPI acceptor: pyspnego's NTLM acceptor, an implementation of its own, checks the client's
     NTLMv2 response against the accounts in `users`, as the domain controller does for SQL Server. The LOGIN7 carries
     NEGOTIATE; the CHALLENGE goes back as an SSPI token; the client's AUTHENTICATE comes in an SSPI message, and the login
-    response follows. A refused response is answered with SQL Server's 18456, naming the account, and the connection ends.
+    response follows. A refused response is answered as SQL Server answers a Windows sign-in the domain refused (18452,
+    whose words name only a domain, a wrong password among its causes), and the connection ends.
     The client's AUTHENTICATE is an SSPI message (0x11) in MS-TDS, but tiberius sends it in a packet typed LOGIN7 (0x10),
     and SQL Server takes either (tiberius-rs/tiberius pull request 351): so does this."""
     import hmac
@@ -586,10 +587,7 @@ def ntlm(users):
 
     def step(self, token):
         try:
-            SENT.blob, last = b"", token[8:12] == b"\3\0\0\0"
-            if last:  # AUTHENTICATE: who it says it is, for SQL Server's error
-                a = Authenticate.unpack(token)
-                SENT.blob, self._who = a.nt_challenge_response[16:], f"{a.domain_name}\\{a.user_name}"
+            SENT.blob = Authenticate.unpack(token).nt_challenge_response[16:] if token[8:12] == b"\3\0\0\0" else b""
             out = self._ctx.step(token) or b""
         except spnego.exceptions.SpnegoError as exc:
             logging.warning("NTLM refused a login: %s", exc)
@@ -611,10 +609,10 @@ def ntlm(users):
         self._take_message = as_sspi
         try:
             return step_sspi(self, responses)
-        except auth.AuthenticationError:  # SQL Server's answer to a refused Windows login, then the connection ends
-            who = getattr(self._acceptor, "_who", "")
-            self._send(responses, tds_token.error_response(18456, f"Login failed for user '{who}'.", server=self._server_name,
-                                                          severity=14, tds_version=self._tds_version))
+        except auth.AuthenticationError:  # SQL Server's answer to a refused Windows sign-in, then the connection ends
+            self._send(responses, tds_token.error_response(
+                18452, "Login failed. The login is from an untrusted domain and cannot be used with Integrated authentication.",
+                server=self._server_name, severity=14, tds_version=self._tds_version))
             self._state = tds_connection.ConnectionState.FAILED
             return True
         finally:
