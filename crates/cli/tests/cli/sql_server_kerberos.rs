@@ -58,12 +58,25 @@ fn discover(cli: &Cli, dc: &Dc, ticket: bool) -> Value {
 }
 
 /// The instance was unreachable to the plugin, which was told only that the sign-in
-/// failed: nothing of `hidden` (where the host looked, who it signed in as).
-fn told_only_that_it_failed(found: &Value, hidden: &str) {
+/// (`sign_in`: how it was made) failed: nothing of `hidden` (where the host looked, who it
+/// signed in as).
+fn told_only_that_it_failed(found: &Value, sign_in: &str, hidden: &str) {
     let why = prop(&found[0], "unreachable").unwrap_or_default();
     assert!(
-        why.contains("the sign-in as the account Rehydra runs as failed (the job log says why)")
-            && !why.contains(hidden),
+        why.contains(&format!("{sign_in} failed (the job log says why)")) && !why.contains(hidden),
+        "{found}"
+    );
+}
+
+/// The plugin reached the instance: nothing unreachable, its database `sales` found.
+fn reached(found: &Value) {
+    assert_eq!(prop(&found[0], "unreachable"), None, "{found}");
+    assert!(
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "sales"),
         "{found}"
     );
 }
@@ -183,18 +196,12 @@ fn sql_server_signed_in_to_with_kerberos_as_the_account_rehydra_runs_as() {
     // ---- a plugin's queries go through the same sign-in; it is given no credential,
     // nor told where the host looked for one
     grant(&cli, &["sql01.test.lan"], &dir);
-    told_only_that_it_failed(&discover(&cli, &dc, false), "ccache");
-    let found = discover(&cli, &dc, true);
-    let inst = &found.as_array().unwrap()[0];
-    assert_eq!(prop(inst, "unreachable"), None, "{found}");
-    assert!(
-        found
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["name"] == "sales"),
-        "{found}"
+    told_only_that_it_failed(
+        &discover(&cli, &dc, false),
+        "the sign-in as the account Rehydra runs as",
+        "ccache",
     );
+    reached(&discover(&cli, &dc, true));
     assert!(signed_in(&state).len() >= 2);
     assert!(
         signed_in(&state)
@@ -306,22 +313,12 @@ fn a_windows_account_and_its_password(dc: &Dc, cli: &Cli, address: &str, state: 
 
     // a plugin's queries go through the same sign-in; when it fails, the plugin is told
     // only that, not the account
-    let found = discover(cli, dc, false);
-    assert_eq!(prop(&found[0], "unreachable"), None, "{found}");
-    assert!(
-        found
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a["name"] == "sales"),
-        "{found}"
-    );
+    reached(&discover(cli, dc, false));
     std::fs::write(&right, "changed-since\n").unwrap();
-    let found = discover(cli, dc, false);
-    let why = prop(&found[0], "unreachable").unwrap_or_default();
-    assert!(
-        why.contains("with its password, failed (the job log says why)") && !why.contains("alice"),
-        "{found}"
+    told_only_that_it_failed(
+        &discover(cli, dc, false),
+        "the Kerberos sign-in as the configured Windows account, with its password,",
+        "alice",
     );
     assert!(!alices());
 }
@@ -384,7 +381,11 @@ fn only_as_one_login(dc: &Dc, cli: &Cli, address: &str, client_keys: &Path) {
         .unwrap_or_default()
         .lines()
         .count();
-    told_only_that_it_failed(&discover(cli, dc, true), "Administrator");
+    told_only_that_it_failed(
+        &discover(cli, dc, true),
+        "the sign-in as the account Rehydra runs as",
+        "Administrator",
+    );
     let after: Vec<String> = std::fs::read_to_string(sent(cli))
         .unwrap()
         .lines()

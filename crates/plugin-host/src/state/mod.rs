@@ -16,6 +16,7 @@ mod ldap;
 mod sql;
 #[cfg(unix)]
 mod sql_password_kerberos;
+mod sql_values;
 mod sql_via;
 mod sql_wire;
 

@@ -18,12 +18,11 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::Duration;
 
 use futures_util::TryStreamExt as _;
-use tiberius::numeric::Numeric;
-use tiberius::time::{Date, DateTime2, Time};
-use tiberius::{AuthMethod, Client, ColumnData, Config, EncryptionLevel, QueryItem, ToSql};
+use tiberius::{AuthMethod, Client, Config, EncryptionLevel, QueryItem, ToSql};
 use tokio::net::TcpStream;
 use tokio_util::compat::{Compat, TokioAsyncWriteCompatExt as _};
 
+use super::sql_values::text;
 use super::sql_wire::{CUT_ALL, CUT_CONNECTION, Cut, Metered};
 use super::{Res, State, blocking, err, sql_via, stop_err, tame};
 use crate::bindings::rehydra::plugin::sql;
@@ -60,6 +59,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// What an error of a failed sign-in as this process's account says first (a plugin is
 /// told no more: the rest names the account, its ticket cache or keytab).
 const INTEGRATED_FAILED: &str = "the sign-in as the account Rehydra runs as failed";
+/// What an error says first when the instance refused the sign-in (SQL Server names the
+/// login in its words: a plugin is told no more than this).
+const SIGN_IN_REFUSED: &str = "the instance refused the sign-in";
 /// The same for a Windows account and its password signed in with by Kerberos (a host
 /// that is not Windows; the plugin is not told the account either).
 const PASSWORD_KERBEROS_FAILED: &str =
@@ -123,14 +125,21 @@ fn sql_err(what: &str, e: &tiberius::error::Error) -> crate::bindings::wit::Erro
             };
             // a Windows sign-in the domain refused (a wrong password among the causes):
             // SQL Server's words name only a domain
-            let fix = if t.code() == 18452 {
-                " (check the Windows account and its password, and that the instance's domain trusts the account's)"
-            } else {
-                ""
+            let (refused, fix) = match t.code() {
+                18452 => (
+                    format!("{SIGN_IN_REFUSED}: "),
+                    " (check the Windows account and its password, and that the instance's domain trusts the account's)",
+                ),
+                18456 => (format!("{SIGN_IN_REFUSED}: "), ""),
+                _ => (String::new(), ""),
             };
             (
                 code,
-                format!("SQL Server error {}: {}{fix}", t.code(), text.trim()),
+                format!(
+                    "{refused}SQL Server error {}: {}{fix}",
+                    t.code(),
+                    text.trim()
+                ),
             )
         }
         E::Io { message, .. } => (ErrorCode::Unavailable, format!("connection: {message}")),
@@ -275,8 +284,22 @@ async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
                 e => conn_err(&cut, &what, &e),
             })?;
         let mut conn = Conn { client, cut };
-        if let SqlLogin::Integrated(Some(only)) = &access.login {
-            only_as(&mut conn, &what, only).await?;
+        match &access.login {
+            SqlLogin::Integrated(Some(only)) => {
+                let fix = if cfg!(windows) {
+                    "run Rehydra as that account"
+                } else {
+                    "run it with that account's ticket: kinit, or for a service a client keytab named by KRB5_CLIENT_KTNAME"
+                };
+                only_as(&mut conn, &what, only, (INTEGRATED_FAILED, fix)).await?;
+            }
+            // the ticket the password got, this thread's, is the one the driver used
+            #[cfg(unix)]
+            SqlLogin::Windows(user) => {
+                let fix = "the ticket the password got was not the one used: this host's Kerberos library keeps no ticket cache of a thread's own; configure the instance with --integrated and a client keytab instead";
+                only_as(&mut conn, &what, user, (PASSWORD_KERBEROS_FAILED, fix)).await?;
+            }
+            _ => {}
         }
         Ok(conn)
     };
@@ -287,27 +310,36 @@ async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
 
 /// Refuse a connection the instance signed in as another login than `only` (its
 /// `SUSER_SNAME()`, compared without case as Windows does), before anything is sent.
-async fn only_as(conn: &mut Conn, what: &str, only: &str) -> Res<()> {
+async fn only_as(conn: &mut Conn, what: &str, only: &str, (failed, fix): (&str, &str)) -> Res<()> {
     let sets = run(conn, "SELECT SUSER_SNAME() AS login", &[]).await?;
     let login = sets
         .first()
         .and_then(|s| s.rows.first())
         .and_then(|r| r.first().cloned().flatten())
         .unwrap_or_default();
-    if login.to_uppercase() == only.to_uppercase() {
+    if same_login(&login, only) {
         return Ok(());
     }
-    let fix = if cfg!(windows) {
-        "run Rehydra as that account"
-    } else {
-        "run it with that account's ticket: kinit, or for a service a client keytab named by KRB5_CLIENT_KTNAME"
-    };
     Err(err(
         ErrorCode::Unavailable,
         format!(
-            "{what}: {INTEGRATED_FAILED}: the instance signed Rehydra in as `{login}`, but it is to sign in only as `{only}`; {fix}, or configure the instance again"
+            "{what}: {failed}: the instance signed Rehydra in as `{login}`, but it is to sign in only as `{only}`; {fix}, or configure the instance again"
         ),
     ))
+}
+
+/// Whether the instance's `login` (`SUSER_SNAME()`: NETBIOS\user) is `expected`
+/// (DOMAIN\user), without case as Windows compares; a DOMAIN with a dot is a realm's
+/// name, not the NetBIOS one, and only the user is compared then.
+fn same_login(login: &str, expected: &str) -> bool {
+    let split = |l: &str| {
+        l.split_once('\\')
+            .map(|(d, u)| (d.to_uppercase(), u.to_uppercase()))
+    };
+    match (split(login), split(expected)) {
+        (Some((d, u)), Some((ed, eu))) => u == eu && (ed.contains('.') || d == ed),
+        _ => false,
+    }
 }
 
 /// Every result set of `batch`, within the answer cap.
@@ -371,122 +403,6 @@ async fn run(conn: &mut Conn, batch: &str, params: &[String]) -> Res<Vec<sql::Re
         }
     }
     Ok(sets)
-}
-
-/// A value as text (see the WIT contract); `None` for NULL.
-fn text(v: ColumnData<'static>) -> Option<String> {
-    use ColumnData as C;
-    match v {
-        C::U8(v) => v.map(|v| v.to_string()),
-        C::I16(v) => v.map(|v| v.to_string()),
-        C::I32(v) => v.map(|v| v.to_string()),
-        C::I64(v) => v.map(|v| v.to_string()),
-        C::F32(v) => v.map(|v| v.to_string()),
-        C::F64(v) => v.map(|v| v.to_string()),
-        C::Bit(v) => v.map(|v| if v { "1" } else { "0" }.to_string()),
-        C::String(v) => v.map(|v| v.into_owned()),
-        C::Guid(v) => v.map(|v| v.hyphenated().to_string().to_ascii_lowercase()),
-        C::Binary(v) => v.map(|v| hex::encode(v.as_ref())),
-        C::Numeric(v) => v.map(decimal),
-        C::Xml(v) => v.map(|v| v.into_owned().into_string()),
-        C::DateTime(v) => v.map(|v| {
-            // days since 1900-01-01 and 1/300 s since midnight, to the nearest ms as SQL
-            // Server shows it (.003, .007, .010)
-            let ms = (i64::from(v.seconds_fragments()) * 10 + 1) / 3;
-            moment(1900, i64::from(v.days()), ms * 1_000_000, 3)
-        }),
-        C::SmallDateTime(v) => v.map(|v| {
-            moment(
-                1900,
-                i64::from(v.days()),
-                i64::from(v.seconds_fragments()) * 60_000_000_000,
-                0,
-            )
-        }),
-        C::Date(v) => v.map(|d| date(d).format("%Y-%m-%d").to_string()),
-        C::Time(v) => v.map(|t| {
-            let (secs, frac) = time(t);
-            let base = chrono::NaiveTime::MIN + chrono::Duration::nanoseconds(secs);
-            format!("{}{}", base.format("%H:%M:%S"), frac)
-        }),
-        C::DateTime2(v) => v.map(datetime2),
-        C::DateTimeOffset(v) => v.map(|v| {
-            // stored as UTC, shown in the offset it was written with
-            let off = i64::from(v.offset());
-            let (d, t) = (v.datetime2().date(), v.datetime2().time());
-            let (ns, frac) = time(t);
-            let at = date(d).and_time(chrono::NaiveTime::MIN)
-                + chrono::Duration::nanoseconds(ns)
-                + chrono::Duration::minutes(off);
-            let sign = if off < 0 { '-' } else { '+' };
-            format!(
-                "{}{}{sign}{:02}:{:02}",
-                at.format("%Y-%m-%dT%H:%M:%S"),
-                frac,
-                off.abs() / 60,
-                off.abs() % 60
-            )
-        }),
-    }
-}
-
-/// Exact decimal text of a numeric (numeric(25,0) LSNs do not fit a u64 or an f64).
-fn decimal(n: Numeric) -> String {
-    let (v, scale) = (n.value(), usize::from(n.scale()));
-    let digits = v.unsigned_abs().to_string();
-    let sign = if v < 0 { "-" } else { "" };
-    if scale == 0 {
-        return format!("{sign}{digits}");
-    }
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    format!("{sign}{int}.{frac}")
-}
-
-fn date(d: Date) -> chrono::NaiveDate {
-    chrono::NaiveDate::from_ymd_opt(1, 1, 1)
-        .unwrap_or_default()
-        .checked_add_signed(chrono::Duration::days(i64::from(d.days())))
-        .unwrap_or(chrono::NaiveDate::MAX)
-}
-
-/// Nanoseconds since midnight, and the fraction as SQL Server shows it (`.fffffff`).
-fn time(t: Time) -> (i64, String) {
-    let scale = u32::from(t.scale()).min(7);
-    let inc = i64::try_from(t.increments()).unwrap_or(0);
-    let per_sec = 10i64.pow(scale);
-    let (secs, part) = (inc / per_sec, inc % per_sec);
-    let ns = secs * 1_000_000_000 + part * 10i64.pow(9 - scale);
-    let frac = if scale == 0 {
-        String::new()
-    } else {
-        format!(".{part:0>w$}", w = scale as usize)
-    };
-    (ns.clamp(0, 86_399_999_999_999), frac)
-}
-
-fn datetime2(v: DateTime2) -> String {
-    let (ns, frac) = time(v.time());
-    let at = date(v.date()).and_time(chrono::NaiveTime::MIN) + chrono::Duration::nanoseconds(ns);
-    format!("{}{}", at.format("%Y-%m-%dT%H:%M:%S"), frac)
-}
-
-/// `days` after 1 January `epoch_year` plus `ns`, with `digits` of fraction.
-fn moment(epoch_year: i32, days: i64, ns: i64, digits: usize) -> String {
-    // a hostile server's day count must not overflow (chrono's `+` panics): clamp
-    let at = chrono::NaiveDate::from_ymd_opt(epoch_year, 1, 1)
-        .unwrap_or_default()
-        .and_time(chrono::NaiveTime::MIN)
-        .checked_add_signed(chrono::Duration::days(days.clamp(-1_000_000, 4_000_000)))
-        .and_then(|t| t.checked_add_signed(chrono::Duration::nanoseconds(ns)))
-        .unwrap_or(chrono::NaiveDateTime::MAX);
-    let mut s = at.format("%Y-%m-%dT%H:%M:%S").to_string();
-    if digits > 0 {
-        let frac = format!("{:09}", at.and_utc().timestamp_subsec_nanos());
-        s.push('.');
-        s.push_str(&frac[..digits]);
-    }
-    s
 }
 
 /// Run `work` on a thread and runtime of its own and wait for its answer within the
@@ -752,13 +668,13 @@ impl sql::Host for State {
             None => batch_on(&budget, limit, &server, &access, &batch, &params),
         }
         .map_err(|e| {
-            let Some(failed) = [INTEGRATED_FAILED, PASSWORD_KERBEROS_FAILED]
+            let Some(failed) = [INTEGRATED_FAILED, PASSWORD_KERBEROS_FAILED, SIGN_IN_REFUSED]
                 .into_iter()
                 .find(|f| e.message.contains(f))
             else {
                 return e;
             };
-            // which account, ticket cache or keytab was used is the admin's business
+            // which login, account, ticket cache or keytab was used is the admin's business
             self.events.log(
                 &self.plugin,
                 LogLevel::Error,

@@ -1,30 +1,29 @@
 //! A Windows account and its password, signed in with from a host that is not Windows:
 //! by Kerberos, as Windows itself prefers to. The password gets the account a ticket from
-//! its domain's KDC (MIT's `gss_acquire_cred_with_password`), kept in a credential cache in
-//! this process's memory, never on disk, and made the default of the calling thread only
-//! (`gss_krb5_ccache_name`): the driver's sign-in as "this process's account" on that
-//! thread (`sql.rs` runs each call on a thread of its own) is then this account's, and no
-//! other thread, nor the account's own `kinit` cache, sees it.
+//! its domain's KDC (MIT's `gss_acquire_cred_with_password`), kept in a credential cache of
+//! its own in this process's memory, never on disk, made the default of the calling
+//! thread only (`gss_krb5_ccache_name`), and destroyed once the sign-in is done: the
+//! driver's sign-in as "this process's account" on that thread (`sql.rs` runs each call
+//! on a thread of its own) is then this account's, and no other thread, nor the account's
+//! own `kinit` cache, sees it. (`sql.rs` then checks whom the instance signed in.)
 //!
 //! The account is `user` of `DOMAIN\user` in krb5.conf's default realm (a NetBIOS domain
 //! name is not a realm), or in `DOMAIN` itself when that is a realm's name (it has a dot).
-//! The caches are a few per account, one per call that uses one at once, each written over
-//! by the next call that takes it: memory stays bounded however many calls are made.
 
-// one foreign call, MIT's gss_krb5_ccache_name, which no binding crate offers
+// MIT's gss_krb5_ccache_name and krb5_cc_destroy, which no binding crate offers
 #![allow(unsafe_code)]
 
-use std::collections::BTreeSet;
-use std::ffi::{CString, c_char};
-use std::sync::Mutex;
+use std::ffi::{CString, c_char, c_void};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use libgssapi::credential::{Cred, CredUsage};
 use libgssapi::name::Name;
 use libgssapi::oid::{GSS_MECH_KRB5, GSS_NT_USER_NAME, OidSet};
 
+#[link(name = "gssapi_krb5")]
 unsafe extern "C" {
-    /// MIT krb5 (`gssapi/gssapi_krb5.h`), in libgssapi_krb5, which the driver links:
-    /// sets the calling thread's default credential cache.
+    /// MIT krb5 (`gssapi/gssapi_krb5.h`): sets the calling thread's default credential
+    /// cache.
     fn gss_krb5_ccache_name(
         minor_status: *mut u32,
         name: *const c_char,
@@ -32,30 +31,54 @@ unsafe extern "C" {
     ) -> u32;
 }
 
-/// The memory caches in use now, by name.
-static IN_USE: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+#[link(name = "krb5")]
+unsafe extern "C" {
+    // MIT krb5 (`krb5/krb5.h`); contexts and caches are opaque pointers
+    fn krb5_init_context(context: *mut *mut c_void) -> i32;
+    fn krb5_free_context(context: *mut c_void);
+    fn krb5_cc_resolve(context: *mut c_void, name: *const c_char, cache: *mut *mut c_void) -> i32;
+    fn krb5_cc_destroy(context: *mut c_void, cache: *mut c_void) -> i32;
+}
 
-/// A memory credential cache this call holds (others take another until it is dropped).
-pub(super) struct Tickets(String);
+/// Memory caches made so far, for names no other call has.
+static MADE: AtomicU64 = AtomicU64::new(0);
+
+/// A memory credential cache of one call's, destroyed with its tickets when dropped.
+pub(super) struct Tickets(CString);
 
 impl Drop for Tickets {
     fn drop(&mut self) {
-        IN_USE
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.0);
+        // SAFETY: each pointer is MIT's own, checked before use, and freed once; the
+        // name is NUL-terminated and outlives the calls
+        unsafe {
+            let mut context = std::ptr::null_mut();
+            if krb5_init_context(&raw mut context) != 0 {
+                return;
+            }
+            let mut cache = std::ptr::null_mut();
+            if krb5_cc_resolve(context, self.0.as_ptr(), &raw mut cache) == 0 {
+                krb5_cc_destroy(context, cache);
+            }
+            krb5_free_context(context);
+        }
     }
 }
 
-/// The Kerberos principal of `login` (`DOMAIN\user`), as a name MIT parses.
-fn principal(login: &str) -> String {
-    match login.split_once('\\') {
-        Some((domain, user)) if domain.contains('.') => {
-            format!("{user}@{}", domain.to_ascii_uppercase())
-        }
-        Some((_, user)) => user.to_string(),
-        None => login.to_string(),
+/// The Kerberos principal of `login` (`DOMAIN\user`), as a name MIT parses; none for a
+/// user part that is not one account's name (another realm's `@`, a service's `/`).
+fn principal(login: &str) -> Option<String> {
+    let (domain, user) = login.split_once('\\')?;
+    let plain = |s: &str| {
+        !s.is_empty() && !s.contains(['@', '/', '\\']) && !s.chars().any(char::is_whitespace)
+    };
+    if !plain(user) || !plain(domain) {
+        return None;
     }
+    Some(if domain.contains('.') {
+        format!("{user}@{}", domain.to_ascii_uppercase())
+    } else {
+        user.to_string()
+    })
 }
 
 /// Get `login` a ticket with `password` and make it this thread's default credentials,
@@ -65,7 +88,10 @@ fn principal(login: &str) -> String {
 /// The KDC refused the password or the account, or cannot be reached; MIT's words.
 pub(super) fn sign_in(login: &str, password: &str) -> Result<Tickets, String> {
     let gss = |e: libgssapi::error::Error| e.to_string();
-    let name = Name::new(principal(login).as_bytes(), Some(GSS_NT_USER_NAME)).map_err(gss)?;
+    let principal = principal(login).ok_or_else(|| {
+        format!("`{login}` is not DOMAIN\\user with one account's name (no @, / or spaces)")
+    })?;
+    let name = Name::new(principal.as_bytes(), Some(GSS_NT_USER_NAME)).map_err(gss)?;
     let mut mechs = OidSet::new();
     mechs.add(GSS_MECH_KRB5).map_err(gss)?;
     let cred = Cred::acquire_with_password(
@@ -76,21 +102,16 @@ pub(super) fn sign_in(login: &str, password: &str) -> Result<Tickets, String> {
         Some(&mechs),
     )
     .map_err(gss)?;
-    let tickets = take(login);
-    cred.store_into(
-        &tickets.0,
-        true,
-        false,
-        CredUsage::Initiate,
-        Some(GSS_MECH_KRB5),
-    )
-    .map_err(gss)?;
-    let c_name = CString::new(tickets.0.as_str()).map_err(|e| e.to_string())?;
+    let made = MADE.fetch_add(1, Ordering::SeqCst);
+    let name = format!("MEMORY:rehydra-sql-{}-{made}", std::process::id());
+    let tickets = Tickets(CString::new(name.as_str()).map_err(|e| e.to_string())?);
+    cred.store_into(&name, true, false, CredUsage::Initiate, Some(GSS_MECH_KRB5))
+        .map_err(gss)?;
     let mut minor = 0u32;
     // SAFETY: both pointers are valid for the call (the name is NUL-terminated and
     // outlives it; MIT copies it); a null out_name asks for no old name back
     let major =
-        unsafe { gss_krb5_ccache_name(&raw mut minor, c_name.as_ptr(), std::ptr::null_mut()) };
+        unsafe { gss_krb5_ccache_name(&raw mut minor, tickets.0.as_ptr(), std::ptr::null_mut()) };
     if major != 0 {
         return Err(format!(
             "the ticket could not be made this connection's (GSS-API status {major:#x}, {minor})"
@@ -99,35 +120,28 @@ pub(super) fn sign_in(login: &str, password: &str) -> Result<Tickets, String> {
     Ok(tickets)
 }
 
-/// A memory cache for `login` that no other call holds now.
-fn take(login: &str) -> Tickets {
-    let key = blake3::hash(login.to_lowercase().as_bytes()).to_hex();
-    let mut in_use = IN_USE
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let name = (0..)
-        .map(|i| format!("MEMORY:rehydra-sql-{}-{i}", &key[..16]))
-        .find(|n| !in_use.contains(n))
-        .unwrap_or_default();
-    in_use.insert(name.clone());
-    Tickets(name)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn principals_and_caches() {
-        assert_eq!(principal("TEST\\alice"), "alice");
-        assert_eq!(principal("test.lan\\alice"), "alice@TEST.LAN");
-        // one cache per call at once, the first free one again once a call is done
-        let (a, b) = (take("TEST\\alice"), take("test\\ALICE"));
-        assert_ne!(a.0, b.0);
-        assert!(a.0.starts_with("MEMORY:rehydra-sql-") && a.0.ends_with("-0"));
-        let first = a.0.clone();
-        drop(a);
-        assert_eq!(take("TEST\\alice").0, first);
-        assert_ne!(take("TEST\\bob").0, first);
+    fn principals() {
+        assert_eq!(principal("TEST\\alice").as_deref(), Some("alice"));
+        assert_eq!(
+            principal("test.lan\\alice").as_deref(),
+            Some("alice@TEST.LAN")
+        );
+        // another realm, a service, no user, spaces: not one account's name
+        for bad in [
+            "TEST\\alice@EVIL.ORG",
+            "TEST\\svc/host",
+            "TEST\\",
+            "\\alice",
+            "TEST\\al ice",
+            "alice",
+            "A\\B\\c",
+        ] {
+            assert_eq!(principal(bad), None, "{bad}");
+        }
     }
 }

@@ -32,8 +32,8 @@ pub(super) const CUT_ALL: u8 = 2;
 pub(super) type Cut = Arc<AtomicU8>;
 
 /// A TCP connection that fails a read once more than its limit has been read on it, or
-/// than `shared` on all of them, and says which in its flag (the driver's error then
-/// names the cut, not the cause).
+/// than `shared` on all of them while it has read more than a sixteenth of its limit, and
+/// says which in its flag (the driver's error then names the cut, not the cause).
 pub(super) struct Metered {
     tcp: TcpStream,
     read: usize,
@@ -79,9 +79,11 @@ impl AsyncRead for Metered {
         let n = buf.filled().len() - before;
         this.read += n;
         let live = LIVE.fetch_add(n, Ordering::SeqCst) + n;
+        // over the shared limit, a connection that has read little (a sign-in, a short
+        // answer) goes on: the ones reading much are cut
         let why = if this.read > this.limit {
             CUT_CONNECTION
-        } else if live > this.shared {
+        } else if live > this.shared && this.read > this.limit / 16 {
             CUT_ALL
         } else {
             return Poll::Ready(Ok(()));
