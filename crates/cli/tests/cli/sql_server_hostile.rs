@@ -72,19 +72,24 @@ fn a_refused_sign_in_is_told_to_the_admin_and_not_to_a_plugin() {
             .output()
             .unwrap()
     };
+    let ca = ca.to_str().unwrap();
+    let add = |more: &[&str]| {
+        let login = [
+            "plugins",
+            "sql-server",
+            "add",
+            &server,
+            "--login",
+            "rehydra",
+            "--password-env",
+            "WRONG_PW",
+            "--ca-file",
+            ca,
+        ];
+        with_wrong_password(&[&login[..], more].concat())
+    };
     // the admin's check says SQL Server's words, the login among them
-    let o = with_wrong_password(&[
-        "plugins",
-        "sql-server",
-        "add",
-        &server,
-        "--login",
-        "rehydra",
-        "--password-env",
-        "WRONG_PW",
-        "--ca-file",
-        ca.to_str().unwrap(),
-    ]);
+    let o = add(&[]);
     assert!(
         !o.status.success()
             && text(&o).contains("the instance refused the sign-in: SQL Server error 18456")
@@ -93,19 +98,7 @@ fn a_refused_sign_in_is_told_to_the_admin_and_not_to_a_plugin() {
         text(&o)
     );
     // kept anyway: a plugin is told only that the sign-in was refused
-    let o = with_wrong_password(&[
-        "plugins",
-        "sql-server",
-        "add",
-        &server,
-        "--login",
-        "rehydra",
-        "--password-env",
-        "WRONG_PW",
-        "--ca-file",
-        ca.to_str().unwrap(),
-        "--no-check",
-    ]);
+    let o = add(&["--no-check"]);
     assert!(o.status.success(), "{}", text(&o));
     grant(&cli, &[&server], &dir);
     let o = with_wrong_password(&[
