@@ -377,6 +377,13 @@ const FIGURES: &[(&str, Source)] = &[
         ),
     ),
     (
+        "over 8.5 MiB each",
+        Code(
+            "crates/plugin-host/src/state/sql_wire.rs",
+            &["this.read > this.limit / 16"],
+        ),
+    ),
+    (
         "4096 bytes and 128 components",
         Code(
             "crates/plugin-rules/src/grants.rs",

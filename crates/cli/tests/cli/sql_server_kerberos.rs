@@ -250,10 +250,10 @@ fn a_windows_account_and_its_password(dc: &Dc, cli: &Cli, address: &str, state: 
     let ca = dir.join("tls/ca.pem");
     let env = dc.kerberos(false);
     let cache = &env[1].1;
-    let add = |name: &str, password: &Path| {
+    let add = |name: &str, login: &str, password: &Path| {
         cli.cmd(None)
             .args(["plugins", "sql-server", "add", name])
-            .args(["--windows-login", "TEST\\alice", "--address", address])
+            .args(["--windows-login", login, "--address", address])
             .arg("--password-file")
             .arg(password)
             .arg("--ca-file")
@@ -262,10 +262,11 @@ fn a_windows_account_and_its_password(dc: &Dc, cli: &Cli, address: &str, state: 
             .output()
             .unwrap()
     };
+    let alice = "TEST\\alice";
     let before = signed_in(state).len();
 
     // the service principal is made of the name: an address is none
-    let o = add(address, &right);
+    let o = add(address, alice, &right);
     assert!(
         !o.status.success()
             && text(&o).contains("by Kerberos, which needs the instance's full host name"),
@@ -273,7 +274,7 @@ fn a_windows_account_and_its_password(dc: &Dc, cli: &Cli, address: &str, state: 
         text(&o)
     );
     // a wrong password: the KDC refuses it, said with what to check; nothing reaches the instance
-    let o = add("sql01.test.lan", &wrong);
+    let o = add("sql01.test.lan", alice, &wrong);
     assert!(
         !o.status.success()
             && text(&o).contains(
@@ -289,9 +290,21 @@ fn a_windows_account_and_its_password(dc: &Dc, cli: &Cli, address: &str, state: 
         "no login reached the instance"
     );
 
+    // a NetBIOS domain that is not the default realm's: the ticket is TEST.LAN's, and the
+    // instance says it signed in TEST\\alice, not OTHER\\alice: refused before any batch
+    let o = add("sql01.test.lan", "OTHER\\alice", &right);
+    assert!(
+        !o.status.success()
+            && text(&o).contains(
+                "signed Rehydra in as `TEST\\alice`, but it is to sign in only as `OTHER\\alice`"
+            ),
+        "{}",
+        text(&o)
+    );
+
     // the right one: signed in as the account, with no ticket of the account Rehydra runs
     // as, and none written to its cache
-    let o = add("sql01.test.lan", &right);
+    let o = add("sql01.test.lan", alice, &right);
     assert!(
         o.status.success() && text(&o).contains("as TEST\\alice"),
         "{}",
@@ -303,6 +316,10 @@ fn a_windows_account_and_its_password(dc: &Dc, cli: &Cli, address: &str, state: 
     );
     // (the cache holds the tickets of the steps before, a service's from its keytab:
     // none of alice's)
+    assert!(
+        std::fs::metadata(cache).is_ok_and(|m| m.len() > 0),
+        "the running account's cache holds the steps before's tickets"
+    );
     let alices = || {
         std::fs::read(cache)
             .unwrap_or_default()

@@ -39,7 +39,8 @@ const ANSWER_BYTES_MAX: usize = 64 << 20;
 /// and the sign-in, TDS's and TLS's framing.
 const WIRE_BYTES_MAX: usize = 2 * ANSWER_BYTES_MAX + (8 << 20);
 /// Most the connections open at once may have read together (each may take a few times
-/// what it read to decode it), calls given up on and still ending among them.
+/// what it read to decode it), calls given up on and still ending among them; one that has
+/// read no more than a sixteenth of [`WIRE_BYTES_MAX`] is not cut for it (`sql_wire.rs`).
 const WIRE_BYTES_ALL_MAX: usize = 2 * WIRE_BYTES_MAX;
 /// Longest batch and longest parameter a plugin may send.
 const BATCH_BYTES_MAX: usize = 1 << 20;
@@ -125,21 +126,14 @@ fn sql_err(what: &str, e: &tiberius::error::Error) -> crate::bindings::wit::Erro
             };
             // a Windows sign-in the domain refused (a wrong password among the causes):
             // SQL Server's words name only a domain
-            let (refused, fix) = match t.code() {
-                18452 => (
-                    format!("{SIGN_IN_REFUSED}: "),
-                    " (check the Windows account and its password, and that the instance's domain trusts the account's)",
-                ),
-                18456 => (format!("{SIGN_IN_REFUSED}: "), ""),
-                _ => (String::new(), ""),
+            let fix = if t.code() == 18452 {
+                " (check the Windows account and its password, and that the instance's domain trusts the account's)"
+            } else {
+                ""
             };
             (
                 code,
-                format!(
-                    "{refused}SQL Server error {}: {}{fix}",
-                    t.code(),
-                    text.trim()
-                ),
+                format!("SQL Server error {}: {}{fix}", t.code(), text.trim()),
             )
         }
         E::Io { message, .. } => (ErrorCode::Unavailable, format!("connection: {message}")),
@@ -252,17 +246,18 @@ async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
         // a Windows account's password gets it a ticket, this thread's for the sign-in
         #[cfg(unix)]
         let _tickets = match &access.login {
-            SqlLogin::Windows(user) => Some(
-                super::sql_password_kerberos::sign_in(user, &access.password).map_err(|m| {
-                    err(
-                        ErrorCode::Unavailable,
-                        format!(
-                            "{what}: {failed} (Kerberos): {m}; {}",
-                            kerberos_fix(&m, &spn, true)
-                        ),
-                    )
-                })?,
-            ),
+            SqlLogin::Windows(user) => {
+                use super::sql_password_kerberos::{SignInError, sign_in};
+                Some(sign_in(user, &access.password).map_err(|e| {
+                    let said = match e {
+                        SignInError::Login(m) => m,
+                        SignInError::Kerberos(m) => {
+                            format!("(Kerberos): {m}; {}", kerberos_fix(&m, &spn, true))
+                        }
+                    };
+                    err(ErrorCode::Unavailable, format!("{what}: {failed} {said}"))
+                })?)
+            }
             _ => None,
         };
         let tcp = TcpStream::connect(access.address.as_str())
@@ -281,6 +276,12 @@ async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
                         kerberos_fix(&m, &spn, password)
                     ),
                 ),
+                // SQL Server's words name the login: said as refused, which hides them
+                // from a plugin (`query`)
+                tiberius::error::Error::Server(t) if matches!(t.code(), 18456 | 18452) => {
+                    let refused = format!("{what}: {SIGN_IN_REFUSED}");
+                    conn_err(&cut, &refused, &tiberius::error::Error::Server(t))
+                }
                 e => conn_err(&cut, &what, &e),
             })?;
         let mut conn = Conn { client, cut };
@@ -291,13 +292,19 @@ async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
                 } else {
                     "run it with that account's ticket: kinit, or for a service a client keytab named by KRB5_CLIENT_KTNAME"
                 };
-                only_as(&mut conn, &what, only, (INTEGRATED_FAILED, fix)).await?;
+                only_as(&mut conn, &what, (only, false), (INTEGRATED_FAILED, fix)).await?;
             }
             // the ticket the password got, this thread's, is the one the driver used
             #[cfg(unix)]
             SqlLogin::Windows(user) => {
-                let fix = "the ticket the password got was not the one used: this host's Kerberos library keeps no ticket cache of a thread's own; configure the instance with --integrated and a client keytab instead";
-                only_as(&mut conn, &what, user, (PASSWORD_KERBEROS_FAILED, fix)).await?;
+                let fix = "the account's ticket is of krb5.conf's default realm, whose NetBIOS name DOMAIN must be; or name the realm in full (contoso.local\\user)";
+                only_as(
+                    &mut conn,
+                    &what,
+                    (user, true),
+                    (PASSWORD_KERBEROS_FAILED, fix),
+                )
+                .await?;
             }
             _ => {}
         }
@@ -310,14 +317,19 @@ async fn connect(server: &str, access: &SqlAccess) -> Res<Conn> {
 
 /// Refuse a connection the instance signed in as another login than `only` (its
 /// `SUSER_SNAME()`, compared without case as Windows does), before anything is sent.
-async fn only_as(conn: &mut Conn, what: &str, only: &str, (failed, fix): (&str, &str)) -> Res<()> {
+async fn only_as(
+    conn: &mut Conn,
+    what: &str,
+    (only, realm_named): (&str, bool),
+    (failed, fix): (&str, &str),
+) -> Res<()> {
     let sets = run(conn, "SELECT SUSER_SNAME() AS login", &[]).await?;
     let login = sets
         .first()
         .and_then(|s| s.rows.first())
         .and_then(|r| r.first().cloned().flatten())
         .unwrap_or_default();
-    if same_login(&login, only) {
+    if same_login(&login, only, realm_named) {
         return Ok(());
     }
     Err(err(
@@ -329,15 +341,16 @@ async fn only_as(conn: &mut Conn, what: &str, only: &str, (failed, fix): (&str, 
 }
 
 /// Whether the instance's `login` (`SUSER_SNAME()`: NETBIOS\user) is `expected`
-/// (DOMAIN\user), without case as Windows compares; a DOMAIN with a dot is a realm's
-/// name, not the NetBIOS one, and only the user is compared then.
-fn same_login(login: &str, expected: &str) -> bool {
+/// (DOMAIN\user), without case as Windows compares. With `realm_named`, a DOMAIN with a
+/// dot is a realm's name, the one the ticket was got in, not the NetBIOS one: only the
+/// user is compared then.
+fn same_login(login: &str, expected: &str, realm_named: bool) -> bool {
     let split = |l: &str| {
         l.split_once('\\')
             .map(|(d, u)| (d.to_uppercase(), u.to_uppercase()))
     };
     match (split(login), split(expected)) {
-        (Some((d, u)), Some((ed, eu))) => u == eu && (ed.contains('.') || d == ed),
+        (Some((d, u)), Some((ed, eu))) => u == eu && (d == ed || realm_named && ed.contains('.')),
         _ => false,
     }
 }

@@ -81,16 +81,32 @@ fn principal(login: &str) -> Option<String> {
     })
 }
 
+/// Why a sign-in got no ticket.
+pub(super) enum SignInError {
+    /// The login is not one account's name.
+    Login(String),
+    /// Kerberos refused it (MIT's words).
+    Kerberos(String),
+}
+
 /// Get `login` a ticket with `password` and make it this thread's default credentials,
 /// for as long as the returned [`Tickets`] lives.
 ///
 /// # Errors
-/// The KDC refused the password or the account, or cannot be reached; MIT's words.
-pub(super) fn sign_in(login: &str, password: &str) -> Result<Tickets, String> {
-    let gss = |e: libgssapi::error::Error| e.to_string();
+/// The login is not `DOMAIN\user` of one account; the KDC refused the password or the
+/// account, or cannot be reached.
+pub(super) fn sign_in(login: &str, password: &str) -> Result<Tickets, SignInError> {
     let principal = principal(login).ok_or_else(|| {
-        format!("`{login}` is not DOMAIN\\user with one account's name (no @, / or spaces)")
+        SignInError::Login(format!(
+            "`{login}` is not DOMAIN\\user with one account's name (no @, / or spaces)"
+        ))
     })?;
+    get_ticket(&principal, password).map_err(SignInError::Kerberos)
+}
+
+/// [`sign_in`] as `principal`, in MIT's words when it fails.
+fn get_ticket(principal: &str, password: &str) -> Result<Tickets, String> {
+    let gss = |e: libgssapi::error::Error| e.to_string();
     let name = Name::new(principal.as_bytes(), Some(GSS_NT_USER_NAME)).map_err(gss)?;
     let mut mechs = OidSet::new();
     mechs.add(GSS_MECH_KRB5).map_err(gss)?;

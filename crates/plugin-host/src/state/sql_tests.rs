@@ -62,3 +62,19 @@ fn calls_given_up_on_count_until_they_end_and_no_more_than_sixteen_run() {
     })
     .unwrap();
 }
+
+#[test]
+fn logins_compare_as_windows_does() {
+    assert!(same_login("TEST\\svc-rehydra", "test\\SVC-Rehydra", false));
+    assert!(!same_login("OTHER\\svc", "TEST\\svc", false));
+    assert!(!same_login("TEST\\svc", "TEST\\svc2", false));
+    assert!(
+        !same_login("svc", "svc", false),
+        "no domain is no Windows login"
+    );
+    // a realm's full name: only where the ticket was got in that realm
+    assert!(!same_login("TEST\\alice", "test.lan\\alice", false));
+    assert!(same_login("TEST\\alice", "test.lan\\alice", true));
+    assert!(!same_login("TEST\\bob", "test.lan\\alice", true));
+    assert!(!same_login("OTHER\\alice", "TEST\\alice", true));
+}

@@ -183,7 +183,7 @@ mod tests {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let at = listener.local_addr().unwrap();
             tokio::spawn(async move {
-                for _ in 0..3 {
+                for _ in 0..4 {
                     let (mut s, _) = listener.accept().await.unwrap();
                     tokio::spawn(async move {
                         let _ = s.write_all(&[2u8; 150_000]).await;
@@ -198,6 +198,13 @@ mod tests {
             assert!(second.read_to_end(&mut Vec::new()).await.is_err());
             assert_eq!(first_cut.load(Ordering::SeqCst), 0);
             assert_eq!(second_cut.load(Ordering::SeqCst), CUT_ALL);
+            // over the shared limit still, one that has read little (under a sixteenth of
+            // its own limit) goes on
+            let (mut small, small_cut) = open(()).await;
+            let mut got = vec![0u8; 10_000];
+            small.read_exact(&mut got).await.unwrap();
+            assert_eq!(small_cut.load(Ordering::SeqCst), 0);
+            drop(small);
             drop((first, second));
             let (mut third, third_cut) = open(()).await;
             third.read_to_end(&mut Vec::new()).await.unwrap();
