@@ -330,6 +330,17 @@ pub struct SqlAccess {
     pub via: Option<SqlVia>,
 }
 
+/// The domain and user of `login` when it is one Windows account's `DOMAIN\user`: neither
+/// part empty nor holding another realm's `@`, a service's `/`, a `\` or a space.
+#[must_use]
+pub fn windows_account(login: &str) -> Option<(&str, &str)> {
+    let (domain, user) = login.split_once('\\')?;
+    let plain = |s: &str| {
+        !s.is_empty() && !s.contains(['@', '/', '\\']) && !s.chars().any(char::is_whitespace)
+    };
+    (plain(domain) && plain(user)).then_some((domain, user))
+}
+
 /// Where the host runs an instance's batches through PowerShell's SQL client, signed in
 /// as the account commands run as there (integrated security only).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -345,7 +356,8 @@ pub enum SqlVia {
 pub enum SqlLogin {
     /// A SQL Server login.
     Sql(String),
-    /// A Windows account (`DOMAIN\user`), signed in with NTLM.
+    /// A Windows account (`DOMAIN\user`, see [`windows_account`]) and its password,
+    /// signed in with NTLM on Windows and by Kerberos elsewhere.
     Windows(String),
     /// The account this process runs as, with no password: on Unix Kerberos through
     /// GSSAPI (the ticket cache, or a client keytab), asking for the service principal

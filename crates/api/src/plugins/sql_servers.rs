@@ -140,15 +140,8 @@ impl SqlServer {
             }
             return Ok(());
         }
-        // DOMAIN\user of one account: another realm's `@`, a service's `/` or spaces are not
         let bad_windows = self.kind == SqlLoginKind::Windows
-            && !self.login.split_once('\\').is_some_and(|(d, u)| {
-                [d, u].iter().all(|p| {
-                    !p.is_empty()
-                        && !p.contains(['@', '/', '\\'])
-                        && !p.chars().any(char::is_whitespace)
-                })
-            });
+            && rehydra_plugin_host::windows_account(&self.login).is_none();
         if self.login.trim().is_empty() || bad_windows {
             return bad(format!(
                 "SQL Server `{name}` needs a login to sign in with (--login; a Windows account as DOMAIN\\user), or --integrated to sign in as the account Rehydra runs as"

@@ -67,13 +67,7 @@ impl Drop for Tickets {
 /// The Kerberos principal of `login` (`DOMAIN\user`), as a name MIT parses; none for a
 /// user part that is not one account's name (another realm's `@`, a service's `/`).
 fn principal(login: &str) -> Option<String> {
-    let (domain, user) = login.split_once('\\')?;
-    let plain = |s: &str| {
-        !s.is_empty() && !s.contains(['@', '/', '\\']) && !s.chars().any(char::is_whitespace)
-    };
-    if !plain(user) || !plain(domain) {
-        return None;
-    }
+    let (domain, user) = crate::windows_account(login)?;
     Some(if domain.contains('.') {
         format!("{user}@{}", domain.to_ascii_uppercase())
     } else {
@@ -119,10 +113,16 @@ fn get_ticket(principal: &str, password: &str) -> Result<Tickets, String> {
     )
     .map_err(gss)?;
     let made = MADE.fetch_add(1, Ordering::SeqCst);
-    let name = format!("MEMORY:rehydra-sql-{}-{made}", std::process::id());
-    let tickets = Tickets(CString::new(name.as_str()).map_err(|e| e.to_string())?);
-    cred.store_into(&name, true, false, CredUsage::Initiate, Some(GSS_MECH_KRB5))
-        .map_err(gss)?;
+    let cache = format!("MEMORY:rehydra-sql-{}-{made}", std::process::id());
+    let tickets = Tickets(CString::new(cache.as_str()).map_err(|e| e.to_string())?);
+    cred.store_into(
+        &cache,
+        true,
+        false,
+        CredUsage::Initiate,
+        Some(GSS_MECH_KRB5),
+    )
+    .map_err(gss)?;
     let mut minor = 0u32;
     // SAFETY: both pointers are valid for the call (the name is NUL-terminated and
     // outlives it; MIT copies it); a null out_name asks for no old name back

@@ -510,6 +510,11 @@ def handle(query):
         with LOCK, open(os.path.join(STATE, "statements.jsonl"), "a") as f:
             f.write(json.dumps(entry, default=lambda o: o.hex() if isinstance(o, bytes) else str(o)) + "\n")
 
+def signed_in(**entry):
+    """A line of DIR/logins.jsonl: who a Windows or Entra sign-in was, and how."""
+    with LOCK, open(os.path.join(STATE, "logins.jsonl"), "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
 def kerberos(keytab):
     """Windows authentication as SQL Server does it with Kerberos, in place of pysqlbridge's SSPI acceptor.
 
@@ -534,8 +539,7 @@ def kerberos(keytab):
         if not self._complete:
             return auth.AuthResult(out, False)
         self._last = out
-        with LOCK, open(os.path.join(STATE, "logins.jsonl"), "a") as f:
-            f.write(json.dumps({"principal": str(self._ctx.initiator_name), "mech": str(self._ctx.mech)}) + "\n")
+        signed_in(principal=str(self._ctx.initiator_name), mech=str(self._ctx.mech))
         return auth.AuthResult(b"", True)
 
     auth.SspiAcceptor.__init__, auth.SspiAcceptor.step = init, step
@@ -594,8 +598,7 @@ def ntlm(users):
             raise auth.AuthenticationError(f"NTLM refused the token: {exc}") from exc
         self._complete = self._ctx.complete
         if self._complete:
-            with LOCK, open(os.path.join(STATE, "logins.jsonl"), "a") as f:
-                f.write(json.dumps({"principal": self._ctx.client_principal, "mech": "ntlm"}) + "\n")
+            signed_in(principal=self._ctx.client_principal, mech="ntlm")
         return auth.AuthResult(out, self._complete)
 
     auth.SspiAcceptor.__init__, auth.SspiAcceptor.step = init, step
@@ -659,8 +662,7 @@ def entra(principal):
         if token is None:
             return sql_login(self, responses)
         ok = token.startswith("sql-")
-        with LOCK, open(os.path.join(STATE, "logins.jsonl"), "a") as f:
-            f.write(json.dumps({"principal": principal if ok else None, "mech": "fedauth", "audience_ok": ok}) + "\n")
+        signed_in(principal=principal if ok else None, mech="fedauth", audience_ok=ok)
         if ok:
             self._entra = principal
             self._finish_login(responses)
